@@ -1,0 +1,6 @@
+//! tlschat: a terminal secure messenger over a TLS 1.3 written here from primitives.
+#![forbid(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::panic))]
+
+pub mod tls;
