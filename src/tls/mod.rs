@@ -1,2 +1,185 @@
 //! The sans-IO TLS 1.3 engine (RFC 8446).
+//!
+//! The engine does no I/O, reads no clock and draws no randomness of its own:
+//! bytes go in through [`Connection::handle_input`], bytes to send come out of
+//! [`Connection::poll_transmit`], and what happened comes out of
+//! [`Connection::poll_event`]. Randomness is an injected [`crypto::Rng`] and
+//! the time for certificate checks is passed in, so with the same seed and
+//! input the engine writes the same bytes.
+//!
+//! ```text
+//!   socket bytes ──handle_input──▶ ┌────────────┐ ──poll_transmit──▶ socket
+//!   app plaintext ──────send─────▶ │ Connection │ ──poll_event─────▶ UI / log
+//!                                  └────────────┘ ──recv_application_data──▶ app
+//! ```
+//!
+//! Driving order: after any input, drain `poll_transmit` (which also carries
+//! the alert of a failure), then `poll_event` and `recv_application_data`.
+
+pub mod cert;
+mod client;
+pub mod codec;
+mod conn;
 pub mod crypto;
+pub mod error;
+mod events;
+mod handshake;
+pub mod key_schedule;
+pub mod messages;
+pub mod record;
+mod server;
+
+use std::sync::Arc;
+
+pub use cert::{CertError, CertSummary, Fingerprint, RootStore, ServerName};
+pub use conn::Connection;
+pub use crypto::{Ed25519Key, OsRng, Rng, SeededRng};
+pub use error::Error;
+pub use events::{Direction, Event, Field, HandshakeStep, Step, Summary};
+pub use key_schedule::SecretKind;
+pub use messages::{AlertDescription, CipherSuite, NamedGroup, SignatureScheme};
+
+/// The ALPN protocol of tlschat's framed chat (`tlschat/1`).
+pub const ALPN_TLSCHAT: &[u8] = b"tlschat/1";
+/// The ALPN protocol of HTTP/1.1, answered with a status page.
+pub const ALPN_HTTP11: &[u8] = b"http/1.1";
+
+/// Cipher suites tlschat speaks, in its order of preference.
+pub const SUPPORTED_SUITES: [CipherSuite; 2] =
+    [CipherSuite::TLS_CHACHA20_POLY1305_SHA256, CipherSuite::TLS_AES_128_GCM_SHA256];
+
+/// A certificate chain (DER, leaf first) and the private key of its leaf.
+#[derive(Debug, Clone)]
+pub struct CertifiedKey {
+    /// The chain as sent in Certificate, leaf first.
+    pub chain: Vec<Vec<u8>>,
+    /// The leaf's private key.
+    pub key: Ed25519Key,
+}
+
+/// Receives secrets for an NSS key log file, so Wireshark can decrypt a
+/// capture. Only ever installed by an explicit `--keylog`/SSLKEYLOGFILE.
+pub trait KeyLog: Send + Sync {
+    /// One key log line: `label client_random secret`.
+    fn log(&self, label: &str, client_random: &[u8; 32], secret: &[u8]);
+}
+
+/// How a client decides to trust the server's certificate.
+#[derive(Debug, Clone)]
+pub enum ServerTrust {
+    /// Validate the chain against these CAs and the name connected to.
+    Roots(RootStore),
+    /// Accept exactly the key with this fingerprint (pinning), whatever signed it.
+    Fingerprint(Fingerprint),
+}
+
+/// How a server treats client certificates (mutual TLS).
+#[derive(Debug, Clone)]
+pub enum ClientAuth {
+    /// Send no CertificateRequest.
+    None,
+    /// Ask for a certificate; a client without one may continue.
+    Optional(ClientTrust),
+    /// Ask for a certificate and refuse clients without one (certificate_required).
+    Required(ClientTrust),
+}
+
+/// Which client certificates a server accepts.
+#[derive(Debug, Clone)]
+pub enum ClientTrust {
+    /// Chains that lead to one of these CAs.
+    Roots(RootStore),
+    /// Any Ed25519 certificate whose CertificateVerify proves the key: the
+    /// key itself is the identity (self-signed user certificates).
+    AnyKey,
+}
+
+/// A client's configuration.
+#[derive(Clone)]
+pub struct ClientConfig {
+    /// Cipher suites to offer, most preferred first.
+    pub suites: Vec<CipherSuite>,
+    /// ALPN protocols to offer (none: no extension).
+    pub alpn: Vec<Vec<u8>>,
+    /// How the server is authenticated.
+    pub trust: ServerTrust,
+    /// The certificate to answer a CertificateRequest with.
+    pub client_cert: Option<CertifiedKey>,
+    /// Where secrets go for Wireshark, if anywhere.
+    pub keylog: Option<Arc<dyn KeyLog>>,
+    /// Whether to emit a [`Step`] event for each handshake step.
+    pub emit_steps: bool,
+    /// Whether the first ClientHello carries an X25519 key share. Tests turn
+    /// this off to make the server answer with a HelloRetryRequest.
+    pub key_share_in_first_hello: bool,
+}
+
+impl ClientConfig {
+    /// Both suites, no ALPN, no client certificate, steps on.
+    pub fn new(trust: ServerTrust) -> Self {
+        Self {
+            suites: SUPPORTED_SUITES.to_vec(),
+            alpn: Vec::new(),
+            trust,
+            client_cert: None,
+            keylog: None,
+            emit_steps: true,
+            key_share_in_first_hello: true,
+        }
+    }
+}
+
+impl std::fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientConfig")
+            .field("suites", &self.suites)
+            .field("alpn", &self.alpn)
+            .field("trust", &self.trust)
+            .field("client_cert", &self.client_cert.is_some())
+            .field("keylog", &self.keylog.is_some())
+            .finish()
+    }
+}
+
+/// A server's configuration.
+#[derive(Clone)]
+pub struct ServerConfig {
+    /// Cipher suites accepted, most preferred first: the server's order decides (§4.1.1).
+    pub suites: Vec<CipherSuite>,
+    /// ALPN protocols served, most preferred first. A client that offers ALPN
+    /// but none of these is refused with no_application_protocol (RFC 7301 §3.2).
+    pub alpn: Vec<Vec<u8>>,
+    /// The server's certificate chain and key.
+    pub cert: CertifiedKey,
+    /// Whether and how client certificates are requested.
+    pub client_auth: ClientAuth,
+    /// Where secrets go for Wireshark, if anywhere.
+    pub keylog: Option<Arc<dyn KeyLog>>,
+    /// Whether to emit a [`Step`] event for each handshake step.
+    pub emit_steps: bool,
+}
+
+impl ServerConfig {
+    /// Both suites, no ALPN, no client authentication, steps on.
+    pub fn new(cert: CertifiedKey) -> Self {
+        Self {
+            suites: SUPPORTED_SUITES.to_vec(),
+            alpn: Vec::new(),
+            cert,
+            client_auth: ClientAuth::None,
+            keylog: None,
+            emit_steps: true,
+        }
+    }
+}
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("suites", &self.suites)
+            .field("alpn", &self.alpn)
+            .field("client_auth", &self.client_auth)
+            .field("keylog", &self.keylog.is_some())
+            .finish()
+    }
+}

@@ -1,0 +1,335 @@
+//! The client handshake (RFC 8446 §4.1–§4.4, §2 figure 1 and 2).
+//!
+//! ```text
+//! start ─ClientHello─▶ ExpectServerHello ─(HelloRetryRequest: ClientHello again)─┐
+//!                        │ ◀────────────────────────────────────────────────────┘
+//!                        ▼ ServerHello
+//!                      ExpectEncryptedExtensions ─▶ ExpectCertificate (CertificateRequest?)
+//!                      ─▶ ExpectCertificateVerify ─▶ ExpectFinished ─▶ traffic
+//! ```
+
+use std::sync::Arc;
+
+use super::cert::{self, CertError, CertSummary, ServerName};
+use super::conn::{Core, Message, Next, State};
+use super::crypto::{self, X25519Secret};
+use super::error::Error;
+use super::events::{Event, Summary};
+use super::handshake::{self, expect, received};
+use super::key_schedule::{HandshakeSecrets, SecretKind};
+use super::messages::{
+    self, Certificate, CertificateRequest, ClientHello, EncryptedExtensions, ExtensionType,
+    HandshakeType, KeyShareEntry, NamedGroup, ServerHello, SignatureScheme, TLS12, TLS13,
+};
+use super::{ClientConfig, ServerTrust};
+
+/// Builds and writes the first ClientHello.
+pub(crate) fn start(core: &mut Core, config: Arc<ClientConfig>, name: ServerName) -> Result<Box<dyn State>, Error> {
+    if config.suites.is_empty() {
+        return Err(Error::Internal("no cipher suites configured"));
+    }
+    core.rng.fill(&mut core.client_random);
+    let mut session_id = vec![0u8; 32];
+    core.rng.fill(&mut session_id);
+    let key = X25519Secret::generate(core.rng.as_mut());
+    let shares = if config.key_share_in_first_hello { vec![share_of(&key)] } else { Vec::new() };
+    let hello = ClientHello {
+        legacy_version: TLS12,
+        random: core.client_random,
+        // §D.4: a non-empty session id puts the server in middlebox-compatibility mode.
+        session_id,
+        cipher_suites: config.suites.clone(),
+        compression_methods: vec![0],
+        supported_versions: Some(vec![TLS13]),
+        supported_groups: Some(vec![NamedGroup::X25519]),
+        signature_algorithms: Some(vec![SignatureScheme::ED25519]),
+        key_shares: Some(shares),
+        // RFC 6066 §3: literal IP addresses are not sent as server names.
+        server_name: match &name {
+            ServerName::Dns(n) => Some(n.clone()),
+            ServerName::Ip(_) => None,
+        },
+        alpn: (!config.alpn.is_empty()).then(|| config.alpn.clone()),
+        ..ClientHello::default()
+    };
+    send_hello(core, &hello)?;
+    // The server may send its dummy ChangeCipherSpec from now until its Finished.
+    core.ccs_allowed = true;
+    Ok(Box::new(ExpectServerHello { config, name, key, hello, retry_suite: None }))
+}
+
+fn share_of(key: &X25519Secret) -> KeyShareEntry {
+    KeyShareEntry { group: NamedGroup::X25519, key_exchange: key.public_key().to_vec() }
+}
+
+fn send_hello(core: &mut Core, hello: &ClientHello) -> Result<(), Error> {
+    let mut flight = Vec::with_capacity(256);
+    handshake::sent(core, &mut flight, false, |out| hello.encode(out), || handshake::describe_client_hello(hello));
+    core.write_handshake(&flight)
+}
+
+/// What the handshake carries from ServerHello to Finished.
+struct Negotiated {
+    config: Arc<ClientConfig>,
+    name: ServerName,
+    secrets: HandshakeSecrets,
+    retried: bool,
+    alpn: Option<Vec<u8>>,
+    cert_request: Option<CertificateRequest>,
+}
+
+struct ExpectServerHello {
+    config: Arc<ClientConfig>,
+    name: ServerName,
+    key: X25519Secret,
+    hello: ClientHello,
+    /// The suite a HelloRetryRequest named, which the ServerHello must repeat.
+    retry_suite: Option<messages::CipherSuite>,
+}
+
+impl State for ExpectServerHello {
+    fn handle(self: Box<Self>, core: &mut Core, msg: Message<'_>, _now: u64) -> Result<Next, Error> {
+        expect(&msg, HandshakeType::SERVER_HELLO, self.waiting_for())?;
+        let sh = ServerHello::decode(msg.body)?;
+        match sh.selected_version {
+            // Without supported_versions the server chose TLS 1.2 or older (§4.2.1).
+            None => return Err(Error::ProtocolVersion),
+            Some(TLS13) => {}
+            Some(_) => return Err(Error::IllegalParameter("the server selected a version that was not offered")),
+        }
+        if sh.session_id != self.hello.session_id {
+            return Err(Error::IllegalParameter("legacy_session_id_echo does not match ours"));
+        }
+        if !self.hello.cipher_suites.contains(&sh.cipher_suite) {
+            return Err(Error::IllegalParameter("the server chose a cipher suite that was not offered"));
+        }
+        if sh.compression_method != 0 {
+            return Err(Error::IllegalParameter("legacy_compression_method is not 0"));
+        }
+        if let Some(ext) = sh.other_extensions.first() {
+            return Err(Error::UnsupportedExtension(format!("{ext} in ServerHello")));
+        }
+        if sh.is_retry_request() {
+            return self.retry(core, &msg, &sh);
+        }
+        if self.retry_suite.is_some_and(|s| s != sh.cipher_suite) {
+            return Err(Error::IllegalParameter("ServerHello changes the suite chosen in HelloRetryRequest"));
+        }
+        let share = sh.key_share.as_ref().ok_or(Error::MissingExtension("key_share in ServerHello"))?;
+        let offered = self.hello.key_shares.iter().flatten().any(|s| s.group == share.group);
+        if share.group != NamedGroup::X25519 || !offered {
+            return Err(Error::IllegalParameter("the server's key share is for a group we did not share"));
+        }
+        core.suite = sh.cipher_suite;
+        received(core, &msg, false, || handshake::describe_server_hello(&sh));
+        let secrets = handshake::derive_handshake_secrets(core, &self.key, &share.key_exchange)?;
+        core.set_read_key(&secrets.server)?;
+        core.set_write_key(&secrets.client);
+        let n = Negotiated {
+            config: self.config,
+            name: self.name,
+            secrets,
+            retried: self.retry_suite.is_some(),
+            alpn: None,
+            cert_request: None,
+        };
+        Ok(Next::State(Box::new(ExpectEncryptedExtensions(n))))
+    }
+
+    fn waiting_for(&self) -> &'static str {
+        "waiting for ServerHello"
+    }
+}
+
+impl ExpectServerHello {
+    /// Answers a HelloRetryRequest with a second ClientHello (§4.1.4).
+    fn retry(mut self: Box<Self>, core: &mut Core, msg: &Message<'_>, hrr: &ServerHello) -> Result<Next, Error> {
+        if self.retry_suite.is_some() {
+            return Err(Error::UnexpectedMessage("a second HelloRetryRequest".into()));
+        }
+        let group = hrr.hrr_group;
+        let already_shared = self.hello.key_shares.iter().flatten().any(|s| Some(s.group) == group);
+        match group {
+            Some(NamedGroup::X25519) if !already_shared => {}
+            // §4.1.4: an HRR that would not change the ClientHello is illegal.
+            Some(_) => return Err(Error::IllegalParameter("HelloRetryRequest names a group we cannot or already did share")),
+            None if hrr.cookie.is_none() => {
+                return Err(Error::IllegalParameter("HelloRetryRequest would not change the ClientHello"));
+            }
+            None => {}
+        }
+        // §4.4.1: ClientHello1 is replaced in the transcript by its hash.
+        let ch1 = core.transcript.current();
+        core.transcript = crypto::TranscriptHash::default();
+        core.transcript.update(&messages::message_hash(&ch1));
+        received(core, msg, false, || handshake::describe_server_hello(hrr));
+        core.expected_messages += 2;
+        if group.is_some() {
+            self.key = X25519Secret::generate(core.rng.as_mut());
+            self.hello.key_shares = Some(vec![share_of(&self.key)]);
+        }
+        self.hello.cookie = hrr.cookie.clone();
+        // §D.4: the client's dummy ChangeCipherSpec goes before its second flight.
+        core.write_ccs();
+        send_hello(core, &self.hello)?;
+        self.retry_suite = Some(hrr.cipher_suite);
+        Ok(Next::State(self))
+    }
+}
+
+struct ExpectEncryptedExtensions(Negotiated);
+
+impl State for ExpectEncryptedExtensions {
+    fn handle(mut self: Box<Self>, core: &mut Core, msg: Message<'_>, _now: u64) -> Result<Next, Error> {
+        expect(&msg, HandshakeType::ENCRYPTED_EXTENSIONS, self.waiting_for())?;
+        let ee = EncryptedExtensions::decode(msg.body)?;
+        if let Some(p) = &ee.alpn {
+            if self.0.config.alpn.is_empty() {
+                return Err(Error::UnsupportedExtension("ALPN, which we did not offer".into()));
+            }
+            if !self.0.config.alpn.contains(p) {
+                return Err(Error::IllegalParameter("the server chose an ALPN protocol we did not offer"));
+            }
+        }
+        // supported_groups may appear in EncryptedExtensions (§4.2.7); others we never asked for.
+        if let Some(ext) = ee.other_extensions.iter().find(|e| **e != ExtensionType::SUPPORTED_GROUPS) {
+            return Err(Error::UnsupportedExtension(format!("{ext} in EncryptedExtensions")));
+        }
+        received(core, &msg, true, || handshake::describe_encrypted_extensions(&ee));
+        self.0.alpn = ee.alpn;
+        Ok(Next::State(Box::new(ExpectCertificate(self.0))))
+    }
+
+    fn waiting_for(&self) -> &'static str {
+        "waiting for EncryptedExtensions"
+    }
+}
+
+struct ExpectCertificate(Negotiated);
+
+impl State for ExpectCertificate {
+    fn handle(mut self: Box<Self>, core: &mut Core, msg: Message<'_>, now: u64) -> Result<Next, Error> {
+        if msg.typ == HandshakeType::CERTIFICATE_REQUEST && self.0.cert_request.is_none() {
+            let cr = CertificateRequest::decode(msg.body)?;
+            if !cr.context.is_empty() {
+                return Err(Error::IllegalParameter("certificate_request_context must be empty in the handshake"));
+            }
+            received(core, &msg, true, || handshake::describe_certificate_request(&cr));
+            core.expected_messages += if self.0.config.client_cert.is_some() { 3 } else { 2 };
+            self.0.cert_request = Some(cr);
+            return Ok(Next::State(self));
+        }
+        expect(&msg, HandshakeType::CERTIFICATE, self.waiting_for())?;
+        let cert = Certificate::decode(msg.body)?;
+        if !cert.context.is_empty() {
+            return Err(Error::IllegalParameter("certificate_request_context must be empty for the server"));
+        }
+        received(core, &msg, true, || handshake::describe_certificate(&cert));
+        // §4.4.2.4: an empty server Certificate is a decode_error.
+        if cert.chain.is_empty() {
+            core.check("certificate chain", false, || "the server sent no certificate".into());
+            return Err(Error::Certificate(CertError::Empty));
+        }
+        let verdict = verify_server(&self.0.config.trust, &cert.chain, &self.0.name, now);
+        match &verdict {
+            Ok(peer) => {
+                let detail = match &self.0.config.trust {
+                    ServerTrust::Roots(_) => format!("{} issued by {}, valid for {}", peer.subject, peer.issuer, self.0.name),
+                    ServerTrust::Fingerprint(_) => format!("key fingerprint {} matches the pin", peer.fingerprint),
+                };
+                core.check("certificate chain", true, || detail);
+            }
+            Err(e) => core.check("certificate chain", false, || e.to_string()),
+        }
+        let peer = verdict?;
+        Ok(Next::State(Box::new(ExpectCertificateVerify { n: self.0, peer })))
+    }
+
+    fn waiting_for(&self) -> &'static str {
+        "waiting for Certificate"
+    }
+}
+
+/// The client's trust decision on the server's chain.
+fn verify_server(trust: &ServerTrust, chain: &[Vec<u8>], name: &ServerName, now: u64) -> Result<CertSummary, Error> {
+    match trust {
+        ServerTrust::Roots(roots) => Ok(cert::verify_server_chain(chain, roots, name, now)?),
+        ServerTrust::Fingerprint(pin) => {
+            let leaf = chain.first().ok_or(Error::Certificate(CertError::Empty))?;
+            let summary = cert::parse_leaf(leaf)?;
+            if crypto::ct_eq(&summary.fingerprint.0, &pin.0) {
+                Ok(summary)
+            } else {
+                Err(Error::FingerprintMismatch { expected: pin.to_string(), got: summary.fingerprint.to_string() })
+            }
+        }
+    }
+}
+
+struct ExpectCertificateVerify {
+    n: Negotiated,
+    peer: CertSummary,
+}
+
+impl State for ExpectCertificateVerify {
+    fn handle(self: Box<Self>, core: &mut Core, msg: Message<'_>, _now: u64) -> Result<Next, Error> {
+        expect(&msg, HandshakeType::CERTIFICATE_VERIFY, self.waiting_for())?;
+        handshake::check_certificate_verify(core, &msg, &self.peer.public_key, true)?;
+        Ok(Next::State(Box::new(ExpectFinished { n: self.n, peer: self.peer })))
+    }
+
+    fn waiting_for(&self) -> &'static str {
+        "waiting for CertificateVerify"
+    }
+}
+
+struct ExpectFinished {
+    n: Negotiated,
+    peer: CertSummary,
+}
+
+impl State for ExpectFinished {
+    fn handle(self: Box<Self>, core: &mut Core, msg: Message<'_>, _now: u64) -> Result<Next, Error> {
+        expect(&msg, HandshakeType::FINISHED, self.waiting_for())?;
+        let Negotiated { config, name, secrets, retried, alpn, cert_request } = self.n;
+        handshake::check_finished(core, &msg, &secrets.server)?;
+        let client_hs = secrets.client.clone();
+        let traffic = secrets.into_traffic(&core.transcript.current());
+        core.secret_step(SecretKind::MasterSecret);
+        core.set_app_secrets(traffic);
+        core.start_app_read()?;
+        core.ccs_allowed = false;
+
+        // Our second flight: [Certificate, CertificateVerify], Finished.
+        core.write_ccs();
+        let mut flight = Vec::with_capacity(1024);
+        if let Some(cr) = &cert_request {
+            let cert = config
+                .client_cert
+                .as_ref()
+                .filter(|_| cr.signature_algorithms.contains(&SignatureScheme::ED25519))
+                .map(|c| (c.chain.as_slice(), &c.key));
+            handshake::send_certificate(core, &mut flight, &cr.context, cert, false);
+        }
+        handshake::send_finished(core, &mut flight, &client_hs);
+        core.write_handshake(&flight)?;
+        core.start_app_write()?;
+        core.event(Event::Connected(Summary {
+            suite: core.suite,
+            group: NamedGroup::X25519,
+            signature_scheme: SignatureScheme::ED25519,
+            alpn,
+            peer: Some(self.peer),
+            retried,
+            server_name: match name {
+                ServerName::Dns(n) => Some(n),
+                ServerName::Ip(ip) => Some(ip.to_string()),
+            },
+        }));
+        Ok(Next::Traffic)
+    }
+
+    fn waiting_for(&self) -> &'static str {
+        "waiting for the server's Finished"
+    }
+}

@@ -1,0 +1,193 @@
+//! Reading and writing the TLS presentation language (RFC 8446 §3).
+//!
+//! [`Reader`] walks a byte slice and fails with [`InvalidMessage`] instead of
+//! panicking; every length-prefixed vector is read as a sub-reader so a length
+//! that overruns its parent is caught where it is declared. The writers append
+//! to a `Vec<u8>` and patch length prefixes afterwards.
+
+use std::fmt;
+
+/// Why bytes could not be decoded as the message they claimed to be.
+///
+/// Each of these becomes a `decode_error` alert (RFC 8446 §6.2), except where
+/// the caller maps a specific case to a more precise alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InvalidMessage {
+    /// The structure being decoded, e.g. "ClientHello".
+    pub what: &'static str,
+    /// What was wrong with it.
+    pub why: &'static str,
+}
+
+impl fmt::Display for InvalidMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "malformed {}: {}", self.what, self.why)
+    }
+}
+
+/// A cursor over received bytes that never reads past its end.
+#[derive(Debug, Clone)]
+pub struct Reader<'a> {
+    buf: &'a [u8],
+    what: &'static str,
+}
+
+impl<'a> Reader<'a> {
+    /// Reads `buf`, which holds a `what` (named in errors).
+    pub fn new(buf: &'a [u8], what: &'static str) -> Self {
+        Self { buf, what }
+    }
+
+    /// An error about the structure being read.
+    pub fn invalid(&self, why: &'static str) -> InvalidMessage {
+        InvalidMessage { what: self.what, why }
+    }
+
+    /// The next `n` bytes.
+    pub fn take(&mut self, n: usize) -> Result<&'a [u8], InvalidMessage> {
+        if self.buf.len() < n {
+            return Err(self.invalid("truncated"));
+        }
+        let (head, tail) = self.buf.split_at(n);
+        self.buf = tail;
+        Ok(head)
+    }
+
+    /// The next `N` bytes as an array.
+    pub fn array<const N: usize>(&mut self) -> Result<[u8; N], InvalidMessage> {
+        let bytes = self.take(N)?;
+        let mut out = [0u8; N];
+        out.copy_from_slice(bytes);
+        Ok(out)
+    }
+
+    /// A `uint8`.
+    pub fn u8(&mut self) -> Result<u8, InvalidMessage> {
+        Ok(self.array::<1>()?[0])
+    }
+
+    /// A `uint16`.
+    pub fn u16(&mut self) -> Result<u16, InvalidMessage> {
+        Ok(u16::from_be_bytes(self.array()?))
+    }
+
+    /// A `uint24`.
+    pub fn u24(&mut self) -> Result<u32, InvalidMessage> {
+        let [a, b, c] = self.array()?;
+        Ok(u32::from_be_bytes([0, a, b, c]))
+    }
+
+    /// A vector with a one-byte length prefix (`<0..2^8-1>`), as a sub-reader.
+    pub fn vec8(&mut self) -> Result<Reader<'a>, InvalidMessage> {
+        let n = usize::from(self.u8()?);
+        Ok(Reader::new(self.take(n)?, self.what))
+    }
+
+    /// A vector with a two-byte length prefix (`<0..2^16-1>`), as a sub-reader.
+    pub fn vec16(&mut self) -> Result<Reader<'a>, InvalidMessage> {
+        let n = usize::from(self.u16()?);
+        Ok(Reader::new(self.take(n)?, self.what))
+    }
+
+    /// A vector with a three-byte length prefix (`<0..2^24-1>`), as a sub-reader.
+    pub fn vec24(&mut self) -> Result<Reader<'a>, InvalidMessage> {
+        let n = self.u24()? as usize;
+        Ok(Reader::new(self.take(n)?, self.what))
+    }
+
+    /// Everything not yet read.
+    pub fn rest(&mut self) -> &'a [u8] {
+        std::mem::take(&mut self.buf)
+    }
+
+    /// Whether everything has been read.
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    /// Fails unless everything has been read: trailing bytes are an error.
+    pub fn finish(&self) -> Result<(), InvalidMessage> {
+        if self.buf.is_empty() { Ok(()) } else { Err(self.invalid("trailing bytes")) }
+    }
+}
+
+/// Appends a `uint16`.
+pub fn put_u16(out: &mut Vec<u8>, v: u16) {
+    out.extend_from_slice(&v.to_be_bytes());
+}
+
+/// Appends a `uint24` (the caller guarantees `v < 2^24`).
+pub fn put_u24(out: &mut Vec<u8>, v: u32) {
+    out.extend_from_slice(&v.to_be_bytes()[1..]);
+}
+
+/// Width of a vector's length prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LenPrefix {
+    /// `<0..2^8-1>`
+    U8,
+    /// `<0..2^16-1>`
+    U16,
+    /// `<0..2^24-1>`
+    U24,
+}
+
+/// Appends a vector: a length prefix of the given width, then what `body` writes.
+///
+/// The length is patched in after `body` runs, so nested vectors are written
+/// in one pass without intermediate buffers.
+pub fn put_vec(out: &mut Vec<u8>, prefix: LenPrefix, body: impl FnOnce(&mut Vec<u8>)) {
+    let width = match prefix {
+        LenPrefix::U8 => 1,
+        LenPrefix::U16 => 2,
+        LenPrefix::U24 => 3,
+    };
+    let at = out.len();
+    out.resize(at + width, 0);
+    body(out);
+    let len = out.len() - at - width;
+    let bytes = (len as u32).to_be_bytes();
+    debug_assert!(len < 1 << (8 * width), "vector longer than its length prefix allows");
+    out[at..at + width].copy_from_slice(&bytes[4 - width..]);
+}
+
+/// Appends `bytes` as a vector with the given length prefix.
+pub fn put_bytes(out: &mut Vec<u8>, prefix: LenPrefix, bytes: &[u8]) {
+    put_vec(out, prefix, |out| out.extend_from_slice(bytes));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vector_length_overrunning_its_parent_is_rejected() {
+        let mut r = Reader::new(&[0, 5, 1, 2], "test");
+        assert_eq!(r.vec16().unwrap_err().why, "truncated");
+    }
+
+    #[test]
+    fn trailing_bytes_are_rejected() {
+        let mut r = Reader::new(&[1, 2], "test");
+        r.u8().unwrap();
+        assert!(r.finish().is_err());
+        r.u8().unwrap();
+        assert!(r.finish().is_ok());
+    }
+
+    #[test]
+    fn nested_vectors_are_written_with_patched_lengths() {
+        let mut out = Vec::new();
+        put_vec(&mut out, LenPrefix::U24, |out| {
+            put_bytes(out, LenPrefix::U8, b"ab");
+            put_u16(out, 0x0304);
+        });
+        assert_eq!(out, [0, 0, 5, 2, b'a', b'b', 3, 4]);
+        let mut r = Reader::new(&out, "test");
+        let mut inner = r.vec24().unwrap();
+        assert_eq!(inner.vec8().unwrap().rest(), b"ab");
+        assert_eq!(inner.u16().unwrap(), 0x0304);
+        inner.finish().unwrap();
+        r.finish().unwrap();
+    }
+}

@@ -1,0 +1,620 @@
+//! The connection: record processing, alerts, application data, KeyUpdate
+//! and close_notify around the handshake state machines (RFC 8446 §4.6, §5, §6).
+//!
+//! A [`Connection`] is a [`Core`] (record layer, buffers, events, secrets of
+//! the traffic phase) plus the current handshake state. Each handshake state
+//! is a struct that consumes itself to handle one message and returns the
+//! next state (see `client.rs` and `server.rs`), so a state that has handled
+//! its message cannot be used again.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use super::cert::ServerName;
+use super::crypto::{Rng, TranscriptHash};
+use super::error::Error;
+use super::events::{Direction, Event, Field, HandshakeStep, Step};
+use super::key_schedule::{self, SecretKind, TrafficSecret, TrafficSecrets};
+use super::messages::{self, AlertDescription, CipherSuite, ContentType, HandshakeType};
+use super::record::{self, Deframer, Protection, MAX_PLAINTEXT};
+use super::{client, server, ClientConfig, KeyLog, ServerConfig};
+
+/// Largest handshake message accepted: far above any sane certificate chain,
+/// far below what would let a peer make us buffer without bound.
+const MAX_HANDSHAKE_MESSAGE: usize = 64 * 1024;
+
+/// Which end of the connection we are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Side {
+    Client,
+    Server,
+}
+
+/// One received handshake message.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Message<'a> {
+    pub(crate) typ: HandshakeType,
+    /// The whole message, header included (what the transcript hashes).
+    pub(crate) raw: &'a [u8],
+    /// The body after the four-byte header.
+    pub(crate) body: &'a [u8],
+}
+
+/// A handshake state: handles one message, consuming itself.
+pub(crate) trait State: Send {
+    /// Handles `msg` and returns the next state, or `None` when the
+    /// handshake is complete and the connection is in its traffic phase.
+    fn handle(self: Box<Self>, core: &mut Core, msg: Message<'_>, now: u64) -> Result<Next, Error>;
+
+    /// What this state waits for, for error messages ("waiting for ServerHello").
+    fn waiting_for(&self) -> &'static str;
+}
+
+/// What a state turns into.
+pub(crate) enum Next {
+    /// Another handshake state.
+    State(Box<dyn State>),
+    /// The handshake is done.
+    Traffic,
+}
+
+/// The application traffic secrets and their KeyUpdate generations (§7.2).
+struct AppSecrets {
+    ours: TrafficSecret,
+    theirs: TrafficSecret,
+    our_generation: u64,
+    their_generation: u64,
+}
+
+/// Everything a connection has besides its handshake state.
+pub(crate) struct Core {
+    pub(crate) side: Side,
+    pub(crate) rng: Box<dyn Rng>,
+    pub(crate) keylog: Option<Arc<dyn KeyLog>>,
+    pub(crate) emit_steps: bool,
+    pub(crate) transcript: TranscriptHash,
+    pub(crate) client_random: [u8; 32],
+    pub(crate) suite: CipherSuite,
+    deframer: Deframer,
+    /// Handshake bytes received but not yet a whole message.
+    joiner: Vec<u8>,
+    read: Option<Protection>,
+    write: Option<Protection>,
+    tx: Vec<u8>,
+    events: VecDeque<Event>,
+    app_in: VecDeque<Vec<u8>>,
+    app_secrets: Option<AppSecrets>,
+    /// Whether the peer's dummy ChangeCipherSpec is acceptable now (§D.4, §5).
+    pub(crate) ccs_allowed: bool,
+    /// Whether we have sent our dummy ChangeCipherSpec.
+    pub(crate) sent_ccs: bool,
+    /// Whether our first ClientHello is still to be written (record version 0x0301).
+    first_hello_pending: bool,
+    messages: usize,
+    pub(crate) expected_messages: usize,
+    sent_close: bool,
+    received_close: bool,
+}
+
+impl Core {
+    fn new(side: Side, rng: Box<dyn Rng>, keylog: Option<Arc<dyn KeyLog>>, emit_steps: bool) -> Self {
+        Self {
+            side,
+            rng,
+            keylog,
+            emit_steps,
+            transcript: TranscriptHash::default(),
+            client_random: [0; 32],
+            suite: CipherSuite(0),
+            deframer: Deframer::default(),
+            joiner: Vec::new(),
+            read: None,
+            write: None,
+            tx: Vec::with_capacity(4096),
+            events: VecDeque::new(),
+            app_in: VecDeque::new(),
+            app_secrets: None,
+            ccs_allowed: false,
+            sent_ccs: false,
+            first_hello_pending: side == Side::Client,
+            messages: 0,
+            expected_messages: 7,
+            sent_close: false,
+            received_close: false,
+        }
+    }
+
+    // -- events ---------------------------------------------------------------
+
+    fn push_step(&mut self, step: Step) {
+        let number = self.messages;
+        let expected = self.expected_messages.max(number);
+        self.events.push_back(Event::Handshake(HandshakeStep { number, expected, step }));
+    }
+
+    /// Reports a handshake message. `fields` is only called when steps are on,
+    /// so a server that nobody watches does not format them.
+    pub(crate) fn message_step(
+        &mut self,
+        direction: Direction,
+        raw: &[u8],
+        encrypted: bool,
+        in_transcript: bool,
+        describe: impl FnOnce() -> (String, Vec<Field>),
+    ) {
+        self.messages += 1;
+        if !self.emit_steps {
+            return;
+        }
+        let name = HandshakeType(raw.first().copied().unwrap_or(0)).name().unwrap_or("unknown");
+        let (summary, fields) = describe();
+        let transcript_hash = in_transcript.then(|| self.transcript.current());
+        self.push_step(Step::Message { direction, name, summary, fields, bytes: raw.to_vec(), encrypted, transcript_hash });
+    }
+
+    /// Reports the dummy ChangeCipherSpec, which is not a handshake message.
+    fn ccs_step(&mut self, direction: Direction) {
+        if self.emit_steps {
+            self.push_step(Step::Message {
+                direction,
+                name: "ChangeCipherSpec",
+                summary: "middlebox compatibility, ignored".into(),
+                fields: Vec::new(),
+                bytes: vec![1],
+                encrypted: false,
+                transcript_hash: None,
+            });
+        }
+    }
+
+    /// Reports a check and its outcome.
+    pub(crate) fn check(&mut self, what: &'static str, ok: bool, detail: impl FnOnce() -> String) {
+        if self.emit_steps || !ok {
+            self.push_step(Step::Check { what, ok, detail: detail() });
+        }
+    }
+
+    /// Reports a derived secret and hands it to the key log, if one is set.
+    pub(crate) fn secret(&mut self, kind: SecretKind, value: &TrafficSecret) {
+        if let (Some(log), Some(label)) = (&self.keylog, kind.keylog_label()) {
+            log.log(&label, &self.client_random, value.expose());
+        }
+        if self.emit_steps {
+            self.push_step(Step::SecretDerived { kind });
+        }
+    }
+
+    /// Reports a secret that has no key log line (early, handshake, master).
+    pub(crate) fn secret_step(&mut self, kind: SecretKind) {
+        if self.emit_steps {
+            self.push_step(Step::SecretDerived { kind });
+        }
+    }
+
+    pub(crate) fn event(&mut self, event: Event) {
+        self.events.push_back(event);
+    }
+
+    // -- keys -----------------------------------------------------------------
+
+    /// Starts decrypting with `secret`. Refuses if a handshake message
+    /// straddles the change (§5.1: "Handshake messages MUST NOT span key changes").
+    pub(crate) fn set_read_key(&mut self, secret: &TrafficSecret) -> Result<(), Error> {
+        if !self.joiner.is_empty() {
+            return Err(Error::UnexpectedMessage("a handshake message spans a key change".into()));
+        }
+        let (key, iv) = key_schedule::traffic_keys(self.suite, secret);
+        self.read = Some(Protection::new(key, iv));
+        Ok(())
+    }
+
+    /// Starts encrypting with `secret`.
+    pub(crate) fn set_write_key(&mut self, secret: &TrafficSecret) {
+        let (key, iv) = key_schedule::traffic_keys(self.suite, secret);
+        self.write = Some(Protection::new(key, iv));
+    }
+
+    /// Keeps the application secrets for KeyUpdate and logs them.
+    pub(crate) fn set_app_secrets(&mut self, traffic: TrafficSecrets) {
+        self.secret(SecretKind::ClientApplicationTraffic(0), &traffic.client);
+        self.secret(SecretKind::ServerApplicationTraffic(0), &traffic.server);
+        self.secret(SecretKind::ExporterMaster, &traffic.exporter);
+        let TrafficSecrets { client, server, .. } = traffic;
+        let (ours, theirs) = match self.side {
+            Side::Client => (client, server),
+            Side::Server => (server, client),
+        };
+        self.app_secrets = Some(AppSecrets { ours, theirs, our_generation: 0, their_generation: 0 });
+    }
+
+    /// Switches reading to the peer's application secret.
+    pub(crate) fn start_app_read(&mut self) -> Result<(), Error> {
+        let secret = self.app_secrets.as_ref().ok_or(Error::Internal("no application secrets"))?.theirs.clone();
+        self.set_read_key(&secret)
+    }
+
+    /// Switches writing to our application secret.
+    pub(crate) fn start_app_write(&mut self) -> Result<(), Error> {
+        let secret = self.app_secrets.as_ref().ok_or(Error::Internal("no application secrets"))?.ours.clone();
+        self.set_write_key(&secret);
+        Ok(())
+    }
+
+    fn secret_kind(&self, ours: bool, generation: u64) -> SecretKind {
+        match (self.side == Side::Client) == ours {
+            true => SecretKind::ClientApplicationTraffic(generation),
+            false => SecretKind::ServerApplicationTraffic(generation),
+        }
+    }
+
+    // -- writing --------------------------------------------------------------
+
+    /// Writes handshake messages (a whole flight) in as few records as the
+    /// size limit allows, protected if a write key is set.
+    pub(crate) fn write_handshake(&mut self, flight: &[u8]) -> Result<(), Error> {
+        match &mut self.write {
+            Some(p) => {
+                for chunk in flight.chunks(MAX_PLAINTEXT) {
+                    p.seal(ContentType::HANDSHAKE, chunk, &mut self.tx)?;
+                }
+            }
+            None => {
+                let first = std::mem::take(&mut self.first_hello_pending);
+                record::write_plaintext(ContentType::HANDSHAKE, flight, first, &mut self.tx);
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the dummy ChangeCipherSpec once per connection (§D.4).
+    pub(crate) fn write_ccs(&mut self) {
+        if !self.sent_ccs {
+            self.sent_ccs = true;
+            record::write_plaintext(ContentType::CHANGE_CIPHER_SPEC, &[1], false, &mut self.tx);
+            self.ccs_step(Direction::Sent);
+        }
+    }
+
+    fn write_alert(&mut self, desc: AlertDescription) {
+        let body = messages::encode_alert(desc);
+        let result = match &mut self.write {
+            Some(p) => p.seal(ContentType::ALERT, &body, &mut self.tx),
+            None => {
+                record::write_plaintext(ContentType::ALERT, &body, false, &mut self.tx);
+                Ok(())
+            }
+        };
+        if result.is_ok() {
+            self.events.push_back(Event::AlertSent(desc));
+        }
+    }
+
+    fn write_app_data(&mut self, data: &[u8]) -> Result<(), Error> {
+        let p = self.write.as_mut().ok_or(Error::Internal("no write key"))?;
+        for chunk in data.chunks(MAX_PLAINTEXT) {
+            p.seal(ContentType::APPLICATION_DATA, chunk, &mut self.tx)?;
+        }
+        Ok(())
+    }
+
+    /// Sends a KeyUpdate and moves our writing to the next secret (§4.6.3).
+    fn send_key_update(&mut self, update_requested: bool) -> Result<(), Error> {
+        let mut msg = Vec::with_capacity(5);
+        messages::encode_key_update(&mut msg, update_requested);
+        self.write_handshake(&msg)?;
+        let app = self.app_secrets.as_mut().ok_or(Error::Internal("KeyUpdate before the handshake finished"))?;
+        app.ours = key_schedule::next_traffic_secret(&app.ours);
+        app.our_generation += 1;
+        let (secret, generation) = (app.ours.clone(), app.our_generation);
+        self.set_write_key(&secret);
+        let kind = self.secret_kind(true, generation);
+        self.secret(kind, &secret);
+        self.event(Event::KeyUpdated { direction: Direction::Sent, update_requested, generation });
+        Ok(())
+    }
+
+    /// A received KeyUpdate: move reading on, and answer if asked (§4.6.3).
+    fn receive_key_update(&mut self, update_requested: bool) -> Result<(), Error> {
+        let app = self.app_secrets.as_mut().ok_or(Error::Internal("KeyUpdate before the handshake finished"))?;
+        app.theirs = key_schedule::next_traffic_secret(&app.theirs);
+        app.their_generation += 1;
+        let (secret, generation) = (app.theirs.clone(), app.their_generation);
+        self.set_read_key(&secret)?;
+        let kind = self.secret_kind(false, generation);
+        self.secret(kind, &secret);
+        self.event(Event::KeyUpdated { direction: Direction::Received, update_requested, generation });
+        if update_requested && !self.sent_close {
+            self.send_key_update(false)?;
+        }
+        Ok(())
+    }
+}
+
+/// Where the connection is in its life.
+enum Phase {
+    Handshaking(Box<dyn State>),
+    Traffic,
+    /// Failed or closed: holds the error to report, if it failed.
+    Done(Option<Error>),
+}
+
+/// A TLS 1.3 connection, client or server. See the [module docs](super) for
+/// the driving contract.
+pub struct Connection {
+    core: Core,
+    phase: Phase,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("side", &self.core.side)
+            .field("handshaking", &self.is_handshaking())
+            .field("closed", &self.is_closed())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    /// Starts a client handshake with `server_name`: the ClientHello is ready
+    /// in [`poll_transmit`](Self::poll_transmit) at once.
+    pub fn client(config: Arc<ClientConfig>, server_name: ServerName, rng: Box<dyn Rng>) -> Result<Self, Error> {
+        let mut core = Core::new(Side::Client, rng, config.keylog.clone(), config.emit_steps);
+        let state = client::start(&mut core, config, server_name)?;
+        Ok(Self { core, phase: Phase::Handshaking(state) })
+    }
+
+    /// A server connection waiting for a ClientHello.
+    pub fn server(config: Arc<ServerConfig>, rng: Box<dyn Rng>) -> Self {
+        let core = Core::new(Side::Server, rng, config.keylog.clone(), config.emit_steps);
+        Self { core, phase: Phase::Handshaking(server::start(config)) }
+    }
+
+    /// Processes bytes received from the peer; `now` (Unix seconds) is used
+    /// to check certificate validity. On failure the alert for the error is
+    /// queued for [`poll_transmit`](Self::poll_transmit) and the connection is over.
+    pub fn handle_input(&mut self, bytes: &[u8], now: u64) -> Result<(), Error> {
+        if let Phase::Done(err) = &self.phase {
+            return Err(err.clone().unwrap_or(Error::Closed));
+        }
+        self.core.deframer.push(bytes);
+        let result = self.process_records(now);
+        result.map_err(|e| self.fail(e))
+    }
+
+    /// Queues application data. Before the handshake completes this fails:
+    /// tlschat never sends early or half-RTT data.
+    pub fn send(&mut self, data: &[u8]) -> Result<(), Error> {
+        match &self.phase {
+            Phase::Traffic if !self.core.sent_close => self.core.write_app_data(data),
+            Phase::Done(Some(e)) => Err(e.clone()),
+            Phase::Handshaking(_) => Err(Error::Internal("application data before the handshake finished")),
+            _ => Err(Error::Closed),
+        }
+    }
+
+    /// Sends a KeyUpdate; with `request_peer` the peer is asked to update too (§4.6.3).
+    pub fn key_update(&mut self, request_peer: bool) -> Result<(), Error> {
+        match self.phase {
+            Phase::Traffic if !self.core.sent_close => self.core.send_key_update(request_peer),
+            Phase::Handshaking(_) => Err(Error::Internal("KeyUpdate before the handshake finished")),
+            _ => Err(Error::Closed),
+        }
+    }
+
+    /// Sends close_notify: we will send nothing more (§6.1).
+    pub fn close(&mut self) {
+        if !self.core.sent_close && !matches!(self.phase, Phase::Done(Some(_))) {
+            self.core.sent_close = true;
+            self.core.write_alert(AlertDescription::CLOSE_NOTIFY);
+        }
+        if self.core.received_close {
+            self.phase = Phase::Done(None);
+        }
+    }
+
+    /// Moves the bytes waiting to be sent onto `out`; false if there were none.
+    #[must_use]
+    pub fn poll_transmit(&mut self, out: &mut Vec<u8>) -> bool {
+        if self.core.tx.is_empty() {
+            return false;
+        }
+        if out.is_empty() {
+            std::mem::swap(out, &mut self.core.tx);
+        } else {
+            out.append(&mut self.core.tx);
+        }
+        true
+    }
+
+    /// The next event, if any.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.core.events.pop_front()
+    }
+
+    /// The content of the next application data record received, if any.
+    #[must_use]
+    pub fn recv_application_data(&mut self) -> Option<Vec<u8>> {
+        self.core.app_in.pop_front()
+    }
+
+    /// Whether the handshake is still running.
+    pub fn is_handshaking(&self) -> bool {
+        matches!(self.phase, Phase::Handshaking(_))
+    }
+
+    /// Whether the connection is over: failed, or closed in both directions,
+    /// or closed by the peer.
+    pub fn is_closed(&self) -> bool {
+        matches!(self.phase, Phase::Done(_)) || self.core.received_close
+    }
+
+    /// The error that ended the connection, if one did.
+    pub fn error(&self) -> Option<&Error> {
+        match &self.phase {
+            Phase::Done(e) => e.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// What the handshake is waiting for, if it is running (for timeouts and UIs).
+    pub fn waiting_for(&self) -> Option<&'static str> {
+        match &self.phase {
+            Phase::Handshaking(s) => Some(s.waiting_for()),
+            _ => None,
+        }
+    }
+
+    /// Ends the connection with `err`: sends its alert and remembers it.
+    fn fail(&mut self, err: Error) -> Error {
+        if let Some(alert) = err.alert() {
+            if !self.core.sent_close {
+                self.core.write_alert(alert);
+            }
+        }
+        self.core.sent_close = true;
+        self.phase = Phase::Done(Some(err.clone()));
+        err
+    }
+
+    fn process_records(&mut self, now: u64) -> Result<(), Error> {
+        while !self.core.received_close {
+            let Some(rec) = self.core.deframer.next_record()? else { break };
+            let handshaking = self.is_handshaking();
+            let body_range = rec.start..rec.start + rec.len;
+            let (typ, len) = match rec.typ {
+                ContentType::CHANGE_CIPHER_SPEC => {
+                    // §5: the dummy ChangeCipherSpec is one byte, 0x01, unprotected,
+                    // and only between the first ClientHello and the peer's Finished.
+                    let body = &self.core.deframer.buffer_mut()[body_range];
+                    if body != [1] || !handshaking || !self.core.ccs_allowed {
+                        return Err(Error::UnexpectedMessage("a ChangeCipherSpec record out of place".into()));
+                    }
+                    self.core.ccs_allowed = false;
+                    self.core.ccs_step(Direction::Received);
+                    continue;
+                }
+                ContentType::APPLICATION_DATA => {
+                    let Some(read) = self.core.read.as_mut() else {
+                        return Err(Error::UnexpectedMessage("a protected record before keys were agreed".into()));
+                    };
+                    let buf = self.core.deframer.buffer_mut();
+                    read.open(&rec.header, &mut buf[body_range.clone()])?
+                }
+                // Plaintext alerts stay acceptable during the handshake: a peer
+                // that fails on our ServerHello has no keys to protect its alert.
+                ContentType::ALERT if handshaking || self.core.read.is_none() => (rec.typ, rec.len),
+                other if self.core.read.is_none() => (other, rec.len),
+                other => {
+                    return Err(Error::UnexpectedMessage(format!("an unprotected {other} record after keys were agreed")));
+                }
+            };
+            let plaintext = rec.start..rec.start + len;
+            if typ != ContentType::HANDSHAKE && !self.core.joiner.is_empty() {
+                return Err(Error::UnexpectedMessage("a record interleaved with a fragmented handshake message".into()));
+            }
+            match typ {
+                ContentType::HANDSHAKE => {
+                    if len == 0 {
+                        return Err(Error::UnexpectedMessage("an empty handshake record".into()));
+                    }
+                    let bytes = &self.core.deframer.buffer_mut()[plaintext];
+                    self.core.joiner.extend_from_slice(bytes);
+                    self.process_handshake(now)?;
+                }
+                ContentType::ALERT => {
+                    let bytes = &self.core.deframer.buffer_mut()[plaintext];
+                    let &[_level, desc] = bytes else {
+                        return Err(Error::Decode(super::codec::InvalidMessage { what: "alert", why: "not two bytes" }));
+                    };
+                    self.handle_alert(AlertDescription(desc))?;
+                }
+                ContentType::APPLICATION_DATA => {
+                    if !matches!(self.phase, Phase::Traffic) {
+                        return Err(Error::UnexpectedMessage("application data before the handshake finished".into()));
+                    }
+                    let bytes = self.core.deframer.buffer_mut()[plaintext].to_vec();
+                    self.core.app_in.push_back(bytes);
+                }
+                other => {
+                    return Err(Error::UnexpectedMessage(format!("a protected {other} record")));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn handle_alert(&mut self, desc: AlertDescription) -> Result<(), Error> {
+        match desc {
+            AlertDescription::CLOSE_NOTIFY => {
+                self.core.received_close = true;
+                self.core.event(Event::PeerClosed);
+                // §6.1: answer with our own close_notify.
+                self.close();
+                Ok(())
+            }
+            // user_canceled is followed by close_notify; nothing to do yet.
+            AlertDescription::USER_CANCELED => Ok(()),
+            // §6: every other alert is fatal, whatever level it claims.
+            other => {
+                // We must not answer a fatal alert with one of ours.
+                self.core.sent_close = true;
+                Err(Error::AlertReceived(other))
+            }
+        }
+    }
+
+    fn process_handshake(&mut self, now: u64) -> Result<(), Error> {
+        loop {
+            let joiner = &self.core.joiner;
+            let Some(header) = joiner.get(..4) else { return Ok(()) };
+            let len = u32::from_be_bytes([0, header[1], header[2], header[3]]) as usize;
+            if len > MAX_HANDSHAKE_MESSAGE {
+                return Err(Error::Decode(super::codec::InvalidMessage {
+                    what: "handshake message",
+                    why: "longer than 64 KiB",
+                }));
+            }
+            if joiner.len() < 4 + len {
+                return Ok(());
+            }
+            let raw: Vec<u8> = self.core.joiner.drain(..4 + len).collect();
+            let msg = Message { typ: HandshakeType(raw[0]), raw: &raw, body: &raw[4..] };
+            match std::mem::replace(&mut self.phase, Phase::Done(None)) {
+                Phase::Handshaking(state) => match state.handle(&mut self.core, msg, now)? {
+                    Next::State(next) => self.phase = Phase::Handshaking(next),
+                    Next::Traffic => self.phase = Phase::Traffic,
+                },
+                Phase::Traffic => {
+                    self.phase = Phase::Traffic;
+                    self.post_handshake(msg)?;
+                }
+                done @ Phase::Done(_) => self.phase = done,
+            }
+        }
+    }
+
+    /// Messages after the handshake (§4.6).
+    fn post_handshake(&mut self, msg: Message<'_>) -> Result<(), Error> {
+        match msg.typ {
+            HandshakeType::KEY_UPDATE => {
+                let requested = messages::decode_key_update(msg.body)?
+                    .ok_or(Error::IllegalParameter("KeyUpdate request_update is neither 0 nor 1"))?;
+                self.core.message_step(Direction::Received, msg.raw, true, false, || {
+                    let s = if requested { "update_requested" } else { "update_not_requested" };
+                    (s.into(), vec![Field { name: "request_update", value: s.into() }])
+                });
+                self.core.receive_key_update(requested)
+            }
+            // Tickets are for resumption, which tlschat does not do: skip them.
+            HandshakeType::NEW_SESSION_TICKET if self.core.side == Side::Client => {
+                self.core.message_step(Direction::Received, msg.raw, true, false, || {
+                    ("ignored: tlschat does not resume sessions".into(), Vec::new())
+                });
+                Ok(())
+            }
+            other => Err(Error::unexpected(other, "connected")),
+        }
+    }
+}

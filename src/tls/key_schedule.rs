@@ -1,0 +1,214 @@
+//! The TLS 1.3 key schedule (RFC 8446 §7.1, §7.3, §4.4.4, §4.6.3).
+//!
+//! Both supported suites hash with SHA-256, so every secret is 32 bytes. The
+//! schedule moves through typed stages, [`HandshakeSecrets`] then
+//! [`TrafficSecrets`], each made by consuming the one before: a stage that
+//! has served cannot be asked for keys again, and nothing derives an
+//! application secret before the handshake secret exists.
+//!
+//! ```text
+//!            0 -> HKDF-Extract = Early Secret
+//!                  Derive-Secret(., "derived", "")
+//!  (EC)DHE -> HKDF-Extract = Handshake Secret -> "c hs traffic", "s hs traffic"
+//!                  Derive-Secret(., "derived", "")
+//!            0 -> HKDF-Extract = Master Secret -> "c ap traffic", "s ap traffic", "exp master"
+//! ```
+
+use std::fmt;
+
+use super::crypto::{self, AeadKey, Secret, HASH_LEN, NONCE_LEN};
+use super::messages::CipherSuite;
+
+/// A 32-byte secret of the schedule.
+pub type TrafficSecret = Secret<HASH_LEN>;
+
+/// HKDF-Expand-Label(Secret, Label, Context, Length) (§7.1).
+pub fn expand_label(secret: &[u8; HASH_LEN], label: &str, context: &[u8], out: &mut [u8]) {
+    let length = (out.len() as u16).to_be_bytes();
+    let label_len = [(6 + label.len()) as u8];
+    let context_len = [context.len() as u8];
+    crypto::hkdf_expand(
+        secret,
+        &[&length, &label_len, b"tls13 ", label.as_bytes(), &context_len, context],
+        out,
+    );
+}
+
+/// Derive-Secret(Secret, Label, Messages) given Transcript-Hash(Messages) (§7.1).
+pub fn derive_secret(secret: &[u8; HASH_LEN], label: &str, transcript_hash: &[u8; HASH_LEN]) -> TrafficSecret {
+    let mut out = [0u8; HASH_LEN];
+    expand_label(secret, label, transcript_hash, &mut out);
+    Secret::new(out)
+}
+
+/// The labels of every secret the schedule derives, as the UI names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SecretKind {
+    /// The (EC)DHE shared secret from X25519.
+    SharedSecret,
+    /// Early Secret = HKDF-Extract(0, 0): no PSK is used.
+    EarlySecret,
+    /// Handshake Secret.
+    HandshakeSecret,
+    /// client_handshake_traffic_secret ("c hs traffic").
+    ClientHandshakeTraffic,
+    /// server_handshake_traffic_secret ("s hs traffic").
+    ServerHandshakeTraffic,
+    /// Master Secret.
+    MasterSecret,
+    /// client_application_traffic_secret_N ("c ap traffic", then "traffic upd").
+    ClientApplicationTraffic(u64),
+    /// server_application_traffic_secret_N.
+    ServerApplicationTraffic(u64),
+    /// exporter_master_secret ("exp master").
+    ExporterMaster,
+}
+
+impl SecretKind {
+    /// The RFC's label for this secret.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::SharedSecret => "(EC)DHE shared secret",
+            Self::EarlySecret => "early secret",
+            Self::HandshakeSecret => "handshake secret",
+            Self::ClientHandshakeTraffic => "c hs traffic",
+            Self::ServerHandshakeTraffic => "s hs traffic",
+            Self::MasterSecret => "master secret",
+            Self::ClientApplicationTraffic(0) => "c ap traffic",
+            Self::ServerApplicationTraffic(0) => "s ap traffic",
+            Self::ClientApplicationTraffic(_) | Self::ServerApplicationTraffic(_) => "traffic upd",
+            Self::ExporterMaster => "exp master",
+        }
+    }
+
+    /// The NSS key log label (for Wireshark), for secrets that have one.
+    pub fn keylog_label(self) -> Option<String> {
+        Some(match self {
+            Self::ClientHandshakeTraffic => "CLIENT_HANDSHAKE_TRAFFIC_SECRET".into(),
+            Self::ServerHandshakeTraffic => "SERVER_HANDSHAKE_TRAFFIC_SECRET".into(),
+            Self::ClientApplicationTraffic(n) => format!("CLIENT_TRAFFIC_SECRET_{n}"),
+            Self::ServerApplicationTraffic(n) => format!("SERVER_TRAFFIC_SECRET_{n}"),
+            Self::ExporterMaster => "EXPORTER_SECRET".into(),
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for SecretKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::ClientApplicationTraffic(n) | Self::ServerApplicationTraffic(n) if *n > 0 => {
+                let side = if matches!(self, Self::ClientApplicationTraffic(_)) { "client" } else { "server" };
+                write!(f, "{side} application traffic secret {n} (traffic upd)")
+            }
+            _ => f.write_str(self.label()),
+        }
+    }
+}
+
+/// SHA-256 of the empty string, the context of each "derived" step.
+fn empty_hash() -> [u8; HASH_LEN] {
+    crypto::sha256(b"")
+}
+
+/// The schedule after the ServerHello: handshake traffic secrets exist.
+pub struct HandshakeSecrets {
+    handshake_secret: TrafficSecret,
+    /// client_handshake_traffic_secret
+    pub client: TrafficSecret,
+    /// server_handshake_traffic_secret
+    pub server: TrafficSecret,
+}
+
+impl fmt::Debug for HandshakeSecrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("HandshakeSecrets(<redacted>)")
+    }
+}
+
+impl HandshakeSecrets {
+    /// Runs the schedule from the start to the handshake traffic secrets, given
+    /// the (EC)DHE secret and Transcript-Hash(ClientHello..ServerHello).
+    pub fn derive(shared: &Secret<32>, hello_hash: &[u8; HASH_LEN]) -> Self {
+        let early = crypto::hkdf_extract(&[0u8; HASH_LEN], &[0u8; HASH_LEN]);
+        let salt = derive_secret(early.expose(), "derived", &empty_hash());
+        let handshake_secret = crypto::hkdf_extract(salt.expose(), shared.expose());
+        Self {
+            client: derive_secret(handshake_secret.expose(), "c hs traffic", hello_hash),
+            server: derive_secret(handshake_secret.expose(), "s hs traffic", hello_hash),
+            handshake_secret,
+        }
+    }
+
+    /// The handshake secret itself (exposed for known-answer tests).
+    #[cfg(test)]
+    pub(crate) fn handshake_secret(&self) -> &TrafficSecret {
+        &self.handshake_secret
+    }
+
+    /// Moves on to the master secret, given Transcript-Hash(ClientHello..server Finished).
+    pub fn into_traffic(self, finished_hash: &[u8; HASH_LEN]) -> TrafficSecrets {
+        let salt = derive_secret(self.handshake_secret.expose(), "derived", &empty_hash());
+        let master = crypto::hkdf_extract(salt.expose(), &[0u8; HASH_LEN]);
+        TrafficSecrets {
+            client: derive_secret(master.expose(), "c ap traffic", finished_hash),
+            server: derive_secret(master.expose(), "s ap traffic", finished_hash),
+            exporter: derive_secret(master.expose(), "exp master", finished_hash),
+            #[cfg(test)]
+            master,
+        }
+    }
+}
+
+/// The schedule after the server Finished: application traffic secrets.
+pub struct TrafficSecrets {
+    /// client_application_traffic_secret_0
+    pub client: TrafficSecret,
+    /// server_application_traffic_secret_0
+    pub server: TrafficSecret,
+    /// exporter_master_secret
+    pub exporter: TrafficSecret,
+    #[cfg(test)]
+    pub(crate) master: TrafficSecret,
+}
+
+impl fmt::Debug for TrafficSecrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TrafficSecrets(<redacted>)")
+    }
+}
+
+/// finished_key = HKDF-Expand-Label(BaseKey, "finished", "", Hash.length) (§4.4.4).
+pub fn finished_key(base: &TrafficSecret) -> Secret<HASH_LEN> {
+    let mut out = [0u8; HASH_LEN];
+    expand_label(base.expose(), "finished", b"", &mut out);
+    Secret::new(out)
+}
+
+/// verify_data = HMAC(finished_key, Transcript-Hash(...)) (§4.4.4).
+pub fn verify_data(base: &TrafficSecret, transcript_hash: &[u8; HASH_LEN]) -> [u8; HASH_LEN] {
+    crypto::hmac_sha256(finished_key(base).expose(), transcript_hash)
+}
+
+/// application_traffic_secret_N+1 = HKDF-Expand-Label(secret_N, "traffic upd", "", Hash.length) (§7.2).
+pub fn next_traffic_secret(current: &TrafficSecret) -> TrafficSecret {
+    let mut out = [0u8; HASH_LEN];
+    expand_label(current.expose(), "traffic upd", b"", &mut out);
+    Secret::new(out)
+}
+
+/// The write key and IV of a traffic secret (§7.3).
+pub fn traffic_keys(suite: CipherSuite, secret: &TrafficSecret) -> (AeadKey, Secret<NONCE_LEN>) {
+    let mut iv = [0u8; NONCE_LEN];
+    expand_label(secret.expose(), "iv", b"", &mut iv);
+    let key = if suite == CipherSuite::TLS_AES_128_GCM_SHA256 {
+        let mut k = Secret::new([0u8; 16]);
+        expand_label(secret.expose(), "key", b"", &mut k.0);
+        AeadKey::aes_128_gcm(k.expose())
+    } else {
+        let mut k = Secret::new([0u8; 32]);
+        expand_label(secret.expose(), "key", b"", &mut k.0);
+        AeadKey::chacha20_poly1305(k.expose())
+    };
+    (key, Secret::new(iv))
+}

@@ -1,0 +1,284 @@
+//! The server handshake (RFC 8446 §4.1–§4.4, §2 figures 1 and 2).
+//!
+//! ```text
+//! ExpectClientHello ─(no x25519 share: HelloRetryRequest)─▶ ExpectClientHello
+//!        │ ClientHello ─▶ ServerHello, {EncryptedExtensions, [CertificateRequest],
+//!        ▼                               Certificate, CertificateVerify, Finished}
+//! [ExpectClientCertificate ─▶ ExpectClientCertificateVerify] ─▶ ExpectClientFinished ─▶ traffic
+//! ```
+
+use std::sync::Arc;
+
+use super::cert::{self, CertSummary};
+use super::conn::{Core, Message, Next, State};
+use super::crypto::{TranscriptHash, X25519Secret};
+use super::error::Error;
+use super::events::{Event, Summary};
+use super::handshake::{self, expect, received};
+use super::key_schedule::{SecretKind, TrafficSecret};
+use super::messages::{
+    self, Certificate, CertificateRequest, CipherSuite, ClientHello, EncryptedExtensions,
+    HandshakeType, KeyShareEntry, NamedGroup, ServerHello, SignatureScheme, HRR_RANDOM, TLS12, TLS13,
+};
+use super::{ClientAuth, ClientTrust, ServerConfig};
+
+/// The initial state of a server connection.
+pub(crate) fn start(config: Arc<ServerConfig>) -> Box<dyn State> {
+    Box::new(ExpectClientHello { config, retry: None })
+}
+
+/// What a HelloRetryRequest fixed, which the second ClientHello must keep.
+struct Retry {
+    suite: CipherSuite,
+    session_id: Vec<u8>,
+}
+
+struct ExpectClientHello {
+    config: Arc<ServerConfig>,
+    retry: Option<Retry>,
+}
+
+impl State for ExpectClientHello {
+    fn handle(self: Box<Self>, core: &mut Core, msg: Message<'_>, _now: u64) -> Result<Next, Error> {
+        expect(&msg, HandshakeType::CLIENT_HELLO, self.waiting_for())?;
+        let ch = ClientHello::decode(msg.body)?;
+        if !ch.supported_versions.as_ref().is_some_and(|v| v.contains(&TLS13)) {
+            return Err(Error::ProtocolVersion);
+        }
+        if ch.compression_methods != [0] {
+            return Err(Error::IllegalParameter("legacy_compression_methods must be exactly null"));
+        }
+        if let Some(retry) = &self.retry {
+            if ch.session_id != retry.session_id || !ch.cipher_suites.contains(&retry.suite) {
+                return Err(Error::IllegalParameter("the second ClientHello differs from the first"));
+            }
+        }
+        // The server's preference decides (§4.1.1); unknown suites such as 0x00ff are skipped.
+        let suite = *self
+            .config
+            .suites
+            .iter()
+            .find(|s| ch.cipher_suites.contains(s))
+            .ok_or(Error::HandshakeFailure("no cipher suite in common"))?;
+        let schemes = ch.signature_algorithms.as_ref().ok_or(Error::MissingExtension("signature_algorithms"))?;
+        if !schemes.contains(&SignatureScheme::ED25519) {
+            return Err(Error::HandshakeFailure("the client does not accept Ed25519 signatures"));
+        }
+        // §9.2: without a PSK, supported_groups and key_share are both required.
+        let groups = ch.supported_groups.as_ref().ok_or(Error::MissingExtension("supported_groups"))?;
+        let shares = ch.key_shares.as_ref().ok_or(Error::MissingExtension("key_share"))?;
+        if shares.iter().any(|s| !groups.contains(&s.group)) {
+            return Err(Error::IllegalParameter("a key share for a group not in supported_groups"));
+        }
+        if !groups.contains(&NamedGroup::X25519) {
+            return Err(Error::HandshakeFailure("no key exchange group in common (tlschat speaks x25519)"));
+        }
+        let alpn = choose_alpn(&self.config, ch.alpn.as_deref())?;
+        if self.retry.is_none() {
+            core.client_random = ch.random;
+        }
+        received(core, &msg, false, || handshake::describe_client_hello(&ch));
+        core.ccs_allowed = true;
+        let Some(share) = shares.iter().find(|s| s.group == NamedGroup::X25519) else {
+            return self.retry(core, &ch, suite);
+        };
+        core.suite = suite;
+
+        let key = X25519Secret::generate(core.rng.as_mut());
+        let mut random = [0u8; 32];
+        core.rng.fill(&mut random);
+        let sh = ServerHello {
+            legacy_version: TLS12,
+            random,
+            session_id: ch.session_id.clone(),
+            cipher_suite: suite,
+            compression_method: 0,
+            selected_version: Some(TLS13),
+            key_share: Some(KeyShareEntry { group: NamedGroup::X25519, key_exchange: key.public_key().to_vec() }),
+            ..ServerHello::default()
+        };
+        let mut hello = Vec::with_capacity(128);
+        handshake::sent(core, &mut hello, false, |out| sh.encode(out), || handshake::describe_server_hello(&sh));
+        core.write_handshake(&hello)?;
+        // §D.4: in compatibility mode the server's dummy ChangeCipherSpec follows its first message.
+        if !ch.session_id.is_empty() {
+            core.write_ccs();
+        }
+        let secrets = handshake::derive_handshake_secrets(core, &key, &share.key_exchange)?;
+        core.set_write_key(&secrets.server);
+        core.set_read_key(&secrets.client)?;
+
+        let config = self.config;
+        let mut flight = Vec::with_capacity(2048);
+        let ee = EncryptedExtensions { alpn: alpn.clone(), ..EncryptedExtensions::default() };
+        handshake::sent(core, &mut flight, true, |out| ee.encode(out), || handshake::describe_encrypted_extensions(&ee));
+        let requested = !matches!(config.client_auth, ClientAuth::None);
+        if requested {
+            let cr = CertificateRequest { context: Vec::new(), signature_algorithms: vec![SignatureScheme::ED25519] };
+            handshake::sent(core, &mut flight, true, |out| cr.encode(out), || handshake::describe_certificate_request(&cr));
+            core.expected_messages += 3;
+        }
+        handshake::send_certificate(core, &mut flight, &[], Some((&config.cert.chain, &config.cert.key)), true);
+        handshake::send_finished(core, &mut flight, &secrets.server);
+        core.write_handshake(&flight)?;
+
+        let client_hs = secrets.client.clone();
+        let traffic = secrets.into_traffic(&core.transcript.current());
+        core.secret_step(SecretKind::MasterSecret);
+        core.set_app_secrets(traffic);
+        core.start_app_write()?;
+
+        let n = Negotiated { config, client_hs, alpn, retried: self.retry.is_some(), server_name: ch.server_name };
+        Ok(Next::State(if requested {
+            Box::new(ExpectClientCertificate(n))
+        } else {
+            Box::new(ExpectClientFinished { n, peer: None })
+        }))
+    }
+
+    fn waiting_for(&self) -> &'static str {
+        "waiting for ClientHello"
+    }
+}
+
+impl ExpectClientHello {
+    /// Asks for an x25519 key share with a HelloRetryRequest (§4.1.4).
+    fn retry(self: Box<Self>, core: &mut Core, ch: &ClientHello, suite: CipherSuite) -> Result<Next, Error> {
+        if self.retry.is_some() {
+            return Err(Error::IllegalParameter("the second ClientHello still has no x25519 key share"));
+        }
+        // §4.4.1: ClientHello1 is replaced in the transcript by its hash.
+        let ch1 = core.transcript.current();
+        core.transcript = TranscriptHash::default();
+        core.transcript.update(&messages::message_hash(&ch1));
+        let hrr = ServerHello {
+            legacy_version: TLS12,
+            random: HRR_RANDOM,
+            session_id: ch.session_id.clone(),
+            cipher_suite: suite,
+            compression_method: 0,
+            selected_version: Some(TLS13),
+            hrr_group: Some(NamedGroup::X25519),
+            ..ServerHello::default()
+        };
+        let mut flight = Vec::with_capacity(128);
+        handshake::sent(core, &mut flight, false, |out| hrr.encode(out), || handshake::describe_server_hello(&hrr));
+        core.write_handshake(&flight)?;
+        core.expected_messages += 2;
+        if !ch.session_id.is_empty() {
+            core.write_ccs();
+        }
+        Ok(Next::State(Box::new(ExpectClientHello {
+            config: self.config,
+            retry: Some(Retry { suite, session_id: ch.session_id.clone() }),
+        })))
+    }
+}
+
+/// Picks the ALPN protocol: ours in our order of preference, among the
+/// client's. A client that offers ALPN but nothing we speak is refused
+/// (RFC 7301 §3.2); a server configured without ALPN ignores the extension.
+fn choose_alpn(config: &ServerConfig, offered: Option<&[Vec<u8>]>) -> Result<Option<Vec<u8>>, Error> {
+    match offered {
+        Some(offered) if !config.alpn.is_empty() => {
+            config.alpn.iter().find(|p| offered.contains(p)).cloned().map(Some).ok_or(Error::NoApplicationProtocol)
+        }
+        _ => Ok(None),
+    }
+}
+
+/// What the handshake carries from the server's flight to the client's Finished.
+struct Negotiated {
+    config: Arc<ServerConfig>,
+    client_hs: TrafficSecret,
+    alpn: Option<Vec<u8>>,
+    retried: bool,
+    server_name: Option<String>,
+}
+
+struct ExpectClientCertificate(Negotiated);
+
+impl State for ExpectClientCertificate {
+    fn handle(self: Box<Self>, core: &mut Core, msg: Message<'_>, now: u64) -> Result<Next, Error> {
+        expect(&msg, HandshakeType::CERTIFICATE, self.waiting_for())?;
+        let cert = Certificate::decode(msg.body)?;
+        if !cert.context.is_empty() {
+            return Err(Error::IllegalParameter("certificate_request_context does not match the request"));
+        }
+        received(core, &msg, true, || handshake::describe_certificate(&cert));
+        let (required, trust) = match &self.0.config.client_auth {
+            ClientAuth::Required(t) => (true, t),
+            ClientAuth::Optional(t) => (false, t),
+            ClientAuth::None => return Err(Error::Internal("client certificate without a request")),
+        };
+        if cert.chain.is_empty() {
+            core.check("client certificate", !required, || "the client sent none".into());
+            if required {
+                return Err(Error::CertificateRequired);
+            }
+            core.expected_messages -= 1;
+            return Ok(Next::State(Box::new(ExpectClientFinished { n: self.0, peer: None })));
+        }
+        let verdict = match trust {
+            ClientTrust::Roots(roots) => cert::verify_client_chain(&cert.chain, roots, now),
+            ClientTrust::AnyKey => cert::parse_leaf(&cert.chain[0]),
+        };
+        match &verdict {
+            Ok(peer) => core.check("client certificate", true, || {
+                format!("{} (key fingerprint {})", peer.subject, peer.fingerprint.short())
+            }),
+            Err(e) => core.check("client certificate", false, || e.to_string()),
+        }
+        let peer = verdict?;
+        Ok(Next::State(Box::new(ExpectClientCertificateVerify { n: self.0, peer })))
+    }
+
+    fn waiting_for(&self) -> &'static str {
+        "waiting for the client's Certificate"
+    }
+}
+
+struct ExpectClientCertificateVerify {
+    n: Negotiated,
+    peer: CertSummary,
+}
+
+impl State for ExpectClientCertificateVerify {
+    fn handle(self: Box<Self>, core: &mut Core, msg: Message<'_>, _now: u64) -> Result<Next, Error> {
+        expect(&msg, HandshakeType::CERTIFICATE_VERIFY, self.waiting_for())?;
+        handshake::check_certificate_verify(core, &msg, &self.peer.public_key, false)?;
+        Ok(Next::State(Box::new(ExpectClientFinished { n: self.n, peer: Some(self.peer) })))
+    }
+
+    fn waiting_for(&self) -> &'static str {
+        "waiting for the client's CertificateVerify"
+    }
+}
+
+struct ExpectClientFinished {
+    n: Negotiated,
+    peer: Option<CertSummary>,
+}
+
+impl State for ExpectClientFinished {
+    fn handle(self: Box<Self>, core: &mut Core, msg: Message<'_>, _now: u64) -> Result<Next, Error> {
+        expect(&msg, HandshakeType::FINISHED, self.waiting_for())?;
+        handshake::check_finished(core, &msg, &self.n.client_hs)?;
+        core.start_app_read()?;
+        core.ccs_allowed = false;
+        core.event(Event::Connected(Summary {
+            suite: core.suite,
+            group: NamedGroup::X25519,
+            signature_scheme: SignatureScheme::ED25519,
+            alpn: self.n.alpn,
+            peer: self.peer,
+            retried: self.n.retried,
+            server_name: self.n.server_name,
+        }));
+        Ok(Next::Traffic)
+    }
+
+    fn waiting_for(&self) -> &'static str {
+        "waiting for the client's Finished"
+    }
+}
