@@ -146,7 +146,11 @@ impl Core {
         if !self.emit_steps {
             return;
         }
-        let name = HandshakeType(raw.first().copied().unwrap_or(0)).name().unwrap_or("unknown");
+        let name = match HandshakeType(raw.first().copied().unwrap_or(0)) {
+            // A HelloRetryRequest is a ServerHello with a special random (§4.1.3).
+            HandshakeType::SERVER_HELLO if raw.get(6..38) == Some(&messages::HRR_RANDOM[..]) => "HelloRetryRequest",
+            other => other.name().unwrap_or("unknown"),
+        };
         let (summary, fields) = describe();
         let transcript_hash = in_transcript.then(|| self.transcript.current());
         self.push_step(Step::Message { direction, name, summary, fields, bytes: raw.to_vec(), encrypted, transcript_hash });
