@@ -111,6 +111,17 @@ fn empty_hash() -> [u8; HASH_LEN] {
     crypto::sha256(b"")
 }
 
+/// Derive-Secret(Early Secret, "derived", ""): the salt of the handshake
+/// secret. Without a PSK the early secret is HKDF-Extract(0, 0), the same for
+/// every connection, so this is computed once per process. It is not secret.
+fn early_derived() -> &'static [u8; HASH_LEN] {
+    static SALT: std::sync::OnceLock<[u8; HASH_LEN]> = std::sync::OnceLock::new();
+    SALT.get_or_init(|| {
+        let early = crypto::hkdf_extract(&[0u8; HASH_LEN], &[0u8; HASH_LEN]);
+        *derive_secret(early.expose(), "derived", &empty_hash()).expose()
+    })
+}
+
 /// The schedule after the ServerHello: handshake traffic secrets exist.
 pub struct HandshakeSecrets {
     handshake_secret: TrafficSecret,
@@ -130,9 +141,7 @@ impl HandshakeSecrets {
     /// Runs the schedule from the start to the handshake traffic secrets, given
     /// the (EC)DHE secret and Transcript-Hash(ClientHello..ServerHello).
     pub fn derive(shared: &Secret<32>, hello_hash: &[u8; HASH_LEN]) -> Self {
-        let early = crypto::hkdf_extract(&[0u8; HASH_LEN], &[0u8; HASH_LEN]);
-        let salt = derive_secret(early.expose(), "derived", &empty_hash());
-        let handshake_secret = crypto::hkdf_extract(salt.expose(), shared.expose());
+        let handshake_secret = crypto::hkdf_extract(early_derived(), shared.expose());
         Self {
             client: derive_secret(handshake_secret.expose(), "c hs traffic", hello_hash),
             server: derive_secret(handshake_secret.expose(), "s hs traffic", hello_hash),
