@@ -218,10 +218,12 @@ impl Ed25519Key {
 
     /// Writes the key as PKCS#8 PEM, readable by OpenSSL.
     pub fn to_pkcs8_pem(&self) -> Zeroizing<String> {
-        use ed25519_dalek::pkcs8::{EncodePrivateKey, spki::der::pem::LineEnding};
-        self.0
-            .to_pkcs8_pem(LineEnding::LF)
-            .unwrap_or_else(|_| unreachable!("an Ed25519 key always encodes"))
+        use ed25519_dalek::pkcs8::{EncodePrivateKey, KeypairBytes, spki::der::pem::LineEnding};
+        let mut bytes = KeypairBytes::from(&self.0);
+        // PKCS#8 v1 without the public key (RFC 8410 §7), as OpenSSL writes it:
+        // OpenSSL 3.0 refuses the v2 form that carries the public key too.
+        bytes.public_key = None;
+        bytes.to_pkcs8_pem(LineEnding::LF).unwrap_or_else(|_| unreachable!("an Ed25519 key always encodes"))
     }
 
     /// The 32-byte public key.
