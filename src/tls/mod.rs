@@ -28,6 +28,8 @@ pub mod key_schedule;
 pub mod messages;
 pub mod record;
 mod server;
+#[cfg(test)]
+mod test_vectors;
 
 use std::sync::Arc;
 
