@@ -3,5 +3,10 @@
 #![warn(missing_docs, unreachable_pub)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::panic))]
 
+pub mod app;
+pub mod keylog;
+pub mod net;
 pub mod pki;
 pub mod tls;
+pub mod tui;
+pub mod ui;

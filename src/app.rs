@@ -1,0 +1,965 @@
+//! The TUI's model and its one mutator, [`App::update`].
+//!
+//! Everything the screen shows lives in [`App`]: the chat log, the input
+//! line with its history, the handshake panel's state and the animation
+//! frame. Inputs arrive as [`Msg`]s (terminal events, the network's
+//! [`NetEvent`]s, ticks) together with the time they were received, and
+//! `update` answers with an [`Update`]: whether the screen must be redrawn,
+//! and what the network should do ([`Action`]). Drawing (in [`crate::ui`])
+//! only reads `&App`, and never looks at a clock: every time shown was
+//! passed in here, so a test with a fixed clock gets the same screen every
+//! run.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+use crate::net::{Closer, NetEvent};
+use crate::tls::{self, AlertDescription, Direction, Field, HandshakeStep, SecretKind, Summary};
+
+/// How many log entries are kept; older ones are dropped. The issue asks
+/// for at least 10,000 without slowing a frame: drawing only visits the
+/// entries on screen, so this bounds memory, not frame time.
+pub const MAX_LOG: usize = 50_000;
+
+/// Below this width the handshake panel is hidden unless F2 asks for it.
+pub const NARROW: u16 = 72;
+
+/// Entries scrolled per mouse-wheel notch.
+const WHEEL_STEP: usize = 3;
+
+/// The time of an input: monotonic for durations (handshake step times),
+/// wall clock for the chat's timestamps. The caller reads the clocks once
+/// per input ([`Now::system`]); tests pass fixed values.
+#[derive(Debug, Clone, Copy)]
+pub struct Now {
+    /// Monotonic time.
+    pub instant: Instant,
+    /// Seconds since the Unix epoch (UTC).
+    pub unix: u64,
+}
+
+impl Now {
+    /// The system's clocks, now. Only the event loop calls this, never a view.
+    pub fn system() -> Self {
+        let unix = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        Self { instant: Instant::now(), unix }
+    }
+
+    /// `self` moved on by `by`, on both clocks (for tests and replays).
+    #[must_use]
+    pub fn after(self, by: Duration) -> Self {
+        Self { instant: self.instant + by, unix: self.unix + by.as_secs() }
+    }
+}
+
+/// Something that happened, for [`App::update`].
+#[derive(Debug)]
+pub enum Msg {
+    /// A key was pressed (releases and repeats of other kinds are dropped by
+    /// the caller; see [`crate::tui`]).
+    Key(KeyEvent),
+    /// Text pasted into the terminal (bracketed paste).
+    Paste(String),
+    /// Mouse wheel: positive scrolls back in time, negative forward.
+    Wheel(i8),
+    /// The terminal's size, at start and on every resize.
+    Resize {
+        /// Columns.
+        width: u16,
+        /// Rows.
+        height: u16,
+    },
+    /// The animation clock ticked.
+    Tick,
+    /// We started talking to `peer` (a client's connect, or a server's listen).
+    Started {
+        /// Whom or where, as the user typed it.
+        peer: String,
+        /// What the status bar says meanwhile, e.g. "connecting" or "listening".
+        state: String,
+        /// Whether we serve a room (many connections) rather than join one.
+        server: bool,
+    },
+    /// The network reported something.
+    Net(NetEvent),
+    /// A notice for the chat pane from the event loop itself.
+    Notice {
+        /// How it is styled.
+        level: Level,
+        /// What it says.
+        text: String,
+    },
+    /// The client's connection is over: `None` after a clean close, else why
+    /// it failed (net's `connect` returns its error rather than sending it).
+    Ended(Option<String>),
+}
+
+/// What the network should do, decided by a key press.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Send this line (without its newline).
+    Send(String),
+    /// Update our traffic keys (KeyUpdate).
+    Rekey,
+    /// Close with close_notify and leave.
+    Quit,
+}
+
+/// What [`App::update`] decided.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[must_use]
+pub struct Update {
+    /// Whether anything visible changed.
+    pub redraw: bool,
+    /// What to ask of the network, if anything.
+    pub action: Option<Action>,
+}
+
+impl Update {
+    const NONE: Self = Self { redraw: false, action: None };
+    const REDRAW: Self = Self { redraw: true, action: None };
+
+    fn act(action: Action) -> Self {
+        Self { redraw: true, action: Some(action) }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Chat log
+
+/// How a notice is styled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// Neutral news (a peer joined, the help text).
+    Info,
+    /// Good news (handshake complete, keys updated).
+    Success,
+    /// Something failed or was refused.
+    Error,
+}
+
+/// Who wrote a log entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Author {
+    /// The user of this terminal.
+    Me,
+    /// A peer, by the name shown.
+    Peer(String),
+    /// tlschat itself.
+    System(Level),
+}
+
+/// One line of the chat log (wrapped when drawn).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// When it arrived, Unix seconds.
+    pub at: u64,
+    /// Who wrote it.
+    pub author: Author,
+    /// What it says (no control characters).
+    pub text: String,
+}
+
+/// The message pane's scrollback and where the view is in it.
+#[derive(Debug, Default)]
+pub struct ChatLog {
+    entries: VecDeque<Entry>,
+    /// How many entries from the newest the view's bottom is: 0 is live.
+    scroll: usize,
+    /// Entries that arrived while scrolled back.
+    unread: usize,
+}
+
+impl ChatLog {
+    /// All entries, oldest first.
+    pub fn entries(&self) -> &VecDeque<Entry> {
+        &self.entries
+    }
+
+    /// How far back the view is, in entries; 0 is live.
+    pub fn scroll(&self) -> usize {
+        self.scroll
+    }
+
+    /// Entries that arrived while the view was scrolled back.
+    pub fn unread(&self) -> usize {
+        self.unread
+    }
+
+    fn push(&mut self, entry: Entry) {
+        if self.entries.len() >= MAX_LOG {
+            self.entries.pop_front();
+        }
+        self.entries.push_back(entry);
+        if self.scroll > 0 {
+            // Keep the view where the reader left it.
+            self.scroll = (self.scroll + 1).min(self.entries.len().saturating_sub(1));
+            self.unread += 1;
+        }
+    }
+
+    fn scroll_by(&mut self, back: isize) -> bool {
+        let max = self.entries.len().saturating_sub(1);
+        let old = self.scroll;
+        self.scroll = self.scroll.saturating_add_signed(back).min(max);
+        if self.scroll == 0 {
+            self.unread = 0;
+        }
+        self.scroll != old
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Input line
+
+/// The input line: text, cursor and history.
+#[derive(Debug, Default)]
+pub struct Input {
+    text: String,
+    /// Byte offset of the cursor, always on a char boundary.
+    cursor: usize,
+    history: Vec<String>,
+    /// Which history entry is shown while browsing with Up/Down.
+    browsing: Option<usize>,
+    /// What was typed before browsing started.
+    draft: String,
+}
+
+impl Input {
+    /// The text typed so far.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The cursor's byte offset in [`Self::text`].
+    pub fn cursor(&self) -> usize {
+        self.cursor
+    }
+
+    fn insert(&mut self, s: &str) {
+        self.text.insert_str(self.cursor, s);
+        self.cursor += s.len();
+    }
+
+    fn prev_boundary(&self) -> usize {
+        self.text.get(..self.cursor).and_then(|s| s.char_indices().next_back()).map_or(0, |(i, _)| i)
+    }
+
+    fn next_boundary(&self) -> usize {
+        self.text.get(self.cursor..).and_then(|s| s.chars().next()).map_or(self.cursor, |c| self.cursor + c.len_utf8())
+    }
+
+    fn backspace(&mut self) {
+        let start = self.prev_boundary();
+        self.text.replace_range(start..self.cursor, "");
+        self.cursor = start;
+    }
+
+    fn delete(&mut self) {
+        let end = self.next_boundary();
+        self.text.replace_range(self.cursor..end, "");
+    }
+
+    /// Ctrl-W: the whitespace before the cursor, then the word before that.
+    fn delete_word(&mut self) {
+        let before = self.text.get(..self.cursor).unwrap_or_default();
+        let trimmed = before.trim_end();
+        let start = trimmed.rfind(char::is_whitespace).map_or(0, |i| i + 1);
+        self.text.replace_range(start..self.cursor, "");
+        self.cursor = start;
+    }
+
+    fn set(&mut self, text: String) {
+        self.cursor = text.len();
+        self.text = text;
+    }
+
+    fn history_back(&mut self) -> bool {
+        let index = match self.browsing {
+            None if self.history.is_empty() => return false,
+            None => {
+                self.draft = std::mem::take(&mut self.text);
+                self.history.len() - 1
+            }
+            Some(0) => return false,
+            Some(i) => i - 1,
+        };
+        self.browsing = Some(index);
+        self.set(self.history.get(index).cloned().unwrap_or_default());
+        true
+    }
+
+    fn history_forward(&mut self) -> bool {
+        let Some(i) = self.browsing else { return false };
+        if i + 1 < self.history.len() {
+            self.browsing = Some(i + 1);
+            self.set(self.history.get(i + 1).cloned().unwrap_or_default());
+        } else {
+            self.browsing = None;
+            let draft = std::mem::take(&mut self.draft);
+            self.set(draft);
+        }
+        true
+    }
+
+    /// Takes the line for sending and remembers it.
+    fn take(&mut self) -> String {
+        let line = std::mem::take(&mut self.text);
+        self.cursor = 0;
+        self.browsing = None;
+        self.draft.clear();
+        if !line.trim().is_empty() && self.history.last() != Some(&line) {
+            self.history.push(line.clone());
+        }
+        line
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Handshake panel
+
+/// A check the engine made at a step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    /// What was checked.
+    pub what: &'static str,
+    /// Whether it passed.
+    pub ok: bool,
+    /// Why, in one line.
+    pub detail: String,
+}
+
+/// One handshake message as the panel shows it, with what happened at it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepView {
+    /// 1-based message number.
+    pub number: usize,
+    /// Sent or received.
+    pub direction: Direction,
+    /// The message's name.
+    pub name: &'static str,
+    /// One-line summary.
+    pub summary: String,
+    /// Decoded fields.
+    pub fields: Vec<Field>,
+    /// The message's bytes.
+    pub bytes: Vec<u8>,
+    /// Whether it travelled encrypted.
+    pub encrypted: bool,
+    /// Transcript hash up to this message.
+    pub transcript_hash: Option<[u8; 32]>,
+    /// When it happened, since the handshake started.
+    pub at: Duration,
+    /// Secrets derived right after this message (labels only).
+    pub secrets: Vec<SecretKind>,
+    /// Checks made on it.
+    pub checks: Vec<Check>,
+}
+
+impl StepView {
+    /// Whether a check at this step failed.
+    pub fn failed(&self) -> bool {
+        self.checks.iter().any(|c| !c.ok)
+    }
+}
+
+/// How the handshake stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Not started, or messages still awaited.
+    InProgress,
+    /// Done: what was negotiated.
+    Done(Box<Summary>),
+    /// Failed, and why.
+    Failed(String),
+}
+
+/// The handshake panel's model: the steps of the current connection and
+/// the user's place in them.
+#[derive(Debug)]
+pub struct Panel {
+    /// The connection shown.
+    peer: Option<SocketAddr>,
+    /// When its first step arrived.
+    start: Option<Instant>,
+    steps: Vec<StepView>,
+    /// Messages expected in all, as last reported.
+    expected: usize,
+    outcome: Outcome,
+    key_updates: u64,
+    selected: usize,
+    expanded: bool,
+    /// Lines scrolled in the expanded detail.
+    detail_scroll: u16,
+}
+
+impl Default for Panel {
+    fn default() -> Self {
+        Self {
+            peer: None,
+            start: None,
+            steps: Vec::new(),
+            expected: 0,
+            outcome: Outcome::InProgress,
+            key_updates: 0,
+            selected: 0,
+            expanded: false,
+            detail_scroll: 0,
+        }
+    }
+}
+
+impl Panel {
+    /// The messages so far.
+    pub fn steps(&self) -> &[StepView] {
+        &self.steps
+    }
+
+    /// How many messages the handshake is expected to have.
+    pub fn expected(&self) -> usize {
+        self.expected
+    }
+
+    /// How the handshake stands.
+    pub fn outcome(&self) -> &Outcome {
+        &self.outcome
+    }
+
+    /// Whether the panel has started showing a connection.
+    pub fn started(&self) -> bool {
+        self.peer.is_some()
+    }
+
+    /// Key updates seen since the handshake, both ways.
+    pub fn key_updates(&self) -> u64 {
+        self.key_updates
+    }
+
+    /// The selected step's index.
+    pub fn selected(&self) -> usize {
+        self.selected
+    }
+
+    /// Whether the selected step is expanded.
+    pub fn expanded(&self) -> bool {
+        self.expanded
+    }
+
+    /// Lines scrolled in the expanded detail.
+    pub fn detail_scroll(&self) -> u16 {
+        self.detail_scroll
+    }
+
+    /// Messages still awaited (spinners), none once done or failed.
+    pub fn pending(&self) -> usize {
+        match self.outcome {
+            Outcome::InProgress if self.peer.is_some() => self.expected.saturating_sub(self.last_number()).max(1),
+            _ => 0,
+        }
+    }
+
+    /// The number of the latest message (the dummy ChangeCipherSpec shares
+    /// the number of the message before it: it is not counted).
+    pub fn last_number(&self) -> usize {
+        self.steps.last().map_or(0, |s| s.number)
+    }
+
+    /// Whether `peer`'s events are the ones this panel shows, taking a new
+    /// connection when the old one is over (a room's next member).
+    fn follows(&mut self, peer: SocketAddr, step: &HandshakeStep) -> bool {
+        match self.peer {
+            Some(p) if p == peer => true,
+            Some(_) if matches!(self.outcome, Outcome::InProgress) => false,
+            _ if step.number <= 1 => {
+                *self = Self { peer: Some(peer), ..Self::default() };
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn step(&mut self, step: HandshakeStep, now: Instant) {
+        let start = *self.start.get_or_insert(now);
+        self.expected = step.expected;
+        match step.step {
+            tls::Step::Message { direction, name, summary, fields, bytes, encrypted, transcript_hash } => {
+                let follow = self.selected + 1 >= self.steps.len() && !self.expanded;
+                self.steps.push(StepView {
+                    number: step.number,
+                    direction,
+                    name,
+                    summary,
+                    fields,
+                    bytes,
+                    encrypted,
+                    transcript_hash,
+                    at: now.saturating_duration_since(start),
+                    secrets: Vec::new(),
+                    checks: Vec::new(),
+                });
+                if follow {
+                    self.selected = self.steps.len() - 1;
+                }
+            }
+            tls::Step::SecretDerived { kind } => {
+                if let Some(last) = self.steps.last_mut() {
+                    last.secrets.push(kind);
+                }
+            }
+            tls::Step::Check { what, ok, detail } => {
+                if !ok {
+                    self.outcome = Outcome::Failed(format!("{what}: {detail}"));
+                }
+                if let Some(last) = self.steps.last_mut() {
+                    last.checks.push(Check { what, ok, detail });
+                }
+            }
+        }
+    }
+
+    fn fail(&mut self, reason: String) {
+        if matches!(self.outcome, Outcome::InProgress) {
+            self.outcome = Outcome::Failed(reason);
+        }
+    }
+
+    fn select(&mut self, delta: isize) -> bool {
+        let last = self.steps.len().saturating_sub(1);
+        let old = self.selected;
+        self.selected = self.selected.saturating_add_signed(delta).min(last);
+        if old != self.selected {
+            self.detail_scroll = 0;
+        }
+        old != self.selected
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The app
+
+/// Which part of the screen takes keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Focus {
+    /// The input line (and the chat pane's scrolling).
+    #[default]
+    Input,
+    /// The handshake panel.
+    Panel,
+}
+
+/// The TUI's whole state. Only [`App::update`] changes it.
+#[derive(Debug)]
+pub struct App {
+    log: ChatLog,
+    input: Input,
+    panel: Panel,
+    focus: Focus,
+    /// F2's choice; `None` follows the terminal's width.
+    panel_choice: Option<bool>,
+    size: (u16, u16),
+    /// Animation frame, advanced by ticks only.
+    frame: u64,
+    color: bool,
+    peer: String,
+    state: String,
+    quitting: bool,
+    server: bool,
+    sent: (u64, u64),
+    received: (u64, u64),
+}
+
+/// The `/help` text, one notice per line.
+const HELP: &[&str] = &[
+    "commands: /help  /rekey (update traffic keys)  /quit or exit (close with close_notify)",
+    "keys: Enter send · Up/Down history · Ctrl-W delete word · Ctrl-U clear · Home/End · Ctrl-C quit",
+    "      PgUp/PgDn or wheel scroll · End back to live · F2 panel on/off",
+    "      Tab focus panel: Up/Down select · Enter expand · PgUp/PgDn scroll details · Esc back",
+    "times are UTC",
+];
+
+impl App {
+    /// A new app; `color` is false when NO_COLOR is set (see [`color_allowed`]).
+    pub fn new(color: bool) -> Self {
+        Self {
+            log: ChatLog::default(),
+            input: Input::default(),
+            panel: Panel::default(),
+            focus: Focus::Input,
+            panel_choice: None,
+            size: (80, 24),
+            frame: 0,
+            color,
+            peer: String::new(),
+            state: "starting".into(),
+            quitting: false,
+            server: false,
+            sent: (0, 0),
+            received: (0, 0),
+        }
+    }
+
+    /// The chat log.
+    pub fn log(&self) -> &ChatLog {
+        &self.log
+    }
+
+    /// The input line.
+    pub fn input(&self) -> &Input {
+        &self.input
+    }
+
+    /// The handshake panel's state.
+    pub fn panel(&self) -> &Panel {
+        &self.panel
+    }
+
+    /// Which part takes keys.
+    pub fn focus(&self) -> Focus {
+        self.focus
+    }
+
+    /// The animation frame.
+    pub fn frame(&self) -> u64 {
+        self.frame
+    }
+
+    /// Whether colours may be used.
+    pub fn color(&self) -> bool {
+        self.color
+    }
+
+    /// The peer or address, as the user named it.
+    pub fn peer(&self) -> &str {
+        &self.peer
+    }
+
+    /// The connection state for the status bar.
+    pub fn state(&self) -> &str {
+        &self.state
+    }
+
+    /// Chat lines and bytes we sent.
+    pub fn sent(&self) -> (u64, u64) {
+        self.sent
+    }
+
+    /// Chat lines and bytes we received.
+    pub fn received(&self) -> (u64, u64) {
+        self.received
+    }
+
+    /// Whether the user asked to leave.
+    pub fn quitting(&self) -> bool {
+        self.quitting
+    }
+
+    /// Whether the panel is shown at `width` columns.
+    pub fn panel_visible(&self, width: u16) -> bool {
+        self.panel_choice.unwrap_or(width >= NARROW)
+    }
+
+    /// Whether something moves on screen, so ticks matter; when not, the
+    /// event loop can stop its tick timer and idle.
+    pub fn animating(&self) -> bool {
+        self.panel.pending() > 0 && self.panel_visible(self.size.0)
+    }
+
+    /// The one mutator: applies `msg`, received at `now`.
+    pub fn update(&mut self, msg: Msg, now: Now) -> Update {
+        match msg {
+            Msg::Key(key) if key.kind == KeyEventKind::Press => self.key(key, now),
+            Msg::Key(_) => Update::NONE,
+            Msg::Paste(text) => {
+                // One line: newlines in a paste become spaces, controls go.
+                let clean: String =
+                    text.chars().map(|c| if c == '\n' || c == '\t' { ' ' } else { c }).filter(|c| !c.is_control()).collect();
+                self.focus = Focus::Input;
+                self.input.insert(&clean);
+                Update::REDRAW
+            }
+            Msg::Wheel(notches) => {
+                let back = isize::from(notches) * WHEEL_STEP as isize;
+                Update { redraw: self.log.scroll_by(back), action: None }
+            }
+            Msg::Resize { width, height } => {
+                self.size = (width, height);
+                Update::REDRAW
+            }
+            Msg::Tick => {
+                if self.animating() {
+                    self.frame = self.frame.wrapping_add(1);
+                    Update::REDRAW
+                } else {
+                    Update::NONE
+                }
+            }
+            Msg::Started { peer, state, server } => {
+                self.peer = peer;
+                self.state = state;
+                self.server = server;
+                let text = format!("{}: {}", self.state, self.peer);
+                self.notice(now, Level::Info, text);
+                Update::REDRAW
+            }
+            Msg::Net(event) => {
+                self.net(event, now);
+                Update::REDRAW
+            }
+            Msg::Notice { level, text } => {
+                self.notice(now, level, text);
+                Update::REDRAW
+            }
+            Msg::Ended(error) => {
+                match error {
+                    None => {
+                        self.state = "closed".into();
+                    }
+                    Some(reason) => {
+                        self.panel.fail(reason.clone());
+                        self.state = "failed".into();
+                        self.notice(now, Level::Error, reason);
+                    }
+                }
+                self.notice(now, Level::Info, "connection over: /quit or Ctrl-C to leave".into());
+                Update::REDRAW
+            }
+        }
+    }
+
+    fn notice(&mut self, now: Now, level: Level, text: String) {
+        self.log.push(Entry { at: now.unix, author: Author::System(level), text });
+    }
+
+    fn net(&mut self, event: NetEvent, now: Now) {
+        match event {
+            NetEvent::Step { peer, step } => {
+                if self.panel.follows(peer, &step) {
+                    self.panel.step(step, now.instant);
+                    if !self.server {
+                        self.state = match self.panel.outcome {
+                            Outcome::Failed(_) => "failed".into(),
+                            _ => "handshaking".into(),
+                        };
+                    }
+                }
+            }
+            NetEvent::Connected { peer, summary } => {
+                let who = summary.peer.as_ref().map_or_else(|| peer.to_string(), |c| c.subject.clone());
+                let fp = summary.peer.as_ref().map(|c| format!(", fingerprint {}", c.fingerprint.short())).unwrap_or_default();
+                self.notice(now, Level::Success, format!("handshake complete with {who}: {}{fp}", summary.suite));
+                if self.panel.peer == Some(peer) {
+                    self.panel.outcome = Outcome::Done(Box::new(summary));
+                    if !self.server {
+                        self.state = "connected".into();
+                    }
+                }
+            }
+            NetEvent::KeyUpdated { peer, direction, update_requested, generation } => {
+                let whose = match direction {
+                    Direction::Sent => "our sending keys",
+                    Direction::Received => "the peer's sending keys",
+                };
+                let asked = if update_requested { " (update requested)" } else { "" };
+                self.notice(now, Level::Success, format!("key update from {peer}: {whose} are now generation {generation}{asked}"));
+                if self.panel.peer == Some(peer) {
+                    self.panel.key_updates += 1;
+                }
+            }
+            NetEvent::AlertSent { peer, alert } => {
+                if alert == AlertDescription::CLOSE_NOTIFY {
+                    return;
+                }
+                let reason = format!("alert {alert} sent to {peer}");
+                if self.panel.peer == Some(peer) {
+                    self.panel.fail(reason.clone());
+                }
+                self.notice(now, Level::Error, reason);
+            }
+            NetEvent::Text { peer, line } => {
+                self.received.0 += 1;
+                self.received.1 += line.len() as u64 + 1;
+                self.log.push(Entry { at: now.unix, author: Author::Peer(peer.to_string()), text: line });
+            }
+            NetEvent::StatusPage { peer } => {
+                self.notice(now, Level::Info, format!("{peer} fetched the room's status page over HTTP"));
+            }
+            NetEvent::Closed { peer, by } => {
+                let text = match by {
+                    Closer::Peer => format!("{peer} left (close_notify)"),
+                    Closer::Us => format!("closed the connection to {peer} (close_notify)"),
+                };
+                self.notice(now, Level::Info, text);
+                if self.panel.peer == Some(peer) && !self.server {
+                    self.state = "closed".into();
+                }
+            }
+            NetEvent::Failed { peer, during_handshake, error } => {
+                let reason = error.to_string();
+                if self.panel.peer == Some(peer) {
+                    self.panel.fail(reason.clone());
+                    if !self.server {
+                        self.state = "failed".into();
+                    }
+                }
+                let when = if during_handshake { "handshake with" } else { "connection to" };
+                self.notice(now, Level::Error, format!("{when} {peer} failed: {reason}"));
+            }
+            NetEvent::AcceptFailed { error } => {
+                self.notice(now, Level::Error, format!("accepting a connection failed: {error}"));
+            }
+        }
+    }
+
+    fn key(&mut self, key: KeyEvent, now: Now) -> Update {
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        match key.code {
+            KeyCode::Char('c') if ctrl => return self.quit(),
+            KeyCode::F(2) => {
+                self.panel_choice = Some(!self.panel_visible(self.size.0));
+                if !self.panel_visible(self.size.0) {
+                    self.focus = Focus::Input;
+                }
+                return Update::REDRAW;
+            }
+            KeyCode::Tab | KeyCode::BackTab => {
+                self.focus = match self.focus {
+                    Focus::Input if self.panel_visible(self.size.0) => Focus::Panel,
+                    _ => Focus::Input,
+                };
+                return Update::REDRAW;
+            }
+            KeyCode::PageUp if self.focus == Focus::Input || !self.panel.expanded => {
+                return Update { redraw: self.log.scroll_by(self.page()), action: None };
+            }
+            KeyCode::PageDown if self.focus == Focus::Input || !self.panel.expanded => {
+                return Update { redraw: self.log.scroll_by(-self.page()), action: None };
+            }
+            _ => {}
+        }
+        match self.focus {
+            Focus::Panel => self.panel_key(key),
+            Focus::Input => self.input_key(key, now),
+        }
+    }
+
+    fn page(&self) -> isize {
+        isize::try_from(self.size.1.saturating_sub(4) / 2).unwrap_or(1).max(1)
+    }
+
+    fn panel_key(&mut self, key: KeyEvent) -> Update {
+        let p = &mut self.panel;
+        let changed = match key.code {
+            KeyCode::Up => p.select(-1),
+            KeyCode::Down => p.select(1),
+            KeyCode::Home => p.select(isize::MIN / 2),
+            KeyCode::End => p.select(isize::MAX / 2),
+            KeyCode::Enter | KeyCode::Char(' ') if !p.steps.is_empty() => {
+                p.expanded = !p.expanded;
+                p.detail_scroll = 0;
+                true
+            }
+            KeyCode::PageDown => {
+                p.detail_scroll = p.detail_scroll.saturating_add(8);
+                true
+            }
+            KeyCode::PageUp => {
+                p.detail_scroll = p.detail_scroll.saturating_sub(8);
+                true
+            }
+            KeyCode::Esc => {
+                if p.expanded {
+                    p.expanded = false;
+                } else {
+                    self.focus = Focus::Input;
+                }
+                true
+            }
+            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
+                // Typing goes to the input line, wherever the focus was.
+                self.focus = Focus::Input;
+                self.input.insert(c.encode_utf8(&mut [0; 4]));
+                true
+            }
+            _ => false,
+        };
+        Update { redraw: changed, action: None }
+    }
+
+    fn input_key(&mut self, key: KeyEvent, now: Now) -> Update {
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        let i = &mut self.input;
+        match key.code {
+            KeyCode::Enter => return self.submit(now),
+            KeyCode::Char('w') if ctrl => i.delete_word(),
+            KeyCode::Char('u') if ctrl => i.set(String::new()),
+            KeyCode::Char('a') if ctrl => i.cursor = 0,
+            KeyCode::Char('e') if ctrl => i.cursor = i.text.len(),
+            KeyCode::Char(_) if ctrl => return Update::NONE,
+            KeyCode::Char(c) => i.insert(c.encode_utf8(&mut [0; 4])),
+            KeyCode::Backspace => i.backspace(),
+            KeyCode::Delete => i.delete(),
+            KeyCode::Left => i.cursor = i.prev_boundary(),
+            KeyCode::Right => i.cursor = i.next_boundary(),
+            KeyCode::Home => i.cursor = 0,
+            KeyCode::End => {
+                // End of the line, and back to live in the pane.
+                i.cursor = i.text.len();
+                self.log.scroll_by(isize::MIN / 2);
+            }
+            KeyCode::Up => return Update { redraw: i.history_back(), action: None },
+            KeyCode::Down => return Update { redraw: i.history_forward(), action: None },
+            KeyCode::Esc => {
+                self.log.scroll_by(isize::MIN / 2);
+            }
+            _ => return Update::NONE,
+        }
+        Update::REDRAW
+    }
+
+    fn quit(&mut self) -> Update {
+        self.quitting = true;
+        self.state = "closing".into();
+        Update::act(Action::Quit)
+    }
+
+    fn submit(&mut self, now: Now) -> Update {
+        let line = self.input.take();
+        let command = line.trim();
+        match command {
+            "" => Update::NONE,
+            "/quit" | "exit" => self.quit(),
+            "/help" => {
+                for text in HELP {
+                    self.notice(now, Level::Info, (*text).to_owned());
+                }
+                Update::REDRAW
+            }
+            "/rekey" => {
+                self.notice(now, Level::Info, "asking for a key update…".into());
+                Update::act(Action::Rekey)
+            }
+            _ if command.starts_with('/') && !command.starts_with("//") => {
+                self.notice(now, Level::Error, format!("unknown command {command}: /help lists them"));
+                Update::REDRAW
+            }
+            _ => {
+                // "//text" sends "/text".
+                let text = line.strip_prefix('/').filter(|t| t.starts_with('/')).map_or(line.clone(), str::to_owned);
+                self.sent.0 += 1;
+                self.sent.1 += text.len() as u64 + 1;
+                self.log.scroll_by(isize::MIN / 2);
+                self.log.push(Entry { at: now.unix, author: Author::Me, text: text.clone() });
+                Update::act(Action::Send(text))
+            }
+        }
+    }
+}
+
+/// Whether colour is allowed: not when `NO_COLOR` is set to anything
+/// non-empty (<https://no-color.org>).
+pub fn color_allowed() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}

@@ -1,0 +1,128 @@
+//! The NSS key log file behind `--keylog FILE` and `SSLKEYLOGFILE`.
+//!
+//! Each secret the engine hands to [`tls::KeyLog`] becomes one line
+//! `LABEL <client_random hex> <secret hex>` in the format Wireshark, tshark
+//! and curl/OpenSSL use
+//! (<https://firefox-source-docs.mozilla.org/security/nss/legacy/key_log_format/>),
+//! so a capture of a tlschat session can be decrypted. This file is the only
+//! place in tlschat where secret values leave the engine: it writes them to
+//! the file the user named and nowhere else.
+//!
+//! The file is opened for appending (several processes, say a client and a
+//! server started with the same `SSLKEYLOGFILE`, may share it) and created
+//! readable by its owner only. Each line is written with a single `write`
+//! call, which `O_APPEND` keeps whole even when processes interleave.
+
+use std::fmt::Write as _;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+
+use zeroize::Zeroizing;
+
+use crate::tls;
+
+/// An open key log file. Share it between connections as `Arc<KeyLogFile>`.
+#[derive(Debug)]
+pub struct KeyLogFile {
+    path: PathBuf,
+    state: Mutex<State>,
+}
+
+#[derive(Debug)]
+struct State {
+    file: File,
+    /// The first write error: after it the log is incomplete, so nothing more
+    /// is written and the error waits for [`KeyLogFile::take_error`].
+    error: Option<io::Error>,
+}
+
+impl KeyLogFile {
+    /// Opens `path` for appending, creating it with mode 0600 on Unix:
+    /// whoever can read the file can decrypt the sessions logged in it.
+    pub fn open(path: impl AsRef<Path>) -> io::Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let mut options = OpenOptions::new();
+        options.append(true).create(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options.open(&path)?;
+        Ok(Self { path, state: Mutex::new(State { file, error: None }) })
+    }
+
+    /// The file's path, as given.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The error that stopped logging, if a write failed.
+    pub fn take_error(&self) -> Option<io::Error> {
+        self.lock().error.take()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic elsewhere while holding the lock leaves a file that is still
+        // usable: lines are written whole or not at all.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl tls::KeyLog for KeyLogFile {
+    fn log(&self, label: &str, client_random: &[u8; 32], secret: &[u8]) {
+        // The line holds the secret in hex: wipe it once written.
+        let mut line = Zeroizing::new(String::with_capacity(label.len() + 2 + 64 + 2 * secret.len() + 1));
+        line.push_str(label);
+        line.push(' ');
+        push_hex(&mut line, client_random);
+        line.push(' ');
+        push_hex(&mut line, secret);
+        line.push('\n');
+
+        let mut state = self.lock();
+        if state.error.is_some() {
+            return;
+        }
+        // `File` is unbuffered: write_all is one write(2) for a line this
+        // short, and flush makes the "one line per secret, at once" promise
+        // explicit should the file ever gain a buffer.
+        if let Err(e) = state.file.write_all(line.as_bytes()).and_then(|()| state.file.flush()) {
+            state.error = Some(e);
+        }
+    }
+}
+
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    for b in bytes {
+        // Writing to a String cannot fail.
+        let _ = write!(out, "{b:02x}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tls::KeyLog as _;
+
+    #[test]
+    fn each_secret_becomes_one_nss_key_log_line_appended_to_the_file() {
+        let path = std::env::temp_dir().join(format!("tlschat-keylog-unit-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let log = KeyLogFile::open(&path).unwrap();
+        log.log("CLIENT_TRAFFIC_SECRET_0", &[0xab; 32], &[0x01, 0x02]);
+        drop(log);
+        let log = KeyLogFile::open(&path).unwrap();
+        log.log("SERVER_TRAFFIC_SECRET_0", &[0xab; 32], &[0xff]);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let random = "ab".repeat(32);
+        assert_eq!(text, format!("CLIENT_TRAFFIC_SECRET_0 {random} 0102\nSERVER_TRAFFIC_SECRET_0 {random} ff\n"));
+        assert!(log.take_error().is_none());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        std::fs::remove_file(&path).unwrap();
+    }
+}

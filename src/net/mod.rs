@@ -1,0 +1,376 @@
+//! The tokio driver: sockets, tasks and timers around the sans-IO engine.
+//!
+//! The engine ([`crate::tls`]) turns bytes into bytes and events; this module
+//! gives it a TCP socket, a clock and randomness, one task per connection.
+//! A user interface talks to it only through two enums on tokio channels:
+//! [`Intent`] in (what to send, when to close) and [`NetEvent`] out (handshake
+//! steps, received text, how each connection ended). The headless log in
+//! `main.rs` prints the events; the TUI will draw the same ones.
+//!
+//! # Layout
+//!
+//! - this file: the types that cross the channels, [`connect`] (a client) and
+//!   [`Server`] (the accept loop of `listen`);
+//! - `session.rs`: one connection's task, the `select!` loop between socket,
+//!   engine, inbox and timers;
+//! - `text.rs`: received bytes as printable lines, and the HTTP status page.
+//!
+//! # Failures stay where they happen
+//!
+//! Every connection runs in its own task and reports its own end; an error in
+//! one (a bad handshake, a peer that vanished) is a [`NetEvent::Failed`] for
+//! that peer and nothing else. A client's [`connect`] returns its error
+//! instead, since there the connection is the whole program.
+
+mod session;
+mod text;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio::time::{Instant, timeout_at};
+
+use self::session::{Inbox, TlsStream};
+use crate::tls::{
+    self, AlertDescription, ClientConfig, Connection, Direction, Event, HandshakeStep, OsRng, ServerConfig,
+    ServerName, Summary,
+};
+
+/// What a connection asks the driver to do (from the UI or stdin).
+#[derive(Debug, Clone)]
+pub enum Intent {
+    /// Send these bytes as application data (one `send`).
+    Send(Arc<[u8]>),
+    /// Send a KeyUpdate (RFC 8446 §4.6.3); with `request_peer` the peer is
+    /// asked to update its keys too.
+    KeyUpdate {
+        /// Whether to send update_requested.
+        request_peer: bool,
+    },
+    /// Send close_notify, then wait briefly for the peer's.
+    Close,
+}
+
+/// Which side ended a connection cleanly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closer {
+    /// The peer sent close_notify (and we answered).
+    Peer,
+    /// We sent close_notify.
+    Us,
+}
+
+/// What happened on a connection, for the UI or the headless log. `peer`
+/// is the address at the other end (for a client: the server).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum NetEvent {
+    /// A handshake step; its `Display` is the log line.
+    Step {
+        /// The connection.
+        peer: SocketAddr,
+        /// The step.
+        step: HandshakeStep,
+    },
+    /// The handshake completed.
+    Connected {
+        /// The connection.
+        peer: SocketAddr,
+        /// What was negotiated, and who the peer is.
+        summary: Summary,
+    },
+    /// Traffic keys changed by a KeyUpdate (RFC 8446 §4.6.3).
+    KeyUpdated {
+        /// The connection.
+        peer: SocketAddr,
+        /// Sent: our sending keys changed. Received: the peer's.
+        direction: Direction,
+        /// Whether the KeyUpdate asked the other side to update too.
+        update_requested: bool,
+        /// The generation of the new application traffic secret.
+        generation: u64,
+    },
+    /// We sent an alert: close_notify, or the reason a connection failed.
+    AlertSent {
+        /// The connection.
+        peer: SocketAddr,
+        /// The alert.
+        alert: AlertDescription,
+    },
+    /// A line of text received (terminal control characters replaced).
+    Text {
+        /// The connection.
+        peer: SocketAddr,
+        /// The line, without its newline.
+        line: String,
+    },
+    /// An HTTP client got the room's status page; the connection is closing.
+    StatusPage {
+        /// The connection.
+        peer: SocketAddr,
+    },
+    /// The connection ended cleanly with close_notify.
+    Closed {
+        /// The connection.
+        peer: SocketAddr,
+        /// Who closed it.
+        by: Closer,
+    },
+    /// A server's connection failed; the server goes on.
+    Failed {
+        /// The connection.
+        peer: SocketAddr,
+        /// Whether it failed before its handshake completed.
+        during_handshake: bool,
+        /// Why.
+        error: NetError,
+    },
+    /// Accepting a connection failed (for example, out of file
+    /// descriptors); the server pauses briefly and goes on.
+    AcceptFailed {
+        /// Why.
+        error: io::Error,
+    },
+}
+
+impl NetEvent {
+    /// The event to report for an engine event, if any: `PeerClosed` is
+    /// reported when the connection ends, as [`NetEvent::Closed`].
+    fn from_engine(peer: SocketAddr, event: Event) -> Option<Self> {
+        Some(match event {
+            Event::Handshake(step) => Self::Step { peer, step },
+            Event::Connected(summary) => Self::Connected { peer, summary },
+            Event::KeyUpdated { direction, update_requested, generation } => {
+                Self::KeyUpdated { peer, direction, update_requested, generation }
+            }
+            Event::AlertSent(alert) => Self::AlertSent { peer, alert },
+            Event::PeerClosed => return None,
+        })
+    }
+}
+
+/// Why a connection failed. Each message is one line for the user.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NetError {
+    /// The host name did not resolve.
+    #[error("cannot resolve {host}: {error}")]
+    Resolve {
+        /// The name.
+        host: String,
+        /// The resolver's answer.
+        error: io::Error,
+    },
+    /// The host name resolved to no address.
+    #[error("{host} has no address")]
+    NoAddress {
+        /// The name.
+        host: String,
+    },
+    /// Nothing listens at the address.
+    #[error("connection to {addr} refused: nothing is listening there")]
+    Refused {
+        /// The address tried last.
+        addr: SocketAddr,
+    },
+    /// TCP connect failed for another reason.
+    #[error("cannot connect to {addr}: {error}")]
+    Connect {
+        /// The address tried last.
+        addr: SocketAddr,
+        /// Why.
+        error: io::Error,
+    },
+    /// Name resolution and TCP connect did not finish within the handshake limit.
+    #[error("timed out after {} s connecting to {host}", .after.as_secs_f64())]
+    ConnectTimeout {
+        /// The host.
+        host: String,
+        /// The limit.
+        after: Duration,
+    },
+    /// The TLS handshake did not finish within the limit.
+    #[error("the TLS handshake timed out after {} s, {waiting_for}", .after.as_secs_f64())]
+    HandshakeTimeout {
+        /// The limit.
+        after: Duration,
+        /// What the handshake was waiting for.
+        waiting_for: &'static str,
+    },
+    /// The engine refused the connection (certificate, alert received, ...):
+    /// its message says why.
+    #[error(transparent)]
+    Tls(#[from] tls::Error),
+    /// The peer closed TCP in the middle of the handshake.
+    #[error("the peer closed the connection during the handshake, {waiting_for}")]
+    ClosedDuringHandshake {
+        /// What the handshake was waiting for.
+        waiting_for: &'static str,
+    },
+    /// The peer closed TCP without close_notify after the handshake.
+    #[error("the peer closed the connection without close_notify: what it sent last may have been cut off")]
+    Vanished,
+    /// The socket failed.
+    #[error("network error: {0}")]
+    Io(io::Error),
+}
+
+// Written out rather than `#[from]`, which would also make the io::Error the
+// `source()`: every message here already includes its cause, so a reporter
+// that walks the chain (anyhow's `{:#}`) would print it twice.
+impl From<io::Error> for NetError {
+    fn from(error: io::Error) -> Self {
+        Self::Io(error)
+    }
+}
+
+/// Unix time in seconds, as the engine checks certificate validity with.
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// Connects to `host:port` as `server_name` and runs the chat session: what
+/// arrives on `intents` is sent, what happens is reported on `events`.
+/// `intents` closing (or [`Intent::Close`]) sends close_notify.
+///
+/// `handshake_timeout` bounds everything up to a completed handshake: name
+/// resolution, TCP connect and TLS. Returns `Ok` when the connection ended
+/// with a close_notify from either side, and the reason otherwise.
+pub async fn connect(
+    host: &str,
+    port: u16,
+    server_name: ServerName,
+    config: Arc<ClientConfig>,
+    handshake_timeout: Duration,
+    intents: mpsc::Receiver<Intent>,
+    events: mpsc::Sender<NetEvent>,
+) -> Result<(), NetError> {
+    let start = Instant::now();
+    let tcp = timeout_at(start + handshake_timeout, open(host, port))
+        .await
+        .map_err(|_| NetError::ConnectTimeout { host: host.to_owned(), after: handshake_timeout })??;
+    tcp.set_nodelay(true)?;
+    let peer = tcp.peer_addr()?;
+    let tls = Connection::client(config, server_name, Box::new(OsRng))?;
+    let mut stream = TlsStream::new(tcp, tls, peer, start, handshake_timeout);
+    let by = session::chat(&mut stream, &mut Inbox::Direct(intents), &events, None).await?;
+    let _ = events.send(NetEvent::Closed { peer, by }).await;
+    Ok(())
+}
+
+/// Resolves `host` and connects to the first address that answers.
+async fn open(host: &str, port: u16) -> Result<TcpStream, NetError> {
+    let addrs = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|error| NetError::Resolve { host: host.to_owned(), error })?;
+    let mut last = None;
+    for addr in addrs {
+        match TcpStream::connect(addr).await {
+            Ok(tcp) => return Ok(tcp),
+            Err(e) => last = Some((addr, e)),
+        }
+    }
+    Err(match last {
+        Some((addr, e)) if e.kind() == io::ErrorKind::ConnectionRefused => NetError::Refused { addr },
+        Some((addr, error)) => NetError::Connect { addr, error },
+        None => NetError::NoAddress { host: host.to_owned() },
+    })
+}
+
+/// What a [`Server`] does with its connections.
+#[derive(Debug, Clone)]
+pub enum Service {
+    /// The chat room: each line a peer sends is reported as
+    /// [`NetEvent::Text`]; each [`Intent`] on `lines` goes to every peer
+    /// connected at the time. HTTP clients get a status page with `about`.
+    Room {
+        /// Lines for every peer; the server subscribes each connection.
+        lines: broadcast::Sender<Intent>,
+        /// The status page's text about the room.
+        about: Arc<str>,
+    },
+    /// `listen --echo`: each application-data record is answered with one
+    /// record of the same bytes. Only failures are reported.
+    Echo,
+}
+
+/// The accept loop of `tlschat listen`: one task per connection.
+#[derive(Debug)]
+pub struct Server {
+    /// The bound socket.
+    pub listener: TcpListener,
+    /// The TLS configuration every connection shares.
+    pub config: Arc<ServerConfig>,
+    /// Chat room or echo.
+    pub service: Service,
+    /// How long a client has to complete its handshake.
+    pub handshake_timeout: Duration,
+    /// Where connections report.
+    pub events: mpsc::Sender<NetEvent>,
+    /// Becomes true to stop accepting and close the room's connections
+    /// with close_notify. Echo connections are left to end by themselves.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl Server {
+    /// Accepts connections until `shutdown`.
+    pub async fn run(mut self) {
+        loop {
+            let accepted = tokio::select! {
+                accepted = self.listener.accept() => accepted,
+                _ = self.shutdown.changed() => return,
+            };
+            match accepted {
+                Ok((tcp, peer)) => self.spawn(tcp, peer),
+                Err(error) => {
+                    let _ = self.events.send(NetEvent::AcceptFailed { error }).await;
+                    // The cause (usually too many open files) does not go away
+                    // at once: pause rather than spin.
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+
+    /// Starts the task that serves one connection.
+    fn spawn(&self, tcp: TcpStream, peer: SocketAddr) {
+        let start = Instant::now();
+        let tls = Connection::server(self.config.clone(), Box::new(OsRng));
+        let limit = self.handshake_timeout;
+        let events = self.events.clone();
+        // Subscribe now, not in the task, so lines typed while this peer
+        // does its handshake reach it afterwards.
+        let room = match &self.service {
+            Service::Room { lines, about } => {
+                Some((Inbox::Room { lines: lines.subscribe(), shutdown: self.shutdown.clone() }, about.clone()))
+            }
+            Service::Echo => None,
+        };
+        tokio::spawn(async move {
+            // Small writes (a chat line, a handshake flight) go out at once.
+            if let Err(error) = tcp.set_nodelay(true) {
+                let error = error.into();
+                let _ = events.send(NetEvent::Failed { peer, during_handshake: true, error }).await;
+                return;
+            }
+            let mut stream = TlsStream::new(tcp, tls, peer, start, limit);
+            // An echo server reports failures only: the benchmark makes
+            // thousands of connections a second.
+            let report_closes = room.is_some();
+            let result = match room {
+                Some((mut inbox, about)) => session::chat(&mut stream, &mut inbox, &events, Some(&about)).await,
+                None => session::echo(&mut stream).await,
+            };
+            let event = match result {
+                Ok(by) if report_closes => NetEvent::Closed { peer, by },
+                Ok(_) => return,
+                Err(error) => NetEvent::Failed { peer, during_handshake: !stream.connected, error },
+            };
+            let _ = events.send(event).await;
+        });
+    }
+}

@@ -1,0 +1,305 @@
+//! The terminal: setup and restore, and one stream of inputs for the app.
+//!
+//! [`Terminal::start`] enters the alternate screen in raw mode with
+//! bracketed paste and mouse reporting (for the wheel), and installs a panic
+//! hook that undoes all of it before the panic message prints. Dropping the
+//! [`Terminal`] restores the terminal too, so every exit path (a clean
+//! `/quit`, an error returned with `?`, a panic) leaves the shell usable.
+//!
+//! [`run`] is the event loop: `select!` over the terminal's crossterm
+//! `EventStream`, the network's [`NetEvent`]s, the client's connection
+//! ending, and a tick timer that runs only while something animates.
+//! Every input goes through [`App::update`]; a frame is drawn only when an
+//! update says something changed, at most once per frame interval.
+
+use std::future::Future;
+use std::io;
+use std::time::Duration;
+
+use crossterm::event::{
+    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture, Event as TermEvent,
+    EventStream, KeyEventKind, MouseEventKind,
+};
+use crossterm::execute;
+use futures_util::StreamExt;
+use ratatui::DefaultTerminal;
+use std::sync::Arc;
+
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio::time::{Instant, MissedTickBehavior, interval, sleep_until};
+
+use crate::app::{Action, App, Level, Msg, Now};
+use crate::net::{Intent, NetEvent};
+
+/// How often the spinner turns while the handshake is under way.
+pub const TICK: Duration = Duration::from_millis(100);
+
+/// The shortest time between two frames (60 fps).
+pub const FRAME: Duration = Duration::from_micros(16_667);
+
+/// The terminal in TUI mode; restored on drop.
+#[derive(Debug)]
+pub struct Terminal {
+    inner: DefaultTerminal,
+}
+
+/// Leaves the modes [`Terminal::start`] entered beyond ratatui's own.
+fn leave_modes() {
+    let _ = execute!(io::stdout(), DisableMouseCapture, DisableBracketedPaste);
+}
+
+impl Terminal {
+    /// Raw mode, alternate screen, bracketed paste, mouse wheel; and a panic
+    /// hook that restores all of it.
+    pub fn start() -> io::Result<Self> {
+        let inner = ratatui::try_init()?;
+        // Our hook runs first, then ratatui's (raw mode, alternate screen),
+        // then the original one that prints the panic.
+        let ratatui_hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            leave_modes();
+            ratatui_hook(info);
+        }));
+        execute!(io::stdout(), EnableBracketedPaste, EnableMouseCapture)?;
+        Ok(Self { inner })
+    }
+
+    /// Draws `app` and places the cursor.
+    pub fn draw(&mut self, app: &App) -> io::Result<()> {
+        self.inner.draw(|frame| {
+            let area = frame.area();
+            frame.render_widget(app, area);
+            if let Some(position) = crate::ui::cursor_position(app, area) {
+                frame.set_cursor_position(position);
+            }
+        })?;
+        Ok(())
+    }
+
+    /// The terminal's size.
+    pub fn size(&self) -> io::Result<(u16, u16)> {
+        let size = self.inner.size()?;
+        Ok((size.width, size.height))
+    }
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        leave_modes();
+        ratatui::restore();
+    }
+}
+
+/// Where the UI's actions go: the network side of the wiring in `main.rs`.
+pub trait Outbox {
+    /// Send a chat line (without newline); false if it could not be queued.
+    fn send(&mut self, line: &str) -> bool;
+    /// Ask for a KeyUpdate; returns false if the network cannot.
+    fn rekey(&mut self) -> bool;
+    /// Close with close_notify.
+    fn close(&mut self);
+}
+
+/// The terminal event as the app's message, if it is one the app wants:
+/// only key presses (not releases or repeats on terminals that report
+/// them), pastes, the wheel and resizes.
+pub fn message(event: TermEvent) -> Option<Msg> {
+    match event {
+        TermEvent::Key(key) if key.kind == KeyEventKind::Press => Some(Msg::Key(key)),
+        TermEvent::Paste(text) => Some(Msg::Paste(text)),
+        TermEvent::Mouse(mouse) => match mouse.kind {
+            MouseEventKind::ScrollUp => Some(Msg::Wheel(1)),
+            MouseEventKind::ScrollDown => Some(Msg::Wheel(-1)),
+            _ => None,
+        },
+        TermEvent::Resize(width, height) => Some(Msg::Resize { width, height }),
+        _ => None,
+    }
+}
+
+/// How long [`run`] waits for the network to finish closing after `/quit`.
+const CLOSE_GRACE: Duration = Duration::from_secs(3);
+
+/// Runs the TUI until the user quits: draws `app`, feeds it terminal input,
+/// `events` from the network and `ended` (the client connection's result;
+/// pass a future that never resolves for a server), and hands its actions
+/// to `outbox`. After `/quit` it waits (briefly) for `ended` so that
+/// close_notify goes out before the terminal is restored.
+pub async fn run<E>(
+    mut app: App,
+    mut events: mpsc::Receiver<NetEvent>,
+    ended: E,
+    outbox: &mut dyn Outbox,
+) -> io::Result<Option<String>>
+where
+    E: Future<Output = Option<String>>,
+{
+    let mut terminal = Terminal::start()?;
+    let (width, height) = terminal.size()?;
+    let _ = app.update(Msg::Resize { width, height }, Now::system());
+    let mut input = EventStream::new();
+    let mut tick = interval(TICK);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    let mut ended = std::pin::pin!(ended);
+    let mut connection_over = false;
+    let mut failure = None;
+    let mut events_open = true;
+    let mut dirty = true;
+    let mut next_frame = Instant::now();
+    let mut quit_deadline: Option<Instant> = None;
+    loop {
+        if dirty && Instant::now() >= next_frame {
+            terminal.draw(&app)?;
+            dirty = false;
+            next_frame = Instant::now() + FRAME;
+        }
+        let animating = app.animating();
+        let msg = tokio::select! {
+            event = input.next() => match event {
+                Some(Ok(event)) => message(event),
+                Some(Err(e)) => return Err(e),
+                None => Some(Msg::Key(crossterm::event::KeyEvent::new(
+                    crossterm::event::KeyCode::Char('c'),
+                    crossterm::event::KeyModifiers::CONTROL,
+                ))),
+            },
+            event = events.recv(), if events_open => match event {
+                Some(event) => Some(Msg::Net(event)),
+                None => {
+                    events_open = false;
+                    None
+                }
+            },
+            result = &mut ended, if !connection_over => {
+                connection_over = true;
+                failure.clone_from(&result);
+                Some(Msg::Ended(result))
+            },
+            _ = tick.tick(), if animating => Some(Msg::Tick),
+            () = sleep_until(next_frame), if dirty => None,
+            () = sleep_until(quit_deadline.unwrap_or_else(Instant::now)), if quit_deadline.is_some() => break,
+        };
+        let Some(msg) = msg else { continue };
+        let update = app.update(msg, Now::system());
+        dirty |= update.redraw;
+        match update.action {
+            Some(Action::Send(line)) if !outbox.send(&line) => {
+                let text = "not sent: nobody is connected, or the connection is not ready".to_owned();
+                let _ = app.update(Msg::Notice { level: Level::Error, text }, Now::system());
+                dirty = true;
+            }
+            Some(Action::Send(_)) => {}
+            Some(Action::Rekey) if !outbox.rekey() => {
+                let text = "KeyUpdate cannot be asked for from here yet".to_owned();
+                let _ = app.update(Msg::Notice { level: Level::Error, text }, Now::system());
+                dirty = true;
+            }
+            Some(Action::Rekey) => {}
+            Some(Action::Quit) => {
+                outbox.close();
+                if connection_over {
+                    break;
+                }
+                quit_deadline.get_or_insert_with(|| Instant::now() + CLOSE_GRACE);
+            }
+            None => {}
+        }
+        if app.quitting() && connection_over {
+            break;
+        }
+    }
+    // Show the last state (closing…) once; then the terminal is restored by drop.
+    terminal.draw(&app)?;
+    drop(terminal);
+    Ok(failure)
+}
+
+/// Whether to run the TUI: stdout is a terminal and `--headless` was not given.
+pub fn wanted(headless: bool) -> bool {
+    use std::io::IsTerminal;
+    !headless && io::stdout().is_terminal() && io::stdin().is_terminal()
+}
+
+/// A client's actions go to its connection's intent channel.
+struct ClientOutbox(mpsc::Sender<Intent>);
+
+impl Outbox for ClientOutbox {
+    fn send(&mut self, line: &str) -> bool {
+        self.0.try_send(Intent::Send(Arc::from(format!("{line}\n").into_bytes()))).is_ok()
+    }
+
+    fn rekey(&mut self) -> bool {
+        // net's Intent has no KeyUpdate yet.
+        false
+    }
+
+    fn close(&mut self) {
+        let _ = self.0.try_send(Intent::Close);
+    }
+}
+
+/// `tlschat connect` in the TUI: `session` is net's `connect` future, which
+/// reads `intents` and reports on `events`. Returns why the connection
+/// failed, if it did, once the user has quit.
+pub async fn run_client<S, E>(
+    peer: String,
+    session: S,
+    events: mpsc::Receiver<NetEvent>,
+    intents: mpsc::Sender<Intent>,
+) -> io::Result<Option<String>>
+where
+    S: Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    let mut app = App::new(crate::app::color_allowed());
+    let _ = app.update(Msg::Started { peer, state: "connecting".into(), server: false }, Now::system());
+    let ended = async move { session.await.err().map(|e| e.to_string()) };
+    run(app, events, ended, &mut ClientOutbox(intents)).await
+}
+
+/// A room's actions: lines go to every member, quitting shuts the room.
+struct RoomOutbox {
+    lines: broadcast::Sender<Intent>,
+    shutdown: watch::Sender<bool>,
+}
+
+impl Outbox for RoomOutbox {
+    fn send(&mut self, line: &str) -> bool {
+        self.lines.send(Intent::Send(Arc::from(format!("{line}\n").into_bytes()))).is_ok()
+    }
+
+    fn rekey(&mut self) -> bool {
+        false
+    }
+
+    fn close(&mut self) {
+        let _ = self.shutdown.send(true);
+    }
+}
+
+/// How long a room's connections get to exchange close_notify on quit.
+const ROOM_CLOSE: Duration = Duration::from_millis(500);
+
+/// `tlschat listen` in the TUI: `about` lines (how to join) are shown
+/// first; `lines` and `shutdown` are the room's (see `net::Service::Room`).
+pub async fn run_room(
+    local: String,
+    about: &str,
+    events: mpsc::Receiver<NetEvent>,
+    lines: broadcast::Sender<Intent>,
+    shutdown: watch::Sender<bool>,
+) -> io::Result<()> {
+    let mut app = App::new(crate::app::color_allowed());
+    let now = Now::system();
+    let _ = app.update(Msg::Started { peer: local, state: "listening".into(), server: true }, now);
+    for text in about.lines() {
+        let _ = app.update(Msg::Notice { level: Level::Info, text: text.to_owned() }, now);
+    }
+    let mut closed = shutdown.subscribe();
+    let ended = async move {
+        let _ = closed.wait_for(|closing| *closing).await;
+        tokio::time::sleep(ROOM_CLOSE).await;
+        None
+    };
+    run(app, events, ended, &mut RoomOutbox { lines, shutdown }).await.map(|_| ())
+}

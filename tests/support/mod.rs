@@ -1,0 +1,296 @@
+//! Helpers for the tests that run programs: the `tlschat` binary, OpenSSL
+//! and curl as child processes with deadlines, their output as lines, and
+//! temporary directories. Loopback addresses only.
+//!
+//! Every wait has a deadline; on expiry the helper panics with everything
+//! the process printed, and dropping a [`Proc`] kills it, so no test can
+//! hang or leave a process behind.
+
+#![allow(dead_code)] // each test crate uses its own part of this
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// The binary under test.
+pub const TLSCHAT: &str = env!("CARGO_BIN_EXE_tlschat");
+
+/// How long any single expected thing may take: generous, since CI
+/// machines are slow and debug builds more so.
+pub const WAIT: Duration = Duration::from_secs(15);
+
+/// A directory under the system temp dir, removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> Self {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("tlschat-test-{}-{n}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        Self(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The lines read so far, and whether the stream has ended.
+type Gathered = Mutex<(Vec<String>, bool)>;
+
+/// The lines a stream produces, gathered by a thread as they come.
+#[derive(Clone)]
+pub struct Lines {
+    shared: Arc<(Gathered, Condvar)>,
+}
+
+impl Lines {
+    fn spawn(stream: impl Read + Send + 'static) -> Self {
+        let lines = Self { shared: Arc::new((Mutex::new((Vec::new(), false)), Condvar::new())) };
+        let shared = lines.shared.clone();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stream);
+            let mut buf = Vec::new();
+            loop {
+                buf.clear();
+                let done = !matches!(reader.read_until(b'\n', &mut buf), Ok(n) if n > 0);
+                let (lock, cvar) = &*shared;
+                let mut state = lock.lock().unwrap();
+                if !buf.is_empty() {
+                    let line = String::from_utf8_lossy(&buf);
+                    state.0.push(line.trim_end_matches(['\n', '\r']).to_owned());
+                }
+                state.1 |= done;
+                cvar.notify_all();
+                if done {
+                    return;
+                }
+            }
+        });
+        lines
+    }
+
+    /// Every line so far.
+    pub fn all(&self) -> Vec<String> {
+        self.shared.0.lock().unwrap().0.clone()
+    }
+
+    /// Every line so far, joined.
+    pub fn text(&self) -> String {
+        self.all().join("\n")
+    }
+
+    pub fn contains(&self, needle: &str) -> bool {
+        self.all().iter().any(|l| l.contains(needle))
+    }
+
+    /// Waits for a line matching `pred` and returns it; `what` names it in
+    /// the panic message if it does not come within [`WAIT`].
+    pub fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        self.wait_for_within(WAIT, what, pred)
+    }
+
+    pub fn wait_for_within(&self, limit: Duration, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + limit;
+        let (lock, cvar) = &*self.shared;
+        let mut state = lock.lock().unwrap();
+        loop {
+            if let Some(line) = state.0.iter().find(|l| pred(l)) {
+                return line.clone();
+            }
+            let now = Instant::now();
+            if now >= deadline || state.1 {
+                let why = if state.1 { "the stream ended" } else { "timed out" };
+                panic!("{why} waiting for {what}; got:\n{}", state.0.join("\n"));
+            }
+            state = cvar.wait_timeout(state, deadline - now).unwrap().0;
+        }
+    }
+
+    /// Waits for a line containing `needle`.
+    pub fn wait_for_text(&self, needle: &str) -> String {
+        self.wait_for(&format!("{needle:?}"), |l| l.contains(needle))
+    }
+
+    /// Waits until the stream ends (the process closed it or exited).
+    pub fn wait_closed(&self) {
+        let deadline = Instant::now() + WAIT;
+        let (lock, cvar) = &*self.shared;
+        let mut state = lock.lock().unwrap();
+        while !state.1 {
+            let now = Instant::now();
+            assert!(now < deadline, "timed out waiting for the stream to end; got:\n{}", state.0.join("\n"));
+            state = cvar.wait_timeout(state, deadline - now).unwrap().0;
+        }
+    }
+}
+
+/// A child process with piped stdin, stdout and stderr; killed on drop.
+pub struct Proc {
+    name: String,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    pub stdout: Lines,
+    pub stderr: Lines,
+}
+
+impl Proc {
+    /// Starts `cmd`. A program that is not installed fails the test with a
+    /// message saying so: interop tests must not pass by skipping.
+    pub fn spawn(name: &str, cmd: &mut Command) -> Self {
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = match cmd.spawn() {
+            Ok(child) => child,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                panic!("{name}: `{}` is not installed ({e}); these tests need it", cmd.get_program().to_string_lossy())
+            }
+            Err(e) => panic!("{name}: cannot start: {e}"),
+        };
+        let stdout = Lines::spawn(child.stdout.take().unwrap());
+        let stderr = Lines::spawn(child.stderr.take().unwrap());
+        Self { name: name.to_owned(), stdin: child.stdin.take(), child, stdout, stderr }
+    }
+
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Writes `line` and a newline to the process's stdin.
+    pub fn send_line(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().unwrap_or_else(|| panic!("{}: stdin already closed", self.name));
+        writeln!(stdin, "{line}").unwrap_or_else(|e| panic!("{}: writing stdin: {e}", self.name));
+        stdin.flush().unwrap();
+    }
+
+    /// Closes stdin: the process sees end of input.
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// Waits up to `limit` for the process to exit; kills it and fails the test otherwise.
+    pub fn wait_within(&mut self, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                // Let the reader threads take the last output.
+                self.stdout.wait_closed();
+                self.stderr.wait_closed();
+                return status;
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("{} did not exit within {limit:?}\n{}", self.name, self.output());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits up to [`WAIT`] for the process to exit.
+    pub fn wait(&mut self) -> ExitStatus {
+        self.wait_within(WAIT)
+    }
+
+    /// Kills the process (SIGKILL on Unix) and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Everything printed so far, for failure messages.
+    pub fn output(&self) -> String {
+        format!("--- {} stdout:\n{}\n--- {} stderr:\n{}", self.name, self.stdout.text(), self.name, self.stderr.text())
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// `tlschat` with `args`.
+pub fn tlschat(args: &[&str]) -> Command {
+    let mut cmd = Command::new(TLSCHAT);
+    cmd.args(args);
+    // A key log must only be written where a test asks for one.
+    cmd.env_remove("SSLKEYLOGFILE");
+    cmd
+}
+
+/// A running `tlschat listen` on an ephemeral loopback port.
+pub struct Room {
+    pub proc: Proc,
+    pub addr: SocketAddr,
+    /// The CA file it wrote.
+    pub ca: PathBuf,
+    /// Its server key's fingerprint, as printed.
+    pub fingerprint: String,
+}
+
+impl Room {
+    /// Starts `tlschat listen 127.0.0.1:0 --ca-out DIR/NAME-ca.pem EXTRA…` and
+    /// reads its banner.
+    pub fn start(dir: &TempDir, name: &str, extra: &[&str]) -> Self {
+        Self::start_with(dir, name, extra, |_| {})
+    }
+
+    /// Like [`start`](Self::start), with a hook to adjust the command (environment).
+    pub fn start_with(dir: &TempDir, name: &str, extra: &[&str], adjust: impl FnOnce(&mut Command)) -> Self {
+        let ca = dir.join(&format!("{name}-ca.pem"));
+        let ca_arg = ca.to_str().unwrap().to_owned();
+        let mut args = vec!["listen", "127.0.0.1:0", "--ca-out", &ca_arg];
+        args.extend_from_slice(extra);
+        let mut cmd = tlschat(&args);
+        adjust(&mut cmd);
+        let proc = Proc::spawn(name, &mut cmd);
+        let line = proc.stdout.wait_for("the listening line", |l| l.starts_with("listening on "));
+        let addr = line["listening on ".len()..].parse().unwrap();
+        let fingerprint = proc.stdout.wait_for_text("fingerprint: ");
+        let fingerprint = fingerprint["fingerprint: ".len()..].to_owned();
+        Self { proc, addr, ca, fingerprint }
+    }
+
+    /// `localhost:PORT`, a name the generated certificate is for.
+    pub fn target(&self) -> String {
+        format!("localhost:{}", self.addr.port())
+    }
+
+    /// `tlschat connect localhost:PORT --ca CA EXTRA…`, started.
+    pub fn connect(&self, name: &str, extra: &[&str]) -> Proc {
+        let target = self.target();
+        let mut args = vec!["connect", &target, "--ca", self.ca.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        Proc::spawn(name, &mut tlschat(&args))
+    }
+
+    /// Waits for the server to log `text` for the peer at local port `port`.
+    pub fn wait_for_peer_line(&self, port: u16, text: &str) -> String {
+        let prefix = format!("127.0.0.1:{port}]");
+        self.proc.stdout.wait_for(&format!("{text:?} for port {port}"), |l| l.contains(&prefix) && l.contains(text))
+    }
+}
+
+/// The one line a failed `tlschat` printed on stderr.
+pub fn single_error_line(proc: &Proc) -> String {
+    let lines = proc.stderr.all();
+    assert_eq!(lines.len(), 1, "expected exactly one line on stderr\n{}", proc.output());
+    assert!(lines[0].starts_with("tlschat: "), "{}", proc.output());
+    lines[0].clone()
+}

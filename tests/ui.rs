@@ -1,0 +1,353 @@
+//! The TUI against ratatui's `TestBackend`: the handshake panel at each
+//! stage of a real handshake (events from an in-memory engine pair), the
+//! chat pane, the narrow layout, and the input line's editing. Snapshots
+//! are committed under `tests/snapshots/`; the app gets a fixed clock, so
+//! every time on screen is the same from run to run.
+
+#[path = "common/mod.rs"]
+mod common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use common::*;
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::Color;
+use ratatui::widgets::Widget;
+use tlschat::app::{Action, App, Focus, Msg, Now, Outcome};
+use tlschat::net::{Closer, NetEvent};
+use tlschat::tls::{self, Event};
+use tlschat::ui;
+
+/// The server's address as the client sees it.
+fn server() -> SocketAddr {
+    "127.0.0.1:8443".parse().unwrap()
+}
+
+/// 2026-11-02 12:04:00 UTC, a day after the test certificates were made.
+fn t0() -> Now {
+    Now { instant: Instant::now(), unix: NOW + 12 * 3600 + 4 * 60 }
+}
+
+/// The engine's event as net reports it.
+fn net_event(peer: SocketAddr, event: Event) -> Option<NetEvent> {
+    Some(match event {
+        Event::Handshake(step) => NetEvent::Step { peer, step },
+        Event::Connected(summary) => NetEvent::Connected { peer, summary },
+        Event::KeyUpdated { direction, update_requested, generation } => {
+            NetEvent::KeyUpdated { peer, direction, update_requested, generation }
+        }
+        Event::AlertSent(alert) => NetEvent::AlertSent { peer, alert },
+        Event::PeerClosed => return None,
+    })
+}
+
+/// A client app that has started connecting to `server()`.
+fn client_app(now: Now) -> App {
+    let mut app = App::new(true);
+    let _ = app.update(Msg::Started { peer: "localhost:8443".into(), state: "connecting".into(), server: false }, now);
+    app
+}
+
+/// The client's events of a real handshake between seeded engines.
+fn client_events(name: &str, seed: u64) -> (Vec<Event>, Option<tls::Error>) {
+    let pki = pki(seed);
+    let mut pair = Pair::with_name(client_config(&pki), server_config(&pki), seed, name);
+    pair.drive();
+    (pair.client_events, pair.client_error)
+}
+
+/// Feeds `events` to `app`, 3 ms apart from `start`; returns the time after the last.
+fn feed(app: &mut App, events: impl IntoIterator<Item = Event>, start: Now) -> Now {
+    let mut now = start;
+    for event in events {
+        if let Some(event) = net_event(server(), event) {
+            now = now.after(Duration::from_millis(3));
+            let _ = app.update(Msg::Net(event), now);
+        }
+    }
+    now
+}
+
+fn key(code: KeyCode) -> Msg {
+    Msg::Key(KeyEvent::new(code, KeyModifiers::NONE))
+}
+
+fn ctrl(c: char) -> Msg {
+    Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL))
+}
+
+fn typed(app: &mut App, text: &str, now: Now) {
+    for c in text.chars() {
+        let _ = app.update(key(KeyCode::Char(c)), now);
+    }
+}
+
+/// The whole screen at `width` x `height`, as text.
+fn screen(app: &mut App, width: u16, height: u16) -> String {
+    let _ = app.update(Msg::Resize { width, height }, t0());
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal.draw(|frame| frame.render_widget(&*app, frame.area())).unwrap();
+    terminal.backend().to_string()
+}
+
+fn buffer(app: &App, width: u16, height: u16) -> Buffer {
+    let mut buf = Buffer::empty(Rect::new(0, 0, width, height));
+    app.render(buf.area, &mut buf);
+    buf
+}
+
+#[test]
+fn the_panel_mid_handshake_shows_done_steps_and_a_spinner_for_what_is_awaited() {
+    let (events, _) = client_events("localhost", 40);
+    // Up to and including the server's Certificate (message 5).
+    let cut = events
+        .iter()
+        .position(|e| matches!(e, Event::Handshake(s) if matches!(&s.step, tls::Step::Message { name: "Certificate", .. })))
+        .unwrap();
+    let start = t0();
+    let mut app = client_app(start);
+    feed(&mut app, events[..=cut].iter().cloned(), start);
+    for _ in 0..3 {
+        let update = app.update(Msg::Tick, start);
+        assert!(update.redraw, "ticks move the spinner while steps are awaited");
+    }
+    assert_eq!(app.panel().outcome(), &Outcome::InProgress);
+    assert_eq!(app.state(), "handshaking");
+    insta::assert_snapshot!(screen(&mut app, 100, 24));
+}
+
+#[test]
+fn the_panel_after_success_keeps_a_summary_of_the_connection() {
+    let (events, error) = client_events("localhost", 41);
+    assert!(error.is_none());
+    let start = t0();
+    let mut app = client_app(start);
+    let now = feed(&mut app, events, start);
+    let _ = app.update(Msg::Net(NetEvent::Text { peer: server(), line: "welcome to the room".into() }), now);
+    assert!(matches!(app.panel().outcome(), Outcome::Done(_)));
+    assert_eq!(app.state(), "connected");
+    assert!(!app.update(Msg::Tick, now).redraw, "nothing animates once the handshake is done");
+    insta::assert_snapshot!(screen(&mut app, 100, 30));
+}
+
+#[test]
+fn a_certificate_failure_stops_the_panel_at_the_certificate_and_says_why() {
+    let (events, error) = client_events("example.com", 42);
+    let error = error.expect("a certificate for another name is refused");
+    let start = t0();
+    let mut app = client_app(start);
+    let now = feed(&mut app, events, start);
+    let _ = app.update(Msg::Ended(Some(error.to_string())), now);
+    let Outcome::Failed(reason) = app.panel().outcome() else { panic!("not failed: {:?}", app.panel().outcome()) };
+    assert!(reason.contains("certificate"), "{reason}");
+    let last = app.panel().steps().last().unwrap();
+    assert_eq!(last.name, "Certificate");
+    assert!(last.failed());
+    assert_eq!(app.panel().pending(), 0, "no spinner after a failure");
+    assert_eq!(app.state(), "failed");
+    insta::assert_snapshot!(screen(&mut app, 100, 24));
+}
+
+#[test]
+fn an_expanded_step_shows_its_fields_secrets_transcript_hash_and_bytes() {
+    let (events, _) = client_events("localhost", 43);
+    let start = t0();
+    let mut app = client_app(start);
+    let now = feed(&mut app, events, start);
+    let _ = app.update(key(KeyCode::Tab), now);
+    assert_eq!(app.focus(), Focus::Panel);
+    let _ = app.update(key(KeyCode::Home), now);
+    let _ = app.update(key(KeyCode::Down), now);
+    let _ = app.update(key(KeyCode::Enter), now);
+    assert!(app.panel().expanded());
+    let step = &app.panel().steps()[app.panel().selected()];
+    assert_eq!(step.name, "ServerHello");
+    let text = screen(&mut app, 110, 40);
+    assert!(text.contains("handshake secret = ••••"), "secrets are shown by label, values hidden");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn the_chat_pane_wraps_cjk_and_emoji_by_display_width_and_styles_notices_apart() {
+    let start = t0();
+    let mut app = client_app(start);
+    let (events, _) = client_events("localhost", 44);
+    let mut now = feed(&mut app, events, start);
+    let lines = [
+        "こんにちは、世界。これは長いメッセージで、端末の幅を超えると正しく折り返されるはずです。",
+        "emoji 🔐🔑🚀 take two columns each 🎉🎉🎉🎉🎉🎉🎉🎉🎉🎉🎉🎉🎉🎉🎉🎉🎉🎉🎉🎉 and wrap cleanly",
+        "a plain line",
+    ];
+    for line in lines {
+        now = now.after(Duration::from_secs(61));
+        let _ = app.update(Msg::Net(NetEvent::Text { peer: server(), line: line.into() }), now);
+    }
+    typed(&mut app, "ça va? 中文 ok", now);
+    let update = app.update(key(KeyCode::Enter), now);
+    assert_eq!(update.action, Some(Action::Send("ça va? 中文 ok".into())));
+    let _ = app.update(Msg::Net(NetEvent::Closed { peer: server(), by: Closer::Peer }), now);
+    // Narrow chat pane: 72 columns, 42 for chat beside the panel.
+    let text = screen(&mut app, 72, 20);
+    insta::assert_snapshot!(text);
+    // No line may overflow: every wide character sits whole inside the pane.
+    let buf = buffer(&app, 72, 20);
+    let areas = ui::Areas::of(&app, buf.area);
+    for y in areas.chat.top()..areas.chat.bottom() {
+        let last = &buf[(areas.chat.right() - 1, y)];
+        assert!(last.symbol().chars().all(|c| unicode_width::UnicodeWidthChar::width(c).unwrap_or(0) <= 1));
+    }
+}
+
+#[test]
+fn the_narrow_layout_hides_the_panel_and_f2_brings_it_back() {
+    let (events, _) = client_events("localhost", 45);
+    let start = t0();
+    let mut app = client_app(start);
+    let now = feed(&mut app, events, start);
+    let _ = app.update(Msg::Net(NetEvent::Text { peer: server(), line: "hello from the room".into() }), now);
+    let narrow = screen(&mut app, 60, 20);
+    assert!(!app.panel_visible(60));
+    assert!(!narrow.contains("Handshake"));
+    insta::assert_snapshot!("narrow_60x20", narrow);
+    let _ = app.update(key(KeyCode::F(2)), now);
+    assert!(app.panel_visible(60));
+    let with_panel = screen(&mut app, 60, 20);
+    assert!(with_panel.contains("Handshake"));
+    insta::assert_snapshot!("narrow_60x20_f2", with_panel);
+}
+
+#[test]
+fn a_hello_retry_request_shows_its_extra_steps() {
+    let pki = pki(46);
+    let mut config = client_config(&pki);
+    config.key_share_in_first_hello = false;
+    let mut pair = Pair::new(config, server_config(&pki), 46);
+    pair.drive();
+    let start = t0();
+    let mut app = client_app(start);
+    feed(&mut app, pair.client_events, start);
+    let names: Vec<&str> = app.panel().steps().iter().map(|s| s.name).collect();
+    assert_eq!(names.iter().filter(|n| **n == "ClientHello").count(), 2, "{names:?}");
+    let text = screen(&mut app, 100, 40);
+    assert_eq!(text.matches("ClientHello").count(), 2);
+    assert!(text.contains("HelloRetryRequest"));
+}
+
+#[test]
+fn no_color_draws_without_any_colour() {
+    let (events, _) = client_events("localhost", 47);
+    let start = t0();
+    let mut app = App::new(false);
+    let _ = app.update(Msg::Resize { width: 100, height: 24 }, start);
+    feed(&mut app, events, start);
+    let _ = app.update(Msg::Net(NetEvent::Text { peer: server(), line: "hi".into() }), start);
+    let buf = buffer(&app, 100, 24);
+    assert!(buf.content.iter().all(|c| c.fg == Color::Reset && c.bg == Color::Reset));
+    let mut coloured = App::new(true);
+    let _ = coloured.update(Msg::Net(NetEvent::Text { peer: server(), line: "hi".into() }), start);
+    let buf = buffer(&coloured, 100, 24);
+    assert!(buf.content.iter().any(|c| c.fg != Color::Reset), "the coloured app does use colour");
+}
+
+#[test]
+fn the_input_line_edits_by_character_and_word_and_remembers_history() {
+    let now = t0();
+    let mut app = client_app(now);
+    typed(&mut app, "héllo wörld 中文", now);
+    let _ = app.update(ctrl('w'), now);
+    assert_eq!(app.input().text(), "héllo wörld ");
+    let _ = app.update(key(KeyCode::Left), now);
+    let _ = app.update(key(KeyCode::Left), now);
+    let _ = app.update(key(KeyCode::Backspace), now);
+    assert_eq!(app.input().text(), "héllo wörd ");
+    let _ = app.update(key(KeyCode::Home), now);
+    let _ = app.update(key(KeyCode::Delete), now);
+    let _ = app.update(key(KeyCode::End), now);
+    typed(&mut app, "!", now);
+    assert_eq!(app.input().text(), "éllo wörd !");
+    assert_eq!(app.update(key(KeyCode::Enter), now).action, Some(Action::Send("éllo wörd !".into())));
+    typed(&mut app, "second", now);
+    let _ = app.update(key(KeyCode::Enter), now);
+    typed(&mut app, "draft", now);
+    let _ = app.update(key(KeyCode::Up), now);
+    assert_eq!(app.input().text(), "second");
+    let _ = app.update(key(KeyCode::Up), now);
+    assert_eq!(app.input().text(), "éllo wörd !");
+    let _ = app.update(key(KeyCode::Down), now);
+    let _ = app.update(key(KeyCode::Down), now);
+    assert_eq!(app.input().text(), "draft", "Down past the newest returns the draft");
+    let _ = app.update(Msg::Paste("two\nlines".into()), now);
+    assert_eq!(app.input().text(), "drafttwo lines");
+}
+
+#[test]
+fn quit_exit_and_ctrl_c_all_ask_to_close() {
+    for how in ["/quit", "exit"] {
+        let now = t0();
+        let mut app = client_app(now);
+        typed(&mut app, how, now);
+        assert_eq!(app.update(key(KeyCode::Enter), now).action, Some(Action::Quit), "{how}");
+        assert!(app.quitting());
+    }
+    let mut app = client_app(t0());
+    assert_eq!(app.update(ctrl('c'), t0()).action, Some(Action::Quit));
+    typed(&mut app, "/rekey", t0());
+    assert_eq!(app.update(key(KeyCode::Enter), t0()).action, Some(Action::Rekey));
+    typed(&mut app, "/nonsense", t0());
+    assert_eq!(app.update(key(KeyCode::Enter), t0()).action, None, "unknown commands are not sent");
+}
+
+#[test]
+fn scrolling_back_holds_the_view_and_counts_what_arrives_meanwhile() {
+    let now = t0();
+    let mut app = client_app(now);
+    let _ = app.update(Msg::Resize { width: 80, height: 24 }, now);
+    for n in 0..100 {
+        let _ = app.update(Msg::Net(NetEvent::Text { peer: server(), line: format!("line {n}") }), now);
+    }
+    let _ = app.update(key(KeyCode::PageUp), now);
+    let back = app.log().scroll();
+    assert!(back > 0);
+    let _ = app.update(Msg::Net(NetEvent::Text { peer: server(), line: "new".into() }), now);
+    assert_eq!(app.log().scroll(), back + 1, "the view stays on the same entries");
+    assert_eq!(app.log().unread(), 1);
+    assert!(screen(&mut app, 80, 24).contains("1 unread"));
+    let _ = app.update(Msg::Wheel(-1), now);
+    let _ = app.update(key(KeyCode::End), now);
+    assert_eq!(app.log().scroll(), 0);
+    assert_eq!(app.log().unread(), 0);
+}
+
+#[test]
+fn wrapping_never_exceeds_the_width_and_loses_no_text() {
+    use unicode_width::UnicodeWidthStr;
+    let samples = ["", "a", "hello world", "中文中文中文中文", "🚀🚀 🚀🚀🚀 x", "aaaaaaaaaaaaaaaaaaaaaaaaa b", "a  b   c    "];
+    for text in samples {
+        for width in 2..12 {
+            let lines = ui::wrap(text, width, width);
+            for line in &lines {
+                assert!(line.width() <= width, "{line:?} wider than {width}");
+            }
+            let joined: String = lines.concat();
+            assert_eq!(joined.replace(' ', ""), text.replace(' ', ""), "{text:?} at {width}");
+        }
+    }
+}
+
+#[test]
+fn ten_thousand_messages_render_only_what_is_visible() {
+    let now = t0();
+    let mut app = App::new(true);
+    for n in 0..10_000 {
+        let _ = app.update(Msg::Net(NetEvent::Text { peer: server(), line: format!("message number {n}") }), now);
+    }
+    assert_eq!(app.log().entries().len(), 10_000);
+    let text = screen(&mut app, 80, 24);
+    assert!(text.contains("message number 9999"));
+    assert!(!text.contains("message number 9000 "));
+}
