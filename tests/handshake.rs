@@ -636,3 +636,29 @@ fn a_plaintext_alert_after_the_handshake_is_unexpected_message() {
     p.drive_with(once(Way::ToServer, |flight| *flight = vec![21, 3, 3, 0, 2, 2, 80]));
     assert_refused(&p, false, A::UNEXPECTED_MESSAGE);
 }
+
+#[test]
+fn records_not_yet_taken_survive_further_input_in_order() {
+    let mut p = connected_pair(35);
+    for (i, word) in [&b"first"[..], b"second", b"third"].iter().enumerate() {
+        p.client.send(word).unwrap();
+        let mut out = Vec::new();
+        assert!(p.client.poll_transmit(&mut out));
+        if i == 2 {
+            // The zero-copy path: read straight into the engine's buffer.
+            let buf = p.server.input_buffer(out.len());
+            buf[..out.len()].copy_from_slice(&out);
+            p.server.handle_read(out.len(), NOW).unwrap();
+        } else {
+            p.server.handle_input(&out, NOW).unwrap();
+        }
+    }
+    let mut got = Vec::new();
+    assert!(p.server.recv_application_data_into(&mut got));
+    assert_eq!(got, b"first");
+    assert_eq!(p.server.recv_application_data().unwrap(), b"second");
+    got.clear();
+    assert!(p.server.recv_application_data_into(&mut got));
+    assert_eq!(got, b"third");
+    assert!(!p.server.recv_application_data_into(&mut got));
+}

@@ -309,10 +309,14 @@ impl Chat<'_> {
 /// Runs a `listen --echo` connection: each application-data record is
 /// answered with one record of the same bytes.
 pub(super) async fn echo(s: &mut TlsStream) -> Result<Closer, NetError> {
-    // A server engine has nothing to say before the ClientHello: straight to reading.
+    // Reused for every record: the bytes go from the engine's buffer, where
+    // they were decrypted, through here into the engine's write buffer.
+    let mut record = Vec::with_capacity(tls::record::MAX_PLAINTEXT);
     loop {
-        let read = s.tcp.read(&mut s.read_buf);
-        let n = if s.tls.is_handshaking() {
+        let handshaking = s.tls.is_handshaking();
+        // Read straight into the engine's buffer: no copy on the way in.
+        let read = s.tcp.read(s.tls.input_buffer(READ_BUFFER));
+        let n = if handshaking {
             match timeout_at(s.deadline, read).await {
                 Ok(read) => read?,
                 Err(_) => return Err(s.handshake_timeout()),
@@ -323,9 +327,14 @@ pub(super) async fn echo(s: &mut TlsStream) -> Result<Closer, NetError> {
         if n == 0 {
             return s.eof(false);
         }
-        s.feed(n).await?;
-        while let Some(record) = s.tls.recv_application_data() {
-            if let Err(e) = s.tls.send(&record) {
+        if let Err(e) = s.tls.handle_read(n, unix_now()) {
+            let _ = s.flush().await;
+            return Err(e.into());
+        }
+        while s.tls.recv_application_data_into(&mut record) {
+            let sent = s.tls.send(&record);
+            record.clear();
+            if let Err(e) = sent {
                 // Records that came with the peer's close_notify cannot be
                 // answered: the engine has already closed our side.
                 if s.tls.is_closed() {

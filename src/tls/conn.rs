@@ -66,6 +66,14 @@ struct AppSecrets {
     their_generation: u64,
 }
 
+/// A received application-data record not yet taken by the driver.
+enum AppData {
+    /// Still where it was decrypted, at this range of the deframer's buffer.
+    InPlace(std::ops::Range<usize>),
+    /// Moved out because the deframer needed its buffer back.
+    Owned(Vec<u8>),
+}
+
 /// Everything a connection has besides its handshake state.
 pub(crate) struct Core {
     pub(crate) side: Side,
@@ -82,7 +90,7 @@ pub(crate) struct Core {
     write: Option<Protection>,
     tx: Vec<u8>,
     events: VecDeque<Event>,
-    app_in: VecDeque<Vec<u8>>,
+    app_in: VecDeque<AppData>,
     app_secrets: Option<AppSecrets>,
     /// Whether the peer's dummy ChangeCipherSpec is acceptable now (§D.4, §5).
     pub(crate) ccs_allowed: bool,
@@ -197,6 +205,16 @@ impl Core {
 
     pub(crate) fn event(&mut self, event: Event) {
         self.events.push_back(event);
+    }
+
+    /// Moves application data still in the deframer's buffer out of it,
+    /// before the buffer is compacted and its offsets change.
+    fn keep_app_data(&mut self) {
+        for item in &mut self.app_in {
+            if let AppData::InPlace(range) = item {
+                *item = AppData::Owned(self.deframer.buffer_mut()[range.clone()].to_vec());
+            }
+        }
     }
 
     // -- keys -----------------------------------------------------------------
@@ -381,7 +399,27 @@ impl Connection {
         if let Phase::Done(err) = &self.phase {
             return Err(err.clone().unwrap_or(Error::Closed));
         }
+        self.core.keep_app_data();
         self.core.deframer.push(bytes);
+        let result = self.process_records(now);
+        result.map_err(|e| self.fail(e))
+    }
+
+    /// Space inside the engine to read at least `min` received bytes into,
+    /// followed by [`handle_read`](Self::handle_read): saves the copy that
+    /// [`handle_input`](Self::handle_input) makes.
+    pub fn input_buffer(&mut self, min: usize) -> &mut [u8] {
+        self.core.keep_app_data();
+        self.core.deframer.spare(min)
+    }
+
+    /// Processes `n` bytes just read into [`input_buffer`](Self::input_buffer),
+    /// like [`handle_input`](Self::handle_input).
+    pub fn handle_read(&mut self, n: usize, now: u64) -> Result<(), Error> {
+        if let Phase::Done(err) = &self.phase {
+            return Err(err.clone().unwrap_or(Error::Closed));
+        }
+        self.core.deframer.commit(n);
         let result = self.process_records(now);
         result.map_err(|e| self.fail(e))
     }
@@ -440,7 +478,21 @@ impl Connection {
     /// The content of the next application data record received, if any.
     #[must_use]
     pub fn recv_application_data(&mut self) -> Option<Vec<u8>> {
-        self.core.app_in.pop_front()
+        Some(match self.core.app_in.pop_front()? {
+            AppData::Owned(v) => v,
+            AppData::InPlace(range) => self.core.deframer.buffer_mut()[range].to_vec(),
+        })
+    }
+
+    /// Appends the content of the next application data record received to
+    /// `out`, without allocating; false if there is none.
+    pub fn recv_application_data_into(&mut self, out: &mut Vec<u8>) -> bool {
+        match self.core.app_in.pop_front() {
+            Some(AppData::Owned(v)) => out.extend_from_slice(&v),
+            Some(AppData::InPlace(range)) => out.extend_from_slice(&self.core.deframer.buffer_mut()[range]),
+            None => return false,
+        }
+        true
     }
 
     /// Whether the handshake is still running.
@@ -538,8 +590,8 @@ impl Connection {
                     if !matches!(self.phase, Phase::Traffic) {
                         return Err(Error::UnexpectedMessage("application data before the handshake finished".into()));
                     }
-                    let bytes = self.core.deframer.buffer_mut()[plaintext].to_vec();
-                    self.core.app_in.push_back(bytes);
+                    // Left where it was decrypted until the driver takes it.
+                    self.core.app_in.push_back(AppData::InPlace(plaintext));
                 }
                 other => {
                     return Err(Error::UnexpectedMessage(format!("a protected {other} record")));

@@ -35,9 +35,15 @@ pub struct RecordRef {
 }
 
 /// Buffers received bytes and yields whole records.
+///
+/// The buffer is allocated once and reused: the driver may read from the
+/// socket straight into [`spare`](Self::spare), and records are opened in
+/// place where they landed.
 #[derive(Debug, Default)]
 pub struct Deframer {
     buf: Vec<u8>,
+    /// Bytes in `buf[..filled]` have been received.
+    filled: usize,
     /// Bytes before this offset belong to records already handed out.
     used: usize,
 }
@@ -45,21 +51,33 @@ pub struct Deframer {
 impl Deframer {
     /// Adds received bytes.
     pub fn push(&mut self, bytes: &[u8]) {
-        self.compact();
-        self.buf.extend_from_slice(bytes);
+        let spare = self.spare(bytes.len());
+        spare[..bytes.len()].copy_from_slice(bytes);
+        self.commit(bytes.len());
     }
 
-    /// Drops the bytes of records already handed out.
-    fn compact(&mut self) {
+    /// Room for at least `min` more received bytes, after dropping the
+    /// records already handed out (which invalidates their offsets).
+    pub fn spare(&mut self, min: usize) -> &mut [u8] {
         if self.used > 0 {
-            self.buf.drain(..self.used);
+            self.buf.copy_within(self.used..self.filled, 0);
+            self.filled -= self.used;
             self.used = 0;
         }
+        if self.buf.len() - self.filled < min {
+            self.buf.resize(self.filled + min, 0);
+        }
+        &mut self.buf[self.filled..]
+    }
+
+    /// Marks `n` bytes of [`spare`](Self::spare) as received.
+    pub fn commit(&mut self, n: usize) {
+        self.filled = (self.filled + n).min(self.buf.len());
     }
 
     /// Whether a partial record is waiting for more bytes.
     pub fn has_partial(&self) -> bool {
-        self.buf.len() > self.used
+        self.filled > self.used
     }
 
     /// The next complete record, `Ok(None)` if more bytes are needed.
@@ -67,7 +85,7 @@ impl Deframer {
     /// The length limit is checked as soon as the header is in, so a peer
     /// cannot make us buffer an oversized record (§5.2: record_overflow).
     pub fn next_record(&mut self) -> Result<Option<RecordRef>, Error> {
-        let avail = &self.buf[self.used..];
+        let avail = &self.buf[self.used..self.filled];
         let Some(header) = avail.get(..HEADER_LEN) else { return Ok(None) };
         let mut h = [0u8; HEADER_LEN];
         h.copy_from_slice(header);
