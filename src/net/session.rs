@@ -31,6 +31,12 @@ use crate::tls::{self, Connection, Event};
 /// Size of the reused read buffer: room for four full TLS records.
 const READ_BUFFER: usize = 64 * 1024;
 
+/// The most an echo connection reads at once. Reads start at one record's
+/// worth (a handshake never needs more) and grow while they come back full:
+/// bulk data arrives faster than small reads drain it, and each read is a
+/// system call and a wake-up.
+const ECHO_READ_MAX: usize = 1024 * 1024;
+
 /// How long to wait for the peer's close_notify (or EOF) after sending ours.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
 
@@ -312,10 +318,11 @@ pub(super) async fn echo(s: &mut TlsStream) -> Result<Closer, NetError> {
     // Reused for every record: the bytes go from the engine's buffer, where
     // they were decrypted, through here into the engine's write buffer.
     let mut record = Vec::with_capacity(tls::record::MAX_PLAINTEXT);
+    let mut want = tls::record::MAX_CIPHERTEXT + tls::record::HEADER_LEN;
     loop {
         let handshaking = s.tls.is_handshaking();
         // Read straight into the engine's buffer: no copy on the way in.
-        let read = s.tcp.read(s.tls.input_buffer(READ_BUFFER));
+        let read = s.tcp.read(s.tls.input_buffer(want));
         let n = if handshaking {
             match timeout_at(s.deadline, read).await {
                 Ok(read) => read?,
@@ -326,6 +333,9 @@ pub(super) async fn echo(s: &mut TlsStream) -> Result<Closer, NetError> {
         };
         if n == 0 {
             return s.eof(false);
+        }
+        if n >= want {
+            want = (want * 4).min(ECHO_READ_MAX);
         }
         if let Err(e) = s.tls.handle_read(n, unix_now()) {
             let _ = s.flush().await;
