@@ -19,11 +19,14 @@ use tlschat::net::NetEvent;
 
 fn filled_app(messages: usize) -> App {
     let now = Now { instant: Instant::now(), unix: 1_793_577_600 };
-    let peer: SocketAddr = "127.0.0.1:8443".parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8443)));
+    let peer: SocketAddr =
+        "127.0.0.1:8443".parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8443)));
     let mut app = App::new(true);
     for n in 0..messages {
         let line = if n % 7 == 0 {
-            format!("message {n}: こんにちは、世界 🔐 a longer line that wraps over the width of the chat pane at eighty columns")
+            format!(
+                "message {n}: こんにちは、世界 🔐 a longer line that wraps over the width of the chat pane at eighty columns"
+            )
         } else {
             format!("message {n}: hello")
         };
@@ -59,10 +62,14 @@ fn render_with_ten_thousand_messages() {
         let _ = app.update(Msg::Resize { width, height }, now);
         let live = time_frames(&app, width, height, 2_000);
         report.push(format!("{width}x{height} live: {live:?}/frame"));
-        assert!(cfg!(debug_assertions) || live < Duration::from_millis(2), "{width}x{height}: {live:?} per frame");
+        assert!(
+            cfg!(debug_assertions) || live < Duration::from_millis(2),
+            "{width}x{height}: {live:?} per frame"
+        );
     }
     for _ in 0..200 {
-        let _ = app.update(Msg::Key(crossterm::event::KeyEvent::from(crossterm::event::KeyCode::PageUp)), now);
+        let _ =
+            app.update(Msg::Key(crossterm::event::KeyEvent::from(crossterm::event::KeyCode::PageUp)), now);
     }
     let back = time_frames(&app, 200, 60, 2_000);
     report.push(format!("200x60 scrolled back {} entries: {back:?}/frame", app.log().scroll()));

@@ -249,7 +249,10 @@ impl Input {
     }
 
     fn next_boundary(&self) -> usize {
-        self.text.get(self.cursor..).and_then(|s| s.chars().next()).map_or(self.cursor, |c| self.cursor + c.len_utf8())
+        self.text
+            .get(self.cursor..)
+            .and_then(|s| s.chars().next())
+            .map_or(self.cursor, |c| self.cursor + c.len_utf8())
     }
 
     fn backspace(&mut self) {
@@ -456,7 +459,9 @@ impl Panel {
     /// Messages still awaited (spinners), none once done or failed.
     pub fn pending(&self) -> usize {
         match self.outcome {
-            Outcome::InProgress if self.peer.is_some() => self.expected.saturating_sub(self.last_number()).max(1),
+            Outcome::InProgress if self.peer.is_some() => {
+                self.expected.saturating_sub(self.last_number()).max(1)
+            }
             _ => 0,
         }
     }
@@ -674,8 +679,11 @@ impl App {
             Msg::Key(_) => Update::NONE,
             Msg::Paste(text) => {
                 // One line: newlines in a paste become spaces, controls go.
-                let clean: String =
-                    text.chars().map(|c| if c == '\n' || c == '\t' { ' ' } else { c }).filter(|c| !c.is_control()).collect();
+                let clean: String = text
+                    .chars()
+                    .map(|c| if c == '\n' || c == '\t' { ' ' } else { c })
+                    .filter(|c| !c.is_control())
+                    .collect();
                 self.focus = Focus::Input;
                 self.input.insert(&clean);
                 Update::REDRAW
@@ -748,8 +756,16 @@ impl App {
             }
             NetEvent::Connected { peer, summary } => {
                 let who = summary.peer.as_ref().map_or_else(|| peer.to_string(), |c| c.subject.clone());
-                let fp = summary.peer.as_ref().map(|c| format!(", fingerprint {}", c.fingerprint.short())).unwrap_or_default();
-                self.notice(now, Level::Success, format!("handshake complete with {who}: {}{fp}", summary.suite));
+                let fp = summary
+                    .peer
+                    .as_ref()
+                    .map(|c| format!(", fingerprint {}", c.fingerprint.short()))
+                    .unwrap_or_default();
+                self.notice(
+                    now,
+                    Level::Success,
+                    format!("handshake complete with {who}: {}{fp}", summary.suite),
+                );
                 if self.panel.peer == Some(peer) {
                     self.panel.outcome = Outcome::Done(Box::new(summary));
                     if !self.server {
@@ -763,7 +779,11 @@ impl App {
                     Direction::Received => "the peer's sending keys",
                 };
                 let asked = if update_requested { " (update requested)" } else { "" };
-                self.notice(now, Level::Success, format!("key update from {peer}: {whose} are now generation {generation}{asked}"));
+                self.notice(
+                    now,
+                    Level::Success,
+                    format!("key update from {peer}: {whose} are now generation {generation}{asked}"),
+                );
                 if self.panel.peer == Some(peer) {
                     self.panel.key_updates += 1;
                 }
@@ -947,7 +967,8 @@ impl App {
             }
             _ => {
                 // "//text" sends "/text".
-                let text = line.strip_prefix('/').filter(|t| t.starts_with('/')).map_or(line.clone(), str::to_owned);
+                let text =
+                    line.strip_prefix('/').filter(|t| t.starts_with('/')).map_or(line.clone(), str::to_owned);
                 self.sent.0 += 1;
                 self.sent.1 += text.len() as u64 + 1;
                 self.log.scroll_by(isize::MIN / 2);

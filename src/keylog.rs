@@ -115,7 +115,10 @@ mod tests {
         log.log("SERVER_TRAFFIC_SECRET_0", &[0xab; 32], &[0xff]);
         let text = std::fs::read_to_string(&path).unwrap();
         let random = "ab".repeat(32);
-        assert_eq!(text, format!("CLIENT_TRAFFIC_SECRET_0 {random} 0102\nSERVER_TRAFFIC_SECRET_0 {random} ff\n"));
+        assert_eq!(
+            text,
+            format!("CLIENT_TRAFFIC_SECRET_0 {random} 0102\nSERVER_TRAFFIC_SECRET_0 {random} ff\n")
+        );
         assert!(log.take_error().is_none());
         #[cfg(unix)]
         {

@@ -24,8 +24,8 @@ use tlschat::keylog::KeyLogFile;
 use tlschat::net::{self, Closer, Intent, NetEvent, Service};
 use tlschat::pki::{self, RoomCa};
 use tlschat::tls::{
-    self, CipherSuite, ClientConfig, Direction, Ed25519Key, Fingerprint, KeyLog, OsRng, RootStore, ServerConfig,
-    ServerName, ServerTrust,
+    self, CipherSuite, ClientConfig, Direction, Ed25519Key, Fingerprint, KeyLog, OsRng, RootStore,
+    ServerConfig, ServerName, ServerTrust,
 };
 
 /// Events waiting for the log; connections wait (not drop) when it is full.
@@ -36,7 +36,11 @@ const INPUT_QUEUE: usize = 64;
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(3);
 
 #[derive(Parser)]
-#[command(name = "tlschat", version, about = "A terminal secure messenger over a hand-written, watchable TLS 1.3")]
+#[command(
+    name = "tlschat",
+    version,
+    about = "A terminal secure messenger over a hand-written, watchable TLS 1.3"
+)]
 struct Cli {
     /// Plain lines on stdout instead of the full-screen interface (also
     /// chosen when stdin or stdout is not a terminal).
@@ -150,9 +154,13 @@ impl TlsArgs {
 
     /// The key log: `--keylog`, else a non-empty `SSLKEYLOGFILE`.
     fn keylog(&self) -> anyhow::Result<Option<Arc<KeyLogFile>>> {
-        let path = self.keylog.clone().or_else(|| std::env::var_os("SSLKEYLOGFILE").filter(|p| !p.is_empty()).map(PathBuf::from));
+        let path = self
+            .keylog
+            .clone()
+            .or_else(|| std::env::var_os("SSLKEYLOGFILE").filter(|p| !p.is_empty()).map(PathBuf::from));
         let Some(path) = path else { return Ok(None) };
-        let file = KeyLogFile::open(&path).with_context(|| format!("cannot open the key log {}", path.display()))?;
+        let file =
+            KeyLogFile::open(&path).with_context(|| format!("cannot open the key log {}", path.display()))?;
         Ok(Some(Arc::new(file)))
     }
 }
@@ -204,7 +212,8 @@ async fn connect(args: ConnectArgs, tui: bool) -> anyhow::Result<()> {
     let trust = match (&args.ca, &args.fingerprint) {
         (Some(path), _) => {
             let pem = read_text(path)?;
-            let roots = RootStore::from_pem(&pem).with_context(|| format!("{} is not a usable CA", path.display()))?;
+            let roots = RootStore::from_pem(&pem)
+                .with_context(|| format!("{} is not a usable CA", path.display()))?;
             ServerTrust::Roots(roots)
         }
         (None, Some(fp)) => ServerTrust::Fingerprint(
@@ -223,7 +232,15 @@ async fn connect(args: ConnectArgs, tui: bool) -> anyhow::Result<()> {
     let (event_tx, mut event_rx) = mpsc::channel(EVENT_QUEUE);
     let (intent_tx, intent_rx) = mpsc::channel(INPUT_QUEUE);
     if tui {
-        let session = net::connect(host, port, server_name, Arc::new(config), args.tls.handshake_timeout, intent_rx, event_tx);
+        let session = net::connect(
+            host,
+            port,
+            server_name,
+            Arc::new(config),
+            args.tls.handshake_timeout,
+            intent_rx,
+            event_tx,
+        );
         let failure = tlschat::tui::run_client(args.target.clone(), session, event_rx, intent_tx).await?;
         warn_keylog(keylog.as_deref());
         return failure.map_or(Ok(()), |reason| Err(anyhow::anyhow!(reason)));
@@ -246,7 +263,15 @@ async fn connect(args: ConnectArgs, tui: bool) -> anyhow::Result<()> {
         }
     });
 
-    let session = net::connect(host, port, server_name, Arc::new(config), args.tls.handshake_timeout, intent_rx, event_tx);
+    let session = net::connect(
+        host,
+        port,
+        server_name,
+        Arc::new(config),
+        args.tls.handshake_timeout,
+        intent_rx,
+        event_tx,
+    );
     let log = async {
         while let Some(event) = event_rx.recv().await {
             log_client(event);
@@ -265,14 +290,21 @@ fn log_client(event: NetEvent) {
                 Some(cert) => format!("peer {} (fingerprint {})", cert.subject, cert.fingerprint.short()),
                 None => "no peer certificate".to_owned(),
             };
-            say!("[tls] connected: {}, {}, {}, {peer}", summary.suite, summary.group, summary.signature_scheme);
+            say!(
+                "[tls] connected: {}, {}, {}, {peer}",
+                summary.suite,
+                summary.group,
+                summary.signature_scheme
+            );
         }
         NetEvent::KeyUpdated { direction, update_requested, generation, .. } => {
             say!("[tls] {}", key_update_line(direction, update_requested, generation));
         }
         NetEvent::AlertSent { alert, .. } => say!("[tls] sent alert {alert}"),
         NetEvent::Text { line, .. } => say!("{line}"),
-        NetEvent::Closed { by: Closer::Peer, .. } => say!("[tls] the server closed the connection (close_notify)"),
+        NetEvent::Closed { by: Closer::Peer, .. } => {
+            say!("[tls] the server closed the connection (close_notify)")
+        }
         NetEvent::Closed { by: Closer::Us, .. } => say!("[tls] closed (close_notify)"),
         // A client's failure is connect's result, printed by main.
         _ => {}
@@ -429,7 +461,11 @@ async fn bind(addr: &str) -> anyhow::Result<(TcpListener, Option<ServerName>)> {
 
 /// Makes a room CA and a server certificate for localhost, 127.0.0.1, ::1
 /// and `host`, and writes the CA where clients can pick it up.
-fn generate_room(args: &ListenArgs, host: Option<&ServerName>, port: u16) -> anyhow::Result<(pki::CertifiedKey, PathBuf)> {
+fn generate_room(
+    args: &ListenArgs,
+    host: Option<&ServerName>,
+    port: u16,
+) -> anyhow::Result<(pki::CertifiedKey, PathBuf)> {
     let now = unix_now();
     let mut rng = OsRng;
     let ca = RoomCa::generate(&format!("tlschat room CA (port {port})"), &mut rng, now)?;
@@ -457,9 +493,18 @@ fn log_server(event: NetEvent) {
     match event {
         NetEvent::Step { peer, step } => say!("[tls {peer}] {step}"),
         NetEvent::Connected { peer, summary } => {
-            let alpn = summary.alpn.as_deref().map(|p| format!(", alpn {}", String::from_utf8_lossy(p))).unwrap_or_default();
+            let alpn = summary
+                .alpn
+                .as_deref()
+                .map(|p| format!(", alpn {}", String::from_utf8_lossy(p)))
+                .unwrap_or_default();
             let retried = if summary.retried { ", after HelloRetryRequest" } else { "" };
-            say!("[tls {peer}] connected: {}, {}, {}{alpn}{retried}", summary.suite, summary.group, summary.signature_scheme);
+            say!(
+                "[tls {peer}] connected: {}, {}, {}{alpn}{retried}",
+                summary.suite,
+                summary.group,
+                summary.signature_scheme
+            );
         }
         NetEvent::KeyUpdated { peer, direction, update_requested, generation } => {
             say!("[tls {peer}] {}", key_update_line(direction, update_requested, generation));
@@ -469,8 +514,12 @@ fn log_server(event: NetEvent) {
         NetEvent::StatusPage { peer } => say!("[{peer}] sent the HTTP status page"),
         NetEvent::Closed { peer, by: Closer::Peer } => say!("[{peer}] left (close_notify)"),
         NetEvent::Closed { peer, by: Closer::Us } => say!("[{peer}] closed (close_notify)"),
-        NetEvent::Failed { peer, during_handshake: true, error } => say!("[{peer}] handshake failed: {error}"),
-        NetEvent::Failed { peer, during_handshake: false, error } => say!("[{peer}] connection failed: {error}"),
+        NetEvent::Failed { peer, during_handshake: true, error } => {
+            say!("[{peer}] handshake failed: {error}")
+        }
+        NetEvent::Failed { peer, during_handshake: false, error } => {
+            say!("[{peer}] connection failed: {error}")
+        }
         NetEvent::AcceptFailed { error } => say!("accept failed: {error}"),
         // NetEvent may grow; a new kind shows up in the log rather than vanishing.
         other => say!("{other:?}"),

@@ -26,8 +26,8 @@
 use std::fmt;
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, DnValue,
-    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyUsagePurpose, SanType, SerialNumber,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, DnValue, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyIdMethod, KeyUsagePurpose, SanType, SerialNumber,
 };
 use x509_parser::asn1_rs::Tag;
 use x509_parser::extensions::ParsedExtension;
@@ -60,9 +60,7 @@ pub enum PkiError {
     #[error("a server certificate needs at least one host name or IP address")]
     NoNames,
     /// A server name that is neither a host name nor an IP address.
-    #[error(
-        "{name:?} cannot go in a certificate: use a host name (optionally *.domain) or an IP address"
-    )]
+    #[error("{name:?} cannot go in a certificate: use a host name (optionally *.domain) or an IP address")]
     BadName {
         /// The name given.
         name: String,
@@ -112,8 +110,7 @@ pub struct CertifiedKey {
 
 impl CertifiedKey {
     fn new(key: Ed25519Key, chain_der: Vec<Vec<u8>>) -> Result<Self, PkiError> {
-        let chain_pem =
-            chain_der.iter().map(|der| certificate_pem(der)).collect::<Result<String, _>>()?;
+        let chain_pem = chain_der.iter().map(|der| certificate_pem(der)).collect::<Result<String, _>>()?;
         Ok(Self { key, chain_der, chain_pem })
     }
 
@@ -170,10 +167,8 @@ impl RoomCa {
     /// certificate (the first `CERTIFICATE` block) must be an Ed25519 CA that
     /// the key belongs to.
     pub fn from_pem(cert_pem: &str, key_pem: &str) -> Result<Self, PkiError> {
-        let cert_der = cert::certificates_from_pem(cert_pem)?
-            .into_iter()
-            .next()
-            .ok_or(CertError::NoCertificates)?;
+        let cert_der =
+            cert::certificates_from_pem(cert_pem)?.into_iter().next().ok_or(CertError::NoCertificates)?;
         // The same rules as for a trust anchor: members will use it as one.
         cert::RootStore::new().add_der(&cert_der)?;
         let key = Ed25519Key::from_pkcs8_pem(key_pem)?;
@@ -191,8 +186,7 @@ impl RoomCa {
             ParsedExtension::SubjectKeyIdentifier(id) => Some(id.0.to_vec()),
             _ => None,
         });
-        issuer.key_identifier_method =
-            KeyIdMethod::PreSpecified(ski.unwrap_or_else(|| key_identifier(&key)));
+        issuer.key_identifier_method = KeyIdMethod::PreSpecified(ski.unwrap_or_else(|| key_identifier(&key)));
         issuer.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
 
         let cert_pem = certificate_pem(&cert_der)?;
@@ -224,14 +218,8 @@ impl RoomCa {
             Some(SanType::DnsName(dns)) => dns.as_str().to_owned(),
             _ => return Err(PkiError::NoNames),
         };
-        let mut params = leaf_params(
-            &common_name,
-            &key,
-            rng,
-            now,
-            LEAF_LIFETIME,
-            ExtendedKeyUsagePurpose::ServerAuth,
-        )?;
+        let mut params =
+            leaf_params(&common_name, &key, rng, now, LEAF_LIFETIME, ExtendedKeyUsagePurpose::ServerAuth)?;
         params.subject_alt_names = sans;
         self.issue(params, key)
     }
@@ -246,22 +234,12 @@ impl RoomCa {
         rng: &mut dyn Rng,
         now: u64,
     ) -> Result<CertifiedKey, PkiError> {
-        let params = leaf_params(
-            common_name,
-            &key,
-            rng,
-            now,
-            LEAF_LIFETIME,
-            ExtendedKeyUsagePurpose::ClientAuth,
-        )?;
+        let params =
+            leaf_params(common_name, &key, rng, now, LEAF_LIFETIME, ExtendedKeyUsagePurpose::ClientAuth)?;
         self.issue(params, key)
     }
 
-    fn issue(
-        &self,
-        mut params: CertificateParams,
-        key: Ed25519Key,
-    ) -> Result<CertifiedKey, PkiError> {
+    fn issue(&self, mut params: CertificateParams, key: Ed25519Key) -> Result<CertifiedKey, PkiError> {
         params.use_authority_key_identifier_extension = true;
         let issuer = Issuer::new(self.issuer.clone(), RcgenKey::new(&self.key));
         let der = params.signed_by(&RcgenKey::new(&key), &issuer)?.der().to_vec();
@@ -276,13 +254,10 @@ impl RoomCa {
     fn check_issued(&self, der: &[u8]) -> Result<(), PkiError> {
         let (_, ca) = x509_parser::parse_x509_certificate(&self.cert_der)
             .map_err(|_| CertError::BadEncoding { index: 1 })?;
-        let (_, leaf) = x509_parser::parse_x509_certificate(der)
-            .map_err(|_| CertError::BadEncoding { index: 0 })?;
-        let signed = ed25519_verify(
-            &self.key.public_key(),
-            leaf.tbs_certificate.as_ref(),
-            &leaf.signature_value.data,
-        );
+        let (_, leaf) =
+            x509_parser::parse_x509_certificate(der).map_err(|_| CertError::BadEncoding { index: 0 })?;
+        let signed =
+            ed25519_verify(&self.key.public_key(), leaf.tbs_certificate.as_ref(), &leaf.signature_value.data);
         if leaf.issuer().as_raw() == ca.subject().as_raw() && signed {
             Ok(())
         } else {
@@ -293,10 +268,7 @@ impl RoomCa {
 
 impl fmt::Debug for RoomCa {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RoomCa")
-            .field("key", &self.key)
-            .field("fingerprint", &self.fingerprint())
-            .finish()
+        f.debug_struct("RoomCa").field("key", &self.key).field("fingerprint", &self.fingerprint()).finish()
     }
 }
 
@@ -309,14 +281,8 @@ pub fn self_signed_client(
     rng: &mut dyn Rng,
     now: u64,
 ) -> Result<CertifiedKey, PkiError> {
-    let params = leaf_params(
-        common_name,
-        &key,
-        rng,
-        now,
-        LONG_LIFETIME,
-        ExtendedKeyUsagePurpose::ClientAuth,
-    )?;
+    let params =
+        leaf_params(common_name, &key, rng, now, LONG_LIFETIME, ExtendedKeyUsagePurpose::ClientAuth)?;
     let der = params.self_signed(&RcgenKey::new(&key))?.der().to_vec();
     CertifiedKey::new(key, vec![der])
 }
@@ -417,11 +383,7 @@ fn leaf_params(
 }
 
 /// Valid from [`BACKDATE`] before `now` until `lifetime` after it.
-pub(crate) fn set_validity(
-    params: &mut CertificateParams,
-    now: u64,
-    lifetime: u64,
-) -> Result<(), PkiError> {
+pub(crate) fn set_validity(params: &mut CertificateParams, now: u64, lifetime: u64) -> Result<(), PkiError> {
     let date = |secs: Option<u64>| {
         secs.and_then(|s| i64::try_from(s).ok())
             .and_then(|s| ASN1Time::from_timestamp(s).ok())
@@ -491,9 +453,7 @@ fn distinguished_name(name: &X509Name<'_>) -> Result<DistinguishedName, PkiError
         let text = attribute.as_str().map_err(|_| unsupported())?.to_owned();
         let value = match attribute.attr_value().header.tag() {
             Tag::Utf8String => DnValue::Utf8String(text),
-            Tag::PrintableString => {
-                DnValue::PrintableString(text.try_into().map_err(|_| unsupported())?)
-            }
+            Tag::PrintableString => DnValue::PrintableString(text.try_into().map_err(|_| unsupported())?),
             Tag::Ia5String => DnValue::Ia5String(text.try_into().map_err(|_| unsupported())?),
             _ => return Err(unsupported()),
         };
@@ -534,8 +494,7 @@ mod tests {
 
     impl TempDir {
         fn new(test: &str) -> Self {
-            let dir =
-                std::env::temp_dir().join(format!("tlschat-pki-{}-{test}", std::process::id()));
+            let dir = std::env::temp_dir().join(format!("tlschat-pki-{}-{test}", std::process::id()));
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(&dir).unwrap();
             Self(dir)
@@ -588,9 +547,8 @@ mod tests {
         let now = wall_clock();
         let mut rng = SeededRng::new_for_testing_only(1);
         let ca = RoomCa::generate("tlschat room CA", &mut rng, now).unwrap();
-        let server = ca
-            .issue_server(Ed25519Key::generate(&mut rng), &localhost_names(), &mut rng, now)
-            .unwrap();
+        let server =
+            ca.issue_server(Ed25519Key::generate(&mut rng), &localhost_names(), &mut rng, now).unwrap();
         let leaf_pem = certificate_pem(&server.chain_der[0]).unwrap();
         let dir = TempDir::new("verify-server");
         dir.write("ca.pem", &ca.cert_pem).write("server.pem", &leaf_pem);
@@ -611,20 +569,9 @@ mod tests {
         assert_eq!(out.trim(), "server.pem: OK");
         openssl(
             &dir,
-            &[
-                "verify",
-                "-x509_strict",
-                "-verify_ip",
-                "127.0.0.1",
-                "-CAfile",
-                "ca.pem",
-                "server.pem",
-            ],
+            &["verify", "-x509_strict", "-verify_ip", "127.0.0.1", "-CAfile", "ca.pem", "server.pem"],
         );
-        openssl(
-            &dir,
-            &["verify", "-x509_strict", "-verify_ip", "::1", "-CAfile", "ca.pem", "server.pem"],
-        );
+        openssl(&dir, &["verify", "-x509_strict", "-verify_ip", "::1", "-CAfile", "ca.pem", "server.pem"]);
     }
 
     #[test]
@@ -634,9 +581,8 @@ mod tests {
         let mut rng = SeededRng::new_for_testing_only(2);
         let ca = RoomCa::generate("tlschat room CA", &mut rng, now).unwrap();
         let other = RoomCa::generate("tlschat room CA", &mut rng, now).unwrap();
-        let server = other
-            .issue_server(Ed25519Key::generate(&mut rng), &localhost_names(), &mut rng, now)
-            .unwrap();
+        let server =
+            other.issue_server(Ed25519Key::generate(&mut rng), &localhost_names(), &mut rng, now).unwrap();
         let dir = TempDir::new("verify-other");
         dir.write("ca.pem", &ca.cert_pem)
             .write("server.pem", &certificate_pem(&server.chain_der[0]).unwrap());
@@ -654,15 +600,10 @@ mod tests {
         let now = wall_clock();
         let mut rng = SeededRng::new_for_testing_only(3);
         let ca = RoomCa::generate("tlschat room CA", &mut rng, now).unwrap();
-        let alice =
-            ca.issue_client(Ed25519Key::generate(&mut rng), "alice", &mut rng, now).unwrap();
+        let alice = ca.issue_client(Ed25519Key::generate(&mut rng), "alice", &mut rng, now).unwrap();
         let dir = TempDir::new("verify-client");
-        dir.write("ca.pem", &ca.cert_pem)
-            .write("alice.pem", &certificate_pem(&alice.chain_der[0]).unwrap());
-        openssl(
-            &dir,
-            &["verify", "-x509_strict", "-purpose", "sslclient", "-CAfile", "ca.pem", "alice.pem"],
-        );
+        dir.write("ca.pem", &ca.cert_pem).write("alice.pem", &certificate_pem(&alice.chain_der[0]).unwrap());
+        openssl(&dir, &["verify", "-x509_strict", "-purpose", "sslclient", "-CAfile", "ca.pem", "alice.pem"]);
     }
 
     #[test]
@@ -680,10 +621,7 @@ mod tests {
         assert!(text.contains("CA:FALSE"), "{text}");
 
         let text = openssl(&dir, &["x509", "-noout", "-text", "-in", "ca.pem"]);
-        assert!(
-            text.contains("X509v3 Basic Constraints: critical\n                CA:TRUE"),
-            "{text}"
-        );
+        assert!(text.contains("X509v3 Basic Constraints: critical\n                CA:TRUE"), "{text}");
         assert!(
             text.contains("X509v3 Key Usage: critical\n                Certificate Sign, CRL Sign"),
             "{text}"
@@ -713,10 +651,7 @@ mod tests {
         openssl(&dir, &["pkey", "-in", "key.pem", "-out", "again.pem"]);
         let again = Ed25519Key::from_pkcs8_pem(&dir.read("again.pem")).unwrap();
         assert_eq!(again.public_key(), key.public_key());
-        assert_eq!(
-            Ed25519Key::from_pkcs8_pem(&key.to_pkcs8_pem()).unwrap().public_key(),
-            key.public_key()
-        );
+        assert_eq!(Ed25519Key::from_pkcs8_pem(&key.to_pkcs8_pem()).unwrap().public_key(), key.public_key());
     }
 
     #[test]
@@ -732,14 +667,8 @@ mod tests {
     fn load_certified_key_refuses_a_foreign_key_a_bad_key_and_no_certificate() {
         let (ca, server) = test_room_for_testing_only(7, NOW).unwrap();
         let foreign = ca.key.to_pkcs8_pem();
-        assert!(matches!(
-            load_certified_key(&server.chain_pem, &foreign),
-            Err(PkiError::KeyMismatch)
-        ));
-        assert!(matches!(
-            load_certified_key(&server.chain_pem, "not a key"),
-            Err(PkiError::Key(_))
-        ));
+        assert!(matches!(load_certified_key(&server.chain_pem, &foreign), Err(PkiError::KeyMismatch)));
+        assert!(matches!(load_certified_key(&server.chain_pem, "not a key"), Err(PkiError::Key(_))));
         assert!(matches!(
             load_certified_key(&server.key.to_pkcs8_pem(), &server.key.to_pkcs8_pem()),
             Err(PkiError::Certificate(CertError::NoCertificates))
@@ -836,8 +765,7 @@ mod tests {
         assert_eq!(reloaded.fingerprint(), ca.fingerprint());
         let mut rng = SeededRng::new_for_testing_only(12);
         let names = ["localhost".to_owned()];
-        let server =
-            reloaded.issue_server(Ed25519Key::generate(&mut rng), &names, &mut rng, NOW).unwrap();
+        let server = reloaded.issue_server(Ed25519Key::generate(&mut rng), &names, &mut rng, NOW).unwrap();
         let mut roots = RootStore::new();
         roots.add_der(&ca.cert_der).unwrap();
         let name = crate::tls::cert::ServerName::parse("localhost").unwrap();
@@ -894,9 +822,8 @@ mod tests {
         );
         let ca = RoomCa::from_pem(&dir.read("ca.pem"), &dir.read("ca.key")).unwrap();
         let mut rng = SeededRng::new_for_testing_only(15);
-        let server = ca
-            .issue_server(Ed25519Key::generate(&mut rng), &localhost_names(), &mut rng, now)
-            .unwrap();
+        let server =
+            ca.issue_server(Ed25519Key::generate(&mut rng), &localhost_names(), &mut rng, now).unwrap();
         dir.write("server.pem", &certificate_pem(&server.chain_der[0]).unwrap());
         openssl(
             &dir,
@@ -911,8 +838,7 @@ mod tests {
     #[test]
     fn self_signed_client_is_a_single_certificate_for_its_key() {
         let mut rng = SeededRng::new_for_testing_only(16);
-        let alice =
-            self_signed_client(Ed25519Key::generate(&mut rng), "alice", &mut rng, NOW).unwrap();
+        let alice = self_signed_client(Ed25519Key::generate(&mut rng), "alice", &mut rng, NOW).unwrap();
         assert_eq!(alice.chain_der.len(), 1);
         let summary = crate::tls::cert::parse_leaf(&alice.chain_der[0]).unwrap();
         assert_eq!(summary.subject, "CN=alice");
@@ -931,8 +857,7 @@ mod tests {
         let (ca, _) = test_room_for_testing_only(17, NOW).unwrap();
         let mut rng = SeededRng::new_for_testing_only(18);
         let names = ["Chat.Example.com", "[::1]", "10.0.0.1", "*.lan.example"].map(String::from);
-        let server =
-            ca.issue_server(Ed25519Key::generate(&mut rng), &names, &mut rng, NOW).unwrap();
+        let server = ca.issue_server(Ed25519Key::generate(&mut rng), &names, &mut rng, NOW).unwrap();
         let summary = crate::tls::cert::parse_leaf(&server.chain_der[0]).unwrap();
         assert_eq!(summary.names, ["chat.example.com", "::1", "10.0.0.1", "*.lan.example"]);
         assert_eq!(summary.subject, "CN=chat.example.com");
@@ -946,15 +871,9 @@ mod tests {
         assert!(matches!(ca.issue_server(key.clone(), &[], &mut rng, NOW), Err(PkiError::NoNames)));
         for bad in ["", "a b", "*.com", "*.127.0.0.1", "a.*.example", "host:443", "é.example"] {
             let result = ca.issue_server(key.clone(), &[bad.to_owned()], &mut rng, NOW);
-            assert!(
-                matches!(&result, Err(PkiError::BadName { name }) if name == bad),
-                "{bad:?}: {result:?}"
-            );
+            assert!(matches!(&result, Err(PkiError::BadName { name }) if name == bad), "{bad:?}: {result:?}");
         }
-        assert!(matches!(
-            ca.issue_client(key.clone(), "", &mut rng, NOW),
-            Err(PkiError::EmptyCommonName)
-        ));
+        assert!(matches!(ca.issue_client(key.clone(), "", &mut rng, NOW), Err(PkiError::EmptyCommonName)));
         assert!(matches!(RoomCa::generate("x", &mut rng, u64::MAX), Err(PkiError::BadTime { .. })));
     }
 
@@ -965,8 +884,7 @@ mod tests {
         let mut rng = SeededRng::new_for_testing_only(21);
         let key = Ed25519Key::generate(&mut rng);
         assert_eq!(key.public_key(), Ed25519Key::from_seed(&seed).public_key());
-        let ca =
-            RoomCa::generate("debug CA", &mut SeededRng::new_for_testing_only(22), NOW).unwrap();
+        let ca = RoomCa::generate("debug CA", &mut SeededRng::new_for_testing_only(22), NOW).unwrap();
         let names = ["localhost".to_owned()];
         let server = ca.issue_server(key, &names, &mut rng, NOW).unwrap();
         let pem = server.key.to_pkcs8_pem();
@@ -974,10 +892,7 @@ mod tests {
         for shown in [format!("{server:?}"), format!("{ca:?}"), format!("{server:#?}")] {
             assert!(!shown.contains(&hex(&seed)), "{shown}");
             assert!(!shown.contains(secret_body), "{shown}");
-            assert!(
-                shown.contains(&hex(&server.key.public_key())) || shown.contains("RoomCa"),
-                "{shown}"
-            );
+            assert!(shown.contains(&hex(&server.key.public_key())) || shown.contains("RoomCa"), "{shown}");
         }
     }
 

@@ -68,7 +68,8 @@ fn connect_refuses_a_server_certificate_from_another_ca_and_the_server_hears_unk
     // A second room only to have a CA that did not sign the first room's certificate.
     let other = Room::start(&dir, "other", &[]);
     let target = room.target();
-    let mut client = Proc::spawn("connect", &mut tlschat(&["connect", &target, "--ca", other.ca.to_str().unwrap()]));
+    let mut client =
+        Proc::spawn("connect", &mut tlschat(&["connect", &target, "--ca", other.ca.to_str().unwrap()]));
     let status = client.wait();
     assert!(!status.success(), "{}", client.output());
     let line = single_error_line(&client);
@@ -81,7 +82,8 @@ fn connect_accepts_the_pinned_fingerprint_of_the_server_key() {
     let dir = TempDir::new("pin");
     let room = Room::start(&dir, "listen", &[]);
     let target = room.target();
-    let mut client = Proc::spawn("connect", &mut tlschat(&["connect", &target, "--fingerprint", &room.fingerprint]));
+    let mut client =
+        Proc::spawn("connect", &mut tlschat(&["connect", &target, "--fingerprint", &room.fingerprint]));
     client.stdout.wait_for_text("[tls] connected: ");
     assert!(client.stdout.contains("matches the pin"), "{}", client.output());
     client.close_stdin();
@@ -118,7 +120,8 @@ fn connect_to_a_port_nobody_listens_on_reports_the_refusal() {
         listener.local_addr().unwrap().port()
     };
     let target = format!("127.0.0.1:{port}");
-    let mut client = Proc::spawn("connect", &mut tlschat(&["connect", &target, "--fingerprint", &"0".repeat(64)]));
+    let mut client =
+        Proc::spawn("connect", &mut tlschat(&["connect", &target, "--fingerprint", &"0".repeat(64)]));
     assert!(!client.wait().success());
     let line = single_error_line(&client);
     assert!(line.contains("refused"), "{line}");
@@ -130,7 +133,14 @@ fn connect_reports_a_host_name_that_does_not_resolve() {
     // be slow to say so; the generous limits are for that.
     let mut client = Proc::spawn(
         "connect",
-        &mut tlschat(&["connect", "nosuchhost.invalid:8443", "--fingerprint", &"0".repeat(64), "--handshake-timeout", "25"]),
+        &mut tlschat(&[
+            "connect",
+            "nosuchhost.invalid:8443",
+            "--fingerprint",
+            &"0".repeat(64),
+            "--handshake-timeout",
+            "25",
+        ]),
     );
     assert!(!client.wait_within(Duration::from_secs(30)).success());
     let line = single_error_line(&client);
@@ -162,7 +172,10 @@ fn listen_drops_a_client_that_sends_nothing_after_the_handshake_timeout_and_keep
     let mut room = Room::start(&dir, "listen", &["--handshake-timeout", "1"]);
     let mut silent = TcpStream::connect(room.addr).unwrap();
     let port = silent.local_addr().unwrap().port();
-    room.wait_for_peer_line(port, "handshake failed: the TLS handshake timed out after 1 s, waiting for ClientHello");
+    room.wait_for_peer_line(
+        port,
+        "handshake failed: the TLS handshake timed out after 1 s, waiting for ClientHello",
+    );
     // The server hung up on it.
     silent.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut buf = [0u8; 16];
@@ -201,7 +214,8 @@ fn listen_closes_its_connections_with_close_notify_on_ctrl_c() {
     let mut client = room.connect("connect", &[]);
     client.stdout.wait_for_text("[tls] connected: ");
     room.proc.stdout.wait_for_text("connected: ");
-    let kill = std::process::Command::new("kill").args(["-INT", &room.proc.id().to_string()]).status().unwrap();
+    let kill =
+        std::process::Command::new("kill").args(["-INT", &room.proc.id().to_string()]).status().unwrap();
     assert!(kill.success());
     // The client hears close_notify and exits cleanly, stdin still open.
     client.stdout.wait_for_text("[tls] the server closed the connection (close_notify)");
@@ -310,7 +324,9 @@ fn listen_writes_the_room_ca_where_it_says_and_prints_a_join_hint() {
     let room = Room::start(&dir, "listen", &[]);
     let port = room.addr.port();
     room.proc.stdout.wait_for_text(&format!("ca: {}", room.ca.display()));
-    room.proc.stdout.wait_for_text(&format!("join: tlschat connect 127.0.0.1:{port} --ca {}", room.ca.display()));
+    room.proc
+        .stdout
+        .wait_for_text(&format!("join: tlschat connect 127.0.0.1:{port} --ca {}", room.ca.display()));
     let pem = std::fs::read_to_string(&room.ca).unwrap();
     assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"), "{pem}");
     assert_eq!(room.proc.stdout.all().iter().filter(|l| l.starts_with("listening on ")).count(), 1);

@@ -119,7 +119,16 @@ fn client_without_a_key_share_gets_a_hello_retry_request_and_connects() {
     assert!(Pair::connected(&p.client_events).unwrap().retried);
     assert!(Pair::connected(&p.server_events).unwrap().retried);
     let names = Pair::message_names(&p.client_events);
-    assert_eq!(&names[..5], ["-> ClientHello", "<- HelloRetryRequest", "-> ChangeCipherSpec", "-> ClientHello", "<- ChangeCipherSpec"]);
+    assert_eq!(
+        &names[..5],
+        [
+            "-> ClientHello",
+            "<- HelloRetryRequest",
+            "-> ChangeCipherSpec",
+            "-> ClientHello",
+            "<- ChangeCipherSpec"
+        ]
+    );
     p.client.send(b"after retry").unwrap();
     p.drive();
     assert_eq!(p.server_data, [b"after retry".to_vec()]);
@@ -425,7 +434,11 @@ fn a_message_in_the_wrong_state_is_unexpected_message() {
     let (mut p, keys) = pair_with_server_keys(22);
     p.drive_with(flight_rewriter(keys, |hs| {
         let msgs = handshake_messages(hs);
-        *hs = msgs.into_iter().filter(|(t, _)| *t != HandshakeType::CERTIFICATE.0).flat_map(|(_, m)| m).collect();
+        *hs = msgs
+            .into_iter()
+            .filter(|(t, _)| *t != HandshakeType::CERTIFICATE.0)
+            .flat_map(|(_, m)| m)
+            .collect();
     }));
     assert_refused(&p, true, A::UNEXPECTED_MESSAGE);
 
@@ -489,12 +502,14 @@ fn a_certificate_for_another_name_is_bad_certificate() {
 fn a_pinned_fingerprint_accepts_its_key_and_refuses_another() {
     let pki = pki(29);
     let fp = tlschat::tls::cert::parse_leaf(&pki.server.chain[0]).unwrap().fingerprint;
-    let mut p = Pair::new(tlschat::tls::ClientConfig::new(ServerTrust::Fingerprint(fp)), server_config(&pki), 29);
+    let mut p =
+        Pair::new(tlschat::tls::ClientConfig::new(ServerTrust::Fingerprint(fp)), server_config(&pki), 29);
     p.drive();
     p.assert_connected();
 
     let other = tlschat::tls::Fingerprint([7; 32]);
-    let mut p = Pair::new(tlschat::tls::ClientConfig::new(ServerTrust::Fingerprint(other)), server_config(&pki), 29);
+    let mut p =
+        Pair::new(tlschat::tls::ClientConfig::new(ServerTrust::Fingerprint(other)), server_config(&pki), 29);
     p.drive();
     assert_refused(&p, true, A::BAD_CERTIFICATE);
 }
@@ -583,7 +598,9 @@ fn missing_extensions_and_bad_parameters_get_their_alerts() {
         (Box::new(|ch| ch.key_shares.as_mut().unwrap()[0].key_exchange = vec![0; 32]), A::ILLEGAL_PARAMETER),
         (Box::new(|ch| ch.key_shares.as_mut().unwrap()[0].key_exchange = vec![5; 31]), A::ILLEGAL_PARAMETER),
         (
-            Box::new(|ch| ch.signature_algorithms = Some(vec![tlschat::tls::SignatureScheme::RSA_PSS_RSAE_SHA256])),
+            Box::new(|ch| {
+                ch.signature_algorithms = Some(vec![tlschat::tls::SignatureScheme::RSA_PSS_RSAE_SHA256])
+            }),
             A::HANDSHAKE_FAILURE,
         ),
     ];

@@ -40,14 +40,36 @@ fn openssl_certificates(dir: &TempDir) {
     run(
         "openssl req (CA)",
         &mut openssl(&[
-            "req", "-x509", "-new", "-key", &d("ca.key"), "-subj", "/CN=test CA", "-days", "3650", "-out", &d("ca.pem"),
-            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            &d("ca.key"),
+            "-subj",
+            "/CN=test CA",
+            "-days",
+            "3650",
+            "-out",
+            &d("ca.pem"),
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
         ]),
     );
     run("openssl genpkey", &mut openssl(&["genpkey", "-algorithm", "ed25519", "-out", &d("server.key")]));
     run(
         "openssl req (server)",
-        &mut openssl(&["req", "-new", "-key", &d("server.key"), "-subj", "/CN=localhost", "-out", &d("server.csr")]),
+        &mut openssl(&[
+            "req",
+            "-new",
+            "-key",
+            &d("server.key"),
+            "-subj",
+            "/CN=localhost",
+            "-out",
+            &d("server.csr"),
+        ]),
     );
     std::fs::write(
         dir.join("server.ext"),
@@ -58,8 +80,21 @@ fn openssl_certificates(dir: &TempDir) {
     run(
         "openssl x509 (sign)",
         &mut openssl(&[
-            "x509", "-req", "-in", &d("server.csr"), "-CA", &d("ca.pem"), "-CAkey", &d("ca.key"), "-CAcreateserial",
-            "-days", "825", "-extfile", &d("server.ext"), "-out", &d("server.pem"),
+            "x509",
+            "-req",
+            "-in",
+            &d("server.csr"),
+            "-CA",
+            &d("ca.pem"),
+            "-CAkey",
+            &d("ca.key"),
+            "-CAcreateserial",
+            "-days",
+            "825",
+            "-extfile",
+            &d("server.ext"),
+            "-out",
+            &d("server.pem"),
         ]),
     );
 }
@@ -68,8 +103,20 @@ fn openssl_certificates(dir: &TempDir) {
 fn s_client(port: u16, ca: &Path, extra: &[&str]) -> Proc {
     let connect = format!("127.0.0.1:{port}");
     let mut args = vec![
-        "s_client", "-connect", &connect, "-servername", "localhost", "-CAfile", ca.to_str().unwrap(),
-        "-verify_return_error", "-verify_hostname", "localhost", "-tls1_3", "-sigalgs", "ed25519", "-brief",
+        "s_client",
+        "-connect",
+        &connect,
+        "-servername",
+        "localhost",
+        "-CAfile",
+        ca.to_str().unwrap(),
+        "-verify_return_error",
+        "-verify_hostname",
+        "localhost",
+        "-tls1_3",
+        "-sigalgs",
+        "ed25519",
+        "-brief",
     ];
     args.extend_from_slice(extra);
     Proc::spawn("s_client", &mut openssl(&args))
@@ -79,7 +126,8 @@ fn s_client(port: u16, ca: &Path, extra: &[&str]) -> Proc {
 fn s_client_chats_with_listen(suite: &str) {
     let dir = TempDir::new("s_client");
     let mut room = Room::start(&dir, "listen", &[]);
-    let mut client = s_client(room.addr.port(), &room.ca, &["-ciphersuites", suite, "-groups", "X25519", "-nocommands"]);
+    let mut client =
+        s_client(room.addr.port(), &room.ca, &["-ciphersuites", suite, "-groups", "X25519", "-nocommands"]);
     // The last line of -brief's summary; the rest came before it.
     client.stderr.wait_for_text("Server Temp Key: X25519");
     for line in ["Protocol version: TLSv1.3", &format!("Ciphersuite: {suite}"), "Verification: OK"] {
@@ -96,7 +144,11 @@ fn s_client_chats_with_listen(suite: &str) {
     assert!(client.wait().success(), "{}", client.output());
     // s_client says goodbye with close_notify, which the room answers.
     room.proc.stdout.wait_for_text("left (close_notify)");
-    assert!(room.proc.stdout.contains(&format!("connected: {suite}, x25519, ed25519")), "{}", room.proc.output());
+    assert!(
+        room.proc.stdout.contains(&format!("connected: {suite}, x25519, ed25519")),
+        "{}",
+        room.proc.output()
+    );
 }
 
 #[test]
@@ -120,9 +172,26 @@ fn connect_chats_with_s_server(suite: &str) {
     let mut server = Proc::spawn(
         "s_server",
         &mut openssl(&[
-            "s_server", "-accept", "127.0.0.1:0", "-naccept", "1", "-cert", &d("server.pem"), "-key", &d("server.key"),
-            "-cert_chain", &d("ca.pem"), "-tls1_3", "-ciphersuites", suite, "-groups", "X25519", "-sigalgs", "ed25519",
-            "-keylogfile", &d("openssl.keys"),
+            "s_server",
+            "-accept",
+            "127.0.0.1:0",
+            "-naccept",
+            "1",
+            "-cert",
+            &d("server.pem"),
+            "-key",
+            &d("server.key"),
+            "-cert_chain",
+            &d("ca.pem"),
+            "-tls1_3",
+            "-ciphersuites",
+            suite,
+            "-groups",
+            "X25519",
+            "-sigalgs",
+            "ed25519",
+            "-keylogfile",
+            &d("openssl.keys"),
         ]),
     );
     let accept = server.stdout.wait_for_text("ACCEPT 127.0.0.1:");
@@ -152,10 +221,16 @@ fn connect_chats_with_s_server(suite: &str) {
     // OpenSSL logged the same secrets as tlschat did.
     let ours = std::fs::read_to_string(dir.join("tlschat.keys")).unwrap();
     let theirs = std::fs::read_to_string(dir.join("openssl.keys")).unwrap();
-    for label in
-        ["CLIENT_HANDSHAKE_TRAFFIC_SECRET", "SERVER_HANDSHAKE_TRAFFIC_SECRET", "CLIENT_TRAFFIC_SECRET_0", "SERVER_TRAFFIC_SECRET_0"]
-    {
-        let line = ours.lines().find(|l| l.starts_with(&format!("{label} "))).unwrap_or_else(|| panic!("no {label}"));
+    for label in [
+        "CLIENT_HANDSHAKE_TRAFFIC_SECRET",
+        "SERVER_HANDSHAKE_TRAFFIC_SECRET",
+        "CLIENT_TRAFFIC_SECRET_0",
+        "SERVER_TRAFFIC_SECRET_0",
+    ] {
+        let line = ours
+            .lines()
+            .find(|l| l.starts_with(&format!("{label} ")))
+            .unwrap_or_else(|| panic!("no {label}"));
         assert!(theirs.lines().any(|l| l == line), "OpenSSL's key log lacks {line}\n{theirs}");
     }
 }
@@ -178,9 +253,13 @@ fn openssl_verify_accepts_the_ca_and_server_chain_that_listen_writes() {
     let ca = room.ca.to_str().unwrap();
     let chain = chain.to_str().unwrap();
     // The leaf (first in the chain file), for both the name and the address.
-    let out = run("openssl verify", &mut openssl(&["verify", "-CAfile", ca, "-verify_hostname", "localhost", chain]));
+    let out = run(
+        "openssl verify",
+        &mut openssl(&["verify", "-CAfile", ca, "-verify_hostname", "localhost", chain]),
+    );
     assert_eq!(out.trim(), format!("{chain}: OK"));
-    let out = run("openssl verify", &mut openssl(&["verify", "-CAfile", ca, "-verify_ip", "127.0.0.1", chain]));
+    let out =
+        run("openssl verify", &mut openssl(&["verify", "-CAfile", ca, "-verify_ip", "127.0.0.1", chain]));
     assert_eq!(out.trim(), format!("{chain}: OK"));
     // The CA itself, as a trust anchor.
     let out = run("openssl verify", &mut openssl(&["verify", "-CAfile", ca, ca]));
@@ -265,8 +344,10 @@ fn curl_verbose_shows_a_tls13_connection_to_tlschat_listen_echo() {
     let dir = TempDir::new("curl-echo");
     let room = Room::start(&dir, "listen", &["--echo"]);
     let url = format!("https://localhost:{}/", room.addr.port());
-    let mut curl =
-        Proc::spawn("curl", Command::new("curl").args(["-v", "--max-time", "10", "--cacert", room.ca.to_str().unwrap(), &url]));
+    let mut curl = Proc::spawn(
+        "curl",
+        Command::new("curl").args(["-v", "--max-time", "10", "--cacert", room.ca.to_str().unwrap(), &url]),
+    );
     curl.close_stdin();
     // The echoed request is no HTTP response, so curl's exit status is not
     // the point: the handshake is.

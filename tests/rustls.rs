@@ -10,7 +10,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::crypto::{ring, CryptoProvider};
+use rustls::crypto::{CryptoProvider, ring};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use rustls::server::WebPkiClientVerifier;
@@ -20,8 +20,8 @@ use rustls::{HandshakeKind, RootCertStore, SupportedCipherSuite};
 use tlschat::pki::{self, RoomCa};
 use tlschat::tls::cert::CertError;
 use tlschat::tls::{
-    self, AlertDescription, CipherSuite, ClientAuth, ClientConfig, ClientTrust, Connection, Direction, Ed25519Key,
-    Error, Event, RootStore, SeededRng, ServerConfig, ServerName, ServerTrust, Summary,
+    self, AlertDescription, CipherSuite, ClientAuth, ClientConfig, ClientTrust, Connection, Direction,
+    Ed25519Key, Error, Event, RootStore, SeededRng, ServerConfig, ServerName, ServerTrust, Summary,
 };
 
 /// When the test certificates are made (2026-11-01T00:00:00Z).
@@ -50,7 +50,10 @@ fn suites() -> [Suite; 2] {
             ours: CipherSuite::TLS_CHACHA20_POLY1305_SHA256,
             theirs: ring::cipher_suite::TLS13_CHACHA20_POLY1305_SHA256,
         },
-        Suite { ours: CipherSuite::TLS_AES_128_GCM_SHA256, theirs: ring::cipher_suite::TLS13_AES_128_GCM_SHA256 },
+        Suite {
+            ours: CipherSuite::TLS_AES_128_GCM_SHA256,
+            theirs: ring::cipher_suite::TLS13_AES_128_GCM_SHA256,
+        },
     ]
 }
 
@@ -89,8 +92,10 @@ fn make_pki(seed: u64, ca_name: &str, server_names: &[&str]) -> Pki {
     let mut rng = SeededRng::new_for_testing_only(seed);
     let ca = RoomCa::generate(ca_name, &mut rng, MADE).expect("CA");
     let names: Vec<String> = server_names.iter().map(|n| n.to_string()).collect();
-    let server = ca.issue_server(Ed25519Key::generate(&mut rng), &names, &mut rng, MADE).expect("server certificate");
-    let client = ca.issue_client(Ed25519Key::generate(&mut rng), "alice", &mut rng, MADE).expect("client certificate");
+    let server =
+        ca.issue_server(Ed25519Key::generate(&mut rng), &names, &mut rng, MADE).expect("server certificate");
+    let client =
+        ca.issue_client(Ed25519Key::generate(&mut rng), "alice", &mut rng, MADE).expect("client certificate");
     Pki { ca, server, client }
 }
 
@@ -127,13 +132,19 @@ fn their_key(ck: &pki::CertifiedKey) -> PrivateKeyDer<'static> {
 // Configurations
 
 /// A rustls client trusting `ca`, presenting `client_cert` if asked.
-fn rustls_client(suite: Suite, ca: &RoomCa, client_cert: Option<&pki::CertifiedKey>) -> Arc<rustls::ClientConfig> {
+fn rustls_client(
+    suite: Suite,
+    ca: &RoomCa,
+    client_cert: Option<&pki::CertifiedKey>,
+) -> Arc<rustls::ClientConfig> {
     let builder = rustls::ClientConfig::builder_with_details(provider(suite), Arc::new(FixedClock))
         .with_protocol_versions(&[&rustls::version::TLS13])
         .expect("TLS 1.3 with this provider")
         .with_root_certificates(their_roots(ca));
     let config = match client_cert {
-        Some(ck) => builder.with_client_auth_cert(their_chain(ck), their_key(ck)).expect("client certificate"),
+        Some(ck) => {
+            builder.with_client_auth_cert(their_chain(ck), their_key(ck)).expect("client certificate")
+        }
         None => builder.with_no_client_auth(),
     };
     Arc::new(config)
@@ -157,8 +168,9 @@ fn rustls_server(
         ),
         None => builder.with_no_client_auth(),
     };
-    let config =
-        builder.with_single_cert(their_chain(server_cert), their_key(server_cert)).expect("server certificate");
+    let config = builder
+        .with_single_cert(their_chain(server_cert), their_key(server_cert))
+        .expect("server certificate");
     Arc::new(config)
 }
 
@@ -217,7 +229,11 @@ impl Link {
     }
 
     /// A rustls client connecting to "localhost" on our server.
-    fn rustls_client_to_our_server(client: Arc<rustls::ClientConfig>, server: ServerConfig, seed: u64) -> Self {
+    fn rustls_client_to_our_server(
+        client: Arc<rustls::ClientConfig>,
+        server: ServerConfig,
+        seed: u64,
+    ) -> Self {
         let ours = Connection::server(Arc::new(server), Box::new(SeededRng::new_for_testing_only(seed)));
         let theirs = rustls::ClientConnection::new(client, "localhost".try_into().expect("a DNS name"))
             .expect("rustls client starts");
@@ -388,7 +404,12 @@ impl Link {
         self.theirs.writer().write_all(data).expect("rustls sends");
         self.pump();
         assert_eq!(self.our_error, None, "our side failed");
-        assert!(self.received_by_us == data, "we received {} of {} bytes", self.received_by_us.len(), data.len());
+        assert!(
+            self.received_by_us == data,
+            "we received {} of {} bytes",
+            self.received_by_us.len(),
+            data.len()
+        );
     }
 }
 
@@ -478,8 +499,12 @@ fn our_client_retries_with_a_key_share_when_rustls_asks_for_one() {
     let pki = localhost_pki();
     for suite in suites() {
         let client = ClientConfig { key_share_in_first_hello: false, ..our_client(suite, &pki.ca) };
-        let mut link =
-            Link::our_client_to_rustls_server(client, "localhost", rustls_server(suite, &pki.server, None), 30);
+        let mut link = Link::our_client_to_rustls_server(
+            client,
+            "localhost",
+            rustls_server(suite, &pki.server, None),
+            30,
+        );
         link.handshake(&suite.ours.to_string());
         assert!(link.summary().retried, "{}: our side saw no HelloRetryRequest", suite.ours);
         assert_eq!(link.theirs.handshake_kind(), Some(HandshakeKind::FullWithHelloRetryRequest));
@@ -499,7 +524,11 @@ fn application_data_of_every_size_crosses_both_ways() {
             let data = payload(size);
             link.our_records.clear();
             link.send_ours_to_theirs(&data);
-            assert_eq!(link.our_records.len(), size.div_ceil(MAX_FRAGMENT), "{what}: records for {size} bytes");
+            assert_eq!(
+                link.our_records.len(),
+                size.div_ceil(MAX_FRAGMENT),
+                "{what}: records for {size} bytes"
+            );
             link.send_theirs_to_ours(&data);
             assert!(
                 link.our_chunks.iter().all(|&n| n <= MAX_FRAGMENT),
@@ -521,7 +550,11 @@ fn large_writes_are_split_into_full_records() {
         assert!(link.our_records.iter().all(|&(typ, _)| typ == 23), "{what}: outer type is application_data");
 
         link.send_theirs_to_ours(&payload(100_000));
-        assert!(link.our_chunks.len() >= 7, "{what}: rustls sent {} records for 100000 bytes", link.our_chunks.len());
+        assert!(
+            link.our_chunks.len() >= 7,
+            "{what}: rustls sent {} records for 100000 bytes",
+            link.our_chunks.len()
+        );
     }
 }
 
@@ -583,7 +616,11 @@ fn our_close_notify_ends_rustls_reading_cleanly_and_rustls_closes_too() {
         assert!(link.our_events.contains(&Event::PeerClosed), "{what}");
         assert!(link.ours.is_closed(), "{what}");
         assert_eq!(link.our_error, None, "{what}");
-        assert_eq!(link.our_alerts(), [AlertDescription::CLOSE_NOTIFY], "{what}: one close_notify, no other alert");
+        assert_eq!(
+            link.our_alerts(),
+            [AlertDescription::CLOSE_NOTIFY],
+            "{what}: one close_notify, no other alert"
+        );
     }
 }
 
@@ -617,7 +654,8 @@ fn rustls_client_certificate_is_verified_by_our_server() {
             client_auth: ClientAuth::Required(ClientTrust::Roots(our_roots(&pki.ca))),
             ..our_server(suite, &pki)
         };
-        let mut link = Link::rustls_client_to_our_server(rustls_client(suite, &pki.ca, Some(&pki.client)), server, 40);
+        let mut link =
+            Link::rustls_client_to_our_server(rustls_client(suite, &pki.ca, Some(&pki.client)), server, 40);
         link.handshake(&suite.ours.to_string());
         let peer = link.summary().peer.as_ref().expect("our server reports the client's certificate");
         assert_eq!(peer.public_key, pki.client.key.public_key(), "{}", suite.ours);
@@ -656,7 +694,10 @@ fn our_server_refuses_a_rustls_client_without_a_certificate() {
     link.pump();
     assert_eq!(link.our_error, Some(Error::CertificateRequired));
     assert_eq!(link.our_alerts(), [AlertDescription::CERTIFICATE_REQUIRED]);
-    assert_eq!(link.their_error, Some(rustls::Error::AlertReceived(rustls::AlertDescription::CertificateRequired)));
+    assert_eq!(
+        link.their_error,
+        Some(rustls::Error::AlertReceived(rustls::AlertDescription::CertificateRequired))
+    );
 }
 
 #[test]
@@ -678,8 +719,11 @@ fn rustls_client_trusting_another_ca_is_refused_and_our_server_hears_why() {
     let stranger = make_pki(2, "some other CA", &["localhost"]);
     let ours = localhost_pki();
     for suite in suites() {
-        let mut link =
-            Link::rustls_client_to_our_server(rustls_client(suite, &stranger.ca, None), our_server(suite, &ours), 80);
+        let mut link = Link::rustls_client_to_our_server(
+            rustls_client(suite, &stranger.ca, None),
+            our_server(suite, &ours),
+            80,
+        );
         link.pump();
         assert_eq!(
             link.their_error,
@@ -687,7 +731,12 @@ fn rustls_client_trusting_another_ca_is_refused_and_our_server_hears_why() {
             "{}",
             suite.ours
         );
-        assert_eq!(link.our_error, Some(Error::AlertReceived(AlertDescription::UNKNOWN_CA)), "{}", suite.ours);
+        assert_eq!(
+            link.our_error,
+            Some(Error::AlertReceived(AlertDescription::UNKNOWN_CA)),
+            "{}",
+            suite.ours
+        );
         assert!(link.ours.is_closed(), "{}", suite.ours);
     }
 }
@@ -726,10 +775,16 @@ fn rustls_client_refuses_our_server_certified_by_an_impostor_ca_of_the_same_name
     let impostor = make_pki(4, CA_NAME, &["localhost"]);
     let trusted = localhost_pki();
     let suite = suites()[0];
-    let mut link =
-        Link::rustls_client_to_our_server(rustls_client(suite, &trusted.ca, None), our_server(suite, &impostor), 100);
+    let mut link = Link::rustls_client_to_our_server(
+        rustls_client(suite, &trusted.ca, None),
+        our_server(suite, &impostor),
+        100,
+    );
     link.pump();
-    assert_eq!(link.their_error, Some(rustls::Error::InvalidCertificate(rustls::CertificateError::BadSignature)));
+    assert_eq!(
+        link.their_error,
+        Some(rustls::Error::InvalidCertificate(rustls::CertificateError::BadSignature))
+    );
     assert_eq!(link.our_error, Some(Error::AlertReceived(AlertDescription::DECRYPT_ERROR)));
 }
 

@@ -49,7 +49,10 @@ fn net_event(peer: SocketAddr, event: Event) -> Option<NetEvent> {
 /// A client app that has started connecting to `server()`.
 fn client_app(now: Now) -> App {
     let mut app = App::new(true);
-    let _ = app.update(Msg::Started { peer: "localhost:8443".into(), state: "connecting".into(), server: false }, now);
+    let _ = app.update(
+        Msg::Started { peer: "localhost:8443".into(), state: "connecting".into(), server: false },
+        now,
+    );
     app
 }
 
@@ -143,7 +146,9 @@ fn a_certificate_failure_stops_the_panel_at_the_certificate_and_says_why() {
     let mut app = client_app(start);
     let now = feed(&mut app, events, start);
     let _ = app.update(Msg::Ended(Some(error.to_string())), now);
-    let Outcome::Failed(reason) = app.panel().outcome() else { panic!("not failed: {:?}", app.panel().outcome()) };
+    let Outcome::Failed(reason) = app.panel().outcome() else {
+        panic!("not failed: {:?}", app.panel().outcome())
+    };
     assert!(reason.contains("certificate"), "{reason}");
     let last = app.panel().steps().last().unwrap();
     assert_eq!(last.name, "Certificate");
@@ -326,7 +331,15 @@ fn scrolling_back_holds_the_view_and_counts_what_arrives_meanwhile() {
 #[test]
 fn wrapping_never_exceeds_the_width_and_loses_no_text() {
     use unicode_width::UnicodeWidthStr;
-    let samples = ["", "a", "hello world", "中文中文中文中文", "🚀🚀 🚀🚀🚀 x", "aaaaaaaaaaaaaaaaaaaaaaaaa b", "a  b   c    "];
+    let samples = [
+        "",
+        "a",
+        "hello world",
+        "中文中文中文中文",
+        "🚀🚀 🚀🚀🚀 x",
+        "aaaaaaaaaaaaaaaaaaaaaaaaa b",
+        "a  b   c    ",
+    ];
     for text in samples {
         for width in 2..12 {
             let lines = ui::wrap(text, width, width);
@@ -344,7 +357,8 @@ fn ten_thousand_messages_render_only_what_is_visible() {
     let now = t0();
     let mut app = App::new(true);
     for n in 0..10_000 {
-        let _ = app.update(Msg::Net(NetEvent::Text { peer: server(), line: format!("message number {n}") }), now);
+        let _ =
+            app.update(Msg::Net(NetEvent::Text { peer: server(), line: format!("message number {n}") }), now);
     }
     assert_eq!(app.log().entries().len(), 10_000);
     let text = screen(&mut app, 80, 24);

@@ -345,9 +345,10 @@ impl Server {
         // Subscribe now, not in the task, so lines typed while this peer
         // does its handshake reach it afterwards.
         let room = match &self.service {
-            Service::Room { lines, about } => {
-                Some((Inbox::Room { lines: lines.subscribe(), shutdown: self.shutdown.clone() }, about.clone()))
-            }
+            Service::Room { lines, about } => Some((
+                Inbox::Room { lines: lines.subscribe(), shutdown: self.shutdown.clone() },
+                about.clone(),
+            )),
             Service::Echo => None,
         };
         tokio::spawn(async move {
@@ -362,7 +363,9 @@ impl Server {
             // thousands of connections a second.
             let report_closes = room.is_some();
             let result = match room {
-                Some((mut inbox, about)) => session::chat(&mut stream, &mut inbox, &events, Some(&about)).await,
+                Some((mut inbox, about)) => {
+                    session::chat(&mut stream, &mut inbox, &events, Some(&about)).await
+                }
                 None => session::echo(&mut stream).await,
             };
             let event = match result {

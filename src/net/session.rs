@@ -58,7 +58,13 @@ pub(super) struct TlsStream {
 
 impl TlsStream {
     /// Wraps `tcp`; the handshake must be done within `limit` of `start`.
-    pub(super) fn new(tcp: TcpStream, tls: Connection, peer: SocketAddr, start: Instant, limit: Duration) -> Self {
+    pub(super) fn new(
+        tcp: TcpStream,
+        tls: Connection,
+        peer: SocketAddr,
+        start: Instant,
+        limit: Duration,
+    ) -> Self {
         Self {
             tcp,
             tls,
@@ -260,12 +266,17 @@ impl Chat<'_> {
     /// Takes what the engine has for us after input: events, then
     /// application data, then bytes to send. Returns the closer once the
     /// peer has closed.
-    async fn pump(&mut self, s: &mut TlsStream, events: &mpsc::Sender<NetEvent>) -> Result<Option<Closer>, NetError> {
+    async fn pump(
+        &mut self,
+        s: &mut TlsStream,
+        events: &mpsc::Sender<NetEvent>,
+    ) -> Result<Option<Closer>, NetError> {
         while let Some(event) = s.tls.poll_event() {
             if let Event::Connected(summary) = &event {
                 s.connected = true;
                 self.suite = summary.suite;
-                if let (Http::Maybe { about }, Some(tls::ALPN_HTTP11)) = (self.http, summary.alpn.as_deref()) {
+                if let (Http::Maybe { about }, Some(tls::ALPN_HTTP11)) = (self.http, summary.alpn.as_deref())
+                {
                     self.http = Http::Agreed { about };
                 }
             }

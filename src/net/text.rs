@@ -49,7 +49,10 @@ impl LineBuffer {
 /// characters (which could move the cursor, recolour or retitle the
 /// terminal of whoever reads the chat) become U+FFFD. Tabs stay.
 pub(super) fn printable(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).chars().map(|c| if c.is_control() && c != '\t' { '\u{fffd}' } else { c }).collect()
+    String::from_utf8_lossy(bytes)
+        .chars()
+        .map(|c| if c.is_control() && c != '\t' { '\u{fffd}' } else { c })
+        .collect()
 }
 
 /// Whether the first bytes a client sent look like an HTTP/1.x request line.
@@ -129,7 +132,8 @@ mod tests {
         assert!(head.starts_with("HTTP/1.1 200 OK\r\n"));
         assert!(head.contains(&format!("Content-Length: {}\r\n", body.len())));
         assert!(body.contains("a room") && body.contains("TLS_AES_128_GCM_SHA256"));
-        let head_only = status_response(b"HEAD / HTTP/1.1\r\n", "a room", CipherSuite::TLS_AES_128_GCM_SHA256);
+        let head_only =
+            status_response(b"HEAD / HTTP/1.1\r\n", "a room", CipherSuite::TLS_AES_128_GCM_SHA256);
         assert!(head_only.ends_with(b"\r\n\r\n"));
     }
 }

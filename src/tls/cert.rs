@@ -24,8 +24,8 @@ use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::objects::{oid_registry, oid2sn};
 use x509_parser::oid_registry::{
-    OID_SIG_ED25519, OID_X509_EXT_BASIC_CONSTRAINTS, OID_X509_EXT_EXTENDED_KEY_USAGE,
-    OID_X509_EXT_KEY_USAGE, OID_X509_EXT_SUBJECT_ALT_NAME,
+    OID_SIG_ED25519, OID_X509_EXT_BASIC_CONSTRAINTS, OID_X509_EXT_EXTENDED_KEY_USAGE, OID_X509_EXT_KEY_USAGE,
+    OID_X509_EXT_SUBJECT_ALT_NAME,
 };
 use x509_parser::pem::Pem;
 use x509_parser::time::ASN1Time;
@@ -140,9 +140,7 @@ pub enum CertError {
 
 fn name_mismatch_message(expected: &str, names: &[String]) -> String {
     if names.is_empty() {
-        format!(
-            "the certificate names no host (it has no subjectAltName), so it is not for {expected}"
-        )
+        format!("the certificate names no host (it has no subjectAltName), so it is not for {expected}")
     } else {
         format!("the certificate is for {}, not {expected}", names.join(", "))
     }
@@ -340,8 +338,7 @@ impl<'a> Cert<'a> {
     fn parse(der: &'a [u8], index: usize) -> Result<Self, CertError> {
         let bad = CertError::BadEncoding { index };
         let (rest, x509) = x509_parser::parse_x509_certificate(der).map_err(|_| bad.clone())?;
-        let broken_extension =
-            x509.extensions().iter().any(|e| e.parsed_extension().error().is_some());
+        let broken_extension = x509.extensions().iter().any(|e| e.parsed_extension().error().is_some());
         if !rest.is_empty() || broken_extension || x509.extensions_map().is_err() {
             return Err(bad);
         }
@@ -351,11 +348,7 @@ impl<'a> Cert<'a> {
     /// The subject as text, for messages.
     fn name(&self) -> String {
         let subject = self.x509.subject().to_string();
-        if subject.is_empty() {
-            format!("certificate {} (no subject name)", self.index)
-        } else {
-            subject
-        }
+        if subject.is_empty() { format!("certificate {} (no subject name)", self.index) } else { subject }
     }
 
     fn subject_raw(&self) -> &'a [u8] {
@@ -377,9 +370,7 @@ impl<'a> Cert<'a> {
     /// The keyIdentifier of authorityKeyIdentifier (RFC 5280 §4.2.1.1).
     fn authority_key_id(&self) -> Option<&'a [u8]> {
         self.x509.tbs_certificate.extensions().iter().find_map(|e| match e.parsed_extension() {
-            ParsedExtension::AuthorityKeyIdentifier(aki) => {
-                aki.key_identifier.as_ref().map(|id| id.0)
-            }
+            ParsedExtension::AuthorityKeyIdentifier(aki) => aki.key_identifier.as_ref().map(|id| id.0),
             _ => None,
         })
     }
@@ -396,8 +387,7 @@ impl<'a> Cert<'a> {
         if bits.unused_bits != 0 {
             return Err(CertError::BadEncoding { index: self.index });
         }
-        <[u8; 32]>::try_from(bits.data.as_ref())
-            .map_err(|_| CertError::BadEncoding { index: self.index })
+        <[u8; 32]>::try_from(bits.data.as_ref()).map_err(|_| CertError::BadEncoding { index: self.index })
     }
 
     /// The certificate is signed with Ed25519, says so consistently inside
@@ -445,18 +435,12 @@ impl<'a> Cert<'a> {
     /// Whether `key` signed this certificate's TBSCertificate.
     fn is_signed_by(&self, key: &[u8; 32]) -> bool {
         let signature = &self.x509.signature_value;
-        signature.unused_bits == 0
-            && ed25519_verify(key, self.x509.tbs_certificate.as_ref(), &signature.data)
+        signature.unused_bits == 0 && ed25519_verify(key, self.x509.tbs_certificate.as_ref(), &signature.data)
     }
 
     fn check_validity(&self, now: i64) -> Result<(), CertError> {
         let validity = self.x509.validity();
-        check_validity(
-            &self.name(),
-            validity.not_before.timestamp(),
-            validity.not_after.timestamp(),
-            now,
-        )
+        check_validity(&self.name(), validity.not_before.timestamp(), validity.not_after.timestamp(), now)
     }
 
     /// RFC 5280 §4.2: a critical extension that is not processed must make
@@ -474,8 +458,7 @@ impl<'a> Cert<'a> {
                 subject: self.name(),
                 why: format!(
                     "it has a critical {} extension, which tlschat does not process",
-                    oid2sn(&e.oid, oid_registry())
-                        .map_or_else(|_| e.oid.to_id_string(), str::to_owned)
+                    oid2sn(&e.oid, oid_registry()).map_or_else(|_| e.oid.to_id_string(), str::to_owned)
                 ),
             }),
         }
@@ -501,10 +484,8 @@ impl<'a> Cert<'a> {
     /// basicConstraints CA:TRUE, and keyCertSign if keyUsage is present
     /// (RFC 5280 §4.2.1.9, §4.2.1.3). Returns the pathLenConstraint.
     fn check_ca(&self) -> Result<Option<u32>, CertError> {
-        let constraints = self
-            .x509
-            .basic_constraints()
-            .map_err(|_| CertError::BadEncoding { index: self.index })?;
+        let constraints =
+            self.x509.basic_constraints().map_err(|_| CertError::BadEncoding { index: self.index })?;
         let Some(constraints) = constraints.filter(|c| c.value.ca) else {
             return Err(CertError::NotCa { subject: self.name() });
         };
@@ -539,10 +520,7 @@ impl<'a> Cert<'a> {
                 why: "its key usage does not include digitalSignature".into(),
             });
         }
-        let eku = self
-            .x509
-            .extended_key_usage()
-            .map_err(|_| CertError::BadEncoding { index: self.index })?;
+        let eku = self.x509.extended_key_usage().map_err(|_| CertError::BadEncoding { index: self.index })?;
         if let Some(eku) = eku {
             let allowed = match role {
                 Role::Server => eku.value.server_auth,
@@ -560,10 +538,8 @@ impl<'a> Cert<'a> {
 
     /// subjectAltName entries as text.
     fn names(&self) -> Result<Vec<String>, CertError> {
-        let san = self
-            .x509
-            .subject_alternative_name()
-            .map_err(|_| CertError::BadEncoding { index: self.index })?;
+        let san =
+            self.x509.subject_alternative_name().map_err(|_| CertError::BadEncoding { index: self.index })?;
         let Some(san) = san else { return Ok(Vec::new()) };
         Ok(san.value.general_names.iter().filter_map(general_name_text).collect())
     }
@@ -572,15 +548,11 @@ impl<'a> Cert<'a> {
     /// subject CN is never consulted (RFC 6125 §6.4.4 allows it only when
     /// there is no SAN, and modern clients refuse that too).
     fn check_name(&self, expected: &ServerName) -> Result<(), CertError> {
-        let san = self
-            .x509
-            .subject_alternative_name()
-            .map_err(|_| CertError::BadEncoding { index: self.index })?;
+        let san =
+            self.x509.subject_alternative_name().map_err(|_| CertError::BadEncoding { index: self.index })?;
         let matches = san.is_some_and(|san| {
             san.value.general_names.iter().any(|gn| match (gn, expected) {
-                (GeneralName::DNSName(pattern), ServerName::Dns(name)) => {
-                    dns_name_matches(pattern, name)
-                }
+                (GeneralName::DNSName(pattern), ServerName::Dns(name)) => dns_name_matches(pattern, name),
                 (GeneralName::IPAddress(bytes), ServerName::Ip(ip)) => san_ip(bytes) == Some(*ip),
                 _ => false,
             })
@@ -641,21 +613,12 @@ fn is_ed25519(alg: &AlgorithmIdentifier<'_>) -> bool {
 }
 
 fn algorithm_name(alg: &AlgorithmIdentifier<'_>) -> String {
-    oid2sn(&alg.algorithm, oid_registry())
-        .map_or_else(|_| alg.algorithm.to_id_string(), str::to_owned)
+    oid2sn(&alg.algorithm, oid_registry()).map_or_else(|_| alg.algorithm.to_id_string(), str::to_owned)
 }
 
-fn check_validity(
-    subject: &str,
-    not_before: i64,
-    not_after: i64,
-    now: i64,
-) -> Result<(), CertError> {
+fn check_validity(subject: &str, not_before: i64, not_after: i64, now: i64) -> Result<(), CertError> {
     if now < not_before {
-        Err(CertError::NotYetValid {
-            subject: subject.to_owned(),
-            not_before: utc_date(not_before),
-        })
+        Err(CertError::NotYetValid { subject: subject.to_owned(), not_before: utc_date(not_before) })
     } else if now > not_after {
         Err(CertError::Expired { subject: subject.to_owned(), not_after: utc_date(not_after) })
     } else {
@@ -667,14 +630,12 @@ fn check_validity(
 /// Self-issued intermediates are counted too, which only errs on the strict side.
 fn check_path_len(subject: &str, path_len: Option<u32>, below: usize) -> Result<(), CertError> {
     match path_len {
-        Some(max) if usize::try_from(max).is_ok_and(|max| below > max) => {
-            Err(CertError::BadUsage {
-                subject: subject.to_owned(),
-                why: format!(
-                    "its pathLenConstraint allows {max} intermediate CA(s) below it, the chain has {below}"
-                ),
-            })
-        }
+        Some(max) if usize::try_from(max).is_ok_and(|max| below > max) => Err(CertError::BadUsage {
+            subject: subject.to_owned(),
+            why: format!(
+                "its pathLenConstraint allows {max} intermediate CA(s) below it, the chain has {below}"
+            ),
+        }),
         _ => Ok(()),
     }
 }
@@ -855,11 +816,7 @@ pub fn verify_server_chain(
 /// Verifies a client's Certificate message (RFC 8446 §4.4.2.4): `chain[0]` is
 /// the leaf and must be valid at `now`, good for clientAuth and lead to a CA
 /// in `roots`. Client certificates name no host, so no name is matched.
-pub fn verify_client_chain(
-    chain: &[Vec<u8>],
-    roots: &RootStore,
-    now: u64,
-) -> Result<CertSummary, CertError> {
+pub fn verify_client_chain(chain: &[Vec<u8>], roots: &RootStore, now: u64) -> Result<CertSummary, CertError> {
     verify_chain(chain, roots, now, Role::Client, None)
 }
 
@@ -880,11 +837,8 @@ fn verify_chain(
     // Parse everything first: malformed DER anywhere in the message is the
     // peer's encoding error (decode_error), whether or not the path needs it.
     let leaf = Cert::parse(leaf_der, 0)?;
-    let intermediates = rest
-        .iter()
-        .enumerate()
-        .map(|(i, der)| Cert::parse(der, i + 1))
-        .collect::<Result<Vec<_>, _>>()?;
+    let intermediates =
+        rest.iter().enumerate().map(|(i, der)| Cert::parse(der, i + 1)).collect::<Result<Vec<_>, _>>()?;
 
     let key = leaf.check_common(now)?;
     leaf.check_leaf_usage(role)?;
@@ -976,15 +930,13 @@ impl<'a> PathSearch<'_, 'a> {
 
         // Anchors first: a copy of the root sent by the peer then costs nothing.
         let roots = self.roots;
-        let anchors = roots.anchors.iter().filter(|a| {
-            a.subject_raw == issuer && key_ids_agree(authority_key_id, a.key_id.as_deref())
-        });
+        let anchors = roots
+            .anchors
+            .iter()
+            .filter(|a| a.subject_raw == issuer && key_ids_agree(authority_key_id, a.key_id.as_deref()));
         for anchor in anchors {
             if !self.signed_by(cert, &anchor.public_key)? {
-                keep_deepest(
-                    &mut best,
-                    Failure::at(len, CertError::BadSignature { subject: cert.name() }),
-                );
+                keep_deepest(&mut best, Failure::at(len, CertError::BadSignature { subject: cert.name() }));
                 continue;
             }
             match anchor.check_issuer(self.now, intermediates_below) {
@@ -1009,10 +961,7 @@ impl<'a> PathSearch<'_, 'a> {
                 }
             };
             if !self.signed_by(cert, &key)? {
-                keep_deepest(
-                    &mut best,
-                    Failure::at(len, CertError::BadSignature { subject: cert.name() }),
-                );
+                keep_deepest(&mut best, Failure::at(len, CertError::BadSignature { subject: cert.name() }));
                 continue;
             }
             if let Err(e) = candidate.check_issuer(self.now, intermediates_below) {
@@ -1053,8 +1002,8 @@ impl<'a> PathSearch<'_, 'a> {
 #[cfg(test)]
 mod tests {
     use rcgen::{
-        BasicConstraints, CertificateParams, CustomExtension, ExtendedKeyUsagePurpose, IsCa,
-        Issuer, KeyUsagePurpose, SanType,
+        BasicConstraints, CertificateParams, CustomExtension, ExtendedKeyUsagePurpose, IsCa, Issuer,
+        KeyUsagePurpose, SanType,
     };
 
     use super::*;
@@ -1153,8 +1102,7 @@ mod tests {
     #[test]
     fn server_chain_from_room_ca_verifies_for_localhost() {
         let (_, server, roots) = room(1);
-        let summary =
-            verify_server_chain(&server.chain_der, &roots, &dns("localhost"), NOW).unwrap();
+        let summary = verify_server_chain(&server.chain_der, &roots, &dns("localhost"), NOW).unwrap();
         assert_eq!(summary.subject, "CN=localhost");
         assert_eq!(summary.issuer, "CN=tlschat test CA");
         assert_eq!(summary.names, ["localhost", "127.0.0.1", "::1"]);
@@ -1183,11 +1131,8 @@ mod tests {
         let (other_ca, _, _) = room(2);
         let leaf_only = &server.chain_der[..1];
         verify_server_chain(leaf_only, &roots, &dns("localhost"), NOW).unwrap();
-        let cluttered = vec![
-            server.chain_der[0].clone(),
-            other_ca.cert_der.clone(),
-            server.chain_der[1].clone(),
-        ];
+        let cluttered =
+            vec![server.chain_der[0].clone(), other_ca.cert_der.clone(), server.chain_der[1].clone()];
         verify_server_chain(&cluttered, &roots, &dns("localhost"), NOW).unwrap();
     }
 
@@ -1195,8 +1140,7 @@ mod tests {
     fn client_chain_with_client_auth_verifies() {
         let (ca, _, roots) = room(1);
         let mut rng = SeededRng::new_for_testing_only(7);
-        let alice =
-            ca.issue_client(Ed25519Key::generate(&mut rng), "alice", &mut rng, NOW).unwrap();
+        let alice = ca.issue_client(Ed25519Key::generate(&mut rng), "alice", &mut rng, NOW).unwrap();
         let summary = verify_client_chain(&alice.chain_der, &roots, NOW).unwrap();
         assert_eq!(summary.subject, "CN=alice");
         assert!(summary.names.is_empty());
@@ -1219,10 +1163,7 @@ mod tests {
 
         let six = leaf(&mut rng, &i4, |_| {});
         let chain = vec![six.der, i4.der, i3.der, i2.der, i1.der];
-        assert_eq!(
-            verify_server_chain(&chain, &roots, &dns("localhost"), NOW),
-            Err(CertError::ChainTooLong)
-        );
+        assert_eq!(verify_server_chain(&chain, &roots, &dns("localhost"), NOW), Err(CertError::ChainTooLong));
     }
 
     #[test]
@@ -1236,8 +1177,7 @@ mod tests {
         p.subject_alt_names = vec![SanType::DnsName("localhost".try_into().unwrap())];
         let both = make(key, p, None);
         let roots = store(&both);
-        verify_server_chain(std::slice::from_ref(&both.der), &roots, &dns("localhost"), NOW)
-            .unwrap();
+        verify_server_chain(std::slice::from_ref(&both.der), &roots, &dns("localhost"), NOW).unwrap();
         assert!(matches!(
             verify_server_chain(std::slice::from_ref(&both.der), &roots, &dns("example.com"), NOW),
             Err(CertError::NameMismatch { .. })
@@ -1256,8 +1196,7 @@ mod tests {
     #[test]
     fn wrong_name_is_a_name_mismatch_listing_the_certificate_names() {
         let (_, server, roots) = room(1);
-        let err =
-            verify_server_chain(&server.chain_der, &roots, &dns("example.com"), NOW).unwrap_err();
+        let err = verify_server_chain(&server.chain_der, &roots, &dns("example.com"), NOW).unwrap_err();
         assert_eq!(
             err,
             CertError::NameMismatch {
@@ -1265,10 +1204,7 @@ mod tests {
                 names: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
             }
         );
-        assert_eq!(
-            err.to_string(),
-            "the certificate is for localhost, 127.0.0.1, ::1, not example.com"
-        );
+        assert_eq!(err.to_string(), "the certificate is for localhost, 127.0.0.1, ::1, not example.com");
         for other in ["127.0.0.2", "::2", "localhost.localdomain", "sub.localhost"] {
             assert!(
                 matches!(
@@ -1288,8 +1224,7 @@ mod tests {
         let mut p = params("localhost", &key, &mut rng, false);
         p.subject_alt_names.clear();
         let no_san = make(key, p, Some(&root));
-        let err =
-            verify_server_chain(&[no_san.der], &store(&root), &dns("localhost"), NOW).unwrap_err();
+        let err = verify_server_chain(&[no_san.der], &store(&root), &dns("localhost"), NOW).unwrap_err();
         assert_eq!(err, CertError::NameMismatch { expected: "localhost".into(), names: vec![] });
         assert!(err.to_string().contains("no subjectAltName"));
     }
@@ -1315,8 +1250,7 @@ mod tests {
         let (ca, _, roots) = room(1);
         let mut rng = SeededRng::new_for_testing_only(8);
         let names = ["*.example.com".to_owned()];
-        let server =
-            ca.issue_server(Ed25519Key::generate(&mut rng), &names, &mut rng, NOW).unwrap();
+        let server = ca.issue_server(Ed25519Key::generate(&mut rng), &names, &mut rng, NOW).unwrap();
         verify_server_chain(&server.chain_der, &roots, &dns("chat.example.com"), NOW).unwrap();
         verify_server_chain(&server.chain_der, &roots, &dns("CHAT.example.com."), NOW).unwrap();
         for refused in ["example.com", "a.chat.example.com"] {
@@ -1349,11 +1283,7 @@ mod tests {
             "ex/ample",
             "é.com",
         ] {
-            assert_eq!(
-                ServerName::parse(bad),
-                Err(CertError::BadName { name: bad.into() }),
-                "{bad:?}"
-            );
+            assert_eq!(ServerName::parse(bad), Err(CertError::BadName { name: bad.into() }), "{bad:?}");
         }
         assert!(ServerName::parse(&"a".repeat(64)).is_err());
         assert!(ServerName::parse(&"a".repeat(63)).is_ok());
@@ -1369,8 +1299,7 @@ mod tests {
         let mut rng = SeededRng::new_for_testing_only(9);
         let other = RoomCa::generate("someone else's CA", &mut rng, NOW).unwrap();
         let names = ["localhost".to_owned()];
-        let server =
-            other.issue_server(Ed25519Key::generate(&mut rng), &names, &mut rng, NOW).unwrap();
+        let server = other.issue_server(Ed25519Key::generate(&mut rng), &names, &mut rng, NOW).unwrap();
         let expected = CertError::UnknownIssuer { issuer: "CN=someone else's CA".into() };
         assert_eq!(
             verify_server_chain(&server.chain_der, &roots, &dns("localhost"), NOW),
@@ -1411,8 +1340,7 @@ mod tests {
     #[test]
     fn self_signed_client_is_an_unknown_issuer_but_parses_for_pinning() {
         let mut rng = SeededRng::new_for_testing_only(10);
-        let alice = pki::self_signed_client(Ed25519Key::generate(&mut rng), "alice", &mut rng, NOW)
-            .unwrap();
+        let alice = pki::self_signed_client(Ed25519Key::generate(&mut rng), "alice", &mut rng, NOW).unwrap();
         let (_, _, roots) = room(1);
         assert_eq!(
             verify_client_chain(&alice.chain_der, &roots, NOW),
@@ -1458,10 +1386,7 @@ mod tests {
         let mut chain = vec![victim.der.clone()];
         chain.extend(tangle.iter().map(|m| m.der.clone()));
         let (_, _, roots) = room(1);
-        assert_eq!(
-            verify_server_chain(&chain, &roots, &dns("localhost"), NOW),
-            Err(CertError::ChainTooLong)
-        );
+        assert_eq!(verify_server_chain(&chain, &roots, &dns("localhost"), NOW), Err(CertError::ChainTooLong));
 
         // And it is the budget, not the path length, that stopped it.
         let certs: Vec<Cert<'_>> =
@@ -1488,20 +1413,14 @@ mod tests {
         let (not_before, not_after) = (summary.not_before as u64, summary.not_after as u64);
         verify_server_chain(&server.chain_der, &roots, &dns("localhost"), not_before).unwrap();
         verify_server_chain(&server.chain_der, &roots, &dns("localhost"), not_after).unwrap();
-        let err = verify_server_chain(&server.chain_der, &roots, &dns("localhost"), not_after + 1)
-            .unwrap_err();
+        let err =
+            verify_server_chain(&server.chain_der, &roots, &dns("localhost"), not_after + 1).unwrap_err();
         assert_eq!(
             err,
-            CertError::Expired {
-                subject: "CN=localhost".into(),
-                not_after: utc_date(not_after as i64)
-            }
+            CertError::Expired { subject: "CN=localhost".into(), not_after: utc_date(not_after as i64) }
         );
         // NOW + 825 days
-        assert_eq!(
-            err.to_string(),
-            "the certificate for CN=localhost expired on 2027-09-18 15:06:40 UTC"
-        );
+        assert_eq!(err.to_string(), "the certificate for CN=localhost expired on 2027-09-18 15:06:40 UTC");
     }
 
     #[test]
@@ -1509,12 +1428,7 @@ mod tests {
         let (_, server, roots) = room(1);
         let one_hour_and_a_second_early = NOW - 3601;
         assert_eq!(
-            verify_server_chain(
-                &server.chain_der,
-                &roots,
-                &dns("localhost"),
-                one_hour_and_a_second_early
-            ),
+            verify_server_chain(&server.chain_der, &roots, &dns("localhost"), one_hour_and_a_second_early),
             Err(CertError::NotYetValid {
                 subject: "CN=localhost".into(),
                 not_before: "2025-06-15 14:06:40 UTC".into()
@@ -1529,8 +1443,7 @@ mod tests {
         let ca_not_after = parse_leaf(&ca.cert_der).unwrap().not_after as u64;
         let late = ca_not_after - 10 * DAY;
         let names = ["localhost".to_owned()];
-        let server =
-            ca.issue_server(Ed25519Key::generate(&mut rng), &names, &mut rng, late).unwrap();
+        let server = ca.issue_server(Ed25519Key::generate(&mut rng), &names, &mut rng, late).unwrap();
         assert!(matches!(
             verify_server_chain(&server.chain_der, &roots_of(&ca), &dns("localhost"), ca_not_after + 1),
             Err(CertError::Expired { subject, .. }) if subject == "CN=old CA"
@@ -1586,10 +1499,7 @@ mod tests {
         assert_eq!(parse_leaf(&[]), Err(CertError::BadEncoding { index: 0 }));
         // Every truncation of a real certificate fails cleanly.
         for len in 0..server.chain_der[0].len() {
-            assert!(
-                verify_server_chain(&[server.chain_der[0][..len].to_vec()], &roots, &name, NOW)
-                    .is_err()
-            );
+            assert!(verify_server_chain(&[server.chain_der[0][..len].to_vec()], &roots, &name, NOW).is_err());
         }
     }
 
@@ -1642,18 +1552,15 @@ mod tests {
     fn more_than_ten_certificates_are_refused_before_any_work() {
         let (_, server, roots) = room(1);
         let chain = vec![server.chain_der[0].clone(); 11];
-        assert_eq!(
-            verify_server_chain(&chain, &roots, &dns("localhost"), NOW),
-            Err(CertError::ChainTooLong)
-        );
+        assert_eq!(verify_server_chain(&chain, &roots, &dns("localhost"), NOW), Err(CertError::ChainTooLong));
     }
 
     #[test]
     fn non_ed25519_certificate_is_unsupported() {
         let der = p256_der();
         let (_, _, roots) = room(1);
-        let err = verify_server_chain(std::slice::from_ref(&der), &roots, &dns("localhost"), NOW)
-            .unwrap_err();
+        let err =
+            verify_server_chain(std::slice::from_ref(&der), &roots, &dns("localhost"), NOW).unwrap_err();
         assert!(
             matches!(&err, CertError::UnsupportedAlgorithm { what } if what.contains("ecdsa-with-SHA256")),
             "{err}"
@@ -1661,10 +1568,7 @@ mod tests {
         assert!(
             matches!(parse_leaf(&der), Err(CertError::UnsupportedAlgorithm { what }) if what.contains("id-ecPublicKey"))
         );
-        assert!(matches!(
-            RootStore::new().add_der(&der),
-            Err(CertError::UnsupportedAlgorithm { .. })
-        ));
+        assert!(matches!(RootStore::new().add_der(&der), Err(CertError::UnsupportedAlgorithm { .. })));
     }
 
     // --- usage -------------------------------------------------------------------
@@ -1680,8 +1584,7 @@ mod tests {
             })
         );
         let mut rng = SeededRng::new_for_testing_only(14);
-        let alice =
-            ca.issue_client(Ed25519Key::generate(&mut rng), "alice", &mut rng, NOW).unwrap();
+        let alice = ca.issue_client(Ed25519Key::generate(&mut rng), "alice", &mut rng, NOW).unwrap();
         assert!(matches!(
             verify_server_chain(&alice.chain_der, &roots, &dns("localhost"), NOW),
             Err(CertError::BadUsage { why, .. }) if why.contains("serverAuth")
@@ -1692,8 +1595,7 @@ mod tests {
     fn leaf_key_usage_must_allow_digital_signature() {
         let mut rng = SeededRng::new_for_testing_only(15);
         let root = ca("root", &mut rng, None);
-        let encipher_only =
-            leaf(&mut rng, &root, |p| p.key_usages = vec![KeyUsagePurpose::KeyEncipherment]);
+        let encipher_only = leaf(&mut rng, &root, |p| p.key_usages = vec![KeyUsagePurpose::KeyEncipherment]);
         assert!(matches!(
             verify_server_chain(&[encipher_only.der], &store(&root), &dns("localhost"), NOW),
             Err(CertError::BadUsage { why, .. }) if why.contains("digitalSignature")
@@ -1709,12 +1611,8 @@ mod tests {
         p.key_usages = vec![KeyUsagePurpose::CrlSign];
         let crl_only = make(key, p, Some(&root));
         let victim = leaf(&mut rng, &crl_only, |_| {});
-        let err = verify_server_chain(
-            &[victim.der, crl_only.der.clone()],
-            &store(&root),
-            &dns("localhost"),
-            NOW,
-        );
+        let err =
+            verify_server_chain(&[victim.der, crl_only.der.clone()], &store(&root), &dns("localhost"), NOW);
         assert!(matches!(err, Err(CertError::BadUsage { why, .. }) if why.contains("keyCertSign")));
         assert!(matches!(RootStore::new().add_der(&crl_only.der), Err(CertError::BadUsage { .. })));
     }
@@ -1741,8 +1639,7 @@ mod tests {
         let mut rng = SeededRng::new_for_testing_only(18);
         let root = ca("root", &mut rng, None);
         let strange = leaf(&mut rng, &root, |p| {
-            let mut ext =
-                CustomExtension::from_oid_content(&[1, 3, 6, 1, 4, 1, 55555, 1], vec![0x05, 0x00]);
+            let mut ext = CustomExtension::from_oid_content(&[1, 3, 6, 1, 4, 1, 55555, 1], vec![0x05, 0x00]);
             ext.set_criticality(true);
             p.custom_extensions.push(ext);
         });
@@ -1759,13 +1656,7 @@ mod tests {
         let (ca1, server, _) = room(1);
         let (ca2, _, _) = room(2);
         let key_pem = ca1.key.to_pkcs8_pem();
-        let pem = format!(
-            "# our CAs\n{}{}{}{}",
-            ca1.cert_pem,
-            key_pem.as_str(),
-            ca2.cert_pem,
-            ca1.cert_pem
-        );
+        let pem = format!("# our CAs\n{}{}{}{}", ca1.cert_pem, key_pem.as_str(), ca2.cert_pem, ca1.cert_pem);
         let roots = RootStore::from_pem(&pem).unwrap();
         assert_eq!(roots.len(), 2, "the repeated CA is stored once");
         verify_server_chain(&server.chain_der, &roots, &dns("localhost"), NOW).unwrap();
@@ -1780,10 +1671,7 @@ mod tests {
         let broken = "-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n";
         assert_eq!(RootStore::from_pem(broken).unwrap_err(), CertError::BadEncoding { index: 0 });
         let unterminated = "-----BEGIN CERTIFICATE-----\nMIIB\n";
-        assert_eq!(
-            RootStore::from_pem(unterminated).unwrap_err(),
-            CertError::BadEncoding { index: 0 }
-        );
+        assert_eq!(RootStore::from_pem(unterminated).unwrap_err(), CertError::BadEncoding { index: 0 });
         assert_eq!(
             RootStore::from_pem(&server.chain_pem).unwrap_err(),
             CertError::NotCa { subject: "CN=localhost".into() }

@@ -18,13 +18,17 @@ use super::events::{Event, Summary};
 use super::handshake::{self, expect, received};
 use super::key_schedule::{HandshakeSecrets, SecretKind};
 use super::messages::{
-    self, Certificate, CertificateRequest, ClientHello, EncryptedExtensions, ExtensionType,
-    HandshakeType, KeyShareEntry, NamedGroup, ServerHello, SignatureScheme, TLS12, TLS13,
+    self, Certificate, CertificateRequest, ClientHello, EncryptedExtensions, ExtensionType, HandshakeType,
+    KeyShareEntry, NamedGroup, ServerHello, SignatureScheme, TLS12, TLS13,
 };
 use super::{ClientConfig, ServerTrust};
 
 /// Builds and writes the first ClientHello.
-pub(crate) fn start(core: &mut Core, config: Arc<ClientConfig>, name: ServerName) -> Result<Box<dyn State>, Error> {
+pub(crate) fn start(
+    core: &mut Core,
+    config: Arc<ClientConfig>,
+    name: ServerName,
+) -> Result<Box<dyn State>, Error> {
     if config.suites.is_empty() {
         return Err(Error::Internal("no cipher suites configured"));
     }
@@ -64,7 +68,13 @@ fn share_of(key: &X25519Secret) -> KeyShareEntry {
 
 fn send_hello(core: &mut Core, hello: &ClientHello) -> Result<(), Error> {
     let mut flight = Vec::with_capacity(256);
-    handshake::sent(core, &mut flight, false, |out| hello.encode(out), || handshake::describe_client_hello(hello));
+    handshake::sent(
+        core,
+        &mut flight,
+        false,
+        |out| hello.encode(out),
+        || handshake::describe_client_hello(hello),
+    );
     core.write_handshake(&flight)
 }
 
@@ -95,7 +105,9 @@ impl State for ExpectServerHello {
             // Without supported_versions the server chose TLS 1.2 or older (§4.2.1).
             None => return Err(Error::ProtocolVersion),
             Some(TLS13) => {}
-            Some(_) => return Err(Error::IllegalParameter("the server selected a version that was not offered")),
+            Some(_) => {
+                return Err(Error::IllegalParameter("the server selected a version that was not offered"));
+            }
         }
         if sh.session_id != self.hello.session_id {
             return Err(Error::IllegalParameter("legacy_session_id_echo does not match ours"));
@@ -143,7 +155,12 @@ impl State for ExpectServerHello {
 
 impl ExpectServerHello {
     /// Answers a HelloRetryRequest with a second ClientHello (§4.1.4).
-    fn retry(mut self: Box<Self>, core: &mut Core, msg: &Message<'_>, hrr: &ServerHello) -> Result<Next, Error> {
+    fn retry(
+        mut self: Box<Self>,
+        core: &mut Core,
+        msg: &Message<'_>,
+        hrr: &ServerHello,
+    ) -> Result<Next, Error> {
         if self.retry_suite.is_some() {
             return Err(Error::UnexpectedMessage("a second HelloRetryRequest".into()));
         }
@@ -152,7 +169,11 @@ impl ExpectServerHello {
         match group {
             Some(NamedGroup::X25519) if !already_shared => {}
             // §4.1.4: an HRR that would not change the ClientHello is illegal.
-            Some(_) => return Err(Error::IllegalParameter("HelloRetryRequest names a group we cannot or already did share")),
+            Some(_) => {
+                return Err(Error::IllegalParameter(
+                    "HelloRetryRequest names a group we cannot or already did share",
+                ));
+            }
             None if hrr.cookie.is_none() => {
                 return Err(Error::IllegalParameter("HelloRetryRequest would not change the ClientHello"));
             }
@@ -212,7 +233,9 @@ impl State for ExpectCertificate {
         if msg.typ == HandshakeType::CERTIFICATE_REQUEST && self.0.cert_request.is_none() {
             let cr = CertificateRequest::decode(msg.body)?;
             if !cr.context.is_empty() {
-                return Err(Error::IllegalParameter("certificate_request_context must be empty in the handshake"));
+                return Err(Error::IllegalParameter(
+                    "certificate_request_context must be empty in the handshake",
+                ));
             }
             received(core, &msg, true, || handshake::describe_certificate_request(&cr));
             core.expected_messages += if self.0.config.client_cert.is_some() { 3 } else { 2 };
@@ -234,8 +257,12 @@ impl State for ExpectCertificate {
         match &verdict {
             Ok(peer) => {
                 let detail = match &self.0.config.trust {
-                    ServerTrust::Roots(_) => format!("{} issued by {}, valid for {}", peer.subject, peer.issuer, self.0.name),
-                    ServerTrust::Fingerprint(_) => format!("key fingerprint {} matches the pin", peer.fingerprint),
+                    ServerTrust::Roots(_) => {
+                        format!("{} issued by {}, valid for {}", peer.subject, peer.issuer, self.0.name)
+                    }
+                    ServerTrust::Fingerprint(_) => {
+                        format!("key fingerprint {} matches the pin", peer.fingerprint)
+                    }
                 };
                 core.check("certificate chain", true, || detail);
             }
@@ -251,7 +278,12 @@ impl State for ExpectCertificate {
 }
 
 /// The client's trust decision on the server's chain.
-fn verify_server(trust: &ServerTrust, chain: &[Vec<u8>], name: &ServerName, now: u64) -> Result<CertSummary, Error> {
+fn verify_server(
+    trust: &ServerTrust,
+    chain: &[Vec<u8>],
+    name: &ServerName,
+    now: u64,
+) -> Result<CertSummary, Error> {
     match trust {
         ServerTrust::Roots(roots) => Ok(cert::verify_server_chain(chain, roots, name, now)?),
         ServerTrust::Fingerprint(pin) => {
@@ -260,7 +292,10 @@ fn verify_server(trust: &ServerTrust, chain: &[Vec<u8>], name: &ServerName, now:
             if crypto::ct_eq(&summary.fingerprint.0, &pin.0) {
                 Ok(summary)
             } else {
-                Err(Error::FingerprintMismatch { expected: pin.to_string(), got: summary.fingerprint.to_string() })
+                Err(Error::FingerprintMismatch {
+                    expected: pin.to_string(),
+                    got: summary.fingerprint.to_string(),
+                })
             }
         }
     }

@@ -16,8 +16,8 @@ use super::error::Error;
 use super::events::{Direction, Event, Field, HandshakeStep, Step};
 use super::key_schedule::{self, SecretKind, TrafficSecret, TrafficSecrets};
 use super::messages::{self, AlertDescription, CipherSuite, ContentType, HandshakeType};
-use super::record::{self, Deframer, Protection, MAX_PLAINTEXT};
-use super::{client, server, ClientConfig, KeyLog, ServerConfig};
+use super::record::{self, Deframer, MAX_PLAINTEXT, Protection};
+use super::{ClientConfig, KeyLog, ServerConfig, client, server};
 
 /// Largest handshake message accepted: far above any sane certificate chain,
 /// far below what would let a peer make us buffer without bound.
@@ -156,12 +156,22 @@ impl Core {
         }
         let name = match HandshakeType(raw.first().copied().unwrap_or(0)) {
             // A HelloRetryRequest is a ServerHello with a special random (§4.1.3).
-            HandshakeType::SERVER_HELLO if raw.get(6..38) == Some(&messages::HRR_RANDOM[..]) => "HelloRetryRequest",
+            HandshakeType::SERVER_HELLO if raw.get(6..38) == Some(&messages::HRR_RANDOM[..]) => {
+                "HelloRetryRequest"
+            }
             other => other.name().unwrap_or("unknown"),
         };
         let (summary, fields) = describe();
         let transcript_hash = in_transcript.then(|| self.transcript.current());
-        self.push_step(Step::Message { direction, name, summary, fields, bytes: raw.to_vec(), encrypted, transcript_hash });
+        self.push_step(Step::Message {
+            direction,
+            name,
+            summary,
+            fields,
+            bytes: raw.to_vec(),
+            encrypted,
+            transcript_hash,
+        });
     }
 
     /// Reports the dummy ChangeCipherSpec, which is not a handshake message.
@@ -251,7 +261,8 @@ impl Core {
 
     /// Switches reading to the peer's application secret.
     pub(crate) fn start_app_read(&mut self) -> Result<(), Error> {
-        let secret = self.app_secrets.as_ref().ok_or(Error::Internal("no application secrets"))?.theirs.clone();
+        let secret =
+            self.app_secrets.as_ref().ok_or(Error::Internal("no application secrets"))?.theirs.clone();
         self.set_read_key(&secret)
     }
 
@@ -324,7 +335,8 @@ impl Core {
         let mut msg = Vec::with_capacity(5);
         messages::encode_key_update(&mut msg, update_requested);
         self.write_handshake(&msg)?;
-        let app = self.app_secrets.as_mut().ok_or(Error::Internal("KeyUpdate before the handshake finished"))?;
+        let app =
+            self.app_secrets.as_mut().ok_or(Error::Internal("KeyUpdate before the handshake finished"))?;
         app.ours = key_schedule::next_traffic_secret(&app.ours);
         app.our_generation += 1;
         let (secret, generation) = (app.ours.clone(), app.our_generation);
@@ -337,7 +349,8 @@ impl Core {
 
     /// A received KeyUpdate: move reading on, and answer if asked (§4.6.3).
     fn receive_key_update(&mut self, update_requested: bool) -> Result<(), Error> {
-        let app = self.app_secrets.as_mut().ok_or(Error::Internal("KeyUpdate before the handshake finished"))?;
+        let app =
+            self.app_secrets.as_mut().ok_or(Error::Internal("KeyUpdate before the handshake finished"))?;
         app.theirs = key_schedule::next_traffic_secret(&app.theirs);
         app.their_generation += 1;
         let (secret, generation) = (app.theirs.clone(), app.their_generation);
@@ -380,7 +393,11 @@ impl std::fmt::Debug for Connection {
 impl Connection {
     /// Starts a client handshake with `server_name`: the ClientHello is ready
     /// in [`poll_transmit`](Self::poll_transmit) at once.
-    pub fn client(config: Arc<ClientConfig>, server_name: ServerName, rng: Box<dyn Rng>) -> Result<Self, Error> {
+    pub fn client(
+        config: Arc<ClientConfig>,
+        server_name: ServerName,
+        rng: Box<dyn Rng>,
+    ) -> Result<Self, Error> {
         let mut core = Core::new(Side::Client, rng, config.keylog.clone(), config.emit_steps);
         let state = client::start(&mut core, config, server_name)?;
         Ok(Self { core, phase: Phase::Handshaking(state) })
@@ -545,7 +562,9 @@ impl Connection {
                     // and only between the first ClientHello and the peer's Finished.
                     let body = &self.core.deframer.buffer_mut()[body_range];
                     if body != [1] || !handshaking || !self.core.ccs_allowed {
-                        return Err(Error::UnexpectedMessage("a ChangeCipherSpec record out of place".into()));
+                        return Err(Error::UnexpectedMessage(
+                            "a ChangeCipherSpec record out of place".into(),
+                        ));
                     }
                     self.core.ccs_allowed = false;
                     self.core.ccs_step(Direction::Received);
@@ -553,7 +572,9 @@ impl Connection {
                 }
                 ContentType::APPLICATION_DATA => {
                     let Some(read) = self.core.read.as_mut() else {
-                        return Err(Error::UnexpectedMessage("a protected record before keys were agreed".into()));
+                        return Err(Error::UnexpectedMessage(
+                            "a protected record before keys were agreed".into(),
+                        ));
                     };
                     let buf = self.core.deframer.buffer_mut();
                     read.open(&rec.header, &mut buf[body_range.clone()])?
@@ -563,12 +584,16 @@ impl Connection {
                 ContentType::ALERT if handshaking || self.core.read.is_none() => (rec.typ, rec.len),
                 other if self.core.read.is_none() => (other, rec.len),
                 other => {
-                    return Err(Error::UnexpectedMessage(format!("an unprotected {other} record after keys were agreed")));
+                    return Err(Error::UnexpectedMessage(format!(
+                        "an unprotected {other} record after keys were agreed"
+                    )));
                 }
             };
             let plaintext = rec.start..rec.start + len;
             if typ != ContentType::HANDSHAKE && !self.core.joiner.is_empty() {
-                return Err(Error::UnexpectedMessage("a record interleaved with a fragmented handshake message".into()));
+                return Err(Error::UnexpectedMessage(
+                    "a record interleaved with a fragmented handshake message".into(),
+                ));
             }
             match typ {
                 ContentType::HANDSHAKE => {
@@ -582,13 +607,18 @@ impl Connection {
                 ContentType::ALERT => {
                     let bytes = &self.core.deframer.buffer_mut()[plaintext];
                     let &[_level, desc] = bytes else {
-                        return Err(Error::Decode(super::codec::InvalidMessage { what: "alert", why: "not two bytes" }));
+                        return Err(Error::Decode(super::codec::InvalidMessage {
+                            what: "alert",
+                            why: "not two bytes",
+                        }));
                     };
                     self.handle_alert(AlertDescription(desc))?;
                 }
                 ContentType::APPLICATION_DATA => {
                     if !matches!(self.phase, Phase::Traffic) {
-                        return Err(Error::UnexpectedMessage("application data before the handshake finished".into()));
+                        return Err(Error::UnexpectedMessage(
+                            "application data before the handshake finished".into(),
+                        ));
                     }
                     // Left where it was decrypted until the driver takes it.
                     self.core.app_in.push_back(AppData::InPlace(plaintext));

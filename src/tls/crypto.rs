@@ -8,8 +8,8 @@
 use std::fmt;
 
 use aes_gcm::Aes128Gcm;
-use chacha20poly1305::aead::{AeadInOut, KeyInit};
 use chacha20poly1305::ChaCha20Poly1305;
+use chacha20poly1305::aead::{AeadInOut, KeyInit};
 use ed25519_dalek::{Signer, Verifier};
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
@@ -309,9 +309,7 @@ impl AeadKey {
             Self::ChaCha20Poly1305(k) => {
                 k.encrypt_inout_detached(&(*nonce).into(), aad, buf.into()).map(Into::into)
             }
-            Self::Aes128Gcm(k) => {
-                k.encrypt_inout_detached(&(*nonce).into(), aad, buf.into()).map(Into::into)
-            }
+            Self::Aes128Gcm(k) => k.encrypt_inout_detached(&(*nonce).into(), aad, buf.into()).map(Into::into),
         };
         result.unwrap_or_else(|_| unreachable!("records are far below the AEAD length limits"))
     }
@@ -328,9 +326,7 @@ impl AeadKey {
             Self::ChaCha20Poly1305(k) => {
                 k.decrypt_inout_detached(&(*nonce).into(), aad, buf.into(), &(*tag).into())
             }
-            Self::Aes128Gcm(k) => {
-                k.decrypt_inout_detached(&(*nonce).into(), aad, buf.into(), &(*tag).into())
-            }
+            Self::Aes128Gcm(k) => k.decrypt_inout_detached(&(*nonce).into(), aad, buf.into(), &(*tag).into()),
         }
         .map_err(|_| AeadError)
     }

@@ -105,9 +105,7 @@ fn cert_alert(e: &CertError) -> AlertDescription {
         CertError::Empty | CertError::BadEncoding { .. } => AlertDescription::DECODE_ERROR,
         CertError::UnsupportedAlgorithm { .. } => AlertDescription::UNSUPPORTED_CERTIFICATE,
         CertError::UnknownIssuer { .. } => AlertDescription::UNKNOWN_CA,
-        CertError::Expired { .. } | CertError::NotYetValid { .. } => {
-            AlertDescription::CERTIFICATE_EXPIRED
-        }
+        CertError::Expired { .. } | CertError::NotYetValid { .. } => AlertDescription::CERTIFICATE_EXPIRED,
         _ => AlertDescription::BAD_CERTIFICATE,
     }
 }

@@ -92,7 +92,14 @@ impl fmt::Display for HandshakeStep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.step {
             Step::Message { direction, name, summary, bytes, .. } => {
-                write!(f, "{}/{} {} {name}  {summary} ({} bytes)", self.number, self.expected, direction.arrow(), bytes.len())
+                write!(
+                    f,
+                    "{}/{} {} {name}  {summary} ({} bytes)",
+                    self.number,
+                    self.expected,
+                    direction.arrow(),
+                    bytes.len()
+                )
             }
             Step::SecretDerived { kind } => write!(f, "      derived {kind}"),
             Step::Check { what, ok: true, detail } => write!(f, "      ok      {what}: {detail}"),

@@ -54,7 +54,8 @@ pub(crate) fn derive_handshake_secrets(
     let peer: [u8; 32] =
         peer.try_into().map_err(|_| Error::IllegalParameter("an x25519 key share is not 32 bytes"))?;
     // §7.4.2: an all-zero shared secret (a low-order peer point) must abort.
-    let shared = ours.agree(&peer).ok_or(Error::IllegalParameter("the x25519 key share is a low-order point"))?;
+    let shared =
+        ours.agree(&peer).ok_or(Error::IllegalParameter("the x25519 key share is a low-order point"))?;
     core.secret_step(SecretKind::SharedSecret);
     let hs = HandshakeSecrets::derive(&shared, &core.transcript.current());
     core.secret_step(SecretKind::EarlySecret);
@@ -103,13 +104,19 @@ pub(crate) fn check_certificate_verify(
 ) -> Result<(), Error> {
     let cv = CertificateVerify::decode(msg.body)?;
     if cv.scheme != SignatureScheme::ED25519 {
-        return Err(Error::IllegalParameter("CertificateVerify uses a signature scheme that was not offered"));
+        return Err(Error::IllegalParameter(
+            "CertificateVerify uses a signature scheme that was not offered",
+        ));
     }
     let content = signed_content(by_server, &core.transcript.current());
     let ok = crypto::ed25519_verify(peer_key, &content, &cv.signature);
     received(core, msg, true, || describe_certificate_verify(&cv));
     core.check("CertificateVerify", ok, || {
-        if ok { "Ed25519 signature over the transcript is valid".into() } else { "Ed25519 signature does not verify".into() }
+        if ok {
+            "Ed25519 signature over the transcript is valid".into()
+        } else {
+            "Ed25519 signature does not verify".into()
+        }
     });
     if ok { Ok(()) } else { Err(Error::DecryptError("CertificateVerify")) }
 }
@@ -117,12 +124,18 @@ pub(crate) fn check_certificate_verify(
 /// Writes Finished keyed by `base` over the transcript so far (§4.4.4).
 pub(crate) fn send_finished(core: &mut Core, flight: &mut Vec<u8>, base: &TrafficSecret) {
     let verify_data = key_schedule::verify_data(base, &core.transcript.current());
-    sent(core, flight, true, |out| messages::encode_finished(out, &verify_data), || {
-        ("verify_data = HMAC(finished_key, transcript hash)".into(), vec![Field {
-            name: "verify_data",
-            value: crypto::hex(&verify_data),
-        }])
-    });
+    sent(
+        core,
+        flight,
+        true,
+        |out| messages::encode_finished(out, &verify_data),
+        || {
+            (
+                "verify_data = HMAC(finished_key, transcript hash)".into(),
+                vec![Field { name: "verify_data", value: crypto::hex(&verify_data) }],
+            )
+        },
+    );
 }
 
 /// Checks a received Finished keyed by `base` in constant time (§4.4.4).
@@ -167,7 +180,10 @@ pub(crate) fn describe_client_hello(ch: &ClientHello) -> (String, Vec<Field>) {
         field("extensions", list(&ch.extension_order)),
     ];
     if let Some(v) = &ch.supported_versions {
-        fields.push(field("supported_versions", v.iter().map(|v| format!("0x{v:04x}")).collect::<Vec<_>>().join(", ")));
+        fields.push(field(
+            "supported_versions",
+            v.iter().map(|v| format!("0x{v:04x}")).collect::<Vec<_>>().join(", "),
+        ));
     }
     if let Some(g) = &ch.supported_groups {
         fields.push(field("supported_groups", list(g)));
@@ -190,9 +206,17 @@ pub(crate) fn describe_client_hello(ch: &ClientHello) -> (String, Vec<Field>) {
 /// Summary and fields of a ServerHello or HelloRetryRequest.
 pub(crate) fn describe_server_hello(sh: &ServerHello) -> (String, Vec<Field>) {
     let summary = if sh.is_retry_request() {
-        format!("HelloRetryRequest: {}, send a {} key share", sh.cipher_suite, sh.hrr_group.map(|g| g.to_string()).unwrap_or_default())
+        format!(
+            "HelloRetryRequest: {}, send a {} key share",
+            sh.cipher_suite,
+            sh.hrr_group.map(|g| g.to_string()).unwrap_or_default()
+        )
     } else {
-        format!("{}, {}", sh.cipher_suite, sh.key_share.as_ref().map(|s| s.group.to_string()).unwrap_or_default())
+        format!(
+            "{}, {}",
+            sh.cipher_suite,
+            sh.key_share.as_ref().map(|s| s.group.to_string()).unwrap_or_default()
+        )
     };
     let mut fields = vec![
         field("random", crypto::hex(&sh.random)),
@@ -219,7 +243,10 @@ pub(crate) fn describe_encrypted_extensions(ee: &EncryptedExtensions) -> (String
 
 /// Summary and fields of CertificateRequest.
 pub(crate) fn describe_certificate_request(cr: &CertificateRequest) -> (String, Vec<Field>) {
-    ("the server asks for a client certificate".into(), vec![field("signature_algorithms", list(&cr.signature_algorithms))])
+    (
+        "the server asks for a client certificate".into(),
+        vec![field("signature_algorithms", list(&cr.signature_algorithms))],
+    )
 }
 
 /// Summary and fields of Certificate.
@@ -242,5 +269,8 @@ pub(crate) fn describe_certificate(c: &Certificate) -> (String, Vec<Field>) {
 
 /// Summary and fields of CertificateVerify.
 pub(crate) fn describe_certificate_verify(cv: &CertificateVerify) -> (String, Vec<Field>) {
-    (cv.scheme.to_string(), vec![field("algorithm", cv.scheme.to_string()), field("signature", crypto::hex(&cv.signature))])
+    (
+        cv.scheme.to_string(),
+        vec![field("algorithm", cv.scheme.to_string()), field("signature", crypto::hex(&cv.signature))],
+    )
 }

@@ -16,7 +16,7 @@
 
 use std::fmt;
 
-use super::crypto::{self, AeadKey, Secret, HASH_LEN, NONCE_LEN};
+use super::crypto::{self, AeadKey, HASH_LEN, NONCE_LEN, Secret};
 use super::messages::CipherSuite;
 
 /// A 32-byte secret of the schedule.
@@ -35,7 +35,11 @@ pub fn expand_label(secret: &[u8; HASH_LEN], label: &str, context: &[u8], out: &
 }
 
 /// Derive-Secret(Secret, Label, Messages) given Transcript-Hash(Messages) (§7.1).
-pub fn derive_secret(secret: &[u8; HASH_LEN], label: &str, transcript_hash: &[u8; HASH_LEN]) -> TrafficSecret {
+pub fn derive_secret(
+    secret: &[u8; HASH_LEN],
+    label: &str,
+    transcript_hash: &[u8; HASH_LEN],
+) -> TrafficSecret {
     let mut out = [0u8; HASH_LEN];
     expand_label(secret, label, transcript_hash, &mut out);
     Secret::new(out)
@@ -98,7 +102,8 @@ impl fmt::Display for SecretKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::ClientApplicationTraffic(n) | Self::ServerApplicationTraffic(n) if *n > 0 => {
-                let side = if matches!(self, Self::ClientApplicationTraffic(_)) { "client" } else { "server" };
+                let side =
+                    if matches!(self, Self::ClientApplicationTraffic(_)) { "client" } else { "server" };
                 write!(f, "{side} application traffic secret {n} (traffic upd)")
             }
             _ => f.write_str(self.label()),

@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use super::codec::{put_bytes, put_u16, put_vec, InvalidMessage, LenPrefix, Reader};
+use super::codec::{InvalidMessage, LenPrefix, Reader, put_bytes, put_u16, put_vec};
 
 macro_rules! wire_code {
     ($(#[$meta:meta])* $name:ident($ty:ty) { $($(#[$cmeta:meta])* $konst:ident = $value:expr => $text:expr,)* }) => {
@@ -221,8 +221,8 @@ pub const TLS13: u16 = 0x0304;
 
 /// ServerHello.random of a HelloRetryRequest: SHA-256("HelloRetryRequest") (§4.1.3).
 pub const HRR_RANDOM: [u8; 32] = [
-    0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c, 0x02, 0x1e, 0x65, 0xb8, 0x91,
-    0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb, 0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c,
+    0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c, 0x02, 0x1e, 0x65, 0xb8, 0x91, 0xc2,
+    0xa2, 0x11, 0x16, 0x7a, 0xbb, 0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c,
 ];
 
 /// One extension as found on the wire.
@@ -846,11 +846,8 @@ pub fn message_hash(hash_of_client_hello1: &[u8; 32]) -> [u8; 36] {
 /// Encodes an alert record body (§6).
 pub fn encode_alert(desc: AlertDescription) -> [u8; 2] {
     // Every alert but close_notify and user_canceled is fatal in TLS 1.3 (§6).
-    let level = if desc == AlertDescription::CLOSE_NOTIFY || desc == AlertDescription::USER_CANCELED {
-        1
-    } else {
-        2
-    };
+    let level =
+        if desc == AlertDescription::CLOSE_NOTIFY || desc == AlertDescription::USER_CANCELED { 1 } else { 2 };
     [level, desc.0]
 }
 
@@ -889,8 +886,12 @@ mod tests {
     #[test]
     fn duplicate_extensions_are_illegal() {
         let mut out = Vec::new();
-        ClientHello { compression_methods: vec![0], cipher_suites: vec![CipherSuite(1)], ..Default::default() }
-            .encode(&mut out);
+        ClientHello {
+            compression_methods: vec![0],
+            cipher_suites: vec![CipherSuite(1)],
+            ..Default::default()
+        }
+        .encode(&mut out);
         // Replace the empty extension block with two supported_versions.
         out.truncate(out.len() - 2);
         out.extend_from_slice(&[0, 14, 0, 43, 0, 3, 2, 3, 4, 0, 43, 0, 3, 2, 3, 4]);

@@ -9,7 +9,7 @@
 //! sealed and opened in place, so bulk data is copied once on the way in and
 //! once on the way out.
 
-use super::crypto::{AeadKey, Secret, NONCE_LEN, TAG_LEN};
+use super::crypto::{AeadKey, NONCE_LEN, Secret, TAG_LEN};
 use super::error::Error;
 use super::messages::{ContentType, TLS12};
 
@@ -99,7 +99,9 @@ impl Deframer {
                     return Err(Error::RecordOverflow(len));
                 }
             }
-            other => return Err(Error::UnexpectedMessage(format!("record of unknown content type {}", other.0))),
+            other => {
+                return Err(Error::UnexpectedMessage(format!("record of unknown content type {}", other.0)));
+            }
         }
         // legacy_record_version is 0x0303, or 0x0301 on a first ClientHello
         // (§5.1); anything not starting 0x03 is not TLS at all.
@@ -174,7 +176,11 @@ impl Protection {
 
     /// Opens a protected record in place; returns the inner content type and
     /// the length of the content at the start of `body`.
-    pub fn open(&mut self, header: &[u8; HEADER_LEN], body: &mut [u8]) -> Result<(ContentType, usize), Error> {
+    pub fn open(
+        &mut self,
+        header: &[u8; HEADER_LEN],
+        body: &mut [u8],
+    ) -> Result<(ContentType, usize), Error> {
         if body.len() < TAG_LEN + 1 {
             // Too short to hold a tag and a content type: it cannot authenticate.
             return Err(Error::BadRecordMac);

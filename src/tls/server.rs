@@ -17,8 +17,8 @@ use super::events::{Event, Summary};
 use super::handshake::{self, expect, received};
 use super::key_schedule::{SecretKind, TrafficSecret};
 use super::messages::{
-    self, Certificate, CertificateRequest, CipherSuite, ClientHello, EncryptedExtensions,
-    HandshakeType, KeyShareEntry, NamedGroup, ServerHello, SignatureScheme, HRR_RANDOM, TLS12, TLS13,
+    self, Certificate, CertificateRequest, CipherSuite, ClientHello, EncryptedExtensions, HRR_RANDOM,
+    HandshakeType, KeyShareEntry, NamedGroup, ServerHello, SignatureScheme, TLS12, TLS13,
 };
 use super::{ClientAuth, ClientTrust, ServerConfig};
 
@@ -60,7 +60,8 @@ impl State for ExpectClientHello {
             .iter()
             .find(|s| ch.cipher_suites.contains(s))
             .ok_or(Error::HandshakeFailure("no cipher suite in common"))?;
-        let schemes = ch.signature_algorithms.as_ref().ok_or(Error::MissingExtension("signature_algorithms"))?;
+        let schemes =
+            ch.signature_algorithms.as_ref().ok_or(Error::MissingExtension("signature_algorithms"))?;
         if !schemes.contains(&SignatureScheme::ED25519) {
             return Err(Error::HandshakeFailure("the client does not accept Ed25519 signatures"));
         }
@@ -94,11 +95,20 @@ impl State for ExpectClientHello {
             cipher_suite: suite,
             compression_method: 0,
             selected_version: Some(TLS13),
-            key_share: Some(KeyShareEntry { group: NamedGroup::X25519, key_exchange: key.public_key().to_vec() }),
+            key_share: Some(KeyShareEntry {
+                group: NamedGroup::X25519,
+                key_exchange: key.public_key().to_vec(),
+            }),
             ..ServerHello::default()
         };
         let mut hello = Vec::with_capacity(128);
-        handshake::sent(core, &mut hello, false, |out| sh.encode(out), || handshake::describe_server_hello(&sh));
+        handshake::sent(
+            core,
+            &mut hello,
+            false,
+            |out| sh.encode(out),
+            || handshake::describe_server_hello(&sh),
+        );
         core.write_handshake(&hello)?;
         // §D.4: in compatibility mode the server's dummy ChangeCipherSpec follows its first message.
         if !ch.session_id.is_empty() {
@@ -111,14 +121,35 @@ impl State for ExpectClientHello {
         let config = self.config;
         let mut flight = Vec::with_capacity(2048);
         let ee = EncryptedExtensions { alpn: alpn.clone(), ..EncryptedExtensions::default() };
-        handshake::sent(core, &mut flight, true, |out| ee.encode(out), || handshake::describe_encrypted_extensions(&ee));
+        handshake::sent(
+            core,
+            &mut flight,
+            true,
+            |out| ee.encode(out),
+            || handshake::describe_encrypted_extensions(&ee),
+        );
         let requested = !matches!(config.client_auth, ClientAuth::None);
         if requested {
-            let cr = CertificateRequest { context: Vec::new(), signature_algorithms: vec![SignatureScheme::ED25519] };
-            handshake::sent(core, &mut flight, true, |out| cr.encode(out), || handshake::describe_certificate_request(&cr));
+            let cr = CertificateRequest {
+                context: Vec::new(),
+                signature_algorithms: vec![SignatureScheme::ED25519],
+            };
+            handshake::sent(
+                core,
+                &mut flight,
+                true,
+                |out| cr.encode(out),
+                || handshake::describe_certificate_request(&cr),
+            );
             core.expected_messages += 3;
         }
-        handshake::send_certificate(core, &mut flight, &[], Some((&config.cert.chain, &config.cert.key)), true);
+        handshake::send_certificate(
+            core,
+            &mut flight,
+            &[],
+            Some((&config.cert.chain, &config.cert.key)),
+            true,
+        );
         handshake::send_finished(core, &mut flight, &secrets.server);
         core.write_handshake(&flight)?;
 
@@ -128,7 +159,13 @@ impl State for ExpectClientHello {
         core.set_app_secrets(traffic);
         core.start_app_write()?;
 
-        let n = Negotiated { config, client_hs, alpn, retried: self.retry.is_some(), server_name: ch.server_name };
+        let n = Negotiated {
+            config,
+            client_hs,
+            alpn,
+            retried: self.retry.is_some(),
+            server_name: ch.server_name,
+        };
         Ok(Next::State(if requested {
             Box::new(ExpectClientCertificate(n))
         } else {
@@ -162,7 +199,13 @@ impl ExpectClientHello {
             ..ServerHello::default()
         };
         let mut flight = Vec::with_capacity(128);
-        handshake::sent(core, &mut flight, false, |out| hrr.encode(out), || handshake::describe_server_hello(&hrr));
+        handshake::sent(
+            core,
+            &mut flight,
+            false,
+            |out| hrr.encode(out),
+            || handshake::describe_server_hello(&hrr),
+        );
         core.write_handshake(&flight)?;
         core.expected_messages += 2;
         if !ch.session_id.is_empty() {
@@ -180,9 +223,13 @@ impl ExpectClientHello {
 /// (RFC 7301 §3.2); a server configured without ALPN ignores the extension.
 fn choose_alpn(config: &ServerConfig, offered: Option<&[Vec<u8>]>) -> Result<Option<Vec<u8>>, Error> {
     match offered {
-        Some(offered) if !config.alpn.is_empty() => {
-            config.alpn.iter().find(|p| offered.contains(p)).cloned().map(Some).ok_or(Error::NoApplicationProtocol)
-        }
+        Some(offered) if !config.alpn.is_empty() => config
+            .alpn
+            .iter()
+            .find(|p| offered.contains(p))
+            .cloned()
+            .map(Some)
+            .ok_or(Error::NoApplicationProtocol),
         _ => Ok(None),
     }
 }

@@ -11,16 +11,16 @@
 //! octets, wrapped lines), so each can be compared with the text by eye.
 
 use super::crypto::{
-    self, ed25519_verify, hkdf_expand, hkdf_extract, sha256, AeadKey, Ed25519Key, Secret, X25519Secret,
+    self, AeadKey, Ed25519Key, Secret, X25519Secret, ed25519_verify, hkdf_expand, hkdf_extract, sha256,
 };
 use super::key_schedule::{
-    derive_secret, expand_label, finished_key, traffic_keys, verify_data, HandshakeSecrets, TrafficSecret,
+    HandshakeSecrets, TrafficSecret, derive_secret, expand_label, finished_key, traffic_keys, verify_data,
 };
 use super::messages::{
     CertificateVerify, CipherSuite, ClientHello, ContentType, EncryptedExtensions, ExtensionType, NamedGroup,
     ServerHello, SignatureScheme, TLS12, TLS13,
 };
-use super::record::{Protection, HEADER_LEN};
+use super::record::{HEADER_LEN, Protection};
 
 /// Bytes from hex, ignoring whitespace (so RFC text can be pasted as it is).
 fn unhex(s: &str) -> Vec<u8> {
@@ -519,7 +519,10 @@ fn rfc8448_server_finished_key_and_verify_data_match() {
     let base = secret(rfc8448::SERVER_HANDSHAKE_TRAFFIC);
     assert_eq!(finished_key(&base).expose(), &unhex_array::<32>(rfc8448::SERVER_FINISHED_KEY));
     let through_certificate_verify = transcript_hash(&THROUGH_SERVER_FINISHED[..5]);
-    assert_eq!(verify_data(&base, &through_certificate_verify), unhex_array::<32>(rfc8448::SERVER_VERIFY_DATA));
+    assert_eq!(
+        verify_data(&base, &through_certificate_verify),
+        unhex_array::<32>(rfc8448::SERVER_VERIFY_DATA)
+    );
 }
 
 #[test]
@@ -541,8 +544,16 @@ fn rfc8448_write_keys_and_ivs_match() {
     let cases = [
         (rfc8448::SERVER_HANDSHAKE_TRAFFIC, rfc8448::SERVER_HANDSHAKE_KEY, rfc8448::SERVER_HANDSHAKE_IV),
         (rfc8448::CLIENT_HANDSHAKE_TRAFFIC, rfc8448::CLIENT_HANDSHAKE_KEY, rfc8448::CLIENT_HANDSHAKE_IV),
-        (rfc8448::SERVER_APPLICATION_TRAFFIC, rfc8448::SERVER_APPLICATION_KEY, rfc8448::SERVER_APPLICATION_IV),
-        (rfc8448::CLIENT_APPLICATION_TRAFFIC, rfc8448::CLIENT_APPLICATION_KEY, rfc8448::CLIENT_APPLICATION_IV),
+        (
+            rfc8448::SERVER_APPLICATION_TRAFFIC,
+            rfc8448::SERVER_APPLICATION_KEY,
+            rfc8448::SERVER_APPLICATION_IV,
+        ),
+        (
+            rfc8448::CLIENT_APPLICATION_TRAFFIC,
+            rfc8448::CLIENT_APPLICATION_KEY,
+            rfc8448::CLIENT_APPLICATION_IV,
+        ),
     ];
     for (traffic, key, iv) in cases {
         let (got_key, got_iv) = key_and_iv(traffic);
@@ -580,7 +591,10 @@ fn rfc8448_client_finished_record_seals_and_opens() {
     assert_eq!((typ, content), (ContentType::HANDSHAKE, unhex(rfc8448::CLIENT_FINISHED)));
 
     let mut client_writes = protection(&secret(rfc8448::CLIENT_HANDSHAKE_TRAFFIC));
-    assert_eq!(seal_record(&mut client_writes, ContentType::HANDSHAKE, &unhex(rfc8448::CLIENT_FINISHED)), record);
+    assert_eq!(
+        seal_record(&mut client_writes, ContentType::HANDSHAKE, &unhex(rfc8448::CLIENT_FINISHED)),
+        record
+    );
 }
 
 #[test]
@@ -624,13 +638,19 @@ fn rfc8448_close_notify_records_seal_and_open_in_both_directions() {
     // The client's alert follows its one application data record (sequence 1).
     let mut client_writes = protection(&traffic.client);
     seal_record(&mut client_writes, ContentType::APPLICATION_DATA, &unhex(rfc8448::APPLICATION_PAYLOAD));
-    assert_eq!(seal_record(&mut client_writes, ContentType::ALERT, &alert), unhex(rfc8448::CLIENT_ALERT_RECORD));
+    assert_eq!(
+        seal_record(&mut client_writes, ContentType::ALERT, &alert),
+        unhex(rfc8448::CLIENT_ALERT_RECORD)
+    );
 
     // The server's follows the ticket and its application data (sequence 2).
     let mut client_reads = protection(&traffic.server);
     open_record(&mut client_reads, &unhex(rfc8448::NEW_SESSION_TICKET_RECORD));
     open_record(&mut client_reads, &unhex(rfc8448::SERVER_APPLICATION_RECORD));
-    assert_eq!(open_record(&mut client_reads, &unhex(rfc8448::SERVER_ALERT_RECORD)), (ContentType::ALERT, alert));
+    assert_eq!(
+        open_record(&mut client_reads, &unhex(rfc8448::SERVER_ALERT_RECORD)),
+        (ContentType::ALERT, alert)
+    );
 }
 
 #[test]
@@ -794,7 +814,10 @@ fn chacha20_poly1305_with_a_flipped_tag_bit_does_not_open() {
     let mut tag: [u8; 16] = unhex_array(CHACHA_TAG);
     tag[15] ^= 0x80;
     let mut buf = unhex(CHACHA_CIPHERTEXT);
-    assert_eq!(key.open(&unhex_array(CHACHA_NONCE), &unhex(CHACHA_AAD), &mut buf, &tag), Err(crypto::AeadError));
+    assert_eq!(
+        key.open(&unhex_array(CHACHA_NONCE), &unhex(CHACHA_AAD), &mut buf, &tag),
+        Err(crypto::AeadError)
+    );
 }
 
 #[test]
@@ -803,7 +826,10 @@ fn chacha20_poly1305_with_altered_additional_data_does_not_open() {
     let mut aad = unhex(CHACHA_AAD);
     aad[0] ^= 0x01;
     let mut buf = unhex(CHACHA_CIPHERTEXT);
-    assert_eq!(key.open(&unhex_array(CHACHA_NONCE), &aad, &mut buf, &unhex_array(CHACHA_TAG)), Err(crypto::AeadError));
+    assert_eq!(
+        key.open(&unhex_array(CHACHA_NONCE), &aad, &mut buf, &unhex_array(CHACHA_TAG)),
+        Err(crypto::AeadError)
+    );
 }
 
 // ---------------------------------------------------------------------------

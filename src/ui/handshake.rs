@@ -78,18 +78,26 @@ impl Widget for HandshakePanel<'_> {
             total.min(inner.height.saturating_sub(tail_height).max(inner.height / 2))
         };
         let [list, gap, rest] =
-            Layout::vertical([Constraint::Length(list_height), Constraint::Length(1), Constraint::Fill(1)]).areas(inner);
+            Layout::vertical([Constraint::Length(list_height), Constraint::Length(1), Constraint::Fill(1)])
+                .areas(inner);
 
         // Keep the selected row in view.
         let height = usize::from(list.height);
-        let offset = panel.selected().saturating_sub(height.saturating_sub(1)).min(rows.len().saturating_sub(height));
+        let offset =
+            panel.selected().saturating_sub(height.saturating_sub(1)).min(rows.len().saturating_sub(height));
         for (row, y) in rows.iter().skip(offset).zip(list.top()..list.bottom()) {
             buf.set_line(list.x, y, row, list.width);
         }
         if tail.is_empty() {
             return;
         }
-        buf.set_stringn(gap.x, gap.y, "─".repeat(usize::from(gap.width)), usize::from(gap.width), theme.dim());
+        buf.set_stringn(
+            gap.x,
+            gap.y,
+            "─".repeat(usize::from(gap.width)),
+            usize::from(gap.width),
+            theme.dim(),
+        );
         let scroll = if panel.expanded() { panel.detail_scroll() } else { 0 };
         Paragraph::new(tail).wrap(Wrap { trim: false }).scroll((scroll, 0)).render(rest, buf);
     }
@@ -118,7 +126,10 @@ fn step_rows<'a>(app: &'a App, width: usize, theme: Theme) -> Vec<Line<'a>> {
             Span::raw(if counted { format!("{:>2} ", step.number) } else { "   ".into() }),
             Span::styled(arrow, theme.fg(Color::Cyan)),
             Span::raw(" "),
-            Span::styled(format!("{name:<left_width$}"), if step.failed() { theme.bad() } else { Style::new() }),
+            Span::styled(
+                format!("{name:<left_width$}"),
+                if step.failed() { theme.bad() } else { Style::new() },
+            ),
             Span::styled(format!(" {right}"), theme.dim()),
         ]);
         if index == panel.selected() && focused {
@@ -128,7 +139,8 @@ fn step_rows<'a>(app: &'a App, width: usize, theme: Theme) -> Vec<Line<'a>> {
         }
         rows.push(row);
     }
-    let spinner = SPINNER.get(usize::try_from(app.frame() % SPINNER.len() as u64).unwrap_or(0)).copied().unwrap_or("*");
+    let spinner =
+        SPINNER.get(usize::try_from(app.frame() % SPINNER.len() as u64).unwrap_or(0)).copied().unwrap_or("*");
     for n in 0..panel.pending() {
         let number = panel.last_number() + n + 1;
         let (icon, text) = if n == 0 { (spinner, "awaiting…") } else { ("·", "") };
@@ -138,7 +150,10 @@ fn step_rows<'a>(app: &'a App, width: usize, theme: Theme) -> Vec<Line<'a>> {
         ]));
     }
     if let Outcome::Failed(_) = panel.outcome() {
-        rows.push(Line::from(vec![Span::styled("✗ handshake failed", theme.bad().add_modifier(Modifier::BOLD))]));
+        rows.push(Line::from(vec![Span::styled(
+            "✗ handshake failed",
+            theme.bad().add_modifier(Modifier::BOLD),
+        )]));
     }
     rows
 }
@@ -172,7 +187,11 @@ fn summary_lines<'a>(app: &'a App, s: &'a Summary, theme: Theme) -> Vec<Line<'a>
         kv("suite", s.suite.to_string(), theme),
         kv("group", s.group.to_string(), theme),
         kv("signature", s.signature_scheme.to_string(), theme),
-        kv("ALPN", s.alpn.as_deref().map_or_else(|| "none".into(), |a| String::from_utf8_lossy(a).into_owned()), theme),
+        kv(
+            "ALPN",
+            s.alpn.as_deref().map_or_else(|| "none".into(), |a| String::from_utf8_lossy(a).into_owned()),
+            theme,
+        ),
         kv("retry", if s.retried { "HelloRetryRequest".into() } else { "none".into() }, theme),
     ];
     if let Some(name) = &s.server_name {
@@ -204,7 +223,10 @@ fn detail<'a>(step: &'a StepView, theme: Theme, width: usize) -> Vec<Line<'a>> {
     let protection = if step.encrypted { "encrypted" } else { "plaintext" };
     let mut lines = vec![
         Line::styled(format!("{} {}", step.number, step.name), theme.heading()),
-        Line::styled(format!("{way} · {} · {protection} · {}", size(step.bytes.len()), elapsed(step.at)), theme.dim()),
+        Line::styled(
+            format!("{way} · {} · {protection} · {}", size(step.bytes.len()), elapsed(step.at)),
+            theme.dim(),
+        ),
     ];
     if !step.summary.is_empty() {
         lines.push(Line::raw(step.summary.as_str()));
@@ -231,7 +253,10 @@ fn detail<'a>(step: &'a StepView, theme: Theme, width: usize) -> Vec<Line<'a>> {
     if !step.secrets.is_empty() {
         lines.push(Line::styled("secrets derived (values hidden)", theme.heading()));
         for secret in &step.secrets {
-            lines.push(Line::from(vec![Span::raw(format!(" {secret}")), Span::styled(" = ••••", theme.dim())]));
+            lines.push(Line::from(vec![
+                Span::raw(format!(" {secret}")),
+                Span::styled(" = ••••", theme.dim()),
+            ]));
         }
     }
     if let Some(hash) = &step.transcript_hash {

@@ -65,10 +65,18 @@ impl Theme {
 
     /// The style of a sender's name: one stable colour per name.
     pub fn name(self, name: &str) -> Style {
-        const PALETTE: [Color; 6] =
-            [Color::LightBlue, Color::LightMagenta, Color::LightYellow, Color::LightCyan, Color::LightGreen, Color::LightRed];
+        const PALETTE: [Color; 6] = [
+            Color::LightBlue,
+            Color::LightMagenta,
+            Color::LightYellow,
+            Color::LightCyan,
+            Color::LightGreen,
+            Color::LightRed,
+        ];
         // FNV-1a: stable across runs and platforms, unlike the std hasher.
-        let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+        let hash = name
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
         let index = usize::try_from(hash % PALETTE.len() as u64).unwrap_or(0);
         self.fg(PALETTE.get(index).copied().unwrap_or(Color::Reset)).add_modifier(Modifier::BOLD)
     }
@@ -95,7 +103,8 @@ impl Areas {
             Layout::vertical([Constraint::Fill(1), Constraint::Length(1), Constraint::Length(1)]).areas(area);
         if app.panel_visible(area.width) {
             let panel_width = (area.width * 2 / 5).clamp(30, 60).min(area.width);
-            let [chat, panel] = Layout::horizontal([Constraint::Fill(1), Constraint::Length(panel_width)]).areas(main);
+            let [chat, panel] =
+                Layout::horizontal([Constraint::Fill(1), Constraint::Length(panel_width)]).areas(main);
             Self { chat, panel: Some(panel), input, status }
         } else {
             Self { chat: main, panel: None, input, status }
@@ -171,8 +180,18 @@ impl Widget for ChatPane<'_> {
         if log.scroll() > 0 {
             let note = format!(" ↓ {} new · End for live ", log.unread());
             let note_width = u16::try_from(note.width()).unwrap_or(u16::MAX).min(area.width);
-            let style = if theme.color { Style::new().fg(Color::Black).bg(Color::Yellow) } else { Style::new().add_modifier(Modifier::REVERSED) };
-            buf.set_stringn(area.right() - note_width, area.bottom() - 1, &note, usize::from(note_width), style);
+            let style = if theme.color {
+                Style::new().fg(Color::Black).bg(Color::Yellow)
+            } else {
+                Style::new().add_modifier(Modifier::REVERSED)
+            };
+            buf.set_stringn(
+                area.right() - note_width,
+                area.bottom() - 1,
+                &note,
+                usize::from(note_width),
+                style,
+            );
         }
     }
 }
@@ -306,7 +325,10 @@ impl Widget for InputLine<'_> {
         let (start, _) = input_window(self.app, area.width);
         let text = self.app.input().text().get(start..).unwrap_or_default();
         let line = if text.is_empty() && self.app.focus() == Focus::Input {
-            Line::from(vec![Span::styled(PROMPT, prompt_style), Span::styled("type a message · /help", theme.dim())])
+            Line::from(vec![
+                Span::styled(PROMPT, prompt_style),
+                Span::styled("type a message · /help", theme.dim()),
+            ])
         } else {
             Line::from(vec![Span::styled(PROMPT, prompt_style), Span::raw(text)])
         };
@@ -324,10 +346,17 @@ struct StatusBar<'a> {
 impl Widget for StatusBar<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let theme = Theme::of(self.app);
-        let bar = if theme.color { Style::new().bg(Color::Blue).fg(Color::White) } else { Style::new().add_modifier(Modifier::REVERSED) };
+        let bar = if theme.color {
+            Style::new().bg(Color::Blue).fg(Color::White)
+        } else {
+            Style::new().add_modifier(Modifier::REVERSED)
+        };
         buf.set_style(area, bar);
         let app = self.app;
-        let mut parts = vec![format!(" {}", if app.peer().is_empty() { "tlschat" } else { app.peer() }), app.state().to_owned()];
+        let mut parts = vec![
+            format!(" {}", if app.peer().is_empty() { "tlschat" } else { app.peer() }),
+            app.state().to_owned(),
+        ];
         if let crate::app::Outcome::Done(summary) = app.panel().outcome() {
             parts.push(summary.suite.to_string());
             if let Some(cert) = &summary.peer {

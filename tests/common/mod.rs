@@ -9,10 +9,10 @@ use std::sync::{Arc, Mutex};
 use tlschat::pki::{self, RoomCa};
 use tlschat::tls::key_schedule::{self, TrafficSecret};
 use tlschat::tls::messages::ContentType;
-use tlschat::tls::record::{self, Protection, HEADER_LEN};
+use tlschat::tls::record::{self, HEADER_LEN, Protection};
 use tlschat::tls::{
-    self, crypto::Secret, CertifiedKey, CipherSuite, ClientConfig, Connection, Error, Event, KeyLog,
-    RootStore, SeededRng, ServerConfig, ServerName, ServerTrust,
+    self, CertifiedKey, CipherSuite, ClientConfig, Connection, Error, Event, KeyLog, RootStore, SeededRng,
+    ServerConfig, ServerName, ServerTrust, crypto::Secret,
 };
 
 /// When the test certificates are made (2026-11-01T00:00:00Z).
@@ -99,7 +99,8 @@ impl Pair {
             Box::new(SeededRng::new_for_testing_only(seed)),
         )
         .expect("client starts");
-        let server = Connection::server(Arc::new(server), Box::new(SeededRng::new_for_testing_only(seed + 1)));
+        let server =
+            Connection::server(Arc::new(server), Box::new(SeededRng::new_for_testing_only(seed + 1)));
         Self {
             client,
             server,
@@ -180,9 +181,10 @@ impl Pair {
         events
             .iter()
             .filter_map(|e| match e {
-                Event::Handshake(tls::HandshakeStep { step: tls::Step::Message { direction, name, .. }, .. }) => {
-                    Some(format!("{} {name}", direction.arrow()))
-                }
+                Event::Handshake(tls::HandshakeStep {
+                    step: tls::Step::Message { direction, name, .. },
+                    ..
+                }) => Some(format!("{} {name}", direction.arrow())),
                 _ => None,
             })
             .collect()
@@ -272,7 +274,13 @@ pub fn handshake_messages(bytes: &[u8]) -> Vec<(u8, Vec<u8>)> {
 
 /// Seals one record by hand, as an attacker holding `secret` could, with no
 /// size limit: `seq` is the record's sequence number under that secret.
-pub fn seal_by_hand(suite: CipherSuite, secret: &TrafficSecret, seq: u64, typ: ContentType, payload: &[u8]) -> Vec<u8> {
+pub fn seal_by_hand(
+    suite: CipherSuite,
+    secret: &TrafficSecret,
+    seq: u64,
+    typ: ContentType,
+    payload: &[u8],
+) -> Vec<u8> {
     let (key, iv) = key_schedule::traffic_keys(suite, secret);
     let mut nonce = *iv.expose();
     for (n, s) in nonce[4..].iter_mut().zip(seq.to_be_bytes()) {

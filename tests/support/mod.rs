@@ -158,7 +158,10 @@ impl Proc {
         let mut child = match cmd.spawn() {
             Ok(child) => child,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                panic!("{name}: `{}` is not installed ({e}); these tests need it", cmd.get_program().to_string_lossy())
+                panic!(
+                    "{name}: `{}` is not installed ({e}); these tests need it",
+                    cmd.get_program().to_string_lossy()
+                )
             }
             Err(e) => panic!("{name}: cannot start: {e}"),
         };
@@ -215,7 +218,13 @@ impl Proc {
 
     /// Everything printed so far, for failure messages.
     pub fn output(&self) -> String {
-        format!("--- {} stdout:\n{}\n--- {} stderr:\n{}", self.name, self.stdout.text(), self.name, self.stderr.text())
+        format!(
+            "--- {} stdout:\n{}\n--- {} stderr:\n{}",
+            self.name,
+            self.stdout.text(),
+            self.name,
+            self.stderr.text()
+        )
     }
 }
 
@@ -283,7 +292,9 @@ impl Room {
     /// Waits for the server to log `text` for the peer at local port `port`.
     pub fn wait_for_peer_line(&self, port: u16, text: &str) -> String {
         let prefix = format!("127.0.0.1:{port}]");
-        self.proc.stdout.wait_for(&format!("{text:?} for port {port}"), |l| l.contains(&prefix) && l.contains(text))
+        self.proc
+            .stdout
+            .wait_for(&format!("{text:?} for port {port}"), |l| l.contains(&prefix) && l.contains(text))
     }
 }
 
