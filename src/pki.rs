@@ -471,6 +471,13 @@ fn certificate_pem(der: &[u8]) -> Result<String, PkiError> {
     encode_string("CERTIFICATE", LineEnding::LF, der).map_err(|_| PkiError::Pem)
 }
 
+impl From<CertifiedKey> for crate::tls::CertifiedKey {
+    /// What the engine needs to serve the chain: the DER certificates and the key.
+    fn from(ck: CertifiedKey) -> Self {
+        Self { chain: ck.chain_der, key: ck.key }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::{Path, PathBuf};
@@ -913,12 +920,5 @@ mod tests {
             let text = e.to_string();
             assert!(!text.is_empty() && !text.contains('\n'), "{text:?}");
         }
-    }
-}
-
-impl From<CertifiedKey> for crate::tls::CertifiedKey {
-    /// What the engine needs to serve the chain: the DER certificates and the key.
-    fn from(ck: CertifiedKey) -> Self {
-        Self { chain: ck.chain_der, key: ck.key }
     }
 }

@@ -335,6 +335,7 @@ impl Core {
         let mut msg = Vec::with_capacity(5);
         messages::encode_key_update(&mut msg, update_requested);
         self.write_handshake(&msg)?;
+        self.message_step(Direction::Sent, &msg, true, false, || key_update_fields(update_requested));
         let app =
             self.app_secrets.as_mut().ok_or(Error::Internal("KeyUpdate before the handshake finished"))?;
         app.ours = key_schedule::next_traffic_secret(&app.ours);
@@ -363,6 +364,12 @@ impl Core {
         }
         Ok(())
     }
+}
+
+/// Summary and fields of a KeyUpdate.
+fn key_update_fields(update_requested: bool) -> (String, Vec<Field>) {
+    let s = if update_requested { "update_requested" } else { "update_not_requested" };
+    (s.into(), vec![Field { name: "request_update", value: s.into() }])
 }
 
 /// Where the connection is in its life.
@@ -541,10 +548,8 @@ impl Connection {
 
     /// Ends the connection with `err`: sends its alert and remembers it.
     fn fail(&mut self, err: Error) -> Error {
-        if let Some(alert) = err.alert() {
-            if !self.core.sent_close {
-                self.core.write_alert(alert);
-            }
+        if let (Some(alert), false) = (err.alert(), self.core.sent_close) {
+            self.core.write_alert(alert);
         }
         self.core.sent_close = true;
         self.phase = Phase::Done(Some(err.clone()));
@@ -687,10 +692,8 @@ impl Connection {
             HandshakeType::KEY_UPDATE => {
                 let requested = messages::decode_key_update(msg.body)?
                     .ok_or(Error::IllegalParameter("KeyUpdate request_update is neither 0 nor 1"))?;
-                self.core.message_step(Direction::Received, msg.raw, true, false, || {
-                    let s = if requested { "update_requested" } else { "update_not_requested" };
-                    (s.into(), vec![Field { name: "request_update", value: s.into() }])
-                });
+                self.core
+                    .message_step(Direction::Received, msg.raw, true, false, || key_update_fields(requested));
                 self.core.receive_key_update(requested)
             }
             // Tickets are for resumption, which tlschat does not do: skip them.

@@ -12,7 +12,7 @@ use super::codec::{InvalidMessage, LenPrefix, Reader, put_bytes, put_u16, put_ve
 macro_rules! wire_code {
     ($(#[$meta:meta])* $name:ident($ty:ty) { $($(#[$cmeta:meta])* $konst:ident = $value:expr => $text:expr,)* }) => {
         $(#[$meta])*
-        #[derive(Clone, Copy, PartialEq, Eq, Hash)]
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
         pub struct $name(pub $ty);
 
         impl $name {
@@ -549,12 +549,6 @@ pub struct ServerHello {
     pub cookie: Option<Vec<u8>>,
     /// Other extension types present (the client refuses them).
     pub other_extensions: Vec<ExtensionType>,
-}
-
-impl Default for CipherSuite {
-    fn default() -> Self {
-        Self(0)
-    }
 }
 
 impl ServerHello {

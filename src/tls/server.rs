@@ -48,10 +48,10 @@ impl State for ExpectClientHello {
         if ch.compression_methods != [0] {
             return Err(Error::IllegalParameter("legacy_compression_methods must be exactly null"));
         }
-        if let Some(retry) = &self.retry {
-            if ch.session_id != retry.session_id || !ch.cipher_suites.contains(&retry.suite) {
-                return Err(Error::IllegalParameter("the second ClientHello differs from the first"));
-            }
+        if let Some(retry) = &self.retry
+            && (ch.session_id != retry.session_id || !ch.cipher_suites.contains(&retry.suite))
+        {
+            return Err(Error::IllegalParameter("the second ClientHello differs from the first"));
         }
         // The server's preference decides (§4.1.1); unknown suites such as 0x00ff are skipped.
         let suite = *self
@@ -81,7 +81,7 @@ impl State for ExpectClientHello {
         received(core, &msg, false, || handshake::describe_client_hello(&ch));
         core.ccs_allowed = true;
         let Some(share) = shares.iter().find(|s| s.group == NamedGroup::X25519) else {
-            return self.retry(core, &ch, suite);
+            return (*self).retry(core, &ch, suite);
         };
         core.suite = suite;
 
@@ -180,7 +180,7 @@ impl State for ExpectClientHello {
 
 impl ExpectClientHello {
     /// Asks for an x25519 key share with a HelloRetryRequest (§4.1.4).
-    fn retry(self: Box<Self>, core: &mut Core, ch: &ClientHello, suite: CipherSuite) -> Result<Next, Error> {
+    fn retry(self, core: &mut Core, ch: &ClientHello, suite: CipherSuite) -> Result<Next, Error> {
         if self.retry.is_some() {
             return Err(Error::IllegalParameter("the second ClientHello still has no x25519 key share"));
         }

@@ -125,10 +125,10 @@ impl Pair {
                 moved = true;
                 self.flights.push((Way::ToServer, buf.clone()));
                 tamper(Way::ToServer, &mut buf);
-                if self.server_error.is_none() {
-                    if let Err(e) = self.server.handle_input(&buf, self.now) {
-                        self.server_error = Some(e);
-                    }
+                if self.server_error.is_none()
+                    && let Err(e) = self.server.handle_input(&buf, self.now)
+                {
+                    self.server_error = Some(e);
                 }
             }
             let mut buf = Vec::new();
@@ -136,10 +136,10 @@ impl Pair {
                 moved = true;
                 self.flights.push((Way::ToClient, buf.clone()));
                 tamper(Way::ToClient, &mut buf);
-                if self.client_error.is_none() {
-                    if let Err(e) = self.client.handle_input(&buf, self.now) {
-                        self.client_error = Some(e);
-                    }
+                if self.client_error.is_none()
+                    && let Err(e) = self.client.handle_input(&buf, self.now)
+                {
+                    self.client_error = Some(e);
                 }
             }
             self.collect();
@@ -302,10 +302,10 @@ pub fn seal_by_hand(
 pub fn once(way: Way, edit: impl FnOnce(&mut Vec<u8>)) -> impl FnMut(Way, &mut Vec<u8>) {
     let mut edit = Some(edit);
     move |w, flight| {
-        if w == way {
-            if let Some(edit) = edit.take() {
-                edit(flight);
-            }
+        if w == way
+            && let Some(edit) = edit.take()
+        {
+            edit(flight);
         }
     }
 }
