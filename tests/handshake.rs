@@ -721,3 +721,11 @@ fn records_not_yet_taken_survive_further_input_in_order() {
     assert_eq!(got, b"third");
     assert!(!p.server.recv_application_data_into(&mut got));
 }
+
+#[test]
+fn a_low_order_key_share_is_refused_before_any_server_hello_is_written() {
+    let (result, out) =
+        server_answer(&foreign_hello(|ch| ch.key_shares.as_mut().unwrap()[0].key_exchange = vec![0; 32]));
+    assert_eq!(result, Err(Error::IllegalParameter("the x25519 key share is a low-order point")));
+    assert_eq!(out, [21, 3, 3, 0, 2, 2, 47], "only the illegal_parameter alert");
+}

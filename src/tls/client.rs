@@ -132,9 +132,10 @@ impl State for ExpectServerHello {
         if share.group != NamedGroup::X25519 || !offered {
             return Err(Error::IllegalParameter("the server's key share is for a group we did not share"));
         }
+        let shared = handshake::agree(&self.key, &share.key_exchange)?;
         core.suite = sh.cipher_suite;
         received(core, &msg, false, || handshake::describe_server_hello(&sh));
-        let secrets = handshake::derive_handshake_secrets(core, &self.key, &share.key_exchange)?;
+        let secrets = handshake::derive_handshake_secrets(core, &shared);
         core.set_read_key(&secrets.server)?;
         core.set_write_key(&secrets.client);
         let n = Negotiated {

@@ -44,25 +44,24 @@ pub(crate) fn sent(
     core.message_step(Direction::Sent, raw, encrypted, true, describe);
 }
 
-/// X25519 agreement plus the key schedule up to the handshake traffic
-/// secrets, reporting each secret. The transcript must end with ServerHello.
-pub(crate) fn derive_handshake_secrets(
-    core: &mut Core,
-    ours: &X25519Secret,
-    peer: &[u8],
-) -> Result<HandshakeSecrets, Error> {
+/// X25519 agreement with the peer's key share, refusing keys that are not
+/// 32 bytes and low-order points (§7.4.2: an all-zero shared secret aborts).
+pub(crate) fn agree(ours: &X25519Secret, peer: &[u8]) -> Result<Secret<32>, Error> {
     let peer: [u8; 32] =
         peer.try_into().map_err(|_| Error::IllegalParameter("an x25519 key share is not 32 bytes"))?;
-    // §7.4.2: an all-zero shared secret (a low-order peer point) must abort.
-    let shared =
-        ours.agree(&peer).ok_or(Error::IllegalParameter("the x25519 key share is a low-order point"))?;
+    ours.agree(&peer).ok_or(Error::IllegalParameter("the x25519 key share is a low-order point"))
+}
+
+/// The key schedule up to the handshake traffic secrets, reporting each
+/// secret. The transcript must end with ServerHello.
+pub(crate) fn derive_handshake_secrets(core: &mut Core, shared: &Secret<32>) -> HandshakeSecrets {
     core.secret_step(SecretKind::SharedSecret);
-    let hs = HandshakeSecrets::derive(&shared, &core.transcript.current());
+    let hs = HandshakeSecrets::derive(shared, &core.transcript.current());
     core.secret_step(SecretKind::EarlySecret);
     core.secret_step(SecretKind::HandshakeSecret);
     core.secret(SecretKind::ClientHandshakeTraffic, &hs.client);
     core.secret(SecretKind::ServerHandshakeTraffic, &hs.server);
-    Ok(hs)
+    hs
 }
 
 /// The content a CertificateVerify signs (§4.4.3): 64 spaces, the context

@@ -86,6 +86,8 @@ impl State for ExpectClientHello {
         core.suite = suite;
 
         let key = X25519Secret::generate(core.rng.as_mut());
+        // Refuse a bad key share before anything is written.
+        let shared = handshake::agree(&key, &share.key_exchange)?;
         let mut random = [0u8; 32];
         core.rng.fill(&mut random);
         let sh = ServerHello {
@@ -114,7 +116,7 @@ impl State for ExpectClientHello {
         if !ch.session_id.is_empty() {
             core.write_ccs();
         }
-        let secrets = handshake::derive_handshake_secrets(core, &key, &share.key_exchange)?;
+        let secrets = handshake::derive_handshake_secrets(core, &shared);
         core.set_write_key(&secrets.server);
         core.set_read_key(&secrets.client)?;
 
