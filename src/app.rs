@@ -8,7 +8,9 @@
 //! and what the network should do ([`Action`]). Drawing (in [`crate::ui`])
 //! only reads `&App`, and never looks at a clock: every time shown was
 //! passed in here, so a test with a fixed clock gets the same screen every
-//! run.
+//! run. With a step delay (`--step-delay`) the network's events wait in a
+//! queue here and are let out, in order, by [`Msg::Tick`]s at the times
+//! [`App::next_reveal`] names.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -72,7 +74,8 @@ pub enum Msg {
         /// Rows.
         height: u16,
     },
-    /// The animation clock ticked.
+    /// The animation clock ticked, or a step held back by the step delay
+    /// is due (see [`App::next_reveal`]).
     Tick,
     /// We started talking to `peer` (a client's connect, or a server's listen).
     Started {
@@ -104,6 +107,8 @@ pub enum Action {
     Send(String),
     /// Update our traffic keys (KeyUpdate).
     Rekey,
+    /// Send the handshake flight held by `--step`.
+    Release,
     /// Close with close_notify and leave.
     Quit,
 }
@@ -393,6 +398,8 @@ pub struct Panel {
     expected: usize,
     outcome: Outcome,
     key_updates: u64,
+    /// Messages in the handshake, set when it completes.
+    handshake_len: Option<usize>,
     selected: usize,
     expanded: bool,
     /// Lines scrolled in the expanded detail.
@@ -408,6 +415,7 @@ impl Default for Panel {
             expected: 0,
             outcome: Outcome::InProgress,
             key_updates: 0,
+            handshake_len: None,
             selected: 0,
             expanded: false,
             detail_scroll: 0,
@@ -439,6 +447,12 @@ impl Panel {
     /// Key updates seen since the handshake, both ways.
     pub fn key_updates(&self) -> u64 {
         self.key_updates
+    }
+
+    /// How many messages the handshake had, once it is done; the engine
+    /// numbers later messages (KeyUpdate) on from there.
+    pub fn handshake_len(&self) -> Option<usize> {
+        self.handshake_len
     }
 
     /// The selected step's index.
@@ -543,6 +557,62 @@ impl Panel {
 }
 
 // ---------------------------------------------------------------------------
+// Teaching pace
+
+/// What waits behind the step delay: the network's events, and the end of
+/// the connection, which must not overtake them.
+#[derive(Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "nearly every entry is a NetEvent: boxing would allocate for each"
+)]
+enum Delayed {
+    Net(NetEvent),
+    Ended(Option<String>),
+}
+
+/// `--step-delay`: the network's events are queued and handed to the app
+/// in order, one handshake message every `delay` (the checks and secrets
+/// of a message, and whatever is not a message, follow at once). Only the
+/// reveal is slowed: the engine ran at full speed, and each event keeps
+/// the time it arrived, which is the time the panel shows.
+#[derive(Debug, Default)]
+struct Reveal {
+    delay: Duration,
+    queue: VecDeque<(Delayed, Now)>,
+    /// When the next message may be shown.
+    next: Option<Instant>,
+}
+
+impl Reveal {
+    /// The next event that is due at `now`, and when it arrived.
+    fn pop_due(&mut self, now: Instant) -> Option<(Delayed, Now)> {
+        let is_message = matches!(
+            self.queue.front()?,
+            (
+                Delayed::Net(NetEvent::Step {
+                    step: HandshakeStep { step: tls::Step::Message { .. }, .. },
+                    ..
+                }),
+                _
+            )
+        );
+        if is_message {
+            if self.next.is_some_and(|next| now < next) {
+                return None;
+            }
+            self.next = Some(now + self.delay);
+        }
+        self.queue.pop_front()
+    }
+
+    /// When the message at the front of the queue is due, if one waits.
+    fn due(&self) -> Option<Instant> {
+        self.next.filter(|_| !self.queue.is_empty())
+    }
+}
+
+// ---------------------------------------------------------------------------
 // The app
 
 /// Which part of the screen takes keys.
@@ -574,6 +644,9 @@ pub struct App {
     server: bool,
     sent: (u64, u64),
     received: (u64, u64),
+    reveal: Reveal,
+    /// A handshake flight is held until Space (`--step`).
+    held: bool,
 }
 
 /// The `/help` text, one notice per line.
@@ -582,6 +655,7 @@ const HELP: &[&str] = &[
     "keys: Enter send · Up/Down history · Ctrl-W delete word · Ctrl-U clear · Home/End · Ctrl-C quit",
     "      PgUp/PgDn or wheel scroll · End back to live · F2 panel on/off",
     "      Tab focus panel: Up/Down select · Enter expand · PgUp/PgDn scroll details · Esc back",
+    "      Space sends a flight held by --step",
     "times are UTC",
 ];
 
@@ -603,7 +677,28 @@ impl App {
             server: false,
             sent: (0, 0),
             received: (0, 0),
+            reveal: Reveal::default(),
+            held: false,
         }
+    }
+
+    /// The app with the panel's reveal slowed to one handshake message per
+    /// `delay` (`--step-delay`).
+    #[must_use]
+    pub fn with_step_delay(mut self, delay: Duration) -> Self {
+        self.reveal.delay = delay;
+        self
+    }
+
+    /// When a step held back by the step delay is due: the event loop sends
+    /// [`Msg::Tick`] then. `None` when nothing waits.
+    pub fn next_reveal(&self) -> Option<Instant> {
+        self.reveal.due()
+    }
+
+    /// Whether a handshake flight is held until Space (`--step`).
+    pub fn held(&self) -> bool {
+        self.held
     }
 
     /// The chat log.
@@ -669,7 +764,8 @@ impl App {
     /// Whether something moves on screen, so ticks matter; when not, the
     /// event loop can stop its tick timer and idle.
     pub fn animating(&self) -> bool {
-        self.panel.pending() > 0 && self.panel_visible(self.size.0)
+        // A held flight waits for the user: no spinner then.
+        self.panel.pending() > 0 && self.panel_visible(self.size.0) && !self.held
     }
 
     /// The one mutator: applies `msg`, received at `now`.
@@ -697,12 +793,11 @@ impl App {
                 Update::REDRAW
             }
             Msg::Tick => {
+                let revealed = self.reveal_due(now);
                 if self.animating() {
                     self.frame = self.frame.wrapping_add(1);
-                    Update::REDRAW
-                } else {
-                    Update::NONE
                 }
+                Update { redraw: revealed || self.animating(), action: None }
             }
             Msg::Started { peer, state, server } => {
                 self.peer = peer;
@@ -713,28 +808,46 @@ impl App {
                 Update::REDRAW
             }
             Msg::Net(event) => {
-                self.net(event, now);
-                Update::REDRAW
+                self.reveal.queue.push_back((Delayed::Net(event), now));
+                Update { redraw: self.reveal_due(now), action: None }
             }
             Msg::Notice { level, text } => {
                 self.notice(now, level, text);
                 Update::REDRAW
             }
             Msg::Ended(error) => {
-                match error {
-                    None => {
-                        self.state = "closed".into();
-                    }
-                    Some(reason) => {
-                        self.panel.fail(reason.clone());
-                        self.state = "failed".into();
-                        self.notice(now, Level::Error, reason);
-                    }
-                }
-                self.notice(now, Level::Info, "connection over: /quit or Ctrl-C to leave".into());
-                Update::REDRAW
+                self.reveal.queue.push_back((Delayed::Ended(error), now));
+                Update { redraw: self.reveal_due(now), action: None }
             }
         }
+    }
+
+    /// Applies the delayed inputs that are due; returns whether there were any.
+    fn reveal_due(&mut self, now: Now) -> bool {
+        let mut any = false;
+        while let Some((delayed, arrived)) = self.reveal.pop_due(now.instant) {
+            any = true;
+            match delayed {
+                Delayed::Net(event) => self.net(event, arrived),
+                Delayed::Ended(error) => self.ended(error, arrived),
+            }
+        }
+        any
+    }
+
+    fn ended(&mut self, error: Option<String>, now: Now) {
+        self.held = false;
+        match error {
+            None => {
+                self.state = "closed".into();
+            }
+            Some(reason) => {
+                self.panel.fail(reason.clone());
+                self.state = "failed".into();
+                self.notice(now, Level::Error, reason);
+            }
+        }
+        self.notice(now, Level::Info, "connection over: /quit or Ctrl-C to leave".into());
     }
 
     fn notice(&mut self, now: Now, level: Level, text: String) {
@@ -749,7 +862,9 @@ impl App {
                     if !self.server {
                         self.state = match self.panel.outcome {
                             Outcome::Failed(_) => "failed".into(),
-                            _ => "handshaking".into(),
+                            // A KeyUpdate is a message after the handshake.
+                            Outcome::Done(_) => "connected".into(),
+                            Outcome::InProgress => "handshaking".into(),
                         };
                     }
                 }
@@ -768,22 +883,19 @@ impl App {
                 );
                 if self.panel.peer == Some(peer) {
                     self.panel.outcome = Outcome::Done(Box::new(summary));
+                    self.panel.handshake_len = Some(self.panel.last_number());
                     if !self.server {
                         self.state = "connected".into();
                     }
                 }
             }
             NetEvent::KeyUpdated { peer, direction, update_requested, generation } => {
-                let whose = match direction {
-                    Direction::Sent => "our sending keys",
-                    Direction::Received => "the peer's sending keys",
+                let what = match direction {
+                    Direction::Sent => format!("KeyUpdate sent to {peer}: our sending keys"),
+                    Direction::Received => format!("KeyUpdate from {peer}: its sending keys"),
                 };
                 let asked = if update_requested { " (update requested)" } else { "" };
-                self.notice(
-                    now,
-                    Level::Success,
-                    format!("key update from {peer}: {whose} are now generation {generation}{asked}"),
-                );
+                self.notice(now, Level::Success, format!("{what} are now generation {generation}{asked}"));
                 if self.panel.peer == Some(peer) {
                     self.panel.key_updates += 1;
                 }
@@ -805,6 +917,11 @@ impl App {
             }
             NetEvent::StatusPage { peer } => {
                 self.notice(now, Level::Info, format!("{peer} fetched the room's status page over HTTP"));
+            }
+            NetEvent::Held { .. } => {
+                self.held = true;
+                self.state = "paused".into();
+                self.notice(now, Level::Info, "the next flight is ready and held: Space sends it".into());
             }
             NetEvent::Closed { peer, by } => {
                 let text = match by {
@@ -837,6 +954,12 @@ impl App {
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
         match key.code {
             KeyCode::Char('c') if ctrl => return self.quit(),
+            KeyCode::Char(' ') if self.held => {
+                self.held = false;
+                let done = matches!(self.panel.outcome, Outcome::Done(_));
+                self.state = if done { "connected" } else { "handshaking" }.into();
+                return Update::act(Action::Release);
+            }
             KeyCode::F(2) => {
                 self.panel_choice = Some(!self.panel_visible(self.size.0));
                 if !self.panel_visible(self.size.0) {

@@ -8,12 +8,15 @@
 //!
 //! [`run`] is the event loop: `select!` over the terminal's crossterm
 //! `EventStream`, the network's [`NetEvent`]s, the client's connection
-//! ending, and a tick timer that runs only while something animates.
-//! Every input goes through [`App::update`]; a frame is drawn only when an
-//! update says something changed, at most once per frame interval.
+//! ending, a tick timer that runs only while something animates, and a
+//! timer for the next step the step delay holds back. Every input goes
+//! through [`App::update`]; a frame is drawn only when an update says
+//! something changed, at most once per frame interval. Idle, nothing
+//! wakes the loop but input.
 
 use std::future::Future;
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crossterm::event::{
@@ -23,13 +26,13 @@ use crossterm::event::{
 use crossterm::execute;
 use futures_util::StreamExt;
 use ratatui::DefaultTerminal;
-use std::sync::Arc;
-
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior, interval, sleep_until};
 
 use crate::app::{Action, App, Level, Msg, Now};
-use crate::net::{Intent, NetEvent};
+use crate::net::{Intent, NetEvent, StepGate};
+use crate::trust::Question;
+use crate::ui::trust::TrustDialog;
 
 /// How often the spinner turns while the handshake is under way.
 pub const TICK: Duration = Duration::from_millis(100);
@@ -66,10 +69,17 @@ impl Terminal {
 
     /// Draws `app` and places the cursor.
     pub fn draw(&mut self, app: &App) -> io::Result<()> {
+        self.draw_with(app, None)
+    }
+
+    /// Draws `app`, and `dialog` over it if there is one (then without a cursor).
+    pub fn draw_with(&mut self, app: &App, dialog: Option<&TrustDialog>) -> io::Result<()> {
         self.inner.draw(|frame| {
             let area = frame.area();
             frame.render_widget(app, area);
-            if let Some(position) = crate::ui::cursor_position(app, area) {
+            if let Some(dialog) = dialog {
+                frame.render_widget(dialog, area);
+            } else if let Some(position) = crate::ui::cursor_position(app, area) {
                 frame.set_cursor_position(position);
             }
         })?;
@@ -96,6 +106,8 @@ pub trait Outbox {
     fn send(&mut self, line: &str) -> bool;
     /// Ask for a KeyUpdate; returns false if the network cannot.
     fn rekey(&mut self) -> bool;
+    /// Send the handshake flight `--step` holds; false if nothing can.
+    fn release(&mut self) -> bool;
     /// Close with close_notify.
     fn close(&mut self);
 }
@@ -124,12 +136,15 @@ const CLOSE_GRACE: Duration = Duration::from_secs(3);
 /// `events` from the network and `ended` (the client connection's result;
 /// pass a future that never resolves for a server), and hands its actions
 /// to `outbox`. After `/quit` it waits (briefly) for `ended` so that
-/// close_notify goes out before the terminal is restored.
+/// close_notify goes out before the terminal is restored. A first-contact
+/// [`Question`] from `questions` is shown as a [`TrustDialog`] that takes
+/// the keys until it is answered.
 pub async fn run<E>(
     mut app: App,
     mut events: mpsc::Receiver<NetEvent>,
     ended: E,
     outbox: &mut dyn Outbox,
+    mut questions: Option<mpsc::Receiver<Question>>,
 ) -> io::Result<Option<String>>
 where
     E: Future<Output = Option<String>>,
@@ -147,13 +162,19 @@ where
     let mut dirty = true;
     let mut next_frame = Instant::now();
     let mut quit_deadline: Option<Instant> = None;
+    let mut dialog: Option<TrustDialog> = None;
     loop {
+        if dialog.as_ref().is_some_and(TrustDialog::is_stale) {
+            dialog = None;
+            dirty = true;
+        }
         if dirty && Instant::now() >= next_frame {
-            terminal.draw(&app)?;
+            terminal.draw_with(&app, dialog.as_ref())?;
             dirty = false;
             next_frame = Instant::now() + FRAME;
         }
         let animating = app.animating();
+        let reveal = app.next_reveal().map(Instant::from_std);
         let msg = tokio::select! {
             event = input.next() => match event {
                 Some(Ok(event)) => message(event),
@@ -176,10 +197,28 @@ where
                 Some(Msg::Ended(result))
             },
             _ = tick.tick(), if animating => Some(Msg::Tick),
+            () = sleep_until(reveal.unwrap_or_else(Instant::now)), if reveal.is_some() => Some(Msg::Tick),
             () = sleep_until(next_frame), if dirty => None,
             () = sleep_until(quit_deadline.unwrap_or_else(Instant::now)), if quit_deadline.is_some() => break,
+            question = next_question(&mut questions), if dialog.is_none() => {
+                dialog = question.map(TrustDialog::new);
+                dirty = true;
+                None
+            },
         };
         let Some(msg) = msg else { continue };
+        // The dialog takes every key press until it is answered.
+        if let (Some(_), Msg::Key(key)) = (&dialog, &msg) {
+            if let Some(trusted) = TrustDialog::decision(key)
+                && let Some(open) = dialog.take()
+            {
+                let text = open.answer(trusted);
+                let level = if trusted { Level::Success } else { Level::Error };
+                let _ = app.update(Msg::Notice { level, text }, Now::system());
+                dirty = true;
+            }
+            continue;
+        }
         let update = app.update(msg, Now::system());
         dirty |= update.redraw;
         match update.action {
@@ -190,11 +229,18 @@ where
             }
             Some(Action::Send(_)) => {}
             Some(Action::Rekey) if !outbox.rekey() => {
-                let text = "KeyUpdate cannot be asked for from here yet".to_owned();
+                let text =
+                    "KeyUpdate not sent: nobody is connected, or the connection is not ready".to_owned();
                 let _ = app.update(Msg::Notice { level: Level::Error, text }, Now::system());
                 dirty = true;
             }
             Some(Action::Rekey) => {}
+            Some(Action::Release) if !outbox.release() => {
+                let text = "nothing to send: the connection is over".to_owned();
+                let _ = app.update(Msg::Notice { level: Level::Error, text }, Now::system());
+                dirty = true;
+            }
+            Some(Action::Release) => {}
             Some(Action::Quit) => {
                 outbox.close();
                 if connection_over {
@@ -209,9 +255,21 @@ where
         }
     }
     // Show the last state (closing…) once; then the terminal is restored by drop.
-    terminal.draw(&app)?;
+    terminal.draw_with(&app, dialog.as_ref())?;
     drop(terminal);
     Ok(failure)
+}
+
+/// The next first-contact question; never, once there are no more. Cancel-safe.
+async fn next_question(questions: &mut Option<mpsc::Receiver<Question>>) -> Option<Question> {
+    let question = match questions {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    };
+    if question.is_none() {
+        *questions = None;
+    }
+    question
 }
 
 /// Whether to run the TUI: stdout is a terminal and `--headless` was not given.
@@ -220,41 +278,75 @@ pub fn wanted(headless: bool) -> bool {
     !headless && io::stdout().is_terminal() && io::stdin().is_terminal()
 }
 
-/// A client's actions go to its connection's intent channel.
-struct ClientOutbox(mpsc::Sender<Intent>);
+/// A client's actions go to its connection's intent channel; Space goes
+/// to its step gate.
+struct ClientOutbox {
+    intents: mpsc::Sender<Intent>,
+    step: Option<mpsc::Sender<()>>,
+}
 
 impl Outbox for ClientOutbox {
     fn send(&mut self, line: &str) -> bool {
-        self.0.try_send(Intent::Send(Arc::from(format!("{line}\n").into_bytes()))).is_ok()
+        self.intents.try_send(Intent::Send(Arc::from(format!("{line}\n").into_bytes()))).is_ok()
     }
 
     fn rekey(&mut self) -> bool {
-        // net's Intent has no KeyUpdate yet.
-        false
+        // Asking the server to update too shows both directions change.
+        self.intents.try_send(Intent::KeyUpdate { request_peer: true }).is_ok()
+    }
+
+    fn release(&mut self) -> bool {
+        self.step.as_ref().is_some_and(|go| go.try_send(()).is_ok())
     }
 
     fn close(&mut self) {
-        let _ = self.0.try_send(Intent::Close);
+        let _ = self.intents.try_send(Intent::Close);
     }
 }
 
-/// `tlschat connect` in the TUI: `session` is net's `connect` future, which
-/// reads `intents` and reports on `events`. Returns why the connection
-/// failed, if it did, once the user has quit.
+/// The teaching pace of a client's TUI.
+#[derive(Debug, Default)]
+pub struct Pace {
+    /// `--step-delay`: the panel shows one handshake message per this much.
+    pub step_delay: Duration,
+    /// `--step`: opens the [`StepGate`] given to net's `connect`, one
+    /// flight per Space.
+    pub step: Option<mpsc::Sender<()>>,
+}
+
+impl Pace {
+    /// The pace for `--step-delay` and `--step`; with `step`, also the gate
+    /// to give to net's `connect`.
+    pub fn new(step_delay: Duration, step: bool) -> (Self, Option<StepGate>) {
+        if !step {
+            return (Self { step_delay, step: None }, None);
+        }
+        let (go, gate) = crate::net::step_gate();
+        (Self { step_delay, step: Some(go) }, Some(gate))
+    }
+}
+
+/// `tlschat connect` (and `demo`) in the TUI: `session` is net's `connect`
+/// future, which reads `intents` and reports on `events`; `peer` names the
+/// server for the status bar; `questions` brings first-contact questions
+/// from [`crate::trust::gate`]. Returns why the connection failed, if it
+/// did, once the user has quit.
 pub async fn run_client<S, E>(
     peer: String,
     session: S,
     events: mpsc::Receiver<NetEvent>,
     intents: mpsc::Sender<Intent>,
+    pace: Pace,
+    questions: Option<mpsc::Receiver<Question>>,
 ) -> io::Result<Option<String>>
 where
     S: Future<Output = Result<(), E>>,
     E: std::fmt::Display,
 {
-    let mut app = App::new(crate::app::color_allowed());
+    let mut app = App::new(crate::app::color_allowed()).with_step_delay(pace.step_delay);
     let _ = app.update(Msg::Started { peer, state: "connecting".into(), server: false }, Now::system());
     let ended = async move { session.await.err().map(|e| e.to_string()) };
-    run(app, events, ended, &mut ClientOutbox(intents)).await
+    run(app, events, ended, &mut ClientOutbox { intents, step: pace.step }, questions).await
 }
 
 /// A room's actions: lines go to every member, quitting shuts the room.
@@ -269,6 +361,12 @@ impl Outbox for RoomOutbox {
     }
 
     fn rekey(&mut self) -> bool {
+        // To every member; each asks its peer to update too.
+        self.lines.send(Intent::KeyUpdate { request_peer: true }).is_ok()
+    }
+
+    fn release(&mut self) -> bool {
+        // A room never holds flights: `--step` is a client's.
         false
     }
 
@@ -301,5 +399,5 @@ pub async fn run_room(
         tokio::time::sleep(ROOM_CLOSE).await;
         None
     };
-    run(app, events, ended, &mut RoomOutbox { lines, shutdown }).await.map(|_| ())
+    run(app, events, ended, &mut RoomOutbox { lines, shutdown }, None).await.map(|_| ())
 }

@@ -365,3 +365,97 @@ fn ten_thousand_messages_render_only_what_is_visible() {
     assert!(text.contains("message number 9999"));
     assert!(!text.contains("message number 9000 "));
 }
+
+#[test]
+fn the_step_delay_reveals_one_message_per_delay_with_the_times_they_arrived() {
+    let (events, _) = client_events("localhost", 48);
+    let delay = Duration::from_millis(250);
+    let start = t0();
+    let mut app = App::new(true).with_step_delay(delay);
+    let _ = app.update(
+        Msg::Started { peer: "localhost:8443".into(), state: "connecting".into(), server: false },
+        start,
+    );
+    // Everything arrives within a few milliseconds, as on loopback.
+    let arrived = feed(&mut app, events, start);
+    let _ = app.update(Msg::Net(NetEvent::Text { peer: server(), line: "welcome".into() }), arrived);
+    assert_eq!(app.panel().steps().len(), 1, "only the first message is shown at once");
+    let mut now = arrived;
+    let mut shown = vec![1];
+    while let Some(due) = app.next_reveal() {
+        assert!(shown.len() < 20, "the reveal never ends");
+        let wait = due.saturating_duration_since(now.instant);
+        assert!(wait <= delay, "{wait:?}");
+        now = now.after(wait);
+        let update = app.update(Msg::Tick, now);
+        assert!(update.redraw);
+        shown.push(app.panel().steps().len());
+    }
+    // One more message per tick, until the whole handshake is shown.
+    assert_eq!(shown, (1..=shown.len()).collect::<Vec<_>>());
+    assert!(shown.len() >= 9, "{shown:?}");
+    assert!(matches!(app.panel().outcome(), Outcome::Done(_)), "connected once every step is shown");
+    assert_eq!(
+        app.log().entries().back().map(|e| e.text.as_str()),
+        Some("welcome"),
+        "chat waits behind the steps"
+    );
+    // The panel's times are when the events arrived (3 ms apart), not when they were shown.
+    let last = app.panel().steps().last().unwrap();
+    assert!(last.at < Duration::from_millis(100), "{:?}", last.at);
+}
+
+#[test]
+fn a_held_flight_shows_in_the_panel_and_space_releases_it() {
+    let (events, _) = client_events("localhost", 49);
+    let first_flight = events
+        .iter()
+        .position(|e| matches!(e, Event::Handshake(s) if matches!(&s.step, tls::Step::Message { name: "ServerHello", .. })))
+        .unwrap();
+    let start = t0();
+    let mut app = client_app(start);
+    let now = feed(&mut app, events[..first_flight].iter().cloned(), start);
+    let _ = app.update(Msg::Net(NetEvent::Held { peer: server() }), now);
+    assert!(app.held());
+    assert_eq!(app.state(), "paused");
+    assert!(!app.animating(), "a held flight waits for the user: no spinner to turn");
+    let text = screen(&mut app, 100, 24);
+    assert!(text.contains("flight held: Space sends it"), "{text}");
+    insta::assert_snapshot!(text);
+    assert_eq!(app.update(key(KeyCode::Char(' ')), now).action, Some(Action::Release));
+    assert!(!app.held());
+    assert_eq!(app.input().text(), "", "the Space that released the flight is not typed");
+    assert_eq!(app.update(key(KeyCode::Char(' ')), now).action, None, "nothing is held any more");
+    assert_eq!(app.input().text(), " ");
+}
+
+#[test]
+fn a_key_update_after_the_handshake_shows_as_a_step_and_as_notices() {
+    let pki = pki(50);
+    let mut pair = Pair::new(client_config(&pki), server_config(&pki), 50);
+    pair.drive();
+    pair.client.key_update(true).unwrap();
+    pair.drive();
+    let start = t0();
+    let mut app = client_app(start);
+    let now = feed(&mut app, pair.client_events, start);
+    let _ = app.update(Msg::Net(NetEvent::Text { peer: server(), line: "new keys, same chat".into() }), now);
+    let names: Vec<&str> = app.panel().steps().iter().map(|s| s.name).collect();
+    assert_eq!(names.iter().filter(|n| **n == "KeyUpdate").count(), 2, "ours and the answer: {names:?}");
+    assert_eq!(app.panel().key_updates(), 2);
+    assert_eq!(app.state(), "connected", "a KeyUpdate is not a new handshake");
+    let notices: Vec<&str> = app.log().entries().iter().map(|e| e.text.as_str()).collect();
+    assert!(
+        notices.contains(
+            &"KeyUpdate sent to 127.0.0.1:8443: our sending keys are now generation 1 (update requested)"
+        ),
+        "{notices:?}"
+    );
+    assert!(
+        notices.contains(&"KeyUpdate from 127.0.0.1:8443: its sending keys are now generation 1"),
+        "{notices:?}"
+    );
+    let text = screen(&mut app, 100, 30);
+    assert!(text.contains("Handshake 7/7 · 2 after"), "{text}");
+    insta::assert_snapshot!(text);
+}

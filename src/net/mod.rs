@@ -5,7 +5,7 @@
 //! A user interface talks to it only through two enums on tokio channels:
 //! [`Intent`] in (what to send, when to close) and [`NetEvent`] out (handshake
 //! steps, received text, how each connection ended). The headless log in
-//! `main.rs` prints the events; the TUI will draw the same ones.
+//! `main.rs` prints the events; the TUI draws the same ones.
 //!
 //! # Layout
 //!
@@ -51,7 +51,8 @@ pub enum Intent {
         /// Whether to send update_requested.
         request_peer: bool,
     },
-    /// Send close_notify, then wait briefly for the peer's.
+    /// Send close_notify, then wait briefly for the peer's; during the
+    /// handshake, at once and without waiting (what was queued is dropped).
     Close,
 }
 
@@ -110,6 +111,12 @@ pub enum NetEvent {
     },
     /// An HTTP client got the room's status page; the connection is closing.
     StatusPage {
+        /// The connection.
+        peer: SocketAddr,
+    },
+    /// `--step`: the client has its next handshake flight ready and holds
+    /// it until its [`StepGate`] opens.
+    Held {
         /// The connection.
         peer: SocketAddr,
     },
@@ -233,13 +240,30 @@ fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
+/// `--step`: a client holds each of its handshake flights until the user
+/// lets it go (the [`NetEvent::Held`] event says one is waiting). Made by
+/// [`step_gate`].
+#[derive(Debug)]
+pub struct StepGate(mpsc::Receiver<()>);
+
+/// A [`StepGate`] and its sender: each `()` sent releases one held flight;
+/// dropping the sender releases the rest.
+pub fn step_gate() -> (mpsc::Sender<()>, StepGate) {
+    let (go, gate) = mpsc::channel(1);
+    (go, StepGate(gate))
+}
+
 /// Connects to `host:port` as `server_name` and runs the chat session: what
 /// arrives on `intents` is sent, what happens is reported on `events`.
-/// `intents` closing (or [`Intent::Close`]) sends close_notify.
+/// Lines sent before the handshake completes wait for it. [`Intent::Close`]
+/// sends close_notify at once, even mid-handshake; `intents` closing sends
+/// it once everything asked for before has been sent.
 ///
 /// `handshake_timeout` bounds everything up to a completed handshake: name
-/// resolution, TCP connect and TLS. Returns `Ok` when the connection ended
-/// with a close_notify from either side, and the reason otherwise.
+/// resolution, TCP connect and TLS (not counting the time `step` holds a
+/// flight). Returns `Ok` when the connection ended with a close_notify from
+/// either side, and the reason otherwise.
+#[allow(clippy::too_many_arguments)] // each is one knob of `tlschat connect`
 pub async fn connect(
     host: &str,
     port: u16,
@@ -248,6 +272,7 @@ pub async fn connect(
     handshake_timeout: Duration,
     intents: mpsc::Receiver<Intent>,
     events: mpsc::Sender<NetEvent>,
+    step: Option<StepGate>,
 ) -> Result<(), NetError> {
     let start = Instant::now();
     let tcp = timeout_at(start + handshake_timeout, open(host, port))
@@ -257,7 +282,7 @@ pub async fn connect(
     let peer = tcp.peer_addr()?;
     let tls = Connection::client(config, server_name, Box::new(OsRng))?;
     let mut stream = TlsStream::new(tcp, tls, peer, start, handshake_timeout);
-    let by = session::chat(&mut stream, &mut Inbox::Direct(intents), &events, None).await?;
+    let by = session::chat(&mut stream, &mut Inbox::Direct(intents), &events, None, step).await?;
     let _ = events.send(NetEvent::Closed { peer, by }).await;
     Ok(())
 }
@@ -364,7 +389,7 @@ impl Server {
             let report_closes = room.is_some();
             let result = match room {
                 Some((mut inbox, about)) => {
-                    session::chat(&mut stream, &mut inbox, &events, Some(&about)).await
+                    session::chat(&mut stream, &mut inbox, &events, Some(&about), None).await
                 }
                 None => session::echo(&mut stream).await,
             };

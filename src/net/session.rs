@@ -4,8 +4,9 @@
 //! engine and two reused buffers) driven by one of two loops:
 //!
 //! - [`chat`]: `tokio::select!` over the socket, the connection's [`Inbox`]
-//!   (what to send) and one timer (the handshake deadline, then the wait
-//!   for the peer's close_notify). It reports what happens as [`NetEvent`]s.
+//!   (what to send), a `--step` client's [`StepGate`] and one timer (the
+//!   handshake deadline, then the wait for the peer's close_notify). It
+//!   reports what happens as [`NetEvent`]s.
 //! - [`echo`]: the lean loop of `listen --echo`: read, feed the engine, send
 //!   each record back, one write. No events, no per-record work beyond the
 //!   engine's.
@@ -14,6 +15,7 @@
 //! engine queued (which on failure carries its alert), then take events and
 //! application data.
 
+use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -25,7 +27,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio::time::{Instant, sleep_until, timeout_at};
 
 use super::text::{self, LineBuffer};
-use super::{Closer, Intent, NetError, NetEvent, unix_now};
+use super::{Closer, Intent, NetError, NetEvent, StepGate, unix_now};
 use crate::tls::{self, Connection, Event};
 
 /// Size of the reused read buffer: room for four full TLS records.
@@ -39,6 +41,11 @@ const ECHO_READ_MAX: usize = 1024 * 1024;
 
 /// How long to wait for the peer's close_notify (or EOF) after sending ours.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
+
+/// How many intents are taken off the inbox while they cannot be acted on
+/// yet (handshake running, flight held). Beyond this they wait in the
+/// channel, so a fast writer still feels backpressure.
+const EARLY_LIMIT: usize = 64;
 
 /// A TCP socket with a TLS engine on it.
 pub(super) struct TlsStream {
@@ -77,10 +84,12 @@ impl TlsStream {
         }
     }
 
-    /// Writes everything the engine has queued, as one write: a whole
-    /// flight goes out in one segment where TCP allows.
+    /// Writes everything the engine has queued (after a flight held by
+    /// `--step`, if one is), as one write: a whole flight goes out in one
+    /// segment where TCP allows.
     async fn flush(&mut self) -> io::Result<()> {
-        if !self.tls.poll_transmit(&mut self.write_buf) {
+        let _ = self.tls.poll_transmit(&mut self.write_buf);
+        if self.write_buf.is_empty() {
             return Ok(());
         }
         let result = self.tcp.write_all(&self.write_buf).await;
@@ -133,25 +142,27 @@ pub(super) enum Inbox {
 }
 
 impl Inbox {
-    /// The next thing to do. Cancel-safe: every await in it is.
-    async fn recv(&mut self) -> Intent {
+    /// The next thing to do; `None` when the input has ended (a client's
+    /// channel closed), which closes the connection once everything asked
+    /// for before has been done. Cancel-safe: every await in it is.
+    async fn recv(&mut self) -> Option<Intent> {
         match self {
-            Self::Direct(intents) => intents.recv().await.unwrap_or(Intent::Close),
+            Self::Direct(intents) => intents.recv().await,
             Self::Room { lines, shutdown } => loop {
                 tokio::select! {
                     line = lines.recv() => match line {
-                        Ok(intent) => return intent,
+                        Ok(intent) => return Some(intent),
                         // A member this far behind misses lines rather than
                         // holding up the room.
                         Err(RecvError::Lagged(_)) => {}
                         // The server's input ended; the room stays open.
                         Err(RecvError::Closed) => {
                             let _ = shutdown.changed().await;
-                            return Intent::Close;
+                            return Some(Intent::Close);
                         }
                     },
                     // A dropped sender means the server is gone too.
-                    _ = shutdown.changed() => return Intent::Close,
+                    _ = shutdown.changed() => return Some(Intent::Close),
                 }
             },
         }
@@ -181,16 +192,27 @@ struct Chat<'a> {
     received: Vec<String>,
     /// Set once we have sent close_notify: until when we wait for the peer's.
     closing: Option<Instant>,
+    /// Intents taken off the inbox before they could be acted on: nothing
+    /// is sent before the handshake completes (no early data) or while a
+    /// flight is held. Close is never queued: it is acted on at once.
+    early: VecDeque<Intent>,
+    /// The inbox has ended: close once `early` is done.
+    input_ended: bool,
+    /// `--step` (clients only): holds each handshake flight until it opens.
+    step: Option<StepGate>,
+    /// Since when a flight is held (in the stream's `write_buf`).
+    held: Option<Instant>,
 }
 
 /// Runs a chat connection until it closes or fails. `about` is the room's
 /// status page text for a server (which makes it answer HTTP requests),
-/// `None` for a client.
+/// `None` for a client; `step` holds a client's handshake flights.
 pub(super) async fn chat(
     s: &mut TlsStream,
     inbox: &mut Inbox,
     events: &mpsc::Sender<NetEvent>,
     about: Option<&str>,
+    step: Option<StepGate>,
 ) -> Result<Closer, NetError> {
     let mut chat = Chat {
         http: about.map_or(Http::Never, |about| Http::Maybe { about }),
@@ -198,6 +220,10 @@ pub(super) async fn chat(
         lines: LineBuffer::default(),
         received: Vec::new(),
         closing: None,
+        early: VecDeque::new(),
+        input_ended: false,
+        step,
+        held: None,
     };
     let result = chat.run(s, inbox, events).await;
     // However it ended, a last line without its newline is still shown.
@@ -219,12 +245,24 @@ impl Chat<'_> {
             return Ok(closer);
         }
         loop {
-            // One timer: the handshake deadline, then the wait for close_notify.
+            // What was asked for while it could not be done goes out now, in order.
+            if s.connected && self.held.is_none() && self.closing.is_none() {
+                while let Some(intent) = self.early.pop_front() {
+                    if let Some(closer) = self.act(s, intent, events).await? {
+                        return Ok(closer);
+                    }
+                }
+                if self.input_ended {
+                    self.close(s).await?;
+                }
+            }
+            // One timer: the handshake deadline, then the wait for
+            // close_notify. A held flight stops the handshake's clock.
             let timer = self.closing.unwrap_or(s.deadline);
-            let timer_armed = self.closing.is_some() || s.tls.is_handshaking();
-            // Nothing is sent before the handshake completes (no early data)
-            // or after our close_notify; intents wait in the channel meanwhile.
-            let ready = s.connected && self.closing.is_none();
+            let timer_armed = self.closing.is_some() || (s.tls.is_handshaking() && self.held.is_none());
+            // Nothing is taken after our close_notify, nor beyond the limit
+            // while intents cannot be acted on.
+            let listening = self.closing.is_none() && !self.input_ended && self.early.len() < EARLY_LIMIT;
             tokio::select! {
                 read = s.tcp.read(&mut s.read_buf) => match read {
                     Ok(0) => return s.eof(self.closing.is_some()),
@@ -239,19 +277,20 @@ impl Chat<'_> {
                     Err(_) if self.closing.is_some() => return Ok(Closer::Us),
                     Err(e) => return Err(e.into()),
                 },
-                intent = inbox.recv(), if ready => match intent {
-                    Intent::Send(data) => {
-                        s.tls.send(&data)?;
-                        s.flush().await?;
+                intent = inbox.recv(), if listening => match intent {
+                    // At once, even mid-handshake: either side may close at
+                    // any time (RFC 8446 §6.1), and a user who quits while
+                    // the server is slow should not have to wait for it,
+                    // nor for its answer (which §6.1 does not require).
+                    Some(Intent::Close) if !s.connected => {
+                        self.close(s).await?;
+                        return Ok(Closer::Us);
                     }
-                    Intent::KeyUpdate { request_peer } => {
-                        s.tls.key_update(request_peer)?;
-                        // The new keys' events (KeyUpdated, the key log's
-                        // secret) are reported like any other.
-                        self.pump(s, events).await?;
-                    }
-                    Intent::Close => self.close(s).await?,
+                    Some(Intent::Close) => self.close(s).await?,
+                    Some(intent) => self.early.push_back(intent),
+                    None => self.input_ended = true,
                 },
+                go = next_go(&mut self.step), if self.held.is_some() => self.release(s, go).await?,
                 () = sleep_until(timer), if timer_armed => {
                     return match self.closing {
                         // No answer to our close_notify in time: done anyway.
@@ -310,16 +349,84 @@ impl Chat<'_> {
             let _ = s.flush().await;
             return Ok(Some(if self.closing.is_some() { Closer::Us } else { Closer::Peer }));
         }
-        s.flush().await?;
+        if !self.hold(s, events).await {
+            s.flush().await?;
+        }
         Ok(None)
     }
 
-    /// Sends close_notify and starts waiting for the peer's.
+    /// Does what the user asked for, once the connection can.
+    async fn act(
+        &mut self,
+        s: &mut TlsStream,
+        intent: Intent,
+        events: &mpsc::Sender<NetEvent>,
+    ) -> Result<Option<Closer>, NetError> {
+        match intent {
+            Intent::Send(data) => {
+                s.tls.send(&data)?;
+                s.flush().await?;
+            }
+            Intent::KeyUpdate { request_peer } => {
+                s.tls.key_update(request_peer)?;
+                // The new keys' events (the KeyUpdate step, KeyUpdated, the
+                // key log's secret) are reported like any other.
+                return self.pump(s, events).await;
+            }
+            Intent::Close => self.close(s).await?,
+        }
+        Ok(None)
+    }
+
+    /// `--step`: takes the flight the engine has just queued off it and
+    /// keeps it unsent until the gate opens. Returns whether a flight is held.
+    async fn hold(&mut self, s: &mut TlsStream, events: &mpsc::Sender<NetEvent>) -> bool {
+        if self.step.is_none() {
+            return false;
+        }
+        if self.held.is_some() {
+            // Whatever the engine queues meanwhile goes out after the held flight.
+            return true;
+        }
+        if !s.tls.poll_transmit(&mut s.write_buf) {
+            return false;
+        }
+        self.held = Some(Instant::now());
+        let _ = events.send(NetEvent::Held { peer: s.peer }).await;
+        true
+    }
+
+    /// Sends the held flight. The handshake deadline moves on by the time
+    /// it was held; after the last flight (or once the gate's sender is
+    /// gone, `go` being `None`) nothing more is held.
+    async fn release(&mut self, s: &mut TlsStream, go: Option<()>) -> Result<(), NetError> {
+        if let Some(since) = self.held.take() {
+            s.deadline += since.elapsed();
+        }
+        if go.is_none() || s.connected {
+            self.step = None;
+        }
+        s.flush().await?;
+        Ok(())
+    }
+
+    /// Sends close_notify (after a held flight, if any: the peer then sees
+    /// a complete flight and a clean close) and starts waiting for the peer's.
     async fn close(&mut self, s: &mut TlsStream) -> Result<(), NetError> {
+        self.held = None;
+        self.step = None;
         s.tls.close();
         s.flush().await?;
         self.closing = Some(Instant::now() + CLOSE_WAIT);
         Ok(())
+    }
+}
+
+/// The gate's next opening; never, without a gate. Cancel-safe.
+async fn next_go(step: &mut Option<StepGate>) -> Option<()> {
+    match step {
+        Some(gate) => gate.0.recv().await,
+        None => std::future::pending().await,
     }
 }
 

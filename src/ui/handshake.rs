@@ -49,7 +49,13 @@ impl Widget for HandshakePanel<'_> {
         let panel = self.app.panel();
         let focused = self.app.focus() == Focus::Panel;
         let border = if focused { theme.fg(Color::Cyan) } else { theme.dim() };
-        let title = format!(" Handshake {}/{} ", panel.last_number(), panel.expected());
+        let title = match panel.handshake_len() {
+            // Messages after the handshake (KeyUpdate) are counted apart.
+            Some(len) if panel.last_number() > len => {
+                format!(" Handshake {len}/{len} · {} after ", panel.last_number() - len)
+            }
+            _ => format!(" Handshake {}/{} ", panel.last_number(), panel.expected()),
+        };
         let block = Block::bordered()
             .border_type(if focused { BorderType::Thick } else { BorderType::Plain })
             .border_style(border)
@@ -143,7 +149,11 @@ fn step_rows<'a>(app: &'a App, width: usize, theme: Theme) -> Vec<Line<'a>> {
         SPINNER.get(usize::try_from(app.frame() % SPINNER.len() as u64).unwrap_or(0)).copied().unwrap_or("*");
     for n in 0..panel.pending() {
         let number = panel.last_number() + n + 1;
-        let (icon, text) = if n == 0 { (spinner, "awaiting…") } else { ("·", "") };
+        let (icon, text) = match n {
+            0 if app.held() => ("⏸", "flight held: Space sends it"),
+            0 => (spinner, "awaiting…"),
+            _ => ("·", ""),
+        };
         rows.push(Line::from(vec![
             Span::styled(icon, theme.fg(Color::Yellow)),
             Span::styled(format!("{number:>2}   {text}"), theme.dim()),

@@ -1,0 +1,287 @@
+//! net's client and room in one process on loopback: closing mid-handshake,
+//! the `--step` gate, lines queued during the handshake, KeyUpdate from
+//! either side. Certificates are made for the real clock (net checks
+//! validity against it); every wait has a deadline.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpListener;
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio::time::timeout;
+
+use tlschat::net::{self, Closer, Intent, NetError, NetEvent, Server, Service, StepGate};
+use tlschat::pki;
+use tlschat::tls::{
+    self, CertifiedKey, ClientConfig, Direction, RootStore, ServerConfig, ServerName, ServerTrust, Step,
+};
+
+/// How long anything expected may take.
+const WAIT: Duration = Duration::from_secs(10);
+
+/// How long a test watches for something that must not happen.
+const QUIET: Duration = Duration::from_millis(300);
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// A room served by net's `Server` on an ephemeral loopback port.
+struct Room {
+    addr: SocketAddr,
+    events: mpsc::Receiver<NetEvent>,
+    lines: broadcast::Sender<Intent>,
+    roots: RootStore,
+    _shutdown: watch::Sender<bool>,
+}
+
+async fn room() -> Room {
+    let (ca, server) = pki::test_room_for_testing_only(7, unix_now() - 60).unwrap();
+    let mut roots = RootStore::new();
+    roots.add_der(&ca.cert_der).unwrap();
+    let mut config =
+        ServerConfig::new(CertifiedKey { chain: server.chain_der.clone(), key: server.key.clone() });
+    config.alpn = vec![tls::ALPN_TLSCHAT.to_vec()];
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (lines, _) = broadcast::channel(16);
+    let (events_tx, events) = mpsc::channel(256);
+    let (shutdown_tx, shutdown) = watch::channel(false);
+    let server = Server {
+        listener,
+        config: Arc::new(config),
+        service: Service::Room { lines: lines.clone(), about: "test room".into() },
+        handshake_timeout: Duration::from_secs(30),
+        events: events_tx,
+        shutdown,
+    };
+    tokio::spawn(server.run());
+    Room { addr, events, lines, roots, _shutdown: shutdown_tx }
+}
+
+/// A client of `addr` trusting `roots`, on a task of its own.
+struct Client {
+    intents: mpsc::Sender<Intent>,
+    events: mpsc::Receiver<NetEvent>,
+    done: JoinHandle<Result<(), NetError>>,
+}
+
+fn client(addr: SocketAddr, roots: RootStore, step: Option<StepGate>) -> Client {
+    let mut config = ClientConfig::new(ServerTrust::Roots(roots));
+    config.alpn = vec![tls::ALPN_TLSCHAT.to_vec()];
+    let (intents, intent_rx) = mpsc::channel(16);
+    let (events_tx, events) = mpsc::channel(256);
+    let name = ServerName::parse("localhost").unwrap();
+    let done = tokio::spawn(async move {
+        net::connect(
+            "127.0.0.1",
+            addr.port(),
+            name,
+            Arc::new(config),
+            Duration::from_secs(30),
+            intent_rx,
+            events_tx,
+            step,
+        )
+        .await
+    });
+    Client { intents, events, done }
+}
+
+/// Waits for an event matching `pred`, skipping others; fails after [`WAIT`]
+/// with what came instead.
+async fn expect(
+    events: &mut mpsc::Receiver<NetEvent>,
+    what: &str,
+    pred: impl Fn(&NetEvent) -> bool,
+) -> NetEvent {
+    let mut seen = Vec::new();
+    let found = timeout(WAIT, async {
+        while let Some(event) = events.recv().await {
+            if pred(&event) {
+                return Some(event);
+            }
+            seen.push(format!("{event:?}"));
+        }
+        None
+    })
+    .await;
+    match found {
+        Ok(Some(event)) => event,
+        Ok(None) => panic!("the events ended before {what}; saw:\n{}", seen.join("\n")),
+        Err(_) => panic!("timed out waiting for {what}; saw:\n{}", seen.join("\n")),
+    }
+}
+
+/// Every event that arrives within [`QUIET`].
+async fn quiet_period(events: &mut mpsc::Receiver<NetEvent>) -> Vec<NetEvent> {
+    let mut seen = Vec::new();
+    let _ = timeout(QUIET, async {
+        while let Some(event) = events.recv().await {
+            seen.push(event);
+        }
+    })
+    .await;
+    seen
+}
+
+fn is_message(event: &NetEvent, direction: Direction, name: &str) -> bool {
+    matches!(event, NetEvent::Step { step, .. }
+        if matches!(&step.step, Step::Message { direction: d, name: n, .. } if *d == direction && *n == name))
+}
+
+async fn finished(done: JoinHandle<Result<(), NetError>>) -> Result<(), NetError> {
+    timeout(WAIT, done).await.expect("the client did not end in time").expect("the client task panicked")
+}
+
+#[tokio::test]
+async fn a_client_that_closes_mid_handshake_sends_close_notify_and_ends_without_waiting_for_the_server() {
+    // A server that reads and never answers, nor closes.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let heard = tokio::spawn(async move {
+        let (mut tcp, _) = listener.accept().await.unwrap();
+        let mut bytes = Vec::new();
+        tcp.read_to_end(&mut bytes).await.unwrap();
+        (bytes, tcp)
+    });
+    let mut c = client(addr, RootStore::new(), None);
+    expect(&mut c.events, "the ClientHello", |e| is_message(e, Direction::Sent, "ClientHello")).await;
+    c.intents.send(Intent::Close).await.unwrap();
+    // The handshake timeout is 30 s: only an immediate close ends this in time.
+    finished(c.done).await.expect("closing mid-handshake is a clean end");
+    expect(&mut c.events, "the close", |e| matches!(e, NetEvent::Closed { by: Closer::Us, .. })).await;
+    let (bytes, _tcp) = timeout(WAIT, heard).await.unwrap().unwrap();
+    // The last record is a plaintext alert: warning (1), close_notify (0).
+    assert!(bytes.len() > 7, "{bytes:02x?}");
+    assert_eq!(&bytes[bytes.len() - 7..], &[0x15, 0x03, 0x03, 0x00, 0x02, 0x01, 0x00], "{bytes:02x?}");
+}
+
+#[tokio::test]
+async fn the_step_gate_holds_each_client_flight_until_it_is_released() {
+    let mut room = room().await;
+    let (go, gate) = net::step_gate();
+    let mut c = client(room.addr, room.roots.clone(), Some(gate));
+
+    expect(&mut c.events, "the first hold", |e| matches!(e, NetEvent::Held { .. })).await;
+    let early = quiet_period(&mut room.events).await;
+    assert!(early.is_empty(), "the room heard something of a held ClientHello: {early:?}");
+
+    go.send(()).await.unwrap();
+    expect(&mut room.events, "the ClientHello at the room", |e| {
+        is_message(e, Direction::Received, "ClientHello")
+    })
+    .await;
+    expect(&mut c.events, "the second hold", |e| matches!(e, NetEvent::Held { .. })).await;
+    let meanwhile = quiet_period(&mut room.events).await;
+    assert!(
+        !meanwhile.iter().any(|e| is_message(e, Direction::Received, "Finished")),
+        "the room got the client's Finished while it was held: {meanwhile:?}"
+    );
+
+    go.send(()).await.unwrap();
+    expect(&mut room.events, "the room's side completing", |e| matches!(e, NetEvent::Connected { .. })).await;
+    // After the handshake nothing is held: a line goes straight out.
+    c.intents.send(Intent::Send(Arc::from(&b"after\n"[..]))).await.unwrap();
+    expect(&mut room.events, "the line", |e| matches!(e, NetEvent::Text { line, .. } if line == "after"))
+        .await;
+    drop(c.intents);
+    finished(c.done).await.unwrap();
+}
+
+#[tokio::test]
+async fn lines_sent_before_the_handshake_completes_go_out_after_it_and_then_the_client_closes() {
+    let mut room = room().await;
+    let mut c = client(room.addr, room.roots.clone(), None);
+    c.intents.send(Intent::Send(Arc::from(&b"early bird\n"[..]))).await.unwrap();
+    // The end of input, not a Close: what came before it is still sent.
+    drop(c.intents);
+    expect(
+        &mut room.events,
+        "the early line",
+        |e| matches!(e, NetEvent::Text { line, .. } if line == "early bird"),
+    )
+    .await;
+    expect(&mut room.events, "the client leaving", |e| {
+        matches!(e, NetEvent::Closed { by: Closer::Peer, .. })
+    })
+    .await;
+    finished(c.done).await.unwrap();
+    expect(&mut c.events, "the client's connected event", |e| matches!(e, NetEvent::Connected { .. })).await;
+}
+
+#[tokio::test]
+async fn a_client_key_update_that_asks_the_room_to_update_too_changes_keys_both_ways() {
+    let mut room = room().await;
+    let mut c = client(room.addr, room.roots.clone(), None);
+    expect(&mut c.events, "the handshake", |e| matches!(e, NetEvent::Connected { .. })).await;
+    c.intents.send(Intent::KeyUpdate { request_peer: true }).await.unwrap();
+    expect(&mut c.events, "the KeyUpdate step", |e| is_message(e, Direction::Sent, "KeyUpdate")).await;
+    expect(&mut c.events, "our new keys", |e| {
+        matches!(
+            e,
+            NetEvent::KeyUpdated { direction: Direction::Sent, update_requested: true, generation: 1, .. }
+        )
+    })
+    .await;
+    expect(&mut c.events, "the room's new keys", |e| {
+        matches!(e, NetEvent::KeyUpdated { direction: Direction::Received, generation: 1, .. })
+    })
+    .await;
+    expect(&mut room.events, "the room reading the new keys", |e| {
+        matches!(e, NetEvent::KeyUpdated { direction: Direction::Received, update_requested: true, .. })
+    })
+    .await;
+    // The chat goes on under the new keys.
+    c.intents.send(Intent::Send(Arc::from(&b"still here\n"[..]))).await.unwrap();
+    expect(&mut room.events, "a line", |e| matches!(e, NetEvent::Text { line, .. } if line == "still here"))
+        .await;
+}
+
+#[tokio::test]
+async fn a_room_key_update_reaches_every_member() {
+    let mut room = room().await;
+    let mut a = client(room.addr, room.roots.clone(), None);
+    let mut b = client(room.addr, room.roots.clone(), None);
+    for c in [&mut a, &mut b] {
+        expect(&mut c.events, "the handshake", |e| matches!(e, NetEvent::Connected { .. })).await;
+    }
+    room.lines.send(Intent::KeyUpdate { request_peer: true }).unwrap();
+    for c in [&mut a, &mut b] {
+        expect(&mut c.events, "the room's KeyUpdate", |e| {
+            matches!(e, NetEvent::KeyUpdated { direction: Direction::Received, update_requested: true, .. })
+        })
+        .await;
+        expect(&mut c.events, "the member's answer", |e| {
+            matches!(e, NetEvent::KeyUpdated { direction: Direction::Sent, update_requested: false, .. })
+        })
+        .await;
+    }
+    let mut updated = 0;
+    while updated < 2 {
+        expect(&mut room.events, "the members' new keys", |e| {
+            matches!(e, NetEvent::KeyUpdated { direction: Direction::Received, .. })
+        })
+        .await;
+        updated += 1;
+    }
+}
+
+#[tokio::test]
+async fn a_client_that_quits_while_a_flight_is_held_leaves_the_room_with_close_notify() {
+    let mut room = room().await;
+    let (_go, gate) = net::step_gate();
+    let mut c = client(room.addr, room.roots.clone(), Some(gate));
+    expect(&mut c.events, "the first hold", |e| matches!(e, NetEvent::Held { .. })).await;
+    c.intents.send(Intent::Close).await.unwrap();
+    finished(c.done).await.expect("quitting mid-handshake is a clean end");
+    // The held ClientHello goes out first, so the room sees a whole flight, then the goodbye.
+    expect(&mut room.events, "the ClientHello", |e| is_message(e, Direction::Received, "ClientHello")).await;
+    expect(&mut room.events, "the client leaving", |e| {
+        matches!(e, NetEvent::Closed { by: Closer::Peer, .. })
+    })
+    .await;
+}

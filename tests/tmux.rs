@@ -1,0 +1,228 @@
+//! The whole program in a real terminal. A private tmux server (its own
+//! socket in the test's temporary directory, no user configuration, 100x30
+//! panes, `TERM=xterm-256color`) runs
+//! `tlschat listen` and `tlschat connect`, or `tlschat demo`; the tests
+//! read the screens with `capture-pane`, type with `send-keys`, and check
+//! that each program exits 0 and gives the terminal back: main screen, no
+//! mouse reporting, cooked mode, the TUI's frame gone.
+//!
+//! HOME and the XDG directories point into a temporary directory, so
+//! nothing touches the real home. tmux is required: without it these tests
+//! fail and say so (`.ci/run` installs it). The tmux server is killed when
+//! a test ends, passing or not.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use support::{TLSCHAT, TempDir, WAIT};
+
+/// Pane size: wide enough for the handshake panel beside the chat.
+const COLUMNS: &str = "100";
+const ROWS: &str = "30";
+
+/// What the wrapper prints once tlschat has exited: the "shell prompt".
+const AFTER: &str = "tlschat exited; shell again";
+
+/// A tmux server of our own, killed on drop.
+struct Tmux {
+    socket: PathBuf,
+}
+
+impl Tmux {
+    /// A server whose socket is in `dir` (started by the first session).
+    fn start(dir: &TempDir) -> Self {
+        match Command::new("tmux").arg("-V").output() {
+            Ok(out) if out.status.success() => {}
+            Ok(out) => panic!("tmux -V failed: {}", String::from_utf8_lossy(&out.stderr)),
+            Err(e) => panic!(
+                "tmux is not installed ({e}): tests/tmux.rs runs the TUI in a real terminal through it; \
+                 install tmux (.ci/run does)"
+            ),
+        }
+        Self { socket: dir.join("tmux.sock") }
+    }
+
+    fn command(&self, args: &[&str]) -> Output {
+        let out = Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .args(["-f", "/dev/null"])
+            .args(args)
+            .env("TERM", "xterm-256color")
+            .env_remove("TMUX")
+            .output()
+            .unwrap_or_else(|e| panic!("tmux {args:?}: {e}"));
+        assert!(out.status.success(), "tmux {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        out
+    }
+
+    /// Runs `args` of tlschat in a new session named `name`, in `home`: on
+    /// exit its status goes to `home/NAME.exit`, the terminal's modes to
+    /// `home/NAME.stty`, and the pane stays open showing [`AFTER`].
+    fn spawn(&self, name: &str, home: &Path, args: &[&str]) {
+        let q = |p: &Path| format!("'{}'", p.display());
+        let program = format!(
+            "env -u SSLKEYLOGFILE -u NO_COLOR HOME={home} XDG_DATA_HOME={data} XDG_CONFIG_HOME={config} \
+             TERM=xterm-256color {tlschat} {args} 2>{err}; echo \"EXIT:$?\" >{exit}; stty -a >{stty}; \
+             echo '{AFTER}'; exec sleep 600",
+            home = q(home),
+            data = q(&home.join("data")),
+            config = q(&home.join("config")),
+            tlschat = q(Path::new(TLSCHAT)),
+            args = args.join(" "),
+            err = q(&home.join(format!("{name}.stderr"))),
+            exit = q(&home.join(format!("{name}.exit"))),
+            stty = q(&home.join(format!("{name}.stty"))),
+        );
+        self.command(&["new-session", "-d", "-s", name, "-x", COLUMNS, "-y", ROWS, &program]);
+    }
+
+    /// The pane's text as shown.
+    fn screen(&self, name: &str) -> String {
+        String::from_utf8_lossy(&self.command(&["capture-pane", "-p", "-t", name]).stdout).into_owned()
+    }
+
+    /// A tmux format evaluated for the pane, e.g. `#{alternate_on}`.
+    fn format(&self, name: &str, format: &str) -> String {
+        let out = self.command(&["display-message", "-p", "-t", name, format]);
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// Polls the screen until `pred` holds; fails after [`WAIT`] showing the screen.
+    fn wait_for(&self, name: &str, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let screen = self.screen(name);
+            if pred(&screen) {
+                return screen;
+            }
+            assert!(Instant::now() < deadline, "{name}: timed out waiting for {what}; the screen:\n{screen}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn wait_for_text(&self, name: &str, text: &str) -> String {
+        self.wait_for(name, &format!("{text:?}"), |s| s.contains(text))
+    }
+
+    /// Types `text` literally, then Enter.
+    fn type_line(&self, name: &str, text: &str) {
+        self.command(&["send-keys", "-t", name, "-l", text]);
+        self.command(&["send-keys", "-t", name, "Enter"]);
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux").arg("-S").arg(&self.socket).arg("kill-server").output();
+    }
+}
+
+/// Waits for `name`'s tlschat to exit and checks it did so cleanly and left
+/// the terminal as it found it.
+fn assert_exited_cleanly(tmux: &Tmux, name: &str, home: &Path) {
+    let exit = file_within(&home.join(format!("{name}.exit")), || tmux.screen(name));
+    let stderr = std::fs::read_to_string(home.join(format!("{name}.stderr"))).unwrap_or_default();
+    assert_eq!(exit.trim(), "EXIT:0", "{name} exited uncleanly; stderr:\n{stderr}");
+    let screen = tmux.wait_for_text(name, AFTER);
+    assert!(!screen.contains("Handshake"), "{name}: the TUI's frame is still on screen:\n{screen}");
+    assert_eq!(tmux.format(name, "#{alternate_on}"), "0", "{name}: still on the alternate screen");
+    for flag in ["mouse_any_flag", "mouse_button_flag", "mouse_standard_flag", "mouse_sgr_flag"] {
+        assert_eq!(tmux.format(name, &format!("#{{{flag}}}")), "0", "{name}: {flag} left on");
+    }
+    assert_eq!(tmux.format(name, "#{cursor_flag}"), "1", "{name}: the cursor is still hidden");
+    let stty = file_within(&home.join(format!("{name}.stty")), || tmux.screen(name));
+    let modes: Vec<&str> = stty.split_whitespace().collect();
+    for mode in ["icanon", "echo", "isig"] {
+        assert!(modes.contains(&mode), "{name}: the terminal is left without {mode} (raw mode):\n{stty}");
+    }
+}
+
+/// The contents of `path` once it has some; fails after [`WAIT`] with `context()`.
+fn file_within(path: &PathBuf, context: impl Fn() -> String) -> String {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Ok(text) = std::fs::read_to_string(path)
+            && !text.is_empty()
+        {
+            return text;
+        }
+        assert!(Instant::now() < deadline, "{} did not appear; the screen:\n{}", path.display(), context());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Whether the panel on `screen` shows a finished handshake: 7 messages,
+/// or 10 with mutual TLS (a room asks for the client's certificate).
+fn handshake_done(screen: &str) -> bool {
+    (screen.contains("Handshake 7/7") || screen.contains("Handshake 10/10")) && screen.contains("Connected")
+}
+
+/// The port in the room's "listening on 127.0.0.1:PORT" notice.
+fn listening_port(screen: &str) -> u16 {
+    let at = screen.find("listening on 127.0.0.1:").expect("the listening notice")
+        + "listening on 127.0.0.1:".len();
+    screen[at..].chars().take_while(char::is_ascii_digit).collect::<String>().parse().expect("a port")
+}
+
+#[test]
+fn listen_and_connect_in_two_terminals_handshake_chat_and_exit_cleanly() {
+    let dir = TempDir::new("tmux-chat");
+    let tmux = Tmux::start(&dir);
+    let ca = dir.join("room-ca.pem");
+    let ca_arg = ca.to_str().unwrap();
+    tmux.spawn("room", dir.path(), &["listen", "127.0.0.1:0", "--ca-out", ca_arg]);
+    // The TUI (its panel waiting), not the lines printed before it starts.
+    let screen = tmux.wait_for("room", "the room's TUI", |s| {
+        s.contains("waiting for a connection") && s.contains("listening on 127.0.0.1:")
+    });
+    let port = listening_port(&screen);
+
+    let target = format!("localhost:{port}");
+    tmux.spawn("client", dir.path(), &["connect", &target, "--ca", ca_arg]);
+    tmux.wait_for("client", "the finished handshake", handshake_done);
+    tmux.wait_for("room", "the finished handshake", handshake_done);
+
+    tmux.type_line("client", "hello from the client pane");
+    tmux.wait_for_text("room", "hello from the client pane");
+    tmux.type_line("room", "hello from the room pane");
+    tmux.wait_for_text("client", "hello from the room pane");
+
+    tmux.type_line("client", "exit");
+    assert_exited_cleanly(&tmux, "client", dir.path());
+    tmux.wait_for_text("room", "left (close_notify)");
+    tmux.type_line("room", "exit");
+    assert_exited_cleanly(&tmux, "room", dir.path());
+
+    // The log went to the data directory, not the screen, and kept no chat text.
+    let log = std::fs::read_to_string(dir.join("data/tlschat/tlschat.log")).expect("the log file");
+    assert!(log.contains("[tls] connected: TLS_CHACHA20_POLY1305_SHA256"), "{log}");
+    assert!(
+        log.contains("connected: TLS_CHACHA20_POLY1305_SHA256, x25519, ed25519, alpn tlschat/1"),
+        "{log}"
+    );
+    assert!(!log.contains("hello from the room pane"), "chat text in the log:\n{log}");
+}
+
+#[test]
+fn demo_in_a_terminal_animates_the_handshake_answers_rekeys_and_exits_cleanly() {
+    let dir = TempDir::new("tmux-demo");
+    let tmux = Tmux::start(&dir);
+    tmux.spawn("demo", dir.path(), &["demo"]);
+    // The step delay shows the messages one by one: catch it part way.
+    tmux.wait_for("demo", "a handshake part way", |s| s.contains("awaiting…"));
+    tmux.wait_for("demo", "the finished handshake", handshake_done);
+    tmux.wait_for_text("demo", "I am the demo room's bot");
+
+    tmux.type_line("demo", "hello bot");
+    tmux.wait_for_text("demo", "hi there!");
+    tmux.type_line("demo", "/rekey");
+    tmux.wait_for_text("demo", "Handshake 7/7 · 2 after");
+    tmux.wait_for_text("demo", "your KeyUpdate arrived");
+
+    tmux.type_line("demo", "exit");
+    assert_exited_cleanly(&tmux, "demo", dir.path());
+}
