@@ -4,9 +4,15 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::panic))]
 
 pub mod app;
+pub mod demo;
+pub mod home;
+pub mod identity;
 pub mod keylog;
+pub mod logfile;
 pub mod net;
 pub mod pki;
+pub mod room;
 pub mod tls;
+pub mod trust;
 pub mod tui;
 pub mod ui;

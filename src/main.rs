@@ -9,7 +9,7 @@
 //! non-zero exit.
 
 use std::io::{self, BufRead, Write};
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -20,13 +20,18 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc, watch};
 
+use tlschat::home::Home;
+use tlschat::identity::{IdentityStore, Loaded};
 use tlschat::keylog::KeyLogFile;
-use tlschat::net::{self, Closer, Intent, NetEvent, Service};
+use tlschat::logfile::{self, LogFile};
+use tlschat::net::{self, Closer, Intent, NetError, NetEvent, Service};
 use tlschat::pki::{self, RoomCa};
+use tlschat::room::{Members, RoomStore, Roster};
 use tlschat::tls::{
-    self, CipherSuite, ClientConfig, Direction, Ed25519Key, Fingerprint, KeyLog, OsRng, RootStore,
-    ServerConfig, ServerName, ServerTrust,
+    self, CipherSuite, ClientAuth, ClientConfig, ClientTrust, Direction, Ed25519Key, Fingerprint, KeyLog,
+    OsRng, RootStore, ServerConfig, ServerName, ServerTrust,
 };
+use tlschat::trust::{self, FirstContact, KnownRooms, Plan, TrustError};
 
 /// Events waiting for the log; connections wait (not drop) when it is full.
 const EVENT_QUEUE: usize = 256;
@@ -57,6 +62,45 @@ enum Command {
     Listen(ListenArgs),
     /// Join a room: verify the server, then chat over stdin/stdout
     Connect(ConnectArgs),
+    /// The one-command tour: a room on a loopback port, a bot in it that answers, and you joined
+    Demo(DemoArgs),
+    /// Show your identity (display name and key fingerprint); made on first use
+    Id(IdArgs),
+    /// Show or forget the pinned keys of the rooms you joined
+    Trust(TrustArgs),
+}
+
+#[derive(Args)]
+struct IdArgs {
+    /// Replace your key with a new one (asks first; rooms will refuse the new key under your old name)
+    #[arg(long)]
+    new: bool,
+
+    /// With --new: do not ask (required without a terminal)
+    #[arg(long, requires = "new")]
+    yes: bool,
+
+    /// Set your display name (1-32 ASCII letters, digits, '.', '_', '-')
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+}
+
+#[derive(Args)]
+struct TrustArgs {
+    #[command(subcommand)]
+    command: TrustCommand,
+}
+
+#[derive(Subcommand)]
+enum TrustCommand {
+    /// List the pinned rooms and their key fingerprints
+    List,
+    /// Forget the pinned key of a room (after its key really changed)
+    Forget {
+        /// The room, as you connect to it
+        #[arg(value_name = "HOST:PORT")]
+        room: String,
+    },
 }
 
 #[derive(Args)]
@@ -77,9 +121,13 @@ struct ListenArgs {
     #[arg(long, value_name = "FILE", requires = "cert")]
     key: Option<PathBuf>,
 
-    /// Where to write the generated room CA (default: the data directory, listen-PORT-ca.pem)
+    /// Also copy the room CA certificate here (it lives in the room's data directory)
     #[arg(long, value_name = "FILE", conflicts_with = "cert")]
     ca_out: Option<PathBuf>,
+
+    /// Refuse clients without an identity certificate (openssl s_client, curl) instead of admitting them as guests
+    #[arg(long, conflicts_with = "echo")]
+    require_identity: bool,
 
     /// Also write the generated server certificate chain (PEM, leaf then CA) here
     #[arg(long, value_name = "FILE", conflicts_with = "cert")]
@@ -99,16 +147,50 @@ struct ConnectArgs {
     #[arg(long, value_name = "FILE", conflicts_with = "fingerprint")]
     ca: Option<PathBuf>,
 
-    /// Trust exactly the server key with this fingerprint (64 hex digits, as `listen` prints)
+    /// Trust exactly the server key with this fingerprint (64 hex digits, as `listen` prints), and pin it
     #[arg(long, value_name = "FP")]
     fingerprint: Option<String>,
+
+    /// On first contact (no pin, no --ca, no --fingerprint), trust and pin the key the server shows
+    #[arg(long, conflicts_with = "ca")]
+    trust_on_first_use: bool,
 
     /// The name the certificate must be for (default: HOST)
     #[arg(long, value_name = "NAME")]
     server_name: Option<String>,
 
     #[command(flatten)]
+    pace: PaceArgs,
+
+    #[command(flatten)]
     tls: TlsArgs,
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    #[command(flatten)]
+    pace: PaceArgs,
+
+    #[command(flatten)]
+    tls: TlsArgs,
+}
+
+/// The teaching pace of a client's full-screen interface.
+#[derive(Args)]
+struct PaceArgs {
+    /// Show the handshake panel's messages MS milliseconds apart (only the display waits; demo: 250)
+    #[arg(long, value_name = "MS")]
+    step_delay: Option<u64>,
+
+    /// Hold each of the client's handshake flights until Space is pressed (full-screen only)
+    #[arg(long)]
+    step: bool,
+}
+
+impl PaceArgs {
+    fn step_delay(&self, default_ms: u64) -> Duration {
+        Duration::from_millis(self.step_delay.unwrap_or(default_ms))
+    }
 }
 
 #[derive(Args)]
@@ -179,6 +261,9 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Listen(args) => listen(args, tui).await,
         Command::Connect(args) => connect(args, tui).await,
+        Command::Demo(args) => demo(args, tui).await,
+        Command::Id(args) => id(args, tui),
+        Command::Trust(args) => trust_command(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -209,48 +294,174 @@ async fn connect(args: ConnectArgs, tui: bool) -> anyhow::Result<()> {
     let (host, port) = split_host_port(&args.target)?;
     let name_text = args.server_name.as_deref().unwrap_or(host);
     let server_name = ServerName::parse(name_text).context("--server-name")?;
-    let trust = match (&args.ca, &args.fingerprint) {
-        (Some(path), _) => {
+    let home = Home::locate()?;
+    // Trust in the server: --ca, else --fingerprint, else the pin, else first contact (see `trust`).
+    let ca = match &args.ca {
+        Some(path) => {
             let pem = read_text(path)?;
-            let roots = RootStore::from_pem(&pem)
-                .with_context(|| format!("{} is not a usable CA", path.display()))?;
-            ServerTrust::Roots(roots)
+            Some(
+                RootStore::from_pem(&pem)
+                    .with_context(|| format!("{} is not a usable CA", path.display()))?,
+            )
         }
-        (None, Some(fp)) => ServerTrust::Fingerprint(
+        None => None,
+    };
+    let fingerprint = match &args.fingerprint {
+        Some(fp) => Some(
             Fingerprint::parse(fp).with_context(|| format!("{fp:?} is not a fingerprint (64 hex digits)"))?,
         ),
-        (None, None) => bail!(
-            "connect needs --ca FILE or --fingerprint FP to know it reaches the right server (`tlschat listen` prints both)"
-        ),
+        None => None,
     };
+    // --ca does not use pins: a damaged pins file must not stand in its way.
+    let known =
+        if ca.is_some() { KnownRooms::none(home.pins_file()) } else { KnownRooms::load(home.pins_file())? };
+    let first_contact = match (args.trust_on_first_use, tui) {
+        (true, _) => FirstContact::Trust,
+        (false, true) => FirstContact::Ask,
+        (false, false) => FirstContact::Refuse,
+    };
+    let plan = Plan::decide(trust::room_id(host, port), ca, fingerprint, &known, first_contact)?;
+    // Our identity answers the room's CertificateRequest.
+    let identity = load_identity(&home, !tui)?;
     let keylog = args.tls.keylog()?;
-    let mut config = ClientConfig::new(trust);
+    let mut config = ClientConfig::new(plan.trust.clone());
     config.suites = args.tls.suites();
     config.alpn = vec![tls::ALPN_TLSCHAT.to_vec()];
     config.keylog = keylog.clone().map(|k| k as Arc<dyn KeyLog>);
+    config.client_cert = Some(identity.certificate(&mut OsRng, unix_now())?.into());
 
-    let (event_tx, mut event_rx) = mpsc::channel(EVENT_QUEUE);
+    let dial = Dial {
+        target: &args.target,
+        host,
+        port,
+        server_name,
+        config,
+        handshake_timeout: args.tls.handshake_timeout,
+        plan: Some(plan),
+        identity: Some(identity.name().to_owned()),
+    };
+    let result = join(dial, args.pace.step_delay(0), args.pace.step, tui).await;
+    warn_keylog(keylog.as_deref());
+    result
+}
+
+/// The user's identity, made on first use (and said so when `say` is set:
+/// in the TUI the screen is not ours to print on).
+fn load_identity(home: &Home, say: bool) -> anyhow::Result<tlschat::identity::Identity> {
+    let store = IdentityStore::new(home.identity_dir());
+    let (identity, loaded) = store.load_or_create(&mut OsRng, login_name().as_deref(), None)?;
+    if loaded == Loaded::Created && say {
+        say!(
+            "made your identity {} (safety number {}) in {}; `tlschat id --name NAME` renames it",
+            identity.name(),
+            identity.fingerprint().short(),
+            store.key_path().display()
+        );
+    }
+    Ok(identity)
+}
+
+/// A client connection to make.
+struct Dial<'a> {
+    /// The server as the user named it, for the status bar.
+    target: &'a str,
+    host: &'a str,
+    port: u16,
+    server_name: ServerName,
+    config: ClientConfig,
+    handshake_timeout: Duration,
+    /// Where trust in the server came from (none for the demo's own room).
+    plan: Option<Plan>,
+    /// Our display name, to explain a room's refusal.
+    identity: Option<String>,
+}
+
+/// What a failed connection means to the user: a trust error (a changed
+/// key, a refused name) where it is one.
+fn explain(plan: Option<&Plan>, identity: Option<&str>, error: NetError) -> anyhow::Error {
+    match plan.and_then(|p| p.explain(&error, identity)) {
+        Some(reason) => reason.into(),
+        None => error.into(),
+    }
+}
+
+/// The trust gate's side of a client (see `tlschat::trust::gate`), when
+/// the plan needs one: first contact, or a --fingerprint key to pin.
+struct Guard {
+    /// First-contact questions for the TUI's dialog.
+    questions: Option<mpsc::Receiver<trust::Question>>,
+    /// The gate's verdict, once the connection is over.
+    verdict: tokio::task::JoinHandle<Result<(), TrustError>>,
+}
+
+/// Puts the gate between the connection (`events`, `intents`) and its user,
+/// and returns the user's ends of both.
+fn guard(
+    plan: Option<&Plan>,
+    events: mpsc::Receiver<NetEvent>,
+    intents: mpsc::Sender<Intent>,
+    tui: bool,
+) -> (mpsc::Receiver<NetEvent>, mpsc::Sender<Intent>, Option<Guard>) {
+    let Some(plan) = plan.filter(|p| p.needs_gate()) else { return (events, intents, None) };
+    let (ui_events, events_for_ui) = mpsc::channel(EVENT_QUEUE);
+    let (intents_from_ui, ui_intents) = mpsc::channel(INPUT_QUEUE);
+    let (questions_tx, questions) = if tui {
+        let (tx, rx) = mpsc::channel(1);
+        (Some(tx), Some(rx))
+    } else {
+        (None, None)
+    };
+    let verdict =
+        tokio::spawn(trust::gate(plan.clone(), events, ui_events, ui_intents, intents, questions_tx));
+    (events_for_ui, intents_from_ui, Some(Guard { questions, verdict }))
+}
+
+/// The gate's verdict: the reason the server was not trusted, if it was not.
+async fn verdict(guard: Option<Guard>) -> anyhow::Result<()> {
+    match guard {
+        Some(guard) => Ok(guard.verdict.await.context("the trust gate stopped")??),
+        None => Ok(()),
+    }
+}
+
+/// Runs a client connection: in the TUI, or headless with each line of
+/// stdin sent and every event printed.
+async fn join(dial: Dial<'_>, step_delay: Duration, step: bool, tui: bool) -> anyhow::Result<()> {
+    let Dial { target, host, port, server_name, config, handshake_timeout, plan, identity } = dial;
+    let (event_tx, event_rx) = mpsc::channel(EVENT_QUEUE);
     let (intent_tx, intent_rx) = mpsc::channel(INPUT_QUEUE);
+    // Until the server's key is trusted, lines wait at the gate.
+    let (mut event_rx, intent_tx, mut guard) = guard(plan.as_ref(), event_rx, intent_tx, tui);
+    let explain = |e| explain(plan.as_ref(), identity.as_deref(), e);
     if tui {
+        let (pace, gate) = tlschat::tui::Pace::new(step_delay, step);
         let session = net::connect(
             host,
             port,
             server_name,
             Arc::new(config),
-            args.tls.handshake_timeout,
+            handshake_timeout,
             intent_rx,
             event_tx,
+            gate,
         );
-        let failure = tlschat::tui::run_client(args.target.clone(), session, event_rx, intent_tx).await?;
-        warn_keylog(keylog.as_deref());
+        let session = async { session.await.map_err(|e| explain(e).to_string()) };
+        let events = log_to_file(event_rx, client_line, &format!("tlschat: joining {target}"));
+        let questions = guard.as_mut().and_then(|g| g.questions.take());
+        let failure =
+            tlschat::tui::run_client(target.to_owned(), session, events, intent_tx, pace, questions).await?;
+        verdict(guard).await?;
         return failure.map_or(Ok(()), |reason| Err(anyhow::anyhow!(reason)));
+    }
+    if step {
+        bail!("--step needs the full-screen interface: it waits for Space before each flight");
     }
     // Weak, so that the end of stdin (its reader dropping the last sender) still closes.
     let interrupt = intent_tx.downgrade();
     // Each line typed becomes one record; end of input closes the connection.
     read_stdin_lines(move |line| intent_tx.blocking_send(Intent::Send(line)).is_ok());
-    // Ctrl-C closes politely, with close_notify (once the handshake is
-    // done); a second Ctrl-C does not wait for that.
+    // Ctrl-C closes politely, with close_notify (at once, even
+    // mid-handshake); a second Ctrl-C does not wait for the peer's answer.
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_err() {
             return;
@@ -263,51 +474,66 @@ async fn connect(args: ConnectArgs, tui: bool) -> anyhow::Result<()> {
         }
     });
 
-    let session = net::connect(
-        host,
-        port,
-        server_name,
-        Arc::new(config),
-        args.tls.handshake_timeout,
-        intent_rx,
-        event_tx,
-    );
+    let session =
+        net::connect(host, port, server_name, Arc::new(config), handshake_timeout, intent_rx, event_tx, None);
     let log = async {
         while let Some(event) = event_rx.recv().await {
-            log_client(event);
+            if let Some(line) = client_line(&event) {
+                say!("{line}");
+            }
         }
     };
     let (result, ()) = tokio::join!(session, log);
-    warn_keylog(keylog.as_deref());
-    Ok(result?)
+    verdict(guard).await?;
+    result.map_err(explain)
 }
 
-fn log_client(event: NetEvent) {
-    match event {
-        NetEvent::Step { step, .. } => say!("[tls] {step}"),
+/// The headless log's line for a client's event, if it has one.
+fn client_line(event: &NetEvent) -> Option<String> {
+    Some(match event {
+        NetEvent::Step { step, .. } => format!("[tls] {step}"),
         NetEvent::Connected { summary, .. } => {
             let peer = match &summary.peer {
                 Some(cert) => format!("peer {} (fingerprint {})", cert.subject, cert.fingerprint.short()),
                 None => "no peer certificate".to_owned(),
             };
-            say!(
+            format!(
                 "[tls] connected: {}, {}, {}, {peer}",
-                summary.suite,
-                summary.group,
-                summary.signature_scheme
-            );
+                summary.suite, summary.group, summary.signature_scheme
+            )
         }
         NetEvent::KeyUpdated { direction, update_requested, generation, .. } => {
-            say!("[tls] {}", key_update_line(direction, update_requested, generation));
+            format!("[tls] {}", key_update_line(*direction, *update_requested, *generation))
         }
-        NetEvent::AlertSent { alert, .. } => say!("[tls] sent alert {alert}"),
-        NetEvent::Text { line, .. } => say!("{line}"),
+        NetEvent::AlertSent { alert, .. } => format!("[tls] sent alert {alert}"),
+        NetEvent::Text { line, .. } => line.clone(),
         NetEvent::Closed { by: Closer::Peer, .. } => {
-            say!("[tls] the server closed the connection (close_notify)")
+            "[tls] the server closed the connection (close_notify)".to_owned()
         }
-        NetEvent::Closed { by: Closer::Us, .. } => say!("[tls] closed (close_notify)"),
+        NetEvent::Closed { by: Closer::Us, .. } => "[tls] closed (close_notify)".to_owned(),
+        NetEvent::Held { .. } => "[tls] the next flight is held until Space (--step)".to_owned(),
         // A client's failure is connect's result, printed by main.
-        _ => {}
+        _ => return None,
+    })
+}
+
+/// In the TUI the screen is the interface's: the headless log's lines go
+/// to the log file instead (see `tlschat::logfile`), `first` at the top.
+fn log_to_file(
+    events: mpsc::Receiver<NetEvent>,
+    format: fn(&NetEvent) -> Option<String>,
+    first: &str,
+) -> mpsc::Receiver<NetEvent> {
+    match LogFile::open_default() {
+        Ok(mut log) => {
+            let _ = log.line(unix_now(), first);
+            logfile::tee(events, log, format)
+        }
+        Err(e) => {
+            // Printed before the interface takes the screen, and still there after.
+            eprintln!("tlschat: warning: no log file ({e}); this session is not logged");
+            events
+        }
     }
 }
 
@@ -336,6 +562,103 @@ fn split_host_port(target: &str) -> anyhow::Result<(&str, u16)> {
 }
 
 // ---------------------------------------------------------------------------
+// id and trust
+
+/// The login name, for a new identity's default display name.
+fn login_name() -> Option<String> {
+    std::env::var("USER").or_else(|_| std::env::var("USERNAME")).ok()
+}
+
+/// `tlschat id`: shows the identity, made on first use; `--name` renames
+/// it; `--new` replaces its key once the user confirms (`--yes` without a
+/// terminal).
+fn id(args: IdArgs, interactive: bool) -> anyhow::Result<()> {
+    let home = Home::locate()?;
+    let store = IdentityStore::new(home.identity_dir());
+    let login = login_name();
+    let identity = if args.new {
+        if !args.yes {
+            confirm_new_identity(&store, interactive)?;
+        }
+        let identity = store.replace_key(&mut OsRng, login.as_deref())?;
+        say!("made a new key; rooms that knew your old key will refuse this one under the same name");
+        match &args.name {
+            Some(name) => store.set_name(&mut OsRng, name)?,
+            None => identity,
+        }
+    } else if let Some(name) = &args.name {
+        store.set_name(&mut OsRng, name)?
+    } else {
+        let (identity, loaded) = store.load_or_create(&mut OsRng, login.as_deref(), None)?;
+        if loaded == Loaded::Created {
+            say!("made your identity (first use)");
+        }
+        identity
+    };
+    say!("name: {}", identity.name());
+    say!("fingerprint: {}", identity.fingerprint());
+    say!("safety number: {}", identity.fingerprint().short());
+    say!("key: {}", store.key_path().display());
+    Ok(())
+}
+
+/// Asks before `tlschat id --new` throws the old key away.
+fn confirm_new_identity(store: &IdentityStore, interactive: bool) -> anyhow::Result<()> {
+    if !interactive {
+        bail!(
+            "replacing your identity cannot be undone: run `tlschat id --new --yes` to confirm without a terminal; nothing was changed"
+        );
+    }
+    let current = match store.load() {
+        Ok(Some(identity)) => {
+            format!("{} (safety number {})", identity.name(), identity.fingerprint().short())
+        }
+        Ok(None) => "(none yet)".to_owned(),
+        Err(e) => format!("(unreadable: {e})"),
+    };
+    print!(
+        "Replace your identity {current} with a new key? Rooms bind your name to your key and will refuse the new one under that name. Type yes to replace: "
+    );
+    let _ = io::stdout().flush();
+    let mut answer = String::new();
+    io::stdin().read_line(&mut answer).context("reading the answer")?;
+    if answer.trim() != "yes" {
+        bail!("kept your identity: nothing was changed");
+    }
+    Ok(())
+}
+
+/// `tlschat trust list` and `tlschat trust forget HOST:PORT`.
+fn trust_command(args: TrustArgs) -> anyhow::Result<()> {
+    let home = Home::locate()?;
+    match args.command {
+        TrustCommand::List => {
+            let known = KnownRooms::load(home.pins_file())?;
+            if known.pins().is_empty() {
+                say!("no pinned rooms yet ({})", known.path().display());
+            }
+            for (room, fp) in known.pins() {
+                say!("{room}  {}  {}", fp.short(), tls::crypto::hex(&fp.0));
+            }
+        }
+        TrustCommand::Forget { room } => {
+            let id = trust::parse_room(&room).with_context(|| {
+                format!("{room:?} is not HOST:PORT (IPv6 addresses go in brackets: [::1]:8443)")
+            })?;
+            let mut known = KnownRooms::load(home.pins_file())?;
+            match known.forget(&id)? {
+                Some(fp) => say!(
+                    "forgot the key of {id} (safety number {}); the next connection shows the key it finds",
+                    fp.short()
+                ),
+                None => bail!("{id} is not pinned in {} (see `tlschat trust list`)", known.path().display()),
+            }
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
 // listen
 
 async fn listen(args: ListenArgs, tui: bool) -> anyhow::Result<()> {
@@ -350,6 +673,8 @@ async fn listen(args: ListenArgs, tui: bool) -> anyhow::Result<()> {
     };
     let join_addr = format!("{join_host}:{}", local.port());
 
+    let home = Home::locate()?;
+    let room = RoomStore::new(home.room_dir());
     let (certified, ca_path) = match (&args.cert, &args.key) {
         (Some(cert), Some(key)) => {
             let certified = pki::load_certified_key(&read_text(cert)?, &read_text(key)?)
@@ -357,7 +682,7 @@ async fn listen(args: ListenArgs, tui: bool) -> anyhow::Result<()> {
             (certified, None)
         }
         _ => {
-            let (certified, path) = generate_room(&args, host.as_ref(), local.port())?;
+            let (certified, path) = open_room(&args, &room, host.as_ref())?;
             (certified, Some(path))
         }
     };
@@ -368,14 +693,30 @@ async fn listen(args: ListenArgs, tui: bool) -> anyhow::Result<()> {
         say!("join: tlschat connect {join_addr} --ca {}", path.display());
         about += &format!("join: tlschat connect {join_addr} --ca {}\n", path.display());
     }
+    // The key clients pin, in full and in the short form read aloud, and
+    // the one line to send people so that they pin it from the start.
+    let invite = format!("tlschat connect {join_addr} --fingerprint {}", tls::crypto::hex(&fingerprint.0));
     say!("fingerprint: {fingerprint}");
-    say!("  or join: tlschat connect {join_addr} --fingerprint {}", tls::crypto::hex(&fingerprint.0));
-    about += &format!("server key fingerprint: {fingerprint}\n");
+    say!("safety number: {}", fingerprint.short());
+    say!("invite: {invite}");
+    about += &format!(
+        "server key fingerprint: {fingerprint}\nsafety number: {}\ninvite: {invite}\n",
+        fingerprint.short()
+    );
 
     let keylog = args.tls.keylog()?;
     let mut config = ServerConfig::new(certified.into());
     config.suites = args.tls.suites();
     config.keylog = keylog.clone().map(|k| k as Arc<dyn KeyLog>);
+    if !args.echo {
+        // Mutual TLS: members prove their identity key, and each name stays with the first key that used it.
+        let members = Arc::new(Members::open(room.members_path())?);
+        config.client_auth = if args.require_identity {
+            ClientAuth::Required(ClientTrust::Admit(members))
+        } else {
+            ClientAuth::Optional(ClientTrust::Admit(members))
+        };
+    }
     // The TUI serves a room; `--echo` stays headless.
     let mut tui_room = None;
     let service = if args.echo {
@@ -411,15 +752,18 @@ async fn listen(args: ListenArgs, tui: bool) -> anyhow::Result<()> {
     };
     tokio::spawn(server.run());
     if let Some((lines, about)) = tui_room {
-        tlschat::tui::run_room(local.to_string(), &about, event_rx, lines, shutdown_tx).await?;
+        let events =
+            log_to_file(event_rx, |event| Some(server_line(event)), &format!("tlschat: room on {local}"));
+        tlschat::tui::run_room(local.to_string(), &about, events, lines, shutdown_tx).await?;
         warn_keylog(keylog.as_deref());
         return Ok(());
     }
 
+    let mut roster = Roster::default();
     loop {
         tokio::select! {
             event = event_rx.recv() => match event {
-                Some(event) => log_server(event),
+                Some(event) => log_server(&mut roster, event),
                 None => break,
             },
             _ = tokio::signal::ctrl_c() => {
@@ -429,7 +773,7 @@ async fn listen(args: ListenArgs, tui: bool) -> anyhow::Result<()> {
                     // Let each connection send close_notify and hear the answer.
                     let _ = tokio::time::timeout(SHUTDOWN_WAIT, async {
                         while let Some(event) = event_rx.recv().await {
-                            log_server(event);
+                            log_server(&mut roster, event);
                         }
                     })
                     .await;
@@ -459,39 +803,53 @@ async fn bind(addr: &str) -> anyhow::Result<(TcpListener, Option<ServerName>)> {
     Ok((listener, host))
 }
 
-/// Makes a room CA and a server certificate for localhost, 127.0.0.1, ::1
-/// and `host`, and writes the CA where clients can pick it up.
-fn generate_room(
+/// Opens the room (made on first use) with a server certificate for
+/// localhost, 127.0.0.1, ::1 and `host`, copies its CA to `--ca-out` and
+/// its chain to `--cert-out` if asked, and returns the chain and the CA
+/// file to show.
+fn open_room(
     args: &ListenArgs,
+    room: &RoomStore,
     host: Option<&ServerName>,
-    port: u16,
 ) -> anyhow::Result<(pki::CertifiedKey, PathBuf)> {
-    let now = unix_now();
-    let mut rng = OsRng;
-    let ca = RoomCa::generate(&format!("tlschat room CA (port {port})"), &mut rng, now)?;
     let mut names: Vec<String> = ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec();
     if let Some(host) = host.map(ToString::to_string).filter(|h| !names.contains(h)) {
         names.push(host);
     }
-    let certified = ca.issue_server(Ed25519Key::generate(&mut rng), &names, &mut rng, now)?;
-
-    let ca_path = match &args.ca_out {
-        Some(path) => path.clone(),
-        None => directories::ProjectDirs::from("", "", "tlschat")
-            .context("no home directory to keep the room CA in: give --ca-out FILE")?
-            .data_dir()
-            .join(format!("listen-{port}-ca.pem")),
-    };
-    write_public(&ca_path, &ca.cert_pem)?;
-    if let Some(path) = &args.cert_out {
-        write_public(path, &certified.chain_pem)?;
+    let keys = room.open_or_create(&names, &mut OsRng, unix_now())?;
+    for note in &keys.notes {
+        say!("{note}");
     }
-    Ok((certified, ca_path))
+    let ca_path = match &args.ca_out {
+        Some(path) => {
+            write_public(path, &keys.ca.cert_pem)?;
+            path.clone()
+        }
+        None => keys.ca_path.clone(),
+    };
+    if let Some(path) = &args.cert_out {
+        write_public(path, &keys.server.chain_pem)?;
+    }
+    Ok((keys.server, ca_path))
 }
 
-fn log_server(event: NetEvent) {
+/// Prints a room event, labelling lines with who said them: `name ✓` for
+/// a verified member, `guest@ADDR (unverified)` otherwise.
+fn log_server(roster: &mut Roster, event: NetEvent) {
+    let joined = roster.observe(&event);
+    match &event {
+        NetEvent::Text { peer, line } => say!("[{}] {line}", roster.label(*peer)),
+        _ => say!("{}", server_line(&event)),
+    }
+    if let Some(joined) = joined {
+        say!("{joined}");
+    }
+}
+
+/// The headless log's line for a room's event.
+fn server_line(event: &NetEvent) -> String {
     match event {
-        NetEvent::Step { peer, step } => say!("[tls {peer}] {step}"),
+        NetEvent::Step { peer, step } => format!("[tls {peer}] {step}"),
         NetEvent::Connected { peer, summary } => {
             let alpn = summary
                 .alpn
@@ -499,31 +857,100 @@ fn log_server(event: NetEvent) {
                 .map(|p| format!(", alpn {}", String::from_utf8_lossy(p)))
                 .unwrap_or_default();
             let retried = if summary.retried { ", after HelloRetryRequest" } else { "" };
-            say!(
+            format!(
                 "[tls {peer}] connected: {}, {}, {}{alpn}{retried}",
-                summary.suite,
-                summary.group,
-                summary.signature_scheme
-            );
+                summary.suite, summary.group, summary.signature_scheme
+            )
         }
         NetEvent::KeyUpdated { peer, direction, update_requested, generation } => {
-            say!("[tls {peer}] {}", key_update_line(direction, update_requested, generation));
+            format!("[tls {peer}] {}", key_update_line(*direction, *update_requested, *generation))
         }
-        NetEvent::AlertSent { peer, alert } => say!("[tls {peer}] sent alert {alert}"),
-        NetEvent::Text { peer, line } => say!("[{peer}] {line}"),
-        NetEvent::StatusPage { peer } => say!("[{peer}] sent the HTTP status page"),
-        NetEvent::Closed { peer, by: Closer::Peer } => say!("[{peer}] left (close_notify)"),
-        NetEvent::Closed { peer, by: Closer::Us } => say!("[{peer}] closed (close_notify)"),
+        NetEvent::AlertSent { peer, alert } => format!("[tls {peer}] sent alert {alert}"),
+        NetEvent::Text { peer, line } => format!("[{peer}] {line}"),
+        NetEvent::StatusPage { peer } => format!("[{peer}] sent the HTTP status page"),
+        NetEvent::Closed { peer, by: Closer::Peer } => format!("[{peer}] left (close_notify)"),
+        NetEvent::Closed { peer, by: Closer::Us } => format!("[{peer}] closed (close_notify)"),
         NetEvent::Failed { peer, during_handshake: true, error } => {
-            say!("[{peer}] handshake failed: {error}")
+            format!("[{peer}] handshake failed: {error}")
         }
         NetEvent::Failed { peer, during_handshake: false, error } => {
-            say!("[{peer}] connection failed: {error}")
+            format!("[{peer}] connection failed: {error}")
         }
-        NetEvent::AcceptFailed { error } => say!("accept failed: {error}"),
+        NetEvent::AcceptFailed { error } => format!("accept failed: {error}"),
         // NetEvent may grow; a new kind shows up in the log rather than vanishing.
-        other => say!("{other:?}"),
+        other => format!("{other:?}"),
     }
+}
+
+// ---------------------------------------------------------------------------
+// demo
+
+/// How far apart the demo's panel shows handshake messages, unless
+/// `--step-delay` says otherwise: slow enough to watch, quick enough not to bore.
+const DEMO_STEP_DELAY_MS: u64 = 250;
+
+/// How long the demo room waits for a `--step` client's handshake: the user
+/// may read each step for as long as they like.
+const DEMO_STEP_PATIENCE: Duration = Duration::from_secs(3600);
+
+/// `tlschat demo`: a room on an ephemeral loopback port with the demo bot
+/// as its user, and a client joined to it, all in this process. Nothing is
+/// written to disk: the room's CA lives in memory for the session.
+async fn demo(args: DemoArgs, tui: bool) -> anyhow::Result<()> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .await
+        .context("cannot open the demo room on a loopback port")?;
+    let port = listener.local_addr()?.port();
+    let now = unix_now();
+    let mut rng = OsRng;
+    let ca = RoomCa::generate("tlschat demo room CA", &mut rng, now)?;
+    let names = ["localhost", "127.0.0.1"].map(String::from);
+    let certified = ca.issue_server(Ed25519Key::generate(&mut rng), &names, &mut rng, now)?;
+
+    let mut server = ServerConfig::new(certified.into());
+    server.suites = args.tls.suites();
+    server.alpn = vec![tls::ALPN_TLSCHAT.to_vec(), tls::ALPN_HTTP11.to_vec()];
+    let (lines, _) = broadcast::channel(INPUT_QUEUE);
+    let (room_events, bot_events) = mpsc::channel(EVENT_QUEUE);
+    let (shutdown_tx, shutdown) = watch::channel(false);
+    let room = net::Server {
+        listener,
+        config: Arc::new(server),
+        service: Service::Room {
+            lines: lines.clone(),
+            about: format!("tlschat demo room on 127.0.0.1:{port}, with a bot that answers\n").into(),
+        },
+        handshake_timeout: if args.pace.step { DEMO_STEP_PATIENCE } else { args.tls.handshake_timeout },
+        events: room_events,
+        shutdown,
+    };
+    tokio::spawn(room.run());
+    tokio::spawn(tlschat::demo::run(bot_events, lines));
+
+    let keylog = args.tls.keylog()?;
+    let roots = RootStore::from_pem(&ca.cert_pem).context("the demo room's CA")?;
+    let mut config = ClientConfig::new(ServerTrust::Roots(roots));
+    config.suites = args.tls.suites();
+    config.alpn = vec![tls::ALPN_TLSCHAT.to_vec()];
+    config.keylog = keylog.clone().map(|k| k as Arc<dyn KeyLog>);
+    let target = format!("demo room 127.0.0.1:{port}");
+    if !tui {
+        say!("{target}: a room in this process with a bot that answers; type lines, end input to leave");
+    }
+    let dial = Dial {
+        target: &target,
+        host: "127.0.0.1",
+        port,
+        server_name: ServerName::parse("localhost").context("the demo's server name")?,
+        config,
+        handshake_timeout: args.tls.handshake_timeout,
+        plan: None,
+        identity: None,
+    };
+    let result = join(dial, args.pace.step_delay(DEMO_STEP_DELAY_MS), args.pace.step, tui).await;
+    let _ = shutdown_tx.send(true);
+    warn_keylog(keylog.as_deref());
+    result
 }
 
 // ---------------------------------------------------------------------------

@@ -24,7 +24,8 @@ fn chat_both_ways(listen_extra: &[&str], connect_extra: &[&str], suite: &str) ->
 
     client.send_line("hello from the client");
     let heard = room.proc.stdout.wait_for_text("hello from the client");
-    assert!(heard.starts_with("[127.0.0.1:") && heard.ends_with("] hello from the client"), "{heard}");
+    // The client proved its identity key: the room labels it `[NAME ✓]`.
+    assert!(heard.starts_with('[') && heard.ends_with(" \u{2713}] hello from the client"), "{heard}");
 
     room.proc.send_line("hello from the room");
     client.stdout.wait_for("the room's line", |l| l == "hello from the room");
@@ -105,13 +106,8 @@ fn connect_refuses_a_server_whose_key_does_not_match_the_pinned_fingerprint() {
     room.proc.stdout.wait_for_text("handshake failed: the peer sent alert bad_certificate");
 }
 
-#[test]
-fn connect_without_a_ca_or_fingerprint_refuses_to_start() {
-    let mut client = Proc::spawn("connect", &mut tlschat(&["connect", "127.0.0.1:9"]));
-    assert!(!client.wait().success());
-    let line = single_error_line(&client);
-    assert!(line.contains("--ca FILE or --fingerprint FP"), "{line}");
-}
+// Without --ca or --fingerprint, connect falls back on pins and first
+// contact: see tests/trust.rs.
 
 #[test]
 fn connect_to_a_port_nobody_listens_on_reports_the_refusal() {
@@ -335,4 +331,32 @@ fn listen_writes_the_room_ca_where_it_says_and_prints_a_join_hint() {
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(std::fs::metadata(&room.ca).unwrap().permissions().mode() & 0o777, 0o644);
     }
+}
+
+#[test]
+fn demo_headless_prints_the_handshake_answers_each_line_and_exits_zero_at_the_end_of_input() {
+    let mut demo = Proc::spawn("demo", &mut tlschat(&["demo", "--headless"]));
+    demo.stdout.wait_for_text("[tls] 1/7 -> ClientHello");
+    let connected = demo.stdout.wait_for_text("[tls] connected: ");
+    assert!(connected.contains("peer CN=localhost"), "{connected}");
+    demo.stdout.wait_for_text("hello! I am the demo room's bot");
+    demo.send_line("hello there");
+    demo.stdout.wait_for_text("hi there!");
+    demo.send_line("twelve bytes");
+    // 12 characters and a newline, plus 22 bytes of record overhead.
+    demo.stdout.wait_for_text("you said \"twelve bytes\": 13 bytes, sealed with TLS_CHACHA20_POLY1305_SHA256 into a 35-byte record.");
+    demo.close_stdin();
+    let status = demo.wait();
+    assert!(status.success(), "{}", demo.output());
+    assert!(demo.stdout.contains("[tls] closed (close_notify)"), "{}", demo.output());
+    assert!(demo.stderr.all().is_empty(), "{}", demo.output());
+}
+
+#[test]
+fn step_without_the_full_screen_interface_is_refused_with_one_line() {
+    let mut demo = Proc::spawn("demo", &mut tlschat(&["demo", "--headless", "--step"]));
+    let status = demo.wait();
+    assert!(!status.success(), "{}", demo.output());
+    let line = single_error_line(&demo);
+    assert!(line.contains("--step needs the full-screen interface"), "{line}");
 }

@@ -136,7 +136,8 @@ fn s_client_chats_with_listen(suite: &str) {
 
     client.send_line("hello from openssl");
     let heard = room.proc.stdout.wait_for_text("] hello from openssl");
-    assert!(heard.starts_with("[127.0.0.1:"), "{heard}");
+    // No client certificate: a guest, labelled as unverified.
+    assert!(heard.starts_with("[guest@127.0.0.1:") && heard.contains(" (unverified)] "), "{heard}");
     room.proc.send_line("hello from tlschat");
     client.stdout.wait_for("tlschat's line", |l| l == "hello from tlschat");
 

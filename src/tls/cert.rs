@@ -250,11 +250,23 @@ impl Fingerprint {
         Self(*blake3::hash(spki_der).as_bytes())
     }
 
-    /// The first 16 hex digits in dashed groups (`abcd-ef01-2345-6789`): enough
-    /// to recognise a peer at a glance, not to verify one.
+    /// The form people compare aloud, and the one tlschat shows wherever a
+    /// key is named in short (CLI, invite, status bar, panel): thirty
+    /// decimal digits in six groups of five, `01234 56789 …`. As in
+    /// Signal's safety numbers, each group is five bytes of the fingerprint
+    /// read as a big-endian number, modulo 100 000; the six groups carry
+    /// about 99.6 bits, too many to find a second key that matches them.
     pub fn short(&self) -> String {
-        let digits = hex(self.0.get(..8).unwrap_or_default());
-        group(&digits, '-')
+        let groups: Vec<String> = self
+            .0
+            .chunks_exact(5)
+            .take(6)
+            .map(|chunk| {
+                let n = chunk.iter().fold(0u64, |n, &b| n << 8 | u64::from(b));
+                format!("{:05}", n % 100_000)
+            })
+            .collect();
+        groups.join(" ")
     }
 
     /// Reads 64 hex digits, in either case, optionally separated by spaces,
@@ -1688,7 +1700,10 @@ mod tests {
         assert_eq!(shown.len(), 64 + 15);
         assert!(shown.starts_with("030a 1118 1f26 2d34 "));
         assert_eq!(Fingerprint::parse(&shown), Some(fp));
-        assert_eq!(fp.short(), "030a-1118-1f26-2d34");
+        // Each group: five bytes big-endian, modulo 100 000 (0x030a11181f = 13053794335).
+        assert_eq!(fp.short(), "94335 55010 15685 76360 37035 97710");
+        assert_eq!(Fingerprint([0; 32]).short(), "00000 00000 00000 00000 00000 00000");
+        assert_eq!(Fingerprint([0xff; 32]).short(), "27775 27775 27775 27775 27775 27775");
         let bare = hex(&fp.0);
         assert_eq!(Fingerprint::parse(&bare), Some(fp));
         assert_eq!(Fingerprint::parse(&bare.to_uppercase()), Some(fp));

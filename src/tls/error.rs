@@ -56,6 +56,10 @@ pub enum Error {
     /// A client certificate is required and none was sent (certificate_required).
     #[error("the client sent no certificate, and one is required")]
     CertificateRequired,
+    /// The server's policy refused a client whose key the handshake proved
+    /// (access_denied); the reason is for the server's log.
+    #[error("access denied: {0}")]
+    AccessDenied(String),
     /// The client offers only application protocols we do not speak.
     #[error("no application protocol in common")]
     NoApplicationProtocol,
@@ -87,6 +91,7 @@ impl Error {
             Self::Certificate(e) => cert_alert(e),
             Self::FingerprintMismatch { .. } => AlertDescription::BAD_CERTIFICATE,
             Self::CertificateRequired => AlertDescription::CERTIFICATE_REQUIRED,
+            Self::AccessDenied(_) => AlertDescription::ACCESS_DENIED,
             Self::NoApplicationProtocol => AlertDescription::NO_APPLICATION_PROTOCOL,
             Self::Internal(_) => AlertDescription::INTERNAL_ERROR,
             Self::AlertReceived(_) | Self::Closed => return None,

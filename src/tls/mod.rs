@@ -73,6 +73,13 @@ pub enum ServerTrust {
     Roots(RootStore),
     /// Accept exactly the key with this fingerprint (pinning), whatever signed it.
     Fingerprint(Fingerprint),
+    /// Accept any Ed25519 key that proves itself with CertificateVerify,
+    /// whoever signed its certificate and whatever names it carries. The
+    /// trust decision is left to the caller, who must make it from
+    /// [`Summary::peer`] when [`Event::Connected`] arrives and before
+    /// sending any application data: this is for the first contact with a
+    /// server, to show its user the key before pinning it (as SSH does).
+    AnyKey,
 }
 
 /// How a server treats client certificates (mutual TLS).
@@ -94,6 +101,21 @@ pub enum ClientTrust {
     /// Any Ed25519 certificate whose CertificateVerify proves the key: the
     /// key itself is the identity (self-signed user certificates).
     AnyKey,
+    /// As [`AnyKey`](Self::AnyKey), and then, once the client's Finished has
+    /// verified, the [`Admission`] decides whether this key may join; a
+    /// refusal fails the handshake with access_denied.
+    Admit(Arc<dyn Admission>),
+}
+
+/// A server's decision on a client whose key the handshake has proven
+/// (see [`ClientTrust::Admit`]): for example, binding the name in its
+/// certificate to the first key that uses it.
+pub trait Admission: Send + Sync + std::fmt::Debug {
+    /// `Ok` lets the client in; `Err` says why not, in one line, and the
+    /// handshake fails with access_denied. Called once per handshake, after
+    /// CertificateVerify and Finished have verified, so `peer` holds a key
+    /// the client has proven it owns.
+    fn admit(&self, peer: &CertSummary) -> Result<(), String>;
 }
 
 /// A client's configuration.

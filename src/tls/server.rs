@@ -270,7 +270,7 @@ impl State for ExpectClientCertificate {
         }
         let verdict = match trust {
             ClientTrust::Roots(roots) => cert::verify_client_chain(&cert.chain, roots, now),
-            ClientTrust::AnyKey => cert::parse_leaf(&cert.chain[0]),
+            ClientTrust::AnyKey | ClientTrust::Admit(_) => cert::parse_leaf(&cert.chain[0]),
         };
         match &verdict {
             Ok(peer) => core.check("client certificate", true, || {
@@ -313,6 +313,21 @@ impl State for ExpectClientFinished {
     fn handle(self: Box<Self>, core: &mut Core, msg: Message<'_>, _now: u64) -> Result<Next, Error> {
         expect(&msg, HandshakeType::FINISHED, self.waiting_for())?;
         handshake::check_finished(core, &msg, &self.n.client_hs)?;
+        // Only now is everything about the client verified: its key (by
+        // CertificateVerify) and the whole handshake (by Finished).
+        if let (
+            Some(peer),
+            ClientAuth::Optional(ClientTrust::Admit(admission))
+            | ClientAuth::Required(ClientTrust::Admit(admission)),
+        ) = (&self.peer, &self.n.config.client_auth)
+        {
+            let verdict = admission.admit(peer);
+            match &verdict {
+                Ok(()) => core.check("client admitted", true, || format!("{} may join", peer.subject)),
+                Err(why) => core.check("client admitted", false, || why.clone()),
+            }
+            verdict.map_err(Error::AccessDenied)?;
+        }
         core.start_app_read()?;
         core.ccs_allowed = false;
         core.event(Event::Connected(Summary {

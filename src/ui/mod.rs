@@ -14,6 +14,7 @@
 //! Without colour (NO_COLOR) the same screens use bold, dim and reverse only.
 
 pub mod handshake;
+pub mod trust;
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Position, Rect};
@@ -358,10 +359,12 @@ impl Widget for StatusBar<'_> {
             app.state().to_owned(),
         ];
         if let crate::app::Outcome::Done(summary) = app.panel().outcome() {
-            parts.push(summary.suite.to_string());
+            // The key's safety number before the suite: on a narrow
+            // terminal it is the part that must not be cut off.
             if let Some(cert) = &summary.peer {
                 parts.push(format!("fp {}", cert.fingerprint.short()));
             }
+            parts.push(summary.suite.to_string());
         }
         if app.log().unread() > 0 {
             parts.push(format!("{} unread", app.log().unread()));

@@ -141,6 +141,9 @@ impl Lines {
     }
 }
 
+/// The environment variable that puts all of tlschat's files in one directory.
+pub const HOME_ENV: &str = "TLSCHAT_HOME";
+
 /// A child process with piped stdin, stdout and stderr; killed on drop.
 pub struct Proc {
     name: String,
@@ -148,12 +151,24 @@ pub struct Proc {
     stdin: Option<ChildStdin>,
     pub stdout: Lines,
     pub stderr: Lines,
+    /// The TLSCHAT_HOME made for a `tlschat` that was given none, removed
+    /// with the process (declared last: dropped after it is killed).
+    _home: Option<TempDir>,
 }
 
 impl Proc {
     /// Starts `cmd`. A program that is not installed fails the test with a
     /// message saying so: interop tests must not pass by skipping.
+    ///
+    /// A `tlschat` started without TLSCHAT_HOME gets a fresh one of its
+    /// own, so no test ever touches the real home directory, and tests
+    /// share no identity, room or pin unless they set TLSCHAT_HOME.
     pub fn spawn(name: &str, cmd: &mut Command) -> Self {
+        let home = (cmd.get_program() == TLSCHAT && !cmd.get_envs().any(|(k, _)| k == HOME_ENV)).then(|| {
+            let home = TempDir::new("home");
+            cmd.env(HOME_ENV, home.path());
+            home
+        });
         cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = match cmd.spawn() {
             Ok(child) => child,
@@ -167,7 +182,7 @@ impl Proc {
         };
         let stdout = Lines::spawn(child.stdout.take().unwrap());
         let stderr = Lines::spawn(child.stderr.take().unwrap());
-        Self { name: name.to_owned(), stdin: child.stdin.take(), child, stdout, stderr }
+        Self { name: name.to_owned(), stdin: child.stdin.take(), child, stdout, stderr, _home: home }
     }
 
     pub fn id(&self) -> u32 {
@@ -260,13 +275,17 @@ impl Room {
         Self::start_with(dir, name, extra, |_| {})
     }
 
-    /// Like [`start`](Self::start), with a hook to adjust the command (environment).
+    /// Like [`start`](Self::start), with a hook to adjust the command
+    /// (environment). The room lives in `DIR/NAME-home` (its TLSCHAT_HOME),
+    /// so rooms with different names have different keys, and a room
+    /// started again under the same name is the same room.
     pub fn start_with(dir: &TempDir, name: &str, extra: &[&str], adjust: impl FnOnce(&mut Command)) -> Self {
         let ca = dir.join(&format!("{name}-ca.pem"));
         let ca_arg = ca.to_str().unwrap().to_owned();
         let mut args = vec!["listen", "127.0.0.1:0", "--ca-out", &ca_arg];
         args.extend_from_slice(extra);
         let mut cmd = tlschat(&args);
+        cmd.env(HOME_ENV, dir.join(&format!("{name}-home")));
         adjust(&mut cmd);
         let proc = Proc::spawn(name, &mut cmd);
         let line = proc.stdout.wait_for("the listening line", |l| l.starts_with("listening on "));

@@ -1,0 +1,434 @@
+//! The room a `tlschat listen` serves: its keys and certificates on disk,
+//! the names its members have claimed, and how the room labels them.
+//!
+//! A room is made once, on first use, in `DATA/room/`: a CA (Ed25519,
+//! rcgen) and a server key with a certificate from that CA for the names
+//! and addresses clients use. The server key is what clients pin, so it is
+//! kept for good; the certificate is issued again from the same CA, for the
+//! same key, when a new name is needed or it nears its end, which changes
+//! no fingerprint. `openssl verify -CAfile ca.pem server.pem` accepts what
+//! is written here, and `openssl s_client -CAfile ca.pem` the server.
+//!
+//! [`Members`] binds each display name to the first key that proves it
+//! owns it (mutual TLS with a self-signed identity certificate, see
+//! [`crate::identity`]) and refuses every other key that claims it. It is
+//! the server's [`Admission`] policy, so the refusal is an access_denied
+//! alert during the handshake, before the client's first line.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use crate::home::{self, Access, FileError};
+use crate::identity;
+use crate::net::NetEvent;
+use crate::pki::{self, PkiError, RoomCa};
+use crate::tls::cert::{self, CertError, RootStore, ServerName};
+use crate::tls::{Admission, CertSummary, Ed25519Key, Fingerprint, Rng};
+
+/// A server certificate this close to its end is issued again.
+const RENEW_BEFORE: u64 = 30 * 24 * 60 * 60;
+
+/// Why the room could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RoomError {
+    /// A file or directory problem.
+    #[error(transparent)]
+    File(#[from] FileError),
+    /// A key file that is not an Ed25519 key.
+    #[error(
+        "{} is not a usable Ed25519 private key ({why}); nothing was changed: restore the room from a backup, or move {} aside to start a new room (clients that pinned it will then refuse it)",
+        .path.display(), .dir.display()
+    )]
+    BadKey {
+        /// The key file.
+        path: PathBuf,
+        /// The room directory.
+        dir: PathBuf,
+        /// What is wrong.
+        why: String,
+    },
+    /// Some of the room's files are there and some are not.
+    #[error(
+        "the room in {} is incomplete ({} is missing): restore it from a backup, or move the directory aside to start a new room (clients that pinned this one will then refuse it)",
+        .dir.display(), .missing.display()
+    )]
+    Incomplete {
+        /// The room directory.
+        dir: PathBuf,
+        /// The first missing file.
+        missing: PathBuf,
+    },
+    /// A certificate or key that does not fit the room.
+    #[error(
+        "{} cannot be used: {error}; restore the room from a backup, or move {} aside to start a new room",
+        .path.display(), .dir.display()
+    )]
+    Unusable {
+        /// The file.
+        path: PathBuf,
+        /// The room directory.
+        dir: PathBuf,
+        /// Why.
+        error: PkiError,
+    },
+    /// A members file line that is not `NAME FINGERPRINT`.
+    #[error("{} line {line} is not `NAME FINGERPRINT`: fix or delete that line", .path.display())]
+    BadMembersLine {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+    },
+    /// Making a certificate failed.
+    #[error("cannot make the room's certificates: {0}")]
+    Pki(#[from] PkiError),
+}
+
+/// The room's keys, loaded or made.
+#[derive(Debug)]
+pub struct RoomKeys {
+    /// The room CA.
+    pub ca: RoomCa,
+    /// The server's certificate chain (leaf, CA) and key.
+    pub server: pki::CertifiedKey,
+    /// The CA certificate file, what `--ca` takes.
+    pub ca_path: PathBuf,
+    /// The server chain file.
+    pub server_path: PathBuf,
+    /// What changed on disk while opening, one line each, for the user.
+    pub notes: Vec<String>,
+}
+
+/// The room's directory (usually [`home::Home::room_dir`]).
+#[derive(Debug, Clone)]
+pub struct RoomStore {
+    dir: PathBuf,
+}
+
+impl RoomStore {
+    /// The room in `dir`.
+    pub fn new(dir: PathBuf) -> Self {
+        Self { dir }
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The members file.
+    pub fn members_path(&self) -> PathBuf {
+        self.dir.join("members")
+    }
+
+    fn files(&self) -> [PathBuf; 4] {
+        ["ca.key", "ca.pem", "server.key", "server.pem"].map(|f| self.dir.join(f))
+    }
+
+    /// Opens the room, making it on first use. The server certificate must
+    /// cover every name in `names` (host names or IP addresses); if it does
+    /// not, or ends within 30 days, or no longer chains to the CA, it is
+    /// issued again for the same key (and the names it had).
+    pub fn open_or_create(
+        &self,
+        names: &[String],
+        rng: &mut dyn Rng,
+        now: u64,
+    ) -> Result<RoomKeys, RoomError> {
+        home::private_dir(&self.dir)?;
+        let [ca_key, ca_pem, server_key, server_pem] = self.files();
+        let present: Vec<bool> = self.files().iter().map(|p| p.exists()).collect();
+        if present.iter().all(|p| !p) {
+            return self.create(names, rng, now);
+        }
+        if let Some(missing) = self.files().into_iter().zip(&present).find(|(_, p)| !**p).map(|(f, _)| f) {
+            return Err(RoomError::Incomplete { dir: self.dir.clone(), missing });
+        }
+        let read_private = |path: &Path| -> Result<String, RoomError> {
+            let text = home::read(path, Access::Private)?
+                .ok_or_else(|| RoomError::Incomplete { dir: self.dir.clone(), missing: path.to_owned() })?;
+            // Checked here so a damaged key is named as such, not as a mismatch.
+            if let Err(e) = Ed25519Key::from_pkcs8_pem(&text) {
+                let why = if text.trim().is_empty() { "the file is empty".to_owned() } else { e.to_string() };
+                return Err(RoomError::BadKey { path: path.to_owned(), dir: self.dir.clone(), why });
+            }
+            Ok(text.to_string())
+        };
+        let read_public = |path: &Path| -> Result<String, RoomError> {
+            Ok(home::read(path, Access::Public)?
+                .ok_or_else(|| RoomError::Incomplete { dir: self.dir.clone(), missing: path.to_owned() })?
+                .to_string())
+        };
+        let unusable = |path: &Path, error: PkiError| RoomError::Unusable {
+            path: path.to_owned(),
+            dir: self.dir.clone(),
+            error,
+        };
+        let ca_key_pem = zeroize::Zeroizing::new(read_private(&ca_key)?);
+        let ca = RoomCa::from_pem(&read_public(&ca_pem)?, &ca_key_pem).map_err(|e| unusable(&ca_pem, e))?;
+        let key_pem = zeroize::Zeroizing::new(read_private(&server_key)?);
+        let chain_pem = read_public(&server_pem)?;
+        let server = pki::load_certified_key(&chain_pem, &key_pem).map_err(|e| unusable(&server_pem, e))?;
+        let mut keys = RoomKeys { ca, server, ca_path: ca_pem, server_path: server_pem, notes: Vec::new() };
+        if let Some(why) = renewal_reason(&keys, names, now) {
+            let mut all = cert::parse_leaf(&keys.server.chain_der[0]).map(|s| s.names).unwrap_or_default();
+            for name in names {
+                if !all.contains(name) {
+                    all.push(name.clone());
+                }
+            }
+            let server = keys.ca.issue_server(keys.server.key.clone(), &all, rng, now)?;
+            home::replace(&keys.server_path, server.chain_pem.as_bytes(), Access::Public)?;
+            keys.notes.push(format!(
+                "issued a new server certificate ({why}) for {}; same key, same fingerprint",
+                all.join(", ")
+            ));
+            keys.server = server;
+        }
+        Ok(keys)
+    }
+
+    fn create(&self, names: &[String], rng: &mut dyn Rng, now: u64) -> Result<RoomKeys, RoomError> {
+        let [ca_key, ca_pem, server_key, server_pem] = self.files();
+        // A few random digits tell rooms' CAs apart in certificate viewers.
+        let mut tag = [0u8; 3];
+        rng.fill(&mut tag);
+        let ca = RoomCa::generate(&format!("tlschat room CA {}", crate::tls::crypto::hex(&tag)), rng, now)?;
+        let server = ca.issue_server(Ed25519Key::generate(rng), names, rng, now)?;
+        // Keys first: certificates without their keys would be an incomplete room.
+        home::create_new(&ca_key, ca.key.to_pkcs8_pem().as_bytes(), Access::Private)?;
+        home::create_new(&server_key, server.key.to_pkcs8_pem().as_bytes(), Access::Private)?;
+        home::create_new(&ca_pem, ca.cert_pem.as_bytes(), Access::Public)?;
+        home::create_new(&server_pem, server.chain_pem.as_bytes(), Access::Public)?;
+        let note = format!("made a new room in {}: CA, server key and certificate", self.dir.display());
+        Ok(RoomKeys { ca, server, ca_path: ca_pem, server_path: server_pem, notes: vec![note] })
+    }
+}
+
+/// Why the server certificate must be issued again, if it must.
+fn renewal_reason(keys: &RoomKeys, names: &[String], now: u64) -> Option<String> {
+    let Some(leaf) = keys.server.chain_der.first() else { return Some("it was empty".into()) };
+    let summary = match cert::parse_leaf(leaf) {
+        Ok(summary) => summary,
+        Err(e) => return Some(e.to_string()),
+    };
+    if i64::try_from(now.saturating_add(RENEW_BEFORE)).is_ok_and(|soon| summary.not_after < soon) {
+        return Some("the old one ends within 30 days".into());
+    }
+    let mut roots = RootStore::new();
+    if roots.add_der(&keys.ca.cert_der).is_err() {
+        return Some("the CA could not be read".into());
+    }
+    for name in names {
+        let Ok(server_name) = ServerName::parse(name) else { continue };
+        match cert::verify_server_chain(&keys.server.chain_der, &roots, &server_name, now) {
+            Ok(_) => {}
+            Err(CertError::NameMismatch { .. }) => return Some(format!("{name} was not in it")),
+            Err(e) => return Some(e.to_string()),
+        }
+    }
+    None
+}
+
+// ---------------------------------------------------------------------------
+// Members
+
+/// A member as the room knows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Bound {
+    /// The name as first claimed.
+    name: String,
+    fingerprint: Fingerprint,
+}
+
+/// The room's names: each bound to the first key that proved it owns it,
+/// kept in the members file (`NAME FINGERPRINT` lines, 0600).
+#[derive(Debug)]
+pub struct Members {
+    path: PathBuf,
+    /// By lower-cased name.
+    bound: Mutex<HashMap<String, Bound>>,
+}
+
+impl Members {
+    /// Loads the members file (none yet is an empty room), making its
+    /// directory (0700) if need be.
+    pub fn open(path: PathBuf) -> Result<Self, RoomError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            home::private_dir(dir)?;
+        }
+        let bound = load_members(&path)?;
+        Ok(Self { path, bound: Mutex::new(bound) })
+    }
+
+    /// Binds `name` to `fingerprint` if the name is free (and records it),
+    /// accepts it if it is already bound to that key, and refuses it
+    /// otherwise, saying which key holds it.
+    pub fn claim(&self, name: &str, fingerprint: &Fingerprint) -> Result<(), String> {
+        let mut bound = self.bound.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let key = name.to_ascii_lowercase();
+        if !bound.contains_key(&key) {
+            // Another `listen` on the same room may have bound it meanwhile.
+            if let Ok(fresh) = load_members(&self.path) {
+                *bound = fresh;
+            }
+        }
+        match bound.get(&key) {
+            Some(b) if b.fingerprint == *fingerprint => Ok(()),
+            Some(b) => Err(format!(
+                "the name {} belongs to the key {} in this room; refused the key {} that claimed it",
+                b.name,
+                b.fingerprint.short(),
+                fingerprint.short()
+            )),
+            None => {
+                let line = format!("{name} {}", crate::tls::crypto::hex(&fingerprint.0));
+                home::append_line(&self.path, &line, Access::Private)
+                    .map_err(|e| format!("cannot record the name {name}: {e}"))?;
+                bound.insert(key, Bound { name: name.to_owned(), fingerprint: *fingerprint });
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Admission for Members {
+    fn admit(&self, peer: &CertSummary) -> Result<(), String> {
+        let name = identity::name_of(peer).ok_or_else(|| {
+            format!(
+                "the client certificate's subject {:?} is not one tlschat name (CN=NAME, ASCII letters, digits, '.', '_', '-')",
+                peer.subject
+            )
+        })?;
+        self.claim(name, &peer.fingerprint)
+    }
+}
+
+fn load_members(path: &Path) -> Result<HashMap<String, Bound>, RoomError> {
+    let mut bound = HashMap::new();
+    let Some(text) = home::read(path, Access::Private)? else { return Ok(bound) };
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let bad = || RoomError::BadMembersLine { path: path.to_owned(), line: i + 1 };
+        let (name, fp) = line.split_once(' ').ok_or_else(bad)?;
+        identity::check_name(name).map_err(|_| bad())?;
+        let fingerprint = Fingerprint::parse(fp.trim()).ok_or_else(bad)?;
+        // The first binding wins, as it did when it was made.
+        bound.entry(name.to_ascii_lowercase()).or_insert(Bound { name: name.to_owned(), fingerprint });
+    }
+    Ok(bound)
+}
+
+// ---------------------------------------------------------------------------
+// Labels
+
+/// How the room shows who said a line: `alice ✓` for a member whose key
+/// the handshake proved and whose name is bound to it, `guest@ADDR
+/// (unverified)` for a client without a certificate.
+pub fn label(peer: SocketAddr, cert: Option<&CertSummary>) -> String {
+    match cert.and_then(|c| identity::name_of(c).map(|name| (name, c))) {
+        Some((name, _)) => format!("{name} \u{2713}"),
+        None => format!("guest@{peer} (unverified)"),
+    }
+}
+
+/// Who is connected, for labelling their lines in the room's log.
+#[derive(Debug, Default)]
+pub struct Roster {
+    labels: HashMap<SocketAddr, String>,
+}
+
+impl Roster {
+    /// Takes note of a connection's identity; returns the line that says
+    /// who joined, when `event` is a completed handshake.
+    pub fn observe(&mut self, event: &NetEvent) -> Option<String> {
+        match event {
+            NetEvent::Connected { peer, summary } => {
+                let label = label(*peer, summary.peer.as_ref());
+                let line = match &summary.peer {
+                    Some(cert) if identity::name_of(cert).is_some() => {
+                        format!("[{peer}] {label} joined: verified key {}", cert.fingerprint.short())
+                    }
+                    _ => format!("[{peer}] {label} joined: no client certificate"),
+                };
+                self.labels.insert(*peer, label);
+                Some(line)
+            }
+            NetEvent::Closed { peer, .. } | NetEvent::Failed { peer, .. } => {
+                self.labels.remove(peer);
+                None
+            }
+            _ => None,
+        }
+    }
+
+    /// The label of the connection at `peer`; an address not (yet) known
+    /// is shown as unverified.
+    pub fn label(&self, peer: SocketAddr) -> String {
+        self.labels.get(&peer).cloned().unwrap_or_else(|| label(peer, None))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp(name: &str) -> PathBuf {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("tlschat-room-unit-{}-{n}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        path
+    }
+
+    #[test]
+    fn a_name_is_bound_to_the_first_key_and_refused_to_others_also_after_a_restart() {
+        let dir = temp("members");
+        let path = dir.join("members");
+        let (a, b) = (Fingerprint([1; 32]), Fingerprint([2; 32]));
+        let members = Members::open(path.clone()).unwrap();
+        members.claim("alice", &a).unwrap();
+        members.claim("alice", &a).unwrap();
+        let refusal = members.claim("ALICE", &b).unwrap_err();
+        assert!(refusal.contains(&a.short()) && refusal.contains(&b.short()), "{refusal}");
+        members.claim("bob", &b).unwrap();
+        drop(members);
+
+        let again = Members::open(path.clone()).unwrap();
+        assert!(again.claim("Alice", &b).is_err());
+        again.claim("alice", &a).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 2, "{text}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_damaged_members_file_names_its_line() {
+        let dir = temp("bad-members");
+        let path = dir.join("members");
+        home::create_new(&path, b"# comment\nalice 00\n", Access::Private).unwrap();
+        let err = Members::open(path.clone()).unwrap_err();
+        assert!(matches!(err, RoomError::BadMembersLine { line: 2, .. }), "{err}");
+        assert!(err.to_string().contains(&format!("{} line 2", path.display())));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn labels_mark_verified_members_and_unverified_guests() {
+        let peer: SocketAddr = "127.0.0.1:5555".parse().unwrap();
+        assert_eq!(label(peer, None), "guest@127.0.0.1:5555 (unverified)");
+        let mut rng = crate::tls::SeededRng::new_for_testing_only(4);
+        let cert = pki::self_signed_client(Ed25519Key::generate(&mut rng), "alice", &mut rng, 1_800_000_000)
+            .unwrap();
+        let summary = cert::parse_leaf(&cert.chain_der[0]).unwrap();
+        assert_eq!(label(peer, Some(&summary)), "alice \u{2713}");
+    }
+}
