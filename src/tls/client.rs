@@ -180,10 +180,7 @@ impl ExpectServerHello {
             }
             None => {}
         }
-        // §4.4.1: ClientHello1 is replaced in the transcript by its hash.
-        let ch1 = core.transcript.current();
-        core.transcript = crypto::TranscriptHash::default();
-        core.transcript.update(&messages::message_hash(&ch1));
+        handshake::replace_client_hello_with_its_hash(core);
         received(core, msg, false, || handshake::describe_server_hello(hrr));
         core.expected_messages += 2;
         if group.is_some() {

@@ -44,6 +44,14 @@ pub(crate) fn sent(
     core.message_step(Direction::Sent, raw, encrypted, true, describe);
 }
 
+/// After a HelloRetryRequest, ClientHello1 is replaced in the transcript by
+/// the synthetic message_hash message holding its hash (§4.4.1).
+pub(crate) fn replace_client_hello_with_its_hash(core: &mut Core) {
+    let ch1 = core.transcript.current();
+    core.transcript = crypto::TranscriptHash::default();
+    core.transcript.update(&messages::message_hash(&ch1));
+}
+
 /// X25519 agreement with the peer's key share, refusing keys that are not
 /// 32 bytes and low-order points (§7.4.2: an all-zero shared secret aborts).
 pub(crate) fn agree(ours: &X25519Secret, peer: &[u8]) -> Result<Secret<32>, Error> {

@@ -11,13 +11,13 @@ use std::sync::Arc;
 
 use super::cert::{self, CertSummary};
 use super::conn::{Core, Message, Next, State};
-use super::crypto::{TranscriptHash, X25519Secret};
+use super::crypto::X25519Secret;
 use super::error::Error;
 use super::events::{Event, Summary};
 use super::handshake::{self, expect, received};
 use super::key_schedule::{SecretKind, TrafficSecret};
 use super::messages::{
-    self, Certificate, CertificateRequest, CipherSuite, ClientHello, EncryptedExtensions, HRR_RANDOM,
+    Certificate, CertificateRequest, CipherSuite, ClientHello, EncryptedExtensions, HRR_RANDOM,
     HandshakeType, KeyShareEntry, NamedGroup, ServerHello, SignatureScheme, TLS12, TLS13,
 };
 use super::{ClientAuth, ClientTrust, ServerConfig};
@@ -91,31 +91,13 @@ impl State for ExpectClientHello {
         let mut random = [0u8; 32];
         core.rng.fill(&mut random);
         let sh = ServerHello {
-            legacy_version: TLS12,
-            random,
-            session_id: ch.session_id.clone(),
-            cipher_suite: suite,
-            compression_method: 0,
-            selected_version: Some(TLS13),
             key_share: Some(KeyShareEntry {
                 group: NamedGroup::X25519,
                 key_exchange: key.public_key().to_vec(),
             }),
-            ..ServerHello::default()
+            ..answer(&ch, random, suite)
         };
-        let mut hello = Vec::with_capacity(128);
-        handshake::sent(
-            core,
-            &mut hello,
-            false,
-            |out| sh.encode(out),
-            || handshake::describe_server_hello(&sh),
-        );
-        core.write_handshake(&hello)?;
-        // §D.4: in compatibility mode the server's dummy ChangeCipherSpec follows its first message.
-        if !ch.session_id.is_empty() {
-            core.write_ccs();
-        }
+        send_server_hello(core, &ch, &sh)?;
         let secrets = handshake::derive_handshake_secrets(core, &shared);
         core.set_write_key(&secrets.server);
         core.set_read_key(&secrets.client)?;
@@ -186,38 +168,42 @@ impl ExpectClientHello {
         if self.retry.is_some() {
             return Err(Error::IllegalParameter("the second ClientHello still has no x25519 key share"));
         }
-        // §4.4.1: ClientHello1 is replaced in the transcript by its hash.
-        let ch1 = core.transcript.current();
-        core.transcript = TranscriptHash::default();
-        core.transcript.update(&messages::message_hash(&ch1));
-        let hrr = ServerHello {
-            legacy_version: TLS12,
-            random: HRR_RANDOM,
-            session_id: ch.session_id.clone(),
-            cipher_suite: suite,
-            compression_method: 0,
-            selected_version: Some(TLS13),
-            hrr_group: Some(NamedGroup::X25519),
-            ..ServerHello::default()
-        };
-        let mut flight = Vec::with_capacity(128);
-        handshake::sent(
-            core,
-            &mut flight,
-            false,
-            |out| hrr.encode(out),
-            || handshake::describe_server_hello(&hrr),
-        );
-        core.write_handshake(&flight)?;
+        handshake::replace_client_hello_with_its_hash(core);
+        let hrr = ServerHello { hrr_group: Some(NamedGroup::X25519), ..answer(ch, HRR_RANDOM, suite) };
+        send_server_hello(core, ch, &hrr)?;
         core.expected_messages += 2;
-        if !ch.session_id.is_empty() {
-            core.write_ccs();
-        }
         Ok(Next::State(Box::new(ExpectClientHello {
             config: self.config,
             retry: Some(Retry { suite, session_id: ch.session_id.clone() }),
         })))
     }
+}
+
+/// The fields every ServerHello and HelloRetryRequest answering `ch` share.
+fn answer(ch: &ClientHello, random: [u8; 32], suite: CipherSuite) -> ServerHello {
+    ServerHello {
+        legacy_version: TLS12,
+        random,
+        // §D.4: echoed, whatever the client sent.
+        session_id: ch.session_id.clone(),
+        cipher_suite: suite,
+        compression_method: 0,
+        selected_version: Some(TLS13),
+        ..ServerHello::default()
+    }
+}
+
+/// Writes a ServerHello or HelloRetryRequest, then, in middlebox
+/// compatibility mode, the dummy ChangeCipherSpec that follows the server's
+/// first handshake message (§D.4).
+fn send_server_hello(core: &mut Core, ch: &ClientHello, sh: &ServerHello) -> Result<(), Error> {
+    let mut hello = Vec::with_capacity(128);
+    handshake::sent(core, &mut hello, false, |out| sh.encode(out), || handshake::describe_server_hello(sh));
+    core.write_handshake(&hello)?;
+    if !ch.session_id.is_empty() {
+        core.write_ccs();
+    }
+    Ok(())
 }
 
 /// Picks the ALPN protocol: ours in our order of preference, among the
