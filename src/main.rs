@@ -60,7 +60,7 @@ struct Cli {
 enum Command {
     /// Serve a chat room (or, with --echo, an echo server)
     Listen(ListenArgs),
-    /// Join a room: verify the server, then chat over stdin/stdout
+    /// Join a room: verify the server, then chat
     Connect(ConnectArgs),
     /// The one-command tour: a room on a loopback port, a bot in it that answers, and you joined
     Demo(DemoArgs),
