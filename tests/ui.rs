@@ -178,6 +178,48 @@ fn an_expanded_step_shows_its_fields_secrets_transcript_hash_and_bytes() {
 }
 
 #[test]
+fn an_expanded_step_marks_each_located_field_in_its_bytes_with_and_without_colour() {
+    for color in [true, false] {
+        let (events, _) = client_events("localhost", 43);
+        let start = t0();
+        let mut app = App::new(color);
+        let _ = app.update(
+            Msg::Started { peer: "localhost:8443".into(), state: "connecting".into(), server: false },
+            start,
+        );
+        let now = feed(&mut app, events, start);
+        let keys = [KeyCode::Tab, KeyCode::Home, KeyCode::Down, KeyCode::Enter]
+            .into_iter()
+            .chain([KeyCode::PageDown; 3]);
+        for code in keys {
+            let _ = app.update(key(code), now);
+        }
+        let step = &app.panel().steps()[app.panel().selected()];
+        assert_eq!(step.name, "ServerHello");
+        let text = screen(&mut app, 110, 40);
+        // The legend names every marked run with its offsets (a non-colour cue)…
+        for legend in
+            ["header: 0..4", "random: 6..38", "legacy_session_id_echo: 39..71", "cipher_suite: 71..73"]
+        {
+            assert!(text.contains(legend), "legend {legend} missing:\n{text}");
+        }
+        // …and the dump brackets each run: the header, then random after legacy_version,
+        // the session id after its length byte, then the cipher suite right after it.
+        assert!(text.contains("0000 [02 00 00 76]03 03["), "{text}");
+        assert!(
+            text.contains("]20["),
+            "the session id's length byte sits between random and the id:\n{text}"
+        );
+        if color {
+            insta::assert_snapshot!(text);
+        } else {
+            let buf = buffer(&app, 110, 40);
+            assert!(buf.content.iter().all(|c| c.fg == Color::Reset && c.bg == Color::Reset));
+        }
+    }
+}
+
+#[test]
 fn the_chat_pane_wraps_cjk_and_emoji_by_display_width_and_styles_notices_apart() {
     let start = t0();
     let mut app = client_app(start);

@@ -245,7 +245,7 @@ impl State for ExpectCertificate {
         if !cert.context.is_empty() {
             return Err(Error::IllegalParameter("certificate_request_context must be empty for the server"));
         }
-        received(core, &msg, true, || handshake::describe_certificate(&cert));
+        received(core, &msg, true, || handshake::describe_certificate(&cert, msg.raw));
         // §4.4.2.4: an empty server Certificate is a decode_error.
         if cert.chain.is_empty() {
             core.check("certificate chain", false, || "the server sent no certificate".into());

@@ -369,7 +369,7 @@ impl Core {
 /// Summary and fields of a KeyUpdate.
 fn key_update_fields(update_requested: bool) -> (String, Vec<Field>) {
     let s = if update_requested { "update_requested" } else { "update_not_requested" };
-    (s.into(), vec![Field { name: "request_update", value: s.into() }])
+    (s.into(), vec![Field { name: "request_update", value: s.into(), range: Some(4..5) }])
 }
 
 /// Where the connection is in its life.

@@ -36,6 +36,15 @@ pub struct Field {
     pub name: &'static str,
     /// Its value, readable.
     pub value: String,
+    /// Where the field's value lies in the message's `bytes` (offsets count
+    /// the 4-byte handshake header), when that is cheap and certain to know.
+    ///
+    /// Length prefixes are left out, so `&bytes[range]` is the value as
+    /// encoded: `legacy_session_id` is the id without its length byte,
+    /// `cipher_suites` the list without its 2-byte length, `signature` and
+    /// each certificate's DER likewise without theirs. `None` where the
+    /// position is not computed (most extensions).
+    pub range: Option<std::ops::Range<usize>>,
 }
 
 /// One step of the handshake.

@@ -240,7 +240,7 @@ impl State for ExpectClientCertificate {
         if !cert.context.is_empty() {
             return Err(Error::IllegalParameter("certificate_request_context does not match the request"));
         }
-        received(core, &msg, true, || handshake::describe_certificate(&cert));
+        received(core, &msg, true, || handshake::describe_certificate(&cert, msg.raw));
         let (required, trust) = match &self.0.config.client_auth {
             ClientAuth::Required(t) => (true, t),
             ClientAuth::Optional(t) => (false, t),

@@ -10,8 +10,13 @@
 //!
 //! Below the rows the panel shows, in this order of preference: the
 //! expanded step (fields, checks, secrets by label, transcript hash, bytes
-//! as hex with the handshake header marked), the failure, or the summary
-//! of the finished handshake.
+//! as hex with the handshake header and each located field marked), the
+//! failure, or the summary of the finished handshake.
+//!
+//! In the hex dump every marked run is bracketed (`[`, `]`, or `|` where
+//! one run ends and the next begins) and styled in turn, and a legend under
+//! the heading names each run with its offsets, so the marks read without
+//! colour too.
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -274,8 +279,63 @@ fn detail<'a>(step: &'a StepView, theme: Theme, width: usize) -> Vec<Line<'a>> {
         lines.push(Line::raw(format!(" {}", grouped_hex(hash))));
     }
     lines.push(Line::styled(format!("bytes ({})", header_legend(step)), theme.heading()));
-    lines.extend(hex_dump(&step.bytes, header_len(step), width, theme));
+    let marks = marks(step);
+    if marks.len() > 1 || marks.first().is_some_and(|m| m.name != "header") {
+        let mut legend = Vec::new();
+        for (i, m) in marks.iter().enumerate() {
+            legend.push(Span::raw(if i == 0 { " " } else { "  " }));
+            legend.push(Span::styled(
+                format!("{}: {}..{}", m.name, m.range.start, m.range.end),
+                m.style(theme),
+            ));
+        }
+        lines.push(Line::from(legend));
+    }
+    lines.extend(hex_dump(&step.bytes, &marks, width, theme));
     lines
+}
+
+/// A run of bytes marked in the dump: the header or a field.
+#[derive(Debug, Clone)]
+struct Mark {
+    name: &'static str,
+    range: std::ops::Range<usize>,
+    /// 0 for the header, then 1, 2, … for the fields in order.
+    index: usize,
+}
+
+impl Mark {
+    /// The header stands out (cyan, or underlined); fields alternate two
+    /// styles so neighbours differ (colours, or bold and reversed).
+    fn style(&self, theme: Theme) -> Style {
+        match (self.index, theme.color) {
+            (0, true) => Style::new().fg(Color::Black).bg(Color::Cyan),
+            (0, false) => Style::new().add_modifier(Modifier::UNDERLINED),
+            (i, true) if i % 2 == 1 => Style::new().fg(Color::Yellow),
+            (_, true) => Style::new().fg(Color::Green),
+            (i, false) if i % 2 == 1 => Style::new().add_modifier(Modifier::BOLD),
+            (_, false) => Style::new().add_modifier(Modifier::REVERSED),
+        }
+    }
+}
+
+/// The header and every field whose bytes are known, clipped to the
+/// message; empty runs are left out.
+fn marks(step: &StepView) -> Vec<Mark> {
+    let len = step.bytes.len();
+    let header = header_len(step);
+    let mut marks = Vec::new();
+    if header > 0 {
+        marks.push(Mark { name: "header", range: 0..header, index: 0 });
+    }
+    let located = step.fields.iter().filter_map(|f| Some((f.name, f.range.clone()?)));
+    for (i, (name, range)) in located.enumerate() {
+        let range = range.start.min(len)..range.end.min(len);
+        if !range.is_empty() {
+            marks.push(Mark { name, range, index: i + 1 });
+        }
+    }
+    marks
 }
 
 /// How many leading bytes are the message header, marked in the dump.
@@ -284,28 +344,48 @@ fn header_len(step: &StepView) -> usize {
 }
 
 fn header_legend(step: &StepView) -> &'static str {
-    if header_len(step) == 0 { "one byte, no header" } else { "type and length marked" }
+    if header_len(step) == 0 {
+        "one byte, no header"
+    } else if step.fields.iter().any(|f| f.range.is_some()) {
+        "type, length and fields marked"
+    } else {
+        "type and length marked"
+    }
 }
 
-/// `bytes` as offset + hex rows that fit `width`, the first `marked` bytes
-/// highlighted.
-fn hex_dump<'a>(bytes: &[u8], marked: usize, width: usize, theme: Theme) -> Vec<Line<'a>> {
-    // "0000 " then 3 columns a byte, in groups of four.
+/// `bytes` as offset + hex rows that fit `width`, each run of `marks`
+/// styled and bracketed: the column before a byte shows `[` where a run
+/// starts, `]` where one ended and `|` for both; a run ending a row gets its
+/// `]` after the row.
+fn hex_dump<'a>(bytes: &[u8], marks: &[Mark], width: usize, theme: Theme) -> Vec<Line<'a>> {
+    // "0000 " then 3 columns a byte, in groups of four, and one for a closing bracket.
     let per_row = (width.saturating_sub(6) / 3 / 4 * 4).clamp(4, 16);
-    let mark = if theme.color {
-        Style::new().fg(Color::Black).bg(Color::Cyan)
-    } else {
-        Style::new().add_modifier(Modifier::UNDERLINED)
-    };
+    let starts = |at: usize| marks.iter().any(|m| m.range.start == at);
+    let ends = |at: usize| marks.iter().any(|m| m.range.end == at);
     bytes
         .chunks(per_row)
         .enumerate()
         .map(|(row, chunk)| {
             let mut spans = vec![Span::styled(format!("{:04x} ", row * per_row), theme.dim())];
             for (i, b) in chunk.iter().enumerate() {
-                let style = if row * per_row + i < marked { mark } else { Style::new() };
-                spans.push(Span::raw(" "));
+                let at = row * per_row + i;
+                // The last run that covers the byte wins.
+                let style = marks
+                    .iter()
+                    .rev()
+                    .find(|m| m.range.contains(&at))
+                    .map_or(Style::new(), |m| m.style(theme));
+                let sep = match (starts(at), at > 0 && ends(at)) {
+                    (true, true) => "|",
+                    (true, false) => "[",
+                    (false, true) => "]",
+                    (false, false) => " ",
+                };
+                spans.push(Span::raw(sep));
                 spans.push(Span::styled(format!("{b:02x}"), style));
+            }
+            if ends(row * per_row + chunk.len()) {
+                spans.push(Span::raw("]"));
             }
             Line::from(spans)
         })
