@@ -13,118 +13,40 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::path::Path;
 
-use support::{TLSCHAT, TempDir, WAIT};
-
-/// Pane size: wide enough for the handshake panel beside the chat.
-const COLUMNS: &str = "100";
-const ROWS: &str = "30";
+use support::tmux::{Tmux, file_within};
+use support::{TLSCHAT, TempDir};
 
 /// What the wrapper prints once tlschat has exited: the "shell prompt".
 const AFTER: &str = "tlschat exited; shell again";
 
-/// A tmux server of our own, killed on drop.
-struct Tmux {
-    socket: PathBuf,
-}
-
-impl Tmux {
-    /// A server whose socket is in `dir` (started by the first session).
-    fn start(dir: &TempDir) -> Self {
-        match Command::new("tmux").arg("-V").output() {
-            Ok(out) if out.status.success() => {}
-            Ok(out) => panic!("tmux -V failed: {}", String::from_utf8_lossy(&out.stderr)),
-            Err(e) => panic!(
-                "tmux is not installed ({e}): tests/tmux.rs runs the TUI in a real terminal through it; \
-                 install tmux (.ci/run does)"
-            ),
-        }
-        Self { socket: dir.join("tmux.sock") }
-    }
-
-    fn command(&self, args: &[&str]) -> Output {
-        let out = Command::new("tmux")
-            .arg("-S")
-            .arg(&self.socket)
-            .args(["-f", "/dev/null"])
-            .args(args)
-            .env("TERM", "xterm-256color")
-            .env_remove("TMUX")
-            .output()
-            .unwrap_or_else(|e| panic!("tmux {args:?}: {e}"));
-        assert!(out.status.success(), "tmux {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-        out
-    }
-
-    /// Runs `args` of tlschat in a new session named `name`, in `home`: on
-    /// exit its status goes to `home/NAME.exit`, the terminal's modes to
-    /// `home/NAME.stty`, and the pane stays open showing [`AFTER`].
-    fn spawn(&self, name: &str, home: &Path, args: &[&str]) {
-        let q = |p: &Path| format!("'{}'", p.display());
-        let program = format!(
-            "env -u SSLKEYLOGFILE -u NO_COLOR HOME={home} XDG_DATA_HOME={data} XDG_CONFIG_HOME={config} \
-             TERM=xterm-256color {tlschat} {args} 2>{err}; echo \"EXIT:$?\" >{exit}; stty -a >{stty}; \
-             echo '{AFTER}'; exec sleep 600",
-            home = q(home),
-            data = q(&home.join("data")),
-            config = q(&home.join("config")),
-            tlschat = q(Path::new(TLSCHAT)),
-            args = args.join(" "),
-            err = q(&home.join(format!("{name}.stderr"))),
-            exit = q(&home.join(format!("{name}.exit"))),
-            stty = q(&home.join(format!("{name}.stty"))),
-        );
-        self.command(&["new-session", "-d", "-s", name, "-x", COLUMNS, "-y", ROWS, &program]);
-    }
-
-    /// The pane's text as shown.
-    fn screen(&self, name: &str) -> String {
-        String::from_utf8_lossy(&self.command(&["capture-pane", "-p", "-t", name]).stdout).into_owned()
-    }
-
-    /// A tmux format evaluated for the pane, e.g. `#{alternate_on}`.
-    fn format(&self, name: &str, format: &str) -> String {
-        let out = self.command(&["display-message", "-p", "-t", name, format]);
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
-    }
-
-    /// Polls the screen until `pred` holds; fails after [`WAIT`] showing the screen.
-    fn wait_for(&self, name: &str, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let screen = self.screen(name);
-            if pred(&screen) {
-                return screen;
-            }
-            assert!(Instant::now() < deadline, "{name}: timed out waiting for {what}; the screen:\n{screen}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn wait_for_text(&self, name: &str, text: &str) -> String {
-        self.wait_for(name, &format!("{text:?}"), |s| s.contains(text))
-    }
-
-    /// Types `text` literally, then Enter.
-    fn type_line(&self, name: &str, text: &str) {
-        self.command(&["send-keys", "-t", name, "-l", text]);
-        self.command(&["send-keys", "-t", name, "Enter"]);
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux").arg("-S").arg(&self.socket).arg("kill-server").output();
-    }
+/// Runs `args` of tlschat in a new session named `name`, in `home`: on
+/// exit its status goes to `home/NAME.exit`, the terminal's modes to
+/// `home/NAME.stty`, and the pane stays open showing [`AFTER`].
+fn spawn(tmux: &Tmux, name: &str, home: &Path, args: &[&str]) {
+    let q = |p: &Path| format!("'{}'", p.display());
+    let program = format!(
+        "env -u SSLKEYLOGFILE -u NO_COLOR HOME={home} XDG_DATA_HOME={data} XDG_CONFIG_HOME={config} \
+         TERM=xterm-256color {tlschat} {args} 2>{err}; echo \"EXIT:$?\" >{exit}; stty -a >{stty}; \
+         echo '{AFTER}'; exec sleep 600",
+        home = q(home),
+        data = q(&home.join("data")),
+        config = q(&home.join("config")),
+        tlschat = q(Path::new(TLSCHAT)),
+        args = args.join(" "),
+        err = q(&home.join(format!("{name}.stderr"))),
+        exit = q(&home.join(format!("{name}.exit"))),
+        stty = q(&home.join(format!("{name}.stty"))),
+    );
+    tmux.session(name, &program);
 }
 
 /// Waits for `name`'s tlschat to exit and checks it did so cleanly and left
 /// the terminal as it found it.
 fn assert_exited_cleanly(tmux: &Tmux, name: &str, home: &Path) {
-    let exit = file_within(&home.join(format!("{name}.exit")), || tmux.screen(name));
+    let exit =
+        file_within(&home.join(format!("{name}.exit")), || format!("the screen:\n{}", tmux.screen(name)));
     let stderr = std::fs::read_to_string(home.join(format!("{name}.stderr"))).unwrap_or_default();
     assert_eq!(exit.trim(), "EXIT:0", "{name} exited uncleanly; stderr:\n{stderr}");
     let screen = tmux.wait_for_text(name, AFTER);
@@ -134,24 +56,11 @@ fn assert_exited_cleanly(tmux: &Tmux, name: &str, home: &Path) {
         assert_eq!(tmux.format(name, &format!("#{{{flag}}}")), "0", "{name}: {flag} left on");
     }
     assert_eq!(tmux.format(name, "#{cursor_flag}"), "1", "{name}: the cursor is still hidden");
-    let stty = file_within(&home.join(format!("{name}.stty")), || tmux.screen(name));
+    let stty =
+        file_within(&home.join(format!("{name}.stty")), || format!("the screen:\n{}", tmux.screen(name)));
     let modes: Vec<&str> = stty.split_whitespace().collect();
     for mode in ["icanon", "echo", "isig"] {
         assert!(modes.contains(&mode), "{name}: the terminal is left without {mode} (raw mode):\n{stty}");
-    }
-}
-
-/// The contents of `path` once it has some; fails after [`WAIT`] with `context()`.
-fn file_within(path: &PathBuf, context: impl Fn() -> String) -> String {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Ok(text) = std::fs::read_to_string(path)
-            && !text.is_empty()
-        {
-            return text;
-        }
-        assert!(Instant::now() < deadline, "{} did not appear; the screen:\n{}", path.display(), context());
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -174,7 +83,7 @@ fn listen_and_connect_in_two_terminals_handshake_chat_and_exit_cleanly() {
     let tmux = Tmux::start(&dir);
     let ca = dir.join("room-ca.pem");
     let ca_arg = ca.to_str().unwrap();
-    tmux.spawn("room", dir.path(), &["listen", "127.0.0.1:0", "--ca-out", ca_arg]);
+    spawn(&tmux, "room", dir.path(), &["listen", "127.0.0.1:0", "--ca-out", ca_arg]);
     // The TUI (its panel waiting), not the lines printed before it starts.
     let screen = tmux.wait_for("room", "the room's TUI", |s| {
         s.contains("waiting for a connection") && s.contains("listening on 127.0.0.1:")
@@ -182,7 +91,7 @@ fn listen_and_connect_in_two_terminals_handshake_chat_and_exit_cleanly() {
     let port = listening_port(&screen);
 
     let target = format!("localhost:{port}");
-    tmux.spawn("client", dir.path(), &["connect", &target, "--ca", ca_arg]);
+    spawn(&tmux, "client", dir.path(), &["connect", &target, "--ca", ca_arg]);
     tmux.wait_for("client", "the finished handshake", handshake_done);
     tmux.wait_for("room", "the finished handshake", handshake_done);
 
@@ -211,7 +120,7 @@ fn listen_and_connect_in_two_terminals_handshake_chat_and_exit_cleanly() {
 fn demo_in_a_terminal_animates_the_handshake_answers_rekeys_and_exits_cleanly() {
     let dir = TempDir::new("tmux-demo");
     let tmux = Tmux::start(&dir);
-    tmux.spawn("demo", dir.path(), &["demo"]);
+    spawn(&tmux, "demo", dir.path(), &["demo"]);
     // The step delay shows the messages one by one: catch it part way.
     tmux.wait_for("demo", "a handshake part way", |s| s.contains("awaiting…"));
     tmux.wait_for("demo", "the finished handshake", handshake_done);

@@ -8,6 +8,8 @@
 
 #![allow(dead_code)] // each test crate uses its own part of this
 
+pub mod tmux;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
