@@ -166,9 +166,14 @@ impl Identity {
 /// The fingerprint of a key: BLAKE3 of its SubjectPublicKeyInfo, as in
 /// a certificate for it.
 pub fn key_fingerprint(key: &Ed25519Key) -> Fingerprint {
+    public_key_fingerprint(&key.public_key())
+}
+
+/// The fingerprint of an Ed25519 public key, as [`key_fingerprint`].
+pub fn public_key_fingerprint(public_key: &[u8; 32]) -> Fingerprint {
     // RFC 8410 §4: SEQUENCE { SEQUENCE { id-Ed25519 }, BIT STRING key }.
     let mut spki = vec![0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
-    spki.extend_from_slice(&key.public_key());
+    spki.extend_from_slice(public_key);
     Fingerprint::of_spki(&spki)
 }
 

@@ -4,6 +4,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::panic))]
 
 pub mod app;
+pub mod chat;
 pub mod demo;
 pub mod home;
 pub mod identity;

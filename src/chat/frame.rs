@@ -1,0 +1,509 @@
+//! The frames of the chat protocol (ALPN `tlschat/1`), and the buffer that
+//! cuts a stream of application data into them.
+//!
+//! A frame is `type (1 byte) | length (3 bytes, big-endian) | body`, with
+//! the body at most [`MAX_FRAME`] bytes. Bodies use the TLS presentation
+//! language, read with the engine's [`Reader`]: fixed-width big-endian
+//! integers and length-prefixed vectors, trailing bytes refused.
+//! `docs/PROTOCOL.md` lists every frame and field.
+
+use crate::tls::codec::{self, InvalidMessage, LenPrefix, Reader};
+
+use super::message::MAX_SIGNED;
+
+/// The largest frame body. A signed message at its longest, its envelope
+/// and a name fit with room to spare.
+pub const MAX_FRAME: usize = 16 * 1024;
+/// A frame's header: type and length.
+pub const HEADER: usize = 4;
+/// The most members a roster frame lists; a longer room is cut short there.
+pub const MAX_ROSTER: usize = 1000;
+
+/// How a member takes part, as the relay tells others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Standing {
+    /// Proved its key in the TLS handshake; the name is bound to that key.
+    Verified,
+    /// No key: a guest (`openssl s_client`, `nc`-style tools). Its lines
+    /// are unsigned.
+    Guest,
+    /// The room's host, chatting from `tlschat listen` itself.
+    Host,
+}
+
+impl Standing {
+    fn code(self) -> u8 {
+        match self {
+            Self::Verified => 0,
+            Self::Guest => 1,
+            Self::Host => 2,
+        }
+    }
+
+    fn from_code(code: u8) -> Option<Self> {
+        Some(match code {
+            0 => Self::Verified,
+            1 => Self::Guest,
+            2 => Self::Host,
+            _ => return None,
+        })
+    }
+
+    /// Its name in JSON and `/who`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Verified => "verified",
+            Self::Guest => "guest",
+            Self::Host => "host",
+        }
+    }
+}
+
+/// A member as the relay describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberInfo {
+    /// The display name (bound to `key` for verified members and the host).
+    pub name: String,
+    /// How it takes part.
+    pub standing: Standing,
+    /// Its identity key; zeros for a guest.
+    pub key: [u8; 32],
+    /// Seconds since it last posted (or joined).
+    pub idle_secs: u32,
+}
+
+/// Why a post was refused, told to its author only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusalCode {
+    /// The text is over the limit.
+    TooLong,
+    /// Too many messages too fast.
+    RateLimited,
+    /// No member by that name (`/msg`).
+    NoSuchMember,
+    /// The message does not verify, or is not this member's or this room's.
+    BadMessage,
+    /// The room is full.
+    RoomFull,
+    /// The member is being disconnected (too slow, flooding).
+    Disconnected,
+}
+
+impl RefusalCode {
+    fn code(self) -> u8 {
+        match self {
+            Self::TooLong => 1,
+            Self::RateLimited => 2,
+            Self::NoSuchMember => 3,
+            Self::BadMessage => 4,
+            Self::RoomFull => 5,
+            Self::Disconnected => 6,
+        }
+    }
+
+    fn from_code(code: u8) -> Option<Self> {
+        Some(match code {
+            1 => Self::TooLong,
+            2 => Self::RateLimited,
+            3 => Self::NoSuchMember,
+            4 => Self::BadMessage,
+            5 => Self::RoomFull,
+            6 => Self::Disconnected,
+            _ => return None,
+        })
+    }
+}
+
+/// Flags on a [`Frame::Deliver`] and [`Frame::Guest`].
+pub mod flags {
+    /// Replayed history, sent on joining.
+    pub const HISTORY: u8 = 1;
+    /// For this member only.
+    pub const PRIVATE: u8 = 2;
+}
+
+/// One frame of the chat protocol.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frame {
+    /// Member to relay: a signed message (see [`super::message`]).
+    Post {
+        /// The signed message's bytes.
+        signed: Vec<u8>,
+    },
+    /// Member to relay: who is here?
+    Who,
+    /// Relay to member, first: you are in.
+    Welcome {
+        /// The name the room knows you by.
+        name: String,
+        /// The room sequence number of your own join: the next live frame
+        /// carries the one after it.
+        room_seq: u64,
+        /// How many history frames follow.
+        history: u16,
+    },
+    /// Relay to member: a signed message, unchanged, in the relay's order.
+    Deliver {
+        /// The relay's sequence number (0 on a private message, which is
+        /// outside the room's order).
+        room_seq: u64,
+        /// [`flags`].
+        flags: u8,
+        /// The name the relay binds to the author's key.
+        author: String,
+        /// The author's bytes, as the author signed them.
+        signed: Vec<u8>,
+    },
+    /// Relay to author: your message with this sequence number is in the room.
+    Ack {
+        /// Where in the room's order (0 for a private message).
+        room_seq: u64,
+        /// The author's sequence number.
+        seq: u64,
+        /// Whether it was private (its channel).
+        private: bool,
+    },
+    /// Relay to member: someone joined or left.
+    Presence {
+        /// The relay's sequence number.
+        room_seq: u64,
+        /// Joined (true) or left.
+        joined: bool,
+        /// Who.
+        member: MemberInfo,
+        /// Why they left, if they did not leave by themselves.
+        reason: String,
+    },
+    /// Relay to member: a guest's line (unsigned).
+    Guest {
+        /// The relay's sequence number.
+        room_seq: u64,
+        /// [`flags`].
+        flags: u8,
+        /// The guest's name, `guest-N`.
+        name: String,
+        /// The line.
+        text: String,
+    },
+    /// Relay to member: the answer to [`Frame::Who`].
+    Roster {
+        /// The members, the asker included.
+        members: Vec<MemberInfo>,
+    },
+    /// Relay to member: what you sent was refused.
+    Refused {
+        /// Why, for programs.
+        code: RefusalCode,
+        /// Why, for people.
+        text: String,
+    },
+}
+
+impl Frame {
+    fn type_code(&self) -> u8 {
+        match self {
+            Self::Post { .. } => 0x01,
+            Self::Who => 0x02,
+            Self::Welcome { .. } => 0x81,
+            Self::Deliver { .. } => 0x82,
+            Self::Ack { .. } => 0x83,
+            Self::Presence { .. } => 0x84,
+            Self::Guest { .. } => 0x85,
+            Self::Roster { .. } => 0x86,
+            Self::Refused { .. } => 0x87,
+        }
+    }
+
+    /// The frame on the wire, header included.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = vec![self.type_code(), 0, 0, 0];
+        match self {
+            Self::Post { signed } => out.extend_from_slice(signed),
+            Self::Who => {}
+            Self::Welcome { name, room_seq, history } => {
+                put_str8(&mut out, name);
+                out.extend_from_slice(&room_seq.to_be_bytes());
+                codec::put_u16(&mut out, *history);
+            }
+            Self::Deliver { room_seq, flags, author, signed } => {
+                out.extend_from_slice(&room_seq.to_be_bytes());
+                out.push(*flags);
+                put_str8(&mut out, author);
+                codec::put_bytes(&mut out, LenPrefix::U16, signed);
+            }
+            Self::Ack { room_seq, seq, private } => {
+                out.extend_from_slice(&room_seq.to_be_bytes());
+                out.extend_from_slice(&seq.to_be_bytes());
+                out.push(u8::from(*private));
+            }
+            Self::Presence { room_seq, joined, member, reason } => {
+                out.extend_from_slice(&room_seq.to_be_bytes());
+                out.push(u8::from(*joined));
+                put_member(&mut out, member);
+                put_str16(&mut out, reason);
+            }
+            Self::Guest { room_seq, flags, name, text } => {
+                out.extend_from_slice(&room_seq.to_be_bytes());
+                out.push(*flags);
+                put_str8(&mut out, name);
+                put_str16(&mut out, text);
+            }
+            Self::Roster { members } => codec::put_vec(&mut out, LenPrefix::U24, |out| {
+                for member in members.iter().take(MAX_ROSTER) {
+                    put_member(out, member);
+                }
+            }),
+            Self::Refused { code, text } => {
+                out.push(code.code());
+                put_str16(&mut out, text);
+            }
+        }
+        let len = out.len() - HEADER;
+        debug_assert!(len <= MAX_FRAME, "frame body of {len} bytes");
+        out[1..HEADER].copy_from_slice(&(len as u32).to_be_bytes()[1..]);
+        out
+    }
+
+    /// Reads one frame's body of type `kind`.
+    pub fn decode(kind: u8, body: &[u8]) -> Result<Self, InvalidMessage> {
+        let mut r = Reader::new(body, "chat frame");
+        let frame = match kind {
+            0x01 => {
+                let signed = r.rest().to_vec();
+                if signed.len() > MAX_SIGNED {
+                    return Err(r.invalid("post longer than the longest message"));
+                }
+                Self::Post { signed }
+            }
+            0x02 => Self::Who,
+            0x81 => Self::Welcome { name: str8(&mut r)?, room_seq: u64(&mut r)?, history: r.u16()? },
+            0x82 => Self::Deliver {
+                room_seq: u64(&mut r)?,
+                flags: r.u8()?,
+                author: str8(&mut r)?,
+                signed: r.vec16()?.rest().to_vec(),
+            },
+            0x83 => Self::Ack {
+                room_seq: u64(&mut r)?,
+                seq: u64(&mut r)?,
+                private: boolean(&mut r)?,
+            },
+            0x84 => Self::Presence {
+                room_seq: u64(&mut r)?,
+                joined: boolean(&mut r)?,
+                member: member(&mut r)?,
+                reason: str16(&mut r)?,
+            },
+            0x85 => Self::Guest {
+                room_seq: u64(&mut r)?,
+                flags: r.u8()?,
+                name: str8(&mut r)?,
+                text: str16(&mut r)?,
+            },
+            0x86 => {
+                let mut list = r.vec24()?;
+                let mut members = Vec::new();
+                while !list.is_empty() {
+                    if members.len() == MAX_ROSTER {
+                        return Err(r.invalid("roster too long"));
+                    }
+                    members.push(member(&mut list)?);
+                }
+                Self::Roster { members }
+            }
+            0x87 => Self::Refused {
+                code: RefusalCode::from_code(r.u8()?).ok_or_else(|| r.invalid("unknown refusal code"))?,
+                text: str16(&mut r)?,
+            },
+            _ => return Err(r.invalid("unknown frame type")),
+        };
+        r.finish()?;
+        Ok(frame)
+    }
+}
+
+fn put_str8(out: &mut Vec<u8>, s: &str) {
+    let bytes = s.as_bytes();
+    codec::put_bytes(out, LenPrefix::U8, &bytes[..floor_char_boundary(s, 255)]);
+}
+
+fn put_str16(out: &mut Vec<u8>, s: &str) {
+    let bytes = s.as_bytes();
+    codec::put_bytes(out, LenPrefix::U16, &bytes[..floor_char_boundary(s, 8 * 1024)]);
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a char boundary.
+fn floor_char_boundary(s: &str, max: usize) -> usize {
+    if s.len() <= max {
+        return s.len();
+    }
+    (0..=max).rev().find(|&i| s.is_char_boundary(i)).unwrap_or(0)
+}
+
+fn put_member(out: &mut Vec<u8>, m: &MemberInfo) {
+    put_str8(out, &m.name);
+    out.push(m.standing.code());
+    out.extend_from_slice(&m.key);
+    out.extend_from_slice(&m.idle_secs.to_be_bytes());
+}
+
+fn u64(r: &mut Reader<'_>) -> Result<u64, InvalidMessage> {
+    Ok(u64::from_be_bytes(r.array()?))
+}
+
+fn boolean(r: &mut Reader<'_>) -> Result<bool, InvalidMessage> {
+    match r.u8()? {
+        0 => Ok(false),
+        1 => Ok(true),
+        _ => Err(r.invalid("a boolean that is neither 0 nor 1")),
+    }
+}
+
+fn text(r: &mut Reader<'_>, bytes: &[u8]) -> Result<String, InvalidMessage> {
+    std::str::from_utf8(bytes).map(str::to_owned).map_err(|_| r.invalid("text is not UTF-8"))
+}
+
+fn str8(r: &mut Reader<'_>) -> Result<String, InvalidMessage> {
+    let bytes = r.vec8()?.rest();
+    text(r, bytes)
+}
+
+fn str16(r: &mut Reader<'_>) -> Result<String, InvalidMessage> {
+    let bytes = r.vec16()?.rest();
+    text(r, bytes)
+}
+
+fn member(r: &mut Reader<'_>) -> Result<MemberInfo, InvalidMessage> {
+    let name = str8(r)?;
+    let standing = Standing::from_code(r.u8()?).ok_or_else(|| r.invalid("unknown standing"))?;
+    let key = r.array()?;
+    let idle_secs = u32::from_be_bytes(r.array()?);
+    Ok(MemberInfo { name, standing, key, idle_secs })
+}
+
+/// Cuts received application data into frames. It holds at most one
+/// frame's worth of bytes: a header that announces more than
+/// [`MAX_FRAME`] is refused at once.
+#[derive(Debug, Default)]
+pub struct FrameBuffer {
+    buf: Vec<u8>,
+}
+
+impl FrameBuffer {
+    /// Adds received bytes.
+    pub fn push(&mut self, data: &[u8]) {
+        self.buf.extend_from_slice(data);
+    }
+
+    /// The next complete frame, if one is there; an error for a frame that
+    /// can never be valid (unknown type, too long, bad body).
+    pub fn next_frame(&mut self) -> Result<Option<Frame>, InvalidMessage> {
+        let Some(header) = self.buf.get(..HEADER) else { return Ok(None) };
+        let len = u32::from_be_bytes([0, header[1], header[2], header[3]]) as usize;
+        if len > MAX_FRAME {
+            return Err(InvalidMessage { what: "chat frame", why: "longer than the protocol allows" });
+        }
+        let Some(body) = self.buf.get(HEADER..HEADER + len) else { return Ok(None) };
+        let frame = Frame::decode(header[0], body)?;
+        self.buf.drain(..HEADER + len);
+        if self.buf.is_empty() {
+            // Give the memory back between bursts.
+            self.buf = Vec::new();
+        }
+        Ok(Some(frame))
+    }
+
+    /// Bytes held that do not yet make a frame.
+    pub fn pending(&self) -> usize {
+        self.buf.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn member_info() -> impl Strategy<Value = MemberInfo> {
+        ("[a-z]{1,8}", 0u8..3, any::<[u8; 32]>(), any::<u32>()).prop_map(|(name, s, key, idle_secs)| {
+            MemberInfo { name, standing: Standing::from_code(s).unwrap(), key, idle_secs }
+        })
+    }
+
+    fn frames() -> impl Strategy<Value = Frame> {
+        prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..300).prop_map(|signed| Frame::Post { signed }),
+            Just(Frame::Who),
+            ("\\PC{0,20}", any::<u64>(), any::<u16>())
+                .prop_map(|(name, room_seq, history)| Frame::Welcome { name, room_seq, history }),
+            (any::<u64>(), any::<u8>(), "[a-z]{0,10}", proptest::collection::vec(any::<u8>(), 0..300))
+                .prop_map(|(room_seq, flags, author, signed)| Frame::Deliver { room_seq, flags, author, signed }),
+            (any::<u64>(), any::<u64>(), any::<bool>())
+                .prop_map(|(room_seq, seq, private)| Frame::Ack { room_seq, seq, private }),
+            (any::<u64>(), any::<bool>(), member_info(), "\\PC{0,20}").prop_map(
+                |(room_seq, joined, member, reason)| Frame::Presence { room_seq, joined, member, reason }
+            ),
+            (any::<u64>(), any::<u8>(), "[a-z0-9-]{0,10}", "\\PC{0,40}")
+                .prop_map(|(room_seq, flags, name, text)| Frame::Guest { room_seq, flags, name, text }),
+            proptest::collection::vec(member_info(), 0..5).prop_map(|members| Frame::Roster { members }),
+            (1u8..7, "\\PC{0,40}").prop_map(|(c, text)| Frame::Refused {
+                code: RefusalCode::from_code(c).unwrap(),
+                text
+            }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn frames_round_trip_whatever_the_record_boundaries(
+            list in proptest::collection::vec(frames(), 1..6),
+            cut in 1usize..50,
+        ) {
+            let wire: Vec<u8> = list.iter().flat_map(Frame::encode).collect();
+            let mut buffer = FrameBuffer::default();
+            let mut out = Vec::new();
+            for chunk in wire.chunks(cut) {
+                buffer.push(chunk);
+                while let Some(frame) = buffer.next_frame().unwrap() {
+                    out.push(frame);
+                }
+            }
+            prop_assert_eq!(out, list);
+            prop_assert_eq!(buffer.pending(), 0);
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic_and_leave_less_than_a_frame_waiting(
+            bytes in proptest::collection::vec(any::<u8>(), 0..2000),
+        ) {
+            let mut buffer = FrameBuffer::default();
+            buffer.push(&bytes);
+            loop {
+                match buffer.next_frame() {
+                    Ok(Some(_)) => {}
+                    Ok(None) => {
+                        prop_assert!(buffer.pending() < HEADER + MAX_FRAME);
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn an_oversized_header_is_refused_before_its_body_arrives() {
+        let mut buffer = FrameBuffer::default();
+        buffer.push(&[0x01, 0x01, 0x00, 0x00]);
+        assert!(buffer.next_frame().is_err());
+    }
+
+    #[test]
+    fn unknown_types_trailing_bytes_and_bad_booleans_are_refused() {
+        assert!(Frame::decode(0x7f, &[]).is_err());
+        assert!(Frame::decode(0x02, &[0]).is_err(), "Who has no body");
+        let mut ack = Frame::Ack { room_seq: 1, seq: 1, private: false }.encode();
+        *ack.last_mut().unwrap() = 2;
+        assert!(Frame::decode(0x83, &ack[HEADER..]).is_err());
+    }
+}

@@ -1,0 +1,55 @@
+//! The chat protocol, sans-IO like the engine: no tokio, no clock (time is
+//! passed in), no OS randomness (an [`Rng`](crate::tls::Rng) is).
+//!
+//! - [`message`]: the signed message, its fixed byte layout and checks;
+//! - [`frame`]: the frames on ALPN `tlschat/1` and the buffer that cuts a
+//!   stream into them;
+//! - [`relay`]: the room: who is in, and which frames go to whom;
+//! - [`member`]: a member: signs what its user writes, verifies what the
+//!   relay delivers, and notices replays, gaps and changed keys.
+//!
+//! `docs/PROTOCOL.md` is the specification, with the threat model.
+
+pub mod frame;
+pub mod member;
+pub mod message;
+pub mod relay;
+
+#[cfg(test)]
+mod tests;
+
+pub use frame::{Frame, FrameBuffer, MemberInfo, RefusalCode, Standing};
+pub use member::{AuthorCheck, ChatEvent, ComposeError, Member, Received, SigCheck};
+pub use message::{Kind, MAX_TEXT};
+pub use relay::{Joiner, Relay, SeatId, Transport};
+
+/// `text` fit for a terminal, whoever wrote it: control characters
+/// (C0, DEL, C1: the start of every escape sequence), bidirectional
+/// overrides and invisible characters are written as `\u{..}` escapes,
+/// which shows that they were there without letting them act. Tabs stay.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(needs_escape) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if needs_escape(c) {
+            out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+fn needs_escape(c: char) -> bool {
+    (c.is_control() && c != '\t')
+        || matches!(c,
+            '\u{200b}'..='\u{200f}' // zero-width characters, LRM, RLM
+            | '\u{202a}'..='\u{202e}' // bidi embeddings and overrides
+            | '\u{2060}'..='\u{2064}' // word joiner, invisible operators
+            | '\u{2066}'..='\u{2069}' // bidi isolates
+            | '\u{feff}' // zero-width no-break space
+            | '\u{061c}' // Arabic letter mark
+        )
+}

@@ -1,0 +1,479 @@
+//! The room's side of the chat protocol: who is in, what each frame that
+//! arrives means, and which frames go to whom. Sans-IO: the caller (one
+//! task in [`crate::net`]) feeds it joins, frames, guests' lines and
+//! leaves with the time, and carries out the [`Output`]s it returns in
+//! order. That one caller is what gives the room one total order.
+//!
+//! A message is encoded once: the same `Arc<[u8]>` goes to every member
+//! who takes frames, and one plain line to every guest.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+
+use super::frame::{Frame, MemberInfo, RefusalCode, Standing, flags};
+use super::message::{Kind, MAX_TEXT, MessageError, Signed};
+use super::printable;
+
+/// A seat in the room, named by the caller.
+pub type SeatId = u64;
+
+/// The room's host: `tlschat listen`'s own user.
+pub const HOST: SeatId = 0;
+
+/// How a seat receives the room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// Chat frames (ALPN `tlschat/1`, and the host).
+    Frames,
+    /// Plain text lines (guests).
+    Lines,
+}
+
+/// How fast a member may post: a bucket of `burst` messages that refills
+/// at `per_sec`; `strikes` refused posts in a row disconnect the member.
+#[derive(Debug, Clone, Copy)]
+pub struct Rate {
+    /// Messages that may be sent at once (a paste of a few lines).
+    pub burst: u32,
+    /// Messages per second, sustained.
+    pub per_sec: u32,
+    /// Posts refused in a row for speed before the member is disconnected.
+    pub strikes: u32,
+}
+
+impl Default for Rate {
+    fn default() -> Self {
+        Self { burst: 20, per_sec: 5, strikes: 50 }
+    }
+}
+
+/// The room's settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The room's id: the server key's fingerprint.
+    pub room: [u8; 32],
+    /// Messages kept and replayed to a member who joins.
+    pub history: usize,
+    /// Members at most, the host not counted.
+    pub max_members: usize,
+    /// Each member's posting rate.
+    pub rate: Rate,
+}
+
+impl Config {
+    /// Defaults for a room with this id: 100 messages of history, 1,000 members.
+    pub fn new(room: [u8; 32]) -> Self {
+        Self { room, history: 100, max_members: 1000, rate: Rate::default() }
+    }
+}
+
+/// Who takes a seat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Joiner {
+    /// A member whose key the handshake proved, with the name bound to it.
+    Verified {
+        /// The name.
+        name: String,
+        /// The identity key.
+        key: [u8; 32],
+    },
+    /// A guest: no key, lines in and out.
+    Guest,
+    /// The host.
+    Host {
+        /// The name.
+        name: String,
+        /// The identity key.
+        key: [u8; 32],
+    },
+}
+
+/// What the caller must do, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Send these bytes (a frame, or a guest's line) to this seat.
+    Send(SeatId, Arc<[u8]>),
+    /// Disconnect this seat, telling it why (the refusal is already queued
+    /// before this). Its departure has already been announced.
+    Close(SeatId, String),
+    /// A line for the room operator's log.
+    Note(String),
+}
+
+/// Why a seat was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JoinError {
+    /// The room has its maximum of members.
+    #[error("the room is full ({0} members)")]
+    Full(usize),
+    /// The seat is taken.
+    #[error("seat {0} is taken")]
+    Taken(SeatId),
+}
+
+#[derive(Debug)]
+struct Seat {
+    name: String,
+    standing: Standing,
+    key: [u8; 32],
+    transport: Transport,
+    /// When it last posted, or joined (ms).
+    active_ms: u64,
+    /// Tokens in its rate bucket, in thousandths, and when it was last filled.
+    tokens_milli: u64,
+    filled_ms: u64,
+    strikes: u32,
+    /// The session id of its first post: one per connection.
+    session: Option<[u8; 16]>,
+    /// The last sequence number per channel (`None`: the room).
+    last_seq: HashMap<Option<[u8; 32]>, u64>,
+}
+
+impl Seat {
+    fn info(&self, now_ms: u64) -> MemberInfo {
+        let idle = now_ms.saturating_sub(self.active_ms) / 1000;
+        MemberInfo {
+            name: self.name.clone(),
+            standing: self.standing,
+            key: self.key,
+            idle_secs: u32::try_from(idle).unwrap_or(u32::MAX),
+        }
+    }
+
+    /// Takes a token if there is one.
+    fn take_token(&mut self, rate: Rate, now_ms: u64) -> bool {
+        let full = u64::from(rate.burst) * 1000;
+        let elapsed = now_ms.saturating_sub(self.filled_ms);
+        self.tokens_milli = (self.tokens_milli + elapsed * u64::from(rate.per_sec)).min(full);
+        self.filled_ms = now_ms;
+        if self.tokens_milli >= 1000 {
+            self.tokens_milli -= 1000;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// A history entry: the frame (flagged as history) and the guests' line.
+#[derive(Debug)]
+struct Past {
+    frame: Arc<[u8]>,
+    line: Arc<[u8]>,
+}
+
+/// The room.
+#[derive(Debug)]
+pub struct Relay {
+    config: Config,
+    seats: BTreeMap<SeatId, Seat>,
+    /// The last room sequence number given.
+    room_seq: u64,
+    history: VecDeque<Past>,
+    guests: u64,
+}
+
+impl Relay {
+    /// An empty room.
+    pub fn new(config: Config) -> Self {
+        Self { config, seats: BTreeMap::new(), room_seq: 0, history: VecDeque::new(), guests: 0 }
+    }
+
+    /// The room's id.
+    pub fn room(&self) -> [u8; 32] {
+        self.config.room
+    }
+
+    /// Members present, the host not counted.
+    pub fn members(&self) -> usize {
+        self.seats.len() - usize::from(self.seats.contains_key(&HOST))
+    }
+
+    /// The members as `/who` lists them.
+    pub fn roster(&self, now_ms: u64) -> Vec<MemberInfo> {
+        self.seats.values().map(|s| s.info(now_ms)).collect()
+    }
+
+    /// The name a seat goes by.
+    pub fn name(&self, id: SeatId) -> Option<&str> {
+        self.seats.get(&id).map(|s| s.name.as_str())
+    }
+
+    /// Seats `id`: welcomes it (with the history) and tells everyone else.
+    pub fn join(
+        &mut self,
+        id: SeatId,
+        joiner: Joiner,
+        transport: Transport,
+        now_ms: u64,
+    ) -> Result<Vec<Output>, JoinError> {
+        if self.seats.contains_key(&id) {
+            return Err(JoinError::Taken(id));
+        }
+        if id != HOST && self.members() >= self.config.max_members {
+            return Err(JoinError::Full(self.config.max_members));
+        }
+        let (name, standing, key) = match joiner {
+            Joiner::Verified { name, key } => (name, Standing::Verified, key),
+            Joiner::Host { name, key } => (name, Standing::Host, key),
+            Joiner::Guest => {
+                self.guests += 1;
+                (format!("guest-{}", self.guests), Standing::Guest, [0; 32])
+            }
+        };
+        let seat = Seat {
+            name,
+            standing,
+            key,
+            transport,
+            active_ms: now_ms,
+            tokens_milli: u64::from(self.config.rate.burst) * 1000,
+            filled_ms: now_ms,
+            strikes: 0,
+            session: None,
+            last_seq: HashMap::new(),
+        };
+        let info = seat.info(now_ms);
+        self.seats.insert(id, seat);
+        self.room_seq += 1;
+        let mut out = Vec::new();
+        let history = u16::try_from(self.history.len()).unwrap_or(u16::MAX);
+        let welcome = match transport {
+            Transport::Frames => Frame::Welcome { name: info.name.clone(), room_seq: self.room_seq, history }.encode(),
+            Transport::Lines => format!(
+                "tlschat: you are {} (unverified guest); {} here. Lines you type go to the room.\n",
+                info.name,
+                self.members()
+            )
+            .into_bytes(),
+        };
+        out.push(Output::Send(id, welcome.into()));
+        for past in &self.history {
+            let bytes = match transport {
+                Transport::Frames => past.frame.clone(),
+                Transport::Lines => past.line.clone(),
+            };
+            out.push(Output::Send(id, bytes));
+        }
+        let presence = Frame::Presence { room_seq: self.room_seq, joined: true, member: info.clone(), reason: String::new() };
+        let line = format!("* {} joined ({})\n", info.name, info.standing.as_str());
+        self.broadcast(Some(id), &presence.encode().into(), &line.into_bytes().into(), &mut out);
+        out.push(Output::Note(format!("{} joined ({})", info.name, info.standing.as_str())));
+        Ok(out)
+    }
+
+    /// Unseats `id` and tells everyone else; `reason` is empty when it
+    /// left by itself.
+    pub fn leave(&mut self, id: SeatId, reason: &str, now_ms: u64) -> Vec<Output> {
+        let mut out = Vec::new();
+        let Some(seat) = self.seats.remove(&id) else { return out };
+        self.room_seq += 1;
+        let info = seat.info(now_ms);
+        let presence =
+            Frame::Presence { room_seq: self.room_seq, joined: false, member: info.clone(), reason: reason.to_owned() };
+        let why = if reason.is_empty() { String::new() } else { format!(": {reason}") };
+        let line = format!("* {} left{why}\n", info.name);
+        self.broadcast(None, &presence.encode().into(), &line.clone().into_bytes().into(), &mut out);
+        out.push(Output::Note(line.trim_end().trim_start_matches("* ").to_owned()));
+        out
+    }
+
+    /// A frame from a member who speaks frames.
+    pub fn frame(&mut self, id: SeatId, frame: Frame, now_ms: u64) -> Vec<Output> {
+        let mut out = Vec::new();
+        if !self.seats.contains_key(&id) {
+            return out;
+        }
+        match frame {
+            Frame::Who => {
+                let members = self.roster(now_ms);
+                out.push(Output::Send(id, Frame::Roster { members }.encode().into()));
+            }
+            Frame::Post { signed } => self.post(id, &signed, now_ms, &mut out),
+            // Frames only the relay sends are a protocol violation.
+            other => {
+                let reason = format!("sent a frame only the relay may send ({})", frame_name(&other));
+                out.extend(self.expel(id, RefusalCode::BadMessage, &reason, now_ms));
+            }
+        }
+        out
+    }
+
+    /// A line from a guest.
+    pub fn guest_line(&mut self, id: SeatId, text: &str, now_ms: u64) -> Vec<Output> {
+        let mut out = Vec::new();
+        let rate = self.config.rate;
+        let Some(seat) = self.seats.get_mut(&id) else { return out };
+        if text.len() > MAX_TEXT {
+            let line = format!("tlschat: not sent: the line is {} bytes long; the most is {MAX_TEXT}\n", text.len());
+            out.push(Output::Send(id, line.into_bytes().into()));
+            return out;
+        }
+        if !seat.take_token(rate, now_ms) {
+            return self.throttled(id, now_ms);
+        }
+        seat.strikes = 0;
+        seat.active_ms = now_ms;
+        let name = seat.name.clone();
+        self.room_seq += 1;
+        let frame = Frame::Guest { room_seq: self.room_seq, flags: 0, name: name.clone(), text: text.to_owned() };
+        let past = Frame::Guest { room_seq: self.room_seq, flags: flags::HISTORY, name: name.clone(), text: text.to_owned() };
+        let line = format!("[{name} (unverified)] {}\n", printable(text));
+        let line: Arc<[u8]> = line.into_bytes().into();
+        self.remember(past.encode().into(), line.clone());
+        self.broadcast(Some(id), &frame.encode().into(), &line, &mut out);
+        out
+    }
+
+    fn post(&mut self, id: SeatId, bytes: &[u8], now_ms: u64, out: &mut Vec<Output>) {
+        let room = self.config.room;
+        let rate = self.config.rate;
+        let Some(seat) = self.seats.get_mut(&id) else { return };
+        let signed = match Signed::open(bytes) {
+            Ok(signed) => signed,
+            Err(MessageError::TooLong { len }) => {
+                let text = format!("not sent: the message is {len} bytes long; the most is {MAX_TEXT}");
+                out.push(refusal(id, RefusalCode::TooLong, text));
+                return;
+            }
+            Err(e) => {
+                out.extend(self.expel(id, RefusalCode::BadMessage, &format!("sent a malformed message: {e}"), now_ms));
+                return;
+            }
+        };
+        let f = signed.fields();
+        let problem = if !signed.valid() {
+            Some("its signature does not verify")
+        } else if f.author != seat.key || seat.standing == Standing::Guest {
+            Some("it is signed by a key other than the one this connection proved")
+        } else if f.room != room {
+            Some("it was signed for another room")
+        } else if seat.session.is_some_and(|s| s != f.session) {
+            Some("its session id is not this connection's")
+        } else if seat.last_seq.get(&f.recipient).is_some_and(|&last| f.seq <= last) {
+            Some("its sequence number was already used (a replay)")
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            let text = format!("not sent: the relay refused your message: {problem}");
+            out.push(refusal(id, RefusalCode::BadMessage, text));
+            out.push(Output::Note(format!("refused a message from {}: {problem}", seat.name)));
+            return;
+        }
+        if !seat.take_token(rate, now_ms) {
+            out.extend(self.throttled(id, now_ms));
+            return;
+        }
+        seat.strikes = 0;
+        seat.session = Some(f.session);
+        seat.last_seq.insert(f.recipient, f.seq);
+        seat.active_ms = now_ms;
+        let author = seat.name.clone();
+        let seq = f.seq;
+        match f.recipient {
+            Some(to) => {
+                let targets: Vec<SeatId> =
+                    self.seats.iter().filter(|(sid, s)| **sid != id && s.key == to && s.transport == Transport::Frames).map(|(sid, _)| *sid).collect();
+                if targets.is_empty() {
+                    let text = "not sent: nobody with that key is in the room (private messages reach members with tlschat only)".to_owned();
+                    out.push(refusal(id, RefusalCode::NoSuchMember, text));
+                    return;
+                }
+                let frame: Arc<[u8]> =
+                    Frame::Deliver { room_seq: 0, flags: flags::PRIVATE, author, signed: bytes.to_vec() }.encode().into();
+                for target in targets {
+                    out.push(Output::Send(target, frame.clone()));
+                }
+                out.push(Output::Send(id, Frame::Ack { room_seq: 0, seq, private: true }.encode().into()));
+            }
+            None => {
+                self.room_seq += 1;
+                let room_seq = self.room_seq;
+                let action = f.kind == Kind::Action;
+                let text = printable(&f.text);
+                let line = if action { format!("* {author} {text}\n") } else { format!("[{author} \u{2713}] {text}\n") };
+                let line: Arc<[u8]> = line.into_bytes().into();
+                let live = Frame::Deliver { room_seq, flags: 0, author: author.clone(), signed: bytes.to_vec() };
+                let past = Frame::Deliver { room_seq, flags: flags::HISTORY, author, signed: bytes.to_vec() };
+                self.remember(past.encode().into(), line.clone());
+                self.broadcast(Some(id), &live.encode().into(), &line, out);
+                out.push(Output::Send(id, Frame::Ack { room_seq, seq, private: false }.encode().into()));
+            }
+        }
+    }
+
+    /// A post refused for speed; enough of them in a row disconnect.
+    fn throttled(&mut self, id: SeatId, now_ms: u64) -> Vec<Output> {
+        let rate = self.config.rate;
+        let Some(seat) = self.seats.get_mut(&id) else { return Vec::new() };
+        seat.strikes += 1;
+        if seat.strikes >= rate.strikes {
+            let reason = format!("flooding: more than {} messages a second", rate.per_sec);
+            return self.expel(id, RefusalCode::Disconnected, &reason, now_ms);
+        }
+        let text = format!("not sent: slow down (at most {} messages at once, {} a second)", rate.burst, rate.per_sec);
+        let bytes: Arc<[u8]> = match seat.transport {
+            Transport::Frames => Frame::Refused { code: RefusalCode::RateLimited, text }.encode().into(),
+            Transport::Lines => format!("tlschat: {text}\n").into_bytes().into(),
+        };
+        vec![Output::Send(id, bytes)]
+    }
+
+    /// Tells a seat why it is being disconnected, announces its leaving
+    /// and asks the caller to close it.
+    pub fn expel(&mut self, id: SeatId, code: RefusalCode, reason: &str, now_ms: u64) -> Vec<Output> {
+        let Some(seat) = self.seats.get(&id) else { return Vec::new() };
+        let bytes: Arc<[u8]> = match seat.transport {
+            Transport::Frames => Frame::Refused { code, text: format!("disconnected: {reason}") }.encode().into(),
+            Transport::Lines => format!("tlschat: disconnected: {reason}\n").into_bytes().into(),
+        };
+        let mut out = vec![Output::Send(id, bytes)];
+        out.extend(self.leave(id, reason, now_ms));
+        out.push(Output::Close(id, reason.to_owned()));
+        out
+    }
+
+    fn remember(&mut self, frame: Arc<[u8]>, line: Arc<[u8]>) {
+        if self.config.history == 0 {
+            return;
+        }
+        if self.history.len() >= self.config.history {
+            self.history.pop_front();
+        }
+        self.history.push_back(Past { frame, line });
+    }
+
+    /// Queues `frame` for every seat that takes frames and `line` for
+    /// every guest, except `except`.
+    fn broadcast(&self, except: Option<SeatId>, frame: &Arc<[u8]>, line: &Arc<[u8]>, out: &mut Vec<Output>) {
+        for (&id, seat) in &self.seats {
+            if Some(id) == except {
+                continue;
+            }
+            let bytes = match seat.transport {
+                Transport::Frames => frame.clone(),
+                Transport::Lines => line.clone(),
+            };
+            out.push(Output::Send(id, bytes));
+        }
+    }
+}
+
+fn refusal(id: SeatId, code: RefusalCode, text: String) -> Output {
+    Output::Send(id, Frame::Refused { code, text }.encode().into())
+}
+
+fn frame_name(frame: &Frame) -> &'static str {
+    match frame {
+        Frame::Post { .. } => "Post",
+        Frame::Who => "Who",
+        Frame::Welcome { .. } => "Welcome",
+        Frame::Deliver { .. } => "Deliver",
+        Frame::Ack { .. } => "Ack",
+        Frame::Presence { .. } => "Presence",
+        Frame::Guest { .. } => "Guest",
+        Frame::Roster { .. } => "Roster",
+        Frame::Refused { .. } => "Refused",
+    }
+}

@@ -1,0 +1,386 @@
+//! The room's fan-out decisions and every verification outcome, with the
+//! relay and members wired together in memory.
+
+use std::collections::HashMap;
+
+use super::frame::{Frame, FrameBuffer, RefusalCode, flags};
+use super::member::{AuthorCheck, ChatEvent, Member, SigCheck};
+use super::message::{Kind, MAX_TEXT};
+use super::relay::{Config, HOST, Joiner, Output, Rate, Relay, SeatId, Transport};
+use super::printable;
+use crate::tls::{Ed25519Key, SeededRng};
+
+const ROOM: [u8; 32] = [0x42; 32];
+
+/// A room with members wired to it in memory: frames the relay sends are
+/// parsed and checked by each member's [`Member`].
+struct World {
+    relay: Relay,
+    members: HashMap<SeatId, Member>,
+    /// What each seat received, decoded: events for members, lines for guests.
+    events: HashMap<SeatId, Vec<ChatEvent>>,
+    lines: HashMap<SeatId, Vec<String>>,
+    closed: Vec<(SeatId, String)>,
+    now: u64,
+    rng: SeededRng,
+}
+
+impl World {
+    fn new(config: Config) -> Self {
+        Self {
+            relay: Relay::new(config),
+            members: HashMap::new(),
+            events: HashMap::new(),
+            lines: HashMap::new(),
+            closed: Vec::new(),
+            now: 1_000_000,
+            rng: SeededRng::new_for_testing_only(7),
+        }
+    }
+
+    fn room() -> Self {
+        Self::new(Config::new(ROOM))
+    }
+
+    fn join(&mut self, id: SeatId, name: &str) {
+        let key = Ed25519Key::generate(&mut self.rng);
+        let joiner = Joiner::Verified { name: name.into(), key: key.public_key() };
+        self.members.insert(id, Member::new(ROOM, key, &mut self.rng));
+        let out = self.relay.join(id, joiner, Transport::Frames, self.now).unwrap();
+        self.apply(out);
+    }
+
+    fn join_guest(&mut self, id: SeatId) {
+        let out = self.relay.join(id, Joiner::Guest, Transport::Lines, self.now).unwrap();
+        self.apply(out);
+    }
+
+    fn say(&mut self, id: SeatId, text: &str) {
+        let (frame, _) = self.members.get_mut(&id).unwrap().compose(Kind::Text, text, None, self.now).unwrap();
+        self.post(id, &frame);
+    }
+
+    fn post(&mut self, id: SeatId, frame: &[u8]) {
+        let mut buffer = FrameBuffer::default();
+        buffer.push(frame);
+        let frame = buffer.next_frame().unwrap().unwrap();
+        let out = self.relay.frame(id, frame, self.now);
+        self.apply(out);
+    }
+
+    fn apply(&mut self, out: Vec<Output>) {
+        for o in out {
+            match o {
+                Output::Send(id, bytes) => self.deliver(id, &bytes),
+                Output::Close(id, reason) => self.closed.push((id, reason)),
+                Output::Note(_) => {}
+            }
+        }
+    }
+
+    fn deliver(&mut self, id: SeatId, bytes: &[u8]) {
+        match self.members.get_mut(&id) {
+            Some(member) => {
+                let mut buffer = FrameBuffer::default();
+                buffer.push(bytes);
+                while let Some(frame) = buffer.next_frame().unwrap() {
+                    self.events.entry(id).or_default().extend(member.receive(frame).unwrap());
+                }
+            }
+            None => self.lines.entry(id).or_default().push(String::from_utf8(bytes.to_vec()).unwrap()),
+        }
+    }
+
+    fn texts(&self, id: SeatId) -> Vec<String> {
+        self.events
+            .get(&id)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| match e {
+                ChatEvent::Message(m) => Some(format!("{}:{}", m.from, m.text)),
+                ChatEvent::Guest { name, text, .. } => Some(format!("{name}:{text}")),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn take(&mut self, id: SeatId) -> Vec<ChatEvent> {
+        self.events.remove(&id).unwrap_or_default()
+    }
+}
+
+#[test]
+fn every_member_hears_every_other_member_once_in_the_relays_order() {
+    let mut w = World::room();
+    w.join(1, "alice");
+    w.join(2, "bob");
+    w.join(3, "carol");
+    w.join_guest(4);
+    w.say(1, "hi from alice");
+    w.say(2, "hi from bob");
+    w.say(3, "hi from carol");
+    let out = w.relay.guest_line(4, "hi from a guest", w.now);
+    w.apply(out);
+    assert_eq!(w.texts(1), ["bob:hi from bob", "carol:hi from carol", "guest-1:hi from a guest"]);
+    assert_eq!(w.texts(2), ["alice:hi from alice", "carol:hi from carol", "guest-1:hi from a guest"]);
+    assert_eq!(w.texts(3), ["alice:hi from alice", "bob:hi from bob", "guest-1:hi from a guest"]);
+    let guest = w.lines[&4].join("");
+    assert!(guest.contains("[alice \u{2713}] hi from alice\n[bob \u{2713}] hi from bob\n[carol \u{2713}] hi from carol\n"), "{guest}");
+    assert!(!guest.contains("hi from a guest"), "a guest does not hear itself");
+    // Every message verified, and the room order never skipped.
+    for id in 1..=3 {
+        for e in &w.events[&id] {
+            match e {
+                ChatEvent::Message(m) => assert_eq!((m.sig, m.missing_before, m.chain_broken), (SigCheck::Valid, 0, false)),
+                ChatEvent::RelayGap { .. } | ChatEvent::Replay { .. } => panic!("{e:?}"),
+                _ => {}
+            }
+        }
+    }
+    // The author's own line is acknowledged with its place in the order.
+    assert!(w.events[&1].iter().any(|e| matches!(e, ChatEvent::Delivered { seq: 1, private: false, .. })));
+}
+
+#[test]
+fn joins_and_leaves_are_announced_and_who_lists_everyone() {
+    let mut w = World::room();
+    w.join(1, "alice");
+    w.join(2, "bob");
+    assert!(w.take(1).iter().any(|e| matches!(e, ChatEvent::Presence { joined: true, member, .. } if member.name == "bob")));
+    let out = w.relay.leave(2, "", w.now);
+    w.apply(out);
+    assert!(w.take(1).iter().any(|e| matches!(e, ChatEvent::Presence { joined: false, member, .. } if member.name == "bob")));
+    w.join_guest(3);
+    w.now += 5000;
+    let out = w.relay.frame(1, Frame::Who, w.now);
+    w.apply(out);
+    let roster = w.take(1).into_iter().find_map(|e| match e {
+        ChatEvent::Roster(m) => Some(m),
+        _ => None,
+    });
+    let names: Vec<_> = roster.unwrap().into_iter().map(|m| (m.name, m.idle_secs)).collect();
+    assert_eq!(names, [("alice".to_owned(), 5), ("guest-1".to_owned(), 5)]);
+}
+
+#[test]
+fn a_newcomer_gets_the_last_messages_as_history_each_still_verifiable() {
+    let mut config = Config::new(ROOM);
+    config.history = 3;
+    let mut w = World::new(config);
+    w.join(1, "alice");
+    for i in 0..5 {
+        w.say(1, &format!("m{i}"));
+    }
+    w.join(2, "bob");
+    let events = w.take(2);
+    let history: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            ChatEvent::Message(m) if m.history => Some((m.text.clone(), m.sig)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(history, [("m2".into(), SigCheck::Valid), ("m3".into(), SigCheck::Valid), ("m4".into(), SigCheck::Valid)]);
+    assert!(matches!(events[0], ChatEvent::Welcome { history: 3, .. }));
+    w.say(1, "live");
+    let live = w.take(2);
+    assert!(live.iter().any(|e| matches!(e, ChatEvent::Message(m) if !m.history && m.text == "live" && m.missing_before == 0)));
+    assert!(!live.iter().any(|e| matches!(e, ChatEvent::RelayGap { .. })), "{live:?}");
+}
+
+#[test]
+fn private_messages_reach_only_their_recipient_and_leave_no_gap_for_others() {
+    let mut w = World::room();
+    w.join(1, "alice");
+    w.join(2, "bob");
+    w.join(3, "carol");
+    let (frame, _) = w.members.get_mut(&1).unwrap().compose(Kind::Text, "psst", Some("bob"), w.now).unwrap();
+    w.post(1, &frame);
+    w.say(1, "public");
+    let bob = w.take(2);
+    assert!(bob.iter().any(|e| matches!(e, ChatEvent::Message(m) if m.private && m.text == "psst" && m.sig == SigCheck::Valid)));
+    let carol = w.take(3);
+    assert_eq!(
+        carol.iter().filter_map(|e| match e { ChatEvent::Message(m) => Some((m.text.as_str(), m.missing_before)), _ => None }).collect::<Vec<_>>(),
+        [("public", 0)]
+    );
+    assert!(w.take(1).iter().any(|e| matches!(e, ChatEvent::Delivered { private: true, .. })));
+    let unknown = w.members.get_mut(&1).unwrap().compose(Kind::Text, "x", Some("mallory"), w.now);
+    assert!(unknown.is_err());
+}
+
+/// A relay that lies: it alters, replays, drops and moves messages. Each
+/// receiver notices what it can and says so.
+#[test]
+fn a_lying_relay_is_caught_by_every_receiver() {
+    let mut w = World::room();
+    w.join(1, "alice");
+    w.join(2, "bob");
+    let alice = w.members.get_mut(&1).unwrap();
+    let (m1, _) = alice.compose(Kind::Text, "one", None, 1).unwrap();
+    let (m2, _) = alice.compose(Kind::Text, "two", None, 2).unwrap();
+    let (m3, _) = alice.compose(Kind::Text, "three", None, 3).unwrap();
+    let (m4, _) = alice.compose(Kind::Text, "four", None, 4).unwrap();
+    let signed = |frame: &[u8]| match Frame::decode(frame[0], &frame[4..]).unwrap() {
+        Frame::Post { signed } => signed,
+        _ => unreachable!(),
+    };
+    let bob = w.members.get_mut(&2).unwrap();
+    let base = 2; // alice's and bob's joins
+    let deliver = |bob: &mut Member, room_seq: u64, signed: Vec<u8>| {
+        bob.receive(Frame::Deliver { room_seq, flags: 0, author: "alice".into(), signed }).unwrap()
+    };
+    // Unchanged: valid.
+    let e = deliver(bob, base + 1, signed(&m1));
+    assert!(matches!(&e[..], [ChatEvent::Message(m)] if m.sig == SigCheck::Valid && m.author == AuthorCheck::FirstSeen));
+    // Text altered: shown, marked invalid.
+    let mut altered = signed(&m2);
+    let at = altered.len() - 64 - 3;
+    altered[at..at + 3].copy_from_slice(b"TWO");
+    let e = deliver(bob, base + 2, altered);
+    assert!(matches!(&e[..], [ChatEvent::Message(m)] if m.sig == SigCheck::Invalid && m.text == "TWO"), "{e:?}");
+    // Replayed: flagged, not shown again.
+    let e = deliver(bob, base + 3, signed(&m1));
+    assert!(matches!(&e[..], [ChatEvent::Replay { seq: 1, .. }]), "{e:?}");
+    // m2 (genuine) and m3 dropped: m4 arrives after a gap in alice's
+    // sequence and in the relay's.
+    let e = deliver(bob, base + 6, signed(&m4));
+    assert!(e.contains(&ChatEvent::RelayGap { missing: 2 }), "{e:?}");
+    assert!(e.iter().any(|x| matches!(x, ChatEvent::Message(m) if m.missing_before == 2 && m.sig == SigCheck::Valid)), "{e:?}");
+    let _ = m3;
+    // Moved from another room: signed correctly, but not for this room.
+    let mut elsewhere = Member::new([0x99; 32], Ed25519Key::generate(&mut SeededRng::new_for_testing_only(1)), &mut SeededRng::new_for_testing_only(2));
+    let (moved, _) = elsewhere.compose(Kind::Text, "from elsewhere", None, 5).unwrap();
+    let e = deliver(bob, base + 7, signed(&moved));
+    assert!(matches!(&e[..], [ChatEvent::Message(m)] if m.sig == SigCheck::OtherRoom), "{e:?}");
+    // A name that comes back with another key is flagged.
+    let mallory = Ed25519Key::generate(&mut SeededRng::new_for_testing_only(3));
+    let mut imposter = Member::new(ROOM, mallory, &mut SeededRng::new_for_testing_only(4));
+    let (fake, _) = imposter.compose(Kind::Text, "I am alice", None, 6).unwrap();
+    let e = deliver(bob, base + 8, signed(&fake));
+    assert!(matches!(&e[..], [ChatEvent::Message(m)] if m.sig == SigCheck::Valid && matches!(m.author, AuthorCheck::Changed { .. })), "{e:?}");
+}
+
+#[test]
+fn a_broken_chain_is_noticed_when_no_sequence_number_is_missing() {
+    let mut w = World::room();
+    w.join(1, "alice");
+    w.join(2, "bob");
+    let key = Ed25519Key::generate(&mut SeededRng::new_for_testing_only(9));
+    let mut a = Member::new(ROOM, key.clone(), &mut SeededRng::new_for_testing_only(10));
+    let mut b = Member::new(ROOM, key, &mut SeededRng::new_for_testing_only(10));
+    // Same key and session, two histories: a's first message, then b's second.
+    let (first, _) = a.compose(Kind::Text, "a1", None, 1).unwrap();
+    let _ = b.compose(Kind::Text, "b1", None, 1).unwrap();
+    let (second, _) = b.compose(Kind::Text, "b2", None, 2).unwrap();
+    let bob = w.members.get_mut(&2).unwrap();
+    for (seq, frame) in [(3, first), (4, second)] {
+        let Frame::Post { signed } = Frame::decode(frame[0], &frame[4..]).unwrap() else { unreachable!() };
+        let e = bob.receive(Frame::Deliver { room_seq: seq, flags: 0, author: "x".into(), signed }).unwrap();
+        if seq == 4 {
+            assert!(matches!(&e[..], [ChatEvent::Message(m)] if m.chain_broken && m.missing_before == 0), "{e:?}");
+        }
+    }
+}
+
+#[test]
+fn the_relay_refuses_forgeries_replays_other_rooms_and_other_keys() {
+    let mut w = World::room();
+    w.join(1, "alice");
+    w.join(2, "bob");
+    w.take(1);
+    // Bob posts a message signed by someone else's key.
+    let other = Ed25519Key::generate(&mut SeededRng::new_for_testing_only(5));
+    let mut stranger = Member::new(ROOM, other, &mut SeededRng::new_for_testing_only(6));
+    let (forged, _) = stranger.compose(Kind::Text, "spray", None, 1).unwrap();
+    w.post(2, &forged);
+    // Bob posts a message for another room.
+    let bob_key_seed = w.members.get(&2).unwrap().public_key();
+    let _ = bob_key_seed;
+    let (first, _) = w.members.get_mut(&2).unwrap().compose(Kind::Text, "ok", None, 1).unwrap();
+    w.post(2, &first);
+    w.post(2, &first); // replayed by its author
+    let alice = w.texts(1);
+    assert_eq!(alice, ["bob:ok"], "only the genuine one reaches alice");
+    let refusals = w.take(2).into_iter().filter(|e| matches!(e, ChatEvent::Refused { code: RefusalCode::BadMessage, .. })).count();
+    assert_eq!(refusals, 2);
+    // A guest cannot post signed messages at all.
+    w.join_guest(3);
+    let out = w.relay.frame(3, Frame::Post { signed: forged[4..].to_vec() }, w.now);
+    assert!(out.iter().any(|o| matches!(o, Output::Send(3, _))));
+    assert!(!out.iter().any(|o| matches!(o, Output::Send(1, b) if b[0] == 0x82)));
+}
+
+#[test]
+fn an_oversized_message_is_refused_to_its_author_only() {
+    let mut w = World::room();
+    w.join(1, "alice");
+    w.join(2, "bob");
+    w.take(2);
+    assert!(w.members.get_mut(&1).unwrap().compose(Kind::Text, &"x".repeat(MAX_TEXT + 1), None, 1).is_err());
+    let out = w.relay.guest_line(1, &"x".repeat(MAX_TEXT + 1), w.now);
+    assert!(out.iter().all(|o| matches!(o, Output::Send(1, _))));
+}
+
+#[test]
+fn a_paste_goes_through_a_flood_is_throttled_then_disconnected() {
+    let mut config = Config::new(ROOM);
+    config.rate = Rate { burst: 10, per_sec: 2, strikes: 5 };
+    let mut w = World::new(config);
+    w.join(1, "alice");
+    w.join(2, "bob");
+    for i in 0..10 {
+        w.say(1, &format!("paste {i}"));
+    }
+    assert_eq!(w.texts(2).len(), 10, "a paste of ten lines goes through");
+    for i in 0..4 {
+        w.say(1, &format!("flood {i}"));
+    }
+    assert_eq!(w.texts(2).len(), 10);
+    assert!(w.closed.is_empty());
+    assert_eq!(w.take(1).iter().filter(|e| matches!(e, ChatEvent::Refused { code: RefusalCode::RateLimited, .. })).count(), 4);
+    w.say(1, "one too many");
+    assert_eq!(w.closed.len(), 1);
+    assert!(w.closed[0].1.contains("flooding"));
+    assert!(w.take(2).iter().any(|e| matches!(e, ChatEvent::Presence { joined: false, reason, .. } if reason.contains("flooding"))));
+    // Bob, who kept to the rate, goes on.
+    w.say(2, "still here");
+    assert!(w.take(2).iter().any(|e| matches!(e, ChatEvent::Delivered { seq: 1, .. })));
+}
+
+#[test]
+fn a_full_room_refuses_with_a_reason_and_the_host_does_not_count() {
+    let mut config = Config::new(ROOM);
+    config.max_members = 1;
+    let mut relay = Relay::new(config);
+    relay.join(HOST, Joiner::Host { name: "host".into(), key: [1; 32] }, Transport::Frames, 0).unwrap();
+    relay.join(1, Joiner::Guest, Transport::Lines, 0).unwrap();
+    let refused = relay.join(2, Joiner::Guest, Transport::Lines, 0).unwrap_err();
+    assert_eq!(refused.to_string(), "the room is full (1 members)");
+    assert_eq!(relay.members(), 1);
+}
+
+#[test]
+fn a_member_sending_relay_frames_is_disconnected_and_the_others_see_it_leave() {
+    let mut w = World::room();
+    w.join(1, "alice");
+    w.join(2, "bob");
+    w.take(1);
+    let out = w.relay.frame(2, Frame::Ack { room_seq: 1, seq: 1, private: false }, w.now);
+    w.apply(out);
+    assert_eq!(w.closed.len(), 1);
+    assert!(w.take(1).iter().any(|e| matches!(e, ChatEvent::Presence { joined: false, .. })));
+}
+
+#[test]
+fn peer_text_is_escaped_for_terminals() {
+    assert_eq!(printable("plain \u{1b}]0;title\u{7}"), "plain \\u{1b}]0;title\\u{7}");
+    assert_eq!(printable("a\u{202e}b\u{200b}c\td"), "a\\u{202e}b\\u{200b}c\td");
+    assert_eq!(printable("caf\u{e9} \u{2713}"), "caf\u{e9} \u{2713}");
+    let mut w = World::room();
+    w.join(1, "alice");
+    w.join_guest(2);
+    w.say(1, "\u{1b}[2Jgotcha");
+    assert_eq!(w.lines[&2].last().unwrap(), "[alice \u{2713}] \\u{1b}[2Jgotcha\n");
+    let _ = flags::HISTORY;
+}
