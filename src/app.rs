@@ -18,7 +18,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
+use crate::chat::{self, AuthorCheck, ChatEvent, Kind, SigCheck};
 use crate::net::{Closer, NetEvent};
+use crate::report;
 use crate::tls::{self, AlertDescription, Direction, Field, HandshakeStep, SecretKind, Summary};
 
 /// How many log entries are kept; older ones are dropped. The issue asks
@@ -103,8 +105,17 @@ pub enum Msg {
 /// What the network should do, decided by a key press.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    /// Send this line (without its newline).
-    Send(String),
+    /// Say this in the room: text, an action, or a private message `to`.
+    Say {
+        /// What kind.
+        kind: Kind,
+        /// The text.
+        text: String,
+        /// `/msg NAME`: the recipient.
+        to: Option<String>,
+    },
+    /// Ask who is in the room.
+    Who,
     /// Update our traffic keys (KeyUpdate).
     Rekey,
     /// Send the handshake flight held by `--step`.
@@ -121,14 +132,20 @@ pub struct Update {
     pub redraw: bool,
     /// What to ask of the network, if anything.
     pub action: Option<Action>,
+    /// Ring the terminal's bell: a line mentions us.
+    pub bell: bool,
 }
 
 impl Update {
-    const NONE: Self = Self { redraw: false, action: None };
-    const REDRAW: Self = Self { redraw: true, action: None };
+    const NONE: Self = Self { redraw: false, action: None, bell: false };
+    const REDRAW: Self = Self { redraw: true, action: None, bell: false };
 
     fn act(action: Action) -> Self {
-        Self { redraw: true, action: Some(action) }
+        Self { redraw: true, action: Some(action), bell: false }
+    }
+
+    fn redraw_if(redraw: bool) -> Self {
+        Self { redraw, action: None, bell: false }
     }
 }
 
@@ -146,15 +163,67 @@ pub enum Level {
     Error,
 }
 
+/// How far one of our own lines has got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Typed; the connection has not sent it yet.
+    Pending,
+    /// Sent as the author's message `seq`; not yet acknowledged.
+    Sent {
+        /// Its sequence number in its channel.
+        seq: u64,
+        /// Whether it was private (its channel).
+        private: bool,
+    },
+    /// The relay acknowledged it: it is in the room.
+    Delivered,
+    /// Sent on a connection without acknowledgements (not a tlschat room).
+    Unacknowledged,
+}
+
+/// What the member's checks found about a message's author.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mark {
+    /// Signed by the key bound to the name: `✓`.
+    Verified,
+    /// A guest's or a plain peer's line: no signature.
+    Unverified,
+    /// The signature does not verify, or the message is not for this room
+    /// or this member: shown, and marked.
+    Invalid,
+    /// Signed, but the name had another key before.
+    KeyChanged,
+}
+
 /// Who wrote a log entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Author {
     /// The user of this terminal.
-    Me,
+    Me(Delivery),
     /// A peer, by the name shown.
     Peer(String),
+    /// A room member (or guest), by name, with what the checks found.
+    Member {
+        /// The name the relay gives it (escaped).
+        name: String,
+        /// The checks' verdict.
+        mark: Mark,
+    },
     /// tlschat itself.
     System(Level),
+}
+
+/// How a message entry is shown besides its author.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Tags {
+    /// Replayed history, from before we joined.
+    pub history: bool,
+    /// A private message (to us, or from us with `to`).
+    pub private: bool,
+    /// An action (`/me`).
+    pub action: bool,
+    /// It mentions our name.
+    pub mention: bool,
 }
 
 /// One line of the chat log (wrapped when drawn).
@@ -166,6 +235,14 @@ pub struct Entry {
     pub author: Author,
     /// What it says (no control characters).
     pub text: String,
+    /// How it is shown.
+    pub tags: Tags,
+}
+
+impl Entry {
+    fn new(at: u64, author: Author, text: String) -> Self {
+        Self { at, author, text, tags: Tags::default() }
+    }
 }
 
 /// The message pane's scrollback and where the view is in it.
@@ -203,6 +280,21 @@ impl ChatLog {
             // Keep the view where the reader left it.
             self.scroll = (self.scroll + 1).min(self.entries.len().saturating_sub(1));
             self.unread += 1;
+        }
+    }
+
+    /// Moves one of our own lines on: the oldest (`oldest`) or newest
+    /// whose delivery matches `which`, among the latest entries.
+    fn mark_mine(&mut self, which: impl Fn(&Delivery) -> bool, to: Delivery, oldest: bool) {
+        const LOOK_BACK: usize = 1000;
+        let start = self.entries.len().saturating_sub(LOOK_BACK);
+        let mut mine = self.entries.range_mut(start..).filter_map(|e| match &mut e.author {
+            Author::Me(d) if which(d) => Some(d),
+            _ => None,
+        });
+        let found = if oldest { mine.next() } else { mine.last() };
+        if let Some(d) = found {
+            *d = to;
         }
     }
 
@@ -647,11 +739,21 @@ pub struct App {
     reveal: Reveal,
     /// A handshake flight is held until Space (`--step`).
     held: bool,
+    /// Our name in the room, once welcomed: lines that mention it are
+    /// highlighted.
+    me: Option<String>,
+    /// A mention arrived since the last update: ring the bell.
+    ring: bool,
+    /// Whether mentions ring the bell (`--no-bell` turns it off).
+    bell: bool,
+    /// The room's members, as the last join, leave and `/who` told.
+    members: Vec<chat::MemberInfo>,
 }
 
 /// The `/help` text, one notice per line.
 const HELP: &[&str] = &[
-    "commands: /help  /rekey (update traffic keys)  /quit or exit (close with close_notify)",
+    "commands: /help  /who (members)  /me ACTION  /msg NAME TEXT (private)  //text (a line starting with /)",
+    "          /rekey (update traffic keys)  /quit or exit (close with close_notify)",
     "keys: Enter send · Up/Down history · Ctrl-W delete word · Ctrl-U clear · Home/End · Ctrl-C quit",
     "      PgUp/PgDn or wheel scroll · End back to live · F2 panel on/off",
     "      Tab focus panel: Up/Down select · Enter expand · PgUp/PgDn scroll details · Esc back",
@@ -679,6 +781,10 @@ impl App {
             received: (0, 0),
             reveal: Reveal::default(),
             held: false,
+            me: None,
+            ring: false,
+            bell: true,
+            members: Vec::new(),
         }
     }
 
@@ -687,6 +793,13 @@ impl App {
     #[must_use]
     pub fn with_step_delay(mut self, delay: Duration) -> Self {
         self.reveal.delay = delay;
+        self
+    }
+
+    /// The app with the terminal bell for mentions on or off.
+    #[must_use]
+    pub fn with_bell(mut self, bell: bool) -> Self {
+        self.bell = bell;
         self
     }
 
@@ -751,6 +864,11 @@ impl App {
         self.received
     }
 
+    /// The room's members as last heard (joins, leaves, `/who`).
+    pub fn members(&self) -> &[chat::MemberInfo] {
+        &self.members
+    }
+
     /// Whether the user asked to leave.
     pub fn quitting(&self) -> bool {
         self.quitting
@@ -786,7 +904,7 @@ impl App {
             }
             Msg::Wheel(notches) => {
                 let back = isize::from(notches) * WHEEL_STEP as isize;
-                Update { redraw: self.log.scroll_by(back), action: None }
+                Update::redraw_if(self.log.scroll_by(back))
             }
             Msg::Resize { width, height } => {
                 self.size = (width, height);
@@ -797,7 +915,7 @@ impl App {
                 if self.animating() {
                     self.frame = self.frame.wrapping_add(1);
                 }
-                Update { redraw: revealed || self.animating(), action: None }
+                Update::redraw_if(revealed || self.animating())
             }
             Msg::Started { peer, state, server } => {
                 self.peer = peer;
@@ -809,7 +927,8 @@ impl App {
             }
             Msg::Net(event) => {
                 self.reveal.queue.push_back((Delayed::Net(event), now));
-                Update { redraw: self.reveal_due(now), action: None }
+                let redraw = self.reveal_due(now);
+                Update { redraw, action: None, bell: std::mem::take(&mut self.ring) }
             }
             Msg::Notice { level, text } => {
                 self.notice(now, level, text);
@@ -817,7 +936,7 @@ impl App {
             }
             Msg::Ended(error) => {
                 self.reveal.queue.push_back((Delayed::Ended(error), now));
-                Update { redraw: self.reveal_due(now), action: None }
+                Update::redraw_if(self.reveal_due(now))
             }
         }
     }
@@ -851,7 +970,7 @@ impl App {
     }
 
     fn notice(&mut self, now: Now, level: Level, text: String) {
-        self.log.push(Entry { at: now.unix, author: Author::System(level), text });
+        self.log.push(Entry::new(now.unix, Author::System(level), text));
     }
 
     fn net(&mut self, event: NetEvent, now: Now) {
@@ -913,7 +1032,7 @@ impl App {
             NetEvent::Text { peer, line } => {
                 self.received.0 += 1;
                 self.received.1 += line.len() as u64 + 1;
-                self.log.push(Entry { at: now.unix, author: Author::Peer(peer.to_string()), text: line });
+                self.log.push(Entry::new(now.unix, Author::Peer(peer.to_string()), line));
             }
             NetEvent::StatusPage { peer } => {
                 self.notice(now, Level::Info, format!("{peer} fetched the room's status page over HTTP"));
@@ -947,6 +1066,8 @@ impl App {
             NetEvent::AcceptFailed { error } => {
                 self.notice(now, Level::Error, format!("accepting a connection failed: {error}"));
             }
+            NetEvent::Chat { event, .. } => self.chat(event, now),
+            NetEvent::RoomNote { note } => self.notice(now, Level::Info, chat::printable(&note).into_owned()),
         }
     }
 
@@ -975,10 +1096,10 @@ impl App {
                 return Update::REDRAW;
             }
             KeyCode::PageUp if self.focus == Focus::Input || !self.panel.expanded => {
-                return Update { redraw: self.log.scroll_by(self.page()), action: None };
+                return Update::redraw_if(self.log.scroll_by(self.page()));
             }
             KeyCode::PageDown if self.focus == Focus::Input || !self.panel.expanded => {
-                return Update { redraw: self.log.scroll_by(-self.page()), action: None };
+                return Update::redraw_if(self.log.scroll_by(-self.page()));
             }
             _ => {}
         }
@@ -1028,7 +1149,7 @@ impl App {
             }
             _ => false,
         };
-        Update { redraw: changed, action: None }
+        Update::redraw_if(changed)
     }
 
     fn input_key(&mut self, key: KeyEvent, now: Now) -> Update {
@@ -1052,8 +1173,8 @@ impl App {
                 i.cursor = i.text.len();
                 self.log.scroll_by(isize::MIN / 2);
             }
-            KeyCode::Up => return Update { redraw: i.history_back(), action: None },
-            KeyCode::Down => return Update { redraw: i.history_forward(), action: None },
+            KeyCode::Up => return Update::redraw_if(i.history_back()),
+            KeyCode::Down => return Update::redraw_if(i.history_forward()),
             KeyCode::Esc => {
                 self.log.scroll_by(isize::MIN / 2);
             }
@@ -1070,33 +1191,188 @@ impl App {
 
     fn submit(&mut self, now: Now) -> Update {
         let line = self.input.take();
-        let command = line.trim();
-        match command {
-            "" => Update::NONE,
-            "/quit" | "exit" => self.quit(),
-            "/help" => {
+        match Command::parse(&line) {
+            Command::Empty => Update::NONE,
+            Command::Quit => self.quit(),
+            Command::Help => {
                 for text in HELP {
                     self.notice(now, Level::Info, (*text).to_owned());
                 }
                 Update::REDRAW
             }
-            "/rekey" => {
+            Command::Rekey => {
                 self.notice(now, Level::Info, "asking for a key update…".into());
                 Update::act(Action::Rekey)
             }
-            _ if command.starts_with('/') && !command.starts_with("//") => {
-                self.notice(now, Level::Error, format!("unknown command {command}: /help lists them"));
+            Command::Who => Update::act(Action::Who),
+            Command::Say { kind, text, to } => self.say(now, kind, text, to),
+            Command::Wrong(why) => {
+                self.notice(now, Level::Error, why);
                 Update::REDRAW
             }
+        }
+    }
+
+    /// Shows our own line (sent, not yet delivered) and asks for it to be said.
+    fn say(&mut self, now: Now, kind: Kind, text: String, to: Option<String>) -> Update {
+        self.sent.0 += 1;
+        self.sent.1 += text.len() as u64 + 1;
+        self.log.scroll_by(isize::MIN / 2);
+        let mut entry = Entry::new(now.unix, Author::Me(Delivery::Pending), text.clone());
+        entry.tags.action = kind == Kind::Action;
+        entry.tags.private = to.is_some();
+        if let Some(to) = &to {
+            entry.text = format!("→ {to}: {text}");
+        }
+        self.log.push(entry);
+        Update::act(Action::Say { kind, text, to })
+    }
+
+    /// What the room reports.
+    fn chat(&mut self, event: ChatEvent, now: Now) {
+        let level = match &event {
+            ChatEvent::Welcome { .. } => Level::Success,
+            ChatEvent::Presence { .. } | ChatEvent::Roster(_) => Level::Info,
+            _ => Level::Error,
+        };
+        for text in report::notices(&event) {
+            self.notice(now, level, text);
+        }
+        match event {
+            ChatEvent::Welcome { name, .. } => self.me = Some(name),
+            ChatEvent::Sent { seq, kind, acked, .. } => {
+                let delivery = if acked {
+                    Delivery::Sent { seq, private: kind == Kind::Private }
+                } else {
+                    Delivery::Unacknowledged
+                };
+                self.log.mark_mine(|d| *d == Delivery::Pending, delivery, true);
+            }
+            ChatEvent::Delivered { seq, private, .. } => {
+                self.log.mark_mine(|d| *d == Delivery::Sent { seq, private }, Delivery::Delivered, false);
+            }
+            ChatEvent::Message(m) => self.message(*m, now),
+            ChatEvent::Guest { history, name, text, .. } => {
+                self.received.0 += 1;
+                self.received.1 += text.len() as u64;
+                let author =
+                    Author::Member { name: chat::printable(&name).into_owned(), mark: Mark::Unverified };
+                let mut entry = Entry::new(now.unix, author, chat::printable(&text).into_owned());
+                entry.tags.history = history;
+                self.push_mentioning(entry);
+            }
+            ChatEvent::Presence { joined, member, .. } => {
+                self.members.retain(|m| m.name != member.name || m.key != member.key);
+                if joined {
+                    self.members.push(member);
+                }
+            }
+            ChatEvent::Roster(members) => self.members = members,
+            _ => {}
+        }
+    }
+
+    /// A signed message, with what the checks found (the notices about it
+    /// are already in the log).
+    fn message(&mut self, m: chat::Received, now: Now) {
+        let mark = match (m.sig, m.author) {
+            (SigCheck::Valid, AuthorCheck::Changed { .. }) => Mark::KeyChanged,
+            (SigCheck::Valid, _) => Mark::Verified,
+            _ => Mark::Invalid,
+        };
+        let text = chat::printable(&m.text);
+        let text = match report::warning(m.sig) {
+            Some(why) => format!("{text}  [{why}]"),
+            None => text.into_owned(),
+        };
+        self.received.0 += 1;
+        self.received.1 += m.text.len() as u64;
+        let name = chat::printable(&m.from).into_owned();
+        let mut entry = Entry::new(now.unix, Author::Member { name, mark }, text);
+        entry.tags =
+            Tags { history: m.history, private: m.private, action: m.kind == Kind::Action, mention: false };
+        self.push_mentioning(entry);
+    }
+
+    /// Adds a peer's entry; one that mentions our name is highlighted and
+    /// rings the bell (not for history).
+    fn push_mentioning(&mut self, mut entry: Entry) {
+        let history = entry.tags.history;
+        if let Some(me) = &self.me {
+            let mentioned = entry
+                .text
+                .to_lowercase()
+                .split(|c: char| !(c.is_alphanumeric() || "._-".contains(c)))
+                .any(|w| w == me.to_lowercase());
+            entry.tags.mention = mentioned;
+            self.ring |= mentioned && !history && self.bell;
+        }
+        self.log.push(entry);
+    }
+}
+
+/// A line the user typed, understood: the same in the TUI and on a
+/// headless stdin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Nothing but spaces.
+    Empty,
+    /// `/quit` or `exit`.
+    Quit,
+    /// `/help`.
+    Help,
+    /// `/rekey`.
+    Rekey,
+    /// `/who`.
+    Who,
+    /// A line of chat, `/me ACTION` or `/msg NAME TEXT`. `//text` says `/text`.
+    Say {
+        /// What kind.
+        kind: Kind,
+        /// The text.
+        text: String,
+        /// The recipient of a private message.
+        to: Option<String>,
+    },
+    /// A command used wrongly, or unknown: why, in one line.
+    Wrong(String),
+}
+
+impl Command {
+    /// Reads a typed line.
+    pub fn parse(line: &str) -> Self {
+        let line = line.trim_end_matches(['\r', '\n']);
+        let command = line.trim();
+        let say = |kind, text: &str, to: Option<&str>| Self::Say {
+            kind,
+            text: text.to_owned(),
+            to: to.map(str::to_owned),
+        };
+        match command {
+            "" => Self::Empty,
+            "/quit" | "exit" => Self::Quit,
+            "/help" => Self::Help,
+            "/rekey" => Self::Rekey,
+            "/who" => Self::Who,
             _ => {
-                // "//text" sends "/text".
-                let text =
-                    line.strip_prefix('/').filter(|t| t.starts_with('/')).map_or(line.clone(), str::to_owned);
-                self.sent.0 += 1;
-                self.sent.1 += text.len() as u64 + 1;
-                self.log.scroll_by(isize::MIN / 2);
-                self.log.push(Entry { at: now.unix, author: Author::Me, text: text.clone() });
-                Update::act(Action::Send(text))
+                if let Some(action) = command.strip_prefix("/me ") {
+                    return say(Kind::Action, action.trim(), None);
+                }
+                if let Some(rest) = command.strip_prefix("/msg ") {
+                    return match rest.trim().split_once(' ') {
+                        Some((name, text)) if !text.trim().is_empty() => {
+                            say(Kind::Private, text.trim(), Some(name))
+                        }
+                        _ => Self::Wrong("/msg NAME TEXT: a private message to one member".into()),
+                    };
+                }
+                if let Some(text) = line.strip_prefix('/') {
+                    if text.starts_with('/') {
+                        return say(Kind::Text, text, None);
+                    }
+                    return Self::Wrong(format!("unknown command {command}: /help lists them"));
+                }
+                say(Kind::Text, line, None)
             }
         }
     }

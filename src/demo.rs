@@ -1,147 +1,274 @@
-//! `tlschat demo`'s built-in peer: a bot on the room's side that greets
-//! whoever completes a handshake with the demo room and answers each line.
+//! `tlschat demo`'s room: two bots, alice and bob, each a real member with
+//! an Ed25519 identity key of its own, connected over tlschat's TLS 1.3
+//! with mutual authentication like any `tlschat connect`. They greet the
+//! user, answer, and explain what happened to a line on its way; since
+//! everything they say is signed, the first thing a new user sees is names
+//! with ✓ marks that the user's own client checked.
 //!
-//! The bot plays the room's user: it reads the room's [`NetEvent`]s, as the
-//! room's interface would, and answers through the room's `lines` (see
-//! [`Service::Room`](crate::net::Service::Room)), so every member hears it;
-//! in the demo there is one member, the user's client. What it says is
-//! true of the connection it is on: the negotiated algorithms, the size of
-//! the record a line travelled in, the key updates it saw. No secret is
-//! ever part of an answer.
+//! [`Bot`] is the bots' logic, sans-IO: chat events in, things to say out.
+//! [`spawn`] connects one to a room. What the bots say is true of the
+//! message it answers (its sizes, its sequence number, its check); no
+//! secret is ever part of an answer.
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{mpsc, oneshot};
 
-use crate::net::{Intent, NetEvent};
-use crate::tls::{CipherSuite, Direction};
+use crate::chat::frame::HEADER;
+use crate::chat::{ChatEvent, Kind, SigCheck, Standing};
+use crate::net::{self, Intent, NetEvent};
+use crate::tls::{ClientConfig, Ed25519Key, OsRng, ServerName};
+
+/// The bots' names: they never answer each other, except where a bot's
+/// line is written to be answered.
+pub const BOTS: [&str; 2] = ["alice", "bob"];
 
 /// What an application-data record adds to its content: a 5-byte header,
 /// the content type byte and a 16-byte AEAD tag (both suites tlschat
 /// speaks have 16-byte tags; RFC 8446 §5.2).
 const RECORD_OVERHEAD: usize = 5 + 1 + 16;
 
-/// The bot's memory: the suite each member negotiated.
-#[derive(Debug, Default)]
+/// How long a bot waits before it answers: people read at this pace.
+const THINK: Duration = Duration::from_millis(400);
+
+/// Which bot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Persona {
+    /// Greets people and explains signatures.
+    Alice,
+    /// Explains what a line became on the wire.
+    Bob,
+}
+
+/// A bot's memory: its persona and its name in the room.
+#[derive(Debug)]
 pub struct Bot {
-    suites: HashMap<SocketAddr, CipherSuite>,
+    persona: Persona,
+}
+
+/// One thing a bot says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Say {
+    /// Text or action; private when `to` is set.
+    pub kind: Kind,
+    /// What.
+    pub text: String,
+    /// To whom, privately.
+    pub to: Option<String>,
+}
+
+fn say(text: String) -> Say {
+    Say { kind: Kind::Text, text, to: None }
 }
 
 impl Bot {
-    /// What the bot says in answer to `event`, one line each (maybe none).
-    pub fn replies(&mut self, event: &NetEvent) -> Vec<String> {
-        match event {
-            NetEvent::Connected { peer, summary } => {
-                self.suites.insert(*peer, summary.suite);
-                vec![
-                    format!(
-                        "hello! I am the demo room's bot. Your client and this room just agreed on {}, {} and {}.",
-                        summary.suite, summary.group, summary.signature_scheme
-                    ),
-                    "type anything and I answer. Try /rekey for new keys both ways, Tab then Enter on a \
-                     handshake step for its bytes, /help for keys, exit to leave."
-                        .to_owned(),
-                ]
+    /// A bot.
+    pub fn new(persona: Persona) -> Self {
+        Self { persona }
+    }
+
+    /// Its name.
+    pub fn name(&self) -> &'static str {
+        match self.persona {
+            Persona::Alice => BOTS[0],
+            Persona::Bob => BOTS[1],
+        }
+    }
+
+    /// What the bot says in answer to `event` (maybe nothing).
+    pub fn replies(&mut self, event: &ChatEvent) -> Vec<Say> {
+        match (self.persona, event) {
+            (Persona::Alice, ChatEvent::Presence { joined: true, member, .. }) if !is_bot(&member.name) => {
+                let how = match member.standing {
+                    Standing::Guest => {
+                        "You joined as a guest, so your lines are unsigned; `tlschat connect` gives you a key."
+                    }
+                    _ => "Your key was proved in the TLS handshake, and your lines are signed with it.",
+                };
+                vec![say(format!(
+                    "welcome, {}! I am alice, a bot with an Ed25519 key of my own. Every message here is signed by its author: \
+                     the \u{2713} beside my name means your own client checked my signature, not that the server vouched for me. {how}",
+                    member.name
+                ))]
             }
-            NetEvent::Text { peer, line } => vec![self.answer(*peer, line)],
-            NetEvent::KeyUpdated { direction: Direction::Received, update_requested, generation, .. } => {
-                let mine = if *update_requested { ", and I updated mine as you asked" } else { "" };
-                vec![format!(
-                    "your KeyUpdate arrived: I now read you with generation {generation} keys{mine}."
-                )]
+            (Persona::Bob, ChatEvent::Message(m)) if m.from == BOTS[0] && m.text.starts_with("welcome, ") => {
+                let name = m.text["welcome, ".len()..].split('!').next().unwrap_or("friend").to_owned();
+                vec![say(format!(
+                    "hi {name}, bob here (a bot too). alice, I will tell them about records. {name}: type anything and I \
+                     show what your line became on the wire. Try /who, /me waves, /msg bob hello, /rekey, or Tab then \
+                     Enter on a handshake step."
+                ))]
             }
-            NetEvent::Closed { peer, .. } | NetEvent::Failed { peer, .. } => {
-                self.suites.remove(peer);
-                Vec::new()
-            }
+            (_, ChatEvent::Message(m)) if !is_bot(&m.from) && m.sig == SigCheck::Valid => self.answer(m),
+            (Persona::Alice, ChatEvent::Message(m)) if !is_bot(&m.from) => vec![say(format!(
+                "{}: that last message did NOT verify ({}). A relay or someone between us changed it; your client marks it too.",
+                m.from,
+                m.sig.as_str()
+            ))],
             _ => Vec::new(),
         }
     }
 
-    fn answer(&self, peer: SocketAddr, line: &str) -> String {
-        let words = line.trim().to_lowercase();
+    fn answer(&self, m: &crate::chat::Received) -> Vec<Say> {
+        let words = m.text.trim().to_lowercase();
         let first = words.split(|c: char| !c.is_alphanumeric()).next().unwrap_or_default();
-        if ["hello", "hi", "hey", "hallo", "bonjour", "hola", "salut"].contains(&first) {
-            return "hi there! 👋 every line you type goes through the record layer you just watched being keyed."
-                .to_owned();
+        let greeting = ["hello", "hi", "hey", "hallo", "bonjour", "hola", "salut"].contains(&first);
+        match self.persona {
+            Persona::Alice if m.private => vec![Say {
+                kind: Kind::Private,
+                text:
+                    "just between us (and the relay, which can read this but not change it: any change would \
+                       break your signature)."
+                        .into(),
+                to: Some(m.from.clone()),
+            }],
+            Persona::Alice if m.kind == Kind::Action => {
+                vec![Say { kind: Kind::Action, text: format!("waves back at {}", m.from), to: None }]
+            }
+            Persona::Alice if greeting => vec![say(format!("hi {}! \u{1f44b}", m.from))],
+            Persona::Alice if ["bye", "goodbye", "ciao"].contains(&first) => {
+                vec![say("bye! /quit closes the connection with a close_notify alert.".into())]
+            }
+            Persona::Alice => Vec::new(),
+            Persona::Bob if m.private => vec![Say {
+                kind: Kind::Private,
+                text: format!(
+                    "only you and I see this: message #{} of your private channel to me, signed like any other.",
+                    m.seq
+                ),
+                to: Some(m.from.clone()),
+            }],
+            Persona::Bob if m.kind == Kind::Action || greeting => Vec::new(),
+            Persona::Bob => {
+                let signed = m.signed.len();
+                let frame = HEADER + signed;
+                vec![say(format!(
+                    "{}: your {} bytes of text went out as signed message #{} ({signed} bytes with its 64-byte signature), \
+                     in a {frame}-byte Post frame, sealed into a {}-byte TLS record. I checked the signature over the \
+                     bytes I received: valid.",
+                    m.from,
+                    m.text.len(),
+                    m.seq,
+                    frame + RECORD_OVERHEAD
+                ))]
+            }
         }
-        if ["bye", "goodbye", "ciao"].contains(&first) {
-            return "bye! exit or /quit closes the connection with a close_notify alert.".to_owned();
-        }
-        let suite =
-            self.suites.get(&peer).map_or_else(|| "the negotiated suite".to_owned(), ToString::to_string);
-        // The line came with its newline, which the event leaves out.
-        let sent = line.len() + 1;
-        format!(
-            "you said \"{}\": {sent} bytes, sealed with {suite} into a {}-byte record.",
-            line.trim(),
-            sent + RECORD_OVERHEAD
-        )
     }
 }
 
-/// Runs the bot on a room's `events` until they end, answering on `lines`.
-pub async fn run(mut events: mpsc::Receiver<NetEvent>, lines: broadcast::Sender<Intent>) {
-    let mut bot = Bot::default();
-    while let Some(event) = events.recv().await {
-        for reply in bot.replies(&event) {
-            // No receiver means nobody is connected: nobody to answer.
-            let _ = lines.send(Intent::Send(Arc::from(format!("{reply}\n").into_bytes())));
+fn is_bot(name: &str) -> bool {
+    BOTS.contains(&name)
+}
+
+/// Connects a bot to the room at `host:port` with a new identity key, and
+/// runs it until the room closes. `ready` is told once it is in the room.
+pub fn spawn(
+    persona: Persona,
+    host: String,
+    port: u16,
+    server_name: ServerName,
+    mut config: ClientConfig,
+    ready: oneshot::Sender<()>,
+) -> Result<(), crate::pki::PkiError> {
+    let mut bot = Bot::new(persona);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let cert = crate::pki::self_signed_client(Ed25519Key::generate(&mut OsRng), bot.name(), &mut OsRng, now)?;
+    config.client_cert = Some(cert.into());
+    let (intents, intent_rx) = mpsc::channel(16);
+    let (events_tx, mut events) = mpsc::channel(64);
+    tokio::spawn(async move {
+        let timeout = Duration::from_secs(10);
+        let _ = net::connect(&host, port, server_name, Arc::new(config), timeout, intent_rx, events_tx, None)
+            .await;
+    });
+    tokio::spawn(async move {
+        let mut ready = Some(ready);
+        while let Some(event) = events.recv().await {
+            let NetEvent::Chat { event, .. } = event else { continue };
+            if let ChatEvent::Welcome { .. } = event
+                && let Some(ready) = ready.take()
+            {
+                let _ = ready.send(());
+            }
+            for Say { kind, text, to } in bot.replies(&event) {
+                tokio::time::sleep(THINK).await;
+                if intents.send(Intent::Say { kind, text, to }).await.is_err() {
+                    return;
+                }
+            }
         }
-    }
+    });
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::net::Closer;
+    use crate::chat::{AuthorCheck, MemberInfo, Received};
+    use crate::tls::Fingerprint;
 
-    fn peer() -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], 50_000))
+    fn message(from: &str, text: &str, kind: Kind, private: bool) -> ChatEvent {
+        ChatEvent::Message(Box::new(Received {
+            room_seq: 5,
+            history: false,
+            private,
+            from: from.into(),
+            key: Fingerprint([1; 32]),
+            kind,
+            text: text.into(),
+            time_ms: 0,
+            seq: 3,
+            sig: SigCheck::Valid,
+            author: AuthorCheck::Known,
+            missing_before: 0,
+            chain_broken: false,
+            signed: Arc::from(vec![0u8; 200]),
+        }))
     }
 
     #[test]
-    fn the_bot_answers_a_greeting_with_a_greeting_and_other_lines_with_their_record_size() {
-        let mut bot = Bot::default();
-        let hi = bot.replies(&NetEvent::Text { peer: peer(), line: "Hello bot".into() });
-        assert_eq!(hi.len(), 1);
-        assert!(hi[0].starts_with("hi there!"), "{hi:?}");
-        let other = bot.replies(&NetEvent::Text { peer: peer(), line: "abc".into() });
-        assert_eq!(
-            other,
-            ["you said \"abc\": 4 bytes, sealed with the negotiated suite into a 26-byte record."]
-        );
-    }
-
-    #[test]
-    fn the_bot_says_nothing_when_a_member_leaves() {
-        let mut bot = Bot::default();
-        assert!(bot.replies(&NetEvent::Closed { peer: peer(), by: Closer::Peer }).is_empty());
-    }
-
-    #[test]
-    fn the_bot_tells_a_member_its_key_update_arrived() {
-        let mut bot = Bot::default();
-        let event = NetEvent::KeyUpdated {
-            peer: peer(),
-            direction: Direction::Received,
-            update_requested: true,
-            generation: 1,
+    fn alice_welcomes_newcomers_and_bob_follows_her_welcome() {
+        let join = ChatEvent::Presence {
+            joined: true,
+            member: MemberInfo {
+                name: "carol".into(),
+                standing: Standing::Verified,
+                key: [2; 32],
+                idle_secs: 0,
+            },
+            reason: String::new(),
         };
-        assert_eq!(
-            bot.replies(&event),
-            [
-                "your KeyUpdate arrived: I now read you with generation 1 keys, and I updated mine as you asked."
-            ]
+        let mut alice = Bot::new(Persona::Alice);
+        let mut bob = Bot::new(Persona::Bob);
+        let welcome = alice.replies(&join);
+        assert_eq!(welcome.len(), 1);
+        assert!(welcome[0].text.starts_with("welcome, carol!"), "{welcome:?}");
+        assert!(bob.replies(&join).is_empty());
+        let follow = bob.replies(&message("alice", &welcome[0].text, Kind::Text, false));
+        assert!(follow[0].text.starts_with("hi carol, bob here"), "{follow:?}");
+    }
+
+    #[test]
+    fn bob_tells_the_sizes_of_a_line_and_bots_never_answer_each_other_otherwise() {
+        let mut bob = Bot::new(Persona::Bob);
+        let said = bob.replies(&message("carol", "abc", Kind::Text, false));
+        assert_eq!(said.len(), 1);
+        assert!(
+            said[0].text.contains("3 bytes of text") && said[0].text.contains("signed message #3"),
+            "{said:?}"
         );
-        let ours = NetEvent::KeyUpdated {
-            peer: peer(),
-            direction: Direction::Sent,
-            update_requested: false,
-            generation: 1,
-        };
-        assert!(bot.replies(&ours).is_empty(), "its own answer is not news");
+        assert!(said[0].text.contains("204-byte Post frame") && said[0].text.contains("226-byte TLS record"));
+        assert!(bob.replies(&message("alice", "abc", Kind::Text, false)).is_empty());
+        let mut alice = Bot::new(Persona::Alice);
+        assert!(alice.replies(&message("bob", "hello", Kind::Text, false)).is_empty());
+    }
+
+    #[test]
+    fn private_messages_are_answered_privately() {
+        let mut bob = Bot::new(Persona::Bob);
+        let said = bob.replies(&message("carol", "psst", Kind::Private, true));
+        assert_eq!(said[0].to.as_deref(), Some("carol"));
+        assert_eq!(said[0].kind, Kind::Private);
     }
 }

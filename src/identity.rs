@@ -149,6 +149,11 @@ impl Identity {
         &self.name
     }
 
+    /// The key, which signs this identity's chat messages.
+    pub fn key(&self) -> &Ed25519Key {
+        &self.key
+    }
+
     /// The fingerprint of the key, as rooms and peers see it.
     pub fn fingerprint(&self) -> Fingerprint {
         key_fingerprint(&self.key)

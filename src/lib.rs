@@ -12,6 +12,7 @@ pub mod keylog;
 pub mod logfile;
 pub mod net;
 pub mod pki;
+pub mod report;
 pub mod room;
 pub mod tls;
 pub mod trust;

@@ -17,6 +17,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::sync::mpsc;
 
+use crate::chat::{ChatEvent, printable};
 use crate::net::NetEvent;
 
 /// The log's file name in the data directory.
@@ -81,22 +82,36 @@ fn timestamp(unix: u64) -> String {
 }
 
 /// Passes `events` on unchanged through the returned receiver, writing to
-/// `log` first what `format` makes of each (the headless log's line), except
-/// chat text. The writing happens on a task of its own, so a slow disk never
-/// holds up a frame.
+/// `log` first what `format` makes of each (the headless log's lines), except
+/// chat text: a message is logged by author, check and size only. The
+/// writing happens on a task of its own, so a slow disk never holds up a
+/// frame.
 pub fn tee(
     mut events: mpsc::Receiver<NetEvent>,
     mut log: LogFile,
-    format: fn(&NetEvent) -> Option<String>,
+    format: fn(&NetEvent) -> Vec<String>,
 ) -> mpsc::Receiver<NetEvent> {
     let (tx, rx) = mpsc::channel(events.max_capacity());
     tokio::spawn(async move {
         while let Some(event) = events.recv().await {
-            let line = match &event {
-                NetEvent::Text { peer, line } => Some(format!("[{peer}] (chat line, {} bytes)", line.len())),
+            let lines = match &event {
+                NetEvent::Text { peer, line } => vec![format!("[{peer}] (chat line, {} bytes)", line.len())],
+                NetEvent::Chat { event: ChatEvent::Message(m), .. } => vec![format!(
+                    "[room] (message #{} from {}, signature {}, {} bytes)",
+                    m.room_seq,
+                    printable(&m.from),
+                    m.sig.as_str(),
+                    m.text.len()
+                )],
+                NetEvent::Chat { event: ChatEvent::Guest { name, text, .. }, .. } => {
+                    vec![format!("[room] (line from {} (unverified), {} bytes)", printable(name), text.len())]
+                }
+                NetEvent::Chat { event: ChatEvent::Sent { seq, text, .. }, .. } => {
+                    vec![format!("[room] (sent message #{seq}, {} bytes)", text.len())]
+                }
                 other => format(other),
             };
-            if let Some(line) = line {
+            for line in lines {
                 // A full disk must not take the interface down: the log is a convenience.
                 let _ = log.line(unix_now(), &line);
             }

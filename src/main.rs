@@ -18,18 +18,21 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tokio::net::TcpListener;
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
+use tlschat::app::Command as Typed;
+use tlschat::chat::relay;
 use tlschat::home::Home;
 use tlschat::identity::{IdentityStore, Loaded};
 use tlschat::keylog::KeyLogFile;
 use tlschat::logfile::{self, LogFile};
-use tlschat::net::{self, Closer, Intent, NetError, NetEvent, Service};
+use tlschat::net::{self, Intent, NetError, NetEvent, Service};
 use tlschat::pki::{self, RoomCa};
-use tlschat::room::{Members, RoomStore, Roster};
+use tlschat::report;
+use tlschat::room::{Members, RoomStore};
 use tlschat::tls::{
-    self, CipherSuite, ClientAuth, ClientConfig, ClientTrust, Direction, Ed25519Key, Fingerprint, KeyLog,
-    OsRng, RootStore, ServerConfig, ServerName, ServerTrust,
+    self, CipherSuite, ClientAuth, ClientConfig, ClientTrust, Ed25519Key, Fingerprint, KeyLog, OsRng,
+    RootStore, ServerConfig, ServerName, ServerTrust,
 };
 use tlschat::trust::{self, FirstContact, KnownRooms, Plan, TrustError};
 
@@ -51,6 +54,14 @@ struct Cli {
     /// chosen when stdin or stdout is not a terminal).
     #[arg(long, global = true)]
     headless: bool,
+
+    /// Headless, one JSON object per event per line (see the README for the schema)
+    #[arg(long, global = true)]
+    json: bool,
+
+    /// Do not ring the terminal bell when a line mentions you
+    #[arg(long, global = true)]
+    no_bell: bool,
 
     #[command(subcommand)]
     command: Command,
@@ -132,6 +143,14 @@ struct ListenArgs {
     /// Also write the generated server certificate chain (PEM, leaf then CA) here
     #[arg(long, value_name = "FILE", conflicts_with = "cert")]
     cert_out: Option<PathBuf>,
+
+    /// Messages replayed to a member who joins
+    #[arg(long, value_name = "N", default_value = "100")]
+    history: usize,
+
+    /// Members at most (the host not counted); more are refused with a reason
+    #[arg(long, value_name = "N", default_value = "1000")]
+    max_members: usize,
 
     #[command(flatten)]
     tls: TlsArgs,
@@ -257,11 +276,12 @@ fn parse_seconds(s: &str) -> Result<Duration, String> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let tui = tlschat::tui::wanted(cli.headless);
+    let tui = tlschat::tui::wanted(cli.headless || cli.json);
+    let out = Output { tui, json: cli.json, bell: !cli.no_bell };
     let result = match cli.command {
-        Command::Listen(args) => listen(args, tui).await,
-        Command::Connect(args) => connect(args, tui).await,
-        Command::Demo(args) => demo(args, tui).await,
+        Command::Listen(args) => listen(args, out).await,
+        Command::Connect(args) => connect(args, out).await,
+        Command::Demo(args) => demo(args, out).await,
         Command::Id(args) => id(args, tui),
         Command::Trust(args) => trust_command(args),
     };
@@ -283,6 +303,53 @@ macro_rules! say {
     }};
 }
 
+/// How a command shows what happens: the TUI, plain lines, or JSON lines.
+#[derive(Clone, Copy)]
+struct Output {
+    tui: bool,
+    json: bool,
+    bell: bool,
+}
+
+impl Output {
+    /// Prints an event's lines (headless only): `lines` makes the plain ones.
+    fn print(self, event: &NetEvent, lines: fn(&NetEvent) -> Vec<String>) {
+        if self.json {
+            if let Some(value) = report::json(event) {
+                say!("{value}");
+            }
+        } else {
+            for line in lines(event) {
+                say!("{line}");
+            }
+        }
+    }
+
+    /// Prints a line of setup information: as `{"type":"info"}` in JSON.
+    fn info(self, text: &str) {
+        if self.json {
+            say!("{}", serde_json::json!({"type": "info", "text": text}));
+        } else {
+            say!("{text}");
+        }
+    }
+}
+
+/// What a typed line (stdin or the TUI's) asks of a connection, if anything.
+fn intent_of(line: &str) -> Option<Intent> {
+    match Typed::parse(line) {
+        Typed::Say { kind, text, to } => Some(Intent::Say { kind, text, to }),
+        Typed::Who => Some(Intent::Who),
+        Typed::Rekey => Some(Intent::KeyUpdate { request_peer: true }),
+        Typed::Quit => Some(Intent::Close),
+        Typed::Empty | Typed::Help => None,
+        Typed::Wrong(why) => {
+            eprintln!("tlschat: {why}");
+            None
+        }
+    }
+}
+
 fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
@@ -290,7 +357,8 @@ fn unix_now() -> u64 {
 // ---------------------------------------------------------------------------
 // connect
 
-async fn connect(args: ConnectArgs, tui: bool) -> anyhow::Result<()> {
+async fn connect(args: ConnectArgs, out: Output) -> anyhow::Result<()> {
+    let tui = out.tui;
     let (host, port) = split_host_port(&args.target)?;
     let name_text = args.server_name.as_deref().unwrap_or(host);
     let server_name = ServerName::parse(name_text).context("--server-name")?;
@@ -340,7 +408,7 @@ async fn connect(args: ConnectArgs, tui: bool) -> anyhow::Result<()> {
         plan: Some(plan),
         identity: Some(identity.name().to_owned()),
     };
-    let result = join(dial, args.pace.step_delay(0), args.pace.step, tui).await;
+    let result = join(dial, args.pace.step_delay(0), args.pace.step, out).await;
     warn_keylog(keylog.as_deref());
     result
 }
@@ -426,7 +494,8 @@ async fn verdict(guard: Option<Guard>) -> anyhow::Result<()> {
 
 /// Runs a client connection: in the TUI, or headless with each line of
 /// stdin sent and every event printed.
-async fn join(dial: Dial<'_>, step_delay: Duration, step: bool, tui: bool) -> anyhow::Result<()> {
+async fn join(dial: Dial<'_>, step_delay: Duration, step: bool, out: Output) -> anyhow::Result<()> {
+    let tui = out.tui;
     let Dial { target, host, port, server_name, config, handshake_timeout, plan, identity } = dial;
     let (event_tx, event_rx) = mpsc::channel(EVENT_QUEUE);
     let (intent_tx, intent_rx) = mpsc::channel(INPUT_QUEUE);
@@ -446,10 +515,18 @@ async fn join(dial: Dial<'_>, step_delay: Duration, step: bool, tui: bool) -> an
             gate,
         );
         let session = async { session.await.map_err(|e| explain(e).to_string()) };
-        let events = log_to_file(event_rx, client_line, &format!("tlschat: joining {target}"));
+        let events = log_to_file(event_rx, report::client_lines, &format!("tlschat: joining {target}"));
         let questions = guard.as_mut().and_then(|g| g.questions.take());
-        let failure =
-            tlschat::tui::run_client(target.to_owned(), session, events, intent_tx, pace, questions).await?;
+        let failure = tlschat::tui::run_client(
+            target.to_owned(),
+            session,
+            events,
+            intent_tx,
+            pace,
+            questions,
+            out.bell,
+        )
+        .await?;
         verdict(guard).await?;
         return failure.map_or(Ok(()), |reason| Err(anyhow::anyhow!(reason)));
     }
@@ -458,8 +535,11 @@ async fn join(dial: Dial<'_>, step_delay: Duration, step: bool, tui: bool) -> an
     }
     // Weak, so that the end of stdin (its reader dropping the last sender) still closes.
     let interrupt = intent_tx.downgrade();
-    // Each line typed becomes one record; end of input closes the connection.
-    read_stdin_lines(move |line| intent_tx.blocking_send(Intent::Send(line)).is_ok());
+    // Each line typed is said (or is a command); end of input closes the connection.
+    read_stdin_lines(move |line| match intent_of(&String::from_utf8_lossy(&line)) {
+        Some(intent) => intent_tx.blocking_send(intent).is_ok(),
+        None => true,
+    });
     // Ctrl-C closes politely, with close_notify (at once, even
     // mid-handshake); a second Ctrl-C does not wait for the peer's answer.
     tokio::spawn(async move {
@@ -478,50 +558,23 @@ async fn join(dial: Dial<'_>, step_delay: Duration, step: bool, tui: bool) -> an
         net::connect(host, port, server_name, Arc::new(config), handshake_timeout, intent_rx, event_tx, None);
     let log = async {
         while let Some(event) = event_rx.recv().await {
-            if let Some(line) = client_line(&event) {
-                say!("{line}");
-            }
+            out.print(&event, report::client_lines);
         }
     };
     let (result, ()) = tokio::join!(session, log);
     verdict(guard).await?;
-    result.map_err(explain)
-}
-
-/// The headless log's line for a client's event, if it has one.
-fn client_line(event: &NetEvent) -> Option<String> {
-    Some(match event {
-        NetEvent::Step { step, .. } => format!("[tls] {step}"),
-        NetEvent::Connected { summary, .. } => {
-            let peer = match &summary.peer {
-                Some(cert) => format!("peer {} (fingerprint {})", cert.subject, cert.fingerprint.short()),
-                None => "no peer certificate".to_owned(),
-            };
-            format!(
-                "[tls] connected: {}, {}, {}, {peer}",
-                summary.suite, summary.group, summary.signature_scheme
-            )
-        }
-        NetEvent::KeyUpdated { direction, update_requested, generation, .. } => {
-            format!("[tls] {}", key_update_line(*direction, *update_requested, *generation))
-        }
-        NetEvent::AlertSent { alert, .. } => format!("[tls] sent alert {alert}"),
-        NetEvent::Text { line, .. } => line.clone(),
-        NetEvent::Closed { by: Closer::Peer, .. } => {
-            "[tls] the server closed the connection (close_notify)".to_owned()
-        }
-        NetEvent::Closed { by: Closer::Us, .. } => "[tls] closed (close_notify)".to_owned(),
-        NetEvent::Held { .. } => "[tls] the next flight is held until Space (--step)".to_owned(),
-        // A client's failure is connect's result, printed by main.
-        _ => return None,
-    })
+    let result = result.map_err(explain);
+    if let (Err(e), true) = (&result, out.json) {
+        say!("{}", serde_json::json!({"type": "error", "error": format!("{e:#}")}));
+    }
+    result
 }
 
 /// In the TUI the screen is the interface's: the headless log's lines go
 /// to the log file instead (see `tlschat::logfile`), `first` at the top.
 fn log_to_file(
     events: mpsc::Receiver<NetEvent>,
-    format: fn(&NetEvent) -> Option<String>,
+    format: fn(&NetEvent) -> Vec<String>,
     first: &str,
 ) -> mpsc::Receiver<NetEvent> {
     match LogFile::open_default() {
@@ -535,15 +588,6 @@ fn log_to_file(
             events
         }
     }
-}
-
-fn key_update_line(direction: Direction, update_requested: bool, generation: u64) -> String {
-    let (whose, verb) = match direction {
-        Direction::Sent => ("our sending", "sent"),
-        Direction::Received => ("the peer's", "received"),
-    };
-    let asked = if update_requested { ", update requested" } else { "" };
-    format!("KeyUpdate {verb}{asked}: {whose} keys are now generation {generation}")
 }
 
 /// Splits `HOST:PORT` or `[IPv6]:PORT`; the host comes back without brackets.
@@ -661,10 +705,11 @@ fn trust_command(args: TrustArgs) -> anyhow::Result<()> {
 // ---------------------------------------------------------------------------
 // listen
 
-async fn listen(args: ListenArgs, tui: bool) -> anyhow::Result<()> {
+async fn listen(args: ListenArgs, out: Output) -> anyhow::Result<()> {
+    let tui = out.tui && !args.echo;
     let (listener, host) = bind(&args.addr).await?;
     let local = listener.local_addr()?;
-    say!("listening on {local}");
+    out.info(&format!("listening on {local}"));
     // How clients should name this server: the host given, else localhost.
     let join_host = match &host {
         Some(ServerName::Ip(IpAddr::V6(ip))) => format!("[{ip}]"),
@@ -682,24 +727,23 @@ async fn listen(args: ListenArgs, tui: bool) -> anyhow::Result<()> {
             (certified, None)
         }
         _ => {
-            let (certified, path) = open_room(&args, &room, host.as_ref())?;
+            let (certified, path) = open_room(&args, &room, host.as_ref(), out)?;
             (certified, Some(path))
         }
     };
     let fingerprint = certified.fingerprint();
-    let mut about = format!("listening on {local}\n");
     if let Some(path) = &ca_path {
-        say!("ca: {}", path.display());
-        say!("join: tlschat connect {join_addr} --ca {}", path.display());
-        about += &format!("join: tlschat connect {join_addr} --ca {}\n", path.display());
+        out.info(&format!("ca: {}", path.display()));
+        out.info(&format!("join: tlschat connect {join_addr} --ca {}", path.display()));
     }
     // The key clients pin, in full and in the short form read aloud, and
     // the one line to send people so that they pin it from the start.
     let invite = format!("tlschat connect {join_addr} --fingerprint {}", tls::crypto::hex(&fingerprint.0));
-    say!("fingerprint: {fingerprint}");
-    say!("safety number: {}", fingerprint.short());
-    say!("invite: {invite}");
-    about += &format!(
+    out.info(&format!("fingerprint: {fingerprint}"));
+    out.info(&format!("safety number: {}", fingerprint.short()));
+    out.info(&format!("invite: {invite}"));
+    // The status page says how to join, never where files live.
+    let about = format!(
         "server key fingerprint: {fingerprint}\nsafety number: {}\ninvite: {invite}\n",
         fingerprint.short()
     );
@@ -708,40 +752,40 @@ async fn listen(args: ListenArgs, tui: bool) -> anyhow::Result<()> {
     let mut config = ServerConfig::new(certified.into());
     config.suites = args.tls.suites();
     config.keylog = keylog.clone().map(|k| k as Arc<dyn KeyLog>);
-    if !args.echo {
-        // Mutual TLS: members prove their identity key, and each name stays with the first key that used it.
-        let members = Arc::new(Members::open(room.members_path())?);
-        config.client_auth = if args.require_identity {
-            ClientAuth::Required(ClientTrust::Admit(members))
-        } else {
-            ClientAuth::Optional(ClientTrust::Admit(members))
-        };
-    }
-    // The TUI serves a room; `--echo` stays headless.
-    let mut tui_room = None;
+    let (event_tx, mut event_rx) = mpsc::channel(EVENT_QUEUE);
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let mut host_intents = None;
     let service = if args.echo {
         // The benchmark target: no ALPN, no step events to format.
         config.emit_steps = false;
         Service::Echo
     } else {
-        config.alpn = vec![tls::ALPN_TLSCHAT.to_vec(), tls::ALPN_HTTP11.to_vec()];
-        let (lines, _) = broadcast::channel(INPUT_QUEUE);
-        let room = lines.clone();
-        if tui {
-            tui_room = Some((lines.clone(), about.clone()));
+        // Mutual TLS: members prove their identity key, and each name stays with the first key that used it.
+        let members = Arc::new(Members::open(room.members_path())?);
+        // The host is a member too, under its own identity.
+        let identity = load_identity(&home, !tui)?;
+        members.claim(identity.name(), &identity.fingerprint()).map_err(|why| {
+            anyhow::anyhow!(
+                "you cannot host this room as {}: {why}; pick another name with `tlschat id --name`",
+                identity.name()
+            )
+        })?;
+        config.client_auth = if args.require_identity {
+            ClientAuth::Required(ClientTrust::Admit(members))
         } else {
-            read_stdin_lines(move |line| {
-                if room.send(Intent::Send(line)).is_err() {
-                    say!("(nobody is connected: line not sent)");
-                }
-                true
-            });
-        }
-        Service::Room { lines, about: about.into() }
+            ClientAuth::Optional(ClientTrust::Admit(members))
+        };
+        config.alpn = vec![tls::ALPN_TLSCHAT.to_vec(), tls::ALPN_HTTP11.to_vec()];
+        let (intents_tx, intents) = mpsc::channel(INPUT_QUEUE);
+        let host = net::Host { name: identity.name().to_owned(), key: identity.key().clone(), intents };
+        let mut room_config = relay::Config::new(fingerprint.0);
+        room_config.history = args.history;
+        room_config.max_members = args.max_members;
+        let room = net::start_room(room_config, Some(host), local, event_tx.clone());
+        host_intents = Some(intents_tx);
+        Service::Room { room, about: about.into() }
     };
 
-    let (event_tx, mut event_rx) = mpsc::channel(EVENT_QUEUE);
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let server = net::Server {
         listener,
         config: Arc::new(config),
@@ -751,29 +795,36 @@ async fn listen(args: ListenArgs, tui: bool) -> anyhow::Result<()> {
         shutdown: shutdown_rx,
     };
     tokio::spawn(server.run());
-    if let Some((lines, about)) = tui_room {
-        let events =
-            log_to_file(event_rx, |event| Some(server_line(event)), &format!("tlschat: room on {local}"));
-        tlschat::tui::run_room(local.to_string(), &about, events, lines, shutdown_tx).await?;
+    if let (true, Some(host)) = (tui, host_intents.clone()) {
+        let events = log_to_file(event_rx, report::server_lines, &format!("tlschat: room on {local}"));
+        let intro = format!("invite: {invite}\nsafety number: {}", fingerprint.short());
+        tlschat::tui::run_room(local.to_string(), &intro, events, host, shutdown_tx, out.bell).await?;
         warn_keylog(keylog.as_deref());
         return Ok(());
     }
+    if let Some(host) = host_intents {
+        // The host's lines: said in the room, or commands (/who, /me, /msg).
+        read_stdin_lines(move |line| match intent_of(&String::from_utf8_lossy(&line)) {
+            Some(Intent::Close) => false,
+            Some(intent) => host.blocking_send(intent).is_ok(),
+            None => true,
+        });
+    }
 
-    let mut roster = Roster::default();
     loop {
         tokio::select! {
             event = event_rx.recv() => match event {
-                Some(event) => log_server(&mut roster, event),
+                Some(event) => out.print(&event, report::server_lines),
                 None => break,
             },
             _ = tokio::signal::ctrl_c() => {
-                say!("closing the room");
+                out.info("closing the room");
                 let _ = shutdown_tx.send(true);
                 if !args.echo {
                     // Let each connection send close_notify and hear the answer.
                     let _ = tokio::time::timeout(SHUTDOWN_WAIT, async {
                         while let Some(event) = event_rx.recv().await {
-                            log_server(&mut roster, event);
+                            out.print(&event, report::server_lines);
                         }
                     })
                     .await;
@@ -811,6 +862,7 @@ fn open_room(
     args: &ListenArgs,
     room: &RoomStore,
     host: Option<&ServerName>,
+    out: Output,
 ) -> anyhow::Result<(pki::CertifiedKey, PathBuf)> {
     let mut names: Vec<String> = ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec();
     if let Some(host) = host.map(ToString::to_string).filter(|h| !names.contains(h)) {
@@ -818,7 +870,7 @@ fn open_room(
     }
     let keys = room.open_or_create(&names, &mut OsRng, unix_now())?;
     for note in &keys.notes {
-        say!("{note}");
+        out.info(note);
     }
     let ca_path = match &args.ca_out {
         Some(path) => {
@@ -833,55 +885,6 @@ fn open_room(
     Ok((keys.server, ca_path))
 }
 
-/// Prints a room event, labelling lines with who said them: `name ✓` for
-/// a verified member, `guest@ADDR (unverified)` otherwise.
-fn log_server(roster: &mut Roster, event: NetEvent) {
-    let joined = roster.observe(&event);
-    match &event {
-        NetEvent::Text { peer, line } => say!("[{}] {line}", roster.label(*peer)),
-        _ => say!("{}", server_line(&event)),
-    }
-    if let Some(joined) = joined {
-        say!("{joined}");
-    }
-}
-
-/// The headless log's line for a room's event.
-fn server_line(event: &NetEvent) -> String {
-    match event {
-        NetEvent::Step { peer, step } => format!("[tls {peer}] {step}"),
-        NetEvent::Connected { peer, summary } => {
-            let alpn = summary
-                .alpn
-                .as_deref()
-                .map(|p| format!(", alpn {}", String::from_utf8_lossy(p)))
-                .unwrap_or_default();
-            let retried = if summary.retried { ", after HelloRetryRequest" } else { "" };
-            format!(
-                "[tls {peer}] connected: {}, {}, {}{alpn}{retried}",
-                summary.suite, summary.group, summary.signature_scheme
-            )
-        }
-        NetEvent::KeyUpdated { peer, direction, update_requested, generation } => {
-            format!("[tls {peer}] {}", key_update_line(*direction, *update_requested, *generation))
-        }
-        NetEvent::AlertSent { peer, alert } => format!("[tls {peer}] sent alert {alert}"),
-        NetEvent::Text { peer, line } => format!("[{peer}] {line}"),
-        NetEvent::StatusPage { peer } => format!("[{peer}] sent the HTTP status page"),
-        NetEvent::Closed { peer, by: Closer::Peer } => format!("[{peer}] left (close_notify)"),
-        NetEvent::Closed { peer, by: Closer::Us } => format!("[{peer}] closed (close_notify)"),
-        NetEvent::Failed { peer, during_handshake: true, error } => {
-            format!("[{peer}] handshake failed: {error}")
-        }
-        NetEvent::Failed { peer, during_handshake: false, error } => {
-            format!("[{peer}] connection failed: {error}")
-        }
-        NetEvent::AcceptFailed { error } => format!("accept failed: {error}"),
-        // NetEvent may grow; a new kind shows up in the log rather than vanishing.
-        other => format!("{other:?}"),
-    }
-}
-
 // ---------------------------------------------------------------------------
 // demo
 
@@ -893,61 +896,90 @@ const DEMO_STEP_DELAY_MS: u64 = 250;
 /// may read each step for as long as they like.
 const DEMO_STEP_PATIENCE: Duration = Duration::from_secs(3600);
 
-/// `tlschat demo`: a room on an ephemeral loopback port with the demo bot
-/// as its user, and a client joined to it, all in this process. Nothing is
-/// written to disk: the room's CA lives in memory for the session.
-async fn demo(args: DemoArgs, tui: bool) -> anyhow::Result<()> {
+/// How long the demo waits for its bots to be in the room before the user joins.
+const DEMO_BOTS_READY: Duration = Duration::from_secs(5);
+
+/// `tlschat demo`: a room on an ephemeral loopback port, two bots in it
+/// (each a real member over TLS with a key of its own), and the user joined
+/// to it, all in this process. Nothing is written to disk: the room's CA
+/// and every key live in memory for the session.
+async fn demo(args: DemoArgs, out: Output) -> anyhow::Result<()> {
+    let tui = out.tui;
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .await
         .context("cannot open the demo room on a loopback port")?;
-    let port = listener.local_addr()?.port();
+    let local = listener.local_addr()?;
+    let port = local.port();
     let now = unix_now();
     let mut rng = OsRng;
     let ca = RoomCa::generate("tlschat demo room CA", &mut rng, now)?;
     let names = ["localhost", "127.0.0.1"].map(String::from);
     let certified = ca.issue_server(Ed25519Key::generate(&mut rng), &names, &mut rng, now)?;
+    let room_id = certified.fingerprint();
 
     let mut server = ServerConfig::new(certified.into());
     server.suites = args.tls.suites();
     server.alpn = vec![tls::ALPN_TLSCHAT.to_vec(), tls::ALPN_HTTP11.to_vec()];
-    let (lines, _) = broadcast::channel(INPUT_QUEUE);
-    let (room_events, bot_events) = mpsc::channel(EVENT_QUEUE);
+    // Members prove their keys; in a throwaway room any key is welcome.
+    server.client_auth = ClientAuth::Optional(ClientTrust::AnyKey);
+    // The room's own events are not shown: the user watches its client.
+    let (room_events, mut room_rx) = mpsc::channel(EVENT_QUEUE);
+    tokio::spawn(async move { while room_rx.recv().await.is_some() {} });
     let (shutdown_tx, shutdown) = watch::channel(false);
-    let room = net::Server {
+    let room = net::start_room(relay::Config::new(room_id.0), None, local, room_events.clone());
+    let about = format!("tlschat demo room on 127.0.0.1:{port}, with two bots\n");
+    let server = net::Server {
         listener,
         config: Arc::new(server),
-        service: Service::Room {
-            lines: lines.clone(),
-            about: format!("tlschat demo room on 127.0.0.1:{port}, with a bot that answers\n").into(),
-        },
+        service: Service::Room { room, about: about.into() },
         handshake_timeout: if args.pace.step { DEMO_STEP_PATIENCE } else { args.tls.handshake_timeout },
         events: room_events,
         shutdown,
     };
-    tokio::spawn(room.run());
-    tokio::spawn(tlschat::demo::run(bot_events, lines));
+    tokio::spawn(server.run());
 
-    let keylog = args.tls.keylog()?;
     let roots = RootStore::from_pem(&ca.cert_pem).context("the demo room's CA")?;
+    let server_name = ServerName::parse("localhost").context("the demo's server name")?;
     let mut config = ClientConfig::new(ServerTrust::Roots(roots));
     config.suites = args.tls.suites();
     config.alpn = vec![tls::ALPN_TLSCHAT.to_vec()];
+    for persona in [tlschat::demo::Persona::Alice, tlschat::demo::Persona::Bob] {
+        let (ready_tx, ready) = oneshot::channel();
+        tlschat::demo::spawn(
+            persona,
+            "127.0.0.1".into(),
+            port,
+            server_name.clone(),
+            config.clone(),
+            ready_tx,
+        )?;
+        // Each bot in before the next, and both before the user: they greet whoever comes.
+        let _ = tokio::time::timeout(DEMO_BOTS_READY, ready).await;
+    }
+
+    let keylog = args.tls.keylog()?;
     config.keylog = keylog.clone().map(|k| k as Arc<dyn KeyLog>);
+    // A throwaway identity: the demo leaves the user's own key alone.
+    let name = tlschat::identity::default_name(login_name().as_deref(), &room_id);
+    let you = pki::self_signed_client(Ed25519Key::generate(&mut rng), &name, &mut rng, now)?;
+    config.client_cert = Some(you.into());
     let target = format!("demo room 127.0.0.1:{port}");
     if !tui {
-        say!("{target}: a room in this process with a bot that answers; type lines, end input to leave");
+        out.info(&format!(
+            "{target}: a room in this process with two bots, alice and bob; type lines, end input to leave"
+        ));
     }
     let dial = Dial {
         target: &target,
         host: "127.0.0.1",
         port,
-        server_name: ServerName::parse("localhost").context("the demo's server name")?,
+        server_name,
         config,
         handshake_timeout: args.tls.handshake_timeout,
         plan: None,
         identity: None,
     };
-    let result = join(dial, args.pace.step_delay(DEMO_STEP_DELAY_MS), args.pace.step, tui).await;
+    let result = join(dial, args.pace.step_delay(DEMO_STEP_DELAY_MS), args.pace.step, out).await;
     let _ = shutdown_tx.send(true);
     warn_keylog(keylog.as_deref());
     result

@@ -16,7 +16,6 @@
 
 use std::future::Future;
 use std::io;
-use std::sync::Arc;
 use std::time::Duration;
 
 use crossterm::event::{
@@ -26,10 +25,11 @@ use crossterm::event::{
 use crossterm::execute;
 use futures_util::StreamExt;
 use ratatui::DefaultTerminal;
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior, interval, sleep_until};
 
 use crate::app::{Action, App, Level, Msg, Now};
+use crate::chat::Kind;
 use crate::net::{Intent, NetEvent, StepGate};
 use crate::trust::Question;
 use crate::ui::trust::TrustDialog;
@@ -86,6 +86,13 @@ impl Terminal {
         Ok(())
     }
 
+    /// Rings the terminal's bell (a mention).
+    pub fn bell(&mut self) {
+        use std::io::Write;
+        let mut out = io::stdout();
+        let _ = out.write_all(b"\x07").and_then(|()| out.flush());
+    }
+
     /// The terminal's size.
     pub fn size(&self) -> io::Result<(u16, u16)> {
         let size = self.inner.size()?;
@@ -102,8 +109,10 @@ impl Drop for Terminal {
 
 /// Where the UI's actions go: the network side of the wiring in `main.rs`.
 pub trait Outbox {
-    /// Send a chat line (without newline); false if it could not be queued.
-    fn send(&mut self, line: &str) -> bool;
+    /// Say something in the room; false if it could not be queued.
+    fn say(&mut self, kind: Kind, text: String, to: Option<String>) -> bool;
+    /// Ask who is in the room; false if it could not be queued.
+    fn who(&mut self) -> bool;
     /// Ask for a KeyUpdate; returns false if the network cannot.
     fn rekey(&mut self) -> bool;
     /// Send the handshake flight `--step` holds; false if nothing can.
@@ -221,13 +230,24 @@ where
         }
         let update = app.update(msg, Now::system());
         dirty |= update.redraw;
+        if update.bell {
+            terminal.bell();
+        }
         match update.action {
-            Some(Action::Send(line)) if !outbox.send(&line) => {
-                let text = "not sent: nobody is connected, or the connection is not ready".to_owned();
+            Some(Action::Say { kind, text, to }) => {
+                if !outbox.say(kind, text, to) {
+                    let text =
+                        "not sent: the connection is over, or too much is waiting to be sent".to_owned();
+                    let _ = app.update(Msg::Notice { level: Level::Error, text }, Now::system());
+                    dirty = true;
+                }
+            }
+            Some(Action::Who) if !outbox.who() => {
+                let text = "/who not sent: the connection is over".to_owned();
                 let _ = app.update(Msg::Notice { level: Level::Error, text }, Now::system());
                 dirty = true;
             }
-            Some(Action::Send(_)) => {}
+            Some(Action::Who) => {}
             Some(Action::Rekey) if !outbox.rekey() => {
                 let text =
                     "KeyUpdate not sent: nobody is connected, or the connection is not ready".to_owned();
@@ -286,8 +306,12 @@ struct ClientOutbox {
 }
 
 impl Outbox for ClientOutbox {
-    fn send(&mut self, line: &str) -> bool {
-        self.intents.try_send(Intent::Send(Arc::from(format!("{line}\n").into_bytes()))).is_ok()
+    fn say(&mut self, kind: Kind, text: String, to: Option<String>) -> bool {
+        self.intents.try_send(Intent::Say { kind, text, to }).is_ok()
+    }
+
+    fn who(&mut self) -> bool {
+        self.intents.try_send(Intent::Who).is_ok()
     }
 
     fn rekey(&mut self) -> bool {
@@ -338,31 +362,36 @@ pub async fn run_client<S, E>(
     intents: mpsc::Sender<Intent>,
     pace: Pace,
     questions: Option<mpsc::Receiver<Question>>,
+    bell: bool,
 ) -> io::Result<Option<String>>
 where
     S: Future<Output = Result<(), E>>,
     E: std::fmt::Display,
 {
-    let mut app = App::new(crate::app::color_allowed()).with_step_delay(pace.step_delay);
+    let mut app = App::new(crate::app::color_allowed()).with_step_delay(pace.step_delay).with_bell(bell);
     let _ = app.update(Msg::Started { peer, state: "connecting".into(), server: false }, Now::system());
     let ended = async move { session.await.err().map(|e| e.to_string()) };
     run(app, events, ended, &mut ClientOutbox { intents, step: pace.step }, questions).await
 }
 
-/// A room's actions: lines go to every member, quitting shuts the room.
+/// A room's actions: the host's seat says them, quitting shuts the room.
 struct RoomOutbox {
-    lines: broadcast::Sender<Intent>,
+    host: mpsc::Sender<Intent>,
     shutdown: watch::Sender<bool>,
 }
 
 impl Outbox for RoomOutbox {
-    fn send(&mut self, line: &str) -> bool {
-        self.lines.send(Intent::Send(Arc::from(format!("{line}\n").into_bytes()))).is_ok()
+    fn say(&mut self, kind: Kind, text: String, to: Option<String>) -> bool {
+        self.host.try_send(Intent::Say { kind, text, to }).is_ok()
+    }
+
+    fn who(&mut self) -> bool {
+        self.host.try_send(Intent::Who).is_ok()
     }
 
     fn rekey(&mut self) -> bool {
         // To every member; each asks its peer to update too.
-        self.lines.send(Intent::KeyUpdate { request_peer: true }).is_ok()
+        self.host.try_send(Intent::KeyUpdate { request_peer: true }).is_ok()
     }
 
     fn release(&mut self) -> bool {
@@ -379,15 +408,16 @@ impl Outbox for RoomOutbox {
 const ROOM_CLOSE: Duration = Duration::from_millis(500);
 
 /// `tlschat listen` in the TUI: `about` lines (how to join) are shown
-/// first; `lines` and `shutdown` are the room's (see `net::Service::Room`).
+/// first; `host` is the host's seat (see `net::Host`), `shutdown` the room's.
 pub async fn run_room(
     local: String,
     about: &str,
     events: mpsc::Receiver<NetEvent>,
-    lines: broadcast::Sender<Intent>,
+    host: mpsc::Sender<Intent>,
     shutdown: watch::Sender<bool>,
+    bell: bool,
 ) -> io::Result<()> {
-    let mut app = App::new(crate::app::color_allowed());
+    let mut app = App::new(crate::app::color_allowed()).with_bell(bell);
     let now = Now::system();
     let _ = app.update(Msg::Started { peer: local, state: "listening".into(), server: true }, now);
     for text in about.lines() {
@@ -399,5 +429,5 @@ pub async fn run_room(
         tokio::time::sleep(ROOM_CLOSE).await;
         None
     };
-    run(app, events, ended, &mut RoomOutbox { lines, shutdown }, None).await.map(|_| ())
+    run(app, events, ended, &mut RoomOutbox { host, shutdown }, None).await.map(|_| ())
 }

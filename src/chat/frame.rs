@@ -283,11 +283,7 @@ impl Frame {
                 author: str8(&mut r)?,
                 signed: r.vec16()?.rest().to_vec(),
             },
-            0x83 => Self::Ack {
-                room_seq: u64(&mut r)?,
-                seq: u64(&mut r)?,
-                private: boolean(&mut r)?,
-            },
+            0x83 => Self::Ack { room_seq: u64(&mut r)?, seq: u64(&mut r)?, private: boolean(&mut r)? },
             0x84 => Self::Presence {
                 room_seq: u64(&mut r)?,
                 joined: boolean(&mut r)?,
@@ -434,22 +430,31 @@ mod tests {
         prop_oneof![
             proptest::collection::vec(any::<u8>(), 0..300).prop_map(|signed| Frame::Post { signed }),
             Just(Frame::Who),
-            ("\\PC{0,20}", any::<u64>(), any::<u16>())
-                .prop_map(|(name, room_seq, history)| Frame::Welcome { name, room_seq, history }),
+            ("\\PC{0,20}", any::<u64>(), any::<u16>()).prop_map(|(name, room_seq, history)| Frame::Welcome {
+                name,
+                room_seq,
+                history
+            }),
             (any::<u64>(), any::<u8>(), "[a-z]{0,10}", proptest::collection::vec(any::<u8>(), 0..300))
-                .prop_map(|(room_seq, flags, author, signed)| Frame::Deliver { room_seq, flags, author, signed }),
-            (any::<u64>(), any::<u64>(), any::<bool>())
-                .prop_map(|(room_seq, seq, private)| Frame::Ack { room_seq, seq, private }),
+                .prop_map(|(room_seq, flags, author, signed)| Frame::Deliver {
+                    room_seq,
+                    flags,
+                    author,
+                    signed
+                }),
+            (any::<u64>(), any::<u64>(), any::<bool>()).prop_map(|(room_seq, seq, private)| Frame::Ack {
+                room_seq,
+                seq,
+                private
+            }),
             (any::<u64>(), any::<bool>(), member_info(), "\\PC{0,20}").prop_map(
                 |(room_seq, joined, member, reason)| Frame::Presence { room_seq, joined, member, reason }
             ),
             (any::<u64>(), any::<u8>(), "[a-z0-9-]{0,10}", "\\PC{0,40}")
                 .prop_map(|(room_seq, flags, name, text)| Frame::Guest { room_seq, flags, name, text }),
             proptest::collection::vec(member_info(), 0..5).prop_map(|members| Frame::Roster { members }),
-            (1u8..7, "\\PC{0,40}").prop_map(|(c, text)| Frame::Refused {
-                code: RefusalCode::from_code(c).unwrap(),
-                text
-            }),
+            (1u8..7, "\\PC{0,40}")
+                .prop_map(|(c, text)| Frame::Refused { code: RefusalCode::from_code(c).unwrap(), text }),
         ]
     }
 

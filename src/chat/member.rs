@@ -247,7 +247,7 @@ impl Member {
         self.me
     }
 
-    /// Signs a message and returns its `Post` frame and the event that
+    /// Signs a message and returns its [`Frame::Post`] and the event that
     /// says it was sent. `to` names the recipient of a private message.
     pub fn compose(
         &mut self,
@@ -255,10 +255,13 @@ impl Member {
         text: &str,
         to: Option<&str>,
         now_ms: u64,
-    ) -> Result<(Vec<u8>, ChatEvent), ComposeError> {
+    ) -> Result<(Frame, ChatEvent), ComposeError> {
         let recipient = match to {
             Some(name) => Some(
-                *self.names.get(&name.to_ascii_lowercase()).ok_or_else(|| ComposeError::UnknownName(name.to_owned()))?,
+                *self
+                    .names
+                    .get(&name.to_ascii_lowercase())
+                    .ok_or_else(|| ComposeError::UnknownName(name.to_owned()))?,
             ),
             None => None,
         };
@@ -277,8 +280,14 @@ impl Member {
         };
         let signed = fields.sign(&self.key)?;
         self.sent.insert(recipient, (fields.seq, chain_hash(&signed)));
-        let frame = Frame::Post { signed }.encode();
-        let event = ChatEvent::Sent { seq: fields.seq, kind, to: to.map(str::to_owned), text: text.to_owned(), acked: true };
+        let frame = Frame::Post { signed };
+        let event = ChatEvent::Sent {
+            seq: fields.seq,
+            kind,
+            to: to.map(str::to_owned),
+            text: text.to_owned(),
+            acked: true,
+        };
         Ok((frame, event))
     }
 
@@ -352,7 +361,11 @@ impl Member {
             return;
         }
         if let AuthorCheck::Changed { was } = self.check_name(&member.name, member.key) {
-            out.push(ChatEvent::KeyChanged { name: member.name.clone(), was, now: public_key_fingerprint(&member.key) });
+            out.push(ChatEvent::KeyChanged {
+                name: member.name.clone(),
+                was,
+                now: public_key_fingerprint(&member.key),
+            });
         }
     }
 
@@ -368,7 +381,15 @@ impl Member {
         }
     }
 
-    fn deliver(&mut self, room_seq: u64, history: bool, private: bool, from: String, bytes: &[u8], out: &mut Vec<ChatEvent>) {
+    fn deliver(
+        &mut self,
+        room_seq: u64,
+        history: bool,
+        private: bool,
+        from: String,
+        bytes: &[u8],
+        out: &mut Vec<ChatEvent>,
+    ) {
         let signed = match Signed::open(bytes) {
             Ok(signed) => signed,
             Err(e) => {

@@ -207,7 +207,8 @@ impl Signed {
             return Err(r.invalid("sequence numbers start at 1").into());
         }
         let valid = crypto::ed25519_verify(&author, &bytes[..signed_len], &signature);
-        let fields = Fields { room, author, session, seq, prev, time_ms, kind, recipient, text: text.to_owned() };
+        let fields =
+            Fields { room, author, session, seq, prev, time_ms, kind, recipient, text: text.to_owned() };
         Ok(Self { bytes: bytes.to_vec(), fields, valid })
     }
 

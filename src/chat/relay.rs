@@ -239,7 +239,9 @@ impl Relay {
         let mut out = Vec::new();
         let history = u16::try_from(self.history.len()).unwrap_or(u16::MAX);
         let welcome = match transport {
-            Transport::Frames => Frame::Welcome { name: info.name.clone(), room_seq: self.room_seq, history }.encode(),
+            Transport::Frames => {
+                Frame::Welcome { name: info.name.clone(), room_seq: self.room_seq, history }.encode()
+            }
             Transport::Lines => format!(
                 "tlschat: you are {} (unverified guest); {} here. Lines you type go to the room.\n",
                 info.name,
@@ -255,7 +257,12 @@ impl Relay {
             };
             out.push(Output::Send(id, bytes));
         }
-        let presence = Frame::Presence { room_seq: self.room_seq, joined: true, member: info.clone(), reason: String::new() };
+        let presence = Frame::Presence {
+            room_seq: self.room_seq,
+            joined: true,
+            member: info.clone(),
+            reason: String::new(),
+        };
         let line = format!("* {} joined ({})\n", info.name, info.standing.as_str());
         self.broadcast(Some(id), &presence.encode().into(), &line.into_bytes().into(), &mut out);
         out.push(Output::Note(format!("{} joined ({})", info.name, info.standing.as_str())));
@@ -269,8 +276,12 @@ impl Relay {
         let Some(seat) = self.seats.remove(&id) else { return out };
         self.room_seq += 1;
         let info = seat.info(now_ms);
-        let presence =
-            Frame::Presence { room_seq: self.room_seq, joined: false, member: info.clone(), reason: reason.to_owned() };
+        let presence = Frame::Presence {
+            room_seq: self.room_seq,
+            joined: false,
+            member: info.clone(),
+            reason: reason.to_owned(),
+        };
         let why = if reason.is_empty() { String::new() } else { format!(": {reason}") };
         let line = format!("* {} left{why}\n", info.name);
         self.broadcast(None, &presence.encode().into(), &line.clone().into_bytes().into(), &mut out);
@@ -305,7 +316,8 @@ impl Relay {
         let rate = self.config.rate;
         let Some(seat) = self.seats.get_mut(&id) else { return out };
         if text.len() > MAX_TEXT {
-            let line = format!("tlschat: not sent: the line is {} bytes long; the most is {MAX_TEXT}\n", text.len());
+            let line =
+                format!("tlschat: not sent: the line is {} bytes long; the most is {MAX_TEXT}\n", text.len());
             out.push(Output::Send(id, line.into_bytes().into()));
             return out;
         }
@@ -316,8 +328,14 @@ impl Relay {
         seat.active_ms = now_ms;
         let name = seat.name.clone();
         self.room_seq += 1;
-        let frame = Frame::Guest { room_seq: self.room_seq, flags: 0, name: name.clone(), text: text.to_owned() };
-        let past = Frame::Guest { room_seq: self.room_seq, flags: flags::HISTORY, name: name.clone(), text: text.to_owned() };
+        let frame =
+            Frame::Guest { room_seq: self.room_seq, flags: 0, name: name.clone(), text: text.to_owned() };
+        let past = Frame::Guest {
+            room_seq: self.room_seq,
+            flags: flags::HISTORY,
+            name: name.clone(),
+            text: text.to_owned(),
+        };
         let line = format!("[{name} (unverified)] {}\n", printable(text));
         let line: Arc<[u8]> = line.into_bytes().into();
         self.remember(past.encode().into(), line.clone());
@@ -337,7 +355,12 @@ impl Relay {
                 return;
             }
             Err(e) => {
-                out.extend(self.expel(id, RefusalCode::BadMessage, &format!("sent a malformed message: {e}"), now_ms));
+                out.extend(self.expel(
+                    id,
+                    RefusalCode::BadMessage,
+                    &format!("sent a malformed message: {e}"),
+                    now_ms,
+                ));
                 return;
             }
         };
@@ -373,15 +396,21 @@ impl Relay {
         let seq = f.seq;
         match f.recipient {
             Some(to) => {
-                let targets: Vec<SeatId> =
-                    self.seats.iter().filter(|(sid, s)| **sid != id && s.key == to && s.transport == Transport::Frames).map(|(sid, _)| *sid).collect();
+                let targets: Vec<SeatId> = self
+                    .seats
+                    .iter()
+                    .filter(|(sid, s)| **sid != id && s.key == to && s.transport == Transport::Frames)
+                    .map(|(sid, _)| *sid)
+                    .collect();
                 if targets.is_empty() {
                     let text = "not sent: nobody with that key is in the room (private messages reach members with tlschat only)".to_owned();
                     out.push(refusal(id, RefusalCode::NoSuchMember, text));
                     return;
                 }
                 let frame: Arc<[u8]> =
-                    Frame::Deliver { room_seq: 0, flags: flags::PRIVATE, author, signed: bytes.to_vec() }.encode().into();
+                    Frame::Deliver { room_seq: 0, flags: flags::PRIVATE, author, signed: bytes.to_vec() }
+                        .encode()
+                        .into();
                 for target in targets {
                     out.push(Output::Send(target, frame.clone()));
                 }
@@ -392,9 +421,14 @@ impl Relay {
                 let room_seq = self.room_seq;
                 let action = f.kind == Kind::Action;
                 let text = printable(&f.text);
-                let line = if action { format!("* {author} {text}\n") } else { format!("[{author} \u{2713}] {text}\n") };
+                let line = if action {
+                    format!("* {author} {text}\n")
+                } else {
+                    format!("[{author} \u{2713}] {text}\n")
+                };
                 let line: Arc<[u8]> = line.into_bytes().into();
-                let live = Frame::Deliver { room_seq, flags: 0, author: author.clone(), signed: bytes.to_vec() };
+                let live =
+                    Frame::Deliver { room_seq, flags: 0, author: author.clone(), signed: bytes.to_vec() };
                 let past = Frame::Deliver { room_seq, flags: flags::HISTORY, author, signed: bytes.to_vec() };
                 self.remember(past.encode().into(), line.clone());
                 self.broadcast(Some(id), &live.encode().into(), &line, out);
@@ -412,7 +446,10 @@ impl Relay {
             let reason = format!("flooding: more than {} messages a second", rate.per_sec);
             return self.expel(id, RefusalCode::Disconnected, &reason, now_ms);
         }
-        let text = format!("not sent: slow down (at most {} messages at once, {} a second)", rate.burst, rate.per_sec);
+        let text = format!(
+            "not sent: slow down (at most {} messages at once, {} a second)",
+            rate.burst, rate.per_sec
+        );
         let bytes: Arc<[u8]> = match seat.transport {
             Transport::Frames => Frame::Refused { code: RefusalCode::RateLimited, text }.encode().into(),
             Transport::Lines => format!("tlschat: {text}\n").into_bytes().into(),
@@ -425,7 +462,9 @@ impl Relay {
     pub fn expel(&mut self, id: SeatId, code: RefusalCode, reason: &str, now_ms: u64) -> Vec<Output> {
         let Some(seat) = self.seats.get(&id) else { return Vec::new() };
         let bytes: Arc<[u8]> = match seat.transport {
-            Transport::Frames => Frame::Refused { code, text: format!("disconnected: {reason}") }.encode().into(),
+            Transport::Frames => {
+                Frame::Refused { code, text: format!("disconnected: {reason}") }.encode().into()
+            }
             Transport::Lines => format!("tlschat: disconnected: {reason}\n").into_bytes().into(),
         };
         let mut out = vec![Output::Send(id, bytes)];

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use super::frame::{Frame, FrameBuffer, RefusalCode, flags};
 use super::member::{AuthorCheck, ChatEvent, Member, SigCheck};
 use super::message::{Kind, MAX_TEXT};
-use super::relay::{Config, HOST, Joiner, Output, Rate, Relay, SeatId, Transport};
 use super::printable;
+use super::relay::{Config, HOST, Joiner, Output, Rate, Relay, SeatId, Transport};
 use crate::tls::{Ed25519Key, SeededRng};
 
 const ROOM: [u8; 32] = [0x42; 32];
@@ -17,6 +17,7 @@ const ROOM: [u8; 32] = [0x42; 32];
 struct World {
     relay: Relay,
     members: HashMap<SeatId, Member>,
+    keys: HashMap<SeatId, Ed25519Key>,
     /// What each seat received, decoded: events for members, lines for guests.
     events: HashMap<SeatId, Vec<ChatEvent>>,
     lines: HashMap<SeatId, Vec<String>>,
@@ -30,6 +31,7 @@ impl World {
         Self {
             relay: Relay::new(config),
             members: HashMap::new(),
+            keys: HashMap::new(),
             events: HashMap::new(),
             lines: HashMap::new(),
             closed: Vec::new(),
@@ -45,6 +47,7 @@ impl World {
     fn join(&mut self, id: SeatId, name: &str) {
         let key = Ed25519Key::generate(&mut self.rng);
         let joiner = Joiner::Verified { name: name.into(), key: key.public_key() };
+        self.keys.insert(id, key.clone());
         self.members.insert(id, Member::new(ROOM, key, &mut self.rng));
         let out = self.relay.join(id, joiner, Transport::Frames, self.now).unwrap();
         self.apply(out);
@@ -56,13 +59,15 @@ impl World {
     }
 
     fn say(&mut self, id: SeatId, text: &str) {
-        let (frame, _) = self.members.get_mut(&id).unwrap().compose(Kind::Text, text, None, self.now).unwrap();
+        let (frame, _) =
+            self.members.get_mut(&id).unwrap().compose(Kind::Text, text, None, self.now).unwrap();
         self.post(id, &frame);
     }
 
-    fn post(&mut self, id: SeatId, frame: &[u8]) {
+    fn post(&mut self, id: SeatId, frame: &Frame) {
+        // Through the wire format, as a connection would.
         let mut buffer = FrameBuffer::default();
-        buffer.push(frame);
+        buffer.push(&frame.encode());
         let frame = buffer.next_frame().unwrap().unwrap();
         let out = self.relay.frame(id, frame, self.now);
         self.apply(out);
@@ -125,13 +130,20 @@ fn every_member_hears_every_other_member_once_in_the_relays_order() {
     assert_eq!(w.texts(2), ["alice:hi from alice", "carol:hi from carol", "guest-1:hi from a guest"]);
     assert_eq!(w.texts(3), ["alice:hi from alice", "bob:hi from bob", "guest-1:hi from a guest"]);
     let guest = w.lines[&4].join("");
-    assert!(guest.contains("[alice \u{2713}] hi from alice\n[bob \u{2713}] hi from bob\n[carol \u{2713}] hi from carol\n"), "{guest}");
+    assert!(
+        guest.contains(
+            "[alice \u{2713}] hi from alice\n[bob \u{2713}] hi from bob\n[carol \u{2713}] hi from carol\n"
+        ),
+        "{guest}"
+    );
     assert!(!guest.contains("hi from a guest"), "a guest does not hear itself");
     // Every message verified, and the room order never skipped.
     for id in 1..=3 {
         for e in &w.events[&id] {
             match e {
-                ChatEvent::Message(m) => assert_eq!((m.sig, m.missing_before, m.chain_broken), (SigCheck::Valid, 0, false)),
+                ChatEvent::Message(m) => {
+                    assert_eq!((m.sig, m.missing_before, m.chain_broken), (SigCheck::Valid, 0, false))
+                }
                 ChatEvent::RelayGap { .. } | ChatEvent::Replay { .. } => panic!("{e:?}"),
                 _ => {}
             }
@@ -146,10 +158,18 @@ fn joins_and_leaves_are_announced_and_who_lists_everyone() {
     let mut w = World::room();
     w.join(1, "alice");
     w.join(2, "bob");
-    assert!(w.take(1).iter().any(|e| matches!(e, ChatEvent::Presence { joined: true, member, .. } if member.name == "bob")));
+    assert!(
+        w.take(1)
+            .iter()
+            .any(|e| matches!(e, ChatEvent::Presence { joined: true, member, .. } if member.name == "bob"))
+    );
     let out = w.relay.leave(2, "", w.now);
     w.apply(out);
-    assert!(w.take(1).iter().any(|e| matches!(e, ChatEvent::Presence { joined: false, member, .. } if member.name == "bob")));
+    assert!(
+        w.take(1)
+            .iter()
+            .any(|e| matches!(e, ChatEvent::Presence { joined: false, member, .. } if member.name == "bob"))
+    );
     w.join_guest(3);
     w.now += 5000;
     let out = w.relay.frame(1, Frame::Who, w.now);
@@ -180,11 +200,16 @@ fn a_newcomer_gets_the_last_messages_as_history_each_still_verifiable() {
             _ => None,
         })
         .collect();
-    assert_eq!(history, [("m2".into(), SigCheck::Valid), ("m3".into(), SigCheck::Valid), ("m4".into(), SigCheck::Valid)]);
+    assert_eq!(
+        history,
+        [("m2".into(), SigCheck::Valid), ("m3".into(), SigCheck::Valid), ("m4".into(), SigCheck::Valid)]
+    );
     assert!(matches!(events[0], ChatEvent::Welcome { history: 3, .. }));
     w.say(1, "live");
     let live = w.take(2);
-    assert!(live.iter().any(|e| matches!(e, ChatEvent::Message(m) if !m.history && m.text == "live" && m.missing_before == 0)));
+    assert!(live.iter().any(
+        |e| matches!(e, ChatEvent::Message(m) if !m.history && m.text == "live" && m.missing_before == 0)
+    ));
     assert!(!live.iter().any(|e| matches!(e, ChatEvent::RelayGap { .. })), "{live:?}");
 }
 
@@ -198,10 +223,18 @@ fn private_messages_reach_only_their_recipient_and_leave_no_gap_for_others() {
     w.post(1, &frame);
     w.say(1, "public");
     let bob = w.take(2);
-    assert!(bob.iter().any(|e| matches!(e, ChatEvent::Message(m) if m.private && m.text == "psst" && m.sig == SigCheck::Valid)));
+    assert!(bob.iter().any(
+        |e| matches!(e, ChatEvent::Message(m) if m.private && m.text == "psst" && m.sig == SigCheck::Valid)
+    ));
     let carol = w.take(3);
     assert_eq!(
-        carol.iter().filter_map(|e| match e { ChatEvent::Message(m) => Some((m.text.as_str(), m.missing_before)), _ => None }).collect::<Vec<_>>(),
+        carol
+            .iter()
+            .filter_map(|e| match e {
+                ChatEvent::Message(m) => Some((m.text.as_str(), m.missing_before)),
+                _ => None,
+            })
+            .collect::<Vec<_>>(),
         [("public", 0)]
     );
     assert!(w.take(1).iter().any(|e| matches!(e, ChatEvent::Delivered { private: true, .. })));
@@ -221,8 +254,8 @@ fn a_lying_relay_is_caught_by_every_receiver() {
     let (m2, _) = alice.compose(Kind::Text, "two", None, 2).unwrap();
     let (m3, _) = alice.compose(Kind::Text, "three", None, 3).unwrap();
     let (m4, _) = alice.compose(Kind::Text, "four", None, 4).unwrap();
-    let signed = |frame: &[u8]| match Frame::decode(frame[0], &frame[4..]).unwrap() {
-        Frame::Post { signed } => signed,
+    let signed = |frame: &Frame| match frame {
+        Frame::Post { signed } => signed.clone(),
         _ => unreachable!(),
     };
     let bob = w.members.get_mut(&2).unwrap();
@@ -232,13 +265,18 @@ fn a_lying_relay_is_caught_by_every_receiver() {
     };
     // Unchanged: valid.
     let e = deliver(bob, base + 1, signed(&m1));
-    assert!(matches!(&e[..], [ChatEvent::Message(m)] if m.sig == SigCheck::Valid && m.author == AuthorCheck::FirstSeen));
+    assert!(
+        matches!(&e[..], [ChatEvent::Message(m)] if m.sig == SigCheck::Valid && m.author == AuthorCheck::FirstSeen)
+    );
     // Text altered: shown, marked invalid.
     let mut altered = signed(&m2);
     let at = altered.len() - 64 - 3;
     altered[at..at + 3].copy_from_slice(b"TWO");
     let e = deliver(bob, base + 2, altered);
-    assert!(matches!(&e[..], [ChatEvent::Message(m)] if m.sig == SigCheck::Invalid && m.text == "TWO"), "{e:?}");
+    assert!(
+        matches!(&e[..], [ChatEvent::Message(m)] if m.sig == SigCheck::Invalid && m.text == "TWO"),
+        "{e:?}"
+    );
     // Replayed: flagged, not shown again.
     let e = deliver(bob, base + 3, signed(&m1));
     assert!(matches!(&e[..], [ChatEvent::Replay { seq: 1, .. }]), "{e:?}");
@@ -246,10 +284,18 @@ fn a_lying_relay_is_caught_by_every_receiver() {
     // sequence and in the relay's.
     let e = deliver(bob, base + 6, signed(&m4));
     assert!(e.contains(&ChatEvent::RelayGap { missing: 2 }), "{e:?}");
-    assert!(e.iter().any(|x| matches!(x, ChatEvent::Message(m) if m.missing_before == 2 && m.sig == SigCheck::Valid)), "{e:?}");
+    assert!(
+        e.iter()
+            .any(|x| matches!(x, ChatEvent::Message(m) if m.missing_before == 2 && m.sig == SigCheck::Valid)),
+        "{e:?}"
+    );
     let _ = m3;
     // Moved from another room: signed correctly, but not for this room.
-    let mut elsewhere = Member::new([0x99; 32], Ed25519Key::generate(&mut SeededRng::new_for_testing_only(1)), &mut SeededRng::new_for_testing_only(2));
+    let mut elsewhere = Member::new(
+        [0x99; 32],
+        Ed25519Key::generate(&mut SeededRng::new_for_testing_only(1)),
+        &mut SeededRng::new_for_testing_only(2),
+    );
     let (moved, _) = elsewhere.compose(Kind::Text, "from elsewhere", None, 5).unwrap();
     let e = deliver(bob, base + 7, signed(&moved));
     assert!(matches!(&e[..], [ChatEvent::Message(m)] if m.sig == SigCheck::OtherRoom), "{e:?}");
@@ -258,7 +304,10 @@ fn a_lying_relay_is_caught_by_every_receiver() {
     let mut imposter = Member::new(ROOM, mallory, &mut SeededRng::new_for_testing_only(4));
     let (fake, _) = imposter.compose(Kind::Text, "I am alice", None, 6).unwrap();
     let e = deliver(bob, base + 8, signed(&fake));
-    assert!(matches!(&e[..], [ChatEvent::Message(m)] if m.sig == SigCheck::Valid && matches!(m.author, AuthorCheck::Changed { .. })), "{e:?}");
+    assert!(
+        matches!(&e[..], [ChatEvent::Message(m)] if m.sig == SigCheck::Valid && matches!(m.author, AuthorCheck::Changed { .. })),
+        "{e:?}"
+    );
 }
 
 #[test]
@@ -275,10 +324,13 @@ fn a_broken_chain_is_noticed_when_no_sequence_number_is_missing() {
     let (second, _) = b.compose(Kind::Text, "b2", None, 2).unwrap();
     let bob = w.members.get_mut(&2).unwrap();
     for (seq, frame) in [(3, first), (4, second)] {
-        let Frame::Post { signed } = Frame::decode(frame[0], &frame[4..]).unwrap() else { unreachable!() };
+        let Frame::Post { signed } = frame else { unreachable!() };
         let e = bob.receive(Frame::Deliver { room_seq: seq, flags: 0, author: "x".into(), signed }).unwrap();
         if seq == 4 {
-            assert!(matches!(&e[..], [ChatEvent::Message(m)] if m.chain_broken && m.missing_before == 0), "{e:?}");
+            assert!(
+                matches!(&e[..], [ChatEvent::Message(m)] if m.chain_broken && m.missing_before == 0),
+                "{e:?}"
+            );
         }
     }
 }
@@ -294,19 +346,24 @@ fn the_relay_refuses_forgeries_replays_other_rooms_and_other_keys() {
     let mut stranger = Member::new(ROOM, other, &mut SeededRng::new_for_testing_only(6));
     let (forged, _) = stranger.compose(Kind::Text, "spray", None, 1).unwrap();
     w.post(2, &forged);
-    // Bob posts a message for another room.
-    let bob_key_seed = w.members.get(&2).unwrap().public_key();
-    let _ = bob_key_seed;
+    // Bob posts a message he signed for another room.
+    let mut elsewhere = Member::new([0x99; 32], w.keys[&2].clone(), &mut SeededRng::new_for_testing_only(8));
+    let (moved, _) = elsewhere.compose(Kind::Text, "moved", None, 1).unwrap();
+    w.post(2, &moved);
     let (first, _) = w.members.get_mut(&2).unwrap().compose(Kind::Text, "ok", None, 1).unwrap();
     w.post(2, &first);
     w.post(2, &first); // replayed by its author
     let alice = w.texts(1);
     assert_eq!(alice, ["bob:ok"], "only the genuine one reaches alice");
-    let refusals = w.take(2).into_iter().filter(|e| matches!(e, ChatEvent::Refused { code: RefusalCode::BadMessage, .. })).count();
-    assert_eq!(refusals, 2);
+    let refusals = w
+        .take(2)
+        .into_iter()
+        .filter(|e| matches!(e, ChatEvent::Refused { code: RefusalCode::BadMessage, .. }))
+        .count();
+    assert_eq!(refusals, 3);
     // A guest cannot post signed messages at all.
     w.join_guest(3);
-    let out = w.relay.frame(3, Frame::Post { signed: forged[4..].to_vec() }, w.now);
+    let out = w.relay.frame(3, forged, w.now);
     assert!(out.iter().any(|o| matches!(o, Output::Send(3, _))));
     assert!(!out.iter().any(|o| matches!(o, Output::Send(1, b) if b[0] == 0x82)));
 }
@@ -338,11 +395,19 @@ fn a_paste_goes_through_a_flood_is_throttled_then_disconnected() {
     }
     assert_eq!(w.texts(2).len(), 10);
     assert!(w.closed.is_empty());
-    assert_eq!(w.take(1).iter().filter(|e| matches!(e, ChatEvent::Refused { code: RefusalCode::RateLimited, .. })).count(), 4);
+    assert_eq!(
+        w.take(1)
+            .iter()
+            .filter(|e| matches!(e, ChatEvent::Refused { code: RefusalCode::RateLimited, .. }))
+            .count(),
+        4
+    );
     w.say(1, "one too many");
     assert_eq!(w.closed.len(), 1);
     assert!(w.closed[0].1.contains("flooding"));
-    assert!(w.take(2).iter().any(|e| matches!(e, ChatEvent::Presence { joined: false, reason, .. } if reason.contains("flooding"))));
+    assert!(w.take(2).iter().any(
+        |e| matches!(e, ChatEvent::Presence { joined: false, reason, .. } if reason.contains("flooding"))
+    ));
     // Bob, who kept to the rate, goes on.
     w.say(2, "still here");
     assert!(w.take(2).iter().any(|e| matches!(e, ChatEvent::Delivered { seq: 1, .. })));

@@ -22,8 +22,11 @@
 //! that peer and nothing else. A client's [`connect`] returns its error
 //! instead, since there the connection is the whole program.
 
+mod room;
 mod session;
 mod text;
+
+pub use room::{Host, RoomHandle, SEAT_QUEUE, start as start_room};
 
 use std::io;
 use std::net::SocketAddr;
@@ -31,10 +34,11 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, timeout_at};
 
-use self::session::{Inbox, TlsStream};
+use self::session::{Inbox, Role, TlsStream};
+use crate::chat::{ChatEvent, Kind};
 use crate::tls::{
     self, AlertDescription, ClientConfig, Connection, Direction, Event, HandshakeStep, OsRng, ServerConfig,
     ServerName, Summary,
@@ -43,8 +47,21 @@ use crate::tls::{
 /// What a connection asks the driver to do (from the UI or stdin).
 #[derive(Debug, Clone)]
 pub enum Intent {
-    /// Send these bytes as application data (one `send`).
+    /// Send these bytes as application data (one `send`). In a room, the
+    /// host's raw line is said as text.
     Send(Arc<[u8]>),
+    /// Say something in the room: signed and framed on a `tlschat/1`
+    /// connection, a plain line on any other.
+    Say {
+        /// Text, action (`/me`) or private (with `to`).
+        kind: Kind,
+        /// What to say.
+        text: String,
+        /// `/msg NAME`: the recipient.
+        to: Option<String>,
+    },
+    /// Ask the room who is in (`/who`).
+    Who,
     /// Send a KeyUpdate (RFC 8446 §4.6.3); with `request_peer` the peer is
     /// asked to update its keys too.
     KeyUpdate {
@@ -108,6 +125,20 @@ pub enum NetEvent {
         peer: SocketAddr,
         /// The line, without its newline.
         line: String,
+    },
+    /// Something happened in the room: a message (checked), a join, an
+    /// acknowledgement... For a client, from its connection; for a room,
+    /// what its host's seat sees.
+    Chat {
+        /// The connection (a room's own address for its host).
+        peer: SocketAddr,
+        /// What happened.
+        event: ChatEvent,
+    },
+    /// A line for the room operator's log (a member refused, disconnected).
+    RoomNote {
+        /// What happened.
+        note: String,
     },
     /// An HTTP client got the room's status page; the connection is closing.
     StatusPage {
@@ -218,6 +249,9 @@ pub enum NetError {
         /// What the handshake was waiting for.
         waiting_for: &'static str,
     },
+    /// The room broke the chat protocol.
+    #[error("the room sent something that is not the chat protocol: {0}")]
+    Chat(tls::codec::InvalidMessage),
     /// The peer closed TCP without close_notify after the handshake.
     #[error("the peer closed the connection without close_notify: what it sent last may have been cut off")]
     Vanished,
@@ -280,9 +314,12 @@ pub async fn connect(
         .map_err(|_| NetError::ConnectTimeout { host: host.to_owned(), after: handshake_timeout })??;
     tcp.set_nodelay(true)?;
     let peer = tcp.peer_addr()?;
+    // Chat messages are signed with the key mutual TLS proves.
+    let key = config.client_cert.as_ref().map(|c| c.key.clone());
     let tls = Connection::client(config, server_name, Box::new(OsRng))?;
     let mut stream = TlsStream::new(tcp, tls, peer, start, handshake_timeout);
-    let by = session::chat(&mut stream, &mut Inbox::Direct(intents), &events, None, step).await?;
+    let role = Role::Client { key };
+    let by = session::chat(&mut stream, &mut Inbox::Direct(intents), &events, role, step).await?;
     let _ = events.send(NetEvent::Closed { peer, by }).await;
     Ok(())
 }
@@ -309,12 +346,12 @@ async fn open(host: &str, port: u16) -> Result<TcpStream, NetError> {
 /// What a [`Server`] does with its connections.
 #[derive(Debug, Clone)]
 pub enum Service {
-    /// The chat room: each line a peer sends is reported as
-    /// [`NetEvent::Text`]; each [`Intent`] on `lines` goes to every peer
-    /// connected at the time. HTTP clients get a status page with `about`.
+    /// The chat room (see [`start_room`]): every connection takes a seat
+    /// once its handshake completes. HTTP clients get a status page with
+    /// `about` and the member count.
     Room {
-        /// Lines for every peer; the server subscribes each connection.
-        lines: broadcast::Sender<Intent>,
+        /// The room's task.
+        room: RoomHandle,
         /// The status page's text about the room.
         about: Arc<str>,
     },
@@ -367,13 +404,13 @@ impl Server {
         let tls = Connection::server(self.config.clone(), Box::new(OsRng));
         let limit = self.handshake_timeout;
         let events = self.events.clone();
-        // Subscribe now, not in the task, so lines typed while this peer
-        // does its handshake reach it afterwards.
         let room = match &self.service {
-            Service::Room { lines, about } => Some((
-                Inbox::Room { lines: lines.subscribe(), shutdown: self.shutdown.clone() },
-                about.clone(),
-            )),
+            Service::Room { room, about } => {
+                let (out, inbox) = mpsc::channel(SEAT_QUEUE);
+                let seat =
+                    session::Seat { room: room.clone(), id: room.next_seat(), out, about: about.clone() };
+                Some((Inbox::Room { out: inbox, shutdown: self.shutdown.clone() }, seat))
+            }
             Service::Echo => None,
         };
         tokio::spawn(async move {
@@ -388,8 +425,16 @@ impl Server {
             // thousands of connections a second.
             let report_closes = room.is_some();
             let result = match room {
-                Some((mut inbox, about)) => {
-                    session::chat(&mut stream, &mut inbox, &events, Some(&about), None).await
+                Some((mut inbox, seat)) => {
+                    let (inputs, id) = (seat.room.inputs.clone(), seat.id);
+                    let result =
+                        session::chat(&mut stream, &mut inbox, &events, Role::Seat(seat), None).await;
+                    let reason = match &result {
+                        Ok(_) => String::new(),
+                        Err(e) => e.to_string(),
+                    };
+                    let _ = inputs.send(room::RoomInput::Leave { id, reason }).await;
+                    result
                 }
                 None => session::echo(&mut stream).await,
             };

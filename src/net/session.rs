@@ -22,13 +22,16 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, sleep_until, timeout_at};
 
+use super::room::{Out, RoomHandle, RoomInput};
 use super::text::{self, LineBuffer};
 use super::{Closer, Intent, NetError, NetEvent, StepGate, unix_now};
-use crate::tls::{self, Connection, Event};
+use crate::chat::relay::{Joiner, SeatId, Transport};
+use crate::chat::{ChatEvent, Frame, FrameBuffer, Kind, Member, RefusalCode};
+use crate::identity;
+use crate::tls::{self, Connection, Ed25519Key, Event, OsRng};
 
 /// Size of the reused read buffer: room for four full TLS records.
 const READ_BUFFER: usize = 64 * 1024;
@@ -131,11 +134,11 @@ impl TlsStream {
 pub(super) enum Inbox {
     /// A client: its user's input. The channel closing means "close".
     Direct(mpsc::Receiver<Intent>),
-    /// A room member: what the server's user types goes to every member,
-    /// and the server shutting down closes the connection.
+    /// A seat in a room: what the room's task queues for it, and the
+    /// server shutting down closes the connection.
     Room {
-        /// Lines for every member.
-        lines: broadcast::Receiver<Intent>,
+        /// The seat's queue (see [`super::room`]).
+        out: mpsc::Receiver<Out>,
         /// Becomes true when the server shuts down.
         shutdown: watch::Receiver<bool>,
     },
@@ -148,43 +151,78 @@ impl Inbox {
     async fn recv(&mut self) -> Option<Intent> {
         match self {
             Self::Direct(intents) => intents.recv().await,
-            Self::Room { lines, shutdown } => loop {
-                tokio::select! {
-                    line = lines.recv() => match line {
-                        Ok(intent) => return Some(intent),
-                        // A member this far behind misses lines rather than
-                        // holding up the room.
-                        Err(RecvError::Lagged(_)) => {}
-                        // The server's input ended; the room stays open.
-                        Err(RecvError::Closed) => {
-                            let _ = shutdown.changed().await;
-                            return Some(Intent::Close);
-                        }
-                    },
-                    // A dropped sender means the server is gone too.
-                    _ = shutdown.changed() => return Some(Intent::Close),
-                }
+            Self::Room { out, shutdown } => tokio::select! {
+                out = out.recv() => Some(match out {
+                    Some(Out::Bytes(bytes)) => Intent::Send(bytes),
+                    Some(Out::KeyUpdate) => Intent::KeyUpdate { request_peer: true },
+                    // Closed by the room, or the room is gone.
+                    Some(Out::Close) | None => Intent::Close,
+                }),
+                // A dropped sender means the server is gone too.
+                _ = shutdown.changed() => Some(Intent::Close),
             },
         }
     }
 }
 
+/// A server connection's place in its room.
+pub(super) struct Seat {
+    /// The room's task.
+    pub(super) room: RoomHandle,
+    /// This connection's seat.
+    pub(super) id: SeatId,
+    /// The seat's queue, handed to the room when the handshake completes.
+    pub(super) out: mpsc::Sender<Out>,
+    /// The status page's text.
+    pub(super) about: std::sync::Arc<str>,
+}
+
+/// Which end of a chat connection this is.
+pub(super) enum Role {
+    /// A client; `key` (the one its certificate proves) signs its messages.
+    Client {
+        /// The identity key, if the client has one.
+        key: Option<Ed25519Key>,
+    },
+    /// A room's connection to one member.
+    Seat(Seat),
+}
+
+/// What a connection does with application data once the handshake is done.
+enum Mode {
+    /// Handshake still running.
+    Handshake,
+    /// A client talking to something other than a tlschat room: lines.
+    Plain,
+    /// A client in a tlschat room: frames, checked by its member state.
+    Member(Box<Member>),
+    /// A room's seat that speaks frames (`tlschat/1`).
+    SeatFrames,
+    /// A room's seat for a guest: lines.
+    SeatLines,
+    /// A seat that broke the protocol: nothing more is read from it.
+    Ignore,
+}
+
 /// How a room member's connection treats HTTP clients.
-#[derive(Clone, Copy)]
-enum Http<'a> {
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Http {
     /// A client, or a server whose peer's first data was chat: no HTTP.
     Never,
     /// A server that has not seen data yet: answers if it is a request.
-    Maybe { about: &'a str },
+    Maybe,
     /// ALPN agreed on http/1.1: answers whatever comes first.
-    Agreed { about: &'a str },
+    Agreed,
     /// Answered: anything more is ignored until the connection closes.
     Served,
 }
 
 /// The state of one chat connection besides the stream.
-struct Chat<'a> {
-    http: Http<'a>,
+struct Chat {
+    http: Http,
+    role: Role,
+    mode: Mode,
+    frames: FrameBuffer,
     /// The negotiated suite, for the status page.
     suite: tls::CipherSuite,
     lines: LineBuffer,
@@ -204,18 +242,21 @@ struct Chat<'a> {
     held: Option<Instant>,
 }
 
-/// Runs a chat connection until it closes or fails. `about` is the room's
-/// status page text for a server (which makes it answer HTTP requests),
-/// `None` for a client; `step` holds a client's handshake flights.
+/// Runs a chat connection until it closes or fails: a client's, or a
+/// room's seat (which also answers HTTP requests with the status page);
+/// `step` holds a client's handshake flights.
 pub(super) async fn chat(
     s: &mut TlsStream,
     inbox: &mut Inbox,
     events: &mpsc::Sender<NetEvent>,
-    about: Option<&str>,
+    role: Role,
     step: Option<StepGate>,
 ) -> Result<Closer, NetError> {
     let mut chat = Chat {
-        http: about.map_or(Http::Never, |about| Http::Maybe { about }),
+        http: if matches!(role, Role::Seat(_)) { Http::Maybe } else { Http::Never },
+        role,
+        mode: Mode::Handshake,
+        frames: FrameBuffer::default(),
         suite: tls::CipherSuite(0),
         lines: LineBuffer::default(),
         received: Vec::new(),
@@ -228,12 +269,13 @@ pub(super) async fn chat(
     let result = chat.run(s, inbox, events).await;
     // However it ended, a last line without its newline is still shown.
     if let Some(line) = chat.lines.finish() {
-        let _ = events.send(NetEvent::Text { peer: s.peer, line }).await;
+        chat.received.push(line);
+        chat.deliver_lines(s.peer, events).await;
     }
     result
 }
 
-impl Chat<'_> {
+impl Chat {
     async fn run(
         &mut self,
         s: &mut TlsStream,
@@ -314,34 +356,39 @@ impl Chat<'_> {
             if let Event::Connected(summary) = &event {
                 s.connected = true;
                 self.suite = summary.suite;
-                if let (Http::Maybe { about }, Some(tls::ALPN_HTTP11)) = (self.http, summary.alpn.as_deref())
-                {
-                    self.http = Http::Agreed { about };
-                }
+                self.connected(summary).await;
             }
             if let Some(event) = NetEvent::from_engine(s.peer, event) {
                 let _ = events.send(event).await;
             }
         }
         while let Some(data) = s.tls.recv_application_data() {
-            let page_for = match self.http {
-                Http::Agreed { about } => Some(about),
-                Http::Maybe { about } if text::is_http_request(&data) => Some(about),
-                _ => None,
+            let page = match self.http {
+                Http::Agreed => true,
+                Http::Maybe => text::is_http_request(&data),
+                _ => false,
             };
-            if let Some(about) = page_for {
-                s.tls.send(&text::status_response(&data, about, self.suite))?;
+            if let (true, Role::Seat(seat)) = (page, &self.role) {
+                let about = format!("{}members here: {}\n", seat.about, seat.room.members());
+                s.tls.send(&text::status_response(&data, &about, self.suite))?;
                 self.http = Http::Served;
+                self.mode = Mode::Ignore;
                 self.close(s).await?;
                 let _ = events.send(NetEvent::StatusPage { peer: s.peer }).await;
-            } else if !matches!(self.http, Http::Served) {
-                self.http = Http::Never;
-                self.lines.push(&data, &mut self.received);
+                continue;
             }
+            if self.http == Http::Served {
+                continue;
+            }
+            self.http = Http::Never;
+            match &mut self.mode {
+                Mode::Plain | Mode::SeatLines => self.lines.push(&data, &mut self.received),
+                Mode::Member(_) | Mode::SeatFrames => self.frames.push(&data),
+                Mode::Handshake | Mode::Ignore => {}
+            }
+            self.take_frames(s.peer, events).await?;
         }
-        for line in self.received.drain(..) {
-            let _ = events.send(NetEvent::Text { peer: s.peer, line }).await;
-        }
+        self.deliver_lines(s.peer, events).await;
         if s.tls.is_closed() {
             // The peer's close_notify, first or in answer to ours. The engine
             // has queued our answer if one is due: a courtesy the peer may no
@@ -355,6 +402,91 @@ impl Chat<'_> {
         Ok(None)
     }
 
+    /// The handshake completed: choose what the connection carries, and
+    /// take a seat in the room for a server.
+    async fn connected(&mut self, summary: &tls::Summary) {
+        let chat = summary.alpn.as_deref() == Some(tls::ALPN_TLSCHAT);
+        match &mut self.role {
+            Role::Client { key } => {
+                self.mode = match (chat, key.take(), &summary.peer) {
+                    // The room's id is the key the handshake just proved.
+                    (true, Some(key), Some(server)) => {
+                        Mode::Member(Box::new(Member::new(server.fingerprint.0, key, &mut OsRng)))
+                    }
+                    _ => Mode::Plain,
+                };
+            }
+            Role::Seat(seat) => {
+                if summary.alpn.as_deref() == Some(tls::ALPN_HTTP11) {
+                    self.http = Http::Agreed;
+                    self.mode = Mode::Ignore;
+                    return;
+                }
+                let joiner = match summary.peer.as_ref().and_then(|c| identity::name_of(c).map(|n| (n, c))) {
+                    Some((name, cert)) => Joiner::Verified { name: name.to_owned(), key: cert.public_key },
+                    None => Joiner::Guest,
+                };
+                let transport = if chat { Transport::Frames } else { Transport::Lines };
+                self.mode = if chat { Mode::SeatFrames } else { Mode::SeatLines };
+                let join = RoomInput::Join { id: seat.id, joiner, transport, out: seat.out.clone() };
+                let _ = seat.room.inputs.send(join).await;
+            }
+        }
+    }
+
+    /// Takes the complete frames received: a member checks them, a seat
+    /// hands them to the room.
+    async fn take_frames(
+        &mut self,
+        peer: SocketAddr,
+        events: &mpsc::Sender<NetEvent>,
+    ) -> Result<(), NetError> {
+        loop {
+            let frame = match self.frames.next_frame() {
+                Ok(Some(frame)) => frame,
+                Ok(None) => return Ok(()),
+                Err(e) => {
+                    self.frames = FrameBuffer::default();
+                    if let Role::Seat(seat) = &self.role {
+                        // The room tells the member why and closes it.
+                        let input =
+                            RoomInput::Malformed { id: seat.id, why: format!("sent a malformed frame: {e}") };
+                        let _ = seat.room.inputs.send(input).await;
+                        self.mode = Mode::Ignore;
+                        return Ok(());
+                    }
+                    return Err(NetError::Chat(e));
+                }
+            };
+            match (&mut self.mode, &self.role) {
+                (Mode::Member(member), _) => {
+                    for event in member.receive(frame).map_err(NetError::Chat)? {
+                        let _ = events.send(NetEvent::Chat { peer, event }).await;
+                    }
+                }
+                (Mode::SeatFrames, Role::Seat(seat)) => {
+                    let _ = seat.room.inputs.send(RoomInput::Frame { id: seat.id, frame }).await;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Hands the complete lines received on: a client reports them, a
+    /// guest's seat gives them to the room.
+    async fn deliver_lines(&mut self, peer: SocketAddr, events: &mpsc::Sender<NetEvent>) {
+        for line in self.received.drain(..) {
+            match &self.role {
+                Role::Seat(seat) => {
+                    let _ = seat.room.inputs.send(RoomInput::Line { id: seat.id, line }).await;
+                }
+                Role::Client { .. } => {
+                    let _ = events.send(NetEvent::Text { peer, line }).await;
+                }
+            }
+        }
+    }
+
     /// Does what the user asked for, once the connection can.
     async fn act(
         &mut self,
@@ -366,6 +498,42 @@ impl Chat<'_> {
             Intent::Send(data) => {
                 s.tls.send(&data)?;
                 s.flush().await?;
+            }
+            Intent::Say { kind, text, to } => {
+                let now = unix_now().saturating_mul(1000);
+                let (bytes, event) = match &mut self.mode {
+                    Mode::Member(member) => match member.compose(kind, &text, to.as_deref(), now) {
+                        Ok((frame, sent)) => (Some(frame.encode()), sent),
+                        Err(e) => {
+                            let text = format!("not sent: {e}");
+                            (None, ChatEvent::Refused { code: RefusalCode::BadMessage, text })
+                        }
+                    },
+                    // Not a tlschat room: a plain line, as a guest's would be.
+                    _ => {
+                        let line = match kind {
+                            Kind::Action => format!("* {text}\n"),
+                            _ => format!("{text}\n"),
+                        };
+                        (Some(line.into_bytes()), ChatEvent::Sent { seq: 0, kind, to, text, acked: false })
+                    }
+                };
+                if let Some(bytes) = bytes {
+                    s.tls.send(&bytes)?;
+                    s.flush().await?;
+                }
+                let _ = events.send(NetEvent::Chat { peer: s.peer, event }).await;
+            }
+            Intent::Who => {
+                if let Mode::Member(_) = self.mode {
+                    s.tls.send(&Frame::Who.encode())?;
+                    s.flush().await?;
+                } else {
+                    let text =
+                        "/who needs a tlschat room: this server does not speak the chat protocol".to_owned();
+                    let event = ChatEvent::Refused { code: RefusalCode::BadMessage, text };
+                    let _ = events.send(NetEvent::Chat { peer: s.peer, event }).await;
+                }
             }
             Intent::KeyUpdate { request_peer } => {
                 s.tls.key_update(request_peer)?;

@@ -23,7 +23,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
-use crate::app::{App, Author, Entry, Focus, Level};
+use crate::app::{App, Author, Delivery, Entry, Focus, Level, Mark};
 
 pub use handshake::HandshakePanel;
 
@@ -207,9 +207,39 @@ pub fn clock(unix: u64) -> String {
 /// hanging indent.
 fn entry_lines<'a>(entry: &'a Entry, width: usize, theme: Theme) -> Vec<Line<'a>> {
     let time = Span::styled(format!("{} ", clock(entry.at)), theme.dim());
+    let tags = entry.tags;
+    let mut text_style = if tags.mention {
+        Style::new().add_modifier(Modifier::BOLD | Modifier::REVERSED)
+    } else {
+        Style::new()
+    };
+    if tags.history {
+        text_style = text_style.patch(theme.dim());
+    }
+    let history = if tags.history { "(history) " } else { "" };
+    let private = if tags.private { " (private)" } else { "" };
     let (head, text_style) = match &entry.author {
-        Author::Me => (Span::styled("you: ", theme.name("you")), Style::new()),
+        Author::Me(delivery) => {
+            let mark = match delivery {
+                Delivery::Pending | Delivery::Sent { .. } => "\u{00b7}",
+                Delivery::Delivered => "\u{2713}\u{2713}",
+                Delivery::Unacknowledged => "\u{2192}",
+            };
+            let who = if tags.action { "* you" } else { "you" };
+            (Span::styled(format!("{who} {mark}{private}: "), theme.name("you")), text_style)
+        }
         Author::Peer(name) => (Span::styled(format!("{name}: "), theme.name(name)), Style::new()),
+        Author::Member { name, mark } => {
+            let (label, style) = match mark {
+                Mark::Verified => (format!("{name} \u{2713}"), theme.name(name)),
+                Mark::Unverified => (format!("{name} (unverified)"), theme.dim()),
+                Mark::Invalid => (format!("{name} \u{2717} INVALID"), theme.bad()),
+                Mark::KeyChanged => (format!("{name} \u{26a0} KEY CHANGED"), theme.bad()),
+            };
+            let star = if tags.action { "* " } else { "" };
+            let to = if tags.private { " \u{2192} you (private)" } else { "" };
+            (Span::styled(format!("{history}{star}{label}{to}: "), style), text_style)
+        }
         Author::System(level) => {
             let style = match level {
                 Level::Info => theme.fg(Color::Yellow),

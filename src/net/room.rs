@@ -1,0 +1,281 @@
+//! The room's task: the one owner of the [`Relay`], so the room has one
+//! total order. Connections register here when their handshake completes
+//! and hand over what their peers send; the task carries out the relay's
+//! decisions: each seat has a bounded queue of frames (or lines) that its
+//! connection writes, and a seat whose queue is full is disconnected
+//! rather than allowed to hold up the room.
+//!
+//! The host, `tlschat listen`'s own user, is a seat too: what it types
+//! arrives as [`Intent`]s, is signed by its [`Member`] and posted like
+//! anyone's, and what the relay sends it is checked by that same
+//! [`Member`] and reported as [`NetEvent::Chat`].
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TrySendError;
+
+use super::{Intent, NetEvent};
+use crate::chat::frame::RefusalCode;
+use crate::chat::relay::{self, HOST, Joiner, Output, Relay, SeatId, Transport};
+use crate::chat::{ChatEvent, Frame, FrameBuffer, Kind, Member};
+use crate::tls::Ed25519Key;
+use crate::tls::OsRng;
+
+/// Frames waiting for one seat's connection. A member this far behind has
+/// stopped reading: it is disconnected, and the room goes on.
+pub const SEAT_QUEUE: usize = 512;
+
+/// Inputs waiting for the room task.
+const ROOM_QUEUE: usize = 1024;
+
+/// What the room asks of one connection.
+#[derive(Debug)]
+pub(super) enum Out {
+    /// Send these bytes (one frame, or one guest line).
+    Bytes(Arc<[u8]>),
+    /// Send a KeyUpdate (the host's `/rekey`).
+    KeyUpdate,
+    /// Close: what was queued before is sent first.
+    Close,
+}
+
+/// What a connection tells the room.
+#[derive(Debug)]
+pub(super) enum RoomInput {
+    /// The handshake completed: seat it.
+    Join { id: SeatId, joiner: Joiner, transport: Transport, out: mpsc::Sender<Out> },
+    /// A frame from a member.
+    Frame { id: SeatId, frame: Frame },
+    /// A member sent bytes that are not a frame: it is expelled.
+    Malformed { id: SeatId, why: String },
+    /// A line from a guest.
+    Line { id: SeatId, line: String },
+    /// The connection is over.
+    Leave { id: SeatId, reason: String },
+}
+
+/// The host's identity in its room.
+#[derive(Debug)]
+pub struct Host {
+    /// The display name, bound to `key` in the room's members file.
+    pub name: String,
+    /// The identity key its messages are signed with.
+    pub key: Ed25519Key,
+    /// What the host types: [`Intent::Say`], [`Intent::Who`],
+    /// [`Intent::KeyUpdate`] (every member).
+    pub intents: mpsc::Receiver<Intent>,
+}
+
+/// A running room: where connections register, and how many are in.
+#[derive(Debug, Clone)]
+pub struct RoomHandle {
+    pub(super) inputs: mpsc::Sender<RoomInput>,
+    members: Arc<AtomicUsize>,
+    next_id: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl RoomHandle {
+    /// Members present, the host not counted.
+    pub fn members(&self) -> usize {
+        self.members.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn next_seat(&self) -> SeatId {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// Starts the room's task. `local` names the host's seat in its events.
+pub fn start(
+    config: relay::Config,
+    host: Option<Host>,
+    local: SocketAddr,
+    events: mpsc::Sender<NetEvent>,
+) -> RoomHandle {
+    let (inputs, rx) = mpsc::channel(ROOM_QUEUE);
+    let members = Arc::new(AtomicUsize::new(0));
+    let handle = RoomHandle { inputs, members: members.clone(), next_id: Arc::new(1.into()) };
+    let task =
+        RoomTask { relay: Relay::new(config), seats: HashMap::new(), host: None, local, events, members };
+    tokio::spawn(task.run(rx, host));
+    handle
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+struct RoomTask {
+    relay: Relay,
+    seats: HashMap<SeatId, mpsc::Sender<Out>>,
+    host: Option<Member>,
+    local: SocketAddr,
+    events: mpsc::Sender<NetEvent>,
+    members: Arc<AtomicUsize>,
+}
+
+impl RoomTask {
+    async fn run(mut self, mut inputs: mpsc::Receiver<RoomInput>, host: Option<Host>) {
+        let mut host_intents = None;
+        if let Some(host) = host {
+            let joiner = Joiner::Host { name: host.name, key: host.key.public_key() };
+            self.host = Some(Member::new(self.relay.room(), host.key, &mut OsRng));
+            host_intents = Some(host.intents);
+            if let Ok(out) = self.relay.join(HOST, joiner, Transport::Frames, now_ms()) {
+                self.carry_out(out).await;
+            }
+        }
+        loop {
+            tokio::select! {
+                input = inputs.recv() => match input {
+                    Some(input) => self.input(input).await,
+                    None => return,
+                },
+                intent = next_intent(&mut host_intents) => match intent {
+                    Some(intent) => self.host_intent(intent).await,
+                    None => host_intents = None,
+                },
+            }
+        }
+    }
+
+    async fn input(&mut self, input: RoomInput) {
+        let now = now_ms();
+        let out = match input {
+            RoomInput::Join { id, joiner, transport, out } => {
+                match self.relay.join(id, joiner, transport, now) {
+                    Ok(outputs) => {
+                        self.seats.insert(id, out);
+                        outputs
+                    }
+                    Err(refusal) => {
+                        let bytes: Arc<[u8]> = match transport {
+                            Transport::Frames => {
+                                Frame::Refused { code: RefusalCode::RoomFull, text: refusal.to_string() }
+                                    .encode()
+                                    .into()
+                            }
+                            Transport::Lines => format!("tlschat: {refusal}\n").into_bytes().into(),
+                        };
+                        let _ = out.try_send(Out::Bytes(bytes));
+                        let _ = out.try_send(Out::Close);
+                        vec![Output::Note(format!("refused a member: {refusal}"))]
+                    }
+                }
+            }
+            RoomInput::Frame { id, frame } => self.relay.frame(id, frame, now),
+            RoomInput::Malformed { id, why } => self.relay.expel(id, RefusalCode::BadMessage, &why, now),
+            RoomInput::Line { id, line } => self.relay.guest_line(id, &line, now),
+            RoomInput::Leave { id, reason } => {
+                self.seats.remove(&id);
+                self.relay.leave(id, &reason, now)
+            }
+        };
+        self.carry_out(out).await;
+    }
+
+    async fn host_intent(&mut self, intent: Intent) {
+        let now = now_ms();
+        let out = match intent {
+            Intent::Say { kind, text, to } => self.host_says(kind, &text, to.as_deref(), now).await,
+            // A raw line (a script's stdin) is said as text.
+            Intent::Send(bytes) => {
+                let text = String::from_utf8_lossy(&bytes).trim_end_matches(['\r', '\n']).to_owned();
+                self.host_says(Kind::Text, &text, None, now).await
+            }
+            Intent::Who => self.relay.frame(HOST, Frame::Who, now),
+            Intent::KeyUpdate { .. } => {
+                for out in self.seats.values() {
+                    let _ = out.try_send(Out::KeyUpdate);
+                }
+                Vec::new()
+            }
+            // The room closes through its shutdown signal, not the host's seat.
+            Intent::Close => Vec::new(),
+        };
+        self.carry_out(out).await;
+    }
+
+    /// Signs what the host says and posts it like any member's message.
+    async fn host_says(&mut self, kind: Kind, text: &str, to: Option<&str>, now: u64) -> Vec<Output> {
+        let Some(member) = self.host.as_mut() else { return Vec::new() };
+        let (event, post) = match member.compose(kind, text, to, now) {
+            Ok((frame, sent)) => (sent, Some(frame)),
+            Err(e) => {
+                (ChatEvent::Refused { code: RefusalCode::BadMessage, text: format!("not sent: {e}") }, None)
+            }
+        };
+        self.report(vec![event]).await;
+        post.map_or_else(Vec::new, |frame| self.relay.frame(HOST, frame, now))
+    }
+
+    /// Carries out the relay's decisions, in order. A seat whose queue is
+    /// full is expelled, which may decide more.
+    async fn carry_out(&mut self, outputs: Vec<Output>) {
+        let mut work = std::collections::VecDeque::from(outputs);
+        while let Some(output) = work.pop_front() {
+            match output {
+                Output::Send(HOST, bytes) => self.to_host(&bytes).await,
+                Output::Send(id, bytes) => {
+                    let Some(out) = self.seats.get(&id) else { continue };
+                    match out.try_send(Out::Bytes(bytes)) {
+                        Ok(()) => {}
+                        Err(TrySendError::Full(_)) => {
+                            // Too slow to read: it goes, the room does not wait.
+                            self.seats.remove(&id);
+                            let reason = format!("too slow: {SEAT_QUEUE} messages waiting unread");
+                            work.extend(self.relay.leave(id, &reason, now_ms()));
+                        }
+                        Err(TrySendError::Closed(_)) => {
+                            self.seats.remove(&id);
+                            work.extend(self.relay.leave(id, "", now_ms()));
+                        }
+                    }
+                }
+                Output::Close(id, _) => {
+                    if let Some(out) = self.seats.remove(&id) {
+                        let _ = out.try_send(Out::Close);
+                    }
+                }
+                Output::Note(note) => {
+                    let _ = self.events.send(NetEvent::RoomNote { note }).await;
+                }
+            }
+        }
+        self.members.store(self.relay.members(), Ordering::Relaxed);
+    }
+
+    async fn to_host(&mut self, bytes: &[u8]) {
+        let Some(member) = self.host.as_mut() else { return };
+        let mut buffer = FrameBuffer::default();
+        buffer.push(bytes);
+        let mut events = Vec::new();
+        while let Ok(Some(frame)) = buffer.next_frame() {
+            if let Ok(more) = member.receive(frame) {
+                events.extend(more);
+            }
+        }
+        self.report(events).await;
+    }
+
+    async fn report(&self, events: Vec<ChatEvent>) {
+        for event in events {
+            let _ = self.events.send(NetEvent::Chat { peer: self.local, event }).await;
+        }
+    }
+}
+
+/// The host's next intent; never, without a host. Cancel-safe.
+async fn next_intent(intents: &mut Option<mpsc::Receiver<Intent>>) -> Option<Intent> {
+    match intents {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}

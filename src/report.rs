@@ -1,0 +1,335 @@
+//! How events are told to people and programs: one wording for the TUI's
+//! notices, the headless lines and the log file, and one JSON object per
+//! event for `--json`.
+//!
+//! Every string a peer chose (names, chat text, reasons, certificate
+//! subjects) goes through [`printable`] before it is part of a line, so
+//! that no escape sequence reaches a terminal or a log raw. JSON carries
+//! the text as it is: serde_json escapes every control character.
+
+use serde_json::{Value, json};
+
+use crate::chat::{self, AuthorCheck, ChatEvent, Kind, MemberInfo, Received, SigCheck, Standing, printable};
+use crate::identity::public_key_fingerprint;
+use crate::net::{Closer, NetEvent};
+use crate::tls::{self, Direction};
+
+/// The notices an event gives rise to, besides the message line itself:
+/// joins, leaves, warnings, gaps. Each is one line, peer text escaped.
+pub fn notices(event: &ChatEvent) -> Vec<String> {
+    match event {
+        ChatEvent::Welcome { name, history: 0 } => {
+            vec![format!("you are in the room as {}", printable(name))]
+        }
+        ChatEvent::Welcome { name, history } => {
+            vec![format!("you are in the room as {}; the last {history} messages follow", printable(name))]
+        }
+        ChatEvent::Message(m) => {
+            let name = printable(&m.from);
+            let mut out = Vec::new();
+            if m.missing_before > 0 {
+                out.push(format!("{} message(s) from {name} missing before the next one", m.missing_before));
+            }
+            if m.chain_broken {
+                out.push(format!("{name}'s next message does not follow the one before (broken chain)"));
+            }
+            if let (SigCheck::Valid, AuthorCheck::Changed { was }) = (m.sig, m.author) {
+                out.push(format!(
+                    "WARNING: {name} signed with the key {} but had {} before: someone else may be using that name",
+                    m.key.short(),
+                    was.short()
+                ));
+            }
+            out
+        }
+        ChatEvent::Presence { joined: true, member, .. } => {
+            let what = match member.standing {
+                Standing::Guest => "an unverified guest".to_owned(),
+                _ => format!("key {}", public_key_fingerprint(&member.key).short()),
+            };
+            vec![format!("{} joined ({what})", printable(&member.name))]
+        }
+        ChatEvent::Presence { joined: false, member, reason } if reason.is_empty() => {
+            vec![format!("{} left", printable(&member.name))]
+        }
+        ChatEvent::Presence { member, reason, .. } => {
+            vec![format!("{} left: {}", printable(&member.name), printable(reason))]
+        }
+        ChatEvent::KeyChanged { name, was, now } => vec![format!(
+            "WARNING: {} now has the key {} but had {} before: someone else may be using that name",
+            printable(name),
+            now.short(),
+            was.short()
+        )],
+        ChatEvent::Roster(members) => {
+            let mut out = vec![format!("{} in the room:", members.len())];
+            out.extend(members.iter().map(chat::describe_member));
+            out
+        }
+        ChatEvent::Refused { text, .. } => vec![printable(text).into_owned()],
+        ChatEvent::Replay { from, seq } => {
+            vec![format!(
+                "{}'s message #{seq} was delivered again (a replay): not shown twice",
+                printable(from)
+            )]
+        }
+        ChatEvent::RelayGap { missing } => {
+            vec![format!("the relay skipped {missing} room message(s): they were not delivered to you")]
+        }
+        ChatEvent::Malformed { from, why } => {
+            vec![format!("a message said to be from {} is malformed: {}", printable(from), printable(why))]
+        }
+        ChatEvent::Sent { .. } | ChatEvent::Delivered { .. } | ChatEvent::Guest { .. } => Vec::new(),
+    }
+}
+
+/// Why a message is marked, if it is: shown beside its text.
+pub fn warning(sig: SigCheck) -> Option<&'static str> {
+    match sig {
+        SigCheck::Valid => None,
+        SigCheck::Invalid => Some("BAD SIGNATURE: altered after it was signed"),
+        SigCheck::OtherRoom => Some("signed for ANOTHER ROOM"),
+        SigCheck::NotForMe => Some("a private message for SOMEONE ELSE"),
+    }
+}
+
+/// A message as one headless line: `[alice ✓] text`, `* alice ✓ waves`,
+/// `[alice ✓ → you, private] text`, `[alice ✗ INVALID] text [why]`.
+pub fn message_line(m: &Received) -> String {
+    let name = printable(&m.from);
+    let mark = match (m.sig, m.author) {
+        (SigCheck::Valid, AuthorCheck::Changed { .. }) => " \u{26a0} KEY CHANGED",
+        (SigCheck::Valid, _) => " \u{2713}",
+        _ => " \u{2717} INVALID",
+    };
+    let history = if m.history { "(history) " } else { "" };
+    let private = if m.private { " \u{2192} you, private" } else { "" };
+    let text = printable(&m.text);
+    let why = warning(m.sig).map(|w| format!("  [{w}]")).unwrap_or_default();
+    match m.kind {
+        Kind::Action => format!("{history}* {name}{mark}{private} {text}{why}"),
+        _ => format!("{history}[{name}{mark}{private}] {text}{why}"),
+    }
+}
+
+/// The headless lines of a chat event, in order.
+pub fn chat_lines(event: &ChatEvent) -> Vec<String> {
+    let mut out: Vec<String> = notices(event).into_iter().map(|n| format!("[room] {n}")).collect();
+    match event {
+        ChatEvent::Message(m) => out.push(message_line(m)),
+        ChatEvent::Guest { history, name, text, .. } => {
+            let history = if *history { "(history) " } else { "" };
+            out.push(format!("{history}[{} (unverified)] {}", printable(name), printable(text)));
+        }
+        _ => {}
+    }
+    out
+}
+
+/// What a KeyUpdate did, in one line.
+pub fn key_update_line(direction: Direction, update_requested: bool, generation: u64) -> String {
+    let (whose, verb) = match direction {
+        Direction::Sent => ("our sending", "sent"),
+        Direction::Received => ("the peer's", "received"),
+    };
+    let asked = if update_requested { ", update requested" } else { "" };
+    format!("KeyUpdate {verb}{asked}: {whose} keys are now generation {generation}")
+}
+
+/// A client's headless lines for an event (none for a client's failure:
+/// that is connect's result, printed once by the caller).
+pub fn client_lines(event: &NetEvent) -> Vec<String> {
+    let line = match event {
+        NetEvent::Step { step, .. } => format!("[tls] {step}"),
+        NetEvent::Connected { summary, .. } => {
+            let peer = match &summary.peer {
+                Some(cert) => {
+                    format!("peer {} (fingerprint {})", printable(&cert.subject), cert.fingerprint.short())
+                }
+                None => "no peer certificate".to_owned(),
+            };
+            format!(
+                "[tls] connected: {}, {}, {}, {peer}",
+                summary.suite, summary.group, summary.signature_scheme
+            )
+        }
+        NetEvent::KeyUpdated { direction, update_requested, generation, .. } => {
+            format!("[tls] {}", key_update_line(*direction, *update_requested, *generation))
+        }
+        NetEvent::AlertSent { alert, .. } => format!("[tls] sent alert {alert}"),
+        NetEvent::Text { line, .. } => line.clone(),
+        NetEvent::Chat { event, .. } => return chat_lines(event),
+        NetEvent::Closed { by: Closer::Peer, .. } => {
+            "[tls] the server closed the connection (close_notify)".to_owned()
+        }
+        NetEvent::Closed { by: Closer::Us, .. } => "[tls] closed (close_notify)".to_owned(),
+        NetEvent::Held { .. } => "[tls] the next flight is held until Space (--step)".to_owned(),
+        _ => return Vec::new(),
+    };
+    vec![line]
+}
+
+/// A room's headless lines for an event.
+pub fn server_lines(event: &NetEvent) -> Vec<String> {
+    let line = match event {
+        NetEvent::Step { peer, step } => format!("[tls {peer}] {step}"),
+        NetEvent::Connected { peer, summary } => {
+            let alpn = summary
+                .alpn
+                .as_deref()
+                .map(|p| format!(", alpn {}", printable(&String::from_utf8_lossy(p))))
+                .unwrap_or_default();
+            let retried = if summary.retried { ", after HelloRetryRequest" } else { "" };
+            let who = match &summary.peer {
+                Some(cert) => {
+                    format!(", client {} (key {})", printable(&cert.subject), cert.fingerprint.short())
+                }
+                None => String::new(),
+            };
+            format!(
+                "[tls {peer}] connected: {}, {}, {}{alpn}{retried}{who}",
+                summary.suite, summary.group, summary.signature_scheme
+            )
+        }
+        NetEvent::KeyUpdated { peer, direction, update_requested, generation } => {
+            format!("[tls {peer}] {}", key_update_line(*direction, *update_requested, *generation))
+        }
+        NetEvent::AlertSent { peer, alert } => format!("[tls {peer}] sent alert {alert}"),
+        NetEvent::Text { peer, line } => format!("[{peer}] {line}"),
+        NetEvent::Chat { event, .. } => return chat_lines(event),
+        NetEvent::RoomNote { note } => format!("[room] {}", printable(note)),
+        NetEvent::StatusPage { peer } => format!("[{peer}] sent the HTTP status page"),
+        NetEvent::Closed { peer, by: Closer::Peer } => format!("[{peer}] left (close_notify)"),
+        NetEvent::Closed { peer, by: Closer::Us } => format!("[{peer}] closed (close_notify)"),
+        NetEvent::Failed { peer, during_handshake: true, error } => {
+            format!("[{peer}] handshake failed: {}", printable(&error.to_string()))
+        }
+        NetEvent::Failed { peer, during_handshake: false, error } => {
+            format!("[{peer}] connection failed: {}", printable(&error.to_string()))
+        }
+        NetEvent::AcceptFailed { error } => format!("accept failed: {error}"),
+        NetEvent::Held { peer } => format!("[tls {peer}] a flight is held"),
+    };
+    vec![line]
+}
+
+fn hex(bytes: &[u8]) -> String {
+    tls::crypto::hex(bytes)
+}
+
+fn member_json(m: &MemberInfo) -> Value {
+    let key = match m.standing {
+        Standing::Guest => Value::Null,
+        _ => Value::String(hex(&public_key_fingerprint(&m.key).0)),
+    };
+    json!({"name": m.name, "standing": m.standing.as_str(), "key": key, "idle_secs": m.idle_secs})
+}
+
+/// An event as one JSON object (`--json`); `None` for an event not worth
+/// a line. The schema is in the README.
+pub fn json(event: &NetEvent) -> Option<Value> {
+    Some(match event {
+        NetEvent::Step { peer, step } => {
+            json!({"type": "step", "peer": peer.to_string(), "step": step.to_string()})
+        }
+        NetEvent::Connected { peer, summary } => json!({
+            "type": "connected",
+            "peer": peer.to_string(),
+            "suite": summary.suite.to_string(),
+            "group": summary.group.to_string(),
+            "alpn": summary.alpn.as_deref().map(|a| String::from_utf8_lossy(a).into_owned()),
+            "peer_certificate": summary.peer.as_ref().map(|c| json!({"subject": c.subject, "key": hex(&c.fingerprint.0)})),
+        }),
+        NetEvent::KeyUpdated { peer, direction, update_requested, generation } => json!({
+            "type": "key_update",
+            "peer": peer.to_string(),
+            "direction": match direction { Direction::Sent => "sent", Direction::Received => "received" },
+            "update_requested": update_requested,
+            "generation": generation,
+        }),
+        NetEvent::AlertSent { peer, alert } => {
+            json!({"type": "alert_sent", "peer": peer.to_string(), "alert": alert.to_string()})
+        }
+        NetEvent::Text { peer, line } => {
+            json!({"type": "line", "peer": peer.to_string(), "text": line, "sig": "unsigned"})
+        }
+        NetEvent::Chat { event, .. } => chat_json(event),
+        NetEvent::RoomNote { note } => json!({"type": "note", "text": note}),
+        NetEvent::StatusPage { peer } => json!({"type": "status_page", "peer": peer.to_string()}),
+        NetEvent::Held { peer } => json!({"type": "held", "peer": peer.to_string()}),
+        NetEvent::Closed { peer, by } => json!({
+            "type": "closed",
+            "peer": peer.to_string(),
+            "by": match by { Closer::Peer => "peer", Closer::Us => "us" },
+        }),
+        NetEvent::Failed { peer, during_handshake, error } => json!({
+            "type": "error",
+            "peer": peer.to_string(),
+            "during_handshake": during_handshake,
+            "error": error.to_string(),
+        }),
+        NetEvent::AcceptFailed { error } => {
+            json!({"type": "error", "error": format!("accept failed: {error}")})
+        }
+    })
+}
+
+/// A chat event as one JSON object.
+pub fn chat_json(event: &ChatEvent) -> Value {
+    match event {
+        ChatEvent::Welcome { name, history } => json!({"type": "welcome", "name": name, "history": history}),
+        ChatEvent::Sent { seq, kind, to, text, acked } => {
+            json!({"type": "sent", "seq": seq, "kind": kind.as_str(), "to": to, "text": text, "acked": acked})
+        }
+        ChatEvent::Delivered { seq, private, room_seq } => {
+            json!({"type": "delivered", "seq": seq, "private": private, "room_seq": room_seq})
+        }
+        ChatEvent::Message(m) => json!({
+            "type": "message",
+            "room_seq": m.room_seq,
+            "from": m.from,
+            "key": hex(&m.key.0),
+            "text": m.text,
+            "kind": m.kind.as_str(),
+            "sig": m.sig.as_str(),
+            "author": match m.author {
+                AuthorCheck::Known => "known",
+                AuthorCheck::FirstSeen => "first-seen",
+                AuthorCheck::Changed { .. } => "changed",
+            },
+            "seq": m.seq,
+            "time_ms": m.time_ms,
+            "history": m.history,
+            "private": m.private,
+            "missing_before": m.missing_before,
+            "chain_broken": m.chain_broken,
+        }),
+        ChatEvent::Guest { room_seq, history, name, text } => json!({
+            "type": "message",
+            "room_seq": room_seq,
+            "from": name,
+            "key": Value::Null,
+            "text": text,
+            "kind": "text",
+            "sig": "unsigned",
+            "history": history,
+        }),
+        ChatEvent::Presence { joined, member, reason } => json!({
+            "type": if *joined { "join" } else { "leave" },
+            "member": member_json(member),
+            "reason": reason,
+        }),
+        ChatEvent::KeyChanged { name, was, now } => {
+            json!({"type": "key_changed", "name": name, "was": hex(&was.0), "now": hex(&now.0)})
+        }
+        ChatEvent::Roster(members) => {
+            json!({"type": "members", "members": members.iter().map(member_json).collect::<Vec<_>>()})
+        }
+        ChatEvent::Refused { code, text } => {
+            json!({"type": "refused", "code": format!("{code:?}"), "text": text})
+        }
+        ChatEvent::Replay { from, seq } => json!({"type": "replay", "from": from, "seq": seq}),
+        ChatEvent::RelayGap { missing } => json!({"type": "relay_gap", "missing": missing}),
+        ChatEvent::Malformed { from, why } => json!({"type": "malformed", "from": from, "why": why}),
+    }
+}
