@@ -744,7 +744,7 @@ async fn listen(args: ListenArgs, out: Output) -> anyhow::Result<()> {
     out.info(&format!("invite: {invite}"));
     // The status page says how to join, never where files live.
     let about = format!(
-        "server key fingerprint: {fingerprint}\nsafety number: {}\ninvite: {invite}\n",
+        "listening on {local}\nserver key fingerprint: {fingerprint}\nsafety number: {}\ninvite: {invite}\n",
         fingerprint.short()
     );
 

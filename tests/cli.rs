@@ -28,7 +28,8 @@ fn chat_both_ways(listen_extra: &[&str], connect_extra: &[&str], suite: &str) ->
     assert!(heard.starts_with('[') && heard.ends_with(" \u{2713}] hello from the client"), "{heard}");
 
     room.proc.send_line("hello from the room");
-    client.stdout.wait_for("the room's line", |l| l == "hello from the room");
+    // The host's line, signed by the host's key and checked by the client.
+    client.stdout.wait_for("the room's line", |l| l.ends_with(" \u{2713}] hello from the room"));
 
     client.close_stdin();
     let status = client.wait();
@@ -183,7 +184,7 @@ fn listen_drops_a_client_that_sends_nothing_after_the_handshake_timeout_and_keep
     client.send_line("still here?");
     room.proc.stdout.wait_for_text("] still here?");
     room.proc.send_line("yes");
-    client.stdout.wait_for("the room's answer", |l| l == "yes");
+    client.stdout.wait_for("the room's answer", |l| l.ends_with(" \u{2713}] yes"));
     client.close_stdin();
     assert!(client.wait().success(), "{}", client.output());
 }
@@ -339,12 +340,17 @@ fn demo_headless_prints_the_handshake_answers_each_line_and_exits_zero_at_the_en
     demo.stdout.wait_for_text("[tls] 1/7 -> ClientHello");
     let connected = demo.stdout.wait_for_text("[tls] connected: ");
     assert!(connected.contains("peer CN=localhost"), "{connected}");
-    demo.stdout.wait_for_text("hello! I am the demo room's bot");
+    // Two bots, each with a key of its own, greet the newcomer: signed, checked here.
+    demo.stdout.wait_for("alice's welcome", |l| l.starts_with("[alice \u{2713}] welcome, "));
+    demo.stdout.wait_for("bob's follow-up", |l| l.starts_with("[bob \u{2713}] hi "));
     demo.send_line("hello there");
-    demo.stdout.wait_for_text("hi there!");
+    demo.stdout.wait_for("alice's greeting", |l| l.starts_with("[alice \u{2713}] hi "));
     demo.send_line("twelve bytes");
-    // 12 characters and a newline, plus 22 bytes of record overhead.
-    demo.stdout.wait_for_text("you said \"twelve bytes\": 13 bytes, sealed with TLS_CHACHA20_POLY1305_SHA256 into a 35-byte record.");
+    // 12 bytes of text; the signed message's fixed fields take 186 bytes
+    // and the signature 64; a Post frame adds 4, a record 22.
+    demo.stdout.wait_for_text(
+        "your 12 bytes of text went out as signed message #2 (262 bytes with its 64-byte signature), in a 266-byte Post frame, sealed into a 288-byte TLS record.",
+    );
     demo.close_stdin();
     let status = demo.wait();
     assert!(status.success(), "{}", demo.output());

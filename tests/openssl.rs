@@ -137,9 +137,9 @@ fn s_client_chats_with_listen(suite: &str) {
     client.send_line("hello from openssl");
     let heard = room.proc.stdout.wait_for_text("] hello from openssl");
     // No client certificate: a guest, labelled as unverified.
-    assert!(heard.starts_with("[guest@127.0.0.1:") && heard.contains(" (unverified)] "), "{heard}");
+    assert_eq!(heard, "[guest-1 (unverified)] hello from openssl");
     room.proc.send_line("hello from tlschat");
-    client.stdout.wait_for("tlschat's line", |l| l == "hello from tlschat");
+    client.stdout.wait_for("tlschat's line", |l| l.ends_with(" \u{2713}] hello from tlschat"));
 
     client.close_stdin();
     assert!(client.wait().success(), "{}", client.output());
@@ -300,7 +300,7 @@ fn openssl_s_client_offering_only_a_p256_key_share_gets_a_hello_retry_request_an
     client.send_line("after a retry");
     room.proc.stdout.wait_for_text("] after a retry");
     room.proc.send_line("welcome");
-    client.stdout.wait_for("the room's line", |l| l == "welcome");
+    client.stdout.wait_for("the room's line", |l| l.ends_with(" \u{2713}] welcome"));
     client.close_stdin();
     assert!(client.wait().success(), "{}", client.output());
 }
@@ -336,6 +336,9 @@ fn curl_gets_the_status_page_from_tlschat_listen() {
     assert!(page.starts_with("tlschat room"), "{page}");
     assert!(page.contains(&format!("listening on {}", room.addr)), "{page}");
     assert!(page.contains(&room.fingerprint), "{page}");
+    // How many are in, and never where the room's files live.
+    assert!(page.contains("members here: 0"), "{page}");
+    assert!(!page.contains(room.ca.to_str().unwrap()), "{page}");
     room.proc.stdout.wait_for_text("sent the HTTP status page");
     assert!(room.proc.stdout.contains("alpn http/1.1"), "{}", room.proc.output());
 }

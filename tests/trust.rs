@@ -288,7 +288,7 @@ fn first_contact_with_trust_on_first_use_pins_the_key_and_the_next_connection_us
     again.send_line("hello again");
     room.proc.stdout.wait_for_text("] hello again");
     room.proc.send_line("welcome back");
-    again.stdout.wait_for("the room's line", |l| l == "welcome back");
+    again.stdout.wait_for("the room's line", |l| l.ends_with(" \u{2713}] welcome back"));
     again.close_stdin();
     assert!(again.wait().success(), "{}", again.output());
 

@@ -265,7 +265,9 @@ impl Relay {
         };
         let line = format!("* {} joined ({})\n", info.name, info.standing.as_str());
         self.broadcast(Some(id), &presence.encode().into(), &line.into_bytes().into(), &mut out);
-        out.push(Output::Note(format!("{} joined ({})", info.name, info.standing.as_str())));
+        if id != HOST {
+            out.push(Output::Note(format!("{} joined ({})", info.name, info.standing.as_str())));
+        }
         Ok(out)
     }
 

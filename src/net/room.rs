@@ -233,10 +233,9 @@ impl RoomTask {
                             let reason = format!("too slow: {SEAT_QUEUE} messages waiting unread");
                             work.extend(self.relay.leave(id, &reason, now_ms()));
                         }
-                        Err(TrySendError::Closed(_)) => {
-                            self.seats.remove(&id);
-                            work.extend(self.relay.leave(id, "", now_ms()));
-                        }
+                        // The connection has ended; what it said before it
+                        // did is still on its way here, then its Leave.
+                        Err(TrySendError::Closed(_)) => {}
                     }
                 }
                 Output::Close(id, _) => {

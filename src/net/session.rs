@@ -422,12 +422,19 @@ impl Chat {
                     self.mode = Mode::Ignore;
                     return;
                 }
-                let joiner = match summary.peer.as_ref().and_then(|c| identity::name_of(c).map(|n| (n, c))) {
-                    Some((name, cert)) => Joiner::Verified { name: name.to_owned(), key: cert.public_key },
-                    None => Joiner::Guest,
+                // Frames for members who proved a key; lines for guests,
+                // whatever they offered: without a key there is nothing to sign.
+                let (joiner, transport) =
+                    match summary.peer.as_ref().and_then(|c| identity::name_of(c).map(|n| (n, c))) {
+                        Some((name, cert)) if chat => {
+                            (Joiner::Verified { name: name.to_owned(), key: cert.public_key }, Transport::Frames)
+                        }
+                        _ => (Joiner::Guest, Transport::Lines),
+                    };
+                self.mode = match transport {
+                    Transport::Frames => Mode::SeatFrames,
+                    Transport::Lines => Mode::SeatLines,
                 };
-                let transport = if chat { Transport::Frames } else { Transport::Lines };
-                self.mode = if chat { Mode::SeatFrames } else { Mode::SeatLines };
                 let join = RoomInput::Join { id: seat.id, joiner, transport, out: seat.out.clone() };
                 let _ = seat.room.inputs.send(join).await;
             }
