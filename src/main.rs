@@ -783,7 +783,7 @@ async fn listen(args: ListenArgs, out: Output) -> anyhow::Result<()> {
         room_config.max_members = args.max_members;
         let room = net::start_room(room_config, Some(host), local, event_tx.clone());
         host_intents = Some(intents_tx);
-        Service::Room { room, about: about.into() }
+        Service::Room { room, about: about.clone().into() }
     };
 
     let server = net::Server {
@@ -797,8 +797,7 @@ async fn listen(args: ListenArgs, out: Output) -> anyhow::Result<()> {
     tokio::spawn(server.run());
     if let (true, Some(host)) = (tui, host_intents.clone()) {
         let events = log_to_file(event_rx, report::server_lines, &format!("tlschat: room on {local}"));
-        let intro = format!("invite: {invite}\nsafety number: {}", fingerprint.short());
-        tlschat::tui::run_room(local.to_string(), &intro, events, host, shutdown_tx, out.bell).await?;
+        tlschat::tui::run_room(local.to_string(), &about, events, host, shutdown_tx, out.bell).await?;
         warn_keylog(keylog.as_deref());
         return Ok(());
     }

@@ -124,13 +124,17 @@ fn demo_in_a_terminal_animates_the_handshake_answers_rekeys_and_exits_cleanly() 
     // The step delay shows the messages one by one: catch it part way.
     tmux.wait_for("demo", "a handshake part way", |s| s.contains("awaiting…"));
     tmux.wait_for("demo", "the finished handshake", handshake_done);
-    tmux.wait_for_text("demo", "I am the demo room's bot");
+    // Two bots with keys of their own greet the newcomer; their lines carry ✓.
+    tmux.wait_for_text("demo", "alice ✓: welcome, ");
+    tmux.wait_for_text("demo", "bob ✓: hi ");
 
-    tmux.type_line("demo", "hello bot");
-    tmux.wait_for_text("demo", "hi there!");
+    tmux.type_line("demo", "hello bots");
+    tmux.wait_for_text("demo", "alice ✓: hi ");
+    // Our own line, acknowledged by the relay: delivered.
+    tmux.wait_for_text("demo", "you ✓✓: hello bots");
     tmux.type_line("demo", "/rekey");
-    tmux.wait_for_text("demo", "Handshake 7/7 · 2 after");
-    tmux.wait_for_text("demo", "your KeyUpdate arrived");
+    tmux.wait_for_text("demo", "Handshake 10/10 · 2 after");
+    tmux.wait_for_text("demo", "── KeyUpdate from 127.0.0.1");
 
     tmux.type_line("demo", "exit");
     assert_exited_cleanly(&tmux, "demo", dir.path());
