@@ -1,5 +1,5 @@
 //! The room a `tlschat listen` serves: its keys and certificates on disk,
-//! the names its members have claimed, and how the room labels them.
+//! and the names its members have claimed.
 //!
 //! A room is made once, on first use, in `DATA/room/`: a CA (Ed25519,
 //! rcgen) and a server key with a certificate from that CA for the names
@@ -16,13 +16,11 @@
 //! alert during the handshake, before the client's first line.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use crate::home::{self, Access, FileError};
 use crate::identity;
-use crate::net::NetEvent;
 use crate::pki::{self, PkiError, RoomCa};
 use crate::tls::cert::{self, CertError, RootStore, ServerName};
 use crate::tls::{Admission, CertSummary, Ed25519Key, Fingerprint, Rng};
@@ -244,13 +242,23 @@ struct Bound {
     fingerprint: Fingerprint,
 }
 
+/// The most names a room binds: the members file stays small enough for
+/// `listen` to read at start, whatever a flood of new keys tries.
+pub const MAX_NAMES: usize = 100_000;
+
 /// The room's names: each bound to the first key that proved it owns it,
 /// kept in the members file (`NAME FINGERPRINT` lines, 0600).
+///
+/// A binding takes effect at once in memory; the line is appended by a
+/// thread of its own, so a slow disk never holds up the async workers
+/// that run handshakes. Dropping `Members` waits for what is queued.
 #[derive(Debug)]
 pub struct Members {
     path: PathBuf,
     /// By lower-cased name.
     bound: Mutex<HashMap<String, Bound>>,
+    /// Lines for the writer thread, and the thread.
+    writer: Mutex<Option<(std::sync::mpsc::Sender<String>, std::thread::JoinHandle<()>)>>,
 }
 
 impl Members {
@@ -261,38 +269,99 @@ impl Members {
             home::private_dir(dir)?;
         }
         let bound = load_members(&path)?;
-        Ok(Self { path, bound: Mutex::new(bound) })
+        let (lines, queue) = std::sync::mpsc::channel::<String>();
+        let file = path.clone();
+        let thread = std::thread::Builder::new()
+            .name("members file".into())
+            .spawn(move || {
+                for line in queue {
+                    // The binding holds in memory; on disk it is best effort,
+                    // and a failure is said where the operator sees it.
+                    if let Err(e) = home::append_line(&file, &line, Access::Private) {
+                        eprintln!("tlschat: warning: cannot record a name binding: {e}");
+                    }
+                }
+            })
+            .map_err(|error| FileError::Write { path: path.clone(), error })?;
+        Ok(Self { path, bound: Mutex::new(bound), writer: Mutex::new(Some((lines, thread))) })
+    }
+
+    /// The members file.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// Binds `name` to `fingerprint` if the name is free (and records it),
     /// accepts it if it is already bound to that key, and refuses it
-    /// otherwise, saying which key holds it.
+    /// otherwise, saying which key holds it. A new name that could pass for
+    /// a bound one (`aIice` for `alice`, `b0b` for `bob`) is refused too.
     pub fn claim(&self, name: &str, fingerprint: &Fingerprint) -> Result<(), String> {
         let mut bound = self.bound.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let key = name.to_ascii_lowercase();
-        if !bound.contains_key(&key) {
-            // Another `listen` on the same room may have bound it meanwhile.
-            if let Ok(fresh) = load_members(&self.path) {
-                *bound = fresh;
-            }
-        }
         match bound.get(&key) {
-            Some(b) if b.fingerprint == *fingerprint => Ok(()),
-            Some(b) => Err(format!(
-                "the name {} belongs to the key {} in this room; refused the key {} that claimed it",
+            Some(b) if b.fingerprint == *fingerprint => return Ok(()),
+            Some(b) => {
+                return Err(format!(
+                    "the name {} belongs to the key {} in this room; refused the key {} that claimed it",
+                    b.name,
+                    b.fingerprint.short(),
+                    fingerprint.short()
+                ));
+            }
+            None => {}
+        }
+        let look = skeleton(name);
+        if let Some(b) = bound.values().find(|b| b.fingerprint != *fingerprint && skeleton(&b.name) == look) {
+            return Err(format!(
+                "the name {name} looks like {}, which belongs to the key {} in this room; refused the key {}",
                 b.name,
                 b.fingerprint.short(),
                 fingerprint.short()
-            )),
-            None => {
-                let line = format!("{name} {}", crate::tls::crypto::hex(&fingerprint.0));
-                home::append_line(&self.path, &line, Access::Private)
-                    .map_err(|e| format!("cannot record the name {name}: {e}"))?;
-                bound.insert(key, Bound { name: name.to_owned(), fingerprint: *fingerprint });
-                Ok(())
-            }
+            ));
+        }
+        if bound.len() >= MAX_NAMES {
+            return Err(format!(
+                "this room has bound its maximum of {MAX_NAMES} names; refused the new name {name}"
+            ));
+        }
+        let line = format!("{name} {}", crate::tls::crypto::hex(&fingerprint.0));
+        let writer = self.writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match writer.as_ref() {
+            Some((lines, _)) if lines.send(line).is_ok() => {}
+            _ => return Err(format!("cannot record the name {name}: the members file is closed")),
+        }
+        bound.insert(key, Bound { name: name.to_owned(), fingerprint: *fingerprint });
+        Ok(())
+    }
+}
+
+impl Drop for Members {
+    fn drop(&mut self) {
+        let writer = self.writer.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        if let Some((lines, thread)) = writer {
+            drop(lines);
+            let _ = thread.join();
         }
     }
+}
+
+/// What a name looks like, for telling look-alikes apart: lower case, with
+/// the characters people confuse at a glance folded together (`I`, `l`,
+/// `1` and `i`; `O` and `0`; `rn` and `m`; `vv` and `w`) and separators left
+/// out. Names are ASCII (see [`identity::check_name`]): mixed scripts, bidi
+/// and zero-width characters never get this far.
+pub fn skeleton(name: &str) -> String {
+    let folded: String = name
+        .chars()
+        .filter(|c| !matches!(c, '.' | '_' | '-'))
+        .map(|c| match c.to_ascii_lowercase() {
+            'i' | '1' | '|' => 'l',
+            '0' => 'o',
+            '5' => 's',
+            other => other,
+        })
+        .collect();
+    folded.replace("rn", "m").replace("vv", "w")
 }
 
 impl Admission for Members {
@@ -300,7 +369,7 @@ impl Admission for Members {
         let name = identity::name_of(peer).ok_or_else(|| {
             format!(
                 "the client certificate's subject {:?} is not one tlschat name (CN=NAME, ASCII letters, digits, '.', '_', '-')",
-                peer.subject
+                crate::chat::printable(&peer.subject)
             )
         })?;
         self.claim(name, &peer.fingerprint)
@@ -323,56 +392,6 @@ fn load_members(path: &Path) -> Result<HashMap<String, Bound>, RoomError> {
         bound.entry(name.to_ascii_lowercase()).or_insert(Bound { name: name.to_owned(), fingerprint });
     }
     Ok(bound)
-}
-
-// ---------------------------------------------------------------------------
-// Labels
-
-/// How the room shows who said a line: `alice ✓` for a member whose key
-/// the handshake proved and whose name is bound to it, `guest@ADDR
-/// (unverified)` for a client without a certificate.
-pub fn label(peer: SocketAddr, cert: Option<&CertSummary>) -> String {
-    match cert.and_then(|c| identity::name_of(c).map(|name| (name, c))) {
-        Some((name, _)) => format!("{name} \u{2713}"),
-        None => format!("guest@{peer} (unverified)"),
-    }
-}
-
-/// Who is connected, for labelling their lines in the room's log.
-#[derive(Debug, Default)]
-pub struct Roster {
-    labels: HashMap<SocketAddr, String>,
-}
-
-impl Roster {
-    /// Takes note of a connection's identity; returns the line that says
-    /// who joined, when `event` is a completed handshake.
-    pub fn observe(&mut self, event: &NetEvent) -> Option<String> {
-        match event {
-            NetEvent::Connected { peer, summary } => {
-                let label = label(*peer, summary.peer.as_ref());
-                let line = match &summary.peer {
-                    Some(cert) if identity::name_of(cert).is_some() => {
-                        format!("[{peer}] {label} joined: verified key {}", cert.fingerprint.short())
-                    }
-                    _ => format!("[{peer}] {label} joined: no client certificate"),
-                };
-                self.labels.insert(*peer, label);
-                Some(line)
-            }
-            NetEvent::Closed { peer, .. } | NetEvent::Failed { peer, .. } => {
-                self.labels.remove(peer);
-                None
-            }
-            _ => None,
-        }
-    }
-
-    /// The label of the connection at `peer`; an address not (yet) known
-    /// is shown as unverified.
-    pub fn label(&self, peer: SocketAddr) -> String {
-        self.labels.get(&peer).cloned().unwrap_or_else(|| label(peer, None))
-    }
 }
 
 #[cfg(test)]
@@ -399,6 +418,10 @@ mod tests {
         members.claim("alice", &a).unwrap();
         let refusal = members.claim("ALICE", &b).unwrap_err();
         assert!(refusal.contains(&a.short()) && refusal.contains(&b.short()), "{refusal}");
+        for lookalike in ["aIice", "a1ice", "al1ce", "a.lice", "ALlCE"] {
+            let refusal = members.claim(lookalike, &b).unwrap_err();
+            assert!(refusal.contains("looks like alice"), "{lookalike}: {refusal}");
+        }
         members.claim("bob", &b).unwrap();
         drop(members);
 
@@ -419,16 +442,5 @@ mod tests {
         assert!(matches!(err, RoomError::BadMembersLine { line: 2, .. }), "{err}");
         assert!(err.to_string().contains(&format!("{} line 2", path.display())));
         let _ = std::fs::remove_dir_all(dir);
-    }
-
-    #[test]
-    fn labels_mark_verified_members_and_unverified_guests() {
-        let peer: SocketAddr = "127.0.0.1:5555".parse().unwrap();
-        assert_eq!(label(peer, None), "guest@127.0.0.1:5555 (unverified)");
-        let mut rng = crate::tls::SeededRng::new_for_testing_only(4);
-        let cert = pki::self_signed_client(Ed25519Key::generate(&mut rng), "alice", &mut rng, 1_800_000_000)
-            .unwrap();
-        let summary = cert::parse_leaf(&cert.chain_der[0]).unwrap();
-        assert_eq!(label(peer, Some(&summary)), "alice \u{2713}");
     }
 }

@@ -54,7 +54,8 @@ async fn room() -> Room {
     let (host, intents) = mpsc::channel(16);
     let key = tls::Ed25519Key::generate(&mut tls::SeededRng::new_for_testing_only(8));
     let seat = net::Host { name: "host".into(), key, intents };
-    let room = net::start_room(relay::Config::new(server.fingerprint().0), Some(seat), addr, events_tx.clone());
+    let room =
+        net::start_room(relay::Config::new(server.fingerprint().0), Some(seat), addr, events_tx.clone());
     let server = Server {
         listener,
         config: Arc::new(config),
@@ -199,8 +200,7 @@ async fn the_step_gate_holds_each_client_flight_until_it_is_released() {
     expect(&mut room.events, "the room's side completing", |e| matches!(e, NetEvent::Connected { .. })).await;
     // After the handshake nothing is held: a line goes straight out.
     c.intents.send(Intent::Send(Arc::from(&b"after\n"[..]))).await.unwrap();
-    expect(&mut room.events, "the line", |e| guest_said(e, "after"))
-        .await;
+    expect(&mut room.events, "the line", |e| guest_said(e, "after")).await;
     drop(c.intents);
     finished(c.done).await.unwrap();
 }
@@ -250,8 +250,7 @@ async fn a_client_key_update_that_asks_the_room_to_update_too_changes_keys_both_
     .await;
     // The chat goes on under the new keys.
     c.intents.send(Intent::Send(Arc::from(&b"still here\n"[..]))).await.unwrap();
-    expect(&mut room.events, "a line", |e| guest_said(e, "still here"))
-        .await;
+    expect(&mut room.events, "a line", |e| guest_said(e, "still here")).await;
 }
 
 #[tokio::test]

@@ -50,7 +50,13 @@ fn live_messages(p: &Proc) -> Vec<(u64, String, String)> {
     events(p)
         .iter()
         .filter(|v| v["type"] == "message" && v["history"] != true)
-        .map(|v| (v["room_seq"].as_u64().unwrap(), v["from"].as_str().unwrap().into(), v["text"].as_str().unwrap().into()))
+        .map(|v| {
+            (
+                v["room_seq"].as_u64().unwrap(),
+                v["from"].as_str().unwrap().into(),
+                v["text"].as_str().unwrap().into(),
+            )
+        })
         .collect()
 }
 
@@ -83,8 +89,13 @@ fn three_members_and_a_guest_each_hear_everyone_else_once_in_the_relays_order() 
     wait_event(&alice, "alice's line delivered", |v| v["type"] == "delivered" && v["seq"] == 1);
 
     let mut bob = member(&dir, &room, "bob");
-    let history = wait_event(&bob, "alice's line as history", |v| is_message(v, "alice", "before the others"));
-    assert_eq!((history["history"].as_bool(), history["sig"].as_str()), (Some(true), Some("valid")), "{history}");
+    let history =
+        wait_event(&bob, "alice's line as history", |v| is_message(v, "alice", "before the others"));
+    assert_eq!(
+        (history["history"].as_bool(), history["sig"].as_str()),
+        (Some(true), Some("valid")),
+        "{history}"
+    );
     let mut carol = member(&dir, &room, "carol");
     wait_event(&carol, "carol's welcome", |v| v["type"] == "welcome");
     let mut guest = guest(&room, dir.path());
@@ -99,7 +110,12 @@ fn three_members_and_a_guest_each_hear_everyone_else_once_in_the_relays_order() 
     carol.send_line("from carol");
     guest.send_line("from the guest");
     room.proc.send_line("from the host");
-    let all = [("alice", "from alice"), ("bob", "from bob"), ("carol", "from carol"), ("guest-1", "from the guest")];
+    let all = [
+        ("alice", "from alice"),
+        ("bob", "from bob"),
+        ("carol", "from carol"),
+        ("guest-1", "from the guest"),
+    ];
     let host = room.proc.stdout.wait_for_text("you are in the room as ");
     let host_name = host.rsplit(' ').next().unwrap().to_owned();
     for (p, me) in [(&alice, "alice"), (&bob, "bob"), (&carol, "carol")] {
@@ -109,13 +125,16 @@ fn three_members_and_a_guest_each_hear_everyone_else_once_in_the_relays_order() 
         wait_event(p, &format!("{me} hearing the host"), |v| is_message(v, &host_name, "from the host"));
     }
     for (from, text) in all.iter().filter(|(from, _)| *from != "guest-1") {
-        guest.stdout.wait_for(&format!("the guest hearing {from}"), |l| l == format!("[{from} \u{2713}] {text}"));
+        guest
+            .stdout
+            .wait_for(&format!("the guest hearing {from}"), |l| l == format!("[{from} \u{2713}] {text}"));
     }
     room.proc.stdout.wait_for_text("[guest-1 (unverified)] from the guest");
     room.proc.stdout.wait_for_text("[carol \u{2713}] from carol");
 
     // Exactly once each, in one order shared by everyone: the relay's.
-    let orders: Vec<Vec<(u64, String, String)>> = [&alice, &bob, &carol].iter().map(|p| live_messages(p)).collect();
+    let orders: Vec<Vec<(u64, String, String)>> =
+        [&alice, &bob, &carol].iter().map(|p| live_messages(p)).collect();
     for (who, order) in ["alice", "bob", "carol"].iter().zip(&orders) {
         let seqs: Vec<u64> = order.iter().map(|m| m.0).collect();
         assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{who}: not in room order: {order:?}");
@@ -125,7 +144,8 @@ fn three_members_and_a_guest_each_hear_everyone_else_once_in_the_relays_order() 
             assert!(n <= 1, "{who} got {text:?} {n} times");
         }
     }
-    let seq_of = |order: &Vec<(u64, String, String)>, text: &str| order.iter().find(|m| m.2 == text).map(|m| m.0);
+    let seq_of =
+        |order: &Vec<(u64, String, String)>, text: &str| order.iter().find(|m| m.2 == text).map(|m| m.0);
     for text in ["from the guest", "from the host"] {
         let seqs: Vec<_> = orders.iter().map(|o| seq_of(o, text)).collect();
         assert!(seqs.iter().all(|s| s.is_some() && *s == seqs[0]), "{text}: {seqs:?}");
@@ -139,7 +159,10 @@ fn three_members_and_a_guest_each_hear_everyone_else_once_in_the_relays_order() 
                 assert_eq!(v["key"].as_str().map(str::len), Some(64), "{v}");
             }
         }
-        assert!(!matches!(v["type"].as_str(), Some("relay_gap" | "replay" | "key_changed" | "refused")), "{v}");
+        assert!(
+            !matches!(v["type"].as_str(), Some("relay_gap" | "replay" | "key_changed" | "refused")),
+            "{v}"
+        );
     }
 
     // /who lists everyone, with their standing.
@@ -152,10 +175,11 @@ fn three_members_and_a_guest_each_hear_everyone_else_once_in_the_relays_order() 
         .map(|m| (m["name"].as_str().unwrap().into(), m["standing"].as_str().unwrap().into()))
         .collect();
     names.sort();
-    let mut expected: Vec<(String, String)> = [("alice", "verified"), ("bob", "verified"), ("carol", "verified"), ("guest-1", "guest")]
-        .iter()
-        .map(|(n, s)| ((*n).into(), (*s).into()))
-        .collect();
+    let mut expected: Vec<(String, String)> =
+        [("alice", "verified"), ("bob", "verified"), ("carol", "verified"), ("guest-1", "guest")]
+            .iter()
+            .map(|(n, s)| ((*n).into(), (*s).into()))
+            .collect();
     expected.push((host_name.clone(), "host".into()));
     expected.sort();
     assert_eq!(names, expected);
@@ -163,7 +187,10 @@ fn three_members_and_a_guest_each_hear_everyone_else_once_in_the_relays_order() 
     // /msg reaches its recipient only, marked private on both sides.
     alice.send_line("/msg bob for bob only");
     let private = wait_event(&bob, "the private message", |v| is_message(v, "alice", "for bob only"));
-    assert_eq!((private["private"].as_bool(), private["sig"].as_str(), private["kind"].as_str()), (Some(true), Some("valid"), Some("private")));
+    assert_eq!(
+        (private["private"].as_bool(), private["sig"].as_str(), private["kind"].as_str()),
+        (Some(true), Some("valid"), Some("private"))
+    );
     wait_event(&alice, "the private message delivered", |v| v["type"] == "delivered" && v["private"] == true);
     carol.send_line("after the secret");
     wait_event(&bob, "carol's next line", |v| is_message(v, "carol", "after the secret"));

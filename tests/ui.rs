@@ -18,8 +18,8 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Color;
 use ratatui::widgets::Widget;
-use tlschat::chat::Kind;
 use tlschat::app::{Action, App, Focus, Msg, Now, Outcome};
+use tlschat::chat::Kind;
 use tlschat::net::{Closer, NetEvent};
 use tlschat::tls::{self, Event};
 use tlschat::ui;
@@ -237,7 +237,10 @@ fn the_chat_pane_wraps_cjk_and_emoji_by_display_width_and_styles_notices_apart()
     }
     typed(&mut app, "ça va? 中文 ok", now);
     let update = app.update(key(KeyCode::Enter), now);
-    assert_eq!(update.action, Some(Action::Say { kind: Kind::Text, text: "ça va? 中文 ok".into(), to: None }));
+    assert_eq!(
+        update.action,
+        Some(Action::Say { kind: Kind::Text, text: "ça va? 中文 ok".into(), to: None })
+    );
     let _ = app.update(Msg::Net(NetEvent::Closed { peer: server(), by: Closer::Peer }), now);
     // Narrow chat pane: 72 columns, 42 for chat beside the panel.
     let text = screen(&mut app, 72, 20);
@@ -318,7 +321,10 @@ fn the_input_line_edits_by_character_and_word_and_remembers_history() {
     let _ = app.update(key(KeyCode::End), now);
     typed(&mut app, "!", now);
     assert_eq!(app.input().text(), "éllo wörd !");
-    assert_eq!(app.update(key(KeyCode::Enter), now).action, Some(Action::Say { kind: Kind::Text, text: "éllo wörd !".into(), to: None }));
+    assert_eq!(
+        app.update(key(KeyCode::Enter), now).action,
+        Some(Action::Say { kind: Kind::Text, text: "éllo wörd !".into(), to: None })
+    );
     typed(&mut app, "second", now);
     let _ = app.update(key(KeyCode::Enter), now);
     typed(&mut app, "draft", now);

@@ -426,9 +426,10 @@ impl Chat {
                 // whatever they offered: without a key there is nothing to sign.
                 let (joiner, transport) =
                     match summary.peer.as_ref().and_then(|c| identity::name_of(c).map(|n| (n, c))) {
-                        Some((name, cert)) if chat => {
-                            (Joiner::Verified { name: name.to_owned(), key: cert.public_key }, Transport::Frames)
-                        }
+                        Some((name, cert)) if chat => (
+                            Joiner::Verified { name: name.to_owned(), key: cert.public_key },
+                            Transport::Frames,
+                        ),
                         _ => (Joiner::Guest, Transport::Lines),
                     };
                 self.mode = match transport {
