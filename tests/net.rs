@@ -7,6 +7,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use std::io::{Read, Write};
+
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
@@ -17,7 +19,8 @@ use tlschat::chat::{ChatEvent, relay};
 use tlschat::net::{self, Closer, Intent, NetError, NetEvent, Server, Service, StepGate};
 use tlschat::pki;
 use tlschat::tls::{
-    self, CertifiedKey, ClientConfig, Direction, RootStore, ServerConfig, ServerName, ServerTrust, Step,
+    self, CertifiedKey, ClientConfig, Connection, Direction, RootStore, ServerConfig, ServerName,
+    ServerTrust, Step,
 };
 
 /// How long anything expected may take.
@@ -47,6 +50,8 @@ async fn room() -> Room {
     let mut config =
         ServerConfig::new(CertifiedKey { chain: server.chain_der.clone(), key: server.key.clone() });
     config.alpn = vec![tls::ALPN_TLSCHAT.to_vec()];
+    // Members prove a key; clients without one are guests.
+    config.client_auth = tls::ClientAuth::Optional(tls::ClientTrust::AnyKey);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (events_tx, events) = mpsc::channel(256);
@@ -78,6 +83,25 @@ struct Client {
 fn client(addr: SocketAddr, roots: RootStore, step: Option<StepGate>) -> Client {
     let mut config = ClientConfig::new(ServerTrust::Roots(roots));
     config.alpn = vec![tls::ALPN_TLSCHAT.to_vec()];
+    connect_with(addr, config, step)
+}
+
+/// A member of the room: a client with an identity certificate named `name`.
+fn member(addr: SocketAddr, roots: RootStore, name: &str, seed: u64) -> Client {
+    connect_with(addr, member_config(roots, name, seed), None)
+}
+
+fn member_config(roots: RootStore, name: &str, seed: u64) -> ClientConfig {
+    let mut rng = tls::SeededRng::new_for_testing_only(seed);
+    let cert = pki::self_signed_client(tls::Ed25519Key::generate(&mut rng), name, &mut rng, unix_now() - 60)
+        .unwrap();
+    let mut config = ClientConfig::new(ServerTrust::Roots(roots));
+    config.alpn = vec![tls::ALPN_TLSCHAT.to_vec()];
+    config.client_cert = Some(CertifiedKey { chain: cert.chain_der, key: cert.key });
+    config
+}
+
+fn connect_with(addr: SocketAddr, config: ClientConfig, step: Option<StepGate>) -> Client {
     let (intents, intent_rx) = mpsc::channel(16);
     let (events_tx, events) = mpsc::channel(256);
     let name = ServerName::parse("localhost").unwrap();
@@ -303,4 +327,174 @@ async fn a_client_that_quits_while_a_flight_is_held_leaves_the_room_with_close_n
         matches!(e, NetEvent::Closed { by: Closer::Peer, .. })
     })
     .await;
+}
+
+/// A member driven by hand on a blocking socket: its handshake done, then
+/// it does only what the test says (it may never read again).
+fn raw_member(
+    addr: SocketAddr,
+    config: ClientConfig,
+    recv_buffer: Option<u32>,
+) -> (std::net::TcpStream, Connection) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    if let Some(size) = recv_buffer {
+        socket.set_recv_buffer_size(size).unwrap();
+    }
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let tcp = rt.block_on(socket.connect(addr)).unwrap().into_std().unwrap();
+    tcp.set_nonblocking(false).unwrap();
+    tcp.set_read_timeout(Some(WAIT)).unwrap();
+    let name = ServerName::parse("localhost").unwrap();
+    let mut tls = Connection::client(Arc::new(config), name, Box::new(tls::OsRng)).unwrap();
+    let mut tcp_ref = &tcp;
+    let mut buf = vec![0; 64 * 1024];
+    let mut out = Vec::new();
+    while tls.is_handshaking() {
+        if tls.poll_transmit(&mut out) {
+            tcp_ref.write_all(&out).unwrap();
+            out.clear();
+        }
+        let n = tcp_ref.read(&mut buf).unwrap();
+        assert!(n > 0, "the room closed during the handshake");
+        tls.handle_input(&buf[..n], unix_now()).unwrap();
+    }
+    if tls.poll_transmit(&mut out) {
+        tcp_ref.write_all(&out).unwrap();
+    }
+    (tcp, tls)
+}
+
+/// Waits for the room's host to see `name` leave; returns the reason.
+async fn left(room: &mut Room, name: &str) -> String {
+    let event = expect(&mut room.events, &format!("{name} leaving"), |e| {
+        matches!(e, NetEvent::Chat { event: ChatEvent::Presence { joined: false, member, .. }, .. } if member.name == name)
+    })
+    .await;
+    match event {
+        NetEvent::Chat { event: ChatEvent::Presence { reason, .. }, .. } => reason,
+        _ => unreachable!(),
+    }
+}
+
+async fn seated(room: &mut Room, name: &str) {
+    expect(&mut room.events, &format!("{name} seated"), |e| {
+        matches!(e, NetEvent::Chat { event: ChatEvent::Presence { joined: true, member, .. }, .. } if member.name == name)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_that_stops_reading_is_dropped_and_the_others_receive_everything() {
+    let mut room = room().await;
+    let mut good = member(room.addr, room.roots.clone(), "good", 21);
+    seated(&mut room, "good").await;
+    // It reads nothing after its handshake, with a small receive window.
+    let config = member_config(room.roots.clone(), "slow", 22);
+    let addr = room.addr;
+    let (_slow_tcp, _slow_tls) =
+        tokio::task::spawn_blocking(move || raw_member(addr, config, Some(4096))).await.unwrap();
+    seated(&mut room, "slow").await;
+
+    let text = "x".repeat(4000);
+    let mut sent = 0u64;
+    let mut received = 0u64;
+    let reason = loop {
+        // In rounds, so that the good member is never far behind: only the
+        // member who does not read falls behind.
+        for _ in 0..50 {
+            sent += 1;
+            let line = format!("{sent} {text}");
+            room.host
+                .send(Intent::Say { kind: tlschat::chat::Kind::Text, text: line, to: None })
+                .await
+                .unwrap();
+        }
+        while received < sent {
+            let event = expect(&mut good.events, "the host's messages", |e| {
+                matches!(e, NetEvent::Chat { event: ChatEvent::Message(_), .. })
+            })
+            .await;
+            let NetEvent::Chat { event: ChatEvent::Message(m), .. } = event else { unreachable!() };
+            received += 1;
+            assert_eq!(m.text.split(' ').next(), Some(received.to_string().as_str()), "out of order or lost");
+            assert_eq!(m.sig, tlschat::chat::SigCheck::Valid);
+        }
+        let gone = quiet_drain(&mut room.events);
+        if let Some(reason) = gone {
+            break reason;
+        }
+        assert!(sent < 20_000, "the member that does not read was never dropped");
+    };
+    assert!(reason.contains("too slow"), "{reason}");
+    eprintln!("the member that did not read was dropped after {sent} messages");
+    // The room goes on for the others.
+    room.host
+        .send(Intent::Say { kind: tlschat::chat::Kind::Text, text: "still here".into(), to: None })
+        .await
+        .unwrap();
+    expect(
+        &mut good.events,
+        "the next message",
+        |e| matches!(e, NetEvent::Chat { event: ChatEvent::Message(m), .. } if m.text == "still here"),
+    )
+    .await;
+}
+
+/// The reason the slow member left, if the room's events so far say it did.
+fn quiet_drain(events: &mut mpsc::Receiver<NetEvent>) -> Option<String> {
+    while let Ok(event) = events.try_recv() {
+        if let NetEvent::Chat { event: ChatEvent::Presence { joined: false, member, reason }, .. } = event
+            && member.name == "slow"
+        {
+            return Some(reason);
+        }
+    }
+    None
+}
+
+#[tokio::test]
+async fn a_member_that_sends_a_malformed_frame_is_expelled_and_the_others_see_it_leave() {
+    let mut room = room().await;
+    let mut good = member(room.addr, room.roots.clone(), "good", 31);
+    seated(&mut room, "good").await;
+    let config = member_config(room.roots.clone(), "broken", 32);
+    let addr = room.addr;
+    let (tcp, mut tls) = tokio::task::spawn_blocking(move || raw_member(addr, config, None)).await.unwrap();
+    seated(&mut room, "broken").await;
+    // A frame of a type that does not exist.
+    tls.send(&[0x7f, 0, 0, 0]).unwrap();
+    let mut out = Vec::new();
+    assert!(tls.poll_transmit(&mut out));
+    (&tcp).write_all(&out).unwrap();
+    let reason = left(&mut room, "broken").await;
+    assert!(reason.contains("malformed frame"), "{reason}");
+    expect(&mut good.events, "the leave notice", |e| {
+        matches!(e, NetEvent::Chat { event: ChatEvent::Presence { joined: false, member, .. }, .. } if member.name == "broken")
+    })
+    .await;
+    // The expelled member was told why, then the connection closed.
+    let told = tokio::task::spawn_blocking(move || {
+        let mut buf = vec![0; 64 * 1024];
+        let mut text = Vec::new();
+        loop {
+            match (&tcp).read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if tls.handle_input(&buf[..n], unix_now()).is_err() {
+                        break;
+                    }
+                    while let Some(data) = tls.recv_application_data() {
+                        text.extend_from_slice(&data);
+                    }
+                    if tls.is_closed() {
+                        break;
+                    }
+                }
+            }
+        }
+        text
+    })
+    .await
+    .unwrap();
+    assert!(String::from_utf8_lossy(&told).contains("disconnected: sent a malformed frame"), "{told:?}");
 }

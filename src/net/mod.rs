@@ -407,8 +407,10 @@ impl Server {
         let room = match &self.service {
             Service::Room { room, about } => {
                 let (out, inbox) = mpsc::channel(SEAT_QUEUE);
+                let kick = Arc::new(tokio::sync::Notify::new());
+                let id = room.next_seat();
                 let seat =
-                    session::Seat { room: room.clone(), id: room.next_seat(), out, about: about.clone() };
+                    session::Seat { room: room.clone(), id, out: Some(out), about: about.clone(), kick };
                 Some((Inbox::Room { out: inbox, shutdown: self.shutdown.clone() }, seat))
             }
             Service::Echo => None,

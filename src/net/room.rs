@@ -16,8 +16,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
+use tokio::sync::{Notify, mpsc};
 
 use super::{Intent, NetEvent};
 use crate::chat::frame::RefusalCode;
@@ -48,7 +48,7 @@ pub(super) enum Out {
 #[derive(Debug)]
 pub(super) enum RoomInput {
     /// The handshake completed: seat it.
-    Join { id: SeatId, joiner: Joiner, transport: Transport, out: mpsc::Sender<Out> },
+    Join { id: SeatId, joiner: Joiner, transport: Transport, out: mpsc::Sender<Out>, kick: Arc<Notify> },
     /// A frame from a member.
     Frame { id: SeatId, frame: Frame },
     /// A member sent bytes that are not a frame: it is expelled.
@@ -112,9 +112,15 @@ fn now_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
+/// How the room reaches one seat's connection.
+struct SeatLink {
+    out: mpsc::Sender<Out>,
+    kick: Arc<Notify>,
+}
+
 struct RoomTask {
     relay: Relay,
-    seats: HashMap<SeatId, mpsc::Sender<Out>>,
+    seats: HashMap<SeatId, SeatLink>,
     host: Option<Member>,
     local: SocketAddr,
     events: mpsc::Sender<NetEvent>,
@@ -149,10 +155,10 @@ impl RoomTask {
     async fn input(&mut self, input: RoomInput) {
         let now = now_ms();
         let out = match input {
-            RoomInput::Join { id, joiner, transport, out } => {
+            RoomInput::Join { id, joiner, transport, out, kick } => {
                 match self.relay.join(id, joiner, transport, now) {
                     Ok(outputs) => {
-                        self.seats.insert(id, out);
+                        self.seats.insert(id, SeatLink { out, kick });
                         outputs
                     }
                     Err(refusal) => {
@@ -192,8 +198,8 @@ impl RoomTask {
             }
             Intent::Who => self.relay.frame(HOST, Frame::Who, now),
             Intent::KeyUpdate { .. } => {
-                for out in self.seats.values() {
-                    let _ = out.try_send(Out::KeyUpdate);
+                for seat in self.seats.values() {
+                    let _ = seat.out.try_send(Out::KeyUpdate);
                 }
                 Vec::new()
             }
@@ -224,11 +230,13 @@ impl RoomTask {
             match output {
                 Output::Send(HOST, bytes) => self.to_host(&bytes).await,
                 Output::Send(id, bytes) => {
-                    let Some(out) = self.seats.get(&id) else { continue };
-                    match out.try_send(Out::Bytes(bytes)) {
+                    let Some(seat) = self.seats.get(&id) else { continue };
+                    match seat.out.try_send(Out::Bytes(bytes)) {
                         Ok(()) => {}
                         Err(TrySendError::Full(_)) => {
                             // Too slow to read: it goes, the room does not wait.
+                            // Its connection stops writing and closes.
+                            seat.kick.notify_one();
                             self.seats.remove(&id);
                             let reason = format!("too slow: {SEAT_QUEUE} messages waiting unread");
                             work.extend(self.relay.leave(id, &reason, now_ms()));
@@ -239,8 +247,12 @@ impl RoomTask {
                     }
                 }
                 Output::Close(id, _) => {
-                    if let Some(out) = self.seats.remove(&id) {
-                        let _ = out.try_send(Out::Close);
+                    if let Some(seat) = self.seats.remove(&id) {
+                        // After what is queued; a member whose queue is full
+                        // is cut at once.
+                        if seat.out.try_send(Out::Close).is_err() {
+                            seat.kick.notify_one();
+                        }
                     }
                 }
                 Output::Note(note) => {

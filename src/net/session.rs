@@ -18,11 +18,12 @@
 use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::{Instant, sleep_until, timeout_at};
 
 use super::room::{Out, RoomHandle, RoomInput};
@@ -50,6 +51,9 @@ const CLOSE_WAIT: Duration = Duration::from_secs(2);
 /// channel, so a fast writer still feels backpressure.
 const EARLY_LIMIT: usize = 64;
 
+/// Why a room member's connection was cut while writing to it.
+const KICKED: &str = "the room disconnected this member: it stopped reading what the room sent";
+
 /// A TCP socket with a TLS engine on it.
 pub(super) struct TlsStream {
     tcp: TcpStream,
@@ -64,6 +68,9 @@ pub(super) struct TlsStream {
     /// Swapped with the engine's own buffer by `poll_transmit`, so neither
     /// side allocates once both have grown to a flight's size.
     write_buf: Vec<u8>,
+    /// A room's signal that this member is out (it stopped reading): a
+    /// write that waits for the peer gives up when it fires.
+    kick: Option<Arc<Notify>>,
 }
 
 impl TlsStream {
@@ -84,6 +91,7 @@ impl TlsStream {
             limit,
             read_buf: vec![0; READ_BUFFER].into_boxed_slice(),
             write_buf: Vec::new(),
+            kick: None,
         }
     }
 
@@ -95,7 +103,13 @@ impl TlsStream {
         if self.write_buf.is_empty() {
             return Ok(());
         }
-        let result = self.tcp.write_all(&self.write_buf).await;
+        let result = match &self.kick {
+            Some(kick) => tokio::select! {
+                result = self.tcp.write_all(&self.write_buf) => result,
+                () = kick.notified() => Err(io::Error::new(io::ErrorKind::TimedOut, KICKED)),
+            },
+            None => self.tcp.write_all(&self.write_buf).await,
+        };
         self.write_buf.clear();
         result
     }
@@ -171,10 +185,14 @@ pub(super) struct Seat {
     pub(super) room: RoomHandle,
     /// This connection's seat.
     pub(super) id: SeatId,
-    /// The seat's queue, handed to the room when the handshake completes.
-    pub(super) out: mpsc::Sender<Out>,
+    /// The seat's queue, handed to the room when the handshake completes
+    /// (then only the room holds it: when the room lets go, the
+    /// connection's inbox ends).
+    pub(super) out: Option<mpsc::Sender<Out>>,
     /// The status page's text.
-    pub(super) about: std::sync::Arc<str>,
+    pub(super) about: Arc<str>,
+    /// Fired by the room when it drops this member for not reading.
+    pub(super) kick: Arc<Notify>,
 }
 
 /// Which end of a chat connection this is.
@@ -252,6 +270,9 @@ pub(super) async fn chat(
     role: Role,
     step: Option<StepGate>,
 ) -> Result<Closer, NetError> {
+    if let Role::Seat(seat) = &role {
+        s.kick = Some(seat.kick.clone());
+    }
     let mut chat = Chat {
         http: if matches!(role, Role::Seat(_)) { Http::Maybe } else { Http::Never },
         role,
@@ -436,7 +457,8 @@ impl Chat {
                     Transport::Frames => Mode::SeatFrames,
                     Transport::Lines => Mode::SeatLines,
                 };
-                let join = RoomInput::Join { id: seat.id, joiner, transport, out: seat.out.clone() };
+                let Some(out) = seat.out.take() else { return };
+                let join = RoomInput::Join { id: seat.id, joiner, transport, out, kick: seat.kick.clone() };
                 let _ = seat.room.inputs.send(join).await;
             }
         }
