@@ -609,24 +609,30 @@ impl Connection {
                     self.core.joiner.extend_from_slice(bytes);
                     self.process_handshake(now)?;
                 }
-                ContentType::ALERT => {
-                    let bytes = &self.core.deframer.buffer_mut()[plaintext];
-                    let &[_level, desc] = bytes else {
+                ContentType::ALERT => match self.core.deframer.buffer_mut()[plaintext] {
+                    // §5.4: "Implementations MUST NOT send Handshake and Alert
+                    // records that have a zero-length TLSInnerPlaintext.content".
+                    [] => return Err(Error::UnexpectedMessage("an empty alert record".into())),
+                    [_level, desc] => self.handle_alert(AlertDescription(desc))?,
+                    _ => {
                         return Err(Error::Decode(super::codec::InvalidMessage {
                             what: "alert",
                             why: "not two bytes",
                         }));
-                    };
-                    self.handle_alert(AlertDescription(desc))?;
-                }
+                    }
+                },
                 ContentType::APPLICATION_DATA => {
                     if !matches!(self.phase, Phase::Traffic) {
                         return Err(Error::UnexpectedMessage(
                             "application data before the handshake finished".into(),
                         ));
                     }
-                    // Left where it was decrypted until the driver takes it.
-                    self.core.app_in.push_back(AppData::InPlace(plaintext));
+                    // §5.4: zero-length application data is legal and carries
+                    // nothing, so the driver is not handed an empty record.
+                    if len > 0 {
+                        // Left where it was decrypted until the driver takes it.
+                        self.core.app_in.push_back(AppData::InPlace(plaintext));
+                    }
                 }
                 other => {
                     return Err(Error::UnexpectedMessage(format!("a protected {other} record")));

@@ -281,17 +281,25 @@ pub fn seal_by_hand(
     typ: ContentType,
     payload: &[u8],
 ) -> Vec<u8> {
+    let mut inner = payload.to_vec();
+    inner.push(typ.0);
+    seal_inner_by_hand(suite, secret, seq, &inner)
+}
+
+/// Seals `inner` as the whole TLSInnerPlaintext of one record (content,
+/// content type and padding as the caller wrote them, or none of them), as
+/// an attacker holding `secret` could: `seq` is the record's sequence number.
+pub fn seal_inner_by_hand(suite: CipherSuite, secret: &TrafficSecret, seq: u64, inner: &[u8]) -> Vec<u8> {
     let (key, iv) = key_schedule::traffic_keys(suite, secret);
     let mut nonce = *iv.expose();
     for (n, s) in nonce[4..].iter_mut().zip(seq.to_be_bytes()) {
         *n ^= s;
     }
-    let len = payload.len() + 1 + 16;
+    let len = inner.len() + 16;
     let mut out = vec![23, 3, 3];
     out.extend_from_slice(&(len as u16).to_be_bytes());
     let header: [u8; 5] = out[..5].try_into().unwrap();
-    out.extend_from_slice(payload);
-    out.push(typ.0);
+    out.extend_from_slice(inner);
     let tag = key.seal(&nonce, &header, &mut out[5..]);
     out.extend_from_slice(&tag);
     out

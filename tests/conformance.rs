@@ -1,0 +1,348 @@
+//! RFC 8446 conformance of the engine, mostly as a server, one rule at a
+//! time: each test sends what a careless or hostile peer might, as an engine
+//! pair with a tamper hook or as a client written byte by byte, and checks
+//! the answer the RFC names.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use tlschat::tls::crypto::{TranscriptHash, X25519Secret};
+use tlschat::tls::key_schedule::{self, HandshakeSecrets, TrafficSecret};
+use tlschat::tls::messages::{self, ContentType, HandshakeType, ServerHello};
+use tlschat::tls::record::{self, Protection};
+use tlschat::tls::{
+    AlertDescription as A, CipherSuite, ClientAuth, ClientTrust, Connection, Direction, Error, Event,
+    SeededRng, ServerConfig, Step,
+};
+
+const CHACHA: CipherSuite = CipherSuite::TLS_CHACHA20_POLY1305_SHA256;
+const AES: CipherSuite = CipherSuite::TLS_AES_128_GCM_SHA256;
+
+// ---------------------------------------------------------------------------
+// A client written by hand.
+
+/// Extension codes the hand-written hellos use (§4.2).
+const SERVER_NAME: u16 = 0;
+const SUPPORTED_GROUPS: u16 = 10;
+const SIGNATURE_ALGORITHMS: u16 = 13;
+const EARLY_DATA: u16 = 42;
+const SUPPORTED_VERSIONS: u16 = 43;
+const SIGNATURE_ALGORITHMS_CERT: u16 = 50;
+const KEY_SHARE: u16 = 51;
+const ED25519: u16 = 0x0807;
+const X25519: u16 = 0x001d;
+
+/// A list of `uint16` with its two-byte length.
+fn u16_list(values: impl IntoIterator<Item = u16>) -> Vec<u8> {
+    let body: Vec<u8> = values.into_iter().flat_map(u16::to_be_bytes).collect();
+    [&(body.len() as u16).to_be_bytes()[..], &body].concat()
+}
+
+/// A key_share extension with one x25519 share.
+fn key_share(public: &[u8; 32]) -> Vec<u8> {
+    [&[0, 36, 0, 0x1d, 0, 32][..], public].concat()
+}
+
+/// A server_name extension naming `host` (RFC 6066 §3).
+fn server_name(host: &[u8]) -> Vec<u8> {
+    let mut entry = vec![0];
+    entry.extend_from_slice(&(host.len() as u16).to_be_bytes());
+    entry.extend_from_slice(host);
+    [&(entry.len() as u16).to_be_bytes()[..], &entry].concat()
+}
+
+/// A ClientHello message (header included) with exactly these fields and
+/// extensions, in this order.
+fn client_hello(legacy_version: u16, suites: &[CipherSuite], extensions: &[(u16, Vec<u8>)]) -> Vec<u8> {
+    let mut body = legacy_version.to_be_bytes().to_vec();
+    body.extend_from_slice(&[7; 32]);
+    body.push(0); // no legacy_session_id
+    body.extend(u16_list(suites.iter().map(|s| s.0)));
+    body.extend_from_slice(&[1, 0]);
+    let mut block = Vec::new();
+    for (typ, data) in extensions {
+        block.extend_from_slice(&typ.to_be_bytes());
+        block.extend_from_slice(&(data.len() as u16).to_be_bytes());
+        block.extend_from_slice(data);
+    }
+    body.extend_from_slice(&u16::try_from(block.len()).expect("extension block fits").to_be_bytes());
+    body.extend(block);
+    let mut msg = vec![HandshakeType::CLIENT_HELLO.0];
+    msg.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
+    msg.extend(body);
+    msg
+}
+
+/// A client written by hand: it sends whatever hello and records a test
+/// wants, and finishes the handshake with keys it derives itself through
+/// the public key schedule (it never checks the server: that is not what
+/// these tests are about).
+struct RawClient {
+    server: Connection,
+    key: X25519Secret,
+    transcript: TranscriptHash,
+    /// The suite and the client handshake traffic secret, after the ServerHello.
+    keys: Option<(CipherSuite, TrafficSecret)>,
+    events: Vec<Event>,
+}
+
+impl RawClient {
+    fn new(seed: u64) -> Self {
+        Self::with_config(server_config(&pki(seed)), seed)
+    }
+
+    fn with_config(config: ServerConfig, seed: u64) -> Self {
+        Self {
+            server: Connection::server(Arc::new(config), Box::new(SeededRng::new_for_testing_only(seed))),
+            key: X25519Secret::from_bytes_for_testing_only([seed as u8 | 0x40; 32]),
+            transcript: TranscriptHash::default(),
+            keys: None,
+            events: Vec::new(),
+        }
+    }
+
+    /// The usual extensions of a TLS 1.3 hello with an x25519 share.
+    fn extensions(&self) -> Vec<(u16, Vec<u8>)> {
+        vec![
+            (SUPPORTED_VERSIONS, vec![2, 3, 4]),
+            (SUPPORTED_GROUPS, u16_list([X25519])),
+            (SIGNATURE_ALGORITHMS, u16_list([ED25519])),
+            (KEY_SHARE, key_share(&self.key.public_key())),
+        ]
+    }
+
+    /// Hands bytes to the server and keeps its events.
+    fn send(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        let result = self.server.handle_input(bytes, NOW);
+        while let Some(e) = self.server.poll_event() {
+            self.events.push(e);
+        }
+        result
+    }
+
+    /// Sends a ClientHello message in plaintext records of at most `chunk` bytes.
+    fn send_hello(&mut self, msg: &[u8], chunk: usize) -> Result<(), Error> {
+        self.transcript.update(msg);
+        let mut out = Vec::new();
+        for part in msg.chunks(chunk) {
+            record::write_plaintext(ContentType::HANDSHAKE, part, false, &mut out);
+        }
+        self.send(&out)
+    }
+
+    /// Reads the server's answer to a hello: a HelloRetryRequest, or a
+    /// ServerHello and the protected flight after it, whose keys it derives.
+    fn read_flight(&mut self) -> ServerHello {
+        let mut out = Vec::new();
+        assert!(self.server.poll_transmit(&mut out), "the server wrote nothing");
+        let mut recs = records(&out).into_iter();
+        let (header, hello) = recs.next().expect("a record");
+        assert_eq!(header[0], ContentType::HANDSHAKE.0, "the server answered {out:?}");
+        let sh = ServerHello::decode(&hello[4..]).expect("a ServerHello");
+        if sh.is_retry_request() {
+            let ch1 = self.transcript.current();
+            self.transcript = TranscriptHash::default();
+            self.transcript.update(&messages::message_hash(&ch1));
+            self.transcript.update(&hello);
+            return sh;
+        }
+        self.transcript.update(&hello);
+        let share: [u8; 32] = sh.key_share.as_ref().unwrap().key_exchange.clone().try_into().unwrap();
+        let shared = self.key.agree(&share).unwrap();
+        let secrets = HandshakeSecrets::derive(&shared, &self.transcript.current());
+        let (key, iv) = key_schedule::traffic_keys(sh.cipher_suite, &secrets.server);
+        let mut opener = Protection::new(key, iv);
+        for (header, mut body) in recs.filter(|(h, _)| h[0] == ContentType::APPLICATION_DATA.0) {
+            let (typ, len) = opener.open(&header, &mut body).expect("the server's flight opens");
+            assert_eq!(typ, ContentType::HANDSHAKE);
+            self.transcript.update(&body[..len]);
+        }
+        self.keys = Some((sh.cipher_suite, secrets.client.clone()));
+        sh
+    }
+
+    /// Seals `inner` (a whole TLSInnerPlaintext) with the client handshake key as record `seq`.
+    fn protected(&self, seq: u64, inner: &[u8]) -> Vec<u8> {
+        let (suite, secret) = self.keys.as_ref().expect("the ServerHello came");
+        seal_inner_by_hand(*suite, secret, seq, inner)
+    }
+
+    /// The client's Finished over the transcript so far, as record `seq`.
+    fn finished(&self, seq: u64) -> Vec<u8> {
+        let (_, secret) = self.keys.as_ref().expect("the ServerHello came");
+        let mut msg = Vec::new();
+        messages::encode_finished(&mut msg, &key_schedule::verify_data(secret, &self.transcript.current()));
+        msg.push(ContentType::HANDSHAKE.0);
+        self.protected(seq, &msg)
+    }
+
+    fn connected(&self) -> bool {
+        Pair::connected(&self.events).is_some()
+    }
+
+    /// The alert the server sent last, read from its events.
+    fn alert(&self) -> Option<A> {
+        Pair::alerts_sent(&self.events).last().copied()
+    }
+}
+
+/// Asserts that `result` failed with `alert` and that the alert was sent.
+fn assert_alert(result: Result<(), Error>, events: &[Event], alert: A) {
+    let err = result.expect_err("the server should refuse");
+    assert_eq!(err.alert(), Some(alert), "{err}");
+    assert_eq!(Pair::alerts_sent(events).last(), Some(&alert));
+}
+
+/// A pair whose client logs its secrets, so a test can seal records as it.
+fn pair_with_client_keys(seed: u64) -> (Pair, Arc<CapturedKeys>) {
+    let pki = pki(seed);
+    let keys = Arc::new(CapturedKeys::default());
+    let mut c = client_config(&pki);
+    c.keylog = Some(keys.clone());
+    c.suites = vec![CHACHA];
+    (Pair::new(c, server_config(&pki), seed), keys)
+}
+
+/// Replaces the client's second flight (its Finished) with `flight(keys)`.
+fn replace_client_finished(
+    keys: &Arc<CapturedKeys>,
+    flight: impl Fn(&TrafficSecret) -> Vec<u8> + 'static,
+) -> impl FnMut(Way, &mut Vec<u8>) {
+    let keys = keys.clone();
+    let mut to_server = 0;
+    move |way, bytes| {
+        if way == Way::ToServer {
+            to_server += 1;
+            if to_server == 2 {
+                *bytes = flight(&keys.get("CLIENT_HANDSHAKE_TRAFFIC_SECRET"));
+            }
+        }
+    }
+}
+
+fn server_refused(p: &Pair, alert: A) {
+    let err = p.server_error.as_ref().unwrap_or_else(|| panic!("the server accepted; expected {alert}"));
+    assert_eq!(err.alert(), Some(alert), "{err}");
+    assert_eq!(Pair::alerts_sent(&p.server_events).last(), Some(&alert));
+}
+
+// ---------------------------------------------------------------------------
+// 1. Empty alerts (§5.4: Alert records MUST NOT have a zero-length content).
+
+#[test]
+fn an_empty_protected_alert_is_unexpected_message_under_handshake_keys() {
+    for inner in [vec![21], vec![21, 0, 0, 0, 0]] {
+        let (mut p, keys) = pair_with_client_keys(101);
+        p.drive_with(replace_client_finished(&keys, move |secret| {
+            seal_inner_by_hand(CHACHA, secret, 0, &inner)
+        }));
+        server_refused(&p, A::UNEXPECTED_MESSAGE);
+    }
+}
+
+#[test]
+fn an_empty_protected_alert_is_unexpected_message_under_application_keys() {
+    for inner in [vec![21], vec![21, 0, 0]] {
+        let (mut p, keys) = pair_with_client_keys(102);
+        p.drive();
+        p.assert_connected();
+        let record = seal_inner_by_hand(CHACHA, &keys.get("CLIENT_TRAFFIC_SECRET_0"), 0, &inner);
+        let result = p.server.handle_input(&record, NOW);
+        let events: Vec<Event> = std::iter::from_fn(|| p.server.poll_event()).collect();
+        assert_alert(result, &events, A::UNEXPECTED_MESSAGE);
+    }
+}
+
+#[test]
+fn an_alert_of_one_or_three_bytes_is_decode_error() {
+    for inner in [vec![2, 21], vec![2, 40, 0, 21]] {
+        let (mut p, keys) = pair_with_client_keys(103);
+        p.drive();
+        let record = seal_inner_by_hand(CHACHA, &keys.get("CLIENT_TRAFFIC_SECRET_0"), 0, &inner);
+        let err = p.server.handle_input(&record, NOW).unwrap_err();
+        assert_eq!(err.alert(), Some(A::DECODE_ERROR), "{err}");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// 2. Finished of the wrong length (§4.4.4: verify_data is Hash.length bytes).
+
+// ---------------------------------------------------------------------------
+// 3. legacy_version at or below SSL 3.0 (§D.5).
+
+// ---------------------------------------------------------------------------
+// 4. signature_algorithms (§4.2.3: supported_signature_algorithms<2..2^16-2>).
+
+/// A hello whose signature_algorithms holds 32,715 schemes, ed25519 last
+/// after thousands of unknown and repeated ones; with `cert_schemes`, a
+/// signature_algorithms_cert of that many schemes beside it.
+fn huge_hello(c: &RawClient, cert_schemes: usize) -> Vec<u8> {
+    let mut schemes: Vec<u16> = (0..32_714u16).map(|i| 0x0100 + i % 1000).collect();
+    schemes.push(ED25519);
+    let mut extensions = c.extensions();
+    extensions[2] = (SIGNATURE_ALGORITHMS, u16_list(schemes));
+    if cert_schemes > 0 {
+        let cert = (0..cert_schemes as u16 - 1).map(|i| 0x0600 + i).chain([ED25519]);
+        extensions.push((SIGNATURE_ALGORITHMS_CERT, u16_list(cert)));
+    }
+    client_hello(0x0303, &[CHACHA], &extensions)
+}
+
+// ---------------------------------------------------------------------------
+// 5. and 6. Records with no content type, and empty application data (§5.4).
+
+#[test]
+fn a_record_whose_inner_plaintext_is_all_zeros_is_unexpected_message() {
+    for inner in [vec![], vec![0], vec![0; 40]] {
+        let (mut p, keys) = pair_with_client_keys(110);
+        p.drive();
+        p.assert_connected();
+        let record = seal_inner_by_hand(CHACHA, &keys.get("CLIENT_TRAFFIC_SECRET_0"), 0, &inner);
+        let result = p.server.handle_input(&record, NOW);
+        let events: Vec<Event> = std::iter::from_fn(|| p.server.poll_event()).collect();
+        assert_alert(result, &events, A::UNEXPECTED_MESSAGE);
+    }
+}
+
+#[test]
+fn empty_application_data_is_accepted_delivers_nothing_and_is_not_answered() {
+    let (mut p, keys) = pair_with_client_keys(111);
+    p.drive();
+    p.assert_connected();
+    let secret = keys.get("CLIENT_TRAFFIC_SECRET_0");
+    let mut flight = seal_inner_by_hand(CHACHA, &secret, 0, &[23]);
+    flight.extend(seal_inner_by_hand(CHACHA, &secret, 1, &[23, 0, 0, 0, 0, 0]));
+    flight.extend(seal_inner_by_hand(CHACHA, &secret, 2, b"after\x17"));
+    p.server.handle_input(&flight, NOW).unwrap();
+    assert_eq!(p.server.recv_application_data(), Some(b"after".to_vec()));
+    assert_eq!(p.server.recv_application_data(), None);
+    let mut out = Vec::new();
+    assert!(!p.server.poll_transmit(&mut out), "nothing answers empty records");
+}
+
+// ---------------------------------------------------------------------------
+// 7. Early data the server does not accept (§4.2.10).
+
+/// An application-data record that no key opens.
+fn junk_record(len: usize, fill: u8) -> Vec<u8> {
+    let mut r = vec![23, 3, 3];
+    r.extend_from_slice(&(len as u16).to_be_bytes());
+    r.extend((0..len).map(|i| fill ^ (i as u8)));
+    r
+}
+
+// ---------------------------------------------------------------------------
+// 8. The suite of a HelloRetryRequest is kept (§4.1.4).
+
+// ---------------------------------------------------------------------------
+// 9. Hostile peers.
+
+fn connected_pair(seed: u64) -> Pair {
+    let mut p = Pair::new(client_config(&pki(seed)), server_config(&pki(seed)), seed);
+    p.drive();
+    p.assert_connected();
+    p
+}
+
