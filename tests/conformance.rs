@@ -269,6 +269,41 @@ fn an_alert_of_one_or_three_bytes_is_decode_error() {
 // ---------------------------------------------------------------------------
 // 2. Finished of the wrong length (§4.4.4: verify_data is Hash.length bytes).
 
+#[test]
+fn a_finished_that_is_not_hash_length_is_decode_error() {
+    type Edit = fn(&mut Vec<u8>);
+    let edits: [(&str, Edit); 4] = [
+        ("empty", |vd| vd.clear()),
+        ("a byte before", |vd| vd.insert(0, 0)),
+        ("a byte after", |vd| vd.push(0)),
+        ("truncated", |vd| {
+            vd.pop();
+        }),
+    ];
+    for (what, edit) in edits {
+        let (mut p, keys) = pair_with_client_keys(104);
+        let k = keys.clone();
+        let mut to_server = 0;
+        p.drive_with(move |way, flight| {
+            if way == Way::ToServer {
+                to_server += 1;
+                if to_server == 2 {
+                    let secret = k.get("CLIENT_HANDSHAKE_TRAFFIC_SECRET");
+                    rewrite_protected_handshake(flight, CHACHA, &secret, |hs| {
+                        assert_eq!(hs[0], HandshakeType::FINISHED.0);
+                        let mut vd = hs[4..].to_vec();
+                        edit(&mut vd);
+                        *hs = vec![HandshakeType::FINISHED.0, 0, 0, vd.len() as u8];
+                        hs.extend(vd);
+                    });
+                }
+            }
+        });
+        let err = p.server_error.clone().unwrap_or_else(|| panic!("{what}: accepted"));
+        assert_eq!(err.alert(), Some(A::DECODE_ERROR), "{what}: {err}");
+    }
+}
+
 // ---------------------------------------------------------------------------
 // 3. legacy_version at or below SSL 3.0 (§D.5).
 

@@ -150,11 +150,23 @@ pub(crate) fn send_finished(core: &mut Core, flight: &mut Vec<u8>, base: &Traffi
 /// Checks a received Finished keyed by `base` in constant time (§4.4.4).
 pub(crate) fn check_finished(core: &mut Core, msg: &Message<'_>, base: &TrafficSecret) -> Result<(), Error> {
     let expected = Secret::new(key_schedule::verify_data(base, &core.transcript.current()));
-    let ok = crypto::ct_eq(msg.body, expected.expose());
     received(core, msg, true, || {
         let range = HEADER..HEADER + msg.body.len();
         ("verify_data".into(), vec![field_at("verify_data", crypto::hex(msg.body), range)])
     });
+    // `opaque verify_data[Hash.length]`: a body of another length does not
+    // parse as a Finished at all (decode_error), whatever its bytes.
+    let len = msg.body.len();
+    if len != expected.expose().len() {
+        core.check("Finished", false, || {
+            format!("verify_data is {len} bytes, not {}", expected.expose().len())
+        });
+        return Err(Error::Decode(super::codec::InvalidMessage {
+            what: "Finished",
+            why: "verify_data is not the length of the hash",
+        }));
+    }
+    let ok = crypto::ct_eq(msg.body, expected.expose());
     core.check("Finished", ok, || {
         if ok { "verify_data matches the transcript".into() } else { "verify_data does not match".into() }
     });
