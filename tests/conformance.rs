@@ -307,6 +307,21 @@ fn a_finished_that_is_not_hash_length_is_decode_error() {
 // ---------------------------------------------------------------------------
 // 3. legacy_version at or below SSL 3.0 (§D.5).
 
+#[test]
+fn a_legacy_version_at_or_below_ssl3_is_protocol_version_even_with_tls13_offered() {
+    for version in [0x0000, 0x0002, 0x0100, 0x0200, 0x0300] {
+        let mut c = RawClient::new(105);
+        let hello = client_hello(version, &[CHACHA], &c.extensions());
+        let result = c.send_hello(&hello, 16_384);
+        assert_eq!(result, Err(Error::ProtocolVersion), "legacy_version 0x{version:04x}");
+        assert_eq!(c.alert(), Some(A::PROTOCOL_VERSION));
+    }
+    // TLS 1.0 in legacy_version is what some clients send: still fine.
+    let mut c = RawClient::new(105);
+    let hello = client_hello(0x0301, &[CHACHA], &c.extensions());
+    c.send_hello(&hello, 16_384).unwrap();
+}
+
 // ---------------------------------------------------------------------------
 // 4. signature_algorithms (§4.2.3: supported_signature_algorithms<2..2^16-2>).
 

@@ -22,6 +22,9 @@ use super::messages::{
 };
 use super::{ClientAuth, ClientTrust, ServerConfig};
 
+/// `ProtocolVersion` of SSL 3.0: no hello may carry it or anything older (§D.5).
+const SSL3: u16 = 0x0300;
+
 /// The initial state of a server connection.
 pub(crate) fn start(config: Arc<ServerConfig>) -> Box<dyn State> {
     Box::new(ExpectClientHello { config, retry: None })
@@ -42,6 +45,13 @@ impl State for ExpectClientHello {
     fn handle(self: Box<Self>, core: &mut Core, msg: Message<'_>, _now: u64) -> Result<Next, Error> {
         expect(&msg, HandshakeType::CLIENT_HELLO, self.waiting_for())?;
         let ch = ClientHello::decode(msg.body)?;
+        // §D.5: "Any endpoint receiving a Hello message with
+        // ClientHello.legacy_version [...] set to 0x0300 MUST abort the
+        // handshake with a "protocol_version" alert", and anything older is
+        // not even SSL 3.0: refused before supported_versions is looked at.
+        if ch.legacy_version <= SSL3 {
+            return Err(Error::ProtocolVersion);
+        }
         if !ch.supported_versions.as_ref().is_some_and(|v| v.contains(&TLS13)) {
             return Err(Error::ProtocolVersion);
         }
