@@ -325,6 +325,22 @@ fn a_legacy_version_at_or_below_ssl3_is_protocol_version_even_with_tls13_offered
 // ---------------------------------------------------------------------------
 // 4. signature_algorithms (§4.2.3: supported_signature_algorithms<2..2^16-2>).
 
+#[test]
+fn an_empty_signature_algorithms_list_is_decode_error() {
+    for ext in [SIGNATURE_ALGORITHMS, SIGNATURE_ALGORITHMS_CERT] {
+        let mut c = RawClient::new(106);
+        let mut extensions = c.extensions();
+        if ext == SIGNATURE_ALGORITHMS {
+            extensions[2] = (ext, vec![0, 0]);
+        } else {
+            extensions.push((ext, vec![0, 0]));
+        }
+        let result = c.send_hello(&client_hello(0x0303, &[CHACHA], &extensions), 16_384);
+        let events = c.events.clone();
+        assert_alert(result, &events, A::DECODE_ERROR);
+    }
+}
+
 /// A hello whose signature_algorithms holds 32,715 schemes, ed25519 last
 /// after thousands of unknown and repeated ones; with `cert_schemes`, a
 /// signature_algorithms_cert of that many schemes beside it.
@@ -338,6 +354,55 @@ fn huge_hello(c: &RawClient, cert_schemes: usize) -> Vec<u8> {
         extensions.push((SIGNATURE_ALGORITHMS_CERT, u16_list(cert)));
     }
     client_hello(0x0303, &[CHACHA], &extensions)
+}
+
+#[test]
+fn a_hello_with_32715_signature_schemes_over_several_records_completes() {
+    for cert_schemes in [0, 18] {
+        let mut c = RawClient::new(107);
+        let hello = huge_hello(&c, cert_schemes);
+        if cert_schemes == 18 {
+            // The extension block is full: 65,535 bytes.
+            assert_eq!(hello.len(), 4 + 2 + 32 + 1 + 4 + 2 + 2 + 65_535);
+        }
+        c.send_hello(&hello, 16_384).unwrap();
+        c.read_flight();
+        let finished = c.finished(0);
+        c.send(&finished).unwrap();
+        assert!(c.connected(), "with {cert_schemes} signature_algorithms_cert schemes");
+    }
+}
+
+#[test]
+fn a_hello_with_16300_extensions_is_read_and_a_duplicate_among_them_refused() {
+    let mut c = RawClient::new(108);
+    let mut extensions = c.extensions();
+    extensions.extend((0..16_300u16).map(|i| (0x1000 + i, Vec::new())));
+    c.send_hello(&client_hello(0x0303, &[CHACHA], &extensions), 16_384).unwrap();
+    c.read_flight();
+
+    let mut c = RawClient::new(108);
+    let mut extensions = c.extensions();
+    extensions.extend((0..16_300u16).map(|i| (0x1000 + i, Vec::new())));
+    extensions.push((0x1000, Vec::new()));
+    let result = c.send_hello(&client_hello(0x0303, &[CHACHA], &extensions), 16_384);
+    let events = c.events.clone();
+    assert_alert(result, &events, A::ILLEGAL_PARAMETER);
+}
+
+#[test]
+fn two_key_shares_for_one_group_are_illegal_parameter_even_far_apart() {
+    let mut c = RawClient::new(109);
+    let mut shares = Vec::new();
+    for group in (0x2000..0x2000 + 5_000u16).chain([0x2000]) {
+        shares.extend_from_slice(&group.to_be_bytes());
+        shares.extend_from_slice(&[0, 1, 9]);
+    }
+    let mut extensions = c.extensions();
+    extensions[3] = (KEY_SHARE, [&(shares.len() as u16).to_be_bytes()[..], &shares].concat());
+    let result = c.send_hello(&client_hello(0x0303, &[CHACHA], &extensions), 16_384);
+    let events = c.events.clone();
+    assert_alert(result, &events, A::ILLEGAL_PARAMETER);
 }
 
 // ---------------------------------------------------------------------------

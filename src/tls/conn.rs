@@ -23,6 +23,12 @@ use super::{ClientConfig, KeyLog, ServerConfig, client, server};
 /// far below what would let a peer make us buffer without bound.
 const MAX_HANDSHAKE_MESSAGE: usize = 64 * 1024;
 
+/// Largest ClientHello a server accepts: the largest the structure of §4.1.2
+/// allows (legacy_version, random, a 32-byte session id, the longest
+/// cipher_suites and compression lists and a full 64 KiB extension block),
+/// so any valid hello is read, however many schemes or extensions it lists.
+const MAX_CLIENT_HELLO: usize = 2 + 32 + (1 + 32) + (2 + 65_534) + (1 + 255) + (2 + 65_535);
+
 /// Which end of the connection we are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Side {
@@ -667,10 +673,12 @@ impl Connection {
             let joiner = &self.core.joiner;
             let Some(header) = joiner.get(..4) else { return Ok(()) };
             let len = u32::from_be_bytes([0, header[1], header[2], header[3]]) as usize;
-            if len > MAX_HANDSHAKE_MESSAGE {
+            let client_hello =
+                self.core.side == Side::Server && HandshakeType(header[0]) == HandshakeType::CLIENT_HELLO;
+            if len > MAX_HANDSHAKE_MESSAGE && !(client_hello && len <= MAX_CLIENT_HELLO) {
                 return Err(Error::Decode(super::codec::InvalidMessage {
                     what: "handshake message",
-                    why: "longer than 64 KiB",
+                    why: "longer than 64 KiB (a ClientHello: longer than its structure allows)",
                 }));
             }
             if joiner.len() < 4 + len {

@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use super::codec::{InvalidMessage, LenPrefix, Reader, put_bytes, put_u16, put_vec};
+use super::codec::{CodeSet, InvalidMessage, LenPrefix, Reader, put_bytes, put_u16, put_vec};
 
 macro_rules! wire_code {
     ($(#[$meta:meta])* $name:ident($ty:ty) { $($(#[$cmeta:meta])* $konst:ident = $value:expr => $text:expr,)* }) => {
@@ -235,14 +235,16 @@ pub struct RawExtension<'a> {
 }
 
 /// Reads `Extension extensions<0..2^16-1>`, refusing duplicates (§4.2: "There
-/// MUST NOT be more than one extension of the same type in a given extension block").
+/// MUST NOT be more than one extension of the same type in a given extension
+/// block"), in time linear in the number of extensions.
 pub fn read_extensions<'a>(r: &mut Reader<'a>) -> Result<Vec<RawExtension<'a>>, ExtensionError> {
     let mut block = r.vec16()?;
     let mut out: Vec<RawExtension<'a>> = Vec::new();
+    let mut seen = CodeSet::new();
     while !block.is_empty() {
         let typ = ExtensionType(block.u16()?);
         let data = block.vec16()?.rest();
-        if out.iter().any(|e| e.typ == typ) {
+        if !seen.insert(typ.0) {
             return Err(ExtensionError::Duplicate(typ));
         }
         out.push(RawExtension { typ, data });
@@ -304,6 +306,9 @@ pub struct ClientHello {
     pub supported_groups: Option<Vec<NamedGroup>>,
     /// signature_algorithms (§4.2.3), if present
     pub signature_algorithms: Option<Vec<SignatureScheme>>,
+    /// signature_algorithms_cert (§4.2.3), if present (tlschat's only
+    /// certificate signature is Ed25519, so it is checked, not used)
+    pub signature_algorithms_cert: Option<Vec<SignatureScheme>>,
     /// key_share client_shares (§4.2.8), if present
     pub key_shares: Option<Vec<KeyShareEntry>>,
     /// server_name host_name (RFC 6066 §3), if present
@@ -330,13 +335,9 @@ impl ClientHello {
             return Err(r.invalid("legacy_session_id longer than 32 bytes").into());
         }
         ch.session_id = sid.to_vec();
-        let mut suites = r.vec16()?;
-        if suites.is_empty() || suites.clone().rest().len() % 2 != 0 {
-            return Err(r.invalid("cipher_suites length").into());
-        }
-        while !suites.is_empty() {
-            ch.cipher_suites.push(CipherSuite(suites.u16()?));
-        }
+        // CipherSuite cipher_suites<2..2^16-2>;
+        ch.cipher_suites =
+            r.vec16()?.u16_items(1, CipherSuite).map_err(|_| r.invalid("cipher_suites length"))?;
         ch.compression_methods = r.vec8()?.rest().to_vec();
         if ch.compression_methods.is_empty() {
             return Err(r.invalid("no compression methods").into());
@@ -352,33 +353,26 @@ impl ClientHello {
             ch.extension_order.push(ext.typ);
             let mut d = Reader::new(ext.data, "ClientHello extension");
             match ext.typ {
+                // ProtocolVersion versions<2..254>;
                 ExtensionType::SUPPORTED_VERSIONS => {
-                    let mut list = d.vec8()?;
-                    let mut versions = Vec::new();
-                    while !list.is_empty() {
-                        versions.push(list.u16()?);
-                    }
-                    ch.supported_versions = Some(versions);
+                    ch.supported_versions = Some(d.vec8()?.u16_items(1, |v| v)?);
                 }
+                // NamedGroup named_group_list<2..2^16-1>;
                 ExtensionType::SUPPORTED_GROUPS => {
-                    let mut list = d.vec16()?;
-                    let mut groups = Vec::new();
-                    while !list.is_empty() {
-                        groups.push(NamedGroup(list.u16()?));
-                    }
-                    ch.supported_groups = Some(groups);
+                    ch.supported_groups = Some(d.vec16()?.u16_items(1, NamedGroup)?);
                 }
+                // SignatureScheme supported_signature_algorithms<2..2^16-2>;
                 ExtensionType::SIGNATURE_ALGORITHMS => {
-                    let mut list = d.vec16()?;
-                    let mut schemes = Vec::new();
-                    while !list.is_empty() {
-                        schemes.push(SignatureScheme(list.u16()?));
-                    }
-                    ch.signature_algorithms = Some(schemes);
+                    ch.signature_algorithms = Some(d.vec16()?.u16_items(1, SignatureScheme)?);
+                }
+                // The same SignatureSchemeList (§4.2.3); read so that a bad one is refused.
+                ExtensionType::SIGNATURE_ALGORITHMS_CERT => {
+                    ch.signature_algorithms_cert = Some(d.vec16()?.u16_items(1, SignatureScheme)?);
                 }
                 ExtensionType::KEY_SHARE => {
                     let mut list = d.vec16()?;
                     let mut shares: Vec<KeyShareEntry> = Vec::new();
+                    let mut groups = CodeSet::new();
                     while !list.is_empty() {
                         let group = NamedGroup(list.u16()?);
                         let key_exchange = list.vec16()?.rest().to_vec();
@@ -386,7 +380,7 @@ impl ClientHello {
                             return Err(d.invalid("empty key_exchange").into());
                         }
                         // §4.2.8: "Clients MUST NOT offer multiple KeyShareEntry values for the same group."
-                        if shares.iter().any(|s| s.group == group) {
+                        if !groups.insert(group.0) {
                             return Err(HelloError::Illegal("two key shares for one group"));
                         }
                         shares.push(KeyShareEntry { group, key_exchange });
@@ -469,6 +463,11 @@ impl ClientHello {
                 }
                 if let Some(schemes) = &self.signature_algorithms {
                     put_extension(out, ExtensionType::SIGNATURE_ALGORITHMS, |out| {
+                        put_vec(out, LenPrefix::U16, |out| schemes.iter().for_each(|s| put_u16(out, s.0)));
+                    });
+                }
+                if let Some(schemes) = &self.signature_algorithms_cert {
+                    put_extension(out, ExtensionType::SIGNATURE_ALGORITHMS_CERT, |out| {
                         put_vec(out, LenPrefix::U16, |out| schemes.iter().for_each(|s| put_u16(out, s.0)));
                     });
                 }
@@ -704,13 +703,8 @@ impl CertificateRequest {
         for ext in read_extensions(&mut r)? {
             if ext.typ == ExtensionType::SIGNATURE_ALGORITHMS {
                 let mut d = Reader::new(ext.data, "CertificateRequest extension");
-                let mut list = d.vec16()?;
-                let mut v = Vec::new();
-                while !list.is_empty() {
-                    v.push(SignatureScheme(list.u16()?));
-                }
+                schemes = Some(d.vec16()?.u16_items(1, SignatureScheme)?);
                 d.finish()?;
-                schemes = Some(v);
             }
         }
         r.finish()?;

@@ -10,6 +10,7 @@
 use std::sync::Arc;
 
 use super::cert::{self, CertSummary};
+use super::codec::CodeSet;
 use super::conn::{Core, Message, Next, State};
 use super::crypto::X25519Secret;
 use super::error::Error;
@@ -78,7 +79,11 @@ impl State for ExpectClientHello {
         // §9.2: without a PSK, supported_groups and key_share are both required.
         let groups = ch.supported_groups.as_ref().ok_or(Error::MissingExtension("supported_groups"))?;
         let shares = ch.key_shares.as_ref().ok_or(Error::MissingExtension("key_share"))?;
-        if shares.iter().any(|s| !groups.contains(&s.group)) {
+        let mut offered = CodeSet::new();
+        groups.iter().for_each(|g| {
+            offered.insert(g.0);
+        });
+        if shares.iter().any(|s| !offered.contains(s.group.0)) {
             return Err(Error::IllegalParameter("a key share for a group not in supported_groups"));
         }
         if !groups.contains(&NamedGroup::X25519) {
