@@ -451,6 +451,35 @@ fn junk_record(len: usize, fill: u8) -> Vec<u8> {
 // ---------------------------------------------------------------------------
 // 8. The suite of a HelloRetryRequest is kept (§4.1.4).
 
+#[test]
+fn after_a_hello_retry_request_the_server_keeps_the_suite_it_chose() {
+    let mut c = RawClient::new(117);
+    let mut first = c.extensions();
+    first[3] = (KEY_SHARE, vec![0, 0]);
+    c.send_hello(&client_hello(0x0303, &[AES], &first), 16_384).unwrap();
+    assert_eq!(c.read_flight().cipher_suite, AES);
+    // The second hello offers our preferred suite too; the retry's must stay.
+    let second = client_hello(0x0303, &[CHACHA, AES], &c.extensions());
+    c.send_hello(&second, 16_384).unwrap();
+    assert_eq!(c.read_flight().cipher_suite, AES);
+    let finished = c.finished(0);
+    c.send(&finished).unwrap();
+    assert!(c.connected());
+    assert_eq!(Pair::connected(&c.events).unwrap().suite, AES);
+}
+
+#[test]
+fn a_second_hello_without_the_retry_suite_is_illegal_parameter() {
+    let mut c = RawClient::new(118);
+    let mut first = c.extensions();
+    first[3] = (KEY_SHARE, vec![0, 0]);
+    c.send_hello(&client_hello(0x0303, &[AES], &first), 16_384).unwrap();
+    c.read_flight();
+    let result = c.send_hello(&client_hello(0x0303, &[CHACHA], &c.extensions()), 16_384);
+    let events = c.events.clone();
+    assert_alert(result, &events, A::ILLEGAL_PARAMETER);
+}
+
 // ---------------------------------------------------------------------------
 // 9. Hostile peers.
 

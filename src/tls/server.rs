@@ -64,13 +64,20 @@ impl State for ExpectClientHello {
         {
             return Err(Error::IllegalParameter("the second ClientHello differs from the first"));
         }
-        // The server's preference decides (§4.1.1); unknown suites such as 0x00ff are skipped.
-        let suite = *self
-            .config
-            .suites
-            .iter()
-            .find(|s| ch.cipher_suites.contains(s))
-            .ok_or(Error::HandshakeFailure("no cipher suite in common"))?;
+        // The server's preference decides (§4.1.1); unknown suites such as
+        // 0x00ff are skipped. After a HelloRetryRequest the suite is the one
+        // it named, which the second hello still offers (checked above): the
+        // ServerHello must agree with it (§4.1.4), even if the client now
+        // offers a suite we prefer.
+        let suite = match &self.retry {
+            Some(retry) => retry.suite,
+            None => *self
+                .config
+                .suites
+                .iter()
+                .find(|s| ch.cipher_suites.contains(s))
+                .ok_or(Error::HandshakeFailure("no cipher suite in common"))?,
+        };
         let schemes =
             ch.signature_algorithms.as_ref().ok_or(Error::MissingExtension("signature_algorithms"))?;
         if !schemes.contains(&SignatureScheme::ED25519) {
