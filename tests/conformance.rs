@@ -448,6 +448,83 @@ fn junk_record(len: usize, fill: u8) -> Vec<u8> {
     r
 }
 
+#[test]
+fn early_data_that_fails_to_decrypt_is_skipped_and_the_handshake_carries_on() {
+    let mut c = RawClient::new(112);
+    let mut extensions = c.extensions();
+    extensions.push((EARLY_DATA, Vec::new()));
+    c.send_hello(&client_hello(0x0303, &[CHACHA], &extensions), 16_384).unwrap();
+    // The 0-RTT records the client sends at once, before it sees our answer.
+    let early: Vec<u8> = (0..4).flat_map(|i| junk_record(4_000, i)).collect();
+    c.send(&early).unwrap();
+    c.send(&[20, 3, 3, 0, 1, 1]).unwrap();
+    c.read_flight();
+    let finished = c.finished(0);
+    c.send(&finished).unwrap();
+    assert!(c.connected());
+    // Once a record has opened, nothing more is skipped.
+    let result = c.send(&junk_record(100, 9));
+    let events = c.events.clone();
+    assert_alert(result, &events, A::BAD_RECORD_MAC);
+}
+
+#[test]
+fn too_much_early_data_is_unexpected_message() {
+    let mut c = RawClient::new(113);
+    let mut extensions = c.extensions();
+    extensions.push((EARLY_DATA, Vec::new()));
+    c.send_hello(&client_hello(0x0303, &[CHACHA], &extensions), 16_384).unwrap();
+    let early: Vec<u8> = (0..5).flat_map(|i| junk_record(4_000, i)).collect();
+    let result = c.send(&early);
+    let events = c.events.clone();
+    assert_alert(result, &events, A::UNEXPECTED_MESSAGE);
+}
+
+#[test]
+fn without_the_early_data_extension_nothing_is_skipped() {
+    let mut c = RawClient::new(114);
+    let hello = client_hello(0x0303, &[CHACHA], &c.extensions());
+    c.send_hello(&hello, 16_384).unwrap();
+    let result = c.send(&junk_record(100, 1));
+    let events = c.events.clone();
+    assert_alert(result, &events, A::BAD_RECORD_MAC);
+}
+
+#[test]
+fn early_data_after_a_hello_retry_request_is_skipped_until_the_second_hello() {
+    let mut c = RawClient::new(115);
+    let mut first = c.extensions();
+    first[3] = (KEY_SHARE, vec![0, 0]); // no key share: a HelloRetryRequest
+    first.push((EARLY_DATA, Vec::new()));
+    c.send_hello(&client_hello(0x0303, &[CHACHA], &first), 16_384).unwrap();
+    assert!(c.read_flight().is_retry_request());
+    let early: Vec<u8> = (0..3).flat_map(|i| junk_record(3_000, i)).collect();
+    c.send(&early).unwrap();
+    c.send(&[20, 3, 3, 0, 1, 1]).unwrap();
+    c.send(&junk_record(500, 7)).unwrap();
+    let second = client_hello(0x0303, &[CHACHA], &c.extensions());
+    c.send_hello(&second, 16_384).unwrap();
+    c.read_flight();
+    let finished = c.finished(0);
+    c.send(&finished).unwrap();
+    assert!(c.connected());
+}
+
+#[test]
+fn early_data_in_the_second_hello_is_illegal_parameter() {
+    let mut c = RawClient::new(116);
+    let mut first = c.extensions();
+    first[3] = (KEY_SHARE, vec![0, 0]);
+    first.push((EARLY_DATA, Vec::new()));
+    c.send_hello(&client_hello(0x0303, &[CHACHA], &first), 16_384).unwrap();
+    c.read_flight();
+    let mut second = c.extensions();
+    second.push((EARLY_DATA, Vec::new()));
+    let result = c.send_hello(&client_hello(0x0303, &[CHACHA], &second), 16_384);
+    let events = c.events.clone();
+    assert_alert(result, &events, A::ILLEGAL_PARAMETER);
+}
+
 // ---------------------------------------------------------------------------
 // 8. The suite of a HelloRetryRequest is kept (§4.1.4).
 

@@ -16,7 +16,7 @@ use super::error::Error;
 use super::events::{Direction, Event, Field, HandshakeStep, Step};
 use super::key_schedule::{self, SecretKind, TrafficSecret, TrafficSecrets};
 use super::messages::{self, AlertDescription, CipherSuite, ContentType, HandshakeType};
-use super::record::{self, Deframer, MAX_PLAINTEXT, Protection};
+use super::record::{self, Deframer, MAX_CIPHERTEXT, MAX_PLAINTEXT, Protection};
 use super::{ClientConfig, KeyLog, ServerConfig, client, server};
 
 /// Largest handshake message accepted: far above any sane certificate chain,
@@ -28,6 +28,29 @@ const MAX_HANDSHAKE_MESSAGE: usize = 64 * 1024;
 /// cipher_suites and compression lists and a full 64 KiB extension block),
 /// so any valid hello is read, however many schemes or extensions it lists.
 const MAX_CLIENT_HELLO: usize = 2 + 32 + (1 + 32) + (2 + 65_534) + (1 + 255) + (2 + 65_535);
+
+/// How many bytes of declined 0-RTT data a server skips (§4.2.10), counted
+/// as the lengths of the protected records dropped: 16 KiB of data plus the
+/// 256 bytes of expansion one record may carry (§5.2). tlschat issues no
+/// tickets and so never invites early data; this only lets a client that
+/// tries anyway (with another server's ticket) fall back to a full
+/// handshake. A client that sends more is refused with unexpected_message.
+pub(crate) const MAX_EARLY_DATA_SKIPPED: usize = MAX_CIPHERTEXT;
+
+/// Whether and how a server skips the 0-RTT records of a client whose
+/// early_data it did not accept (§4.2.10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SkipEarlyData {
+    /// Nothing is skipped: a record that does not open is bad_record_mac.
+    No,
+    /// After a ServerHello: records that do not open with the client's
+    /// handshake key are dropped, this many bytes more at most. The first
+    /// record that opens is the client's second flight and ends the skipping.
+    Undecryptable(usize),
+    /// After a HelloRetryRequest, until the second ClientHello: every
+    /// protected record is dropped unread, this many bytes more at most.
+    AllProtected(usize),
+}
 
 /// Which end of the connection we are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +123,8 @@ pub(crate) struct Core {
     app_secrets: Option<AppSecrets>,
     /// Whether the peer's dummy ChangeCipherSpec is acceptable now (§D.4, §5).
     pub(crate) ccs_allowed: bool,
+    /// Whether declined early data is being skipped (server only).
+    pub(crate) skip_early_data: SkipEarlyData,
     /// Whether we have sent our dummy ChangeCipherSpec.
     pub(crate) sent_ccs: bool,
     /// Whether our first ClientHello is still to be written (record version 0x0301).
@@ -129,6 +154,7 @@ impl Core {
             app_in: VecDeque::new(),
             app_secrets: None,
             ccs_allowed: false,
+            skip_early_data: SkipEarlyData::No,
             sent_ccs: false,
             first_hello_pending: side == Side::Client,
             messages: 0,
@@ -372,6 +398,16 @@ impl Core {
     }
 }
 
+/// What is left of the early-data budget after skipping a record of `len`
+/// bytes, or unexpected_message if the client sent more than we skip.
+fn skip_early(left: usize, len: usize) -> Result<usize, Error> {
+    left.checked_sub(len).ok_or_else(|| {
+        Error::UnexpectedMessage(format!(
+            "more than {MAX_EARLY_DATA_SKIPPED} bytes of early data, which tlschat does not accept"
+        ))
+    })
+}
+
 /// Summary and fields of a KeyUpdate.
 fn key_update_fields(update_requested: bool) -> (String, Vec<Field>) {
     let s = if update_requested { "update_requested" } else { "update_not_requested" };
@@ -582,13 +618,30 @@ impl Connection {
                     continue;
                 }
                 ContentType::APPLICATION_DATA => {
+                    if let SkipEarlyData::AllProtected(left) = self.core.skip_early_data {
+                        self.core.skip_early_data = SkipEarlyData::AllProtected(skip_early(left, rec.len)?);
+                        continue;
+                    }
                     let Some(read) = self.core.read.as_mut() else {
                         return Err(Error::UnexpectedMessage(
                             "a protected record before keys were agreed".into(),
                         ));
                     };
                     let buf = self.core.deframer.buffer_mut();
-                    read.open(&rec.header, &mut buf[body_range.clone()])?
+                    match read.open(&rec.header, &mut buf[body_range.clone()]) {
+                        Err(Error::BadRecordMac) => match self.core.skip_early_data {
+                            SkipEarlyData::Undecryptable(left) => {
+                                let left = skip_early(left, rec.len)?;
+                                self.core.skip_early_data = SkipEarlyData::Undecryptable(left);
+                                continue;
+                            }
+                            _ => return Err(Error::BadRecordMac),
+                        },
+                        opened => {
+                            self.core.skip_early_data = SkipEarlyData::No;
+                            opened?
+                        }
+                    }
                 }
                 // Plaintext alerts stay acceptable during the handshake: a peer
                 // that fails on our ServerHello has no keys to protect its alert.

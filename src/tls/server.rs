@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use super::cert::{self, CertSummary};
 use super::codec::CodeSet;
-use super::conn::{Core, Message, Next, State};
+use super::conn::{Core, MAX_EARLY_DATA_SKIPPED, Message, Next, SkipEarlyData, State};
 use super::crypto::X25519Secret;
 use super::error::Error;
 use super::events::{Event, Summary};
@@ -58,6 +58,17 @@ impl State for ExpectClientHello {
         }
         if ch.compression_methods != [0] {
             return Err(Error::IllegalParameter("legacy_compression_methods must be exactly null"));
+        }
+        if self.retry.is_some() {
+            // The second hello ends the skipping of early data, and may not
+            // offer any more (§4.2.10: "A client MUST NOT include the
+            // "early_data" extension in its followup ClientHello").
+            core.skip_early_data = SkipEarlyData::No;
+            if ch.offered_early_data {
+                return Err(Error::IllegalParameter(
+                    "early_data in the ClientHello after a HelloRetryRequest",
+                ));
+            }
         }
         if let Some(retry) = &self.retry
             && (ch.session_id != retry.session_id || !ch.cipher_suites.contains(&retry.suite))
@@ -123,6 +134,12 @@ impl State for ExpectClientHello {
         let secrets = handshake::derive_handshake_secrets(core, &shared);
         core.set_write_key(&secrets.server);
         core.set_read_key(&secrets.client)?;
+        if ch.offered_early_data {
+            // Declined, by sending no early_data in EncryptedExtensions: the
+            // client's 0-RTT records, which do not open with its handshake
+            // key, are skipped until its second flight (§4.2.10).
+            core.skip_early_data = SkipEarlyData::Undecryptable(MAX_EARLY_DATA_SKIPPED);
+        }
 
         let config = self.config;
         let mut flight = Vec::with_capacity(2048);
@@ -191,6 +208,12 @@ impl ExpectClientHello {
             return Err(Error::IllegalParameter("the second ClientHello still has no x25519 key share"));
         }
         handshake::replace_client_hello_with_its_hash(core);
+        if ch.offered_early_data {
+            // §4.2.10: after a HelloRetryRequest the server "ignores early
+            // data by skipping all records with an external content type of
+            // "application_data"" until the second ClientHello.
+            core.skip_early_data = SkipEarlyData::AllProtected(MAX_EARLY_DATA_SKIPPED);
+        }
         let hrr = ServerHello { hrr_group: Some(NamedGroup::X25519), ..answer(ch, HRR_RANDOM, suite) };
         send_server_hello(core, ch, &hrr)?;
         core.expected_messages += 2;
