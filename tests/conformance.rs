@@ -560,6 +560,42 @@ fn a_second_hello_without_the_retry_suite_is_illegal_parameter() {
 // ---------------------------------------------------------------------------
 // 9. Hostile peers.
 
+#[test]
+fn a_server_name_that_is_not_a_plain_host_name_is_illegal_parameter() {
+    let bad: [&[u8]; 9] = [
+        b"evil\x1b]0;owned\x07.example",
+        b"\x1b[2Jclear",
+        b"line\nbreak",
+        b"with space.example",
+        b"star*.example",
+        b"trailing.dot.",
+        b".leading",
+        b"a..b",
+        b"caf\xc3\xa9.example",
+    ];
+    for name in bad {
+        let mut c = RawClient::new(119);
+        let mut extensions = c.extensions();
+        extensions.push((SERVER_NAME, server_name(name)));
+        let result = c.send_hello(&client_hello(0x0303, &[CHACHA], &extensions), 16_384);
+        let events = c.events.clone();
+        let err = result.clone().expect_err(&String::from_utf8_lossy(name));
+        assert_eq!(err.alert(), Some(A::ILLEGAL_PARAMETER), "{:?}: {err}", String::from_utf8_lossy(name));
+        assert_alert(result, &events, A::ILLEGAL_PARAMETER);
+    }
+    for name in [&b"chat.example-1.org"[..], b"localhost", b"my_host"] {
+        let mut c = RawClient::new(119);
+        let mut extensions = c.extensions();
+        extensions.push((SERVER_NAME, server_name(name)));
+        c.send_hello(&client_hello(0x0303, &[CHACHA], &extensions), 16_384).unwrap();
+        c.read_flight();
+        let finished = c.finished(0);
+        c.send(&finished).unwrap();
+        let summary = Pair::connected(&c.events).expect("connected").clone();
+        assert_eq!(summary.server_name.as_deref().map(str::as_bytes), Some(name));
+    }
+}
+
 fn connected_pair(seed: u64) -> Pair {
     let mut p = Pair::new(client_config(&pki(seed)), server_config(&pki(seed)), seed);
     p.drive();

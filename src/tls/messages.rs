@@ -393,9 +393,7 @@ impl ClientHello {
                         let name_type = list.u8()?;
                         let name = list.vec16()?.rest();
                         if name_type == 0 {
-                            let name = std::str::from_utf8(name)
-                                .map_err(|_| d.invalid("server name is not text"))?;
-                            ch.server_name = Some(name.to_owned());
+                            ch.server_name = Some(host_name(name, ch.server_name.is_some())?);
                         }
                     }
                 }
@@ -498,6 +496,26 @@ impl ClientHello {
                 }
             });
         });
+    }
+}
+
+/// Checks a server_name `HostName` (RFC 6066 §3): one per list, at least one
+/// byte (`opaque HostName<1..2^16-1>`), and a plain DNS host name: ASCII
+/// letters, digits, hyphens (and the underscores some hosts use), in dot-
+/// separated labels of 1 to 63 bytes, without the trailing dot RFC 6066
+/// forbids. Anything else, control characters and terminal escape
+/// sequences above all, is illegal_parameter: the name reaches logs and
+/// the screen.
+fn host_name(name: &[u8], already: bool) -> Result<String, HelloError> {
+    if already {
+        return Err(HelloError::Illegal("two host names in server_name"));
+    }
+    if name.is_empty() {
+        return Err(InvalidMessage { what: "server_name", why: "empty host name" }.into());
+    }
+    match std::str::from_utf8(name) {
+        Ok(text) if super::cert::is_dns_name(text) => Ok(text.to_owned()),
+        _ => Err(HelloError::Illegal("server_name is not a plain host name")),
     }
 }
 
