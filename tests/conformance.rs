@@ -596,6 +596,46 @@ fn a_server_name_that_is_not_a_plain_host_name_is_illegal_parameter() {
     }
 }
 
+#[test]
+fn key_updates_with_no_data_between_are_limited() {
+    let mut p = connected_pair(120);
+    // Data between KeyUpdates: any number is fine.
+    for _ in 0..40 {
+        p.client.key_update(false).unwrap();
+        p.client.send(b"tick").unwrap();
+        p.drive();
+    }
+    assert_eq!(p.server_error, None);
+    assert_eq!(p.server_data.len(), 40);
+    // A burst with nothing between is cut off.
+    for _ in 0..40 {
+        p.client.key_update(false).unwrap();
+    }
+    p.drive();
+    server_refused(&p, A::UNEXPECTED_MESSAGE);
+}
+
+#[test]
+fn requested_key_updates_received_while_silent_are_answered_once() {
+    let mut p = connected_pair(121);
+    for _ in 0..5 {
+        p.client.key_update(true).unwrap();
+    }
+    p.drive();
+    assert_eq!(p.server_error, None);
+    let sent = |events: &[Event]| {
+        events.iter().filter(|e| matches!(e, Event::KeyUpdated { direction: Direction::Sent, .. })).count()
+    };
+    assert_eq!(sent(&p.server_events), 1, "one answer while the server sent no data");
+    p.server.send(b"now some data").unwrap();
+    p.client.key_update(true).unwrap();
+    p.client.send(b"and a reply").unwrap();
+    p.drive();
+    assert_eq!(sent(&p.server_events), 2);
+    assert_eq!(p.client_data, [b"now some data".to_vec()]);
+    assert_eq!(p.server_data, [b"and a reply".to_vec()]);
+}
+
 fn connected_pair(seed: u64) -> Pair {
     let mut p = Pair::new(client_config(&pki(seed)), server_config(&pki(seed)), seed);
     p.drive();

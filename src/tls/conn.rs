@@ -37,6 +37,14 @@ const MAX_CLIENT_HELLO: usize = 2 + 32 + (1 + 32) + (2 + 65_534) + (1 + 255) + (
 /// handshake. A client that sends more is refused with unexpected_message.
 pub(crate) const MAX_EARLY_DATA_SKIPPED: usize = MAX_CIPHERTEXT;
 
+/// How many KeyUpdates in a row, with no application data from the peer
+/// between them, are accepted. Each costs a key derivation, and one that
+/// requests an update may cost an answer; a peer rekeying for its own
+/// reasons needs one per record limit (§5.5), and answering ours needs one
+/// per request. The next one is refused with unexpected_message, as rustls
+/// does past the same count.
+pub(crate) const MAX_KEY_UPDATES_IN_A_ROW: u32 = 32;
+
 /// Whether and how a server skips the 0-RTT records of a client whose
 /// early_data it did not accept (§4.2.10).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,6 +131,11 @@ pub(crate) struct Core {
     app_secrets: Option<AppSecrets>,
     /// Whether the peer's dummy ChangeCipherSpec is acceptable now (§D.4, §5).
     pub(crate) ccs_allowed: bool,
+    /// KeyUpdates received since the peer's last application data.
+    key_updates_in_a_row: u32,
+    /// Whether we have answered a KeyUpdate request since we last sent
+    /// application data: more requests until then need no more answers.
+    answered_key_update: bool,
     /// Whether declined early data is being skipped (server only).
     pub(crate) skip_early_data: SkipEarlyData,
     /// Whether we have sent our dummy ChangeCipherSpec.
@@ -155,6 +168,8 @@ impl Core {
             app_secrets: None,
             ccs_allowed: false,
             skip_early_data: SkipEarlyData::No,
+            key_updates_in_a_row: 0,
+            answered_key_update: false,
             sent_ccs: false,
             first_hello_pending: side == Side::Client,
             messages: 0,
@@ -355,6 +370,9 @@ impl Core {
     }
 
     fn write_app_data(&mut self, data: &[u8]) -> Result<(), Error> {
+        if !data.is_empty() {
+            self.answered_key_update = false;
+        }
         let p = self.write.as_mut().ok_or(Error::Internal("no write key"))?;
         for chunk in data.chunks(MAX_PLAINTEXT) {
             p.seal(ContentType::APPLICATION_DATA, chunk, &mut self.tx)?;
@@ -380,7 +398,10 @@ impl Core {
         Ok(())
     }
 
-    /// A received KeyUpdate: move reading on, and answer if asked (§4.6.3).
+    /// A received KeyUpdate: move reading on, and answer if asked (§4.6.3):
+    /// once, however many requests come while we send no data ("an
+    /// implementation which receives multiple KeyUpdates while it is silent
+    /// [responds] with a single update").
     fn receive_key_update(&mut self, update_requested: bool) -> Result<(), Error> {
         let app =
             self.app_secrets.as_mut().ok_or(Error::Internal("KeyUpdate before the handshake finished"))?;
@@ -391,8 +412,9 @@ impl Core {
         let kind = self.secret_kind(false, generation);
         self.secret(kind, &secret);
         self.event(Event::KeyUpdated { direction: Direction::Received, update_requested, generation });
-        if update_requested && !self.sent_close {
+        if update_requested && !self.sent_close && !self.answered_key_update {
             self.send_key_update(false)?;
+            self.answered_key_update = true;
         }
         Ok(())
     }
@@ -689,6 +711,7 @@ impl Connection {
                     // §5.4: zero-length application data is legal and carries
                     // nothing, so the driver is not handed an empty record.
                     if len > 0 {
+                        self.core.key_updates_in_a_row = 0;
                         // Left where it was decrypted until the driver takes it.
                         self.core.app_in.push_back(AppData::InPlace(plaintext));
                     }
@@ -759,6 +782,12 @@ impl Connection {
             HandshakeType::KEY_UPDATE => {
                 let requested = messages::decode_key_update(msg.body)?
                     .ok_or(Error::IllegalParameter("KeyUpdate request_update is neither 0 nor 1"))?;
+                self.core.key_updates_in_a_row += 1;
+                if self.core.key_updates_in_a_row > MAX_KEY_UPDATES_IN_A_ROW {
+                    return Err(Error::UnexpectedMessage(format!(
+                        "more than {MAX_KEY_UPDATES_IN_A_ROW} KeyUpdates with no application data between them"
+                    )));
+                }
                 self.core
                     .message_step(Direction::Received, msg.raw, true, false, || key_update_fields(requested));
                 self.core.receive_key_update(requested)
