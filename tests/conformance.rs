@@ -643,3 +643,85 @@ fn connected_pair(seed: u64) -> Pair {
     p
 }
 
+#[test]
+fn a_failed_handshake_still_delivers_its_events_and_the_failed_check() {
+    for emit_steps in [true, false] {
+        let keys = Arc::new(CapturedKeys::default());
+        let pki = pki(122);
+        let mut c = client_config(&pki);
+        c.keylog = Some(keys.clone());
+        c.suites = vec![CHACHA];
+        let mut s = server_config(&pki);
+        s.emit_steps = emit_steps;
+        let mut p = Pair::new(c, s, 122);
+        let k = keys.clone();
+        let mut to_server = 0;
+        // Flip a bit of the client's verify_data.
+        p.drive_with(move |way, flight| {
+            if way == Way::ToServer {
+                to_server += 1;
+                if to_server == 2 {
+                    let secret = k.get("CLIENT_HANDSHAKE_TRAFFIC_SECRET");
+                    rewrite_protected_handshake(flight, CHACHA, &secret, |hs| *hs.last_mut().unwrap() ^= 1);
+                }
+            }
+        });
+        assert_eq!(p.server_error, Some(Error::DecryptError("Finished")));
+        let failed = p.server_events.iter().position(|e| {
+            matches!(e, Event::Handshake(s) if matches!(s.step, Step::Check { what: "Finished", ok: false, .. }))
+        });
+        let alert = p.server_events.iter().position(|e| *e == Event::AlertSent(A::DECRYPT_ERROR));
+        assert!(failed.is_some() && alert.is_some(), "emit_steps {emit_steps}: {:?}", p.server_events);
+        assert!(failed < alert, "the failed check comes before the alert");
+        if emit_steps {
+            assert!(Pair::message_names(&p.server_events).contains(&"<- ClientHello".to_string()));
+        }
+    }
+}
+
+#[test]
+fn a_plaintext_alert_after_the_servers_keys_is_unexpected_message_at_the_client() {
+    let pki = pki(123);
+    let mut p = Pair::new(client_config(&pki), server_config(&pki), 123);
+    // The ServerHello and ChangeCipherSpec pass; the protected flight is
+    // replaced by a plaintext alert, after the client has its handshake keys.
+    p.drive_with(once(Way::ToClient, |flight| {
+        let recs: Vec<_> = records(flight).into_iter().filter(|(h, _)| h[0] != 23).collect();
+        *flight = join(&recs);
+        flight.extend_from_slice(&[21, 3, 3, 0, 2, 2, 40]);
+    }));
+    let err = p.client_error.clone().expect("the client refuses");
+    assert_eq!(err.alert(), Some(A::UNEXPECTED_MESSAGE), "{err}");
+}
+
+#[test]
+fn a_plaintext_alert_after_a_protected_record_from_the_client_is_unexpected_message() {
+    let pki = pki(124);
+    let keys = Arc::new(CapturedKeys::default());
+    let mut c = client_config(&pki);
+    c.keylog = Some(keys.clone());
+    c.suites = vec![CHACHA];
+    let mut s = server_config(&pki);
+    s.client_auth = ClientAuth::Optional(ClientTrust::AnyKey);
+    let mut p = Pair::new(c, s, 124);
+    // The client's (empty) Certificate arrives protected, then a plaintext alert.
+    p.drive_with(replace_client_finished(&keys, |secret| {
+        let mut flight = Vec::new();
+        let mut msg = Vec::new();
+        tlschat::tls::messages::Certificate { context: Vec::new(), chain: Vec::new() }.encode(&mut msg);
+        msg.push(ContentType::HANDSHAKE.0);
+        flight.extend(seal_inner_by_hand(CHACHA, secret, 0, &msg));
+        flight.extend_from_slice(&[21, 3, 3, 0, 2, 2, 40]);
+        flight
+    }));
+    server_refused(&p, A::UNEXPECTED_MESSAGE);
+}
+
+#[test]
+fn a_plaintext_alert_right_after_the_server_hello_is_still_heard() {
+    // A client that fails on our ServerHello has no keys to protect its alert.
+    let (mut p, keys) = pair_with_client_keys(125);
+    p.drive_with(replace_client_finished(&keys, |_| vec![21, 3, 3, 0, 2, 2, 40]));
+    assert_eq!(p.server_error, Some(Error::AlertReceived(A::HANDSHAKE_FAILURE)));
+}
+

@@ -131,6 +131,9 @@ pub(crate) struct Core {
     app_secrets: Option<AppSecrets>,
     /// Whether the peer's dummy ChangeCipherSpec is acceptable now (§D.4, §5).
     pub(crate) ccs_allowed: bool,
+    /// Whether a protected record from the peer has opened: proof that the
+    /// peer has keys, after which it may send nothing unprotected but CCS.
+    opened_a_record: bool,
     /// KeyUpdates received since the peer's last application data.
     key_updates_in_a_row: u32,
     /// Whether we have answered a KeyUpdate request since we last sent
@@ -168,6 +171,7 @@ impl Core {
             app_secrets: None,
             ccs_allowed: false,
             skip_early_data: SkipEarlyData::No,
+            opened_a_record: false,
             key_updates_in_a_row: 0,
             answered_key_update: false,
             sent_ccs: false,
@@ -661,13 +665,23 @@ impl Connection {
                         },
                         opened => {
                             self.core.skip_early_data = SkipEarlyData::No;
+                            self.core.opened_a_record = true;
                             opened?
                         }
                     }
                 }
-                // Plaintext alerts stay acceptable during the handshake: a peer
-                // that fails on our ServerHello has no keys to protect its alert.
-                ContentType::ALERT if handshaking || self.core.read.is_none() => (rec.typ, rec.len),
+                // An unprotected alert is heard only from a peer that may
+                // have no keys yet: before we have any (a HelloRetryRequest
+                // or ServerHello refused), and on a server until a record of
+                // the client has opened (a client that fails on our
+                // ServerHello cannot protect its alert). A client has its
+                // keys from the ServerHello on, the server from before it.
+                ContentType::ALERT
+                    if self.core.read.is_none()
+                        || (self.core.side == Side::Server && !self.core.opened_a_record) =>
+                {
+                    (rec.typ, rec.len)
+                }
                 other if self.core.read.is_none() => (other, rec.len),
                 other => {
                     return Err(Error::UnexpectedMessage(format!(
