@@ -725,3 +725,24 @@ fn a_plaintext_alert_right_after_the_server_hello_is_still_heard() {
     assert_eq!(p.server_error, Some(Error::AlertReceived(A::HANDSHAKE_FAILURE)));
 }
 
+#[test]
+fn the_sender_updates_its_key_before_the_record_limit_of_a_key() {
+    let mut p = connected_pair(126);
+    p.client.set_key_update_interval_for_testing_only(3);
+    for i in 0..10u8 {
+        p.client.send(&[i]).unwrap();
+    }
+    p.drive();
+    assert_eq!(p.server_error, None);
+    assert_eq!(p.server_data, (0..10u8).map(|i| vec![i]).collect::<Vec<_>>());
+    let generations: Vec<u64> = p
+        .client_events
+        .iter()
+        .filter_map(|e| match e {
+            Event::KeyUpdated { generation, update_requested: false, .. } => Some(*generation),
+            _ => None,
+        })
+        .collect();
+    // Each key protects three records: two of data, then the KeyUpdate.
+    assert_eq!(generations, [1, 2, 3, 4]);
+}

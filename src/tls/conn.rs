@@ -37,6 +37,14 @@ const MAX_CLIENT_HELLO: usize = 2 + 32 + (1 + 32) + (2 + 65_534) + (1 + 255) + (
 /// handshake. A client that sends more is refused with unexpected_message.
 pub(crate) const MAX_EARLY_DATA_SKIPPED: usize = MAX_CIPHERTEXT;
 
+/// How many records one write key protects before the connection moves to
+/// the next with a KeyUpdate of its own (§5.5, §4.6.3): 2^23, about 8.4
+/// million records, well below the 2^24.5 full-size records that §5.5 allows
+/// AES-GCM under one key. ChaCha20-Poly1305 has no such limit in practice,
+/// but one rule for both suites is simpler, and a KeyUpdate every 8 million
+/// records costs nothing. The KeyUpdate itself is the key's last record.
+pub const KEY_UPDATE_INTERVAL: u64 = 1 << 23;
+
 /// How many KeyUpdates in a row, with no application data from the peer
 /// between them, are accepted. Each costs a key derivation, and one that
 /// requests an update may cost an answer; a peer rekeying for its own
@@ -134,6 +142,8 @@ pub(crate) struct Core {
     /// Whether a protected record from the peer has opened: proof that the
     /// peer has keys, after which it may send nothing unprotected but CCS.
     opened_a_record: bool,
+    /// Records a write key protects before we update it (see [`KEY_UPDATE_INTERVAL`]).
+    key_update_interval: u64,
     /// KeyUpdates received since the peer's last application data.
     key_updates_in_a_row: u32,
     /// Whether we have answered a KeyUpdate request since we last sent
@@ -172,6 +182,7 @@ impl Core {
             ccs_allowed: false,
             skip_early_data: SkipEarlyData::No,
             opened_a_record: false,
+            key_update_interval: KEY_UPDATE_INTERVAL,
             key_updates_in_a_row: 0,
             answered_key_update: false,
             sent_ccs: false,
@@ -377,8 +388,13 @@ impl Core {
         if !data.is_empty() {
             self.answered_key_update = false;
         }
-        let p = self.write.as_mut().ok_or(Error::Internal("no write key"))?;
         for chunk in data.chunks(MAX_PLAINTEXT) {
+            let used = self.write.as_ref().ok_or(Error::Internal("no write key"))?.sequence();
+            if used.saturating_add(1) >= self.key_update_interval {
+                // §5.5: a fresh key before this one has protected too many records.
+                self.send_key_update(false)?;
+            }
+            let p = self.write.as_mut().ok_or(Error::Internal("no write key"))?;
             p.seal(ContentType::APPLICATION_DATA, chunk, &mut self.tx)?;
         }
         Ok(())
@@ -534,6 +550,14 @@ impl Connection {
             Phase::Handshaking(_) => Err(Error::Internal("KeyUpdate before the handshake finished")),
             _ => Err(Error::Closed),
         }
+    }
+
+    /// Lowers how many records one write key protects before the connection
+    /// updates it by itself (normally [`KEY_UPDATE_INTERVAL`]), so that tests
+    /// can watch it happen. At least 2, since the KeyUpdate is the last
+    /// record of the old key; never above the normal interval.
+    pub fn set_key_update_interval_for_testing_only(&mut self, records: u64) {
+        self.core.key_update_interval = records.clamp(2, KEY_UPDATE_INTERVAL);
     }
 
     /// Sends close_notify: we will send nothing more (§6.1).

@@ -34,7 +34,7 @@ mod test_vectors;
 use std::sync::Arc;
 
 pub use cert::{CertError, CertSummary, Fingerprint, RootStore, ServerName};
-pub use conn::Connection;
+pub use conn::{Connection, KEY_UPDATE_INTERVAL};
 pub use crypto::{Ed25519Key, OsRng, Rng, SeededRng};
 pub use error::Error;
 pub use events::{Direction, Event, Field, HandshakeStep, Step, Summary};
