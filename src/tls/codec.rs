@@ -102,7 +102,7 @@ impl<'a> Reader<'a> {
     /// bytes, does not parse. One pass over the bytes.
     pub fn u16_items<T>(&mut self, min: usize, item: impl Fn(u16) -> T) -> Result<Vec<T>, InvalidMessage> {
         let bytes = self.rest();
-        if bytes.len() % 2 != 0 {
+        if !bytes.len().is_multiple_of(2) {
             return Err(self.invalid("a list of 16-bit codes has an odd length"));
         }
         if bytes.len() / 2 < min {
