@@ -14,7 +14,7 @@ use tlschat::tls::messages::{self, ContentType, HandshakeType, ServerHello};
 use tlschat::tls::record::{self, Protection};
 use tlschat::tls::{
     AlertDescription as A, CipherSuite, ClientAuth, ClientTrust, Connection, Direction, Error, Event,
-    SeededRng, ServerConfig, Step,
+    SeededRng, ServerConfig, Step, Suite,
 };
 
 const CHACHA: CipherSuite = CipherSuite::TLS_CHACHA20_POLY1305_SHA256;
@@ -152,7 +152,8 @@ impl RawClient {
         let share: [u8; 32] = sh.key_share.as_ref().unwrap().key_exchange.clone().try_into().unwrap();
         let shared = self.key.agree(&share).unwrap();
         let secrets = HandshakeSecrets::derive(&shared, &self.transcript.current());
-        let (key, iv) = key_schedule::traffic_keys(sh.cipher_suite, &secrets.server);
+        let (key, iv) =
+            key_schedule::traffic_keys(Suite::from_code(sh.cipher_suite).unwrap(), &secrets.server);
         let mut opener = Protection::new(key, iv);
         for (header, mut body) in recs.filter(|(h, _)| h[0] == ContentType::APPLICATION_DATA.0) {
             let (typ, len) = opener.open(&header, &mut body).expect("the server's flight opens");
@@ -745,4 +746,33 @@ fn the_sender_updates_its_key_before_the_record_limit_of_a_key() {
         .collect();
     // Each key protects three records: two of data, then the KeyUpdate.
     assert_eq!(generations, [1, 2, 3, 4]);
+}
+
+// ---------------------------------------------------------------------------
+// 10. Suites are a closed set: a configured code the engine does not
+// implement is never negotiated (it used to be keyed as ChaCha20).
+
+#[test]
+fn a_configured_suite_the_engine_does_not_implement_is_never_chosen() {
+    let pki = pki(127);
+    let mut s = server_config(&pki);
+    s.suites = vec![CipherSuite::TLS_AES_256_GCM_SHA384, CHACHA];
+    let mut c = RawClient::with_config(s, 127);
+    let hello = client_hello(0x0303, &[CipherSuite::TLS_AES_256_GCM_SHA384, CHACHA], &c.extensions());
+    c.send_hello(&hello, 16_384).unwrap();
+    assert_eq!(c.read_flight().cipher_suite, CHACHA);
+    let finished = c.finished(0);
+    c.send(&finished).unwrap();
+    assert!(c.connected());
+
+    // Our own client does not offer it either, and still connects.
+    let mut cc = client_config(&pki);
+    cc.suites = vec![CipherSuite::TLS_AES_256_GCM_SHA384, AES];
+    let mut p = Pair::new(cc, server_config(&pki), 127);
+    p.drive();
+    p.assert_connected();
+    let hello = &p.flights[0].1[5..];
+    let ch = messages::ClientHello::decode(&hello[4..]).unwrap();
+    assert_eq!(ch.cipher_suites, [AES]);
+    assert_eq!(Pair::connected(&p.server_events).unwrap().suite, AES);
 }

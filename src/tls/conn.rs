@@ -15,8 +15,9 @@ use super::crypto::{Rng, TranscriptHash};
 use super::error::Error;
 use super::events::{Direction, Event, Field, HandshakeStep, Step};
 use super::key_schedule::{self, SecretKind, TrafficSecret, TrafficSecrets};
-use super::messages::{self, AlertDescription, CipherSuite, ContentType, HandshakeType};
+use super::messages::{self, AlertDescription, ContentType, HandshakeType};
 use super::record::{self, Deframer, MAX_CIPHERTEXT, MAX_PLAINTEXT, Protection};
+use super::suites::Suite;
 use super::{ClientConfig, KeyLog, ServerConfig, client, server};
 
 /// Largest handshake message accepted: far above any sane certificate chain,
@@ -127,7 +128,8 @@ pub(crate) struct Core {
     pub(crate) emit_steps: bool,
     pub(crate) transcript: TranscriptHash,
     pub(crate) client_random: [u8; 32],
-    pub(crate) suite: CipherSuite,
+    /// The agreed suite, once the hellos have agreed one.
+    pub(crate) suite: Option<Suite>,
     deframer: Deframer,
     /// Handshake bytes received but not yet a whole message.
     joiner: Vec<u8>,
@@ -170,7 +172,7 @@ impl Core {
             emit_steps,
             transcript: TranscriptHash::default(),
             client_random: [0; 32],
-            suite: CipherSuite(0),
+            suite: None,
             deframer: Deframer::default(),
             joiner: Vec::new(),
             read: None,
@@ -297,15 +299,21 @@ impl Core {
         if !self.joiner.is_empty() {
             return Err(Error::UnexpectedMessage("a handshake message spans a key change".into()));
         }
-        let (key, iv) = key_schedule::traffic_keys(self.suite, secret);
+        let (key, iv) = key_schedule::traffic_keys(self.suite()?, secret);
         self.read = Some(Protection::new(key, iv));
         Ok(())
     }
 
     /// Starts encrypting with `secret`.
-    pub(crate) fn set_write_key(&mut self, secret: &TrafficSecret) {
-        let (key, iv) = key_schedule::traffic_keys(self.suite, secret);
+    pub(crate) fn set_write_key(&mut self, secret: &TrafficSecret) -> Result<(), Error> {
+        let (key, iv) = key_schedule::traffic_keys(self.suite()?, secret);
         self.write = Some(Protection::new(key, iv));
+        Ok(())
+    }
+
+    /// The agreed suite; keys before one is agreed are a bug of ours.
+    pub(crate) fn suite(&self) -> Result<Suite, Error> {
+        self.suite.ok_or(Error::Internal("record keys before a cipher suite was agreed"))
     }
 
     /// Keeps the application secrets for KeyUpdate and logs them.
@@ -331,8 +339,7 @@ impl Core {
     /// Switches writing to our application secret.
     pub(crate) fn start_app_write(&mut self) -> Result<(), Error> {
         let secret = self.app_secrets.as_ref().ok_or(Error::Internal("no application secrets"))?.ours.clone();
-        self.set_write_key(&secret);
-        Ok(())
+        self.set_write_key(&secret)
     }
 
     fn secret_kind(&self, ours: bool, generation: u64) -> SecretKind {
@@ -411,7 +418,7 @@ impl Core {
         app.ours = key_schedule::next_traffic_secret(&app.ours);
         app.our_generation += 1;
         let (secret, generation) = (app.ours.clone(), app.our_generation);
-        self.set_write_key(&secret);
+        self.set_write_key(&secret)?;
         let kind = self.secret_kind(true, generation);
         self.secret(kind, &secret);
         self.event(Event::KeyUpdated { direction: Direction::Sent, update_requested, generation });

@@ -18,9 +18,10 @@ use super::events::{Event, Summary};
 use super::handshake::{self, expect, received};
 use super::key_schedule::{SecretKind, TrafficSecret};
 use super::messages::{
-    Certificate, CertificateRequest, CipherSuite, ClientHello, EncryptedExtensions, HRR_RANDOM,
-    HandshakeType, KeyShareEntry, NamedGroup, ServerHello, SignatureScheme, TLS12, TLS13,
+    Certificate, CertificateRequest, ClientHello, EncryptedExtensions, HRR_RANDOM, HandshakeType,
+    KeyShareEntry, NamedGroup, ServerHello, SignatureScheme, TLS12, TLS13,
 };
+use super::suites::Suite;
 use super::{ClientAuth, ClientTrust, ServerConfig};
 
 /// `ProtocolVersion` of SSL 3.0: no hello may carry it or anything older (§D.5).
@@ -33,7 +34,7 @@ pub(crate) fn start(config: Arc<ServerConfig>) -> Box<dyn State> {
 
 /// What a HelloRetryRequest fixed, which the second ClientHello must keep.
 struct Retry {
-    suite: CipherSuite,
+    suite: Suite,
     session_id: Vec<u8>,
 }
 
@@ -71,7 +72,7 @@ impl State for ExpectClientHello {
             }
         }
         if let Some(retry) = &self.retry
-            && (ch.session_id != retry.session_id || !ch.cipher_suites.contains(&retry.suite))
+            && (ch.session_id != retry.session_id || !ch.cipher_suites.contains(&retry.suite.code()))
         {
             return Err(Error::IllegalParameter("the second ClientHello differs from the first"));
         }
@@ -82,11 +83,13 @@ impl State for ExpectClientHello {
         // offers a suite we prefer.
         let suite = match &self.retry {
             Some(retry) => retry.suite,
-            None => *self
+            // Configured codes the engine does not implement are skipped too.
+            None => self
                 .config
                 .suites
                 .iter()
-                .find(|s| ch.cipher_suites.contains(s))
+                .filter_map(|&code| Suite::from_code(code))
+                .find(|s| ch.cipher_suites.contains(&s.code()))
                 .ok_or(Error::HandshakeFailure("no cipher suite in common"))?,
         };
         let schemes =
@@ -116,7 +119,7 @@ impl State for ExpectClientHello {
         let Some(share) = shares.iter().find(|s| s.group == NamedGroup::X25519) else {
             return (*self).retry(core, &ch, suite);
         };
-        core.suite = suite;
+        core.suite = Some(suite);
 
         let key = X25519Secret::generate(core.rng.as_mut());
         // Refuse a bad key share before anything is written.
@@ -132,7 +135,7 @@ impl State for ExpectClientHello {
         };
         send_server_hello(core, &ch, &sh)?;
         let secrets = handshake::derive_handshake_secrets(core, &shared);
-        core.set_write_key(&secrets.server);
+        core.set_write_key(&secrets.server)?;
         core.set_read_key(&secrets.client)?;
         if ch.offered_early_data {
             // Declined, by sending no early_data in EncryptedExtensions: the
@@ -203,7 +206,7 @@ impl State for ExpectClientHello {
 
 impl ExpectClientHello {
     /// Asks for an x25519 key share with a HelloRetryRequest (§4.1.4).
-    fn retry(self, core: &mut Core, ch: &ClientHello, suite: CipherSuite) -> Result<Next, Error> {
+    fn retry(self, core: &mut Core, ch: &ClientHello, suite: Suite) -> Result<Next, Error> {
         if self.retry.is_some() {
             return Err(Error::IllegalParameter("the second ClientHello still has no x25519 key share"));
         }
@@ -225,13 +228,13 @@ impl ExpectClientHello {
 }
 
 /// The fields every ServerHello and HelloRetryRequest answering `ch` share.
-fn answer(ch: &ClientHello, random: [u8; 32], suite: CipherSuite) -> ServerHello {
+fn answer(ch: &ClientHello, random: [u8; 32], suite: Suite) -> ServerHello {
     ServerHello {
         legacy_version: TLS12,
         random,
         // §D.4: echoed, whatever the client sent.
         session_id: ch.session_id.clone(),
-        cipher_suite: suite,
+        cipher_suite: suite.code(),
         compression_method: 0,
         selected_version: Some(TLS13),
         ..ServerHello::default()
@@ -362,7 +365,7 @@ impl State for ExpectClientFinished {
         core.start_app_read()?;
         core.ccs_allowed = false;
         core.event(Event::Connected(Summary {
-            suite: core.suite,
+            suite: core.suite()?.code(),
             group: NamedGroup::X25519,
             signature_scheme: SignatureScheme::ED25519,
             alpn: self.n.alpn,
