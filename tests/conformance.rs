@@ -776,3 +776,16 @@ fn a_configured_suite_the_engine_does_not_implement_is_never_chosen() {
     assert_eq!(ch.cipher_suites, [AES]);
     assert_eq!(Pair::connected(&p.server_events).unwrap().suite, AES);
 }
+
+#[test]
+fn empty_alpn_and_server_name_lists_are_decode_error() {
+    // protocol_name_list<2..2^16-1> and server_name_list<1..2^16-1>.
+    for ext in [(16, vec![0, 0]), (SERVER_NAME, vec![0, 0])] {
+        let mut c = RawClient::new(128);
+        let mut extensions = c.extensions();
+        extensions.push(ext);
+        let result = c.send_hello(&client_hello(0x0303, &[CHACHA], &extensions), 16_384);
+        let events = c.events.clone();
+        assert_alert(result, &events, A::DECODE_ERROR);
+    }
+}

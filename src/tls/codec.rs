@@ -111,6 +111,24 @@ impl<'a> Reader<'a> {
         Ok(bytes.chunks_exact(2).map(|c| item(u16::from_be_bytes([c[0], c[1]]))).collect())
     }
 
+    /// Reads the items of a vector until it is used up, each with `item`,
+    /// and at least `min` of them (`<1..2^16-1>` is at least one item): the
+    /// one loop for lists whose items have a shape of their own.
+    pub fn items<T, E: From<InvalidMessage>>(
+        &mut self,
+        min: usize,
+        mut item: impl FnMut(&mut Self) -> Result<T, E>,
+    ) -> Result<Vec<T>, E> {
+        let mut out = Vec::new();
+        while !self.is_empty() {
+            out.push(item(self)?);
+        }
+        if out.len() < min {
+            return Err(self.invalid("a list is shorter than its minimum length").into());
+        }
+        Ok(out)
+    }
+
     /// Everything not yet read.
     pub fn rest(&mut self) -> &'a [u8] {
         std::mem::take(&mut self.buf)
@@ -226,6 +244,18 @@ mod tests {
         assert!(Reader::new(&[0, 1, 0], "test").u16_items(1, |v| v).is_err());
         assert!(Reader::new(&[], "test").u16_items(1, |v| v).is_err());
         assert_eq!(Reader::new(&[], "test").u16_items(0, |v| v).unwrap(), Vec::<u16>::new());
+    }
+
+    #[test]
+    fn items_reads_a_list_to_its_end_and_enforces_its_floor() {
+        let mut r = Reader::new(&[1, 7, 2, 8, 9], "test");
+        let lists = r.items(1, |r| Ok::<_, InvalidMessage>(r.vec8()?.rest().to_vec())).unwrap();
+        assert_eq!(lists, [vec![7], vec![8, 9]]);
+        assert!(r.is_empty());
+        let mut r = Reader::new(&[], "test");
+        assert!(r.items(1, |r| r.u8()).is_err());
+        let mut r = Reader::new(&[2, 7], "test");
+        assert_eq!(r.items(0, |r| r.vec8().map(|_| ())).unwrap_err().why, "truncated");
     }
 
     #[test]

@@ -238,18 +238,15 @@ pub struct RawExtension<'a> {
 /// MUST NOT be more than one extension of the same type in a given extension
 /// block"), in time linear in the number of extensions.
 pub fn read_extensions<'a>(r: &mut Reader<'a>) -> Result<Vec<RawExtension<'a>>, ExtensionError> {
-    let mut block = r.vec16()?;
-    let mut out: Vec<RawExtension<'a>> = Vec::new();
     let mut seen = CodeSet::new();
-    while !block.is_empty() {
+    r.vec16()?.items(0, |block| {
         let typ = ExtensionType(block.u16()?);
         let data = block.vec16()?.rest();
         if !seen.insert(typ.0) {
             return Err(ExtensionError::Duplicate(typ));
         }
-        out.push(RawExtension { typ, data });
-    }
-    Ok(out)
+        Ok(RawExtension { typ, data })
+    })
 }
 
 /// A problem with an extension block.
@@ -369,44 +366,45 @@ impl ClientHello {
                 ExtensionType::SIGNATURE_ALGORITHMS_CERT => {
                     ch.signature_algorithms_cert = Some(d.vec16()?.u16_items(1, SignatureScheme)?);
                 }
+                // KeyShareEntry client_shares<0..2^16-1>;
                 ExtensionType::KEY_SHARE => {
-                    let mut list = d.vec16()?;
-                    let mut shares: Vec<KeyShareEntry> = Vec::new();
                     let mut groups = CodeSet::new();
-                    while !list.is_empty() {
+                    let shares = d.vec16()?.items(0, |list| {
                         let group = NamedGroup(list.u16()?);
                         let key_exchange = list.vec16()?.rest().to_vec();
                         if key_exchange.is_empty() {
-                            return Err(d.invalid("empty key_exchange").into());
+                            return Err(list.invalid("empty key_exchange").into());
                         }
                         // §4.2.8: "Clients MUST NOT offer multiple KeyShareEntry values for the same group."
                         if !groups.insert(group.0) {
                             return Err(HelloError::Illegal("two key shares for one group"));
                         }
-                        shares.push(KeyShareEntry { group, key_exchange });
-                    }
+                        Ok(KeyShareEntry { group, key_exchange })
+                    })?;
                     ch.key_shares = Some(shares);
                 }
+                // ServerName server_name_list<1..2^16-1> (RFC 6066 §3).
                 ExtensionType::SERVER_NAME => {
-                    let mut list = d.vec16()?;
-                    while !list.is_empty() {
+                    let mut host = None;
+                    d.vec16()?.items(1, |list| {
                         let name_type = list.u8()?;
                         let name = list.vec16()?.rest();
                         if name_type == 0 {
-                            ch.server_name = Some(host_name(name, ch.server_name.is_some())?);
+                            host = Some(host_name(name, host.is_some())?);
                         }
-                    }
+                        Ok::<_, HelloError>(())
+                    })?;
+                    ch.server_name = host;
                 }
+                // ProtocolName protocol_name_list<2..2^16-1> (RFC 7301 §3.1).
                 ExtensionType::ALPN => {
-                    let mut list = d.vec16()?;
-                    let mut protocols = Vec::new();
-                    while !list.is_empty() {
+                    let protocols = d.vec16()?.items(1, |list| {
                         let p = list.vec8()?.rest();
                         if p.is_empty() {
-                            return Err(d.invalid("empty ALPN protocol name").into());
+                            return Err(list.invalid("empty ALPN protocol name"));
                         }
-                        protocols.push(p.to_vec());
-                    }
+                        Ok(p.to_vec())
+                    })?;
                     ch.alpn = Some(protocols);
                 }
                 ExtensionType::COOKIE => {
@@ -760,16 +758,14 @@ impl Certificate {
     pub fn decode(body: &[u8]) -> Result<Self, InvalidMessage> {
         let mut r = Reader::new(body, "Certificate");
         let context = r.vec8()?.rest().to_vec();
-        let mut list = r.vec24()?;
-        let mut chain = Vec::new();
-        while !list.is_empty() {
+        let chain = r.vec24()?.items(0, |list| {
             let data = list.vec24()?.rest();
             if data.is_empty() {
-                return Err(r.invalid("empty cert_data"));
+                return Err(list.invalid("empty cert_data"));
             }
-            chain.push(data.to_vec());
             list.vec16()?; // extensions of the entry: none are requested, so none matter
-        }
+            Ok(data.to_vec())
+        })?;
         r.finish()?;
         Ok(Self { context, chain })
     }
