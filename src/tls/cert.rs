@@ -197,7 +197,7 @@ impl fmt::Display for ServerName {
 /// A usable reference host name: 1–253 octets of non-empty labels of at most
 /// 63 letters, digits, `-` or `_` (the underscore appears in real service
 /// names, so it is allowed; `*` is not, wildcards belong in certificates).
-fn is_dns_name(name: &str) -> bool {
+pub(crate) fn is_dns_name(name: &str) -> bool {
     (1..=253).contains(&name.len())
         && name.split('.').all(|label| {
             (1..=63).contains(&label.len())

@@ -18,9 +18,10 @@ use super::events::{Event, Summary};
 use super::handshake::{self, expect, received};
 use super::key_schedule::{HandshakeSecrets, SecretKind};
 use super::messages::{
-    self, Certificate, CertificateRequest, ClientHello, EncryptedExtensions, ExtensionType, HandshakeType,
-    KeyShareEntry, NamedGroup, ServerHello, SignatureScheme, TLS12, TLS13,
+    self, Certificate, CertificateRequest, CipherSuite, ClientHello, EncryptedExtensions, ExtensionType,
+    HandshakeType, KeyShareEntry, NamedGroup, ServerHello, SignatureScheme, TLS12, TLS13,
 };
+use super::suites::Suite;
 use super::{ClientConfig, ServerTrust};
 
 /// Builds and writes the first ClientHello.
@@ -29,7 +30,11 @@ pub(crate) fn start(
     config: Arc<ClientConfig>,
     name: ServerName,
 ) -> Result<Box<dyn State>, Error> {
-    if config.suites.is_empty() {
+    // Only suites the engine implements are offered, so that the one the
+    // server picks among them is one we can key.
+    let suites: Vec<CipherSuite> =
+        config.suites.iter().copied().filter(|&code| Suite::from_code(code).is_some()).collect();
+    if suites.is_empty() {
         return Err(Error::Internal("no cipher suites configured"));
     }
     core.rng.fill(&mut core.client_random);
@@ -42,7 +47,7 @@ pub(crate) fn start(
         random: core.client_random,
         // §D.4: a non-empty session id puts the server in middlebox-compatibility mode.
         session_id,
-        cipher_suites: config.suites.clone(),
+        cipher_suites: suites,
         compression_methods: vec![0],
         supported_versions: Some(vec![TLS13]),
         supported_groups: Some(vec![NamedGroup::X25519]),
@@ -133,11 +138,15 @@ impl State for ExpectServerHello {
             return Err(Error::IllegalParameter("the server's key share is for a group we did not share"));
         }
         let shared = handshake::agree(&self.key, &share.key_exchange)?;
-        core.suite = sh.cipher_suite;
+        // Offered, so implemented (start offers nothing else).
+        core.suite = Some(
+            Suite::from_code(sh.cipher_suite)
+                .ok_or(Error::IllegalParameter("the server chose a cipher suite that was not offered"))?,
+        );
         received(core, &msg, false, || handshake::describe_server_hello(&sh));
         let secrets = handshake::derive_handshake_secrets(core, &shared);
         core.set_read_key(&secrets.server)?;
-        core.set_write_key(&secrets.client);
+        core.set_write_key(&secrets.client)?;
         let n = Negotiated {
             config: self.config,
             name: self.name,
@@ -358,7 +367,7 @@ impl State for ExpectFinished {
         core.write_handshake(&flight)?;
         core.start_app_write()?;
         core.event(Event::Connected(Summary {
-            suite: core.suite,
+            suite: core.suite()?.code(),
             group: NamedGroup::X25519,
             signature_scheme: SignatureScheme::ED25519,
             alpn,

@@ -95,6 +95,40 @@ impl<'a> Reader<'a> {
         Ok(Reader::new(self.take(n)?, self.what))
     }
 
+    /// The rest of a vector as a list of `uint16` codes (a
+    /// `CipherSuite`, `NamedGroup`, `SignatureScheme` or `ProtocolVersion`
+    /// list), of at least `min` items: a list below the floor its RFC
+    /// declares (`<2..2^16-2>` is at least one item), or of an odd number of
+    /// bytes, does not parse. One pass over the bytes.
+    pub fn u16_items<T>(&mut self, min: usize, item: impl Fn(u16) -> T) -> Result<Vec<T>, InvalidMessage> {
+        let bytes = self.rest();
+        if !bytes.len().is_multiple_of(2) {
+            return Err(self.invalid("a list of 16-bit codes has an odd length"));
+        }
+        if bytes.len() / 2 < min {
+            return Err(self.invalid("a list is shorter than its minimum length"));
+        }
+        Ok(bytes.chunks_exact(2).map(|c| item(u16::from_be_bytes([c[0], c[1]]))).collect())
+    }
+
+    /// Reads the items of a vector until it is used up, each with `item`,
+    /// and at least `min` of them (`<1..2^16-1>` is at least one item): the
+    /// one loop for lists whose items have a shape of their own.
+    pub fn items<T, E: From<InvalidMessage>>(
+        &mut self,
+        min: usize,
+        mut item: impl FnMut(&mut Self) -> Result<T, E>,
+    ) -> Result<Vec<T>, E> {
+        let mut out = Vec::new();
+        while !self.is_empty() {
+            out.push(item(self)?);
+        }
+        if out.len() < min {
+            return Err(self.invalid("a list is shorter than its minimum length").into());
+        }
+        Ok(out)
+    }
+
     /// Everything not yet read.
     pub fn rest(&mut self) -> &'a [u8] {
         std::mem::take(&mut self.buf)
@@ -108,6 +142,35 @@ impl<'a> Reader<'a> {
     /// Fails unless everything has been read: trailing bytes are an error.
     pub fn finish(&self) -> Result<(), InvalidMessage> {
         if self.buf.is_empty() { Ok(()) } else { Err(self.invalid("trailing bytes")) }
+    }
+}
+
+/// A set of 16-bit wire codes (extension types, groups) with constant-time
+/// insertion and lookup, so that the duplicate checks over a hello of
+/// thousands of entries stay linear. Allocates its 8 KiB on first insert.
+#[derive(Debug, Clone, Default)]
+pub struct CodeSet {
+    bits: Option<Box<[u64; 1024]>>,
+}
+
+impl CodeSet {
+    /// An empty set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `code`; false if it was already in the set.
+    pub fn insert(&mut self, code: u16) -> bool {
+        let (word, bit) = (usize::from(code >> 6), 1u64 << (code & 63));
+        let bits = self.bits.get_or_insert_with(|| Box::new([0; 1024]));
+        let fresh = bits[word] & bit == 0;
+        bits[word] |= bit;
+        fresh
+    }
+
+    /// Whether `code` is in the set.
+    pub fn contains(&self, code: u16) -> bool {
+        self.bits.as_ref().is_some_and(|bits| bits[usize::from(code >> 6)] & (1u64 << (code & 63)) != 0)
     }
 }
 
@@ -173,6 +236,38 @@ mod tests {
         assert!(r.finish().is_err());
         r.u8().unwrap();
         assert!(r.finish().is_ok());
+    }
+
+    #[test]
+    fn u16_items_refuse_odd_lengths_and_lists_below_their_floor() {
+        assert_eq!(Reader::new(&[0, 1, 0, 2], "test").u16_items(1, |v| v).unwrap(), [1, 2]);
+        assert!(Reader::new(&[0, 1, 0], "test").u16_items(1, |v| v).is_err());
+        assert!(Reader::new(&[], "test").u16_items(1, |v| v).is_err());
+        assert_eq!(Reader::new(&[], "test").u16_items(0, |v| v).unwrap(), Vec::<u16>::new());
+    }
+
+    #[test]
+    fn items_reads_a_list_to_its_end_and_enforces_its_floor() {
+        let mut r = Reader::new(&[1, 7, 2, 8, 9], "test");
+        let lists = r.items(1, |r| Ok::<_, InvalidMessage>(r.vec8()?.rest().to_vec())).unwrap();
+        assert_eq!(lists, [vec![7], vec![8, 9]]);
+        assert!(r.is_empty());
+        let mut r = Reader::new(&[], "test");
+        assert!(r.items(1, |r| r.u8()).is_err());
+        let mut r = Reader::new(&[2, 7], "test");
+        assert_eq!(r.items(0, |r| r.vec8().map(|_| ())).unwrap_err().why, "truncated");
+    }
+
+    #[test]
+    fn a_code_set_finds_each_code_once_over_the_whole_range() {
+        let mut set = CodeSet::new();
+        assert!(!set.contains(0));
+        for code in [0, 63, 64, 0x0807, u16::MAX] {
+            assert!(set.insert(code), "{code}");
+            assert!(!set.insert(code), "{code} twice");
+            assert!(set.contains(code));
+        }
+        assert!(!set.contains(1) && !set.contains(u16::MAX - 1));
     }
 
     #[test]

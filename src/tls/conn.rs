@@ -15,13 +15,59 @@ use super::crypto::{Rng, TranscriptHash};
 use super::error::Error;
 use super::events::{Direction, Event, Field, HandshakeStep, Step};
 use super::key_schedule::{self, SecretKind, TrafficSecret, TrafficSecrets};
-use super::messages::{self, AlertDescription, CipherSuite, ContentType, HandshakeType};
-use super::record::{self, Deframer, MAX_PLAINTEXT, Protection};
+use super::messages::{self, AlertDescription, ContentType, HandshakeType};
+use super::record::{self, Deframer, MAX_CIPHERTEXT, MAX_PLAINTEXT, Protection};
+use super::suites::Suite;
 use super::{ClientConfig, KeyLog, ServerConfig, client, server};
 
 /// Largest handshake message accepted: far above any sane certificate chain,
 /// far below what would let a peer make us buffer without bound.
 const MAX_HANDSHAKE_MESSAGE: usize = 64 * 1024;
+
+/// Largest ClientHello a server accepts: the largest the structure of §4.1.2
+/// allows (legacy_version, random, a 32-byte session id, the longest
+/// cipher_suites and compression lists and a full 64 KiB extension block),
+/// so any valid hello is read, however many schemes or extensions it lists.
+const MAX_CLIENT_HELLO: usize = 2 + 32 + (1 + 32) + (2 + 65_534) + (1 + 255) + (2 + 65_535);
+
+/// How many bytes of declined 0-RTT data a server skips (§4.2.10), counted
+/// as the lengths of the protected records dropped: 16 KiB of data plus the
+/// 256 bytes of expansion one record may carry (§5.2). tlschat issues no
+/// tickets and so never invites early data; this only lets a client that
+/// tries anyway (with another server's ticket) fall back to a full
+/// handshake. A client that sends more is refused with unexpected_message.
+pub(crate) const MAX_EARLY_DATA_SKIPPED: usize = MAX_CIPHERTEXT;
+
+/// How many records one write key protects before the connection moves to
+/// the next with a KeyUpdate of its own (§5.5, §4.6.3): 2^23, about 8.4
+/// million records, well below the 2^24.5 full-size records that §5.5 allows
+/// AES-GCM under one key. ChaCha20-Poly1305 has no such limit in practice,
+/// but one rule for both suites is simpler, and a KeyUpdate every 8 million
+/// records costs nothing. The KeyUpdate itself is the key's last record.
+pub const KEY_UPDATE_INTERVAL: u64 = 1 << 23;
+
+/// How many KeyUpdates in a row, with no application data from the peer
+/// between them, are accepted. Each costs a key derivation, and one that
+/// requests an update may cost an answer; a peer rekeying for its own
+/// reasons needs one per record limit (§5.5), and answering ours needs one
+/// per request. The next one is refused with unexpected_message, as rustls
+/// does past the same count.
+pub(crate) const MAX_KEY_UPDATES_IN_A_ROW: u32 = 32;
+
+/// Whether and how a server skips the 0-RTT records of a client whose
+/// early_data it did not accept (§4.2.10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SkipEarlyData {
+    /// Nothing is skipped: a record that does not open is bad_record_mac.
+    No,
+    /// After a ServerHello: records that do not open with the client's
+    /// handshake key are dropped, this many bytes more at most. The first
+    /// record that opens is the client's second flight and ends the skipping.
+    Undecryptable(usize),
+    /// After a HelloRetryRequest, until the second ClientHello: every
+    /// protected record is dropped unread, this many bytes more at most.
+    AllProtected(usize),
+}
 
 /// Which end of the connection we are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,7 +128,8 @@ pub(crate) struct Core {
     pub(crate) emit_steps: bool,
     pub(crate) transcript: TranscriptHash,
     pub(crate) client_random: [u8; 32],
-    pub(crate) suite: CipherSuite,
+    /// The agreed suite, once the hellos have agreed one.
+    pub(crate) suite: Option<Suite>,
     deframer: Deframer,
     /// Handshake bytes received but not yet a whole message.
     joiner: Vec<u8>,
@@ -94,6 +141,18 @@ pub(crate) struct Core {
     app_secrets: Option<AppSecrets>,
     /// Whether the peer's dummy ChangeCipherSpec is acceptable now (§D.4, §5).
     pub(crate) ccs_allowed: bool,
+    /// Whether a protected record from the peer has opened: proof that the
+    /// peer has keys, after which it may send nothing unprotected but CCS.
+    opened_a_record: bool,
+    /// Records a write key protects before we update it (see [`KEY_UPDATE_INTERVAL`]).
+    key_update_interval: u64,
+    /// KeyUpdates received since the peer's last application data.
+    key_updates_in_a_row: u32,
+    /// Whether we have answered a KeyUpdate request since we last sent
+    /// application data: more requests until then need no more answers.
+    answered_key_update: bool,
+    /// Whether declined early data is being skipped (server only).
+    pub(crate) skip_early_data: SkipEarlyData,
     /// Whether we have sent our dummy ChangeCipherSpec.
     pub(crate) sent_ccs: bool,
     /// Whether our first ClientHello is still to be written (record version 0x0301).
@@ -113,7 +172,7 @@ impl Core {
             emit_steps,
             transcript: TranscriptHash::default(),
             client_random: [0; 32],
-            suite: CipherSuite(0),
+            suite: None,
             deframer: Deframer::default(),
             joiner: Vec::new(),
             read: None,
@@ -123,6 +182,11 @@ impl Core {
             app_in: VecDeque::new(),
             app_secrets: None,
             ccs_allowed: false,
+            skip_early_data: SkipEarlyData::No,
+            opened_a_record: false,
+            key_update_interval: KEY_UPDATE_INTERVAL,
+            key_updates_in_a_row: 0,
+            answered_key_update: false,
             sent_ccs: false,
             first_hello_pending: side == Side::Client,
             messages: 0,
@@ -235,15 +299,21 @@ impl Core {
         if !self.joiner.is_empty() {
             return Err(Error::UnexpectedMessage("a handshake message spans a key change".into()));
         }
-        let (key, iv) = key_schedule::traffic_keys(self.suite, secret);
+        let (key, iv) = key_schedule::traffic_keys(self.suite()?, secret);
         self.read = Some(Protection::new(key, iv));
         Ok(())
     }
 
     /// Starts encrypting with `secret`.
-    pub(crate) fn set_write_key(&mut self, secret: &TrafficSecret) {
-        let (key, iv) = key_schedule::traffic_keys(self.suite, secret);
+    pub(crate) fn set_write_key(&mut self, secret: &TrafficSecret) -> Result<(), Error> {
+        let (key, iv) = key_schedule::traffic_keys(self.suite()?, secret);
         self.write = Some(Protection::new(key, iv));
+        Ok(())
+    }
+
+    /// The agreed suite; keys before one is agreed are a bug of ours.
+    pub(crate) fn suite(&self) -> Result<Suite, Error> {
+        self.suite.ok_or(Error::Internal("record keys before a cipher suite was agreed"))
     }
 
     /// Keeps the application secrets for KeyUpdate and logs them.
@@ -269,8 +339,7 @@ impl Core {
     /// Switches writing to our application secret.
     pub(crate) fn start_app_write(&mut self) -> Result<(), Error> {
         let secret = self.app_secrets.as_ref().ok_or(Error::Internal("no application secrets"))?.ours.clone();
-        self.set_write_key(&secret);
-        Ok(())
+        self.set_write_key(&secret)
     }
 
     fn secret_kind(&self, ours: bool, generation: u64) -> SecretKind {
@@ -323,8 +392,16 @@ impl Core {
     }
 
     fn write_app_data(&mut self, data: &[u8]) -> Result<(), Error> {
-        let p = self.write.as_mut().ok_or(Error::Internal("no write key"))?;
+        if !data.is_empty() {
+            self.answered_key_update = false;
+        }
         for chunk in data.chunks(MAX_PLAINTEXT) {
+            let used = self.write.as_ref().ok_or(Error::Internal("no write key"))?.sequence();
+            if used.saturating_add(1) >= self.key_update_interval {
+                // §5.5: a fresh key before this one has protected too many records.
+                self.send_key_update(false)?;
+            }
+            let p = self.write.as_mut().ok_or(Error::Internal("no write key"))?;
             p.seal(ContentType::APPLICATION_DATA, chunk, &mut self.tx)?;
         }
         Ok(())
@@ -341,14 +418,17 @@ impl Core {
         app.ours = key_schedule::next_traffic_secret(&app.ours);
         app.our_generation += 1;
         let (secret, generation) = (app.ours.clone(), app.our_generation);
-        self.set_write_key(&secret);
+        self.set_write_key(&secret)?;
         let kind = self.secret_kind(true, generation);
         self.secret(kind, &secret);
         self.event(Event::KeyUpdated { direction: Direction::Sent, update_requested, generation });
         Ok(())
     }
 
-    /// A received KeyUpdate: move reading on, and answer if asked (§4.6.3).
+    /// A received KeyUpdate: move reading on, and answer if asked (§4.6.3):
+    /// once, however many requests come while we send no data ("an
+    /// implementation which receives multiple KeyUpdates while it is silent
+    /// [responds] with a single update").
     fn receive_key_update(&mut self, update_requested: bool) -> Result<(), Error> {
         let app =
             self.app_secrets.as_mut().ok_or(Error::Internal("KeyUpdate before the handshake finished"))?;
@@ -359,11 +439,22 @@ impl Core {
         let kind = self.secret_kind(false, generation);
         self.secret(kind, &secret);
         self.event(Event::KeyUpdated { direction: Direction::Received, update_requested, generation });
-        if update_requested && !self.sent_close {
+        if update_requested && !self.sent_close && !self.answered_key_update {
             self.send_key_update(false)?;
+            self.answered_key_update = true;
         }
         Ok(())
     }
+}
+
+/// What is left of the early-data budget after skipping a record of `len`
+/// bytes, or unexpected_message if the client sent more than we skip.
+fn skip_early(left: usize, len: usize) -> Result<usize, Error> {
+    left.checked_sub(len).ok_or_else(|| {
+        Error::UnexpectedMessage(format!(
+            "more than {MAX_EARLY_DATA_SKIPPED} bytes of early data, which tlschat does not accept"
+        ))
+    })
 }
 
 /// Summary and fields of a KeyUpdate.
@@ -466,6 +557,14 @@ impl Connection {
             Phase::Handshaking(_) => Err(Error::Internal("KeyUpdate before the handshake finished")),
             _ => Err(Error::Closed),
         }
+    }
+
+    /// Lowers how many records one write key protects before the connection
+    /// updates it by itself (normally [`KEY_UPDATE_INTERVAL`]), so that tests
+    /// can watch it happen. At least 2, since the KeyUpdate is the last
+    /// record of the old key; never above the normal interval.
+    pub fn set_key_update_interval_for_testing_only(&mut self, records: u64) {
+        self.core.key_update_interval = records.clamp(2, KEY_UPDATE_INTERVAL);
     }
 
     /// Sends close_notify: we will send nothing more (§6.1).
@@ -576,17 +675,44 @@ impl Connection {
                     continue;
                 }
                 ContentType::APPLICATION_DATA => {
+                    if let SkipEarlyData::AllProtected(left) = self.core.skip_early_data {
+                        self.core.skip_early_data = SkipEarlyData::AllProtected(skip_early(left, rec.len)?);
+                        continue;
+                    }
                     let Some(read) = self.core.read.as_mut() else {
                         return Err(Error::UnexpectedMessage(
                             "a protected record before keys were agreed".into(),
                         ));
                     };
                     let buf = self.core.deframer.buffer_mut();
-                    read.open(&rec.header, &mut buf[body_range.clone()])?
+                    match read.open(&rec.header, &mut buf[body_range.clone()]) {
+                        Err(Error::BadRecordMac) => match self.core.skip_early_data {
+                            SkipEarlyData::Undecryptable(left) => {
+                                let left = skip_early(left, rec.len)?;
+                                self.core.skip_early_data = SkipEarlyData::Undecryptable(left);
+                                continue;
+                            }
+                            _ => return Err(Error::BadRecordMac),
+                        },
+                        opened => {
+                            self.core.skip_early_data = SkipEarlyData::No;
+                            self.core.opened_a_record = true;
+                            opened?
+                        }
+                    }
                 }
-                // Plaintext alerts stay acceptable during the handshake: a peer
-                // that fails on our ServerHello has no keys to protect its alert.
-                ContentType::ALERT if handshaking || self.core.read.is_none() => (rec.typ, rec.len),
+                // An unprotected alert is heard only from a peer that may
+                // have no keys yet: before we have any (a HelloRetryRequest
+                // or ServerHello refused), and on a server until a record of
+                // the client has opened (a client that fails on our
+                // ServerHello cannot protect its alert). A client has its
+                // keys from the ServerHello on, the server from before it.
+                ContentType::ALERT
+                    if self.core.read.is_none()
+                        || (self.core.side == Side::Server && !self.core.opened_a_record) =>
+                {
+                    (rec.typ, rec.len)
+                }
                 other if self.core.read.is_none() => (other, rec.len),
                 other => {
                     return Err(Error::UnexpectedMessage(format!(
@@ -609,24 +735,31 @@ impl Connection {
                     self.core.joiner.extend_from_slice(bytes);
                     self.process_handshake(now)?;
                 }
-                ContentType::ALERT => {
-                    let bytes = &self.core.deframer.buffer_mut()[plaintext];
-                    let &[_level, desc] = bytes else {
+                ContentType::ALERT => match self.core.deframer.buffer_mut()[plaintext] {
+                    // §5.4: "Implementations MUST NOT send Handshake and Alert
+                    // records that have a zero-length TLSInnerPlaintext.content".
+                    [] => return Err(Error::UnexpectedMessage("an empty alert record".into())),
+                    [_level, desc] => self.handle_alert(AlertDescription(desc))?,
+                    _ => {
                         return Err(Error::Decode(super::codec::InvalidMessage {
                             what: "alert",
                             why: "not two bytes",
                         }));
-                    };
-                    self.handle_alert(AlertDescription(desc))?;
-                }
+                    }
+                },
                 ContentType::APPLICATION_DATA => {
                     if !matches!(self.phase, Phase::Traffic) {
                         return Err(Error::UnexpectedMessage(
                             "application data before the handshake finished".into(),
                         ));
                     }
-                    // Left where it was decrypted until the driver takes it.
-                    self.core.app_in.push_back(AppData::InPlace(plaintext));
+                    // §5.4: zero-length application data is legal and carries
+                    // nothing, so the driver is not handed an empty record.
+                    if len > 0 {
+                        self.core.key_updates_in_a_row = 0;
+                        // Left where it was decrypted until the driver takes it.
+                        self.core.app_in.push_back(AppData::InPlace(plaintext));
+                    }
                 }
                 other => {
                     return Err(Error::UnexpectedMessage(format!("a protected {other} record")));
@@ -661,10 +794,12 @@ impl Connection {
             let joiner = &self.core.joiner;
             let Some(header) = joiner.get(..4) else { return Ok(()) };
             let len = u32::from_be_bytes([0, header[1], header[2], header[3]]) as usize;
-            if len > MAX_HANDSHAKE_MESSAGE {
+            let client_hello =
+                self.core.side == Side::Server && HandshakeType(header[0]) == HandshakeType::CLIENT_HELLO;
+            if len > MAX_HANDSHAKE_MESSAGE && !(client_hello && len <= MAX_CLIENT_HELLO) {
                 return Err(Error::Decode(super::codec::InvalidMessage {
                     what: "handshake message",
-                    why: "longer than 64 KiB",
+                    why: "longer than 64 KiB (a ClientHello: longer than its structure allows)",
                 }));
             }
             if joiner.len() < 4 + len {
@@ -692,6 +827,12 @@ impl Connection {
             HandshakeType::KEY_UPDATE => {
                 let requested = messages::decode_key_update(msg.body)?
                     .ok_or(Error::IllegalParameter("KeyUpdate request_update is neither 0 nor 1"))?;
+                self.core.key_updates_in_a_row += 1;
+                if self.core.key_updates_in_a_row > MAX_KEY_UPDATES_IN_A_ROW {
+                    return Err(Error::UnexpectedMessage(format!(
+                        "more than {MAX_KEY_UPDATES_IN_A_ROW} KeyUpdates with no application data between them"
+                    )));
+                }
                 self.core
                     .message_step(Direction::Received, msg.raw, true, false, || key_update_fields(requested));
                 self.core.receive_key_update(requested)

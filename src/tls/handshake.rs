@@ -150,19 +150,44 @@ pub(crate) fn send_finished(core: &mut Core, flight: &mut Vec<u8>, base: &Traffi
 /// Checks a received Finished keyed by `base` in constant time (§4.4.4).
 pub(crate) fn check_finished(core: &mut Core, msg: &Message<'_>, base: &TrafficSecret) -> Result<(), Error> {
     let expected = Secret::new(key_schedule::verify_data(base, &core.transcript.current()));
-    let ok = crypto::ct_eq(msg.body, expected.expose());
     received(core, msg, true, || {
         let range = HEADER..HEADER + msg.body.len();
         ("verify_data".into(), vec![field_at("verify_data", crypto::hex(msg.body), range)])
     });
+    // `opaque verify_data[Hash.length]`: a body of another length does not
+    // parse as a Finished at all (decode_error), whatever its bytes.
+    let len = msg.body.len();
+    if len != expected.expose().len() {
+        core.check("Finished", false, || {
+            format!("verify_data is {len} bytes, not {}", expected.expose().len())
+        });
+        return Err(Error::Decode(super::codec::InvalidMessage {
+            what: "Finished",
+            why: "verify_data is not the length of the hash",
+        }));
+    }
+    let ok = crypto::ct_eq(msg.body, expected.expose());
     core.check("Finished", ok, || {
         if ok { "verify_data matches the transcript".into() } else { "verify_data does not match".into() }
     });
     if ok { Ok(()) } else { Err(Error::DecryptError("Finished")) }
 }
 
+/// Most items a field lists, and key shares a hello's description shows: a
+/// hostile hello may carry tens of thousands, and steps are read by people.
+const MAX_LISTED: usize = 32;
+
 fn list<T: std::fmt::Display>(items: &[T]) -> String {
-    items.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    capped(items.iter().map(ToString::to_string), items.len())
+}
+
+/// The first [`MAX_LISTED`] of `total` items, joined, and how many more there are.
+fn capped(items: impl Iterator<Item = String>, total: usize) -> String {
+    let mut parts: Vec<String> = items.take(MAX_LISTED).collect();
+    if total > MAX_LISTED {
+        parts.push(format!("and {} more", total - MAX_LISTED));
+    }
+    parts.join(", ")
 }
 
 fn alpn_text(p: &[u8]) -> String {
@@ -194,11 +219,12 @@ fn hello_offsets(session_id_len: usize) -> (std::ops::Range<usize>, usize) {
 
 /// Summary and fields of a ClientHello.
 pub(crate) fn describe_client_hello(ch: &ClientHello) -> (String, Vec<Field>) {
-    let groups: Vec<String> = ch.key_shares.iter().flatten().map(|s| s.group.to_string()).collect();
+    let shares = ch.key_shares.as_deref().unwrap_or_default();
+    let groups = capped(shares.iter().map(|s| s.group.to_string()), shares.len());
     let summary = format!(
         "{} suites, key share {}{}",
         ch.cipher_suites.len(),
-        if groups.is_empty() { "none".to_string() } else { groups.join(", ") },
+        if groups.is_empty() { "none".to_string() } else { groups },
         ch.server_name.as_ref().map(|n| format!(", SNI {n}")).unwrap_or_default()
     );
     let (id, after_id) = hello_offsets(ch.session_id.len());
@@ -212,10 +238,7 @@ pub(crate) fn describe_client_hello(ch: &ClientHello) -> (String, Vec<Field>) {
         field("extensions", list(&ch.extension_order)),
     ];
     if let Some(v) = &ch.supported_versions {
-        fields.push(field(
-            "supported_versions",
-            v.iter().map(|v| format!("0x{v:04x}")).collect::<Vec<_>>().join(", "),
-        ));
+        fields.push(field("supported_versions", capped(v.iter().map(|v| format!("0x{v:04x}")), v.len())));
     }
     if let Some(g) = &ch.supported_groups {
         fields.push(field("supported_groups", list(g)));
@@ -223,14 +246,17 @@ pub(crate) fn describe_client_hello(ch: &ClientHello) -> (String, Vec<Field>) {
     if let Some(s) = &ch.signature_algorithms {
         fields.push(field("signature_algorithms", list(s)));
     }
-    for share in ch.key_shares.iter().flatten() {
+    for share in shares.iter().take(MAX_LISTED) {
         fields.push(field("key_share", format!("{} {}", share.group, crypto::hex(&share.key_exchange))));
+    }
+    if shares.len() > MAX_LISTED {
+        fields.push(field("key_share", format!("and {} more", shares.len() - MAX_LISTED)));
     }
     if let Some(n) = &ch.server_name {
         fields.push(field("server_name", n.clone()));
     }
     if let Some(a) = &ch.alpn {
-        fields.push(field("alpn", a.iter().map(|p| alpn_text(p)).collect::<Vec<_>>().join(", ")));
+        fields.push(field("alpn", capped(a.iter().map(|p| alpn_text(p)), a.len())));
     }
     (summary, fields)
 }
@@ -450,6 +476,30 @@ mod tests {
                 assert!(msgs.iter().any(|m| m.0 == want), "{want} missing");
             }
         }
+    }
+
+    #[test]
+    fn a_huge_hello_is_described_in_a_bounded_number_of_short_fields() {
+        use crate::tls::messages::{ClientHello, KeyShareEntry, NamedGroup, SignatureScheme};
+        let ch = ClientHello {
+            cipher_suites: (0..5_000).map(crate::tls::CipherSuite).collect(),
+            signature_algorithms: Some((0..30_000).map(SignatureScheme).collect()),
+            supported_groups: Some((0..3_000).map(NamedGroup).collect()),
+            key_shares: Some(
+                (0..3_000).map(|g| KeyShareEntry { group: NamedGroup(g), key_exchange: vec![1] }).collect(),
+            ),
+            alpn: Some(vec![b"x".to_vec(); 1_000]),
+            extension_order: (0..16_000).map(crate::tls::messages::ExtensionType).collect(),
+            ..ClientHello::default()
+        };
+        let (summary, fields) = super::describe_client_hello(&ch);
+        assert!(summary.len() < 1_500, "a summary of {} bytes", summary.len());
+        assert!(fields.len() < 50, "{} fields", fields.len());
+        for f in &fields {
+            assert!(f.value.len() < 1_500, "{}: {} bytes", f.name, f.value.len());
+        }
+        let schemes = fields.iter().find(|f| f.name == "signature_algorithms").unwrap();
+        assert!(schemes.value.ends_with("and 29968 more"), "{}", schemes.value);
     }
 
     #[test]

@@ -17,7 +17,7 @@
 use std::fmt;
 
 use super::crypto::{self, AeadKey, HASH_LEN, NONCE_LEN, Secret};
-use super::messages::CipherSuite;
+use super::suites::{Aead, Hash, Suite};
 
 /// A 32-byte secret of the schedule.
 pub type TrafficSecret = Secret<HASH_LEN>;
@@ -212,17 +212,23 @@ pub fn next_traffic_secret(current: &TrafficSecret) -> TrafficSecret {
 }
 
 /// The write key and IV of a traffic secret (§7.3).
-pub fn traffic_keys(suite: CipherSuite, secret: &TrafficSecret) -> (AeadKey, Secret<NONCE_LEN>) {
+pub fn traffic_keys(suite: Suite, secret: &TrafficSecret) -> (AeadKey, Secret<NONCE_LEN>) {
+    // Every secret here is a SHA-256 output (TrafficSecret is 32 bytes): a
+    // suite with another hash fails to compile here until it has its own.
+    let Hash::Sha256 = suite.hash();
     let mut iv = [0u8; NONCE_LEN];
     expand_label(secret.expose(), "iv", b"", &mut iv);
-    let key = if suite == CipherSuite::TLS_AES_128_GCM_SHA256 {
-        let mut k = Secret::new([0u8; 16]);
-        expand_label(secret.expose(), "key", b"", &mut k.0);
-        AeadKey::aes_128_gcm(k.expose())
-    } else {
-        let mut k = Secret::new([0u8; 32]);
-        expand_label(secret.expose(), "key", b"", &mut k.0);
-        AeadKey::chacha20_poly1305(k.expose())
+    let key = match suite.aead() {
+        Aead::Aes128Gcm => {
+            let mut k = Secret::new([0u8; 16]);
+            expand_label(secret.expose(), "key", b"", &mut k.0);
+            AeadKey::aes_128_gcm(k.expose())
+        }
+        Aead::ChaCha20Poly1305 => {
+            let mut k = Secret::new([0u8; 32]);
+            expand_label(secret.expose(), "key", b"", &mut k.0);
+            AeadKey::chacha20_poly1305(k.expose())
+        }
     };
     (key, Secret::new(iv))
 }

@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use super::codec::{InvalidMessage, LenPrefix, Reader, put_bytes, put_u16, put_vec};
+use super::codec::{CodeSet, InvalidMessage, LenPrefix, Reader, put_bytes, put_u16, put_vec};
 
 macro_rules! wire_code {
     ($(#[$meta:meta])* $name:ident($ty:ty) { $($(#[$cmeta:meta])* $konst:ident = $value:expr => $text:expr,)* }) => {
@@ -235,19 +235,18 @@ pub struct RawExtension<'a> {
 }
 
 /// Reads `Extension extensions<0..2^16-1>`, refusing duplicates (§4.2: "There
-/// MUST NOT be more than one extension of the same type in a given extension block").
+/// MUST NOT be more than one extension of the same type in a given extension
+/// block"), in time linear in the number of extensions.
 pub fn read_extensions<'a>(r: &mut Reader<'a>) -> Result<Vec<RawExtension<'a>>, ExtensionError> {
-    let mut block = r.vec16()?;
-    let mut out: Vec<RawExtension<'a>> = Vec::new();
-    while !block.is_empty() {
+    let mut seen = CodeSet::new();
+    r.vec16()?.items(0, |block| {
         let typ = ExtensionType(block.u16()?);
         let data = block.vec16()?.rest();
-        if out.iter().any(|e| e.typ == typ) {
+        if !seen.insert(typ.0) {
             return Err(ExtensionError::Duplicate(typ));
         }
-        out.push(RawExtension { typ, data });
-    }
-    Ok(out)
+        Ok(RawExtension { typ, data })
+    })
 }
 
 /// A problem with an extension block.
@@ -304,6 +303,9 @@ pub struct ClientHello {
     pub supported_groups: Option<Vec<NamedGroup>>,
     /// signature_algorithms (§4.2.3), if present
     pub signature_algorithms: Option<Vec<SignatureScheme>>,
+    /// signature_algorithms_cert (§4.2.3), if present (tlschat's only
+    /// certificate signature is Ed25519, so it is checked, not used)
+    pub signature_algorithms_cert: Option<Vec<SignatureScheme>>,
     /// key_share client_shares (§4.2.8), if present
     pub key_shares: Option<Vec<KeyShareEntry>>,
     /// server_name host_name (RFC 6066 §3), if present
@@ -330,13 +332,9 @@ impl ClientHello {
             return Err(r.invalid("legacy_session_id longer than 32 bytes").into());
         }
         ch.session_id = sid.to_vec();
-        let mut suites = r.vec16()?;
-        if suites.is_empty() || suites.clone().rest().len() % 2 != 0 {
-            return Err(r.invalid("cipher_suites length").into());
-        }
-        while !suites.is_empty() {
-            ch.cipher_suites.push(CipherSuite(suites.u16()?));
-        }
+        // CipherSuite cipher_suites<2..2^16-2>;
+        ch.cipher_suites =
+            r.vec16()?.u16_items(1, CipherSuite).map_err(|_| r.invalid("cipher_suites length"))?;
         ch.compression_methods = r.vec8()?.rest().to_vec();
         if ch.compression_methods.is_empty() {
             return Err(r.invalid("no compression methods").into());
@@ -352,69 +350,61 @@ impl ClientHello {
             ch.extension_order.push(ext.typ);
             let mut d = Reader::new(ext.data, "ClientHello extension");
             match ext.typ {
+                // ProtocolVersion versions<2..254>;
                 ExtensionType::SUPPORTED_VERSIONS => {
-                    let mut list = d.vec8()?;
-                    let mut versions = Vec::new();
-                    while !list.is_empty() {
-                        versions.push(list.u16()?);
-                    }
-                    ch.supported_versions = Some(versions);
+                    ch.supported_versions = Some(d.vec8()?.u16_items(1, |v| v)?);
                 }
+                // NamedGroup named_group_list<2..2^16-1>;
                 ExtensionType::SUPPORTED_GROUPS => {
-                    let mut list = d.vec16()?;
-                    let mut groups = Vec::new();
-                    while !list.is_empty() {
-                        groups.push(NamedGroup(list.u16()?));
-                    }
-                    ch.supported_groups = Some(groups);
+                    ch.supported_groups = Some(d.vec16()?.u16_items(1, NamedGroup)?);
                 }
+                // SignatureScheme supported_signature_algorithms<2..2^16-2>;
                 ExtensionType::SIGNATURE_ALGORITHMS => {
-                    let mut list = d.vec16()?;
-                    let mut schemes = Vec::new();
-                    while !list.is_empty() {
-                        schemes.push(SignatureScheme(list.u16()?));
-                    }
-                    ch.signature_algorithms = Some(schemes);
+                    ch.signature_algorithms = Some(d.vec16()?.u16_items(1, SignatureScheme)?);
                 }
+                // The same SignatureSchemeList (§4.2.3); read so that a bad one is refused.
+                ExtensionType::SIGNATURE_ALGORITHMS_CERT => {
+                    ch.signature_algorithms_cert = Some(d.vec16()?.u16_items(1, SignatureScheme)?);
+                }
+                // KeyShareEntry client_shares<0..2^16-1>;
                 ExtensionType::KEY_SHARE => {
-                    let mut list = d.vec16()?;
-                    let mut shares: Vec<KeyShareEntry> = Vec::new();
-                    while !list.is_empty() {
+                    let mut groups = CodeSet::new();
+                    let shares = d.vec16()?.items(0, |list| {
                         let group = NamedGroup(list.u16()?);
                         let key_exchange = list.vec16()?.rest().to_vec();
                         if key_exchange.is_empty() {
-                            return Err(d.invalid("empty key_exchange").into());
+                            return Err(list.invalid("empty key_exchange").into());
                         }
                         // §4.2.8: "Clients MUST NOT offer multiple KeyShareEntry values for the same group."
-                        if shares.iter().any(|s| s.group == group) {
+                        if !groups.insert(group.0) {
                             return Err(HelloError::Illegal("two key shares for one group"));
                         }
-                        shares.push(KeyShareEntry { group, key_exchange });
-                    }
+                        Ok(KeyShareEntry { group, key_exchange })
+                    })?;
                     ch.key_shares = Some(shares);
                 }
+                // ServerName server_name_list<1..2^16-1> (RFC 6066 §3).
                 ExtensionType::SERVER_NAME => {
-                    let mut list = d.vec16()?;
-                    while !list.is_empty() {
+                    let mut host = None;
+                    d.vec16()?.items(1, |list| {
                         let name_type = list.u8()?;
                         let name = list.vec16()?.rest();
                         if name_type == 0 {
-                            let name = std::str::from_utf8(name)
-                                .map_err(|_| d.invalid("server name is not text"))?;
-                            ch.server_name = Some(name.to_owned());
+                            host = Some(host_name(name, host.is_some())?);
                         }
-                    }
+                        Ok::<_, HelloError>(())
+                    })?;
+                    ch.server_name = host;
                 }
+                // ProtocolName protocol_name_list<2..2^16-1> (RFC 7301 §3.1).
                 ExtensionType::ALPN => {
-                    let mut list = d.vec16()?;
-                    let mut protocols = Vec::new();
-                    while !list.is_empty() {
+                    let protocols = d.vec16()?.items(1, |list| {
                         let p = list.vec8()?.rest();
                         if p.is_empty() {
-                            return Err(d.invalid("empty ALPN protocol name").into());
+                            return Err(list.invalid("empty ALPN protocol name"));
                         }
-                        protocols.push(p.to_vec());
-                    }
+                        Ok(p.to_vec())
+                    })?;
                     ch.alpn = Some(protocols);
                 }
                 ExtensionType::COOKIE => {
@@ -472,6 +462,11 @@ impl ClientHello {
                         put_vec(out, LenPrefix::U16, |out| schemes.iter().for_each(|s| put_u16(out, s.0)));
                     });
                 }
+                if let Some(schemes) = &self.signature_algorithms_cert {
+                    put_extension(out, ExtensionType::SIGNATURE_ALGORITHMS_CERT, |out| {
+                        put_vec(out, LenPrefix::U16, |out| schemes.iter().for_each(|s| put_u16(out, s.0)));
+                    });
+                }
                 if let Some(protocols) = &self.alpn {
                     put_extension(out, ExtensionType::ALPN, |out| {
                         put_vec(out, LenPrefix::U16, |out| {
@@ -499,6 +494,26 @@ impl ClientHello {
                 }
             });
         });
+    }
+}
+
+/// Checks a server_name `HostName` (RFC 6066 §3): one per list, at least one
+/// byte (`opaque HostName<1..2^16-1>`), and a plain DNS host name: ASCII
+/// letters, digits, hyphens (and the underscores some hosts use), in dot-
+/// separated labels of 1 to 63 bytes, without the trailing dot RFC 6066
+/// forbids. Anything else, control characters and terminal escape
+/// sequences above all, is illegal_parameter: the name reaches logs and
+/// the screen.
+fn host_name(name: &[u8], already: bool) -> Result<String, HelloError> {
+    if already {
+        return Err(HelloError::Illegal("two host names in server_name"));
+    }
+    if name.is_empty() {
+        return Err(InvalidMessage { what: "server_name", why: "empty host name" }.into());
+    }
+    match std::str::from_utf8(name) {
+        Ok(text) if super::cert::is_dns_name(text) => Ok(text.to_owned()),
+        _ => Err(HelloError::Illegal("server_name is not a plain host name")),
     }
 }
 
@@ -704,13 +719,8 @@ impl CertificateRequest {
         for ext in read_extensions(&mut r)? {
             if ext.typ == ExtensionType::SIGNATURE_ALGORITHMS {
                 let mut d = Reader::new(ext.data, "CertificateRequest extension");
-                let mut list = d.vec16()?;
-                let mut v = Vec::new();
-                while !list.is_empty() {
-                    v.push(SignatureScheme(list.u16()?));
-                }
+                schemes = Some(d.vec16()?.u16_items(1, SignatureScheme)?);
                 d.finish()?;
-                schemes = Some(v);
             }
         }
         r.finish()?;
@@ -748,16 +758,14 @@ impl Certificate {
     pub fn decode(body: &[u8]) -> Result<Self, InvalidMessage> {
         let mut r = Reader::new(body, "Certificate");
         let context = r.vec8()?.rest().to_vec();
-        let mut list = r.vec24()?;
-        let mut chain = Vec::new();
-        while !list.is_empty() {
+        let chain = r.vec24()?.items(0, |list| {
             let data = list.vec24()?.rest();
             if data.is_empty() {
-                return Err(r.invalid("empty cert_data"));
+                return Err(list.invalid("empty cert_data"));
             }
-            chain.push(data.to_vec());
             list.vec16()?; // extensions of the entry: none are requested, so none matter
-        }
+            Ok(data.to_vec())
+        })?;
         r.finish()?;
         Ok(Self { context, chain })
     }

@@ -28,18 +28,20 @@ pub mod key_schedule;
 pub mod messages;
 pub mod record;
 mod server;
+pub mod suites;
 #[cfg(test)]
 mod test_vectors;
 
 use std::sync::Arc;
 
 pub use cert::{CertError, CertSummary, Fingerprint, RootStore, ServerName};
-pub use conn::Connection;
+pub use conn::{Connection, KEY_UPDATE_INTERVAL};
 pub use crypto::{Ed25519Key, OsRng, Rng, SeededRng};
 pub use error::Error;
 pub use events::{Direction, Event, Field, HandshakeStep, Step, Summary};
 pub use key_schedule::SecretKind;
 pub use messages::{AlertDescription, CipherSuite, NamedGroup, SignatureScheme};
+pub use suites::Suite;
 
 /// The ALPN protocol of tlschat's framed chat (`tlschat/1`).
 pub const ALPN_TLSCHAT: &[u8] = b"tlschat/1";
@@ -47,8 +49,7 @@ pub const ALPN_TLSCHAT: &[u8] = b"tlschat/1";
 pub const ALPN_HTTP11: &[u8] = b"http/1.1";
 
 /// Cipher suites tlschat speaks, in its order of preference.
-pub const SUPPORTED_SUITES: [CipherSuite; 2] =
-    [CipherSuite::TLS_CHACHA20_POLY1305_SHA256, CipherSuite::TLS_AES_128_GCM_SHA256];
+pub const SUPPORTED_SUITES: [CipherSuite; 2] = [Suite::ALL[0].code(), Suite::ALL[1].code()];
 
 /// A certificate chain (DER, leaf first) and the private key of its leaf.
 #[derive(Debug, Clone)]

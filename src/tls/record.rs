@@ -144,13 +144,16 @@ impl Protection {
         self.seq
     }
 
-    /// Per-record nonce: the sequence number, left-padded to 12 bytes, XOR the IV (§5.3).
-    fn next_nonce(&mut self) -> Result<[u8; NONCE_LEN], Error> {
+    /// Nonce of the record at the current sequence number: the number,
+    /// left-padded to 12 bytes, XOR the IV (§5.3). The number moves on only
+    /// once the record is sealed or has opened (see [`open`](Self::open)).
+    fn nonce(&self) -> Result<[u8; NONCE_LEN], Error> {
         // §5.3: a sequence number must never wrap; rekey long before.
-        let seq = self.seq;
-        self.seq = seq.checked_add(1).ok_or(Error::Internal("record sequence number exhausted"))?;
+        if self.seq == u64::MAX {
+            return Err(Error::Internal("record sequence number exhausted"));
+        }
         let mut nonce = *self.iv.expose();
-        for (n, s) in nonce[NONCE_LEN - 8..].iter_mut().zip(seq.to_be_bytes()) {
+        for (n, s) in nonce[NONCE_LEN - 8..].iter_mut().zip(self.seq.to_be_bytes()) {
             *n ^= s;
         }
         Ok(nonce)
@@ -160,7 +163,8 @@ impl Protection {
     /// `payload` must be at most [`MAX_PLAINTEXT`] bytes.
     pub fn seal(&mut self, typ: ContentType, payload: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
         debug_assert!(payload.len() <= MAX_PLAINTEXT);
-        let nonce = self.next_nonce()?;
+        let nonce = self.nonce()?;
+        self.seq += 1;
         let len = payload.len() + 1 + TAG_LEN;
         let [hi, lo] = (len as u16).to_be_bytes();
         let header = [ContentType::APPLICATION_DATA.0, 0x03, 0x03, hi, lo];
@@ -176,21 +180,31 @@ impl Protection {
 
     /// Opens a protected record in place; returns the inner content type and
     /// the length of the content at the start of `body`.
+    ///
+    /// A record that fails authentication leaves the sequence number where
+    /// it was, so a server can skip 0-RTT records it cannot open and read
+    /// the next one at the same number (§4.2.10). Its bytes may have been
+    /// altered in place.
     pub fn open(
         &mut self,
         header: &[u8; HEADER_LEN],
         body: &mut [u8],
     ) -> Result<(ContentType, usize), Error> {
-        if body.len() < TAG_LEN + 1 {
-            // Too short to hold a tag and a content type: it cannot authenticate.
+        if body.len() < TAG_LEN {
+            // Too short to hold a tag: it cannot authenticate.
             return Err(Error::BadRecordMac);
         }
-        let nonce = self.next_nonce()?;
+        let nonce = self.nonce()?;
         let (ciphertext, tag) = body.split_at_mut(body.len() - TAG_LEN);
         let mut t = [0u8; TAG_LEN];
         t.copy_from_slice(tag);
         self.key.open(&nonce, header, ciphertext, &t).map_err(|_| Error::BadRecordMac)?;
-        // §5.4: strip zero padding; the last non-zero byte is the content type.
+        self.seq += 1;
+        // §5.4: strip zero padding; the last non-zero byte is the content
+        // type. An inner plaintext that is empty or all zeros has none: "If a
+        // receiving implementation does not find a non-zero octet in the
+        // cleartext, it MUST terminate the connection with an
+        // "unexpected_message" alert."
         let Some(type_at) = ciphertext.iter().rposition(|&b| b != 0) else {
             return Err(Error::UnexpectedMessage("a protected record with no content type".into()));
         };

@@ -10,17 +10,22 @@
 use std::sync::Arc;
 
 use super::cert::{self, CertSummary};
-use super::conn::{Core, Message, Next, State};
+use super::codec::CodeSet;
+use super::conn::{Core, MAX_EARLY_DATA_SKIPPED, Message, Next, SkipEarlyData, State};
 use super::crypto::X25519Secret;
 use super::error::Error;
 use super::events::{Event, Summary};
 use super::handshake::{self, expect, received};
 use super::key_schedule::{SecretKind, TrafficSecret};
 use super::messages::{
-    Certificate, CertificateRequest, CipherSuite, ClientHello, EncryptedExtensions, HRR_RANDOM,
-    HandshakeType, KeyShareEntry, NamedGroup, ServerHello, SignatureScheme, TLS12, TLS13,
+    Certificate, CertificateRequest, ClientHello, EncryptedExtensions, HRR_RANDOM, HandshakeType,
+    KeyShareEntry, NamedGroup, ServerHello, SignatureScheme, TLS12, TLS13,
 };
+use super::suites::Suite;
 use super::{ClientAuth, ClientTrust, ServerConfig};
+
+/// `ProtocolVersion` of SSL 3.0: no hello may carry it or anything older (§D.5).
+const SSL3: u16 = 0x0300;
 
 /// The initial state of a server connection.
 pub(crate) fn start(config: Arc<ServerConfig>) -> Box<dyn State> {
@@ -29,7 +34,7 @@ pub(crate) fn start(config: Arc<ServerConfig>) -> Box<dyn State> {
 
 /// What a HelloRetryRequest fixed, which the second ClientHello must keep.
 struct Retry {
-    suite: CipherSuite,
+    suite: Suite,
     session_id: Vec<u8>,
 }
 
@@ -42,24 +47,51 @@ impl State for ExpectClientHello {
     fn handle(self: Box<Self>, core: &mut Core, msg: Message<'_>, _now: u64) -> Result<Next, Error> {
         expect(&msg, HandshakeType::CLIENT_HELLO, self.waiting_for())?;
         let ch = ClientHello::decode(msg.body)?;
+        // §D.5: "Any endpoint receiving a Hello message with
+        // ClientHello.legacy_version [...] set to 0x0300 MUST abort the
+        // handshake with a "protocol_version" alert", and anything older is
+        // not even SSL 3.0: refused before supported_versions is looked at.
+        if ch.legacy_version <= SSL3 {
+            return Err(Error::ProtocolVersion);
+        }
         if !ch.supported_versions.as_ref().is_some_and(|v| v.contains(&TLS13)) {
             return Err(Error::ProtocolVersion);
         }
         if ch.compression_methods != [0] {
             return Err(Error::IllegalParameter("legacy_compression_methods must be exactly null"));
         }
+        if self.retry.is_some() {
+            // The second hello ends the skipping of early data, and may not
+            // offer any more (§4.2.10: "A client MUST NOT include the
+            // "early_data" extension in its followup ClientHello").
+            core.skip_early_data = SkipEarlyData::No;
+            if ch.offered_early_data {
+                return Err(Error::IllegalParameter(
+                    "early_data in the ClientHello after a HelloRetryRequest",
+                ));
+            }
+        }
         if let Some(retry) = &self.retry
-            && (ch.session_id != retry.session_id || !ch.cipher_suites.contains(&retry.suite))
+            && (ch.session_id != retry.session_id || !ch.cipher_suites.contains(&retry.suite.code()))
         {
             return Err(Error::IllegalParameter("the second ClientHello differs from the first"));
         }
-        // The server's preference decides (§4.1.1); unknown suites such as 0x00ff are skipped.
-        let suite = *self
-            .config
-            .suites
-            .iter()
-            .find(|s| ch.cipher_suites.contains(s))
-            .ok_or(Error::HandshakeFailure("no cipher suite in common"))?;
+        // The server's preference decides (§4.1.1); unknown suites such as
+        // 0x00ff are skipped. After a HelloRetryRequest the suite is the one
+        // it named, which the second hello still offers (checked above): the
+        // ServerHello must agree with it (§4.1.4), even if the client now
+        // offers a suite we prefer.
+        let suite = match &self.retry {
+            Some(retry) => retry.suite,
+            // Configured codes the engine does not implement are skipped too.
+            None => self
+                .config
+                .suites
+                .iter()
+                .filter_map(|&code| Suite::from_code(code))
+                .find(|s| ch.cipher_suites.contains(&s.code()))
+                .ok_or(Error::HandshakeFailure("no cipher suite in common"))?,
+        };
         let schemes =
             ch.signature_algorithms.as_ref().ok_or(Error::MissingExtension("signature_algorithms"))?;
         if !schemes.contains(&SignatureScheme::ED25519) {
@@ -68,7 +100,11 @@ impl State for ExpectClientHello {
         // §9.2: without a PSK, supported_groups and key_share are both required.
         let groups = ch.supported_groups.as_ref().ok_or(Error::MissingExtension("supported_groups"))?;
         let shares = ch.key_shares.as_ref().ok_or(Error::MissingExtension("key_share"))?;
-        if shares.iter().any(|s| !groups.contains(&s.group)) {
+        let mut offered = CodeSet::new();
+        groups.iter().for_each(|g| {
+            offered.insert(g.0);
+        });
+        if shares.iter().any(|s| !offered.contains(s.group.0)) {
             return Err(Error::IllegalParameter("a key share for a group not in supported_groups"));
         }
         if !groups.contains(&NamedGroup::X25519) {
@@ -83,7 +119,7 @@ impl State for ExpectClientHello {
         let Some(share) = shares.iter().find(|s| s.group == NamedGroup::X25519) else {
             return (*self).retry(core, &ch, suite);
         };
-        core.suite = suite;
+        core.suite = Some(suite);
 
         let key = X25519Secret::generate(core.rng.as_mut());
         // Refuse a bad key share before anything is written.
@@ -99,8 +135,14 @@ impl State for ExpectClientHello {
         };
         send_server_hello(core, &ch, &sh)?;
         let secrets = handshake::derive_handshake_secrets(core, &shared);
-        core.set_write_key(&secrets.server);
+        core.set_write_key(&secrets.server)?;
         core.set_read_key(&secrets.client)?;
+        if ch.offered_early_data {
+            // Declined, by sending no early_data in EncryptedExtensions: the
+            // client's 0-RTT records, which do not open with its handshake
+            // key, are skipped until its second flight (§4.2.10).
+            core.skip_early_data = SkipEarlyData::Undecryptable(MAX_EARLY_DATA_SKIPPED);
+        }
 
         let config = self.config;
         let mut flight = Vec::with_capacity(2048);
@@ -164,11 +206,17 @@ impl State for ExpectClientHello {
 
 impl ExpectClientHello {
     /// Asks for an x25519 key share with a HelloRetryRequest (§4.1.4).
-    fn retry(self, core: &mut Core, ch: &ClientHello, suite: CipherSuite) -> Result<Next, Error> {
+    fn retry(self, core: &mut Core, ch: &ClientHello, suite: Suite) -> Result<Next, Error> {
         if self.retry.is_some() {
             return Err(Error::IllegalParameter("the second ClientHello still has no x25519 key share"));
         }
         handshake::replace_client_hello_with_its_hash(core);
+        if ch.offered_early_data {
+            // §4.2.10: after a HelloRetryRequest the server "ignores early
+            // data by skipping all records with an external content type of
+            // "application_data"" until the second ClientHello.
+            core.skip_early_data = SkipEarlyData::AllProtected(MAX_EARLY_DATA_SKIPPED);
+        }
         let hrr = ServerHello { hrr_group: Some(NamedGroup::X25519), ..answer(ch, HRR_RANDOM, suite) };
         send_server_hello(core, ch, &hrr)?;
         core.expected_messages += 2;
@@ -180,13 +228,13 @@ impl ExpectClientHello {
 }
 
 /// The fields every ServerHello and HelloRetryRequest answering `ch` share.
-fn answer(ch: &ClientHello, random: [u8; 32], suite: CipherSuite) -> ServerHello {
+fn answer(ch: &ClientHello, random: [u8; 32], suite: Suite) -> ServerHello {
     ServerHello {
         legacy_version: TLS12,
         random,
         // §D.4: echoed, whatever the client sent.
         session_id: ch.session_id.clone(),
-        cipher_suite: suite,
+        cipher_suite: suite.code(),
         compression_method: 0,
         selected_version: Some(TLS13),
         ..ServerHello::default()
@@ -317,7 +365,7 @@ impl State for ExpectClientFinished {
         core.start_app_read()?;
         core.ccs_allowed = false;
         core.event(Event::Connected(Summary {
-            suite: core.suite,
+            suite: core.suite()?.code(),
             group: NamedGroup::X25519,
             signature_scheme: SignatureScheme::ED25519,
             alpn: self.n.alpn,

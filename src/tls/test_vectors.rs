@@ -340,7 +340,7 @@ const THROUGH_SERVER_FINISHED: [&str; 6] = [
 
 /// Record protection keyed by a traffic secret, as the engine keys it.
 fn protection(secret: &TrafficSecret) -> Protection {
-    let (key, iv) = traffic_keys(CipherSuite::TLS_AES_128_GCM_SHA256, secret);
+    let (key, iv) = traffic_keys(crate::tls::Suite::Aes128GcmSha256, secret);
     Protection::new(key, iv)
 }
 

@@ -12,7 +12,7 @@ use tlschat::tls::messages::ContentType;
 use tlschat::tls::record::{self, HEADER_LEN, Protection};
 use tlschat::tls::{
     self, CertifiedKey, CipherSuite, ClientConfig, Connection, Error, Event, KeyLog, RootStore, SeededRng,
-    ServerConfig, ServerName, ServerTrust, crypto::Secret,
+    ServerConfig, ServerName, ServerTrust, Suite, crypto::Secret,
 };
 
 /// When the test certificates are made (2026-11-01T00:00:00Z).
@@ -237,7 +237,8 @@ pub fn rewrite_protected_handshake(
     secret: &TrafficSecret,
     edit: impl FnOnce(&mut Vec<u8>),
 ) {
-    let (key, iv) = key_schedule::traffic_keys(suite, secret);
+    let (key, iv) =
+        key_schedule::traffic_keys(Suite::from_code(suite).expect("a suite tlschat speaks"), secret);
     let mut opener = Protection::new(key, iv);
     let mut plain = Vec::new();
     let mut out = Vec::new();
@@ -252,7 +253,8 @@ pub fn rewrite_protected_handshake(
         plain.extend_from_slice(&body[..len]);
     }
     edit(&mut plain);
-    let (key, iv) = key_schedule::traffic_keys(suite, secret);
+    let (key, iv) =
+        key_schedule::traffic_keys(Suite::from_code(suite).expect("a suite tlschat speaks"), secret);
     let mut sealer = Protection::new(key, iv);
     for chunk in plain.chunks(record::MAX_PLAINTEXT) {
         sealer.seal(ContentType::HANDSHAKE, chunk, &mut out).unwrap();
@@ -281,17 +283,26 @@ pub fn seal_by_hand(
     typ: ContentType,
     payload: &[u8],
 ) -> Vec<u8> {
-    let (key, iv) = key_schedule::traffic_keys(suite, secret);
+    let mut inner = payload.to_vec();
+    inner.push(typ.0);
+    seal_inner_by_hand(suite, secret, seq, &inner)
+}
+
+/// Seals `inner` as the whole TLSInnerPlaintext of one record (content,
+/// content type and padding as the caller wrote them, or none of them), as
+/// an attacker holding `secret` could: `seq` is the record's sequence number.
+pub fn seal_inner_by_hand(suite: CipherSuite, secret: &TrafficSecret, seq: u64, inner: &[u8]) -> Vec<u8> {
+    let (key, iv) =
+        key_schedule::traffic_keys(Suite::from_code(suite).expect("a suite tlschat speaks"), secret);
     let mut nonce = *iv.expose();
     for (n, s) in nonce[4..].iter_mut().zip(seq.to_be_bytes()) {
         *n ^= s;
     }
-    let len = payload.len() + 1 + 16;
+    let len = inner.len() + 16;
     let mut out = vec![23, 3, 3];
     out.extend_from_slice(&(len as u16).to_be_bytes());
     let header: [u8; 5] = out[..5].try_into().unwrap();
-    out.extend_from_slice(payload);
-    out.push(typ.0);
+    out.extend_from_slice(inner);
     let tag = key.seal(&nonce, &header, &mut out[5..]);
     out.extend_from_slice(&tag);
     out
