@@ -498,3 +498,23 @@ async fn a_member_that_sends_a_malformed_frame_is_expelled_and_the_others_see_it
     .unwrap();
     assert!(String::from_utf8_lossy(&told).contains("disconnected: sent a malformed frame"), "{told:?}");
 }
+
+#[tokio::test]
+async fn a_failed_handshake_reports_the_failed_check_and_the_alert_before_its_error() {
+    let room = room().await;
+    // A client that trusts no CA: the room's certificate chain fails.
+    let mut c = client(room.addr, RootStore::new(), None);
+    let result = finished(c.done).await;
+    assert!(result.is_err(), "{result:?}");
+    let mut seen = Vec::new();
+    while let Ok(event) = c.events.try_recv() {
+        seen.push(event);
+    }
+    let failed = seen.iter().position(
+        |e| matches!(e, NetEvent::Step { step, .. } if matches!(&step.step, Step::Check { ok: false, .. })),
+    );
+    let alert = seen.iter().position(|e| matches!(e, NetEvent::AlertSent { .. }));
+    assert!(failed.is_some() && alert.is_some(), "{seen:?}");
+    assert!(failed < alert, "{seen:?}");
+    drop(room);
+}

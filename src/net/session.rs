@@ -330,7 +330,16 @@ impl Chat {
                 read = s.tcp.read(&mut s.read_buf) => match read {
                     Ok(0) => return s.eof(self.closing.is_some()),
                     Ok(n) => {
-                        s.feed(n).await?;
+                        if let Err(e) = s.feed(n).await {
+                            // The engine's account of what failed (the failed
+                            // check, the alert it sent) comes before the error.
+                            while let Some(event) = s.tls.poll_event() {
+                                if let Some(event) = NetEvent::from_engine(s.peer, event) {
+                                    let _ = events.send(event).await;
+                                }
+                            }
+                            return Err(e);
+                        }
                         if let Some(closer) = self.pump(s, events).await? {
                             return Ok(closer);
                         }
