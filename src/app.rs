@@ -14,6 +14,7 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
@@ -237,11 +238,13 @@ pub struct Entry {
     pub text: String,
     /// How it is shown.
     pub tags: Tags,
+    /// A signed message's bytes and checks, to open in the side panel.
+    pub signed: Option<Arc<chat::Received>>,
 }
 
 impl Entry {
     fn new(at: u64, author: Author, text: String) -> Self {
-        Self { at, author, text, tags: Tags::default() }
+        Self { at, author, text, tags: Tags::default(), signed: None }
     }
 }
 
@@ -715,6 +718,21 @@ pub enum Focus {
     Input,
     /// The handshake panel.
     Panel,
+    /// The chat pane: Up/Down pick a signed message, Enter opens it in the
+    /// side panel.
+    Messages,
+}
+
+/// What the side panel shows.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Side {
+    /// The handshake's steps (the default).
+    #[default]
+    Handshake,
+    /// The room's members (F3).
+    Members,
+    /// One signed message, its bytes and checks (Enter on a message).
+    Message(Arc<chat::Received>),
 }
 
 /// The TUI's whole state. Only [`App::update`] changes it.
@@ -748,6 +766,10 @@ pub struct App {
     bell: bool,
     /// The room's members, as the last join, leave and `/who` told.
     members: Vec<chat::MemberInfo>,
+    /// What the side panel shows.
+    side: Side,
+    /// With [`Focus::Messages`]: the log index of the picked message.
+    picked: Option<usize>,
 }
 
 /// The `/help` text, one notice per line.
@@ -755,8 +777,10 @@ const HELP: &[&str] = &[
     "commands: /help  /who (members)  /me ACTION  /msg NAME TEXT (private)  //text (a line starting with /)",
     "          /rekey (update traffic keys)  /quit or exit (close with close_notify)",
     "keys: Enter send · Up/Down history · Ctrl-W delete word · Ctrl-U clear · Home/End · Ctrl-C quit",
-    "      PgUp/PgDn or wheel scroll · End back to live · F2 panel on/off",
-    "      Tab focus panel: Up/Down select · Enter expand · PgUp/PgDn scroll details · Esc back",
+    "      PgUp/PgDn or wheel scroll · End back to live · F2 panel on/off · F3 members",
+    "      Tab completes a member's name, else moves the focus: panel, then messages",
+    "      panel: Up/Down select a step · Enter expand · PgUp/PgDn scroll details · Esc back",
+    "      messages: Up/Down pick a signed message · Enter opens its bytes and checks · Esc back",
     "      Space sends a flight held by --step",
     "times are UTC",
 ];
@@ -785,6 +809,8 @@ impl App {
             ring: false,
             bell: true,
             members: Vec::new(),
+            side: Side::Handshake,
+            picked: None,
         }
     }
 
@@ -867,6 +893,16 @@ impl App {
     /// The room's members as last heard (joins, leaves, `/who`).
     pub fn members(&self) -> &[chat::MemberInfo] {
         &self.members
+    }
+
+    /// What the side panel shows.
+    pub fn side(&self) -> &Side {
+        &self.side
+    }
+
+    /// The log index of the message picked in the chat pane, if any.
+    pub fn picked(&self) -> Option<usize> {
+        self.picked.filter(|_| self.focus == Focus::Messages)
     }
 
     /// Whether the user asked to leave.
@@ -1088,11 +1124,22 @@ impl App {
                 }
                 return Update::REDRAW;
             }
+            KeyCode::F(3) => {
+                self.side = if self.side == Side::Members { Side::Handshake } else { Side::Members };
+                return Update::REDRAW;
+            }
+            KeyCode::Tab if self.focus == Focus::Input && self.complete_name() => return Update::REDRAW,
             KeyCode::Tab | KeyCode::BackTab => {
+                let visible = self.panel_visible(self.size.0);
+                let messages = self.last_signed(self.log.entries().len()).is_some();
                 self.focus = match self.focus {
-                    Focus::Input if self.panel_visible(self.size.0) => Focus::Panel,
+                    Focus::Input if visible => Focus::Panel,
+                    Focus::Input | Focus::Panel if messages && visible => Focus::Messages,
                     _ => Focus::Input,
                 };
+                if self.focus == Focus::Messages {
+                    self.picked = self.last_signed(self.log.entries().len());
+                }
                 return Update::REDRAW;
             }
             KeyCode::PageUp if self.focus == Focus::Input || !self.panel.expanded => {
@@ -1106,7 +1153,92 @@ impl App {
         match self.focus {
             Focus::Panel => self.panel_key(key),
             Focus::Input => self.input_key(key, now),
+            Focus::Messages => self.messages_key(key),
         }
+    }
+
+    /// Keys while a message is picked in the chat pane.
+    fn messages_key(&mut self, key: KeyEvent) -> Update {
+        let Some(at) = self.picked else {
+            self.focus = Focus::Input;
+            return Update::REDRAW;
+        };
+        match key.code {
+            KeyCode::Up => {
+                if let Some(before) = self.last_signed(at) {
+                    self.picked = Some(before);
+                }
+            }
+            KeyCode::Down => {
+                if let Some(after) = self.next_signed(at) {
+                    self.picked = Some(after);
+                }
+            }
+            KeyCode::Enter | KeyCode::Char(' ') => {
+                let signed = self.log.entries().get(at).and_then(|e| e.signed.clone());
+                self.side = match (signed, &self.side) {
+                    (Some(m), Side::Message(open)) if Arc::ptr_eq(&m, open) => Side::Handshake,
+                    (Some(m), _) => Side::Message(m),
+                    (None, _) => return Update::NONE,
+                };
+                // Show the panel even where it is hidden for want of room.
+                self.panel_choice = Some(true);
+            }
+            KeyCode::Esc => {
+                if matches!(self.side, Side::Message(_)) {
+                    self.side = Side::Handshake;
+                } else {
+                    self.focus = Focus::Input;
+                }
+            }
+            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
+                self.focus = Focus::Input;
+                self.input.insert(c.encode_utf8(&mut [0; 4]));
+            }
+            _ => return Update::NONE,
+        }
+        Update::REDRAW
+    }
+
+    /// The last signed message before log index `before`.
+    fn last_signed(&self, before: usize) -> Option<usize> {
+        let entries = self.log.entries();
+        (0..before.min(entries.len())).rev().find(|&i| entries.get(i).is_some_and(|e| e.signed.is_some()))
+    }
+
+    /// The first signed message after log index `after`.
+    fn next_signed(&self, after: usize) -> Option<usize> {
+        let entries = self.log.entries();
+        (after + 1..entries.len()).find(|&i| entries.get(i).is_some_and(|e| e.signed.is_some()))
+    }
+
+    /// Tab on a partly typed name at the end of the line: completes it to
+    /// the one member name it starts (the first, in order, if several do).
+    fn complete_name(&mut self) -> bool {
+        let text = self.input.text();
+        if self.input.cursor() != text.len() {
+            return false;
+        }
+        let start = text.rfind(' ').map_or(0, |i| i + 1);
+        let word = &text[start..];
+        if word.is_empty() {
+            return false;
+        }
+        let lower = word.to_lowercase();
+        let mut names: Vec<&str> = self
+            .members
+            .iter()
+            .map(|m| m.name.as_str())
+            .filter(|n| n.to_lowercase().starts_with(&lower) && n.len() > word.len())
+            .collect();
+        names.sort_unstable();
+        let Some(name) = names.first() else { return false };
+        // At the start of a line a name is an address: "alice: ".
+        let completed = if start == 0 { format!("{name}: ") } else { format!("{name} ") };
+        let mut line = text[..start].to_owned();
+        line.push_str(&completed);
+        self.input.set(line);
+        true
     }
 
     fn page(&self) -> isize {
@@ -1291,6 +1423,7 @@ impl App {
         let mut entry = Entry::new(now.unix, Author::Member { name, mark }, text);
         entry.tags =
             Tags { history: m.history, private: m.private, action: m.kind == Kind::Action, mention: false };
+        entry.signed = Some(Arc::new(m));
         self.push_mentioning(entry);
     }
 

@@ -167,7 +167,11 @@ fn three_members_and_a_guest_each_hear_everyone_else_once_in_the_relays_order() 
 
     // /who lists everyone, with their standing.
     carol.send_line("/who");
-    let who = wait_event(&carol, "the member list", |v| v["type"] == "members");
+    // (the list that came on joining had no guest yet)
+    let who = wait_event(&carol, "the member list", |v| {
+        v["type"] == "members"
+            && v["members"].as_array().is_some_and(|m| m.iter().any(|m| m["name"] == "guest-1"))
+    });
     let mut names: Vec<(String, String)> = who["members"]
         .as_array()
         .unwrap()

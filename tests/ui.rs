@@ -19,7 +19,7 @@ use ratatui::layout::Rect;
 use ratatui::style::Color;
 use ratatui::widgets::Widget;
 use tlschat::app::{Action, App, Focus, Msg, Now, Outcome};
-use tlschat::chat::Kind;
+use tlschat::chat::{ChatEvent, Frame, Kind, MemberInfo, Standing};
 use tlschat::net::{Closer, NetEvent};
 use tlschat::tls::{self, Event};
 use tlschat::ui;
@@ -507,4 +507,190 @@ fn a_key_update_after_the_handshake_shows_as_a_step_and_as_notices() {
     let text = screen(&mut app, 100, 30);
     assert!(text.contains("Handshake 7/7 · 2 after"), "{text}");
     insta::assert_snapshot!(text);
+}
+
+// ---------------------------------------------------------------------------
+// The room
+
+/// A room as carol's client sees it: the relay's frames, made by real
+/// members' signing and checked by carol's own member state.
+struct RoomFeed {
+    carol: tlschat::chat::Member,
+    alice: tlschat::chat::Member,
+    mallory: tlschat::chat::Member,
+    room_seq: u64,
+}
+
+const ROOM: [u8; 32] = [0x42; 32];
+
+fn seeded_key(seed: u64) -> tls::Ed25519Key {
+    tls::Ed25519Key::generate(&mut tls::SeededRng::new_for_testing_only(seed))
+}
+
+fn member_of(seed: u64) -> tlschat::chat::Member {
+    tlschat::chat::Member::new(ROOM, seeded_key(seed), &mut tls::SeededRng::new_for_testing_only(seed + 100))
+}
+
+impl RoomFeed {
+    fn new() -> Self {
+        Self { carol: member_of(3), alice: member_of(1), mallory: member_of(9), room_seq: 4 }
+    }
+
+    fn info(name: &str, standing: Standing, key: [u8; 32]) -> MemberInfo {
+        MemberInfo { name: name.into(), standing, key, idle_secs: 7 }
+    }
+
+    /// Carol's view of `frame`, into the app.
+    fn show(&mut self, app: &mut App, frame: Frame, now: Now) {
+        for event in self.carol.receive(frame).unwrap() {
+            let _ = app.update(Msg::Net(NetEvent::Chat { peer: server(), event }), now);
+        }
+    }
+
+    fn signed(member: &mut tlschat::chat::Member, text: &str) -> Vec<u8> {
+        match member.compose(Kind::Text, text, None, 1_800_000_000_000).unwrap().0 {
+            Frame::Post { signed } => signed,
+            _ => unreachable!(),
+        }
+    }
+
+    fn deliver(&mut self, app: &mut App, author: &str, signed: Vec<u8>, now: Now) {
+        self.room_seq += 1;
+        let frame = Frame::Deliver { room_seq: self.room_seq, flags: 0, author: author.into(), signed };
+        self.show(app, frame, now);
+    }
+}
+
+/// A room with verified members, a guest, a mention, an altered message, a
+/// gap, an impostor and our own line delivered.
+fn room_app() -> (App, Now) {
+    let now = t0();
+    let mut app = client_app(now);
+    let mut feed = RoomFeed::new();
+    let alice_key = feed.alice.public_key();
+    let carol_key = feed.carol.public_key();
+    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 4, history: 0 }, now);
+    let members = vec![
+        RoomFeed::info("alice", Standing::Verified, alice_key),
+        RoomFeed::info("bob", Standing::Verified, seeded_key(2).public_key()),
+        RoomFeed::info("carol", Standing::Verified, carol_key),
+        RoomFeed::info("guest-1", Standing::Guest, [0; 32]),
+        RoomFeed::info("host", Standing::Host, seeded_key(5).public_key()),
+    ];
+    feed.show(&mut app, Frame::Roster { members }, now);
+    let hello = RoomFeed::signed(&mut feed.alice, "hello everyone");
+    feed.deliver(&mut app, "alice", hello, now);
+    let mention = RoomFeed::signed(&mut feed.alice, "carol, did you see the handshake panel?");
+    feed.deliver(&mut app, "alice", mention, now);
+    feed.room_seq += 1;
+    let guest = Frame::Guest {
+        room_seq: feed.room_seq,
+        flags: 0,
+        name: "guest-1".into(),
+        text: "hi \u{1b}[2J all".into(),
+    };
+    feed.show(&mut app, guest, now);
+    // Altered by the relay after alice signed it.
+    let mut altered = RoomFeed::signed(&mut feed.alice, "pay 10 coins");
+    let at = altered.len() - 64 - 2;
+    altered[at] = b'9';
+    feed.deliver(&mut app, "alice", altered, now);
+    // Two of alice's messages never arrive.
+    let _ = RoomFeed::signed(&mut feed.alice, "lost one");
+    let _ = RoomFeed::signed(&mut feed.alice, "lost two");
+    let after = RoomFeed::signed(&mut feed.alice, "after the gap");
+    feed.deliver(&mut app, "alice", after, now);
+    // Someone else's key under alice's name.
+    let impostor = RoomFeed::signed(&mut feed.mallory, "it is me, alice");
+    feed.deliver(&mut app, "alice", impostor, now);
+    // Our own line: sent, then acknowledged.
+    typed(&mut app, "hi alice", now);
+    let _ = app.update(key(KeyCode::Enter), now);
+    let sent = ChatEvent::Sent { seq: 1, kind: Kind::Text, to: None, text: "hi alice".into(), acked: true };
+    let _ = app.update(Msg::Net(NetEvent::Chat { peer: server(), event: sent }), now);
+    feed.room_seq += 1;
+    feed.show(&mut app, Frame::Ack { room_seq: feed.room_seq, seq: 1, private: false }, now);
+    (app, now)
+}
+
+#[test]
+fn a_room_shows_names_with_their_state_marks_mentions_gaps_and_impostors() {
+    let (mut app, now) = room_app();
+    let text = screen(&mut app, 120, 32);
+    insta::assert_snapshot!("room_120x32", text);
+    for expected in [
+        "alice ✓: hello everyone",
+        "guest-1 (unverified): hi \\u{1b}[2J all",
+        "alice ✗ INVALID:",
+        // The altered one does not count: it proves nothing about its place.
+        "3 message(s) from alice missing",
+        "alice ⚠ KEY CHANGED: it is me, alice",
+        "you ✓✓: hi alice",
+    ] {
+        assert!(text.contains(expected), "{expected:?} not on screen:\n{text}");
+    }
+    assert!(!app.update(Msg::Tick, now).bell, "a tick rings nothing");
+    // The line that says carol's name is the one marked as a mention.
+    let mentions: Vec<&str> =
+        app.log().entries().iter().filter(|e| e.tags.mention).map(|e| e.text.as_str()).collect();
+    assert_eq!(mentions, ["carol, did you see the handshake panel?"]);
+}
+
+#[test]
+fn a_line_that_mentions_me_rings_the_bell_unless_turned_off() {
+    let now = t0();
+    for bell in [true, false] {
+        let mut app = client_app(now).with_bell(bell);
+        let mut feed = RoomFeed::new();
+        feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 4, history: 0 }, now);
+        let plain = RoomFeed::signed(&mut feed.alice, "hello");
+        feed.room_seq += 1;
+        let frame =
+            Frame::Deliver { room_seq: feed.room_seq, flags: 0, author: "alice".into(), signed: plain };
+        let event = feed.carol.receive(frame).unwrap().remove(0);
+        assert!(!app.update(Msg::Net(NetEvent::Chat { peer: server(), event }), now).bell);
+        let mention = RoomFeed::signed(&mut feed.alice, "hey Carol!");
+        feed.room_seq += 1;
+        let frame =
+            Frame::Deliver { room_seq: feed.room_seq, flags: 0, author: "alice".into(), signed: mention };
+        let event = feed.carol.receive(frame).unwrap().remove(0);
+        assert_eq!(app.update(Msg::Net(NetEvent::Chat { peer: server(), event }), now).bell, bell);
+        let last = app.log().entries().back().unwrap();
+        assert!(last.tags.mention);
+    }
+}
+
+#[test]
+fn f3_shows_the_member_list_and_tab_completes_a_members_name() {
+    let (mut app, now) = room_app();
+    let _ = app.update(key(KeyCode::F(3)), now);
+    let text = screen(&mut app, 120, 32);
+    insta::assert_snapshot!("room_members_120x32", text);
+    assert!(text.contains("Members 5"), "{text}");
+    typed(&mut app, "gu", now);
+    let _ = app.update(key(KeyCode::Tab), now);
+    assert_eq!(app.input().text(), "guest-1: ");
+    typed(&mut app, "ask ca", now);
+    let _ = app.update(key(KeyCode::Tab), now);
+    assert_eq!(app.input().text(), "guest-1: ask carol ");
+    assert_eq!(app.focus(), Focus::Input, "a completion is not a focus change");
+}
+
+#[test]
+fn a_signed_message_opens_in_the_side_panel_with_its_fields_marked() {
+    let (mut app, now) = room_app();
+    // Tab: the handshake panel; Tab: the messages, the newest signed one picked.
+    let _ = app.update(key(KeyCode::Tab), now);
+    let _ = app.update(key(KeyCode::Tab), now);
+    assert_eq!(app.focus(), Focus::Messages);
+    // Up to the altered one, and open it.
+    let _ = app.update(key(KeyCode::Up), now);
+    let _ = app.update(key(KeyCode::Up), now);
+    let _ = app.update(key(KeyCode::Enter), now);
+    let text = screen(&mut app, 120, 40);
+    insta::assert_snapshot!("room_message_opened_120x40", text);
+    assert!(text.contains("BAD SIGNATURE"), "{text}");
+    assert!(text.contains("label: 0..22") && text.contains("signature: "), "{text}");
+    let _ = app.update(key(KeyCode::Esc), now);
+    assert!(matches!(app.side(), tlschat::app::Side::Handshake));
 }

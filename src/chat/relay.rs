@@ -257,6 +257,10 @@ impl Relay {
             };
             out.push(Output::Send(id, bytes));
         }
+        if transport == Transport::Frames {
+            // Who is here, so that the newcomer's member list starts full.
+            out.push(Output::Send(id, Frame::Roster { members: self.roster(now_ms) }.encode().into()));
+        }
         let presence = Frame::Presence {
             room_seq: self.room_seq,
             joined: true,

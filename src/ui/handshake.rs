@@ -281,33 +281,35 @@ fn detail<'a>(step: &'a StepView, theme: Theme, width: usize) -> Vec<Line<'a>> {
     lines.push(Line::styled(format!("bytes ({})", header_legend(step)), theme.heading()));
     let marks = marks(step);
     if marks.len() > 1 || marks.first().is_some_and(|m| m.name != "header") {
-        let mut legend = Vec::new();
-        for (i, m) in marks.iter().enumerate() {
-            legend.push(Span::raw(if i == 0 { " " } else { "  " }));
-            legend.push(Span::styled(
-                format!("{}: {}..{}", m.name, m.range.start, m.range.end),
-                m.style(theme),
-            ));
-        }
-        lines.push(Line::from(legend));
+        lines.push(legend(&marks, theme));
     }
     lines.extend(hex_dump(&step.bytes, &marks, width, theme));
     lines
 }
 
+/// One line naming each marked run with its offsets, in its style.
+pub(super) fn legend<'a>(marks: &[Mark], theme: Theme) -> Line<'a> {
+    let mut legend = Vec::new();
+    for (i, m) in marks.iter().enumerate() {
+        legend.push(Span::raw(if i == 0 { " " } else { "  " }));
+        legend.push(Span::styled(format!("{}: {}..{}", m.name, m.range.start, m.range.end), m.style(theme)));
+    }
+    Line::from(legend)
+}
+
 /// A run of bytes marked in the dump: the header or a field.
 #[derive(Debug, Clone)]
-struct Mark {
-    name: &'static str,
-    range: std::ops::Range<usize>,
+pub(super) struct Mark {
+    pub(super) name: &'static str,
+    pub(super) range: std::ops::Range<usize>,
     /// 0 for the header, then 1, 2, … for the fields in order.
-    index: usize,
+    pub(super) index: usize,
 }
 
 impl Mark {
     /// The header stands out (cyan, or underlined); fields alternate two
     /// styles so neighbours differ (colours, or bold and reversed).
-    fn style(&self, theme: Theme) -> Style {
+    pub(super) fn style(&self, theme: Theme) -> Style {
         match (self.index, theme.color) {
             (0, true) => Style::new().fg(Color::Black).bg(Color::Cyan),
             (0, false) => Style::new().add_modifier(Modifier::UNDERLINED),
@@ -357,7 +359,7 @@ fn header_legend(step: &StepView) -> &'static str {
 /// styled and bracketed: the column before a byte shows `[` where a run
 /// starts, `]` where one ended and `|` for both; a run ending a row gets its
 /// `]` after the row.
-fn hex_dump<'a>(bytes: &[u8], marks: &[Mark], width: usize, theme: Theme) -> Vec<Line<'a>> {
+pub(super) fn hex_dump<'a>(bytes: &[u8], marks: &[Mark], width: usize, theme: Theme) -> Vec<Line<'a>> {
     // "0000 " then 3 columns a byte, in groups of four, and one for a closing bracket.
     let per_row = (width.saturating_sub(6) / 3 / 4 * 4).clamp(4, 16);
     let starts = |at: usize| marks.iter().any(|m| m.range.start == at);
@@ -393,7 +395,7 @@ fn hex_dump<'a>(bytes: &[u8], marks: &[Mark], width: usize, theme: Theme) -> Vec
 }
 
 /// Hex in groups of four digits.
-fn grouped_hex(bytes: &[u8]) -> String {
+pub(super) fn grouped_hex(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len() * 5 / 2);
     for (i, pair) in bytes.chunks(2).enumerate() {
         if i > 0 {

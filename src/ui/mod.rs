@@ -14,6 +14,7 @@
 //! Without colour (NO_COLOR) the same screens use bold, dim and reverse only.
 
 pub mod handshake;
+pub mod room;
 pub mod trust;
 
 use ratatui::buffer::Buffer;
@@ -23,9 +24,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
-use crate::app::{App, Author, Delivery, Entry, Focus, Level, Mark};
+use crate::app::{App, Author, Delivery, Entry, Focus, Level, Mark, Side};
 
 pub use handshake::HandshakePanel;
+pub use room::{MembersPanel, MessagePanel};
 
 /// Colours and emphasis, or emphasis only when colour is not allowed.
 #[derive(Debug, Clone, Copy)]
@@ -118,7 +120,11 @@ impl Widget for &App {
         let areas = Areas::of(self, area);
         ChatPane { app: self }.render(areas.chat, buf);
         if let Some(panel) = areas.panel {
-            HandshakePanel::new(self).render(panel, buf);
+            match self.side() {
+                Side::Handshake => HandshakePanel::new(self).render(panel, buf),
+                Side::Members => MembersPanel::new(self).render(panel, buf),
+                Side::Message(m) => MessagePanel::new(self, m).render(panel, buf),
+            }
         }
         InputLine { app: self }.render(areas.input, buf);
         StatusBar { app: self }.render(areas.status, buf);
@@ -164,7 +170,7 @@ impl Widget for ChatPane<'_> {
         let mut filled = 0;
         for index in (0..=newest).rev() {
             let Some(entry) = entries.get(index) else { break };
-            let block = entry_lines(entry, width, theme);
+            let block = entry_lines(entry, width, theme, self.app.picked() == Some(index));
             filled += block.len();
             blocks.push(block);
             if filled >= height {
@@ -205,7 +211,7 @@ pub fn clock(unix: u64) -> String {
 
 /// One entry as lines of `width` columns: time, author, text wrapped with a
 /// hanging indent.
-fn entry_lines<'a>(entry: &'a Entry, width: usize, theme: Theme) -> Vec<Line<'a>> {
+fn entry_lines<'a>(entry: &'a Entry, width: usize, theme: Theme, picked: bool) -> Vec<Line<'a>> {
     let time = Span::styled(format!("{} ", clock(entry.at)), theme.dim());
     let tags = entry.tags;
     let mut text_style = if tags.mention {
@@ -249,6 +255,8 @@ fn entry_lines<'a>(entry: &'a Entry, width: usize, theme: Theme) -> Vec<Line<'a>
             (Span::styled("── ", style), style)
         }
     };
+    // The message picked in the chat pane (Tab) stands out.
+    let head = if picked { head.patch_style(Style::new().add_modifier(Modifier::REVERSED)) } else { head };
     let indent = if width > TIME_WIDTH * 3 { TIME_WIDTH } else { 0 };
     let first = width.saturating_sub(TIME_WIDTH + head.width()).max(1);
     let rest = width.saturating_sub(indent).max(1);
@@ -351,7 +359,7 @@ impl Widget for InputLine<'_> {
         let theme = Theme::of(self.app);
         let prompt_style = match self.app.focus() {
             Focus::Input => theme.fg(Color::Cyan).add_modifier(Modifier::BOLD),
-            Focus::Panel => theme.dim(),
+            Focus::Panel | Focus::Messages => theme.dim(),
         };
         let (start, _) = input_window(self.app, area.width);
         let text = self.app.input().text().get(start..).unwrap_or_default();

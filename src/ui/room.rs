@@ -1,0 +1,152 @@
+//! The side panel's room views: the member list (F3) and one signed
+//! message opened from the chat pane (Tab to the messages, Enter), with its
+//! bytes, each field marked, the author's key and what the checks found.
+//! The teaching thread goes on from the handshake into the message layer:
+//! the same hex dump, now of what the author signed.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::Color;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph, Widget, Wrap};
+
+use super::Theme;
+use super::handshake::{Mark, grouped_hex, hex_dump, legend};
+use crate::app::App;
+use crate::chat::message::layout;
+use crate::chat::{AuthorCheck, Received, SigCheck, Standing, printable};
+use crate::identity::public_key_fingerprint;
+use crate::report;
+
+/// The members of the room, as this member last heard.
+pub struct MembersPanel<'a> {
+    app: &'a App,
+}
+
+impl<'a> MembersPanel<'a> {
+    /// The list for `app`.
+    pub fn new(app: &'a App) -> Self {
+        Self { app }
+    }
+}
+
+impl Widget for MembersPanel<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let theme = Theme::of(self.app);
+        let members = self.app.members();
+        let block = Block::bordered()
+            .border_style(theme.dim())
+            .title(Span::styled(format!(" Members {} · F3 ", members.len()), theme.heading()));
+        let inner = block.inner(area);
+        block.render(area, buf);
+        let mut lines = Vec::new();
+        if members.is_empty() {
+            lines.push(Line::styled("nobody yet: /who asks the room", theme.dim()));
+        }
+        for m in members {
+            let name = printable(&m.name).into_owned();
+            let (mark, style) = match m.standing {
+                Standing::Guest => ("?", theme.dim()),
+                _ => ("\u{2713}", theme.name(&m.name)),
+            };
+            let host = if m.standing == Standing::Host { " (host)" } else { "" };
+            lines.push(Line::from(vec![
+                Span::styled(format!("{mark} {name}"), style),
+                Span::styled(host, theme.dim()),
+            ]));
+            let detail = match m.standing {
+                Standing::Guest => "  unverified guest".to_owned(),
+                _ => format!("  {}", public_key_fingerprint(&m.key).short()),
+            };
+            lines.push(Line::styled(detail, theme.dim()));
+        }
+        Paragraph::new(lines).wrap(Wrap { trim: false }).render(inner, buf);
+    }
+}
+
+/// One signed message, opened.
+pub struct MessagePanel<'a> {
+    app: &'a App,
+    message: &'a Received,
+}
+
+impl<'a> MessagePanel<'a> {
+    /// The view of `message` in `app`.
+    pub fn new(app: &'a App, message: &'a Received) -> Self {
+        Self { app, message }
+    }
+}
+
+impl Widget for MessagePanel<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let theme = Theme::of(self.app);
+        let m = self.message;
+        let title = format!(" Message #{} from {} · Esc ", m.seq, printable(&m.from));
+        let block =
+            Block::bordered().border_style(theme.fg(Color::Cyan)).title(Span::styled(title, theme.heading()));
+        let inner = block.inner(area);
+        block.render(area, buf);
+        let width = usize::from(inner.width);
+        let (verdict, style) = match (m.sig, m.author) {
+            (SigCheck::Valid, AuthorCheck::Changed { .. }) => {
+                ("signature valid, but the name had another key", theme.bad())
+            }
+            (SigCheck::Valid, _) => ("signature valid", theme.ok()),
+            (sig, _) => (report::warning(sig).unwrap_or("invalid"), theme.bad()),
+        };
+        let key = |k: &str, v: String| {
+            Line::from(vec![Span::styled(format!("{k:<10}"), theme.fg(Color::Cyan)), Span::raw(v)])
+        };
+        let mut lines = vec![
+            Line::styled(verdict, style),
+            Line::styled(
+                "Ed25519 over every byte before the signature, checked over the bytes received",
+                theme.dim(),
+            ),
+            key(
+                "author",
+                format!(
+                    "{} ({})",
+                    printable(&m.from),
+                    match m.author {
+                        AuthorCheck::Known => "key seen before under this name",
+                        AuthorCheck::FirstSeen => "first time this name is seen",
+                        AuthorCheck::Changed { .. } => "KEY CHANGED",
+                    }
+                ),
+            ),
+            key("key", m.key.short()),
+            key("", grouped_hex(&m.key.0)),
+            key(
+                "seq",
+                format!("{} in the author's {} channel", m.seq, if m.private { "private" } else { "room" }),
+            ),
+            key("room seq", if m.private { "none (private)".into() } else { m.room_seq.to_string() }),
+            key("kind", m.kind.as_str().to_owned()),
+        ];
+        if m.missing_before > 0 {
+            lines.push(Line::styled(
+                format!("{} message(s) missing before this one", m.missing_before),
+                theme.bad(),
+            ));
+        }
+        if m.chain_broken {
+            lines.push(Line::styled("prev is not the hash of the message before: broken chain", theme.bad()));
+        }
+        if m.history {
+            lines.push(Line::styled("history: sent before you joined", theme.dim()));
+        }
+        let text_len = m.signed.len().saturating_sub(layout(0).iter().map(|(_, r)| r.len()).sum::<usize>());
+        let marks: Vec<Mark> = layout(text_len)
+            .into_iter()
+            .enumerate()
+            .filter(|(_, (_, range))| !range.is_empty() && range.end <= m.signed.len())
+            .map(|(index, (name, range))| Mark { name, range, index: index + 1 })
+            .collect();
+        lines.push(Line::styled(format!("signed bytes ({})", m.signed.len()), theme.heading()));
+        lines.push(legend(&marks, theme));
+        lines.extend(hex_dump(&m.signed, &marks, width, theme));
+        lines.push(Line::styled("check it yourself: docs/PROTOCOL.md gives the layout", theme.dim()));
+        Paragraph::new(lines).wrap(Wrap { trim: false }).render(inner, buf);
+    }
+}
