@@ -139,3 +139,64 @@ fn demo_in_a_terminal_animates_the_handshake_answers_rekeys_and_exits_cleanly() 
     tmux.type_line("demo", "exit");
     assert_exited_cleanly(&tmux, "demo", dir.path());
 }
+
+/// Makes an identity named `name` in `home`, as `spawn` sets it up.
+fn identity(home: &Path, name: &str) {
+    let status = std::process::Command::new(TLSCHAT)
+        .args(["id", "--name", name])
+        .env("HOME", home)
+        .env("XDG_DATA_HOME", home.join("data"))
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env_remove("TLSCHAT_HOME")
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{status:?}");
+}
+
+#[test]
+fn a_room_and_three_members_in_four_terminals_hear_each_other_with_marks() {
+    let dir = TempDir::new("tmux-room");
+    let tmux = Tmux::start(&dir);
+    let ca = dir.join("room-ca.pem");
+    let ca_arg = ca.to_str().unwrap().to_owned();
+    let room_home = dir.join("room");
+    std::fs::create_dir_all(&room_home).unwrap();
+    spawn(&tmux, "room", &room_home, &["listen", "127.0.0.1:0", "--ca-out", &ca_arg]);
+    let screen = tmux.wait_for("room", "the room's TUI", |s| {
+        s.contains("waiting for a connection") && s.contains("listening on 127.0.0.1:")
+    });
+    let target = format!("localhost:{}", listening_port(&screen));
+    let names = ["alice", "bob", "carol"];
+    for name in names {
+        let home = dir.join(name);
+        identity(&home, name);
+        spawn(&tmux, name, &home, &["connect", &target, "--ca", &ca_arg]);
+        tmux.wait_for_text(name, &format!("you are in the room as {name}"));
+        tmux.wait_for_text("room", &format!("{name} joined (key "));
+    }
+
+    tmux.type_line("alice", "hello from alice");
+    for name in ["bob", "carol", "room"] {
+        tmux.wait_for_text(name, "alice ✓: hello from alice");
+    }
+    tmux.wait_for_text("alice", "you ✓✓: hello from alice");
+    tmux.type_line("bob", "/me waves");
+    for name in ["alice", "carol"] {
+        tmux.wait_for_text(name, "* bob ✓: waves");
+    }
+    tmux.type_line("carol", "/msg alice just for you");
+    tmux.wait_for_text("alice", "carol ✓ → you (private): just for you");
+    tmux.type_line("room", "the host speaks");
+    for name in names {
+        tmux.wait_for_text(name, "✓: the host speaks");
+    }
+    assert!(!tmux.screen("bob").contains("just for you"), "{}", tmux.screen("bob"));
+
+    for name in names {
+        tmux.type_line(name, "exit");
+        assert_exited_cleanly(&tmux, name, &dir.join(name));
+    }
+    tmux.wait_for_text("room", "carol left");
+    tmux.type_line("room", "exit");
+    assert_exited_cleanly(&tmux, "room", &room_home);
+}
