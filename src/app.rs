@@ -770,7 +770,30 @@ pub struct App {
     side: Side,
     /// With [`Focus::Messages`]: the log index of the picked message.
     picked: Option<usize>,
+    /// A room's connections, each with its own handshake panel, so that
+    /// the panel can follow any member (server only).
+    conns: Vec<Conn>,
+    /// The connection the panel follows, picked in the member list; `None`
+    /// follows the newest handshake.
+    pinned: Option<SocketAddr>,
+    /// In a room's member list: the row picked (0 follows the newest).
+    conn_row: usize,
 }
+
+/// One of a room's connections, for the member list and the panel.
+#[derive(Debug)]
+pub struct Conn {
+    /// Its address.
+    pub peer: SocketAddr,
+    /// Who it is: `alice ✓`, or `guest` before or without a key.
+    pub label: String,
+    /// Whether it is still connected (one that ended stays while followed).
+    pub open: bool,
+    panel: Panel,
+}
+
+/// Connections a room's TUI keeps a panel for; beyond, the oldest goes.
+const MAX_CONNS: usize = 256;
 
 /// The `/help` text, one notice per line.
 const HELP: &[&str] = &[
@@ -811,6 +834,9 @@ impl App {
             members: Vec::new(),
             side: Side::Handshake,
             picked: None,
+            conns: Vec::new(),
+            pinned: None,
+            conn_row: 0,
         }
     }
 
@@ -850,9 +876,49 @@ impl App {
         &self.input
     }
 
-    /// The handshake panel's state.
+    /// The handshake panel's state: the pinned connection's in a room
+    /// that follows one member, else the newest handshake's.
     pub fn panel(&self) -> &Panel {
-        &self.panel
+        self.pinned
+            .and_then(|peer| self.conns.iter().find(|c| c.peer == peer))
+            .map_or(&self.panel, |c| &c.panel)
+    }
+
+    fn panel_mut(&mut self) -> &mut Panel {
+        match self.pinned.and_then(|peer| self.conns.iter().position(|c| c.peer == peer)) {
+            Some(i) => &mut self.conns[i].panel,
+            None => &mut self.panel,
+        }
+    }
+
+    /// Whether this app serves a room.
+    pub fn is_server(&self) -> bool {
+        self.server
+    }
+
+    /// A room's connections (server only), oldest first.
+    pub fn conns(&self) -> &[Conn] {
+        &self.conns
+    }
+
+    /// The connection the panel follows, if one was picked.
+    pub fn pinned(&self) -> Option<SocketAddr> {
+        self.pinned
+    }
+
+    /// The row picked in a room's member list (0: follow the newest).
+    pub fn conn_row(&self) -> usize {
+        self.conn_row
+    }
+
+    /// Applies `f` to every panel that shows `peer`.
+    fn panels_of(&mut self, peer: SocketAddr, f: impl Fn(&mut Panel)) {
+        if self.panel.peer == Some(peer) {
+            f(&mut self.panel);
+        }
+        if let Some(c) = self.conns.iter_mut().find(|c| c.peer == peer) {
+            f(&mut c.panel);
+        }
     }
 
     /// Which part takes keys.
@@ -1012,6 +1078,9 @@ impl App {
     fn net(&mut self, event: NetEvent, now: Now) {
         match event {
             NetEvent::Step { peer, step } => {
+                if self.server {
+                    self.conn_step(peer, &step, now);
+                }
                 if self.panel.follows(peer, &step) {
                     self.panel.step(step, now.instant);
                     if !self.server {
@@ -1025,7 +1094,10 @@ impl App {
                 }
             }
             NetEvent::Connected { peer, summary } => {
-                let who = summary.peer.as_ref().map_or_else(|| peer.to_string(), |c| c.subject.clone());
+                let who = summary
+                    .peer
+                    .as_ref()
+                    .map_or_else(|| peer.to_string(), |c| chat::printable(&c.subject).into_owned());
                 let fp = summary
                     .peer
                     .as_ref()
@@ -1036,12 +1108,19 @@ impl App {
                     Level::Success,
                     format!("handshake complete with {who}: {}{fp}", summary.suite),
                 );
-                if self.panel.peer == Some(peer) {
-                    self.panel.outcome = Outcome::Done(Box::new(summary));
-                    self.panel.handshake_len = Some(self.panel.last_number());
-                    if !self.server {
-                        self.state = "connected".into();
-                    }
+                if let Some(c) = self.conns.iter_mut().find(|c| c.peer == peer) {
+                    c.label = match summary.peer.as_ref().and_then(crate::identity::name_of) {
+                        Some(name) => format!("{name} \u{2713}"),
+                        None => "guest".into(),
+                    };
+                }
+                let connected_at = self.panel.peer == Some(peer);
+                self.panels_of(peer, |p| {
+                    p.outcome = Outcome::Done(Box::new(summary.clone()));
+                    p.handshake_len = Some(p.last_number());
+                });
+                if connected_at && !self.server {
+                    self.state = "connected".into();
                 }
             }
             NetEvent::KeyUpdated { peer, direction, update_requested, generation } => {
@@ -1051,18 +1130,14 @@ impl App {
                 };
                 let asked = if update_requested { " (update requested)" } else { "" };
                 self.notice(now, Level::Success, format!("{what} are now generation {generation}{asked}"));
-                if self.panel.peer == Some(peer) {
-                    self.panel.key_updates += 1;
-                }
+                self.panels_of(peer, |p| p.key_updates += 1);
             }
             NetEvent::AlertSent { peer, alert } => {
                 if alert == AlertDescription::CLOSE_NOTIFY {
                     return;
                 }
                 let reason = format!("alert {alert} sent to {peer}");
-                if self.panel.peer == Some(peer) {
-                    self.panel.fail(reason.clone());
-                }
+                self.panels_of(peer, |p| p.fail(reason.clone()));
                 self.notice(now, Level::Error, reason);
             }
             NetEvent::Text { peer, line } => {
@@ -1087,15 +1162,15 @@ impl App {
                 if self.panel.peer == Some(peer) && !self.server {
                     self.state = "closed".into();
                 }
+                self.conn_gone(peer);
             }
             NetEvent::Failed { peer, during_handshake, error } => {
-                let reason = error.to_string();
-                if self.panel.peer == Some(peer) {
-                    self.panel.fail(reason.clone());
-                    if !self.server {
-                        self.state = "failed".into();
-                    }
+                let reason = chat::printable(&error.to_string()).into_owned();
+                if self.panel.peer == Some(peer) && !self.server {
+                    self.state = "failed".into();
                 }
+                self.panels_of(peer, |p| p.fail(reason.clone()));
+                self.conn_gone(peer);
                 let when = if during_handshake { "handshake with" } else { "connection to" };
                 self.notice(now, Level::Error, format!("{when} {peer} failed: {reason}"));
             }
@@ -1105,6 +1180,62 @@ impl App {
             NetEvent::Chat { event, .. } => self.chat(event, now),
             NetEvent::RoomNote { note } => self.notice(now, Level::Info, chat::printable(&note).into_owned()),
         }
+    }
+
+    /// A room's connection takes note of its handshake step.
+    fn conn_step(&mut self, peer: SocketAddr, step: &HandshakeStep, now: Now) {
+        if !self.conns.iter().any(|c| c.peer == peer) {
+            if step.number > 1 {
+                return;
+            }
+            if self.conns.len() >= MAX_CONNS
+                && let Some(oldest) = self.conns.iter().position(|c| Some(c.peer) != self.pinned)
+            {
+                self.conns.remove(oldest);
+            }
+            self.conns.push(Conn { peer, label: "handshaking".into(), open: true, panel: Panel::default() });
+        }
+        if let Some(c) = self.conns.iter_mut().find(|c| c.peer == peer)
+            && c.panel.follows(peer, step)
+        {
+            c.panel.step(step.clone(), now.instant);
+        }
+    }
+
+    /// A room's connection is over: it leaves the list, unless the panel
+    /// follows it (then it stays, to be read, until another is picked).
+    fn conn_gone(&mut self, peer: SocketAddr) {
+        if self.pinned == Some(peer) {
+            if let Some(c) = self.conns.iter_mut().find(|c| c.peer == peer) {
+                c.open = false;
+            }
+        } else {
+            self.conns.retain(|c| c.peer != peer);
+        }
+        self.conn_row = self.conn_row.min(self.conns.len());
+    }
+
+    /// Keys on a room's member list: Up/Down pick a connection, Enter
+    /// makes the panel follow it (row 0: the newest handshake).
+    fn conns_key(&mut self, key: KeyEvent) -> Update {
+        match key.code {
+            KeyCode::Up => self.conn_row = self.conn_row.saturating_sub(1),
+            KeyCode::Down => self.conn_row = (self.conn_row + 1).min(self.conns.len()),
+            KeyCode::Enter | KeyCode::Char(' ') => {
+                self.pinned = self.conn_row.checked_sub(1).and_then(|i| self.conns.get(i)).map(|c| c.peer);
+                // Connections that ended while followed go now.
+                let pinned = self.pinned;
+                self.conns.retain(|c| c.open || Some(c.peer) == pinned);
+                self.conn_row = self.conn_row.min(self.conns.len());
+                self.side = Side::Handshake;
+            }
+            KeyCode::Esc => {
+                self.side = Side::Handshake;
+                self.focus = Focus::Input;
+            }
+            _ => return Update::NONE,
+        }
+        Update::REDRAW
     }
 
     fn key(&mut self, key: KeyEvent, now: Now) -> Update {
@@ -1142,15 +1273,16 @@ impl App {
                 }
                 return Update::REDRAW;
             }
-            KeyCode::PageUp if self.focus == Focus::Input || !self.panel.expanded => {
+            KeyCode::PageUp if self.focus == Focus::Input || !self.panel().expanded => {
                 return Update::redraw_if(self.log.scroll_by(self.page()));
             }
-            KeyCode::PageDown if self.focus == Focus::Input || !self.panel.expanded => {
+            KeyCode::PageDown if self.focus == Focus::Input || !self.panel().expanded => {
                 return Update::redraw_if(self.log.scroll_by(-self.page()));
             }
             _ => {}
         }
         match self.focus {
+            Focus::Panel if self.server && self.side == Side::Members => self.conns_key(key),
             Focus::Panel => self.panel_key(key),
             Focus::Input => self.input_key(key, now),
             Focus::Messages => self.messages_key(key),
@@ -1246,7 +1378,7 @@ impl App {
     }
 
     fn panel_key(&mut self, key: KeyEvent) -> Update {
-        let p = &mut self.panel;
+        let p = self.panel_mut();
         let changed = match key.code {
             KeyCode::Up => p.select(-1),
             KeyCode::Down => p.select(1),

@@ -694,3 +694,51 @@ fn a_signed_message_opens_in_the_side_panel_with_its_fields_marked() {
     let _ = app.update(key(KeyCode::Esc), now);
     assert!(matches!(app.side(), tlschat::app::Side::Handshake));
 }
+
+#[test]
+fn a_rooms_panel_follows_the_member_picked_in_the_member_list() {
+    let now = t0();
+    let mut app = App::new(true);
+    let _ = app
+        .update(Msg::Started { peer: "127.0.0.1:8443".into(), state: "listening".into(), server: true }, now);
+    let peers: Vec<SocketAddr> =
+        (1..=3).map(|i| format!("127.0.0.1:{}", 50_000 + i).parse().unwrap()).collect();
+    let handshake = |app: &mut App, peer: SocketAddr, seed: u64| {
+        let pki = pki(seed);
+        let mut pair = Pair::new(client_config(&pki), server_config(&pki), seed);
+        pair.drive();
+        for event in pair.server_events {
+            if let Some(event) = net_event(peer, event) {
+                let _ = app.update(Msg::Net(event), now);
+            }
+        }
+    };
+    handshake(&mut app, peers[0], 61);
+    handshake(&mut app, peers[1], 62);
+    assert_eq!(app.conns().len(), 2);
+    // By default the panel shows the newest handshake.
+    assert_eq!(app.pinned(), None);
+    let newest_first_step = app.panel().steps()[0].bytes.clone();
+    // F3, Tab to the list, Down to the first member, Enter: follow it.
+    let _ = app.update(key(KeyCode::F(3)), now);
+    let _ = app.update(key(KeyCode::Tab), now);
+    let list = screen(&mut app, 120, 24);
+    assert!(list.contains("the newest handshake") && list.contains("127.0.0.1:50001"), "{list}");
+    let _ = app.update(key(KeyCode::Down), now);
+    let _ = app.update(key(KeyCode::Enter), now);
+    assert_eq!(app.pinned(), Some(peers[0]));
+    let followed = app.panel().steps()[0].bytes.clone();
+    assert_ne!(followed, newest_first_step, "the panel shows the first member's own handshake");
+    // A new member's handshake does not take the panel away.
+    handshake(&mut app, peers[2], 63);
+    assert_eq!(app.panel().steps()[0].bytes, followed);
+    assert_eq!(app.conns().len(), 3);
+    // The followed member leaves: still readable until another is picked.
+    let _ = app.update(Msg::Net(NetEvent::Closed { peer: peers[0], by: Closer::Peer }), now);
+    assert_eq!(app.panel().steps()[0].bytes, followed);
+    let _ = app.update(key(KeyCode::F(3)), now);
+    let _ = app.update(key(KeyCode::Up), now);
+    let _ = app.update(key(KeyCode::Enter), now);
+    assert_eq!(app.pinned(), None);
+    assert_eq!(app.conns().len(), 2, "the one that left goes once unfollowed");
+}

@@ -33,6 +33,9 @@ impl<'a> MembersPanel<'a> {
 impl Widget for MembersPanel<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let theme = Theme::of(self.app);
+        if self.app.is_server() {
+            return ConnsList { app: self.app }.render(area, buf);
+        }
         let members = self.app.members();
         let block = Block::bordered()
             .border_style(theme.dim())
@@ -59,6 +62,39 @@ impl Widget for MembersPanel<'_> {
                 _ => format!("  {}", public_key_fingerprint(&m.key).short()),
             };
             lines.push(Line::styled(detail, theme.dim()));
+        }
+        Paragraph::new(lines).wrap(Wrap { trim: false }).render(inner, buf);
+    }
+}
+
+/// A room's connections, for the host to pick whose handshake the panel
+/// follows (Tab to the panel, Up/Down, Enter).
+struct ConnsList<'a> {
+    app: &'a App,
+}
+
+impl Widget for ConnsList<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let theme = Theme::of(self.app);
+        let app = self.app;
+        let focused = app.focus() == crate::app::Focus::Panel;
+        let title = format!(" Members {} · Enter follows one ", app.members().len().saturating_sub(1));
+        let block = Block::bordered()
+            .border_style(if focused { theme.fg(Color::Cyan) } else { theme.dim() })
+            .title(Span::styled(title, theme.heading()));
+        let inner = block.inner(area);
+        block.render(area, buf);
+        let row = |i: usize, text: String, style| {
+            let cursor = if focused && app.conn_row() == i { "\u{25b6} " } else { "  " };
+            Line::from(vec![Span::raw(cursor), Span::styled(text, style)])
+        };
+        let newest = if app.pinned().is_none() { "(followed) " } else { "" };
+        let mut lines = vec![row(0, format!("{newest}the newest handshake"), theme.dim())];
+        for (i, c) in app.conns().iter().enumerate() {
+            let followed = if app.pinned() == Some(c.peer) { "(followed) " } else { "" };
+            let ended = if c.open { "" } else { " (left)" };
+            let style = if c.label.ends_with('\u{2713}') { theme.name(&c.label) } else { theme.dim() };
+            lines.push(row(i + 1, format!("{followed}{} {}{ended}", printable(&c.label), c.peer), style));
         }
         Paragraph::new(lines).wrap(Wrap { trim: false }).render(inner, buf);
     }
