@@ -110,7 +110,7 @@ impl Drop for Terminal {
 /// Where the UI's actions go: the network side of the wiring in `main.rs`.
 pub trait Outbox {
     /// Say something in the room; false if it could not be queued.
-    fn say(&mut self, kind: Kind, text: String, to: Option<String>) -> bool;
+    fn say(&mut self, kind: Kind, text: &str, to: Option<&str>) -> bool;
     /// Ask who is in the room; false if it could not be queued.
     fn who(&mut self) -> bool;
     /// Ask for a KeyUpdate; returns false if the network cannot.
@@ -234,20 +234,17 @@ where
             terminal.bell();
         }
         match update.action {
-            Some(Action::Say { kind, text, to }) => {
-                if !outbox.say(kind, text, to) {
-                    let text =
-                        "not sent: the connection is over, or too much is waiting to be sent".to_owned();
-                    let _ = app.update(Msg::Notice { level: Level::Error, text }, Now::system());
-                    dirty = true;
-                }
+            Some(Action::Say { kind, text, to }) if !outbox.say(kind, &text, to.as_deref()) => {
+                let text = "not sent: the connection is over, or too much is waiting to be sent".to_owned();
+                let _ = app.update(Msg::Notice { level: Level::Error, text }, Now::system());
+                dirty = true;
             }
             Some(Action::Who) if !outbox.who() => {
                 let text = "/who not sent: the connection is over".to_owned();
                 let _ = app.update(Msg::Notice { level: Level::Error, text }, Now::system());
                 dirty = true;
             }
-            Some(Action::Who) => {}
+            Some(Action::Say { .. } | Action::Who) => {}
             Some(Action::Rekey) if !outbox.rekey() => {
                 let text =
                     "KeyUpdate not sent: nobody is connected, or the connection is not ready".to_owned();
@@ -306,7 +303,8 @@ struct ClientOutbox {
 }
 
 impl Outbox for ClientOutbox {
-    fn say(&mut self, kind: Kind, text: String, to: Option<String>) -> bool {
+    fn say(&mut self, kind: Kind, text: &str, to: Option<&str>) -> bool {
+        let (text, to) = (text.to_owned(), to.map(str::to_owned));
         self.intents.try_send(Intent::Say { kind, text, to }).is_ok()
     }
 
@@ -381,7 +379,8 @@ struct RoomOutbox {
 }
 
 impl Outbox for RoomOutbox {
-    fn say(&mut self, kind: Kind, text: String, to: Option<String>) -> bool {
+    fn say(&mut self, kind: Kind, text: &str, to: Option<&str>) -> bool {
+        let (text, to) = (text.to_owned(), to.map(str::to_owned));
         self.host.try_send(Intent::Say { kind, text, to }).is_ok()
     }
 

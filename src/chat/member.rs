@@ -201,6 +201,12 @@ pub enum ComposeError {
 /// A channel: the room, or one recipient's key.
 type Channel = Option<[u8; 32]>;
 
+/// Whose messages a chain holds: author key, session, channel.
+type ChainId = ([u8; 32], [u8; 16], Channel);
+
+/// Where a chain stands: its last sequence number and message hash.
+type ChainEnd = (u64, [u8; 32]);
+
 /// The member's state.
 pub struct Member {
     room: [u8; 32],
@@ -208,9 +214,9 @@ pub struct Member {
     me: [u8; 32],
     session: [u8; 16],
     /// Our last sequence number and message hash per channel.
-    sent: HashMap<Channel, (u64, [u8; 32])>,
+    sent: HashMap<Channel, ChainEnd>,
     /// Each author's last sequence number and hash, per session and channel.
-    chains: HashMap<([u8; 32], [u8; 16], Channel), (u64, [u8; 32])>,
+    chains: HashMap<ChainId, ChainEnd>,
     /// The key first seen under each name (lower case).
     names: HashMap<String, [u8; 32]>,
     /// The last room sequence number seen live.

@@ -228,7 +228,7 @@ impl RoomTask {
         let mut work = std::collections::VecDeque::from(outputs);
         while let Some(output) = work.pop_front() {
             match output {
-                Output::Send(HOST, bytes) => self.to_host(&bytes).await,
+                Output::Send(HOST, bytes) => self.deliver_to_host(&bytes).await,
                 Output::Send(id, bytes) => {
                     let Some(seat) = self.seats.get(&id) else { continue };
                     match seat.out.try_send(Out::Bytes(bytes)) {
@@ -263,7 +263,7 @@ impl RoomTask {
         self.members.store(self.relay.members(), Ordering::Relaxed);
     }
 
-    async fn to_host(&mut self, bytes: &[u8]) {
+    async fn deliver_to_host(&mut self, bytes: &[u8]) {
         let Some(member) = self.host.as_mut() else { return };
         let mut buffer = FrameBuffer::default();
         buffer.push(bytes);
