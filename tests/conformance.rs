@@ -196,6 +196,18 @@ fn assert_alert(result: Result<(), Error>, events: &[Event], alert: A) {
     assert_eq!(Pair::alerts_sent(events).last(), Some(&alert));
 }
 
+/// A connected pair's server, given one record sealed as the client's
+/// first under its application key with `inner` as the inner plaintext:
+/// its answer and its events.
+fn server_given_application_record(seed: u64, inner: &[u8]) -> (Result<(), Error>, Vec<Event>) {
+    let (mut p, keys) = pair_with_client_keys(seed);
+    p.drive();
+    p.assert_connected();
+    let record = seal_inner_by_hand(CHACHA, &keys.get("CLIENT_TRAFFIC_SECRET_0"), 0, inner);
+    let result = p.server.handle_input(&record, NOW);
+    (result, std::iter::from_fn(|| p.server.poll_event()).collect())
+}
+
 /// A pair whose client logs its secrets, so a test can seal records as it.
 fn pair_with_client_keys(seed: u64) -> (Pair, Arc<CapturedKeys>) {
     let pki = pki(seed);
@@ -246,12 +258,7 @@ fn an_empty_protected_alert_is_unexpected_message_under_handshake_keys() {
 #[test]
 fn an_empty_protected_alert_is_unexpected_message_under_application_keys() {
     for inner in [vec![21], vec![21, 0, 0]] {
-        let (mut p, keys) = pair_with_client_keys(102);
-        p.drive();
-        p.assert_connected();
-        let record = seal_inner_by_hand(CHACHA, &keys.get("CLIENT_TRAFFIC_SECRET_0"), 0, &inner);
-        let result = p.server.handle_input(&record, NOW);
-        let events: Vec<Event> = std::iter::from_fn(|| p.server.poll_event()).collect();
+        let (result, events) = server_given_application_record(102, &inner);
         assert_alert(result, &events, A::UNEXPECTED_MESSAGE);
     }
 }
@@ -259,11 +266,8 @@ fn an_empty_protected_alert_is_unexpected_message_under_application_keys() {
 #[test]
 fn an_alert_of_one_or_three_bytes_is_decode_error() {
     for inner in [vec![2, 21], vec![2, 40, 0, 21]] {
-        let (mut p, keys) = pair_with_client_keys(103);
-        p.drive();
-        let record = seal_inner_by_hand(CHACHA, &keys.get("CLIENT_TRAFFIC_SECRET_0"), 0, &inner);
-        let err = p.server.handle_input(&record, NOW).unwrap_err();
-        assert_eq!(err.alert(), Some(A::DECODE_ERROR), "{err}");
+        let (result, events) = server_given_application_record(103, &inner);
+        assert_alert(result, &events, A::DECODE_ERROR);
     }
 }
 
@@ -412,12 +416,7 @@ fn two_key_shares_for_one_group_are_illegal_parameter_even_far_apart() {
 #[test]
 fn a_record_whose_inner_plaintext_is_all_zeros_is_unexpected_message() {
     for inner in [vec![], vec![0], vec![0; 40]] {
-        let (mut p, keys) = pair_with_client_keys(110);
-        p.drive();
-        p.assert_connected();
-        let record = seal_inner_by_hand(CHACHA, &keys.get("CLIENT_TRAFFIC_SECRET_0"), 0, &inner);
-        let result = p.server.handle_input(&record, NOW);
-        let events: Vec<Event> = std::iter::from_fn(|| p.server.poll_event()).collect();
+        let (result, events) = server_given_application_record(110, &inner);
         assert_alert(result, &events, A::UNEXPECTED_MESSAGE);
     }
 }
