@@ -601,6 +601,12 @@ impl Panel {
         match step.step {
             tls::Step::Message { direction, name, summary, fields, bytes, encrypted, transcript_hash } => {
                 let follow = self.selected + 1 >= self.steps.len() && !self.expanded;
+                // What the peer chose (SNI, ALPN, names) is shown escaped.
+                let summary = crate::escape::printable(&summary).into_owned();
+                let fields = fields
+                    .into_iter()
+                    .map(|f| tls::Field { value: crate::escape::printable(&f.value).into_owned(), ..f })
+                    .collect();
                 self.steps.push(StepView {
                     number: step.number,
                     direction,

@@ -6,6 +6,7 @@
 pub mod app;
 pub mod chat;
 pub mod demo;
+pub mod escape;
 pub mod home;
 pub mod identity;
 pub mod keylog;

@@ -140,7 +140,7 @@ pub fn key_update_line(direction: Direction, update_requested: bool, generation:
 /// that is connect's result, printed once by the caller).
 pub fn client_lines(event: &NetEvent) -> Vec<String> {
     let line = match event {
-        NetEvent::Step { step, .. } => format!("[tls] {step}"),
+        NetEvent::Step { step, .. } => format!("[tls] {}", printable(&step.to_string())),
         NetEvent::Connected { summary, .. } => {
             let peer = match &summary.peer {
                 Some(cert) => {
@@ -157,7 +157,7 @@ pub fn client_lines(event: &NetEvent) -> Vec<String> {
             format!("[tls] {}", key_update_line(*direction, *update_requested, *generation))
         }
         NetEvent::AlertSent { alert, .. } => format!("[tls] sent alert {alert}"),
-        NetEvent::Text { line, .. } => line.clone(),
+        NetEvent::Text { line, .. } => printable(line).into_owned(),
         NetEvent::Chat { event, .. } => return chat_lines(event),
         NetEvent::Closed { by: Closer::Peer, .. } => {
             "[tls] the server closed the connection (close_notify)".to_owned()
@@ -172,7 +172,7 @@ pub fn client_lines(event: &NetEvent) -> Vec<String> {
 /// A room's headless lines for an event.
 pub fn server_lines(event: &NetEvent) -> Vec<String> {
     let line = match event {
-        NetEvent::Step { peer, step } => format!("[tls {peer}] {step}"),
+        NetEvent::Step { peer, step } => format!("[tls {peer}] {}", printable(&step.to_string())),
         NetEvent::Connected { peer, summary } => {
             let alpn = summary
                 .alpn
@@ -195,7 +195,7 @@ pub fn server_lines(event: &NetEvent) -> Vec<String> {
             format!("[tls {peer}] {}", key_update_line(*direction, *update_requested, *generation))
         }
         NetEvent::AlertSent { peer, alert } => format!("[tls {peer}] sent alert {alert}"),
-        NetEvent::Text { peer, line } => format!("[{peer}] {line}"),
+        NetEvent::Text { peer, line } => format!("[{peer}] {}", printable(line)),
         NetEvent::Chat { event, .. } => return chat_lines(event),
         NetEvent::RoomNote { note } => format!("[room] {}", printable(note)),
         NetEvent::StatusPage { peer } => format!("[{peer}] sent the HTTP status page"),

@@ -368,7 +368,7 @@ impl Admission for Members {
     fn admit(&self, peer: &CertSummary) -> Result<(), String> {
         let name = identity::name_of(peer).ok_or_else(|| {
             format!(
-                "the client certificate's subject {:?} is not one tlschat name (CN=NAME, ASCII letters, digits, '.', '_', '-')",
+                "the client certificate's subject \"{}\" is not one tlschat name (CN=NAME, ASCII letters, digits, '.', '_', '-')",
                 crate::chat::printable(&peer.subject)
             )
         })?;

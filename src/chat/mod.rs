@@ -23,24 +23,7 @@ pub use member::{AuthorCheck, ChatEvent, ComposeError, Member, Received, SigChec
 pub use message::{Kind, MAX_TEXT};
 pub use relay::{Joiner, Relay, SeatId, Transport};
 
-/// `text` fit for a terminal, whoever wrote it: control characters
-/// (C0, DEL, C1: the start of every escape sequence), bidirectional
-/// overrides and invisible characters are written as `\u{..}` escapes,
-/// which shows that they were there without letting them act. Tabs stay.
-pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(needs_escape) {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        if needs_escape(c) {
-            out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
-        } else {
-            out.push(c);
-        }
-    }
-    std::borrow::Cow::Owned(out)
-}
+pub use crate::escape::printable;
 
 /// One member as `/who` lists it: name, standing, short fingerprint, idle time.
 pub fn describe_member(m: &MemberInfo) -> String {
@@ -58,16 +41,4 @@ pub fn describe_member(m: &MemberInfo) -> String {
             format!("  {name} \u{2713} key {}{host}, idle {idle}", fp.short())
         }
     }
-}
-
-fn needs_escape(c: char) -> bool {
-    (c.is_control() && c != '\t')
-        || matches!(c,
-            '\u{200b}'..='\u{200f}' // zero-width characters, LRM, RLM
-            | '\u{202a}'..='\u{202e}' // bidi embeddings and overrides
-            | '\u{2060}'..='\u{2064}' // word joiner, invisible operators
-            | '\u{2066}'..='\u{2069}' // bidi isolates
-            | '\u{feff}' // zero-width no-break space
-            | '\u{061c}' // Arabic letter mark
-        )
 }

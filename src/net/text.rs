@@ -45,14 +45,12 @@ impl LineBuffer {
     }
 }
 
-/// `bytes` as text safe to print on a terminal: invalid UTF-8 and control
-/// characters (which could move the cursor, recolour or retitle the
-/// terminal of whoever reads the chat) become U+FFFD. Tabs stay.
+/// `bytes` as text safe to print on a terminal: invalid UTF-8 becomes
+/// U+FFFD, and control characters (which could move the cursor, recolour
+/// or retitle the terminal of whoever reads the chat) are shown escaped
+/// (see [`crate::escape::printable`]). Tabs stay.
 pub(super) fn printable(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes)
-        .chars()
-        .map(|c| if c.is_control() && c != '\t' { '\u{fffd}' } else { c })
-        .collect()
+    crate::escape::printable(&String::from_utf8_lossy(bytes)).into_owned()
 }
 
 /// Whether the first bytes a client sent look like an HTTP/1.x request line.
@@ -104,7 +102,7 @@ mod tests {
     #[test]
     fn terminal_control_characters_from_a_peer_are_neutralised() {
         let (out, _) = lines(&[b"\x1b[2Jred\x07\tok\xff\n"]);
-        assert_eq!(out, ["\u{fffd}[2Jred\u{fffd}\tok\u{fffd}"]);
+        assert_eq!(out, ["\\u{1b}[2Jred\\u{7}\tok\u{fffd}"]);
     }
 
     #[test]

@@ -359,7 +359,7 @@ impl<'a> Cert<'a> {
 
     /// The subject as text, for messages.
     fn name(&self) -> String {
-        let subject = self.x509.subject().to_string();
+        let subject = shown(self.x509.subject().to_string());
         if subject.is_empty() { format!("certificate {} (no subject name)", self.index) } else { subject }
     }
 
@@ -579,8 +579,8 @@ impl<'a> Cert<'a> {
     fn summary(&self, public_key: [u8; 32]) -> Result<CertSummary, CertError> {
         let validity = self.x509.validity();
         Ok(CertSummary {
-            subject: self.x509.subject().to_string(),
-            issuer: self.x509.issuer().to_string(),
+            subject: shown(self.x509.subject().to_string()),
+            issuer: shown(self.x509.issuer().to_string()),
             not_before: validity.not_before.timestamp(),
             not_after: validity.not_after.timestamp(),
             public_key,
@@ -590,16 +590,26 @@ impl<'a> Cert<'a> {
     }
 }
 
-fn general_name_text(name: &GeneralName<'_>) -> Option<String> {
-    match name {
-        GeneralName::DNSName(dns) => Some((*dns).to_owned()),
-        GeneralName::IPAddress(bytes) => {
-            Some(san_ip(bytes).map_or_else(|| format!("ip:{}", hex(bytes)), |ip| ip.to_string()))
-        }
-        GeneralName::RFC822Name(email) => Some(format!("email:{email}")),
-        GeneralName::URI(uri) => Some(format!("uri:{uri}")),
-        _ => None,
+/// A name from a certificate as text for people: what the peer wrote, with
+/// any control character or escape sequence shown escaped.
+fn shown(text: String) -> String {
+    match crate::escape::printable(&text) {
+        std::borrow::Cow::Borrowed(_) => text,
+        std::borrow::Cow::Owned(escaped) => escaped,
     }
+}
+
+fn general_name_text(name: &GeneralName<'_>) -> Option<String> {
+    let text = match name {
+        GeneralName::DNSName(dns) => (*dns).to_owned(),
+        GeneralName::IPAddress(bytes) => {
+            san_ip(bytes).map_or_else(|| format!("ip:{}", hex(bytes)), |ip| ip.to_string())
+        }
+        GeneralName::RFC822Name(email) => format!("email:{email}"),
+        GeneralName::URI(uri) => format!("uri:{uri}"),
+        _ => return None,
+    };
+    Some(shown(text))
 }
 
 /// DER length octets: short form below 128, else the minimal long form
@@ -1000,7 +1010,7 @@ impl<'a> PathSearch<'_, 'a> {
             return Err(Failure::at(len + 1, CertError::UnknownIssuer { issuer: cert.name() }));
         }
         Err(best.unwrap_or_else(|| {
-            Failure::at(len, CertError::UnknownIssuer { issuer: cert.x509.issuer().to_string() })
+            Failure::at(len, CertError::UnknownIssuer { issuer: shown(cert.x509.issuer().to_string()) })
         }))
     }
 

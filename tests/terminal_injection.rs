@@ -1,0 +1,85 @@
+//! Strings a peer chooses never reach a terminal raw: a client certificate
+//! whose subject carries escape sequences, and a guest's and a member's
+//! text with them, against a real `tlschat listen` whose stdout (the
+//! operator's terminal in headless mode) is read byte by byte.
+
+mod support;
+
+use std::process::Command;
+
+use support::{Proc, Room, TempDir};
+use tlschat::tls::{Ed25519Key, SeededRng};
+
+/// Escape sequences that retitle a window, clear the screen, and start an
+/// OSC 52 clipboard write, with a bidi override for good measure.
+const NASTY: &str = "\u{1b}]0;pwned\u{7}\u{1b}[2J\u{1b}]52;c;ZXZpbA==\u{7}\u{202e}";
+
+fn assert_clean(p: &Proc) {
+    for line in p.stdout.all().iter().chain(p.stderr.all().iter()) {
+        assert!(
+            !line.chars().any(|c| c == '\u{1b}' || c == '\u{7}' || c == '\u{202e}'),
+            "raw control character in {line:?}"
+        );
+    }
+}
+
+#[test]
+fn a_client_certificate_subject_with_escape_sequences_is_shown_escaped() {
+    let dir = TempDir::new("subject-escapes");
+    let room = Room::start(&dir, "listen", &[]);
+    let mut rng = SeededRng::new_for_testing_only(77);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() - 60;
+    let cert =
+        tlschat::pki::self_signed_client(Ed25519Key::generate(&mut rng), &format!("x{NASTY}"), &mut rng, now)
+            .unwrap();
+    std::fs::write(dir.join("c.pem"), &cert.chain_pem).unwrap();
+    std::fs::write(dir.join("c.key"), cert.key.to_pkcs8_pem().as_bytes()).unwrap();
+    let mut cmd = Command::new("openssl");
+    cmd.args([
+        "s_client",
+        "-connect",
+        &format!("127.0.0.1:{}", room.addr.port()),
+        "-servername",
+        "localhost",
+    ])
+    .args(["-CAfile", room.ca.to_str().unwrap(), "-tls1_3", "-quiet", "-nocommands"])
+    .args(["-cert", dir.join("c.pem").to_str().unwrap(), "-key", dir.join("c.key").to_str().unwrap()]);
+    let mut client = Proc::spawn("s_client", &mut cmd);
+    client.send_line("hello");
+    // Refused in the handshake (the subject is not a tlschat name), and said so escaped.
+    let refused = room.proc.stdout.wait_for_text("is not one tlschat name");
+    assert!(refused.contains("\\u{1b}]0;pwned\\u{7}"), "{refused}");
+    client.close_stdin();
+    let _ = client.wait();
+    assert_clean(&room.proc);
+}
+
+#[test]
+fn a_guests_escape_sequences_reach_neither_the_operator_nor_the_other_members() {
+    let dir = TempDir::new("text-escapes");
+    let mut room = Room::start(&dir, "listen", &[]);
+    let guest = |name: &str| {
+        let mut cmd = Command::new("openssl");
+        cmd.args([
+            "s_client",
+            "-connect",
+            &format!("127.0.0.1:{}", room.addr.port()),
+            "-servername",
+            "localhost",
+        ])
+        .args(["-CAfile", room.ca.to_str().unwrap(), "-tls1_3", "-quiet", "-nocommands"]);
+        Proc::spawn(name, &mut cmd)
+    };
+    let mut sender = guest("sender");
+    let reader = guest("reader");
+    reader.stdout.wait_for_text("tlschat: you are guest-2");
+    sender.send_line(&format!("look {NASTY} here"));
+    room.proc.stdout.wait_for_text("look ");
+    reader.stdout.wait_for_text("look ");
+    room.proc.send_line(&format!("host says {NASTY}"));
+    reader.stdout.wait_for_text("host says ");
+    for p in [&room.proc, &reader] {
+        assert_clean(p);
+    }
+    drop(sender);
+}
