@@ -176,10 +176,7 @@ pub fn key_fingerprint(key: &Ed25519Key) -> Fingerprint {
 
 /// The fingerprint of an Ed25519 public key, as [`key_fingerprint`].
 pub fn public_key_fingerprint(public_key: &[u8; 32]) -> Fingerprint {
-    // RFC 8410 §4: SEQUENCE { SEQUENCE { id-Ed25519 }, BIT STRING key }.
-    let mut spki = vec![0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
-    spki.extend_from_slice(public_key);
-    Fingerprint::of_spki(&spki)
+    Fingerprint::of_ed25519(public_key)
 }
 
 /// The display name in a tlschat identity certificate: its subject must be

@@ -411,7 +411,7 @@ fn key_identifier(key: &Ed25519Key) -> Vec<u8> {
 }
 
 fn key_fingerprint(key: &Ed25519Key) -> Fingerprint {
-    Fingerprint::of_spki(&rcgen::PublicKeyData::subject_public_key_info(&RcgenKey::new(key)))
+    Fingerprint::of_ed25519(&key.public_key())
 }
 
 /// The SAN for one server name; see [`RoomCa::issue_server`].

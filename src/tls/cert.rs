@@ -250,6 +250,17 @@ impl Fingerprint {
         Self(*blake3::hash(spki_der).as_bytes())
     }
 
+    /// The fingerprint of an Ed25519 public key: that of the
+    /// SubjectPublicKeyInfo any certificate for it carries (RFC 8410 §4:
+    /// `SEQUENCE { SEQUENCE { id-Ed25519 }, BIT STRING key }`).
+    pub fn of_ed25519(public_key: &[u8; 32]) -> Self {
+        const PREFIX: [u8; 12] = [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
+        let mut spki = [0u8; 44];
+        spki[..12].copy_from_slice(&PREFIX);
+        spki[12..].copy_from_slice(public_key);
+        Self::of_spki(&spki)
+    }
+
     /// The form people compare aloud, and the one tlschat shows wherever a
     /// key is named in short (CLI, invite, status bar, panel): thirty
     /// decimal digits in six groups of five, `01234 56789 …`. As in
@@ -1735,6 +1746,7 @@ mod tests {
         spki.extend_from_slice(&server.key.public_key());
         let expected = Fingerprint(*blake3::hash(&spki).as_bytes());
         assert_eq!(parse_leaf(&server.chain_der[0]).unwrap().fingerprint, expected);
+        assert_eq!(Fingerprint::of_ed25519(&server.key.public_key()), expected);
     }
 
     #[test]
