@@ -770,6 +770,7 @@ async fn listen(args: ListenArgs, out: Output) -> anyhow::Result<()> {
                 identity.name()
             )
         })?;
+        let binder: Arc<dyn net::Binder> = members.clone();
         config.client_auth = if args.require_identity {
             ClientAuth::Required(ClientTrust::Admit(members))
         } else {
@@ -781,7 +782,7 @@ async fn listen(args: ListenArgs, out: Output) -> anyhow::Result<()> {
         let mut room_config = relay::Config::new(fingerprint.0);
         room_config.history = args.history;
         room_config.max_members = args.max_members;
-        let room = net::start_room(room_config, Some(host), local, event_tx.clone());
+        let room = net::start_room(room_config, Some(host), Some(binder), local, event_tx.clone());
         host_intents = Some(intents_tx);
         Service::Room { room, about: about.clone().into() }
     };
@@ -925,7 +926,7 @@ async fn demo(args: DemoArgs, out: Output) -> anyhow::Result<()> {
     let (room_events, mut room_rx) = mpsc::channel(EVENT_QUEUE);
     tokio::spawn(async move { while room_rx.recv().await.is_some() {} });
     let (shutdown_tx, shutdown) = watch::channel(false);
-    let room = net::start_room(relay::Config::new(room_id.0), None, local, room_events.clone());
+    let room = net::start_room(relay::Config::new(room_id.0), None, None, local, room_events.clone());
     let about = format!("tlschat demo room on 127.0.0.1:{port}, with two bots\n");
     let server = net::Server {
         listener,

@@ -16,6 +16,7 @@
 //! alert during the handshake, before the client's first line.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -259,6 +260,8 @@ pub struct Members {
     bound: Mutex<HashMap<String, Bound>>,
     /// Lines for the writer thread, and the thread.
     writer: Mutex<Option<(std::sync::mpsc::Sender<String>, std::thread::JoinHandle<()>)>>,
+    /// New names bound per address: since when, how many.
+    new_names: Mutex<HashMap<IpAddr, (u64, u32)>>,
 }
 
 impl Members {
@@ -283,12 +286,26 @@ impl Members {
                 }
             })
             .map_err(|error| FileError::Write { path: path.clone(), error })?;
-        Ok(Self { path, bound: Mutex::new(bound), writer: Mutex::new(Some((lines, thread))) })
+        Ok(Self {
+            path,
+            bound: Mutex::new(bound),
+            writer: Mutex::new(Some((lines, thread))),
+            new_names: Mutex::new(HashMap::new()),
+        })
     }
 
     /// The members file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether `name` may be used with `fingerprint`: `Ok(true)` if it is
+    /// bound to that key already, `Ok(false)` if it is free, and the reason
+    /// if it is refused (bound to another key, too like a bound name, or
+    /// the room is full of names).
+    pub fn check(&self, name: &str, fingerprint: &Fingerprint) -> Result<bool, String> {
+        let bound = self.bound.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        verdict(&bound, name, fingerprint)
     }
 
     /// Binds `name` to `fingerprint` if the name is free (and records it),
@@ -297,32 +314,8 @@ impl Members {
     /// a bound one (`aIice` for `alice`, `b0b` for `bob`) is refused too.
     pub fn claim(&self, name: &str, fingerprint: &Fingerprint) -> Result<(), String> {
         let mut bound = self.bound.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let key = name.to_ascii_lowercase();
-        match bound.get(&key) {
-            Some(b) if b.fingerprint == *fingerprint => return Ok(()),
-            Some(b) => {
-                return Err(format!(
-                    "the name {} belongs to the key {} in this room; refused the key {} that claimed it",
-                    b.name,
-                    b.fingerprint.short(),
-                    fingerprint.short()
-                ));
-            }
-            None => {}
-        }
-        let look = skeleton(name);
-        if let Some(b) = bound.values().find(|b| b.fingerprint != *fingerprint && skeleton(&b.name) == look) {
-            return Err(format!(
-                "the name {name} looks like {}, which belongs to the key {} in this room; refused the key {}",
-                b.name,
-                b.fingerprint.short(),
-                fingerprint.short()
-            ));
-        }
-        if bound.len() >= MAX_NAMES {
-            return Err(format!(
-                "this room has bound its maximum of {MAX_NAMES} names; refused the new name {name}"
-            ));
+        if verdict(&bound, name, fingerprint)? {
+            return Ok(());
         }
         let line = format!("{name} {}", crate::tls::crypto::hex(&fingerprint.0));
         let writer = self.writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -330,9 +323,80 @@ impl Members {
             Some((lines, _)) if lines.send(line).is_ok() => {}
             _ => return Err(format!("cannot record the name {name}: the members file is closed")),
         }
-        bound.insert(key, Bound { name: name.to_owned(), fingerprint: *fingerprint });
+        bound.insert(name.to_ascii_lowercase(), Bound { name: name.to_owned(), fingerprint: *fingerprint });
         Ok(())
     }
+
+    /// As [`claim`](Self::claim), for a member connecting from `from` at
+    /// `now` (Unix seconds): one address binds at most
+    /// [`NEW_NAMES_PER_ADDRESS`] new names an hour, so that nobody can fill
+    /// the members file, while names already bound are always welcome.
+    pub fn claim_from(
+        &self,
+        name: &str,
+        fingerprint: &Fingerprint,
+        from: IpAddr,
+        now: u64,
+    ) -> Result<(), String> {
+        if self.check(name, fingerprint)? {
+            return Ok(());
+        }
+        {
+            let mut limits = self.new_names.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if limits.len() >= MAX_TRACKED_ADDRESSES {
+                limits.retain(|_, (since, _)| now.saturating_sub(*since) < NAME_WINDOW);
+            }
+            let (since, count) = limits.entry(from).or_insert((now, 0));
+            if now.saturating_sub(*since) >= NAME_WINDOW {
+                (*since, *count) = (now, 0);
+            }
+            if *count >= NEW_NAMES_PER_ADDRESS {
+                return Err(format!(
+                    "{from} has bound {NEW_NAMES_PER_ADDRESS} new names in the last hour; refused the new name {name}: try again later"
+                ));
+            }
+            *count += 1;
+        }
+        self.claim(name, fingerprint)
+    }
+}
+
+/// New names one address may bind in [`NAME_WINDOW`] seconds.
+pub const NEW_NAMES_PER_ADDRESS: u32 = 10;
+/// The window of [`NEW_NAMES_PER_ADDRESS`]: an hour.
+const NAME_WINDOW: u64 = 3600;
+/// Addresses whose new names are counted; beyond, old windows are forgotten.
+const MAX_TRACKED_ADDRESSES: usize = 10_000;
+
+/// What [`Members::check`] says, given the bindings.
+fn verdict(bound: &HashMap<String, Bound>, name: &str, fingerprint: &Fingerprint) -> Result<bool, String> {
+    match bound.get(&name.to_ascii_lowercase()) {
+        Some(b) if b.fingerprint == *fingerprint => return Ok(true),
+        Some(b) => {
+            return Err(format!(
+                "the name {} belongs to the key {} in this room; refused the key {} that claimed it",
+                b.name,
+                b.fingerprint.short(),
+                fingerprint.short()
+            ));
+        }
+        None => {}
+    }
+    let look = skeleton(name);
+    if let Some(b) = bound.values().find(|b| b.fingerprint != *fingerprint && skeleton(&b.name) == look) {
+        return Err(format!(
+            "the name {name} looks like {}, which belongs to the key {} in this room; refused the key {}",
+            b.name,
+            b.fingerprint.short(),
+            fingerprint.short()
+        ));
+    }
+    if bound.len() >= MAX_NAMES {
+        return Err(format!(
+            "this room has bound its maximum of {MAX_NAMES} names; refused the new name {name}"
+        ));
+    }
+    Ok(false)
 }
 
 impl Drop for Members {
@@ -372,7 +436,16 @@ impl Admission for Members {
                 crate::chat::printable(&peer.subject)
             )
         })?;
-        self.claim(name, &peer.fingerprint)
+        // The handshake refuses what can never be admitted; the room binds
+        // a new name once the member takes its seat, where its address is
+        // known (see `claim_from`).
+        self.check(name, &peer.fingerprint).map(|_| ())
+    }
+}
+
+impl crate::net::Binder for Members {
+    fn bind(&self, name: &str, key: &Fingerprint, from: IpAddr, now: u64) -> Result<(), String> {
+        self.claim_from(name, key, from, now)
     }
 }
 
@@ -430,6 +503,25 @@ mod tests {
         again.claim("alice", &a).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text.lines().count(), 2, "{text}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn one_address_binds_a_limited_number_of_new_names_an_hour_and_known_names_always_pass() {
+        let dir = temp("per-address");
+        let members = Members::open(dir.join("members")).unwrap();
+        let (a, b): (IpAddr, IpAddr) = ("127.0.0.1".parse().unwrap(), "127.0.0.2".parse().unwrap());
+        let now = 1_800_000_000;
+        for i in 0..NEW_NAMES_PER_ADDRESS {
+            members.claim_from(&format!("user{i}x"), &Fingerprint([i as u8; 32]), a, now).unwrap();
+        }
+        let refused = members.claim_from("onemore", &Fingerprint([99; 32]), a, now).unwrap_err();
+        assert!(refused.contains("try again later"), "{refused}");
+        // A name already bound is not a new one; another address is not limited.
+        members.claim_from("user0x", &Fingerprint([0; 32]), a, now).unwrap();
+        members.claim_from("onemore", &Fingerprint([99; 32]), b, now).unwrap();
+        // An hour later the address may bind again.
+        members.claim_from("later", &Fingerprint([98; 32]), a, now + NAME_WINDOW).unwrap();
         let _ = std::fs::remove_dir_all(dir);
     }
 

@@ -59,8 +59,13 @@ async fn room() -> Room {
     let (host, intents) = mpsc::channel(16);
     let key = tls::Ed25519Key::generate(&mut tls::SeededRng::new_for_testing_only(8));
     let seat = net::Host { name: "host".into(), key, intents };
-    let room =
-        net::start_room(relay::Config::new(server.fingerprint().0), Some(seat), addr, events_tx.clone());
+    let room = net::start_room(
+        relay::Config::new(server.fingerprint().0),
+        Some(seat),
+        None,
+        addr,
+        events_tx.clone(),
+    );
     let server = Server {
         listener,
         config: Arc::new(config),

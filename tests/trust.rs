@@ -198,15 +198,18 @@ fn admission_is_not_asked_about_a_guest_without_a_certificate() {
 }
 
 #[test]
-fn the_room_binds_a_name_to_the_first_key_and_refuses_a_second_key_with_access_denied() {
+fn a_name_bound_to_the_first_key_is_refused_to_a_second_key_with_access_denied() {
     let dir = TempDir::new("members-engine");
-    let members: Arc<dyn Admission> = Arc::new(Members::open(dir.join("members")).unwrap());
+    let room_members = Arc::new(Members::open(dir.join("members")).unwrap());
+    let members: Arc<dyn Admission> = room_members.clone();
     let pki = pki(107);
     let first = identity_cert(1070, "alice");
     let second = identity_cert(1071, "alice");
     let mut p = admitting(&pki, members.clone(), Some(&first), 107);
     p.drive();
     p.assert_connected();
+    // The room binds the name as the member takes its seat (net's Binder).
+    room_members.claim("alice", &first.fingerprint()).unwrap();
 
     let mut p = admitting(&pki, members.clone(), Some(&second), 108);
     p.drive();

@@ -26,7 +26,7 @@ mod room;
 mod session;
 mod text;
 
-pub use room::{Host, RoomHandle, SEAT_QUEUE, start as start_room};
+pub use room::{Binder, Host, RoomHandle, SEAT_QUEUE, start as start_room};
 
 use std::io;
 use std::net::SocketAddr;

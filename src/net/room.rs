@@ -11,7 +11,7 @@
 //! [`Member`] and reported as [`NetEvent::Chat`].
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -23,8 +23,8 @@ use super::{Intent, NetEvent};
 use crate::chat::frame::RefusalCode;
 use crate::chat::relay::{self, HOST, Joiner, Output, Relay, SeatId, Transport};
 use crate::chat::{ChatEvent, Frame, FrameBuffer, Kind, Member};
-use crate::tls::Ed25519Key;
 use crate::tls::OsRng;
+use crate::tls::{Ed25519Key, Fingerprint};
 
 /// Frames waiting for one seat's connection. A member this far behind has
 /// stopped reading: it is disconnected, and the room goes on.
@@ -48,7 +48,14 @@ pub(super) enum Out {
 #[derive(Debug)]
 pub(super) enum RoomInput {
     /// The handshake completed: seat it.
-    Join { id: SeatId, joiner: Joiner, transport: Transport, out: mpsc::Sender<Out>, kick: Arc<Notify> },
+    Join {
+        id: SeatId,
+        joiner: Joiner,
+        transport: Transport,
+        out: mpsc::Sender<Out>,
+        kick: Arc<Notify>,
+        from: IpAddr,
+    },
     /// A frame from a member.
     Frame { id: SeatId, frame: Frame },
     /// A member sent bytes that are not a frame: it is expelled.
@@ -57,6 +64,16 @@ pub(super) enum RoomInput {
     Line { id: SeatId, line: String },
     /// The connection is over.
     Leave { id: SeatId, reason: String },
+}
+
+/// Binds members' names to their keys as they take their seats (the
+/// room's members file, [`crate::room::Members`]). The handshake has
+/// already refused names that can never be admitted; what is left to say
+/// no to is a new name from an address that binds too many.
+pub trait Binder: Send + Sync + std::fmt::Debug {
+    /// Binds `name` to `key` for a member connecting from `from` at `now`
+    /// (Unix seconds), or says why not, in one line.
+    fn bind(&self, name: &str, key: &Fingerprint, from: IpAddr, now: u64) -> Result<(), String>;
 }
 
 /// The host's identity in its room.
@@ -90,18 +107,27 @@ impl RoomHandle {
     }
 }
 
-/// Starts the room's task. `local` names the host's seat in its events.
+/// Starts the room's task. `local` names the host's seat in its events;
+/// `binder` binds members' names as they take their seats.
 pub fn start(
     config: relay::Config,
     host: Option<Host>,
+    binder: Option<Arc<dyn Binder>>,
     local: SocketAddr,
     events: mpsc::Sender<NetEvent>,
 ) -> RoomHandle {
     let (inputs, rx) = mpsc::channel(ROOM_QUEUE);
     let members = Arc::new(AtomicUsize::new(0));
     let handle = RoomHandle { inputs, members: members.clone(), next_id: Arc::new(1.into()) };
-    let task =
-        RoomTask { relay: Relay::new(config), seats: HashMap::new(), host: None, local, events, members };
+    let task = RoomTask {
+        relay: Relay::new(config),
+        seats: HashMap::new(),
+        host: None,
+        binder,
+        local,
+        events,
+        members,
+    };
     tokio::spawn(task.run(rx, host));
     handle
 }
@@ -122,6 +148,7 @@ struct RoomTask {
     relay: Relay,
     seats: HashMap<SeatId, SeatLink>,
     host: Option<Member>,
+    binder: Option<Arc<dyn Binder>>,
     local: SocketAddr,
     events: mpsc::Sender<NetEvent>,
     members: Arc<AtomicUsize>,
@@ -155,18 +182,26 @@ impl RoomTask {
     async fn input(&mut self, input: RoomInput) {
         let now = now_ms();
         let out = match input {
-            RoomInput::Join { id, joiner, transport, out, kick } => {
-                match self.relay.join(id, joiner, transport, now) {
+            RoomInput::Join { id, joiner, transport, out, kick, from } => {
+                let bound = match (&joiner, &self.binder) {
+                    (Joiner::Verified { name, key }, Some(binder)) => {
+                        binder.bind(name, &Fingerprint::of_ed25519(key), from, now / 1000)
+                    }
+                    _ => Ok(()),
+                };
+                let seated = bound.map_err(|why| (RefusalCode::Disconnected, why)).and_then(|()| {
+                    let joined = self.relay.join(id, joiner, transport, now);
+                    joined.map_err(|full| (RefusalCode::RoomFull, full.to_string()))
+                });
+                match seated {
                     Ok(outputs) => {
                         self.seats.insert(id, SeatLink { out, kick });
                         outputs
                     }
-                    Err(refusal) => {
+                    Err((code, refusal)) => {
                         let bytes: Arc<[u8]> = match transport {
                             Transport::Frames => {
-                                Frame::Refused { code: RefusalCode::RoomFull, text: refusal.to_string() }
-                                    .encode()
-                                    .into()
+                                Frame::Refused { code, text: refusal.clone() }.encode().into()
                             }
                             Transport::Lines => format!("tlschat: {refusal}\n").into_bytes().into(),
                         };

@@ -386,7 +386,7 @@ impl Chat {
             if let Event::Connected(summary) = &event {
                 s.connected = true;
                 self.suite = summary.suite;
-                self.connected(summary).await;
+                self.connected(s.peer, summary).await;
             }
             if let Some(event) = NetEvent::from_engine(s.peer, event) {
                 let _ = events.send(event).await;
@@ -434,7 +434,7 @@ impl Chat {
 
     /// The handshake completed: choose what the connection carries, and
     /// take a seat in the room for a server.
-    async fn connected(&mut self, summary: &tls::Summary) {
+    async fn connected(&mut self, peer: SocketAddr, summary: &tls::Summary) {
         let chat = summary.alpn.as_deref() == Some(tls::ALPN_TLSCHAT);
         match &mut self.role {
             Role::Client { key } => {
@@ -467,7 +467,8 @@ impl Chat {
                     Transport::Lines => Mode::SeatLines,
                 };
                 let Some(out) = seat.out.take() else { return };
-                let join = RoomInput::Join { id: seat.id, joiner, transport, out, kick: seat.kick.clone() };
+                let kick = seat.kick.clone();
+                let join = RoomInput::Join { id: seat.id, joiner, transport, out, kick, from: peer.ip() };
                 let _ = seat.room.inputs.send(join).await;
             }
         }
