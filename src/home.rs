@@ -99,6 +99,17 @@ pub enum FileError {
         /// Its permission bits.
         mode: u32,
     },
+    /// A key directory owned by another user, who could replace the keys in it.
+    #[error(
+        "{} belongs to another user (uid {owner}), who could replace the keys in it: use a directory of your own (TLSCHAT_HOME), or `chown` it",
+        .path.display()
+    )]
+    NotOwned {
+        /// The directory.
+        path: PathBuf,
+        /// Its owner's uid.
+        owner: u32,
+    },
     /// A file that tlschat was about to create appeared meanwhile.
     #[error(
         "{} appeared while tlschat was creating it (another tlschat?); nothing was overwritten: run the command again",
@@ -189,13 +200,33 @@ pub fn private_dir(dir: &Path) -> Result<(), FileError> {
     }
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt;
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
         let mode = meta.permissions().mode() & 0o7777;
         if mode & 0o022 != 0 {
             return Err(FileError::DirTooOpen { path: dir.to_owned(), mode });
         }
+        // Ours, or root's (a system-wide directory the administrator keeps).
+        let me = owner_of_process();
+        if me != u32::MAX && meta.uid() != me && meta.uid() != 0 {
+            return Err(FileError::NotOwned { path: dir.to_owned(), owner: meta.uid() });
+        }
     }
     Ok(())
+}
+
+/// The uid files this process creates get: the owner of a new file in the
+/// temporary directory, which needs no `unsafe` call.
+#[cfg(unix)]
+fn owner_of_process() -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    static UID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *UID.get_or_init(|| {
+        let probe = std::env::temp_dir().join(format!(".tlschat-uid-{}", std::process::id()));
+        let uid = fs::File::create(&probe).and_then(|f| f.metadata()).map(|m| m.uid());
+        let _ = fs::remove_file(&probe);
+        // Unknown: accept whoever owns the directory rather than refuse all.
+        uid.unwrap_or(u32::MAX)
+    })
 }
 
 /// Who may see a file tlschat writes.
@@ -291,7 +322,7 @@ pub fn create_new(path: &Path, contents: &[u8], access: Access) -> Result<(), Fi
     let linked = fs::hard_link(&tmp, path);
     let _ = fs::remove_file(&tmp);
     match linked {
-        Ok(()) => Ok(()),
+        Ok(()) => sync_dir(path),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
             Err(FileError::Exists { path: path.to_owned() })
         }
@@ -322,7 +353,22 @@ pub fn replace(path: &Path, contents: &[u8], access: Access) -> Result<(), FileE
     fs::rename(&tmp, path).map_err(|error| {
         let _ = fs::remove_file(&tmp);
         FileError::Write { path: path.to_owned(), error }
-    })
+    })?;
+    sync_dir(path)
+}
+
+/// Flushes the directory holding `path`, so that a rename or a new link
+/// survives a crash as well as the file's contents do.
+fn sync_dir(path: &Path) -> Result<(), FileError> {
+    #[cfg(unix)]
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|error| FileError::Write { path: path.to_owned(), error })?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 /// Appends one line to `path`, creating it with `access`'s mode if needed.
@@ -442,6 +488,23 @@ mod tests {
         let err = private_dir(&dir.0).unwrap_err();
         assert!(err.to_string().contains(&format!("chmod 700 {}", dir.0.display())), "{err}");
         fs::set_permissions(&dir.0, fs::Permissions::from_mode(0o700)).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_key_directory_owned_by_another_user_is_refused() {
+        let dir = Dir::new("owner");
+        let keys = dir.0.join("keys");
+        private_dir(&keys).unwrap();
+        // Giving a directory away takes root, which CI and these machines have.
+        match std::os::unix::fs::chown(&keys, Some(4242), None) {
+            Ok(()) => {
+                let err = private_dir(&keys).unwrap_err();
+                assert!(matches!(err, FileError::NotOwned { owner: 4242, .. }), "{err:?}");
+                assert!(err.to_string().contains("belongs to another user (uid 4242)"), "{err}");
+            }
+            Err(e) => assert_eq!(e.kind(), io::ErrorKind::PermissionDenied, "{e}"),
+        }
     }
 
     #[test]
