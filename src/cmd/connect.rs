@@ -2,7 +2,7 @@
 //! [`crate::trust`]), present the user's identity, and chat: in the TUI, or
 //! headless with stdin's lines sent and every event printed.
 //!
-//! [`join`] is the client half that `demo` shares: the connection task, the
+//! `join` is the client half that `demo` shares: the connection task, the
 //! trust gate between it and the user, and the interface in front.
 
 use std::path::PathBuf;
