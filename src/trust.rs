@@ -25,13 +25,13 @@
 //! OpenSSH's `known_hosts`; lines starting with `#` are comments.
 
 use std::collections::VecDeque;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use tokio::sync::{mpsc, oneshot};
 
 use crate::home::{self, Access, FileError};
-use crate::net::{Intent, NetError, NetEvent};
+use crate::net::{HostPort, Intent, NetError, NetEvent};
 use crate::tls::cert::ServerName;
 use crate::tls::crypto::hex;
 use crate::tls::{self, AlertDescription, Fingerprint, RootStore, ServerTrust};
@@ -129,16 +129,16 @@ pub fn room_id(host: &str, port: u16) -> String {
     }
 }
 
-/// Reads `HOST:PORT` or `[IPv6]:PORT` as a room id.
+/// Reads `HOST:PORT` or `[IPv6]:PORT` (see [`HostPort`]) as a room id; the
+/// host must be a host name or an IP address.
 pub fn parse_room(text: &str) -> Option<String> {
-    if let Ok(addr) = text.parse::<SocketAddr>() {
-        return Some(room_id(&addr.ip().to_string(), addr.port()));
+    let addr = HostPort::parse(text).ok()?;
+    if let Some(socket) = addr.socket_addr() {
+        // An IPv6 %scope is no part of the room's name.
+        return Some(room_id(&socket.ip().to_string(), addr.port()));
     }
-    let (host, port) = text.rsplit_once(':')?;
-    let port = port.parse().ok()?;
-    let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
-    ServerName::parse(host).ok()?;
-    Some(room_id(host, port))
+    addr.server_name().ok()?;
+    Some(room_id(addr.host(), addr.port()))
 }
 
 /// The pins of known rooms.

@@ -107,7 +107,7 @@ impl Drop for Terminal {
     }
 }
 
-/// Where the UI's actions go: the network side of the wiring in `main.rs`.
+/// Where the UI's actions go: the network side of the wiring in `cmd`.
 pub trait Outbox {
     /// Say something in the room; false if it could not be queued.
     fn say(&mut self, kind: Kind, text: &str, to: Option<&str>) -> bool;

@@ -72,7 +72,10 @@ fn a_guests_escape_sequences_reach_neither_the_operator_nor_the_other_members() 
     };
     let mut sender = guest("sender");
     let reader = guest("reader");
-    reader.stdout.wait_for_text("tlschat: you are guest-2");
+    // Both in the room (in either order) before anything is said.
+    for p in [&sender, &reader] {
+        p.stdout.wait_for_text("tlschat: you are guest-");
+    }
     sender.send_line(&format!("look {NASTY} here"));
     room.proc.stdout.wait_for_text("look ");
     reader.stdout.wait_for_text("look ");

@@ -4,13 +4,14 @@
 //! gives it a TCP socket, a clock and randomness, one task per connection.
 //! A user interface talks to it only through two enums on tokio channels:
 //! [`Intent`] in (what to send, when to close) and [`NetEvent`] out (handshake
-//! steps, received text, how each connection ended). The headless log in
-//! `main.rs` prints the events; the TUI draws the same ones.
+//! steps, received text, how each connection ended). The headless log of
+//! [`crate::cmd`] prints the events; the TUI draws the same ones.
 //!
 //! # Layout
 //!
 //! - this file: the types that cross the channels, [`connect`] (a client) and
 //!   [`Server`] (the accept loop of `listen`);
+//! - `addr.rs`: [`HostPort`], an address as typed (`HOST:PORT`);
 //! - `session.rs`: one connection's task, the `select!` loop between socket,
 //!   engine, inbox and timers;
 //! - `text.rs`: received bytes as printable lines, and the HTTP status page.
@@ -22,10 +23,12 @@
 //! that peer and nothing else. A client's [`connect`] returns its error
 //! instead, since there the connection is the whole program.
 
+mod addr;
 mod room;
 mod session;
 mod text;
 
+pub use addr::{BadHostPort, HostPort};
 pub use room::{Binder, Host, RoomHandle, SEAT_QUEUE, start as start_room};
 
 use std::io;
@@ -262,7 +265,8 @@ pub enum NetError {
 
 // Written out rather than `#[from]`, which would also make the io::Error the
 // `source()`: every message here already includes its cause, so a reporter
-// that walks the chain (anyhow's `{:#}`) would print it twice.
+// that walks the chain (`tlschat`'s one-line error, as anyhow's `{:#}`)
+// would print it twice.
 impl From<io::Error> for NetError {
     fn from(error: io::Error) -> Self {
         Self::Io(error)

@@ -1,0 +1,241 @@
+//! `tlschat connect HOST:PORT`: decide how the server is trusted (see
+//! [`crate::trust`]), present the user's identity, and chat: in the TUI, or
+//! headless with stdin's lines sent and every event printed.
+//!
+//! `join` is the client half that `demo` shares: the connection task, the
+//! trust gate between it and the user, and the interface in front.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use super::{
+    Context, EVENT_QUEUE, Error, INPUT_QUEUE, Output, TlsOptions, intent_of, load_identity, log_to_file,
+    read_stdin_lines, read_text, unix_now, warn_keylog,
+};
+use crate::home::Home;
+use crate::net::{self, HostPort, Intent, NetError, NetEvent};
+use crate::report;
+use crate::tls::{self, ClientConfig, Fingerprint, KeyLog, OsRng, RootStore, ServerName};
+use crate::trust::{self, FirstContact, KnownRooms, Plan, TrustError};
+
+/// What `tlschat connect` was asked to do.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The room as typed: `HOST:PORT` or `[IPv6]:PORT`.
+    pub target: String,
+    /// Trust servers whose chain ends at this CA (PEM), and use no pin.
+    pub ca: Option<PathBuf>,
+    /// Trust exactly the key with this fingerprint (64 hex digits), and pin it.
+    pub fingerprint: Option<String>,
+    /// On first contact, trust and pin the key the server shows.
+    pub trust_on_first_use: bool,
+    /// The name the certificate must be for (default: the host).
+    pub server_name: Option<String>,
+    /// How far apart the handshake panel shows messages (default: at once).
+    pub step_delay: Option<Duration>,
+    /// Hold each handshake flight until the user releases it (TUI only).
+    pub step: bool,
+    /// Suites, key log, handshake limit.
+    pub tls: TlsOptions,
+}
+
+/// `tlschat connect`: joins the room and chats until either side closes.
+pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
+    let tui = out.tui;
+    let target = HostPort::parse(&opts.target)?;
+    let (host, port) = (target.host(), target.port());
+    let server_name = match &opts.server_name {
+        Some(name) => ServerName::parse(name),
+        None => target.server_name(),
+    }
+    .context("--server-name")?;
+    let home = Home::locate()?;
+    // Trust in the server: --ca, else --fingerprint, else the pin, else first contact (see `trust`).
+    let ca = match &opts.ca {
+        Some(path) => {
+            let pem = read_text(path)?;
+            Some(
+                RootStore::from_pem(&pem)
+                    .with_context(|| format!("{} is not a usable CA", path.display()))?,
+            )
+        }
+        None => None,
+    };
+    let fingerprint = match &opts.fingerprint {
+        Some(fp) => Some(
+            Fingerprint::parse(fp)
+                .ok_or_else(|| Error::msg(format!("{fp:?} is not a fingerprint (64 hex digits)")))?,
+        ),
+        None => None,
+    };
+    // --ca does not use pins: a damaged pins file must not stand in its way.
+    let known =
+        if ca.is_some() { KnownRooms::none(home.pins_file()) } else { KnownRooms::load(home.pins_file())? };
+    let first_contact = match (opts.trust_on_first_use, tui) {
+        (true, _) => FirstContact::Trust,
+        (false, true) => FirstContact::Ask,
+        (false, false) => FirstContact::Refuse,
+    };
+    let plan = Plan::decide(trust::room_id(host, port), ca, fingerprint, &known, first_contact)?;
+    // Our identity answers the room's CertificateRequest.
+    let identity = load_identity(&home, !tui)?;
+    let keylog = opts.tls.keylog()?;
+    let mut config = ClientConfig::new(plan.trust.clone());
+    config.suites = opts.tls.suites.clone();
+    config.alpn = vec![tls::ALPN_TLSCHAT.to_vec()];
+    config.keylog = keylog.clone().map(|k| k as Arc<dyn KeyLog>);
+    config.client_cert = Some(identity.certificate(&mut OsRng, unix_now())?.into());
+
+    let dial = Dial {
+        target: &opts.target,
+        host,
+        port,
+        server_name,
+        config,
+        handshake_timeout: opts.tls.handshake_timeout,
+        plan: Some(plan),
+        identity: Some(identity.name().to_owned()),
+    };
+    let result = join(dial, opts.step_delay.unwrap_or(Duration::ZERO), opts.step, out).await;
+    warn_keylog(keylog.as_deref());
+    result
+}
+
+/// A client connection to make.
+pub(super) struct Dial<'a> {
+    /// The server as the user named it, for the status bar.
+    pub(super) target: &'a str,
+    pub(super) host: &'a str,
+    pub(super) port: u16,
+    pub(super) server_name: ServerName,
+    pub(super) config: ClientConfig,
+    pub(super) handshake_timeout: Duration,
+    /// Where trust in the server came from (none for the demo's own room).
+    pub(super) plan: Option<Plan>,
+    /// Our display name, to explain a room's refusal.
+    pub(super) identity: Option<String>,
+}
+
+/// What a failed connection means to the user: a trust error (a changed
+/// key, a refused name) where it is one.
+fn explain(plan: Option<&Plan>, identity: Option<&str>, error: NetError) -> Error {
+    match plan.and_then(|p| p.explain(&error, identity)) {
+        Some(reason) => reason.into(),
+        None => error.into(),
+    }
+}
+
+/// The trust gate's side of a client (see [`crate::trust::gate`]), when
+/// the plan needs one: first contact, or a --fingerprint key to pin.
+struct Guard {
+    /// First-contact questions for the TUI's dialog.
+    questions: Option<mpsc::Receiver<trust::Question>>,
+    /// The gate's verdict, once the connection is over.
+    verdict: tokio::task::JoinHandle<Result<(), TrustError>>,
+}
+
+/// Puts the gate between the connection (`events`, `intents`) and its user,
+/// and returns the user's ends of both.
+fn guard(
+    plan: Option<&Plan>,
+    events: mpsc::Receiver<NetEvent>,
+    intents: mpsc::Sender<Intent>,
+    tui: bool,
+) -> (mpsc::Receiver<NetEvent>, mpsc::Sender<Intent>, Option<Guard>) {
+    let Some(plan) = plan.filter(|p| p.needs_gate()) else { return (events, intents, None) };
+    let (ui_events, events_for_ui) = mpsc::channel(EVENT_QUEUE);
+    let (intents_from_ui, ui_intents) = mpsc::channel(INPUT_QUEUE);
+    let (questions_tx, questions) = if tui {
+        let (tx, rx) = mpsc::channel(1);
+        (Some(tx), Some(rx))
+    } else {
+        (None, None)
+    };
+    let verdict =
+        tokio::spawn(trust::gate(plan.clone(), events, ui_events, ui_intents, intents, questions_tx));
+    (events_for_ui, intents_from_ui, Some(Guard { questions, verdict }))
+}
+
+/// The gate's verdict: the reason the server was not trusted, if it was not.
+async fn verdict(guard: Option<Guard>) -> Result<(), Error> {
+    match guard {
+        Some(guard) => Ok(guard.verdict.await.context("the trust gate stopped")??),
+        None => Ok(()),
+    }
+}
+
+/// Runs a client connection: in the TUI, or headless with each line of
+/// stdin sent and every event printed.
+pub(super) async fn join(dial: Dial<'_>, step_delay: Duration, step: bool, out: Output) -> Result<(), Error> {
+    let tui = out.tui;
+    let Dial { target, host, port, server_name, config, handshake_timeout, plan, identity } = dial;
+    let (event_tx, event_rx) = mpsc::channel(EVENT_QUEUE);
+    let (intent_tx, intent_rx) = mpsc::channel(INPUT_QUEUE);
+    // Until the server's key is trusted, lines wait at the gate.
+    let (mut event_rx, intent_tx, mut guard) = guard(plan.as_ref(), event_rx, intent_tx, tui);
+    let explain = |e| explain(plan.as_ref(), identity.as_deref(), e);
+    if tui {
+        let (pace, gate) = crate::tui::Pace::new(step_delay, step);
+        let session = net::connect(
+            host,
+            port,
+            server_name,
+            Arc::new(config),
+            handshake_timeout,
+            intent_rx,
+            event_tx,
+            gate,
+        );
+        let session = async { session.await.map_err(|e| explain(e).to_string()) };
+        let events = log_to_file(event_rx, report::client_lines, &format!("tlschat: joining {target}"));
+        let questions = guard.as_mut().and_then(|g| g.questions.take());
+        let failure =
+            crate::tui::run_client(target.to_owned(), session, events, intent_tx, pace, questions, out.bell)
+                .await?;
+        verdict(guard).await?;
+        return failure.map_or(Ok(()), |reason| Err(Error::msg(reason)));
+    }
+    if step {
+        return Err(Error::msg(
+            "--step needs the full-screen interface: it waits for Space before each flight",
+        ));
+    }
+    // Weak, so that the end of stdin (its reader dropping the last sender) still closes.
+    let interrupt = intent_tx.downgrade();
+    // Each line typed is said (or is a command); end of input closes the connection.
+    read_stdin_lines(move |line| match intent_of(&String::from_utf8_lossy(&line)) {
+        Some(intent) => intent_tx.blocking_send(intent).is_ok(),
+        None => true,
+    });
+    // Ctrl-C closes politely, with close_notify (at once, even
+    // mid-handshake); a second Ctrl-C does not wait for the peer's answer.
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_err() {
+            return;
+        }
+        if let Some(intents) = interrupt.upgrade() {
+            let _ = intents.try_send(Intent::Close);
+        }
+        if tokio::signal::ctrl_c().await.is_ok() {
+            std::process::exit(130);
+        }
+    });
+
+    let session =
+        net::connect(host, port, server_name, Arc::new(config), handshake_timeout, intent_rx, event_tx, None);
+    let log = async {
+        while let Some(event) = event_rx.recv().await {
+            out.print(&event, report::client_lines);
+        }
+    };
+    let (result, ()) = tokio::join!(session, log);
+    verdict(guard).await?;
+    let result = result.map_err(explain);
+    if let (Err(e), true) = (&result, out.json) {
+        say!("{}", serde_json::json!({"type": "error", "error": e.one_line()}));
+    }
+    result
+}

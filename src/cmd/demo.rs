@@ -1,0 +1,123 @@
+//! `tlschat demo`: a room on an ephemeral loopback port, two bots in it
+//! (each a real member over TLS with a key of its own; see
+//! [`crate::demo`]), and the user joined to it, all in this process.
+//!
+//! Nothing is written to disk: the room's CA and every key live in memory
+//! for the session, and the user's own identity is left alone.
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::connect::{Dial, join};
+use super::{Context, EVENT_QUEUE, Error, Output, TlsOptions, login_name, unix_now, warn_keylog};
+use crate::chat::relay;
+use crate::demo::Persona;
+use crate::net::{self, Service};
+use crate::pki::{self, RoomCa};
+use crate::tls::{
+    self, ClientAuth, ClientConfig, ClientTrust, Ed25519Key, KeyLog, OsRng, RootStore, ServerConfig,
+    ServerName, ServerTrust,
+};
+
+/// How far apart the demo's panel shows handshake messages, unless
+/// `--step-delay` says otherwise: slow enough to watch, quick enough not to bore.
+const DEMO_STEP_DELAY: Duration = Duration::from_millis(250);
+
+/// How long the demo room waits for a `--step` client's handshake: the user
+/// may read each step for as long as they like.
+const DEMO_STEP_PATIENCE: Duration = Duration::from_secs(3600);
+
+/// How long the demo waits for its bots to be in the room before the user joins.
+const DEMO_BOTS_READY: Duration = Duration::from_secs(5);
+
+/// What `tlschat demo` was asked to do.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// How far apart the handshake panel shows messages (default: 250 ms).
+    pub step_delay: Option<Duration>,
+    /// Hold each handshake flight until the user releases it (TUI only).
+    pub step: bool,
+    /// Suites, key log, handshake limit.
+    pub tls: TlsOptions,
+}
+
+/// `tlschat demo`: runs the room, its bots and the user's client until the
+/// user leaves.
+pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
+    let tui = out.tui;
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .await
+        .context("cannot open the demo room on a loopback port")?;
+    let local = listener.local_addr()?;
+    let port = local.port();
+    let now = unix_now();
+    let mut rng = OsRng;
+    let ca = RoomCa::generate("tlschat demo room CA", &mut rng, now)?;
+    let names = ["localhost", "127.0.0.1"].map(String::from);
+    let certified = ca.issue_server(Ed25519Key::generate(&mut rng), &names, &mut rng, now)?;
+    let room_id = certified.fingerprint();
+
+    let mut server = ServerConfig::new(certified.into());
+    server.suites = opts.tls.suites.clone();
+    server.alpn = vec![tls::ALPN_TLSCHAT.to_vec(), tls::ALPN_HTTP11.to_vec()];
+    // Members prove their keys; in a throwaway room any key is welcome.
+    server.client_auth = ClientAuth::Optional(ClientTrust::AnyKey);
+    // The room's own events are not shown: the user watches its client.
+    let (room_events, mut room_rx) = mpsc::channel(EVENT_QUEUE);
+    tokio::spawn(async move { while room_rx.recv().await.is_some() {} });
+    let (shutdown_tx, shutdown) = watch::channel(false);
+    let room = net::start_room(relay::Config::new(room_id.0), None, None, local, room_events.clone());
+    let about = format!("tlschat demo room on 127.0.0.1:{port}, with two bots\n");
+    let server = net::Server {
+        listener,
+        config: Arc::new(server),
+        service: Service::Room { room, about: about.into() },
+        handshake_timeout: if opts.step { DEMO_STEP_PATIENCE } else { opts.tls.handshake_timeout },
+        events: room_events,
+        shutdown,
+    };
+    tokio::spawn(server.run());
+
+    let roots = RootStore::from_pem(&ca.cert_pem).context("the demo room's CA")?;
+    let server_name = ServerName::parse("localhost").context("the demo's server name")?;
+    let mut config = ClientConfig::new(ServerTrust::Roots(roots));
+    config.suites = opts.tls.suites.clone();
+    config.alpn = vec![tls::ALPN_TLSCHAT.to_vec()];
+    for persona in [Persona::Alice, Persona::Bob] {
+        let (ready_tx, ready) = oneshot::channel();
+        crate::demo::spawn(persona, "127.0.0.1".into(), port, server_name.clone(), config.clone(), ready_tx)?;
+        // Each bot in before the next, and both before the user: they greet whoever comes.
+        let _ = tokio::time::timeout(DEMO_BOTS_READY, ready).await;
+    }
+
+    let keylog = opts.tls.keylog()?;
+    config.keylog = keylog.clone().map(|k| k as Arc<dyn KeyLog>);
+    // A throwaway identity: the demo leaves the user's own key alone.
+    let name = crate::identity::default_name(login_name().as_deref(), &room_id);
+    let you = pki::self_signed_client(Ed25519Key::generate(&mut rng), &name, &mut rng, now)?;
+    config.client_cert = Some(you.into());
+    let target = format!("demo room 127.0.0.1:{port}");
+    if !tui {
+        out.info(&format!(
+            "{target}: a room in this process with two bots, alice and bob; type lines, end input to leave"
+        ));
+    }
+    let dial = Dial {
+        target: &target,
+        host: "127.0.0.1",
+        port,
+        server_name,
+        config,
+        handshake_timeout: opts.tls.handshake_timeout,
+        plan: None,
+        identity: None,
+    };
+    let result = join(dial, opts.step_delay.unwrap_or(DEMO_STEP_DELAY), opts.step, out).await;
+    let _ = shutdown_tx.send(true);
+    warn_keylog(keylog.as_deref());
+    result
+}

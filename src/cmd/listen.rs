@@ -1,0 +1,236 @@
+//! `tlschat listen [ADDR]`: a room on a port, its CA and server certificate
+//! made on first use (see [`crate::room`]), the host seated in it under
+//! their identity; or, with `--echo`, a server that answers each record
+//! with its own bytes.
+//!
+//! It prints how to join (the address, the CA, the key's fingerprint and a
+//! ready-made `connect` line), then runs until Ctrl-C (headless) or the
+//! host quits (TUI), giving its connections time to say close_notify.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+
+use super::{
+    Context, EVENT_QUEUE, Error, INPUT_QUEUE, Output, TlsOptions, intent_of, load_identity, log_to_file,
+    read_stdin_lines, read_text, unix_now, warn_keylog, write_public,
+};
+use crate::chat::relay;
+use crate::home::Home;
+use crate::net::{self, HostPort, Intent, Service};
+use crate::pki;
+use crate::report;
+use crate::room::{Members, RoomStore};
+use crate::tls::{self, ClientAuth, ClientTrust, KeyLog, OsRng, ServerConfig, ServerName};
+
+/// How long `listen` waits for its connections to close after Ctrl-C.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(3);
+
+/// What `tlschat listen` was asked to do.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Where to listen, as typed: `PORT`, `HOST:PORT` or `[IPv6]:PORT`.
+    pub addr: String,
+    /// Echo each application-data record instead of serving a room.
+    pub echo: bool,
+    /// Serve this certificate chain (PEM, leaf first) instead of the room's own.
+    pub cert: Option<PathBuf>,
+    /// The PKCS#8 Ed25519 private key of `cert`.
+    pub key: Option<PathBuf>,
+    /// Also copy the room CA certificate here.
+    pub ca_out: Option<PathBuf>,
+    /// Refuse clients without an identity certificate instead of admitting them as guests.
+    pub require_identity: bool,
+    /// Also write the room's server certificate chain here.
+    pub cert_out: Option<PathBuf>,
+    /// Messages replayed to a member who joins.
+    pub history: usize,
+    /// Members at most, the host not counted.
+    pub max_members: usize,
+    /// Suites, key log, handshake limit.
+    pub tls: TlsOptions,
+}
+
+/// `tlschat listen`: serves the room until Ctrl-C or the host quits.
+pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
+    let tui = out.tui && !opts.echo;
+    let (listener, host) = bind(&opts.addr).await?;
+    let local = listener.local_addr()?;
+    out.info(&format!("listening on {local}"));
+    // How clients should name this server: the host given, else localhost.
+    let join_host = match &host {
+        Some(ServerName::Ip(IpAddr::V6(ip))) => format!("[{ip}]"),
+        Some(name) => name.to_string(),
+        None => "localhost".to_owned(),
+    };
+    let join_addr = format!("{join_host}:{}", local.port());
+
+    let home = Home::locate()?;
+    let room = RoomStore::new(home.room_dir());
+    let (certified, ca_path) = match (&opts.cert, &opts.key) {
+        (Some(cert), Some(key)) => {
+            let certified = pki::load_certified_key(&read_text(cert)?, &read_text(key)?)
+                .with_context(|| format!("cannot serve {} with {}", cert.display(), key.display()))?;
+            (certified, None)
+        }
+        _ => {
+            let (certified, path) = open_room(&opts, &room, host.as_ref(), out)?;
+            (certified, Some(path))
+        }
+    };
+    let fingerprint = certified.fingerprint();
+    if let Some(path) = &ca_path {
+        out.info(&format!("ca: {}", path.display()));
+        out.info(&format!("join: tlschat connect {join_addr} --ca {}", path.display()));
+    }
+    // The key clients pin, in full and in the short form read aloud, and
+    // the one line to send people so that they pin it from the start.
+    let invite = format!("tlschat connect {join_addr} --fingerprint {}", tls::crypto::hex(&fingerprint.0));
+    out.info(&format!("fingerprint: {fingerprint}"));
+    out.info(&format!("safety number: {}", fingerprint.short()));
+    out.info(&format!("invite: {invite}"));
+    // The status page says how to join, never where files live.
+    let about = format!(
+        "listening on {local}\nserver key fingerprint: {fingerprint}\nsafety number: {}\ninvite: {invite}\n",
+        fingerprint.short()
+    );
+
+    let keylog = opts.tls.keylog()?;
+    let mut config = ServerConfig::new(certified.into());
+    config.suites = opts.tls.suites.clone();
+    config.keylog = keylog.clone().map(|k| k as Arc<dyn KeyLog>);
+    let (event_tx, mut event_rx) = mpsc::channel(EVENT_QUEUE);
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let mut host_intents = None;
+    let service = if opts.echo {
+        // The benchmark target: no ALPN, no step events to format.
+        config.emit_steps = false;
+        Service::Echo
+    } else {
+        // Mutual TLS: members prove their identity key, and each name stays with the first key that used it.
+        let members = Arc::new(Members::open(room.members_path())?);
+        // The host is a member too, under its own identity.
+        let identity = load_identity(&home, !tui)?;
+        members.claim(identity.name(), &identity.fingerprint()).map_err(|why| {
+            Error::msg(format!(
+                "you cannot host this room as {}: {why}; pick another name with `tlschat id --name`",
+                identity.name()
+            ))
+        })?;
+        let binder: Arc<dyn net::Binder> = members.clone();
+        config.client_auth = if opts.require_identity {
+            ClientAuth::Required(ClientTrust::Admit(members))
+        } else {
+            ClientAuth::Optional(ClientTrust::Admit(members))
+        };
+        config.alpn = vec![tls::ALPN_TLSCHAT.to_vec(), tls::ALPN_HTTP11.to_vec()];
+        let (intents_tx, intents) = mpsc::channel(INPUT_QUEUE);
+        let host = net::Host { name: identity.name().to_owned(), key: identity.key().clone(), intents };
+        let mut room_config = relay::Config::new(fingerprint.0);
+        room_config.history = opts.history;
+        room_config.max_members = opts.max_members;
+        let room = net::start_room(room_config, Some(host), Some(binder), local, event_tx.clone());
+        host_intents = Some(intents_tx);
+        Service::Room { room, about: about.clone().into() }
+    };
+
+    let server = net::Server {
+        listener,
+        config: Arc::new(config),
+        service,
+        handshake_timeout: opts.tls.handshake_timeout,
+        events: event_tx,
+        shutdown: shutdown_rx,
+    };
+    tokio::spawn(server.run());
+    if let (true, Some(host)) = (tui, host_intents.clone()) {
+        let events = log_to_file(event_rx, report::server_lines, &format!("tlschat: room on {local}"));
+        crate::tui::run_room(local.to_string(), &about, events, host, shutdown_tx, out.bell).await?;
+        warn_keylog(keylog.as_deref());
+        return Ok(());
+    }
+    if let Some(host) = host_intents {
+        // The host's lines: said in the room, or commands (/who, /me, /msg).
+        read_stdin_lines(move |line| match intent_of(&String::from_utf8_lossy(&line)) {
+            Some(Intent::Close) => false,
+            Some(intent) => host.blocking_send(intent).is_ok(),
+            None => true,
+        });
+    }
+
+    loop {
+        tokio::select! {
+            event = event_rx.recv() => match event {
+                Some(event) => out.print(&event, report::server_lines),
+                None => break,
+            },
+            _ = tokio::signal::ctrl_c() => {
+                out.info("closing the room");
+                let _ = shutdown_tx.send(true);
+                if !opts.echo {
+                    // Let each connection send close_notify and hear the answer.
+                    let _ = tokio::time::timeout(SHUTDOWN_WAIT, async {
+                        while let Some(event) = event_rx.recv().await {
+                            out.print(&event, report::server_lines);
+                        }
+                    })
+                    .await;
+                }
+                break;
+            }
+        }
+    }
+    warn_keylog(keylog.as_deref());
+    Ok(())
+}
+
+/// Binds `PORT`, `HOST:PORT` or `[IPv6]:PORT` (see [`HostPort::parse_listen`]).
+/// Returns the host as a name for the certificate, unless it is the
+/// unspecified address.
+async fn bind(text: &str) -> Result<(TcpListener, Option<ServerName>), Error> {
+    let bad = || Error::msg(format!("cannot listen on {text:?}: expected PORT, HOST:PORT or [IPv6]:PORT"));
+    let addr = HostPort::parse_listen(text).map_err(|_| bad())?;
+    let host = match addr.socket_addr() {
+        Some(socket) => ServerName::Ip(socket.ip()),
+        None => addr.server_name().map_err(|_| bad())?,
+    };
+    let target = addr.to_string();
+    let listener = TcpListener::bind(&target).await.with_context(|| format!("cannot listen on {target}"))?;
+    let host = Some(host).filter(|h| !matches!(h, ServerName::Ip(ip) if ip.is_unspecified()));
+    Ok((listener, host))
+}
+
+/// Opens the room (made on first use) with a server certificate for
+/// localhost, 127.0.0.1, ::1 and `host`, copies its CA to `--ca-out` and
+/// its chain to `--cert-out` if asked, and returns the chain and the CA
+/// file to show.
+fn open_room(
+    opts: &Options,
+    room: &RoomStore,
+    host: Option<&ServerName>,
+    out: Output,
+) -> Result<(pki::CertifiedKey, PathBuf), Error> {
+    let mut names: Vec<String> = ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec();
+    if let Some(host) = host.map(ToString::to_string).filter(|h| !names.contains(h)) {
+        names.push(host);
+    }
+    let keys = room.open_or_create(&names, &mut OsRng, unix_now())?;
+    for note in &keys.notes {
+        out.info(note);
+    }
+    let ca_path = match &opts.ca_out {
+        Some(path) => {
+            write_public(path, &keys.ca.cert_pem)?;
+            path.clone()
+        }
+        None => keys.ca_path.clone(),
+    };
+    if let Some(path) = &opts.cert_out {
+        write_public(path, &keys.server.chain_pem)?;
+    }
+    Ok((keys.server, ca_path))
+}

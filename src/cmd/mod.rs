@@ -1,0 +1,341 @@
+//! The commands: what `tlschat listen`, `connect`, `demo`, `id` and `trust`
+//! do once the command line is read.
+//!
+//! `main.rs` parses the command line into each command's `Options` and
+//! calls its `run`; everything after that lives here: the TLS
+//! configuration (certificates, trust, suites, key log), the wiring of
+//! stdin, the TUI and the [`NetEvent`] channel to the connection tasks of
+//! [`crate::net`], and the headless log (formatted by [`crate::report`]).
+//!
+//! # Layout
+//!
+//! - this file: [`Error`], [`Output`], [`TlsOptions`] and the helpers the
+//!   commands share (stdin, the log file, the identity, the key log);
+//! - [`connect`]: a client joined to a room, behind the trust gate;
+//! - [`listen`]: a room (or an echo server) on a port;
+//! - [`demo`]: a room, its bots (from [`crate::demo`]) and the user, in one process;
+//! - [`id`] and [`trust`]: the identity and the pinned rooms.
+//!
+//! # Errors
+//!
+//! Every failure is one [`Error`], which `main` prints as one line,
+//! `tlschat: <reason>`, with its causes after colons ([`Error::one_line`]).
+//! Messages say what went wrong and what to do next.
+
+use std::error::Error as StdError;
+use std::io::{self, BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::mpsc;
+
+use crate::app::Command as Typed;
+use crate::home::{FileError, Home};
+use crate::identity::{Identity, IdentityError, IdentityStore, Loaded};
+use crate::keylog::KeyLogFile;
+use crate::logfile::{self, LogFile};
+use crate::net::{BadHostPort, Intent, NetError, NetEvent};
+use crate::pki::PkiError;
+use crate::report;
+use crate::room::RoomError;
+use crate::tls::{CipherSuite, OsRng};
+use crate::trust::TrustError;
+
+/// Prints one line of the headless log. A closed stdout (`tlschat … | head`)
+/// must not crash the program, so write errors are ignored.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use ::std::io::Write as _;
+        let _ = writeln!(::std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+pub mod connect;
+pub mod demo;
+pub mod id;
+pub mod listen;
+pub mod trust;
+
+/// Events waiting for the log; connections wait (not drop) when it is full.
+const EVENT_QUEUE: usize = 256;
+/// Lines typed ahead of a connection that cannot send yet.
+const INPUT_QUEUE: usize = 64;
+
+/// Why a command failed.
+///
+/// Its `Display` is the headline alone; [`Error::one_line`] adds the
+/// causes (each `source()`), as the user sees it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A reason in words, with no error beneath it.
+    #[error("{0}")]
+    Msg(String),
+    /// What was being done when `source` failed (`cannot read FILE`).
+    #[error("{what}")]
+    Context {
+        /// What was being done.
+        what: String,
+        /// Why it failed.
+        source: Box<dyn StdError + Send + Sync>,
+    },
+    /// A file or directory (the home, a certificate) could not be used.
+    #[error(transparent)]
+    File(#[from] FileError),
+    /// An address that is not `HOST:PORT`.
+    #[error(transparent)]
+    Address(#[from] BadHostPort),
+    /// The connection failed.
+    #[error(transparent)]
+    Net(#[from] NetError),
+    /// The server is not trusted, or the pins cannot be used.
+    #[error(transparent)]
+    Trust(#[from] TrustError),
+    /// The identity could not be loaded, made or changed.
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    /// The room could not be opened.
+    #[error(transparent)]
+    Room(#[from] RoomError),
+    /// A key or certificate could not be made or loaded.
+    #[error(transparent)]
+    Pki(#[from] PkiError),
+    /// Input, output or the terminal failed.
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+impl Error {
+    /// An error that is only its message.
+    pub fn msg(text: impl Into<String>) -> Self {
+        Self::Msg(text.into())
+    }
+
+    /// The message and every cause after it, `: ` between them, on one
+    /// line (as anyhow's `{:#}` writes an error).
+    pub fn one_line(&self) -> String {
+        let mut line = self.to_string();
+        let mut cause = self.source();
+        while let Some(error) = cause {
+            line.push_str(": ");
+            line.push_str(&error.to_string());
+            cause = error.source();
+        }
+        line
+    }
+}
+
+/// Says what was being done when an error happened, as [`Error::Context`].
+trait Context<T> {
+    /// Wraps the error under `what`.
+    fn context(self, what: impl Into<String>) -> Result<T, Error>;
+    /// Wraps the error under `what()`, made only on failure.
+    fn with_context<S: Into<String>>(self, what: impl FnOnce() -> S) -> Result<T, Error>;
+}
+
+impl<T, E: StdError + Send + Sync + 'static> Context<T> for Result<T, E> {
+    fn context(self, what: impl Into<String>) -> Result<T, Error> {
+        self.map_err(|e| Error::Context { what: what.into(), source: Box::new(e) })
+    }
+
+    fn with_context<S: Into<String>>(self, what: impl FnOnce() -> S) -> Result<T, Error> {
+        self.map_err(|e| Error::Context { what: what().into(), source: Box::new(e) })
+    }
+}
+
+/// How a command shows what happens: the TUI, plain lines, or JSON lines.
+#[derive(Debug, Clone, Copy)]
+pub struct Output {
+    /// The full-screen interface (else the headless log on stdout).
+    pub tui: bool,
+    /// Headless, one JSON object per line.
+    pub json: bool,
+    /// Ring the terminal bell when a line mentions the user.
+    pub bell: bool,
+}
+
+impl Output {
+    /// Prints an event's lines (headless only): `lines` makes the plain ones.
+    fn print(self, event: &NetEvent, lines: fn(&NetEvent) -> Vec<String>) {
+        if self.json {
+            if let Some(value) = report::json(event) {
+                say!("{value}");
+            }
+        } else {
+            for line in lines(event) {
+                say!("{line}");
+            }
+        }
+    }
+
+    /// Prints a line of setup information: as `{"type":"info"}` in JSON.
+    fn info(self, text: &str) {
+        if self.json {
+            say!("{}", serde_json::json!({"type": "info", "text": text}));
+        } else {
+            say!("{text}");
+        }
+    }
+}
+
+/// The TLS settings every command that makes connections takes.
+#[derive(Debug, Clone)]
+pub struct TlsOptions {
+    /// Where to append session secrets (NSS key log format); without it, a
+    /// non-empty `SSLKEYLOGFILE`.
+    pub keylog: Option<PathBuf>,
+    /// The cipher suites allowed, most preferred first.
+    pub suites: Vec<CipherSuite>,
+    /// How long a handshake may take before it is abandoned.
+    pub handshake_timeout: Duration,
+}
+
+impl TlsOptions {
+    /// The key log: `keylog`, else a non-empty `SSLKEYLOGFILE`.
+    fn keylog(&self) -> Result<Option<Arc<KeyLogFile>>, Error> {
+        let path = self
+            .keylog
+            .clone()
+            .or_else(|| std::env::var_os("SSLKEYLOGFILE").filter(|p| !p.is_empty()).map(PathBuf::from));
+        let Some(path) = path else { return Ok(None) };
+        let file =
+            KeyLogFile::open(&path).with_context(|| format!("cannot open the key log {}", path.display()))?;
+        Ok(Some(Arc::new(file)))
+    }
+}
+
+/// What a typed line (stdin or the TUI's) asks of a connection, if anything.
+fn intent_of(line: &str) -> Option<Intent> {
+    match Typed::parse(line) {
+        Typed::Say { kind, text, to } => Some(Intent::Say { kind, text, to }),
+        Typed::Who => Some(Intent::Who),
+        Typed::Rekey => Some(Intent::KeyUpdate { request_peer: true }),
+        Typed::Quit => Some(Intent::Close),
+        Typed::Empty | Typed::Help => None,
+        Typed::Wrong(why) => {
+            eprintln!("tlschat: {why}");
+            None
+        }
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// The login name, for a new identity's default display name.
+fn login_name() -> Option<String> {
+    std::env::var("USER").or_else(|_| std::env::var("USERNAME")).ok()
+}
+
+/// The user's identity, made on first use (and said so when `say` is set:
+/// in the TUI the screen is not ours to print on).
+fn load_identity(home: &Home, say: bool) -> Result<Identity, Error> {
+    let store = IdentityStore::new(home.identity_dir());
+    let (identity, loaded) = store.load_or_create(&mut OsRng, login_name().as_deref(), None)?;
+    if loaded == Loaded::Created && say {
+        say!(
+            "made your identity {} (safety number {}) in {}; `tlschat id --name NAME` renames it",
+            identity.name(),
+            identity.fingerprint().short(),
+            store.key_path().display()
+        );
+    }
+    Ok(identity)
+}
+
+/// In the TUI the screen is the interface's: the headless log's lines go
+/// to the log file instead (see [`crate::logfile`]), `first` at the top.
+fn log_to_file(
+    events: mpsc::Receiver<NetEvent>,
+    format: fn(&NetEvent) -> Vec<String>,
+    first: &str,
+) -> mpsc::Receiver<NetEvent> {
+    match LogFile::open_default() {
+        Ok(mut log) => {
+            let _ = log.line(unix_now(), first);
+            logfile::tee(events, log, format)
+        }
+        Err(e) => {
+            // Printed before the interface takes the screen, and still there after.
+            eprintln!("tlschat: warning: no log file ({e}); this session is not logged");
+            events
+        }
+    }
+}
+
+/// Reads stdin line by line on a thread of its own and gives each line,
+/// with its newline, to `deliver` until it returns false or input ends.
+///
+/// A plain thread rather than `tokio::io::stdin`: tokio's stdin blocks a
+/// runtime thread in a read that cannot be cancelled, which would keep the
+/// program from exiting while the terminal is idle.
+fn read_stdin_lines(mut deliver: impl FnMut(Arc<[u8]>) -> bool + Send + 'static) {
+    std::thread::spawn(move || {
+        let mut stdin = io::stdin().lock();
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match stdin.read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+            // Whatever the terminal ended the line with, send one "\n".
+            while line.last().is_some_and(|&b| b == b'\n' || b == b'\r') {
+                line.pop();
+            }
+            line.push(b'\n');
+            if !deliver(Arc::from(line.as_slice())) {
+                return;
+            }
+        }
+    });
+}
+
+fn read_text(path: &Path) -> Result<String, Error> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// Writes a certificate file others may read (0644), creating its directory
+/// for the owner only (0700): keys may later live beside it.
+fn write_public(path: &Path, contents: &str) -> Result<(), Error> {
+    let context = || format!("cannot write {}", path.display());
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(dir).with_context(context)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o644);
+    options.open(path).and_then(|mut f| f.write_all(contents.as_bytes())).with_context(context)
+}
+
+/// Tells the user if the key log stopped being written: a capture would then
+/// not decrypt.
+fn warn_keylog(keylog: Option<&KeyLogFile>) {
+    let Some(log) = keylog else { return };
+    if let Some(error) = log.take_error() {
+        eprintln!("tlschat: warning: the key log {} is incomplete: {error}", log.path().display());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_line_puts_each_cause_after_a_colon() {
+        let io = io::Error::other("disk on fire");
+        let error = Err::<(), _>(io).context("cannot read /x").unwrap_err();
+        assert_eq!(error.to_string(), "cannot read /x");
+        assert_eq!(error.one_line(), "cannot read /x: disk on fire");
+        assert_eq!(Error::msg("plain").one_line(), "plain");
+        let address = Error::from(BadHostPort("x".into()));
+        assert_eq!(address.one_line(), r#""x" is not HOST:PORT (IPv6 addresses go in brackets: [::1]:8443)"#);
+    }
+}
