@@ -252,6 +252,14 @@ fn keylog_writes_the_four_traffic_secrets_with_one_client_random_on_both_sides()
     assert!(client.wait().success(), "{}", client.output());
     room.proc.stdout.wait_for_text("left (close_notify)");
 
+    // Neither writes secrets silently.
+    room.proc.stderr.wait_for_text(&format!(
+        "writing this session's secrets to {} (SSLKEYLOGFILE)",
+        server_log.display()
+    ));
+    client
+        .stderr
+        .wait_for_text(&format!("writing this session's secrets to {} (--keylog)", client_log.display()));
     let client_keys = read_keylog(&client_log);
     let server_keys = read_keylog(&server_log);
     let labels = [
@@ -365,4 +373,24 @@ fn step_without_the_full_screen_interface_is_refused_with_one_line() {
     assert!(!status.success(), "{}", demo.output());
     let line = single_error_line(&demo);
     assert!(line.contains("--step needs the full-screen interface"), "{line}");
+}
+
+#[test]
+fn listen_refuses_a_key_file_others_can_read_and_names_the_fix() {
+    let dir = TempDir::new("open-key");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let (_, server) = tlschat::pki::test_room_for_testing_only(5, now).unwrap();
+    std::fs::write(dir.join("server.pem"), &server.chain_pem).unwrap();
+    std::fs::write(dir.join("server.key"), server.key.to_pkcs8_pem().as_bytes()).unwrap();
+    #[cfg(unix)]
+    std::fs::set_permissions(dir.join("server.key"), std::os::unix::fs::PermissionsExt::from_mode(0o644))
+        .unwrap();
+    let d = |f: &str| dir.join(f).to_str().unwrap().to_owned();
+    let mut room = Proc::spawn(
+        "listen",
+        &mut tlschat(&["listen", "127.0.0.1:0", "--cert", &d("server.pem"), "--key", &d("server.key")]),
+    );
+    assert!(!room.wait().success(), "{}", room.output());
+    let line = single_error_line(&room);
+    assert!(line.contains(&format!("run `chmod 600 {}`", d("server.key"))), "{line}");
 }

@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::{
     Context, EVENT_QUEUE, Error, INPUT_QUEUE, Output, TlsOptions, intent_of, load_identity, log_to_file,
-    read_stdin_lines, read_text, unix_now, warn_keylog, write_public,
+    read_private_key, read_stdin_lines, read_text, unix_now, warn_keylog, write_public,
 };
 use crate::chat::relay;
 use crate::home::Home;
@@ -73,7 +73,7 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
     let room = RoomStore::new(home.room_dir());
     let (certified, ca_path) = match (&opts.cert, &opts.key) {
         (Some(cert), Some(key)) => {
-            let certified = pki::load_certified_key(&read_text(cert)?, &read_text(key)?)
+            let certified = pki::load_certified_key(&read_text(cert)?, &read_private_key(key)?)
                 .with_context(|| format!("cannot serve {} with {}", cert.display(), key.display()))?;
             (certified, None)
         }

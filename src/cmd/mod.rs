@@ -194,13 +194,20 @@ pub struct TlsOptions {
 impl TlsOptions {
     /// The key log: `keylog`, else a non-empty `SSLKEYLOGFILE`.
     fn keylog(&self) -> Result<Option<Arc<KeyLogFile>>, Error> {
-        let path = self
-            .keylog
-            .clone()
-            .or_else(|| std::env::var_os("SSLKEYLOGFILE").filter(|p| !p.is_empty()).map(PathBuf::from));
-        let Some(path) = path else { return Ok(None) };
+        let (path, source) = match &self.keylog {
+            Some(path) => (path.clone(), "--keylog"),
+            None => match std::env::var_os("SSLKEYLOGFILE").filter(|p| !p.is_empty()) {
+                Some(path) => (PathBuf::from(path), "SSLKEYLOGFILE"),
+                None => return Ok(None),
+            },
+        };
         let file =
             KeyLogFile::open(&path).with_context(|| format!("cannot open the key log {}", path.display()))?;
+        // Never silently: whoever reads this file can decrypt the session.
+        eprintln!(
+            "tlschat: writing this session's secrets to {} ({source}): anyone who reads it can decrypt the session",
+            path.display()
+        );
         Ok(Some(Arc::new(file)))
     }
 }
@@ -295,6 +302,15 @@ fn read_stdin_lines(mut deliver: impl FnMut(Arc<[u8]>) -> bool + Send + 'static)
 
 fn read_text(path: &Path) -> Result<String, Error> {
     std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// Reads a private key file given on the command line: it must not be
+/// readable by others (the fix is named), and its text is wiped on drop.
+fn read_private_key(path: &Path) -> Result<zeroize::Zeroizing<String>, Error> {
+    match crate::home::read(path, crate::home::Access::Private)? {
+        Some(text) => Ok(text),
+        None => Err(Error::Msg(format!("cannot read {}: no such file", path.display()))),
+    }
 }
 
 /// Writes a certificate file others may read (0644), creating its directory
