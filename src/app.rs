@@ -1502,7 +1502,7 @@ impl App {
     fn chat(&mut self, event: ChatEvent, now: Now) {
         let level = match &event {
             ChatEvent::Welcome { .. } => Level::Success,
-            ChatEvent::Presence { .. } | ChatEvent::Roster(_) => Level::Info,
+            ChatEvent::Presence { .. } | ChatEvent::Roster { .. } => Level::Info,
             _ => Level::Error,
         };
         for text in report::notices(&event) {
@@ -1537,7 +1537,7 @@ impl App {
                     self.members.push(member);
                 }
             }
-            ChatEvent::Roster(members) => self.members = members,
+            ChatEvent::Roster { members, .. } => self.members = members,
             _ => {}
         }
     }

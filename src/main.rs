@@ -123,6 +123,10 @@ struct ListenArgs {
     #[arg(long, value_name = "N", default_value = "1000")]
     max_members: usize,
 
+    /// New names one address may bind an hour (names already bound always pass)
+    #[arg(long, value_name = "N", default_value = "10")]
+    new_names_per_address: u32,
+
     #[command(flatten)]
     tls: TlsArgs,
 }
@@ -275,6 +279,7 @@ impl ListenArgs {
             cert_out: self.cert_out,
             history: self.history,
             max_members: self.max_members,
+            new_names_per_address: self.new_names_per_address,
         }
     }
 }

@@ -61,8 +61,13 @@ pub fn notices(event: &ChatEvent) -> Vec<String> {
             now.short(),
             was.short()
         )],
-        ChatEvent::Roster(members) => {
-            let mut out = vec![format!("{} in the room:", members.len())];
+        ChatEvent::Roster { total, members } => {
+            let listed = if members.len() < *total as usize {
+                format!(" (the {} most recent)", members.len())
+            } else {
+                String::new()
+            };
+            let mut out = vec![format!("{total} in the room{listed}:")];
             out.extend(members.iter().map(chat::describe_member));
             out
         }
@@ -322,9 +327,11 @@ pub fn chat_json(event: &ChatEvent) -> Value {
         ChatEvent::KeyChanged { name, was, now } => {
             json!({"type": "key_changed", "name": name, "was": hex(&was.0), "now": hex(&now.0)})
         }
-        ChatEvent::Roster(members) => {
-            json!({"type": "members", "members": members.iter().map(member_json).collect::<Vec<_>>()})
-        }
+        ChatEvent::Roster { total, members } => json!({
+            "type": "members",
+            "total": total,
+            "members": members.iter().map(member_json).collect::<Vec<_>>(),
+        }),
         ChatEvent::Refused { code, text } => {
             json!({"type": "refused", "code": format!("{code:?}"), "text": text})
         }

@@ -262,6 +262,8 @@ pub struct Members {
     writer: Mutex<Option<(std::sync::mpsc::Sender<String>, std::thread::JoinHandle<()>)>>,
     /// New names bound per address: since when, how many.
     new_names: Mutex<HashMap<IpAddr, (u64, u32)>>,
+    /// How many new names one address may bind in an hour.
+    per_address: u32,
 }
 
 impl Members {
@@ -291,7 +293,16 @@ impl Members {
             bound: Mutex::new(bound),
             writer: Mutex::new(Some((lines, thread))),
             new_names: Mutex::new(HashMap::new()),
+            per_address: NEW_NAMES_PER_ADDRESS,
         })
+    }
+
+    /// The members with another limit on new names per address and hour
+    /// (`listen --new-names-per-address`).
+    #[must_use]
+    pub fn with_new_names_per_address(mut self, limit: u32) -> Self {
+        self.per_address = limit;
+        self
     }
 
     /// The members file.
@@ -329,7 +340,7 @@ impl Members {
 
     /// As [`claim`](Self::claim), for a member connecting from `from` at
     /// `now` (Unix seconds): one address binds at most
-    /// [`NEW_NAMES_PER_ADDRESS`] new names an hour, so that nobody can fill
+    /// [`NEW_NAMES_PER_ADDRESS`] new names an hour (by default), so that nobody can fill
     /// the members file, while names already bound are always welcome.
     pub fn claim_from(
         &self,
@@ -350,9 +361,10 @@ impl Members {
             if now.saturating_sub(*since) >= NAME_WINDOW {
                 (*since, *count) = (now, 0);
             }
-            if *count >= NEW_NAMES_PER_ADDRESS {
+            if *count >= self.per_address {
                 return Err(format!(
-                    "{from} has bound {NEW_NAMES_PER_ADDRESS} new names in the last hour; refused the new name {name}: try again later"
+                    "{from} has bound {} new names in the last hour; refused the new name {name}: try again later",
+                    self.per_address
                 ));
             }
             *count += 1;
@@ -361,7 +373,8 @@ impl Members {
     }
 }
 
-/// New names one address may bind in [`NAME_WINDOW`] seconds.
+/// New names one address may bind in [`NAME_WINDOW`] seconds, unless
+/// the room says otherwise.
 pub const NEW_NAMES_PER_ADDRESS: u32 = 10;
 /// The window of [`NEW_NAMES_PER_ADDRESS`]: an hour.
 const NAME_WINDOW: u64 = 3600;

@@ -577,7 +577,7 @@ fn room_app() -> (App, Now) {
         RoomFeed::info("guest-1", Standing::Guest, [0; 32]),
         RoomFeed::info("host", Standing::Host, seeded_key(5).public_key()),
     ];
-    feed.show(&mut app, Frame::Roster { members }, now);
+    feed.show(&mut app, Frame::Roster { total: 5, last: true, members }, now);
     let hello = RoomFeed::signed(&mut feed.alice, "hello everyone");
     feed.deliver(&mut app, "alice", hello, now);
     let mention = RoomFeed::signed(&mut feed.alice, "carol, did you see the handshake panel?");

@@ -16,8 +16,9 @@ use super::message::MAX_SIGNED;
 pub const MAX_FRAME: usize = 16 * 1024;
 /// A frame's header: type and length.
 pub const HEADER: usize = 4;
-/// The most members a roster frame lists; a longer room is cut short there.
-pub const MAX_ROSTER: usize = 1000;
+/// The most members one roster frame lists: a longer list takes several
+/// frames, each well under [`MAX_FRAME`] (a member takes at most 296 bytes).
+pub const MAX_ROSTER: usize = 50;
 
 /// How a member takes part, as the relay tells others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -185,9 +186,15 @@ pub enum Frame {
         /// The line.
         text: String,
     },
-    /// Relay to member: the answer to [`Frame::Who`].
+    /// Relay to member: the answer to [`Frame::Who`] (all members, in as
+    /// many frames as it takes), or the room on joining (the most recently
+    /// active members, one frame).
     Roster {
-        /// The members, the asker included.
+        /// Members in the room in all, the asker included.
+        total: u32,
+        /// Whether this frame ends the list.
+        last: bool,
+        /// Members, at most [`MAX_ROSTER`].
         members: Vec<MemberInfo>,
     },
     /// Relay to member: what you sent was refused.
@@ -248,11 +255,15 @@ impl Frame {
                 put_str8(&mut out, name);
                 put_str16(&mut out, text);
             }
-            Self::Roster { members } => codec::put_vec(&mut out, LenPrefix::U24, |out| {
-                for member in members.iter().take(MAX_ROSTER) {
-                    put_member(out, member);
-                }
-            }),
+            Self::Roster { total, last, members } => {
+                out.extend_from_slice(&total.to_be_bytes());
+                out.push(u8::from(*last));
+                codec::put_vec(&mut out, LenPrefix::U16, |out| {
+                    for member in members.iter().take(MAX_ROSTER) {
+                        put_member(out, member);
+                    }
+                });
+            }
             Self::Refused { code, text } => {
                 out.push(code.code());
                 put_str16(&mut out, text);
@@ -297,15 +308,17 @@ impl Frame {
                 text: str16(&mut r)?,
             },
             0x86 => {
-                let mut list = r.vec24()?;
+                let total = u32::from_be_bytes(r.array()?);
+                let last = boolean(&mut r)?;
+                let mut list = r.vec16()?;
                 let mut members = Vec::new();
                 while !list.is_empty() {
                     if members.len() == MAX_ROSTER {
-                        return Err(r.invalid("roster too long"));
+                        return Err(r.invalid("roster frame too long"));
                     }
                     members.push(member(&mut list)?);
                 }
-                Self::Roster { members }
+                Self::Roster { total, last, members }
             }
             0x87 => Self::Refused {
                 code: RefusalCode::from_code(r.u8()?).ok_or_else(|| r.invalid("unknown refusal code"))?,
@@ -452,7 +465,8 @@ mod tests {
             ),
             (any::<u64>(), any::<u8>(), "[a-z0-9-]{0,10}", "\\PC{0,40}")
                 .prop_map(|(room_seq, flags, name, text)| Frame::Guest { room_seq, flags, name, text }),
-            proptest::collection::vec(member_info(), 0..5).prop_map(|members| Frame::Roster { members }),
+            (any::<u32>(), any::<bool>(), proptest::collection::vec(member_info(), 0..5))
+                .prop_map(|(total, last, members)| Frame::Roster { total, last, members }),
             (1u8..7, "\\PC{0,40}")
                 .prop_map(|(c, text)| Frame::Refused { code: RefusalCode::from_code(c).unwrap(), text }),
         ]
@@ -494,6 +508,14 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn the_fullest_roster_frame_fits_a_frame() {
+        let longest =
+            MemberInfo { name: "n".repeat(255), standing: Standing::Host, key: [9; 32], idle_secs: 1 };
+        let frame = Frame::Roster { total: 10_000, last: false, members: vec![longest; MAX_ROSTER] };
+        assert!(frame.encode().len() <= HEADER + MAX_FRAME);
     }
 
     #[test]

@@ -155,8 +155,14 @@ pub enum ChatEvent {
         /// The key it has now.
         now: Fingerprint,
     },
-    /// The answer to `/who`.
-    Roster(Vec<MemberInfo>),
+    /// Who is in: the answer to `/who` (everyone), or the list that comes
+    /// on joining (the most recently active).
+    Roster {
+        /// Members in the room in all.
+        total: u32,
+        /// The members listed.
+        members: Vec<MemberInfo>,
+    },
     /// The relay refused what we sent.
     Refused {
         /// Why, for programs.
@@ -221,7 +227,12 @@ pub struct Member {
     names: HashMap<String, [u8; 32]>,
     /// The last room sequence number seen live.
     room_seq: Option<u64>,
+    /// A member list arriving in several frames.
+    roster: Vec<MemberInfo>,
 }
+
+/// The longest member list a member accepts: more than any room holds.
+const MAX_LISTED: usize = 1_000_000;
 
 impl std::fmt::Debug for Member {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -245,6 +256,7 @@ impl Member {
             chains: HashMap::new(),
             names: HashMap::new(),
             room_seq: None,
+            roster: Vec::new(),
         }
     }
 
@@ -334,11 +346,21 @@ impl Member {
                 }
                 out.push(ChatEvent::Guest { room_seq, history, name, text });
             }
-            Frame::Roster { members } => {
+            Frame::Roster { total, last, members } => {
                 for member in &members {
                     self.learn(member, &mut out);
                 }
-                out.push(ChatEvent::Roster(members));
+                // A long list comes in several frames: one event for all.
+                if self.roster.len() + members.len() > MAX_LISTED {
+                    return Err(InvalidMessage {
+                        what: "chat frame",
+                        why: "a member list longer than any room",
+                    });
+                }
+                self.roster.extend(members);
+                if last {
+                    out.push(ChatEvent::Roster { total, members: std::mem::take(&mut self.roster) });
+                }
             }
             Frame::Refused { code, text } => out.push(ChatEvent::Refused { code, text }),
             Frame::Post { .. } | Frame::Who => {

@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
-use super::frame::{Frame, MemberInfo, RefusalCode, Standing, flags};
+use super::frame::{Frame, MAX_ROSTER, MemberInfo, RefusalCode, Standing, flags};
 use super::message::{Kind, MAX_TEXT, MessageError, Signed};
 use super::printable;
 
@@ -258,8 +258,13 @@ impl Relay {
             out.push(Output::Send(id, bytes));
         }
         if transport == Transport::Frames {
-            // Who is here, so that the newcomer's member list starts full.
-            out.push(Output::Send(id, Frame::Roster { members: self.roster(now_ms) }.encode().into()));
+            // Who is here: the most recently active, one frame whatever the
+            // room's size (a join must not cost the room more as it grows).
+            let total = u32::try_from(self.seats.len()).unwrap_or(u32::MAX);
+            let mut recent: Vec<&Seat> = self.seats.values().collect();
+            recent.sort_unstable_by_key(|s| std::cmp::Reverse(s.active_ms));
+            let members = recent.into_iter().take(MAX_ROSTER).map(|s| s.info(now_ms)).collect();
+            out.push(Output::Send(id, Frame::Roster { total, last: true, members }.encode().into()));
         }
         let presence = Frame::Presence {
             room_seq: self.room_seq,
@@ -303,8 +308,14 @@ impl Relay {
         }
         match frame {
             Frame::Who => {
-                let members = self.roster(now_ms);
-                out.push(Output::Send(id, Frame::Roster { members }.encode().into()));
+                // Everyone, in as many frames as it takes.
+                let roster = self.roster(now_ms);
+                let total = u32::try_from(roster.len()).unwrap_or(u32::MAX);
+                let chunks: Vec<&[MemberInfo]> = roster.chunks(MAX_ROSTER).collect();
+                for (i, chunk) in chunks.iter().enumerate() {
+                    let frame = Frame::Roster { total, last: i + 1 == chunks.len(), members: chunk.to_vec() };
+                    out.push(Output::Send(id, frame.encode().into()));
+                }
             }
             Frame::Post { signed } => self.post(id, &signed, now_ms, &mut out),
             // Frames only the relay sends are a protocol violation.

@@ -181,7 +181,7 @@ fn joins_and_leaves_are_announced_and_who_lists_everyone() {
     let out = w.relay.frame(1, Frame::Who, w.now);
     w.apply(out);
     let roster = w.take(1).into_iter().find_map(|e| match e {
-        ChatEvent::Roster(m) => Some(m),
+        ChatEvent::Roster { members, .. } => Some(members),
         _ => None,
     });
     let names: Vec<_> = roster.unwrap().into_iter().map(|m| (m.name, m.idle_secs)).collect();
@@ -448,4 +448,33 @@ fn peer_text_is_escaped_for_terminals() {
     w.say(1, "\u{1b}[2Jgotcha");
     assert_eq!(w.lines[&2].last().unwrap(), "[alice \u{2713}] \\u{1b}[2Jgotcha\n");
     let _ = flags::HISTORY;
+}
+
+#[test]
+fn a_large_room_lists_everyone_on_who_in_several_frames_and_the_recent_on_joining() {
+    let mut w = World::room();
+    for id in 1..=120 {
+        let out = w.relay.join(id, Joiner::Guest, Transport::Lines, w.now).unwrap();
+        w.apply(out);
+    }
+    w.join(500, "alice");
+    let joined = w.take(500);
+    let on_joining = joined.iter().find_map(|e| match e {
+        ChatEvent::Roster { total, members } => Some((*total, members.len())),
+        _ => None,
+    });
+    assert_eq!(on_joining, Some((121, super::frame::MAX_ROSTER)));
+    let out = w.relay.frame(500, Frame::Who, w.now);
+    let frames = out.iter().filter(|o| matches!(o, Output::Send(500, _))).count();
+    assert_eq!(frames, 3, "121 members in frames of {}", super::frame::MAX_ROSTER);
+    w.apply(out);
+    let rosters: Vec<_> = w
+        .take(500)
+        .into_iter()
+        .filter_map(|e| match e {
+            ChatEvent::Roster { total, members } => Some((total, members.len())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(rosters, [(121, 121)], "one list, whole");
 }

@@ -51,6 +51,8 @@ pub struct Options {
     pub history: usize,
     /// Members at most, the host not counted.
     pub max_members: usize,
+    /// New names one address may bind an hour.
+    pub new_names_per_address: u32,
     /// Suites, key log, handshake limit.
     pub tls: TlsOptions,
 }
@@ -112,7 +114,9 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
         Service::Echo
     } else {
         // Mutual TLS: members prove their identity key, and each name stays with the first key that used it.
-        let members = Arc::new(Members::open(room.members_path())?);
+        let members = Arc::new(
+            Members::open(room.members_path())?.with_new_names_per_address(opts.new_names_per_address),
+        );
         // The host is a member too, under its own identity.
         let identity = load_identity(&home, !tui)?;
         members.claim(identity.name(), &identity.fingerprint()).map_err(|why| {
