@@ -34,8 +34,10 @@ use crate::chat::{ChatEvent, Frame, FrameBuffer, Kind, Member, RefusalCode};
 use crate::identity;
 use crate::tls::{self, Connection, Ed25519Key, Event, OsRng};
 
-/// Size of the reused read buffer: room for four full TLS records.
-const READ_BUFFER: usize = 64 * 1024;
+/// The most a chat connection reads at once: one whole record. It reads
+/// straight into the engine's buffer, which is given back between reads
+/// (see [`Connection::release_buffers`]): an idle member holds no buffer.
+const READ_CHUNK: usize = tls::record::MAX_CIPHERTEXT + tls::record::HEADER_LEN;
 
 /// The most an echo connection reads at once. Reads start at one record's
 /// worth (a handshake never needs more) and grow while they come back full:
@@ -64,13 +66,15 @@ pub(super) struct TlsStream {
     /// When the handshake is abandoned, and the limit it came from (for the message).
     deadline: Instant,
     limit: Duration,
-    read_buf: Box<[u8]>,
     /// Swapped with the engine's own buffer by `poll_transmit`, so neither
     /// side allocates once both have grown to a flight's size.
     write_buf: Vec<u8>,
     /// A room's signal that this member is out (it stopped reading): a
     /// write that waits for the peer gives up when it fires.
     kick: Option<Arc<Notify>>,
+    /// Whether buffers are given back after each write (chat), or kept for
+    /// the next (the echo server's bulk path).
+    lean: bool,
 }
 
 impl TlsStream {
@@ -89,9 +93,9 @@ impl TlsStream {
             connected: false,
             deadline: start + limit,
             limit,
-            read_buf: vec![0; READ_BUFFER].into_boxed_slice(),
             write_buf: Vec::new(),
             kick: None,
+            lean: false,
         }
     }
 
@@ -110,15 +114,19 @@ impl TlsStream {
             },
             None => self.tcp.write_all(&self.write_buf).await,
         };
-        self.write_buf.clear();
+        if self.lean {
+            // Given back rather than kept: most chat connections are idle.
+            self.write_buf = Vec::new();
+        } else {
+            self.write_buf.clear();
+        }
         result
     }
 
     /// Hands the `n` bytes just read to the engine. If it fails, its alert
     /// is queued: send it before reporting the error.
     async fn feed(&mut self, n: usize) -> Result<(), NetError> {
-        let input = self.read_buf.get(..n).unwrap_or_default();
-        if let Err(e) = self.tls.handle_input(input, unix_now()) {
+        if let Err(e) = self.tls.handle_read(n, unix_now()) {
             // The alert is a courtesy to the peer; the error is what matters.
             let _ = self.flush().await;
             return Err(e.into());
@@ -270,6 +278,7 @@ pub(super) async fn chat(
     role: Role,
     step: Option<StepGate>,
 ) -> Result<Closer, NetError> {
+    s.lean = true;
     if let Role::Seat(seat) = &role {
         s.kick = Some(seat.kick.clone());
     }
@@ -327,7 +336,7 @@ impl Chat {
             // while intents cannot be acted on.
             let listening = self.closing.is_none() && !self.input_ended && self.early.len() < EARLY_LIMIT;
             tokio::select! {
-                read = s.tcp.read(&mut s.read_buf) => match read {
+                read = s.tcp.read(s.tls.input_buffer(READ_CHUNK)) => match read {
                     Ok(0) => return s.eof(self.closing.is_some()),
                     Ok(n) => {
                         if let Err(e) = s.feed(n).await {
@@ -343,6 +352,8 @@ impl Chat {
                         if let Some(closer) = self.pump(s, events).await? {
                             return Ok(closer);
                         }
+                        // Idle members hold no buffers: they grow again when bytes come.
+                        s.tls.release_buffers();
                     }
                     // A peer that resets the connection after our close_notify
                     // has heard all we had to say.

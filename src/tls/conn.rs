@@ -520,6 +520,24 @@ impl Connection {
         result.map_err(|e| self.fail(e))
     }
 
+    /// Gives back the memory of buffers that hold nothing now: received
+    /// bytes all handed out, nothing queued to send, no event or data
+    /// waiting. A driver that keeps many mostly idle connections calls it
+    /// when one goes quiet; the buffers grow again when bytes come.
+    pub fn release_buffers(&mut self) {
+        let core = &mut self.core;
+        if core.app_in.is_empty() {
+            core.app_in = VecDeque::new();
+            core.deframer.release_if_empty();
+        }
+        if core.tx.is_empty() {
+            core.tx = Vec::new();
+        }
+        if core.events.is_empty() {
+            core.events = VecDeque::new();
+        }
+    }
+
     /// Space inside the engine to read at least `min` received bytes into,
     /// followed by [`handle_read`](Self::handle_read): saves the copy that
     /// [`handle_input`](Self::handle_input) makes.

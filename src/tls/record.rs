@@ -75,6 +75,13 @@ impl Deframer {
         self.filled = (self.filled + n).min(self.buf.len());
     }
 
+    /// Gives the buffer's memory back if it holds no byte still to be read.
+    pub fn release_if_empty(&mut self) {
+        if self.filled == self.used {
+            *self = Self::default();
+        }
+    }
+
     /// Whether a partial record is waiting for more bytes.
     pub fn has_partial(&self) -> bool {
         self.filled > self.used
