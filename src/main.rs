@@ -127,6 +127,14 @@ struct ListenArgs {
     #[arg(long, value_name = "N", default_value = "10")]
     new_names_per_address: u32,
 
+    /// Connections at most, of every kind (default: the open-file limit less 64)
+    #[arg(long, value_name = "N")]
+    max_connections: Option<usize>,
+
+    /// Connections from one address that have not proved a key (in the handshake, or guests)
+    #[arg(long, value_name = "N", default_value = "64")]
+    max_unverified_per_address: usize,
+
     #[command(flatten)]
     tls: TlsArgs,
 }
@@ -280,6 +288,13 @@ impl ListenArgs {
             history: self.history,
             max_members: self.max_members,
             new_names_per_address: self.new_names_per_address,
+            limits: {
+                let default = tlschat::net::Limits::default();
+                tlschat::net::Limits {
+                    max_connections: self.max_connections.unwrap_or(default.max_connections),
+                    unverified_per_address: self.max_unverified_per_address,
+                }
+            },
         }
     }
 }

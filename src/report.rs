@@ -213,6 +213,7 @@ pub fn server_lines(event: &NetEvent) -> Vec<String> {
             format!("[{peer}] connection failed: {}", printable(&error.to_string()))
         }
         NetEvent::AcceptFailed { error } => format!("accept failed: {error}"),
+        NetEvent::Refused { refusal, .. } => format!("[room] {refusal}"),
         NetEvent::Held { peer } => format!("[tls {peer}] a flight is held"),
     };
     vec![line]
@@ -275,6 +276,9 @@ pub fn json(event: &NetEvent) -> Option<Value> {
         }),
         NetEvent::AcceptFailed { error } => {
             json!({"type": "error", "error": format!("accept failed: {error}")})
+        }
+        NetEvent::Refused { peer, refusal } => {
+            json!({"type": "refused_connection", "peer": peer.to_string(), "reason": refusal.to_string()})
         }
     })
 }

@@ -44,6 +44,10 @@ struct Room {
 }
 
 async fn room() -> Room {
+    room_with(net::Limits::default()).await
+}
+
+async fn room_with(limits: net::Limits) -> Room {
     let (ca, server) = pki::test_room_for_testing_only(7, unix_now() - 60).unwrap();
     let mut roots = RootStore::new();
     roots.add_der(&ca.cert_der).unwrap();
@@ -73,6 +77,7 @@ async fn room() -> Room {
         handshake_timeout: Duration::from_secs(30),
         events: events_tx,
         shutdown,
+        limits,
     };
     tokio::spawn(server.run());
     Room { addr, events, host, roots, _shutdown: shutdown_tx }
@@ -341,7 +346,20 @@ fn raw_member(
     config: ClientConfig,
     recv_buffer: Option<u32>,
 ) -> (std::net::TcpStream, Connection) {
+    raw_member_from(addr, config, recv_buffer, None)
+}
+
+/// [`raw_member`], connecting from the source address `from`.
+fn raw_member_from(
+    addr: SocketAddr,
+    config: ClientConfig,
+    recv_buffer: Option<u32>,
+    from: Option<std::net::IpAddr>,
+) -> (std::net::TcpStream, Connection) {
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    if let Some(from) = from {
+        socket.bind(SocketAddr::new(from, 0)).unwrap();
+    }
     if let Some(size) = recv_buffer {
         socket.set_recv_buffer_size(size).unwrap();
     }
@@ -522,4 +540,56 @@ async fn a_failed_handshake_reports_the_failed_check_and_the_alert_before_its_er
     assert!(failed.is_some() && alert.is_some(), "{seen:?}");
     assert!(failed < alert, "{seen:?}");
     drop(room);
+}
+
+#[tokio::test]
+async fn a_flood_of_half_open_connections_from_one_address_does_not_stop_a_member_from_another() {
+    let limits = net::Limits { max_connections: 1000, unverified_per_address: 20 };
+    let mut room = room_with(limits).await;
+    // 40 connections from 127.0.0.1 that never say a word.
+    let mut flood = Vec::new();
+    for _ in 0..40 {
+        flood.push(tokio::net::TcpStream::connect(room.addr).await.unwrap());
+    }
+    let refused = expect(&mut room.events, "a refusal", |e| matches!(e, NetEvent::Refused { .. })).await;
+    let NetEvent::Refused { refusal, .. } = refused else { unreachable!() };
+    assert_eq!(
+        refusal.to_string(),
+        "refused a connection from 127.0.0.1: 20 connections from that address have not proved a key (--max-unverified-per-address)"
+    );
+    // A member from 127.0.0.2 is admitted and seated all the same.
+    let config = member_config(room.roots.clone(), "carol", 41);
+    let addr = room.addr;
+    let from = Some("127.0.0.2".parse().unwrap());
+    let (_tcp, _tls) =
+        tokio::task::spawn_blocking(move || raw_member_from(addr, config, None, from)).await.unwrap();
+    seated(&mut room, "carol").await;
+    drop(flood);
+}
+
+#[tokio::test]
+async fn the_global_cap_refuses_the_next_connection_and_a_member_frees_its_address_s_unverified_place() {
+    let limits = net::Limits { max_connections: 3, unverified_per_address: 1 };
+    let mut room = room_with(limits).await;
+    // A member who proved its key no longer counts as unverified: a second
+    // connection from the same address is welcome.
+    let config = member_config(room.roots.clone(), "dave", 51);
+    let addr = room.addr;
+    let (_a, _atls) = tokio::task::spawn_blocking(move || raw_member(addr, config, None)).await.unwrap();
+    seated(&mut room, "dave").await;
+    let config = member_config(room.roots.clone(), "erin", 52);
+    let (_b, _btls) = tokio::task::spawn_blocking(move || raw_member(addr, config, None)).await.unwrap();
+    seated(&mut room, "erin").await;
+    let _third = tokio::net::TcpStream::connect(room.addr).await.unwrap();
+    let mut fourth = tokio::net::TcpStream::connect(room.addr).await.unwrap();
+    let refused = expect(&mut room.events, "the refusal", |e| matches!(e, NetEvent::Refused { .. })).await;
+    let NetEvent::Refused { refusal, .. } = refused else { unreachable!() };
+    assert_eq!(
+        refusal.to_string(),
+        "refused a connection from 127.0.0.1: the room holds its maximum of 3 connections"
+    );
+    // The refused connection is closed at once.
+    let mut byte = [0u8; 1];
+    let n = timeout(WAIT, fourth.read(&mut byte)).await.unwrap().unwrap_or(0);
+    assert_eq!(n, 0);
 }

@@ -79,6 +79,7 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
         handshake_timeout: if opts.step { DEMO_STEP_PATIENCE } else { opts.tls.handshake_timeout },
         events: room_events,
         shutdown,
+        limits: net::Limits::default(),
     };
     tokio::spawn(server.run());
 

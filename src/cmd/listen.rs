@@ -53,6 +53,8 @@ pub struct Options {
     pub max_members: usize,
     /// New names one address may bind an hour.
     pub new_names_per_address: u32,
+    /// Connections at most, and unverified ones per address.
+    pub limits: net::Limits,
     /// Suites, key log, handshake limit.
     pub tls: TlsOptions,
 }
@@ -149,6 +151,7 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
         handshake_timeout: opts.tls.handshake_timeout,
         events: event_tx,
         shutdown: shutdown_rx,
+        limits: opts.limits,
     };
     tokio::spawn(server.run());
     if let (true, Some(host)) = (tui, host_intents.clone()) {

@@ -24,11 +24,13 @@
 //! instead, since there the connection is the whole program.
 
 mod addr;
+mod limits;
 mod room;
 mod session;
 mod text;
 
 pub use addr::{BadHostPort, HostPort};
+pub use limits::{DEFAULT_UNVERIFIED_PER_ADDRESS, Limits, Refusal, open_file_limit};
 pub use room::{Binder, Host, RoomHandle, SEAT_QUEUE, start as start_room};
 
 use std::io;
@@ -169,6 +171,13 @@ pub enum NetEvent {
         during_handshake: bool,
         /// Why.
         error: NetError,
+    },
+    /// A connection was refused by the room's caps before its handshake.
+    Refused {
+        /// Where it came from.
+        peer: SocketAddr,
+        /// Why.
+        refusal: Refusal,
     },
     /// Accepting a connection failed (for example, out of file
     /// descriptors); the server pauses briefly and goes on.
@@ -380,18 +389,29 @@ pub struct Server {
     /// Becomes true to stop accepting and close the room's connections
     /// with close_notify. Echo connections are left to end by themselves.
     pub shutdown: watch::Receiver<bool>,
+    /// How many connections, and how many unverified ones per address.
+    pub limits: Limits,
 }
 
 impl Server {
     /// Accepts connections until `shutdown`.
     pub async fn run(mut self) {
+        let gate = limits::Gate::new(self.limits);
         loop {
             let accepted = tokio::select! {
                 accepted = self.listener.accept() => accepted,
                 _ = self.shutdown.changed() => return,
             };
             match accepted {
-                Ok((tcp, peer)) => self.spawn(tcp, peer),
+                Ok((tcp, peer)) => match gate.admit(peer.ip()) {
+                    Ok(slot) => self.spawn(tcp, peer, slot),
+                    Err(refusal) => {
+                        // Closed at once, before any TLS: the cheapest answer
+                        // to a flood. Not reported if the log is behind.
+                        drop(tcp);
+                        let _ = self.events.try_send(NetEvent::Refused { peer, refusal });
+                    }
+                },
                 Err(error) => {
                     let _ = self.events.send(NetEvent::AcceptFailed { error }).await;
                     // The cause (usually too many open files) does not go away
@@ -402,24 +422,33 @@ impl Server {
         }
     }
 
-    /// Starts the task that serves one connection.
-    fn spawn(&self, tcp: TcpStream, peer: SocketAddr) {
+    /// Starts the task that serves one connection, which holds `slot`.
+    fn spawn(&self, tcp: TcpStream, peer: SocketAddr, slot: limits::Slot) {
         let start = Instant::now();
         let tls = Connection::server(self.config.clone(), Box::new(OsRng));
         let limit = self.handshake_timeout;
         let events = self.events.clone();
+        // The connection's place under the caps, held for its life: by its
+        // seat in a room (which lets it go of the unverified count once the
+        // member proved its key), else by its task.
+        let mut slot = Some(slot);
         let room = match &self.service {
             Service::Room { room, about } => {
                 let (out, inbox) = mpsc::channel(SEAT_QUEUE);
-                let kick = Arc::new(tokio::sync::Notify::new());
-                let id = room.next_seat();
-                let seat =
-                    session::Seat { room: room.clone(), id, out: Some(out), about: about.clone(), kick };
+                let seat = session::Seat {
+                    room: room.clone(),
+                    id: room.next_seat(),
+                    out: Some(out),
+                    about: about.clone(),
+                    kick: Arc::new(tokio::sync::Notify::new()),
+                    slot: slot.take(),
+                };
                 Some((Inbox::Room { out: inbox, shutdown: self.shutdown.clone() }, seat))
             }
             Service::Echo => None,
         };
         tokio::spawn(async move {
+            let _slot = slot;
             // Small writes (a chat line, a handshake flight) go out at once.
             if let Err(error) = tcp.set_nodelay(true) {
                 let error = error.into();

@@ -56,6 +56,28 @@ const EARLY_LIMIT: usize = 64;
 /// Why a room member's connection was cut while writing to it.
 const KICKED: &str = "the room disconnected this member: it stopped reading what the room sent";
 
+/// How long a write to a chat peer may wait for it to read.
+const WRITE_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Why a write to a chat peer gave up.
+const STALLED: &str = "the peer read nothing for 30 s: disconnected";
+
+/// Fires when the room kicks this connection; never, outside a room.
+async fn kicked(kick: Option<&Notify>) {
+    match kick {
+        Some(kick) => kick.notified().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Completes when `timer` does; never without one.
+async fn maybe(timer: Option<tokio::time::Sleep>) {
+    match timer {
+        Some(timer) => timer.await,
+        None => std::future::pending().await,
+    }
+}
+
 /// A TCP socket with a TLS engine on it.
 pub(super) struct TlsStream {
     tcp: TcpStream,
@@ -107,12 +129,13 @@ impl TlsStream {
         if self.write_buf.is_empty() {
             return Ok(());
         }
-        let result = match &self.kick {
-            Some(kick) => tokio::select! {
-                result = self.tcp.write_all(&self.write_buf) => result,
-                () = kick.notified() => Err(io::Error::new(io::ErrorKind::TimedOut, KICKED)),
-            },
-            None => self.tcp.write_all(&self.write_buf).await,
+        // A chat peer that reads nothing for WRITE_DEADLINE, or that its room
+        // gave up on, is dropped; the echo server's bulk writes wait.
+        let deadline = self.lean.then(|| tokio::time::sleep(WRITE_DEADLINE));
+        let result = tokio::select! {
+            result = self.tcp.write_all(&self.write_buf) => result,
+            () = kicked(self.kick.as_deref()) => Err(io::Error::new(io::ErrorKind::TimedOut, KICKED)),
+            () = maybe(deadline) => Err(io::Error::new(io::ErrorKind::TimedOut, STALLED)),
         };
         if self.lean {
             // Given back rather than kept: most chat connections are idle.
@@ -201,6 +224,8 @@ pub(super) struct Seat {
     pub(super) about: Arc<str>,
     /// Fired by the room when it drops this member for not reading.
     pub(super) kick: Arc<Notify>,
+    /// The connection's place under the room's caps.
+    pub(super) slot: Option<super::limits::Slot>,
 }
 
 /// Which end of a chat connection this is.
@@ -477,6 +502,9 @@ impl Chat {
                     Transport::Frames => Mode::SeatFrames,
                     Transport::Lines => Mode::SeatLines,
                 };
+                if let (Joiner::Verified { .. }, Some(slot)) = (&joiner, seat.slot.as_mut()) {
+                    slot.verified();
+                }
                 let Some(out) = seat.out.take() else { return };
                 let kick = seat.kick.clone();
                 let join = RoomInput::Join { id: seat.id, joiner, transport, out, kick, from: peer.ip() };
