@@ -30,8 +30,14 @@ use tlschat::net::{self, Intent, NetEvent};
 use tlschat::pki;
 use tlschat::tls::{self, ClientConfig, Ed25519Key, OsRng, RootStore, ServerName, ServerTrust};
 
+/// The server's pid, so that a failure does not leave it running.
+static SERVER: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+
 fn fail(why: &str) -> ! {
     eprintln!("room bench: {why}");
+    if let Some(pid) = SERVER.get() {
+        let _ = Command::new("kill").arg(pid.to_string()).status();
+    }
     std::process::exit(1);
 }
 
@@ -83,6 +89,9 @@ async fn start_server(members: usize) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tlschat"))
         .args(["listen", "127.0.0.1:0", "--headless", "--history", "0"])
         .args(["--max-members", &members.to_string(), "--new-names-per-address", &members.to_string()])
+        // Every member comes from 127.0.0.1, all at once: all are unverified
+        // while their handshakes run.
+        .args(["--max-unverified-per-address", &members.to_string()])
         .env("TLSCHAT_HOME", &home)
         .env_remove("SSLKEYLOGFILE")
         .stdin(Stdio::piped())
@@ -90,6 +99,7 @@ async fn start_server(members: usize) -> Server {
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap_or_else(|e| fail(&format!("cannot start tlschat listen: {e}")));
+    let _ = SERVER.set(child.id());
     let stdout = child.stdout.take().unwrap_or_else(|| fail("no stdout"));
     let stdout = tokio::process::ChildStdout::from_std(stdout).unwrap_or_else(|e| fail(&e.to_string()));
     let mut lines = BufReader::new(stdout).lines();

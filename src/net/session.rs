@@ -34,10 +34,12 @@ use crate::chat::{ChatEvent, Frame, FrameBuffer, Kind, Member, RefusalCode};
 use crate::identity;
 use crate::tls::{self, Connection, Ed25519Key, Event, OsRng};
 
-/// The most a chat connection reads at once: one whole record. It reads
-/// straight into the engine's buffer, which is given back between reads
-/// (see [`Connection::release_buffers`]): an idle member holds no buffer.
-const READ_CHUNK: usize = tls::record::MAX_CIPHERTEXT + tls::record::HEADER_LEN;
+/// What a chat connection reads at once, straight into the engine's
+/// buffer (which grows for a longer record, and is given back between
+/// reads, see [`Connection::release_buffers`]: an idle member holds no
+/// buffer). Chat lines and handshake flights fit; a small figure keeps a
+/// join storm's peak, and so the allocator's high-water mark, low.
+const READ_CHUNK: usize = 4096;
 
 /// The most an echo connection reads at once. Reads start at one record's
 /// worth (a handshake never needs more) and grow while they come back full:
