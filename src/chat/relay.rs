@@ -58,12 +58,17 @@ pub struct Config {
     pub max_members: usize,
     /// Each member's posting rate.
     pub rate: Rate,
+    /// Joins and leaves are announced to everyone while the room has at
+    /// most this many members; in a larger room they would cost every
+    /// member a frame per arrival (a join storm of n members, n²/2 frames),
+    /// so members ask with `/who` instead.
+    pub announce_up_to: usize,
 }
 
 impl Config {
     /// Defaults for a room with this id: 100 messages of history, 1,000 members.
     pub fn new(room: [u8; 32]) -> Self {
-        Self { room, history: 100, max_members: 1000, rate: Rate::default() }
+        Self { room, history: 100, max_members: 1000, rate: Rate::default(), announce_up_to: 200 }
     }
 }
 
@@ -235,7 +240,10 @@ impl Relay {
         };
         let info = seat.info(now_ms);
         self.seats.insert(id, seat);
-        self.room_seq += 1;
+        let announce = self.members() <= self.config.announce_up_to;
+        if announce {
+            self.room_seq += 1;
+        }
         let mut out = Vec::new();
         let history = u16::try_from(self.history.len()).unwrap_or(u16::MAX);
         let welcome = match transport {
@@ -262,8 +270,12 @@ impl Relay {
             // room's size (a join must not cost the room more as it grows).
             let total = u32::try_from(self.seats.len()).unwrap_or(u32::MAX);
             let mut recent: Vec<&Seat> = self.seats.values().collect();
-            recent.sort_unstable_by_key(|s| std::cmp::Reverse(s.active_ms));
-            let members = recent.into_iter().take(MAX_ROSTER).map(|s| s.info(now_ms)).collect();
+            if recent.len() > MAX_ROSTER {
+                // The most recent first, without sorting the whole room.
+                recent.select_nth_unstable_by_key(MAX_ROSTER, |s| std::cmp::Reverse(s.active_ms));
+                recent.truncate(MAX_ROSTER);
+            }
+            let members = recent.into_iter().map(|s| s.info(now_ms)).collect();
             out.push(Output::Send(id, Frame::Roster { total, last: true, members }.encode().into()));
         }
         let presence = Frame::Presence {
@@ -273,7 +285,9 @@ impl Relay {
             reason: String::new(),
         };
         let line = format!("* {} joined ({})\n", info.name, info.standing.as_str());
-        self.broadcast(Some(id), &presence.encode().into(), &line.into_bytes().into(), &mut out);
+        if announce {
+            self.broadcast(Some(id), &presence.encode().into(), &line.into_bytes().into(), &mut out);
+        }
         if id != HOST {
             out.push(Output::Note(format!("{} joined ({})", info.name, info.standing.as_str())));
         }
@@ -284,8 +298,11 @@ impl Relay {
     /// left by itself.
     pub fn leave(&mut self, id: SeatId, reason: &str, now_ms: u64) -> Vec<Output> {
         let mut out = Vec::new();
+        let announce = self.members() <= self.config.announce_up_to;
         let Some(seat) = self.seats.remove(&id) else { return out };
-        self.room_seq += 1;
+        if announce {
+            self.room_seq += 1;
+        }
         let info = seat.info(now_ms);
         let presence = Frame::Presence {
             room_seq: self.room_seq,
@@ -295,7 +312,9 @@ impl Relay {
         };
         let why = if reason.is_empty() { String::new() } else { format!(": {reason}") };
         let line = format!("* {} left{why}\n", info.name);
-        self.broadcast(None, &presence.encode().into(), &line.clone().into_bytes().into(), &mut out);
+        if announce {
+            self.broadcast(None, &presence.encode().into(), &line.clone().into_bytes().into(), &mut out);
+        }
         out.push(Output::Note(line.trim_end().trim_start_matches("* ").to_owned()));
         out
     }

@@ -478,3 +478,26 @@ fn a_large_room_lists_everyone_on_who_in_several_frames_and_the_recent_on_joinin
         .collect();
     assert_eq!(rosters, [(121, 121)], "one list, whole");
 }
+
+#[test]
+fn a_large_room_stops_announcing_joins_and_its_order_stays_whole() {
+    let mut config = Config::new(ROOM);
+    config.announce_up_to = 3;
+    let mut w = World::new(config);
+    w.join(1, "alice");
+    w.join(2, "bob");
+    w.join(3, "carol");
+    w.join(4, "dave");
+    w.join(5, "erin");
+    let presences = |w: &mut World, id| {
+        w.take(id).into_iter().filter(|e| matches!(e, ChatEvent::Presence { .. })).count()
+    };
+    // alice heard bob and carol arrive, not dave or erin (the room had grown past 3).
+    assert_eq!(presences(&mut w, 1), 2);
+    w.say(5, "hello all");
+    for id in 1..=4 {
+        let heard = w.take(id);
+        assert!(heard.iter().any(|e| matches!(e, ChatEvent::Message(m) if m.text == "hello all")), "{id}");
+        assert!(!heard.iter().any(|e| matches!(e, ChatEvent::RelayGap { .. })), "{id}: {heard:?}");
+    }
+}
