@@ -257,7 +257,7 @@ pub const MAX_NAMES: usize = 100_000;
 pub struct Members {
     path: PathBuf,
     /// By lower-cased name.
-    bound: Mutex<HashMap<String, Bound>>,
+    bound: Mutex<Bindings>,
     /// Lines for the writer thread, and the thread.
     writer: Mutex<Option<(std::sync::mpsc::Sender<String>, std::thread::JoinHandle<()>)>>,
     /// New names bound per address: since when, how many.
@@ -273,7 +273,7 @@ impl Members {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             home::private_dir(dir)?;
         }
-        let bound = load_members(&path)?;
+        let bound = Bindings::from(load_members(&path)?);
         let (lines, queue) = std::sync::mpsc::channel::<String>();
         let file = path.clone();
         let thread = std::thread::Builder::new()
@@ -334,7 +334,7 @@ impl Members {
             Some((lines, _)) if lines.send(line).is_ok() => {}
             _ => return Err(format!("cannot record the name {name}: the members file is closed")),
         }
-        bound.insert(name.to_ascii_lowercase(), Bound { name: name.to_owned(), fingerprint: *fingerprint });
+        bound.insert(Bound { name: name.to_owned(), fingerprint: *fingerprint });
         Ok(())
     }
 
@@ -381,9 +381,35 @@ const NAME_WINDOW: u64 = 3600;
 /// Addresses whose new names are counted; beyond, old windows are forgotten.
 const MAX_TRACKED_ADDRESSES: usize = 10_000;
 
+/// The bindings, by lower-case name and by look (see [`skeleton`]): both
+/// checks a new name needs take one lookup, whatever the room's size.
+#[derive(Debug, Default)]
+struct Bindings {
+    by_name: HashMap<String, Bound>,
+    /// The first binding of each look.
+    by_look: HashMap<String, Bound>,
+}
+
+impl Bindings {
+    fn insert(&mut self, bound: Bound) {
+        self.by_look.entry(skeleton(&bound.name)).or_insert_with(|| bound.clone());
+        self.by_name.insert(bound.name.to_ascii_lowercase(), bound);
+    }
+}
+
+impl From<HashMap<String, Bound>> for Bindings {
+    fn from(by_name: HashMap<String, Bound>) -> Self {
+        let mut bindings = Self::default();
+        for bound in by_name.into_values() {
+            bindings.insert(bound);
+        }
+        bindings
+    }
+}
+
 /// What [`Members::check`] says, given the bindings.
-fn verdict(bound: &HashMap<String, Bound>, name: &str, fingerprint: &Fingerprint) -> Result<bool, String> {
-    match bound.get(&name.to_ascii_lowercase()) {
+fn verdict(bound: &Bindings, name: &str, fingerprint: &Fingerprint) -> Result<bool, String> {
+    match bound.by_name.get(&name.to_ascii_lowercase()) {
         Some(b) if b.fingerprint == *fingerprint => return Ok(true),
         Some(b) => {
             return Err(format!(
@@ -396,7 +422,7 @@ fn verdict(bound: &HashMap<String, Bound>, name: &str, fingerprint: &Fingerprint
         None => {}
     }
     let look = skeleton(name);
-    if let Some(b) = bound.values().find(|b| b.fingerprint != *fingerprint && skeleton(&b.name) == look) {
+    if let Some(b) = bound.by_look.get(&look).filter(|b| b.fingerprint != *fingerprint) {
         return Err(format!(
             "the name {name} looks like {}, which belongs to the key {} in this room; refused the key {}",
             b.name,
@@ -404,7 +430,7 @@ fn verdict(bound: &HashMap<String, Bound>, name: &str, fingerprint: &Fingerprint
             fingerprint.short()
         ));
     }
-    if bound.len() >= MAX_NAMES {
+    if bound.by_name.len() >= MAX_NAMES {
         return Err(format!(
             "this room has bound its maximum of {MAX_NAMES} names; refused the new name {name}"
         ));
