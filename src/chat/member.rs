@@ -371,13 +371,17 @@ impl Member {
     }
 
     /// Checks the relay's sequence number; false for one already seen.
+    /// Compared with the last one seen, never with `last + 1`: the relay is
+    /// not trusted, and a room_seq of u64::MAX must not overflow.
     fn in_order(&mut self, room_seq: u64, out: &mut Vec<ChatEvent>) -> bool {
-        let expected = self.room_seq.map_or(room_seq, |last| last + 1);
-        if room_seq < expected {
-            return false;
-        }
-        if room_seq > expected {
-            out.push(ChatEvent::RelayGap { missing: room_seq - expected });
+        if let Some(last) = self.room_seq {
+            if room_seq <= last {
+                return false;
+            }
+            let missing = room_seq - last - 1;
+            if missing > 0 {
+                out.push(ChatEvent::RelayGap { missing });
+            }
         }
         self.room_seq = Some(room_seq);
         true

@@ -161,6 +161,11 @@ pub(crate) struct Core {
     pub(crate) expected_messages: usize,
     sent_close: bool,
     received_close: bool,
+    /// The peer's close_notify awaits our answer (§6.1). It is written by
+    /// the next `poll_transmit` (or `close`), not at once: the driver may
+    /// still reply to the records that came before the close_notify in the
+    /// same input, and those replies must go out before our close_notify.
+    close_owed: bool,
 }
 
 impl Core {
@@ -193,6 +198,7 @@ impl Core {
             expected_messages: 7,
             sent_close: false,
             received_close: false,
+            close_owed: false,
         }
     }
 
@@ -378,6 +384,13 @@ impl Core {
     }
 
     fn write_alert(&mut self, desc: AlertDescription) {
+        if self.seal_alert(desc) {
+            self.events.push_back(Event::AlertSent(desc));
+        }
+    }
+
+    /// Writes an alert record with no event; false if it could not be sealed.
+    fn seal_alert(&mut self, desc: AlertDescription) -> bool {
         let body = messages::encode_alert(desc);
         let result = match &mut self.write {
             Some(p) => p.seal(ContentType::ALERT, &body, &mut self.tx),
@@ -386,9 +399,7 @@ impl Core {
                 Ok(())
             }
         };
-        if result.is_ok() {
-            self.events.push_back(Event::AlertSent(desc));
-        }
+        result.is_ok()
     }
 
     fn write_app_data(&mut self, data: &[u8]) -> Result<(), Error> {
@@ -558,7 +569,10 @@ impl Connection {
     }
 
     /// Queues application data. Before the handshake completes this fails:
-    /// tlschat never sends early or half-RTT data.
+    /// tlschat never sends early or half-RTT data. After the peer's
+    /// close_notify it still succeeds until the next
+    /// [`poll_transmit`](Self::poll_transmit), so that the records which
+    /// came before the close_notify can be answered.
     pub fn send(&mut self, data: &[u8]) -> Result<(), Error> {
         match &self.phase {
             Phase::Traffic if !self.core.sent_close => self.core.write_app_data(data),
@@ -589,7 +603,12 @@ impl Connection {
     pub fn close(&mut self) {
         if !self.core.sent_close && !matches!(self.phase, Phase::Done(Some(_))) {
             self.core.sent_close = true;
-            self.core.write_alert(AlertDescription::CLOSE_NOTIFY);
+            if std::mem::take(&mut self.core.close_owed) {
+                // Its AlertSent event went out when the peer's close_notify came.
+                self.core.seal_alert(AlertDescription::CLOSE_NOTIFY);
+            } else {
+                self.core.write_alert(AlertDescription::CLOSE_NOTIFY);
+            }
         }
         if self.core.received_close {
             self.phase = Phase::Done(None);
@@ -597,8 +616,14 @@ impl Connection {
     }
 
     /// Moves the bytes waiting to be sent onto `out`; false if there were none.
+    ///
+    /// After the peer's close_notify, data [`send`](Self::send) queued in
+    /// reply to what came before it goes first, then our close_notify.
     #[must_use]
     pub fn poll_transmit(&mut self, out: &mut Vec<u8>) -> bool {
+        if self.core.close_owed {
+            self.close();
+        }
         if self.core.tx.is_empty() {
             return false;
         }
@@ -669,6 +694,7 @@ impl Connection {
             self.core.write_alert(alert);
         }
         self.core.sent_close = true;
+        self.core.close_owed = false;
         self.phase = Phase::Done(Some(err.clone()));
         err
     }
@@ -792,8 +818,16 @@ impl Connection {
             AlertDescription::CLOSE_NOTIFY => {
                 self.core.received_close = true;
                 self.core.event(Event::PeerClosed);
-                // §6.1: answer with our own close_notify.
-                self.close();
+                // §6.1: answer with our own close_notify. With traffic keys,
+                // after whatever the driver sends in reply to the application
+                // data before this record: the next poll_transmit writes it.
+                // Its event comes now, in its place among the others.
+                if matches!(self.phase, Phase::Traffic) && !self.core.sent_close {
+                    self.core.close_owed = true;
+                    self.core.event(Event::AlertSent(AlertDescription::CLOSE_NOTIFY));
+                } else {
+                    self.close();
+                }
                 Ok(())
             }
             // user_canceled is followed by close_notify; nothing to do yet.

@@ -1,0 +1,37 @@
+//! The chat protocol as a member receives it: a byte stream cut into frames
+//! by `FrameBuffer` (in two reads), each decoded by `Frame::decode` and
+//! checked by `Member::receive`, which opens signed messages with
+//! `Signed::open`. The input is also opened as one signed message and
+//! decoded as one frame body, to reach those parsers directly.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use tlschat::chat::message::Signed;
+use tlschat::chat::{Frame, FrameBuffer};
+use tlschat_fuzz::member;
+
+fuzz_target!(|data: &[u8]| {
+    let mut member = member();
+    let mut buffer = FrameBuffer::default();
+    let (first, second) = data.split_at(data.len() / 2);
+    'stream: for part in [first, second] {
+        buffer.push(part);
+        loop {
+            match buffer.next_frame() {
+                Ok(Some(frame)) => {
+                    if member.receive(frame).is_err() {
+                        break 'stream;
+                    }
+                }
+                Ok(None) => break,
+                Err(_) => break 'stream,
+            }
+        }
+    }
+    let _ = buffer.pending();
+
+    let _ = Signed::open(data);
+    if let Some((&kind, body)) = data.split_first() {
+        let _ = Frame::decode(kind, body);
+    }
+});
