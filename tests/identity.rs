@@ -424,13 +424,7 @@ fn a_room_serving_its_own_cert_and_key_still_binds_names_in_its_data_directory()
     let dir = TempDir::new("own-cert");
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     let (ca, server) = tlschat::pki::test_room_for_testing_only(7, now).unwrap();
-    std::fs::write(dir.join("ca.pem"), &ca.cert_pem).unwrap();
-    std::fs::write(dir.join("server.pem"), &server.chain_pem).unwrap();
-    std::fs::write(dir.join("server.key"), server.key.to_pkcs8_pem().as_bytes()).unwrap();
-    // A private key file for the owner only, as `listen --key` requires.
-    #[cfg(unix)]
-    std::fs::set_permissions(dir.join("server.key"), std::os::unix::fs::PermissionsExt::from_mode(0o600))
-        .unwrap();
+    support::write_room_files(&dir, &ca, &server, 0o600);
     let d = |f: &str| dir.join(f).to_str().unwrap().to_owned();
     let room_home = dir.join("room-home");
     let room = at(

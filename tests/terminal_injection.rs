@@ -1,7 +1,7 @@
 //! Strings a peer chooses never reach a terminal raw: a client certificate
-//! whose subject carries escape sequences, and a guest's and a member's
+//! whose subject carries escape sequences, and a guest's and the host's
 //! text with them, against a real `tlschat listen` whose stdout (the
-//! operator's terminal in headless mode) is read byte by byte.
+//! operator's terminal in headless mode) is read line by line.
 
 mod support;
 
@@ -13,6 +13,21 @@ use tlschat::tls::{Ed25519Key, SeededRng};
 /// Escape sequences that retitle a window, clear the screen, and start an
 /// OSC 52 clipboard write, with a bidi override for good measure.
 const NASTY: &str = "\u{1b}]0;pwned\u{7}\u{1b}[2J\u{1b}]52;c;ZXZpbA==\u{7}\u{202e}";
+
+/// `openssl s_client` to `room`, quiet, with `extra` arguments.
+fn s_client(room: &Room, name: &str, extra: &[&str]) -> Proc {
+    let mut cmd = Command::new("openssl");
+    cmd.args([
+        "s_client",
+        "-connect",
+        &format!("127.0.0.1:{}", room.addr.port()),
+        "-servername",
+        "localhost",
+    ])
+    .args(["-CAfile", room.ca.to_str().unwrap(), "-tls1_3", "-quiet", "-nocommands"])
+    .args(extra);
+    Proc::spawn(name, &mut cmd)
+}
 
 fn assert_clean(p: &Proc) {
     for line in p.stdout.all().iter().chain(p.stderr.all().iter()) {
@@ -29,22 +44,14 @@ fn a_client_certificate_subject_with_escape_sequences_is_shown_escaped() {
     let room = Room::start(&dir, "listen", &[]);
     let mut rng = SeededRng::new_for_testing_only(77);
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() - 60;
+    let name = format!("x{NASTY}");
     let cert =
-        tlschat::pki::self_signed_client(Ed25519Key::generate(&mut rng), &format!("x{NASTY}"), &mut rng, now)
-            .unwrap();
-    std::fs::write(dir.join("c.pem"), &cert.chain_pem).unwrap();
-    std::fs::write(dir.join("c.key"), cert.key.to_pkcs8_pem().as_bytes()).unwrap();
-    let mut cmd = Command::new("openssl");
-    cmd.args([
-        "s_client",
-        "-connect",
-        &format!("127.0.0.1:{}", room.addr.port()),
-        "-servername",
-        "localhost",
-    ])
-    .args(["-CAfile", room.ca.to_str().unwrap(), "-tls1_3", "-quiet", "-nocommands"])
-    .args(["-cert", dir.join("c.pem").to_str().unwrap(), "-key", dir.join("c.key").to_str().unwrap()]);
-    let mut client = Proc::spawn("s_client", &mut cmd);
+        tlschat::pki::self_signed_client(Ed25519Key::generate(&mut rng), &name, &mut rng, now).unwrap();
+    let (pem, key) = (dir.join("c.pem"), dir.join("c.key"));
+    std::fs::write(&pem, &cert.chain_pem).unwrap();
+    std::fs::write(&key, cert.key.to_pkcs8_pem().as_bytes()).unwrap();
+    let mut client =
+        s_client(&room, "s_client", &["-cert", pem.to_str().unwrap(), "-key", key.to_str().unwrap()]);
     client.send_line("hello");
     // Refused in the handshake (the subject is not a tlschat name), and said so escaped.
     let refused = room.proc.stdout.wait_for_text("is not one tlschat name");
@@ -58,20 +65,8 @@ fn a_client_certificate_subject_with_escape_sequences_is_shown_escaped() {
 fn a_guests_escape_sequences_reach_neither_the_operator_nor_the_other_members() {
     let dir = TempDir::new("text-escapes");
     let mut room = Room::start(&dir, "listen", &[]);
-    let guest = |name: &str| {
-        let mut cmd = Command::new("openssl");
-        cmd.args([
-            "s_client",
-            "-connect",
-            &format!("127.0.0.1:{}", room.addr.port()),
-            "-servername",
-            "localhost",
-        ])
-        .args(["-CAfile", room.ca.to_str().unwrap(), "-tls1_3", "-quiet", "-nocommands"]);
-        Proc::spawn(name, &mut cmd)
-    };
-    let mut sender = guest("sender");
-    let reader = guest("reader");
+    let mut sender = s_client(&room, "sender", &[]);
+    let reader = s_client(&room, "reader", &[]);
     // Both in the room (in either order) before anything is said.
     for p in [&sender, &reader] {
         p.stdout.wait_for_text("tlschat: you are guest-");
@@ -84,5 +79,4 @@ fn a_guests_escape_sequences_reach_neither_the_operator_nor_the_other_members() 
     for p in [&room.proc, &reader] {
         assert_clean(p);
     }
-    drop(sender);
 }

@@ -453,13 +453,7 @@ fn ca_trust_refuses_an_expired_server_certificate_with_certificate_expired() {
     // A room made three years ago: its 825-day server certificate has expired.
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     let (ca, server) = certs::test_room_for_testing_only(109, now - 3 * 365 * 86_400).unwrap();
-    std::fs::write(dir.join("ca.pem"), &ca.cert_pem).unwrap();
-    std::fs::write(dir.join("server.pem"), &server.chain_pem).unwrap();
-    std::fs::write(dir.join("server.key"), server.key.to_pkcs8_pem().as_bytes()).unwrap();
-    // A private key file for the owner only, as `listen --key` requires.
-    #[cfg(unix)]
-    std::fs::set_permissions(dir.join("server.key"), std::os::unix::fs::PermissionsExt::from_mode(0o600))
-        .unwrap();
+    support::write_room_files(&dir, &ca, &server, 0o600);
     let d = |f: &str| dir.join(f).to_str().unwrap().to_owned();
     let room = Proc::spawn(
         "listen",

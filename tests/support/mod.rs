@@ -326,3 +326,22 @@ pub fn single_error_line(proc: &Proc) -> String {
     assert!(lines[0].starts_with("tlschat: "), "{}", proc.output());
     lines[0].clone()
 }
+
+/// Writes a room's files into `dir` as `listen --cert/--key` and `connect
+/// --ca` take them: `ca.pem`, `server.pem`, and `server.key` with `mode`
+/// (0o600, as a private key should be, unless a test wants otherwise).
+pub fn write_room_files(
+    dir: &TempDir,
+    ca: &tlschat::pki::RoomCa,
+    server: &tlschat::pki::CertifiedKey,
+    mode: u32,
+) {
+    std::fs::write(dir.join("ca.pem"), &ca.cert_pem).unwrap();
+    std::fs::write(dir.join("server.pem"), &server.chain_pem).unwrap();
+    let key = dir.join("server.key");
+    std::fs::write(&key, server.key.to_pkcs8_pem().as_bytes()).unwrap();
+    #[cfg(unix)]
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(mode)).unwrap();
+    #[cfg(not(unix))]
+    let _ = mode;
+}
