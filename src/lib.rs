@@ -27,8 +27,9 @@
 //! - [`tls`]: the TLS 1.3 engine; [`chat`]: the chat protocol; [`net`]: the
 //!   tokio driver of both, and [`net::HostPort`], an address as typed;
 //! - [`app`], [`ui`], [`tui`]: the full-screen interface (model, view, terminal);
-//! - [`report`]: how events are told in words and JSON; [`logfile`]: the
-//!   TUI's log file; [`keylog`]: the NSS key log;
+//! - [`report`]: how events are told in words and JSON; [`escape`]: peer
+//!   text made safe for a terminal; [`logfile`]: the TUI's log file;
+//!   [`keylog`]: the NSS key log;
 //! - [`home`]: where files live; [`identity`]: the user's key and name;
 //!   [`trust`]: how servers are trusted, and the pins; [`room`]: a room's
 //!   keys and members; [`pki`]: keys and certificates; [`demo`]: the demo's bots.
