@@ -44,7 +44,7 @@ enum Command {
     Listen(ListenArgs),
     /// Join a room: verify the server, then chat
     Connect(ConnectArgs),
-    /// The one-command tour: a room on a loopback port, a bot in it that answers, and you joined
+    /// The one-command tour: a room on a loopback port with two bots (each with its own key), and you joined
     Demo(DemoArgs),
     /// Show your identity (display name and key fingerprint); made on first use
     Id(IdArgs),
