@@ -278,18 +278,19 @@ impl Relay {
             let members = recent.into_iter().map(|s| s.info(now_ms)).collect();
             out.push(Output::Send(id, Frame::Roster { total, last: true, members }.encode().into()));
         }
-        let presence = Frame::Presence {
-            room_seq: self.room_seq,
-            joined: true,
-            member: info.clone(),
-            reason: String::new(),
-        };
-        let line = format!("* {} joined ({})\n", info.name, info.standing.as_str());
+        let note = format!("{} joined ({})", info.name, info.standing.as_str());
         if announce {
-            self.broadcast(Some(id), &presence.encode().into(), &line.into_bytes().into(), &mut out);
+            let line: Arc<[u8]> = format!("* {note}\n").into_bytes().into();
+            let presence = Frame::Presence {
+                room_seq: self.room_seq,
+                joined: true,
+                member: info,
+                reason: String::new(),
+            };
+            self.broadcast(Some(id), &presence.encode().into(), &line, &mut out);
         }
         if id != HOST {
-            out.push(Output::Note(format!("{} joined ({})", info.name, info.standing.as_str())));
+            out.push(Output::Note(note));
         }
         Ok(out)
     }
@@ -304,18 +305,19 @@ impl Relay {
             self.room_seq += 1;
         }
         let info = seat.info(now_ms);
-        let presence = Frame::Presence {
-            room_seq: self.room_seq,
-            joined: false,
-            member: info.clone(),
-            reason: reason.to_owned(),
-        };
         let why = if reason.is_empty() { String::new() } else { format!(": {reason}") };
-        let line = format!("* {} left{why}\n", info.name);
+        let note = format!("{} left{why}", info.name);
         if announce {
-            self.broadcast(None, &presence.encode().into(), &line.clone().into_bytes().into(), &mut out);
+            let line: Arc<[u8]> = format!("* {note}\n").into_bytes().into();
+            let presence = Frame::Presence {
+                room_seq: self.room_seq,
+                joined: false,
+                member: info,
+                reason: reason.to_owned(),
+            };
+            self.broadcast(None, &presence.encode().into(), &line, &mut out);
         }
-        out.push(Output::Note(line.trim_end().trim_start_matches("* ").to_owned()));
+        out.push(Output::Note(note));
         out
     }
 
@@ -352,9 +354,8 @@ impl Relay {
         let rate = self.config.rate;
         let Some(seat) = self.seats.get_mut(&id) else { return out };
         if text.len() > MAX_TEXT {
-            let line =
-                format!("tlschat: not sent: the line is {} bytes long; the most is {MAX_TEXT}\n", text.len());
-            out.push(Output::Send(id, line.into_bytes().into()));
+            let text = format!("not sent: the line is {} bytes long; the most is {MAX_TEXT}", text.len());
+            out.push(Output::Send(id, refusal(Transport::Lines, RefusalCode::TooLong, text)));
             return out;
         }
         if !seat.take_token(rate, now_ms) {
@@ -387,7 +388,7 @@ impl Relay {
             Ok(signed) => signed,
             Err(MessageError::TooLong { len }) => {
                 let text = format!("not sent: the message is {len} bytes long; the most is {MAX_TEXT}");
-                out.push(refusal(id, RefusalCode::TooLong, text));
+                out.push(Output::Send(id, refusal(Transport::Frames, RefusalCode::TooLong, text)));
                 return;
             }
             Err(e) => {
@@ -416,7 +417,7 @@ impl Relay {
         };
         if let Some(problem) = problem {
             let text = format!("not sent: the relay refused your message: {problem}");
-            out.push(refusal(id, RefusalCode::BadMessage, text));
+            out.push(Output::Send(id, refusal(Transport::Frames, RefusalCode::BadMessage, text)));
             out.push(Output::Note(format!("refused a message from {}: {problem}", seat.name)));
             return;
         }
@@ -441,7 +442,7 @@ impl Relay {
                     .collect();
                 if targets.is_empty() {
                     let text = "not sent: nobody with that key is in the room (private messages reach members with tlschat only)".to_owned();
-                    out.push(refusal(id, RefusalCode::NoSuchMember, text));
+                    out.push(Output::Send(id, refusal(Transport::Frames, RefusalCode::NoSuchMember, text)));
                     return;
                 }
                 let frame: Arc<[u8]> =
@@ -487,24 +488,15 @@ impl Relay {
             "not sent: slow down (at most {} messages at once, {} a second)",
             rate.burst, rate.per_sec
         );
-        let bytes: Arc<[u8]> = match seat.transport {
-            Transport::Frames => Frame::Refused { code: RefusalCode::RateLimited, text }.encode().into(),
-            Transport::Lines => format!("tlschat: {text}\n").into_bytes().into(),
-        };
-        vec![Output::Send(id, bytes)]
+        vec![Output::Send(id, refusal(seat.transport, RefusalCode::RateLimited, text))]
     }
 
     /// Tells a seat why it is being disconnected, announces its leaving
     /// and asks the caller to close it.
     pub fn expel(&mut self, id: SeatId, code: RefusalCode, reason: &str, now_ms: u64) -> Vec<Output> {
         let Some(seat) = self.seats.get(&id) else { return Vec::new() };
-        let bytes: Arc<[u8]> = match seat.transport {
-            Transport::Frames => {
-                Frame::Refused { code, text: format!("disconnected: {reason}") }.encode().into()
-            }
-            Transport::Lines => format!("tlschat: disconnected: {reason}\n").into_bytes().into(),
-        };
-        let mut out = vec![Output::Send(id, bytes)];
+        let mut out =
+            vec![Output::Send(id, refusal(seat.transport, code, format!("disconnected: {reason}")))];
         out.extend(self.leave(id, reason, now_ms));
         out.push(Output::Close(id, reason.to_owned()));
         out
@@ -536,8 +528,13 @@ impl Relay {
     }
 }
 
-fn refusal(id: SeatId, code: RefusalCode, text: String) -> Output {
-    Output::Send(id, Frame::Refused { code, text }.encode().into())
+/// A refusal as a seat of `transport` receives it: a `Refused` frame, or
+/// for a guest a line `tlschat: TEXT`.
+pub fn refusal(transport: Transport, code: RefusalCode, text: String) -> Arc<[u8]> {
+    match transport {
+        Transport::Frames => Frame::Refused { code, text }.encode().into(),
+        Transport::Lines => format!("tlschat: {text}\n").into_bytes().into(),
+    }
 }
 
 fn frame_name(frame: &Frame) -> &'static str {

@@ -199,13 +199,7 @@ impl RoomTask {
                         outputs
                     }
                     Err((code, refusal)) => {
-                        let bytes: Arc<[u8]> = match transport {
-                            Transport::Frames => {
-                                Frame::Refused { code, text: refusal.clone() }.encode().into()
-                            }
-                            Transport::Lines => format!("tlschat: {refusal}\n").into_bytes().into(),
-                        };
-                        let _ = out.try_send(Out::Bytes(bytes));
+                        let _ = out.try_send(Out::Bytes(relay::refusal(transport, code, refusal.clone())));
                         let _ = out.try_send(Out::Close);
                         vec![Output::Note(format!("refused a member: {refusal}"))]
                     }
