@@ -324,9 +324,33 @@ impl Members {
     /// otherwise, saying which key holds it. A new name that could pass for
     /// a bound one (`aIice` for `alice`, `b0b` for `bob`) is refused too.
     pub fn claim(&self, name: &str, fingerprint: &Fingerprint) -> Result<(), String> {
+        self.bind(name, fingerprint, None)
+    }
+
+    /// As [`claim`](Self::claim), for a member connecting from `from` at
+    /// `now` (Unix seconds): one address binds at most
+    /// [`NEW_NAMES_PER_ADDRESS`] new names an hour (by default), so that
+    /// nobody can fill the members file, while names already bound are
+    /// always welcome.
+    pub fn claim_from(
+        &self,
+        name: &str,
+        fingerprint: &Fingerprint,
+        from: IpAddr,
+        now: u64,
+    ) -> Result<(), String> {
+        self.bind(name, fingerprint, Some((from, now)))
+    }
+
+    /// [`claim`](Self::claim), counting a new name against `from`'s hourly
+    /// limit when there is one. One look at the bindings, under one lock.
+    fn bind(&self, name: &str, fingerprint: &Fingerprint, from: Option<(IpAddr, u64)>) -> Result<(), String> {
         let mut bound = self.bound.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if verdict(&bound, name, fingerprint)? {
             return Ok(());
+        }
+        if let Some((from, now)) = from {
+            self.count_new_name(name, from, now)?;
         }
         let line = format!("{name} {}", crate::tls::crypto::hex(&fingerprint.0));
         let writer = self.writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -338,38 +362,25 @@ impl Members {
         Ok(())
     }
 
-    /// As [`claim`](Self::claim), for a member connecting from `from` at
-    /// `now` (Unix seconds): one address binds at most
-    /// [`NEW_NAMES_PER_ADDRESS`] new names an hour (by default), so that nobody can fill
-    /// the members file, while names already bound are always welcome.
-    pub fn claim_from(
-        &self,
-        name: &str,
-        fingerprint: &Fingerprint,
-        from: IpAddr,
-        now: u64,
-    ) -> Result<(), String> {
-        if self.check(name, fingerprint)? {
-            return Ok(());
+    /// Counts one new name from `from`, or refuses it: the address has
+    /// bound its limit in the last hour.
+    fn count_new_name(&self, name: &str, from: IpAddr, now: u64) -> Result<(), String> {
+        let mut limits = self.new_names.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if limits.len() >= MAX_TRACKED_ADDRESSES {
+            limits.retain(|_, (since, _)| now.saturating_sub(*since) < NAME_WINDOW);
         }
-        {
-            let mut limits = self.new_names.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            if limits.len() >= MAX_TRACKED_ADDRESSES {
-                limits.retain(|_, (since, _)| now.saturating_sub(*since) < NAME_WINDOW);
-            }
-            let (since, count) = limits.entry(from).or_insert((now, 0));
-            if now.saturating_sub(*since) >= NAME_WINDOW {
-                (*since, *count) = (now, 0);
-            }
-            if *count >= self.per_address {
-                return Err(format!(
-                    "{from} has bound {} new names in the last hour; refused the new name {name}: try again later",
-                    self.per_address
-                ));
-            }
-            *count += 1;
+        let (since, count) = limits.entry(from).or_insert((now, 0));
+        if now.saturating_sub(*since) >= NAME_WINDOW {
+            (*since, *count) = (now, 0);
         }
-        self.claim(name, fingerprint)
+        if *count >= self.per_address {
+            return Err(format!(
+                "{from} has bound {} new names in the last hour; refused the new name {name}: try again later",
+                self.per_address
+            ));
+        }
+        *count += 1;
+        Ok(())
     }
 }
 
