@@ -149,11 +149,17 @@ impl TlsStream {
     }
 
     /// Hands the `n` bytes just read to the engine. If it fails, its alert
-    /// is queued: send it before reporting the error.
-    async fn feed(&mut self, n: usize) -> Result<(), NetError> {
+    /// is queued: send it, and report the engine's account of what failed
+    /// (the failed check, the alert) before the error.
+    async fn feed(&mut self, n: usize, events: &mpsc::Sender<NetEvent>) -> Result<(), NetError> {
         if let Err(e) = self.tls.handle_read(n, unix_now()) {
             // The alert is a courtesy to the peer; the error is what matters.
             let _ = self.flush().await;
+            while let Some(event) = self.tls.poll_event() {
+                if let Some(event) = NetEvent::from_engine(self.peer, event) {
+                    let _ = events.send(event).await;
+                }
+            }
             return Err(e.into());
         }
         Ok(())
@@ -366,16 +372,7 @@ impl Chat {
                 read = s.tcp.read(s.tls.input_buffer(READ_CHUNK)) => match read {
                     Ok(0) => return s.eof(self.closing.is_some()),
                     Ok(n) => {
-                        if let Err(e) = s.feed(n).await {
-                            // The engine's account of what failed (the failed
-                            // check, the alert it sent) comes before the error.
-                            while let Some(event) = s.tls.poll_event() {
-                                if let Some(event) = NetEvent::from_engine(s.peer, event) {
-                                    let _ = events.send(event).await;
-                                }
-                            }
-                            return Err(e);
-                        }
+                        s.feed(n, events).await?;
                         if let Some(closer) = self.pump(s, events).await? {
                             return Ok(closer);
                         }
