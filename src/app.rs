@@ -19,7 +19,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-use crate::chat::{self, AuthorCheck, ChatEvent, Kind, SigCheck};
+use crate::chat::{self, ChatEvent, Kind, Verdict};
 use crate::net::{Closer, NetEvent};
 use crate::report;
 use crate::tls::{self, AlertDescription, Direction, Field, HandshakeStep, SecretKind, Summary};
@@ -1546,10 +1546,10 @@ impl App {
     /// A signed message, with what the checks found (the notices about it
     /// are already in the log).
     fn message(&mut self, m: chat::Received, now: Now) {
-        let mark = match (m.sig, m.author) {
-            (SigCheck::Valid, AuthorCheck::Changed { .. }) => Mark::KeyChanged,
-            (SigCheck::Valid, _) => Mark::Verified,
-            _ => Mark::Invalid,
+        let mark = match m.verdict() {
+            Verdict::Verified => Mark::Verified,
+            Verdict::KeyChanged => Mark::KeyChanged,
+            Verdict::Invalid => Mark::Invalid,
         };
         let text = chat::printable(&m.text);
         let text = match report::warning(m.sig) {

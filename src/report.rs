@@ -9,7 +9,9 @@
 
 use serde_json::{Value, json};
 
-use crate::chat::{self, AuthorCheck, ChatEvent, Kind, MemberInfo, Received, SigCheck, Standing, printable};
+use crate::chat::{
+    AuthorCheck, ChatEvent, Kind, MemberInfo, Received, SigCheck, Standing, Verdict, printable,
+};
 use crate::identity::public_key_fingerprint;
 use crate::net::{Closer, NetEvent};
 use crate::tls::{self, Direction};
@@ -68,7 +70,7 @@ pub fn notices(event: &ChatEvent) -> Vec<String> {
                 String::new()
             };
             let mut out = vec![format!("{total} in the room{listed}:")];
-            out.extend(members.iter().map(chat::describe_member));
+            out.extend(members.iter().map(describe_member));
             out
         }
         ChatEvent::Refused { text, .. } => vec![printable(text).into_owned()],
@@ -88,6 +90,24 @@ pub fn notices(event: &ChatEvent) -> Vec<String> {
     }
 }
 
+/// One member as `/who` lists it: name, standing, short fingerprint, idle time.
+pub fn describe_member(m: &MemberInfo) -> String {
+    let name = printable(&m.name);
+    let idle = match m.idle_secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m", s / 60),
+        s => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    };
+    match m.standing {
+        Standing::Guest => format!("  {name} (unverified guest), idle {idle}"),
+        standing => {
+            let fp = public_key_fingerprint(&m.key);
+            let host = if standing == Standing::Host { ", the host" } else { "" };
+            format!("  {name} \u{2713} key {}{host}, idle {idle}", fp.short())
+        }
+    }
+}
+
 /// Why a message is marked, if it is: shown beside its text.
 pub fn warning(sig: SigCheck) -> Option<&'static str> {
     match sig {
@@ -102,10 +122,10 @@ pub fn warning(sig: SigCheck) -> Option<&'static str> {
 /// `[alice ✓ → you, private] text`, `[alice ✗ INVALID] text [why]`.
 pub fn message_line(m: &Received) -> String {
     let name = printable(&m.from);
-    let mark = match (m.sig, m.author) {
-        (SigCheck::Valid, AuthorCheck::Changed { .. }) => " \u{26a0} KEY CHANGED",
-        (SigCheck::Valid, _) => " \u{2713}",
-        _ => " \u{2717} INVALID",
+    let mark = match m.verdict() {
+        Verdict::KeyChanged => " \u{26a0} KEY CHANGED",
+        Verdict::Verified => " \u{2713}",
+        Verdict::Invalid => " \u{2717} INVALID",
     };
     let history = if m.history { "(history) " } else { "" };
     let private = if m.private { " \u{2192} you, private" } else { "" };

@@ -90,6 +90,28 @@ pub struct Received {
     pub signed: Arc<[u8]>,
 }
 
+/// What a message's checks add up to, for showing it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Signed by the key known under the name (or first seen with it).
+    Verified,
+    /// Signed, but the name had another key before.
+    KeyChanged,
+    /// Not to be trusted: see [`Received::sig`] for why.
+    Invalid,
+}
+
+impl Received {
+    /// What the checks add up to.
+    pub fn verdict(&self) -> Verdict {
+        match (self.sig, self.author) {
+            (SigCheck::Valid, AuthorCheck::Changed { .. }) => Verdict::KeyChanged,
+            (SigCheck::Valid, _) => Verdict::Verified,
+            _ => Verdict::Invalid,
+        }
+    }
+}
+
 /// What happened in the room, for the UI and the headless log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

@@ -19,26 +19,8 @@ pub mod relay;
 mod tests;
 
 pub use frame::{Frame, FrameBuffer, MemberInfo, RefusalCode, Standing};
-pub use member::{AuthorCheck, ChatEvent, ComposeError, Member, Received, SigCheck};
+pub use member::{AuthorCheck, ChatEvent, ComposeError, Member, Received, SigCheck, Verdict};
 pub use message::{Kind, MAX_TEXT};
 pub use relay::{Joiner, Relay, SeatId, Transport};
 
 pub use crate::escape::printable;
-
-/// One member as `/who` lists it: name, standing, short fingerprint, idle time.
-pub fn describe_member(m: &MemberInfo) -> String {
-    let name = printable(&m.name);
-    let idle = match m.idle_secs {
-        s if s < 60 => format!("{s}s"),
-        s if s < 3600 => format!("{}m", s / 60),
-        s => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
-    };
-    match m.standing {
-        Standing::Guest => format!("  {name} (unverified guest), idle {idle}"),
-        standing => {
-            let fp = crate::identity::public_key_fingerprint(&m.key);
-            let host = if standing == Standing::Host { ", the host" } else { "" };
-            format!("  {name} \u{2713} key {}{host}, idle {idle}", fp.short())
-        }
-    }
-}

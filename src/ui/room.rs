@@ -14,7 +14,7 @@ use super::Theme;
 use super::handshake::{Mark, grouped_hex, hex_dump, legend};
 use crate::app::App;
 use crate::chat::message::layout;
-use crate::chat::{AuthorCheck, Received, SigCheck, Standing, printable};
+use crate::chat::{AuthorCheck, Received, Standing, Verdict, printable};
 use crate::identity::public_key_fingerprint;
 use crate::report;
 
@@ -123,12 +123,10 @@ impl Widget for MessagePanel<'_> {
         let inner = block.inner(area);
         block.render(area, buf);
         let width = usize::from(inner.width);
-        let (verdict, style) = match (m.sig, m.author) {
-            (SigCheck::Valid, AuthorCheck::Changed { .. }) => {
-                ("signature valid, but the name had another key", theme.bad())
-            }
-            (SigCheck::Valid, _) => ("signature valid", theme.ok()),
-            (sig, _) => (report::warning(sig).unwrap_or("invalid"), theme.bad()),
+        let (verdict, style) = match m.verdict() {
+            Verdict::KeyChanged => ("signature valid, but the name had another key", theme.bad()),
+            Verdict::Verified => ("signature valid", theme.ok()),
+            Verdict::Invalid => (report::warning(m.sig).unwrap_or("invalid"), theme.bad()),
         };
         let key = |k: &str, v: String| {
             Line::from(vec![Span::styled(format!("{k:<10}"), theme.fg(Color::Cyan)), Span::raw(v)])
