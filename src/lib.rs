@@ -28,7 +28,8 @@
 //!   tokio driver of both, and [`net::HostPort`], an address as typed;
 //! - [`app`], [`ui`], [`tui`]: the full-screen interface (model, view, terminal);
 //! - [`report`]: how events are told in words and JSON; [`escape`]: peer
-//!   text made safe for a terminal; [`logfile`]: the TUI's log file;
+//!   text made safe for a terminal; [`explain`]: why each handshake step
+//!   matters, in plain words; [`logfile`]: the TUI's log file;
 //!   [`keylog`]: the NSS key log;
 //! - [`home`]: where files live; [`identity`]: the user's key and name;
 //!   [`trust`]: how servers are trusted, and the pins; [`room`]: a room's
@@ -42,6 +43,7 @@ pub mod chat;
 pub mod cmd;
 pub mod demo;
 pub mod escape;
+pub mod explain;
 pub mod home;
 pub mod identity;
 pub mod keylog;

@@ -729,3 +729,32 @@ fn a_low_order_key_share_is_refused_before_any_server_hello_is_written() {
     assert_eq!(result, Err(Error::IllegalParameter("the x25519 key share is a low-order point")));
     assert_eq!(out, [21, 3, 3, 0, 2, 2, 47], "only the illegal_parameter alert");
 }
+
+#[test]
+fn every_message_and_check_of_a_mutual_handshake_has_a_plain_explanation() {
+    let pki = pki(8);
+    let mut c = client_config(&pki);
+    c.client_cert = Some(client_cert(&pki, 80));
+    let mut s = server_config(&pki);
+    s.client_auth = ClientAuth::Required(ClientTrust::Roots(pki.roots.clone()));
+    let mut p = Pair::new(c, s, 8);
+    p.drive();
+    p.assert_connected();
+    let mut checks = Vec::new();
+    for event in p.client_events.iter().chain(&p.server_events) {
+        let Event::Handshake(step) = event else { continue };
+        match &step.step {
+            tlschat::tls::Step::Message { name, .. } => {
+                assert!(tlschat::explain::message(name).is_some(), "{name} has no explanation");
+            }
+            tlschat::tls::Step::Check { what, .. } => {
+                assert!(tlschat::explain::check(what).is_some(), "check {what} has no explanation");
+                checks.push(*what);
+            }
+            tlschat::tls::Step::SecretDerived { .. } => {}
+        }
+    }
+    for want in ["certificate chain", "client certificate", "CertificateVerify", "Finished"] {
+        assert!(checks.contains(&want), "{want} not among {checks:?}");
+    }
+}

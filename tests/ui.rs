@@ -173,7 +173,7 @@ fn an_expanded_step_shows_its_fields_secrets_transcript_hash_and_bytes() {
     assert!(app.panel().expanded());
     let step = &app.panel().steps()[app.panel().selected()];
     assert_eq!(step.name, "ServerHello");
-    let text = screen(&mut app, 110, 40);
+    let text = screen(&mut app, 110, 64);
     assert!(text.contains("handshake secret = ••••"), "secrets are shown by label, values hidden");
     insta::assert_snapshot!(text);
 }
@@ -197,7 +197,7 @@ fn an_expanded_step_marks_each_located_field_in_its_bytes_with_and_without_colou
         }
         let step = &app.panel().steps()[app.panel().selected()];
         assert_eq!(step.name, "ServerHello");
-        let text = screen(&mut app, 110, 40);
+        let text = screen(&mut app, 110, 64);
         // The legend names every marked run with its offsets (a non-colour cue)…
         for legend in
             ["header: 0..4", "random: 6..38", "legacy_session_id_echo: 39..71", "cipher_suite: 71..73"]
@@ -214,7 +214,7 @@ fn an_expanded_step_marks_each_located_field_in_its_bytes_with_and_without_colou
         if color {
             insta::assert_snapshot!(text);
         } else {
-            let buf = buffer(&app, 110, 40);
+            let buf = buffer(&app, 110, 64);
             assert!(buf.content.iter().all(|c| c.fg == Color::Reset && c.bg == Color::Reset));
         }
     }

@@ -30,6 +30,7 @@ use unicode_width::UnicodeWidthStr;
 
 use super::Theme;
 use crate::app::{App, Focus, Outcome, StepView};
+use crate::explain;
 use crate::tls::{Direction, Summary};
 
 /// Spinner frames, one per tick.
@@ -246,6 +247,14 @@ fn detail<'a>(step: &'a StepView, theme: Theme, width: usize) -> Vec<Line<'a>> {
     if !step.summary.is_empty() {
         lines.push(Line::raw(step.summary.as_str()));
     }
+    if let Some(why) = explain::message(step.name) {
+        lines.push(Line::from(vec![
+            Span::styled("why it matters ", theme.heading()),
+            Span::styled(why.rfc, theme.fg(Color::Blue)),
+        ]));
+        lines.push(Line::raw(why.what));
+        lines.push(Line::styled(why.then, theme.dim()));
+    }
     if !step.fields.is_empty() {
         lines.push(Line::styled("fields", theme.heading()));
         for field in &step.fields {
@@ -263,6 +272,9 @@ fn detail<'a>(step: &'a StepView, theme: Theme, width: usize) -> Vec<Line<'a>> {
                 Span::styled(format!(" {icon} {}: ", check.what), style),
                 Span::styled(check.detail.as_str(), if check.ok { Style::new() } else { theme.bad() }),
             ]));
+            if let Some(why) = explain::check(check.what) {
+                lines.push(explained(why.then, why.rfc, theme));
+            }
         }
     }
     if !step.secrets.is_empty() {
@@ -272,6 +284,8 @@ fn detail<'a>(step: &'a StepView, theme: Theme, width: usize) -> Vec<Line<'a>> {
                 Span::raw(format!(" {secret}")),
                 Span::styled(" = ••••", theme.dim()),
             ]));
+            let why = explain::secret(*secret);
+            lines.push(explained(why.what, why.rfc, theme));
         }
     }
     if let Some(hash) = &step.transcript_hash {
@@ -285,6 +299,11 @@ fn detail<'a>(step: &'a StepView, theme: Theme, width: usize) -> Vec<Line<'a>> {
     }
     lines.extend(hex_dump(&step.bytes, &marks, width, theme));
     lines
+}
+
+/// A dimmed line of explanation ending with its RFC section.
+fn explained<'a>(text: &'static str, rfc: &'static str, theme: Theme) -> Line<'a> {
+    Line::from(vec![Span::styled(format!("{text} "), theme.dim()), Span::styled(rfc, theme.fg(Color::Blue))])
 }
 
 /// One line naming each marked run with its offsets, in its style.
