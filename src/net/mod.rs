@@ -447,15 +447,18 @@ impl Server {
             }
             Service::Echo => None,
         };
+        // Small writes (a chat line, a handshake flight) go out at once.
+        let nodelay = tcp.set_nodelay(true);
+        // Built here, not in the task: what the task captures stays in it
+        // for its whole life, so the engine is moved in once, in the stream.
+        let mut stream = TlsStream::new(tcp, tls, peer, start, limit);
         tokio::spawn(async move {
             let _slot = slot;
-            // Small writes (a chat line, a handshake flight) go out at once.
-            if let Err(error) = tcp.set_nodelay(true) {
+            if let Err(error) = nodelay {
                 let error = error.into();
                 let _ = events.send(NetEvent::Failed { peer, during_handshake: true, error }).await;
                 return;
             }
-            let mut stream = TlsStream::new(tcp, tls, peer, start, limit);
             // An echo server reports failures only: the benchmark makes
             // thousands of connections a second.
             let report_closes = room.is_some();

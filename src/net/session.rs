@@ -346,14 +346,14 @@ impl Chat {
         events: &mpsc::Sender<NetEvent>,
     ) -> Result<Closer, NetError> {
         // A client's engine starts with its ClientHello queued.
-        if let Some(closer) = self.pump(s, events).await? {
+        if let Some(closer) = Box::pin(self.pump(s, events)).await? {
             return Ok(closer);
         }
         loop {
             // What was asked for while it could not be done goes out now, in order.
             if s.connected && self.held.is_none() && self.closing.is_none() {
                 while let Some(intent) = self.early.pop_front() {
-                    if let Some(closer) = self.act(s, intent, events).await? {
+                    if let Some(closer) = Box::pin(self.act(s, intent, events)).await? {
                         return Ok(closer);
                     }
                 }
@@ -372,8 +372,8 @@ impl Chat {
                 read = s.tcp.read(s.tls.input_buffer(READ_CHUNK)) => match read {
                     Ok(0) => return s.eof(self.closing.is_some()),
                     Ok(n) => {
-                        s.feed(n, events).await?;
-                        if let Some(closer) = self.pump(s, events).await? {
+                        Box::pin(s.feed(n, events)).await?;
+                        if let Some(closer) = Box::pin(self.pump(s, events)).await? {
                             return Ok(closer);
                         }
                         // Idle members hold no buffers: they grow again when bytes come.
@@ -397,7 +397,7 @@ impl Chat {
                     Some(intent) => self.early.push_back(intent),
                     None => self.input_ended = true,
                 },
-                go = next_go(&mut self.step), if self.held.is_some() => self.release(s, go).await?,
+                go = next_go(&mut self.step), if self.held.is_some() => Box::pin(self.release(s, go)).await?,
                 () = sleep_until(timer), if timer_armed => {
                     return match self.closing {
                         // No answer to our close_notify in time: done anyway.
