@@ -13,6 +13,7 @@ use std::sync::Arc;
 use super::cert::{self, CertError, CertSummary, ServerName};
 use super::conn::{Core, Message, Next, State};
 use super::crypto::{self, X25519Secret};
+use super::describe;
 use super::error::Error;
 use super::events::{Event, Summary};
 use super::handshake::{self, expect, received};
@@ -73,13 +74,7 @@ fn share_of(key: &X25519Secret) -> KeyShareEntry {
 
 fn send_hello(core: &mut Core, hello: &ClientHello) -> Result<(), Error> {
     let mut flight = Vec::with_capacity(256);
-    handshake::sent(
-        core,
-        &mut flight,
-        false,
-        |out| hello.encode(out),
-        || handshake::describe_client_hello(hello),
-    );
+    handshake::sent(core, &mut flight, false, |out| hello.encode(out), || describe::client_hello(hello));
     core.write_handshake(&flight)
 }
 
@@ -143,7 +138,7 @@ impl State for ExpectServerHello {
             Suite::from_code(sh.cipher_suite)
                 .ok_or(Error::IllegalParameter("the server chose a cipher suite that was not offered"))?,
         );
-        received(core, &msg, false, || handshake::describe_server_hello(&sh));
+        received(core, &msg, false, || describe::server_hello(&sh));
         let secrets = handshake::derive_handshake_secrets(core, &shared);
         core.set_read_key(&secrets.server)?;
         core.set_write_key(&secrets.client)?;
@@ -190,7 +185,7 @@ impl ExpectServerHello {
             None => {}
         }
         handshake::replace_client_hello_with_its_hash(core);
-        received(core, msg, false, || handshake::describe_server_hello(hrr));
+        received(core, msg, false, || describe::server_hello(hrr));
         core.expected_messages += 2;
         if group.is_some() {
             self.key = X25519Secret::generate(core.rng.as_mut());
@@ -223,7 +218,7 @@ impl State for ExpectEncryptedExtensions {
         if let Some(ext) = ee.other_extensions.iter().find(|e| **e != ExtensionType::SUPPORTED_GROUPS) {
             return Err(Error::UnsupportedExtension(format!("{ext} in EncryptedExtensions")));
         }
-        received(core, &msg, true, || handshake::describe_encrypted_extensions(&ee));
+        received(core, &msg, true, || describe::encrypted_extensions(&ee));
         self.0.alpn = ee.alpn;
         Ok(Next::State(Box::new(ExpectCertificate(self.0))))
     }
@@ -244,7 +239,7 @@ impl State for ExpectCertificate {
                     "certificate_request_context must be empty in the handshake",
                 ));
             }
-            received(core, &msg, true, || handshake::describe_certificate_request(&cr));
+            received(core, &msg, true, || describe::certificate_request(&cr));
             core.expected_messages += if self.0.config.client_cert.is_some() { 3 } else { 2 };
             self.0.cert_request = Some(cr);
             return Ok(Next::State(self));
@@ -254,7 +249,7 @@ impl State for ExpectCertificate {
         if !cert.context.is_empty() {
             return Err(Error::IllegalParameter("certificate_request_context must be empty for the server"));
         }
-        received(core, &msg, true, || handshake::describe_certificate(&cert, msg.raw));
+        received(core, &msg, true, || describe::certificate(&cert, msg.raw));
         // §4.4.2.4: an empty server Certificate is a decode_error.
         if cert.chain.is_empty() {
             core.check("certificate chain", false, || "the server sent no certificate".into());

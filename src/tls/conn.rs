@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use super::cert::ServerName;
 use super::crypto::{Rng, TranscriptHash};
+use super::describe;
 use super::error::Error;
 use super::events::{Direction, Event, Field, HandshakeStep, Step};
 use super::key_schedule::{self, SecretKind, TrafficSecret, TrafficSecrets};
@@ -423,7 +424,7 @@ impl Core {
         let mut msg = Vec::with_capacity(5);
         messages::encode_key_update(&mut msg, update_requested);
         self.write_handshake(&msg)?;
-        self.message_step(Direction::Sent, &msg, true, false, || key_update_fields(update_requested));
+        self.message_step(Direction::Sent, &msg, true, false, || describe::key_update(update_requested));
         let app =
             self.app_secrets.as_mut().ok_or(Error::Internal("KeyUpdate before the handshake finished"))?;
         app.ours = key_schedule::next_traffic_secret(&app.ours);
@@ -466,12 +467,6 @@ fn skip_early(left: usize, len: usize) -> Result<usize, Error> {
             "more than {MAX_EARLY_DATA_SKIPPED} bytes of early data, which tlschat does not accept"
         ))
     })
-}
-
-/// Summary and fields of a KeyUpdate.
-fn key_update_fields(update_requested: bool) -> (String, Vec<Field>) {
-    let s = if update_requested { "update_requested" } else { "update_not_requested" };
-    (s.into(), vec![Field { name: "request_update", value: s.into(), range: Some(4..5) }])
 }
 
 /// Where the connection is in its life.
@@ -885,8 +880,9 @@ impl Connection {
                         "more than {MAX_KEY_UPDATES_IN_A_ROW} KeyUpdates with no application data between them"
                     )));
                 }
-                self.core
-                    .message_step(Direction::Received, msg.raw, true, false, || key_update_fields(requested));
+                self.core.message_step(Direction::Received, msg.raw, true, false, || {
+                    describe::key_update(requested)
+                });
                 self.core.receive_key_update(requested)
             }
             // Tickets are for resumption, which tlschat does not do: skip them.

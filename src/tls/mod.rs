@@ -21,6 +21,7 @@ mod client;
 pub mod codec;
 mod conn;
 pub mod crypto;
+mod describe;
 pub mod error;
 mod events;
 mod handshake;

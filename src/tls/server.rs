@@ -13,6 +13,7 @@ use super::cert::{self, CertSummary};
 use super::codec::CodeSet;
 use super::conn::{Core, MAX_EARLY_DATA_SKIPPED, Message, Next, SkipEarlyData, State};
 use super::crypto::X25519Secret;
+use super::describe;
 use super::error::Error;
 use super::events::{Event, Summary};
 use super::handshake::{self, expect, received};
@@ -114,7 +115,7 @@ impl State for ExpectClientHello {
         if self.retry.is_none() {
             core.client_random = ch.random;
         }
-        received(core, &msg, false, || handshake::describe_client_hello(&ch));
+        received(core, &msg, false, || describe::client_hello(&ch));
         core.ccs_allowed = true;
         let Some(share) = shares.iter().find(|s| s.group == NamedGroup::X25519) else {
             return (*self).retry(core, &ch, suite);
@@ -152,7 +153,7 @@ impl State for ExpectClientHello {
             &mut flight,
             true,
             |out| ee.encode(out),
-            || handshake::describe_encrypted_extensions(&ee),
+            || describe::encrypted_extensions(&ee),
         );
         let requested = !matches!(config.client_auth, ClientAuth::None);
         if requested {
@@ -165,7 +166,7 @@ impl State for ExpectClientHello {
                 &mut flight,
                 true,
                 |out| cr.encode(out),
-                || handshake::describe_certificate_request(&cr),
+                || describe::certificate_request(&cr),
             );
             core.expected_messages += 3;
         }
@@ -246,7 +247,7 @@ fn answer(ch: &ClientHello, random: [u8; 32], suite: Suite) -> ServerHello {
 /// first handshake message (§D.4).
 fn send_server_hello(core: &mut Core, ch: &ClientHello, sh: &ServerHello) -> Result<(), Error> {
     let mut hello = Vec::with_capacity(128);
-    handshake::sent(core, &mut hello, false, |out| sh.encode(out), || handshake::describe_server_hello(sh));
+    handshake::sent(core, &mut hello, false, |out| sh.encode(out), || describe::server_hello(sh));
     core.write_handshake(&hello)?;
     if !ch.session_id.is_empty() {
         core.write_ccs();
@@ -288,7 +289,7 @@ impl State for ExpectClientCertificate {
         if !cert.context.is_empty() {
             return Err(Error::IllegalParameter("certificate_request_context does not match the request"));
         }
-        received(core, &msg, true, || handshake::describe_certificate(&cert, msg.raw));
+        received(core, &msg, true, || describe::certificate(&cert, msg.raw));
         let (required, trust) = match &self.0.config.client_auth {
             ClientAuth::Required(t) => (true, t),
             ClientAuth::Optional(t) => (false, t),
