@@ -10,20 +10,17 @@ use crate::tls::crypto::hex;
 pub struct Fingerprint(pub [u8; 32]);
 
 impl Fingerprint {
-    /// The fingerprint of a DER SubjectPublicKeyInfo.
-    pub fn of_spki(spki_der: &[u8]) -> Self {
-        Self(*blake3::hash(spki_der).as_bytes())
-    }
-
-    /// The fingerprint of an Ed25519 public key: that of the
+    /// The fingerprint of an Ed25519 public key: BLAKE3 of the DER
     /// SubjectPublicKeyInfo any certificate for it carries (RFC 8410 §4:
-    /// `SEQUENCE { SEQUENCE { id-Ed25519 }, BIT STRING key }`).
+    /// `SEQUENCE { SEQUENCE { id-Ed25519 }, BIT STRING key }`). The only way
+    /// a fingerprint is computed: from the key, never from the bytes a
+    /// certificate happened to encode it in.
     pub fn of_ed25519(public_key: &[u8; 32]) -> Self {
         const PREFIX: [u8; 12] = [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
         let mut spki = [0u8; 44];
         spki[..12].copy_from_slice(&PREFIX);
         spki[12..].copy_from_slice(public_key);
-        Self::of_spki(&spki)
+        Self(*blake3::hash(&spki).as_bytes())
     }
 
     /// The form people compare aloud, and the one tlschat shows wherever a

@@ -264,7 +264,7 @@ impl<'a> Cert<'a> {
             not_before: validity.not_before.timestamp(),
             not_after: validity.not_after.timestamp(),
             public_key,
-            fingerprint: Fingerprint::of_spki(self.x509.public_key().raw),
+            fingerprint: Fingerprint::of_ed25519(&public_key),
             names: self.names()?,
         })
     }
