@@ -11,7 +11,8 @@
 use std::sync::Arc;
 
 use super::cert::{self, CertError, CertSummary, ServerName};
-use super::conn::{Core, Message, Next, State};
+use super::conn::Connection;
+use super::crypto::Rng;
 use super::crypto::{self, X25519Secret};
 use super::describe;
 use super::error::Error;
@@ -22,15 +23,26 @@ use super::messages::{
     self, Certificate, CertificateRequest, CipherSuite, ClientHello, EncryptedExtensions, ExtensionType,
     HandshakeType, KeyShareEntry, NamedGroup, ServerHello, SignatureScheme, TLS12, TLS13,
 };
+use super::state::{Core, Message, Next, Side, State};
 use super::suites::Suite;
 use super::{ClientConfig, ServerTrust};
 
+impl Connection {
+    /// Starts a client handshake with `server_name`: the ClientHello is ready
+    /// in [`poll_transmit`](Self::poll_transmit) at once.
+    pub fn client(
+        config: Arc<ClientConfig>,
+        server_name: ServerName,
+        rng: Box<dyn Rng>,
+    ) -> Result<Self, Error> {
+        let mut core = Core::new(Side::Client, rng, config.keylog.clone(), config.emit_steps);
+        let state = start(&mut core, config, server_name)?;
+        Ok(Self::handshaking(core, state))
+    }
+}
+
 /// Builds and writes the first ClientHello.
-pub(crate) fn start(
-    core: &mut Core,
-    config: Arc<ClientConfig>,
-    name: ServerName,
-) -> Result<Box<dyn State>, Error> {
+fn start(core: &mut Core, config: Arc<ClientConfig>, name: ServerName) -> Result<Box<dyn State>, Error> {
     // Only suites the engine implements are offered, so that the one the
     // server picks among them is one we can key.
     let suites: Vec<CipherSuite> =

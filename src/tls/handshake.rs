@@ -3,13 +3,13 @@
 //! handshake-secret derivation. How messages are described in the step
 //! events is in `describe.rs`.
 
-use super::conn::{Core, Message};
 use super::crypto::{self, Ed25519Key, Secret, X25519Secret};
 use super::describe;
 use super::error::Error;
 use super::events::{Direction, Field};
 use super::key_schedule::{self, HandshakeSecrets, SecretKind, TrafficSecret};
 use super::messages::{self, Certificate, CertificateVerify, HandshakeType, SignatureScheme};
+use super::state::{Core, Message};
 
 /// Fails with unexpected_message unless `msg` is of type `want`.
 pub(crate) fn expect(msg: &Message<'_>, want: HandshakeType, waiting_for: &str) -> Result<(), Error> {

@@ -29,6 +29,7 @@ pub mod key_schedule;
 pub mod messages;
 pub mod record;
 mod server;
+mod state;
 pub mod suites;
 #[cfg(test)]
 mod test_vectors;
@@ -36,12 +37,13 @@ mod test_vectors;
 use std::sync::Arc;
 
 pub use cert::{CertError, CertSummary, Fingerprint, RootStore, ServerName};
-pub use conn::{Connection, KEY_UPDATE_INTERVAL};
+pub use conn::Connection;
 pub use crypto::{Ed25519Key, OsRng, Rng, SeededRng};
 pub use error::Error;
 pub use events::{Direction, Event, Field, HandshakeStep, Step, Summary};
 pub use key_schedule::SecretKind;
 pub use messages::{AlertDescription, CipherSuite, NamedGroup, SignatureScheme};
+pub use state::KEY_UPDATE_INTERVAL;
 pub use suites::Suite;
 
 /// The ALPN protocol of tlschat's framed chat (`tlschat/1`).

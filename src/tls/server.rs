@@ -11,7 +11,8 @@ use std::sync::Arc;
 
 use super::cert::{self, CertSummary};
 use super::codec::CodeSet;
-use super::conn::{Core, MAX_EARLY_DATA_SKIPPED, Message, Next, SkipEarlyData, State};
+use super::conn::Connection;
+use super::crypto::Rng;
 use super::crypto::X25519Secret;
 use super::describe;
 use super::error::Error;
@@ -22,15 +23,19 @@ use super::messages::{
     Certificate, CertificateRequest, ClientHello, EncryptedExtensions, HRR_RANDOM, HandshakeType,
     KeyShareEntry, NamedGroup, ServerHello, SignatureScheme, TLS12, TLS13,
 };
+use super::state::{Core, MAX_EARLY_DATA_SKIPPED, Message, Next, Side, SkipEarlyData, State};
 use super::suites::Suite;
 use super::{ClientAuth, ClientTrust, ServerConfig};
 
 /// `ProtocolVersion` of SSL 3.0: no hello may carry it or anything older (§D.5).
 const SSL3: u16 = 0x0300;
 
-/// The initial state of a server connection.
-pub(crate) fn start(config: Arc<ServerConfig>) -> Box<dyn State> {
-    Box::new(ExpectClientHello { config, retry: None })
+impl Connection {
+    /// A server connection waiting for a ClientHello.
+    pub fn server(config: Arc<ServerConfig>, rng: Box<dyn Rng>) -> Self {
+        let core = Core::new(Side::Server, rng, config.keylog.clone(), config.emit_steps);
+        Self::handshaking(core, Box::new(ExpectClientHello { config, retry: None }))
+    }
 }
 
 /// What a HelloRetryRequest fixed, which the second ClientHello must keep.
