@@ -23,7 +23,7 @@ use super::messages::{
     self, Certificate, CertificateRequest, CipherSuite, ClientHello, EncryptedExtensions, ExtensionType,
     HandshakeType, KeyShareEntry, NamedGroup, ServerHello, SignatureScheme, TLS12, TLS13,
 };
-use super::state::{Core, Message, Next, Side, State};
+use super::state::{AppSecrets, Core, Message, Next, Side, State};
 use super::suites::Suite;
 use super::{ClientConfig, ServerTrust};
 
@@ -355,8 +355,9 @@ impl State for ExpectFinished {
         let client_hs = secrets.client.clone();
         let traffic = secrets.into_traffic(&core.transcript.current());
         core.secret_step(SecretKind::MasterSecret);
-        core.set_app_secrets(traffic);
-        core.start_app_read()?;
+        core.app_secrets_derived(&traffic);
+        let app = AppSecrets::new(Side::Client, traffic);
+        core.set_read_key(&app.theirs)?;
         core.ccs_allowed = false;
 
         // Our second flight: [Certificate, CertificateVerify], Finished.
@@ -372,7 +373,7 @@ impl State for ExpectFinished {
         }
         handshake::send_finished(core, &mut flight, &client_hs);
         core.write_handshake(&flight)?;
-        core.start_app_write()?;
+        core.set_write_key(&app.ours)?;
         core.event(Event::Connected(Summary {
             suite: core.suite()?.code(),
             group: NamedGroup::X25519,
@@ -385,7 +386,7 @@ impl State for ExpectFinished {
                 ServerName::Ip(ip) => Some(ip.to_string()),
             },
         }));
-        Ok(Next::Traffic)
+        Ok(Next::Traffic(app))
     }
 
     fn waiting_for(&self) -> &'static str {

@@ -1,8 +1,9 @@
 //! The connection: record processing, alerts, application data, KeyUpdate
 //! and close_notify around the handshake state machines (RFC 8446 §4.6, §5, §6).
 //!
-//! A [`Connection`] is a [`Core`] (record layer, buffers, events, secrets of
-//! the traffic phase) plus the current handshake state (see `state.rs` for
+//! A [`Connection`] is a [`Core`] (record layer, buffers, events, keys)
+//! plus its phase: the current handshake state, or the traffic phase with
+//! the application secrets (see `state.rs` for
 //! both; the states themselves are in `client.rs` and `server.rs`, which
 //! also build the connection: [`Connection::client`], [`Connection::server`]).
 
@@ -13,7 +14,8 @@ use super::error::Error;
 use super::events::{Direction, Event};
 use super::messages::{self, AlertDescription, ContentType, HandshakeType};
 use super::state::{
-    AppData, Core, KEY_UPDATE_INTERVAL, MAX_EARLY_DATA_SKIPPED, Message, Next, Side, SkipEarlyData, State,
+    AppData, AppSecrets, Core, KEY_UPDATE_INTERVAL, MAX_EARLY_DATA_SKIPPED, Message, Next, Side,
+    SkipEarlyData, State,
 };
 
 /// Largest handshake message accepted: far above any sane certificate chain,
@@ -47,7 +49,8 @@ fn skip_early(left: usize, len: usize) -> Result<usize, Error> {
 /// Where the connection is in its life.
 enum Phase {
     Handshaking(Box<dyn State>),
-    Traffic,
+    /// Connected: the application secrets, which KeyUpdate moves on.
+    Traffic(Box<AppSecrets>),
     /// Failed or closed: holds the error to report, if it failed.
     Done(Option<Error>),
 }
@@ -132,8 +135,8 @@ impl Connection {
     /// [`poll_transmit`](Self::poll_transmit), so that the records which
     /// came before the close_notify can be answered.
     pub fn send(&mut self, data: &[u8]) -> Result<(), Error> {
-        match &self.phase {
-            Phase::Traffic if !self.core.sent_close => self.core.write_app_data(data),
+        match &mut self.phase {
+            Phase::Traffic(app) if !self.core.sent_close => self.core.write_app_data(app, data),
             Phase::Done(Some(e)) => Err(e.clone()),
             Phase::Handshaking(_) => Err(Error::Internal("application data before the handshake finished")),
             _ => Err(Error::Closed),
@@ -142,8 +145,8 @@ impl Connection {
 
     /// Sends a KeyUpdate; with `request_peer` the peer is asked to update too (§4.6.3).
     pub fn key_update(&mut self, request_peer: bool) -> Result<(), Error> {
-        match self.phase {
-            Phase::Traffic if !self.core.sent_close => self.core.send_key_update(request_peer),
+        match &mut self.phase {
+            Phase::Traffic(app) if !self.core.sent_close => self.core.send_key_update(app, request_peer),
             Phase::Handshaking(_) => Err(Error::Internal("KeyUpdate before the handshake finished")),
             _ => Err(Error::Closed),
         }
@@ -350,7 +353,7 @@ impl Connection {
                     }
                 },
                 ContentType::APPLICATION_DATA => {
-                    if !matches!(self.phase, Phase::Traffic) {
+                    if !matches!(self.phase, Phase::Traffic(_)) {
                         return Err(Error::UnexpectedMessage(
                             "application data before the handshake finished".into(),
                         ));
@@ -380,7 +383,7 @@ impl Connection {
                 // after whatever the driver sends in reply to the application
                 // data before this record: the next poll_transmit writes it.
                 // Its event comes now, in its place among the others.
-                if matches!(self.phase, Phase::Traffic) && !self.core.sent_close {
+                if matches!(self.phase, Phase::Traffic(_)) && !self.core.sent_close {
                     self.core.close_owed = true;
                     self.core.event(Event::AlertSent(AlertDescription::CLOSE_NOTIFY));
                 } else {
@@ -420,11 +423,12 @@ impl Connection {
             match std::mem::replace(&mut self.phase, Phase::Done(None)) {
                 Phase::Handshaking(state) => match state.handle(&mut self.core, msg, now)? {
                     Next::State(next) => self.phase = Phase::Handshaking(next),
-                    Next::Traffic => self.phase = Phase::Traffic,
+                    Next::Traffic(app) => self.phase = Phase::Traffic(app),
                 },
-                Phase::Traffic => {
-                    self.phase = Phase::Traffic;
-                    self.post_handshake(msg)?;
+                Phase::Traffic(mut app) => {
+                    let handled = self.post_handshake(&mut app, msg);
+                    self.phase = Phase::Traffic(app);
+                    handled?;
                 }
                 done @ Phase::Done(_) => self.phase = done,
             }
@@ -432,7 +436,7 @@ impl Connection {
     }
 
     /// Messages after the handshake (§4.6).
-    fn post_handshake(&mut self, msg: Message<'_>) -> Result<(), Error> {
+    fn post_handshake(&mut self, app: &mut AppSecrets, msg: Message<'_>) -> Result<(), Error> {
         match msg.typ {
             HandshakeType::KEY_UPDATE => {
                 let requested = messages::decode_key_update(msg.body)?
@@ -446,7 +450,7 @@ impl Connection {
                 self.core.message_step(Direction::Received, msg.raw, true, false, || {
                     describe::key_update(requested)
                 });
-                self.core.receive_key_update(requested)
+                self.core.receive_key_update(app, requested)
             }
             // Tickets are for resumption, which tlschat does not do: skip them.
             HandshakeType::NEW_SESSION_TICKET if self.core.side == Side::Client => {

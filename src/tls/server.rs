@@ -23,7 +23,7 @@ use super::messages::{
     Certificate, CertificateRequest, ClientHello, EncryptedExtensions, HRR_RANDOM, HandshakeType,
     KeyShareEntry, NamedGroup, ServerHello, SignatureScheme, TLS12, TLS13,
 };
-use super::state::{Core, MAX_EARLY_DATA_SKIPPED, Message, Next, Side, SkipEarlyData, State};
+use super::state::{AppSecrets, Core, MAX_EARLY_DATA_SKIPPED, Message, Next, Side, SkipEarlyData, State};
 use super::suites::Suite;
 use super::{ClientAuth, ClientTrust, ServerConfig};
 
@@ -188,12 +188,14 @@ impl State for ExpectClientHello {
         let client_hs = secrets.client.clone();
         let traffic = secrets.into_traffic(&core.transcript.current());
         core.secret_step(SecretKind::MasterSecret);
-        core.set_app_secrets(traffic);
-        core.start_app_write()?;
+        core.app_secrets_derived(&traffic);
+        core.set_write_key(&traffic.server)?;
+        let app = AppSecrets::new(Side::Server, traffic);
 
         let n = Negotiated {
             config,
             client_hs,
+            app,
             alpn,
             retried: self.retry.is_some(),
             server_name: ch.server_name,
@@ -280,6 +282,9 @@ fn choose_alpn(config: &ServerConfig, offered: Option<&[Vec<u8>]>) -> Result<Opt
 struct Negotiated {
     config: Arc<ServerConfig>,
     client_hs: TrafficSecret,
+    /// The application secrets, kept for the traffic phase (we already
+    /// write with ours, from our Finished on).
+    app: Box<AppSecrets>,
     alpn: Option<Vec<u8>>,
     retried: bool,
     server_name: Option<String>,
@@ -368,7 +373,7 @@ impl State for ExpectClientFinished {
             }
             verdict.map_err(Error::AccessDenied)?;
         }
-        core.start_app_read()?;
+        core.set_read_key(&self.n.app.theirs)?;
         core.ccs_allowed = false;
         core.event(Event::Connected(Summary {
             suite: core.suite()?.code(),
@@ -379,7 +384,7 @@ impl State for ExpectClientFinished {
             retried: self.n.retried,
             server_name: self.n.server_name,
         }));
-        Ok(Next::Traffic)
+        Ok(Next::Traffic(self.n.app))
     }
 
     fn waiting_for(&self) -> &'static str {

@@ -82,16 +82,33 @@ pub(crate) trait State: Send {
 pub(crate) enum Next {
     /// Another handshake state.
     State(Box<dyn State>),
-    /// The handshake is done.
-    Traffic,
+    /// The handshake is done: the connection's traffic phase begins with
+    /// these secrets, which only it holds.
+    Traffic(Box<AppSecrets>),
 }
 
 /// The application traffic secrets and their KeyUpdate generations (§7.2).
-pub(super) struct AppSecrets {
-    pub(super) ours: TrafficSecret,
-    pub(super) theirs: TrafficSecret,
-    pub(super) our_generation: u64,
-    pub(super) their_generation: u64,
+/// The last handshake state makes them and hands them to the traffic phase
+/// ([`Next::Traffic`]), so that nothing before it can reach them. Boxed
+/// where they are kept, so they stay in one place until they are zeroized.
+pub(crate) struct AppSecrets {
+    pub(crate) ours: TrafficSecret,
+    pub(crate) theirs: TrafficSecret,
+    our_generation: u64,
+    their_generation: u64,
+}
+
+impl AppSecrets {
+    /// Which of `traffic`'s secrets are ours on `side`. The exporter secret
+    /// is not kept: tlschat exports nothing.
+    pub(crate) fn new(side: Side, traffic: TrafficSecrets) -> Box<Self> {
+        let TrafficSecrets { client, server, .. } = traffic;
+        let (ours, theirs) = match side {
+            Side::Client => (client, server),
+            Side::Server => (server, client),
+        };
+        Box::new(Self { ours, theirs, our_generation: 0, their_generation: 0 })
+    }
 }
 
 /// A received application-data record not yet taken by the driver.
@@ -120,7 +137,6 @@ pub(crate) struct Core {
     pub(super) tx: Vec<u8>,
     pub(super) events: VecDeque<Event>,
     pub(super) app_in: VecDeque<AppData>,
-    pub(super) app_secrets: Option<AppSecrets>,
     /// Whether the peer's dummy ChangeCipherSpec is acceptable now (§D.4, §5).
     pub(crate) ccs_allowed: bool,
     /// Whether a protected record from the peer has opened: proof that the
@@ -172,7 +188,6 @@ impl Core {
             tx: Vec::with_capacity(4096),
             events: VecDeque::new(),
             app_in: VecDeque::new(),
-            app_secrets: None,
             ccs_allowed: false,
             skip_early_data: SkipEarlyData::No,
             opened_a_record: false,
@@ -309,30 +324,11 @@ impl Core {
         self.suite.ok_or(Error::Internal("record keys before a cipher suite was agreed"))
     }
 
-    /// Keeps the application secrets for KeyUpdate and logs them.
-    pub(crate) fn set_app_secrets(&mut self, traffic: TrafficSecrets) {
+    /// Reports the application secrets and hands them to the key log.
+    pub(crate) fn app_secrets_derived(&mut self, traffic: &TrafficSecrets) {
         self.secret(SecretKind::ClientApplicationTraffic(0), &traffic.client);
         self.secret(SecretKind::ServerApplicationTraffic(0), &traffic.server);
         self.secret(SecretKind::ExporterMaster, &traffic.exporter);
-        let TrafficSecrets { client, server, .. } = traffic;
-        let (ours, theirs) = match self.side {
-            Side::Client => (client, server),
-            Side::Server => (server, client),
-        };
-        self.app_secrets = Some(AppSecrets { ours, theirs, our_generation: 0, their_generation: 0 });
-    }
-
-    /// Switches reading to the peer's application secret.
-    pub(crate) fn start_app_read(&mut self) -> Result<(), Error> {
-        let secret =
-            self.app_secrets.as_ref().ok_or(Error::Internal("no application secrets"))?.theirs.clone();
-        self.set_read_key(&secret)
-    }
-
-    /// Switches writing to our application secret.
-    pub(crate) fn start_app_write(&mut self) -> Result<(), Error> {
-        let secret = self.app_secrets.as_ref().ok_or(Error::Internal("no application secrets"))?.ours.clone();
-        self.set_write_key(&secret)
     }
 
     pub(super) fn secret_kind(&self, ours: bool, generation: u64) -> SecretKind {
@@ -389,7 +385,7 @@ impl Core {
         result.is_ok()
     }
 
-    pub(super) fn write_app_data(&mut self, data: &[u8]) -> Result<(), Error> {
+    pub(super) fn write_app_data(&mut self, app: &mut AppSecrets, data: &[u8]) -> Result<(), Error> {
         if !data.is_empty() {
             self.answered_key_update = false;
         }
@@ -397,7 +393,7 @@ impl Core {
             let used = self.write.as_ref().ok_or(Error::Internal("no write key"))?.sequence();
             if used.saturating_add(1) >= self.key_update_interval {
                 // §5.5: a fresh key before this one has protected too many records.
-                self.send_key_update(false)?;
+                self.send_key_update(app, false)?;
             }
             let p = self.write.as_mut().ok_or(Error::Internal("no write key"))?;
             p.seal(ContentType::APPLICATION_DATA, chunk, &mut self.tx)?;
@@ -406,19 +402,21 @@ impl Core {
     }
 
     /// Sends a KeyUpdate and moves our writing to the next secret (§4.6.3).
-    pub(super) fn send_key_update(&mut self, update_requested: bool) -> Result<(), Error> {
+    pub(super) fn send_key_update(
+        &mut self,
+        app: &mut AppSecrets,
+        update_requested: bool,
+    ) -> Result<(), Error> {
         let mut msg = Vec::with_capacity(5);
         messages::encode_key_update(&mut msg, update_requested);
         self.write_handshake(&msg)?;
         self.message_step(Direction::Sent, &msg, true, false, || describe::key_update(update_requested));
-        let app =
-            self.app_secrets.as_mut().ok_or(Error::Internal("KeyUpdate before the handshake finished"))?;
         app.ours = key_schedule::next_traffic_secret(&app.ours);
         app.our_generation += 1;
-        let (secret, generation) = (app.ours.clone(), app.our_generation);
-        self.set_write_key(&secret)?;
+        let generation = app.our_generation;
+        self.set_write_key(&app.ours)?;
         let kind = self.secret_kind(true, generation);
-        self.secret(kind, &secret);
+        self.secret(kind, &app.ours);
         self.event(Event::KeyUpdated { direction: Direction::Sent, update_requested, generation });
         Ok(())
     }
@@ -427,18 +425,20 @@ impl Core {
     /// once, however many requests come while we send no data ("an
     /// implementation which receives multiple KeyUpdates while it is silent
     /// [responds] with a single update").
-    pub(super) fn receive_key_update(&mut self, update_requested: bool) -> Result<(), Error> {
-        let app =
-            self.app_secrets.as_mut().ok_or(Error::Internal("KeyUpdate before the handshake finished"))?;
+    pub(super) fn receive_key_update(
+        &mut self,
+        app: &mut AppSecrets,
+        update_requested: bool,
+    ) -> Result<(), Error> {
         app.theirs = key_schedule::next_traffic_secret(&app.theirs);
         app.their_generation += 1;
-        let (secret, generation) = (app.theirs.clone(), app.their_generation);
-        self.set_read_key(&secret)?;
+        let generation = app.their_generation;
+        self.set_read_key(&app.theirs)?;
         let kind = self.secret_kind(false, generation);
-        self.secret(kind, &secret);
+        self.secret(kind, &app.theirs);
         self.event(Event::KeyUpdated { direction: Direction::Received, update_requested, generation });
         if update_requested && !self.sent_close && !self.answered_key_update {
-            self.send_key_update(false)?;
+            self.send_key_update(app, false)?;
             self.answered_key_update = true;
         }
         Ok(())
