@@ -14,8 +14,7 @@ use super::error::Error;
 use super::events::{Direction, Event};
 use super::messages::{self, AlertDescription, ContentType, HandshakeType};
 use super::state::{
-    AppData, AppSecrets, Core, KEY_UPDATE_INTERVAL, MAX_EARLY_DATA_SKIPPED, Message, Next, Side,
-    SkipEarlyData, State,
+    AppData, AppSecrets, Core, MAX_EARLY_DATA_SKIPPED, Message, Next, Side, SkipEarlyData, State,
 };
 
 /// Largest handshake message accepted: far above any sane certificate chain,
@@ -153,11 +152,12 @@ impl Connection {
     }
 
     /// Lowers how many records one write key protects before the connection
-    /// updates it by itself (normally [`KEY_UPDATE_INTERVAL`]), so that tests
+    /// updates it by itself (normally [`KEY_UPDATE_INTERVAL`](super::KEY_UPDATE_INTERVAL)), so that tests
     /// can watch it happen. At least 2, since the KeyUpdate is the last
     /// record of the old key; never above the normal interval.
+    #[cfg(any(test, feature = "testing"))]
     pub fn set_key_update_interval_for_testing_only(&mut self, records: u64) {
-        self.core.key_update_interval = records.clamp(2, KEY_UPDATE_INTERVAL);
+        self.core.key_update_interval = records.clamp(2, super::KEY_UPDATE_INTERVAL);
     }
 
     /// Sends close_notify: we will send nothing more (§6.1).

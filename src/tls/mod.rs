@@ -39,7 +39,9 @@ use std::sync::Arc;
 pub use cert::{CertError, CertSummary, Fingerprint, RootStore, ServerName};
 pub use codec::InvalidMessage;
 pub use conn::Connection;
-pub use crypto::{Ed25519Key, KeyFormatError, OsRng, Rng, SeededRng};
+#[cfg(any(test, feature = "testing"))]
+pub use crypto::SeededRng;
+pub use crypto::{Ed25519Key, KeyFormatError, OsRng, Rng};
 pub use error::Error;
 pub use events::{Direction, Event, Field, HandshakeStep, Step, Summary};
 pub use key_schedule::SecretKind;
