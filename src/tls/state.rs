@@ -70,8 +70,8 @@ pub(crate) struct Message<'a> {
 
 /// A handshake state: handles one message, consuming itself.
 pub(crate) trait State: Send {
-    /// Handles `msg` and returns the next state, or `None` when the
-    /// handshake is complete and the connection is in its traffic phase.
+    /// Handles `msg` and returns the next state, or, when the handshake is
+    /// complete, [`Next::Traffic`] with the secrets of the traffic phase.
     fn handle(self: Box<Self>, core: &mut Core, msg: Message<'_>, now: u64) -> Result<Next, Error>;
 
     /// What this state waits for, for error messages ("waiting for ServerHello").
