@@ -8,8 +8,10 @@ use std::sync::Arc;
 
 use common::*;
 use tlschat::pki;
-use tlschat::tls::messages::{self, ClientHello, ContentType, HandshakeType, KeyShareEntry, NamedGroup};
-use tlschat::tls::record;
+use tlschat::tls::internal::messages::{
+    self, ClientHello, ContentType, HandshakeType, KeyShareEntry, NamedGroup,
+};
+use tlschat::tls::internal::record;
 use tlschat::tls::{
     AlertDescription as A, CipherSuite, ClientAuth, ClientTrust, Direction, Error, Event, ServerTrust,
 };
@@ -542,7 +544,7 @@ fn a_certificate_for_another_name_is_bad_certificate() {
 #[test]
 fn a_pinned_fingerprint_accepts_its_key_and_refuses_another() {
     let pki = pki(29);
-    let fp = tlschat::tls::cert::parse_leaf(&pki.server.chain[0]).unwrap().fingerprint;
+    let fp = tlschat::tls::internal::cert::parse_leaf(&pki.server.chain[0]).unwrap().fingerprint;
     let mut p =
         Pair::new(tlschat::tls::ClientConfig::new(ServerTrust::Fingerprint(fp)), server_config(&pki), 29);
     p.drive();
