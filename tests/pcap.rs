@@ -13,7 +13,8 @@ mod support;
 use std::path::Path;
 use std::process::Command;
 
-use support::{Proc, Room, TempDir, tlschat};
+use support::tmux::{Tmux, file_within};
+use support::{Proc, Room, TLSCHAT, TempDir, tlschat};
 
 /// Runs `tshark -r FILE ARGS…` with no key log configured (the secrets
 /// can only come from the file) and checksum checks on; its stdout.
@@ -247,4 +248,40 @@ fn a_demo_capture_records_the_users_own_connection() {
         text.contains("a line for the capture") && text.contains("went out as signed message"),
         "{text:?}"
     );
+}
+
+#[test]
+fn the_full_screen_demo_writes_a_capture_too() {
+    let dir = TempDir::new("pcap-tui");
+    let file = dir.join("tui.pcapng");
+    let tmux = Tmux::start(&dir);
+    let home = dir.path();
+    // The interface in a real terminal; stderr (the --pcap notice, printed
+    // before the interface starts) and the exit status go to files.
+    let program = format!(
+        "env -u SSLKEYLOGFILE HOME='{home}' XDG_DATA_HOME='{home}/data' XDG_CONFIG_HOME='{home}/config' \
+         TERM=xterm-256color '{tlschat}' demo --step-delay 0 --pcap '{file}' 2>'{home}/stderr'; \
+         echo \"EXIT:$?\" >'{home}/exit'; exec sleep 600",
+        home = home.display(),
+        tlschat = TLSCHAT,
+        file = file.display(),
+    );
+    tmux.session("demo", &program);
+    tmux.wait_for("demo", "the finished handshake", |s| {
+        s.contains("Handshake 10/10") && s.contains("Connected")
+    });
+    tmux.type_line("demo", "typed in the terminal");
+    tmux.wait_for_text("demo", "you \u{2713}\u{2713}: typed in the terminal");
+    tmux.type_line("demo", "exit");
+    let exit = file_within(&home.join("exit"), || tmux.screen("demo"));
+    let stderr = std::fs::read_to_string(home.join("stderr")).unwrap();
+    assert_eq!(exit.trim(), "EXIT:0", "{stderr}");
+    assert!(stderr.contains("(--pcap): anyone who reads it can decrypt the session"), "{stderr}");
+
+    let streams = handshake_types_by_stream(&file);
+    assert_eq!(streams.len(), 1, "{streams:?}");
+    assert_eq!(streams[0].1[..], [1, 2, 8, 13, 11, 15, 20, 11, 15, 20], "{streams:?}");
+    assert!(decrypted_data(&file).contains("typed in the terminal"));
+    let flagged = flagged_frames(&file);
+    assert!(flagged.trim().is_empty(), "Wireshark flags frames:\n{flagged}");
 }
