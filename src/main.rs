@@ -201,7 +201,7 @@ struct TlsArgs {
     #[arg(long, value_name = "FILE")]
     keylog: Option<PathBuf>,
 
-    /// Write the session to FILE as a pcapng capture (TCP/IP frames, the secrets embedded) that Wireshark and tshark open decrypted; listen: every connection, demo: yours
+    /// Write the session to FILE (made 0600) as a pcapng capture that Wireshark and tshark open decrypted: the real TLS bytes in TCP/IP frames, the secrets embedded. listen: every connection, each its own TCP stream; demo: your own connection
     #[arg(long, value_name = "FILE")]
     pcap: Option<PathBuf>,
 

@@ -30,6 +30,10 @@
 //! bytes (a long-running `listen` must not fill the disk): it is then cut
 //! cleanly between blocks, and [`Capture::take_notice`] says so once, for
 //! the user to be told at that moment. A write error stops it the same way.
+//! Each batch of frames (a write or a read, and its acknowledgement) is
+//! written and flushed at once, under one lock, as the key log writes its
+//! lines: a capture read while the session runs is whole up to its last
+//! batch.
 //!
 //! # Why pcap-parser
 //!
