@@ -14,7 +14,7 @@ use std::path::Path;
 use std::process::Command;
 
 use support::tmux::{Tmux, file_within};
-use support::{Proc, Room, TLSCHAT, TempDir, tlschat};
+use support::{Proc, Room, TLSCHAT, TempDir, single_error_line, tlschat};
 
 /// Runs `tshark -r FILE ARGS…` with no key log configured (the secrets
 /// can only come from the file) and checksum checks on; its stdout.
@@ -284,4 +284,15 @@ fn the_full_screen_demo_writes_a_capture_too() {
     assert!(decrypted_data(&file).contains("typed in the terminal"));
     let flagged = flagged_frames(&file);
     assert!(flagged.trim().is_empty(), "Wireshark flags frames:\n{flagged}");
+}
+
+#[test]
+fn a_capture_that_cannot_be_made_stops_the_command_with_one_line_naming_it() {
+    let dir = TempDir::new("pcap-unwritable");
+    let file = dir.join("no-such-directory/capture.pcapng");
+    let mut demo =
+        Proc::spawn("demo", &mut tlschat(&["demo", "--headless", "--pcap", file.to_str().unwrap()]));
+    assert!(!demo.wait().success());
+    let line = single_error_line(&demo);
+    assert!(line.starts_with(&format!("tlschat: cannot create the capture {}: ", file.display())), "{line}");
 }
