@@ -1185,6 +1185,7 @@ impl App {
             }
             NetEvent::Chat { event, .. } => self.chat(event, now),
             NetEvent::RoomNote { note } => self.notice(now, Level::Info, chat::printable(&note).into_owned()),
+            NetEvent::CaptureStopped { note } => self.notice(now, Level::Error, note),
             NetEvent::Refused { refusal, .. } => self.notice(now, Level::Error, refusal.to_string()),
         }
     }

@@ -30,7 +30,7 @@
 //! - [`report`]: how events are told in words and JSON; [`escape`]: peer
 //!   text made safe for a terminal; [`explain`]: why each handshake step
 //!   matters, in plain words; [`logfile`]: the TUI's log file;
-//!   [`keylog`]: the NSS key log;
+//!   [`keylog`]: the NSS key log; [`pcap`]: `--pcap`'s capture file;
 //! - [`home`]: where files live; [`identity`]: the user's key and name;
 //!   [`trust`]: how servers are trusted, and the pins; [`room`]: a room's
 //!   keys and members; [`pki`]: keys and certificates; [`demo`]: the demo's bots.
@@ -49,6 +49,7 @@ pub mod identity;
 pub mod keylog;
 pub mod logfile;
 pub mod net;
+pub mod pcap;
 pub mod pki;
 pub mod report;
 pub mod room;

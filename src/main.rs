@@ -201,6 +201,10 @@ struct TlsArgs {
     #[arg(long, value_name = "FILE")]
     keylog: Option<PathBuf>,
 
+    /// Write the session to FILE (made 0600) as a pcapng capture that Wireshark and tshark open decrypted: the real TLS bytes in TCP/IP frames, the secrets embedded. listen: every connection, each its own TCP stream; demo: your own connection
+    #[arg(long, value_name = "FILE")]
+    pcap: Option<PathBuf>,
+
     /// Allow only this cipher suite; repeat for several, most preferred first (default: chacha20, aes128)
     #[arg(long = "suite", value_enum, value_name = "SUITE")]
     suites: Vec<Suite>,
@@ -239,6 +243,7 @@ impl TlsArgs {
     fn options(&self) -> TlsOptions {
         TlsOptions {
             keylog: self.keylog.clone(),
+            pcap: self.pcap.clone(),
             suites: self.suites(),
             handshake_timeout: self.handshake_timeout,
         }

@@ -189,6 +189,7 @@ pub fn client_lines(event: &NetEvent) -> Vec<String> {
         }
         NetEvent::Closed { by: Closer::Us, .. } => "[tls] closed (close_notify)".to_owned(),
         NetEvent::Held { .. } => "[tls] the next flight is held until Space (--step)".to_owned(),
+        NetEvent::CaptureStopped { note } => format!("[pcap] {note}"),
         _ => return Vec::new(),
     };
     vec![line]
@@ -223,6 +224,7 @@ pub fn server_lines(event: &NetEvent) -> Vec<String> {
         NetEvent::Text { peer, line } => format!("[{peer}] {}", printable(line)),
         NetEvent::Chat { event, .. } => return chat_lines(event),
         NetEvent::RoomNote { note } => format!("[room] {}", printable(note)),
+        NetEvent::CaptureStopped { note } => format!("[pcap] {note}"),
         NetEvent::StatusPage { peer } => format!("[{peer}] sent the HTTP status page"),
         NetEvent::Closed { peer, by: Closer::Peer } => format!("[{peer}] left (close_notify)"),
         NetEvent::Closed { peer, by: Closer::Us } => format!("[{peer}] closed (close_notify)"),
@@ -281,6 +283,7 @@ pub fn json(event: &NetEvent) -> Option<Value> {
         }
         NetEvent::Chat { event, .. } => chat_json(event),
         NetEvent::RoomNote { note } => json!({"type": "note", "text": note}),
+        NetEvent::CaptureStopped { note } => json!({"type": "capture_stopped", "text": note}),
         NetEvent::StatusPage { peer } => json!({"type": "status_page", "peer": peer.to_string()}),
         NetEvent::Held { peer } => json!({"type": "held", "peer": peer.to_string()}),
         NetEvent::Closed { peer, by } => json!({

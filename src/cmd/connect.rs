@@ -13,12 +13,13 @@ use tokio::sync::mpsc;
 
 use super::{
     Context, EVENT_QUEUE, Error, INPUT_QUEUE, Output, TlsOptions, intent_of, load_identity, log_to_file,
-    read_stdin_lines, read_text, unix_now, warn_keylog,
+    read_stdin_lines, read_text, secrets_to, unix_now, warn_capture, warn_keylog,
 };
 use crate::home::Home;
 use crate::net::{self, HostPort, Intent, NetError, NetEvent};
+use crate::pcap::Capture;
 use crate::report;
-use crate::tls::{self, ClientConfig, Fingerprint, KeyLog, OsRng, RootStore, ServerName};
+use crate::tls::{self, ClientConfig, Fingerprint, OsRng, RootStore, ServerName};
 use crate::trust::{self, FirstContact, KnownRooms, Plan, TrustError};
 
 /// What `tlschat connect` was asked to do.
@@ -83,10 +84,11 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
     // Our identity answers the room's CertificateRequest.
     let identity = load_identity(&home, !tui)?;
     let keylog = opts.tls.keylog()?;
+    let capture = opts.tls.capture("this connection")?;
     let mut config = ClientConfig::new(plan.trust.clone());
     config.suites = opts.tls.suites.clone();
     config.alpn = vec![tls::ALPN_TLSCHAT.to_vec()];
-    config.keylog = keylog.clone().map(|k| k as Arc<dyn KeyLog>);
+    config.keylog = secrets_to(keylog.as_ref(), capture.as_ref());
     config.client_cert = Some(identity.certificate(&mut OsRng, unix_now())?.into());
 
     let dial = Dial {
@@ -98,9 +100,11 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
         handshake_timeout: opts.tls.handshake_timeout,
         plan: Some(plan),
         identity: Some(identity.name().to_owned()),
+        capture: capture.clone(),
     };
     let result = join(dial, opts.step_delay.unwrap_or(Duration::ZERO), opts.step, out).await;
     warn_keylog(keylog.as_deref());
+    warn_capture(capture.as_deref());
     result
 }
 
@@ -117,6 +121,9 @@ pub(super) struct Dial<'a> {
     pub(super) plan: Option<Plan>,
     /// Our display name, to explain a room's refusal.
     pub(super) identity: Option<String>,
+    /// `--pcap`: where the connection is recorded (its secrets reach it
+    /// through `config`'s key log).
+    pub(super) capture: Option<Arc<Capture>>,
 }
 
 /// What a failed connection means to the user: a trust error (a changed
@@ -171,7 +178,7 @@ async fn verdict(guard: Option<Guard>) -> Result<(), Error> {
 /// stdin sent and every event printed.
 pub(super) async fn join(dial: Dial<'_>, step_delay: Duration, step: bool, out: Output) -> Result<(), Error> {
     let tui = out.tui;
-    let Dial { target, host, port, server_name, config, handshake_timeout, plan, identity } = dial;
+    let Dial { target, host, port, server_name, config, handshake_timeout, plan, identity, capture } = dial;
     let (event_tx, event_rx) = mpsc::channel(EVENT_QUEUE);
     let (intent_tx, intent_rx) = mpsc::channel(INPUT_QUEUE);
     // Until the server's key is trusted, lines wait at the gate.
@@ -179,7 +186,7 @@ pub(super) async fn join(dial: Dial<'_>, step_delay: Duration, step: bool, out: 
     let explain = |e| explain(plan.as_ref(), identity.as_deref(), e);
     if tui {
         let (pace, gate) = crate::tui::Pace::new(step_delay, step);
-        let session = net::connect(
+        let session = net::connect_captured(
             host,
             port,
             server_name,
@@ -188,6 +195,7 @@ pub(super) async fn join(dial: Dial<'_>, step_delay: Duration, step: bool, out: 
             intent_rx,
             event_tx,
             gate,
+            capture,
         );
         let session = async { session.await.map_err(|e| explain(e).to_string()) };
         let events = log_to_file(event_rx, report::client_lines, &format!("tlschat: joining {target}"));
@@ -224,8 +232,18 @@ pub(super) async fn join(dial: Dial<'_>, step_delay: Duration, step: bool, out: 
         }
     });
 
-    let session =
-        net::connect(host, port, server_name, Arc::new(config), handshake_timeout, intent_rx, event_tx, None);
+    let config = Arc::new(config);
+    let session = net::connect_captured(
+        host,
+        port,
+        server_name,
+        config,
+        handshake_timeout,
+        intent_rx,
+        event_tx,
+        None,
+        capture,
+    );
     let log = async {
         while let Some(event) = event_rx.recv().await {
             out.print(&event, report::client_lines);

@@ -44,6 +44,7 @@ use tokio::time::{Instant, timeout_at};
 
 use self::session::{Inbox, Role, TlsStream};
 use crate::chat::{ChatEvent, Kind};
+use crate::pcap::{Capture, Opener};
 use crate::tls::{
     self, AlertDescription, ClientConfig, Connection, Direction, Event, HandshakeStep, OsRng, ServerConfig,
     ServerName, Summary,
@@ -185,6 +186,12 @@ pub enum NetEvent {
         /// Why.
         error: io::Error,
     },
+    /// The `--pcap` capture stopped growing (its size limit, a write
+    /// error): told once, by the first connection to notice.
+    CaptureStopped {
+        /// What happened, naming the file.
+        note: String,
+    },
 }
 
 impl NetEvent {
@@ -321,6 +328,23 @@ pub async fn connect(
     events: mpsc::Sender<NetEvent>,
     step: Option<StepGate>,
 ) -> Result<(), NetError> {
+    connect_captured(host, port, server_name, config, handshake_timeout, intents, events, step, None).await
+}
+
+/// [`connect`], with the connection recorded into `capture` (`--pcap`);
+/// the capture should also be in `config`'s key log, for its secrets.
+#[allow(clippy::too_many_arguments)] // connect's knobs, and the capture
+pub async fn connect_captured(
+    host: &str,
+    port: u16,
+    server_name: ServerName,
+    config: Arc<ClientConfig>,
+    handshake_timeout: Duration,
+    intents: mpsc::Receiver<Intent>,
+    events: mpsc::Sender<NetEvent>,
+    step: Option<StepGate>,
+    capture: Option<Arc<Capture>>,
+) -> Result<(), NetError> {
     let start = Instant::now();
     let tcp = timeout_at(start + handshake_timeout, open(host, port))
         .await
@@ -331,6 +355,9 @@ pub async fn connect(
     let key = config.client_cert.as_ref().map(|c| c.key.clone());
     let tls = Connection::client(config, server_name, Box::new(OsRng))?;
     let mut stream = TlsStream::new(tcp, tls, peer, start, handshake_timeout);
+    if let Some(capture) = capture {
+        stream.capture(capture, Opener::Us)?;
+    }
     let role = Role::Client { key };
     let by = session::chat(&mut stream, &mut Inbox::Direct(intents), &events, role, step).await?;
     let _ = events.send(NetEvent::Closed { peer, by }).await;
@@ -391,6 +418,9 @@ pub struct Server {
     pub shutdown: watch::Receiver<bool>,
     /// How many connections, and how many unverified ones per address.
     pub limits: Limits,
+    /// `--pcap`: where every connection is recorded, each as its own TCP
+    /// stream (the capture should also be in `config`'s key log).
+    pub capture: Option<Arc<Capture>>,
 }
 
 impl Server {
@@ -428,6 +458,7 @@ impl Server {
         let tls = Connection::server(self.config.clone(), Box::new(OsRng));
         let limit = self.handshake_timeout;
         let events = self.events.clone();
+        let capture = self.capture.clone();
         // The connection's place under the caps, held for its life: by its
         // seat in a room (which lets it go of the unverified count once the
         // member proved its key), else by its task.
@@ -455,6 +486,13 @@ impl Server {
         tokio::spawn(async move {
             let _slot = slot;
             if let Err(error) = nodelay {
+                let error = error.into();
+                let _ = events.send(NetEvent::Failed { peer, during_handshake: true, error }).await;
+                return;
+            }
+            if let Some(capture) = capture
+                && let Err(error) = stream.capture(capture, Opener::Peer)
+            {
                 let error = error.into();
                 let _ = events.send(NetEvent::Failed { peer, during_handshake: true, error }).await;
                 return;
