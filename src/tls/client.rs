@@ -137,7 +137,7 @@ impl State for ExpectServerHello {
         if share.group != NamedGroup::X25519 || !offered {
             return Err(Error::IllegalParameter("the server's key share is for a group we did not share"));
         }
-        let shared = handshake::agree(&self.key, &share.key_exchange)?;
+        let shared = handshake::agree(core, &self.key, &share.key_exchange)?;
         // Offered, so implemented (start offers nothing else).
         core.suite = Some(
             Suite::from_code(sh.cipher_suite)

@@ -11,9 +11,11 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use super::cert::ServerName;
-use super::crypto::{Rng, TranscriptHash};
+use zeroize::Zeroizing;
+
+use super::crypto::{self, Rng, TranscriptHash};
 use super::error::Error;
-use super::events::{Direction, Event, Field, HandshakeStep, Step};
+use super::events::{Direction, Event, Field, HandshakeStep, Revealed, SecretBytes, Step};
 use super::key_schedule::{self, SecretKind, TrafficSecret, TrafficSecrets};
 use super::messages::{self, AlertDescription, ContentType, HandshakeType};
 use super::record::{self, Deframer, MAX_CIPHERTEXT, MAX_PLAINTEXT, Protection};
@@ -126,6 +128,11 @@ pub(crate) struct Core {
     pub(crate) rng: Box<dyn Rng>,
     pub(crate) keylog: Option<Arc<dyn KeyLog>>,
     pub(crate) emit_steps: bool,
+    /// Whether secret values are reported as [`Event::Revealed`] (the user's opt-in).
+    pub(crate) reveal: bool,
+    /// With `reveal`: the traffic secrets whose keys read and write now.
+    read_secret: Option<SecretKind>,
+    write_secret: Option<SecretKind>,
     pub(crate) transcript: TranscriptHash,
     pub(crate) client_random: [u8; 32],
     /// The agreed suite, once the hellos have agreed one.
@@ -169,12 +176,21 @@ pub(crate) struct Core {
 }
 
 impl Core {
-    fn new(side: Side, rng: Box<dyn Rng>, keylog: Option<Arc<dyn KeyLog>>, emit_steps: bool) -> Self {
+    fn new(
+        side: Side,
+        rng: Box<dyn Rng>,
+        keylog: Option<Arc<dyn KeyLog>>,
+        emit_steps: bool,
+        reveal: bool,
+    ) -> Self {
         Self {
             side,
             rng,
             keylog,
             emit_steps,
+            reveal,
+            read_secret: None,
+            write_secret: None,
             transcript: TranscriptHash::default(),
             client_random: [0; 32],
             suite: None,
@@ -287,6 +303,63 @@ impl Core {
         self.events.push_back(event);
     }
 
+    /// Reports a value the engine used, only if the user asked to see them.
+    /// `make` is not called otherwise, so no copy of a secret is made.
+    pub(crate) fn reveal(&mut self, make: impl FnOnce() -> Revealed) {
+        if self.reveal {
+            self.events.push_back(Event::Revealed(make()));
+        }
+    }
+
+    /// Reveals a secret of the schedule (see [`reveal`](Self::reveal)).
+    pub(crate) fn reveal_secret(
+        &mut self,
+        kind: SecretKind,
+        value: &[u8],
+        transcript_hash: Option<[u8; 32]>,
+    ) {
+        self.reveal(|| Revealed::Secret { kind, value: SecretBytes::new(value), transcript_hash });
+    }
+
+    /// The traffic secret whose keys are being set for reading (`read`) or
+    /// writing: the handshake secrets until the application secrets exist,
+    /// then those, at their current generation.
+    fn protecting_secret(&self, read: bool) -> SecretKind {
+        let client_side = (self.side == Side::Client) != read;
+        match &self.app_secrets {
+            None if client_side => SecretKind::ClientHandshakeTraffic,
+            None => SecretKind::ServerHandshakeTraffic,
+            Some(app) => {
+                let generation = if read { app.their_generation } else { app.our_generation };
+                self.secret_kind(!read, generation)
+            }
+        }
+    }
+
+    /// Reveals the record that `seal` just appended to `tx` at `start`.
+    fn reveal_sealed(&mut self, start: usize, sequence: u64, payload: &[u8], typ: ContentType) {
+        if !self.reveal {
+            return;
+        }
+        let Some(secret) = self.write_secret else { return };
+        let body = &self.tx[start + record::HEADER_LEN..];
+        let n = body.len().saturating_sub(crypto::TAG_LEN).min(Revealed::RECORD_PREFIX);
+        // TLSInnerPlaintext is the payload then the type byte (no padding is sent).
+        let mut inner = Zeroizing::new(payload[..payload.len().min(n)].to_vec());
+        if inner.len() < n {
+            inner.push(typ.0);
+        }
+        let revealed = Revealed::Record {
+            direction: Direction::Sent,
+            secret,
+            sequence,
+            ciphertext: body[..n].to_vec(),
+            plaintext: SecretBytes::new(&inner[..n]),
+            length: body.len(),
+        };
+        self.events.push_back(Event::Revealed(revealed));
+    }
+
     /// Moves application data still in the deframer's buffer out of it,
     /// before the buffer is compacted and its offsets change.
     fn keep_app_data(&mut self) {
@@ -307,6 +380,28 @@ impl Core {
         }
         let (key, iv) = key_schedule::traffic_keys(self.suite()?, secret);
         self.read = Some(Protection::new(key, iv));
+        self.reveal_keys(secret, true)
+    }
+
+    /// Reveals the key and IV just made from `secret` for reading or writing.
+    fn reveal_keys(&mut self, secret: &TrafficSecret, read: bool) -> Result<(), Error> {
+        if self.reveal {
+            let suite = self.suite()?;
+            let (key, iv) = key_schedule::key_material(suite, secret);
+            let kind = self.protecting_secret(read);
+            if read {
+                self.read_secret = Some(kind);
+            } else {
+                self.write_secret = Some(kind);
+            }
+            self.events.push_back(Event::Revealed(Revealed::TrafficKeys {
+                secret: kind,
+                suite: suite.code(),
+                direction: if read { Direction::Received } else { Direction::Sent },
+                key: SecretBytes::new(&key),
+                iv: SecretBytes::new(iv.expose()),
+            }));
+        }
         Ok(())
     }
 
@@ -314,7 +409,7 @@ impl Core {
     pub(crate) fn set_write_key(&mut self, secret: &TrafficSecret) -> Result<(), Error> {
         let (key, iv) = key_schedule::traffic_keys(self.suite()?, secret);
         self.write = Some(Protection::new(key, iv));
-        Ok(())
+        self.reveal_keys(secret, false)
     }
 
     /// The agreed suite; keys before one is agreed are a bug of ours.
@@ -324,6 +419,11 @@ impl Core {
 
     /// Keeps the application secrets for KeyUpdate and logs them.
     pub(crate) fn set_app_secrets(&mut self, traffic: TrafficSecrets) {
+        self.reveal_secret(SecretKind::MasterSecret, traffic.master.expose(), None);
+        let hash = Some(traffic.finished_hash);
+        self.reveal_secret(SecretKind::ClientApplicationTraffic(0), traffic.client.expose(), hash);
+        self.reveal_secret(SecretKind::ServerApplicationTraffic(0), traffic.server.expose(), hash);
+        self.reveal_secret(SecretKind::ExporterMaster, traffic.exporter.expose(), hash);
         self.secret(SecretKind::ClientApplicationTraffic(0), &traffic.client);
         self.secret(SecretKind::ServerApplicationTraffic(0), &traffic.server);
         self.secret(SecretKind::ExporterMaster, &traffic.exporter);
@@ -361,9 +461,9 @@ impl Core {
     /// size limit allows, protected if a write key is set.
     pub(crate) fn write_handshake(&mut self, flight: &[u8]) -> Result<(), Error> {
         match &mut self.write {
-            Some(p) => {
+            Some(_) => {
                 for chunk in flight.chunks(MAX_PLAINTEXT) {
-                    p.seal(ContentType::HANDSHAKE, chunk, &mut self.tx)?;
+                    self.seal(ContentType::HANDSHAKE, chunk)?;
                 }
             }
             None => {
@@ -392,14 +492,23 @@ impl Core {
     /// Writes an alert record with no event; false if it could not be sealed.
     fn seal_alert(&mut self, desc: AlertDescription) -> bool {
         let body = messages::encode_alert(desc);
-        let result = match &mut self.write {
-            Some(p) => p.seal(ContentType::ALERT, &body, &mut self.tx),
+        let result = match &self.write {
+            Some(_) => self.seal(ContentType::ALERT, &body),
             None => {
                 record::write_plaintext(ContentType::ALERT, &body, false, &mut self.tx);
                 Ok(())
             }
         };
         result.is_ok()
+    }
+
+    /// Appends one record protected with the write key (and reveals it, if asked).
+    fn seal(&mut self, typ: ContentType, payload: &[u8]) -> Result<(), Error> {
+        let p = self.write.as_mut().ok_or(Error::Internal("no write key"))?;
+        let (start, sequence) = (self.tx.len(), p.sequence());
+        p.seal(typ, payload, &mut self.tx)?;
+        self.reveal_sealed(start, sequence, payload, typ);
+        Ok(())
     }
 
     fn write_app_data(&mut self, data: &[u8]) -> Result<(), Error> {
@@ -412,8 +521,7 @@ impl Core {
                 // §5.5: a fresh key before this one has protected too many records.
                 self.send_key_update(false)?;
             }
-            let p = self.write.as_mut().ok_or(Error::Internal("no write key"))?;
-            p.seal(ContentType::APPLICATION_DATA, chunk, &mut self.tx)?;
+            self.seal(ContentType::APPLICATION_DATA, chunk)?;
         }
         Ok(())
     }
@@ -431,6 +539,7 @@ impl Core {
         let (secret, generation) = (app.ours.clone(), app.our_generation);
         self.set_write_key(&secret)?;
         let kind = self.secret_kind(true, generation);
+        self.reveal_secret(kind, secret.expose(), None);
         self.secret(kind, &secret);
         self.event(Event::KeyUpdated { direction: Direction::Sent, update_requested, generation });
         Ok(())
@@ -448,6 +557,7 @@ impl Core {
         let (secret, generation) = (app.theirs.clone(), app.their_generation);
         self.set_read_key(&secret)?;
         let kind = self.secret_kind(false, generation);
+        self.reveal_secret(kind, secret.expose(), None);
         self.secret(kind, &secret);
         self.event(Event::KeyUpdated { direction: Direction::Received, update_requested, generation });
         if update_requested && !self.sent_close && !self.answered_key_update {
@@ -507,14 +617,14 @@ impl Connection {
         server_name: ServerName,
         rng: Box<dyn Rng>,
     ) -> Result<Self, Error> {
-        let mut core = Core::new(Side::Client, rng, config.keylog.clone(), config.emit_steps);
+        let mut core = Core::new(Side::Client, rng, config.keylog.clone(), config.emit_steps, config.reveal);
         let state = client::start(&mut core, config, server_name)?;
         Ok(Self { core, phase: Phase::Handshaking(state) })
     }
 
     /// A server connection waiting for a ClientHello.
     pub fn server(config: Arc<ServerConfig>, rng: Box<dyn Rng>) -> Self {
-        let core = Core::new(Side::Server, rng, config.keylog.clone(), config.emit_steps);
+        let core = Core::new(Side::Server, rng, config.keylog.clone(), config.emit_steps, config.reveal);
         Self { core, phase: Phase::Handshaking(server::start(config)) }
     }
 
@@ -729,6 +839,10 @@ impl Connection {
                         ));
                     };
                     let buf = self.core.deframer.buffer_mut();
+                    // With `reveal`, the start of the ciphertext, before it is opened in place.
+                    let sequence = read.sequence();
+                    let shown = rec.len.saturating_sub(crypto::TAG_LEN).min(Revealed::RECORD_PREFIX);
+                    let ciphertext = self.core.reveal.then(|| buf[rec.start..rec.start + shown].to_vec());
                     match read.open(&rec.header, &mut buf[body_range.clone()]) {
                         Err(Error::BadRecordMac) => match self.core.skip_early_data {
                             SkipEarlyData::Undecryptable(left) => {
@@ -741,7 +855,21 @@ impl Connection {
                         opened => {
                             self.core.skip_early_data = SkipEarlyData::No;
                             self.core.opened_a_record = true;
-                            opened?
+                            let opened = opened?;
+                            if let (Some(ciphertext), Some(secret)) = (ciphertext, self.core.read_secret) {
+                                let plaintext =
+                                    &self.core.deframer.buffer_mut()[rec.start..rec.start + shown];
+                                let revealed = Revealed::Record {
+                                    direction: Direction::Received,
+                                    secret,
+                                    sequence,
+                                    ciphertext,
+                                    plaintext: SecretBytes::new(plaintext),
+                                    length: rec.len,
+                                };
+                                self.core.event(Event::Revealed(revealed));
+                            }
+                            opened
                         }
                     }
                 }

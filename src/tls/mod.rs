@@ -38,7 +38,7 @@ pub use cert::{CertError, CertSummary, Fingerprint, RootStore, ServerName};
 pub use conn::{Connection, KEY_UPDATE_INTERVAL};
 pub use crypto::{Ed25519Key, OsRng, Rng, SeededRng};
 pub use error::Error;
-pub use events::{Direction, Event, Field, HandshakeStep, Step, Summary};
+pub use events::{Direction, Event, Field, HandshakeStep, Revealed, SecretBytes, Step, Summary};
 pub use key_schedule::SecretKind;
 pub use messages::{AlertDescription, CipherSuite, NamedGroup, SignatureScheme};
 pub use suites::Suite;
@@ -134,6 +134,10 @@ pub struct ClientConfig {
     pub keylog: Option<Arc<dyn KeyLog>>,
     /// Whether to emit a [`Step`] event for each handshake step.
     pub emit_steps: bool,
+    /// Whether to report the secret values the engine uses as
+    /// [`Event::Revealed`] (off by default). Only an explicit opt-in of the
+    /// user turns it on, as for [`keylog`](Self::keylog).
+    pub reveal: bool,
     /// Whether the first ClientHello carries an X25519 key share. Tests turn
     /// this off to make the server answer with a HelloRetryRequest.
     pub key_share_in_first_hello: bool,
@@ -149,6 +153,7 @@ impl ClientConfig {
             client_cert: None,
             keylog: None,
             emit_steps: true,
+            reveal: false,
             key_share_in_first_hello: true,
         }
     }
@@ -162,6 +167,7 @@ impl std::fmt::Debug for ClientConfig {
             .field("trust", &self.trust)
             .field("client_cert", &self.client_cert.is_some())
             .field("keylog", &self.keylog.is_some())
+            .field("reveal", &self.reveal)
             .finish()
     }
 }
@@ -182,6 +188,10 @@ pub struct ServerConfig {
     pub keylog: Option<Arc<dyn KeyLog>>,
     /// Whether to emit a [`Step`] event for each handshake step.
     pub emit_steps: bool,
+    /// Whether to report the secret values the engine uses as
+    /// [`Event::Revealed`] (off by default). Only an explicit opt-in of the
+    /// user turns it on, as for [`keylog`](Self::keylog).
+    pub reveal: bool,
 }
 
 impl ServerConfig {
@@ -194,6 +204,7 @@ impl ServerConfig {
             client_auth: ClientAuth::None,
             keylog: None,
             emit_steps: true,
+            reveal: false,
         }
     }
 }
@@ -205,6 +216,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("alpn", &self.alpn)
             .field("client_auth", &self.client_auth)
             .field("keylog", &self.keylog.is_some())
+            .field("reveal", &self.reveal)
             .finish()
     }
 }

@@ -123,7 +123,7 @@ impl State for ExpectClientHello {
 
         let key = X25519Secret::generate(core.rng.as_mut());
         // Refuse a bad key share before anything is written.
-        let shared = handshake::agree(&key, &share.key_exchange)?;
+        let shared = handshake::agree(core, &key, &share.key_exchange)?;
         let mut random = [0u8; 32];
         core.rng.fill(&mut random);
         let sh = ServerHello {
