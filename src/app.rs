@@ -1151,6 +1151,7 @@ impl App {
                 self.received.1 += line.len() as u64 + 1;
                 self.log.push(Entry::new(now.unix, Author::Peer(peer.to_string()), line));
             }
+            NetEvent::Revealed { .. } => {}
             NetEvent::StatusPage { peer } => {
                 self.notice(now, Level::Info, format!("{peer} fetched the room's status page over HTTP"));
             }

@@ -30,7 +30,8 @@
 //! - [`report`]: how events are told in words and JSON; [`escape`]: peer
 //!   text made safe for a terminal; [`explain`]: why each handshake step
 //!   matters, in plain words; [`logfile`]: the TUI's log file;
-//!   [`keylog`]: the NSS key log;
+//!   [`keylog`]: the NSS key log; [`schedule`]: the key schedule view's
+//!   model and the commands that recompute each value (`--reveal`);
 //! - [`home`]: where files live; [`identity`]: the user's key and name;
 //!   [`trust`]: how servers are trusted, and the pins; [`room`]: a room's
 //!   keys and members; [`pki`]: keys and certificates; [`demo`]: the demo's bots.
@@ -52,6 +53,7 @@ pub mod net;
 pub mod pki;
 pub mod report;
 pub mod room;
+pub mod schedule;
 pub mod tls;
 pub mod trust;
 pub mod tui;

@@ -190,7 +190,7 @@ pub(super) async fn join(dial: Dial<'_>, step_delay: Duration, step: bool, out: 
             gate,
         );
         let session = async { session.await.map_err(|e| explain(e).to_string()) };
-        let events = log_to_file(event_rx, report::client_lines, &format!("tlschat: joining {target}"));
+        let events = log_to_file(event_rx, report::client_log_lines, &format!("tlschat: joining {target}"));
         let questions = guard.as_mut().and_then(|g| g.questions.take());
         let failure =
             crate::tui::run_client(target.to_owned(), session, events, intent_tx, pace, questions, out.bell)

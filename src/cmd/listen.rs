@@ -155,7 +155,7 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
     };
     tokio::spawn(server.run());
     if let (true, Some(host)) = (tui, host_intents.clone()) {
-        let events = log_to_file(event_rx, report::server_lines, &format!("tlschat: room on {local}"));
+        let events = log_to_file(event_rx, report::server_log_lines, &format!("tlschat: room on {local}"));
         crate::tui::run_room(local.to_string(), &about, events, host, shutdown_tx, out.bell).await?;
         warn_keylog(keylog.as_deref());
         return Ok(());
