@@ -645,6 +645,45 @@ fn decrypt_command(
     command
 }
 
+/// A command cut into lines of at most `width` characters that a shell
+/// still reads as the same command: each cut ends its line with `\`, a
+/// line continuation, which POSIX shells remove wherever it stands (even
+/// inside a word), except within single quotes, where no cut is made. So
+/// the lines can be copied from a narrow panel as they are.
+pub fn wrap_command(command: &str, width: usize) -> Vec<String> {
+    let width = width.max(8);
+    let mut out = Vec::new();
+    for line in command.lines() {
+        let chars: Vec<char> = line.chars().collect();
+        let mut start = 0;
+        while chars.len() - start > width {
+            // Room for the `\` that ends the piece.
+            let mut cut = start + width - 1;
+            // Never inside single quotes: back up to before the quote.
+            let quotes = chars[..cut].iter().filter(|&&c| c == '\'').count();
+            if quotes % 2 == 1
+                && let Some(q) = chars[start..cut].iter().rposition(|&c| c == '\'')
+            {
+                cut = start + q;
+            }
+            // Never right after a backslash of the command's own (that
+            // would turn its meaning), nor an empty piece.
+            while cut > start + 1 && chars[cut - 1] == '\\' {
+                cut -= 1;
+            }
+            if cut <= start {
+                break;
+            }
+            let mut piece: String = chars[start..cut].iter().collect();
+            piece.push('\\');
+            out.push(piece);
+            start = cut;
+        }
+        out.push(chars[start..].iter().collect());
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -661,6 +700,18 @@ mod tests {
         let iv = [0xff; 12];
         assert_eq!(crypto::hex(&nonce_of(&iv, 1)), "fffffffffffffffffffffffe");
         assert!(nonce_shell(&iv, 1).contains("$((0xffffffff ^ 1))"));
+    }
+
+    #[test]
+    fn wrapped_commands_keep_their_pieces_within_the_width_and_quotes_whole() {
+        let command = "printf '%s%08x' 0a0b $((0xffffffff ^ 1)) | xxd -p -c 64 \\\n  -next line";
+        for width in [10, 16, 30, 200] {
+            let lines = wrap_command(command, width);
+            assert!(lines.iter().all(|l| l.chars().count() <= width.max(8) + 1), "{lines:?}");
+            let joined = lines.join("\n").replace("\\\n", "");
+            assert_eq!(joined, command.replace("\\\n", ""), "width {width}");
+            assert!(lines.iter().all(|l| l.matches('\'').count() % 2 == 0 || l.ends_with('\\')));
+        }
     }
 
     #[test]

@@ -361,12 +361,16 @@ pub async fn run_client<S, E>(
     pace: Pace,
     questions: Option<mpsc::Receiver<Question>>,
     bell: bool,
+    reveal: bool,
 ) -> io::Result<Option<String>>
 where
     S: Future<Output = Result<(), E>>,
     E: std::fmt::Display,
 {
-    let mut app = App::new(crate::app::color_allowed()).with_step_delay(pace.step_delay).with_bell(bell);
+    let mut app = App::new(crate::app::color_allowed())
+        .with_step_delay(pace.step_delay)
+        .with_bell(bell)
+        .with_reveal(reveal);
     let _ = app.update(Msg::Started { peer, state: "connecting".into(), server: false }, Now::system());
     let ended = async move { session.await.err().map(|e| e.to_string()) };
     run(app, events, ended, &mut ClientOutbox { intents, step: pace.step }, questions).await
@@ -415,8 +419,9 @@ pub async fn run_room(
     host: mpsc::Sender<Intent>,
     shutdown: watch::Sender<bool>,
     bell: bool,
+    reveal: bool,
 ) -> io::Result<()> {
-    let mut app = App::new(crate::app::color_allowed()).with_bell(bell);
+    let mut app = App::new(crate::app::color_allowed()).with_bell(bell).with_reveal(reveal);
     let now = Now::system();
     let _ = app.update(Msg::Started { peer: local, state: "listening".into(), server: true }, now);
     for text in about.lines() {

@@ -107,6 +107,8 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
     let mut config = ServerConfig::new(certified.into());
     config.suites = opts.tls.suites.clone();
     config.keylog = keylog.clone().map(|k| k as Arc<dyn KeyLog>);
+    config.reveal = opts.tls.reveal(false);
+    let config_reveal = config.reveal;
     let (event_tx, mut event_rx) = mpsc::channel(EVENT_QUEUE);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut host_intents = None;
@@ -156,7 +158,8 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
     tokio::spawn(server.run());
     if let (true, Some(host)) = (tui, host_intents.clone()) {
         let events = log_to_file(event_rx, report::server_log_lines, &format!("tlschat: room on {local}"));
-        crate::tui::run_room(local.to_string(), &about, events, host, shutdown_tx, out.bell).await?;
+        crate::tui::run_room(local.to_string(), &about, events, host, shutdown_tx, out.bell, config_reveal)
+            .await?;
         warn_keylog(keylog.as_deref());
         return Ok(());
     }
