@@ -210,3 +210,84 @@ fn mutual_tls_reveals_the_clients_finished_and_it_recomputes() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// End to end through the binary
+
+mod support;
+
+use support::{Proc, TempDir, tlschat};
+
+/// The JSON lines of a headless demo run with `args`, once it has connected
+/// and then ended with its input.
+fn demo_json(dir: &TempDir, args: &[&str]) -> Vec<serde_json::Value> {
+    let mut all = vec!["demo", "--headless", "--json"];
+    all.extend_from_slice(args);
+    let mut demo = Proc::spawn("demo", tlschat(&all).env("TLSCHAT_HOME", dir.path()));
+    demo.stdout.wait_for("connected", |l| l.contains("\"type\":\"connected\""));
+    demo.close_stdin();
+    assert!(demo.wait().success(), "{}", demo.output());
+    demo.stdout.all().iter().filter_map(|l| serde_json::from_str(l).ok()).collect()
+}
+
+fn sh(command: &str) -> String {
+    let out = Command::new("sh").arg("-c").arg(command).output().unwrap();
+    assert!(out.status.success(), "{command}: {}", String::from_utf8_lossy(&out.stderr));
+    normalize(&String::from_utf8_lossy(&out.stdout))
+}
+
+#[test]
+fn the_demo_reveals_by_default_and_openssl_and_the_key_log_agree_with_what_it_prints() {
+    let dir = TempDir::new("reveal-demo");
+    let keylog = dir.join("keys.log");
+    let lines = demo_json(&dir, &["--keylog", keylog.to_str().unwrap()]);
+    let revealed = |what: &str| {
+        lines
+            .iter()
+            .find(|v| v["type"] == "revealed" && v["what"] == what)
+            .unwrap_or_else(|| panic!("no revealed {what}"))
+            .clone()
+    };
+    let text = |v: &serde_json::Value, field: &str| v[field].as_str().unwrap().to_owned();
+    // X25519 by OpenSSL, from the printed keys (commands written here, apart
+    // from the view's).
+    let x = revealed("x25519");
+    let shared = text(&revealed("(EC)DHE shared secret"), "value");
+    let derived = sh(&format!(
+        "d=$(mktemp -d); echo 302e020100300506032b656e04220420{} | xxd -r -p > $d/k; \
+         echo 302a300506032b656e032100{} | xxd -r -p > $d/p; \
+         openssl pkeyutl -derive -keyform DER -inkey $d/k -peerform DER -peerkey $d/p | xxd -p -c 32; rm -r $d",
+        text(&x, "private_key"),
+        text(&x, "peer_public_key")
+    ));
+    assert_eq!(derived, shared);
+    // c hs traffic = HKDF-Expand-Label(handshake secret, "c hs traffic", hash, 32).
+    let hs = text(&revealed("handshake secret"), "value");
+    let c_hs = revealed("c hs traffic");
+    let info = format!(
+        "0020{:02x}{}20{}",
+        18,
+        "746c73313320632068732074726166666963",
+        text(&c_hs, "transcript_hash")
+    );
+    let expanded = sh(&format!(
+        "openssl kdf -keylen 32 -kdfopt digest:SHA256 -kdfopt mode:EXPAND_ONLY -kdfopt hexkey:{hs} -kdfopt hexinfo:{info} HKDF"
+    ));
+    assert_eq!(expanded, text(&c_hs, "value"));
+    // The key log, written by another path, has the same secrets.
+    let log = std::fs::read_to_string(&keylog).unwrap();
+    for (label, what) in
+        [("CLIENT_HANDSHAKE_TRAFFIC_SECRET", "c hs traffic"), ("SERVER_TRAFFIC_SECRET_0", "s ap traffic")]
+    {
+        let line = log.lines().find(|l| l.starts_with(label)).unwrap();
+        assert_eq!(line.rsplit(' ').next().unwrap(), text(&revealed(what), "value"), "{label}");
+    }
+}
+
+#[test]
+fn the_demo_with_no_reveal_prints_no_value() {
+    let dir = TempDir::new("reveal-demo-off");
+    let lines = demo_json(&dir, &["--no-reveal"]);
+    assert!(lines.iter().any(|v| v["type"] == "connected"));
+    assert!(!lines.iter().any(|v| v["type"] == "revealed"));
+}
