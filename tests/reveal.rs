@@ -291,3 +291,24 @@ fn the_demo_with_no_reveal_prints_no_value() {
     assert!(lines.iter().any(|v| v["type"] == "connected"));
     assert!(!lines.iter().any(|v| v["type"] == "revealed"));
 }
+
+#[test]
+fn headless_lines_carry_the_values_but_not_the_records() {
+    let dir = TempDir::new("reveal-demo-lines");
+    let mut demo = Proc::spawn("demo", tlschat(&["demo", "--headless"]).env("TLSCHAT_HOME", dir.path()));
+    demo.stdout.wait_for_text("[tls] connected: ");
+    demo.close_stdin();
+    assert!(demo.wait().success(), "{}", demo.output());
+    let out = demo.stdout.all();
+    let value = |prefix: &str| {
+        out.iter().find(|l| l.starts_with(prefix)).unwrap_or_else(|| panic!("no {prefix}:\n{out:?}")).clone()
+    };
+    let line = value("[tls] revealed handshake secret = ");
+    let hex = line.rsplit(' ').next().unwrap();
+    assert!(hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()), "{line}");
+    value("[tls] revealed c ap traffic = ");
+    value("[tls] revealed x25519 private key ");
+    assert!(!out.iter().any(|l| l.contains("record")), "records are the view's alone");
+    // On by default in the demo: nothing said on stderr.
+    assert!(demo.stderr.all().is_empty(), "{}", demo.output());
+}
