@@ -152,11 +152,7 @@ impl Schedule {
     /// Takes in a handshake step: labels and transcript hashes.
     pub fn step(&mut self, step: &HandshakeStep) {
         match &step.step {
-            Step::SecretDerived { kind } => {
-                if !self.derived.contains(kind) {
-                    self.derived.push(*kind);
-                }
-            }
+            Step::SecretDerived { kind } if !self.derived.contains(kind) => self.derived.push(*kind),
             Step::Message { name, transcript_hash: Some(hash), direction, bytes, .. } => {
                 if *name == "ServerHello" {
                     self.hello_hash = Some(*hash);

@@ -158,8 +158,8 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
     tokio::spawn(server.run());
     if let (true, Some(host)) = (tui, host_intents.clone()) {
         let events = log_to_file(event_rx, report::server_log_lines, &format!("tlschat: room on {local}"));
-        crate::tui::run_room(local.to_string(), &about, events, host, shutdown_tx, out.bell, config_reveal)
-            .await?;
+        let prefs = crate::tui::Prefs { bell: out.bell, reveal: config_reveal };
+        crate::tui::run_room(local.to_string(), &about, events, host, shutdown_tx, prefs).await?;
         warn_keylog(keylog.as_deref());
         return Ok(());
     }
