@@ -378,16 +378,24 @@ impl Core {
         if !self.joiner.is_empty() {
             return Err(Error::UnexpectedMessage("a handshake message spans a key change".into()));
         }
-        let (key, iv) = key_schedule::traffic_keys(self.suite()?, secret);
-        self.read = Some(Protection::new(key, iv));
-        self.reveal_keys(secret, true)
+        let protection = self.protection(secret, true)?;
+        self.read = Some(protection);
+        Ok(())
     }
 
-    /// Reveals the key and IV just made from `secret` for reading or writing.
-    fn reveal_keys(&mut self, secret: &TrafficSecret, read: bool) -> Result<(), Error> {
+    /// Starts encrypting with `secret`.
+    pub(crate) fn set_write_key(&mut self, secret: &TrafficSecret) -> Result<(), Error> {
+        let protection = self.protection(secret, false)?;
+        self.write = Some(protection);
+        Ok(())
+    }
+
+    /// Record protection keyed from `secret` for reading or writing; with
+    /// `reveal`, the key and IV it uses are reported.
+    fn protection(&mut self, secret: &TrafficSecret, read: bool) -> Result<Protection, Error> {
+        let suite = self.suite()?;
+        let (key, iv) = key_schedule::key_material(suite, secret);
         if self.reveal {
-            let suite = self.suite()?;
-            let (key, iv) = key_schedule::key_material(suite, secret);
             let kind = self.protecting_secret(read);
             if read {
                 self.read_secret = Some(kind);
@@ -402,14 +410,7 @@ impl Core {
                 iv: SecretBytes::new(iv.expose()),
             }));
         }
-        Ok(())
-    }
-
-    /// Starts encrypting with `secret`.
-    pub(crate) fn set_write_key(&mut self, secret: &TrafficSecret) -> Result<(), Error> {
-        let (key, iv) = key_schedule::traffic_keys(self.suite()?, secret);
-        self.write = Some(Protection::new(key, iv));
-        self.reveal_keys(secret, false)
+        Ok(Protection::new(key_schedule::aead_key(suite, &key), iv))
     }
 
     /// The agreed suite; keys before one is agreed are a bug of ours.

@@ -147,8 +147,9 @@ pub(crate) fn check_certificate_verify(
 /// Writes Finished keyed by `base` over the transcript so far (§4.4.4).
 pub(crate) fn send_finished(core: &mut Core, flight: &mut Vec<u8>, base: &TrafficSecret) {
     let transcript_hash = core.transcript.current();
-    let verify_data = key_schedule::verify_data(base, &transcript_hash);
-    reveal_finished(core, Direction::Sent, base, transcript_hash, verify_data);
+    let finished_key = key_schedule::finished_key(base);
+    let verify_data = key_schedule::finished_mac(&finished_key, &transcript_hash);
+    reveal_finished(core, Direction::Sent, &finished_key, transcript_hash, verify_data);
     sent(
         core,
         flight,
@@ -166,8 +167,9 @@ pub(crate) fn send_finished(core: &mut Core, flight: &mut Vec<u8>, base: &Traffi
 /// Checks a received Finished keyed by `base` in constant time (§4.4.4).
 pub(crate) fn check_finished(core: &mut Core, msg: &Message<'_>, base: &TrafficSecret) -> Result<(), Error> {
     let transcript_hash = core.transcript.current();
-    let expected = Secret::new(key_schedule::verify_data(base, &transcript_hash));
-    reveal_finished(core, Direction::Received, base, transcript_hash, *expected.expose());
+    let finished_key = key_schedule::finished_key(base);
+    let expected = Secret::new(key_schedule::finished_mac(&finished_key, &transcript_hash));
+    reveal_finished(core, Direction::Received, &finished_key, transcript_hash, *expected.expose());
     received(core, msg, true, || {
         let range = HEADER..HEADER + msg.body.len();
         ("verify_data".into(), vec![field_at("verify_data", crypto::hex(msg.body), range)])
@@ -196,7 +198,7 @@ pub(crate) fn check_finished(core: &mut Core, msg: &Message<'_>, base: &TrafficS
 fn reveal_finished(
     core: &mut Core,
     direction: Direction,
-    base: &TrafficSecret,
+    finished_key: &Secret<32>,
     transcript_hash: [u8; 32],
     verify_data: [u8; 32],
 ) {
@@ -206,7 +208,7 @@ fn reveal_finished(
     core.reveal(|| Revealed::Finished {
         direction,
         base: kind,
-        finished_key: SecretBytes::new(key_schedule::finished_key(base).expose()),
+        finished_key: SecretBytes::new(finished_key.expose()),
         transcript_hash,
         verify_data,
     });

@@ -209,7 +209,12 @@ pub fn finished_key(base: &TrafficSecret) -> Secret<HASH_LEN> {
 
 /// verify_data = HMAC(finished_key, Transcript-Hash(...)) (§4.4.4).
 pub fn verify_data(base: &TrafficSecret, transcript_hash: &[u8; HASH_LEN]) -> [u8; HASH_LEN] {
-    crypto::hmac_sha256(finished_key(base).expose(), transcript_hash)
+    finished_mac(&finished_key(base), transcript_hash)
+}
+
+/// HMAC(finished_key, Transcript-Hash(...)), given the finished_key (§4.4.4).
+pub fn finished_mac(finished_key: &Secret<HASH_LEN>, transcript_hash: &[u8; HASH_LEN]) -> [u8; HASH_LEN] {
+    crypto::hmac_sha256(finished_key.expose(), transcript_hash)
 }
 
 /// application_traffic_secret_N+1 = HKDF-Expand-Label(secret_N, "traffic upd", "", Hash.length) (§7.2).
@@ -222,11 +227,15 @@ pub fn next_traffic_secret(current: &TrafficSecret) -> TrafficSecret {
 /// The write key and IV of a traffic secret (§7.3).
 pub fn traffic_keys(suite: Suite, secret: &TrafficSecret) -> (AeadKey, Secret<NONCE_LEN>) {
     let (key, iv) = key_material(suite, secret);
-    let key = match suite.aead() {
-        Aead::Aes128Gcm => AeadKey::aes_128_gcm(&key),
-        Aead::ChaCha20Poly1305 => AeadKey::chacha20_poly1305(&key),
-    };
-    (key, iv)
+    (aead_key(suite, &key), iv)
+}
+
+/// The suite's AEAD keyed with `key` (from [`key_material`]).
+pub fn aead_key(suite: Suite, key: &[u8]) -> AeadKey {
+    match suite.aead() {
+        Aead::Aes128Gcm => AeadKey::aes_128_gcm(key),
+        Aead::ChaCha20Poly1305 => AeadKey::chacha20_poly1305(key),
+    }
 }
 
 /// The raw key and IV bytes of a traffic secret (§7.3): the key is
