@@ -31,6 +31,8 @@
 //!   text made safe for a terminal; [`explain`]: why each handshake step
 //!   matters, in plain words; [`logfile`]: the TUI's log file;
 //!   [`keylog`]: the NSS key log; [`pcap`]: `--pcap`'s capture file;
+//!   [`schedule`]: the key schedule view's model and the commands that
+//!   recompute each value (`--reveal`);
 //! - [`home`]: where files live; [`identity`]: the user's key and name;
 //!   [`trust`]: how servers are trusted, and the pins; [`room`]: a room's
 //!   keys and members; [`pki`]: keys and certificates; [`demo`]: the demo's bots.
@@ -53,6 +55,7 @@ pub mod pcap;
 pub mod pki;
 pub mod report;
 pub mod room;
+pub mod schedule;
 pub mod tls;
 pub mod trust;
 pub mod tui;

@@ -209,6 +209,14 @@ struct TlsArgs {
     #[arg(long = "suite", value_enum, value_name = "SUITE")]
     suites: Vec<Suite>,
 
+    /// Show this session's secret values: in the handshake panel, the key schedule view (F4) with a command to recompute each, and headless lines (demo: on by default)
+    #[arg(long, overrides_with = "no_reveal")]
+    reveal: bool,
+
+    /// Hide secret values (demo shows them unless this is given)
+    #[arg(long, overrides_with = "reveal")]
+    no_reveal: bool,
+
     /// Abandon a handshake that has not completed after SECS seconds
     #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_seconds)]
     handshake_timeout: Duration,
@@ -246,6 +254,11 @@ impl TlsArgs {
             pcap: self.pcap.clone(),
             suites: self.suites(),
             handshake_timeout: self.handshake_timeout,
+            reveal: match (self.reveal, self.no_reveal) {
+                (true, _) => Some(true),
+                (_, true) => Some(false),
+                _ => None,
+            },
         }
     }
 }

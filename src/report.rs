@@ -14,7 +14,7 @@ use crate::chat::{
 };
 use crate::identity::public_key_fingerprint;
 use crate::net::{Closer, NetEvent};
-use crate::tls::{self, Direction};
+use crate::tls::{self, Direction, Revealed};
 
 /// The notices an event gives rise to, besides the message line itself:
 /// joins, leaves, warnings, gaps. Each is one line, peer text escaped.
@@ -190,6 +190,10 @@ pub fn client_lines(event: &NetEvent) -> Vec<String> {
         NetEvent::Closed { by: Closer::Us, .. } => "[tls] closed (close_notify)".to_owned(),
         NetEvent::Held { .. } => "[tls] the next flight is held until Space (--step)".to_owned(),
         NetEvent::CaptureStopped { note } => format!("[pcap] {note}"),
+        NetEvent::Revealed { revealed, .. } => match revealed_line(revealed) {
+            Some(line) => format!("[tls] {line}"),
+            None => return Vec::new(),
+        },
         _ => return Vec::new(),
     };
     vec![line]
@@ -237,6 +241,10 @@ pub fn server_lines(event: &NetEvent) -> Vec<String> {
         NetEvent::AcceptFailed { error } => format!("accept failed: {error}"),
         NetEvent::Refused { refusal, .. } => format!("[room] {refusal}"),
         NetEvent::Held { peer } => format!("[tls {peer}] a flight is held"),
+        NetEvent::Revealed { peer, revealed } => match revealed_line(revealed) {
+            Some(line) => format!("[tls {peer}] {line}"),
+            None => return Vec::new(),
+        },
     };
     vec![line]
 }
@@ -303,7 +311,81 @@ pub fn json(event: &NetEvent) -> Option<Value> {
         NetEvent::Refused { peer, refusal } => {
             json!({"type": "refused_connection", "peer": peer.to_string(), "reason": refusal.to_string()})
         }
+        NetEvent::Revealed { peer, revealed } => {
+            let mut value = revealed_json(revealed)?;
+            value["peer"] = Value::String(peer.to_string());
+            value
+        }
     })
+}
+
+/// A revealed value as a headless line (`--reveal`): the secrets, keys,
+/// IVs and Finished keys the engine used, in hex; records are left to the
+/// key schedule view.
+pub fn revealed_line(revealed: &Revealed) -> Option<String> {
+    let over = |hash: &Option<[u8; 32]>| hash.map(|h| format!(" (over transcript hash {})", hex(&h)));
+    Some(match revealed {
+        Revealed::KeyExchange { private_key, public_key, peer_public_key } => format!(
+            "revealed x25519 private key {} (public {}), peer public key {}",
+            hex(private_key.expose()),
+            hex(public_key),
+            hex(peer_public_key)
+        ),
+        Revealed::Secret { kind, value, transcript_hash } => {
+            format!("revealed {kind} = {}{}", hex(value.expose()), over(transcript_hash).unwrap_or_default())
+        }
+        Revealed::Finished { direction, base, finished_key, transcript_hash, verify_data } => format!(
+            "revealed finished_key of {base} = {} ({} Finished: verify_data {} over transcript hash {})",
+            hex(finished_key.expose()),
+            match direction {
+                Direction::Sent => "our",
+                Direction::Received => "the peer's",
+            },
+            hex(verify_data),
+            hex(transcript_hash)
+        ),
+        Revealed::TrafficKeys { secret, key, iv, .. } => {
+            format!("revealed key {} iv {} of {secret}", hex(key.expose()), hex(iv.expose()))
+        }
+        Revealed::Record { .. } => return None,
+    })
+}
+
+/// A revealed value as a JSON object of type `revealed`, as
+/// [`revealed_line`] (records are left out).
+fn revealed_json(revealed: &Revealed) -> Option<Value> {
+    Some(match revealed {
+        Revealed::KeyExchange { private_key, public_key, peer_public_key } => json!({
+            "type": "revealed", "what": "x25519", "private_key": hex(private_key.expose()),
+            "public_key": hex(public_key), "peer_public_key": hex(peer_public_key),
+        }),
+        Revealed::Secret { kind, value, transcript_hash } => json!({
+            "type": "revealed", "what": kind.to_string(), "value": hex(value.expose()),
+            "transcript_hash": transcript_hash.map(|h| hex(&h)),
+        }),
+        Revealed::Finished { direction, base, finished_key, transcript_hash, verify_data } => json!({
+            "type": "revealed", "what": "finished_key", "of": base.to_string(),
+            "direction": match direction { Direction::Sent => "sent", Direction::Received => "received" },
+            "value": hex(finished_key.expose()), "transcript_hash": hex(transcript_hash),
+            "verify_data": hex(verify_data),
+        }),
+        Revealed::TrafficKeys { secret, key, iv, .. } => json!({
+            "type": "revealed", "what": "traffic_keys", "of": secret.to_string(),
+            "key": hex(key.expose()), "iv": hex(iv.expose()),
+        }),
+        Revealed::Record { .. } => return None,
+    })
+}
+
+/// [`client_lines`] without revealed values: what the TUI's log file gets,
+/// since `--reveal` puts values on the screen, never in a file.
+pub fn client_log_lines(event: &NetEvent) -> Vec<String> {
+    if matches!(event, NetEvent::Revealed { .. }) { Vec::new() } else { client_lines(event) }
+}
+
+/// [`server_lines`] without revealed values (see [`client_log_lines`]).
+pub fn server_log_lines(event: &NetEvent) -> Vec<String> {
+    if matches!(event, NetEvent::Revealed { .. }) { Vec::new() } else { server_lines(event) }
 }
 
 /// A chat event as one JSON object.

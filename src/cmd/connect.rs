@@ -89,6 +89,7 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
     config.suites = opts.tls.suites.clone();
     config.alpn = vec![tls::ALPN_TLSCHAT.to_vec()];
     config.keylog = secrets_to(keylog.as_ref(), capture.as_ref());
+    config.reveal = opts.tls.reveal(false);
     config.client_cert = Some(identity.certificate(&mut OsRng, unix_now())?.into());
 
     let dial = Dial {
@@ -179,6 +180,7 @@ async fn verdict(guard: Option<Guard>) -> Result<(), Error> {
 pub(super) async fn join(dial: Dial<'_>, step_delay: Duration, step: bool, out: Output) -> Result<(), Error> {
     let tui = out.tui;
     let Dial { target, host, port, server_name, config, handshake_timeout, plan, identity, capture } = dial;
+    let reveal = config.reveal;
     let (event_tx, event_rx) = mpsc::channel(EVENT_QUEUE);
     let (intent_tx, intent_rx) = mpsc::channel(INPUT_QUEUE);
     // Until the server's key is trusted, lines wait at the gate.
@@ -198,10 +200,11 @@ pub(super) async fn join(dial: Dial<'_>, step_delay: Duration, step: bool, out: 
             capture,
         );
         let session = async { session.await.map_err(|e| explain(e).to_string()) };
-        let events = log_to_file(event_rx, report::client_lines, &format!("tlschat: joining {target}"));
+        let events = log_to_file(event_rx, report::client_log_lines, &format!("tlschat: joining {target}"));
         let questions = guard.as_mut().and_then(|g| g.questions.take());
+        let prefs = crate::tui::Prefs { bell: out.bell, reveal };
         let failure =
-            crate::tui::run_client(target.to_owned(), session, events, intent_tx, pace, questions, out.bell)
+            crate::tui::run_client(target.to_owned(), session, events, intent_tx, pace, questions, prefs)
                 .await?;
         verdict(guard).await?;
         return failure.map_or(Ok(()), |reason| Err(Error::msg(reason)));

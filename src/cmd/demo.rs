@@ -103,6 +103,8 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
     let keylog = opts.tls.keylog()?;
     let capture = opts.tls.capture("your connection to the demo room")?;
     config.keylog = secrets_to(keylog.as_ref(), capture.as_ref());
+    // The demo's keys are throwaway and in this process: shown unless --no-reveal.
+    config.reveal = opts.tls.reveal(true);
     // A throwaway identity: the demo leaves the user's own key alone.
     let name = crate::identity::default_name(login_name().as_deref(), &room_id);
     let you = pki::self_signed_client(Ed25519Key::generate(&mut rng), &name, &mut rng, now)?;

@@ -109,6 +109,8 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
     let mut config = ServerConfig::new(certified.into());
     config.suites = opts.tls.suites.clone();
     config.keylog = secrets_to(keylog.as_ref(), capture.as_ref());
+    config.reveal = opts.tls.reveal(false);
+    let config_reveal = config.reveal;
     let (event_tx, mut event_rx) = mpsc::channel(EVENT_QUEUE);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut host_intents = None;
@@ -158,8 +160,9 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
     };
     tokio::spawn(server.run());
     if let (true, Some(host)) = (tui, host_intents.clone()) {
-        let events = log_to_file(event_rx, report::server_lines, &format!("tlschat: room on {local}"));
-        crate::tui::run_room(local.to_string(), &about, events, host, shutdown_tx, out.bell).await?;
+        let events = log_to_file(event_rx, report::server_log_lines, &format!("tlschat: room on {local}"));
+        let prefs = crate::tui::Prefs { bell: out.bell, reveal: config_reveal };
+        crate::tui::run_room(local.to_string(), &about, events, host, shutdown_tx, prefs).await?;
         warn_keylog(keylog.as_deref());
         warn_capture(capture.as_deref());
         return Ok(());

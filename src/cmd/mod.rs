@@ -193,9 +193,24 @@ pub struct TlsOptions {
     pub suites: Vec<CipherSuite>,
     /// How long a handshake may take before it is abandoned.
     pub handshake_timeout: Duration,
+    /// `--reveal` (`Some(true)`) or `--no-reveal` (`Some(false)`): whether
+    /// the session's secret values are shown; `None` takes the command's
+    /// default (on for `demo`, off otherwise).
+    pub reveal: Option<bool>,
 }
 
 impl TlsOptions {
+    /// Whether to reveal secret values, given the command's default. Said
+    /// on stderr when the user turned it on, as for the key log.
+    fn reveal(&self, default: bool) -> bool {
+        if self.reveal == Some(true) {
+            eprintln!(
+                "tlschat: --reveal: this session's secret values will be shown on screen (and printed, headless)"
+            );
+        }
+        self.reveal.unwrap_or(default)
+    }
+
     /// The key log: `keylog`, else a non-empty `SSLKEYLOGFILE`.
     fn keylog(&self) -> Result<Option<Arc<KeyLogFile>>, Error> {
         let (path, source) = match &self.keylog {

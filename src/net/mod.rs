@@ -46,8 +46,8 @@ use self::session::{Inbox, Role, TlsStream};
 use crate::chat::{ChatEvent, Kind};
 use crate::pcap::{Capture, Opener};
 use crate::tls::{
-    self, AlertDescription, ClientConfig, Connection, Direction, Event, HandshakeStep, OsRng, ServerConfig,
-    ServerName, Summary,
+    self, AlertDescription, ClientConfig, Connection, Direction, Event, HandshakeStep, OsRng, Revealed,
+    ServerConfig, ServerName, Summary,
 };
 
 /// What a connection asks the driver to do (from the UI or stdin).
@@ -117,6 +117,14 @@ pub enum NetEvent {
         update_requested: bool,
         /// The generation of the new application traffic secret.
         generation: u64,
+    },
+    /// A secret value, key or record as the engine used it; only when the
+    /// user asked for them (`--reveal`, [`tls::ClientConfig::reveal`]).
+    Revealed {
+        /// The connection.
+        peer: SocketAddr,
+        /// The value.
+        revealed: Revealed,
     },
     /// We sent an alert: close_notify, or the reason a connection failed.
     AlertSent {
@@ -206,6 +214,7 @@ impl NetEvent {
             }
             Event::AlertSent(alert) => Self::AlertSent { peer, alert },
             Event::PeerClosed => return None,
+            Event::Revealed(revealed) => Self::Revealed { peer, revealed },
         })
     }
 }

@@ -35,7 +35,7 @@ impl Connection {
         server_name: ServerName,
         rng: Box<dyn Rng>,
     ) -> Result<Self, Error> {
-        let mut core = Core::new(Side::Client, rng, config.keylog.clone(), config.emit_steps);
+        let mut core = Core::new(Side::Client, rng, config.keylog.clone(), config.emit_steps, config.reveal);
         let state = start(&mut core, config, server_name)?;
         Ok(Self::handshaking(core, state))
     }
@@ -144,7 +144,7 @@ impl State for ExpectServerHello {
         if share.group != NamedGroup::X25519 || !offered {
             return Err(Error::IllegalParameter("the server's key share is for a group we did not share"));
         }
-        let shared = handshake::agree(&self.key, &share.key_exchange)?;
+        let shared = handshake::agree(core, &self.key, &share.key_exchange)?;
         // Offered, so implemented (start offers nothing else).
         core.suite = Some(
             Suite::from_code(sh.cipher_suite)
@@ -152,8 +152,8 @@ impl State for ExpectServerHello {
         );
         received(core, &msg, false, || describe::server_hello(&sh));
         let secrets = handshake::derive_handshake_secrets(core, &shared);
-        core.set_read_key(&secrets.server)?;
-        core.set_write_key(&secrets.client)?;
+        core.set_read_key(SecretKind::ServerHandshakeTraffic, &secrets.server)?;
+        core.set_write_key(SecretKind::ClientHandshakeTraffic, &secrets.client)?;
         let n = Negotiated {
             config: self.config,
             name: self.name,
@@ -357,7 +357,7 @@ impl State for ExpectFinished {
         core.secret_step(SecretKind::MasterSecret);
         core.app_secrets_derived(&traffic);
         let app = AppSecrets::new(Side::Client, traffic);
-        core.set_read_key(&app.theirs)?;
+        core.set_read_key(SecretKind::ServerApplicationTraffic(0), &app.theirs)?;
         core.ccs_allowed = false;
 
         // Our second flight: [Certificate, CertificateVerify], Finished.
@@ -373,7 +373,7 @@ impl State for ExpectFinished {
         }
         handshake::send_finished(core, &mut flight, &client_hs);
         core.write_handshake(&flight)?;
-        core.set_write_key(&app.ours)?;
+        core.set_write_key(SecretKind::ClientApplicationTraffic(0), &app.ours)?;
         core.event(Event::Connected(Summary {
             suite: core.suite()?.code(),
             group: NamedGroup::X25519,

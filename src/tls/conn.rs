@@ -9,9 +9,10 @@
 
 use std::collections::VecDeque;
 
+use super::crypto;
 use super::describe;
 use super::error::Error;
-use super::events::{Direction, Event};
+use super::events::{Direction, Event, Revealed, SecretBytes};
 use super::messages::{self, AlertDescription, ContentType, HandshakeType};
 use super::state::{
     AppData, AppSecrets, Core, MAX_EARLY_DATA_SKIPPED, Message, Next, Side, SkipEarlyData, State,
@@ -290,6 +291,10 @@ impl Connection {
                         ));
                     };
                     let buf = self.core.deframer.buffer_mut();
+                    // With `reveal`, the start of the ciphertext, before it is opened in place.
+                    let sequence = read.sequence();
+                    let shown = rec.len.saturating_sub(crypto::TAG_LEN).min(Revealed::RECORD_PREFIX);
+                    let ciphertext = self.core.reveal.then(|| buf[rec.start..rec.start + shown].to_vec());
                     match read.open(&rec.header, &mut buf[body_range.clone()]) {
                         Err(Error::BadRecordMac) => match self.core.skip_early_data {
                             SkipEarlyData::Undecryptable(left) => {
@@ -302,7 +307,21 @@ impl Connection {
                         opened => {
                             self.core.skip_early_data = SkipEarlyData::No;
                             self.core.opened_a_record = true;
-                            opened?
+                            let opened = opened?;
+                            if let (Some(ciphertext), Some(secret)) = (ciphertext, self.core.read_secret) {
+                                let plaintext =
+                                    &self.core.deframer.buffer_mut()[rec.start..rec.start + shown];
+                                let revealed = Revealed::Record {
+                                    direction: Direction::Received,
+                                    secret,
+                                    sequence,
+                                    ciphertext,
+                                    plaintext: SecretBytes::new(plaintext),
+                                    length: rec.len,
+                                };
+                                self.core.event(Event::Revealed(revealed));
+                            }
+                            opened
                         }
                     }
                 }

@@ -181,6 +181,11 @@ impl X25519Secret {
         x25519_dalek::PublicKey::from(&self.0).to_bytes()
     }
 
+    /// The private key's bytes, for the user's explicit `reveal` only.
+    pub(crate) fn expose_for_reveal(&self) -> Zeroizing<[u8; 32]> {
+        Zeroizing::new(self.0.to_bytes())
+    }
+
     /// The shared secret with `peer`, or `None` when the peer's key is a
     /// low-order point that makes the result all zeros (RFC 7748 §6.1;
     /// RFC 8446 §7.4.2 requires aborting then).

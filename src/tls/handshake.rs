@@ -6,10 +6,10 @@
 use super::crypto::{self, Ed25519Key, Secret, X25519Secret};
 use super::describe;
 use super::error::Error;
-use super::events::{Direction, Field};
+use super::events::{Direction, Field, Revealed, SecretBytes};
 use super::key_schedule::{self, HandshakeSecrets, SecretKind, TrafficSecret};
 use super::messages::{self, Certificate, CertificateVerify, HandshakeType, SignatureScheme};
-use super::state::{Core, Message};
+use super::state::{Core, Message, Side};
 
 /// Fails with unexpected_message unless `msg` is of type `want`.
 pub(crate) fn expect(msg: &Message<'_>, want: HandshakeType, waiting_for: &str) -> Result<(), Error> {
@@ -52,10 +52,19 @@ pub(crate) fn replace_client_hello_with_its_hash(core: &mut Core) {
 
 /// X25519 agreement with the peer's key share, refusing keys that are not
 /// 32 bytes and low-order points (§7.4.2: an all-zero shared secret aborts).
-pub(crate) fn agree(ours: &X25519Secret, peer: &[u8]) -> Result<Secret<32>, Error> {
+/// With `reveal`, reports both keys (the shared secret follows with the
+/// schedule's other secrets).
+pub(crate) fn agree(core: &mut Core, ours: &X25519Secret, peer: &[u8]) -> Result<Secret<32>, Error> {
     let peer: [u8; 32] =
         peer.try_into().map_err(|_| Error::IllegalParameter("an x25519 key share is not 32 bytes"))?;
-    ours.agree(&peer).ok_or(Error::IllegalParameter("the x25519 key share is a low-order point"))
+    let shared =
+        ours.agree(&peer).ok_or(Error::IllegalParameter("the x25519 key share is a low-order point"))?;
+    core.reveal(|| Revealed::KeyExchange {
+        private_key: SecretBytes::new(ours.expose_for_reveal().as_slice()),
+        public_key: ours.public_key(),
+        peer_public_key: peer,
+    });
+    Ok(shared)
 }
 
 /// The key schedule up to the handshake traffic secrets, reporting each
@@ -63,6 +72,11 @@ pub(crate) fn agree(ours: &X25519Secret, peer: &[u8]) -> Result<Secret<32>, Erro
 pub(crate) fn derive_handshake_secrets(core: &mut Core, shared: &Secret<32>) -> HandshakeSecrets {
     core.secret_step(SecretKind::SharedSecret);
     let hs = HandshakeSecrets::derive(shared, &core.transcript.current());
+    core.reveal_secret(SecretKind::SharedSecret, shared.expose(), None);
+    core.reveal_secret(SecretKind::EarlySecret, key_schedule::early_secret().expose(), None);
+    core.reveal_secret(SecretKind::HandshakeSecret, hs.handshake_secret().expose(), None);
+    core.reveal_secret(SecretKind::ClientHandshakeTraffic, hs.client.expose(), Some(hs.hello_hash));
+    core.reveal_secret(SecretKind::ServerHandshakeTraffic, hs.server.expose(), Some(hs.hello_hash));
     core.secret_step(SecretKind::EarlySecret);
     core.secret_step(SecretKind::HandshakeSecret);
     core.secret(SecretKind::ClientHandshakeTraffic, &hs.client);
@@ -130,7 +144,10 @@ pub(crate) fn check_certificate_verify(
 
 /// Writes Finished keyed by `base` over the transcript so far (§4.4.4).
 pub(crate) fn send_finished(core: &mut Core, flight: &mut Vec<u8>, base: &TrafficSecret) {
-    let verify_data = key_schedule::verify_data(base, &core.transcript.current());
+    let transcript_hash = core.transcript.current();
+    let finished_key = key_schedule::finished_key(base);
+    let verify_data = key_schedule::finished_mac(&finished_key, &transcript_hash);
+    reveal_finished(core, Direction::Sent, &finished_key, transcript_hash, verify_data);
     sent(
         core,
         flight,
@@ -142,7 +159,10 @@ pub(crate) fn send_finished(core: &mut Core, flight: &mut Vec<u8>, base: &Traffi
 
 /// Checks a received Finished keyed by `base` in constant time (§4.4.4).
 pub(crate) fn check_finished(core: &mut Core, msg: &Message<'_>, base: &TrafficSecret) -> Result<(), Error> {
-    let expected = Secret::new(key_schedule::verify_data(base, &core.transcript.current()));
+    let transcript_hash = core.transcript.current();
+    let finished_key = key_schedule::finished_key(base);
+    let expected = Secret::new(key_schedule::finished_mac(&finished_key, &transcript_hash));
+    reveal_finished(core, Direction::Received, &finished_key, transcript_hash, *expected.expose());
     received(core, msg, true, || describe::finished_received(msg.body));
     // `opaque verify_data[Hash.length]`: a body of another length does not
     // parse as a Finished at all (decode_error), whatever its bytes.
@@ -161,4 +181,25 @@ pub(crate) fn check_finished(core: &mut Core, msg: &Message<'_>, base: &TrafficS
         if ok { "verify_data matches the transcript".into() } else { "verify_data does not match".into() }
     });
     if ok { Ok(()) } else { Err(Error::DecryptError("Finished")) }
+}
+
+/// With `reveal`, reports a Finished's key and what it was computed over:
+/// ours when sent, and for a received one the value it had to match.
+fn reveal_finished(
+    core: &mut Core,
+    direction: Direction,
+    finished_key: &Secret<32>,
+    transcript_hash: [u8; 32],
+    verify_data: [u8; 32],
+) {
+    let client_side = (core.side == Side::Client) == (direction == Direction::Sent);
+    let kind =
+        if client_side { SecretKind::ClientHandshakeTraffic } else { SecretKind::ServerHandshakeTraffic };
+    core.reveal(|| Revealed::Finished {
+        direction,
+        base: kind,
+        finished_key: SecretBytes::new(finished_key.expose()),
+        transcript_hash,
+        verify_data,
+    });
 }

@@ -43,7 +43,7 @@ pub use conn::Connection;
 pub use crypto::SeededRng;
 pub use crypto::{Ed25519Key, KeyFormatError, OsRng, Rng};
 pub use error::Error;
-pub use events::{Direction, Event, Field, HandshakeStep, Step, Summary};
+pub use events::{Direction, Event, Field, HandshakeStep, Revealed, SecretBytes, Step, Summary};
 pub use key_schedule::SecretKind;
 pub use messages::{AlertDescription, CipherSuite, NamedGroup, SignatureScheme};
 pub use state::KEY_UPDATE_INTERVAL;
@@ -173,6 +173,10 @@ pub struct ClientConfig {
     pub keylog: Option<Arc<dyn KeyLog>>,
     /// Whether to emit a [`Step`] event for each handshake step.
     pub emit_steps: bool,
+    /// Whether to report the secret values the engine uses as
+    /// [`Event::Revealed`] (off by default). Only an explicit opt-in of the
+    /// user turns it on, as for [`keylog`](Self::keylog).
+    pub reveal: bool,
     /// Whether the first ClientHello carries an X25519 key share. Tests turn
     /// this off to make the server answer with a HelloRetryRequest.
     pub key_share_in_first_hello: bool,
@@ -188,6 +192,7 @@ impl ClientConfig {
             client_cert: None,
             keylog: None,
             emit_steps: true,
+            reveal: false,
             key_share_in_first_hello: true,
         }
     }
@@ -201,6 +206,7 @@ impl std::fmt::Debug for ClientConfig {
             .field("trust", &self.trust)
             .field("client_cert", &self.client_cert.is_some())
             .field("keylog", &self.keylog.is_some())
+            .field("reveal", &self.reveal)
             .finish()
     }
 }
@@ -221,6 +227,10 @@ pub struct ServerConfig {
     pub keylog: Option<Arc<dyn KeyLog>>,
     /// Whether to emit a [`Step`] event for each handshake step.
     pub emit_steps: bool,
+    /// Whether to report the secret values the engine uses as
+    /// [`Event::Revealed`] (off by default). Only an explicit opt-in of the
+    /// user turns it on, as for [`keylog`](Self::keylog).
+    pub reveal: bool,
 }
 
 impl ServerConfig {
@@ -233,6 +243,7 @@ impl ServerConfig {
             client_auth: ClientAuth::None,
             keylog: None,
             emit_steps: true,
+            reveal: false,
         }
     }
 }
@@ -244,6 +255,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("alpn", &self.alpn)
             .field("client_auth", &self.client_auth)
             .field("keylog", &self.keylog.is_some())
+            .field("reveal", &self.reveal)
             .finish()
     }
 }

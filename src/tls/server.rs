@@ -33,7 +33,7 @@ const SSL3: u16 = 0x0300;
 impl Connection {
     /// A server connection waiting for a ClientHello.
     pub fn server(config: Arc<ServerConfig>, rng: Box<dyn Rng>) -> Self {
-        let core = Core::new(Side::Server, rng, config.keylog.clone(), config.emit_steps);
+        let core = Core::new(Side::Server, rng, config.keylog.clone(), config.emit_steps, config.reveal);
         Self::handshaking(core, Box::new(ExpectClientHello { config, retry: None }))
     }
 }
@@ -195,7 +195,7 @@ fn send_flight(
     core.suite = Some(chosen.suite);
     let key = X25519Secret::generate(core.rng.as_mut());
     // Refuse a bad key share before anything is written.
-    let shared = handshake::agree(&key, share)?;
+    let shared = handshake::agree(core, &key, share)?;
     let mut random = [0u8; 32];
     core.rng.fill(&mut random);
     let sh = ServerHello {
@@ -204,8 +204,8 @@ fn send_flight(
     };
     send_server_hello(core, ch, &sh)?;
     let secrets = handshake::derive_handshake_secrets(core, &shared);
-    core.set_write_key(&secrets.server)?;
-    core.set_read_key(&secrets.client)?;
+    core.set_write_key(SecretKind::ServerHandshakeTraffic, &secrets.server)?;
+    core.set_read_key(SecretKind::ClientHandshakeTraffic, &secrets.client)?;
     if ch.offered_early_data {
         // Declined, by sending no early_data in EncryptedExtensions: the
         // client's 0-RTT records, which do not open with its handshake
@@ -231,7 +231,7 @@ fn send_flight(
     let traffic = secrets.into_traffic(&core.transcript.current());
     core.secret_step(SecretKind::MasterSecret);
     core.app_secrets_derived(&traffic);
-    core.set_write_key(&traffic.server)?;
+    core.set_write_key(SecretKind::ServerApplicationTraffic(0), &traffic.server)?;
     let app = AppSecrets::new(Side::Server, traffic);
 
     Ok(FlightSent { client_hs, app, requested_certificate: requested })
@@ -397,7 +397,7 @@ impl State for ExpectClientFinished {
             }
             verdict.map_err(Error::AccessDenied)?;
         }
-        core.set_read_key(&self.n.app.theirs)?;
+        core.set_read_key(SecretKind::ClientApplicationTraffic(0), &self.n.app.theirs)?;
         core.ccs_allowed = false;
         core.event(Event::Connected(Summary {
             suite: core.suite()?.code(),

@@ -10,11 +10,13 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+use zeroize::Zeroizing;
+
 use super::KeyLog;
-use super::crypto::{Rng, TranscriptHash};
+use super::crypto::{self, Rng, TranscriptHash};
 use super::describe;
 use super::error::Error;
-use super::events::{Direction, Event, Field, HandshakeStep, Step};
+use super::events::{Direction, Event, Field, HandshakeStep, Revealed, SecretBytes, Step};
 use super::key_schedule::{self, SecretKind, TrafficSecret, TrafficSecrets};
 use super::messages::{self, AlertDescription, ContentType, HandshakeType};
 use super::record::{self, Deframer, MAX_CIPHERTEXT, MAX_PLAINTEXT, Protection};
@@ -125,6 +127,11 @@ pub(crate) struct Core {
     pub(crate) rng: Box<dyn Rng>,
     pub(crate) keylog: Option<Arc<dyn KeyLog>>,
     pub(crate) emit_steps: bool,
+    /// Whether secret values are reported as [`Event::Revealed`] (the user's opt-in).
+    pub(crate) reveal: bool,
+    /// With `reveal`: the traffic secrets whose keys read and write now.
+    pub(super) read_secret: Option<SecretKind>,
+    pub(super) write_secret: Option<SecretKind>,
     pub(crate) transcript: TranscriptHash,
     pub(crate) client_random: [u8; 32],
     /// The agreed suite, once the hellos have agreed one.
@@ -172,12 +179,16 @@ impl Core {
         rng: Box<dyn Rng>,
         keylog: Option<Arc<dyn KeyLog>>,
         emit_steps: bool,
+        reveal: bool,
     ) -> Self {
         Self {
             side,
             rng,
             keylog,
             emit_steps,
+            reveal,
+            read_secret: None,
+            write_secret: None,
             transcript: TranscriptHash::default(),
             client_random: [0; 32],
             suite: None,
@@ -289,6 +300,48 @@ impl Core {
         self.events.push_back(event);
     }
 
+    /// Reports a value the engine used, only if the user asked to see them.
+    /// `make` is not called otherwise, so no copy of a secret is made.
+    pub(crate) fn reveal(&mut self, make: impl FnOnce() -> Revealed) {
+        if self.reveal {
+            self.events.push_back(Event::Revealed(make()));
+        }
+    }
+
+    /// Reveals a secret of the schedule (see [`reveal`](Self::reveal)).
+    pub(crate) fn reveal_secret(
+        &mut self,
+        kind: SecretKind,
+        value: &[u8],
+        transcript_hash: Option<[u8; 32]>,
+    ) {
+        self.reveal(|| Revealed::Secret { kind, value: SecretBytes::new(value), transcript_hash });
+    }
+
+    /// Reveals the record that `seal` just appended to `tx` at `start`.
+    fn reveal_sealed(&mut self, start: usize, sequence: u64, payload: &[u8], typ: ContentType) {
+        if !self.reveal {
+            return;
+        }
+        let Some(secret) = self.write_secret else { return };
+        let body = &self.tx[start + record::HEADER_LEN..];
+        let n = body.len().saturating_sub(crypto::TAG_LEN).min(Revealed::RECORD_PREFIX);
+        // TLSInnerPlaintext is the payload then the type byte (no padding is sent).
+        let mut inner = Zeroizing::new(payload[..payload.len().min(n)].to_vec());
+        if inner.len() < n {
+            inner.push(typ.0);
+        }
+        let revealed = Revealed::Record {
+            direction: Direction::Sent,
+            secret,
+            sequence,
+            ciphertext: body[..n].to_vec(),
+            plaintext: SecretBytes::new(&inner[..n]),
+            length: body.len(),
+        };
+        self.events.push_back(Event::Revealed(revealed));
+    }
+
     /// Moves application data still in the deframer's buffer out of it,
     /// before the buffer is compacted and its offsets change.
     pub(super) fn keep_app_data(&mut self) {
@@ -301,22 +354,51 @@ impl Core {
 
     // -- keys -----------------------------------------------------------------
 
-    /// Starts decrypting with `secret`. Refuses if a handshake message
-    /// straddles the change (§5.1: "Handshake messages MUST NOT span key changes").
-    pub(crate) fn set_read_key(&mut self, secret: &TrafficSecret) -> Result<(), Error> {
+    /// Starts decrypting with `secret`, the traffic secret `kind`. Refuses
+    /// if a handshake message straddles the change (§5.1: "Handshake
+    /// messages MUST NOT span key changes").
+    pub(crate) fn set_read_key(&mut self, kind: SecretKind, secret: &TrafficSecret) -> Result<(), Error> {
         if !self.joiner.is_empty() {
             return Err(Error::UnexpectedMessage("a handshake message spans a key change".into()));
         }
-        let (key, iv) = key_schedule::traffic_keys(self.suite()?, secret);
-        self.read = Some(Protection::new(key, iv));
+        let protection = self.protection(kind, secret, Direction::Received)?;
+        self.read = Some(protection);
         Ok(())
     }
 
-    /// Starts encrypting with `secret`.
-    pub(crate) fn set_write_key(&mut self, secret: &TrafficSecret) -> Result<(), Error> {
-        let (key, iv) = key_schedule::traffic_keys(self.suite()?, secret);
-        self.write = Some(Protection::new(key, iv));
+    /// Starts encrypting with `secret`, the traffic secret `kind`.
+    pub(crate) fn set_write_key(&mut self, kind: SecretKind, secret: &TrafficSecret) -> Result<(), Error> {
+        let protection = self.protection(kind, secret, Direction::Sent)?;
+        self.write = Some(protection);
         Ok(())
+    }
+
+    /// Record protection keyed from `secret` (the traffic secret `kind`)
+    /// for reading (`Received`) or writing (`Sent`); with `reveal`, the key
+    /// and IV it uses are reported, and `kind` is kept to label the records
+    /// they protect. `kind` is only a label: the keys come from `secret`.
+    fn protection(
+        &mut self,
+        kind: SecretKind,
+        secret: &TrafficSecret,
+        direction: Direction,
+    ) -> Result<Protection, Error> {
+        let suite = self.suite()?;
+        let (key, iv) = key_schedule::key_material(suite, secret);
+        if self.reveal {
+            match direction {
+                Direction::Received => self.read_secret = Some(kind),
+                Direction::Sent => self.write_secret = Some(kind),
+            }
+            self.events.push_back(Event::Revealed(Revealed::TrafficKeys {
+                secret: kind,
+                suite: suite.code(),
+                direction,
+                key: SecretBytes::new(&key),
+                iv: SecretBytes::new(iv.expose()),
+            }));
+        }
+        Ok(Protection::new(key_schedule::aead_key(suite, &key), iv))
     }
 
     /// The agreed suite; keys before one is agreed are a bug of ours.
@@ -324,8 +406,14 @@ impl Core {
         self.suite.ok_or(Error::Internal("record keys before a cipher suite was agreed"))
     }
 
-    /// Reports the application secrets and hands them to the key log.
+    /// Reports the application secrets (and with `reveal`, the master
+    /// secret and their values) and hands them to the key log.
     pub(crate) fn app_secrets_derived(&mut self, traffic: &TrafficSecrets) {
+        self.reveal_secret(SecretKind::MasterSecret, traffic.master.expose(), None);
+        let hash = Some(traffic.finished_hash);
+        self.reveal_secret(SecretKind::ClientApplicationTraffic(0), traffic.client.expose(), hash);
+        self.reveal_secret(SecretKind::ServerApplicationTraffic(0), traffic.server.expose(), hash);
+        self.reveal_secret(SecretKind::ExporterMaster, traffic.exporter.expose(), hash);
         self.secret(SecretKind::ClientApplicationTraffic(0), &traffic.client);
         self.secret(SecretKind::ServerApplicationTraffic(0), &traffic.server);
         self.secret(SecretKind::ExporterMaster, &traffic.exporter);
@@ -343,10 +431,10 @@ impl Core {
     /// Writes handshake messages (a whole flight) in as few records as the
     /// size limit allows, protected if a write key is set.
     pub(crate) fn write_handshake(&mut self, flight: &[u8]) -> Result<(), Error> {
-        match &mut self.write {
-            Some(p) => {
+        match &self.write {
+            Some(_) => {
                 for chunk in flight.chunks(MAX_PLAINTEXT) {
-                    p.seal(ContentType::HANDSHAKE, chunk, &mut self.tx)?;
+                    self.seal(ContentType::HANDSHAKE, chunk)?;
                 }
             }
             None => {
@@ -375,8 +463,8 @@ impl Core {
     /// Writes an alert record with no event; false if it could not be sealed.
     pub(super) fn seal_alert(&mut self, desc: AlertDescription) -> bool {
         let body = messages::encode_alert(desc);
-        let result = match &mut self.write {
-            Some(p) => p.seal(ContentType::ALERT, &body, &mut self.tx),
+        let result = match &self.write {
+            Some(_) => self.seal(ContentType::ALERT, &body),
             None => {
                 record::write_plaintext(ContentType::ALERT, &body, false, &mut self.tx);
                 Ok(())
@@ -395,9 +483,17 @@ impl Core {
                 // §5.5: a fresh key before this one has protected too many records.
                 self.send_key_update(app, false)?;
             }
-            let p = self.write.as_mut().ok_or(Error::Internal("no write key"))?;
-            p.seal(ContentType::APPLICATION_DATA, chunk, &mut self.tx)?;
+            self.seal(ContentType::APPLICATION_DATA, chunk)?;
         }
+        Ok(())
+    }
+
+    /// Appends one record protected with the write key (and reveals it, if asked).
+    fn seal(&mut self, typ: ContentType, payload: &[u8]) -> Result<(), Error> {
+        let p = self.write.as_mut().ok_or(Error::Internal("no write key"))?;
+        let (start, sequence) = (self.tx.len(), p.sequence());
+        p.seal(typ, payload, &mut self.tx)?;
+        self.reveal_sealed(start, sequence, payload, typ);
         Ok(())
     }
 
@@ -414,8 +510,9 @@ impl Core {
         app.ours = key_schedule::next_traffic_secret(&app.ours);
         app.our_generation += 1;
         let generation = app.our_generation;
-        self.set_write_key(&app.ours)?;
         let kind = self.secret_kind(true, generation);
+        self.set_write_key(kind, &app.ours)?;
+        self.reveal_secret(kind, app.ours.expose(), None);
         self.secret(kind, &app.ours);
         self.event(Event::KeyUpdated { direction: Direction::Sent, update_requested, generation });
         Ok(())
@@ -433,8 +530,9 @@ impl Core {
         app.theirs = key_schedule::next_traffic_secret(&app.theirs);
         app.their_generation += 1;
         let generation = app.their_generation;
-        self.set_read_key(&app.theirs)?;
         let kind = self.secret_kind(false, generation);
+        self.set_read_key(kind, &app.theirs)?;
+        self.reveal_secret(kind, app.theirs.expose(), None);
         self.secret(kind, &app.theirs);
         self.event(Event::KeyUpdated { direction: Direction::Received, update_requested, generation });
         if update_requested && !self.sent_close && !self.answered_key_update {

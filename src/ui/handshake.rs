@@ -31,6 +31,7 @@ use unicode_width::UnicodeWidthStr;
 use super::Theme;
 use crate::app::{App, Focus, Outcome, StepView};
 use crate::explain;
+use crate::schedule::Schedule;
 use crate::tls::{Direction, Summary};
 
 /// Spinner frames, one per tick.
@@ -62,10 +63,14 @@ impl Widget for HandshakePanel<'_> {
             }
             _ => format!(" Handshake {}/{} ", panel.last_number(), panel.expected()),
         };
+        let mut title = vec![Span::styled(title, theme.heading())];
+        if self.app.secrets_shown() {
+            title.push(super::schedule::banner(theme));
+        }
         let block = Block::bordered()
             .border_type(if focused { BorderType::Thick } else { BorderType::Plain })
             .border_style(border)
-            .title(Span::styled(title, theme.heading()));
+            .title(Line::from(title));
         let inner = block.inner(area);
         block.render(area, buf);
         if inner.is_empty() {
@@ -178,7 +183,7 @@ fn step_rows<'a>(app: &'a App, width: usize, theme: Theme) -> Vec<Line<'a>> {
 fn tail_lines<'a>(app: &'a App, theme: Theme, width: usize) -> Vec<Line<'a>> {
     let panel = app.panel();
     if let Some(step) = panel.steps().get(panel.selected()).filter(|_| panel.expanded()) {
-        return detail(step, theme, width);
+        return detail(step, panel.schedule(), theme, width);
     }
     match panel.outcome() {
         Outcome::InProgress => Vec::new(),
@@ -231,7 +236,7 @@ fn summary_lines<'a>(app: &'a App, s: &'a Summary, theme: Theme) -> Vec<Line<'a>
 }
 
 /// The expanded view of one step.
-fn detail<'a>(step: &'a StepView, theme: Theme, width: usize) -> Vec<Line<'a>> {
+fn detail<'a>(step: &'a StepView, schedule: &Schedule, theme: Theme, width: usize) -> Vec<Line<'a>> {
     let way = match step.direction {
         Direction::Sent => "sent",
         Direction::Received => "received",
@@ -278,12 +283,21 @@ fn detail<'a>(step: &'a StepView, theme: Theme, width: usize) -> Vec<Line<'a>> {
         }
     }
     if !step.secrets.is_empty() {
-        lines.push(Line::styled("secrets derived (values hidden)", theme.heading()));
+        let shown = step.secrets.iter().any(|s| schedule.value(*s).is_some());
+        let heading = if shown {
+            "secrets derived (--reveal: values shown)"
+        } else {
+            "secrets derived (values hidden)"
+        };
+        lines.push(Line::styled(heading, theme.heading()));
         for secret in &step.secrets {
-            lines.push(Line::from(vec![
-                Span::raw(format!(" {secret}")),
-                Span::styled(" = ••••", theme.dim()),
-            ]));
+            let value = match schedule.value(*secret) {
+                Some(v) => {
+                    Span::styled(format!(" = {}", crate::tls::crypto::hex(v)), theme.fg(Color::Yellow))
+                }
+                None => Span::styled(" = ••••", theme.dim()),
+            };
+            lines.push(Line::from(vec![Span::raw(format!(" {secret}")), value]));
             let why = explain::secret(*secret);
             lines.push(explained(why.what, why.rfc, theme));
         }
