@@ -60,6 +60,37 @@ fn arg(name: &str, default: usize) -> usize {
         .map_or(default, |v| v.parse().unwrap_or_else(|_| fail(&format!("{name} takes a number"))))
 }
 
+/// This process's open-file limits (soft, hard), from `/proc/self/limits`.
+fn open_file_limits() -> Option<(u64, u64)> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    let mut numbers = line.split_whitespace().filter_map(|w| w.parse().ok());
+    Some((numbers.next()?, numbers.next()?))
+}
+
+/// Stops with a clear reason when the open-file limit cannot hold `n`
+/// members: each is one descriptor here and one in the server, which
+/// inherits this limit. Raising it is the shell's job (`ulimit -n`; the
+/// hard limit only with the right privilege).
+fn check_open_files(n: usize) {
+    let Some((soft, hard)) = open_file_limits() else { return };
+    let need = n as u64 + 100;
+    if need > soft {
+        let how = if need <= hard {
+            format!("run `ulimit -n {need}` first (the hard limit, {hard}, allows it)")
+        } else {
+            format!(
+                "the hard limit is {hard}: this machine holds at most {} members unless it is raised \
+                 (`ulimit -Hn`, which needs the privilege to)",
+                hard.saturating_sub(100)
+            )
+        };
+        fail(&format!(
+            "{n} members need {need} open files in this process and in the server; the limit is {soft}: {how}"
+        ));
+    }
+}
+
 /// Resident memory of `pid`, in KiB.
 fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -231,6 +262,7 @@ async fn main() {
     // Member 0 is the probes' author and always reads.
     let slow = (n * arg("--slow-percent", 0) / 100).min(n.saturating_sub(2));
     let readers = n - slow;
+    check_open_files(n);
     let server = start_server(n).await;
     let pid = server.child.id();
     let pem = std::fs::read_to_string(&server.ca).unwrap_or_else(|e| fail(&e.to_string()));
