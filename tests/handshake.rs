@@ -760,3 +760,21 @@ fn every_message_and_check_of_a_mutual_handshake_has_a_plain_explanation() {
         assert!(checks.contains(&want), "{want} not among {checks:?}");
     }
 }
+
+#[test]
+fn an_idle_connection_gives_back_every_buffer_after_a_handshake_and_data() {
+    let mut p = connected_pair(14);
+    p.client.send(&[7; 3000]).unwrap();
+    p.server.send(b"welcome").unwrap();
+    p.drive();
+    for conn in [&mut p.client, &mut p.server] {
+        // The handshake filled them: a certificate chain, whole flights.
+        assert!(conn.buffered() > 0);
+        conn.release_buffers();
+        assert_eq!(conn.buffered(), 0, "an idle connection holds no buffer");
+    }
+    // They grow again when bytes come.
+    p.client.send(b"again").unwrap();
+    p.drive();
+    assert_eq!(p.server_data.last().map(Vec::as_slice), Some(&b"again"[..]));
+}

@@ -21,7 +21,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::{Instant, sleep_until, timeout_at};
@@ -147,12 +147,30 @@ impl TlsStream {
 
     /// Reads at most `want` bytes: straight into the engine's buffer, or,
     /// with a tap, through `scratch`. Cancel-safe.
+    ///
+    /// It waits for the socket to be readable before it asks for a buffer:
+    /// a connection that sits idle (a chat member, for hours) holds none.
     async fn read(&mut self, want: usize) -> io::Result<usize> {
-        if self.tap.is_some() {
-            self.scratch.resize(want, 0);
-            self.tcp.read(&mut self.scratch).await
-        } else {
-            self.tcp.read(self.tls.input_buffer(want)).await
+        loop {
+            self.tcp.readable().await?;
+            let read = if self.tap.is_some() {
+                self.scratch.resize(want, 0);
+                self.tcp.try_read(&mut self.scratch)
+            } else {
+                self.tcp.try_read(self.tls.input_buffer(want))
+            };
+            match read {
+                // Tokio keeps a socket marked readable until a read would
+                // block, so this is how most waits for the next bytes begin:
+                // a lean connection gives back the buffer it just took.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if self.lean {
+                        self.tls.release_buffers();
+                        self.scratch = Vec::new();
+                    }
+                }
+                read => return read,
+            }
         }
     }
 

@@ -108,6 +108,24 @@ impl Connection {
         if core.events.is_empty() {
             core.events = VecDeque::new();
         }
+        // No handshake message half received: the handshake's largest
+        // message (a certificate chain) need not stay reserved for a
+        // KeyUpdate that may never come.
+        if core.joiner.is_empty() {
+            core.joiner = Vec::new();
+        }
+    }
+
+    /// Bytes of memory the engine's buffers hold now (received records,
+    /// half-received handshake messages, bytes to send, events and data
+    /// waiting): what [`release_buffers`](Self::release_buffers) gives back.
+    pub fn buffered(&self) -> usize {
+        let core = &self.core;
+        core.deframer.capacity()
+            + core.joiner.capacity()
+            + core.tx.capacity()
+            + core.events.capacity() * std::mem::size_of::<Event>()
+            + core.app_in.capacity() * std::mem::size_of::<AppData>()
     }
 
     /// Space inside the engine to read at least `min` received bytes into,
