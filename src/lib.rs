@@ -45,6 +45,7 @@ pub mod escape;
 pub mod home;
 pub mod identity;
 pub mod keylog;
+pub mod lab;
 pub mod logfile;
 pub mod net;
 pub mod pki;

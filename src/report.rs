@@ -189,6 +189,7 @@ pub fn client_lines(event: &NetEvent) -> Vec<String> {
         }
         NetEvent::Closed { by: Closer::Us, .. } => "[tls] closed (close_notify)".to_owned(),
         NetEvent::Held { .. } => "[tls] the next flight is held until Space (--step)".to_owned(),
+        NetEvent::Lab(report) => return lab_lines(report),
         _ => return Vec::new(),
     };
     vec![line]
@@ -235,8 +236,14 @@ pub fn server_lines(event: &NetEvent) -> Vec<String> {
         NetEvent::AcceptFailed { error } => format!("accept failed: {error}"),
         NetEvent::Refused { refusal, .. } => format!("[room] {refusal}"),
         NetEvent::Held { peer } => format!("[tls {peer}] a flight is held"),
+        NetEvent::Lab(report) => return lab_lines(report),
     };
     vec![line]
+}
+
+/// The tamper lab's lines, each marked `[lab]`.
+fn lab_lines(report: &crate::lab::Report) -> Vec<String> {
+    report.lines().iter().map(|line| format!("[lab] {}", printable(line))).collect()
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -300,6 +307,7 @@ pub fn json(event: &NetEvent) -> Option<Value> {
         NetEvent::Refused { peer, refusal } => {
             json!({"type": "refused_connection", "peer": peer.to_string(), "reason": refusal.to_string()})
         }
+        NetEvent::Lab(report) => report.json(),
     })
 }
 

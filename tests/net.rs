@@ -78,6 +78,7 @@ async fn room_with(limits: net::Limits) -> Room {
         events: events_tx,
         shutdown,
         limits,
+        next_config: None,
     };
     tokio::spawn(server.run());
     Room { addr, events, host, roots, _shutdown: shutdown_tx }

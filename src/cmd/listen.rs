@@ -152,6 +152,7 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
         events: event_tx,
         shutdown: shutdown_rx,
         limits: opts.limits,
+        next_config: None,
     };
     tokio::spawn(server.run());
     if let (true, Some(host)) = (tui, host_intents.clone()) {

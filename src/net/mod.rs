@@ -76,6 +76,12 @@ pub enum Intent {
     /// Send close_notify, then wait briefly for the peer's; during the
     /// handshake, at once and without waiting (what was queued is dropped).
     Close,
+    /// The tamper lab (`/tamper`): the reconnecting loop of `demo` and
+    /// `connect --lab` acts on it, and hands the record-level cases to the
+    /// connection as [`Intent::TamperNext`].
+    Tamper(crate::lab::Case),
+    /// The tamper lab: apply this to the records of the next line said.
+    TamperNext(crate::lab::Wire),
 }
 
 /// Which side ended a connection cleanly.
@@ -185,6 +191,8 @@ pub enum NetEvent {
         /// Why.
         error: io::Error,
     },
+    /// What the tamper lab did and what caught it.
+    Lab(crate::lab::Report),
 }
 
 impl NetEvent {
@@ -391,7 +399,13 @@ pub struct Server {
     pub shutdown: watch::Receiver<bool>,
     /// How many connections, and how many unverified ones per address.
     pub limits: Limits,
+    /// The tamper lab (`demo`'s `/tamper cert`): when it holds a
+    /// configuration, the next connection accepted takes it (once).
+    pub next_config: Option<NextConfig>,
 }
+
+/// A one-shot configuration for a [`Server`]'s next connection.
+pub type NextConfig = Arc<std::sync::Mutex<Option<Arc<ServerConfig>>>>;
 
 impl Server {
     /// Accepts connections until `shutdown`.
@@ -425,7 +439,8 @@ impl Server {
     /// Starts the task that serves one connection, which holds `slot`.
     fn spawn(&self, tcp: TcpStream, peer: SocketAddr, slot: limits::Slot) {
         let start = Instant::now();
-        let tls = Connection::server(self.config.clone(), Box::new(OsRng));
+        let lab = self.next_config.as_ref().and_then(|next| next.lock().ok()?.take());
+        let tls = Connection::server(lab.unwrap_or_else(|| self.config.clone()), Box::new(OsRng));
         let limit = self.handshake_timeout;
         let events = self.events.clone();
         // The connection's place under the caps, held for its life: by its
