@@ -193,7 +193,7 @@ impl Case {
             Self::CertName => Check {
                 check: "the certificate names the server you asked for",
                 alert: Some(AlertDescription::BAD_CERTIFICATE),
-                section: "RFC 8446 §4.4.2.4, §6.2 (names: RFC 6125 §6)",
+                section: "RFC 8446 §4.4.2.4, §6.2; names: RFC 6125 §6",
                 checker: Checker::Us,
                 why: "a valid certificate for another name proves nothing about this server: \
                       otherwise a certificate for any site would impersonate every site",
@@ -201,7 +201,7 @@ impl Case {
             Self::Mitm => Check {
                 check: "the server's key against the one you pinned (or your CA)",
                 alert: Some(AlertDescription::BAD_CERTIFICATE),
-                section: "RFC 8446 §4.4.2.4, §6.2 (pinning: tlschat's trust, like SSH's known_hosts)",
+                section: "RFC 8446 §4.4.2.4, §6.2; the pin: tlschat's trust, like SSH's known_hosts",
                 checker: Checker::Us,
                 why: "a man in the middle can complete a handshake with a key of its own: only \
                       comparing the key with the one you trust shows it is not the room",
@@ -209,7 +209,7 @@ impl Case {
             Self::Sig => Check {
                 check: "the author's Ed25519 signature over the message bytes",
                 alert: None,
-                section: "docs/PROTOCOL.md (Ed25519: RFC 8032 §5.1.7)",
+                section: "docs/PROTOCOL.md; Ed25519: RFC 8032 §5.1.7",
                 checker: Checker::Member,
                 why: "TLS protects each hop, but the relay decrypts every line: only the author's \
                       signature, checked by your own client, shows the relay did not change it",
@@ -299,7 +299,12 @@ impl Report {
                     let wanted = c.alert.map_or_else(|| "a mark".to_owned(), |a| a.to_string());
                     format!("NOT the expected check ({wanted} from {}); it ended: {error}", c.check)
                 };
-                vec![format!("{head} — {verdict}"), format!("   ({error})")]
+                let mut lines = vec![format!("{head} — {verdict}")];
+                // A peer's alert says it all; our own check says what it saw.
+                if !matches!(alert, Some((Checker::Peer, _))) {
+                    lines.push(format!("   ({error})"));
+                }
+                lines
             }
             Self::Marked { from, valid: false } => {
                 let c = Case::Sig.check();
