@@ -511,3 +511,18 @@ mod tests {
         assert!(!opened.valid());
     }
 }
+
+#[cfg(test)]
+mod command_tests {
+    use super::Case;
+    use crate::app::Command;
+
+    #[test]
+    fn tamper_commands_parse_to_their_case_and_an_unknown_case_is_refused_with_its_name_escaped() {
+        assert_eq!(Command::parse("/tamper flip"), Command::Tamper(Case::Flip));
+        assert_eq!(Command::parse("/tamper cert name"), Command::Tamper(Case::CertName));
+        assert_eq!(Command::parse("/tamper"), Command::TamperHelp);
+        let Command::Wrong(why) = Command::parse("/tamper \u{1b}[2Jboom") else { panic!("not refused") };
+        assert!(why.contains("\\u{1b}") && !why.contains('\u{1b}'), "{why}");
+    }
+}
