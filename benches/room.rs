@@ -12,6 +12,14 @@
 //! - `fanout_*`: one member's message to all the others, from the
 //!   author's send to each member's receipt (its signature checked), over
 //!   `probes` messages: p50, p99 and max in milliseconds.
+//! - with `--sustained-secs S` (and `--rate R`, messages a second in all,
+//!   default 100): members take turns to speak for S seconds; every member
+//!   checks that it got every message once and in the room's order
+//!   (`sustained_lost`, `_duplicated`, `_out_of_order`), with the delivery
+//!   p50/p99/max and the server's CPU per delivered message;
+//! - with `--slow-percent P`: P% of the members stop reading once seated.
+//!   The other figures are then the readers' own; `slow_*` says how many
+//!   slow members the server cut off ("too slow") and its memory after.
 //!
 //! Linux only (it reads `/proc/PID/status`); the open-file limit must
 //! allow twice the member count (this process and the server).
@@ -30,6 +38,9 @@ use tlschat::net::{self, Intent, NetEvent};
 use tlschat::pki;
 use tlschat::tls::{self, ClientConfig, Ed25519Key, OsRng, RootStore, ServerName, ServerTrust};
 
+/// Members the server cut off for not reading, counted from its log.
+static TOO_SLOW: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// The server's pid, so that a failure does not leave it running.
 static SERVER: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
 
@@ -47,6 +58,37 @@ fn arg(name: &str, default: usize) -> usize {
         .position(|a| a == name)
         .and_then(|i| args.get(i + 1))
         .map_or(default, |v| v.parse().unwrap_or_else(|_| fail(&format!("{name} takes a number"))))
+}
+
+/// This process's open-file limits (soft, hard), from `/proc/self/limits`.
+fn open_file_limits() -> Option<(u64, u64)> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    let mut numbers = line.split_whitespace().filter_map(|w| w.parse().ok());
+    Some((numbers.next()?, numbers.next()?))
+}
+
+/// Stops with a clear reason when the open-file limit cannot hold `n`
+/// members: each is one descriptor here and one in the server, which
+/// inherits this limit. Raising it is the shell's job (`ulimit -n`; the
+/// hard limit only with the right privilege).
+fn check_open_files(n: usize) {
+    let Some((soft, hard)) = open_file_limits() else { return };
+    let need = n as u64 + 100;
+    if need > soft {
+        let how = if need <= hard {
+            format!("run `ulimit -n {need}` first (the hard limit, {hard}, allows it)")
+        } else {
+            format!(
+                "the hard limit is {hard}: this machine holds at most {} members unless it is raised \
+                 (`ulimit -Hn`, which needs the privilege to)",
+                hard.saturating_sub(100)
+            )
+        };
+        fail(&format!(
+            "{n} members need {need} open files in this process and in the server; the limit is {soft}: {how}"
+        ));
+    }
 }
 
 /// Resident memory of `pid`, in KiB.
@@ -114,7 +156,13 @@ async fn start_server(members: usize) -> Server {
         }
     }
     // The server's log is not read any further; keep draining it.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.contains("too slow") {
+                TOO_SLOW.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    });
     let (addr, ca) = (addr.unwrap_or_else(|| fail("no address")), ca.unwrap_or_else(|| fail("no CA")));
     Server { child, addr, ca, home }
 }
@@ -123,15 +171,27 @@ async fn start_server(members: usize) -> Server {
 enum Report {
     Seated,
     Latency(Duration),
+    /// A message of the sustained load: which member got which one, at
+    /// which room sequence number, how long after it was sent.
+    Load {
+        member: usize,
+        k: usize,
+        room_seq: u64,
+        latency: Duration,
+    },
 }
 
-/// Connects member `i`; it reports when seated and the latency of every probe it receives.
+/// Connects member `i`; it reports when seated and the latency of every
+/// message it receives. A member that does not `read` stops taking
+/// anything from its connection once seated (its queues fill, then the
+/// server's queue for it).
 fn member(
     i: usize,
     server: &Server,
     roots: RootStore,
     epoch: Instant,
     reports: mpsc::UnboundedSender<Report>,
+    read: bool,
 ) -> mpsc::Sender<Intent> {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) - 60;
     let cert = pki::self_signed_client(Ed25519Key::generate(&mut OsRng), &format!("m{i}"), &mut OsRng, now)
@@ -158,11 +218,25 @@ fn member(
             match event {
                 ChatEvent::Welcome { .. } => {
                     let _ = reports.send(Report::Seated);
+                    if !read {
+                        // Holds `events` unread from now on.
+                        std::future::pending::<()>().await;
+                    }
                 }
-                ChatEvent::Message(m) if m.text.starts_with("probe ") => {
-                    let sent: u64 = m.text.rsplit(' ').next().and_then(|t| t.parse().ok()).unwrap_or(0);
-                    let at = epoch.elapsed().as_nanos() as u64;
-                    let _ = reports.send(Report::Latency(Duration::from_nanos(at.saturating_sub(sent))));
+                ChatEvent::Message(m) => {
+                    let mut words = m.text.split(' ');
+                    let (what, k, sent) = (words.next(), words.next(), words.next());
+                    let k: usize = k.and_then(|k| k.parse().ok()).unwrap_or(0);
+                    let sent: u64 = sent.and_then(|t| t.parse().ok()).unwrap_or(0);
+                    let latency =
+                        Duration::from_nanos((epoch.elapsed().as_nanos() as u64).saturating_sub(sent));
+                    let _ = match what {
+                        Some("probe") => reports.send(Report::Latency(latency)),
+                        Some("load") => {
+                            reports.send(Report::Load { member: i, k, room_seq: m.room_seq, latency })
+                        }
+                        _ => Ok(()),
+                    };
                 }
                 _ => {}
             }
@@ -183,6 +257,12 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 async fn main() {
     let n = arg("--members", 1000);
     let probes = arg("--probes", 50);
+    let sustained_secs = arg("--sustained-secs", 0);
+    let rate = arg("--rate", 100).max(1);
+    // Member 0 is the probes' author and always reads.
+    let slow = (n * arg("--slow-percent", 0) / 100).min(n.saturating_sub(2));
+    let readers = n - slow;
+    check_open_files(n);
     let server = start_server(n).await;
     let pid = server.child.id();
     let pem = std::fs::read_to_string(&server.ca).unwrap_or_else(|e| fail(&e.to_string()));
@@ -197,7 +277,8 @@ async fn main() {
     let mut intents = HashMap::new();
     let start = Instant::now();
     for i in 0..n {
-        intents.insert(i, member(i, &server, roots.clone(), epoch, reports_tx.clone()));
+        // The slow members are the last ones.
+        intents.insert(i, member(i, &server, roots.clone(), epoch, reports_tx.clone(), i < readers));
     }
     let mut seated = 0;
     while seated < n {
@@ -234,14 +315,14 @@ async fn main() {
             fail("member 0 is gone");
         }
         let mut heard = 0;
-        while heard < n - 1 {
+        while heard < readers - 1 {
             match tokio::time::timeout(Duration::from_secs(30), reports.recv()).await {
                 Ok(Some(Report::Latency(d))) => {
                     latencies.push(d);
                     heard += 1;
                 }
                 Ok(Some(_)) => {}
-                _ => fail(&format!("probe {k}: only {heard} of {} members heard it", n - 1)),
+                _ => fail(&format!("probe {k}: only {heard} of {} members heard it", readers - 1)),
             }
         }
         // Below the per-member rate limit (5 a second after a burst of 20).
@@ -259,6 +340,112 @@ async fn main() {
         "fanout_server_cpu_us_per_delivery={:.2}",
         cpu_used as f64 * 10_000.0 / latencies.len().max(1) as f64
     );
+    if sustained_secs > 0 {
+        sustained(&intents, &mut reports, epoch, pid, readers, sustained_secs, rate).await;
+    }
+    if slow > 0 {
+        // The slow members' places: cut off, or still queued for.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        println!("slow_members={slow}");
+        println!("slow_members_disconnected={}", TOO_SLOW.load(std::sync::atomic::Ordering::Relaxed));
+        println!("slow_server_rss_after_kib={}", rss_kib(pid));
+    }
     drop(intents);
     drop(server);
+}
+
+/// What the readers got of the sustained load.
+struct Tally {
+    /// Per reader, per message: whether it arrived.
+    got: Vec<Vec<bool>>,
+    /// Per reader: the last room sequence number seen.
+    last_seq: Vec<u64>,
+    duplicated: usize,
+    out_of_order: usize,
+    latencies: Vec<Duration>,
+}
+
+impl Tally {
+    fn record(&mut self, report: Report) {
+        let Report::Load { member, k, room_seq, latency } = report else { return };
+        let (Some(seen), Some(last)) =
+            (self.got.get_mut(member).and_then(|g| g.get_mut(k)), self.last_seq.get_mut(member))
+        else {
+            return;
+        };
+        if std::mem::replace(seen, true) {
+            self.duplicated += 1;
+        }
+        if room_seq <= *last {
+            self.out_of_order += 1;
+        }
+        *last = room_seq;
+        self.latencies.push(latency);
+    }
+}
+
+/// The sustained load: `rate` messages a second for `secs` seconds, each
+/// from the next member in turn (readers only), heard by every other
+/// reader; then every reader's record is checked.
+async fn sustained(
+    intents: &HashMap<usize, mpsc::Sender<Intent>>,
+    reports: &mut mpsc::UnboundedReceiver<Report>,
+    epoch: Instant,
+    pid: u32,
+    readers: usize,
+    secs: usize,
+    rate: usize,
+) {
+    let total = secs * rate;
+    let expected = total * (readers - 1);
+    let mut tally = Tally {
+        got: vec![vec![false; total]; readers],
+        last_seq: vec![0; readers],
+        duplicated: 0,
+        out_of_order: 0,
+        latencies: Vec::with_capacity(expected),
+    };
+    let cpu_start = cpu_ticks(pid);
+    let mut tick = tokio::time::interval(Duration::from_secs(1) / rate as u32);
+    for k in 0..total {
+        tick.tick().await;
+        // Take what arrived meanwhile, so that nothing waits behind the sender.
+        while let Ok(report) = reports.try_recv() {
+            tally.record(report);
+        }
+        // Authors in turn; member 0 is the probes' author, so start at 1.
+        let author = 1 + k % (readers - 1);
+        let text = format!("load {k} {}", epoch.elapsed().as_nanos());
+        let Some(to) = intents.get(&author) else { fail("an author is missing") };
+        if to.send(Intent::Say { kind: Kind::Text, text, to: None }).await.is_err() {
+            fail(&format!("member {author} is gone"));
+        }
+    }
+    // Whatever is still on its way: until all is in, or 30 s of silence.
+    while tally.latencies.len() - tally.duplicated < expected {
+        match tokio::time::timeout(Duration::from_secs(30), reports.recv()).await {
+            Ok(Some(report)) => tally.record(report),
+            _ => break,
+        }
+    }
+    let cpu_used = cpu_ticks(pid) - cpu_start;
+    let Tally { duplicated, out_of_order, mut latencies, .. } = tally;
+    let delivered = latencies.len();
+    let lost = expected.saturating_sub(delivered - duplicated);
+    latencies.sort_unstable();
+    println!("sustained_secs={secs}");
+    println!("sustained_rate_per_s={rate}");
+    println!("sustained_messages={total}");
+    println!("sustained_deliveries_expected={expected}");
+    println!("sustained_deliveries={delivered}");
+    println!("sustained_lost={lost}");
+    println!("sustained_duplicated={duplicated}");
+    println!("sustained_out_of_order={out_of_order}");
+    println!("sustained_p50_ms={:.2}", percentile(&latencies, 0.50));
+    println!("sustained_p99_ms={:.2}", percentile(&latencies, 0.99));
+    println!("sustained_max_ms={:.2}", percentile(&latencies, 1.0));
+    println!(
+        "sustained_server_cpu_us_per_delivery={:.2}",
+        cpu_used as f64 * 10_000.0 / delivered.max(1) as f64
+    );
 }

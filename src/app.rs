@@ -22,6 +22,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use crate::chat::{self, ChatEvent, Kind, Verdict};
 use crate::net::{Closer, NetEvent};
 use crate::report;
+use crate::schedule::Schedule;
 use crate::tls::{self, AlertDescription, Direction, Field, HandshakeStep, SecretKind, Summary};
 
 /// How many log entries are kept; older ones are dropped. The issue asks
@@ -501,6 +502,10 @@ pub struct Panel {
     expanded: bool,
     /// Lines scrolled in the expanded detail.
     detail_scroll: u16,
+    /// The connection's key schedule (F4), filled in from the same events.
+    schedule: Schedule,
+    /// Lines scrolled in the key schedule view.
+    schedule_scroll: u16,
 }
 
 impl Default for Panel {
@@ -516,6 +521,8 @@ impl Default for Panel {
             selected: 0,
             expanded: false,
             detail_scroll: 0,
+            schedule: Schedule::default(),
+            schedule_scroll: 0,
         }
     }
 }
@@ -567,6 +574,16 @@ impl Panel {
         self.detail_scroll
     }
 
+    /// The connection's key schedule, as far as it is known.
+    pub fn schedule(&self) -> &Schedule {
+        &self.schedule
+    }
+
+    /// Lines scrolled in the key schedule view.
+    pub fn schedule_scroll(&self) -> u16 {
+        self.schedule_scroll
+    }
+
     /// Messages still awaited (spinners), none once done or failed.
     pub fn pending(&self) -> usize {
         match self.outcome {
@@ -598,6 +615,7 @@ impl Panel {
     }
 
     fn step(&mut self, step: HandshakeStep, now: Instant) {
+        self.schedule.step(&step);
         let start = *self.start.get_or_insert(now);
         self.expected = step.expected;
         match step.step {
@@ -739,6 +757,9 @@ pub enum Side {
     Handshake,
     /// The room's members (F3).
     Members,
+    /// The key schedule (F4): the RFC 8446 §7.1 tree, with values and the
+    /// commands that recompute them under `--reveal`.
+    Schedule,
     /// One signed message, its bytes and checks (Enter on a message).
     Message(Arc<chat::Received>),
 }
@@ -781,6 +802,8 @@ pub struct App {
     /// A room's connections, each with its own handshake panel, so that
     /// the panel can follow any member (server only).
     conns: Vec<Conn>,
+    /// `--reveal`: the session's secret values are on screen.
+    secrets_shown: bool,
     /// The connection the panel follows, picked in the member list; `None`
     /// follows the newest handshake.
     pinned: Option<SocketAddr>,
@@ -810,7 +833,7 @@ const HELP: &[&str] = &[
     "          /tamper CASE (the lab, in demo or connect --lab: break one thing, see which check catches it;",
     "          CASE: flip replay reorder finished cert, cert name, mitm sig; /tamper alone explains each)",
     "keys: Enter send · Up/Down history · Ctrl-W delete word · Ctrl-U clear · Home/End · Ctrl-C quit",
-    "      PgUp/PgDn or wheel scroll · End back to live · F2 panel on/off · F3 members",
+    "      PgUp/PgDn or wheel scroll · End back to live · F2 panel on/off · F3 members · F4 key schedule",
     "      Tab completes a member's name, else moves the focus: panel, then messages",
     "      panel: Up/Down select a step · Enter expand · PgUp/PgDn scroll details · Esc back",
     "      messages: Up/Down pick a signed message · Enter opens its bytes and checks · Esc back",
@@ -847,7 +870,21 @@ impl App {
             conns: Vec::new(),
             pinned: None,
             conn_row: 0,
+            secrets_shown: false,
         }
+    }
+
+    /// The app with `--reveal` on: the panel, the key schedule view and a
+    /// banner show that the session's secret values are on screen.
+    #[must_use]
+    pub fn with_reveal(mut self, reveal: bool) -> Self {
+        self.secrets_shown = reveal;
+        self
+    }
+
+    /// Whether the session's secret values are shown (`--reveal`).
+    pub fn secrets_shown(&self) -> bool {
+        self.secrets_shown
     }
 
     /// The app with the panel's reveal slowed to one handshake message per
@@ -1155,6 +1192,12 @@ impl App {
                 self.received.1 += line.len() as u64 + 1;
                 self.log.push(Entry::new(now.unix, Author::Peer(peer.to_string()), line));
             }
+            NetEvent::Revealed { peer, revealed } => {
+                // The engine reveals only when asked; the app shows only then too.
+                if self.secrets_shown {
+                    self.panels_of(peer, |p| p.schedule.reveal(revealed.clone()));
+                }
+            }
             NetEvent::StatusPage { peer } => {
                 self.notice(now, Level::Info, format!("{peer} fetched the room's status page over HTTP"));
             }
@@ -1189,6 +1232,7 @@ impl App {
             }
             NetEvent::Chat { event, .. } => self.chat(event, now),
             NetEvent::RoomNote { note } => self.notice(now, Level::Info, chat::printable(&note).into_owned()),
+            NetEvent::CaptureStopped { note } => self.notice(now, Level::Error, note),
             NetEvent::Refused { refusal, .. } => self.notice(now, Level::Error, refusal.to_string()),
             NetEvent::Lab(report) => self.lab(&report, now),
         }
@@ -1293,6 +1337,10 @@ impl App {
                 self.side = if self.side == Side::Members { Side::Handshake } else { Side::Members };
                 return Update::REDRAW;
             }
+            KeyCode::F(4) => {
+                self.side = if self.side == Side::Schedule { Side::Handshake } else { Side::Schedule };
+                return Update::REDRAW;
+            }
             KeyCode::Tab if self.focus == Focus::Input && self.complete_name() => return Update::REDRAW,
             KeyCode::Tab | KeyCode::BackTab => {
                 let visible = self.panel_visible(self.size.0);
@@ -1307,16 +1355,17 @@ impl App {
                 }
                 return Update::REDRAW;
             }
-            KeyCode::PageUp if self.focus == Focus::Input || !self.panel().expanded => {
+            KeyCode::PageUp if self.focus == Focus::Input || !self.panel_scrolls() => {
                 return Update::redraw_if(self.log.scroll_by(self.page()));
             }
-            KeyCode::PageDown if self.focus == Focus::Input || !self.panel().expanded => {
+            KeyCode::PageDown if self.focus == Focus::Input || !self.panel_scrolls() => {
                 return Update::redraw_if(self.log.scroll_by(-self.page()));
             }
             _ => {}
         }
         match self.focus {
             Focus::Panel if self.server && self.side == Side::Members => self.conns_key(key),
+            Focus::Panel if self.side == Side::Schedule => self.schedule_key(key),
             Focus::Panel => self.panel_key(key),
             Focus::Input => self.input_key(key, now),
             Focus::Messages => self.messages_key(key),
@@ -1409,6 +1458,36 @@ impl App {
 
     fn page(&self) -> isize {
         isize::try_from(self.size.1.saturating_sub(4) / 2).unwrap_or(1).max(1)
+    }
+
+    /// Whether PgUp/PgDn scroll the panel rather than the chat: in an
+    /// expanded step, and in the key schedule view when it has the focus.
+    fn panel_scrolls(&self) -> bool {
+        self.panel().expanded || (self.focus == Focus::Panel && self.side == Side::Schedule)
+    }
+
+    /// Keys in the key schedule view: scrolling, Esc back to the input.
+    fn schedule_key(&mut self, key: KeyEvent) -> Update {
+        let p = self.panel_mut();
+        let old = p.schedule_scroll;
+        match key.code {
+            KeyCode::Up => p.schedule_scroll = old.saturating_sub(1),
+            KeyCode::Down => p.schedule_scroll = old.saturating_add(1),
+            KeyCode::PageUp => p.schedule_scroll = old.saturating_sub(8),
+            KeyCode::PageDown => p.schedule_scroll = old.saturating_add(8),
+            KeyCode::Home => p.schedule_scroll = 0,
+            KeyCode::Esc => {
+                self.focus = Focus::Input;
+                return Update::REDRAW;
+            }
+            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
+                self.focus = Focus::Input;
+                self.input.insert(c.encode_utf8(&mut [0; 4]));
+                return Update::REDRAW;
+            }
+            _ => return Update::NONE,
+        }
+        Update::redraw_if(old != self.panel().schedule_scroll)
     }
 
     fn panel_key(&mut self, key: KeyEvent) -> Update {

@@ -1,4 +1,5 @@
-//! The NSS key log file behind `--keylog FILE` and `SSLKEYLOGFILE`.
+//! The NSS key log file behind `--keylog FILE` and `SSLKEYLOGFILE`, and
+//! [`Tee`], which hands secrets to it and to a `--pcap` capture alike.
 //!
 //! Each secret the engine hands to [`tls::KeyLog`] becomes one line
 //! `LABEL <client_random hex> <secret hex>` in the format Wireshark, tshark
@@ -17,7 +18,7 @@ use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use zeroize::Zeroizing;
 
@@ -92,6 +93,36 @@ impl tls::KeyLog for KeyLogFile {
     }
 }
 
+/// Several key logs as one: each secret goes to each, in order (`--keylog`
+/// and `--pcap` together).
+pub struct Tee(pub Vec<Arc<dyn tls::KeyLog>>);
+
+impl Tee {
+    /// The key log that feeds all of `logs`: none for none, the one
+    /// itself for one.
+    pub fn of(mut logs: Vec<Arc<dyn tls::KeyLog>>) -> Option<Arc<dyn tls::KeyLog>> {
+        match logs.len() {
+            0 => None,
+            1 => logs.pop(),
+            _ => Some(Arc::new(Self(logs))),
+        }
+    }
+}
+
+impl std::fmt::Debug for Tee {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Tee({} key logs)", self.0.len())
+    }
+}
+
+impl tls::KeyLog for Tee {
+    fn log(&self, label: &str, client_random: &[u8; 32], secret: &[u8]) {
+        for log in &self.0 {
+            log.log(label, client_random, secret);
+        }
+    }
+}
+
 fn push_hex(out: &mut String, bytes: &[u8]) {
     for b in bytes {
         // Writing to a String cannot fail.
@@ -127,5 +158,34 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600);
         }
         std::fs::remove_file(&path).unwrap();
+    }
+
+    #[derive(Default)]
+    struct Lines(Mutex<Vec<String>>);
+
+    impl tls::KeyLog for Lines {
+        fn log(&self, label: &str, _: &[u8; 32], secret: &[u8]) {
+            self.0.lock().unwrap().push(format!("{label} {secret:?}"));
+        }
+    }
+
+    #[test]
+    fn a_tee_hands_each_secret_to_every_log() {
+        assert!(Tee::of(Vec::new()).is_none());
+        let (a, b) = (Arc::new(Lines::default()), Arc::new(Lines::default()));
+        let tee = Tee::of(vec![a.clone(), b.clone()]).unwrap();
+        tee.log("CLIENT_TRAFFIC_SECRET_0", &[0; 32], &[1]);
+        tee.log("SERVER_TRAFFIC_SECRET_0", &[0; 32], &[2]);
+        for log in [&a, &b] {
+            assert_eq!(
+                *log.0.lock().unwrap(),
+                ["CLIENT_TRAFFIC_SECRET_0 [1]", "SERVER_TRAFFIC_SECRET_0 [2]"]
+            );
+        }
+        // One log is used as it is.
+        let one = Tee::of(vec![a.clone()]).unwrap();
+        one.log("X", &[0; 32], &[3]);
+        assert_eq!(a.0.lock().unwrap().len(), 3);
+        assert_eq!(b.0.lock().unwrap().len(), 2);
     }
 }

@@ -28,8 +28,11 @@
 //!   tokio driver of both, and [`net::HostPort`], an address as typed;
 //! - [`app`], [`ui`], [`tui`]: the full-screen interface (model, view, terminal);
 //! - [`report`]: how events are told in words and JSON; [`escape`]: peer
-//!   text made safe for a terminal; [`logfile`]: the TUI's log file;
-//!   [`keylog`]: the NSS key log;
+//!   text made safe for a terminal; [`explain`]: why each handshake step
+//!   matters, in plain words; [`logfile`]: the TUI's log file;
+//!   [`keylog`]: the NSS key log; [`pcap`]: `--pcap`'s capture file;
+//!   [`schedule`]: the key schedule view's model and the commands that
+//!   recompute each value (`--reveal`);
 //! - [`home`]: where files live; [`identity`]: the user's key and name;
 //!   [`trust`]: how servers are trusted, and the pins; [`room`]: a room's
 //!   keys and members; [`pki`]: keys and certificates; [`demo`]: the demo's bots.
@@ -42,15 +45,18 @@ pub mod chat;
 pub mod cmd;
 pub mod demo;
 pub mod escape;
+pub mod explain;
 pub mod home;
 pub mod identity;
 pub mod keylog;
 pub mod lab;
 pub mod logfile;
 pub mod net;
+pub mod pcap;
 pub mod pki;
 pub mod report;
 pub mod room;
+pub mod schedule;
 pub mod tls;
 pub mod trust;
 pub mod tui;

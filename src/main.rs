@@ -205,9 +205,21 @@ struct TlsArgs {
     #[arg(long, value_name = "FILE")]
     keylog: Option<PathBuf>,
 
+    /// Write the session to FILE (made 0600) as a pcapng capture that Wireshark and tshark open decrypted: the real TLS bytes in TCP/IP frames, the secrets embedded. listen: every connection, each its own TCP stream; demo: your own connection
+    #[arg(long, value_name = "FILE")]
+    pcap: Option<PathBuf>,
+
     /// Allow only this cipher suite; repeat for several, most preferred first (default: chacha20, aes128)
     #[arg(long = "suite", value_enum, value_name = "SUITE")]
     suites: Vec<Suite>,
+
+    /// Show this session's secret values: in the handshake panel, the key schedule view (F4) with a command to recompute each, and headless lines (demo: on by default)
+    #[arg(long, overrides_with = "no_reveal")]
+    reveal: bool,
+
+    /// Hide secret values (demo shows them unless this is given)
+    #[arg(long, overrides_with = "reveal")]
+    no_reveal: bool,
 
     /// Abandon a handshake that has not completed after SECS seconds
     #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_seconds)]
@@ -243,8 +255,14 @@ impl TlsArgs {
     fn options(&self) -> TlsOptions {
         TlsOptions {
             keylog: self.keylog.clone(),
+            pcap: self.pcap.clone(),
             suites: self.suites(),
             handshake_timeout: self.handshake_timeout,
+            reveal: match (self.reveal, self.no_reveal) {
+                (true, _) => Some(true),
+                (_, true) => Some(false),
+                _ => None,
+            },
         }
     }
 }

@@ -304,7 +304,9 @@ pub fn load_certified_key(chain_pem: &str, key_pem: &str) -> Result<CertifiedKey
 
 /// A CA for "tlschat test CA" and a server certificate from it for
 /// `localhost`, `127.0.0.1` and `::1`, both drawn from a seeded generator:
-/// the same `seed` and `now` always give the same bytes. For tests only.
+/// the same `seed` and `now` always give the same bytes. For tests only
+/// (the crate's, and with the `testing` feature).
+#[cfg(any(test, feature = "testing"))]
 pub fn test_room_for_testing_only(seed: u64, now: u64) -> Result<(RoomCa, CertifiedKey), PkiError> {
     let mut rng = crate::tls::crypto::SeededRng::new_for_testing_only(seed);
     let ca = RoomCa::generate("tlschat test CA", &mut rng, now)?;

@@ -14,7 +14,7 @@ use crate::chat::{
 };
 use crate::identity::public_key_fingerprint;
 use crate::net::{Closer, NetEvent};
-use crate::tls::{self, Direction};
+use crate::tls::{self, Direction, Revealed};
 
 /// The notices an event gives rise to, besides the message line itself:
 /// joins, leaves, warnings, gaps. Each is one line, peer text escaped.
@@ -190,6 +190,11 @@ pub fn client_lines(event: &NetEvent) -> Vec<String> {
         NetEvent::Closed { by: Closer::Us, .. } => "[tls] closed (close_notify)".to_owned(),
         NetEvent::Held { .. } => "[tls] the next flight is held until Space (--step)".to_owned(),
         NetEvent::Lab(report) => return lab_lines(report),
+        NetEvent::CaptureStopped { note } => format!("[pcap] {note}"),
+        NetEvent::Revealed { revealed, .. } => match revealed_line(revealed) {
+            Some(line) => format!("[tls] {line}"),
+            None => return Vec::new(),
+        },
         _ => return Vec::new(),
     };
     vec![line]
@@ -224,6 +229,7 @@ pub fn server_lines(event: &NetEvent) -> Vec<String> {
         NetEvent::Text { peer, line } => format!("[{peer}] {}", printable(line)),
         NetEvent::Chat { event, .. } => return chat_lines(event),
         NetEvent::RoomNote { note } => format!("[room] {}", printable(note)),
+        NetEvent::CaptureStopped { note } => format!("[pcap] {note}"),
         NetEvent::StatusPage { peer } => format!("[{peer}] sent the HTTP status page"),
         NetEvent::Closed { peer, by: Closer::Peer } => format!("[{peer}] left (close_notify)"),
         NetEvent::Closed { peer, by: Closer::Us } => format!("[{peer}] closed (close_notify)"),
@@ -237,6 +243,10 @@ pub fn server_lines(event: &NetEvent) -> Vec<String> {
         NetEvent::Refused { refusal, .. } => format!("[room] {refusal}"),
         NetEvent::Held { peer } => format!("[tls {peer}] a flight is held"),
         NetEvent::Lab(report) => return lab_lines(report),
+        NetEvent::Revealed { peer, revealed } => match revealed_line(revealed) {
+            Some(line) => format!("[tls {peer}] {line}"),
+            None => return Vec::new(),
+        },
     };
     vec![line]
 }
@@ -288,6 +298,7 @@ pub fn json(event: &NetEvent) -> Option<Value> {
         }
         NetEvent::Chat { event, .. } => chat_json(event),
         NetEvent::RoomNote { note } => json!({"type": "note", "text": note}),
+        NetEvent::CaptureStopped { note } => json!({"type": "capture_stopped", "text": note}),
         NetEvent::StatusPage { peer } => json!({"type": "status_page", "peer": peer.to_string()}),
         NetEvent::Held { peer } => json!({"type": "held", "peer": peer.to_string()}),
         NetEvent::Closed { peer, by } => json!({
@@ -308,7 +319,81 @@ pub fn json(event: &NetEvent) -> Option<Value> {
             json!({"type": "refused_connection", "peer": peer.to_string(), "reason": refusal.to_string()})
         }
         NetEvent::Lab(report) => report.json(),
+        NetEvent::Revealed { peer, revealed } => {
+            let mut value = revealed_json(revealed)?;
+            value["peer"] = Value::String(peer.to_string());
+            value
+        }
     })
+}
+
+/// A revealed value as a headless line (`--reveal`): the secrets, keys,
+/// IVs and Finished keys the engine used, in hex; records are left to the
+/// key schedule view.
+pub fn revealed_line(revealed: &Revealed) -> Option<String> {
+    let over = |hash: &Option<[u8; 32]>| hash.map(|h| format!(" (over transcript hash {})", hex(&h)));
+    Some(match revealed {
+        Revealed::KeyExchange { private_key, public_key, peer_public_key } => format!(
+            "revealed x25519 private key {} (public {}), peer public key {}",
+            hex(private_key.expose()),
+            hex(public_key),
+            hex(peer_public_key)
+        ),
+        Revealed::Secret { kind, value, transcript_hash } => {
+            format!("revealed {kind} = {}{}", hex(value.expose()), over(transcript_hash).unwrap_or_default())
+        }
+        Revealed::Finished { direction, base, finished_key, transcript_hash, verify_data } => format!(
+            "revealed finished_key of {base} = {} ({} Finished: verify_data {} over transcript hash {})",
+            hex(finished_key.expose()),
+            match direction {
+                Direction::Sent => "our",
+                Direction::Received => "the peer's",
+            },
+            hex(verify_data),
+            hex(transcript_hash)
+        ),
+        Revealed::TrafficKeys { secret, key, iv, .. } => {
+            format!("revealed key {} iv {} of {secret}", hex(key.expose()), hex(iv.expose()))
+        }
+        Revealed::Record { .. } => return None,
+    })
+}
+
+/// A revealed value as a JSON object of type `revealed`, as
+/// [`revealed_line`] (records are left out).
+fn revealed_json(revealed: &Revealed) -> Option<Value> {
+    Some(match revealed {
+        Revealed::KeyExchange { private_key, public_key, peer_public_key } => json!({
+            "type": "revealed", "what": "x25519", "private_key": hex(private_key.expose()),
+            "public_key": hex(public_key), "peer_public_key": hex(peer_public_key),
+        }),
+        Revealed::Secret { kind, value, transcript_hash } => json!({
+            "type": "revealed", "what": kind.to_string(), "value": hex(value.expose()),
+            "transcript_hash": transcript_hash.map(|h| hex(&h)),
+        }),
+        Revealed::Finished { direction, base, finished_key, transcript_hash, verify_data } => json!({
+            "type": "revealed", "what": "finished_key", "of": base.to_string(),
+            "direction": match direction { Direction::Sent => "sent", Direction::Received => "received" },
+            "value": hex(finished_key.expose()), "transcript_hash": hex(transcript_hash),
+            "verify_data": hex(verify_data),
+        }),
+        Revealed::TrafficKeys { secret, key, iv, .. } => json!({
+            "type": "revealed", "what": "traffic_keys", "of": secret.to_string(),
+            "key": hex(key.expose()), "iv": hex(iv.expose()),
+        }),
+        Revealed::Record { .. } => return None,
+    })
+}
+
+/// [`client_lines`] without revealed values: what the TUI's log file gets,
+/// since `--reveal` puts values on the screen, never in a file.
+pub fn client_log_lines(event: &NetEvent) -> Vec<String> {
+    if matches!(event, NetEvent::Revealed { .. }) { Vec::new() } else { client_lines(event) }
+}
+
+/// [`server_lines`] without revealed values (see [`client_log_lines`]).
+pub fn server_log_lines(event: &NetEvent) -> Vec<String> {
+    if matches!(event, NetEvent::Revealed { .. }) { Vec::new() } else { server_lines(event) }
 }
 
 /// A chat event as one JSON object.

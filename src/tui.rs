@@ -362,6 +362,15 @@ impl Pace {
     }
 }
 
+/// The user's choices for the interface besides the connection itself.
+#[derive(Debug, Clone, Copy)]
+pub struct Prefs {
+    /// Whether mentions ring the terminal's bell.
+    pub bell: bool,
+    /// `--reveal`: the session's secret values are shown.
+    pub reveal: bool,
+}
+
 /// `tlschat connect` (and `demo`) in the TUI: `session` is net's `connect`
 /// future, which reads `intents` and reports on `events`; `peer` names the
 /// server for the status bar; `questions` brings first-contact questions
@@ -374,13 +383,16 @@ pub async fn run_client<S, E>(
     intents: mpsc::Sender<Intent>,
     pace: Pace,
     questions: Option<mpsc::Receiver<Question>>,
-    bell: bool,
+    prefs: Prefs,
 ) -> io::Result<Option<String>>
 where
     S: Future<Output = Result<(), E>>,
     E: std::fmt::Display,
 {
-    let mut app = App::new(crate::app::color_allowed()).with_step_delay(pace.step_delay).with_bell(bell);
+    let mut app = App::new(crate::app::color_allowed())
+        .with_step_delay(pace.step_delay)
+        .with_bell(prefs.bell)
+        .with_reveal(prefs.reveal);
     let _ = app.update(Msg::Started { peer, state: "connecting".into(), server: false }, Now::system());
     let ended = async move { session.await.err().map(|e| e.to_string()) };
     run(app, events, ended, &mut ClientOutbox { intents, step: pace.step }, questions).await
@@ -428,9 +440,9 @@ pub async fn run_room(
     events: mpsc::Receiver<NetEvent>,
     host: mpsc::Sender<Intent>,
     shutdown: watch::Sender<bool>,
-    bell: bool,
+    prefs: Prefs,
 ) -> io::Result<()> {
-    let mut app = App::new(crate::app::color_allowed()).with_bell(bell);
+    let mut app = App::new(crate::app::color_allowed()).with_bell(prefs.bell).with_reveal(prefs.reveal);
     let now = Now::system();
     let _ = app.update(Msg::Started { peer: local, state: "listening".into(), server: true }, now);
     for text in about.lines() {

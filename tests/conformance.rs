@@ -8,10 +8,10 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use tlschat::tls::crypto::{TranscriptHash, X25519Secret};
-use tlschat::tls::key_schedule::{self, HandshakeSecrets, TrafficSecret};
-use tlschat::tls::messages::{self, ContentType, HandshakeType, ServerHello};
-use tlschat::tls::record::{self, Protection};
+use tlschat::tls::internal::crypto::{TranscriptHash, X25519Secret};
+use tlschat::tls::internal::key_schedule::{self, HandshakeSecrets, TrafficSecret};
+use tlschat::tls::internal::messages::{self, ContentType, HandshakeType, ServerHello};
+use tlschat::tls::internal::record::{self, Protection};
 use tlschat::tls::{
     AlertDescription as A, CipherSuite, ClientAuth, ClientTrust, Connection, Direction, Error, Event,
     SeededRng, ServerConfig, Step, Suite,
@@ -708,7 +708,8 @@ fn a_plaintext_alert_after_a_protected_record_from_the_client_is_unexpected_mess
     p.drive_with(replace_client_finished(&keys, |secret| {
         let mut flight = Vec::new();
         let mut msg = Vec::new();
-        tlschat::tls::messages::Certificate { context: Vec::new(), chain: Vec::new() }.encode(&mut msg);
+        tlschat::tls::internal::messages::Certificate { context: Vec::new(), chain: Vec::new() }
+            .encode(&mut msg);
         msg.push(ContentType::HANDSHAKE.0);
         flight.extend(seal_inner_by_hand(CHACHA, secret, 0, &msg));
         flight.extend_from_slice(&[21, 3, 3, 0, 2, 2, 40]);

@@ -8,8 +8,10 @@ use std::sync::Arc;
 
 use common::*;
 use tlschat::pki;
-use tlschat::tls::messages::{self, ClientHello, ContentType, HandshakeType, KeyShareEntry, NamedGroup};
-use tlschat::tls::record;
+use tlschat::tls::internal::messages::{
+    self, ClientHello, ContentType, HandshakeType, KeyShareEntry, NamedGroup,
+};
+use tlschat::tls::internal::record;
 use tlschat::tls::{
     AlertDescription as A, CipherSuite, ClientAuth, ClientTrust, Direction, Error, Event, ServerTrust,
 };
@@ -542,7 +544,7 @@ fn a_certificate_for_another_name_is_bad_certificate() {
 #[test]
 fn a_pinned_fingerprint_accepts_its_key_and_refuses_another() {
     let pki = pki(29);
-    let fp = tlschat::tls::cert::parse_leaf(&pki.server.chain[0]).unwrap().fingerprint;
+    let fp = tlschat::tls::internal::cert::parse_leaf(&pki.server.chain[0]).unwrap().fingerprint;
     let mut p =
         Pair::new(tlschat::tls::ClientConfig::new(ServerTrust::Fingerprint(fp)), server_config(&pki), 29);
     p.drive();
@@ -728,4 +730,51 @@ fn a_low_order_key_share_is_refused_before_any_server_hello_is_written() {
         server_answer(&foreign_hello(|ch| ch.key_shares.as_mut().unwrap()[0].key_exchange = vec![0; 32]));
     assert_eq!(result, Err(Error::IllegalParameter("the x25519 key share is a low-order point")));
     assert_eq!(out, [21, 3, 3, 0, 2, 2, 47], "only the illegal_parameter alert");
+}
+
+#[test]
+fn every_message_and_check_of_a_mutual_handshake_has_a_plain_explanation() {
+    let pki = pki(8);
+    let mut c = client_config(&pki);
+    c.client_cert = Some(client_cert(&pki, 80));
+    let mut s = server_config(&pki);
+    s.client_auth = ClientAuth::Required(ClientTrust::Roots(pki.roots.clone()));
+    let mut p = Pair::new(c, s, 8);
+    p.drive();
+    p.assert_connected();
+    let mut checks = Vec::new();
+    for event in p.client_events.iter().chain(&p.server_events) {
+        let Event::Handshake(step) = event else { continue };
+        match &step.step {
+            tlschat::tls::Step::Message { name, .. } => {
+                assert!(tlschat::explain::message(name).is_some(), "{name} has no explanation");
+            }
+            tlschat::tls::Step::Check { what, .. } => {
+                assert!(tlschat::explain::check(what).is_some(), "check {what} has no explanation");
+                checks.push(*what);
+            }
+            tlschat::tls::Step::SecretDerived { .. } => {}
+        }
+    }
+    for want in ["certificate chain", "client certificate", "CertificateVerify", "Finished"] {
+        assert!(checks.contains(&want), "{want} not among {checks:?}");
+    }
+}
+
+#[test]
+fn an_idle_connection_gives_back_every_buffer_after_a_handshake_and_data() {
+    let mut p = connected_pair(14);
+    p.client.send(&[7; 3000]).unwrap();
+    p.server.send(b"welcome").unwrap();
+    p.drive();
+    for conn in [&mut p.client, &mut p.server] {
+        // The handshake filled them: a certificate chain, whole flights.
+        assert!(conn.buffered() > 0);
+        conn.release_buffers();
+        assert_eq!(conn.buffered(), 0, "an idle connection holds no buffer");
+    }
+    // They grow again when bytes come.
+    p.client.send(b"again").unwrap();
+    p.drive();
+    assert_eq!(p.server_data.last().map(Vec::as_slice), Some(&b"again"[..]));
 }

@@ -17,6 +17,7 @@ use tokio::time::timeout;
 
 use tlschat::chat::{ChatEvent, relay};
 use tlschat::net::{self, Closer, Intent, NetError, NetEvent, Server, Service, StepGate};
+use tlschat::pcap::Capture;
 use tlschat::pki;
 use tlschat::tls::{
     self, CertifiedKey, ClientConfig, Connection, Direction, RootStore, ServerConfig, ServerName,
@@ -79,6 +80,7 @@ async fn room_with(limits: net::Limits) -> Room {
         shutdown,
         limits,
         next_config: None,
+        capture: None,
     };
     tokio::spawn(server.run());
     Room { addr, events, host, roots, _shutdown: shutdown_tx }
@@ -593,4 +595,38 @@ async fn the_global_cap_refuses_the_next_connection_and_a_member_frees_its_addre
     let mut byte = [0u8; 1];
     let n = timeout(WAIT, fourth.read(&mut byte)).await.unwrap().unwrap_or(0);
     assert_eq!(n, 0);
+}
+
+#[tokio::test]
+async fn a_capture_that_reaches_its_limit_says_so_once_and_the_chat_goes_on() {
+    let mut room = room().await;
+    let path = std::env::temp_dir().join(format!("tlschat-net-capture-{}.pcapng", std::process::id()));
+    // Room for the file's header and the TCP handshake, not for the TLS one.
+    let capture = Arc::new(Capture::create_with_limit(&path, 600).unwrap());
+    let mut config = ClientConfig::new(ServerTrust::Roots(room.roots.clone()));
+    config.keylog = Some(capture.clone());
+    let (intents, intent_rx) = mpsc::channel(16);
+    let (events_tx, mut events) = mpsc::channel(256);
+    let name = ServerName::parse("localhost").unwrap();
+    let port = room.addr.port();
+    let (config, cap) = (Arc::new(config), Some(capture.clone()));
+    let done = tokio::spawn(async move {
+        let timeout = Duration::from_secs(30);
+        net::connect_captured("127.0.0.1", port, name, config, timeout, intent_rx, events_tx, None, cap).await
+    });
+    let notice =
+        expect(&mut events, "the capture's notice", |e| matches!(e, NetEvent::CaptureStopped { .. })).await;
+    let NetEvent::CaptureStopped { note } = notice else { unreachable!() };
+    assert!(note.contains(&path.display().to_string()) && note.contains("limit of 600 bytes"), "{note}");
+    // The connection is unharmed: it completes and carries lines.
+    for line in ["one", "two"] {
+        intents.send(Intent::Send(Arc::from(format!("{line}\n").as_bytes()))).await.unwrap();
+        expect(&mut room.events, "a line", |e| guest_said(e, line)).await;
+    }
+    drop(intents);
+    finished(done).await.unwrap();
+    let rest = quiet_period(&mut events).await;
+    assert!(!rest.iter().any(|e| matches!(e, NetEvent::CaptureStopped { .. })), "told twice: {rest:?}");
+    assert!(std::fs::metadata(&path).unwrap().len() <= 600);
+    std::fs::remove_file(&path).unwrap();
 }

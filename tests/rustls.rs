@@ -18,7 +18,7 @@ use rustls::time_provider::TimeProvider;
 use rustls::{HandshakeKind, RootCertStore, SupportedCipherSuite};
 
 use tlschat::pki::{self, RoomCa};
-use tlschat::tls::cert::CertError;
+use tlschat::tls::internal::cert::CertError;
 use tlschat::tls::{
     self, AlertDescription, CipherSuite, ClientAuth, ClientConfig, ClientTrust, Connection, Direction,
     Ed25519Key, Error, Event, RootStore, SeededRng, ServerConfig, ServerName, ServerTrust, Summary,

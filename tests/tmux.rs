@@ -222,3 +222,39 @@ fn a_room_and_three_members_in_four_terminals_hear_each_other_with_marks() {
     tmux.type_line("room", "exit");
     assert_exited_cleanly(&tmux, "room", &room_home);
 }
+
+#[test]
+fn connect_with_reveal_shows_the_key_schedule_with_values_on_f4_and_logs_none() {
+    let dir = TempDir::new("tmux-reveal");
+    let tmux = Tmux::start(&dir);
+    let ca = dir.join("room-ca.pem");
+    let ca_arg = ca.to_str().unwrap();
+    spawn(&tmux, "room", dir.path(), &["listen", "127.0.0.1:0", "--ca-out", ca_arg]);
+    let screen = tmux.wait_for("room", "the room's TUI", |s| {
+        s.contains("waiting for a connection") && s.contains("listening on 127.0.0.1:")
+    });
+    let port = listening_port(&screen);
+    let target = format!("localhost:{port}");
+    spawn(&tmux, "client", dir.path(), &["connect", &target, "--ca", ca_arg, "--reveal"]);
+    let done = tmux.wait_for("client", "the finished handshake", handshake_done);
+    assert!(done.contains("SECRETS ON SCREEN"), "no banner:\n{done}");
+    // The room did not ask: no banner there.
+    assert!(!tmux.wait_for("room", "the finished handshake", handshake_done).contains("SECRETS ON SCREEN"));
+
+    tmux.keys("client", &["F4"]);
+    let view = tmux.wait_for_text("client", "Key schedule");
+    assert!(view.contains("SECRETS ON SCREEN") && view.contains("(EC)DHE shared secret"), "{view}");
+    assert!(view.contains("recompute it:"), "{view}");
+    tmux.keys("client", &["F4"]);
+    tmux.wait_for("client", "the handshake panel again", |s| !s.contains("Key schedule"));
+
+    tmux.type_line("client", "exit");
+    assert_exited_cleanly(&tmux, "client", dir.path());
+    let stderr = std::fs::read_to_string(dir.join("client.stderr")).unwrap();
+    assert!(stderr.contains("--reveal: this session's secret values will be shown"), "{stderr}");
+    tmux.type_line("room", "exit");
+    assert_exited_cleanly(&tmux, "room", dir.path());
+    let log = std::fs::read_to_string(dir.join("data/tlschat/tlschat.log")).expect("the log file");
+    assert!(log.contains("[tls] connected: "), "{log}");
+    assert!(!log.contains("revealed"), "a value in the log file:\n{log}");
+}

@@ -24,7 +24,7 @@ use common::{MADE, Pair, Way, pki, rewrite_protected_handshake, server_config, t
 use support::{HOME_ENV, Proc, Room, TempDir, single_error_line, tlschat};
 use tlschat::pki as certs;
 use tlschat::room::Members;
-use tlschat::tls::messages::HandshakeType;
+use tlschat::tls::internal::messages::HandshakeType;
 use tlschat::tls::{
     Admission, AlertDescription as A, CertSummary, CipherSuite, ClientAuth, ClientConfig, ClientTrust,
     Ed25519Key, Error, Event, Fingerprint, SeededRng, ServerTrust, Step,
@@ -44,7 +44,10 @@ fn any_key_connects_to_a_server_whatever_signed_it_and_reports_the_key_for_the_c
     p.drive();
     p.assert_connected();
     let peer = Pair::connected(&p.client_events).unwrap().peer.clone().expect("the server's certificate");
-    assert_eq!(peer.fingerprint, tlschat::tls::cert::parse_leaf(&pki.server.chain[0]).unwrap().fingerprint);
+    assert_eq!(
+        peer.fingerprint,
+        tlschat::tls::internal::cert::parse_leaf(&pki.server.chain[0]).unwrap().fingerprint
+    );
     // The panel says the key is not trusted yet.
     let check = p.client_events.iter().find_map(|e| match e {
         Event::Handshake(s) => match &s.step {
@@ -343,8 +346,11 @@ fn an_invite_with_fingerprint_pins_the_key_for_later_connections() {
 /// A pins file for `room` with another key than the server's.
 fn pin_other_key(home: &TempDir, room: &str) -> Fingerprint {
     let other = Fingerprint([0x5a; 32]);
-    std::fs::write(home.join("known_rooms"), format!("{room} {}\n", tlschat::tls::crypto::hex(&other.0)))
-        .unwrap();
+    std::fs::write(
+        home.join("known_rooms"),
+        format!("{room} {}\n", tlschat::tls::internal::crypto::hex(&other.0)),
+    )
+    .unwrap();
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -382,7 +388,7 @@ fn a_changed_key_is_refused_before_anything_is_sent_showing_both_fingerprints_an
     assert!(
         std::fs::read_to_string(home.join("known_rooms"))
             .unwrap()
-            .contains(&tlschat::tls::crypto::hex(&pinned.0))
+            .contains(&tlschat::tls::internal::crypto::hex(&pinned.0))
     );
 
     // The command it printed works, and then first contact can pin the new key.

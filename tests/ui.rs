@@ -44,6 +44,7 @@ fn net_event(peer: SocketAddr, event: Event) -> Option<NetEvent> {
         }
         Event::AlertSent(alert) => NetEvent::AlertSent { peer, alert },
         Event::PeerClosed => return None,
+        Event::Revealed(revealed) => NetEvent::Revealed { peer, revealed },
     })
 }
 
@@ -173,7 +174,7 @@ fn an_expanded_step_shows_its_fields_secrets_transcript_hash_and_bytes() {
     assert!(app.panel().expanded());
     let step = &app.panel().steps()[app.panel().selected()];
     assert_eq!(step.name, "ServerHello");
-    let text = screen(&mut app, 110, 40);
+    let text = screen(&mut app, 110, 64);
     assert!(text.contains("handshake secret = ••••"), "secrets are shown by label, values hidden");
     insta::assert_snapshot!(text);
 }
@@ -197,7 +198,7 @@ fn an_expanded_step_marks_each_located_field_in_its_bytes_with_and_without_colou
         }
         let step = &app.panel().steps()[app.panel().selected()];
         assert_eq!(step.name, "ServerHello");
-        let text = screen(&mut app, 110, 40);
+        let text = screen(&mut app, 110, 64);
         // The legend names every marked run with its offsets (a non-colour cue)…
         for legend in
             ["header: 0..4", "random: 6..38", "legacy_session_id_echo: 39..71", "cipher_suite: 71..73"]
@@ -214,7 +215,7 @@ fn an_expanded_step_marks_each_located_field_in_its_bytes_with_and_without_colou
         if color {
             insta::assert_snapshot!(text);
         } else {
-            let buf = buffer(&app, 110, 40);
+            let buf = buffer(&app, 110, 64);
             assert!(buf.content.iter().all(|c| c.fg == Color::Reset && c.bg == Color::Reset));
         }
     }
@@ -741,4 +742,122 @@ fn a_rooms_panel_follows_the_member_picked_in_the_member_list() {
     let _ = app.update(key(KeyCode::Enter), now);
     assert_eq!(app.pinned(), None);
     assert_eq!(app.conns().len(), 2, "the one that left goes once unfollowed");
+}
+
+// ---------------------------------------------------------------------------
+// --reveal and the key schedule view (F4)
+
+/// The client's events of a real handshake with `reveal` as given, then a
+/// line of data each way.
+fn revealing_events(seed: u64, reveal: bool) -> Vec<Event> {
+    let pki = pki(seed);
+    let mut config = client_config(&pki);
+    config.reveal = reveal;
+    config.suites = vec![tls::CipherSuite::TLS_AES_128_GCM_SHA256];
+    let mut pair = Pair::new(config, server_config(&pki), seed);
+    pair.drive();
+    pair.client.send(b"hi\n").unwrap();
+    pair.server.send(b"welcome\n").unwrap();
+    pair.drive();
+    pair.client_events
+}
+
+#[test]
+fn the_key_schedule_view_without_reveal_shows_the_tree_and_hashes_with_values_hidden() {
+    let start = t0();
+    let mut app = client_app(start);
+    feed(&mut app, revealing_events(60, false), start);
+    let _ = app.update(key(KeyCode::F(4)), start);
+    let text = screen(&mut app, 120, 40);
+    assert!(text.contains("Key schedule"));
+    assert!(!text.contains("SECRETS ON SCREEN"));
+    assert!(!text.contains("openssl"), "no command without values");
+    insta::assert_snapshot!(text);
+    // F4 again: back to the handshake.
+    let _ = app.update(key(KeyCode::F(4)), start);
+    assert!(screen(&mut app, 120, 40).contains("Handshake"));
+}
+
+#[test]
+fn with_reveal_the_view_shows_values_and_commands_under_a_banner_and_scrolls() {
+    let start = t0();
+    let mut app = client_app(start).with_reveal(true);
+    feed(&mut app, revealing_events(61, true), start);
+    let _ = app.update(key(KeyCode::F(4)), start);
+    let top = screen(&mut app, 120, 40);
+    assert!(top.contains("SECRETS ON SCREEN"));
+    assert!(top.contains("openssl pkeyutl -derive"));
+    insta::assert_snapshot!("key_schedule_revealed_top", top);
+    // Tab gives the panel the keys; PgDn scrolls the tree.
+    let _ = app.update(key(KeyCode::Tab), start);
+    for _ in 0..6 {
+        let _ = app.update(key(KeyCode::PageDown), start);
+    }
+    assert_eq!(app.panel().schedule_scroll(), 48);
+    let lower = screen(&mut app, 120, 40);
+    assert_ne!(lower, top);
+    assert!(lower.contains("SECRETS ON SCREEN"), "the banner stays while scrolling");
+    insta::assert_snapshot!("key_schedule_revealed_scrolled", lower);
+}
+
+#[test]
+fn with_reveal_the_handshake_panel_shows_secret_values_and_without_it_hides_them() {
+    for reveal in [false, true] {
+        let start = t0();
+        let mut app = client_app(start).with_reveal(reveal);
+        feed(&mut app, revealing_events(62, true), start);
+        // Focus the panel, pick the ServerHello (2) and expand it.
+        let _ = app.update(key(KeyCode::Tab), start);
+        let _ = app.update(key(KeyCode::Home), start);
+        let _ = app.update(key(KeyCode::Down), start);
+        let _ = app.update(key(KeyCode::Enter), start);
+        let text = screen(&mut app, 140, 60);
+        let hs = app.panel().schedule().value(tls::SecretKind::ClientHandshakeTraffic);
+        if reveal {
+            let hex: String = hs.unwrap().iter().map(|b| format!("{b:02x}")).collect();
+            assert!(text.contains("values shown"), "{text}");
+            assert!(text.contains(&hex[..40]), "the value is on screen");
+            assert!(text.contains("SECRETS ON SCREEN"));
+        } else {
+            // The engine revealed, but the app was not told to show: nothing kept.
+            assert!(hs.is_none());
+            assert!(text.contains("values hidden"));
+            assert!(!text.contains("SECRETS ON SCREEN"));
+        }
+    }
+}
+
+#[test]
+fn every_command_the_view_draws_runs_as_drawn_and_prints_the_engines_value() {
+    let start = t0();
+    let mut app = client_app(start).with_reveal(true);
+    feed(&mut app, revealing_events(63, true), start);
+    let width = 58;
+    let theme_lines = ui::schedule::lines(&app, width, ui::Theme::of(&app));
+    let drawn: Vec<String> = theme_lines.iter().map(|l| l.to_string()).collect();
+    assert!(
+        drawn.iter().all(|l| l.chars().count() <= width || !l.contains("openssl")),
+        "a command line is wider than the panel"
+    );
+    // Each command as drawn: the lines after "recompute it:" up to "expect".
+    let mut ran = 0;
+    let mut i = 0;
+    while i < drawn.len() {
+        if drawn[i].trim() == "recompute it:" {
+            let end = (i + 1..drawn.len()).find(|&j| drawn[j].trim_start().starts_with("expect ")).unwrap();
+            let command = drawn[i + 1..end].join("\n");
+            let expected = drawn[end].trim_start().trim_start_matches("expect ").to_owned();
+            let out = std::process::Command::new("sh").arg("-c").arg(&command).output().unwrap();
+            assert_eq!(
+                tlschat::schedule::normalize(&String::from_utf8_lossy(&out.stdout)),
+                expected,
+                "{command}"
+            );
+            ran += 1;
+            i = end;
+        }
+        i += 1;
+    }
+    assert_eq!(ran, app.panel().schedule().proofs().len());
+    assert!(ran > 30, "{ran} commands");
 }

@@ -8,7 +8,7 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use tlschat::tls::cert::{parse_leaf, verify_client_chain, verify_server_chain};
+use tlschat::tls::internal::cert::{parse_leaf, verify_client_chain, verify_server_chain};
 use tlschat::tls::{RootStore, ServerName};
 use tlschat_fuzz::{NOW, pki, split_chain};
 

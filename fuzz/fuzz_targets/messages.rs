@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tlschat::tls::messages::{
+use tlschat::tls::internal::messages::{
     Certificate, CertificateRequest, CertificateVerify, ClientHello, EncryptedExtensions, ServerHello,
     decode_key_update,
 };

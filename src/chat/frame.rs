@@ -258,11 +258,7 @@ impl Frame {
             Self::Roster { total, last, members } => {
                 out.extend_from_slice(&total.to_be_bytes());
                 out.push(u8::from(*last));
-                codec::put_vec(&mut out, LenPrefix::U16, |out| {
-                    for member in members.iter().take(MAX_ROSTER) {
-                        put_member(out, member);
-                    }
-                });
+                codec::put_items(&mut out, LenPrefix::U16, members.iter().take(MAX_ROSTER), put_member);
             }
             Self::Refused { code, text } => {
                 out.push(code.code());

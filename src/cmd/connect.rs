@@ -14,12 +14,13 @@ use tokio::sync::mpsc;
 use super::lab::{Lab, Mitm, Target};
 use super::{
     Context, EVENT_QUEUE, Error, INPUT_QUEUE, Output, TlsOptions, intent_of, load_identity, log_to_file,
-    read_stdin_lines, read_text, unix_now, warn_keylog,
+    read_stdin_lines, read_text, secrets_to, unix_now, warn_capture, warn_keylog,
 };
 use crate::home::Home;
 use crate::net::{HostPort, Intent, NetError, NetEvent};
+use crate::pcap::Capture;
 use crate::report;
-use crate::tls::{self, ClientConfig, Fingerprint, KeyLog, OsRng, RootStore, ServerName};
+use crate::tls::{self, ClientConfig, Fingerprint, OsRng, RootStore, ServerName};
 use crate::trust::{self, FirstContact, KnownRooms, Plan, TrustError};
 
 /// What `tlschat connect` was asked to do.
@@ -86,10 +87,12 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
     // Our identity answers the room's CertificateRequest.
     let identity = load_identity(&home, !tui)?;
     let keylog = opts.tls.keylog()?;
+    let capture = opts.tls.capture("this connection")?;
     let mut config = ClientConfig::new(plan.trust.clone());
     config.suites = opts.tls.suites.clone();
     config.alpn = vec![tls::ALPN_TLSCHAT.to_vec()];
-    config.keylog = keylog.clone().map(|k| k as Arc<dyn KeyLog>);
+    config.keylog = secrets_to(keylog.as_ref(), capture.as_ref());
+    config.reveal = opts.tls.reveal(false);
     config.client_cert = Some(identity.certificate(&mut OsRng, unix_now())?.into());
 
     let lab = if opts.lab {
@@ -116,9 +119,11 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
         handshake_timeout: opts.tls.handshake_timeout,
         plan: Some(plan),
         identity: Some(identity.name().to_owned()),
+        capture: capture.clone(),
     };
     let result = join(dial, opts.step_delay.unwrap_or(Duration::ZERO), opts.step, out).await;
     warn_keylog(keylog.as_deref());
+    warn_capture(capture.as_deref());
     result
 }
 
@@ -137,6 +142,9 @@ pub(super) struct Dial<'a> {
     pub(super) identity: Option<String>,
     /// What `/tamper` may do (see [`super::lab`]).
     pub(super) lab: Lab,
+    /// `--pcap`: where the connection is recorded (its secrets reach it
+    /// through `config`'s key log).
+    pub(super) capture: Option<Arc<Capture>>,
 }
 
 /// What a failed connection means to the user: a trust error (a changed
@@ -191,9 +199,17 @@ async fn verdict(guard: Option<Guard>) -> Result<(), Error> {
 /// stdin sent and every event printed.
 pub(super) async fn join(dial: Dial<'_>, step_delay: Duration, step: bool, out: Output) -> Result<(), Error> {
     let tui = out.tui;
-    let Dial { target, host, port, server_name, config, handshake_timeout, plan, identity, lab } = dial;
-    let target_conn =
-        Target { host: host.to_owned(), port, server_name, config: Arc::new(config), handshake_timeout };
+    let Dial { target, host, port, server_name, config, handshake_timeout, plan, identity, lab, capture } =
+        dial;
+    let reveal = config.reveal;
+    let target_conn = Target {
+        host: host.to_owned(),
+        port,
+        server_name,
+        config: Arc::new(config),
+        handshake_timeout,
+        capture,
+    };
     let (event_tx, event_rx) = mpsc::channel(EVENT_QUEUE);
     let (intent_tx, intent_rx) = mpsc::channel(INPUT_QUEUE);
     // Until the server's key is trusted, lines wait at the gate.
@@ -203,10 +219,11 @@ pub(super) async fn join(dial: Dial<'_>, step_delay: Duration, step: bool, out: 
         let (pace, gate) = crate::tui::Pace::new(step_delay, step);
         let session = super::lab::run(target_conn, lab, intent_rx, event_tx, gate);
         let session = async { session.await.map_err(|e| explain(e).to_string()) };
-        let events = log_to_file(event_rx, report::client_lines, &format!("tlschat: joining {target}"));
+        let events = log_to_file(event_rx, report::client_log_lines, &format!("tlschat: joining {target}"));
         let questions = guard.as_mut().and_then(|g| g.questions.take());
+        let prefs = crate::tui::Prefs { bell: out.bell, reveal };
         let failure =
-            crate::tui::run_client(target.to_owned(), session, events, intent_tx, pace, questions, out.bell)
+            crate::tui::run_client(target.to_owned(), session, events, intent_tx, pace, questions, prefs)
                 .await?;
         verdict(guard).await?;
         return failure.map_or(Ok(()), |reason| Err(Error::msg(reason)));

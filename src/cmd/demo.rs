@@ -14,14 +14,17 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::connect::{Dial, join};
 use super::lab::{DemoLab, Lab, Mitm};
-use super::{Context, EVENT_QUEUE, Error, Output, TlsOptions, login_name, unix_now, warn_keylog};
+use super::{
+    Context, EVENT_QUEUE, Error, Output, TlsOptions, login_name, secrets_to, unix_now, warn_capture,
+    warn_keylog,
+};
 use crate::chat::relay;
 use crate::demo::Persona;
 use crate::net::{self, Service};
 use crate::pki::{self, RoomCa};
 use crate::tls::{
-    self, ClientAuth, ClientConfig, ClientTrust, Ed25519Key, KeyLog, OsRng, RootStore, ServerConfig,
-    ServerName, ServerTrust,
+    self, ClientAuth, ClientConfig, ClientTrust, Ed25519Key, OsRng, RootStore, ServerConfig, ServerName,
+    ServerTrust,
 };
 
 /// How far apart the demo's panel shows handshake messages, unless
@@ -97,6 +100,8 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
         shutdown,
         limits: net::Limits::default(),
         next_config: Some(next_config.clone()),
+        // `--pcap` records the user's own connection, not the room's side.
+        capture: None,
     };
     tokio::spawn(server.run());
 
@@ -124,7 +129,10 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
     }
 
     let keylog = opts.tls.keylog()?;
-    config.keylog = keylog.clone().map(|k| k as Arc<dyn KeyLog>);
+    let capture = opts.tls.capture("your connection to the demo room")?;
+    config.keylog = secrets_to(keylog.as_ref(), capture.as_ref());
+    // The demo's keys are throwaway and in this process: shown unless --no-reveal.
+    config.reveal = opts.tls.reveal(true);
     // A throwaway identity: the demo leaves the user's own key alone.
     let name = crate::identity::default_name(login_name().as_deref(), &room_id);
     let you = pki::self_signed_client(Ed25519Key::generate(&mut rng), &name, &mut rng, now)?;
@@ -159,9 +167,11 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
         handshake_timeout: opts.tls.handshake_timeout,
         plan: None,
         identity: None,
+        capture: capture.clone(),
     };
     let result = join(dial, opts.step_delay.unwrap_or(DEMO_STEP_DELAY), opts.step, out).await;
     let _ = shutdown_tx.send(true);
     warn_keylog(keylog.as_deref());
+    warn_capture(capture.as_deref());
     result
 }

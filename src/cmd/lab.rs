@@ -93,6 +93,7 @@ impl Mitm {
             shutdown,
             limits: net::Limits::default(),
             next_config: None,
+            capture: None,
         };
         tokio::spawn(server.run());
         Ok(Self { port: local.port(), trust, about: format!("{about} on {local}"), _shutdown: shutdown_tx })
@@ -120,6 +121,8 @@ pub(super) struct Target {
     pub(super) server_name: ServerName,
     pub(super) config: Arc<ClientConfig>,
     pub(super) handshake_timeout: Duration,
+    /// `--pcap`: where each connection is recorded.
+    pub(super) capture: Option<Arc<crate::pcap::Capture>>,
 }
 
 /// Where a case stands on the current connection.
@@ -149,7 +152,7 @@ pub(super) async fn run(
         let (host, port, config) = dial(&target, &lab, &pending);
         let (tx, rx) = mpsc::channel(QUEUE);
         let (etx, mut erx) = mpsc::channel(64);
-        let conn = net::connect(
+        let conn = net::connect_captured(
             &host,
             port,
             target.server_name.clone(),
@@ -158,6 +161,7 @@ pub(super) async fn run(
             rx,
             etx,
             step.take(),
+            target.capture.clone(),
         );
         tokio::pin!(conn);
         let mut tx = ui_open.then_some(tx);

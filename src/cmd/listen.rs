@@ -17,7 +17,8 @@ use tokio::sync::{mpsc, watch};
 
 use super::{
     Context, EVENT_QUEUE, Error, INPUT_QUEUE, Output, TlsOptions, intent_of, load_identity, log_to_file,
-    read_private_key, read_stdin_lines, read_text, unix_now, warn_keylog, write_public,
+    read_private_key, read_stdin_lines, read_text, secrets_to, unix_now, warn_capture, warn_keylog,
+    write_public,
 };
 use crate::chat::relay;
 use crate::home::Home;
@@ -25,7 +26,7 @@ use crate::net::{self, HostPort, Intent, Service};
 use crate::pki;
 use crate::report;
 use crate::room::{Members, RoomStore};
-use crate::tls::{self, ClientAuth, ClientTrust, KeyLog, OsRng, ServerConfig, ServerName};
+use crate::tls::{self, ClientAuth, ClientTrust, OsRng, ServerConfig, ServerName};
 
 /// How long `listen` waits for its connections to close after Ctrl-C.
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(3);
@@ -104,9 +105,12 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
     );
 
     let keylog = opts.tls.keylog()?;
+    let capture = opts.tls.capture("every connection")?;
     let mut config = ServerConfig::new(certified.into());
     config.suites = opts.tls.suites.clone();
-    config.keylog = keylog.clone().map(|k| k as Arc<dyn KeyLog>);
+    config.keylog = secrets_to(keylog.as_ref(), capture.as_ref());
+    config.reveal = opts.tls.reveal(false);
+    let config_reveal = config.reveal;
     let (event_tx, mut event_rx) = mpsc::channel(EVENT_QUEUE);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut host_intents = None;
@@ -153,12 +157,15 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
         shutdown: shutdown_rx,
         limits: opts.limits,
         next_config: None,
+        capture: capture.clone(),
     };
     tokio::spawn(server.run());
     if let (true, Some(host)) = (tui, host_intents.clone()) {
-        let events = log_to_file(event_rx, report::server_lines, &format!("tlschat: room on {local}"));
-        crate::tui::run_room(local.to_string(), &about, events, host, shutdown_tx, out.bell).await?;
+        let events = log_to_file(event_rx, report::server_log_lines, &format!("tlschat: room on {local}"));
+        let prefs = crate::tui::Prefs { bell: out.bell, reveal: config_reveal };
+        crate::tui::run_room(local.to_string(), &about, events, host, shutdown_tx, prefs).await?;
         warn_keylog(keylog.as_deref());
+        warn_capture(capture.as_deref());
         return Ok(());
     }
     if let Some(host) = host_intents {
@@ -197,6 +204,7 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
         }
     }
     warn_keylog(keylog.as_deref());
+    warn_capture(capture.as_deref());
     Ok(())
 }
 

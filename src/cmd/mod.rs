@@ -33,13 +33,14 @@ use tokio::sync::mpsc;
 use crate::app::Command as Typed;
 use crate::home::{FileError, Home};
 use crate::identity::{Identity, IdentityError, IdentityStore, Loaded};
-use crate::keylog::KeyLogFile;
+use crate::keylog::{KeyLogFile, Tee};
 use crate::logfile::{self, LogFile};
 use crate::net::{BadHostPort, Intent, NetError, NetEvent};
+use crate::pcap::Capture;
 use crate::pki::PkiError;
 use crate::report;
 use crate::room::RoomError;
-use crate::tls::{CipherSuite, OsRng};
+use crate::tls::{CipherSuite, KeyLog, OsRng};
 use crate::trust::TrustError;
 
 /// Prints one line of the headless log. A closed stdout (`tlschat … | head`)
@@ -186,13 +187,31 @@ pub struct TlsOptions {
     /// Where to append session secrets (NSS key log format); without it, a
     /// non-empty `SSLKEYLOGFILE`.
     pub keylog: Option<PathBuf>,
+    /// Where to write the session as a pcapng capture with its secrets
+    /// embedded (`--pcap`).
+    pub pcap: Option<PathBuf>,
     /// The cipher suites allowed, most preferred first.
     pub suites: Vec<CipherSuite>,
     /// How long a handshake may take before it is abandoned.
     pub handshake_timeout: Duration,
+    /// `--reveal` (`Some(true)`) or `--no-reveal` (`Some(false)`): whether
+    /// the session's secret values are shown; `None` takes the command's
+    /// default (on for `demo`, off otherwise).
+    pub reveal: Option<bool>,
 }
 
 impl TlsOptions {
+    /// Whether to reveal secret values, given the command's default. Said
+    /// on stderr when the user turned it on, as for the key log.
+    fn reveal(&self, default: bool) -> bool {
+        if self.reveal == Some(true) {
+            eprintln!(
+                "tlschat: --reveal: this session's secret values will be shown on screen (and printed, headless)"
+            );
+        }
+        self.reveal.unwrap_or(default)
+    }
+
     /// The key log: `keylog`, else a non-empty `SSLKEYLOGFILE`.
     fn keylog(&self) -> Result<Option<Arc<KeyLogFile>>, Error> {
         let (path, source) = match &self.keylog {
@@ -211,6 +230,32 @@ impl TlsOptions {
         );
         Ok(Some(Arc::new(file)))
     }
+
+    /// The `--pcap` capture, if asked for; `what` says whose connections
+    /// it records, for the warning.
+    fn capture(&self, what: &str) -> Result<Option<Arc<Capture>>, Error> {
+        let Some(path) = &self.pcap else { return Ok(None) };
+        let capture =
+            Capture::create(path).with_context(|| format!("cannot create the capture {}", path.display()))?;
+        // Never silently: the capture holds the secrets, as a key log does.
+        eprintln!(
+            "tlschat: writing {what} and its secrets to {} (--pcap): anyone who reads it can decrypt the session",
+            path.display()
+        );
+        Ok(Some(Arc::new(capture)))
+    }
+}
+
+/// Where the engine's secrets go: the key log, the capture, both or neither.
+fn secrets_to(keylog: Option<&Arc<KeyLogFile>>, capture: Option<&Arc<Capture>>) -> Option<Arc<dyn KeyLog>> {
+    let mut logs: Vec<Arc<dyn KeyLog>> = Vec::new();
+    if let Some(keylog) = keylog {
+        logs.push(keylog.clone());
+    }
+    if let Some(capture) = capture {
+        logs.push(capture.clone());
+    }
+    Tee::of(logs)
 }
 
 /// What a typed line (stdin or the TUI's) asks of a connection, if anything.
@@ -345,6 +390,15 @@ fn warn_keylog(keylog: Option<&KeyLogFile>) {
     let Some(log) = keylog else { return };
     if let Some(error) = log.take_error() {
         eprintln!("tlschat: warning: the key log {} is incomplete: {error}", log.path().display());
+    }
+}
+
+/// Tells the user if the capture stopped growing before the end: later
+/// packets are not in it.
+fn warn_capture(capture: Option<&Capture>) {
+    let Some(capture) = capture else { return };
+    if let Some(why) = capture.stopped() {
+        eprintln!("tlschat: warning: the capture {} is incomplete: {why}", capture.path().display());
     }
 }
 

@@ -44,9 +44,10 @@ use tokio::time::{Instant, timeout_at};
 
 use self::session::{Inbox, Role, TlsStream};
 use crate::chat::{ChatEvent, Kind};
+use crate::pcap::{Capture, Opener};
 use crate::tls::{
-    self, AlertDescription, ClientConfig, Connection, Direction, Event, HandshakeStep, OsRng, ServerConfig,
-    ServerName, Summary,
+    self, AlertDescription, ClientConfig, Connection, Direction, Event, HandshakeStep, OsRng, Revealed,
+    ServerConfig, ServerName, Summary,
 };
 
 /// What a connection asks the driver to do (from the UI or stdin).
@@ -123,6 +124,14 @@ pub enum NetEvent {
         /// The generation of the new application traffic secret.
         generation: u64,
     },
+    /// A secret value, key or record as the engine used it; only when the
+    /// user asked for them (`--reveal`, [`tls::ClientConfig::reveal`]).
+    Revealed {
+        /// The connection.
+        peer: SocketAddr,
+        /// The value.
+        revealed: Revealed,
+    },
     /// We sent an alert: close_notify, or the reason a connection failed.
     AlertSent {
         /// The connection.
@@ -193,6 +202,12 @@ pub enum NetEvent {
     },
     /// What the tamper lab did and what caught it.
     Lab(crate::lab::Report),
+    /// The `--pcap` capture stopped growing (its size limit, a write
+    /// error): told once, by the first connection to notice.
+    CaptureStopped {
+        /// What happened, naming the file.
+        note: String,
+    },
 }
 
 impl NetEvent {
@@ -207,6 +222,7 @@ impl NetEvent {
             }
             Event::AlertSent(alert) => Self::AlertSent { peer, alert },
             Event::PeerClosed => return None,
+            Event::Revealed(revealed) => Self::Revealed { peer, revealed },
         })
     }
 }
@@ -329,6 +345,23 @@ pub async fn connect(
     events: mpsc::Sender<NetEvent>,
     step: Option<StepGate>,
 ) -> Result<(), NetError> {
+    connect_captured(host, port, server_name, config, handshake_timeout, intents, events, step, None).await
+}
+
+/// [`connect`], with the connection recorded into `capture` (`--pcap`);
+/// the capture should also be in `config`'s key log, for its secrets.
+#[allow(clippy::too_many_arguments)] // connect's knobs, and the capture
+pub async fn connect_captured(
+    host: &str,
+    port: u16,
+    server_name: ServerName,
+    config: Arc<ClientConfig>,
+    handshake_timeout: Duration,
+    intents: mpsc::Receiver<Intent>,
+    events: mpsc::Sender<NetEvent>,
+    step: Option<StepGate>,
+    capture: Option<Arc<Capture>>,
+) -> Result<(), NetError> {
     let start = Instant::now();
     let tcp = timeout_at(start + handshake_timeout, open(host, port))
         .await
@@ -339,6 +372,9 @@ pub async fn connect(
     let key = config.client_cert.as_ref().map(|c| c.key.clone());
     let tls = Connection::client(config, server_name, Box::new(OsRng))?;
     let mut stream = TlsStream::new(tcp, tls, peer, start, handshake_timeout);
+    if let Some(capture) = capture {
+        stream.capture(capture, Opener::Us)?;
+    }
     let role = Role::Client { key };
     let by = session::chat(&mut stream, &mut Inbox::Direct(intents), &events, role, step).await?;
     let _ = events.send(NetEvent::Closed { peer, by }).await;
@@ -402,6 +438,9 @@ pub struct Server {
     /// The tamper lab (`demo`'s `/tamper cert`): when it holds a
     /// configuration, the next connection accepted takes it (once).
     pub next_config: Option<NextConfig>,
+    /// `--pcap`: where every connection is recorded, each as its own TCP
+    /// stream (the capture should also be in `config`'s key log).
+    pub capture: Option<Arc<Capture>>,
 }
 
 /// A one-shot configuration for a [`Server`]'s next connection.
@@ -443,6 +482,7 @@ impl Server {
         let tls = Connection::server(lab.unwrap_or_else(|| self.config.clone()), Box::new(OsRng));
         let limit = self.handshake_timeout;
         let events = self.events.clone();
+        let capture = self.capture.clone();
         // The connection's place under the caps, held for its life: by its
         // seat in a room (which lets it go of the unverified count once the
         // member proved its key), else by its task.
@@ -462,15 +502,25 @@ impl Server {
             }
             Service::Echo => None,
         };
+        // Small writes (a chat line, a handshake flight) go out at once.
+        let nodelay = tcp.set_nodelay(true);
+        // Built here, not in the task: what the task captures stays in it
+        // for its whole life, so the engine is moved in once, in the stream.
+        let mut stream = TlsStream::new(tcp, tls, peer, start, limit);
         tokio::spawn(async move {
             let _slot = slot;
-            // Small writes (a chat line, a handshake flight) go out at once.
-            if let Err(error) = tcp.set_nodelay(true) {
+            if let Err(error) = nodelay {
                 let error = error.into();
                 let _ = events.send(NetEvent::Failed { peer, during_handshake: true, error }).await;
                 return;
             }
-            let mut stream = TlsStream::new(tcp, tls, peer, start, limit);
+            if let Some(capture) = capture
+                && let Err(error) = stream.capture(capture, Opener::Peer)
+            {
+                let error = error.into();
+                let _ = events.send(NetEvent::Failed { peer, during_handshake: true, error }).await;
+                return;
+            }
             // An echo server reports failures only: the benchmark makes
             // thousands of connections a second.
             let report_closes = room.is_some();

@@ -21,7 +21,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::{Instant, sleep_until, timeout_at};
@@ -33,6 +33,7 @@ use crate::chat::relay::{Joiner, SeatId, Transport};
 use crate::chat::{ChatEvent, Frame, FrameBuffer, Kind, Member, RefusalCode};
 use crate::identity;
 use crate::lab::{self, Wire};
+use crate::pcap::{Capture, Opener, Tap};
 use crate::tls::{self, Connection, Ed25519Key, Event, OsRng};
 
 /// What a chat connection reads at once, straight into the engine's
@@ -100,6 +101,11 @@ pub(super) struct TlsStream {
     /// Whether buffers are given back after each write (chat), or kept for
     /// the next (the echo server's bulk path).
     lean: bool,
+    /// `--pcap`: records what is written and read.
+    tap: Option<Tap>,
+    /// With a tap, reads land here first (the tap needs to see them), and
+    /// go to the engine from here.
+    scratch: Vec<u8>,
 }
 
 impl TlsStream {
@@ -121,6 +127,65 @@ impl TlsStream {
             write_buf: Vec::new(),
             kick: None,
             lean: false,
+            tap: None,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Records the connection into `capture` from now on (`--pcap`), as a
+    /// TCP connection opened by `opener`.
+    pub(super) fn capture(&mut self, capture: Arc<Capture>, opener: Opener) -> io::Result<()> {
+        let local = self.tcp.local_addr()?;
+        self.tap = Some(Tap::open(capture, local, self.peer, opener));
+        Ok(())
+    }
+
+    /// The capture's notice that it stopped growing, for the first
+    /// connection to ask after it did.
+    fn capture_notice(&self) -> Option<String> {
+        self.tap.as_ref().and_then(|tap| tap.capture().take_notice())
+    }
+
+    /// Reads at most `want` bytes: straight into the engine's buffer, or,
+    /// with a tap, through `scratch`. Cancel-safe.
+    ///
+    /// It waits for the socket to be readable before it asks for a buffer:
+    /// a connection that sits idle (a chat member, for hours) holds none.
+    async fn read(&mut self, want: usize) -> io::Result<usize> {
+        loop {
+            self.tcp.readable().await?;
+            let read = if self.tap.is_some() {
+                self.scratch.resize(want, 0);
+                self.tcp.try_read(&mut self.scratch)
+            } else {
+                self.tcp.try_read(self.tls.input_buffer(want))
+            };
+            match read {
+                // Tokio keeps a socket marked readable until a read would
+                // block, so this is how most waits for the next bytes begin:
+                // a lean connection gives back the buffer it just took.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if self.lean {
+                        self.tls.release_buffers();
+                        self.scratch = Vec::new();
+                    }
+                }
+                read => return read,
+            }
+        }
+    }
+
+    /// Hands the `n` bytes [`read`](Self::read) just read to the engine,
+    /// then to the tap: after the engine has processed them, every secret
+    /// they need has reached the capture, which writes it first.
+    fn handle_read(&mut self, n: usize) -> Result<(), tls::Error> {
+        match &mut self.tap {
+            None => self.tls.handle_read(n, unix_now()),
+            Some(tap) => {
+                let result = self.tls.handle_input(&self.scratch[..n], unix_now());
+                tap.received(&self.scratch[..n]);
+                result
+            }
         }
     }
 
@@ -140,6 +205,9 @@ impl TlsStream {
             () = kicked(self.kick.as_deref()) => Err(io::Error::new(io::ErrorKind::TimedOut, KICKED)),
             () = maybe(deadline) => Err(io::Error::new(io::ErrorKind::TimedOut, STALLED)),
         };
+        if let (Ok(()), Some(tap)) = (&result, &mut self.tap) {
+            tap.sent(&self.write_buf);
+        }
         if self.lean {
             // Given back rather than kept: most chat connections are idle.
             self.write_buf = Vec::new();
@@ -153,7 +221,7 @@ impl TlsStream {
     /// is queued: send it, and report the engine's account of what failed
     /// (the failed check, the alert) before the error.
     async fn feed(&mut self, n: usize, events: &mpsc::Sender<NetEvent>) -> Result<(), NetError> {
-        if let Err(e) = self.tls.handle_read(n, unix_now()) {
+        if let Err(e) = self.handle_read(n) {
             // The alert is a courtesy to the peer; the error is what matters.
             let _ = self.flush().await;
             while let Some(event) = self.tls.poll_event() {
@@ -167,7 +235,10 @@ impl TlsStream {
     }
 
     /// What the peer closing TCP means, given how far we got.
-    fn eof(&self, closing: bool) -> Result<Closer, NetError> {
+    fn eof(&mut self, closing: bool) -> Result<Closer, NetError> {
+        if let Some(tap) = &mut self.tap {
+            tap.peer_closed();
+        }
         if closing {
             // We said goodbye; a peer may answer with EOF instead of close_notify.
             Ok(Closer::Us)
@@ -350,14 +421,17 @@ impl Chat {
         events: &mpsc::Sender<NetEvent>,
     ) -> Result<Closer, NetError> {
         // A client's engine starts with its ClientHello queued.
-        if let Some(closer) = self.pump(s, events).await? {
+        if let Some(closer) = Box::pin(self.pump(s, events)).await? {
             return Ok(closer);
         }
         loop {
+            if let Some(note) = s.capture_notice() {
+                let _ = events.send(NetEvent::CaptureStopped { note }).await;
+            }
             // What was asked for while it could not be done goes out now, in order.
             if s.connected && self.held.is_none() && self.closing.is_none() {
                 while let Some(intent) = self.early.pop_front() {
-                    if let Some(closer) = self.act(s, intent, events).await? {
+                    if let Some(closer) = Box::pin(self.act(s, intent, events)).await? {
                         return Ok(closer);
                     }
                 }
@@ -373,11 +447,11 @@ impl Chat {
             // while intents cannot be acted on.
             let listening = self.closing.is_none() && !self.input_ended && self.early.len() < EARLY_LIMIT;
             tokio::select! {
-                read = s.tcp.read(s.tls.input_buffer(READ_CHUNK)) => match read {
+                read = s.read(READ_CHUNK) => match read {
                     Ok(0) => return s.eof(self.closing.is_some()),
                     Ok(n) => {
-                        s.feed(n, events).await?;
-                        if let Some(closer) = self.pump(s, events).await? {
+                        Box::pin(s.feed(n, events)).await?;
+                        if let Some(closer) = Box::pin(self.pump(s, events)).await? {
                             return Ok(closer);
                         }
                         // Idle members hold no buffers: they grow again when bytes come.
@@ -401,7 +475,7 @@ impl Chat {
                     Some(intent) => self.early.push_back(intent),
                     None => self.input_ended = true,
                 },
-                go = next_go(&mut self.step), if self.held.is_some() => self.release(s, go).await?,
+                go = next_go(&mut self.step), if self.held.is_some() => Box::pin(self.release(s, go)).await?,
                 () = sleep_until(timer), if timer_armed => {
                     return match self.closing {
                         // No answer to our close_notify in time: done anyway.
@@ -711,10 +785,13 @@ pub(super) async fn echo(s: &mut TlsStream) -> Result<Closer, NetError> {
     let mut want = tls::record::MAX_CIPHERTEXT + tls::record::HEADER_LEN;
     loop {
         let handshaking = s.tls.is_handshaking();
-        // Read straight into the engine's buffer: no copy on the way in.
-        let read = s.tcp.read(s.tls.input_buffer(want));
+        let deadline = s.deadline;
+        // Read straight into the engine's buffer (no copy on the way in),
+        // unless a capture must see the bytes.
+        let read = s.read(want);
         let n = if handshaking {
-            match timeout_at(s.deadline, read).await {
+            let read = timeout_at(deadline, read).await;
+            match read {
                 Ok(read) => read?,
                 Err(_) => return Err(s.handshake_timeout()),
             }
@@ -727,7 +804,7 @@ pub(super) async fn echo(s: &mut TlsStream) -> Result<Closer, NetError> {
         if n >= want {
             want = (want * 4).min(ECHO_READ_MAX);
         }
-        if let Err(e) = s.tls.handle_read(n, unix_now()) {
+        if let Err(e) = s.handle_read(n) {
             let _ = s.flush().await;
             return Err(e.into());
         }

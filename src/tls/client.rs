@@ -11,8 +11,10 @@
 use std::sync::Arc;
 
 use super::cert::{self, CertError, CertSummary, ServerName};
-use super::conn::{Core, Message, Next, State};
+use super::conn::Connection;
+use super::crypto::Rng;
 use super::crypto::{self, X25519Secret};
+use super::describe;
 use super::error::Error;
 use super::events::{Event, Summary};
 use super::handshake::{self, expect, received};
@@ -21,15 +23,26 @@ use super::messages::{
     self, Certificate, CertificateRequest, CipherSuite, ClientHello, EncryptedExtensions, ExtensionType,
     HandshakeType, KeyShareEntry, NamedGroup, ServerHello, SignatureScheme, TLS12, TLS13,
 };
+use super::state::{AppSecrets, Core, Message, Next, Side, State};
 use super::suites::Suite;
 use super::{ClientConfig, ServerTrust};
 
+impl Connection {
+    /// Starts a client handshake with `server_name`: the ClientHello is ready
+    /// in [`poll_transmit`](Self::poll_transmit) at once.
+    pub fn client(
+        config: Arc<ClientConfig>,
+        server_name: ServerName,
+        rng: Box<dyn Rng>,
+    ) -> Result<Self, Error> {
+        let mut core = Core::new(Side::Client, rng, config.keylog.clone(), config.emit_steps, config.reveal);
+        let state = start(&mut core, config, server_name)?;
+        Ok(Self::handshaking(core, state))
+    }
+}
+
 /// Builds and writes the first ClientHello.
-pub(crate) fn start(
-    core: &mut Core,
-    config: Arc<ClientConfig>,
-    name: ServerName,
-) -> Result<Box<dyn State>, Error> {
+fn start(core: &mut Core, config: Arc<ClientConfig>, name: ServerName) -> Result<Box<dyn State>, Error> {
     // Only suites the engine implements are offered, so that the one the
     // server picks among them is one we can key.
     let suites: Vec<CipherSuite> =
@@ -73,13 +86,7 @@ fn share_of(key: &X25519Secret) -> KeyShareEntry {
 
 fn send_hello(core: &mut Core, hello: &ClientHello) -> Result<(), Error> {
     let mut flight = Vec::with_capacity(256);
-    handshake::sent(
-        core,
-        &mut flight,
-        false,
-        |out| hello.encode(out),
-        || handshake::describe_client_hello(hello),
-    );
+    handshake::sent(core, &mut flight, false, |out| hello.encode(out), || describe::client_hello(hello));
     core.write_handshake(&flight)
 }
 
@@ -137,16 +144,16 @@ impl State for ExpectServerHello {
         if share.group != NamedGroup::X25519 || !offered {
             return Err(Error::IllegalParameter("the server's key share is for a group we did not share"));
         }
-        let shared = handshake::agree(&self.key, &share.key_exchange)?;
+        let shared = handshake::agree(core, &self.key, &share.key_exchange)?;
         // Offered, so implemented (start offers nothing else).
         core.suite = Some(
             Suite::from_code(sh.cipher_suite)
                 .ok_or(Error::IllegalParameter("the server chose a cipher suite that was not offered"))?,
         );
-        received(core, &msg, false, || handshake::describe_server_hello(&sh));
+        received(core, &msg, false, || describe::server_hello(&sh));
         let secrets = handshake::derive_handshake_secrets(core, &shared);
-        core.set_read_key(&secrets.server)?;
-        core.set_write_key(&secrets.client)?;
+        core.set_read_key(SecretKind::ServerHandshakeTraffic, &secrets.server)?;
+        core.set_write_key(SecretKind::ClientHandshakeTraffic, &secrets.client)?;
         let n = Negotiated {
             config: self.config,
             name: self.name,
@@ -190,7 +197,7 @@ impl ExpectServerHello {
             None => {}
         }
         handshake::replace_client_hello_with_its_hash(core);
-        received(core, msg, false, || handshake::describe_server_hello(hrr));
+        received(core, msg, false, || describe::server_hello(hrr));
         core.expected_messages += 2;
         if group.is_some() {
             self.key = X25519Secret::generate(core.rng.as_mut());
@@ -223,7 +230,7 @@ impl State for ExpectEncryptedExtensions {
         if let Some(ext) = ee.other_extensions.iter().find(|e| **e != ExtensionType::SUPPORTED_GROUPS) {
             return Err(Error::UnsupportedExtension(format!("{ext} in EncryptedExtensions")));
         }
-        received(core, &msg, true, || handshake::describe_encrypted_extensions(&ee));
+        received(core, &msg, true, || describe::encrypted_extensions(&ee));
         self.0.alpn = ee.alpn;
         Ok(Next::State(Box::new(ExpectCertificate(self.0))))
     }
@@ -244,7 +251,7 @@ impl State for ExpectCertificate {
                     "certificate_request_context must be empty in the handshake",
                 ));
             }
-            received(core, &msg, true, || handshake::describe_certificate_request(&cr));
+            received(core, &msg, true, || describe::certificate_request(&cr));
             core.expected_messages += if self.0.config.client_cert.is_some() { 3 } else { 2 };
             self.0.cert_request = Some(cr);
             return Ok(Next::State(self));
@@ -254,7 +261,7 @@ impl State for ExpectCertificate {
         if !cert.context.is_empty() {
             return Err(Error::IllegalParameter("certificate_request_context must be empty for the server"));
         }
-        received(core, &msg, true, || handshake::describe_certificate(&cert, msg.raw));
+        received(core, &msg, true, || describe::certificate(&cert, msg.raw));
         // §4.4.2.4: an empty server Certificate is a decode_error.
         if cert.chain.is_empty() {
             core.check("certificate chain", false, || "the server sent no certificate".into());
@@ -348,8 +355,9 @@ impl State for ExpectFinished {
         let client_hs = secrets.client.clone();
         let traffic = secrets.into_traffic(&core.transcript.current());
         core.secret_step(SecretKind::MasterSecret);
-        core.set_app_secrets(traffic);
-        core.start_app_read()?;
+        core.app_secrets_derived(&traffic);
+        let app = AppSecrets::new(Side::Client, traffic);
+        core.set_read_key(SecretKind::ServerApplicationTraffic(0), &app.theirs)?;
         core.ccs_allowed = false;
 
         // Our second flight: [Certificate, CertificateVerify], Finished.
@@ -371,7 +379,7 @@ impl State for ExpectFinished {
             *last ^= 1;
         }
         core.write_handshake(&flight)?;
-        core.start_app_write()?;
+        core.set_write_key(SecretKind::ClientApplicationTraffic(0), &app.ours)?;
         core.event(Event::Connected(Summary {
             suite: core.suite()?.code(),
             group: NamedGroup::X25519,
@@ -384,7 +392,7 @@ impl State for ExpectFinished {
                 ServerName::Ip(ip) => Some(ip.to_string()),
             },
         }));
-        Ok(Next::Traffic)
+        Ok(Next::Traffic(app))
     }
 
     fn waiting_for(&self) -> &'static str {

@@ -214,6 +214,24 @@ pub fn put_vec(out: &mut Vec<u8>, prefix: LenPrefix, body: impl FnOnce(&mut Vec<
     out[at..at + width].copy_from_slice(&bytes[4 - width..]);
 }
 
+/// Appends a vector of `items`, each written by `item`: the one loop for
+/// writing lists, as [`Reader::items`] is for reading them.
+pub fn put_items<T>(
+    out: &mut Vec<u8>,
+    prefix: LenPrefix,
+    items: impl IntoIterator<Item = T>,
+    mut item: impl FnMut(&mut Vec<u8>, T),
+) {
+    put_vec(out, prefix, |out| items.into_iter().for_each(|i| item(out, i)));
+}
+
+/// Appends a vector of `uint16` codes (a `CipherSuite`, `NamedGroup`,
+/// `SignatureScheme` or `ProtocolVersion` list), as [`Reader::u16_items`]
+/// reads one.
+pub fn put_u16_items(out: &mut Vec<u8>, prefix: LenPrefix, codes: impl IntoIterator<Item = u16>) {
+    put_items(out, prefix, codes, put_u16);
+}
+
 /// Appends `bytes` as a vector with the given length prefix.
 pub fn put_bytes(out: &mut Vec<u8>, prefix: LenPrefix, bytes: &[u8]) {
     put_vec(out, prefix, |out| out.extend_from_slice(bytes));
@@ -256,6 +274,26 @@ mod tests {
         assert!(r.items(1, |r| r.u8()).is_err());
         let mut r = Reader::new(&[2, 7], "test");
         assert_eq!(r.items(0, |r| r.vec8().map(|_| ())).unwrap_err().why, "truncated");
+    }
+
+    #[test]
+    fn lists_written_with_put_items_read_back_with_items() {
+        let lists: [&[u8]; 3] = [b"h2", b"", b"tlschat/1"];
+        let mut out = Vec::new();
+        put_items(&mut out, LenPrefix::U16, lists, |out, p| put_bytes(out, LenPrefix::U8, p));
+        assert_eq!(out[..2], [0, 2 + 1 + 1 + 9 + 1]);
+        let mut r = Reader::new(&out, "test");
+        let read = r.vec16().unwrap().items(0, |r| Ok::<_, InvalidMessage>(r.vec8()?.rest())).unwrap();
+        assert_eq!(read, lists);
+        r.finish().unwrap();
+
+        let mut out = Vec::new();
+        put_u16_items(&mut out, LenPrefix::U8, [0x0304, 0x0303]);
+        assert_eq!(out, [4, 3, 4, 3, 3]);
+        assert_eq!(Reader::new(&out[1..], "test").u16_items(1, |v| v).unwrap(), [0x0304, 0x0303]);
+        let mut out = Vec::new();
+        put_u16_items(&mut out, LenPrefix::U16, []);
+        assert_eq!(out, [0, 0]);
     }
 
     #[test]

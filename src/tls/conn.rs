@@ -1,24 +1,22 @@
 //! The connection: record processing, alerts, application data, KeyUpdate
 //! and close_notify around the handshake state machines (RFC 8446 §4.6, §5, §6).
 //!
-//! A [`Connection`] is a [`Core`] (record layer, buffers, events, secrets of
-//! the traffic phase) plus the current handshake state. Each handshake state
-//! is a struct that consumes itself to handle one message and returns the
-//! next state (see `client.rs` and `server.rs`), so a state that has handled
-//! its message cannot be used again.
+//! A [`Connection`] is a [`Core`] (record layer, buffers, events, keys)
+//! plus its phase: the current handshake state, or the traffic phase with
+//! the application secrets (see `state.rs` for
+//! both; the states themselves are in `client.rs` and `server.rs`, which
+//! also build the connection: [`Connection::client`], [`Connection::server`]).
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 
-use super::cert::ServerName;
-use super::crypto::{Rng, TranscriptHash};
+use super::crypto;
+use super::describe;
 use super::error::Error;
-use super::events::{Direction, Event, Field, HandshakeStep, Step};
-use super::key_schedule::{self, SecretKind, TrafficSecret, TrafficSecrets};
+use super::events::{Direction, Event, Revealed, SecretBytes};
 use super::messages::{self, AlertDescription, ContentType, HandshakeType};
-use super::record::{self, Deframer, MAX_CIPHERTEXT, MAX_PLAINTEXT, Protection};
-use super::suites::Suite;
-use super::{ClientConfig, KeyLog, ServerConfig, client, server};
+use super::state::{
+    AppData, AppSecrets, Core, MAX_EARLY_DATA_SKIPPED, Message, Next, Side, SkipEarlyData, State,
+};
 
 /// Largest handshake message accepted: far above any sane certificate chain,
 /// far below what would let a peer make us buffer without bound.
@@ -30,22 +28,6 @@ const MAX_HANDSHAKE_MESSAGE: usize = 64 * 1024;
 /// so any valid hello is read, however many schemes or extensions it lists.
 const MAX_CLIENT_HELLO: usize = 2 + 32 + (1 + 32) + (2 + 65_534) + (1 + 255) + (2 + 65_535);
 
-/// How many bytes of declined 0-RTT data a server skips (§4.2.10), counted
-/// as the lengths of the protected records dropped: 16 KiB of data plus the
-/// 256 bytes of expansion one record may carry (§5.2). tlschat issues no
-/// tickets and so never invites early data; this only lets a client that
-/// tries anyway (with another server's ticket) fall back to a full
-/// handshake. A client that sends more is refused with unexpected_message.
-pub(crate) const MAX_EARLY_DATA_SKIPPED: usize = MAX_CIPHERTEXT;
-
-/// How many records one write key protects before the connection moves to
-/// the next with a KeyUpdate of its own (§5.5, §4.6.3): 2^23, about 8.4
-/// million records, well below the 2^24.5 full-size records that §5.5 allows
-/// AES-GCM under one key. ChaCha20-Poly1305 has no such limit in practice,
-/// but one rule for both suites is simpler, and a KeyUpdate every 8 million
-/// records costs nothing. The KeyUpdate itself is the key's last record.
-pub const KEY_UPDATE_INTERVAL: u64 = 1 << 23;
-
 /// How many KeyUpdates in a row, with no application data from the peer
 /// between them, are accepted. Each costs a key derivation, and one that
 /// requests an update may cost an answer; a peer rekeying for its own
@@ -53,410 +35,6 @@ pub const KEY_UPDATE_INTERVAL: u64 = 1 << 23;
 /// per request. The next one is refused with unexpected_message, as rustls
 /// does past the same count.
 pub(crate) const MAX_KEY_UPDATES_IN_A_ROW: u32 = 32;
-
-/// Whether and how a server skips the 0-RTT records of a client whose
-/// early_data it did not accept (§4.2.10).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum SkipEarlyData {
-    /// Nothing is skipped: a record that does not open is bad_record_mac.
-    No,
-    /// After a ServerHello: records that do not open with the client's
-    /// handshake key are dropped, this many bytes more at most. The first
-    /// record that opens is the client's second flight and ends the skipping.
-    Undecryptable(usize),
-    /// After a HelloRetryRequest, until the second ClientHello: every
-    /// protected record is dropped unread, this many bytes more at most.
-    AllProtected(usize),
-}
-
-/// Which end of the connection we are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Side {
-    Client,
-    Server,
-}
-
-/// One received handshake message.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Message<'a> {
-    pub(crate) typ: HandshakeType,
-    /// The whole message, header included (what the transcript hashes).
-    pub(crate) raw: &'a [u8],
-    /// The body after the four-byte header.
-    pub(crate) body: &'a [u8],
-}
-
-/// A handshake state: handles one message, consuming itself.
-pub(crate) trait State: Send {
-    /// Handles `msg` and returns the next state, or `None` when the
-    /// handshake is complete and the connection is in its traffic phase.
-    fn handle(self: Box<Self>, core: &mut Core, msg: Message<'_>, now: u64) -> Result<Next, Error>;
-
-    /// What this state waits for, for error messages ("waiting for ServerHello").
-    fn waiting_for(&self) -> &'static str;
-}
-
-/// What a state turns into.
-pub(crate) enum Next {
-    /// Another handshake state.
-    State(Box<dyn State>),
-    /// The handshake is done.
-    Traffic,
-}
-
-/// The application traffic secrets and their KeyUpdate generations (§7.2).
-struct AppSecrets {
-    ours: TrafficSecret,
-    theirs: TrafficSecret,
-    our_generation: u64,
-    their_generation: u64,
-}
-
-/// A received application-data record not yet taken by the driver.
-enum AppData {
-    /// Still where it was decrypted, at this range of the deframer's buffer.
-    InPlace(std::ops::Range<usize>),
-    /// Moved out because the deframer needed its buffer back.
-    Owned(Vec<u8>),
-}
-
-/// Everything a connection has besides its handshake state.
-pub(crate) struct Core {
-    pub(crate) side: Side,
-    pub(crate) rng: Box<dyn Rng>,
-    pub(crate) keylog: Option<Arc<dyn KeyLog>>,
-    pub(crate) emit_steps: bool,
-    pub(crate) transcript: TranscriptHash,
-    pub(crate) client_random: [u8; 32],
-    /// The agreed suite, once the hellos have agreed one.
-    pub(crate) suite: Option<Suite>,
-    deframer: Deframer,
-    /// Handshake bytes received but not yet a whole message.
-    joiner: Vec<u8>,
-    read: Option<Protection>,
-    write: Option<Protection>,
-    tx: Vec<u8>,
-    events: VecDeque<Event>,
-    app_in: VecDeque<AppData>,
-    app_secrets: Option<AppSecrets>,
-    /// Whether the peer's dummy ChangeCipherSpec is acceptable now (§D.4, §5).
-    pub(crate) ccs_allowed: bool,
-    /// Whether a protected record from the peer has opened: proof that the
-    /// peer has keys, after which it may send nothing unprotected but CCS.
-    opened_a_record: bool,
-    /// Records a write key protects before we update it (see [`KEY_UPDATE_INTERVAL`]).
-    key_update_interval: u64,
-    /// KeyUpdates received since the peer's last application data.
-    key_updates_in_a_row: u32,
-    /// Whether we have answered a KeyUpdate request since we last sent
-    /// application data: more requests until then need no more answers.
-    answered_key_update: bool,
-    /// Whether declined early data is being skipped (server only).
-    pub(crate) skip_early_data: SkipEarlyData,
-    /// Whether we have sent our dummy ChangeCipherSpec.
-    pub(crate) sent_ccs: bool,
-    /// Whether our first ClientHello is still to be written (record version 0x0301).
-    first_hello_pending: bool,
-    messages: usize,
-    pub(crate) expected_messages: usize,
-    sent_close: bool,
-    received_close: bool,
-    /// The peer's close_notify awaits our answer (§6.1). It is written by
-    /// the next `poll_transmit` (or `close`), not at once: the driver may
-    /// still reply to the records that came before the close_notify in the
-    /// same input, and those replies must go out before our close_notify.
-    close_owed: bool,
-}
-
-impl Core {
-    fn new(side: Side, rng: Box<dyn Rng>, keylog: Option<Arc<dyn KeyLog>>, emit_steps: bool) -> Self {
-        Self {
-            side,
-            rng,
-            keylog,
-            emit_steps,
-            transcript: TranscriptHash::default(),
-            client_random: [0; 32],
-            suite: None,
-            deframer: Deframer::default(),
-            joiner: Vec::new(),
-            read: None,
-            write: None,
-            tx: Vec::with_capacity(4096),
-            events: VecDeque::new(),
-            app_in: VecDeque::new(),
-            app_secrets: None,
-            ccs_allowed: false,
-            skip_early_data: SkipEarlyData::No,
-            opened_a_record: false,
-            key_update_interval: KEY_UPDATE_INTERVAL,
-            key_updates_in_a_row: 0,
-            answered_key_update: false,
-            sent_ccs: false,
-            first_hello_pending: side == Side::Client,
-            messages: 0,
-            expected_messages: 7,
-            sent_close: false,
-            received_close: false,
-            close_owed: false,
-        }
-    }
-
-    // -- events ---------------------------------------------------------------
-
-    fn push_step(&mut self, step: Step) {
-        let number = self.messages;
-        let expected = self.expected_messages.max(number);
-        self.events.push_back(Event::Handshake(HandshakeStep { number, expected, step }));
-    }
-
-    /// Reports a handshake message. `fields` is only called when steps are on,
-    /// so a server that nobody watches does not format them.
-    pub(crate) fn message_step(
-        &mut self,
-        direction: Direction,
-        raw: &[u8],
-        encrypted: bool,
-        in_transcript: bool,
-        describe: impl FnOnce() -> (String, Vec<Field>),
-    ) {
-        self.messages += 1;
-        if !self.emit_steps {
-            return;
-        }
-        let name = match HandshakeType(raw.first().copied().unwrap_or(0)) {
-            // A HelloRetryRequest is a ServerHello with a special random (§4.1.3).
-            HandshakeType::SERVER_HELLO if raw.get(6..38) == Some(&messages::HRR_RANDOM[..]) => {
-                "HelloRetryRequest"
-            }
-            other => other.name().unwrap_or("unknown"),
-        };
-        let (summary, fields) = describe();
-        let transcript_hash = in_transcript.then(|| self.transcript.current());
-        self.push_step(Step::Message {
-            direction,
-            name,
-            summary,
-            fields,
-            bytes: raw.to_vec(),
-            encrypted,
-            transcript_hash,
-        });
-    }
-
-    /// Reports the dummy ChangeCipherSpec, which is not a handshake message.
-    fn ccs_step(&mut self, direction: Direction) {
-        if self.emit_steps {
-            self.push_step(Step::Message {
-                direction,
-                name: "ChangeCipherSpec",
-                summary: "middlebox compatibility, ignored".into(),
-                fields: Vec::new(),
-                bytes: vec![1],
-                encrypted: false,
-                transcript_hash: None,
-            });
-        }
-    }
-
-    /// Reports a check and its outcome.
-    pub(crate) fn check(&mut self, what: &'static str, ok: bool, detail: impl FnOnce() -> String) {
-        if self.emit_steps || !ok {
-            self.push_step(Step::Check { what, ok, detail: detail() });
-        }
-    }
-
-    /// Reports a derived secret and hands it to the key log, if one is set.
-    pub(crate) fn secret(&mut self, kind: SecretKind, value: &TrafficSecret) {
-        if let (Some(log), Some(label)) = (&self.keylog, kind.keylog_label()) {
-            log.log(&label, &self.client_random, value.expose());
-        }
-        if self.emit_steps {
-            self.push_step(Step::SecretDerived { kind });
-        }
-    }
-
-    /// Reports a secret that has no key log line (early, handshake, master).
-    pub(crate) fn secret_step(&mut self, kind: SecretKind) {
-        if self.emit_steps {
-            self.push_step(Step::SecretDerived { kind });
-        }
-    }
-
-    pub(crate) fn event(&mut self, event: Event) {
-        self.events.push_back(event);
-    }
-
-    /// Moves application data still in the deframer's buffer out of it,
-    /// before the buffer is compacted and its offsets change.
-    fn keep_app_data(&mut self) {
-        for item in &mut self.app_in {
-            if let AppData::InPlace(range) = item {
-                *item = AppData::Owned(self.deframer.buffer_mut()[range.clone()].to_vec());
-            }
-        }
-    }
-
-    // -- keys -----------------------------------------------------------------
-
-    /// Starts decrypting with `secret`. Refuses if a handshake message
-    /// straddles the change (§5.1: "Handshake messages MUST NOT span key changes").
-    pub(crate) fn set_read_key(&mut self, secret: &TrafficSecret) -> Result<(), Error> {
-        if !self.joiner.is_empty() {
-            return Err(Error::UnexpectedMessage("a handshake message spans a key change".into()));
-        }
-        let (key, iv) = key_schedule::traffic_keys(self.suite()?, secret);
-        self.read = Some(Protection::new(key, iv));
-        Ok(())
-    }
-
-    /// Starts encrypting with `secret`.
-    pub(crate) fn set_write_key(&mut self, secret: &TrafficSecret) -> Result<(), Error> {
-        let (key, iv) = key_schedule::traffic_keys(self.suite()?, secret);
-        self.write = Some(Protection::new(key, iv));
-        Ok(())
-    }
-
-    /// The agreed suite; keys before one is agreed are a bug of ours.
-    pub(crate) fn suite(&self) -> Result<Suite, Error> {
-        self.suite.ok_or(Error::Internal("record keys before a cipher suite was agreed"))
-    }
-
-    /// Keeps the application secrets for KeyUpdate and logs them.
-    pub(crate) fn set_app_secrets(&mut self, traffic: TrafficSecrets) {
-        self.secret(SecretKind::ClientApplicationTraffic(0), &traffic.client);
-        self.secret(SecretKind::ServerApplicationTraffic(0), &traffic.server);
-        self.secret(SecretKind::ExporterMaster, &traffic.exporter);
-        let TrafficSecrets { client, server, .. } = traffic;
-        let (ours, theirs) = match self.side {
-            Side::Client => (client, server),
-            Side::Server => (server, client),
-        };
-        self.app_secrets = Some(AppSecrets { ours, theirs, our_generation: 0, their_generation: 0 });
-    }
-
-    /// Switches reading to the peer's application secret.
-    pub(crate) fn start_app_read(&mut self) -> Result<(), Error> {
-        let secret =
-            self.app_secrets.as_ref().ok_or(Error::Internal("no application secrets"))?.theirs.clone();
-        self.set_read_key(&secret)
-    }
-
-    /// Switches writing to our application secret.
-    pub(crate) fn start_app_write(&mut self) -> Result<(), Error> {
-        let secret = self.app_secrets.as_ref().ok_or(Error::Internal("no application secrets"))?.ours.clone();
-        self.set_write_key(&secret)
-    }
-
-    fn secret_kind(&self, ours: bool, generation: u64) -> SecretKind {
-        match (self.side == Side::Client) == ours {
-            true => SecretKind::ClientApplicationTraffic(generation),
-            false => SecretKind::ServerApplicationTraffic(generation),
-        }
-    }
-
-    // -- writing --------------------------------------------------------------
-
-    /// Writes handshake messages (a whole flight) in as few records as the
-    /// size limit allows, protected if a write key is set.
-    pub(crate) fn write_handshake(&mut self, flight: &[u8]) -> Result<(), Error> {
-        match &mut self.write {
-            Some(p) => {
-                for chunk in flight.chunks(MAX_PLAINTEXT) {
-                    p.seal(ContentType::HANDSHAKE, chunk, &mut self.tx)?;
-                }
-            }
-            None => {
-                let first = std::mem::take(&mut self.first_hello_pending);
-                record::write_plaintext(ContentType::HANDSHAKE, flight, first, &mut self.tx);
-            }
-        }
-        Ok(())
-    }
-
-    /// Writes the dummy ChangeCipherSpec once per connection (§D.4).
-    pub(crate) fn write_ccs(&mut self) {
-        if !self.sent_ccs {
-            self.sent_ccs = true;
-            record::write_plaintext(ContentType::CHANGE_CIPHER_SPEC, &[1], false, &mut self.tx);
-            self.ccs_step(Direction::Sent);
-        }
-    }
-
-    fn write_alert(&mut self, desc: AlertDescription) {
-        if self.seal_alert(desc) {
-            self.events.push_back(Event::AlertSent(desc));
-        }
-    }
-
-    /// Writes an alert record with no event; false if it could not be sealed.
-    fn seal_alert(&mut self, desc: AlertDescription) -> bool {
-        let body = messages::encode_alert(desc);
-        let result = match &mut self.write {
-            Some(p) => p.seal(ContentType::ALERT, &body, &mut self.tx),
-            None => {
-                record::write_plaintext(ContentType::ALERT, &body, false, &mut self.tx);
-                Ok(())
-            }
-        };
-        result.is_ok()
-    }
-
-    fn write_app_data(&mut self, data: &[u8]) -> Result<(), Error> {
-        if !data.is_empty() {
-            self.answered_key_update = false;
-        }
-        for chunk in data.chunks(MAX_PLAINTEXT) {
-            let used = self.write.as_ref().ok_or(Error::Internal("no write key"))?.sequence();
-            if used.saturating_add(1) >= self.key_update_interval {
-                // §5.5: a fresh key before this one has protected too many records.
-                self.send_key_update(false)?;
-            }
-            let p = self.write.as_mut().ok_or(Error::Internal("no write key"))?;
-            p.seal(ContentType::APPLICATION_DATA, chunk, &mut self.tx)?;
-        }
-        Ok(())
-    }
-
-    /// Sends a KeyUpdate and moves our writing to the next secret (§4.6.3).
-    fn send_key_update(&mut self, update_requested: bool) -> Result<(), Error> {
-        let mut msg = Vec::with_capacity(5);
-        messages::encode_key_update(&mut msg, update_requested);
-        self.write_handshake(&msg)?;
-        self.message_step(Direction::Sent, &msg, true, false, || key_update_fields(update_requested));
-        let app =
-            self.app_secrets.as_mut().ok_or(Error::Internal("KeyUpdate before the handshake finished"))?;
-        app.ours = key_schedule::next_traffic_secret(&app.ours);
-        app.our_generation += 1;
-        let (secret, generation) = (app.ours.clone(), app.our_generation);
-        self.set_write_key(&secret)?;
-        let kind = self.secret_kind(true, generation);
-        self.secret(kind, &secret);
-        self.event(Event::KeyUpdated { direction: Direction::Sent, update_requested, generation });
-        Ok(())
-    }
-
-    /// A received KeyUpdate: move reading on, and answer if asked (§4.6.3):
-    /// once, however many requests come while we send no data ("an
-    /// implementation which receives multiple KeyUpdates while it is silent
-    /// [responds] with a single update").
-    fn receive_key_update(&mut self, update_requested: bool) -> Result<(), Error> {
-        let app =
-            self.app_secrets.as_mut().ok_or(Error::Internal("KeyUpdate before the handshake finished"))?;
-        app.theirs = key_schedule::next_traffic_secret(&app.theirs);
-        app.their_generation += 1;
-        let (secret, generation) = (app.theirs.clone(), app.their_generation);
-        self.set_read_key(&secret)?;
-        let kind = self.secret_kind(false, generation);
-        self.secret(kind, &secret);
-        self.event(Event::KeyUpdated { direction: Direction::Received, update_requested, generation });
-        if update_requested && !self.sent_close && !self.answered_key_update {
-            self.send_key_update(false)?;
-            self.answered_key_update = true;
-        }
-        Ok(())
-    }
-}
 
 /// What is left of the early-data budget after skipping a record of `len`
 /// bytes, or unexpected_message if the client sent more than we skip.
@@ -468,16 +46,11 @@ fn skip_early(left: usize, len: usize) -> Result<usize, Error> {
     })
 }
 
-/// Summary and fields of a KeyUpdate.
-fn key_update_fields(update_requested: bool) -> (String, Vec<Field>) {
-    let s = if update_requested { "update_requested" } else { "update_not_requested" };
-    (s.into(), vec![Field { name: "request_update", value: s.into(), range: Some(4..5) }])
-}
-
 /// Where the connection is in its life.
 enum Phase {
     Handshaking(Box<dyn State>),
-    Traffic,
+    /// Connected: the application secrets, which KeyUpdate moves on.
+    Traffic(Box<AppSecrets>),
     /// Failed or closed: holds the error to report, if it failed.
     Done(Option<Error>),
 }
@@ -500,22 +73,10 @@ impl std::fmt::Debug for Connection {
 }
 
 impl Connection {
-    /// Starts a client handshake with `server_name`: the ClientHello is ready
-    /// in [`poll_transmit`](Self::poll_transmit) at once.
-    pub fn client(
-        config: Arc<ClientConfig>,
-        server_name: ServerName,
-        rng: Box<dyn Rng>,
-    ) -> Result<Self, Error> {
-        let mut core = Core::new(Side::Client, rng, config.keylog.clone(), config.emit_steps);
-        let state = client::start(&mut core, config, server_name)?;
-        Ok(Self { core, phase: Phase::Handshaking(state) })
-    }
-
-    /// A server connection waiting for a ClientHello.
-    pub fn server(config: Arc<ServerConfig>, rng: Box<dyn Rng>) -> Self {
-        let core = Core::new(Side::Server, rng, config.keylog.clone(), config.emit_steps);
-        Self { core, phase: Phase::Handshaking(server::start(config)) }
+    /// A connection in its handshake, at `state`: how `client.rs` and
+    /// `server.rs` build [`Connection::client`] and [`Connection::server`].
+    pub(crate) fn handshaking(core: Core, state: Box<dyn State>) -> Self {
+        Self { core, phase: Phase::Handshaking(state) }
     }
 
     /// Processes bytes received from the peer; `now` (Unix seconds) is used
@@ -547,6 +108,24 @@ impl Connection {
         if core.events.is_empty() {
             core.events = VecDeque::new();
         }
+        // No handshake message half received: the handshake's largest
+        // message (a certificate chain) need not stay reserved for a
+        // KeyUpdate that may never come.
+        if core.joiner.is_empty() {
+            core.joiner = Vec::new();
+        }
+    }
+
+    /// Bytes of memory the engine's buffers hold now (received records,
+    /// half-received handshake messages, bytes to send, events and data
+    /// waiting): what [`release_buffers`](Self::release_buffers) gives back.
+    pub fn buffered(&self) -> usize {
+        let core = &self.core;
+        core.deframer.capacity()
+            + core.joiner.capacity()
+            + core.tx.capacity()
+            + core.events.capacity() * std::mem::size_of::<Event>()
+            + core.app_in.capacity() * std::mem::size_of::<AppData>()
     }
 
     /// Space inside the engine to read at least `min` received bytes into,
@@ -574,8 +153,8 @@ impl Connection {
     /// [`poll_transmit`](Self::poll_transmit), so that the records which
     /// came before the close_notify can be answered.
     pub fn send(&mut self, data: &[u8]) -> Result<(), Error> {
-        match &self.phase {
-            Phase::Traffic if !self.core.sent_close => self.core.write_app_data(data),
+        match &mut self.phase {
+            Phase::Traffic(app) if !self.core.sent_close => self.core.write_app_data(app, data),
             Phase::Done(Some(e)) => Err(e.clone()),
             Phase::Handshaking(_) => Err(Error::Internal("application data before the handshake finished")),
             _ => Err(Error::Closed),
@@ -584,19 +163,20 @@ impl Connection {
 
     /// Sends a KeyUpdate; with `request_peer` the peer is asked to update too (§4.6.3).
     pub fn key_update(&mut self, request_peer: bool) -> Result<(), Error> {
-        match self.phase {
-            Phase::Traffic if !self.core.sent_close => self.core.send_key_update(request_peer),
+        match &mut self.phase {
+            Phase::Traffic(app) if !self.core.sent_close => self.core.send_key_update(app, request_peer),
             Phase::Handshaking(_) => Err(Error::Internal("KeyUpdate before the handshake finished")),
             _ => Err(Error::Closed),
         }
     }
 
     /// Lowers how many records one write key protects before the connection
-    /// updates it by itself (normally [`KEY_UPDATE_INTERVAL`]), so that tests
+    /// updates it by itself (normally [`KEY_UPDATE_INTERVAL`](super::KEY_UPDATE_INTERVAL)), so that tests
     /// can watch it happen. At least 2, since the KeyUpdate is the last
     /// record of the old key; never above the normal interval.
+    #[cfg(any(test, feature = "testing"))]
     pub fn set_key_update_interval_for_testing_only(&mut self, records: u64) {
-        self.core.key_update_interval = records.clamp(2, KEY_UPDATE_INTERVAL);
+        self.core.key_update_interval = records.clamp(2, super::KEY_UPDATE_INTERVAL);
     }
 
     /// Sends close_notify: we will send nothing more (§6.1).
@@ -729,6 +309,10 @@ impl Connection {
                         ));
                     };
                     let buf = self.core.deframer.buffer_mut();
+                    // With `reveal`, the start of the ciphertext, before it is opened in place.
+                    let sequence = read.sequence();
+                    let shown = rec.len.saturating_sub(crypto::TAG_LEN).min(Revealed::RECORD_PREFIX);
+                    let ciphertext = self.core.reveal.then(|| buf[rec.start..rec.start + shown].to_vec());
                     match read.open(&rec.header, &mut buf[body_range.clone()]) {
                         Err(Error::BadRecordMac) => match self.core.skip_early_data {
                             SkipEarlyData::Undecryptable(left) => {
@@ -741,7 +325,21 @@ impl Connection {
                         opened => {
                             self.core.skip_early_data = SkipEarlyData::No;
                             self.core.opened_a_record = true;
-                            opened?
+                            let opened = opened?;
+                            if let (Some(ciphertext), Some(secret)) = (ciphertext, self.core.read_secret) {
+                                let plaintext =
+                                    &self.core.deframer.buffer_mut()[rec.start..rec.start + shown];
+                                let revealed = Revealed::Record {
+                                    direction: Direction::Received,
+                                    secret,
+                                    sequence,
+                                    ciphertext,
+                                    plaintext: SecretBytes::new(plaintext),
+                                    length: rec.len,
+                                };
+                                self.core.event(Event::Revealed(revealed));
+                            }
+                            opened
                         }
                     }
                 }
@@ -792,7 +390,7 @@ impl Connection {
                     }
                 },
                 ContentType::APPLICATION_DATA => {
-                    if !matches!(self.phase, Phase::Traffic) {
+                    if !matches!(self.phase, Phase::Traffic(_)) {
                         return Err(Error::UnexpectedMessage(
                             "application data before the handshake finished".into(),
                         ));
@@ -822,7 +420,7 @@ impl Connection {
                 // after whatever the driver sends in reply to the application
                 // data before this record: the next poll_transmit writes it.
                 // Its event comes now, in its place among the others.
-                if matches!(self.phase, Phase::Traffic) && !self.core.sent_close {
+                if matches!(self.phase, Phase::Traffic(_)) && !self.core.sent_close {
                     self.core.close_owed = true;
                     self.core.event(Event::AlertSent(AlertDescription::CLOSE_NOTIFY));
                 } else {
@@ -862,11 +460,12 @@ impl Connection {
             match std::mem::replace(&mut self.phase, Phase::Done(None)) {
                 Phase::Handshaking(state) => match state.handle(&mut self.core, msg, now)? {
                     Next::State(next) => self.phase = Phase::Handshaking(next),
-                    Next::Traffic => self.phase = Phase::Traffic,
+                    Next::Traffic(app) => self.phase = Phase::Traffic(app),
                 },
-                Phase::Traffic => {
-                    self.phase = Phase::Traffic;
-                    self.post_handshake(msg)?;
+                Phase::Traffic(mut app) => {
+                    let handled = self.post_handshake(&mut app, msg);
+                    self.phase = Phase::Traffic(app);
+                    handled?;
                 }
                 done @ Phase::Done(_) => self.phase = done,
             }
@@ -874,7 +473,7 @@ impl Connection {
     }
 
     /// Messages after the handshake (§4.6).
-    fn post_handshake(&mut self, msg: Message<'_>) -> Result<(), Error> {
+    fn post_handshake(&mut self, app: &mut AppSecrets, msg: Message<'_>) -> Result<(), Error> {
         match msg.typ {
             HandshakeType::KEY_UPDATE => {
                 let requested = messages::decode_key_update(msg.body)?
@@ -885,9 +484,10 @@ impl Connection {
                         "more than {MAX_KEY_UPDATES_IN_A_ROW} KeyUpdates with no application data between them"
                     )));
                 }
-                self.core
-                    .message_step(Direction::Received, msg.raw, true, false, || key_update_fields(requested));
-                self.core.receive_key_update(requested)
+                self.core.message_step(Direction::Received, msg.raw, true, false, || {
+                    describe::key_update(requested)
+                });
+                self.core.receive_key_update(app, requested)
             }
             // Tickets are for resumption, which tlschat does not do: skip them.
             HandshakeType::NEW_SESSION_TICKET if self.core.side == Side::Client => {

@@ -45,11 +45,14 @@ impl Rng for OsRng {
 }
 
 /// A deterministic generator for tests and reproducible transcripts
-/// (a BLAKE3 extendable output keyed by the seed). Never use it for real keys.
+/// (a BLAKE3 extendable output keyed by the seed). Never use it for real
+/// keys: it exists only in the crate's tests and with the `testing` feature.
+#[cfg(any(test, feature = "testing"))]
 pub struct SeededRng {
     reader: blake3::OutputReader,
 }
 
+#[cfg(any(test, feature = "testing"))]
 impl SeededRng {
     /// A generator whose output depends only on `seed`.
     pub fn new_for_testing_only(seed: u64) -> Self {
@@ -59,12 +62,14 @@ impl SeededRng {
     }
 }
 
+#[cfg(any(test, feature = "testing"))]
 impl fmt::Debug for SeededRng {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("SeededRng")
     }
 }
 
+#[cfg(any(test, feature = "testing"))]
 impl Rng for SeededRng {
     fn fill(&mut self, buf: &mut [u8]) {
         self.reader.fill(buf);
@@ -166,6 +171,7 @@ impl X25519Secret {
     }
 
     /// A fixed private key, for known-answer tests.
+    #[cfg(any(test, feature = "testing"))]
     pub fn from_bytes_for_testing_only(bytes: [u8; 32]) -> Self {
         Self(x25519_dalek::StaticSecret::from(bytes))
     }
@@ -173,6 +179,11 @@ impl X25519Secret {
     /// The public key to send in a key_share.
     pub fn public_key(&self) -> [u8; 32] {
         x25519_dalek::PublicKey::from(&self.0).to_bytes()
+    }
+
+    /// The private key's bytes, for the user's explicit `reveal` only.
+    pub(crate) fn expose_for_reveal(&self) -> Zeroizing<[u8; 32]> {
+        Zeroizing::new(self.0.to_bytes())
     }
 
     /// The shared secret with `peer`, or `None` when the peer's key is a

@@ -2,13 +2,120 @@
 //!
 //! The TUI animates exactly these events and the headless log prints them;
 //! nothing else looks inside the engine. Events carry public values only
-//! (message bytes, transcript hashes, secret *labels*), never secret values.
+//! (message bytes, transcript hashes, secret *labels*), never secret values,
+//! with one exception the driver must ask for: with `reveal` on in the
+//! engine's config, [`Event::Revealed`] carries the values the engine used,
+//! for a user who wants to see (and recompute) their own session's keys.
 
 use std::fmt;
+
+use zeroize::Zeroizing;
 
 use super::cert::CertSummary;
 use super::key_schedule::SecretKind;
 use super::messages::{AlertDescription, CipherSuite, NamedGroup, SignatureScheme};
+
+/// Secret bytes the engine revealed on request: zeroized on drop, redacted
+/// in `Debug` (a revealed value goes to the user's screen, never to a log by
+/// accident).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretBytes(Zeroizing<Vec<u8>>);
+
+impl SecretBytes {
+    /// A copy of `bytes`.
+    pub fn new(bytes: &[u8]) -> Self {
+        Self(Zeroizing::new(bytes.to_vec()))
+    }
+
+    /// The bytes.
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretBytes({} bytes, <redacted>)", self.0.len())
+    }
+}
+
+/// A value the engine used, reported only when its config has `reveal` on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revealed {
+    /// The X25519 exchange (§4.2.8, §7.4.2): our ephemeral private key, its
+    /// public key and the peer's public key, from which the shared secret
+    /// (reported next as [`SecretKind::SharedSecret`]) can be recomputed.
+    KeyExchange {
+        /// Our ephemeral private key (32 bytes).
+        private_key: SecretBytes,
+        /// Our public key share.
+        public_key: [u8; 32],
+        /// The peer's public key share.
+        peer_public_key: [u8; 32],
+    },
+    /// A secret of the key schedule (§7.1) as the engine derived it.
+    Secret {
+        /// Which secret.
+        kind: SecretKind,
+        /// Its value (32 bytes).
+        value: SecretBytes,
+        /// The Transcript-Hash the secret was derived over, for the
+        /// traffic and exporter secrets (`None` for the shared, early,
+        /// handshake and master secrets, which take none, and for
+        /// KeyUpdate's "traffic upd", whose context is empty).
+        transcript_hash: Option<[u8; 32]>,
+    },
+    /// A Finished (§4.4.4): the finished_key and the transcript hash it
+    /// was computed over, with the verify_data that resulted.
+    Finished {
+        /// Sent: ours; Received: the peer's, which was checked.
+        direction: Direction,
+        /// The handshake traffic secret the finished_key comes from.
+        base: SecretKind,
+        /// finished_key = HKDF-Expand-Label(base, "finished", "", 32).
+        finished_key: SecretBytes,
+        /// Transcript-Hash of the messages before this Finished.
+        transcript_hash: [u8; 32],
+        /// HMAC(finished_key, transcript_hash): what the Finished carries.
+        verify_data: [u8; 32],
+    },
+    /// The key and IV of a traffic secret (§7.3), when the engine started
+    /// to protect or open records with them.
+    TrafficKeys {
+        /// The traffic secret they come from.
+        secret: SecretKind,
+        /// The suite, which decides the key's length and the AEAD.
+        suite: CipherSuite,
+        /// Sent: our write keys; Received: the keys we read the peer's records with.
+        direction: Direction,
+        /// The AEAD key (16 or 32 bytes).
+        key: SecretBytes,
+        /// The write IV (12 bytes).
+        iv: SecretBytes,
+    },
+    /// A protected record (§5.2): enough to decrypt its start independently.
+    Record {
+        /// Sent or received.
+        direction: Direction,
+        /// The traffic secret whose keys protect it.
+        secret: SecretKind,
+        /// Its sequence number under those keys (§5.3).
+        sequence: u64,
+        /// The first bytes of its encrypted_record (at most
+        /// [`Revealed::RECORD_PREFIX`]; the tag is never among them).
+        ciphertext: Vec<u8>,
+        /// The same number of bytes of TLSInnerPlaintext: content, then
+        /// the content type byte and any padding.
+        plaintext: SecretBytes,
+        /// The whole encrypted_record's length, tag included.
+        length: usize,
+    },
+}
+
+impl Revealed {
+    /// How many bytes of a record's ciphertext and plaintext are reported.
+    pub const RECORD_PREFIX: usize = 48;
+}
 
 /// Which way a message went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,4 +263,7 @@ pub enum Event {
     AlertSent(AlertDescription),
     /// The peer sent close_notify: it will send nothing more.
     PeerClosed,
+    /// A secret value, key or record as the engine used it: only with
+    /// `reveal` on in the config, never otherwise.
+    Revealed(Revealed),
 }

@@ -16,6 +16,8 @@
 
 use std::fmt;
 
+use zeroize::Zeroizing;
+
 use super::crypto::{self, AeadKey, HASH_LEN, NONCE_LEN, Secret};
 use super::suites::{Aead, Hash, Suite};
 
@@ -116,15 +118,17 @@ fn empty_hash() -> [u8; HASH_LEN] {
     crypto::sha256(b"")
 }
 
+/// The Early Secret without a PSK: HKDF-Extract(0, 0), the same for every
+/// connection. It is not secret.
+pub(crate) fn early_secret() -> TrafficSecret {
+    crypto::hkdf_extract(&[0u8; HASH_LEN], &[0u8; HASH_LEN])
+}
+
 /// Derive-Secret(Early Secret, "derived", ""): the salt of the handshake
-/// secret. Without a PSK the early secret is HKDF-Extract(0, 0), the same for
-/// every connection, so this is computed once per process. It is not secret.
+/// secret, computed once per process (see [`early_secret`]).
 fn early_derived() -> &'static [u8; HASH_LEN] {
     static SALT: std::sync::OnceLock<[u8; HASH_LEN]> = std::sync::OnceLock::new();
-    SALT.get_or_init(|| {
-        let early = crypto::hkdf_extract(&[0u8; HASH_LEN], &[0u8; HASH_LEN]);
-        *derive_secret(early.expose(), "derived", &empty_hash()).expose()
-    })
+    SALT.get_or_init(|| *derive_secret(early_secret().expose(), "derived", &empty_hash()).expose())
 }
 
 /// The schedule after the ServerHello: handshake traffic secrets exist.
@@ -134,6 +138,8 @@ pub struct HandshakeSecrets {
     pub client: TrafficSecret,
     /// server_handshake_traffic_secret
     pub server: TrafficSecret,
+    /// Transcript-Hash(ClientHello..ServerHello), which both were derived over.
+    pub hello_hash: [u8; HASH_LEN],
 }
 
 impl fmt::Debug for HandshakeSecrets {
@@ -151,11 +157,11 @@ impl HandshakeSecrets {
             client: derive_secret(handshake_secret.expose(), "c hs traffic", hello_hash),
             server: derive_secret(handshake_secret.expose(), "s hs traffic", hello_hash),
             handshake_secret,
+            hello_hash: *hello_hash,
         }
     }
 
-    /// The handshake secret itself (exposed for known-answer tests).
-    #[cfg(test)]
+    /// The handshake secret itself (for known-answer tests and `reveal`).
     pub(crate) fn handshake_secret(&self) -> &TrafficSecret {
         &self.handshake_secret
     }
@@ -168,8 +174,8 @@ impl HandshakeSecrets {
             client: derive_secret(master.expose(), "c ap traffic", finished_hash),
             server: derive_secret(master.expose(), "s ap traffic", finished_hash),
             exporter: derive_secret(master.expose(), "exp master", finished_hash),
-            #[cfg(test)]
             master,
+            finished_hash: *finished_hash,
         }
     }
 }
@@ -182,8 +188,10 @@ pub struct TrafficSecrets {
     pub server: TrafficSecret,
     /// exporter_master_secret
     pub exporter: TrafficSecret,
-    #[cfg(test)]
+    /// The Master Secret (kept for known-answer tests and `reveal`).
     pub(crate) master: TrafficSecret,
+    /// Transcript-Hash(ClientHello..server Finished), which the three were derived over.
+    pub finished_hash: [u8; HASH_LEN],
 }
 
 impl fmt::Debug for TrafficSecrets {
@@ -201,7 +209,12 @@ pub fn finished_key(base: &TrafficSecret) -> Secret<HASH_LEN> {
 
 /// verify_data = HMAC(finished_key, Transcript-Hash(...)) (§4.4.4).
 pub fn verify_data(base: &TrafficSecret, transcript_hash: &[u8; HASH_LEN]) -> [u8; HASH_LEN] {
-    crypto::hmac_sha256(finished_key(base).expose(), transcript_hash)
+    finished_mac(&finished_key(base), transcript_hash)
+}
+
+/// HMAC(finished_key, Transcript-Hash(...)), given the finished_key (§4.4.4).
+pub fn finished_mac(finished_key: &Secret<HASH_LEN>, transcript_hash: &[u8; HASH_LEN]) -> [u8; HASH_LEN] {
+    crypto::hmac_sha256(finished_key.expose(), transcript_hash)
 }
 
 /// application_traffic_secret_N+1 = HKDF-Expand-Label(secret_N, "traffic upd", "", Hash.length) (§7.2).
@@ -213,22 +226,28 @@ pub fn next_traffic_secret(current: &TrafficSecret) -> TrafficSecret {
 
 /// The write key and IV of a traffic secret (§7.3).
 pub fn traffic_keys(suite: Suite, secret: &TrafficSecret) -> (AeadKey, Secret<NONCE_LEN>) {
+    let (key, iv) = key_material(suite, secret);
+    (aead_key(suite, &key), iv)
+}
+
+/// The suite's AEAD keyed with `key` (from [`key_material`]).
+pub fn aead_key(suite: Suite, key: &[u8]) -> AeadKey {
+    match suite.aead() {
+        Aead::Aes128Gcm => AeadKey::aes_128_gcm(key),
+        Aead::ChaCha20Poly1305 => AeadKey::chacha20_poly1305(key),
+    }
+}
+
+/// The raw key and IV bytes of a traffic secret (§7.3): the key is
+/// HKDF-Expand-Label(secret, "key", "", key_length), 16 bytes for
+/// AES-128-GCM and 32 for ChaCha20-Poly1305; the IV is 12 bytes.
+pub fn key_material(suite: Suite, secret: &TrafficSecret) -> (Zeroizing<Vec<u8>>, Secret<NONCE_LEN>) {
     // Every secret here is a SHA-256 output (TrafficSecret is 32 bytes): a
     // suite with another hash fails to compile here until it has its own.
     let Hash::Sha256 = suite.hash();
     let mut iv = [0u8; NONCE_LEN];
     expand_label(secret.expose(), "iv", b"", &mut iv);
-    let key = match suite.aead() {
-        Aead::Aes128Gcm => {
-            let mut k = Secret::new([0u8; 16]);
-            expand_label(secret.expose(), "key", b"", &mut k.0);
-            AeadKey::aes_128_gcm(k.expose())
-        }
-        Aead::ChaCha20Poly1305 => {
-            let mut k = Secret::new([0u8; 32]);
-            expand_label(secret.expose(), "key", b"", &mut k.0);
-            AeadKey::chacha20_poly1305(k.expose())
-        }
-    };
+    let mut key = Zeroizing::new(vec![0u8; suite.aead().key_len()]);
+    expand_label(secret.expose(), "key", b"", &mut key);
     (key, Secret::new(iv))
 }

@@ -7,7 +7,9 @@
 
 use std::fmt;
 
-use super::codec::{CodeSet, InvalidMessage, LenPrefix, Reader, put_bytes, put_u16, put_vec};
+use super::codec::{
+    CodeSet, InvalidMessage, LenPrefix, Reader, put_bytes, put_items, put_u16, put_u16_items, put_vec,
+};
 
 macro_rules! wire_code {
     ($(#[$meta:meta])* $name:ident($ty:ty) { $($(#[$cmeta:meta])* $konst:ident = $value:expr => $text:expr,)* }) => {
@@ -437,11 +439,7 @@ impl ClientHello {
             put_u16(out, self.legacy_version);
             out.extend_from_slice(&self.random);
             put_bytes(out, LenPrefix::U8, &self.session_id);
-            put_vec(out, LenPrefix::U16, |out| {
-                for s in &self.cipher_suites {
-                    put_u16(out, s.0);
-                }
-            });
+            put_u16_items(out, LenPrefix::U16, self.cipher_suites.iter().map(|s| s.0));
             put_bytes(out, LenPrefix::U8, &self.compression_methods);
             put_vec(out, LenPrefix::U16, |out| {
                 if let Some(name) = &self.server_name {
@@ -454,24 +452,22 @@ impl ClientHello {
                 }
                 if let Some(groups) = &self.supported_groups {
                     put_extension(out, ExtensionType::SUPPORTED_GROUPS, |out| {
-                        put_vec(out, LenPrefix::U16, |out| groups.iter().for_each(|g| put_u16(out, g.0)));
+                        put_u16_items(out, LenPrefix::U16, groups.iter().map(|g| g.0));
                     });
                 }
                 if let Some(schemes) = &self.signature_algorithms {
                     put_extension(out, ExtensionType::SIGNATURE_ALGORITHMS, |out| {
-                        put_vec(out, LenPrefix::U16, |out| schemes.iter().for_each(|s| put_u16(out, s.0)));
+                        put_u16_items(out, LenPrefix::U16, schemes.iter().map(|s| s.0));
                     });
                 }
                 if let Some(schemes) = &self.signature_algorithms_cert {
                     put_extension(out, ExtensionType::SIGNATURE_ALGORITHMS_CERT, |out| {
-                        put_vec(out, LenPrefix::U16, |out| schemes.iter().for_each(|s| put_u16(out, s.0)));
+                        put_u16_items(out, LenPrefix::U16, schemes.iter().map(|s| s.0));
                     });
                 }
                 if let Some(protocols) = &self.alpn {
                     put_extension(out, ExtensionType::ALPN, |out| {
-                        put_vec(out, LenPrefix::U16, |out| {
-                            protocols.iter().for_each(|p| put_bytes(out, LenPrefix::U8, p));
-                        });
+                        put_items(out, LenPrefix::U16, protocols, |out, p| put_bytes(out, LenPrefix::U8, p));
                     });
                 }
                 if let Some(cookie) = &self.cookie {
@@ -479,17 +475,15 @@ impl ClientHello {
                 }
                 if let Some(shares) = &self.key_shares {
                     put_extension(out, ExtensionType::KEY_SHARE, |out| {
-                        put_vec(out, LenPrefix::U16, |out| {
-                            for s in shares {
-                                put_u16(out, s.group.0);
-                                put_bytes(out, LenPrefix::U16, &s.key_exchange);
-                            }
+                        put_items(out, LenPrefix::U16, shares, |out, s| {
+                            put_u16(out, s.group.0);
+                            put_bytes(out, LenPrefix::U16, &s.key_exchange);
                         });
                     });
                 }
                 if let Some(versions) = &self.supported_versions {
                     put_extension(out, ExtensionType::SUPPORTED_VERSIONS, |out| {
-                        put_vec(out, LenPrefix::U8, |out| versions.iter().for_each(|v| put_u16(out, *v)));
+                        put_u16_items(out, LenPrefix::U8, versions.iter().copied());
                     });
                 }
             });
@@ -735,9 +729,7 @@ impl CertificateRequest {
             put_bytes(out, LenPrefix::U8, &self.context);
             put_vec(out, LenPrefix::U16, |out| {
                 put_extension(out, ExtensionType::SIGNATURE_ALGORITHMS, |out| {
-                    put_vec(out, LenPrefix::U16, |out| {
-                        self.signature_algorithms.iter().for_each(|s| put_u16(out, s.0));
-                    });
+                    put_u16_items(out, LenPrefix::U16, self.signature_algorithms.iter().map(|s| s.0));
                 });
             });
         });
@@ -774,11 +766,9 @@ impl Certificate {
     pub fn encode(&self, out: &mut Vec<u8>) {
         put_handshake(out, HandshakeType::CERTIFICATE, |out| {
             put_bytes(out, LenPrefix::U8, &self.context);
-            put_vec(out, LenPrefix::U24, |out| {
-                for cert in &self.chain {
-                    put_bytes(out, LenPrefix::U24, cert);
-                    put_u16(out, 0); // no per-entry extensions
-                }
+            put_items(out, LenPrefix::U24, &self.chain, |out, cert| {
+                put_bytes(out, LenPrefix::U24, cert);
+                put_u16(out, 0); // no per-entry extensions
             });
         });
     }

@@ -16,32 +16,71 @@
 //! Driving order: after any input, drain `poll_transmit` (which also carries
 //! the alert of a failure), then `poll_event` and `recv_application_data`.
 
-pub mod cert;
+pub(crate) mod cert;
 mod client;
-pub mod codec;
+pub(crate) mod codec;
 mod conn;
-pub mod crypto;
-pub mod error;
+pub(crate) mod crypto;
+mod describe;
+mod error;
 mod events;
 mod handshake;
-pub mod key_schedule;
-pub mod messages;
-pub mod record;
+pub(crate) mod key_schedule;
+pub(crate) mod messages;
+pub(crate) mod record;
 mod server;
-pub mod suites;
+mod state;
+mod suites;
 #[cfg(test)]
 mod test_vectors;
 
 use std::sync::Arc;
 
 pub use cert::{CertError, CertSummary, Fingerprint, RootStore, ServerName};
-pub use conn::{Connection, KEY_UPDATE_INTERVAL};
-pub use crypto::{Ed25519Key, OsRng, Rng, SeededRng};
+pub use codec::InvalidMessage;
+pub use conn::Connection;
+#[cfg(any(test, feature = "testing"))]
+pub use crypto::SeededRng;
+pub use crypto::{Ed25519Key, KeyFormatError, OsRng, Rng};
 pub use error::Error;
-pub use events::{Direction, Event, Field, HandshakeStep, Step, Summary};
+pub use events::{Direction, Event, Field, HandshakeStep, Revealed, SecretBytes, Step, Summary};
 pub use key_schedule::SecretKind;
 pub use messages::{AlertDescription, CipherSuite, NamedGroup, SignatureScheme};
+pub use state::KEY_UPDATE_INTERVAL;
 pub use suites::Suite;
+
+/// The engine's internals, for tlschat's own tests, benchmarks and fuzz
+/// targets: the wire codec and messages, the record layer, the key
+/// schedule, the primitives and the certificate checks, which they drive
+/// or tamper with directly. Not part of tlschat's API: everything an
+/// application needs is above, and this may change with any commit.
+#[doc(hidden)]
+pub mod internal {
+    /// Certificate checks (see `src/tls/cert/`).
+    pub mod cert {
+        pub use crate::tls::cert::*;
+    }
+    /// The presentation language (RFC 8446 §3).
+    pub mod codec {
+        pub use crate::tls::codec::*;
+    }
+    /// The primitives, the only users of the primitive crates.
+    pub mod crypto {
+        pub use crate::tls::crypto::*;
+    }
+    /// The key schedule (RFC 8446 §7.1).
+    pub mod key_schedule {
+        pub use crate::tls::key_schedule::*;
+    }
+    /// Handshake messages and wire codes (RFC 8446 §4).
+    pub mod messages {
+        pub use crate::tls::messages::*;
+    }
+    /// The record layer (RFC 8446 §5).
+    pub mod record {
+        pub use crate::tls::record::*;
+    }
+}
 
 /// The ALPN protocol of tlschat's framed chat (`tlschat/1`).
 pub const ALPN_TLSCHAT: &[u8] = b"tlschat/1";
@@ -134,6 +173,10 @@ pub struct ClientConfig {
     pub keylog: Option<Arc<dyn KeyLog>>,
     /// Whether to emit a [`Step`] event for each handshake step.
     pub emit_steps: bool,
+    /// Whether to report the secret values the engine uses as
+    /// [`Event::Revealed`] (off by default). Only an explicit opt-in of the
+    /// user turns it on, as for [`keylog`](Self::keylog).
+    pub reveal: bool,
     /// Whether the first ClientHello carries an X25519 key share. Tests turn
     /// this off to make the server answer with a HelloRetryRequest.
     pub key_share_in_first_hello: bool,
@@ -153,6 +196,7 @@ impl ClientConfig {
             client_cert: None,
             keylog: None,
             emit_steps: true,
+            reveal: false,
             key_share_in_first_hello: true,
             corrupt_finished_for_lab_only: false,
         }
@@ -168,6 +212,7 @@ impl std::fmt::Debug for ClientConfig {
             .field("client_cert", &self.client_cert.is_some())
             .field("keylog", &self.keylog.is_some())
             .field("corrupt_finished_for_lab_only", &self.corrupt_finished_for_lab_only)
+            .field("reveal", &self.reveal)
             .finish()
     }
 }
@@ -188,6 +233,10 @@ pub struct ServerConfig {
     pub keylog: Option<Arc<dyn KeyLog>>,
     /// Whether to emit a [`Step`] event for each handshake step.
     pub emit_steps: bool,
+    /// Whether to report the secret values the engine uses as
+    /// [`Event::Revealed`] (off by default). Only an explicit opt-in of the
+    /// user turns it on, as for [`keylog`](Self::keylog).
+    pub reveal: bool,
 }
 
 impl ServerConfig {
@@ -200,6 +249,7 @@ impl ServerConfig {
             client_auth: ClientAuth::None,
             keylog: None,
             emit_steps: true,
+            reveal: false,
         }
     }
 }
@@ -211,6 +261,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("alpn", &self.alpn)
             .field("client_auth", &self.client_auth)
             .field("keylog", &self.keylog.is_some())
+            .field("reveal", &self.reveal)
             .finish()
     }
 }

@@ -82,6 +82,11 @@ impl Deframer {
         }
     }
 
+    /// Bytes of memory the buffer holds.
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
     /// Whether a partial record is waiting for more bytes.
     pub fn has_partial(&self) -> bool {
         self.filled > self.used

@@ -11,8 +11,10 @@ use std::sync::Arc;
 
 use super::cert::{self, CertSummary};
 use super::codec::CodeSet;
-use super::conn::{Core, MAX_EARLY_DATA_SKIPPED, Message, Next, SkipEarlyData, State};
+use super::conn::Connection;
+use super::crypto::Rng;
 use super::crypto::X25519Secret;
+use super::describe;
 use super::error::Error;
 use super::events::{Event, Summary};
 use super::handshake::{self, expect, received};
@@ -21,21 +23,111 @@ use super::messages::{
     Certificate, CertificateRequest, ClientHello, EncryptedExtensions, HRR_RANDOM, HandshakeType,
     KeyShareEntry, NamedGroup, ServerHello, SignatureScheme, TLS12, TLS13,
 };
+use super::state::{AppSecrets, Core, MAX_EARLY_DATA_SKIPPED, Message, Next, Side, SkipEarlyData, State};
 use super::suites::Suite;
 use super::{ClientAuth, ClientTrust, ServerConfig};
 
 /// `ProtocolVersion` of SSL 3.0: no hello may carry it or anything older (§D.5).
 const SSL3: u16 = 0x0300;
 
-/// The initial state of a server connection.
-pub(crate) fn start(config: Arc<ServerConfig>) -> Box<dyn State> {
-    Box::new(ExpectClientHello { config, retry: None })
+impl Connection {
+    /// A server connection waiting for a ClientHello.
+    pub fn server(config: Arc<ServerConfig>, rng: Box<dyn Rng>) -> Self {
+        let core = Core::new(Side::Server, rng, config.keylog.clone(), config.emit_steps, config.reveal);
+        Self::handshaking(core, Box::new(ExpectClientHello { config, retry: None }))
+    }
 }
 
 /// What a HelloRetryRequest fixed, which the second ClientHello must keep.
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Retry {
     suite: Suite,
     session_id: Vec<u8>,
+}
+
+/// What the server chose for a ClientHello: everything its answer depends on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Chosen<'a> {
+    suite: Suite,
+    group: NamedGroup,
+    /// The scheme of our CertificateVerify.
+    scheme: SignatureScheme,
+    alpn: Option<Vec<u8>>,
+    /// The client's key share for `group`, or none: a HelloRetryRequest
+    /// asks for one.
+    share: Option<&'a [u8]>,
+}
+
+/// Chooses the server's parameters for `ch`, or refuses it: the rules of
+/// §4.1.1–§4.1.4 and §4.2 with no side effect, so that they can be tested
+/// on their own. `retry` is what our HelloRetryRequest fixed, if `ch` is
+/// the second hello.
+fn negotiate<'a>(
+    ch: &'a ClientHello,
+    config: &ServerConfig,
+    retry: Option<&Retry>,
+) -> Result<Chosen<'a>, Error> {
+    // §D.5: "Any endpoint receiving a Hello message with
+    // ClientHello.legacy_version [...] set to 0x0300 MUST abort the
+    // handshake with a "protocol_version" alert", and anything older is
+    // not even SSL 3.0: refused before supported_versions is looked at.
+    if ch.legacy_version <= SSL3 {
+        return Err(Error::ProtocolVersion);
+    }
+    if !ch.supported_versions.as_ref().is_some_and(|v| v.contains(&TLS13)) {
+        return Err(Error::ProtocolVersion);
+    }
+    if ch.compression_methods != [0] {
+        return Err(Error::IllegalParameter("legacy_compression_methods must be exactly null"));
+    }
+    // §4.2.10: "A client MUST NOT include the "early_data" extension in
+    // its followup ClientHello".
+    if retry.is_some() && ch.offered_early_data {
+        return Err(Error::IllegalParameter("early_data in the ClientHello after a HelloRetryRequest"));
+    }
+    if let Some(retry) = retry
+        && (ch.session_id != retry.session_id || !ch.cipher_suites.contains(&retry.suite.code()))
+    {
+        return Err(Error::IllegalParameter("the second ClientHello differs from the first"));
+    }
+    // The server's preference decides (§4.1.1); unknown suites such as
+    // 0x00ff are skipped. After a HelloRetryRequest the suite is the one
+    // it named, which the second hello still offers (checked above): the
+    // ServerHello must agree with it (§4.1.4), even if the client now
+    // offers a suite we prefer.
+    let suite = match retry {
+        Some(retry) => retry.suite,
+        // Configured codes the engine does not implement are skipped too.
+        None => config
+            .suites
+            .iter()
+            .filter_map(|&code| Suite::from_code(code))
+            .find(|s| ch.cipher_suites.contains(&s.code()))
+            .ok_or(Error::HandshakeFailure("no cipher suite in common"))?,
+    };
+    let schemes = ch.signature_algorithms.as_ref().ok_or(Error::MissingExtension("signature_algorithms"))?;
+    if !schemes.contains(&SignatureScheme::ED25519) {
+        return Err(Error::HandshakeFailure("the client does not accept Ed25519 signatures"));
+    }
+    // §9.2: without a PSK, supported_groups and key_share are both required.
+    let groups = ch.supported_groups.as_ref().ok_or(Error::MissingExtension("supported_groups"))?;
+    let shares = ch.key_shares.as_ref().ok_or(Error::MissingExtension("key_share"))?;
+    let mut offered = CodeSet::new();
+    groups.iter().for_each(|g| {
+        offered.insert(g.0);
+    });
+    if shares.iter().any(|s| !offered.contains(s.group.0)) {
+        return Err(Error::IllegalParameter("a key share for a group not in supported_groups"));
+    }
+    if !groups.contains(&NamedGroup::X25519) {
+        return Err(Error::HandshakeFailure("no key exchange group in common (tlschat speaks x25519)"));
+    }
+    let alpn = choose_alpn(config, ch.alpn.as_deref())?;
+    let share = shares.iter().find(|s| s.group == NamedGroup::X25519).map(|s| s.key_exchange.as_slice());
+    if share.is_none() && retry.is_some() {
+        return Err(Error::IllegalParameter("the second ClientHello still has no x25519 key share"));
+    }
+    Ok(Chosen { suite, group: NamedGroup::X25519, scheme: SignatureScheme::ED25519, alpn, share })
 }
 
 struct ExpectClientHello {
@@ -47,152 +139,28 @@ impl State for ExpectClientHello {
     fn handle(self: Box<Self>, core: &mut Core, msg: Message<'_>, _now: u64) -> Result<Next, Error> {
         expect(&msg, HandshakeType::CLIENT_HELLO, self.waiting_for())?;
         let ch = ClientHello::decode(msg.body)?;
-        // §D.5: "Any endpoint receiving a Hello message with
-        // ClientHello.legacy_version [...] set to 0x0300 MUST abort the
-        // handshake with a "protocol_version" alert", and anything older is
-        // not even SSL 3.0: refused before supported_versions is looked at.
-        if ch.legacy_version <= SSL3 {
-            return Err(Error::ProtocolVersion);
-        }
-        if !ch.supported_versions.as_ref().is_some_and(|v| v.contains(&TLS13)) {
-            return Err(Error::ProtocolVersion);
-        }
-        if ch.compression_methods != [0] {
-            return Err(Error::IllegalParameter("legacy_compression_methods must be exactly null"));
-        }
+        let chosen = negotiate(&ch, &self.config, self.retry.as_ref())?;
         if self.retry.is_some() {
-            // The second hello ends the skipping of early data, and may not
-            // offer any more (§4.2.10: "A client MUST NOT include the
-            // "early_data" extension in its followup ClientHello").
+            // The second hello ends the skipping of early data.
             core.skip_early_data = SkipEarlyData::No;
-            if ch.offered_early_data {
-                return Err(Error::IllegalParameter(
-                    "early_data in the ClientHello after a HelloRetryRequest",
-                ));
-            }
-        }
-        if let Some(retry) = &self.retry
-            && (ch.session_id != retry.session_id || !ch.cipher_suites.contains(&retry.suite.code()))
-        {
-            return Err(Error::IllegalParameter("the second ClientHello differs from the first"));
-        }
-        // The server's preference decides (§4.1.1); unknown suites such as
-        // 0x00ff are skipped. After a HelloRetryRequest the suite is the one
-        // it named, which the second hello still offers (checked above): the
-        // ServerHello must agree with it (§4.1.4), even if the client now
-        // offers a suite we prefer.
-        let suite = match &self.retry {
-            Some(retry) => retry.suite,
-            // Configured codes the engine does not implement are skipped too.
-            None => self
-                .config
-                .suites
-                .iter()
-                .filter_map(|&code| Suite::from_code(code))
-                .find(|s| ch.cipher_suites.contains(&s.code()))
-                .ok_or(Error::HandshakeFailure("no cipher suite in common"))?,
-        };
-        let schemes =
-            ch.signature_algorithms.as_ref().ok_or(Error::MissingExtension("signature_algorithms"))?;
-        if !schemes.contains(&SignatureScheme::ED25519) {
-            return Err(Error::HandshakeFailure("the client does not accept Ed25519 signatures"));
-        }
-        // §9.2: without a PSK, supported_groups and key_share are both required.
-        let groups = ch.supported_groups.as_ref().ok_or(Error::MissingExtension("supported_groups"))?;
-        let shares = ch.key_shares.as_ref().ok_or(Error::MissingExtension("key_share"))?;
-        let mut offered = CodeSet::new();
-        groups.iter().for_each(|g| {
-            offered.insert(g.0);
-        });
-        if shares.iter().any(|s| !offered.contains(s.group.0)) {
-            return Err(Error::IllegalParameter("a key share for a group not in supported_groups"));
-        }
-        if !groups.contains(&NamedGroup::X25519) {
-            return Err(Error::HandshakeFailure("no key exchange group in common (tlschat speaks x25519)"));
-        }
-        let alpn = choose_alpn(&self.config, ch.alpn.as_deref())?;
-        if self.retry.is_none() {
+        } else {
             core.client_random = ch.random;
         }
-        received(core, &msg, false, || handshake::describe_client_hello(&ch));
+        received(core, &msg, false, || describe::client_hello(&ch));
         core.ccs_allowed = true;
-        let Some(share) = shares.iter().find(|s| s.group == NamedGroup::X25519) else {
-            return (*self).retry(core, &ch, suite);
-        };
-        core.suite = Some(suite);
-
-        let key = X25519Secret::generate(core.rng.as_mut());
-        // Refuse a bad key share before anything is written.
-        let shared = handshake::agree(&key, &share.key_exchange)?;
-        let mut random = [0u8; 32];
-        core.rng.fill(&mut random);
-        let sh = ServerHello {
-            key_share: Some(KeyShareEntry {
-                group: NamedGroup::X25519,
-                key_exchange: key.public_key().to_vec(),
-            }),
-            ..answer(&ch, random, suite)
-        };
-        send_server_hello(core, &ch, &sh)?;
-        let secrets = handshake::derive_handshake_secrets(core, &shared);
-        core.set_write_key(&secrets.server)?;
-        core.set_read_key(&secrets.client)?;
-        if ch.offered_early_data {
-            // Declined, by sending no early_data in EncryptedExtensions: the
-            // client's 0-RTT records, which do not open with its handshake
-            // key, are skipped until its second flight (§4.2.10).
-            core.skip_early_data = SkipEarlyData::Undecryptable(MAX_EARLY_DATA_SKIPPED);
-        }
-
-        let config = self.config;
-        let mut flight = Vec::with_capacity(2048);
-        let ee = EncryptedExtensions { alpn: alpn.clone(), ..EncryptedExtensions::default() };
-        handshake::sent(
-            core,
-            &mut flight,
-            true,
-            |out| ee.encode(out),
-            || handshake::describe_encrypted_extensions(&ee),
-        );
-        let requested = !matches!(config.client_auth, ClientAuth::None);
-        if requested {
-            let cr = CertificateRequest {
-                context: Vec::new(),
-                signature_algorithms: vec![SignatureScheme::ED25519],
-            };
-            handshake::sent(
-                core,
-                &mut flight,
-                true,
-                |out| cr.encode(out),
-                || handshake::describe_certificate_request(&cr),
-            );
-            core.expected_messages += 3;
-        }
-        handshake::send_certificate(
-            core,
-            &mut flight,
-            &[],
-            Some((&config.cert.chain, &config.cert.key)),
-            true,
-        );
-        handshake::send_finished(core, &mut flight, &secrets.server);
-        core.write_handshake(&flight)?;
-
-        let client_hs = secrets.client.clone();
-        let traffic = secrets.into_traffic(&core.transcript.current());
-        core.secret_step(SecretKind::MasterSecret);
-        core.set_app_secrets(traffic);
-        core.start_app_write()?;
-
+        let Some(share) = chosen.share else { return (*self).retry(core, &ch, &chosen) };
+        let sent = send_flight(core, &self.config, &ch, &chosen, share)?;
         let n = Negotiated {
-            config,
-            client_hs,
-            alpn,
+            config: self.config,
+            client_hs: sent.client_hs,
+            app: sent.app,
+            alpn: chosen.alpn,
+            group: chosen.group,
+            scheme: chosen.scheme,
             retried: self.retry.is_some(),
             server_name: ch.server_name,
         };
-        Ok(Next::State(if requested {
+        Ok(Next::State(if sent.requested_certificate {
             Box::new(ExpectClientCertificate(n))
         } else {
             Box::new(ExpectClientFinished { n, peer: None })
@@ -204,12 +172,74 @@ impl State for ExpectClientHello {
     }
 }
 
+/// What writing the server's flight leaves for the states after it.
+struct FlightSent {
+    /// The client's handshake traffic secret, which keys its Finished.
+    client_hs: TrafficSecret,
+    app: Box<AppSecrets>,
+    /// Whether a CertificateRequest went out.
+    requested_certificate: bool,
+}
+
+/// Writes the server's flight answering `ch` (§4.1.3, §4.3, §4.4):
+/// ServerHello, then protected with the handshake keys EncryptedExtensions,
+/// [CertificateRequest], Certificate, CertificateVerify and Finished; and
+/// derives the application secrets, writing with ours from now on.
+fn send_flight(
+    core: &mut Core,
+    config: &ServerConfig,
+    ch: &ClientHello,
+    chosen: &Chosen<'_>,
+    share: &[u8],
+) -> Result<FlightSent, Error> {
+    core.suite = Some(chosen.suite);
+    let key = X25519Secret::generate(core.rng.as_mut());
+    // Refuse a bad key share before anything is written.
+    let shared = handshake::agree(core, &key, share)?;
+    let mut random = [0u8; 32];
+    core.rng.fill(&mut random);
+    let sh = ServerHello {
+        key_share: Some(KeyShareEntry { group: chosen.group, key_exchange: key.public_key().to_vec() }),
+        ..answer(ch, random, chosen.suite)
+    };
+    send_server_hello(core, ch, &sh)?;
+    let secrets = handshake::derive_handshake_secrets(core, &shared);
+    core.set_write_key(SecretKind::ServerHandshakeTraffic, &secrets.server)?;
+    core.set_read_key(SecretKind::ClientHandshakeTraffic, &secrets.client)?;
+    if ch.offered_early_data {
+        // Declined, by sending no early_data in EncryptedExtensions: the
+        // client's 0-RTT records, which do not open with its handshake
+        // key, are skipped until its second flight (§4.2.10).
+        core.skip_early_data = SkipEarlyData::Undecryptable(MAX_EARLY_DATA_SKIPPED);
+    }
+
+    let mut flight = Vec::with_capacity(2048);
+    let ee = EncryptedExtensions { alpn: chosen.alpn.clone(), ..EncryptedExtensions::default() };
+    handshake::sent(core, &mut flight, true, |out| ee.encode(out), || describe::encrypted_extensions(&ee));
+    let requested = !matches!(config.client_auth, ClientAuth::None);
+    if requested {
+        let cr =
+            CertificateRequest { context: Vec::new(), signature_algorithms: vec![SignatureScheme::ED25519] };
+        handshake::sent(core, &mut flight, true, |out| cr.encode(out), || describe::certificate_request(&cr));
+        core.expected_messages += 3;
+    }
+    handshake::send_certificate(core, &mut flight, &[], Some((&config.cert.chain, &config.cert.key)), true);
+    handshake::send_finished(core, &mut flight, &secrets.server);
+    core.write_handshake(&flight)?;
+
+    let client_hs = secrets.client.clone();
+    let traffic = secrets.into_traffic(&core.transcript.current());
+    core.secret_step(SecretKind::MasterSecret);
+    core.app_secrets_derived(&traffic);
+    core.set_write_key(SecretKind::ServerApplicationTraffic(0), &traffic.server)?;
+    let app = AppSecrets::new(Side::Server, traffic);
+
+    Ok(FlightSent { client_hs, app, requested_certificate: requested })
+}
+
 impl ExpectClientHello {
-    /// Asks for an x25519 key share with a HelloRetryRequest (§4.1.4).
-    fn retry(self, core: &mut Core, ch: &ClientHello, suite: Suite) -> Result<Next, Error> {
-        if self.retry.is_some() {
-            return Err(Error::IllegalParameter("the second ClientHello still has no x25519 key share"));
-        }
+    /// Asks for a key share of the chosen group with a HelloRetryRequest (§4.1.4).
+    fn retry(self, core: &mut Core, ch: &ClientHello, chosen: &Chosen<'_>) -> Result<Next, Error> {
         handshake::replace_client_hello_with_its_hash(core);
         if ch.offered_early_data {
             // §4.2.10: after a HelloRetryRequest the server "ignores early
@@ -217,12 +247,12 @@ impl ExpectClientHello {
             // "application_data"" until the second ClientHello.
             core.skip_early_data = SkipEarlyData::AllProtected(MAX_EARLY_DATA_SKIPPED);
         }
-        let hrr = ServerHello { hrr_group: Some(NamedGroup::X25519), ..answer(ch, HRR_RANDOM, suite) };
+        let hrr = ServerHello { hrr_group: Some(chosen.group), ..answer(ch, HRR_RANDOM, chosen.suite) };
         send_server_hello(core, ch, &hrr)?;
         core.expected_messages += 2;
         Ok(Next::State(Box::new(ExpectClientHello {
             config: self.config,
-            retry: Some(Retry { suite, session_id: ch.session_id.clone() }),
+            retry: Some(Retry { suite: chosen.suite, session_id: ch.session_id.clone() }),
         })))
     }
 }
@@ -246,7 +276,7 @@ fn answer(ch: &ClientHello, random: [u8; 32], suite: Suite) -> ServerHello {
 /// first handshake message (§D.4).
 fn send_server_hello(core: &mut Core, ch: &ClientHello, sh: &ServerHello) -> Result<(), Error> {
     let mut hello = Vec::with_capacity(128);
-    handshake::sent(core, &mut hello, false, |out| sh.encode(out), || handshake::describe_server_hello(sh));
+    handshake::sent(core, &mut hello, false, |out| sh.encode(out), || describe::server_hello(sh));
     core.write_handshake(&hello)?;
     if !ch.session_id.is_empty() {
         core.write_ccs();
@@ -274,7 +304,12 @@ fn choose_alpn(config: &ServerConfig, offered: Option<&[Vec<u8>]>) -> Result<Opt
 struct Negotiated {
     config: Arc<ServerConfig>,
     client_hs: TrafficSecret,
+    /// The application secrets, kept for the traffic phase (we already
+    /// write with ours, from our Finished on).
+    app: Box<AppSecrets>,
     alpn: Option<Vec<u8>>,
+    group: NamedGroup,
+    scheme: SignatureScheme,
     retried: bool,
     server_name: Option<String>,
 }
@@ -288,7 +323,7 @@ impl State for ExpectClientCertificate {
         if !cert.context.is_empty() {
             return Err(Error::IllegalParameter("certificate_request_context does not match the request"));
         }
-        received(core, &msg, true, || handshake::describe_certificate(&cert, msg.raw));
+        received(core, &msg, true, || describe::certificate(&cert, msg.raw));
         let (required, trust) = match &self.0.config.client_auth {
             ClientAuth::Required(t) => (true, t),
             ClientAuth::Optional(t) => (false, t),
@@ -362,21 +397,204 @@ impl State for ExpectClientFinished {
             }
             verdict.map_err(Error::AccessDenied)?;
         }
-        core.start_app_read()?;
+        core.set_read_key(SecretKind::ClientApplicationTraffic(0), &self.n.app.theirs)?;
         core.ccs_allowed = false;
         core.event(Event::Connected(Summary {
             suite: core.suite()?.code(),
-            group: NamedGroup::X25519,
-            signature_scheme: SignatureScheme::ED25519,
+            group: self.n.group,
+            signature_scheme: self.n.scheme,
             alpn: self.n.alpn,
             peer: self.peer,
             retried: self.n.retried,
             server_name: self.n.server_name,
         }));
-        Ok(Next::Traffic)
+        Ok(Next::Traffic(self.n.app))
     }
 
     fn waiting_for(&self) -> &'static str {
         "waiting for the client's Finished"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tls::crypto::Ed25519Key;
+    use crate::tls::messages::CipherSuite;
+    use crate::tls::{ALPN_HTTP11, ALPN_TLSCHAT, CertifiedKey};
+
+    const CHACHA: CipherSuite = CipherSuite::TLS_CHACHA20_POLY1305_SHA256;
+    const AES: CipherSuite = CipherSuite::TLS_AES_128_GCM_SHA256;
+
+    /// A server that prefers `suites` in this order and serves `alpn`.
+    fn config(suites: &[CipherSuite], alpn: &[&[u8]]) -> ServerConfig {
+        let cert = CertifiedKey { chain: Vec::new(), key: Ed25519Key::from_seed(&[7; 32]) };
+        ServerConfig {
+            suites: suites.to_vec(),
+            alpn: alpn.iter().map(|p| p.to_vec()).collect(),
+            ..ServerConfig::new(cert)
+        }
+    }
+
+    /// A hello as tlschat's client writes it: both suites, x25519 with a share, Ed25519.
+    fn hello() -> ClientHello {
+        ClientHello {
+            legacy_version: TLS12,
+            session_id: vec![9; 32],
+            cipher_suites: vec![CHACHA, AES],
+            compression_methods: vec![0],
+            supported_versions: Some(vec![TLS13]),
+            supported_groups: Some(vec![NamedGroup::X25519]),
+            signature_algorithms: Some(vec![SignatureScheme::ED25519]),
+            key_shares: Some(vec![KeyShareEntry { group: NamedGroup::X25519, key_exchange: vec![5; 32] }]),
+            ..ClientHello::default()
+        }
+    }
+
+    fn without_share(mut ch: ClientHello) -> ClientHello {
+        ch.key_shares = Some(Vec::new());
+        ch
+    }
+
+    #[test]
+    fn a_full_hello_gets_the_servers_suite_x25519_ed25519_and_its_share() {
+        let ch = hello();
+        let chosen = negotiate(&ch, &config(&[AES, CHACHA], &[]), None).unwrap();
+        assert_eq!(
+            chosen,
+            Chosen {
+                suite: Suite::Aes128GcmSha256,
+                group: NamedGroup::X25519,
+                scheme: SignatureScheme::ED25519,
+                alpn: None,
+                share: Some(&[5; 32][..]),
+            }
+        );
+        let chosen = negotiate(&ch, &config(&[CHACHA, AES], &[]), None).unwrap();
+        assert_eq!(chosen.suite, Suite::ChaCha20Poly1305Sha256);
+    }
+
+    #[test]
+    fn unknown_and_unimplemented_suites_are_skipped_and_none_in_common_is_handshake_failure() {
+        let mut ch = hello();
+        ch.cipher_suites = vec![CipherSuite(0x00ff), CipherSuite::TLS_AES_256_GCM_SHA384, AES];
+        let server = config(&[CipherSuite::TLS_AES_256_GCM_SHA384, CHACHA, AES], &[]);
+        assert_eq!(negotiate(&ch, &server, None).unwrap().suite, Suite::Aes128GcmSha256);
+        ch.cipher_suites = vec![CipherSuite(0x00ff), CipherSuite::TLS_AES_256_GCM_SHA384];
+        assert_eq!(negotiate(&ch, &server, None), Err(Error::HandshakeFailure("no cipher suite in common")));
+    }
+
+    #[test]
+    fn a_hello_without_an_x25519_share_needs_a_retry_and_a_second_one_is_refused() {
+        let ch = without_share(hello());
+        let chosen = negotiate(&ch, &config(&[CHACHA], &[]), None).unwrap();
+        assert_eq!(chosen.share, None, "a HelloRetryRequest is needed");
+        assert_eq!(chosen.group, NamedGroup::X25519);
+        let retry = Retry { suite: chosen.suite, session_id: ch.session_id.clone() };
+        assert_eq!(
+            negotiate(&ch, &config(&[CHACHA], &[]), Some(&retry)),
+            Err(Error::IllegalParameter("the second ClientHello still has no x25519 key share"))
+        );
+    }
+
+    #[test]
+    fn the_second_hello_keeps_the_suite_of_the_retry_even_if_the_server_prefers_another() {
+        let ch = hello();
+        let server = config(&[AES, CHACHA], &[]);
+        let retry = Retry { suite: Suite::ChaCha20Poly1305Sha256, session_id: ch.session_id.clone() };
+        let chosen = negotiate(&ch, &server, Some(&retry)).unwrap();
+        assert_eq!(chosen.suite, Suite::ChaCha20Poly1305Sha256);
+        assert!(chosen.share.is_some(), "the second hello has its share: no second retry");
+
+        // The retry's suite no longer offered, or another session id: the hellos differ.
+        let differs = Err(Error::IllegalParameter("the second ClientHello differs from the first"));
+        let mut dropped = hello();
+        dropped.cipher_suites = vec![AES];
+        assert_eq!(negotiate(&dropped, &server, Some(&retry)), differs);
+        let mut other_id = hello();
+        other_id.session_id = vec![1; 32];
+        assert_eq!(negotiate(&other_id, &server, Some(&retry)), differs);
+        let mut early = hello();
+        early.offered_early_data = true;
+        assert!(negotiate(&early, &server, None).is_ok(), "declined, not refused, in a first hello");
+        assert_eq!(
+            negotiate(&early, &server, Some(&retry)),
+            Err(Error::IllegalParameter("early_data in the ClientHello after a HelloRetryRequest"))
+        );
+    }
+
+    #[test]
+    fn the_client_must_accept_ed25519_signatures() {
+        let server = config(&[CHACHA], &[]);
+        let mut ch = hello();
+        ch.signature_algorithms = Some(vec![SignatureScheme(0x0403)]);
+        assert_eq!(
+            negotiate(&ch, &server, None),
+            Err(Error::HandshakeFailure("the client does not accept Ed25519 signatures"))
+        );
+        ch.signature_algorithms = None;
+        assert_eq!(negotiate(&ch, &server, None), Err(Error::MissingExtension("signature_algorithms")));
+        ch.signature_algorithms = Some(vec![SignatureScheme(0x0403), SignatureScheme::ED25519]);
+        assert_eq!(negotiate(&ch, &server, None).unwrap().scheme, SignatureScheme::ED25519);
+    }
+
+    #[test]
+    fn groups_and_shares_must_agree_and_include_x25519() {
+        let server = config(&[CHACHA], &[]);
+        let mut ch = hello();
+        ch.supported_groups = Some(vec![NamedGroup(23)]);
+        assert_eq!(
+            negotiate(&ch, &server, None),
+            Err(Error::IllegalParameter("a key share for a group not in supported_groups"))
+        );
+        let mut ch = without_share(hello());
+        ch.supported_groups = Some(vec![NamedGroup(23)]);
+        assert_eq!(
+            negotiate(&ch, &server, None),
+            Err(Error::HandshakeFailure("no key exchange group in common (tlschat speaks x25519)"))
+        );
+        let mut ch = hello();
+        ch.key_shares = None;
+        assert_eq!(negotiate(&ch, &server, None), Err(Error::MissingExtension("key_share")));
+        // A share for another offered group first: the x25519 one is found.
+        let mut ch = hello();
+        ch.supported_groups = Some(vec![NamedGroup(23), NamedGroup::X25519]);
+        ch.key_shares = Some(vec![
+            KeyShareEntry { group: NamedGroup(23), key_exchange: vec![4; 65] },
+            KeyShareEntry { group: NamedGroup::X25519, key_exchange: vec![6; 32] },
+        ]);
+        assert_eq!(negotiate(&ch, &server, None).unwrap().share, Some(&[6; 32][..]));
+    }
+
+    #[test]
+    fn alpn_is_the_servers_preference_among_the_clients_and_none_in_common_is_refused() {
+        let mut ch = hello();
+        ch.alpn = Some(vec![ALPN_HTTP11.to_vec(), ALPN_TLSCHAT.to_vec()]);
+        let server = config(&[CHACHA], &[ALPN_TLSCHAT, ALPN_HTTP11]);
+        assert_eq!(negotiate(&ch, &server, None).unwrap().alpn, Some(ALPN_TLSCHAT.to_vec()));
+        // A server without ALPN ignores the extension.
+        assert_eq!(negotiate(&ch, &config(&[CHACHA], &[]), None).unwrap().alpn, None);
+        // A client without ALPN gets none.
+        assert_eq!(negotiate(&hello(), &server, None).unwrap().alpn, None);
+        ch.alpn = Some(vec![b"h2".to_vec()]);
+        assert_eq!(negotiate(&ch, &server, None), Err(Error::NoApplicationProtocol));
+    }
+
+    #[test]
+    fn versions_and_compression_are_checked_first() {
+        let server = config(&[CHACHA], &[]);
+        let mut ch = hello();
+        ch.legacy_version = 0x0300;
+        ch.cipher_suites.clear();
+        assert_eq!(negotiate(&ch, &server, None), Err(Error::ProtocolVersion));
+        let mut ch = hello();
+        ch.supported_versions = Some(vec![TLS12]);
+        assert_eq!(negotiate(&ch, &server, None), Err(Error::ProtocolVersion));
+        let mut ch = hello();
+        ch.compression_methods = vec![1, 0];
+        assert_eq!(
+            negotiate(&ch, &server, None),
+            Err(Error::IllegalParameter("legacy_compression_methods must be exactly null"))
+        );
     }
 }

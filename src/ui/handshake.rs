@@ -30,6 +30,8 @@ use unicode_width::UnicodeWidthStr;
 
 use super::Theme;
 use crate::app::{App, Focus, Outcome, StepView};
+use crate::explain;
+use crate::schedule::Schedule;
 use crate::tls::{Direction, Summary};
 
 /// Spinner frames, one per tick.
@@ -61,10 +63,14 @@ impl Widget for HandshakePanel<'_> {
             }
             _ => format!(" Handshake {}/{} ", panel.last_number(), panel.expected()),
         };
+        let mut title = vec![Span::styled(title, theme.heading())];
+        if self.app.secrets_shown() {
+            title.push(super::schedule::banner(theme));
+        }
         let block = Block::bordered()
             .border_type(if focused { BorderType::Thick } else { BorderType::Plain })
             .border_style(border)
-            .title(Span::styled(title, theme.heading()));
+            .title(Line::from(title));
         let inner = block.inner(area);
         block.render(area, buf);
         if inner.is_empty() {
@@ -177,7 +183,7 @@ fn step_rows<'a>(app: &'a App, width: usize, theme: Theme) -> Vec<Line<'a>> {
 fn tail_lines<'a>(app: &'a App, theme: Theme, width: usize) -> Vec<Line<'a>> {
     let panel = app.panel();
     if let Some(step) = panel.steps().get(panel.selected()).filter(|_| panel.expanded()) {
-        return detail(step, theme, width);
+        return detail(step, panel.schedule(), theme, width);
     }
     match panel.outcome() {
         Outcome::InProgress => Vec::new(),
@@ -230,7 +236,7 @@ fn summary_lines<'a>(app: &'a App, s: &'a Summary, theme: Theme) -> Vec<Line<'a>
 }
 
 /// The expanded view of one step.
-fn detail<'a>(step: &'a StepView, theme: Theme, width: usize) -> Vec<Line<'a>> {
+fn detail<'a>(step: &'a StepView, schedule: &Schedule, theme: Theme, width: usize) -> Vec<Line<'a>> {
     let way = match step.direction {
         Direction::Sent => "sent",
         Direction::Received => "received",
@@ -245,6 +251,14 @@ fn detail<'a>(step: &'a StepView, theme: Theme, width: usize) -> Vec<Line<'a>> {
     ];
     if !step.summary.is_empty() {
         lines.push(Line::raw(step.summary.as_str()));
+    }
+    if let Some(why) = explain::message(step.name) {
+        lines.push(Line::from(vec![
+            Span::styled("why it matters ", theme.heading()),
+            Span::styled(why.rfc, theme.fg(Color::Blue)),
+        ]));
+        lines.push(Line::raw(why.what));
+        lines.push(Line::styled(why.then, theme.dim()));
     }
     if !step.fields.is_empty() {
         lines.push(Line::styled("fields", theme.heading()));
@@ -263,15 +277,29 @@ fn detail<'a>(step: &'a StepView, theme: Theme, width: usize) -> Vec<Line<'a>> {
                 Span::styled(format!(" {icon} {}: ", check.what), style),
                 Span::styled(check.detail.as_str(), if check.ok { Style::new() } else { theme.bad() }),
             ]));
+            if let Some(why) = explain::check(check.what) {
+                lines.push(explained(why.then, why.rfc, theme));
+            }
         }
     }
     if !step.secrets.is_empty() {
-        lines.push(Line::styled("secrets derived (values hidden)", theme.heading()));
+        let shown = step.secrets.iter().any(|s| schedule.value(*s).is_some());
+        let heading = if shown {
+            "secrets derived (--reveal: values shown)"
+        } else {
+            "secrets derived (values hidden)"
+        };
+        lines.push(Line::styled(heading, theme.heading()));
         for secret in &step.secrets {
-            lines.push(Line::from(vec![
-                Span::raw(format!(" {secret}")),
-                Span::styled(" = ••••", theme.dim()),
-            ]));
+            let value = match schedule.value(*secret) {
+                Some(v) => {
+                    Span::styled(format!(" = {}", crate::tls::crypto::hex(v)), theme.fg(Color::Yellow))
+                }
+                None => Span::styled(" = ••••", theme.dim()),
+            };
+            lines.push(Line::from(vec![Span::raw(format!(" {secret}")), value]));
+            let why = explain::secret(*secret);
+            lines.push(explained(why.what, why.rfc, theme));
         }
     }
     if let Some(hash) = &step.transcript_hash {
@@ -285,6 +313,11 @@ fn detail<'a>(step: &'a StepView, theme: Theme, width: usize) -> Vec<Line<'a>> {
     }
     lines.extend(hex_dump(&step.bytes, &marks, width, theme));
     lines
+}
+
+/// A dimmed line of explanation ending with its RFC section.
+fn explained<'a>(text: &'static str, rfc: &'static str, theme: Theme) -> Line<'a> {
+    Line::from(vec![Span::styled(format!("{text} "), theme.dim()), Span::styled(rfc, theme.fg(Color::Blue))])
 }
 
 /// One line naming each marked run with its offsets, in its style.

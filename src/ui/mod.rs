@@ -15,6 +15,7 @@
 
 pub mod handshake;
 pub mod room;
+pub mod schedule;
 pub mod trust;
 
 use ratatui::buffer::Buffer;
@@ -123,6 +124,7 @@ impl Widget for &App {
             match self.side() {
                 Side::Handshake => HandshakePanel::new(self).render(panel, buf),
                 Side::Members => MembersPanel::new(self).render(panel, buf),
+                Side::Schedule => schedule::SchedulePanel::new(self).render(panel, buf),
                 Side::Message(m) => MessagePanel::new(self, m).render(panel, buf),
             }
         }

@@ -7,12 +7,12 @@
 use std::sync::{Arc, Mutex};
 
 use tlschat::pki::{self, RoomCa};
-use tlschat::tls::key_schedule::{self, TrafficSecret};
-use tlschat::tls::messages::ContentType;
-use tlschat::tls::record::{self, HEADER_LEN, Protection};
+use tlschat::tls::internal::key_schedule::{self, TrafficSecret};
+use tlschat::tls::internal::messages::ContentType;
+use tlschat::tls::internal::record::{self, HEADER_LEN, Protection};
 use tlschat::tls::{
     self, CertifiedKey, CipherSuite, ClientConfig, Connection, Error, Event, KeyLog, RootStore, SeededRng,
-    ServerConfig, ServerName, ServerTrust, Suite, crypto::Secret,
+    ServerConfig, ServerName, ServerTrust, Suite, internal::crypto::Secret,
 };
 
 /// When the test certificates are made (2026-11-01T00:00:00Z).

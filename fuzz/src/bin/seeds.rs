@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use tlschat::chat::{Frame, FrameBuffer, Joiner, Kind, Member, Relay, SeatId, Transport, relay};
-use tlschat::tls::messages::Certificate;
+use tlschat::tls::internal::messages::Certificate;
 use tlschat::tls::{Connection, Ed25519Key, Event, SeededRng, ServerName, Step};
 use tlschat_fuzz::{
     NOW, ROOM, SEED, client, client_config, client_hello, drain, join_chain, member, pki,
