@@ -122,6 +122,8 @@ pub enum Action {
     Rekey,
     /// Send the handshake flight held by `--step`.
     Release,
+    /// The tamper lab: break this on purpose (`/tamper CASE`).
+    Tamper(crate::lab::Case),
     /// Close with close_notify and leave.
     Quit,
 }
@@ -828,6 +830,8 @@ const MAX_CONNS: usize = 256;
 const HELP: &[&str] = &[
     "commands: /help  /who (members)  /me ACTION  /msg NAME TEXT (private)  //text (a line starting with /)",
     "          /rekey (update traffic keys)  /quit or exit (close with close_notify)",
+    "          /tamper CASE (the lab, in demo or connect --lab: break one thing, see which check catches it;",
+    "          CASE: flip replay reorder finished cert, cert name, mitm sig; /tamper alone explains each)",
     "keys: Enter send · Up/Down history · Ctrl-W delete word · Ctrl-U clear · Home/End · Ctrl-C quit",
     "      PgUp/PgDn or wheel scroll · End back to live · F2 panel on/off · F3 members · F4 key schedule",
     "      Tab completes a member's name, else moves the focus: panel, then messages",
@@ -1230,6 +1234,29 @@ impl App {
             NetEvent::RoomNote { note } => self.notice(now, Level::Info, chat::printable(&note).into_owned()),
             NetEvent::CaptureStopped { note } => self.notice(now, Level::Error, note),
             NetEvent::Refused { refusal, .. } => self.notice(now, Level::Error, refusal.to_string()),
+            NetEvent::Lab(report) => self.lab(&report, now),
+        }
+    }
+
+    /// What the tamper lab did, and what caught it.
+    fn lab(&mut self, report: &crate::lab::Report, now: Now) {
+        use crate::lab::Report;
+        let level = match report {
+            Report::Ended { .. } | Report::Marked { .. } if report.caught() => Level::Success,
+            Report::Ended { .. } | Report::Marked { .. } => Level::Error,
+            _ => Level::Info,
+        };
+        if let Report::Ended { case, .. } = report {
+            self.panel.fail(format!("tamper {case}: see the chat pane"));
+            self.state = "tampered".into();
+        }
+        if let Report::Reconnecting = report {
+            // The next handshake gets a panel of its own.
+            self.panel.peer = None;
+            self.state = "reconnecting".into();
+        }
+        for line in report.lines() {
+            self.notice(now, level, format!("[lab] {}", chat::printable(&line)));
         }
     }
 
@@ -1555,6 +1582,19 @@ impl App {
                 Update::act(Action::Rekey)
             }
             Command::Who => Update::act(Action::Who),
+            Command::TamperHelp => {
+                for text in crate::lab::usage() {
+                    self.notice(now, Level::Info, text);
+                }
+                Update::REDRAW
+            }
+            Command::Tamper(_) if self.server => {
+                let text =
+                    "/tamper is for clients: run it in tlschat demo or tlschat connect --lab".to_owned();
+                self.notice(now, Level::Error, text);
+                Update::REDRAW
+            }
+            Command::Tamper(case) => Update::act(Action::Tamper(case)),
             Command::Say { kind, text, to } => self.say(now, kind, text, to),
             Command::Wrong(why) => {
                 self.notice(now, Level::Error, why);
@@ -1676,6 +1716,10 @@ pub enum Command {
     Rekey,
     /// `/who`.
     Who,
+    /// `/tamper` alone: what each case does.
+    TamperHelp,
+    /// `/tamper CASE`.
+    Tamper(crate::lab::Case),
     /// A line of chat, `/me ACTION` or `/msg NAME TEXT`. `//text` says `/text`.
     Say {
         /// What kind.
@@ -1705,7 +1749,17 @@ impl Command {
             "/help" => Self::Help,
             "/rekey" => Self::Rekey,
             "/who" => Self::Who,
+            "/tamper" => Self::TamperHelp,
             _ => {
+                if let Some(case) = command.strip_prefix("/tamper ") {
+                    return match crate::lab::Case::parse(case) {
+                        Some(case) => Self::Tamper(case),
+                        None => Self::Wrong(format!(
+                            "unknown tamper case {:?}: /tamper lists them",
+                            crate::escape::printable(case.trim())
+                        )),
+                    };
+                }
                 if let Some(action) = command.strip_prefix("/me ") {
                     return say(Kind::Action, action.trim(), None);
                 }

@@ -163,6 +163,7 @@ fn is_bot(name: &str) -> bool {
 
 /// Connects a bot to the room at `host:port` with a new identity key, and
 /// runs it until the room closes. `ready` is told once it is in the room.
+/// Returns the bot's own intents, for the tamper lab to make it speak.
 pub fn spawn(
     persona: Persona,
     host: String,
@@ -170,12 +171,13 @@ pub fn spawn(
     server_name: ServerName,
     mut config: ClientConfig,
     ready: oneshot::Sender<()>,
-) -> Result<(), crate::pki::PkiError> {
+) -> Result<mpsc::Sender<Intent>, crate::pki::PkiError> {
     let mut bot = Bot::new(persona);
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let cert = crate::pki::self_signed_client(Ed25519Key::generate(&mut OsRng), bot.name(), &mut OsRng, now)?;
     config.client_cert = Some(cert.into());
     let (intents, intent_rx) = mpsc::channel(16);
+    let lab = intents.clone();
     let (events_tx, mut events) = mpsc::channel(64);
     tokio::spawn(async move {
         let timeout = Duration::from_secs(10);
@@ -199,7 +201,7 @@ pub fn spawn(
             }
         }
     });
-    Ok(())
+    Ok(lab)
 }
 
 #[cfg(test)]

@@ -49,6 +49,7 @@ pub mod explain;
 pub mod home;
 pub mod identity;
 pub mod keylog;
+pub mod lab;
 pub mod logfile;
 pub mod net;
 pub mod pcap;

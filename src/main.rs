@@ -161,6 +161,10 @@ struct ConnectArgs {
     #[arg(long, value_name = "NAME")]
     server_name: Option<String>,
 
+    /// Enable the tamper lab: /tamper flip|replay|reorder|finished|mitm breaks this connection on purpose and shows which check catches it, then reconnects
+    #[arg(long)]
+    lab: bool,
+
     #[command(flatten)]
     pace: PaceArgs,
 
@@ -328,6 +332,7 @@ impl ConnectArgs {
             fingerprint: self.fingerprint,
             trust_on_first_use: self.trust_on_first_use,
             server_name: self.server_name,
+            lab: self.lab,
         }
     }
 }

@@ -189,6 +189,7 @@ pub fn client_lines(event: &NetEvent) -> Vec<String> {
         }
         NetEvent::Closed { by: Closer::Us, .. } => "[tls] closed (close_notify)".to_owned(),
         NetEvent::Held { .. } => "[tls] the next flight is held until Space (--step)".to_owned(),
+        NetEvent::Lab(report) => return lab_lines(report),
         NetEvent::CaptureStopped { note } => format!("[pcap] {note}"),
         NetEvent::Revealed { revealed, .. } => match revealed_line(revealed) {
             Some(line) => format!("[tls] {line}"),
@@ -241,12 +242,18 @@ pub fn server_lines(event: &NetEvent) -> Vec<String> {
         NetEvent::AcceptFailed { error } => format!("accept failed: {error}"),
         NetEvent::Refused { refusal, .. } => format!("[room] {refusal}"),
         NetEvent::Held { peer } => format!("[tls {peer}] a flight is held"),
+        NetEvent::Lab(report) => return lab_lines(report),
         NetEvent::Revealed { peer, revealed } => match revealed_line(revealed) {
             Some(line) => format!("[tls {peer}] {line}"),
             None => return Vec::new(),
         },
     };
     vec![line]
+}
+
+/// The tamper lab's lines, each marked `[lab]`.
+fn lab_lines(report: &crate::lab::Report) -> Vec<String> {
+    report.lines().iter().map(|line| format!("[lab] {}", printable(line))).collect()
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -311,6 +318,7 @@ pub fn json(event: &NetEvent) -> Option<Value> {
         NetEvent::Refused { peer, refusal } => {
             json!({"type": "refused_connection", "peer": peer.to_string(), "reason": refusal.to_string()})
         }
+        NetEvent::Lab(report) => report.json(),
         NetEvent::Revealed { peer, revealed } => {
             let mut value = revealed_json(revealed)?;
             value["peer"] = Value::String(peer.to_string());

@@ -119,6 +119,10 @@ pub trait Outbox {
     fn release(&mut self) -> bool;
     /// Close with close_notify.
     fn close(&mut self);
+    /// The tamper lab's case; false if nothing can run it (a room's host).
+    fn tamper(&mut self, _case: crate::lab::Case) -> bool {
+        false
+    }
 }
 
 /// The terminal event as the app's message, if it is one the app wants:
@@ -258,6 +262,12 @@ where
                 dirty = true;
             }
             Some(Action::Release) => {}
+            Some(Action::Tamper(case)) if !outbox.tamper(case) => {
+                let text = "not done: the connection is over, or /tamper is not for a room's host".to_owned();
+                let _ = app.update(Msg::Notice { level: Level::Error, text }, Now::system());
+                dirty = true;
+            }
+            Some(Action::Tamper(_)) => {}
             Some(Action::Quit) => {
                 outbox.close();
                 if connection_over {
@@ -323,6 +333,10 @@ impl Outbox for ClientOutbox {
 
     fn close(&mut self) {
         let _ = self.intents.try_send(Intent::Close);
+    }
+
+    fn tamper(&mut self, case: crate::lab::Case) -> bool {
+        self.intents.try_send(Intent::Tamper(case)).is_ok()
     }
 }
 

@@ -79,6 +79,7 @@ async fn room_with(limits: net::Limits) -> Room {
         events: events_tx,
         shutdown,
         limits,
+        next_config: None,
         capture: None,
     };
     tokio::spawn(server.run());

@@ -154,6 +154,28 @@ fn identity(home: &Path, name: &str) {
 }
 
 #[test]
+fn demo_tamper_flip_shows_the_rooms_bad_record_mac_reconnects_and_sig_marks_bobs_line_invalid() {
+    let dir = TempDir::new("tmux-lab");
+    let tmux = Tmux::start(&dir);
+    spawn(&tmux, "lab", dir.path(), &["demo", "--step-delay", "0"]);
+    tmux.wait_for("lab", "the finished handshake", handshake_done);
+    tmux.wait_for_text("lab", "bob ✓: hi ");
+    tmux.type_line("lab", "/tamper flip");
+    tmux.wait_for_text("lab", "[lab] tamper flip: flips one bit");
+    tmux.type_line("lab", "this line is flipped");
+    tmux.wait_for("lab", "the room's alert in the pane", |s| {
+        s.contains("bad_record_mac") && s.contains("[lab]")
+    });
+    tmux.wait_for_text("lab", "reconnecting");
+    // A new handshake in the panel, and the room again.
+    tmux.wait_for("lab", "the new handshake", |s| handshake_done(s) && s.contains("reconnecting"));
+    tmux.type_line("lab", "/tamper sig");
+    tmux.wait_for_text("lab", "bob ✗ INVALID");
+    tmux.type_line("lab", "exit");
+    assert_exited_cleanly(&tmux, "lab", dir.path());
+}
+
+#[test]
 fn a_room_and_three_members_in_four_terminals_hear_each_other_with_marks() {
     let dir = TempDir::new("tmux-room");
     let tmux = Tmux::start(&dir);

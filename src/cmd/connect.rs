@@ -11,12 +11,13 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+use super::lab::{Lab, Mitm, Target};
 use super::{
     Context, EVENT_QUEUE, Error, INPUT_QUEUE, Output, TlsOptions, intent_of, load_identity, log_to_file,
     read_stdin_lines, read_text, secrets_to, unix_now, warn_capture, warn_keylog,
 };
 use crate::home::Home;
-use crate::net::{self, HostPort, Intent, NetError, NetEvent};
+use crate::net::{HostPort, Intent, NetError, NetEvent};
 use crate::pcap::Capture;
 use crate::report;
 use crate::tls::{self, ClientConfig, Fingerprint, OsRng, RootStore, ServerName};
@@ -41,6 +42,8 @@ pub struct Options {
     pub step: bool,
     /// Suites, key log, handshake limit.
     pub tls: TlsOptions,
+    /// The tamper lab (`/tamper`): off unless asked for.
+    pub lab: bool,
 }
 
 /// `tlschat connect`: joins the room and chats until either side closes.
@@ -92,7 +95,22 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
     config.reveal = opts.tls.reveal(false);
     config.client_cert = Some(identity.certificate(&mut OsRng, unix_now())?.into());
 
+    let lab = if opts.lab {
+        // The man in the middle: its own CA, its own key, the room's name.
+        let now = unix_now();
+        let ca = crate::pki::RoomCa::generate("tlschat lab interceptor CA", &mut OsRng, now)?;
+        let names = [opts.server_name.clone().unwrap_or_else(|| host.to_owned())];
+        let cert = ca.issue_server(tls::Ed25519Key::generate(&mut OsRng), &names, &mut OsRng, now)?;
+        let about = "an interceptor with its own key and its own CA".to_owned();
+        let mitm = Mitm::start(cert, opts.tls.suites.clone(), None, about)
+            .await
+            .context("cannot start the lab's interceptor on a loopback port")?;
+        Lab { enabled: true, mitm: Some(mitm), demo: None }
+    } else {
+        Lab::off()
+    };
     let dial = Dial {
+        lab,
         target: &opts.target,
         host,
         port,
@@ -122,6 +140,8 @@ pub(super) struct Dial<'a> {
     pub(super) plan: Option<Plan>,
     /// Our display name, to explain a room's refusal.
     pub(super) identity: Option<String>,
+    /// What `/tamper` may do (see [`super::lab`]).
+    pub(super) lab: Lab,
     /// `--pcap`: where the connection is recorded (its secrets reach it
     /// through `config`'s key log).
     pub(super) capture: Option<Arc<Capture>>,
@@ -179,8 +199,17 @@ async fn verdict(guard: Option<Guard>) -> Result<(), Error> {
 /// stdin sent and every event printed.
 pub(super) async fn join(dial: Dial<'_>, step_delay: Duration, step: bool, out: Output) -> Result<(), Error> {
     let tui = out.tui;
-    let Dial { target, host, port, server_name, config, handshake_timeout, plan, identity, capture } = dial;
+    let Dial { target, host, port, server_name, config, handshake_timeout, plan, identity, lab, capture } =
+        dial;
     let reveal = config.reveal;
+    let target_conn = Target {
+        host: host.to_owned(),
+        port,
+        server_name,
+        config: Arc::new(config),
+        handshake_timeout,
+        capture,
+    };
     let (event_tx, event_rx) = mpsc::channel(EVENT_QUEUE);
     let (intent_tx, intent_rx) = mpsc::channel(INPUT_QUEUE);
     // Until the server's key is trusted, lines wait at the gate.
@@ -188,17 +217,7 @@ pub(super) async fn join(dial: Dial<'_>, step_delay: Duration, step: bool, out: 
     let explain = |e| explain(plan.as_ref(), identity.as_deref(), e);
     if tui {
         let (pace, gate) = crate::tui::Pace::new(step_delay, step);
-        let session = net::connect_captured(
-            host,
-            port,
-            server_name,
-            Arc::new(config),
-            handshake_timeout,
-            intent_rx,
-            event_tx,
-            gate,
-            capture,
-        );
+        let session = super::lab::run(target_conn, lab, intent_rx, event_tx, gate);
         let session = async { session.await.map_err(|e| explain(e).to_string()) };
         let events = log_to_file(event_rx, report::client_log_lines, &format!("tlschat: joining {target}"));
         let questions = guard.as_mut().and_then(|g| g.questions.take());
@@ -235,18 +254,7 @@ pub(super) async fn join(dial: Dial<'_>, step_delay: Duration, step: bool, out: 
         }
     });
 
-    let config = Arc::new(config);
-    let session = net::connect_captured(
-        host,
-        port,
-        server_name,
-        config,
-        handshake_timeout,
-        intent_rx,
-        event_tx,
-        None,
-        capture,
-    );
+    let session = super::lab::run(target_conn, lab, intent_rx, event_tx, None);
     let log = async {
         while let Some(event) = event_rx.recv().await {
             out.print(&event, report::client_lines);

@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::connect::{Dial, join};
+use super::lab::{DemoLab, Lab, Mitm};
 use super::{
     Context, EVENT_QUEUE, Error, Output, TlsOptions, login_name, secrets_to, unix_now, warn_capture,
     warn_keylog,
@@ -64,16 +65,31 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
     let certified = ca.issue_server(Ed25519Key::generate(&mut rng), &names, &mut rng, now)?;
     let room_id = certified.fingerprint();
 
-    let mut server = ServerConfig::new(certified.into());
-    server.suites = opts.tls.suites.clone();
-    server.alpn = vec![tls::ALPN_TLSCHAT.to_vec(), tls::ALPN_HTTP11.to_vec()];
-    // Members prove their keys; in a throwaway room any key is welcome.
-    server.client_auth = ClientAuth::Optional(ClientTrust::AnyKey);
+    let serve = |cert: pki::CertifiedKey| {
+        let mut server = ServerConfig::new(cert.into());
+        server.suites = opts.tls.suites.clone();
+        server.alpn = vec![tls::ALPN_TLSCHAT.to_vec(), tls::ALPN_HTTP11.to_vec()];
+        // Members prove their keys; in a throwaway room any key is welcome.
+        server.client_auth = ClientAuth::Optional(ClientTrust::AnyKey);
+        server
+    };
+    let server = serve(certified);
+    // The tamper lab's certificates: one from another CA, one from the
+    // room's CA for another name, and the man in the middle's, from the
+    // room's own CA (as a CA that issued to the wrong party would): only
+    // the pin tells it from the room.
+    let other_ca = RoomCa::generate("another CA (tlschat lab)", &mut rng, now)?;
+    let other_ca = serve(other_ca.issue_server(Ed25519Key::generate(&mut rng), &names, &mut rng, now)?);
+    let other_name = ["www.example.org".to_owned()];
+    let other_name = serve(ca.issue_server(Ed25519Key::generate(&mut rng), &other_name, &mut rng, now)?);
+    let mitm_cert = ca.issue_server(Ed25519Key::generate(&mut rng), &names, &mut rng, now)?;
+    let next_config: net::NextConfig = Arc::default();
     // The room's own events are not shown: the user watches its client.
     let (room_events, mut room_rx) = mpsc::channel(EVENT_QUEUE);
     tokio::spawn(async move { while room_rx.recv().await.is_some() {} });
     let (shutdown_tx, shutdown) = watch::channel(false);
     let room = net::start_room(relay::Config::new(room_id.0), None, None, local, room_events.clone());
+    let lab_room = room.clone();
     let about = format!("tlschat demo room on 127.0.0.1:{port}, with two bots\n");
     let server = net::Server {
         listener,
@@ -83,6 +99,7 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
         events: room_events,
         shutdown,
         limits: net::Limits::default(),
+        next_config: Some(next_config.clone()),
         // `--pcap` records the user's own connection, not the room's side.
         capture: None,
     };
@@ -93,9 +110,20 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
     let mut config = ClientConfig::new(ServerTrust::Roots(roots));
     config.suites = opts.tls.suites.clone();
     config.alpn = vec![tls::ALPN_TLSCHAT.to_vec()];
+    let mut bob = None;
     for persona in [Persona::Alice, Persona::Bob] {
         let (ready_tx, ready) = oneshot::channel();
-        crate::demo::spawn(persona, "127.0.0.1".into(), port, server_name.clone(), config.clone(), ready_tx)?;
+        let says = crate::demo::spawn(
+            persona,
+            "127.0.0.1".into(),
+            port,
+            server_name.clone(),
+            config.clone(),
+            ready_tx,
+        )?;
+        if persona == Persona::Bob {
+            bob = Some(says);
+        }
         // Each bot in before the next, and both before the user: they greet whoever comes.
         let _ = tokio::time::timeout(DEMO_BOTS_READY, ready).await;
     }
@@ -115,7 +143,22 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
             "{target}: a room in this process with two bots, alice and bob; type lines, end input to leave"
         ));
     }
+    let about = "a man in the middle with its own key (certified by the demo's CA, as a CA that issued to \
+                 the wrong party would: for this connection your client checks the key it pins, the room's)"
+        .to_owned();
+    let mitm =
+        Mitm::start(mitm_cert, opts.tls.suites.clone(), Some(ServerTrust::Fingerprint(room_id)), about)
+            .await
+            .context("cannot start the lab's man in the middle on a loopback port")?;
+    let demo = bob.map(|bob| DemoLab {
+        next_config,
+        other_ca: Arc::new(other_ca),
+        other_name: Arc::new(other_name),
+        room: lab_room,
+        bob,
+    });
     let dial = Dial {
+        lab: Lab { enabled: true, mitm: Some(mitm), demo },
         target: &target,
         host: "127.0.0.1",
         port,

@@ -156,6 +156,7 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
         events: event_tx,
         shutdown: shutdown_rx,
         limits: opts.limits,
+        next_config: None,
         capture: capture.clone(),
     };
     tokio::spawn(server.run());
@@ -171,6 +172,10 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
         // The host's lines: said in the room, or commands (/who, /me, /msg).
         read_stdin_lines(move |line| match intent_of(&String::from_utf8_lossy(&line)) {
             Some(Intent::Close) => false,
+            Some(Intent::Tamper(_)) => {
+                eprintln!("tlschat: /tamper is for clients: run it in tlschat demo or tlschat connect --lab");
+                true
+            }
             Some(intent) => host.blocking_send(intent).is_ok(),
             None => true,
         });

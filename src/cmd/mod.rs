@@ -55,6 +55,7 @@ macro_rules! say {
 pub mod connect;
 pub mod demo;
 pub mod id;
+mod lab;
 pub mod listen;
 pub mod trust;
 
@@ -264,6 +265,13 @@ fn intent_of(line: &str) -> Option<Intent> {
         Typed::Who => Some(Intent::Who),
         Typed::Rekey => Some(Intent::KeyUpdate { request_peer: true }),
         Typed::Quit => Some(Intent::Close),
+        Typed::Tamper(case) => Some(Intent::Tamper(case)),
+        Typed::TamperHelp => {
+            for line in crate::lab::usage() {
+                eprintln!("tlschat: {line}");
+            }
+            None
+        }
         Typed::Empty | Typed::Help => None,
         Typed::Wrong(why) => {
             eprintln!("tlschat: {why}");

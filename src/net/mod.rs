@@ -77,6 +77,12 @@ pub enum Intent {
     /// Send close_notify, then wait briefly for the peer's; during the
     /// handshake, at once and without waiting (what was queued is dropped).
     Close,
+    /// The tamper lab (`/tamper`): the reconnecting loop of `demo` and
+    /// `connect --lab` acts on it, and hands the record-level cases to the
+    /// connection as [`Intent::TamperNext`].
+    Tamper(crate::lab::Case),
+    /// The tamper lab: apply this to the records of the next line said.
+    TamperNext(crate::lab::Wire),
 }
 
 /// Which side ended a connection cleanly.
@@ -194,6 +200,8 @@ pub enum NetEvent {
         /// Why.
         error: io::Error,
     },
+    /// What the tamper lab did and what caught it.
+    Lab(crate::lab::Report),
     /// The `--pcap` capture stopped growing (its size limit, a write
     /// error): told once, by the first connection to notice.
     CaptureStopped {
@@ -427,10 +435,16 @@ pub struct Server {
     pub shutdown: watch::Receiver<bool>,
     /// How many connections, and how many unverified ones per address.
     pub limits: Limits,
+    /// The tamper lab (`demo`'s `/tamper cert`): when it holds a
+    /// configuration, the next connection accepted takes it (once).
+    pub next_config: Option<NextConfig>,
     /// `--pcap`: where every connection is recorded, each as its own TCP
     /// stream (the capture should also be in `config`'s key log).
     pub capture: Option<Arc<Capture>>,
 }
+
+/// A one-shot configuration for a [`Server`]'s next connection.
+pub type NextConfig = Arc<std::sync::Mutex<Option<Arc<ServerConfig>>>>;
 
 impl Server {
     /// Accepts connections until `shutdown`.
@@ -464,7 +478,8 @@ impl Server {
     /// Starts the task that serves one connection, which holds `slot`.
     fn spawn(&self, tcp: TcpStream, peer: SocketAddr, slot: limits::Slot) {
         let start = Instant::now();
-        let tls = Connection::server(self.config.clone(), Box::new(OsRng));
+        let lab = self.next_config.as_ref().and_then(|next| next.lock().ok()?.take());
+        let tls = Connection::server(lab.unwrap_or_else(|| self.config.clone()), Box::new(OsRng));
         let limit = self.handshake_timeout;
         let events = self.events.clone();
         let capture = self.capture.clone();

@@ -64,6 +64,8 @@ pub(super) enum RoomInput {
     Line { id: SeatId, line: String },
     /// The connection is over.
     Leave { id: SeatId, reason: String },
+    /// The tamper lab: alter the next message delivered from `author`.
+    AlterNext { author: String },
 }
 
 /// Binds members' names to their keys as they take their seats (the
@@ -102,6 +104,15 @@ impl RoomHandle {
         self.members.load(Ordering::Relaxed)
     }
 
+    /// The tamper lab (`demo`'s `/tamper sig`): the room's relay alters
+    /// the next message it delivers from `author`, after checking it, as a
+    /// lying relay would (see [`crate::lab::alter_delivery`]); every
+    /// member's own signature check then marks it invalid. Never used by
+    /// `tlschat listen`.
+    pub async fn alter_next_for_lab(&self, author: &str) {
+        let _ = self.inputs.send(RoomInput::AlterNext { author: author.to_owned() }).await;
+    }
+
     pub(super) fn next_seat(&self) -> SeatId {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }
@@ -127,6 +138,7 @@ pub fn start(
         local,
         events,
         members,
+        alter: None,
     };
     tokio::spawn(task.run(rx, host));
     handle
@@ -152,6 +164,8 @@ struct RoomTask {
     local: SocketAddr,
     events: mpsc::Sender<NetEvent>,
     members: Arc<AtomicUsize>,
+    /// The tamper lab: whose next delivered message to alter.
+    alter: Option<String>,
 }
 
 impl RoomTask {
@@ -212,6 +226,10 @@ impl RoomTask {
                 self.seats.remove(&id);
                 self.relay.leave(id, &reason, now)
             }
+            RoomInput::AlterNext { author } => {
+                self.alter = Some(author);
+                Vec::new()
+            }
         };
         self.carry_out(out).await;
     }
@@ -232,8 +250,9 @@ impl RoomTask {
                 }
                 Vec::new()
             }
-            // The room closes through its shutdown signal, not the host's seat.
-            Intent::Close => Vec::new(),
+            // The room closes through its shutdown signal, not the host's
+            // seat; the tamper lab is for clients.
+            Intent::Close | Intent::Tamper(_) | Intent::TamperNext(_) => Vec::new(),
         };
         self.carry_out(out).await;
     }
@@ -255,10 +274,17 @@ impl RoomTask {
     /// full is expelled, which may decide more.
     async fn carry_out(&mut self, outputs: Vec<Output>) {
         let mut work = std::collections::VecDeque::from(outputs);
+        let mut altered = false;
         while let Some(output) = work.pop_front() {
             match output {
                 Output::Send(HOST, bytes) => self.deliver_to_host(&bytes).await,
-                Output::Send(id, bytes) => {
+                Output::Send(id, mut bytes) => {
+                    if let Some(forged) =
+                        self.alter.as_deref().and_then(|author| crate::lab::alter_delivery(&bytes, author))
+                    {
+                        bytes = forged.into();
+                        altered = true;
+                    }
                     let Some(seat) = self.seats.get(&id) else { continue };
                     match seat.out.try_send(Out::Bytes(bytes)) {
                         Ok(()) => {}
@@ -288,6 +314,9 @@ impl RoomTask {
                     let _ = self.events.send(NetEvent::RoomNote { note }).await;
                 }
             }
+        }
+        if altered {
+            self.alter = None;
         }
         self.members.store(self.relay.members(), Ordering::Relaxed);
     }

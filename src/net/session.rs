@@ -32,6 +32,7 @@ use super::{Closer, Intent, NetError, NetEvent, StepGate, unix_now};
 use crate::chat::relay::{Joiner, SeatId, Transport};
 use crate::chat::{ChatEvent, Frame, FrameBuffer, Kind, Member, RefusalCode};
 use crate::identity;
+use crate::lab::{self, Wire};
 use crate::pcap::{Capture, Opener, Tap};
 use crate::tls::{self, Connection, Ed25519Key, Event, OsRng};
 
@@ -370,6 +371,8 @@ struct Chat {
     step: Option<StepGate>,
     /// Since when a flight is held (in the stream's `write_buf`).
     held: Option<Instant>,
+    /// The tamper lab: what to do to the records of the next line.
+    tamper: Option<Wire>,
 }
 
 /// Runs a chat connection until it closes or fails: a client's, or a
@@ -399,6 +402,7 @@ pub(super) async fn chat(
         input_ended: false,
         step,
         held: None,
+        tamper: None,
     };
     let result = chat.run(s, inbox, events).await;
     // However it ended, a last line without its newline is still shown.
@@ -647,10 +651,7 @@ impl Chat {
         events: &mpsc::Sender<NetEvent>,
     ) -> Result<Option<Closer>, NetError> {
         match intent {
-            Intent::Send(data) => {
-                s.tls.send(&data)?;
-                s.flush().await?;
-            }
+            Intent::Send(data) => self.send_line(s, &data).await?,
             Intent::Say { kind, text, to } => {
                 let now = unix_now().saturating_mul(1000);
                 let (bytes, event) = match &mut self.mode {
@@ -671,8 +672,7 @@ impl Chat {
                     }
                 };
                 if let Some(bytes) = bytes {
-                    s.tls.send(&bytes)?;
-                    s.flush().await?;
+                    self.send_line(s, &bytes).await?;
                 }
                 let _ = events.send(NetEvent::Chat { peer: s.peer, event }).await;
             }
@@ -694,8 +694,34 @@ impl Chat {
                 return self.pump(s, events).await;
             }
             Intent::Close => self.close(s).await?,
+            Intent::TamperNext(wire) => self.tamper = Some(wire),
+            // The lab's loop acts on the others.
+            Intent::Tamper(_) => {}
         }
         Ok(None)
+    }
+
+    /// Seals a line and writes it; when the tamper lab armed a case, its
+    /// sealed records are tampered with first, between the engine and the
+    /// socket (a reordered line goes out as two records, so that there are
+    /// two to swap).
+    async fn send_line(&mut self, s: &mut TlsStream, bytes: &[u8]) -> Result<(), NetError> {
+        match self.tamper.take() {
+            None => s.tls.send(bytes)?,
+            Some(wire) => {
+                if wire == Wire::Reorder && bytes.len() > 1 {
+                    let half = bytes.len() / 2;
+                    s.tls.send(&bytes[..half])?;
+                    s.tls.send(&bytes[half..])?;
+                } else {
+                    s.tls.send(bytes)?;
+                }
+                let _ = s.tls.poll_transmit(&mut s.write_buf);
+                lab::tamper_records(&mut s.write_buf, wire);
+            }
+        }
+        s.flush().await?;
+        Ok(())
     }
 
     /// `--step`: takes the flight the engine has just queued off it and

@@ -372,6 +372,12 @@ impl State for ExpectFinished {
             handshake::send_certificate(core, &mut flight, &cr.context, cert, false);
         }
         handshake::send_finished(core, &mut flight, &client_hs);
+        if config.corrupt_finished_for_lab_only
+            && let Some(last) = flight.last_mut()
+        {
+            // The tamper lab: the last byte of the flight is verify_data's.
+            *last ^= 1;
+        }
         core.write_handshake(&flight)?;
         core.set_write_key(SecretKind::ClientApplicationTraffic(0), &app.ours)?;
         core.event(Event::Connected(Summary {

@@ -180,6 +180,10 @@ pub struct ClientConfig {
     /// Whether the first ClientHello carries an X25519 key share. Tests turn
     /// this off to make the server answer with a HelloRetryRequest.
     pub key_share_in_first_hello: bool,
+    /// The tamper lab (`/tamper finished`) only: flips a bit of our
+    /// Finished's verify_data, so that the server's check (§4.4.4) fails
+    /// with decrypt_error. Never set outside the lab.
+    pub corrupt_finished_for_lab_only: bool,
 }
 
 impl ClientConfig {
@@ -194,6 +198,7 @@ impl ClientConfig {
             emit_steps: true,
             reveal: false,
             key_share_in_first_hello: true,
+            corrupt_finished_for_lab_only: false,
         }
     }
 }
@@ -206,6 +211,7 @@ impl std::fmt::Debug for ClientConfig {
             .field("trust", &self.trust)
             .field("client_cert", &self.client_cert.is_some())
             .field("keylog", &self.keylog.is_some())
+            .field("corrupt_finished_for_lab_only", &self.corrupt_finished_for_lab_only)
             .field("reveal", &self.reveal)
             .finish()
     }

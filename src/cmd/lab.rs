@@ -1,0 +1,357 @@
+//! The tamper lab's client loop (`demo`, `connect --lab`): a client
+//! connection that, after a `/tamper` case, reports what caught it and
+//! connects again.
+//!
+//! It sits between the user (the trust gate, the TUI or stdin) and
+//! [`net::connect`]: intents go through it to the connection of the
+//! moment, events come back through it. `/tamper flip`, `replay` and
+//! `reorder` are handed to the connection (the hook in its write path acts
+//! on the next line); `finished`, `cert` and `mitm` close the connection
+//! and dial once more with the one thing changed; `sig` asks the demo's
+//! relay to alter bob's next line and has bob say one. Without `--lab`,
+//! `/tamper` only says how to enable it.
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+
+use crate::chat::{ChatEvent, Kind, SigCheck, relay};
+use crate::lab::{Case, Checker, Report};
+use crate::net::{self, Intent, NetError, NetEvent, NextConfig, RoomHandle, StepGate};
+use crate::tls::{self, ClientAuth, ClientConfig, ClientTrust, ServerConfig, ServerName, ServerTrust};
+
+/// How long the lab waits before it connects again: the peer's end of the
+/// failed connection has left the room by then.
+const PAUSE: Duration = Duration::from_millis(500);
+
+/// Intents waiting for the connection of the moment.
+const QUEUE: usize = 1024;
+
+/// What the lab can do where it runs.
+pub(super) struct Lab {
+    /// `demo`, or `connect --lab`: without it `/tamper` only explains.
+    pub(super) enabled: bool,
+    /// The man in the middle: a server with a key of its own, on a
+    /// loopback port, and the trust the client dials it with.
+    pub(super) mitm: Option<Mitm>,
+    /// What only the demo, which runs the room, can do.
+    pub(super) demo: Option<DemoLab>,
+}
+
+impl Lab {
+    /// `/tamper` explains how to enable it, and does nothing.
+    pub(super) fn off() -> Self {
+        Self { enabled: false, mitm: None, demo: None }
+    }
+}
+
+/// The interceptor of `/tamper mitm`.
+pub(super) struct Mitm {
+    /// Where it listens.
+    pub(super) port: u16,
+    /// How the client trusts the room when it meets the interceptor
+    /// (`None`: as for the room itself).
+    pub(super) trust: Option<ServerTrust>,
+    /// One line on who the interceptor is.
+    pub(super) about: String,
+    /// Stops the interceptor when the lab is dropped.
+    _shutdown: watch::Sender<bool>,
+}
+
+impl Mitm {
+    /// Starts an interceptor on a loopback port: a server that terminates
+    /// TLS with `cert` (its own key) and seats whoever completes a
+    /// handshake in a room of its own. It never gets that far with a
+    /// client that checks the key: the handshake fails first. `trust` is
+    /// how the client checks it (`None`: as it checks the room).
+    pub(super) async fn start(
+        cert: crate::pki::CertifiedKey,
+        suites: Vec<tls::CipherSuite>,
+        trust: Option<ServerTrust>,
+        about: String,
+    ) -> Result<Self, std::io::Error> {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+        let local = listener.local_addr()?;
+        let room_id = cert.fingerprint();
+        let mut config = ServerConfig::new(cert.into());
+        config.suites = suites;
+        config.alpn = vec![tls::ALPN_TLSCHAT.to_vec()];
+        config.client_auth = ClientAuth::Optional(ClientTrust::AnyKey);
+        let (events, mut sink) = mpsc::channel(64);
+        tokio::spawn(async move { while sink.recv().await.is_some() {} });
+        let (shutdown_tx, shutdown) = watch::channel(false);
+        let room = net::start_room(relay::Config::new(room_id.0), None, None, local, events.clone());
+        let server = net::Server {
+            listener,
+            config: Arc::new(config),
+            service: net::Service::Room { room, about: "an interceptor\n".into() },
+            handshake_timeout: Duration::from_secs(30),
+            events,
+            shutdown,
+            limits: net::Limits::default(),
+            next_config: None,
+            capture: None,
+        };
+        tokio::spawn(server.run());
+        Ok(Self { port: local.port(), trust, about: format!("{about} on {local}"), _shutdown: shutdown_tx })
+    }
+}
+
+/// The demo's room, which the lab may change.
+pub(super) struct DemoLab {
+    /// The room server's next-connection configuration.
+    pub(super) next_config: NextConfig,
+    /// A server certificate from another CA.
+    pub(super) other_ca: Arc<ServerConfig>,
+    /// A server certificate from the room's CA, for another name.
+    pub(super) other_name: Arc<ServerConfig>,
+    /// The room's task, whose relay alters bob's next line for `sig`.
+    pub(super) room: RoomHandle,
+    /// What bob says.
+    pub(super) bob: mpsc::Sender<Intent>,
+}
+
+/// The connection to keep, and how.
+pub(super) struct Target {
+    pub(super) host: String,
+    pub(super) port: u16,
+    pub(super) server_name: ServerName,
+    pub(super) config: Arc<ClientConfig>,
+    pub(super) handshake_timeout: Duration,
+    /// `--pcap`: where each connection is recorded.
+    pub(super) capture: Option<Arc<crate::pcap::Capture>>,
+}
+
+/// Where a case stands on the current connection.
+enum Pending {
+    /// Nothing.
+    None,
+    /// Armed on this connection (flip, replay, reorder): its end is the outcome.
+    Armed(Case),
+    /// This connection is closing: the next dial is tampered.
+    Redial(Case),
+    /// This connection is the tampered one: its end is the outcome.
+    Dialed(Case),
+}
+
+/// Runs the client until the user leaves or a connection fails outside a
+/// lab case (its error is the result, as [`net::connect`]'s).
+pub(super) async fn run(
+    target: Target,
+    lab: Lab,
+    mut ui: mpsc::Receiver<Intent>,
+    events: mpsc::Sender<NetEvent>,
+    mut step: Option<StepGate>,
+) -> Result<(), NetError> {
+    let mut pending = Pending::None;
+    let mut ui_open = true;
+    loop {
+        let (host, port, config) = dial(&target, &lab, &pending);
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let (etx, mut erx) = mpsc::channel(64);
+        let conn = net::connect_captured(
+            &host,
+            port,
+            target.server_name.clone(),
+            config,
+            target.handshake_timeout,
+            rx,
+            etx,
+            step.take(),
+            target.capture.clone(),
+        );
+        tokio::pin!(conn);
+        let mut tx = ui_open.then_some(tx);
+        let mut sig_armed = false;
+        let result = loop {
+            tokio::select! {
+                result = &mut conn => break result,
+                Some(event) = erx.recv() => {
+                    let marked = match &event {
+                        NetEvent::Chat { event: ChatEvent::Message(m), .. } if sig_armed && m.from == "bob" => {
+                            Some(Report::Marked { from: m.from.clone(), valid: m.sig == SigCheck::Valid })
+                        }
+                        _ => None,
+                    };
+                    let _ = events.send(event).await;
+                    if let Some(report) = marked {
+                        sig_armed = false;
+                        let _ = events.send(NetEvent::Lab(report)).await;
+                    }
+                }
+                intent = ui.recv(), if ui_open => match intent {
+                    Some(Intent::Tamper(case)) => {
+                        let (report, act) = arm(&lab, case, &pending);
+                        let _ = events.send(NetEvent::Lab(report)).await;
+                        match act {
+                            Act::Nothing => {}
+                            Act::Wire(wire) => {
+                                pending = Pending::Armed(case);
+                                forward(tx.as_ref(), Intent::TamperNext(wire), &events).await;
+                            }
+                            Act::Redial => {
+                                pending = Pending::Redial(case);
+                                forward(tx.as_ref(), Intent::Close, &events).await;
+                            }
+                            Act::Sig => {
+                                if let Some(demo) = &lab.demo {
+                                    sig_armed = true;
+                                    demo.room.alter_next_for_lab("bob").await;
+                                    let text = "meet me at noon by the fountain (signed by bob)".to_owned();
+                                    let _ = demo.bob.send(Intent::Say { kind: Kind::Text, text, to: None }).await;
+                                }
+                            }
+                        }
+                    }
+                    Some(intent) => forward(tx.as_ref(), intent, &events).await,
+                    None => {
+                        ui_open = false;
+                        // The connection closes once what was asked is sent.
+                        tx = None;
+                    }
+                },
+            }
+        };
+        // What the connection reported before it ended.
+        while let Some(event) = erx.recv().await {
+            let _ = events.send(event).await;
+        }
+        pending = match (pending, result) {
+            // The user is leaving, or has left.
+            (Pending::None | Pending::Armed(_), Ok(())) => return Ok(()),
+            (_, Ok(())) if !ui_open => return Ok(()),
+            // Closed by us, to dial the tampered connection.
+            (Pending::Redial(case), Ok(())) => Pending::Dialed(case),
+            (Pending::Armed(case) | Pending::Dialed(case), result) => {
+                let report = ended(case, result);
+                let _ = events.send(NetEvent::Lab(report)).await;
+                if !ui_open {
+                    return Ok(());
+                }
+                tokio::time::sleep(PAUSE).await;
+                let _ = events.send(NetEvent::Lab(Report::Reconnecting)).await;
+                Pending::None
+            }
+            (_, Err(e)) => return Err(e),
+        };
+    }
+}
+
+/// Where and how to connect next.
+fn dial(target: &Target, lab: &Lab, pending: &Pending) -> (String, u16, Arc<ClientConfig>) {
+    let normal = (target.host.clone(), target.port, target.config.clone());
+    let Pending::Dialed(case) = pending else { return normal };
+    match case {
+        Case::Finished => {
+            let config = ClientConfig { corrupt_finished_for_lab_only: true, ..(*target.config).clone() };
+            (target.host.clone(), target.port, Arc::new(config))
+        }
+        Case::Mitm => match &lab.mitm {
+            Some(mitm) => {
+                let mut config = (*target.config).clone();
+                if let Some(trust) = &mitm.trust {
+                    config.trust = trust.clone();
+                }
+                ("127.0.0.1".to_owned(), mitm.port, Arc::new(config))
+            }
+            None => normal,
+        },
+        Case::CertCa | Case::CertName => {
+            if let Some(demo) = &lab.demo {
+                let other = if *case == Case::CertCa { &demo.other_ca } else { &demo.other_name };
+                if let Ok(mut next) = demo.next_config.lock() {
+                    *next = Some(other.clone());
+                }
+            }
+            normal
+        }
+        _ => normal,
+    }
+}
+
+/// What to do for a case.
+enum Act {
+    Nothing,
+    Wire(crate::lab::Wire),
+    Redial,
+    Sig,
+}
+
+/// What the lab says about `/tamper CASE`, and does.
+fn arm(lab: &Lab, case: Case, pending: &Pending) -> (Report, Act) {
+    let note = |text: &str| (Report::Note(text.to_owned()), Act::Nothing);
+    if !lab.enabled {
+        return note(
+            "/tamper is off: it breaks this connection on purpose. Start tlschat connect with --lab, \
+             or try it in tlschat demo",
+        );
+    }
+    if !matches!(pending, Pending::None) {
+        return note("a tamper case is already under way: wait for its outcome");
+    }
+    if case.demo_only() && lab.demo.is_none() {
+        return note(&format!(
+            "/tamper {case} needs tlschat demo: it changes the server or the relay, which a client cannot do to a real room"
+        ));
+    }
+    let armed = |next: String, act| (Report::Armed { case, next }, act);
+    match case {
+        Case::Flip | Case::Replay | Case::Reorder => match case.wire() {
+            Some(wire) => armed(format!("{}: type a line", case.does()), Act::Wire(wire)),
+            None => note("not a record case"),
+        },
+        Case::Finished => armed(
+            "closing, then connecting again with one bit of our Finished's verify_data flipped".into(),
+            Act::Redial,
+        ),
+        Case::CertCa => armed(
+            "closing, then connecting again: the demo's server presents, once, a certificate from another CA".into(),
+            Act::Redial,
+        ),
+        Case::CertName => armed(
+            "closing, then connecting again: the demo's server presents, once, a certificate from the room's CA \
+             for www.example.org"
+                .into(),
+            Act::Redial,
+        ),
+        Case::Mitm => match &lab.mitm {
+            Some(mitm) => armed(format!("closing, then connecting through {}", mitm.about), Act::Redial),
+            None => note("no man in the middle could be started here"),
+        },
+        Case::Sig => armed(
+            "bob says a line; the demo's relay (told to lie: tlschat's relay never alters a message) changes \
+             its text on the way to you and keeps bob's signature"
+                .into(),
+            Act::Sig,
+        ),
+    }
+}
+
+/// Hands an intent to the connection of the moment.
+async fn forward(tx: Option<&mpsc::Sender<Intent>>, intent: Intent, events: &mpsc::Sender<NetEvent>) {
+    let Some(tx) = tx else { return };
+    if tx.try_send(intent).is_err() {
+        let note = "not sent: the connection is over, or too much is waiting".to_owned();
+        let _ = events.send(NetEvent::Lab(Report::Note(note))).await;
+    }
+}
+
+/// The outcome of a tampered connection, from how it ended.
+fn ended(case: Case, result: Result<(), NetError>) -> Report {
+    let (alert, error) = match &result {
+        Ok(()) => (None, "it closed cleanly with close_notify".to_owned()),
+        Err(NetError::Tls(tls::Error::AlertReceived(alert))) => {
+            (Some((Checker::Peer, *alert)), String::new())
+        }
+        Err(NetError::Tls(e)) => (e.alert().map(|a| (Checker::Us, a)), String::new()),
+        Err(_) => (None, String::new()),
+    };
+    let error = match result {
+        Err(e) => e.to_string(),
+        Ok(()) => error,
+    };
+    Report::Ended { case, alert, error }
+}
