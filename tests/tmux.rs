@@ -77,21 +77,27 @@ fn listening_port(screen: &str) -> u16 {
     screen[at..].chars().take_while(char::is_ascii_digit).collect::<String>().parse().expect("a port")
 }
 
-#[test]
-fn listen_and_connect_in_two_terminals_handshake_chat_and_exit_cleanly() {
-    let dir = TempDir::new("tmux-chat");
-    let tmux = Tmux::start(&dir);
+/// Starts a room's TUI in the `room` pane and, once it listens, a client's
+/// TUI in the `client` pane connected to it with `extra` arguments.
+fn room_and_client(tmux: &Tmux, dir: &TempDir, extra: &[&str]) {
     let ca = dir.join("room-ca.pem");
     let ca_arg = ca.to_str().unwrap();
-    spawn(&tmux, "room", dir.path(), &["listen", "127.0.0.1:0", "--ca-out", ca_arg]);
+    spawn(tmux, "room", dir.path(), &["listen", "127.0.0.1:0", "--ca-out", ca_arg]);
     // The TUI (its panel waiting), not the lines printed before it starts.
     let screen = tmux.wait_for("room", "the room's TUI", |s| {
         s.contains("waiting for a connection") && s.contains("listening on 127.0.0.1:")
     });
-    let port = listening_port(&screen);
+    let target = format!("localhost:{}", listening_port(&screen));
+    let args: Vec<&str> =
+        ["connect", &target, "--ca", ca_arg].into_iter().chain(extra.iter().copied()).collect();
+    spawn(tmux, "client", dir.path(), &args);
+}
 
-    let target = format!("localhost:{port}");
-    spawn(&tmux, "client", dir.path(), &["connect", &target, "--ca", ca_arg]);
+#[test]
+fn listen_and_connect_in_two_terminals_handshake_chat_and_exit_cleanly() {
+    let dir = TempDir::new("tmux-chat");
+    let tmux = Tmux::start(&dir);
+    room_and_client(&tmux, &dir, &[]);
     tmux.wait_for("client", "the finished handshake", handshake_done);
     tmux.wait_for("room", "the finished handshake", handshake_done);
 
@@ -227,15 +233,7 @@ fn a_room_and_three_members_in_four_terminals_hear_each_other_with_marks() {
 fn connect_with_reveal_shows_the_key_schedule_with_values_on_f4_and_logs_none() {
     let dir = TempDir::new("tmux-reveal");
     let tmux = Tmux::start(&dir);
-    let ca = dir.join("room-ca.pem");
-    let ca_arg = ca.to_str().unwrap();
-    spawn(&tmux, "room", dir.path(), &["listen", "127.0.0.1:0", "--ca-out", ca_arg]);
-    let screen = tmux.wait_for("room", "the room's TUI", |s| {
-        s.contains("waiting for a connection") && s.contains("listening on 127.0.0.1:")
-    });
-    let port = listening_port(&screen);
-    let target = format!("localhost:{port}");
-    spawn(&tmux, "client", dir.path(), &["connect", &target, "--ca", ca_arg, "--reveal"]);
+    room_and_client(&tmux, &dir, &["--reveal"]);
     let done = tmux.wait_for("client", "the finished handshake", handshake_done);
     assert!(done.contains("SECRETS ON SCREEN"), "no banner:\n{done}");
     // The room did not ask: no banner there.
