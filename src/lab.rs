@@ -484,20 +484,10 @@ mod tests {
 
     #[test]
     fn a_lying_relay_changes_the_text_and_keeps_the_signature_which_then_fails() {
-        use crate::chat::message::{Fields, Kind, Signed};
+        use crate::chat::message::{Signed, tests::fields};
         use crate::tls::{Ed25519Key, OsRng};
         let key = Ed25519Key::generate(&mut OsRng);
-        let fields = Fields {
-            room: [1; 32],
-            author: key.public_key(),
-            session: [2; 16],
-            seq: 1,
-            prev: [0; 32],
-            time_ms: 5,
-            kind: Kind::Text,
-            recipient: None,
-            text: "meet me at noon".into(),
-        };
+        let fields = fields(&key, "meet me at noon");
         let signed = fields.sign(&key).unwrap();
         let frame = Frame::Deliver { room_seq: 4, flags: 0, author: "bob".into(), signed }.encode();
         assert_eq!(alter_delivery(&frame, "alice"), None);

@@ -268,7 +268,7 @@ pub fn layout(text_len: usize) -> Vec<(&'static str, Range<usize>)> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::tls::SeededRng;
     use proptest::prelude::*;
@@ -277,7 +277,8 @@ mod tests {
         Ed25519Key::generate(&mut SeededRng::new_for_testing_only(seed))
     }
 
-    fn fields(key: &Ed25519Key, text: &str) -> Fields {
+    /// A text message's fields by `key`, for tests here and elsewhere.
+    pub(crate) fn fields(key: &Ed25519Key, text: &str) -> Fields {
         Fields {
             room: [7; 32],
             author: key.public_key(),
