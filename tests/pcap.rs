@@ -207,7 +207,9 @@ fn a_listen_capture_holds_each_connection_as_its_own_decrypted_stream() {
         client.close_stdin();
         assert!(client.wait().success(), "{}", client.output());
     }
-    room.proc.stdout.wait_for_text("left (close_notify)");
+    // Both leaves: the first one's line alone would let the file be read
+    // while the second connection is still being written.
+    room.proc.stdout.wait_for_count("left (close_notify)", 2);
     assert_private(&file);
 
     // Two streams, both decrypted through and through (the server's view:

@@ -130,6 +130,25 @@ impl Lines {
         self.wait_for(&format!("{needle:?}"), |l| l.contains(needle))
     }
 
+    /// Waits until `n` lines contain `needle` (lines are never consumed, so
+    /// a second event of the same kind needs its own count).
+    pub fn wait_for_count(&self, needle: &str, n: usize) {
+        let deadline = Instant::now() + WAIT;
+        let (lock, cvar) = &*self.shared;
+        let mut state = lock.lock().unwrap();
+        loop {
+            if state.0.iter().filter(|l| l.contains(needle)).count() >= n {
+                return;
+            }
+            let now = Instant::now();
+            if now >= deadline || state.1 {
+                let why = if state.1 { "the stream ended" } else { "timed out" };
+                panic!("{why} waiting for {n} lines with {needle:?}; got:\n{}", state.0.join("\n"));
+            }
+            state = cvar.wait_timeout(state, deadline - now).unwrap().0;
+        }
+    }
+
     /// Waits until the stream ends (the process closed it or exited).
     pub fn wait_closed(&self) {
         let deadline = Instant::now() + WAIT;
