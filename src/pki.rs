@@ -805,7 +805,6 @@ mod tests {
 
     #[test]
     fn ca_made_by_openssl_with_a_multi_part_name_can_issue() {
-        let now = wall_clock();
         let dir = TempDir::new("openssl-ca");
         openssl(
             &dir,
@@ -829,6 +828,9 @@ mod tests {
                 "keyUsage=critical,keyCertSign,cRLSign",
             ],
         );
+        // The clock read after openssl made the CA: its notBefore is the
+        // second it was made, which a clock read before could precede.
+        let now = wall_clock();
         let ca = RoomCa::from_pem(&dir.read("ca.pem"), &dir.read("ca.key")).unwrap();
         let mut rng = SeededRng::new_for_testing_only(15);
         let server =

@@ -93,6 +93,7 @@ fn send_hello(core: &mut Core, hello: &ClientHello) -> Result<(), Error> {
 /// What the handshake carries from ServerHello to Finished.
 struct Negotiated {
     config: Arc<ClientConfig>,
+    suite: Suite,
     name: ServerName,
     secrets: HandshakeSecrets,
     retried: bool,
@@ -146,16 +147,15 @@ impl State for ExpectServerHello {
         }
         let shared = handshake::agree(core, &self.key, &share.key_exchange)?;
         // Offered, so implemented (start offers nothing else).
-        core.suite = Some(
-            Suite::from_code(sh.cipher_suite)
-                .ok_or(Error::IllegalParameter("the server chose a cipher suite that was not offered"))?,
-        );
+        let suite = Suite::from_code(sh.cipher_suite)
+            .ok_or(Error::IllegalParameter("the server chose a cipher suite that was not offered"))?;
         received(core, &msg, false, || describe::server_hello(&sh));
         let secrets = handshake::derive_handshake_secrets(core, &shared);
-        core.set_read_key(SecretKind::ServerHandshakeTraffic, &secrets.server)?;
-        core.set_write_key(SecretKind::ClientHandshakeTraffic, &secrets.client)?;
+        core.set_read_key(suite, SecretKind::ServerHandshakeTraffic, &secrets.server)?;
+        core.set_write_key(suite, SecretKind::ClientHandshakeTraffic, &secrets.client);
         let n = Negotiated {
             config: self.config,
+            suite,
             name: self.name,
             secrets,
             retried: self.retry_suite.is_some(),
@@ -350,14 +350,14 @@ struct ExpectFinished {
 impl State for ExpectFinished {
     fn handle(self: Box<Self>, core: &mut Core, msg: Message<'_>, _now: u64) -> Result<Next, Error> {
         expect(&msg, HandshakeType::FINISHED, self.waiting_for())?;
-        let Negotiated { config, name, secrets, retried, alpn, cert_request } = self.n;
+        let Negotiated { config, suite, name, secrets, retried, alpn, cert_request } = self.n;
         handshake::check_finished(core, &msg, &secrets.server)?;
         let client_hs = secrets.client.clone();
         let traffic = secrets.into_traffic(&core.transcript.current());
         core.secret_step(SecretKind::MasterSecret);
         core.app_secrets_derived(&traffic);
-        let app = AppSecrets::new(Side::Client, traffic);
-        core.set_read_key(SecretKind::ServerApplicationTraffic(0), &app.theirs)?;
+        let app = AppSecrets::new(Side::Client, suite, traffic);
+        core.set_read_key(suite, SecretKind::ServerApplicationTraffic(0), &app.theirs)?;
         core.ccs_allowed = false;
 
         // Our second flight: [Certificate, CertificateVerify], Finished.
@@ -379,9 +379,9 @@ impl State for ExpectFinished {
             *last ^= 1;
         }
         core.write_handshake(&flight)?;
-        core.set_write_key(SecretKind::ClientApplicationTraffic(0), &app.ours)?;
+        core.set_write_key(suite, SecretKind::ClientApplicationTraffic(0), &app.ours);
         core.event(Event::Connected(Summary {
-            suite: core.suite()?.code(),
+            suite: suite.code(),
             group: NamedGroup::X25519,
             signature_scheme: SignatureScheme::ED25519,
             alpn,

@@ -192,7 +192,6 @@ fn send_flight(
     chosen: &Chosen<'_>,
     share: &[u8],
 ) -> Result<FlightSent, Error> {
-    core.suite = Some(chosen.suite);
     let key = X25519Secret::generate(core.rng.as_mut());
     // Refuse a bad key share before anything is written.
     let shared = handshake::agree(core, &key, share)?;
@@ -204,8 +203,8 @@ fn send_flight(
     };
     send_server_hello(core, ch, &sh)?;
     let secrets = handshake::derive_handshake_secrets(core, &shared);
-    core.set_write_key(SecretKind::ServerHandshakeTraffic, &secrets.server)?;
-    core.set_read_key(SecretKind::ClientHandshakeTraffic, &secrets.client)?;
+    core.set_write_key(chosen.suite, SecretKind::ServerHandshakeTraffic, &secrets.server);
+    core.set_read_key(chosen.suite, SecretKind::ClientHandshakeTraffic, &secrets.client)?;
     if ch.offered_early_data {
         // Declined, by sending no early_data in EncryptedExtensions: the
         // client's 0-RTT records, which do not open with its handshake
@@ -231,8 +230,8 @@ fn send_flight(
     let traffic = secrets.into_traffic(&core.transcript.current());
     core.secret_step(SecretKind::MasterSecret);
     core.app_secrets_derived(&traffic);
-    core.set_write_key(SecretKind::ServerApplicationTraffic(0), &traffic.server)?;
-    let app = AppSecrets::new(Side::Server, traffic);
+    core.set_write_key(chosen.suite, SecretKind::ServerApplicationTraffic(0), &traffic.server);
+    let app = AppSecrets::new(Side::Server, chosen.suite, traffic);
 
     Ok(FlightSent { client_hs, app, requested_certificate: requested })
 }
@@ -397,10 +396,10 @@ impl State for ExpectClientFinished {
             }
             verdict.map_err(Error::AccessDenied)?;
         }
-        core.set_read_key(SecretKind::ClientApplicationTraffic(0), &self.n.app.theirs)?;
+        core.set_read_key(self.n.app.suite, SecretKind::ClientApplicationTraffic(0), &self.n.app.theirs)?;
         core.ccs_allowed = false;
         core.event(Event::Connected(Summary {
-            suite: core.suite()?.code(),
+            suite: self.n.app.suite.code(),
             group: self.n.group,
             signature_scheme: self.n.scheme,
             alpn: self.n.alpn,

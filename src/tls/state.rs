@@ -94,6 +94,8 @@ pub(crate) enum Next {
 /// ([`Next::Traffic`]), so that nothing before it can reach them. Boxed
 /// where they are kept, so they stay in one place until they are zeroized.
 pub(crate) struct AppSecrets {
+    /// The suite the handshake agreed, which keys every generation.
+    pub(crate) suite: Suite,
     pub(crate) ours: TrafficSecret,
     pub(crate) theirs: TrafficSecret,
     our_generation: u64,
@@ -103,13 +105,13 @@ pub(crate) struct AppSecrets {
 impl AppSecrets {
     /// Which of `traffic`'s secrets are ours on `side`. The exporter secret
     /// is not kept: tlschat exports nothing.
-    pub(crate) fn new(side: Side, traffic: TrafficSecrets) -> Box<Self> {
+    pub(crate) fn new(side: Side, suite: Suite, traffic: TrafficSecrets) -> Box<Self> {
         let TrafficSecrets { client, server, .. } = traffic;
         let (ours, theirs) = match side {
             Side::Client => (client, server),
             Side::Server => (server, client),
         };
-        Box::new(Self { ours, theirs, our_generation: 0, their_generation: 0 })
+        Box::new(Self { suite, ours, theirs, our_generation: 0, their_generation: 0 })
     }
 }
 
@@ -134,8 +136,6 @@ pub(crate) struct Core {
     pub(super) write_secret: Option<SecretKind>,
     pub(crate) transcript: TranscriptHash,
     pub(crate) client_random: [u8; 32],
-    /// The agreed suite, once the hellos have agreed one.
-    pub(crate) suite: Option<Suite>,
     pub(super) deframer: Deframer,
     /// Handshake bytes received but not yet a whole message.
     pub(super) joiner: Vec<u8>,
@@ -191,7 +191,6 @@ impl Core {
             write_secret: None,
             transcript: TranscriptHash::default(),
             client_random: [0; 32],
-            suite: None,
             deframer: Deframer::default(),
             joiner: Vec::new(),
             read: None,
@@ -357,20 +356,22 @@ impl Core {
     /// Starts decrypting with `secret`, the traffic secret `kind`. Refuses
     /// if a handshake message straddles the change (§5.1: "Handshake
     /// messages MUST NOT span key changes").
-    pub(crate) fn set_read_key(&mut self, kind: SecretKind, secret: &TrafficSecret) -> Result<(), Error> {
+    pub(crate) fn set_read_key(
+        &mut self,
+        suite: Suite,
+        kind: SecretKind,
+        secret: &TrafficSecret,
+    ) -> Result<(), Error> {
         if !self.joiner.is_empty() {
             return Err(Error::UnexpectedMessage("a handshake message spans a key change".into()));
         }
-        let protection = self.protection(kind, secret, Direction::Received)?;
-        self.read = Some(protection);
+        self.read = Some(self.protection(suite, kind, secret, Direction::Received));
         Ok(())
     }
 
     /// Starts encrypting with `secret`, the traffic secret `kind`.
-    pub(crate) fn set_write_key(&mut self, kind: SecretKind, secret: &TrafficSecret) -> Result<(), Error> {
-        let protection = self.protection(kind, secret, Direction::Sent)?;
-        self.write = Some(protection);
-        Ok(())
+    pub(crate) fn set_write_key(&mut self, suite: Suite, kind: SecretKind, secret: &TrafficSecret) {
+        self.write = Some(self.protection(suite, kind, secret, Direction::Sent));
     }
 
     /// Record protection keyed from `secret` (the traffic secret `kind`)
@@ -379,11 +380,11 @@ impl Core {
     /// they protect. `kind` is only a label: the keys come from `secret`.
     fn protection(
         &mut self,
+        suite: Suite,
         kind: SecretKind,
         secret: &TrafficSecret,
         direction: Direction,
-    ) -> Result<Protection, Error> {
-        let suite = self.suite()?;
+    ) -> Protection {
         let (key, iv) = key_schedule::key_material(suite, secret);
         if self.reveal {
             match direction {
@@ -398,12 +399,7 @@ impl Core {
                 iv: SecretBytes::new(iv.expose()),
             }));
         }
-        Ok(Protection::new(key_schedule::aead_key(suite, &key), iv))
-    }
-
-    /// The agreed suite; keys before one is agreed are a bug of ours.
-    pub(crate) fn suite(&self) -> Result<Suite, Error> {
-        self.suite.ok_or(Error::Internal("record keys before a cipher suite was agreed"))
+        Protection::new(key_schedule::aead_key(suite, &key), iv)
     }
 
     /// Reports the application secrets (and with `reveal`, the master
@@ -511,7 +507,7 @@ impl Core {
         app.our_generation += 1;
         let generation = app.our_generation;
         let kind = self.secret_kind(true, generation);
-        self.set_write_key(kind, &app.ours)?;
+        self.set_write_key(app.suite, kind, &app.ours);
         self.reveal_secret(kind, app.ours.expose(), None);
         self.secret(kind, &app.ours);
         self.event(Event::KeyUpdated { direction: Direction::Sent, update_requested, generation });
@@ -531,7 +527,7 @@ impl Core {
         app.their_generation += 1;
         let generation = app.their_generation;
         let kind = self.secret_kind(false, generation);
-        self.set_read_key(kind, &app.theirs)?;
+        self.set_read_key(app.suite, kind, &app.theirs)?;
         self.reveal_secret(kind, app.theirs.expose(), None);
         self.secret(kind, &app.theirs);
         self.event(Event::KeyUpdated { direction: Direction::Received, update_requested, generation });
