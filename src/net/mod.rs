@@ -498,7 +498,7 @@ impl Server {
                     kick: Arc::new(tokio::sync::Notify::new()),
                     slot: slot.take(),
                 };
-                Some((Inbox::Room { out: inbox, shutdown: self.shutdown.clone() }, seat))
+                Some((Inbox::room(inbox, self.shutdown.clone()), seat))
             }
             Service::Echo => None,
         };

@@ -266,29 +266,75 @@ pub(super) enum Inbox {
         out: mpsc::Receiver<Out>,
         /// Becomes true when the server shuts down.
         shutdown: watch::Receiver<bool>,
+        /// What stopped the last batch (see [`batch`]), taken next.
+        held: Option<Out>,
     },
 }
 
 impl Inbox {
+    /// A seat's inbox: its queue, and the server's shutdown signal.
+    pub(super) fn room(out: mpsc::Receiver<Out>, shutdown: watch::Receiver<bool>) -> Self {
+        Self::Room { out, shutdown, held: None }
+    }
+
     /// The next thing to do; `None` when the input has ended (a client's
     /// channel closed), which closes the connection once everything asked
     /// for before has been done. Cancel-safe: every await in it is.
     async fn recv(&mut self) -> Option<Intent> {
         match self {
             Self::Direct(intents) => intents.recv().await,
-            Self::Room { out, shutdown } => tokio::select! {
-                out = out.recv() => Some(match out {
-                    Some(Out::Bytes(bytes)) => Intent::Send(bytes),
+            Self::Room { out, shutdown, held } => {
+                let next = match held.take() {
+                    Some(next) => Some(next),
+                    None => tokio::select! {
+                        next = out.recv() => next,
+                        // A dropped sender means the server is gone too.
+                        _ = shutdown.changed() => return Some(Intent::Close),
+                    },
+                };
+                Some(match next {
+                    Some(Out::Bytes(bytes)) => Intent::Send(batch(bytes, out, held)),
                     Some(Out::KeyUpdate) => Intent::KeyUpdate { request_peer: true },
                     // Closed by the room, or the room is gone.
                     Some(Out::Close) | None => Intent::Close,
-                }),
-                // A dropped sender means the server is gone too.
-                _ = shutdown.changed() => Some(Intent::Close),
-            },
+                })
+            }
         }
     }
 }
+
+/// How many queued bytes a seat gathers into one write: one record's worth.
+const BATCH: usize = tls::record::MAX_PLAINTEXT;
+
+/// `first` and the frames already queued behind it, up to [`BATCH`] bytes:
+/// sealed as one record and written with one system call, where one at a
+/// time would cost a record and a write each (a busy room, a member that
+/// fell behind). What stops the batch that is not bytes (a KeyUpdate, a
+/// close) is put in `held`, to be done next, so the order is kept.
+fn batch(first: Arc<[u8]>, out: &mut mpsc::Receiver<Out>, held: &mut Option<Out>) -> Arc<[u8]> {
+    let mut gathered: Option<Vec<u8>> = None;
+    let mut len = first.len();
+    while len < BATCH {
+        match out.try_recv() {
+            Ok(Out::Bytes(next)) => {
+                let bytes = gathered.get_or_insert_with(|| {
+                    let mut bytes = Vec::with_capacity(BATCH.max(first.len() + next.len()));
+                    bytes.extend_from_slice(&first);
+                    bytes
+                });
+                bytes.extend_from_slice(&next);
+                len += next.len();
+            }
+            Ok(other) => {
+                *held = Some(other);
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+    gathered.map_or(first, Arc::from)
+}
+
 
 /// A server connection's place in its room.
 pub(super) struct Seat {
@@ -825,5 +871,44 @@ pub(super) async fn echo(s: &mut TlsStream) -> Result<Closer, NetError> {
             return Ok(Closer::Peer);
         }
         s.flush().await?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bytes(text: &str) -> Out {
+        Out::Bytes(Arc::from(text.as_bytes()))
+    }
+
+    #[test]
+    fn a_batch_gathers_what_is_queued_and_keeps_what_stops_it_for_next() {
+        let (tx, mut rx) = mpsc::channel(8);
+        for out in [bytes("b"), bytes("c"), Out::KeyUpdate, bytes("d")] {
+            tx.try_send(out).unwrap();
+        }
+        let mut held = None;
+        assert_eq!(&*batch(Arc::from(&b"a"[..]), &mut rx, &mut held), b"abc");
+        assert!(matches!(held, Some(Out::KeyUpdate)));
+        // Nothing behind it: the frame itself, not a copy.
+        let (_tx, mut empty) = mpsc::channel(1);
+        let first: Arc<[u8]> = Arc::from(&b"alone"[..]);
+        assert!(Arc::ptr_eq(&batch(first.clone(), &mut empty, &mut None), &first));
+    }
+
+    #[test]
+    fn a_batch_stops_once_it_holds_a_records_worth() {
+        let (tx, mut rx) = mpsc::channel(8);
+        let frame = vec![7u8; BATCH / 2];
+        for _ in 0..2 {
+            tx.try_send(Out::Bytes(Arc::from(&frame[..]))).unwrap();
+        }
+        let mut held = None;
+        assert_eq!(batch(Arc::from(&frame[..]), &mut rx, &mut held).len(), BATCH);
+        assert!(held.is_none());
+        // The frame left over starts the next batch, alone.
+        let Ok(Out::Bytes(next)) = rx.try_recv() else { panic!("a frame is left") };
+        assert_eq!(batch(next, &mut rx, &mut held).len(), BATCH / 2);
     }
 }
