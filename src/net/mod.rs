@@ -446,6 +446,31 @@ pub struct Server {
 /// A one-shot configuration for a [`Server`]'s next connection.
 pub type NextConfig = Arc<std::sync::Mutex<Option<Arc<ServerConfig>>>>;
 
+
+/// What the kernel may hold for a room member that is not reading. Linux
+/// grows a socket's send buffer up to 4 MiB by default, which a member
+/// that stops reading would pin in the server's kernel; a chat stream
+/// needs little, and past this the seat's queue fills and the room lets
+/// the member go ("too slow"). Linux doubles the value for its own books.
+pub const SEAT_SEND_BUFFER: usize = 64 * 1024;
+
+/// Members sit idle for hours, which is chat: TCP keepalive, not a
+/// timeout, finds the ones whose machine vanished without closing (after
+/// about three minutes of silence and unanswered probes).
+fn keepalive() -> socket2::TcpKeepalive {
+    socket2::TcpKeepalive::new()
+        .with_time(Duration::from_secs(120))
+        .with_interval(Duration::from_secs(15))
+        .with_retries(4)
+}
+
+/// A room seat's socket: a bounded send buffer and keepalive.
+fn tune_seat_socket(tcp: &TcpStream) -> io::Result<()> {
+    let socket = socket2::SockRef::from(tcp);
+    socket.set_send_buffer_size(SEAT_SEND_BUFFER)?;
+    socket.set_tcp_keepalive(&keepalive())
+}
+
 impl Server {
     /// Accepts connections until `shutdown`.
     pub async fn run(mut self) {
@@ -503,7 +528,10 @@ impl Server {
             Service::Echo => None,
         };
         // Small writes (a chat line, a handshake flight) go out at once.
-        let nodelay = tcp.set_nodelay(true);
+        let nodelay = tcp.set_nodelay(true).and_then(|()| match room {
+            Some(_) => tune_seat_socket(&tcp),
+            None => Ok(()),
+        });
         // Built here, not in the task: what the task captures stays in it
         // for its whole life, so the engine is moved in once, in the stream.
         let mut stream = TlsStream::new(tcp, tls, peer, start, limit);
@@ -545,5 +573,28 @@ impl Server {
             };
             let _ = events.send(event).await;
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_seat_socket_has_a_bounded_send_buffer_and_keepalive() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (seat, _) = listener.accept().await.unwrap();
+        let untouched = socket2::SockRef::from(&client);
+        assert!(!untouched.keepalive().unwrap());
+        tune_seat_socket(&seat).unwrap();
+        let socket = socket2::SockRef::from(&seat);
+        // Linux reports twice what was set; never the default's megabytes.
+        let size = socket.send_buffer_size().unwrap();
+        assert!((SEAT_SEND_BUFFER..=2 * SEAT_SEND_BUFFER).contains(&size), "{size}");
+        assert!(socket.keepalive().unwrap());
+        assert_eq!(socket.tcp_keepalive_time().unwrap(), Duration::from_secs(120));
+        assert_eq!(socket.tcp_keepalive_interval().unwrap(), Duration::from_secs(15));
+        assert_eq!(socket.tcp_keepalive_retries().unwrap(), 4);
     }
 }
