@@ -400,7 +400,7 @@ async fn main() {
     );
 
     // Idle: let the join's work settle, then read the server's memory.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    tokio::time::sleep(Duration::from_secs(arg("--settle-secs", 3) as u64)).await;
     let rss_idle = rss_kib(pid);
     println!("idle_server_rss_before_kib={rss_before}");
     println!("idle_server_rss_with_members_kib={rss_idle}");

@@ -14,6 +14,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use tlschat::cmd::{self, Output, TlsOptions};
 use tlschat::tls::{self, CipherSuite};
 
+/// jemalloc, with its background thread returning the pages that a room's
+/// join storms free (see the note on the dependency in Cargo.toml).
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(
     name = "tlschat",
