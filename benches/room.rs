@@ -30,8 +30,11 @@
 //! about 4 ms of CPU a second). With `--verify`, every member is the full
 //! client (`net::connect`) that checks everything, as `tlschat connect` does.
 //!
-//! Linux only (it reads `/proc/PID/status`); the open-file limit must
-//! allow twice the member count (this process and the server).
+//! Members connect from 127.0.0.1, then from 127.0.0.2 past 20,000 members,
+//! and so on: one address has about 28,000 ephemeral ports. The open-file
+//! limit must allow the member count in this process and in the server;
+//! the bench raises it as far as the system lets it and says when that is
+//! not far enough. Linux only (it reads `/proc/PID/status`).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -43,7 +46,6 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use tlschat::chat::{ChatEvent, Frame, FrameBuffer, Kind, Member, message};
 use tlschat::net::{self, Intent, NetEvent};
@@ -54,6 +56,9 @@ use tlschat::tls::{
 
 /// Members the server cut off for not reading, counted from its log.
 static TOO_SLOW: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Connections the server refused or timed out, counted from its log.
+static REFUSED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// The server's pid, so that a failure does not leave it running.
 static SERVER: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
@@ -74,36 +79,46 @@ fn arg(name: &str, default: usize) -> usize {
         .map_or(default, |v| v.parse().unwrap_or_else(|_| fail(&format!("{name} takes a number"))))
 }
 
-/// This process's open-file limits (soft, hard), from `/proc/self/limits`.
-fn open_file_limits() -> Option<(u64, u64)> {
-    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
-    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
-    let mut numbers = line.split_whitespace().filter_map(|w| w.parse().ok());
-    Some((numbers.next()?, numbers.next()?))
+/// Makes room for `n` members: each is one descriptor here and one in the
+/// server, which inherits this process's limit. Raises the soft limit up
+/// to the hard one, and the hard one too where this process may (it takes
+/// CAP_SYS_RESOURCE); stops with the reason when neither is enough.
+fn raise_open_files(n: usize) {
+    use rlimit::Resource;
+    let need = n as u64 + 100;
+    let Ok((soft, hard)) = rlimit::getrlimit(Resource::NOFILE) else { return };
+    if need <= soft {
+        return;
+    }
+    if need > hard && rlimit::setrlimit(Resource::NOFILE, need, need).is_ok() {
+        println!("open_files_raised_to={need}");
+        return;
+    }
+    if need <= hard {
+        match rlimit::setrlimit(Resource::NOFILE, need, hard) {
+            Ok(()) => return println!("open_files_raised_to={need}"),
+            Err(e) => fail(&format!("cannot raise the open-file limit from {soft} to {need}: {e}")),
+        }
+    }
+    fail(&format!(
+        "{n} members need {need} open files in this process and in the server; the hard limit is \
+         {hard} and this process may not raise it (that takes CAP_SYS_RESOURCE): this machine \
+         holds at most {} members",
+        hard.saturating_sub(100)
+    ));
 }
 
-/// Stops with a clear reason when the open-file limit cannot hold `n`
-/// members: each is one descriptor here and one in the server, which
-/// inherits this limit. Raising it is the shell's job (`ulimit -n`; the
-/// hard limit only with the right privilege).
-fn check_open_files(n: usize) {
-    let Some((soft, hard)) = open_file_limits() else { return };
-    let need = n as u64 + 100;
-    if need > soft {
-        let how = if need <= hard {
-            format!("run `ulimit -n {need}` first (the hard limit, {hard}, allows it)")
-        } else {
-            format!(
-                "the hard limit is {hard}: this machine holds at most {} members unless it is raised \
-                 (`ulimit -Hn`, which needs the privilege to)",
-                hard.saturating_sub(100)
-            )
-        };
-        fail(&format!(
-            "{n} members need {need} open files in this process and in the server; the limit is {soft}: {how}"
-        ));
-    }
+/// The address member `i` connects from: one loopback address per
+/// [`MEMBERS_PER_ADDRESS`], since one address has about 28,000 ephemeral
+/// ports to connect to the server from.
+fn source_address(i: usize) -> std::net::Ipv4Addr {
+    let n = (i / MEMBERS_PER_ADDRESS) as u32;
+    std::net::Ipv4Addr::from(u32::from(std::net::Ipv4Addr::new(127, 0, 0, 1)) + n)
 }
+
+/// Members per loopback source address (below the default ephemeral port
+/// range, 32768 to 60999).
+const MEMBERS_PER_ADDRESS: usize = 20_000;
 
 /// Resident memory of `pid`, in KiB.
 fn rss_kib(pid: u32) -> u64 {
@@ -174,6 +189,11 @@ async fn start_server(members: usize) -> Server {
         while let Ok(Some(line)) = lines.next_line().await {
             if line.contains("too slow") {
                 TOO_SLOW.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            } else if (line.contains("refused") || line.contains("timed out"))
+                && REFUSED.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < 3
+            {
+                // The first few say why members are missing, if they are.
+                eprintln!("server: {line}");
             }
         }
     });
@@ -286,7 +306,9 @@ async fn light_member(
     reports: mpsc::UnboundedSender<Report>,
     read: bool,
 ) -> Result<(), String> {
-    let mut tcp = TcpStream::connect(("127.0.0.1", port)).await.map_err(|e| e.to_string())?;
+    let socket = tokio::net::TcpSocket::new_v4().map_err(|e| e.to_string())?;
+    socket.bind((source_address(i), 0).into()).map_err(|e| e.to_string())?;
+    let mut tcp = socket.connect(([127, 0, 0, 1], port).into()).await.map_err(|e| e.to_string())?;
     tcp.set_nodelay(true).map_err(|e| e.to_string())?;
     let name = ServerName::parse("localhost").map_err(|e| e.to_string())?;
     let mut tls = Connection::client(config, name, Box::new(OsRng)).map_err(|e| e.to_string())?;
@@ -363,7 +385,10 @@ async fn main() {
     let slow = (n * arg("--slow-percent", 0) / 100).min(n.saturating_sub(2));
     let readers = n - slow;
     let verify = std::env::args().any(|a| a == "--verify");
-    check_open_files(n);
+    raise_open_files(n);
+    if verify && n > MEMBERS_PER_ADDRESS {
+        fail(&format!("--verify members all connect from 127.0.0.1: at most {MEMBERS_PER_ADDRESS}"));
+    }
     let server = start_server(n).await;
     let pid = server.child.id();
     let pem = std::fs::read_to_string(&server.ca).unwrap_or_else(|e| fail(&e.to_string()));
