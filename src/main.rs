@@ -133,7 +133,7 @@ struct ListenArgs {
     #[arg(long, value_name = "N", default_value = "10")]
     new_names_per_address: u32,
 
-    /// Connections at most, of every kind (default: the open-file limit less 64)
+    /// Connections at most, of every kind (default: the open-file limit, raised to the hard limit, less 64)
     #[arg(long, value_name = "N")]
     max_connections: Option<usize>,
 
@@ -317,6 +317,10 @@ impl ListenArgs {
             max_members: self.max_members,
             new_names_per_address: self.new_names_per_address,
             limits: {
+                // A room's connections are its members: as many as the
+                // system allows. Where it cannot be raised, the cap says so
+                // in the first refusal.
+                let _ = tlschat::net::raise_open_file_limit();
                 let default = tlschat::net::Limits::default();
                 tlschat::net::Limits {
                     max_connections: self.max_connections.unwrap_or(default.max_connections),

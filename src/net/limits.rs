@@ -40,6 +40,14 @@ impl Default for Limits {
     }
 }
 
+/// Raises the process's soft limit on open files to its hard limit, as far
+/// as the system lets it, and returns the soft limit then: a room's
+/// default cap on connections follows it. The hard limit itself is the
+/// administrator's (`ulimit -Hn`, systemd's `LimitNOFILE`).
+pub fn raise_open_file_limit() -> std::io::Result<u64> {
+    rlimit::increase_nofile_limit(u64::MAX)
+}
+
 /// The process's soft limit on open files, from `/proc/self/limits`
 /// (Linux); `None` elsewhere or if unlimited.
 pub fn open_file_limit() -> Option<usize> {
@@ -154,6 +162,16 @@ impl Drop for Slot {
 
 #[cfg(test)]
 mod tests {
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_open_file_limit_is_raised_to_the_hard_limit() {
+        let (_, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap();
+        assert_eq!(super::raise_open_file_limit().unwrap(), hard);
+        assert_eq!(rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap(), (hard, hard));
+        // What the room's default cap reads.
+        assert_eq!(super::open_file_limit().map(|n| n as u64), Some(hard));
+    }
+
     use super::*;
 
     #[test]

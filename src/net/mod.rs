@@ -30,7 +30,7 @@ mod session;
 mod text;
 
 pub use addr::{BadHostPort, HostPort};
-pub use limits::{DEFAULT_UNVERIFIED_PER_ADDRESS, Limits, Refusal, open_file_limit};
+pub use limits::{DEFAULT_UNVERIFIED_PER_ADDRESS, Limits, Refusal, open_file_limit, raise_open_file_limit};
 pub use room::{Binder, Host, RoomHandle, SEAT_QUEUE, start as start_room};
 
 use std::io;
