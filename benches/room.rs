@@ -240,7 +240,9 @@ fn member(
     if !verify {
         let port = server.addr.port();
         tokio::spawn(async move {
-            if let Err(e) = light_member(i, port, Arc::new(config), key, intent_rx, epoch, reports, read).await {
+            if let Err(e) =
+                light_member(i, port, Arc::new(config), key, intent_rx, epoch, reports, read).await
+            {
                 eprintln!("member {i}: {e}");
             }
         });

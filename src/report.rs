@@ -355,7 +355,7 @@ pub fn revealed_line(revealed: &Revealed) -> Option<String> {
         Revealed::TrafficKeys { secret, key, iv, .. } => {
             format!("revealed key {} iv {} of {secret}", hex(key.expose()), hex(iv.expose()))
         }
-        Revealed::Record { .. } => return None,
+        Revealed::Record(_) => return None,
     })
 }
 
@@ -381,7 +381,7 @@ fn revealed_json(revealed: &Revealed) -> Option<Value> {
             "type": "revealed", "what": "traffic_keys", "of": secret.to_string(),
             "key": hex(key.expose()), "iv": hex(iv.expose()),
         }),
-        Revealed::Record { .. } => return None,
+        Revealed::Record(_) => return None,
     })
 }
 

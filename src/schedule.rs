@@ -24,7 +24,7 @@ use zeroize::Zeroizing;
 
 use crate::tls::crypto::{self, HASH_LEN};
 use crate::tls::key_schedule::{self, SecretKind};
-use crate::tls::{CipherSuite, Direction, HandshakeStep, Revealed, SecretBytes, Step};
+use crate::tls::{CipherSuite, Direction, HandshakeStep, Revealed, RevealedRecord, SecretBytes, Step};
 
 /// Records kept per traffic secret and direction (the first ones), and in all.
 const RECORDS_PER_SECRET: usize = 3;
@@ -117,17 +117,6 @@ struct FinishedSeen {
     verify_data: Vec<u8>,
 }
 
-/// A revealed record.
-#[derive(Debug, Clone)]
-struct RecordSeen {
-    direction: Direction,
-    secret: SecretKind,
-    sequence: u64,
-    ciphertext: Vec<u8>,
-    plaintext: SecretBytes,
-    length: usize,
-}
-
 /// One connection's key schedule, filled in as its events arrive.
 #[derive(Debug, Default, Clone)]
 pub struct Schedule {
@@ -145,7 +134,7 @@ pub struct Schedule {
     secrets: Vec<(SecretKind, SecretBytes)>,
     finished_keys: Vec<(SecretKind, SecretBytes)>,
     keys: Vec<(SecretKind, SecretBytes, SecretBytes)>,
-    records: VecDeque<RecordSeen>,
+    records: VecDeque<RevealedRecord>,
 }
 
 impl Schedule {
@@ -212,21 +201,13 @@ impl Schedule {
                 self.keys.retain(|(k, _, _)| *k != secret);
                 self.keys.push((secret, key, iv));
             }
-            Revealed::Record { direction, secret, sequence, ciphertext, plaintext, length } => {
-                let same =
-                    self.records.iter().filter(|r| r.secret == secret && r.direction == direction).count();
-                if same < RECORDS_PER_SECRET {
+            Revealed::Record(record) => {
+                let same = |r: &&RevealedRecord| r.secret == record.secret && r.direction == record.direction;
+                if self.records.iter().filter(same).count() < RECORDS_PER_SECRET {
                     if self.records.len() == MAX_RECORDS {
                         self.records.pop_front();
                     }
-                    self.records.push_back(RecordSeen {
-                        direction,
-                        secret,
-                        sequence,
-                        ciphertext,
-                        plaintext,
-                        length,
-                    });
+                    self.records.push_back(record);
                 }
             }
         }

@@ -141,7 +141,7 @@ fn every_command_the_view_offers_recomputes_the_engines_value_with_each_suite() 
             // exporter; then records (nonce and plaintext each).
             let secrets = 1 + 3 + 2 * 5 + 2 + 4 * 3 + 1;
             assert!(proofs.len() > secrets + 8, "{side}: only {} commands", proofs.len());
-            let records = revealed(events).iter().filter(|r| matches!(r, Revealed::Record { .. })).count();
+            let records = revealed(events).iter().filter(|r| matches!(r, Revealed::Record(_))).count();
             assert!(records >= 8, "{side}: {records} records revealed");
             for proof in &proofs {
                 assert_eq!(run(proof), proof.expected.as_str(), "{side} {suite}: {}", proof.command.as_str());

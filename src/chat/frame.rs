@@ -306,14 +306,14 @@ impl Frame {
             0x86 => {
                 let total = u32::from_be_bytes(r.array()?);
                 let last = boolean(&mut r)?;
-                let mut list = r.vec16()?;
-                let mut members = Vec::new();
-                while !list.is_empty() {
-                    if members.len() == MAX_ROSTER {
-                        return Err(r.invalid("roster frame too long"));
+                let mut count = 0;
+                let members = r.vec16()?.items(0, |list| {
+                    count += 1;
+                    if count > MAX_ROSTER {
+                        return Err(list.invalid("roster frame too long"));
                     }
-                    members.push(member(&mut list)?);
-                }
+                    member(list)
+                })?;
                 Self::Roster { total, last, members }
             }
             0x87 => Self::Refused {
@@ -433,6 +433,27 @@ mod tests {
         ("[a-z]{1,8}", 0u8..3, any::<[u8; 32]>(), any::<u32>()).prop_map(|(name, s, key, idle_secs)| {
             MemberInfo { name, standing: Standing::from_code(s).unwrap(), key, idle_secs }
         })
+    }
+
+    #[test]
+    fn a_roster_frame_holds_at_most_max_roster_members() {
+        let one = MemberInfo {
+            name: "m".into(),
+            standing: Standing::from_code(0).unwrap(),
+            key: [7; 32],
+            idle_secs: 1,
+        };
+        let roster = |n: usize| {
+            let mut body = vec![0, 0, 0, 99, 1];
+            codec::put_items(&mut body, LenPrefix::U16, std::iter::repeat_n(&one, n), put_member);
+            Frame::decode(0x86, &body)
+        };
+        let Ok(Frame::Roster { total: 99, last: true, members }) = roster(MAX_ROSTER) else {
+            panic!("a full roster frame is valid")
+        };
+        assert_eq!(members, vec![one.clone(); MAX_ROSTER]);
+        assert!(roster(MAX_ROSTER + 1).is_err());
+        assert!(matches!(roster(0), Ok(Frame::Roster { members, .. }) if members.is_empty()));
     }
 
     fn frames() -> impl Strategy<Value = Frame> {

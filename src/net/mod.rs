@@ -446,7 +446,6 @@ pub struct Server {
 /// A one-shot configuration for a [`Server`]'s next connection.
 pub type NextConfig = Arc<std::sync::Mutex<Option<Arc<ServerConfig>>>>;
 
-
 /// What the kernel may hold for a room member that is not reading. Linux
 /// grows a socket's send buffer up to 4 MiB by default, which a member
 /// that stops reading would pin in the server's kernel; a chat stream

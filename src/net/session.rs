@@ -335,7 +335,6 @@ fn batch(first: Arc<[u8]>, out: &mut mpsc::Receiver<Out>, held: &mut Option<Out>
     gathered.map_or(first, Arc::from)
 }
 
-
 /// A server connection's place in its room.
 pub(super) struct Seat {
     /// The room's task.

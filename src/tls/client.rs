@@ -54,7 +54,7 @@ fn start(core: &mut Core, config: Arc<ClientConfig>, name: ServerName) -> Result
     let mut session_id = vec![0u8; 32];
     core.rng.fill(&mut session_id);
     let key = X25519Secret::generate(core.rng.as_mut());
-    let shares = if config.key_share_in_first_hello { vec![share_of(&key)] } else { Vec::new() };
+    let shares = if config.key_share_first() { vec![share_of(&key)] } else { Vec::new() };
     let hello = ClientHello {
         legacy_version: TLS12,
         random: core.client_random,

@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 use super::crypto;
 use super::describe;
 use super::error::Error;
-use super::events::{Direction, Event, Revealed, SecretBytes};
+use super::events::{Direction, Event, Revealed, RevealedRecord, SecretBytes};
 use super::messages::{self, AlertDescription, ContentType, HandshakeType};
 use super::state::{
     AppData, AppSecrets, Core, MAX_EARLY_DATA_SKIPPED, Message, Next, Side, SkipEarlyData, State,
@@ -329,14 +329,14 @@ impl Connection {
                             if let (Some(ciphertext), Some(secret)) = (ciphertext, self.core.read_secret) {
                                 let plaintext =
                                     &self.core.deframer.buffer_mut()[rec.start..rec.start + shown];
-                                let revealed = Revealed::Record {
+                                let revealed = Revealed::Record(RevealedRecord {
                                     direction: Direction::Received,
                                     secret,
                                     sequence,
                                     ciphertext,
                                     plaintext: SecretBytes::new(plaintext),
                                     length: rec.len,
-                                };
+                                });
                                 self.core.event(Event::Revealed(revealed));
                             }
                             opened

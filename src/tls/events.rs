@@ -94,22 +94,26 @@ pub enum Revealed {
         iv: SecretBytes,
     },
     /// A protected record (§5.2): enough to decrypt its start independently.
-    Record {
-        /// Sent or received.
-        direction: Direction,
-        /// The traffic secret whose keys protect it.
-        secret: SecretKind,
-        /// Its sequence number under those keys (§5.3).
-        sequence: u64,
-        /// The first bytes of its encrypted_record (at most
-        /// [`Revealed::RECORD_PREFIX`]; the tag is never among them).
-        ciphertext: Vec<u8>,
-        /// The same number of bytes of TLSInnerPlaintext: content, then
-        /// the content type byte and any padding.
-        plaintext: SecretBytes,
-        /// The whole encrypted_record's length, tag included.
-        length: usize,
-    },
+    Record(RevealedRecord),
+}
+
+/// A protected record as [`Revealed::Record`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevealedRecord {
+    /// Sent or received.
+    pub direction: Direction,
+    /// The traffic secret whose keys protect it.
+    pub secret: SecretKind,
+    /// Its sequence number under those keys (§5.3).
+    pub sequence: u64,
+    /// The first bytes of its encrypted_record (at most
+    /// [`Revealed::RECORD_PREFIX`]; the tag is never among them).
+    pub ciphertext: Vec<u8>,
+    /// The same number of bytes of TLSInnerPlaintext: content, then the
+    /// content type byte and any padding.
+    pub plaintext: SecretBytes,
+    /// The whole encrypted_record's length, tag included.
+    pub length: usize,
 }
 
 impl Revealed {

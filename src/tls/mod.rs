@@ -43,7 +43,9 @@ pub use conn::Connection;
 pub use crypto::SeededRng;
 pub use crypto::{Ed25519Key, KeyFormatError, OsRng, Rng};
 pub use error::Error;
-pub use events::{Direction, Event, Field, HandshakeStep, Revealed, SecretBytes, Step, Summary};
+pub use events::{
+    Direction, Event, Field, HandshakeStep, Revealed, RevealedRecord, SecretBytes, Step, Summary,
+};
 pub use key_schedule::SecretKind;
 pub use messages::{AlertDescription, CipherSuite, NamedGroup, SignatureScheme};
 pub use state::KEY_UPDATE_INTERVAL;
@@ -177,8 +179,10 @@ pub struct ClientConfig {
     /// [`Event::Revealed`] (off by default). Only an explicit opt-in of the
     /// user turns it on, as for [`keylog`](Self::keylog).
     pub reveal: bool,
-    /// Whether the first ClientHello carries an X25519 key share. Tests turn
-    /// this off to make the server answer with a HelloRetryRequest.
+    /// Whether the first ClientHello carries an X25519 key share (feature
+    /// `testing` only; the program always sends one). Tests turn this off
+    /// to make the server answer with a HelloRetryRequest.
+    #[cfg(any(test, feature = "testing"))]
     pub key_share_in_first_hello: bool,
     /// The tamper lab (`/tamper finished`) only: flips a bit of our
     /// Finished's verify_data, so that the server's check (§4.4.4) fails
@@ -197,9 +201,19 @@ impl ClientConfig {
             keylog: None,
             emit_steps: true,
             reveal: false,
+            #[cfg(any(test, feature = "testing"))]
             key_share_in_first_hello: true,
             corrupt_finished_for_lab_only: false,
         }
+    }
+
+    /// Whether the first ClientHello carries a key share: always, but in
+    /// tests that ask for a HelloRetryRequest.
+    pub(crate) fn key_share_first(&self) -> bool {
+        #[cfg(any(test, feature = "testing"))]
+        return self.key_share_in_first_hello;
+        #[cfg(not(any(test, feature = "testing")))]
+        true
     }
 }
 

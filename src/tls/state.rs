@@ -16,7 +16,7 @@ use super::KeyLog;
 use super::crypto::{self, Rng, TranscriptHash};
 use super::describe;
 use super::error::Error;
-use super::events::{Direction, Event, Field, HandshakeStep, Revealed, SecretBytes, Step};
+use super::events::{Direction, Event, Field, HandshakeStep, Revealed, RevealedRecord, SecretBytes, Step};
 use super::key_schedule::{self, SecretKind, TrafficSecret, TrafficSecrets};
 use super::messages::{self, AlertDescription, ContentType, HandshakeType};
 use super::record::{self, Deframer, MAX_CIPHERTEXT, MAX_PLAINTEXT, Protection};
@@ -330,14 +330,14 @@ impl Core {
         if inner.len() < n {
             inner.push(typ.0);
         }
-        let revealed = Revealed::Record {
+        let revealed = Revealed::Record(RevealedRecord {
             direction: Direction::Sent,
             secret,
             sequence,
             ciphertext: body[..n].to_vec(),
             plaintext: SecretBytes::new(&inner[..n]),
             length: body.len(),
-        };
+        });
         self.events.push_back(Event::Revealed(revealed));
     }
 
