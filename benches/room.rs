@@ -253,8 +253,13 @@ fn member(
     tokio::spawn(async move {
         let name = ServerName::parse("localhost").unwrap_or_else(|e| fail(&e.to_string()));
         let limit = Duration::from_secs(120);
-        if let Err(e) =
-            net::connect("127.0.0.1", port, name, Arc::new(config), limit, intent_rx, events_tx, None).await
+        if let Err(e) = net::connect(
+            net::Dial::new("127.0.0.1", port, name, Arc::new(config), limit),
+            intent_rx,
+            events_tx,
+            None,
+        )
+        .await
         {
             eprintln!("member {i}: {e}");
         }

@@ -181,8 +181,8 @@ pub fn spawn(
     let (events_tx, mut events) = mpsc::channel(64);
     tokio::spawn(async move {
         let timeout = Duration::from_secs(10);
-        let _ = net::connect(&host, port, server_name, Arc::new(config), timeout, intent_rx, events_tx, None)
-            .await;
+        let dial = net::Dial::new(host, port, server_name, Arc::new(config), timeout);
+        let _ = net::connect(dial, intent_rx, events_tx, None).await;
     });
     tokio::spawn(async move {
         let mut ready = Some(ready);

@@ -119,17 +119,8 @@ fn connect_with(addr: SocketAddr, config: ClientConfig, step: Option<StepGate>) 
     let (events_tx, events) = mpsc::channel(256);
     let name = ServerName::parse("localhost").unwrap();
     let done = tokio::spawn(async move {
-        net::connect(
-            "127.0.0.1",
-            addr.port(),
-            name,
-            Arc::new(config),
-            Duration::from_secs(30),
-            intent_rx,
-            events_tx,
-            step,
-        )
-        .await
+        let dial = net::Dial::new("127.0.0.1", addr.port(), name, Arc::new(config), Duration::from_secs(30));
+        net::connect(dial, intent_rx, events_tx, step).await
     });
     Client { intents, events, done }
 }
@@ -609,11 +600,11 @@ async fn a_capture_that_reaches_its_limit_says_so_once_and_the_chat_goes_on() {
     let (events_tx, mut events) = mpsc::channel(256);
     let name = ServerName::parse("localhost").unwrap();
     let port = room.addr.port();
-    let (config, cap) = (Arc::new(config), Some(capture.clone()));
-    let done = tokio::spawn(async move {
-        let timeout = Duration::from_secs(30);
-        net::connect_captured("127.0.0.1", port, name, config, timeout, intent_rx, events_tx, None, cap).await
-    });
+    let dial = net::Dial {
+        capture: Some(capture.clone()),
+        ..net::Dial::new("127.0.0.1", port, name, Arc::new(config), Duration::from_secs(30))
+    };
+    let done = tokio::spawn(net::connect(dial, intent_rx, events_tx, None));
     let notice =
         expect(&mut events, "the capture's notice", |e| matches!(e, NetEvent::CaptureStopped { .. })).await;
     let NetEvent::CaptureStopped { note } = notice else { unreachable!() };

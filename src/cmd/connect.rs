@@ -11,13 +11,13 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::lab::{Lab, Mitm, Target};
+use super::lab::{Lab, Mitm};
 use super::{
     Context, EVENT_QUEUE, Error, INPUT_QUEUE, Output, TlsOptions, intent_of, load_identity, log_to_file,
     read_stdin_lines, read_text, secrets_to, unix_now, warn_capture, warn_keylog,
 };
 use crate::home::Home;
-use crate::net::{HostPort, Intent, NetError, NetEvent};
+use crate::net::{self, HostPort, Intent, NetError, NetEvent};
 use crate::pcap::Capture;
 use crate::report;
 use crate::tls::{self, ClientConfig, Fingerprint, OsRng, RootStore, ServerName};
@@ -202,14 +202,8 @@ pub(super) async fn join(dial: Dial<'_>, step_delay: Duration, step: bool, out: 
     let Dial { target, host, port, server_name, config, handshake_timeout, plan, identity, lab, capture } =
         dial;
     let reveal = config.reveal;
-    let target_conn = Target {
-        host: host.to_owned(),
-        port,
-        server_name,
-        config: Arc::new(config),
-        handshake_timeout,
-        capture,
-    };
+    let target_conn =
+        net::Dial { capture, ..net::Dial::new(host, port, server_name, Arc::new(config), handshake_timeout) };
     let (event_tx, event_rx) = mpsc::channel(EVENT_QUEUE);
     let (intent_tx, intent_rx) = mpsc::channel(INPUT_QUEUE);
     // Until the server's key is trusted, lines wait at the gate.

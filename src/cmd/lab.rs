@@ -20,8 +20,8 @@ use tokio::sync::{mpsc, watch};
 
 use crate::chat::{ChatEvent, Kind, SigCheck, relay};
 use crate::lab::{Case, Checker, Report};
-use crate::net::{self, Intent, NetError, NetEvent, NextConfig, RoomHandle, StepGate};
-use crate::tls::{self, ClientAuth, ClientConfig, ClientTrust, ServerConfig, ServerName, ServerTrust};
+use crate::net::{self, Dial, Intent, NetError, NetEvent, NextConfig, RoomHandle, StepGate};
+use crate::tls::{self, ClientAuth, ClientConfig, ClientTrust, ServerConfig, ServerTrust};
 
 /// How long the lab waits before it connects again: the peer's end of the
 /// failed connection has left the room by then.
@@ -114,17 +114,6 @@ pub(super) struct DemoLab {
     pub(super) bob: mpsc::Sender<Intent>,
 }
 
-/// The connection to keep, and how.
-pub(super) struct Target {
-    pub(super) host: String,
-    pub(super) port: u16,
-    pub(super) server_name: ServerName,
-    pub(super) config: Arc<ClientConfig>,
-    pub(super) handshake_timeout: Duration,
-    /// `--pcap`: where each connection is recorded.
-    pub(super) capture: Option<Arc<crate::pcap::Capture>>,
-}
-
 /// Where a case stands on the current connection.
 enum Pending {
     /// Nothing.
@@ -140,7 +129,7 @@ enum Pending {
 /// Runs the client until the user leaves or a connection fails outside a
 /// lab case (its error is the result, as [`net::connect`]'s).
 pub(super) async fn run(
-    target: Target,
+    target: Dial,
     lab: Lab,
     mut ui: mpsc::Receiver<Intent>,
     events: mpsc::Sender<NetEvent>,
@@ -149,20 +138,9 @@ pub(super) async fn run(
     let mut pending = Pending::None;
     let mut ui_open = true;
     loop {
-        let (host, port, config) = dial(&target, &lab, &pending);
         let (tx, rx) = mpsc::channel(QUEUE);
         let (etx, mut erx) = mpsc::channel(64);
-        let conn = net::connect_captured(
-            &host,
-            port,
-            target.server_name.clone(),
-            config,
-            target.handshake_timeout,
-            rx,
-            etx,
-            step.take(),
-            target.capture.clone(),
-        );
+        let conn = net::connect(next_dial(&target, &lab, &pending), rx, etx, step.take());
         tokio::pin!(conn);
         let mut tx = ui_open.then_some(tx);
         let mut sig_armed = false;
@@ -240,14 +218,15 @@ pub(super) async fn run(
     }
 }
 
-/// Where and how to connect next.
-fn dial(target: &Target, lab: &Lab, pending: &Pending) -> (String, u16, Arc<ClientConfig>) {
-    let normal = (target.host.clone(), target.port, target.config.clone());
+/// Where and how to connect next: to `target`, unless the case being
+/// dialed changes that.
+fn next_dial(target: &Dial, lab: &Lab, pending: &Pending) -> Dial {
+    let normal = target.clone();
     let Pending::Dialed(case) = pending else { return normal };
     match case {
         Case::Finished => {
             let config = ClientConfig { corrupt_finished_for_lab_only: true, ..(*target.config).clone() };
-            (target.host.clone(), target.port, Arc::new(config))
+            Dial { config: Arc::new(config), ..normal }
         }
         Case::Mitm => match &lab.mitm {
             Some(mitm) => {
@@ -255,7 +234,7 @@ fn dial(target: &Target, lab: &Lab, pending: &Pending) -> (String, u16, Arc<Clie
                 if let Some(trust) = &mitm.trust {
                     config.trust = trust.clone();
                 }
-                ("127.0.0.1".to_owned(), mitm.port, Arc::new(config))
+                Dial { host: "127.0.0.1".to_owned(), port: mitm.port, config: Arc::new(config), ..normal }
             }
             None => normal,
         },

@@ -324,48 +324,59 @@ pub fn step_gate() -> (mpsc::Sender<()>, StepGate) {
     (go, StepGate(gate))
 }
 
-/// Connects to `host:port` as `server_name` and runs the chat session: what
+/// A connection to make: where, as which name, with which configuration,
+/// within what time, and recorded where.
+#[derive(Clone)]
+pub struct Dial {
+    /// The host to resolve and connect to.
+    pub host: String,
+    /// Its port.
+    pub port: u16,
+    /// The name the server's certificate must hold.
+    pub server_name: ServerName,
+    /// The client's TLS configuration.
+    pub config: Arc<ClientConfig>,
+    /// Bounds everything up to a completed handshake: name resolution, TCP
+    /// connect and TLS (not counting the time a `--step` gate holds a flight).
+    pub handshake_timeout: Duration,
+    /// `--pcap`: where the connection is recorded; the capture should also
+    /// be in `config`'s key log, for its secrets.
+    pub capture: Option<Arc<Capture>>,
+}
+
+impl Dial {
+    /// A connection to `host:port` as `server_name`, not recorded.
+    pub fn new(
+        host: impl Into<String>,
+        port: u16,
+        server_name: ServerName,
+        config: Arc<ClientConfig>,
+        handshake_timeout: Duration,
+    ) -> Self {
+        Self { host: host.into(), port, server_name, config, handshake_timeout, capture: None }
+    }
+}
+
+/// Makes the connection `dial` describes and runs the chat session: what
 /// arrives on `intents` is sent, what happens is reported on `events`.
 /// Lines sent before the handshake completes wait for it. [`Intent::Close`]
 /// sends close_notify at once, even mid-handshake; `intents` closing sends
-/// it once everything asked for before has been sent.
+/// it once everything asked for before has been sent. `step` (`--step`)
+/// holds each of our flights until it says go.
 ///
-/// `handshake_timeout` bounds everything up to a completed handshake: name
-/// resolution, TCP connect and TLS (not counting the time `step` holds a
-/// flight). Returns `Ok` when the connection ended with a close_notify from
-/// either side, and the reason otherwise.
-#[allow(clippy::too_many_arguments)] // each is one knob of `tlschat connect`
+/// Returns `Ok` when the connection ended with a close_notify from either
+/// side, and the reason otherwise.
 pub async fn connect(
-    host: &str,
-    port: u16,
-    server_name: ServerName,
-    config: Arc<ClientConfig>,
-    handshake_timeout: Duration,
+    dial: Dial,
     intents: mpsc::Receiver<Intent>,
     events: mpsc::Sender<NetEvent>,
     step: Option<StepGate>,
 ) -> Result<(), NetError> {
-    connect_captured(host, port, server_name, config, handshake_timeout, intents, events, step, None).await
-}
-
-/// [`connect`], with the connection recorded into `capture` (`--pcap`);
-/// the capture should also be in `config`'s key log, for its secrets.
-#[allow(clippy::too_many_arguments)] // connect's knobs, and the capture
-pub async fn connect_captured(
-    host: &str,
-    port: u16,
-    server_name: ServerName,
-    config: Arc<ClientConfig>,
-    handshake_timeout: Duration,
-    intents: mpsc::Receiver<Intent>,
-    events: mpsc::Sender<NetEvent>,
-    step: Option<StepGate>,
-    capture: Option<Arc<Capture>>,
-) -> Result<(), NetError> {
+    let Dial { host, port, server_name, config, handshake_timeout, capture } = dial;
     let start = Instant::now();
-    let tcp = timeout_at(start + handshake_timeout, open(host, port))
+    let tcp = timeout_at(start + handshake_timeout, open(&host, port))
         .await
-        .map_err(|_| NetError::ConnectTimeout { host: host.to_owned(), after: handshake_timeout })??;
+        .map_err(|_| NetError::ConnectTimeout { host, after: handshake_timeout })??;
     tcp.set_nodelay(true)?;
     let peer = tcp.peer_addr()?;
     // Chat messages are signed with the key mutual TLS proves.
