@@ -380,7 +380,7 @@ pub async fn connect(
     tcp.set_nodelay(true)?;
     let peer = tcp.peer_addr()?;
     // Chat messages are signed with the key mutual TLS proves.
-    let key = config.client_cert.as_ref().map(|c| c.key.clone());
+    let key = config.client_cert.as_ref().map(|c| Box::new(c.key.clone()));
     let tls = Connection::client(config, server_name, Box::new(OsRng))?;
     let mut stream = TlsStream::new(tcp, tls, peer, start, handshake_timeout);
     if let Some(capture) = capture {

@@ -358,7 +358,9 @@ pub(super) enum Role {
     /// A client; `key` (the one its certificate proves) signs its messages.
     Client {
         /// The identity key, if the client has one.
-        key: Option<Ed25519Key>,
+        /// Boxed: the key is 224 bytes, and a seat's task holds a `Role`
+        /// in three places at once.
+        key: Option<Box<Ed25519Key>>,
     },
     /// A room's connection to one member.
     Seat(Seat),
@@ -599,7 +601,7 @@ impl Chat {
                 self.mode = match (chat, key.take(), &summary.peer) {
                     // The room's id is the key the handshake just proved.
                     (true, Some(key), Some(server)) => {
-                        Mode::Member(Box::new(Member::new(server.fingerprint.0, key, &mut OsRng)))
+                        Mode::Member(Box::new(Member::new(server.fingerprint.0, *key, &mut OsRng)))
                     }
                     _ => Mode::Plain,
                 };
