@@ -7,9 +7,7 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
-
-use support::{Proc, Room, TempDir, WAIT, tlschat};
+use support::{Proc, Room, TempDir, tlschat};
 
 /// `tlschat demo --headless`, once alice and bob have greeted the user.
 fn demo(extra: &[&str]) -> Proc {
@@ -18,21 +16,6 @@ fn demo(extra: &[&str]) -> Proc {
     let demo = Proc::spawn("demo", &mut tlschat(&args));
     demo.stdout.wait_for_text("[bob \u{2713}] hi ");
     demo
-}
-
-/// How many lines so far contain `needle`.
-fn count(proc: &Proc, needle: &str) -> usize {
-    proc.stdout.all().iter().filter(|l| l.contains(needle)).count()
-}
-
-/// Waits until `needle` has appeared `n` times (polling: the stream's
-/// lock is not held while counting).
-fn wait_count(proc: &Proc, needle: &str, n: usize) {
-    let deadline = Instant::now() + WAIT;
-    while count(proc, needle) < n {
-        assert!(Instant::now() < deadline, "waiting for {needle:?} {n} times; got:\n{}", proc.output());
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// Leaves cleanly: end of input closes with close_notify, exit 0.
@@ -59,9 +42,9 @@ fn flip_replay_and_reorder_make_the_room_send_bad_record_mac_and_the_demo_reconn
         assert!(outcome.contains("the room sent alert bad_record_mac"), "{outcome}");
         assert!(outcome.contains(check), "{outcome}");
         assert!(!outcome.contains("NOT the expected check"), "{outcome}");
-        wait_count(&demo, "[lab] reconnecting: a new handshake", n + 1);
-        wait_count(&demo, "[tls] connected: ", n + 2);
-        wait_count(&demo, "[alice \u{2713}] welcome, ", n + 2);
+        demo.stdout.wait_for_count("[lab] reconnecting: a new handshake", n + 1);
+        demo.stdout.wait_for_count("[tls] connected: ", n + 2);
+        demo.stdout.wait_for_count("[alice \u{2713}] welcome, ", n + 2);
     }
     // The connection after the last case works: alice answers.
     demo.send_line("hello again");
@@ -90,8 +73,8 @@ fn finished_cert_and_mitm_are_caught_in_the_handshake_with_the_alert_each_check_
         demo.send_line(&format!("/tamper {case}"));
         let outcome = demo.stdout.wait_for_text(&format!("[lab] tamper {case}: {alert}"));
         assert!(outcome.contains(&format!("caught by {check}")), "{outcome}");
-        wait_count(&demo, "[lab] reconnecting: a new handshake", n + 1);
-        wait_count(&demo, "[alice \u{2713}] welcome, ", n + 2);
+        demo.stdout.wait_for_count("[lab] reconnecting: a new handshake", n + 1);
+        demo.stdout.wait_for_count("[alice \u{2713}] welcome, ", n + 2);
     }
     let text = demo.stdout.text();
     assert!(
@@ -158,7 +141,7 @@ fn connect_with_lab_flips_a_record_to_a_real_room_and_meets_an_interceptor_with_
     // The room saw the record fail its check, and never the line.
     room.proc.stdout.wait_for_text("bad_record_mac");
     assert!(!room.proc.stdout.contains("a flipped line"), "{}", room.proc.output());
-    wait_count(&client, "[tls] connected: ", 2);
+    client.stdout.wait_for_count("[tls] connected: ", 2);
 
     client.send_line("/tamper mitm");
     let outcome = client.stdout.wait_for_text("[lab] tamper mitm: this client sent alert");
@@ -166,7 +149,7 @@ fn connect_with_lab_flips_a_record_to_a_real_room_and_meets_an_interceptor_with_
         outcome.contains("bad_certificate") && outcome.contains("caught by the server's key"),
         "{outcome}"
     );
-    wait_count(&client, "[tls] connected: ", 3);
+    client.stdout.wait_for_count("[tls] connected: ", 3);
 
     // What only the demo can do is refused, and says so.
     client.send_line("/tamper sig");

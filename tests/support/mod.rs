@@ -109,12 +109,19 @@ impl Lines {
     }
 
     pub fn wait_for_within(&self, limit: Duration, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        self.wait_until(limit, what, |lines| lines.iter().find(|l| pred(l)).cloned())
+    }
+
+    /// Waits until `done` finds what it looks for in the lines so far, and
+    /// returns it; panics, naming `what`, if the stream ends or `limit`
+    /// passes first.
+    fn wait_until<T>(&self, limit: Duration, what: &str, done: impl Fn(&[String]) -> Option<T>) -> T {
         let deadline = Instant::now() + limit;
         let (lock, cvar) = &*self.shared;
         let mut state = lock.lock().unwrap();
         loop {
-            if let Some(line) = state.0.iter().find(|l| pred(l)) {
-                return line.clone();
+            if let Some(found) = done(&state.0) {
+                return found;
             }
             let now = Instant::now();
             if now >= deadline || state.1 {
@@ -133,20 +140,10 @@ impl Lines {
     /// Waits until `n` lines contain `needle` (lines are never consumed, so
     /// a second event of the same kind needs its own count).
     pub fn wait_for_count(&self, needle: &str, n: usize) {
-        let deadline = Instant::now() + WAIT;
-        let (lock, cvar) = &*self.shared;
-        let mut state = lock.lock().unwrap();
-        loop {
-            if state.0.iter().filter(|l| l.contains(needle)).count() >= n {
-                return;
-            }
-            let now = Instant::now();
-            if now >= deadline || state.1 {
-                let why = if state.1 { "the stream ended" } else { "timed out" };
-                panic!("{why} waiting for {n} lines with {needle:?}; got:\n{}", state.0.join("\n"));
-            }
-            state = cvar.wait_timeout(state, deadline - now).unwrap().0;
-        }
+        let what = format!("{n} lines with {needle:?}");
+        self.wait_until(WAIT, &what, |lines| {
+            (lines.iter().filter(|l| l.contains(needle)).count() >= n).then_some(())
+        });
     }
 
     /// Waits until the stream ends (the process closed it or exited).
