@@ -48,12 +48,11 @@ pub fn raise_open_file_limit() -> std::io::Result<u64> {
     rlimit::increase_nofile_limit(u64::MAX)
 }
 
-/// The process's soft limit on open files, from `/proc/self/limits`
-/// (Linux); `None` elsewhere or if unlimited.
+/// The process's soft limit on open files; `None` where it cannot be
+/// read or is unlimited.
 pub fn open_file_limit() -> Option<usize> {
-    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
-    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
-    line.split_whitespace().nth(3)?.parse().ok()
+    let (soft, _) = rlimit::getrlimit(rlimit::Resource::NOFILE).ok()?;
+    (soft != rlimit::INFINITY).then(|| usize::try_from(soft).ok()).flatten()
 }
 
 /// Why a connection was refused, in one line.
