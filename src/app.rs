@@ -99,6 +99,15 @@ pub enum Msg {
         /// What it says.
         text: String,
     },
+    /// The last `lines` of our lines could not be handed to the network
+    /// (the connection is over, or too much waits): they are marked not
+    /// sent, and `reason` is said.
+    NotSent {
+        /// How many of the newest pending lines.
+        lines: usize,
+        /// Why, in one line.
+        reason: String,
+    },
     /// The client's connection is over: `None` after a clean close, else why
     /// it failed (net's `connect` returns its error rather than sending it).
     Ended(Option<String>),
@@ -116,6 +125,9 @@ pub enum Action {
         /// `/msg NAME`: the recipient.
         to: Option<String>,
     },
+    /// Say these, in order: the lines of a paste, or the pieces of a line
+    /// too long for one message. The event loop paces them.
+    SayAll(Vec<Said>),
     /// Ask who is in the room.
     Who,
     /// Update our traffic keys (KeyUpdate).
@@ -126,6 +138,44 @@ pub enum Action {
     Tamper(crate::lab::Case),
     /// Close with close_notify and leave.
     Quit,
+}
+
+/// One message to say, as [`Action::Say`] has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Said {
+    /// What kind.
+    pub kind: Kind,
+    /// The text.
+    pub text: String,
+    /// `/msg NAME`: the recipient.
+    pub to: Option<String>,
+}
+
+/// `text` cut into pieces of at most `max` bytes, each ending on a
+/// character boundary: after the last space of a piece when that space is
+/// in its second half (the space is dropped), else at the last character
+/// that fits. Text within `max` is one piece.
+pub fn pieces(text: &str, max: usize) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while rest.len() > max {
+        let mut end = max;
+        while !rest.is_char_boundary(end) {
+            end -= 1;
+        }
+        if end == 0 {
+            // max is smaller than one character: the character alone.
+            end = rest.chars().next().map_or(rest.len(), char::len_utf8);
+        }
+        let (piece, next) = match rest.get(..end).and_then(|head| head.rfind(' ')) {
+            Some(space) if space >= end / 2 && space > 0 => (&rest[..space], &rest[space + 1..]),
+            _ => rest.split_at(end),
+        };
+        out.push(piece);
+        rest = next;
+    }
+    out.push(rest);
+    out
 }
 
 /// What [`App::update`] decided.
@@ -183,6 +233,10 @@ pub enum Delivery {
     Delivered,
     /// Sent on a connection without acknowledgements (not a tlschat room).
     Unacknowledged,
+    /// Not sent: refused before it left (too long, an unknown name, a
+    /// connection that is over) or by the relay (too fast). Shown so, and
+    /// still in the input history to edit and send again.
+    Refused,
 }
 
 /// What the member's checks found about a message's author.
@@ -289,19 +343,52 @@ impl ChatLog {
         }
     }
 
-    /// Moves one of our own lines on: the oldest (`oldest`) or newest
-    /// whose delivery matches `which`, among the latest entries.
-    fn mark_mine(&mut self, which: impl Fn(&Delivery) -> bool, to: Delivery, oldest: bool) {
+    /// Our own lines among the latest entries, oldest first, with their
+    /// log index.
+    fn mine(&mut self) -> impl Iterator<Item = (usize, &mut Entry)> {
         const LOOK_BACK: usize = 1000;
         let start = self.entries.len().saturating_sub(LOOK_BACK);
-        let mut mine = self.entries.range_mut(start..).filter_map(|e| match &mut e.author {
+        self.entries
+            .range_mut(start..)
+            .enumerate()
+            .map(move |(i, e)| (start + i, e))
+            .filter(|(_, e)| matches!(e.author, Author::Me(_)))
+    }
+
+    /// The network took one of our pending lines, the one that shows
+    /// `shown`: it moves on to `to`. The network answers our lines in the
+    /// order they were typed, each with "sent" or "not sent"; so pending
+    /// lines typed before it that are still pending were refused (a refusal
+    /// that came without a line to point at, or was missed).
+    fn mark_sent(&mut self, shown: &str, to: Delivery) {
+        let pending: Vec<(usize, bool)> = self
+            .mine()
+            .filter(|(_, e)| e.author == Author::Me(Delivery::Pending))
+            .map(|(i, e)| (i, e.text == shown))
+            .collect();
+        // Without a line that shows this text (it scrolled out), the oldest.
+        let Some(at) = pending.iter().find(|(_, same)| *same).or(pending.first()).map(|(i, _)| *i) else {
+            return;
+        };
+        for (i, _) in pending.iter().take_while(|(i, _)| *i < at) {
+            if let Some(e) = self.entries.get_mut(*i) {
+                e.author = Author::Me(Delivery::Refused);
+            }
+        }
+        if let Some(e) = self.entries.get_mut(at) {
+            e.author = Author::Me(to);
+        }
+    }
+
+    /// Moves on the oldest (or, with `oldest` false, the newest) of our
+    /// lines whose delivery matches `which`; returns whether there was one.
+    fn mark_mine(&mut self, which: impl Fn(&Delivery) -> bool, to: Delivery, oldest: bool) -> bool {
+        let mut mine = self.mine().filter_map(|(_, e)| match &mut e.author {
             Author::Me(d) if which(d) => Some(d),
             _ => None,
         });
         let found = if oldest { mine.next() } else { mine.last() };
-        if let Some(d) = found {
-            *d = to;
-        }
+        found.map(|d| *d = to).is_some()
     }
 
     fn scroll_by(&mut self, back: isize) -> bool {
@@ -809,7 +896,15 @@ pub struct App {
     pinned: Option<SocketAddr>,
     /// In a room's member list: the row picked (0 follows the newest).
     conn_row: usize,
+    /// When Esc was pressed, and whether a `[` or `O` followed: the start
+    /// of an escape sequence split by a slow link (see `escape_tail`).
+    esc_tail: Option<(Instant, bool)>,
 }
+
+/// How long after an Esc (or a character of the sequence it began) the
+/// rest of a split escape sequence is still taken as one: a slow link's
+/// delay, longer than any key repeat, shorter than typing `Esc [` by hand.
+const ESC_TAIL: Duration = Duration::from_millis(300);
 
 /// One of a room's connections, for the member list and the panel.
 #[derive(Debug)]
@@ -871,6 +966,7 @@ impl App {
             pinned: None,
             conn_row: 0,
             secrets_shown: false,
+            esc_tail: None,
         }
     }
 
@@ -1040,17 +1136,7 @@ impl App {
         match msg {
             Msg::Key(key) if key.kind == KeyEventKind::Press => self.key(key, now),
             Msg::Key(_) => Update::NONE,
-            Msg::Paste(text) => {
-                // One line: newlines in a paste become spaces, controls go.
-                let clean: String = text
-                    .chars()
-                    .map(|c| if c == '\n' || c == '\t' { ' ' } else { c })
-                    .filter(|c| !c.is_control())
-                    .collect();
-                self.focus = Focus::Input;
-                self.input.insert(&clean);
-                Update::REDRAW
-            }
+            Msg::Paste(text) => self.paste(&text, now),
             Msg::Wheel(notches) => {
                 let back = isize::from(notches) * WHEEL_STEP as isize;
                 Update::redraw_if(self.log.scroll_by(back))
@@ -1081,6 +1167,13 @@ impl App {
             }
             Msg::Notice { level, text } => {
                 self.notice(now, level, text);
+                Update::REDRAW
+            }
+            Msg::NotSent { lines, reason } => {
+                for _ in 0..lines {
+                    let _ = self.log.mark_mine(|d| *d == Delivery::Pending, Delivery::Refused, false);
+                }
+                self.notice(now, Level::Error, reason);
                 Update::REDRAW
             }
             Msg::Ended(error) => {
@@ -1316,7 +1409,49 @@ impl App {
         Update::REDRAW
     }
 
+    /// The rest of an escape sequence that a slow link split after its Esc:
+    /// the terminal's parser gave Esc, and now gives `[` (or `O`), digits
+    /// and a final letter as if typed. They are taken here as the key they
+    /// spell (an arrow, Home, End) or dropped; never typed into the input.
+    fn escape_tail(&mut self, key: KeyEvent, now: Now) -> Option<Update> {
+        let (at, started) = self.esc_tail.take()?;
+        let plain = key.modifiers.difference(KeyModifiers::SHIFT).is_empty();
+        let KeyCode::Char(c) = key.code else { return None };
+        if !plain || now.instant.saturating_duration_since(at) > ESC_TAIL {
+            return None;
+        }
+        if !started {
+            if c == '[' || c == 'O' {
+                self.esc_tail = Some((now.instant, true));
+                return Some(Update::NONE);
+            }
+            return None;
+        }
+        if c.is_ascii_digit() || c == ';' {
+            self.esc_tail = Some((now.instant, true));
+            return Some(Update::NONE);
+        }
+        let code = match c {
+            'A' => KeyCode::Up,
+            'B' => KeyCode::Down,
+            'C' => KeyCode::Right,
+            'D' => KeyCode::Left,
+            'H' => KeyCode::Home,
+            'F' => KeyCode::End,
+            // Any other final byte ends a sequence we do not act on.
+            '@'..='~' => return Some(Update::NONE),
+            _ => return None,
+        };
+        Some(self.key(KeyEvent::new(code, KeyModifiers::NONE), now))
+    }
+
     fn key(&mut self, key: KeyEvent, now: Now) -> Update {
+        if let Some(update) = self.escape_tail(key, now) {
+            return update;
+        }
+        if key.code == KeyCode::Esc {
+            self.esc_tail = Some((now.instant, false));
+        }
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
         match key.code {
             KeyCode::Char('c') if ctrl => return self.quit(),
@@ -1605,17 +1740,73 @@ impl App {
 
     /// Shows our own line (sent, not yet delivered) and asks for it to be said.
     fn say(&mut self, now: Now, kind: Kind, text: String, to: Option<String>) -> Update {
-        self.sent.0 += 1;
-        self.sent.1 += text.len() as u64 + 1;
+        self.say_lines(now, kind, &[text], to)
+    }
+
+    /// Shows our `lines` and asks for each to be said, in order. A line
+    /// longer than a message may be ([`chat::MAX_TEXT`] bytes) is cut into
+    /// several, at a space near the end where there is one.
+    fn say_lines(&mut self, now: Now, kind: Kind, lines: &[String], to: Option<String>) -> Update {
         self.log.scroll_by(isize::MIN / 2);
-        let mut entry = Entry::new(now.unix, Author::Me(Delivery::Pending), text.clone());
-        entry.tags.action = kind == Kind::Action;
-        entry.tags.private = to.is_some();
-        if let Some(to) = &to {
-            entry.text = format!("→ {to}: {text}");
+        let mut said = Vec::new();
+        for piece in lines.iter().flat_map(|line| pieces(line, chat::MAX_TEXT)) {
+            self.sent.0 += 1;
+            self.sent.1 += piece.len() as u64 + 1;
+            let mut entry = Entry::new(now.unix, Author::Me(Delivery::Pending), shown_as(piece, to.as_deref()));
+            entry.tags.action = kind == Kind::Action;
+            entry.tags.private = to.is_some();
+            self.log.push(entry);
+            said.push(Said { kind, text: piece.to_owned(), to: to.clone() });
         }
-        self.log.push(entry);
-        Update::act(Action::Say { kind, text, to })
+        match said.len() {
+            0 => Update::NONE,
+            1 => {
+                let Said { kind, text, to } = said.remove(0);
+                Update::act(Action::Say { kind, text, to })
+            }
+            _ => Update::act(Action::SayAll(said)),
+        }
+    }
+
+    /// A bracketed paste. One line goes into the input line, to be edited
+    /// and sent with Enter. Several are sent at once, one message per line
+    /// in order, empty lines skipped, as irssi does: the text typed before
+    /// the paste joins its first line; after `/me ` each line is an action
+    /// and after `/msg NAME ` each goes to NAME. Pasted lines are text:
+    /// a pasted `/quit` is said, not run.
+    fn paste(&mut self, text: &str, now: Now) -> Update {
+        let text = text.replace("\r\n", "\n").replace('\r', "\n");
+        let mut lines: Vec<String> = text
+            .split('\n')
+            .map(|line| line.chars().map(|c| if c == '\t' { ' ' } else { c }).filter(|c| !c.is_control()).collect())
+            .collect();
+        // A paste that ends with a newline does not end with an empty line.
+        if lines.len() > 1 && lines.last().is_some_and(String::is_empty) {
+            lines.pop();
+        }
+        self.focus = Focus::Input;
+        if lines.len() <= 1 {
+            self.input.insert(lines.first().map_or("", String::as_str));
+            return Update::REDRAW;
+        }
+        let typed = self.input.text().to_owned();
+        let (kind, to, before) = if let Some(rest) = typed.strip_prefix("/me ") {
+            (Kind::Action, None, rest.trim_start())
+        } else if let Some((name, rest)) = typed.strip_prefix("/msg ").and_then(|r| r.trim_start().split_once(' ')) {
+            (Kind::Private, Some(name.to_owned()), rest.trim_start())
+        } else if typed.starts_with('/') && !typed.starts_with("//") {
+            let why = "a paste of several lines goes after text, /me or /msg NAME: not sent".to_owned();
+            self.notice(now, Level::Error, why);
+            return Update::REDRAW;
+        } else {
+            (Kind::Text, None, typed.as_str())
+        };
+        if let Some(first) = lines.first_mut() {
+            first.insert_str(0, before);
+        }
+        lines.retain(|line| !line.trim().is_empty());
+        self.input.set(String::new());
+        self.say_lines(now, kind, &lines, to)
     }
 
     /// What the room reports.
@@ -1630,14 +1821,15 @@ impl App {
         }
         match event {
             ChatEvent::Welcome { name, .. } => self.me = Some(name),
-            ChatEvent::Sent { seq, kind, acked, .. } => {
+            ChatEvent::Sent { seq, kind, acked, to, text } => {
                 let delivery = if acked {
                     Delivery::Sent { seq, private: kind == Kind::Private }
                 } else {
                     Delivery::Unacknowledged
                 };
-                self.log.mark_mine(|d| *d == Delivery::Pending, delivery, true);
+                self.log.mark_sent(&shown_as(&text, to.as_deref()), delivery);
             }
+            ChatEvent::Refused { code, text } => self.refused(code, &text),
             ChatEvent::Delivered { seq, private, .. } => {
                 self.log.mark_mine(|d| *d == Delivery::Sent { seq, private }, Delivery::Delivered, false);
             }
@@ -1658,6 +1850,33 @@ impl App {
                 }
             }
             ChatEvent::Roster { members, .. } => self.members = members,
+            _ => {}
+        }
+    }
+
+    /// A refusal that answers one of our lines marks it "not sent". The
+    /// connection refuses a line it cannot sign (too long, a `/msg` to an
+    /// unknown name) as it takes it: that answers the oldest pending line.
+    /// The relay refuses a line it received (too fast, altered): that
+    /// answers the oldest line sent and not yet acknowledged, since the
+    /// relay answers each line, in order. Both come as `BadMessage` or
+    /// with their own codes; only the relay's `BadMessage` speaks of the relay.
+    fn refused(&mut self, code: chat::RefusalCode, text: &str) {
+        use chat::RefusalCode as Code;
+        let sent = |d: &Delivery| matches!(d, Delivery::Sent { .. });
+        let pending = |d: &Delivery| *d == Delivery::Pending;
+        match code {
+            Code::TooLong | Code::RateLimited | Code::NoSuchMember => {
+                self.log.mark_mine(sent, Delivery::Refused, true);
+            }
+            Code::BadMessage if text.starts_with("not sent:") => {
+                let by_relay = text.contains("relay");
+                let marked = if by_relay { sent } else { pending };
+                if !self.log.mark_mine(marked, Delivery::Refused, true) {
+                    let other = if by_relay { pending } else { sent };
+                    let _ = self.log.mark_mine(other, Delivery::Refused, true);
+                }
+            }
             _ => {}
         }
     }
@@ -1699,6 +1918,14 @@ impl App {
             self.ring |= mentioned && !history && self.bell;
         }
         self.log.push(entry);
+    }
+}
+
+/// How one of our lines shows in the log: a private one with its recipient.
+fn shown_as(text: &str, to: Option<&str>) -> String {
+    match to {
+        Some(to) => format!("\u{2192} {to}: {text}"),
+        None => text.to_owned(),
     }
 }
 

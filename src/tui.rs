@@ -28,7 +28,7 @@ use ratatui::DefaultTerminal;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior, interval, sleep_until};
 
-use crate::app::{Action, App, Level, Msg, Now};
+use crate::app::{Action, App, Level, Msg, Now, Said};
 use crate::chat::Kind;
 use crate::net::{Intent, NetEvent, StepGate};
 use crate::trust::Question;
@@ -142,6 +142,64 @@ pub fn message(event: TermEvent) -> Option<Msg> {
     }
 }
 
+/// Our lines on their way to the network at a pace a room accepts (its
+/// relay refuses a member who posts more than 20 at once or 5 a second):
+/// up to [`Pacer::BURST`] at once, then one per [`Pacer::EVERY`]. Typed
+/// lines never wait; a long paste is spread out instead of refused.
+#[derive(Debug)]
+pub struct Pacer {
+    queue: std::collections::VecDeque<Said>,
+    /// Sending credit, up to `BURST` lines' worth, as of `at`.
+    credit: Duration,
+    at: Option<Instant>,
+}
+
+impl Default for Pacer {
+    fn default() -> Self {
+        Self { queue: std::collections::VecDeque::new(), credit: Self::EVERY * Self::BURST, at: None }
+    }
+}
+
+impl Pacer {
+    /// Lines that go at once.
+    pub const BURST: u32 = 10;
+    /// Then one line per this.
+    pub const EVERY: Duration = Duration::from_millis(250);
+
+    /// Queues `said` behind the lines already waiting.
+    pub fn push(&mut self, said: Said) {
+        self.queue.push_back(said);
+    }
+
+    /// The next line to send at `now`, if one waits and its turn has come.
+    pub fn due(&mut self, now: Instant) -> Option<Said> {
+        let earned = self.at.map_or(Duration::ZERO, |at| now.saturating_duration_since(at));
+        self.credit = (self.credit + earned).min(Self::EVERY * Self::BURST);
+        self.at = Some(now);
+        if self.queue.is_empty() || self.credit < Self::EVERY {
+            return None;
+        }
+        self.credit -= Self::EVERY;
+        self.queue.pop_front()
+    }
+
+    /// When the next waiting line's turn comes; `None` when none waits.
+    pub fn next(&self) -> Option<Instant> {
+        if self.queue.is_empty() {
+            return None;
+        }
+        let at = self.at.unwrap_or_else(Instant::now);
+        Some(at + Self::EVERY.saturating_sub(self.credit))
+    }
+
+    /// Drops what waits; returns how many lines that was.
+    pub fn clear(&mut self) -> usize {
+        let n = self.queue.len();
+        self.queue.clear();
+        n
+    }
+}
+
 /// How long [`run`] waits for the network to finish closing after `/quit`.
 const CLOSE_GRACE: Duration = Duration::from_secs(3);
 
@@ -176,7 +234,16 @@ where
     let mut next_frame = Instant::now();
     let mut quit_deadline: Option<Instant> = None;
     let mut dialog: Option<TrustDialog> = None;
+    let mut pacer = Pacer::default();
     loop {
+        while let Some(Said { kind, text, to }) = pacer.due(Instant::now()) {
+            if !outbox.say(kind, &text, to.as_deref()) {
+                let lines = 1 + pacer.clear();
+                let reason = "not sent: the connection is over, or too much is waiting to be sent".to_owned();
+                let _ = app.update(Msg::NotSent { lines, reason }, Now::system());
+                dirty = true;
+            }
+        }
         if dialog.as_ref().is_some_and(TrustDialog::is_stale) {
             dialog = None;
             dirty = true;
@@ -212,6 +279,7 @@ where
             _ = tick.tick(), if animating => Some(Msg::Tick),
             () = sleep_until(reveal.unwrap_or_else(Instant::now)), if reveal.is_some() => Some(Msg::Tick),
             () = sleep_until(next_frame), if dirty => None,
+            () = sleep_until(pacer.next().unwrap_or_else(Instant::now)), if pacer.next().is_some() => None,
             () = sleep_until(quit_deadline.unwrap_or_else(Instant::now)), if quit_deadline.is_some() => break,
             question = next_question(&mut questions), if dialog.is_none() => {
                 dialog = question.map(TrustDialog::new);
@@ -238,17 +306,18 @@ where
             terminal.bell();
         }
         match update.action {
-            Some(Action::Say { kind, text, to }) if !outbox.say(kind, &text, to.as_deref()) => {
-                let text = "not sent: the connection is over, or too much is waiting to be sent".to_owned();
-                let _ = app.update(Msg::Notice { level: Level::Error, text }, Now::system());
-                dirty = true;
+            Some(Action::Say { kind, text, to }) => {
+                pacer.push(Said { kind, text, to });
+            }
+            Some(Action::SayAll(lines)) => {
+                lines.into_iter().for_each(|said| pacer.push(said));
             }
             Some(Action::Who) if !outbox.who() => {
                 let text = "/who not sent: the connection is over".to_owned();
                 let _ = app.update(Msg::Notice { level: Level::Error, text }, Now::system());
                 dirty = true;
             }
-            Some(Action::Say { .. } | Action::Who) => {}
+            Some(Action::Who) => {}
             Some(Action::Rekey) if !outbox.rekey() => {
                 let text =
                     "KeyUpdate not sent: nobody is connected, or the connection is not ready".to_owned();
@@ -455,4 +524,37 @@ pub async fn run_room(
         None
     };
     run(app, events, ended, &mut RoomOutbox { host, shutdown }, None).await.map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(n: usize) -> Said {
+        Said { kind: Kind::Text, text: format!("line {n}"), to: None }
+    }
+
+    #[test]
+    fn the_pacer_sends_a_burst_at_once_then_one_line_per_interval_in_order() {
+        let start = Instant::now();
+        let mut pacer = Pacer::default();
+        assert_eq!(pacer.next(), None, "nothing waits");
+        for n in 0..30 {
+            pacer.push(line(n));
+        }
+        let mut sent = Vec::new();
+        while let Some(said) = pacer.due(start) {
+            sent.push(said);
+        }
+        assert_eq!(sent.len(), Pacer::BURST as usize);
+        // Then one per interval, each when `next` says.
+        for _ in 0..5 {
+            let at = pacer.next().expect("lines wait");
+            assert!(pacer.due(at - Duration::from_millis(1)).is_none(), "not before its turn");
+            sent.push(pacer.due(at).expect("its turn"));
+        }
+        assert_eq!(sent, (0..15).map(line).collect::<Vec<_>>());
+        assert_eq!(pacer.clear(), 15);
+        assert_eq!(pacer.next(), None);
+    }
 }

@@ -18,8 +18,8 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Color;
 use ratatui::widgets::Widget;
-use tlschat::app::{Action, App, Focus, Msg, Now, Outcome};
-use tlschat::chat::{ChatEvent, Frame, Kind, MemberInfo, Standing};
+use tlschat::app::{Action, App, Focus, Msg, Now, Outcome, Said};
+use tlschat::chat::{ChatEvent, Frame, Kind, MemberInfo, RefusalCode, Standing};
 use tlschat::net::{Closer, NetEvent};
 use tlschat::tls::{self, Event};
 use tlschat::ui;
@@ -336,7 +336,8 @@ fn the_input_line_edits_by_character_and_word_and_remembers_history() {
     let _ = app.update(key(KeyCode::Down), now);
     let _ = app.update(key(KeyCode::Down), now);
     assert_eq!(app.input().text(), "draft", "Down past the newest returns the draft");
-    let _ = app.update(Msg::Paste("two\nlines".into()), now);
+    // A paste of one line (a final newline or not) goes into the input, to edit.
+    let _ = app.update(Msg::Paste("two\tlines\n".into()), now);
     assert_eq!(app.input().text(), "drafttwo lines");
 }
 
@@ -860,4 +861,175 @@ fn every_command_the_view_draws_runs_as_drawn_and_prints_the_engines_value() {
     }
     assert_eq!(ran, app.panel().schedule().proofs().len());
     assert!(ran > 30, "{ran} commands");
+}
+
+/// The room's answer `event`, into `app`.
+fn chat(app: &mut App, event: ChatEvent, now: Now) {
+    let _ = app.update(Msg::Net(NetEvent::Chat { peer: server(), event }), now);
+}
+
+fn sent(seq: u64, text: &str, to: Option<&str>) -> ChatEvent {
+    let kind = if to.is_some() { Kind::Private } else { Kind::Text };
+    ChatEvent::Sent { seq, kind, to: to.map(Into::into), text: text.into(), acked: true }
+}
+
+fn delivered(seq: u64, private: bool) -> ChatEvent {
+    ChatEvent::Delivered { seq, private, room_seq: 0 }
+}
+
+/// Our own lines in the log, each as `mark text`.
+fn my_lines(app: &App) -> Vec<String> {
+    use tlschat::app::{Author, Delivery};
+    app.log()
+        .entries()
+        .iter()
+        .filter_map(|e| match &e.author {
+            Author::Me(d) => {
+                let mark = match d {
+                    Delivery::Pending | Delivery::Sent { .. } => "·",
+                    Delivery::Delivered => "✓✓",
+                    Delivery::Unacknowledged => "→",
+                    Delivery::Refused => "✗",
+                };
+                Some(format!("{mark} {}", e.text))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_refused_line_is_marked_not_sent_and_the_lines_after_it_keep_their_own_marks() {
+    let now = t0();
+    let mut app = client_app(now);
+    chat(&mut app, ChatEvent::Welcome { name: "carol".into(), history: 0 }, now);
+    // Three lines typed before the connection answers any: the middle one
+    // cannot be signed (nobody of that name is known).
+    for line in ["first", "/msg nobody psst", "third"] {
+        typed(&mut app, line, now);
+        let _ = app.update(key(KeyCode::Enter), now);
+    }
+    chat(&mut app, sent(1, "first", None), now);
+    let refusal = "not sent: no member named nobody is known here (/who lists who is in)";
+    chat(&mut app, ChatEvent::Refused { code: RefusalCode::BadMessage, text: refusal.into() }, now);
+    assert_eq!(my_lines(&app), ["· first", "✗ → nobody: psst", "· third"]);
+    chat(&mut app, sent(2, "third", None), now);
+    chat(&mut app, delivered(1, false), now);
+    assert_eq!(my_lines(&app), ["✓✓ first", "✗ → nobody: psst", "· third"]);
+    chat(&mut app, delivered(2, false), now);
+    assert_eq!(my_lines(&app), ["✓✓ first", "✗ → nobody: psst", "✓✓ third"]);
+    let text = screen(&mut app, 100, 20);
+    assert!(text.contains("you ✗ not sent (private): → nobody: psst"), "{text}");
+    assert!(text.contains("you ✓✓: third"), "{text}");
+
+    // The relay refuses a line it received (too fast): the oldest line not
+    // yet acknowledged, since it answers each in order.
+    for line in ["fourth", "fifth"] {
+        typed(&mut app, line, now);
+        let _ = app.update(key(KeyCode::Enter), now);
+    }
+    chat(&mut app, sent(3, "fourth", None), now);
+    chat(&mut app, sent(4, "fifth", None), now);
+    chat(&mut app, delivered(3, false), now);
+    let slow = "not sent: slow down (at most 20 messages at once, 5 a second)";
+    chat(&mut app, ChatEvent::Refused { code: RefusalCode::RateLimited, text: slow.into() }, now);
+    assert_eq!(my_lines(&app)[3..], ["✓✓ fourth", "✗ fifth"]);
+
+    // A refusal that never came (or came before it could be matched):
+    // the line after it, sent, shows that the one before was not.
+    for line in ["/msg nobody again", "sixth"] {
+        typed(&mut app, line, now);
+        let _ = app.update(key(KeyCode::Enter), now);
+    }
+    chat(&mut app, sent(5, "sixth", None), now);
+    assert_eq!(my_lines(&app)[5..], ["✗ → nobody: again", "· sixth"]);
+
+    // A line the network could not even be handed.
+    typed(&mut app, "seventh", now);
+    let _ = app.update(key(KeyCode::Enter), now);
+    let reason = "not sent: the connection is over".to_owned();
+    let _ = app.update(Msg::NotSent { lines: 1, reason }, now);
+    assert_eq!(my_lines(&app)[7..], ["✗ seventh"]);
+}
+
+#[test]
+fn a_paste_of_several_lines_is_said_line_by_line_in_order_and_empty_lines_are_skipped() {
+    let now = t0();
+    let mut app = client_app(now);
+    typed(&mut app, "first: ", now);
+    // Terminals send pasted newlines as CR, LF or both.
+    let update = app.update(Msg::Paste("one\r\ntwo\r\rthree\n/quit\n".into()), now);
+    let said = |text: &str| Said { kind: Kind::Text, text: text.into(), to: None };
+    assert_eq!(
+        update.action,
+        Some(Action::SayAll(vec![said("first: one"), said("two"), said("three"), said("/quit")])),
+        "a pasted command is text"
+    );
+    assert_eq!(app.input().text(), "", "the input is empty after the paste");
+    assert!(!app.quitting());
+    assert_eq!(my_lines(&app), ["· first: one", "· two", "· three", "· /quit"]);
+
+    // After /msg NAME, every line goes to NAME; after /me, every line is an action.
+    typed(&mut app, "/msg bob ", now);
+    let update = app.update(Msg::Paste("a\nb".into()), now);
+    let private = |text: &str| Said { kind: Kind::Private, text: text.into(), to: Some("bob".into()) };
+    assert_eq!(update.action, Some(Action::SayAll(vec![private("a"), private("b")])));
+    typed(&mut app, "/me ", now);
+    let update = app.update(Msg::Paste("waves\nsmiles".into()), now);
+    let action = |text: &str| Said { kind: Kind::Action, text: text.into(), to: None };
+    assert_eq!(update.action, Some(Action::SayAll(vec![action("waves"), action("smiles")])));
+    // After another command, nothing is sent and the input stays.
+    typed(&mut app, "/who ", now);
+    assert_eq!(app.update(Msg::Paste("x\ny".into()), now).action, None);
+    assert_eq!(app.input().text(), "/who ");
+}
+
+#[test]
+fn a_line_over_the_limit_is_said_in_pieces_cut_at_character_boundaries() {
+    let now = t0();
+    let mut app = client_app(now);
+    // One byte, then two-byte characters: 4096 falls inside one of them.
+    let long = format!("a{}", "é".repeat(5000));
+    let _ = app.update(Msg::Paste(long.clone()), now);
+    let Some(Action::SayAll(pieces)) = app.update(key(KeyCode::Enter), now).action else {
+        panic!("a long line is said as several messages")
+    };
+    assert_eq!(pieces.len(), 3);
+    assert!(pieces.iter().all(|p| p.text.len() <= tlschat::chat::MAX_TEXT && p.kind == Kind::Text));
+    assert_eq!(pieces.iter().map(|p| p.text.as_str()).collect::<String>(), long, "nothing lost");
+    assert_eq!(my_lines(&app).len(), 3, "each piece shows as a line of its own");
+    // Words are not cut where a space is near the end.
+    let words = "word ".repeat(1000);
+    let _ = app.update(Msg::Paste(words.clone()), now);
+    let Some(Action::SayAll(pieces)) = app.update(key(KeyCode::Enter), now).action else { panic!() };
+    assert!(pieces.iter().all(|p| p.text.split(' ').all(|w| w == "word" || w.is_empty())), "{pieces:?}");
+    assert_eq!(pieces.iter().map(|p| p.text.matches("word").count()).sum::<usize>(), 1000);
+}
+
+#[test]
+fn esc_then_the_rest_of_an_arrows_sequence_late_moves_and_types_nothing() {
+    let now = t0();
+    let mut app = client_app(now);
+    typed(&mut app, "older", now);
+    let _ = app.update(key(KeyCode::Enter), now);
+    typed(&mut app, "draft", now);
+    // Esc, then "[A" a little later (a slow link split Up's sequence): Up.
+    let ms = |n| now.after(Duration::from_millis(n));
+    let _ = app.update(key(KeyCode::Esc), ms(0));
+    let _ = app.update(key(KeyCode::Char('[')), ms(80));
+    let _ = app.update(key(KeyCode::Char('A')), ms(120));
+    assert_eq!(app.input().text(), "older", "taken as Up: history");
+    // Down, split after the Esc and with a parameter ("\x1b" then "[1;2B").
+    for (c, at) in [('[', 10), ('1', 20), (';', 30), ('2', 40), ('B', 50)] {
+        if at == 10 {
+            let _ = app.update(key(KeyCode::Esc), ms(1000));
+        }
+        let _ = app.update(key(KeyCode::Char(c)), ms(1000 + at));
+    }
+    assert_eq!(app.input().text(), "draft", "taken as Down: back to the draft");
+    // Typed by hand, long after an Esc, "[B" is text.
+    let _ = app.update(key(KeyCode::Esc), ms(2000));
+    let _ = app.update(key(KeyCode::Char('[')), ms(3000));
+    let _ = app.update(key(KeyCode::Char('B')), ms(3010));
+    assert_eq!(app.input().text(), "draft[B");
 }

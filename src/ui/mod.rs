@@ -232,6 +232,11 @@ fn entry_lines<'a>(entry: &'a Entry, width: usize, theme: Theme, picked: bool) -
                 Delivery::Pending | Delivery::Sent { .. } => "\u{00b7}",
                 Delivery::Delivered => "\u{2713}\u{2713}",
                 Delivery::Unacknowledged => "\u{2192}",
+                // Never shown as if said: marked, and the text dimmed.
+                Delivery::Refused => {
+                    let head = format!("you \u{2717} not sent{private}: ");
+                    return finish(entry, width, time, Span::styled(head, theme.bad()), theme.dim(), picked);
+                }
             };
             let who = if tags.action { "* you" } else { "you" };
             (Span::styled(format!("{who} {mark}{private}: "), theme.name("you")), text_style)
@@ -257,6 +262,19 @@ fn entry_lines<'a>(entry: &'a Entry, width: usize, theme: Theme, picked: bool) -
             (Span::styled("── ", style), style)
         }
     };
+    finish(entry, width, time, head, text_style, picked)
+}
+
+/// An entry's lines from its parts: the time, the head (author and
+/// marks) and the text wrapped in `text_style` with a hanging indent.
+fn finish<'a>(
+    entry: &'a Entry,
+    width: usize,
+    time: Span<'a>,
+    head: Span<'a>,
+    text_style: Style,
+    picked: bool,
+) -> Vec<Line<'a>> {
     // The message picked in the chat pane (Tab) stands out.
     let head = if picked { head.patch_style(Style::new().add_modifier(Modifier::REVERSED)) } else { head };
     let indent = if width > TIME_WIDTH * 3 { TIME_WIDTH } else { 0 };
