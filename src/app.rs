@@ -99,6 +99,9 @@ pub enum Msg {
         /// What it says.
         text: String,
     },
+    /// The process was asked to stop (`SIGTERM`, or `SIGHUP` when the
+    /// terminal closed), by this name: as `/quit`.
+    Signal(&'static str),
     /// The last `lines` of our lines could not be handed to the network
     /// (the connection is over, or too much waits): they are marked not
     /// sent, and `reason` is said.
@@ -1168,6 +1171,10 @@ impl App {
             Msg::Notice { level, text } => {
                 self.notice(now, level, text);
                 Update::REDRAW
+            }
+            Msg::Signal(name) => {
+                self.notice(now, Level::Info, format!("{name}: closing"));
+                self.quit()
             }
             Msg::NotSent { lines, reason } => {
                 for _ in 0..lines {

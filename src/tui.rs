@@ -220,6 +220,7 @@ pub async fn run<E>(
 where
     E: Future<Output = Option<String>>,
 {
+    let mut signals = Signals::new()?;
     let mut terminal = Terminal::start()?;
     let (width, height) = terminal.size()?;
     let _ = app.update(Msg::Resize { width, height }, Now::system());
@@ -249,7 +250,12 @@ where
             dirty = true;
         }
         if dirty && Instant::now() >= next_frame {
-            terminal.draw_with(&app, dialog.as_ref())?;
+            match terminal.draw_with(&app, dialog.as_ref()) {
+                Ok(()) => {}
+                // The terminal closed (SIGHUP): close the connection all the same.
+                Err(_) if signals.caught => break,
+                Err(e) => return Err(e),
+            }
             dirty = false;
             next_frame = Instant::now() + FRAME;
         }
@@ -281,6 +287,7 @@ where
             () = sleep_until(next_frame), if dirty => None,
             () = sleep_until(pacer.next().unwrap_or_else(Instant::now)), if pacer.next().is_some() => None,
             () = sleep_until(quit_deadline.unwrap_or_else(Instant::now)), if quit_deadline.is_some() => break,
+            signal = signals.next() => Some(Msg::Signal(signal)),
             question = next_question(&mut questions), if dialog.is_none() => {
                 dialog = question.map(TrustDialog::new);
                 dirty = true;
@@ -351,9 +358,41 @@ where
         }
     }
     // Show the last state (closing…) once; then the terminal is restored by drop.
-    terminal.draw_with(&app, dialog.as_ref())?;
+    let last = terminal.draw_with(&app, dialog.as_ref());
+    if !signals.caught {
+        last?;
+    }
     drop(terminal);
     Ok(failure)
+}
+
+/// SIGTERM and SIGHUP (the terminal closed), taken while the TUI runs so
+/// that they end it as `/quit` does: close_notify, then the terminal
+/// restored (main screen, no mouse reporting, cooked mode) before exiting.
+/// Without this their default action kills the process in raw mode.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    hangup: tokio::signal::unix::Signal,
+    /// Whether one came: the terminal may be gone, so drawing may fail.
+    caught: bool,
+}
+
+impl Signals {
+    fn new() -> io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self { term: signal(SignalKind::terminate())?, hangup: signal(SignalKind::hangup())?, caught: false })
+    }
+
+    /// The next signal's name. Cancel-safe.
+    async fn next(&mut self) -> &'static str {
+        let name = tokio::select! {
+            Some(()) = self.term.recv() => "SIGTERM",
+            Some(()) = self.hangup.recv() => "SIGHUP",
+            else => std::future::pending().await,
+        };
+        self.caught = true;
+        name
+    }
 }
 
 /// The next first-contact question; never, once there are no more. Cancel-safe.

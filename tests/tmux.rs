@@ -256,3 +256,44 @@ fn connect_with_reveal_shows_the_key_schedule_with_values_on_f4_and_logs_none() 
     assert!(log.contains("[tls] connected: "), "{log}");
     assert!(!log.contains("revealed"), "a value in the log file:\n{log}");
 }
+
+/// Sends `signal` to the tlschat running in `name`'s pane (the child of the
+/// pane's shell).
+fn kill(tmux: &Tmux, name: &str, signal: &str) {
+    let shell = tmux.format(name, "#{pane_pid}");
+    let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children")).unwrap();
+    let pid = children.split_whitespace().next().expect("tlschat runs in the pane");
+    let status = std::process::Command::new("kill").args([&format!("-{signal}"), pid]).status().unwrap();
+    assert!(status.success(), "kill -{signal} {pid}");
+}
+
+#[test]
+fn sigterm_and_sighup_close_politely_and_give_the_terminal_back() {
+    let dir = TempDir::new("tmux-signals");
+    let tmux = Tmux::start(&dir);
+    room_and_client(&tmux, &dir, &[]);
+    tmux.wait_for("client", "the finished handshake", handshake_done);
+    tmux.wait_for_text("client", "you are in the room as");
+    for name in ["client", "room"] {
+        assert_eq!(tmux.format(name, "#{alternate_on}"), "1", "{name}: the TUI is on the alternate screen");
+        assert_eq!(tmux.format(name, "#{mouse_any_flag}"), "1", "{name}: the TUI reports the mouse");
+    }
+    // A paste of three lines arrives as three messages, in order.
+    tmux.command(&["set-buffer", "-b", "three", "first pasted\nsecond pasted\nthird pasted"]);
+    tmux.command(&["paste-buffer", "-p", "-d", "-b", "three", "-t", "client"]);
+    tmux.wait_for("room", "the three lines, in order", |s| {
+        let at = |t: &str| s.find(t);
+        let (Some(a), Some(b), Some(c)) = (at("first pasted"), at("second pasted"), at("third pasted")) else {
+            return false;
+        };
+        a < b && b < c && s.matches("✓: ").count() >= 3
+    });
+    tmux.wait_for("client", "the three delivered", |s| s.matches("you ✓✓: ").count() == 3);
+
+    kill(&tmux, "client", "TERM");
+    assert_exited_cleanly(&tmux, "client", dir.path());
+    // It closed with close_notify, as /quit does.
+    tmux.wait_for_text("room", "left (close_notify)");
+    kill(&tmux, "room", "HUP");
+    assert_exited_cleanly(&tmux, "room", dir.path());
+}
