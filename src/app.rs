@@ -33,6 +33,30 @@ pub const MAX_LOG: usize = 50_000;
 /// Below this width the handshake panel is hidden unless F2 asks for it.
 pub const NARROW: u16 = 72;
 
+/// Below this height (rows in all) the panel is hidden unless asked for.
+pub const SHORT: u16 = 12;
+
+/// The chat pane keeps at least this many columns beside the panel; where
+/// it cannot, the panel gives way (or, asked for, takes the chat's place).
+pub const MIN_CHAT: u16 = 40;
+
+/// Where the side panel goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    /// Not shown.
+    Hidden,
+    /// On the right of the chat pane.
+    Beside,
+    /// In the chat pane's place (asked for on a screen too small for
+    /// both): F2 or Esc gives the chat back.
+    Instead,
+}
+
+/// The side panel's width on a screen `width` columns wide.
+pub fn panel_width(width: u16) -> u16 {
+    (width * 2 / 5).clamp(30, 60).min(width)
+}
+
 /// Entries scrolled per mouse-wheel notch.
 const WHEEL_STEP: usize = 3;
 
@@ -1122,9 +1146,24 @@ impl App {
         self.quitting
     }
 
-    /// Whether the panel is shown at `width` columns.
+    /// Whether the panel is shown at `width` columns (and the last height).
     pub fn panel_visible(&self, width: u16) -> bool {
-        self.panel_choice.unwrap_or(width >= NARROW)
+        self.panel_place(width, self.size.1) != Place::Hidden
+    }
+
+    /// Where the panel goes on a `width`×`height` screen: beside the chat
+    /// when the chat keeps [`MIN_CHAT`] columns (by itself only from
+    /// [`NARROW`] columns and [`SHORT`] rows); asked for (F2, F3, F4, a
+    /// message opened) where both do not fit, in the chat's place.
+    pub fn panel_place(&self, width: u16, height: u16) -> Place {
+        let fits = width.saturating_sub(panel_width(width)) >= MIN_CHAT;
+        match self.panel_choice {
+            Some(false) => Place::Hidden,
+            Some(true) if fits => Place::Beside,
+            Some(true) => Place::Instead,
+            None if fits && width >= NARROW && height >= SHORT => Place::Beside,
+            None => Place::Hidden,
+        }
     }
 
     /// Whether something moves on screen, so ticks matter; when not, the
@@ -1145,7 +1184,15 @@ impl App {
                 Update::redraw_if(self.log.scroll_by(back))
             }
             Msg::Resize { width, height } => {
+                let resized = self.size != (width, height);
                 self.size = (width, height);
+                // A panel asked for on a larger screen gives way to the chat.
+                if resized && self.panel_place(width, height) == Place::Instead {
+                    self.panel_choice = None;
+                }
+                if !self.panel_visible(width) && self.focus == Focus::Panel {
+                    self.focus = Focus::Input;
+                }
                 Update::REDRAW
             }
             Msg::Tick => {
@@ -1475,21 +1522,17 @@ impl App {
                 }
                 return Update::REDRAW;
             }
-            KeyCode::F(3) => {
-                self.side = if self.side == Side::Members { Side::Handshake } else { Side::Members };
-                return Update::REDRAW;
-            }
-            KeyCode::F(4) => {
-                self.side = if self.side == Side::Schedule { Side::Handshake } else { Side::Schedule };
-                return Update::REDRAW;
-            }
+            KeyCode::F(3) => return self.show_side(Side::Members),
+            KeyCode::F(4) => return self.show_side(Side::Schedule),
             KeyCode::Tab if self.focus == Focus::Input && self.complete_name() => return Update::REDRAW,
             KeyCode::Tab | KeyCode::BackTab => {
                 let visible = self.panel_visible(self.size.0);
+                // Messages are picked in the chat pane, beside the panel.
+                let beside = self.panel_place(self.size.0, self.size.1) == Place::Beside;
                 let messages = self.last_signed(self.log.entries().len()).is_some();
                 self.focus = match self.focus {
                     Focus::Input if visible => Focus::Panel,
-                    Focus::Input | Focus::Panel if messages && visible => Focus::Messages,
+                    Focus::Input | Focus::Panel if messages && beside => Focus::Messages,
                     _ => Focus::Input,
                 };
                 if self.focus == Focus::Messages {
@@ -1512,6 +1555,25 @@ impl App {
             Focus::Input => self.input_key(key, now),
             Focus::Messages => self.messages_key(key),
         }
+    }
+
+    /// F3 and F4: `side` in the panel, shown if it was hidden; again, the
+    /// handshake (and the chat, where the panel had taken its place).
+    fn show_side(&mut self, side: Side) -> Update {
+        let (width, height) = self.size;
+        if self.side == side && self.panel_visible(width) {
+            self.side = Side::Handshake;
+            if self.panel_place(width, height) == Place::Instead {
+                self.panel_choice = None;
+                self.focus = Focus::Input;
+            }
+        } else {
+            self.side = side;
+            if !self.panel_visible(width) {
+                self.panel_choice = Some(true);
+            }
+        }
+        Update::REDRAW
     }
 
     /// Keys while a message is picked in the chat pane.
@@ -1696,6 +1758,10 @@ impl App {
             KeyCode::Down => return Update::redraw_if(i.history_forward()),
             KeyCode::Esc => {
                 self.log.scroll_by(isize::MIN / 2);
+                // A panel in the chat's place gives it back.
+                if self.panel_place(self.size.0, self.size.1) == Place::Instead {
+                    self.panel_choice = None;
+                }
             }
             _ => return Update::NONE,
         }

@@ -268,9 +268,61 @@ fn the_narrow_layout_hides_the_panel_and_f2_brings_it_back() {
     insta::assert_snapshot!("narrow_60x20", narrow);
     let _ = app.update(key(KeyCode::F(2)), now);
     assert!(app.panel_visible(60));
+    // Too narrow for both: the panel takes the chat's place, whole.
     let with_panel = screen(&mut app, 60, 20);
-    assert!(with_panel.contains("Handshake"));
+    assert!(with_panel.contains("Handshake") && !with_panel.contains("hello from the room"));
     insta::assert_snapshot!("narrow_60x20_f2", with_panel);
+    let _ = app.update(key(KeyCode::F(2)), now);
+    assert!(screen(&mut app, 60, 20).contains("hello from the room"), "F2 again: the chat");
+    let _ = app.update(key(KeyCode::F(2)), now);
+    let _ = app.update(key(KeyCode::Esc), now);
+    assert!(screen(&mut app, 60, 20).contains("hello from the room"), "so does Esc");
+}
+
+#[test]
+fn the_panel_gives_way_when_the_terminal_shrinks_and_f4_shows_the_schedule_even_when_hidden() {
+    let (events, _) = client_events("localhost", 45);
+    let start = t0();
+    let mut app = client_app(start);
+    let now = feed(&mut app, events, start);
+    let _ = app.update(Msg::Net(NetEvent::Text { peer: server(), line: "hello from the room".into() }), now);
+    // Asked for on a wide screen, then the terminal shrinks.
+    let _ = screen(&mut app, 120, 30);
+    let _ = app.update(key(KeyCode::F(2)), now);
+    let _ = app.update(key(KeyCode::F(2)), now);
+    assert!(app.panel_visible(120));
+    for (width, height) in [(60, 15), (30, 8)] {
+        let text = screen(&mut app, width, height);
+        assert!(!text.contains("Handshake"), "{width}x{height}: the panel gave way:\n{text}");
+        assert!(text.contains("hello"), "{width}x{height}: the chat is there:\n{text}");
+        let chat = ui::Areas::of(&app, Rect::new(0, 0, width, height)).chat;
+        assert_eq!(chat.width, width, "{width}x{height}: the chat has the whole width");
+    }
+    // Beside the chat only while the chat keeps its columns; short screens
+    // do not get it by themselves.
+    for (width, height, beside) in [(72, 24, true), (100, 11, false), (69, 24, false)] {
+        let app = {
+            let _ = screen(&mut app, width, height);
+            &app
+        };
+        let areas = ui::Areas::of(app, Rect::new(0, 0, width, height));
+        assert_eq!(areas.panel.is_some(), beside, "{width}x{height}");
+        assert!(areas.chat.width >= tlschat::app::MIN_CHAT || !beside, "{width}x{height}");
+    }
+    // F4 with the panel hidden shows the key schedule; F4 again, the chat.
+    let _ = screen(&mut app, 60, 15);
+    let _ = app.update(key(KeyCode::F(4)), now);
+    let text = screen(&mut app, 60, 15);
+    assert!(text.contains("Key schedule"), "{text}");
+    let _ = app.update(key(KeyCode::F(4)), now);
+    let text = screen(&mut app, 60, 15);
+    assert!(!text.contains("Key schedule") && text.contains("hello"), "{text}");
+    // On a wide screen too, with the panel turned off.
+    let _ = screen(&mut app, 120, 30);
+    let _ = app.update(key(KeyCode::F(2)), now);
+    assert!(!app.panel_visible(120));
+    let _ = app.update(key(KeyCode::F(4)), now);
+    assert!(screen(&mut app, 120, 30).contains("Key schedule"));
 }
 
 #[test]

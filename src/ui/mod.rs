@@ -25,7 +25,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
-use crate::app::{App, Author, Delivery, Entry, Focus, Level, Mark, Side};
+use crate::app::{App, Author, Delivery, Entry, Focus, Level, Mark, Place, Side};
 
 pub use handshake::HandshakePanel;
 pub use room::{MembersPanel, MessagePanel};
@@ -105,13 +105,15 @@ impl Areas {
     pub fn of(app: &App, area: Rect) -> Self {
         let [main, input, status] =
             Layout::vertical([Constraint::Fill(1), Constraint::Length(1), Constraint::Length(1)]).areas(area);
-        if app.panel_visible(area.width) {
-            let panel_width = (area.width * 2 / 5).clamp(30, 60).min(area.width);
-            let [chat, panel] =
-                Layout::horizontal([Constraint::Fill(1), Constraint::Length(panel_width)]).areas(main);
-            Self { chat, panel: Some(panel), input, status }
-        } else {
-            Self { chat: main, panel: None, input, status }
+        match app.panel_place(area.width, area.height) {
+            Place::Beside => {
+                let panel_width = crate::app::panel_width(area.width);
+                let [chat, panel] =
+                    Layout::horizontal([Constraint::Fill(1), Constraint::Length(panel_width)]).areas(main);
+                Self { chat, panel: Some(panel), input, status }
+            }
+            Place::Instead => Self { chat: Rect::new(main.x, main.y, 0, main.height), panel: Some(main), input, status },
+            Place::Hidden => Self { chat: main, panel: None, input, status },
         }
     }
 }
