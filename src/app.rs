@@ -950,8 +950,9 @@ const MAX_CONNS: usize = 256;
 
 /// The `/help` text, one notice per line.
 const HELP: &[&str] = &[
-    "commands: /help  /who (members)  /me ACTION  /msg NAME TEXT (private)  //text (a line starting with /)",
-    "          /rekey (update traffic keys)  /quit or exit (close with close_notify)",
+    "commands: /help  /who or /names (members)  /me ACTION  /msg NAME TEXT (private)  //text (a line starting with /)",
+    "          /rekey (update traffic keys)  /clear (empty the scrollback)  /nick (how names are chosen)",
+    "          /quit (close with close_notify; a bare exit is sent as a message)",
     "          /tamper CASE (the lab, in demo or connect --lab: break one thing, see which check catches it;",
     "          CASE: flip replay reorder finished cert, cert name, mitm sig; /tamper alone explains each)",
     "keys: Enter send · Up/Down history · Ctrl-W delete word · Ctrl-U clear · Home/End · Ctrl-C quit",
@@ -1790,6 +1791,19 @@ impl App {
                 Update::act(Action::Rekey)
             }
             Command::Who => Update::act(Action::Who),
+            Command::Clear => {
+                self.log = ChatLog::default();
+                self.picked = None;
+                if self.focus == Focus::Messages {
+                    self.focus = Focus::Input;
+                }
+                Update::REDRAW
+            }
+            Command::Nick => {
+                let known = self.me.as_ref().map(|me| format!("; here you are {me}")).unwrap_or_default();
+                self.notice(now, Level::Info, format!("{NICK_HELP}{known}"));
+                Update::REDRAW
+            }
             Command::TamperHelp => {
                 for text in crate::lab::usage() {
                     self.notice(now, Level::Info, text);
@@ -1994,6 +2008,13 @@ impl App {
     }
 }
 
+/// What `/msg` without a name and text says.
+const MSG_USAGE: &str = "/msg NAME TEXT: a private message to one member (/who lists them)";
+
+/// What `/nick` says: there is no nick to change in a room.
+pub const NICK_HELP: &str = "/nick: a room binds your name to your key, so it is not changed per room: \
+     /quit, run `tlschat id --name NEW`, and connect again (a room that bound your old name keeps it for your key)";
+
 /// How one of our lines shows in the log: a private one with its recipient.
 fn shown_as(text: &str, to: Option<&str>) -> String {
     match to {
@@ -2008,14 +2029,20 @@ fn shown_as(text: &str, to: Option<&str>) -> String {
 pub enum Command {
     /// Nothing but spaces.
     Empty,
-    /// `/quit` or `exit`.
+    /// `/quit` (or irssi's `/exit`). A bare `exit` is a message like any
+    /// other: it is said, not obeyed.
     Quit,
     /// `/help`.
     Help,
     /// `/rekey`.
     Rekey,
-    /// `/who`.
+    /// `/who`, or `/names` as irssi and weechat call it.
     Who,
+    /// `/clear`: empties the scrollback on this screen.
+    Clear,
+    /// `/nick`, with or without a name: names are bound to the key, so it
+    /// explains how to choose one ([`NICK_HELP`]).
+    Nick,
     /// `/tamper` alone: what each case does.
     TamperHelp,
     /// `/tamper CASE`.
@@ -2045,11 +2072,15 @@ impl Command {
         };
         match command {
             "" => Self::Empty,
-            "/quit" | "exit" => Self::Quit,
+            "/quit" | "/exit" => Self::Quit,
             "/help" => Self::Help,
             "/rekey" => Self::Rekey,
-            "/who" => Self::Who,
+            "/who" | "/names" => Self::Who,
+            "/clear" => Self::Clear,
             "/tamper" => Self::TamperHelp,
+            "/msg" => Self::Wrong(MSG_USAGE.into()),
+            "/me" => Self::Wrong("/me ACTION: says ACTION as an action (* you ACTION)".into()),
+            _ if command == "/nick" || command.starts_with("/nick ") => Self::Nick,
             _ => {
                 if let Some(case) = command.strip_prefix("/tamper ") {
                     return match crate::lab::Case::parse(case) {
@@ -2068,7 +2099,7 @@ impl Command {
                         Some((name, text)) if !text.trim().is_empty() => {
                             say(Kind::Private, text.trim(), Some(name))
                         }
-                        _ => Self::Wrong("/msg NAME TEXT: a private message to one member".into()),
+                        _ => Self::Wrong(MSG_USAGE.into()),
                     };
                 }
                 if let Some(text) = line.strip_prefix('/') {

@@ -274,7 +274,7 @@ fn the_full_screen_demo_writes_a_capture_too() {
     });
     tmux.type_line("demo", "typed in the terminal");
     tmux.wait_for_text("demo", "you \u{2713}\u{2713}: typed in the terminal");
-    tmux.type_line("demo", "exit");
+    tmux.type_line("demo", "/quit");
     let exit = file_within(&home.join("exit"), || tmux.screen("demo"));
     let stderr = std::fs::read_to_string(home.join("stderr")).unwrap();
     assert_eq!(exit.trim(), "EXIT:0", "{stderr}");

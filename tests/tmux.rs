@@ -106,10 +106,10 @@ fn listen_and_connect_in_two_terminals_handshake_chat_and_exit_cleanly() {
     tmux.type_line("room", "hello from the room pane");
     tmux.wait_for_text("client", "hello from the room pane");
 
-    tmux.type_line("client", "exit");
+    tmux.type_line("client", "/quit");
     assert_exited_cleanly(&tmux, "client", dir.path());
     tmux.wait_for_text("room", "left (close_notify)");
-    tmux.type_line("room", "exit");
+    tmux.type_line("room", "/quit");
     assert_exited_cleanly(&tmux, "room", dir.path());
 
     // The log went to the data directory, not the screen, and kept no chat text.
@@ -142,7 +142,7 @@ fn demo_in_a_terminal_animates_the_handshake_answers_rekeys_and_exits_cleanly() 
     tmux.wait_for_text("demo", "Handshake 10/10 · 2 after");
     tmux.wait_for_text("demo", "── KeyUpdate from 127.0.0.1");
 
-    tmux.type_line("demo", "exit");
+    tmux.type_line("demo", "/quit");
     assert_exited_cleanly(&tmux, "demo", dir.path());
 }
 
@@ -177,7 +177,7 @@ fn demo_tamper_flip_shows_the_rooms_bad_record_mac_reconnects_and_sig_marks_bobs
     tmux.wait_for("lab", "the new handshake", |s| handshake_done(s) && s.contains("reconnecting"));
     tmux.type_line("lab", "/tamper sig");
     tmux.wait_for_text("lab", "bob ✗ INVALID");
-    tmux.type_line("lab", "exit");
+    tmux.type_line("lab", "/quit");
     assert_exited_cleanly(&tmux, "lab", dir.path());
 }
 
@@ -221,11 +221,11 @@ fn a_room_and_three_members_in_four_terminals_hear_each_other_with_marks() {
     assert!(!tmux.screen("bob").contains("just for you"), "{}", tmux.screen("bob"));
 
     for name in names {
-        tmux.type_line(name, "exit");
+        tmux.type_line(name, "/quit");
         assert_exited_cleanly(&tmux, name, &dir.join(name));
     }
     tmux.wait_for_text("room", "carol left");
-    tmux.type_line("room", "exit");
+    tmux.type_line("room", "/quit");
     assert_exited_cleanly(&tmux, "room", &room_home);
 }
 
@@ -246,11 +246,11 @@ fn connect_with_reveal_shows_the_key_schedule_with_values_on_f4_and_logs_none() 
     tmux.keys("client", &["F4"]);
     tmux.wait_for("client", "the handshake panel again", |s| !s.contains("Key schedule"));
 
-    tmux.type_line("client", "exit");
+    tmux.type_line("client", "/quit");
     assert_exited_cleanly(&tmux, "client", dir.path());
     let stderr = std::fs::read_to_string(dir.join("client.stderr")).unwrap();
     assert!(stderr.contains("--reveal: this session's secret values will be shown"), "{stderr}");
-    tmux.type_line("room", "exit");
+    tmux.type_line("room", "/quit");
     assert_exited_cleanly(&tmux, "room", dir.path());
     let log = std::fs::read_to_string(dir.join("data/tlschat/tlschat.log")).expect("the log file");
     assert!(log.contains("[tls] connected: "), "{log}");

@@ -394,8 +394,16 @@ fn the_input_line_edits_by_character_and_word_and_remembers_history() {
 }
 
 #[test]
-fn quit_exit_and_ctrl_c_all_ask_to_close() {
-    for how in ["/quit", "exit"] {
+fn quit_and_ctrl_c_ask_to_close_and_a_bare_exit_is_a_message() {
+    let now = t0();
+    let mut app = client_app(now);
+    typed(&mut app, "exit", now);
+    assert_eq!(
+        app.update(key(KeyCode::Enter), now).action,
+        Some(Action::Say { kind: Kind::Text, text: "exit".into(), to: None })
+    );
+    assert!(!app.quitting());
+    for how in ["/quit", "/exit"] {
         let now = t0();
         let mut app = client_app(now);
         typed(&mut app, how, now);
@@ -1084,4 +1092,37 @@ fn esc_then_the_rest_of_an_arrows_sequence_late_moves_and_types_nothing() {
     let _ = app.update(key(KeyCode::Char('[')), ms(3000));
     let _ = app.update(key(KeyCode::Char('B')), ms(3010));
     assert_eq!(app.input().text(), "draft[B");
+}
+
+/// The notices the last command added, as text.
+fn notices_after(app: &App, before: usize) -> Vec<String> {
+    app.log().entries().iter().skip(before).map(|e| e.text.clone()).collect()
+}
+
+#[test]
+fn msg_alone_gives_its_usage_names_is_who_clear_empties_and_nick_explains() {
+    let now = t0();
+    let mut app = client_app(now);
+    chat(&mut app, ChatEvent::Welcome { name: "carol".into(), history: 0 }, now);
+    for (line, says) in [
+        ("/msg", "/msg NAME TEXT: a private message"),
+        ("/msg bob", "/msg NAME TEXT: a private message"),
+        ("/me", "/me ACTION"),
+        ("/nick", "tlschat id --name NEW"),
+        ("/nick dave", "here you are carol"),
+    ] {
+        let before = app.log().entries().len();
+        typed(&mut app, line, now);
+        assert_eq!(app.update(key(KeyCode::Enter), now).action, None, "{line}");
+        let said = notices_after(&app, before);
+        assert!(said.iter().any(|n| n.contains(says)), "{line}: {said:?}");
+        assert!(!said.iter().any(|n| n.contains("unknown command")), "{line}: {said:?}");
+    }
+    typed(&mut app, "/names", now);
+    assert_eq!(app.update(key(KeyCode::Enter), now).action, Some(Action::Who));
+    assert!(app.log().entries().len() > 3);
+    typed(&mut app, "/clear", now);
+    let _ = app.update(key(KeyCode::Enter), now);
+    assert_eq!(app.log().entries().len(), 0, "the scrollback is empty");
+    assert!(!screen(&mut app, 80, 10).contains("Welcome"));
 }

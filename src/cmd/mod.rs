@@ -272,7 +272,11 @@ fn intent_of(line: &str) -> Option<Intent> {
             }
             None
         }
-        Typed::Empty | Typed::Help => None,
+        Typed::Empty | Typed::Help | Typed::Clear => None,
+        Typed::Nick => {
+            eprintln!("tlschat: {}", crate::app::NICK_HELP);
+            None
+        }
         Typed::Wrong(why) => {
             eprintln!("tlschat: {why}");
             None
