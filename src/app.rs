@@ -850,6 +850,16 @@ impl Reveal {
 // ---------------------------------------------------------------------------
 // The app
 
+/// What Tab found to complete at the end of the input line.
+enum Completion {
+    /// A member's name, now in the line.
+    Done,
+    /// A partly typed word that no member's name starts.
+    NoMatch(String),
+    /// No word (an empty line, a space, the cursor inside): Tab moves the focus.
+    NoWord,
+}
+
 /// Which part of the screen takes keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Focus {
@@ -1507,6 +1517,21 @@ impl App {
         if key.code == KeyCode::Esc {
             self.esc_tail = Some((now.instant, false));
         }
+        if key.code == KeyCode::Tab && self.focus == Focus::Input {
+            match self.complete_name() {
+                Completion::Done => return Update::REDRAW,
+                Completion::NoMatch(word) => {
+                    // Said, rather than the focus moving away unexplained.
+                    let word = crate::escape::printable(&word).into_owned();
+                    let text = format!(
+                        "Tab: no member's name starts with {word:?} (/who lists them; Tab after a space moves the focus)"
+                    );
+                    self.notice(now, Level::Info, text);
+                    return Update::REDRAW;
+                }
+                Completion::NoWord => {}
+            }
+        }
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
         match key.code {
             KeyCode::Char('c') if ctrl => return self.quit(),
@@ -1525,7 +1550,6 @@ impl App {
             }
             KeyCode::F(3) => return self.show_side(Side::Members),
             KeyCode::F(4) => return self.show_side(Side::Schedule),
-            KeyCode::Tab if self.focus == Focus::Input && self.complete_name() => return Update::REDRAW,
             KeyCode::Tab | KeyCode::BackTab => {
                 let visible = self.panel_visible(self.size.0);
                 // Messages are picked in the chat pane, beside the panel.
@@ -1634,15 +1658,15 @@ impl App {
 
     /// Tab on a partly typed name at the end of the line: completes it to
     /// the one member name it starts (the first, in order, if several do).
-    fn complete_name(&mut self) -> bool {
+    fn complete_name(&mut self) -> Completion {
         let text = self.input.text();
         if self.input.cursor() != text.len() {
-            return false;
+            return Completion::NoWord;
         }
         let start = text.rfind(' ').map_or(0, |i| i + 1);
         let word = &text[start..];
         if word.is_empty() {
-            return false;
+            return Completion::NoWord;
         }
         let lower = word.to_lowercase();
         let mut names: Vec<&str> = self
@@ -1652,13 +1676,13 @@ impl App {
             .filter(|n| n.to_lowercase().starts_with(&lower) && n.len() > word.len())
             .collect();
         names.sort_unstable();
-        let Some(name) = names.first() else { return false };
+        let Some(name) = names.first() else { return Completion::NoMatch(word.to_owned()) };
         // At the start of a line a name is an address: "alice: ".
         let completed = if start == 0 { format!("{name}: ") } else { format!("{name} ") };
         let mut line = text[..start].to_owned();
         line.push_str(&completed);
         self.input.set(line);
-        true
+        Completion::Done
     }
 
     fn page(&self) -> isize {
@@ -1839,7 +1863,8 @@ impl App {
         for piece in lines.iter().flat_map(|line| pieces(line, chat::MAX_TEXT)) {
             self.sent.0 += 1;
             self.sent.1 += piece.len() as u64 + 1;
-            let mut entry = Entry::new(now.unix, Author::Me(Delivery::Pending), shown_as(piece, to.as_deref()));
+            let mut entry =
+                Entry::new(now.unix, Author::Me(Delivery::Pending), shown_as(piece, to.as_deref()));
             entry.tags.action = kind == Kind::Action;
             entry.tags.private = to.is_some();
             self.log.push(entry);
@@ -1865,7 +1890,9 @@ impl App {
         let text = text.replace("\r\n", "\n").replace('\r', "\n");
         let mut lines: Vec<String> = text
             .split('\n')
-            .map(|line| line.chars().map(|c| if c == '\t' { ' ' } else { c }).filter(|c| !c.is_control()).collect())
+            .map(|line| {
+                line.chars().map(|c| if c == '\t' { ' ' } else { c }).filter(|c| !c.is_control()).collect()
+            })
             .collect();
         // A paste that ends with a newline does not end with an empty line.
         if lines.len() > 1 && lines.last().is_some_and(String::is_empty) {
@@ -1879,7 +1906,9 @@ impl App {
         let typed = self.input.text().to_owned();
         let (kind, to, before) = if let Some(rest) = typed.strip_prefix("/me ") {
             (Kind::Action, None, rest.trim_start())
-        } else if let Some((name, rest)) = typed.strip_prefix("/msg ").and_then(|r| r.trim_start().split_once(' ')) {
+        } else if let Some((name, rest)) =
+            typed.strip_prefix("/msg ").and_then(|r| r.trim_start().split_once(' '))
+        {
             (Kind::Private, Some(name.to_owned()), rest.trim_start())
         } else if typed.starts_with('/') && !typed.starts_with("//") {
             let why = "a paste of several lines goes after text, /me or /msg NAME: not sent".to_owned();

@@ -380,7 +380,11 @@ struct Signals {
 impl Signals {
     fn new() -> io::Result<Self> {
         use tokio::signal::unix::{SignalKind, signal};
-        Ok(Self { term: signal(SignalKind::terminate())?, hangup: signal(SignalKind::hangup())?, caught: false })
+        Ok(Self {
+            term: signal(SignalKind::terminate())?,
+            hangup: signal(SignalKind::hangup())?,
+            caught: false,
+        })
     }
 
     /// The next signal's name. Cancel-safe.

@@ -210,7 +210,7 @@ fn a_room_and_three_members_in_four_terminals_hear_each_other_with_marks() {
     tmux.wait_for_text("alice", "you ✓✓: hello from alice");
     tmux.type_line("bob", "/me waves");
     for name in ["alice", "carol"] {
-        tmux.wait_for_text(name, "* bob ✓: waves");
+        tmux.wait_for_text(name, "✓ * bob waves");
     }
     tmux.type_line("carol", "/msg alice just for you");
     tmux.wait_for_text("alice", "carol ✓ → you (private): just for you");
@@ -283,7 +283,8 @@ fn sigterm_and_sighup_close_politely_and_give_the_terminal_back() {
     tmux.command(&["paste-buffer", "-p", "-d", "-b", "three", "-t", "client"]);
     tmux.wait_for("room", "the three lines, in order", |s| {
         let at = |t: &str| s.find(t);
-        let (Some(a), Some(b), Some(c)) = (at("first pasted"), at("second pasted"), at("third pasted")) else {
+        let (Some(a), Some(b), Some(c)) = (at("first pasted"), at("second pasted"), at("third pasted"))
+        else {
             return false;
         };
         a < b && b < c && s.matches("✓: ").count() >= 3

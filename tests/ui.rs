@@ -1126,3 +1126,50 @@ fn msg_alone_gives_its_usage_names_is_who_clear_empties_and_nick_explains() {
     assert_eq!(app.log().entries().len(), 0, "the scrollback is empty");
     assert!(!screen(&mut app, 80, 10).contains("Welcome"));
 }
+
+#[test]
+fn actions_read_as_irssi_sentences_with_the_mark_outside_them() {
+    let now = t0();
+    let mut app = client_app(now);
+    let mut feed = RoomFeed::new();
+    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 4, history: 0 }, now);
+    let Frame::Post { signed } =
+        feed.alice.compose(Kind::Action, "waves", None, 1_800_000_000_000).unwrap().0
+    else {
+        unreachable!()
+    };
+    feed.deliver(&mut app, "alice", signed, now);
+    typed(&mut app, "/me waves back", now);
+    let _ = app.update(key(KeyCode::Enter), now);
+    let text = screen(&mut app, 100, 12);
+    assert!(text.contains("✓ * alice waves"), "{text}");
+    assert!(text.contains("· * you waves back"), "{text}");
+    assert!(!text.contains("alice ✓:"), "{text}");
+}
+
+#[test]
+fn tab_on_a_word_no_name_starts_says_so_and_keeps_the_focus() {
+    let (mut app, now) = room_app();
+    typed(&mut app, "hello zz", now);
+    let before = app.log().entries().len();
+    let _ = app.update(key(KeyCode::Tab), now);
+    assert_eq!(app.focus(), Focus::Input);
+    assert_eq!(app.input().text(), "hello zz");
+    let said = notices_after(&app, before);
+    assert!(said.iter().any(|n| n.contains("no member's name starts with \"zz\"")), "{said:?}");
+    // After a space there is no word: Tab moves the focus, as before.
+    typed(&mut app, " ", now);
+    let _ = app.update(key(KeyCode::Tab), now);
+    assert_eq!(app.focus(), Focus::Panel);
+}
+
+#[test]
+fn no_name_is_drawn_in_the_red_of_the_invalid_mark() {
+    let app = App::new(true);
+    let theme = ui::Theme::of(&app);
+    for n in 0..500 {
+        let name = format!("user-{n}");
+        let fg = theme.name(&name).fg;
+        assert!(!matches!(fg, Some(Color::Red | Color::LightRed)), "{name} is drawn in {fg:?}");
+    }
+}

@@ -75,7 +75,8 @@ impl Theme {
             Color::LightYellow,
             Color::LightCyan,
             Color::LightGreen,
-            Color::LightRed,
+            // Not red: red is for `✗ INVALID` and `⚠ KEY CHANGED` alone.
+            Color::Magenta,
         ];
         // FNV-1a: stable across runs and platforms, unlike the std hasher.
         let hash = name
@@ -112,7 +113,9 @@ impl Areas {
                     Layout::horizontal([Constraint::Fill(1), Constraint::Length(panel_width)]).areas(main);
                 Self { chat, panel: Some(panel), input, status }
             }
-            Place::Instead => Self { chat: Rect::new(main.x, main.y, 0, main.height), panel: Some(main), input, status },
+            Place::Instead => {
+                Self { chat: Rect::new(main.x, main.y, 0, main.height), panel: Some(main), input, status }
+            }
             Place::Hidden => Self { chat: main, panel: None, input, status },
         }
     }
@@ -240,20 +243,27 @@ fn entry_lines<'a>(entry: &'a Entry, width: usize, theme: Theme, picked: bool) -
                     return finish(entry, width, time, Span::styled(head, theme.bad()), theme.dim(), picked);
                 }
             };
-            let who = if tags.action { "* you" } else { "you" };
-            (Span::styled(format!("{who} {mark}{private}: "), theme.name("you")), text_style)
+            // An action reads as a sentence, as irssi shows it: the mark
+            // before it, never inside it.
+            let head = if tags.action { format!("{mark} * you ") } else { format!("you {mark}{private}: ") };
+            (Span::styled(head, theme.name("you")), text_style)
         }
         Author::Peer(name) => (Span::styled(format!("{name}: "), theme.name(name)), Style::new()),
         Author::Member { name, mark } => {
-            let (label, style) = match mark {
-                Mark::Verified => (format!("{name} \u{2713}"), theme.name(name)),
-                Mark::Unverified => (format!("{name} (unverified)"), theme.dim()),
-                Mark::Invalid => (format!("{name} \u{2717} INVALID"), theme.bad()),
-                Mark::KeyChanged => (format!("{name} \u{26a0} KEY CHANGED"), theme.bad()),
+            let (mark, style) = match mark {
+                Mark::Verified => ("\u{2713}", theme.name(name)),
+                Mark::Unverified => ("(unverified)", theme.dim()),
+                Mark::Invalid => ("\u{2717} INVALID", theme.bad()),
+                Mark::KeyChanged => ("\u{26a0} KEY CHANGED", theme.bad()),
             };
-            let star = if tags.action { "* " } else { "" };
             let to = if tags.private { " \u{2192} you (private)" } else { "" };
-            (Span::styled(format!("{history}{star}{label}{to}: "), style), text_style)
+            let head = if tags.action {
+                // `✓ * alice waves`: irssi's sentence, the mark before it.
+                format!("{history}{mark} * {name}{to} ")
+            } else {
+                format!("{history}{name} {mark}{to}: ")
+            };
+            (Span::styled(head, style), text_style)
         }
         Author::System(level) => {
             let style = match level {
