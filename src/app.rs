@@ -85,6 +85,60 @@ impl Now {
     }
 }
 
+/// How the chat's times are shown: local time, at the offset from UTC read
+/// once when the program started, or UTC (`--utc`, and the tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Clock {
+    /// Seconds east of UTC.
+    offset: i32,
+    zone: Zone,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Zone {
+    Utc,
+    Local,
+    /// Local time was wanted, but its offset could not be read.
+    Unknown,
+}
+
+impl Clock {
+    /// UTC.
+    pub const UTC: Self = Self { offset: 0, zone: Zone::Utc };
+
+    /// Local time, `offset` seconds east of UTC; UTC, and said so in
+    /// `/help`, when the offset could not be read (`None`).
+    pub fn local(offset: Option<i32>) -> Self {
+        match offset {
+            Some(offset) => Self { offset, zone: Zone::Local },
+            None => Self { offset: 0, zone: Zone::Unknown },
+        }
+    }
+
+    /// `HH:MM` of the Unix time `unix`.
+    pub fn hh_mm(self, unix: u64) -> String {
+        let at = i128::from(unix) + i128::from(self.offset);
+        let minutes = at.div_euclid(60);
+        format!("{:02}:{:02}", minutes.div_euclid(60).rem_euclid(24), minutes.rem_euclid(60))
+    }
+
+    /// What `/help` says about the times.
+    pub fn describe(self) -> String {
+        match self.zone {
+            Zone::Utc => return "times are UTC (without --utc: local time)".into(),
+            Zone::Unknown => return "times are UTC: the local time's offset could not be read".into(),
+            Zone::Local => {}
+        }
+        let sign = if self.offset < 0 { '-' } else { '+' };
+        let minutes = self.offset.unsigned_abs() / 60;
+        format!(
+            "times are local, UTC{sign}{:02}:{:02} (--utc shows UTC); history shows when each line was written",
+            minutes / 60,
+            minutes % 60
+        )
+    }
+}
+
 /// Something that happened, for [`App::update`].
 #[derive(Debug)]
 pub enum Msg {
@@ -936,6 +990,8 @@ pub struct App {
     /// When Esc was pressed, and whether a `[` or `O` followed: the start
     /// of an escape sequence split by a slow link (see `escape_tail`).
     esc_tail: Option<(Instant, bool)>,
+    /// How times are shown.
+    clock: Clock,
 }
 
 /// How long after an Esc (or a character of the sequence it began) the
@@ -971,7 +1027,6 @@ const HELP: &[&str] = &[
     "      panel: Up/Down select a step · Enter expand · PgUp/PgDn scroll details · Esc back",
     "      messages: Up/Down pick a signed message · Enter opens its bytes and checks · Esc back",
     "      Space sends a flight held by --step",
-    "times are UTC",
 ];
 
 impl App {
@@ -1005,6 +1060,7 @@ impl App {
             conn_row: 0,
             secrets_shown: false,
             esc_tail: None,
+            clock: Clock::UTC,
         }
     }
 
@@ -1027,6 +1083,18 @@ impl App {
     pub fn with_step_delay(mut self, delay: Duration) -> Self {
         self.reveal.delay = delay;
         self
+    }
+
+    /// The app with times shown by `clock` (UTC by default).
+    #[must_use]
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// How times are shown.
+    pub fn clock(&self) -> Clock {
+        self.clock
     }
 
     /// The app with the terminal bell for mentions on or off.
@@ -1808,6 +1876,7 @@ impl App {
                 for text in HELP {
                     self.notice(now, Level::Info, (*text).to_owned());
                 }
+                self.notice(now, Level::Info, self.clock.describe());
                 Update::REDRAW
             }
             Command::Rekey => {
@@ -2013,7 +2082,10 @@ impl App {
         self.received.0 += 1;
         self.received.1 += m.text.len() as u64;
         let name = chat::printable(&m.from).into_owned();
-        let mut entry = Entry::new(now.unix, Author::Member { name, mark }, text);
+        // History shows when the line was written (its author's signed
+        // time), not when it was replayed.
+        let at = if m.history { m.time_ms / 1000 } else { now.unix };
+        let mut entry = Entry::new(at, Author::Member { name, mark }, text);
         entry.tags =
             Tags { history: m.history, private: m.private, action: m.kind == Kind::Action, mention: false };
         entry.signed = Some(Arc::new(m));

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use tlschat::app::Clock;
 use tlschat::cmd::{self, Output, TlsOptions};
 use tlschat::tls::{self, CipherSuite};
 
@@ -27,21 +28,38 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
     about = "A terminal secure messenger over a hand-written, watchable TLS 1.3"
 )]
 struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// How a command that chats shows what happens (listen, connect, demo:
+/// the commands with a screen; `id` and `trust` print a few lines).
+#[derive(Args)]
+struct OutputArgs {
     /// Plain lines on stdout instead of the full-screen interface (also
     /// chosen when stdin or stdout is not a terminal).
-    #[arg(long, global = true)]
+    #[arg(long)]
     headless: bool,
 
     /// Headless, one JSON object per event per line (see the README for the schema)
-    #[arg(long, global = true)]
+    #[arg(long)]
     json: bool,
 
     /// Do not ring the terminal bell when a line mentions you
-    #[arg(long, global = true)]
+    #[arg(long)]
     no_bell: bool,
 
-    #[command(subcommand)]
-    command: Command,
+    /// Show the chat's times in UTC (default: local time)
+    #[arg(long)]
+    utc: bool,
+}
+
+impl OutputArgs {
+    fn output(&self, local_offset: Option<i32>) -> Output {
+        let tui = tlschat::tui::wanted(self.headless || self.json);
+        let clock = if self.utc { Clock::UTC } else { Clock::local(local_offset) };
+        Output { tui, json: self.json, bell: !self.no_bell, clock }
+    }
 }
 
 #[derive(Subcommand)]
@@ -143,6 +161,9 @@ struct ListenArgs {
 
     #[command(flatten)]
     tls: TlsArgs,
+
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 #[derive(Args)]
@@ -176,6 +197,9 @@ struct ConnectArgs {
 
     #[command(flatten)]
     tls: TlsArgs,
+
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 #[derive(Args)]
@@ -185,6 +209,9 @@ struct DemoArgs {
 
     #[command(flatten)]
     tls: TlsArgs,
+
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 /// The teaching pace of a client's full-screen interface.
@@ -280,18 +307,37 @@ fn parse_seconds(s: &str) -> Result<Duration, String> {
     }
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    // The local time's offset is read while this is the only thread: the
+    // time crate reads it only then, as the C library's tz reading is not
+    // thread-safe.
+    let local_offset = time::UtcOffset::current_local_offset().ok().map(time::UtcOffset::whole_seconds);
     let cli = Cli::parse();
-    let tui = tlschat::tui::wanted(cli.headless || cli.json);
-    let out = Output { tui, json: cli.json, bell: !cli.no_bell };
-    let result = match cli.command {
-        Command::Listen(args) => cmd::listen::run(args.options(), out).await,
-        Command::Connect(args) => cmd::connect::run(args.options(), out).await,
-        Command::Demo(args) => cmd::demo::run(args.options(), out).await,
-        Command::Id(args) => cmd::id::run(args.options(), tui),
-        Command::Trust(args) => cmd::trust::run(args.options()),
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("tlschat: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
     };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Listen(args) => {
+                let out = args.output.output(local_offset);
+                cmd::listen::run(args.options(), out).await
+            }
+            Command::Connect(args) => {
+                let out = args.output.output(local_offset);
+                cmd::connect::run(args.options(), out).await
+            }
+            Command::Demo(args) => {
+                let out = args.output.output(local_offset);
+                cmd::demo::run(args.options(), out).await
+            }
+            Command::Id(args) => cmd::id::run(args.options(), tlschat::tui::wanted(false)),
+            Command::Trust(args) => cmd::trust::run(args.options()),
+        }
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

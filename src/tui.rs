@@ -481,6 +481,8 @@ pub struct Prefs {
     pub bell: bool,
     /// `--reveal`: the session's secret values are shown.
     pub reveal: bool,
+    /// How times are shown: local, or UTC with `--utc`.
+    pub clock: crate::app::Clock,
 }
 
 /// `tlschat connect` (and `demo`) in the TUI: `session` is net's `connect`
@@ -504,7 +506,8 @@ where
     let mut app = App::new(crate::app::color_allowed())
         .with_step_delay(pace.step_delay)
         .with_bell(prefs.bell)
-        .with_reveal(prefs.reveal);
+        .with_reveal(prefs.reveal)
+        .with_clock(prefs.clock);
     let _ = app.update(Msg::Started { peer, state: "connecting".into(), server: false }, Now::system());
     let ended = async move { session.await.err().map(|e| e.to_string()) };
     run(app, events, ended, &mut ClientOutbox { intents, step: pace.step }, questions).await
@@ -554,7 +557,10 @@ pub async fn run_room(
     shutdown: watch::Sender<bool>,
     prefs: Prefs,
 ) -> io::Result<()> {
-    let mut app = App::new(crate::app::color_allowed()).with_bell(prefs.bell).with_reveal(prefs.reveal);
+    let mut app = App::new(crate::app::color_allowed())
+        .with_bell(prefs.bell)
+        .with_reveal(prefs.reveal)
+        .with_clock(prefs.clock);
     let now = Now::system();
     let _ = app.update(Msg::Started { peer: local, state: "listening".into(), server: true }, now);
     for text in about.lines() {

@@ -390,3 +390,47 @@ fn listen_refuses_a_key_file_others_can_read_and_names_the_fix() {
     let line = single_error_line(&room);
     assert!(line.contains(&format!("run `chmod 600 {}`", d("server.key"))), "{line}");
 }
+
+#[test]
+fn the_output_flags_belong_to_the_commands_that_chat_and_not_to_id_or_trust() {
+    let dir = TempDir::new("flags");
+    let run = |args: &[&str]| {
+        tlschat(args)
+            .env("TLSCHAT_HOME", dir.path())
+            .env("HOME", dir.path())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    };
+    for args in [
+        &["id", "--json"][..],
+        &["id", "--headless"],
+        &["trust", "list", "--no-bell"],
+        &["--json", "trust", "list"],
+        &["id", "--utc"],
+    ] {
+        let out = run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} was accepted");
+        assert!(stderr.contains("unexpected argument"), "{args:?}: {stderr}");
+    }
+    for command in ["listen", "connect", "demo"] {
+        let help = String::from_utf8_lossy(&run(&[command, "--help"]).stdout).into_owned();
+        for flag in ["--headless", "--json", "--no-bell", "--utc"] {
+            assert!(help.contains(flag), "{command} --help lacks {flag}:\n{help}");
+        }
+    }
+    let help = String::from_utf8_lossy(&run(&["id", "--help"]).stdout).into_owned();
+    assert!(!help.contains("--json") && !help.contains("--headless"), "{help}");
+}
+
+#[test]
+fn a_port_out_of_range_is_said_to_be_out_of_range() {
+    for args in [&["connect", "localhost:70000", "--headless"][..], &["listen", "99999", "--headless"]] {
+        let mut proc = Proc::spawn(args[0], &mut tlschat(args));
+        assert!(!proc.wait().success(), "{}", proc.output());
+        let line = single_error_line(&proc);
+        assert!(line.contains("is out of range (a port is a number from 0 to 65535)"), "{line}");
+        assert!(!line.contains("is not HOST:PORT"), "{line}");
+    }
+}

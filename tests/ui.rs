@@ -1173,3 +1173,40 @@ fn no_name_is_drawn_in_the_red_of_the_invalid_mark() {
         assert!(!matches!(fg, Some(Color::Red | Color::LightRed)), "{name} is drawn in {fg:?}");
     }
 }
+
+#[test]
+fn times_are_local_with_utc_available_and_history_shows_when_a_line_was_written() {
+    use tlschat::app::Clock;
+    // t0 is 12:04 UTC.
+    let india = Clock::local(Some(5 * 3600 + 30 * 60));
+    let new_york = Clock::local(Some(-5 * 3600));
+    assert_eq!(india.hh_mm(t0().unix), "17:34");
+    assert_eq!(new_york.hh_mm(t0().unix), "07:04");
+    assert_eq!(Clock::UTC.hh_mm(t0().unix), "12:04");
+    assert_eq!(new_york.hh_mm(0), "19:00", "before the epoch's midnight, the day before");
+    assert!(india.describe().contains("UTC+05:30") && india.describe().contains("--utc"));
+    assert!(Clock::local(None).describe().contains("could not be read"));
+
+    let now = t0();
+    let mut app = client_app(now).with_clock(india);
+    let mut feed = RoomFeed::new();
+    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 4, history: 1 }, now);
+    // Written at 1_800_000_000 (08:00 UTC), replayed at 12:04 UTC.
+    let old = RoomFeed::signed(&mut feed.alice, "written long ago");
+    feed.room_seq += 1;
+    let frame = Frame::Deliver {
+        room_seq: feed.room_seq,
+        flags: tlschat::chat::frame::flags::HISTORY,
+        author: "alice".into(),
+        signed: old,
+    };
+    feed.show(&mut app, frame, now);
+    let fresh = RoomFeed::signed(&mut feed.alice, "said just now");
+    feed.deliver(&mut app, "alice", fresh, now);
+    let text = screen(&mut app, 100, 10);
+    assert!(text.contains("13:30 (history) alice ✓: written long ago"), "{text}");
+    assert!(text.contains("17:34 alice ✓: said just now"), "{text}");
+    typed(&mut app, "/help", now);
+    let _ = app.update(key(KeyCode::Enter), now);
+    assert!(app.log().entries().iter().any(|e| e.text.contains("times are local, UTC+05:30")));
+}

@@ -162,7 +162,7 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
     tokio::spawn(server.run());
     if let (true, Some(host)) = (tui, host_intents.clone()) {
         let events = log_to_file(event_rx, report::server_log_lines, &format!("tlschat: room on {local}"));
-        let prefs = crate::tui::Prefs { bell: out.bell, reveal: config_reveal };
+        let prefs = crate::tui::Prefs { bell: out.bell, reveal: config_reveal, clock: out.clock };
         crate::tui::run_room(local.to_string(), &about, events, host, shutdown_tx, prefs).await?;
         warn_keylog(keylog.as_deref());
         warn_capture(capture.as_deref());
@@ -213,7 +213,10 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
 /// unspecified address.
 async fn bind(text: &str) -> Result<(TcpListener, Option<ServerName>), Error> {
     let bad = || Error::msg(format!("cannot listen on {text:?}: expected PORT, HOST:PORT or [IPv6]:PORT"));
-    let addr = HostPort::parse_listen(text).map_err(|_| bad())?;
+    let addr = HostPort::parse_listen(text).map_err(|e| match e {
+        crate::net::BadHostPort::PortOutOfRange { .. } => Error::msg(format!("cannot listen: {e}")),
+        crate::net::BadHostPort::Form(_) => bad(),
+    })?;
     let host = match addr.socket_addr() {
         Some(socket) => ServerName::Ip(socket.ip()),
         None => addr.server_name().map_err(|_| bad())?,

@@ -155,6 +155,8 @@ pub struct Output {
     pub json: bool,
     /// Ring the terminal bell when a line mentions the user.
     pub bell: bool,
+    /// How the TUI shows times: local, or UTC (`--utc`).
+    pub clock: crate::app::Clock,
 }
 
 impl Output {
@@ -417,7 +419,7 @@ mod tests {
         assert_eq!(error.to_string(), "cannot read /x");
         assert_eq!(error.one_line(), "cannot read /x: disk on fire");
         assert_eq!(Error::msg("plain").one_line(), "plain");
-        let address = Error::from(BadHostPort("x".into()));
+        let address = Error::from(BadHostPort::Form("x".into()));
         assert_eq!(address.one_line(), r#""x" is not HOST:PORT (IPv6 addresses go in brackets: [::1]:8443)"#);
     }
 }

@@ -33,7 +33,7 @@ pub fn run(opts: Options) -> Result<(), Error> {
             }
         }
         Options::Forget { room } => {
-            let id = trust::parse_room(&room).ok_or_else(|| BadHostPort(room.clone()))?;
+            let id = trust::parse_room(&room).ok_or_else(|| BadHostPort::Form(room.clone()))?;
             let mut known = KnownRooms::load(home.pins_file())?;
             match known.forget(&id)? {
                 Some(fp) => say!(

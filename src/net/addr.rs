@@ -22,18 +22,41 @@ pub struct HostPort {
     port: u16,
 }
 
-/// Text that is not `HOST:PORT`; shows the text and how IPv6 is written.
+/// Text that is not `HOST:PORT`: shows the text and how it is written.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0:?} is not HOST:PORT (IPv6 addresses go in brackets: [::1]:8443)")]
-pub struct BadHostPort(pub String);
+pub enum BadHostPort {
+    /// Not the form: no port, no host, a bare IPv6 address.
+    #[error("{0:?} is not HOST:PORT (IPv6 addresses go in brackets: [::1]:8443)")]
+    Form(String),
+    /// The form, with a port number past 65535.
+    #[error("{text:?}: port {port} is out of range (a port is a number from 0 to 65535)")]
+    PortOutOfRange {
+        /// The text as typed.
+        text: String,
+        /// The port's digits.
+        port: String,
+    },
+}
+
+/// The port in `digits`: a number that does not fit in 16 bits is out of
+/// range; anything else that is not a number is not a port at all.
+fn port(text: &str, digits: &str) -> Result<u16, BadHostPort> {
+    digits.parse().map_err(|_| {
+        if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+            BadHostPort::PortOutOfRange { text: text.to_owned(), port: digits.to_owned() }
+        } else {
+            BadHostPort::Form(text.to_owned())
+        }
+    })
+}
 
 impl HostPort {
     /// Reads `HOST:PORT` or `[IPv6]:PORT`. The host must not be empty, and
     /// a host with a colon must be in brackets: `::1:8443` is refused
     /// rather than guessed at.
     pub fn parse(text: &str) -> Result<Self, BadHostPort> {
-        let bad = || BadHostPort(text.to_owned());
-        let (host, port) = text.rsplit_once(':').ok_or_else(bad)?;
+        let bad = || BadHostPort::Form(text.to_owned());
+        let (host, port_text) = text.rsplit_once(':').ok_or_else(bad)?;
         let host = match host.strip_prefix('[') {
             Some(inner) => inner.strip_suffix(']').ok_or_else(bad)?,
             None if host.contains(':') => return Err(bad()),
@@ -42,16 +65,16 @@ impl HostPort {
         if host.is_empty() {
             return Err(bad());
         }
-        Ok(Self { host: host.to_owned(), port: port.parse().map_err(|_| bad())? })
+        Ok(Self { host: host.to_owned(), port: port(text, port_text)? })
     }
 
     /// Reads where to listen: `PORT` (every IPv4 interface, `0.0.0.0`),
     /// else as [`HostPort::parse`].
     pub fn parse_listen(text: &str) -> Result<Self, BadHostPort> {
-        match text.parse::<u16>() {
-            Ok(port) => Ok(Self { host: "0.0.0.0".to_owned(), port }),
-            Err(_) => Self::parse(text),
+        if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+            return Ok(Self { host: "0.0.0.0".to_owned(), port: port(text, text)? });
         }
+        Self::parse(text)
     }
 
     /// The host, without brackets, as typed.
@@ -118,16 +141,32 @@ mod tests {
 
     #[test]
     fn text_that_is_not_host_colon_port_is_refused_with_how_to_write_it() {
-        for bad in ["", "localhost", "8443", ":8443", "[]:1", "host:", "host:port", "host:65536", "host:-1"] {
-            assert_eq!(HostPort::parse(bad), Err(BadHostPort(bad.to_owned())), "{bad}");
+        for bad in ["", "localhost", "8443", ":8443", "[]:1", "host:", "host:port", "host:-1"] {
+            assert_eq!(HostPort::parse(bad), Err(BadHostPort::Form(bad.to_owned())), "{bad}");
         }
         // A colon in the host needs brackets: "::1:8443" could be either.
         for bad in ["::1:8443", "[::1:8443", "::1]:8443", "[::1]x:1"] {
             assert!(HostPort::parse(bad).is_err(), "{bad}");
         }
         assert_eq!(
-            BadHostPort("::1:8443".into()).to_string(),
+            BadHostPort::Form("::1:8443".into()).to_string(),
             r#""::1:8443" is not HOST:PORT (IPv6 addresses go in brackets: [::1]:8443)"#
+        );
+    }
+
+    #[test]
+    fn a_port_past_65535_is_said_to_be_out_of_range() {
+        for (text, digits) in
+            [("host:65536", "65536"), ("[::1]:99999999999999999999", "99999999999999999999")]
+        {
+            let e = HostPort::parse(text).unwrap_err();
+            assert_eq!(e, BadHostPort::PortOutOfRange { text: text.into(), port: digits.into() });
+            assert!(e.to_string().contains(&format!("port {digits} is out of range")), "{e}");
+        }
+        let e = HostPort::parse_listen("99999").unwrap_err();
+        assert!(
+            e.to_string().contains("port 99999 is out of range (a port is a number from 0 to 65535)"),
+            "{e}"
         );
     }
 

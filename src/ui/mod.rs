@@ -25,7 +25,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
-use crate::app::{App, Author, Delivery, Entry, Focus, Level, Mark, Place, Side};
+use crate::app::{App, Author, Clock, Delivery, Entry, Focus, Level, Mark, Place, Side};
 
 pub use handshake::HandshakePanel;
 pub use room::{MembersPanel, MessagePanel};
@@ -177,7 +177,7 @@ impl Widget for ChatPane<'_> {
         let mut filled = 0;
         for index in (0..=newest).rev() {
             let Some(entry) = entries.get(index) else { break };
-            let block = entry_lines(entry, width, theme, self.app.picked() == Some(index));
+            let block = entry_lines(entry, width, theme, self.app.clock(), self.app.picked() == Some(index));
             filled += block.len();
             blocks.push(block);
             if filled >= height {
@@ -212,14 +212,13 @@ impl Widget for ChatPane<'_> {
 
 /// `HH:MM` of a Unix time, UTC.
 pub fn clock(unix: u64) -> String {
-    let minutes = unix / 60;
-    format!("{:02}:{:02}", (minutes / 60) % 24, minutes % 60)
+    Clock::UTC.hh_mm(unix)
 }
 
 /// One entry as lines of `width` columns: time, author, text wrapped with a
 /// hanging indent.
-fn entry_lines<'a>(entry: &'a Entry, width: usize, theme: Theme, picked: bool) -> Vec<Line<'a>> {
-    let time = Span::styled(format!("{} ", clock(entry.at)), theme.dim());
+fn entry_lines<'a>(entry: &'a Entry, width: usize, theme: Theme, clock: Clock, picked: bool) -> Vec<Line<'a>> {
+    let time = Span::styled(format!("{} ", clock.hh_mm(entry.at)), theme.dim());
     let tags = entry.tags;
     let mut text_style = if tags.mention {
         Style::new().add_modifier(Modifier::BOLD | Modifier::REVERSED)
