@@ -992,6 +992,14 @@ pub struct App {
     esc_tail: Option<(Instant, bool)>,
     /// How times are shown.
     clock: Clock,
+    /// The join or leave last shown, by name: the room's note that repeats
+    /// it is not shown again.
+    shown_presence: Option<(String, bool)>,
+    /// Members whose connection closed with close_notify, their leaving
+    /// not yet shown.
+    closed_by_peer: Vec<String>,
+    /// A room's own key, short, for the host's status bar.
+    room_key: Option<String>,
 }
 
 /// How long after an Esc (or a character of the sequence it began) the
@@ -1061,6 +1069,9 @@ impl App {
             secrets_shown: false,
             esc_tail: None,
             clock: Clock::UTC,
+            shown_presence: None,
+            closed_by_peer: Vec::new(),
+            room_key: None,
         }
     }
 
@@ -1090,6 +1101,19 @@ impl App {
     pub fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
         self
+    }
+
+    /// A room's app with the room's own key (its short form), which the
+    /// host's status bar shows.
+    #[must_use]
+    pub fn with_room_key(mut self, key: String) -> Self {
+        self.room_key = Some(key);
+        self
+    }
+
+    /// The room's own key, short (a room's host only).
+    pub fn room_key(&self) -> Option<&str> {
+        self.room_key.as_deref()
     }
 
     /// How times are shown.
@@ -1433,6 +1457,20 @@ impl App {
                 self.notice(now, Level::Info, "the next flight is ready and held: Space sends it".into());
             }
             NetEvent::Closed { peer, by } => {
+                // A room's member: its leaving says it, once (see `chat`).
+                let member = self
+                    .conns
+                    .iter()
+                    .find(|c| c.peer == peer)
+                    .and_then(|c| c.label.strip_suffix(" \u{2713}"))
+                    .map(str::to_owned);
+                if let (true, Closer::Peer, Some(name)) = (self.server, by, member) {
+                    if self.shown_presence.as_ref() != Some(&(name.clone(), false)) {
+                        self.closed_by_peer.push(name);
+                    }
+                    self.conn_gone(peer);
+                    return;
+                }
                 let text = match by {
                     Closer::Peer => format!("{peer} left (close_notify)"),
                     Closer::Us => format!("closed the connection to {peer} (close_notify)"),
@@ -1457,11 +1495,31 @@ impl App {
                 self.notice(now, Level::Error, format!("accepting a connection failed: {error}"));
             }
             NetEvent::Chat { event, .. } => self.chat(event, now),
-            NetEvent::RoomNote { note } => self.notice(now, Level::Info, chat::printable(&note).into_owned()),
+            NetEvent::RoomNote { note } => {
+                let note = chat::printable(&note).into_owned();
+                if !self.repeats_presence(&note) {
+                    self.notice(now, Level::Info, note);
+                }
+            }
             NetEvent::CaptureStopped { note } => self.notice(now, Level::Error, note),
             NetEvent::Refused { refusal, .. } => self.notice(now, Level::Error, refusal.to_string()),
             NetEvent::Lab(report) => self.lab(&report, now),
         }
+    }
+
+    /// Whether a room's note repeats the join or leave just shown from the
+    /// room's presence event (the relay says both: the note for logs).
+    fn repeats_presence(&mut self, note: &str) -> bool {
+        let Some((name, joined)) = &self.shown_presence else { return false };
+        let repeats = if *joined {
+            note.starts_with(&format!("{name} joined ("))
+        } else {
+            note == format!("{name} left") || note.starts_with(&format!("{name} left: "))
+        };
+        if repeats {
+            self.shown_presence = None;
+        }
+        repeats
     }
 
     /// What the tamper lab did, and what caught it.
@@ -2001,7 +2059,23 @@ impl App {
             ChatEvent::Presence { .. } | ChatEvent::Roster { .. } => Level::Info,
             _ => Level::Error,
         };
-        for text in report::notices(&event) {
+        let mut texts = report::notices(&event);
+        if let ChatEvent::Presence { joined, member, reason } = &event {
+            let name = chat::printable(&member.name).into_owned();
+            // A member whose connection closed with close_notify just now:
+            // one line says both.
+            if let Some(at) = self.closed_by_peer.iter().position(|n| *n == name)
+                && !joined
+                && reason.is_empty()
+            {
+                self.closed_by_peer.remove(at);
+                if let Some(text) = texts.first_mut() {
+                    text.push_str(" (close_notify)");
+                }
+            }
+            self.shown_presence = Some((name, *joined));
+        }
+        for text in texts {
             self.notice(now, level, text);
         }
         match event {

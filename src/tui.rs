@@ -552,6 +552,7 @@ const ROOM_CLOSE: Duration = Duration::from_millis(500);
 pub async fn run_room(
     local: String,
     about: &str,
+    room_key: String,
     events: mpsc::Receiver<NetEvent>,
     host: mpsc::Sender<Intent>,
     shutdown: watch::Sender<bool>,
@@ -560,7 +561,8 @@ pub async fn run_room(
     let mut app = App::new(crate::app::color_allowed())
         .with_bell(prefs.bell)
         .with_reveal(prefs.reveal)
-        .with_clock(prefs.clock);
+        .with_clock(prefs.clock)
+        .with_room_key(room_key);
     let now = Now::system();
     let _ = app.update(Msg::Started { peer: local, state: "listening".into(), server: true }, now);
     for text in about.lines() {

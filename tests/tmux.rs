@@ -274,6 +274,8 @@ fn sigterm_and_sighup_close_politely_and_give_the_terminal_back() {
     room_and_client(&tmux, &dir, &[]);
     tmux.wait_for("client", "the finished handshake", handshake_done);
     tmux.wait_for_text("client", "you are in the room as");
+    // The full-screen room says where its CA file is.
+    tmux.wait_for("room", "the CA path", |s| s.contains("── ca:") && s.contains("room-ca.pem"));
     for name in ["client", "room"] {
         assert_eq!(tmux.format(name, "#{alternate_on}"), "1", "{name}: the TUI is on the alternate screen");
         assert_eq!(tmux.format(name, "#{mouse_any_flag}"), "1", "{name}: the TUI reports the mouse");

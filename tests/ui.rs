@@ -1210,3 +1210,50 @@ fn times_are_local_with_utc_available_and_history_shows_when_a_line_was_written(
     let _ = app.update(key(KeyCode::Enter), now);
     assert!(app.log().entries().iter().any(|e| e.text.contains("times are local, UTC+05:30")));
 }
+
+#[test]
+fn the_hosts_screen_says_each_join_and_leave_once_and_its_status_bar_shows_the_rooms_key() {
+    let now = t0();
+    let mut app = App::new(true).with_room_key("58011 19260 35353 28049 14300 65719".into());
+    let _ = app
+        .update(Msg::Started { peer: "127.0.0.1:8443".into(), state: "listening".into(), server: true }, now);
+    // A member's handshake: the client's side of a pair gives a summary
+    // with a certificate; as the room sees erin, its subject is erin's.
+    let peer: SocketAddr = "127.0.0.1:50001".parse().unwrap();
+    let pki = pki(61);
+    let mut pair = Pair::new(client_config(&pki), server_config(&pki), 61);
+    pair.drive();
+    let mut summary = Pair::connected(&pair.client_events).unwrap().clone();
+    let cert = summary.peer.as_mut().unwrap();
+    cert.subject = "CN=erin".into();
+    let member_fp = cert.fingerprint.short().to_string();
+    for event in pair.server_events {
+        if let Some(event) = net_event(peer, event) {
+            let event = match event {
+                NetEvent::Connected { peer, .. } => NetEvent::Connected { peer, summary: summary.clone() },
+                other => other,
+            };
+            let _ = app.update(Msg::Net(event), now);
+        }
+    }
+    let erin = MemberInfo { name: "erin".into(), standing: Standing::Verified, key: [7; 32], idle_secs: 0 };
+    let presence = |joined| ChatEvent::Presence { joined, member: erin.clone(), reason: String::new() };
+    let note = |note: &str| Msg::Net(NetEvent::RoomNote { note: note.into() });
+    // The relay tells the host twice: a presence event, and a note for logs.
+    chat(&mut app, presence(true), now);
+    let _ = app.update(note("erin joined (verified)"), now);
+    let _ = app.update(Msg::Net(NetEvent::Closed { peer, by: Closer::Peer }), now);
+    chat(&mut app, presence(false), now);
+    let _ = app.update(note("erin left"), now);
+    // Another room note is still shown.
+    let _ = app.update(note("refused a member: the room is full"), now);
+    let text = screen(&mut app, 120, 30);
+    assert_eq!(text.matches("erin joined").count(), 1, "{text}");
+    assert_eq!(text.matches("erin left").count(), 1, "{text}");
+    assert!(text.contains("erin left (close_notify)"), "{text}");
+    assert!(!text.contains("127.0.0.1:50001 left"), "{text}");
+    assert!(text.contains("refused a member: the room is full"), "{text}");
+    let status = text.lines().last().unwrap();
+    assert!(status.contains("fp 58011 19260 35353"), "the room's own key: {status}");
+    assert!(!status.contains(&member_fp[..11]), "not the last member's: {status}");
+}

@@ -163,7 +163,13 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
     if let (true, Some(host)) = (tui, host_intents.clone()) {
         let events = log_to_file(event_rx, report::server_log_lines, &format!("tlschat: room on {local}"));
         let prefs = crate::tui::Prefs { bell: out.bell, reveal: config_reveal, clock: out.clock };
-        crate::tui::run_room(local.to_string(), &about, events, host, shutdown_tx, prefs).await?;
+        // The screen, unlike the status page, says where the CA file is.
+        let ca = ca_path.as_ref().map_or_else(String::new, |path| {
+            format!("ca: {}\njoin: tlschat connect {join_addr} --ca {}\n", path.display(), path.display())
+        });
+        let shown = format!("{about}{ca}");
+        let key = fingerprint.short().to_string();
+        crate::tui::run_room(local.to_string(), &shown, key, events, host, shutdown_tx, prefs).await?;
         warn_keylog(keylog.as_deref());
         warn_capture(capture.as_deref());
         return Ok(());

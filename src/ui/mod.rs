@@ -217,7 +217,13 @@ pub fn clock(unix: u64) -> String {
 
 /// One entry as lines of `width` columns: time, author, text wrapped with a
 /// hanging indent.
-fn entry_lines<'a>(entry: &'a Entry, width: usize, theme: Theme, clock: Clock, picked: bool) -> Vec<Line<'a>> {
+fn entry_lines<'a>(
+    entry: &'a Entry,
+    width: usize,
+    theme: Theme,
+    clock: Clock,
+    picked: bool,
+) -> Vec<Line<'a>> {
     let time = Span::styled(format!("{} ", clock.hh_mm(entry.at)), theme.dim());
     let tags = entry.tags;
     let mut text_style = if tags.mention {
@@ -427,7 +433,10 @@ impl Widget for StatusBar<'_> {
             format!(" {}", if app.peer().is_empty() { "tlschat" } else { app.peer() }),
             app.state().to_owned(),
         ];
-        if let crate::app::Outcome::Done(summary) = app.panel().outcome() {
+        if let Some(key) = app.room_key() {
+            // The host's own room, whoever connected last.
+            parts.push(format!("fp {key}"));
+        } else if let crate::app::Outcome::Done(summary) = app.panel().outcome() {
             // The key's safety number before the suite: on a narrow
             // terminal it is the part that must not be cut off.
             if let Some(cert) = &summary.peer {
