@@ -217,6 +217,10 @@ pub enum Action {
     Release,
     /// The tamper lab: break this on purpose (`/tamper CASE`).
     Tamper(crate::lab::Case),
+    /// Show the scrollback bare (Alt-L, as weechat): off the alternate
+    /// screen, one line per entry, wrapped by the terminal itself, so that
+    /// a long line (the room's invite) is selected and copied whole.
+    Bare,
     /// Close with close_notify and leave.
     Quit,
 }
@@ -1034,7 +1038,7 @@ const HELP: &[&str] = &[
     "      Tab completes a member's name, else moves the focus: panel, then messages",
     "      panel: Up/Down select a step · Enter expand · PgUp/PgDn scroll details · Esc back",
     "      messages: Up/Down pick a signed message · Enter opens its bytes and checks · Esc back",
-    "      Space sends a flight held by --step",
+    "      Space sends a flight held by --step · Alt-L bare view: the scrollback as plain lines, to copy long ones whole",
 ];
 
 impl App {
@@ -1659,8 +1663,10 @@ impl App {
             }
         }
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        let alt = key.modifiers.contains(KeyModifiers::ALT);
         match key.code {
             KeyCode::Char('c') if ctrl => return self.quit(),
+            KeyCode::Char('l' | 'L') if alt => return Update::act(Action::Bare),
             KeyCode::Char(' ') if self.held => {
                 self.held = false;
                 let done = matches!(self.panel.outcome, Outcome::Done(_));

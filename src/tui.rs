@@ -86,6 +86,31 @@ impl Terminal {
         Ok(())
     }
 
+    /// The bare view: leaves the alternate screen and the mouse (so the
+    /// terminal selects text itself) and prints `lines` on the main
+    /// screen, where the terminal wraps them softly and copies each whole.
+    /// Raw mode stays, so the next key press comes back to [`run`].
+    pub fn bare(&mut self, lines: &[String]) -> io::Result<()> {
+        use crossterm::terminal::LeaveAlternateScreen;
+        use std::io::Write;
+        // Below what the main screen showed: the shell's lines stay.
+        execute!(io::stdout(), DisableMouseCapture, LeaveAlternateScreen)?;
+        let mut out = io::stdout().lock();
+        write!(out, "\r\n")?;
+        for line in lines {
+            write!(out, "{line}\r\n")?;
+        }
+        write!(out, "-- bare view: select and copy with the mouse; any key returns --\r\n")?;
+        out.flush()
+    }
+
+    /// Back from the bare view to the full screen.
+    pub fn resume(&mut self) -> io::Result<()> {
+        use crossterm::terminal::EnterAlternateScreen;
+        execute!(io::stdout(), EnterAlternateScreen, EnableMouseCapture)?;
+        self.inner.clear()
+    }
+
     /// Rings the terminal's bell (a mention).
     pub fn bell(&mut self) {
         use std::io::Write;
@@ -236,6 +261,8 @@ where
     let mut quit_deadline: Option<Instant> = None;
     let mut dialog: Option<TrustDialog> = None;
     let mut pacer = Pacer::default();
+    // In the bare view (Alt-L) nothing is drawn until a key returns.
+    let mut bare = false;
     loop {
         while let Some(Said { kind, text, to }) = pacer.due(Instant::now()) {
             if !outbox.say(kind, &text, to.as_deref()) {
@@ -249,7 +276,7 @@ where
             dialog = None;
             dirty = true;
         }
-        if dirty && Instant::now() >= next_frame {
+        if dirty && !bare && Instant::now() >= next_frame {
             match terminal.draw_with(&app, dialog.as_ref()) {
                 Ok(()) => {}
                 // The terminal closed (SIGHUP): close the connection all the same.
@@ -284,7 +311,7 @@ where
             },
             _ = tick.tick(), if animating => Some(Msg::Tick),
             () = sleep_until(reveal.unwrap_or_else(Instant::now)), if reveal.is_some() => Some(Msg::Tick),
-            () = sleep_until(next_frame), if dirty => None,
+            () = sleep_until(next_frame), if dirty && !bare => None,
             () = sleep_until(pacer.next().unwrap_or_else(Instant::now)), if pacer.next().is_some() => None,
             () = sleep_until(quit_deadline.unwrap_or_else(Instant::now)), if quit_deadline.is_some() => break,
             signal = signals.next() => Some(Msg::Signal(signal)),
@@ -295,6 +322,12 @@ where
             },
         };
         let Some(msg) = msg else { continue };
+        if let (true, Msg::Key(_)) = (bare, &msg) {
+            terminal.resume()?;
+            bare = false;
+            dirty = true;
+            continue;
+        }
         // The dialog takes every key press until it is answered.
         if let (Some(_), Msg::Key(key)) = (&dialog, &msg) {
             if let Some(trusted) = TrustDialog::decision(key)
@@ -344,6 +377,12 @@ where
                 dirty = true;
             }
             Some(Action::Tamper(_)) => {}
+            Some(Action::Bare) => {
+                let (_, rows) = terminal.size()?;
+                let lines = crate::ui::plain_lines(&app, usize::from(rows.saturating_sub(2)).max(1));
+                terminal.bare(&lines)?;
+                bare = true;
+            }
             Some(Action::Quit) => {
                 outbox.close();
                 if connection_over {

@@ -300,3 +300,36 @@ fn sigterm_and_sighup_close_politely_and_give_the_terminal_back() {
     kill(&tmux, "room", "HUP");
     assert_exited_cleanly(&tmux, "room", dir.path());
 }
+
+#[test]
+fn alt_l_shows_the_scrollback_bare_so_the_rooms_invite_is_copied_whole() {
+    let dir = TempDir::new("tmux-bare");
+    let tmux = Tmux::start(&dir);
+    spawn(&tmux, "room", dir.path(), &["listen", "127.0.0.1:0"]);
+    let screen = tmux.wait_for("room", "the room's TUI", |s| s.contains("waiting for a connection"));
+    // On the full screen the invite is wrapped into rows of the chat pane.
+    assert!(
+        !screen.lines().any(|l| l.contains("tlschat connect")
+            && l.contains("--fingerprint ")
+            && l.trim_end().len() > 100),
+        "{screen}"
+    );
+    tmux.keys("room", &["M-l"]);
+    tmux.wait_for_text("room", "-- bare view");
+    assert_eq!(tmux.format("room", "#{alternate_on}"), "0", "the bare view is on the main screen");
+    assert_eq!(tmux.format("room", "#{mouse_any_flag}"), "0", "the terminal selects text itself");
+    // Joined as the terminal wrapped it: the invite is one line, whole.
+    let joined = String::from_utf8_lossy(&tmux.command(&["capture-pane", "-p", "-J", "-t", "room"]).stdout)
+        .into_owned();
+    let invite = joined.lines().find(|l| l.contains("── invite: tlschat connect")).expect("the invite");
+    let hex = invite.rsplit(' ').next().unwrap().trim_end();
+    assert!(invite.contains("--fingerprint ") && hex.len() == 64, "{invite:?}\n{joined}");
+    assert!(hex.chars().all(|c| c.is_ascii_hexdigit()), "{invite:?}");
+    // Any key returns to the full screen.
+    tmux.keys("room", &["Space"]);
+    tmux.wait_for_text("room", "waiting for a connection");
+    assert_eq!(tmux.format("room", "#{alternate_on}"), "1");
+    assert_eq!(tmux.format("room", "#{mouse_any_flag}"), "1");
+    tmux.type_line("room", "/quit");
+    assert_exited_cleanly(&tmux, "room", dir.path());
+}

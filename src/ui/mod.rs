@@ -309,6 +309,24 @@ fn finish<'a>(
     lines
 }
 
+/// The newest `count` entries of the scrollback as plain text, one line
+/// each (time, author and marks, text), escaped for a terminal: what the
+/// bare view (Alt-L) prints for the terminal to wrap by itself.
+pub fn plain_lines(app: &App, count: usize) -> Vec<String> {
+    let theme = Theme { color: false };
+    let entries = app.log().entries();
+    let start = entries.len().saturating_sub(count);
+    entries
+        .range(start..)
+        .map(|entry| {
+            let lines = entry_lines(entry, usize::MAX / 4, theme, app.clock(), false);
+            let text: String =
+                lines.iter().flat_map(|line| line.spans.iter().map(|span| span.content.as_ref())).collect();
+            crate::escape::printable(&text).into_owned()
+        })
+        .collect()
+}
+
 /// Splits `text` into lines of at most `first` columns for the first line
 /// and `rest` after, breaking after spaces where it can and inside words
 /// where it must. Widths are Unicode display widths (CJK and emoji take two
