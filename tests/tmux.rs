@@ -240,9 +240,11 @@ fn connect_with_reveal_shows_the_key_schedule_with_values_on_f4_and_logs_none() 
     assert!(!tmux.wait_for("room", "the finished handshake", handshake_done).contains("SECRETS ON SCREEN"));
 
     tmux.keys("client", &["F4"]);
-    let view = tmux.wait_for_text("client", "Key schedule");
-    assert!(view.contains("SECRETS ON SCREEN") && view.contains("(EC)DHE shared secret"), "{view}");
-    assert!(view.contains("recompute it:"), "{view}");
+    // The whole frame, not one caught while it is being written.
+    let view = tmux.wait_for("client", "the key schedule view", |s| {
+        s.contains("Key schedule") && s.contains("(EC)DHE shared secret") && s.contains("recompute it:")
+    });
+    assert!(view.contains("SECRETS ON SCREEN"), "{view}");
     tmux.keys("client", &["F4"]);
     tmux.wait_for("client", "the handshake panel again", |s| !s.contains("Key schedule"));
 
