@@ -188,8 +188,18 @@ pub enum Delivery {
 /// What the member's checks found about a message's author.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mark {
-    /// Signed by the key bound to the name: `✓`.
+    /// Signed by the key this member knows under the name from an earlier
+    /// session: `✓`.
     Verified,
+    /// Signed; the name is first seen in this session (nothing to compare
+    /// it with yet): `✓ new`.
+    FirstSeen,
+    /// Signed by the key the user verified out of band (`/verify`):
+    /// `✓ verified`.
+    Checked,
+    /// Signed by the right key, but replayed from an earlier session, or
+    /// signed long before it arrived: `⚠ STALE`.
+    Stale,
     /// A guest's or a plain peer's line: no signature.
     Unverified,
     /// The signature does not verify, or the message is not for this room
@@ -1665,10 +1675,13 @@ impl App {
     /// A signed message, with what the checks found (the notices about it
     /// are already in the log).
     fn message(&mut self, m: chat::Received, now: Now) {
-        let mark = match m.verdict() {
-            Verdict::Verified => Mark::Verified,
-            Verdict::KeyChanged => Mark::KeyChanged,
-            Verdict::Invalid => Mark::Invalid,
+        let mark = match (m.verdict(), &m.author) {
+            (Verdict::Verified, chat::AuthorCheck::FirstSeen) => Mark::FirstSeen,
+            (Verdict::Verified, chat::AuthorCheck::Verified) => Mark::Checked,
+            (Verdict::Verified, _) => Mark::Verified,
+            (Verdict::Stale, _) => Mark::Stale,
+            (Verdict::KeyChanged, _) => Mark::KeyChanged,
+            (Verdict::Invalid, _) => Mark::Invalid,
         };
         let text = chat::printable(&m.text);
         let text = match report::warning(m.sig) {

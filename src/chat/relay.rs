@@ -132,6 +132,20 @@ struct Seat {
     session: Option<[u8; 16]>,
     /// The last sequence number per channel (`None`: the room).
     last_seq: HashMap<Option<[u8; 32]>, u64>,
+    /// Its refused posts, for the operator's sampled note.
+    refusals: Refusals,
+}
+
+/// How often the operator hears of one member's refused posts.
+const NOTE_EVERY_MS: u64 = 60_000;
+
+/// A seat's refused posts since the last note about them.
+#[derive(Debug, Clone, Copy)]
+struct Refusals {
+    /// When the last note was made (ms); the next one comes a minute later.
+    since_ms: Option<u64>,
+    /// Refusals since then that no note told.
+    untold: u64,
 }
 
 impl Seat {
@@ -237,6 +251,7 @@ impl Relay {
             strikes: 0,
             session: None,
             last_seq: HashMap::new(),
+            refusals: Refusals { since_ms: None, untold: 0 },
         };
         let info = seat.info(now_ms);
         self.seats.insert(id, seat);
@@ -353,14 +368,14 @@ impl Relay {
         let mut out = Vec::new();
         let rate = self.config.rate;
         let Some(seat) = self.seats.get_mut(&id) else { return out };
-        if text.len() > MAX_TEXT {
-            let text = format!("not sent: the line is {} bytes long; the most is {MAX_TEXT}", text.len());
-            out.push(Output::Send(id, refusal(Transport::Lines, RefusalCode::TooLong, text)));
-            return out;
-        }
         if !seat.take_token(rate, now_ms) {
             return self.throttled(id, now_ms);
         }
+        if text.len() > MAX_TEXT {
+            let text = format!("not sent: the line is {} bytes long; the most is {MAX_TEXT}", text.len());
+            return self.refuse(id, RefusalCode::TooLong, text, "too long", now_ms);
+        }
+        let Some(seat) = self.seats.get_mut(&id) else { return out };
         seat.strikes = 0;
         seat.active_ms = now_ms;
         let name = seat.name.clone();
@@ -384,11 +399,18 @@ impl Relay {
         let room = self.config.room;
         let rate = self.config.rate;
         let Some(seat) = self.seats.get_mut(&id) else { return };
+        // The rate comes first: a refused post costs a token like any other,
+        // so a member streaming bad posts buys no signature checks.
+        // The host runs the room: its own lines are not rate limited.
+        if id != HOST && !seat.take_token(rate, now_ms) {
+            out.extend(self.throttled(id, now_ms));
+            return;
+        }
         let signed = match Signed::open(bytes) {
             Ok(signed) => signed,
             Err(MessageError::TooLong { len }) => {
                 let text = format!("not sent: the message is {len} bytes long; the most is {MAX_TEXT}");
-                out.push(Output::Send(id, refusal(Transport::Frames, RefusalCode::TooLong, text)));
+                out.extend(self.refuse(id, RefusalCode::TooLong, text, "too long", now_ms));
                 return;
             }
             Err(e) => {
@@ -417,15 +439,10 @@ impl Relay {
         };
         if let Some(problem) = problem {
             let text = format!("not sent: the relay refused your message: {problem}");
-            out.push(Output::Send(id, refusal(Transport::Frames, RefusalCode::BadMessage, text)));
-            out.push(Output::Note(format!("refused a message from {}: {problem}", seat.name)));
+            out.extend(self.refuse(id, RefusalCode::BadMessage, text, problem, now_ms));
             return;
         }
-        // The host runs the room: its own lines are not rate limited.
-        if id != HOST && !seat.take_token(rate, now_ms) {
-            out.extend(self.throttled(id, now_ms));
-            return;
-        }
+        let Some(seat) = self.seats.get_mut(&id) else { return };
         seat.strikes = 0;
         seat.session = Some(f.session);
         seat.last_seq.insert(f.recipient, f.seq);
@@ -475,20 +492,46 @@ impl Relay {
         }
     }
 
-    /// A post refused for speed; enough of them in a row disconnect.
+    /// A post refused for speed; enough refusals in a row disconnect.
     fn throttled(&mut self, id: SeatId, now_ms: u64) -> Vec<Output> {
         let rate = self.config.rate;
-        let Some(seat) = self.seats.get_mut(&id) else { return Vec::new() };
-        seat.strikes += 1;
-        if seat.strikes >= rate.strikes {
-            let reason = format!("flooding: more than {} messages a second", rate.per_sec);
-            return self.expel(id, RefusalCode::Disconnected, &reason, now_ms);
-        }
         let text = format!(
             "not sent: slow down (at most {} messages at once, {} a second)",
             rate.burst, rate.per_sec
         );
-        vec![Output::Send(id, refusal(seat.transport, RefusalCode::RateLimited, text))]
+        self.refuse(id, RefusalCode::RateLimited, text, "too fast", now_ms)
+    }
+
+    /// Refuses a post: tells its author why (the connection is kept), counts
+    /// a strike, and disconnects after [`Rate::strikes`] refusals in a row.
+    /// The operator's note is sampled: the first refusal of a minute is
+    /// told at once, the rest as a count when the minute is over.
+    fn refuse(&mut self, id: SeatId, code: RefusalCode, text: String, why: &str, now_ms: u64) -> Vec<Output> {
+        let rate = self.config.rate;
+        let Some(seat) = self.seats.get_mut(&id) else { return Vec::new() };
+        seat.strikes += 1;
+        if seat.strikes >= rate.strikes {
+            let reason = match code {
+                RefusalCode::RateLimited => format!("flooding: more than {} messages a second", rate.per_sec),
+                _ => format!("{} refused posts in a row (the last: {why})", seat.strikes),
+            };
+            return self.expel(id, RefusalCode::Disconnected, &reason, now_ms);
+        }
+        let mut out = vec![Output::Send(id, refusal(seat.transport, code, text))];
+        let refusals = &mut seat.refusals;
+        if refusals.since_ms.is_none_or(|since| now_ms.saturating_sub(since) >= NOTE_EVERY_MS) {
+            if refusals.untold > 0 {
+                out.push(Output::Note(format!(
+                    "{} more posts refused from {} in the last minute",
+                    refusals.untold, seat.name
+                )));
+            }
+            out.push(Output::Note(format!("refused a post from {}: {why}", seat.name)));
+            *refusals = Refusals { since_ms: Some(now_ms), untold: 0 };
+        } else {
+            refusals.untold += 1;
+        }
+        out
     }
 
     /// Tells a seat why it is being disconnected, announces its leaving

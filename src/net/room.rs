@@ -327,7 +327,7 @@ impl RoomTask {
         buffer.push(bytes);
         let mut events = Vec::new();
         while let Ok(Some(frame)) = buffer.next_frame() {
-            if let Ok(more) = member.receive(frame) {
+            if let Ok(more) = member.receive(frame, now_ms()) {
                 events.extend(more);
             }
         }

@@ -240,6 +240,9 @@ fn entry_lines<'a>(entry: &'a Entry, width: usize, theme: Theme, picked: bool) -
         Author::Member { name, mark } => {
             let (label, style) = match mark {
                 Mark::Verified => (format!("{name} \u{2713}"), theme.name(name)),
+                Mark::FirstSeen => (format!("{name} \u{2713} new"), theme.name(name)),
+                Mark::Checked => (format!("{name} \u{2713} verified"), theme.name(name)),
+                Mark::Stale => (format!("{name} \u{26a0} STALE"), theme.bad()),
                 Mark::Unverified => (format!("{name} (unverified)"), theme.dim()),
                 Mark::Invalid => (format!("{name} \u{2717} INVALID"), theme.bad()),
                 Mark::KeyChanged => (format!("{name} \u{26a0} KEY CHANGED"), theme.bad()),
