@@ -461,6 +461,8 @@ pub struct Member {
     chain_order: VecDeque<ChainId>,
     /// What this member remembers across sessions.
     contacts: Contacts,
+    /// The keys it learned in this session (first seen here).
+    learned_here: HashSet<[u8; 32]>,
     /// Names the relay listed (roster, presence), with the keys it said
     /// they proved: the relay's word, used only to address `/msg`.
     listed: HashMap<String, [u8; 32]>,
@@ -500,6 +502,7 @@ impl Member {
             chains: HashMap::new(),
             chain_order: VecDeque::new(),
             contacts: Contacts::new(),
+            learned_here: HashSet::new(),
             listed: HashMap::new(),
             name: None,
             joined_ms: None,
@@ -684,10 +687,10 @@ impl Member {
             }
             return if contact.verified {
                 AuthorCheck::Verified
-            } else if self.joined_ms.is_some_and(|joined| contact.first_seen_ms < joined) {
-                AuthorCheck::Known
-            } else {
+            } else if self.learned_here.contains(&key) {
                 AuthorCheck::FirstSeen
+            } else {
+                AuthorCheck::Known
             };
         }
         if let Some(other) = self.contacts.by_key(&key) {
@@ -697,6 +700,7 @@ impl Member {
             return AuthorCheck::LookAlike { of };
         }
         if learn && key != self.me && self.contacts.learn(name, key, now_ms) {
+            self.learned_here.insert(key);
             out.push(ChatEvent::Learned { name: name.to_owned(), key: public_key_fingerprint(&key) });
         }
         AuthorCheck::FirstSeen

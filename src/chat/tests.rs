@@ -95,7 +95,7 @@ impl World {
                 let mut buffer = FrameBuffer::default();
                 buffer.push(bytes);
                 while let Some(frame) = buffer.next_frame().unwrap() {
-                    self.events.entry(id).or_default().extend(member.receive(frame).unwrap());
+                    self.events.entry(id).or_default().extend(member.receive(frame, self.now).unwrap());
                 }
             }
             None => self.lines.entry(id).or_default().push(String::from_utf8(bytes.to_vec()).unwrap()),
@@ -267,12 +267,14 @@ fn a_lying_relay_is_caught_by_every_receiver() {
     let bob = w.members.get_mut(&2).unwrap();
     let base = 2; // alice's and bob's joins
     let deliver = |bob: &mut Member, room_seq: u64, signed: Vec<u8>| {
-        bob.receive(Frame::Deliver { room_seq, flags: 0, author: "alice".into(), signed }).unwrap()
+        bob.receive(Frame::Deliver { room_seq, flags: 0, author: "alice".into(), signed }, 0).unwrap()
     };
-    // Unchanged: valid, from the key the member list gave alice on joining.
+    // Unchanged: valid; the member list's word binds nothing, so the
+    // name is first seen with its first verified message.
     let e = deliver(bob, base + 1, signed(&m1));
     assert!(
-        matches!(&e[..], [ChatEvent::Message(m)] if m.sig == SigCheck::Valid && m.author == AuthorCheck::Known)
+        matches!(&e[..], [ChatEvent::Learned { .. }, ChatEvent::Message(m)] if m.sig == SigCheck::Valid && m.author == AuthorCheck::FirstSeen),
+        "{e:?}"
     );
     // Text altered: shown, marked invalid.
     let mut altered = signed(&m2);
@@ -326,7 +328,7 @@ fn a_broken_chain_is_noticed_when_no_sequence_number_is_missing() {
     let bob = w.members.get_mut(&2).unwrap();
     for (seq, frame) in [(3, first), (4, second)] {
         let Frame::Post { signed } = frame else { unreachable!() };
-        let e = bob.receive(Frame::Deliver { room_seq: seq, flags: 0, author: "x".into(), signed }).unwrap();
+        let e = bob.receive(Frame::Deliver { room_seq: seq, flags: 0, author: "x".into(), signed }, 0).unwrap();
         if seq == 4 {
             assert!(
                 matches!(&e[..], [ChatEvent::Message(m)] if m.chain_broken && m.missing_before == 0),
@@ -376,7 +378,8 @@ fn an_oversized_message_is_refused_to_its_author_only() {
     w.take(2);
     assert!(w.members.get_mut(&1).unwrap().compose(Kind::Text, &"x".repeat(MAX_TEXT + 1), None, 1).is_err());
     let out = w.relay.guest_line(1, &"x".repeat(MAX_TEXT + 1), w.now);
-    assert!(out.iter().all(|o| matches!(o, Output::Send(1, _))));
+    assert!(out.iter().all(|o| matches!(o, Output::Send(1, _) | Output::Note(_))), "{out:?}");
+    assert!(out.iter().any(|o| matches!(o, Output::Send(1, _))));
 }
 
 #[test]
@@ -500,4 +503,94 @@ fn a_large_room_stops_announcing_joins_and_its_order_stays_whole() {
         assert!(heard.iter().any(|e| matches!(e, ChatEvent::Message(m) if m.text == "hello all")), "{id}");
         assert!(!heard.iter().any(|e| matches!(e, ChatEvent::RelayGap { .. })), "{id}: {heard:?}");
     }
+}
+
+/// A post whose text is one byte over [`MAX_TEXT`], as another
+/// implementation could send it: the layout's length field says 4,097.
+fn one_byte_too_long(w: &mut World, id: SeatId) -> Frame {
+    let (frame, _) =
+        w.members.get_mut(&id).unwrap().compose(Kind::Text, &"x".repeat(MAX_TEXT), None, w.now).unwrap();
+    let Frame::Post { mut signed } = frame else { unreachable!() };
+    let len_at = signed.len() - 64 - MAX_TEXT - 2;
+    signed[len_at..len_at + 2].copy_from_slice(&(MAX_TEXT as u16 + 1).to_be_bytes());
+    signed.insert(len_at + 2, b'x');
+    Frame::Post { signed }
+}
+
+#[test]
+fn a_text_one_byte_too_long_gets_code_1_and_the_connection_is_kept() {
+    let mut w = World::room();
+    w.join(1, "alice");
+    w.join(2, "bob");
+    w.take(1);
+    w.take(2);
+    let long = one_byte_too_long(&mut w, 1);
+    w.post(1, &long);
+    assert!(w.closed.is_empty(), "{:?}", w.closed);
+    assert!(
+        w.take(1).iter().any(|e| matches!(e, ChatEvent::Refused { code: RefusalCode::TooLong, .. })),
+        "refused as too long"
+    );
+    assert!(w.texts(2).is_empty());
+    w.say(1, "shorter");
+    assert_eq!(w.texts(2), ["alice:shorter"]);
+}
+
+#[test]
+fn a_stream_of_bad_posts_costs_tokens_and_strikes_then_disconnects() {
+    let mut config = Config::new(ROOM);
+    config.rate = Rate { burst: 100, per_sec: 100, strikes: 5 };
+    let mut w = World::new(config);
+    w.join(1, "alice");
+    w.join(2, "bob");
+    w.take(2);
+    let mut notes = Vec::new();
+    for i in 0..5 {
+        let (frame, _) =
+            w.members.get_mut(&1).unwrap().compose(Kind::Text, &format!("bad {i}"), None, w.now).unwrap();
+        let Frame::Post { mut signed } = frame else { unreachable!() };
+        let last = signed.len() - 1;
+        signed[last] ^= 1;
+        let mut buffer = FrameBuffer::default();
+        buffer.push(&Frame::Post { signed }.encode());
+        let frame = buffer.next_frame().unwrap().unwrap();
+        let out = w.relay.frame(1, frame, w.now);
+        notes.extend(out.iter().filter_map(|o| match o {
+            Output::Note(n) => Some(n.clone()),
+            _ => None,
+        }));
+        w.apply(out);
+    }
+    assert_eq!(w.closed.len(), 1, "the fifth refusal in a row disconnects");
+    assert!(w.closed[0].1.contains("refused posts in a row"), "{:?}", w.closed);
+    // The operator hears of it once a minute, not once a post.
+    assert_eq!(notes.iter().filter(|n| n.starts_with("refused a post from alice")).count(), 1, "{notes:?}");
+    assert!(w.texts(2).is_empty());
+    w.say(2, "bob goes on");
+    assert!(w.take(2).iter().any(|e| matches!(e, ChatEvent::Delivered { seq: 1, .. })));
+}
+
+#[test]
+fn the_rate_is_checked_before_any_signature() {
+    let mut config = Config::new(ROOM);
+    config.rate = Rate { burst: 1, per_sec: 1, strikes: 50 };
+    let mut w = World::new(config);
+    w.join(1, "alice");
+    w.join(2, "bob");
+    w.take(1);
+    w.say(1, "first");
+    // Out of tokens: a forged post is refused for speed, never opened.
+    let (frame, _) = w.members.get_mut(&1).unwrap().compose(Kind::Text, "forged", None, w.now).unwrap();
+    let Frame::Post { mut signed } = frame else { unreachable!() };
+    signed[30] ^= 1;
+    w.post(1, &Frame::Post { signed });
+    let refusals: Vec<RefusalCode> = w
+        .take(1)
+        .into_iter()
+        .filter_map(|e| match e {
+            ChatEvent::Refused { code, .. } => Some(code),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(refusals, [RefusalCode::RateLimited]);
 }
