@@ -179,6 +179,12 @@ impl Home {
         self.config.join("known_rooms")
     }
 
+    /// What the user's member remembers of each room: a file per room,
+    /// named by the room's id (see [`crate::chat::contacts`]).
+    pub fn contacts_dir(&self) -> PathBuf {
+        self.data.join("contacts")
+    }
+
     /// Where the room that `tlschat listen` serves is kept.
     pub fn room_dir(&self) -> PathBuf {
         self.data.join("room")

@@ -81,13 +81,35 @@ struct TrustArgs {
 
 #[derive(Subcommand)]
 enum TrustCommand {
-    /// List the pinned rooms and their key fingerprints
-    List,
-    /// Forget the pinned key of a room (after its key really changed)
+    /// List the pinned rooms; with a room, the members whose keys you know there
+    List {
+        /// The room, as you connect to it (or its 64-hex-digit key fingerprint)
+        #[arg(value_name = "HOST:PORT")]
+        room: Option<String>,
+    },
+    /// Forget the pinned key of a room (after its key really changed); with NAME, forget that member's key
     Forget {
         /// The room, as you connect to it
         #[arg(value_name = "HOST:PORT")]
         room: String,
+        /// A member of the room: the next key seen under the name is new to you
+        name: Option<String>,
+    },
+    /// Accept the new key of a member whose key CHANGED (after checking it with them)
+    Accept {
+        /// The room, as you connect to it (or its key fingerprint)
+        #[arg(value_name = "HOST:PORT")]
+        room: String,
+        /// The member
+        name: String,
+    },
+    /// Show your safety number and a member's, and mark the member verified once you compared them
+    Verify {
+        /// The room, as you connect to it (or its key fingerprint)
+        #[arg(value_name = "HOST:PORT")]
+        room: String,
+        /// The member
+        name: String,
     },
 }
 
@@ -366,8 +388,12 @@ impl IdArgs {
 impl TrustArgs {
     fn options(self) -> cmd::trust::Options {
         match self.command {
-            TrustCommand::List => cmd::trust::Options::List,
-            TrustCommand::Forget { room } => cmd::trust::Options::Forget { room },
+            TrustCommand::List { room: None } => cmd::trust::Options::List,
+            TrustCommand::List { room: Some(room) } => cmd::trust::Options::Members { room },
+            TrustCommand::Forget { room, name: None } => cmd::trust::Options::Forget { room },
+            TrustCommand::Forget { room, name: Some(name) } => cmd::trust::Options::ForgetMember { room, name },
+            TrustCommand::Accept { room, name } => cmd::trust::Options::Accept { room, name },
+            TrustCommand::Verify { room, name } => cmd::trust::Options::Verify { room, name },
         }
     }
 }
