@@ -763,6 +763,8 @@ impl Member {
         } else {
             SigCheck::Valid
         };
+        // What checking the name tells (a binding learned) follows the message.
+        let told_before = out.len();
         let (mut missing_before, mut chain_broken, mut late, mut stale) = (0, false, false, None);
         let author = if sig == SigCheck::Valid {
             let id = (f.author, f.session, f.recipient);
@@ -813,6 +815,7 @@ impl Member {
             mislabeled,
             signed: Arc::from(bytes),
         })));
+        out[told_before..].rotate_right(1);
     }
 
     /// Follows a new chain, forgetting the oldest beyond [`MAX_CHAINS`].

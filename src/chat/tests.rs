@@ -273,7 +273,7 @@ fn a_lying_relay_is_caught_by_every_receiver() {
     // name is first seen with its first verified message.
     let e = deliver(bob, base + 1, signed(&m1));
     assert!(
-        matches!(&e[..], [ChatEvent::Learned { .. }, ChatEvent::Message(m)] if m.sig == SigCheck::Valid && m.author == AuthorCheck::FirstSeen),
+        matches!(&e[..], [ChatEvent::Message(m), ChatEvent::Learned { .. }] if m.sig == SigCheck::Valid && m.author == AuthorCheck::FirstSeen),
         "{e:?}"
     );
     // Text altered: shown, marked invalid.
