@@ -594,3 +594,102 @@ fn the_rate_is_checked_before_any_signature() {
         .collect();
     assert_eq!(refusals, [RefusalCode::RateLimited]);
 }
+
+/// A test vector of docs/PROTOCOL.md: the hex block after its marker.
+fn vector(label: &str) -> Vec<u8> {
+    const DOC: &str = include_str!("../../docs/PROTOCOL.md");
+    let marker = format!("<!-- vector: {label} -->");
+    let at = DOC.find(&marker).unwrap_or_else(|| panic!("no vector {label:?} in PROTOCOL.md"));
+    let rest = &DOC[at + marker.len()..];
+    let start = rest.find("```text\n").unwrap() + "```text\n".len();
+    let end = start + rest[start..].find("```").unwrap();
+    let digits: String = rest[start..end].chars().filter(|c| !c.is_whitespace()).collect();
+    hex_bytes(&digits)
+}
+
+#[test]
+fn the_protocol_test_vectors_hold() {
+    use super::message::{Fields, Signed, chain_hash};
+    let seed: [u8; 32] = vector("seed").try_into().unwrap();
+    let key = Ed25519Key::from_seed(&seed);
+    assert_eq!(key.public_key().to_vec(), vector("public key"));
+    let fields = Fields {
+        room: [0x42; 32],
+        author: key.public_key(),
+        session: [0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff],
+        seq: 1,
+        prev: [0; 32],
+        time_ms: 1_764_720_000_000,
+        kind: Kind::Text,
+        recipient: None,
+        text: "hello, room".into(),
+    };
+    let signed = fields.sign(&key).unwrap();
+    assert_eq!(signed, vector("signed message"));
+    assert_eq!(signed[signed.len() - 64..], vector("signature")[..]);
+    assert_eq!(chain_hash(&signed).to_vec(), vector("prev of the next"));
+    let opened = Signed::open(&signed).unwrap();
+    assert!(opened.valid());
+    assert_eq!(opened.fields(), &fields);
+    let deliver = Frame::Deliver { room_seq: 7, flags: 0, author: "alice".into(), signed: signed.clone() };
+    assert_eq!(deliver.encode(), vector("deliver"));
+    // Another member reads the Deliver off the wire and verifies it.
+    let mut bob = outsider([0x42; 32], 5);
+    let mut buffer = FrameBuffer::default();
+    buffer.push(&vector("deliver"));
+    let frame = buffer.next_frame().unwrap().unwrap();
+    let e = bob.receive(frame, 1_764_720_000_500).unwrap();
+    assert!(matches!(&e[0], ChatEvent::Message(m) if m.sig == SigCheck::Valid && m.room_seq == 7), "{e:?}");
+
+    // OpenSSL, independently: the public key from the seed, and the signature.
+    let dir = std::env::temp_dir().join(format!("tlschat-vectors-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let write = |name: &str, bytes: &[u8]| {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    };
+    // PKCS#8 and SubjectPublicKeyInfo for Ed25519 (RFC 8410): fixed prefixes.
+    let private = [&hex_bytes("302e020100300506032b657004220420")[..], &seed].concat();
+    let public = [&hex_bytes("302a300506032b6570032100")[..], &key.public_key()].concat();
+    let private = write("private.der", &private);
+    let public_path = write("public.der", &public);
+    let message = write("message.bin", &signed[..signed.len() - 64]);
+    let signature = write("signature.bin", &signed[signed.len() - 64..]);
+    let openssl = |args: &[&std::ffi::OsStr]| {
+        let out = std::process::Command::new("openssl").args(args).output().expect("openssl runs");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        out.stdout
+    };
+    let derived = openssl(&[
+        "pkey".as_ref(),
+        "-inform".as_ref(),
+        "DER".as_ref(),
+        "-in".as_ref(),
+        private.as_os_str(),
+        "-pubout".as_ref(),
+        "-outform".as_ref(),
+        "DER".as_ref(),
+    ]);
+    assert_eq!(derived, public, "OpenSSL derives the same public key from the seed");
+    let verified = openssl(&[
+        "pkeyutl".as_ref(),
+        "-verify".as_ref(),
+        "-pubin".as_ref(),
+        "-keyform".as_ref(),
+        "DER".as_ref(),
+        "-inkey".as_ref(),
+        public_path.as_os_str(),
+        "-rawin".as_ref(),
+        "-in".as_ref(),
+        message.as_os_str(),
+        "-sigfile".as_ref(),
+        signature.as_os_str(),
+    ]);
+    assert!(String::from_utf8_lossy(&verified).contains("Signature Verified Successfully"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn hex_bytes(text: &str) -> Vec<u8> {
+    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap()).collect()
+}
