@@ -155,6 +155,18 @@ struct ListenArgs {
     #[arg(long, value_name = "N", default_value = "10")]
     new_names_per_address: u32,
 
+    /// Admit only members whose name is already bound here or invited (`/invite NAME FINGERPRINT`)
+    #[arg(long, conflicts_with = "echo")]
+    closed: bool,
+
+    /// Refuse guests (clients without a key) with a line that says why, after the handshake
+    #[arg(long, conflicts_with = "echo")]
+    no_guests: bool,
+
+    /// Seats one key may hold at once (one per device)
+    #[arg(long, value_name = "N", default_value = "4")]
+    seats_per_key: usize,
+
     /// Connections at most, of every kind (default: the open-file limit, raised to the hard limit, less 64)
     #[arg(long, value_name = "N")]
     max_connections: Option<usize>,
@@ -338,6 +350,9 @@ impl ListenArgs {
             history: self.history,
             max_members: self.max_members,
             new_names_per_address: self.new_names_per_address,
+            closed: self.closed,
+            no_guests: self.no_guests,
+            seats_per_key: self.seats_per_key,
             limits: {
                 // A room's connections are its members: as many as the
                 // system allows. Where it cannot be raised, the cap says so

@@ -114,6 +114,18 @@ pub fn notices(event: &ChatEvent) -> Vec<String> {
             vec![format!("the relay's numbering went backwards ({room_seq} after {last}): checked from there on")]
         }
         ChatEvent::Learned { .. } => Vec::new(),
+        ChatEvent::Verified { name, mine, theirs } => vec![
+            format!("your safety number:  {}", mine.short()),
+            format!("{}'s safety number: {}", printable(name), theirs.short()),
+            format!(
+                "marked {} verified: compare both numbers with them in person or on a call; if they differ, run `tlschat trust forget ROOM {}`",
+                printable(name),
+                printable(name)
+            ),
+        ],
+        ChatEvent::Ignoring { name } => {
+            vec![format!("ignoring {} for this session: their lines are still checked, not shown", printable(name))]
+        }
         ChatEvent::ContactsNotKept { why } => {
             vec![format!("the keys learned in this session are not kept: {}", printable(why))]
         }
@@ -505,6 +517,10 @@ pub fn chat_json(event: &ChatEvent) -> Value {
             json!({"type": "relay_disorder", "room_seq": room_seq, "last": last, "repeated": repeated})
         }
         ChatEvent::Learned { name, key } => json!({"type": "learned", "name": name, "key": hex(&key.0)}),
+        ChatEvent::Verified { name, mine, theirs } => {
+            json!({"type": "verified", "name": name, "mine": hex(&mine.0), "theirs": hex(&theirs.0)})
+        }
+        ChatEvent::Ignoring { name } => json!({"type": "ignoring", "name": name}),
         ChatEvent::ContactsNotKept { why } => json!({"type": "contacts_not_kept", "why": why}),
         ChatEvent::Malformed { from, why } => json!({"type": "malformed", "from": from, "why": why}),
     }

@@ -302,6 +302,21 @@ pub enum ChatEvent {
         /// Why.
         why: String,
     },
+    /// The user marked a contact verified (`/verify`): both safety
+    /// numbers, to compare out of band.
+    Verified {
+        /// The contact's name.
+        name: String,
+        /// Our key.
+        mine: Fingerprint,
+        /// Theirs.
+        theirs: Fingerprint,
+    },
+    /// The user ignores a name for this session (`/ignore`).
+    Ignoring {
+        /// The name.
+        name: String,
+    },
     /// The first message this member verified from a name: a binding the
     /// driver keeps ([`Member::contacts`]).
     Learned {
@@ -329,6 +344,9 @@ pub enum ComposeError {
     /// `/msg` to a name this member has not seen in the room.
     #[error("no member named {0} is known here (/who lists who is in)")]
     UnknownName(String),
+    /// `/verify` of a name this member has no verified signature from.
+    #[error("you have no message signed by {0} yet: nothing to verify (its key is learned from its first message)")]
+    NotAContact(String),
     /// `/msg` to a name whose key changed and was not accepted.
     #[error(
         "not sent: the key of {0} CHANGED since you last saw it; compare safety numbers with them (/verify {0}), then accept the new key with `tlschat trust accept ROOM {0}`"
@@ -468,6 +486,9 @@ pub struct Member {
     listed: HashMap<String, [u8; 32]>,
     /// Our name in the room.
     name: Option<String>,
+    /// Keys (and guests' names) whose messages are not shown (`/ignore`).
+    ignored: HashSet<[u8; 32]>,
+    ignored_guests: HashSet<String>,
     /// When we joined (the Welcome), Unix ms.
     joined_ms: Option<u64>,
     /// The relay's sequence.
@@ -505,6 +526,8 @@ impl Member {
             learned_here: HashSet::new(),
             listed: HashMap::new(),
             name: None,
+            ignored: HashSet::new(),
+            ignored_guests: HashSet::new(),
             joined_ms: None,
             order: RoomOrder::default(),
             roster: Vec::new(),
@@ -571,6 +594,38 @@ impl Member {
         Ok((frame, event))
     }
 
+    /// `/verify NAME`: marks the contact verified (the driver saves it) and
+    /// gives both safety numbers, for the user to compare out of band.
+    pub fn verify(&mut self, name: &str) -> Result<ChatEvent, ComposeError> {
+        let contact = self.contacts.get(name).ok_or_else(|| ComposeError::NotAContact(name.to_owned()))?;
+        if contact.changed_to.is_some() {
+            return Err(ComposeError::KeyChanged(contact.name.clone()));
+        }
+        let contact = self.contacts.verify(name).ok_or_else(|| ComposeError::NotAContact(name.to_owned()))?;
+        Ok(ChatEvent::Verified {
+            name: contact.name.clone(),
+            mine: public_key_fingerprint(&self.me),
+            theirs: public_key_fingerprint(&contact.key),
+        })
+    }
+
+    /// `/ignore NAME`: what the name's key (or a guest of that name) says
+    /// is not shown for the rest of this session; it is still checked.
+    pub fn ignore(&mut self, name: &str) -> Result<ChatEvent, ComposeError> {
+        let key = self.contacts.get(name).map(|c| c.key).or_else(|| self.listed.get(&name_key(name)).copied());
+        match key {
+            Some(key) if key == self.me => return Err(ComposeError::UnknownName(name.to_owned())),
+            Some(key) => {
+                self.ignored.insert(key);
+            }
+            None if name.starts_with("guest-") => {
+                self.ignored_guests.insert(name_key(name));
+            }
+            None => return Err(ComposeError::UnknownName(name.to_owned())),
+        }
+        Ok(ChatEvent::Ignoring { name: name.to_owned() })
+    }
+
     /// The key a private message to `name` goes to: a contact's key, else
     /// the key the relay listed; refused while the contact's key changed.
     fn recipient(&self, name: &str) -> Result<[u8; 32], ComposeError> {
@@ -618,7 +673,9 @@ impl Member {
                 if !history && !self.order.check(room_seq, &mut out) {
                     return Ok(out);
                 }
-                out.push(ChatEvent::Guest { room_seq, history, name, text });
+                if !self.ignored_guests.contains(&name_key(&name)) {
+                    out.push(ChatEvent::Guest { room_seq, history, name, text });
+                }
             }
             Frame::Roster { total, last, members } => {
                 // A long list comes in several frames: one event for all.
@@ -816,6 +873,10 @@ impl Member {
             signed: Arc::from(bytes),
         })));
         out[told_before..].rotate_right(1);
+        if sig == SigCheck::Valid && self.ignored.contains(&f.author) {
+            // Checked like any other, but not shown.
+            out.remove(told_before);
+        }
     }
 
     /// Follows a new chain, forgetting the oldest beyond [`MAX_CHAINS`].

@@ -7,7 +7,7 @@
 //! A message is encoded once: the same `Arc<[u8]>` goes to every member
 //! who takes frames, and one plain line to every guest.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use super::frame::{Frame, MAX_ROSTER, MemberInfo, RefusalCode, Standing, flags};
@@ -47,6 +47,9 @@ impl Default for Rate {
     }
 }
 
+/// Seats one key may hold at once, unless the room says otherwise.
+pub const SEATS_PER_KEY: usize = 4;
+
 /// The room's settings.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -63,12 +66,28 @@ pub struct Config {
     /// member a frame per arrival (a join storm of n members, n²/2 frames),
     /// so members ask with `/who` instead.
     pub announce_up_to: usize,
+    /// Seats one key may hold at once (several devices), so that one key
+    /// cannot fill the room.
+    pub seats_per_key: usize,
+    /// Whether guests (no key) may join (`listen --no-guests`: not).
+    pub guests: bool,
+    /// Keys the host banned: refused on joining.
+    pub banned: HashSet<[u8; 32]>,
 }
 
 impl Config {
     /// Defaults for a room with this id: 100 messages of history, 1,000 members.
     pub fn new(room: [u8; 32]) -> Self {
-        Self { room, history: 100, max_members: 1000, rate: Rate::default(), announce_up_to: 200 }
+        Self {
+            room,
+            history: 100,
+            max_members: 1000,
+            rate: Rate::default(),
+            announce_up_to: 200,
+            seats_per_key: SEATS_PER_KEY,
+            guests: true,
+            banned: HashSet::new(),
+        }
     }
 }
 
@@ -114,6 +133,15 @@ pub enum JoinError {
     /// The seat is taken.
     #[error("seat {0} is taken")]
     Taken(SeatId),
+    /// The key holds as many seats as one key may.
+    #[error("this key is already in the room {0} times, the most one key may be")]
+    TooManySeats(usize),
+    /// A guest, in a room for members only.
+    #[error("this room admits members with a key only (no guests): connect with `tlschat connect`")]
+    NoGuests,
+    /// The host banned this key.
+    #[error("the host banned this key from the room")]
+    Banned,
 }
 
 #[derive(Debug)]
@@ -232,6 +260,17 @@ impl Relay {
         if id != HOST && self.members() >= self.config.max_members {
             return Err(JoinError::Full(self.config.max_members));
         }
+        match &joiner {
+            Joiner::Guest if !self.config.guests => return Err(JoinError::NoGuests),
+            Joiner::Verified { key, .. } if self.config.banned.contains(key) => return Err(JoinError::Banned),
+            Joiner::Verified { key, .. } => {
+                let seats = self.seats.values().filter(|s| s.key == *key).count();
+                if seats >= self.config.seats_per_key {
+                    return Err(JoinError::TooManySeats(seats));
+                }
+            }
+            Joiner::Guest | Joiner::Host { .. } => {}
+        }
         let (name, standing, key) = match joiner {
             Joiner::Verified { name, key } => (name, Standing::Verified, key),
             Joiner::Host { name, key } => (name, Standing::Host, key),
@@ -334,6 +373,34 @@ impl Relay {
         }
         out.push(Output::Note(note));
         out
+    }
+
+    /// The host removes a member: every seat of the key behind `name` is
+    /// disconnected (code 6), and with `ban` the key is refused from now on.
+    /// Returns the key, for the caller to keep a ban, and what to do.
+    pub fn remove(&mut self, name: &str, ban: bool, now_ms: u64) -> Result<([u8; 32], Vec<Output>), String> {
+        let key = self
+            .seats
+            .iter()
+            .find(|(id, s)| **id != HOST && s.standing != Standing::Host && s.name.eq_ignore_ascii_case(name))
+            .map(|(_, s)| (s.key, s.standing))
+            .ok_or_else(|| format!("nobody named {} is in the room (/who lists who is in)", printable(name)))?;
+        let (key, standing) = key;
+        let targets: Vec<SeatId> = self
+            .seats
+            .iter()
+            .filter(|(id, s)| **id != HOST && (s.key == key && standing != Standing::Guest || s.name.eq_ignore_ascii_case(name)))
+            .map(|(id, _)| *id)
+            .collect();
+        let reason = if ban { "banned by the host" } else { "removed by the host" };
+        let mut out = Vec::new();
+        for id in targets {
+            out.extend(self.expel(id, RefusalCode::Disconnected, reason, now_ms));
+        }
+        if ban && standing != Standing::Guest {
+            self.config.banned.insert(key);
+        }
+        Ok((key, out))
     }
 
     /// A frame from a member who speaks frames.

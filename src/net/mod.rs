@@ -47,8 +47,8 @@ use self::session::{Inbox, Role, TlsStream};
 use crate::chat::{ChatEvent, Kind};
 use crate::pcap::{Capture, Opener};
 use crate::tls::{
-    self, AlertDescription, ClientConfig, Connection, Direction, Event, HandshakeStep, OsRng, Revealed,
-    ServerConfig, ServerName, Summary,
+    self, AlertDescription, ClientConfig, Connection, Direction, Event, Fingerprint, HandshakeStep, OsRng,
+    Revealed, ServerConfig, ServerName, Summary,
 };
 
 /// What a connection asks the driver to do (from the UI or stdin).
@@ -69,6 +69,33 @@ pub enum Intent {
     },
     /// Ask the room who is in (`/who`).
     Who,
+    /// A member: stop showing what `name` says, for this session (`/ignore`).
+    Ignore {
+        /// Who.
+        name: String,
+    },
+    /// A member: show both safety numbers and mark `name`'s key verified
+    /// (`/verify`), after comparing them out of band.
+    Verify {
+        /// Who.
+        name: String,
+    },
+    /// The host: disconnect `name` (`/kick`), and with `ban` refuse its key
+    /// from now on (`/ban`).
+    Remove {
+        /// Who.
+        name: String,
+        /// Refuse the key from now on.
+        ban: bool,
+    },
+    /// The host: bind `name` to the key `fingerprint` in the room's names,
+    /// so that a closed room admits it (`/invite`).
+    Invite {
+        /// The name.
+        name: String,
+        /// The key.
+        fingerprint: Fingerprint,
+    },
     /// Send a KeyUpdate (RFC 8446 §4.6.3); with `request_peer` the peer is
     /// asked to update its keys too.
     KeyUpdate {

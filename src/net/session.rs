@@ -400,6 +400,13 @@ enum Http {
     Served,
 }
 
+/// Which of a member's own commands an intent is.
+#[derive(Clone, Copy)]
+enum MemberAsk {
+    Ignore,
+    Verify,
+}
+
 /// A member's contacts file, and when it was last written.
 struct ContactsFile {
     path: PathBuf,
@@ -790,6 +797,10 @@ impl Chat {
         intent: Intent,
         events: &mpsc::Sender<NetEvent>,
     ) -> Result<Option<Closer>, NetError> {
+        let intent_kind = match &intent {
+            Intent::Verify { .. } => MemberAsk::Verify,
+            _ => MemberAsk::Ignore,
+        };
         match intent {
             Intent::Send(data) => self.send_line(s, &data).await?,
             Intent::Say { kind, text, to } => {
@@ -826,6 +837,23 @@ impl Chat {
                     let event = ChatEvent::Refused { code: RefusalCode::BadMessage, text };
                     let _ = events.send(NetEvent::Chat { peer: s.peer, event }).await;
                 }
+            }
+            Intent::Ignore { name } | Intent::Verify { name } if matches!(self.mode, Mode::Member(_)) => {
+                let Mode::Member(member) = &mut self.mode else { return Ok(None) };
+                let done = match intent_kind {
+                    MemberAsk::Ignore => member.ignore(&name),
+                    MemberAsk::Verify => member.verify(&name),
+                };
+                let event = done.unwrap_or_else(|e| ChatEvent::Refused { code: RefusalCode::BadMessage, text: e.to_string() });
+                if let Some(why) = self.save_contacts(true) {
+                    let _ = events.send(NetEvent::Chat { peer: s.peer, event: ChatEvent::ContactsNotKept { why } }).await;
+                }
+                let _ = events.send(NetEvent::Chat { peer: s.peer, event }).await;
+            }
+            Intent::Ignore { .. } | Intent::Verify { .. } | Intent::Remove { .. } | Intent::Invite { .. } => {
+                let text = "that command is for a tlschat room's members (/ignore, /verify) or its host (/kick, /ban, /invite)".to_owned();
+                let event = ChatEvent::Refused { code: RefusalCode::BadMessage, text };
+                let _ = events.send(NetEvent::Chat { peer: s.peer, event }).await;
             }
             Intent::KeyUpdate { request_peer } => {
                 s.tls.key_update(request_peer)?;
