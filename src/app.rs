@@ -20,7 +20,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use crate::chat::{self, ChatEvent, Kind, Verdict};
-use crate::net::{Closer, NetEvent};
+use crate::net::{Closer, Intent, NetEvent};
 use crate::report;
 use crate::schedule::Schedule;
 use crate::tls::{self, AlertDescription, Direction, Field, HandshakeStep, SecretKind, Summary};
@@ -124,6 +124,9 @@ pub enum Action {
     Release,
     /// The tamper lab: break this on purpose (`/tamper CASE`).
     Tamper(crate::lab::Case),
+    /// Ask the connection or the room (`/ignore`, `/verify`, the host's
+    /// `/kick`, `/ban`, `/invite`).
+    Ask(crate::net::Intent),
     /// Close with close_notify and leave.
     Quit,
 }
@@ -1605,6 +1608,15 @@ impl App {
                 Update::REDRAW
             }
             Command::Tamper(case) => Update::act(Action::Tamper(case)),
+            Command::Ignore(name) => Update::act(Action::Ask(Intent::Ignore { name })),
+            Command::Verify(name) => Update::act(Action::Ask(Intent::Verify { name })),
+            Command::Remove { .. } | Command::Invite { .. } if !self.server => {
+                let text = "/kick, /ban and /invite are the host's: run them in tlschat listen".to_owned();
+                self.notice(now, Level::Error, text);
+                Update::REDRAW
+            }
+            Command::Remove { name, ban } => Update::act(Action::Ask(Intent::Remove { name, ban })),
+            Command::Invite { name, fingerprint } => Update::act(Action::Ask(Intent::Invite { name, fingerprint })),
             Command::Say { kind, text, to } => self.say(now, kind, text, to),
             Command::Wrong(why) => {
                 self.notice(now, Level::Error, why);
@@ -1742,6 +1754,24 @@ pub enum Command {
         /// The recipient of a private message.
         to: Option<String>,
     },
+    /// `/ignore NAME`: stop showing what NAME says, for this session.
+    Ignore(String),
+    /// `/verify NAME`: both safety numbers, and NAME marked verified.
+    Verify(String),
+    /// The host's `/kick NAME` and `/ban NAME`.
+    Remove {
+        /// Who.
+        name: String,
+        /// `/ban`: refuse the key from now on.
+        ban: bool,
+    },
+    /// The host's `/invite NAME FINGERPRINT`.
+    Invite {
+        /// The name.
+        name: String,
+        /// The key.
+        fingerprint: crate::tls::Fingerprint,
+    },
     /// A command used wrongly, or unknown: why, in one line.
     Wrong(String),
 }
@@ -1772,6 +1802,42 @@ impl Command {
                             crate::escape::printable(case.trim())
                         )),
                     };
+                }
+                let one_name = |rest: &str, usage: &str| match rest.split_whitespace().collect::<Vec<_>>()[..] {
+                    [name] => Ok(name.to_owned()),
+                    _ => Err(Self::Wrong(usage.to_owned())),
+                };
+                let word = command.split_whitespace().next().unwrap_or("");
+                let rest = command[word.len()..].trim();
+                match word {
+                    "/ignore" => {
+                        return one_name(rest, "/ignore NAME: stop showing what NAME says, for this session")
+                            .map_or_else(|e| e, Self::Ignore);
+                    }
+                    "/verify" => {
+                        return one_name(rest, "/verify NAME: show both safety numbers, and mark NAME verified")
+                            .map_or_else(|e| e, Self::Verify);
+                    }
+                    "/kick" | "/ban" => {
+                        let ban = word == "/ban";
+                        let usage = if ban {
+                            "/ban NAME: disconnect NAME and refuse its key from now on (host)"
+                        } else {
+                            "/kick NAME: disconnect NAME (host)"
+                        };
+                        return one_name(rest, usage).map_or_else(|e| e, |name| Self::Remove { name, ban });
+                    }
+                    "/invite" => {
+                        let usage = "/invite NAME FINGERPRINT: bind NAME to that key, so a closed room admits it (host)";
+                        return match rest.split_once(' ') {
+                            Some((name, fp)) => match crate::tls::Fingerprint::parse(fp.trim()) {
+                                Some(fingerprint) => Self::Invite { name: name.to_owned(), fingerprint },
+                                None => Self::Wrong(usage.to_owned()),
+                            },
+                            None => Self::Wrong(usage.to_owned()),
+                        };
+                    }
+                    _ => {}
                 }
                 if let Some(action) = command.strip_prefix("/me ") {
                     return say(Kind::Action, action.trim(), None);

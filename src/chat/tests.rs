@@ -693,3 +693,70 @@ fn the_protocol_test_vectors_hold() {
 fn hex_bytes(text: &str) -> Vec<u8> {
     (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap()).collect()
 }
+
+#[test]
+fn one_key_holds_at_most_its_seats_and_guests_can_be_refused() {
+    let mut config = Config::new(ROOM);
+    config.seats_per_key = 2;
+    config.guests = false;
+    let mut relay = Relay::new(config);
+    let key = Ed25519Key::generate(&mut SeededRng::new_for_testing_only(40)).public_key();
+    let joiner = || Joiner::Verified { name: "alice".into(), key };
+    relay.join(1, joiner(), Transport::Frames, 0).unwrap();
+    relay.join(2, joiner(), Transport::Frames, 0).unwrap();
+    let third = relay.join(3, joiner(), Transport::Frames, 0).unwrap_err();
+    assert_eq!(third, super::relay::JoinError::TooManySeats(2));
+    assert!(third.to_string().contains("already in the room 2 times"));
+    let guest = relay.join(4, Joiner::Guest, Transport::Lines, 0).unwrap_err();
+    assert_eq!(guest, super::relay::JoinError::NoGuests);
+    // Another key is welcome.
+    let other = Ed25519Key::generate(&mut SeededRng::new_for_testing_only(41)).public_key();
+    relay.join(5, Joiner::Verified { name: "bob".into(), key: other }, Transport::Frames, 0).unwrap();
+}
+
+#[test]
+fn the_host_kicks_every_seat_of_a_key_and_a_ban_keeps_it_out() {
+    let mut w = World::room();
+    w.join(1, "alice");
+    w.join(2, "bob");
+    w.take(2);
+    let alice = w.keys[&1].public_key();
+    let (key, out) = w.relay.remove("ALICE", false, w.now).unwrap();
+    assert_eq!(key, alice);
+    w.apply(out);
+    assert_eq!(w.closed.iter().map(|(id, _)| *id).collect::<Vec<_>>(), [1]);
+    assert!(w.closed[0].1.contains("removed by the host"), "{:?}", w.closed);
+    assert!(w.take(2).iter().any(
+        |e| matches!(e, ChatEvent::Presence { joined: false, reason, .. } if reason == "removed by the host")
+    ));
+    // Kicked, not banned: back again.
+    let again = Joiner::Verified { name: "alice".into(), key: alice };
+    w.relay.join(3, again.clone(), Transport::Frames, w.now).unwrap();
+    let (_, out) = w.relay.remove("alice", true, w.now).unwrap();
+    assert!(out.iter().any(|o| matches!(o, Output::Close(3, why) if why.contains("banned by the host"))), "{out:?}");
+    assert_eq!(w.relay.join(4, again, Transport::Frames, w.now).unwrap_err(), super::relay::JoinError::Banned);
+    assert!(w.relay.remove("nobody", false, w.now).unwrap_err().contains("nobody named nobody"));
+}
+
+#[test]
+fn a_member_ignores_a_name_for_the_session_and_verifies_a_contact() {
+    let mut w = World::room();
+    w.join(1, "alice");
+    w.join(2, "bob");
+    w.join_guest(3);
+    w.say(1, "before");
+    w.take(2);
+    let bob = w.members.get_mut(&2).unwrap();
+    assert!(matches!(bob.verify("alice").unwrap(), ChatEvent::Verified { ref name, .. } if name == "alice"));
+    assert!(bob.contacts().get("alice").unwrap().verified);
+    assert!(bob.verify("guest-1").is_err(), "a guest has no key to verify");
+    bob.ignore("alice").unwrap();
+    bob.ignore("guest-1").unwrap();
+    w.say(1, "after");
+    let out = w.relay.guest_line(3, "a guest's line", w.now);
+    w.apply(out);
+    assert!(w.texts(2).is_empty(), "{:?}", w.texts(2));
+    // Still checked: alice's chain goes on, and nothing is reported missing.
+    w.say(1, "and again");
+    assert!(w.take(2).iter().all(|e| !matches!(e, ChatEvent::Message(_))));
+}

@@ -52,7 +52,7 @@ use crate::tls::{
 };
 
 /// What a connection asks the driver to do (from the UI or stdin).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Intent {
     /// Send these bytes as application data (one `send`). In a room, the
     /// host's raw line is said as text.
