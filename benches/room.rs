@@ -479,7 +479,7 @@ async fn main() {
                 let (_keep, intent_rx) = mpsc::channel(1);
                 let (reports, _) = mpsc::unbounded_channel();
                 let at = n + 1;
-                let _ = light_member(at, port, Arc::new(config), key, intent_rx, epoch, reports, true, Some(sent.clone()))
+                let _ = light_member(at, port, Arc::new(config), key.clone(), intent_rx, epoch, reports, true, Some(sent.clone()))
                     .await;
             }
         })
