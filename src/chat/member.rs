@@ -497,8 +497,9 @@ pub struct Member {
     roster: Vec<MemberInfo>,
 }
 
-/// The longest member list a member accepts: more than any room holds.
-const MAX_ROSTER: usize = 1_000_000;
+/// The longest member list a member accepts: five times the largest room
+/// one process can hold here (about 20,000 members, docs/SCALING.md).
+const MAX_ROSTER: usize = 100_000;
 
 impl std::fmt::Debug for Member {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
