@@ -17,6 +17,10 @@
 //!   checks that it got every message once and in the room's order
 //!   (`sustained_lost`, `_duplicated`, `_out_of_order`), with the delivery
 //!   p50/p99/max and the server's CPU per delivered message;
+//! - with `--bad-poster`: one more member streams posts whose signature
+//!   does not verify while the probes run, reconnecting each time the room
+//!   disconnects it; `bad_*` says how many it sent and how often it was
+//!   cut off. Compare the fan-out figures with a quiet run.
 //! - with `--slow-percent P`: P% of the members stop reading once seated.
 //!   The other figures are then the readers' own; `slow_*` says how many
 //!   slow members the server cut off ("too slow") and its memory after.
@@ -241,7 +245,7 @@ fn member(
         let port = server.addr.port();
         tokio::spawn(async move {
             if let Err(e) =
-                light_member(i, port, Arc::new(config), key, intent_rx, epoch, reports, read).await
+                light_member(i, port, Arc::new(config), key, intent_rx, epoch, reports, read, None).await
             {
                 eprintln!("member {i}: {e}");
             }
@@ -312,7 +316,10 @@ async fn light_member(
     epoch: Instant,
     reports: mpsc::UnboundedSender<Report>,
     read: bool,
+    bad: Option<Arc<std::sync::atomic::AtomicU64>>,
 ) -> Result<(), String> {
+    let mut tick = tokio::time::interval(Duration::from_micros(500));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let socket = tokio::net::TcpSocket::new_v4().map_err(|e| e.to_string())?;
     socket.bind((source_address(i), 0).into()).map_err(|e| e.to_string())?;
     let mut tcp = socket.connect(([127, 0, 0, 1], port).into()).await.map_err(|e| e.to_string())?;
@@ -369,6 +376,20 @@ async fn light_member(
                 }
                 (None, _) => return Ok(()),
                 _ => {}
+            },
+            _ = tick.tick(), if bad.is_some() && me.is_some() => {
+                // A post whose signature does not verify.
+                let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+                if let Some(me) = me.as_mut() {
+                    let (frame, _) = me.compose(Kind::Text, "bad", None, now).map_err(|e| e.to_string())?;
+                    let Frame::Post { mut signed } = frame else { continue };
+                    let last = signed.len() - 1;
+                    signed[last] ^= 1;
+                    tls.send(&Frame::Post { signed }.encode()).map_err(|e| e.to_string())?;
+                }
+                if let Some(sent) = &bad {
+                    sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
             },
         }
     }
@@ -438,6 +459,36 @@ async fn main() {
     println!("idle_server_rss_with_members_kib={rss_idle}");
     println!("idle_server_kib_per_member={:.2}", (rss_idle.saturating_sub(rss_before)) as f64 / n as f64);
 
+    // The bad poster, if asked for: one more member, streaming forgeries.
+    let bad_sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let bad_connections = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let bad_poster = std::env::args().any(|a| a == "--bad-poster").then(|| {
+        let (sent, connections) = (bad_sent.clone(), bad_connections.clone());
+        let (port, roots) = (server.addr.port(), roots.clone());
+        // One key, bound to its name on the first connection, kept after.
+        let key = Ed25519Key::generate(&mut OsRng);
+        tokio::spawn(async move {
+            loop {
+                connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) - 60;
+                let Ok(cert) = pki::self_signed_client(key.clone(), "forger", &mut OsRng, now) else { return };
+                let mut config = ClientConfig::new(ServerTrust::Roots(roots.clone()));
+                config.alpn = vec![tls::ALPN_TLSCHAT.to_vec()];
+                config.client_cert = Some(cert.into());
+                config.emit_steps = false;
+                let (_keep, intent_rx) = mpsc::channel(1);
+                let (reports, _) = mpsc::unbounded_channel();
+                let at = n + 1;
+                let _ = light_member(at, port, Arc::new(config), key.clone(), intent_rx, epoch, reports, true, Some(sent.clone()))
+                    .await;
+            }
+        })
+    });
+    if bad_poster.is_some() {
+        // Let it get going.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+
     // Fan-out: member 0 speaks, everyone else hears.
     let author = intents.get(&0).cloned().unwrap_or_else(|| fail("no member 0"));
     let mut latencies = Vec::with_capacity(probes * n);
@@ -474,6 +525,11 @@ async fn main() {
         "fanout_server_cpu_us_per_delivery={:.2}",
         cpu_used as f64 * 10_000.0 / latencies.len().max(1) as f64
     );
+    if let Some(task) = bad_poster {
+        task.abort();
+        println!("bad_posts_sent={}", bad_sent.load(std::sync::atomic::Ordering::Relaxed));
+        println!("bad_poster_connections={}", bad_connections.load(std::sync::atomic::Ordering::Relaxed));
+    }
     if sustained_secs > 0 {
         sustained(&intents, &mut reports, epoch, pid, readers, sustained_secs, rate).await;
     }

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use crate::chat::{self, ChatEvent, Kind, Verdict};
-use crate::net::{Closer, NetEvent};
+use crate::net::{Closer, Intent, NetEvent};
 use crate::report;
 use crate::schedule::Schedule;
 use crate::tls::{self, AlertDescription, Direction, Field, HandshakeStep, SecretKind, Summary};
@@ -221,6 +221,9 @@ pub enum Action {
     /// screen, one line per entry, wrapped by the terminal itself, so that
     /// a long line (the room's invite) is selected and copied whole.
     Bare,
+    /// Ask the connection or the room (`/ignore`, `/verify`, the host's
+    /// `/kick`, `/ban`, `/invite`).
+    Ask(crate::net::Intent),
     /// Close with close_notify and leave.
     Quit,
 }
@@ -327,8 +330,18 @@ pub enum Delivery {
 /// What the member's checks found about a message's author.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mark {
-    /// Signed by the key bound to the name: `✓`.
+    /// Signed by the key this member knows under the name from an earlier
+    /// session: `✓`.
     Verified,
+    /// Signed; the name is first seen in this session (nothing to compare
+    /// it with yet): `✓ new`.
+    FirstSeen,
+    /// Signed by the key the user verified out of band (`/verify`):
+    /// `✓ verified`.
+    Checked,
+    /// Signed by the right key, but replayed from an earlier session, or
+    /// signed long before it arrived: `⚠ STALE`.
+    Stale,
     /// A guest's or a plain peer's line: no signature.
     Unverified,
     /// The signature does not verify, or the message is not for this room
@@ -1974,6 +1987,17 @@ impl App {
                 Update::REDRAW
             }
             Command::Tamper(case) => Update::act(Action::Tamper(case)),
+            Command::Ignore(name) => Update::act(Action::Ask(Intent::Ignore { name })),
+            Command::Verify(name) => Update::act(Action::Ask(Intent::Verify { name })),
+            Command::Remove { .. } | Command::Invite { .. } if !self.server => {
+                let text = "/kick, /ban and /invite are the host's: run them in tlschat listen".to_owned();
+                self.notice(now, Level::Error, text);
+                Update::REDRAW
+            }
+            Command::Remove { name, ban } => Update::act(Action::Ask(Intent::Remove { name, ban })),
+            Command::Invite { name, fingerprint } => {
+                Update::act(Action::Ask(Intent::Invite { name, fingerprint }))
+            }
             Command::Say { kind, text, to } => self.say(now, kind, text, to),
             Command::Wrong(why) => {
                 self.notice(now, Level::Error, why);
@@ -2124,35 +2148,38 @@ impl App {
     /// unknown name) as it takes it: that answers the oldest pending line.
     /// The relay refuses a line it received (too fast, altered): that
     /// answers the oldest line sent and not yet acknowledged, since the
-    /// relay answers each line, in order. Both come as `BadMessage` or
-    /// with their own codes; only the relay's `BadMessage` speaks of the relay.
+    /// relay answers each line, in order. The connection's refusals are
+    /// all `BadMessage`, as is the relay's refusal of an altered line:
+    /// only the relay's says "not sent: the relay …". Other refusals
+    /// (`/who` on a plain server, a failed `/verify`) do not say "not sent".
     fn refused(&mut self, code: chat::RefusalCode, text: &str) {
         use chat::RefusalCode as Code;
         let sent = |d: &Delivery| matches!(d, Delivery::Sent { .. });
         let pending = |d: &Delivery| *d == Delivery::Pending;
-        match code {
+        let _ = match code {
             Code::TooLong | Code::RateLimited | Code::NoSuchMember => {
-                self.log.mark_mine(sent, Delivery::Refused, true);
+                self.log.mark_mine(sent, Delivery::Refused, true)
+            }
+            Code::BadMessage if text.starts_with("not sent: the relay ") => {
+                self.log.mark_mine(sent, Delivery::Refused, true)
             }
             Code::BadMessage if text.starts_with("not sent:") => {
-                let by_relay = text.contains("relay");
-                let marked = if by_relay { sent } else { pending };
-                if !self.log.mark_mine(marked, Delivery::Refused, true) {
-                    let other = if by_relay { pending } else { sent };
-                    let _ = self.log.mark_mine(other, Delivery::Refused, true);
-                }
+                self.log.mark_mine(pending, Delivery::Refused, true)
             }
-            _ => {}
-        }
+            _ => false,
+        };
     }
 
     /// A signed message, with what the checks found (the notices about it
     /// are already in the log).
     fn message(&mut self, m: chat::Received, now: Now) {
-        let mark = match m.verdict() {
-            Verdict::Verified => Mark::Verified,
-            Verdict::KeyChanged => Mark::KeyChanged,
-            Verdict::Invalid => Mark::Invalid,
+        let mark = match (m.verdict(), &m.author) {
+            (Verdict::Verified, chat::AuthorCheck::FirstSeen) => Mark::FirstSeen,
+            (Verdict::Verified, chat::AuthorCheck::Verified) => Mark::Checked,
+            (Verdict::Verified, _) => Mark::Verified,
+            (Verdict::Stale, _) => Mark::Stale,
+            (Verdict::KeyChanged, _) => Mark::KeyChanged,
+            (Verdict::Invalid, _) => Mark::Invalid,
         };
         let text = chat::printable(&m.text);
         let text = match report::warning(m.sig) {
@@ -2237,6 +2264,24 @@ pub enum Command {
         /// The recipient of a private message.
         to: Option<String>,
     },
+    /// `/ignore NAME`: stop showing what NAME says, for this session.
+    Ignore(String),
+    /// `/verify NAME`: both safety numbers, and NAME marked verified.
+    Verify(String),
+    /// The host's `/kick NAME` and `/ban NAME`.
+    Remove {
+        /// Who.
+        name: String,
+        /// `/ban`: refuse the key from now on.
+        ban: bool,
+    },
+    /// The host's `/invite NAME FINGERPRINT`.
+    Invite {
+        /// The name.
+        name: String,
+        /// The key.
+        fingerprint: crate::tls::Fingerprint,
+    },
     /// A command used wrongly, or unknown: why, in one line.
     Wrong(String),
 }
@@ -2271,6 +2316,46 @@ impl Command {
                             crate::escape::printable(case.trim())
                         )),
                     };
+                }
+                let one_name = |rest: &str, usage: &str| match rest.split_whitespace().collect::<Vec<_>>()[..]
+                {
+                    [name] => Ok(name.to_owned()),
+                    _ => Err(Self::Wrong(usage.to_owned())),
+                };
+                let word = command.split_whitespace().next().unwrap_or("");
+                let rest = command[word.len()..].trim();
+                match word {
+                    "/ignore" => {
+                        return one_name(rest, "/ignore NAME: stop showing what NAME says, for this session")
+                            .map_or_else(|e| e, Self::Ignore);
+                    }
+                    "/verify" => {
+                        return one_name(
+                            rest,
+                            "/verify NAME: show both safety numbers, and mark NAME verified",
+                        )
+                        .map_or_else(|e| e, Self::Verify);
+                    }
+                    "/kick" | "/ban" => {
+                        let ban = word == "/ban";
+                        let usage = if ban {
+                            "/ban NAME: disconnect NAME and refuse its key from now on (host)"
+                        } else {
+                            "/kick NAME: disconnect NAME (host)"
+                        };
+                        return one_name(rest, usage).map_or_else(|e| e, |name| Self::Remove { name, ban });
+                    }
+                    "/invite" => {
+                        let usage = "/invite NAME FINGERPRINT: bind NAME to that key, so a closed room admits it (host)";
+                        return match rest.split_once(' ') {
+                            Some((name, fp)) => match crate::tls::Fingerprint::parse(fp.trim()) {
+                                Some(fingerprint) => Self::Invite { name: name.to_owned(), fingerprint },
+                                None => Self::Wrong(usage.to_owned()),
+                            },
+                            None => Self::Wrong(usage.to_owned()),
+                        };
+                    }
+                    _ => {}
                 }
                 if let Some(action) = command.strip_prefix("/me ") {
                     return say(Kind::Action, action.trim(), None);

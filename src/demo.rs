@@ -225,6 +225,9 @@ mod tests {
             author: AuthorCheck::Known,
             missing_before: 0,
             chain_broken: false,
+            late: false,
+            stale: None,
+            mislabeled: false,
             signed: Arc::from(vec![0u8; 200]),
         }))
     }

@@ -16,6 +16,9 @@
 //! DATA/room/server.key        the server's key (what clients pin)    0600
 //! DATA/room/server.pem        the server certificate chain           0644
 //! DATA/room/members           names bound to keys                    0600
+//! DATA/room/banned            keys the host banned                   0600
+//! DATA/contacts/ROOM.txt      what the member learned of a room's    0600, dir 0700
+//!                             keys, ROOM its id in hex
 //! ```
 //!
 //! The rules, as OpenSSH applies them to `~/.ssh`: private keys are created
@@ -177,6 +180,12 @@ impl Home {
     /// The pins of known rooms (like OpenSSH's `known_hosts`).
     pub fn pins_file(&self) -> PathBuf {
         self.config.join("known_rooms")
+    }
+
+    /// What the user's member remembers of each room: a file per room,
+    /// named by the room's id (see [`crate::chat::contacts`]).
+    pub fn contacts_dir(&self) -> PathBuf {
+        self.data.join("contacts")
     }
 
     /// Where the room that `tlschat listen` serves is kept.

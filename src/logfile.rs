@@ -5,7 +5,9 @@
 //! closes) go to `tlschat.log` in the platform data directory instead (on
 //! Linux `$XDG_DATA_HOME/tlschat/tlschat.log`; in `$TLSCHAT_HOME` when that
 //! is set, see [`crate::home`]), each after a UTC timestamp.
-//! It is append-only with one writer and no rotation. The lines carry
+//! It is append-only with one writer, and bounded: past [`MAX_BYTES`] the
+//! file becomes `tlschat.log.1` (replacing the one before) and a new one
+//! starts, so at most twice that is kept. The lines carry
 //! labels and public values only, never secrets; chat text is left out
 //! too, because a secure messenger should not keep a plaintext transcript
 //! on disk that nobody asked for.
@@ -23,11 +25,18 @@ use crate::net::NetEvent;
 /// The log's file name in the data directory.
 pub const FILE_NAME: &str = "tlschat.log";
 
+/// The size past which the log starts again (the old one kept as `.1`).
+pub const MAX_BYTES: u64 = 8 << 20;
+
 /// An open log file.
 #[derive(Debug)]
 pub struct LogFile {
     file: File,
     path: PathBuf,
+    /// Its size so far.
+    written: u64,
+    /// [`MAX_BYTES`], unless a test says otherwise.
+    limit: u64,
 }
 
 impl LogFile {
@@ -50,11 +59,16 @@ impl LogFile {
             std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
             builder.create(dir)?;
         }
-        let mut options = OpenOptions::new();
-        options.append(true).create(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        Ok(Self { file: options.open(path)?, path: path.to_owned() })
+        let file = append_to(path)?;
+        let written = file.metadata()?.len();
+        Ok(Self { file, path: path.to_owned(), written, limit: MAX_BYTES })
+    }
+
+    /// The same log, started again past `limit` bytes.
+    #[must_use]
+    pub fn with_limit(mut self, limit: u64) -> Self {
+        self.limit = limit;
+        self
     }
 
     /// Where the log is.
@@ -65,9 +79,27 @@ impl LogFile {
     /// Appends `text` as one line, after the time `unix` (seconds, UTC).
     /// Line breaks inside `text` become spaces, so one call is one line.
     pub fn line(&mut self, unix: u64, text: &str) -> io::Result<()> {
-        let text = text.replace(['\n', '\r'], " ");
-        writeln!(self.file, "{} {text}", timestamp(unix))
+        let line = format!("{} {}\n", timestamp(unix), text.replace(['\n', '\r'], " "));
+        if self.written > 0 && self.written + line.len() as u64 > self.limit {
+            let mut old = self.path.clone().into_os_string();
+            old.push(".1");
+            std::fs::rename(&self.path, &old)?;
+            self.file = append_to(&self.path)?;
+            self.written = 0;
+        }
+        self.file.write_all(line.as_bytes())?;
+        self.written += line.len() as u64;
+        Ok(())
     }
+}
+
+/// `path` opened for appending, created 0600 if need be.
+fn append_to(path: &Path) -> io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.append(true).create(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
 }
 
 fn unix_now() -> u64 {
@@ -131,5 +163,25 @@ mod tests {
     fn timestamps_are_iso_8601_utc() {
         assert_eq!(timestamp(0), "1970-01-01T00:00:00Z");
         assert_eq!(timestamp(1_793_577_600 + 12 * 3600 + 4 * 60 + 5), "2026-11-02T12:04:05Z");
+    }
+
+    #[test]
+    fn the_log_starts_again_past_its_limit_keeping_one_old_file() {
+        let dir = std::env::temp_dir().join(format!("tlschat-log-{}", std::process::id()));
+        let path = dir.join(FILE_NAME);
+        let mut log = LogFile::open(&path).unwrap().with_limit(100);
+        for i in 0..20 {
+            log.line(0, &format!("line {i:02}")).unwrap();
+        }
+        let size = |p: &Path| std::fs::metadata(p).unwrap().len();
+        let old = dir.join(format!("{FILE_NAME}.1"));
+        assert!(size(&path) <= 100 && size(&old) <= 100, "{} {}", size(&path), size(&old));
+        let now = std::fs::read_to_string(&path).unwrap();
+        assert!(now.ends_with("line 19\n"), "{now}");
+        // Reopened, it counts what is there.
+        let mut again = LogFile::open(&path).unwrap().with_limit(100);
+        again.line(0, "after reopening").unwrap();
+        assert!(size(&path) <= 100);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

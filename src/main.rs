@@ -99,13 +99,35 @@ struct TrustArgs {
 
 #[derive(Subcommand)]
 enum TrustCommand {
-    /// List the pinned rooms and their key fingerprints
-    List,
-    /// Forget the pinned key of a room (after its key really changed)
+    /// List the pinned rooms; with a room, the members whose keys you know there
+    List {
+        /// The room, as you connect to it (or its 64-hex-digit key fingerprint)
+        #[arg(value_name = "HOST:PORT")]
+        room: Option<String>,
+    },
+    /// Forget the pinned key of a room (after its key really changed); with NAME, forget that member's key
     Forget {
         /// The room, as you connect to it
         #[arg(value_name = "HOST:PORT")]
         room: String,
+        /// A member of the room: the next key seen under the name is new to you
+        name: Option<String>,
+    },
+    /// Accept the new key of a member whose key CHANGED (after checking it with them)
+    Accept {
+        /// The room, as you connect to it (or its key fingerprint)
+        #[arg(value_name = "HOST:PORT")]
+        room: String,
+        /// The member
+        name: String,
+    },
+    /// Show your safety number and a member's, and mark the member verified once you compared them
+    Verify {
+        /// The room, as you connect to it (or its key fingerprint)
+        #[arg(value_name = "HOST:PORT")]
+        room: String,
+        /// The member
+        name: String,
     },
 }
 
@@ -150,6 +172,18 @@ struct ListenArgs {
     /// New names one address may bind an hour (names already bound always pass)
     #[arg(long, value_name = "N", default_value = "10")]
     new_names_per_address: u32,
+
+    /// Admit only members whose name is already bound here or invited (`/invite NAME FINGERPRINT`)
+    #[arg(long, conflicts_with = "echo")]
+    closed: bool,
+
+    /// Refuse guests (clients without a key) with a line that says why, after the handshake
+    #[arg(long, conflicts_with = "echo")]
+    no_guests: bool,
+
+    /// Seats one key may hold at once (one per device)
+    #[arg(long, value_name = "N", default_value = "4")]
+    seats_per_key: usize,
 
     /// Connections at most, of every kind (default: the open-file limit, raised to the hard limit, less 64)
     #[arg(long, value_name = "N")]
@@ -362,6 +396,9 @@ impl ListenArgs {
             history: self.history,
             max_members: self.max_members,
             new_names_per_address: self.new_names_per_address,
+            closed: self.closed,
+            no_guests: self.no_guests,
+            seats_per_key: self.seats_per_key,
             limits: {
                 // A room's connections are its members: as many as the
                 // system allows. Where it cannot be raised, the cap says so
@@ -412,8 +449,12 @@ impl IdArgs {
 impl TrustArgs {
     fn options(self) -> cmd::trust::Options {
         match self.command {
-            TrustCommand::List => cmd::trust::Options::List,
-            TrustCommand::Forget { room } => cmd::trust::Options::Forget { room },
+            TrustCommand::List { room: None } => cmd::trust::Options::List,
+            TrustCommand::List { room: Some(room) } => cmd::trust::Options::Members { room },
+            TrustCommand::Forget { room, name: None } => cmd::trust::Options::Forget { room },
+            TrustCommand::Forget { room, name: Some(name) } => cmd::trust::Options::ForgetMember { room, name },
+            TrustCommand::Accept { room, name } => cmd::trust::Options::Accept { room, name },
+            TrustCommand::Verify { room, name } => cmd::trust::Options::Verify { room, name },
         }
     }
 }

@@ -10,7 +10,7 @@
 use serde_json::{Value, json};
 
 use crate::chat::{
-    AuthorCheck, ChatEvent, Kind, MemberInfo, Received, SigCheck, Standing, Verdict, printable,
+    AuthorCheck, ChatEvent, Kind, MemberInfo, Received, SigCheck, Stale, Standing, Verdict, printable,
 };
 use crate::identity::public_key_fingerprint;
 use crate::net::{Closer, NetEvent};
@@ -35,12 +35,36 @@ pub fn notices(event: &ChatEvent) -> Vec<String> {
             if m.chain_broken {
                 out.push(format!("{name}'s next message does not follow the one before (broken chain)"));
             }
-            if let (SigCheck::Valid, AuthorCheck::Changed { was }) = (m.sig, m.author) {
+            if m.mislabeled {
+                let said = if m.private { "public" } else { "private" };
                 out.push(format!(
-                    "WARNING: {name} signed with the key {} but had {} before: someone else may be using that name",
-                    m.key.short(),
-                    was.short()
+                    "the relay delivered {name}'s message #{} as {said}, which is not what was signed: judged as signed",
+                    m.seq
                 ));
+            }
+            if m.sig == SigCheck::Valid {
+                match &m.author {
+                    AuthorCheck::Changed { was } => out.push(format!(
+                        "WARNING: KEY CHANGED: {name} signed with the key {} but had {} before: someone else may be using that name (/verify {name})",
+                        m.key.short(),
+                        was.short()
+                    )),
+                    AuthorCheck::OtherName { known_as } => out.push(format!(
+                        "WARNING: a message delivered as {name}'s was signed by the key you know as {}",
+                        printable(known_as)
+                    )),
+                    AuthorCheck::LookAlike { of } => out.push(format!(
+                        "WARNING: {name} is not {} (another key, a name that looks the same)",
+                        printable(of)
+                    )),
+                    AuthorCheck::Known | AuthorCheck::Verified | AuthorCheck::FirstSeen => {}
+                }
+                if let Some(stale) = m.stale {
+                    out.push(stale_notice(&name, m.seq, stale));
+                }
+                if m.late {
+                    out.push(format!("{name}'s message #{} arrived after a later one (out of order)", m.seq));
+                }
             }
             out
         }
@@ -83,10 +107,45 @@ pub fn notices(event: &ChatEvent) -> Vec<String> {
         ChatEvent::RelayGap { missing } => {
             vec![format!("the relay skipped {missing} room message(s): they were not delivered to you")]
         }
+        ChatEvent::RelayDisorder { room_seq, last, repeated: true } => {
+            vec![format!("the relay sent room number {room_seq} again (after {last}): not shown twice")]
+        }
+        ChatEvent::RelayDisorder { room_seq, last, repeated: false } => {
+            vec![format!("the relay's numbering went backwards ({room_seq} after {last}): checked from there on")]
+        }
+        ChatEvent::Learned { .. } => Vec::new(),
+        ChatEvent::Verified { name, mine, theirs } => vec![
+            format!("your safety number:  {}", mine.short()),
+            format!("{}'s safety number: {}", printable(name), theirs.short()),
+            format!(
+                "marked {} verified: compare both numbers with them in person or on a call; if they differ, run `tlschat trust forget ROOM {}`",
+                printable(name),
+                printable(name)
+            ),
+        ],
+        ChatEvent::Ignoring { name } => {
+            vec![format!("ignoring {} for this session: their lines are still checked, not shown", printable(name))]
+        }
+        ChatEvent::ContactsNotKept { why } => {
+            vec![format!("the keys learned in this session are not kept: {}", printable(why))]
+        }
         ChatEvent::Malformed { from, why } => {
             vec![format!("a message said to be from {} is malformed: {}", printable(from), printable(why))]
         }
         ChatEvent::Sent { .. } | ChatEvent::Delivered { .. } | ChatEvent::Guest { .. } => Vec::new(),
+    }
+}
+
+/// Why a validly signed message is not shown as live.
+fn stale_notice(name: &str, seq: u64, stale: Stale) -> String {
+    match stale {
+        Stale::EarlierSession => format!(
+            "{name}'s message #{seq} was already read in an earlier session: a REPLAY, delivered again as live"
+        ),
+        Stale::BeforeJoin => {
+            format!("{name}'s message #{seq} was signed before you joined, yet delivered as live: a possible replay")
+        }
+        Stale::Skewed => format!("{name}'s message #{seq} was signed far from your clock (more than 5 minutes)"),
     }
 }
 
@@ -124,6 +183,7 @@ pub fn message_line(m: &Received) -> String {
     let name = printable(&m.from);
     let mark = match m.verdict() {
         Verdict::KeyChanged => " \u{26a0} KEY CHANGED",
+        Verdict::Stale => " \u{26a0} REPLAY",
         Verdict::Verified => " \u{2713}",
         Verdict::Invalid => " \u{2717} INVALID",
     };
@@ -414,17 +474,16 @@ pub fn chat_json(event: &ChatEvent) -> Value {
             "text": m.text,
             "kind": m.kind.as_str(),
             "sig": m.sig.as_str(),
-            "author": match m.author {
-                AuthorCheck::Known => "known",
-                AuthorCheck::FirstSeen => "first-seen",
-                AuthorCheck::Changed { .. } => "changed",
-            },
+            "author": m.author.as_str(),
             "seq": m.seq,
             "time_ms": m.time_ms,
             "history": m.history,
             "private": m.private,
             "missing_before": m.missing_before,
             "chain_broken": m.chain_broken,
+            "late": m.late,
+            "stale": m.stale.map(Stale::as_str),
+            "mislabeled": m.mislabeled,
         }),
         ChatEvent::Guest { room_seq, history, name, text } => json!({
             "type": "message",
@@ -454,6 +513,15 @@ pub fn chat_json(event: &ChatEvent) -> Value {
         }
         ChatEvent::Replay { from, seq } => json!({"type": "replay", "from": from, "seq": seq}),
         ChatEvent::RelayGap { missing } => json!({"type": "relay_gap", "missing": missing}),
+        ChatEvent::RelayDisorder { room_seq, last, repeated } => {
+            json!({"type": "relay_disorder", "room_seq": room_seq, "last": last, "repeated": repeated})
+        }
+        ChatEvent::Learned { name, key } => json!({"type": "learned", "name": name, "key": hex(&key.0)}),
+        ChatEvent::Verified { name, mine, theirs } => {
+            json!({"type": "verified", "name": name, "mine": hex(&mine.0), "theirs": hex(&theirs.0)})
+        }
+        ChatEvent::Ignoring { name } => json!({"type": "ignoring", "name": name}),
+        ChatEvent::ContactsNotKept { why } => json!({"type": "contacts_not_kept", "why": why}),
         ChatEvent::Malformed { from, why } => json!({"type": "malformed", "from": from, "why": why}),
     }
 }

@@ -15,7 +15,7 @@
 //! the server's [`Admission`] policy, so the refusal is an access_denied
 //! alert during the handshake, before the client's first line.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -264,6 +264,10 @@ pub struct Members {
     new_names: Mutex<HashMap<IpAddr, (u64, u32)>>,
     /// How many new names one address may bind in an hour.
     per_address: u32,
+    /// `listen --closed`: only names already bound (or invited) are admitted.
+    closed: bool,
+    /// Keys the host banned, kept in the `banned` file beside the members.
+    banned: Mutex<HashSet<[u8; 32]>>,
 }
 
 impl Members {
@@ -289,12 +293,27 @@ impl Members {
             })
             .map_err(|error| FileError::Write { path: path.clone(), error })?;
         Ok(Self {
-            path,
             bound: Mutex::new(bound),
             writer: Mutex::new(Some((lines, thread))),
             new_names: Mutex::new(HashMap::new()),
             per_address: NEW_NAMES_PER_ADDRESS,
+            closed: false,
+            banned: Mutex::new(load_banned(&banned_path(&path))?),
+            path,
         })
+    }
+
+    /// A closed room (`listen --closed`): only names already bound, or
+    /// invited by the host, are admitted.
+    #[must_use]
+    pub fn closed(mut self, closed: bool) -> Self {
+        self.closed = closed;
+        self
+    }
+
+    /// The keys the host banned.
+    pub fn banned(&self) -> HashSet<[u8; 32]> {
+        self.banned.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
     /// The members with another limit on new names per address and hour
@@ -486,10 +505,20 @@ impl Admission for Members {
                 crate::chat::printable(&peer.subject)
             )
         })?;
+        if self.banned.lock().unwrap_or_else(std::sync::PoisonError::into_inner).contains(&peer.public_key) {
+            return Err("the host banned this key from the room".to_owned());
+        }
         // The handshake refuses what can never be admitted; the room binds
         // a new name once the member takes its seat, where its address is
         // known (see `claim_from`).
-        self.check(name, &peer.fingerprint).map(|_| ())
+        let bound = self.check(name, &peer.fingerprint)?;
+        if self.closed && !bound {
+            return Err(format!(
+                "this room is closed: only members the host invited are admitted (ask for `/invite {name} {}`)",
+                crate::tls::crypto::hex(&peer.fingerprint.0)
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -497,6 +526,42 @@ impl crate::net::Binder for Members {
     fn bind(&self, name: &str, key: &Fingerprint, from: IpAddr, now: u64) -> Result<(), String> {
         self.claim_from(name, key, from, now)
     }
+
+    fn ban(&self, name: &str, key: &[u8; 32]) -> Result<(), String> {
+        let mut banned = self.banned.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if banned.insert(*key) {
+            let line = format!("{} {name}", crate::tls::crypto::hex(key));
+            home::append_line(&banned_path(&self.path), &line, Access::Private).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    fn invite(&self, name: &str, key: &Fingerprint) -> Result<(), String> {
+        identity::check_name(name).map_err(|e| e.to_string())?;
+        self.claim(name, key)
+    }
+}
+
+/// The `banned` file beside the members file: `KEY NAME` lines, the raw
+/// Ed25519 public key in hex and the name it had when banned.
+fn banned_path(members: &Path) -> PathBuf {
+    members.with_file_name("banned")
+}
+
+fn load_banned(path: &Path) -> Result<HashSet<[u8; 32]>, RoomError> {
+    let mut banned = HashSet::new();
+    let Some(text) = home::read(path, Access::Private)? else { return Ok(banned) };
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let bad = || RoomError::BadMembersLine { path: path.to_owned(), line: i + 1 };
+        let hex = line.split_whitespace().next().ok_or_else(bad)?;
+        let fp = Fingerprint::parse(hex).ok_or_else(bad)?;
+        banned.insert(fp.0);
+    }
+    Ok(banned)
 }
 
 fn load_members(path: &Path) -> Result<HashMap<String, Bound>, RoomError> {

@@ -109,7 +109,7 @@ pub enum TrustError {
     },
     /// The room refused this client's identity.
     #[error(
-        "{room} refused your identity {name} (alert access_denied): most likely another key already uses that name there; pick another with `tlschat id --name NAME`"
+        "{room} refused your identity {name} (alert access_denied): another key may already use that name there (pick another with `tlschat id --name NAME`), or the room is closed to keys its host did not invite, or the host banned yours"
     )]
     Refused {
         /// The room.

@@ -148,6 +148,10 @@ pub trait Outbox {
     fn tamper(&mut self, _case: crate::lab::Case) -> bool {
         false
     }
+    /// A request for the connection or the room as it is (`/ignore`,
+    /// `/verify`, the host's `/kick`, `/ban`, `/invite`); false if it could
+    /// not be queued.
+    fn ask(&mut self, intent: Intent) -> bool;
 }
 
 /// The terminal event as the app's message, if it is one the app wants:
@@ -383,6 +387,13 @@ where
                 terminal.bare(&lines)?;
                 bare = true;
             }
+            Some(Action::Ask(intent)) => {
+                if !outbox.ask(intent) {
+                    let text = "not done: the connection is over, or too much is waiting".to_owned();
+                    let _ = app.update(Msg::Notice { level: Level::Error, text }, Now::system());
+                    dirty = true;
+                }
+            }
             Some(Action::Quit) => {
                 outbox.close();
                 if connection_over {
@@ -471,6 +482,10 @@ impl Outbox for ClientOutbox {
 
     fn who(&mut self) -> bool {
         self.intents.try_send(Intent::Who).is_ok()
+    }
+
+    fn ask(&mut self, intent: Intent) -> bool {
+        self.intents.try_send(intent).is_ok()
     }
 
     fn rekey(&mut self) -> bool {
@@ -566,6 +581,10 @@ impl Outbox for RoomOutbox {
 
     fn who(&mut self) -> bool {
         self.host.try_send(Intent::Who).is_ok()
+    }
+
+    fn ask(&mut self, intent: Intent) -> bool {
+        self.host.try_send(intent).is_ok()
     }
 
     fn rekey(&mut self) -> bool {

@@ -216,3 +216,73 @@ fn three_members_and_a_guest_each_hear_everyone_else_once_in_the_relays_order() 
     // Everything the members printed was JSON (events() panics otherwise).
     assert!(events(&bob).len() > 10);
 }
+
+/// Makes `name`'s identity in `dir/NAME-home`; returns its fingerprint as
+/// 64 hex digits.
+fn identity(dir: &TempDir, name: &str) -> String {
+    let mut id = tlschat(&["id", "--name", name]);
+    id.env(HOME_ENV, dir.join(&format!("{name}-home")));
+    let mut id = Proc::spawn("id", &mut id);
+    assert!(id.wait().success(), "{}", id.output());
+    let line = id.stdout.wait_for_text("fingerprint: ");
+    line["fingerprint: ".len()..].replace(' ', "")
+}
+
+/// `tlschat connect --json` under `name`'s identity, made before.
+fn rejoin(dir: &TempDir, room: &Room, name: &str) -> Proc {
+    let mut cmd = tlschat(&["connect", &room.target(), "--ca", room.ca.to_str().unwrap(), "--json"]);
+    cmd.env(HOME_ENV, dir.join(&format!("{name}-home")));
+    Proc::spawn(name, &mut cmd)
+}
+
+#[test]
+fn a_closed_room_admits_the_invited_and_the_host_kicks_and_bans_while_a_member_ignores() {
+    let dir = TempDir::new("moderation");
+    let mut room = Room::start(&dir, "listen", &["--closed", "--no-guests"]);
+    let alice_fp = identity(&dir, "alice");
+    let bob_fp = identity(&dir, "bob");
+
+    // Closed: not invited, not admitted, and told what to ask for.
+    let mut alice = rejoin(&dir, &room, "alice");
+    assert!(!alice.wait().success());
+    room.proc.stdout.wait_for_text("this room is closed");
+
+    room.proc.send_line(&format!("/invite alice {alice_fp}"));
+    room.proc.stdout.wait_for_text("invited alice with the key");
+    room.proc.send_line(&format!("/invite bob {bob_fp}"));
+    room.proc.stdout.wait_for_text("invited bob with the key");
+    let mut alice = rejoin(&dir, &room, "alice");
+    let mut bob = rejoin(&dir, &room, "bob");
+    wait_event(&alice, "alice's welcome", |v| v["type"] == "welcome");
+    wait_event(&bob, "bob's welcome", |v| v["type"] == "welcome");
+
+    // Bob ignores alice: her line is not shown to him, the host's is.
+    alice.send_line("before the ignore");
+    wait_event(&bob, "alice's first line", |v| is_message(v, "alice", "before the ignore"));
+    bob.send_line("/ignore alice");
+    wait_event(&bob, "the ignore", |v| v["type"] == "ignoring" && v["name"] == "alice");
+    alice.send_line("you will not see this");
+    room.proc.stdout.wait_for_text("] you will not see this");
+    room.proc.send_line("the host speaks");
+    wait_event(&bob, "the host's line", |v| v["type"] == "message" && v["text"] == "the host speaks");
+    assert!(!bob.stdout.contains("you will not see this"), "{}", bob.output());
+
+    // Kicked: disconnected, and may come back.
+    room.proc.send_line("/kick alice");
+    wait_event(&bob, "alice's leave", |v| v["type"] == "leave" && v["reason"] == "removed by the host");
+    assert!(alice.wait().success() || alice.stdout.contains("removed by the host"), "{}", alice.output());
+    let mut alice = rejoin(&dir, &room, "alice");
+    wait_event(&alice, "alice back", |v| v["type"] == "welcome");
+
+    // Banned: disconnected, and refused from then on, in this process and the next.
+    room.proc.send_line("/ban alice");
+    wait_event(&bob, "alice banned", |v| v["type"] == "leave" && v["reason"] == "banned by the host");
+    let _ = alice.wait();
+    let banned = std::fs::read_to_string(dir.join("listen-home").join("room").join("banned")).unwrap();
+    assert!(banned.contains(" alice"), "{banned}");
+    let mut alice = rejoin(&dir, &room, "alice");
+    assert!(!alice.wait().success());
+    room.proc.stdout.wait_for_text("the host banned this key");
+    bob.close_stdin();
+    assert!(bob.wait().success(), "{}", bob.output());
+}

@@ -131,11 +131,11 @@ fn demo_in_a_terminal_animates_the_handshake_answers_rekeys_and_exits_cleanly() 
     tmux.wait_for("demo", "a handshake part way", |s| s.contains("awaiting…"));
     tmux.wait_for("demo", "the finished handshake", handshake_done);
     // Two bots with keys of their own greet the newcomer; their lines carry ✓.
-    tmux.wait_for_text("demo", "alice ✓: welcome, ");
-    tmux.wait_for_text("demo", "bob ✓: hi ");
+    tmux.wait_for_text("demo", "alice ✓ new: welcome, ");
+    tmux.wait_for_text("demo", "bob ✓ new: hi ");
 
     tmux.type_line("demo", "hello bots");
-    tmux.wait_for_text("demo", "alice ✓: hi ");
+    tmux.wait_for_text("demo", "alice ✓ new: hi ");
     // Our own line, acknowledged by the relay: delivered.
     tmux.wait_for_text("demo", "you ✓✓: hello bots");
     tmux.type_line("demo", "/rekey");
@@ -165,7 +165,7 @@ fn demo_tamper_flip_shows_the_rooms_bad_record_mac_reconnects_and_sig_marks_bobs
     let tmux = Tmux::start(&dir);
     spawn(&tmux, "lab", dir.path(), &["demo", "--step-delay", "0"]);
     tmux.wait_for("lab", "the finished handshake", handshake_done);
-    tmux.wait_for_text("lab", "bob ✓: hi ");
+    tmux.wait_for_text("lab", "bob ✓ new: hi ");
     tmux.type_line("lab", "/tamper flip");
     tmux.wait_for_text("lab", "[lab] tamper flip: flips one bit");
     tmux.type_line("lab", "this line is flipped");
@@ -205,18 +205,18 @@ fn a_room_and_three_members_in_four_terminals_hear_each_other_with_marks() {
 
     tmux.type_line("alice", "hello from alice");
     for name in ["bob", "carol", "room"] {
-        tmux.wait_for_text(name, "alice ✓: hello from alice");
+        tmux.wait_for_text(name, "alice ✓ new: hello from alice");
     }
     tmux.wait_for_text("alice", "you ✓✓: hello from alice");
     tmux.type_line("bob", "/me waves");
     for name in ["alice", "carol"] {
-        tmux.wait_for_text(name, "✓ * bob waves");
+        tmux.wait_for_text(name, "✓ new * bob waves");
     }
     tmux.type_line("carol", "/msg alice just for you");
-    tmux.wait_for_text("alice", "carol ✓ → you (private): just for you");
+    tmux.wait_for_text("alice", "carol ✓ new → you (private): just for you");
     tmux.type_line("room", "the host speaks");
     for name in names {
-        tmux.wait_for_text(name, "✓: the host speaks");
+        tmux.wait_for_text(name, "✓ new: the host speaks");
     }
     assert!(!tmux.screen("bob").contains("just for you"), "{}", tmux.screen("bob"));
 

@@ -533,3 +533,64 @@ fn a_damaged_or_unsafe_pins_file_stops_connect_with_the_file_and_the_fix() {
     let line = single_error_line(&c);
     assert!(line.contains(&format!("cannot read {}", pins.display())), "{line}");
 }
+
+/// The JSON message event whose text is `text`, from a `--json` client.
+fn message_event(c: &Proc, text: &str) -> serde_json::Value {
+    let line = c.stdout.wait_for(text, |l| l.contains("\"type\":\"message\"") && l.contains(text));
+    serde_json::from_str(&line).unwrap()
+}
+
+#[test]
+fn a_member_remembers_the_keys_it_verified_across_sessions_and_trust_lists_and_verifies_them() {
+    let dir = TempDir::new("contacts");
+    let mut room = Room::start(&dir, "listen", &[]);
+    let home = TempDir::new("client-home");
+    let target = room.target();
+
+    // First session: the host's line is signed by a key first seen now.
+    let mut c = client(&home, "first", &["connect", &target, "--trust-on-first-use", "--json"]);
+    c.stdout.wait_for_text("\"type\":\"welcome\"");
+    room.proc.send_line("hello, first time");
+    let m = message_event(&c, "hello, first time");
+    assert_eq!((m["sig"].as_str(), m["author"].as_str()), (Some("valid"), Some("first-seen")), "{m}");
+    let host = m["from"].as_str().unwrap().to_owned();
+    c.close_stdin();
+    assert!(c.wait().success(), "{}", c.output());
+
+    // The binding is in the home, learned from the signature.
+    let mut list = client(&home, "trust list room", &["trust", "list", &target]);
+    assert!(list.wait().success(), "{}", list.output());
+    let listed = list.stdout.all();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert!(listed[0].starts_with(&format!("{host}  ")) && listed[0].ends_with("  seen"), "{listed:?}");
+
+    // A later session: the same key under the same name is known.
+    let mut again = client(&home, "again", &["connect", &target, "--json"]);
+    again.stdout.wait_for_text("\"type\":\"welcome\"");
+    room.proc.send_line("hello again");
+    let m = message_event(&again, "hello again");
+    assert_eq!(m["author"].as_str(), Some("known"), "{m}");
+    again.close_stdin();
+    assert!(again.wait().success(), "{}", again.output());
+
+    // Verified out of band: the next session says so.
+    let mut verify = client(&home, "verify", &["trust", "verify", &target, &host]);
+    assert!(verify.wait().success(), "{}", verify.output());
+    assert!(verify.stdout.text().contains(&format!("{host}'s safety number: ")), "{}", verify.output());
+    let mut third = client(&home, "third", &["connect", &target, "--json"]);
+    third.stdout.wait_for_text("\"type\":\"welcome\"");
+    room.proc.send_line("verified now");
+    assert_eq!(message_event(&third, "verified now")["author"].as_str(), Some("verified"));
+    third.close_stdin();
+    assert!(third.wait().success(), "{}", third.output());
+
+    // Accepting needs a change; forgetting makes the next key new.
+    let mut accept = client(&home, "accept", &["trust", "accept", &target, &host]);
+    assert!(!accept.wait().success());
+    assert!(single_error_line(&accept).contains("has not changed"), "{}", accept.output());
+    let mut forget = client(&home, "forget", &["trust", "forget", &target, &host]);
+    assert!(forget.wait().success(), "{}", forget.output());
+    let mut list = client(&home, "trust list room", &["trust", "list", &target]);
+    assert!(list.wait().success());
+    assert!(list.stdout.text().starts_with("no members known"), "{}", list.output());
+}

@@ -604,7 +604,7 @@ impl RoomFeed {
 
     /// Carol's view of `frame`, into the app.
     fn show(&mut self, app: &mut App, frame: Frame, now: Now) {
-        for event in self.carol.receive(frame).unwrap() {
+        for event in self.carol.receive(frame, 1_800_000_000_000).unwrap() {
             let _ = app.update(Msg::Net(NetEvent::Chat { peer: server(), event }), now);
         }
     }
@@ -681,7 +681,7 @@ fn a_room_shows_names_with_their_state_marks_mentions_gaps_and_impostors() {
     let text = screen(&mut app, 120, 32);
     insta::assert_snapshot!("room_120x32", text);
     for expected in [
-        "alice ✓: hello everyone",
+        "alice ✓ new: hello everyone",
         "guest-1 (unverified): hi \\u{1b}[2J all",
         "alice ✗ INVALID:",
         // The altered one does not count: it proves nothing about its place.
@@ -709,13 +709,13 @@ fn a_line_that_mentions_me_rings_the_bell_unless_turned_off() {
         feed.room_seq += 1;
         let frame =
             Frame::Deliver { room_seq: feed.room_seq, flags: 0, author: "alice".into(), signed: plain };
-        let event = feed.carol.receive(frame).unwrap().remove(0);
+        let event = feed.carol.receive(frame, 1_800_000_000_000).unwrap().remove(0);
         assert!(!app.update(Msg::Net(NetEvent::Chat { peer: server(), event }), now).bell);
         let mention = RoomFeed::signed(&mut feed.alice, "hey Carol!");
         feed.room_seq += 1;
         let frame =
             Frame::Deliver { room_seq: feed.room_seq, flags: 0, author: "alice".into(), signed: mention };
-        let event = feed.carol.receive(frame).unwrap().remove(0);
+        let event = feed.carol.receive(frame, 1_800_000_000_000).unwrap().remove(0);
         assert_eq!(app.update(Msg::Net(NetEvent::Chat { peer: server(), event }), now).bell, bell);
         let last = app.log().entries().back().unwrap();
         assert!(last.tags.mention);
@@ -1004,12 +1004,19 @@ fn a_refused_line_is_marked_not_sent_and_the_lines_after_it_keep_their_own_marks
     chat(&mut app, sent(5, "sixth", None), now);
     assert_eq!(my_lines(&app)[5..], ["✗ → nobody: again", "· sixth"]);
 
+    // A name with "relay" in it does not make a refusal the relay's.
+    typed(&mut app, "/msg relaybot hi", now);
+    let _ = app.update(key(KeyCode::Enter), now);
+    let refusal = "not sent: no member named relaybot is known here (/who lists who is in)";
+    chat(&mut app, ChatEvent::Refused { code: RefusalCode::BadMessage, text: refusal.into() }, now);
+    assert_eq!(my_lines(&app)[5..], ["✗ → nobody: again", "· sixth", "✗ → relaybot: hi"]);
+
     // A line the network could not even be handed.
     typed(&mut app, "seventh", now);
     let _ = app.update(key(KeyCode::Enter), now);
     let reason = "not sent: the connection is over".to_owned();
     let _ = app.update(Msg::NotSent { lines: 1, reason }, now);
-    assert_eq!(my_lines(&app)[7..], ["✗ seventh"]);
+    assert_eq!(my_lines(&app)[8..], ["✗ seventh"]);
 }
 
 #[test]
@@ -1142,9 +1149,9 @@ fn actions_read_as_irssi_sentences_with_the_mark_outside_them() {
     typed(&mut app, "/me waves back", now);
     let _ = app.update(key(KeyCode::Enter), now);
     let text = screen(&mut app, 100, 12);
-    assert!(text.contains("✓ * alice waves"), "{text}");
+    assert!(text.contains("✓ new * alice waves"), "{text}");
     assert!(text.contains("· * you waves back"), "{text}");
-    assert!(!text.contains("alice ✓:"), "{text}");
+    assert!(!text.contains("alice ✓"), "{text}");
 }
 
 #[test]
@@ -1193,7 +1200,7 @@ fn times_are_local_with_utc_available_and_history_shows_when_a_line_was_written(
     feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 4, history: 1 }, now);
     // Written at 1_800_000_000 (08:00 UTC), replayed at 12:04 UTC.
     let old = RoomFeed::signed(&mut feed.alice, "written long ago");
-    feed.room_seq += 1;
+    // History comes before the live messages, at the welcome's room_seq.
     let frame = Frame::Deliver {
         room_seq: feed.room_seq,
         flags: tlschat::chat::frame::flags::HISTORY,
@@ -1204,8 +1211,8 @@ fn times_are_local_with_utc_available_and_history_shows_when_a_line_was_written(
     let fresh = RoomFeed::signed(&mut feed.alice, "said just now");
     feed.deliver(&mut app, "alice", fresh, now);
     let text = screen(&mut app, 100, 10);
-    assert!(text.contains("13:30 (history) alice ✓: written long ago"), "{text}");
-    assert!(text.contains("17:34 alice ✓: said just now"), "{text}");
+    assert!(text.contains("13:30 (history) alice ✓ new: written long ago"), "{text}");
+    assert!(text.contains("17:34 alice ✓ new: said just now"), "{text}");
     typed(&mut app, "/help", now);
     let _ = app.update(key(KeyCode::Enter), now);
     assert!(app.log().entries().iter().any(|e| e.text.contains("times are local, UTC+05:30")));

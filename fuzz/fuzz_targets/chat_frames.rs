@@ -19,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
         loop {
             match buffer.next_frame() {
                 Ok(Some(frame)) => {
-                    if member.receive(frame).is_err() {
+                    if member.receive(frame, 0).is_err() {
                         break 'stream;
                     }
                 }

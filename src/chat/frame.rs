@@ -9,7 +9,6 @@
 
 use crate::tls::codec::{self, InvalidMessage, LenPrefix, Reader};
 
-use super::message::MAX_SIGNED;
 
 /// The largest frame body. A signed message at its longest, its envelope
 /// and a name fit with room to spare.
@@ -115,7 +114,16 @@ impl RefusalCode {
     }
 }
 
-/// Flags on a [`Frame::Deliver`] and [`Frame::Guest`].
+/// Reads a flags byte; a bit outside `known` makes the frame malformed.
+fn flag_bits(r: &mut Reader<'_>, known: u8) -> Result<u8, InvalidMessage> {
+    let bits = r.u8()?;
+    if bits & !known != 0 {
+        return Err(r.invalid("unknown flag bits"));
+    }
+    Ok(bits)
+}
+
+/// Flags on a [`Frame::Deliver`] (both) and [`Frame::Guest`] (history only).
 pub mod flags {
     /// Replayed history, sent on joining.
     pub const HISTORY: u8 = 1;
@@ -275,18 +283,14 @@ impl Frame {
     pub fn decode(kind: u8, body: &[u8]) -> Result<Self, InvalidMessage> {
         let mut r = Reader::new(body, "chat frame");
         let frame = match kind {
-            0x01 => {
-                let signed = r.rest().to_vec();
-                if signed.len() > MAX_SIGNED {
-                    return Err(r.invalid("post longer than the longest message"));
-                }
-                Self::Post { signed }
-            }
+            // A post longer than the longest message is the relay's to
+            // refuse (too long, the connection kept), not a framing error.
+            0x01 => Self::Post { signed: r.rest().to_vec() },
             0x02 => Self::Who,
             0x81 => Self::Welcome { name: str8(&mut r)?, room_seq: u64(&mut r)?, history: r.u16()? },
             0x82 => Self::Deliver {
                 room_seq: u64(&mut r)?,
-                flags: r.u8()?,
+                flags: flag_bits(&mut r, flags::HISTORY | flags::PRIVATE)?,
                 author: str8(&mut r)?,
                 signed: r.vec16()?.rest().to_vec(),
             },
@@ -299,7 +303,7 @@ impl Frame {
             },
             0x85 => Self::Guest {
                 room_seq: u64(&mut r)?,
-                flags: r.u8()?,
+                flags: flag_bits(&mut r, flags::HISTORY)?,
                 name: str8(&mut r)?,
                 text: str16(&mut r)?,
             },
@@ -465,7 +469,7 @@ mod tests {
                 room_seq,
                 history
             }),
-            (any::<u64>(), any::<u8>(), "[a-z]{0,10}", proptest::collection::vec(any::<u8>(), 0..300))
+            (any::<u64>(), 0..4u8, "[a-z]{0,10}", proptest::collection::vec(any::<u8>(), 0..300))
                 .prop_map(|(room_seq, flags, author, signed)| Frame::Deliver {
                     room_seq,
                     flags,
@@ -480,7 +484,7 @@ mod tests {
             (any::<u64>(), any::<bool>(), member_info(), "\\PC{0,20}").prop_map(
                 |(room_seq, joined, member, reason)| Frame::Presence { room_seq, joined, member, reason }
             ),
-            (any::<u64>(), any::<u8>(), "[a-z0-9-]{0,10}", "\\PC{0,40}")
+            (any::<u64>(), 0..2u8, "[a-z0-9-]{0,10}", "\\PC{0,40}")
                 .prop_map(|(room_seq, flags, name, text)| Frame::Guest { room_seq, flags, name, text }),
             (any::<u32>(), any::<bool>(), proptest::collection::vec(member_info(), 0..5))
                 .prop_map(|(total, last, members)| Frame::Roster { total, last, members }),

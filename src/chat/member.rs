@@ -2,19 +2,26 @@
 //! checks everything the relay delivers.
 //!
 //! Every message is verified over the bytes received. Per author, session
-//! and channel the member keeps the last sequence number and chain hash, so
-//! it notices a replay (shown once, flagged), a gap ("N messages from alice
-//! missing") and a broken chain; per room it keeps the relay's sequence
-//! number, so it notices frames the relay dropped. It remembers which key
-//! each name had, and says loudly when a name comes back with another key.
+//! and channel the member keeps the last sequence number, the chain hash
+//! and a window of the numbers just below, so it notices a replay (not
+//! shown twice), a late message (shown, marked out of order), a gap ("N
+//! messages from alice missing") and a broken chain; per room it keeps the
+//! relay's sequence number, so it notices frames the relay dropped,
+//! repeated or sent backwards. Across sessions it keeps its [`Contacts`]:
+//! which key each name had (learned from verified signatures only) and
+//! how far it read each author's sessions, so a name that comes back with
+//! another key, or a message from an earlier session delivered as live, is
+//! caught in any later session too.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
+use super::contacts::name_key;
 use crate::identity::public_key_fingerprint;
 use crate::tls::codec::InvalidMessage;
 use crate::tls::{Ed25519Key, Fingerprint, Rng};
 
+use super::contacts::{Contacts, SessionId};
 use super::frame::{Frame, MemberInfo, RefusalCode, Standing, flags};
 use super::message::{Fields, Kind, MessageError, Signed, chain_hash};
 
@@ -43,19 +50,78 @@ impl SigCheck {
     }
 }
 
-/// What the member knows of the author's key under that name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What the member knows of the author's key under that name, from the
+/// signatures it verified itself (its [`Contacts`]), never from the relay.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthorCheck {
-    /// The key this member has seen under that name before.
+    /// The key this member saw under that name in an earlier session.
     Known,
-    /// The first time this member sees the name.
+    /// The key the user verified under that name (safety numbers compared).
+    Verified,
+    /// The first time this member sees the name: in this session.
     FirstSeen,
     /// The name had another key before: someone else, or a new key.
     Changed {
         /// The key it had.
         was: Fingerprint,
     },
+    /// The key is one this member knows under another name: the relay
+    /// delivered someone's message under a name that is not theirs.
+    OtherName {
+        /// The name this member knows the key by.
+        known_as: String,
+    },
+    /// The name looks like a contact's name with another key (a homoglyph).
+    LookAlike {
+        /// The contact's name.
+        of: String,
+    },
 }
+
+impl AuthorCheck {
+    /// As JSON's `author` field says it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Known => "known",
+            Self::Verified => "verified",
+            Self::FirstSeen => "first-seen",
+            Self::Changed { .. } => "changed",
+            Self::OtherName { .. } => "other-name",
+            Self::LookAlike { .. } => "look-alike",
+        }
+    }
+}
+
+/// When a message was signed, judged against what this member knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stale {
+    /// This member verified this message (its session and seq) in an
+    /// earlier session: a replay, delivered again as live.
+    EarlierSession,
+    /// Delivered as live, but signed before this member joined.
+    BeforeJoin,
+    /// Signed far from this member's clock.
+    Skewed,
+}
+
+impl Stale {
+    /// As JSON's `stale` field says it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::EarlierSession => "earlier-session",
+            Self::BeforeJoin => "before-join",
+            Self::Skewed => "clock-skew",
+        }
+    }
+}
+
+/// How far a live message may have been signed before this member joined.
+pub const BEFORE_JOIN_MS: u64 = 2 * 60_000;
+/// How far a signed time may be from this member's clock.
+pub const SKEW_MS: u64 = 5 * 60_000;
+/// How far below an author's last sequence number a late message is still
+/// told from a replay.
+pub const WINDOW: u64 = 64;
 
 /// A message as received and checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,6 +152,13 @@ pub struct Received {
     pub missing_before: u64,
     /// `prev` is not the hash of the author's previous message.
     pub chain_broken: bool,
+    /// Arrived after a later message of its author's channel.
+    pub late: bool,
+    /// Signed earlier than a live message can be, or far from our clock.
+    pub stale: Option<Stale>,
+    /// The relay's private flag disagrees with what the author signed;
+    /// the message is judged by what was signed.
+    pub mislabeled: bool,
     /// The signed bytes, as received.
     pub signed: Arc<[u8]>,
 }
@@ -95,8 +168,12 @@ pub struct Received {
 pub enum Verdict {
     /// Signed by the key known under the name (or first seen with it).
     Verified,
-    /// Signed, but the name had another key before.
+    /// Signed, but the name had another key before, or the key another
+    /// name, or the name looks like a contact's.
     KeyChanged,
+    /// Signed by the right key, but a replay from an earlier session, or
+    /// signed before we joined, or far from our clock.
+    Stale,
     /// Not to be trusted: see [`Received::sig`] for why.
     Invalid,
 }
@@ -104,9 +181,12 @@ pub enum Verdict {
 impl Received {
     /// What the checks add up to.
     pub fn verdict(&self) -> Verdict {
-        match (self.sig, self.author) {
-            (SigCheck::Valid, AuthorCheck::Changed { .. }) => Verdict::KeyChanged,
-            (SigCheck::Valid, _) => Verdict::Verified,
+        match (self.sig, &self.author, self.stale) {
+            (SigCheck::Valid, AuthorCheck::Changed { .. } | AuthorCheck::OtherName { .. } | AuthorCheck::LookAlike { .. }, _) => {
+                Verdict::KeyChanged
+            }
+            (SigCheck::Valid, _, Some(_)) => Verdict::Stale,
+            (SigCheck::Valid, _, None) => Verdict::Verified,
             _ => Verdict::Invalid,
         }
     }
@@ -205,6 +285,46 @@ pub enum ChatEvent {
         /// How many.
         missing: u64,
     },
+    /// The relay's sequence went backwards or repeated a number: the
+    /// relay's lie, told; the checks go on from the number received.
+    RelayDisorder {
+        /// The number received.
+        room_seq: u64,
+        /// The last number before it.
+        last: u64,
+        /// A number this member already received (else one lower than the
+        /// last, never received).
+        repeated: bool,
+    },
+    /// The contacts file could not be read or written: this session's
+    /// bindings are not kept.
+    ContactsNotKept {
+        /// Why.
+        why: String,
+    },
+    /// The user marked a contact verified (`/verify`): both safety
+    /// numbers, to compare out of band.
+    Verified {
+        /// The contact's name.
+        name: String,
+        /// Our key.
+        mine: Fingerprint,
+        /// Theirs.
+        theirs: Fingerprint,
+    },
+    /// The user ignores a name for this session (`/ignore`).
+    Ignoring {
+        /// The name.
+        name: String,
+    },
+    /// The first message this member verified from a name: a binding the
+    /// driver keeps ([`Member::contacts`]).
+    Learned {
+        /// The name.
+        name: String,
+        /// Its key.
+        key: Fingerprint,
+    },
     /// A delivered message that is not a signed message at all.
     Malformed {
         /// The name the relay gave its author.
@@ -224,6 +344,14 @@ pub enum ComposeError {
     /// `/msg` to a name this member has not seen in the room.
     #[error("no member named {0} is known here (/who lists who is in)")]
     UnknownName(String),
+    /// `/verify` of a name this member has no verified signature from.
+    #[error("you have no message signed by {0} yet: nothing to verify (its key is learned from its first message)")]
+    NotAContact(String),
+    /// `/msg` to a name whose key changed and was not accepted.
+    #[error(
+        "not sent: the key of {0} CHANGED since you last saw it; compare safety numbers with them (/verify {0}), then accept the new key with `tlschat trust accept ROOM {0}`"
+    )]
+    KeyChanged(String),
 }
 
 /// A channel: the room, or one recipient's key.
@@ -232,8 +360,110 @@ type Channel = Option<[u8; 32]>;
 /// Whose messages a chain holds: author key, session, channel.
 type ChainId = ([u8; 32], [u8; 16], Channel);
 
-/// Where a chain stands: its last sequence number and message hash.
-type ChainEnd = (u64, [u8; 32]);
+/// Where a chain stands: its last sequence number and message hash, and
+/// which of the [`WINDOW`] numbers below the last were received.
+#[derive(Debug, Clone, Copy)]
+struct Chain {
+    last: u64,
+    hash: [u8; 32],
+    /// Bit `i`: `last - 1 - i` was received.
+    below: u64,
+}
+
+/// Where a sequence number falls in a chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    /// Above the last: `missing` numbers skipped.
+    Ahead { missing: u64 },
+    /// Below the last, within the window, never received.
+    Late,
+    /// Received already, or too far below the last to tell.
+    Seen,
+}
+
+impl Chain {
+    fn place(&self, seq: u64) -> Place {
+        if seq > self.last {
+            return Place::Ahead { missing: seq - self.last - 1 };
+        }
+        let below = self.last - seq;
+        if below == 0 || below > WINDOW || self.below & (1 << (below - 1)) != 0 {
+            Place::Seen
+        } else {
+            Place::Late
+        }
+    }
+
+    fn take(&mut self, seq: u64, hash: [u8; 32]) {
+        if seq > self.last {
+            let shift = u32::try_from(seq - self.last).unwrap_or(u32::MAX);
+            let moved = self.below.checked_shl(shift).unwrap_or(0);
+            let old_last = 1u64.checked_shl(shift - 1).unwrap_or(0);
+            *self = Self { last: seq, hash, below: moved | old_last };
+        } else if let Some(bit) = (self.last - seq).checked_sub(1) {
+            self.below |= 1u64.checked_shl(u32::try_from(bit).unwrap_or(u32::MAX)).unwrap_or(0);
+        }
+    }
+}
+
+/// How many room sequence numbers a member remembers, to tell a repeat
+/// from a number that went backwards.
+const RECENT_ROOM_SEQS: usize = 1024;
+
+/// The relay's sequence as this member saw it.
+#[derive(Debug, Default)]
+struct RoomOrder {
+    last: Option<u64>,
+    recent: HashSet<u64>,
+    order: VecDeque<u64>,
+}
+
+impl RoomOrder {
+    /// Checks `room_seq`; false for a number received before. Compared with
+    /// the last one seen, never with `last + 1`: the relay is not trusted,
+    /// and a room_seq of u64::MAX must not overflow. A number that goes
+    /// backwards is told, and the checks go on from it, so that a lie of
+    /// u64::MAX does not switch them off.
+    fn check(&mut self, room_seq: u64, out: &mut Vec<ChatEvent>) -> bool {
+        let Some(last) = self.last else {
+            self.remember(room_seq);
+            return true;
+        };
+        if self.recent.contains(&room_seq) {
+            out.push(ChatEvent::RelayDisorder { room_seq, last, repeated: true });
+            return false;
+        }
+        if room_seq > last {
+            let missing = room_seq - last - 1;
+            if missing > 0 {
+                out.push(ChatEvent::RelayGap { missing });
+            }
+        } else {
+            out.push(ChatEvent::RelayDisorder { room_seq, last, repeated: false });
+        }
+        self.remember(room_seq);
+        true
+    }
+
+    fn remember(&mut self, room_seq: u64) {
+        self.last = Some(room_seq);
+        if self.recent.insert(room_seq) {
+            self.order.push_back(room_seq);
+            if self.order.len() > RECENT_ROOM_SEQS {
+                if let Some(old) = self.order.pop_front() {
+                    self.recent.remove(&old);
+                }
+            }
+        }
+    }
+}
+
+/// The most chains a member follows at once; beyond, the oldest-started
+/// are forgotten (their next message starts the chain again).
+const MAX_CHAINS: usize = 100_000;
+/// The most names a member keeps from the relay's rosters and presence
+/// notices (for `/msg` to someone not yet heard).
+const MAX_LISTED: usize = 100_000;
 
 /// The member's state.
 pub struct Member {
@@ -242,19 +472,34 @@ pub struct Member {
     me: [u8; 32],
     session: [u8; 16],
     /// Our last sequence number and message hash per channel.
-    sent: HashMap<Channel, ChainEnd>,
-    /// Each author's last sequence number and hash, per session and channel.
-    chains: HashMap<ChainId, ChainEnd>,
-    /// The key first seen under each name (lower case).
-    names: HashMap<String, [u8; 32]>,
-    /// The last room sequence number seen live.
-    room_seq: Option<u64>,
+    sent: HashMap<Channel, (u64, [u8; 32])>,
+    /// Each author's chain, per session and channel.
+    chains: HashMap<ChainId, Chain>,
+    /// Chains in the order they started, to forget the oldest.
+    chain_order: VecDeque<ChainId>,
+    /// What this member remembers across sessions.
+    contacts: Contacts,
+    /// The keys it learned in this session (first seen here).
+    learned_here: HashSet<[u8; 32]>,
+    /// Names the relay listed (roster, presence), with the keys it said
+    /// they proved: the relay's word, used only to address `/msg`.
+    listed: HashMap<String, [u8; 32]>,
+    /// Our name in the room.
+    name: Option<String>,
+    /// Keys (and guests' names) whose messages are not shown (`/ignore`).
+    ignored: HashSet<[u8; 32]>,
+    ignored_guests: HashSet<String>,
+    /// When we joined (the Welcome), Unix ms.
+    joined_ms: Option<u64>,
+    /// The relay's sequence.
+    order: RoomOrder,
     /// A member list arriving in several frames.
     roster: Vec<MemberInfo>,
 }
 
-/// The longest member list a member accepts: more than any room holds.
-const MAX_LISTED: usize = 1_000_000;
+/// The longest member list a member accepts: five times the largest room
+/// one process can hold here (about 20,000 members, docs/SCALING.md).
+const MAX_ROSTER: usize = 100_000;
 
 impl std::fmt::Debug for Member {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -264,7 +509,8 @@ impl std::fmt::Debug for Member {
 
 impl Member {
     /// A member of room `room` (the server key's fingerprint) who signs
-    /// with `key`; the session id is drawn from `rng`.
+    /// with `key`; the session id is drawn from `rng`. It remembers
+    /// nothing from earlier sessions: see [`Self::with_contacts`].
     pub fn new(room: [u8; 32], key: Ed25519Key, rng: &mut dyn Rng) -> Self {
         let mut session = [0; 16];
         rng.fill(&mut session);
@@ -276,10 +522,33 @@ impl Member {
             session,
             sent: HashMap::new(),
             chains: HashMap::new(),
-            names: HashMap::new(),
-            room_seq: None,
+            chain_order: VecDeque::new(),
+            contacts: Contacts::new(),
+            learned_here: HashSet::new(),
+            listed: HashMap::new(),
+            name: None,
+            ignored: HashSet::new(),
+            ignored_guests: HashSet::new(),
+            joined_ms: None,
+            order: RoomOrder::default(),
             roster: Vec::new(),
         }
+    }
+
+    /// What this member remembered of the room from earlier sessions.
+    pub fn with_contacts(mut self, contacts: Contacts) -> Self {
+        self.contacts = contacts;
+        self
+    }
+
+    /// What this member remembers: the driver saves it when it is dirty.
+    pub fn contacts(&self) -> &Contacts {
+        &self.contacts
+    }
+
+    /// The same, to change (`/verify`) or to mark saved.
+    pub fn contacts_mut(&mut self) -> &mut Contacts {
+        &mut self.contacts
     }
 
     /// Our key.
@@ -297,12 +566,7 @@ impl Member {
         now_ms: u64,
     ) -> Result<(Frame, ChatEvent), ComposeError> {
         let recipient = match to {
-            Some(name) => Some(
-                *self
-                    .names
-                    .get(&name.to_ascii_lowercase())
-                    .ok_or_else(|| ComposeError::UnknownName(name.to_owned()))?,
-            ),
+            Some(name) => Some(self.recipient(name)?),
             None => None,
         };
         let kind = if recipient.is_some() { Kind::Private } else { kind };
@@ -331,53 +595,99 @@ impl Member {
         Ok((frame, event))
     }
 
-    /// Checks a frame from the relay; a frame only members send is an error.
-    pub fn receive(&mut self, frame: Frame) -> Result<Vec<ChatEvent>, InvalidMessage> {
+    /// `/verify NAME`: marks the contact verified (the driver saves it) and
+    /// gives both safety numbers, for the user to compare out of band.
+    pub fn verify(&mut self, name: &str) -> Result<ChatEvent, ComposeError> {
+        let contact = self.contacts.get(name).ok_or_else(|| ComposeError::NotAContact(name.to_owned()))?;
+        if contact.changed_to.is_some() {
+            return Err(ComposeError::KeyChanged(contact.name.clone()));
+        }
+        let contact = self.contacts.verify(name).ok_or_else(|| ComposeError::NotAContact(name.to_owned()))?;
+        Ok(ChatEvent::Verified {
+            name: contact.name.clone(),
+            mine: public_key_fingerprint(&self.me),
+            theirs: public_key_fingerprint(&contact.key),
+        })
+    }
+
+    /// `/ignore NAME`: what the name's key (or a guest of that name) says
+    /// is not shown for the rest of this session; it is still checked.
+    pub fn ignore(&mut self, name: &str) -> Result<ChatEvent, ComposeError> {
+        let key = self.contacts.get(name).map(|c| c.key).or_else(|| self.listed.get(&name_key(name)).copied());
+        match key {
+            Some(key) if key == self.me => return Err(ComposeError::UnknownName(name.to_owned())),
+            Some(key) => {
+                self.ignored.insert(key);
+            }
+            None if name.starts_with("guest-") => {
+                self.ignored_guests.insert(name_key(name));
+            }
+            None => return Err(ComposeError::UnknownName(name.to_owned())),
+        }
+        Ok(ChatEvent::Ignoring { name: name.to_owned() })
+    }
+
+    /// The key a private message to `name` goes to: a contact's key, else
+    /// the key the relay listed; refused while the contact's key changed.
+    fn recipient(&self, name: &str) -> Result<[u8; 32], ComposeError> {
+        if let Some(contact) = self.contacts.get(name) {
+            if contact.changed_to.is_some() {
+                return Err(ComposeError::KeyChanged(contact.name.clone()));
+            }
+            return Ok(contact.key);
+        }
+        self.listed.get(&name_key(name)).copied().ok_or_else(|| ComposeError::UnknownName(name.to_owned()))
+    }
+
+    /// Checks a frame from the relay at `now_ms` (Unix ms, this member's
+    /// clock); a frame only members send is an error.
+    pub fn receive(&mut self, frame: Frame, now_ms: u64) -> Result<Vec<ChatEvent>, InvalidMessage> {
         let mut out = Vec::new();
         match frame {
             Frame::Welcome { name, room_seq, history } => {
-                self.room_seq = Some(room_seq);
-                self.names.insert(name.to_ascii_lowercase(), self.me);
+                self.order.remember(room_seq);
+                self.listed.insert(name_key(&name), self.me);
+                self.name = Some(name.clone());
+                self.joined_ms.get_or_insert(now_ms);
                 out.push(ChatEvent::Welcome { name, history });
             }
             Frame::Deliver { room_seq, flags: f, author, signed } => {
                 let history = f & flags::HISTORY != 0;
-                let private = f & flags::PRIVATE != 0;
-                if !history && !private {
-                    // A frame the relay sends twice is caught by the author's
-                    // chain below, which also tells whose it was.
-                    self.in_order(room_seq, &mut out);
-                }
-                self.deliver(room_seq, history, private, author, &signed, &mut out);
+                let said_private = f & flags::PRIVATE != 0;
+                self.deliver(room_seq, history, said_private, author, &signed, now_ms, &mut out);
             }
             Frame::Ack { room_seq, seq, private } => {
                 if !private {
-                    self.in_order(room_seq, &mut out);
+                    self.order.check(room_seq, &mut out);
                 }
                 out.push(ChatEvent::Delivered { seq, private, room_seq });
             }
             Frame::Presence { room_seq, joined, member, reason } => {
-                self.in_order(room_seq, &mut out);
-                self.learn(&member, &mut out);
+                if !self.order.check(room_seq, &mut out) {
+                    return Ok(out);
+                }
+                self.listen(&member, &mut out);
                 out.push(ChatEvent::Presence { joined, member, reason });
             }
             Frame::Guest { room_seq, flags: f, name, text } => {
                 let history = f & flags::HISTORY != 0;
-                if !history && !self.in_order(room_seq, &mut out) {
+                if !history && !self.order.check(room_seq, &mut out) {
                     return Ok(out);
                 }
-                out.push(ChatEvent::Guest { room_seq, history, name, text });
+                if !self.ignored_guests.contains(&name_key(&name)) {
+                    out.push(ChatEvent::Guest { room_seq, history, name, text });
+                }
             }
             Frame::Roster { total, last, members } => {
-                for member in &members {
-                    self.learn(member, &mut out);
-                }
                 // A long list comes in several frames: one event for all.
-                if self.roster.len() + members.len() > MAX_LISTED {
+                if self.roster.len() + members.len() > MAX_ROSTER {
                     return Err(InvalidMessage {
                         what: "chat frame",
                         why: "a member list longer than any room",
                     });
+                }
+                for member in &members {
+                    self.listen(member, &mut out);
                 }
                 self.roster.extend(members);
                 if last {
@@ -392,98 +702,157 @@ impl Member {
         Ok(out)
     }
 
-    /// Checks the relay's sequence number; false for one already seen.
-    /// Compared with the last one seen, never with `last + 1`: the relay is
-    /// not trusted, and a room_seq of u64::MAX must not overflow.
-    fn in_order(&mut self, room_seq: u64, out: &mut Vec<ChatEvent>) -> bool {
-        if let Some(last) = self.room_seq {
-            if room_seq <= last {
-                return false;
-            }
-            let missing = room_seq - last - 1;
-            if missing > 0 {
-                out.push(ChatEvent::RelayGap { missing });
-            }
-        }
-        self.room_seq = Some(room_seq);
-        true
-    }
-
-    /// Remembers the key of a verified member's name, flagging a change.
-    fn learn(&mut self, member: &MemberInfo, out: &mut Vec<ChatEvent>) {
+    /// Takes note of a member the relay lists: its key addresses `/msg`
+    /// until a verified signature says otherwise. The relay's word binds
+    /// nothing, but a listed key that is not a contact's is told.
+    fn listen(&mut self, member: &MemberInfo, out: &mut Vec<ChatEvent>) {
         if member.standing == Standing::Guest {
             return;
         }
-        if let AuthorCheck::Changed { was } = self.check_name(&member.name, member.key) {
-            out.push(ChatEvent::KeyChanged {
-                name: member.name.clone(),
-                was,
-                now: public_key_fingerprint(&member.key),
-            });
-        }
-    }
-
-    /// What we know of `name`'s key; remembers it if it is new.
-    fn check_name(&mut self, name: &str, key: [u8; 32]) -> AuthorCheck {
-        match self.names.get(&name.to_ascii_lowercase()) {
-            Some(known) if *known == key => AuthorCheck::Known,
-            Some(known) => AuthorCheck::Changed { was: public_key_fingerprint(known) },
-            None => {
-                self.names.insert(name.to_ascii_lowercase(), key);
-                AuthorCheck::FirstSeen
+        if let Some(contact) = self.contacts.get(&member.name) {
+            if contact.key != member.key && contact.changed_to != Some(member.key) {
+                out.push(ChatEvent::KeyChanged {
+                    name: member.name.clone(),
+                    was: public_key_fingerprint(&contact.key),
+                    now: public_key_fingerprint(&member.key),
+                });
             }
         }
+        if self.listed.len() < MAX_LISTED || self.listed.contains_key(&name_key(&member.name)) {
+            self.listed.insert(name_key(&member.name), member.key);
+        }
     }
 
+    /// What this member knows of `name` with `key`, from its contacts;
+    /// learns the binding when `learn` (a verified signature) and it is new.
+    fn check_name(&mut self, name: &str, key: [u8; 32], learn: bool, now_ms: u64, out: &mut Vec<ChatEvent>) -> AuthorCheck {
+        // Our own name and key are known without a contact.
+        if let Some(me) = self.name.as_deref() {
+            match (name_key(name) == name_key(me), key == self.me) {
+                (true, true) => return AuthorCheck::Known,
+                (true, false) => return AuthorCheck::Changed { was: public_key_fingerprint(&self.me) },
+                (false, true) => return AuthorCheck::OtherName { known_as: me.to_owned() },
+                (false, false) => {}
+            }
+        }
+        if let Some(contact) = self.contacts.get(name) {
+            if contact.key != key {
+                let was = public_key_fingerprint(&contact.key);
+                if learn {
+                    self.contacts.changed(name, key);
+                }
+                return AuthorCheck::Changed { was };
+            }
+            return if contact.verified {
+                AuthorCheck::Verified
+            } else if self.learned_here.contains(&key) {
+                AuthorCheck::FirstSeen
+            } else {
+                AuthorCheck::Known
+            };
+        }
+        if let Some(other) = self.contacts.by_key(&key) {
+            return AuthorCheck::OtherName { known_as: other.name.clone() };
+        }
+        if let Some(of) = self.look_alike(name) {
+            return AuthorCheck::LookAlike { of };
+        }
+        if learn && key != self.me && self.contacts.learn(name, key, now_ms) {
+            self.learned_here.insert(key);
+            out.push(ChatEvent::Learned { name: name.to_owned(), key: public_key_fingerprint(&key) });
+        }
+        AuthorCheck::FirstSeen
+    }
+
+    /// A contact whose name `name` looks like without being it.
+    fn look_alike(&self, name: &str) -> Option<String> {
+        let skeleton = crate::room::skeleton(name);
+        self.contacts.list().into_iter().find(|c| crate::room::skeleton(&c.name) == skeleton).map(|c| c.name.clone())
+    }
+
+    /// When a live message was signed, against what this member knows.
+    fn staleness(&self, id: SessionId, seq: u64, time_ms: u64, now_ms: u64) -> Option<Stale> {
+        if self.contacts.session(&id).is_some_and(|mark| seq <= mark.seq) {
+            return Some(Stale::EarlierSession);
+        }
+        if self.joined_ms.is_some_and(|joined| time_ms.saturating_add(BEFORE_JOIN_MS) < joined) {
+            return Some(Stale::BeforeJoin);
+        }
+        (time_ms.abs_diff(now_ms) > SKEW_MS).then_some(Stale::Skewed)
+    }
+
+    #[allow(clippy::too_many_arguments)]
     fn deliver(
         &mut self,
         room_seq: u64,
         history: bool,
-        private: bool,
+        said_private: bool,
         from: String,
         bytes: &[u8],
+        now_ms: u64,
         out: &mut Vec<ChatEvent>,
     ) {
         let signed = match Signed::open(bytes) {
             Ok(signed) => signed,
             Err(e) => {
+                // Still a frame of the room's order: a malformed message
+                // must not hide a gap or a repeat.
+                if !history && !said_private {
+                    self.order.check(room_seq, out);
+                }
                 out.push(ChatEvent::Malformed { from, why: e.to_string() });
                 return;
             }
         };
         let f = signed.fields();
+        // What the author signed decides, never the relay's flag.
+        let private = f.recipient.is_some();
+        let mislabeled = private != said_private;
+        if !history && !private {
+            // A repeated room_seq is told; the chain below tells whose it was.
+            self.order.check(room_seq, out);
+        }
         let sig = if !signed.valid() {
             SigCheck::Invalid
         } else if f.room != self.room {
             SigCheck::OtherRoom
-        } else if private != f.recipient.is_some() || f.recipient.is_some_and(|to| to != self.me) {
+        } else if f.recipient.is_some_and(|to| to != self.me) {
             SigCheck::NotForMe
         } else {
             SigCheck::Valid
         };
-        let (mut missing_before, mut chain_broken) = (0, false);
+        // What checking the name tells (a binding learned) follows the message.
+        let told_before = out.len();
+        let (mut missing_before, mut chain_broken, mut late, mut stale) = (0, false, false, None);
         let author = if sig == SigCheck::Valid {
-            let chain = (f.author, f.session, f.recipient);
-            match self.chains.get(&chain) {
-                Some(&(last, _)) if f.seq <= last => {
+            let id = (f.author, f.session, f.recipient);
+            let hash = signed.hash();
+            match self.chains.get(&id).map(|chain| (chain.place(f.seq), chain.hash)) {
+                Some((Place::Seen, _)) => {
                     out.push(ChatEvent::Replay { from, seq: f.seq });
                     return;
                 }
-                Some(&(last, hash)) => {
-                    missing_before = f.seq - last - 1;
-                    chain_broken = missing_before == 0 && f.prev != hash;
+                Some((Place::Late, _)) => late = true,
+                Some((Place::Ahead { missing }, last_hash)) => {
+                    missing_before = missing;
+                    chain_broken = missing == 0 && f.prev != last_hash;
                 }
-                None => {}
+                None => self.start_chain(id, f.seq, hash),
             }
-            self.chains.insert(chain, (f.seq, signed.hash()));
-            self.check_name(&from, f.author)
+            if let Some(chain) = self.chains.get_mut(&id) {
+                chain.take(f.seq, hash);
+            }
+            let session = (f.author, f.session, private);
+            if !history {
+                stale = self.staleness(session, f.seq, f.time_ms, now_ms);
+            }
+            if f.author != self.me {
+                self.contacts.read_up_to(session, f.seq, f.time_ms);
+            }
+            self.check_name(&from, f.author, true, now_ms, out)
         } else {
             // A message that does not verify teaches nothing about anyone.
-            match self.names.get(&from.to_ascii_lowercase()) {
-                Some(known) if *known == f.author => AuthorCheck::Known,
-                Some(known) => AuthorCheck::Changed { was: public_key_fingerprint(known) },
-                None => AuthorCheck::FirstSeen,
-            }
+            self.check_name(&from, f.author, false, now_ms, out)
         };
         out.push(ChatEvent::Message(Box::new(Received {
             room_seq,
@@ -499,7 +868,26 @@ impl Member {
             author,
             missing_before,
             chain_broken,
+            late,
+            stale,
+            mislabeled,
             signed: Arc::from(bytes),
         })));
+        out[told_before..].rotate_right(1);
+        if sig == SigCheck::Valid && self.ignored.contains(&f.author) {
+            // Checked like any other, but not shown.
+            out.remove(told_before);
+        }
+    }
+
+    /// Follows a new chain, forgetting the oldest beyond [`MAX_CHAINS`].
+    fn start_chain(&mut self, id: ChainId, seq: u64, hash: [u8; 32]) {
+        if self.chains.len() >= MAX_CHAINS {
+            if let Some(old) = self.chain_order.pop_front() {
+                self.chains.remove(&old);
+            }
+        }
+        self.chains.insert(id, Chain { last: seq, hash, below: 0 });
+        self.chain_order.push_back(id);
     }
 }

@@ -10,6 +10,7 @@
 //!
 //! `docs/PROTOCOL.md` is the specification, with the threat model.
 
+pub mod contacts;
 pub mod frame;
 pub mod member;
 pub mod message;
@@ -18,8 +19,9 @@ pub mod relay;
 #[cfg(test)]
 mod tests;
 
+pub use contacts::{Contact, Contacts};
 pub use frame::{Frame, FrameBuffer, MemberInfo, RefusalCode, Standing};
-pub use member::{AuthorCheck, ChatEvent, ComposeError, Member, Received, SigCheck, Verdict};
+pub use member::{AuthorCheck, ChatEvent, ComposeError, Member, Received, SigCheck, Stale, Verdict};
 pub use message::{Kind, MAX_TEXT};
 pub use relay::{Joiner, Relay, SeatId, Transport};
 

@@ -7,7 +7,7 @@
 //! A message is encoded once: the same `Arc<[u8]>` goes to every member
 //! who takes frames, and one plain line to every guest.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use super::frame::{Frame, MAX_ROSTER, MemberInfo, RefusalCode, Standing, flags};
@@ -47,6 +47,9 @@ impl Default for Rate {
     }
 }
 
+/// Seats one key may hold at once, unless the room says otherwise.
+pub const SEATS_PER_KEY: usize = 4;
+
 /// The room's settings.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -63,12 +66,28 @@ pub struct Config {
     /// member a frame per arrival (a join storm of n members, n²/2 frames),
     /// so members ask with `/who` instead.
     pub announce_up_to: usize,
+    /// Seats one key may hold at once (several devices), so that one key
+    /// cannot fill the room.
+    pub seats_per_key: usize,
+    /// Whether guests (no key) may join (`listen --no-guests`: not).
+    pub guests: bool,
+    /// Keys the host banned: refused on joining.
+    pub banned: HashSet<[u8; 32]>,
 }
 
 impl Config {
     /// Defaults for a room with this id: 100 messages of history, 1,000 members.
     pub fn new(room: [u8; 32]) -> Self {
-        Self { room, history: 100, max_members: 1000, rate: Rate::default(), announce_up_to: 200 }
+        Self {
+            room,
+            history: 100,
+            max_members: 1000,
+            rate: Rate::default(),
+            announce_up_to: 200,
+            seats_per_key: SEATS_PER_KEY,
+            guests: true,
+            banned: HashSet::new(),
+        }
     }
 }
 
@@ -114,6 +133,15 @@ pub enum JoinError {
     /// The seat is taken.
     #[error("seat {0} is taken")]
     Taken(SeatId),
+    /// The key holds as many seats as one key may.
+    #[error("this key is already in the room {0} times, the most one key may be")]
+    TooManySeats(usize),
+    /// A guest, in a room for members only.
+    #[error("this room admits members with a key only (no guests): connect with `tlschat connect`")]
+    NoGuests,
+    /// The host banned this key.
+    #[error("the host banned this key from the room")]
+    Banned,
 }
 
 #[derive(Debug)]
@@ -132,6 +160,20 @@ struct Seat {
     session: Option<[u8; 16]>,
     /// The last sequence number per channel (`None`: the room).
     last_seq: HashMap<Option<[u8; 32]>, u64>,
+    /// Its refused posts, for the operator's sampled note.
+    refusals: Refusals,
+}
+
+/// How often the operator hears of one member's refused posts.
+const NOTE_EVERY_MS: u64 = 60_000;
+
+/// A seat's refused posts since the last note about them.
+#[derive(Debug, Clone, Copy)]
+struct Refusals {
+    /// When the last note was made (ms); the next one comes a minute later.
+    since_ms: Option<u64>,
+    /// Refusals since then that no note told.
+    untold: u64,
 }
 
 impl Seat {
@@ -218,6 +260,17 @@ impl Relay {
         if id != HOST && self.members() >= self.config.max_members {
             return Err(JoinError::Full(self.config.max_members));
         }
+        match &joiner {
+            Joiner::Guest if !self.config.guests => return Err(JoinError::NoGuests),
+            Joiner::Verified { key, .. } if self.config.banned.contains(key) => return Err(JoinError::Banned),
+            Joiner::Verified { key, .. } => {
+                let seats = self.seats.values().filter(|s| s.key == *key).count();
+                if seats >= self.config.seats_per_key {
+                    return Err(JoinError::TooManySeats(seats));
+                }
+            }
+            Joiner::Guest | Joiner::Host { .. } => {}
+        }
         let (name, standing, key) = match joiner {
             Joiner::Verified { name, key } => (name, Standing::Verified, key),
             Joiner::Host { name, key } => (name, Standing::Host, key),
@@ -237,6 +290,7 @@ impl Relay {
             strikes: 0,
             session: None,
             last_seq: HashMap::new(),
+            refusals: Refusals { since_ms: None, untold: 0 },
         };
         let info = seat.info(now_ms);
         self.seats.insert(id, seat);
@@ -321,6 +375,34 @@ impl Relay {
         out
     }
 
+    /// The host removes a member: every seat of the key behind `name` is
+    /// disconnected (code 6), and with `ban` the key is refused from now on.
+    /// Returns the key, for the caller to keep a ban, and what to do.
+    pub fn remove(&mut self, name: &str, ban: bool, now_ms: u64) -> Result<([u8; 32], Vec<Output>), String> {
+        let key = self
+            .seats
+            .iter()
+            .find(|(id, s)| **id != HOST && s.standing != Standing::Host && s.name.eq_ignore_ascii_case(name))
+            .map(|(_, s)| (s.key, s.standing))
+            .ok_or_else(|| format!("nobody named {} is in the room (/who lists who is in)", printable(name)))?;
+        let (key, standing) = key;
+        let targets: Vec<SeatId> = self
+            .seats
+            .iter()
+            .filter(|(id, s)| **id != HOST && (s.key == key && standing != Standing::Guest || s.name.eq_ignore_ascii_case(name)))
+            .map(|(id, _)| *id)
+            .collect();
+        let reason = if ban { "banned by the host" } else { "removed by the host" };
+        let mut out = Vec::new();
+        for id in targets {
+            out.extend(self.expel(id, RefusalCode::Disconnected, reason, now_ms));
+        }
+        if ban && standing != Standing::Guest {
+            self.config.banned.insert(key);
+        }
+        Ok((key, out))
+    }
+
     /// A frame from a member who speaks frames.
     pub fn frame(&mut self, id: SeatId, frame: Frame, now_ms: u64) -> Vec<Output> {
         let mut out = Vec::new();
@@ -353,14 +435,14 @@ impl Relay {
         let mut out = Vec::new();
         let rate = self.config.rate;
         let Some(seat) = self.seats.get_mut(&id) else { return out };
-        if text.len() > MAX_TEXT {
-            let text = format!("not sent: the line is {} bytes long; the most is {MAX_TEXT}", text.len());
-            out.push(Output::Send(id, refusal(Transport::Lines, RefusalCode::TooLong, text)));
-            return out;
-        }
         if !seat.take_token(rate, now_ms) {
             return self.throttled(id, now_ms);
         }
+        if text.len() > MAX_TEXT {
+            let text = format!("not sent: the line is {} bytes long; the most is {MAX_TEXT}", text.len());
+            return self.refuse(id, RefusalCode::TooLong, text, "too long", now_ms);
+        }
+        let Some(seat) = self.seats.get_mut(&id) else { return out };
         seat.strikes = 0;
         seat.active_ms = now_ms;
         let name = seat.name.clone();
@@ -384,11 +466,18 @@ impl Relay {
         let room = self.config.room;
         let rate = self.config.rate;
         let Some(seat) = self.seats.get_mut(&id) else { return };
+        // The rate comes first: a refused post costs a token like any other,
+        // so a member streaming bad posts buys no signature checks.
+        // The host runs the room: its own lines are not rate limited.
+        if id != HOST && !seat.take_token(rate, now_ms) {
+            out.extend(self.throttled(id, now_ms));
+            return;
+        }
         let signed = match Signed::open(bytes) {
             Ok(signed) => signed,
             Err(MessageError::TooLong { len }) => {
                 let text = format!("not sent: the message is {len} bytes long; the most is {MAX_TEXT}");
-                out.push(Output::Send(id, refusal(Transport::Frames, RefusalCode::TooLong, text)));
+                out.extend(self.refuse(id, RefusalCode::TooLong, text, "too long", now_ms));
                 return;
             }
             Err(e) => {
@@ -417,15 +506,10 @@ impl Relay {
         };
         if let Some(problem) = problem {
             let text = format!("not sent: the relay refused your message: {problem}");
-            out.push(Output::Send(id, refusal(Transport::Frames, RefusalCode::BadMessage, text)));
-            out.push(Output::Note(format!("refused a message from {}: {problem}", seat.name)));
+            out.extend(self.refuse(id, RefusalCode::BadMessage, text, problem, now_ms));
             return;
         }
-        // The host runs the room: its own lines are not rate limited.
-        if id != HOST && !seat.take_token(rate, now_ms) {
-            out.extend(self.throttled(id, now_ms));
-            return;
-        }
+        let Some(seat) = self.seats.get_mut(&id) else { return };
         seat.strikes = 0;
         seat.session = Some(f.session);
         seat.last_seq.insert(f.recipient, f.seq);
@@ -475,20 +559,46 @@ impl Relay {
         }
     }
 
-    /// A post refused for speed; enough of them in a row disconnect.
+    /// A post refused for speed; enough refusals in a row disconnect.
     fn throttled(&mut self, id: SeatId, now_ms: u64) -> Vec<Output> {
         let rate = self.config.rate;
-        let Some(seat) = self.seats.get_mut(&id) else { return Vec::new() };
-        seat.strikes += 1;
-        if seat.strikes >= rate.strikes {
-            let reason = format!("flooding: more than {} messages a second", rate.per_sec);
-            return self.expel(id, RefusalCode::Disconnected, &reason, now_ms);
-        }
         let text = format!(
             "not sent: slow down (at most {} messages at once, {} a second)",
             rate.burst, rate.per_sec
         );
-        vec![Output::Send(id, refusal(seat.transport, RefusalCode::RateLimited, text))]
+        self.refuse(id, RefusalCode::RateLimited, text, "too fast", now_ms)
+    }
+
+    /// Refuses a post: tells its author why (the connection is kept), counts
+    /// a strike, and disconnects after [`Rate::strikes`] refusals in a row.
+    /// The operator's note is sampled: the first refusal of a minute is
+    /// told at once, the rest as a count when the minute is over.
+    fn refuse(&mut self, id: SeatId, code: RefusalCode, text: String, why: &str, now_ms: u64) -> Vec<Output> {
+        let rate = self.config.rate;
+        let Some(seat) = self.seats.get_mut(&id) else { return Vec::new() };
+        seat.strikes += 1;
+        if seat.strikes >= rate.strikes {
+            let reason = match code {
+                RefusalCode::RateLimited => format!("flooding: more than {} messages a second", rate.per_sec),
+                _ => format!("{} refused posts in a row (the last: {why})", seat.strikes),
+            };
+            return self.expel(id, RefusalCode::Disconnected, &reason, now_ms);
+        }
+        let mut out = vec![Output::Send(id, refusal(seat.transport, code, text))];
+        let refusals = &mut seat.refusals;
+        if refusals.since_ms.is_none_or(|since| now_ms.saturating_sub(since) >= NOTE_EVERY_MS) {
+            if refusals.untold > 0 {
+                out.push(Output::Note(format!(
+                    "{} more posts refused from {} in the last minute",
+                    refusals.untold, seat.name
+                )));
+            }
+            out.push(Output::Note(format!("refused a post from {}: {why}", seat.name)));
+            *refusals = Refusals { since_ms: Some(now_ms), untold: 0 };
+        } else {
+            refusals.untold += 1;
+        }
+        out
     }
 
     /// Tells a seat why it is being disconnected, announces its leaving

@@ -95,7 +95,7 @@ impl World {
                 let mut buffer = FrameBuffer::default();
                 buffer.push(bytes);
                 while let Some(frame) = buffer.next_frame().unwrap() {
-                    self.events.entry(id).or_default().extend(member.receive(frame).unwrap());
+                    self.events.entry(id).or_default().extend(member.receive(frame, self.now).unwrap());
                 }
             }
             None => self.lines.entry(id).or_default().push(String::from_utf8(bytes.to_vec()).unwrap()),
@@ -267,12 +267,14 @@ fn a_lying_relay_is_caught_by_every_receiver() {
     let bob = w.members.get_mut(&2).unwrap();
     let base = 2; // alice's and bob's joins
     let deliver = |bob: &mut Member, room_seq: u64, signed: Vec<u8>| {
-        bob.receive(Frame::Deliver { room_seq, flags: 0, author: "alice".into(), signed }).unwrap()
+        bob.receive(Frame::Deliver { room_seq, flags: 0, author: "alice".into(), signed }, 0).unwrap()
     };
-    // Unchanged: valid, from the key the member list gave alice on joining.
+    // Unchanged: valid; the member list's word binds nothing, so the
+    // name is first seen with its first verified message.
     let e = deliver(bob, base + 1, signed(&m1));
     assert!(
-        matches!(&e[..], [ChatEvent::Message(m)] if m.sig == SigCheck::Valid && m.author == AuthorCheck::Known)
+        matches!(&e[..], [ChatEvent::Message(m), ChatEvent::Learned { .. }] if m.sig == SigCheck::Valid && m.author == AuthorCheck::FirstSeen),
+        "{e:?}"
     );
     // Text altered: shown, marked invalid.
     let mut altered = signed(&m2);
@@ -326,7 +328,7 @@ fn a_broken_chain_is_noticed_when_no_sequence_number_is_missing() {
     let bob = w.members.get_mut(&2).unwrap();
     for (seq, frame) in [(3, first), (4, second)] {
         let Frame::Post { signed } = frame else { unreachable!() };
-        let e = bob.receive(Frame::Deliver { room_seq: seq, flags: 0, author: "x".into(), signed }).unwrap();
+        let e = bob.receive(Frame::Deliver { room_seq: seq, flags: 0, author: "x".into(), signed }, 0).unwrap();
         if seq == 4 {
             assert!(
                 matches!(&e[..], [ChatEvent::Message(m)] if m.chain_broken && m.missing_before == 0),
@@ -376,7 +378,8 @@ fn an_oversized_message_is_refused_to_its_author_only() {
     w.take(2);
     assert!(w.members.get_mut(&1).unwrap().compose(Kind::Text, &"x".repeat(MAX_TEXT + 1), None, 1).is_err());
     let out = w.relay.guest_line(1, &"x".repeat(MAX_TEXT + 1), w.now);
-    assert!(out.iter().all(|o| matches!(o, Output::Send(1, _))));
+    assert!(out.iter().all(|o| matches!(o, Output::Send(1, _) | Output::Note(_))), "{out:?}");
+    assert!(out.iter().any(|o| matches!(o, Output::Send(1, _))));
 }
 
 #[test]
@@ -500,4 +503,260 @@ fn a_large_room_stops_announcing_joins_and_its_order_stays_whole() {
         assert!(heard.iter().any(|e| matches!(e, ChatEvent::Message(m) if m.text == "hello all")), "{id}");
         assert!(!heard.iter().any(|e| matches!(e, ChatEvent::RelayGap { .. })), "{id}: {heard:?}");
     }
+}
+
+/// A post whose text is one byte over [`MAX_TEXT`], as another
+/// implementation could send it: the layout's length field says 4,097.
+fn one_byte_too_long(w: &mut World, id: SeatId) -> Frame {
+    let (frame, _) =
+        w.members.get_mut(&id).unwrap().compose(Kind::Text, &"x".repeat(MAX_TEXT), None, w.now).unwrap();
+    let Frame::Post { mut signed } = frame else { unreachable!() };
+    let len_at = signed.len() - 64 - MAX_TEXT - 2;
+    signed[len_at..len_at + 2].copy_from_slice(&(MAX_TEXT as u16 + 1).to_be_bytes());
+    signed.insert(len_at + 2, b'x');
+    Frame::Post { signed }
+}
+
+#[test]
+fn a_text_one_byte_too_long_gets_code_1_and_the_connection_is_kept() {
+    let mut w = World::room();
+    w.join(1, "alice");
+    w.join(2, "bob");
+    w.take(1);
+    w.take(2);
+    let long = one_byte_too_long(&mut w, 1);
+    w.post(1, &long);
+    assert!(w.closed.is_empty(), "{:?}", w.closed);
+    assert!(
+        w.take(1).iter().any(|e| matches!(e, ChatEvent::Refused { code: RefusalCode::TooLong, .. })),
+        "refused as too long"
+    );
+    assert!(w.texts(2).is_empty());
+    w.say(1, "shorter");
+    assert_eq!(w.texts(2), ["alice:shorter"]);
+}
+
+#[test]
+fn a_stream_of_bad_posts_costs_tokens_and_strikes_then_disconnects() {
+    let mut config = Config::new(ROOM);
+    config.rate = Rate { burst: 100, per_sec: 100, strikes: 5 };
+    let mut w = World::new(config);
+    w.join(1, "alice");
+    w.join(2, "bob");
+    w.take(2);
+    let mut notes = Vec::new();
+    for i in 0..5 {
+        let (frame, _) =
+            w.members.get_mut(&1).unwrap().compose(Kind::Text, &format!("bad {i}"), None, w.now).unwrap();
+        let Frame::Post { mut signed } = frame else { unreachable!() };
+        let last = signed.len() - 1;
+        signed[last] ^= 1;
+        let mut buffer = FrameBuffer::default();
+        buffer.push(&Frame::Post { signed }.encode());
+        let frame = buffer.next_frame().unwrap().unwrap();
+        let out = w.relay.frame(1, frame, w.now);
+        notes.extend(out.iter().filter_map(|o| match o {
+            Output::Note(n) => Some(n.clone()),
+            _ => None,
+        }));
+        w.apply(out);
+    }
+    assert_eq!(w.closed.len(), 1, "the fifth refusal in a row disconnects");
+    assert!(w.closed[0].1.contains("refused posts in a row"), "{:?}", w.closed);
+    // The operator hears of it once a minute, not once a post.
+    assert_eq!(notes.iter().filter(|n| n.starts_with("refused a post from alice")).count(), 1, "{notes:?}");
+    assert!(w.texts(2).is_empty());
+    w.say(2, "bob goes on");
+    assert!(w.take(2).iter().any(|e| matches!(e, ChatEvent::Delivered { seq: 1, .. })));
+}
+
+#[test]
+fn the_rate_is_checked_before_any_signature() {
+    let mut config = Config::new(ROOM);
+    config.rate = Rate { burst: 1, per_sec: 1, strikes: 50 };
+    let mut w = World::new(config);
+    w.join(1, "alice");
+    w.join(2, "bob");
+    w.take(1);
+    w.say(1, "first");
+    // Out of tokens: a forged post is refused for speed, never opened.
+    let (frame, _) = w.members.get_mut(&1).unwrap().compose(Kind::Text, "forged", None, w.now).unwrap();
+    let Frame::Post { mut signed } = frame else { unreachable!() };
+    signed[30] ^= 1;
+    w.post(1, &Frame::Post { signed });
+    let refusals: Vec<RefusalCode> = w
+        .take(1)
+        .into_iter()
+        .filter_map(|e| match e {
+            ChatEvent::Refused { code, .. } => Some(code),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(refusals, [RefusalCode::RateLimited]);
+}
+
+/// A test vector of docs/PROTOCOL.md: the hex block after its marker.
+fn vector(label: &str) -> Vec<u8> {
+    const DOC: &str = include_str!("../../docs/PROTOCOL.md");
+    let marker = format!("<!-- vector: {label} -->");
+    let at = DOC.find(&marker).unwrap_or_else(|| panic!("no vector {label:?} in PROTOCOL.md"));
+    let rest = &DOC[at + marker.len()..];
+    let start = rest.find("```text\n").unwrap() + "```text\n".len();
+    let end = start + rest[start..].find("```").unwrap();
+    let digits: String = rest[start..end].chars().filter(|c| !c.is_whitespace()).collect();
+    hex_bytes(&digits)
+}
+
+#[test]
+fn the_protocol_test_vectors_hold() {
+    use super::message::{Fields, Signed, chain_hash};
+    let seed: [u8; 32] = vector("seed").try_into().unwrap();
+    let key = Ed25519Key::from_seed(&seed);
+    assert_eq!(key.public_key().to_vec(), vector("public key"));
+    let fields = Fields {
+        room: [0x42; 32],
+        author: key.public_key(),
+        session: [0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff],
+        seq: 1,
+        prev: [0; 32],
+        time_ms: 1_764_720_000_000,
+        kind: Kind::Text,
+        recipient: None,
+        text: "hello, room".into(),
+    };
+    let signed = fields.sign(&key).unwrap();
+    assert_eq!(signed, vector("signed message"));
+    assert_eq!(signed[signed.len() - 64..], vector("signature")[..]);
+    assert_eq!(chain_hash(&signed).to_vec(), vector("prev of the next"));
+    let opened = Signed::open(&signed).unwrap();
+    assert!(opened.valid());
+    assert_eq!(opened.fields(), &fields);
+    let deliver = Frame::Deliver { room_seq: 7, flags: 0, author: "alice".into(), signed: signed.clone() };
+    assert_eq!(deliver.encode(), vector("deliver"));
+    // Another member reads the Deliver off the wire and verifies it.
+    let mut bob = outsider([0x42; 32], 5);
+    let mut buffer = FrameBuffer::default();
+    buffer.push(&vector("deliver"));
+    let frame = buffer.next_frame().unwrap().unwrap();
+    let e = bob.receive(frame, 1_764_720_000_500).unwrap();
+    assert!(matches!(&e[0], ChatEvent::Message(m) if m.sig == SigCheck::Valid && m.room_seq == 7), "{e:?}");
+
+    // OpenSSL, independently: the public key from the seed, and the signature.
+    let dir = std::env::temp_dir().join(format!("tlschat-vectors-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let write = |name: &str, bytes: &[u8]| {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    };
+    // PKCS#8 and SubjectPublicKeyInfo for Ed25519 (RFC 8410): fixed prefixes.
+    let private = [&hex_bytes("302e020100300506032b657004220420")[..], &seed].concat();
+    let public = [&hex_bytes("302a300506032b6570032100")[..], &key.public_key()].concat();
+    let private = write("private.der", &private);
+    let public_path = write("public.der", &public);
+    let message = write("message.bin", &signed[..signed.len() - 64]);
+    let signature = write("signature.bin", &signed[signed.len() - 64..]);
+    let openssl = |args: &[&std::ffi::OsStr]| {
+        let out = std::process::Command::new("openssl").args(args).output().expect("openssl runs");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        out.stdout
+    };
+    let derived = openssl(&[
+        "pkey".as_ref(),
+        "-inform".as_ref(),
+        "DER".as_ref(),
+        "-in".as_ref(),
+        private.as_os_str(),
+        "-pubout".as_ref(),
+        "-outform".as_ref(),
+        "DER".as_ref(),
+    ]);
+    assert_eq!(derived, public, "OpenSSL derives the same public key from the seed");
+    let verified = openssl(&[
+        "pkeyutl".as_ref(),
+        "-verify".as_ref(),
+        "-pubin".as_ref(),
+        "-keyform".as_ref(),
+        "DER".as_ref(),
+        "-inkey".as_ref(),
+        public_path.as_os_str(),
+        "-rawin".as_ref(),
+        "-in".as_ref(),
+        message.as_os_str(),
+        "-sigfile".as_ref(),
+        signature.as_os_str(),
+    ]);
+    assert!(String::from_utf8_lossy(&verified).contains("Signature Verified Successfully"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn hex_bytes(text: &str) -> Vec<u8> {
+    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap()).collect()
+}
+
+#[test]
+fn one_key_holds_at_most_its_seats_and_guests_can_be_refused() {
+    let mut config = Config::new(ROOM);
+    config.seats_per_key = 2;
+    config.guests = false;
+    let mut relay = Relay::new(config);
+    let key = Ed25519Key::generate(&mut SeededRng::new_for_testing_only(40)).public_key();
+    let joiner = || Joiner::Verified { name: "alice".into(), key };
+    relay.join(1, joiner(), Transport::Frames, 0).unwrap();
+    relay.join(2, joiner(), Transport::Frames, 0).unwrap();
+    let third = relay.join(3, joiner(), Transport::Frames, 0).unwrap_err();
+    assert_eq!(third, super::relay::JoinError::TooManySeats(2));
+    assert!(third.to_string().contains("already in the room 2 times"));
+    let guest = relay.join(4, Joiner::Guest, Transport::Lines, 0).unwrap_err();
+    assert_eq!(guest, super::relay::JoinError::NoGuests);
+    // Another key is welcome.
+    let other = Ed25519Key::generate(&mut SeededRng::new_for_testing_only(41)).public_key();
+    relay.join(5, Joiner::Verified { name: "bob".into(), key: other }, Transport::Frames, 0).unwrap();
+}
+
+#[test]
+fn the_host_kicks_every_seat_of_a_key_and_a_ban_keeps_it_out() {
+    let mut w = World::room();
+    w.join(1, "alice");
+    w.join(2, "bob");
+    w.take(2);
+    let alice = w.keys[&1].public_key();
+    let (key, out) = w.relay.remove("ALICE", false, w.now).unwrap();
+    assert_eq!(key, alice);
+    w.apply(out);
+    assert_eq!(w.closed.iter().map(|(id, _)| *id).collect::<Vec<_>>(), [1]);
+    assert!(w.closed[0].1.contains("removed by the host"), "{:?}", w.closed);
+    assert!(w.take(2).iter().any(
+        |e| matches!(e, ChatEvent::Presence { joined: false, reason, .. } if reason == "removed by the host")
+    ));
+    // Kicked, not banned: back again.
+    let again = Joiner::Verified { name: "alice".into(), key: alice };
+    w.relay.join(3, again.clone(), Transport::Frames, w.now).unwrap();
+    let (_, out) = w.relay.remove("alice", true, w.now).unwrap();
+    assert!(out.iter().any(|o| matches!(o, Output::Close(3, why) if why.contains("banned by the host"))), "{out:?}");
+    assert_eq!(w.relay.join(4, again, Transport::Frames, w.now).unwrap_err(), super::relay::JoinError::Banned);
+    assert!(w.relay.remove("nobody", false, w.now).unwrap_err().contains("nobody named nobody"));
+}
+
+#[test]
+fn a_member_ignores_a_name_for_the_session_and_verifies_a_contact() {
+    let mut w = World::room();
+    w.join(1, "alice");
+    w.join(2, "bob");
+    w.join_guest(3);
+    w.say(1, "before");
+    w.take(2);
+    let bob = w.members.get_mut(&2).unwrap();
+    assert!(matches!(bob.verify("alice").unwrap(), ChatEvent::Verified { ref name, .. } if name == "alice"));
+    assert!(bob.contacts().get("alice").unwrap().verified);
+    assert!(bob.verify("guest-1").is_err(), "a guest has no key to verify");
+    bob.ignore("alice").unwrap();
+    bob.ignore("guest-1").unwrap();
+    w.say(1, "after");
+    let out = w.relay.guest_line(3, "a guest's line", w.now);
+    w.apply(out);
+    assert!(w.texts(2).is_empty(), "{:?}", w.texts(2));
+    // Still checked: alice's chain goes on, and nothing is reported missing.
+    w.say(1, "and again");
+    assert!(w.take(2).iter().all(|e| !matches!(e, ChatEvent::Message(_))));
 }

@@ -120,6 +120,7 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
         plan: Some(plan),
         identity: Some(identity.name().to_owned()),
         capture: capture.clone(),
+        contacts_dir: Some(home.contacts_dir()),
     };
     let result = join(dial, opts.step_delay.unwrap_or(Duration::ZERO), opts.step, out).await;
     warn_keylog(keylog.as_deref());
@@ -145,6 +146,9 @@ pub(super) struct Dial<'a> {
     /// `--pcap`: where the connection is recorded (its secrets reach it
     /// through `config`'s key log).
     pub(super) capture: Option<Arc<Capture>>,
+    /// Where the member's contacts are kept (none for the demo, whose room
+    /// is new each time).
+    pub(super) contacts_dir: Option<PathBuf>,
 }
 
 /// What a failed connection means to the user: a trust error (a changed
@@ -199,11 +203,25 @@ async fn verdict(guard: Option<Guard>) -> Result<(), Error> {
 /// stdin sent and every event printed.
 pub(super) async fn join(dial: Dial<'_>, step_delay: Duration, step: bool, out: Output) -> Result<(), Error> {
     let tui = out.tui;
-    let Dial { target, host, port, server_name, config, handshake_timeout, plan, identity, lab, capture } =
-        dial;
+    let Dial {
+        target,
+        host,
+        port,
+        server_name,
+        config,
+        handshake_timeout,
+        plan,
+        identity,
+        lab,
+        capture,
+        contacts_dir,
+    } = dial;
     let reveal = config.reveal;
-    let target_conn =
-        net::Dial { capture, ..net::Dial::new(host, port, server_name, Arc::new(config), handshake_timeout) };
+    let target_conn = net::Dial {
+        capture,
+        contacts_dir,
+        ..net::Dial::new(host, port, server_name, Arc::new(config), handshake_timeout)
+    };
     let (event_tx, event_rx) = mpsc::channel(EVENT_QUEUE);
     let (intent_tx, intent_rx) = mpsc::channel(INPUT_QUEUE);
     // Until the server's key is trusted, lines wait at the gate.

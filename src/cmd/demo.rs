@@ -168,6 +168,7 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
         plan: None,
         identity: None,
         capture: capture.clone(),
+        contacts_dir: None,
     };
     let result = join(dial, opts.step_delay.unwrap_or(DEMO_STEP_DELAY), opts.step, out).await;
     let _ = shutdown_tx.send(true);

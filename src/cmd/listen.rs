@@ -54,6 +54,12 @@ pub struct Options {
     pub max_members: usize,
     /// New names one address may bind an hour.
     pub new_names_per_address: u32,
+    /// Only names already bound (or invited) are admitted.
+    pub closed: bool,
+    /// Guests are refused.
+    pub no_guests: bool,
+    /// Seats one key may hold at once.
+    pub seats_per_key: usize,
     /// Connections at most, and unverified ones per address.
     pub limits: net::Limits,
     /// Suites, key log, handshake limit.
@@ -121,7 +127,9 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
     } else {
         // Mutual TLS: members prove their identity key, and each name stays with the first key that used it.
         let members = Arc::new(
-            Members::open(room.members_path())?.with_new_names_per_address(opts.new_names_per_address),
+            Members::open(room.members_path())?
+                .with_new_names_per_address(opts.new_names_per_address)
+                .closed(opts.closed),
         );
         // The host is a member too, under its own identity.
         let identity = load_identity(&home, !tui)?;
@@ -132,6 +140,7 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
             ))
         })?;
         let binder: Arc<dyn net::Binder> = members.clone();
+        let banned = members.banned();
         config.client_auth = if opts.require_identity {
             ClientAuth::Required(ClientTrust::Admit(members))
         } else {
@@ -143,6 +152,9 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
         let mut room_config = relay::Config::new(fingerprint.0);
         room_config.history = opts.history;
         room_config.max_members = opts.max_members;
+        room_config.guests = !opts.no_guests;
+        room_config.seats_per_key = opts.seats_per_key.max(1);
+        room_config.banned = banned;
         let room = net::start_room(room_config, Some(host), Some(binder), local, event_tx.clone());
         host_intents = Some(intents_tx);
         Service::Room { room, about: about.clone().into() }

@@ -268,6 +268,10 @@ fn intent_of(line: &str) -> Option<Intent> {
         Typed::Rekey => Some(Intent::KeyUpdate { request_peer: true }),
         Typed::Quit => Some(Intent::Close),
         Typed::Tamper(case) => Some(Intent::Tamper(case)),
+        Typed::Ignore(name) => Some(Intent::Ignore { name }),
+        Typed::Verify(name) => Some(Intent::Verify { name }),
+        Typed::Remove { name, ban } => Some(Intent::Remove { name, ban }),
+        Typed::Invite { name, fingerprint } => Some(Intent::Invite { name, fingerprint }),
         Typed::TamperHelp => {
             for line in crate::lab::usage() {
                 eprintln!("tlschat: {line}");

@@ -1,10 +1,15 @@
-//! `tlschat trust list` and `tlschat trust forget HOST:PORT`: the rooms
-//! whose server key the user pinned (see [`crate::trust`]).
+//! `tlschat trust`: the rooms whose server key the user pinned (see
+//! [`crate::trust`]), and in each room the members whose keys the user's
+//! member learned from their signatures (see [`crate::chat::contacts`]).
+
+use std::path::PathBuf;
 
 use super::Error;
-use crate::home::Home;
+use crate::chat::{Contacts, printable};
+use crate::home::{self, Access, Home};
+use crate::identity::public_key_fingerprint;
 use crate::net::BadHostPort;
-use crate::tls;
+use crate::tls::{self, Fingerprint};
 use crate::trust::{self, KnownRooms};
 
 /// What `tlschat trust` was asked to do.
@@ -16,6 +21,32 @@ pub enum Options {
     Forget {
         /// The room.
         room: String,
+    },
+    /// List the members known in a room.
+    Members {
+        /// The room: `HOST:PORT` (through its pin) or its key fingerprint.
+        room: String,
+    },
+    /// Forget one member's key in a room.
+    ForgetMember {
+        /// The room.
+        room: String,
+        /// The member.
+        name: String,
+    },
+    /// Accept the new key of a member whose key changed.
+    Accept {
+        /// The room.
+        room: String,
+        /// The member.
+        name: String,
+    },
+    /// Show both safety numbers and mark the member verified.
+    Verify {
+        /// The room.
+        room: String,
+        /// The member.
+        name: String,
     },
 }
 
@@ -48,6 +79,113 @@ pub fn run(opts: Options) -> Result<(), Error> {
                 }
             }
         }
+        Options::Members { room } => {
+            let (path, contacts) = room_contacts(&home, &room)?;
+            if contacts.list().is_empty() {
+                say!("no members known in {room} yet ({})", path.display());
+            }
+            for c in contacts.list() {
+                let state = match (c.changed_to, c.verified) {
+                    (Some(_), _) => "KEY CHANGED (see `tlschat trust accept`)",
+                    (None, true) => "verified",
+                    (None, false) => "seen",
+                };
+                let fp = public_key_fingerprint(&c.key);
+                say!("{}  {}  {state}", printable(&c.name), fp.short());
+            }
+        }
+        Options::ForgetMember { room, name } => {
+            let (path, mut contacts) = room_contacts(&home, &room)?;
+            let gone = contacts.forget(&name).ok_or_else(|| unknown(&name, &room))?;
+            save(&path, &contacts)?;
+            say!(
+                "forgot the key of {} (safety number {}); the next key seen under the name is new to you",
+                printable(&gone.name),
+                public_key_fingerprint(&gone.key).short()
+            );
+        }
+        Options::Accept { room, name } => {
+            let (path, mut contacts) = room_contacts(&home, &room)?;
+            if contacts.get(&name).is_none() {
+                return Err(unknown(&name, &room));
+            }
+            let key = contacts.accept(&name, unix_ms()).ok_or_else(|| {
+                Error::msg(format!("the key of {} has not changed: nothing to accept", printable(&name)))
+            })?;
+            save(&path, &contacts)?;
+            say!(
+                "accepted the new key of {} (safety number {}); compare it with them and run `tlschat trust verify {room} {}`",
+                printable(&name),
+                public_key_fingerprint(&key).short(),
+                printable(&name)
+            );
+        }
+        Options::Verify { room, name } => {
+            let (path, mut contacts) = room_contacts(&home, &room)?;
+            let mine = crate::identity::IdentityStore::new(home.identity_dir())
+                .load()?
+                .map(|id| public_key_fingerprint(&id.key().public_key()));
+            let theirs = contacts.verify(&name).ok_or_else(|| unknown(&name, &room))?.clone();
+            if theirs.changed_to.is_some() {
+                return Err(Error::msg(format!(
+                    "the key of {} CHANGED: accept the new key first (`tlschat trust accept {room} {}`), after comparing it",
+                    printable(&name),
+                    printable(&name)
+                )));
+            }
+            save(&path, &contacts)?;
+            if let Some(mine) = mine {
+                say!("your safety number:       {}", mine.short());
+            }
+            say!("{}'s safety number: {}", printable(&theirs.name), public_key_fingerprint(&theirs.key).short());
+            say!(
+                "marked {} verified: compare both numbers with them in person or on a call; if they differ, run `tlschat trust forget {room} {}`",
+                printable(&theirs.name),
+                printable(&theirs.name)
+            );
+        }
     }
     Ok(())
+}
+
+/// The contacts file of `room`: `HOST:PORT` through its pin, or the
+/// room's key fingerprint as 64 hex digits.
+fn room_contacts(home: &Home, room: &str) -> Result<(PathBuf, Contacts), Error> {
+    let fp = match Fingerprint::parse(room) {
+        Some(fp) => fp,
+        None => {
+            let id = trust::parse_room(room).ok_or_else(|| BadHostPort::Form(room.to_owned()))?;
+            let known = KnownRooms::load(home.pins_file())?;
+            known.get(&id).ok_or_else(|| {
+                Error::msg(format!(
+                    "{id} is not pinned in {}: name the room by its key fingerprint instead",
+                    known.path().display()
+                ))
+            })?
+        }
+    };
+    let path = home.contacts_dir().join(format!("{}.txt", tls::crypto::hex(&fp.0)));
+    let contacts = match home::read(&path, Access::Private)? {
+        Some(text) => Contacts::parse(&text).map_err(|e| Error::msg(format!("{}: {e}", path.display())))?,
+        None => Contacts::new(),
+    };
+    Ok((path, contacts))
+}
+
+fn save(path: &std::path::Path, contacts: &Contacts) -> Result<(), Error> {
+    if let Some(dir) = path.parent() {
+        home::private_dir(dir)?;
+    }
+    home::replace(path, contacts.to_text().as_bytes(), Access::Private)?;
+    Ok(())
+}
+
+fn unknown(name: &str, room: &str) -> Error {
+    Error::msg(format!("no member named {} is known in {room} (see `tlschat trust list {room}`)", printable(name)))
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }

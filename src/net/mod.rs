@@ -35,6 +35,7 @@ pub use room::{Binder, Host, RoomHandle, SEAT_QUEUE, start as start_room};
 
 use std::io;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -46,12 +47,12 @@ use self::session::{Inbox, Role, TlsStream};
 use crate::chat::{ChatEvent, Kind};
 use crate::pcap::{Capture, Opener};
 use crate::tls::{
-    self, AlertDescription, ClientConfig, Connection, Direction, Event, HandshakeStep, OsRng, Revealed,
-    ServerConfig, ServerName, Summary,
+    self, AlertDescription, ClientConfig, Connection, Direction, Event, Fingerprint, HandshakeStep, OsRng,
+    Revealed, ServerConfig, ServerName, Summary,
 };
 
 /// What a connection asks the driver to do (from the UI or stdin).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Intent {
     /// Send these bytes as application data (one `send`). In a room, the
     /// host's raw line is said as text.
@@ -68,6 +69,33 @@ pub enum Intent {
     },
     /// Ask the room who is in (`/who`).
     Who,
+    /// A member: stop showing what `name` says, for this session (`/ignore`).
+    Ignore {
+        /// Who.
+        name: String,
+    },
+    /// A member: show both safety numbers and mark `name`'s key verified
+    /// (`/verify`), after comparing them out of band.
+    Verify {
+        /// Who.
+        name: String,
+    },
+    /// The host: disconnect `name` (`/kick`), and with `ban` refuse its key
+    /// from now on (`/ban`).
+    Remove {
+        /// Who.
+        name: String,
+        /// Refuse the key from now on.
+        ban: bool,
+    },
+    /// The host: bind `name` to the key `fingerprint` in the room's names,
+    /// so that a closed room admits it (`/invite`).
+    Invite {
+        /// The name.
+        name: String,
+        /// The key.
+        fingerprint: Fingerprint,
+    },
     /// Send a KeyUpdate (RFC 8446 §4.6.3); with `request_peer` the peer is
     /// asked to update its keys too.
     KeyUpdate {
@@ -311,6 +339,11 @@ fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
+/// The wall clock in Unix milliseconds: what a member signs and checks.
+fn unix_now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 /// `--step`: a client holds each of its handshake flights until the user
 /// lets it go (the [`NetEvent::Held`] event says one is waiting). Made by
 /// [`step_gate`].
@@ -342,6 +375,9 @@ pub struct Dial {
     /// `--pcap`: where the connection is recorded; the capture should also
     /// be in `config`'s key log, for its secrets.
     pub capture: Option<Arc<Capture>>,
+    /// Where the member keeps its contacts, one file per room (named by the
+    /// room's id): `None` remembers nothing after the connection.
+    pub contacts_dir: Option<PathBuf>,
 }
 
 impl Dial {
@@ -353,7 +389,7 @@ impl Dial {
         config: Arc<ClientConfig>,
         handshake_timeout: Duration,
     ) -> Self {
-        Self { host: host.into(), port, server_name, config, handshake_timeout, capture: None }
+        Self { host: host.into(), port, server_name, config, handshake_timeout, capture: None, contacts_dir: None }
     }
 }
 
@@ -372,7 +408,7 @@ pub async fn connect(
     events: mpsc::Sender<NetEvent>,
     step: Option<StepGate>,
 ) -> Result<(), NetError> {
-    let Dial { host, port, server_name, config, handshake_timeout, capture } = dial;
+    let Dial { host, port, server_name, config, handshake_timeout, capture, contacts_dir } = dial;
     let start = Instant::now();
     let tcp = timeout_at(start + handshake_timeout, open(&host, port))
         .await
@@ -386,7 +422,7 @@ pub async fn connect(
     if let Some(capture) = capture {
         stream.capture(capture, Opener::Us)?;
     }
-    let role = Role::Client { key };
+    let role = Role::Client { key, contacts_dir };
     let by = session::chat(&mut stream, &mut Inbox::Direct(intents), &events, role, step).await?;
     let _ = events.send(NetEvent::Closed { peer, by }).await;
     Ok(())

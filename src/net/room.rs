@@ -76,6 +76,14 @@ pub trait Binder: Send + Sync + std::fmt::Debug {
     /// Binds `name` to `key` for a member connecting from `from` at `now`
     /// (Unix seconds), or says why not, in one line.
     fn bind(&self, name: &str, key: &Fingerprint, from: IpAddr, now: u64) -> Result<(), String>;
+
+    /// Keeps the host's ban of `key` (known here as `name`), so that it
+    /// outlasts the room's process.
+    fn ban(&self, name: &str, key: &[u8; 32]) -> Result<(), String>;
+
+    /// Binds `name` to `key` at the host's word (`/invite`), so that a
+    /// closed room admits it.
+    fn invite(&self, name: &str, key: &Fingerprint) -> Result<(), String>;
 }
 
 /// The host's identity in its room.
@@ -205,7 +213,13 @@ impl RoomTask {
                 };
                 let seated = bound.map_err(|why| (RefusalCode::Disconnected, why)).and_then(|()| {
                     let joined = self.relay.join(id, joiner, transport, now);
-                    joined.map_err(|full| (RefusalCode::RoomFull, full.to_string()))
+                    joined.map_err(|e| {
+                        let code = match e {
+                            relay::JoinError::Full(_) => RefusalCode::RoomFull,
+                            _ => RefusalCode::Disconnected,
+                        };
+                        (code, e.to_string())
+                    })
                 });
                 match seated {
                     Ok(outputs) => {
@@ -236,6 +250,7 @@ impl RoomTask {
 
     async fn host_intent(&mut self, intent: Intent) {
         let now = now_ms();
+        let intent_was_verify = matches!(intent, Intent::Verify { .. });
         let out = match intent {
             Intent::Say { kind, text, to } => self.host_says(kind, &text, to.as_deref(), now).await,
             // A raw line (a script's stdin) is said as text.
@@ -244,6 +259,50 @@ impl RoomTask {
                 self.host_says(Kind::Text, &text, None, now).await
             }
             Intent::Who => self.relay.frame(HOST, Frame::Who, now),
+            Intent::Remove { name, ban } => match self.relay.remove(&name, ban, now) {
+                Ok((key, mut out)) => {
+                    if ban {
+                        let kept = match &self.binder {
+                            Some(binder) => binder.ban(&name, &key),
+                            None => Err("this room keeps no names, so the ban lasts until it stops".to_owned()),
+                        };
+                        if let Err(why) = kept {
+                            out.push(Output::Note(format!("the ban of {name} is not kept: {why}")));
+                        }
+                    }
+                    out
+                }
+                Err(why) => {
+                    self.report(vec![ChatEvent::Refused { code: RefusalCode::NoSuchMember, text: why }]).await;
+                    Vec::new()
+                }
+            },
+            Intent::Invite { name, fingerprint } => {
+                let done = match &self.binder {
+                    Some(binder) => binder.invite(&name, &fingerprint),
+                    None => Err("this room keeps no names to invite into".to_owned()),
+                };
+                match done {
+                    Ok(()) => vec![Output::Note(format!("invited {name} with the key {}", fingerprint.short()))],
+                    Err(why) => {
+                        let text = format!("not invited: {why}");
+                        self.report(vec![ChatEvent::Refused { code: RefusalCode::BadMessage, text }]).await;
+                        Vec::new()
+                    }
+                }
+            }
+            Intent::Ignore { name } | Intent::Verify { name } => {
+                let verify = intent_was_verify;
+                if let Some(member) = self.host.as_mut() {
+                    let done = if verify { member.verify(&name) } else { member.ignore(&name) };
+                    let event = done.unwrap_or_else(|e| ChatEvent::Refused {
+                        code: RefusalCode::BadMessage,
+                        text: e.to_string(),
+                    });
+                    self.report(vec![event]).await;
+                }
+                Vec::new()
+            }
             Intent::KeyUpdate { .. } => {
                 for seat in self.seats.values() {
                     let _ = seat.out.try_send(Out::KeyUpdate);
@@ -327,7 +386,7 @@ impl RoomTask {
         buffer.push(bytes);
         let mut events = Vec::new();
         while let Ok(Some(frame)) = buffer.next_frame() {
-            if let Ok(more) = member.receive(frame) {
+            if let Ok(more) = member.receive(frame, now_ms()) {
                 events.extend(more);
             }
         }

@@ -18,6 +18,7 @@
 use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,12 +29,14 @@ use tokio::time::{Instant, sleep_until, timeout_at};
 
 use super::room::{Out, RoomHandle, RoomInput};
 use super::text::{self, LineBuffer};
-use super::{Closer, Intent, NetError, NetEvent, StepGate, unix_now};
+use super::{Closer, Intent, NetError, NetEvent, StepGate, unix_now, unix_now_ms};
 use crate::chat::relay::{Joiner, SeatId, Transport};
-use crate::chat::{ChatEvent, Frame, FrameBuffer, Kind, Member, RefusalCode};
+use crate::chat::{ChatEvent, Contacts, Frame, FrameBuffer, Kind, Member, RefusalCode};
+use crate::home::{self, Access};
 use crate::identity;
 use crate::lab::{self, Wire};
 use crate::pcap::{Capture, Opener, Tap};
+use crate::tls::crypto::hex;
 use crate::tls::{self, Connection, Ed25519Key, Event, OsRng};
 
 /// What a chat connection reads at once, straight into the engine's
@@ -361,6 +364,8 @@ pub(super) enum Role {
         /// Boxed: the key is 224 bytes, and a seat's task holds a `Role`
         /// in three places at once.
         key: Option<Box<Ed25519Key>>,
+        /// Where the member's contacts are kept, a file per room.
+        contacts_dir: Option<PathBuf>,
     },
     /// A room's connection to one member.
     Seat(Seat),
@@ -395,8 +400,39 @@ enum Http {
     Served,
 }
 
+/// Which of a member's own commands an intent is.
+#[derive(Clone, Copy)]
+enum MemberAsk {
+    Ignore,
+    Verify,
+}
+
+/// A member's contacts file, and when it was last written.
+struct ContactsFile {
+    path: PathBuf,
+    saved: Option<Instant>,
+}
+
+/// How often a member's contacts are written while it reads: learned
+/// bindings and key changes at once, session marks at most this often
+/// (and when the connection ends).
+const SAVE_CONTACTS_EVERY: Duration = Duration::from_secs(2);
+
+impl ContactsFile {
+    /// Reads a room's contacts; a missing file has none.
+    fn load(path: &Path) -> Result<Contacts, String> {
+        match home::read(path, Access::Private) {
+            Ok(None) => Ok(Contacts::new()),
+            Ok(Some(text)) => Contacts::parse(&text).map_err(|e| format!("{}: {e}", path.display())),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
 /// The state of one chat connection besides the stream.
 struct Chat {
+    /// A member's contacts file, once the room is known.
+    contacts: Option<ContactsFile>,
     http: Http,
     role: Role,
     mode: Mode,
@@ -437,6 +473,7 @@ pub(super) async fn chat(
         s.kick = Some(seat.kick.clone());
     }
     let mut chat = Chat {
+        contacts: None,
         http: if matches!(role, Role::Seat(_)) { Http::Maybe } else { Http::Never },
         role,
         mode: Mode::Handshake,
@@ -460,7 +497,46 @@ pub(super) async fn chat(
     result
 }
 
+impl Drop for Chat {
+    /// The session marks read since the last write are kept too.
+    fn drop(&mut self) {
+        let _ = self.save_contacts(true);
+    }
+}
+
 impl Chat {
+    /// Writes the member's contacts if they changed: bindings at once,
+    /// session marks at most every [`SAVE_CONTACTS_EVERY`] unless `now`.
+    /// Returns why it could not.
+    fn save_contacts(&mut self, now: bool) -> Option<String> {
+        let (Some(file), Mode::Member(member)) = (&mut self.contacts, &mut self.mode) else { return None };
+        if !member.contacts().is_dirty() {
+            return None;
+        }
+        let recent = file.saved.is_some_and(|at| at.elapsed() < SAVE_CONTACTS_EVERY);
+        if recent && !now && !member.contacts().has_new_binding() {
+            return None;
+        }
+        if let Some(dir) = file.path.parent() {
+            if let Err(e) = home::private_dir(dir) {
+                return Some(e.to_string());
+            }
+        }
+        let text = member.contacts().to_text();
+        match home::replace(&file.path, text.as_bytes(), Access::Private) {
+            Ok(()) => {
+                member.contacts_mut().saved();
+                file.saved = Some(Instant::now());
+                None
+            }
+            Err(e) => {
+                // Told once: the next write is tried with the next change.
+                file.saved = Some(Instant::now());
+                Some(e.to_string())
+            }
+        }
+    }
+
     async fn run(
         &mut self,
         s: &mut TlsStream,
@@ -546,7 +622,7 @@ impl Chat {
             if let Event::Connected(summary) = &event {
                 s.connected = true;
                 self.suite = summary.suite;
-                self.connected(s.peer, summary).await;
+                self.connected(s.peer, summary, events).await;
             }
             if let Some(event) = NetEvent::from_engine(s.peer, event) {
                 let _ = events.send(event).await;
@@ -594,14 +670,35 @@ impl Chat {
 
     /// The handshake completed: choose what the connection carries, and
     /// take a seat in the room for a server.
-    async fn connected(&mut self, peer: SocketAddr, summary: &tls::Summary) {
+    async fn connected(
+        &mut self,
+        peer: SocketAddr,
+        summary: &tls::Summary,
+        events_for_contacts: &mpsc::Sender<NetEvent>,
+    ) {
         let chat = summary.alpn.as_deref() == Some(tls::ALPN_TLSCHAT);
         match &mut self.role {
-            Role::Client { key } => {
+            Role::Client { key, contacts_dir } => {
                 self.mode = match (chat, key.take(), &summary.peer) {
                     // The room's id is the key the handshake just proved.
                     (true, Some(key), Some(server)) => {
-                        Mode::Member(Box::new(Member::new(server.fingerprint.0, *key, &mut OsRng)))
+                        let room = server.fingerprint.0;
+                        let member = Member::new(room, *key, &mut OsRng);
+                        let file = contacts_dir.as_ref().map(|dir| dir.join(format!("{}.txt", hex(&room))));
+                        let (member, file) = match file.map(|path| (ContactsFile::load(&path), path)) {
+                            None => (member, None),
+                            Some((Ok(contacts), path)) => {
+                                (member.with_contacts(contacts), Some(ContactsFile { path, saved: None }))
+                            }
+                            Some((Err(why), _)) => {
+                                // Kept apart: a file that does not read is not overwritten.
+                                let event = ChatEvent::ContactsNotKept { why };
+                                let _ = events_for_contacts.send(NetEvent::Chat { peer, event }).await;
+                                (member, None)
+                            }
+                        };
+                        self.contacts = file;
+                        Mode::Member(Box::new(member))
                     }
                     _ => Mode::Plain,
                 };
@@ -663,8 +760,11 @@ impl Chat {
             };
             match (&mut self.mode, &self.role) {
                 (Mode::Member(member), _) => {
-                    for event in member.receive(frame).map_err(NetError::Chat)? {
+                    for event in member.receive(frame, unix_now_ms()).map_err(NetError::Chat)? {
                         let _ = events.send(NetEvent::Chat { peer, event }).await;
+                    }
+                    if let Some(why) = self.save_contacts(false) {
+                        let _ = events.send(NetEvent::Chat { peer, event: ChatEvent::ContactsNotKept { why } }).await;
                     }
                 }
                 (Mode::SeatFrames, Role::Seat(seat)) => {
@@ -697,10 +797,14 @@ impl Chat {
         intent: Intent,
         events: &mpsc::Sender<NetEvent>,
     ) -> Result<Option<Closer>, NetError> {
+        let intent_kind = match &intent {
+            Intent::Verify { .. } => MemberAsk::Verify,
+            _ => MemberAsk::Ignore,
+        };
         match intent {
             Intent::Send(data) => self.send_line(s, &data).await?,
             Intent::Say { kind, text, to } => {
-                let now = unix_now().saturating_mul(1000);
+                let now = unix_now_ms();
                 let (bytes, event) = match &mut self.mode {
                     Mode::Member(member) => match member.compose(kind, &text, to.as_deref(), now) {
                         Ok((frame, sent)) => (Some(frame.encode()), sent),
@@ -733,6 +837,23 @@ impl Chat {
                     let event = ChatEvent::Refused { code: RefusalCode::BadMessage, text };
                     let _ = events.send(NetEvent::Chat { peer: s.peer, event }).await;
                 }
+            }
+            Intent::Ignore { name } | Intent::Verify { name } if matches!(self.mode, Mode::Member(_)) => {
+                let Mode::Member(member) = &mut self.mode else { return Ok(None) };
+                let done = match intent_kind {
+                    MemberAsk::Ignore => member.ignore(&name),
+                    MemberAsk::Verify => member.verify(&name),
+                };
+                let event = done.unwrap_or_else(|e| ChatEvent::Refused { code: RefusalCode::BadMessage, text: e.to_string() });
+                if let Some(why) = self.save_contacts(true) {
+                    let _ = events.send(NetEvent::Chat { peer: s.peer, event: ChatEvent::ContactsNotKept { why } }).await;
+                }
+                let _ = events.send(NetEvent::Chat { peer: s.peer, event }).await;
+            }
+            Intent::Ignore { .. } | Intent::Verify { .. } | Intent::Remove { .. } | Intent::Invite { .. } => {
+                let text = "that command is for a tlschat room's members (/ignore, /verify) or its host (/kick, /ban, /invite)".to_owned();
+                let event = ChatEvent::Refused { code: RefusalCode::BadMessage, text };
+                let _ = events.send(NetEvent::Chat { peer: s.peer, event }).await;
             }
             Intent::KeyUpdate { request_peer } => {
                 s.tls.key_update(request_peer)?;

@@ -257,6 +257,9 @@ fn entry_lines<'a>(
         Author::Member { name, mark } => {
             let (mark, style) = match mark {
                 Mark::Verified => ("\u{2713}", theme.name(name)),
+                Mark::FirstSeen => ("\u{2713} new", theme.name(name)),
+                Mark::Checked => ("\u{2713} verified", theme.name(name)),
+                Mark::Stale => ("\u{26a0} STALE", theme.bad()),
                 Mark::Unverified => ("(unverified)", theme.dim()),
                 Mark::Invalid => ("\u{2717} INVALID", theme.bad()),
                 Mark::KeyChanged => ("\u{26a0} KEY CHANGED", theme.bad()),

@@ -124,7 +124,8 @@ impl Widget for MessagePanel<'_> {
         block.render(area, buf);
         let width = usize::from(inner.width);
         let (verdict, style) = match m.verdict() {
-            Verdict::KeyChanged => ("signature valid, but the name had another key", theme.bad()),
+            Verdict::KeyChanged => ("signature valid, but not the key you know under this name", theme.bad()),
+            Verdict::Stale => ("signature valid, but signed long before it arrived: a replay?", theme.bad()),
             Verdict::Verified => ("signature valid", theme.ok()),
             Verdict::Invalid => (report::warning(m.sig).unwrap_or("invalid"), theme.bad()),
         };
@@ -142,10 +143,14 @@ impl Widget for MessagePanel<'_> {
                 format!(
                     "{} ({})",
                     printable(&m.from),
-                    match m.author {
-                        AuthorCheck::Known => "key seen before under this name",
-                        AuthorCheck::FirstSeen => "first time this name is seen",
-                        AuthorCheck::Changed { .. } => "KEY CHANGED",
+                    match &m.author {
+                        AuthorCheck::Known => "key you saw under this name in an earlier session".to_owned(),
+                        AuthorCheck::Verified => "key you verified (safety numbers compared)".to_owned(),
+                        AuthorCheck::FirstSeen => "first time you see this name".to_owned(),
+                        AuthorCheck::Changed { .. } => "KEY CHANGED".to_owned(),
+                        AuthorCheck::OtherName { known_as } =>
+                            format!("a key you know as {}", printable(known_as)),
+                        AuthorCheck::LookAlike { of } => format!("NOT {}: a look-alike name", printable(of)),
                     }
                 ),
             ),
@@ -169,6 +174,15 @@ impl Widget for MessagePanel<'_> {
         }
         if m.history {
             lines.push(Line::styled("history: sent before you joined", theme.dim()));
+        }
+        if m.late {
+            lines.push(Line::styled(
+                "arrived after a later message of its author (out of order)",
+                theme.bad(),
+            ));
+        }
+        if m.mislabeled {
+            lines.push(Line::styled("the relay's private flag disagrees with what was signed", theme.bad()));
         }
         let text_len = m.signed.len().saturating_sub(layout(0).iter().map(|(_, r)| r.len()).sum::<usize>());
         let marks: Vec<Mark> = layout(text_len)

@@ -247,7 +247,7 @@ fn chat(corpus: &mut Corpus) {
                 let mut buffer = FrameBuffer::default();
                 buffer.push(&bytes);
                 while let Some(frame) = buffer.next_frame().expect("the relay's frames decode") {
-                    member.receive(frame).expect("a member accepts the relay's frames");
+                    member.receive(frame, 0).expect("a member accepts the relay's frames");
                 }
             }
         }
