@@ -254,6 +254,7 @@ where
     let (width, height) = terminal.size()?;
     let _ = app.update(Msg::Resize { width, height }, Now::system());
     let mut input = EventStream::new();
+    let mut input_open = true;
     let mut tick = interval(TICK);
     tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let mut ended = std::pin::pin!(ended);
@@ -265,7 +266,8 @@ where
     let mut quit_deadline: Option<Instant> = None;
     let mut dialog: Option<TrustDialog> = None;
     let mut pacer = Pacer::default();
-    // In the bare view (Alt-L) nothing is drawn until a key returns.
+    // In the bare view (Alt-L) nothing is drawn until a key returns; nor
+    // once the terminal is gone.
     let mut bare = false;
     loop {
         while let Some(Said { kind, text, to }) = pacer.due(Instant::now()) {
@@ -283,8 +285,9 @@ where
         if dirty && !bare && Instant::now() >= next_frame {
             match terminal.draw_with(&app, dialog.as_ref()) {
                 Ok(()) => {}
-                // The terminal closed (SIGHUP): close the connection all the same.
-                Err(_) if signals.caught => break,
+                // The terminal closed (SIGHUP): no more frames, but the
+                // connection still closes with close_notify below.
+                Err(_) if signals.caught => bare = true,
                 Err(e) => return Err(e),
             }
             dirty = false;
@@ -293,13 +296,15 @@ where
         let animating = app.animating();
         let reveal = app.next_reveal().map(Instant::from_std);
         let msg = tokio::select! {
-            event = input.next() => match event {
+            event = input.next(), if input_open => match event {
                 Some(Ok(event)) => message(event),
-                Some(Err(e)) => return Err(e),
-                None => Some(Msg::Key(crossterm::event::KeyEvent::new(
-                    crossterm::event::KeyCode::Char('c'),
-                    crossterm::event::KeyModifiers::CONTROL,
-                ))),
+                // The terminal is gone (closed, or its input failed): close
+                // the connection politely all the same, as on SIGHUP.
+                Some(Err(_)) | None => {
+                    input_open = false;
+                    signals.caught = true;
+                    Some(Msg::Signal("the terminal's input ended"))
+                }
             },
             event = events.recv(), if events_open => match event {
                 Some(event) => Some(Msg::Net(event)),
@@ -408,9 +413,11 @@ where
         }
     }
     // Show the last state (closing…) once; then the terminal is restored by drop.
-    let last = terminal.draw_with(&app, dialog.as_ref());
-    if !signals.caught {
-        last?;
+    if !bare {
+        let last = terminal.draw_with(&app, dialog.as_ref());
+        if !signals.caught {
+            last?;
+        }
     }
     drop(terminal);
     Ok(failure)
@@ -423,7 +430,8 @@ where
 struct Signals {
     term: tokio::signal::unix::Signal,
     hangup: tokio::signal::unix::Signal,
-    /// Whether one came: the terminal may be gone, so drawing may fail.
+    /// Whether one came (or the terminal's input ended): the terminal may
+    /// be gone, so drawing may fail.
     caught: bool,
 }
 

@@ -295,6 +295,18 @@ fn sigterm_and_sighup_close_politely_and_give_the_terminal_back() {
     });
     tmux.wait_for("client", "the three delivered", |s| s.matches("you ✓✓: ").count() == 3);
 
+    // A terminal that closes (its tmux session killed: SIGHUP, then no
+    // input) still says goodbye with close_notify.
+    let dave = dir.join("dave");
+    identity(&dave, "dave");
+    let target = format!("localhost:{}", listening_port(&tmux.screen("room")));
+    let ca = dir.join("room-ca.pem");
+    spawn(&tmux, "dave", &dave, &["connect", &target, "--ca", ca.to_str().unwrap()]);
+    tmux.wait_for_text("dave", "you are in the room as dave");
+    tmux.wait_for_text("room", "dave joined");
+    tmux.command(&["kill-session", "-t", "dave"]);
+    tmux.wait_for_text("room", "dave left (close_notify)");
+
     kill(&tmux, "client", "TERM");
     assert_exited_cleanly(&tmux, "client", dir.path());
     // It closed with close_notify, as /quit does.
