@@ -54,7 +54,8 @@ pub enum Place {
 
 /// The side panel's width on a screen `width` columns wide.
 pub fn panel_width(width: u16) -> u16 {
-    (width * 2 / 5).clamp(30, 60).min(width)
+    let two_fifths = u16::try_from(u32::from(width) * 2 / 5).unwrap_or(u16::MAX);
+    two_fifths.clamp(30, 60).min(width)
 }
 
 /// Entries scrolled per mouse-wheel notch.
@@ -464,10 +465,9 @@ impl ChatLog {
             .filter(|(_, e)| e.author == Author::Me(Delivery::Pending))
             .map(|(i, e)| (i, e.text == shown))
             .collect();
-        // Without a line that shows this text (it scrolled out), the oldest.
-        let Some(at) = pending.iter().find(|(_, same)| *same).or(pending.first()).map(|(i, _)| *i) else {
-            return;
-        };
+        // None that shows this text (it scrolled out, or /clear took it):
+        // better no mark than another line's.
+        let Some(&(at, _)) = pending.iter().find(|(_, same)| *same) else { return };
         for (i, _) in pending.iter().take_while(|(i, _)| *i < at) {
             if let Some(e) = self.entries.get_mut(*i) {
                 e.author = Author::Me(Delivery::Refused);

@@ -1264,3 +1264,17 @@ fn the_hosts_screen_says_each_join_and_leave_once_and_its_status_bar_shows_the_r
     assert!(status.contains("fp 58011 19260 35353"), "the room's own key: {status}");
     assert!(!status.contains(&member_fp[..11]), "not the last member's: {status}");
 }
+
+#[test]
+fn any_terminal_size_draws_without_a_panic() {
+    let (mut app, now) = room_app();
+    for (width, height) in [(1, 1), (u16::MAX, 3), (40, u16::MAX / 64), (2, 40)] {
+        let _ = app.update(Msg::Resize { width, height }, now);
+        let _ = app.update(key(KeyCode::F(2)), now);
+        let area = Rect::new(0, 0, width, height);
+        let _ = ui::Areas::of(&app, area);
+        if u32::from(width) * u32::from(height) <= 1 << 20 {
+            let _ = buffer(&app, width, height);
+        }
+    }
+}

@@ -123,6 +123,12 @@ impl Areas {
 
 impl Widget for &App {
     fn render(self, area: Rect, buf: &mut Buffer) {
+        // Too small for the input line and the status bar: nothing is
+        // drawn (rather than drawn outside the screen).
+        let area = area.intersection(buf.area);
+        if area.height < 2 || area.width < 2 {
+            return;
+        }
         let areas = Areas::of(self, area);
         ChatPane { app: self }.render(areas.chat, buf);
         if let Some(panel) = areas.panel {
