@@ -337,6 +337,11 @@ where
             dirty = true;
             continue;
         }
+        // Nothing is said before trust is decided: a paste (which sends
+        // its lines) waits for the dialog's answer, ignored.
+        if let (Some(_), Msg::Paste(_)) = (&dialog, &msg) {
+            continue;
+        }
         // The dialog takes every key press until it is answered.
         if let (Some(_), Msg::Key(key)) = (&dialog, &msg) {
             if let Some(trusted) = TrustDialog::decision(key)
