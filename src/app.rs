@@ -30,6 +30,16 @@ use crate::tls::{self, AlertDescription, Direction, Field, HandshakeStep, Secret
 /// entries on screen, so this bounds memory, not frame time.
 pub const MAX_LOG: usize = 50_000;
 
+/// The most bytes the scrollback's entries may hold (their text and the
+/// signed bytes kept with them); past it the oldest go, whatever their
+/// count. Peers choose what they send: 50,000 texts of 4 KiB of control
+/// bytes, each escaped to five times its size, would otherwise be gigabytes.
+pub const MAX_LOG_BYTES: usize = 64 << 20;
+
+/// How many of the newest signed messages keep their bytes and checks, to
+/// open in the side panel; older ones show their text only.
+pub const KEEP_SIGNED: usize = 2_000;
+
 /// Below this width the handshake panel is hidden unless F2 asks for it.
 pub const NARROW: u16 = 72;
 
@@ -396,11 +406,19 @@ pub struct Entry {
     pub tags: Tags,
     /// A signed message's bytes and checks, to open in the side panel.
     pub signed: Option<Arc<chat::Received>>,
+    /// When a live message was signed, where that is more than a minute
+    /// from when it arrived (`at`), Unix seconds.
+    pub signed_at: Option<u64>,
 }
 
 impl Entry {
     fn new(at: u64, author: Author, text: String) -> Self {
-        Self { at, author, text, tags: Tags::default(), signed: None }
+        Self { at, author, text, tags: Tags::default(), signed: None, signed_at: None }
+    }
+
+    /// About what the entry holds in memory, in bytes.
+    fn cost(&self) -> usize {
+        std::mem::size_of::<Self>() + self.text.len() + self.signed.as_ref().map_or(0, |m| m.signed.len())
     }
 }
 
@@ -408,6 +426,14 @@ impl Entry {
 #[derive(Debug, Default)]
 pub struct ChatLog {
     entries: VecDeque<Entry>,
+    /// What the entries hold, in bytes (see [`Entry::cost`]).
+    bytes: usize,
+    /// Entries ever dropped from the front: `entries[i]` is entry number
+    /// `dropped + i` of the session.
+    dropped: u64,
+    /// The session numbers of the entries that keep their signed bytes,
+    /// oldest first.
+    signed: VecDeque<u64>,
     /// How many entries from the newest the view's bottom is: 0 is live.
     scroll: usize,
     /// Entries that arrived while scrolled back.
@@ -430,15 +456,40 @@ impl ChatLog {
         self.unread
     }
 
+    /// The bytes the entries hold, about (see [`MAX_LOG_BYTES`]).
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
     fn push(&mut self, entry: Entry) {
-        if self.entries.len() >= MAX_LOG {
-            self.entries.pop_front();
+        if entry.signed.is_some() {
+            self.signed.push_back(self.dropped + self.entries.len() as u64);
+            if self.signed.len() > KEEP_SIGNED {
+                self.forget_oldest_signed();
+            }
         }
+        self.bytes += entry.cost();
         self.entries.push_back(entry);
+        while self.entries.len() > MAX_LOG || (self.bytes > MAX_LOG_BYTES && self.entries.len() > 1) {
+            let Some(old) = self.entries.pop_front() else { break };
+            self.bytes = self.bytes.saturating_sub(old.cost());
+            self.dropped += 1;
+        }
         if self.scroll > 0 {
             // Keep the view where the reader left it.
             self.scroll = (self.scroll + 1).min(self.entries.len().saturating_sub(1));
             self.unread += 1;
+        }
+    }
+
+    /// The oldest entry that keeps its signed bytes lets them go.
+    fn forget_oldest_signed(&mut self) {
+        let Some(number) = self.signed.pop_front() else { return };
+        let Some(at) = number.checked_sub(self.dropped) else { return };
+        if let Some(entry) = usize::try_from(at).ok().and_then(|at| self.entries.get_mut(at)) {
+            let before = entry.cost();
+            entry.signed = None;
+            self.bytes = self.bytes.saturating_sub(before - entry.cost());
         }
     }
 
@@ -1044,6 +1095,12 @@ const HELP: &[&str] = &[
     "commands: /help  /who or /names (members)  /me ACTION  /msg NAME TEXT (private)  //text (a line starting with /)",
     "          /rekey (update traffic keys)  /clear (empty the scrollback)  /nick (how names are chosen)",
     "          /quit (close with close_notify; a bare exit is sent as a message)",
+    "          /verify NAME (both safety numbers; marks NAME verified)  /ignore NAME (this session)",
+    "          host: /kick NAME  /ban NAME (by key, kept)  /invite NAME FINGERPRINT (into a --closed room)",
+    "marks: ✓ signature checked, a key you knew · ✓ new first seen this session · ✓ verified safety numbers compared",
+    "       ⚠ KEY CHANGED not the key you know for the name (or a look-alike) · ⚠ STALE a replay, or signed long ago",
+    "       ✗ INVALID the signature fails · (unverified) a guest: the relay's word only",
+    "       your lines: · sent  ✓✓ the relay acknowledged  ✗ not sent",
     "          /tamper CASE (the lab, in demo or connect --lab: break one thing, see which check catches it;",
     "          CASE: flip replay reorder finished cert, cert name, mitm sig; /tamper alone explains each)",
     "keys: Enter send · Up/Down history · Ctrl-W delete word · Ctrl-U clear · Home/End · Ctrl-C quit",
@@ -2193,8 +2250,13 @@ impl App {
         // time), not when it was replayed.
         let at = if m.history { m.time_ms / 1000 } else { now.unix };
         let mut entry = Entry::new(at, Author::Member { name, mark }, text);
+        if !m.history && (m.time_ms / 1000).abs_diff(now.unix) > 60 {
+            entry.signed_at = Some(m.time_ms / 1000);
+        }
         entry.tags =
             Tags { history: m.history, private: m.private, action: m.kind == Kind::Action, mention: false };
+        // The text is kept once, as shown; the signed bytes hold it as written.
+        let m = chat::Received { text: String::new(), ..m };
         entry.signed = Some(Arc::new(m));
         self.push_mentioning(entry);
     }
@@ -2384,4 +2446,55 @@ impl Command {
 /// non-empty (<https://no-color.org>).
 pub fn color_allowed() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signed_entry(text_len: usize) -> Entry {
+        let mut entry = Entry::new(0, Author::System(Level::Info), "x".repeat(text_len));
+        let received = chat::Received {
+            room_seq: 1,
+            history: false,
+            private: false,
+            from: "alice".into(),
+            key: tls::Fingerprint([1; 32]),
+            kind: Kind::Text,
+            text: String::new(),
+            time_ms: 0,
+            seq: 1,
+            sig: chat::SigCheck::Valid,
+            author: chat::AuthorCheck::Known,
+            missing_before: 0,
+            chain_broken: false,
+            late: false,
+            stale: None,
+            mislabeled: false,
+            signed: Arc::from(vec![0u8; 4_000]),
+        };
+        entry.signed = Some(Arc::new(received));
+        entry
+    }
+
+    #[test]
+    fn the_scrollback_is_bounded_in_bytes_and_keeps_the_newest_signed_bytes() {
+        let mut log = ChatLog::default();
+        for _ in 0..4_000 {
+            log.push(signed_entry(24_000));
+        }
+        assert!(log.bytes() <= MAX_LOG_BYTES, "{}", log.bytes());
+        let kept = log.entries().iter().filter(|e| e.signed.is_some()).count();
+        assert!(kept <= KEEP_SIGNED && kept > 0, "{kept}");
+        // The newest keep theirs; what was let go is counted out.
+        assert!(log.entries().back().is_some_and(|e| e.signed.is_some()));
+        let counted: usize = log.entries().iter().map(Entry::cost).sum();
+        assert_eq!(counted, log.bytes());
+        // Small entries are bounded by count.
+        let mut log = ChatLog::default();
+        for _ in 0..MAX_LOG + 10 {
+            log.push(Entry::new(0, Author::System(Level::Info), "hi".into()));
+        }
+        assert_eq!(log.entries().len(), MAX_LOG);
+    }
 }

@@ -185,6 +185,7 @@ fn a_late_message_is_shown_once_marked_out_of_order() {
     let e = c.receive(deliver(13, 0, "alice", &m[2]), JOIN + 10).unwrap();
     let late = one(&e);
     assert_eq!((late.text.as_str(), late.late, late.sig), ("m3", true, SigCheck::Valid));
+    assert_eq!(late.stale, None, "read in this session, not an earlier one");
     // Seen now: a second copy is a replay, not shown.
     let e = c.receive(deliver(15, 0, "alice", &m[2]), JOIN + 10).unwrap();
     assert!(messages(&e).is_empty(), "{e:?}");

@@ -29,6 +29,9 @@ fn server() -> SocketAddr {
     "127.0.0.1:8443".parse().unwrap()
 }
 
+/// [`t0`] in Unix milliseconds: when the room feed's lines are signed and read.
+const FEED_MS: u64 = (NOW + 12 * 3600 + 4 * 60) * 1000;
+
 /// 2026-11-02 12:04:00 UTC, a day after the test certificates were made.
 fn t0() -> Now {
     Now { instant: Instant::now(), unix: NOW + 12 * 3600 + 4 * 60 }
@@ -604,13 +607,13 @@ impl RoomFeed {
 
     /// Carol's view of `frame`, into the app.
     fn show(&mut self, app: &mut App, frame: Frame, now: Now) {
-        for event in self.carol.receive(frame, 1_800_000_000_000).unwrap() {
+        for event in self.carol.receive(frame, FEED_MS).unwrap() {
             let _ = app.update(Msg::Net(NetEvent::Chat { peer: server(), event }), now);
         }
     }
 
     fn signed(member: &mut tlschat::chat::Member, text: &str) -> Vec<u8> {
-        match member.compose(Kind::Text, text, None, 1_800_000_000_000).unwrap().0 {
+        match member.compose(Kind::Text, text, None, FEED_MS).unwrap().0 {
             Frame::Post { signed } => signed,
             _ => unreachable!(),
         }
@@ -709,13 +712,13 @@ fn a_line_that_mentions_me_rings_the_bell_unless_turned_off() {
         feed.room_seq += 1;
         let frame =
             Frame::Deliver { room_seq: feed.room_seq, flags: 0, author: "alice".into(), signed: plain };
-        let event = feed.carol.receive(frame, 1_800_000_000_000).unwrap().remove(0);
+        let event = feed.carol.receive(frame, FEED_MS).unwrap().remove(0);
         assert!(!app.update(Msg::Net(NetEvent::Chat { peer: server(), event }), now).bell);
         let mention = RoomFeed::signed(&mut feed.alice, "hey Carol!");
         feed.room_seq += 1;
         let frame =
             Frame::Deliver { room_seq: feed.room_seq, flags: 0, author: "alice".into(), signed: mention };
-        let event = feed.carol.receive(frame, 1_800_000_000_000).unwrap().remove(0);
+        let event = feed.carol.receive(frame, FEED_MS).unwrap().remove(0);
         assert_eq!(app.update(Msg::Net(NetEvent::Chat { peer: server(), event }), now).bell, bell);
         let last = app.log().entries().back().unwrap();
         assert!(last.tags.mention);
@@ -1141,7 +1144,7 @@ fn actions_read_as_irssi_sentences_with_the_mark_outside_them() {
     let mut feed = RoomFeed::new();
     feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 4, history: 0 }, now);
     let Frame::Post { signed } =
-        feed.alice.compose(Kind::Action, "waves", None, 1_800_000_000_000).unwrap().0
+        feed.alice.compose(Kind::Action, "waves", None, FEED_MS).unwrap().0
     else {
         unreachable!()
     };
@@ -1199,7 +1202,11 @@ fn times_are_local_with_utc_available_and_history_shows_when_a_line_was_written(
     let mut feed = RoomFeed::new();
     feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 4, history: 1 }, now);
     // Written at 1_800_000_000 (08:00 UTC), replayed at 12:04 UTC.
-    let old = RoomFeed::signed(&mut feed.alice, "written long ago");
+    let Frame::Post { signed: old } =
+        feed.alice.compose(Kind::Text, "written long ago", None, 1_800_000_000_000).unwrap().0
+    else {
+        unreachable!()
+    };
     // History comes before the live messages, at the welcome's room_seq.
     let frame = Frame::Deliver {
         room_seq: feed.room_seq,
@@ -1276,5 +1283,72 @@ fn any_terminal_size_draws_without_a_panic() {
         if u32::from(width) * u32::from(height) <= 1 << 20 {
             let _ = buffer(&app, width, height);
         }
+    }
+}
+
+/// A later session of carol's: she remembers alice (seen before) and bob
+/// (verified); the relay delivers a line from each kind of sender and lie.
+#[test]
+fn each_mark_of_a_later_session_shows_with_its_legend_in_help() {
+    use tlschat::chat::Contacts;
+    let now = t0();
+    let mut feed = RoomFeed::new();
+    let mut bob = member_of(2);
+    let mut alice_lines: Vec<Vec<u8>> =
+        (1..=4).map(|i| RoomFeed::signed(&mut feed.alice, &format!("alice's line {i}"))).collect();
+    // The first session: carol read alice's first line and heard bob.
+    let mut first = member_of(3);
+    first.receive(Frame::Welcome { name: "carol".into(), room_seq: 1, history: 0 }, FEED_MS).unwrap();
+    let deliver = |room_seq, author: &str, signed: &[u8]| Frame::Deliver {
+        room_seq,
+        flags: 0,
+        author: author.into(),
+        signed: signed.to_vec(),
+    };
+    first.receive(deliver(2, "alice", &alice_lines[0]), FEED_MS).unwrap();
+    let hi = RoomFeed::signed(&mut bob, "bob was here");
+    first.receive(deliver(3, "bob", &hi), FEED_MS).unwrap();
+    let mut saved = Contacts::parse(&first.contacts().to_text()).unwrap();
+    saved.verify("bob").unwrap();
+
+    // The later session.
+    feed.carol = member_of(3).with_contacts(saved);
+    let mut app = client_app(now);
+    typed(&mut app, "/help", now);
+    let _ = app.update(key(KeyCode::Enter), now);
+    let legend = screen(&mut app, 120, 40);
+    assert!(legend.contains("marks: ✓ signature checked"), "{legend}");
+    typed(&mut app, "/clear", now);
+    let _ = app.update(key(KeyCode::Enter), now);
+    feed.room_seq = 10;
+    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 10, history: 0 }, now);
+    let line = alice_lines.remove(1);
+    feed.deliver(&mut app, "alice", line, now);
+    let line = RoomFeed::signed(&mut bob, "bob again");
+    feed.deliver(&mut app, "bob", line, now);
+    let mut olga = member_of(20);
+    let line = RoomFeed::signed(&mut olga, "привет всем");
+    feed.deliver(&mut app, "Ольга", line, now);
+    // Out of order: alice's fourth, then her third.
+    let (third, fourth) = (alice_lines.remove(1), alice_lines.remove(1));
+    feed.deliver(&mut app, "alice", fourth, now);
+    feed.deliver(&mut app, "alice", third, now);
+    // Yesterday's line of alice's, delivered as live.
+    let replay = alice_lines.remove(0);
+    feed.deliver(&mut app, "alice", replay, now);
+    // Someone else's key under alice's name.
+    let impostor = RoomFeed::signed(&mut feed.mallory, "it is me, alice");
+    feed.deliver(&mut app, "alice", impostor, now);
+    let text = screen(&mut app, 120, 40);
+    insta::assert_snapshot!("room_marks_later_session_120x40", text);
+    for expected in [
+        "alice ✓: alice's line 2",
+        "bob ✓ verified: bob again",
+        "Ольга ✓ new: привет всем",
+        "arrived after a later one (out of order)",
+        "alice ⚠ STALE: alice's line 1",
+        "alice ⚠ KEY CHANGED: it is me, alice",
+    ] {
+        assert!(text.contains(expected), "{expected:?} not on screen:\n{text}");
     }
 }

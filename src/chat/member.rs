@@ -481,6 +481,9 @@ pub struct Member {
     contacts: Contacts,
     /// The keys it learned in this session (first seen here).
     learned_here: HashSet<[u8; 32]>,
+    /// For each author session met in this session, how far earlier
+    /// sessions had read it.
+    read_before: HashMap<SessionId, u64>,
     /// Names the relay listed (roster, presence), with the keys it said
     /// they proved: the relay's word, used only to address `/msg`.
     listed: HashMap<String, [u8; 32]>,
@@ -525,6 +528,7 @@ impl Member {
             chain_order: VecDeque::new(),
             contacts: Contacts::new(),
             learned_here: HashSet::new(),
+            read_before: HashMap::new(),
             listed: HashMap::new(),
             name: None,
             ignored: HashSet::new(),
@@ -771,8 +775,15 @@ impl Member {
     }
 
     /// When a live message was signed, against what this member knows.
-    fn staleness(&self, id: SessionId, seq: u64, time_ms: u64, now_ms: u64) -> Option<Stale> {
-        if self.contacts.session(&id).is_some_and(|mark| seq <= mark.seq) {
+    fn staleness(&mut self, id: SessionId, seq: u64, time_ms: u64, now_ms: u64) -> Option<Stale> {
+        // What earlier sessions read of it: the mark as it was before this
+        // session first touched it (this session's own reading is the
+        // chain's business).
+        if self.read_before.len() >= MAX_CHAINS && !self.read_before.contains_key(&id) {
+            self.read_before.clear();
+        }
+        let before = *self.read_before.entry(id).or_insert_with(|| self.contacts.session(&id).map_or(0, |m| m.seq));
+        if seq <= before {
             return Some(Stale::EarlierSession);
         }
         if self.joined_ms.is_some_and(|joined| time_ms.saturating_add(BEFORE_JOIN_MS) < joined) {
@@ -845,6 +856,8 @@ impl Member {
             let session = (f.author, f.session, private);
             if !history {
                 stale = self.staleness(session, f.seq, f.time_ms, now_ms);
+                // A replay is a replay: not also a late message.
+                late &= stale != Some(Stale::EarlierSession);
             }
             if f.author != self.me {
                 self.contacts.read_up_to(session, f.seq, f.time_ms);

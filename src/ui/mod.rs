@@ -230,7 +230,15 @@ fn entry_lines<'a>(
     clock: Clock,
     picked: bool,
 ) -> Vec<Line<'a>> {
-    let time = Span::styled(format!("{} ", clock.hh_mm(entry.at)), theme.dim());
+    // The arrival time; and when it was signed, where that differs by
+    // more than a minute.
+    let time = match entry.signed_at {
+        Some(signed) => Span::styled(
+            format!("{} (signed {}) ", clock.hh_mm(entry.at), clock.hh_mm(signed)),
+            theme.bad(),
+        ),
+        None => Span::styled(format!("{} ", clock.hh_mm(entry.at)), theme.dim()),
+    };
     let tags = entry.tags;
     let mut text_style = if tags.mention {
         Style::new().add_modifier(Modifier::BOLD | Modifier::REVERSED)
