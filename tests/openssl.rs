@@ -263,7 +263,7 @@ fn curl_gets_the_status_page_from_tlschat_listen() {
     assert!(page.contains(&format!("listening on {}", room.addr)), "{page}");
     assert!(page.contains(&room.fingerprint), "{page}");
     // How many are in, and never where the room's files live.
-    assert!(page.contains("members here: 0"), "{page}");
+    assert!(page.contains("in the room: 1 (the host included)"), "{page}");
     assert!(!page.contains(room.ca.to_str().unwrap()), "{page}");
     room.proc.stdout.wait_for_text("sent the HTTP status page");
     assert!(room.proc.stdout.contains("alpn http/1.1"), "{}", room.proc.output());

@@ -99,11 +99,17 @@ fn three_members_and_a_guest_each_hear_everyone_else_once_in_the_relays_order() 
     let mut carol = member(&dir, &room, "carol");
     wait_event(&carol, "carol's welcome", |v| v["type"] == "welcome");
     let mut guest = guest(&room, dir.path());
-    guest.stdout.wait_for_text("tlschat: you are guest-1 (unverified guest)");
+    // Alice, bob, carol, the host and the guest: one count, said the same way everywhere.
+    guest.stdout.wait_for_text("tlschat: you are guest-1 (unverified guest); 5 in the room, the host included.");
+    guest.stdout.wait_for_text("commands such as /who or /msg are for members with tlschat");
     // Everyone has seen everyone come in.
     for p in [&alice, &bob, &carol] {
         wait_event(p, "the guest's join", |v| v["type"] == "join" && v["member"]["name"] == "guest-1");
     }
+    alice.send_line("/who");
+    // The answer to /who, after the list that came on joining.
+    let who = wait_event(&alice, "the member list of five", |v| v["type"] == "members" && v["total"] == 5);
+    assert_eq!(who["members"].as_array().map(Vec::len), Some(5), "{who}");
 
     alice.send_line("from alice");
     bob.send_line("from bob");

@@ -231,7 +231,13 @@ impl Relay {
         self.config.room
     }
 
-    /// Members present, the host not counted.
+    /// Everyone present, the host included: what `/who`, the status page
+    /// and a guest's welcome count.
+    pub fn present(&self) -> usize {
+        self.seats.len()
+    }
+
+    /// Members present, the host not counted: what `max_members` caps.
     pub fn members(&self) -> usize {
         self.seats.len() - usize::from(self.seats.contains_key(&HOST))
     }
@@ -305,9 +311,11 @@ impl Relay {
                 Frame::Welcome { name: info.name.clone(), room_seq: self.room_seq, history }.encode()
             }
             Transport::Lines => format!(
-                "tlschat: you are {} (unverified guest); {} here. Lines you type go to the room.\n",
+                "tlschat: you are {} (unverified guest); {} in the room, the host included.\n\
+                 tlschat: each line you type goes to the room as it is, unsigned and shown as unverified; \
+                 commands such as /who or /msg are for members with tlschat (`tlschat connect`).\n",
                 info.name,
-                self.members()
+                self.present()
             )
             .into_bytes(),
         };

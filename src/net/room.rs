@@ -107,7 +107,7 @@ pub struct RoomHandle {
 }
 
 impl RoomHandle {
-    /// Members present, the host not counted.
+    /// Everyone present, the host included (the status page says it).
     pub fn members(&self) -> usize {
         self.members.load(Ordering::Relaxed)
     }
@@ -377,7 +377,7 @@ impl RoomTask {
         if altered {
             self.alter = None;
         }
-        self.members.store(self.relay.members(), Ordering::Relaxed);
+        self.members.store(self.relay.present(), Ordering::Relaxed);
     }
 
     async fn deliver_to_host(&mut self, bytes: &[u8]) {

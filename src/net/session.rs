@@ -635,7 +635,7 @@ impl Chat {
                 _ => false,
             };
             if let (true, Role::Seat(seat)) = (page, &self.role) {
-                let about = format!("{}members here: {}\n", seat.about, seat.room.members());
+                let about = format!("{}in the room: {} (the host included)\n", seat.about, seat.room.members());
                 s.tls.send(&text::status_response(&data, &about, self.suite))?;
                 self.http = Http::Served;
                 self.mode = Mode::Ignore;
