@@ -4,6 +4,7 @@
 //! - [`message`]: the signed message, its fixed byte layout and checks;
 //! - [`frame`]: the frames on ALPN `tlschat/1` and the buffer that cuts a
 //!   stream into them;
+//! - [`name`]: display names: the rules, the comparison key, look-alikes;
 //! - [`relay`]: the room: who is in, and which frames go to whom;
 //! - [`member`]: a member: signs what its user writes, verifies what the
 //!   relay delivers, and notices replays, gaps and changed keys.
@@ -14,6 +15,7 @@ pub mod contacts;
 pub mod frame;
 pub mod member;
 pub mod message;
+pub mod name;
 pub mod relay;
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use super::frame::{Frame, MAX_ROSTER, MemberInfo, RefusalCode, Standing, flags};
 use super::message::{Kind, MAX_TEXT, MessageError, Signed};
+use super::name::{self, NameError};
 use super::printable;
 
 /// A seat in the room, named by the caller.
@@ -127,6 +128,10 @@ pub enum Output {
 /// Why a seat was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum JoinError {
+    /// The name breaks the name rules, or is (or looks like) the name of
+    /// another key in the room.
+    #[error("{0}")]
+    Name(String),
     /// The room has its maximum of members.
     #[error("the room is full ({0} members)")]
     Full(usize),
@@ -218,12 +223,22 @@ pub struct Relay {
     room_seq: u64,
     history: VecDeque<Past>,
     guests: u64,
+    /// The names of the keys seated, by comparison key and by look (see
+    /// [`name`]): whose they are and how many seats use them.
+    names: HashMap<String, Held>,
 }
 
 impl Relay {
     /// An empty room.
     pub fn new(config: Config) -> Self {
-        Self { config, seats: BTreeMap::new(), room_seq: 0, history: VecDeque::new(), guests: 0 }
+        Self {
+            config,
+            seats: BTreeMap::new(),
+            room_seq: 0,
+            history: VecDeque::new(),
+            guests: 0,
+            names: HashMap::new(),
+        }
     }
 
     /// The room's id.
@@ -285,6 +300,9 @@ impl Relay {
                 (format!("guest-{}", self.guests), Standing::Guest, [0; 32])
             }
         };
+        if standing != Standing::Guest {
+            self.take_name(&name, key)?;
+        }
         let seat = Seat {
             name,
             standing,
@@ -363,6 +381,9 @@ impl Relay {
         let mut out = Vec::new();
         let announce = self.members() <= self.config.announce_up_to;
         let Some(seat) = self.seats.remove(&id) else { return out };
+        if seat.standing != Standing::Guest {
+            self.release_name(&seat.name);
+        }
         if announce {
             self.room_seq += 1;
         }
@@ -620,6 +641,48 @@ impl Relay {
         out
     }
 
+    /// Counts a seat under `name` for `key`, or refuses it: the name breaks
+    /// the rules, or it is (or looks like) a name another key is seated
+    /// under. One lookup per look, whatever the room's size.
+    fn take_name(&mut self, name: &str, key: [u8; 32]) -> Result<(), JoinError> {
+        let name = name::check(name)
+            .map_err(|why: NameError| JoinError::Name(format!("{}: {why}", printable(name))))?;
+        let entries = name_entries(&name);
+        if let Some(held) = entries.iter().find_map(|e| self.names.get(e).filter(|h| h.key != key)) {
+            let what = if held.name_key == name.key() {
+                "is".to_owned()
+            } else {
+                format!("looks like {}, which is", held.shown)
+            };
+            return Err(JoinError::Name(format!(
+                "the name {name} {what} the name of another key in this room"
+            )));
+        }
+        for entry in entries {
+            let held = self.names.entry(entry).or_insert_with(|| Held {
+                key,
+                seats: 0,
+                name_key: name.key().to_owned(),
+                shown: name.as_str().to_owned(),
+            });
+            held.seats += 1;
+        }
+        Ok(())
+    }
+
+    /// Uncounts a seat that took `name`.
+    fn release_name(&mut self, name: &str) {
+        let Ok(name) = name::check(name) else { return };
+        for entry in name_entries(&name) {
+            if let Some(held) = self.names.get_mut(&entry) {
+                held.seats -= 1;
+                if held.seats == 0 {
+                    self.names.remove(&entry);
+                }
+            }
+        }
+    }
+
     fn remember(&mut self, frame: Arc<[u8]>, line: Arc<[u8]>) {
         if self.config.history == 0 {
             return;
@@ -653,6 +716,22 @@ pub fn refusal(transport: Transport, code: RefusalCode, text: String) -> Arc<[u8
         Transport::Frames => Frame::Refused { code, text }.encode().into(),
         Transport::Lines => format!("tlschat: {text}\n").into_bytes().into(),
     }
+}
+
+/// A name seated under a key, in [`Relay`]'s index of names.
+#[derive(Debug)]
+struct Held {
+    key: [u8; 32],
+    /// Seats that use it.
+    seats: usize,
+    /// Its comparison key, and the name as the first seat gave it.
+    name_key: String,
+    shown: String,
+}
+
+/// A name's entries in [`Relay`]'s index: its comparison key and looks.
+fn name_entries(name: &name::Name) -> Vec<String> {
+    std::iter::once(format!("key:{}", name.key())).chain(name.looks().map(|l| format!("look:{l}"))).collect()
 }
 
 fn frame_name(frame: &Frame) -> &'static str {
