@@ -8,20 +8,23 @@
 //! the name in `CONFIG/identity/name`; both are made on first use and
 //! changed only when the user asks (`tlschat id --name`, `tlschat id --new`).
 //!
-//! Names are 1–32 ASCII letters, digits, `.`, `_` and `-`, starting with a
-//! letter or digit, and rooms compare them without regard to case: names
-//! are shown to people, and look-alike letters from other scripts or
-//! invisible characters would let one person pass for another.
+//! Names follow the rules of [`crate::chat::name`]: one word of up to 32
+//! letters, marks and digits of one script (and `.`, `_`, `-`), starting
+//! with a letter or digit, prepared with the PRECIS Nickname profile and
+//! compared without regard to case. Names are shown to people, and
+//! look-alike letters from other scripts or invisible characters would let
+//! one person pass for another. What is stored, and put in certificates,
+//! is the prepared form.
 
 use std::path::PathBuf;
 
+use crate::chat::name;
 use crate::home::{self, Access, FileError};
 use crate::pki::{self, PkiError};
 use crate::tls::crypto::{self, Ed25519Key, Rng};
 use crate::tls::{CertSummary, Fingerprint};
 
-/// The longest display name.
-pub const MAX_NAME: usize = 32;
+pub use crate::chat::name::{MAX_NAME, NameError};
 
 /// Why an identity could not be loaded, made or changed.
 #[derive(Debug, thiserror::Error)]
@@ -79,51 +82,40 @@ pub enum IdentityError {
     Certificate(#[from] PkiError),
 }
 
-/// Why a display name is refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum NameError {
-    /// Empty.
-    #[error("a name cannot be empty")]
-    Empty,
-    /// Longer than [`MAX_NAME`].
-    #[error("a name has at most {MAX_NAME} characters")]
-    TooLong,
-    /// A character outside the allowed set.
-    #[error("{0:?} is not allowed in a name (use ASCII letters, digits, '.', '_' and '-')")]
-    BadChar(char),
-    /// Starts with punctuation.
-    #[error("a name must start with a letter or digit")]
-    BadStart,
-}
-
-/// Checks a display name (see the module doc for the rules).
+/// Checks a display name that must be in its prepared form (see
+/// [`name::check`]): a certificate's, or one read back from a file.
 pub fn check_name(name: &str) -> Result<(), NameError> {
-    let first = name.chars().next().ok_or(NameError::Empty)?;
-    if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))) {
-        return Err(NameError::BadChar(c));
-    }
-    if name.len() > MAX_NAME {
-        return Err(NameError::TooLong);
-    }
-    if !first.is_ascii_alphanumeric() {
-        return Err(NameError::BadStart);
-    }
-    Ok(())
+    name::check(name).map(|_| ())
 }
 
-/// The name a new identity gets: the login name if it makes a valid name,
-/// else `user`, followed by the first four hex digits of the key's
-/// fingerprint so that two people with the same login do not collide.
+/// The name a new identity gets: the login name if it makes a valid name
+/// (without the characters a name cannot hold), else `user`, followed by
+/// four digits of the key's fingerprint so that two people with the same
+/// login do not collide: hex digits, or decimal ones after a login in a
+/// script other than Latin (`алиса-4660`), where Latin `a`–`f` would mix
+/// scripts.
 pub fn default_name(login: Option<&str>, fingerprint: &Fingerprint) -> String {
     let base: String = login
         .unwrap_or_default()
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-        .take(MAX_NAME - 5)
+        .split_whitespace()
+        .flat_map(str::chars)
+        .filter(|&c| name::allowed_char(c))
+        .take(MAX_NAME - 6)
         .collect();
-    let base = if check_name(&base).is_ok() { base } else { "user".to_owned() };
-    format!("{base}-{}", &crypto::hex(&fingerprint.0[..2]))
+    let base = name::prepare(&base).map_or_else(|_| "user".to_owned(), name::Name::into_string);
+    let hex = format!("{base}-{}", crypto::hex(&fingerprint.0[..2]));
+    if name::check(&hex).is_ok() {
+        return hex;
+    }
+    let decimal = format!("{base}-{:05}", u16::from_be_bytes([fingerprint.0[0], fingerprint.0[1]]));
+    if name::check(&decimal).is_ok() { decimal } else { format!("user-{}", crypto::hex(&fingerprint.0[..2])) }
+}
+
+/// `name` prepared (see [`name::prepare`]), or why it cannot be a name.
+fn prepared(name: &str) -> Result<String, IdentityError> {
+    name::prepare(name)
+        .map(name::Name::into_string)
+        .map_err(|why| IdentityError::BadName { name: name.to_owned(), why })
 }
 
 /// A user's identity: key and display name.
@@ -249,21 +241,21 @@ impl IdentityStore {
         home::private_dir(&self.dir)?;
         let key = Ed25519Key::generate(rng);
         let name = match name {
-            Some(name) => name.to_owned(),
+            Some(name) => prepared(name)?,
             None => default_name(login, &key_fingerprint(&key)),
         };
-        check_name(&name).map_err(|why| IdentityError::BadName { name: name.clone(), why })?;
         // The key first: a name without a key would be refused on the next load.
         home::create_new(&self.key_path(), key.to_pkcs8_pem().as_bytes(), Access::Private)?;
         home::create_new(&self.name_path(), format!("{name}\n").as_bytes(), Access::Private)?;
         Ok((Identity { name, key }, Loaded::Created))
     }
 
-    /// Sets the display name (which must pass [`check_name`]); makes the
-    /// identity first if there is none, and completes one whose name file
-    /// is missing.
+    /// Sets the display name, prepared (see [`name::prepare`]: `Ｊｏｓé`
+    /// is stored as `José`); makes the identity first if there is none,
+    /// and completes one whose name file is missing.
     pub fn set_name(&self, rng: &mut dyn Rng, name: &str) -> Result<Identity, IdentityError> {
-        check_name(name).map_err(|why| IdentityError::BadName { name: name.to_owned(), why })?;
+        let name = prepared(name)?;
+        let name = name.as_str();
         match self.load() {
             Ok(None) => return self.load_or_create(rng, None, Some(name)).map(|(identity, _)| identity),
             Ok(Some(_)) | Err(IdentityError::NoName { .. }) => {}
@@ -307,9 +299,10 @@ impl IdentityStore {
     fn read_name(&self) -> Result<Option<String>, IdentityError> {
         let path = self.name_path();
         let Some(text) = home::read(&path, Access::Private)? else { return Ok(None) };
-        let name = text.trim();
-        check_name(name).map_err(|why| IdentityError::BadNameFile { path: path.clone(), why })?;
-        Ok(Some(name.to_owned()))
+        // A name written by hand is taken in its prepared form.
+        let name = name::prepare(text.trim())
+            .map_err(|why| IdentityError::BadNameFile { path: path.clone(), why })?;
+        Ok(Some(name.into_string()))
     }
 }
 
@@ -319,29 +312,56 @@ mod tests {
     use crate::tls::SeededRng;
 
     #[test]
-    fn names_are_short_ascii_words() {
-        for good in ["alice", "Bob", "a", "x-1.y_2", &"a".repeat(32)] {
+    fn names_are_short_words_of_one_script() {
+        for good in ["alice", "Bob", "a", "x-1.y_2", &"a".repeat(32), "José", "józef", "Алиса", "李雷"]
+        {
             assert_eq!(check_name(good), Ok(()), "{good}");
         }
         assert_eq!(check_name(""), Err(NameError::Empty));
         assert_eq!(check_name(&"a".repeat(33)), Err(NameError::TooLong));
         assert_eq!(check_name("-a"), Err(NameError::BadStart));
-        assert_eq!(check_name("a b"), Err(NameError::BadChar(' ')));
+        assert_eq!(check_name("a b"), Err(NameError::Space));
         // Cyrillic а looks like Latin a; a zero-width space looks like nothing.
-        assert_eq!(check_name("\u{430}lice"), Err(NameError::BadChar('\u{430}')));
+        assert_eq!(check_name("\u{430}lice"), Err(NameError::MixedScripts("Cyrillic and Latin".into())));
         assert_eq!(check_name("al\u{200b}ice"), Err(NameError::BadChar('\u{200b}')));
         assert_eq!(check_name("a]b"), Err(NameError::BadChar(']')));
+        // A certificate carries the prepared form, not a look of it.
+        assert_eq!(check_name("Ｊｏｓé"), Err(NameError::NotPrepared("José".into())));
     }
 
     #[test]
     fn the_default_name_is_the_login_and_four_digits_of_the_key() {
         let fp = Fingerprint([0xab; 32]);
         assert_eq!(default_name(Some("alice"), &fp), "alice-abab");
-        assert_eq!(default_name(Some("jörg smith"), &fp), "jrgsmith-abab");
+        assert_eq!(default_name(Some("józef"), &fp), "józef-abab");
+        assert_eq!(default_name(Some("jörg smith"), &fp), "jörgsmith-abab");
+        // Hex digits are Latin letters: after Cyrillic, decimal ones.
+        assert_eq!(default_name(Some("алиса"), &fp), "алиса-43947");
+        assert_eq!(default_name(Some("さくら"), &fp), "さくら-abab");
         assert_eq!(default_name(Some("_"), &fp), "user-abab");
+        assert_eq!(default_name(Some("a\u{1b}[2J"), &fp), "a2J-abab");
         assert_eq!(default_name(None, &fp), "user-abab");
-        let long = default_name(Some(&"x".repeat(100)), &fp);
-        assert_eq!(check_name(&long), Ok(()));
+        for login in
+            [&"x".repeat(100), &"李".repeat(100), "\u{430}lice", "e\u{301}\u{301}\u{301}\u{301}\u{301}"]
+        {
+            let name = default_name(Some(login), &fp);
+            assert_eq!(check_name(&name), Ok(()), "{login}: {name}");
+        }
+    }
+
+    #[test]
+    fn a_name_is_stored_in_its_prepared_form() {
+        let dir = std::env::temp_dir().join(format!("tlschat-identity-unit-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = IdentityStore::new(dir.join("identity"));
+        let mut rng = SeededRng::new_for_testing_only(4);
+        let identity = store.set_name(&mut rng, " Ｊｏｓé ").unwrap();
+        assert_eq!(identity.name(), "José");
+        assert_eq!(std::fs::read_to_string(store.name_path()).unwrap(), "José\n");
+        assert_eq!(store.load().unwrap().unwrap().name(), "José");
+        let refused = store.set_name(&mut rng, "\u{430}lice").unwrap_err().to_string();
+        assert!(refused.contains("mixes Cyrillic and Latin"), "{refused}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -20,6 +20,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use crate::chat::name;
 use crate::home::{self, Access, FileError};
 use crate::identity;
 use crate::pki::{self, PkiError, RoomCa};
@@ -256,7 +257,7 @@ pub const MAX_NAMES: usize = 100_000;
 #[derive(Debug)]
 pub struct Members {
     path: PathBuf,
-    /// By lower-cased name.
+    /// By comparison key and by look.
     bound: Mutex<Bindings>,
     /// Lines for the writer thread, and the thread.
     writer: Mutex<Option<(std::sync::mpsc::Sender<String>, std::thread::JoinHandle<()>)>>,
@@ -411,8 +412,9 @@ const NAME_WINDOW: u64 = 3600;
 /// Addresses whose new names are counted; beyond, old windows are forgotten.
 const MAX_TRACKED_ADDRESSES: usize = 10_000;
 
-/// The bindings, by lower-case name and by look (see [`skeleton`]): both
-/// checks a new name needs take one lookup, whatever the room's size.
+/// The bindings, by comparison key ([`name::key`]) and by look (see
+/// [`name::skeleton`]): both checks a new name needs take one lookup per
+/// look, whatever the room's size.
 #[derive(Debug, Default)]
 struct Bindings {
     by_name: HashMap<String, Bound>,
@@ -422,8 +424,18 @@ struct Bindings {
 
 impl Bindings {
     fn insert(&mut self, bound: Bound) {
-        self.by_look.entry(skeleton(&bound.name)).or_insert_with(|| bound.clone());
-        self.by_name.insert(bound.name.to_ascii_lowercase(), bound);
+        for look in looks(&bound.name) {
+            self.by_look.entry(look).or_insert_with(|| bound.clone());
+        }
+        self.by_name.insert(name::key(&bound.name), bound);
+    }
+}
+
+/// The skeletons a name is compared by (see [`name::Name::looks`]).
+fn looks(text: &str) -> Vec<String> {
+    match name::prepare(text) {
+        Ok(prepared) => prepared.looks().map(str::to_owned).collect(),
+        Err(_) => vec![name::skeleton(text)],
     }
 }
 
@@ -439,7 +451,7 @@ impl From<HashMap<String, Bound>> for Bindings {
 
 /// What [`Members::check`] says, given the bindings.
 fn verdict(bound: &Bindings, name: &str, fingerprint: &Fingerprint) -> Result<bool, String> {
-    match bound.by_name.get(&name.to_ascii_lowercase()) {
+    match bound.by_name.get(&name::key(name)) {
         Some(b) if b.fingerprint == *fingerprint => return Ok(true),
         Some(b) => {
             return Err(format!(
@@ -451,8 +463,8 @@ fn verdict(bound: &Bindings, name: &str, fingerprint: &Fingerprint) -> Result<bo
         }
         None => {}
     }
-    let look = skeleton(name);
-    if let Some(b) = bound.by_look.get(&look).filter(|b| b.fingerprint != *fingerprint) {
+    let lookalike = looks(name).into_iter().find_map(|look| bound.by_look.get(&look));
+    if let Some(b) = lookalike.filter(|b| b.fingerprint != *fingerprint) {
         return Err(format!(
             "the name {name} looks like {}, which belongs to the key {} in this room; refused the key {}",
             b.name,
@@ -478,31 +490,24 @@ impl Drop for Members {
     }
 }
 
-/// What a name looks like, for telling look-alikes apart: lower case, with
-/// the characters people confuse at a glance folded together (`I`, `l`,
-/// `1` and `i`; `O` and `0`; `rn` and `m`; `vv` and `w`) and separators left
-/// out. Names are ASCII (see [`identity::check_name`]): mixed scripts, bidi
-/// and zero-width characters never get this far.
-pub fn skeleton(name: &str) -> String {
-    let folded: String = name
-        .chars()
-        .filter(|c| !matches!(c, '.' | '_' | '-'))
-        .map(|c| match c.to_ascii_lowercase() {
-            'i' | '1' | '|' => 'l',
-            '0' => 'o',
-            '5' => 's',
-            other => other,
-        })
-        .collect();
-    folded.replace("rn", "m").replace("vv", "w")
+/// What a name looks like, for telling look-alikes apart: see
+/// [`name::skeleton`] (UTS #39 confusables, lower case, the letters a
+/// terminal font confuses folded together, separators left out).
+pub fn skeleton(text: &str) -> String {
+    name::skeleton(text)
 }
 
 impl Admission for Members {
     fn admit(&self, peer: &CertSummary) -> Result<(), String> {
         let name = identity::name_of(peer).ok_or_else(|| {
+            let why = match peer.subject.strip_prefix("CN=").map(name::check) {
+                Some(Err(why)) => why.to_string(),
+                _ => "the subject must be one common name, CN=NAME".to_owned(),
+            };
             format!(
-                "the client certificate's subject \"{}\" is not one tlschat name (CN=NAME, ASCII letters, digits, '.', '_', '-')",
-                crate::chat::printable(&peer.subject)
+                "the client certificate's subject \"{}\" is not one tlschat name: {}",
+                crate::chat::printable(&peer.subject),
+                crate::chat::printable(&why)
             )
         })?;
         if self.banned.lock().unwrap_or_else(std::sync::PoisonError::into_inner).contains(&peer.public_key) {
@@ -577,7 +582,7 @@ fn load_members(path: &Path) -> Result<HashMap<String, Bound>, RoomError> {
         identity::check_name(name).map_err(|_| bad())?;
         let fingerprint = Fingerprint::parse(fp.trim()).ok_or_else(bad)?;
         // The first binding wins, as it did when it was made.
-        bound.entry(name.to_ascii_lowercase()).or_insert(Bound { name: name.to_owned(), fingerprint });
+        bound.entry(name::key(name)).or_insert(Bound { name: name.to_owned(), fingerprint });
     }
     Ok(bound)
 }
@@ -606,18 +611,27 @@ mod tests {
         members.claim("alice", &a).unwrap();
         let refusal = members.claim("ALICE", &b).unwrap_err();
         assert!(refusal.contains(&a.short()) && refusal.contains(&b.short()), "{refusal}");
-        for lookalike in ["aIice", "a1ice", "al1ce", "a.lice", "ALlCE"] {
+        for lookalike in ["aIice", "a1ice", "al1ce", "a.lice", "ALlCE", "\u{430}lice"] {
             let refusal = members.claim(lookalike, &b).unwrap_err();
             assert!(refusal.contains("looks like alice"), "{lookalike}: {refusal}");
         }
         members.claim("bob", &b).unwrap();
+        // Names in other scripts bind and compare without regard to case.
+        members.claim("José", &a).unwrap();
+        let refusal = members.claim("JOSÉ", &b).unwrap_err();
+        assert!(refusal.contains("the name José belongs to the key"), "{refusal}");
+        members.claim("Алиса", &b).unwrap();
+        // Cyrillic capitals that spell BOB look like bob, which is b's.
+        assert!(members.claim("ВОВ", &a).unwrap_err().contains("looks like bob"));
         drop(members);
 
         let again = Members::open(path.clone()).unwrap();
         assert!(again.claim("Alice", &b).is_err());
         again.claim("alice", &a).unwrap();
+        assert!(again.claim("josé", &b).is_err());
+        again.claim("алиса", &b).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
-        assert_eq!(text.lines().count(), 2, "{text}");
+        assert_eq!(text.lines().count(), 4, "{text}");
         let _ = std::fs::remove_dir_all(dir);
     }
 
