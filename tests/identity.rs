@@ -388,6 +388,44 @@ fn a_second_key_claiming_a_taken_name_is_refused_and_its_lines_never_arrive() {
 }
 
 #[test]
+fn names_in_other_scripts_are_admitted_as_written_and_a_whole_script_lookalike_is_refused() {
+    let dir = TempDir::new("unicode-names");
+    let room = Room::start(&dir, "listen", &[]);
+    let ca = room.ca.to_str().unwrap().to_owned();
+    let jose = TempDir::new("jose");
+    let bob = TempDir::new("bob");
+    let impostor = TempDir::new("cyrillic-bob");
+    // Full-width letters are stored as the name they spell.
+    let id = run(jose.path(), &["id", "--name", "\u{ff2a}\u{ff4f}\u{ff53}\u{e9}"]);
+    assert_eq!(field(&id, "name"), "Jos\u{e9}");
+    run(bob.path(), &["id", "--name", "bob"]);
+    // Cyrillic capitals В, О, В: one script, so a valid name, but it looks like bob.
+    let id = run(impostor.path(), &["id", "--name", "\u{412}\u{41e}\u{412}"]);
+    assert_eq!(field(&id, "name"), "\u{412}\u{41e}\u{412}");
+
+    let mut c = at(jose.path(), "jose", &["connect", &room.target(), "--ca", &ca]);
+    c.send_line("hola");
+    room.proc.stdout.wait_for_text("[room] Jos\u{e9} joined (key ");
+    room.proc.stdout.wait_for("José's line", |l| l == "[Jos\u{e9} \u{2713}] hola");
+    c.close_stdin();
+    assert!(c.wait().success(), "{}", c.output());
+    let mut c = at(bob.path(), "bob", &["connect", &room.target(), "--ca", &ca]);
+    room.proc.stdout.wait_for_text("[room] bob joined (key ");
+    c.close_stdin();
+    assert!(c.wait().success(), "{}", c.output());
+
+    let mut other = at(impostor.path(), "impostor", &["connect", &room.target(), "--ca", &ca]);
+    other.send_line("I am bob");
+    assert!(!other.wait().success(), "{}", other.output());
+    assert!(single_error_line(&other).contains("(alert access_denied)"), "{}", other.output());
+    let logged = room.proc.stdout.wait_for_text("handshake failed: access denied: the name \u{412}\u{41e}\u{412}");
+    assert!(logged.contains("looks like bob"), "{logged}");
+    assert!(!room.proc.stdout.contains("I am bob"), "{}", room.proc.output());
+    let members = std::fs::read_to_string(dir.join("listen-home/room/members")).unwrap();
+    assert!(members.lines().any(|l| l.starts_with("Jos\u{e9} ")), "{members}");
+}
+
+#[test]
 fn require_identity_refuses_a_guest_with_certificate_required_and_admits_members() {
     let dir = TempDir::new("require");
     let mut room = Room::start(&dir, "listen", &["--require-identity"]);

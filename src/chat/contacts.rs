@@ -80,9 +80,9 @@ pub struct Contacts {
     new_binding: bool,
 }
 
-/// The form two names are compared in.
+/// The form two names are compared in: [`super::name::key`].
 pub fn name_key(name: &str) -> String {
-    name.to_lowercase()
+    super::name::key(name)
 }
 
 impl Contacts {
