@@ -379,8 +379,8 @@ mod tests {
     fn a_name_in_another_script_travels_in_the_certificate_as_written() {
         let mut rng = SeededRng::new_for_testing_only(5);
         for name in ["José", "Алиса", "李雷", "محمد"] {
-            let cert =
-                pki::self_signed_client(Ed25519Key::generate(&mut rng), name, &mut rng, 1_800_000_000).unwrap();
+            let cert = pki::self_signed_client(Ed25519Key::generate(&mut rng), name, &mut rng, 1_800_000_000)
+                .unwrap();
             let summary = crate::tls::cert::parse_leaf(&cert.chain_der[0]).unwrap();
             assert_eq!(name_of(&summary), Some(name));
         }

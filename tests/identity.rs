@@ -418,7 +418,8 @@ fn names_in_other_scripts_are_admitted_as_written_and_a_whole_script_lookalike_i
     other.send_line("I am bob");
     assert!(!other.wait().success(), "{}", other.output());
     assert!(single_error_line(&other).contains("(alert access_denied)"), "{}", other.output());
-    let logged = room.proc.stdout.wait_for_text("handshake failed: access denied: the name \u{412}\u{41e}\u{412}");
+    let logged =
+        room.proc.stdout.wait_for_text("handshake failed: access denied: the name \u{412}\u{41e}\u{412}");
     assert!(logged.contains("looks like bob"), "{logged}");
     assert!(!room.proc.stdout.contains("I am bob"), "{}", room.proc.output());
     let members = std::fs::read_to_string(dir.join("listen-home/room/members")).unwrap();

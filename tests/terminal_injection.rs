@@ -80,3 +80,36 @@ fn a_guests_escape_sequences_reach_neither_the_operator_nor_the_other_members() 
         assert_clean(p);
     }
 }
+
+#[test]
+fn invisible_characters_and_piles_of_marks_reach_the_operator_and_members_as_escapes() {
+    let dir = TempDir::new("invisible-escapes");
+    let room = Room::start(&dir, "listen", &[]);
+    let mut sender = s_client(&room, "sender", &[]);
+    let reader = s_client(&room, "reader", &[]);
+    for p in [&sender, &reader] {
+        p.stdout.wait_for_text("tlschat: you are guest-");
+    }
+    // Tag characters (invisible ASCII), a soft hyphen, a line separator, the
+    // Hangul filler, a variation selector, and eight marks on one letter.
+    let marks = "\u{301}".repeat(8);
+    sender.send_line(&format!("ink\u{e0041}\u{e0042} ad\u{ad}min a\u{2028}b \u{3164} x\u{fe00} z{marks}!"));
+    let expected = format!(
+        "ink\\u{{e0041}}\\u{{e0042}} ad\\u{{ad}}min a\\u{{2028}}b \\u{{3164}} x\\u{{fe00}} z{}{}!",
+        "\u{301}".repeat(4),
+        "\\u{301}".repeat(4)
+    );
+    for p in [&room.proc, &reader] {
+        let line = p.stdout.wait_for_text("ink");
+        assert!(line.ends_with(&expected), "{line:?}");
+        for line in p.stdout.all() {
+            assert!(
+                !line.chars().any(|c| matches!(
+                    c,
+                    '\u{e0000}'..='\u{e007f}' | '\u{ad}' | '\u{2028}' | '\u{3164}' | '\u{fe00}'
+                )),
+                "{line:?}"
+            );
+        }
+    }
+}
