@@ -456,6 +456,31 @@ mod tests {
         join(&mut relay, 8, "alice", 3).unwrap();
     }
 
+    #[test]
+    fn a_member_flags_a_cyrillic_lookalike_of_a_contacts_name() {
+        use super::super::{AuthorCheck, ChatEvent, Contacts, Frame, Kind, Member};
+        use crate::tls::{Ed25519Key, SeededRng};
+        let room = [7; 32];
+        let key = |seed| Ed25519Key::generate(&mut SeededRng::new_for_testing_only(seed));
+        let mut contacts = Contacts::new();
+        contacts.learn("alice", key(1).public_key(), 1);
+        let mut carol =
+            Member::new(room, key(3), &mut SeededRng::new_for_testing_only(30)).with_contacts(contacts);
+        let joined = 1_800_000_000_000;
+        carol.receive(Frame::Welcome { name: "carol".into(), room_seq: 10, history: 0 }, joined).unwrap();
+        let mut mallory = Member::new(room, key(9), &mut SeededRng::new_for_testing_only(90));
+        let Frame::Post { signed } = mallory.compose(Kind::Text, "it is me", None, joined).unwrap().0 else {
+            panic!("a post")
+        };
+        let deliver = Frame::Deliver { room_seq: 11, flags: 0, author: "\u{430}lice".into(), signed };
+        let events = carol.receive(deliver, joined + 10).unwrap();
+        let author = events.iter().find_map(|e| match e {
+            ChatEvent::Message(m) => Some(m.author.clone()),
+            _ => None,
+        });
+        assert_eq!(author, Some(AuthorCheck::LookAlike { of: "alice".into() }), "{events:?}");
+    }
+
     /// Mostly names that pass: letters of one script, perhaps with marks,
     /// full-width forms, separators and spaces at the ends.
     fn likely_name() -> impl Strategy<Value = String> {
