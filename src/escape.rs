@@ -230,6 +230,8 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1024))]
+
         #[test]
         fn the_output_hides_nothing(text in text_with_hidden_characters()) {
             let out = printable(&text);
@@ -255,6 +257,8 @@ mod tests {
             if !text.chars().any(|c| class(c) != Class::Plain) {
                 prop_assert!(matches!(out, Cow::Borrowed(_)));
             }
+            // What is shown is shown again unchanged.
+            prop_assert_eq!(printable(&out), out.clone());
         }
 
         #[test]
