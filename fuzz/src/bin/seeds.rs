@@ -298,5 +298,31 @@ fn main() {
     sessions(&mut corpus);
     rfc8448(&mut corpus);
     chat(&mut corpus);
+    names(&mut corpus);
     println!("wrote {} seeds under {}", corpus.written, corpus.root.display());
+}
+
+/// Names and text in several scripts, look-alikes, invisible characters,
+/// emoji sequences and a pile of marks, for the `names` target.
+fn names(corpus: &mut Corpus) {
+    let seeds = [
+        "alice",
+        "Jos\u{e9}",
+        "Jose\u{301}",
+        "\u{ff2a}\u{ff4f}\u{ff53}\u{e9}",
+        "\u{410}\u{43b}\u{438}\u{441}\u{430}",
+        "\u{430}lice",
+        "\u{412}\u{41e}\u{412}",
+        "\u{3a3}\u{3bf}\u{3c6}\u{3af}\u{3b1}",
+        "\u{674e}\u{96f7}",
+        "\u{3055}\u{304f}\u{3089}Sakura",
+        "\u{645}\u{62d}\u{645}\u{62f}",
+        "al\u{200b}ice \u{202e}x\u{e0041}\u{ad}\u{2028}\u{3164}\u{fe00}",
+        "\u{1f469}\u{1f3fd}\u{200d}\u{1f4bb} \u{2764}\u{fe0f} \u{1f3f4}\u{e0067}\u{e007f}",
+        "z\u{301}\u{302}\u{303}\u{304}\u{306}\u{308}\u{30a}",
+        "  a  b\u{3000}",
+    ];
+    for (i, seed) in seeds.iter().enumerate() {
+        corpus.add("names", &format!("name-{i}"), seed.as_bytes());
+    }
 }
