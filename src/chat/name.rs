@@ -28,8 +28,8 @@ use std::borrow::Cow;
 use icu_properties::CodePointMapData;
 use icu_properties::props::GeneralCategory;
 use precis_profiles::Nickname;
-use precis_profiles::precis_core::Error as PrecisError;
 use precis_profiles::precis_core::profile::{Profile, Rules, stabilize};
+use precis_profiles::precis_core::{Error as PrecisError, UnexpectedError};
 use unicode_script::{Script, UnicodeScript};
 use unicode_security::{GeneralSecurityProfile, RestrictionLevel, RestrictionLevelDetection};
 
@@ -158,15 +158,18 @@ pub fn prepare(input: &str) -> Result<Name, NameError> {
     if input.len() > MAX_INPUT {
         return Err(NameError::TooLong);
     }
+    let bad = |cp: u32| NameError::BadChar(char::from_u32(cp).unwrap_or(char::REPLACEMENT_CHARACTER));
     let shown = Nickname::new().enforce(input).map_err(|e| match e {
-        PrecisError::BadCodepoint(info) => char::from_u32(info.cp)
-            .map_or(NameError::BadChar(char::REPLACEMENT_CHARACTER), NameError::BadChar),
+        PrecisError::BadCodepoint(info)
+        | PrecisError::Unexpected(
+            UnexpectedError::ContextRuleNotApplicable(info) | UnexpectedError::MissingContextRule(info),
+        ) => bad(info.cp),
         // Empty, or (never seen) a form that does not settle.
         PrecisError::Invalid | PrecisError::Unexpected(_) => {
             if input.trim().is_empty() {
                 NameError::Empty
             } else {
-                NameError::BadChar(char::REPLACEMENT_CHARACTER)
+                bad(0xfffd)
             }
         }
     })?;
@@ -372,12 +375,15 @@ mod tests {
         assert_eq!(prepare("\u{301}x").unwrap_err(), NameError::BadStart);
         assert_eq!(prepare("a]b").unwrap_err(), NameError::BadChar(']'));
         assert_eq!(prepare("a\u{1b}[2J").unwrap_err(), NameError::BadChar('\u{1b}'));
-        for invisible in ['\u{200b}', '\u{200d}', '\u{202e}', '\u{ad}', '\u{e0041}', '\u{feff}', '\u{3164}'] {
-            assert!(
-                matches!(prepare(&format!("al{invisible}ice")), Err(NameError::BadChar(_))),
+        for invisible in ['\u{200b}', '\u{200c}', '\u{200d}', '\u{202e}', '\u{ad}', '\u{e0041}', '\u{feff}'] {
+            assert_eq!(
+                prepare(&format!("al{invisible}ice")),
+                Err(NameError::BadChar(invisible)),
                 "{invisible:?}"
             );
         }
+        // The Hangul filler is refused as what NFKC makes of it.
+        assert!(matches!(prepare("al\u{3164}ice"), Err(NameError::BadChar(_))));
         assert_eq!(prepare("bob\u{1f600}").unwrap_err(), NameError::BadChar('\u{1f600}'));
         assert_eq!(prepare(&"y".repeat(33)).unwrap_err(), NameError::TooLong);
         assert_eq!(prepare(&"李".repeat(33)).unwrap_err(), NameError::TooLong);
