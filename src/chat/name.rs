@@ -455,6 +455,9 @@ mod tests {
             assert!(matches!(refused, JoinError::Name(_)), "{lookalike}: {refused}");
         }
         assert!(join(&mut relay, 7, "JOSE\u{301}", 3).unwrap_err().to_string().contains("prepared form"));
+        // The host removes José by any case of his name.
+        assert!(relay.remove("JOSÉ", false, 2).is_ok());
+        assert_eq!(relay.name(1), None);
         // Once both of alice's seats are gone, the name is free in this room.
         relay.leave(2, "", 2);
         assert!(join(&mut relay, 8, "alice", 3).is_err());

@@ -408,17 +408,18 @@ impl Relay {
     /// disconnected (code 6), and with `ban` the key is refused from now on.
     /// Returns the key, for the caller to keep a ban, and what to do.
     pub fn remove(&mut self, name: &str, ban: bool, now_ms: u64) -> Result<([u8; 32], Vec<Output>), String> {
+        let wanted = name::key(name);
         let key = self
             .seats
             .iter()
-            .find(|(id, s)| **id != HOST && s.standing != Standing::Host && s.name.eq_ignore_ascii_case(name))
+            .find(|(id, s)| **id != HOST && s.standing != Standing::Host && name::key(&s.name) == wanted)
             .map(|(_, s)| (s.key, s.standing))
             .ok_or_else(|| format!("nobody named {} is in the room (/who lists who is in)", printable(name)))?;
         let (key, standing) = key;
         let targets: Vec<SeatId> = self
             .seats
             .iter()
-            .filter(|(id, s)| **id != HOST && (s.key == key && standing != Standing::Guest || s.name.eq_ignore_ascii_case(name)))
+            .filter(|(id, s)| **id != HOST && (s.key == key && standing != Standing::Guest || name::key(&s.name) == wanted))
             .map(|(id, _)| *id)
             .collect();
         let reason = if ban { "banned by the host" } else { "removed by the host" };
