@@ -86,7 +86,7 @@ struct IdArgs {
     #[arg(long, requires = "new")]
     yes: bool,
 
-    /// Set your display name (1-32 ASCII letters, digits, '.', '_', '-')
+    /// Set your display name (one word of 1-32 letters, marks and digits of one script, and '.', '_', '-')
     #[arg(long, value_name = "NAME")]
     name: Option<String>,
 }
