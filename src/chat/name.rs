@@ -564,6 +564,39 @@ mod tests {
             }
         }
 
+        /// The relay's index of seated names against a model: a seat is
+        /// refused exactly when another key sits under a name that is or
+        /// looks like its own, whatever joined and left before.
+        #[test]
+        fn the_relay_refuses_a_seat_exactly_when_another_key_holds_a_confusable_name(
+            steps in proptest::collection::vec((any::<bool>(), 1u64..12, 0usize..8, 1u8..4), 1..80)
+        ) {
+            use super::super::relay::{Config, JoinError, Joiner, Relay, Transport};
+            const NAMES: [&str; 8] = ["alice", "ALICE", "a1ice", "\u{410}\u{43b}\u{438}\u{441}\u{430}", "bob", "\u{412}\u{41e}\u{412}", "Jos\u{e9}", "jos\u{e9}"];
+            let mut config = Config::new([7; 32]);
+            config.seats_per_key = usize::MAX;
+            let mut relay = Relay::new(config);
+            let mut seated: std::collections::BTreeMap<u64, (&str, u8)> = std::collections::BTreeMap::new();
+            for (join, id, n, k) in steps {
+                if join && !seated.contains_key(&id) {
+                    let name = NAMES[n];
+                    let clash = seated.values().any(|&(other, key)| key != k && is_confusable_with(other, name));
+                    let joined = relay.join(id, Joiner::Verified { name: name.into(), key: [k; 32] }, Transport::Frames, 1);
+                    match joined {
+                        Ok(_) => {
+                            prop_assert!(!clash, "{name} seated beside {seated:?}");
+                            seated.insert(id, (name, k));
+                        }
+                        Err(JoinError::Name(why)) => prop_assert!(clash, "{name} refused beside {seated:?}: {why}"),
+                        Err(other) => prop_assert!(false, "{other}"),
+                    }
+                } else if !join {
+                    relay.leave(id, "", 2);
+                    seated.remove(&id);
+                }
+            }
+        }
+
         #[test]
         fn key_skeleton_and_lookalike_never_panic_and_key_is_stable(a in arbitrary_text(), b in arbitrary_text()) {
             let k = key(&a);
