@@ -57,6 +57,10 @@ pub fn notices(event: &ChatEvent) -> Vec<String> {
                         "WARNING: {name} is not {} (another key, a name that looks the same)",
                         printable(of)
                     )),
+                    AuthorCheck::BadName { why } => out.push(format!(
+                        "WARNING: the relay named the author {name}, a name no room may give: {}",
+                        printable(why)
+                    )),
                     AuthorCheck::Known | AuthorCheck::Verified | AuthorCheck::FirstSeen => {}
                 }
                 if let Some(stale) = m.stale {

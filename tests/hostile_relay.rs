@@ -284,3 +284,15 @@ fn a_look_alike_of_a_contacts_name_is_flagged() {
     // Not learned: the real name keeps its key, the look-alike binds nothing.
     assert!(c.contacts().get("a1ice").is_none());
 }
+
+#[test]
+fn a_name_no_room_may_give_is_flagged_and_binds_nothing() {
+    let mut c = carol(Contacts::new(), 1100);
+    let mut dave = author(4, 111);
+    // Mixed scripts: a Cyrillic а among Latin letters.
+    let line = signed(&mut dave, "hello", JOIN + 10);
+    let e = c.receive(deliver(11, 0, "d\u{430}ve", &line), JOIN + 20).unwrap();
+    assert!(matches!(one(&e).author, AuthorCheck::BadName { .. }), "{e:?}");
+    assert_eq!(one(&e).verdict(), Verdict::KeyChanged);
+    assert!(c.contacts().list().is_empty());
+}

@@ -76,6 +76,13 @@ pub enum AuthorCheck {
         /// The contact's name.
         of: String,
     },
+    /// The relay gave the author a name that no room may bind (not in its
+    /// prepared form, mixed scripts, invisible characters): nothing is
+    /// learned from it.
+    BadName {
+        /// Why, in one line.
+        why: String,
+    },
 }
 
 impl AuthorCheck {
@@ -88,6 +95,7 @@ impl AuthorCheck {
             Self::Changed { .. } => "changed",
             Self::OtherName { .. } => "other-name",
             Self::LookAlike { .. } => "look-alike",
+            Self::BadName { .. } => "bad-name",
         }
     }
 }
@@ -182,7 +190,14 @@ impl Received {
     /// What the checks add up to.
     pub fn verdict(&self) -> Verdict {
         match (self.sig, &self.author, self.stale) {
-            (SigCheck::Valid, AuthorCheck::Changed { .. } | AuthorCheck::OtherName { .. } | AuthorCheck::LookAlike { .. }, _) => {
+            (
+                SigCheck::Valid,
+                AuthorCheck::Changed { .. }
+                | AuthorCheck::OtherName { .. }
+                | AuthorCheck::LookAlike { .. }
+                | AuthorCheck::BadName { .. },
+                _,
+            ) => {
                 Verdict::KeyChanged
             }
             (SigCheck::Valid, _, Some(_)) => Verdict::Stale,
@@ -758,6 +773,9 @@ impl Member {
         if let Some(other) = self.contacts.by_key(&key) {
             return AuthorCheck::OtherName { known_as: other.name.clone() };
         }
+        if let Err(why) = super::name::check(name) {
+            return AuthorCheck::BadName { why: why.to_string() };
+        }
         if let Some(of) = self.look_alike(name) {
             return AuthorCheck::LookAlike { of };
         }
@@ -770,8 +788,8 @@ impl Member {
 
     /// A contact whose name `name` looks like without being it.
     fn look_alike(&self, name: &str) -> Option<String> {
-        let skeleton = crate::room::skeleton(name);
-        self.contacts.list().into_iter().find(|c| crate::room::skeleton(&c.name) == skeleton).map(|c| c.name.clone())
+        let contacts = self.contacts.list();
+        super::name::lookalike(name, contacts.iter().map(|c| c.name.as_str())).map(str::to_owned)
     }
 
     /// When a live message was signed, against what this member knows.
