@@ -181,6 +181,10 @@ struct ListenArgs {
     #[arg(long, conflicts_with = "echo")]
     no_guests: bool,
 
+    /// Names not used for this many days are freed when the room starts (0: never)
+    #[arg(long, value_name = "DAYS", default_value = "365")]
+    name_expiry_days: u32,
+
     /// Seats one key may hold at once (one per device)
     #[arg(long, value_name = "N", default_value = "4")]
     seats_per_key: usize,
@@ -399,6 +403,7 @@ impl ListenArgs {
             closed: self.closed,
             no_guests: self.no_guests,
             seats_per_key: self.seats_per_key,
+            name_expiry_days: self.name_expiry_days,
             limits: {
                 // A room's connections are its members: as many as the
                 // system allows. Where it cannot be raised, the cap says so

@@ -242,6 +242,8 @@ struct Bound {
     /// The name as first claimed.
     name: String,
     fingerprint: Fingerprint,
+    /// When the name was last used (bound or joined with), Unix seconds.
+    last_used: u64,
 }
 
 /// The most names a room binds: the members file stays small enough for
@@ -365,21 +367,59 @@ impl Members {
     /// [`claim`](Self::claim), counting a new name against `from`'s hourly
     /// limit when there is one. One look at the bindings, under one lock.
     fn bind(&self, name: &str, fingerprint: &Fingerprint, from: Option<(IpAddr, u64)>) -> Result<(), String> {
+        let now = from.map_or_else(unix_now, |(_, now)| now);
         let mut bound = self.bound.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if verdict(&bound, name, fingerprint)? {
+            // In use: recorded once a day at most, so that it does not expire.
+            if let Some(b) = bound.by_name.get_mut(&name::key(name)) {
+                if now / 86_400 > b.last_used / 86_400 {
+                    b.last_used = now;
+                    let line = format!("{} {} {now}", b.name, crate::tls::crypto::hex(&fingerprint.0));
+                    let writer = self.writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    if let Some((lines, _)) = writer.as_ref() {
+                        let _ = lines.send(line);
+                    }
+                }
+            }
             return Ok(());
         }
         if let Some((from, now)) = from {
             self.count_new_name(name, from, now)?;
         }
-        let line = format!("{name} {}", crate::tls::crypto::hex(&fingerprint.0));
+        let line = format!("{name} {} {now}", crate::tls::crypto::hex(&fingerprint.0));
         let writer = self.writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         match writer.as_ref() {
             Some((lines, _)) if lines.send(line).is_ok() => {}
             _ => return Err(format!("cannot record the name {name}: the members file is closed")),
         }
-        bound.insert(Bound { name: name.to_owned(), fingerprint: *fingerprint });
+        bound.insert(Bound { name: name.to_owned(), fingerprint: *fingerprint, last_used: now });
         Ok(())
+    }
+
+    /// Forgets the bindings not used for `days` days (0: never), as of
+    /// `now` (Unix seconds), and writes the members file again, one line a
+    /// binding. Returns how many names were freed. Called when the room
+    /// starts (`listen --name-expiry-days`).
+    pub fn expire_unused(&self, days: u32, now: u64) -> Result<usize, RoomError> {
+        let mut bound = self.bound.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let before = bound.by_name.len();
+        if days > 0 {
+            let limit = u64::from(days) * 86_400;
+            let kept: Vec<Bound> =
+                bound.by_name.values().filter(|b| now.saturating_sub(b.last_used) <= limit).cloned().collect();
+            *bound = Bindings::default();
+            for b in kept {
+                bound.insert(b);
+            }
+        }
+        let mut lines: Vec<&Bound> = bound.by_name.values().collect();
+        lines.sort_by(|a, b| (a.last_used, &a.name).cmp(&(b.last_used, &b.name)));
+        let text: String =
+            lines.iter().map(|b| format!("{} {} {}\n", b.name, crate::tls::crypto::hex(&b.fingerprint.0), b.last_used)).collect();
+        if before > 0 || !text.is_empty() {
+            home::replace(&self.path, text.as_bytes(), Access::Private)?;
+        }
+        Ok(before - bound.by_name.len())
     }
 
     /// Counts one new name from `from`, or refuses it: the address has
@@ -389,13 +429,15 @@ impl Members {
         if limits.len() >= MAX_TRACKED_ADDRESSES {
             limits.retain(|_, (since, _)| now.saturating_sub(*since) < NAME_WINDOW);
         }
+        let from = network_of(from);
         let (since, count) = limits.entry(from).or_insert((now, 0));
         if now.saturating_sub(*since) >= NAME_WINDOW {
             (*since, *count) = (now, 0);
         }
         if *count >= self.per_address {
             return Err(format!(
-                "{from} has bound {} new names in the last hour; refused the new name {name}: try again later",
+                "{from}/{} has bound {} new names in the last hour; refused the new name {name}: try again later",
+                if from.is_ipv4() { 24 } else { 64 },
                 self.per_address
             ));
         }
@@ -404,7 +446,17 @@ impl Members {
     }
 }
 
-/// New names one address may bind in [`NAME_WINDOW`] seconds, unless
+/// The network an address's new names are counted against: its /24 for
+/// IPv4, its /64 for IPv6 (what one subscriber usually holds), so that a
+/// block of addresses binds no more than one address would.
+fn network_of(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => IpAddr::V4(std::net::Ipv4Addr::from(u32::from(v4) & 0xffff_ff00)),
+        IpAddr::V6(v6) => IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
+    }
+}
+
+/// New names one network may bind in [`NAME_WINDOW`] seconds, unless
 /// the room says otherwise.
 pub const NEW_NAMES_PER_ADDRESS: u32 = 10;
 /// The window of [`NEW_NAMES_PER_ADDRESS`]: an hour.
@@ -547,6 +599,10 @@ impl crate::net::Binder for Members {
     }
 }
 
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
 /// The `banned` file beside the members file: `KEY NAME` lines, the raw
 /// Ed25519 public key in hex and the name it had when banned.
 fn banned_path(members: &Path) -> PathBuf {
@@ -578,11 +634,23 @@ fn load_members(path: &Path) -> Result<HashMap<String, Bound>, RoomError> {
             continue;
         }
         let bad = || RoomError::BadMembersLine { path: path.to_owned(), line: i + 1 };
-        let (name, fp) = line.split_once(' ').ok_or_else(bad)?;
+        let mut words = line.split_whitespace();
+        let (Some(name), Some(fp), used, None) = (words.next(), words.next(), words.next(), words.next()) else {
+            return Err(bad());
+        };
         identity::check_name(name).map_err(|_| bad())?;
-        let fingerprint = Fingerprint::parse(fp.trim()).ok_or_else(bad)?;
-        // The first binding wins, as it did when it was made.
-        bound.entry(name::key(name)).or_insert(Bound { name: name.to_owned(), fingerprint });
+        let fingerprint = Fingerprint::parse(fp).ok_or_else(bad)?;
+        // A line without its time (an older file) counts as used now.
+        let last_used = match used {
+            Some(used) => used.parse().map_err(|_| bad())?,
+            None => unix_now(),
+        };
+        // The first binding wins, as it did when it was made; a later line
+        // of the same binding says it was used since.
+        let entry = bound.entry(name::key(name)).or_insert(Bound { name: name.to_owned(), fingerprint, last_used });
+        if entry.fingerprint == fingerprint {
+            entry.last_used = entry.last_used.max(last_used);
+        }
     }
     Ok(bound)
 }
@@ -639,18 +707,52 @@ mod tests {
     fn one_address_binds_a_limited_number_of_new_names_an_hour_and_known_names_always_pass() {
         let dir = temp("per-address");
         let members = Members::open(dir.join("members")).unwrap();
-        let (a, b): (IpAddr, IpAddr) = ("127.0.0.1".parse().unwrap(), "127.0.0.2".parse().unwrap());
+        // .1 and .2 are one /24; 127.0.1.1 is another.
+        let (a, b): (IpAddr, IpAddr) = ("127.0.0.1".parse().unwrap(), "127.0.1.1".parse().unwrap());
         let now = 1_800_000_000;
         for i in 0..NEW_NAMES_PER_ADDRESS {
             members.claim_from(&format!("user{i}x"), &Fingerprint([i as u8; 32]), a, now).unwrap();
         }
-        let refused = members.claim_from("onemore", &Fingerprint([99; 32]), a, now).unwrap_err();
-        assert!(refused.contains("try again later"), "{refused}");
+        let neighbour: IpAddr = "127.0.0.2".parse().unwrap();
+        let refused = members.claim_from("onemore", &Fingerprint([99; 32]), neighbour, now).unwrap_err();
+        assert!(refused.contains("127.0.0.0/24 has bound 10 new names"), "{refused}");
+        let v6: [IpAddr; 2] = ["2001:db8::1".parse().unwrap(), "2001:db8::ffff:2".parse().unwrap()];
+        for i in 0..NEW_NAMES_PER_ADDRESS {
+            members.claim_from(&format!("six{i}x"), &Fingerprint([100 + i as u8; 32]), v6[0], now).unwrap();
+        }
+        let refused = members.claim_from("sixmore", &Fingerprint([200; 32]), v6[1], now).unwrap_err();
+        assert!(refused.contains("2001:db8::/64"), "{refused}");
         // A name already bound is not a new one; another address is not limited.
         members.claim_from("user0x", &Fingerprint([0; 32]), a, now).unwrap();
         members.claim_from("onemore", &Fingerprint([99; 32]), b, now).unwrap();
         // An hour later the address may bind again.
         members.claim_from("later", &Fingerprint([98; 32]), a, now + NAME_WINDOW).unwrap();
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn names_unused_for_the_expiry_are_freed_when_the_room_starts_and_use_keeps_them() {
+        let dir = temp("expiry");
+        let path = dir.join("members");
+        let day = 86_400;
+        let start = 1_800_000_000;
+        let members = Members::open(path.clone()).unwrap();
+        let from: IpAddr = "127.0.0.1".parse().unwrap();
+        members.claim_from("alice", &Fingerprint([1; 32]), from, start).unwrap();
+        members.claim_from("bob", &Fingerprint([2; 32]), from, start).unwrap();
+        // Bob comes back 20 days later: used, and recorded.
+        members.claim_from("bob", &Fingerprint([2; 32]), from, start + 20 * day).unwrap();
+        drop(members);
+        let members = Members::open(path.clone()).unwrap();
+        assert_eq!(members.expire_unused(30, start + 40 * day).unwrap(), 1, "alice, unused for 40 days");
+        assert_eq!(members.check("alice", &Fingerprint([9; 32])), Ok(false), "free for anyone");
+        assert_eq!(members.check("bob", &Fingerprint([2; 32])), Ok(true));
+        drop(members);
+        // Written again, one line a binding; 0 days never expires.
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        let members = Members::open(path).unwrap();
+        assert_eq!(members.expire_unused(0, start + 4000 * day).unwrap(), 0);
         let _ = std::fs::remove_dir_all(dir);
     }
 

@@ -60,6 +60,8 @@ pub struct Options {
     pub no_guests: bool,
     /// Seats one key may hold at once.
     pub seats_per_key: usize,
+    /// Names unused this many days are freed at start (0: never).
+    pub name_expiry_days: u32,
     /// Connections at most, and unverified ones per address.
     pub limits: net::Limits,
     /// Suites, key log, handshake limit.
@@ -131,6 +133,13 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
                 .with_new_names_per_address(opts.new_names_per_address)
                 .closed(opts.closed),
         );
+        let freed = members.expire_unused(opts.name_expiry_days, unix_now())?;
+        if freed > 0 {
+            out.info(&format!(
+                "freed {freed} name(s) unused for more than {} days (--name-expiry-days)",
+                opts.name_expiry_days
+            ));
+        }
         // The host is a member too, under its own identity.
         let identity = load_identity(&home, !tui)?;
         members.claim(identity.name(), &identity.fingerprint()).map_err(|why| {
