@@ -773,11 +773,12 @@ impl Member {
         if let Some(other) = self.contacts.by_key(&key) {
             return AuthorCheck::OtherName { known_as: other.name.clone() };
         }
-        if let Err(why) = super::name::check(name) {
-            return AuthorCheck::BadName { why: why.to_string() };
-        }
+        // A look-alike of a contact says most: whose name it imitates.
         if let Some(of) = self.look_alike(name) {
             return AuthorCheck::LookAlike { of };
+        }
+        if let Err(why) = super::name::check(name) {
+            return AuthorCheck::BadName { why: why.to_string() };
         }
         if learn && key != self.me && self.contacts.learn(name, key, now_ms) {
             self.learned_here.insert(key);
