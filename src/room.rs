@@ -74,13 +74,15 @@ pub enum RoomError {
         /// Why.
         error: PkiError,
     },
-    /// A members file line that is not `NAME FINGERPRINT`.
-    #[error("{} line {line} is not `NAME FINGERPRINT`: fix or delete that line", .path.display())]
-    BadMembersLine {
+    /// A line of the members or banned file that does not read.
+    #[error("{} line {line} is not `{expected}`: fix or delete that line", .path.display())]
+    BadLine {
         /// The file.
         path: PathBuf,
         /// 1-based line number.
         line: usize,
+        /// What a line of that file is.
+        expected: &'static str,
     },
     /// Making a certificate failed.
     #[error("cannot make the room's certificates: {0}")]
@@ -251,7 +253,8 @@ struct Bound {
 pub const MAX_NAMES: usize = 100_000;
 
 /// The room's names: each bound to the first key that proved it owns it,
-/// kept in the members file (`NAME FINGERPRINT` lines, 0600).
+/// kept in the members file (`NAME FINGERPRINT LAST-USED` lines, 0600;
+/// a line without its last use, from an older file, counts as used now).
 ///
 /// A binding takes effect at once in memory; the line is appended by a
 /// thread of its own, so a slow disk never holds up the async workers
@@ -611,29 +614,32 @@ fn banned_path(members: &Path) -> PathBuf {
 
 fn load_banned(path: &Path) -> Result<HashSet<[u8; 32]>, RoomError> {
     let mut banned = HashSet::new();
-    let Some(text) = home::read(path, Access::Private)? else { return Ok(banned) };
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let bad = || RoomError::BadMembersLine { path: path.to_owned(), line: i + 1 };
+    for (number, line) in records(path)? {
+        let bad = || RoomError::BadLine { path: path.to_owned(), line: number, expected: "KEY NAME" };
         let hex = line.split_whitespace().next().ok_or_else(bad)?;
-        let fp = Fingerprint::parse(hex).ok_or_else(bad)?;
-        banned.insert(fp.0);
+        banned.insert(Fingerprint::parse(hex).ok_or_else(bad)?.0);
     }
     Ok(banned)
 }
 
+/// The records of a room file: each line that is neither blank nor a
+/// comment, trimmed, with its number from 1; none when there is no file.
+fn records(path: &Path) -> Result<Vec<(usize, String)>, RoomError> {
+    let Some(text) = home::read(path, Access::Private)? else { return Ok(Vec::new()) };
+    Ok(text
+        .lines()
+        .enumerate()
+        .map(|(i, line)| (i + 1, line.trim()))
+        .filter(|(_, line)| !line.is_empty() && !line.starts_with('#'))
+        .map(|(number, line)| (number, line.to_owned()))
+        .collect())
+}
+
 fn load_members(path: &Path) -> Result<HashMap<String, Bound>, RoomError> {
     let mut bound = HashMap::new();
-    let Some(text) = home::read(path, Access::Private)? else { return Ok(bound) };
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let bad = || RoomError::BadMembersLine { path: path.to_owned(), line: i + 1 };
+    for (number, line) in records(path)? {
+        let expected = "NAME FINGERPRINT LAST-USED";
+        let bad = || RoomError::BadLine { path: path.to_owned(), line: number, expected };
         let mut words = line.split_whitespace();
         let (Some(name), Some(fp), used, None) = (words.next(), words.next(), words.next(), words.next()) else {
             return Err(bad());
@@ -762,7 +768,7 @@ mod tests {
         let path = dir.join("members");
         home::create_new(&path, b"# comment\nalice 00\n", Access::Private).unwrap();
         let err = Members::open(path.clone()).unwrap_err();
-        assert!(matches!(err, RoomError::BadMembersLine { line: 2, .. }), "{err}");
+        assert!(matches!(err, RoomError::BadLine { line: 2, .. }), "{err}");
         assert!(err.to_string().contains(&format!("{} line 2", path.display())));
         let _ = std::fs::remove_dir_all(dir);
     }

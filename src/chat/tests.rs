@@ -28,6 +28,8 @@ struct World {
     events: HashMap<SeatId, Vec<ChatEvent>>,
     lines: HashMap<SeatId, Vec<String>>,
     closed: Vec<(SeatId, String)>,
+    /// The operator's notes.
+    notes: Vec<String>,
     now: u64,
     rng: SeededRng,
 }
@@ -41,6 +43,7 @@ impl World {
             events: HashMap::new(),
             lines: HashMap::new(),
             closed: Vec::new(),
+            notes: Vec::new(),
             now: 1_000_000,
             rng: SeededRng::new_for_testing_only(7),
         }
@@ -70,6 +73,21 @@ impl World {
         self.post(id, &frame);
     }
 
+    /// What member `id` signs for `text`: the signed bytes of its post.
+    fn signed_by(&mut self, id: SeatId, text: &str) -> Vec<u8> {
+        match self.members.get_mut(&id).unwrap().compose(Kind::Text, text, None, self.now).unwrap().0 {
+            Frame::Post { signed } => signed,
+            other => unreachable!("{other:?}"),
+        }
+    }
+
+    /// Member `id`'s post of `text` with its byte `at` flipped: a forgery.
+    fn forged(&mut self, id: SeatId, text: &str, at: usize) -> Frame {
+        let mut signed = self.signed_by(id, text);
+        signed[at] ^= 1;
+        Frame::Post { signed }
+    }
+
     fn post(&mut self, id: SeatId, frame: &Frame) {
         // Through the wire format, as a connection would.
         let mut buffer = FrameBuffer::default();
@@ -84,7 +102,7 @@ impl World {
             match o {
                 Output::Send(id, bytes) => self.deliver(id, &bytes),
                 Output::Close(id, reason) => self.closed.push((id, reason)),
-                Output::Note(_) => {}
+                Output::Note(note) => self.notes.push(note),
             }
         }
     }
@@ -508,9 +526,7 @@ fn a_large_room_stops_announcing_joins_and_its_order_stays_whole() {
 /// A post whose text is one byte over [`MAX_TEXT`], as another
 /// implementation could send it: the layout's length field says 4,097.
 fn one_byte_too_long(w: &mut World, id: SeatId) -> Frame {
-    let (frame, _) =
-        w.members.get_mut(&id).unwrap().compose(Kind::Text, &"x".repeat(MAX_TEXT), None, w.now).unwrap();
-    let Frame::Post { mut signed } = frame else { unreachable!() };
+    let mut signed = w.signed_by(id, &"x".repeat(MAX_TEXT));
     let len_at = signed.len() - 64 - MAX_TEXT - 2;
     signed[len_at..len_at + 2].copy_from_slice(&(MAX_TEXT as u16 + 1).to_be_bytes());
     signed.insert(len_at + 2, b'x');
@@ -544,27 +560,15 @@ fn a_stream_of_bad_posts_costs_tokens_and_strikes_then_disconnects() {
     w.join(1, "alice");
     w.join(2, "bob");
     w.take(2);
-    let mut notes = Vec::new();
     for i in 0..5 {
-        let (frame, _) =
-            w.members.get_mut(&1).unwrap().compose(Kind::Text, &format!("bad {i}"), None, w.now).unwrap();
-        let Frame::Post { mut signed } = frame else { unreachable!() };
-        let last = signed.len() - 1;
-        signed[last] ^= 1;
-        let mut buffer = FrameBuffer::default();
-        buffer.push(&Frame::Post { signed }.encode());
-        let frame = buffer.next_frame().unwrap().unwrap();
-        let out = w.relay.frame(1, frame, w.now);
-        notes.extend(out.iter().filter_map(|o| match o {
-            Output::Note(n) => Some(n.clone()),
-            _ => None,
-        }));
-        w.apply(out);
+        let forged = w.forged(1, &format!("bad {i}"), 200);
+        w.post(1, &forged);
     }
     assert_eq!(w.closed.len(), 1, "the fifth refusal in a row disconnects");
     assert!(w.closed[0].1.contains("refused posts in a row"), "{:?}", w.closed);
     // The operator hears of it once a minute, not once a post.
-    assert_eq!(notes.iter().filter(|n| n.starts_with("refused a post from alice")).count(), 1, "{notes:?}");
+    let told = w.notes.iter().filter(|n| n.starts_with("refused a post from alice")).count();
+    assert_eq!(told, 1, "{:?}", w.notes);
     assert!(w.texts(2).is_empty());
     w.say(2, "bob goes on");
     assert!(w.take(2).iter().any(|e| matches!(e, ChatEvent::Delivered { seq: 1, .. })));
@@ -580,10 +584,8 @@ fn the_rate_is_checked_before_any_signature() {
     w.take(1);
     w.say(1, "first");
     // Out of tokens: a forged post is refused for speed, never opened.
-    let (frame, _) = w.members.get_mut(&1).unwrap().compose(Kind::Text, "forged", None, w.now).unwrap();
-    let Frame::Post { mut signed } = frame else { unreachable!() };
-    signed[30] ^= 1;
-    w.post(1, &Frame::Post { signed });
+    let forged = w.forged(1, "forged", 30);
+    w.post(1, &forged);
     let refusals: Vec<RefusalCode> = w
         .take(1)
         .into_iter()
