@@ -163,7 +163,7 @@ async fn start_server(members: usize) -> Server {
     let _ = std::fs::remove_dir_all(&home);
     let mut child = Command::new(env!("CARGO_BIN_EXE_tlschat"))
         .args(["listen", "127.0.0.1:0", "--headless", "--history", "0"])
-        .args(["--max-members", &members.to_string(), "--new-names-per-address", &members.to_string()])
+        .args(["--max-members", &(members + 1).to_string(), "--new-names-per-address", &(members + 10).to_string()])
         // Every member comes from 127.0.0.1, all at once: all are unverified
         // while their handshakes run.
         .args(["--max-unverified-per-address", &members.to_string()])

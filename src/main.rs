@@ -72,8 +72,15 @@ enum Command {
     Demo(DemoArgs),
     /// Show your identity (display name and key fingerprint); made on first use
     Id(IdArgs),
-    /// Show or forget the pinned keys of the rooms you joined
+    /// Show or forget the pinned keys of the rooms you joined, and the members you know there
     Trust(TrustArgs),
+    /// Bind NAME to a key in the room you host, so that `listen --closed` admits it
+    Invite {
+        /// The member's name
+        name: String,
+        /// The member's key fingerprint (64 hex digits, as their `tlschat id` prints)
+        fingerprint: String,
+    },
 }
 
 #[derive(Args)]
@@ -374,6 +381,7 @@ fn main() -> ExitCode {
             }
             Command::Id(args) => cmd::id::run(args.options(), tlschat::tui::wanted(false)),
             Command::Trust(args) => cmd::trust::run(args.options()),
+            Command::Invite { name, fingerprint } => cmd::listen::invite(&name, &fingerprint),
         }
     });
     match result {

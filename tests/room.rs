@@ -244,9 +244,15 @@ fn rejoin(dir: &TempDir, room: &Room, name: &str) -> Proc {
 #[test]
 fn a_closed_room_admits_the_invited_and_the_host_kicks_and_bans_while_a_member_ignores() {
     let dir = TempDir::new("moderation");
-    let mut room = Room::start(&dir, "listen", &["--closed", "--no-guests"]);
     let alice_fp = identity(&dir, "alice");
     let bob_fp = identity(&dir, "bob");
+    // Bob is invited before the room starts, from the command line.
+    let mut invite = tlschat(&["invite", "bob", &bob_fp]);
+    invite.env(HOME_ENV, dir.join("listen-home"));
+    let mut invite = Proc::spawn("invite", &mut invite);
+    assert!(invite.wait().success(), "{}", invite.output());
+    assert!(invite.stdout.text().starts_with("invited bob with the key"), "{}", invite.output());
+    let mut room = Room::start(&dir, "listen", &["--closed", "--no-guests"]);
 
     // Closed: not invited, not admitted, and told what to ask for.
     let mut alice = rejoin(&dir, &room, "alice");
@@ -255,8 +261,6 @@ fn a_closed_room_admits_the_invited_and_the_host_kicks_and_bans_while_a_member_i
 
     room.proc.send_line(&format!("/invite alice {alice_fp}"));
     room.proc.stdout.wait_for_text("invited alice with the key");
-    room.proc.send_line(&format!("/invite bob {bob_fp}"));
-    room.proc.stdout.wait_for_text("invited bob with the key");
     let mut alice = rejoin(&dir, &room, "alice");
     let mut bob = rejoin(&dir, &room, "bob");
     wait_event(&alice, "alice's welcome", |v| v["type"] == "welcome");

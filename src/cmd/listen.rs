@@ -284,3 +284,24 @@ fn open_room(
     }
     Ok((keys.server, ca_path))
 }
+
+/// `tlschat invite NAME FINGERPRINT`: binds NAME to that key in the room
+/// this home serves, so that `listen --closed` admits it. A running room
+/// read its names when it started: there, the host's `/invite` does it at
+/// once.
+pub fn invite(name: &str, fingerprint: &str) -> Result<(), Error> {
+    let digits: String = fingerprint.split_whitespace().collect();
+    let fp = tls::Fingerprint::parse(&digits)
+        .ok_or_else(|| Error::msg(format!("{fingerprint:?} is not a fingerprint (64 hex digits, as `tlschat id` prints)")))?;
+    let home = Home::locate()?;
+    let room = RoomStore::new(home.room_dir());
+    let members = Members::open(room.members_path())?;
+    net::Binder::invite(&members, name, &fp).map_err(Error::msg)?;
+    say!(
+        "invited {name} with the key {} (safety number {}) into the room in {}; a room already running sees it when it starts again (or use /invite there)",
+        tls::crypto::hex(&fp.0),
+        fp.short(),
+        room.dir().display()
+    );
+    Ok(())
+}
