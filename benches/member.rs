@@ -23,7 +23,11 @@ const ROOM: [u8; 32] = [0x42; 32];
 
 fn arg(name: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// Resident memory, KiB.
@@ -44,7 +48,10 @@ fn main() {
     let peer = "127.0.0.1:8443".parse().unwrap_or_else(|_| unreachable!());
     let mut app = App::new(false);
     let now = Now::system();
-    let _ = app.update(Msg::Started { peer: "localhost:8443".into(), state: "connected".into(), server: false }, now);
+    let _ = app.update(
+        Msg::Started { peer: "localhost:8443".into(), state: "connected".into(), server: false },
+        now,
+    );
     let welcome = Frame::Welcome { name: "carol".into(), room_seq: 0, history: 0 };
     let now_ms = now.unix * 1000;
     for event in carol.receive(welcome, now_ms).unwrap_or_default() {

@@ -163,7 +163,12 @@ async fn start_server(members: usize) -> Server {
     let _ = std::fs::remove_dir_all(&home);
     let mut child = Command::new(env!("CARGO_BIN_EXE_tlschat"))
         .args(["listen", "127.0.0.1:0", "--headless", "--history", "0"])
-        .args(["--max-members", &(members + 1).to_string(), "--new-names-per-address", &(members + 10).to_string()])
+        .args([
+            "--max-members",
+            &(members + 1).to_string(),
+            "--new-names-per-address",
+            &(members + 10).to_string(),
+        ])
         // Every member comes from 127.0.0.1, all at once: all are unverified
         // while their handshakes run.
         .args(["--max-unverified-per-address", &members.to_string()])
@@ -471,7 +476,9 @@ async fn main() {
             loop {
                 connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) - 60;
-                let Ok(cert) = pki::self_signed_client(key.clone(), "forger", &mut OsRng, now) else { return };
+                let Ok(cert) = pki::self_signed_client(key.clone(), "forger", &mut OsRng, now) else {
+                    return;
+                };
                 let mut config = ClientConfig::new(ServerTrust::Roots(roots.clone()));
                 config.alpn = vec![tls::ALPN_TLSCHAT.to_vec()];
                 config.client_cert = Some(cert.into());
@@ -479,8 +486,18 @@ async fn main() {
                 let (_keep, intent_rx) = mpsc::channel(1);
                 let (reports, _) = mpsc::unbounded_channel();
                 let at = n + 1;
-                let _ = light_member(at, port, Arc::new(config), key.clone(), intent_rx, epoch, reports, true, Some(sent.clone()))
-                    .await;
+                let _ = light_member(
+                    at,
+                    port,
+                    Arc::new(config),
+                    key.clone(),
+                    intent_rx,
+                    epoch,
+                    reports,
+                    true,
+                    Some(sent.clone()),
+                )
+                .await;
             }
         })
     });

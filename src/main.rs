@@ -465,7 +465,9 @@ impl TrustArgs {
             TrustCommand::List { room: None } => cmd::trust::Options::List,
             TrustCommand::List { room: Some(room) } => cmd::trust::Options::Members { room },
             TrustCommand::Forget { room, name: None } => cmd::trust::Options::Forget { room },
-            TrustCommand::Forget { room, name: Some(name) } => cmd::trust::Options::ForgetMember { room, name },
+            TrustCommand::Forget { room, name: Some(name) } => {
+                cmd::trust::Options::ForgetMember { room, name }
+            }
             TrustCommand::Accept { room, name } => cmd::trust::Options::Accept { room, name },
             TrustCommand::Verify { room, name } => cmd::trust::Options::Verify { room, name },
         }

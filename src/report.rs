@@ -115,7 +115,9 @@ pub fn notices(event: &ChatEvent) -> Vec<String> {
             vec![format!("the relay sent room number {room_seq} again (after {last}): not shown twice")]
         }
         ChatEvent::RelayDisorder { room_seq, last, repeated: false } => {
-            vec![format!("the relay's numbering went backwards ({room_seq} after {last}): checked from there on")]
+            vec![format!(
+                "the relay's numbering went backwards ({room_seq} after {last}): checked from there on"
+            )]
         }
         ChatEvent::Learned { .. } => Vec::new(),
         ChatEvent::Verified { name, mine, theirs } => vec![
@@ -128,7 +130,10 @@ pub fn notices(event: &ChatEvent) -> Vec<String> {
             ),
         ],
         ChatEvent::Ignoring { name } => {
-            vec![format!("ignoring {} for this session: their lines are still checked, not shown", printable(name))]
+            vec![format!(
+                "ignoring {} for this session: their lines are still checked, not shown",
+                printable(name)
+            )]
         }
         ChatEvent::ContactsNotKept { why } => {
             vec![format!("the keys learned in this session are not kept: {}", printable(why))]
@@ -147,9 +152,13 @@ fn stale_notice(name: &str, seq: u64, stale: Stale) -> String {
             "{name}'s message #{seq} was already read in an earlier session: a REPLAY, delivered again as live"
         ),
         Stale::BeforeJoin => {
-            format!("{name}'s message #{seq} was signed before you joined, yet delivered as live: a possible replay")
+            format!(
+                "{name}'s message #{seq} was signed before you joined, yet delivered as live: a possible replay"
+            )
         }
-        Stale::Skewed => format!("{name}'s message #{seq} was signed far from your clock (more than 5 minutes)"),
+        Stale::Skewed => {
+            format!("{name}'s message #{seq} was signed far from your clock (more than 5 minutes)")
+        }
     }
 }
 

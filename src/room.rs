@@ -374,14 +374,14 @@ impl Members {
         let mut bound = self.bound.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if verdict(&bound, name, fingerprint)? {
             // In use: recorded once a day at most, so that it does not expire.
-            if let Some(b) = bound.by_name.get_mut(&name::key(name)) {
-                if now / 86_400 > b.last_used / 86_400 {
-                    b.last_used = now;
-                    let line = format!("{} {} {now}", b.name, crate::tls::crypto::hex(&fingerprint.0));
-                    let writer = self.writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                    if let Some((lines, _)) = writer.as_ref() {
-                        let _ = lines.send(line);
-                    }
+            if let Some(b) = bound.by_name.get_mut(&name::key(name))
+                && now / 86_400 > b.last_used / 86_400
+            {
+                b.last_used = now;
+                let line = format!("{} {} {now}", b.name, crate::tls::crypto::hex(&fingerprint.0));
+                let writer = self.writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                if let Some((lines, _)) = writer.as_ref() {
+                    let _ = lines.send(line);
                 }
             }
             return Ok(());
@@ -408,8 +408,12 @@ impl Members {
         let before = bound.by_name.len();
         if days > 0 {
             let limit = u64::from(days) * 86_400;
-            let kept: Vec<Bound> =
-                bound.by_name.values().filter(|b| now.saturating_sub(b.last_used) <= limit).cloned().collect();
+            let kept: Vec<Bound> = bound
+                .by_name
+                .values()
+                .filter(|b| now.saturating_sub(b.last_used) <= limit)
+                .cloned()
+                .collect();
             *bound = Bindings::default();
             for b in kept {
                 bound.insert(b);
@@ -417,8 +421,10 @@ impl Members {
         }
         let mut lines: Vec<&Bound> = bound.by_name.values().collect();
         lines.sort_by(|a, b| (a.last_used, &a.name).cmp(&(b.last_used, &b.name)));
-        let text: String =
-            lines.iter().map(|b| format!("{} {} {}\n", b.name, crate::tls::crypto::hex(&b.fingerprint.0), b.last_used)).collect();
+        let text: String = lines
+            .iter()
+            .map(|b| format!("{} {} {}\n", b.name, crate::tls::crypto::hex(&b.fingerprint.0), b.last_used))
+            .collect();
         if before > 0 || !text.is_empty() {
             home::replace(&self.path, text.as_bytes(), Access::Private)?;
         }
@@ -641,7 +647,8 @@ fn load_members(path: &Path) -> Result<HashMap<String, Bound>, RoomError> {
         let expected = "NAME FINGERPRINT LAST-USED";
         let bad = || RoomError::BadLine { path: path.to_owned(), line: number, expected };
         let mut words = line.split_whitespace();
-        let (Some(name), Some(fp), used, None) = (words.next(), words.next(), words.next(), words.next()) else {
+        let (Some(name), Some(fp), used, None) = (words.next(), words.next(), words.next(), words.next())
+        else {
             return Err(bad());
         };
         identity::check_name(name).map_err(|_| bad())?;
@@ -653,7 +660,8 @@ fn load_members(path: &Path) -> Result<HashMap<String, Bound>, RoomError> {
         };
         // The first binding wins, as it did when it was made; a later line
         // of the same binding says it was used since.
-        let entry = bound.entry(name::key(name)).or_insert(Bound { name: name.to_owned(), fingerprint, last_used });
+        let entry =
+            bound.entry(name::key(name)).or_insert(Bound { name: name.to_owned(), fingerprint, last_used });
         if entry.fingerprint == fingerprint {
             entry.last_used = entry.last_used.max(last_used);
         }

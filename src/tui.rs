@@ -397,13 +397,12 @@ where
                 terminal.bare(&lines)?;
                 bare = true;
             }
-            Some(Action::Ask(intent)) => {
-                if !outbox.ask(intent) {
-                    let text = "not done: the connection is over, or too much is waiting".to_owned();
-                    let _ = app.update(Msg::Notice { level: Level::Error, text }, Now::system());
-                    dirty = true;
-                }
+            Some(Action::Ask(intent)) if !outbox.ask(intent.clone()) => {
+                let text = "not done: the connection is over, or too much is waiting".to_owned();
+                let _ = app.update(Msg::Notice { level: Level::Error, text }, Now::system());
+                dirty = true;
             }
+            Some(Action::Ask(_)) => {}
             Some(Action::Quit) => {
                 outbox.close();
                 if connection_over {

@@ -17,8 +17,8 @@ fn key(seed: u64) -> Ed25519Key {
 
 /// Carol, who reads; a new session of her each time, remembering `contacts`.
 fn carol(contacts: Contacts, session_seed: u64) -> Member {
-    let mut m = Member::new(ROOM, key(3), &mut SeededRng::new_for_testing_only(session_seed))
-        .with_contacts(contacts);
+    let mut m =
+        Member::new(ROOM, key(3), &mut SeededRng::new_for_testing_only(session_seed)).with_contacts(contacts);
     m.receive(Frame::Welcome { name: "carol".into(), room_seq: 10, history: 0 }, JOIN).unwrap();
     m
 }
@@ -212,14 +212,16 @@ fn the_signed_kind_decides_private_or_public_whatever_the_flag_says() {
     };
     let roster = vec![listed("carol", key(3).public_key()), listed("bob", bob_key)];
     alice.receive(Frame::Roster { total: 2, last: true, members: roster }, JOIN).unwrap();
-    let Frame::Post { signed: to_carol } = alice.compose(Kind::Text, "psst", Some("carol"), JOIN).unwrap().0 else {
+    let Frame::Post { signed: to_carol } = alice.compose(Kind::Text, "psst", Some("carol"), JOIN).unwrap().0
+    else {
         panic!()
     };
     let e = c.receive(deliver(12, 0, "alice", &to_carol), JOIN).unwrap();
     let m = one(&e);
     assert_eq!((m.sig, m.private, m.mislabeled), (SigCheck::Valid, true, true));
     // One to Bob, flagged private: not for Carol, whatever the flag.
-    let Frame::Post { signed: to_bob } = alice.compose(Kind::Text, "for bob", Some("bob"), JOIN).unwrap().0 else {
+    let Frame::Post { signed: to_bob } = alice.compose(Kind::Text, "for bob", Some("bob"), JOIN).unwrap().0
+    else {
         panic!()
     };
     let e = c.receive(deliver(0, 2, "alice", &to_bob), JOIN).unwrap();
@@ -266,7 +268,10 @@ fn a_repeated_room_sequence_number_is_told_and_not_shown_twice() {
     assert_eq!(lines(&m.receive(guest_line(11, "next"), JOIN).unwrap()), ["next"]);
     let events = m.receive(guest_line(11, "a repeat"), JOIN).unwrap();
     assert!(lines(&events).is_empty());
-    assert!(events.iter().any(|e| matches!(e, ChatEvent::RelayDisorder { repeated: true, .. })), "{events:?}");
+    assert!(
+        events.iter().any(|e| matches!(e, ChatEvent::RelayDisorder { repeated: true, .. })),
+        "{events:?}"
+    );
     let events = m.receive(guest_line(12, "then on"), JOIN).unwrap();
     assert_eq!(lines(&events), ["then on"]);
     assert!(!events.iter().any(|e| matches!(e, ChatEvent::RelayGap { .. })), "{events:?}");

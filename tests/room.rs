@@ -100,7 +100,9 @@ fn three_members_and_a_guest_each_hear_everyone_else_once_in_the_relays_order() 
     wait_event(&carol, "carol's welcome", |v| v["type"] == "welcome");
     let mut guest = guest(&room, dir.path());
     // Alice, bob, carol, the host and the guest: one count, said the same way everywhere.
-    guest.stdout.wait_for_text("tlschat: you are guest-1 (unverified guest); 5 in the room, the host included.");
+    guest
+        .stdout
+        .wait_for_text("tlschat: you are guest-1 (unverified guest); 5 in the room, the host included.");
     guest.stdout.wait_for_text("commands such as /who or /msg are for members with tlschat");
     // Everyone has seen everyone come in.
     for p in [&alice, &bob, &carol] {

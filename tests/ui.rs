@@ -1143,9 +1143,7 @@ fn actions_read_as_irssi_sentences_with_the_mark_outside_them() {
     let mut app = client_app(now);
     let mut feed = RoomFeed::new();
     feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 4, history: 0 }, now);
-    let Frame::Post { signed } =
-        feed.alice.compose(Kind::Action, "waves", None, FEED_MS).unwrap().0
-    else {
+    let Frame::Post { signed } = feed.alice.compose(Kind::Action, "waves", None, FEED_MS).unwrap().0 else {
         unreachable!()
     };
     feed.deliver(&mut app, "alice", signed, now);

@@ -118,7 +118,8 @@ impl Contacts {
                 ["changed", key, name] => {
                     let key = unhex::<32>(key).ok_or(bad("a key is 64 hex digits"))?;
                     let name = unescape(name).ok_or(bad("a name is escaped UTF-8"))?;
-                    let contact = out.by_name.get_mut(&name_key(&name)).ok_or(bad("a change of an unknown name"))?;
+                    let contact =
+                        out.by_name.get_mut(&name_key(&name)).ok_or(bad("a change of an unknown name"))?;
                     contact.changed_to = Some(key);
                 }
                 ["session", author, session, channel, seq, time] => {
@@ -162,8 +163,14 @@ impl Contacts {
         sessions.sort_by_key(|(id, mark)| (mark.time_ms, **id));
         for ((author, session, private), mark) in sessions {
             let channel = if *private { "private" } else { "room" };
-            let _ =
-                writeln!(out, "session {} {} {channel} {} {}", hex(author), hex(session), mark.seq, mark.time_ms);
+            let _ = writeln!(
+                out,
+                "session {} {} {channel} {} {}",
+                hex(author),
+                hex(session),
+                mark.seq,
+                mark.time_ms
+            );
         }
         out
     }
@@ -216,18 +223,25 @@ impl Contacts {
         {
             return false;
         }
-        self.insert(Contact { name: name.to_owned(), key, first_seen_ms: now_ms, verified: false, changed_to: None });
+        self.insert(Contact {
+            name: name.to_owned(),
+            key,
+            first_seen_ms: now_ms,
+            verified: false,
+            changed_to: None,
+        });
         self.touch_binding();
         true
     }
 
     /// Notes that `name` came with `key`, another key than its own.
     pub fn changed(&mut self, name: &str, key: [u8; 32]) {
-        if let Some(c) = self.by_name.get_mut(&name_key(name)) {
-            if c.key != key && c.changed_to != Some(key) {
-                c.changed_to = Some(key);
-                self.touch_binding();
-            }
+        if let Some(c) = self.by_name.get_mut(&name_key(name))
+            && c.key != key
+            && c.changed_to != Some(key)
+        {
+            c.changed_to = Some(key);
+            self.touch_binding();
         }
     }
 
@@ -242,7 +256,13 @@ impl Contacts {
         if let Some(other) = self.by_key.remove(&new) {
             self.by_name.remove(&other);
         }
-        self.insert(Contact { name: old.name, key: new, first_seen_ms: now_ms, verified: false, changed_to: None });
+        self.insert(Contact {
+            name: old.name,
+            key: new,
+            first_seen_ms: now_ms,
+            verified: false,
+            changed_to: None,
+        });
         self.touch_binding();
         Some(new)
     }

@@ -9,7 +9,6 @@
 
 use crate::tls::codec::{self, InvalidMessage, LenPrefix, Reader};
 
-
 /// The largest frame body. A signed message at its longest, its envelope
 /// and a name fit with room to spare.
 pub const MAX_FRAME: usize = 16 * 1024;
@@ -469,13 +468,9 @@ mod tests {
                 room_seq,
                 history
             }),
-            (any::<u64>(), 0..4u8, "[a-z]{0,10}", proptest::collection::vec(any::<u8>(), 0..300))
-                .prop_map(|(room_seq, flags, author, signed)| Frame::Deliver {
-                    room_seq,
-                    flags,
-                    author,
-                    signed
-                }),
+            (any::<u64>(), 0..4u8, "[a-z]{0,10}", proptest::collection::vec(any::<u8>(), 0..300)).prop_map(
+                |(room_seq, flags, author, signed)| Frame::Deliver { room_seq, flags, author, signed }
+            ),
             (any::<u64>(), any::<u64>(), any::<bool>()).prop_map(|(room_seq, seq, private)| Frame::Ack {
                 room_seq,
                 seq,

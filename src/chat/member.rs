@@ -197,9 +197,7 @@ impl Received {
                 | AuthorCheck::LookAlike { .. }
                 | AuthorCheck::BadName { .. },
                 _,
-            ) => {
-                Verdict::KeyChanged
-            }
+            ) => Verdict::KeyChanged,
             (SigCheck::Valid, _, Some(_)) => Verdict::Stale,
             (SigCheck::Valid, _, None) => Verdict::Verified,
             _ => Verdict::Invalid,
@@ -360,7 +358,9 @@ pub enum ComposeError {
     #[error("no member named {0} is known here (/who lists who is in)")]
     UnknownName(String),
     /// `/verify` of a name this member has no verified signature from.
-    #[error("you have no message signed by {0} yet: nothing to verify (its key is learned from its first message)")]
+    #[error(
+        "you have no message signed by {0} yet: nothing to verify (its key is learned from its first message)"
+    )]
     NotAContact(String),
     /// `/msg` to a name whose key changed and was not accepted.
     #[error(
@@ -464,10 +464,10 @@ impl RoomOrder {
         self.last = Some(room_seq);
         if self.recent.insert(room_seq) {
             self.order.push_back(room_seq);
-            if self.order.len() > RECENT_ROOM_SEQS {
-                if let Some(old) = self.order.pop_front() {
-                    self.recent.remove(&old);
-                }
+            if self.order.len() > RECENT_ROOM_SEQS
+                && let Some(old) = self.order.pop_front()
+            {
+                self.recent.remove(&old);
             }
         }
     }
@@ -632,7 +632,8 @@ impl Member {
     /// `/ignore NAME`: what the name's key (or a guest of that name) says
     /// is not shown for the rest of this session; it is still checked.
     pub fn ignore(&mut self, name: &str) -> Result<ChatEvent, ComposeError> {
-        let key = self.contacts.get(name).map(|c| c.key).or_else(|| self.listed.get(&name_key(name)).copied());
+        let key =
+            self.contacts.get(name).map(|c| c.key).or_else(|| self.listed.get(&name_key(name)).copied());
         match key {
             Some(key) if key == self.me => return Err(ComposeError::UnknownName(name.to_owned())),
             Some(key) => {
@@ -728,14 +729,15 @@ impl Member {
         if member.standing == Standing::Guest {
             return;
         }
-        if let Some(contact) = self.contacts.get(&member.name) {
-            if contact.key != member.key && contact.changed_to != Some(member.key) {
-                out.push(ChatEvent::KeyChanged {
-                    name: member.name.clone(),
-                    was: public_key_fingerprint(&contact.key),
-                    now: public_key_fingerprint(&member.key),
-                });
-            }
+        if let Some(contact) = self.contacts.get(&member.name)
+            && contact.key != member.key
+            && contact.changed_to != Some(member.key)
+        {
+            out.push(ChatEvent::KeyChanged {
+                name: member.name.clone(),
+                was: public_key_fingerprint(&contact.key),
+                now: public_key_fingerprint(&member.key),
+            });
         }
         if self.listed.len() < MAX_LISTED || self.listed.contains_key(&name_key(&member.name)) {
             self.listed.insert(name_key(&member.name), member.key);
@@ -744,7 +746,14 @@ impl Member {
 
     /// What this member knows of `name` with `key`, from its contacts;
     /// learns the binding when `learn` (a verified signature) and it is new.
-    fn check_name(&mut self, name: &str, key: [u8; 32], learn: bool, now_ms: u64, out: &mut Vec<ChatEvent>) -> AuthorCheck {
+    fn check_name(
+        &mut self,
+        name: &str,
+        key: [u8; 32],
+        learn: bool,
+        now_ms: u64,
+        out: &mut Vec<ChatEvent>,
+    ) -> AuthorCheck {
         // Our own name and key are known without a contact.
         if let Some(me) = self.name.as_deref() {
             match (name_key(name) == name_key(me), key == self.me) {
@@ -801,7 +810,8 @@ impl Member {
         if self.read_before.len() >= MAX_CHAINS && !self.read_before.contains_key(&id) {
             self.read_before.clear();
         }
-        let before = *self.read_before.entry(id).or_insert_with(|| self.contacts.session(&id).map_or(0, |m| m.seq));
+        let before =
+            *self.read_before.entry(id).or_insert_with(|| self.contacts.session(&id).map_or(0, |m| m.seq));
         if seq <= before {
             return Some(Stale::EarlierSession);
         }
@@ -914,10 +924,10 @@ impl Member {
 
     /// Follows a new chain, forgetting the oldest beyond [`MAX_CHAINS`].
     fn start_chain(&mut self, id: ChainId, seq: u64, hash: [u8; 32]) {
-        if self.chains.len() >= MAX_CHAINS {
-            if let Some(old) = self.chain_order.pop_front() {
-                self.chains.remove(&old);
-            }
+        if self.chains.len() >= MAX_CHAINS
+            && let Some(old) = self.chain_order.pop_front()
+        {
+            self.chains.remove(&old);
         }
         self.chains.insert(id, Chain { last: seq, hash, below: 0 });
         self.chain_order.push_back(id);

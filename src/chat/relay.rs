@@ -283,7 +283,9 @@ impl Relay {
         }
         match &joiner {
             Joiner::Guest if !self.config.guests => return Err(JoinError::NoGuests),
-            Joiner::Verified { key, .. } if self.config.banned.contains(key) => return Err(JoinError::Banned),
+            Joiner::Verified { key, .. } if self.config.banned.contains(key) => {
+                return Err(JoinError::Banned);
+            }
             Joiner::Verified { key, .. } => {
                 let seats = self.seats.values().filter(|s| s.key == *key).count();
                 if seats >= self.config.seats_per_key {
@@ -414,12 +416,16 @@ impl Relay {
             .iter()
             .find(|(id, s)| **id != HOST && s.standing != Standing::Host && name::key(&s.name) == wanted)
             .map(|(_, s)| (s.key, s.standing))
-            .ok_or_else(|| format!("nobody named {} is in the room (/who lists who is in)", printable(name)))?;
+            .ok_or_else(|| {
+                format!("nobody named {} is in the room (/who lists who is in)", printable(name))
+            })?;
         let (key, standing) = key;
         let targets: Vec<SeatId> = self
             .seats
             .iter()
-            .filter(|(id, s)| **id != HOST && (s.key == key && standing != Standing::Guest || name::key(&s.name) == wanted))
+            .filter(|(id, s)| {
+                **id != HOST && (s.key == key && standing != Standing::Guest || name::key(&s.name) == wanted)
+            })
             .map(|(id, _)| *id)
             .collect();
         let reason = if ban { "banned by the host" } else { "removed by the host" };

@@ -346,7 +346,8 @@ fn a_broken_chain_is_noticed_when_no_sequence_number_is_missing() {
     let bob = w.members.get_mut(&2).unwrap();
     for (seq, frame) in [(3, first), (4, second)] {
         let Frame::Post { signed } = frame else { unreachable!() };
-        let e = bob.receive(Frame::Deliver { room_seq: seq, flags: 0, author: "x".into(), signed }, 0).unwrap();
+        let e =
+            bob.receive(Frame::Deliver { room_seq: seq, flags: 0, author: "x".into(), signed }, 0).unwrap();
         if seq == 4 {
             assert!(
                 matches!(&e[..], [ChatEvent::Message(m)] if m.chain_broken && m.missing_before == 0),
@@ -618,7 +619,9 @@ fn the_protocol_test_vectors_hold() {
     let fields = Fields {
         room: [0x42; 32],
         author: key.public_key(),
-        session: [0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff],
+        session: [
+            0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff,
+        ],
         seq: 1,
         prev: [0; 32],
         time_ms: 1_764_720_000_000,
@@ -735,8 +738,14 @@ fn the_host_kicks_every_seat_of_a_key_and_a_ban_keeps_it_out() {
     let again = Joiner::Verified { name: "alice".into(), key: alice };
     w.relay.join(3, again.clone(), Transport::Frames, w.now).unwrap();
     let (_, out) = w.relay.remove("alice", true, w.now).unwrap();
-    assert!(out.iter().any(|o| matches!(o, Output::Close(3, why) if why.contains("banned by the host"))), "{out:?}");
-    assert_eq!(w.relay.join(4, again, Transport::Frames, w.now).unwrap_err(), super::relay::JoinError::Banned);
+    assert!(
+        out.iter().any(|o| matches!(o, Output::Close(3, why) if why.contains("banned by the host"))),
+        "{out:?}"
+    );
+    assert_eq!(
+        w.relay.join(4, again, Transport::Frames, w.now).unwrap_err(),
+        super::relay::JoinError::Banned
+    );
     assert!(w.relay.remove("nobody", false, w.now).unwrap_err().contains("nobody named nobody"));
 }
 

@@ -291,8 +291,9 @@ fn open_room(
 /// once.
 pub fn invite(name: &str, fingerprint: &str) -> Result<(), Error> {
     let digits: String = fingerprint.split_whitespace().collect();
-    let fp = tls::Fingerprint::parse(&digits)
-        .ok_or_else(|| Error::msg(format!("{fingerprint:?} is not a fingerprint (64 hex digits, as `tlschat id` prints)")))?;
+    let fp = tls::Fingerprint::parse(&digits).ok_or_else(|| {
+        Error::msg(format!("{fingerprint:?} is not a fingerprint (64 hex digits, as `tlschat id` prints)"))
+    })?;
     let home = Home::locate()?;
     let room = RoomStore::new(home.room_dir());
     let members = Members::open(room.members_path())?;

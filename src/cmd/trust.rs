@@ -137,7 +137,11 @@ pub fn run(opts: Options) -> Result<(), Error> {
             if let Some(mine) = mine {
                 say!("your safety number:       {}", mine.short());
             }
-            say!("{}'s safety number: {}", printable(&theirs.name), public_key_fingerprint(&theirs.key).short());
+            say!(
+                "{}'s safety number: {}",
+                printable(&theirs.name),
+                public_key_fingerprint(&theirs.key).short()
+            );
             say!(
                 "marked {} verified: compare both numbers with them in person or on a call; if they differ, run `tlschat trust forget {room} {}`",
                 printable(&theirs.name),
@@ -181,7 +185,10 @@ fn save(path: &std::path::Path, contacts: &Contacts) -> Result<(), Error> {
 }
 
 fn unknown(name: &str, room: &str) -> Error {
-    Error::msg(format!("no member named {} is known in {room} (see `tlschat trust list {room}`)", printable(name)))
+    Error::msg(format!(
+        "no member named {} is known in {room} (see `tlschat trust list {room}`)",
+        printable(name)
+    ))
 }
 
 fn unix_ms() -> u64 {

@@ -341,7 +341,9 @@ fn unix_now() -> u64 {
 
 /// The wall clock in Unix milliseconds: what a member signs and checks.
 fn unix_now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// `--step`: a client holds each of its handshake flights until the user
@@ -389,7 +391,15 @@ impl Dial {
         config: Arc<ClientConfig>,
         handshake_timeout: Duration,
     ) -> Self {
-        Self { host: host.into(), port, server_name, config, handshake_timeout, capture: None, contacts_dir: None }
+        Self {
+            host: host.into(),
+            port,
+            server_name,
+            config,
+            handshake_timeout,
+            capture: None,
+            contacts_dir: None,
+        }
     }
 }
 

@@ -264,7 +264,9 @@ impl RoomTask {
                     if ban {
                         let kept = match &self.binder {
                             Some(binder) => binder.ban(&name, &key),
-                            None => Err("this room keeps no names, so the ban lasts until it stops".to_owned()),
+                            None => {
+                                Err("this room keeps no names, so the ban lasts until it stops".to_owned())
+                            }
                         };
                         if let Err(why) = kept {
                             out.push(Output::Note(format!("the ban of {name} is not kept: {why}")));
@@ -273,7 +275,8 @@ impl RoomTask {
                     out
                 }
                 Err(why) => {
-                    self.report(vec![ChatEvent::Refused { code: RefusalCode::NoSuchMember, text: why }]).await;
+                    self.report(vec![ChatEvent::Refused { code: RefusalCode::NoSuchMember, text: why }])
+                        .await;
                     Vec::new()
                 }
             },
@@ -283,7 +286,9 @@ impl RoomTask {
                     None => Err("this room keeps no names to invite into".to_owned()),
                 };
                 match done {
-                    Ok(()) => vec![Output::Note(format!("invited {name} with the key {}", fingerprint.short()))],
+                    Ok(()) => {
+                        vec![Output::Note(format!("invited {name} with the key {}", fingerprint.short()))]
+                    }
                     Err(why) => {
                         let text = format!("not invited: {why}");
                         self.report(vec![ChatEvent::Refused { code: RefusalCode::BadMessage, text }]).await;

@@ -517,10 +517,10 @@ impl Chat {
         if recent && !now && !member.contacts().has_new_binding() {
             return None;
         }
-        if let Some(dir) = file.path.parent() {
-            if let Err(e) = home::private_dir(dir) {
-                return Some(e.to_string());
-            }
+        if let Some(dir) = file.path.parent()
+            && let Err(e) = home::private_dir(dir)
+        {
+            return Some(e.to_string());
         }
         let text = member.contacts().to_text();
         match home::replace(&file.path, text.as_bytes(), Access::Private) {
@@ -635,7 +635,8 @@ impl Chat {
                 _ => false,
             };
             if let (true, Role::Seat(seat)) = (page, &self.role) {
-                let about = format!("{}in the room: {} (the host included)\n", seat.about, seat.room.members());
+                let about =
+                    format!("{}in the room: {} (the host included)\n", seat.about, seat.room.members());
                 s.tls.send(&text::status_response(&data, &about, self.suite))?;
                 self.http = Http::Served;
                 self.mode = Mode::Ignore;
@@ -764,7 +765,9 @@ impl Chat {
                         let _ = events.send(NetEvent::Chat { peer, event }).await;
                     }
                     if let Some(why) = self.save_contacts(false) {
-                        let _ = events.send(NetEvent::Chat { peer, event: ChatEvent::ContactsNotKept { why } }).await;
+                        let _ = events
+                            .send(NetEvent::Chat { peer, event: ChatEvent::ContactsNotKept { why } })
+                            .await;
                     }
                 }
                 (Mode::SeatFrames, Role::Seat(seat)) => {
@@ -844,9 +847,14 @@ impl Chat {
                     MemberAsk::Ignore => member.ignore(&name),
                     MemberAsk::Verify => member.verify(&name),
                 };
-                let event = done.unwrap_or_else(|e| ChatEvent::Refused { code: RefusalCode::BadMessage, text: e.to_string() });
+                let event = done.unwrap_or_else(|e| ChatEvent::Refused {
+                    code: RefusalCode::BadMessage,
+                    text: e.to_string(),
+                });
                 if let Some(why) = self.save_contacts(true) {
-                    let _ = events.send(NetEvent::Chat { peer: s.peer, event: ChatEvent::ContactsNotKept { why } }).await;
+                    let _ = events
+                        .send(NetEvent::Chat { peer: s.peer, event: ChatEvent::ContactsNotKept { why } })
+                        .await;
                 }
                 let _ = events.send(NetEvent::Chat { peer: s.peer, event }).await;
             }

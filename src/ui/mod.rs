@@ -233,10 +233,9 @@ fn entry_lines<'a>(
     // The arrival time; and when it was signed, where that differs by
     // more than a minute.
     let time = match entry.signed_at {
-        Some(signed) => Span::styled(
-            format!("{} (signed {}) ", clock.hh_mm(entry.at), clock.hh_mm(signed)),
-            theme.bad(),
-        ),
+        Some(signed) => {
+            Span::styled(format!("{} (signed {}) ", clock.hh_mm(entry.at), clock.hh_mm(signed)), theme.bad())
+        }
         None => Span::styled(format!("{} ", clock.hh_mm(entry.at)), theme.dim()),
     };
     let tags = entry.tags;

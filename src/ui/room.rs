@@ -151,7 +151,8 @@ impl Widget for MessagePanel<'_> {
                         AuthorCheck::OtherName { known_as } =>
                             format!("a key you know as {}", printable(known_as)),
                         AuthorCheck::LookAlike { of } => format!("NOT {}: a look-alike name", printable(of)),
-                        AuthorCheck::BadName { why } => format!("a name no room may give: {}", printable(why)),
+                        AuthorCheck::BadName { why } =>
+                            format!("a name no room may give: {}", printable(why)),
                     }
                 ),
             ),
