@@ -597,7 +597,17 @@ impl Chat {
                     // the server is slow should not have to wait for it,
                     // nor for its answer (which §6.1 does not require).
                     Some(Intent::Close) if !s.connected => {
+                        let cancelling = s.tls.awaits_trust();
                         self.close(s).await?;
+                        if cancelling {
+                            // user_canceled, then close_notify: said, since
+                            // they are all the room hears from us.
+                            while let Some(event) = s.tls.poll_event() {
+                                if let Some(event) = NetEvent::from_engine(s.peer, event) {
+                                    let _ = events.send(event).await;
+                                }
+                            }
+                        }
                         return Ok(Closer::Us);
                     }
                     Some(Intent::Close) => self.close(s).await?,
