@@ -21,7 +21,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use common::{MADE, Pair, Way, pki, rewrite_protected_handshake, server_config, to_tls};
-use support::{HOME_ENV, Proc, Room, TempDir, single_error_line, tlschat};
+use support::{HOME_ENV, Identity, Proc, Room, TempDir, single_error_line, tlschat};
 use tlschat::pki as certs;
 use tlschat::room::Members;
 use tlschat::tls::internal::messages::HandshakeType;
@@ -265,6 +265,39 @@ fn first_contact_headless_without_trust_on_first_use_is_refused_showing_the_fing
     room.proc.stdout.wait_for_text("left (close_notify)");
     assert!(!room.proc.stdout.contains("this line must not arrive"), "{}", room.proc.output());
     assert!(!home.join("known_rooms").exists(), "nothing may be pinned");
+}
+
+#[test]
+fn a_headless_refusal_at_first_contact_cancels_before_our_certificate_so_the_room_never_meets_us() {
+    let dir = TempDir::new("first-contact-unmet");
+    let room = Room::start(&dir, "listen", &[]);
+    let home = TempDir::new("client-home");
+    let carol = Identity::make(home.path(), "carol");
+    let mut c = client(&home, "connect", &["connect", &room.target()]);
+    c.send_line("this line must not arrive");
+    assert!(!c.wait().success(), "{}", c.output());
+    assert!(single_error_line(&c).contains("is not a known room"), "{}", c.output());
+    // The client proved the server's key, then cancelled without its flight.
+    let log = c.stdout.all();
+    let at = |text: &str| log.iter().position(|l| l.contains(text));
+    let proved = at("the server proved its key").expect("the server's key shown");
+    let cancelled = at("[tls] sent alert user_canceled").expect("user_canceled sent");
+    assert!(proved < cancelled, "{}", c.output());
+    assert_eq!(log.get(cancelled + 1).map(String::as_str), Some("[tls] sent alert close_notify"), "{}", c.output());
+    for sent in ["-> Certificate", "-> CertificateVerify", "-> Finished", "[tls] connected"] {
+        assert!(at(sent).is_none(), "{sent}: {}", c.output());
+    }
+    // The room heard the goodbye, and nothing that says who the client is.
+    room.proc.stdout.wait_for_text("left (close_notify)");
+    room.assert_never_met(&carol);
+    assert!(!room.proc.stdout.contains("this line must not arrive"), "{}", room.proc.output());
+
+    // Trusted the next time, the same client joins under its name and is bound.
+    let mut c = client(&home, "tofu", &["connect", &room.target(), "--trust-on-first-use"]);
+    room.proc.stdout.wait_for_text("carol joined");
+    assert!(room.members().contains(&format!("carol {}", hex(&carol.fingerprint))), "{}", room.members());
+    c.close_stdin();
+    assert!(c.wait().success(), "{}", c.output());
 }
 
 #[test]
