@@ -111,6 +111,91 @@ fn any_key_refuses_a_key_that_is_not_ed25519_with_unsupported_certificate() {
 }
 
 // ---------------------------------------------------------------------------
+// The engine: AnyKey with hold_for_trust
+
+/// An AnyKey client with identity `carol` that holds its flight for trust,
+/// against a server that asks `doorman` about proven client keys.
+fn holding(pki: &common::Pki, doorman: Arc<Doorman>, seed: u64) -> (Pair, certs::CertifiedKey) {
+    let carol = identity_cert(seed * 10, "carol");
+    let mut c = any_key_client();
+    c.client_cert = Some(to_tls(&carol));
+    c.hold_for_trust = true;
+    let mut s = server_config(pki);
+    s.client_auth = ClientAuth::Required(ClientTrust::Admit(doorman));
+    (Pair::new(c, s, seed), carol)
+}
+
+#[test]
+fn hold_for_trust_stops_before_our_flight_with_the_proven_key_and_trusting_it_completes_the_handshake() {
+    let pki = pki(111);
+    let doorman = Arc::new(Doorman::default());
+    let (mut p, carol) = holding(&pki, doorman.clone(), 111);
+    p.drive();
+    // The server's flight verified; ours is not even written.
+    let key = p.client_events.iter().find_map(|e| match e {
+        Event::ServerKey(cert) => Some(cert.fingerprint),
+        _ => None,
+    });
+    let server_key = tlschat::tls::internal::cert::parse_leaf(&pki.server.chain[0]).unwrap().fingerprint;
+    assert_eq!(key, Some(server_key));
+    assert!(p.client.awaits_trust() && p.client.is_handshaking());
+    assert_eq!(p.client.waiting_for(), Some("waiting for you to trust the server's key"));
+    assert!(Pair::connected(&p.client_events).is_none() && Pair::connected(&p.server_events).is_none());
+    assert!(!Pair::message_names(&p.client_events).iter().any(|m| m.starts_with("->") && m != "-> ClientHello"));
+    assert!(doorman.asked.lock().unwrap().is_empty(), "the server must not know the client yet");
+    assert_eq!(p.client.send(b"early"), Err(Error::Internal("application data before the handshake finished")));
+
+    p.client.trust_server().unwrap();
+    p.drive();
+    p.assert_connected();
+    assert!(!p.client.awaits_trust());
+    let names = Pair::message_names(&p.client_events);
+    assert!(names.ends_with(&["-> Certificate".into(), "-> CertificateVerify".into(), "-> Finished".into()]), "{names:?}");
+    let asked = doorman.asked.lock().unwrap().clone();
+    assert_eq!(asked.iter().map(|c| c.fingerprint).collect::<Vec<_>>(), [carol.fingerprint()]);
+    // Trusting twice does nothing more.
+    p.client.trust_server().unwrap();
+}
+
+#[test]
+fn closing_while_holding_for_trust_sends_user_canceled_and_close_notify_and_never_our_certificate() {
+    let pki = pki(112);
+    let doorman = Arc::new(Doorman::default());
+    let (mut p, _carol) = holding(&pki, doorman.clone(), 112);
+    p.drive();
+    assert!(p.client.awaits_trust());
+    p.client.close();
+    p.drive();
+    assert_eq!(Pair::alerts_sent(&p.client_events), [A::USER_CANCELED, A::CLOSE_NOTIFY]);
+    // The server read both (sealed with our handshake keys) and answered the close.
+    assert_eq!(p.server_error, None);
+    assert!(p.server.is_closed());
+    assert!(p.server_events.contains(&Event::PeerClosed), "{:?}", p.server_events);
+    assert!(Pair::connected(&p.server_events).is_none());
+    assert!(doorman.asked.lock().unwrap().is_empty());
+    let received = Pair::message_names(&p.server_events);
+    assert!(!received.iter().any(|m| m == "<- Certificate" || m == "<- Finished"), "{received:?}");
+    // Nothing can be trusted after the cancel.
+    p.client.trust_server().unwrap();
+    p.drive();
+    assert!(Pair::connected(&p.client_events).is_none());
+}
+
+#[test]
+fn without_hold_for_trust_nothing_waits() {
+    let pki = pki(113);
+    let mut c = any_key_client();
+    c.client_cert = Some(to_tls(&identity_cert(1130, "carol")));
+    assert!(!c.hold_for_trust, "off by default");
+    let mut s = server_config(&pki);
+    s.client_auth = ClientAuth::Required(ClientTrust::Admit(Arc::new(Doorman::default())));
+    let mut p = Pair::new(c, s, 113);
+    p.drive();
+    p.assert_connected();
+    assert!(!p.client_events.iter().any(|e| matches!(e, Event::ServerKey(_))));
+}
+
+// ---------------------------------------------------------------------------
 // The engine: Admit
 
 /// An admission policy that remembers whom it was asked about.
