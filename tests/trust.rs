@@ -141,16 +141,24 @@ fn hold_for_trust_stops_before_our_flight_with_the_proven_key_and_trusting_it_co
     assert!(p.client.awaits_trust() && p.client.is_handshaking());
     assert_eq!(p.client.waiting_for(), Some("waiting for you to trust the server's key"));
     assert!(Pair::connected(&p.client_events).is_none() && Pair::connected(&p.server_events).is_none());
-    assert!(!Pair::message_names(&p.client_events).iter().any(|m| m.starts_with("->") && m != "-> ClientHello"));
+    assert!(
+        !Pair::message_names(&p.client_events).iter().any(|m| m.starts_with("->") && m != "-> ClientHello")
+    );
     assert!(doorman.asked.lock().unwrap().is_empty(), "the server must not know the client yet");
-    assert_eq!(p.client.send(b"early"), Err(Error::Internal("application data before the handshake finished")));
+    assert_eq!(
+        p.client.send(b"early"),
+        Err(Error::Internal("application data before the handshake finished"))
+    );
 
     p.client.trust_server().unwrap();
     p.drive();
     p.assert_connected();
     assert!(!p.client.awaits_trust());
     let names = Pair::message_names(&p.client_events);
-    assert!(names.ends_with(&["-> Certificate".into(), "-> CertificateVerify".into(), "-> Finished".into()]), "{names:?}");
+    assert!(
+        names.ends_with(&["-> Certificate".into(), "-> CertificateVerify".into(), "-> Finished".into()]),
+        "{names:?}"
+    );
     let asked = doorman.asked.lock().unwrap().clone();
     assert_eq!(asked.iter().map(|c| c.fingerprint).collect::<Vec<_>>(), [carol.fingerprint()]);
     // Trusting twice does nothing more.
@@ -372,7 +380,12 @@ fn a_headless_refusal_at_first_contact_cancels_before_our_certificate_so_the_roo
     let proved = at("the server proved its key").expect("the server's key shown");
     let cancelled = at("[tls] sent alert user_canceled").expect("user_canceled sent");
     assert!(proved < cancelled, "{}", c.output());
-    assert_eq!(log.get(cancelled + 1).map(String::as_str), Some("[tls] sent alert close_notify"), "{}", c.output());
+    assert_eq!(
+        log.get(cancelled + 1).map(String::as_str),
+        Some("[tls] sent alert close_notify"),
+        "{}",
+        c.output()
+    );
     for sent in ["-> Certificate", "-> CertificateVerify", "-> Finished", "[tls] connected"] {
         assert!(at(sent).is_none(), "{sent}: {}", c.output());
     }

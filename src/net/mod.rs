@@ -47,8 +47,8 @@ use self::session::{Inbox, Role, TlsStream};
 use crate::chat::{ChatEvent, Kind};
 use crate::pcap::{Capture, Opener};
 use crate::tls::{
-    self, AlertDescription, CertSummary, ClientConfig, Connection, Direction, Event, Fingerprint, HandshakeStep,
-    OsRng, Revealed, ServerConfig, ServerName, Summary,
+    self, AlertDescription, CertSummary, ClientConfig, Connection, Direction, Event, Fingerprint,
+    HandshakeStep, OsRng, Revealed, ServerConfig, ServerName, Summary,
 };
 
 /// What a connection asks the driver to do (from the UI or stdin).
@@ -387,7 +387,8 @@ pub struct Dial {
     /// The client's TLS configuration.
     pub config: Arc<ClientConfig>,
     /// Bounds everything up to a completed handshake: name resolution, TCP
-    /// connect and TLS (not counting the time a `--step` gate holds a flight).
+    /// connect and TLS (not counting the time a `--step` gate holds a
+    /// flight, nor the wait for [`Intent::TrustServer`]).
     pub handshake_timeout: Duration,
     /// `--pcap`: where the connection is recorded; the capture should also
     /// be in `config`'s key log, for its secrets.

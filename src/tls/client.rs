@@ -359,7 +359,17 @@ impl State for ExpectFinished {
         let app = AppSecrets::new(Side::Client, suite, traffic);
         core.set_read_key(suite, SecretKind::ServerApplicationTraffic(0), &app.theirs)?;
         core.ccs_allowed = false;
-        let flight = SecondFlight { config, suite, name, client_hs, app, retried, alpn, cert_request, peer: self.peer };
+        let flight = SecondFlight {
+            config,
+            suite,
+            name,
+            client_hs,
+            app,
+            retried,
+            alpn,
+            cert_request,
+            peer: self.peer,
+        };
         if flight.config.hold_for_trust {
             // The server has proven its key; ours waits for the driver's word.
             core.event(Event::ServerKey(flight.peer.clone()));

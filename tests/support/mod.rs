@@ -365,12 +365,15 @@ impl Identity {
         let mut id = Proc::spawn("id", &mut cmd);
         assert!(id.wait().success(), "{}", id.output());
         let field = |label: &str| id.stdout.wait_for_text(label)[label.len()..].to_owned();
-        Self { name: name.to_owned(), fingerprint: field("fingerprint: "), safety_number: field("safety number: ") }
+        Self {
+            name: name.to_owned(),
+            fingerprint: field("fingerprint: "),
+            safety_number: field("safety number: "),
+        }
     }
 }
 
 impl Room {
-
     /// `localhost:PORT`, a name the generated certificate is for.
     pub fn target(&self) -> String {
         format!("localhost:{}", self.addr.port())
