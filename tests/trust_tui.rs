@@ -26,9 +26,8 @@ fn connect(tmux: &Tmux, home: &Path, target: &str) {
 fn connect_with(tmux: &Tmux, home: &Path, target: &str, extra: &str) {
     let q = |p: &Path| format!("'{}'", p.display());
     let program = format!(
-        "env -u SSLKEYLOGFILE TLSCHAT_HOME={home} TERM=xterm-256color {tlschat} connect {target} 2>{err}; \
+        "env -u SSLKEYLOGFILE TLSCHAT_HOME={home} TERM=xterm-256color {tlschat} connect {target} {extra} 2>{err}; \
          echo \"EXIT:$?\" >{exit}; exec sleep 600",
-        target = format!("{target} {extra}"),
         home = q(home),
         tlschat = q(Path::new(TLSCHAT)),
         err = q(&home.join("stderr")),
