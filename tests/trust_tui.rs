@@ -114,12 +114,15 @@ fn step_and_the_first_contact_dialog_work_together_the_dialog_before_our_flight_
     std::thread::sleep(Duration::from_millis(200));
     assert!(!room.proc.stdout.contains("<- ClientHello"), "{}", room.proc.output());
     tmux.keys(PANE, &["Space"]);
-    // The server's flight proves its key: the dialog, our flight not yet made.
+    // The server's flight proves its key: the dialog, our flight not yet
+    // made (the status bar says what the client waits for: not Space).
     tmux.wait_for_text(PANE, "First contact:");
+    tmux.wait_for_text(PANE, "awaiting your trust");
     room.assert_never_met(&carol);
     tmux.keys(PANE, &["y"]);
     // Trusted: our flight is made, and --step holds it in turn.
     tmux.wait_for_text(PANE, "is pinned");
+    tmux.wait_for_text(PANE, "paused");
     std::thread::sleep(Duration::from_millis(300));
     room.assert_never_met(&carol);
     tmux.keys(PANE, &["Space"]);
