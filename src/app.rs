@@ -1464,6 +1464,19 @@ impl App {
                     }
                 }
             }
+            NetEvent::ServerKey { cert, .. } => {
+                self.notice(
+                    now,
+                    Level::Info,
+                    format!(
+                        "the room proved its key {}: your certificate, which says who you are, is not sent until you trust it",
+                        cert.fingerprint.short()
+                    ),
+                );
+                if !self.server {
+                    self.state = "awaiting your trust".into();
+                }
+            }
             NetEvent::Connected { peer, summary } => {
                 let who = summary
                     .peer

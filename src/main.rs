@@ -299,7 +299,7 @@ struct TlsArgs {
     #[arg(long, overrides_with = "reveal")]
     no_reveal: bool,
 
-    /// Abandon a handshake that has not completed after SECS seconds
+    /// Abandon a handshake that has not completed after SECS seconds (a client does not count the time it waits for you: --step, the first-contact question)
     #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_seconds)]
     handshake_timeout: Duration,
 }

@@ -254,6 +254,10 @@ pub fn client_lines(event: &NetEvent) -> Vec<String> {
         NetEvent::KeyUpdated { direction, update_requested, generation, .. } => {
             format!("[tls] {}", key_update_line(*direction, *update_requested, *generation))
         }
+        NetEvent::ServerKey { cert, .. } => format!(
+            "[tls] the server proved its key (fingerprint {}); our certificate, which says who you are, waits until it is trusted",
+            cert.fingerprint.short()
+        ),
         NetEvent::AlertSent { alert, .. } => format!("[tls] sent alert {alert}"),
         NetEvent::Text { line, .. } => printable(line).into_owned(),
         NetEvent::Chat { event, .. } => return chat_lines(event),
@@ -315,6 +319,9 @@ pub fn server_lines(event: &NetEvent) -> Vec<String> {
         NetEvent::AcceptFailed { error } => format!("accept failed: {error}"),
         NetEvent::Refused { refusal, .. } => format!("[room] {refusal}"),
         NetEvent::Held { peer } => format!("[tls {peer}] a flight is held"),
+        NetEvent::ServerKey { peer, cert } => {
+            format!("[tls {peer}] the server proved its key {}", cert.fingerprint.short())
+        }
         NetEvent::Lab(report) => return lab_lines(report),
         NetEvent::Revealed { peer, revealed } => match revealed_line(revealed) {
             Some(line) => format!("[tls {peer}] {line}"),
@@ -374,6 +381,12 @@ pub fn json(event: &NetEvent) -> Option<Value> {
         NetEvent::CaptureStopped { note } => json!({"type": "capture_stopped", "text": note}),
         NetEvent::StatusPage { peer } => json!({"type": "status_page", "peer": peer.to_string()}),
         NetEvent::Held { peer } => json!({"type": "held", "peer": peer.to_string()}),
+        NetEvent::ServerKey { peer, cert } => json!({
+            "type": "server_key",
+            "peer": peer.to_string(),
+            "subject": cert.subject,
+            "key": hex(&cert.fingerprint.0),
+        }),
         NetEvent::Closed { peer, by } => json!({
             "type": "closed",
             "peer": peer.to_string(),

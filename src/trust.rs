@@ -13,12 +13,19 @@
 //!    key is refused during the handshake, so nothing is ever sent to it.
 //!    The error shows the old and new fingerprints and the command that
 //!    forgets the pin ([`TrustError::Changed`]).
-//! 4. First contact: the handshake runs with [`ServerTrust::AnyKey`], so the
-//!    key is proven but not yet trusted, and the [`gate`] holds every line
-//!    the user types until the key is accepted: at once with
-//!    `--trust-on-first-use`, by the user in the TUI's dialog, or never
-//!    (headless without the flag: refused, showing the fingerprint). A
-//!    refusal closes the connection with close_notify and nothing else.
+//! 4. First contact: the handshake runs with [`ServerTrust::AnyKey`] and
+//!    `hold_for_trust` ([`Plan::holds_flight`]), so the key is proven but not
+//!    yet trusted, and the engine stops before our second flight: the room
+//!    has not seen our certificate, so it does not know who we are and
+//!    seats no one. The [`gate`] decides on the key the connection shows it
+//!    ([`NetEvent::ServerKey`]): at once with `--trust-on-first-use`, by the
+//!    user in the TUI's dialog, or never (headless without the flag:
+//!    refused, showing the fingerprint). Trust lets the flight go
+//!    ([`Intent::TrustServer`]) and then every line typed meanwhile; a
+//!    refusal cancels the handshake with user_canceled and close_notify
+//!    (RFC 8446 §6.1: a handshake cancelled for a reason that is no
+//!    protocol failure), and nothing else is sent, as ssh asks before it
+//!    authenticates.
 //!
 //! The known-rooms file (`CONFIG/known_rooms`, 0600) has one
 //! `HOST:PORT FINGERPRINT` line per room, fingerprints in hex, like
@@ -313,6 +320,13 @@ impl Plan {
         matches!(self.origin, Origin::FirstContact(_) | Origin::Fingerprint { pin: true })
     }
 
+    /// Whether the client holds its second flight (its certificate, so
+    /// who it is) until the [`gate`] trusts the key: on first contact only.
+    /// The engine has already checked every other key before that flight.
+    pub fn holds_flight(&self) -> bool {
+        matches!(self.origin, Origin::FirstContact(_))
+    }
+
     /// The trust error a failed connection amounts to, if it is one: a
     /// pinned key that changed, or the room refusing `identity_name`.
     pub fn explain(&self, error: &NetError, identity_name: Option<&str>) -> Option<TrustError> {
@@ -375,9 +389,15 @@ impl Question {
 /// Sits between a client connection and its user while the server's key is
 /// not yet trusted (see the module doc). `from_net`/`to_ui` carry events,
 /// `from_ui`/`to_net` intents; `questions` is where a [`FirstContact::Ask`]
-/// question goes. Nothing from `from_ui` but [`Intent::Close`] reaches
-/// `to_net` before the key is trusted; once it is, everything passes. A
-/// refusal sends [`Intent::Close`] (close_notify) and drops what was held.
+/// question goes. The key arrives in [`NetEvent::ServerKey`] when the plan
+/// [holds the flight](Plan::holds_flight), else in [`NetEvent::Connected`].
+/// Nothing from `from_ui` but [`Intent::Close`] reaches `to_net` before
+/// the key is trusted; then [`Intent::TrustServer`] (when the flight is
+/// held) and everything after it passes. A refusal sends [`Intent::Close`]
+/// (user_canceled and close_notify while the flight is held) and drops
+/// what was held. A later connection through the same gate (the tamper
+/// lab's redials) is let go at once if it shows the trusted key, and
+/// closed if it shows another.
 ///
 /// Returns when the connection's events end: `Ok` if the key was trusted (or
 /// the connection ended before a decision), the reason otherwise.
@@ -393,6 +413,7 @@ pub async fn gate(
         plan,
         to_net: Some(to_net),
         held: VecDeque::new(),
+        trusted: None,
         state: State::Waiting,
         input_open: true,
         verdict: Ok(()),
@@ -404,6 +425,9 @@ pub async fn gate(
             event = from_net.recv() => {
                 let Some(event) = event else { return gate.verdict };
                 let connected = match &event {
+                    NetEvent::ServerKey { cert, .. } => Some(Some(cert.fingerprint)),
+                    // Decided already, at ServerKey.
+                    NetEvent::Connected { .. } if gate.plan.holds_flight() => None,
                     NetEvent::Connected { summary, .. } => Some(summary.peer.as_ref().map(|c| c.fingerprint)),
                     _ => None,
                 };
@@ -413,6 +437,14 @@ pub async fn gate(
                     Some(None) => {
                         let room = gate.plan.room.clone();
                         gate.refuse(TrustError::NoKey { room }).await;
+                    }
+                    // A later connection (the lab's): the key decided before, or not at all.
+                    Some(Some(presented)) if gate.state != State::Waiting => gate.again(presented).await,
+                    Some(Some(presented)) if pending.is_some() => {
+                        // A second key while the user decides on the first: never trusted.
+                        let room = gate.plan.room.clone();
+                        pending = None;
+                        gate.refuse(TrustError::FirstContact { room, presented }).await;
                     }
                     Some(Some(presented)) => match decide_now(&gate.plan, presented) {
                         Decision::Trust => gate.trust(presented).await,
@@ -466,6 +498,8 @@ struct Gate {
     /// input has ended after the key was trusted.
     to_net: Option<mpsc::Sender<Intent>>,
     held: VecDeque<Intent>,
+    /// The key trusted, once it is.
+    trusted: Option<Fingerprint>,
     state: State,
     /// Whether the user may still send more.
     input_open: bool,
@@ -497,18 +531,37 @@ impl Gate {
         }
     }
 
-    /// Pins the key if the plan says so, then lets the held lines go.
+    /// Pins the key if the plan says so, then lets our flight go (when it
+    /// is held) and the held lines after it.
     async fn trust(&mut self, presented: Fingerprint) {
         if let Err(e) = pin(&self.plan, presented) {
             return self.refuse(e).await;
         }
         self.state = State::Open;
+        self.trusted = Some(presented);
+        if self.plan.holds_flight() {
+            self.send(Intent::TrustServer).await;
+        }
         while let Some(intent) = self.held.pop_front() {
             self.send(intent).await;
         }
         if !self.input_open {
             // The input ended while we waited: close once the held lines are out.
             self.to_net = None;
+        }
+    }
+
+    /// A connection after the first (the tamper lab dials again through
+    /// the same gate): its flight goes if it shows the key trusted before,
+    /// and it is closed, our flight unsent, if it shows another.
+    async fn again(&mut self, presented: Fingerprint) {
+        if self.state != State::Open || !self.plan.holds_flight() {
+            return;
+        }
+        if self.trusted == Some(presented) {
+            self.send(Intent::TrustServer).await;
+        } else {
+            self.send(Intent::Close).await;
         }
     }
 
@@ -599,6 +652,12 @@ mod tests {
         }
     }
 
+    /// What a connection that holds its flight shows first.
+    fn server_key(fingerprint: Fingerprint) -> NetEvent {
+        let NetEvent::Connected { peer, summary } = connected(fingerprint) else { unreachable!() };
+        NetEvent::ServerKey { peer, cert: summary.peer.unwrap() }
+    }
+
     fn line(text: &str) -> Intent {
         Intent::Send(Arc::from(text.as_bytes()))
     }
@@ -653,12 +712,17 @@ mod tests {
         w.ui_intents.send(line("one")).await.unwrap();
         w.ui_intents.send(line("two")).await.unwrap();
         let fp = Fingerprint([9; 32]);
-        w.net_events.send(connected(fp)).await.unwrap();
-        assert!(matches!(within(w.ui_events.recv()).await, Some(NetEvent::Connected { .. })));
+        w.net_events.send(server_key(fp)).await.unwrap();
+        assert!(matches!(within(w.ui_events.recv()).await, Some(NetEvent::ServerKey { .. })));
         let question = within(w.questions.recv()).await.unwrap();
         assert_eq!((question.room.as_str(), question.fingerprint), ("localhost:8443", fp));
         assert!(w.net_intents.try_recv().is_err(), "nothing may pass before the answer");
         question.answer.trust();
+        // Our flight first, then the lines, in order.
+        assert!(matches!(within(w.net_intents.recv()).await, Some(Intent::TrustServer)));
+        // The handshake completes: nothing more to decide.
+        w.net_events.send(connected(fp)).await.unwrap();
+        assert!(matches!(within(w.ui_events.recv()).await, Some(NetEvent::Connected { .. })));
         assert_eq!(sent(within(w.net_intents.recv()).await), "one");
         assert_eq!(sent(within(w.net_intents.recv()).await), "two");
         w.ui_intents.send(line("three")).await.unwrap();
@@ -677,7 +741,7 @@ mod tests {
         let dir = temp("declined");
         let mut w = wire(&dir, FirstContact::Ask);
         w.ui_intents.send(line("secret")).await.unwrap();
-        w.net_events.send(connected(Fingerprint([1; 32]))).await.unwrap();
+        w.net_events.send(server_key(Fingerprint([1; 32]))).await.unwrap();
         let question = within(w.questions.recv()).await.unwrap();
         // Dropping the question unanswered is a no, too.
         drop(question);
@@ -695,12 +759,28 @@ mod tests {
         let dir = temp("refused");
         let mut w = wire(&dir, FirstContact::Refuse);
         w.ui_intents.send(line("secret")).await.unwrap();
-        w.net_events.send(connected(Fingerprint([2; 32]))).await.unwrap();
+        w.net_events.send(server_key(Fingerprint([2; 32]))).await.unwrap();
         assert!(matches!(within(w.net_intents.recv()).await, Some(Intent::Close)));
         assert!(w.questions.try_recv().is_err());
         drop(w.net_events);
         let err = within(w.done).await.unwrap().unwrap_err();
         assert!(matches!(err, TrustError::FirstContact { .. }), "{err}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn a_later_connection_goes_on_with_the_trusted_key_and_is_closed_with_another() {
+        let dir = temp("redial");
+        let mut w = wire(&dir, FirstContact::Trust);
+        let fp = Fingerprint([6; 32]);
+        w.net_events.send(server_key(fp)).await.unwrap();
+        assert!(matches!(within(w.net_intents.recv()).await, Some(Intent::TrustServer)));
+        w.net_events.send(server_key(fp)).await.unwrap();
+        assert!(matches!(within(w.net_intents.recv()).await, Some(Intent::TrustServer)));
+        w.net_events.send(server_key(Fingerprint([7; 32]))).await.unwrap();
+        assert!(matches!(within(w.net_intents.recv()).await, Some(Intent::Close)));
+        drop(w.net_events);
+        assert!(within(w.done).await.unwrap().is_ok());
         let _ = std::fs::remove_dir_all(dir);
     }
 
@@ -711,7 +791,8 @@ mod tests {
         w.ui_intents.send(line("only line")).await.unwrap();
         drop(w.ui_intents);
         tokio::task::yield_now().await;
-        w.net_events.send(connected(Fingerprint([3; 32]))).await.unwrap();
+        w.net_events.send(server_key(Fingerprint([3; 32]))).await.unwrap();
+        assert!(matches!(within(w.net_intents.recv()).await, Some(Intent::TrustServer)));
         assert_eq!(sent(within(w.net_intents.recv()).await), "only line");
         assert!(within(w.net_intents.recv()).await.is_none());
         drop(w.net_events);
@@ -775,10 +856,10 @@ mod tests {
         let p = Plan::decide("other:1".into(), None, None, &known, ask).unwrap();
         assert_eq!(p.origin, Origin::FirstContact(ask));
         assert!(matches!(p.trust, ServerTrust::AnyKey));
-        assert!(p.needs_gate());
+        assert!(p.needs_gate() && p.holds_flight());
         let p = Plan::decide("other:1".into(), None, Some(pinned), &known, ask).unwrap();
         assert_eq!(p.origin, Origin::Fingerprint { pin: true });
-        assert!(p.needs_gate());
+        assert!(p.needs_gate() && !p.holds_flight());
         let _ = std::fs::remove_dir_all(dir);
     }
 

@@ -233,6 +233,86 @@ async fn the_step_gate_holds_each_client_flight_until_it_is_released() {
     finished(c.done).await.unwrap();
 }
 
+/// A member that holds its second flight for trust, with a handshake
+/// limit of `limit`.
+fn holding_member(room: &Room, limit: Duration, step: Option<StepGate>) -> Client {
+    let mut config = member_config(room.roots.clone(), "carol", 77);
+    config.hold_for_trust = true;
+    let (intents, intent_rx) = mpsc::channel(16);
+    let (events_tx, events) = mpsc::channel(256);
+    let name = ServerName::parse("localhost").unwrap();
+    let dial = net::Dial::new("127.0.0.1", room.addr.port(), name, Arc::new(config), limit);
+    let done = tokio::spawn(net::connect(dial, intent_rx, events_tx, step));
+    Client { intents, events, done }
+}
+
+/// Whether the room has heard anything of the client's second flight.
+fn heard_the_second_flight(events: &[NetEvent]) -> bool {
+    events.iter().any(|e| {
+        is_message(e, Direction::Received, "Certificate")
+            || is_message(e, Direction::Received, "Finished")
+            || matches!(e, NetEvent::Connected { .. })
+    })
+}
+
+#[tokio::test]
+async fn a_client_holding_its_flight_for_trust_waits_past_its_handshake_limit_and_goes_on_when_trusted() {
+    let mut room = room().await;
+    let mut c = holding_member(&room, Duration::from_secs(1), None);
+    expect(&mut c.events, "the server's key", |e| matches!(e, NetEvent::ServerKey { .. })).await;
+    // Longer than the client's handshake limit: the user's time does not count.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let meanwhile = quiet_period(&mut room.events).await;
+    assert!(!heard_the_second_flight(&meanwhile), "{meanwhile:?}");
+    assert!(!c.done.is_finished(), "the client gave up while the user decided");
+    c.intents.send(Intent::TrustServer).await.unwrap();
+    expect(&mut c.events, "the client connected", |e| matches!(e, NetEvent::Connected { .. })).await;
+    expect(&mut room.events, "the room's side completing", |e| matches!(e, NetEvent::Connected { .. })).await;
+    drop(c.intents);
+    finished(c.done).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_client_holding_its_flight_for_trust_and_told_to_close_cancels_and_the_room_never_seats_it() {
+    let mut room = room().await;
+    let mut c = holding_member(&room, Duration::from_secs(30), None);
+    expect(&mut c.events, "the server's key", |e| matches!(e, NetEvent::ServerKey { .. })).await;
+    c.intents.send(Intent::Close).await.unwrap();
+    finished(c.done).await.expect("a cancel is a clean end");
+    let alerts: Vec<_> = std::iter::from_fn(|| c.events.try_recv().ok())
+        .filter_map(|e| match e {
+            NetEvent::AlertSent { alert, .. } => Some(alert),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(alerts, [tls::AlertDescription::USER_CANCELED, tls::AlertDescription::CLOSE_NOTIFY]);
+    let seen = quiet_period(&mut room.events).await;
+    assert!(!heard_the_second_flight(&seen), "{seen:?}");
+    assert!(
+        seen.iter().any(|e| matches!(e, NetEvent::Closed { by: Closer::Peer, .. })),
+        "the room heard a clean close: {seen:?}"
+    );
+}
+
+#[tokio::test]
+async fn step_holds_the_flight_that_trust_lets_go() {
+    let mut room = room().await;
+    let (go, gate) = net::step_gate();
+    let mut c = holding_member(&room, Duration::from_secs(30), Some(gate));
+    expect(&mut c.events, "the ClientHello held", |e| matches!(e, NetEvent::Held { .. })).await;
+    go.send(()).await.unwrap();
+    expect(&mut c.events, "the server's key", |e| matches!(e, NetEvent::ServerKey { .. })).await;
+    c.intents.send(Intent::TrustServer).await.unwrap();
+    // The flight trust made is held by --step in its turn.
+    expect(&mut c.events, "the second flight held", |e| matches!(e, NetEvent::Held { .. })).await;
+    let meanwhile = quiet_period(&mut room.events).await;
+    assert!(!heard_the_second_flight(&meanwhile), "{meanwhile:?}");
+    go.send(()).await.unwrap();
+    expect(&mut room.events, "the room's side completing", |e| matches!(e, NetEvent::Connected { .. })).await;
+    drop(c.intents);
+    finished(c.done).await.unwrap();
+}
+
 #[tokio::test]
 async fn lines_sent_before_the_handshake_completes_go_out_after_it_and_then_the_client_closes() {
     let mut room = room().await;

@@ -21,7 +21,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use common::{MADE, Pair, Way, pki, rewrite_protected_handshake, server_config, to_tls};
-use support::{HOME_ENV, Proc, Room, TempDir, single_error_line, tlschat};
+use support::{HOME_ENV, Identity, Proc, Room, TempDir, single_error_line, tlschat};
 use tlschat::pki as certs;
 use tlschat::room::Members;
 use tlschat::tls::internal::messages::HandshakeType;
@@ -108,6 +108,99 @@ fn any_key_refuses_a_key_that_is_not_ed25519_with_unsupported_certificate() {
     let mut p = Pair::new(any_key_client(), s, 103);
     p.drive();
     assert_eq!(p.client_error.as_ref().and_then(Error::alert), Some(A::UNSUPPORTED_CERTIFICATE));
+}
+
+// ---------------------------------------------------------------------------
+// The engine: AnyKey with hold_for_trust
+
+/// An AnyKey client with identity `carol` that holds its flight for trust,
+/// against a server that asks `doorman` about proven client keys.
+fn holding(pki: &common::Pki, doorman: Arc<Doorman>, seed: u64) -> (Pair, certs::CertifiedKey) {
+    let carol = identity_cert(seed * 10, "carol");
+    let mut c = any_key_client();
+    c.client_cert = Some(to_tls(&carol));
+    c.hold_for_trust = true;
+    let mut s = server_config(pki);
+    s.client_auth = ClientAuth::Required(ClientTrust::Admit(doorman));
+    (Pair::new(c, s, seed), carol)
+}
+
+#[test]
+fn hold_for_trust_stops_before_our_flight_with_the_proven_key_and_trusting_it_completes_the_handshake() {
+    let pki = pki(111);
+    let doorman = Arc::new(Doorman::default());
+    let (mut p, carol) = holding(&pki, doorman.clone(), 111);
+    p.drive();
+    // The server's flight verified; ours is not even written.
+    let key = p.client_events.iter().find_map(|e| match e {
+        Event::ServerKey(cert) => Some(cert.fingerprint),
+        _ => None,
+    });
+    let server_key = tlschat::tls::internal::cert::parse_leaf(&pki.server.chain[0]).unwrap().fingerprint;
+    assert_eq!(key, Some(server_key));
+    assert!(p.client.awaits_trust() && p.client.is_handshaking());
+    assert_eq!(p.client.waiting_for(), Some("waiting for you to trust the server's key"));
+    assert!(Pair::connected(&p.client_events).is_none() && Pair::connected(&p.server_events).is_none());
+    assert!(
+        !Pair::message_names(&p.client_events).iter().any(|m| m.starts_with("->") && m != "-> ClientHello")
+    );
+    assert!(doorman.asked.lock().unwrap().is_empty(), "the server must not know the client yet");
+    assert_eq!(
+        p.client.send(b"early"),
+        Err(Error::Internal("application data before the handshake finished"))
+    );
+
+    p.client.trust_server().unwrap();
+    p.drive();
+    p.assert_connected();
+    assert!(!p.client.awaits_trust());
+    let names = Pair::message_names(&p.client_events);
+    assert!(
+        names.ends_with(&["-> Certificate".into(), "-> CertificateVerify".into(), "-> Finished".into()]),
+        "{names:?}"
+    );
+    let asked = doorman.asked.lock().unwrap().clone();
+    assert_eq!(asked.iter().map(|c| c.fingerprint).collect::<Vec<_>>(), [carol.fingerprint()]);
+    // Trusting twice does nothing more.
+    p.client.trust_server().unwrap();
+}
+
+#[test]
+fn closing_while_holding_for_trust_sends_user_canceled_and_close_notify_and_never_our_certificate() {
+    let pki = pki(112);
+    let doorman = Arc::new(Doorman::default());
+    let (mut p, _carol) = holding(&pki, doorman.clone(), 112);
+    p.drive();
+    assert!(p.client.awaits_trust());
+    p.client.close();
+    p.drive();
+    assert_eq!(Pair::alerts_sent(&p.client_events), [A::USER_CANCELED, A::CLOSE_NOTIFY]);
+    // The server read both (sealed with our handshake keys) and answered the close.
+    assert_eq!(p.server_error, None);
+    assert!(p.server.is_closed());
+    assert!(p.server_events.contains(&Event::PeerClosed), "{:?}", p.server_events);
+    assert!(Pair::connected(&p.server_events).is_none());
+    assert!(doorman.asked.lock().unwrap().is_empty());
+    let received = Pair::message_names(&p.server_events);
+    assert!(!received.iter().any(|m| m == "<- Certificate" || m == "<- Finished"), "{received:?}");
+    // Nothing can be trusted after the cancel.
+    p.client.trust_server().unwrap();
+    p.drive();
+    assert!(Pair::connected(&p.client_events).is_none());
+}
+
+#[test]
+fn without_hold_for_trust_nothing_waits() {
+    let pki = pki(113);
+    let mut c = any_key_client();
+    c.client_cert = Some(to_tls(&identity_cert(1130, "carol")));
+    assert!(!c.hold_for_trust, "off by default");
+    let mut s = server_config(&pki);
+    s.client_auth = ClientAuth::Required(ClientTrust::Admit(Arc::new(Doorman::default())));
+    let mut p = Pair::new(c, s, 113);
+    p.drive();
+    p.assert_connected();
+    assert!(!p.client_events.iter().any(|e| matches!(e, Event::ServerKey(_))));
 }
 
 // ---------------------------------------------------------------------------
@@ -265,6 +358,44 @@ fn first_contact_headless_without_trust_on_first_use_is_refused_showing_the_fing
     room.proc.stdout.wait_for_text("left (close_notify)");
     assert!(!room.proc.stdout.contains("this line must not arrive"), "{}", room.proc.output());
     assert!(!home.join("known_rooms").exists(), "nothing may be pinned");
+}
+
+#[test]
+fn a_headless_refusal_at_first_contact_cancels_before_our_certificate_so_the_room_never_meets_us() {
+    let dir = TempDir::new("first-contact-unmet");
+    let room = Room::start(&dir, "listen", &[]);
+    let home = TempDir::new("client-home");
+    let carol = Identity::make(home.path(), "carol");
+    let mut c = client(&home, "connect", &["connect", &room.target()]);
+    c.send_line("this line must not arrive");
+    assert!(!c.wait().success(), "{}", c.output());
+    assert!(single_error_line(&c).contains("is not a known room"), "{}", c.output());
+    // The room heard the goodbye, and nothing that says who the client is.
+    room.proc.stdout.wait_for_text("left (close_notify)");
+    room.assert_never_met(&carol);
+    assert!(!room.proc.stdout.contains("this line must not arrive"), "{}", room.proc.output());
+    // The client proved the server's key, then cancelled without its flight.
+    let log = c.stdout.all();
+    let at = |text: &str| log.iter().position(|l| l.contains(text));
+    let proved = at("the server proved its key").expect("the server's key shown");
+    let cancelled = at("[tls] sent alert user_canceled").expect("user_canceled sent");
+    assert!(proved < cancelled, "{}", c.output());
+    assert_eq!(
+        log.get(cancelled + 1).map(String::as_str),
+        Some("[tls] sent alert close_notify"),
+        "{}",
+        c.output()
+    );
+    for sent in ["-> Certificate", "-> CertificateVerify", "-> Finished", "[tls] connected"] {
+        assert!(at(sent).is_none(), "{sent}: {}", c.output());
+    }
+
+    // Trusted the next time, the same client joins under its name and is bound.
+    let mut c = client(&home, "tofu", &["connect", &room.target(), "--trust-on-first-use"]);
+    room.proc.stdout.wait_for_text("carol joined");
+    assert!(room.members().contains(&format!("carol {}", hex(&carol.fingerprint))), "{}", room.members());
+    c.close_stdin();
+    assert!(c.wait().success(), "{}", c.output());
 }
 
 #[test]

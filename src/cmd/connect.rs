@@ -94,6 +94,8 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
     config.keylog = secrets_to(keylog.as_ref(), capture.as_ref());
     config.reveal = opts.tls.reveal(false);
     config.client_cert = Some(identity.certificate(&mut OsRng, unix_now())?.into());
+    // First contact: the certificate above (who we are) waits for the trust gate.
+    config.hold_for_trust = plan.holds_flight();
 
     let lab = if opts.lab {
         // The man in the middle: its own CA, its own key, the room's name.

@@ -47,8 +47,8 @@ use self::session::{Inbox, Role, TlsStream};
 use crate::chat::{ChatEvent, Kind};
 use crate::pcap::{Capture, Opener};
 use crate::tls::{
-    self, AlertDescription, ClientConfig, Connection, Direction, Event, Fingerprint, HandshakeStep, OsRng,
-    Revealed, ServerConfig, ServerName, Summary,
+    self, AlertDescription, CertSummary, ClientConfig, Connection, Direction, Event, Fingerprint,
+    HandshakeStep, OsRng, Revealed, ServerConfig, ServerName, Summary,
 };
 
 /// What a connection asks the driver to do (from the UI or stdin).
@@ -104,7 +104,13 @@ pub enum Intent {
     },
     /// Send close_notify, then wait briefly for the peer's; during the
     /// handshake, at once and without waiting (what was queued is dropped).
+    /// While a client's handshake waits for [`Intent::TrustServer`], it is
+    /// cancelled: user_canceled, close_notify, and our certificate is never sent.
     Close,
+    /// The user trusts the key a [`NetEvent::ServerKey`] showed: the client
+    /// sends its second flight (its certificate, its Finished) and joins.
+    /// Acted on at once; nothing is queued before it.
+    TrustServer,
     /// The tamper lab (`/tamper`): the reconnecting loop of `demo` and
     /// `connect --lab` acts on it, and hands the record-level cases to the
     /// connection as [`Intent::TamperNext`].
@@ -133,6 +139,16 @@ pub enum NetEvent {
         peer: SocketAddr,
         /// The step.
         step: HandshakeStep,
+    },
+    /// A client that holds its flight for trust (first contact): the server
+    /// has proven this key, and the client sends nothing more (its
+    /// certificate, so not who it is) until [`Intent::TrustServer`];
+    /// [`Intent::Close`] cancels the handshake instead.
+    ServerKey {
+        /// The connection.
+        peer: SocketAddr,
+        /// The server's certificate, whose key it proved.
+        cert: CertSummary,
     },
     /// The handshake completed.
     Connected {
@@ -244,6 +260,7 @@ impl NetEvent {
     fn from_engine(peer: SocketAddr, event: Event) -> Option<Self> {
         Some(match event {
             Event::Handshake(step) => Self::Step { peer, step },
+            Event::ServerKey(cert) => Self::ServerKey { peer, cert },
             Event::Connected(summary) => Self::Connected { peer, summary },
             Event::KeyUpdated { direction, update_requested, generation } => {
                 Self::KeyUpdated { peer, direction, update_requested, generation }
@@ -372,7 +389,8 @@ pub struct Dial {
     /// The client's TLS configuration.
     pub config: Arc<ClientConfig>,
     /// Bounds everything up to a completed handshake: name resolution, TCP
-    /// connect and TLS (not counting the time a `--step` gate holds a flight).
+    /// connect and TLS (not counting the time a `--step` gate holds a
+    /// flight, nor the wait for [`Intent::TrustServer`]).
     pub handshake_timeout: Duration,
     /// `--pcap`: where the connection is recorded; the capture should also
     /// be in `config`'s key log, for its secrets.

@@ -316,7 +316,7 @@ impl RoomTask {
             }
             // The room closes through its shutdown signal, not the host's
             // seat; the tamper lab is for clients.
-            Intent::Close | Intent::Tamper(_) | Intent::TamperNext(_) => Vec::new(),
+            Intent::Close | Intent::TrustServer | Intent::Tamper(_) | Intent::TamperNext(_) => Vec::new(),
         };
         self.carry_out(out).await;
     }

@@ -454,6 +454,9 @@ struct Chat {
     step: Option<StepGate>,
     /// Since when a flight is held (in the stream's `write_buf`).
     held: Option<Instant>,
+    /// Since when the engine waits for [`Intent::TrustServer`] (a client
+    /// that holds its flight for trust, after [`NetEvent::ServerKey`]).
+    trust_wait: Option<Instant>,
     /// The tamper lab: what to do to the records of the next line.
     tamper: Option<Wire>,
 }
@@ -486,6 +489,7 @@ pub(super) async fn chat(
         input_ended: false,
         step,
         held: None,
+        trust_wait: None,
         tamper: None,
     };
     let result = chat.run(s, inbox, events).await;
@@ -563,9 +567,11 @@ impl Chat {
                 }
             }
             // One timer: the handshake deadline, then the wait for
-            // close_notify. A held flight stops the handshake's clock.
+            // close_notify. A held flight, or the wait for the user's
+            // trust, stops the handshake's clock.
             let timer = self.closing.unwrap_or(s.deadline);
-            let timer_armed = self.closing.is_some() || (s.tls.is_handshaking() && self.held.is_none());
+            let timer_armed = self.closing.is_some()
+                || (s.tls.is_handshaking() && self.held.is_none() && self.trust_wait.is_none());
             // Nothing is taken after our close_notify, nor beyond the limit
             // while intents cannot be acted on.
             let listening = self.closing.is_none() && !self.input_ended && self.early.len() < EARLY_LIMIT;
@@ -591,10 +597,26 @@ impl Chat {
                     // the server is slow should not have to wait for it,
                     // nor for its answer (which §6.1 does not require).
                     Some(Intent::Close) if !s.connected => {
+                        let cancelling = s.tls.awaits_trust();
                         self.close(s).await?;
+                        if cancelling {
+                            // user_canceled, then close_notify: said, since
+                            // they are all the room hears from us.
+                            while let Some(event) = s.tls.poll_event() {
+                                if let Some(event) = NetEvent::from_engine(s.peer, event) {
+                                    let _ = events.send(event).await;
+                                }
+                            }
+                        }
                         return Ok(Closer::Us);
                     }
                     Some(Intent::Close) => self.close(s).await?,
+                    // At once too: it lets our flight go, which nothing waits behind.
+                    Some(Intent::TrustServer) => {
+                        if let Some(closer) = Box::pin(self.trust_server(s, events)).await? {
+                            return Ok(closer);
+                        }
+                    }
                     Some(intent) => self.early.push_back(intent),
                     None => self.input_ended = true,
                 },
@@ -619,6 +641,9 @@ impl Chat {
         events: &mpsc::Sender<NetEvent>,
     ) -> Result<Option<Closer>, NetError> {
         while let Some(event) = s.tls.poll_event() {
+            if let Event::ServerKey(_) = &event {
+                self.trust_wait = Some(Instant::now());
+            }
             if let Event::Connected(summary) = &event {
                 s.connected = true;
                 self.suite = summary.suite;
@@ -870,6 +895,8 @@ impl Chat {
                 return self.pump(s, events).await;
             }
             Intent::Close => self.close(s).await?,
+            // Acted on when it arrives (see `run`); late, it has nothing to do.
+            Intent::TrustServer => {}
             Intent::TamperNext(wire) => self.tamper = Some(wire),
             // The lab's loop acts on the others.
             Intent::Tamper(_) => {}
@@ -930,6 +957,23 @@ impl Chat {
         }
         s.flush().await?;
         Ok(())
+    }
+
+    /// The user trusts the server's key: the engine writes our second
+    /// flight (held in turn by `--step`, if on) and the handshake completes.
+    /// The handshake's clock moves on by the time the user took.
+    async fn trust_server(
+        &mut self,
+        s: &mut TlsStream,
+        events: &mpsc::Sender<NetEvent>,
+    ) -> Result<Option<Closer>, NetError> {
+        let Some(since) = self.trust_wait.take() else { return Ok(None) };
+        s.deadline += since.elapsed();
+        if let Err(e) = s.tls.trust_server() {
+            let _ = s.flush().await;
+            return Err(e.into());
+        }
+        self.pump(s, events).await
     }
 
     /// Sends close_notify (after a held flight, if any: the peer then sees

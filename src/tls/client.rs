@@ -18,7 +18,7 @@ use super::describe;
 use super::error::Error;
 use super::events::{Event, Summary};
 use super::handshake::{self, expect, received};
-use super::key_schedule::{HandshakeSecrets, SecretKind};
+use super::key_schedule::{HandshakeSecrets, SecretKind, TrafficSecret};
 use super::messages::{
     self, Certificate, CertificateRequest, CipherSuite, ClientHello, EncryptedExtensions, ExtensionType,
     HandshakeType, KeyShareEntry, NamedGroup, ServerHello, SignatureScheme, TLS12, TLS13,
@@ -359,7 +359,48 @@ impl State for ExpectFinished {
         let app = AppSecrets::new(Side::Client, suite, traffic);
         core.set_read_key(suite, SecretKind::ServerApplicationTraffic(0), &app.theirs)?;
         core.ccs_allowed = false;
+        let flight = SecondFlight {
+            config,
+            suite,
+            name,
+            client_hs,
+            app,
+            retried,
+            alpn,
+            cert_request,
+            peer: self.peer,
+        };
+        if flight.config.hold_for_trust {
+            // The server has proven its key; ours waits for the driver's word.
+            core.event(Event::ServerKey(flight.peer.clone()));
+            return Ok(Next::State(Box::new(AwaitTrust(flight))));
+        }
+        flight.send(core)
+    }
 
+    fn waiting_for(&self) -> &'static str {
+        "waiting for the server's Finished"
+    }
+}
+
+/// Everything our second flight needs, from the server's verified Finished on.
+struct SecondFlight {
+    config: Arc<ClientConfig>,
+    suite: Suite,
+    name: ServerName,
+    client_hs: TrafficSecret,
+    app: Box<AppSecrets>,
+    retried: bool,
+    alpn: Option<Vec<u8>>,
+    cert_request: Option<CertificateRequest>,
+    peer: CertSummary,
+}
+
+impl SecondFlight {
+    /// Writes [Certificate, CertificateVerify], Finished and enters the
+    /// traffic phase.
+    fn send(self, core: &mut Core) -> Result<Next, Error> {
+        let Self { config, suite, name, client_hs, app, retried, alpn, cert_request, peer } = self;
         // Our second flight: [Certificate, CertificateVerify], Finished.
         core.write_ccs();
         let mut flight = Vec::with_capacity(1024);
@@ -385,7 +426,7 @@ impl State for ExpectFinished {
             group: NamedGroup::X25519,
             signature_scheme: SignatureScheme::ED25519,
             alpn,
-            peer: Some(self.peer),
+            peer: Some(peer),
             retried,
             server_name: match name {
                 ServerName::Dns(n) => Some(n),
@@ -394,8 +435,30 @@ impl State for ExpectFinished {
         }));
         Ok(Next::Traffic(app))
     }
+}
+
+/// [`ClientConfig::hold_for_trust`]: the server's flight has verified and
+/// [`Event::ServerKey`] told the driver its key; our flight waits for
+/// [`Connection::trust_server`]. [`Connection::close`] here cancels the
+/// handshake with user_canceled and close_notify, and the server never
+/// sees our certificate. The server sends nothing more before our
+/// Finished, so any message now is unexpected.
+struct AwaitTrust(SecondFlight);
+
+impl State for AwaitTrust {
+    fn handle(self: Box<Self>, _core: &mut Core, msg: Message<'_>, _now: u64) -> Result<Next, Error> {
+        Err(Error::unexpected(msg.typ, self.waiting_for()))
+    }
 
     fn waiting_for(&self) -> &'static str {
-        "waiting for the server's Finished"
+        "waiting for you to trust the server's key"
+    }
+
+    fn awaits_trust(&self) -> bool {
+        true
+    }
+
+    fn trusted(self: Box<Self>, core: &mut Core) -> Result<Next, Error> {
+        self.0.send(core)
     }
 }

@@ -179,9 +179,42 @@ impl Connection {
         self.core.key_update_interval = records.clamp(2, super::KEY_UPDATE_INTERVAL);
     }
 
-    /// Sends close_notify: we will send nothing more (§6.1).
+    /// Whether a client's handshake is stopped until the driver trusts the
+    /// server's key ([`ClientConfig::hold_for_trust`](super::ClientConfig::hold_for_trust),
+    /// after [`Event::ServerKey`]): nothing of our second flight is queued yet.
+    pub fn awaits_trust(&self) -> bool {
+        matches!(&self.phase, Phase::Handshaking(state) if state.awaits_trust())
+    }
+
+    /// The driver trusts the server's key it was shown in
+    /// [`Event::ServerKey`]: our second flight ([Certificate,
+    /// CertificateVerify], Finished) is queued and [`Event::Connected`]
+    /// follows. Does nothing unless [`awaits_trust`](Self::awaits_trust).
+    pub fn trust_server(&mut self) -> Result<(), Error> {
+        if !self.awaits_trust() || self.core.sent_close {
+            return Ok(());
+        }
+        let Phase::Handshaking(state) = std::mem::replace(&mut self.phase, Phase::Done(None)) else {
+            return Err(self.fail(Error::Internal("no handshake to go on with")));
+        };
+        match state.trusted(&mut self.core) {
+            Ok(Next::State(next)) => self.phase = Phase::Handshaking(next),
+            Ok(Next::Traffic(app)) => self.phase = Phase::Traffic(app),
+            Err(e) => return Err(self.fail(e)),
+        }
+        Ok(())
+    }
+
+    /// Sends close_notify: we will send nothing more (§6.1). While the
+    /// handshake [awaits trust](Self::awaits_trust), it is cancelled:
+    /// user_canceled goes first (§6.1: "canceling the handshake for some
+    /// reason unrelated to a protocol failure", followed by close_notify),
+    /// under our handshake keys, and our second flight is never written.
     pub fn close(&mut self) {
         if !self.core.sent_close && !matches!(self.phase, Phase::Done(Some(_))) {
+            if self.awaits_trust() {
+                self.core.write_alert(AlertDescription::USER_CANCELED);
+            }
             self.core.sent_close = true;
             if std::mem::take(&mut self.core.close_owed) {
                 // Its AlertSent event went out when the peer's close_notify came.

@@ -252,6 +252,12 @@ pub struct Summary {
 pub enum Event {
     /// A handshake step happened.
     Handshake(HandshakeStep),
+    /// A client with [`hold_for_trust`](super::ClientConfig::hold_for_trust):
+    /// the server has proven this key (CertificateVerify and Finished
+    /// verified) and the handshake waits for
+    /// [`Connection::trust_server`](super::Connection::trust_server) before
+    /// our second flight.
+    ServerKey(CertSummary),
     /// The handshake finished; application data can flow both ways.
     Connected(Summary),
     /// Traffic keys changed by KeyUpdate (§4.6.3).

@@ -119,7 +119,9 @@ pub enum ServerTrust {
     /// whoever signed its certificate and whatever names it carries. The
     /// trust decision is left to the caller, who must make it from
     /// [`Summary::peer`] when [`Event::Connected`] arrives and before
-    /// sending any application data: this is for the first contact with a
+    /// sending any application data, or, with
+    /// [`ClientConfig::hold_for_trust`], from [`Event::ServerKey`] before
+    /// our certificate is sent: this is for the first contact with a
     /// server, to show its user the key before pinning it (as SSH does).
     AnyKey,
 }
@@ -188,6 +190,15 @@ pub struct ClientConfig {
     /// Finished's verify_data, so that the server's check (§4.4.4) fails
     /// with decrypt_error. Never set outside the lab.
     pub corrupt_finished_for_lab_only: bool,
+    /// Decide on the server's key before it learns who we are (off by
+    /// default): once the server's Certificate, CertificateVerify and
+    /// Finished have verified, the handshake stops with
+    /// [`Event::ServerKey`] and our second flight (the client certificate
+    /// that proves our identity, our Finished) is not even written until
+    /// [`Connection::trust_server`]. [`Connection::close`] meanwhile sends
+    /// user_canceled and close_notify instead. For [`ServerTrust::AnyKey`],
+    /// where the user decides, as SSH asks before it authenticates.
+    pub hold_for_trust: bool,
 }
 
 impl ClientConfig {
@@ -204,6 +215,7 @@ impl ClientConfig {
             #[cfg(any(test, feature = "testing"))]
             key_share_in_first_hello: true,
             corrupt_finished_for_lab_only: false,
+            hold_for_trust: false,
         }
     }
 
@@ -226,6 +238,7 @@ impl std::fmt::Debug for ClientConfig {
             .field("client_cert", &self.client_cert.is_some())
             .field("keylog", &self.keylog.is_some())
             .field("corrupt_finished_for_lab_only", &self.corrupt_finished_for_lab_only)
+            .field("hold_for_trust", &self.hold_for_trust)
             .field("reveal", &self.reveal)
             .finish()
     }

@@ -78,6 +78,18 @@ pub(crate) trait State: Send {
 
     /// What this state waits for, for error messages ("waiting for ServerHello").
     fn waiting_for(&self) -> &'static str;
+
+    /// Whether the handshake is stopped for the driver's trust in the
+    /// server's key (a client's `hold_for_trust`).
+    fn awaits_trust(&self) -> bool {
+        false
+    }
+
+    /// The driver trusts the server's key: go on. Only called when
+    /// [`awaits_trust`](Self::awaits_trust).
+    fn trusted(self: Box<Self>, _core: &mut Core) -> Result<Next, Error> {
+        Err(Error::Internal("the handshake is not waiting for trust"))
+    }
 }
 
 /// What a state turns into.

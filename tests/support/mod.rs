@@ -284,6 +284,8 @@ pub struct Room {
     pub ca: PathBuf,
     /// Its server key's fingerprint, as printed.
     pub fingerprint: String,
+    /// Its TLSCHAT_HOME.
+    pub home: PathBuf,
 }
 
 impl Room {
@@ -303,16 +305,75 @@ impl Room {
         let mut args = vec!["listen", "127.0.0.1:0", "--ca-out", &ca_arg];
         args.extend_from_slice(extra);
         let mut cmd = tlschat(&args);
-        cmd.env(HOME_ENV, dir.join(&format!("{name}-home")));
+        let home = dir.join(&format!("{name}-home"));
+        cmd.env(HOME_ENV, &home);
         adjust(&mut cmd);
         let proc = Proc::spawn(name, &mut cmd);
         let line = proc.stdout.wait_for("the listening line", |l| l.starts_with("listening on "));
         let addr = line["listening on ".len()..].parse().unwrap();
         let fingerprint = proc.stdout.wait_for_text("fingerprint: ");
         let fingerprint = fingerprint["fingerprint: ".len()..].to_owned();
-        Self { proc, addr, ca, fingerprint }
+        Self { proc, addr, ca, fingerprint, home }
     }
 
+    /// The room's members file (names bound to keys), empty if there is none.
+    pub fn members(&self) -> String {
+        std::fs::read_to_string(self.home.join("room").join("members")).unwrap_or_default()
+    }
+
+    /// Fails unless the room shows no trace of the client `id`: it never
+    /// received the client's Certificate or Finished (the flight that says
+    /// who it is), announced no join, logged neither its name nor its key,
+    /// and bound nothing to it in its members file. Call it once the room
+    /// has logged the end of the client's connection.
+    pub fn assert_never_met(&self, id: &Identity) {
+        let log = self.proc.stdout.all();
+        let seen = |l: &str| {
+            l.contains("<- Certificate")
+                || l.contains("<- Finished")
+                || l.contains("joined")
+                || l.contains(&id.name)
+                || l.contains(&id.safety_number)
+                || l.contains(&id.fingerprint)
+                || l.replace(' ', "").contains(&id.fingerprint.replace(' ', ""))
+        };
+        let traces: Vec<&String> = log.iter().filter(|l| seen(l)).collect();
+        assert!(traces.is_empty(), "the room met the client: {traces:#?}\n{}", self.proc.output());
+        let members = self.members();
+        assert!(
+            !members.contains(&id.name) && !members.contains(&id.fingerprint.replace(' ', "")),
+            "the room bound the client: {members}"
+        );
+    }
+}
+
+/// A client's identity as `tlschat id` prints it.
+pub struct Identity {
+    /// Its display name.
+    pub name: String,
+    /// Its key's fingerprint, grouped as printed.
+    pub fingerprint: String,
+    /// Its safety number.
+    pub safety_number: String,
+}
+
+impl Identity {
+    /// Makes the identity `name` in the TLSCHAT_HOME `home` (`tlschat id --name`).
+    pub fn make(home: &Path, name: &str) -> Self {
+        let mut cmd = tlschat(&["id", "--name", name]);
+        cmd.env(HOME_ENV, home);
+        let mut id = Proc::spawn("id", &mut cmd);
+        assert!(id.wait().success(), "{}", id.output());
+        let field = |label: &str| id.stdout.wait_for_text(label)[label.len()..].to_owned();
+        Self {
+            name: name.to_owned(),
+            fingerprint: field("fingerprint: "),
+            safety_number: field("safety number: "),
+        }
+    }
+}
+
+impl Room {
     /// `localhost:PORT`, a name the generated certificate is for.
     pub fn target(&self) -> String {
         format!("localhost:{}", self.addr.port())
