@@ -37,20 +37,6 @@ fn t0() -> Now {
     Now { instant: Instant::now(), unix: NOW + 12 * 3600 + 4 * 60 }
 }
 
-/// The engine's event as net reports it.
-fn net_event(peer: SocketAddr, event: Event) -> Option<NetEvent> {
-    Some(match event {
-        Event::Handshake(step) => NetEvent::Step { peer, step },
-        Event::Connected(summary) => NetEvent::Connected { peer, summary },
-        Event::KeyUpdated { direction, update_requested, generation } => {
-            NetEvent::KeyUpdated { peer, direction, update_requested, generation }
-        }
-        Event::AlertSent(alert) => NetEvent::AlertSent { peer, alert },
-        Event::PeerClosed => return None,
-        Event::Revealed(revealed) => NetEvent::Revealed { peer, revealed },
-    })
-}
-
 /// A client app that has started connecting to `server()`.
 fn client_app(now: Now) -> App {
     let mut app = App::new(true);
@@ -73,7 +59,7 @@ fn client_events(name: &str, seed: u64) -> (Vec<Event>, Option<tls::Error>) {
 fn feed(app: &mut App, events: impl IntoIterator<Item = Event>, start: Now) -> Now {
     let mut now = start;
     for event in events {
-        if let Some(event) = net_event(server(), event) {
+        if let Some(event) = NetEvent::from_engine(server(), event) {
             now = now.after(Duration::from_millis(3));
             let _ = app.update(Msg::Net(event), now);
         }
@@ -773,7 +759,7 @@ fn a_rooms_panel_follows_the_member_picked_in_the_member_list() {
         let mut pair = Pair::new(client_config(&pki), server_config(&pki), seed);
         pair.drive();
         for event in pair.server_events {
-            if let Some(event) = net_event(peer, event) {
+            if let Some(event) = NetEvent::from_engine(peer, event) {
                 let _ = app.update(Msg::Net(event), now);
             }
         }
@@ -1240,7 +1226,7 @@ fn the_hosts_screen_says_each_join_and_leave_once_and_its_status_bar_shows_the_r
     cert.subject = "CN=erin".into();
     let member_fp = cert.fingerprint.short().to_string();
     for event in pair.server_events {
-        if let Some(event) = net_event(peer, event) {
+        if let Some(event) = NetEvent::from_engine(peer, event) {
             let event = match event {
                 NetEvent::Connected { peer, .. } => NetEvent::Connected { peer, summary: summary.clone() },
                 other => other,

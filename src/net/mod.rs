@@ -257,7 +257,7 @@ pub enum NetEvent {
 impl NetEvent {
     /// The event to report for an engine event, if any: `PeerClosed` is
     /// reported when the connection ends, as [`NetEvent::Closed`].
-    fn from_engine(peer: SocketAddr, event: Event) -> Option<Self> {
+    pub fn from_engine(peer: SocketAddr, event: Event) -> Option<Self> {
         Some(match event {
             Event::Handshake(step) => Self::Step { peer, step },
             Event::ServerKey(cert) => Self::ServerKey { peer, cert },
