@@ -7,7 +7,9 @@
 //! - [`name`]: display names: the rules, the comparison key, look-alikes;
 //! - [`relay`]: the room: who is in, and which frames go to whom;
 //! - [`member`]: a member: signs what its user writes, verifies what the
-//!   relay delivers, and notices replays, gaps and changed keys.
+//!   relay delivers, and notices replays, gaps and changed keys;
+//! - [`contacts`]: what a member remembers of a room across sessions,
+//!   which the driver keeps in the home.
 //!
 //! `docs/PROTOCOL.md` is the specification, with the threat model.
 
