@@ -175,7 +175,9 @@ pub fn describe_member(m: &MemberInfo) -> String {
         standing => {
             let fp = public_key_fingerprint(&m.key);
             let host = if standing == Standing::Host { ", the host" } else { "" };
-            format!("  {name} \u{2713} key {}{host}, idle {idle}", fp.short())
+            // The relay's word for the key: no ✓, which means a
+            // signature this client checked itself.
+            format!("  {name}, key {}{host}, idle {idle}", fp.short())
         }
     }
 }

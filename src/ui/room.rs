@@ -37,9 +37,10 @@ impl Widget for MembersPanel<'_> {
             return ConnsList { app: self.app }.render(area, buf);
         }
         let members = self.app.members();
-        let block = Block::bordered()
-            .border_style(theme.dim())
-            .title(Span::styled(format!(" Members {} · F3 ", members.len()), theme.heading()));
+        let block = Block::bordered().border_style(theme.dim()).title(Span::styled(
+            format!(" Members {}, as the relay lists them · F3 ", members.len()),
+            theme.heading(),
+        ));
         let inner = block.inner(area);
         block.render(area, buf);
         let mut lines = Vec::new();
@@ -48,18 +49,17 @@ impl Widget for MembersPanel<'_> {
         }
         for m in members {
             let name = printable(&m.name).into_owned();
-            let (mark, style) = match m.standing {
-                Standing::Guest => ("?", theme.dim()),
-                _ => ("\u{2713}", theme.name(&m.name)),
+            // The relay's word: no ✓, which means a signature this
+            // client checked itself.
+            let style = match m.standing {
+                Standing::Guest => theme.dim(),
+                _ => theme.name(&m.name),
             };
             let host = if m.standing == Standing::Host { " (host)" } else { "" };
-            lines.push(Line::from(vec![
-                Span::styled(format!("{mark} {name}"), style),
-                Span::styled(host, theme.dim()),
-            ]));
+            lines.push(Line::from(vec![Span::styled(name, style), Span::styled(host, theme.dim())]));
             let detail = match m.standing {
-                Standing::Guest => "  unverified guest".to_owned(),
-                _ => format!("  {}", public_key_fingerprint(&m.key).short()),
+                Standing::Guest => "  guest: no key".to_owned(),
+                _ => format!("  key {}", public_key_fingerprint(&m.key).short()),
             };
             lines.push(Line::styled(detail, theme.dim()));
         }
