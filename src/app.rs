@@ -2259,10 +2259,16 @@ impl App {
         self.received.0 += 1;
         self.received.1 += m.text.len() as u64;
         let name = chat::printable(&m.from).into_owned();
+        // Our own line, replayed as history: ours, as it was live (the
+        // member knows our name and key without a contact).
+        let ours = m.sig == chat::SigCheck::Valid
+            && m.author == chat::AuthorCheck::Known
+            && self.me.as_deref() == Some(m.from.as_str());
         // History shows when the line was written (its author's signed
         // time), not when it was replayed.
         let at = if m.history { m.time_ms / 1000 } else { now.unix };
-        let mut entry = Entry::new(at, Author::Member { name, mark }, text);
+        let author = if ours { Author::Me(Delivery::Delivered) } else { Author::Member { name, mark } };
+        let mut entry = Entry::new(at, author, text);
         if !m.history && (m.time_ms / 1000).abs_diff(now.unix) > 60 {
             entry.signed_at = Some(m.time_ms / 1000);
         }
@@ -2271,7 +2277,11 @@ impl App {
         // The text is kept once, as shown; the signed bytes hold it as written.
         let m = chat::Received { text: String::new(), ..m };
         entry.signed = Some(Arc::new(m));
-        self.push_mentioning(entry);
+        if ours {
+            self.log.push(entry);
+        } else {
+            self.push_mentioning(entry);
+        }
     }
 
     /// Adds a peer's entry; one that mentions our name is highlighted and

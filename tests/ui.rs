@@ -1336,3 +1336,39 @@ fn each_mark_of_a_later_session_shows_with_its_legend_in_help() {
         assert!(text.contains(expected), "{expected:?} not on screen:\n{text}");
     }
 }
+
+#[test]
+fn a_mention_is_highlighted_without_the_reversed_video_that_marks_the_picked_message() {
+    let (mut app, _) = room_app();
+    let _ = app.update(Msg::Resize { width: 120, height: 32 }, t0());
+    let buf = buffer(&app, 120, 32);
+    let row = (0..32)
+        .find(|&y| {
+            (0..120).map(|x| buf[(x, y)].symbol()).collect::<String>().contains("did you see the handshake")
+        })
+        .expect("the mention on screen");
+    let text_cells: Vec<_> = (10..70).map(|x| &buf[(x, row)]).filter(|c| c.symbol() != " ").collect();
+    assert!(text_cells.iter().any(|c| c.modifier.contains(ratatui::style::Modifier::BOLD)));
+    assert!(!text_cells.iter().any(|c| c.modifier.contains(ratatui::style::Modifier::REVERSED)));
+}
+
+#[test]
+fn our_own_line_replayed_as_history_shows_as_ours() {
+    let now = t0();
+    let mut app = client_app(now);
+    let mut feed = RoomFeed::new();
+    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 4, history: 1 }, now);
+    // A line carol said in an earlier session, as the relay replays it.
+    let mut earlier_carol = member_of(3);
+    let said = RoomFeed::signed(&mut earlier_carol, "what I said yesterday");
+    let frame = Frame::Deliver {
+        room_seq: 4,
+        flags: tlschat::chat::frame::flags::HISTORY,
+        author: "carol".into(),
+        signed: said,
+    };
+    feed.show(&mut app, frame, now);
+    let text = screen(&mut app, 100, 10);
+    assert!(text.contains("(history) you ✓✓: what I said yesterday"), "{text}");
+    assert!(!text.contains("carol ✓"), "{text}");
+}

@@ -240,7 +240,8 @@ fn entry_lines<'a>(
     };
     let tags = entry.tags;
     let mut text_style = if tags.mention {
-        Style::new().add_modifier(Modifier::BOLD | Modifier::REVERSED)
+        // Bold and underlined: reversed video is the picked message's alone.
+        theme.fg(Color::Yellow).add_modifier(Modifier::BOLD | Modifier::UNDERLINED)
     } else {
         Style::new()
     };
@@ -263,7 +264,11 @@ fn entry_lines<'a>(
             };
             // An action reads as a sentence, as irssi shows it: the mark
             // before it, never inside it.
-            let head = if tags.action { format!("{mark} * you ") } else { format!("you {mark}{private}: ") };
+            let head = if tags.action {
+                format!("{history}{mark} * you ")
+            } else {
+                format!("{history}you {mark}{private}: ")
+            };
             (Span::styled(head, theme.name("you")), text_style)
         }
         Author::Peer(name) => (Span::styled(format!("{name}: "), theme.name(name)), Style::new()),
