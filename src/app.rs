@@ -167,6 +167,9 @@ pub enum Msg {
         /// Rows.
         height: u16,
     },
+    /// The terminal lost (false) or regained (true) the user's focus:
+    /// where they stopped reading is marked when they leave.
+    Focus(bool),
     /// The animation clock ticked, or a step held back by the step delay
     /// is due (see [`App::next_reveal`]).
     Tick,
@@ -434,6 +437,9 @@ pub struct ChatLog {
     /// The session numbers of the entries that keep their signed bytes,
     /// oldest first.
     signed: VecDeque<u64>,
+    /// The session number of the first entry that arrived after the user
+    /// last left the terminal: the read marker goes above it.
+    read_up_to: Option<u64>,
     /// How many entries from the newest the view's bottom is: 0 is live.
     scroll: usize,
     /// Entries that arrived while scrolled back.
@@ -454,6 +460,18 @@ impl ChatLog {
     /// Entries that arrived while the view was scrolled back.
     pub fn unread(&self) -> usize {
         self.unread
+    }
+
+    /// Marks where the user stopped reading: everything until now is read.
+    fn mark_read(&mut self) {
+        self.read_up_to = Some(self.dropped + self.entries.len() as u64);
+    }
+
+    /// The index of the first entry the user has not read since they last
+    /// left the terminal, if any arrived: the read marker goes above it.
+    pub fn read_marker(&self) -> Option<usize> {
+        let at = usize::try_from(self.read_up_to?.checked_sub(self.dropped)?).ok()?;
+        (at < self.entries.len()).then_some(at)
     }
 
     /// The bytes the entries hold, about (see [`MAX_LOG_BYTES`]).
@@ -1360,6 +1378,11 @@ impl App {
                 let back = isize::from(notches) * WHEEL_STEP as isize;
                 Update::redraw_if(self.log.scroll_by(back))
             }
+            Msg::Focus(false) => {
+                self.log.mark_read();
+                Update::NONE
+            }
+            Msg::Focus(true) => Update::NONE,
             Msg::Resize { width, height } => {
                 let resized = self.size != (width, height);
                 self.size = (width, height);

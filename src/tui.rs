@@ -19,8 +19,8 @@ use std::io;
 use std::time::Duration;
 
 use crossterm::event::{
-    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture, Event as TermEvent,
-    EventStream, KeyEventKind, MouseEventKind,
+    DisableBracketedPaste, DisableFocusChange, DisableMouseCapture, EnableBracketedPaste, EnableFocusChange,
+    EnableMouseCapture, Event as TermEvent, EventStream, KeyEventKind, MouseEventKind,
 };
 use crossterm::execute;
 use futures_util::StreamExt;
@@ -48,7 +48,7 @@ pub struct Terminal {
 
 /// Leaves the modes [`Terminal::start`] entered beyond ratatui's own.
 fn leave_modes() {
-    let _ = execute!(io::stdout(), DisableMouseCapture, DisableBracketedPaste);
+    let _ = execute!(io::stdout(), DisableMouseCapture, DisableBracketedPaste, DisableFocusChange);
 }
 
 impl Terminal {
@@ -63,7 +63,7 @@ impl Terminal {
             leave_modes();
             ratatui_hook(info);
         }));
-        execute!(io::stdout(), EnableBracketedPaste, EnableMouseCapture)?;
+        execute!(io::stdout(), EnableBracketedPaste, EnableMouseCapture, EnableFocusChange)?;
         Ok(Self { inner })
     }
 
@@ -167,6 +167,8 @@ pub fn message(event: TermEvent) -> Option<Msg> {
             _ => None,
         },
         TermEvent::Resize(width, height) => Some(Msg::Resize { width, height }),
+        TermEvent::FocusLost => Some(Msg::Focus(false)),
+        TermEvent::FocusGained => Some(Msg::Focus(true)),
         _ => None,
     }
 }

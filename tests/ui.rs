@@ -1372,3 +1372,22 @@ fn our_own_line_replayed_as_history_shows_as_ours() {
     assert!(text.contains("(history) you ✓✓: what I said yesterday"), "{text}");
     assert!(!text.contains("carol ✓"), "{text}");
 }
+
+#[test]
+fn a_read_marker_shows_what_came_after_the_user_left_the_terminal() {
+    let now = t0();
+    let mut app = client_app(now);
+    let line = |app: &mut App, text: &str| {
+        let _ = app.update(Msg::Net(NetEvent::Text { peer: server(), line: text.into() }), now);
+    };
+    line(&mut app, "read before leaving");
+    let _ = app.update(Msg::Focus(false), now);
+    assert!(!screen(&mut app, 100, 10).contains("new since you left"), "nothing new yet");
+    line(&mut app, "said while away");
+    let _ = app.update(Msg::Focus(true), now);
+    let text = screen(&mut app, 100, 10);
+    let rows: Vec<&str> = text.lines().collect();
+    let marker = rows.iter().position(|r| r.contains("new since you left")).expect(&text);
+    assert!(rows[marker - 1].contains("read before leaving"), "{text}");
+    assert!(rows[marker + 1].contains("said while away"), "{text}");
+}

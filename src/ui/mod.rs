@@ -183,7 +183,13 @@ impl Widget for ChatPane<'_> {
         let mut filled = 0;
         for index in (0..=newest).rev() {
             let Some(entry) = entries.get(index) else { break };
-            let block = entry_lines(entry, width, theme, self.app.clock(), self.app.picked() == Some(index));
+            let mut block =
+                entry_lines(entry, width, theme, self.app.clock(), self.app.picked() == Some(index));
+            if log.read_marker() == Some(index) {
+                // weechat's read marker: what came after the user left.
+                let rule = format!("{:─^width$}", " new since you left ");
+                block.insert(0, Line::styled(rule, theme.fg(Color::Yellow)));
+            }
             filled += block.len();
             blocks.push(block);
             if filled >= height {
