@@ -1508,7 +1508,7 @@ impl App {
                 let fp = summary
                     .peer
                     .as_ref()
-                    .map(|c| format!(", fingerprint {}", c.fingerprint.short()))
+                    .map(|c| format!(", safety number {}", c.fingerprint.short()))
                     .unwrap_or_default();
                 self.notice(
                     now,

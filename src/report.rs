@@ -244,7 +244,7 @@ pub fn client_lines(event: &NetEvent) -> Vec<String> {
         NetEvent::Connected { summary, .. } => {
             let peer = match &summary.peer {
                 Some(cert) => {
-                    format!("peer {} (fingerprint {})", printable(&cert.subject), cert.fingerprint.short())
+                    format!("peer {} (safety number {})", printable(&cert.subject), cert.fingerprint.short())
                 }
                 None => "no peer certificate".to_owned(),
             };
@@ -257,7 +257,7 @@ pub fn client_lines(event: &NetEvent) -> Vec<String> {
             format!("[tls] {}", key_update_line(*direction, *update_requested, *generation))
         }
         NetEvent::ServerKey { cert, .. } => format!(
-            "[tls] the server proved its key (fingerprint {}); our certificate, which says who you are, waits until it is trusted",
+            "[tls] the server proved its key (safety number {}); our certificate, which says who you are, waits until it is trusted",
             cert.fingerprint.short()
         ),
         NetEvent::AlertSent { alert, .. } => format!("[tls] sent alert {alert}"),

@@ -20,7 +20,7 @@ fn chat_both_ways(listen_extra: &[&str], connect_extra: &[&str], suite: &str) ->
 
     let connected = client.stdout.wait_for_text("[tls] connected: ");
     assert!(connected.contains(suite), "{connected}");
-    assert!(connected.contains("x25519, ed25519, peer CN=localhost (fingerprint "), "{connected}");
+    assert!(connected.contains("x25519, ed25519, peer CN=localhost (safety number "), "{connected}");
 
     client.send_line("hello from the client");
     let heard = room.proc.stdout.wait_for_text("hello from the client");

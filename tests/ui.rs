@@ -1252,7 +1252,7 @@ fn the_hosts_screen_says_each_join_and_leave_once_and_its_status_bar_shows_the_r
     assert!(!text.contains("127.0.0.1:50001 left"), "{text}");
     assert!(text.contains("refused a member: the room is full"), "{text}");
     let status = text.lines().last().unwrap();
-    assert!(status.contains("fp 58011 19260 35353"), "the room's own key: {status}");
+    assert!(status.contains("safety 58011 19260 35353"), "the room's own key: {status}");
     assert!(!status.contains(&member_fp[..11]), "not the last member's: {status}");
 }
 

@@ -342,7 +342,7 @@ impl State for ExpectClientCertificate {
         };
         match &verdict {
             Ok(peer) => core.check("client certificate", true, || {
-                format!("{} (key fingerprint {})", peer.subject, peer.fingerprint.short())
+                format!("{} (key safety number {})", peer.subject, peer.fingerprint.short())
             }),
             Err(e) => core.check("client certificate", false, || e.to_string()),
         }

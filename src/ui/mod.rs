@@ -480,12 +480,12 @@ impl Widget for StatusBar<'_> {
         ];
         if let Some(key) = app.room_key() {
             // The host's own room, whoever connected last.
-            parts.push(format!("fp {key}"));
+            parts.push(format!("safety {key}"));
         } else if let crate::app::Outcome::Done(summary) = app.panel().outcome() {
             // The key's safety number before the suite: on a narrow
             // terminal it is the part that must not be cut off.
             if let Some(cert) = &summary.peer {
-                parts.push(format!("fp {}", cert.fingerprint.short()));
+                parts.push(format!("safety {}", cert.fingerprint.short()));
             }
             parts.push(summary.suite.to_string());
         }
