@@ -228,7 +228,10 @@ impl TlsOptions {
     /// Where the key schedule's commands go besides F4: the script, and
     /// headless lines when `--reveal` was given.
     fn reveal_out(&self, out: Output) -> RevealOut {
-        RevealOut { script: self.reveal_script.clone(), print: !out.tui && !out.json && self.reveal == Some(true) }
+        RevealOut {
+            script: self.reveal_script.clone(),
+            print: !out.tui && !out.json && self.reveal == Some(true),
+        }
     }
 
     /// The key log: `keylog`, else a non-empty `SSLKEYLOGFILE`.
