@@ -1063,6 +1063,13 @@ pub struct App {
     /// The join or leave last shown, by name: the room's note that repeats
     /// it is not shown again.
     shown_presence: Option<(String, bool)>,
+    /// The highest place in the room's order shown so far (a message, or
+    /// one of ours delivered): history replayed after a reconnect (the
+    /// tamper lab's) is not shown twice.
+    room_seen: u64,
+    /// Whether this connection's history repeated lines already shown
+    /// (said once, where the first was skipped).
+    history_folded: bool,
     /// Members whose connection closed with close_notify, their leaving
     /// not yet shown.
     closed_by_peer: Vec<String>,
@@ -1144,6 +1151,8 @@ impl App {
             esc_tail: None,
             clock: Clock::UTC,
             shown_presence: None,
+            room_seen: 0,
+            history_folded: false,
             closed_by_peer: Vec::new(),
             room_key: None,
         }
@@ -2154,6 +2163,25 @@ impl App {
 
     /// What the room reports.
     fn chat(&mut self, event: ChatEvent, now: Now) {
+        match &event {
+            // A reconnect (the lab's) replays what is already on screen:
+            // one line says so, and the scrollback keeps what came after.
+            ChatEvent::Message(m) if m.history && m.room_seq != 0 && m.room_seq <= self.room_seen => {
+                if !self.history_folded {
+                    self.history_folded = true;
+                    self.notice(
+                        now,
+                        Level::Info,
+                        "the room's history is already shown above: not repeated".into(),
+                    );
+                }
+                return;
+            }
+            ChatEvent::Message(m) => self.room_seen = self.room_seen.max(m.room_seq),
+            ChatEvent::Delivered { room_seq, .. } => self.room_seen = self.room_seen.max(*room_seq),
+            ChatEvent::Welcome { .. } => self.history_folded = false,
+            _ => {}
+        }
         let level = match &event {
             ChatEvent::Welcome { .. } => Level::Success,
             ChatEvent::Presence { .. } | ChatEvent::Roster { .. } => Level::Info,

@@ -300,6 +300,13 @@ impl Report {
                     format!("NOT the expected check ({wanted} from {}); it ended: {error}", c.check)
                 };
                 let mut lines = vec![format!("{head} — {verdict}")];
+                if *case == Case::Replay && self.caught() {
+                    lines.push(
+                        "   (your line went once and was delivered; its copy, under a sequence number already \
+                         used, failed the room's check and ended the connection)"
+                            .to_owned(),
+                    );
+                }
                 // A peer's alert says it all; our own check says what it saw.
                 if !matches!(alert, Some((Checker::Peer, _))) {
                     lines.push(format!("   ({error})"));
@@ -359,6 +366,15 @@ fn record_len(buf: &[u8]) -> Option<usize> {
     let header = buf.get(..5)?;
     let len = 5 + usize::from(u16::from_be_bytes([header[3], header[4]]));
     (buf.len() >= len).then_some(len)
+}
+
+/// How long `/tamper replay` waits between a record and its copy: the
+/// room has taken the first (delivered the line) when the copy comes.
+pub const REPLAY_GAP: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// The first whole TLS record in `buf`, as the copy `/tamper replay` sends.
+pub fn first_record(buf: &[u8]) -> Option<Vec<u8>> {
+    record_len(buf).map(|len| buf[..len].to_vec())
 }
 
 /// Applies `wire` to the sealed records in `buf` (whole TLS records, as

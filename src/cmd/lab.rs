@@ -154,6 +154,19 @@ pub(super) async fn run(
                         }
                         _ => None,
                     };
+                    // Our Finished, one bit flipped, ends the client's side
+                    // of the handshake; the room has yet to check it: not
+                    // "complete" for a handshake about to fail.
+                    let event = match event {
+                        NetEvent::Connected { .. } if matches!(pending, Pending::Dialed(Case::Finished)) => {
+                            NetEvent::Lab(Report::Note(
+                                "tamper finished: our Finished (one bit of verify_data flipped) is sent; the room \
+                                 checks it now"
+                                    .to_owned(),
+                            ))
+                        }
+                        event => event,
+                    };
                     let _ = events.send(event).await;
                     if let Some(report) = marked {
                         sig_armed = false;
