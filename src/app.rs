@@ -1070,6 +1070,12 @@ pub struct App {
     /// Whether this connection's history repeated lines already shown
     /// (said once, where the first was skipped).
     history_folded: bool,
+    /// The last lab case's outcome in one line, said again once the room
+    /// is joined anew after the lab's reconnect (so it stays in view), and
+    /// whether that reconnect is under way (its room list, unchanged, is
+    /// not listed again).
+    lab_verdict: Option<(Level, String)>,
+    lab_rejoining: bool,
     /// Members whose connection closed with close_notify, their leaving
     /// not yet shown.
     closed_by_peer: Vec<String>,
@@ -1153,6 +1159,8 @@ impl App {
             shown_presence: None,
             room_seen: 0,
             history_folded: false,
+            lab_verdict: None,
+            lab_rejoining: false,
             closed_by_peer: Vec::new(),
             room_key: None,
         }
@@ -1629,11 +1637,13 @@ impl App {
         if let Report::Ended { case, .. } = report {
             self.panel.fail(format!("tamper {case}: see the chat pane"));
             self.state = "tampered".into();
+            self.lab_verdict = report.summary().map(|s| (level, format!("[lab] {}", chat::printable(&s))));
         }
         if let Report::Reconnecting = report {
             // The next handshake gets a panel of its own.
             self.panel.peer = None;
             self.state = "reconnecting".into();
+            self.lab_rejoining = true;
         }
         for line in report.lines() {
             self.notice(now, level, format!("[lab] {}", chat::printable(&line)));
@@ -2180,6 +2190,29 @@ impl App {
             ChatEvent::Message(m) => self.room_seen = self.room_seen.max(m.room_seq),
             ChatEvent::Delivered { room_seq, .. } => self.room_seen = self.room_seen.max(*room_seq),
             ChatEvent::Welcome { .. } => self.history_folded = false,
+            // The room's list closes the lab's rejoining: the same members
+            // are not listed again, and the case's outcome is said again.
+            ChatEvent::Roster { members, .. } if self.lab_rejoining => {
+                self.lab_rejoining = false;
+                let seated = |ms: &[chat::MemberInfo]| {
+                    let mut v: Vec<_> = ms.iter().map(|m| (m.name.clone(), m.key)).collect();
+                    v.sort();
+                    v
+                };
+                let same = seated(members) == seated(&self.members);
+                if let Some((level, verdict)) = self.lab_verdict.take() {
+                    if same {
+                        self.notice(now, Level::Info, "the room's members are as before".into());
+                    }
+                    self.notice(now, level, verdict);
+                }
+                if same {
+                    if let ChatEvent::Roster { members, .. } = event {
+                        self.members = members;
+                    }
+                    return;
+                }
+            }
             _ => {}
         }
         let level = match &event {

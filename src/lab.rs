@@ -280,6 +280,23 @@ impl Report {
         }
     }
 
+    /// The outcome in one short line (an ended case's head and whether its
+    /// check caught it), repeated once the lab has reconnected.
+    pub fn summary(&self) -> Option<String> {
+        let Self::Ended { case, alert, .. } = self else { return None };
+        let who = match alert {
+            Some((Checker::Peer, a)) => format!("the room sent alert {a}"),
+            Some((_, a)) => format!("this client sent alert {a}"),
+            None => "the connection ended without an alert".to_owned(),
+        };
+        let verdict = if self.caught() {
+            format!("caught by {}", case.check().check)
+        } else {
+            "NOT the expected check".to_owned()
+        };
+        Some(format!("tamper {case} (above): {who} — {verdict}; connected again"))
+    }
+
     /// The lines to show, each prefixed by the caller (`[lab]`).
     pub fn lines(&self) -> Vec<String> {
         match self {

@@ -101,6 +101,9 @@ fn finished_cert_and_mitm_are_caught_in_the_handshake_with_the_alert_each_check_
     let armed = text.find("[lab] tamper finished: closing, then connecting again").unwrap();
     let alert = text.find("[lab] tamper finished: the room sent alert decrypt_error").unwrap();
     assert!(!text[armed..alert].contains("[tls] connected"), "{text}");
+    let sent =
+        text.find("[lab] tamper finished: our Finished (one bit of verify_data flipped) is sent").unwrap();
+    assert!(armed < sent && sent < alert, "{text}");
     assert!(
         text.contains(
             "[lab]    (certificate refused: the certificate is for www.example.org, not localhost)"
