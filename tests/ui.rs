@@ -1338,3 +1338,49 @@ fn each_mark_of_a_later_session_shows_with_its_legend_in_help() {
         assert!(text.contains(expected), "{expected:?} not on screen:\n{text}");
     }
 }
+
+/// The tamper lab's reconnect: the room replays its history and lists its
+/// members again. What is already on screen is not shown twice, and the
+/// case's outcome is said again at the bottom, so it stays in view.
+#[test]
+fn after_the_labs_reconnect_shown_history_is_folded_and_the_verdict_said_again() {
+    use tlschat::lab::{Case, Checker, Report};
+    let now = t0();
+    let mut app = client_app(now);
+    let mut feed = RoomFeed::new();
+    let members = vec![
+        RoomFeed::info("alice", Standing::Verified, feed.alice.public_key()),
+        RoomFeed::info("carol", Standing::Verified, feed.carol.public_key()),
+    ];
+    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 4, history: 0 }, now);
+    feed.show(&mut app, Frame::Roster { total: 2, last: true, members: members.clone() }, now);
+    let hello = RoomFeed::signed(&mut feed.alice, "hello everyone");
+    feed.deliver(&mut app, "alice", hello.clone(), now);
+    let ended = Report::Ended {
+        case: Case::Flip,
+        alert: Some((Checker::Peer, tls::AlertDescription::BAD_RECORD_MAC)),
+        error: "the room sent alert bad_record_mac".into(),
+    };
+    let _ = app.update(Msg::Net(NetEvent::Lab(ended)), now);
+    let _ = app.update(Msg::Net(NetEvent::Lab(Report::Reconnecting)), now);
+    // The new connection: a new member state, the room's history and list.
+    feed.carol = member_of(3);
+    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 5, history: 1 }, now);
+    let replayed = Frame::Deliver {
+        room_seq: 5,
+        flags: 1, // history
+        author: "alice".into(),
+        signed: hello,
+    };
+    feed.show(&mut app, replayed, now);
+    feed.show(&mut app, Frame::Roster { total: 2, last: true, members }, now);
+    let text = screen(&mut app, 140, 30);
+    assert_eq!(text.matches("hello everyone").count(), 1, "{text}");
+    assert!(text.contains("the room's history is already shown above: not repeated"), "{text}");
+    assert_eq!(text.matches("in the room:").count(), 1, "{text}");
+    assert!(text.contains("the room's members are as before"), "{text}");
+    // Said again, last: the outcome in one line.
+    let last =
+        text.rfind("[lab] tamper flip (above): the room sent alert bad_record_mac — caught by").unwrap();
+    assert!(!text[last..].contains("12:04"), "not the last line:\n{text}");
+}
