@@ -531,6 +531,23 @@ impl ChatLog {
 
     /// Moves on the oldest (or, with `oldest` false, the newest) of our
     /// lines whose delivery matches `which`; returns whether there was one.
+    /// Our latest line showing `shown` that was sent and not acknowledged
+    /// (its connection ended first) is marked delivered: the room's
+    /// history, replayed on reconnecting, has it. Whether one was.
+    fn mark_in_history(&mut self, shown: &str) -> bool {
+        let found = self
+            .mine()
+            .filter(|(_, e)| {
+                matches!(e.author, Author::Me(Delivery::Sent { private: false, .. })) && e.text == shown
+            })
+            .map(|(i, _)| i)
+            .last();
+        found
+            .and_then(|i| self.entries.get_mut(i))
+            .map(|e| e.author = Author::Me(Delivery::Delivered))
+            .is_some()
+    }
+
     fn mark_mine(&mut self, which: impl Fn(&Delivery) -> bool, to: Delivery, oldest: bool) -> bool {
         let mut mine = self.mine().filter_map(|(_, e)| match &mut e.author {
             Author::Me(d) if which(d) => Some(d),
@@ -2185,6 +2202,17 @@ impl App {
                         "the room's history is already shown above: not repeated".into(),
                     );
                 }
+                return;
+            }
+            // One of ours whose acknowledgement the ended connection never
+            // brought (the lab's replay): on screen already, now delivered.
+            ChatEvent::Message(m)
+                if m.history
+                    && m.kind == Kind::Text
+                    && self.me.as_deref() == Some(m.from.as_str())
+                    && self.log.mark_in_history(&chat::printable(&m.text)) =>
+            {
+                self.room_seen = self.room_seen.max(m.room_seq);
                 return;
             }
             ChatEvent::Message(m) => self.room_seen = self.room_seen.max(m.room_seq),

@@ -1384,3 +1384,29 @@ fn after_the_labs_reconnect_shown_history_is_folded_and_the_verdict_said_again()
         text.rfind("[lab] tamper flip (above): the room sent alert bad_record_mac — caught by").unwrap();
     assert!(!text[last..].contains("12:04"), "not the last line:\n{text}");
 }
+
+/// `/tamper replay`: our line reached the room but the connection ended
+/// before its acknowledgement; the history replayed on reconnecting has
+/// it, so it is marked delivered, and not shown a second time.
+#[test]
+fn our_line_found_in_the_history_after_a_reconnect_is_marked_delivered_once() {
+    let now = t0();
+    let mut app = client_app(now);
+    let mut feed = RoomFeed::new();
+    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 4, history: 0 }, now);
+    typed(&mut app, "a replayed line", now);
+    let _ = app.update(key(KeyCode::Enter), now);
+    let sent =
+        ChatEvent::Sent { seq: 1, kind: Kind::Text, to: None, text: "a replayed line".into(), acked: true };
+    let _ = app.update(Msg::Net(NetEvent::Chat { peer: server(), event: sent }), now);
+    assert!(screen(&mut app, 120, 12).contains("you ·: a replayed line"));
+    let _ = app.update(Msg::Net(NetEvent::Lab(tlschat::lab::Report::Reconnecting)), now);
+    let ours = RoomFeed::signed(&mut feed.carol, "a replayed line");
+    feed.carol = member_of(3);
+    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 5, history: 1 }, now);
+    let replayed = Frame::Deliver { room_seq: 5, flags: 1, author: "carol".into(), signed: ours };
+    feed.show(&mut app, replayed, now);
+    let text = screen(&mut app, 120, 12);
+    assert!(text.contains("you ✓✓: a replayed line"), "{text}");
+    assert_eq!(text.matches("a replayed line").count(), 1, "{text}");
+}
