@@ -549,6 +549,23 @@ impl ChatLog {
 
     /// Moves on the oldest (or, with `oldest` false, the newest) of our
     /// lines whose delivery matches `which`; returns whether there was one.
+    /// Our latest line showing `shown` that was sent and not acknowledged
+    /// (its connection ended first) is marked delivered: the room's
+    /// history, replayed on reconnecting, has it. Whether one was.
+    fn mark_in_history(&mut self, shown: &str) -> bool {
+        let found = self
+            .mine()
+            .filter(|(_, e)| {
+                matches!(e.author, Author::Me(Delivery::Sent { private: false, .. })) && e.text == shown
+            })
+            .map(|(i, _)| i)
+            .last();
+        found
+            .and_then(|i| self.entries.get_mut(i))
+            .map(|e| e.author = Author::Me(Delivery::Delivered))
+            .is_some()
+    }
+
     fn mark_mine(&mut self, which: impl Fn(&Delivery) -> bool, to: Delivery, oldest: bool) -> bool {
         let mut mine = self.mine().filter_map(|(_, e)| match &mut e.author {
             Author::Me(d) if which(d) => Some(d),
@@ -1081,6 +1098,19 @@ pub struct App {
     /// The join or leave last shown, by name: the room's note that repeats
     /// it is not shown again.
     shown_presence: Option<(String, bool)>,
+    /// The highest place in the room's order shown so far (a message, or
+    /// one of ours delivered): history replayed after a reconnect (the
+    /// tamper lab's) is not shown twice.
+    room_seen: u64,
+    /// Whether this connection's history repeated lines already shown
+    /// (said once, where the first was skipped).
+    history_folded: bool,
+    /// The last lab case's outcome in one line, said again once the room
+    /// is joined anew after the lab's reconnect (so it stays in view), and
+    /// whether that reconnect is under way (its room list, unchanged, is
+    /// not listed again).
+    lab_verdict: Option<(Level, String)>,
+    lab_rejoining: bool,
     /// Members whose connection closed with close_notify, their leaving
     /// not yet shown.
     closed_by_peer: Vec<String>,
@@ -1162,6 +1192,10 @@ impl App {
             esc_tail: None,
             clock: Clock::UTC,
             shown_presence: None,
+            room_seen: 0,
+            history_folded: false,
+            lab_verdict: None,
+            lab_rejoining: false,
             closed_by_peer: Vec::new(),
             room_key: None,
         }
@@ -1643,11 +1677,13 @@ impl App {
         if let Report::Ended { case, .. } = report {
             self.panel.fail(format!("tamper {case}: see the chat pane"));
             self.state = "tampered".into();
+            self.lab_verdict = report.summary().map(|s| (level, format!("[lab] {}", chat::printable(&s))));
         }
         if let Report::Reconnecting = report {
             // The next handshake gets a panel of its own.
             self.panel.peer = None;
             self.state = "reconnecting".into();
+            self.lab_rejoining = true;
         }
         for line in report.lines() {
             self.notice(now, level, format!("[lab] {}", chat::printable(&line)));
@@ -2177,6 +2213,59 @@ impl App {
 
     /// What the room reports.
     fn chat(&mut self, event: ChatEvent, now: Now) {
+        match &event {
+            // A reconnect (the lab's) replays what is already on screen:
+            // one line says so, and the scrollback keeps what came after.
+            ChatEvent::Message(m) if m.history && m.room_seq != 0 && m.room_seq <= self.room_seen => {
+                if !self.history_folded {
+                    self.history_folded = true;
+                    self.notice(
+                        now,
+                        Level::Info,
+                        "the room's history is already shown above: not repeated".into(),
+                    );
+                }
+                return;
+            }
+            // One of ours whose acknowledgement the ended connection never
+            // brought (the lab's replay): on screen already, now delivered.
+            ChatEvent::Message(m)
+                if m.history
+                    && m.kind == Kind::Text
+                    && self.me.as_deref() == Some(m.from.as_str())
+                    && self.log.mark_in_history(&chat::printable(&m.text)) =>
+            {
+                self.room_seen = self.room_seen.max(m.room_seq);
+                return;
+            }
+            ChatEvent::Message(m) => self.room_seen = self.room_seen.max(m.room_seq),
+            ChatEvent::Delivered { room_seq, .. } => self.room_seen = self.room_seen.max(*room_seq),
+            ChatEvent::Welcome { .. } => self.history_folded = false,
+            // The room's list closes the lab's rejoining: the same members
+            // are not listed again, and the case's outcome is said again.
+            ChatEvent::Roster { members, .. } if self.lab_rejoining => {
+                self.lab_rejoining = false;
+                let seated = |ms: &[chat::MemberInfo]| {
+                    let mut v: Vec<_> = ms.iter().map(|m| (m.name.clone(), m.key)).collect();
+                    v.sort();
+                    v
+                };
+                let same = seated(members) == seated(&self.members);
+                if let Some((level, verdict)) = self.lab_verdict.take() {
+                    if same {
+                        self.notice(now, Level::Info, "the room's members are as before".into());
+                    }
+                    self.notice(now, level, verdict);
+                }
+                if same {
+                    if let ChatEvent::Roster { members, .. } = event {
+                        self.members = members;
+                    }
+                    return;
+                }
+            }
+            _ => {}
+        }
         let level = match &event {
             ChatEvent::Welcome { .. } => Level::Success,
             ChatEvent::Presence { .. } | ChatEvent::Roster { .. } => Level::Info,

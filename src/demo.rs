@@ -45,6 +45,10 @@ pub enum Persona {
 #[derive(Debug)]
 pub struct Bot {
     persona: Persona,
+    /// Members welcomed already, by name and key (guests have none): one who comes back (the tamper
+    /// lab reconnects after each case) is not welcomed again, so the
+    /// lab's verdict stays on screen.
+    welcomed: std::collections::HashSet<(String, [u8; 32])>,
 }
 
 /// One thing a bot says.
@@ -65,7 +69,7 @@ fn say(text: String) -> Say {
 impl Bot {
     /// A bot.
     pub fn new(persona: Persona) -> Self {
-        Self { persona }
+        Self { persona, welcomed: std::collections::HashSet::new() }
     }
 
     /// Its name.
@@ -79,7 +83,9 @@ impl Bot {
     /// What the bot says in answer to `event` (maybe nothing).
     pub fn replies(&mut self, event: &ChatEvent) -> Vec<Say> {
         match (self.persona, event) {
-            (Persona::Alice, ChatEvent::Presence { joined: true, member, .. }) if !is_bot(&member.name) => {
+            (Persona::Alice, ChatEvent::Presence { joined: true, member, .. })
+                if !is_bot(&member.name) && self.welcomed.insert((member.name.clone(), member.key)) =>
+            {
                 let how = match member.standing {
                     Standing::Guest => {
                         "You joined as a guest, so your lines are unsigned; `tlschat connect` gives you a key."
@@ -252,6 +258,8 @@ mod tests {
         assert!(bob.replies(&join).is_empty());
         let follow = bob.replies(&message("alice", &welcome[0].text, Kind::Text, false));
         assert!(follow[0].text.starts_with("hi carol, bob here"), "{follow:?}");
+        // Back after a lab case: not welcomed again.
+        assert!(alice.replies(&join).is_empty());
     }
 
     #[test]

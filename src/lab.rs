@@ -280,6 +280,23 @@ impl Report {
         }
     }
 
+    /// The outcome in one short line (an ended case's head and whether its
+    /// check caught it), repeated once the lab has reconnected.
+    pub fn summary(&self) -> Option<String> {
+        let Self::Ended { case, alert, .. } = self else { return None };
+        let who = match alert {
+            Some((Checker::Peer, a)) => format!("the room sent alert {a}"),
+            Some((_, a)) => format!("this client sent alert {a}"),
+            None => "the connection ended without an alert".to_owned(),
+        };
+        let verdict = if self.caught() {
+            format!("caught by {}", case.check().check)
+        } else {
+            "NOT the expected check".to_owned()
+        };
+        Some(format!("tamper {case} (above): {who} — {verdict}; connected again"))
+    }
+
     /// The lines to show, each prefixed by the caller (`[lab]`).
     pub fn lines(&self) -> Vec<String> {
         match self {
@@ -300,6 +317,13 @@ impl Report {
                     format!("NOT the expected check ({wanted} from {}); it ended: {error}", c.check)
                 };
                 let mut lines = vec![format!("{head} — {verdict}")];
+                if *case == Case::Replay && self.caught() {
+                    lines.push(
+                        "   (your line went once and was delivered; its copy, under a sequence number already \
+                         used, failed the room's check and ended the connection)"
+                            .to_owned(),
+                    );
+                }
                 // A peer's alert says it all; our own check says what it saw.
                 if !matches!(alert, Some((Checker::Peer, _))) {
                     lines.push(format!("   ({error})"));
@@ -359,6 +383,15 @@ fn record_len(buf: &[u8]) -> Option<usize> {
     let header = buf.get(..5)?;
     let len = 5 + usize::from(u16::from_be_bytes([header[3], header[4]]));
     (buf.len() >= len).then_some(len)
+}
+
+/// How long `/tamper replay` waits between a record and its copy: the
+/// room has taken the first (delivered the line) when the copy comes.
+pub const REPLAY_GAP: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// The first whole TLS record in `buf`, as the copy `/tamper replay` sends.
+pub fn first_record(buf: &[u8]) -> Option<Vec<u8>> {
+    record_len(buf).map(|len| buf[..len].to_vec())
 }
 
 /// Applies `wire` to the sealed records in `buf` (whole TLS records, as

@@ -299,6 +299,10 @@ struct TlsArgs {
     #[arg(long, overrides_with = "reveal")]
     no_reveal: bool,
 
+    /// Write the key schedule's commands (those of F4) to FILE (made 0600) as a shell script that runs each and checks it prints the engine's value (`sh FILE`); implies --reveal. Headless, --reveal also prints them
+    #[arg(long, value_name = "FILE", conflicts_with = "no_reveal")]
+    reveal_script: Option<PathBuf>,
+
     /// Abandon a handshake that has not completed after SECS seconds (a client does not count the time it waits for you: --step, the first-contact question)
     #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_seconds)]
     handshake_timeout: Duration,
@@ -341,6 +345,7 @@ impl TlsArgs {
                 (_, true) => Some(false),
                 _ => None,
             },
+            reveal_script: self.reveal_script.clone(),
         }
     }
 }

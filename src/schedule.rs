@@ -236,6 +236,63 @@ impl Schedule {
         self.rows().into_iter().filter_map(|r| r.proof).collect()
     }
 
+    /// Every command with its row's name and where it sits in the tree
+    /// (`c hs traffic / write key`), top to bottom.
+    pub fn named_proofs(&self) -> Vec<(String, Proof)> {
+        let mut path: Vec<String> = Vec::new();
+        let mut out = Vec::new();
+        for row in self.rows() {
+            path.truncate(row.depth);
+            path.resize(row.depth, String::new());
+            path.push(row.name.clone());
+            if let Some(proof) = row.proof {
+                let name = path.iter().filter(|n| !n.is_empty()).cloned().collect::<Vec<_>>().join(" / ");
+                out.push((name, proof));
+            }
+        }
+        out
+    }
+
+    /// The commands as a POSIX shell script (`--reveal-script`): each
+    /// preceded by its name and the engine's value as comments, run, and
+    /// its output (read as [`normalize`] does) checked against that value.
+    /// It prints `ok` or `FAIL` per command and exits non-zero if any
+    /// failed. It holds the session's secrets.
+    pub fn script(&self) -> Zeroizing<String> {
+        let mut s = Zeroizing::new(String::from(
+            "#!/bin/sh\n\
+             # The key schedule of one tlschat session (--reveal-script): each command\n\
+             # recomputes a value with OpenSSL 3, xxd and sh, and is checked against\n\
+             # the value the engine used. Run: sh THIS-FILE. It holds the session's\n\
+             # secrets: anyone who reads it can decrypt the session.\n\
+             \n\
+             # A command's output reduced to its hex: the text after the last \"= \",\n\
+             # without white space or colons, in lowercase.\n\
+             norm() { tr -d '\\n' | sed 's/.*= //' | tr -d ' \\t\\r:' | tr 'A-F' 'a-f'; }\n\
+             ok=0 failed=0\n\
+             check() {\n\
+             \x20 if [ \"$(printf '%s' \"$3\" | norm)\" = \"$2\" ]; then\n\
+             \x20   ok=$((ok + 1)); echo \"ok   $1\"\n\
+             \x20 else\n\
+             \x20   failed=$((failed + 1)); echo \"FAIL $1: expected $2, got $3\"\n\
+             \x20 fi\n\
+             }\n",
+        ));
+        for (n, (name, proof)) in self.named_proofs().into_iter().enumerate() {
+            let _ = write!(
+                s,
+                "\n# {}. {name}\n# expect: {}\ngot=$({}\n)\ncheck '{}' {} \"$got\"\n",
+                n + 1,
+                proof.expected.as_str(),
+                proof.command.as_str(),
+                format!("{}. {}", n + 1, name.replace('\'', "")),
+                proof.expected.as_str(),
+            );
+        }
+        s.push_str("\necho \"$ok ok, $failed failed\"\n[ \"$failed\" -eq 0 ]\n");
+        s
+    }
+
     /// The tree, top to bottom.
     pub fn rows(&self) -> Vec<Row> {
         let mut rows = Vec::new();

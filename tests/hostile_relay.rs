@@ -301,3 +301,21 @@ fn a_name_no_room_may_give_is_flagged_and_binds_nothing() {
     assert_eq!(one(&e).verdict(), Verdict::KeyChanged);
     assert!(c.contacts().list().is_empty());
 }
+
+#[test]
+fn invalid_copies_claiming_one_place_do_not_hide_another_places_gap() {
+    let mut c = carol(Contacts::new(), 1200);
+    let mut alice = author(1, 121);
+    let m: Vec<Vec<u8>> = (1..=4).map(|i| signed(&mut alice, &format!("m{i}"), JOIN + i)).collect();
+    c.receive(deliver(11, 0, "alice", &m[0]), JOIN + 10).unwrap();
+    // m2 dropped; m3 altered, twice.
+    for room_seq in [12, 13] {
+        let mut altered = m[2].clone();
+        let last = altered.len() - 1;
+        altered[last] ^= 1;
+        let e = c.receive(deliver(room_seq, 0, "alice", &altered), JOIN + 10).unwrap();
+        assert_eq!(one(&e).sig, SigCheck::Invalid);
+    }
+    let e = c.receive(deliver(14, 0, "alice", &m[3]), JOIN + 10).unwrap();
+    assert_eq!(one(&e).missing_before, 1, "m2 never came: {e:?}");
+}

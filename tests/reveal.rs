@@ -311,3 +311,115 @@ fn headless_lines_carry_the_values_but_not_the_records() {
     // On by default in the demo: nothing said on stderr.
     assert!(demo.stderr.all().is_empty(), "{}", demo.output());
 }
+
+// ---------------------------------------------------------------------------
+// The commands as a script (`--reveal-script`) and as headless lines
+
+/// Runs a script with `shell`: its status and what it printed.
+fn run_script(shell: &str, path: &std::path::Path) -> (bool, String) {
+    let out = Command::new(shell).arg(path).output().expect("the shell runs");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn the_written_script_runs_every_command_and_checks_the_engines_values() {
+    let dir = TempDir::new("reveal-script-lib");
+    for (suite, seed) in [(CHACHA, 37), (AES, 38)] {
+        let p = session(suite, true, seed);
+        let schedule = schedule_of(&p.client_events);
+        let proofs = schedule.named_proofs();
+        let script = schedule.script();
+        // Each command is there with its value as a comment.
+        for (name, proof) in &proofs {
+            assert!(script.contains(&format!("# expect: {}", proof.expected.as_str())), "{name}");
+            assert!(script.contains(proof.command.as_str()), "{name}");
+        }
+        let path = dir.join("schedule.sh");
+        std::fs::write(&path, script.as_bytes()).unwrap();
+        for shell in ["bash", "sh"] {
+            let (ok, out) = run_script(shell, &path);
+            assert!(ok, "{shell} {suite}:\n{out}");
+            assert_eq!(out.lines().filter(|l| l.starts_with("ok   ")).count(), proofs.len(), "{out}");
+            assert!(out.ends_with(&format!("{} ok, 0 failed\n", proofs.len())), "{out}");
+        }
+        // A wrong value is caught: the script says which and fails.
+        let (_, proof) = &proofs[proofs.len() / 2];
+        let mut wrong = proof.expected.to_string();
+        let flipped = if wrong.starts_with('0') { "1" } else { "0" };
+        wrong.replace_range(0..1, flipped);
+        std::fs::write(
+            &path,
+            script.replace(&format!(" {} \"$got\"", proof.expected.as_str()), &format!(" {wrong} \"$got\"")),
+        )
+        .unwrap();
+        let (ok, out) = run_script("bash", &path);
+        assert!(!ok, "{out}");
+        assert_eq!(out.lines().filter(|l| l.starts_with("FAIL ")).count(), 1, "{out}");
+    }
+}
+
+#[test]
+fn the_demo_writes_the_script_and_headless_reveal_prints_the_commands() {
+    let dir = TempDir::new("reveal-script-demo");
+    let script = dir.join("schedule.sh");
+    let mut demo = Proc::spawn(
+        "demo",
+        tlschat(&["demo", "--headless", "--reveal", "--reveal-script", script.to_str().unwrap()])
+            .env("TLSCHAT_HOME", dir.path()),
+    );
+    demo.stdout.wait_for_text("[tls] connected: ");
+    demo.close_stdin();
+    assert!(demo.wait().success(), "{}", demo.output());
+    let out = demo.stdout.all();
+    // The commands printed, each under its name and value, and each
+    // printed one gives that value.
+    let mut commands = Vec::new();
+    let mut i = 0;
+    while i < out.len() {
+        if let Some((name, expected)) = out[i].strip_prefix("# ").and_then(|l| l.split_once(": expect ")) {
+            let mut command = String::new();
+            i += 1;
+            while i < out.len() {
+                command.push_str(&out[i]);
+                command.push('\n');
+                let more = out[i].ends_with('\\');
+                i += 1;
+                if !more {
+                    break;
+                }
+            }
+            commands.push((name.to_owned(), expected.to_owned(), command));
+        } else {
+            i += 1;
+        }
+    }
+    for name in ["(EC)DHE shared secret", "early secret", "handshake secret", "c hs traffic", "master secret"]
+    {
+        assert!(commands.iter().any(|(n, ..)| n.ends_with(name)), "no {name} command in {out:?}");
+    }
+    for (name, expected, command) in &commands {
+        assert_eq!(&sh(command), expected, "{name}: {command}");
+    }
+    // The script: 0600, and every check passes.
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&script).unwrap().permissions().mode() & 0o777, 0o600);
+    let (ok, printed) = run_script("bash", &script);
+    assert!(ok, "{printed}");
+    let checked = printed.lines().filter(|l| l.starts_with("ok   ")).count();
+    assert!(checked >= commands.len(), "{checked} checks, {} commands printed", commands.len());
+    // The revealed values the demo printed are the script's expectations.
+    let line = out.iter().find(|l| l.starts_with("[tls] revealed handshake secret = ")).unwrap();
+    let hs = line.rsplit(' ').next().unwrap();
+    let text = std::fs::read_to_string(&script).unwrap();
+    assert!(text.contains(&format!("# expect: {hs}")), "{text}");
+}
+
+#[test]
+fn without_reveal_given_the_headless_demo_prints_no_command() {
+    let dir = TempDir::new("reveal-no-commands");
+    let mut demo = Proc::spawn("demo", tlschat(&["demo", "--headless"]).env("TLSCHAT_HOME", dir.path()));
+    demo.stdout.wait_for_text("[tls] connected: ");
+    demo.close_stdin();
+    assert!(demo.wait().success(), "{}", demo.output());
+    assert!(!demo.stdout.all().iter().any(|l| l.starts_with("openssl ") || l.contains(": expect ")));
+}

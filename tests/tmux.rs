@@ -181,6 +181,86 @@ fn demo_tamper_flip_shows_the_rooms_bad_record_mac_reconnects_and_sig_marks_bobs
     assert_exited_cleanly(&tmux, "lab", dir.path());
 }
 
+/// The screen once the lab has reconnected after a case, the room's
+/// history and greetings given time to arrive (they used to push the
+/// verdict out of the pane within a second).
+fn after_the_reconnect(tmux: &Tmux, reconnects: usize) -> String {
+    tmux.wait_for("lab", "the new handshake", |s| {
+        handshake_done(s) && s.matches("reconnecting: a new handshake").count() >= 1.min(reconnects)
+    });
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    chat_pane(&tmux.screen("lab"))
+}
+
+/// Waits for `text` in the lab's chat pane, wherever it wraps; the pane.
+fn wait_pane(tmux: &Tmux, text: &str) -> String {
+    chat_pane(&tmux.wait_for("lab", text, |s| chat_pane(s).contains(text)))
+}
+
+/// The chat pane's text (left of the panel), its wrapped rows joined, so
+/// that a notice is found whole wherever the pane wrapped it.
+fn chat_pane(screen: &str) -> String {
+    let rows: Vec<&str> = screen
+        .lines()
+        .map(|l| l.split(['│', '┌', '└']).next().unwrap_or_default().trim())
+        .filter(|l| !l.is_empty())
+        .collect();
+    rows.join(" ")
+}
+
+#[test]
+fn demo_tamper_verdicts_stay_on_screen_after_the_reconnect_and_replay_delivers_the_line_once() {
+    let dir = TempDir::new("tmux-lab-verdicts");
+    let tmux = Tmux::start(&dir);
+    spawn(&tmux, "lab", dir.path(), &["demo", "--step-delay", "0"]);
+    tmux.wait_for("lab", "the finished handshake", handshake_done);
+    tmux.wait_for_text("lab", "bob ✓ new: hi ");
+
+    tmux.type_line("lab", "/tamper flip");
+    tmux.wait_for_text("lab", "[lab] tamper flip: flips one bit");
+    tmux.type_line("lab", "this line is flipped");
+    tmux.wait_for_text("lab", "reconnecting: a new handshake");
+    let screen = after_the_reconnect(&tmux, 1);
+    assert!(screen.contains("tamper flip: the room sent alert bad_record_mac"), "{screen}");
+    // Not greeted again, and what was shown is not shown twice.
+    assert!(screen.matches("welcome, ").count() <= 1, "{screen}");
+
+    tmux.type_line("lab", "/tamper replay");
+    tmux.wait_for_text("lab", "[lab] tamper replay: sends the record");
+    tmux.type_line("lab", "this line is replayed");
+    wait_pane(&tmux, "tamper replay: the room sent alert");
+    let screen = after_the_reconnect(&tmux, 2);
+    // The line itself: delivered (✓✓: acknowledged by the room before the
+    // copy ended the connection, or found in the history it replays), and
+    // shown once.
+    assert!(screen.contains("you ✓✓: this line is replayed"), "{screen}");
+    assert!(screen.contains("tamper replay: the room sent alert bad_record_mac"), "{screen}");
+    assert!(screen.contains("your line went once and was delivered"), "{screen}");
+    // Not shown again by the history the reconnect replays.
+    assert_eq!(screen.matches("this line is replayed").count(), 1, "{screen}");
+    assert!(
+        screen.contains("[lab] tamper replay (above): the room sent alert bad_record_mac — caught by"),
+        "{screen}"
+    );
+
+    tmux.type_line("lab", "/tamper finished");
+    let at_verdict = wait_pane(&tmux, "tamper finished: the room sent alert decrypt_error");
+    let at = at_verdict.find("tamper finished: closing").unwrap();
+    assert!(!at_verdict[at..].contains("handshake complete"), "{at_verdict}");
+    let screen = after_the_reconnect(&tmux, 3);
+    assert!(screen.contains("tamper finished: the room sent alert decrypt_error"), "{screen}");
+
+    tmux.type_line("lab", "/tamper sig");
+    tmux.wait_for_text("lab", "bob ✗ INVALID");
+    tmux.type_line("lab", "one more line for bob");
+    wait_pane(&tmux, "bytes of text");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let screen = chat_pane(&tmux.screen("lab"));
+    assert!(!screen.contains("missing"), "{screen}");
+    tmux.type_line("lab", "/quit");
+    assert_exited_cleanly(&tmux, "lab", dir.path());
+}
+
 #[test]
 fn a_room_and_three_members_in_four_terminals_hear_each_other_with_marks() {
     let dir = TempDir::new("tmux-room");

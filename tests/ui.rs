@@ -673,8 +673,10 @@ fn a_room_shows_names_with_their_state_marks_mentions_gaps_and_impostors() {
         "alice ✓ new: hello everyone",
         "guest-1 (unverified): hi \\u{1b}[2J all",
         "alice ✗ INVALID:",
-        // The altered one does not count: it proves nothing about its place.
-        "3 message(s) from alice missing",
+        // The altered one came, and is shown marked: only the two lost
+        // ones are missing (its place proves nothing, and hides nothing:
+        // it is on screen, ✗ INVALID).
+        "2 message(s) from alice missing",
         "alice ⚠ KEY CHANGED: it is me, alice",
         "you ✓✓: hi alice",
     ] {
@@ -1390,4 +1392,76 @@ fn a_read_marker_shows_what_came_after_the_user_left_the_terminal() {
     let marker = rows.iter().position(|r| r.contains("new since you left")).expect(&text);
     assert!(rows[marker - 1].contains("read before leaving"), "{text}");
     assert!(rows[marker + 1].contains("said while away"), "{text}");
+}
+
+/// The tamper lab's reconnect: the room replays its history and lists its
+/// members again. What is already on screen is not shown twice, and the
+/// case's outcome is said again at the bottom, so it stays in view.
+#[test]
+fn after_the_labs_reconnect_shown_history_is_folded_and_the_verdict_said_again() {
+    use tlschat::lab::{Case, Checker, Report};
+    let now = t0();
+    let mut app = client_app(now);
+    let mut feed = RoomFeed::new();
+    let members = vec![
+        RoomFeed::info("alice", Standing::Verified, feed.alice.public_key()),
+        RoomFeed::info("carol", Standing::Verified, feed.carol.public_key()),
+    ];
+    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 4, history: 0 }, now);
+    feed.show(&mut app, Frame::Roster { total: 2, last: true, members: members.clone() }, now);
+    let hello = RoomFeed::signed(&mut feed.alice, "hello everyone");
+    feed.deliver(&mut app, "alice", hello.clone(), now);
+    let ended = Report::Ended {
+        case: Case::Flip,
+        alert: Some((Checker::Peer, tls::AlertDescription::BAD_RECORD_MAC)),
+        error: "the room sent alert bad_record_mac".into(),
+    };
+    let _ = app.update(Msg::Net(NetEvent::Lab(ended)), now);
+    let _ = app.update(Msg::Net(NetEvent::Lab(Report::Reconnecting)), now);
+    // The new connection: a new member state, the room's history and list.
+    feed.carol = member_of(3);
+    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 5, history: 1 }, now);
+    let replayed = Frame::Deliver {
+        room_seq: 5,
+        flags: 1, // history
+        author: "alice".into(),
+        signed: hello,
+    };
+    feed.show(&mut app, replayed, now);
+    feed.show(&mut app, Frame::Roster { total: 2, last: true, members }, now);
+    let text = screen(&mut app, 140, 30);
+    assert_eq!(text.matches("hello everyone").count(), 1, "{text}");
+    assert!(text.contains("the room's history is already shown above: not repeated"), "{text}");
+    assert_eq!(text.matches("in the room:").count(), 1, "{text}");
+    assert!(text.contains("the room's members are as before"), "{text}");
+    // Said again, last: the outcome in one line.
+    let last =
+        text.rfind("[lab] tamper flip (above): the room sent alert bad_record_mac — caught by").unwrap();
+    assert!(!text[last..].contains("12:04"), "not the last line:\n{text}");
+}
+
+/// `/tamper replay`: our line reached the room but the connection ended
+/// before its acknowledgement; the history replayed on reconnecting has
+/// it, so it is marked delivered, and not shown a second time.
+#[test]
+fn our_line_found_in_the_history_after_a_reconnect_is_marked_delivered_once() {
+    let now = t0();
+    let mut app = client_app(now);
+    let mut feed = RoomFeed::new();
+    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 4, history: 0 }, now);
+    typed(&mut app, "a replayed line", now);
+    let _ = app.update(key(KeyCode::Enter), now);
+    let sent =
+        ChatEvent::Sent { seq: 1, kind: Kind::Text, to: None, text: "a replayed line".into(), acked: true };
+    let _ = app.update(Msg::Net(NetEvent::Chat { peer: server(), event: sent }), now);
+    assert!(screen(&mut app, 120, 12).contains("you ·: a replayed line"));
+    let _ = app.update(Msg::Net(NetEvent::Lab(tlschat::lab::Report::Reconnecting)), now);
+    let ours = RoomFeed::signed(&mut feed.carol, "a replayed line");
+    feed.carol = member_of(3);
+    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 5, history: 1 }, now);
+    let replayed = Frame::Deliver { room_seq: 5, flags: 1, author: "carol".into(), signed: ours };
+    feed.show(&mut app, replayed, now);
+    let text = screen(&mut app, 120, 12);
+    assert!(text.contains("you ✓✓: a replayed line"), "{text}");
+    assert_eq!(text.matches("a replayed line").count(), 1, "{text}");
 }

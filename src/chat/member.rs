@@ -421,6 +421,9 @@ impl Chain {
     }
 }
 
+/// How many places claimed by invalid messages a member remembers.
+const CLAIMED_INVALID: usize = 64;
+
 /// How many room sequence numbers a member remembers, to tell a repeat
 /// from a number that went backwards.
 const RECENT_ROOM_SEQS: usize = 1024;
@@ -492,6 +495,10 @@ pub struct Member {
     chains: HashMap<ChainId, Chain>,
     /// Chains in the order they started, to forget the oldest.
     chain_order: VecDeque<ChainId>,
+    /// The places in a chain that a message marked invalid claimed (the
+    /// latest few): the next valid message does not count them missing,
+    /// since something arrived there and was shown, marked.
+    claimed_invalid: VecDeque<(ChainId, u64)>,
     /// What this member remembers across sessions.
     contacts: Contacts,
     /// The keys it learned in this session (first seen here).
@@ -541,6 +548,7 @@ impl Member {
             sent: HashMap::new(),
             chains: HashMap::new(),
             chain_order: VecDeque::new(),
+            claimed_invalid: VecDeque::new(),
             contacts: Contacts::new(),
             learned_here: HashSet::new(),
             read_before: HashMap::new(),
@@ -874,7 +882,17 @@ impl Member {
                 }
                 Some((Place::Late, _)) => late = true,
                 Some((Place::Ahead { missing }, last_hash)) => {
-                    missing_before = missing;
+                    let last = f.seq - missing - 1;
+                    // Each place once: two invalid copies claiming one
+                    // place must not hide another place's gap.
+                    let shown_invalid = self
+                        .claimed_invalid
+                        .iter()
+                        .filter(|(c, n)| *c == id && *n > last && *n < f.seq)
+                        .map(|(_, n)| *n)
+                        .collect::<HashSet<u64>>()
+                        .len() as u64;
+                    missing_before = missing.saturating_sub(shown_invalid);
                     chain_broken = missing == 0 && f.prev != last_hash;
                 }
                 None => self.start_chain(id, f.seq, hash),
@@ -893,6 +911,12 @@ impl Member {
             }
             self.check_name(&from, f.author, true, now_ms, out)
         } else {
+            // Its place is noted only so that the author's next message
+            // does not count it missing: it came, and is shown as invalid.
+            if self.claimed_invalid.len() >= CLAIMED_INVALID {
+                self.claimed_invalid.pop_front();
+            }
+            self.claimed_invalid.push_back(((f.author, f.session, f.recipient), f.seq));
             // A message that does not verify teaches nothing about anyone.
             self.check_name(&from, f.author, false, now_ms, out)
         };

@@ -123,6 +123,7 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
         identity: Some(identity.name().to_owned()),
         capture: capture.clone(),
         contacts_dir: Some(home.contacts_dir()),
+        reveal_out: opts.tls.reveal_out(out),
     };
     let result = join(dial, opts.step_delay.unwrap_or(Duration::ZERO), opts.step, out).await;
     warn_keylog(keylog.as_deref());
@@ -151,6 +152,8 @@ pub(super) struct Dial<'a> {
     /// Where the member's contacts are kept (none for the demo, whose room
     /// is new each time).
     pub(super) contacts_dir: Option<PathBuf>,
+    /// `--reveal-script`, and headless `--reveal`: the key schedule's commands.
+    pub(super) reveal_out: super::RevealOut,
 }
 
 /// What a failed connection means to the user: a trust error (a changed
@@ -217,6 +220,7 @@ pub(super) async fn join(dial: Dial<'_>, step_delay: Duration, step: bool, out: 
         lab,
         capture,
         contacts_dir,
+        reveal_out,
     } = dial;
     let reveal = config.reveal;
     let target_conn = net::Dial {
@@ -228,6 +232,7 @@ pub(super) async fn join(dial: Dial<'_>, step_delay: Duration, step: bool, out: 
     let (intent_tx, intent_rx) = mpsc::channel(INPUT_QUEUE);
     // Until the server's key is trusted, lines wait at the gate.
     let (mut event_rx, intent_tx, mut guard) = guard(plan.as_ref(), event_rx, intent_tx, tui);
+    event_rx = super::reveal_commands(event_rx, reveal_out);
     let explain = |e| explain(plan.as_ref(), identity.as_deref(), e);
     if tui {
         let (pace, gate) = crate::tui::Pace::new(step_delay, step);

@@ -169,6 +169,7 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
         identity: None,
         capture: capture.clone(),
         contacts_dir: None,
+        reveal_out: opts.tls.reveal_out(out),
     };
     let result = join(dial, opts.step_delay.unwrap_or(DEMO_STEP_DELAY), opts.step, out).await;
     let _ = shutdown_tx.send(true);

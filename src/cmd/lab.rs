@@ -154,6 +154,7 @@ pub(super) async fn run(
                         }
                         _ => None,
                     };
+                    let event = shown(event, &pending);
                     let _ = events.send(event).await;
                     if let Some(report) = marked {
                         sig_armed = false;
@@ -195,7 +196,7 @@ pub(super) async fn run(
         };
         // What the connection reported before it ended.
         while let Some(event) = erx.recv().await {
-            let _ = events.send(event).await;
+            let _ = events.send(shown(event, &pending)).await;
         }
         pending = match (pending, result) {
             // The user is leaving, or has left.
@@ -215,6 +216,21 @@ pub(super) async fn run(
             }
             (_, Err(e)) => return Err(e),
         };
+    }
+}
+
+/// An event as the user is shown it: our Finished, one bit flipped, ends
+/// the client's side of the handshake, but the room has yet to check it,
+/// so it is not "complete" (`Connected`) for a handshake about to fail.
+fn shown(event: NetEvent, pending: &Pending) -> NetEvent {
+    match event {
+        NetEvent::Connected { .. } if matches!(pending, Pending::Dialed(Case::Finished)) => {
+            NetEvent::Lab(Report::Note(
+                "tamper finished: our Finished (one bit of verify_data flipped) is sent; the room checks it now"
+                    .to_owned(),
+            ))
+        }
+        event => event,
     }
 }
 

@@ -113,6 +113,11 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
     );
 
     let keylog = opts.tls.keylog()?;
+    if opts.tls.reveal_script.is_some() {
+        return Err(Error::msg(
+            "--reveal-script writes a client's connection (connect, demo); a room has many",
+        ));
+    }
     let capture = opts.tls.capture("every connection")?;
     let mut config = ServerConfig::new(certified.into());
     config.suites = opts.tls.suites.clone();

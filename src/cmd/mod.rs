@@ -200,6 +200,9 @@ pub struct TlsOptions {
     /// the session's secret values are shown; `None` takes the command's
     /// default (on for `demo`, off otherwise).
     pub reveal: Option<bool>,
+    /// `--reveal-script FILE`: the key schedule's commands written to FILE
+    /// as a script that checks each value (implies `--reveal`).
+    pub reveal_script: Option<PathBuf>,
 }
 
 impl TlsOptions {
@@ -211,7 +214,24 @@ impl TlsOptions {
                 "tlschat: --reveal: this session's secret values will be shown on screen (and printed, headless)"
             );
         }
+        if let Some(path) = &self.reveal_script {
+            eprintln!(
+                "tlschat: writing this session's key schedule commands and secrets to {} (--reveal-script): \
+                 anyone who reads it can decrypt the session",
+                path.display()
+            );
+            return true;
+        }
         self.reveal.unwrap_or(default)
+    }
+
+    /// Where the key schedule's commands go besides F4: the script, and
+    /// headless lines when `--reveal` was given.
+    fn reveal_out(&self, out: Output) -> RevealOut {
+        RevealOut {
+            script: self.reveal_script.clone(),
+            print: !out.tui && !out.json && self.reveal == Some(true),
+        }
     }
 
     /// The key log: `keylog`, else a non-empty `SSLKEYLOGFILE`.
@@ -333,6 +353,85 @@ fn log_to_file(
             events
         }
     }
+}
+
+/// Where the key schedule's commands go besides the F4 view (a client's
+/// own connection): `--reveal-script FILE` rewrites FILE (0600) as a
+/// runnable script, with each value checked, whenever a value is
+/// revealed; `print` (headless, with `--reveal` given) prints each command
+/// once, under its name and expected value, as soon as its inputs are known.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct RevealOut {
+    pub(crate) script: Option<PathBuf>,
+    pub(crate) print: bool,
+}
+
+impl RevealOut {
+    fn wanted(&self) -> bool {
+        self.script.is_some() || self.print
+    }
+}
+
+/// Passes `events` on, feeding a key schedule with them for [`RevealOut`].
+/// A new handshake (the lab reconnects) starts a new schedule; the script
+/// keeps the latest connection's.
+fn reveal_commands(mut events: mpsc::Receiver<NetEvent>, out: RevealOut) -> mpsc::Receiver<NetEvent> {
+    if !out.wanted() {
+        return events;
+    }
+    let (tx, rx) = mpsc::channel(events.max_capacity());
+    tokio::spawn(async move {
+        let mut schedule = crate::schedule::Schedule::default();
+        let mut printed: Vec<zeroize::Zeroizing<String>> = Vec::new();
+        let mut warned = false;
+        while let Some(event) = events.recv().await {
+            let changed = match &event {
+                NetEvent::Step { step, .. } => {
+                    if step.number <= 1 && matches!(step.step, crate::tls::Step::Message { .. }) {
+                        schedule = crate::schedule::Schedule::default();
+                    }
+                    schedule.step(step);
+                    false
+                }
+                NetEvent::Revealed { revealed, .. } => {
+                    schedule.reveal(revealed.clone());
+                    true
+                }
+                _ => false,
+            };
+            if changed {
+                if let Some(path) = &out.script
+                    && let Err(e) = write_secret(path, schedule.script().as_bytes())
+                    && !warned
+                {
+                    warned = true;
+                    eprintln!("tlschat: cannot write the key schedule script {}: {e}", path.display());
+                }
+                if out.print {
+                    for (name, proof) in schedule.named_proofs() {
+                        if printed.iter().any(|c| c.as_str() == proof.command.as_str()) {
+                            continue;
+                        }
+                        say!("# {name}: expect {}\n{}", proof.expected.as_str(), proof.command.as_str());
+                        printed.push(proof.command);
+                    }
+                }
+            }
+            if tx.send(event).await.is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// Writes a file only its owner may read (0600), replacing it.
+fn write_secret(path: &Path, contents: &[u8]) -> io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut file =
+        std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    file.write_all(contents)
 }
 
 /// Reads stdin line by line on a thread of its own and gives each line,

@@ -911,6 +911,18 @@ impl Chat {
     async fn send_line(&mut self, s: &mut TlsStream, bytes: &[u8]) -> Result<(), NetError> {
         match self.tamper.take() {
             None => s.tls.send(bytes)?,
+            Some(Wire::Replay) => {
+                // The record goes alone first, and the room takes it (the
+                // line is delivered once, and acknowledged) before its copy.
+                s.tls.send(bytes)?;
+                let _ = s.tls.poll_transmit(&mut s.write_buf);
+                let copy = lab::first_record(&s.write_buf);
+                s.flush().await?;
+                if let Some(copy) = copy {
+                    tokio::time::sleep(lab::REPLAY_GAP).await;
+                    s.write_buf.extend_from_slice(&copy);
+                }
+            }
             Some(wire) => {
                 if wire == Wire::Reorder && bytes.len() > 1 {
                     let half = bytes.len() / 2;
