@@ -281,11 +281,12 @@ impl Schedule {
         for (n, (name, proof)) in self.named_proofs().into_iter().enumerate() {
             let _ = write!(
                 s,
-                "\n# {}. {name}\n# expect: {}\ngot=$({}\n)\ncheck '{}' {} \"$got\"\n",
+                "\n# {}. {name}\n# expect: {}\ngot=$({}\n)\ncheck '{}. {}' {} \"$got\"\n",
                 n + 1,
                 proof.expected.as_str(),
                 proof.command.as_str(),
-                format!("{}. {}", n + 1, name.replace('\'', "")),
+                n + 1,
+                name.replace('\'', ""),
                 proof.expected.as_str(),
             );
         }
