@@ -159,13 +159,19 @@ fn identity(home: &Path, name: &str) {
     assert!(status.status.success(), "{status:?}");
 }
 
-#[test]
-fn demo_tamper_flip_shows_the_rooms_bad_record_mac_reconnects_and_sig_marks_bobs_line_invalid() {
-    let dir = TempDir::new("tmux-lab");
-    let tmux = Tmux::start(&dir);
+/// `tlschat demo` in the tmux window "lab", once its bots have greeted.
+fn lab_demo(dir: &TempDir) -> Tmux {
+    let tmux = Tmux::start(dir);
     spawn(&tmux, "lab", dir.path(), &["demo", "--step-delay", "0"]);
     tmux.wait_for("lab", "the finished handshake", handshake_done);
     tmux.wait_for_text("lab", "bob ✓ new: hi ");
+    tmux
+}
+
+#[test]
+fn demo_tamper_flip_shows_the_rooms_bad_record_mac_reconnects_and_sig_marks_bobs_line_invalid() {
+    let dir = TempDir::new("tmux-lab");
+    let tmux = lab_demo(&dir);
     tmux.type_line("lab", "/tamper flip");
     tmux.wait_for_text("lab", "[lab] tamper flip: flips one bit");
     tmux.type_line("lab", "this line is flipped");
@@ -211,10 +217,7 @@ fn chat_pane(screen: &str) -> String {
 #[test]
 fn demo_tamper_verdicts_stay_on_screen_after_the_reconnect_and_replay_delivers_the_line_once() {
     let dir = TempDir::new("tmux-lab-verdicts");
-    let tmux = Tmux::start(&dir);
-    spawn(&tmux, "lab", dir.path(), &["demo", "--step-delay", "0"]);
-    tmux.wait_for("lab", "the finished handshake", handshake_done);
-    tmux.wait_for_text("lab", "bob ✓ new: hi ");
+    let tmux = lab_demo(&dir);
 
     tmux.type_line("lab", "/tamper flip");
     tmux.wait_for_text("lab", "[lab] tamper flip: flips one bit");
