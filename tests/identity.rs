@@ -352,8 +352,9 @@ fn mutual_tls_gives_the_room_a_verified_identity() {
     assert!(c.wait().success(), "{}", c.output());
     // The binding is kept in the room's directory.
     // (after the host's own name: the host is a member too)
-    let members = std::fs::read_to_string(dir.join("listen-home/room/members")).unwrap();
     let fp = field(&id, "fingerprint").replace(' ', "");
+    room.wait_for_binding("alice", &fp);
+    let members = std::fs::read_to_string(dir.join("listen-home/room/members")).unwrap();
     // NAME FINGERPRINT LAST-USED (Unix seconds).
     let line = members.lines().nth(1).unwrap_or_default();
     assert!(line.starts_with(&format!("alice {fp} ")), "{members}");

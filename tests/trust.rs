@@ -393,7 +393,7 @@ fn a_headless_refusal_at_first_contact_cancels_before_our_certificate_so_the_roo
     // Trusted the next time, the same client joins under its name and is bound.
     let mut c = client(&home, "tofu", &["connect", &room.target(), "--trust-on-first-use"]);
     room.proc.stdout.wait_for_text("carol joined");
-    assert!(room.members().contains(&format!("carol {}", hex(&carol.fingerprint))), "{}", room.members());
+    room.wait_for_binding("carol", &hex(&carol.fingerprint));
     c.close_stdin();
     assert!(c.wait().success(), "{}", c.output());
 }

@@ -63,11 +63,7 @@ fn the_first_contact_dialog_shows_the_safety_number_holds_keys_and_pins_the_key_
     tmux.keys(PANE, &["y"]);
     // Trusted: the flight goes, the room seats carol and binds her name.
     room.proc.stdout.wait_for_text("carol joined");
-    assert!(
-        room.members().contains(&format!("carol {}", carol.fingerprint.replace(' ', ""))),
-        "{}",
-        room.members()
-    );
+    room.wait_for_binding("carol", &carol.fingerprint.replace(' ', ""));
     // The notice wraps in the chat pane: its start and end.
     let screen = tmux.wait_for_text(PANE, "is pinned");
     assert!(screen.contains(&format!("trusted {}: its key", room.target())), "{screen}");

@@ -321,6 +321,17 @@ impl Room {
         std::fs::read_to_string(self.home.join("room").join("members")).unwrap_or_default()
     }
 
+    /// Waits until the members file binds `name` to the key `hex` (the room
+    /// writes bindings on a thread of its own, after it announces the join).
+    pub fn wait_for_binding(&self, name: &str, hex: &str) {
+        let line = format!("{name} {hex}");
+        let deadline = Instant::now() + WAIT;
+        while !self.members().contains(&line) {
+            assert!(Instant::now() < deadline, "{line:?} never bound:\n{}", self.members());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Fails unless the room shows no trace of the client `id`: it never
     /// received the client's Certificate or Finished (the flight that says
     /// who it is), announced no join, logged neither its name nor its key,
