@@ -15,7 +15,6 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::sync::mpsc;
 
@@ -102,10 +101,6 @@ fn append_to(path: &Path) -> io::Result<File> {
     options.open(path)
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
 /// `unix` as `YYYY-MM-DDTHH:MM:SSZ`.
 fn timestamp(unix: u64) -> String {
     let date = crate::ui::handshake::date(i64::try_from(unix).unwrap_or(i64::MAX));
@@ -145,7 +140,7 @@ pub fn tee(
             };
             for line in lines {
                 // A full disk must not take the interface down: the log is a convenience.
-                let _ = log.line(unix_now(), &line);
+                let _ = log.line(crate::net::unix_now(), &line);
             }
             if tx.send(event).await.is_err() {
                 return;

@@ -26,7 +26,7 @@ use std::error::Error as StdError;
 use std::io::{self, BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 
@@ -35,6 +35,7 @@ use crate::home::{FileError, Home};
 use crate::identity::{Identity, IdentityError, IdentityStore, Loaded};
 use crate::keylog::{KeyLogFile, Tee};
 use crate::logfile::{self, LogFile};
+use crate::net::unix_now;
 use crate::net::{BadHostPort, Intent, NetError, NetEvent};
 use crate::pcap::Capture;
 use crate::pki::PkiError;
@@ -308,10 +309,6 @@ fn intent_of(line: &str) -> Option<Intent> {
             None
         }
     }
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// The login name, for a new identity's default display name.

@@ -109,7 +109,7 @@ pub fn run(opts: Options) -> Result<(), Error> {
             if contacts.get(&name).is_none() {
                 return Err(unknown(&name, &room));
             }
-            let key = contacts.accept(&name, unix_ms()).ok_or_else(|| {
+            let key = contacts.accept(&name, crate::net::unix_now_ms()).ok_or_else(|| {
                 Error::msg(format!("the key of {} has not changed: nothing to accept", printable(&name)))
             })?;
             save(&path, &contacts)?;
@@ -189,10 +189,4 @@ fn unknown(name: &str, room: &str) -> Error {
         "no member named {} is known in {room} (see `tlschat trust list {room}`)",
         printable(name)
     ))
-}
-
-fn unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }

@@ -351,13 +351,15 @@ impl From<io::Error> for NetError {
     }
 }
 
-/// Unix time in seconds, as the engine checks certificate validity with.
-fn unix_now() -> u64 {
+/// Unix time in seconds, as the engine checks certificate validity with:
+/// the program's one reading of the wall clock in seconds.
+pub(crate) fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-/// The wall clock in Unix milliseconds: what a member signs and checks.
-fn unix_now_ms() -> u64 {
+/// The wall clock in Unix milliseconds: what a member signs and checks,
+/// and what the room's rate limits count in.
+pub(crate) fn unix_now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))

@@ -14,12 +14,11 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{Notify, mpsc};
 
-use super::{Intent, NetEvent};
+use super::{Intent, NetEvent, unix_now_ms};
 use crate::chat::frame::RefusalCode;
 use crate::chat::relay::{self, HOST, Joiner, Output, Relay, SeatId, Transport};
 use crate::chat::{ChatEvent, Frame, FrameBuffer, Kind, Member};
@@ -152,12 +151,6 @@ pub fn start(
     handle
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
 /// How the room reaches one seat's connection.
 struct SeatLink {
     out: mpsc::Sender<Out>,
@@ -183,7 +176,7 @@ impl RoomTask {
             let joiner = Joiner::Host { name: host.name, key: host.key.public_key() };
             self.host = Some(Member::new(self.relay.room(), host.key, &mut OsRng));
             host_intents = Some(host.intents);
-            if let Ok(out) = self.relay.join(HOST, joiner, Transport::Frames, now_ms()) {
+            if let Ok(out) = self.relay.join(HOST, joiner, Transport::Frames, unix_now_ms()) {
                 self.carry_out(out).await;
             }
         }
@@ -202,7 +195,7 @@ impl RoomTask {
     }
 
     async fn input(&mut self, input: RoomInput) {
-        let now = now_ms();
+        let now = unix_now_ms();
         let out = match input {
             RoomInput::Join { id, joiner, transport, out, kick, from } => {
                 let bound = match (&joiner, &self.binder) {
@@ -249,7 +242,7 @@ impl RoomTask {
     }
 
     async fn host_intent(&mut self, intent: Intent) {
-        let now = now_ms();
+        let now = unix_now_ms();
         let intent_was_verify = matches!(intent, Intent::Verify { .. });
         let out = match intent {
             Intent::Say { kind, text, to } => self.host_says(kind, &text, to.as_deref(), now).await,
@@ -358,7 +351,7 @@ impl RoomTask {
                             seat.kick.notify_one();
                             self.seats.remove(&id);
                             let reason = format!("too slow: {SEAT_QUEUE} messages waiting unread");
-                            work.extend(self.relay.leave(id, &reason, now_ms()));
+                            work.extend(self.relay.leave(id, &reason, unix_now_ms()));
                         }
                         // The connection has ended; what it said before it
                         // did is still on its way here, then its Leave.
@@ -391,7 +384,7 @@ impl RoomTask {
         buffer.push(bytes);
         let mut events = Vec::new();
         while let Ok(Some(frame)) = buffer.next_frame() {
-            if let Ok(more) = member.receive(frame, now_ms()) {
+            if let Ok(more) = member.receive(frame, unix_now_ms()) {
                 events.extend(more);
             }
         }
