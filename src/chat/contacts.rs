@@ -21,6 +21,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
+use super::name;
 use crate::tls::crypto::hex;
 
 /// The most contacts kept per room: more than any room has members.
@@ -73,6 +74,9 @@ pub struct Contacts {
     by_name: HashMap<String, Contact>,
     /// Each contact's key, to its comparison key.
     by_key: HashMap<[u8; 32], String>,
+    /// The contacts by look ([`name::looks`]): a look-alike of any of
+    /// them is found in one lookup per look, whatever the room's size.
+    by_look: HashMap<String, Vec<String>>,
     sessions: HashMap<SessionId, SessionMark>,
     /// Changed since the last [`Self::saved`].
     dirty: bool,
@@ -82,7 +86,7 @@ pub struct Contacts {
 
 /// The form two names are compared in: [`super::name::key`].
 pub fn name_key(name: &str) -> String {
-    super::name::key(name)
+    name::key(name)
 }
 
 impl Contacts {
@@ -250,11 +254,10 @@ impl Contacts {
     pub fn accept(&mut self, name: &str, now_ms: u64) -> Option<[u8; 32]> {
         let k = name_key(name);
         let new = self.by_name.get(&k)?.changed_to?;
-        let old = self.by_name.remove(&k)?;
-        self.by_key.remove(&old.key);
+        let old = self.remove(&k)?;
         // The new key may be some other contact's: that one gives way.
-        if let Some(other) = self.by_key.remove(&new) {
-            self.by_name.remove(&other);
+        if let Some(other) = self.by_key.get(&new).cloned() {
+            self.remove(&other);
         }
         self.insert(Contact {
             name: old.name,
@@ -281,8 +284,7 @@ impl Contacts {
 
     /// Forgets `name`: the next key seen under it is first seen.
     pub fn forget(&mut self, name: &str) -> Option<Contact> {
-        let c = self.by_name.remove(&name_key(name))?;
-        self.by_key.remove(&c.key);
+        let c = self.remove(&name_key(name))?;
         self.touch_binding();
         Some(c)
     }
@@ -315,10 +317,40 @@ impl Contacts {
         self.sessions.retain(|_, m| m.time_ms > bound);
     }
 
+    /// A contact whose name `name` could pass for without being it (its
+    /// comparison key differs): the name imitates theirs.
+    pub fn look_alike(&self, name: &str) -> Option<&Contact> {
+        let k = name_key(name);
+        name::looks(name)
+            .iter()
+            .filter_map(|look| self.by_look.get(look))
+            .flatten()
+            .find(|other| **other != k)
+            .and_then(|other| self.by_name.get(other))
+    }
+
     fn insert(&mut self, contact: Contact) {
         let k = name_key(&contact.name);
+        for look in name::looks(&contact.name) {
+            self.by_look.entry(look).or_default().push(k.clone());
+        }
         self.by_key.insert(contact.key, k.clone());
         self.by_name.insert(k, contact);
+    }
+
+    /// Takes the contact with comparison key `k` out of every index.
+    fn remove(&mut self, k: &str) -> Option<Contact> {
+        let contact = self.by_name.remove(k)?;
+        self.by_key.remove(&contact.key);
+        for look in name::looks(&contact.name) {
+            if let Some(names) = self.by_look.get_mut(&look) {
+                names.retain(|other| other != k);
+                if names.is_empty() {
+                    self.by_look.remove(&look);
+                }
+            }
+        }
+        Some(contact)
     }
 }
 
@@ -435,6 +467,28 @@ mod tests {
             let word = escape(&name);
             prop_assert!(!word.contains(char::is_whitespace));
             prop_assert_eq!(unescape(&word), Some(name));
+        }
+
+        #[test]
+        fn the_index_by_look_finds_what_a_scan_of_every_contact_finds(
+            names in proptest::collection::vec("[a-z0-9]{1,6}|[a-zA-Z\u{430}-\u{44f}1lIO0]{1,5}", 1..12),
+            probe in "[a-zA-Z0-9\u{430}-\u{44f}]{1,6}",
+            forget in 0usize..12,
+        ) {
+            let mut book = Contacts::new();
+            for (i, n) in names.iter().enumerate() {
+                book.learn(n, [i as u8 + 1; 32], 0);
+            }
+            if let Some(gone) = names.get(forget) {
+                book.forget(gone);
+            }
+            let known: Vec<String> = book.list().iter().map(|c| c.name.clone()).collect();
+            let scanned = name::lookalike(&probe, known.iter().map(String::as_str));
+            let indexed = book.look_alike(&probe).map(|c| c.name.as_str());
+            prop_assert_eq!(scanned.is_some(), indexed.is_some(), "{:?} among {:?}", probe, known);
+            if let Some(found) = indexed {
+                prop_assert!(name::is_confusable_with(&probe, found) && name_key(&probe) != name_key(found));
+            }
         }
 
         #[test]

@@ -791,8 +791,8 @@ impl Member {
             return AuthorCheck::OtherName { known_as: other.name.clone() };
         }
         // A look-alike of a contact says most: whose name it imitates.
-        if let Some(of) = self.look_alike(name) {
-            return AuthorCheck::LookAlike { of };
+        if let Some(contact) = self.contacts.look_alike(name) {
+            return AuthorCheck::LookAlike { of: contact.name.clone() };
         }
         if let Err(why) = super::name::check(name) {
             return AuthorCheck::BadName { why: why.to_string() };
@@ -802,12 +802,6 @@ impl Member {
             out.push(ChatEvent::Learned { name: name.to_owned(), key: public_key_fingerprint(&key) });
         }
         AuthorCheck::FirstSeen
-    }
-
-    /// A contact whose name `name` looks like without being it.
-    fn look_alike(&self, name: &str) -> Option<String> {
-        let contacts = self.contacts.list();
-        super::name::lookalike(name, contacts.iter().map(|c| c.name.as_str())).map(str::to_owned)
     }
 
     /// When a live message was signed, against what this member knows.

@@ -21,7 +21,7 @@
 //! skeleton, lower-cased, with tlschat's folds for the letters a terminal
 //! font confuses (`I`, `l`, `1`, `i`; `O`, `0`; `rn`, `m`; `vv`, `w`) and
 //! the separators left out. A name that looks like a name another key holds
-//! is refused by the relay and flagged by members ([`lookalike`]).
+//! is refused by the relay and flagged by members ([`looks`]).
 
 use std::borrow::Cow;
 
@@ -322,9 +322,18 @@ pub fn is_confusable_with(a: &str, b: &str) -> bool {
     ka == kb || Looks::of(a, &ka).meet(&Looks::of(b, &kb))
 }
 
+/// The skeletons any string is compared by for look-alikes: of the string
+/// as written and of its comparison key (one or two). Two names look alike
+/// when these meet; an index by them finds a look-alike in one lookup per
+/// look (the member's contacts keep one).
+pub fn looks(name: &str) -> Vec<String> {
+    Looks::of(name, &key(name)).iter().map(str::to_owned).collect()
+}
+
 /// The first of `known` that `name` could pass for without being it (its
-/// key differs): what a member flags when an author's name looks like a
-/// contact's, and the relay refuses when the known name is another key's.
+/// key differs), by scanning them all: the reference the contacts' index
+/// by [`looks`] is tested against.
+#[cfg(test)]
 pub fn lookalike<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let k = key(name);
     let looks = Looks::of(name, &k);
