@@ -351,6 +351,23 @@ impl From<io::Error> for NetError {
     }
 }
 
+/// A member's own command (`/ignore`, `/verify`) carried out on its
+/// [`Member`](crate::chat::Member), as the event that answers it (a
+/// refusal says why it could not be); `None` for any other intent. A
+/// client's connection and the room's host both answer them this way.
+fn member_command(member: &mut crate::chat::Member, intent: &Intent) -> Option<ChatEvent> {
+    let done = match intent {
+        Intent::Ignore { name } => member.ignore(name),
+        Intent::Verify { name } => member.verify(name),
+        _ => return None,
+    };
+    let refused = |e: crate::chat::ComposeError| ChatEvent::Refused {
+        code: crate::chat::RefusalCode::BadMessage,
+        text: e.to_string(),
+    };
+    Some(done.unwrap_or_else(refused))
+}
+
 /// Unix time in seconds, as the engine checks certificate validity with:
 /// the program's one reading of the wall clock in seconds.
 pub(crate) fn unix_now() -> u64 {

@@ -243,7 +243,6 @@ impl RoomTask {
 
     async fn host_intent(&mut self, intent: Intent) {
         let now = unix_now_ms();
-        let intent_was_verify = matches!(intent, Intent::Verify { .. });
         let out = match intent {
             Intent::Say { kind, text, to } => self.host_says(kind, &text, to.as_deref(), now).await,
             // A raw line (a script's stdin) is said as text.
@@ -289,14 +288,10 @@ impl RoomTask {
                     }
                 }
             }
-            Intent::Ignore { name } | Intent::Verify { name } => {
-                let verify = intent_was_verify;
-                if let Some(member) = self.host.as_mut() {
-                    let done = if verify { member.verify(&name) } else { member.ignore(&name) };
-                    let event = done.unwrap_or_else(|e| ChatEvent::Refused {
-                        code: RefusalCode::BadMessage,
-                        text: e.to_string(),
-                    });
+            Intent::Ignore { .. } | Intent::Verify { .. } => {
+                if let Some(event) =
+                    self.host.as_mut().and_then(|member| super::member_command(member, &intent))
+                {
                     self.report(vec![event]).await;
                 }
                 Vec::new()

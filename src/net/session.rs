@@ -400,13 +400,6 @@ enum Http {
     Served,
 }
 
-/// Which of a member's own commands an intent is.
-#[derive(Clone, Copy)]
-enum MemberAsk {
-    Ignore,
-    Verify,
-}
-
 /// A member's contacts file, and when it was last written.
 struct ContactsFile {
     path: PathBuf,
@@ -825,10 +818,6 @@ impl Chat {
         intent: Intent,
         events: &mpsc::Sender<NetEvent>,
     ) -> Result<Option<Closer>, NetError> {
-        let intent_kind = match &intent {
-            Intent::Verify { .. } => MemberAsk::Verify,
-            _ => MemberAsk::Ignore,
-        };
         match intent {
             Intent::Send(data) => self.send_line(s, &data).await?,
             Intent::Say { kind, text, to } => {
@@ -866,16 +855,9 @@ impl Chat {
                     let _ = events.send(NetEvent::Chat { peer: s.peer, event }).await;
                 }
             }
-            Intent::Ignore { name } | Intent::Verify { name } if matches!(self.mode, Mode::Member(_)) => {
+            Intent::Ignore { .. } | Intent::Verify { .. } if matches!(self.mode, Mode::Member(_)) => {
                 let Mode::Member(member) = &mut self.mode else { return Ok(None) };
-                let done = match intent_kind {
-                    MemberAsk::Ignore => member.ignore(&name),
-                    MemberAsk::Verify => member.verify(&name),
-                };
-                let event = done.unwrap_or_else(|e| ChatEvent::Refused {
-                    code: RefusalCode::BadMessage,
-                    text: e.to_string(),
-                });
+                let Some(event) = super::member_command(member, &intent) else { return Ok(None) };
                 if let Some(why) = self.save_contacts(true) {
                     let _ = events
                         .send(NetEvent::Chat { peer: s.peer, event: ChatEvent::ContactsNotKept { why } })
