@@ -412,8 +412,12 @@ struct ContactsFile {
 const SAVE_CONTACTS_EVERY: Duration = Duration::from_secs(2);
 
 impl ContactsFile {
-    /// Reads a room's contacts; a missing file has none.
+    /// Reads a room's contacts; a missing file has none. Its directory is
+    /// made (0700) or checked here, once, for the writes that follow.
     fn load(path: &Path) -> Result<Contacts, String> {
+        if let Some(dir) = path.parent() {
+            home::private_dir(dir).map_err(|e| e.to_string())?;
+        }
         match home::read(path, Access::Private) {
             Ok(None) => Ok(Contacts::new()),
             Ok(Some(text)) => Contacts::parse(&text).map_err(|e| format!("{}: {e}", path.display())),
@@ -513,11 +517,6 @@ impl Chat {
         let recent = file.saved.is_some_and(|at| at.elapsed() < SAVE_CONTACTS_EVERY);
         if recent && !now && !member.contacts().has_new_binding() {
             return None;
-        }
-        if let Some(dir) = file.path.parent()
-            && let Err(e) = home::private_dir(dir)
-        {
-            return Some(e.to_string());
         }
         let text = member.contacts().to_text();
         match home::replace(&file.path, text.as_bytes(), Access::Private) {
