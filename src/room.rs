@@ -485,18 +485,10 @@ struct Bindings {
 
 impl Bindings {
     fn insert(&mut self, bound: Bound) {
-        for look in looks(&bound.name) {
+        for look in name::looks(&bound.name) {
             self.by_look.entry(look).or_insert_with(|| bound.clone());
         }
         self.by_name.insert(name::key(&bound.name), bound);
-    }
-}
-
-/// The skeletons a name is compared by (see [`name::Name::looks`]).
-fn looks(text: &str) -> Vec<String> {
-    match name::prepare(text) {
-        Ok(prepared) => prepared.looks().map(str::to_owned).collect(),
-        Err(_) => vec![name::skeleton(text)],
     }
 }
 
@@ -524,7 +516,7 @@ fn verdict(bound: &Bindings, name: &str, fingerprint: &Fingerprint) -> Result<bo
         }
         None => {}
     }
-    let lookalike = looks(name).into_iter().find_map(|look| bound.by_look.get(&look));
+    let lookalike = name::looks(name).into_iter().find_map(|look| bound.by_look.get(&look));
     if let Some(b) = lookalike.filter(|b| b.fingerprint != *fingerprint) {
         return Err(format!(
             "the name {name} looks like {}, which belongs to the key {} in this room; refused the key {}",

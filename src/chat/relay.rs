@@ -411,7 +411,7 @@ impl Relay {
     /// Returns the key, for the caller to keep a ban, and what to do.
     pub fn remove(&mut self, name: &str, ban: bool, now_ms: u64) -> Result<([u8; 32], Vec<Output>), String> {
         let wanted = name::key(name);
-        let key = self
+        let (key, standing) = self
             .seats
             .iter()
             .find(|(id, s)| **id != HOST && s.standing != Standing::Host && name::key(&s.name) == wanted)
@@ -419,7 +419,6 @@ impl Relay {
             .ok_or_else(|| {
                 format!("nobody named {} is in the room (/who lists who is in)", printable(name))
             })?;
-        let (key, standing) = key;
         let targets: Vec<SeatId> = self
             .seats
             .iter()
