@@ -57,6 +57,7 @@ pub mod pki;
 pub mod report;
 pub mod room;
 pub mod schedule;
+pub mod store;
 pub mod tls;
 pub mod trust;
 pub mod tui;

@@ -172,6 +172,22 @@ struct ListenArgs {
     #[arg(long, value_name = "N", default_value = "100")]
     history: usize,
 
+    /// The room's log (history and what members resume from) keeps at most this many messages
+    #[arg(long, value_name = "N", default_value = "10000")]
+    keep_messages: usize,
+
+    /// The room's log keeps no message older than this many days (0: whatever their age)
+    #[arg(long, value_name = "DAYS", default_value = "30")]
+    keep_days: u32,
+
+    /// The room's log keeps at most this many MiB of messages
+    #[arg(long, value_name = "MIB", default_value = "64")]
+    keep_mib: usize,
+
+    /// Keep the room's log in memory only: no file, history and room sequence numbers start over when the room does (messages are acknowledged without waiting for the disk)
+    #[arg(long, conflicts_with = "echo")]
+    memory_only: bool,
+
     /// Members at most (the host not counted); more are refused with a reason
     #[arg(long, value_name = "N", default_value = "1000")]
     max_members: usize,
@@ -411,6 +427,12 @@ impl ListenArgs {
             require_identity: self.require_identity,
             cert_out: self.cert_out,
             history: self.history,
+            keep: tlschat::chat::relay::Retention {
+                messages: self.keep_messages,
+                bytes: self.keep_mib.saturating_mul(1 << 20),
+                age_ms: u64::from(self.keep_days) * tlschat::chat::relay::Retention::DAY_MS,
+            },
+            memory_only: self.memory_only,
             max_members: self.max_members,
             new_names_per_address: self.new_names_per_address,
             closed: self.closed,

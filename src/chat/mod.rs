@@ -15,6 +15,7 @@
 
 pub mod contacts;
 pub mod frame;
+pub mod log;
 pub mod member;
 pub mod message;
 pub mod name;

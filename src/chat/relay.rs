@@ -7,10 +7,12 @@
 //! A message is encoded once: the same `Arc<[u8]>` goes to every member
 //! who takes frames, and one plain line to every guest.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use super::frame::{Frame, MAX_ROSTER, MemberInfo, RefusalCode, Standing, flags};
+use super::log::Log;
+pub use super::log::{Past, Retention};
 use super::message::{Kind, MAX_TEXT, MessageError, Signed};
 use super::name::{self, NameError};
 use super::printable;
@@ -56,8 +58,10 @@ pub const SEATS_PER_KEY: usize = 4;
 pub struct Config {
     /// The room's id: the server key's fingerprint.
     pub room: [u8; 32],
-    /// Messages kept and replayed to a member who joins.
+    /// Messages replayed to a member who joins (the last of the log).
     pub history: usize,
+    /// How much of the room's log is kept (see [`super::log`]).
+    pub keep: Retention,
     /// Members at most, the host not counted.
     pub max_members: usize,
     /// Each member's posting rate.
@@ -82,6 +86,7 @@ impl Config {
         Self {
             room,
             history: 100,
+            keep: Retention::default(),
             max_members: 1000,
             rate: Rate::default(),
             announce_up_to: 200,
@@ -207,13 +212,6 @@ impl Seat {
     }
 }
 
-/// A history entry: the frame (flagged as history) and the guests' line.
-#[derive(Debug)]
-struct Past {
-    frame: Arc<[u8]>,
-    line: Arc<[u8]>,
-}
-
 /// The room.
 #[derive(Debug)]
 pub struct Relay {
@@ -221,7 +219,8 @@ pub struct Relay {
     seats: BTreeMap<SeatId, Seat>,
     /// The last room sequence number given.
     room_seq: u64,
-    history: VecDeque<Past>,
+    /// The room's messages, as the retention keeps them.
+    log: Log,
     guests: u64,
     /// The names of the keys seated, by comparison key and by look (see
     /// [`name`]): whose they are and how many seats use them.
@@ -231,14 +230,42 @@ pub struct Relay {
 impl Relay {
     /// An empty room.
     pub fn new(config: Config) -> Self {
-        Self {
-            config,
-            seats: BTreeMap::new(),
-            room_seq: 0,
-            history: VecDeque::new(),
-            guests: 0,
-            names: HashMap::new(),
-        }
+        let log = Log::new(config.keep);
+        Self { config, seats: BTreeMap::new(), room_seq: 0, log, guests: 0, names: HashMap::new() }
+    }
+
+    /// The room as it was kept (see `crate::store`): its last `room_seq`,
+    /// the highest one its log let go of, and the messages kept. The
+    /// room's order goes on from `room_seq` (or the last entry's, if
+    /// higher); nobody is seated.
+    pub fn restore(config: Config, room_seq: u64, forgotten: u64, entries: Vec<Past>, now_ms: u64) -> Self {
+        let log = Log::restore(config.keep, forgotten, entries, now_ms);
+        let last = log.last(1).next().map_or(0, |p| p.room_seq);
+        let room_seq = room_seq.max(last).max(log.forgotten());
+        Self { room_seq, log, ..Self::new(config) }
+    }
+
+    /// The last room sequence number given (to a message, or a join or
+    /// leave announced).
+    pub fn room_seq(&self) -> u64 {
+        self.room_seq
+    }
+
+    /// The room's log.
+    pub fn log(&self) -> &Log {
+        &self.log
+    }
+
+    /// Every message kept after `after`, in order, and whether that is
+    /// all of them (false: some were older than the room keeps).
+    pub fn entries_after(&self, after: u64) -> (impl Iterator<Item = &Past>, bool) {
+        self.log.after(after)
+    }
+
+    /// Lets go of messages the retention no longer allows at `now_ms`;
+    /// returns whether any went.
+    pub fn expire(&mut self, now_ms: u64) -> bool {
+        self.log.expire(now_ms)
     }
 
     /// The room's id.
@@ -325,7 +352,8 @@ impl Relay {
             self.room_seq += 1;
         }
         let mut out = Vec::new();
-        let history = u16::try_from(self.history.len()).unwrap_or(u16::MAX);
+        let replayed = self.config.history.min(self.log.len()).min(usize::from(u16::MAX));
+        let history = u16::try_from(replayed).unwrap_or(u16::MAX);
         let welcome = match transport {
             Transport::Frames => {
                 Frame::Welcome { name: info.name.clone(), room_seq: self.room_seq, history }.encode()
@@ -340,7 +368,7 @@ impl Relay {
             .into_bytes(),
         };
         out.push(Output::Send(id, welcome.into()));
-        for past in &self.history {
+        for past in self.log.last(replayed) {
             let bytes = match transport {
                 Transport::Frames => past.frame.clone(),
                 Transport::Lines => past.line.clone(),
@@ -492,7 +520,7 @@ impl Relay {
         };
         let line = format!("[{name} (unverified)] {}\n", printable(text));
         let line: Arc<[u8]> = line.into_bytes().into();
-        self.remember(past.encode().into(), line.clone());
+        self.remember(self.room_seq, now_ms, past.encode().into(), line.clone());
         self.broadcast(Some(id), &frame.encode().into(), &line, &mut out);
         out
     }
@@ -587,7 +615,7 @@ impl Relay {
                 let live =
                     Frame::Deliver { room_seq, flags: 0, author: author.clone(), signed: bytes.to_vec() };
                 let past = Frame::Deliver { room_seq, flags: flags::HISTORY, author, signed: bytes.to_vec() };
-                self.remember(past.encode().into(), line.clone());
+                self.remember(room_seq, now_ms, past.encode().into(), line.clone());
                 self.broadcast(Some(id), &live.encode().into(), &line, out);
                 out.push(Output::Send(id, Frame::Ack { room_seq, seq, private: false }.encode().into()));
             }
@@ -689,14 +717,8 @@ impl Relay {
         }
     }
 
-    fn remember(&mut self, frame: Arc<[u8]>, line: Arc<[u8]>) {
-        if self.config.history == 0 {
-            return;
-        }
-        if self.history.len() >= self.config.history {
-            self.history.pop_front();
-        }
-        self.history.push_back(Past { frame, line });
+    fn remember(&mut self, room_seq: u64, at_ms: u64, frame: Arc<[u8]>, line: Arc<[u8]>) {
+        self.log.push(Past { room_seq, at_ms, frame, line }, at_ms);
     }
 
     /// Queues `frame` for every seat that takes frames and `line` for

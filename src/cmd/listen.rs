@@ -26,6 +26,7 @@ use crate::net::{self, HostPort, Intent, Service};
 use crate::pki;
 use crate::report;
 use crate::room::{Members, RoomStore};
+use crate::store::{self, RoomLog};
 use crate::tls::{self, ClientAuth, ClientTrust, OsRng, ServerConfig, ServerName};
 
 /// How long `listen` waits for its connections to close after Ctrl-C.
@@ -50,6 +51,10 @@ pub struct Options {
     pub cert_out: Option<PathBuf>,
     /// Messages replayed to a member who joins.
     pub history: usize,
+    /// How much of the room's log is kept.
+    pub keep: relay::Retention,
+    /// The room's log in memory only, not in `DATA/room/log.redb`.
+    pub memory_only: bool,
     /// Members at most, the host not counted.
     pub max_members: usize,
     /// New names one address may bind an hour.
@@ -165,11 +170,32 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
         let host = net::Host { name: identity.name().to_owned(), key: identity.key().clone(), intents };
         let mut room_config = relay::Config::new(fingerprint.0);
         room_config.history = opts.history;
+        room_config.keep = opts.keep;
         room_config.max_members = opts.max_members;
         room_config.guests = !opts.no_guests;
         room_config.seats_per_key = opts.seats_per_key.max(1);
         room_config.banned = banned;
-        let room = net::start_room(room_config, Some(host), Some(binder), local, event_tx.clone());
+        let room = if opts.memory_only {
+            out.info("the room's log is kept in memory only (--memory-only): it starts over with the room");
+            net::start_room(room_config, Some(host), Some(binder), local, event_tx.clone())
+        } else {
+            crate::home::private_dir(room.dir())?;
+            let path = room.dir().join(store::FILE);
+            let refuse = |e: store::StoreError| {
+                Error::msg(format!("cannot keep the room's history: {e} (--memory-only runs without it)"))
+            };
+            let log = RoomLog::open(&path).map_err(refuse)?;
+            let (room, reopened) =
+                net::start_durable(room_config, log, Some(host), Some(binder), local, event_tx.clone())
+                    .map_err(refuse)?;
+            out.info(&format!(
+                "log: {} ({} message(s) of history kept; the room goes on from room_seq {})",
+                path.display(),
+                reopened.messages,
+                reopened.room_seq
+            ));
+            room
+        };
         host_intents = Some(intents_tx);
         Service::Room { room, about: about.clone().into() }
     };

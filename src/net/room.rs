@@ -9,19 +9,29 @@
 //! arrives as [`Intent`]s, is signed by its [`Member`] and posted like
 //! anyone's, and what the relay sends it is checked by that same
 //! [`Member`] and reported as [`NetEvent::Chat`].
+//!
+//! A room with its log on disk ([`start_durable`]) hands each message to
+//! the log's writer thread ([`crate::store::Writer`]) and holds back what
+//! the relay decided, in order, until the writer has committed the
+//! `room_seq` it carries: an `Ack`, a delivery or a presence is never
+//! sent for a `room_seq` a crash could take back. The room's task itself
+//! never waits on the disk; only when [`MAX_UNCOMMITTED`] room sequence
+//! numbers wait for the disk does it stop taking inputs until it catches up.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use tokio::sync::mpsc::error::TrySendError;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, mpsc, watch};
 
 use super::{Intent, NetEvent, unix_now_ms};
 use crate::chat::frame::RefusalCode;
 use crate::chat::relay::{self, HOST, Joiner, Output, Relay, SeatId, Transport};
 use crate::chat::{ChatEvent, Frame, FrameBuffer, Kind, Member};
+use crate::store::{Batch, Progress, RoomLog, StoreError, Writer};
 use crate::tls::OsRng;
 use crate::tls::{Ed25519Key, Fingerprint};
 
@@ -31,6 +41,14 @@ pub const SEAT_QUEUE: usize = 512;
 
 /// Inputs waiting for the room task.
 const ROOM_QUEUE: usize = 1024;
+
+/// Room sequence numbers given but not yet on disk, at most: past this the
+/// room takes no input until the log's writer catches up (a disk that
+/// stalls or fails stalls the room rather than growing its memory).
+pub const MAX_UNCOMMITTED: u64 = 4096;
+
+/// How often the room lets go of messages older than its retention.
+const EXPIRE_EVERY: Duration = Duration::from_secs(60);
 
 /// What the room asks of one connection.
 #[derive(Debug)]
@@ -127,8 +145,58 @@ impl RoomHandle {
 
 /// Starts the room's task. `local` names the host's seat in its events;
 /// `binder` binds members' names as they take their seats.
+/// The room's log is kept in memory only: lost when the room stops.
 pub fn start(
     config: relay::Config,
+    host: Option<Host>,
+    binder: Option<Arc<dyn Binder>>,
+    local: SocketAddr,
+    events: mpsc::Sender<NetEvent>,
+) -> RoomHandle {
+    spawn(Relay::new(config), None, host, binder, local, events)
+}
+
+/// What a room found in its log when it started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reopened {
+    /// The last `room_seq` it had given: the room goes on from the next.
+    pub room_seq: u64,
+    /// Messages of history it kept (within the retention).
+    pub messages: usize,
+}
+
+/// Like [`start`], with the room's log kept in `log`: the room goes on
+/// from the `room_seq` and the messages the log holds (compacted to the
+/// retention first), and from then on acknowledges a message, and sends
+/// anything carrying its `room_seq`, only once it is committed there.
+pub fn start_durable(
+    config: relay::Config,
+    mut log: RoomLog,
+    host: Option<Host>,
+    binder: Option<Arc<dyn Binder>>,
+    local: SocketAddr,
+    events: mpsc::Sender<NetEvent>,
+) -> Result<(RoomHandle, Reopened), StoreError> {
+    let stored = log.load()?;
+    log.compact()?;
+    let committed = stored.room_seq;
+    let relay = Relay::restore(config, stored.room_seq, stored.forgotten, stored.entries, unix_now_ms());
+    let reopened = Reopened { room_seq: relay.room_seq(), messages: relay.log().len() };
+    let writer = Writer::start(log, committed)?;
+    let durable = Durable {
+        progress: writer.progress(),
+        writer,
+        handed: committed,
+        forgotten: stored.forgotten,
+        waiting: VecDeque::new(),
+        told: false,
+    };
+    Ok((spawn(relay, Some(durable), host, binder, local, events), reopened))
+}
+
+fn spawn(
+    relay: Relay,
+    durable: Option<Durable>,
     host: Option<Host>,
     binder: Option<Arc<dyn Binder>>,
     local: SocketAddr,
@@ -137,18 +205,31 @@ pub fn start(
     let (inputs, rx) = mpsc::channel(ROOM_QUEUE);
     let members = Arc::new(AtomicUsize::new(0));
     let handle = RoomHandle { inputs, members: members.clone(), next_id: Arc::new(1.into()) };
-    let task = RoomTask {
-        relay: Relay::new(config),
-        seats: HashMap::new(),
-        host: None,
-        binder,
-        local,
-        events,
-        members,
-        alter: None,
-    };
+    let task =
+        RoomTask { relay, durable, seats: HashMap::new(), host: None, binder, local, events, members, alter: None };
     tokio::spawn(task.run(rx, host));
     handle
+}
+
+/// The room's log on disk, as the room's task drives it.
+struct Durable {
+    writer: Writer,
+    progress: watch::Receiver<Progress>,
+    /// The last `room_seq` handed to the writer.
+    handed: u64,
+    /// The last `forgotten` handed to it.
+    forgotten: u64,
+    /// What the relay decided, in order, each held until the `room_seq`
+    /// with it is committed.
+    waiting: VecDeque<(u64, Vec<Output>)>,
+    /// Whether the operator was told that writing fails.
+    told: bool,
+}
+
+impl Durable {
+    fn committed(&self) -> u64 {
+        self.progress.borrow().committed
+    }
 }
 
 /// How the room reaches one seat's connection.
@@ -159,6 +240,8 @@ struct SeatLink {
 
 struct RoomTask {
     relay: Relay,
+    /// The room's log on disk; `None`: in memory only.
+    durable: Option<Durable>,
     seats: HashMap<SeatId, SeatLink>,
     host: Option<Member>,
     binder: Option<Arc<dyn Binder>>,
@@ -180,18 +263,81 @@ impl RoomTask {
                 self.carry_out(out).await;
             }
         }
+        let mut progress = self.durable.as_ref().map(|d| d.progress.clone());
+        let mut expiry = tokio::time::interval(EXPIRE_EVERY);
+        expiry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            // A disk this far behind holds the room's inputs back.
+            let open = self
+                .durable
+                .as_ref()
+                .is_none_or(|d| self.relay.room_seq().saturating_sub(d.committed()) < MAX_UNCOMMITTED);
             tokio::select! {
-                input = inputs.recv() => match input {
+                input = inputs.recv(), if open => match input {
                     Some(input) => self.input(input).await,
                     None => return,
                 },
-                intent = next_intent(&mut host_intents) => match intent {
+                intent = next_intent(&mut host_intents), if open => match intent {
                     Some(intent) => self.host_intent(intent).await,
                     None => host_intents = None,
                 },
+                () = progressed(&mut progress) => self.committed().await,
+                _ = expiry.tick() => {
+                    if self.relay.expire(unix_now_ms()) {
+                        self.hand_to_log();
+                    }
+                }
             }
         }
+    }
+
+    /// Hands the writer what the relay logged since last time: new
+    /// messages, the room's `room_seq`, and how far the retention let go.
+    fn hand_to_log(&mut self) {
+        let Some(durable) = self.durable.as_mut() else { return };
+        let (room_seq, forgotten) = (self.relay.room_seq(), self.relay.log().forgotten());
+        if room_seq == durable.handed && forgotten == durable.forgotten {
+            return;
+        }
+        let entries = self.relay.entries_after(durable.handed).0.cloned().collect();
+        if !durable.writer.write(Batch { entries, room_seq, forgotten }) && !durable.told {
+            durable.told = true;
+            let note = "the room's log writer has stopped: nothing more is acknowledged".to_owned();
+            let _ = self.events.try_send(NetEvent::RoomNote { note });
+        }
+        durable.handed = room_seq;
+        durable.forgotten = forgotten;
+    }
+
+    /// The writer committed more (or failed to): sends what waited for it.
+    async fn committed(&mut self) {
+        let Some(durable) = self.durable.as_mut() else { return };
+        let Progress { committed, failing } = durable.progress.borrow().clone();
+        let mut notes = Vec::new();
+        match (&failing, durable.told) {
+            (Some(why), false) => {
+                durable.told = true;
+                notes.push(Output::Note(format!(
+                    "{why}; messages wait, unacknowledged, until it can be written (tried every second)"
+                )));
+            }
+            (None, true) => {
+                durable.told = false;
+                notes.push(Output::Note("the room's log is written again".to_owned()));
+            }
+            _ => {}
+        }
+        let mut ready = Vec::new();
+        while durable.waiting.front().is_some_and(|(seq, _)| *seq <= committed) {
+            if let Some((_, outputs)) = durable.waiting.pop_front() {
+                ready.extend(outputs);
+            }
+        }
+        let follow = self.execute(notes).await;
+        self.carry_out(follow).await;
+        let follow = self.execute(ready).await;
+        self.carry_out(follow).await;
+        self.members.store(self.relay.present(), Ordering::Relaxed);
     }
 
     async fn input(&mut self, input: RoomInput) {
@@ -322,10 +468,31 @@ impl RoomTask {
         post.map_or_else(Vec::new, |frame| self.relay.frame(HOST, frame, now))
     }
 
-    /// Carries out the relay's decisions, in order. A seat whose queue is
-    /// full is expelled, which may decide more.
+    /// Carries out the relay's decisions, in order: at once, or, with the
+    /// log on disk, once the room's last `room_seq` is committed (behind
+    /// anything already waiting). A seat whose queue is full is expelled,
+    /// which may decide more.
     async fn carry_out(&mut self, outputs: Vec<Output>) {
-        let mut work = std::collections::VecDeque::from(outputs);
+        let mut next = outputs;
+        while !next.is_empty() {
+            self.hand_to_log();
+            if let Some(durable) = self.durable.as_mut() {
+                let room_seq = self.relay.room_seq();
+                if room_seq > durable.committed() || !durable.waiting.is_empty() {
+                    durable.waiting.push_back((room_seq, next));
+                    break;
+                }
+            }
+            next = self.execute(next).await;
+        }
+        self.members.store(self.relay.present(), Ordering::Relaxed);
+    }
+
+    /// Carries out `outputs` now, in order; returns what the relay decided
+    /// meanwhile (seats expelled as too slow).
+    async fn execute(&mut self, outputs: Vec<Output>) -> Vec<Output> {
+        let mut work = VecDeque::from(outputs);
+        let mut follow = Vec::new();
         let mut altered = false;
         while let Some(output) = work.pop_front() {
             match output {
@@ -346,7 +513,7 @@ impl RoomTask {
                             seat.kick.notify_one();
                             self.seats.remove(&id);
                             let reason = format!("too slow: {SEAT_QUEUE} messages waiting unread");
-                            work.extend(self.relay.leave(id, &reason, unix_now_ms()));
+                            follow.extend(self.relay.leave(id, &reason, unix_now_ms()));
                         }
                         // The connection has ended; what it said before it
                         // did is still on its way here, then its Leave.
@@ -370,7 +537,7 @@ impl RoomTask {
         if altered {
             self.alter = None;
         }
-        self.members.store(self.relay.present(), Ordering::Relaxed);
+        follow
     }
 
     async fn deliver_to_host(&mut self, bytes: &[u8]) {
@@ -390,6 +557,18 @@ impl RoomTask {
         for event in events {
             let _ = self.events.send(NetEvent::Chat { peer: self.local, event }).await;
         }
+    }
+}
+
+/// Returns when the log's writer has more to say; never, without a log
+/// (or once its writer is gone). Cancel-safe.
+async fn progressed(progress: &mut Option<watch::Receiver<Progress>>) {
+    let changed = match progress {
+        Some(rx) => rx.changed().await.is_ok(),
+        None => false,
+    };
+    if !changed {
+        std::future::pending::<()>().await;
     }
 }
 
