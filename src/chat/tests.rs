@@ -238,6 +238,48 @@ fn a_newcomer_gets_the_last_messages_as_history_each_still_verifiable() {
 }
 
 #[test]
+fn a_room_restored_from_its_log_goes_on_from_its_room_seq_and_serves_the_history_it_kept() {
+    let mut config = Config::new(ROOM);
+    config.history = 2;
+    config.keep.messages = 3;
+    let mut w = World::new(config.clone());
+    w.join(1, "alice");
+    for i in 0..5 {
+        w.say(1, &format!("m{i}"));
+    }
+    // The log keeps 3 of the 5; joins took room_seqs too.
+    let room_seq = w.relay.room_seq();
+    let kept: Vec<_> = w.relay.entries_after(0).0.cloned().collect();
+    let forgotten = w.relay.log().forgotten();
+    assert_eq!(kept.len(), 3);
+    let (_, complete) = w.relay.entries_after(0);
+    assert!(!complete, "the first two are gone");
+    let (after, complete) = w.relay.entries_after(forgotten);
+    assert_eq!((after.count(), complete), (3, true));
+
+    // Another relay, given what was kept (as the store gives it back).
+    let mut w = World { relay: Relay::restore(config, room_seq, forgotten, kept, w.now), ..World::new(Config::new(ROOM)) };
+    assert_eq!(w.relay.room_seq(), room_seq);
+    w.join(2, "bob");
+    let events = w.take(2);
+    let history: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            ChatEvent::Message(m) if m.history => Some((m.text.clone(), m.sig, m.room_seq)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(history.iter().map(|h| h.0.as_str()).collect::<Vec<_>>(), ["m3", "m4"]);
+    assert!(history.iter().all(|h| h.1 == SigCheck::Valid && h.2 <= room_seq), "{history:?}");
+    // Bob's join is the next number: none is given twice.
+    assert_eq!(w.relay.room_seq(), room_seq + 1);
+    w.join(3, "carol");
+    w.say(3, "after");
+    let (after, _) = w.relay.entries_after(room_seq);
+    assert_eq!(after.map(|p| p.room_seq).collect::<Vec<_>>(), [room_seq + 3]);
+}
+
+#[test]
 fn private_messages_reach_only_their_recipient_and_leave_no_gap_for_others() {
     let mut w = World::room();
     w.join(1, "alice");
