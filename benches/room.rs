@@ -21,6 +21,9 @@
 //!   does not verify while the probes run, reconnecting each time the room
 //!   disconnects it; `bad_*` says how many it sent and how often it was
 //!   cut off. Compare the fan-out figures with a quiet run.
+//! - with `--memory-only`: the room keeps its log in memory only (`listen
+//!   --memory-only`); by default it is on disk and every delivery waits
+//!   for its group commit. `store=` says which.
 //! - with `--slow-percent P`: P% of the members stop reading once seated.
 //!   The other figures are then the readers' own; `slow_*` says how many
 //!   slow members the server cut off ("too slow") and its memory after.
@@ -158,6 +161,11 @@ impl Drop for Server {
     }
 }
 
+/// Whether the room keeps its log in memory only (`--memory-only`).
+fn memory_only() -> bool {
+    std::env::args().any(|a| a == "--memory-only")
+}
+
 async fn start_server(members: usize) -> Server {
     let home = std::env::temp_dir().join(format!("tlschat-room-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&home);
@@ -172,6 +180,7 @@ async fn start_server(members: usize) -> Server {
         // Every member comes from 127.0.0.1, all at once: all are unverified
         // while their handshakes run.
         .args(["--max-unverified-per-address", &members.to_string()])
+        .args(memory_only().then_some("--memory-only"))
         .env("TLSCHAT_HOME", &home)
         .env_remove("SSLKEYLOGFILE")
         .stdin(Stdio::piped())
@@ -449,6 +458,7 @@ async fn main() {
     }
     let joined = start.elapsed();
     println!("members={n}");
+    println!("store={}", if memory_only() { "memory" } else { "disk" });
     println!("members_check_signatures={}", if verify { "yes" } else { "no" });
     println!("join_all_seated_s={:.2}", joined.as_secs_f64());
     println!("join_handshakes_per_s={:.0}", n as f64 / joined.as_secs_f64());
