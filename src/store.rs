@@ -133,9 +133,8 @@ impl RoomLog {
         let read = || -> Result<Stored, redb::Error> {
             let txn = self.db.begin_read()?;
             let meta = txn.open_table(META)?;
-            let counter = |name: &str| -> Result<u64, redb::Error> {
-                Ok(meta.get(name)?.map_or(0, |v| v.value()))
-            };
+            let counter =
+                |name: &str| -> Result<u64, redb::Error> { Ok(meta.get(name)?.map_or(0, |v| v.value())) };
             let mut stored =
                 Stored { room_seq: counter(ROOM_SEQ)?, forgotten: counter(FORGOTTEN)?, entries: Vec::new() };
             let entries = txn.open_table(ENTRIES)?;
@@ -386,7 +385,8 @@ mod tests {
         for seq in 1..=50 {
             assert!(writer.write(Batch { entries: vec![past(seq)], room_seq: seq, forgotten: 0 }));
         }
-        let done = tokio::time::timeout(Duration::from_secs(10), progress.wait_for(|p| p.committed == 50)).await;
+        let done =
+            tokio::time::timeout(Duration::from_secs(10), progress.wait_for(|p| p.committed == 50)).await;
         assert!(done.is_ok_and(|r| r.is_ok()));
         drop(writer);
         drop(progress);

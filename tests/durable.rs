@@ -184,8 +184,9 @@ fn a_relay_killed_mid_burst_and_started_again_keeps_every_acknowledged_message_a
     let (&next, _) = acknowledged(&dave).iter().next().unwrap();
     assert!(next > restored && next > seen_before, "room_seq {next} after {restored}/{seen_before}");
     bob.stdout.wait_for("bob hearing dave", |l| {
-        serde_json::from_str::<Value>(l)
-            .is_ok_and(|v| v["type"] == "message" && v["text"] == "after the restart" && v["room_seq"] == next)
+        serde_json::from_str::<Value>(l).is_ok_and(|v| {
+            v["type"] == "message" && v["text"] == "after the restart" && v["room_seq"] == next
+        })
     });
 }
 

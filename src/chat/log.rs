@@ -230,7 +230,8 @@ mod tests {
     #[test]
     fn a_restored_log_is_in_order_without_repeats_and_within_its_retention() {
         let keep = Retention { messages: 3, bytes: usize::MAX, age_ms: 0 };
-        let entries = vec![past(9, 0, 1), past(3, 0, 1), past(5, 0, 1), past(5, 0, 1), past(7, 0, 1), past(2, 0, 1)];
+        let entries =
+            vec![past(9, 0, 1), past(3, 0, 1), past(5, 0, 1), past(5, 0, 1), past(7, 0, 1), past(2, 0, 1)];
         let log = Log::restore(keep, 2, entries, 0);
         assert_eq!(seqs(log.last(10)), [5, 7, 9]);
         assert_eq!(log.forgotten(), 3);

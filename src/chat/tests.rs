@@ -258,7 +258,10 @@ fn a_room_restored_from_its_log_goes_on_from_its_room_seq_and_serves_the_history
     assert_eq!((after.count(), complete), (3, true));
 
     // Another relay, given what was kept (as the store gives it back).
-    let mut w = World { relay: Relay::restore(config, room_seq, forgotten, kept, w.now), ..World::new(Config::new(ROOM)) };
+    let mut w = World {
+        relay: Relay::restore(config, room_seq, forgotten, kept, w.now),
+        ..World::new(Config::new(ROOM))
+    };
     assert_eq!(w.relay.room_seq(), room_seq);
     w.join(2, "bob");
     let events = w.take(2);

@@ -31,7 +31,9 @@ mod text;
 
 pub use addr::{BadHostPort, HostPort};
 pub use limits::{DEFAULT_UNVERIFIED_PER_ADDRESS, Limits, Refusal, open_file_limit, raise_open_file_limit};
-pub use room::{Binder, Host, MAX_UNCOMMITTED, Reopened, RoomHandle, SEAT_QUEUE, start as start_room, start_durable};
+pub use room::{
+    Binder, Host, MAX_UNCOMMITTED, Reopened, RoomHandle, SEAT_QUEUE, start as start_room, start_durable,
+};
 
 use std::io;
 use std::net::SocketAddr;

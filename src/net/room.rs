@@ -205,8 +205,17 @@ fn spawn(
     let (inputs, rx) = mpsc::channel(ROOM_QUEUE);
     let members = Arc::new(AtomicUsize::new(0));
     let handle = RoomHandle { inputs, members: members.clone(), next_id: Arc::new(1.into()) };
-    let task =
-        RoomTask { relay, durable, seats: HashMap::new(), host: None, binder, local, events, members, alter: None };
+    let task = RoomTask {
+        relay,
+        durable,
+        seats: HashMap::new(),
+        host: None,
+        binder,
+        local,
+        events,
+        members,
+        alter: None,
+    };
     tokio::spawn(task.run(rx, host));
     handle
 }
