@@ -145,6 +145,7 @@ impl RoomHandle {
 
 /// Starts the room's task. `local` names the host's seat in its events;
 /// `binder` binds members' names as they take their seats.
+///
 /// The room's log is kept in memory only: lost when the room stops.
 pub fn start(
     config: relay::Config,
