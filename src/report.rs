@@ -141,6 +141,17 @@ pub fn notices(event: &ChatEvent) -> Vec<String> {
         ChatEvent::Malformed { from, why } => {
             vec![format!("a message said to be from {} is malformed: {}", printable(from), printable(why))]
         }
+        ChatEvent::Resumed { after, upto, complete: true, caught_up } => vec![format!(
+            "caught up: {caught_up} message(s) said since you left (room #{after} to #{upto}), each shown once"
+        )],
+        ChatEvent::Resumed { after, caught_up, .. } => vec![format!(
+            "caught up on {caught_up} message(s), but MISSED some said after room #{after}: \
+             they are older than what the relay keeps, or more than it sends back at once"
+        )],
+        ChatEvent::OrderRestarted { seen, now } => vec![format!(
+            "the room's numbering started again (at #{now}, you had seen #{seen}): the relay lost its history, \
+             and what was said before it restarted is not there"
+        )],
         ChatEvent::Sent { .. } | ChatEvent::Delivered { .. } | ChatEvent::Guest { .. } => Vec::new(),
     }
 }
@@ -551,5 +562,11 @@ pub fn chat_json(event: &ChatEvent) -> Value {
         ChatEvent::Ignoring { name } => json!({"type": "ignoring", "name": name}),
         ChatEvent::ContactsNotKept { why } => json!({"type": "contacts_not_kept", "why": why}),
         ChatEvent::Malformed { from, why } => json!({"type": "malformed", "from": from, "why": why}),
+        ChatEvent::Resumed { after, upto, complete, caught_up } => json!({
+            "type": "resumed", "after": after, "upto": upto, "complete": complete, "caught_up": caught_up,
+        }),
+        ChatEvent::OrderRestarted { seen, now } => {
+            json!({"type": "order_restarted", "seen": seen, "now": now})
+        }
     }
 }

@@ -48,6 +48,11 @@ impl Default for Rate {
     }
 }
 
+/// The most history frames one answer to [`Frame::Resume`] holds: the
+/// newest after the member's mark. They go through the seat's queue of
+/// [`crate::net::SEAT_QUEUE`] frames with the join's history and roster.
+pub const MAX_RESUME: usize = 256;
+
 /// Seats one key may hold at once, unless the room says otherwise.
 pub const SEATS_PER_KEY: usize = 4;
 
@@ -167,6 +172,8 @@ struct Seat {
     last_seq: HashMap<Option<[u8; 32]>, u64>,
     /// Its refused posts, for the operator's sampled note.
     refusals: Refusals,
+    /// It sent its [`Frame::Resume`] (one per connection).
+    resumed: bool,
 }
 
 /// How often the operator hears of one member's refused posts.
@@ -207,9 +214,11 @@ impl Seat {
     }
 }
 
-/// A history entry: the frame (flagged as history) and the guests' line.
+/// A history entry: its room sequence number, the frame (flagged as
+/// history) and the guests' line.
 #[derive(Debug)]
 struct Past {
+    room_seq: u64,
     frame: Arc<[u8]>,
     line: Arc<[u8]>,
 }
@@ -222,6 +231,9 @@ pub struct Relay {
     /// The last room sequence number given.
     room_seq: u64,
     history: VecDeque<Past>,
+    /// The room sequence number of the newest message no longer kept (0:
+    /// none forgotten): a resume from below it is not complete.
+    forgotten: u64,
     guests: u64,
     /// The names of the keys seated, by comparison key and by look (see
     /// [`name`]): whose they are and how many seats use them.
@@ -236,6 +248,7 @@ impl Relay {
             seats: BTreeMap::new(),
             room_seq: 0,
             history: VecDeque::new(),
+            forgotten: 0,
             guests: 0,
             names: HashMap::new(),
         }
@@ -317,6 +330,7 @@ impl Relay {
             session: None,
             last_seq: HashMap::new(),
             refusals: Refusals { since_ms: None, untold: 0 },
+            resumed: false,
         };
         let info = seat.info(now_ms);
         self.seats.insert(id, seat);
@@ -456,6 +470,7 @@ impl Relay {
                 }
             }
             Frame::Post { signed } => self.post(id, &signed, now_ms, &mut out),
+            Frame::Resume { after } => self.resume(id, after, now_ms, &mut out),
             // Frames only the relay sends are a protocol violation.
             other => {
                 let reason = format!("sent a frame only the relay may send ({})", frame_name(&other));
@@ -492,7 +507,7 @@ impl Relay {
         };
         let line = format!("[{name} (unverified)] {}\n", printable(text));
         let line: Arc<[u8]> = line.into_bytes().into();
-        self.remember(past.encode().into(), line.clone());
+        self.remember(self.room_seq, past.encode().into(), line.clone());
         self.broadcast(Some(id), &frame.encode().into(), &line, &mut out);
         out
     }
@@ -587,7 +602,7 @@ impl Relay {
                 let live =
                     Frame::Deliver { room_seq, flags: 0, author: author.clone(), signed: bytes.to_vec() };
                 let past = Frame::Deliver { room_seq, flags: flags::HISTORY, author, signed: bytes.to_vec() };
-                self.remember(past.encode().into(), line.clone());
+                self.remember(room_seq, past.encode().into(), line.clone());
                 self.broadcast(Some(id), &live.encode().into(), &line, out);
                 out.push(Output::Send(id, Frame::Ack { room_seq, seq, private: false }.encode().into()));
             }
@@ -689,14 +704,48 @@ impl Relay {
         }
     }
 
-    fn remember(&mut self, frame: Arc<[u8]>, line: Arc<[u8]>) {
+    fn remember(&mut self, room_seq: u64, frame: Arc<[u8]>, line: Arc<[u8]>) {
         if self.config.history == 0 {
+            self.forgotten = room_seq;
             return;
         }
-        if self.history.len() >= self.config.history {
-            self.history.pop_front();
+        if self.history.len() >= self.config.history
+            && let Some(old) = self.history.pop_front()
+        {
+            self.forgotten = old.room_seq;
         }
-        self.history.push_back(Past { frame, line });
+        self.history.push_back(Past { room_seq, frame, line });
+    }
+
+    /// The kept room frames after `after`, oldest first, and whether they
+    /// are all there were (false when one after `after` is forgotten).
+    fn entries_after(&self, after: u64) -> (impl Iterator<Item = &Past>, bool) {
+        let first = self.history.partition_point(|p| p.room_seq <= after);
+        (self.history.range(first..), after >= self.forgotten)
+    }
+
+    /// A member's [`Frame::Resume`]: the kept room frames after `after`
+    /// (at most [`MAX_RESUME`], the newest), then [`Frame::Resumed`]. One
+    /// per connection, and it costs a token of the member's rate.
+    fn resume(&mut self, id: SeatId, after: u64, now_ms: u64, out: &mut Vec<Output>) {
+        let rate = self.config.rate;
+        let Some(seat) = self.seats.get_mut(&id) else { return };
+        if id != HOST && !seat.take_token(rate, now_ms) {
+            out.extend(self.throttled(id, now_ms));
+            return;
+        }
+        if seat.resumed {
+            let text = "not resumed: a connection resumes once, right after joining".to_owned();
+            out.extend(self.refuse(id, RefusalCode::BadMessage, text, "resumed twice", now_ms));
+            return;
+        }
+        seat.resumed = true;
+        let (entries, complete) = self.entries_after(after);
+        let frames: Vec<Arc<[u8]>> = entries.map(|p| p.frame.clone()).collect();
+        let skip = frames.len().saturating_sub(MAX_RESUME);
+        out.extend(frames.into_iter().skip(skip).map(|frame| Output::Send(id, frame)));
+        let resumed = Frame::Resumed { after, upto: self.room_seq, complete: complete && skip == 0 };
+        out.push(Output::Send(id, resumed.encode().into()));
     }
 
     /// Queues `frame` for every seat that takes frames and `line` for
@@ -744,6 +793,8 @@ fn frame_name(frame: &Frame) -> &'static str {
     match frame {
         Frame::Post { .. } => "Post",
         Frame::Who => "Who",
+        Frame::Resume { .. } => "Resume",
+        Frame::Resumed { .. } => "Resumed",
         Frame::Welcome { .. } => "Welcome",
         Frame::Deliver { .. } => "Deliver",
         Frame::Ack { .. } => "Ack",
