@@ -279,6 +279,7 @@ pub fn client_lines(event: &NetEvent) -> Vec<String> {
         }
         NetEvent::Closed { by: Closer::Us, .. } => "[tls] closed (close_notify)".to_owned(),
         NetEvent::Held { .. } => "[tls] the next flight is held until Space (--step)".to_owned(),
+        NetEvent::Reconnecting { .. } | NetEvent::Back { .. } => return connection_lines(event),
         NetEvent::Lab(report) => return lab_lines(report),
         NetEvent::CaptureStopped { note } => format!("[pcap] {note}"),
         NetEvent::Revealed { revealed, .. } => match revealed_line(revealed) {
@@ -335,6 +336,7 @@ pub fn server_lines(event: &NetEvent) -> Vec<String> {
         NetEvent::ServerKey { peer, cert } => {
             format!("[tls {peer}] the server proved its key {}", cert.fingerprint.short())
         }
+        NetEvent::Reconnecting { .. } | NetEvent::Back { .. } => return connection_lines(event),
         NetEvent::Lab(report) => return lab_lines(report),
         NetEvent::Revealed { peer, revealed } => match revealed_line(revealed) {
             Some(line) => format!("[tls {peer}] {line}"),
@@ -342,6 +344,22 @@ pub fn server_lines(event: &NetEvent) -> Vec<String> {
         },
     };
     vec![line]
+}
+
+/// A client's reconnecting, in one line each.
+pub fn connection_lines(event: &NetEvent) -> Vec<String> {
+    match event {
+        NetEvent::Reconnecting { attempt, delay, to, error } => vec![format!(
+            "[net] reconnecting to {} in {:.1} s (attempt {attempt}): {}",
+            printable(to),
+            delay.as_secs_f64(),
+            printable(error)
+        )],
+        NetEvent::Back { to, attempts, .. } => {
+            vec![format!("[net] back in the room through {} after {attempts} attempt(s)", printable(to))]
+        }
+        _ => Vec::new(),
+    }
 }
 
 /// The tamper lab's lines, each marked `[lab]`.
@@ -416,6 +434,16 @@ pub fn json(event: &NetEvent) -> Option<Value> {
         }
         NetEvent::Refused { peer, refusal } => {
             json!({"type": "refused_connection", "peer": peer.to_string(), "reason": refusal.to_string()})
+        }
+        NetEvent::Reconnecting { attempt, delay, to, error } => json!({
+            "type": "reconnecting",
+            "attempt": attempt,
+            "delay_ms": u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+            "to": to,
+            "error": error,
+        }),
+        NetEvent::Back { peer, to, attempts } => {
+            json!({"type": "back", "peer": peer.to_string(), "to": to, "attempts": attempts})
         }
         NetEvent::Lab(report) => report.json(),
         NetEvent::Revealed { peer, revealed } => {
