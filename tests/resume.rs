@@ -23,6 +23,8 @@ use support::{HOME_ENV, Proc, Room, TempDir, tlschat};
 /// closes at once (the member's attempts fail during the handshake).
 struct Cutter {
     port: u16,
+    /// Where it forwards to.
+    upstream: Arc<Mutex<SocketAddr>>,
     refusing: Arc<AtomicBool>,
     open: Arc<Mutex<Vec<TcpStream>>>,
     stop: Arc<AtomicBool>,
@@ -35,7 +37,8 @@ impl Cutter {
         let refusing = Arc::new(AtomicBool::new(false));
         let open = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
-        let (r, o, s) = (refusing.clone(), open.clone(), stop.clone());
+        let upstream = Arc::new(Mutex::new(upstream));
+        let (r, o, s, u) = (refusing.clone(), open.clone(), stop.clone(), upstream.clone());
         std::thread::spawn(move || {
             for client in listener.incoming() {
                 if s.load(Ordering::SeqCst) {
@@ -46,7 +49,8 @@ impl Cutter {
                     drop(client);
                     continue;
                 }
-                let Ok(server) = TcpStream::connect(upstream) else { continue };
+                let to = *u.lock().unwrap();
+                let Ok(server) = TcpStream::connect(to) else { continue };
                 let mut list = o.lock().unwrap();
                 list.push(client.try_clone().unwrap());
                 list.push(server.try_clone().unwrap());
@@ -54,7 +58,7 @@ impl Cutter {
                 pipe(server, client);
             }
         });
-        Self { port, refusing, open, stop }
+        Self { port, upstream, refusing, open, stop }
     }
 
     /// Breaks every connection through it, and refuses new ones.
@@ -63,6 +67,11 @@ impl Cutter {
         for stream in self.open.lock().unwrap().drain(..) {
             let _ = stream.shutdown(Shutdown::Both);
         }
+    }
+
+    /// Forwards new connections to `to` from now on.
+    fn point_to(&self, to: SocketAddr) {
+        *self.upstream.lock().unwrap() = to;
     }
 
     /// Lets connections through again.
@@ -277,4 +286,33 @@ fn members_reconnect_by_themselves_after_the_relay_is_killed_and_started_again()
         "{}",
         bob.output()
     );
+}
+
+#[test]
+fn a_room_that_comes_back_with_another_key_is_refused_not_rejoined() {
+    let dir = TempDir::new("resume-other-key");
+    let room = Room::start(&dir, "listen", &[]);
+    let impostor = Room::start(&dir, "impostor", &[]);
+    let cutter = Cutter::start(room.addr);
+    identity(&dir, "bob");
+    // First contact: bob trusts and pins the key he is shown.
+    let target = format!("localhost:{}", cutter.port);
+    let mut cmd = tlschat(&["connect", &target, "--trust-on-first-use", "--headless", "--json"]);
+    cmd.env(HOME_ENV, dir.join("bob-home"));
+    let mut bob = Proc::spawn("bob", &mut cmd);
+    wait_event(&bob, "bob's welcome", |v| v["type"] == "welcome");
+    // The address now leads to another room, with another key.
+    cutter.point_to(impostor.addr);
+    cutter.cut();
+    cutter.open();
+    wait_event(&bob, "reconnecting", |v| v["type"] == "reconnecting");
+    let status = bob.wait_within(Duration::from_secs(20));
+    assert!(!status.success(), "{}", bob.output());
+    let error = wait_event(&bob, "the error", |v| v["type"] == "error");
+    let text = error["error"].as_str().unwrap();
+    let shown = impostor.fingerprint.replace(' ', "");
+    assert!(text.contains("does not match") && text.replace(' ', "").contains(&shown), "{error}");
+    // Bob never joined the other room: it never saw his certificate.
+    assert!(!impostor.proc.stdout.contains("bob joined"), "{}", impostor.proc.output());
+    assert_eq!(events(&bob).iter().filter(|v| v["type"] == "welcome").count(), 1);
 }
