@@ -454,6 +454,10 @@ const RECENT_ROOM_SEQS: usize = 1024;
 /// answer; a relay that sends more without answering is broken.
 const MAX_HELD: usize = 1024;
 
+/// The most history frames a member takes as one answer to its resume:
+/// well above what a relay sends ([`super::relay::MAX_RESUME`]).
+const MAX_ANSWER: usize = 4 * super::relay::MAX_RESUME;
+
 /// A member catching up on what it missed since an earlier connection:
 /// it sends [`Frame::Resume`] after the Welcome, drops the join's history
 /// (the answer carries it, in order), holds the live room frames that
@@ -720,17 +724,23 @@ impl Member {
     /// Whether a history frame of `room_seq` was seen already (on this
     /// connection or an earlier one): it is dropped, not shown twice.
     /// Otherwise it is noted as seen.
-    fn seen_before(&mut self, room_seq: u64) -> bool {
+    fn seen_before(&mut self, room_seq: u64) -> Result<bool, InvalidMessage> {
         if room_seq == 0 {
-            return false;
+            return Ok(false);
         }
         if self.contacts.room_seq().is_some_and(|seen| room_seq <= seen) {
-            return true;
+            return Ok(true);
         }
         if self.resume.asked.is_some() {
+            if self.resume.answered.len() >= MAX_ANSWER {
+                return Err(InvalidMessage {
+                    what: "chat frame",
+                    why: "an answer to a resume longer than any relay sends",
+                });
+            }
             self.resume.answered.insert(room_seq);
         }
-        false
+        Ok(false)
     }
 
     /// What this member remembered of the room from earlier sessions.
@@ -855,7 +865,7 @@ impl Member {
             Frame::Deliver { room_seq, flags: f, author, signed } => {
                 let history = f & flags::HISTORY != 0;
                 let said_private = f & flags::PRIVATE != 0;
-                if history && self.seen_before(room_seq) {
+                if history && self.seen_before(room_seq)? {
                     return Ok(out);
                 }
                 let shown = out.len();
@@ -887,7 +897,7 @@ impl Member {
             }
             Frame::Guest { room_seq, flags: f, name, text } => {
                 let history = f & flags::HISTORY != 0;
-                if history && self.seen_before(room_seq) {
+                if history && self.seen_before(room_seq)? {
                     return Ok(out);
                 }
                 if !history && !self.order.check(room_seq, &mut out) {
