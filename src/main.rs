@@ -66,7 +66,7 @@ impl OutputArgs {
 enum Command {
     /// Serve a chat room (or, with --echo, an echo server)
     Listen(ListenArgs),
-    /// Join a room: verify the server, then chat
+    /// Join a room: verify the server, then chat; a dropped connection is made again by itself, and what was missed is caught up
     Connect(ConnectArgs),
     /// The one-command tour: a room on a loopback port with two bots (each with its own key), and you joined
     Demo(DemoArgs),

@@ -167,7 +167,7 @@ fn a_cut_member_fails_over_to_the_rooms_other_address_and_gets_what_it_missed_on
     let mut alice = member(&dir, &room.ca, "alice", &[room.target()]);
     wait_event(&alice, "alice's welcome", |v| v["type"] == "welcome");
     let targets = [format!("localhost:{}", first.port), format!("localhost:{}", second.port)];
-    let bob = member(&dir, &room.ca, "bob", &targets);
+    let mut bob = member(&dir, &room.ca, "bob", &targets);
     wait_event(&bob, "bob's welcome", |v| v["type"] == "welcome");
     say(&mut alice, "one");
     wait_event(&bob, "one", |v| v["type"] == "message" && v["text"] == "one");
@@ -180,6 +180,10 @@ fn a_cut_member_fails_over_to_the_rooms_other_address_and_gets_what_it_missed_on
     let delay = away["delay_ms"].as_u64().unwrap();
     assert!((500..=1000).contains(&delay), "the first wait is 0.5 to 1 s: {away}");
     alice.stdout.wait_for_text("\"type\":\"leave\"");
+    // What bob types meanwhile is refused at once, not lost.
+    bob.send_line("typed while away");
+    let refused = wait_event(&bob, "refused", |v| v["type"] == "refused");
+    assert!(refused["text"].as_str().unwrap().starts_with("not sent: the connection is down"), "{refused}");
     say(&mut alice, "two");
     say(&mut alice, "three");
     // The other address comes up: bob gets in there by himself.
@@ -196,6 +200,7 @@ fn a_cut_member_fails_over_to_the_rooms_other_address_and_gets_what_it_missed_on
     wait_event(&bob, "four", |v| v["type"] == "message" && v["text"] == "four");
     // Every message once, in order; each still signed by alice.
     assert_eq!(texts_from(&bob, "alice"), ["one", "two", "three", "four"], "{}", bob.output());
+    assert!(texts_from(&alice, "bob").is_empty(), "{}", alice.output());
     for v in events(&bob).iter().filter(|v| v["type"] == "message") {
         assert_eq!((v["sig"].as_str(), v["chain_broken"].as_bool()), (Some("valid"), Some(false)), "{v}");
     }
@@ -376,4 +381,24 @@ fn a_member_away_across_a_relay_restart_resumes_what_was_said_meanwhile_exactly_
         "{}",
         bob.output()
     );
+}
+
+#[test]
+fn a_room_whose_first_address_is_down_is_joined_at_the_next() {
+    let dir = TempDir::new("resume-first-down");
+    let room = Room::start(&dir, "listen", &[]);
+    // A port nothing listens on.
+    let dead = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    identity(&dir, "bob");
+    let bob = member(&dir, &room.ca, "bob", &[format!("localhost:{dead}"), room.target()]);
+    wait_event(&bob, "bob's welcome", |v| v["type"] == "welcome");
+    let connected = events(&bob).into_iter().find(|v| v["type"] == "connected").unwrap();
+    assert_eq!(connected["peer"], room.addr.to_string(), "{connected}");
+    // Not a reconnection: the first connection just went to the next address.
+    assert!(!events(&bob).iter().any(|v| v["type"] == "reconnecting" || v["type"] == "back"));
+    // With every address down, the error is the last one's, and the client exits.
+    let mut alone =
+        member(&dir, &room.ca, "bob", &[format!("localhost:{dead}"), format!("127.0.0.1:{dead}")]);
+    assert!(!alone.wait().success(), "{}", alone.output());
+    assert!(alone.stderr.text().contains("nothing is listening there"), "{}", alone.output());
 }

@@ -204,6 +204,11 @@ pub(super) async fn run(
                             }
                         }
                     }
+                    // Reconnecting, not in yet: what would wait for this
+                    // attempt is lost if it fails, so it is refused now.
+                    Some(intent) if away.reconnecting && intent != Intent::Close => {
+                        away.not_sent(&events).await;
+                    }
                     Some(intent) => forward(tx.as_ref(), intent, &events).await,
                     None => {
                         ui_open = false;
@@ -328,6 +333,19 @@ impl Away {
         false
     }
 
+    /// Tells the user that what they just asked for was not sent: the
+    /// connection is down.
+    async fn not_sent(&self, events: &mpsc::Sender<NetEvent>) {
+        let text = format!(
+            "not sent: the connection is down; reconnecting (attempt {} to {})",
+            self.backoff.attempts(),
+            self.shown_address()
+        );
+        let event = ChatEvent::Refused { code: RefusalCode::Disconnected, text };
+        let peer = self.peer.unwrap_or_else(|| ([0, 0, 0, 0], 0).into());
+        let _ = events.send(NetEvent::Chat { peer, event }).await;
+    }
+
     /// Says [`NetEvent::Back`] once the connection that came back is told.
     async fn say_back(&mut self, events: &mpsc::Sender<NetEvent>) {
         if let Some(back) = self.back.take() {
@@ -363,15 +381,7 @@ impl Away {
                 () = &mut wait => return Ok(true),
                 intent = ui.recv() => match intent {
                     None | Some(Intent::Close) => return Ok(false),
-                    Some(_) => {
-                        let text = format!(
-                            "not sent: the connection is down; reconnecting (attempt {attempt}, in {:.0} s at most)",
-                            delay.as_secs_f64().ceil()
-                        );
-                        let event = ChatEvent::Refused { code: RefusalCode::Disconnected, text };
-                        let peer = self.peer.unwrap_or_else(|| ([0, 0, 0, 0], 0).into());
-                        let _ = events.send(NetEvent::Chat { peer, event }).await;
-                    }
+                    Some(_) => self.not_sent(events).await,
                 },
             }
         }
