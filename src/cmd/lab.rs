@@ -204,9 +204,11 @@ pub(super) async fn run(
                             }
                         }
                     }
-                    // Reconnecting, not in yet: what would wait for this
-                    // attempt is lost if it fails, so it is refused now.
-                    Some(intent) if away.reconnecting && intent != Intent::Close => {
+                    // Reconnecting, not in yet: what the user says would
+                    // wait for this attempt, lost if it fails, so it is
+                    // refused now. The rest (the trust gate's go-ahead,
+                    // a close) goes to the attempt.
+                    Some(intent) if away.reconnecting && says(&intent) => {
                         away.not_sent(&events).await;
                     }
                     Some(intent) => forward(tx.as_ref(), intent, &events).await,
@@ -252,6 +254,12 @@ pub(super) async fn run(
             (_, Err(e)) => return Err(e),
         };
     }
+}
+
+/// Whether `intent` is the user saying something to the room (a line, a
+/// command the room answers), which a connection that is down cannot carry.
+fn says(intent: &Intent) -> bool {
+    matches!(intent, Intent::Say { .. } | Intent::Send(_) | Intent::Who)
 }
 
 /// A client's reconnecting: where it stands between connections.
@@ -381,7 +389,9 @@ impl Away {
                 () = &mut wait => return Ok(true),
                 intent = ui.recv() => match intent {
                     None | Some(Intent::Close) => return Ok(false),
-                    Some(_) => self.not_sent(events).await,
+                    Some(intent) if says(&intent) => self.not_sent(events).await,
+                    // Nothing to act on without a connection.
+                    Some(_) => {}
                 },
             }
         }
