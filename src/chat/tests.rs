@@ -976,3 +976,90 @@ fn a_resumed_nobody_asked_for_is_a_protocol_error() {
     let mut member = outsider(ROOM, 3);
     assert!(member.receive(Frame::Resumed { after: 0, upto: 9, complete: true }, 0).is_err());
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+    /// Whatever the moments bob's connection drops (before his resume
+    /// went out, while live messages arrive before the answer, several
+    /// times in a row), across all his connections he is shown every
+    /// message once, in the room's order.
+    #[test]
+    fn a_member_that_keeps_coming_back_sees_every_message_once_in_order(
+        plan in proptest::collection::vec((0u8..4, 0usize..4), 1..14),
+    ) {
+        let mut w = World::room();
+        w.join(1, "alice");
+        w.join(2, "bob");
+        let (mut seat, mut said) = (2, Vec::new());
+        let say = |w: &mut World, said: &mut Vec<String>, count: usize| {
+            for _ in 0..count {
+                let text = format!("m{}", said.len());
+                w.say(1, &text);
+                said.push(format!("alice:{text}"));
+                w.now += 1000;
+            }
+        };
+        for (action, count) in plan {
+            match action {
+                0 => say(&mut w, &mut said, count),
+                // Back, live messages before the resume goes out, then it does.
+                1 => {
+                    w.come_back(seat, seat + 1, "bob");
+                    seat += 1;
+                    say(&mut w, &mut said, count);
+                    w.resume(seat);
+                }
+                // Back, and gone again before the resume goes out.
+                2 => {
+                    w.come_back(seat, seat + 1, "bob");
+                    seat += 1;
+                    say(&mut w, &mut said, count);
+                }
+                _ => {
+                    w.resume(seat);
+                }
+            }
+        }
+        w.come_back(seat, seat + 1, "bob");
+        w.resume(seat + 1);
+        let shown: Vec<String> = (2..=seat + 1).flat_map(|id| w.texts(id)).collect();
+        proptest::prop_assert_eq!(shown, said);
+        for id in 2..=seat + 1 {
+            for e in w.events.get(&id).into_iter().flatten() {
+                let bad = matches!(e, ChatEvent::RelayGap { .. } | ChatEvent::RelayDisorder { .. } | ChatEvent::Replay { .. })
+                    || matches!(e, ChatEvent::Resumed { complete: false, .. });
+                proptest::prop_assert!(!bad, "{:?}", e);
+            }
+        }
+    }
+}
+
+#[test]
+fn history_at_or_below_the_mark_is_not_shown_again_whatever_the_relay_sends() {
+    let mut w = World::room();
+    w.join(1, "alice");
+    w.join(2, "bob");
+    w.say(1, "m0");
+    w.say(1, "m1");
+    let seen: Vec<(u64, Vec<u8>)> = w.events[&2]
+        .iter()
+        .filter_map(|e| match e {
+            ChatEvent::Message(m) => Some((m.room_seq, m.signed.to_vec())),
+            _ => None,
+        })
+        .collect();
+    let mark = w.members[&2].contacts().room_seq().unwrap();
+    assert_eq!(mark, seen[1].0);
+    w.come_back(2, 3, "bob");
+    let Some(Frame::Resume { after }) = w.members.get_mut(&3).unwrap().take_resume() else { panic!() };
+    assert_eq!(after, mark);
+    // A relay that ignores `after` and sends everything it has again.
+    for (room_seq, signed) in seen {
+        let again = Frame::Deliver { room_seq, flags: flags::HISTORY, author: "alice".into(), signed };
+        w.deliver(3, &again.encode());
+    }
+    w.deliver(3, &Frame::Resumed { after, upto: mark, complete: true }.encode());
+    assert_eq!(w.texts(3), Vec::<String>::new());
+    assert!(matches!(w.resumed(3)[..], [(_, _, true, 0)]), "{:?}", w.events[&3]);
+}
