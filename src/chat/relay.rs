@@ -719,7 +719,7 @@ impl Relay {
 
     /// The kept room frames after `after`, oldest first, and whether they
     /// are all there were (false when one after `after` is forgotten).
-    fn entries_after(&self, after: u64) -> (impl Iterator<Item = &Past>, bool) {
+    fn entries_after(&self, after: u64) -> (impl ExactSizeIterator<Item = &Past>, bool) {
         let first = self.history.partition_point(|p| p.room_seq <= after);
         (self.history.range(first..), after >= self.forgotten)
     }
@@ -741,9 +741,8 @@ impl Relay {
         }
         seat.resumed = true;
         let (entries, complete) = self.entries_after(after);
-        let frames: Vec<Arc<[u8]>> = entries.map(|p| p.frame.clone()).collect();
-        let skip = frames.len().saturating_sub(MAX_RESUME);
-        out.extend(frames.into_iter().skip(skip).map(|frame| Output::Send(id, frame)));
+        let skip = entries.len().saturating_sub(MAX_RESUME);
+        out.extend(entries.skip(skip).map(|p| Output::Send(id, p.frame.clone())));
         let resumed = Frame::Resumed { after, upto: self.room_seq, complete: complete && skip == 0 };
         out.push(Output::Send(id, resumed.encode().into()));
     }
