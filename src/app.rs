@@ -1648,6 +1648,23 @@ impl App {
             NetEvent::CaptureStopped { note } => self.notice(now, Level::Error, note),
             NetEvent::Refused { refusal, .. } => self.notice(now, Level::Error, refusal.to_string()),
             NetEvent::Lab(report) => self.lab(&report, now),
+            NetEvent::Reconnecting { attempt, delay, .. } => {
+                // The next handshake gets a panel of its own, and the
+                // room's rejoin (its roster, its history) is folded.
+                self.panel.peer = None;
+                self.lab_rejoining = true;
+                self.state =
+                    format!("reconnecting: attempt {attempt}, next in {:.0} s", delay.as_secs_f64().ceil());
+                for line in report::connection_lines(&event) {
+                    self.notice(now, Level::Error, line);
+                }
+            }
+            NetEvent::Back { .. } => {
+                self.state = "back".into();
+                for line in report::connection_lines(&event) {
+                    self.notice(now, Level::Success, line);
+                }
+            }
         }
     }
 

@@ -66,7 +66,7 @@ impl OutputArgs {
 enum Command {
     /// Serve a chat room (or, with --echo, an echo server)
     Listen(ListenArgs),
-    /// Join a room: verify the server, then chat
+    /// Join a room: verify the server, then chat; a dropped connection is made again by itself, and what was missed is caught up
     Connect(ConnectArgs),
     /// The one-command tour: a room on a loopback port with two bots (each with its own key), and you joined
     Demo(DemoArgs),
@@ -229,9 +229,9 @@ struct ListenArgs {
 
 #[derive(Args)]
 struct ConnectArgs {
-    /// The room: HOST:PORT or [IPv6]:PORT
-    #[arg(value_name = "HOST:PORT")]
-    target: String,
+    /// The room: HOST:PORT or [IPv6]:PORT; more than one for a room served at several addresses (tried in turn when one fails)
+    #[arg(value_name = "HOST:PORT", required = true, num_args = 1..)]
+    targets: Vec<String>,
 
     /// Trust servers whose certificate chains to this CA (PEM), e.g. the file `listen` wrote
     #[arg(long, value_name = "FILE", conflicts_with = "fingerprint")]
@@ -460,7 +460,8 @@ impl ConnectArgs {
             tls: self.tls.options(),
             step_delay: self.pace.step_delay(),
             step: self.pace.step,
-            target: self.target,
+            target: self.targets.first().cloned().unwrap_or_default(),
+            also: self.targets.into_iter().skip(1).collect(),
             ca: self.ca,
             fingerprint: self.fingerprint,
             trust_on_first_use: self.trust_on_first_use,

@@ -141,6 +141,17 @@ pub fn notices(event: &ChatEvent) -> Vec<String> {
         ChatEvent::Malformed { from, why } => {
             vec![format!("a message said to be from {} is malformed: {}", printable(from), printable(why))]
         }
+        ChatEvent::Resumed { after, upto, complete: true, caught_up } => vec![format!(
+            "caught up: {caught_up} message(s) said since you left (room #{after} to #{upto}), each shown once"
+        )],
+        ChatEvent::Resumed { after, caught_up, .. } => vec![format!(
+            "caught up on {caught_up} message(s), but MISSED some said after room #{after}: \
+             they are older than what the relay keeps, or more than it sends back at once"
+        )],
+        ChatEvent::OrderRestarted { seen, now } => vec![format!(
+            "the room's numbering started again (at #{now}, you had seen #{seen}): the relay lost its history, \
+             and what was said before it restarted is not there"
+        )],
         ChatEvent::Sent { .. } | ChatEvent::Delivered { .. } | ChatEvent::Guest { .. } => Vec::new(),
     }
 }
@@ -268,6 +279,7 @@ pub fn client_lines(event: &NetEvent) -> Vec<String> {
         }
         NetEvent::Closed { by: Closer::Us, .. } => "[tls] closed (close_notify)".to_owned(),
         NetEvent::Held { .. } => "[tls] the next flight is held until Space (--step)".to_owned(),
+        NetEvent::Reconnecting { .. } | NetEvent::Back { .. } => return connection_lines(event),
         NetEvent::Lab(report) => return lab_lines(report),
         NetEvent::CaptureStopped { note } => format!("[pcap] {note}"),
         NetEvent::Revealed { revealed, .. } => match revealed_line(revealed) {
@@ -324,6 +336,7 @@ pub fn server_lines(event: &NetEvent) -> Vec<String> {
         NetEvent::ServerKey { peer, cert } => {
             format!("[tls {peer}] the server proved its key {}", cert.fingerprint.short())
         }
+        NetEvent::Reconnecting { .. } | NetEvent::Back { .. } => return connection_lines(event),
         NetEvent::Lab(report) => return lab_lines(report),
         NetEvent::Revealed { peer, revealed } => match revealed_line(revealed) {
             Some(line) => format!("[tls {peer}] {line}"),
@@ -331,6 +344,22 @@ pub fn server_lines(event: &NetEvent) -> Vec<String> {
         },
     };
     vec![line]
+}
+
+/// A client's reconnecting, in one line each.
+pub fn connection_lines(event: &NetEvent) -> Vec<String> {
+    match event {
+        NetEvent::Reconnecting { attempt, delay, to, error } => vec![format!(
+            "[net] reconnecting to {} in {:.1} s (attempt {attempt}): {}",
+            printable(to),
+            delay.as_secs_f64(),
+            printable(error)
+        )],
+        NetEvent::Back { to, attempts, .. } => {
+            vec![format!("[net] back in the room through {} after {attempts} attempt(s)", printable(to))]
+        }
+        _ => Vec::new(),
+    }
 }
 
 /// The tamper lab's lines, each marked `[lab]`.
@@ -405,6 +434,16 @@ pub fn json(event: &NetEvent) -> Option<Value> {
         }
         NetEvent::Refused { peer, refusal } => {
             json!({"type": "refused_connection", "peer": peer.to_string(), "reason": refusal.to_string()})
+        }
+        NetEvent::Reconnecting { attempt, delay, to, error } => json!({
+            "type": "reconnecting",
+            "attempt": attempt,
+            "delay_ms": u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+            "to": to,
+            "error": error,
+        }),
+        NetEvent::Back { peer, to, attempts } => {
+            json!({"type": "back", "peer": peer.to_string(), "to": to, "attempts": attempts})
         }
         NetEvent::Lab(report) => report.json(),
         NetEvent::Revealed { peer, revealed } => {
@@ -551,5 +590,11 @@ pub fn chat_json(event: &ChatEvent) -> Value {
         ChatEvent::Ignoring { name } => json!({"type": "ignoring", "name": name}),
         ChatEvent::ContactsNotKept { why } => json!({"type": "contacts_not_kept", "why": why}),
         ChatEvent::Malformed { from, why } => json!({"type": "malformed", "from": from, "why": why}),
+        ChatEvent::Resumed { after, upto, complete, caught_up } => json!({
+            "type": "resumed", "after": after, "upto": upto, "complete": complete, "caught_up": caught_up,
+        }),
+        ChatEvent::OrderRestarted { seen, now } => {
+            json!({"type": "order_restarted", "seen": seen, "now": now})
+        }
     }
 }

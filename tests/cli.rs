@@ -190,7 +190,7 @@ fn listen_drops_a_client_that_sends_nothing_after_the_handshake_timeout_and_keep
 }
 
 #[test]
-fn connect_reports_a_server_that_vanishes_without_close_notify() {
+fn connect_reports_a_server_that_vanishes_without_close_notify_and_tries_again() {
     let dir = TempDir::new("vanish");
     let mut room = Room::start(&dir, "listen", &[]);
     let mut client = room.connect("connect", &[]);
@@ -198,9 +198,15 @@ fn connect_reports_a_server_that_vanishes_without_close_notify() {
     room.proc.stdout.wait_for_text("connected: ");
     // SIGKILL: the kernel closes the socket, TLS says nothing.
     room.proc.kill();
-    assert!(!client.wait().success(), "{}", client.output());
-    let line = single_error_line(&client);
-    assert!(line.contains("closed the connection without close_notify"), "{line}");
+    let line = client.stdout.wait_for_text("[net] reconnecting to ");
+    assert!(line.contains("(attempt 1): the peer closed the connection without close_notify"), "{line}");
+    // Nothing listens any more: each attempt is refused, and told.
+    let line = client.stdout.wait_for_text("(attempt 2)");
+    assert!(line.contains("nothing is listening there"), "{line}");
+    // The user leaves while it waits: a clean exit, no error.
+    client.close_stdin();
+    assert!(client.wait().success(), "{}", client.output());
+    assert!(client.stderr.all().is_empty(), "{}", client.output());
 }
 
 #[cfg(unix)]

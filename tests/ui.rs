@@ -1296,6 +1296,9 @@ fn each_mark_of_a_later_session_shows_with_its_legend_in_help() {
     first.receive(deliver(3, "bob", &hi), FEED_MS).unwrap();
     let mut saved = Contacts::parse(&first.contacts().to_text()).unwrap();
     saved.verify("bob").unwrap();
+    // Where the first session left the room is forgotten: this session
+    // does not resume (no relay here answers), it is delivered live.
+    saved.restart_room_seq();
 
     // The later session.
     feed.carol = member_of(3).with_contacts(saved);
@@ -1464,4 +1467,39 @@ fn our_line_found_in_the_history_after_a_reconnect_is_marked_delivered_once() {
     let text = screen(&mut app, 120, 12);
     assert!(text.contains("you ✓✓: a replayed line"), "{text}");
     assert_eq!(text.matches("a replayed line").count(), 1, "{text}");
+}
+
+/// A member whose connection dropped: the status bar says it is
+/// reconnecting, which attempt and when the next comes, the chat pane
+/// says why; back in the room, the bar says "back" and the catch-up is told.
+#[test]
+fn the_header_says_reconnecting_with_the_attempt_and_wait_then_back() {
+    let now = t0();
+    let mut app = client_app(now);
+    let (events, _) = client_events("localhost", 41);
+    let now = feed(&mut app, events, now);
+    let mut feed = RoomFeed::new();
+    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 4, history: 0 }, now);
+    let hello = RoomFeed::signed(&mut feed.alice, "hello everyone");
+    feed.deliver(&mut app, "alice", hello, now);
+    let error =
+        "the peer closed the connection without close_notify: what it sent last may have been cut off";
+    let away = NetEvent::Reconnecting {
+        attempt: 2,
+        delay: Duration::from_millis(1600),
+        to: "localhost:8443".into(),
+        error: error.into(),
+    };
+    let _ = app.update(Msg::Net(away), now);
+    let text = screen(&mut app, 120, 14);
+    insta::assert_snapshot!("reconnecting_120x14", text);
+    assert!(text.lines().any(|l| l.contains("reconnecting: attempt 2, next in 2 s")), "{text}");
+    let back = NetEvent::Back { peer: server(), to: "localhost:8443".into(), attempts: 2 };
+    let _ = app.update(Msg::Net(back), now);
+    let caught = ChatEvent::Resumed { after: 5, upto: 9, complete: false, caught_up: 3 };
+    let _ = app.update(Msg::Net(NetEvent::Chat { peer: server(), event: caught }), now);
+    let text = screen(&mut app, 120, 14);
+    assert!(text.contains("back │"), "{text}");
+    assert!(text.contains("back in the room through localhost:8443 after 2"), "{text}");
+    assert!(text.contains("MISSED some said after room #5"), "{text}");
 }

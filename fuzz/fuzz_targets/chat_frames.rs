@@ -2,16 +2,24 @@
 //! by `FrameBuffer` (in two reads), each decoded by `Frame::decode` and
 //! checked by `Member::receive`, which opens signed messages with
 //! `Signed::open`. The input is also opened as one signed message and
-//! decoded as one frame body, to reach those parsers directly.
+//! decoded as one frame body, to reach those parsers directly. When the
+//! first byte is odd the member saw the room before (its contacts hold a
+//! room mark), so a Welcome starts a resume: the join's history dropped,
+//! live frames held until a Resumed.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use tlschat::chat::message::Signed;
-use tlschat::chat::{Frame, FrameBuffer};
+use tlschat::chat::{Contacts, Frame, FrameBuffer};
 use tlschat_fuzz::member;
 
 fuzz_target!(|data: &[u8]| {
     let mut member = member();
+    if data.first().is_some_and(|b| b & 1 == 1) {
+        let mut contacts = Contacts::new();
+        contacts.saw_room_seq(5);
+        member = member.with_contacts(contacts);
+    }
     let mut buffer = FrameBuffer::default();
     let (first, second) = data.split_at(data.len() / 2);
     'stream: for part in [first, second] {

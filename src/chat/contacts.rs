@@ -13,7 +13,11 @@
 //! contact <key hex> <first seen, Unix ms> <seen|verified> <name>
 //! changed <new key hex> <name>
 //! session <author key hex> <session hex> <room|private> <last seq> <its time_ms>
+//! room-seq <the last room sequence number seen>
 //! ```
+//!
+//! The last record is where a reconnecting member resumes the room from
+//! (its [`Frame::Resume`](super::frame::Frame::Resume)).
 //!
 //! A name is written with `%XX` for each byte of a space, a control
 //! character or `%`, so that every record is one line of words.
@@ -78,6 +82,8 @@ pub struct Contacts {
     /// them is found in one lookup per look, whatever the room's size.
     by_look: HashMap<String, Vec<String>>,
     sessions: HashMap<SessionId, SessionMark>,
+    /// The last room sequence number this member saw in the room.
+    room_seq: Option<u64>,
     /// Changed since the last [`Self::saved`].
     dirty: bool,
     /// A binding (not only a session mark) changed since then.
@@ -140,7 +146,10 @@ impl Contacts {
                         out.sessions.insert((author, session, private), SessionMark { seq, time_ms });
                     }
                 }
-                _ => return Err(bad("not a contact, changed or session record")),
+                ["room-seq", seq] => {
+                    out.room_seq = Some(seq.parse().map_err(|_| bad("a sequence number is a number"))?);
+                }
+                _ => return Err(bad("not a contact, changed, session or room-seq record")),
             }
         }
         Ok(out)
@@ -175,6 +184,9 @@ impl Contacts {
                 mark.seq,
                 mark.time_ms
             );
+        }
+        if let Some(seq) = self.room_seq {
+            let _ = writeln!(out, "room-seq {seq}");
         }
         out
     }
@@ -309,6 +321,28 @@ impl Contacts {
         self.dirty = true;
     }
 
+    /// The last room sequence number this member saw, on any connection.
+    pub fn room_seq(&self) -> Option<u64> {
+        self.room_seq
+    }
+
+    /// Records that this member saw the room up to `room_seq` (a mark
+    /// only moves forward; see [`Self::restart_room_seq`]).
+    pub fn saw_room_seq(&mut self, room_seq: u64) {
+        if self.room_seq.is_none_or(|seen| room_seq > seen) {
+            self.room_seq = Some(room_seq);
+            self.dirty = true;
+        }
+    }
+
+    /// The room's order started again below the mark (its relay lost its
+    /// history): forgets the mark.
+    pub fn restart_room_seq(&mut self) {
+        if self.room_seq.take().is_some() {
+            self.dirty = true;
+        }
+    }
+
     /// Drops the oldest tenth of the session marks.
     fn evict_sessions(&mut self) {
         let mut times: Vec<u64> = self.sessions.values().map(|m| m.time_ms).collect();
@@ -413,8 +447,11 @@ mod tests {
         book.verify("José Ñ%").unwrap();
         book.read_up_to(([1; 32], [5; 16], false), 7, 1_000);
         book.read_up_to(([1; 32], [5; 16], false), 3, 900);
+        book.saw_room_seq(41);
+        book.saw_room_seq(12);
         let text = book.to_text();
         let back = Contacts::parse(&text).unwrap();
+        assert_eq!(back.room_seq(), Some(41), "the mark only moves forward, and is kept");
         assert_eq!(back.list(), book.list());
         assert_eq!(back.session(&([1; 32], [5; 16], false)), Some(SessionMark { seq: 7, time_ms: 1_000 }));
         assert_eq!(back.get("josé ñ%").map(|c| c.verified), Some(true));

@@ -140,6 +140,14 @@ pub enum Frame {
     },
     /// Member to relay: who is here?
     Who,
+    /// Member to relay, right after its Welcome: send me every room frame
+    /// after `after` (the last room sequence number this member saw, on an
+    /// earlier connection). Answered once per connection, with those frames
+    /// flagged as history and a [`Frame::Resumed`].
+    Resume {
+        /// The last room sequence number the member saw.
+        after: u64,
+    },
     /// Relay to member, first: you are in.
     Welcome {
         /// The name the room knows you by.
@@ -211,6 +219,17 @@ pub enum Frame {
         /// Why, for people.
         text: String,
     },
+    /// Relay to member: the end of the answer to [`Frame::Resume`].
+    Resumed {
+        /// The `after` asked for.
+        after: u64,
+        /// The relay's last room sequence number when it answered: the
+        /// answer holds every kept room frame in `(after, upto]`.
+        upto: u64,
+        /// False when some room frames after `after` are not in the answer:
+        /// older than what the relay keeps, or more than one answer holds.
+        complete: bool,
+    },
 }
 
 impl Frame {
@@ -218,6 +237,7 @@ impl Frame {
         match self {
             Self::Post { .. } => 0x01,
             Self::Who => 0x02,
+            Self::Resume { .. } => 0x03,
             Self::Welcome { .. } => 0x81,
             Self::Deliver { .. } => 0x82,
             Self::Ack { .. } => 0x83,
@@ -225,6 +245,7 @@ impl Frame {
             Self::Guest { .. } => 0x85,
             Self::Roster { .. } => 0x86,
             Self::Refused { .. } => 0x87,
+            Self::Resumed { .. } => 0x88,
         }
     }
 
@@ -234,6 +255,7 @@ impl Frame {
         match self {
             Self::Post { signed } => out.extend_from_slice(signed),
             Self::Who => {}
+            Self::Resume { after } => out.extend_from_slice(&after.to_be_bytes()),
             Self::Welcome { name, room_seq, history } => {
                 put_str8(&mut out, name);
                 out.extend_from_slice(&room_seq.to_be_bytes());
@@ -271,6 +293,11 @@ impl Frame {
                 out.push(code.code());
                 put_str16(&mut out, text);
             }
+            Self::Resumed { after, upto, complete } => {
+                out.extend_from_slice(&after.to_be_bytes());
+                out.extend_from_slice(&upto.to_be_bytes());
+                out.push(u8::from(*complete));
+            }
         }
         let len = out.len() - HEADER;
         debug_assert!(len <= MAX_FRAME, "frame body of {len} bytes");
@@ -286,6 +313,7 @@ impl Frame {
             // refuse (too long, the connection kept), not a framing error.
             0x01 => Self::Post { signed: r.rest().to_vec() },
             0x02 => Self::Who,
+            0x03 => Self::Resume { after: u64(&mut r)? },
             0x81 => Self::Welcome { name: str8(&mut r)?, room_seq: u64(&mut r)?, history: r.u16()? },
             0x82 => Self::Deliver {
                 room_seq: u64(&mut r)?,
@@ -323,6 +351,7 @@ impl Frame {
                 code: RefusalCode::from_code(r.u8()?).ok_or_else(|| r.invalid("unknown refusal code"))?,
                 text: str16(&mut r)?,
             },
+            0x88 => Self::Resumed { after: u64(&mut r)?, upto: u64(&mut r)?, complete: boolean(&mut r)? },
             _ => return Err(r.invalid("unknown frame type")),
         };
         r.finish()?;
@@ -485,6 +514,12 @@ mod tests {
                 .prop_map(|(total, last, members)| Frame::Roster { total, last, members }),
             (1u8..7, "\\PC{0,40}")
                 .prop_map(|(c, text)| Frame::Refused { code: RefusalCode::from_code(c).unwrap(), text }),
+            any::<u64>().prop_map(|after| Frame::Resume { after }),
+            (any::<u64>(), any::<u64>(), any::<bool>()).prop_map(|(after, upto, complete)| Frame::Resumed {
+                after,
+                upto,
+                complete
+            }),
         ]
     }
 
@@ -548,5 +583,19 @@ mod tests {
         let mut ack = Frame::Ack { room_seq: 1, seq: 1, private: false }.encode();
         *ack.last_mut().unwrap() = 2;
         assert!(Frame::decode(0x83, &ack[HEADER..]).is_err());
+    }
+
+    #[test]
+    fn resume_and_resumed_on_the_wire() {
+        assert_eq!(Frame::Resume { after: 0x0102 }.encode(), [0x03, 0, 0, 8, 0, 0, 0, 0, 0, 0, 1, 2]);
+        let resumed = Frame::Resumed { after: 1, upto: 258, complete: true };
+        assert_eq!(resumed.encode(), [0x88, 0, 0, 17, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 2, 1]);
+        assert_eq!(Frame::decode(0x88, &resumed.encode()[HEADER..]), Ok(resumed));
+        // A Resume is exactly eight bytes; a Resumed's flag is a boolean.
+        assert!(Frame::decode(0x03, &[0; 7]).is_err());
+        assert!(Frame::decode(0x03, &[0; 9]).is_err());
+        let mut bad = Frame::Resumed { after: 1, upto: 2, complete: false }.encode();
+        *bad.last_mut().unwrap() = 2;
+        assert!(Frame::decode(0x88, &bad[HEADER..]).is_err());
     }
 }

@@ -345,6 +345,28 @@ pub enum ChatEvent {
         /// What is wrong.
         why: String,
     },
+    /// The relay answered our resume: what was said since this member
+    /// last saw the room (room sequence number `after`) has been shown.
+    Resumed {
+        /// Where this member left the room.
+        after: u64,
+        /// The relay's last room sequence number when it answered.
+        upto: u64,
+        /// False: some of what was said after `after` is older than what
+        /// the relay keeps (or more than one answer holds), and was missed.
+        complete: bool,
+        /// Messages shown from the answer.
+        caught_up: u64,
+    },
+    /// The room's order is behind where this member left it: the relay
+    /// started again without its history. What was said before is not
+    /// there; the member follows the new order from here.
+    OrderRestarted {
+        /// The last room sequence number this member saw.
+        seen: u64,
+        /// The room's sequence number now.
+        now: u64,
+    },
 }
 
 /// Why a line could not be sent.
@@ -427,6 +449,52 @@ const CLAIMED_INVALID: usize = 64;
 /// How many room sequence numbers a member remembers, to tell a repeat
 /// from a number that went backwards.
 const RECENT_ROOM_SEQS: usize = 1024;
+
+/// Live frames a resuming member holds while it waits for the relay's
+/// answer; a relay that sends more without answering is broken.
+const MAX_HELD: usize = 1024;
+
+/// The most history frames a member takes as one answer to its resume:
+/// well above what a relay sends ([`super::relay::MAX_RESUME`]).
+const MAX_ANSWER: usize = 4 * super::relay::MAX_RESUME;
+
+/// A member catching up on what it missed since an earlier connection:
+/// it sends [`Frame::Resume`] after the Welcome, drops the join's history
+/// (the answer carries it, in order), holds the live room frames that
+/// arrive before the answer's end, then shows them, each room sequence
+/// number once.
+#[derive(Debug, Default)]
+struct Resume {
+    /// The Resume to send, once the Welcome came.
+    request: Option<Frame>,
+    /// The mark asked after, until the answer's [`Frame::Resumed`].
+    asked: Option<u64>,
+    /// Join history frames still to come (dropped while resuming).
+    join_history: u16,
+    /// Live room frames held until the answer is in.
+    held: Vec<Frame>,
+    /// Room sequence numbers the answer carried: a held live copy of one
+    /// is not shown again.
+    answered: HashSet<u64>,
+    /// Messages shown from the answer.
+    shown: u64,
+    /// The Welcome came (once per connection).
+    welcomed: bool,
+}
+
+/// The room sequence number of a live room frame (one a resuming member
+/// holds), if `frame` is one.
+fn live_room_seq(frame: &Frame) -> Option<u64> {
+    match frame {
+        Frame::Deliver { room_seq, flags: f, .. } | Frame::Guest { room_seq, flags: f, .. }
+            if f & flags::HISTORY == 0 && *room_seq != 0 =>
+        {
+            Some(*room_seq)
+        }
+        Frame::Presence { room_seq, .. } | Frame::Ack { room_seq, private: false, .. } => Some(*room_seq),
+        _ => None,
+    }
+}
 
 /// The relay's sequence as this member saw it.
 #[derive(Debug, Default)]
@@ -520,6 +588,8 @@ pub struct Member {
     order: RoomOrder,
     /// A member list arriving in several frames.
     roster: Vec<MemberInfo>,
+    /// Catching up after an earlier connection.
+    resume: Resume,
 }
 
 /// The longest member list a member accepts: five times the largest room
@@ -559,7 +629,118 @@ impl Member {
             joined_ms: None,
             order: RoomOrder::default(),
             roster: Vec::new(),
+            resume: Resume::default(),
         }
+    }
+
+    /// The [`Frame::Resume`] to send, once: after the Welcome, when this
+    /// member saw the room before (its contacts' mark).
+    pub fn take_resume(&mut self) -> Option<Frame> {
+        self.resume.request.take()
+    }
+
+    /// The Welcome came: resume from the mark, if there is one and the
+    /// room's order has not started again below it.
+    fn start_resume(&mut self, room_seq: u64, history: u16, out: &mut Vec<ChatEvent>) {
+        if std::mem::replace(&mut self.resume.welcomed, true) {
+            return;
+        }
+        match self.contacts.room_seq() {
+            None => {}
+            Some(seen) if seen > room_seq => {
+                self.contacts.restart_room_seq();
+                out.push(ChatEvent::OrderRestarted { seen, now: room_seq });
+            }
+            Some(after) => {
+                self.resume.request = Some(Frame::Resume { after });
+                self.resume.asked = Some(after);
+                self.resume.join_history = history;
+            }
+        }
+    }
+
+    /// While resuming: drops the join's history and holds live room
+    /// frames; `None` when `frame` is taken care of.
+    fn resuming(&mut self, frame: Frame) -> Result<Option<Frame>, InvalidMessage> {
+        if self.resume.asked.is_none() {
+            return Ok(Some(frame));
+        }
+        let history = match &frame {
+            Frame::Deliver { flags: f, .. } | Frame::Guest { flags: f, .. } => f & flags::HISTORY != 0,
+            _ => false,
+        };
+        if history && self.resume.join_history > 0 {
+            self.resume.join_history -= 1;
+            return Ok(None);
+        }
+        if live_room_seq(&frame).is_some() {
+            if self.resume.held.len() >= MAX_HELD {
+                return Err(InvalidMessage {
+                    what: "chat frame",
+                    why: "the relay sent a thousand frames without answering the resume",
+                });
+            }
+            self.resume.held.push(frame);
+            return Ok(None);
+        }
+        Ok(Some(frame))
+    }
+
+    /// The answer's end: the held live frames are shown, but not those the
+    /// answer carried already.
+    fn resumed(
+        &mut self,
+        after: u64,
+        upto: u64,
+        complete: bool,
+        now_ms: u64,
+        out: &mut Vec<ChatEvent>,
+    ) -> Result<(), InvalidMessage> {
+        if self.resume.asked != Some(after) {
+            return Err(InvalidMessage { what: "chat frame", why: "a Resumed this member did not ask for" });
+        }
+        self.resume.asked = None;
+        out.push(ChatEvent::Resumed {
+            after,
+            upto,
+            complete,
+            caught_up: std::mem::take(&mut self.resume.shown),
+        });
+        let answered = std::mem::take(&mut self.resume.answered);
+        for frame in std::mem::take(&mut self.resume.held) {
+            match (&frame, live_room_seq(&frame)) {
+                (Frame::Deliver { .. } | Frame::Guest { .. }, Some(room_seq))
+                    if answered.contains(&room_seq) =>
+                {
+                    // Shown from the answer already; still a number of the room's order.
+                    self.order.check(room_seq, out);
+                }
+                _ => out.extend(self.receive(frame, now_ms)?),
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a history frame of `room_seq` was seen already (on this
+    /// connection or an earlier one): it is dropped, not shown twice.
+    /// Otherwise it is noted as seen.
+    fn seen_before(&mut self, room_seq: u64) -> Result<bool, InvalidMessage> {
+        if room_seq == 0 {
+            return Ok(false);
+        }
+        if self.contacts.room_seq().is_some_and(|seen| room_seq <= seen) {
+            return Ok(true);
+        }
+        if self.resume.asked.is_some() {
+            if self.resume.answered.len() >= MAX_ANSWER {
+                return Err(InvalidMessage {
+                    what: "chat frame",
+                    why: "an answer to a resume longer than any relay sends",
+                });
+            }
+            self.resume.answered.insert(room_seq);
+        }
+        Ok(false)
     }
 
     /// What this member remembered of the room from earlier sessions.
@@ -671,6 +852,7 @@ impl Member {
     /// clock); a frame only members send is an error.
     pub fn receive(&mut self, frame: Frame, now_ms: u64) -> Result<Vec<ChatEvent>, InvalidMessage> {
         let mut out = Vec::new();
+        let Some(frame) = self.resuming(frame)? else { return Ok(out) };
         match frame {
             Frame::Welcome { name, room_seq, history } => {
                 self.order.remember(room_seq);
@@ -678,17 +860,33 @@ impl Member {
                 self.name = Some(name.clone());
                 self.joined_ms.get_or_insert(now_ms);
                 out.push(ChatEvent::Welcome { name, history });
+                self.start_resume(room_seq, history, &mut out);
             }
             Frame::Deliver { room_seq, flags: f, author, signed } => {
                 let history = f & flags::HISTORY != 0;
                 let said_private = f & flags::PRIVATE != 0;
+                if history && self.seen_before(room_seq)? {
+                    return Ok(out);
+                }
+                let shown = out.len();
                 self.deliver(room_seq, history, said_private, author, &signed, now_ms, &mut out);
+                if room_seq != 0 {
+                    self.contacts.saw_room_seq(room_seq);
+                }
+                if history && self.resume.asked.is_some() {
+                    self.resume.shown +=
+                        out[shown..].iter().filter(|e| matches!(e, ChatEvent::Message(_))).count() as u64;
+                }
             }
             Frame::Ack { room_seq, seq, private } => {
                 if !private {
                     self.order.check(room_seq, &mut out);
+                    self.contacts.saw_room_seq(room_seq);
                 }
                 out.push(ChatEvent::Delivered { seq, private, room_seq });
+            }
+            Frame::Resumed { after, upto, complete } => {
+                self.resumed(after, upto, complete, now_ms, &mut out)?
             }
             Frame::Presence { room_seq, joined, member, reason } => {
                 if !self.order.check(room_seq, &mut out) {
@@ -699,8 +897,15 @@ impl Member {
             }
             Frame::Guest { room_seq, flags: f, name, text } => {
                 let history = f & flags::HISTORY != 0;
+                if history && self.seen_before(room_seq)? {
+                    return Ok(out);
+                }
                 if !history && !self.order.check(room_seq, &mut out) {
                     return Ok(out);
+                }
+                self.contacts.saw_room_seq(room_seq);
+                if history && self.resume.asked.is_some() {
+                    self.resume.shown += 1;
                 }
                 if !self.ignored_guests.contains(&name_key(&name)) {
                     out.push(ChatEvent::Guest { room_seq, history, name, text });
@@ -723,7 +928,7 @@ impl Member {
                 }
             }
             Frame::Refused { code, text } => out.push(ChatEvent::Refused { code, text }),
-            Frame::Post { .. } | Frame::Who => {
+            Frame::Post { .. } | Frame::Who | Frame::Resume { .. } => {
                 return Err(InvalidMessage { what: "chat frame", why: "a member's frame sent by the relay" });
             }
         }

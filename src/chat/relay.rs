@@ -50,6 +50,11 @@ impl Default for Rate {
     }
 }
 
+/// The most history frames one answer to [`Frame::Resume`] holds: the
+/// newest after the member's mark. They go through the seat's queue of
+/// [`crate::net::SEAT_QUEUE`] frames with the join's history and roster.
+pub const MAX_RESUME: usize = 256;
+
 /// Seats one key may hold at once, unless the room says otherwise.
 pub const SEATS_PER_KEY: usize = 4;
 
@@ -172,6 +177,8 @@ struct Seat {
     last_seq: HashMap<Option<[u8; 32]>, u64>,
     /// Its refused posts, for the operator's sampled note.
     refusals: Refusals,
+    /// It sent its [`Frame::Resume`] (one per connection).
+    resumed: bool,
 }
 
 /// How often the operator hears of one member's refused posts.
@@ -344,6 +351,7 @@ impl Relay {
             session: None,
             last_seq: HashMap::new(),
             refusals: Refusals { since_ms: None, untold: 0 },
+            resumed: false,
         };
         let info = seat.info(now_ms);
         self.seats.insert(id, seat);
@@ -484,6 +492,7 @@ impl Relay {
                 }
             }
             Frame::Post { signed } => self.post(id, &signed, now_ms, &mut out),
+            Frame::Resume { after } => self.resume(id, after, now_ms, &mut out),
             // Frames only the relay sends are a protocol violation.
             other => {
                 let reason = format!("sent a frame only the relay may send ({})", frame_name(&other));
@@ -721,6 +730,29 @@ impl Relay {
         self.log.push(Past { room_seq, at_ms, frame, line }, at_ms);
     }
 
+    /// A member's [`Frame::Resume`]: the kept room frames after `after`
+    /// (at most [`MAX_RESUME`], the newest), then [`Frame::Resumed`]. One
+    /// per connection, and it costs a token of the member's rate.
+    fn resume(&mut self, id: SeatId, after: u64, now_ms: u64, out: &mut Vec<Output>) {
+        let rate = self.config.rate;
+        let Some(seat) = self.seats.get_mut(&id) else { return };
+        if id != HOST && !seat.take_token(rate, now_ms) {
+            out.extend(self.throttled(id, now_ms));
+            return;
+        }
+        if seat.resumed {
+            let text = "not resumed: a connection resumes once, right after joining".to_owned();
+            out.extend(self.refuse(id, RefusalCode::BadMessage, text, "resumed twice", now_ms));
+            return;
+        }
+        seat.resumed = true;
+        let (entries, complete) = self.entries_after(after);
+        let skip = entries.len().saturating_sub(MAX_RESUME);
+        out.extend(entries.skip(skip).map(|p| Output::Send(id, p.frame.clone())));
+        let resumed = Frame::Resumed { after, upto: self.room_seq, complete: complete && skip == 0 };
+        out.push(Output::Send(id, resumed.encode().into()));
+    }
+
     /// Queues `frame` for every seat that takes frames and `line` for
     /// every guest, except `except`.
     fn broadcast(&self, except: Option<SeatId>, frame: &Arc<[u8]>, line: &Arc<[u8]>, out: &mut Vec<Output>) {
@@ -766,6 +798,8 @@ fn frame_name(frame: &Frame) -> &'static str {
     match frame {
         Frame::Post { .. } => "Post",
         Frame::Who => "Who",
+        Frame::Resume { .. } => "Resume",
+        Frame::Resumed { .. } => "Resumed",
         Frame::Welcome { .. } => "Welcome",
         Frame::Deliver { .. } => "Deliver",
         Frame::Ack { .. } => "Ack",

@@ -818,3 +818,293 @@ fn a_member_ignores_a_name_for_the_session_and_verifies_a_contact() {
     w.say(1, "and again");
     assert!(w.take(2).iter().all(|e| !matches!(e, ChatEvent::Message(_))));
 }
+
+impl World {
+    /// Member `old` comes back on seat `new`, as the driver does: a new
+    /// connection, a new [`Member`] with the contacts (and so the room
+    /// mark) the old one left.
+    fn come_back(&mut self, old: SeatId, new: SeatId, name: &str) {
+        let out = self.relay.leave(old, "", self.now);
+        self.apply(out);
+        let contacts = self.members.remove(&old).unwrap().contacts().clone();
+        let key = self.keys[&old].clone();
+        self.keys.insert(new, key.clone());
+        self.members.insert(new, Member::new(ROOM, key.clone(), &mut self.rng).with_contacts(contacts));
+        let joiner = Joiner::Verified { name: name.into(), key: key.public_key() };
+        let out = self.relay.join(new, joiner, Transport::Frames, self.now).unwrap();
+        self.apply(out);
+    }
+
+    /// Sends member `id`'s Resume, if it has one; whether it had.
+    fn resume(&mut self, id: SeatId) -> bool {
+        let Some(frame) = self.members.get_mut(&id).unwrap().take_resume() else { return false };
+        self.post(id, &frame);
+        true
+    }
+
+    fn resumed(&self, id: SeatId) -> Vec<(u64, u64, bool, u64)> {
+        self.events[&id]
+            .iter()
+            .filter_map(|e| match e {
+                ChatEvent::Resumed { after, upto, complete, caught_up } => {
+                    Some((*after, *upto, *complete, *caught_up))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+#[test]
+fn a_member_that_comes_back_gets_what_it_missed_once_in_order_with_live_frames_held() {
+    let mut w = World::room();
+    w.join(1, "alice");
+    w.join(2, "bob");
+    for i in 0..3 {
+        w.say(1, &format!("m{i}"));
+    }
+    w.join_guest(9);
+    assert_eq!(w.texts(2), ["alice:m0", "alice:m1", "alice:m2"]);
+    let seen = w.members[&2].contacts().room_seq().unwrap();
+    // Back, but the connection drops before the Resume goes out.
+    w.come_back(2, 3, "bob");
+    // Away: a message and a guest's line are said.
+    w.say(1, "m3");
+    let out = w.relay.guest_line(9, "g4", w.now);
+    w.apply(out);
+    w.come_back(3, 4, "bob");
+    // The join's history (m0..g4) is dropped while resuming: nothing shown yet.
+    assert_eq!(w.texts(4), Vec::<String>::new());
+    // A live message arrives before the answer: held, then not shown twice.
+    w.say(1, "m5");
+    assert_eq!(w.texts(4), Vec::<String>::new());
+    assert!(w.resume(4));
+    assert!(!w.resume(4), "a Resume is sent once");
+    assert_eq!(w.texts(4), ["alice:m3", "guest-1:g4", "alice:m5"]);
+    let [(after, upto, complete, caught_up)] = w.resumed(4)[..] else { panic!("{:?}", w.events[&4]) };
+    // The first return never got its answer: what it held was not shown,
+    // so the mark did not move.
+    assert_eq!(after, seen);
+    assert_eq!((upto, complete, caught_up), (w.relay_seq(), true, 3));
+    for e in &w.events[&4] {
+        assert!(
+            !matches!(
+                e,
+                ChatEvent::RelayGap { .. } | ChatEvent::RelayDisorder { .. } | ChatEvent::Replay { .. }
+            ),
+            "{e:?}"
+        );
+    }
+    // Live again: the next message is shown at once, nothing is missing.
+    w.say(1, "m6");
+    assert_eq!(w.texts(4).last().map(String::as_str), Some("alice:m6"));
+    assert!(!w.events[&4].iter().any(|e| matches!(e, ChatEvent::RelayGap { .. })));
+}
+
+impl World {
+    /// The room's sequence number now: what a newcomer's Welcome says.
+    fn relay_seq(&mut self) -> u64 {
+        let key = Ed25519Key::generate(&mut self.rng);
+        let joiner = Joiner::Verified { name: "probe".into(), key: key.public_key() };
+        let out = self.relay.join(999, joiner, Transport::Frames, self.now).unwrap();
+        let Some(Output::Send(_, welcome)) = out.first() else { panic!("{out:?}") };
+        let mut buffer = FrameBuffer::default();
+        buffer.push(welcome);
+        let Some(Frame::Welcome { room_seq, .. }) = buffer.next_frame().unwrap() else { panic!() };
+        let out = out
+            .into_iter()
+            .chain(self.relay.leave(999, "", self.now))
+            .filter(|o| !matches!(o, Output::Send(999, _)))
+            .collect();
+        self.apply(out);
+        // The probe's join took a number; the answer was made before it.
+        room_seq - 1
+    }
+}
+
+#[test]
+fn a_gap_older_than_the_relay_keeps_is_told_and_the_rest_shown() {
+    let mut config = Config::new(ROOM);
+    config.history = 3;
+    let mut w = World::new(config);
+    w.join(1, "alice");
+    w.join(2, "bob");
+    w.say(1, "before");
+    w.come_back(2, 3, "bob");
+    for i in 0..6 {
+        w.say(1, &format!("m{i}"));
+        w.now += 1000;
+    }
+    let out = w.relay.leave(3, "", w.now);
+    w.apply(out);
+    // Seat 3 never read anything: its member comes back from the mark it had.
+    let contacts = w.members.remove(&3).unwrap().contacts().clone();
+    let key = w.keys[&3].clone();
+    w.members.insert(4, Member::new(ROOM, key.clone(), &mut w.rng).with_contacts(contacts));
+    let out = w.relay.join(
+        4,
+        Joiner::Verified { name: "bob".into(), key: key.public_key() },
+        Transport::Frames,
+        w.now,
+    );
+    w.apply(out.unwrap());
+    assert!(w.resume(4));
+    assert_eq!(w.texts(4), ["alice:m3", "alice:m4", "alice:m5"]);
+    let [(_, _, complete, caught_up)] = w.resumed(4)[..] else { panic!() };
+    assert_eq!((complete, caught_up), (false, 3));
+}
+
+#[test]
+fn a_resume_is_answered_once_bounded_and_a_mark_from_the_future_gets_nothing() {
+    let mut config = Config::new(ROOM);
+    config.history = 1000;
+    let mut w = World::new(config);
+    w.join(1, "alice");
+    w.join(2, "bob");
+    for i in 0..(super::relay::MAX_RESUME + 10) {
+        w.say(1, &format!("m{i}"));
+        w.now += 1000;
+    }
+    let frames = |out: &[Output]| out.iter().filter(|o| matches!(o, Output::Send(2, _))).count();
+    let out = w.relay.frame(2, Frame::Resume { after: 0 }, w.now);
+    // The newest MAX_RESUME, then the Resumed saying that is not all.
+    assert_eq!(frames(&out), super::relay::MAX_RESUME + 1);
+    let Some(Output::Send(2, last)) = out.last() else { panic!() };
+    let mut buffer = FrameBuffer::default();
+    buffer.push(last);
+    assert!(matches!(buffer.next_frame().unwrap(), Some(Frame::Resumed { after: 0, complete: false, .. })));
+    // A second Resume on the connection is refused, with a strike.
+    let again = w.relay.frame(2, Frame::Resume { after: 0 }, w.now);
+    assert_eq!(frames(&again), 1);
+    let Some(Output::Send(2, refused)) = again.first() else { panic!() };
+    buffer.push(refused);
+    assert!(matches!(
+        buffer.next_frame().unwrap(),
+        Some(Frame::Refused { code: RefusalCode::BadMessage, .. })
+    ));
+    // From beyond the room's order: nothing, and nothing is missing from it.
+    w.join(3, "carol");
+    let out = w.relay.frame(3, Frame::Resume { after: u64::MAX }, w.now);
+    let [Output::Send(3, only)] = &out[..] else { panic!("{out:?}") };
+    buffer.push(only);
+    assert!(matches!(
+        buffer.next_frame().unwrap(),
+        Some(Frame::Resumed { after: u64::MAX, complete: true, .. })
+    ));
+}
+
+#[test]
+fn a_room_whose_order_started_again_is_told_and_its_history_shown() {
+    let mut w = World::room();
+    w.join(1, "alice");
+    w.say(1, "new history");
+    let key = Ed25519Key::generate(&mut w.rng);
+    let mut contacts = super::Contacts::new();
+    contacts.saw_room_seq(500);
+    w.keys.insert(2, key.clone());
+    w.members.insert(2, Member::new(ROOM, key.clone(), &mut w.rng).with_contacts(contacts));
+    let out = w.relay.join(
+        2,
+        Joiner::Verified { name: "bob".into(), key: key.public_key() },
+        Transport::Frames,
+        w.now,
+    );
+    w.apply(out.unwrap());
+    assert!(!w.resume(2), "no resume from a mark the room never reached");
+    assert!(w.events[&2].iter().any(|e| matches!(e, ChatEvent::OrderRestarted { seen: 500, .. })));
+    assert_eq!(w.texts(2), ["alice:new history"]);
+    assert_eq!(w.members[&2].contacts().room_seq(), Some(2), "the mark follows the new order");
+}
+
+#[test]
+fn a_resumed_nobody_asked_for_is_a_protocol_error() {
+    let mut member = outsider(ROOM, 3);
+    assert!(member.receive(Frame::Resumed { after: 0, upto: 9, complete: true }, 0).is_err());
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+    /// Whatever the moments bob's connection drops (before his resume
+    /// went out, while live messages arrive before the answer, several
+    /// times in a row), across all his connections he is shown every
+    /// message once, in the room's order.
+    #[test]
+    fn a_member_that_keeps_coming_back_sees_every_message_once_in_order(
+        plan in proptest::collection::vec((0u8..4, 0usize..4), 1..14),
+    ) {
+        let mut w = World::room();
+        w.join(1, "alice");
+        w.join(2, "bob");
+        let (mut seat, mut said) = (2, Vec::new());
+        let say = |w: &mut World, said: &mut Vec<String>, count: usize| {
+            for _ in 0..count {
+                let text = format!("m{}", said.len());
+                w.say(1, &text);
+                said.push(format!("alice:{text}"));
+                w.now += 1000;
+            }
+        };
+        for (action, count) in plan {
+            match action {
+                0 => say(&mut w, &mut said, count),
+                // Back, live messages before the resume goes out, then it does.
+                1 => {
+                    w.come_back(seat, seat + 1, "bob");
+                    seat += 1;
+                    say(&mut w, &mut said, count);
+                    w.resume(seat);
+                }
+                // Back, and gone again before the resume goes out.
+                2 => {
+                    w.come_back(seat, seat + 1, "bob");
+                    seat += 1;
+                    say(&mut w, &mut said, count);
+                }
+                _ => {
+                    w.resume(seat);
+                }
+            }
+        }
+        w.come_back(seat, seat + 1, "bob");
+        w.resume(seat + 1);
+        let shown: Vec<String> = (2..=seat + 1).flat_map(|id| w.texts(id)).collect();
+        proptest::prop_assert_eq!(shown, said);
+        for id in 2..=seat + 1 {
+            for e in w.events.get(&id).into_iter().flatten() {
+                let bad = matches!(e, ChatEvent::RelayGap { .. } | ChatEvent::RelayDisorder { .. } | ChatEvent::Replay { .. })
+                    || matches!(e, ChatEvent::Resumed { complete: false, .. });
+                proptest::prop_assert!(!bad, "{:?}", e);
+            }
+        }
+    }
+}
+
+#[test]
+fn history_at_or_below_the_mark_is_not_shown_again_whatever_the_relay_sends() {
+    let mut w = World::room();
+    w.join(1, "alice");
+    w.join(2, "bob");
+    w.say(1, "m0");
+    w.say(1, "m1");
+    let seen: Vec<(u64, Vec<u8>)> = w.events[&2]
+        .iter()
+        .filter_map(|e| match e {
+            ChatEvent::Message(m) => Some((m.room_seq, m.signed.to_vec())),
+            _ => None,
+        })
+        .collect();
+    let mark = w.members[&2].contacts().room_seq().unwrap();
+    assert_eq!(mark, seen[1].0);
+    w.come_back(2, 3, "bob");
+    let Some(Frame::Resume { after }) = w.members.get_mut(&3).unwrap().take_resume() else { panic!() };
+    assert_eq!(after, mark);
+    // A relay that ignores `after` and sends everything it has again.
+    for (room_seq, signed) in seen {
+        let again = Frame::Deliver { room_seq, flags: flags::HISTORY, author: "alice".into(), signed };
+        w.deliver(3, &again.encode());
+    }
+    w.deliver(3, &Frame::Resumed { after, upto: mark, complete: true }.encode());
+    assert_eq!(w.texts(3), Vec::<String>::new());
+    assert!(matches!(w.resumed(3)[..], [(_, _, true, 0)]), "{:?}", w.events[&3]);
+}

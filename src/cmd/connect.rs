@@ -28,6 +28,9 @@ use crate::trust::{self, FirstContact, KnownRooms, Plan, TrustError};
 pub struct Options {
     /// The room as typed: `HOST:PORT` or `[IPv6]:PORT`.
     pub target: String,
+    /// Other addresses of the same room, tried in turn when one fails
+    /// (the room's key is the same at each).
+    pub also: Vec<String>,
     /// Trust servers whose chain ends at this CA (PEM), and use no pin.
     pub ca: Option<PathBuf>,
     /// Trust exactly the key with this fingerprint (64 hex digits), and pin it.
@@ -51,6 +54,11 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
     let tui = out.tui;
     let target = HostPort::parse(&opts.target)?;
     let (host, port) = (target.host(), target.port());
+    let also = opts
+        .also
+        .iter()
+        .map(|a| HostPort::parse(a).map(|a| (a.host().to_owned(), a.port())))
+        .collect::<Result<Vec<_>, _>>()?;
     let server_name = match &opts.server_name {
         Some(name) => ServerName::parse(name),
         None => target.server_name(),
@@ -124,6 +132,8 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
         capture: capture.clone(),
         contacts_dir: Some(home.contacts_dir()),
         reveal_out: opts.tls.reveal_out(out),
+        also,
+        reconnect: true,
     };
     let result = join(dial, opts.step_delay.unwrap_or(Duration::ZERO), opts.step, out).await;
     warn_keylog(keylog.as_deref());
@@ -154,6 +164,10 @@ pub(super) struct Dial<'a> {
     pub(super) contacts_dir: Option<PathBuf>,
     /// `--reveal-script`, and headless `--reveal`: the key schedule's commands.
     pub(super) reveal_out: super::RevealOut,
+    /// Other addresses of the room, tried in turn when one fails.
+    pub(super) also: Vec<(String, u16)>,
+    /// Connect again by itself when the connection drops (see [`super::lab`]).
+    pub(super) reconnect: bool,
 }
 
 /// What a failed connection means to the user: a trust error (a changed
@@ -221,11 +235,15 @@ pub(super) async fn join(dial: Dial<'_>, step_delay: Duration, step: bool, out: 
         capture,
         contacts_dir,
         reveal_out,
+        also,
+        reconnect,
     } = dial;
     let reveal = config.reveal;
     let target_conn = net::Dial {
         capture,
         contacts_dir,
+        also,
+        reconnect,
         ..net::Dial::new(host, port, server_name, Arc::new(config), handshake_timeout)
     };
     let (event_tx, event_rx) = mpsc::channel(EVENT_QUEUE);

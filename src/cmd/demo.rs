@@ -170,6 +170,8 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
         capture: capture.clone(),
         contacts_dir: None,
         reveal_out: opts.tls.reveal_out(out),
+        also: Vec::new(),
+        reconnect: false,
     };
     let result = join(dial, opts.step_delay.unwrap_or(DEMO_STEP_DELAY), opts.step, out).await;
     let _ = shutdown_tx.send(true);

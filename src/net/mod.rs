@@ -24,12 +24,14 @@
 //! instead, since there the connection is the whole program.
 
 mod addr;
+mod backoff;
 mod limits;
 mod room;
 mod session;
 mod text;
 
 pub use addr::{BadHostPort, HostPort};
+pub use backoff::Backoff;
 pub use limits::{DEFAULT_UNVERIFIED_PER_ADDRESS, Limits, Refusal, open_file_limit, raise_open_file_limit};
 pub use room::{
     Binder, Host, MAX_UNCOMMITTED, Reopened, RoomHandle, SEAT_QUEUE, start as start_room, start_durable,
@@ -254,6 +256,28 @@ pub enum NetEvent {
         /// What happened, naming the file.
         note: String,
     },
+    /// A client's connection dropped (or the attempt to make it again
+    /// failed): it connects again by itself after `delay`.
+    Reconnecting {
+        /// Attempts since the connection dropped, this one included.
+        attempt: u32,
+        /// The wait before it.
+        delay: Duration,
+        /// The address it will try (`HOST:PORT`).
+        to: String,
+        /// Why the last connection or attempt ended.
+        error: String,
+    },
+    /// A client is back in the room after reconnecting (the resume of what
+    /// it missed follows, as [`ChatEvent::Resumed`]).
+    Back {
+        /// The connection.
+        peer: SocketAddr,
+        /// The address it came back through (`HOST:PORT`).
+        to: String,
+        /// Attempts it took.
+        attempts: u32,
+    },
 }
 
 impl NetEvent {
@@ -343,6 +367,27 @@ pub enum NetError {
     Io(io::Error),
 }
 
+impl NetError {
+    /// Whether the connection was lost rather than refused: the network,
+    /// the relay gone or restarting. A client that was in the room tries
+    /// again after such an error; never after the room's TLS or chat said
+    /// no (a changed key, a bad certificate, a broken protocol).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Resolve { .. }
+            | Self::NoAddress { .. }
+            | Self::Refused { .. }
+            | Self::Connect { .. }
+            | Self::ConnectTimeout { .. }
+            | Self::HandshakeTimeout { .. }
+            | Self::ClosedDuringHandshake { .. }
+            | Self::Vanished
+            | Self::Io(_) => true,
+            Self::Tls(_) | Self::Chat(_) => false,
+        }
+    }
+}
+
 // Written out rather than `#[from]`, which would also make the io::Error the
 // `source()`: every message here already includes its cause, so a reporter
 // that walks the chain (`tlschat`'s one-line error, as anyhow's `{:#}`)
@@ -417,8 +462,16 @@ pub struct Dial {
     /// be in `config`'s key log, for its secrets.
     pub capture: Option<Arc<Capture>>,
     /// Where the member keeps its contacts, one file per room (named by the
-    /// room's id): `None` remembers nothing after the connection.
+    /// room's id): `None` remembers nothing after the connection. The
+    /// contacts hold the last room sequence number seen, which a later
+    /// connection resumes from.
     pub contacts_dir: Option<PathBuf>,
+    /// Other addresses of the same room (`connect A B ...`): tried in turn
+    /// when one fails. They must present the same room key.
+    pub also: Vec<(String, u16)>,
+    /// Connect again by itself (with [`Backoff`]) when a connection that
+    /// got into the room drops.
+    pub reconnect: bool,
 }
 
 impl Dial {
@@ -438,7 +491,14 @@ impl Dial {
             handshake_timeout,
             capture: None,
             contacts_dir: None,
+            also: Vec::new(),
+            reconnect: false,
         }
+    }
+
+    /// Every address of the room: the first, then [`Self::also`].
+    pub fn addresses(&self) -> Vec<(String, u16)> {
+        std::iter::once((self.host.clone(), self.port)).chain(self.also.iter().cloned()).collect()
     }
 }
 
@@ -457,7 +517,7 @@ pub async fn connect(
     events: mpsc::Sender<NetEvent>,
     step: Option<StepGate>,
 ) -> Result<(), NetError> {
-    let Dial { host, port, server_name, config, handshake_timeout, capture, contacts_dir } = dial;
+    let Dial { host, port, server_name, config, handshake_timeout, capture, contacts_dir, .. } = dial;
     let start = Instant::now();
     let tcp = timeout_at(start + handshake_timeout, open(&host, port))
         .await

@@ -671,6 +671,13 @@ impl Chat {
                 Mode::Handshake | Mode::Ignore => {}
             }
             self.take_frames(s.peer, events).await?;
+            // A member that saw the room before asks, after its Welcome,
+            // for what it missed (sent with what the engine has queued).
+            if let Mode::Member(member) = &mut self.mode
+                && let Some(resume) = member.take_resume()
+            {
+                s.tls.send(&resume.encode())?;
+            }
         }
         self.deliver_lines(s.peer, events).await;
         if s.tls.is_closed() {
