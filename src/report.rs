@@ -146,7 +146,7 @@ pub fn notices(event: &ChatEvent) -> Vec<String> {
         )],
         ChatEvent::Resumed { after, caught_up, .. } => vec![format!(
             "caught up on {caught_up} message(s), but MISSED some said after room #{after}: \
-             they are older than what the relay keeps, or more than it sends back at once"
+             they are older than what the relay keeps"
         )],
         ChatEvent::OrderRestarted { seen, now } => vec![format!(
             "the room's numbering started again (at #{now}, you had seen #{seen}): the relay lost its history, \

@@ -454,8 +454,8 @@ const RECENT_ROOM_SEQS: usize = 1024;
 /// answer; a relay that sends more without answering is broken.
 const MAX_HELD: usize = 1024;
 
-/// The most history frames a member takes as one answer to its resume:
-/// well above what a relay sends ([`super::relay::MAX_RESUME`]).
+/// The most history frames a member takes as one page of the answer to
+/// its resume: well above what a relay sends ([`super::relay::MAX_RESUME`]).
 const MAX_ANSWER: usize = 4 * super::relay::MAX_RESUME;
 
 /// A member catching up on what it missed since an earlier connection:
@@ -480,6 +480,13 @@ struct Resume {
     shown: u64,
     /// The Welcome came (once per connection).
     welcomed: bool,
+    /// The room sequence number of this connection's join: an answer that
+    /// ends below it is a page, and the member asks for the next.
+    until: u64,
+    /// A page said messages were missed (older than the relay keeps).
+    missed: bool,
+    /// The mark the first page was asked after, once a second is asked for.
+    first: Option<u64>,
 }
 
 /// The room sequence number of a live room frame (one a resuming member
@@ -655,6 +662,7 @@ impl Member {
                 self.resume.request = Some(Frame::Resume { after });
                 self.resume.asked = Some(after);
                 self.resume.join_history = history;
+                self.resume.until = room_seq;
             }
         }
     }
@@ -686,8 +694,9 @@ impl Member {
         Ok(Some(frame))
     }
 
-    /// The answer's end: the held live frames are shown, but not those the
-    /// answer carried already.
+    /// The end of a page of the answer. Below this connection's join, the
+    /// member asks for the next page; at the last, the held live frames are
+    /// shown, but not those the answer carried already.
     fn resumed(
         &mut self,
         after: u64,
@@ -699,11 +708,22 @@ impl Member {
         if self.resume.asked != Some(after) {
             return Err(InvalidMessage { what: "chat frame", why: "a Resumed this member did not ask for" });
         }
+        self.resume.missed |= !complete;
+        // A page: the relay keeps more before this connection's join. Ask
+        // for the rest from where it ended (it only ever moves forward).
+        if upto > after && upto < self.resume.until {
+            self.resume.answered.clear();
+            self.resume.first.get_or_insert(after);
+            self.resume.asked = Some(upto);
+            self.resume.request = Some(Frame::Resume { after: upto });
+            return Ok(());
+        }
         self.resume.asked = None;
+        let first = self.resume.first.take().unwrap_or(after);
         out.push(ChatEvent::Resumed {
-            after,
+            after: first,
             upto,
-            complete,
+            complete: !std::mem::take(&mut self.resume.missed),
             caught_up: std::mem::take(&mut self.resume.shown),
         });
         let answered = std::mem::take(&mut self.resume.answered);

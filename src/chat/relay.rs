@@ -51,8 +51,10 @@ impl Default for Rate {
 }
 
 /// The most history frames one answer to [`Frame::Resume`] holds: the
-/// newest after the member's mark. They go through the seat's queue of
-/// [`crate::net::SEAT_QUEUE`] frames with the join's history and roster.
+/// oldest after the member's mark. A member further behind asks again
+/// from the last one it got, page by page, so a page never fills the
+/// seat's queue of [`crate::net::SEAT_QUEUE`] frames, which also carries
+/// the join's history and roster.
 pub const MAX_RESUME: usize = 256;
 
 /// Seats one key may hold at once, unless the room says otherwise.
@@ -177,8 +179,20 @@ struct Seat {
     last_seq: HashMap<Option<[u8; 32]>, u64>,
     /// Its refused posts, for the operator's sampled note.
     refusals: Refusals,
-    /// It sent its [`Frame::Resume`] (one per connection).
-    resumed: bool,
+    /// Where its resume stands (one per connection, however many pages).
+    resume: ResumeState,
+}
+
+/// A seat's resume: one per connection, in as many pages as it takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ResumeState {
+    /// It has not asked.
+    NotAsked,
+    /// It was sent a page ending at this room sequence number, and may
+    /// ask for the rest from there.
+    Paged(u64),
+    /// It has it all.
+    Done,
 }
 
 /// How often the operator hears of one member's refused posts.
@@ -351,7 +365,7 @@ impl Relay {
             session: None,
             last_seq: HashMap::new(),
             refusals: Refusals { since_ms: None, untold: 0 },
-            resumed: false,
+            resume: ResumeState::NotAsked,
         };
         let info = seat.info(now_ms);
         self.seats.insert(id, seat);
@@ -730,9 +744,12 @@ impl Relay {
         self.log.push(Past { room_seq, at_ms, frame, line }, at_ms);
     }
 
-    /// A member's [`Frame::Resume`]: the kept room frames after `after`
-    /// (at most [`MAX_RESUME`], the newest), then [`Frame::Resumed`]. One
-    /// per connection, and it costs a token of the member's rate.
+    /// A member's [`Frame::Resume`]: the kept room frames after `after`,
+    /// oldest first, at most [`MAX_RESUME`] of them, then
+    /// [`Frame::Resumed`]. Its `upto` is the room's last number when that
+    /// is all, or the last frame's when more are kept: the member then asks
+    /// again from there, and only from there. Each request costs a token of
+    /// the member's rate.
     fn resume(&mut self, id: SeatId, after: u64, now_ms: u64, out: &mut Vec<Output>) {
         let rate = self.config.rate;
         let Some(seat) = self.seats.get_mut(&id) else { return };
@@ -740,17 +757,28 @@ impl Relay {
             out.extend(self.throttled(id, now_ms));
             return;
         }
-        if seat.resumed {
+        let allowed = match seat.resume {
+            ResumeState::NotAsked => true,
+            ResumeState::Paged(next) => next == after,
+            ResumeState::Done => false,
+        };
+        if !allowed {
             let text = "not resumed: a connection resumes once, right after joining".to_owned();
             out.extend(self.refuse(id, RefusalCode::BadMessage, text, "resumed twice", now_ms));
             return;
         }
-        seat.resumed = true;
-        let (entries, complete) = self.entries_after(after);
-        let skip = entries.len().saturating_sub(MAX_RESUME);
-        out.extend(entries.skip(skip).map(|p| Output::Send(id, p.frame.clone())));
-        let resumed = Frame::Resumed { after, upto: self.room_seq, complete: complete && skip == 0 };
-        out.push(Output::Send(id, resumed.encode().into()));
+        let (entries, complete) = self.log.after(after);
+        let mut page: Vec<(u64, Arc<[u8]>)> =
+            entries.take(MAX_RESUME + 1).map(|p| (p.room_seq, p.frame.clone())).collect();
+        let more = page.len() > MAX_RESUME;
+        page.truncate(MAX_RESUME);
+        let upto = match page.last() {
+            Some(&(last, _)) if more => last,
+            _ => self.room_seq,
+        };
+        seat.resume = if more { ResumeState::Paged(upto) } else { ResumeState::Done };
+        out.extend(page.into_iter().map(|(_, frame)| Output::Send(id, frame)));
+        out.push(Output::Send(id, Frame::Resumed { after, upto, complete }.encode().into()));
     }
 
     /// Queues `frame` for every seat that takes frames and `line` for

@@ -901,6 +901,46 @@ fn a_member_that_comes_back_gets_what_it_missed_once_in_order_with_live_frames_h
     assert!(!w.events[&4].iter().any(|e| matches!(e, ChatEvent::RelayGap { .. })));
 }
 
+#[test]
+fn a_member_away_for_more_than_a_page_catches_up_on_every_message_once() {
+    let mut config = Config::new(ROOM);
+    config.rate = Rate { burst: 10_000, per_sec: 1000, strikes: 50 };
+    let mut w = World::new(config);
+    w.join(1, "alice");
+    w.join(2, "bob");
+    w.say(1, "before");
+    w.come_back(2, 3, "bob");
+    let out = w.relay.leave(3, "", w.now);
+    w.apply(out);
+    let missed = 2 * super::relay::MAX_RESUME + 7;
+    for i in 0..missed {
+        w.say(1, &format!("m{i}"));
+    }
+    let out = w.relay.join(
+        4,
+        Joiner::Verified { name: "bob".into(), key: w.keys[&3].public_key() },
+        Transport::Frames,
+        w.now,
+    );
+    w.keys.insert(4, w.keys[&3].clone());
+    let contacts = w.members.remove(&3).unwrap().contacts().clone();
+    w.members.insert(4, Member::new(ROOM, w.keys[&4].clone(), &mut w.rng).with_contacts(contacts));
+    w.apply(out.unwrap());
+    let mut pages = 0;
+    while w.resume(4) {
+        pages += 1;
+        assert!(pages < 10, "the pages end");
+    }
+    assert_eq!(pages, 3);
+    let expected: Vec<String> = (0..missed).map(|i| format!("alice:m{i}")).collect();
+    assert_eq!(w.texts(4), expected);
+    let [(_, upto, complete, caught_up)] = w.resumed(4)[..] else {
+        panic!("one Resumed event for all the pages")
+    };
+    assert_eq!((upto, complete, caught_up), (w.relay_seq(), true, missed as u64));
+    assert!(!w.events[&4].iter().any(|e| matches!(e, ChatEvent::RelayGap { .. } | ChatEvent::Replay { .. })));
+}
+
 impl World {
     /// The room's sequence number now: what a newcomer's Welcome says.
     fn relay_seq(&mut self) -> u64 {
@@ -925,7 +965,7 @@ impl World {
 #[test]
 fn a_gap_older_than_the_relay_keeps_is_told_and_the_rest_shown() {
     let mut config = Config::new(ROOM);
-    config.history = 3;
+    config.keep.messages = 3;
     let mut w = World::new(config);
     w.join(1, "alice");
     w.join(2, "bob");
@@ -955,7 +995,7 @@ fn a_gap_older_than_the_relay_keeps_is_told_and_the_rest_shown() {
 }
 
 #[test]
-fn a_resume_is_answered_once_bounded_and_a_mark_from_the_future_gets_nothing() {
+fn a_resume_is_answered_in_bounded_pages_once_per_connection_and_a_mark_from_the_future_gets_nothing() {
     let mut config = Config::new(ROOM);
     config.history = 1000;
     let mut w = World::new(config);
@@ -966,22 +1006,32 @@ fn a_resume_is_answered_once_bounded_and_a_mark_from_the_future_gets_nothing() {
         w.now += 1000;
     }
     let frames = |out: &[Output]| out.iter().filter(|o| matches!(o, Output::Send(2, _))).count();
+    let resumed = |out: &[Output]| {
+        let last = out.iter().rev().find_map(|o| match o {
+            Output::Send(2, bytes) => Some(bytes),
+            _ => None,
+        });
+        let mut buffer = FrameBuffer::default();
+        buffer.push(last.expect("a frame for the member"));
+        buffer.next_frame().unwrap()
+    };
+    // The oldest MAX_RESUME, then a Resumed ending at the last of them.
     let out = w.relay.frame(2, Frame::Resume { after: 0 }, w.now);
-    // The newest MAX_RESUME, then the Resumed saying that is not all.
     assert_eq!(frames(&out), super::relay::MAX_RESUME + 1);
-    let Some(Output::Send(2, last)) = out.last() else { panic!() };
-    let mut buffer = FrameBuffer::default();
-    buffer.push(last);
-    assert!(matches!(buffer.next_frame().unwrap(), Some(Frame::Resumed { after: 0, complete: false, .. })));
-    // A second Resume on the connection is refused, with a strike.
-    let again = w.relay.frame(2, Frame::Resume { after: 0 }, w.now);
+    let page_end = super::relay::MAX_RESUME as u64 + 2; // two joins, then the messages
+    assert_eq!(resumed(&out), Some(Frame::Resumed { after: 0, upto: page_end, complete: true }));
+    // The rest is asked for from there, and only from there.
+    let elsewhere = w.relay.frame(2, Frame::Resume { after: 0 }, w.now);
+    assert!(matches!(resumed(&elsewhere), Some(Frame::Refused { code: RefusalCode::BadMessage, .. })));
+    let out = w.relay.frame(2, Frame::Resume { after: page_end }, w.now);
+    assert_eq!(frames(&out), 10 + 1);
+    let room_seq = w.relay.room_seq();
+    assert_eq!(resumed(&out), Some(Frame::Resumed { after: page_end, upto: room_seq, complete: true }));
+    // Once it has it all, another Resume on the connection is refused, with a strike.
+    let again = w.relay.frame(2, Frame::Resume { after: room_seq }, w.now);
     assert_eq!(frames(&again), 1);
-    let Some(Output::Send(2, refused)) = again.first() else { panic!() };
-    buffer.push(refused);
-    assert!(matches!(
-        buffer.next_frame().unwrap(),
-        Some(Frame::Refused { code: RefusalCode::BadMessage, .. })
-    ));
+    assert!(matches!(resumed(&again), Some(Frame::Refused { code: RefusalCode::BadMessage, .. })));
+    let mut buffer = FrameBuffer::default();
     // From beyond the room's order: nothing, and nothing is missing from it.
     w.join(3, "carol");
     let out = w.relay.frame(3, Frame::Resume { after: u64::MAX }, w.now);
