@@ -324,6 +324,8 @@ pub enum Level {
 pub enum Delivery {
     /// Typed; the connection has not sent it yet.
     Pending,
+    /// A `/msg` waiting for its end-to-end group (never sent in clear).
+    Waiting,
     /// Sent as the author's message `seq`; not yet acknowledged.
     Sent {
         /// Its sequence number in its channel.
@@ -394,6 +396,8 @@ pub struct Tags {
     pub action: bool,
     /// It mentions our name.
     pub mention: bool,
+    /// Sealed end to end (MLS): the relay could not read it.
+    pub e2e: bool,
 }
 
 /// One line of the chat log (wrapped when drawn).
@@ -528,22 +532,25 @@ impl ChatLog {
     /// order they were typed, each with "sent" or "not sent"; so pending
     /// lines typed before it that are still pending were refused (a refusal
     /// that came without a line to point at, or was missed).
-    fn mark_sent(&mut self, shown: &str, to: Delivery) {
-        let pending: Vec<(usize, bool)> = self
+    fn mark_sent(&mut self, shown: &str, to: Delivery, e2e: bool) {
+        // A line waiting for its end-to-end group is answered later, when
+        // the group exists: it is not one the connection skipped.
+        let pending: Vec<(usize, bool, bool)> = self
             .mine()
-            .filter(|(_, e)| e.author == Author::Me(Delivery::Pending))
-            .map(|(i, e)| (i, e.text == shown))
+            .filter(|(_, e)| matches!(e.author, Author::Me(Delivery::Pending | Delivery::Waiting)))
+            .map(|(i, e)| (i, e.text == shown, e.author == Author::Me(Delivery::Waiting)))
             .collect();
         // None that shows this text (it scrolled out, or /clear took it):
         // better no mark than another line's.
-        let Some(&(at, _)) = pending.iter().find(|(_, same)| *same) else { return };
-        for (i, _) in pending.iter().take_while(|(i, _)| *i < at) {
-            if let Some(e) = self.entries.get_mut(*i) {
+        let Some(&(at, _, _)) = pending.iter().find(|(_, same, _)| *same) else { return };
+        for (i, _, waiting) in pending.iter().take_while(|(i, _, _)| *i < at) {
+            if let (false, Some(e)) = (*waiting, self.entries.get_mut(*i)) {
                 e.author = Author::Me(Delivery::Refused);
             }
         }
         if let Some(e) = self.entries.get_mut(at) {
             e.author = Author::Me(to);
+            e.tags.e2e |= e2e;
         }
     }
 
@@ -1140,7 +1147,7 @@ const MAX_CONNS: usize = 256;
 
 /// The `/help` text, one notice per line.
 const HELP: &[&str] = &[
-    "commands: /help  /who or /names (members)  /me ACTION  /msg NAME TEXT (private)  //text (a line starting with /)",
+    "commands: /help  /who or /names (members)  /me ACTION  /msg NAME TEXT (private, end to end)  //text (a line starting with /)",
     "          /rekey (update traffic keys)  /clear (empty the scrollback)  /nick (how names are chosen)",
     "          /quit (close with close_notify; a bare exit is sent as a message)",
     "          /verify NAME (both safety numbers; marks NAME verified)  /ignore NAME (this session)",
@@ -2292,13 +2299,16 @@ impl App {
         }
         match event {
             ChatEvent::Welcome { name, .. } => self.me = Some(name),
-            ChatEvent::Sent { seq, kind, acked, to, text } => {
+            ChatEvent::E2eWaiting { to, text, .. } => {
+                self.log.mark_sent(&shown_as(&text, Some(&to)), Delivery::Waiting, false);
+            }
+            ChatEvent::Sent { seq, kind, acked, to, text, e2e } => {
                 let delivery = if acked {
                     Delivery::Sent { seq, private: kind == Kind::Private }
                 } else {
                     Delivery::Unacknowledged
                 };
-                self.log.mark_sent(&shown_as(&text, to.as_deref()), delivery);
+                self.log.mark_sent(&shown_as(&text, to.as_deref()), delivery, e2e);
             }
             ChatEvent::Refused { code, text } => self.refused(code, &text),
             ChatEvent::Delivered { seq, private, .. } => {
@@ -2338,9 +2348,13 @@ impl App {
         use chat::RefusalCode as Code;
         let sent = |d: &Delivery| matches!(d, Delivery::Sent { .. });
         let pending = |d: &Delivery| *d == Delivery::Pending;
+        let waiting = |d: &Delivery| *d == Delivery::Waiting;
         let _ = match code {
             Code::TooLong | Code::RateLimited | Code::NoSuchMember => {
                 self.log.mark_mine(sent, Delivery::Refused, true)
+            }
+            Code::BadMessage if text.starts_with("not sent: no end-to-end group") => {
+                self.log.mark_mine(waiting, Delivery::Refused, true)
             }
             Code::BadMessage if text.starts_with("not sent: the relay ") => {
                 self.log.mark_mine(sent, Delivery::Refused, true)
@@ -2384,8 +2398,13 @@ impl App {
         if !m.history && (m.time_ms / 1000).abs_diff(now.unix) > 60 {
             entry.signed_at = Some(m.time_ms / 1000);
         }
-        entry.tags =
-            Tags { history: m.history, private: m.private, action: m.kind == Kind::Action, mention: false };
+        entry.tags = Tags {
+            history: m.history,
+            private: m.private,
+            action: m.kind == Kind::Action,
+            mention: false,
+            e2e: m.e2e,
+        };
         // The text is kept once, as shown; the signed bytes hold it as written.
         let m = chat::Received { text: String::new(), ..m };
         entry.signed = Some(Arc::new(m));
@@ -2414,7 +2433,7 @@ impl App {
 }
 
 /// What `/msg` without a name and text says.
-const MSG_USAGE: &str = "/msg NAME TEXT: a private message to one member (/who lists them)";
+const MSG_USAGE: &str = "/msg NAME TEXT: a private message to one member, end to end (/who lists them)";
 
 /// What `/nick` says: there is no nick to change in a room.
 pub const NICK_HELP: &str = "/nick: a room binds your name to your key, so it is not changed per room: \
@@ -2607,6 +2626,7 @@ mod tests {
             stale: None,
             mislabeled: false,
             signed: Arc::from(vec![0u8; 4_000]),
+            e2e: false,
         };
         entry.signed = Some(Arc::new(received));
         entry

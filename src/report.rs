@@ -141,6 +141,28 @@ pub fn notices(event: &ChatEvent) -> Vec<String> {
         ChatEvent::Malformed { from, why } => {
             vec![format!("a message said to be from {} is malformed: {}", printable(from), printable(why))]
         }
+        ChatEvent::E2eWaiting { to, queued, .. } => vec![format!(
+            "no end-to-end group with {} yet: asking the relay for their key package; {queued} line(s) wait for it, nothing goes in clear",
+            printable(to)
+        )],
+        ChatEvent::E2eReady { name, key, epoch, made: true } => vec![format!(
+            "\u{1f512} end to end with {} (key {}): you made the group from their key package (MLS epoch {epoch}); the relay cannot read your /msg",
+            printable(name),
+            key.short()
+        )],
+        ChatEvent::E2eReady { name, key, epoch, made: false } => vec![format!(
+            "\u{1f512} end to end with {} (key {}): their Welcome added you to the group (MLS epoch {epoch}); the relay cannot read your /msg",
+            printable(name),
+            key.short()
+        )],
+        ChatEvent::E2eRefused { from, why } if from.is_empty() => {
+            vec![format!("end to end: {}", printable(why))]
+        }
+        ChatEvent::E2eRefused { from, why } => vec![format!(
+            "WARNING: end-to-end input said to be from {} was refused, not shown: {}",
+            printable(from),
+            printable(why)
+        )],
         ChatEvent::Sent { .. } | ChatEvent::Delivered { .. } | ChatEvent::Guest { .. } => Vec::new(),
     }
 }
@@ -203,7 +225,11 @@ pub fn message_line(m: &Received) -> String {
         Verdict::Invalid => " \u{2717} INVALID",
     };
     let history = if m.history { "(history) " } else { "" };
-    let private = if m.private { " \u{2192} you, private" } else { "" };
+    let private = match (m.private, m.e2e) {
+        (true, true) => " \u{2192} you, \u{1f512} end to end",
+        (true, false) => " \u{2192} you, private",
+        _ => "",
+    };
     let text = printable(&m.text);
     let why = warning(m.sig).map(|w| format!("  [{w}]")).unwrap_or_default();
     match m.kind {
@@ -488,9 +514,9 @@ pub fn server_log_lines(event: &NetEvent) -> Vec<String> {
 pub fn chat_json(event: &ChatEvent) -> Value {
     match event {
         ChatEvent::Welcome { name, history } => json!({"type": "welcome", "name": name, "history": history}),
-        ChatEvent::Sent { seq, kind, to, text, acked } => {
-            json!({"type": "sent", "seq": seq, "kind": kind.as_str(), "to": to, "text": text, "acked": acked})
-        }
+        ChatEvent::Sent { seq, kind, to, text, acked, e2e } => json!({
+            "type": "sent", "seq": seq, "kind": kind.as_str(), "to": to, "text": text, "acked": acked, "e2e": e2e,
+        }),
         ChatEvent::Delivered { seq, private, room_seq } => {
             json!({"type": "delivered", "seq": seq, "private": private, "room_seq": room_seq})
         }
@@ -512,6 +538,7 @@ pub fn chat_json(event: &ChatEvent) -> Value {
             "late": m.late,
             "stale": m.stale.map(Stale::as_str),
             "mislabeled": m.mislabeled,
+            "e2e": m.e2e,
         }),
         ChatEvent::Guest { room_seq, history, name, text } => json!({
             "type": "message",
@@ -522,6 +549,7 @@ pub fn chat_json(event: &ChatEvent) -> Value {
             "kind": "text",
             "sig": "unsigned",
             "history": history,
+            "e2e": false,
         }),
         ChatEvent::Presence { joined, member, reason } => json!({
             "type": if *joined { "join" } else { "leave" },
@@ -551,5 +579,12 @@ pub fn chat_json(event: &ChatEvent) -> Value {
         ChatEvent::Ignoring { name } => json!({"type": "ignoring", "name": name}),
         ChatEvent::ContactsNotKept { why } => json!({"type": "contacts_not_kept", "why": why}),
         ChatEvent::Malformed { from, why } => json!({"type": "malformed", "from": from, "why": why}),
+        ChatEvent::E2eWaiting { to, text, queued } => {
+            json!({"type": "e2e_waiting", "to": to, "text": text, "queued": queued})
+        }
+        ChatEvent::E2eReady { name, key, epoch, made } => {
+            json!({"type": "e2e_ready", "name": name, "key": hex(&key.0), "epoch": epoch, "made": made})
+        }
+        ChatEvent::E2eRefused { from, why } => json!({"type": "e2e_refused", "from": from, "why": why}),
     }
 }

@@ -10,7 +10,8 @@
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
-use super::frame::{Frame, MAX_ROSTER, MemberInfo, RefusalCode, Standing, flags};
+use super::e2e::{self, wire};
+use super::frame::{Frame, MAX_PUBLISHED, MAX_ROSTER, MemberInfo, RefusalCode, Standing, flags};
 use super::message::{Kind, MAX_TEXT, MessageError, Signed};
 use super::name::{self, NameError};
 use super::printable;
@@ -167,6 +168,8 @@ struct Seat {
     last_seq: HashMap<Option<[u8; 32]>, u64>,
     /// Its refused posts, for the operator's sampled note.
     refusals: Refusals,
+    /// The key packages it published, each handed out once (end to end).
+    packages: VecDeque<Vec<u8>>,
 }
 
 /// How often the operator hears of one member's refused posts.
@@ -317,6 +320,7 @@ impl Relay {
             session: None,
             last_seq: HashMap::new(),
             refusals: Refusals { since_ms: None, untold: 0 },
+            packages: VecDeque::new(),
         };
         let info = seat.info(now_ms);
         self.seats.insert(id, seat);
@@ -456,6 +460,9 @@ impl Relay {
                 }
             }
             Frame::Post { signed } => self.post(id, &signed, now_ms, &mut out),
+            Frame::Publish { packages } => self.publish(id, packages, now_ms, &mut out),
+            Frame::Fetch { key } => self.fetch(id, key, now_ms, &mut out),
+            Frame::Seal { to, seq, message } => self.seal(id, to, seq, message, now_ms, &mut out),
             // Frames only the relay sends are a protocol violation.
             other => {
                 let reason = format!("sent a frame only the relay may send ({})", frame_name(&other));
@@ -591,6 +598,109 @@ impl Relay {
                 self.broadcast(Some(id), &live.encode().into(), &line, out);
                 out.push(Output::Send(id, Frame::Ack { room_seq, seq, private: false }.encode().into()));
             }
+        }
+    }
+
+    /// Takes a token from a seat's bucket for an end-to-end frame; the host
+    /// is not limited. False when the seat is gone or over its rate (the
+    /// refusal is in `out`).
+    fn e2e_token(&mut self, id: SeatId, now_ms: u64, out: &mut Vec<Output>) -> bool {
+        let rate = self.config.rate;
+        let Some(seat) = self.seats.get_mut(&id) else { return false };
+        if id != HOST && !seat.take_token(rate, now_ms) {
+            out.extend(self.throttled(id, now_ms));
+            return false;
+        }
+        true
+    }
+
+    /// A member publishes key packages: kept for its seat, at most
+    /// [`MAX_PUBLISHED`]. The relay checks only that each says it is one.
+    /// No rate token: the cap bounds what a seat holds, and a publish over
+    /// it is refused as a strike.
+    fn publish(&mut self, id: SeatId, packages: Vec<Vec<u8>>, now_ms: u64, out: &mut Vec<Output>) {
+        let Some(seat) = self.seats.get_mut(&id) else { return };
+        let problem = if packages.iter().any(|p| e2e::wire_format(p) != Some(wire::KEY_PACKAGE)) {
+            Some("something published as a key package is not one")
+        } else if seat.packages.len() + packages.len() > MAX_PUBLISHED {
+            Some("more key packages than the relay keeps for one seat")
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            let text = format!("not published: {problem} (at most {MAX_PUBLISHED})");
+            out.extend(self.refuse(id, RefusalCode::BadMessage, text, problem, now_ms));
+            return;
+        }
+        seat.strikes = 0;
+        seat.packages.extend(packages);
+    }
+
+    /// A member asks for a key package of `key`'s: one is handed out (and
+    /// its owner told how many are left), or an empty answer if none.
+    fn fetch(&mut self, id: SeatId, key: [u8; 32], now_ms: u64, out: &mut Vec<Output>) {
+        if !self.e2e_token(id, now_ms, out) {
+            return;
+        }
+        let owner = self
+            .seats
+            .iter()
+            .find(|(sid, s)| {
+                **sid != id && s.key == key && s.standing != Standing::Guest && !s.packages.is_empty()
+            })
+            .map(|(sid, _)| *sid);
+        let package = owner.and_then(|o| {
+            let seat = self.seats.get_mut(&o)?;
+            let package = seat.packages.pop_front()?;
+            let left = u16::try_from(seat.packages.len()).unwrap_or(u16::MAX);
+            out.push(Output::Send(o, Frame::PackagesLeft { left }.encode().into()));
+            Some(package)
+        });
+        let package = package.unwrap_or_default();
+        out.push(Output::Send(id, Frame::KeyPackage { key, package }.encode().into()));
+    }
+
+    /// An MLS message for the member(s) with key `to`: forwarded unread,
+    /// with the sender's name and key, and acknowledged when it carries a
+    /// message's `seq`.
+    fn seal(
+        &mut self,
+        id: SeatId,
+        to: [u8; 32],
+        seq: u64,
+        message: Vec<u8>,
+        now_ms: u64,
+        out: &mut Vec<Output>,
+    ) {
+        if !self.e2e_token(id, now_ms, out) {
+            return;
+        }
+        if !matches!(e2e::wire_format(&message), Some(wire::WELCOME | wire::PRIVATE)) {
+            let why = "not an MLS Welcome or private message";
+            out.extend(self.refuse(id, RefusalCode::BadMessage, format!("not sent: {why}"), why, now_ms));
+            return;
+        }
+        let targets: Vec<SeatId> = self
+            .seats
+            .iter()
+            .filter(|(sid, s)| **sid != id && s.key == to && s.transport == Transport::Frames)
+            .map(|(sid, _)| *sid)
+            .collect();
+        if targets.is_empty() {
+            let text = "not sent: nobody with that key is in the room".to_owned();
+            out.push(Output::Send(id, refusal(Transport::Frames, RefusalCode::NoSuchMember, text)));
+            return;
+        }
+        let Some(seat) = self.seats.get_mut(&id) else { return };
+        seat.strikes = 0;
+        seat.active_ms = now_ms;
+        let frame: Arc<[u8]> =
+            Frame::Sealed { room_seq: 0, from: seat.name.clone(), key: seat.key, message }.encode().into();
+        for target in targets {
+            out.push(Output::Send(target, frame.clone()));
+        }
+        if seq != 0 {
+            out.push(Output::Send(id, Frame::Ack { room_seq: 0, seq, private: true }.encode().into()));
         }
     }
 
@@ -751,5 +861,11 @@ fn frame_name(frame: &Frame) -> &'static str {
         Frame::Guest { .. } => "Guest",
         Frame::Roster { .. } => "Roster",
         Frame::Refused { .. } => "Refused",
+        Frame::Publish { .. } => "Publish",
+        Frame::Fetch { .. } => "Fetch",
+        Frame::Seal { .. } => "Seal",
+        Frame::KeyPackage { .. } => "KeyPackage",
+        Frame::Sealed { .. } => "Sealed",
+        Frame::PackagesLeft { .. } => "PackagesLeft",
     }
 }

@@ -255,11 +255,16 @@ fn entry_lines<'a>(
         text_style = text_style.patch(theme.dim());
     }
     let history = if tags.history { "(history) " } else { "" };
-    let private = if tags.private { " (private)" } else { "" };
+    let private = match (tags.private, tags.e2e) {
+        (true, true) => " \u{1f512}",
+        (true, false) => " (private)",
+        _ => "",
+    };
     let (head, text_style) = match &entry.author {
         Author::Me(delivery) => {
             let mark = match delivery {
                 Delivery::Pending | Delivery::Sent { .. } => "\u{00b7}",
+                Delivery::Waiting => "\u{2026} waiting for end to end",
                 Delivery::Delivered => "\u{2713}\u{2713}",
                 Delivery::Unacknowledged => "\u{2192}",
                 // Never shown as if said: marked, and the text dimmed.
@@ -288,7 +293,11 @@ fn entry_lines<'a>(
                 Mark::Invalid => ("\u{2717} INVALID", theme.bad()),
                 Mark::KeyChanged => ("\u{26a0} KEY CHANGED", theme.bad()),
             };
-            let to = if tags.private { " \u{2192} you (private)" } else { "" };
+            let to = match (tags.private, tags.e2e) {
+                (true, true) => " \u{2192} you \u{1f512}",
+                (true, false) => " \u{2192} you (private)",
+                _ => "",
+            };
             let head = if tags.action {
                 // `✓ * alice waves`: irssi's sentence, the mark before it.
                 format!("{history}{mark} * {name}{to} ")
