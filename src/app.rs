@@ -1050,7 +1050,27 @@ pub enum Side {
     Schedule,
     /// One signed message, its bytes and checks (Enter on a message).
     Message(Arc<chat::Received>),
+    /// The end-to-end groups' life, step by step (F5).
+    Groups,
 }
+
+/// One step in the life of an end-to-end (MLS) group, for the F5 panel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupStep {
+    /// When, Unix seconds.
+    pub at: u64,
+    /// The other member (escaped).
+    pub peer: String,
+    /// The MLS step: KeyPackage, Add, Commit, Welcome, Refused.
+    pub step: &'static str,
+    /// The group's epoch after the step, once there is a group.
+    pub epoch: Option<u64>,
+    /// What it means, in one plain line.
+    pub line: String,
+}
+
+/// The most group steps kept for the F5 panel; the oldest go first.
+const MAX_GROUP_STEPS: usize = 200;
 
 /// The TUI's whole state. Only [`App::update`] changes it.
 #[derive(Debug)]
@@ -1123,6 +1143,8 @@ pub struct App {
     closed_by_peer: Vec<String>,
     /// A room's own key, short, for the host's status bar.
     room_key: Option<String>,
+    /// The end-to-end groups' steps (F5).
+    group_steps: std::collections::VecDeque<GroupStep>,
 }
 
 /// How long after an Esc (or a character of the sequence it began) the
@@ -1159,7 +1181,7 @@ const HELP: &[&str] = &[
     "          /tamper CASE (the lab, in demo or connect --lab: break one thing, see which check catches it;",
     "          CASE: flip replay reorder finished cert, cert name, mitm sig; /tamper alone explains each)",
     "keys: Enter send · Up/Down history · Ctrl-W delete word · Ctrl-U clear · Home/End · Ctrl-C quit",
-    "      PgUp/PgDn or wheel scroll · End back to live · F2 panel on/off · F3 members · F4 key schedule",
+    "      PgUp/PgDn or wheel scroll · End back to live · F2 panel on/off · F3 members · F4 key schedule · F5 end-to-end groups",
     "      Tab completes a member's name, else moves the focus: panel, then messages",
     "      panel: Up/Down select a step · Enter expand · PgUp/PgDn scroll details · Esc back",
     "      messages: Up/Down pick a signed message · Enter opens its bytes and checks · Esc back",
@@ -1205,6 +1227,7 @@ impl App {
             lab_rejoining: false,
             closed_by_peer: Vec::new(),
             room_key: None,
+            group_steps: std::collections::VecDeque::new(),
         }
     }
 
@@ -1247,6 +1270,12 @@ impl App {
     /// The room's own key, short (a room's host only).
     pub fn room_key(&self) -> Option<&str> {
         self.room_key.as_deref()
+    }
+
+    /// Whether this is a tlschat room (we were welcomed, or we host it):
+    /// its lines are signed, and the relay reads them.
+    pub fn in_room(&self) -> bool {
+        self.me.is_some() || self.room_key.is_some()
     }
 
     /// How times are shown.
@@ -1365,6 +1394,54 @@ impl App {
     /// The room's members as last heard (joins, leaves, `/who`).
     pub fn members(&self) -> &[chat::MemberInfo] {
         &self.members
+    }
+
+    /// The end-to-end groups' steps, oldest first (F5).
+    pub fn group_steps(&self) -> &std::collections::VecDeque<GroupStep> {
+        &self.group_steps
+    }
+
+    fn group_step(&mut self, now: Now, peer: &str, step: &'static str, epoch: Option<u64>, line: String) {
+        if self.group_steps.len() >= MAX_GROUP_STEPS {
+            self.group_steps.pop_front();
+        }
+        let peer = chat::printable(peer).into_owned();
+        self.group_steps.push_back(GroupStep { at: now.unix, peer, step, epoch, line });
+    }
+
+    /// What an end-to-end event says of its group's life.
+    fn group_steps_of(&mut self, event: &ChatEvent, now: Now) {
+        match event {
+            ChatEvent::E2eWaiting { to, queued: 1, .. } => self.group_step(
+                now,
+                to,
+                "KeyPackage",
+                None,
+                "asked the relay for one of their key packages: an HPKE init key and a leaf, signed by their identity key".into(),
+            ),
+            ChatEvent::E2eReady { name, key, epoch, made: true } => {
+                let line = format!(
+                    "theirs, checked: its credential and its signature key are the identity key {} the room knows",
+                    key.short()
+                );
+                self.group_step(now, name, "KeyPackage", None, line);
+                let line = "you made a group of one (epoch 0) and proposed adding them from their key package".into();
+                self.group_step(now, name, "Add", Some(0), line);
+                let line = "you committed the add: the epoch secrets ratchet forward, and only the two of you hold them".into();
+                self.group_step(now, name, "Commit", Some(*epoch), line);
+                let line = "sent to them: this epoch's secrets sealed to their init key (HPKE), with the ratchet tree".into();
+                self.group_step(now, name, "Welcome", Some(*epoch), line);
+            }
+            ChatEvent::E2eReady { name, epoch, made: false, .. } => {
+                let line = "from them: you joined their group, checked as the two of you; nothing sent before it can be read".into();
+                self.group_step(now, name, "Welcome", Some(*epoch), line);
+            }
+            ChatEvent::E2eRefused { from, why } if !from.is_empty() => {
+                let line = format!("refused, not shown: {}", chat::printable(why));
+                self.group_step(now, from, "Refused", None, line);
+            }
+            _ => {}
+        }
     }
 
     /// What the side panel shows.
@@ -1831,6 +1908,7 @@ impl App {
             }
             KeyCode::F(3) => return self.show_side(Side::Members),
             KeyCode::F(4) => return self.show_side(Side::Schedule),
+            KeyCode::F(5) => return self.show_side(Side::Groups),
             KeyCode::Tab | KeyCode::BackTab => {
                 let visible = self.panel_visible(self.size.0);
                 // Messages are picked in the chat pane, beside the panel.
@@ -2220,6 +2298,7 @@ impl App {
 
     /// What the room reports.
     fn chat(&mut self, event: ChatEvent, now: Now) {
+        self.group_steps_of(&event, now);
         match &event {
             // A reconnect (the lab's) replays what is already on screen:
             // one line says so, and the scrollback keeps what came after.
@@ -2275,10 +2354,17 @@ impl App {
         }
         let level = match &event {
             ChatEvent::Welcome { .. } => Level::Success,
-            ChatEvent::Presence { .. } | ChatEvent::Roster { .. } => Level::Info,
+            ChatEvent::Presence { .. } | ChatEvent::Roster { .. } | ChatEvent::E2eWaiting { .. } => {
+                Level::Info
+            }
+            ChatEvent::E2eReady { .. } => Level::Success,
             _ => Level::Error,
         };
         let mut texts = report::notices(&event);
+        if self.me.is_some() {
+            // Said once, on the first welcome: not again on a reconnect.
+            texts.retain(|t| t != report::RELAY_READS);
+        }
         if let ChatEvent::Presence { joined, member, reason } = &event {
             let name = chat::printable(&member.name).into_owned();
             // A member whose connection closed with close_notify just now:
@@ -2627,6 +2713,7 @@ mod tests {
             mislabeled: false,
             signed: Arc::from(vec![0u8; 4_000]),
             e2e: false,
+            sealed: None,
         };
         entry.signed = Some(Arc::new(received));
         entry

@@ -236,6 +236,7 @@ mod tests {
             mislabeled: false,
             signed: Arc::from(vec![0u8; 200]),
             e2e: false,
+            sealed: None,
         }))
     }
 

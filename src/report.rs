@@ -16,16 +16,22 @@ use crate::identity::public_key_fingerprint;
 use crate::net::{Closer, NetEvent};
 use crate::tls::{self, Direction, Revealed};
 
+/// What a member is told on joining a room: the room is signed, not end
+/// to end, so that nobody takes one for the other.
+pub const RELAY_READS: &str =
+    "this room's lines are signed, not end to end: the relay can read them; /msg is end to end (\u{1f512})";
+
 /// The notices an event gives rise to, besides the message line itself:
 /// joins, leaves, warnings, gaps. Each is one line, peer text escaped.
 pub fn notices(event: &ChatEvent) -> Vec<String> {
     match event {
         ChatEvent::Welcome { name, history: 0 } => {
-            vec![format!("you are in the room as {}", printable(name))]
+            vec![format!("you are in the room as {}", printable(name)), RELAY_READS.to_owned()]
         }
-        ChatEvent::Welcome { name, history } => {
-            vec![format!("you are in the room as {}; the last {history} messages follow", printable(name))]
-        }
+        ChatEvent::Welcome { name, history } => vec![
+            format!("you are in the room as {}; the last {history} messages follow", printable(name)),
+            RELAY_READS.to_owned(),
+        ],
         ChatEvent::Message(m) => {
             let name = printable(&m.from);
             let mut out = Vec::new();

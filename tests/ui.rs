@@ -1542,4 +1542,27 @@ fn a_private_line_waits_for_its_end_to_end_group_then_both_sides_show_the_lock()
     {
         assert!(text.contains(expected), "{expected:?} not on screen:\n{text}");
     }
+    // Opened, the message shows what the relay saw beside what carol read.
+    let _ = app.update(key(KeyCode::Tab), now);
+    let _ = app.update(key(KeyCode::Tab), now);
+    assert_eq!(app.focus(), Focus::Messages);
+    let _ = app.update(key(KeyCode::Enter), now);
+    // (No snapshot: the ciphertext and the group id are random.)
+    let text = screen(&mut app, 120, 100);
+    for expected in [
+        "end to end: what the relay saw",
+        "epoch     1",
+        "what you read: the signed message inside",
+        "none (private, end to end)",
+    ] {
+        assert!(text.contains(expected), "{expected:?} not on screen:\n{text}");
+    }
+    // F5: the group's life, step by step.
+    let _ = app.update(key(KeyCode::Esc), now);
+    let _ = app.update(key(KeyCode::F(5)), now);
+    let text = screen(&mut app, 120, 24);
+    insta::assert_snapshot!("room_e2e_groups_120x24", text);
+    for expected in ["KeyPackage", "Add", "Commit", "Welcome", "epoch 1", "End to end: MLS groups"] {
+        assert!(text.contains(expected), "{expected:?} not on screen:\n{text}");
+    }
 }

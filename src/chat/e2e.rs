@@ -161,6 +161,17 @@ fn expect_key(found: [u8; 32], expected: [u8; 32], whose: &str) -> Result<(), E2
     }
 }
 
+/// The clear header of an MLS message: what the relay can read of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    /// [`wire`]: private or public.
+    pub wire_format: u16,
+    /// The group's id.
+    pub group: Vec<u8>,
+    /// The epoch it was sent in.
+    pub epoch: u64,
+}
+
 /// A group this member joined from a Welcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Joined {
@@ -477,6 +488,21 @@ impl E2e {
         bytes(&message, "encode a message")
     }
 
+    /// What anyone who holds an MLS PrivateMessage or PublicMessage can read
+    /// of it (the relay among them): its wire format, group and epoch.
+    pub fn header(message: &[u8]) -> Option<Header> {
+        let protocol = match parse(message, "message").ok()? {
+            MlsMessageBodyIn::PrivateMessage(m) => ProtocolMessage::from(m),
+            MlsMessageBodyIn::PublicMessage(m) => ProtocolMessage::from(m),
+            _ => return None,
+        };
+        Some(Header {
+            wire_format: wire_format(message)?,
+            group: protocol.group_id().as_slice().to_vec(),
+            epoch: protocol.epoch().as_u64(),
+        })
+    }
+
     /// The group an MLS PrivateMessage or PublicMessage is for, read from its
     /// header (which the relay sees too).
     pub fn group_of(message: &[u8]) -> Option<Vec<u8>> {
@@ -641,6 +667,8 @@ mod tests {
         let sealed = alice.mls.seal(&alice.key, &group, b"hello bob").unwrap();
         assert_eq!(wire_format(&sealed), Some(wire::PRIVATE));
         assert_eq!(E2e::group_of(&sealed), Some(group.clone()));
+        let header = E2e::header(&sealed).unwrap();
+        assert_eq!((header.wire_format, header.group, header.epoch), (wire::PRIVATE, group.clone(), 1));
         assert_eq!(text(bob.mls.open(&sealed, alice.pk()).unwrap()), b"hello bob");
         let back = bob.mls.seal(&bob.key, &group, b"hi alice").unwrap();
         assert_eq!(text(alice.mls.open(&back, bob.pk()).unwrap()), b"hi alice");

@@ -172,6 +172,8 @@ pub struct Received {
     pub signed: Arc<[u8]>,
     /// It came end to end: sealed in an MLS group the relay cannot read.
     pub e2e: bool,
+    /// End to end: the MLS message as the relay forwarded it (all it saw).
+    pub sealed: Option<Arc<[u8]>>,
 }
 
 /// What a message's checks add up to, for showing it.
@@ -809,7 +811,8 @@ impl Member {
                         out.push(ChatEvent::E2eRefused { from, why });
                         return;
                     }
-                    self.deliver(0, false, true, from, &plaintext, now_ms, out, Some(key));
+                    let sealed = Some(Arc::from(message));
+                    self.deliver(0, false, true, from, &plaintext, now_ms, out, Some(key), sealed);
                 }
                 Ok(Opened::Commit { .. }) => {
                     let why = "a commit in a two-member group, which only its maker changes".to_owned();
@@ -1027,7 +1030,7 @@ impl Member {
             Frame::Deliver { room_seq, flags: f, author, signed } => {
                 let history = f & flags::HISTORY != 0;
                 let said_private = f & flags::PRIVATE != 0;
-                self.deliver(room_seq, history, said_private, author, &signed, now_ms, &mut out, None);
+                self.deliver(room_seq, history, said_private, author, &signed, now_ms, &mut out, None, None);
             }
             Frame::Ack { room_seq, seq, private } => {
                 if !private {
@@ -1196,6 +1199,7 @@ impl Member {
         now_ms: u64,
         out: &mut Vec<ChatEvent>,
         sealed_by: Option<[u8; 32]>,
+        sealed: Option<Arc<[u8]>>,
     ) {
         let signed = match Signed::open(bytes) {
             Ok(signed) => signed,
@@ -1311,6 +1315,7 @@ impl Member {
             mislabeled,
             signed: Arc::from(bytes),
             e2e: sealed_by.is_some(),
+            sealed,
         })));
         out[told_before..].rotate_right(1);
         if sig == SigCheck::Valid && self.ignored.contains(&f.author) {

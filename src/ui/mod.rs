@@ -137,6 +137,7 @@ impl Widget for &App {
                 Side::Members => MembersPanel::new(self).render(panel, buf),
                 Side::Schedule => schedule::SchedulePanel::new(self).render(panel, buf),
                 Side::Message(m) => MessagePanel::new(self, m).render(panel, buf),
+                Side::Groups => room::GroupsPanel::new(self).render(panel, buf),
             }
         }
         InputLine { app: self }.render(areas.input, buf);
@@ -500,6 +501,10 @@ impl Widget for StatusBar<'_> {
         }
         if app.log().unread() > 0 {
             parts.push(format!("{} unread", app.log().unread()));
+        }
+        if app.in_room() {
+            // Said plainly, so that nobody takes the room for end to end.
+            parts.push("the relay reads the room; /msg \u{1f512} is end to end".to_owned());
         }
         let left = parts.join(" │ ");
         let right = "F2 panel · Tab focus · /help ";
