@@ -21,6 +21,12 @@ pub const MAX_ROSTER: usize = 50;
 /// The most key packages one [`Frame::Publish`] carries, and the most the
 /// relay keeps for one seat.
 pub const MAX_PUBLISHED: usize = 8;
+/// The longest key package the relay keeps (a real one, 0x0003 with a basic
+/// credential, is about 300 bytes).
+pub const MAX_KEY_PACKAGE: usize = 2048;
+/// The longest MLS message a [`Frame::Seal`] may carry: its [`Frame::Sealed`],
+/// with the longest name, still fits a frame.
+pub const MAX_SEALED: usize = MAX_FRAME - (8 + 1 + 255 + 32 + 2);
 
 /// How a member takes part, as the relay tells others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -568,6 +568,8 @@ pub struct Member {
     /// Frames to send besides the user's lines: key packages, Welcomes,
     /// lines that waited for their group ([`Self::take_outgoing`]).
     outgoing: Vec<Frame>,
+    /// Key packages made in this session.
+    packages_made: usize,
 }
 
 /// A `/msg` recipient's end-to-end state.
@@ -589,6 +591,10 @@ const PAIR_GROUPS: usize = 2;
 const MAX_WAITING: usize = 16;
 /// Peers with an end-to-end group or a line waiting for one.
 const MAX_PAIRS: usize = 1000;
+/// Key packages one session makes at most: each keeps private keys until a
+/// Welcome uses it, so a relay that keeps saying none are left cannot make
+/// a member hold more.
+const MAX_KEY_PACKAGES_MADE: usize = 64;
 
 /// The longest member list a member accepts: five times the largest room
 /// one process can hold here (about 20,000 members, docs/SCALING.md).
@@ -630,6 +636,7 @@ impl Member {
             e2e: E2e::new(me),
             pairs: HashMap::new(),
             outgoing: Vec::new(),
+            packages_made: 0,
         }
     }
 
@@ -712,6 +719,20 @@ impl Member {
     /// Publishes `n` new key packages.
     fn publish(&mut self, n: usize, out: &mut Vec<ChatEvent>) {
         let mut packages = Vec::new();
+        let n = n.min(MAX_KEY_PACKAGES_MADE - self.packages_made.min(MAX_KEY_PACKAGES_MADE));
+        if n == 0 {
+            if self.packages_made != MAX_KEY_PACKAGES_MADE {
+                return;
+            }
+            // Told once.
+            self.packages_made += 1;
+            let why = format!(
+                "this session made its {MAX_KEY_PACKAGES_MADE} key packages: no more are published (others can no longer start a /msg group with you until you reconnect)"
+            );
+            out.push(ChatEvent::E2eRefused { from: String::new(), why });
+            return;
+        }
+        self.packages_made += n;
         for _ in 0..n {
             match self.e2e.key_package(&self.key) {
                 Ok(p) => packages.push(p),

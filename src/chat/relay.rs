@@ -11,7 +11,9 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use super::e2e::{self, wire};
-use super::frame::{Frame, MAX_PUBLISHED, MAX_ROSTER, MemberInfo, RefusalCode, Standing, flags};
+use super::frame::{
+    Frame, MAX_KEY_PACKAGE, MAX_PUBLISHED, MAX_ROSTER, MAX_SEALED, MemberInfo, RefusalCode, Standing, flags,
+};
 use super::message::{Kind, MAX_TEXT, MessageError, Signed};
 use super::name::{self, NameError};
 use super::printable;
@@ -622,6 +624,8 @@ impl Relay {
         let Some(seat) = self.seats.get_mut(&id) else { return };
         let problem = if packages.iter().any(|p| e2e::wire_format(p) != Some(wire::KEY_PACKAGE)) {
             Some("something published as a key package is not one")
+        } else if packages.iter().any(|p| p.len() > MAX_KEY_PACKAGE) {
+            Some("a key package longer than any real one")
         } else if seat.packages.len() + packages.len() > MAX_PUBLISHED {
             Some("more key packages than the relay keeps for one seat")
         } else {
@@ -673,6 +677,14 @@ impl Relay {
         out: &mut Vec<Output>,
     ) {
         if !self.e2e_token(id, now_ms, out) {
+            return;
+        }
+        if message.len() > MAX_SEALED {
+            let text = format!(
+                "not sent: the MLS message is {} bytes long; the most is {MAX_SEALED}",
+                message.len()
+            );
+            out.extend(self.refuse(id, RefusalCode::TooLong, text, "too long", now_ms));
             return;
         }
         if !matches!(e2e::wire_format(&message), Some(wire::WELCOME | wire::PRIVATE)) {

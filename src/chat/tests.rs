@@ -967,3 +967,43 @@ fn a_key_package_of_another_key_is_refused_and_nothing_is_sent() {
     assert!(!alice.iter().any(|e| matches!(e, ChatEvent::Sent { .. })));
     assert!(!contains(&w.wire, b"for bob only"));
 }
+
+#[test]
+fn oversized_sealed_messages_and_key_packages_are_refused_and_reach_nobody() {
+    let mut w = World::room();
+    w.join(1, "alice");
+    w.join(2, &"b".repeat(32));
+    w.take(1);
+    w.take(2);
+    let bob = w.key(2);
+    // The longest a frame can carry: the relay's Sealed would not fit.
+    let mut message = vec![0, 1, 0, 2];
+    message.resize(super::frame::MAX_FRAME - 32 - 8 - 2, 7);
+    let to_bob = w.intercept(1, Frame::Seal { to: bob, seq: 1, message }, 2);
+    assert!(to_bob.is_empty(), "{to_bob:?}");
+    let short = w.intercept(1, Frame::Seal { to: bob, seq: 0, message: vec![0, 1, 0, 2, 9] }, 2);
+    assert!(matches!(short.as_slice(), [Frame::Sealed { .. }]), "a short one reaches bob: {short:?}");
+    let mut package = vec![0, 1, 0, 5];
+    package.resize(super::frame::MAX_KEY_PACKAGE + 1, 0);
+    let out = w.relay.frame(1, Frame::Publish { packages: vec![package] }, w.now);
+    assert!(out.iter().any(|o| matches!(o, Output::Send(1, bytes) if bytes[0] == 0x87)), "{out:?}");
+}
+
+#[test]
+fn a_relay_that_keeps_saying_no_key_package_is_left_gets_at_most_64() {
+    let mut member = outsider(ROOM, 5);
+    member.receive(Frame::Welcome { name: "carol".into(), room_seq: 1, history: 0 }, 1).unwrap();
+    let mut made = 0;
+    let mut told = 0;
+    for _ in 0..100 {
+        let events = member.receive(Frame::PackagesLeft { left: 0 }, 1).unwrap();
+        told += events.iter().filter(|e| matches!(e, ChatEvent::E2eRefused { .. })).count();
+        for frame in member.take_outgoing() {
+            if let Frame::Publish { packages } = frame {
+                made += packages.len();
+            }
+        }
+    }
+    assert_eq!(made, 64, "{made} in all, the first 4 on joining included");
+    assert_eq!(told, 1);
+}
