@@ -904,11 +904,19 @@ impl Member {
         self.flush_waiting(key, now_ms, out);
     }
 
-    /// A member left: its pair groups go (its next session makes new ones).
-    fn pair_left(&mut self, key: [u8; 32]) {
+    /// A member left: its pair groups go (its next session makes new ones),
+    /// and the lines that waited for one are refused.
+    fn pair_left(&mut self, key: [u8; 32], out: &mut Vec<ChatEvent>) {
         if let Some(pair) = self.pairs.remove(&key) {
             for group in pair.groups {
                 self.e2e.forget(&group);
+            }
+            for (_, to) in pair.waiting {
+                let text = format!(
+                    "not sent: no end-to-end group: {} left before it existed; nothing was sent in clear",
+                    super::printable(&to)
+                );
+                out.push(ChatEvent::Refused { code: RefusalCode::BadMessage, text });
             }
         }
     }
@@ -1065,7 +1073,7 @@ impl Member {
                 }
                 self.listen(&member, &mut out);
                 if !joined {
-                    self.pair_left(member.key);
+                    self.pair_left(member.key, &mut out);
                 }
                 out.push(ChatEvent::Presence { joined, member, reason });
             }

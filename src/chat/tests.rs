@@ -1007,3 +1007,25 @@ fn a_relay_that_keeps_saying_no_key_package_is_left_gets_at_most_64() {
     assert_eq!(made, 64, "{made} in all, the first 4 on joining included");
     assert_eq!(told, 1);
 }
+
+#[test]
+fn a_line_waiting_for_its_group_is_refused_when_its_recipient_leaves() {
+    let mut w = World::room();
+    w.join(1, "alice");
+    w.join(2, "bob");
+    w.take(1);
+    let member = w.members.get_mut(&1).unwrap();
+    let events = member.say(Kind::Text, "wait for me", Some("bob"), w.now).unwrap();
+    assert!(matches!(events.as_slice(), [ChatEvent::E2eWaiting { .. }]));
+    // The relay never answers the fetch; bob leaves.
+    assert!(matches!(member.take_outgoing().as_slice(), [Frame::Fetch { .. }]));
+    let out = w.relay.leave(2, "", w.now);
+    w.apply(out);
+    let alice = w.take(1);
+    assert!(
+        alice.iter().any(|e| matches!(e, ChatEvent::Refused { text, .. }
+            if text.starts_with("not sent: no end-to-end group: bob left"))),
+        "{alice:?}"
+    );
+    assert!(!contains(&w.wire, b"wait for me"));
+}
