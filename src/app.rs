@@ -324,6 +324,8 @@ pub enum Level {
 pub enum Delivery {
     /// Typed; the connection has not sent it yet.
     Pending,
+    /// A `/msg` waiting for its end-to-end group (never sent in clear).
+    Waiting,
     /// Sent as the author's message `seq`; not yet acknowledged.
     Sent {
         /// Its sequence number in its channel.
@@ -394,6 +396,8 @@ pub struct Tags {
     pub action: bool,
     /// It mentions our name.
     pub mention: bool,
+    /// Sealed end to end (MLS): the relay could not read it.
+    pub e2e: bool,
 }
 
 /// One line of the chat log (wrapped when drawn).
@@ -528,22 +532,25 @@ impl ChatLog {
     /// order they were typed, each with "sent" or "not sent"; so pending
     /// lines typed before it that are still pending were refused (a refusal
     /// that came without a line to point at, or was missed).
-    fn mark_sent(&mut self, shown: &str, to: Delivery) {
-        let pending: Vec<(usize, bool)> = self
+    fn mark_sent(&mut self, shown: &str, to: Delivery, e2e: bool) {
+        // A line waiting for its end-to-end group is answered later, when
+        // the group exists: it is not one the connection skipped.
+        let pending: Vec<(usize, bool, bool)> = self
             .mine()
-            .filter(|(_, e)| e.author == Author::Me(Delivery::Pending))
-            .map(|(i, e)| (i, e.text == shown))
+            .filter(|(_, e)| matches!(e.author, Author::Me(Delivery::Pending | Delivery::Waiting)))
+            .map(|(i, e)| (i, e.text == shown, e.author == Author::Me(Delivery::Waiting)))
             .collect();
         // None that shows this text (it scrolled out, or /clear took it):
         // better no mark than another line's.
-        let Some(&(at, _)) = pending.iter().find(|(_, same)| *same) else { return };
-        for (i, _) in pending.iter().take_while(|(i, _)| *i < at) {
-            if let Some(e) = self.entries.get_mut(*i) {
+        let Some(&(at, _, _)) = pending.iter().find(|(_, same, _)| *same) else { return };
+        for (i, _, waiting) in pending.iter().take_while(|(i, _, _)| *i < at) {
+            if let (false, Some(e)) = (*waiting, self.entries.get_mut(*i)) {
                 e.author = Author::Me(Delivery::Refused);
             }
         }
         if let Some(e) = self.entries.get_mut(at) {
             e.author = Author::Me(to);
+            e.tags.e2e |= e2e;
         }
     }
 
@@ -1043,7 +1050,27 @@ pub enum Side {
     Schedule,
     /// One signed message, its bytes and checks (Enter on a message).
     Message(Arc<chat::Received>),
+    /// The end-to-end groups' life, step by step (F5).
+    Groups,
 }
+
+/// One step in the life of an end-to-end (MLS) group, for the F5 panel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupStep {
+    /// When, Unix seconds.
+    pub at: u64,
+    /// The other member (escaped).
+    pub peer: String,
+    /// The MLS step: KeyPackage, Add, Commit, Welcome, Refused.
+    pub step: &'static str,
+    /// The group's epoch after the step, once there is a group.
+    pub epoch: Option<u64>,
+    /// What it means, in one plain line.
+    pub line: String,
+}
+
+/// The most group steps kept for the F5 panel; the oldest go first.
+const MAX_GROUP_STEPS: usize = 200;
 
 /// The TUI's whole state. Only [`App::update`] changes it.
 #[derive(Debug)]
@@ -1116,6 +1143,8 @@ pub struct App {
     closed_by_peer: Vec<String>,
     /// A room's own key, short, for the host's status bar.
     room_key: Option<String>,
+    /// The end-to-end groups' steps (F5).
+    group_steps: std::collections::VecDeque<GroupStep>,
 }
 
 /// How long after an Esc (or a character of the sequence it began) the
@@ -1140,7 +1169,7 @@ const MAX_CONNS: usize = 256;
 
 /// The `/help` text, one notice per line.
 const HELP: &[&str] = &[
-    "commands: /help  /who or /names (members)  /me ACTION  /msg NAME TEXT (private)  //text (a line starting with /)",
+    "commands: /help  /who or /names (members)  /me ACTION  /msg NAME TEXT (private, end to end)  //text (a line starting with /)",
     "          /rekey (update traffic keys)  /clear (empty the scrollback)  /nick (how names are chosen)",
     "          /quit (close with close_notify; a bare exit is sent as a message)",
     "          /verify NAME (both safety numbers; marks NAME verified)  /ignore NAME (this session)",
@@ -1152,7 +1181,7 @@ const HELP: &[&str] = &[
     "          /tamper CASE (the lab, in demo or connect --lab: break one thing, see which check catches it;",
     "          CASE: flip replay reorder finished cert, cert name, mitm sig; /tamper alone explains each)",
     "keys: Enter send · Up/Down history · Ctrl-W delete word · Ctrl-U clear · Home/End · Ctrl-C quit",
-    "      PgUp/PgDn or wheel scroll · End back to live · F2 panel on/off · F3 members · F4 key schedule",
+    "      PgUp/PgDn or wheel scroll · End back to live · F2 panel on/off · F3 members · F4 key schedule · F5 end-to-end groups",
     "      Tab completes a member's name, else moves the focus: panel, then messages",
     "      panel: Up/Down select a step · Enter expand · PgUp/PgDn scroll details · Esc back",
     "      messages: Up/Down pick a signed message · Enter opens its bytes and checks · Esc back",
@@ -1198,6 +1227,7 @@ impl App {
             lab_rejoining: false,
             closed_by_peer: Vec::new(),
             room_key: None,
+            group_steps: std::collections::VecDeque::new(),
         }
     }
 
@@ -1240,6 +1270,12 @@ impl App {
     /// The room's own key, short (a room's host only).
     pub fn room_key(&self) -> Option<&str> {
         self.room_key.as_deref()
+    }
+
+    /// Whether this is a tlschat room (we were welcomed, or we host it):
+    /// its lines are signed, and the relay reads them.
+    pub fn in_room(&self) -> bool {
+        self.me.is_some() || self.room_key.is_some()
     }
 
     /// How times are shown.
@@ -1358,6 +1394,54 @@ impl App {
     /// The room's members as last heard (joins, leaves, `/who`).
     pub fn members(&self) -> &[chat::MemberInfo] {
         &self.members
+    }
+
+    /// The end-to-end groups' steps, oldest first (F5).
+    pub fn group_steps(&self) -> &std::collections::VecDeque<GroupStep> {
+        &self.group_steps
+    }
+
+    fn group_step(&mut self, now: Now, peer: &str, step: &'static str, epoch: Option<u64>, line: String) {
+        if self.group_steps.len() >= MAX_GROUP_STEPS {
+            self.group_steps.pop_front();
+        }
+        let peer = chat::printable(peer).into_owned();
+        self.group_steps.push_back(GroupStep { at: now.unix, peer, step, epoch, line });
+    }
+
+    /// What an end-to-end event says of its group's life.
+    fn group_steps_of(&mut self, event: &ChatEvent, now: Now) {
+        match event {
+            ChatEvent::E2eWaiting { to, queued: 1, .. } => self.group_step(
+                now,
+                to,
+                "KeyPackage",
+                None,
+                "asked the relay for one of their key packages: an HPKE init key and a leaf, signed by their identity key".into(),
+            ),
+            ChatEvent::E2eReady { name, key, epoch, made: true } => {
+                let line = format!(
+                    "theirs, checked: its credential and its signature key are the identity key {} the room knows",
+                    key.short()
+                );
+                self.group_step(now, name, "KeyPackage", None, line);
+                let line = "you made a group of one (epoch 0) and proposed adding them from their key package".into();
+                self.group_step(now, name, "Add", Some(0), line);
+                let line = "you committed the add: the epoch secrets ratchet forward, and only the two of you hold them".into();
+                self.group_step(now, name, "Commit", Some(*epoch), line);
+                let line = "sent to them: this epoch's secrets sealed to their init key (HPKE), with the ratchet tree".into();
+                self.group_step(now, name, "Welcome", Some(*epoch), line);
+            }
+            ChatEvent::E2eReady { name, epoch, made: false, .. } => {
+                let line = "from them: you joined their group, checked as the two of you; nothing sent before it can be read".into();
+                self.group_step(now, name, "Welcome", Some(*epoch), line);
+            }
+            ChatEvent::E2eRefused { from, why } if !from.is_empty() => {
+                let line = format!("refused, not shown: {}", chat::printable(why));
+                self.group_step(now, from, "Refused", None, line);
+            }
+            _ => {}
+        }
     }
 
     /// What the side panel shows.
@@ -1841,6 +1925,7 @@ impl App {
             }
             KeyCode::F(3) => return self.show_side(Side::Members),
             KeyCode::F(4) => return self.show_side(Side::Schedule),
+            KeyCode::F(5) => return self.show_side(Side::Groups),
             KeyCode::Tab | KeyCode::BackTab => {
                 let visible = self.panel_visible(self.size.0);
                 // Messages are picked in the chat pane, beside the panel.
@@ -2230,6 +2315,7 @@ impl App {
 
     /// What the room reports.
     fn chat(&mut self, event: ChatEvent, now: Now) {
+        self.group_steps_of(&event, now);
         match &event {
             // A reconnect (the lab's) replays what is already on screen:
             // one line says so, and the scrollback keeps what came after.
@@ -2285,10 +2371,17 @@ impl App {
         }
         let level = match &event {
             ChatEvent::Welcome { .. } => Level::Success,
-            ChatEvent::Presence { .. } | ChatEvent::Roster { .. } => Level::Info,
+            ChatEvent::Presence { .. } | ChatEvent::Roster { .. } | ChatEvent::E2eWaiting { .. } => {
+                Level::Info
+            }
+            ChatEvent::E2eReady { .. } => Level::Success,
             _ => Level::Error,
         };
         let mut texts = report::notices(&event);
+        if self.me.is_some() {
+            // Said once, on the first welcome: not again on a reconnect.
+            texts.retain(|t| t != report::RELAY_READS);
+        }
         if let ChatEvent::Presence { joined, member, reason } = &event {
             let name = chat::printable(&member.name).into_owned();
             // A member whose connection closed with close_notify just now:
@@ -2309,13 +2402,16 @@ impl App {
         }
         match event {
             ChatEvent::Welcome { name, .. } => self.me = Some(name),
-            ChatEvent::Sent { seq, kind, acked, to, text } => {
+            ChatEvent::E2eWaiting { to, text, .. } => {
+                self.log.mark_sent(&shown_as(&text, Some(&to)), Delivery::Waiting, false);
+            }
+            ChatEvent::Sent { seq, kind, acked, to, text, e2e } => {
                 let delivery = if acked {
                     Delivery::Sent { seq, private: kind == Kind::Private }
                 } else {
                     Delivery::Unacknowledged
                 };
-                self.log.mark_sent(&shown_as(&text, to.as_deref()), delivery);
+                self.log.mark_sent(&shown_as(&text, to.as_deref()), delivery, e2e);
             }
             ChatEvent::Refused { code, text } => self.refused(code, &text),
             ChatEvent::Delivered { seq, private, .. } => {
@@ -2355,9 +2451,13 @@ impl App {
         use chat::RefusalCode as Code;
         let sent = |d: &Delivery| matches!(d, Delivery::Sent { .. });
         let pending = |d: &Delivery| *d == Delivery::Pending;
+        let waiting = |d: &Delivery| *d == Delivery::Waiting;
         let _ = match code {
             Code::TooLong | Code::RateLimited | Code::NoSuchMember => {
                 self.log.mark_mine(sent, Delivery::Refused, true)
+            }
+            Code::BadMessage if text.starts_with("not sent: no end-to-end group") => {
+                self.log.mark_mine(waiting, Delivery::Refused, true)
             }
             Code::BadMessage if text.starts_with("not sent: the relay ") => {
                 self.log.mark_mine(sent, Delivery::Refused, true)
@@ -2401,8 +2501,13 @@ impl App {
         if !m.history && (m.time_ms / 1000).abs_diff(now.unix) > 60 {
             entry.signed_at = Some(m.time_ms / 1000);
         }
-        entry.tags =
-            Tags { history: m.history, private: m.private, action: m.kind == Kind::Action, mention: false };
+        entry.tags = Tags {
+            history: m.history,
+            private: m.private,
+            action: m.kind == Kind::Action,
+            mention: false,
+            e2e: m.e2e,
+        };
         // The text is kept once, as shown; the signed bytes hold it as written.
         let m = chat::Received { text: String::new(), ..m };
         entry.signed = Some(Arc::new(m));
@@ -2431,7 +2536,7 @@ impl App {
 }
 
 /// What `/msg` without a name and text says.
-const MSG_USAGE: &str = "/msg NAME TEXT: a private message to one member (/who lists them)";
+const MSG_USAGE: &str = "/msg NAME TEXT: a private message to one member, end to end (/who lists them)";
 
 /// What `/nick` says: there is no nick to change in a room.
 pub const NICK_HELP: &str = "/nick: a room binds your name to your key, so it is not changed per room: \
@@ -2624,6 +2729,8 @@ mod tests {
             stale: None,
             mislabeled: false,
             signed: Arc::from(vec![0u8; 4_000]),
+            e2e: false,
+            sealed: None,
         };
         entry.signed = Some(Arc::new(received));
         entry

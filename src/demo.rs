@@ -235,6 +235,8 @@ mod tests {
             stale: None,
             mislabeled: false,
             signed: Arc::from(vec![0u8; 200]),
+            e2e: false,
+            sealed: None,
         }))
     }
 

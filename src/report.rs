@@ -16,16 +16,22 @@ use crate::identity::public_key_fingerprint;
 use crate::net::{Closer, NetEvent};
 use crate::tls::{self, Direction, Revealed};
 
+/// What a member is told on joining a room: the room is signed, not end
+/// to end, so that nobody takes one for the other.
+pub const RELAY_READS: &str =
+    "this room's lines are signed, not end to end: the relay can read them; /msg is end to end (\u{1f512})";
+
 /// The notices an event gives rise to, besides the message line itself:
 /// joins, leaves, warnings, gaps. Each is one line, peer text escaped.
 pub fn notices(event: &ChatEvent) -> Vec<String> {
     match event {
         ChatEvent::Welcome { name, history: 0 } => {
-            vec![format!("you are in the room as {}", printable(name))]
+            vec![format!("you are in the room as {}", printable(name)), RELAY_READS.to_owned()]
         }
-        ChatEvent::Welcome { name, history } => {
-            vec![format!("you are in the room as {}; the last {history} messages follow", printable(name))]
-        }
+        ChatEvent::Welcome { name, history } => vec![
+            format!("you are in the room as {}; the last {history} messages follow", printable(name)),
+            RELAY_READS.to_owned(),
+        ],
         ChatEvent::Message(m) => {
             let name = printable(&m.from);
             let mut out = Vec::new();
@@ -152,6 +158,28 @@ pub fn notices(event: &ChatEvent) -> Vec<String> {
             "the room's numbering started again (at #{now}, you had seen #{seen}): the relay lost its history, \
              and what was said before it restarted is not there"
         )],
+        ChatEvent::E2eWaiting { to, queued, .. } => vec![format!(
+            "no end-to-end group with {} yet: asking the relay for their key package; {queued} line(s) wait for it, nothing goes in clear",
+            printable(to)
+        )],
+        ChatEvent::E2eReady { name, key, epoch, made: true } => vec![format!(
+            "\u{1f512} end to end with {} (key {}): you made the group from their key package (MLS epoch {epoch}); the relay cannot read your /msg",
+            printable(name),
+            key.short()
+        )],
+        ChatEvent::E2eReady { name, key, epoch, made: false } => vec![format!(
+            "\u{1f512} end to end with {} (key {}): their Welcome added you to the group (MLS epoch {epoch}); the relay cannot read your /msg",
+            printable(name),
+            key.short()
+        )],
+        ChatEvent::E2eRefused { from, why } if from.is_empty() => {
+            vec![format!("end to end: {}", printable(why))]
+        }
+        ChatEvent::E2eRefused { from, why } => vec![format!(
+            "WARNING: end-to-end input said to be from {} was refused, not shown: {}",
+            printable(from),
+            printable(why)
+        )],
         ChatEvent::Sent { .. } | ChatEvent::Delivered { .. } | ChatEvent::Guest { .. } => Vec::new(),
     }
 }
@@ -214,7 +242,11 @@ pub fn message_line(m: &Received) -> String {
         Verdict::Invalid => " \u{2717} INVALID",
     };
     let history = if m.history { "(history) " } else { "" };
-    let private = if m.private { " \u{2192} you, private" } else { "" };
+    let private = match (m.private, m.e2e) {
+        (true, true) => " \u{2192} you, \u{1f512} end to end",
+        (true, false) => " \u{2192} you, private",
+        _ => "",
+    };
     let text = printable(&m.text);
     let why = warning(m.sig).map(|w| format!("  [{w}]")).unwrap_or_default();
     match m.kind {
@@ -527,9 +559,9 @@ pub fn server_log_lines(event: &NetEvent) -> Vec<String> {
 pub fn chat_json(event: &ChatEvent) -> Value {
     match event {
         ChatEvent::Welcome { name, history } => json!({"type": "welcome", "name": name, "history": history}),
-        ChatEvent::Sent { seq, kind, to, text, acked } => {
-            json!({"type": "sent", "seq": seq, "kind": kind.as_str(), "to": to, "text": text, "acked": acked})
-        }
+        ChatEvent::Sent { seq, kind, to, text, acked, e2e } => json!({
+            "type": "sent", "seq": seq, "kind": kind.as_str(), "to": to, "text": text, "acked": acked, "e2e": e2e,
+        }),
         ChatEvent::Delivered { seq, private, room_seq } => {
             json!({"type": "delivered", "seq": seq, "private": private, "room_seq": room_seq})
         }
@@ -551,6 +583,7 @@ pub fn chat_json(event: &ChatEvent) -> Value {
             "late": m.late,
             "stale": m.stale.map(Stale::as_str),
             "mislabeled": m.mislabeled,
+            "e2e": m.e2e,
         }),
         ChatEvent::Guest { room_seq, history, name, text } => json!({
             "type": "message",
@@ -561,6 +594,7 @@ pub fn chat_json(event: &ChatEvent) -> Value {
             "kind": "text",
             "sig": "unsigned",
             "history": history,
+            "e2e": false,
         }),
         ChatEvent::Presence { joined, member, reason } => json!({
             "type": if *joined { "join" } else { "leave" },
@@ -596,5 +630,12 @@ pub fn chat_json(event: &ChatEvent) -> Value {
         ChatEvent::OrderRestarted { seen, now } => {
             json!({"type": "order_restarted", "seen": seen, "now": now})
         }
+        ChatEvent::E2eWaiting { to, text, queued } => {
+            json!({"type": "e2e_waiting", "to": to, "text": text, "queued": queued})
+        }
+        ChatEvent::E2eReady { name, key, epoch, made } => {
+            json!({"type": "e2e_ready", "name": name, "key": hex(&key.0), "epoch": epoch, "made": made})
+        }
+        ChatEvent::E2eRefused { from, why } => json!({"type": "e2e_refused", "from": from, "why": why}),
     }
 }

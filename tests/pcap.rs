@@ -298,3 +298,75 @@ fn a_capture_that_cannot_be_made_stops_the_command_with_one_line_naming_it() {
     let line = single_error_line(&demo);
     assert!(line.starts_with(&format!("tlschat: cannot create the capture {}: ", file.display())), "{line}");
 }
+
+/// A member: `tlschat connect --json` under an identity named `name`.
+fn json_member(dir: &TempDir, room: &Room, name: &str) -> Proc {
+    let home = dir.join(&format!("{name}-home"));
+    let mut id = tlschat(&["id", "--name", name]);
+    id.env(support::HOME_ENV, &home);
+    let mut id = Proc::spawn("id", &mut id);
+    assert!(id.wait().success(), "{}", id.output());
+    let mut cmd = tlschat(&["connect", &room.target(), "--ca", room.ca.to_str().unwrap(), "--json"]);
+    cmd.env(support::HOME_ENV, &home);
+    Proc::spawn(name, &mut cmd)
+}
+
+/// Waits for a JSON event of `p`'s that `pred` accepts.
+fn json_event(p: &Proc, what: &str, pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let line = p.stdout.wait_for(what, |l| serde_json::from_str(l).is_ok_and(|v| pred(&v)));
+    serde_json::from_str(&line).unwrap()
+}
+
+#[test]
+fn private_messages_are_end_to_end_the_relays_capture_key_log_and_output_never_hold_them() {
+    let dir = TempDir::new("pcap-e2e");
+    let file = dir.join("room.pcapng");
+    let keylog = dir.join("keylog.txt");
+    let mut room = Room::start_with(&dir, "listen", &["--pcap", file.to_str().unwrap()], |cmd| {
+        cmd.env("SSLKEYLOGFILE", &keylog);
+    });
+    let mut alice = json_member(&dir, &room, "alice");
+    json_event(&alice, "alice's welcome", |v| v["type"] == "welcome");
+    let mut bob = json_member(&dir, &room, "bob");
+    json_event(&bob, "bob's welcome", |v| v["type"] == "welcome");
+    json_event(&alice, "bob joining", |v| v["type"] == "join" && v["member"]["name"] == "bob");
+
+    // A public line: the capture decrypts, and shows what the relay reads.
+    alice.send_line("a public line the relay reads");
+    json_event(&bob, "the public line", |v| v["text"] == "a public line the relay reads");
+    let secrets =
+        ["alice tells bob: the vault code is 4711", "bob answers: and the spare key is under the mat"];
+    alice.send_line(&format!("/msg bob {}", secrets[0]));
+    let got = json_event(&bob, "alice's private line", |v| v["type"] == "message" && v["text"] == secrets[0]);
+    assert_eq!(
+        (got["e2e"].as_bool(), got["private"].as_bool(), got["sig"].as_str()),
+        (Some(true), Some(true), Some("valid")),
+        "{got}"
+    );
+    json_event(&alice, "the group made", |v| v["type"] == "e2e_ready" && v["made"] == true);
+    json_event(&alice, "delivered", |v| v["type"] == "delivered" && v["private"] == true);
+    bob.send_line(&format!("/msg alice {}", secrets[1]));
+    let got = json_event(&alice, "bob's private line", |v| v["type"] == "message" && v["text"] == secrets[1]);
+    assert_eq!(got["e2e"].as_bool(), Some(true), "{got}");
+    let public = json_event(&bob, "the public line", |v| v["text"] == "a public line the relay reads");
+    assert_eq!(public["e2e"].as_bool(), Some(false), "{public}");
+    for p in [&mut alice, &mut bob] {
+        p.close_stdin();
+        assert!(p.wait().success(), "{}", p.output());
+    }
+    room.proc.stdout.wait_for_count("left (close_notify)", 2);
+
+    let text = decrypted_data(&file);
+    assert!(text.contains("a public line the relay reads"), "the capture does not decrypt:\n{text:?}");
+    let relay_said = format!("{}\n{}", room.proc.stdout.text(), room.proc.stderr.all().join("\n"));
+    let keys = std::fs::read_to_string(&keylog).unwrap();
+    assert!(keys.contains("CLIENT_TRAFFIC_SECRET_0"), "{keys}");
+    for secret in secrets {
+        assert!(!text.contains(secret), "the relay's capture holds {secret:?}");
+        for word in ["4711", "spare key"] {
+            assert!(!text.contains(word), "the relay's capture holds {word:?}");
+            assert!(!relay_said.contains(word), "the relay's output holds {word:?}:\n{relay_said}");
+        }
+    }
+    room.proc.kill();
+}

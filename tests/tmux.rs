@@ -296,7 +296,9 @@ fn a_room_and_three_members_in_four_terminals_hear_each_other_with_marks() {
         tmux.wait_for_text(name, "✓ new * bob waves");
     }
     tmux.type_line("carol", "/msg alice just for you");
-    tmux.wait_for_text("alice", "carol ✓ new → you (private): just for you");
+    // End to end: the first /msg waits for the pair's group, then goes.
+    tmux.wait_for_text("alice", "carol ✓ new → you 🔒: just for you");
+    tmux.wait_for_text("carol", "you ✓✓ 🔒: → alice: just for you");
     tmux.type_line("room", "the host speaks");
     for name in names {
         tmux.wait_for_text(name, "✓ new: the host speaks");

@@ -657,7 +657,14 @@ fn room_app() -> (App, Now) {
     // Our own line: sent, then acknowledged.
     typed(&mut app, "hi alice", now);
     let _ = app.update(key(KeyCode::Enter), now);
-    let sent = ChatEvent::Sent { seq: 1, kind: Kind::Text, to: None, text: "hi alice".into(), acked: true };
+    let sent = ChatEvent::Sent {
+        seq: 1,
+        kind: Kind::Text,
+        to: None,
+        text: "hi alice".into(),
+        acked: true,
+        e2e: false,
+    };
     let _ = app.update(Msg::Net(NetEvent::Chat { peer: server(), event: sent }), now);
     feed.room_seq += 1;
     feed.show(&mut app, Frame::Ack { room_seq: feed.room_seq, seq: 1, private: false }, now);
@@ -921,7 +928,7 @@ fn chat(app: &mut App, event: ChatEvent, now: Now) {
 
 fn sent(seq: u64, text: &str, to: Option<&str>) -> ChatEvent {
     let kind = if to.is_some() { Kind::Private } else { Kind::Text };
-    ChatEvent::Sent { seq, kind, to: to.map(Into::into), text: text.into(), acked: true }
+    ChatEvent::Sent { seq, kind, to: to.map(Into::into), text: text.into(), acked: true, e2e: false }
 }
 
 fn delivered(seq: u64, private: bool) -> ChatEvent {
@@ -940,6 +947,7 @@ fn my_lines(app: &App) -> Vec<String> {
                     Delivery::Pending | Delivery::Sent { .. } => "·",
                     Delivery::Delivered => "✓✓",
                     Delivery::Unacknowledged => "→",
+                    Delivery::Waiting => "…",
                     Delivery::Refused => "✗",
                 };
                 Some(format!("{mark} {}", e.text))
@@ -1454,8 +1462,14 @@ fn our_line_found_in_the_history_after_a_reconnect_is_marked_delivered_once() {
     feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 4, history: 0 }, now);
     typed(&mut app, "a replayed line", now);
     let _ = app.update(key(KeyCode::Enter), now);
-    let sent =
-        ChatEvent::Sent { seq: 1, kind: Kind::Text, to: None, text: "a replayed line".into(), acked: true };
+    let sent = ChatEvent::Sent {
+        seq: 1,
+        kind: Kind::Text,
+        to: None,
+        text: "a replayed line".into(),
+        acked: true,
+        e2e: false,
+    };
     let _ = app.update(Msg::Net(NetEvent::Chat { peer: server(), event: sent }), now);
     assert!(screen(&mut app, 120, 12).contains("you ·: a replayed line"));
     let _ = app.update(Msg::Net(NetEvent::Lab(tlschat::lab::Report::Reconnecting)), now);
@@ -1502,4 +1516,91 @@ fn the_header_says_reconnecting_with_the_attempt_and_wait_then_back() {
     assert!(text.contains("back │"), "{text}");
     assert!(text.contains("back in the room through localhost:8443 after 2"), "{text}");
     assert!(text.contains("MISSED some said after room #5"), "{text}");
+}
+
+#[test]
+fn a_private_line_waits_for_its_end_to_end_group_then_both_sides_show_the_lock() {
+    let now = t0();
+    let mut app = client_app(now);
+    let mut feed = RoomFeed::new();
+    let alice_key = feed.alice.public_key();
+    let carol_key = feed.carol.public_key();
+    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 4, history: 0 }, now);
+    let members = vec![
+        RoomFeed::info("alice", Standing::Verified, alice_key),
+        RoomFeed::info("carol", Standing::Verified, carol_key),
+    ];
+    feed.show(&mut app, Frame::Roster { total: 2, last: true, members: members.clone() }, now);
+    // Carol's key packages, published on joining.
+    assert!(
+        matches!(feed.carol.take_outgoing().as_slice(), [Frame::Publish { packages }] if packages.len() == 4)
+    );
+    // Alice is in the room too, her key packages at the relay.
+    feed.alice.receive(Frame::Welcome { name: "alice".into(), room_seq: 3, history: 0 }, FEED_MS).unwrap();
+    feed.alice.receive(Frame::Roster { total: 2, last: true, members }, FEED_MS).unwrap();
+    let Some(Frame::Publish { packages }) = feed.alice.take_outgoing().pop() else {
+        panic!("alice publishes")
+    };
+
+    typed(&mut app, "/msg alice meet at noon", now);
+    let _ = app.update(key(KeyCode::Enter), now);
+    // The connection's part: carol's member takes the line. No group yet:
+    // it waits, and the key package is asked for.
+    for event in feed.carol.say(Kind::Text, "meet at noon", Some("alice"), FEED_MS).unwrap() {
+        chat(&mut app, event, now);
+    }
+    assert_eq!(my_lines(&app), ["… → alice: meet at noon"]);
+    assert!(matches!(feed.carol.take_outgoing().as_slice(), [Frame::Fetch { key }] if *key == alice_key));
+    let waiting = screen(&mut app, 100, 16);
+    assert!(waiting.contains("you … waiting for end to end (private): → alice: meet"), "{waiting}");
+    feed.show(&mut app, Frame::KeyPackage { key: alice_key, package: packages[0].clone() }, now);
+    assert_eq!(my_lines(&app), ["· → alice: meet at noon"]);
+    // The Welcome, then the sealed line: alice reads it.
+    let mut alice_saw = Vec::new();
+    for frame in feed.carol.take_outgoing() {
+        let Frame::Seal { to, message, .. } = frame else { panic!("sealed frames only") };
+        assert_eq!(to, alice_key);
+        let sealed = Frame::Sealed { room_seq: 0, from: "carol".into(), key: carol_key, message };
+        alice_saw.extend(feed.alice.receive(sealed, FEED_MS).unwrap());
+    }
+    assert!(
+        alice_saw.iter().any(|e| matches!(e, ChatEvent::Message(m) if m.e2e && m.text == "meet at noon")),
+        "{alice_saw:?}"
+    );
+    feed.show(&mut app, Frame::Ack { room_seq: 0, seq: 1, private: true }, now);
+    assert_eq!(my_lines(&app), ["✓✓ → alice: meet at noon"]);
+    // Alice answers in the same group.
+    feed.alice.say(Kind::Text, "noon it is", Some("carol"), FEED_MS).unwrap();
+    let Some(Frame::Seal { message, .. }) = feed.alice.take_outgoing().pop() else { panic!("sealed") };
+    feed.show(&mut app, Frame::Sealed { room_seq: 0, from: "alice".into(), key: alice_key, message }, now);
+    let text = screen(&mut app, 100, 16);
+    insta::assert_snapshot!("room_e2e_100x16", text);
+    for expected in
+        ["you ✓✓ 🔒: → alice: meet at noon", "alice ✓ new → you 🔒: noon it is", "end to end with alice"]
+    {
+        assert!(text.contains(expected), "{expected:?} not on screen:\n{text}");
+    }
+    // Opened, the message shows what the relay saw beside what carol read.
+    let _ = app.update(key(KeyCode::Tab), now);
+    let _ = app.update(key(KeyCode::Tab), now);
+    assert_eq!(app.focus(), Focus::Messages);
+    let _ = app.update(key(KeyCode::Enter), now);
+    // (No snapshot: the ciphertext and the group id are random.)
+    let text = screen(&mut app, 120, 100);
+    for expected in [
+        "end to end: what the relay saw",
+        "epoch     1",
+        "what you read: the signed message inside",
+        "none (private, end to end)",
+    ] {
+        assert!(text.contains(expected), "{expected:?} not on screen:\n{text}");
+    }
+    // F5: the group's life, step by step.
+    let _ = app.update(key(KeyCode::Esc), now);
+    let _ = app.update(key(KeyCode::F(5)), now);
+    let text = screen(&mut app, 120, 24);
+    insta::assert_snapshot!("room_e2e_groups_120x24", text);
+    for expected in ["KeyPackage", "Add", "Commit", "Welcome", "epoch 1", "End to end: MLS groups"] {
+        assert!(text.contains(expected), "{expected:?} not on screen:\n{text}");
+    }
 }

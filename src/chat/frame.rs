@@ -18,6 +18,16 @@ pub const HEADER: usize = 4;
 /// frames, each well under [`MAX_FRAME`] (a member takes at most 296 bytes).
 pub const MAX_ROSTER: usize = 50;
 
+/// The most key packages one [`Frame::Publish`] carries, and the most the
+/// relay keeps for one seat.
+pub const MAX_PUBLISHED: usize = 8;
+/// The longest key package the relay keeps (a real one, 0x0003 with a basic
+/// credential, is about 300 bytes).
+pub const MAX_KEY_PACKAGE: usize = 2048;
+/// The longest MLS message a [`Frame::Seal`] may carry: its [`Frame::Sealed`],
+/// with the longest name, still fits a frame.
+pub const MAX_SEALED: usize = MAX_FRAME - (8 + 1 + 255 + 32 + 2);
+
 /// How a member takes part, as the relay tells others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Standing {
@@ -148,6 +158,31 @@ pub enum Frame {
         /// The last room sequence number the member saw.
         after: u64,
     },
+    /// Member to relay: key packages (MLS, RFC 9420) for others to add
+    /// this member to end-to-end groups, each an MLSMessage; kept by the
+    /// relay for this seat, each handed out once.
+    Publish {
+        /// At most [`MAX_PUBLISHED`].
+        packages: Vec<Vec<u8>>,
+    },
+    /// Member to relay: one key package of the member with this key,
+    /// please (to start an end-to-end group with it).
+    Fetch {
+        /// Whose.
+        key: [u8; 32],
+    },
+    /// Member to relay: an MLS message (a Welcome, or an encrypted
+    /// PrivateMessage) for the member with this key. The relay cannot
+    /// read it.
+    Seal {
+        /// The recipient's identity key.
+        to: [u8; 32],
+        /// The sequence number of the signed message inside, for the
+        /// relay's `Ack`; 0 for a handshake message (no `Ack`).
+        seq: u64,
+        /// The MLSMessage.
+        message: Vec<u8>,
+    },
     /// Relay to member, first: you are in.
     Welcome {
         /// The name the room knows you by.
@@ -223,12 +258,39 @@ pub enum Frame {
     Resumed {
         /// The `after` asked for.
         after: u64,
-        /// The relay's last room sequence number when it answered: the
-        /// answer holds every kept room frame in `(after, upto]`.
+        /// The relay's last room sequence number when it answered, when the
+        /// answer holds every kept room frame after `after`; otherwise (a
+        /// page) the last one it holds, which the member asks again after.
         upto: u64,
-        /// False when some room frames after `after` are not in the answer:
-        /// older than what the relay keeps, or more than one answer holds.
+        /// False when some room frames after `after` are older than what
+        /// the relay keeps.
         complete: bool,
+    },
+    /// Relay to member: the answer to [`Frame::Fetch`].
+    KeyPackage {
+        /// Whose.
+        key: [u8; 32],
+        /// The key package, as its owner published it; empty when the
+        /// relay has none for that key.
+        package: Vec<u8>,
+    },
+    /// Relay to member: an MLS message from another member, unchanged.
+    Sealed {
+        /// The relay's sequence number (0 for a pair's message, outside
+        /// the room's order).
+        room_seq: u64,
+        /// The name the relay binds to the sender's key.
+        from: String,
+        /// The sender's identity key, as its TLS handshake proved it.
+        key: [u8; 32],
+        /// The MLSMessage.
+        message: Vec<u8>,
+    },
+    /// Relay to member: one of your key packages was handed out; this many
+    /// are left (publish more before they run out).
+    PackagesLeft {
+        /// Key packages the relay still holds for this seat.
+        left: u16,
     },
 }
 
@@ -246,6 +308,12 @@ impl Frame {
             Self::Roster { .. } => 0x86,
             Self::Refused { .. } => 0x87,
             Self::Resumed { .. } => 0x88,
+            Self::Publish { .. } => 0x04,
+            Self::Fetch { .. } => 0x05,
+            Self::Seal { .. } => 0x06,
+            Self::KeyPackage { .. } => 0x89,
+            Self::Sealed { .. } => 0x8a,
+            Self::PackagesLeft { .. } => 0x8b,
         }
     }
 
@@ -298,6 +366,28 @@ impl Frame {
                 out.extend_from_slice(&upto.to_be_bytes());
                 out.push(u8::from(*complete));
             }
+            Self::Publish { packages } => {
+                codec::put_items(&mut out, LenPrefix::U16, packages.iter().take(MAX_PUBLISHED), |out, p| {
+                    codec::put_bytes(out, LenPrefix::U16, p);
+                });
+            }
+            Self::Fetch { key } => out.extend_from_slice(key),
+            Self::Seal { to, seq, message } => {
+                out.extend_from_slice(to);
+                out.extend_from_slice(&seq.to_be_bytes());
+                codec::put_bytes(&mut out, LenPrefix::U16, message);
+            }
+            Self::KeyPackage { key, package } => {
+                out.extend_from_slice(key);
+                codec::put_bytes(&mut out, LenPrefix::U16, package);
+            }
+            Self::Sealed { room_seq, from, key, message } => {
+                out.extend_from_slice(&room_seq.to_be_bytes());
+                put_str8(&mut out, from);
+                out.extend_from_slice(key);
+                codec::put_bytes(&mut out, LenPrefix::U16, message);
+            }
+            Self::PackagesLeft { left } => codec::put_u16(&mut out, *left),
         }
         let len = out.len() - HEADER;
         debug_assert!(len <= MAX_FRAME, "frame body of {len} bytes");
@@ -352,6 +442,27 @@ impl Frame {
                 text: str16(&mut r)?,
             },
             0x88 => Self::Resumed { after: u64(&mut r)?, upto: u64(&mut r)?, complete: boolean(&mut r)? },
+            0x04 => {
+                let mut count = 0;
+                let packages = r.vec16()?.items(0, |list| {
+                    count += 1;
+                    if count > MAX_PUBLISHED {
+                        return Err(list.invalid("too many key packages in one frame"));
+                    }
+                    Ok(list.vec16()?.rest().to_vec())
+                })?;
+                Self::Publish { packages }
+            }
+            0x05 => Self::Fetch { key: r.array()? },
+            0x06 => Self::Seal { to: r.array()?, seq: u64(&mut r)?, message: r.vec16()?.rest().to_vec() },
+            0x89 => Self::KeyPackage { key: r.array()?, package: r.vec16()?.rest().to_vec() },
+            0x8a => Self::Sealed {
+                room_seq: u64(&mut r)?,
+                from: str8(&mut r)?,
+                key: r.array()?,
+                message: r.vec16()?.rest().to_vec(),
+            },
+            0x8b => Self::PackagesLeft { left: r.u16()? },
             _ => return Err(r.invalid("unknown frame type")),
         };
         r.finish()?;
@@ -520,6 +631,16 @@ mod tests {
                 upto,
                 complete
             }),
+            proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..40), 0..=MAX_PUBLISHED)
+                .prop_map(|packages| Frame::Publish { packages }),
+            any::<[u8; 32]>().prop_map(|key| Frame::Fetch { key }),
+            (any::<[u8; 32]>(), any::<u64>(), proptest::collection::vec(any::<u8>(), 0..300))
+                .prop_map(|(to, seq, message)| Frame::Seal { to, seq, message }),
+            (any::<[u8; 32]>(), proptest::collection::vec(any::<u8>(), 0..300))
+                .prop_map(|(key, package)| Frame::KeyPackage { key, package }),
+            (any::<u64>(), "[a-z]{0,10}", any::<[u8; 32]>(), proptest::collection::vec(any::<u8>(), 0..300))
+                .prop_map(|(room_seq, from, key, message)| Frame::Sealed { room_seq, from, key, message }),
+            any::<u16>().prop_map(|left| Frame::PackagesLeft { left }),
         ]
     }
 

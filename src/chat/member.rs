@@ -22,6 +22,7 @@ use crate::tls::codec::InvalidMessage;
 use crate::tls::{Ed25519Key, Fingerprint, Rng};
 
 use super::contacts::{Contacts, SessionId};
+use super::e2e::{self, E2e, Opened, wire};
 use super::frame::{Frame, MemberInfo, RefusalCode, Standing, flags};
 use super::message::{Fields, Kind, MessageError, Signed, chain_hash};
 
@@ -169,6 +170,10 @@ pub struct Received {
     pub mislabeled: bool,
     /// The signed bytes, as received.
     pub signed: Arc<[u8]>,
+    /// It came end to end: sealed in an MLS group the relay cannot read.
+    pub e2e: bool,
+    /// End to end: the MLS message as the relay forwarded it (all it saw).
+    pub sealed: Option<Arc<[u8]>>,
 }
 
 /// What a message's checks add up to, for showing it.
@@ -229,6 +234,8 @@ pub enum ChatEvent {
         /// Whether the relay will acknowledge it (false on a plain-text
         /// connection, which has no acknowledgements).
         acked: bool,
+        /// Sealed end to end (MLS): the relay cannot read it.
+        e2e: bool,
     },
     /// The relay acknowledged our message.
     Delivered {
@@ -338,6 +345,37 @@ pub enum ChatEvent {
         /// Its key.
         key: Fingerprint,
     },
+    /// A `/msg` waits for its end-to-end group with the recipient: the
+    /// recipient's key package was asked for. Nothing goes in clear.
+    E2eWaiting {
+        /// The recipient's name.
+        to: String,
+        /// The line that waits.
+        text: String,
+        /// Lines waiting for that group.
+        queued: usize,
+    },
+    /// An end-to-end group with a member is ready: we made it (from its
+    /// key package) or joined it (from its Welcome).
+    E2eReady {
+        /// The other member's name.
+        name: String,
+        /// Its identity key, which its MLS credential carries.
+        key: Fingerprint,
+        /// The group's epoch.
+        epoch: u64,
+        /// We made it (else joined it).
+        made: bool,
+    },
+    /// End-to-end input refused: altered, replayed, out of order, a
+    /// credential that is not the key the room knows, a group this session
+    /// does not hold. Nothing of it is shown as a message.
+    E2eRefused {
+        /// The name the relay gave its sender.
+        from: String,
+        /// Why.
+        why: String,
+    },
     /// A delivered message that is not a signed message at all.
     Malformed {
         /// The name the relay gave its author.
@@ -376,6 +414,9 @@ pub enum ComposeError {
     /// Too long.
     #[error(transparent)]
     Message(#[from] MessageError),
+    /// End to end could not be done; nothing is sent in clear.
+    #[error("not sent end to end: {0}")]
+    E2e(String),
     /// `/msg` to a name this member has not seen in the room.
     #[error("no member named {0} is known here (/who lists who is in)")]
     UnknownName(String),
@@ -597,7 +638,40 @@ pub struct Member {
     roster: Vec<MemberInfo>,
     /// Catching up after an earlier connection.
     resume: Resume,
+    /// End to end: the MLS state.
+    e2e: E2e,
+    /// The end-to-end group with each member `/msg` met, and what waits for it.
+    pairs: HashMap<[u8; 32], Pair>,
+    /// Frames to send besides the user's lines: key packages, Welcomes,
+    /// lines that waited for their group ([`Self::take_outgoing`]).
+    outgoing: Vec<Frame>,
+    /// Key packages made in this session.
+    packages_made: usize,
 }
+
+/// A `/msg` recipient's end-to-end state.
+#[derive(Debug, Default)]
+struct Pair {
+    /// Groups with this member (at most [`PAIR_GROUPS`]): sent on the last,
+    /// read on any.
+    groups: VecDeque<Vec<u8>>,
+    /// A key package was asked for and not yet answered.
+    fetching: bool,
+    /// Lines waiting for the group: (text, the name as typed).
+    waiting: Vec<(String, String)>,
+}
+
+/// Groups kept per `/msg` peer: the newest is sent on; an older one is still
+/// read (both sides may have made one at once, or the peer started over).
+const PAIR_GROUPS: usize = 2;
+/// Lines that may wait for one peer's group.
+const MAX_WAITING: usize = 16;
+/// Peers with an end-to-end group or a line waiting for one.
+const MAX_PAIRS: usize = 1000;
+/// Key packages one session makes at most: each keeps private keys until a
+/// Welcome uses it, so a relay that keeps saying none are left cannot make
+/// a member hold more.
+const MAX_KEY_PACKAGES_MADE: usize = 64;
 
 /// The longest member list a member accepts: five times the largest room
 /// one process can hold here (about 20,000 members, docs/SCALING.md).
@@ -637,6 +711,291 @@ impl Member {
             order: RoomOrder::default(),
             roster: Vec::new(),
             resume: Resume::default(),
+            e2e: E2e::new(me),
+            pairs: HashMap::new(),
+            outgoing: Vec::new(),
+            packages_made: 0,
+        }
+    }
+
+    /// Frames this member has to send now, besides the user's lines: its
+    /// key packages, a Welcome, lines that waited for their group. The
+    /// driver sends them after each [`Self::receive`] and [`Self::say`].
+    pub fn take_outgoing(&mut self) -> Vec<Frame> {
+        std::mem::take(&mut self.outgoing)
+    }
+
+    /// Says a user's line: a public one is signed and posted; a private one
+    /// (`to`) goes end to end, sealed in the pair's MLS group, or waits for
+    /// that group (its key package is asked for); never in clear. The frames
+    /// are in [`Self::take_outgoing`].
+    pub fn say(
+        &mut self,
+        kind: Kind,
+        text: &str,
+        to: Option<&str>,
+        now_ms: u64,
+    ) -> Result<Vec<ChatEvent>, ComposeError> {
+        let Some(name) = to else {
+            let (frame, event) = self.compose(kind, text, None, now_ms)?;
+            self.outgoing.push(frame);
+            return Ok(vec![event]);
+        };
+        let key = self.recipient(name)?;
+        if text.len() > super::MAX_TEXT {
+            return Err(MessageError::TooLong { len: text.len() }.into());
+        }
+        if !self.pairs.contains_key(&key) && self.pairs.len() >= MAX_PAIRS {
+            return Err(ComposeError::E2e(format!("end-to-end groups with {MAX_PAIRS} members already")));
+        }
+        let pair = self.pairs.entry(key).or_default();
+        if pair.groups.back().is_some() {
+            return Ok(vec![self.seal_private(key, name, text, now_ms)?]);
+        }
+        if pair.waiting.len() >= MAX_WAITING {
+            return Err(ComposeError::E2e(format!(
+                "{MAX_WAITING} lines already wait for the end-to-end group with {}",
+                super::printable(name)
+            )));
+        }
+        pair.waiting.push((text.to_owned(), name.to_owned()));
+        let queued = pair.waiting.len();
+        if !pair.fetching {
+            pair.fetching = true;
+            self.outgoing.push(Frame::Fetch { key });
+        }
+        Ok(vec![ChatEvent::E2eWaiting { to: name.to_owned(), text: text.to_owned(), queued }])
+    }
+
+    /// Signs a private message to `key` and seals it in the pair's group.
+    fn seal_private(
+        &mut self,
+        key: [u8; 32],
+        to: &str,
+        text: &str,
+        now_ms: u64,
+    ) -> Result<ChatEvent, ComposeError> {
+        let group = self
+            .pairs
+            .get(&key)
+            .and_then(|p| p.groups.back().cloned())
+            .ok_or_else(|| ComposeError::E2e("no end-to-end group".into()))?;
+        let (signed, seq) = self.sign(Kind::Private, text, Some(key), now_ms)?;
+        let message =
+            self.e2e.seal(&self.key, &group, &signed).map_err(|e| ComposeError::E2e(e.to_string()))?;
+        self.outgoing.push(Frame::Seal { to: key, seq, message });
+        Ok(ChatEvent::Sent {
+            seq,
+            kind: Kind::Private,
+            to: Some(to.to_owned()),
+            text: text.to_owned(),
+            acked: true,
+            e2e: true,
+        })
+    }
+
+    /// Publishes `n` new key packages.
+    fn publish(&mut self, n: usize, out: &mut Vec<ChatEvent>) {
+        let mut packages = Vec::new();
+        let n = n.min(MAX_KEY_PACKAGES_MADE - self.packages_made.min(MAX_KEY_PACKAGES_MADE));
+        if n == 0 {
+            if self.packages_made != MAX_KEY_PACKAGES_MADE {
+                return;
+            }
+            // Told once.
+            self.packages_made += 1;
+            let why = format!(
+                "this session made its {MAX_KEY_PACKAGES_MADE} key packages: no more are published (others can no longer start a /msg group with you until you reconnect)"
+            );
+            out.push(ChatEvent::E2eRefused { from: String::new(), why });
+            return;
+        }
+        self.packages_made += n;
+        for _ in 0..n {
+            match self.e2e.key_package(&self.key) {
+                Ok(p) => packages.push(p),
+                Err(e) => {
+                    out.push(ChatEvent::E2eRefused { from: String::new(), why: e.to_string() });
+                    break;
+                }
+            }
+        }
+        if !packages.is_empty() {
+            self.outgoing.push(Frame::Publish { packages });
+        }
+    }
+
+    /// The relay's answer to our [`Frame::Fetch`]: make the pair's group
+    /// and send what waited for it, or say why nothing was sent.
+    fn key_package(&mut self, key: [u8; 32], package: &[u8], now_ms: u64, out: &mut Vec<ChatEvent>) {
+        let Some(pair) = self.pairs.get_mut(&key) else { return };
+        if !std::mem::take(&mut pair.fetching) {
+            return;
+        }
+        let name = pair.waiting.first().map(|(_, to)| to.clone()).unwrap_or_default();
+        if pair.groups.back().is_some() {
+            // Their Welcome came first: that group serves.
+            return;
+        }
+        let made = if package.is_empty() {
+            Err(format!(
+                "{} has no end-to-end key package in the room (not in it, or not with a tlschat that does end to end)",
+                super::printable(&name)
+            ))
+        } else {
+            self.start_pair(key, package).map_err(|e| e.to_string())
+        };
+        match made {
+            Ok((group, epoch)) => {
+                if let Some(pair) = self.pairs.get_mut(&key) {
+                    pair.groups.push_back(group);
+                }
+                out.push(ChatEvent::E2eReady { name, key: public_key_fingerprint(&key), epoch, made: true });
+                self.flush_waiting(key, now_ms, out);
+            }
+            Err(why) => {
+                let waiting = self.pairs.remove(&key).map(|p| p.waiting).unwrap_or_default();
+                out.push(ChatEvent::E2eRefused { from: name, why: why.clone() });
+                for _ in waiting {
+                    let text = format!("not sent: no end-to-end group: {why}; nothing was sent in clear");
+                    out.push(ChatEvent::Refused { code: RefusalCode::BadMessage, text });
+                }
+            }
+        }
+    }
+
+    /// Makes a pair's group from the peer's key package (checked to carry
+    /// `key`), and queues the Welcome.
+    fn start_pair(&mut self, key: [u8; 32], package: &[u8]) -> Result<(Vec<u8>, u64), e2e::E2eError> {
+        let group = self.e2e.create(&self.key)?;
+        let added = self.e2e.add(&self.key, &group, &[(package, key)]).and_then(|commit| {
+            let epoch = self.e2e.confirm(&group)?;
+            Ok((commit, epoch))
+        });
+        let (commit, epoch) = match added {
+            Ok(done) => done,
+            Err(e) => {
+                self.e2e.forget(&group);
+                return Err(e);
+            }
+        };
+        if let Some(welcome) = commit.welcome {
+            self.outgoing.push(Frame::Seal { to: key, seq: 0, message: welcome });
+        }
+        Ok((group, epoch))
+    }
+
+    /// Sends the lines that waited for the pair's group.
+    fn flush_waiting(&mut self, key: [u8; 32], now_ms: u64, out: &mut Vec<ChatEvent>) {
+        let waiting = self.pairs.get_mut(&key).map(|p| std::mem::take(&mut p.waiting)).unwrap_or_default();
+        for (text, to) in waiting {
+            match self.seal_private(key, &to, &text, now_ms) {
+                Ok(event) => out.push(event),
+                Err(e) => out.push(ChatEvent::Refused {
+                    code: RefusalCode::BadMessage,
+                    text: format!("not sent: {e}"),
+                }),
+            }
+        }
+    }
+
+    /// An MLS message the relay forwarded from `key` (named `from`).
+    fn sealed(&mut self, from: String, key: [u8; 32], message: &[u8], now_ms: u64, out: &mut Vec<ChatEvent>) {
+        match e2e::wire_format(message) {
+            Some(wire::WELCOME) => self.pair_welcome(from, key, message, now_ms, out),
+            Some(wire::PRIVATE) => match self.e2e.open(message, key) {
+                Ok(Opened::Application { group, plaintext, .. }) => {
+                    if !self.pairs.get(&key).is_some_and(|p| p.groups.contains(&group)) {
+                        let why = "sealed in a group that is not ours with its sender".to_owned();
+                        out.push(ChatEvent::E2eRefused { from, why });
+                        return;
+                    }
+                    let sealed = Some(Arc::from(message));
+                    self.deliver(0, false, true, from, &plaintext, now_ms, out, Some(key), sealed);
+                }
+                Ok(Opened::Commit { .. }) => {
+                    let why = "a commit in a two-member group, which only its maker changes".to_owned();
+                    out.push(ChatEvent::E2eRefused { from, why });
+                }
+                Err(e) => out.push(ChatEvent::E2eRefused { from, why: e.to_string() }),
+            },
+            _ => {
+                out.push(ChatEvent::E2eRefused { from, why: "not an MLS Welcome or private message".into() })
+            }
+        }
+    }
+
+    /// A Welcome into a pair's group, from `key`: both credentials must be
+    /// the keys the room knows, and the name the one contacts know it by.
+    fn pair_welcome(
+        &mut self,
+        from: String,
+        key: [u8; 32],
+        message: &[u8],
+        now_ms: u64,
+        out: &mut Vec<ChatEvent>,
+    ) {
+        let check = self.check_name(&from, key, false, 0, &mut Vec::new());
+        if !matches!(check, AuthorCheck::Known | AuthorCheck::Verified | AuthorCheck::FirstSeen)
+            || key == self.me
+        {
+            let why = format!(
+                "a Welcome from {}'s key, which is not the key you know by that name",
+                super::printable(&from)
+            );
+            out.push(ChatEvent::E2eRefused { from, why });
+            return;
+        }
+        if !self.pairs.contains_key(&key) && self.pairs.len() >= MAX_PAIRS {
+            out.push(ChatEvent::E2eRefused {
+                from,
+                why: format!("end-to-end groups with {MAX_PAIRS} members already"),
+            });
+            return;
+        }
+        let joined = match self.e2e.join(message, key) {
+            Ok(joined) => joined,
+            Err(e) => {
+                out.push(ChatEvent::E2eRefused { from, why: e.to_string() });
+                return;
+            }
+        };
+        if joined.members.len() != 2 || !joined.members.contains(&key) {
+            self.e2e.forget(&joined.group);
+            let why = "a Welcome into a group that is not the two of you".to_owned();
+            out.push(ChatEvent::E2eRefused { from, why });
+            return;
+        }
+        let pair = self.pairs.entry(key).or_default();
+        pair.groups.retain(|g| *g != joined.group);
+        pair.groups.push_back(joined.group);
+        let old = if pair.groups.len() > PAIR_GROUPS { pair.groups.pop_front() } else { None };
+        if let Some(old) = old {
+            self.e2e.forget(&old);
+        }
+        out.push(ChatEvent::E2eReady {
+            name: from,
+            key: public_key_fingerprint(&key),
+            epoch: joined.epoch,
+            made: false,
+        });
+        self.flush_waiting(key, now_ms, out);
+    }
+
+    /// A member left: its pair groups go (its next session makes new ones),
+    /// and the lines that waited for one are refused.
+    fn pair_left(&mut self, key: [u8; 32], out: &mut Vec<ChatEvent>) {
+        if let Some(pair) = self.pairs.remove(&key) {
+            for group in pair.groups {
+                self.e2e.forget(&group);
+            }
+            for (_, to) in pair.waiting {
+                let text = format!(
+                    "not sent: no end-to-end group: {} left before it existed; nothing was sent in clear",
+                    super::printable(&to)
+                );
+                out.push(ChatEvent::Refused { code: RefusalCode::BadMessage, text });
+            }
         }
     }
 
@@ -797,6 +1156,28 @@ impl Member {
             Some(name) => Some(self.recipient(name)?),
             None => None,
         };
+        let (signed, seq) = self.sign(kind, text, recipient, now_ms)?;
+        let kind = if recipient.is_some() { Kind::Private } else { kind };
+        let frame = Frame::Post { signed };
+        let event = ChatEvent::Sent {
+            seq,
+            kind,
+            to: to.map(str::to_owned),
+            text: text.to_owned(),
+            acked: true,
+            e2e: false,
+        };
+        Ok((frame, event))
+    }
+
+    /// Signs a message in its channel: the bytes and its `seq`.
+    fn sign(
+        &mut self,
+        kind: Kind,
+        text: &str,
+        recipient: Option<[u8; 32]>,
+        now_ms: u64,
+    ) -> Result<(Vec<u8>, u64), ComposeError> {
         let kind = if recipient.is_some() { Kind::Private } else { kind };
         let (last, prev) = self.sent.get(&recipient).copied().unwrap_or((0, [0; 32]));
         let fields = Fields {
@@ -812,15 +1193,7 @@ impl Member {
         };
         let signed = fields.sign(&self.key)?;
         self.sent.insert(recipient, (fields.seq, chain_hash(&signed)));
-        let frame = Frame::Post { signed };
-        let event = ChatEvent::Sent {
-            seq: fields.seq,
-            kind,
-            to: to.map(str::to_owned),
-            text: text.to_owned(),
-            acked: true,
-        };
-        Ok((frame, event))
+        Ok((signed, fields.seq))
     }
 
     /// `/verify NAME`: marks the contact verified (the driver saves it) and
@@ -878,9 +1251,13 @@ impl Member {
                 self.order.remember(room_seq);
                 self.listed.insert(name_key(&name), self.me);
                 self.name = Some(name.clone());
+                let first = self.joined_ms.is_none();
                 self.joined_ms.get_or_insert(now_ms);
                 out.push(ChatEvent::Welcome { name, history });
                 self.start_resume(room_seq, history, &mut out);
+                if first {
+                    self.publish(e2e::KEY_PACKAGES, &mut out);
+                }
             }
             Frame::Deliver { room_seq, flags: f, author, signed } => {
                 let history = f & flags::HISTORY != 0;
@@ -889,7 +1266,7 @@ impl Member {
                     return Ok(out);
                 }
                 let shown = out.len();
-                self.deliver(room_seq, history, said_private, author, &signed, now_ms, &mut out);
+                self.deliver(room_seq, history, said_private, author, &signed, now_ms, &mut out, None, None);
                 if room_seq != 0 {
                     self.contacts.saw_room_seq(room_seq);
                 }
@@ -913,6 +1290,9 @@ impl Member {
                     return Ok(out);
                 }
                 self.listen(&member, &mut out);
+                if !joined {
+                    self.pair_left(member.key, &mut out);
+                }
                 out.push(ChatEvent::Presence { joined, member, reason });
             }
             Frame::Guest { room_seq, flags: f, name, text } => {
@@ -948,7 +1328,22 @@ impl Member {
                 }
             }
             Frame::Refused { code, text } => out.push(ChatEvent::Refused { code, text }),
-            Frame::Post { .. } | Frame::Who | Frame::Resume { .. } => {
+            Frame::KeyPackage { key, package } => self.key_package(key, &package, now_ms, &mut out),
+            Frame::Sealed { room_seq: _, from, key, message } => {
+                self.sealed(from, key, &message, now_ms, &mut out)
+            }
+            Frame::PackagesLeft { left } => {
+                let left = usize::from(left);
+                if left < e2e::KEY_PACKAGES / 2 {
+                    self.publish(e2e::KEY_PACKAGES - left, &mut out);
+                }
+            }
+            Frame::Post { .. }
+            | Frame::Who
+            | Frame::Resume { .. }
+            | Frame::Publish { .. }
+            | Frame::Fetch { .. }
+            | Frame::Seal { .. } => {
                 return Err(InvalidMessage { what: "chat frame", why: "a member's frame sent by the relay" });
             }
         }
@@ -1058,6 +1453,8 @@ impl Member {
         bytes: &[u8],
         now_ms: u64,
         out: &mut Vec<ChatEvent>,
+        sealed_by: Option<[u8; 32]>,
+        sealed: Option<Arc<[u8]>>,
     ) {
         let signed = match Signed::open(bytes) {
             Ok(signed) => signed,
@@ -1072,6 +1469,21 @@ impl Member {
             }
         };
         let f = signed.fields();
+        if let Some(sealer) = sealed_by {
+            // End to end, the MLS sender (the key the relay says sent it,
+            // which MLS authenticated) must be the author, writing to us.
+            let why = if f.author != sealer {
+                Some("an end-to-end message whose signed author is not the member who sealed it")
+            } else if f.recipient != Some(self.me) {
+                Some("an end-to-end message signed for someone else")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                out.push(ChatEvent::Malformed { from, why: why.to_owned() });
+                return;
+            }
+        }
         // What the author signed decides, never the relay's flag.
         let private = f.recipient.is_some();
         let mislabeled = private != said_private;
@@ -1157,6 +1569,8 @@ impl Member {
             stale,
             mislabeled,
             signed: Arc::from(bytes),
+            e2e: sealed_by.is_some(),
+            sealed,
         })));
         out[told_before..].rotate_right(1);
         if sig == SigCheck::Valid && self.ignored.contains(&f.author) {

@@ -14,6 +14,7 @@
 //! `docs/PROTOCOL.md` is the specification, with the threat model.
 
 pub mod contacts;
+pub mod e2e;
 pub mod frame;
 pub mod log;
 pub mod member;

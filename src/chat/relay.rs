@@ -7,10 +7,13 @@
 //! A message is encoded once: the same `Arc<[u8]>` goes to every member
 //! who takes frames, and one plain line to every guest.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
-use super::frame::{Frame, MAX_ROSTER, MemberInfo, RefusalCode, Standing, flags};
+use super::e2e::{self, wire};
+use super::frame::{
+    Frame, MAX_KEY_PACKAGE, MAX_PUBLISHED, MAX_ROSTER, MAX_SEALED, MemberInfo, RefusalCode, Standing, flags,
+};
 use super::log::Log;
 pub use super::log::{Past, Retention};
 use super::message::{Kind, MAX_TEXT, MessageError, Signed};
@@ -181,6 +184,8 @@ struct Seat {
     refusals: Refusals,
     /// Where its resume stands (one per connection, however many pages).
     resume: ResumeState,
+    /// The key packages it published, each handed out once (end to end).
+    packages: VecDeque<Vec<u8>>,
 }
 
 /// A seat's resume: one per connection, in as many pages as it takes.
@@ -366,6 +371,7 @@ impl Relay {
             last_seq: HashMap::new(),
             refusals: Refusals { since_ms: None, untold: 0 },
             resume: ResumeState::NotAsked,
+            packages: VecDeque::new(),
         };
         let info = seat.info(now_ms);
         self.seats.insert(id, seat);
@@ -507,6 +513,9 @@ impl Relay {
             }
             Frame::Post { signed } => self.post(id, &signed, now_ms, &mut out),
             Frame::Resume { after } => self.resume(id, after, now_ms, &mut out),
+            Frame::Publish { packages } => self.publish(id, packages, now_ms, &mut out),
+            Frame::Fetch { key } => self.fetch(id, key, now_ms, &mut out),
+            Frame::Seal { to, seq, message } => self.seal(id, to, seq, message, now_ms, &mut out),
             // Frames only the relay sends are a protocol violation.
             other => {
                 let reason = format!("sent a frame only the relay may send ({})", frame_name(&other));
@@ -642,6 +651,119 @@ impl Relay {
                 self.broadcast(Some(id), &live.encode().into(), &line, out);
                 out.push(Output::Send(id, Frame::Ack { room_seq, seq, private: false }.encode().into()));
             }
+        }
+    }
+
+    /// Takes a token from a seat's bucket for an end-to-end frame; the host
+    /// is not limited. False when the seat is gone or over its rate (the
+    /// refusal is in `out`).
+    fn e2e_token(&mut self, id: SeatId, now_ms: u64, out: &mut Vec<Output>) -> bool {
+        let rate = self.config.rate;
+        let Some(seat) = self.seats.get_mut(&id) else { return false };
+        if id != HOST && !seat.take_token(rate, now_ms) {
+            out.extend(self.throttled(id, now_ms));
+            return false;
+        }
+        true
+    }
+
+    /// A member publishes key packages: kept for its seat, at most
+    /// [`MAX_PUBLISHED`]. The relay checks only that each says it is one.
+    /// No rate token: the cap bounds what a seat holds, and a publish over
+    /// it is refused as a strike.
+    fn publish(&mut self, id: SeatId, packages: Vec<Vec<u8>>, now_ms: u64, out: &mut Vec<Output>) {
+        let Some(seat) = self.seats.get_mut(&id) else { return };
+        let problem = if packages.iter().any(|p| e2e::wire_format(p) != Some(wire::KEY_PACKAGE)) {
+            Some("something published as a key package is not one")
+        } else if packages.iter().any(|p| p.len() > MAX_KEY_PACKAGE) {
+            Some("a key package longer than any real one")
+        } else if seat.packages.len() + packages.len() > MAX_PUBLISHED {
+            Some("more key packages than the relay keeps for one seat")
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            let text = format!("not published: {problem} (at most {MAX_PUBLISHED})");
+            out.extend(self.refuse(id, RefusalCode::BadMessage, text, problem, now_ms));
+            return;
+        }
+        seat.strikes = 0;
+        seat.packages.extend(packages);
+    }
+
+    /// A member asks for a key package of `key`'s: one is handed out (and
+    /// its owner told how many are left), or an empty answer if none.
+    fn fetch(&mut self, id: SeatId, key: [u8; 32], now_ms: u64, out: &mut Vec<Output>) {
+        if !self.e2e_token(id, now_ms, out) {
+            return;
+        }
+        let owner = self
+            .seats
+            .iter()
+            .find(|(sid, s)| {
+                **sid != id && s.key == key && s.standing != Standing::Guest && !s.packages.is_empty()
+            })
+            .map(|(sid, _)| *sid);
+        let package = owner.and_then(|o| {
+            let seat = self.seats.get_mut(&o)?;
+            let package = seat.packages.pop_front()?;
+            let left = u16::try_from(seat.packages.len()).unwrap_or(u16::MAX);
+            out.push(Output::Send(o, Frame::PackagesLeft { left }.encode().into()));
+            Some(package)
+        });
+        let package = package.unwrap_or_default();
+        out.push(Output::Send(id, Frame::KeyPackage { key, package }.encode().into()));
+    }
+
+    /// An MLS message for the member(s) with key `to`: forwarded unread,
+    /// with the sender's name and key, and acknowledged when it carries a
+    /// message's `seq`.
+    fn seal(
+        &mut self,
+        id: SeatId,
+        to: [u8; 32],
+        seq: u64,
+        message: Vec<u8>,
+        now_ms: u64,
+        out: &mut Vec<Output>,
+    ) {
+        if !self.e2e_token(id, now_ms, out) {
+            return;
+        }
+        if message.len() > MAX_SEALED {
+            let text = format!(
+                "not sent: the MLS message is {} bytes long; the most is {MAX_SEALED}",
+                message.len()
+            );
+            out.extend(self.refuse(id, RefusalCode::TooLong, text, "too long", now_ms));
+            return;
+        }
+        if !matches!(e2e::wire_format(&message), Some(wire::WELCOME | wire::PRIVATE)) {
+            let why = "not an MLS Welcome or private message";
+            out.extend(self.refuse(id, RefusalCode::BadMessage, format!("not sent: {why}"), why, now_ms));
+            return;
+        }
+        let targets: Vec<SeatId> = self
+            .seats
+            .iter()
+            .filter(|(sid, s)| **sid != id && s.key == to && s.transport == Transport::Frames)
+            .map(|(sid, _)| *sid)
+            .collect();
+        if targets.is_empty() {
+            let text = "not sent: nobody with that key is in the room".to_owned();
+            out.push(Output::Send(id, refusal(Transport::Frames, RefusalCode::NoSuchMember, text)));
+            return;
+        }
+        let Some(seat) = self.seats.get_mut(&id) else { return };
+        seat.strikes = 0;
+        seat.active_ms = now_ms;
+        let frame: Arc<[u8]> =
+            Frame::Sealed { room_seq: 0, from: seat.name.clone(), key: seat.key, message }.encode().into();
+        for target in targets {
+            out.push(Output::Send(target, frame.clone()));
+        }
+        if seq != 0 {
+            out.push(Output::Send(id, Frame::Ack { room_seq: 0, seq, private: true }.encode().into()));
         }
     }
 
@@ -835,5 +957,11 @@ fn frame_name(frame: &Frame) -> &'static str {
         Frame::Guest { .. } => "Guest",
         Frame::Roster { .. } => "Roster",
         Frame::Refused { .. } => "Refused",
+        Frame::Publish { .. } => "Publish",
+        Frame::Fetch { .. } => "Fetch",
+        Frame::Seal { .. } => "Seal",
+        Frame::KeyPackage { .. } => "KeyPackage",
+        Frame::Sealed { .. } => "Sealed",
+        Frame::PackagesLeft { .. } => "PackagesLeft",
     }
 }

@@ -30,6 +30,8 @@ struct World {
     closed: Vec<(SeatId, String)>,
     /// The operator's notes.
     notes: Vec<String>,
+    /// Every byte the relay received and sent, in order.
+    wire: Vec<u8>,
     now: u64,
     rng: SeededRng,
 }
@@ -44,6 +46,7 @@ impl World {
             lines: HashMap::new(),
             closed: Vec::new(),
             notes: Vec::new(),
+            wire: Vec::new(),
             now: 1_000_000,
             rng: SeededRng::new_for_testing_only(7),
         }
@@ -91,7 +94,9 @@ impl World {
     fn post(&mut self, id: SeatId, frame: &Frame) {
         // Through the wire format, as a connection would.
         let mut buffer = FrameBuffer::default();
-        buffer.push(&frame.encode());
+        let bytes = frame.encode();
+        self.wire.extend_from_slice(&bytes);
+        buffer.push(&bytes);
         let frame = buffer.next_frame().unwrap().unwrap();
         let out = self.relay.frame(id, frame, self.now);
         self.apply(out);
@@ -100,7 +105,10 @@ impl World {
     fn apply(&mut self, out: Vec<Output>) {
         for o in out {
             match o {
-                Output::Send(id, bytes) => self.deliver(id, &bytes),
+                Output::Send(id, bytes) => {
+                    self.wire.extend_from_slice(&bytes);
+                    self.deliver(id, &bytes);
+                }
                 Output::Close(id, reason) => self.closed.push((id, reason)),
                 Output::Note(note) => self.notes.push(note),
             }
@@ -114,6 +122,12 @@ impl World {
                 buffer.push(bytes);
                 while let Some(frame) = buffer.next_frame().unwrap() {
                     self.events.entry(id).or_default().extend(member.receive(frame, self.now).unwrap());
+                }
+                // What the member sends of itself (key packages, Welcomes)
+                // goes to the relay, as its connection would send it.
+                let frames = member.take_outgoing();
+                for frame in frames {
+                    self.post(id, &frame);
                 }
             }
             None => self.lines.entry(id).or_default().push(String::from_utf8(bytes.to_vec()).unwrap()),
@@ -1157,4 +1171,246 @@ fn history_at_or_below_the_mark_is_not_shown_again_whatever_the_relay_sends() {
     w.deliver(3, &Frame::Resumed { after, upto: mark, complete: true }.encode());
     assert_eq!(w.texts(3), Vec::<String>::new());
     assert!(matches!(w.resumed(3)[..], [(_, _, true, 0)]), "{:?}", w.events[&3]);
+}
+
+impl World {
+    /// Member `id` says `text` to `to` (`/msg`): what it sends goes to the relay.
+    fn msg(&mut self, id: SeatId, to: &str, text: &str) {
+        let member = self.members.get_mut(&id).unwrap();
+        let events = member.say(Kind::Text, text, Some(to), self.now).unwrap();
+        let frames = member.take_outgoing();
+        self.events.entry(id).or_default().extend(events);
+        for frame in frames {
+            self.post(id, &frame);
+        }
+    }
+
+    /// The frames the relay sends to `to` when `from` sends `frame`, not
+    /// delivered: for a test that plays a lying relay.
+    fn intercept(&mut self, from: SeatId, frame: Frame, to: SeatId) -> Vec<Frame> {
+        let out = self.relay.frame(from, frame, self.now);
+        let mut frames = Vec::new();
+        for o in out {
+            if let Output::Send(id, bytes) = o
+                && id == to
+            {
+                let mut buffer = FrameBuffer::default();
+                buffer.push(&bytes);
+                while let Some(frame) = buffer.next_frame().unwrap() {
+                    frames.push(frame);
+                }
+            }
+        }
+        frames
+    }
+
+    fn key(&self, id: SeatId) -> [u8; 32] {
+        self.keys[&id].public_key()
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+fn e2e_texts(events: &[ChatEvent]) -> Vec<(String, bool)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            ChatEvent::Message(m) if m.sig == SigCheck::Valid => Some((m.text.clone(), m.e2e)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_private_message_goes_end_to_end_and_the_relay_never_holds_its_text() {
+    let mut w = World::room();
+    w.join(1, "alice");
+    w.join(2, "bob");
+    w.join(3, "carol");
+    w.take(1);
+    w.msg(1, "bob", "the secret is 4711");
+    w.msg(1, "bob", "and the second one");
+    let alice = w.take(1);
+    // The first line waited for the group (its key package was fetched);
+    // the group made, both went sealed, and the relay acknowledged them.
+    assert!(matches!(&alice[0], ChatEvent::E2eWaiting { to, queued: 1, .. } if to == "bob"), "{alice:?}");
+    assert!(alice.iter().any(|e| matches!(e, ChatEvent::E2eReady { made: true, .. })), "{alice:?}");
+    let sent: Vec<bool> = alice
+        .iter()
+        .filter_map(|e| if let ChatEvent::Sent { e2e, .. } = e { Some(*e2e) } else { None })
+        .collect();
+    assert_eq!(sent, [true, true]);
+    assert_eq!(alice.iter().filter(|e| matches!(e, ChatEvent::Delivered { private: true, .. })).count(), 2);
+    let bob = w.take(2);
+    assert!(bob.iter().any(|e| matches!(e, ChatEvent::E2eReady { made: false, .. })), "{bob:?}");
+    assert_eq!(
+        e2e_texts(&bob),
+        [("the secret is 4711".to_owned(), true), ("and the second one".to_owned(), true)]
+    );
+    // Bob answers in the same group, at once.
+    w.msg(2, "alice", "got it");
+    assert!(!w.take(2).iter().any(|e| matches!(e, ChatEvent::E2eWaiting { .. })));
+    assert_eq!(e2e_texts(&w.take(1)), [("got it".to_owned(), true)]);
+    assert!(e2e_texts(&w.take(3)).is_empty());
+    for text in ["the secret is 4711", "and the second one", "got it"] {
+        assert!(!contains(&w.wire, text.as_bytes()), "the relay saw {text:?}");
+    }
+}
+
+#[test]
+fn a_private_message_with_no_group_possible_is_refused_never_sent_in_clear() {
+    let mut w = World::room();
+    w.join(1, "alice");
+    w.join(2, "bob");
+    let out = w.relay.leave(2, "", w.now);
+    w.apply(out);
+    w.take(1);
+    w.msg(1, "bob", "are you there");
+    let alice = w.take(1);
+    assert!(
+        alice.iter().any(|e| matches!(e, ChatEvent::Refused { text, .. } if text.starts_with("not sent: no end-to-end group"))),
+        "{alice:?}"
+    );
+    assert!(!alice.iter().any(|e| matches!(e, ChatEvent::Sent { .. })));
+    assert!(!contains(&w.wire, b"are you there"));
+}
+
+#[test]
+fn a_lying_relay_cannot_alter_replay_reorder_or_misattribute_end_to_end_messages() {
+    let mut w = World::room();
+    w.join(1, "alice");
+    w.join(2, "bob");
+    w.join(3, "carol");
+    w.msg(1, "bob", "hello");
+    w.take(1);
+    assert_eq!(e2e_texts(&w.take(2)), [("hello".to_owned(), true)]);
+    // The relay holds alice's next four sealed messages to bob.
+    let mut sealed = Vec::new();
+    for text in ["one", "two", "three", "four"] {
+        let member = w.members.get_mut(&1).unwrap();
+        member.say(Kind::Text, text, Some("bob"), w.now).unwrap();
+        let frame = member.take_outgoing().pop().unwrap();
+        let got = w.intercept(1, frame, 2);
+        let [Frame::Sealed { message, .. }] = got.as_slice() else { panic!("{got:?}") };
+        sealed.push(message.clone());
+    }
+    let alice_key = w.key(1);
+    let carol_key = w.key(3);
+    let sealed_as = |from: &str, key: [u8; 32], message: &[u8]| {
+        Frame::Sealed { room_seq: 0, from: from.into(), key, message: message.to_vec() }.encode()
+    };
+    // Altered (its tag does not hold: nothing is used up).
+    let mut altered = sealed[0].clone();
+    let last = altered.len() - 1;
+    altered[last] ^= 1;
+    w.deliver(2, &sealed_as("alice", alice_key, &altered));
+    // Delivered, then replayed.
+    w.deliver(2, &sealed_as("alice", alice_key, &sealed[0]));
+    w.deliver(2, &sealed_as("alice", alice_key, &sealed[0]));
+    // Said to be from carol: refused, and lost to bob as if dropped (MLS
+    // opened it before its sender could be compared).
+    w.deliver(2, &sealed_as("carol", carol_key, &sealed[1]));
+    // Reordered: four before three.
+    w.deliver(2, &sealed_as("alice", alice_key, &sealed[3]));
+    w.deliver(2, &sealed_as("alice", alice_key, &sealed[2]));
+    let bob = w.take(2);
+    // Only what alice sealed, once each, in her order; what was lost is
+    // reported missing by her signed chain.
+    assert_eq!(e2e_texts(&bob), [("one".to_owned(), true), ("four".to_owned(), true)], "{bob:#?}");
+    let refused: Vec<&str> = bob
+        .iter()
+        .filter_map(|e| if let ChatEvent::E2eRefused { from, .. } = e { Some(from.as_str()) } else { None })
+        .collect();
+    assert_eq!(refused, ["alice", "alice", "carol", "alice"], "{bob:#?}");
+    assert!(
+        bob.iter().any(|e| matches!(e, ChatEvent::Message(m) if m.text == "four" && m.missing_before == 2))
+    );
+    assert!(!bob.iter().any(|e| matches!(e, ChatEvent::Message(m) if m.text == "two" || m.text == "three")));
+}
+
+#[test]
+fn a_key_package_of_another_key_is_refused_and_nothing_is_sent() {
+    let mut w = World::room();
+    w.join(1, "alice");
+    w.join(2, "bob");
+    w.join(3, "carol");
+    w.take(1);
+    // Carol's key package, which the relay will pass off as bob's.
+    let carol_key = w.key(3);
+    let got = w.intercept(2, Frame::Fetch { key: carol_key }, 2);
+    let Some(Frame::KeyPackage { package, .. }) = got.into_iter().next() else { panic!("a key package") };
+    let member = w.members.get_mut(&1).unwrap();
+    member.say(Kind::Text, "for bob only", Some("bob"), w.now).unwrap();
+    assert!(matches!(member.take_outgoing().as_slice(), [Frame::Fetch { .. }]));
+    let bob_key = w.key(2);
+    w.deliver(1, &Frame::KeyPackage { key: bob_key, package }.encode());
+    let alice = w.take(1);
+    assert!(alice.iter().any(|e| matches!(e, ChatEvent::E2eRefused { .. })), "{alice:?}");
+    assert!(alice.iter().any(|e| matches!(e, ChatEvent::Refused { .. })), "{alice:?}");
+    assert!(!alice.iter().any(|e| matches!(e, ChatEvent::Sent { .. })));
+    assert!(!contains(&w.wire, b"for bob only"));
+}
+
+#[test]
+fn oversized_sealed_messages_and_key_packages_are_refused_and_reach_nobody() {
+    let mut w = World::room();
+    w.join(1, "alice");
+    w.join(2, &"b".repeat(32));
+    w.take(1);
+    w.take(2);
+    let bob = w.key(2);
+    // The longest a frame can carry: the relay's Sealed would not fit.
+    let mut message = vec![0, 1, 0, 2];
+    message.resize(super::frame::MAX_FRAME - 32 - 8 - 2, 7);
+    let to_bob = w.intercept(1, Frame::Seal { to: bob, seq: 1, message }, 2);
+    assert!(to_bob.is_empty(), "{to_bob:?}");
+    let short = w.intercept(1, Frame::Seal { to: bob, seq: 0, message: vec![0, 1, 0, 2, 9] }, 2);
+    assert!(matches!(short.as_slice(), [Frame::Sealed { .. }]), "a short one reaches bob: {short:?}");
+    let mut package = vec![0, 1, 0, 5];
+    package.resize(super::frame::MAX_KEY_PACKAGE + 1, 0);
+    let out = w.relay.frame(1, Frame::Publish { packages: vec![package] }, w.now);
+    assert!(out.iter().any(|o| matches!(o, Output::Send(1, bytes) if bytes[0] == 0x87)), "{out:?}");
+}
+
+#[test]
+fn a_relay_that_keeps_saying_no_key_package_is_left_gets_at_most_64() {
+    let mut member = outsider(ROOM, 5);
+    member.receive(Frame::Welcome { name: "carol".into(), room_seq: 1, history: 0 }, 1).unwrap();
+    let mut made = 0;
+    let mut told = 0;
+    for _ in 0..100 {
+        let events = member.receive(Frame::PackagesLeft { left: 0 }, 1).unwrap();
+        told += events.iter().filter(|e| matches!(e, ChatEvent::E2eRefused { .. })).count();
+        for frame in member.take_outgoing() {
+            if let Frame::Publish { packages } = frame {
+                made += packages.len();
+            }
+        }
+    }
+    assert_eq!(made, 64, "{made} in all, the first 4 on joining included");
+    assert_eq!(told, 1);
+}
+
+#[test]
+fn a_line_waiting_for_its_group_is_refused_when_its_recipient_leaves() {
+    let mut w = World::room();
+    w.join(1, "alice");
+    w.join(2, "bob");
+    w.take(1);
+    let member = w.members.get_mut(&1).unwrap();
+    let events = member.say(Kind::Text, "wait for me", Some("bob"), w.now).unwrap();
+    assert!(matches!(events.as_slice(), [ChatEvent::E2eWaiting { .. }]));
+    // The relay never answers the fetch; bob leaves.
+    assert!(matches!(member.take_outgoing().as_slice(), [Frame::Fetch { .. }]));
+    let out = w.relay.leave(2, "", w.now);
+    w.apply(out);
+    let alice = w.take(1);
+    assert!(
+        alice.iter().any(|e| matches!(e, ChatEvent::Refused { text, .. }
+            if text.starts_with("not sent: no end-to-end group: bob left"))),
+        "{alice:?}"
+    );
+    assert!(!contains(&w.wire, b"wait for me"));
 }

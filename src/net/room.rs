@@ -468,14 +468,16 @@ impl RoomTask {
     /// Signs what the host says and posts it like any member's message.
     async fn host_says(&mut self, kind: Kind, text: &str, to: Option<&str>, now: u64) -> Vec<Output> {
         let Some(member) = self.host.as_mut() else { return Vec::new() };
-        let (event, post) = match member.compose(kind, text, to, now) {
-            Ok((frame, sent)) => (sent, Some(frame)),
-            Err(e) => {
-                (ChatEvent::Refused { code: RefusalCode::BadMessage, text: format!("not sent: {e}") }, None)
-            }
+        // A private line goes end to end, or waits for its group.
+        let (events, frames) = match member.say(kind, text, to, now) {
+            Ok(events) => (events, member.take_outgoing()),
+            Err(e) => (
+                vec![ChatEvent::Refused { code: RefusalCode::BadMessage, text: format!("not sent: {e}") }],
+                Vec::new(),
+            ),
         };
-        self.report(vec![event]).await;
-        post.map_or_else(Vec::new, |frame| self.relay.frame(HOST, frame, now))
+        self.report(events).await;
+        frames.into_iter().flat_map(|frame| self.relay.frame(HOST, frame, now)).collect()
     }
 
     /// Carries out the relay's decisions, in order: at once, or, with the
@@ -506,7 +508,10 @@ impl RoomTask {
         let mut altered = false;
         while let Some(output) = work.pop_front() {
             match output {
-                Output::Send(HOST, bytes) => self.deliver_to_host(&bytes).await,
+                Output::Send(HOST, bytes) => {
+                    let more = self.deliver_to_host(&bytes).await;
+                    work.extend(more);
+                }
                 Output::Send(id, mut bytes) => {
                     if let Some(forged) =
                         self.alter.as_deref().and_then(|author| crate::lab::alter_delivery(&bytes, author))
@@ -550,17 +555,23 @@ impl RoomTask {
         follow
     }
 
-    async fn deliver_to_host(&mut self, bytes: &[u8]) {
-        let Some(member) = self.host.as_mut() else { return };
+    /// The host's seat receives: its member checks what came, and what it
+    /// sends of itself (key packages, Welcomes) goes to the room, whose
+    /// decisions are returned.
+    async fn deliver_to_host(&mut self, bytes: &[u8]) -> Vec<Output> {
+        let Some(member) = self.host.as_mut() else { return Vec::new() };
         let mut buffer = FrameBuffer::default();
         buffer.push(bytes);
         let mut events = Vec::new();
+        let now = unix_now_ms();
         while let Ok(Some(frame)) = buffer.next_frame() {
-            if let Ok(more) = member.receive(frame, unix_now_ms()) {
+            if let Ok(more) = member.receive(frame, now) {
                 events.extend(more);
             }
         }
+        let frames = member.take_outgoing();
         self.report(events).await;
+        frames.into_iter().flat_map(|frame| self.relay.frame(HOST, frame, now)).collect()
     }
 
     async fn report(&self, events: Vec<ChatEvent>) {

@@ -456,6 +456,10 @@ struct Chat {
     trust_wait: Option<Instant>,
     /// The tamper lab: what to do to the records of the next line.
     tamper: Option<Wire>,
+    /// Frames a member sends of itself in answer to what it received (key
+    /// packages, Welcomes, lines that waited for their group), sent once
+    /// the received data is taken.
+    reply: Vec<u8>,
 }
 
 /// Runs a chat connection until it closes or fails: a client's, or a
@@ -488,6 +492,7 @@ pub(super) async fn chat(
         held: None,
         trust_wait: None,
         tamper: None,
+        reply: Vec::new(),
     };
     let result = chat.run(s, inbox, events).await;
     // However it ended, a last line without its newline is still shown.
@@ -581,6 +586,12 @@ impl Chat {
                     // A peer that resets the connection after our close_notify
                     // has heard all we had to say.
                     Err(_) if self.closing.is_some() => return Ok(Closer::Us),
+                    // A peer that vanished while what we last sent (a
+                    // member's key packages, say) was unread resets rather
+                    // than closes: gone without close_notify all the same.
+                    Err(e) if e.kind() == io::ErrorKind::ConnectionReset && s.connected => {
+                        return s.eof(false);
+                    }
                     Err(e) => return Err(e.into()),
                 },
                 intent = inbox.recv(), if listening => match intent {
@@ -677,6 +688,12 @@ impl Chat {
                 && let Some(resume) = member.take_resume()
             {
                 s.tls.send(&resume.encode())?;
+            }
+            let reply = std::mem::take(&mut self.reply);
+            // After our close_notify nothing more is said: what the member
+            // would have answered (its key packages) is dropped.
+            if !reply.is_empty() && self.closing.is_none() {
+                s.tls.send(&reply)?;
             }
         }
         self.deliver_lines(s.peer, events).await;
@@ -785,7 +802,14 @@ impl Chat {
             };
             match (&mut self.mode, &self.role) {
                 (Mode::Member(member), _) => {
-                    for event in member.receive(frame, unix_now_ms()).map_err(NetError::Chat)? {
+                    let said = member.receive(frame, unix_now_ms()).map_err(NetError::Chat)?;
+                    // What the member sends of itself: key packages, a
+                    // Welcome, lines that waited for their group.
+                    let frames: Vec<u8> = member.take_outgoing().iter().flat_map(Frame::encode).collect();
+                    if !frames.is_empty() {
+                        self.reply.extend_from_slice(&frames);
+                    }
+                    for event in said {
                         let _ = events.send(NetEvent::Chat { peer, event }).await;
                     }
                     if let Some(why) = self.save_contacts(false) {
@@ -829,8 +853,19 @@ impl Chat {
             Intent::Say { kind, text, to } => {
                 let now = unix_now_ms();
                 let (bytes, event) = match &mut self.mode {
-                    Mode::Member(member) => match member.compose(kind, &text, to.as_deref(), now) {
-                        Ok((frame, sent)) => (Some(frame.encode()), sent),
+                    // A private line goes end to end, or waits for its
+                    // group: never in clear.
+                    Mode::Member(member) => match member.say(kind, &text, to.as_deref(), now) {
+                        Ok(mut said) => {
+                            let frames: Vec<u8> =
+                                member.take_outgoing().iter().flat_map(Frame::encode).collect();
+                            let last = said.pop();
+                            for event in said {
+                                let _ = events.send(NetEvent::Chat { peer: s.peer, event }).await;
+                            }
+                            let Some(event) = last else { return Ok(None) };
+                            ((!frames.is_empty()).then_some(frames), event)
+                        }
                         Err(e) => {
                             let text = format!("not sent: {e}");
                             (None, ChatEvent::Refused { code: RefusalCode::BadMessage, text })
@@ -842,7 +877,10 @@ impl Chat {
                             Kind::Action => format!("* {text}\n"),
                             _ => format!("{text}\n"),
                         };
-                        (Some(line.into_bytes()), ChatEvent::Sent { seq: 0, kind, to, text, acked: false })
+                        (
+                            Some(line.into_bytes()),
+                            ChatEvent::Sent { seq: 0, kind, to, text, acked: false, e2e: false },
+                        )
                     }
                 };
                 if let Some(bytes) = bytes {

@@ -137,6 +137,7 @@ impl Widget for &App {
                 Side::Members => MembersPanel::new(self).render(panel, buf),
                 Side::Schedule => schedule::SchedulePanel::new(self).render(panel, buf),
                 Side::Message(m) => MessagePanel::new(self, m).render(panel, buf),
+                Side::Groups => room::GroupsPanel::new(self).render(panel, buf),
             }
         }
         InputLine { app: self }.render(areas.input, buf);
@@ -255,11 +256,16 @@ fn entry_lines<'a>(
         text_style = text_style.patch(theme.dim());
     }
     let history = if tags.history { "(history) " } else { "" };
-    let private = if tags.private { " (private)" } else { "" };
+    let private = match (tags.private, tags.e2e) {
+        (true, true) => " \u{1f512}",
+        (true, false) => " (private)",
+        _ => "",
+    };
     let (head, text_style) = match &entry.author {
         Author::Me(delivery) => {
             let mark = match delivery {
                 Delivery::Pending | Delivery::Sent { .. } => "\u{00b7}",
+                Delivery::Waiting => "\u{2026} waiting for end to end",
                 Delivery::Delivered => "\u{2713}\u{2713}",
                 Delivery::Unacknowledged => "\u{2192}",
                 // Never shown as if said: marked, and the text dimmed.
@@ -288,7 +294,11 @@ fn entry_lines<'a>(
                 Mark::Invalid => ("\u{2717} INVALID", theme.bad()),
                 Mark::KeyChanged => ("\u{26a0} KEY CHANGED", theme.bad()),
             };
-            let to = if tags.private { " \u{2192} you (private)" } else { "" };
+            let to = match (tags.private, tags.e2e) {
+                (true, true) => " \u{2192} you \u{1f512}",
+                (true, false) => " \u{2192} you (private)",
+                _ => "",
+            };
             let head = if tags.action {
                 // `✓ * alice waves`: irssi's sentence, the mark before it.
                 format!("{history}{mark} * {name}{to} ")
@@ -491,6 +501,10 @@ impl Widget for StatusBar<'_> {
         }
         if app.log().unread() > 0 {
             parts.push(format!("{} unread", app.log().unread()));
+        }
+        if app.in_room() {
+            // Said plainly, so that nobody takes the room for end to end.
+            parts.push("the relay reads the room; /msg \u{1f512} is end to end".to_owned());
         }
         let left = parts.join(" │ ");
         let right = "F2 panel · Tab focus · /help ";

@@ -162,7 +162,14 @@ impl Widget for MessagePanel<'_> {
                 "seq",
                 format!("{} in the author's {} channel", m.seq, if m.private { "private" } else { "room" }),
             ),
-            key("room seq", if m.private { "none (private)".into() } else { m.room_seq.to_string() }),
+            key(
+                "room seq",
+                match (m.private, m.e2e) {
+                    (true, true) => "none (private, end to end)".into(),
+                    (true, false) => "none (private)".into(),
+                    _ => m.room_seq.to_string(),
+                },
+            ),
             key("kind", m.kind.as_str().to_owned()),
         ];
         if m.missing_before > 0 {
@@ -193,10 +200,78 @@ impl Widget for MessagePanel<'_> {
             .filter(|(_, (_, range))| !range.is_empty() && range.end <= m.signed.len())
             .map(|(index, (name, range))| Mark { name, range, index: index + 1 })
             .collect();
+        if let Some(sealed) = &m.sealed {
+            // What the relay saw, beside what you read.
+            lines.push(Line::styled(
+                format!("\u{1f512} end to end: what the relay saw ({} bytes)", sealed.len()),
+                theme.heading(),
+            ));
+            lines.push(Line::styled(
+                "an MLS PrivateMessage (RFC 9420, ciphersuite 0x0003): only its header is in clear; the signed message below is inside, sealed with ChaCha20-Poly1305",
+                theme.dim(),
+            ));
+            if let Some(header) = crate::chat::e2e::E2e::header(sealed) {
+                let group: String = crate::tls::crypto::hex(&header.group).chars().take(16).collect();
+                lines.push(key("group", format!("{group}… (the pair's, in clear)")));
+                lines.push(key("epoch", header.epoch.to_string()));
+            }
+            lines.extend(hex_dump(sealed, &[], width, theme));
+            lines.push(Line::styled(
+                format!("what you read: the signed message inside ({} bytes)", m.signed.len()),
+                theme.heading(),
+            ));
+        }
         lines.push(Line::styled(format!("signed bytes ({})", m.signed.len()), theme.heading()));
         lines.push(legend(&marks, theme));
         lines.extend(hex_dump(&m.signed, &marks, width, theme));
         lines.push(Line::styled("check it yourself: docs/PROTOCOL.md gives the layout", theme.dim()));
+        Paragraph::new(lines).wrap(Wrap { trim: false }).render(inner, buf);
+    }
+}
+
+/// The end-to-end groups' life (F5): each MLS step with the other member,
+/// the epoch and one plain line.
+pub struct GroupsPanel<'a> {
+    app: &'a App,
+}
+
+impl<'a> GroupsPanel<'a> {
+    /// The steps of `app`'s groups.
+    pub fn new(app: &'a App) -> Self {
+        Self { app }
+    }
+}
+
+impl Widget for GroupsPanel<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let theme = Theme::of(self.app);
+        let block = Block::bordered()
+            .border_style(theme.dim())
+            .title(Span::styled(" End to end: MLS groups (RFC 9420) \u{b7} F5 ", theme.heading()));
+        let inner = block.inner(area);
+        block.render(area, buf);
+        let steps = self.app.group_steps();
+        let mut lines = Vec::new();
+        if steps.is_empty() {
+            lines.push(Line::styled(
+                "no group yet: /msg NAME TEXT makes one with NAME (MLS_128_DHKEMX25519_CHACHA20POLY1305_SHA256_Ed25519)",
+                theme.dim(),
+            ));
+        }
+        for s in steps {
+            let epoch = s.epoch.map_or_else(|| "no group yet".to_owned(), |e| format!("epoch {e}"));
+            let style = if s.step == "Refused" { theme.bad() } else { theme.fg(Color::Cyan) };
+            lines.push(Line::from(vec![
+                Span::styled(format!("{:<11}", s.step), style),
+                Span::styled(s.peer.clone(), theme.name(&s.peer)),
+                Span::styled(format!(" \u{b7} {epoch}"), theme.dim()),
+            ]));
+            lines.push(Line::raw(format!("  {}", s.line)));
+        }
+        lines.push(Line::styled(
+            "Remove and Update commits come with end-to-end rooms (listen --e2e), not built yet; a pair's group lives as long as both connections",
+            theme.dim(),
+        ));
         Paragraph::new(lines).wrap(Wrap { trim: false }).render(inner, buf);
     }
 }

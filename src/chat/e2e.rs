@@ -1,0 +1,803 @@
+//! End-to-end encryption on MLS (RFC 9420), through openmls.
+//!
+//! A member's MLS state: its key packages, the groups it is in, and what it
+//! seals and opens in them. Sans-IO like the rest of [`crate::chat`]: bytes
+//! in, bytes and findings out, no socket and no clock of its own. (openmls
+//! draws its own randomness and reads the system clock for key package
+//! lifetimes; nothing else here does either.)
+//!
+//! **One identity.** The MLS credential of a member is a basic credential
+//! whose identity is its 32-byte Ed25519 identity key, the key it proves in
+//! the TLS handshake and that contacts remember, and its MLS signature key
+//! is that same key: the leaf signs with the identity key itself
+//! ([`Identity`]). Every leaf that enters a group this member is in (a key
+//! package it adds, the members a Welcome lists, the leaves a commit adds or
+//! updates) is checked: its credential's identity must be 32 bytes equal to
+//! its signature key, and where the caller knows whose it should be (the key
+//! a key package was asked for, the key the relay says sent a Welcome or a
+//! message, proved in TLS), equal to that key. A leaf that fails is refused
+//! before anything it brings is used.
+//!
+//! The ciphersuite is 0x0003, MLS_128_DHKEMX25519_CHACHA20POLY1305_SHA256_Ed25519:
+//! X25519, ChaCha20-Poly1305, SHA-256 and Ed25519, what tlschat's TLS uses.
+//!
+//! **Order.** A sender's messages are accepted in order only (openmls'
+//! out-of-order tolerance is 0): a message older than one already opened
+//! from the same sender, a replayed one and an altered one are refused
+//! ([`E2eError::Rejected`]), never shown. A commit must be for the group's
+//! current epoch: one replayed or delivered out of order is refused the
+//! same way.
+//!
+//! Secrets live in openmls' memory storage: they are not zeroized when the
+//! state is dropped (a limit of that storage), and never printed: `Debug`
+//! shows the groups' ids and epochs only.
+
+use std::collections::HashMap;
+
+use openmls::prelude::tls_codec::Deserialize as _;
+use openmls::prelude::*;
+use openmls_rust_crypto::OpenMlsRustCrypto;
+use openmls_traits::signatures::{Signer, SignerError};
+
+use crate::tls::Ed25519Key;
+
+/// MLS_128_DHKEMX25519_CHACHA20POLY1305_SHA256_Ed25519 (0x0003).
+pub const CIPHERSUITE: Ciphersuite = Ciphersuite::MLS_128_DHKEMX25519_CHACHA20POLY1305_SHA256_Ed25519;
+
+/// Key packages a member keeps published at the relay.
+pub const KEY_PACKAGES: usize = 4;
+
+/// Epochs back from the current one whose application messages can still
+/// be opened (a message sent just before a commit it had not yet seen).
+const PAST_EPOCHS: usize = 2;
+
+/// Plaintexts are padded to a multiple of this many bytes, so that the
+/// relay sees sizes in steps rather than each text's length.
+const PADDING: usize = 32;
+
+/// The most groups one member holds; past it the oldest is forgotten.
+pub const MAX_GROUPS: usize = 1000;
+
+/// MLS's wire formats (RFC 9420 §6), as the first bytes of an MLSMessage say.
+pub mod wire {
+    /// A PublicMessage (a commit in the clear to the group).
+    pub const PUBLIC: u16 = 1;
+    /// A PrivateMessage: an application message or an encrypted handshake.
+    pub const PRIVATE: u16 = 2;
+    /// A Welcome.
+    pub const WELCOME: u16 = 3;
+    /// A GroupInfo.
+    pub const GROUP_INFO: u16 = 4;
+    /// A KeyPackage.
+    pub const KEY_PACKAGE: u16 = 5;
+}
+
+/// The wire format of an MLSMessage, from its first four bytes (version 1,
+/// mls10, then the format), without parsing the rest: what the relay may
+/// know of a message it forwards. `None` for anything else.
+pub fn wire_format(message: &[u8]) -> Option<u16> {
+    let head: [u8; 4] = message.get(..4)?.try_into().ok()?;
+    let version = u16::from_be_bytes([head[0], head[1]]);
+    let format = u16::from_be_bytes([head[2], head[3]]);
+    (version == 1 && (wire::PUBLIC..=wire::KEY_PACKAGE).contains(&format)).then_some(format)
+}
+
+/// The member's identity key as openmls' signer: the MLS signature key is
+/// the identity key.
+pub struct Identity<'a>(pub &'a Ed25519Key);
+
+impl Signer for Identity<'_> {
+    fn sign(&self, payload: &[u8]) -> Result<Vec<u8>, SignerError> {
+        Ok(self.0.sign(payload).to_vec())
+    }
+
+    fn signature_scheme(&self) -> SignatureScheme {
+        SignatureScheme::ED25519
+    }
+}
+
+/// Why MLS input was refused, or could not be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum E2eError {
+    /// The bytes are not the MLS message expected.
+    #[error("not a valid MLS {what}: {why}")]
+    Malformed {
+        /// What was expected.
+        what: &'static str,
+        /// What is wrong.
+        why: String,
+    },
+    /// A credential is not the identity it must be.
+    #[error("an MLS credential is not the key it must be: {0}")]
+    WrongKey(String),
+    /// A message for a group this member does not hold.
+    #[error("for an end-to-end group this session does not hold")]
+    NoGroup,
+    /// openmls refused it: altered, replayed, out of order, from the
+    /// wrong epoch, or not decryptable by this member.
+    #[error("refused by MLS: {0}")]
+    Rejected(String),
+    /// Something to send could not be made.
+    #[error("MLS could not {0}")]
+    Failed(String),
+}
+
+fn failed(what: &str, e: impl std::fmt::Debug) -> E2eError {
+    E2eError::Failed(format!("{what} ({e:?})"))
+}
+
+fn rejected(e: impl std::fmt::Debug) -> E2eError {
+    E2eError::Rejected(format!("{e:?}"))
+}
+
+/// The identity key a leaf claims, once its credential and signature key
+/// agree: a basic credential whose identity is the 32-byte key that also
+/// signs for the leaf.
+pub fn leaf_key(credential: &Credential, signature_key: &[u8]) -> Result<[u8; 32], E2eError> {
+    if credential.credential_type() != CredentialType::Basic {
+        return Err(E2eError::WrongKey("not a basic credential".into()));
+    }
+    let basic = BasicCredential::try_from(credential.clone())
+        .map_err(|e| E2eError::WrongKey(format!("an unreadable credential ({e:?})")))?;
+    let key: [u8; 32] = basic
+        .identity()
+        .try_into()
+        .map_err(|_| E2eError::WrongKey("its identity is not a 32-byte Ed25519 key".into()))?;
+    if signature_key != key {
+        return Err(E2eError::WrongKey("its signature key is not its identity key".into()));
+    }
+    Ok(key)
+}
+
+fn expect_key(found: [u8; 32], expected: [u8; 32], whose: &str) -> Result<(), E2eError> {
+    if found == expected {
+        Ok(())
+    } else {
+        Err(E2eError::WrongKey(format!(
+            "{whose} carries the key {}, not the key {} proved",
+            crate::identity::public_key_fingerprint(&found),
+            crate::identity::public_key_fingerprint(&expected)
+        )))
+    }
+}
+
+/// The clear header of an MLS message: what the relay can read of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    /// [`wire`]: private or public.
+    pub wire_format: u16,
+    /// The group's id.
+    pub group: Vec<u8>,
+    /// The epoch it was sent in.
+    pub epoch: u64,
+}
+
+/// A group this member joined from a Welcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Joined {
+    /// The group's id.
+    pub group: Vec<u8>,
+    /// Its epoch.
+    pub epoch: u64,
+    /// The members' identity keys, in leaf order.
+    pub members: Vec<[u8; 32]>,
+}
+
+/// An MLS message opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Opened {
+    /// An application message: what a member sealed.
+    Application {
+        /// The group.
+        group: Vec<u8>,
+        /// Its epoch.
+        epoch: u64,
+        /// The sender's identity key (checked against the key the relay
+        /// named).
+        sender: [u8; 32],
+        /// What it sealed.
+        plaintext: Vec<u8>,
+    },
+    /// A commit, merged: the group is at a new epoch.
+    Commit {
+        /// The group.
+        group: Vec<u8>,
+        /// The new epoch.
+        epoch: u64,
+        /// Who committed.
+        committer: [u8; 32],
+        /// Keys added.
+        added: Vec<[u8; 32]>,
+        /// Keys removed.
+        removed: Vec<[u8; 32]>,
+        /// Whether this member was removed (the group is forgotten).
+        removed_me: bool,
+    },
+}
+
+/// What a commit this member made brings, for the caller to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Commit {
+    /// The commit, for the group.
+    pub commit: Vec<u8>,
+    /// The Welcome for those added, if any.
+    pub welcome: Option<Vec<u8>>,
+}
+
+/// A member's MLS state.
+pub struct E2e {
+    provider: OpenMlsRustCrypto,
+    me: [u8; 32],
+    credential: CredentialWithKey,
+    groups: HashMap<Vec<u8>, MlsGroup>,
+    /// Group ids in the order they were made or joined, to forget the oldest.
+    order: Vec<Vec<u8>>,
+}
+
+impl std::fmt::Debug for E2e {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let epochs: Vec<(String, u64)> =
+            self.groups.iter().map(|(id, g)| (crate::tls::crypto::hex(id), g.epoch().as_u64())).collect();
+        f.debug_struct("E2e").field("groups", &epochs).finish_non_exhaustive()
+    }
+}
+
+fn sender_ratchet() -> SenderRatchetConfiguration {
+    // Tolerance 0: nothing older than what was opened from a sender.
+    SenderRatchetConfiguration::new(0, 1000)
+}
+
+fn join_config() -> MlsGroupJoinConfig {
+    MlsGroupJoinConfig::builder()
+        .use_ratchet_tree_extension(true)
+        .wire_format_policy(PURE_CIPHERTEXT_WIRE_FORMAT_POLICY)
+        .padding_size(PADDING)
+        .max_past_epochs(PAST_EPOCHS)
+        .sender_ratchet_configuration(sender_ratchet())
+        .build()
+}
+
+fn create_config() -> MlsGroupCreateConfig {
+    MlsGroupCreateConfig::builder()
+        .ciphersuite(CIPHERSUITE)
+        .use_ratchet_tree_extension(true)
+        .wire_format_policy(PURE_CIPHERTEXT_WIRE_FORMAT_POLICY)
+        .padding_size(PADDING)
+        .max_past_epochs(PAST_EPOCHS)
+        .sender_ratchet_configuration(sender_ratchet())
+        .build()
+}
+
+fn bytes(message: &MlsMessageOut, what: &str) -> Result<Vec<u8>, E2eError> {
+    message.to_bytes().map_err(|e| failed(what, e))
+}
+
+fn parse(message: &[u8], what: &'static str) -> Result<MlsMessageBodyIn, E2eError> {
+    let mut rest = message;
+    let parsed = MlsMessageIn::tls_deserialize(&mut rest)
+        .map_err(|e| E2eError::Malformed { what, why: format!("{e:?}") })?;
+    if !rest.is_empty() {
+        return Err(E2eError::Malformed { what, why: "bytes after the message".into() });
+    }
+    Ok(parsed.extract())
+}
+
+impl E2e {
+    /// The MLS state of the member whose identity key is `me`.
+    pub fn new(me: [u8; 32]) -> Self {
+        let credential = CredentialWithKey {
+            credential: BasicCredential::new(me.to_vec()).into(),
+            signature_key: me.to_vec().into(),
+        };
+        Self {
+            provider: OpenMlsRustCrypto::default(),
+            me,
+            credential,
+            groups: HashMap::new(),
+            order: Vec::new(),
+        }
+    }
+
+    /// Our identity key.
+    pub fn me(&self) -> [u8; 32] {
+        self.me
+    }
+
+    /// A new key package, as an MLSMessage to publish; its private keys
+    /// stay here until a Welcome uses them.
+    pub fn key_package(&mut self, key: &Ed25519Key) -> Result<Vec<u8>, E2eError> {
+        let bundle = KeyPackage::builder()
+            .build(CIPHERSUITE, &self.provider, &Identity(key), self.credential.clone())
+            .map_err(|e| failed("make a key package", e))?;
+        bytes(&MlsMessageOut::from(bundle.key_package().clone()), "encode a key package")
+    }
+
+    /// Reads and checks a key package published for `expected`: its
+    /// signature, lifetime and ciphersuite, and that its credential is
+    /// `expected`'s identity key.
+    pub fn check_key_package(&self, message: &[u8], expected: [u8; 32]) -> Result<KeyPackage, E2eError> {
+        let MlsMessageBodyIn::KeyPackage(package) = parse(message, "key package")? else {
+            return Err(E2eError::Malformed {
+                what: "key package",
+                why: "another kind of MLS message".into(),
+            });
+        };
+        let package = package
+            .validate(self.provider.crypto(), ProtocolVersion::Mls10)
+            .map_err(|e| E2eError::Malformed { what: "key package", why: format!("{e:?}") })?;
+        if package.ciphersuite() != CIPHERSUITE {
+            return Err(E2eError::Malformed { what: "key package", why: "another ciphersuite".into() });
+        }
+        let leaf = package.leaf_node();
+        let key = leaf_key(leaf.credential(), leaf.signature_key().as_slice())?;
+        expect_key(key, expected, "the key package")?;
+        Ok(package)
+    }
+
+    /// A new group with this member alone in it; returns its id.
+    pub fn create(&mut self, key: &Ed25519Key) -> Result<Vec<u8>, E2eError> {
+        let group = MlsGroup::new(&self.provider, &Identity(key), &create_config(), self.credential.clone())
+            .map_err(|e| failed("create a group", e))?;
+        let id = group.group_id().as_slice().to_vec();
+        self.keep(id.clone(), group);
+        Ok(id)
+    }
+
+    fn keep(&mut self, id: Vec<u8>, group: MlsGroup) {
+        if self.groups.len() >= MAX_GROUPS && !self.groups.contains_key(&id) && !self.order.is_empty() {
+            let old = self.order.remove(0);
+            self.forget(&old);
+        }
+        self.order.retain(|g| *g != id);
+        self.order.push(id.clone());
+        self.groups.insert(id, group);
+    }
+
+    /// Drops a group and its secrets.
+    pub fn forget(&mut self, group: &[u8]) {
+        if let Some(mut g) = self.groups.remove(group) {
+            let _ = g.delete(self.provider.storage());
+        }
+        self.order.retain(|g| g != group);
+    }
+
+    /// Whether this member holds the group.
+    pub fn holds(&self, group: &[u8]) -> bool {
+        self.groups.contains_key(group)
+    }
+
+    /// The group's epoch.
+    pub fn epoch(&self, group: &[u8]) -> Option<u64> {
+        self.groups.get(group).map(|g| g.epoch().as_u64())
+    }
+
+    /// The members' identity keys, in leaf order.
+    pub fn members(&self, group: &[u8]) -> Vec<[u8; 32]> {
+        self.groups
+            .get(group)
+            .map(|g| g.members().filter_map(|m| leaf_key(&m.credential, &m.signature_key).ok()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Commits the addition of these key packages (each checked for the key
+    /// it was asked for): the commit for the group and the Welcome for them.
+    /// The commit is pending until [`Self::confirm`] (once the relay has put
+    /// it in order) or [`Self::discard`].
+    pub fn add(
+        &mut self,
+        key: &Ed25519Key,
+        group: &[u8],
+        packages: &[(&[u8], [u8; 32])],
+    ) -> Result<Commit, E2eError> {
+        let packages = packages
+            .iter()
+            .map(|(bytes, expected)| self.check_key_package(bytes, *expected))
+            .collect::<Result<Vec<_>, _>>()?;
+        let provider = &self.provider;
+        let g = self.groups.get_mut(group).ok_or(E2eError::NoGroup)?;
+        let (commit, welcome, _) =
+            g.add_members(provider, &Identity(key), &packages).map_err(|e| failed("add members", e))?;
+        Ok(Commit {
+            commit: bytes(&commit, "encode a commit")?,
+            welcome: Some(bytes(&welcome, "encode a Welcome")?),
+        })
+    }
+
+    /// Commits the removal of these members (by identity key).
+    pub fn remove(&mut self, key: &Ed25519Key, group: &[u8], who: &[[u8; 32]]) -> Result<Commit, E2eError> {
+        let provider = &self.provider;
+        let g = self.groups.get_mut(group).ok_or(E2eError::NoGroup)?;
+        let leaves: Vec<LeafNodeIndex> = g
+            .members()
+            .filter(|m| leaf_key(&m.credential, &m.signature_key).is_ok_and(|k| who.contains(&k)))
+            .map(|m| m.index)
+            .collect();
+        if leaves.is_empty() {
+            return Err(E2eError::Failed("remove: none of them is in the group".into()));
+        }
+        let (commit, welcome, _) =
+            g.remove_members(provider, &Identity(key), &leaves).map_err(|e| failed("remove members", e))?;
+        let welcome = welcome.map(|w| bytes(&w, "encode a Welcome")).transpose()?;
+        Ok(Commit { commit: bytes(&commit, "encode a commit")?, welcome })
+    }
+
+    /// Commits a fresh leaf of our own (new HPKE key, new path secrets): what
+    /// a member does now and then for post-compromise security.
+    pub fn update(&mut self, key: &Ed25519Key, group: &[u8]) -> Result<Commit, E2eError> {
+        let provider = &self.provider;
+        let g = self.groups.get_mut(group).ok_or(E2eError::NoGroup)?;
+        let bundle = g
+            .self_update(provider, &Identity(key), LeafNodeParameters::default())
+            .map_err(|e| failed("update our leaf", e))?;
+        let (commit, welcome, _) = bundle.into_contents();
+        let welcome = welcome
+            .map(|w| bytes(&MlsMessageOut::from_welcome(w, ProtocolVersion::Mls10), "encode a Welcome"))
+            .transpose()?;
+        Ok(Commit { commit: bytes(&commit, "encode a commit")?, welcome })
+    }
+
+    /// Takes our pending commit into the group: a new epoch.
+    pub fn confirm(&mut self, group: &[u8]) -> Result<u64, E2eError> {
+        let provider = &self.provider;
+        let g = self.groups.get_mut(group).ok_or(E2eError::NoGroup)?;
+        g.merge_pending_commit(provider).map_err(|e| failed("merge our commit", e))?;
+        Ok(g.epoch().as_u64())
+    }
+
+    /// Drops our pending commit (another was ordered first).
+    pub fn discard(&mut self, group: &[u8]) -> Result<(), E2eError> {
+        let provider = &self.provider;
+        let g = self.groups.get_mut(group).ok_or(E2eError::NoGroup)?;
+        g.clear_pending_commit(provider.storage()).map_err(|e| failed("drop our commit", e))
+    }
+
+    /// Joins a group from a Welcome that the relay says `from` sent. Every
+    /// member's credential must be its signature key, the Welcome's signer
+    /// must be `from`, and this member must be in it.
+    pub fn join(&mut self, welcome: &[u8], from: [u8; 32]) -> Result<Joined, E2eError> {
+        let MlsMessageBodyIn::Welcome(welcome) = parse(welcome, "Welcome")? else {
+            return Err(E2eError::Malformed { what: "Welcome", why: "another kind of MLS message".into() });
+        };
+        let staged = StagedWelcome::new_from_welcome(&self.provider, &join_config(), welcome, None)
+            .map_err(rejected)?;
+        let members = staged
+            .members()
+            .map(|m| leaf_key(&m.credential, &m.signature_key))
+            .collect::<Result<Vec<_>, _>>()?;
+        let sender = staged.welcome_sender().map_err(rejected)?;
+        let sender = leaf_key(sender.credential(), sender.signature_key().as_slice())?;
+        expect_key(sender, from, "the Welcome's signer")?;
+        if !members.contains(&self.me) {
+            return Err(E2eError::WrongKey("the Welcome's group does not hold our key".into()));
+        }
+        let group = staged.into_group(&self.provider).map_err(rejected)?;
+        let id = group.group_id().as_slice().to_vec();
+        let epoch = group.epoch().as_u64();
+        // A Welcome into a group we hold replaces it (the sender started over).
+        self.forget(&id);
+        self.keep(id.clone(), group);
+        Ok(Joined { group: id, epoch, members })
+    }
+
+    /// Seals `plaintext` for the group.
+    pub fn seal(&mut self, key: &Ed25519Key, group: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, E2eError> {
+        let provider = &self.provider;
+        let g = self.groups.get_mut(group).ok_or(E2eError::NoGroup)?;
+        let message =
+            g.create_message(provider, &Identity(key), plaintext).map_err(|e| failed("seal a message", e))?;
+        bytes(&message, "encode a message")
+    }
+
+    /// What anyone who holds an MLS PrivateMessage or PublicMessage can read
+    /// of it (the relay among them): its wire format, group and epoch.
+    pub fn header(message: &[u8]) -> Option<Header> {
+        let protocol = match parse(message, "message").ok()? {
+            MlsMessageBodyIn::PrivateMessage(m) => ProtocolMessage::from(m),
+            MlsMessageBodyIn::PublicMessage(m) => ProtocolMessage::from(m),
+            _ => return None,
+        };
+        Some(Header {
+            wire_format: wire_format(message)?,
+            group: protocol.group_id().as_slice().to_vec(),
+            epoch: protocol.epoch().as_u64(),
+        })
+    }
+
+    /// The group an MLS PrivateMessage or PublicMessage is for, read from its
+    /// header (which the relay sees too).
+    pub fn group_of(message: &[u8]) -> Option<Vec<u8>> {
+        match parse(message, "message").ok()? {
+            MlsMessageBodyIn::PrivateMessage(m) => {
+                Some(ProtocolMessage::from(m).group_id().as_slice().to_vec())
+            }
+            MlsMessageBodyIn::PublicMessage(m) => {
+                Some(ProtocolMessage::from(m).group_id().as_slice().to_vec())
+            }
+            _ => None,
+        }
+    }
+
+    /// Opens a message of one of our groups that the relay says `from` sent:
+    /// an application message, or a commit (checked, then merged).
+    pub fn open(&mut self, message: &[u8], from: [u8; 32]) -> Result<Opened, E2eError> {
+        let protocol = match parse(message, "message")? {
+            MlsMessageBodyIn::PrivateMessage(m) => ProtocolMessage::from(m),
+            MlsMessageBodyIn::PublicMessage(m) => ProtocolMessage::from(m),
+            _ => {
+                return Err(E2eError::Malformed {
+                    what: "message",
+                    why: "neither a private nor a public message".into(),
+                });
+            }
+        };
+        let id = protocol.group_id().as_slice().to_vec();
+        let provider = &self.provider;
+        let g = self.groups.get_mut(&id).ok_or(E2eError::NoGroup)?;
+        let processed = g.process_message(provider, protocol).map_err(rejected)?;
+        let sender = match processed.sender() {
+            Sender::Member(index) => {
+                g.member_at(*index).ok_or_else(|| E2eError::Rejected("from no member".into()))?
+            }
+            _ => return Err(E2eError::Rejected("not sent by a member of the group".into())),
+        };
+        let sender = leaf_key(&sender.credential, &sender.signature_key)?;
+        expect_key(sender, from, "the message's sender")?;
+        match processed.into_content() {
+            ProcessedMessageContent::ApplicationMessage(app) => Ok(Opened::Application {
+                group: id,
+                epoch: g.epoch().as_u64(),
+                sender,
+                plaintext: app.into_bytes(),
+            }),
+            ProcessedMessageContent::StagedCommitMessage(staged) => {
+                let mut added = Vec::new();
+                for add in staged.add_proposals() {
+                    let leaf = add.add_proposal().key_package().leaf_node();
+                    added.push(leaf_key(leaf.credential(), leaf.signature_key().as_slice())?);
+                }
+                for update in staged.update_proposals() {
+                    let leaf = update.update_proposal().leaf_node();
+                    leaf_key(leaf.credential(), leaf.signature_key().as_slice())?;
+                }
+                if let Some(leaf) = staged.update_path_leaf_node() {
+                    expect_key(
+                        leaf_key(leaf.credential(), leaf.signature_key().as_slice())?,
+                        sender,
+                        "the committer's new leaf",
+                    )?;
+                }
+                let removed: Vec<[u8; 32]> = staged
+                    .remove_proposals()
+                    .filter_map(|r| g.member_at(r.remove_proposal().removed()))
+                    .filter_map(|m| leaf_key(&m.credential, &m.signature_key).ok())
+                    .collect();
+                let removed_me = staged.self_removed();
+                g.merge_staged_commit(provider, *staged).map_err(rejected)?;
+                let epoch = g.epoch().as_u64();
+                if removed_me {
+                    self.forget(&id);
+                }
+                Ok(Opened::Commit { group: id, epoch, committer: sender, added, removed, removed_me })
+            }
+            _ => Err(E2eError::Rejected("a proposal on its own (only commits and messages are used)".into())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tls::SeededRng;
+
+    struct Person {
+        key: Ed25519Key,
+        mls: E2e,
+    }
+
+    fn person(seed: u8) -> Person {
+        let key = Ed25519Key::from_seed(&[seed; 32]);
+        let mls = E2e::new(key.public_key());
+        Person { key, mls }
+    }
+
+    impl Person {
+        fn pk(&self) -> [u8; 32] {
+            self.key.public_key()
+        }
+        fn package(&mut self) -> Vec<u8> {
+            self.mls.key_package(&self.key).unwrap()
+        }
+    }
+
+    /// Alice makes a group and adds the others by their key packages.
+    fn group_of(alice: &mut Person, others: &mut [&mut Person]) -> Vec<u8> {
+        let group = alice.mls.create(&alice.key).unwrap();
+        let packages: Vec<(Vec<u8>, [u8; 32])> = others.iter_mut().map(|p| (p.package(), p.pk())).collect();
+        let refs: Vec<(&[u8], [u8; 32])> = packages.iter().map(|(b, k)| (b.as_slice(), *k)).collect();
+        let commit = alice.mls.add(&alice.key, &group, &refs).unwrap();
+        alice.mls.confirm(&group).unwrap();
+        for p in others.iter_mut() {
+            let joined = p.mls.join(commit.welcome.as_deref().unwrap(), alice.pk()).unwrap();
+            assert_eq!(joined.group, group);
+        }
+        group
+    }
+
+    fn text(opened: Opened) -> Vec<u8> {
+        match opened {
+            Opened::Application { plaintext, .. } => plaintext,
+            other => panic!("not an application message: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_mls_signature_key_is_the_identity_key_and_the_suite_is_0x0003() {
+        let mut alice = person(1);
+        let package = alice.package();
+        assert_eq!(wire_format(&package), Some(wire::KEY_PACKAGE));
+        let checked = alice.mls.check_key_package(&package, alice.pk()).unwrap();
+        assert_eq!(checked.leaf_node().signature_key().as_slice(), alice.pk());
+        assert_eq!(u16::from(checked.ciphersuite()), 0x0003);
+        // Asked for bob's key, a package of alice's is refused.
+        let bob = person(2);
+        assert!(matches!(alice.mls.check_key_package(&package, bob.pk()), Err(E2eError::WrongKey(_))));
+    }
+
+    #[test]
+    fn a_credential_that_is_not_its_signature_key_is_refused() {
+        // A leaf whose credential names alice but which signs with mallory's
+        // key: openmls would accept it; tlschat does not.
+        let mallory = Ed25519Key::from_seed(&[9; 32]);
+        let alice = person(1);
+        let provider = OpenMlsRustCrypto::default();
+        let lying = CredentialWithKey {
+            credential: BasicCredential::new(alice.pk().to_vec()).into(),
+            signature_key: mallory.public_key().to_vec().into(),
+        };
+        let bundle = KeyPackage::builder().build(CIPHERSUITE, &provider, &Identity(&mallory), lying).unwrap();
+        let bytes = MlsMessageOut::from(bundle.key_package().clone()).to_bytes().unwrap();
+        let err = alice.mls.check_key_package(&bytes, alice.pk()).unwrap_err();
+        assert!(matches!(err, E2eError::WrongKey(_)), "{err}");
+    }
+
+    #[test]
+    fn members_read_each_other_and_a_welcome_from_another_key_is_refused() {
+        let (mut alice, mut bob) = (person(1), person(2));
+        let group = group_of(&mut alice, &mut [&mut bob]);
+        let sealed = alice.mls.seal(&alice.key, &group, b"hello bob").unwrap();
+        assert_eq!(wire_format(&sealed), Some(wire::PRIVATE));
+        assert_eq!(E2e::group_of(&sealed), Some(group.clone()));
+        let header = E2e::header(&sealed).unwrap();
+        assert_eq!((header.wire_format, header.group, header.epoch), (wire::PRIVATE, group.clone(), 1));
+        assert_eq!(text(bob.mls.open(&sealed, alice.pk()).unwrap()), b"hello bob");
+        let back = bob.mls.seal(&bob.key, &group, b"hi alice").unwrap();
+        assert_eq!(text(alice.mls.open(&back, bob.pk()).unwrap()), b"hi alice");
+        // The relay names the wrong sender: refused.
+        let again = alice.mls.seal(&alice.key, &group, b"who am I").unwrap();
+        let carol = person(3);
+        assert!(matches!(bob.mls.open(&again, carol.pk()), Err(E2eError::WrongKey(_))));
+
+        // A Welcome the relay says carol sent, signed by alice: refused.
+        let mut dave = person(4);
+        let g2 = alice.mls.create(&alice.key).unwrap();
+        let p = dave.package();
+        let c = alice.mls.add(&alice.key, &g2, &[(&p, dave.pk())]).unwrap();
+        let err = dave.mls.join(c.welcome.as_deref().unwrap(), carol.pk()).unwrap_err();
+        assert!(matches!(err, E2eError::WrongKey(_)), "{err}");
+    }
+
+    #[test]
+    fn a_removed_member_cannot_open_what_is_sent_after_its_removal() {
+        let (mut alice, mut bob, mut carol) = (person(1), person(2), person(3));
+        let group = group_of(&mut alice, &mut [&mut bob, &mut carol]);
+        let before = alice.mls.seal(&alice.key, &group, b"all three").unwrap();
+        // Carol keeps her copy of the state as it was, and the ciphertexts.
+        assert_eq!(text(carol.mls.open(&before, alice.pk()).unwrap()), b"all three");
+        let removal = alice.mls.remove(&alice.key, &group, &[carol.pk()]).unwrap();
+        alice.mls.confirm(&group).unwrap();
+        let Opened::Commit { removed, .. } = bob.mls.open(&removal.commit, alice.pk()).unwrap() else {
+            panic!("a commit")
+        };
+        assert_eq!(removed, vec![carol.pk()]);
+        let after = alice.mls.seal(&alice.key, &group, b"without carol").unwrap();
+        assert_eq!(text(bob.mls.open(&after, alice.pk()).unwrap()), b"without carol");
+        // Carol, holding the old epoch and never processing the removal,
+        // cannot open the captured ciphertext.
+        let err = carol.mls.open(&after, alice.pk()).unwrap_err();
+        assert!(matches!(err, E2eError::Rejected(_)), "{err}");
+        // Processing it, she learns she was removed and forgets the group:
+        // still nothing to open with.
+        let Opened::Commit { removed_me: true, .. } = carol.mls.open(&removal.commit, alice.pk()).unwrap()
+        else {
+            panic!("carol learns her removal")
+        };
+        assert!(!carol.mls.holds(&group));
+        assert_eq!(carol.mls.open(&after, alice.pk()).unwrap_err(), E2eError::NoGroup);
+    }
+
+    #[test]
+    fn a_joiner_cannot_open_what_was_sent_before_its_welcome() {
+        let (mut alice, mut bob, mut carol) = (person(1), person(2), person(3));
+        let group = group_of(&mut alice, &mut [&mut bob]);
+        let early = alice.mls.seal(&alice.key, &group, b"before carol").unwrap();
+        assert_eq!(text(bob.mls.open(&early, alice.pk()).unwrap()), b"before carol");
+        let p = carol.package();
+        let add = alice.mls.add(&alice.key, &group, &[(&p, carol.pk())]).unwrap();
+        alice.mls.confirm(&group).unwrap();
+        bob.mls.open(&add.commit, alice.pk()).unwrap();
+        let joined = carol.mls.join(add.welcome.as_deref().unwrap(), alice.pk()).unwrap();
+        assert_eq!(joined.epoch, 2);
+        assert_eq!(joined.members, vec![alice.pk(), bob.pk(), carol.pk()]);
+        let err = carol.mls.open(&early, alice.pk()).unwrap_err();
+        assert!(matches!(err, E2eError::Rejected(_)), "{err}");
+        let late = alice.mls.seal(&alice.key, &group, b"with carol").unwrap();
+        assert_eq!(text(carol.mls.open(&late, alice.pk()).unwrap()), b"with carol");
+    }
+
+    #[test]
+    fn altered_replayed_and_reordered_messages_are_refused() {
+        let (mut alice, mut bob) = (person(1), person(2));
+        let group = group_of(&mut alice, &mut [&mut bob]);
+        let one = alice.mls.seal(&alice.key, &group, b"one").unwrap();
+        let two = alice.mls.seal(&alice.key, &group, b"two").unwrap();
+        let three = alice.mls.seal(&alice.key, &group, b"three").unwrap();
+        // Altered: every byte after the header, one at a time, in turn.
+        let mut rng = SeededRng::new_for_testing_only(7);
+        for _ in 0..40 {
+            let mut bad = one.clone();
+            let mut pick = [0u8; 2];
+            crate::tls::Rng::fill(&mut rng, &mut pick);
+            let at = 4 + usize::from(u16::from_be_bytes(pick)) % (bad.len() - 4);
+            bad[at] ^= 1 << (pick[0] % 8);
+            assert!(bob.mls.open(&bad, alice.pk()).is_err(), "a flipped bit at {at} was accepted");
+        }
+        assert_eq!(text(bob.mls.open(&one, alice.pk()).unwrap()), b"one");
+        // Replayed.
+        assert!(matches!(bob.mls.open(&one, alice.pk()), Err(E2eError::Rejected(_))));
+        // Reordered: three before two; two, arriving late, is refused.
+        assert_eq!(text(bob.mls.open(&three, alice.pk()).unwrap()), b"three");
+        assert!(matches!(bob.mls.open(&two, alice.pk()), Err(E2eError::Rejected(_))));
+        // Truncated and extended.
+        assert!(bob.mls.open(&one[..one.len() - 1], alice.pk()).is_err());
+        let mut longer = one.clone();
+        longer.push(0);
+        assert!(matches!(bob.mls.open(&longer, alice.pk()), Err(E2eError::Malformed { .. })));
+    }
+
+    #[test]
+    fn commits_replayed_or_out_of_order_are_refused() {
+        let (mut alice, mut bob) = (person(1), person(2));
+        let group = group_of(&mut alice, &mut [&mut bob]);
+        let first = alice.mls.update(&alice.key, &group).unwrap();
+        alice.mls.confirm(&group).unwrap();
+        let second = alice.mls.update(&alice.key, &group).unwrap();
+        alice.mls.confirm(&group).unwrap();
+        // Out of order: the second before the first.
+        assert!(matches!(bob.mls.open(&second.commit, alice.pk()), Err(E2eError::Rejected(_))));
+        let Opened::Commit { epoch: 2, .. } = bob.mls.open(&first.commit, alice.pk()).unwrap() else {
+            panic!("the first commit")
+        };
+        // Replayed.
+        assert!(matches!(bob.mls.open(&first.commit, alice.pk()), Err(E2eError::Rejected(_))));
+        let Opened::Commit { epoch: 3, .. } = bob.mls.open(&second.commit, alice.pk()).unwrap() else {
+            panic!("the second commit")
+        };
+        let m = alice.mls.seal(&alice.key, &group, b"epoch three").unwrap();
+        assert_eq!(text(bob.mls.open(&m, alice.pk()).unwrap()), b"epoch three");
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        let mut bob = person(2);
+        for len in 0..64 {
+            let junk: Vec<u8> = (0..len).map(|i| (i * 37 + 1) as u8).collect();
+            assert!(bob.mls.open(&junk, [0; 32]).is_err());
+            assert!(bob.mls.join(&junk, [0; 32]).is_err());
+            assert!(bob.mls.check_key_package(&junk, [0; 32]).is_err());
+        }
+        assert_eq!(wire_format(&[0, 1, 0, 2]), Some(wire::PRIVATE));
+        assert_eq!(wire_format(&[0, 2, 0, 2]), None);
+        assert_eq!(wire_format(&[0, 1, 0, 9]), None);
+        assert_eq!(wire_format(&[0, 1]), None);
+    }
+}
