@@ -103,6 +103,7 @@ impl World {
                 Output::Send(id, bytes) => self.deliver(id, &bytes),
                 Output::Close(id, reason) => self.closed.push((id, reason)),
                 Output::Note(note) => self.notes.push(note),
+                Output::Publish(..) => unreachable!("a room without a bus publishes nothing"),
             }
         }
     }

@@ -31,7 +31,9 @@ mod text;
 
 pub use addr::{BadHostPort, HostPort};
 pub use limits::{DEFAULT_UNVERIFIED_PER_ADDRESS, Limits, Refusal, open_file_limit, raise_open_file_limit};
-pub use room::{Binder, Host, RoomHandle, SEAT_QUEUE, start as start_room};
+pub use room::{
+    Binder, Bus, Host, RoomHandle, SEAT_QUEUE, start as start_room, start_on_bus as start_room_on_bus,
+};
 
 use std::io;
 use std::net::SocketAddr;
