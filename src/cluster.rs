@@ -26,12 +26,18 @@
 //!   acknowledge it to its author with the number the bus gave it, once
 //!   the entry is in the stream, and skip the author in the fan-out, as a
 //!   lone relay does. Other relays see an origin that is not theirs.
-//! - **Names** are bound in a key-value bucket per room, written with
-//!   create-if-absent (the server refuses a create for a key that exists):
-//!   two relays can never bind one name to two keys, because only one
-//!   create of `n.<name>` can succeed. Each look of a name (`n.`, `l.`
-//!   keys; see [`crate::chat::name`]) is taken the same way, so that a
-//!   look-alike of a bound name is refused on every relay too.
+//! - **Names** are bound in a key-value store per room, written with
+//!   create-if-absent: two relays can never bind one name to two keys,
+//!   because only one create of a name's key can succeed. Each look of a
+//!   name (see [`crate::chat::name`]) is taken the same way, so that a
+//!   look-alike of a bound name is refused on every relay too. The store
+//!   is a second stream (`TLSCHAT_NAMES_<room id>`), one subject per key
+//!   holding at most one entry, and a create is a publish that the server
+//!   accepts only while that subject is empty (expected last subject
+//!   sequence 0): what the NATS key-value API does underneath. The
+//!   key-value API itself is not used because async-nats 0.52 cannot read
+//!   the answer of nats-server 2.9 (Debian's) when it makes a bucket
+//!   ("data did not match any variant"); two stream operations can.
 //!
 //! The bus is as untrusted as a relay for what was said: entries carry the
 //! members' signed bytes unchanged, every member checks every signature,
@@ -42,7 +48,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_nats::HeaderMap;
-use async_nats::jetstream::{self, consumer, kv, stream};
+use async_nats::jetstream::{self, consumer, stream};
 use futures_util::StreamExt;
 
 use crate::chat::name;
@@ -123,7 +129,9 @@ pub struct Cluster {
     js: jetstream::Context,
     stream: String,
     subject: String,
-    names: kv::Store,
+    /// The names' stream, and the start of its subjects.
+    names: stream::Stream,
+    names_prefix: String,
     /// This relay's id among the room's relays: random, for this process.
     relay: String,
     published: AtomicU64,
@@ -139,14 +147,19 @@ pub fn subject(room: &[u8; 32]) -> String {
     format!("tlschat.{}.log", hex(room))
 }
 
-/// The bucket of the room's names: `tlschat_names_<hex>`.
-pub fn bucket_name(room: &[u8; 32]) -> String {
-    format!("tlschat_names_{}", hex(room))
+/// The stream of the room's names: `TLSCHAT_NAMES_<hex>`.
+pub fn names_stream_name(room: &[u8; 32]) -> String {
+    format!("TLSCHAT_NAMES_{}", hex(room))
+}
+
+/// The subjects of the room's names start so: `tlschat.<hex>.names`.
+fn names_prefix(room: &[u8; 32]) -> String {
+    format!("tlschat.{}.names", hex(room))
 }
 
 impl Cluster {
     /// Connects to the NATS server at `url` (`nats://HOST:PORT`) and opens
-    /// (making them on first use) the room's stream and names bucket.
+    /// (making them on first use) the room's stream and names.
     pub async fn join(url: &str, room: &[u8; 32], keep: Retention) -> Result<Self, ClusterError> {
         let rest = url.strip_prefix("nats://").ok_or_else(|| ClusterError::Address(url.to_owned()))?;
         if rest.is_empty() || rest.contains(['/', '@', ' ']) {
@@ -174,29 +187,24 @@ impl Cluster {
             ..Default::default()
         };
         js.get_or_create_stream(config).await.map_err(|e| js_error("stream")(e.to_string()))?;
-        let bucket = bucket_name(room);
-        let names = match js.get_key_value(&bucket).await {
-            Ok(store) => store,
-            Err(_) => {
-                let config = kv::Config {
-                    bucket: bucket.clone(),
-                    description: "a tlschat room's names, each bound to the first key".to_owned(),
-                    history: 1,
-                    max_value_size: 256,
-                    max_bytes: 64 << 20,
-                    storage: stream::StorageType::File,
-                    ..Default::default()
-                };
-                match js.create_key_value(config).await {
-                    Ok(store) => store,
-                    // Another relay made it first.
-                    Err(e) => js
-                        .get_key_value(&bucket)
-                        .await
-                        .map_err(|_| js_error("names bucket")(e.to_string()))?,
-                }
-            }
+        // The names: one subject per name and per look, one entry each,
+        // kept for good (a full stream refuses new names, never forgets one).
+        let names_config = stream::Config {
+            name: names_stream_name(room),
+            description: Some("a tlschat room's names, each bound to the first key".to_owned()),
+            subjects: vec![format!("{}.>", names_prefix(room))],
+            retention: stream::RetentionPolicy::Limits,
+            discard: stream::DiscardPolicy::New,
+            max_messages_per_subject: 1,
+            max_bytes: 64 << 20,
+            max_message_size: 512,
+            storage: stream::StorageType::File,
+            ..Default::default()
         };
+        let names = js
+            .get_or_create_stream(names_config)
+            .await
+            .map_err(|e| js_error("names stream")(e.to_string()))?;
         let mut id = [0u8; 8];
         getrandom::fill(&mut id).map_err(|e| js_error("relay id")(e.to_string()))?;
         Ok(Self {
@@ -204,6 +212,7 @@ impl Cluster {
             stream: stream_name(room),
             subject: subject(room),
             names,
+            names_prefix: names_prefix(room),
             relay: hex(&id),
             published: AtomicU64::new(0),
         })
@@ -261,7 +270,7 @@ impl Cluster {
         Ok(Entries { messages, relay: self.relay.clone() })
     }
 
-    /// Binds `name` to `key` in the room's bucket, or says why not in one
+    /// Binds `name` to `key` in the room's names, or says why not in one
     /// line: `Ok(true)` when it was bound to that key already, `Ok(false)`
     /// when this call bound it. Create-if-absent: of two relays binding one
     /// name at once, one wins and the other sees the winner's key.
@@ -289,6 +298,15 @@ impl Cluster {
             if let Some(held) = self.create_or_held(&look_key, &value).await?
                 && held.0 != *key
             {
+                if name::key(&held.1) == checked.key() {
+                    // The same name, bound first through another relay.
+                    return Err(format!(
+                        "the name {} belongs to the key {} in this room; refused the key {} that claimed it",
+                        held.1,
+                        held.0.short(),
+                        key.short()
+                    ));
+                }
                 return Err(format!(
                     "the name {} looks like {}, which belongs to the key {} in this room; refused the key {}",
                     checked.as_str(),
@@ -332,21 +350,34 @@ impl Cluster {
         bucket_key: &str,
         value: &str,
     ) -> Result<Option<(Fingerprint, String)>, String> {
-        match self.names.create(bucket_key, value.to_owned().into()).await {
+        let trouble = |e: &dyn std::fmt::Display| format!("the room's names on the bus: {e}");
+        // Accepted only while the subject holds nothing (its last sequence is 0).
+        let publish = jetstream::message::PublishMessage::build()
+            .payload(value.to_owned().into())
+            .expected_last_subject_sequence(0);
+        let subject = format!("{}.{bucket_key}", self.names_prefix);
+        let stored = match self.js.send_publish(subject, publish).await {
+            Ok(ack) => ack.await,
+            Err(e) => Err(e),
+        };
+        match stored {
             Ok(_) => Ok(None),
-            Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {
+            Err(e) if e.kind() == jetstream::context::PublishErrorKind::WrongLastSequence => {
                 self.held(bucket_key).await?.map(Some).ok_or_else(|| "the name's binding vanished".to_owned())
             }
-            Err(e) => Err(format!("the room's names on the bus: {e}")),
+            Err(e) => Err(trouble(&e)),
         }
     }
 
-    /// The key and name a bucket entry holds.
+    /// The key and name a binding holds.
     async fn held(&self, bucket_key: &str) -> Result<Option<(Fingerprint, String)>, String> {
-        let value =
-            self.names.get(bucket_key).await.map_err(|e| format!("the room's names on the bus: {e}"))?;
-        let Some(value) = value else { return Ok(None) };
-        let text = String::from_utf8_lossy(&value);
+        let subject = format!("{}.{bucket_key}", self.names_prefix);
+        let message = match self.names.get_last_raw_message_by_subject(&subject).await {
+            Ok(message) => message,
+            Err(e) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => return Ok(None),
+            Err(e) => return Err(format!("the room's names on the bus: {e}")),
+        };
+        let text = String::from_utf8_lossy(&message.payload);
         let (fp, name) = text.split_once(' ').ok_or("a damaged name binding on the bus")?;
         let fp = Fingerprint::parse(fp).ok_or("a damaged name binding on the bus")?;
         Ok(Some((fp, crate::chat::printable(name).into_owned())))
@@ -400,7 +431,7 @@ impl Entries {
     }
 }
 
-/// The room's names for a relay in a cluster: bound in the bus's bucket
+/// The room's names for a relay in a cluster: bound on the bus
 /// (so that every relay agrees), with this relay's members file for what
 /// stays local: its limit of new names per address, and the host's bans.
 #[derive(Debug)]
