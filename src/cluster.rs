@@ -18,9 +18,10 @@
 //!   server to refuse it when someone else wrote first, which would make
 //!   every relay retry under contention for no gain, since nobody here
 //!   chooses a number. What a publish does carry is a message id
-//!   (`Nats-Msg-Id`, this relay's id and a counter): a publish retried
-//!   after a lost acknowledgement is stored once (the stream's duplicate
-//!   window).
+//!   (`Nats-Msg-Id`, this relay's id and a counter), so that within the
+//!   stream's two-minute duplicate window a second copy of one publish
+//!   would be dropped. The relay does not retry: a publish the bus does
+//!   not acknowledge within [`PUBLISH_TIMEOUT`] is refused to its author.
 //! - **Who published an entry** rides in a header (`Tlschat-Origin`: the
 //!   relay's id and the seat), so that the relay that took a post can
 //!   acknowledge it to its author with the number the bus gave it, once
@@ -171,7 +172,7 @@ impl Cluster {
             .connect(url)
             .await
             .map_err(|e| ClusterError::Connect { url: url.to_owned(), why: e.to_string() })?;
-        let js = jetstream::ContextBuilder::new().timeout(PUBLISH_TIMEOUT).build(client);
+        let js = jetstream::ContextBuilder::new().timeout(PUBLISH_TIMEOUT).ack_timeout(PUBLISH_TIMEOUT).build(client);
         let config = stream::Config {
             name: stream_name(room),
             description: Some("a tlschat room's ordered log: the sequence is the room_seq".to_owned()),
