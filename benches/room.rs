@@ -196,7 +196,9 @@ async fn start_bus() -> Bus {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap_or_else(|e| fail(&format!("cannot start nats-server (Debian: apt install nats-server): {e}")));
+        .unwrap_or_else(|e| {
+            fail(&format!("cannot start nats-server (Debian: apt install nats-server): {e}"))
+        });
     let bus = Bus { child, url: format!("nats://127.0.0.1:{port}"), store };
     for _ in 0..500 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {

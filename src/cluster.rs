@@ -172,7 +172,10 @@ impl Cluster {
             .connect(url)
             .await
             .map_err(|e| ClusterError::Connect { url: url.to_owned(), why: e.to_string() })?;
-        let js = jetstream::ContextBuilder::new().timeout(PUBLISH_TIMEOUT).ack_timeout(PUBLISH_TIMEOUT).build(client);
+        let js = jetstream::ContextBuilder::new()
+            .timeout(PUBLISH_TIMEOUT)
+            .ack_timeout(PUBLISH_TIMEOUT)
+            .build(client);
         let config = stream::Config {
             name: stream_name(room),
             description: Some("a tlschat room's ordered log: the sequence is the room_seq".to_owned()),

@@ -224,14 +224,17 @@ async fn read_bus(mut entries: Entries, ordered: mpsc::Sender<Ordered>, events: 
     let _ = events.send(NetEvent::RoomNote { note }).await;
 }
 
+/// A publish the bus did not take: the seat, the entry and why.
+type Unpublished = (SeatId, Arc<[u8]>, String);
+
 /// The room task's side of its [`Bus`].
 struct BusLink {
     cluster: Arc<Cluster>,
     /// Taken by the task's loop.
     ordered: Option<mpsc::Receiver<Ordered>>,
-    /// Publishes the bus did not take: the seat, the entry and why.
-    refused: Option<mpsc::Receiver<(SeatId, Arc<[u8]>, String)>>,
-    refused_tx: mpsc::Sender<(SeatId, Arc<[u8]>, String)>,
+    /// Publishes the bus did not take.
+    refused: Option<mpsc::Receiver<Unpublished>>,
+    refused_tx: mpsc::Sender<Unpublished>,
     upto: u64,
 }
 
