@@ -362,11 +362,8 @@ fn a_name_bound_through_one_relay_is_refused_to_another_key_through_another() {
     let mut impostor = Proc::spawn("impostor", &mut cmd);
     let refused = wait_event(&impostor, "the refusal", |v| v["type"] == "refused");
     assert!(refused["text"].as_str().unwrap().contains("the name alice belongs to the key"), "{refused}");
-    assert!(
-        !impostor.wait().success() || !impostor.stdout.text().contains("\"welcome\""),
-        "{}",
-        impostor.output()
-    );
+    // Refused, then closed: never welcomed.
+    impostor.wait();
     assert!(!impostor.stdout.text().contains("\"type\":\"welcome\""), "{}", impostor.output());
     // The real alice is still welcome on every relay.
     let mut alice_again = member(&dir, &relays[1], "alice");
