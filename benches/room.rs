@@ -27,6 +27,13 @@
 //! - with `--slow-percent P`: P% of the members stop reading once seated.
 //!   The other figures are then the readers' own; `slow_*` says how many
 //!   slow members the server cut off ("too slow") and its memory after.
+//! - with `--relays R` (R > 1): the room is served by R `tlschat listen
+//!   --cluster` relays sharing one `nats-server -js` that the bench starts
+//!   on a free port; member i joins relay i mod R. The server figures are
+//!   then the relays' together (CPU, memory per member on its relay), and
+//!   `bus_*` says what the nats-server itself used: its CPU per message
+//!   of the fan-out probes and its memory. The fan-out latency includes the
+//!   bus hop (publish, store, deliver to every relay); compare with R = 1.
 //!
 //! Members sign what they send and the server checks each signature. By
 //! default they do not check the signatures of what they receive (they
@@ -137,6 +144,16 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or_else(|| fail("cannot read VmRSS (Linux only)"))
 }
 
+/// Resident memory of every relay, in KiB.
+fn rss_all(pids: &[u32]) -> u64 {
+    pids.iter().map(|&pid| rss_kib(pid)).sum()
+}
+
+/// CPU time of every relay, in clock ticks.
+fn cpu_all(pids: &[u32]) -> u64 {
+    pids.iter().map(|&pid| cpu_ticks(pid)).sum()
+}
+
 /// CPU time (user + system) of `pid`, in clock ticks.
 fn cpu_ticks(pid: u32) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -153,6 +170,53 @@ struct Server {
     home: PathBuf,
 }
 
+/// The `nats-server -js` a cluster of relays shares, killed when dropped.
+struct Bus {
+    child: Child,
+    url: String,
+    store: PathBuf,
+}
+
+impl Drop for Bus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.store);
+    }
+}
+
+/// Starts `nats-server -js` on a free loopback port and waits until it accepts.
+async fn start_bus() -> Bus {
+    let store = std::env::temp_dir().join(format!("tlschat-room-bench-nats-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&store);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap_or_else(|e| fail(&format!("no free port: {e}")))
+        .port();
+    let child = Command::new("nats-server")
+        .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+        .arg(&store)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            fail(&format!("cannot start nats-server (Debian: apt install nats-server): {e}"))
+        });
+    let bus = Bus { child, url: format!("nats://127.0.0.1:{port}"), store };
+    for _ in 0..500 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            // JetStream is ready a moment after the port.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            return bus;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    fail("nats-server did not accept within 10 s")
+}
+
+/// The room's key files, which every relay of the room holds.
+const ROOM_FILES: [&str; 4] = ["ca.key", "ca.pem", "server.key", "server.pem"];
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -166,11 +230,28 @@ fn memory_only() -> bool {
     std::env::args().any(|a| a == "--memory-only")
 }
 
-async fn start_server(members: usize) -> Server {
-    let home = std::env::temp_dir().join(format!("tlschat-room-bench-{}", std::process::id()));
+/// Starts relay `r` of the room; with `bus`, a relay of a cluster, which
+/// holds the room's keys from `first`'s home (the first relay's).
+async fn start_server(members: usize, r: usize, bus: Option<&Bus>, first: Option<&Server>) -> Server {
+    let home = std::env::temp_dir().join(format!("tlschat-room-bench-{}-{r}", std::process::id()));
     let _ = std::fs::remove_dir_all(&home);
+    if let Some(first) = first {
+        let room = home.join("room");
+        std::fs::create_dir_all(&room).unwrap_or_else(|e| fail(&e.to_string()));
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o700));
+            let _ = std::fs::set_permissions(&room, std::fs::Permissions::from_mode(0o700));
+        }
+        for file in ROOM_FILES {
+            std::fs::copy(first.home.join("room").join(file), room.join(file))
+                .unwrap_or_else(|e| fail(&format!("copying the room's {file}: {e}")));
+        }
+    }
+    let cluster: Vec<&str> = bus.map(|b| vec!["--cluster", b.url.as_str()]).unwrap_or_default();
     let mut child = Command::new(env!("CARGO_BIN_EXE_tlschat"))
         .args(["listen", "127.0.0.1:0", "--headless", "--history", "0"])
+        .args(cluster)
         .args([
             "--max-members",
             &(members + 1).to_string(),
@@ -188,7 +269,9 @@ async fn start_server(members: usize) -> Server {
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap_or_else(|e| fail(&format!("cannot start tlschat listen: {e}")));
-    let _ = SERVER.set(child.id());
+    if r == 0 {
+        let _ = SERVER.set(child.id());
+    }
     let stdout = child.stdout.take().unwrap_or_else(|| fail("no stdout"));
     let stdout = tokio::process::ChildStdout::from_std(stdout).unwrap_or_else(|e| fail(&e.to_string()));
     let mut lines = BufReader::new(stdout).lines();
@@ -431,13 +514,21 @@ async fn main() {
     if verify && n > MEMBERS_PER_ADDRESS {
         fail(&format!("--verify members all connect from 127.0.0.1: at most {MEMBERS_PER_ADDRESS}"));
     }
-    let server = start_server(n).await;
-    let pid = server.child.id();
+    let relays = arg("--relays", 1).max(1);
+    let bus = if relays > 1 { Some(start_bus().await) } else { None };
+    let mut servers: Vec<Server> = Vec::new();
+    for r in 0..relays {
+        let server = start_server(n.div_ceil(relays), r, bus.as_ref(), servers.first()).await;
+        servers.push(server);
+    }
+    let server = &servers[0];
+    let pids: Vec<u32> = servers.iter().map(|s| s.child.id()).collect();
+    let bus_pid = bus.as_ref().map(|b| b.child.id());
     let pem = std::fs::read_to_string(&server.ca).unwrap_or_else(|e| fail(&e.to_string()));
     let roots = RootStore::from_pem(&pem).unwrap_or_else(|e| fail(&e.to_string()));
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let rss_before = rss_kib(pid);
-    let cpu_before = cpu_ticks(pid);
+    let rss_before = rss_all(&pids);
+    let cpu_before = cpu_all(&pids);
 
     // The join storm: everyone at once.
     let epoch = Instant::now();
@@ -446,7 +537,8 @@ async fn main() {
     let start = Instant::now();
     for i in 0..n {
         // The slow members are the last ones.
-        intents.insert(i, member(i, &server, roots.clone(), epoch, reports_tx.clone(), i < readers, verify));
+        let server = &servers[i % relays];
+        intents.insert(i, member(i, server, roots.clone(), epoch, reports_tx.clone(), i < readers, verify));
     }
     let mut seated = 0;
     while seated < n {
@@ -459,17 +551,18 @@ async fn main() {
     let joined = start.elapsed();
     println!("members={n}");
     println!("store={}", if memory_only() { "memory" } else { "disk" });
+    println!("relays={relays}");
     println!("members_check_signatures={}", if verify { "yes" } else { "no" });
     println!("join_all_seated_s={:.2}", joined.as_secs_f64());
     println!("join_handshakes_per_s={:.0}", n as f64 / joined.as_secs_f64());
     println!(
         "join_server_cpu_us_per_member={:.0}",
-        (cpu_ticks(pid) - cpu_before) as f64 * 10_000.0 / n as f64
+        (cpu_all(&pids) - cpu_before) as f64 * 10_000.0 / n as f64
     );
 
     // Idle: let the join's work settle, then read the server's memory.
     tokio::time::sleep(Duration::from_secs(arg("--settle-secs", 3) as u64)).await;
-    let rss_idle = rss_kib(pid);
+    let rss_idle = rss_all(&pids);
     println!("idle_server_rss_before_kib={rss_before}");
     println!("idle_server_rss_with_members_kib={rss_idle}");
     println!("idle_server_kib_per_member={:.2}", (rss_idle.saturating_sub(rss_before)) as f64 / n as f64);
@@ -519,7 +612,8 @@ async fn main() {
     // Fan-out: member 0 speaks, everyone else hears.
     let author = intents.get(&0).cloned().unwrap_or_else(|| fail("no member 0"));
     let mut latencies = Vec::with_capacity(probes * n);
-    let cpu_fanout = cpu_ticks(pid);
+    let cpu_fanout = cpu_all(&pids);
+    let bus_cpu_fanout = bus_pid.map_or(0, cpu_ticks);
     for k in 0..probes {
         let sent = epoch.elapsed().as_nanos();
         let text = format!("probe {k} {sent}");
@@ -540,7 +634,8 @@ async fn main() {
         // Below the per-member rate limit (5 a second after a burst of 20).
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    let cpu_used = cpu_ticks(pid) - cpu_fanout;
+    let cpu_used = cpu_all(&pids) - cpu_fanout;
+    let bus_cpu_used = bus_pid.map_or(0, cpu_ticks) - bus_cpu_fanout;
     latencies.sort_unstable();
     println!("fanout_probes={probes}");
     println!("fanout_deliveries={}", latencies.len());
@@ -552,23 +647,35 @@ async fn main() {
         "fanout_server_cpu_us_per_delivery={:.2}",
         cpu_used as f64 * 10_000.0 / latencies.len().max(1) as f64
     );
+    if let Some(bus_pid) = bus_pid {
+        // The bus's own work: one publish and one delivery to each relay per message.
+        println!("bus_cpu_us_per_message={:.1}", bus_cpu_used as f64 * 10_000.0 / probes.max(1) as f64);
+        println!("bus_rss_kib={}", rss_kib(bus_pid));
+    }
     if let Some(task) = bad_poster {
         task.abort();
         println!("bad_posts_sent={}", bad_sent.load(std::sync::atomic::Ordering::Relaxed));
         println!("bad_poster_connections={}", bad_connections.load(std::sync::atomic::Ordering::Relaxed));
     }
     if sustained_secs > 0 {
-        sustained(&intents, &mut reports, epoch, pid, readers, sustained_secs, rate).await;
+        let bus_cpu_start = bus_pid.map_or(0, cpu_ticks);
+        sustained(&intents, &mut reports, epoch, &pids, readers, sustained_secs, rate).await;
+        if let Some(bus_pid) = bus_pid {
+            let used = cpu_ticks(bus_pid) - bus_cpu_start;
+            let messages = (sustained_secs * rate).max(1);
+            println!("bus_sustained_cpu_us_per_message={:.1}", used as f64 * 10_000.0 / messages as f64);
+        }
     }
     if slow > 0 {
         // The slow members' places: cut off, or still queued for.
         tokio::time::sleep(Duration::from_secs(2)).await;
         println!("slow_members={slow}");
         println!("slow_members_disconnected={}", TOO_SLOW.load(std::sync::atomic::Ordering::Relaxed));
-        println!("slow_server_rss_after_kib={}", rss_kib(pid));
+        println!("slow_server_rss_after_kib={}", rss_all(&pids));
     }
     drop(intents);
-    drop(server);
+    drop(servers);
+    drop(bus);
 }
 
 /// What the readers got of the sustained load.
@@ -608,7 +715,7 @@ async fn sustained(
     intents: &HashMap<usize, mpsc::Sender<Intent>>,
     reports: &mut mpsc::UnboundedReceiver<Report>,
     epoch: Instant,
-    pid: u32,
+    pids: &[u32],
     readers: usize,
     secs: usize,
     rate: usize,
@@ -622,7 +729,7 @@ async fn sustained(
         out_of_order: 0,
         latencies: Vec::with_capacity(expected),
     };
-    let cpu_start = cpu_ticks(pid);
+    let cpu_start = cpu_all(pids);
     let mut tick = tokio::time::interval(Duration::from_secs(1) / rate as u32);
     for k in 0..total {
         tick.tick().await;
@@ -645,7 +752,7 @@ async fn sustained(
             _ => break,
         }
     }
-    let cpu_used = cpu_ticks(pid) - cpu_start;
+    let cpu_used = cpu_all(pids) - cpu_start;
     let Tally { duplicated, out_of_order, mut latencies, .. } = tally;
     let delivered = latencies.len();
     let lost = expected.saturating_sub(delivered - duplicated);

@@ -42,6 +42,7 @@
 
 pub mod app;
 pub mod chat;
+pub mod cluster;
 pub mod cmd;
 pub mod demo;
 pub mod escape;

@@ -220,6 +220,10 @@ struct ListenArgs {
     #[arg(long, value_name = "N", default_value = "64")]
     max_unverified_per_address: usize,
 
+    /// Serve the room with other relays through this NATS JetStream server (nats://HOST:PORT): the bus orders the room, binds its names and keeps its history; every relay must hold the room's keys (docs/SCALING.md)
+    #[arg(long, value_name = "URL", conflicts_with = "echo")]
+    cluster: Option<String>,
+
     #[command(flatten)]
     tls: TlsArgs,
 
@@ -439,6 +443,7 @@ impl ListenArgs {
             no_guests: self.no_guests,
             seats_per_key: self.seats_per_key,
             name_expiry_days: self.name_expiry_days,
+            cluster: self.cluster,
             limits: {
                 // A room's connections are its members: as many as the
                 // system allows. Where it cannot be raised, the cap says so

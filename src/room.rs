@@ -433,7 +433,7 @@ impl Members {
 
     /// Counts one new name from `from`, or refuses it: the address has
     /// bound its limit in the last hour.
-    fn count_new_name(&self, name: &str, from: IpAddr, now: u64) -> Result<(), String> {
+    pub(crate) fn count_new_name(&self, name: &str, from: IpAddr, now: u64) -> Result<(), String> {
         let mut limits = self.new_names.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if limits.len() >= MAX_TRACKED_ADDRESSES {
             limits.retain(|_, (since, _)| now.saturating_sub(*since) < NAME_WINDOW);

@@ -23,6 +23,8 @@ pub mod name;
 pub mod relay;
 
 #[cfg(test)]
+mod bus_tests;
+#[cfg(test)]
 mod tests;
 
 pub use contacts::{Contact, Contacts};

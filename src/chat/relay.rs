@@ -88,6 +88,12 @@ pub struct Config {
     pub guests: bool,
     /// Keys the host banned: refused on joining.
     pub banned: HashSet<[u8; 32]>,
+    /// The room is ordered by a bus that several relays share
+    /// (`listen --cluster`, [`crate::cluster`]): what this relay accepts
+    /// (posts, guests' lines, joins and leaves it announces) it hands on as
+    /// [`Output::Publish`] instead of numbering it, and it fans out what
+    /// the bus ordered, fed back through [`Relay::ordered`].
+    pub bus: bool,
 }
 
 impl Config {
@@ -103,6 +109,7 @@ impl Config {
             seats_per_key: SEATS_PER_KEY,
             guests: true,
             banned: HashSet::new(),
+            bus: false,
         }
     }
 }
@@ -138,6 +145,11 @@ pub enum Output {
     Close(SeatId, String),
     /// A line for the room operator's log.
     Note(String),
+    /// Hand this entry (a `Deliver`, `Guest` or `Presence` frame whose
+    /// room_seq is 0) from this seat to the bus that orders the room
+    /// ([`Config::bus`]); it comes back numbered through
+    /// [`Relay::ordered`], or refused through [`Relay::unpublished`].
+    Publish(SeatId, Arc<[u8]>),
 }
 
 /// Why a seat was refused.
@@ -186,6 +198,10 @@ struct Seat {
     resume: ResumeState,
     /// The key packages it published, each handed out once (end to end).
     packages: VecDeque<Vec<u8>>,
+    /// Seated, but its join is on its way through the bus: it hears
+    /// nothing until the bus has ordered the join, which is then its
+    /// welcome's room_seq, as with a lone relay.
+    waiting: bool,
 }
 
 /// A seat's resume: one per connection, in as many pages as it takes.
@@ -372,14 +388,50 @@ impl Relay {
             refusals: Refusals { since_ms: None, untold: 0 },
             resume: ResumeState::NotAsked,
             packages: VecDeque::new(),
+            waiting: false,
         };
         let info = seat.info(now_ms);
         self.seats.insert(id, seat);
         let announce = self.members() <= self.config.announce_up_to;
+        let note = format!("{} joined ({})", info.name, info.standing.as_str());
+        if announce && self.config.bus {
+            // Welcomed once the bus has ordered the join (see `ordered`).
+            if let Some(seat) = self.seats.get_mut(&id) {
+                seat.waiting = true;
+            }
+            let presence = Frame::Presence { room_seq: 0, joined: true, member: info, reason: String::new() };
+            let mut out = vec![Output::Publish(id, presence.encode().into())];
+            if id != HOST {
+                out.push(Output::Note(note));
+            }
+            return Ok(out);
+        }
         if announce {
             self.room_seq += 1;
         }
+        let mut out = self.greet(id, now_ms);
+        if announce {
+            let line: Arc<[u8]> = format!("* {note}\n").into_bytes().into();
+            let presence = Frame::Presence {
+                room_seq: self.room_seq,
+                joined: true,
+                member: info,
+                reason: String::new(),
+            };
+            self.broadcast(Some(id), &presence.encode().into(), &line, &mut out);
+        }
+        if id != HOST {
+            out.push(Output::Note(note));
+        }
+        Ok(out)
+    }
+
+    /// What a seat hears on taking its seat: the welcome (with this
+    /// room_seq), the history and, for members, who is here.
+    fn greet(&self, id: SeatId, now_ms: u64) -> Vec<Output> {
         let mut out = Vec::new();
+        let Some(seat) = self.seats.get(&id) else { return out };
+        let (transport, info) = (seat.transport, seat.info(now_ms));
         let replayed = self.config.history.min(self.log.len()).min(usize::from(u16::MAX));
         let history = u16::try_from(replayed).unwrap_or(u16::MAX);
         let welcome = match transport {
@@ -416,21 +468,7 @@ impl Relay {
             let members = recent.into_iter().map(|s| s.info(now_ms)).collect();
             out.push(Output::Send(id, Frame::Roster { total, last: true, members }.encode().into()));
         }
-        let note = format!("{} joined ({})", info.name, info.standing.as_str());
-        if announce {
-            let line: Arc<[u8]> = format!("* {note}\n").into_bytes().into();
-            let presence = Frame::Presence {
-                room_seq: self.room_seq,
-                joined: true,
-                member: info,
-                reason: String::new(),
-            };
-            self.broadcast(Some(id), &presence.encode().into(), &line, &mut out);
-        }
-        if id != HOST {
-            out.push(Output::Note(note));
-        }
-        Ok(out)
+        out
     }
 
     /// Unseats `id` and tells everyone else; `reason` is empty when it
@@ -442,13 +480,17 @@ impl Relay {
         if seat.standing != Standing::Guest {
             self.release_name(&seat.name);
         }
-        if announce {
+        if announce && !self.config.bus {
             self.room_seq += 1;
         }
         let info = seat.info(now_ms);
         let why = if reason.is_empty() { String::new() } else { format!(": {reason}") };
         let note = format!("{} left{why}", info.name);
-        if announce {
+        if announce && self.config.bus {
+            let presence =
+                Frame::Presence { room_seq: 0, joined: false, member: info, reason: reason.to_owned() };
+            out.push(Output::Publish(id, presence.encode().into()));
+        } else if announce {
             let line: Arc<[u8]> = format!("* {note}\n").into_bytes().into();
             let presence = Frame::Presence {
                 room_seq: self.room_seq,
@@ -541,6 +583,11 @@ impl Relay {
         seat.strikes = 0;
         seat.active_ms = now_ms;
         let name = seat.name.clone();
+        if self.config.bus {
+            let entry = Frame::Guest { room_seq: 0, flags: 0, name, text: text.to_owned() };
+            out.push(Output::Publish(id, entry.encode().into()));
+            return out;
+        }
         self.room_seq += 1;
         let frame =
             Frame::Guest { room_seq: self.room_seq, flags: 0, name: name.clone(), text: text.to_owned() };
@@ -632,6 +679,11 @@ impl Relay {
                     out.push(Output::Send(target, frame.clone()));
                 }
                 out.push(Output::Send(id, Frame::Ack { room_seq: 0, seq, private: true }.encode().into()));
+            }
+            None if self.config.bus => {
+                // Numbered, fanned out and acknowledged once the bus has it.
+                let entry = Frame::Deliver { room_seq: 0, flags: 0, author, signed: bytes.to_vec() };
+                out.push(Output::Publish(id, entry.encode().into()));
             }
             None => {
                 self.room_seq += 1;
@@ -862,6 +914,126 @@ impl Relay {
         }
     }
 
+    /// An entry the bus ordered at `room_seq` ([`Config::bus`]): `entry`
+    /// is the frame some relay published (room_seq 0), `origin` the seat
+    /// that said it when this relay published it. The entry is numbered,
+    /// kept as history and fanned out to every seat but its author's; the
+    /// author is acknowledged with the bus's number, and a member whose
+    /// join this is gets its welcome. An entry from another relay is
+    /// checked as a member's post is (a signature that does not verify,
+    /// another room, a private message) and skipped if it fails: the bus
+    /// and the other relays are trusted with the order, not with what was
+    /// said. An entry numbered at or below the last one is a repeat and
+    /// changes nothing.
+    pub fn ordered(
+        &mut self,
+        room_seq: u64,
+        entry: &[u8],
+        origin: Option<SeatId>,
+        now_ms: u64,
+    ) -> Vec<Output> {
+        let mut out = Vec::new();
+        if room_seq <= self.room_seq {
+            return out;
+        }
+        self.room_seq = room_seq;
+        let skipped = |why: &str| Output::Note(format!("skipped the bus's entry {room_seq}: {why}"));
+        let frame = match decode_entry(entry) {
+            Ok(frame) => frame,
+            Err(why) => {
+                out.push(skipped(&why));
+                return out;
+            }
+        };
+        match frame {
+            Frame::Deliver { flags: 0, author, signed, .. } => {
+                let Ok(message) = Signed::open(&signed) else {
+                    out.push(skipped("a malformed message"));
+                    return out;
+                };
+                let f = message.fields();
+                // This relay checked its own members' posts on the way in.
+                let problem = if f.recipient.is_some() {
+                    Some("a private message")
+                } else if f.room != self.config.room {
+                    Some("signed for another room")
+                } else if origin.is_none() && !message.valid() {
+                    Some("its signature does not verify")
+                } else {
+                    None
+                };
+                if let Some(problem) = problem {
+                    out.push(skipped(&format!("from {}: {problem}", printable(&author))));
+                    return out;
+                }
+                let line: Arc<[u8]> = post_line(&author, f.kind, &f.text).into_bytes().into();
+                let live =
+                    Frame::Deliver { room_seq, flags: 0, author: author.clone(), signed: signed.clone() };
+                let past = Frame::Deliver { room_seq, flags: flags::HISTORY, author, signed };
+                self.remember(room_seq, now_ms, past.encode().into(), line.clone());
+                self.broadcast(origin, &live.encode().into(), &line, &mut out);
+                if let Some(id) = origin.filter(|id| self.seats.contains_key(id)) {
+                    let ack = Frame::Ack { room_seq, seq: f.seq, private: false };
+                    out.push(Output::Send(id, ack.encode().into()));
+                }
+            }
+            Frame::Guest { flags: 0, name, text, .. } => {
+                if text.len() > MAX_TEXT {
+                    out.push(skipped("a guest's line over the limit"));
+                    return out;
+                }
+                let line = format!("[{} (unverified)] {}\n", printable(&name), printable(&text));
+                let line: Arc<[u8]> = line.into_bytes().into();
+                let live = Frame::Guest { room_seq, flags: 0, name: name.clone(), text: text.clone() };
+                let past = Frame::Guest { room_seq, flags: flags::HISTORY, name, text };
+                self.remember(room_seq, now_ms, past.encode().into(), line.clone());
+                self.broadcast(origin, &live.encode().into(), &line, &mut out);
+            }
+            Frame::Presence { joined, member, reason, .. } => {
+                let welcomed = origin.filter(|id| joined && self.seats.get(id).is_some_and(|s| s.waiting));
+                if let Some(seat) = welcomed.and_then(|id| self.seats.get_mut(&id)) {
+                    seat.waiting = false;
+                }
+                if let Some(id) = welcomed {
+                    out.extend(self.greet(id, now_ms));
+                }
+                let why = if reason.is_empty() { String::new() } else { format!(": {}", printable(&reason)) };
+                let what = if joined {
+                    format!("{} joined ({})", printable(&member.name), member.standing.as_str())
+                } else {
+                    format!("{} left{why}", printable(&member.name))
+                };
+                let line: Arc<[u8]> = format!("* {what}\n").into_bytes().into();
+                let presence = Frame::Presence { room_seq, joined, member, reason };
+                self.broadcast(origin, &presence.encode().into(), &line, &mut out);
+            }
+            other => out.push(skipped(&format!("a {} frame is not a room entry", frame_name(&other)))),
+        }
+        out
+    }
+
+    /// The bus did not take what `id` published ([`Output::Publish`]):
+    /// a post or a line is refused to its author (the connection kept), a
+    /// join waiting for the bus is refused and closed.
+    pub fn unpublished(&mut self, id: SeatId, entry: &[u8], why: &str, now_ms: u64) -> Vec<Output> {
+        let Some(seat) = self.seats.get(&id) else { return Vec::new() };
+        let (transport, waiting) = (seat.transport, seat.waiting);
+        match decode_entry(entry) {
+            Ok(Frame::Presence { joined: true, .. }) if waiting => {
+                let reason = format!("the room's bus did not take the join ({why})");
+                self.expel(id, RefusalCode::Disconnected, &reason, now_ms)
+            }
+            Ok(Frame::Deliver { .. } | Frame::Guest { .. }) => {
+                let text = format!("not sent: the room's bus did not take it ({why})");
+                vec![
+                    Output::Send(id, refusal(transport, RefusalCode::Disconnected, text)),
+                    Output::Note(format!("the bus did not take an entry from seat {id}: {why}")),
+                ]
+            }
+            _ => vec![Output::Note(format!("the bus did not take an entry from seat {id}: {why}"))],
+        }
+    }
+
     fn remember(&mut self, room_seq: u64, at_ms: u64, frame: Arc<[u8]>, line: Arc<[u8]>) {
         self.log.push(Past { room_seq, at_ms, frame, line }, at_ms);
     }
@@ -907,7 +1079,7 @@ impl Relay {
     /// every guest, except `except`.
     fn broadcast(&self, except: Option<SeatId>, frame: &Arc<[u8]>, line: &Arc<[u8]>, out: &mut Vec<Output>) {
         for (&id, seat) in &self.seats {
-            if Some(id) == except {
+            if Some(id) == except || seat.waiting {
                 continue;
             }
             let bytes = match seat.transport {
@@ -925,6 +1097,27 @@ pub fn refusal(transport: Transport, code: RefusalCode, text: String) -> Arc<[u8
     match transport {
         Transport::Frames => Frame::Refused { code, text }.encode().into(),
         Transport::Lines => format!("tlschat: {text}\n").into_bytes().into(),
+    }
+}
+
+/// A room message as a guest reads it.
+fn post_line(author: &str, kind: Kind, text: &str) -> String {
+    let (author, text) = (printable(author), printable(text));
+    if kind == Kind::Action {
+        format!("* {author} {text}\n")
+    } else {
+        format!("[{author} \u{2713}] {text}\n")
+    }
+}
+
+/// One frame, exactly: what a relay published to the bus.
+fn decode_entry(entry: &[u8]) -> Result<Frame, String> {
+    let mut buffer = super::FrameBuffer::default();
+    buffer.push(entry);
+    match buffer.next_frame() {
+        Ok(Some(frame)) if buffer.pending() == 0 => Ok(frame),
+        Ok(_) => Err("not one whole frame".to_owned()),
+        Err(e) => Err(e.to_string()),
     }
 }
 

@@ -21,6 +21,7 @@ use super::{
     write_public,
 };
 use crate::chat::relay;
+use crate::cluster::{self, Cluster};
 use crate::home::Home;
 use crate::net::{self, HostPort, Intent, Service};
 use crate::pki;
@@ -71,6 +72,9 @@ pub struct Options {
     pub limits: net::Limits,
     /// Suites, key log, handshake limit.
     pub tls: TlsOptions,
+    /// Share the room with other relays through the NATS server at this
+    /// address (`nats://HOST:PORT`): see [`crate::cluster`].
+    pub cluster: Option<String>,
 }
 
 /// `tlschat listen`: serves the room until Ctrl-C or the host quits.
@@ -137,6 +141,22 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
         config.emit_steps = false;
         Service::Echo
     } else {
+        if opts.cluster.is_some() && opts.closed {
+            return Err(Error::msg(
+                "--closed admits the names this relay's members file holds, but a cluster binds names on the bus: run a cluster open (without --closed)",
+            ));
+        }
+        // The room's stream and names on the bus, when it is shared.
+        let cluster = match &opts.cluster {
+            Some(url) => {
+                let cluster = Cluster::join(url, &fingerprint.0, opts.keep)
+                    .await
+                    .map_err(|e| Error::msg(e.to_string()))?;
+                out.info(&format!("cluster: {url}, stream {}", cluster::stream_name(&fingerprint.0)));
+                Some(Arc::new(cluster))
+            }
+            None => None,
+        };
         // Mutual TLS: members prove their identity key, and each name stays with the first key that used it.
         let members = Arc::new(
             Members::open(room.members_path())?
@@ -152,13 +172,20 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
         }
         // The host is a member too, under its own identity.
         let identity = load_identity(&home, !tui)?;
-        members.claim(identity.name(), &identity.fingerprint()).map_err(|why| {
+        let claimed = match &cluster {
+            Some(cluster) => cluster.bind(identity.name(), &identity.fingerprint()).await.map(|_| ()),
+            None => members.claim(identity.name(), &identity.fingerprint()),
+        };
+        claimed.map_err(|why| {
             Error::msg(format!(
                 "you cannot host this room as {}: {why}; pick another name with `tlschat id --name`",
                 identity.name()
             ))
         })?;
-        let binder: Arc<dyn net::Binder> = members.clone();
+        let binder: Arc<dyn net::Binder> = match &cluster {
+            Some(cluster) => Arc::new(cluster::Names::new(cluster.clone(), members.clone())),
+            None => members.clone(),
+        };
         let banned = members.banned();
         config.client_auth = if opts.require_identity {
             ClientAuth::Required(ClientTrust::Admit(members))
@@ -175,26 +202,40 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
         room_config.guests = !opts.no_guests;
         room_config.seats_per_key = opts.seats_per_key.max(1);
         room_config.banned = banned;
-        let room = if opts.memory_only {
-            out.info("the room's log is kept in memory only (--memory-only): it starts over with the room");
-            net::start_room(room_config, Some(host), Some(binder), local, event_tx.clone())
-        } else {
-            crate::home::private_dir(room.dir())?;
-            let path = room.dir().join(store::FILE);
-            let refuse = |e: store::StoreError| {
-                Error::msg(format!("cannot keep the room's history: {e} (--memory-only runs without it)"))
-            };
-            let log = RoomLog::open(&path).map_err(refuse)?;
-            let (room, reopened) =
-                net::start_durable(room_config, log, Some(host), Some(binder), local, event_tx.clone())
-                    .map_err(refuse)?;
-            out.info(&format!(
-                "log: {} ({} message(s) of history kept; the room goes on from room_seq {})",
-                path.display(),
-                reopened.messages,
-                reopened.room_seq
-            ));
-            room
+        let room = match cluster {
+            Some(cluster) => {
+                // The room's history comes from the stream: what it keeps.
+                let (first, last) = cluster.bounds().await.map_err(|e| Error::msg(e.to_string()))?;
+                let from = first.max((last + 1).saturating_sub(opts.keep.messages.max(1) as u64));
+                let entries = cluster.entries(from).await.map_err(|e| Error::msg(e.to_string()))?;
+                let upto = if first > last { 0 } else { last };
+                let bus = net::Bus { cluster, entries, upto };
+                net::start_room_on_bus(room_config, Some(host), Some(binder), local, event_tx.clone(), bus)
+            }
+            None if opts.memory_only => {
+                out.info(
+                    "the room's log is kept in memory only (--memory-only): it starts over with the room",
+                );
+                net::start_room(room_config, Some(host), Some(binder), local, event_tx.clone())
+            }
+            None => {
+                crate::home::private_dir(room.dir())?;
+                let path = room.dir().join(store::FILE);
+                let refuse = |e: store::StoreError| {
+                    Error::msg(format!("cannot keep the room's history: {e} (--memory-only runs without it)"))
+                };
+                let log = RoomLog::open(&path).map_err(refuse)?;
+                let (room, reopened) =
+                    net::start_durable(room_config, log, Some(host), Some(binder), local, event_tx.clone())
+                        .map_err(refuse)?;
+                out.info(&format!(
+                    "log: {} ({} message(s) of history kept; the room goes on from room_seq {})",
+                    path.display(),
+                    reopened.messages,
+                    reopened.room_seq
+                ));
+                room
+            }
         };
         host_intents = Some(intents_tx);
         Service::Room { room, about: about.clone().into() }

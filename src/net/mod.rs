@@ -34,7 +34,8 @@ pub use addr::{BadHostPort, HostPort};
 pub use backoff::Backoff;
 pub use limits::{DEFAULT_UNVERIFIED_PER_ADDRESS, Limits, Refusal, open_file_limit, raise_open_file_limit};
 pub use room::{
-    Binder, Host, MAX_UNCOMMITTED, Reopened, RoomHandle, SEAT_QUEUE, start as start_room, start_durable,
+    Binder, Bus, Host, MAX_UNCOMMITTED, Reopened, RoomHandle, SEAT_QUEUE, start as start_room, start_durable,
+    start_on_bus as start_room_on_bus,
 };
 
 use std::io;

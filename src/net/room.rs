@@ -31,6 +31,7 @@ use super::{Intent, NetEvent, unix_now_ms};
 use crate::chat::frame::RefusalCode;
 use crate::chat::relay::{self, HOST, Joiner, Output, Relay, SeatId, Transport};
 use crate::chat::{ChatEvent, Frame, FrameBuffer, Kind, Member};
+use crate::cluster::{Cluster, Entries, Ordered};
 use crate::store::{Batch, Progress, RoomLog, StoreError, Writer};
 use crate::tls::OsRng;
 use crate::tls::{Ed25519Key, Fingerprint};
@@ -154,7 +155,7 @@ pub fn start(
     local: SocketAddr,
     events: mpsc::Sender<NetEvent>,
 ) -> RoomHandle {
-    spawn(Relay::new(config), None, host, binder, local, events)
+    spawn(Relay::new(config), None, host, binder, local, events, None)
 }
 
 /// What a room found in its log when it started.
@@ -192,7 +193,36 @@ pub fn start_durable(
         waiting: VecDeque::new(),
         told: false,
     };
-    Ok((spawn(relay, Some(durable), host, binder, local, events), reopened))
+    Ok((spawn(relay, Some(durable), host, binder, local, events, None), reopened))
+}
+
+/// The bus a room shares with other relays (`listen --cluster`, see
+/// [`crate::cluster`]): its entries from some sequence on, and the last
+/// sequence it held when the relay started, which the room reads up to
+/// (its history) before it seats anyone.
+#[derive(Debug)]
+pub struct Bus {
+    /// The room's stream and names.
+    pub cluster: Arc<Cluster>,
+    /// The stream's entries, in order.
+    pub entries: Entries,
+    /// The stream's last sequence when the relay started.
+    pub upto: u64,
+}
+
+/// Starts the room's task for a room ordered by `bus` (its
+/// [`relay::Config::bus`] is set here): what the relay accepts is
+/// published, and what the bus orders is fanned out.
+pub fn start_on_bus(
+    mut config: relay::Config,
+    host: Option<Host>,
+    binder: Option<Arc<dyn Binder>>,
+    local: SocketAddr,
+    events: mpsc::Sender<NetEvent>,
+    bus: Bus,
+) -> RoomHandle {
+    config.bus = true;
+    spawn(Relay::new(config), None, host, binder, local, events, Some(bus))
 }
 
 fn spawn(
@@ -202,8 +232,21 @@ fn spawn(
     binder: Option<Arc<dyn Binder>>,
     local: SocketAddr,
     events: mpsc::Sender<NetEvent>,
+    bus: Option<Bus>,
 ) -> RoomHandle {
     let (inputs, rx) = mpsc::channel(ROOM_QUEUE);
+    let bus = bus.map(|bus| {
+        let (ordered_tx, ordered) = mpsc::channel(ROOM_QUEUE);
+        let (refused_tx, refused) = mpsc::channel(ROOM_QUEUE);
+        tokio::spawn(read_bus(bus.entries, ordered_tx, events.clone()));
+        BusLink {
+            cluster: bus.cluster,
+            ordered: Some(ordered),
+            refused: Some(refused),
+            refused_tx,
+            upto: bus.upto,
+        }
+    });
     let members = Arc::new(AtomicUsize::new(0));
     let handle = RoomHandle { inputs, members: members.clone(), next_id: Arc::new(1.into()) };
     let task = RoomTask {
@@ -216,6 +259,7 @@ fn spawn(
         events,
         members,
         alter: None,
+        bus,
     };
     tokio::spawn(task.run(rx, host));
     handle
@@ -242,6 +286,43 @@ impl Durable {
     }
 }
 
+/// Hands the bus's entries to the room task, in order, until the bus is gone.
+async fn read_bus(mut entries: Entries, ordered: mpsc::Sender<Ordered>, events: mpsc::Sender<NetEvent>) {
+    while let Some(entry) = entries.next().await {
+        match entry {
+            Ok(entry) => {
+                if ordered.send(entry).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                let _ =
+                    events.send(NetEvent::RoomNote { note: format!("reading the room's bus: {e}") }).await;
+            }
+        }
+    }
+    let note = "the room's bus is gone: nothing said from now on reaches the room".to_owned();
+    let _ = events.send(NetEvent::RoomNote { note }).await;
+}
+
+/// A publish the bus did not take: the seat, the entry and why.
+type Unpublished = (SeatId, Arc<[u8]>, String);
+
+/// The room task's side of its [`Bus`].
+struct BusLink {
+    cluster: Arc<Cluster>,
+    /// Taken by the task's loop.
+    ordered: Option<mpsc::Receiver<Ordered>>,
+    /// Publishes the bus did not take.
+    refused: Option<mpsc::Receiver<Unpublished>>,
+    refused_tx: mpsc::Sender<Unpublished>,
+    upto: u64,
+}
+
+/// How long the room waits for the bus's next entry while it reads the
+/// room's history at start, before it opens without the rest.
+const CATCH_UP_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// How the room reaches one seat's connection.
 struct SeatLink {
     out: mpsc::Sender<Out>,
@@ -260,10 +341,32 @@ struct RoomTask {
     members: Arc<AtomicUsize>,
     /// The tamper lab: whose next delivered message to alter.
     alter: Option<String>,
+    /// The bus that orders the room, when it is shared by several relays.
+    bus: Option<BusLink>,
 }
 
 impl RoomTask {
     async fn run(mut self, mut inputs: mpsc::Receiver<RoomInput>, host: Option<Host>) {
+        let (mut ordered, mut refused) = match self.bus.as_mut() {
+            Some(bus) => (bus.ordered.take(), bus.refused.take()),
+            None => (None, None),
+        };
+        // The room as the bus holds it, before anyone is seated.
+        let upto = self.bus.as_ref().map_or(0, |bus| bus.upto);
+        while self.relay.room_seq() < upto {
+            let Some(rx) = ordered.as_mut() else { break };
+            match tokio::time::timeout(CATCH_UP_WAIT, rx.recv()).await {
+                Ok(Some(entry)) => self.bus_entry(entry).await,
+                _ => {
+                    let note = format!(
+                        "read the room's bus up to {} of {upto}; opening with that",
+                        self.relay.room_seq()
+                    );
+                    let _ = self.events.send(NetEvent::RoomNote { note }).await;
+                    break;
+                }
+            }
+        }
         let mut host_intents = None;
         if let Some(host) = host {
             let joiner = Joiner::Host { name: host.name, key: host.key.public_key() };
@@ -297,6 +400,17 @@ impl RoomTask {
                         self.hand_to_log();
                     }
                 }
+                entry = next_of(&mut ordered) => match entry {
+                    Some(entry) => self.bus_entry(entry).await,
+                    None => ordered = None,
+                },
+                failed = next_of(&mut refused) => match failed {
+                    Some((id, entry, why)) => {
+                        let out = self.relay.unpublished(id, &entry, &why, unix_now_ms());
+                        self.carry_out(out).await;
+                    }
+                    None => refused = None,
+                },
             }
         }
     }
@@ -394,6 +508,12 @@ impl RoomTask {
                 Vec::new()
             }
         };
+        self.carry_out(out).await;
+    }
+
+    /// An entry the bus ordered: numbered and fanned out by the relay.
+    async fn bus_entry(&mut self, entry: Ordered) {
+        let out = self.relay.ordered(entry.seq, &entry.frame, entry.origin, unix_now_ms());
         self.carry_out(out).await;
     }
 
@@ -547,6 +667,24 @@ impl RoomTask {
                 Output::Note(note) => {
                     let _ = self.events.send(NetEvent::RoomNote { note }).await;
                 }
+                Output::Publish(id, entry) => {
+                    let Some(bus) = &self.bus else { continue };
+                    // Sent in the relay's order; the acknowledgement is
+                    // awaited apart, so that the room goes on meanwhile.
+                    match bus.cluster.publish(entry.to_vec(), id).await {
+                        Ok(pending) => {
+                            let refused = bus.refused_tx.clone();
+                            tokio::spawn(async move {
+                                if let Err(why) = pending.stored().await {
+                                    let _ = refused.send((id, entry, why)).await;
+                                }
+                            });
+                        }
+                        Err(e) => {
+                            work.extend(self.relay.unpublished(id, &entry, &e.to_string(), unix_now_ms()))
+                        }
+                    }
+                }
             }
         }
         if altered {
@@ -590,6 +728,14 @@ async fn progressed(progress: &mut Option<watch::Receiver<Progress>>) {
     };
     if !changed {
         std::future::pending::<()>().await;
+    }
+}
+
+/// The next item of a channel; never, without one. Cancel-safe.
+async fn next_of<T>(rx: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -1,0 +1,276 @@
+//! Several relays of one room ordered by a bus ([`Config::bus`]), in
+//! memory: what each relay publishes goes into one log in the order it
+//! arrives, and every relay is fed every entry of the log with its index
+//! as room_seq, as JetStream's stream does.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use super::frame::{Frame, FrameBuffer};
+use super::member::{ChatEvent, Member};
+use super::message::Kind;
+use super::relay::{Config, Joiner, Output, Relay, SeatId, Transport};
+use crate::tls::{Ed25519Key, SeededRng};
+
+const ROOM: [u8; 32] = [0x24; 32];
+
+/// Relays, their members, and the bus's log.
+struct Cluster {
+    relays: Vec<Relay>,
+    members: HashMap<(usize, SeatId), Member>,
+    events: HashMap<(usize, SeatId), Vec<ChatEvent>>,
+    lines: HashMap<(usize, SeatId), Vec<String>>,
+    closed: Vec<(usize, SeatId, String)>,
+    notes: Vec<String>,
+    /// Published, not yet ordered: relay, seat, entry.
+    published: VecDeque<(usize, SeatId, Arc<[u8]>)>,
+    /// The bus's log: who published each entry, and the entry.
+    log: Vec<(usize, SeatId, Arc<[u8]>)>,
+    now: u64,
+    rng: SeededRng,
+}
+
+impl Cluster {
+    fn new(relays: usize) -> Self {
+        let config = || {
+            let mut config = Config::new(ROOM);
+            config.bus = true;
+            config
+        };
+        Self {
+            relays: (0..relays).map(|_| Relay::new(config())).collect(),
+            members: HashMap::new(),
+            events: HashMap::new(),
+            lines: HashMap::new(),
+            closed: Vec::new(),
+            notes: Vec::new(),
+            published: VecDeque::new(),
+            log: Vec::new(),
+            now: 5_000_000,
+            rng: SeededRng::new_for_testing_only(11),
+        }
+    }
+
+    fn join(&mut self, relay: usize, id: SeatId, name: &str) {
+        let key = Ed25519Key::generate(&mut self.rng);
+        let joiner = Joiner::Verified { name: name.into(), key: key.public_key() };
+        self.members.insert((relay, id), Member::new(ROOM, key, &mut self.rng));
+        let out = self.relays[relay].join(id, joiner, Transport::Frames, self.now).unwrap();
+        self.apply(relay, out);
+    }
+
+    fn say(&mut self, relay: usize, id: SeatId, text: &str) {
+        let (frame, _) =
+            self.members.get_mut(&(relay, id)).unwrap().compose(Kind::Text, text, None, self.now).unwrap();
+        let out = self.relays[relay].frame(id, frame, self.now);
+        self.apply(relay, out);
+    }
+
+    fn apply(&mut self, relay: usize, out: Vec<Output>) {
+        for o in out {
+            match o {
+                Output::Send(id, bytes) => self.deliver(relay, id, &bytes),
+                Output::Close(id, reason) => self.closed.push((relay, id, reason)),
+                Output::Note(note) => self.notes.push(note),
+                Output::Publish(id, entry) => self.published.push_back((relay, id, entry)),
+            }
+        }
+    }
+
+    /// The bus orders what was published, one entry at a time, and every
+    /// relay fans each out; until nothing is left.
+    fn pump(&mut self) {
+        while let Some((from, id, entry)) = self.published.pop_front() {
+            self.log.push((from, id, entry.clone()));
+            let seq = self.log.len() as u64;
+            for relay in 0..self.relays.len() {
+                let origin = (relay == from).then_some(id);
+                let out = self.relays[relay].ordered(seq, &entry, origin, self.now);
+                self.apply(relay, out);
+            }
+        }
+    }
+
+    fn deliver(&mut self, relay: usize, id: SeatId, bytes: &[u8]) {
+        match self.members.get_mut(&(relay, id)) {
+            Some(member) => {
+                let mut buffer = FrameBuffer::default();
+                buffer.push(bytes);
+                while let Some(frame) = buffer.next_frame().unwrap() {
+                    let events = member.receive(frame, self.now).unwrap();
+                    self.events.entry((relay, id)).or_default().extend(events);
+                }
+            }
+            None => {
+                self.lines.entry((relay, id)).or_default().push(String::from_utf8(bytes.to_vec()).unwrap())
+            }
+        }
+    }
+
+    /// The room messages `(relay, id)` heard live, as (room_seq, from, text).
+    fn heard(&self, relay: usize, id: SeatId) -> Vec<(u64, String, String)> {
+        self.events
+            .get(&(relay, id))
+            .into_iter()
+            .flatten()
+            .filter_map(|e| match e {
+                ChatEvent::Message(m) if !m.history => Some((m.room_seq, m.from.clone(), m.text.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn events_of(&self, relay: usize, id: SeatId) -> &[ChatEvent] {
+        self.events.get(&(relay, id)).map_or(&[], Vec::as_slice)
+    }
+}
+
+#[test]
+fn members_on_three_relays_hear_one_order_numbered_by_the_bus_and_authors_get_its_number() {
+    let mut c = Cluster::new(3);
+    for (relay, name) in ["alice", "bob", "carol"].iter().enumerate() {
+        c.join(relay, 1, name);
+    }
+    // Nobody is welcomed before the bus has ordered the join.
+    assert!(c.events_of(0, 1).is_empty(), "{:?}", c.events_of(0, 1));
+    c.pump();
+    // The welcome's room_seq is the join's number on the bus.
+    for relay in 0..3 {
+        let welcome = c.events_of(relay, 1).iter().find(|e| matches!(e, ChatEvent::Welcome { .. }));
+        assert!(welcome.is_some(), "relay {relay}: {:?}", c.events_of(relay, 1));
+    }
+    // Published in an interleaving no relay chose.
+    c.say(2, 1, "c1");
+    c.say(0, 1, "a1");
+    c.say(1, 1, "b1");
+    c.say(0, 1, "a2");
+    c.pump();
+    let order = [(4, "carol", "c1"), (5, "alice", "a1"), (6, "bob", "b1"), (7, "alice", "a2")];
+    for (relay, me) in [(0, "alice"), (1, "bob"), (2, "carol")] {
+        let expected: Vec<(u64, String, String)> = order
+            .iter()
+            .filter(|(_, from, _)| *from != me)
+            .map(|(seq, from, text)| (*seq, (*from).to_owned(), (*text).to_owned()))
+            .collect();
+        assert_eq!(c.heard(relay, 1), expected, "{me}");
+        // Its own messages acknowledged with the bus's numbers.
+        let acks: Vec<u64> = c
+            .events_of(relay, 1)
+            .iter()
+            .filter_map(|e| match e {
+                ChatEvent::Delivered { room_seq, private: false, .. } => Some(*room_seq),
+                _ => None,
+            })
+            .collect();
+        let mine: Vec<u64> = order.iter().filter(|(_, from, _)| *from == me).map(|(seq, ..)| *seq).collect();
+        assert_eq!(acks, mine, "{me}");
+        // No gap, no repeat: every number of the bus reached every member once.
+        assert!(
+            !c.events_of(relay, 1)
+                .iter()
+                .any(|e| matches!(e, ChatEvent::RelayGap { .. } | ChatEvent::RelayDisorder { .. })),
+            "{me}: {:?}",
+            c.events_of(relay, 1)
+        );
+    }
+    // A late joiner on any relay gets the history from that relay's log.
+    c.join(1, 2, "dave");
+    c.pump();
+    let history: Vec<String> = c
+        .events_of(1, 2)
+        .iter()
+        .filter_map(|e| match e {
+            ChatEvent::Message(m) if m.history => Some(m.text.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(history, ["c1", "a1", "b1", "a2"]);
+    // A leave goes through the bus too.
+    let out = c.relays[2].leave(1, "", c.now);
+    c.apply(2, out);
+    c.pump();
+    assert!(
+        c.events_of(0, 1).iter().any(
+            |e| matches!(e, ChatEvent::Presence { joined: false, member, .. } if member.name == "carol")
+        ),
+        "{:?}",
+        c.events_of(0, 1)
+    );
+}
+
+#[test]
+fn an_entry_from_another_relay_that_does_not_verify_is_skipped_and_members_see_the_gap() {
+    let mut c = Cluster::new(2);
+    c.join(0, 1, "alice");
+    c.join(1, 1, "bob");
+    c.pump();
+    // Relay 1 lies: it publishes bob's post with a byte of the text changed.
+    let (frame, _) = c.members.get_mut(&(1, 1)).unwrap().compose(Kind::Text, "honest", None, c.now).unwrap();
+    let Frame::Post { mut signed } = frame else { unreachable!() };
+    let last = signed.len() - 1;
+    signed[last] ^= 1;
+    let forged = Frame::Deliver { room_seq: 0, flags: 0, author: "bob".into(), signed };
+    c.published.push_back((1, 1, forged.encode().into()));
+    c.pump();
+    c.say(1, 1, "after");
+    c.pump();
+    assert_eq!(c.heard(0, 1), [(4, "bob".to_owned(), "after".to_owned())]);
+    assert!(c.notes.iter().any(|n| n.contains("skipped the bus's entry 3") && n.contains("does not verify")));
+    assert!(c.events_of(0, 1).iter().any(|e| matches!(e, ChatEvent::RelayGap { missing: 1 })));
+    // Not even kept as history.
+    c.join(0, 2, "carol");
+    c.pump();
+    assert!(
+        !c.events_of(0, 2).iter().any(|e| matches!(e, ChatEvent::Message(m) if m.text == "honest")),
+        "{:?}",
+        c.events_of(0, 2)
+    );
+}
+
+#[test]
+fn what_the_bus_refuses_is_refused_to_its_author_and_a_join_it_refuses_is_closed() {
+    let mut c = Cluster::new(1);
+    c.join(0, 1, "alice");
+    c.pump();
+    c.say(0, 1, "lost");
+    let (_, id, entry) = c.published.pop_front().unwrap();
+    let out = c.relays[0].unpublished(id, &entry, "timed out", c.now);
+    c.apply(0, out);
+    assert!(
+        c.events_of(0, 1).iter().any(|e| matches!(e, ChatEvent::Refused { text, .. } if text.contains("bus did not take it (timed out)"))),
+        "{:?}",
+        c.events_of(0, 1)
+    );
+    c.join(0, 2, "bob");
+    let (_, id, entry) = c.published.pop_front().unwrap();
+    let out = c.relays[0].unpublished(id, &entry, "no responders", c.now);
+    c.apply(0, out);
+    assert!(
+        c.closed.iter().any(|(_, id, why)| *id == 2 && why.contains("did not take the join")),
+        "{:?}",
+        c.closed
+    );
+    // Its leave is published, so that relays that did see the join hear it.
+    assert_eq!(c.published.len(), 1);
+}
+
+#[test]
+fn an_entry_the_bus_gives_again_or_that_is_not_a_room_entry_changes_nothing() {
+    let mut c = Cluster::new(1);
+    c.join(0, 1, "alice");
+    c.join(0, 2, "bob");
+    c.pump();
+    c.say(0, 1, "once");
+    c.pump();
+    let (_, _, entry) = c.log.last().cloned().unwrap();
+    let out = c.relays[0].ordered(c.log.len() as u64, &entry, None, c.now);
+    assert!(out.is_empty(), "{out:?}");
+    for bad in
+        [Frame::Who.encode(), vec![0x82, 0, 0], Frame::Ack { room_seq: 1, seq: 1, private: false }.encode()]
+    {
+        let seq = c.relays[0].room_seq() + 1;
+        let out = c.relays[0].ordered(seq, &bad, None, c.now);
+        assert!(matches!(out.as_slice(), [Output::Note(n)] if n.contains("skipped")), "{out:?}");
+    }
+    assert_eq!(c.heard(0, 2), [(3, "alice".to_owned(), "once".to_owned())]);
+}

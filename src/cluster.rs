@@ -1,0 +1,470 @@
+//! A room served by several relays at once, through NATS JetStream
+//! (`tlschat listen --cluster nats://HOST:PORT`).
+//!
+//! Every relay of a room terminates TLS for its own members and checks
+//! what they post exactly as a lone relay does; what it accepts it does
+//! not order itself, it publishes it here. The room's order is the order
+//! of one JetStream stream per room:
+//!
+//! - **The stream's sequence is the room's sequence** (`room_seq`). A relay
+//!   publishes an entry (a `Deliver`, `Guest` or `Presence` frame whose
+//!   `room_seq` is still 0) on the subject `tlschat.<room id>.log`; the
+//!   server stores it under the next sequence number of the stream, and
+//!   every relay reads the stream in order and fans each entry out to its
+//!   own members with that number. No relay is special: the stream's
+//!   leader orders concurrent publishes from every relay, one after the
+//!   other. A publish therefore carries no expected-last-sequence: that
+//!   header is for a writer that numbers entries itself and wants the
+//!   server to refuse it when someone else wrote first, which would make
+//!   every relay retry under contention for no gain, since nobody here
+//!   chooses a number. What a publish does carry is a message id
+//!   (`Nats-Msg-Id`, this relay's id and a counter), so that within the
+//!   stream's two-minute duplicate window a second copy of one publish
+//!   would be dropped. The relay does not retry: a publish the bus does
+//!   not acknowledge within [`PUBLISH_TIMEOUT`] is refused to its author.
+//! - **Who published an entry** rides in a header (`Tlschat-Origin`: the
+//!   relay's id and the seat), so that the relay that took a post can
+//!   acknowledge it to its author with the number the bus gave it, once
+//!   the entry is in the stream, and skip the author in the fan-out, as a
+//!   lone relay does. Other relays see an origin that is not theirs.
+//! - **Names** are bound in a key-value store per room, written with
+//!   create-if-absent: two relays can never bind one name to two keys,
+//!   because only one create of a name's key can succeed. Each look of a
+//!   name (see [`crate::chat::name`]) is taken the same way, so that a
+//!   look-alike of a bound name is refused on every relay too. The store
+//!   is a second stream (`TLSCHAT_NAMES_<room id>`), one subject per key
+//!   holding at most one entry, and a create is a publish that the server
+//!   accepts only while that subject is empty (expected last subject
+//!   sequence 0): what the NATS key-value API does underneath. The
+//!   key-value API itself is not used because async-nats 0.52 cannot read
+//!   the answer of nats-server 2.9 (Debian's) when it makes a bucket
+//!   ("data did not match any variant"); two stream operations can.
+//!
+//! The bus is as untrusted as a relay for what was said: entries carry the
+//! members' signed bytes unchanged, every member checks every signature,
+//! the author's chain and the room's order itself, and a relay checks the
+//! signature of every entry another relay published before fanning it out.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::{self, consumer, stream};
+use futures_util::StreamExt;
+
+use crate::chat::name;
+pub use crate::chat::relay::Retention;
+use crate::chat::relay::SeatId;
+use crate::tls::Fingerprint;
+use crate::tls::crypto::hex;
+
+/// The header that says which relay and seat published an entry.
+pub const ORIGIN: &str = "Tlschat-Origin";
+
+/// The largest entry the stream takes: a frame of the chat protocol.
+const MAX_ENTRY: i32 = (crate::chat::frame::MAX_FRAME + crate::chat::frame::HEADER) as i32;
+
+/// How long a publish may wait for the bus's acknowledgement.
+pub const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What went wrong with the bus.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// The address is not `nats://HOST:PORT`.
+    #[error("{0:?} is not a NATS address (expected nats://HOST:PORT)")]
+    Address(String),
+    /// The server did not answer.
+    #[error("cannot reach the NATS server at {url}: {why}")]
+    Connect {
+        /// The address.
+        url: String,
+        /// Why.
+        why: String,
+    },
+    /// JetStream refused or failed an operation.
+    #[error("the NATS server's JetStream {what}: {why} (is it started with -js?)")]
+    JetStream {
+        /// What was asked.
+        what: &'static str,
+        /// Why it failed.
+        why: String,
+    },
+}
+
+fn js_error(what: &'static str) -> impl FnOnce(String) -> ClusterError {
+    move |why| ClusterError::JetStream { what, why }
+}
+
+/// One entry of the room as the bus ordered it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ordered {
+    /// Its stream sequence: the room_seq.
+    pub seq: u64,
+    /// The frame as it was published (room_seq 0).
+    pub frame: Vec<u8>,
+    /// The seat that said it, when it was this relay's.
+    pub origin: Option<SeatId>,
+}
+
+/// A relay's link to its room's stream and names.
+#[derive(Debug)]
+pub struct Cluster {
+    js: jetstream::Context,
+    stream: String,
+    subject: String,
+    /// The names' stream, and the start of its subjects.
+    names: stream::Stream,
+    names_prefix: String,
+    /// This relay's id among the room's relays: random, for this process.
+    relay: String,
+    published: AtomicU64,
+}
+
+/// The stream of the room `room`: `TLSCHAT_<hex>`.
+pub fn stream_name(room: &[u8; 32]) -> String {
+    format!("TLSCHAT_{}", hex(room))
+}
+
+/// The subject entries are published on: `tlschat.<hex>.log`.
+pub fn subject(room: &[u8; 32]) -> String {
+    format!("tlschat.{}.log", hex(room))
+}
+
+/// The stream of the room's names: `TLSCHAT_NAMES_<hex>`.
+pub fn names_stream_name(room: &[u8; 32]) -> String {
+    format!("TLSCHAT_NAMES_{}", hex(room))
+}
+
+/// The subjects of the room's names start so: `tlschat.<hex>.names`.
+fn names_prefix(room: &[u8; 32]) -> String {
+    format!("tlschat.{}.names", hex(room))
+}
+
+impl Cluster {
+    /// Connects to the NATS server at `url` (`nats://HOST:PORT`) and opens
+    /// (making them on first use) the room's stream and names.
+    /// The stream keeps what `keep` allows (`listen --keep-*`, as a lone
+    /// relay's log does): the oldest entries go first once a limit is
+    /// reached.
+    pub async fn join(url: &str, room: &[u8; 32], keep: Retention) -> Result<Self, ClusterError> {
+        let rest = url.strip_prefix("nats://").ok_or_else(|| ClusterError::Address(url.to_owned()))?;
+        if rest.is_empty() || rest.contains(['/', '@', ' ']) {
+            return Err(ClusterError::Address(url.to_owned()));
+        }
+        let client = async_nats::ConnectOptions::new()
+            .name("tlschat relay")
+            .connection_timeout(Duration::from_secs(5))
+            .connect(url)
+            .await
+            .map_err(|e| ClusterError::Connect { url: url.to_owned(), why: e.to_string() })?;
+        let js = jetstream::ContextBuilder::new()
+            .timeout(PUBLISH_TIMEOUT)
+            .ack_timeout(PUBLISH_TIMEOUT)
+            .build(client);
+        let config = stream::Config {
+            name: stream_name(room),
+            description: Some("a tlschat room's ordered log: the sequence is the room_seq".to_owned()),
+            subjects: vec![subject(room)],
+            retention: stream::RetentionPolicy::Limits,
+            discard: stream::DiscardPolicy::Old,
+            max_messages: i64::try_from(keep.messages).unwrap_or(i64::MAX),
+            max_age: Duration::from_millis(keep.age_ms),
+            max_bytes: i64::try_from(keep.bytes).unwrap_or(i64::MAX),
+            max_message_size: MAX_ENTRY,
+            storage: stream::StorageType::File,
+            duplicate_window: Duration::from_secs(120),
+            ..Default::default()
+        };
+        js.get_or_create_stream(config).await.map_err(|e| js_error("stream")(e.to_string()))?;
+        // The names: one subject per name and per look, one entry each,
+        // kept for good (a full stream refuses new names, never forgets one).
+        let names_config = stream::Config {
+            name: names_stream_name(room),
+            description: Some("a tlschat room's names, each bound to the first key".to_owned()),
+            subjects: vec![format!("{}.>", names_prefix(room))],
+            retention: stream::RetentionPolicy::Limits,
+            discard: stream::DiscardPolicy::New,
+            max_messages_per_subject: 1,
+            max_bytes: 64 << 20,
+            max_message_size: 512,
+            storage: stream::StorageType::File,
+            ..Default::default()
+        };
+        let names = js
+            .get_or_create_stream(names_config)
+            .await
+            .map_err(|e| js_error("names stream")(e.to_string()))?;
+        let mut id = [0u8; 8];
+        getrandom::fill(&mut id).map_err(|e| js_error("relay id")(e.to_string()))?;
+        Ok(Self {
+            js,
+            stream: stream_name(room),
+            subject: subject(room),
+            names,
+            names_prefix: names_prefix(room),
+            relay: hex(&id),
+            published: AtomicU64::new(0),
+        })
+    }
+
+    /// This relay's id in the `Tlschat-Origin` header.
+    pub fn relay_id(&self) -> &str {
+        &self.relay
+    }
+
+    /// The stream's first and last sequence numbers now (0 and 0 when it
+    /// has never held anything).
+    pub async fn bounds(&self) -> Result<(u64, u64), ClusterError> {
+        let mut stream =
+            self.js.get_stream(&self.stream).await.map_err(|e| js_error("stream")(e.to_string()))?;
+        let info = stream.info().await.map_err(|e| js_error("stream info")(e.to_string()))?;
+        Ok((info.state.first_sequence, info.state.last_sequence))
+    }
+
+    /// Sends `frame` (an entry with room_seq 0) from `seat` to the stream,
+    /// in this relay's order of calls, and returns what waits for the
+    /// bus's acknowledgement (the entry's sequence number).
+    pub async fn publish(&self, frame: Vec<u8>, seat: SeatId) -> Result<Pending, ClusterError> {
+        let n = self.published.fetch_add(1, Ordering::Relaxed);
+        let mut headers = HeaderMap::new();
+        headers.insert(ORIGIN, format!("{} {seat}", self.relay).as_str());
+        let publish = jetstream::message::PublishMessage::build()
+            .payload(frame.into())
+            .headers(headers)
+            .message_id(format!("{}-{n}", self.relay));
+        let ack = self
+            .js
+            .send_publish(self.subject.clone(), publish)
+            .await
+            .map_err(|e| js_error("publish")(e.to_string()))?;
+        Ok(Pending(ack))
+    }
+
+    /// The room's entries from sequence `from` on, in the stream's order,
+    /// for as long as the bus is there.
+    pub async fn entries(&self, from: u64) -> Result<Entries, ClusterError> {
+        let stream = self.js.get_stream(&self.stream).await.map_err(|e| js_error("stream")(e.to_string()))?;
+        let config = consumer::pull::OrderedConfig {
+            filter_subject: self.subject.clone(),
+            deliver_policy: consumer::DeliverPolicy::ByStartSequence { start_sequence: from.max(1) },
+            ..Default::default()
+        };
+        let messages = stream
+            .create_consumer(config)
+            .await
+            .map_err(|e| js_error("consumer")(e.to_string()))?
+            .messages()
+            .await
+            .map_err(|e| js_error("consumer")(e.to_string()))?;
+        Ok(Entries { messages, relay: self.relay.clone() })
+    }
+
+    /// Binds `name` to `key` in the room's names, or says why not in one
+    /// line: `Ok(true)` when it was bound to that key already, `Ok(false)`
+    /// when this call bound it. Create-if-absent: of two relays binding one
+    /// name at once, one wins and the other sees the winner's key.
+    pub async fn bind(&self, name: &str, key: &Fingerprint) -> Result<bool, String> {
+        let checked = name::check(name).map_err(|e| e.to_string())?;
+        let value = format!("{} {}", hex(&key.0), checked.as_str());
+        let name_key = format!("n.{}", hex(checked.key().as_bytes()));
+        // Already bound: to this key (welcome) or another (refused).
+        if let Some(held) = self.held(&name_key).await? {
+            return if held.0 == *key {
+                Ok(true)
+            } else {
+                Err(format!(
+                    "the name {} belongs to the key {} in this room; refused the key {} that claimed it",
+                    held.1,
+                    held.0.short(),
+                    key.short()
+                ))
+            };
+        }
+        // Its looks first, so that a name's binding never exists without
+        // them; a look taken by another key refuses the name.
+        for look in checked.looks() {
+            let look_key = format!("l.{}", hex(look.as_bytes()));
+            if let Some(held) = self.create_or_held(&look_key, &value).await?
+                && held.0 != *key
+            {
+                if name::key(&held.1) == checked.key() {
+                    // The same name, bound first through another relay.
+                    return Err(format!(
+                        "the name {} belongs to the key {} in this room; refused the key {} that claimed it",
+                        held.1,
+                        held.0.short(),
+                        key.short()
+                    ));
+                }
+                return Err(format!(
+                    "the name {} looks like {}, which belongs to the key {} in this room; refused the key {}",
+                    checked.as_str(),
+                    held.1,
+                    held.0.short(),
+                    key.short()
+                ));
+            }
+        }
+        match self.create_or_held(&name_key, &value).await? {
+            None => Ok(false),
+            Some(held) if held.0 == *key => Ok(true),
+            Some(held) => Err(format!(
+                "the name {} belongs to the key {} in this room; refused the key {} that claimed it",
+                held.1,
+                held.0.short(),
+                key.short()
+            )),
+        }
+    }
+
+    /// Whether `name` is bound to `key` already (a name bound to another
+    /// key is refused, saying whose it is).
+    pub async fn is_bound(&self, name: &str, key: &Fingerprint) -> Result<bool, String> {
+        let checked = name::check(name).map_err(|e| e.to_string())?;
+        match self.held(&format!("n.{}", hex(checked.key().as_bytes()))).await? {
+            None => Ok(false),
+            Some(held) if held.0 == *key => Ok(true),
+            Some(held) => Err(format!(
+                "the name {} belongs to the key {} in this room; refused the key {} that claimed it",
+                held.1,
+                held.0.short(),
+                key.short()
+            )),
+        }
+    }
+
+    /// Creates `bucket_key` with `value` if absent; else returns what holds it.
+    async fn create_or_held(
+        &self,
+        bucket_key: &str,
+        value: &str,
+    ) -> Result<Option<(Fingerprint, String)>, String> {
+        let trouble = |e: &dyn std::fmt::Display| format!("the room's names on the bus: {e}");
+        // Accepted only while the subject holds nothing (its last sequence is 0).
+        let publish = jetstream::message::PublishMessage::build()
+            .payload(value.to_owned().into())
+            .expected_last_subject_sequence(0);
+        let subject = format!("{}.{bucket_key}", self.names_prefix);
+        let stored = match self.js.send_publish(subject, publish).await {
+            Ok(ack) => ack.await,
+            Err(e) => Err(e),
+        };
+        match stored {
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == jetstream::context::PublishErrorKind::WrongLastSequence => {
+                self.held(bucket_key).await?.map(Some).ok_or_else(|| "the name's binding vanished".to_owned())
+            }
+            Err(e) => Err(trouble(&e)),
+        }
+    }
+
+    /// The key and name a binding holds.
+    async fn held(&self, bucket_key: &str) -> Result<Option<(Fingerprint, String)>, String> {
+        let subject = format!("{}.{bucket_key}", self.names_prefix);
+        let message = match self.names.get_last_raw_message_by_subject(&subject).await {
+            Ok(message) => message,
+            Err(e) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => return Ok(None),
+            Err(e) => return Err(format!("the room's names on the bus: {e}")),
+        };
+        let text = String::from_utf8_lossy(&message.payload);
+        let (fp, name) = text.split_once(' ').ok_or("a damaged name binding on the bus")?;
+        let fp = Fingerprint::parse(fp).ok_or("a damaged name binding on the bus")?;
+        Ok(Some((fp, crate::chat::printable(name).into_owned())))
+    }
+}
+
+/// A publish on its way: resolves to the entry's sequence number once the
+/// stream has stored it.
+#[derive(Debug)]
+pub struct Pending(jetstream::context::PublishAckFuture);
+
+impl Pending {
+    /// The entry's sequence number, or why the bus did not take it.
+    pub async fn stored(self) -> Result<u64, String> {
+        let ack = self.0.await.map_err(|e| e.to_string())?;
+        Ok(ack.sequence)
+    }
+}
+
+/// The room's entries in the stream's order.
+pub struct Entries {
+    messages: consumer::pull::Ordered,
+    relay: String,
+}
+
+impl std::fmt::Debug for Entries {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Entries").field("relay", &self.relay).finish_non_exhaustive()
+    }
+}
+
+impl Entries {
+    /// The next entry; `None` when the bus is gone for good.
+    pub async fn next(&mut self) -> Option<Result<Ordered, ClusterError>> {
+        let message = match self.messages.next().await? {
+            Ok(message) => message,
+            Err(e) => return Some(Err(js_error("consumer")(e.to_string()))),
+        };
+        let seq = match message.info() {
+            Ok(info) => info.stream_sequence,
+            Err(e) => return Some(Err(js_error("consumer")(e.to_string()))),
+        };
+        let origin = message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(ORIGIN))
+            .and_then(|v| v.as_str().split_once(' ').map(|(r, s)| (r.to_owned(), s.to_owned())))
+            .filter(|(relay, _)| *relay == self.relay)
+            .and_then(|(_, seat)| seat.parse().ok());
+        Some(Ok(Ordered { seq, frame: message.payload.to_vec(), origin }))
+    }
+}
+
+/// The room's names for a relay in a cluster: bound on the bus
+/// (so that every relay agrees), with this relay's members file for what
+/// stays local: its limit of new names per address, and the host's bans.
+#[derive(Debug)]
+pub struct Names {
+    cluster: std::sync::Arc<Cluster>,
+    members: std::sync::Arc<crate::room::Members>,
+}
+
+impl Names {
+    /// Names bound through `cluster`, with `members` for the local limits.
+    pub fn new(cluster: std::sync::Arc<Cluster>, members: std::sync::Arc<crate::room::Members>) -> Self {
+        Self { cluster, members }
+    }
+
+    /// Runs `work` on the bus from the room's task, which waits for it: a
+    /// name is bound before its member is seated, as with a members file.
+    fn wait_for<T>(&self, work: impl Future<Output = Result<T, String>>) -> Result<T, String> {
+        let handle = tokio::runtime::Handle::try_current()
+            .map_err(|_| "the room's names are on the bus, which needs the async runtime".to_owned())?;
+        if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+            return Err("the room's names are on the bus, which needs the multi-threaded runtime".to_owned());
+        }
+        tokio::task::block_in_place(|| handle.block_on(work))
+    }
+}
+
+impl crate::net::Binder for Names {
+    fn bind(&self, name: &str, key: &Fingerprint, from: std::net::IpAddr, now: u64) -> Result<(), String> {
+        self.wait_for(async {
+            // A name already bound to this key always passes; a new one
+            // counts against its address's hourly limit first.
+            if !self.cluster.is_bound(name, key).await? {
+                self.members.count_new_name(name, from, now)?;
+            }
+            self.cluster.bind(name, key).await.map(|_| ())
+        })
+    }
+
+    fn ban(&self, name: &str, key: &[u8; 32]) -> Result<(), String> {
+        crate::net::Binder::ban(&*self.members, name, key)
+    }
+
+    fn invite(&self, name: &str, key: &Fingerprint) -> Result<(), String> {
+        crate::identity::check_name(name).map_err(|e| e.to_string())?;
+        self.wait_for(async { self.cluster.bind(name, key).await.map(|_| ()) })
+    }
+}
