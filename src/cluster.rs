@@ -140,6 +140,32 @@ fn names_prefix(room: &[u8; 32]) -> String {
     format!("tlschat.{}.names", hex(room))
 }
 
+/// The stream `config` names, made if it is not there. Relays of one room
+/// may start at the same moment: when another made it between our look and
+/// our create (the server then refuses ours), the one it made is taken.
+async fn open_stream(
+    js: &jetstream::Context,
+    config: stream::Config,
+    what: &'static str,
+) -> Result<stream::Stream, ClusterError> {
+    let mut tries = 0;
+    loop {
+        match js.get_or_create_stream(config.clone()).await {
+            Ok(stream) => return Ok(stream),
+            Err(e) => {
+                if let Ok(stream) = js.get_stream(&config.name).await {
+                    return Ok(stream);
+                }
+                tries += 1;
+                if tries == 3 {
+                    return Err(js_error(what)(e.to_string()));
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
 impl Cluster {
     /// Connects to the NATS server at `url` (`nats://HOST:PORT`) and opens
     /// (making them on first use) the room's stream and names.
@@ -175,7 +201,7 @@ impl Cluster {
             duplicate_window: Duration::from_secs(120),
             ..Default::default()
         };
-        js.get_or_create_stream(config).await.map_err(|e| js_error("stream")(e.to_string()))?;
+        open_stream(&js, config, "stream").await?;
         // The names: one subject per name and per look, one entry each,
         // kept for good (a full stream refuses new names, never forgets one).
         let names_config = stream::Config {
@@ -190,10 +216,7 @@ impl Cluster {
             storage: stream::StorageType::File,
             ..Default::default()
         };
-        let names = js
-            .get_or_create_stream(names_config)
-            .await
-            .map_err(|e| js_error("names stream")(e.to_string()))?;
+        let names = open_stream(&js, names_config, "names stream").await?;
         let mut id = [0u8; 8];
         getrandom::fill(&mut id).map_err(|e| js_error("relay id")(e.to_string()))?;
         Ok(Self {

@@ -468,7 +468,10 @@ fn a_member_of_a_killed_relay_fails_over_to_another_and_resumes_with_nothing_los
     assert_eq!(once.len(), heard.len(), "alice heard a line twice: {heard:?}");
     assert!(said[10..].iter().all(|l| heard.contains(l)), "{heard:?}");
     let before = said[..10].iter().filter(|l| heard.contains(l)).count();
-    assert!(before >= acked_before, "{before} of bob's first lines reached alice, {acked_before} were acknowledged");
+    assert!(
+        before >= acked_before,
+        "{before} of bob's first lines reached alice, {acked_before} were acknowledged"
+    );
     assert_clean(&alice, "alice");
     assert_clean(&bob, "bob");
 }
