@@ -166,6 +166,21 @@ async fn open_stream(
     }
 }
 
+/// What a name's binding on the bus says of `key`: not bound (false), bound
+/// to it (true), or bound to another key (refused, saying whose it is).
+fn owned_by(held: Option<(Fingerprint, String)>, key: &Fingerprint) -> Result<bool, String> {
+    match held {
+        None => Ok(false),
+        Some(held) if held.0 == *key => Ok(true),
+        Some(held) => Err(format!(
+            "the name {} belongs to the key {} in this room; refused the key {} that claimed it",
+            held.1,
+            held.0.short(),
+            key.short()
+        )),
+    }
+}
+
 impl Cluster {
     /// Connects to the NATS server at `url` (`nats://HOST:PORT`) and opens
     /// (making them on first use) the room's stream and names.
@@ -292,16 +307,7 @@ impl Cluster {
         let name_key = format!("n.{}", hex(checked.key().as_bytes()));
         // Already bound: to this key (welcome) or another (refused).
         if let Some(held) = self.held(&name_key).await? {
-            return if held.0 == *key {
-                Ok(true)
-            } else {
-                Err(format!(
-                    "the name {} belongs to the key {} in this room; refused the key {} that claimed it",
-                    held.1,
-                    held.0.short(),
-                    key.short()
-                ))
-            };
+            return owned_by(Some(held), key);
         }
         // Its looks first, so that a name's binding never exists without
         // them; a look taken by another key refuses the name.
@@ -312,12 +318,7 @@ impl Cluster {
             {
                 if name::key(&held.1) == checked.key() {
                     // The same name, bound first through another relay.
-                    return Err(format!(
-                        "the name {} belongs to the key {} in this room; refused the key {} that claimed it",
-                        held.1,
-                        held.0.short(),
-                        key.short()
-                    ));
+                    return owned_by(Some(held), key);
                 }
                 return Err(format!(
                     "the name {} looks like {}, which belongs to the key {} in this room; refused the key {}",
@@ -328,32 +329,14 @@ impl Cluster {
                 ));
             }
         }
-        match self.create_or_held(&name_key, &value).await? {
-            None => Ok(false),
-            Some(held) if held.0 == *key => Ok(true),
-            Some(held) => Err(format!(
-                "the name {} belongs to the key {} in this room; refused the key {} that claimed it",
-                held.1,
-                held.0.short(),
-                key.short()
-            )),
-        }
+        owned_by(self.create_or_held(&name_key, &value).await?, key)
     }
 
     /// Whether `name` is bound to `key` already (a name bound to another
     /// key is refused, saying whose it is).
     pub async fn is_bound(&self, name: &str, key: &Fingerprint) -> Result<bool, String> {
         let checked = name::check(name).map_err(|e| e.to_string())?;
-        match self.held(&format!("n.{}", hex(checked.key().as_bytes()))).await? {
-            None => Ok(false),
-            Some(held) if held.0 == *key => Ok(true),
-            Some(held) => Err(format!(
-                "the name {} belongs to the key {} in this room; refused the key {} that claimed it",
-                held.1,
-                held.0.short(),
-                key.short()
-            )),
-        }
+        owned_by(self.held(&format!("n.{}", hex(checked.key().as_bytes()))).await?, key)
     }
 
     /// Creates `bucket_key` with `value` if absent; else returns what holds it.

@@ -660,12 +660,7 @@ impl Relay {
         let seq = f.seq;
         match f.recipient {
             Some(to) => {
-                let targets: Vec<SeatId> = self
-                    .seats
-                    .iter()
-                    .filter(|(sid, s)| **sid != id && s.key == to && s.transport == Transport::Frames)
-                    .map(|(sid, _)| *sid)
-                    .collect();
+                let targets = self.member_seats(to, id);
                 if targets.is_empty() {
                     let text = "not sent: nobody with that key is in the room (private messages reach members with tlschat only)".to_owned();
                     out.push(Output::Send(id, refusal(Transport::Frames, RefusalCode::NoSuchMember, text)));
@@ -795,12 +790,7 @@ impl Relay {
             out.extend(self.refuse(id, RefusalCode::BadMessage, format!("not sent: {why}"), why, now_ms));
             return;
         }
-        let targets: Vec<SeatId> = self
-            .seats
-            .iter()
-            .filter(|(sid, s)| **sid != id && s.key == to && s.transport == Transport::Frames)
-            .map(|(sid, _)| *sid)
-            .collect();
+        let targets = self.member_seats(to, id);
         if targets.is_empty() {
             let text = "not sent: nobody with that key is in the room".to_owned();
             out.push(Output::Send(id, refusal(Transport::Frames, RefusalCode::NoSuchMember, text)));
@@ -1073,6 +1063,16 @@ impl Relay {
         seat.resume = if more { ResumeState::Paged(upto) } else { ResumeState::Done };
         out.extend(page.into_iter().map(|(_, frame)| Output::Send(id, frame)));
         out.push(Output::Send(id, Frame::Resumed { after, upto, complete }.encode().into()));
+    }
+
+    /// The seats of the member with `key` that take frames (a private
+    /// message's or an MLS message's recipients), `except` the sender's.
+    fn member_seats(&self, key: [u8; 32], except: SeatId) -> Vec<SeatId> {
+        self.seats
+            .iter()
+            .filter(|(sid, s)| **sid != except && s.key == key && s.transport == Transport::Frames)
+            .map(|(sid, _)| *sid)
+            .collect()
     }
 
     /// Queues `frame` for every seat that takes frames and `line` for
