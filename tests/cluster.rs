@@ -11,8 +11,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-use support::{HOME_ENV, Proc, Room, TempDir, WAIT, tlschat};
+use support::{HOME_ENV, Proc, Room, TempDir, WAIT, events, live_messages, tlschat, wait_event};
 use tlschat::chat::Frame;
 use tlschat::cluster::{Cluster, Retention};
 use tlschat::tls::Fingerprint;
@@ -217,34 +216,6 @@ fn make_identity(home: &Path, name: &str) {
     id.env(HOME_ENV, home);
     let mut id = Proc::spawn("id", &mut id);
     assert!(id.wait().success(), "{}", id.output());
-}
-
-fn events(p: &Proc) -> Vec<Value> {
-    p.stdout
-        .all()
-        .iter()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}\n{}", p.output())))
-        .collect()
-}
-
-fn wait_event(p: &Proc, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-    let line = p.stdout.wait_for(what, |l| serde_json::from_str::<Value>(l).is_ok_and(|v| pred(&v)));
-    serde_json::from_str(&line).unwrap()
-}
-
-/// The live messages `p` received: (room_seq, from, text).
-fn live_messages(p: &Proc) -> Vec<(u64, String, String)> {
-    events(p)
-        .iter()
-        .filter(|v| v["type"] == "message" && v["history"] != true)
-        .map(|v| {
-            (
-                v["room_seq"].as_u64().unwrap(),
-                v["from"].as_str().unwrap().into(),
-                v["text"].as_str().unwrap().into(),
-            )
-        })
-        .collect()
 }
 
 /// What `p` said that the room acknowledged: (room_seq, its text).

@@ -13,7 +13,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{HOME_ENV, Proc, Room, TempDir, WAIT, tlschat};
+use support::{HOME_ENV, Proc, Room, TempDir, WAIT, events, tlschat};
 
 /// `tlschat listen 127.0.0.1:PORT` in `DIR/room-home`, its CA in `DIR/room-ca.pem`.
 fn listen(dir: &TempDir, port: u16, extra: &[&str]) -> Room {
@@ -53,10 +53,6 @@ fn member(dir: &TempDir, room: &Room, name: &str) -> Proc {
         serde_json::from_str::<Value>(l).is_ok_and(|v| v["type"] == "welcome")
     });
     p
-}
-
-fn events(p: &Proc) -> Vec<Value> {
-    p.stdout.all().iter().filter_map(|l| serde_json::from_str(l).ok()).collect()
 }
 
 /// The room messages `p` was acknowledged: room_seq -> the text it sent.

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
-use support::{HOME_ENV, Proc, Room, TempDir, tlschat};
+use support::{HOME_ENV, Proc, Room, TempDir, events, tlschat, wait_event};
 
 /// A TCP forwarder to `upstream` on a loopback port of its own. `cut`
 /// breaks every connection through it; while `refusing`, it accepts and
@@ -124,19 +124,6 @@ fn member(dir: &TempDir, ca: &std::path::Path, name: &str, targets: &[String]) -
     let mut cmd = tlschat(&args);
     cmd.env(HOME_ENV, dir.join(&format!("{name}-home")));
     Proc::spawn(name, &mut cmd)
-}
-
-fn events(p: &Proc) -> Vec<Value> {
-    p.stdout
-        .all()
-        .iter()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}\n{}", p.output())))
-        .collect()
-}
-
-fn wait_event(p: &Proc, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-    let line = p.stdout.wait_for(what, |l| serde_json::from_str::<Value>(l).is_ok_and(|v| pred(&v)));
-    serde_json::from_str(&line).unwrap()
 }
 
 /// The texts of the messages `p` showed from `from`, in order, each time it showed one.

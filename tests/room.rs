@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
-use support::{HOME_ENV, Proc, Room, TempDir, tlschat};
+use support::{HOME_ENV, Proc, Room, TempDir, events, live_messages, tlschat, wait_event};
 
 /// A member: `tlschat connect --json` under an identity named `name`.
 fn member(dir: &TempDir, room: &Room, name: &str) -> Proc {
@@ -26,38 +26,8 @@ fn member(dir: &TempDir, room: &Room, name: &str) -> Proc {
     Proc::spawn(name, &mut cmd)
 }
 
-/// Every line `p` printed, each parsed as one JSON object.
-fn events(p: &Proc) -> Vec<Value> {
-    p.stdout
-        .all()
-        .iter()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}\n{}", p.output())))
-        .collect()
-}
-
-/// Waits until `p` has printed an event matching `pred`; returns it.
-fn wait_event(p: &Proc, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-    let line = p.stdout.wait_for(what, |l| serde_json::from_str::<Value>(l).is_ok_and(|v| pred(&v)));
-    serde_json::from_str(&line).unwrap()
-}
-
 fn is_message(v: &Value, from: &str, text: &str) -> bool {
     v["type"] == "message" && v["from"] == from && v["text"] == text
-}
-
-/// The live (not history) messages `p` received: (room_seq, from, text).
-fn live_messages(p: &Proc) -> Vec<(u64, String, String)> {
-    events(p)
-        .iter()
-        .filter(|v| v["type"] == "message" && v["history"] != true)
-        .map(|v| {
-            (
-                v["room_seq"].as_u64().unwrap(),
-                v["from"].as_str().unwrap().into(),
-                v["text"].as_str().unwrap().into(),
-            )
-        })
-        .collect()
 }
 
 fn guest(room: &Room, home: &Path) -> Proc {

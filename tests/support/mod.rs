@@ -433,3 +433,34 @@ pub fn write_room_files(
     #[cfg(not(unix))]
     let _ = mode;
 }
+
+/// Every line `p` printed (`--json`), each parsed as one JSON object.
+pub fn events(p: &Proc) -> Vec<serde_json::Value> {
+    p.stdout
+        .all()
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}\n{}", p.output())))
+        .collect()
+}
+
+/// Waits until `p` has printed (`--json`) an event matching `pred`; returns it.
+pub fn wait_event(p: &Proc, what: &str, pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let line =
+        p.stdout.wait_for(what, |l| serde_json::from_str::<serde_json::Value>(l).is_ok_and(|v| pred(&v)));
+    serde_json::from_str(&line).unwrap()
+}
+
+/// The live (not history) messages `p` received (`--json`): (room_seq, from, text).
+pub fn live_messages(p: &Proc) -> Vec<(u64, String, String)> {
+    events(p)
+        .iter()
+        .filter(|v| v["type"] == "message" && v["history"] != true)
+        .map(|v| {
+            (
+                v["room_seq"].as_u64().unwrap(),
+                v["from"].as_str().unwrap().into(),
+                v["text"].as_str().unwrap().into(),
+            )
+        })
+        .collect()
+}
