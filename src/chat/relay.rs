@@ -597,7 +597,7 @@ impl Relay {
             name: name.clone(),
             text: text.to_owned(),
         };
-        let line = format!("[{name} (unverified)] {}\n", printable(text));
+        let line = unsigned_line(&name, text);
         let line: Arc<[u8]> = line.into_bytes().into();
         self.remember(self.room_seq, now_ms, past.encode().into(), line.clone());
         self.broadcast(Some(id), &frame.encode().into(), &line, &mut out);
@@ -972,7 +972,7 @@ impl Relay {
                     out.push(skipped("a guest's line over the limit"));
                     return out;
                 }
-                let line = format!("[{} (unverified)] {}\n", printable(&name), printable(&text));
+                let line = unsigned_line(&name, &text);
                 let line: Arc<[u8]> = line.into_bytes().into();
                 let live = Frame::Guest { room_seq, flags: 0, name: name.clone(), text: text.clone() };
                 let past = Frame::Guest { room_seq, flags: flags::HISTORY, name, text };
@@ -1101,6 +1101,11 @@ pub fn refusal(transport: Transport, code: RefusalCode, text: String) -> Arc<[u8
 }
 
 /// A room message as a guest reads it.
+/// A guest's line as guests receive it: unsigned, and said to be.
+fn unsigned_line(name: &str, text: &str) -> String {
+    format!("[{} (unverified)] {}\n", printable(name), printable(text))
+}
+
 fn post_line(author: &str, kind: Kind, text: &str) -> String {
     let (author, text) = (printable(author), printable(text));
     if kind == Kind::Action {
