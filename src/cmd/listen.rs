@@ -209,7 +209,8 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
                 let from = first.max((last + 1).saturating_sub(opts.keep.messages.max(1) as u64));
                 let entries = cluster.entries(from).await.map_err(|e| Error::msg(e.to_string()))?;
                 let upto = if first > last { 0 } else { last };
-                let bus = net::Bus { cluster, entries, upto };
+                let signals = cluster.signals().await.map_err(|e| Error::msg(e.to_string()))?;
+                let bus = net::Bus { cluster, entries, upto, signals };
                 net::start_room_on_bus(room_config, Some(host), Some(binder), local, event_tx.clone(), bus)
             }
             None if opts.memory_only => {
