@@ -637,17 +637,28 @@ impl Signals {
 
 /// The room's names for a relay in a cluster: bound on the bus
 /// (so that every relay agrees), with this relay's members file for what
-/// stays local: its limit of new names per address, and the host's bans.
+/// stays local: its limit of new names per address, and a copy of the
+/// hosts' bans.
 #[derive(Debug)]
 pub struct Names {
     cluster: std::sync::Arc<Cluster>,
     members: std::sync::Arc<crate::room::Members>,
+    closed: bool,
 }
 
 impl Names {
     /// Names bound through `cluster`, with `members` for the local limits.
     pub fn new(cluster: std::sync::Arc<Cluster>, members: std::sync::Arc<crate::room::Members>) -> Self {
-        Self { cluster, members }
+        Self { cluster, members, closed: false }
+    }
+
+    /// A closed room (`listen --closed --cluster`): only names already
+    /// bound on the bus (a member seen before through any relay, or one a
+    /// host invited with `/invite`) are seated; the members list is the
+    /// bus's, shared by every relay.
+    pub fn closed(mut self, closed: bool) -> Self {
+        self.closed = closed;
+        self
     }
 
     /// Runs `work` on the bus from the room's task, which waits for it: a
@@ -668,6 +679,12 @@ impl crate::net::Binder for Names {
             // A name already bound to this key always passes; a new one
             // counts against its address's hourly limit first.
             if !self.cluster.is_bound(name, key).await? {
+                if self.closed {
+                    return Err(format!(
+                        "this room is closed: only members a host invited are admitted (ask for `/invite {name} {}`)",
+                        hex(&key.0)
+                    ));
+                }
                 self.members.count_new_name(name, from, now)?;
             }
             self.cluster.bind(name, key).await.map(|_| ())

@@ -178,7 +178,7 @@ fn three_relays(dir: &TempDir, nats: &Nats) -> Vec<Room> {
     first.proc.stdout.wait_for_text("cluster: ");
     let mut relays = vec![first];
     for name in ["relay-b", "relay-c"] {
-        let relay = another_relay(dir, nats, &relays[0], name);
+        let relay = another_relay(dir, nats, &relays[0], name, &[]);
         relays.push(relay);
     }
     // One room identity: the same key, so the same fingerprint, everywhere.
@@ -188,7 +188,7 @@ fn three_relays(dir: &TempDir, nats: &Nats) -> Vec<Room> {
 }
 
 /// One more relay of `first`'s room, named `name`, with a copy of its keys.
-fn another_relay(dir: &TempDir, nats: &Nats, first: &Room, name: &str) -> Room {
+fn another_relay(dir: &TempDir, nats: &Nats, first: &Room, name: &str, extra: &[&str]) -> Room {
     let room_dir = dir.join(&format!("{name}-home")).join("room");
     std::fs::create_dir_all(&room_dir).unwrap();
     for file in ROOM_FILES {
@@ -199,7 +199,10 @@ fn another_relay(dir: &TempDir, nats: &Nats, first: &Room, name: &str) -> Room {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&room_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
     }
-    let relay = Room::start(dir, name, &["--cluster", &nats.url(), "--headless"]);
+    let url = nats.url();
+    let mut args = vec!["--cluster", &url, "--headless"];
+    args.extend_from_slice(extra);
+    let relay = Room::start(dir, name, &args);
     relay.proc.stdout.wait_for_text("cluster: ");
     relay
 }
@@ -616,7 +619,7 @@ fn a_ban_by_one_relays_host_disconnects_the_member_from_another_relay_and_every_
     }
     // A relay started after the ban, which was never told, reads it on the
     // bus when bob's name is bound, and refuses him with that reason.
-    let late = another_relay(&dir, &nats, &relays[0], "relay-d");
+    let late = another_relay(&dir, &nats, &relays[0], "relay-d", &[]);
     let mut again = member(&dir, &late, "bob");
     let refused = wait_event(&again, "bob refused by the late relay", |v| v["type"] == "refused");
     assert!(
@@ -628,4 +631,41 @@ fn a_ban_by_one_relays_host_disconnects_the_member_from_another_relay_and_every_
     // Alice is not touched.
     members[0].send_line("still here");
     members[0].stdout.wait_for_text("\"type\":\"delivered\"");
+}
+
+#[test]
+fn a_closed_cluster_admits_on_every_relay_whom_one_relays_host_invited_and_no_one_else() {
+    let nats = Nats::start();
+    let dir = TempDir::new("cluster-closed");
+    let url = nats.url();
+    let mut first = Room::start(&dir, "relay-a", &["--cluster", &url, "--headless", "--closed"]);
+    first.proc.stdout.wait_for_text("cluster: ");
+    let second = another_relay(&dir, &nats, &first, "relay-b", &["--closed"]);
+    let bob_home = dir.join("bob-home");
+    make_identity(&bob_home, "bob");
+    make_identity(&dir.join("carol-home"), "carol");
+    // Not invited yet: refused on relay b, and told what to ask for.
+    let mut bob = member(&dir, &second, "bob");
+    let refused = wait_event(&bob, "bob refused", |v| v["type"] == "refused");
+    assert!(refused["text"].as_str().unwrap().contains("this room is closed"), "{refused}");
+    bob.wait();
+    // Relay a's host invites bob: relay b admits him; carol stays out.
+    let fingerprint = {
+        let mut id = tlschat(&["id"]);
+        id.env(HOME_ENV, &bob_home);
+        let mut id = Proc::spawn("id", &mut id);
+        assert!(id.wait().success(), "{}", id.output());
+        let line = id.stdout.wait_for_text("fingerprint: ");
+        line["fingerprint: ".len()..].replace(' ', "")
+    };
+    first.proc.send_line(&format!("/invite bob {fingerprint}"));
+    first.proc.stdout.wait_for_text("invited bob with the key");
+    let mut bob = member(&dir, &second, "bob");
+    wait_event(&bob, "bob's welcome on relay b", |v| v["type"] == "welcome" && v["name"] == "bob");
+    let mut carol = member(&dir, &first, "carol");
+    let refused = wait_event(&carol, "carol refused", |v| v["type"] == "refused");
+    assert!(refused["text"].as_str().unwrap().contains("this room is closed"), "{refused}");
+    carol.wait();
+    bob.close_stdin();
+    assert!(bob.wait().success(), "{}", bob.output());
 }

@@ -141,11 +141,6 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
         config.emit_steps = false;
         Service::Echo
     } else {
-        if opts.cluster.is_some() && opts.closed {
-            return Err(Error::msg(
-                "--closed admits the names this relay's members file holds, but a cluster binds names on the bus: run a cluster open (without --closed)",
-            ));
-        }
         // The room's stream and names on the bus, when it is shared.
         let cluster = match &opts.cluster {
             Some(url) => {
@@ -161,7 +156,9 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
         let members = Arc::new(
             Members::open(room.members_path())?
                 .with_new_names_per_address(opts.new_names_per_address)
-                .closed(opts.closed),
+                // A closed cluster admits the names bound on the bus
+                // (`cluster::Names`), not those of this relay's file.
+                .closed(opts.closed && cluster.is_none()),
         );
         let freed = members.expire_unused(opts.name_expiry_days, unix_now())?;
         if freed > 0 {
@@ -183,7 +180,9 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
             ))
         })?;
         let binder: Arc<dyn net::Binder> = match &cluster {
-            Some(cluster) => Arc::new(cluster::Names::new(cluster.clone(), members.clone())),
+            Some(cluster) => {
+                Arc::new(cluster::Names::new(cluster.clone(), members.clone()).closed(opts.closed))
+            }
             None => members.clone(),
         };
         let banned = members.banned();
