@@ -268,6 +268,7 @@ fn spawn(
             told: None,
             beats: 0,
             due: true,
+            complained_ms: None,
         }
     });
     let members = Arc::new(AtomicUsize::new(0));
@@ -361,6 +362,24 @@ struct BusLink {
     beats: u32,
     /// A relay appeared: the whole list goes with the next heartbeat.
     due: bool,
+    /// When the operator was last told of something another relay sent
+    /// that was refused (told at most every [`COMPLAIN_EVERY_MS`]).
+    complained_ms: Option<u64>,
+}
+
+/// How often the operator hears of what other relays sent that was refused.
+const COMPLAIN_EVERY_MS: u64 = 10_000;
+
+impl BusLink {
+    /// A note of something another relay sent that was refused, unless
+    /// one was made in the last [`COMPLAIN_EVERY_MS`].
+    fn complain(&mut self, now: u64, note: String) -> Option<Output> {
+        if self.complained_ms.is_some_and(|at| now.saturating_sub(at) < COMPLAIN_EVERY_MS) {
+            return None;
+        }
+        self.complained_ms = Some(now);
+        Some(Output::Note(note))
+    }
 }
 
 /// How long the room waits for the bus's next entry while it reads the
@@ -825,7 +844,10 @@ impl RoomTask {
                     out.push(Output::Note(format!("another relay of this room is on the bus: {relay}")));
                 }
                 Ok(_) => {}
-                Err(why) => out.push(Output::Note(format!("from the relay {relay}: {why}"))),
+                Err(why) => {
+                    let relay = crate::chat::printable(&relay);
+                    out.extend(bus.complain(now, format!("from the relay {relay}: {why}")));
+                }
             },
             Signal::Answer { id, payload } => {
                 out.extend(bus.asked.answer(id, &payload).into_iter().flat_map(done))
@@ -843,7 +865,9 @@ impl RoomTask {
                 let reached = match peers::open_route(&payload) {
                     Ok((to, frame)) => self.relay.deliver_to_key(to, &frame, &mut out),
                     Err(why) => {
-                        out.push(Output::Note(format!("refused a message another relay routed: {why}")));
+                        out.extend(
+                            bus.complain(now, format!("refused a message another relay routed: {why}")),
+                        );
                         0
                     }
                 };
@@ -865,7 +889,7 @@ impl RoomTask {
                     let what = if ban { "banned" } else { "removed" };
                     out.push(Output::Note(format!("{name} was {what} by the host of another relay")));
                 }
-                Err(why) => out.push(Output::Note(format!("refused another relay's removal: {why}"))),
+                Err(why) => out.extend(bus.complain(now, format!("refused another relay's removal: {why}"))),
             },
         }
         self.carry_out(out).await;
