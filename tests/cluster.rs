@@ -493,6 +493,15 @@ fn who_lists_the_members_of_every_relay_and_drops_those_of_a_relay_killed_withou
         ["alice", "bob", "carol"].iter().all(|n| names.iter().any(|m| m == n))
     });
     assert_eq!(listed.len(), 6, "{listed:?}");
+    // Who joins later gets the room's list on joining, not its relay's.
+    let mut dave = member(&dir, &relays[0], "dave");
+    let first = wait_event(&dave, "dave's list on joining", |v| v["type"] == "members");
+    let names: Vec<&str> =
+        first["members"].as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap()).collect();
+    assert!(names.contains(&"bob") && names.contains(&"carol"), "{first}");
+    assert_eq!(first["total"].as_u64(), Some(7), "{first}");
+    dave.close_stdin();
+    assert!(dave.wait().success(), "{}", dave.output());
     // Relay b dies without saying goodbye: bob and its host leave every list.
     relays[1].proc.kill();
     let (after, took) = who_until(&mut members[0], "bob dropped from alice's list", |names| {

@@ -390,3 +390,39 @@ fn a_key_removed_by_another_relays_host_is_disconnected_here_and_refused_after()
     c.relays[0].join(9, Joiner::Guest, Transport::Lines, c.now).unwrap();
     assert_eq!(c.relays[0].name(9), Some("guest-7"));
 }
+
+#[test]
+fn a_joiners_list_names_the_most_recent_of_the_whole_room_and_counts_every_relay() {
+    use super::frame::{MAX_ROSTER, MemberInfo, Standing};
+    let mut c = Cluster::new(1);
+    c.join(0, 1, "alice");
+    c.pump();
+    let elsewhere: Vec<MemberInfo> = (0..120u32)
+        .map(|i| MemberInfo {
+            name: format!("far{i}"),
+            standing: Standing::Verified,
+            key: [u8::try_from(i).unwrap(); 32],
+            idle_secs: 1000 + i,
+        })
+        .collect();
+    c.relays[0].seated_elsewhere(elsewhere.iter(), elsewhere.len());
+    c.join(0, 2, "bob");
+    c.pump();
+    let roster = c.events[&(0, 2)].iter().find_map(|e| match e {
+        ChatEvent::Roster { total, members } => Some((*total, members.clone())),
+        _ => None,
+    });
+    let (total, members) = roster.unwrap();
+    assert_eq!(total, 122);
+    assert_eq!(members.len(), MAX_ROSTER);
+    let names: Vec<&str> = members.iter().map(|m| m.name.as_str()).collect();
+    // Both here, idle 0, and the 48 least idle of the others.
+    assert!(names.contains(&"alice") && names.contains(&"bob"), "{names:?}");
+    assert!(names.contains(&"far47") && !names.contains(&"far48"), "{names:?}");
+    // A guest hears the room's count.
+    let out = c.relays[0].join(3, Joiner::Guest, Transport::Lines, c.now).unwrap();
+    c.apply(0, out);
+    c.pump();
+    let welcome = &c.lines[&(0, 3)][0];
+    assert!(welcome.contains("123 in the room"), "{welcome}");
+}

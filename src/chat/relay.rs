@@ -298,6 +298,9 @@ pub struct Relay {
     names: HashMap<String, Held>,
     /// Counts joins and leaves: what the room's other relays were last told.
     changes: u64,
+    /// The room's other relays ([`Config::bus`]): the most recently active
+    /// of their members, and how many they seat, for the list a joiner gets.
+    elsewhere: (Vec<MemberInfo>, usize),
 }
 
 impl Relay {
@@ -312,6 +315,7 @@ impl Relay {
             guests: 0,
             names: HashMap::new(),
             changes: 0,
+            elsewhere: (Vec::new(), 0),
         }
     }
 
@@ -483,7 +487,7 @@ impl Relay {
                  tlschat: each line you type goes to the room as it is, unsigned and shown as unverified; \
                  commands such as /who or /msg are for members with tlschat (`tlschat connect`).\n",
                 info.name,
-                self.present()
+                self.present() + self.elsewhere.1
             )
             .into_bytes(),
         };
@@ -498,14 +502,17 @@ impl Relay {
         if transport == Transport::Frames {
             // Who is here: the most recently active, one frame whatever the
             // room's size (a join must not cost the room more as it grows).
-            let total = u32::try_from(self.seats.len()).unwrap_or(u32::MAX);
+            let (others, elsewhere) = &self.elsewhere;
+            let total = u32::try_from(self.seats.len() + elsewhere).unwrap_or(u32::MAX);
             let mut recent: Vec<&Seat> = self.seats.values().collect();
             if recent.len() > MAX_ROSTER {
                 // The most recent first, without sorting the whole room.
                 recent.select_nth_unstable_by_key(MAX_ROSTER, |s| std::cmp::Reverse(s.active_ms));
                 recent.truncate(MAX_ROSTER);
             }
-            let members = recent.into_iter().map(|s| s.info(now_ms)).collect();
+            let mut members: Vec<MemberInfo> = recent.into_iter().map(|s| s.info(now_ms)).collect();
+            members.extend(others.iter().cloned());
+            most_recent(&mut members);
             out.push(Output::Send(id, Frame::Roster { total, last: true, members }.encode().into()));
         }
         out
@@ -1150,6 +1157,18 @@ impl Relay {
         out
     }
 
+    /// Who the room's other relays seat, as they last said: the joiner's
+    /// list then names the most recently active of the whole room, and
+    /// counts all of it.
+    pub fn seated_elsewhere<'a>(&mut self, members: impl Iterator<Item = &'a MemberInfo>, count: usize) {
+        let mut recent: Vec<&MemberInfo> = members.collect();
+        if recent.len() > MAX_ROSTER {
+            recent.select_nth_unstable_by_key(MAX_ROSTER, |m| m.idle_secs);
+            recent.truncate(MAX_ROSTER);
+        }
+        self.elsewhere = (recent.into_iter().cloned().collect(), count);
+    }
+
     /// How many joins and leaves this relay has seen: when it changes,
     /// the room's other relays are sent the roster again.
     pub fn changes(&self) -> u64 {
@@ -1194,6 +1213,14 @@ pub fn refusal(transport: Transport, code: RefusalCode, text: String) -> Arc<[u8
     match transport {
         Transport::Frames => Frame::Refused { code, text }.encode().into(),
         Transport::Lines => format!("tlschat: {text}\n").into_bytes().into(),
+    }
+}
+
+/// Keeps the [`MAX_ROSTER`] most recently active of `members`.
+fn most_recent(members: &mut Vec<MemberInfo>) {
+    if members.len() > MAX_ROSTER {
+        members.select_nth_unstable_by_key(MAX_ROSTER, |m| m.idle_secs);
+        members.truncate(MAX_ROSTER);
     }
 }
 

@@ -805,10 +805,14 @@ impl RoomTask {
         let changes = self.relay.changes();
         let Some(bus) = self.bus.as_mut() else { return };
         let mut out = Vec::new();
-        for (relay, n) in bus.peers.expire(now) {
+        let gone = bus.peers.expire(now);
+        for (relay, n) in &gone {
             out.push(Output::Note(format!(
                 "the relay {relay} of this room went quiet: its {n} member(s) are no longer listed"
             )));
+        }
+        if !gone.is_empty() {
+            self.relay.seated_elsewhere(bus.peers.members(), bus.peers.count());
         }
         out.extend(bus.asked.expire(now).into_iter().flat_map(done));
         bus.beats = bus.beats.wrapping_add(1);
@@ -839,11 +843,15 @@ impl RoomTask {
         let mut out = Vec::new();
         match signal {
             Signal::Roster { relay, payload } => match bus.peers.heard(&relay, &payload, now) {
-                Ok(heard) if heard.new => {
-                    bus.due = true;
-                    out.push(Output::Note(format!("another relay of this room is on the bus: {relay}")));
+                Ok(heard) => {
+                    if heard.new {
+                        bus.due = true;
+                        out.push(Output::Note(format!("another relay of this room is on the bus: {relay}")));
+                    }
+                    if heard.listed {
+                        self.relay.seated_elsewhere(bus.peers.members(), bus.peers.count());
+                    }
                 }
-                Ok(_) => {}
                 Err(why) => {
                     let relay = crate::chat::printable(&relay);
                     out.extend(bus.complain(now, format!("from the relay {relay}: {why}")));
