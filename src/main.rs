@@ -220,7 +220,7 @@ struct ListenArgs {
     #[arg(long, value_name = "N", default_value = "64")]
     max_unverified_per_address: usize,
 
-    /// Serve the room with other relays through this NATS JetStream server (nats://HOST:PORT): the bus orders the room, binds its names and keeps its history; every relay must hold the room's keys (docs/SCALING.md)
+    /// Serve the room with other relays through this NATS JetStream server (nats://HOST:PORT): the bus orders the room, binds its names, keeps its history and bans, numbers its guests, and carries who is on which relay and /msg between them; every relay must hold the room's keys (docs/SCALING.md)
     #[arg(long, value_name = "URL", conflicts_with = "echo")]
     cluster: Option<String>,
 

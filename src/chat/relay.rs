@@ -152,7 +152,7 @@ pub enum Output {
     Publish(SeatId, Arc<[u8]>),
     /// What this seat asked for is not on this relay, and the room has
     /// other relays ([`Config::bus`]): the caller asks them (see
-    /// [`crate::chat::relays`]) and answers the seat.
+    /// [`crate::chat::peers`]) and answers the seat.
     Remote(SeatId, Remote),
 }
 
@@ -1127,7 +1127,7 @@ impl Relay {
         out.push(Output::Send(id, Frame::Resumed { after, upto, complete }.encode().into()));
     }
 
-    /// A `Sealed` frame (or a private `Deliver`) another relay routed to
+    /// A `Sealed` frame another relay routed to
     /// the seats of `to` here: queued for each; returns how many.
     pub fn deliver_to_key(&self, to: [u8; 32], frame: &Arc<[u8]>, out: &mut Vec<Output>) -> usize {
         let targets = self.member_seats(to, SeatId::MAX);
