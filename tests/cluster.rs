@@ -678,3 +678,91 @@ fn a_closed_cluster_admits_on_every_relay_whom_one_relays_host_invited_and_no_on
     bob.close_stdin();
     assert!(bob.wait().success(), "{}", bob.output());
 }
+
+/// A stranger on the bus speaks the relays' own subjects to a running
+/// relay: lists that do not parse, a relay id that is not one, an MLS
+/// message that is not one, a question whose answer would go to a
+/// subject that is not for answers. The relay answers only what is well
+/// formed, lists a well-formed relay's member only while it is heard, and
+/// its room goes on.
+#[test]
+fn a_relay_takes_from_the_bus_only_well_formed_lists_and_questions_and_forgets_a_silent_relay() {
+    use futures_util::StreamExt;
+    use tlschat::chat::{MemberInfo, Standing};
+
+    let nats = Nats::start();
+    let dir = TempDir::new("cluster-stranger");
+    let relay = Room::start(&dir, "relay-a", &["--cluster", &nats.url(), "--headless"]);
+    relay.proc.stdout.wait_for_text("cluster: ");
+    let mut alice = member(&dir, &relay, "alice");
+    wait_event(&alice, "alice's welcome", |v| v["type"] == "welcome");
+    let room: String = relay.fingerprint.chars().filter(char::is_ascii_hexdigit).collect();
+    let stranger = "ffffffffffffffff";
+    runtime().block_on(async {
+        let client = async_nats::connect(nats.url()).await.unwrap();
+        // The relay's id, from its heartbeat.
+        let mut beats = client.subscribe(format!("tlschat.{room}.roster.*")).await.unwrap();
+        let beat = tokio::time::timeout(WAIT, beats.next()).await.unwrap().unwrap();
+        let id = beat.subject.as_str().rsplit('.').next().unwrap().to_owned();
+        assert_eq!(id.len(), 16, "{}", beat.subject);
+        let mut answers = client.subscribe(format!("tlschat.{room}.reply.{stranger}.*")).await.unwrap();
+        // Lists that do not parse, or from no relay id.
+        for (from, payload) in [
+            (stranger, vec![1, 2, 3]),
+            (stranger, Frame::Who.encode()),
+            ("not-a-relay", Vec::new()),
+            ("ESC\u{1b}[2J", Vec::new()),
+        ] {
+            client.publish(format!("tlschat.{room}.roster.{from}"), payload.into()).await.unwrap();
+        }
+        // A well-formed list from a relay that then falls silent.
+        let mallory =
+            MemberInfo { name: "mallory".into(), standing: Standing::Verified, key: [9; 32], idle_secs: 0 };
+        let list = Frame::Roster { total: 1, last: true, members: vec![mallory] }.encode();
+        client.publish(format!("tlschat.{room}.roster.{stranger}"), list.into()).await.unwrap();
+        // A routed message that is not MLS: answered "nobody took it".
+        let junk =
+            Frame::Sealed { room_seq: 0, from: "x".into(), key: [9; 32], message: b"not mls".to_vec() };
+        let mut route = vec![0u8; 32];
+        route.extend(junk.encode());
+        let reply = format!("tlschat.{room}.reply.{stranger}.1");
+        client
+            .publish_with_reply(format!("tlschat.{room}.relay.{id}.sealed"), reply, route.into())
+            .await
+            .unwrap();
+        let answer = tokio::time::timeout(WAIT, answers.next()).await.unwrap().unwrap();
+        assert_eq!(&answer.payload[..], &[0]);
+        // A fetch whose answer would go anywhere else: not answered.
+        let asked = client
+            .send_request(
+                format!("tlschat.{room}.relay.{id}.fetch"),
+                async_nats::Request::new()
+                    .payload(vec![9u8; 32].into())
+                    .timeout(Some(Duration::from_secs(2))),
+            )
+            .await;
+        assert!(asked.is_err(), "answered a question to a stranger's subject: {asked:?}");
+        // A fetch asked properly: an empty key package (mallory has none here).
+        let reply = format!("tlschat.{room}.reply.{stranger}.2");
+        client
+            .publish_with_reply(format!("tlschat.{room}.relay.{id}.fetch"), reply, vec![9u8; 32].into())
+            .await
+            .unwrap();
+        let answer = tokio::time::timeout(WAIT, answers.next()).await.unwrap().unwrap();
+        assert_eq!(
+            &answer.payload[..],
+            &Frame::KeyPackage { key: [9; 32], package: Vec::new() }.encode()[..]
+        );
+        client.flush().await.unwrap();
+    });
+    // Listed while heard, then dropped; nothing else was listed.
+    let (listed, _) = who_until(&mut alice, "mallory listed", |names| names.iter().any(|n| n == "mallory"));
+    assert_eq!(listed.len(), 3, "{listed:?}");
+    who_until(&mut alice, "mallory dropped", |names| !names.iter().any(|n| n == "mallory"));
+    alice.send_line("the room goes on");
+    wait_event(&alice, "alice's line acknowledged", |v| v["type"] == "delivered");
+    let output = relay.proc.output();
+    assert!(!output.contains('\u{1b}'), "an escape reached the relay's output: {output}");
+    alice.close_stdin();
+    assert!(alice.wait().success(), "{}", alice.output());
+}
