@@ -415,7 +415,9 @@ fn member_at(
     config.emit_steps = false;
     let (intents, intent_rx) = mpsc::channel(16);
     tokio::spawn(async move {
-        if let Err(e) = light_member(i, port, Arc::new(config), key, intent_rx, epoch, reports, true, None).await {
+        if let Err(e) =
+            light_member(i, port, Arc::new(config), key, intent_rx, epoch, reports, true, None).await
+        {
             eprintln!("member {i}: {e}");
         }
     });

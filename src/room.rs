@@ -315,7 +315,8 @@ impl Members {
         let mut note = None;
         if !log.names_imported()? {
             let file = dir.join(MEMBERS_FILE);
-            let bindings: Vec<Binding> = load_members(&file)?.into_values().map(Bound::into_binding).collect();
+            let bindings: Vec<Binding> =
+                load_members(&file)?.into_values().map(Bound::into_binding).collect();
             log.import_names(&bindings)?;
             if file.exists() {
                 let to = dir.join(IMPORTED_MEMBERS);
@@ -616,7 +617,8 @@ impl crate::net::Binder for Members {
         let mut banned = self.banned.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if banned.insert(*key) {
             let line = format!("{} {name}", crate::tls::crypto::hex(key));
-            home::append_line(&self.dir.join(BANNED_FILE), &line, Access::Private).map_err(|e| e.to_string())?;
+            home::append_line(&self.dir.join(BANNED_FILE), &line, Access::Private)
+                .map_err(|e| e.to_string())?;
         }
         Ok(())
     }

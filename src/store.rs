@@ -254,7 +254,8 @@ impl RoomLog {
             for change in &batch.names {
                 match change {
                     NameChange::Bound(binding) => {
-                        names.insert(name::key(&binding.name).as_str(), encode_binding(binding).as_slice())?;
+                        names
+                            .insert(name::key(&binding.name).as_str(), encode_binding(binding).as_slice())?;
                     }
                     NameChange::Freed(freed) => {
                         names.remove(name::key(freed).as_str())?;
@@ -344,9 +345,10 @@ fn read_bindings(
     let mut out = Vec::new();
     for item in names.iter()? {
         let (key, value) = item?;
-        let binding = decode_binding(value.value())
-            .filter(|b| name::key(&b.name) == key.value())
-            .ok_or_else(|| redb::Error::Corrupted(format!("the binding of {:?} does not read", key.value())))?;
+        let binding =
+            decode_binding(value.value()).filter(|b| name::key(&b.name) == key.value()).ok_or_else(|| {
+                redb::Error::Corrupted(format!("the binding of {:?} does not read", key.value()))
+            })?;
         out.push(binding);
     }
     Ok(out)
@@ -489,7 +491,8 @@ mod tests {
         let path = temp("reopen");
         let mut log = RoomLog::open(&path).unwrap();
         assert_eq!(log.load().unwrap(), Stored::default());
-        log.append(&Batch { entries: vec![past(1), past(2)], room_seq: 3, forgotten: 0, names: Vec::new() }).unwrap();
+        log.append(&Batch { entries: vec![past(1), past(2)], room_seq: 3, forgotten: 0, names: Vec::new() })
+            .unwrap();
         log.append(&Batch { entries: vec![past(5)], room_seq: 6, forgotten: 0, names: Vec::new() }).unwrap();
         drop(log);
         let log = RoomLog::open(&path).unwrap();
@@ -508,8 +511,15 @@ mod tests {
     fn what_the_retention_let_go_of_is_deleted_and_the_counters_never_go_back() {
         let path = temp("compact");
         let mut log = RoomLog::open(&path).unwrap();
-        log.append(&Batch { entries: (1..=10).map(past).collect(), room_seq: 10, forgotten: 0, names: Vec::new() }).unwrap();
-        log.append(&Batch { entries: vec![past(11)], room_seq: 12, forgotten: 7, names: Vec::new() }).unwrap();
+        log.append(&Batch {
+            entries: (1..=10).map(past).collect(),
+            room_seq: 10,
+            forgotten: 0,
+            names: Vec::new(),
+        })
+        .unwrap();
+        log.append(&Batch { entries: vec![past(11)], room_seq: 12, forgotten: 7, names: Vec::new() })
+            .unwrap();
         // A late batch with lower counters does not lower them.
         log.append(&Batch { entries: Vec::new(), room_seq: 4, forgotten: 2, names: Vec::new() }).unwrap();
         log.compact().unwrap();
@@ -545,7 +555,12 @@ mod tests {
         let writer = Writer::start(log, 0).unwrap();
         let mut progress = writer.progress();
         for seq in 1..=50 {
-            assert!(writer.write(Batch { entries: vec![past(seq)], room_seq: seq, forgotten: 0, names: Vec::new() }));
+            assert!(writer.write(Batch {
+                entries: vec![past(seq)],
+                room_seq: seq,
+                forgotten: 0,
+                names: Vec::new()
+            }));
         }
         let done =
             tokio::time::timeout(Duration::from_secs(10), progress.wait_for(|p| p.committed == 50)).await;

@@ -265,7 +265,7 @@ fn fingerprint_of(dir: &TempDir, name: &str) -> String {
 
 #[test]
 fn a_name_bound_before_a_kill_is_still_bound_to_its_key_after_the_restart_and_a_members_file_is_imported_once()
-{
+ {
     let dir = TempDir::new("names-kill");
     let port = free_port();
     // A home of an older tlschat: its names in a members file.

@@ -221,7 +221,10 @@ pub async fn coordinate(n: usize, workers: usize) {
     println!("members_check_signatures=no");
     println!("join_all_seated_s={:.2}", joined.as_secs_f64());
     println!("join_handshakes_per_s={:.0}", n as f64 / joined.as_secs_f64());
-    println!("join_server_cpu_us_per_member={:.0}", (cpu_all(&pids) - cpu_before) as f64 * 10_000.0 / n as f64);
+    println!(
+        "join_server_cpu_us_per_member={:.0}",
+        (cpu_all(&pids) - cpu_before) as f64 * 10_000.0 / n as f64
+    );
 
     tokio::time::sleep(Duration::from_secs(arg("--settle-secs", 15) as u64)).await;
     let rss_idle: Vec<u64> = pids.iter().map(|&p| rss_kib(p)).collect();
@@ -358,7 +361,10 @@ pub async fn coordinate(n: usize, workers: usize) {
         );
         if bus_pid.is_some() {
             let messages = (sustained_secs * rate).max(1);
-            println!("bus_sustained_cpu_us_per_message={:.1}", bus_sustained as f64 * 10_000.0 / messages as f64);
+            println!(
+                "bus_sustained_cpu_us_per_message={:.1}",
+                bus_sustained as f64 * 10_000.0 / messages as f64
+            );
         }
     }
     println!("relays_rss_end_kib={}", rss_all(&pids));

@@ -143,7 +143,7 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
     } else {
         if opts.cluster.is_some() && opts.closed {
             return Err(Error::msg(
-                "--closed admits the names this relay's members file holds, but a cluster binds names on the bus: run a cluster open (without --closed)",
+                "--closed admits the names this relay's store holds, but a cluster binds names on the bus: run a cluster open (without --closed)",
             ));
         }
         // The room's stream and names on the bus, when it is shared.
@@ -181,9 +181,8 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
             }
             None => Members::in_memory(room.dir())?,
         };
-        let members = Arc::new(
-            members.with_new_names_per_address(opts.new_names_per_address).closed(opts.closed),
-        );
+        let members =
+            Arc::new(members.with_new_names_per_address(opts.new_names_per_address).closed(opts.closed));
         let freed = members.expire_unused(opts.name_expiry_days, unix_now());
         if freed > 0 {
             out.info(&format!(

@@ -441,7 +441,10 @@ pub fn bound_names(home: &Path) -> String {
     let path = home.join("room").join(tlschat::store::FILE);
     let Ok(Some(mut names)) = tlschat::store::read_names(&path) else { return String::new() };
     names.sort_by(|a, b| (a.last_used, &a.name).cmp(&(b.last_used, &b.name)));
-    names.iter().map(|b| format!("{} {} {}\n", b.name, tlschat::tls::internal::crypto::hex(&b.key), b.last_used)).collect()
+    names
+        .iter()
+        .map(|b| format!("{} {} {}\n", b.name, tlschat::tls::internal::crypto::hex(&b.key), b.last_used))
+        .collect()
 }
 
 /// Every line `p` printed (`--json`), each parsed as one JSON object.
