@@ -8,6 +8,8 @@
 //! - [`relay`]: the room: who is in, and which frames go to whom;
 //! - [`member`]: a member: signs what its user writes, verifies what the
 //!   relay delivers, and notices replays, gaps and changed keys;
+//! - [`peers`]: what a relay of a room on a bus knows of the room's
+//!   other relays (who is seated where), and what it trades with them;
 //! - [`contacts`]: what a member remembers of a room across sessions,
 //!   which the driver keeps in the home.
 //!
@@ -20,6 +22,7 @@ pub mod log;
 pub mod member;
 pub mod message;
 pub mod name;
+pub mod peers;
 pub mod relay;
 
 #[cfg(test)]

@@ -141,11 +141,6 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
         config.emit_steps = false;
         Service::Echo
     } else {
-        if opts.cluster.is_some() && opts.closed {
-            return Err(Error::msg(
-                "--closed admits the names this relay's store holds, but a cluster binds names on the bus: run a cluster open (without --closed)",
-            ));
-        }
         // The room's stream and names on the bus, when it is shared.
         let cluster = match &opts.cluster {
             Some(url) => {
@@ -182,7 +177,7 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
             None => Members::in_memory(room.dir())?,
         };
         let members =
-            Arc::new(members.with_new_names_per_address(opts.new_names_per_address).closed(opts.closed));
+            Arc::new(members.with_new_names_per_address(opts.new_names_per_address).closed(opts.closed && cluster.is_none()));
         let freed = members.expire_unused(opts.name_expiry_days, unix_now());
         if freed > 0 {
             out.info(&format!(
@@ -203,7 +198,9 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
             ))
         })?;
         let binder: Arc<dyn net::Binder> = match &cluster {
-            Some(cluster) => Arc::new(cluster::Names::new(cluster.clone(), members.clone())),
+            Some(cluster) => {
+                Arc::new(cluster::Names::new(cluster.clone(), members.clone()).closed(opts.closed))
+            }
             None => members.clone(),
         };
         let banned = members.banned();
@@ -229,7 +226,8 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
                 let from = first.max((last + 1).saturating_sub(opts.keep.messages.max(1) as u64));
                 let entries = cluster.entries(from).await.map_err(|e| Error::msg(e.to_string()))?;
                 let upto = if first > last { 0 } else { last };
-                let bus = net::Bus { cluster, entries, upto };
+                let signals = cluster.signals().await.map_err(|e| Error::msg(e.to_string()))?;
+                let bus = net::Bus { cluster, entries, upto, signals };
                 net::start_room_on_bus(room_config, Some(host), Some(binder), local, event_tx.clone(), bus)
             }
             (None, None) => {
