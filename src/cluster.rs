@@ -636,7 +636,7 @@ impl Signals {
 }
 
 /// The room's names for a relay in a cluster: bound on the bus
-/// (so that every relay agrees), with this relay's members file for what
+/// (so that every relay agrees), with this relay's own names for what
 /// stays local: its limit of new names per address, and a copy of the
 /// hosts' bans.
 #[derive(Debug)]
@@ -662,7 +662,7 @@ impl Names {
     }
 
     /// Runs `work` on the bus from the room's task, which waits for it: a
-    /// name is bound before its member is seated, as with a members file.
+    /// name is bound before its member is seated, as in a relay's store.
     fn wait_for<T>(&self, work: impl Future<Output = Result<T, String>>) -> Result<T, String> {
         let handle = tokio::runtime::Handle::try_current()
             .map_err(|_| "the room's names are on the bus, which needs the async runtime".to_owned())?;

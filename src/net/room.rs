@@ -92,7 +92,7 @@ pub(super) enum RoomInput {
 }
 
 /// Binds members' names to their keys as they take their seats (the
-/// room's members file, [`crate::room::Members`]). The handshake has
+/// room's names, [`crate::room::Members`]). The handshake has
 /// already refused names that can never be admitted; what is left to say
 /// no to is a new name from an address that binds too many.
 pub trait Binder: Send + Sync + std::fmt::Debug {
@@ -108,6 +108,13 @@ pub trait Binder: Send + Sync + std::fmt::Debug {
     /// closed room admits it.
     fn invite(&self, name: &str, key: &Fingerprint) -> Result<(), String>;
 
+    /// The names bound or freed since the last call, for a room whose log
+    /// is on disk to commit in its next batch, before anything that
+    /// follows is sent. None where names are kept elsewhere.
+    fn take_changes(&self) -> Vec<crate::store::NameChange> {
+        Vec::new()
+    }
+
     /// The number of the next guest, when the room's guests are numbered
     /// by something shared with other relays (a cluster's bus); `None`:
     /// the relay numbers its own.
@@ -119,7 +126,7 @@ pub trait Binder: Send + Sync + std::fmt::Debug {
 /// The host's identity in its room.
 #[derive(Debug)]
 pub struct Host {
-    /// The display name, bound to `key` in the room's members file.
+    /// The display name, bound to `key` in the room's names.
     pub name: String,
     /// The identity key its messages are signed with.
     pub key: Ed25519Key,
@@ -201,6 +208,7 @@ pub fn start_durable(
         progress: writer.progress(),
         writer,
         handed: committed,
+        batches: 0,
         forgotten: stored.forgotten,
         waiting: VecDeque::new(),
         told: false,
@@ -295,11 +303,13 @@ struct Durable {
     progress: watch::Receiver<Progress>,
     /// The last `room_seq` handed to the writer.
     handed: u64,
+    /// Batches handed to the writer.
+    batches: u64,
     /// The last `forgotten` handed to it.
     forgotten: u64,
     /// What the relay decided, in order, each held until the `room_seq`
-    /// with it is committed.
-    waiting: VecDeque<(u64, Vec<Output>)>,
+    /// with it, and the batches handed before it, are committed.
+    waiting: VecDeque<((u64, u64), Vec<Output>)>,
     /// Whether the operator was told that writing fails.
     told: bool,
 }
@@ -307,6 +317,13 @@ struct Durable {
 impl Durable {
     fn committed(&self) -> u64 {
         self.progress.borrow().committed
+    }
+
+    /// Whether what was decided at `mark` (a `room_seq` and the batches
+    /// handed then) is on disk.
+    fn covers(&self, (room_seq, batches): (u64, u64)) -> bool {
+        let progress = self.progress.borrow();
+        room_seq <= progress.committed && batches <= progress.batches
     }
 }
 
@@ -486,15 +503,18 @@ impl RoomTask {
     }
 
     /// Hands the writer what the relay logged since last time: new
-    /// messages, the room's `room_seq`, and how far the retention let go.
+    /// messages, the room's `room_seq`, how far the retention let go, and
+    /// the names bound meanwhile.
     fn hand_to_log(&mut self) {
         let Some(durable) = self.durable.as_mut() else { return };
         let (room_seq, forgotten) = (self.relay.room_seq(), self.relay.log().forgotten());
-        if room_seq == durable.handed && forgotten == durable.forgotten {
+        let names = self.binder.as_ref().map(|b| b.take_changes()).unwrap_or_default();
+        if room_seq == durable.handed && forgotten == durable.forgotten && names.is_empty() {
             return;
         }
         let entries = self.relay.entries_after(durable.handed).0.cloned().collect();
-        if !durable.writer.write(Batch { entries, room_seq, forgotten }) && !durable.told {
+        durable.batches += 1;
+        if !durable.writer.write(Batch { entries, room_seq, forgotten, names }) && !durable.told {
             durable.told = true;
             let note = "the room's log writer has stopped: nothing more is acknowledged".to_owned();
             let _ = self.events.try_send(NetEvent::RoomNote { note });
@@ -506,7 +526,7 @@ impl RoomTask {
     /// The writer committed more (or failed to): sends what waited for it.
     async fn committed(&mut self) {
         let Some(durable) = self.durable.as_mut() else { return };
-        let Progress { committed, failing } = durable.progress.borrow().clone();
+        let Progress { failing, .. } = durable.progress.borrow().clone();
         let mut notes = Vec::new();
         match (&failing, durable.told) {
             (Some(why), false) => {
@@ -522,7 +542,7 @@ impl RoomTask {
             _ => {}
         }
         let mut ready = Vec::new();
-        while durable.waiting.front().is_some_and(|(seq, _)| *seq <= committed) {
+        while durable.waiting.front().is_some_and(|(mark, _)| durable.covers(*mark)) {
             if let Some((_, outputs)) = durable.waiting.pop_front() {
                 ready.extend(outputs);
             }
@@ -694,9 +714,9 @@ impl RoomTask {
         while !next.is_empty() {
             self.hand_to_log();
             if let Some(durable) = self.durable.as_mut() {
-                let room_seq = self.relay.room_seq();
-                if room_seq > durable.committed() || !durable.waiting.is_empty() {
-                    durable.waiting.push_back((room_seq, next));
+                let mark = (self.relay.room_seq(), durable.batches);
+                if !durable.covers(mark) || !durable.waiting.is_empty() {
+                    durable.waiting.push_back((mark, next));
                     break;
                 }
             }
