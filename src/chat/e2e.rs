@@ -1304,6 +1304,8 @@ mod teach_tests {
         // A's word, in the new epoch: B merges its commit, then opens it.
         let word = a.1.seal(&a.0, &group, &[]).unwrap();
         assert_eq!(E2e::header(&word).unwrap().epoch, 2);
+        // What the relay sees of an update: two sizes, the commit's and the word's.
+        assert_eq!((commit.commit.len(), word.len()), (542, 158));
         assert_eq!(b.1.confirm(&group).unwrap(), 2);
         let PairOpened::Message(Opened::Application { plaintext, .. }) =
             b.1.open_pair(&word, a.0.public_key()).unwrap()
