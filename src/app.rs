@@ -1134,6 +1134,10 @@ pub struct App {
     groups_shown: Vec<GroupShown>,
     /// Groups seen in this session, to number them.
     groups_numbered: usize,
+    /// The group picked in the panel (Up/Down); `None` follows the newest.
+    group_pick: Option<Vec<u8>>,
+    /// How far the group panel is scrolled (PgUp/PgDn).
+    group_scroll: u16,
 }
 
 /// How long after an Esc (or a character of the sequence it began) the
@@ -1219,6 +1223,8 @@ impl App {
             group_steps: std::collections::VecDeque::new(),
             groups_shown: Vec::new(),
             groups_numbered: 0,
+            group_pick: None,
+            group_scroll: 0,
         }
     }
 
@@ -1895,6 +1901,7 @@ impl App {
         match self.focus {
             Focus::Panel if self.server && self.side == Side::Members => self.conns_key(key),
             Focus::Panel if self.side == Side::Schedule => self.schedule_key(key),
+            Focus::Panel if self.side == Side::Groups => self.groups_key(key),
             Focus::Panel => self.panel_key(key),
             Focus::Input => self.input_key(key, now),
             Focus::Messages => self.messages_key(key),
@@ -2011,7 +2018,8 @@ impl App {
     /// Whether PgUp/PgDn scroll the panel rather than the chat: in an
     /// expanded step, and in the key schedule view when it has the focus.
     fn panel_scrolls(&self) -> bool {
-        self.panel().expanded || (self.focus == Focus::Panel && self.side == Side::Schedule)
+        self.panel().expanded
+            || (self.focus == Focus::Panel && matches!(self.side, Side::Schedule | Side::Groups))
     }
 
     /// Keys in the key schedule view: scrolling, Esc back to the input.

@@ -1747,3 +1747,76 @@ fn with_reveal_the_group_panel_shows_the_epoch_values_both_members_derived() {
     let values: [&[u8]; 3] = [&secrets.authenticator, &secrets.exporter, &secrets.confirmation_tag];
     insta::assert_snapshot!("group_panel_revealed_120x40", masked(&text, &values));
 }
+
+/// A step of a group made by hand: its tree as given, no values.
+fn hand_step(peer: &str, id: u8, epoch: u64, tree: Vec<tlschat::chat::e2e::TreeNode>) -> ChatEvent {
+    use tlschat::chat::e2e::{GroupView, Step, UpdateState};
+    let view = GroupView { group: vec![id; 16], epoch, tree, secrets: None, pending: false };
+    ChatEvent::E2eStep {
+        peer: peer.into(),
+        group: Some(vec![id; 16]),
+        step: Step::Update { from: epoch - 1, to: epoch, size: 542, mine: false, state: UpdateState::Merged },
+        view: Some(std::sync::Arc::new(view)),
+    }
+}
+
+#[test]
+fn the_group_panel_draws_a_larger_tree_with_blanks_and_up_down_picks_the_group_shown() {
+    use tlschat::chat::e2e::TreeNode::{Leaf, Parent};
+    let now = t0();
+    let mut app = client_app(now);
+    let mut feed = RoomFeed::new();
+    let (alice_key, carol_key) = (feed.alice.public_key(), feed.carol.public_key());
+    let bob_key = seeded_key(2).public_key();
+    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 4, history: 0 }, now);
+    let members = vec![
+        RoomFeed::info("alice", Standing::Verified, alice_key),
+        RoomFeed::info("bob", Standing::Verified, bob_key),
+        RoomFeed::info("carol", Standing::Verified, carol_key),
+    ];
+    feed.show(&mut app, Frame::Roster { total: 3, last: true, members }, now);
+    let pair = vec![
+        Leaf { node: 0, key: Some(carol_key), me: true },
+        Parent { node: 1, key: Some(vec![7; 32]) },
+        Leaf { node: 2, key: Some(alice_key), me: false },
+    ];
+    // Four leaf slots, the last blank; the right parent blank too.
+    let larger = vec![
+        Leaf { node: 0, key: Some(alice_key), me: false },
+        Parent { node: 1, key: Some(vec![8; 32]) },
+        Leaf { node: 2, key: Some(bob_key), me: false },
+        Parent { node: 3, key: Some(vec![9; 32]) },
+        Leaf { node: 4, key: Some(carol_key), me: true },
+        Parent { node: 5, key: None },
+        Leaf { node: 6, key: None, me: false },
+    ];
+    chat(&mut app, hand_step("alice", 1, 2, pair), now);
+    chat(&mut app, hand_step("bob", 2, 5, larger), now);
+    let _ = app.update(key(KeyCode::F(5)), now);
+    let text = screen(&mut app, 120, 30);
+    insta::assert_snapshot!("group_panel_larger_tree_120x30", text);
+    for expected in [
+        "group 2 with bob · epoch 5 · 3 members",
+        "● node 3: HPKE key",
+        "├─ ● node 1: HPKE key",
+        "│  ├─ ● leaf 0 alice",
+        "│  └─ ● leaf 1 bob",
+        "└─ ○ node 5 blank",
+        "├─ ● leaf 2 you",
+        "└─ ○ leaf 3 blank",
+    ] {
+        assert!(text.contains(expected), "{expected:?} not on screen:\n{text}");
+    }
+    // Tab to the panel; Up shows the older group, Down the newest again.
+    let _ = app.update(key(KeyCode::Tab), now);
+    assert_eq!(app.focus(), Focus::Panel);
+    let _ = app.update(key(KeyCode::Up), now);
+    assert_eq!(app.group_shown().map(|g| (g.number, g.view.epoch)), Some((1, 2)));
+    let text = screen(&mut app, 120, 30);
+    assert!(text.contains("group 1 with alice · epoch 2 · 2 members"), "{text}");
+    let _ = app.update(key(KeyCode::Down), now);
+    assert_eq!(app.group_shown().map(|g| g.number), Some(2));
+    // Following the newest: a step of group 1 shows it again.
+    chat(&mut app, hand_step("alice", 1, 3, vec![Leaf { node: 0, key: Some(carol_key), me: true }]), now);
+    assert_eq!(app.group_shown().map(|g| (g.number, g.view.epoch)), Some((1, 3)));
+}

@@ -95,9 +95,52 @@ impl App {
         &self.group_steps
     }
 
-    /// The group the panel shows: the one of the last step that had one.
+    /// The group the panel shows: the one picked (Up/Down with the panel
+    /// focused), else the one of the last step that had one.
     pub fn group_shown(&self) -> Option<&GroupShown> {
-        self.groups_shown.last()
+        self.group_pick
+            .as_ref()
+            .and_then(|id| self.groups_shown.iter().find(|g| g.view.group == *id))
+            .or_else(|| self.groups_shown.last())
+    }
+
+    /// How many groups the panel can show (Up/Down picks one).
+    pub fn groups_known(&self) -> usize {
+        self.groups_shown.len()
+    }
+
+    /// How far the group panel is scrolled, in lines.
+    pub fn group_scroll(&self) -> u16 {
+        self.group_scroll
+    }
+
+    /// Keys in the group panel: Up/Down pick an older or newer group (past
+    /// the newest: follow the newest again), PgUp/PgDn scroll, Esc goes
+    /// back to the input.
+    pub(super) fn groups_key(&mut self, key: crossterm::event::KeyEvent) -> super::Update {
+        use crossterm::event::KeyCode;
+        let at = self
+            .group_shown()
+            .and_then(|shown| self.groups_shown.iter().position(|g| g.view.group == shown.view.group));
+        match (key.code, at) {
+            (KeyCode::Up, Some(i)) if i > 0 => {
+                self.group_pick = self.groups_shown.get(i - 1).map(|g| g.view.group.clone());
+            }
+            (KeyCode::Down, Some(i)) => {
+                self.group_pick = self.groups_shown.get(i + 1).map(|g| g.view.group.clone());
+                if i + 2 >= self.groups_shown.len() {
+                    self.group_pick = None;
+                }
+            }
+            (KeyCode::PageDown, _) => self.group_scroll = self.group_scroll.saturating_add(8),
+            (KeyCode::PageUp, _) => self.group_scroll = self.group_scroll.saturating_sub(8),
+            (KeyCode::Esc, _) => {
+                self.side = super::Side::Handshake;
+                self.focus = super::Focus::Input;
+            }
+            _ => return super::Update::NONE,
+        }
+        super::Update::REDRAW
     }
 
     /// The name a leaf's identity key goes by here: "you", a member of the
@@ -217,7 +260,7 @@ impl App {
                 let line = match state {
                     UpdateState::Sent => format!("you committed a fresh leaf (new HPKE key, new path to the root); once {who} takes it, whoever stole your old keys cannot read epoch {to}"),
                     UpdateState::Confirmed => format!("{who} took your update: you are both at epoch {to}; keys stolen before it open nothing after it (post-compromise security)"),
-                    UpdateState::Merged => format!("{who} renewed their leaf: merged, you are both at epoch {to}, and their old keys open nothing after it"),
+                    UpdateState::Merged => format!("{who} renewed their leaf: merged, the group is at epoch {to}, and their old keys open nothing after it"),
                     UpdateState::RivalWon => format!("{who} updated in the same epoch as you: the lower identity key's commit wins, and it is yours; theirs is dropped and they do it again"),
                     UpdateState::RivalLost => format!("{who} updated in the same epoch as you: the lower identity key's commit wins, and it is theirs; yours is dropped and done again at epoch {to}"),
                 };

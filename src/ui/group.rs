@@ -68,7 +68,7 @@ fn tree_lines(app: &App, shown: &GroupShown, theme: Theme) -> Vec<Line<'static>>
             }
             TreeNode::Parent { node, key: Some(_) } => {
                 spans.push(Span::styled("\u{25cf} ", theme.ok()));
-                spans.push(Span::raw(format!("node {node}: HPKE key (both below hold its private key)")));
+                spans.push(Span::raw(format!("node {node}: HPKE key (the members under it hold its private key)")));
             }
             TreeNode::Parent { node, key: None } => {
                 spans.push(Span::styled(format!("\u{25cb} node {node} blank"), theme.dim()));
@@ -155,6 +155,12 @@ impl Widget for GroupsPanel<'_> {
                     theme.heading(),
                 ),
             ]));
+            if self.app.groups_known() > 1 {
+                lines.push(Line::styled(
+                    format!("{} groups: Tab to the panel, Up/Down picks one", self.app.groups_known()),
+                    theme.dim(),
+                ));
+            }
             lines.push(Line::styled("ratchet tree", theme.heading()));
             lines.extend(tree_lines(self.app, shown, theme));
             lines.extend(value_lines(self.app, shown, theme));
@@ -177,6 +183,9 @@ impl Widget for GroupsPanel<'_> {
             }
             lines.push(Line::raw(format!("  {}", s.line)));
         }
-        Paragraph::new(lines).wrap(Wrap { trim: false }).render(inner, buf);
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .scroll((self.app.group_scroll(), 0))
+            .render(inner, buf);
     }
 }

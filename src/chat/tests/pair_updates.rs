@@ -174,3 +174,33 @@ fn a_pair_groups_life_is_told_in_steps_with_the_group_after_each() {
         ChatEvent::E2eStep { step: Step::Welcome { made: false, members: 2, .. }, view: Some(v), .. } if v.epoch == 1
     )));
 }
+
+#[test]
+fn the_epoch_values_a_step_carries_are_never_in_debug_the_log_or_json() {
+    let mut w = pair_world(100);
+    w.msg(1, "bob", "hi");
+    let events = &w.events[&1];
+    let view = events
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            ChatEvent::E2eStep { view: Some(v), .. } => Some(v.clone()),
+            _ => None,
+        })
+        .unwrap();
+    let secrets = view.secrets.clone().unwrap();
+    let peer: std::net::SocketAddr = "127.0.0.1:1".parse().unwrap();
+    let mut printed = format!("{events:?}");
+    for event in events {
+        let net = crate::net::NetEvent::Chat { peer, event: event.clone() };
+        printed.push_str(&format!("{:?}", crate::report::json(&net)));
+        printed.push_str(&crate::report::chat_lines(event).join("\n"));
+    }
+    assert!(printed.contains("e2e_step"), "{printed}");
+    for value in [&secrets.authenticator, &secrets.exporter, &secrets.confirmation_tag] {
+        let hex = crate::tls::crypto::hex(value);
+        assert!(!printed.contains(&hex[..16]), "{hex} printed");
+        let bytes = format!("{:?}", &value[..8]);
+        assert!(!printed.contains(&bytes[1..bytes.len() - 1]), "{bytes} printed");
+    }
+}
