@@ -68,7 +68,9 @@ fn tree_lines(app: &App, shown: &GroupShown, theme: Theme) -> Vec<Line<'static>>
             }
             TreeNode::Parent { node, key: Some(_) } => {
                 spans.push(Span::styled("\u{25cf} ", theme.ok()));
-                spans.push(Span::raw(format!("node {node}: HPKE key (the members under it hold its private key)")));
+                spans.push(Span::raw(format!(
+                    "node {node}: HPKE key (the members under it hold its private key)"
+                )));
             }
             TreeNode::Parent { node, key: None } => {
                 spans.push(Span::styled(format!("\u{25cb} node {node} blank"), theme.dim()));
