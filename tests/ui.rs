@@ -1704,6 +1704,19 @@ fn the_group_panel_shows_each_step_the_ratchet_tree_and_an_update_with_the_epoch
             ("Update", "alice".into(), Some(2)),
         ]
     );
+    // Carol's own key packages, published on joining: what the first says.
+    let published = &app.group_steps()[0].fields;
+    let field = |fields: &[(&str, String)], name: &str| {
+        fields.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone()).unwrap_or_default()
+    };
+    assert_eq!(field(published, "count"), "4");
+    assert!(field(published, "suite").starts_with("0x0003 MLS_128_DHKEMX25519"), "{published:?}");
+    assert_eq!(
+        field(published, "leaf key"),
+        tlschat::identity::public_key_fingerprint(&member_of(3).public_key()).short()
+    );
+    assert!(field(published, "lifetime").ends_with(" days"), "{published:?}");
+    assert!(field(published, "size").ends_with(" bytes"), "{published:?}");
     let fetched = &app.group_steps()[2].fields;
     assert!(fetched.iter().any(|(n, v)| *n == "suite" && v.starts_with("0x0003")), "{fetched:?}");
     // Without --reveal the app does not even keep the values.

@@ -219,8 +219,8 @@ impl App {
             keys.iter().map(|k| self.leaf_name(k, false, &short_key(k))).collect::<Vec<_>>().join(", ")
         };
         match step {
-            Step::Published { count, size } => (
-                vec![("count", count.to_string()), ("size", format!("{size} bytes each"))],
+            Step::Published { count, first } => (
+                [("count", count.to_string())].into_iter().chain(package_fields(first)).collect(),
                 format!("you published {count} key packages at the relay: each lets one member add you to a group while you need not answer; its init key's private half stays here"),
             ),
             Step::Fetched(info) => (

@@ -940,8 +940,8 @@ pub enum Step {
     Published {
         /// How many.
         count: usize,
-        /// The size of the first, in bytes.
-        size: usize,
+        /// What the first says.
+        first: PackageInfo,
     },
     /// A key package fetched from the relay and checked.
     Fetched(PackageInfo),

@@ -845,9 +845,15 @@ impl Member {
                 }
             }
         }
-        if let Some(first) = packages.first() {
-            let step = e2e::Step::Published { count: packages.len(), size: first.len() };
-            self.group_step("", None, step, out);
+        if !packages.is_empty() {
+            let first = packages.first().and_then(|p| {
+                let checked = self.e2e.check_key_package(p, self.me).ok()?;
+                Some(E2e::package_info(&checked, p.len()))
+            });
+            if let Some(first) = first {
+                let step = e2e::Step::Published { count: packages.len(), first };
+                self.group_step("", None, step, out);
+            }
             self.outgoing.push(Frame::Publish { packages });
         }
     }
