@@ -1054,23 +1054,8 @@ pub enum Side {
     Groups,
 }
 
-/// One step in the life of an end-to-end (MLS) group, for the F5 panel.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GroupStep {
-    /// When, Unix seconds.
-    pub at: u64,
-    /// The other member (escaped).
-    pub peer: String,
-    /// The MLS step: KeyPackage, Add, Commit, Welcome, Refused.
-    pub step: &'static str,
-    /// The group's epoch after the step, once there is a group.
-    pub epoch: Option<u64>,
-    /// What it means, in one plain line.
-    pub line: String,
-}
-
-/// The most group steps kept for the F5 panel; the oldest go first.
-const MAX_GROUP_STEPS: usize = 200;
+mod groups;
+pub use groups::{GroupShown, GroupStep};
 
 /// The TUI's whole state. Only [`App::update`] changes it.
 #[derive(Debug)]
@@ -1145,6 +1130,14 @@ pub struct App {
     room_key: Option<String>,
     /// The end-to-end groups' steps (F5).
     group_steps: std::collections::VecDeque<GroupStep>,
+    /// The groups as last seen, the panel's last (F5).
+    groups_shown: Vec<GroupShown>,
+    /// Groups seen in this session, to number them.
+    groups_numbered: usize,
+    /// The group picked in the panel (Up/Down); `None` follows the newest.
+    group_pick: Option<Vec<u8>>,
+    /// How far the group panel is scrolled (PgUp/PgDn).
+    group_scroll: u16,
 }
 
 /// How long after an Esc (or a character of the sequence it began) the
@@ -1228,6 +1221,10 @@ impl App {
             closed_by_peer: Vec::new(),
             room_key: None,
             group_steps: std::collections::VecDeque::new(),
+            groups_shown: Vec::new(),
+            groups_numbered: 0,
+            group_pick: None,
+            group_scroll: 0,
         }
     }
 
@@ -1394,54 +1391,6 @@ impl App {
     /// The room's members as last heard (joins, leaves, `/who`).
     pub fn members(&self) -> &[chat::MemberInfo] {
         &self.members
-    }
-
-    /// The end-to-end groups' steps, oldest first (F5).
-    pub fn group_steps(&self) -> &std::collections::VecDeque<GroupStep> {
-        &self.group_steps
-    }
-
-    fn group_step(&mut self, now: Now, peer: &str, step: &'static str, epoch: Option<u64>, line: String) {
-        if self.group_steps.len() >= MAX_GROUP_STEPS {
-            self.group_steps.pop_front();
-        }
-        let peer = chat::printable(peer).into_owned();
-        self.group_steps.push_back(GroupStep { at: now.unix, peer, step, epoch, line });
-    }
-
-    /// What an end-to-end event says of its group's life.
-    fn group_steps_of(&mut self, event: &ChatEvent, now: Now) {
-        match event {
-            ChatEvent::E2eWaiting { to, queued: 1, .. } => self.group_step(
-                now,
-                to,
-                "KeyPackage",
-                None,
-                "asked the relay for one of their key packages: an HPKE init key and a leaf, signed by their identity key".into(),
-            ),
-            ChatEvent::E2eReady { name, key, epoch, made: true } => {
-                let line = format!(
-                    "theirs, checked: its credential and its signature key are the identity key {} the room knows",
-                    key.short()
-                );
-                self.group_step(now, name, "KeyPackage", None, line);
-                let line = "you made a group of one (epoch 0) and proposed adding them from their key package".into();
-                self.group_step(now, name, "Add", Some(0), line);
-                let line = "you committed the add: the epoch secrets ratchet forward, and only the two of you hold them".into();
-                self.group_step(now, name, "Commit", Some(*epoch), line);
-                let line = "sent to them: this epoch's secrets sealed to their init key (HPKE), with the ratchet tree".into();
-                self.group_step(now, name, "Welcome", Some(*epoch), line);
-            }
-            ChatEvent::E2eReady { name, epoch, made: false, .. } => {
-                let line = "from them: you joined their group, checked as the two of you; nothing sent before it can be read".into();
-                self.group_step(now, name, "Welcome", Some(*epoch), line);
-            }
-            ChatEvent::E2eRefused { from, why } if !from.is_empty() => {
-                let line = format!("refused, not shown: {}", chat::printable(why));
-                self.group_step(now, from, "Refused", None, line);
-            }
-            _ => {}
-        }
     }
 
     /// What the side panel shows.
@@ -1952,6 +1901,7 @@ impl App {
         match self.focus {
             Focus::Panel if self.server && self.side == Side::Members => self.conns_key(key),
             Focus::Panel if self.side == Side::Schedule => self.schedule_key(key),
+            Focus::Panel if self.side == Side::Groups => self.groups_key(key),
             Focus::Panel => self.panel_key(key),
             Focus::Input => self.input_key(key, now),
             Focus::Messages => self.messages_key(key),
@@ -2068,7 +2018,8 @@ impl App {
     /// Whether PgUp/PgDn scroll the panel rather than the chat: in an
     /// expanded step, and in the key schedule view when it has the focus.
     fn panel_scrolls(&self) -> bool {
-        self.panel().expanded || (self.focus == Focus::Panel && self.side == Side::Schedule)
+        self.panel().expanded
+            || (self.focus == Focus::Panel && matches!(self.side, Side::Schedule | Side::Groups))
     }
 
     /// Keys in the key schedule view: scrolling, Esc back to the input.

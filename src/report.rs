@@ -180,7 +180,10 @@ pub fn notices(event: &ChatEvent) -> Vec<String> {
             printable(from),
             printable(why)
         )],
-        ChatEvent::Sent { .. } | ChatEvent::Delivered { .. } | ChatEvent::Guest { .. } => Vec::new(),
+        ChatEvent::Sent { .. }
+        | ChatEvent::Delivered { .. }
+        | ChatEvent::Guest { .. }
+        | ChatEvent::E2eStep { .. } => Vec::new(),
     }
 }
 
@@ -637,5 +640,13 @@ pub fn chat_json(event: &ChatEvent) -> Value {
             json!({"type": "e2e_ready", "name": name, "key": hex(&key.0), "epoch": epoch, "made": made})
         }
         ChatEvent::E2eRefused { from, why } => json!({"type": "e2e_refused", "from": from, "why": why}),
+        // The step and the epoch; never the epoch values --reveal shows.
+        ChatEvent::E2eStep { peer, group, step, view } => json!({
+            "type": "e2e_step",
+            "peer": peer,
+            "step": step.name(),
+            "group": group.as_deref().map(hex),
+            "epoch": view.as_ref().map(|v| v.epoch),
+        }),
     }
 }

@@ -1600,7 +1600,236 @@ fn a_private_line_waits_for_its_end_to_end_group_then_both_sides_show_the_lock()
     let _ = app.update(key(KeyCode::F(5)), now);
     let text = screen(&mut app, 120, 24);
     insta::assert_snapshot!("room_e2e_groups_120x24", text);
-    for expected in ["KeyPackage", "Add", "Commit", "Welcome", "epoch 1", "End to end: MLS groups"] {
+    for expected in ["ratchet tree", "leaf 1 alice", "Commit", "Welcome", "epoch 1", "MLS groups · F5"] {
         assert!(text.contains(expected), "{expected:?} not on screen:\n{text}");
     }
+}
+
+/// Carol's app with a `/msg` group with alice in which carol's second line
+/// brings her update and alice takes it: what the F5 panel shows, and
+/// alice's own view of the group, to compare.
+fn group_panel_app(reveal: bool) -> (App, Now, tlschat::chat::e2e::GroupView) {
+    use tlschat::chat::member::UpdatePolicy;
+    let now = t0();
+    let mut app = client_app(now).with_reveal(reveal);
+    let mut feed = RoomFeed::new();
+    let policy = UpdatePolicy { every_ms: 10 * 60 * 1000, every_sealed: 2 };
+    feed.carol = member_of(3).with_update_policy(policy);
+    feed.alice = member_of(1).with_update_policy(policy);
+    let (alice_key, carol_key) = (feed.alice.public_key(), feed.carol.public_key());
+    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 4, history: 0 }, now);
+    let members = vec![
+        RoomFeed::info("alice", Standing::Verified, alice_key),
+        RoomFeed::info("carol", Standing::Verified, carol_key),
+    ];
+    feed.show(&mut app, Frame::Roster { total: 2, last: true, members: members.clone() }, now);
+    feed.carol.take_outgoing();
+    feed.alice.receive(Frame::Welcome { name: "alice".into(), room_seq: 3, history: 0 }, FEED_MS).unwrap();
+    feed.alice.receive(Frame::Roster { total: 2, last: true, members }, FEED_MS).unwrap();
+    let Some(Frame::Publish { packages }) = feed.alice.take_outgoing().pop() else {
+        panic!("alice publishes")
+    };
+    // Carol's two lines to alice; the first waits for the group.
+    let to_alice = |feed: &mut RoomFeed, app: &mut App| {
+        for frame in feed.carol.take_outgoing() {
+            // (The Fetch went to the relay: its answer is fed below.)
+            let Frame::Seal { message, .. } = frame else { continue };
+            let sealed = Frame::Sealed { room_seq: 0, from: "carol".into(), key: carol_key, message };
+            feed.alice.receive(sealed, FEED_MS).unwrap();
+        }
+        // Alice's answers (her word that she took carol's update).
+        for frame in feed.alice.take_outgoing() {
+            let Frame::Seal { message, .. } = frame else { panic!("sealed frames only") };
+            feed.show(app, Frame::Sealed { room_seq: 0, from: "alice".into(), key: alice_key, message }, now);
+        }
+    };
+    for event in feed.carol.say(Kind::Text, "meet at noon", Some("alice"), FEED_MS).unwrap() {
+        chat(&mut app, event, now);
+    }
+    feed.show(&mut app, Frame::KeyPackage { key: alice_key, package: packages[0].clone() }, now);
+    to_alice(&mut feed, &mut app);
+    for event in feed.carol.say(Kind::Text, "bring the map", Some("alice"), FEED_MS).unwrap() {
+        chat(&mut app, event, now);
+    }
+    to_alice(&mut feed, &mut app);
+    let _ = app.update(key(KeyCode::F(5)), now);
+    let alice_view = feed.alice.pair_view(carol_key).unwrap();
+    (app, now, alice_view)
+}
+
+/// The screen with each 4-digit group of these values' hex put as `····`:
+/// random per run, they are checked apart.
+fn masked(text: &str, values: &[&[u8]]) -> String {
+    let groups: std::collections::HashSet<String> = values
+        .iter()
+        .flat_map(|v| v.chunks(2).map(|c| c.iter().map(|b| format!("{b:02x}")).collect::<String>()))
+        .collect();
+    text.lines()
+        .map(|line| {
+            line.split(' ')
+                .map(|t| {
+                    let bare = t.trim_start_matches('│');
+                    if groups.contains(bare) {
+                        format!("{}····", &t[..t.len() - bare.len()])
+                    } else {
+                        t.to_owned()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn grouped(bytes: &[u8]) -> Vec<String> {
+    bytes.chunks(2).map(|c| c.iter().map(|b| format!("{b:02x}")).collect()).collect()
+}
+
+#[test]
+fn the_group_panel_shows_each_step_the_ratchet_tree_and_an_update_with_the_epoch_values_hidden() {
+    let (mut app, _, alice_view) = group_panel_app(false);
+    let steps: Vec<(&str, String, Option<u64>)> =
+        app.group_steps().iter().map(|s| (s.step, s.peer.clone(), s.epoch)).collect();
+    assert_eq!(
+        steps,
+        [
+            ("KeyPackage", String::new(), None),
+            ("KeyPackage", "alice".into(), None),
+            ("KeyPackage", "alice".into(), None),
+            ("Add", "alice".into(), Some(1)),
+            ("Commit", "alice".into(), Some(1)),
+            ("Welcome", "alice".into(), Some(1)),
+            ("Update", "alice".into(), Some(1)),
+            ("Update", "alice".into(), Some(2)),
+        ]
+    );
+    // Carol's own key packages, published on joining: what the first says.
+    let published = &app.group_steps()[0].fields;
+    let field = |fields: &[(&str, String)], name: &str| {
+        fields.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone()).unwrap_or_default()
+    };
+    assert_eq!(field(published, "count"), "4");
+    assert!(field(published, "suite").starts_with("0x0003 MLS_128_DHKEMX25519"), "{published:?}");
+    assert_eq!(
+        field(published, "leaf key"),
+        tlschat::identity::public_key_fingerprint(&member_of(3).public_key()).short()
+    );
+    assert!(field(published, "lifetime").ends_with(" days"), "{published:?}");
+    assert!(field(published, "size").ends_with(" bytes"), "{published:?}");
+    let fetched = &app.group_steps()[2].fields;
+    assert!(fetched.iter().any(|(n, v)| *n == "suite" && v.starts_with("0x0003")), "{fetched:?}");
+    // Without --reveal the app does not even keep the values.
+    let shown = app.group_shown().unwrap();
+    assert_eq!((shown.view.epoch, shown.view.secrets.is_none()), (2, true));
+    assert_eq!(alice_view.epoch, 2);
+    let text = screen(&mut app, 120, 40);
+    insta::assert_snapshot!("group_panel_tree_and_update_120x40", text);
+    for expected in [
+        "group 1 with alice · epoch 2 · 2 members",
+        "ratchet tree",
+        "leaf 0 you",
+        "leaf 1 alice",
+        "node 1: HPKE key",
+        "epoch values (values hidden)",
+        "epoch authenticator = ••••",
+        "Update",
+    ] {
+        assert!(text.contains(expected), "{expected:?} not on screen:\n{text}");
+    }
+    let secrets = alice_view.secrets.unwrap();
+    for group in grouped(&secrets.authenticator).iter().chain(&grouped(&secrets.exporter)) {
+        assert!(!text.split([' ', '│']).any(|t| t == group), "{group} on screen:\n{text}");
+    }
+}
+
+#[test]
+fn with_reveal_the_group_panel_shows_the_epoch_values_both_members_derived() {
+    let (mut app, _, alice_view) = group_panel_app(true);
+    let text = screen(&mut app, 120, 40);
+    let secrets = alice_view.secrets.unwrap();
+    // Alice derived them; carol's panel shows the same, group by group.
+    let words: Vec<&str> = text.split([' ', '│', '"']).collect();
+    for value in [&secrets.authenticator, &secrets.exporter, &secrets.confirmation_tag] {
+        for group in grouped(value) {
+            assert!(words.contains(&group.as_str()), "{group} not on screen:\n{text}");
+        }
+    }
+    assert!(text.contains("SECRETS ON SCREEN"), "{text}");
+    assert!(text.contains("epoch values (--reveal: values shown"), "{text}");
+    let values: [&[u8]; 3] = [&secrets.authenticator, &secrets.exporter, &secrets.confirmation_tag];
+    insta::assert_snapshot!("group_panel_revealed_120x40", masked(&text, &values));
+}
+
+/// A step of a group made by hand: its tree as given, no values.
+fn hand_step(peer: &str, id: u8, epoch: u64, tree: Vec<tlschat::chat::e2e::TreeNode>) -> ChatEvent {
+    use tlschat::chat::e2e::{GroupView, Step, UpdateState};
+    let view = GroupView { group: vec![id; 16], epoch, tree, secrets: None, pending: false };
+    ChatEvent::E2eStep {
+        peer: peer.into(),
+        group: Some(vec![id; 16]),
+        step: Step::Update { from: epoch - 1, to: epoch, size: 542, mine: false, state: UpdateState::Merged },
+        view: Some(std::sync::Arc::new(view)),
+    }
+}
+
+#[test]
+fn the_group_panel_draws_a_larger_tree_with_blanks_and_up_down_picks_the_group_shown() {
+    use tlschat::chat::e2e::TreeNode::{Leaf, Parent};
+    let now = t0();
+    let mut app = client_app(now);
+    let mut feed = RoomFeed::new();
+    let (alice_key, carol_key) = (feed.alice.public_key(), feed.carol.public_key());
+    let bob_key = seeded_key(2).public_key();
+    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 4, history: 0 }, now);
+    let members = vec![
+        RoomFeed::info("alice", Standing::Verified, alice_key),
+        RoomFeed::info("bob", Standing::Verified, bob_key),
+        RoomFeed::info("carol", Standing::Verified, carol_key),
+    ];
+    feed.show(&mut app, Frame::Roster { total: 3, last: true, members }, now);
+    let pair = vec![
+        Leaf { node: 0, key: Some(carol_key), me: true },
+        Parent { node: 1, key: Some(vec![7; 32]) },
+        Leaf { node: 2, key: Some(alice_key), me: false },
+    ];
+    // Four leaf slots, the last blank; the right parent blank too.
+    let larger = vec![
+        Leaf { node: 0, key: Some(alice_key), me: false },
+        Parent { node: 1, key: Some(vec![8; 32]) },
+        Leaf { node: 2, key: Some(bob_key), me: false },
+        Parent { node: 3, key: Some(vec![9; 32]) },
+        Leaf { node: 4, key: Some(carol_key), me: true },
+        Parent { node: 5, key: None },
+        Leaf { node: 6, key: None, me: false },
+    ];
+    chat(&mut app, hand_step("alice", 1, 2, pair), now);
+    chat(&mut app, hand_step("bob", 2, 5, larger), now);
+    let _ = app.update(key(KeyCode::F(5)), now);
+    let text = screen(&mut app, 120, 30);
+    insta::assert_snapshot!("group_panel_larger_tree_120x30", text);
+    for expected in [
+        "group 2 with bob · epoch 5 · 3 members",
+        "● node 3: HPKE key",
+        "├─ ● node 1: HPKE key",
+        "│  ├─ ● leaf 0 alice",
+        "│  └─ ● leaf 1 bob",
+        "└─ ○ node 5 blank",
+        "├─ ● leaf 2 you",
+        "└─ ○ leaf 3 blank",
+    ] {
+        assert!(text.contains(expected), "{expected:?} not on screen:\n{text}");
+    }
+    // Tab to the panel; Up shows the older group, Down the newest again.
+    let _ = app.update(key(KeyCode::Tab), now);
+    assert_eq!(app.focus(), Focus::Panel);
+    let _ = app.update(key(KeyCode::Up), now);
+    assert_eq!(app.group_shown().map(|g| (g.number, g.view.epoch)), Some((1, 2)));
+    let text = screen(&mut app, 120, 30);
+    assert!(text.contains("group 1 with alice · epoch 2 · 2 members"), "{text}");
+    let _ = app.update(key(KeyCode::Down), now);
+    assert_eq!(app.group_shown().map(|g| g.number), Some(2));
+    // Following the newest: a step of group 1 shows it again.
+    chat(&mut app, hand_step("alice", 1, 3, vec![Leaf { node: 0, key: Some(carol_key), me: true }]), now);
+    assert_eq!(app.group_shown().map(|g| (g.number, g.view.epoch)), Some((1, 3)));
 }

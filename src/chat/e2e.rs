@@ -28,9 +28,18 @@
 //! current epoch: one replayed or delivered out of order is refused the
 //! same way.
 //!
-//! Secrets live in openmls' memory storage: they are not zeroized when the
-//! state is dropped (a limit of that storage), and never printed: `Debug`
-//! shows the groups' ids and epochs only.
+//! Secrets live in openmls' memory storage (`openmls_memory_storage`, a
+//! map of encoded entries), never printed: `Debug` shows the groups' ids
+//! and epochs only. That storage does not zeroize: what openmls deletes
+//! itself is freed as it was. So this wrapper wipes in place, before
+//! openmls deletes them, the entries a forgotten group leaves (every entry
+//! whose storage key holds the group's id: its epoch secrets, message
+//! secrets, tree, own leaf and its HPKE keys of the current epoch), and
+//! every entry when the state is dropped ([`E2e::wipe`]). What it cannot
+//! reach: the HPKE keys of past epochs and the private keys of a key
+//! package a Welcome used, which openmls deletes during a merge or a join
+//! without wiping, and copies left behind when openmls' map or its entries
+//! grew. Those bytes stay in freed memory until reused.
 
 use std::collections::HashMap;
 
@@ -356,6 +365,7 @@ impl E2e {
     /// Drops a group and its secrets.
     pub fn forget(&mut self, group: &[u8]) {
         if let Some(mut g) = self.groups.remove(group) {
+            self.wipe(group);
             let _ = g.delete(self.provider.storage());
         }
         self.order.retain(|g| g != group);
@@ -799,5 +809,603 @@ mod tests {
         assert_eq!(wire_format(&[0, 2, 0, 2]), None);
         assert_eq!(wire_format(&[0, 1, 0, 9]), None);
         assert_eq!(wire_format(&[0, 1]), None);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// What a learner sees of a group (the F5 panel), and pair groups' updates.
+// ---------------------------------------------------------------------------
+
+/// The label of the exporter secret the group panel shows (RFC 9420 §8.5):
+/// both members of a group derive the same value from it in one epoch, and
+/// nothing tlschat keys with it.
+pub const EXPORTER_LABEL: &str = "tlschat group panel";
+
+/// One node of a group's ratchet tree, in the tree's array order (RFC 9420
+/// §4.1, Appendix C): leaves at even indices, parents at odd ones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TreeNode {
+    /// A leaf: a member's slot.
+    Leaf {
+        /// Its index in the array (twice the leaf index).
+        node: u32,
+        /// The member's identity key; `None` for a blank leaf.
+        key: Option<[u8; 32]>,
+        /// Whether it is this member's leaf.
+        me: bool,
+    },
+    /// A parent node: filled when a commit's path gave it an HPKE key.
+    Parent {
+        /// Its index in the array.
+        node: u32,
+        /// Its HPKE public key; `None` for a blank node.
+        key: Option<Vec<u8>>,
+    },
+}
+
+impl TreeNode {
+    /// Its index in the tree's array.
+    pub fn index(&self) -> u32 {
+        match self {
+            Self::Leaf { node, .. } | Self::Parent { node, .. } => *node,
+        }
+    }
+}
+
+/// Values of the current epoch that two members of a group derive alike,
+/// for a learner to compare (`--reveal`). Wiped on drop, never in `Debug`.
+#[derive(Clone, PartialEq, Eq, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
+pub struct EpochSecrets {
+    /// The epoch authenticator (RFC 9420 §8.7).
+    pub authenticator: Vec<u8>,
+    /// `MLS-Exporter(EXPORTER_LABEL, "", 32)` (§8.5).
+    pub exporter: Vec<u8>,
+    /// The confirmation tag of the commit that began the epoch (§6.1):
+    /// public in the commit, shown beside the secrets it proves.
+    pub confirmation_tag: Vec<u8>,
+}
+
+impl std::fmt::Debug for EpochSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EpochSecrets(hidden)")
+    }
+}
+
+/// A group as one member holds it now: epoch, ratchet tree, and the epoch
+/// values `--reveal` shows. `Debug` never shows the values.
+#[derive(Clone, PartialEq, Eq)]
+pub struct GroupView {
+    /// The group's id.
+    pub group: Vec<u8>,
+    /// Its epoch.
+    pub epoch: u64,
+    /// Its ratchet tree, in array order.
+    pub tree: Vec<TreeNode>,
+    /// This epoch's values to compare; `None` once dropped by a viewer
+    /// that does not reveal them.
+    pub secrets: Option<EpochSecrets>,
+    /// A commit of ours waits for the other member's word.
+    pub pending: bool,
+}
+
+impl std::fmt::Debug for GroupView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupView")
+            .field("group", &crate::tls::crypto::hex(&self.group))
+            .field("epoch", &self.epoch)
+            .field("tree", &self.tree)
+            .field("pending", &self.pending)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a key package says, for the panel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackageInfo {
+    /// Its ciphersuite's code (0x0003).
+    pub suite: u16,
+    /// The identity key its leaf carries (credential = signature key).
+    pub leaf_key: [u8; 32],
+    /// Its HPKE init key, that a Welcome is sealed to.
+    pub init_key: Vec<u8>,
+    /// Valid from, Unix seconds.
+    pub not_before: u64,
+    /// Valid until, Unix seconds.
+    pub not_after: u64,
+    /// Its size in bytes, as an MLSMessage.
+    pub size: usize,
+}
+
+/// How an Update commit stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateState {
+    /// Ours, sent: it waits for the other member to take it.
+    Sent,
+    /// Ours, taken by the other member: merged.
+    Confirmed,
+    /// Theirs, merged.
+    Merged,
+    /// Both updated in one epoch and ours won (the lower identity key's
+    /// commit wins): theirs is dropped, they redo theirs.
+    RivalWon,
+    /// Both updated in one epoch and theirs won: ours is dropped, theirs
+    /// merged, and ours is done again in the new epoch.
+    RivalLost,
+}
+
+/// A step in the life of a group, for the panel (and `--json`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Key packages made and published at the relay.
+    Published {
+        /// How many.
+        count: usize,
+        /// What the first says.
+        first: PackageInfo,
+    },
+    /// A key package fetched from the relay and checked.
+    Fetched(PackageInfo),
+    /// Members proposed for adding (committed at once).
+    Add {
+        /// Their identity keys.
+        added: Vec<[u8; 32]>,
+    },
+    /// A commit (ours, or merged from another member).
+    Commit {
+        /// The epoch before it.
+        from: u64,
+        /// The epoch after it.
+        to: u64,
+        /// The proposals it carries, by kind.
+        proposals: Vec<&'static str>,
+        /// Its size in bytes.
+        size: usize,
+        /// Ours (else another member's).
+        mine: bool,
+    },
+    /// A Welcome, sent or taken.
+    Welcome {
+        /// Its size in bytes.
+        size: usize,
+        /// We sent it (else it added us).
+        made: bool,
+        /// Members in the group it opens.
+        members: usize,
+    },
+    /// An Update commit: a member's fresh leaf and path.
+    Update {
+        /// The epoch it was made at.
+        from: u64,
+        /// The epoch it leads to.
+        to: u64,
+        /// Its size in bytes (0 where it was not seen again).
+        size: usize,
+        /// Whose: ours (else the other member's).
+        mine: bool,
+        /// How it stands.
+        state: UpdateState,
+    },
+    /// Members removed.
+    Remove {
+        /// Their identity keys.
+        removed: Vec<[u8; 32]>,
+    },
+}
+
+impl Step {
+    /// The MLS name of the step, as the panel heads it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Published { .. } | Self::Fetched(_) => "KeyPackage",
+            Self::Add { .. } => "Add",
+            Self::Commit { .. } => "Commit",
+            Self::Welcome { .. } => "Welcome",
+            Self::Update { .. } => "Update",
+            Self::Remove { .. } => "Remove",
+        }
+    }
+}
+
+/// What a pair group's message brought ([`E2e::open_pair`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PairOpened {
+    /// An application message (empty: the other member's word that it took
+    /// our commit).
+    Message(Opened),
+    /// The other member's Update commit, merged.
+    Updated {
+        /// The group.
+        group: Vec<u8>,
+        /// The epoch it was made at.
+        from: u64,
+        /// The new epoch.
+        epoch: u64,
+        /// Ours, made at the same epoch, lost to it and was dropped.
+        ours_dropped: bool,
+    },
+    /// The other member's Update commit, made at the epoch of ours, lost to
+    /// ours (the lower identity key wins): not merged.
+    RivalIgnored {
+        /// The group.
+        group: Vec<u8>,
+        /// The epoch both were made at.
+        epoch: u64,
+    },
+}
+
+/// The first TLS-encoded variable-length vector of `bytes`.
+fn first_vector(bytes: &[u8]) -> Option<Vec<u8>> {
+    let mut rest = bytes;
+    let v = openmls::prelude::tls_codec::VLBytes::tls_deserialize(&mut rest).ok()?;
+    Some(v.as_slice().to_vec())
+}
+
+fn encoded(value: &impl openmls::prelude::tls_codec::Serialize) -> Option<Vec<u8>> {
+    value.tls_serialize_detached().ok()
+}
+
+impl E2e {
+    /// What a key package says (after [`Self::check_key_package`]).
+    pub fn package_info(package: &KeyPackage, size: usize) -> PackageInfo {
+        let leaf = package.leaf_node();
+        let mut leaf_key = [0; 32];
+        if let Ok(k) = <[u8; 32]>::try_from(leaf.signature_key().as_slice()) {
+            leaf_key = k;
+        }
+        PackageInfo {
+            suite: u16::from(package.ciphersuite()),
+            leaf_key,
+            init_key: package.hpke_init_key().as_slice().to_vec(),
+            not_before: package.life_time().not_before(),
+            not_after: package.life_time().not_after(),
+            size,
+        }
+    }
+
+    /// Whether a commit of ours waits in the group.
+    pub fn pending(&self, group: &[u8]) -> bool {
+        self.groups.get(group).is_some_and(|g| g.pending_commit().is_some())
+    }
+
+    /// The group as this member holds it: epoch, ratchet tree and the
+    /// epoch values to compare.
+    pub fn view(&self, group: &[u8]) -> Option<GroupView> {
+        let g = self.groups.get(group)?;
+        let tree = g.treesync();
+        let mut nodes = Vec::new();
+        let own = g.own_leaf_index().u32();
+        let leaves = tree.leaves();
+        let width = leaves.len().saturating_mul(2).saturating_sub(1);
+        let mut parents: HashMap<u32, Option<Vec<u8>>> = HashMap::new();
+        for (index, parent) in tree.full_parents() {
+            parents.insert(index.u32(), encoded(parent).and_then(|b| first_vector(&b)));
+        }
+        for i in 0..width {
+            let node = u32::try_from(i).unwrap_or(u32::MAX);
+            if i % 2 == 0 {
+                let leaf = leaves.get(i / 2).copied().flatten();
+                let key = leaf.and_then(|l| leaf_key(l.credential(), l.signature_key().as_slice()).ok());
+                nodes.push(TreeNode::Leaf { node, key, me: node / 2 == own && leaf.is_some() });
+            } else {
+                let key = parents.remove(&(node / 2)).flatten();
+                nodes.push(TreeNode::Parent { node, key });
+            }
+        }
+        let crypto = self.provider.crypto();
+        let exporter = g.export_secret(crypto, EXPORTER_LABEL, &[], 32).unwrap_or_default();
+        let tag = encoded(g.confirmation_tag()).and_then(|b| first_vector(&b)).unwrap_or_default();
+        Some(GroupView {
+            group: group.to_vec(),
+            epoch: g.epoch().as_u64(),
+            tree: nodes,
+            secrets: Some(EpochSecrets {
+                authenticator: g.epoch_authenticator().as_slice().to_vec(),
+                exporter,
+                confirmation_tag: tag,
+            }),
+            pending: g.pending_commit().is_some(),
+        })
+    }
+
+    /// Opens a message of a two-member group that the relay says `from`
+    /// sent: an application message, or the other member's Update commit.
+    /// A commit that adds or removes anyone is refused (only its maker
+    /// changes a pair's group, once, with the Welcome). Where both members
+    /// updated at the same epoch, the lower identity key's commit wins: if
+    /// it is theirs, ours is dropped and theirs merged; if ours, theirs is
+    /// left unmerged ([`PairOpened::RivalIgnored`]).
+    pub fn open_pair(&mut self, message: &[u8], from: [u8; 32]) -> Result<PairOpened, E2eError> {
+        let protocol = match parse(message, "message")? {
+            MlsMessageBodyIn::PrivateMessage(m) => ProtocolMessage::from(m),
+            _ => return Err(E2eError::Malformed { what: "message", why: "not a private message".into() }),
+        };
+        let id = protocol.group_id().as_slice().to_vec();
+        let me = self.me;
+        let provider = &self.provider;
+        let sent_in = protocol.epoch().as_u64();
+        let g = self.groups.get_mut(&id).ok_or(E2eError::NoGroup)?;
+        let before = g.epoch().as_u64();
+        let processed = g.process_message(provider, protocol).map_err(rejected)?;
+        let sender = match processed.sender() {
+            Sender::Member(index) => {
+                g.member_at(*index).ok_or_else(|| E2eError::Rejected("from no member".into()))?
+            }
+            _ => return Err(E2eError::Rejected("not sent by a member of the group".into())),
+        };
+        let sender = leaf_key(&sender.credential, &sender.signature_key)?;
+        expect_key(sender, from, "the message's sender")?;
+        match processed.into_content() {
+            ProcessedMessageContent::ApplicationMessage(app) => {
+                Ok(PairOpened::Message(Opened::Application {
+                    group: id,
+                    epoch: sent_in,
+                    sender,
+                    plaintext: app.into_bytes(),
+                }))
+            }
+            ProcessedMessageContent::StagedCommitMessage(staged) => {
+                if staged.add_proposals().next().is_some()
+                    || staged.remove_proposals().next().is_some()
+                    || staged.update_proposals().next().is_some()
+                    || staged.psk_proposals().next().is_some()
+                {
+                    return Err(E2eError::Rejected(
+                        "a commit that changes who is in a two-member group".into(),
+                    ));
+                }
+                let Some(leaf) = staged.update_path_leaf_node() else {
+                    return Err(E2eError::Rejected("a commit without a new leaf".into()));
+                };
+                expect_key(
+                    leaf_key(leaf.credential(), leaf.signature_key().as_slice())?,
+                    sender,
+                    "the committer's new leaf",
+                )?;
+                let ours = g.pending_commit().is_some();
+                if ours && me < sender {
+                    return Ok(PairOpened::RivalIgnored { group: id, epoch: before });
+                }
+                // Merging theirs drops ours, if any.
+                g.merge_staged_commit(provider, *staged).map_err(rejected)?;
+                Ok(PairOpened::Updated {
+                    group: id,
+                    from: before,
+                    epoch: g.epoch().as_u64(),
+                    ours_dropped: ours,
+                })
+            }
+            _ => Err(E2eError::Rejected("a proposal on its own (only commits and messages are used)".into())),
+        }
+    }
+}
+
+impl E2e {
+    /// Wipes in place the storage entries of `group` (those whose key
+    /// holds its id), before they are deleted.
+    fn wipe(&self, group: &[u8]) {
+        use zeroize::Zeroize as _;
+        let Some(needle) = storage_needle(group) else { return };
+        if let Ok(mut values) = self.provider.storage().values.write() {
+            for (key, value) in values.iter_mut() {
+                if key.windows(needle.len()).any(|w| w == needle) {
+                    value.zeroize();
+                }
+            }
+        }
+    }
+
+    /// How many storage entries hold `group`'s id in their key (tests).
+    #[cfg(test)]
+    fn stored_for(&self, group: &[u8]) -> usize {
+        let Some(needle) = storage_needle(group) else { return 0 };
+        self.provider
+            .storage()
+            .values
+            .read()
+            .map(|v| v.keys().filter(|k| k.windows(needle.len()).any(|w| w == needle)).count())
+            .unwrap_or(0)
+    }
+}
+
+/// How a group's id appears in the memory storage's keys (openmls encodes
+/// them as JSON).
+fn storage_needle(group: &[u8]) -> Option<Vec<u8>> {
+    serde_json::to_vec(&GroupId::from_slice(group)).ok().filter(|n| !n.is_empty() && !group.is_empty())
+}
+
+impl Drop for E2e {
+    /// Wipes every entry of the storage: the groups' secrets, the key
+    /// packages' private keys.
+    fn drop(&mut self) {
+        use zeroize::Zeroize as _;
+        if let Ok(mut values) = self.provider.storage().values.write() {
+            for value in values.values_mut() {
+                value.zeroize();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod teach_tests {
+    use super::*;
+
+    fn person(seed: u8) -> (Ed25519Key, E2e) {
+        let key = Ed25519Key::from_seed(&[seed; 32]);
+        let mls = E2e::new(key.public_key());
+        (key, mls)
+    }
+
+    /// A pair's group, made by `a` with `b`.
+    fn pair(a: &mut (Ed25519Key, E2e), b: &mut (Ed25519Key, E2e)) -> Vec<u8> {
+        let group = a.1.create(&a.0).unwrap();
+        let package = b.1.key_package(&b.0).unwrap();
+        let commit = a.1.add(&a.0, &group, &[(&package, b.0.public_key())]).unwrap();
+        a.1.confirm(&group).unwrap();
+        b.1.join(commit.welcome.as_deref().unwrap(), a.0.public_key()).unwrap();
+        group
+    }
+
+    fn secrets(mls: &E2e, group: &[u8]) -> EpochSecrets {
+        mls.view(group).unwrap().secrets.unwrap()
+    }
+
+    #[test]
+    fn the_tree_shows_both_leaves_and_the_parent_the_commit_filled() {
+        let (mut a, mut b) = (person(1), person(2));
+        let group = pair(&mut a, &mut b);
+        for (mls, me) in [(&a.1, a.0.public_key()), (&b.1, b.0.public_key())] {
+            let view = mls.view(&group).unwrap();
+            assert_eq!(view.epoch, 1);
+            let [
+                TreeNode::Leaf { node: 0, key: Some(k0), me: m0 },
+                TreeNode::Parent { node: 1, key: Some(parent) },
+                TreeNode::Leaf { node: 2, key: Some(k2), me: m2 },
+            ] = view.tree.as_slice()
+            else {
+                panic!("{:?}", view.tree)
+            };
+            assert_eq!((*k0, *k2), (a.0.public_key(), b.0.public_key()));
+            assert_eq!((*m0, *m2), (*k0 == me, *k2 == me));
+            assert_eq!(parent.len(), 32, "an X25519 HPKE key");
+        }
+        // Both derive the same epoch values, and the exporter is not the
+        // authenticator.
+        let (sa, sb) = (secrets(&a.1, &group), secrets(&b.1, &group));
+        assert_eq!(sa, sb);
+        assert_eq!(sa.authenticator.len(), 32);
+        assert_eq!(sa.exporter.len(), 32);
+        assert_eq!(sa.confirmation_tag.len(), 32);
+        assert_ne!(sa.authenticator, sa.exporter);
+    }
+
+    #[test]
+    fn after_an_update_both_members_share_the_new_epoch_and_the_parent_key_changed() {
+        let (mut a, mut b) = (person(1), person(2));
+        let group = pair(&mut a, &mut b);
+        let before = secrets(&a.1, &group);
+        let parent_before = a.1.view(&group).unwrap().tree[1].clone();
+        let commit = b.1.update(&b.0, &group).unwrap();
+        assert!(b.1.pending(&group));
+        // A message sealed while the commit waits is still of epoch 1.
+        let waiting = b.1.seal(&b.0, &group, b"sealed while it waits").unwrap();
+        let PairOpened::Updated { from: 1, epoch: 2, ours_dropped: false, .. } =
+            a.1.open_pair(&commit.commit, b.0.public_key()).unwrap()
+        else {
+            panic!("merged")
+        };
+        // Still opened: one epoch back.
+        let PairOpened::Message(Opened::Application { plaintext, epoch: 1, .. }) =
+            a.1.open_pair(&waiting, b.0.public_key()).unwrap()
+        else {
+            panic!("the waiting message")
+        };
+        assert_eq!(plaintext, b"sealed while it waits");
+        // A's word, in the new epoch: B merges its commit, then opens it.
+        let word = a.1.seal(&a.0, &group, &[]).unwrap();
+        assert_eq!(E2e::header(&word).unwrap().epoch, 2);
+        // What the relay sees of an update: two sizes, the commit's and the word's.
+        assert_eq!((commit.commit.len(), word.len()), (542, 158));
+        assert_eq!(b.1.confirm(&group).unwrap(), 2);
+        let PairOpened::Message(Opened::Application { plaintext, .. }) =
+            b.1.open_pair(&word, a.0.public_key()).unwrap()
+        else {
+            panic!("the word")
+        };
+        assert!(plaintext.is_empty());
+        let (sa, sb) = (secrets(&a.1, &group), secrets(&b.1, &group));
+        assert_eq!(sa, sb, "the same epoch authenticator, exporter and tag");
+        assert_ne!(sa.authenticator, before.authenticator);
+        assert_ne!(a.1.view(&group).unwrap().tree[1], parent_before, "the path's parent key is new");
+        // The old epoch's commit, replayed: refused.
+        assert!(matches!(a.1.open_pair(&commit.commit, b.0.public_key()), Err(E2eError::Rejected(_))));
+    }
+
+    #[test]
+    fn rival_updates_in_one_epoch_end_with_the_lower_keys_commit_and_one_group() {
+        let (mut a, mut b) = (person(1), person(2));
+        let group = pair(&mut a, &mut b);
+        let (low, high) = if a.0.public_key() < b.0.public_key() { (a, b) } else { (b, a) };
+        let (mut low, mut high) = (low, high);
+        let from_low = low.1.update(&low.0, &group).unwrap();
+        let from_high = high.1.update(&high.0, &group).unwrap();
+        // Each gets the other's commit, in either order: the low one keeps
+        // its own and leaves the rival unmerged; the high one drops its own.
+        let PairOpened::RivalIgnored { epoch: 1, .. } =
+            low.1.open_pair(&from_high.commit, high.0.public_key()).unwrap()
+        else {
+            panic!("the low key's commit wins")
+        };
+        assert!(low.1.pending(&group));
+        let PairOpened::Updated { epoch: 2, ours_dropped: true, .. } =
+            high.1.open_pair(&from_low.commit, low.0.public_key()).unwrap()
+        else {
+            panic!("the high key merges the low key's commit")
+        };
+        assert!(!high.1.pending(&group));
+        // The high one's word; the low one merges its own.
+        let word = high.1.seal(&high.0, &group, &[]).unwrap();
+        low.1.confirm(&group).unwrap();
+        low.1.open_pair(&word, high.0.public_key()).unwrap();
+        assert_eq!(secrets(&low.1, &group), secrets(&high.1, &group));
+        // The high one redoes its update in the new epoch: taken.
+        let again = high.1.update(&high.0, &group).unwrap();
+        let PairOpened::Updated { from: 2, epoch: 3, ours_dropped: false, .. } =
+            low.1.open_pair(&again.commit, high.0.public_key()).unwrap()
+        else {
+            panic!("the redone update")
+        };
+        high.1.confirm(&group).unwrap();
+        assert_eq!(secrets(&low.1, &group), secrets(&high.1, &group));
+        let m = high.1.seal(&high.0, &group, b"epoch three").unwrap();
+        let PairOpened::Message(Opened::Application { plaintext, epoch: 3, .. }) =
+            low.1.open_pair(&m, high.0.public_key()).unwrap()
+        else {
+            panic!("a message")
+        };
+        assert_eq!(plaintext, b"epoch three");
+    }
+
+    #[test]
+    fn a_pair_commit_that_adds_someone_is_refused() {
+        let (mut a, mut b, mut c) = (person(1), person(2), person(3));
+        let group = pair(&mut a, &mut b);
+        let package = c.1.key_package(&c.0).unwrap();
+        let add = a.1.add(&a.0, &group, &[(&package, c.0.public_key())]).unwrap();
+        let err = b.1.open_pair(&add.commit, a.0.public_key()).unwrap_err();
+        assert!(matches!(err, E2eError::Rejected(_)), "{err}");
+        assert_eq!(b.1.epoch(&group), Some(1));
+    }
+
+    #[test]
+    fn secrets_are_never_in_debug_and_a_forgotten_group_leaves_nothing_stored() {
+        let (mut a, mut b) = (person(1), person(2));
+        let group = pair(&mut a, &mut b);
+        let view = a.1.view(&group).unwrap();
+        let s = view.secrets.clone().unwrap();
+        let shown = format!("{view:?} {s:?} {:?}", a.1);
+        for value in [&s.authenticator, &s.exporter, &s.confirmation_tag] {
+            let hex = crate::tls::crypto::hex(value);
+            assert!(!shown.contains(&hex), "{shown}");
+            assert!(!shown.contains(&hex[..16]), "{shown}");
+        }
+        assert!(shown.contains("hidden"));
+        assert!(a.1.stored_for(&group) > 0);
+        a.1.forget(&group);
+        assert_eq!(a.1.stored_for(&group), 0);
+        assert!(a.1.view(&group).is_none());
+    }
+
+    #[test]
+    fn a_key_package_says_its_suite_key_lifetime_and_size() {
+        let (key, mut mls) = person(4);
+        let bytes = mls.key_package(&key).unwrap();
+        let checked = mls.check_key_package(&bytes, key.public_key()).unwrap();
+        let info = E2e::package_info(&checked, bytes.len());
+        assert_eq!(info.suite, 0x0003);
+        assert_eq!(info.leaf_key, key.public_key());
+        assert_eq!(info.init_key.len(), 32);
+        assert!(info.not_after > info.not_before);
+        assert_eq!(info.size, bytes.len());
     }
 }

@@ -22,9 +22,12 @@ use crate::tls::codec::InvalidMessage;
 use crate::tls::{Ed25519Key, Fingerprint, Rng};
 
 use super::contacts::{Contacts, SessionId};
-use super::e2e::{self, E2e, Opened, wire};
+use super::e2e::{self, E2e, wire};
 use super::frame::{Frame, MemberInfo, RefusalCode, Standing, flags};
 use super::message::{Fields, Kind, MessageError, Signed, chain_hash};
+
+mod update;
+pub use update::{UPDATE_EVERY_MS, UPDATE_EVERY_SEALED, UpdatePolicy};
 
 /// What the member makes of a message's signature and origin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -367,6 +370,18 @@ pub enum ChatEvent {
         /// We made it (else joined it).
         made: bool,
     },
+    /// A step in the life of an end-to-end group (the F5 panel): what it
+    /// did, and the group as it is after it.
+    E2eStep {
+        /// The other member (a pair's group), or who the step is with.
+        peer: String,
+        /// The group, once there is one.
+        group: Option<Vec<u8>>,
+        /// What happened.
+        step: e2e::Step,
+        /// The group after the step (epoch, ratchet tree, epoch values).
+        view: Option<Arc<e2e::GroupView>>,
+    },
     /// End-to-end input refused: altered, replayed, out of order, a
     /// credential that is not the key the room knows, a group this session
     /// does not hold. Nothing of it is shown as a message.
@@ -647,6 +662,8 @@ pub struct Member {
     outgoing: Vec<Frame>,
     /// Key packages made in this session.
     packages_made: usize,
+    /// When pair groups update our leaf.
+    update_policy: UpdatePolicy,
 }
 
 /// A `/msg` recipient's end-to-end state.
@@ -659,6 +676,8 @@ struct Pair {
     fetching: bool,
     /// Lines waiting for the group: (text, the name as typed).
     waiting: Vec<(String, String)>,
+    /// When our leaf in the newest group is next updated.
+    update: update::PairUpdate,
 }
 
 /// Groups kept per `/msg` peer: the newest is sent on; an older one is still
@@ -715,6 +734,7 @@ impl Member {
             pairs: HashMap::new(),
             outgoing: Vec::new(),
             packages_made: 0,
+            update_policy: UpdatePolicy::default(),
         }
     }
 
@@ -750,7 +770,9 @@ impl Member {
         }
         let pair = self.pairs.entry(key).or_default();
         if pair.groups.back().is_some() {
-            return Ok(vec![self.seal_private(key, name, text, now_ms)?]);
+            let mut out = vec![self.seal_private(key, name, text, now_ms)?];
+            self.update_if_due(key, now_ms, &mut out);
+            return Ok(out);
         }
         if pair.waiting.len() >= MAX_WAITING {
             return Err(ComposeError::E2e(format!(
@@ -784,6 +806,9 @@ impl Member {
         let message =
             self.e2e.seal(&self.key, &group, &signed).map_err(|e| ComposeError::E2e(e.to_string()))?;
         self.outgoing.push(Frame::Seal { to: key, seq, message });
+        if let Some(pair) = self.pairs.get_mut(&key) {
+            pair.update.sealed = pair.update.sealed.saturating_add(1);
+        }
         Ok(ChatEvent::Sent {
             seq,
             kind: Kind::Private,
@@ -821,6 +846,14 @@ impl Member {
             }
         }
         if !packages.is_empty() {
+            let first = packages.first().and_then(|p| {
+                let checked = self.e2e.check_key_package(p, self.me).ok()?;
+                Some(E2e::package_info(&checked, p.len()))
+            });
+            if let Some(first) = first {
+                let step = e2e::Step::Published { count: packages.len(), first };
+                self.group_step("", None, step, out);
+            }
             self.outgoing.push(Frame::Publish { packages });
         }
     }
@@ -846,10 +879,26 @@ impl Member {
             self.start_pair(key, package).map_err(|e| e.to_string())
         };
         match made {
-            Ok((group, epoch)) => {
+            Ok((group, epoch, commit, welcome)) => {
                 if let Some(pair) = self.pairs.get_mut(&key) {
-                    pair.groups.push_back(group);
+                    pair.groups.push_back(group.clone());
                 }
+                self.pair_started(key, now_ms);
+                if let Ok(checked) = self.e2e.check_key_package(package, key) {
+                    let info = E2e::package_info(&checked, package.len());
+                    self.group_step(&name, None, e2e::Step::Fetched(info), out);
+                }
+                self.group_step(&name, Some(&group), e2e::Step::Add { added: vec![key] }, out);
+                let step = e2e::Step::Commit {
+                    from: 0,
+                    to: epoch,
+                    proposals: vec!["Add"],
+                    size: commit,
+                    mine: true,
+                };
+                self.group_step(&name, Some(&group), step, out);
+                let step = e2e::Step::Welcome { size: welcome, made: true, members: 2 };
+                self.group_step(&name, Some(&group), step, out);
                 out.push(ChatEvent::E2eReady { name, key: public_key_fingerprint(&key), epoch, made: true });
                 self.flush_waiting(key, now_ms, out);
             }
@@ -866,7 +915,13 @@ impl Member {
 
     /// Makes a pair's group from the peer's key package (checked to carry
     /// `key`), and queues the Welcome.
-    fn start_pair(&mut self, key: [u8; 32], package: &[u8]) -> Result<(Vec<u8>, u64), e2e::E2eError> {
+    /// Returns the group, its epoch, and the sizes of the commit and the
+    /// Welcome.
+    fn start_pair(
+        &mut self,
+        key: [u8; 32],
+        package: &[u8],
+    ) -> Result<(Vec<u8>, u64, usize, usize), e2e::E2eError> {
         let group = self.e2e.create(&self.key)?;
         let added = self.e2e.add(&self.key, &group, &[(package, key)]).and_then(|commit| {
             let epoch = self.e2e.confirm(&group)?;
@@ -879,10 +934,11 @@ impl Member {
                 return Err(e);
             }
         };
+        let sizes = (commit.commit.len(), commit.welcome.as_ref().map_or(0, Vec::len));
         if let Some(welcome) = commit.welcome {
             self.outgoing.push(Frame::Seal { to: key, seq: 0, message: welcome });
         }
-        Ok((group, epoch))
+        Ok((group, epoch, sizes.0, sizes.1))
     }
 
     /// Sends the lines that waited for the pair's group.
@@ -897,28 +953,14 @@ impl Member {
                 }),
             }
         }
+        self.update_if_due(key, now_ms, out);
     }
 
     /// An MLS message the relay forwarded from `key` (named `from`).
     fn sealed(&mut self, from: String, key: [u8; 32], message: &[u8], now_ms: u64, out: &mut Vec<ChatEvent>) {
         match e2e::wire_format(message) {
             Some(wire::WELCOME) => self.pair_welcome(from, key, message, now_ms, out),
-            Some(wire::PRIVATE) => match self.e2e.open(message, key) {
-                Ok(Opened::Application { group, plaintext, .. }) => {
-                    if !self.pairs.get(&key).is_some_and(|p| p.groups.contains(&group)) {
-                        let why = "sealed in a group that is not ours with its sender".to_owned();
-                        out.push(ChatEvent::E2eRefused { from, why });
-                        return;
-                    }
-                    let sealed = Some(Arc::from(message));
-                    self.deliver(0, false, true, from, &plaintext, now_ms, out, Some(key), sealed);
-                }
-                Ok(Opened::Commit { .. }) => {
-                    let why = "a commit in a two-member group, which only its maker changes".to_owned();
-                    out.push(ChatEvent::E2eRefused { from, why });
-                }
-                Err(e) => out.push(ChatEvent::E2eRefused { from, why: e.to_string() }),
-            },
+            Some(wire::PRIVATE) => self.pair_private(from, key, message, now_ms, out),
             _ => {
                 out.push(ChatEvent::E2eRefused { from, why: "not an MLS Welcome or private message".into() })
             }
@@ -968,11 +1010,14 @@ impl Member {
         }
         let pair = self.pairs.entry(key).or_default();
         pair.groups.retain(|g| *g != joined.group);
-        pair.groups.push_back(joined.group);
+        pair.groups.push_back(joined.group.clone());
         let old = if pair.groups.len() > PAIR_GROUPS { pair.groups.pop_front() } else { None };
         if let Some(old) = old {
             self.e2e.forget(&old);
         }
+        self.pair_started(key, now_ms);
+        let step = e2e::Step::Welcome { size: message.len(), made: false, members: joined.members.len() };
+        self.group_step(&from, Some(&joined.group), step, out);
         out.push(ChatEvent::E2eReady {
             name: from,
             key: public_key_fingerprint(&key),

@@ -1416,3 +1416,5 @@ fn a_line_waiting_for_its_group_is_refused_when_its_recipient_leaves() {
     );
     assert!(!contains(&w.wire, b"wait for me"));
 }
+
+mod pair_updates;

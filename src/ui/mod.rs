@@ -13,6 +13,7 @@
 //! fit on screen, so a frame costs the same with 10 or 50,000 messages.
 //! Without colour (NO_COLOR) the same screens use bold, dim and reverse only.
 
+pub mod group;
 pub mod handshake;
 pub mod room;
 pub mod schedule;
@@ -137,7 +138,7 @@ impl Widget for &App {
                 Side::Members => MembersPanel::new(self).render(panel, buf),
                 Side::Schedule => schedule::SchedulePanel::new(self).render(panel, buf),
                 Side::Message(m) => MessagePanel::new(self, m).render(panel, buf),
-                Side::Groups => room::GroupsPanel::new(self).render(panel, buf),
+                Side::Groups => group::GroupsPanel::new(self).render(panel, buf),
             }
         }
         InputLine { app: self }.render(areas.input, buf);
