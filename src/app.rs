@@ -1097,6 +1097,8 @@ pub struct App {
     /// Our name in the room, once welcomed: lines that mention it are
     /// highlighted.
     me: Option<String>,
+    /// The room is end to end (`listen --e2e`), as its Welcome said.
+    e2e_room: bool,
     /// A mention arrived since the last update: ring the bell.
     ring: bool,
     /// Whether mentions ring the bell (`--no-bell` turns it off).
@@ -1209,6 +1211,7 @@ impl App {
             reveal: Reveal::default(),
             held: false,
             me: None,
+            e2e_room: false,
             ring: false,
             bell: true,
             members: Vec::new(),
@@ -1276,6 +1279,12 @@ impl App {
     /// its lines are signed, and the relay reads them.
     pub fn in_room(&self) -> bool {
         self.me.is_some() || self.room_key.is_some()
+    }
+
+    /// Whether the room is end to end (`listen --e2e`): one MLS group the
+    /// relay cannot read.
+    pub fn e2e_room(&self) -> bool {
+        self.e2e_room
     }
 
     /// How times are shown.
@@ -2401,7 +2410,10 @@ impl App {
             self.notice(now, level, text);
         }
         match event {
-            ChatEvent::Welcome { name, .. } => self.me = Some(name),
+            ChatEvent::Welcome { name, e2e, .. } => {
+                self.me = Some(name);
+                self.e2e_room = e2e;
+            }
             ChatEvent::E2eWaiting { to, text, .. } => {
                 self.log.mark_sent(&shown_as(&text, Some(&to)), Delivery::Waiting, false);
             }

@@ -21,14 +21,21 @@ use crate::tls::{self, Direction, Revealed};
 pub const RELAY_READS: &str =
     "this room's lines are signed, not end to end: the relay can read them; /msg is end to end (\u{1f512})";
 
+/// What a member is told on joining an end-to-end room (`listen --e2e`).
+pub const E2E_ROOM: &str =
+    "\u{1f512} end to end room: the relay cannot read it; you read from your join on; no history before it";
+
 /// The notices an event gives rise to, besides the message line itself:
 /// joins, leaves, warnings, gaps. Each is one line, peer text escaped.
 pub fn notices(event: &ChatEvent) -> Vec<String> {
     match event {
-        ChatEvent::Welcome { name, history: 0 } => {
+        ChatEvent::Welcome { name, e2e: true, .. } => {
+            vec![format!("you are in the room as {}", printable(name)), E2E_ROOM.to_owned()]
+        }
+        ChatEvent::Welcome { name, history: 0, .. } => {
             vec![format!("you are in the room as {}", printable(name)), RELAY_READS.to_owned()]
         }
-        ChatEvent::Welcome { name, history } => vec![
+        ChatEvent::Welcome { name, history, .. } => vec![
             format!("you are in the room as {}; the last {history} messages follow", printable(name)),
             RELAY_READS.to_owned(),
         ],
@@ -179,6 +186,23 @@ pub fn notices(event: &ChatEvent) -> Vec<String> {
             "WARNING: end-to-end input said to be from {} was refused, not shown: {}",
             printable(from),
             printable(why)
+        )],
+        ChatEvent::E2eDowngraded => vec![
+            "WARNING: DOWNGRADE: this room was end to end, and the relay now says it is not: \
+             your lines are not sent (what comes is still shown, marked as not end to end)"
+                .to_owned(),
+        ],
+        ChatEvent::E2eGroup { epoch, members: 0, by, .. } => vec![format!(
+            "\u{1f512} {} removed you from the room's end-to-end group (epoch {epoch}): you read nothing more",
+            printable(by)
+        )],
+        ChatEvent::E2eGroup { epoch, members, by, adds, removes } => vec![format!(
+            "\u{1f512} the room's end-to-end group is at epoch {epoch} with {members} member(s) ({} added {adds}, removed {removes})",
+            printable(by)
+        )],
+        ChatEvent::E2eHeld { queued, gone, .. } => vec![format!(
+            "{} left and is still in the end-to-end group: {queued} line(s) wait until the removal, so that they never read them",
+            gone.iter().map(|g| printable(g).into_owned()).collect::<Vec<_>>().join(", ")
         )],
         ChatEvent::Sent { .. } | ChatEvent::Delivered { .. } | ChatEvent::Guest { .. } => Vec::new(),
     }
@@ -558,7 +582,9 @@ pub fn server_log_lines(event: &NetEvent) -> Vec<String> {
 /// A chat event as one JSON object.
 pub fn chat_json(event: &ChatEvent) -> Value {
     match event {
-        ChatEvent::Welcome { name, history } => json!({"type": "welcome", "name": name, "history": history}),
+        ChatEvent::Welcome { name, history, e2e } => {
+            json!({"type": "welcome", "name": name, "history": history, "e2e": e2e})
+        }
         ChatEvent::Sent { seq, kind, to, text, acked, e2e } => json!({
             "type": "sent", "seq": seq, "kind": kind.as_str(), "to": to, "text": text, "acked": acked, "e2e": e2e,
         }),
@@ -637,5 +663,12 @@ pub fn chat_json(event: &ChatEvent) -> Value {
             json!({"type": "e2e_ready", "name": name, "key": hex(&key.0), "epoch": epoch, "made": made})
         }
         ChatEvent::E2eRefused { from, why } => json!({"type": "e2e_refused", "from": from, "why": why}),
+        ChatEvent::E2eDowngraded => json!({"type": "e2e_downgraded"}),
+        ChatEvent::E2eGroup { epoch, members, by, adds, removes } => json!({
+            "type": "e2e_group", "epoch": epoch, "members": members, "by": by, "adds": adds, "removes": removes,
+        }),
+        ChatEvent::E2eHeld { text, queued, gone } => {
+            json!({"type": "e2e_held", "text": text, "queued": queued, "gone": gone})
+        }
     }
 }

@@ -620,7 +620,7 @@ fn room_app() -> (App, Now) {
     let mut feed = RoomFeed::new();
     let alice_key = feed.alice.public_key();
     let carol_key = feed.carol.public_key();
-    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 4, history: 0 }, now);
+    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 4, history: 0, e2e: false }, now);
     let members = vec![
         RoomFeed::info("alice", Standing::Verified, alice_key),
         RoomFeed::info("bob", Standing::Verified, seeded_key(2).public_key()),
@@ -702,7 +702,11 @@ fn a_line_that_mentions_me_rings_the_bell_unless_turned_off() {
     for bell in [true, false] {
         let mut app = client_app(now).with_bell(bell);
         let mut feed = RoomFeed::new();
-        feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 4, history: 0 }, now);
+        feed.show(
+            &mut app,
+            Frame::Welcome { name: "carol".into(), room_seq: 4, history: 0, e2e: false },
+            now,
+        );
         let plain = RoomFeed::signed(&mut feed.alice, "hello");
         feed.room_seq += 1;
         let frame =
@@ -961,7 +965,7 @@ fn my_lines(app: &App) -> Vec<String> {
 fn a_refused_line_is_marked_not_sent_and_the_lines_after_it_keep_their_own_marks() {
     let now = t0();
     let mut app = client_app(now);
-    chat(&mut app, ChatEvent::Welcome { name: "carol".into(), history: 0 }, now);
+    chat(&mut app, ChatEvent::Welcome { name: "carol".into(), history: 0, e2e: false }, now);
     // Three lines typed before the connection answers any: the middle one
     // cannot be signed (nobody of that name is known).
     for line in ["first", "/msg nobody psst", "third"] {
@@ -1109,7 +1113,7 @@ fn notices_after(app: &App, before: usize) -> Vec<String> {
 fn msg_alone_gives_its_usage_names_is_who_clear_empties_and_nick_explains() {
     let now = t0();
     let mut app = client_app(now);
-    chat(&mut app, ChatEvent::Welcome { name: "carol".into(), history: 0 }, now);
+    chat(&mut app, ChatEvent::Welcome { name: "carol".into(), history: 0, e2e: false }, now);
     for (line, says) in [
         ("/msg", "/msg NAME TEXT: a private message"),
         ("/msg bob", "/msg NAME TEXT: a private message"),
@@ -1138,7 +1142,7 @@ fn actions_read_as_irssi_sentences_with_the_mark_outside_them() {
     let now = t0();
     let mut app = client_app(now);
     let mut feed = RoomFeed::new();
-    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 4, history: 0 }, now);
+    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 4, history: 0, e2e: false }, now);
     let Frame::Post { signed } = feed.alice.compose(Kind::Action, "waves", None, FEED_MS).unwrap().0 else {
         unreachable!()
     };
@@ -1194,7 +1198,7 @@ fn times_are_local_with_utc_available_and_history_shows_when_a_line_was_written(
     let now = t0();
     let mut app = client_app(now).with_clock(india);
     let mut feed = RoomFeed::new();
-    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 4, history: 1 }, now);
+    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 4, history: 1, e2e: false }, now);
     // Written at 1_800_000_000 (08:00 UTC), replayed at 12:04 UTC.
     let Frame::Post { signed: old } =
         feed.alice.compose(Kind::Text, "written long ago", None, 1_800_000_000_000).unwrap().0
@@ -1292,7 +1296,9 @@ fn each_mark_of_a_later_session_shows_with_its_legend_in_help() {
         (1..=4).map(|i| RoomFeed::signed(&mut feed.alice, &format!("alice's line {i}"))).collect();
     // The first session: carol read alice's first line and heard bob.
     let mut first = member_of(3);
-    first.receive(Frame::Welcome { name: "carol".into(), room_seq: 1, history: 0 }, FEED_MS).unwrap();
+    first
+        .receive(Frame::Welcome { name: "carol".into(), room_seq: 1, history: 0, e2e: false }, FEED_MS)
+        .unwrap();
     let deliver = |room_seq, author: &str, signed: &[u8]| Frame::Deliver {
         room_seq,
         flags: 0,
@@ -1318,7 +1324,7 @@ fn each_mark_of_a_later_session_shows_with_its_legend_in_help() {
     typed(&mut app, "/clear", now);
     let _ = app.update(key(KeyCode::Enter), now);
     feed.room_seq = 10;
-    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 10, history: 0 }, now);
+    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 10, history: 0, e2e: false }, now);
     let line = alice_lines.remove(1);
     feed.deliver(&mut app, "alice", line, now);
     let line = RoomFeed::signed(&mut bob, "bob again");
@@ -1370,7 +1376,7 @@ fn our_own_line_replayed_as_history_shows_as_ours() {
     let now = t0();
     let mut app = client_app(now);
     let mut feed = RoomFeed::new();
-    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 4, history: 1 }, now);
+    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 4, history: 1, e2e: false }, now);
     // A line carol said in an earlier session, as the relay replays it.
     let mut earlier_carol = member_of(3);
     let said = RoomFeed::signed(&mut earlier_carol, "what I said yesterday");
@@ -1418,7 +1424,7 @@ fn after_the_labs_reconnect_shown_history_is_folded_and_the_verdict_said_again()
         RoomFeed::info("alice", Standing::Verified, feed.alice.public_key()),
         RoomFeed::info("carol", Standing::Verified, feed.carol.public_key()),
     ];
-    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 4, history: 0 }, now);
+    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 4, history: 0, e2e: false }, now);
     feed.show(&mut app, Frame::Roster { total: 2, last: true, members: members.clone() }, now);
     let hello = RoomFeed::signed(&mut feed.alice, "hello everyone");
     feed.deliver(&mut app, "alice", hello.clone(), now);
@@ -1431,7 +1437,7 @@ fn after_the_labs_reconnect_shown_history_is_folded_and_the_verdict_said_again()
     let _ = app.update(Msg::Net(NetEvent::Lab(Report::Reconnecting)), now);
     // The new connection: a new member state, the room's history and list.
     feed.carol = member_of(3);
-    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 5, history: 1 }, now);
+    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 5, history: 1, e2e: false }, now);
     let replayed = Frame::Deliver {
         room_seq: 5,
         flags: 1, // history
@@ -1459,7 +1465,7 @@ fn our_line_found_in_the_history_after_a_reconnect_is_marked_delivered_once() {
     let now = t0();
     let mut app = client_app(now);
     let mut feed = RoomFeed::new();
-    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 4, history: 0 }, now);
+    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 4, history: 0, e2e: false }, now);
     typed(&mut app, "a replayed line", now);
     let _ = app.update(key(KeyCode::Enter), now);
     let sent = ChatEvent::Sent {
@@ -1475,7 +1481,7 @@ fn our_line_found_in_the_history_after_a_reconnect_is_marked_delivered_once() {
     let _ = app.update(Msg::Net(NetEvent::Lab(tlschat::lab::Report::Reconnecting)), now);
     let ours = RoomFeed::signed(&mut feed.carol, "a replayed line");
     feed.carol = member_of(3);
-    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 5, history: 1 }, now);
+    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 5, history: 1, e2e: false }, now);
     let replayed = Frame::Deliver { room_seq: 5, flags: 1, author: "carol".into(), signed: ours };
     feed.show(&mut app, replayed, now);
     let text = screen(&mut app, 120, 12);
@@ -1493,7 +1499,7 @@ fn the_header_says_reconnecting_with_the_attempt_and_wait_then_back() {
     let (events, _) = client_events("localhost", 41);
     let now = feed(&mut app, events, now);
     let mut feed = RoomFeed::new();
-    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 4, history: 0 }, now);
+    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 4, history: 0, e2e: false }, now);
     let hello = RoomFeed::signed(&mut feed.alice, "hello everyone");
     feed.deliver(&mut app, "alice", hello, now);
     let error =
@@ -1525,7 +1531,7 @@ fn a_private_line_waits_for_its_end_to_end_group_then_both_sides_show_the_lock()
     let mut feed = RoomFeed::new();
     let alice_key = feed.alice.public_key();
     let carol_key = feed.carol.public_key();
-    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 4, history: 0 }, now);
+    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 4, history: 0, e2e: false }, now);
     let members = vec![
         RoomFeed::info("alice", Standing::Verified, alice_key),
         RoomFeed::info("carol", Standing::Verified, carol_key),
@@ -1536,7 +1542,9 @@ fn a_private_line_waits_for_its_end_to_end_group_then_both_sides_show_the_lock()
         matches!(feed.carol.take_outgoing().as_slice(), [Frame::Publish { packages }] if packages.len() == 4)
     );
     // Alice is in the room too, her key packages at the relay.
-    feed.alice.receive(Frame::Welcome { name: "alice".into(), room_seq: 3, history: 0 }, FEED_MS).unwrap();
+    feed.alice
+        .receive(Frame::Welcome { name: "alice".into(), room_seq: 3, history: 0, e2e: false }, FEED_MS)
+        .unwrap();
     feed.alice.receive(Frame::Roster { total: 2, last: true, members }, FEED_MS).unwrap();
     let Some(Frame::Publish { packages }) = feed.alice.take_outgoing().pop() else {
         panic!("alice publishes")

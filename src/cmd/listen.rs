@@ -75,6 +75,8 @@ pub struct Options {
     /// Share the room with other relays through the NATS server at this
     /// address (`nats://HOST:PORT`): see [`crate::cluster`].
     pub cluster: Option<String>,
+    /// The room is end to end (`--e2e`): see [`crate::chat::group`].
+    pub e2e: bool,
 }
 
 /// `tlschat listen`: serves the room until Ctrl-C or the host quits.
@@ -202,6 +204,13 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
         room_config.guests = !opts.no_guests;
         room_config.seats_per_key = opts.seats_per_key.max(1);
         room_config.banned = banned;
+        room_config.e2e = opts.e2e;
+        if opts.e2e {
+            out.info(
+                "end to end room (--e2e): one MLS group the relay orders and cannot read; members only, \
+                 at most 40, no history; you host it but are not in its group",
+            );
+        }
         let room = match cluster {
             Some(cluster) => {
                 // The room's history comes from the stream: what it keeps.

@@ -502,7 +502,9 @@ impl Widget for StatusBar<'_> {
         if app.log().unread() > 0 {
             parts.push(format!("{} unread", app.log().unread()));
         }
-        if app.in_room() {
+        if app.e2e_room() {
+            parts.push("\u{1f512} end to end room: the relay cannot read it".to_owned());
+        } else if app.in_room() {
             // Said plainly, so that nobody takes the room for end to end.
             parts.push("the relay reads the room; /msg \u{1f512} is end to end".to_owned());
         }
