@@ -1281,6 +1281,14 @@ impl App {
         self.me.is_some() || self.room_key.is_some()
     }
 
+    /// The app of an end-to-end room's host (`listen --e2e`), whose header
+    /// says that the room is end to end before anyone joins.
+    #[must_use]
+    pub fn with_e2e_room(mut self, e2e: bool) -> Self {
+        self.e2e_room = e2e;
+        self
+    }
+
     /// Whether the room is end to end (`listen --e2e`): one MLS group the
     /// relay cannot read.
     pub fn e2e_room(&self) -> bool {

@@ -269,6 +269,7 @@ pub fn message_line(m: &Received) -> String {
     let private = match (m.private, m.e2e) {
         (true, true) => " \u{2192} you, \u{1f512} end to end",
         (true, false) => " \u{2192} you, private",
+        (false, true) => " \u{1f512}",
         _ => "",
     };
     let text = printable(&m.text);

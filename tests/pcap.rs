@@ -460,7 +460,11 @@ fn an_e2e_room_chats_and_neither_the_capture_nor_the_relays_output_holds_a_line(
         assert!(!text.contains(word), "the relay's capture holds {word:?}");
         assert!(!relay_said.contains(word), "the relay's output holds {word:?}:\n{relay_said}");
         for (path, bytes) in &kept {
-            assert!(!bytes.windows(word.len()).any(|w| w == word.as_bytes()), "{} holds {word:?}", path.display());
+            assert!(
+                !bytes.windows(word.len()).any(|w| w == word.as_bytes()),
+                "{} holds {word:?}",
+                path.display()
+            );
         }
     }
     room.proc.kill();

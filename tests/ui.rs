@@ -1612,3 +1612,117 @@ fn a_private_line_waits_for_its_end_to_end_group_then_both_sides_show_the_lock()
         assert!(text.contains(expected), "{expected:?} not on screen:\n{text}");
     }
 }
+
+// ---------------------------------------------------------------------------
+// An end-to-end room (`listen --e2e`)
+
+/// Carol's screen in an end-to-end room: her line typed before she is in
+/// the group is refused (never sent in clear), then alice's Welcome adds
+/// her and alice's line comes sealed, with the lock mark. Real MLS state
+/// on both sides; the relay's frames made by hand.
+#[test]
+fn an_end_to_end_room_says_so_in_its_header_refuses_a_line_before_the_group_and_locks_its_lines() {
+    let now = t0();
+    let mut app = client_app(now);
+    let (mut alice, mut carol) = (member_of(1), member_of(3));
+    let show = |app: &mut App, carol: &mut tlschat::chat::Member, frame: Frame| {
+        for event in carol.receive(frame, FEED_MS).unwrap() {
+            let _ = app.update(Msg::Net(NetEvent::Chat { peer: server(), event }), now);
+        }
+    };
+    show(&mut app, &mut carol, Frame::Welcome { name: "carol".into(), room_seq: 4, history: 0, e2e: true });
+    let Some(Frame::Publish { packages }) = carol.take_outgoing().into_iter().next() else { panic!() };
+    let alice_info = MemberInfo {
+        name: "alice".into(),
+        standing: Standing::Verified,
+        key: alice.public_key(),
+        idle_secs: 3,
+    };
+    let carol_info = MemberInfo {
+        name: "carol".into(),
+        standing: Standing::Verified,
+        key: carol.public_key(),
+        idle_secs: 0,
+    };
+    show(
+        &mut app,
+        &mut carol,
+        Frame::Roster { total: 2, last: true, members: vec![alice_info, carol_info.clone()] },
+    );
+    // Typed before the group has her: refused on her screen, nothing sent.
+    typed(&mut app, "am I in?", now);
+    let _ = app.update(key(KeyCode::Enter), now);
+    let err = carol.say(Kind::Text, "am I in?", None, FEED_MS).unwrap_err();
+    assert!(carol.take_outgoing().is_empty());
+    chat(
+        &mut app,
+        ChatEvent::Refused { code: RefusalCode::BadMessage, text: format!("not sent: {err}") },
+        now,
+    );
+    // Alice, the committer, makes the group with carol in it.
+    alice
+        .receive(Frame::Welcome { name: "alice".into(), room_seq: 1, history: 0, e2e: true }, FEED_MS)
+        .unwrap();
+    alice.take_outgoing();
+    let carol_in =
+        Frame::Presence { room_seq: 4, joined: true, member: carol_info.clone(), reason: String::new() };
+    alice.receive(carol_in, FEED_MS).unwrap();
+    let task = Frame::GroupTask {
+        epoch: 0,
+        create: true,
+        add: vec![(carol.public_key(), packages[0].clone())],
+        remove: vec![],
+    };
+    alice.receive(task, FEED_MS).unwrap();
+    let Some(Frame::GroupCommit { epoch, adds, removes, commit, welcome }) = alice.take_outgoing().pop()
+    else {
+        panic!()
+    };
+    let committed = Frame::GroupCommitted {
+        room_seq: 5,
+        from: "alice".into(),
+        key: alice.public_key(),
+        epoch,
+        adds,
+        removes,
+        commit,
+    };
+    alice.receive(committed, FEED_MS).unwrap();
+    show(
+        &mut app,
+        &mut carol,
+        Frame::GroupWelcome { room_seq: 5, from: "alice".into(), key: alice.public_key(), welcome },
+    );
+    alice.say(Kind::Text, "welcome to the sealed room", None, FEED_MS).unwrap();
+    let Some(Frame::GroupSend { message, .. }) = alice.take_outgoing().pop() else { panic!() };
+    show(
+        &mut app,
+        &mut carol,
+        Frame::GroupMessage { room_seq: 6, from: "alice".into(), key: alice.public_key(), message },
+    );
+    let text = screen(&mut app, 120, 24);
+    insta::assert_snapshot!("e2e_room_120x24", text);
+    assert!(text.contains("end to end room: the relay cannot read it"), "{text}");
+    assert!(!text.contains("the relay reads the room"), "{text}");
+    assert!(text.contains("you ✗ not sent: am I in?"), "{text}");
+    assert!(text.contains("alice ✓ new 🔒: welcome to the sealed room"), "{text}");
+}
+
+/// The host's screen of an end-to-end room: its header says so, and a
+/// guest's connection is refused with the reason.
+#[test]
+fn the_hosts_screen_of_an_end_to_end_room_shows_a_guest_refused_with_the_reason() {
+    let now = t0();
+    let mut app =
+        App::new(true).with_room_key("58011 19260 35353 28049 14300 65719".into()).with_e2e_room(true);
+    let _ = app
+        .update(Msg::Started { peer: "127.0.0.1:8443".into(), state: "listening".into(), server: true }, now);
+    let refusal = tlschat::chat::relay::JoinError::EndToEnd.to_string();
+    let note = format!("refused a member: {refusal}");
+    let _ = app.update(Msg::Net(NetEvent::RoomNote { note }), now);
+    let text = screen(&mut app, 120, 12);
+    insta::assert_snapshot!("e2e_room_host_guest_refused_120x12", text);
+    assert!(text.contains("this room is end to end: members only"), "{text}");
+    assert!(text.contains("guest has no key to be added with"), "{text}");
+    assert!(text.contains("end to end room: the relay cannot read it"), "{text}");
+}

@@ -264,7 +264,8 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
     tokio::spawn(server.run());
     if let (true, Some(host)) = (tui, host_intents.clone()) {
         let events = log_to_file(event_rx, report::server_log_lines, &format!("tlschat: room on {local}"));
-        let prefs = crate::tui::Prefs { bell: out.bell, reveal: config_reveal, clock: out.clock };
+        let prefs =
+            crate::tui::Prefs { bell: out.bell, reveal: config_reveal, clock: out.clock, e2e_room: opts.e2e };
         // The screen, unlike the status page, says where the CA file is.
         let ca = ca_path.as_ref().map_or_else(String::new, |path| {
             format!("ca: {}\njoin: tlschat connect {join_addr} --ca {}\n", path.display(), path.display())

@@ -259,6 +259,8 @@ fn entry_lines<'a>(
     let private = match (tags.private, tags.e2e) {
         (true, true) => " \u{1f512}",
         (true, false) => " (private)",
+        // A line of an end-to-end room.
+        (false, true) => " \u{1f512}",
         _ => "",
     };
     let (head, text_style) = match &entry.author {
@@ -297,6 +299,8 @@ fn entry_lines<'a>(
             let to = match (tags.private, tags.e2e) {
                 (true, true) => " \u{2192} you \u{1f512}",
                 (true, false) => " \u{2192} you (private)",
+                // A line of an end-to-end room.
+                (false, true) => " \u{1f512}",
                 _ => "",
             };
             let head = if tags.action {
