@@ -324,3 +324,28 @@ fn a_line_sealed_at_a_stale_epoch_is_sealed_again_never_sent_in_clear() {
     assert_eq!(e2e_texts(&alice), [("bob: crossing a commit".to_owned(), true)], "{alice:?}");
     assert!(!contains(&w.wire, b"crossing"));
 }
+
+#[test]
+fn a_task_that_crosses_the_committers_own_update_waits_for_it_and_comes_again() {
+    let mut w = three();
+    let epoch = w.epoch(1).unwrap();
+    // Alice's self-update, made but not yet at the relay.
+    let member = w.members.get_mut(&1).unwrap();
+    member.tick(w.now + super::super::member::UPDATE_EVERY_MS);
+    let update = member.take_outgoing();
+    assert_eq!(update.len(), 1);
+    // Dave joins: the relay asks Alice to add him at the same epoch; she
+    // has a commit in flight, so the task waits.
+    w.join(4, "dave");
+    assert_eq!(w.epoch(4), None);
+    // Her update is ordered; the relay asks again, and Dave is added.
+    for frame in update {
+        w.post(1, &frame);
+    }
+    for id in [1, 2, 3, 4] {
+        assert_eq!(w.epoch(id), Some(epoch + 2), "{id}: {:?}", w.events.get(&id));
+        assert_eq!(refused(w.events.get(&id).map_or(&[][..], Vec::as_slice)), 0, "{id}");
+    }
+    w.room_say(4, "dave: hello").unwrap();
+    assert_eq!(e2e_texts(&w.take(2)), [("dave: hello".to_owned(), true)]);
+}

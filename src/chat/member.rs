@@ -1080,6 +1080,10 @@ impl Member {
         if std::mem::replace(&mut self.resume.welcomed, true) {
             return;
         }
+        // An end-to-end room keeps no history: nothing to resume.
+        if self.e2e_room() {
+            return;
+        }
         match self.contacts.room_seq() {
             None => {}
             Some(seen) if seen > room_seq => {
@@ -1329,7 +1333,7 @@ impl Member {
                     self.publish(e2e::KEY_PACKAGES, &mut out);
                 }
             }
-            Frame::Deliver { room_seq, flags: f, author, .. } if self.room_is_e2e() => {
+            Frame::Deliver { room_seq, flags: f, author, .. } if self.e2e_room() => {
                 // Nothing of an end-to-end room comes in clear.
                 if f & flags::HISTORY == 0 && f & flags::PRIVATE == 0 {
                     self.order.check(room_seq, &mut out);

@@ -233,7 +233,10 @@ impl Member {
     /// epoch; a commit of ours lost the epoch and is dropped.
     pub(super) fn group_retry(&mut self, epoch: u64, seq: u64, out: &mut Vec<ChatEvent>) {
         if seq == 0 {
-            if let Some(p) = self.room_e2e.pending.take()
+            // Only a commit made before the group's epoch lost: one made
+            // since (a task that came meanwhile) is still on its way.
+            if self.room_e2e.pending.as_ref().is_some_and(|p| p.epoch < epoch)
+                && let Some(p) = self.room_e2e.pending.take()
                 && !p.create
             {
                 let _ = self.e2e.discard(&p.group);
@@ -297,6 +300,12 @@ impl Member {
             .filter(|(k, p)| *k != self.me && self.e2e.check_key_package(p, *k).is_ok())
             .map(|(k, p)| (p, k))
             .collect();
+        // One commit of ours in flight at a time: while one waits for its
+        // place at this epoch, the task waits too (whichever commit the
+        // relay orders, it asks again at the next epoch).
+        if self.room_e2e.pending.as_ref().is_some_and(|p| p.epoch >= epoch && !create) {
+            return;
+        }
         if let Some(p) = self.room_e2e.pending.take()
             && !p.create
         {
