@@ -49,6 +49,10 @@ pub const MAX_MEMBERS: usize = 40;
 /// The longest MLS commit or Welcome a [`Frame::GroupCommit`] carries.
 pub const MAX_COMMIT: usize = super::frame::MAX_FRAME - 1024;
 
+/// How long the committer has for a task before the next member in line
+/// gets it (a member that does not answer must not stop the room's group).
+pub const TASK_WAIT_MS: u64 = 30_000;
+
 /// A key in the group, and its seat (`None`: gone, to be removed).
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Leaf {
@@ -59,6 +63,7 @@ struct Leaf {
 /// The task out to the committer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Task {
+    at_ms: u64,
     epoch: u64,
     committer: SeatId,
     create: bool,
@@ -88,6 +93,9 @@ pub struct Group {
     /// Seats waiting to be added, in the order they came.
     waiting: Vec<(SeatId, [u8; 32])>,
     task: Option<Task>,
+    /// Members that let a task go unanswered: passed over as committers
+    /// until they commit something.
+    stalled: Vec<SeatId>,
 }
 
 /// Frames to send: (seat, encoded frame).
@@ -124,9 +132,23 @@ impl Group {
         self.waiting.iter().any(|(s, _)| *s == seat)
     }
 
-    /// The committer: the member longest in the group still seated.
+    /// The committer: the member longest in the group still seated (and
+    /// not passed over for a task it let go unanswered, unless all were).
     pub fn committer(&self) -> Option<SeatId> {
-        self.leaves.iter().find_map(|l| l.seat)
+        let seated = || self.leaves.iter().filter_map(|l| l.seat);
+        seated().find(|s| !self.stalled.contains(s)).or_else(|| seated().next())
+    }
+
+    /// At `now_ms`: a task out for longer than [`TASK_WAIT_MS`] is taken
+    /// back and its committer passed over; true if so (a new task is due).
+    pub fn overdue(&mut self, now_ms: u64) -> bool {
+        let Some(task) = &self.task else { return false };
+        if now_ms.saturating_sub(task.at_ms) < TASK_WAIT_MS {
+            return false;
+        }
+        self.stalled.push(task.committer);
+        self.task = None;
+        true
     }
 
     /// A member was seated: it waits to be added.
@@ -141,6 +163,7 @@ impl Group {
     /// makes a new one.
     pub fn left(&mut self, seat: SeatId) {
         self.waiting.retain(|(s, _)| *s != seat);
+        self.stalled.retain(|s| *s != seat);
         for leaf in &mut self.leaves {
             if leaf.seat == Some(seat) {
                 leaf.seat = None;
@@ -159,6 +182,7 @@ impl Group {
     /// published (`None`: it has none, and waits).
     pub fn next_task(
         &mut self,
+        now_ms: u64,
         package: &mut dyn FnMut(SeatId) -> Option<Vec<u8>>,
     ) -> Option<(SeatId, Frame)> {
         if self.task.is_some() {
@@ -196,6 +220,7 @@ impl Group {
             return None;
         }
         let task = Task {
+            at_ms: now_ms,
             epoch: self.epoch,
             committer,
             create,
@@ -267,6 +292,7 @@ impl Group {
         }
         // Taken.
         *room_seq += 1;
+        self.stalled.retain(|s| *s != seat);
         let before: Vec<SeatId> =
             if creating { vec![seat] } else { self.leaves.iter().filter_map(|l| l.seat).collect() };
         if creating {
@@ -394,12 +420,12 @@ mod tests {
         g.joined(0, a.key.public_key());
         g.joined(1, b.key.public_key());
         let mut packages = packages_of(&mut [&mut a, &mut b, &mut c]);
-        let (seat, task) = g.next_task(&mut packages).unwrap();
+        let (seat, task) = g.next_task(0, &mut packages).unwrap();
         let Frame::GroupTask { epoch: 0, create: true, add, remove } = task else { panic!("{task:?}") };
         assert_eq!((seat, add.len(), remove.len()), (0, 1, 0));
         assert_eq!(add[0].0, b.key.public_key());
         // One task per epoch.
-        assert!(g.next_task(&mut packages).is_none());
+        assert!(g.next_task(0, &mut packages).is_none());
         // Alice makes the group and adds Bob.
         let group = a.mls.create(&a.key).unwrap();
         let made = a.mls.add(&a.key, &group, &[(&add[0].1, b.key.public_key())]).unwrap();
@@ -458,7 +484,7 @@ mod tests {
         ));
         assert_eq!(seq, 12);
         // Carol is Alice's next task.
-        let (seat, task) = g.next_task(&mut packages).unwrap();
+        let (seat, task) = g.next_task(0, &mut packages).unwrap();
         assert!(matches!(task, Frame::GroupTask { epoch: 1, create: false, ref add, .. } if add.len() == 1));
         assert_eq!(seat, 0);
     }
@@ -471,7 +497,7 @@ mod tests {
         g.joined(0, a.key.public_key());
         g.joined(1, b.key.public_key());
         let mut packages = packages_of(&mut [&mut a, &mut b, &mut c]);
-        let (_, Frame::GroupTask { add, .. }) = g.next_task(&mut packages).unwrap() else { panic!() };
+        let (_, Frame::GroupTask { add, .. }) = g.next_task(0, &mut packages).unwrap() else { panic!() };
         let group = a.mls.create(&a.key).unwrap();
         let made = a.mls.add(&a.key, &group, &[(&add[0].1, b.key.public_key())]).unwrap();
         g.commit(
@@ -489,7 +515,7 @@ mod tests {
         a.mls.confirm(&group).unwrap();
         // Carol comes: Alice's task at epoch 1.
         g.joined(2, c.key.public_key());
-        let (_, Frame::GroupTask { epoch: 1, add, .. }) = g.next_task(&mut packages).unwrap() else {
+        let (_, Frame::GroupTask { epoch: 1, add, .. }) = g.next_task(0, &mut packages).unwrap() else {
             panic!()
         };
         // Bob is no committer: he may not add, but may update his own leaf.
@@ -528,7 +554,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(err, Refusal::Retry(Frame::GroupRetry { epoch: 2, seq: 0 }));
         // And she is asked again at epoch 2 (Carol's next key package).
-        let (seat, task) = g.next_task(&mut packages).unwrap();
+        let (seat, task) = g.next_task(0, &mut packages).unwrap();
         assert!(matches!(task, Frame::GroupTask { epoch: 2, create: false, .. }));
         assert_eq!(seat, 0);
     }
@@ -550,7 +576,7 @@ mod tests {
         g.joined(1, b.key.public_key());
         g.joined(2, c.key.public_key());
         let mut packages = packages_of(&mut [&mut a, &mut b, &mut c]);
-        let (_, Frame::GroupTask { add, .. }) = g.next_task(&mut packages).unwrap() else { panic!() };
+        let (_, Frame::GroupTask { add, .. }) = g.next_task(0, &mut packages).unwrap() else { panic!() };
         assert_eq!(add.len(), 2);
         let group = a.mls.create(&a.key).unwrap();
         let refs: Vec<(&[u8], [u8; 32])> = add.iter().map(|(k, p)| (p.as_slice(), *k)).collect();
@@ -572,7 +598,7 @@ mod tests {
         // Alice goes: Bob, next longest in the group, removes her.
         g.left(0);
         assert_eq!(g.committer(), Some(1));
-        let (seat, task) = g.next_task(&mut packages).unwrap();
+        let (seat, task) = g.next_task(0, &mut packages).unwrap();
         assert_eq!(seat, 1);
         assert_eq!(
             task,
@@ -582,14 +608,14 @@ mod tests {
         g.joined(5, a.key.public_key());
         // Bob leaves before committing: Carol gets the task.
         g.left(1);
-        let (seat, task) = g.next_task(&mut |_| Some(vec![1])).unwrap();
+        let (seat, task) = g.next_task(0, &mut |_| Some(vec![1])).unwrap();
         assert_eq!(seat, 2);
         let Frame::GroupTask { remove, add, .. } = task else { panic!() };
         assert_eq!((remove.len(), add.len()), (2, 0));
         // Everyone leaves: the group is over; the next member makes a new one.
         g.left(2);
         assert!(!g.exists());
-        let (seat, task) = g.next_task(&mut |_| None).unwrap();
+        let (seat, task) = g.next_task(0, &mut |_| None).unwrap();
         assert_eq!(seat, 5);
         assert!(matches!(task, Frame::GroupTask { epoch: 0, create: true, .. }));
     }
@@ -600,7 +626,7 @@ mod tests {
         let mut g = Group::new();
         let mut seq = 0;
         g.joined(0, a.key.public_key());
-        let (_, task) = g.next_task(&mut |_| None).unwrap();
+        let (_, task) = g.next_task(0, &mut |_| None).unwrap();
         assert!(matches!(task, Frame::GroupTask { create: true, ref add, .. } if add.is_empty()));
         let group = a.mls.create(&a.key).unwrap();
         let first = a.mls.update(&a.key, &group).unwrap();
@@ -655,5 +681,39 @@ mod tests {
         assert_eq!(a.mls.members(&group).len(), MAX_MEMBERS);
         assert!(biggest <= super::super::frame::HEADER + super::super::frame::MAX_FRAME, "{biggest} bytes");
         eprintln!("the largest GroupCommit at {MAX_MEMBERS} members: {biggest} bytes");
+    }
+}
+
+#[cfg(test)]
+mod overdue {
+    use super::*;
+
+    #[test]
+    fn a_committer_that_lets_its_task_go_unanswered_is_passed_over() {
+        let mut g = Group::new();
+        g.joined(0, [1; 32]);
+        let (seat, _) = g.next_task(1_000, &mut |_| None).unwrap();
+        assert_eq!(seat, 0);
+        assert!(g.next_task(2_000, &mut |_| None).is_none(), "one task at a time");
+        // Alone, it is asked again (nobody else could).
+        assert!(!g.overdue(1_000 + TASK_WAIT_MS - 1));
+        assert!(g.overdue(1_000 + TASK_WAIT_MS));
+        assert_eq!(g.next_task(40_000, &mut |_| None).map(|(s, _)| s), Some(0));
+
+        // Two in the group and one waiting: the task passes to the second.
+        let mut g = Group {
+            id: Some(vec![1]),
+            epoch: 3,
+            leaves: vec![Leaf { key: [1; 32], seat: Some(0) }, Leaf { key: [2; 32], seat: Some(1) }],
+            ..Group::default()
+        };
+        g.joined(2, [3; 32]);
+        assert_eq!(g.next_task(0, &mut |_| Some(vec![9])).map(|(s, _)| s), Some(0));
+        assert!(g.overdue(TASK_WAIT_MS));
+        let (seat, task) = g.next_task(TASK_WAIT_MS, &mut |_| Some(vec![9])).unwrap();
+        assert_eq!(seat, 1);
+        assert!(matches!(task, Frame::GroupTask { epoch: 3, create: false, ref add, .. } if add.len() == 1));
+        // The first, passed over, is not the committer again until it commits.
+        assert_eq!(g.committer(), Some(1));
     }
 }

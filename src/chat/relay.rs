@@ -451,7 +451,7 @@ impl Relay {
         }
         if let Some(group) = self.group.as_mut() {
             group.joined(id, key);
-            out.extend(self.group_task());
+            out.extend(self.group_task(now_ms));
         }
         Ok(out)
     }
@@ -534,7 +534,7 @@ impl Relay {
         out.push(Output::Note(note));
         if let Some(group) = self.group.as_mut() {
             group.left(id);
-            out.extend(self.group_task());
+            out.extend(self.group_task(now_ms));
         }
         out
     }
@@ -784,16 +784,16 @@ impl Relay {
         }
         seat.strikes = 0;
         seat.packages.extend(packages);
-        out.extend(self.group_task());
+        out.extend(self.group_task(now_ms));
     }
 
     /// The room's group has work: the task for its committer, handing out
     /// the key packages it needs (their owners told how many are left).
-    fn group_task(&mut self) -> Vec<Output> {
+    fn group_task(&mut self, now_ms: u64) -> Vec<Output> {
         let mut out = Vec::new();
         let Some(group) = self.group.as_mut() else { return out };
         let seats = &mut self.seats;
-        let task = group.next_task(&mut |sid| {
+        let task = group.next_task(now_ms, &mut |sid| {
             let seat = seats.get_mut(&sid)?;
             let package = seat.packages.pop_front()?;
             let left = u16::try_from(seat.packages.len()).unwrap_or(u16::MAX);
@@ -803,6 +803,19 @@ impl Relay {
         if let Some((seat, task)) = task {
             out.push(Output::Send(seat, task.encode().into()));
         }
+        out
+    }
+
+    /// Called now and then: a group task its committer let go unanswered
+    /// for [`group::TASK_WAIT_MS`] goes to the next member in line.
+    pub fn group_tick(&mut self, now_ms: u64) -> Vec<Output> {
+        let Some(group) = self.group.as_mut() else { return Vec::new() };
+        if !group.overdue(now_ms) {
+            return Vec::new();
+        }
+        let mut out =
+            vec![Output::Note("a group task went unanswered: the next member in line gets it".into())];
+        out.extend(self.group_task(now_ms));
         out
     }
 
@@ -836,7 +849,7 @@ impl Relay {
                 }
                 out.extend(sends.into_iter().map(|(sid, bytes)| Output::Send(sid, bytes)));
                 if commit {
-                    out.extend(self.group_task());
+                    out.extend(self.group_task(now_ms));
                 }
             }
             Err(group::Refusal::Retry(frame)) => out.push(Output::Send(id, frame.encode().into())),

@@ -403,6 +403,8 @@ impl RoomTask {
                     if self.relay.expire(unix_now_ms()) {
                         self.hand_to_log();
                     }
+                    let out = self.relay.group_tick(unix_now_ms());
+                    self.carry_out(out).await;
                 }
                 entry = next_of(&mut ordered) => match entry {
                     Some(entry) => self.bus_entry(entry).await,
