@@ -74,9 +74,15 @@ struct Task {
 /// Why a group frame was not taken.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
-    /// For another epoch than the group's: this [`Frame::GroupRetry`]
-    /// goes back to the sender; no strike (commits cross on the way).
-    Retry(Frame),
+    /// For another epoch than the group's: a [`Frame::GroupRetry`] with
+    /// the group's epoch (and the line's `seq`, 0 for a commit) goes back
+    /// to the sender; no strike (commits cross on the way).
+    Retry {
+        /// The group's epoch now.
+        epoch: u64,
+        /// The refused line's sequence number; 0 for a commit.
+        seq: u64,
+    },
     /// Not taken, and said why; a strike.
     Refused(String),
 }
@@ -253,7 +259,7 @@ impl Group {
             return Err(Refusal::Refused("a commit from a member who is not in the room's group".into()));
         }
         if epoch != self.epoch {
-            return Err(Refusal::Retry(Frame::GroupRetry { epoch: self.epoch, seq: 0 }));
+            return Err(Refusal::Retry { epoch: self.epoch, seq: 0 });
         }
         if commit.len() > MAX_COMMIT || welcome.len() > MAX_COMMIT {
             return Err(Refusal::Refused("a commit or Welcome longer than the room takes".into()));
@@ -350,7 +356,7 @@ impl Group {
             return Err(Refusal::Refused("not sent: you are not in the room's end-to-end group yet".into()));
         }
         if epoch != self.epoch {
-            return Err(Refusal::Retry(Frame::GroupRetry { epoch: self.epoch, seq }));
+            return Err(Refusal::Retry { epoch: self.epoch, seq });
         }
         if message.len() > MAX_GROUP_MESSAGE {
             return Err(Refusal::Refused(format!(
@@ -471,7 +477,7 @@ mod tests {
         assert!(matches!(to(&sends, 1)[..], [Frame::Ack { room_seq: 12, seq: 7, private: false }]));
         // The same line at a stale epoch: sealed again, please.
         let err = g.send(1, b.key.public_key(), "bob", 0, 8, sealed.clone(), &mut seq).unwrap_err();
-        assert_eq!(err, Refusal::Retry(Frame::GroupRetry { epoch: 1, seq: 8 }));
+        assert_eq!(err, Refusal::Retry { epoch: 1, seq: 8 });
         // Carol, waiting, may not send; nor may anything but an MLS message.
         g.joined(2, c.key.public_key());
         assert!(matches!(
@@ -552,7 +558,7 @@ mod tests {
                 &mut seq,
             )
             .unwrap_err();
-        assert_eq!(err, Refusal::Retry(Frame::GroupRetry { epoch: 2, seq: 0 }));
+        assert_eq!(err, Refusal::Retry { epoch: 2, seq: 0 });
         // And she is asked again at epoch 2 (Carol's next key package).
         let (seat, task) = g.next_task(0, &mut packages).unwrap();
         assert!(matches!(task, Frame::GroupTask { epoch: 2, create: false, .. }));

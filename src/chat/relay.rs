@@ -852,7 +852,9 @@ impl Relay {
                     out.extend(self.group_task(now_ms));
                 }
             }
-            Err(group::Refusal::Retry(frame)) => out.push(Output::Send(id, frame.encode().into())),
+            Err(group::Refusal::Retry { epoch, seq }) => {
+                out.push(Output::Send(id, Frame::GroupRetry { epoch, seq }.encode().into()))
+            }
             Err(group::Refusal::Refused(why)) => {
                 out.extend(self.refuse(id, RefusalCode::BadMessage, why.clone(), &why, now_ms))
             }
