@@ -430,6 +430,12 @@ fn an_e2e_room_chats_and_neither_the_capture_nor_the_relays_output_holds_a_line(
     ]);
     let guest = Proc::spawn("s_client", &mut cmd);
     guest.stdout.wait_for_text("this room is end to end: members only; a guest has no key to be added with");
+    room.proc.stdout.wait_for_text("refused a member: this room is end to end: members only");
+    // The host runs the relay and is not in the group: its line is refused.
+    room.proc.send_line("the host tries: the safe is behind the painting");
+    room.proc
+        .stdout
+        .wait_for_text("not sent: this room is end to end and its relay's host is not in its group");
     for p in &mut members {
         p.close_stdin();
         assert!(p.wait().success(), "{}", p.output());
@@ -456,7 +462,7 @@ fn an_e2e_room_chats_and_neither_the_capture_nor_the_relays_output_holds_a_line(
     let mut kept = Vec::new();
     files(&room.home, &mut kept);
     assert!(kept.iter().any(|(p, _)| p.ends_with("log.redb")), "{kept:?}");
-    for word in ["0451", "pier 39", "blue folder"] {
+    for word in ["0451", "pier 39", "blue folder", "behind the painting"] {
         assert!(!text.contains(word), "the relay's capture holds {word:?}");
         assert!(!relay_said.contains(word), "the relay's output holds {word:?}:\n{relay_said}");
         for (path, bytes) in &kept {

@@ -349,3 +349,44 @@ fn a_task_that_crosses_the_committers_own_update_waits_for_it_and_comes_again() 
     w.room_say(4, "dave: hello").unwrap();
     assert_eq!(e2e_texts(&w.take(2)), [("dave: hello".to_owned(), true)]);
 }
+
+#[test]
+fn a_member_who_comes_back_with_the_same_key_is_removed_then_added_and_reads_again() {
+    let mut w = three();
+    let epoch = w.epoch(1).unwrap();
+    let carol_key = w.keys[&3].clone();
+    let out = w.relay.leave(3, "", w.now);
+    w.members.remove(&3);
+    w.apply(out);
+    // Her old leaf is removed at once (she left).
+    assert_eq!(w.epoch(1), Some(epoch + 1));
+    // Back on a new seat, with the same key: added again from a new key package.
+    w.keys.insert(7, carol_key.clone());
+    w.members.insert(7, Member::new(ROOM, carol_key.clone(), &mut w.rng));
+    let joiner = Joiner::Verified { name: "carol".into(), key: carol_key.public_key() };
+    let out = w.relay.join(7, joiner, Transport::Frames, w.now).unwrap();
+    w.apply(out);
+    assert_eq!(w.epoch(7), Some(epoch + 2), "{:?}", w.events.get(&7));
+    assert_eq!(w.epoch(2), Some(epoch + 2));
+    w.room_say(1, "welcome back").unwrap();
+    assert_eq!(e2e_texts(&w.take(7)), [("welcome back".to_owned(), true)]);
+
+    // Back before her old leaf was removed: removed, then added, in two commits.
+    let out = w.relay.leave(7, "", w.now);
+    w.members.remove(&7);
+    // The task to remove her is held back: she comes back first.
+    let is_task = |o: &Output| matches!(o, Output::Send(1, b) if matches!(Frame::decode(b[0], &b[4..]), Ok(Frame::GroupTask { .. })));
+    let (task, rest): (Vec<Output>, Vec<Output>) = out.into_iter().partition(is_task);
+    assert_eq!(task.len(), 1);
+    w.apply(rest);
+    w.keys.insert(8, carol_key.clone());
+    w.members.insert(8, Member::new(ROOM, carol_key.clone(), &mut w.rng));
+    let joiner = Joiner::Verified { name: "carol".into(), key: carol_key.public_key() };
+    let out = w.relay.join(8, joiner, Transport::Frames, w.now).unwrap();
+    w.apply(task);
+    w.apply(out);
+    assert_eq!(w.epoch(8), Some(epoch + 4), "{:?}", w.events.get(&8));
+    assert_eq!(w.epoch(1), Some(epoch + 4));
+    w.room_say(2, "and again").unwrap();
+    assert_eq!(e2e_texts(&w.take(8)), [("and again".to_owned(), true)]);
+}

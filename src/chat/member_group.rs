@@ -31,6 +31,10 @@ const MAX_RETRIES: u32 = 8;
 /// Lines sent and not yet acknowledged that a member keeps to seal again.
 const MAX_UNACKED: usize = 256;
 
+/// Keys a member follows as present, whatever a relay lists: far above an
+/// end-to-end room's size ([`crate::chat::group::MAX_MEMBERS`]).
+const MAX_PRESENT: usize = 10_000;
+
 /// A commit of ours waiting for its place in the room's order.
 #[derive(Debug)]
 struct Pending {
@@ -127,7 +131,9 @@ impl Member {
     /// The relay listed a member present, or said one joined or left.
     pub(super) fn room_presence(&mut self, key: [u8; 32], present: bool, out: &mut Vec<ChatEvent>) {
         if present {
-            self.room_e2e.present.insert(key);
+            if self.room_e2e.present.len() < MAX_PRESENT {
+                self.room_e2e.present.insert(key);
+            }
         } else if key != self.me {
             self.room_e2e.present.remove(&key);
         }
