@@ -390,3 +390,39 @@ fn a_member_who_comes_back_with_the_same_key_is_removed_then_added_and_reads_aga
     w.room_say(2, "and again").unwrap();
     assert_eq!(e2e_texts(&w.take(8)), [("and again".to_owned(), true)]);
 }
+
+#[test]
+fn group_frames_that_are_not_the_rooms_are_refused_as_strikes() {
+    let mut w = three();
+    w.take(2);
+    let epoch = w.epoch(2).unwrap();
+    // Not an MLS message of the room's group: refused, code 4, a strike.
+    w.post(2, &Frame::GroupSend { epoch, seq: 99, message: b"not MLS at all".to_vec() });
+    let bob = w.take(2);
+    assert!(
+        bob.iter().any(|e| matches!(e, ChatEvent::Refused { code: RefusalCode::BadMessage, .. })),
+        "{bob:?}"
+    );
+    // A commit adding someone, from a member with no task: refused.
+    let line = w.sealed_line(2, "a line, not a commit");
+    let Frame::GroupSend { message, .. } = line else { panic!() };
+    let lie =
+        Frame::GroupCommit { epoch, adds: vec![[9; 32]], removes: vec![], commit: message, welcome: vec![1] };
+    w.post(2, &lie);
+    let bob = w.take(2);
+    assert!(
+        bob.iter().any(|e| matches!(e, ChatEvent::Refused { code: RefusalCode::BadMessage, .. })),
+        "{bob:?}"
+    );
+    assert!(w.texts(1).is_empty() && w.texts(3).is_empty());
+    // In a room that is not end to end, group frames are refused too.
+    let mut plain = World::room();
+    plain.join(1, "alice");
+    plain.take(1);
+    plain.post(1, &Frame::GroupSend { epoch: 0, seq: 1, message: vec![0, 1, 0, 2] });
+    let alice = plain.take(1);
+    assert!(
+        alice.iter().any(|e| matches!(e, ChatEvent::Refused { text, .. } if text.contains("not end to end"))),
+        "{alice:?}"
+    );
+}
