@@ -34,6 +34,13 @@
 //!   `bus_*` says what the nats-server itself used: its CPU per message
 //!   of the fan-out probes and its memory. The fan-out latency includes the
 //!   bus hop (publish, store, deliver to every relay); compare with R = 1.
+//! - with `--workers W`: the members are held by W load processes (more
+//!   if a share would pass 15,000), which this bench starts as copies of
+//!   itself, since one process holds at most its open-file limit of
+//!   connections: what a room of 50,000 members needs here (`spread`).
+//!   The bench process then holds no member; the figures are the same,
+//!   with idle memory also per relay (`idle_relayR_*`), latencies in
+//!   buckets of 0.1 ms, and `--settle-secs` 15 and `--rate` 2 by default.
 //!
 //! Members sign what they send and the server checks each signature. By
 //! default they do not check the signatures of what they receive (they
@@ -59,6 +66,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc;
 
+// The room over several load processes (`--workers`).
+#[path = "room/spread.rs"]
+mod spread;
+
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use tlschat::chat::{ChatEvent, Frame, FrameBuffer, Kind, Member, message};
@@ -74,12 +85,13 @@ static TOO_SLOW: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize
 /// Connections the server refused or timed out, counted from its log.
 static REFUSED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
-/// The server's pid, so that a failure does not leave it running.
-static SERVER: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+/// The processes the bench started (relays, nats-server, workers), so
+/// that a failure does not leave them running.
+static CHILDREN: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
 
 fn fail(why: &str) -> ! {
     eprintln!("room bench: {why}");
-    if let Some(pid) = SERVER.get() {
+    for pid in CHILDREN.lock().unwrap_or_else(|e| e.into_inner()).iter() {
         let _ = Command::new("kill").arg(pid.to_string()).status();
     }
     std::process::exit(1);
@@ -116,8 +128,9 @@ fn raise_open_files(n: usize) {
     }
     fail(&format!(
         "{n} members need {need} open files in this process and in the server; the hard limit is \
-         {hard} and this process may not raise it (that takes CAP_SYS_RESOURCE): this machine \
-         holds at most {} members",
+         {hard} and this process may not raise it (that takes CAP_SYS_RESOURCE): one process \
+         holds at most {} members (--workers W spreads them over W load processes, --relays R \
+         over R relays)",
         hard.saturating_sub(100)
     ));
 }
@@ -202,6 +215,7 @@ async fn start_bus() -> Bus {
         .unwrap_or_else(|e| {
             fail(&format!("cannot start nats-server (Debian: apt install nats-server): {e}"))
         });
+    CHILDREN.lock().unwrap_or_else(|e| e.into_inner()).push(child.id());
     let bus = Bus { child, url: format!("nats://127.0.0.1:{port}"), store };
     for _ in 0..500 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
@@ -269,9 +283,7 @@ async fn start_server(members: usize, r: usize, bus: Option<&Bus>, first: Option
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap_or_else(|e| fail(&format!("cannot start tlschat listen: {e}")));
-    if r == 0 {
-        let _ = SERVER.set(child.id());
-    }
+    CHILDREN.lock().unwrap_or_else(|e| e.into_inner()).push(child.id());
     let stdout = child.stdout.take().unwrap_or_else(|| fail("no stdout"));
     let stdout = tokio::process::ChildStdout::from_std(stdout).unwrap_or_else(|e| fail(&e.to_string()));
     let mut lines = BufReader::new(stdout).lines();
@@ -379,6 +391,34 @@ fn member(
                 ChatEvent::Message(m) => heard(i, &m.text, m.room_seq, epoch, &reports),
                 _ => {}
             }
+        }
+    });
+    intents
+}
+
+/// Connects member `i` to the relay on `port` as a light member (see
+/// [`light_member`]) that reads everything; for the workers of `spread`.
+fn member_at(
+    i: usize,
+    port: u16,
+    roots: RootStore,
+    epoch: Instant,
+    reports: mpsc::UnboundedSender<Report>,
+) -> mpsc::Sender<Intent> {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) - 60;
+    let key = Ed25519Key::generate(&mut OsRng);
+    let cert = pki::self_signed_client(key.clone(), &format!("m{i}"), &mut OsRng, now)
+        .unwrap_or_else(|e| fail(&e.to_string()));
+    let mut config = ClientConfig::new(ServerTrust::Roots(roots));
+    config.alpn = vec![tls::ALPN_TLSCHAT.to_vec()];
+    config.client_cert = Some(cert.into());
+    config.emit_steps = false;
+    let (intents, intent_rx) = mpsc::channel(16);
+    tokio::spawn(async move {
+        if let Err(e) =
+            light_member(i, port, Arc::new(config), key, intent_rx, epoch, reports, true, None).await
+        {
+            eprintln!("member {i}: {e}");
         }
     });
     intents
@@ -502,7 +542,14 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 
 #[tokio::main]
 async fn main() {
+    if std::env::args().any(|a| a == "--worker") {
+        return spread::work().await;
+    }
     let n = arg("--members", 1000);
+    let workers = arg("--workers", 0);
+    if workers > 0 {
+        return spread::coordinate(n, workers).await;
+    }
     let probes = arg("--probes", 50);
     let sustained_secs = arg("--sustained-secs", 0);
     let rate = arg("--rate", 100).max(1);

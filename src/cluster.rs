@@ -40,6 +40,21 @@
 //!   the answer of nats-server 2.9 (Debian's) when it makes a bucket
 //!   ("data did not match any variant"); two stream operations can.
 //!
+//! - **Beside the stream**, core NATS subjects (not stored) carry what is
+//!   about the relays rather than the room's history (see
+//!   [`crate::chat::peers`]): each relay's list of who is seated on it,
+//!   with heartbeats (`tlschat.<room id>.roster.<relay id>`); questions to
+//!   one relay (`tlschat.<room id>.relay.<relay id>.fetch` for a key
+//!   package, `….sealed` for an MLS message to one of its seats) and their
+//!   answers (`tlschat.<room id>.reply.<relay id>.<n>`); and the hosts'
+//!   kicks and bans (`tlschat.<room id>.remove.<relay id>`). A ban is also kept in
+//!   the names' stream (`b.<key hex>`), so that every relay refuses the
+//!   key on joining, including relays started later.
+//! - **Guests** are numbered by a third stream (`TLSCHAT_GUESTS_<room
+//!   id>`, one entry kept): a relay seating a guest publishes to it, and
+//!   the sequence the stream gives is the guest's number, unique across
+//!   the room's relays (`guest-1`, `guest-2`, … whichever relay they are on).
+//!
 //! The bus is as untrusted as a relay for what was said: entries carry the
 //! members' signed bytes unchanged, every member checks every signature,
 //! the author's chain and the room's order itself, and a relay checks the
@@ -109,7 +124,12 @@ pub struct Ordered {
 /// A relay's link to its room's stream and names.
 #[derive(Debug)]
 pub struct Cluster {
+    client: async_nats::Client,
     js: jetstream::Context,
+    /// The room's id in hex, which starts every subject.
+    room: String,
+    /// The guests' stream's subject.
+    guests: String,
     stream: String,
     subject: String,
     /// The names' stream, and the start of its subjects.
@@ -232,10 +252,26 @@ impl Cluster {
             ..Default::default()
         };
         let names = open_stream(&js, names_config, "names stream").await?;
+        // The guests' numbers: the stream's sequence, one entry kept.
+        let guests_config = stream::Config {
+            name: format!("TLSCHAT_GUESTS_{}", hex(room)),
+            description: Some("a tlschat room's guest numbers: the sequence is the last given".to_owned()),
+            subjects: vec![format!("tlschat.{}.guests", hex(room))],
+            retention: stream::RetentionPolicy::Limits,
+            discard: stream::DiscardPolicy::Old,
+            max_messages: 1,
+            max_message_size: 64,
+            storage: stream::StorageType::File,
+            ..Default::default()
+        };
+        open_stream(&js, guests_config, "guests stream").await?;
         let mut id = [0u8; 8];
         getrandom::fill(&mut id).map_err(|e| js_error("relay id")(e.to_string()))?;
         Ok(Self {
+            client: js.client(),
             js,
+            room: hex(room),
+            guests: format!("tlschat.{}.guests", hex(room)),
             stream: stream_name(room),
             subject: subject(room),
             names,
@@ -305,6 +341,9 @@ impl Cluster {
         let checked = name::check(name).map_err(|e| e.to_string())?;
         let value = format!("{} {}", hex(&key.0), checked.as_str());
         let name_key = format!("n.{}", hex(checked.key().as_bytes()));
+        if self.held(&format!("b.{}", hex(&key.0))).await?.is_some() {
+            return Err(BANNED.to_owned());
+        }
         // Already bound: to this key (welcome) or another (refused).
         if let Some(held) = self.held(&name_key).await? {
             return owned_by(Some(held), key);
@@ -337,6 +376,84 @@ impl Cluster {
     pub async fn is_bound(&self, name: &str, key: &Fingerprint) -> Result<bool, String> {
         let checked = name::check(name).map_err(|e| e.to_string())?;
         owned_by(self.held(&format!("n.{}", hex(checked.key().as_bytes()))).await?, key)
+    }
+
+    /// Keeps the ban of the key whose fingerprint is `key` (known as
+    /// `name`) on the bus: every relay
+    /// refuses it on joining from now on ([`Self::bind`]).
+    pub async fn ban(&self, name: &str, key: &Fingerprint) -> Result<(), String> {
+        let value = format!("{} {}", hex(&key.0), crate::chat::printable(name));
+        self.create_or_held(&format!("b.{}", hex(&key.0)), &value).await.map(|_| ())
+    }
+
+    /// The next guest's number, unique among the room's relays.
+    pub async fn guest_number(&self) -> Result<u64, String> {
+        let stored = match self.js.publish(self.guests.clone(), self.relay.clone().into()).await {
+            Ok(ack) => ack.await,
+            Err(e) => Err(e),
+        };
+        stored.map(|ack| ack.sequence).map_err(|e| format!("the room's guest numbers on the bus: {e}"))
+    }
+
+    /// Tells the other relays who is seated here: `payload` is a heartbeat
+    /// (empty) or one frame of the list (see [`crate::chat::peers`]).
+    pub async fn announce(&self, payload: Vec<u8>) -> Result<(), String> {
+        let subject = format!("tlschat.{}.roster.{}", self.room, self.relay);
+        self.client.publish(subject, payload.into()).await.map_err(|e| e.to_string())
+    }
+
+    /// Asks the relay `relay` a question (`what`: [`FETCH`] or [`SEALED`])
+    /// whose answer comes back as [`Signal::Answer`] with `id`.
+    pub async fn ask(&self, relay: &str, what: &str, id: u64, payload: Vec<u8>) -> Result<(), String> {
+        let subject = format!("tlschat.{}.relay.{relay}.{what}", self.room);
+        let reply = format!("tlschat.{}.reply.{}.{id}", self.room, self.relay);
+        self.client.publish_with_reply(subject, reply, payload.into()).await.map_err(|e| e.to_string())
+    }
+
+    /// Sends the relay `relay` a message that wants no answer.
+    pub async fn tell(&self, relay: &str, what: &str, payload: Vec<u8>) -> Result<(), String> {
+        let subject = format!("tlschat.{}.relay.{relay}.{what}", self.room);
+        self.client.publish(subject, payload.into()).await.map_err(|e| e.to_string())
+    }
+
+    /// Answers a question another relay asked; only to a reply subject of
+    /// this room's relays.
+    pub async fn answer(&self, reply: &str, payload: Vec<u8>) -> Result<(), String> {
+        if !reply.starts_with(&format!("tlschat.{}.reply.", self.room)) {
+            return Err(format!(
+                "an answer asked on a subject not for answers: {:?}",
+                crate::chat::printable(reply)
+            ));
+        }
+        self.client.publish(reply.to_owned(), payload.into()).await.map_err(|e| e.to_string())
+    }
+
+    /// Tells every relay that the host removed a key (see
+    /// [`crate::chat::peers::removal`]).
+    pub async fn remove(&self, payload: Vec<u8>) -> Result<(), String> {
+        let subject = format!("tlschat.{}.remove.{}", self.room, self.relay);
+        self.client.publish(subject, payload.into()).await.map_err(|e| e.to_string())
+    }
+
+    /// What the other relays send this one, from now on.
+    pub async fn signals(&self) -> Result<Signals, ClusterError> {
+        let sub = |subject: String| {
+            let client = self.client.clone();
+            async move { client.subscribe(subject).await.map_err(|e| js_error("subscribe")(e.to_string())) }
+        };
+        let room = &self.room;
+        let me = &self.relay;
+        let subscribers = vec![
+            sub(format!("tlschat.{room}.roster.*")).await?,
+            sub(format!("tlschat.{room}.relay.{me}.*")).await?,
+            sub(format!("tlschat.{room}.reply.{me}.*")).await?,
+            sub(format!("tlschat.{room}.remove.*")).await?,
+        ];
+        Ok(Signals {
+            merged: futures_util::stream::select_all(subscribers),
+            room: room.clone(),
+            me: me.clone(),
+        })
     }
 
     /// Creates `bucket_key` with `value` if absent; else returns what holds it.
@@ -426,23 +543,126 @@ impl Entries {
     }
 }
 
+/// The refusal of a banned key.
+const BANNED: &str = "the host banned this key from the room";
+
+/// A question for a key package.
+pub const FETCH: &str = "fetch";
+/// A message routed to a seat.
+pub const SEALED: &str = "sealed";
+
+/// What another relay sent this one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Signal {
+    /// A relay's heartbeat or a frame of its list.
+    Roster {
+        /// Whose.
+        relay: String,
+        /// What it said.
+        payload: Vec<u8>,
+    },
+    /// A question for a key package of the key in `payload`.
+    Fetch {
+        /// The key (32 bytes, unchecked).
+        payload: Vec<u8>,
+        /// Where to answer.
+        reply: Option<String>,
+    },
+    /// A message for a seat here (see [`crate::chat::peers::route`]).
+    Sealed {
+        /// The route.
+        payload: Vec<u8>,
+        /// Where to answer, if an answer is wanted.
+        reply: Option<String>,
+    },
+    /// The answer to question `id`.
+    Answer {
+        /// The question.
+        id: u64,
+        /// What was answered.
+        payload: Vec<u8>,
+    },
+    /// A host removed a key.
+    Remove {
+        /// See [`crate::chat::peers::removal`].
+        payload: Vec<u8>,
+    },
+}
+
+/// What a message on `subject` means for the relay `me` of `room`; `None`
+/// for what is not for it (its own list, an unknown subject).
+pub fn signal(room: &str, me: &str, subject: &str, reply: Option<&str>, payload: &[u8]) -> Option<Signal> {
+    let rest = subject.strip_prefix("tlschat.")?.strip_prefix(room)?.strip_prefix('.')?;
+    let payload = payload.to_vec();
+    let reply = reply.map(str::to_owned);
+    let parts: Vec<&str> = rest.split('.').collect();
+    match parts.as_slice() {
+        ["roster", relay] if *relay != me => Some(Signal::Roster { relay: (*relay).to_owned(), payload }),
+        ["relay", relay, what] if *relay == me => match *what {
+            FETCH => Some(Signal::Fetch { payload, reply }),
+            SEALED => Some(Signal::Sealed { payload, reply }),
+            _ => None,
+        },
+        ["reply", relay, id] if *relay == me => Some(Signal::Answer { id: id.parse().ok()?, payload }),
+        ["remove", relay] if *relay != me => Some(Signal::Remove { payload }),
+        _ => None,
+    }
+}
+
+/// What the other relays send this one, in the order each sent it.
+pub struct Signals {
+    merged: futures_util::stream::SelectAll<async_nats::Subscriber>,
+    room: String,
+    me: String,
+}
+
+impl std::fmt::Debug for Signals {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signals").field("me", &self.me).finish_non_exhaustive()
+    }
+}
+
+impl Signals {
+    /// The next signal; `None` when the bus is gone for good.
+    pub async fn next(&mut self) -> Option<Signal> {
+        loop {
+            let message = self.merged.next().await?;
+            let reply = message.reply.as_ref().map(|r| r.as_str());
+            if let Some(signal) = signal(&self.room, &self.me, &message.subject, reply, &message.payload) {
+                return Some(signal);
+            }
+        }
+    }
+}
+
 /// The room's names for a relay in a cluster: bound on the bus
-/// (so that every relay agrees), with this relay's members file for what
-/// stays local: its limit of new names per address, and the host's bans.
+/// (so that every relay agrees), with this relay's own names for what
+/// stays local: its limit of new names per address, and a copy of the
+/// hosts' bans.
 #[derive(Debug)]
 pub struct Names {
     cluster: std::sync::Arc<Cluster>,
     members: std::sync::Arc<crate::room::Members>,
+    closed: bool,
 }
 
 impl Names {
     /// Names bound through `cluster`, with `members` for the local limits.
     pub fn new(cluster: std::sync::Arc<Cluster>, members: std::sync::Arc<crate::room::Members>) -> Self {
-        Self { cluster, members }
+        Self { cluster, members, closed: false }
+    }
+
+    /// A closed room (`listen --closed --cluster`): only names already
+    /// bound on the bus (a member seen before through any relay, or one a
+    /// host invited with `/invite`) are seated; the members list is the
+    /// bus's, shared by every relay.
+    pub fn closed(mut self, closed: bool) -> Self {
+        self.closed = closed;
+        self
     }
 
     /// Runs `work` on the bus from the room's task, which waits for it: a
-    /// name is bound before its member is seated, as with a members file.
+    /// name is bound before its member is seated, as in a relay's store.
     fn wait_for<T>(&self, work: impl Future<Output = Result<T, String>>) -> Result<T, String> {
         let handle = tokio::runtime::Handle::try_current()
             .map_err(|_| "the room's names are on the bus, which needs the async runtime".to_owned())?;
@@ -459,6 +679,12 @@ impl crate::net::Binder for Names {
             // A name already bound to this key always passes; a new one
             // counts against its address's hourly limit first.
             if !self.cluster.is_bound(name, key).await? {
+                if self.closed {
+                    return Err(format!(
+                        "this room is closed: only members a host invited are admitted (ask for `/invite {name} {}`)",
+                        hex(&key.0)
+                    ));
+                }
                 self.members.count_new_name(name, from, now)?;
             }
             self.cluster.bind(name, key).await.map(|_| ())
@@ -466,11 +692,67 @@ impl crate::net::Binder for Names {
     }
 
     fn ban(&self, name: &str, key: &[u8; 32]) -> Result<(), String> {
-        crate::net::Binder::ban(&*self.members, name, key)
+        // On the bus for every relay, and in this relay's members file.
+        let on_bus = self.wait_for(self.cluster.ban(name, &Fingerprint::of_ed25519(key)));
+        let here = crate::net::Binder::ban(&*self.members, name, key);
+        on_bus.and(here)
+    }
+
+    fn guest(&self) -> Option<Result<u64, String>> {
+        Some(self.wait_for(self.cluster.guest_number()))
     }
 
     fn invite(&self, name: &str, key: &Fingerprint) -> Result<(), String> {
         crate::identity::check_name(name).map_err(|e| e.to_string())?;
         self.wait_for(async { self.cluster.bind(name, key).await.map(|_| ()) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ROOM: &str = "ab12";
+    const ME: &str = "00112233445566aa";
+    const OTHER: &str = "00112233445566bb";
+
+    fn at(subject: &str, reply: Option<&str>) -> Option<Signal> {
+        signal(ROOM, ME, subject, reply, b"x")
+    }
+
+    #[test]
+    fn a_subject_says_what_another_relay_sent_and_what_is_not_for_this_one_is_dropped() {
+        let payload = b"x".to_vec();
+        assert_eq!(
+            at(&format!("tlschat.ab12.roster.{OTHER}"), None),
+            Some(Signal::Roster { relay: OTHER.into(), payload: payload.clone() })
+        );
+        // Its own list, another relay's questions and answers: not for it.
+        assert_eq!(at(&format!("tlschat.ab12.roster.{ME}"), None), None);
+        assert_eq!(at(&format!("tlschat.ab12.relay.{OTHER}.fetch"), Some("r")), None);
+        assert_eq!(at(&format!("tlschat.ab12.reply.{OTHER}.4"), None), None);
+        assert_eq!(at(&format!("tlschat.ab12.remove.{ME}"), None), None);
+        assert_eq!(
+            at(&format!("tlschat.ab12.relay.{ME}.fetch"), Some("tlschat.ab12.reply.b.1")),
+            Some(Signal::Fetch { payload: payload.clone(), reply: Some("tlschat.ab12.reply.b.1".into()) })
+        );
+        assert_eq!(
+            at(&format!("tlschat.ab12.relay.{ME}.sealed"), None),
+            Some(Signal::Sealed { payload: payload.clone(), reply: None })
+        );
+        assert_eq!(at(&format!("tlschat.ab12.relay.{ME}.other"), None), None);
+        assert_eq!(
+            at(&format!("tlschat.ab12.reply.{ME}.42"), None),
+            Some(Signal::Answer { id: 42, payload: payload.clone() })
+        );
+        assert_eq!(at(&format!("tlschat.ab12.reply.{ME}.-1"), None), None);
+        assert_eq!(
+            at(&format!("tlschat.ab12.remove.{OTHER}"), None),
+            Some(Signal::Remove { payload: payload.clone() })
+        );
+        // Another room, or no room at all.
+        assert_eq!(at(&format!("tlschat.ab123.roster.{OTHER}"), None), None);
+        assert_eq!(at("tlschat.ab12", None), None);
+        assert_eq!(at("elsewhere.ab12.remove.x", None), None);
     }
 }

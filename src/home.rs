@@ -15,7 +15,8 @@
 //! DATA/room/ca.pem            the room CA certificate                0644
 //! DATA/room/server.key        the server's key (what clients pin)    0600
 //! DATA/room/server.pem        the server certificate chain           0644
-//! DATA/room/members           names bound to keys                    0600
+//! DATA/room/log.redb          the room's log and names bound to keys 0600
+//! DATA/room/members.imported  an older members file, once imported   0600
 //! DATA/room/banned            keys the host banned                   0600
 //! DATA/contacts/ROOM.txt      what the member learned of a room's    0600, dir 0700
 //!                             keys, ROOM its id in hex

@@ -196,7 +196,7 @@ struct ListenArgs {
     #[arg(long, value_name = "N", default_value = "10")]
     new_names_per_address: u32,
 
-    /// Admit only members whose name is already bound here or invited (`/invite NAME FINGERPRINT`)
+    /// Admit only members whose name is already bound here or invited (`/invite NAME FINGERPRINT`); with --cluster, bound on the bus
     #[arg(long, conflicts_with = "echo")]
     closed: bool,
 

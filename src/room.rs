@@ -9,8 +9,8 @@
 //! no fingerprint. `openssl verify -CAfile ca.pem server.pem` accepts what
 //! is written here, and `openssl s_client -CAfile ca.pem` the server.
 //!
-//! [`Members`] binds each display name to the first key that proves it
-//! owns it (mutual TLS with a self-signed identity certificate, see
+//! [`Members`] binds each display name (in the room's store, beside its
+//! log) to the first key that proves it owns it (mutual TLS with a self-signed identity certificate, see
 //! [`crate::identity`]) and refuses every other key that claims it. It is
 //! the server's [`Admission`] policy, so the refusal is an access_denied
 //! alert during the handshake, before the client's first line.
@@ -24,6 +24,7 @@ use crate::chat::name;
 use crate::home::{self, Access, FileError};
 use crate::identity;
 use crate::pki::{self, PkiError, RoomCa};
+use crate::store::{Binding, NameChange, RoomLog, StoreError};
 use crate::tls::cert::{self, CertError, RootStore, ServerName};
 use crate::tls::{Admission, CertSummary, Ed25519Key, Fingerprint, Rng};
 
@@ -87,6 +88,9 @@ pub enum RoomError {
     /// Making a certificate failed.
     #[error("cannot make the room's certificates: {0}")]
     Pki(#[from] PkiError),
+    /// The room's store (its log and names) could not be read or written.
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// The room's keys, loaded or made.
@@ -119,11 +123,6 @@ impl RoomStore {
     /// The directory.
     pub fn dir(&self) -> &Path {
         &self.dir
-    }
-
-    /// The members file.
-    pub fn members_path(&self) -> PathBuf {
-        self.dir.join("members")
     }
 
     fn files(&self) -> [PathBuf; 4] {
@@ -248,65 +247,138 @@ struct Bound {
     last_used: u64,
 }
 
-/// The most names a room binds: the members file stays small enough for
-/// `listen` to read at start, whatever a flood of new keys tries.
+impl Bound {
+    fn into_binding(self) -> Binding {
+        Binding { name: self.name, key: self.fingerprint.0, last_used: self.last_used }
+    }
+
+    fn from_binding(b: Binding) -> Self {
+        Self { name: b.name, fingerprint: Fingerprint(b.key), last_used: b.last_used }
+    }
+}
+
+/// The most names a room binds: its names stay few enough for `listen` to
+/// read at start, whatever a flood of new keys tries.
 pub const MAX_NAMES: usize = 100_000;
 
+/// How the room keeps its names.
+#[derive(Debug)]
+enum Keep {
+    /// In memory only (`listen --memory-only`, a relay of a cluster, whose
+    /// names are on the bus): what the home held when the room started,
+    /// then what it binds until it stops.
+    Memory,
+    /// In the room's store ([`crate::store`]): changes wait here until the
+    /// room hands them to its log's writer with its next batch
+    /// ([`Members::take_changes`]).
+    Store(Mutex<Vec<NameChange>>),
+}
+
 /// The room's names: each bound to the first key that proved it owns it,
-/// kept in the members file (`NAME FINGERPRINT LAST-USED` lines, 0600;
-/// a line without its last use, from an older file, counts as used now).
+/// kept in the room's store (`DATA/room/log.redb`, beside its log; see
+/// [`crate::store`]), or in memory only.
 ///
-/// A binding takes effect at once in memory; the line is appended by a
-/// thread of its own, so a slow disk never holds up the async workers
-/// that run handshakes. Dropping `Members` waits for what is queued.
+/// A binding takes effect at once in memory; for the store it waits to be
+/// taken by the room's task with the batch that carries the member's join,
+/// so it is committed before the member is welcomed, and the handshakes'
+/// workers never wait on the disk.
 #[derive(Debug)]
 pub struct Members {
-    path: PathBuf,
+    /// The room's directory: its `banned` file.
+    dir: PathBuf,
     /// By comparison key and by look.
     bound: Mutex<Bindings>,
-    /// Lines for the writer thread, and the thread.
-    writer: Mutex<Option<(std::sync::mpsc::Sender<String>, std::thread::JoinHandle<()>)>>,
+    keep: Keep,
     /// New names bound per address: since when, how many.
     new_names: Mutex<HashMap<IpAddr, (u64, u32)>>,
     /// How many new names one address may bind in an hour.
     per_address: u32,
     /// `listen --closed`: only names already bound (or invited) are admitted.
     closed: bool,
-    /// Keys the host banned, kept in the `banned` file beside the members.
+    /// Keys the host banned, kept in the `banned` file beside the store.
     banned: Mutex<HashSet<[u8; 32]>>,
 }
 
+/// The older members file in a room's directory, imported once into its
+/// store, then renamed [`IMPORTED_MEMBERS`].
+pub const MEMBERS_FILE: &str = "members";
+/// What the members file is called once imported.
+pub const IMPORTED_MEMBERS: &str = "members.imported";
+
 impl Members {
-    /// Loads the members file (none yet is an empty room), making its
-    /// directory (0700) if need be.
-    pub fn open(path: PathBuf) -> Result<Self, RoomError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            home::private_dir(dir)?;
+    /// The names of the room in `dir` kept in `log` (its store). The first
+    /// time, the directory's members file (`NAME FINGERPRINT LAST-USED`
+    /// lines), if there is one, is imported into the store and renamed
+    /// `members.imported`; the note says so.
+    pub fn in_store(dir: &Path, log: &mut RoomLog) -> Result<(Self, Option<String>), RoomError> {
+        home::private_dir(dir)?;
+        let mut note = None;
+        if !log.names_imported()? {
+            let file = dir.join(MEMBERS_FILE);
+            let bindings: Vec<Binding> =
+                load_members(&file)?.into_values().map(Bound::into_binding).collect();
+            log.import_names(&bindings)?;
+            if file.exists() {
+                let to = dir.join(IMPORTED_MEMBERS);
+                std::fs::rename(&file, &to).map_err(|error| FileError::Write { path: to.clone(), error })?;
+                note = Some(format!(
+                    "imported {} name binding(s) from {} into the room's store {}; the file is kept as {}",
+                    bindings.len(),
+                    file.display(),
+                    log.path().display(),
+                    to.display()
+                ));
+            }
         }
-        let bound = Bindings::from(load_members(&path)?);
-        let (lines, queue) = std::sync::mpsc::channel::<String>();
-        let file = path.clone();
-        let thread = std::thread::Builder::new()
-            .name("members file".into())
-            .spawn(move || {
-                for line in queue {
-                    // The binding holds in memory; on disk it is best effort,
-                    // and a failure is said where the operator sees it.
-                    if let Err(e) = home::append_line(&file, &line, Access::Private) {
-                        eprintln!("tlschat: warning: cannot record a name binding: {e}");
-                    }
-                }
-            })
-            .map_err(|error| FileError::Write { path: path.clone(), error })?;
+        let bound = log.names()?.into_iter().map(Bound::from_binding).collect();
+        Ok((Self::with(dir, bound, Keep::Store(Mutex::new(Vec::new())))?, note))
+    }
+
+    /// The names of the room in `dir` kept in memory only: it starts with
+    /// those the home keeps (its store, read while anyone may be writing
+    /// it, or else a members file not yet imported), and forgets what it
+    /// binds when it stops.
+    pub fn in_memory(dir: &Path) -> Result<Self, RoomError> {
+        home::private_dir(dir)?;
+        let bound = match crate::store::read_names(&dir.join(crate::store::FILE))? {
+            Some(names) if !names.is_empty() => names.into_iter().map(Bound::from_binding).collect(),
+            _ => load_members(&dir.join(MEMBERS_FILE))?.into_values().collect(),
+        };
+        Self::with(dir, bound, Keep::Memory)
+    }
+
+    fn with(dir: &Path, bound: Vec<Bound>, keep: Keep) -> Result<Self, RoomError> {
+        let mut bindings = Bindings::default();
+        for b in bound {
+            bindings.insert(b);
+        }
         Ok(Self {
-            bound: Mutex::new(bound),
-            writer: Mutex::new(Some((lines, thread))),
+            dir: dir.to_owned(),
+            bound: Mutex::new(bindings),
+            keep,
             new_names: Mutex::new(HashMap::new()),
             per_address: NEW_NAMES_PER_ADDRESS,
             closed: false,
-            banned: Mutex::new(load_banned(&banned_path(&path))?),
-            path,
+            banned: Mutex::new(load_banned(&dir.join(BANNED_FILE))?),
         })
+    }
+
+    /// The changes to the names since the last call, for the room's store
+    /// (none when the names are kept in memory only).
+    pub fn take_changes(&self) -> Vec<NameChange> {
+        match &self.keep {
+            Keep::Memory => Vec::new(),
+            Keep::Store(changes) => {
+                std::mem::take(&mut *changes.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+            }
+        }
+    }
+
+    /// Queues a change for the store, if the names are kept there.
+    fn record(&self, change: NameChange) {
+        if let Keep::Store(changes) = &self.keep {
+            changes.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(change);
+        }
     }
 
     /// A closed room (`listen --closed`): only names already bound, or
@@ -328,11 +400,6 @@ impl Members {
     pub fn with_new_names_per_address(mut self, limit: u32) -> Self {
         self.per_address = limit;
         self
-    }
-
-    /// The members file.
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     /// Whether `name` may be used with `fingerprint`: `Ok(true)` if it is
@@ -378,57 +445,38 @@ impl Members {
                 && now / 86_400 > b.last_used / 86_400
             {
                 b.last_used = now;
-                let line = format!("{} {} {now}", b.name, crate::tls::crypto::hex(&fingerprint.0));
-                let writer = self.writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                if let Some((lines, _)) = writer.as_ref() {
-                    let _ = lines.send(line);
-                }
+                self.record(NameChange::Bound(b.clone().into_binding()));
             }
             return Ok(());
         }
         if let Some((from, now)) = from {
             self.count_new_name(name, from, now)?;
         }
-        let line = format!("{name} {} {now}", crate::tls::crypto::hex(&fingerprint.0));
-        let writer = self.writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        match writer.as_ref() {
-            Some((lines, _)) if lines.send(line).is_ok() => {}
-            _ => return Err(format!("cannot record the name {name}: the members file is closed")),
-        }
-        bound.insert(Bound { name: name.to_owned(), fingerprint: *fingerprint, last_used: now });
+        let b = Bound { name: name.to_owned(), fingerprint: *fingerprint, last_used: now };
+        self.record(NameChange::Bound(b.clone().into_binding()));
+        bound.insert(b);
         Ok(())
     }
 
     /// Forgets the bindings not used for `days` days (0: never), as of
-    /// `now` (Unix seconds), and writes the members file again, one line a
-    /// binding. Returns how many names were freed. Called when the room
-    /// starts (`listen --name-expiry-days`).
-    pub fn expire_unused(&self, days: u32, now: u64) -> Result<usize, RoomError> {
+    /// `now` (Unix seconds), in the store too. Returns how many names were
+    /// freed. Called when the room starts (`listen --name-expiry-days`).
+    pub fn expire_unused(&self, days: u32, now: u64) -> usize {
+        if days == 0 {
+            return 0;
+        }
         let mut bound = self.bound.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let before = bound.by_name.len();
-        if days > 0 {
-            let limit = u64::from(days) * 86_400;
-            let kept: Vec<Bound> = bound
-                .by_name
-                .values()
-                .filter(|b| now.saturating_sub(b.last_used) <= limit)
-                .cloned()
-                .collect();
-            *bound = Bindings::default();
-            for b in kept {
-                bound.insert(b);
-            }
+        let limit = u64::from(days) * 86_400;
+        let (kept, freed): (Vec<Bound>, Vec<Bound>) =
+            bound.by_name.values().cloned().partition(|b| now.saturating_sub(b.last_used) <= limit);
+        *bound = Bindings::default();
+        for b in kept {
+            bound.insert(b);
         }
-        let mut lines: Vec<&Bound> = bound.by_name.values().collect();
-        lines.sort_by(|a, b| (a.last_used, &a.name).cmp(&(b.last_used, &b.name)));
-        let text: String = lines
-            .iter()
-            .map(|b| format!("{} {} {}\n", b.name, crate::tls::crypto::hex(&b.fingerprint.0), b.last_used))
-            .collect();
-        if before > 0 || !text.is_empty() {
-            home::replace(&self.path, text.as_bytes(), Access::Private)?;
+        for b in &freed {
+            self.record(NameChange::Freed(b.name.clone()));
         }
-        Ok(before - bound.by_name.len())
+        freed.len()
     }
 
     /// Counts one new name from `from`, or refuses it: the address has
@@ -492,16 +540,6 @@ impl Bindings {
     }
 }
 
-impl From<HashMap<String, Bound>> for Bindings {
-    fn from(by_name: HashMap<String, Bound>) -> Self {
-        let mut bindings = Self::default();
-        for bound in by_name.into_values() {
-            bindings.insert(bound);
-        }
-        bindings
-    }
-}
-
 /// What [`Members::check`] says, given the bindings.
 fn verdict(bound: &Bindings, name: &str, fingerprint: &Fingerprint) -> Result<bool, String> {
     match bound.by_name.get(&name::key(name)) {
@@ -531,16 +569,6 @@ fn verdict(bound: &Bindings, name: &str, fingerprint: &Fingerprint) -> Result<bo
         ));
     }
     Ok(false)
-}
-
-impl Drop for Members {
-    fn drop(&mut self) {
-        let writer = self.writer.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner).take();
-        if let Some((lines, thread)) = writer {
-            drop(lines);
-            let _ = thread.join();
-        }
-    }
 }
 
 /// What a name looks like, for telling look-alikes apart: see
@@ -589,7 +617,8 @@ impl crate::net::Binder for Members {
         let mut banned = self.banned.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if banned.insert(*key) {
             let line = format!("{} {name}", crate::tls::crypto::hex(key));
-            home::append_line(&banned_path(&self.path), &line, Access::Private).map_err(|e| e.to_string())?;
+            home::append_line(&self.dir.join(BANNED_FILE), &line, Access::Private)
+                .map_err(|e| e.to_string())?;
         }
         Ok(())
     }
@@ -598,13 +627,15 @@ impl crate::net::Binder for Members {
         identity::check_name(name).map_err(|e| e.to_string())?;
         self.claim(name, key)
     }
+
+    fn take_changes(&self) -> Vec<NameChange> {
+        Members::take_changes(self)
+    }
 }
 
-/// The `banned` file beside the members file: `KEY NAME` lines, the raw
+/// The `banned` file in the room's directory: `KEY NAME` lines, the raw
 /// Ed25519 public key in hex and the name it had when banned.
-fn banned_path(members: &Path) -> PathBuf {
-    members.with_file_name("banned")
-}
+pub const BANNED_FILE: &str = "banned";
 
 fn load_banned(path: &Path) -> Result<HashSet<[u8; 32]>, RoomError> {
     let mut banned = HashSet::new();
@@ -660,6 +691,7 @@ fn load_members(path: &Path) -> Result<HashMap<String, Bound>, RoomError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Batch;
 
     fn temp(name: &str) -> PathBuf {
         use std::sync::atomic::{AtomicUsize, Ordering};
@@ -671,12 +703,22 @@ mod tests {
         path
     }
 
+    /// What the room's task does: hands the changes to the log.
+    fn commit(members: &Members, log: &mut RoomLog) {
+        log.append(&Batch { names: members.take_changes(), ..Batch::default() }).unwrap();
+    }
+
+    fn open_store(dir: &Path) -> (Members, RoomLog) {
+        let mut log = RoomLog::open(&dir.join(crate::store::FILE)).unwrap();
+        let (members, _) = Members::in_store(dir, &mut log).unwrap();
+        (members, log)
+    }
+
     #[test]
     fn a_name_is_bound_to_the_first_key_and_refused_to_others_also_after_a_restart() {
         let dir = temp("members");
-        let path = dir.join("members");
         let (a, b) = (Fingerprint([1; 32]), Fingerprint([2; 32]));
-        let members = Members::open(path.clone()).unwrap();
+        let (members, mut log) = open_store(&dir);
         members.claim("alice", &a).unwrap();
         members.claim("alice", &a).unwrap();
         let refusal = members.claim("ALICE", &b).unwrap_err();
@@ -693,22 +735,57 @@ mod tests {
         members.claim("Алиса", &b).unwrap();
         // Cyrillic capitals that spell BOB look like bob, which is b's.
         assert!(members.claim("ВОВ", &a).unwrap_err().contains("looks like bob"));
-        drop(members);
+        commit(&members, &mut log);
+        assert!(members.take_changes().is_empty(), "each change is handed once");
+        drop((members, log));
 
-        let again = Members::open(path.clone()).unwrap();
+        let (again, log) = open_store(&dir);
         assert!(again.claim("Alice", &b).is_err());
         again.claim("alice", &a).unwrap();
         assert!(again.claim("josé", &b).is_err());
         again.claim("алиса", &b).unwrap();
-        let text = std::fs::read_to_string(&path).unwrap();
-        assert_eq!(text.lines().count(), 4, "{text}");
+        assert!(again.claim("a1ice", &b).unwrap_err().contains("looks like alice"));
+        let mut names: Vec<String> = log.names().unwrap().into_iter().map(|n| n.name).collect();
+        names.sort();
+        assert_eq!(names, ["José", "alice", "bob", "Алиса"]);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_members_file_is_imported_into_the_store_once_and_renamed() {
+        let dir = temp("import");
+        let (a, b) = ("01".repeat(32), "02".repeat(32));
+        let text = format!("# names\nalice {a} 1800000000\nbob {b}\nALICE {b} 1800000001\n");
+        home::create_new(&dir.join(MEMBERS_FILE), text.as_bytes(), Access::Private).unwrap();
+        let mut log = RoomLog::open(&dir.join(crate::store::FILE)).unwrap();
+        let (members, note) = Members::in_store(&dir, &mut log).unwrap();
+        assert!(note.is_some_and(|n| n.contains("imported 2 name binding(s)")));
+        assert!(!dir.join(MEMBERS_FILE).exists() && dir.join(IMPORTED_MEMBERS).exists());
+        // The first binding of a name wins, as it did in the file.
+        assert_eq!(members.check("alice", &Fingerprint([1; 32])), Ok(true));
+        assert!(members.check("alice", &Fingerprint([2; 32])).is_err());
+        assert_eq!(members.check("bob", &Fingerprint([2; 32])), Ok(true));
+        drop(members);
+        // A members file that appears later is not read again.
+        let later = format!("carol {a} 1800000000\n");
+        home::create_new(&dir.join(MEMBERS_FILE), later.as_bytes(), Access::Private).unwrap();
+        let (members, note) = Members::in_store(&dir, &mut log).unwrap();
+        assert!(note.is_none());
+        assert_eq!(members.check("carol", &Fingerprint([9; 32])), Ok(false), "carol is free");
+        assert_eq!(log.names().unwrap().len(), 2);
+        drop((members, log));
+        // A room kept in memory starts from the store's names.
+        let members = Members::in_memory(&dir).unwrap();
+        assert!(members.check("bob", &Fingerprint([1; 32])).is_err());
+        members.claim("dave", &Fingerprint([4; 32])).unwrap();
+        assert!(members.take_changes().is_empty(), "nothing for a store");
         let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]
     fn one_address_binds_a_limited_number_of_new_names_an_hour_and_known_names_always_pass() {
         let dir = temp("per-address");
-        let members = Members::open(dir.join("members")).unwrap();
+        let members = Members::in_memory(&dir).unwrap();
         // .1 and .2 are one /24; 127.0.1.1 is another.
         let (a, b): (IpAddr, IpAddr) = ("127.0.0.1".parse().unwrap(), "127.0.1.1".parse().unwrap());
         let now = 1_800_000_000;
@@ -735,37 +812,43 @@ mod tests {
     #[test]
     fn names_unused_for_the_expiry_are_freed_when_the_room_starts_and_use_keeps_them() {
         let dir = temp("expiry");
-        let path = dir.join("members");
         let day = 86_400;
         let start = 1_800_000_000;
-        let members = Members::open(path.clone()).unwrap();
+        let (members, mut log) = open_store(&dir);
         let from: IpAddr = "127.0.0.1".parse().unwrap();
         members.claim_from("alice", &Fingerprint([1; 32]), from, start).unwrap();
         members.claim_from("bob", &Fingerprint([2; 32]), from, start).unwrap();
         // Bob comes back 20 days later: used, and recorded.
         members.claim_from("bob", &Fingerprint([2; 32]), from, start + 20 * day).unwrap();
+        commit(&members, &mut log);
         drop(members);
-        let members = Members::open(path.clone()).unwrap();
-        assert_eq!(members.expire_unused(30, start + 40 * day).unwrap(), 1, "alice, unused for 40 days");
+        let (members, _) = Members::in_store(&dir, &mut log).unwrap();
+        assert_eq!(members.expire_unused(30, start + 40 * day), 1, "alice, unused for 40 days");
         assert_eq!(members.check("alice", &Fingerprint([9; 32])), Ok(false), "free for anyone");
         assert_eq!(members.check("bob", &Fingerprint([2; 32])), Ok(true));
+        commit(&members, &mut log);
         drop(members);
-        // Written again, one line a binding; 0 days never expires.
-        let text = std::fs::read_to_string(&path).unwrap();
-        assert_eq!(text.lines().count(), 1, "{text}");
-        let members = Members::open(path).unwrap();
-        assert_eq!(members.expire_unused(0, start + 4000 * day).unwrap(), 0);
+        let names = log.names().unwrap();
+        assert_eq!(names.len(), 1, "{names:?}");
+        assert_eq!((names[0].name.as_str(), names[0].last_used), ("bob", start + 20 * day));
+        // 0 days never expires.
+        let (members, _) = Members::in_store(&dir, &mut log).unwrap();
+        assert_eq!(members.expire_unused(0, start + 4000 * day), 0);
         let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]
-    fn a_damaged_members_file_names_its_line() {
+    fn a_damaged_members_file_names_its_line_and_is_not_imported() {
         let dir = temp("bad-members");
-        let path = dir.join("members");
+        let path = dir.join(MEMBERS_FILE);
         home::create_new(&path, b"# comment\nalice 00\n", Access::Private).unwrap();
-        let err = Members::open(path.clone()).unwrap_err();
+        let mut log = RoomLog::open(&dir.join(crate::store::FILE)).unwrap();
+        let err = Members::in_store(&dir, &mut log).unwrap_err();
         assert!(matches!(err, RoomError::BadLine { line: 2, .. }), "{err}");
         assert!(err.to_string().contains(&format!("{} line 2", path.display())));
+        assert!(!log.names_imported().unwrap() && path.exists(), "tried again once it is fixed");
+        let err = Members::in_memory(&dir).unwrap_err();
+        assert!(matches!(err, RoomError::BadLine { line: 2, .. }), "{err}");
         let _ = std::fs::remove_dir_all(dir);
     }
 }

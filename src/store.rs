@@ -3,14 +3,26 @@
 //! from the `room_seq` it had and serves the history it kept.
 //!
 //! One small interface, [`RoomLog`]: [`append`](RoomLog::append) a batch
-//! (its messages, the room's last `room_seq`, and the highest `room_seq`
-//! the retention let go of, which it deletes in the same transaction),
-//! [`load`](RoomLog::load) it all back, [`compact`](RoomLog::compact) the
-//! file. [`Writer`] runs it on a thread of its own and commits what
+//! (its messages, the room's last `room_seq`, the highest `room_seq`
+//! the retention let go of, which it deletes in the same transaction, and
+//! the names bound or freed since the last batch),
+//! [`load`](RoomLog::load) the log back, [`names`](RoomLog::names) the
+//! bindings, [`compact`](RoomLog::compact) the file. [`Writer`] runs it on a thread of its own and commits what
 //! the room hands it in groups, so that the room's task never waits on the
 //! disk, and says how far it has committed: the room acknowledges a
 //! message, and sends anything that carries its `room_seq`, only once that
 //! `room_seq` is committed (docs/PROTOCOL.md, "Acknowledged is on disk").
+//!
+//! The room's name bindings (each display name to the first key that
+//! proved it, see [`crate::room::Members`]) are a table of the same
+//! file, written in the same transactions: a member's binding is in the
+//! batch that carries its join's `room_seq`, so it is on disk before the
+//! member is welcomed. A home's older `members` file is imported once,
+//! the first time the room opens the store ([`RoomLog::import_names`]).
+//!
+//! The file is opened as redb's single writer: one `tlschat listen` writes
+//! it, and other processes may read it at the same time
+//! ([`read_names`]: `tlschat names`, the tests).
 //!
 //! # Why redb
 //!
@@ -38,6 +50,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use tokio::sync::watch;
 
 use crate::chat::log::Past;
+use crate::chat::name;
 
 /// The log's messages: `room_seq` to an entry (see [`encode`]).
 const ENTRIES: TableDefinition<u64, &[u8]> = TableDefinition::new("entries");
@@ -47,6 +60,31 @@ const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const ROOM_SEQ: &str = "room_seq";
 /// The highest `room_seq` the retention let go of.
 const FORGOTTEN: &str = "forgotten";
+/// 1 once the home's `members` file was imported (or there was none).
+const MEMBERS_IMPORTED: &str = "members_imported";
+/// The room's names: a name's comparison key ([`name::key`]) to its
+/// binding (see [`encode_binding`]).
+const NAMES: TableDefinition<&str, &[u8]> = TableDefinition::new("names");
+
+/// A display name bound to the key that first proved it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binding {
+    /// The name as first claimed.
+    pub name: String,
+    /// The SHA-256 fingerprint of the key's certificate.
+    pub key: [u8; 32],
+    /// When the name was last used, Unix seconds.
+    pub last_used: u64,
+}
+
+/// A change to the room's names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NameChange {
+    /// A name bound, or its binding used again (the same key).
+    Bound(Binding),
+    /// A name freed (unused for longer than the room keeps names).
+    Freed(String),
+}
 
 /// The file's name in the room's directory.
 pub const FILE: &str = "log.redb";
@@ -82,6 +120,8 @@ pub struct Batch {
     pub room_seq: u64,
     /// Messages up to this `room_seq` are deleted (the retention let go of them).
     pub forgotten: u64,
+    /// Names bound or freed, in order.
+    pub names: Vec<NameChange>,
 }
 
 impl Batch {
@@ -90,6 +130,7 @@ impl Batch {
         self.entries.extend(later.entries);
         self.room_seq = self.room_seq.max(later.room_seq);
         self.forgotten = self.forgotten.max(later.forgotten);
+        self.names.extend(later.names);
     }
 }
 
@@ -106,7 +147,10 @@ impl RoomLog {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let fail = |why: String| StoreError { path: path.to_owned(), why };
         make_private(path).map_err(|e| fail(e.to_string()))?;
-        let db = Database::create(path).map_err(|e| match e {
+        let db = Database::builder()
+            .set_concurrency_mode(redb::ConcurrencyMode::SingleWriter)
+            .create(path)
+            .map_err(|e| match e {
             redb::DatabaseError::DatabaseAlreadyOpen => {
                 fail("another tlschat listen has it open (one room, one process)".to_owned())
             }
@@ -117,6 +161,7 @@ impl RoomLog {
         log.write(|txn| {
             txn.open_table(ENTRIES)?;
             txn.open_table(META)?;
+            txn.open_table(NAMES)?;
             Ok(())
         })?;
         Ok(log)
@@ -151,10 +196,46 @@ impl RoomLog {
         read().map_err(|e| self.fail(&e))
     }
 
+    /// The room's name bindings, in no particular order. One that does
+    /// not read is an error naming it.
+    pub fn names(&self) -> Result<Vec<Binding>, StoreError> {
+        let read = || -> Result<Vec<Binding>, redb::Error> {
+            let txn = self.db.begin_read()?;
+            read_bindings(&txn.open_table(NAMES)?)
+        };
+        read().map_err(|e| self.fail(&e))
+    }
+
+    /// Whether the home's `members` file was imported already.
+    pub fn names_imported(&self) -> Result<bool, StoreError> {
+        let read = || -> Result<bool, redb::Error> {
+            let txn = self.db.begin_read()?;
+            Ok(txn.open_table(META)?.get(MEMBERS_IMPORTED)?.is_some_and(|v| v.value() == 1))
+        };
+        read().map_err(|e| self.fail(&e))
+    }
+
+    /// Writes the bindings of the home's `members` file (the first of a
+    /// name kept where the store has one already) and marks the import
+    /// done, in one transaction: it happens once.
+    pub fn import_names(&mut self, bindings: &[Binding]) -> Result<(), StoreError> {
+        self.write(|txn| {
+            let mut names = txn.open_table(NAMES)?;
+            for binding in bindings {
+                let key = name::key(&binding.name);
+                if names.get(key.as_str())?.is_none() {
+                    names.insert(key.as_str(), encode_binding(binding).as_slice())?;
+                }
+            }
+            txn.open_table(META)?.insert(MEMBERS_IMPORTED, 1)?;
+            Ok(())
+        })
+    }
+
     /// Writes `batch` in one transaction, committed to the disk (fsync)
-    /// before it returns: its messages, the room's `room_seq`, and the
+    /// before it returns: its messages, the room's `room_seq`, the
     /// deletion of every message up to `forgotten` (the retention's
-    /// compaction). A batch of nothing new commits nothing.
+    /// compaction), and its names. A batch of nothing new commits nothing.
     pub fn append(&mut self, batch: &Batch) -> Result<(), StoreError> {
         self.write(|txn| {
             let mut meta = txn.open_table(META)?;
@@ -162,8 +243,24 @@ impl RoomLog {
                 Ok(meta.get(name)?.map_or(0, |v| v.value()))
             };
             let (room_seq, forgotten) = (had(ROOM_SEQ)?, had(FORGOTTEN)?);
-            if batch.entries.is_empty() && batch.room_seq <= room_seq && batch.forgotten <= forgotten {
+            if batch.entries.is_empty()
+                && batch.names.is_empty()
+                && batch.room_seq <= room_seq
+                && batch.forgotten <= forgotten
+            {
                 return Ok(());
+            }
+            let mut names = txn.open_table(NAMES)?;
+            for change in &batch.names {
+                match change {
+                    NameChange::Bound(binding) => {
+                        names
+                            .insert(name::key(&binding.name).as_str(), encode_binding(binding).as_slice())?;
+                    }
+                    NameChange::Freed(freed) => {
+                        names.remove(name::key(freed).as_str())?;
+                    }
+                }
             }
             meta.insert(ROOM_SEQ, batch.room_seq.max(room_seq))?;
             meta.insert(FORGOTTEN, batch.forgotten.max(forgotten))?;
@@ -222,6 +319,64 @@ fn encode(past: &Past) -> Vec<u8> {
     out
 }
 
+/// A binding's bytes: the key's fingerprint (32 bytes), the last use
+/// (`u64`, big-endian), the name (UTF-8).
+fn encode_binding(binding: &Binding) -> Vec<u8> {
+    let mut out = Vec::with_capacity(40 + binding.name.len());
+    out.extend_from_slice(&binding.key);
+    out.extend_from_slice(&binding.last_used.to_be_bytes());
+    out.extend_from_slice(binding.name.as_bytes());
+    out
+}
+
+fn decode_binding(bytes: &[u8]) -> Option<Binding> {
+    let (key, rest) = bytes.split_first_chunk::<32>()?;
+    let (used, name) = rest.split_first_chunk::<8>()?;
+    let name = std::str::from_utf8(name).ok()?;
+    crate::identity::check_name(name).ok()?;
+    Some(Binding { name: name.to_owned(), key: *key, last_used: u64::from_be_bytes(*used) })
+}
+
+/// Every binding of a names table; one that does not read, or is not
+/// under its name's key, is an error naming it.
+fn read_bindings(
+    names: &impl ReadableTable<&'static str, &'static [u8]>,
+) -> Result<Vec<Binding>, redb::Error> {
+    let mut out = Vec::new();
+    for item in names.iter()? {
+        let (key, value) = item?;
+        let binding =
+            decode_binding(value.value()).filter(|b| name::key(&b.name) == key.value()).ok_or_else(|| {
+                redb::Error::Corrupted(format!("the binding of {:?} does not read", key.value()))
+            })?;
+        out.push(binding);
+    }
+    Ok(out)
+}
+
+/// The names a room's store at `path` binds, read while another process
+/// (its `tlschat listen`) may be writing it. `None` when there is no
+/// store.
+pub fn read_names(path: &Path) -> Result<Option<Vec<Binding>>, StoreError> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let fail = |why: String| StoreError { path: path.to_owned(), why };
+    let db = redb::Builder::new()
+        .set_concurrency_mode(redb::ConcurrencyMode::SingleWriter)
+        .open_read_only(path)
+        .map_err(|e| fail(e.to_string()))?;
+    let read = || -> Result<Vec<Binding>, redb::Error> {
+        let txn = db.begin_read()?;
+        match txn.open_table(NAMES) {
+            Ok(names) => read_bindings(&names),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(Vec::new()),
+            Err(e) => Err(e.into()),
+        }
+    };
+    read().map(Some).map_err(|e| fail(e.to_string()))
+}
+
 fn decode(room_seq: u64, bytes: &[u8]) -> Option<Past> {
     let (at, rest) = bytes.split_first_chunk::<8>()?;
     let (len, rest) = rest.split_first_chunk::<4>()?;
@@ -238,6 +393,10 @@ fn decode(room_seq: u64, bytes: &[u8]) -> Option<Past> {
 pub struct Progress {
     /// Every `room_seq` up to this one is on disk.
     pub committed: u64,
+    /// How many of the batches handed to the writer are on disk (the
+    /// first so many, in order): a batch of names alone carries no new
+    /// `room_seq`.
+    pub batches: u64,
     /// Why the last commit failed, while it keeps failing (it is tried
     /// again every second; nothing after `committed` is acknowledged).
     pub failing: Option<Arc<str>>,
@@ -259,19 +418,23 @@ impl Writer {
     /// Starts the thread; `committed` is what the log already holds.
     pub fn start(mut log: RoomLog, committed: u64) -> Result<Self, StoreError> {
         let (batches, rx) = std_mpsc::channel::<Batch>();
-        let (report, progress) = watch::channel(Progress { committed, failing: None });
+        let (report, progress) = watch::channel(Progress { committed, batches: 0, failing: None });
         std::thread::Builder::new()
             .name("room-log".to_owned())
             .spawn(move || {
+                let (mut committed, mut received) = (committed, 0u64);
                 while let Ok(mut batch) = rx.recv() {
+                    received += 1;
                     // Everything that came while the last commit was on its way.
                     while let Ok(more) = rx.try_recv() {
                         batch.absorb(more);
+                        received += 1;
                     }
                     loop {
                         match log.append(&batch) {
                             Ok(()) => {
-                                let _ = report.send(Progress { committed: batch.room_seq, failing: None });
+                                committed = committed.max(batch.room_seq);
+                                let _ = report.send(Progress { committed, batches: received, failing: None });
                                 break;
                             }
                             Err(e) => {
@@ -281,6 +444,7 @@ impl Writer {
                                 // What came meanwhile goes in the same try.
                                 while let Ok(more) = rx.try_recv() {
                                     batch.absorb(more);
+                                    received += 1;
                                 }
                             }
                         }
@@ -327,8 +491,9 @@ mod tests {
         let path = temp("reopen");
         let mut log = RoomLog::open(&path).unwrap();
         assert_eq!(log.load().unwrap(), Stored::default());
-        log.append(&Batch { entries: vec![past(1), past(2)], room_seq: 3, forgotten: 0 }).unwrap();
-        log.append(&Batch { entries: vec![past(5)], room_seq: 6, forgotten: 0 }).unwrap();
+        log.append(&Batch { entries: vec![past(1), past(2)], room_seq: 3, forgotten: 0, names: Vec::new() })
+            .unwrap();
+        log.append(&Batch { entries: vec![past(5)], room_seq: 6, forgotten: 0, names: Vec::new() }).unwrap();
         drop(log);
         let log = RoomLog::open(&path).unwrap();
         let stored = log.load().unwrap();
@@ -346,10 +511,17 @@ mod tests {
     fn what_the_retention_let_go_of_is_deleted_and_the_counters_never_go_back() {
         let path = temp("compact");
         let mut log = RoomLog::open(&path).unwrap();
-        log.append(&Batch { entries: (1..=10).map(past).collect(), room_seq: 10, forgotten: 0 }).unwrap();
-        log.append(&Batch { entries: vec![past(11)], room_seq: 12, forgotten: 7 }).unwrap();
+        log.append(&Batch {
+            entries: (1..=10).map(past).collect(),
+            room_seq: 10,
+            forgotten: 0,
+            names: Vec::new(),
+        })
+        .unwrap();
+        log.append(&Batch { entries: vec![past(11)], room_seq: 12, forgotten: 7, names: Vec::new() })
+            .unwrap();
         // A late batch with lower counters does not lower them.
-        log.append(&Batch { entries: Vec::new(), room_seq: 4, forgotten: 2 }).unwrap();
+        log.append(&Batch { entries: Vec::new(), room_seq: 4, forgotten: 2, names: Vec::new() }).unwrap();
         log.compact().unwrap();
         let stored = log.load().unwrap();
         assert_eq!((stored.room_seq, stored.forgotten), (12, 7));
@@ -383,7 +555,12 @@ mod tests {
         let writer = Writer::start(log, 0).unwrap();
         let mut progress = writer.progress();
         for seq in 1..=50 {
-            assert!(writer.write(Batch { entries: vec![past(seq)], room_seq: seq, forgotten: 0 }));
+            assert!(writer.write(Batch {
+                entries: vec![past(seq)],
+                room_seq: seq,
+                forgotten: 0,
+                names: Vec::new()
+            }));
         }
         let done =
             tokio::time::timeout(Duration::from_secs(10), progress.wait_for(|p| p.committed == 50)).await;
@@ -402,6 +579,88 @@ mod tests {
             }
         };
         assert_eq!(log.load().unwrap().entries, (1..=50).map(past).collect::<Vec<_>>());
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    fn binding(name: &str, key: u8, last_used: u64) -> Binding {
+        Binding { name: name.to_owned(), key: [key; 32], last_used }
+    }
+
+    #[test]
+    fn names_bound_and_freed_in_batches_are_read_back_and_by_another_process_meanwhile() {
+        let path = temp("names");
+        let mut log = RoomLog::open(&path).unwrap();
+        assert!(log.names().unwrap().is_empty());
+        assert_eq!(read_names(&path).unwrap(), Some(Vec::new()), "readable while the room has it open");
+        let names = vec![
+            NameChange::Bound(binding("alice", 1, 10)),
+            NameChange::Bound(binding("bob", 2, 10)),
+            NameChange::Bound(binding("José", 3, 10)),
+        ];
+        log.append(&Batch { entries: vec![past(1)], room_seq: 1, forgotten: 0, names }).unwrap();
+        // A batch of names alone is written too; a later use replaces the
+        // binding under the name's comparison key, whatever its case.
+        let names = vec![NameChange::Bound(binding("Alice", 1, 99)), NameChange::Freed("JOSÉ".to_owned())];
+        log.append(&Batch { names, ..Batch::default() }).unwrap();
+        let mut seen = read_names(&path).unwrap().unwrap();
+        seen.sort_by(|a, b| a.name.cmp(&b.name));
+        assert_eq!(seen, [binding("Alice", 1, 99), binding("bob", 2, 10)]);
+        drop(log);
+        let log = RoomLog::open(&path).unwrap();
+        let mut names = log.names().unwrap();
+        names.sort_by(|a, b| a.name.cmp(&b.name));
+        assert_eq!(names, seen);
+        assert_eq!(log.load().unwrap().entries, [past(1)]);
+        assert!(!log.names_imported().unwrap());
+        assert_eq!(read_names(&path.with_file_name("none.redb")).unwrap(), None);
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    #[test]
+    fn the_members_import_happens_once_and_keeps_a_name_the_store_has() {
+        let path = temp("import");
+        let mut log = RoomLog::open(&path).unwrap();
+        let names = vec![NameChange::Bound(binding("alice", 1, 10))];
+        log.append(&Batch { names, ..Batch::default() }).unwrap();
+        log.import_names(&[binding("alice", 7, 5), binding("carol", 3, 5)]).unwrap();
+        assert!(log.names_imported().unwrap());
+        let mut names = log.names().unwrap();
+        names.sort_by(|a, b| a.name.cmp(&b.name));
+        assert_eq!(names, [binding("alice", 1, 10), binding("carol", 3, 5)]);
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    #[test]
+    fn a_binding_that_does_not_read_is_refused_not_trusted() {
+        assert_eq!(decode_binding(&encode_binding(&binding("alice", 1, 2))), Some(binding("alice", 1, 2)));
+        assert!(decode_binding(&[0; 39]).is_none(), "no name");
+        let mut bytes = encode_binding(&binding("alice", 1, 2));
+        bytes.extend_from_slice(b"\x1b[2J");
+        assert!(decode_binding(&bytes).is_none(), "not a tlschat name");
+        let path = temp("bad-name");
+        let log = RoomLog::open(&path).unwrap();
+        log.write(|txn| {
+            // Under another name's key.
+            txn.open_table(NAMES)?.insert("mallory", encode_binding(&binding("alice", 1, 2)).as_slice())?;
+            Ok(())
+        })
+        .unwrap();
+        assert!(log.names().unwrap_err().to_string().contains("\"mallory\" does not read"));
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    #[tokio::test]
+    async fn the_writer_counts_the_batches_it_committed_names_alone_among_them() {
+        let path = temp("writer-names");
+        let writer = Writer::start(RoomLog::open(&path).unwrap(), 0).unwrap();
+        let mut progress = writer.progress();
+        assert!(writer.write(Batch { entries: vec![past(1)], room_seq: 1, ..Batch::default() }));
+        let names = vec![NameChange::Bound(binding("alice", 1, 10))];
+        assert!(writer.write(Batch { names, room_seq: 1, ..Batch::default() }));
+        let done = tokio::time::timeout(Duration::from_secs(10), progress.wait_for(|p| p.batches == 2)).await;
+        assert!(done.is_ok_and(|r| r.is_ok_and(|p| p.committed == 1)));
+        assert_eq!(read_names(&path).unwrap(), Some(vec![binding("alice", 1, 10)]));
+        drop(writer);
         let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }
 }

@@ -178,24 +178,33 @@ fn three_relays(dir: &TempDir, nats: &Nats) -> Vec<Room> {
     first.proc.stdout.wait_for_text("cluster: ");
     let mut relays = vec![first];
     for name in ["relay-b", "relay-c"] {
-        let room_dir = dir.join(&format!("{name}-home")).join("room");
-        std::fs::create_dir_all(&room_dir).unwrap();
-        for file in ROOM_FILES {
-            std::fs::copy(relays[0].home.join("room").join(file), room_dir.join(file)).unwrap();
-        }
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&room_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
-        }
-        let relay = Room::start(dir, name, &["--cluster", &url, "--headless"]);
-        relay.proc.stdout.wait_for_text("cluster: ");
+        let relay = another_relay(dir, nats, &relays[0], name, &[]);
         relays.push(relay);
     }
     // One room identity: the same key, so the same fingerprint, everywhere.
     assert_eq!(relays[1].fingerprint, relays[0].fingerprint);
     assert_eq!(relays[2].fingerprint, relays[0].fingerprint);
     relays
+}
+
+/// One more relay of `first`'s room, named `name`, with a copy of its keys.
+fn another_relay(dir: &TempDir, nats: &Nats, first: &Room, name: &str, extra: &[&str]) -> Room {
+    let room_dir = dir.join(&format!("{name}-home")).join("room");
+    std::fs::create_dir_all(&room_dir).unwrap();
+    for file in ROOM_FILES {
+        std::fs::copy(first.home.join("room").join(file), room_dir.join(file)).unwrap();
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&room_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    let url = nats.url();
+    let mut args = vec!["--cluster", &url, "--headless"];
+    args.extend_from_slice(extra);
+    let relay = Room::start(dir, name, &args);
+    relay.proc.stdout.wait_for_text("cluster: ");
+    relay
 }
 
 /// `tlschat connect --json` to `relay` as `name` (an identity made in
@@ -445,4 +454,227 @@ fn a_member_of_a_killed_relay_fails_over_to_another_and_resumes_with_nothing_los
     );
     assert_clean(&alice, "alice");
     assert_clean(&bob, "bob");
+}
+
+/// Sends `/who` until the list that answers satisfies `done`; returns it
+/// (the names listed) and how long it took.
+fn who_until(p: &mut Proc, what: &str, done: impl Fn(&[String]) -> bool) -> (Vec<String>, Duration) {
+    let start = Instant::now();
+    loop {
+        let asked = events(p).iter().filter(|v| v["type"] == "members").count();
+        p.send_line("/who");
+        p.stdout.wait_for_count("\"type\":\"members\"", asked + 1);
+        let lists: Vec<serde_json::Value> =
+            events(p).into_iter().filter(|v| v["type"] == "members").collect();
+        let names: Vec<String> = lists[asked]["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["name"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(lists[asked]["total"].as_u64(), Some(names.len() as u64), "{}", lists[asked]);
+        if done(&names) {
+            return (names, start.elapsed());
+        }
+        assert!(start.elapsed() < WAIT, "{what}: never; the last list: {names:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn who_lists_the_members_of_every_relay_and_drops_those_of_a_relay_killed_without_a_word() {
+    let nats = Nats::start();
+    let dir = TempDir::new("cluster-who");
+    let mut relays = three_relays(&dir, &nats);
+    let names = ["alice", "bob", "carol"];
+    let mut members = join_one_by_one(&dir, &relays, &names);
+    // Alice, on relay a, lists bob (relay b) and carol (relay c), and the three hosts.
+    let (listed, _) = who_until(&mut members[0], "alice listing everyone", |names| {
+        ["alice", "bob", "carol"].iter().all(|n| names.iter().any(|m| m == n))
+    });
+    assert_eq!(listed.len(), 6, "{listed:?}");
+    // Who joins later gets the room's list on joining, not its relay's.
+    let mut dave = member(&dir, &relays[0], "dave");
+    let first = wait_event(&dave, "dave's list on joining", |v| v["type"] == "members");
+    let names: Vec<&str> =
+        first["members"].as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap()).collect();
+    assert!(names.contains(&"bob") && names.contains(&"carol"), "{first}");
+    assert_eq!(first["total"].as_u64(), Some(7), "{first}");
+    dave.close_stdin();
+    assert!(dave.wait().success(), "{}", dave.output());
+    // Relay b dies without saying goodbye: bob and its host leave every list.
+    relays[1].proc.kill();
+    let (after, took) = who_until(&mut members[0], "bob dropped from alice's list", |names| {
+        !names.iter().any(|m| m == "bob")
+    });
+    assert_eq!(after.len(), 4, "relay b's host and bob are gone, the rest stay: {after:?}");
+    assert!(after.iter().any(|m| m == "carol"), "{after:?}");
+    // GONE_AFTER (5 s) and a heartbeat, with this machine's slack.
+    assert!(took < Duration::from_secs(12), "bob was listed for {took:?} after his relay died");
+    eprintln!("a killed relay's members left /who after {took:?}");
+    for (_, p) in members.iter_mut().enumerate().filter(|(i, _)| *i != 1) {
+        p.close_stdin();
+        assert!(p.wait().success(), "{}", p.output());
+    }
+}
+
+#[test]
+fn a_private_message_between_members_of_two_relays_goes_end_to_end_and_no_relay_prints_it() {
+    let nats = Nats::start();
+    let dir = TempDir::new("cluster-msg");
+    let relays = three_relays(&dir, &nats);
+    let mut members = join_one_by_one(&dir, &relays, &["alice", "bob"]);
+    // Relay a knows where bob is once relay b's list reached it.
+    who_until(&mut members[0], "alice listing bob", |names| names.iter().any(|m| m == "bob"));
+    members[0].send_line("/msg bob the secret crosses relays");
+    let got = wait_event(&members[1], "bob receiving alice's private line", |v| {
+        v["type"] == "message" && v["text"] == "the secret crosses relays"
+    });
+    assert_eq!(
+        (got["from"].as_str(), got["private"].as_bool(), got["e2e"].as_bool(), got["sig"].as_str()),
+        (Some("alice"), Some(true), Some(true), Some("valid")),
+        "{got}"
+    );
+    wait_event(&members[0], "alice's line acknowledged", |v| {
+        v["type"] == "delivered" && v["private"] == true
+    });
+    // And back, in the group alice's Welcome made.
+    members[1].send_line("/msg alice and the answer too");
+    let back = wait_event(&members[0], "alice receiving bob's answer", |v| {
+        v["type"] == "message" && v["text"] == "and the answer too"
+    });
+    assert_eq!((back["e2e"].as_bool(), back["sig"].as_str()), (Some(true), Some("valid")), "{back}");
+    // Nobody else heard either, and no relay wrote them anywhere it prints.
+    members[0].send_line("public after the secrets");
+    wait_event(&members[1], "the public line after", |v| v["text"] == "public after the secrets");
+    for relay in &relays {
+        let output = relay.proc.output();
+        assert!(!output.contains("the secret crosses relays"), "{output}");
+        assert!(!output.contains("and the answer too"), "{output}");
+    }
+    for p in &mut members {
+        p.close_stdin();
+        assert!(p.wait().success(), "{}", p.output());
+    }
+}
+
+/// A guest of `relay` (`openssl s_client`: no identity); its name as the
+/// relay told it.
+fn guest_of(relay: &Room, home: &Path) -> (Proc, String) {
+    let mut cmd = std::process::Command::new("openssl");
+    cmd.current_dir(home).args([
+        "s_client",
+        "-connect",
+        &format!("127.0.0.1:{}", relay.addr.port()),
+        "-servername",
+        "localhost",
+        "-CAfile",
+        relay.ca.to_str().unwrap(),
+        "-tls1_3",
+        "-quiet",
+        "-nocommands",
+    ]);
+    let guest = Proc::spawn("guest", &mut cmd);
+    let line = guest.stdout.wait_for_text("tlschat: you are guest-");
+    let name = line["tlschat: you are ".len()..].split(' ').next().unwrap().to_owned();
+    (guest, name)
+}
+
+#[test]
+fn guests_on_different_relays_get_different_names_and_each_is_heard_under_its_own() {
+    let nats = Nats::start();
+    let dir = TempDir::new("cluster-guests");
+    let relays = three_relays(&dir, &nats);
+    let alice = member(&dir, &relays[0], "alice");
+    wait_event(&alice, "alice's welcome", |v| v["type"] == "welcome");
+    let mut guests = Vec::new();
+    for relay in [&relays[0], &relays[1], &relays[2], &relays[1]] {
+        guests.push(guest_of(relay, dir.path()));
+    }
+    let names: Vec<&String> = guests.iter().map(|(_, name)| name).collect();
+    let distinct: std::collections::BTreeSet<&&String> = names.iter().collect();
+    assert_eq!(distinct.len(), names.len(), "{names:?}");
+    // The one on relay b speaks: alice, on relay a, hears it under that name.
+    let (guest, name) = &mut guests[1];
+    guest.send_line("a guest of relay b");
+    let heard = wait_event(&alice, "the guest's line", |v| v["text"] == "a guest of relay b");
+    assert_eq!(heard["from"].as_str(), Some(name.as_str()), "{heard}");
+}
+
+#[test]
+fn a_ban_by_one_relays_host_disconnects_the_member_from_another_relay_and_every_relay_refuses_the_key() {
+    let nats = Nats::start();
+    let dir = TempDir::new("cluster-ban");
+    let mut relays = three_relays(&dir, &nats);
+    let mut members = join_one_by_one(&dir, &relays, &["alice", "bob"]);
+    // Relay a's host bans bob, who is on relay b.
+    who_until(&mut members[0], "alice listing bob", |names| names.iter().any(|m| m == "bob"));
+    relays[0].proc.send_line("/ban bob");
+    relays[0].proc.stdout.wait_for_text("bob banned (seated on another relay of the room)");
+    let why = wait_event(&members[1], "bob disconnected", |v| v["type"] == "refused");
+    assert!(why["text"].as_str().unwrap().contains("banned by the host"), "{why}");
+    members[1].wait();
+    wait_event(&members[0], "alice seeing bob leave", |v| {
+        v["type"] == "leave" && v["member"]["name"] == "bob" && v["reason"] == "banned by the host"
+    });
+    // Bob's key is refused on every relay: those that were told keep the
+    // ban in their members files too, and refuse it in the handshake.
+    for relay in &relays {
+        let mut again = member(&dir, relay, "bob");
+        let refused = wait_event(&again, "bob refused", |v| v["type"] == "refused" || v["type"] == "error");
+        assert!(refused.to_string().contains("banned"), "{refused}");
+        again.wait();
+        assert!(!again.stdout.text().contains("\"type\":\"welcome\""), "{}", again.output());
+    }
+    // A relay started after the ban, which was never told, reads it on the
+    // bus when bob's name is bound, and refuses him with that reason.
+    let late = another_relay(&dir, &nats, &relays[0], "relay-d", &[]);
+    let mut again = member(&dir, &late, "bob");
+    let refused = wait_event(&again, "bob refused by the late relay", |v| v["type"] == "refused");
+    assert!(
+        refused["text"].as_str().unwrap().contains("the host banned this key from the room"),
+        "{refused}"
+    );
+    again.wait();
+    assert!(!again.stdout.text().contains("\"type\":\"welcome\""), "{}", again.output());
+    // Alice is not touched.
+    members[0].send_line("still here");
+    members[0].stdout.wait_for_text("\"type\":\"delivered\"");
+}
+
+#[test]
+fn a_closed_cluster_admits_on_every_relay_whom_one_relays_host_invited_and_no_one_else() {
+    let nats = Nats::start();
+    let dir = TempDir::new("cluster-closed");
+    let url = nats.url();
+    let mut first = Room::start(&dir, "relay-a", &["--cluster", &url, "--headless", "--closed"]);
+    first.proc.stdout.wait_for_text("cluster: ");
+    let second = another_relay(&dir, &nats, &first, "relay-b", &["--closed"]);
+    let bob_home = dir.join("bob-home");
+    make_identity(&bob_home, "bob");
+    make_identity(&dir.join("carol-home"), "carol");
+    // Not invited yet: refused on relay b, and told what to ask for.
+    let mut bob = member(&dir, &second, "bob");
+    let refused = wait_event(&bob, "bob refused", |v| v["type"] == "refused");
+    assert!(refused["text"].as_str().unwrap().contains("this room is closed"), "{refused}");
+    bob.wait();
+    // Relay a's host invites bob: relay b admits him; carol stays out.
+    let fingerprint = {
+        let mut id = tlschat(&["id"]);
+        id.env(HOME_ENV, &bob_home);
+        let mut id = Proc::spawn("id", &mut id);
+        assert!(id.wait().success(), "{}", id.output());
+        let line = id.stdout.wait_for_text("fingerprint: ");
+        line["fingerprint: ".len()..].replace(' ', "")
+    };
+    first.proc.send_line(&format!("/invite bob {fingerprint}"));
+    first.proc.stdout.wait_for_text("invited bob with the key");
+    let mut bob = member(&dir, &second, "bob");
+    wait_event(&bob, "bob's welcome on relay b", |v| v["type"] == "welcome" && v["name"] == "bob");
+    let mut carol = member(&dir, &first, "carol");
+    let refused = wait_event(&carol, "carol refused", |v| v["type"] == "refused");
+    assert!(refused["text"].as_str().unwrap().contains("this room is closed"), "{refused}");
+    carol.wait();
+    bob.close_stdin();
+    assert!(bob.wait().success(), "{}", bob.output());
 }

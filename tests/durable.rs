@@ -4,7 +4,8 @@
 //! member was acknowledged, and every message anyone received, is in the
 //! history served after the restart, once, in order and still verifiable,
 //! and the room's sequence numbers go on from where they were: none is
-//! given twice.
+//! given twice. A name bound before the kill is still bound to its key
+//! after it, and a home's older members file is imported once.
 
 mod support;
 
@@ -230,4 +231,79 @@ fn walk_has(dir: &std::path::Path, name: &str) -> bool {
         let path = e.path();
         path.file_name().is_some_and(|n| n == name) || (path.is_dir() && walk_has(&path, name))
     })
+}
+
+/// `tlschat connect` as `name` (home `DIR/NAME-home`, made on first use),
+/// which the room must refuse in the handshake; returns its error line.
+fn refused(dir: &TempDir, room: &Room, name: &str) -> String {
+    let home = dir.join(&format!("{name}-home"));
+    if !home.exists() {
+        let mut id = tlschat(&["id", "--name", name]);
+        id.env(HOME_ENV, &home);
+        let mut id = Proc::spawn("id", &mut id);
+        assert!(id.wait().success(), "{}", id.output());
+    }
+    let mut cmd = tlschat(&["connect", &room.target(), "--ca", room.ca.to_str().unwrap(), "--json"]);
+    cmd.env(HOME_ENV, &home);
+    let mut p = Proc::spawn(name, &mut cmd);
+    p.send_line("it is me");
+    assert!(!p.wait().success(), "{}", p.output());
+    let out = p.output();
+    assert!(out.contains("access_denied"), "{out}");
+    out
+}
+
+/// The hex fingerprint of the identity in `DIR/NAME-home`.
+fn fingerprint_of(dir: &TempDir, name: &str) -> String {
+    let mut id = tlschat(&["id"]);
+    id.env(HOME_ENV, dir.join(&format!("{name}-home")));
+    let mut id = Proc::spawn("id", &mut id);
+    assert!(id.wait().success(), "{}", id.output());
+    let line = id.stdout.wait_for_text("fingerprint: ");
+    line["fingerprint: ".len()..].replace(' ', "")
+}
+
+#[test]
+fn a_name_bound_before_a_kill_is_still_bound_to_its_key_after_the_restart_and_a_members_file_is_imported_once()
+ {
+    let dir = TempDir::new("names-kill");
+    let port = free_port();
+    // A home of an older tlschat: its names in a members file.
+    let room_dir = dir.join("room-home").join("room");
+    std::fs::create_dir_all(&room_dir).unwrap();
+    let carol_key = "11".repeat(32);
+    let members = room_dir.join("members");
+    std::fs::write(&members, format!("carol {carol_key} 1800000000\n")).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for (path, mode) in [(dir.join("room-home"), 0o700), (room_dir.clone(), 0o700), (members, 0o600)] {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+    }
+    let mut room = listen(&dir, port, &[]);
+    room.proc.stdout.wait_for_text("imported 1 name binding(s)");
+    room.proc.stdout.wait_for_text("log: ");
+    assert!(room_dir.join("members.imported").exists() && !room_dir.join("members").exists());
+    assert!(room.members().contains(&format!("carol {carol_key} 1800000000")), "{}", room.members());
+    // Alice is welcomed: her binding is committed by then.
+    let mut alice = member(&dir, &room, "alice");
+    let alice_key = fingerprint_of(&dir, "alice");
+    room.proc.kill();
+    alice.kill();
+
+    let mut room = listen(&dir, port, &[]);
+    // The store is read once the room has opened it (after a kill, it repairs it first).
+    room.proc.stdout.wait_for_text("log: ");
+    assert!(!room.proc.stdout.contains("imported"), "imported twice:\n{}", room.proc.output());
+    let names = room.members();
+    assert!(names.lines().any(|l| l.starts_with(&format!("alice {alice_key} "))), "{names}");
+    // Another key asking for alice, or for carol, is refused; alice's own key is welcome.
+    refused(&dir, &room, "ALICE");
+    room.proc.stdout.wait_for_text("the name alice belongs to the key");
+    refused(&dir, &room, "carol");
+    room.proc.stdout.wait_for_text("the name carol belongs to the key");
+    let mut alice = member(&dir, &room, "alice");
+    alice.send_line("still me");
+    wait_until("alice's acknowledgement", || !acknowledged(&alice).is_empty());
+    room.proc.kill();
 }

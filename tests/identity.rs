@@ -354,10 +354,12 @@ fn mutual_tls_gives_the_room_a_verified_identity() {
     // (after the host's own name: the host is a member too)
     let fp = field(&id, "fingerprint").replace(' ', "");
     room.wait_for_binding("alice", &fp);
-    let members = std::fs::read_to_string(dir.join("listen-home/room/members")).unwrap();
-    // NAME FINGERPRINT LAST-USED (Unix seconds).
-    let line = members.lines().nth(1).unwrap_or_default();
+    let members = room.members();
+    // NAME FINGERPRINT LAST-USED (Unix seconds), beside the host's own name.
+    assert_eq!(members.lines().count(), 2, "{members}");
+    let line = members.lines().find(|l| l.starts_with("alice ")).unwrap_or_default();
     assert!(line.starts_with(&format!("alice {fp} ")), "{members}");
+    assert!(line.rsplit(' ').next().is_some_and(|t| t.parse::<u64>().is_ok()), "{members}");
 }
 
 #[test]
@@ -425,7 +427,7 @@ fn names_in_other_scripts_are_admitted_as_written_and_a_whole_script_lookalike_i
         room.proc.stdout.wait_for_text("handshake failed: access denied: the name \u{412}\u{41e}\u{412}");
     assert!(logged.contains("looks like bob"), "{logged}");
     assert!(!room.proc.stdout.contains("I am bob"), "{}", room.proc.output());
-    let members = std::fs::read_to_string(dir.join("listen-home/room/members")).unwrap();
+    let members = room.members();
     assert!(members.lines().any(|l| l.starts_with("Jos\u{e9} ")), "{members}");
 }
 
@@ -484,7 +486,7 @@ fn a_room_serving_its_own_cert_and_key_still_binds_names_in_its_data_directory()
     room.stdout.wait_for("carol's line", |l| l == "[carol \u{2713}] hello from carol");
     c.close_stdin();
     assert!(c.wait().success(), "{}", c.output());
-    let members = std::fs::read_to_string(room_home.join("room/members")).unwrap();
+    let members = support::bound_names(&room_home);
     assert!(members.lines().any(|l| l.starts_with("carol ")), "{members}");
     assert!(!room_home.join("room/ca.key").exists(), "--cert/--key makes no room CA");
 }

@@ -225,6 +225,13 @@ fn a_closed_room_admits_the_invited_and_the_host_kicks_and_bans_while_a_member_i
     assert!(invite.wait().success(), "{}", invite.output());
     assert!(invite.stdout.text().starts_with("invited bob with the key"), "{}", invite.output());
     let mut room = Room::start(&dir, "listen", &["--closed", "--no-guests"]);
+    room.proc.stdout.wait_for_text("log: ");
+    // The running room holds its store: the command line says to use /invite there.
+    let mut late = tlschat(&["invite", "carol", &"ab".repeat(32)]);
+    late.env(HOME_ENV, dir.join("listen-home"));
+    let mut late = Proc::spawn("invite", &mut late);
+    assert!(!late.wait().success(), "{}", late.output());
+    assert!(late.output().contains("the host's /invite does it"), "{}", late.output());
 
     // Closed: not invited, not admitted, and told what to ask for.
     let mut alice = rejoin(&dir, &room, "alice");

@@ -296,7 +296,7 @@ fn admission_is_not_asked_about_a_guest_without_a_certificate() {
 #[test]
 fn a_name_bound_to_the_first_key_is_refused_to_a_second_key_with_access_denied() {
     let dir = TempDir::new("members-engine");
-    let room_members = Arc::new(Members::open(dir.join("members")).unwrap());
+    let room_members = Arc::new(Members::in_memory(dir.path()).unwrap());
     let members: Arc<dyn Admission> = room_members.clone();
     let pki = pki(107);
     let first = identity_cert(1070, "alice");

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use super::frame::{Frame, FrameBuffer};
 use super::member::{ChatEvent, Member};
 use super::message::Kind;
-use super::relay::{Config, Joiner, Output, Relay, SeatId, Transport};
+use super::peers::{self, Asked, Done};
+use super::relay::{Config, Joiner, Output, Relay, Remote, SeatId, Transport};
 use crate::tls::{Ed25519Key, SeededRng};
 
 const ROOM: [u8; 32] = [0x24; 32];
@@ -26,6 +27,8 @@ struct Cluster {
     published: VecDeque<(usize, SeatId, Arc<[u8]>)>,
     /// The bus's log: who published each entry, and the entry.
     log: Vec<(usize, SeatId, Arc<[u8]>)>,
+    /// Asked of the other relays: relay, seat, what.
+    remote: VecDeque<(usize, SeatId, Remote)>,
     now: u64,
     rng: SeededRng,
 }
@@ -46,6 +49,7 @@ impl Cluster {
             notes: Vec::new(),
             published: VecDeque::new(),
             log: Vec::new(),
+            remote: VecDeque::new(),
             now: 5_000_000,
             rng: SeededRng::new_for_testing_only(11),
         }
@@ -73,6 +77,7 @@ impl Cluster {
                 Output::Close(id, reason) => self.closed.push((relay, id, reason)),
                 Output::Note(note) => self.notes.push(note),
                 Output::Publish(id, entry) => self.published.push_back((relay, id, entry)),
+                Output::Remote(id, what) => self.remote.push_back((relay, id, what)),
             }
         }
     }
@@ -273,4 +278,151 @@ fn an_entry_the_bus_gives_again_or_that_is_not_a_room_entry_changes_nothing() {
         assert!(matches!(out.as_slice(), [Output::Note(n)] if n.contains("skipped")), "{out:?}");
     }
     assert_eq!(c.heard(0, 2), [(3, "alice".to_owned(), "once".to_owned())]);
+}
+
+impl Cluster {
+    /// Sends what the member at `(relay, id)` has to send (key packages,
+    /// Fetch, Seal) to its relay.
+    fn flush(&mut self, relay: usize, id: SeatId) {
+        let frames = self.members.get_mut(&(relay, id)).unwrap().take_outgoing();
+        for frame in frames {
+            let out = self.relays[relay].frame(id, frame, self.now);
+            self.apply(relay, out);
+        }
+    }
+
+    /// Carries out what the relays asked of the others, as the room task
+    /// does over the bus: through [`peers`]'s bytes, the key held on
+    /// relay `holder`.
+    fn route(&mut self, holder: usize, asked: &mut Asked) {
+        while let Some((relay, id, what)) = self.remote.pop_front() {
+            assert_ne!(relay, holder);
+            let done = match what {
+                Remote::Fetch { key } => {
+                    let q = asked.fetch(id, key, self.now).unwrap();
+                    let mut out = Vec::new();
+                    let package = self.relays[holder].take_package(SeatId::MAX, key, &mut out);
+                    self.apply(holder, out);
+                    asked.answer(q, &peers::package_answer(key, package))
+                }
+                Remote::Seal { to, seq, frame, here } => {
+                    assert!(!here);
+                    let q = asked.seal(id, seq, 1, self.now).unwrap();
+                    let (to, frame) = peers::open_route(&peers::route(&to, &frame)).unwrap();
+                    let mut out = Vec::new();
+                    let n = self.relays[holder].deliver_to_key(to, &frame, &mut out);
+                    self.apply(holder, out);
+                    asked.answer(q[0], &peers::route_answer(n))
+                }
+            };
+            let out = match done.unwrap() {
+                Done::Package { seat, key, package } => {
+                    vec![Output::Send(seat, Frame::KeyPackage { key, package }.encode().into())]
+                }
+                Done::Sealed { seat, seq, reached } => {
+                    assert!(reached);
+                    if seq == 0 {
+                        continue;
+                    }
+                    vec![Output::Send(seat, Frame::Ack { room_seq: 0, seq, private: true }.encode().into())]
+                }
+            };
+            self.apply(relay, out);
+        }
+    }
+}
+
+#[test]
+fn a_private_message_reaches_a_member_of_another_relay_end_to_end_through_the_relays_questions() {
+    let mut c = Cluster::new(2);
+    c.join(0, 1, "alice");
+    c.join(1, 1, "bob");
+    c.pump();
+    // Bob's key packages stay with his seat on relay 1.
+    c.flush(1, 1);
+    c.flush(0, 1);
+    c.members.get_mut(&(0, 1)).unwrap().say(Kind::Text, "across the relays", Some("bob"), c.now).unwrap();
+    c.flush(0, 1);
+    // Relay 0 has no seat of bob's: it asks.
+    assert!(matches!(c.remote.front(), Some((0, 1, Remote::Fetch { .. }))), "{:?}", c.remote);
+    let mut asked = Asked::default();
+    c.route(1, &mut asked);
+    // Alice made the group: her Welcome and the line go as Seals, routed.
+    c.flush(0, 1);
+    assert!(
+        matches!(c.remote.front(), Some((0, 1, Remote::Seal { seq: 0, here: false, .. }))),
+        "{:?}",
+        c.remote
+    );
+    c.route(1, &mut asked);
+    let got: Vec<&ChatEvent> =
+        c.events[&(1, 1)].iter().filter(|e| matches!(e, ChatEvent::Message(_))).collect();
+    let [ChatEvent::Message(m)] = got.as_slice() else { panic!("{:?}", c.events[&(1, 1)]) };
+    assert_eq!((m.text.as_str(), m.e2e), ("across the relays", true));
+    // Acknowledged to alice as private.
+    assert!(
+        c.events[&(0, 1)].iter().any(|e| matches!(e, ChatEvent::Delivered { private: true, .. })),
+        "{:?}",
+        c.events[&(0, 1)]
+    );
+    assert!(asked.is_empty());
+}
+
+#[test]
+fn a_key_removed_by_another_relays_host_is_disconnected_here_and_refused_after() {
+    let mut c = Cluster::new(2);
+    c.join(1, 1, "bob");
+    c.join(1, 2, "carol");
+    c.pump();
+    let bob = *c.relays[1].roster(c.now).iter().find(|m| m.name == "bob").map(|m| &m.key).unwrap();
+    let before = c.relays[1].changes();
+    let out = c.relays[1].remove_key(bob, true, "banned by the host", c.now);
+    c.apply(1, out);
+    assert!(c.closed.iter().any(|(r, id, why)| (*r, *id, why.as_str()) == (1, 1, "banned by the host")));
+    assert!(c.relays[1].changes() > before);
+    let again = Joiner::Verified { name: "bob".into(), key: bob };
+    assert_eq!(
+        c.relays[1].join(3, again, Transport::Frames, c.now).unwrap_err(),
+        super::relay::JoinError::Banned
+    );
+    // The guest numbers a bus gives.
+    c.relays[0].number_next_guest(7);
+    c.relays[0].join(9, Joiner::Guest, Transport::Lines, c.now).unwrap();
+    assert_eq!(c.relays[0].name(9), Some("guest-7"));
+}
+
+#[test]
+fn a_joiners_list_names_the_most_recent_of_the_whole_room_and_counts_every_relay() {
+    use super::frame::{MAX_ROSTER, MemberInfo, Standing};
+    let mut c = Cluster::new(1);
+    c.join(0, 1, "alice");
+    c.pump();
+    let elsewhere: Vec<MemberInfo> = (0..120u32)
+        .map(|i| MemberInfo {
+            name: format!("far{i}"),
+            standing: Standing::Verified,
+            key: [u8::try_from(i).unwrap(); 32],
+            idle_secs: 1000 + i,
+        })
+        .collect();
+    c.relays[0].seated_elsewhere(elsewhere.iter(), elsewhere.len());
+    c.join(0, 2, "bob");
+    c.pump();
+    let roster = c.events[&(0, 2)].iter().find_map(|e| match e {
+        ChatEvent::Roster { total, members } => Some((*total, members.clone())),
+        _ => None,
+    });
+    let (total, members) = roster.unwrap();
+    assert_eq!(total, 122);
+    assert_eq!(members.len(), MAX_ROSTER);
+    let names: Vec<&str> = members.iter().map(|m| m.name.as_str()).collect();
+    // Both here, idle 0, and the 48 least idle of the others.
+    assert!(names.contains(&"alice") && names.contains(&"bob"), "{names:?}");
+    assert!(names.contains(&"far47") && !names.contains(&"far48"), "{names:?}");
+    // A guest hears the room's count.
+    let out = c.relays[0].join(3, Joiner::Guest, Transport::Lines, c.now).unwrap();
+    c.apply(0, out);
+    c.pump();
+    let welcome = &c.lines[&(0, 3)][0];
+    assert!(welcome.contains("123 in the room"), "{welcome}");
 }

@@ -9,6 +9,8 @@
 //! - [`group`]: an end-to-end room's MLS group, as the relay orders it;
 //! - [`member`]: a member: signs what its user writes, verifies what the
 //!   relay delivers, and notices replays, gaps and changed keys;
+//! - [`peers`]: what a relay of a room on a bus knows of the room's
+//!   other relays (who is seated where), and what it trades with them;
 //! - [`contacts`]: what a member remembers of a room across sessions,
 //!   which the driver keeps in the home.
 //!
@@ -22,6 +24,7 @@ pub mod log;
 pub mod member;
 pub mod message;
 pub mod name;
+pub mod peers;
 pub mod relay;
 
 #[cfg(test)]

@@ -75,7 +75,7 @@ pub enum NameError {
     )]
     MixedScripts(String),
     /// A valid name written in another form than its prepared one, where
-    /// the prepared form is required (a certificate, the members file).
+    /// the prepared form is required (a certificate, a stored binding).
     #[error("the name must be written in its prepared form {0:?}")]
     NotPrepared(String),
 }
@@ -181,7 +181,7 @@ pub fn prepare(input: &str) -> Result<Name, NameError> {
 }
 
 /// Checks a name that must already be in its prepared form (a certificate's
-/// common name, a line of the members file): [`prepare`], and the form
+/// common name, a stored binding): [`prepare`], and the form
 /// must be the one given.
 pub fn check(name: &str) -> Result<Name, NameError> {
     let prepared = prepare(name)?;

@@ -156,6 +156,35 @@ pub enum Output {
     /// ([`Config::bus`]); it comes back numbered through
     /// [`Relay::ordered`], or refused through [`Relay::unpublished`].
     Publish(SeatId, Arc<[u8]>),
+    /// What this seat asked for is not on this relay, and the room has
+    /// other relays ([`Config::bus`]): the caller asks them (see
+    /// [`crate::chat::relays`]) and answers the seat.
+    Remote(SeatId, Remote),
+}
+
+/// An end-to-end request that may concern the room's other relays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Remote {
+    /// A key package of `key`'s: no seat here had one. The caller answers
+    /// with [`Frame::KeyPackage`] (empty when no relay has one).
+    Fetch {
+        /// Whose.
+        key: [u8; 32],
+    },
+    /// A [`Frame::Sealed`] for the seats of `to` on other relays; `here`
+    /// says whether a seat of this relay got it already. The caller
+    /// acknowledges `seq` (when not 0) once some seat got it, or refuses
+    /// it when none did.
+    Seal {
+        /// The recipient's key.
+        to: [u8; 32],
+        /// The sender's message number, 0 for a Welcome.
+        seq: u64,
+        /// The `Sealed` frame as this relay's seats receive it.
+        frame: Arc<[u8]>,
+        /// A seat here got it.
+        here: bool,
+    },
 }
 
 /// Why a seat was refused.
@@ -278,6 +307,11 @@ pub struct Relay {
     /// The names of the keys seated, by comparison key and by look (see
     /// [`name`]): whose they are and how many seats use them.
     names: HashMap<String, Held>,
+    /// Counts joins and leaves: what the room's other relays were last told.
+    changes: u64,
+    /// The room's other relays ([`Config::bus`]): the most recently active
+    /// of their members, and how many they seat, for the list a joiner gets.
+    elsewhere: (Vec<MemberInfo>, usize),
     /// The room's MLS group, in an end-to-end room.
     group: Option<Group>,
 }
@@ -287,7 +321,17 @@ impl Relay {
     pub fn new(config: Config) -> Self {
         let log = Log::new(config.keep);
         let group = config.e2e.then(Group::new);
-        Self { config, seats: BTreeMap::new(), room_seq: 0, log, guests: 0, names: HashMap::new(), group }
+        Self {
+            config,
+            seats: BTreeMap::new(),
+            room_seq: 0,
+            log,
+            guests: 0,
+            names: HashMap::new(),
+            changes: 0,
+            elsewhere: (Vec::new(), 0),
+            group,
+        }
     }
 
     /// The room as it was kept (see `crate::store`): its last `room_seq`,
@@ -418,6 +462,7 @@ impl Relay {
         };
         let info = seat.info(now_ms);
         self.seats.insert(id, seat);
+        self.changes += 1;
         let announce = self.members() <= self.config.announce_up_to;
         let note = format!("{} joined ({})", info.name, info.standing.as_str());
         if announce && self.config.bus {
@@ -474,7 +519,7 @@ impl Relay {
                  tlschat: each line you type goes to the room as it is, unsigned and shown as unverified; \
                  commands such as /who or /msg are for members with tlschat (`tlschat connect`).\n",
                 info.name,
-                self.present()
+                self.present() + self.elsewhere.1
             )
             .into_bytes(),
         };
@@ -489,14 +534,17 @@ impl Relay {
         if transport == Transport::Frames {
             // Who is here: the most recently active, one frame whatever the
             // room's size (a join must not cost the room more as it grows).
-            let total = u32::try_from(self.seats.len()).unwrap_or(u32::MAX);
+            let (others, elsewhere) = &self.elsewhere;
+            let total = u32::try_from(self.seats.len() + elsewhere).unwrap_or(u32::MAX);
             let mut recent: Vec<&Seat> = self.seats.values().collect();
             if recent.len() > MAX_ROSTER {
                 // The most recent first, without sorting the whole room.
                 recent.select_nth_unstable_by_key(MAX_ROSTER, |s| std::cmp::Reverse(s.active_ms));
                 recent.truncate(MAX_ROSTER);
             }
-            let members = recent.into_iter().map(|s| s.info(now_ms)).collect();
+            let mut members: Vec<MemberInfo> = recent.into_iter().map(|s| s.info(now_ms)).collect();
+            members.extend(others.iter().cloned());
+            most_recent(&mut members);
             out.push(Output::Send(id, Frame::Roster { total, last: true, members }.encode().into()));
         }
         out
@@ -508,6 +556,7 @@ impl Relay {
         let mut out = Vec::new();
         let announce = self.members() <= self.config.announce_up_to;
         let Some(seat) = self.seats.remove(&id) else { return out };
+        self.changes += 1;
         if seat.standing != Standing::Guest {
             self.release_name(&seat.name);
         }
@@ -867,22 +916,34 @@ impl Relay {
         if !self.e2e_token(id, now_ms, out) {
             return;
         }
+        match self.take_package(id, key, out) {
+            None if self.config.bus => out.push(Output::Remote(id, Remote::Fetch { key })),
+            package => {
+                let package = package.unwrap_or_default();
+                out.push(Output::Send(id, Frame::KeyPackage { key, package }.encode().into()));
+            }
+        }
+    }
+
+    /// Hands out one of the key packages a seat of `key` published (not
+    /// `except`'s), telling its owner how many are left; `None` if no
+    /// seat here has one. For [`Frame::Fetch`], and for another relay's
+    /// fetch through the bus.
+    pub fn take_package(&mut self, except: SeatId, key: [u8; 32], out: &mut Vec<Output>) -> Option<Vec<u8>> {
         let owner = self
             .seats
             .iter()
             .find(|(sid, s)| {
-                **sid != id && s.key == key && s.standing != Standing::Guest && !s.packages.is_empty()
+                **sid != except && s.key == key && s.standing != Standing::Guest && !s.packages.is_empty()
             })
             .map(|(sid, _)| *sid);
-        let package = owner.and_then(|o| {
+        owner.and_then(|o| {
             let seat = self.seats.get_mut(&o)?;
             let package = seat.packages.pop_front()?;
             let left = u16::try_from(seat.packages.len()).unwrap_or(u16::MAX);
             out.push(Output::Send(o, Frame::PackagesLeft { left }.encode().into()));
             Some(package)
-        });
-        let package = package.unwrap_or_default();
-        out.push(Output::Send(id, Frame::KeyPackage { key, package }.encode().into()));
+        })
     }
 
     /// An MLS message for the member(s) with key `to`: forwarded unread,
@@ -914,9 +975,8 @@ impl Relay {
             return;
         }
         let targets = self.member_seats(to, id);
-        if targets.is_empty() {
-            let text = "not sent: nobody with that key is in the room".to_owned();
-            out.push(Output::Send(id, refusal(Transport::Frames, RefusalCode::NoSuchMember, text)));
+        if targets.is_empty() && !self.config.bus {
+            out.push(Output::Send(id, sealed_nowhere()));
             return;
         }
         let Some(seat) = self.seats.get_mut(&id) else { return };
@@ -924,10 +984,13 @@ impl Relay {
         seat.active_ms = now_ms;
         let frame: Arc<[u8]> =
             Frame::Sealed { room_seq: 0, from: seat.name.clone(), key: seat.key, message }.encode().into();
+        let here = !targets.is_empty();
         for target in targets {
             out.push(Output::Send(target, frame.clone()));
         }
-        if seq != 0 {
+        if self.config.bus {
+            out.push(Output::Remote(id, Remote::Seal { to, seq, frame, here }));
+        } else if seq != 0 {
             out.push(Output::Send(id, Frame::Ack { room_seq: 0, seq, private: true }.encode().into()));
         }
     }
@@ -1188,6 +1251,60 @@ impl Relay {
         out.push(Output::Send(id, Frame::Resumed { after, upto, complete }.encode().into()));
     }
 
+    /// A `Sealed` frame (or a private `Deliver`) another relay routed to
+    /// the seats of `to` here: queued for each; returns how many.
+    pub fn deliver_to_key(&self, to: [u8; 32], frame: &Arc<[u8]>, out: &mut Vec<Output>) -> usize {
+        let targets = self.member_seats(to, SeatId::MAX);
+        for &target in &targets {
+            out.push(Output::Send(target, frame.clone()));
+        }
+        targets.len()
+    }
+
+    /// Every seat of `key` is disconnected (code 6) with `reason`, and
+    /// with `ban` the key is refused from now on: a removal the host of
+    /// another relay of the room made.
+    pub fn remove_key(&mut self, key: [u8; 32], ban: bool, reason: &str, now_ms: u64) -> Vec<Output> {
+        let targets: Vec<SeatId> = self
+            .seats
+            .iter()
+            .filter(|(id, s)| **id != HOST && s.key == key && s.standing == Standing::Verified)
+            .map(|(id, _)| *id)
+            .collect();
+        let mut out = Vec::new();
+        for id in targets {
+            out.extend(self.expel(id, RefusalCode::Disconnected, reason, now_ms));
+        }
+        if ban {
+            self.config.banned.insert(key);
+        }
+        out
+    }
+
+    /// Who the room's other relays seat, as they last said: the joiner's
+    /// list then names the most recently active of the whole room, and
+    /// counts all of it.
+    pub fn seated_elsewhere<'a>(&mut self, members: impl Iterator<Item = &'a MemberInfo>, count: usize) {
+        let mut recent: Vec<&MemberInfo> = members.collect();
+        if recent.len() > MAX_ROSTER {
+            recent.select_nth_unstable_by_key(MAX_ROSTER, |m| m.idle_secs);
+            recent.truncate(MAX_ROSTER);
+        }
+        self.elsewhere = (recent.into_iter().cloned().collect(), count);
+    }
+
+    /// How many joins and leaves this relay has seen: when it changes,
+    /// the room's other relays are sent the roster again.
+    pub fn changes(&self) -> u64 {
+        self.changes
+    }
+
+    /// The next guest is `guest-N`: a room on a bus numbers its guests
+    /// there, so that two relays never both have a `guest-1`.
+    pub fn number_next_guest(&mut self, n: u64) {
+        self.guests = n.saturating_sub(1);
+    }
+
     /// The seats of the member with `key` that take frames (a private
     /// message's or an MLS message's recipients), `except` the sender's.
     fn member_seats(&self, key: [u8; 32], except: SeatId) -> Vec<SeatId> {
@@ -1221,6 +1338,23 @@ pub fn refusal(transport: Transport, code: RefusalCode, text: String) -> Arc<[u8
         Transport::Frames => Frame::Refused { code, text }.encode().into(),
         Transport::Lines => format!("tlschat: {text}\n").into_bytes().into(),
     }
+}
+
+/// Keeps the [`MAX_ROSTER`] most recently active of `members`.
+fn most_recent(members: &mut Vec<MemberInfo>) {
+    if members.len() > MAX_ROSTER {
+        members.select_nth_unstable_by_key(MAX_ROSTER, |m| m.idle_secs);
+        members.truncate(MAX_ROSTER);
+    }
+}
+
+/// The refusal of a `Seal` that reached nobody.
+pub fn sealed_nowhere() -> Arc<[u8]> {
+    refusal(
+        Transport::Frames,
+        RefusalCode::NoSuchMember,
+        "not sent: nobody with that key is in the room".to_owned(),
+    )
 }
 
 /// A room message as a guest reads it.

@@ -137,6 +137,7 @@ impl World {
             Output::Close(id, reason) => self.closed.push((id, reason)),
             Output::Note(note) => self.notes.push(note),
             Output::Publish(..) => unreachable!("a room without a bus publishes nothing"),
+            Output::Remote(..) => unreachable!("a room without a bus asks no other relay"),
         }
     }
 

@@ -143,11 +143,6 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
         config.emit_steps = false;
         Service::Echo
     } else {
-        if opts.cluster.is_some() && opts.closed {
-            return Err(Error::msg(
-                "--closed admits the names this relay's members file holds, but a cluster binds names on the bus: run a cluster open (without --closed)",
-            ));
-        }
         // The room's stream and names on the bus, when it is shared.
         let cluster = match &opts.cluster {
             Some(url) => {
@@ -159,13 +154,33 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
             }
             None => None,
         };
+        // The room's store (its log and its names), unless the room keeps
+        // them in memory, or on the bus.
+        let store_path = room.dir().join(store::FILE);
+        let refuse = |e: store::StoreError| {
+            Error::msg(format!("cannot keep the room's history: {e} (--memory-only runs without it)"))
+        };
+        let mut log = match (&cluster, opts.memory_only) {
+            (None, false) => {
+                crate::home::private_dir(room.dir())?;
+                Some(RoomLog::open(&store_path).map_err(refuse)?)
+            }
+            _ => None,
+        };
         // Mutual TLS: members prove their identity key, and each name stays with the first key that used it.
-        let members = Arc::new(
-            Members::open(room.members_path())?
-                .with_new_names_per_address(opts.new_names_per_address)
-                .closed(opts.closed),
-        );
-        let freed = members.expire_unused(opts.name_expiry_days, unix_now())?;
+        let members = match log.as_mut() {
+            Some(log) => {
+                let (members, note) = Members::in_store(room.dir(), log)?;
+                if let Some(note) = note {
+                    out.info(&note);
+                }
+                members
+            }
+            None => Members::in_memory(room.dir())?,
+        };
+        let members =
+            Arc::new(members.with_new_names_per_address(opts.new_names_per_address).closed(opts.closed && cluster.is_none()));
+        let freed = members.expire_unused(opts.name_expiry_days, unix_now());
         if freed > 0 {
             out.info(&format!(
                 "freed {freed} name(s) unused for more than {} days (--name-expiry-days)",
@@ -185,7 +200,9 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
             ))
         })?;
         let binder: Arc<dyn net::Binder> = match &cluster {
-            Some(cluster) => Arc::new(cluster::Names::new(cluster.clone(), members.clone())),
+            Some(cluster) => {
+                Arc::new(cluster::Names::new(cluster.clone(), members.clone()).closed(opts.closed))
+            }
             None => members.clone(),
         };
         let banned = members.banned();
@@ -211,35 +228,30 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
                  at most 40, no history; you host it but are not in its group",
             );
         }
-        let room = match cluster {
-            Some(cluster) => {
+        let room = match (cluster, log) {
+            (Some(cluster), _) => {
                 // The room's history comes from the stream: what it keeps.
                 let (first, last) = cluster.bounds().await.map_err(|e| Error::msg(e.to_string()))?;
                 let from = first.max((last + 1).saturating_sub(opts.keep.messages.max(1) as u64));
                 let entries = cluster.entries(from).await.map_err(|e| Error::msg(e.to_string()))?;
                 let upto = if first > last { 0 } else { last };
-                let bus = net::Bus { cluster, entries, upto };
+                let signals = cluster.signals().await.map_err(|e| Error::msg(e.to_string()))?;
+                let bus = net::Bus { cluster, entries, upto, signals };
                 net::start_room_on_bus(room_config, Some(host), Some(binder), local, event_tx.clone(), bus)
             }
-            None if opts.memory_only => {
+            (None, None) => {
                 out.info(
-                    "the room's log is kept in memory only (--memory-only): it starts over with the room",
+                    "the room's log and new names are kept in memory only (--memory-only): they start over with the room",
                 );
                 net::start_room(room_config, Some(host), Some(binder), local, event_tx.clone())
             }
-            None => {
-                crate::home::private_dir(room.dir())?;
-                let path = room.dir().join(store::FILE);
-                let refuse = |e: store::StoreError| {
-                    Error::msg(format!("cannot keep the room's history: {e} (--memory-only runs without it)"))
-                };
-                let log = RoomLog::open(&path).map_err(refuse)?;
+            (None, Some(log)) => {
                 let (room, reopened) =
                     net::start_durable(room_config, log, Some(host), Some(binder), local, event_tx.clone())
                         .map_err(refuse)?;
                 out.info(&format!(
                     "log: {} ({} message(s) of history kept; the room goes on from room_seq {})",
-                    path.display(),
+                    store_path.display(),
                     reopened.messages,
                     reopened.room_seq
                 ));
@@ -368,9 +380,9 @@ fn open_room(
 }
 
 /// `tlschat invite NAME FINGERPRINT`: binds NAME to that key in the room
-/// this home serves, so that `listen --closed` admits it. A running room
-/// read its names when it started: there, the host's `/invite` does it at
-/// once.
+/// this home serves, so that `listen --closed` admits it. The binding is
+/// written to the room's store, which a running room holds: there, the
+/// host's `/invite` does it.
 pub fn invite(name: &str, fingerprint: &str) -> Result<(), Error> {
     let digits: String = fingerprint.split_whitespace().collect();
     let fp = tls::Fingerprint::parse(&digits).ok_or_else(|| {
@@ -378,10 +390,20 @@ pub fn invite(name: &str, fingerprint: &str) -> Result<(), Error> {
     })?;
     let home = Home::locate()?;
     let room = RoomStore::new(home.room_dir());
-    let members = Members::open(room.members_path())?;
+    crate::home::private_dir(room.dir())?;
+    let path = room.dir().join(store::FILE);
+    let mut log = RoomLog::open(&path).map_err(|e| {
+        Error::msg(format!("cannot invite {name}: {e}; in a running room, the host's /invite does it"))
+    })?;
+    let (members, note) = Members::in_store(room.dir(), &mut log)?;
+    if let Some(note) = note {
+        say!("{note}");
+    }
     net::Binder::invite(&members, name, &fp).map_err(Error::msg)?;
+    let batch = store::Batch { names: members.take_changes(), ..store::Batch::default() };
+    log.append(&batch).map_err(|e| Error::msg(e.to_string()))?;
     say!(
-        "invited {name} with the key {} (safety number {}) into the room in {}; a room already running sees it when it starts again (or use /invite there)",
+        "invited {name} with the key {} (safety number {}) into the room in {}",
         tls::crypto::hex(&fp.0),
         fp.short(),
         room.dir().display()

@@ -29,9 +29,10 @@ use tokio::sync::{Notify, mpsc, watch};
 
 use super::{Intent, NetEvent, unix_now_ms};
 use crate::chat::frame::RefusalCode;
-use crate::chat::relay::{self, HOST, Joiner, Output, Relay, SeatId, Transport};
+use crate::chat::peers::{self, Asked, Done, Peers};
+use crate::chat::relay::{self, HOST, Joiner, Output, Relay, Remote, SeatId, Transport};
 use crate::chat::{ChatEvent, Frame, FrameBuffer, Kind, Member};
-use crate::cluster::{Cluster, Entries, Ordered};
+use crate::cluster::{Cluster, Entries, Ordered, Signal, Signals};
 use crate::store::{Batch, Progress, RoomLog, StoreError, Writer};
 use crate::tls::OsRng;
 use crate::tls::{Ed25519Key, Fingerprint};
@@ -47,6 +48,10 @@ const ROOM_QUEUE: usize = 1024;
 /// room takes no input until the log's writer catches up (a disk that
 /// stalls or fails stalls the room rather than growing its memory).
 pub const MAX_UNCOMMITTED: u64 = 4096;
+
+/// The most members a `/who` lists in a room on a bus (the count says
+/// all): half a seat's queue of roster frames.
+const MAX_WHO: usize = SEAT_QUEUE / 2 * crate::chat::frame::MAX_ROSTER;
 
 /// How often the room lets go of messages older than its retention.
 const EXPIRE_EVERY: Duration = Duration::from_secs(60);
@@ -87,7 +92,7 @@ pub(super) enum RoomInput {
 }
 
 /// Binds members' names to their keys as they take their seats (the
-/// room's members file, [`crate::room::Members`]). The handshake has
+/// room's names, [`crate::room::Members`]). The handshake has
 /// already refused names that can never be admitted; what is left to say
 /// no to is a new name from an address that binds too many.
 pub trait Binder: Send + Sync + std::fmt::Debug {
@@ -102,12 +107,26 @@ pub trait Binder: Send + Sync + std::fmt::Debug {
     /// Binds `name` to `key` at the host's word (`/invite`), so that a
     /// closed room admits it.
     fn invite(&self, name: &str, key: &Fingerprint) -> Result<(), String>;
+
+    /// The names bound or freed since the last call, for a room whose log
+    /// is on disk to commit in its next batch, before anything that
+    /// follows is sent. None where names are kept elsewhere.
+    fn take_changes(&self) -> Vec<crate::store::NameChange> {
+        Vec::new()
+    }
+
+    /// The number of the next guest, when the room's guests are numbered
+    /// by something shared with other relays (a cluster's bus); `None`:
+    /// the relay numbers its own.
+    fn guest(&self) -> Option<Result<u64, String>> {
+        None
+    }
 }
 
 /// The host's identity in its room.
 #[derive(Debug)]
 pub struct Host {
-    /// The display name, bound to `key` in the room's members file.
+    /// The display name, bound to `key` in the room's names.
     pub name: String,
     /// The identity key its messages are signed with.
     pub key: Ed25519Key,
@@ -189,6 +208,7 @@ pub fn start_durable(
         progress: writer.progress(),
         writer,
         handed: committed,
+        batches: 0,
         forgotten: stored.forgotten,
         waiting: VecDeque::new(),
         told: false,
@@ -208,6 +228,9 @@ pub struct Bus {
     pub entries: Entries,
     /// The stream's last sequence when the relay started.
     pub upto: u64,
+    /// What the room's other relays send this one (see
+    /// [`crate::chat::peers`]).
+    pub signals: Signals,
 }
 
 /// Starts the room's task for a room ordered by `bus` (its
@@ -238,13 +261,22 @@ fn spawn(
     let bus = bus.map(|bus| {
         let (ordered_tx, ordered) = mpsc::channel(ROOM_QUEUE);
         let (refused_tx, refused) = mpsc::channel(ROOM_QUEUE);
+        let (signals_tx, signals) = mpsc::channel(ROOM_QUEUE);
         tokio::spawn(read_bus(bus.entries, ordered_tx, events.clone()));
+        tokio::spawn(read_signals(bus.signals, signals_tx));
         BusLink {
             cluster: bus.cluster,
             ordered: Some(ordered),
             refused: Some(refused),
             refused_tx,
             upto: bus.upto,
+            signals: Some(signals),
+            peers: Peers::default(),
+            asked: Asked::default(),
+            told: None,
+            beats: 0,
+            due: true,
+            complained_ms: None,
         }
     });
     let members = Arc::new(AtomicUsize::new(0));
@@ -271,11 +303,13 @@ struct Durable {
     progress: watch::Receiver<Progress>,
     /// The last `room_seq` handed to the writer.
     handed: u64,
+    /// Batches handed to the writer.
+    batches: u64,
     /// The last `forgotten` handed to it.
     forgotten: u64,
     /// What the relay decided, in order, each held until the `room_seq`
-    /// with it is committed.
-    waiting: VecDeque<(u64, Vec<Output>)>,
+    /// with it, and the batches handed before it, are committed.
+    waiting: VecDeque<((u64, u64), Vec<Output>)>,
     /// Whether the operator was told that writing fails.
     told: bool,
 }
@@ -283,6 +317,13 @@ struct Durable {
 impl Durable {
     fn committed(&self) -> u64 {
         self.progress.borrow().committed
+    }
+
+    /// Whether what was decided at `mark` (a `room_seq` and the batches
+    /// handed then) is on disk.
+    fn covers(&self, (room_seq, batches): (u64, u64)) -> bool {
+        let progress = self.progress.borrow();
+        room_seq <= progress.committed && batches <= progress.batches
     }
 }
 
@@ -305,6 +346,15 @@ async fn read_bus(mut entries: Entries, ordered: mpsc::Sender<Ordered>, events: 
     let _ = events.send(NetEvent::RoomNote { note }).await;
 }
 
+/// Hands the other relays' signals to the room task, until the bus is gone.
+async fn read_signals(mut signals: Signals, tx: mpsc::Sender<Signal>) {
+    while let Some(signal) = signals.next().await {
+        if tx.send(signal).await.is_err() {
+            return;
+        }
+    }
+}
+
 /// A publish the bus did not take: the seat, the entry and why.
 type Unpublished = (SeatId, Arc<[u8]>, String);
 
@@ -317,6 +367,36 @@ struct BusLink {
     refused: Option<mpsc::Receiver<Unpublished>>,
     refused_tx: mpsc::Sender<Unpublished>,
     upto: u64,
+    /// What the other relays send; taken by the task's loop.
+    signals: Option<mpsc::Receiver<Signal>>,
+    /// Who is seated on the other relays.
+    peers: Peers,
+    /// Questions to the other relays.
+    asked: Asked,
+    /// The relay's count of joins and leaves when its list was last sent.
+    told: Option<u64>,
+    /// Heartbeats sent.
+    beats: u32,
+    /// A relay appeared: the whole list goes with the next heartbeat.
+    due: bool,
+    /// When the operator was last told of something another relay sent
+    /// that was refused (told at most every [`COMPLAIN_EVERY_MS`]).
+    complained_ms: Option<u64>,
+}
+
+/// How often the operator hears of what other relays sent that was refused.
+const COMPLAIN_EVERY_MS: u64 = 10_000;
+
+impl BusLink {
+    /// A note of something another relay sent that was refused, unless
+    /// one was made in the last [`COMPLAIN_EVERY_MS`].
+    fn complain(&mut self, now: u64, note: String) -> Option<Output> {
+        if self.complained_ms.is_some_and(|at| now.saturating_sub(at) < COMPLAIN_EVERY_MS) {
+            return None;
+        }
+        self.complained_ms = Some(now);
+        Some(Output::Note(note))
+    }
 }
 
 /// How long the room waits for the bus's next entry while it reads the
@@ -347,10 +427,12 @@ struct RoomTask {
 
 impl RoomTask {
     async fn run(mut self, mut inputs: mpsc::Receiver<RoomInput>, host: Option<Host>) {
-        let (mut ordered, mut refused) = match self.bus.as_mut() {
-            Some(bus) => (bus.ordered.take(), bus.refused.take()),
-            None => (None, None),
+        let (mut ordered, mut refused, mut signals) = match self.bus.as_mut() {
+            Some(bus) => (bus.ordered.take(), bus.refused.take(), bus.signals.take()),
+            None => (None, None, None),
         };
+        let mut beat = tokio::time::interval(Duration::from_millis(peers::HEARTBEAT_MS));
+        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // The room as the bus holds it, before anyone is seated.
         let upto = self.bus.as_ref().map_or(0, |bus| bus.upto);
         while self.relay.room_seq() < upto {
@@ -410,6 +492,11 @@ impl RoomTask {
                     Some(entry) => self.bus_entry(entry).await,
                     None => ordered = None,
                 },
+                signal = next_of(&mut signals) => match signal {
+                    Some(signal) => self.signal(signal).await,
+                    None => signals = None,
+                },
+                _ = beat.tick(), if self.bus.is_some() => self.beat().await,
                 failed = next_of(&mut refused) => match failed {
                     Some((id, entry, why)) => {
                         let out = self.relay.unpublished(id, &entry, &why, unix_now_ms());
@@ -422,15 +509,18 @@ impl RoomTask {
     }
 
     /// Hands the writer what the relay logged since last time: new
-    /// messages, the room's `room_seq`, and how far the retention let go.
+    /// messages, the room's `room_seq`, how far the retention let go, and
+    /// the names bound meanwhile.
     fn hand_to_log(&mut self) {
         let Some(durable) = self.durable.as_mut() else { return };
         let (room_seq, forgotten) = (self.relay.room_seq(), self.relay.log().forgotten());
-        if room_seq == durable.handed && forgotten == durable.forgotten {
+        let names = self.binder.as_ref().map(|b| b.take_changes()).unwrap_or_default();
+        if room_seq == durable.handed && forgotten == durable.forgotten && names.is_empty() {
             return;
         }
         let entries = self.relay.entries_after(durable.handed).0.cloned().collect();
-        if !durable.writer.write(Batch { entries, room_seq, forgotten }) && !durable.told {
+        durable.batches += 1;
+        if !durable.writer.write(Batch { entries, room_seq, forgotten, names }) && !durable.told {
             durable.told = true;
             let note = "the room's log writer has stopped: nothing more is acknowledged".to_owned();
             let _ = self.events.try_send(NetEvent::RoomNote { note });
@@ -442,7 +532,7 @@ impl RoomTask {
     /// The writer committed more (or failed to): sends what waited for it.
     async fn committed(&mut self) {
         let Some(durable) = self.durable.as_mut() else { return };
-        let Progress { committed, failing } = durable.progress.borrow().clone();
+        let Progress { failing, .. } = durable.progress.borrow().clone();
         let mut notes = Vec::new();
         match (&failing, durable.told) {
             (Some(why), false) => {
@@ -458,7 +548,7 @@ impl RoomTask {
             _ => {}
         }
         let mut ready = Vec::new();
-        while durable.waiting.front().is_some_and(|(seq, _)| *seq <= committed) {
+        while durable.waiting.front().is_some_and(|(mark, _)| durable.covers(*mark)) {
             if let Some((_, outputs)) = durable.waiting.pop_front() {
                 ready.extend(outputs);
             }
@@ -478,6 +568,14 @@ impl RoomTask {
                     (Joiner::Verified { name, key }, Some(binder)) => {
                         binder.bind(name, &Fingerprint::of_ed25519(key), from, now / 1000)
                     }
+                    (Joiner::Guest, Some(binder)) => match binder.guest() {
+                        Some(Ok(n)) => {
+                            self.relay.number_next_guest(n);
+                            Ok(())
+                        }
+                        Some(Err(why)) => Err(why),
+                        None => Ok(()),
+                    },
                     _ => Ok(()),
                 };
                 let seated = bound.map_err(|why| (RefusalCode::Disconnected, why)).and_then(|()| {
@@ -502,6 +600,7 @@ impl RoomTask {
                     }
                 }
             }
+            RoomInput::Frame { id, frame: Frame::Who } if self.bus.is_some() => self.who(id, now),
             RoomInput::Frame { id, frame } => self.relay.frame(id, frame, now),
             RoomInput::Malformed { id, why } => self.relay.expel(id, RefusalCode::BadMessage, &why, now),
             RoomInput::Line { id, line } => self.relay.guest_line(id, &line, now),
@@ -532,9 +631,11 @@ impl RoomTask {
                 let text = String::from_utf8_lossy(&bytes).trim_end_matches(['\r', '\n']).to_owned();
                 self.host_says(Kind::Text, &text, None, now).await
             }
+            Intent::Who if self.bus.is_some() => self.who(HOST, now),
             Intent::Who => self.relay.frame(HOST, Frame::Who, now),
             Intent::Remove { name, ban } => match self.relay.remove(&name, ban, now) {
                 Ok((key, mut out)) => {
+                    out.extend(self.spread_removal(key, ban, &name).await);
                     if ban {
                         let kept = match &self.binder {
                             Some(binder) => binder.ban(&name, &key),
@@ -548,11 +649,15 @@ impl RoomTask {
                     }
                     out
                 }
-                Err(why) => {
-                    self.report(vec![ChatEvent::Refused { code: RefusalCode::NoSuchMember, text: why }])
-                        .await;
-                    Vec::new()
-                }
+                Err(why) => match self.bus.as_ref().and_then(|bus| bus.peers.named(&name)) {
+                    // Seated on another relay of the room: removed there.
+                    Some(key) => self.remove_elsewhere(key, ban, &name, now).await,
+                    None => {
+                        self.report(vec![ChatEvent::Refused { code: RefusalCode::NoSuchMember, text: why }])
+                            .await;
+                        Vec::new()
+                    }
+                },
             },
             Intent::Invite { name, fingerprint } => {
                 let done = match &self.binder {
@@ -623,9 +728,9 @@ impl RoomTask {
         while !next.is_empty() {
             self.hand_to_log();
             if let Some(durable) = self.durable.as_mut() {
-                let room_seq = self.relay.room_seq();
-                if room_seq > durable.committed() || !durable.waiting.is_empty() {
-                    durable.waiting.push_back((room_seq, next));
+                let mark = (self.relay.room_seq(), durable.batches);
+                if !durable.covers(mark) || !durable.waiting.is_empty() {
+                    durable.waiting.push_back((mark, next));
                     break;
                 }
             }
@@ -681,6 +786,10 @@ impl RoomTask {
                 Output::Note(note) => {
                     let _ = self.events.send(NetEvent::RoomNote { note }).await;
                 }
+                Output::Remote(id, remote) => {
+                    let more = self.remote(id, remote).await;
+                    work.extend(more);
+                }
                 Output::Publish(id, entry) => {
                     let Some(bus) = &self.bus else { continue };
                     // Sent in the relay's order; the acknowledgement is
@@ -707,6 +816,197 @@ impl RoomTask {
         follow
     }
 
+    /// `/who` in a room on a bus: this relay's seats, then those the other
+    /// relays listed, [`MAX_WHO`] at most (the count says all).
+    fn who(&self, id: SeatId, now: u64) -> Vec<Output> {
+        let Some(bus) = &self.bus else { return Vec::new() };
+        if self.relay.name(id).is_none() {
+            return Vec::new();
+        }
+        let mut members = self.relay.roster(now);
+        let total = members.len() + bus.peers.count();
+        let room = MAX_WHO.saturating_sub(members.len());
+        members.extend(bus.peers.members().take(room).cloned());
+        members.truncate(MAX_WHO);
+        peers::roster_frames(&members, total).into_iter().map(|f| Output::Send(id, f.into())).collect()
+    }
+
+    /// A heartbeat: relays gone quiet are forgotten, questions unanswered
+    /// too long are answered no, and the other relays hear that this one
+    /// is alive, with its whole list when it changed (or is due).
+    async fn beat(&mut self) {
+        let now = unix_now_ms();
+        let changes = self.relay.changes();
+        let Some(bus) = self.bus.as_mut() else { return };
+        let mut out = Vec::new();
+        let gone = bus.peers.expire(now);
+        for (relay, n) in &gone {
+            out.push(Output::Note(format!(
+                "the relay {relay} of this room went quiet: its {n} member(s) are no longer listed"
+            )));
+        }
+        if !gone.is_empty() {
+            self.relay.seated_elsewhere(bus.peers.members(), bus.peers.count());
+        }
+        out.extend(bus.asked.expire(now).into_iter().flat_map(done));
+        bus.beats = bus.beats.wrapping_add(1);
+        let whole = bus.due || bus.told != Some(changes) || bus.beats % peers::SNAPSHOT_EVERY == 0;
+        let payloads = if whole {
+            bus.told = Some(changes);
+            bus.due = false;
+            let roster = self.relay.roster(now);
+            peers::roster_frames(&roster, roster.len())
+        } else {
+            vec![Vec::new()]
+        };
+        let cluster = bus.cluster.clone();
+        for payload in payloads {
+            // A bus that is gone is said once, by the stream's reader.
+            if cluster.announce(payload).await.is_err() {
+                break;
+            }
+        }
+        self.carry_out(out).await;
+    }
+
+    /// What another relay of the room sent this one.
+    async fn signal(&mut self, signal: Signal) {
+        let now = unix_now_ms();
+        let Some(bus) = self.bus.as_mut() else { return };
+        let cluster = bus.cluster.clone();
+        let mut out = Vec::new();
+        match signal {
+            Signal::Roster { relay, payload } => match bus.peers.heard(&relay, &payload, now) {
+                Ok(heard) => {
+                    if heard.new {
+                        bus.due = true;
+                        out.push(Output::Note(format!("another relay of this room is on the bus: {relay}")));
+                    }
+                    if heard.listed {
+                        self.relay.seated_elsewhere(bus.peers.members(), bus.peers.count());
+                    }
+                }
+                Err(why) => {
+                    let relay = crate::chat::printable(&relay);
+                    out.extend(bus.complain(now, format!("from the relay {relay}: {why}")));
+                }
+            },
+            Signal::Answer { id, payload } => {
+                out.extend(bus.asked.answer(id, &payload).into_iter().flat_map(done))
+            }
+            Signal::Fetch { payload, reply } => {
+                let Ok(key) = <[u8; 32]>::try_from(payload.as_slice()) else { return };
+                let package = self.relay.take_package(SeatId::MAX, key, &mut out);
+                if let Some(reply) = reply
+                    && let Err(why) = cluster.answer(&reply, peers::package_answer(key, package)).await
+                {
+                    out.push(Output::Note(format!("answering another relay's fetch: {why}")));
+                }
+            }
+            Signal::Sealed { payload, reply } => {
+                let reached = match peers::open_route(&payload) {
+                    Ok((to, frame)) => self.relay.deliver_to_key(to, &frame, &mut out),
+                    Err(why) => {
+                        out.extend(
+                            bus.complain(now, format!("refused a message another relay routed: {why}")),
+                        );
+                        0
+                    }
+                };
+                if let Some(reply) = reply {
+                    let _ = cluster.answer(&reply, peers::route_answer(reached)).await;
+                }
+            }
+            Signal::Remove { payload } => match peers::open_removal(&payload) {
+                Ok((ban, key, name)) => {
+                    let reason = if ban { "banned by the host" } else { "removed by the host" };
+                    out.extend(self.relay.remove_key(key, ban, reason, now));
+                    if ban && let Some(binder) = &self.binder {
+                        // Kept in this relay's members file too (and the
+                        // bus, where it is already).
+                        if let Err(why) = binder.ban(&name, &key) {
+                            out.push(Output::Note(format!("the ban of {name} is not kept: {why}")));
+                        }
+                    }
+                    let what = if ban { "banned" } else { "removed" };
+                    out.push(Output::Note(format!("{name} was {what} by the host of another relay")));
+                }
+                Err(why) => out.extend(bus.complain(now, format!("refused another relay's removal: {why}"))),
+            },
+        }
+        self.carry_out(out).await;
+    }
+
+    /// The host removed (or banned) `key`, known as `name`: every relay
+    /// of the room is told to do the same.
+    async fn spread_removal(&self, key: [u8; 32], ban: bool, name: &str) -> Vec<Output> {
+        let Some(bus) = &self.bus else { return Vec::new() };
+        if key == [0; 32] {
+            return Vec::new();
+        }
+        match bus.cluster.remove(peers::removal(&key, ban, name)).await {
+            Ok(()) => Vec::new(),
+            Err(why) => vec![Output::Note(format!("the other relays were not told to remove {name}: {why}"))],
+        }
+    }
+
+    /// The host removes `name`, seated on another relay only, as `key`.
+    async fn remove_elsewhere(&mut self, key: [u8; 32], ban: bool, name: &str, now: u64) -> Vec<Output> {
+        let mut out = Vec::new();
+        if ban {
+            out.extend(self.relay.remove_key(key, true, "banned by the host", now));
+            if let Some(Err(why)) = self.binder.as_ref().map(|binder| binder.ban(name, &key)) {
+                out.push(Output::Note(format!("the ban of {name} is not kept: {why}")));
+            }
+        }
+        out.extend(self.spread_removal(key, ban, name).await);
+        let what = if ban { "banned" } else { "removed" };
+        out.push(Output::Note(format!("{name} {what} (seated on another relay of the room)")));
+        out
+    }
+
+    /// An end-to-end request for seats of another relay: asked of the
+    /// relays holding the key (see [`crate::chat::peers`]), answered when
+    /// they answer; or answered now when none holds it.
+    async fn remote(&mut self, id: SeatId, remote: Remote) -> Vec<Output> {
+        let now = unix_now_ms();
+        let Some(bus) = self.bus.as_mut() else { return Vec::new() };
+        match remote {
+            Remote::Fetch { key } => {
+                // One relay is asked: a key's packages are on each of its seats.
+                let relay = bus.peers.holding(&key).into_iter().next();
+                if let Some((relay, q)) = relay.and_then(|r| bus.asked.fetch(id, key, now).map(|q| (r, q))) {
+                    if bus.cluster.ask(&relay, crate::cluster::FETCH, q, key.to_vec()).await.is_ok() {
+                        return Vec::new();
+                    }
+                    return bus.asked.answer(q, &[]).into_iter().flat_map(done).collect();
+                }
+                vec![Output::Send(id, Frame::KeyPackage { key, package: Vec::new() }.encode().into())]
+            }
+            Remote::Seal { to, seq, frame, here } => {
+                let relays = bus.peers.holding(&to);
+                let route = peers::route(&to, &frame);
+                if here {
+                    // Delivered here already: the other seats are told, unanswered.
+                    for relay in &relays {
+                        let _ = bus.cluster.tell(relay, crate::cluster::SEALED, route.clone()).await;
+                    }
+                    return done(Done::Sealed { seat: id, seq, reached: true });
+                }
+                let Some(questions) = bus.asked.seal(id, seq, relays.len(), now) else {
+                    return vec![Output::Send(id, relay::sealed_nowhere())];
+                };
+                let mut out = Vec::new();
+                for (relay, q) in relays.iter().zip(questions) {
+                    if bus.cluster.ask(relay, crate::cluster::SEALED, q, route.clone()).await.is_err() {
+                        out.extend(bus.asked.answer(q, &[]).into_iter().flat_map(done));
+                    }
+                }
+                out
+            }
+        }
+    }
+
     /// The host's seat receives: its member checks what came, and what it
     /// sends of itself (key packages, Welcomes) goes to the room, whose
     /// decisions are returned.
@@ -730,6 +1030,20 @@ impl RoomTask {
         for event in events {
             let _ = self.events.send(NetEvent::Chat { peer: self.local, event }).await;
         }
+    }
+}
+
+/// What an answer from another relay (or its absence) means for a seat.
+fn done(done: Done) -> Vec<Output> {
+    match done {
+        Done::Package { seat, key, package } => {
+            vec![Output::Send(seat, Frame::KeyPackage { key, package }.encode().into())]
+        }
+        Done::Sealed { seat, seq, reached: true } if seq != 0 => {
+            vec![Output::Send(seat, Frame::Ack { room_seq: 0, seq, private: true }.encode().into())]
+        }
+        Done::Sealed { reached: true, .. } => Vec::new(),
+        Done::Sealed { seat, reached: false, .. } => vec![Output::Send(seat, relay::sealed_nowhere())],
     }
 }
 

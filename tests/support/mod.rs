@@ -316,13 +316,13 @@ impl Room {
         Self { proc, addr, ca, fingerprint, home }
     }
 
-    /// The room's members file (names bound to keys), empty if there is none.
+    /// The names the room binds (see [`bound_names`]).
     pub fn members(&self) -> String {
-        std::fs::read_to_string(self.home.join("room").join("members")).unwrap_or_default()
+        bound_names(&self.home)
     }
 
-    /// Waits until the members file binds `name` to the key `hex` (the room
-    /// writes bindings on a thread of its own, after it announces the join).
+    /// Waits until the room's store binds `name` to the key `hex` (the
+    /// room's log writer commits bindings on a thread of its own).
     pub fn wait_for_binding(&self, name: &str, hex: &str) {
         let line = format!("{name} {hex}");
         let deadline = Instant::now() + WAIT;
@@ -335,7 +335,7 @@ impl Room {
     /// Fails unless the room shows no trace of the client `id`: it never
     /// received the client's Certificate or Finished (the flight that says
     /// who it is), announced no join, logged neither its name nor its key,
-    /// and bound nothing to it in its members file. Call it once the room
+    /// and bound nothing to it in its store. Call it once the room
     /// has logged the end of the client's connection.
     pub fn assert_never_met(&self, id: &Identity) {
         let log = self.proc.stdout.all();
@@ -432,6 +432,19 @@ pub fn write_room_files(
     std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(mode)).unwrap();
     #[cfg(not(unix))]
     let _ = mode;
+}
+
+/// The names the room in `home` binds, read from its store (while the
+/// room runs, too): `NAME FINGERPRINT LAST-USED` lines, oldest use first;
+/// empty if there is no store yet.
+pub fn bound_names(home: &Path) -> String {
+    let path = home.join("room").join(tlschat::store::FILE);
+    let Ok(Some(mut names)) = tlschat::store::read_names(&path) else { return String::new() };
+    names.sort_by(|a, b| (a.last_used, &a.name).cmp(&(b.last_used, &b.name)));
+    names
+        .iter()
+        .map(|b| format!("{} {} {}\n", b.name, tlschat::tls::internal::crypto::hex(&b.key), b.last_used))
+        .collect()
 }
 
 /// Every line `p` printed (`--json`), each parsed as one JSON object.
