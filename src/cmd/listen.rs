@@ -178,8 +178,11 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
             }
             None => Members::in_memory(room.dir())?,
         };
-        let members =
-            Arc::new(members.with_new_names_per_address(opts.new_names_per_address).closed(opts.closed && cluster.is_none()));
+        let members = Arc::new(
+            members
+                .with_new_names_per_address(opts.new_names_per_address)
+                .closed(opts.closed && cluster.is_none()),
+        );
         let freed = members.expire_unused(opts.name_expiry_days, unix_now());
         if freed > 0 {
             out.info(&format!(
