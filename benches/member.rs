@@ -52,7 +52,7 @@ fn main() {
         Msg::Started { peer: "localhost:8443".into(), state: "connected".into(), server: false },
         now,
     );
-    let welcome = Frame::Welcome { name: "carol".into(), room_seq: 0, history: 0 };
+    let welcome = Frame::Welcome { name: "carol".into(), room_seq: 0, history: 0, e2e: false };
     let now_ms = now.unix * 1000;
     for event in carol.receive(welcome, now_ms).unwrap_or_default() {
         let _ = app.update(Msg::Net(NetEvent::Chat { peer, event }), now);

@@ -1082,6 +1082,8 @@ pub struct App {
     /// Our name in the room, once welcomed: lines that mention it are
     /// highlighted.
     me: Option<String>,
+    /// The room is end to end (`listen --e2e`), as its Welcome said.
+    e2e_room: bool,
     /// A mention arrived since the last update: ring the bell.
     ring: bool,
     /// Whether mentions ring the bell (`--no-bell` turns it off).
@@ -1202,6 +1204,7 @@ impl App {
             reveal: Reveal::default(),
             held: false,
             me: None,
+            e2e_room: false,
             ring: false,
             bell: true,
             members: Vec::new(),
@@ -1273,6 +1276,20 @@ impl App {
     /// its lines are signed, and the relay reads them.
     pub fn in_room(&self) -> bool {
         self.me.is_some() || self.room_key.is_some()
+    }
+
+    /// The app of an end-to-end room's host (`listen --e2e`), whose header
+    /// says that the room is end to end before anyone joins.
+    #[must_use]
+    pub fn with_e2e_room(mut self, e2e: bool) -> Self {
+        self.e2e_room = e2e;
+        self
+    }
+
+    /// Whether the room is end to end (`listen --e2e`): one MLS group the
+    /// relay cannot read.
+    pub fn e2e_room(&self) -> bool {
+        self.e2e_room
     }
 
     /// How times are shown.
@@ -2352,7 +2369,10 @@ impl App {
             self.notice(now, level, text);
         }
         match event {
-            ChatEvent::Welcome { name, .. } => self.me = Some(name),
+            ChatEvent::Welcome { name, e2e, .. } => {
+                self.me = Some(name);
+                self.e2e_room = e2e;
+            }
             ChatEvent::E2eWaiting { to, text, .. } => {
                 self.log.mark_sent(&shown_as(&text, Some(&to)), Delivery::Waiting, false);
             }

@@ -224,6 +224,10 @@ struct ListenArgs {
     #[arg(long, value_name = "URL", conflicts_with = "echo")]
     cluster: Option<String>,
 
+    /// Make the room end to end: one MLS group (RFC 9420) that the relay orders and cannot read; members only (guests refused), one seat per key, at most 40 members, no history (a member reads from its join on); the host is not in the group (docs/PROTOCOL.md, "End-to-end rooms")
+    #[arg(long, conflicts_with_all = ["echo", "cluster"])]
+    e2e: bool,
+
     #[command(flatten)]
     tls: TlsArgs,
 
@@ -444,6 +448,7 @@ impl ListenArgs {
             seats_per_key: self.seats_per_key,
             name_expiry_days: self.name_expiry_days,
             cluster: self.cluster,
+            e2e: self.e2e,
             limits: {
                 // A room's connections are its members: as many as the
                 // system allows. Where it cannot be raised, the cap says so

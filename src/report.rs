@@ -21,14 +21,21 @@ use crate::tls::{self, Direction, Revealed};
 pub const RELAY_READS: &str =
     "this room's lines are signed, not end to end: the relay can read them; /msg is end to end (\u{1f512})";
 
+/// What a member is told on joining an end-to-end room (`listen --e2e`).
+pub const E2E_ROOM: &str =
+    "\u{1f512} end to end room: the relay cannot read it; you read from your join on; no history before it";
+
 /// The notices an event gives rise to, besides the message line itself:
 /// joins, leaves, warnings, gaps. Each is one line, peer text escaped.
 pub fn notices(event: &ChatEvent) -> Vec<String> {
     match event {
-        ChatEvent::Welcome { name, history: 0 } => {
+        ChatEvent::Welcome { name, e2e: true, .. } => {
+            vec![format!("you are in the room as {}", printable(name)), E2E_ROOM.to_owned()]
+        }
+        ChatEvent::Welcome { name, history: 0, .. } => {
             vec![format!("you are in the room as {}", printable(name)), RELAY_READS.to_owned()]
         }
-        ChatEvent::Welcome { name, history } => vec![
+        ChatEvent::Welcome { name, history, .. } => vec![
             format!("you are in the room as {}; the last {history} messages follow", printable(name)),
             RELAY_READS.to_owned(),
         ],
@@ -180,6 +187,23 @@ pub fn notices(event: &ChatEvent) -> Vec<String> {
             printable(from),
             printable(why)
         )],
+        ChatEvent::E2eDowngraded => vec![
+            "WARNING: DOWNGRADE: this room was end to end, and the relay now says it is not: \
+             your lines are not sent (what comes is still shown, marked as not end to end)"
+                .to_owned(),
+        ],
+        ChatEvent::E2eGroup { epoch, members: 0, by, .. } => vec![format!(
+            "\u{1f512} {} removed you from the room's end-to-end group (epoch {epoch}): you read nothing more",
+            printable(by)
+        )],
+        ChatEvent::E2eGroup { epoch, members, by, adds, removes } => vec![format!(
+            "\u{1f512} the room's end-to-end group is at epoch {epoch} with {members} member(s) ({} added {adds}, removed {removes})",
+            printable(by)
+        )],
+        ChatEvent::E2eHeld { queued, gone, .. } => vec![format!(
+            "{} left and is still in the end-to-end group: {queued} line(s) wait until the removal, so that they never read them",
+            gone.iter().map(|g| printable(g).into_owned()).collect::<Vec<_>>().join(", ")
+        )],
         ChatEvent::Sent { .. }
         | ChatEvent::Delivered { .. }
         | ChatEvent::Guest { .. }
@@ -248,6 +272,7 @@ pub fn message_line(m: &Received) -> String {
     let private = match (m.private, m.e2e) {
         (true, true) => " \u{2192} you, \u{1f512} end to end",
         (true, false) => " \u{2192} you, private",
+        (false, true) => " \u{1f512}",
         _ => "",
     };
     let text = printable(&m.text);
@@ -561,7 +586,9 @@ pub fn server_log_lines(event: &NetEvent) -> Vec<String> {
 /// A chat event as one JSON object.
 pub fn chat_json(event: &ChatEvent) -> Value {
     match event {
-        ChatEvent::Welcome { name, history } => json!({"type": "welcome", "name": name, "history": history}),
+        ChatEvent::Welcome { name, history, e2e } => {
+            json!({"type": "welcome", "name": name, "history": history, "e2e": e2e})
+        }
         ChatEvent::Sent { seq, kind, to, text, acked, e2e } => json!({
             "type": "sent", "seq": seq, "kind": kind.as_str(), "to": to, "text": text, "acked": acked, "e2e": e2e,
         }),
@@ -648,5 +675,12 @@ pub fn chat_json(event: &ChatEvent) -> Value {
             "group": group.as_deref().map(hex),
             "epoch": view.as_ref().map(|v| v.epoch),
         }),
+        ChatEvent::E2eDowngraded => json!({"type": "e2e_downgraded"}),
+        ChatEvent::E2eGroup { epoch, members, by, adds, removes } => json!({
+            "type": "e2e_group", "epoch": epoch, "members": members, "by": by, "adds": adds, "removes": removes,
+        }),
+        ChatEvent::E2eHeld { text, queued, gone } => {
+            json!({"type": "e2e_held", "text": text, "queued": queued, "gone": gone})
+        }
     }
 }

@@ -551,6 +551,8 @@ pub struct Prefs {
     pub reveal: bool,
     /// How times are shown: local, or UTC with `--utc`.
     pub clock: crate::app::Clock,
+    /// The room is end to end (`listen --e2e`): its header says so.
+    pub e2e_room: bool,
 }
 
 /// `tlschat connect` (and `demo`) in the TUI: `session` is net's `connect`
@@ -634,7 +636,8 @@ pub async fn run_room(
         .with_bell(prefs.bell)
         .with_reveal(prefs.reveal)
         .with_clock(prefs.clock)
-        .with_room_key(room_key);
+        .with_room_key(room_key)
+        .with_e2e_room(prefs.e2e_room);
     let now = Now::system();
     let _ = app.update(Msg::Started { peer: local, state: "listening".into(), server: true }, now);
     for text in about.lines() {

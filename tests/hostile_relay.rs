@@ -19,7 +19,7 @@ fn key(seed: u64) -> Ed25519Key {
 fn carol(contacts: Contacts, session_seed: u64) -> Member {
     let mut m =
         Member::new(ROOM, key(3), &mut SeededRng::new_for_testing_only(session_seed)).with_contacts(contacts);
-    m.receive(Frame::Welcome { name: "carol".into(), room_seq: 10, history: 0 }, JOIN).unwrap();
+    m.receive(Frame::Welcome { name: "carol".into(), room_seq: 10, history: 0, e2e: false }, JOIN).unwrap();
     m
 }
 
@@ -203,7 +203,9 @@ fn the_signed_kind_decides_private_or_public_whatever_the_flag_says() {
     assert_eq!((m.sig, m.private, m.mislabeled), (SigCheck::Valid, false, true));
     // A private line to Carol delivered without the flag.
     let bob_key = key(2).public_key();
-    alice.receive(Frame::Welcome { name: "alice".into(), room_seq: 0, history: 0 }, JOIN).unwrap();
+    alice
+        .receive(Frame::Welcome { name: "alice".into(), room_seq: 0, history: 0, e2e: false }, JOIN)
+        .unwrap();
     let listed = |name: &str, key: [u8; 32]| tlschat::chat::MemberInfo {
         name: name.into(),
         standing: tlschat::chat::Standing::Verified,

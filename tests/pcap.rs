@@ -370,3 +370,108 @@ fn private_messages_are_end_to_end_the_relays_capture_key_log_and_output_never_h
     }
     room.proc.kill();
 }
+
+#[test]
+fn an_e2e_room_chats_and_neither_the_capture_nor_the_relays_output_holds_a_line() {
+    let dir = TempDir::new("pcap-e2e-room");
+    let file = dir.join("room.pcapng");
+    let keylog = dir.join("keylog.txt");
+    let mut room = Room::start_with(&dir, "listen", &["--e2e", "--pcap", file.to_str().unwrap()], |cmd| {
+        cmd.env("SSLKEYLOGFILE", &keylog);
+    });
+    room.proc.stdout.wait_for_text("end to end room (--e2e)");
+    let names = ["alice", "bob", "carol"];
+    let mut members: Vec<Proc> = Vec::new();
+    for name in names {
+        let p = json_member(&dir, &room, name);
+        let welcome = json_event(&p, "the welcome", |v| v["type"] == "welcome");
+        assert_eq!(welcome["e2e"], true, "{welcome}");
+        members.push(p);
+    }
+    // Each is in the room's group once it holds all three.
+    for p in &members {
+        json_event(p, "the group of three", |v| v["type"] == "e2e_group" && v["members"] == 3);
+    }
+    let lines = [
+        "alice says: the launch code is 0451",
+        "bob says: the meeting moved to pier 39",
+        "carol says: bring the blue folder",
+    ];
+    for (p, line) in members.iter_mut().zip(lines) {
+        p.send_line(line);
+        json_event(p, "its line delivered", |v| v["type"] == "delivered" && v["private"] == false);
+    }
+    for (i, p) in members.iter().enumerate() {
+        for (j, line) in lines.iter().enumerate() {
+            if i == j {
+                continue;
+            }
+            let got = json_event(p, line, |v| v["type"] == "message" && v["text"] == *line);
+            assert_eq!(
+                (got["e2e"].as_bool(), got["sig"].as_str(), got["from"].as_str()),
+                (Some(true), Some("valid"), Some(names[j])),
+                "{got}"
+            );
+        }
+    }
+    // A guest (no key) is refused with the reason.
+    let mut cmd = Command::new("openssl");
+    cmd.current_dir(dir.path()).args([
+        "s_client",
+        "-connect",
+        &format!("127.0.0.1:{}", room.addr.port()),
+        "-servername",
+        "localhost",
+        "-CAfile",
+        room.ca.to_str().unwrap(),
+        "-tls1_3",
+        "-quiet",
+        "-nocommands",
+    ]);
+    let guest = Proc::spawn("s_client", &mut cmd);
+    guest.stdout.wait_for_text("this room is end to end: members only; a guest has no key to be added with");
+    room.proc.stdout.wait_for_text("refused a member: this room is end to end: members only");
+    // The host runs the relay and is not in the group: its line is refused.
+    room.proc.send_line("the host tries: the safe is behind the painting");
+    room.proc
+        .stdout
+        .wait_for_text("not sent: this room is end to end and its relay's host is not in its group");
+    for p in &mut members {
+        p.close_stdin();
+        assert!(p.wait().success(), "{}", p.output());
+    }
+    room.proc.stdout.wait_for_count("left (close_notify)", 3);
+
+    let text = decrypted_data(&file);
+    // The capture decrypts: the guest's refusal is there in clear.
+    assert!(text.contains("this room is end to end"), "the capture does not decrypt:\n{text:?}");
+    let keys = std::fs::read_to_string(&keylog).unwrap();
+    assert!(keys.contains("CLIENT_TRAFFIC_SECRET_0"), "{keys}");
+    let relay_said = format!("{}\n{}", room.proc.stdout.text(), room.proc.stderr.all().join("\n"));
+    // Every file the relay wrote in its home (its log of the room among them).
+    fn files(dir: &Path, out: &mut Vec<(std::path::PathBuf, Vec<u8>)>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                files(&path, out);
+            } else if let Ok(bytes) = std::fs::read(&path) {
+                out.push((path, bytes));
+            }
+        }
+    }
+    let mut kept = Vec::new();
+    files(&room.home, &mut kept);
+    assert!(kept.iter().any(|(p, _)| p.ends_with("log.redb")), "{kept:?}");
+    for word in ["0451", "pier 39", "blue folder", "behind the painting"] {
+        assert!(!text.contains(word), "the relay's capture holds {word:?}");
+        assert!(!relay_said.contains(word), "the relay's output holds {word:?}:\n{relay_said}");
+        for (path, bytes) in &kept {
+            assert!(
+                !bytes.windows(word.len()).any(|w| w == word.as_bytes()),
+                "{} holds {word:?}",
+                path.display()
+            );
+        }
+    }
+    room.proc.kill();
+}

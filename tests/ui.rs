@@ -620,7 +620,7 @@ fn room_app() -> (App, Now) {
     let mut feed = RoomFeed::new();
     let alice_key = feed.alice.public_key();
     let carol_key = feed.carol.public_key();
-    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 4, history: 0 }, now);
+    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 4, history: 0, e2e: false }, now);
     let members = vec![
         RoomFeed::info("alice", Standing::Verified, alice_key),
         RoomFeed::info("bob", Standing::Verified, seeded_key(2).public_key()),
@@ -702,7 +702,11 @@ fn a_line_that_mentions_me_rings_the_bell_unless_turned_off() {
     for bell in [true, false] {
         let mut app = client_app(now).with_bell(bell);
         let mut feed = RoomFeed::new();
-        feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 4, history: 0 }, now);
+        feed.show(
+            &mut app,
+            Frame::Welcome { name: "carol".into(), room_seq: 4, history: 0, e2e: false },
+            now,
+        );
         let plain = RoomFeed::signed(&mut feed.alice, "hello");
         feed.room_seq += 1;
         let frame =
@@ -961,7 +965,7 @@ fn my_lines(app: &App) -> Vec<String> {
 fn a_refused_line_is_marked_not_sent_and_the_lines_after_it_keep_their_own_marks() {
     let now = t0();
     let mut app = client_app(now);
-    chat(&mut app, ChatEvent::Welcome { name: "carol".into(), history: 0 }, now);
+    chat(&mut app, ChatEvent::Welcome { name: "carol".into(), history: 0, e2e: false }, now);
     // Three lines typed before the connection answers any: the middle one
     // cannot be signed (nobody of that name is known).
     for line in ["first", "/msg nobody psst", "third"] {
@@ -1109,7 +1113,7 @@ fn notices_after(app: &App, before: usize) -> Vec<String> {
 fn msg_alone_gives_its_usage_names_is_who_clear_empties_and_nick_explains() {
     let now = t0();
     let mut app = client_app(now);
-    chat(&mut app, ChatEvent::Welcome { name: "carol".into(), history: 0 }, now);
+    chat(&mut app, ChatEvent::Welcome { name: "carol".into(), history: 0, e2e: false }, now);
     for (line, says) in [
         ("/msg", "/msg NAME TEXT: a private message"),
         ("/msg bob", "/msg NAME TEXT: a private message"),
@@ -1138,7 +1142,7 @@ fn actions_read_as_irssi_sentences_with_the_mark_outside_them() {
     let now = t0();
     let mut app = client_app(now);
     let mut feed = RoomFeed::new();
-    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 4, history: 0 }, now);
+    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 4, history: 0, e2e: false }, now);
     let Frame::Post { signed } = feed.alice.compose(Kind::Action, "waves", None, FEED_MS).unwrap().0 else {
         unreachable!()
     };
@@ -1194,7 +1198,7 @@ fn times_are_local_with_utc_available_and_history_shows_when_a_line_was_written(
     let now = t0();
     let mut app = client_app(now).with_clock(india);
     let mut feed = RoomFeed::new();
-    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 4, history: 1 }, now);
+    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 4, history: 1, e2e: false }, now);
     // Written at 1_800_000_000 (08:00 UTC), replayed at 12:04 UTC.
     let Frame::Post { signed: old } =
         feed.alice.compose(Kind::Text, "written long ago", None, 1_800_000_000_000).unwrap().0
@@ -1292,7 +1296,9 @@ fn each_mark_of_a_later_session_shows_with_its_legend_in_help() {
         (1..=4).map(|i| RoomFeed::signed(&mut feed.alice, &format!("alice's line {i}"))).collect();
     // The first session: carol read alice's first line and heard bob.
     let mut first = member_of(3);
-    first.receive(Frame::Welcome { name: "carol".into(), room_seq: 1, history: 0 }, FEED_MS).unwrap();
+    first
+        .receive(Frame::Welcome { name: "carol".into(), room_seq: 1, history: 0, e2e: false }, FEED_MS)
+        .unwrap();
     let deliver = |room_seq, author: &str, signed: &[u8]| Frame::Deliver {
         room_seq,
         flags: 0,
@@ -1318,7 +1324,7 @@ fn each_mark_of_a_later_session_shows_with_its_legend_in_help() {
     typed(&mut app, "/clear", now);
     let _ = app.update(key(KeyCode::Enter), now);
     feed.room_seq = 10;
-    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 10, history: 0 }, now);
+    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 10, history: 0, e2e: false }, now);
     let line = alice_lines.remove(1);
     feed.deliver(&mut app, "alice", line, now);
     let line = RoomFeed::signed(&mut bob, "bob again");
@@ -1370,7 +1376,7 @@ fn our_own_line_replayed_as_history_shows_as_ours() {
     let now = t0();
     let mut app = client_app(now);
     let mut feed = RoomFeed::new();
-    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 4, history: 1 }, now);
+    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 4, history: 1, e2e: false }, now);
     // A line carol said in an earlier session, as the relay replays it.
     let mut earlier_carol = member_of(3);
     let said = RoomFeed::signed(&mut earlier_carol, "what I said yesterday");
@@ -1418,7 +1424,7 @@ fn after_the_labs_reconnect_shown_history_is_folded_and_the_verdict_said_again()
         RoomFeed::info("alice", Standing::Verified, feed.alice.public_key()),
         RoomFeed::info("carol", Standing::Verified, feed.carol.public_key()),
     ];
-    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 4, history: 0 }, now);
+    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 4, history: 0, e2e: false }, now);
     feed.show(&mut app, Frame::Roster { total: 2, last: true, members: members.clone() }, now);
     let hello = RoomFeed::signed(&mut feed.alice, "hello everyone");
     feed.deliver(&mut app, "alice", hello.clone(), now);
@@ -1431,7 +1437,7 @@ fn after_the_labs_reconnect_shown_history_is_folded_and_the_verdict_said_again()
     let _ = app.update(Msg::Net(NetEvent::Lab(Report::Reconnecting)), now);
     // The new connection: a new member state, the room's history and list.
     feed.carol = member_of(3);
-    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 5, history: 1 }, now);
+    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 5, history: 1, e2e: false }, now);
     let replayed = Frame::Deliver {
         room_seq: 5,
         flags: 1, // history
@@ -1459,7 +1465,7 @@ fn our_line_found_in_the_history_after_a_reconnect_is_marked_delivered_once() {
     let now = t0();
     let mut app = client_app(now);
     let mut feed = RoomFeed::new();
-    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 4, history: 0 }, now);
+    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 4, history: 0, e2e: false }, now);
     typed(&mut app, "a replayed line", now);
     let _ = app.update(key(KeyCode::Enter), now);
     let sent = ChatEvent::Sent {
@@ -1475,7 +1481,7 @@ fn our_line_found_in_the_history_after_a_reconnect_is_marked_delivered_once() {
     let _ = app.update(Msg::Net(NetEvent::Lab(tlschat::lab::Report::Reconnecting)), now);
     let ours = RoomFeed::signed(&mut feed.carol, "a replayed line");
     feed.carol = member_of(3);
-    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 5, history: 1 }, now);
+    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 5, history: 1, e2e: false }, now);
     let replayed = Frame::Deliver { room_seq: 5, flags: 1, author: "carol".into(), signed: ours };
     feed.show(&mut app, replayed, now);
     let text = screen(&mut app, 120, 12);
@@ -1493,7 +1499,7 @@ fn the_header_says_reconnecting_with_the_attempt_and_wait_then_back() {
     let (events, _) = client_events("localhost", 41);
     let now = feed(&mut app, events, now);
     let mut feed = RoomFeed::new();
-    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 4, history: 0 }, now);
+    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 4, history: 0, e2e: false }, now);
     let hello = RoomFeed::signed(&mut feed.alice, "hello everyone");
     feed.deliver(&mut app, "alice", hello, now);
     let error =
@@ -1525,7 +1531,7 @@ fn a_private_line_waits_for_its_end_to_end_group_then_both_sides_show_the_lock()
     let mut feed = RoomFeed::new();
     let alice_key = feed.alice.public_key();
     let carol_key = feed.carol.public_key();
-    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 4, history: 0 }, now);
+    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 4, history: 0, e2e: false }, now);
     let members = vec![
         RoomFeed::info("alice", Standing::Verified, alice_key),
         RoomFeed::info("carol", Standing::Verified, carol_key),
@@ -1536,7 +1542,9 @@ fn a_private_line_waits_for_its_end_to_end_group_then_both_sides_show_the_lock()
         matches!(feed.carol.take_outgoing().as_slice(), [Frame::Publish { packages }] if packages.len() == 4)
     );
     // Alice is in the room too, her key packages at the relay.
-    feed.alice.receive(Frame::Welcome { name: "alice".into(), room_seq: 3, history: 0 }, FEED_MS).unwrap();
+    feed.alice
+        .receive(Frame::Welcome { name: "alice".into(), room_seq: 3, history: 0, e2e: false }, FEED_MS)
+        .unwrap();
     feed.alice.receive(Frame::Roster { total: 2, last: true, members }, FEED_MS).unwrap();
     let Some(Frame::Publish { packages }) = feed.alice.take_outgoing().pop() else {
         panic!("alice publishes")
@@ -1617,14 +1625,14 @@ fn group_panel_app(reveal: bool) -> (App, Now, tlschat::chat::e2e::GroupView) {
     feed.carol = member_of(3).with_update_policy(policy);
     feed.alice = member_of(1).with_update_policy(policy);
     let (alice_key, carol_key) = (feed.alice.public_key(), feed.carol.public_key());
-    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 4, history: 0 }, now);
+    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 4, history: 0, e2e: false }, now);
     let members = vec![
         RoomFeed::info("alice", Standing::Verified, alice_key),
         RoomFeed::info("carol", Standing::Verified, carol_key),
     ];
     feed.show(&mut app, Frame::Roster { total: 2, last: true, members: members.clone() }, now);
     feed.carol.take_outgoing();
-    feed.alice.receive(Frame::Welcome { name: "alice".into(), room_seq: 3, history: 0 }, FEED_MS).unwrap();
+    feed.alice.receive(Frame::Welcome { name: "alice".into(), room_seq: 3, history: 0, e2e: false }, FEED_MS).unwrap();
     feed.alice.receive(Frame::Roster { total: 2, last: true, members }, FEED_MS).unwrap();
     let Some(Frame::Publish { packages }) = feed.alice.take_outgoing().pop() else {
         panic!("alice publishes")
@@ -1781,7 +1789,7 @@ fn the_group_panel_draws_a_larger_tree_with_blanks_and_up_down_picks_the_group_s
     let mut feed = RoomFeed::new();
     let (alice_key, carol_key) = (feed.alice.public_key(), feed.carol.public_key());
     let bob_key = seeded_key(2).public_key();
-    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 4, history: 0 }, now);
+    feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 4, history: 0, e2e: false }, now);
     let members = vec![
         RoomFeed::info("alice", Standing::Verified, alice_key),
         RoomFeed::info("bob", Standing::Verified, bob_key),
@@ -1832,4 +1840,118 @@ fn the_group_panel_draws_a_larger_tree_with_blanks_and_up_down_picks_the_group_s
     // Following the newest: a step of group 1 shows it again.
     chat(&mut app, hand_step("alice", 1, 3, vec![Leaf { node: 0, key: Some(carol_key), me: true }]), now);
     assert_eq!(app.group_shown().map(|g| (g.number, g.view.epoch)), Some((1, 3)));
+}
+
+// ---------------------------------------------------------------------------
+// An end-to-end room (`listen --e2e`)
+
+/// Carol's screen in an end-to-end room: her line typed before she is in
+/// the group is refused (never sent in clear), then alice's Welcome adds
+/// her and alice's line comes sealed, with the lock mark. Real MLS state
+/// on both sides; the relay's frames made by hand.
+#[test]
+fn an_end_to_end_room_says_so_in_its_header_refuses_a_line_before_the_group_and_locks_its_lines() {
+    let now = t0();
+    let mut app = client_app(now);
+    let (mut alice, mut carol) = (member_of(1), member_of(3));
+    let show = |app: &mut App, carol: &mut tlschat::chat::Member, frame: Frame| {
+        for event in carol.receive(frame, FEED_MS).unwrap() {
+            let _ = app.update(Msg::Net(NetEvent::Chat { peer: server(), event }), now);
+        }
+    };
+    show(&mut app, &mut carol, Frame::Welcome { name: "carol".into(), room_seq: 4, history: 0, e2e: true });
+    let Some(Frame::Publish { packages }) = carol.take_outgoing().into_iter().next() else { panic!() };
+    let alice_info = MemberInfo {
+        name: "alice".into(),
+        standing: Standing::Verified,
+        key: alice.public_key(),
+        idle_secs: 3,
+    };
+    let carol_info = MemberInfo {
+        name: "carol".into(),
+        standing: Standing::Verified,
+        key: carol.public_key(),
+        idle_secs: 0,
+    };
+    show(
+        &mut app,
+        &mut carol,
+        Frame::Roster { total: 2, last: true, members: vec![alice_info, carol_info.clone()] },
+    );
+    // Typed before the group has her: refused on her screen, nothing sent.
+    typed(&mut app, "am I in?", now);
+    let _ = app.update(key(KeyCode::Enter), now);
+    let err = carol.say(Kind::Text, "am I in?", None, FEED_MS).unwrap_err();
+    assert!(carol.take_outgoing().is_empty());
+    chat(
+        &mut app,
+        ChatEvent::Refused { code: RefusalCode::BadMessage, text: format!("not sent: {err}") },
+        now,
+    );
+    // Alice, the committer, makes the group with carol in it.
+    alice
+        .receive(Frame::Welcome { name: "alice".into(), room_seq: 1, history: 0, e2e: true }, FEED_MS)
+        .unwrap();
+    alice.take_outgoing();
+    let carol_in =
+        Frame::Presence { room_seq: 4, joined: true, member: carol_info.clone(), reason: String::new() };
+    alice.receive(carol_in, FEED_MS).unwrap();
+    let task = Frame::GroupTask {
+        epoch: 0,
+        create: true,
+        add: vec![(carol.public_key(), packages[0].clone())],
+        remove: vec![],
+    };
+    alice.receive(task, FEED_MS).unwrap();
+    let Some(Frame::GroupCommit { epoch, adds, removes, commit, welcome }) = alice.take_outgoing().pop()
+    else {
+        panic!()
+    };
+    let committed = Frame::GroupCommitted {
+        room_seq: 5,
+        from: "alice".into(),
+        key: alice.public_key(),
+        epoch,
+        adds,
+        removes,
+        commit,
+    };
+    alice.receive(committed, FEED_MS).unwrap();
+    show(
+        &mut app,
+        &mut carol,
+        Frame::GroupWelcome { room_seq: 5, from: "alice".into(), key: alice.public_key(), welcome },
+    );
+    alice.say(Kind::Text, "welcome to the sealed room", None, FEED_MS).unwrap();
+    let Some(Frame::GroupSend { message, .. }) = alice.take_outgoing().pop() else { panic!() };
+    show(
+        &mut app,
+        &mut carol,
+        Frame::GroupMessage { room_seq: 6, from: "alice".into(), key: alice.public_key(), message },
+    );
+    let text = screen(&mut app, 120, 24);
+    insta::assert_snapshot!("e2e_room_120x24", text);
+    assert!(text.contains("end to end room: the relay cannot read it"), "{text}");
+    assert!(!text.contains("the relay reads the room"), "{text}");
+    assert!(text.contains("you ✗ not sent: am I in?"), "{text}");
+    assert!(text.contains("alice ✓ new 🔒: welcome to the sealed room"), "{text}");
+}
+
+/// The host's screen of an end-to-end room: its header says so, and a
+/// guest's connection is refused with the reason.
+#[test]
+fn the_hosts_screen_of_an_end_to_end_room_shows_a_guest_refused_with_the_reason() {
+    let now = t0();
+    let mut app =
+        App::new(true).with_room_key("58011 19260 35353 28049 14300 65719".into()).with_e2e_room(true);
+    let _ = app
+        .update(Msg::Started { peer: "127.0.0.1:8443".into(), state: "listening".into(), server: true }, now);
+    let refusal = tlschat::chat::relay::JoinError::EndToEnd.to_string();
+    let note = format!("refused a member: {refusal}");
+    let _ = app.update(Msg::Net(NetEvent::RoomNote { note }), now);
+    let text = screen(&mut app, 120, 12);
+    insta::assert_snapshot!("e2e_room_host_guest_refused_120x12", text);
+    assert!(text.contains("this room is end to end: members only"), "{text}");
+    assert!(text.contains("guest has no key to be added with"), "{text}");
+    assert!(text.contains("end to end room: the relay cannot read it"), "{text}");
 }

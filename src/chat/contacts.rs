@@ -14,7 +14,11 @@
 //! changed <new key hex> <name>
 //! session <author key hex> <session hex> <room|private> <last seq> <its time_ms>
 //! room-seq <the last room sequence number seen>
+//! e2e-room
 //! ```
+//!
+//! `e2e-room` says the relay once said this room is end to end (`listen
+//! --e2e`): a later session in which it says otherwise is a downgrade.
 //!
 //! The last record is where a reconnecting member resumes the room from
 //! (its [`Frame::Resume`](super::frame::Frame::Resume)).
@@ -84,6 +88,8 @@ pub struct Contacts {
     sessions: HashMap<SessionId, SessionMark>,
     /// The last room sequence number this member saw in the room.
     room_seq: Option<u64>,
+    /// The room was end to end.
+    e2e_room: bool,
     /// Changed since the last [`Self::saved`].
     dirty: bool,
     /// A binding (not only a session mark) changed since then.
@@ -149,7 +155,8 @@ impl Contacts {
                 ["room-seq", seq] => {
                     out.room_seq = Some(seq.parse().map_err(|_| bad("a sequence number is a number"))?);
                 }
-                _ => return Err(bad("not a contact, changed, session or room-seq record")),
+                ["e2e-room"] => out.e2e_room = true,
+                _ => return Err(bad("not a contact, changed, session, room-seq or e2e-room record")),
             }
         }
         Ok(out)
@@ -187,6 +194,9 @@ impl Contacts {
         }
         if let Some(seq) = self.room_seq {
             let _ = writeln!(out, "room-seq {seq}");
+        }
+        if self.e2e_room {
+            out.push_str("e2e-room\n");
         }
         out
     }
@@ -332,6 +342,20 @@ impl Contacts {
         if self.room_seq.is_none_or(|seen| room_seq > seen) {
             self.room_seq = Some(room_seq);
             self.dirty = true;
+        }
+    }
+
+    /// Whether the relay once said this room is end to end.
+    pub fn e2e_room(&self) -> bool {
+        self.e2e_room
+    }
+
+    /// Remembers that the relay said this room is end to end.
+    pub fn saw_e2e_room(&mut self) {
+        if !self.e2e_room {
+            self.e2e_room = true;
+            self.dirty = true;
+            self.new_binding = true;
         }
     }
 

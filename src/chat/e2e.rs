@@ -291,6 +291,123 @@ fn parse(message: &[u8], what: &'static str) -> Result<MlsMessageBodyIn, E2eErro
     Ok(parsed.extract())
 }
 
+/// What an end-to-end room's member expects an MLS message of its group to
+/// be: a member's line, or a commit whose adds and removes the relay
+/// declared (checked before it is merged).
+pub enum Expect<'a> {
+    /// An application message.
+    Application,
+    /// A commit, which must add exactly `adds` and remove exactly `removes`.
+    Commit {
+        /// The keys the relay says it adds.
+        adds: &'a [[u8; 32]],
+        /// The keys the relay says it removes.
+        removes: &'a [[u8; 32]],
+    },
+}
+
+// An end-to-end room's group (see `crate::chat::group`): opening with what
+// is expected, so that a commit is checked before it is merged and never
+// taken where a line was expected.
+impl E2e {
+    /// Opens a message of `group` that the relay says `from` sent, as
+    /// `expect` says it must be. A commit that adds or removes other keys
+    /// than declared, one where a line was expected, or a line where a
+    /// commit was, is refused and nothing of it is merged.
+    pub fn open_expected(
+        &mut self,
+        group: &[u8],
+        message: &[u8],
+        from: [u8; 32],
+        expect: Expect<'_>,
+    ) -> Result<Opened, E2eError> {
+        let protocol = match parse(message, "message")? {
+            MlsMessageBodyIn::PrivateMessage(m) => ProtocolMessage::from(m),
+            _ => return Err(E2eError::Malformed { what: "message", why: "not a private message".into() }),
+        };
+        if protocol.group_id().as_slice() != group {
+            return Err(E2eError::Rejected("for another group than the room's".into()));
+        }
+        let provider = &self.provider;
+        let g = self.groups.get_mut(group).ok_or(E2eError::NoGroup)?;
+        let processed = g.process_message(provider, protocol).map_err(rejected)?;
+        let sender = match processed.sender() {
+            Sender::Member(index) => {
+                g.member_at(*index).ok_or_else(|| E2eError::Rejected("from no member".into()))?
+            }
+            _ => return Err(E2eError::Rejected("not sent by a member of the group".into())),
+        };
+        let sender = leaf_key(&sender.credential, &sender.signature_key)?;
+        expect_key(sender, from, "the message's sender")?;
+        match (processed.into_content(), expect) {
+            (ProcessedMessageContent::ApplicationMessage(app), Expect::Application) => {
+                Ok(Opened::Application {
+                    group: group.to_vec(),
+                    epoch: g.epoch().as_u64(),
+                    sender,
+                    plaintext: app.into_bytes(),
+                })
+            }
+            (ProcessedMessageContent::StagedCommitMessage(staged), Expect::Commit { adds, removes }) => {
+                let mut added = Vec::new();
+                for add in staged.add_proposals() {
+                    let leaf = add.add_proposal().key_package().leaf_node();
+                    added.push(leaf_key(leaf.credential(), leaf.signature_key().as_slice())?);
+                }
+                for update in staged.update_proposals() {
+                    let leaf = update.update_proposal().leaf_node();
+                    leaf_key(leaf.credential(), leaf.signature_key().as_slice())?;
+                }
+                if let Some(leaf) = staged.update_path_leaf_node() {
+                    expect_key(
+                        leaf_key(leaf.credential(), leaf.signature_key().as_slice())?,
+                        sender,
+                        "the committer's new leaf",
+                    )?;
+                }
+                let removed: Vec<[u8; 32]> = staged
+                    .remove_proposals()
+                    .filter_map(|r| g.member_at(r.remove_proposal().removed()))
+                    .filter_map(|m| leaf_key(&m.credential, &m.signature_key).ok())
+                    .collect();
+                let same = |a: &[[u8; 32]], b: &[[u8; 32]]| {
+                    a.len() == b.len() && a.iter().all(|k| b.contains(k)) && b.iter().all(|k| a.contains(k))
+                };
+                if !same(&added, adds) || !same(&removed, removes) {
+                    return Err(E2eError::WrongKey(format!(
+                        "the commit adds {} and removes {} member(s), not the {} and {} the relay declared",
+                        added.len(),
+                        removed.len(),
+                        adds.len(),
+                        removes.len()
+                    )));
+                }
+                let removed_me = staged.self_removed();
+                g.merge_staged_commit(provider, *staged).map_err(rejected)?;
+                let epoch = g.epoch().as_u64();
+                if removed_me {
+                    self.forget(group);
+                }
+                Ok(Opened::Commit {
+                    group: group.to_vec(),
+                    epoch,
+                    committer: sender,
+                    added,
+                    removed,
+                    removed_me,
+                })
+            }
+            (ProcessedMessageContent::StagedCommitMessage(_), Expect::Application) => {
+                Err(E2eError::Rejected("a commit where a member's line was expected (not merged)".into()))
+            }
+            (_, Expect::Commit { .. }) => {
+                Err(E2eError::Rejected("not a commit, where one was expected".into()))
+            }
+            _ => Err(E2eError::Rejected("a proposal on its own (only commits and messages are used)".into())),
+        }
+    }
+}
+
 impl E2e {
     /// The MLS state of the member whose identity key is `me`.
     pub fn new(me: [u8; 32]) -> Self {

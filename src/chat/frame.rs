@@ -28,6 +28,20 @@ pub const MAX_KEY_PACKAGE: usize = 2048;
 /// with the longest name, still fits a frame.
 pub const MAX_SEALED: usize = MAX_FRAME - (8 + 1 + 255 + 32 + 2);
 
+/// The most keys one [`Frame::GroupTask`] adds (each with its key package)
+/// or removes, and one [`Frame::GroupCommit`] declares.
+pub const MAX_GROUP_CHANGES: usize = 4;
+/// The longest MLS message a [`Frame::GroupSend`] may carry: its
+/// [`Frame::GroupMessage`], with the longest name, still fits a frame.
+pub const MAX_GROUP_MESSAGE: usize = MAX_FRAME - (8 + 1 + 255 + 32 + 2);
+
+/// Flags on a [`Frame::Welcome`].
+pub mod welcome_flags {
+    /// The room is end to end (`listen --e2e`): one MLS group, members
+    /// only, no history.
+    pub const E2E: u8 = 1;
+}
+
 /// How a member takes part, as the relay tells others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Standing {
@@ -192,6 +206,8 @@ pub enum Frame {
         room_seq: u64,
         /// How many history frames follow.
         history: u16,
+        /// The room is end to end ([`welcome_flags::E2E`]).
+        e2e: bool,
     },
     /// Relay to member: a signed message, unchanged, in the relay's order.
     Deliver {
@@ -292,6 +308,92 @@ pub enum Frame {
         /// Key packages the relay still holds for this seat.
         left: u16,
     },
+    /// Relay to member, in an end-to-end room: change the room's group
+    /// (you are its committer): make it (`create`), add these members with
+    /// the key packages they published, remove these.
+    GroupTask {
+        /// The group's epoch the commit must be made at (0 to create).
+        epoch: u64,
+        /// There is no group: make it, then add `add`.
+        create: bool,
+        /// Keys to add, each with one of its key packages.
+        add: Vec<([u8; 32], Vec<u8>)>,
+        /// Keys to remove.
+        remove: Vec<[u8; 32]>,
+    },
+    /// Member to relay: a commit to the room's group at `epoch`, declaring
+    /// whom it adds and removes (none: a self-Update), with the Welcome
+    /// for those it adds (empty when none).
+    GroupCommit {
+        /// The epoch it was made at.
+        epoch: u64,
+        /// Keys it adds.
+        adds: Vec<[u8; 32]>,
+        /// Keys it removes.
+        removes: Vec<[u8; 32]>,
+        /// The MLS commit (a PrivateMessage).
+        commit: Vec<u8>,
+        /// The MLS Welcome, or empty.
+        welcome: Vec<u8>,
+    },
+    /// Member to relay: a room line, signed then sealed in the room's
+    /// group at `epoch`.
+    GroupSend {
+        /// The group's epoch it was sealed at.
+        epoch: u64,
+        /// The sequence number of the signed message inside, for the `Ack`.
+        seq: u64,
+        /// The MLS PrivateMessage.
+        message: Vec<u8>,
+    },
+    /// Relay to member: a commit to the room's group, in the room's order.
+    GroupCommitted {
+        /// The relay's sequence number.
+        room_seq: u64,
+        /// The name the relay binds to the committer's key.
+        from: String,
+        /// The committer's key, as its TLS handshake proved it.
+        key: [u8; 32],
+        /// The epoch it was made at; the group is at `epoch + 1` after it.
+        epoch: u64,
+        /// Keys it says it adds.
+        adds: Vec<[u8; 32]>,
+        /// Keys it says it removes.
+        removes: Vec<[u8; 32]>,
+        /// The MLS commit.
+        commit: Vec<u8>,
+    },
+    /// Relay to a member just added to the room's group: its MLS Welcome.
+    GroupWelcome {
+        /// The relay's sequence number (the commit's).
+        room_seq: u64,
+        /// The name the relay binds to the committer's key.
+        from: String,
+        /// The committer's key.
+        key: [u8; 32],
+        /// The MLS Welcome.
+        welcome: Vec<u8>,
+    },
+    /// Relay to member: a room line sealed in the room's group.
+    GroupMessage {
+        /// The relay's sequence number.
+        room_seq: u64,
+        /// The name the relay binds to the sender's key.
+        from: String,
+        /// The sender's key, as its TLS handshake proved it.
+        key: [u8; 32],
+        /// The MLS PrivateMessage.
+        message: Vec<u8>,
+    },
+    /// Relay to member: what you sent for the room's group was for another
+    /// epoch than the group's; seal it again at this one (after the
+    /// commits you have not yet processed).
+    GroupRetry {
+        /// The group's epoch now.
+        epoch: u64,
+        /// The sequence number of the refused line (0 for a commit).
+        seq: u64,
+    },
 }
 
 impl Frame {
@@ -314,6 +416,13 @@ impl Frame {
             Self::KeyPackage { .. } => 0x89,
             Self::Sealed { .. } => 0x8a,
             Self::PackagesLeft { .. } => 0x8b,
+            Self::GroupCommit { .. } => 0x07,
+            Self::GroupSend { .. } => 0x08,
+            Self::GroupTask { .. } => 0x8c,
+            Self::GroupCommitted { .. } => 0x8d,
+            Self::GroupWelcome { .. } => 0x8e,
+            Self::GroupMessage { .. } => 0x8f,
+            Self::GroupRetry { .. } => 0x90,
         }
     }
 
@@ -324,10 +433,11 @@ impl Frame {
             Self::Post { signed } => out.extend_from_slice(signed),
             Self::Who => {}
             Self::Resume { after } => out.extend_from_slice(&after.to_be_bytes()),
-            Self::Welcome { name, room_seq, history } => {
+            Self::Welcome { name, room_seq, history, e2e } => {
                 put_str8(&mut out, name);
                 out.extend_from_slice(&room_seq.to_be_bytes());
                 codec::put_u16(&mut out, *history);
+                out.push(if *e2e { welcome_flags::E2E } else { 0 });
             }
             Self::Deliver { room_seq, flags, author, signed } => {
                 out.extend_from_slice(&room_seq.to_be_bytes());
@@ -388,6 +498,52 @@ impl Frame {
                 codec::put_bytes(&mut out, LenPrefix::U16, message);
             }
             Self::PackagesLeft { left } => codec::put_u16(&mut out, *left),
+            Self::GroupTask { epoch, create, add, remove } => {
+                out.extend_from_slice(&epoch.to_be_bytes());
+                out.push(u8::from(*create));
+                codec::put_items(
+                    &mut out,
+                    LenPrefix::U16,
+                    add.iter().take(MAX_GROUP_CHANGES),
+                    |out, (k, p)| {
+                        out.extend_from_slice(k);
+                        codec::put_bytes(out, LenPrefix::U16, p);
+                    },
+                );
+                put_keys(&mut out, remove);
+            }
+            Self::GroupCommit { epoch, adds, removes, commit, welcome } => {
+                out.extend_from_slice(&epoch.to_be_bytes());
+                put_keys(&mut out, adds);
+                put_keys(&mut out, removes);
+                codec::put_bytes(&mut out, LenPrefix::U16, commit);
+                codec::put_bytes(&mut out, LenPrefix::U16, welcome);
+            }
+            Self::GroupSend { epoch, seq, message } => {
+                out.extend_from_slice(&epoch.to_be_bytes());
+                out.extend_from_slice(&seq.to_be_bytes());
+                codec::put_bytes(&mut out, LenPrefix::U16, message);
+            }
+            Self::GroupCommitted { room_seq, from, key, epoch, adds, removes, commit } => {
+                out.extend_from_slice(&room_seq.to_be_bytes());
+                put_str8(&mut out, from);
+                out.extend_from_slice(key);
+                out.extend_from_slice(&epoch.to_be_bytes());
+                put_keys(&mut out, adds);
+                put_keys(&mut out, removes);
+                codec::put_bytes(&mut out, LenPrefix::U16, commit);
+            }
+            Self::GroupWelcome { room_seq, from, key, welcome: message }
+            | Self::GroupMessage { room_seq, from, key, message } => {
+                out.extend_from_slice(&room_seq.to_be_bytes());
+                put_str8(&mut out, from);
+                out.extend_from_slice(key);
+                codec::put_bytes(&mut out, LenPrefix::U16, message);
+            }
+            Self::GroupRetry { epoch, seq } => {
+                out.extend_from_slice(&epoch.to_be_bytes());
+                out.extend_from_slice(&seq.to_be_bytes());
+            }
         }
         let len = out.len() - HEADER;
         debug_assert!(len <= MAX_FRAME, "frame body of {len} bytes");
@@ -404,7 +560,12 @@ impl Frame {
             0x01 => Self::Post { signed: r.rest().to_vec() },
             0x02 => Self::Who,
             0x03 => Self::Resume { after: u64(&mut r)? },
-            0x81 => Self::Welcome { name: str8(&mut r)?, room_seq: u64(&mut r)?, history: r.u16()? },
+            0x81 => Self::Welcome {
+                name: str8(&mut r)?,
+                room_seq: u64(&mut r)?,
+                history: r.u16()?,
+                e2e: flag_bits(&mut r, welcome_flags::E2E)? != 0,
+            },
             0x82 => Self::Deliver {
                 room_seq: u64(&mut r)?,
                 flags: flag_bits(&mut r, flags::HISTORY | flags::PRIVATE)?,
@@ -463,6 +624,53 @@ impl Frame {
                 message: r.vec16()?.rest().to_vec(),
             },
             0x8b => Self::PackagesLeft { left: r.u16()? },
+            0x8c => {
+                let epoch = u64(&mut r)?;
+                let create = boolean(&mut r)?;
+                let mut count = 0;
+                let add = r.vec16()?.items(0, |list| {
+                    count += 1;
+                    if count > MAX_GROUP_CHANGES {
+                        return Err(list.invalid("too many members added in one task"));
+                    }
+                    Ok((list.array()?, list.vec16()?.rest().to_vec()))
+                })?;
+                Self::GroupTask { epoch, create, add, remove: keys(&mut r)? }
+            }
+            0x07 => Self::GroupCommit {
+                epoch: u64(&mut r)?,
+                adds: keys(&mut r)?,
+                removes: keys(&mut r)?,
+                commit: r.vec16()?.rest().to_vec(),
+                welcome: r.vec16()?.rest().to_vec(),
+            },
+            0x08 => Self::GroupSend {
+                epoch: u64(&mut r)?,
+                seq: u64(&mut r)?,
+                message: r.vec16()?.rest().to_vec(),
+            },
+            0x8d => Self::GroupCommitted {
+                room_seq: u64(&mut r)?,
+                from: str8(&mut r)?,
+                key: r.array()?,
+                epoch: u64(&mut r)?,
+                adds: keys(&mut r)?,
+                removes: keys(&mut r)?,
+                commit: r.vec16()?.rest().to_vec(),
+            },
+            0x8e => Self::GroupWelcome {
+                room_seq: u64(&mut r)?,
+                from: str8(&mut r)?,
+                key: r.array()?,
+                welcome: r.vec16()?.rest().to_vec(),
+            },
+            0x8f => Self::GroupMessage {
+                room_seq: u64(&mut r)?,
+                from: str8(&mut r)?,
+                key: r.array()?,
+                message: r.vec16()?.rest().to_vec(),
+            },
+            0x90 => Self::GroupRetry { epoch: u64(&mut r)?, seq: u64(&mut r)? },
             _ => return Err(r.invalid("unknown frame type")),
         };
         r.finish()?;
@@ -493,6 +701,24 @@ fn put_member(out: &mut Vec<u8>, m: &MemberInfo) {
     out.push(m.standing.code());
     out.extend_from_slice(&m.key);
     out.extend_from_slice(&m.idle_secs.to_be_bytes());
+}
+
+/// A list of at most [`MAX_GROUP_CHANGES`] keys.
+fn put_keys(out: &mut Vec<u8>, keys: &[[u8; 32]]) {
+    codec::put_items(out, LenPrefix::U16, keys.iter().take(MAX_GROUP_CHANGES), |out, k| {
+        out.extend_from_slice(k)
+    });
+}
+
+fn keys(r: &mut Reader<'_>) -> Result<Vec<[u8; 32]>, InvalidMessage> {
+    let mut count = 0;
+    r.vec16()?.items(0, |list| {
+        count += 1;
+        if count > MAX_GROUP_CHANGES {
+            return Err(list.invalid("too many keys in one group change"));
+        }
+        list.array()
+    })
 }
 
 fn u64(r: &mut Reader<'_>) -> Result<u64, InvalidMessage> {
@@ -603,11 +829,8 @@ mod tests {
         prop_oneof![
             proptest::collection::vec(any::<u8>(), 0..300).prop_map(|signed| Frame::Post { signed }),
             Just(Frame::Who),
-            ("\\PC{0,20}", any::<u64>(), any::<u16>()).prop_map(|(name, room_seq, history)| Frame::Welcome {
-                name,
-                room_seq,
-                history
-            }),
+            ("\\PC{0,20}", any::<u64>(), any::<u16>(), any::<bool>())
+                .prop_map(|(name, room_seq, history, e2e)| Frame::Welcome { name, room_seq, history, e2e }),
             (any::<u64>(), 0..4u8, "[a-z]{0,10}", proptest::collection::vec(any::<u8>(), 0..300)).prop_map(
                 |(room_seq, flags, author, signed)| Frame::Deliver { room_seq, flags, author, signed }
             ),
@@ -641,6 +864,64 @@ mod tests {
             (any::<u64>(), "[a-z]{0,10}", any::<[u8; 32]>(), proptest::collection::vec(any::<u8>(), 0..300))
                 .prop_map(|(room_seq, from, key, message)| Frame::Sealed { room_seq, from, key, message }),
             any::<u16>().prop_map(|left| Frame::PackagesLeft { left }),
+            (
+                any::<u64>(),
+                any::<bool>(),
+                proptest::collection::vec(
+                    (any::<[u8; 32]>(), proptest::collection::vec(any::<u8>(), 0..40)),
+                    0..4
+                ),
+                proptest::collection::vec(any::<[u8; 32]>(), 0..4)
+            )
+                .prop_map(|(epoch, create, add, remove)| Frame::GroupTask {
+                    epoch,
+                    create,
+                    add,
+                    remove
+                }),
+            (
+                any::<u64>(),
+                proptest::collection::vec(any::<[u8; 32]>(), 0..4),
+                proptest::collection::vec(any::<[u8; 32]>(), 0..4),
+                proptest::collection::vec(any::<u8>(), 0..100),
+                proptest::collection::vec(any::<u8>(), 0..100)
+            )
+                .prop_map(|(epoch, adds, removes, commit, welcome)| Frame::GroupCommit {
+                    epoch,
+                    adds,
+                    removes,
+                    commit,
+                    welcome
+                }),
+            (any::<u64>(), any::<u64>(), proptest::collection::vec(any::<u8>(), 0..100))
+                .prop_map(|(epoch, seq, message)| Frame::GroupSend { epoch, seq, message }),
+            (
+                any::<u64>(),
+                "[a-z]{0,10}",
+                any::<[u8; 32]>(),
+                any::<u64>(),
+                proptest::collection::vec(any::<[u8; 32]>(), 0..4),
+                proptest::collection::vec(any::<[u8; 32]>(), 0..4),
+                proptest::collection::vec(any::<u8>(), 0..100)
+            )
+                .prop_map(|(room_seq, from, key, epoch, adds, removes, commit)| {
+                    Frame::GroupCommitted { room_seq, from, key, epoch, adds, removes, commit }
+                }),
+            (any::<u64>(), "[a-z]{0,10}", any::<[u8; 32]>(), proptest::collection::vec(any::<u8>(), 0..100))
+                .prop_map(|(room_seq, from, key, welcome)| Frame::GroupWelcome {
+                    room_seq,
+                    from,
+                    key,
+                    welcome
+                }),
+            (any::<u64>(), "[a-z]{0,10}", any::<[u8; 32]>(), proptest::collection::vec(any::<u8>(), 0..100))
+                .prop_map(|(room_seq, from, key, message)| Frame::GroupMessage {
+                    room_seq,
+                    from,
+                    key,
+                    message
+                }),
+            (any::<u64>(), any::<u64>()).prop_map(|(epoch, seq)| Frame::GroupRetry { epoch, seq }),
         ]
     }
 

@@ -26,7 +26,9 @@ use super::e2e::{self, E2e, wire};
 use super::frame::{Frame, MemberInfo, RefusalCode, Standing, flags};
 use super::message::{Fields, Kind, MessageError, Signed, chain_hash};
 
+mod room_group;
 mod update;
+pub use room_group::MAX_E2E_HELD;
 pub use update::{UPDATE_EVERY_MS, UPDATE_EVERY_SEALED, UpdatePolicy};
 
 /// What the member makes of a message's signature and origin.
@@ -223,6 +225,9 @@ pub enum ChatEvent {
         name: String,
         /// History messages that follow.
         history: u16,
+        /// The room is end to end (`listen --e2e`): this member reads from
+        /// its join on, with no history before it.
+        e2e: bool,
     },
     /// We sent a message (not yet delivered).
     Sent {
@@ -391,6 +396,34 @@ pub enum ChatEvent {
         /// Why.
         why: String,
     },
+    /// The relay says that a room this member knew as end to end (an
+    /// earlier session's Welcome) is not: a downgrade. Room lines are not
+    /// sent; what comes in clear is still read.
+    E2eDowngraded,
+    /// The room's end-to-end group changed: this member joined it, or a
+    /// commit (ours or another's, checked) moved it to a new epoch.
+    E2eGroup {
+        /// The group's epoch now.
+        epoch: u64,
+        /// Members in it now (0: we were removed).
+        members: usize,
+        /// Who committed (or sent our Welcome).
+        by: String,
+        /// Members it added.
+        adds: usize,
+        /// Members it removed.
+        removes: usize,
+    },
+    /// A room line waits, signed, until members who left are removed from
+    /// the group (so that they never read it).
+    E2eHeld {
+        /// The line.
+        text: String,
+        /// Lines waiting.
+        queued: usize,
+        /// Who left and is still in the group.
+        gone: Vec<String>,
+    },
     /// A delivered message that is not a signed message at all.
     Malformed {
         /// The name the relay gave its author.
@@ -432,6 +465,15 @@ pub enum ComposeError {
     /// End to end could not be done; nothing is sent in clear.
     #[error("not sent end to end: {0}")]
     E2e(String),
+    /// A room line in an end-to-end room before this member is in its group.
+    #[error("you are not in the room's end-to-end group yet (nothing was sent in clear)")]
+    NotInGroup,
+    /// A room line in a room this member knew as end to end and the relay
+    /// now says is not.
+    #[error(
+        "this room was end to end and the relay now says it is not: your lines are not sent in clear (reconnect to an end-to-end relay)"
+    )]
+    Downgraded,
     /// `/msg` to a name this member has not seen in the room.
     #[error("no member named {0} is known here (/who lists who is in)")]
     UnknownName(String),
@@ -594,6 +636,16 @@ impl RoomOrder {
         true
     }
 
+    /// Takes `room_seq` without judging gaps (frames of a group this
+    /// member was not in yet went to others); false for a repeat.
+    fn follow(&mut self, room_seq: u64) -> bool {
+        if self.recent.contains(&room_seq) {
+            return false;
+        }
+        self.remember(room_seq);
+        true
+    }
+
     fn remember(&mut self, room_seq: u64) {
         self.last = Some(room_seq);
         if self.recent.insert(room_seq) {
@@ -664,6 +716,16 @@ pub struct Member {
     packages_made: usize,
     /// When pair groups update our leaf.
     update_policy: UpdatePolicy,
+    /// The end-to-end room (`listen --e2e`).
+    room_e2e: room_group::RoomE2e,
+}
+
+/// Who sealed a message that came end to end, as the relay names it.
+#[derive(Debug, Clone, Copy)]
+struct Sealer {
+    key: [u8; 32],
+    /// A room line (else a `/msg` to us).
+    room: bool,
 }
 
 /// A `/msg` recipient's end-to-end state.
@@ -735,6 +797,7 @@ impl Member {
             outgoing: Vec::new(),
             packages_made: 0,
             update_policy: UpdatePolicy::default(),
+            room_e2e: room_group::RoomE2e::default(),
         }
     }
 
@@ -757,6 +820,9 @@ impl Member {
         now_ms: u64,
     ) -> Result<Vec<ChatEvent>, ComposeError> {
         let Some(name) = to else {
+            if self.room_is_e2e() {
+                return self.say_e2e_room(kind, text, now_ms);
+            }
             let (frame, event) = self.compose(kind, text, None, now_ms)?;
             self.outgoing.push(frame);
             return Ok(vec![event]);
@@ -1056,6 +1122,10 @@ impl Member {
         if std::mem::replace(&mut self.resume.welcomed, true) {
             return;
         }
+        // An end-to-end room keeps no history: nothing to resume.
+        if self.e2e_room() {
+            return;
+        }
         match self.contacts.room_seq() {
             None => {}
             Some(seen) if seen > room_seq => {
@@ -1292,17 +1362,26 @@ impl Member {
         let mut out = Vec::new();
         let Some(frame) = self.resuming(frame)? else { return Ok(out) };
         match frame {
-            Frame::Welcome { name, room_seq, history } => {
+            Frame::Welcome { name, room_seq, history, e2e } => {
                 self.order.remember(room_seq);
                 self.listed.insert(name_key(&name), self.me);
                 self.name = Some(name.clone());
                 let first = self.joined_ms.is_none();
                 self.joined_ms.get_or_insert(now_ms);
-                out.push(ChatEvent::Welcome { name, history });
+                out.push(ChatEvent::Welcome { name, history, e2e });
+                self.room_mode(e2e, &mut out);
                 self.start_resume(room_seq, history, &mut out);
                 if first {
                     self.publish(e2e::KEY_PACKAGES, &mut out);
                 }
+            }
+            Frame::Deliver { room_seq, flags: f, author, .. } if self.e2e_room() => {
+                // Nothing of an end-to-end room comes in clear.
+                if f & flags::HISTORY == 0 && f & flags::PRIVATE == 0 {
+                    self.order.check(room_seq, &mut out);
+                }
+                let why = "a line in clear in an end-to-end room: not shown".to_owned();
+                out.push(ChatEvent::E2eRefused { from: author, why });
             }
             Frame::Deliver { room_seq, flags: f, author, signed } => {
                 let history = f & flags::HISTORY != 0;
@@ -1324,6 +1403,7 @@ impl Member {
                 if !private {
                     self.order.check(room_seq, &mut out);
                     self.contacts.saw_room_seq(room_seq);
+                    self.room_acked(seq);
                 }
                 out.push(ChatEvent::Delivered { seq, private, room_seq });
             }
@@ -1331,9 +1411,13 @@ impl Member {
                 self.resumed(after, upto, complete, now_ms, &mut out)?
             }
             Frame::Presence { room_seq, joined, member, reason } => {
-                if !self.order.check(room_seq, &mut out) {
+                let waiting = self.e2e_room() && self.e2e_epoch().is_none();
+                let fresh =
+                    if waiting { self.order.follow(room_seq) } else { self.order.check(room_seq, &mut out) };
+                if !fresh {
                     return Ok(out);
                 }
+                self.room_presence(member.key, joined, &mut out);
                 self.listen(&member, &mut out);
                 if !joined {
                     self.pair_left(member.key, &mut out);
@@ -1366,6 +1450,9 @@ impl Member {
                 }
                 for member in &members {
                     self.listen(member, &mut out);
+                    if member.standing != Standing::Guest {
+                        self.room_presence(member.key, true, &mut out);
+                    }
                 }
                 self.roster.extend(members);
                 if last {
@@ -1383,7 +1470,22 @@ impl Member {
                     self.publish(e2e::KEY_PACKAGES - left, &mut out);
                 }
             }
+            Frame::GroupTask { epoch, create, add, remove } => {
+                self.group_task(epoch, create, add, remove, now_ms, &mut out)
+            }
+            Frame::GroupCommitted { room_seq, from, key, epoch, adds, removes, commit } => {
+                self.group_committed(room_seq, from, key, epoch, adds, removes, &commit, &mut out)
+            }
+            Frame::GroupWelcome { room_seq, from, key, welcome } => {
+                self.group_welcome(room_seq, from, key, &welcome, now_ms, &mut out)
+            }
+            Frame::GroupMessage { room_seq, from, key, message } => {
+                self.group_message(room_seq, from, key, &message, now_ms, &mut out)
+            }
+            Frame::GroupRetry { epoch, seq } => self.group_retry(epoch, seq, &mut out),
             Frame::Post { .. }
+            | Frame::GroupCommit { .. }
+            | Frame::GroupSend { .. }
             | Frame::Who
             | Frame::Resume { .. }
             | Frame::Publish { .. }
@@ -1392,7 +1494,16 @@ impl Member {
                 return Err(InvalidMessage { what: "chat frame", why: "a member's frame sent by the relay" });
             }
         }
+        self.maybe_update(now_ms, &mut out);
         Ok(out)
+    }
+
+    /// Commits a fresh leaf in the end-to-end room's group if it is time:
+    /// the driver calls it now and then (it is also checked on each frame).
+    pub fn tick(&mut self, now_ms: u64) -> Vec<ChatEvent> {
+        let mut out = Vec::new();
+        self.maybe_update(now_ms, &mut out);
+        out
     }
 
     /// Takes note of a member the relay lists: its key addresses `/msg`
@@ -1498,7 +1609,7 @@ impl Member {
         bytes: &[u8],
         now_ms: u64,
         out: &mut Vec<ChatEvent>,
-        sealed_by: Option<[u8; 32]>,
+        sealed_by: Option<Sealer>,
         sealed: Option<Arc<[u8]>>,
     ) {
         let signed = match Signed::open(bytes) {
@@ -1517,9 +1628,11 @@ impl Member {
         if let Some(sealer) = sealed_by {
             // End to end, the MLS sender (the key the relay says sent it,
             // which MLS authenticated) must be the author, writing to us.
-            let why = if f.author != sealer {
+            let why = if f.author != sealer.key {
                 Some("an end-to-end message whose signed author is not the member who sealed it")
-            } else if f.recipient != Some(self.me) {
+            } else if sealer.room && f.recipient.is_some() {
+                Some("a private message sealed as a line of the end-to-end room")
+            } else if !sealer.room && f.recipient != Some(self.me) {
                 Some("an end-to-end message signed for someone else")
             } else {
                 None

@@ -6,6 +6,7 @@
 //!   stream into them;
 //! - [`name`]: display names: the rules, the comparison key, look-alikes;
 //! - [`relay`]: the room: who is in, and which frames go to whom;
+//! - [`group`]: an end-to-end room's MLS group, as the relay orders it;
 //! - [`member`]: a member: signs what its user writes, verifies what the
 //!   relay delivers, and notices replays, gaps and changed keys;
 //! - [`peers`]: what a relay of a room on a bus knows of the room's
@@ -18,6 +19,7 @@
 pub mod contacts;
 pub mod e2e;
 pub mod frame;
+pub mod group;
 pub mod log;
 pub mod member;
 pub mod message;

@@ -485,7 +485,9 @@ mod tests {
         let mut carol =
             Member::new(room, key(3), &mut SeededRng::new_for_testing_only(30)).with_contacts(contacts);
         let joined = 1_800_000_000_000;
-        carol.receive(Frame::Welcome { name: "carol".into(), room_seq: 10, history: 0 }, joined).unwrap();
+        carol
+            .receive(Frame::Welcome { name: "carol".into(), room_seq: 10, history: 0, e2e: false }, joined)
+            .unwrap();
         let mut mallory = Member::new(room, key(9), &mut SeededRng::new_for_testing_only(90));
         let Frame::Post { signed } = mallory.compose(Kind::Text, "it is me", None, joined).unwrap().0 else {
             panic!("a post")

@@ -14,6 +14,7 @@ use super::e2e::{self, wire};
 use super::frame::{
     Frame, MAX_KEY_PACKAGE, MAX_PUBLISHED, MAX_ROSTER, MAX_SEALED, MemberInfo, RefusalCode, Standing, flags,
 };
+use super::group::{self, Group};
 use super::log::Log;
 pub use super::log::{Past, Retention};
 use super::message::{Kind, MAX_TEXT, MessageError, Signed};
@@ -94,6 +95,10 @@ pub struct Config {
     /// [`Output::Publish`] instead of numbering it, and it fans out what
     /// the bus ordered, fed back through [`Relay::ordered`].
     pub bus: bool,
+    /// The room is end to end (`listen --e2e`): one MLS group that the
+    /// relay orders and cannot read ([`super::group`]); members only, one
+    /// seat per key, at most [`group::MAX_MEMBERS`], no history.
+    pub e2e: bool,
 }
 
 impl Config {
@@ -110,6 +115,7 @@ impl Config {
             guests: true,
             banned: HashSet::new(),
             bus: false,
+            e2e: false,
         }
     }
 }
@@ -203,6 +209,11 @@ pub enum JoinError {
     /// The host banned this key.
     #[error("the host banned this key from the room")]
     Banned,
+    /// A guest, in an end-to-end room.
+    #[error(
+        "this room is end to end: members only; a guest has no key to be added with (connect with `tlschat connect`)"
+    )]
+    EndToEnd,
 }
 
 #[derive(Debug)]
@@ -301,12 +312,15 @@ pub struct Relay {
     /// The room's other relays ([`Config::bus`]): the most recently active
     /// of their members, and how many they seat, for the list a joiner gets.
     elsewhere: (Vec<MemberInfo>, usize),
+    /// The room's MLS group, in an end-to-end room.
+    group: Option<Group>,
 }
 
 impl Relay {
     /// An empty room.
     pub fn new(config: Config) -> Self {
         let log = Log::new(config.keep);
+        let group = config.e2e.then(Group::new);
         Self {
             config,
             seats: BTreeMap::new(),
@@ -316,6 +330,7 @@ impl Relay {
             names: HashMap::new(),
             changes: 0,
             elsewhere: (Vec::new(), 0),
+            group,
         }
     }
 
@@ -351,6 +366,11 @@ impl Relay {
     /// returns whether any went.
     pub fn expire(&mut self, now_ms: u64) -> bool {
         self.log.expire(now_ms)
+    }
+
+    /// Whether the room is end to end ([`Config::e2e`]).
+    pub fn e2e(&self) -> bool {
+        self.config.e2e
     }
 
     /// The room's id.
@@ -390,17 +410,24 @@ impl Relay {
         if self.seats.contains_key(&id) {
             return Err(JoinError::Taken(id));
         }
-        if id != HOST && self.members() >= self.config.max_members {
-            return Err(JoinError::Full(self.config.max_members));
+        let max_members = if self.config.e2e {
+            self.config.max_members.min(group::MAX_MEMBERS)
+        } else {
+            self.config.max_members
+        };
+        if id != HOST && self.members() >= max_members {
+            return Err(JoinError::Full(max_members));
         }
+        let seats_per_key = if self.config.e2e { 1 } else { self.config.seats_per_key };
         match &joiner {
+            Joiner::Guest if self.config.e2e => return Err(JoinError::EndToEnd),
             Joiner::Guest if !self.config.guests => return Err(JoinError::NoGuests),
             Joiner::Verified { key, .. } if self.config.banned.contains(key) => {
                 return Err(JoinError::Banned);
             }
             Joiner::Verified { key, .. } => {
                 let seats = self.seats.values().filter(|s| s.key == *key).count();
-                if seats >= self.config.seats_per_key {
+                if seats >= seats_per_key {
                     return Err(JoinError::TooManySeats(seats));
                 }
             }
@@ -467,6 +494,10 @@ impl Relay {
         if id != HOST {
             out.push(Output::Note(note));
         }
+        if let Some(group) = self.group.as_mut() {
+            group.joined(id, key);
+            out.extend(self.group_task(now_ms));
+        }
         Ok(out)
     }
 
@@ -480,7 +511,8 @@ impl Relay {
         let history = u16::try_from(replayed).unwrap_or(u16::MAX);
         let welcome = match transport {
             Transport::Frames => {
-                Frame::Welcome { name: info.name.clone(), room_seq: self.room_seq, history }.encode()
+                let e2e = self.config.e2e;
+                Frame::Welcome { name: info.name.clone(), room_seq: self.room_seq, history, e2e }.encode()
             }
             Transport::Lines => format!(
                 "tlschat: you are {} (unverified guest); {} in the room, the host included.\n\
@@ -549,6 +581,10 @@ impl Relay {
             self.broadcast(None, &presence.encode().into(), &line, &mut out);
         }
         out.push(Output::Note(note));
+        if let Some(group) = self.group.as_mut() {
+            group.left(id);
+            out.extend(self.group_task(now_ms));
+        }
         out
     }
 
@@ -601,7 +637,20 @@ impl Relay {
                     out.push(Output::Send(id, frame.encode().into()));
                 }
             }
+            Frame::Post { .. } if self.config.e2e => {
+                let text = "not sent: this room is end to end; a line in clear is refused (update tlschat)";
+                out.extend(self.refuse(
+                    id,
+                    RefusalCode::BadMessage,
+                    text.to_owned(),
+                    "a line in clear",
+                    now_ms,
+                ));
+            }
             Frame::Post { signed } => self.post(id, &signed, now_ms, &mut out),
+            frame @ (Frame::GroupCommit { .. } | Frame::GroupSend { .. }) => {
+                self.group_frame(id, frame, now_ms, &mut out)
+            }
             Frame::Resume { after } => self.resume(id, after, now_ms, &mut out),
             Frame::Publish { packages } => self.publish(id, packages, now_ms, &mut out),
             Frame::Fetch { key } => self.fetch(id, key, now_ms, &mut out),
@@ -784,6 +833,81 @@ impl Relay {
         }
         seat.strikes = 0;
         seat.packages.extend(packages);
+        out.extend(self.group_task(now_ms));
+    }
+
+    /// The room's group has work: the task for its committer, handing out
+    /// the key packages it needs (their owners told how many are left).
+    fn group_task(&mut self, now_ms: u64) -> Vec<Output> {
+        let mut out = Vec::new();
+        let Some(group) = self.group.as_mut() else { return out };
+        let seats = &mut self.seats;
+        let task = group.next_task(now_ms, &mut |sid| {
+            let seat = seats.get_mut(&sid)?;
+            let package = seat.packages.pop_front()?;
+            let left = u16::try_from(seat.packages.len()).unwrap_or(u16::MAX);
+            out.push(Output::Send(sid, Frame::PackagesLeft { left }.encode().into()));
+            Some(package)
+        });
+        if let Some((seat, task)) = task {
+            out.push(Output::Send(seat, task.encode().into()));
+        }
+        out
+    }
+
+    /// Called now and then: a group task its committer let go unanswered
+    /// for [`group::TASK_WAIT_MS`] goes to the next member in line.
+    pub fn group_tick(&mut self, now_ms: u64) -> Vec<Output> {
+        let Some(group) = self.group.as_mut() else { return Vec::new() };
+        if !group.overdue(now_ms) {
+            return Vec::new();
+        }
+        let mut out =
+            vec![Output::Note("a group task went unanswered: the next member in line gets it".into())];
+        out.extend(self.group_task(now_ms));
+        out
+    }
+
+    /// A [`Frame::GroupCommit`] or [`Frame::GroupSend`]: see [`super::group`].
+    fn group_frame(&mut self, id: SeatId, frame: Frame, now_ms: u64, out: &mut Vec<Output>) {
+        if !self.e2e_token(id, now_ms, out) {
+            return;
+        }
+        let Some(seat) = self.seats.get(&id) else { return };
+        let (key, name) = (seat.key, seat.name.clone());
+        let Some(group) = self.group.as_mut() else {
+            let why = "not taken: this room is not end to end";
+            out.extend(self.refuse(id, RefusalCode::BadMessage, why.to_owned(), why, now_ms));
+            return;
+        };
+        let commit = matches!(frame, Frame::GroupCommit { .. });
+        let taken = match frame {
+            Frame::GroupCommit { epoch, adds, removes, commit, welcome } => {
+                group.commit(id, key, &name, epoch, adds, removes, commit, welcome, &mut self.room_seq)
+            }
+            Frame::GroupSend { epoch, seq, message } => {
+                group.send(id, key, &name, epoch, seq, message, &mut self.room_seq)
+            }
+            _ => return,
+        };
+        match taken {
+            Ok(sends) => {
+                if let Some(seat) = self.seats.get_mut(&id) {
+                    seat.strikes = 0;
+                    seat.active_ms = now_ms;
+                }
+                out.extend(sends.into_iter().map(|(sid, bytes)| Output::Send(sid, bytes)));
+                if commit {
+                    out.extend(self.group_task(now_ms));
+                }
+            }
+            Err(group::Refusal::Retry { epoch, seq }) => {
+                out.push(Output::Send(id, Frame::GroupRetry { epoch, seq }.encode().into()))
+            }
+            Err(group::Refusal::Refused(why)) => {
+                out.extend(self.refuse(id, RefusalCode::BadMessage, why.clone(), &why, now_ms))
+            }
+        }
     }
 
     /// A member asks for a key package of `key`'s: one is handed out (and
@@ -1294,5 +1418,12 @@ fn frame_name(frame: &Frame) -> &'static str {
         Frame::KeyPackage { .. } => "KeyPackage",
         Frame::Sealed { .. } => "Sealed",
         Frame::PackagesLeft { .. } => "PackagesLeft",
+        Frame::GroupTask { .. } => "GroupTask",
+        Frame::GroupCommit { .. } => "GroupCommit",
+        Frame::GroupSend { .. } => "GroupSend",
+        Frame::GroupCommitted { .. } => "GroupCommitted",
+        Frame::GroupWelcome { .. } => "GroupWelcome",
+        Frame::GroupMessage { .. } => "GroupMessage",
+        Frame::GroupRetry { .. } => "GroupRetry",
     }
 }

@@ -34,6 +34,12 @@ struct World {
     wire: Vec<u8>,
     now: u64,
     rng: SeededRng,
+    /// Deliver in the relay's order, seat by seat, as connections do:
+    /// what a member sends in answer is queued behind what the relay
+    /// already decided (else answered at once, nested).
+    fifo: bool,
+    queue: std::collections::VecDeque<Output>,
+    draining: bool,
 }
 
 impl World {
@@ -49,6 +55,9 @@ impl World {
             wire: Vec::new(),
             now: 1_000_000,
             rng: SeededRng::new_for_testing_only(7),
+            fifo: false,
+            queue: std::collections::VecDeque::new(),
+            draining: false,
         }
     }
 
@@ -103,17 +112,32 @@ impl World {
     }
 
     fn apply(&mut self, out: Vec<Output>) {
-        for o in out {
-            match o {
-                Output::Send(id, bytes) => {
-                    self.wire.extend_from_slice(&bytes);
-                    self.deliver(id, &bytes);
-                }
-                Output::Close(id, reason) => self.closed.push((id, reason)),
-                Output::Note(note) => self.notes.push(note),
-                Output::Publish(..) => unreachable!("a room without a bus publishes nothing"),
-                Output::Remote(..) => unreachable!("a room without a bus asks no other relay"),
+        if !self.fifo {
+            for o in out {
+                self.apply_one(o);
             }
+            return;
+        }
+        self.queue.extend(out);
+        if std::mem::replace(&mut self.draining, true) {
+            return;
+        }
+        while let Some(o) = self.queue.pop_front() {
+            self.apply_one(o);
+        }
+        self.draining = false;
+    }
+
+    fn apply_one(&mut self, o: Output) {
+        match o {
+            Output::Send(id, bytes) => {
+                self.wire.extend_from_slice(&bytes);
+                self.deliver(id, &bytes);
+            }
+            Output::Close(id, reason) => self.closed.push((id, reason)),
+            Output::Note(note) => self.notes.push(note),
+            Output::Publish(..) => unreachable!("a room without a bus publishes nothing"),
+            Output::Remote(..) => unreachable!("a room without a bus asks no other relay"),
         }
     }
 
@@ -1379,7 +1403,7 @@ fn oversized_sealed_messages_and_key_packages_are_refused_and_reach_nobody() {
 #[test]
 fn a_relay_that_keeps_saying_no_key_package_is_left_gets_at_most_64() {
     let mut member = outsider(ROOM, 5);
-    member.receive(Frame::Welcome { name: "carol".into(), room_seq: 1, history: 0 }, 1).unwrap();
+    member.receive(Frame::Welcome { name: "carol".into(), room_seq: 1, history: 0, e2e: false }, 1).unwrap();
     let mut made = 0;
     let mut told = 0;
     for _ in 0..100 {
@@ -1417,4 +1441,5 @@ fn a_line_waiting_for_its_group_is_refused_when_its_recipient_leaves() {
     assert!(!contains(&w.wire, b"wait for me"));
 }
 
+mod group_tests;
 mod pair_updates;

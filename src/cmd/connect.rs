@@ -258,7 +258,7 @@ pub(super) async fn join(dial: Dial<'_>, step_delay: Duration, step: bool, out: 
         let session = async { session.await.map_err(|e| explain(e).to_string()) };
         let events = log_to_file(event_rx, report::client_log_lines, &format!("tlschat: joining {target}"));
         let questions = guard.as_mut().and_then(|g| g.questions.take());
-        let prefs = crate::tui::Prefs { bell: out.bell, reveal, clock: out.clock };
+        let prefs = crate::tui::Prefs { bell: out.bell, reveal, clock: out.clock, e2e_room: false };
         let failure =
             crate::tui::run_client(target.to_owned(), session, events, intent_tx, pace, questions, prefs)
                 .await?;

@@ -75,6 +75,8 @@ pub struct Options {
     /// Share the room with other relays through the NATS server at this
     /// address (`nats://HOST:PORT`): see [`crate::cluster`].
     pub cluster: Option<String>,
+    /// The room is end to end (`--e2e`): see [`crate::chat::group`].
+    pub e2e: bool,
 }
 
 /// `tlschat listen`: serves the room until Ctrl-C or the host quits.
@@ -222,6 +224,13 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
         room_config.guests = !opts.no_guests;
         room_config.seats_per_key = opts.seats_per_key.max(1);
         room_config.banned = banned;
+        room_config.e2e = opts.e2e;
+        if opts.e2e {
+            out.info(
+                "end to end room (--e2e): one MLS group the relay orders and cannot read; members only, \
+                 at most 40, no history; you host it but are not in its group",
+            );
+        }
         let room = match (cluster, log) {
             (Some(cluster), _) => {
                 // The room's history comes from the stream: what it keeps.
@@ -270,7 +279,8 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
     tokio::spawn(server.run());
     if let (true, Some(host)) = (tui, host_intents.clone()) {
         let events = log_to_file(event_rx, report::server_log_lines, &format!("tlschat: room on {local}"));
-        let prefs = crate::tui::Prefs { bell: out.bell, reveal: config_reveal, clock: out.clock };
+        let prefs =
+            crate::tui::Prefs { bell: out.bell, reveal: config_reveal, clock: out.clock, e2e_room: opts.e2e };
         // The screen, unlike the status page, says where the CA file is.
         let ca = ca_path.as_ref().map_or_else(String::new, |path| {
             format!("ca: {}\njoin: tlschat connect {join_addr} --ca {}\n", path.display(), path.display())

@@ -450,12 +450,16 @@ impl RoomTask {
             }
         }
         let mut host_intents = None;
+        // An end-to-end room's host runs its relay and is not in its group:
+        // it is not seated, and what it types is refused (see host_says).
         if let Some(host) = host {
-            let joiner = Joiner::Host { name: host.name, key: host.key.public_key() };
-            self.host = Some(Member::new(self.relay.room(), host.key, &mut OsRng));
             host_intents = Some(host.intents);
-            if let Ok(out) = self.relay.join(HOST, joiner, Transport::Frames, unix_now_ms()) {
-                self.carry_out(out).await;
+            if !self.relay.e2e() {
+                let joiner = Joiner::Host { name: host.name, key: host.key.public_key() };
+                self.host = Some(Member::new(self.relay.room(), host.key, &mut OsRng));
+                if let Ok(out) = self.relay.join(HOST, joiner, Transport::Frames, unix_now_ms()) {
+                    self.carry_out(out).await;
+                }
             }
         }
         let mut progress = self.durable.as_ref().map(|d| d.progress.clone());
@@ -481,6 +485,8 @@ impl RoomTask {
                     if self.relay.expire(unix_now_ms()) {
                         self.hand_to_log();
                     }
+                    let out = self.relay.group_tick(unix_now_ms());
+                    self.carry_out(out).await;
                 }
                 entry = next_of(&mut ordered) => match entry {
                     Some(entry) => self.bus_entry(entry).await,
@@ -692,7 +698,15 @@ impl RoomTask {
 
     /// Signs what the host says and posts it like any member's message.
     async fn host_says(&mut self, kind: Kind, text: &str, to: Option<&str>, now: u64) -> Vec<Output> {
-        let Some(member) = self.host.as_mut() else { return Vec::new() };
+        let Some(member) = self.host.as_mut() else {
+            if self.relay.e2e() {
+                let text = "not sent: this room is end to end and its relay's host is not in its group; \
+                            to chat in it, join it with `tlschat connect` like any member"
+                    .to_owned();
+                self.report(vec![ChatEvent::Refused { code: RefusalCode::BadMessage, text }]).await;
+            }
+            return Vec::new();
+        };
         // A private line goes end to end, or waits for its group.
         let (events, frames) = match member.say(kind, text, to, now) {
             Ok(events) => (events, member.take_outgoing()),

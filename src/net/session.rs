@@ -70,6 +70,10 @@ const WRITE_DEADLINE: Duration = Duration::from_secs(30);
 const STALLED: &str = "the peer read nothing for 30 s: disconnected";
 
 /// Fires when the room kicks this connection; never, outside a room.
+/// How often an idle member of an end-to-end room checks whether its leaf
+/// is due for an update.
+const E2E_TICK: Duration = Duration::from_secs(30);
+
 async fn kicked(kick: Option<&Notify>) {
     match kick {
         Some(kick) => kick.notified().await,
@@ -572,6 +576,9 @@ impl Chat {
             // Nothing is taken after our close_notify, nor beyond the limit
             // while intents cannot be acted on.
             let listening = self.closing.is_none() && !self.input_ended && self.early.len() < EARLY_LIMIT;
+            let ticking = s.connected
+                && self.closing.is_none()
+                && matches!(&self.mode, Mode::Member(member) if member.e2e_room());
             tokio::select! {
                 read = s.read(READ_CHUNK) => match read {
                     Ok(0) => return s.eof(self.closing.is_some()),
@@ -624,6 +631,21 @@ impl Chat {
                     None => self.input_ended = true,
                 },
                 go = next_go(&mut self.step), if self.held.is_some() => Box::pin(self.release(s, go)).await?,
+                // An end-to-end room's member updates its leaf now and then,
+                // even when nothing else happens (see Member::tick).
+                () = tokio::time::sleep(E2E_TICK), if ticking => {
+                    if let Mode::Member(member) = &mut self.mode {
+                        let said = member.tick(unix_now_ms());
+                        let frames: Vec<u8> = member.take_outgoing().iter().flat_map(Frame::encode).collect();
+                        for event in said {
+                            let _ = events.send(NetEvent::Chat { peer: s.peer, event }).await;
+                        }
+                        if !frames.is_empty() {
+                            s.tls.send(&frames)?;
+                            s.flush().await?;
+                        }
+                    }
+                }
                 () = sleep_until(timer), if timer_armed => {
                     return match self.closing {
                         // No answer to our close_notify in time: done anyway.

@@ -260,6 +260,8 @@ fn entry_lines<'a>(
     let private = match (tags.private, tags.e2e) {
         (true, true) => " \u{1f512}",
         (true, false) => " (private)",
+        // A line of an end-to-end room.
+        (false, true) => " \u{1f512}",
         _ => "",
     };
     let (head, text_style) = match &entry.author {
@@ -298,6 +300,8 @@ fn entry_lines<'a>(
             let to = match (tags.private, tags.e2e) {
                 (true, true) => " \u{2192} you \u{1f512}",
                 (true, false) => " \u{2192} you (private)",
+                // A line of an end-to-end room.
+                (false, true) => " \u{1f512}",
                 _ => "",
             };
             let head = if tags.action {
@@ -503,7 +507,9 @@ impl Widget for StatusBar<'_> {
         if app.log().unread() > 0 {
             parts.push(format!("{} unread", app.log().unread()));
         }
-        if app.in_room() {
+        if app.e2e_room() {
+            parts.push("\u{1f512} end to end room: the relay cannot read it".to_owned());
+        } else if app.in_room() {
             // Said plainly, so that nobody takes the room for end to end.
             parts.push("the relay reads the room; /msg \u{1f512} is end to end".to_owned());
         }

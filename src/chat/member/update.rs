@@ -157,7 +157,17 @@ impl Member {
             }
             Ok(PairOpened::Message(Opened::Application { plaintext, .. })) => {
                 let sealed = Some(Arc::from(message));
-                self.deliver(0, false, true, from, &plaintext, now_ms, out, Some(key), sealed);
+                self.deliver(
+                    0,
+                    false,
+                    true,
+                    from,
+                    &plaintext,
+                    now_ms,
+                    out,
+                    Some(super::Sealer { key, room: false }),
+                    sealed,
+                );
                 self.update_if_due(key, now_ms, out);
             }
             Ok(PairOpened::Message(Opened::Commit { .. })) => {}
