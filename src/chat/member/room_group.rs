@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use super::{ChatEvent, ComposeError, Member, Sealer};
-use crate::chat::e2e::{E2eError, Expect, Opened};
+use crate::chat::e2e::{self, E2eError, Expect, Opened};
 use crate::chat::frame::{Frame, RefusalCode};
 use crate::chat::message::{Kind, MessageError};
 use crate::identity::public_key_fingerprint;
@@ -43,7 +43,20 @@ struct Pending {
     create: bool,
     adds: Vec<[u8; 32]>,
     removes: Vec<[u8; 32]>,
+    /// The size of the Welcome sent with it (0: none).
+    welcome: usize,
 }
+
+/// A commit to the room's group, as the panel tells it.
+struct Change {
+    from: u64,
+    to: u64,
+    size: usize,
+    mine: bool,
+}
+
+/// How the group panel names the room's group.
+const ROOM_GROUP: &str = "the room";
 
 /// A member's end-to-end room state.
 #[derive(Debug)]
@@ -357,14 +370,16 @@ impl Member {
                 return out.push(refused(e.to_string()));
             }
         };
+        let welcome = commit.welcome.filter(|_| !adds.is_empty()).unwrap_or_default();
+        let pending = Pending { group, epoch, create, adds, removes, welcome: welcome.len() };
         self.outgoing.push(Frame::GroupCommit {
             epoch,
-            adds: adds.clone(),
-            removes: removes.clone(),
+            adds: pending.adds.clone(),
+            removes: pending.removes.clone(),
             commit: commit.commit,
-            welcome: commit.welcome.filter(|_| !adds.is_empty()).unwrap_or_default(),
+            welcome,
         });
-        self.room_e2e.pending = Some(Pending { group, epoch, create, adds, removes });
+        self.room_e2e.pending = Some(pending);
         self.room_e2e.updated_ms = Some(now_ms);
     }
 
@@ -392,8 +407,14 @@ impl Member {
                     commit: c.commit,
                     welcome: Vec::new(),
                 });
-                self.room_e2e.pending =
-                    Some(Pending { group, epoch, create: false, adds: Vec::new(), removes: Vec::new() });
+                self.room_e2e.pending = Some(Pending {
+                    group,
+                    epoch,
+                    create: false,
+                    adds: Vec::new(),
+                    removes: Vec::new(),
+                    welcome: 0,
+                });
             }
             Err(e) => out.push(ChatEvent::E2eRefused { from: String::new(), why: e.to_string() }),
         }
@@ -429,11 +450,17 @@ impl Member {
             let group = p.group;
             // Our own commit's bytes are not checked against what we sent:
             // merging the pending commit is what the order we saw says.
-            let _ = commit;
             match self.e2e.confirm(&group) {
-                Ok(epoch) => {
+                Ok(to) => {
                     self.room_e2e.group = Some(group.clone());
                     let members = self.e2e.members(&group).len();
+                    let change = Change { from: epoch, to, size: commit.len(), mine: true };
+                    self.room_steps(&group, change, &adds, &removes, out);
+                    if p.welcome > 0 {
+                        let step = e2e::Step::Welcome { size: p.welcome, made: true, members };
+                        self.group_step(ROOM_GROUP, Some(&group), step, out);
+                    }
+                    let epoch = to;
                     out.push(ChatEvent::E2eGroup {
                         epoch,
                         members,
@@ -470,7 +497,10 @@ impl Member {
             let _ = self.e2e.discard(&p.group);
         }
         match self.e2e.open_expected(&group, commit, key, Expect::Commit { adds: &adds, removes: &removes }) {
-            Ok(Opened::Commit { epoch, removed_me, .. }) => {
+            Ok(Opened::Commit { epoch: to, removed_me, .. }) => {
+                let change = Change { from: epoch, to, size: commit.len(), mine: false };
+                self.room_steps(&group, change, &adds, &removes, out);
+                let epoch = to;
                 if removed_me {
                     self.room_e2e.group = None;
                 }
@@ -487,6 +517,36 @@ impl Member {
             Err(e) => out.push(ChatEvent::E2eRefused { from, why: e.to_string() }),
         }
         self.after_commit(out);
+    }
+
+    /// The group panel's steps for a commit to the room's group: the
+    /// members it adds and removes, then the commit itself (an Update when
+    /// it changes only its maker's leaf).
+    fn room_steps(
+        &self,
+        group: &[u8],
+        change: Change,
+        adds: &[[u8; 32]],
+        removes: &[[u8; 32]],
+        out: &mut Vec<ChatEvent>,
+    ) {
+        let Change { from, to, size, mine } = change;
+        if !adds.is_empty() {
+            self.group_step(ROOM_GROUP, Some(group), e2e::Step::Add { added: adds.to_vec() }, out);
+        }
+        if !removes.is_empty() {
+            self.group_step(ROOM_GROUP, Some(group), e2e::Step::Remove { removed: removes.to_vec() }, out);
+        }
+        let step = if adds.is_empty() && removes.is_empty() {
+            let state = if mine { e2e::UpdateState::Confirmed } else { e2e::UpdateState::Merged };
+            e2e::Step::Update { from, to, size, mine, state }
+        } else {
+            let mut proposals = Vec::new();
+            proposals.extend(std::iter::repeat_n("Add", adds.len()));
+            proposals.extend(std::iter::repeat_n("Remove", removes.len()));
+            e2e::Step::Commit { from, to, proposals, size, mine }
+        };
+        self.group_step(ROOM_GROUP, Some(group), step, out);
     }
 
     fn after_commit(&mut self, out: &mut Vec<ChatEvent>) {
@@ -532,6 +592,9 @@ impl Member {
         }
         match self.e2e.join(welcome, key) {
             Ok(joined) => {
+                let step =
+                    e2e::Step::Welcome { size: welcome.len(), made: false, members: joined.members.len() };
+                self.group_step(ROOM_GROUP, Some(&joined.group), step, out);
                 self.room_e2e.group = Some(joined.group);
                 self.room_e2e.updated_ms = Some(now_ms);
                 out.push(ChatEvent::E2eGroup {

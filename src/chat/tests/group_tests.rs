@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::chat::Contacts;
+use crate::chat::e2e;
 use crate::chat::member::ComposeError;
 
 fn e2e_room() -> World {
@@ -424,5 +425,90 @@ fn group_frames_that_are_not_the_rooms_are_refused_as_strikes() {
     assert!(
         alice.iter().any(|e| matches!(e, ChatEvent::Refused { text, .. } if text.contains("not end to end"))),
         "{alice:?}"
+    );
+}
+
+/// The steps (`E2eStep`) a member tells of the room's group, by name.
+fn room_steps(events: &[ChatEvent]) -> Vec<&'static str> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            ChatEvent::E2eStep { peer, step, view, .. } if peer == "the room" => {
+                assert!(view.is_some(), "a room step without the group's view: {e:?}");
+                Some(step.name())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn the_room_groups_life_is_told_as_steps_for_the_group_panel() {
+    let mut w = e2e_room();
+    w.join(1, "alice");
+    w.join(2, "bob");
+    // Bob was added by Alice, the committer: she tells the Add, her commit
+    // and the Welcome she sent; Bob tells the Welcome that let him in.
+    let alice = w.take(1);
+    let steps = room_steps(&alice);
+    for step in ["Add", "Commit", "Welcome"] {
+        assert!(steps.contains(&step), "{step} missing from {steps:?}");
+    }
+    assert!(
+        alice.iter().any(|e| matches!(e,
+            ChatEvent::E2eStep { step: e2e::Step::Welcome { made: true, members: 2, size }, .. } if *size > 0)),
+        "{alice:?}"
+    );
+    let bob = w.take(2);
+    assert!(
+        bob.iter().any(|e| matches!(
+            e,
+            ChatEvent::E2eStep { step: e2e::Step::Welcome { made: false, members: 2, .. }, .. }
+        )),
+        "{bob:?}"
+    );
+    // Carol joins, then leaves: Bob tells her removal as a Remove and a
+    // commit that was not his, from the epoch he was at to the next.
+    w.join(3, "carol");
+    w.take(2);
+    let at = w.epoch(2).unwrap();
+    let out = w.relay.leave(3, "", w.now);
+    w.members.remove(&3);
+    w.apply(out);
+    let bob = w.take(2);
+    assert_eq!(room_steps(&bob), ["Remove", "Commit"], "{bob:?}");
+    assert!(
+        bob.iter().any(|e| matches!(e,
+            ChatEvent::E2eStep { step: e2e::Step::Commit { from, to, mine: false, .. }, .. }
+                if *from == at && *to == at + 1)),
+        "{bob:?}"
+    );
+    // Bob's own leaf update, when it is due: an Update step on both sides.
+    let events = w.members.get_mut(&2).unwrap().tick(w.now + super::super::member::UPDATE_EVERY_MS);
+    assert!(refused(&events) == 0, "{events:?}");
+    let frames = w.members.get_mut(&2).unwrap().take_outgoing();
+    assert_eq!(frames.len(), 1, "{frames:?}");
+    w.post(2, &frames[0]);
+    let alice = w.take(1);
+    assert!(
+        alice.iter().any(|e| matches!(
+            e,
+            ChatEvent::E2eStep {
+                step: e2e::Step::Update { mine: false, state: e2e::UpdateState::Merged, .. },
+                ..
+            }
+        )),
+        "{alice:?}"
+    );
+    let bob = w.take(2);
+    assert!(
+        bob.iter().any(|e| matches!(
+            e,
+            ChatEvent::E2eStep {
+                step: e2e::Step::Update { mine: true, state: e2e::UpdateState::Confirmed, .. },
+                ..
+            }
+        )),
+        "{bob:?}"
     );
 }
