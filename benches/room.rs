@@ -40,7 +40,9 @@
 //!   connections: what a room of 50,000 members needs here (`spread`).
 //!   The bench process then holds no member; the figures are the same,
 //!   with idle memory also per relay (`idle_relayR_*`), latencies in
-//!   buckets of 0.1 ms, and `--settle-secs` 15 and `--rate` 2 by default.
+//!   buckets of 0.1 ms, and `--settle-secs` 15 and `--rate` 2 by default;
+//!   the relays give a handshake `--handshake-timeout` seconds (300), and
+//!   a member whose connection is reset before its seat tries again.
 //!
 //! Members sign what they send and the server checks each signature. By
 //! default they do not check the signatures of what they receive (they
@@ -362,9 +364,19 @@ fn member(
     if !verify {
         let port = server.addr.port();
         tokio::spawn(async move {
-            if let Err(e) =
-                light_member(i, port, Arc::new(config), key, &mut { intent_rx }, epoch, reports, read, None, None)
-                    .await
+            if let Err(e) = light_member(
+                i,
+                port,
+                Arc::new(config),
+                key,
+                &mut { intent_rx },
+                epoch,
+                reports,
+                read,
+                None,
+                None,
+            )
+            .await
             {
                 eprintln!("member {i}: {e}");
             }
@@ -437,7 +449,8 @@ fn member_at(
         for attempt in 0.. {
             let (config, key, reports) = (config.clone(), key.clone(), reports.clone());
             let result =
-                light_member(i, port, config, key, &mut intent_rx, epoch, reports, true, None, Some(&seated)).await;
+                light_member(i, port, config, key, &mut intent_rx, epoch, reports, true, None, Some(&seated))
+                    .await;
             match result {
                 Err(e) if !seated.load(std::sync::atomic::Ordering::Relaxed) && attempt < 10 => {
                     JOIN_RETRIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
