@@ -40,7 +40,9 @@
 //!   connections: what a room of 50,000 members needs here (`spread`).
 //!   The bench process then holds no member; the figures are the same,
 //!   with idle memory also per relay (`idle_relayR_*`), latencies in
-//!   buckets of 0.1 ms, and `--settle-secs` 15 and `--rate` 2 by default.
+//!   buckets of 0.1 ms, and `--settle-secs` 15 and `--rate` 2 by default;
+//!   the relays give a handshake `--handshake-timeout` seconds (300), and
+//!   a member whose connection is reset before its seat tries again.
 //!
 //! Members sign what they send and the server checks each signature. By
 //! default they do not check the signatures of what they receive (they
@@ -239,6 +241,11 @@ impl Drop for Server {
     }
 }
 
+/// How long the relays give a handshake, in seconds (`listen
+/// --handshake-timeout`): 10, their default, unless a storm of several
+/// load processes needs longer (`spread`).
+static HANDSHAKE_SECS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(10);
+
 /// Whether the room keeps its log in memory only (`--memory-only`).
 fn memory_only() -> bool {
     std::env::args().any(|a| a == "--memory-only")
@@ -276,6 +283,10 @@ async fn start_server(members: usize, r: usize, bus: Option<&Bus>, first: Option
         // while their handshakes run.
         .args(["--max-unverified-per-address", &members.to_string()])
         .args(memory_only().then_some("--memory-only"))
+        .args([
+            "--handshake-timeout".to_owned(),
+            HANDSHAKE_SECS.load(std::sync::atomic::Ordering::Relaxed).to_string(),
+        ])
         .env("TLSCHAT_HOME", &home)
         .env_remove("SSLKEYLOGFILE")
         .stdin(Stdio::piped())
@@ -353,8 +364,19 @@ fn member(
     if !verify {
         let port = server.addr.port();
         tokio::spawn(async move {
-            if let Err(e) =
-                light_member(i, port, Arc::new(config), key, intent_rx, epoch, reports, read, None).await
+            if let Err(e) = light_member(
+                i,
+                port,
+                Arc::new(config),
+                key,
+                &mut { intent_rx },
+                epoch,
+                reports,
+                read,
+                None,
+                None,
+            )
+            .await
             {
                 eprintln!("member {i}: {e}");
             }
@@ -396,8 +418,15 @@ fn member(
     intents
 }
 
+/// Connections reset before their member was seated, tried again (`spread`).
+static JOIN_RETRIES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// Connects member `i` to the relay on `port` as a light member (see
 /// [`light_member`]) that reads everything; for the workers of `spread`.
+/// A connection that fails before its member is seated (a listen queue
+/// overflowing in a storm of tens of thousands of connections) is tried
+/// again after a jittered second or two, up to 10 times, as a real client
+/// reconnects; [`JOIN_RETRIES`] counts them.
 fn member_at(
     i: usize,
     port: u16,
@@ -413,12 +442,25 @@ fn member_at(
     config.alpn = vec![tls::ALPN_TLSCHAT.to_vec()];
     config.client_cert = Some(cert.into());
     config.emit_steps = false;
-    let (intents, intent_rx) = mpsc::channel(16);
+    let config = Arc::new(config);
+    let (intents, mut intent_rx) = mpsc::channel(16);
     tokio::spawn(async move {
-        if let Err(e) =
-            light_member(i, port, Arc::new(config), key, intent_rx, epoch, reports, true, None).await
-        {
-            eprintln!("member {i}: {e}");
+        let seated = std::sync::atomic::AtomicBool::new(false);
+        for attempt in 0.. {
+            let (config, key, reports) = (config.clone(), key.clone(), reports.clone());
+            let result =
+                light_member(i, port, config, key, &mut intent_rx, epoch, reports, true, None, Some(&seated))
+                    .await;
+            match result {
+                Err(e) if !seated.load(std::sync::atomic::Ordering::Relaxed) && attempt < 10 => {
+                    JOIN_RETRIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let jitter = (i as u64 * 7919 + attempt * 131) % 1000;
+                    tokio::time::sleep(Duration::from_millis(1000 + jitter)).await;
+                    let _ = e;
+                }
+                Err(e) => return eprintln!("member {i}: {e}"),
+                Ok(()) => return,
+            }
         }
     });
     intents
@@ -449,11 +491,12 @@ async fn light_member(
     port: u16,
     config: Arc<ClientConfig>,
     key: Ed25519Key,
-    mut intents: mpsc::Receiver<Intent>,
+    intents: &mut mpsc::Receiver<Intent>,
     epoch: Instant,
     reports: mpsc::UnboundedSender<Report>,
     read: bool,
     bad: Option<Arc<std::sync::atomic::AtomicU64>>,
+    seated: Option<&std::sync::atomic::AtomicBool>,
 ) -> Result<(), String> {
     let mut tick = tokio::time::interval(Duration::from_micros(500));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -485,6 +528,9 @@ async fn light_member(
             match frame {
                 Frame::Welcome { .. } => {
                     let _ = reports.send(Report::Seated);
+                    if let Some(seated) = seated {
+                        seated.store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
                     if !read {
                         // Reads nothing from now on.
                         std::future::pending::<()>().await;
@@ -633,7 +679,7 @@ async fn main() {
                 config.alpn = vec![tls::ALPN_TLSCHAT.to_vec()];
                 config.client_cert = Some(cert.into());
                 config.emit_steps = false;
-                let (_keep, intent_rx) = mpsc::channel(1);
+                let (_keep, mut intent_rx) = mpsc::channel(1);
                 let (reports, _) = mpsc::unbounded_channel();
                 let at = n + 1;
                 let _ = light_member(
@@ -641,11 +687,12 @@ async fn main() {
                     port,
                     Arc::new(config),
                     key.clone(),
-                    intent_rx,
+                    &mut intent_rx,
                     epoch,
                     reports,
                     true,
                     Some(sent.clone()),
+                    None,
                 )
                 .await;
             }

@@ -340,7 +340,17 @@ impl Members {
     /// binds when it stops.
     pub fn in_memory(dir: &Path) -> Result<Self, RoomError> {
         home::private_dir(dir)?;
-        let bound = match crate::store::read_names(&dir.join(crate::store::FILE))? {
+        let path = dir.join(crate::store::FILE);
+        let stored = match crate::store::read_names(&path) {
+            Ok(names) => names,
+            // A store left by a killed room is repaired by its next writer:
+            // this one, unless a room is running there (then it reads).
+            Err(e) => match RoomLog::open(&path) {
+                Ok(log) => Some(log.names()?),
+                Err(_) => return Err(e.into()),
+            },
+        };
+        let bound = match stored {
             Some(names) if !names.is_empty() => names.into_iter().map(Bound::from_binding).collect(),
             _ => load_members(&dir.join(MEMBERS_FILE))?.into_values().collect(),
         };

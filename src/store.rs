@@ -22,7 +22,7 @@
 //!
 //! The file is opened as redb's single writer: one `tlschat listen` writes
 //! it, and other processes may read it at the same time
-//! ([`read_names`]: `tlschat names`, the tests).
+//! ([`read_names`], which the tests use to see what a running room bound).
 //!
 //! # Why redb
 //!

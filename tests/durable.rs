@@ -306,4 +306,12 @@ fn a_name_bound_before_a_kill_is_still_bound_to_its_key_after_the_restart_and_a_
     alice.send_line("still me");
     wait_until("alice's acknowledgement", || !acknowledged(&alice).is_empty());
     room.proc.kill();
+    alice.kill();
+
+    // Killed again: a room kept in memory starts from the names the store kept.
+    let mut room = listen(&dir, port, &["--memory-only"]);
+    room.proc.stdout.wait_for_text("in memory only (--memory-only)");
+    refused(&dir, &room, "ALICE");
+    room.proc.stdout.wait_for_text("the name alice belongs to the key");
+    room.proc.kill();
 }

@@ -149,6 +149,11 @@ pub async fn coordinate(n: usize, workers: usize) {
     }
     let workers = workers.max(n.div_ceil(PER_WORKER));
     let per_relay = n.div_ceil(relays);
+    // Tens of thousands of handshakes at once on two cores: a member's
+    // turn may come long after it connected, so the relays wait for it.
+    let handshake_secs = arg("--handshake-timeout", 300) as u64;
+    super::HANDSHAKE_SECS.store(handshake_secs, std::sync::atomic::Ordering::Relaxed);
+    println!("relays_handshake_timeout_s={handshake_secs}");
     // Each relay inherits this process's limit.
     raise_open_files(per_relay);
     let bus = if relays > 1 { Some(start_bus().await) } else { None };
@@ -203,18 +208,36 @@ pub async fn coordinate(n: usize, workers: usize) {
         pool.push(Worker { child, stdin, first, count });
     }
     let mut seated = vec![0usize; pool.len()];
+    let (mut retries, mut told) = (0usize, 0usize);
     while seated.iter().sum::<usize>() < n {
         match tokio::time::timeout(Duration::from_secs(120), lines.recv()).await {
             Ok(Some((w, line))) => {
                 if let Some(k) = line.strip_prefix("seated ") {
                     seated[w] = k.parse().unwrap_or(0);
                 }
+                if let Some(k) = line.strip_prefix("join_retries ") {
+                    retries += k.parse::<usize>().unwrap_or(0);
+                    told += 1;
+                }
             }
             _ => fail(&format!("only {} of {n} members were seated", seated.iter().sum::<usize>())),
         }
     }
     let joined = start.elapsed();
+    // Each worker says how many connections it tried again right after its last seat.
+    while told < pool.len() {
+        match tokio::time::timeout(Duration::from_secs(10), lines.recv()).await {
+            Ok(Some((_, line))) => {
+                if let Some(k) = line.strip_prefix("join_retries ") {
+                    retries += k.parse::<usize>().unwrap_or(0);
+                    told += 1;
+                }
+            }
+            _ => break,
+        }
+    }
     println!("members={n}");
+    println!("join_connections_tried_again={retries}");
     println!("store={}", if super::memory_only() { "memory" } else { "disk" });
     println!("relays={relays}");
     println!("load_processes={}", pool.len());
@@ -415,6 +438,7 @@ pub async fn work() {
             _ => fail(&format!("worker {first}: only {seated} of {count} seated")),
         }
     }
+    out(format!("join_retries {}", super::JOIN_RETRIES.load(std::sync::atomic::Ordering::Relaxed)));
     // Member 0's worker hears each probe from one member fewer.
     let hearers = if (first..first + count).contains(&0) { count - 1 } else { count };
     let (mut probe_hist, mut load_hist) = (Histogram::default(), Histogram::default());
