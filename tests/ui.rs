@@ -1632,7 +1632,9 @@ fn group_panel_app(reveal: bool) -> (App, Now, tlschat::chat::e2e::GroupView) {
     ];
     feed.show(&mut app, Frame::Roster { total: 2, last: true, members: members.clone() }, now);
     feed.carol.take_outgoing();
-    feed.alice.receive(Frame::Welcome { name: "alice".into(), room_seq: 3, history: 0, e2e: false }, FEED_MS).unwrap();
+    feed.alice
+        .receive(Frame::Welcome { name: "alice".into(), room_seq: 3, history: 0, e2e: false }, FEED_MS)
+        .unwrap();
     feed.alice.receive(Frame::Roster { total: 2, last: true, members }, FEED_MS).unwrap();
     let Some(Frame::Publish { packages }) = feed.alice.take_outgoing().pop() else {
         panic!("alice publishes")
