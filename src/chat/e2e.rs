@@ -321,90 +321,7 @@ impl E2e {
         from: [u8; 32],
         expect: Expect<'_>,
     ) -> Result<Opened, E2eError> {
-        let protocol = match parse(message, "message")? {
-            MlsMessageBodyIn::PrivateMessage(m) => ProtocolMessage::from(m),
-            _ => return Err(E2eError::Malformed { what: "message", why: "not a private message".into() }),
-        };
-        if protocol.group_id().as_slice() != group {
-            return Err(E2eError::Rejected("for another group than the room's".into()));
-        }
-        let provider = &self.provider;
-        let g = self.groups.get_mut(group).ok_or(E2eError::NoGroup)?;
-        let processed = g.process_message(provider, protocol).map_err(rejected)?;
-        let sender = match processed.sender() {
-            Sender::Member(index) => {
-                g.member_at(*index).ok_or_else(|| E2eError::Rejected("from no member".into()))?
-            }
-            _ => return Err(E2eError::Rejected("not sent by a member of the group".into())),
-        };
-        let sender = leaf_key(&sender.credential, &sender.signature_key)?;
-        expect_key(sender, from, "the message's sender")?;
-        match (processed.into_content(), expect) {
-            (ProcessedMessageContent::ApplicationMessage(app), Expect::Application) => {
-                Ok(Opened::Application {
-                    group: group.to_vec(),
-                    epoch: g.epoch().as_u64(),
-                    sender,
-                    plaintext: app.into_bytes(),
-                })
-            }
-            (ProcessedMessageContent::StagedCommitMessage(staged), Expect::Commit { adds, removes }) => {
-                let mut added = Vec::new();
-                for add in staged.add_proposals() {
-                    let leaf = add.add_proposal().key_package().leaf_node();
-                    added.push(leaf_key(leaf.credential(), leaf.signature_key().as_slice())?);
-                }
-                for update in staged.update_proposals() {
-                    let leaf = update.update_proposal().leaf_node();
-                    leaf_key(leaf.credential(), leaf.signature_key().as_slice())?;
-                }
-                if let Some(leaf) = staged.update_path_leaf_node() {
-                    expect_key(
-                        leaf_key(leaf.credential(), leaf.signature_key().as_slice())?,
-                        sender,
-                        "the committer's new leaf",
-                    )?;
-                }
-                let removed: Vec<[u8; 32]> = staged
-                    .remove_proposals()
-                    .filter_map(|r| g.member_at(r.remove_proposal().removed()))
-                    .filter_map(|m| leaf_key(&m.credential, &m.signature_key).ok())
-                    .collect();
-                let same = |a: &[[u8; 32]], b: &[[u8; 32]]| {
-                    a.len() == b.len() && a.iter().all(|k| b.contains(k)) && b.iter().all(|k| a.contains(k))
-                };
-                if !same(&added, adds) || !same(&removed, removes) {
-                    return Err(E2eError::WrongKey(format!(
-                        "the commit adds {} and removes {} member(s), not the {} and {} the relay declared",
-                        added.len(),
-                        removed.len(),
-                        adds.len(),
-                        removes.len()
-                    )));
-                }
-                let removed_me = staged.self_removed();
-                g.merge_staged_commit(provider, *staged).map_err(rejected)?;
-                let epoch = g.epoch().as_u64();
-                if removed_me {
-                    self.forget(group);
-                }
-                Ok(Opened::Commit {
-                    group: group.to_vec(),
-                    epoch,
-                    committer: sender,
-                    added,
-                    removed,
-                    removed_me,
-                })
-            }
-            (ProcessedMessageContent::StagedCommitMessage(_), Expect::Application) => {
-                Err(E2eError::Rejected("a commit where a member's line was expected (not merged)".into()))
-            }
-            (_, Expect::Commit { .. }) => {
-                Err(E2eError::Rejected("not a commit, where one was expected".into()))
-            }
-            _ => Err(E2eError::Rejected("a proposal on its own (only commits and messages are used)".into())),
-        }
+        self.open_as(message, from, Some((group, expect)))
     }
 }
 
@@ -647,17 +564,34 @@ impl E2e {
     /// Opens a message of one of our groups that the relay says `from` sent:
     /// an application message, or a commit (checked, then merged).
     pub fn open(&mut self, message: &[u8], from: [u8; 32]) -> Result<Opened, E2eError> {
+        self.open_as(message, from, None)
+    }
+
+    /// Opens a message the relay says `from` sent: of any of our groups
+    /// (a pair's: a private or a public message), or, with `room`, of
+    /// that group only, as a private message, and what it must be.
+    fn open_as(
+        &mut self,
+        message: &[u8],
+        from: [u8; 32],
+        room: Option<(&[u8], Expect<'_>)>,
+    ) -> Result<Opened, E2eError> {
         let protocol = match parse(message, "message")? {
             MlsMessageBodyIn::PrivateMessage(m) => ProtocolMessage::from(m),
-            MlsMessageBodyIn::PublicMessage(m) => ProtocolMessage::from(m),
+            MlsMessageBodyIn::PublicMessage(m) if room.is_none() => ProtocolMessage::from(m),
             _ => {
-                return Err(E2eError::Malformed {
-                    what: "message",
-                    why: "neither a private nor a public message".into(),
-                });
+                let why = if room.is_some() {
+                    "not a private message"
+                } else {
+                    "neither a private nor a public message"
+                };
+                return Err(E2eError::Malformed { what: "message", why: why.into() });
             }
         };
         let id = protocol.group_id().as_slice().to_vec();
+        if room.as_ref().is_some_and(|(group, _)| *group != id.as_slice()) {
+            return Err(E2eError::Rejected("for another group than the room's".into()));
+        }
         let provider = &self.provider;
         let g = self.groups.get_mut(&id).ok_or(E2eError::NoGroup)?;
         let processed = g.process_message(provider, protocol).map_err(rejected)?;
@@ -669,14 +603,20 @@ impl E2e {
         };
         let sender = leaf_key(&sender.credential, &sender.signature_key)?;
         expect_key(sender, from, "the message's sender")?;
-        match processed.into_content() {
-            ProcessedMessageContent::ApplicationMessage(app) => Ok(Opened::Application {
-                group: id,
-                epoch: g.epoch().as_u64(),
-                sender,
-                plaintext: app.into_bytes(),
-            }),
-            ProcessedMessageContent::StagedCommitMessage(staged) => {
+        let expect = room.map(|(_, expect)| expect);
+        match (processed.into_content(), expect) {
+            (ProcessedMessageContent::ApplicationMessage(app), None | Some(Expect::Application)) => {
+                Ok(Opened::Application {
+                    group: id,
+                    epoch: g.epoch().as_u64(),
+                    sender,
+                    plaintext: app.into_bytes(),
+                })
+            }
+            (ProcessedMessageContent::StagedCommitMessage(_), Some(Expect::Application)) => {
+                Err(E2eError::Rejected("a commit where a member's line was expected (not merged)".into()))
+            }
+            (ProcessedMessageContent::StagedCommitMessage(staged), expect) => {
                 let mut added = Vec::new();
                 for add in staged.add_proposals() {
                     let leaf = add.add_proposal().key_package().leaf_node();
@@ -698,6 +638,22 @@ impl E2e {
                     .filter_map(|r| g.member_at(r.remove_proposal().removed()))
                     .filter_map(|m| leaf_key(&m.credential, &m.signature_key).ok())
                     .collect();
+                if let Some(Expect::Commit { adds, removes }) = expect {
+                    let same = |a: &[[u8; 32]], b: &[[u8; 32]]| {
+                        a.len() == b.len()
+                            && a.iter().all(|k| b.contains(k))
+                            && b.iter().all(|k| a.contains(k))
+                    };
+                    if !same(&added, adds) || !same(&removed, removes) {
+                        return Err(E2eError::WrongKey(format!(
+                            "the commit adds {} and removes {} member(s), not the {} and {} the relay declared",
+                            added.len(),
+                            removed.len(),
+                            adds.len(),
+                            removes.len()
+                        )));
+                    }
+                }
                 let removed_me = staged.self_removed();
                 g.merge_staged_commit(provider, *staged).map_err(rejected)?;
                 let epoch = g.epoch().as_u64();
@@ -705,6 +661,9 @@ impl E2e {
                     self.forget(&id);
                 }
                 Ok(Opened::Commit { group: id, epoch, committer: sender, added, removed, removed_me })
+            }
+            (_, Some(Expect::Commit { .. })) => {
+                Err(E2eError::Rejected("not a commit, where one was expected".into()))
             }
             _ => Err(E2eError::Rejected("a proposal on its own (only commits and messages are used)".into())),
         }
