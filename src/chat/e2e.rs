@@ -594,15 +594,7 @@ impl E2e {
         }
         let provider = &self.provider;
         let g = self.groups.get_mut(&id).ok_or(E2eError::NoGroup)?;
-        let processed = g.process_message(provider, protocol).map_err(rejected)?;
-        let sender = match processed.sender() {
-            Sender::Member(index) => {
-                g.member_at(*index).ok_or_else(|| E2eError::Rejected("from no member".into()))?
-            }
-            _ => return Err(E2eError::Rejected("not sent by a member of the group".into())),
-        };
-        let sender = leaf_key(&sender.credential, &sender.signature_key)?;
-        expect_key(sender, from, "the message's sender")?;
+        let (processed, sender) = process_from(g, provider, protocol, from)?;
         let expect = room.map(|(_, expect)| expect);
         match (processed.into_content(), expect) {
             (ProcessedMessageContent::ApplicationMessage(app), None | Some(Expect::Application)) => {
@@ -668,6 +660,27 @@ impl E2e {
             _ => Err(E2eError::Rejected("a proposal on its own (only commits and messages are used)".into())),
         }
     }
+}
+
+/// Processes a message of group `g` (decrypts it, checks its signature and
+/// epoch, stages a commit without merging it) and names its sender's
+/// identity key, which must be `from`, the key the relay names.
+fn process_from(
+    g: &mut MlsGroup,
+    provider: &OpenMlsRustCrypto,
+    protocol: ProtocolMessage,
+    from: [u8; 32],
+) -> Result<(ProcessedMessage, [u8; 32]), E2eError> {
+    let processed = g.process_message(provider, protocol).map_err(rejected)?;
+    let sender = match processed.sender() {
+        Sender::Member(index) => {
+            g.member_at(*index).ok_or_else(|| E2eError::Rejected("from no member".into()))?
+        }
+        _ => return Err(E2eError::Rejected("not sent by a member of the group".into())),
+    };
+    let sender = leaf_key(&sender.credential, &sender.signature_key)?;
+    expect_key(sender, from, "the message's sender")?;
+    Ok((processed, sender))
 }
 
 #[cfg(test)]
@@ -1201,15 +1214,7 @@ impl E2e {
         let sent_in = protocol.epoch().as_u64();
         let g = self.groups.get_mut(&id).ok_or(E2eError::NoGroup)?;
         let before = g.epoch().as_u64();
-        let processed = g.process_message(provider, protocol).map_err(rejected)?;
-        let sender = match processed.sender() {
-            Sender::Member(index) => {
-                g.member_at(*index).ok_or_else(|| E2eError::Rejected("from no member".into()))?
-            }
-            _ => return Err(E2eError::Rejected("not sent by a member of the group".into())),
-        };
-        let sender = leaf_key(&sender.credential, &sender.signature_key)?;
-        expect_key(sender, from, "the message's sender")?;
+        let (processed, sender) = process_from(g, provider, protocol, from)?;
         match processed.into_content() {
             ProcessedMessageContent::ApplicationMessage(app) => {
                 Ok(PairOpened::Message(Opened::Application {
