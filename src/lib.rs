@@ -35,7 +35,9 @@
 //!   recompute each value (`--reveal`);
 //! - [`home`]: where files live; [`identity`]: the user's key and name;
 //!   [`trust`]: how servers are trusted, and the pins; [`room`]: a room's
-//!   keys and members; [`pki`]: keys and certificates; [`demo`]: the demo's bots.
+//!   keys and name bindings; [`pki`]: keys and certificates; [`demo`]: the demo's bots;
+//! - [`store`]: the room's log and name bindings on disk (redb);
+//!   [`cluster`]: one room shared by several relays over NATS JetStream.
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::panic))]
