@@ -162,7 +162,7 @@ mod tests {
         assert!(Assembly::push(&mut slot, 1, 0, 2, b"").is_err());
         assert!(slot.is_none());
         // MAX_PIECES full pieces stay within MAX_WELCOME; more cannot be cut.
-        assert!(MAX_PIECES * PIECE <= MAX_WELCOME);
+        const { assert!(MAX_PIECES * PIECE <= MAX_WELCOME) };
         assert!(split(&vec![0; MAX_PIECES * PIECE + 1]).is_none());
         assert_eq!(split(&vec![0; MAX_PIECES * PIECE]).map(|p| p.len()), Some(MAX_PIECES));
     }
