@@ -224,7 +224,7 @@ struct ListenArgs {
     #[arg(long, value_name = "URL", conflicts_with = "echo")]
     cluster: Option<String>,
 
-    /// Make the room end to end: one MLS group (RFC 9420) that the relay orders and cannot read; members only (guests refused), one seat per key, at most 40 members, no history (a member reads from its join on); the host is not in the group (docs/PROTOCOL.md, "End-to-end rooms")
+    /// Make the room end to end: one MLS group (RFC 9420) that the relay orders and cannot read; members only (guests refused), one seat per key, at most 100 members, no history (a member reads from its join on); the host is not in the group (docs/PROTOCOL.md, "End-to-end rooms")
     #[arg(long, conflicts_with_all = ["echo", "cluster"])]
     e2e: bool,
 

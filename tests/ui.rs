@@ -1905,10 +1905,13 @@ fn an_end_to_end_room_says_so_in_its_header_refuses_a_line_before_the_group_and_
         remove: vec![],
     };
     alice.receive(task, FEED_MS).unwrap();
-    let Some(Frame::GroupCommit { epoch, adds, removes, commit, welcome }) = alice.take_outgoing().pop()
-    else {
-        panic!()
+    let mut sent = alice.take_outgoing();
+    let Some(Frame::GroupCommit { epoch, adds, removes, commit, .. }) = sent.pop() else { panic!() };
+    // Its Welcome went first, in one piece at this size.
+    let [Frame::GroupWelcomePiece { index: 0, count: 1, bytes: welcome, .. }] = &sent[..] else {
+        panic!("{sent:?}")
     };
+    let welcome = welcome.clone();
     let committed = Frame::GroupCommitted {
         room_seq: 5,
         from: "alice".into(),
@@ -1922,7 +1925,14 @@ fn an_end_to_end_room_says_so_in_its_header_refuses_a_line_before_the_group_and_
     show(
         &mut app,
         &mut carol,
-        Frame::GroupWelcome { room_seq: 5, from: "alice".into(), key: alice.public_key(), welcome },
+        Frame::GroupWelcome {
+            room_seq: 5,
+            from: "alice".into(),
+            key: alice.public_key(),
+            index: 0,
+            count: 1,
+            welcome,
+        },
     );
     alice.say(Kind::Text, "welcome to the sealed room", None, FEED_MS).unwrap();
     let Some(Frame::GroupSend { message, .. }) = alice.take_outgoing().pop() else { panic!() };

@@ -363,16 +363,34 @@ pub enum Frame {
         /// The MLS commit.
         commit: Vec<u8>,
     },
-    /// Relay to a member just added to the room's group: its MLS Welcome.
+    /// Relay to a member just added to the room's group: piece `index`
+    /// of the `count` its MLS Welcome is cut in (see [`super::pieces`]).
     GroupWelcome {
-        /// The relay's sequence number (the commit's).
+        /// The relay's sequence number (the commit's), the same on every piece.
         room_seq: u64,
         /// The name the relay binds to the committer's key.
         from: String,
         /// The committer's key.
         key: [u8; 32],
-        /// The MLS Welcome.
+        /// This piece's place, from 0.
+        index: u8,
+        /// How many pieces the Welcome is in.
+        count: u8,
+        /// The piece of the MLS Welcome.
         welcome: Vec<u8>,
+    },
+    /// Member to relay: piece `index` of the `count` the Welcome of the
+    /// commit it sends next is cut in (see [`super::pieces`]); that
+    /// [`Frame::GroupCommit`] then carries an empty `welcome`.
+    GroupWelcomePiece {
+        /// The epoch the commit is made at.
+        epoch: u64,
+        /// This piece's place, from 0.
+        index: u8,
+        /// How many pieces the Welcome is in.
+        count: u8,
+        /// The piece of the MLS Welcome.
+        bytes: Vec<u8>,
     },
     /// Relay to member: a room line sealed in the room's group.
     GroupMessage {
@@ -418,6 +436,7 @@ impl Frame {
             Self::PackagesLeft { .. } => 0x8b,
             Self::GroupCommit { .. } => 0x07,
             Self::GroupSend { .. } => 0x08,
+            Self::GroupWelcomePiece { .. } => 0x09,
             Self::GroupTask { .. } => 0x8c,
             Self::GroupCommitted { .. } => 0x8d,
             Self::GroupWelcome { .. } => 0x8e,
@@ -533,8 +552,21 @@ impl Frame {
                 put_keys(&mut out, removes);
                 codec::put_bytes(&mut out, LenPrefix::U16, commit);
             }
-            Self::GroupWelcome { room_seq, from, key, welcome: message }
-            | Self::GroupMessage { room_seq, from, key, message } => {
+            Self::GroupWelcome { room_seq, from, key, index, count, welcome } => {
+                out.extend_from_slice(&room_seq.to_be_bytes());
+                put_str8(&mut out, from);
+                out.extend_from_slice(key);
+                out.push(*index);
+                out.push(*count);
+                codec::put_bytes(&mut out, LenPrefix::U16, welcome);
+            }
+            Self::GroupWelcomePiece { epoch, index, count, bytes } => {
+                out.extend_from_slice(&epoch.to_be_bytes());
+                out.push(*index);
+                out.push(*count);
+                codec::put_bytes(&mut out, LenPrefix::U16, bytes);
+            }
+            Self::GroupMessage { room_seq, from, key, message } => {
                 out.extend_from_slice(&room_seq.to_be_bytes());
                 put_str8(&mut out, from);
                 out.extend_from_slice(key);
@@ -662,7 +694,15 @@ impl Frame {
                 room_seq: u64(&mut r)?,
                 from: str8(&mut r)?,
                 key: r.array()?,
+                index: r.u8()?,
+                count: r.u8()?,
                 welcome: r.vec16()?.rest().to_vec(),
+            },
+            0x09 => Self::GroupWelcomePiece {
+                epoch: u64(&mut r)?,
+                index: r.u8()?,
+                count: r.u8()?,
+                bytes: r.vec16()?.rest().to_vec(),
             },
             0x8f => Self::GroupMessage {
                 room_seq: u64(&mut r)?,
@@ -907,13 +947,24 @@ mod tests {
                 .prop_map(|(room_seq, from, key, epoch, adds, removes, commit)| {
                     Frame::GroupCommitted { room_seq, from, key, epoch, adds, removes, commit }
                 }),
-            (any::<u64>(), "[a-z]{0,10}", any::<[u8; 32]>(), proptest::collection::vec(any::<u8>(), 0..100))
-                .prop_map(|(room_seq, from, key, welcome)| Frame::GroupWelcome {
+            (
+                any::<u64>(),
+                "[a-z]{0,10}",
+                any::<[u8; 32]>(),
+                any::<(u8, u8)>(),
+                proptest::collection::vec(any::<u8>(), 0..100)
+            )
+                .prop_map(|(room_seq, from, key, (index, count), welcome)| Frame::GroupWelcome {
                     room_seq,
                     from,
                     key,
+                    index,
+                    count,
                     welcome
                 }),
+            (any::<u64>(), any::<(u8, u8)>(), proptest::collection::vec(any::<u8>(), 0..100)).prop_map(
+                |(epoch, (index, count), bytes)| Frame::GroupWelcomePiece { epoch, index, count, bytes }
+            ),
             (any::<u64>(), "[a-z]{0,10}", any::<[u8; 32]>(), proptest::collection::vec(any::<u8>(), 0..100))
                 .prop_map(|(room_seq, from, key, message)| Frame::GroupMessage {
                     room_seq,

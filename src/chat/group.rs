@@ -25,28 +25,36 @@
 //!   Taken, it gets the next room sequence number, the epoch moves on, and
 //!   it goes to every member of the group as [`Frame::GroupCommitted`] (the
 //!   committer's own copy is how it learns that its commit won), with a
-//!   [`Frame::GroupWelcome`] to each member it adds. A rival commit for
-//!   the same epoch is then stale: its maker discards it.
+//!   the [`Frame::GroupWelcome`]s to each member it adds. A rival commit
+//!   for the same epoch is then stale: its maker discards it.
+//! - The Welcome of a commit that adds comes before it in
+//!   [`Frame::GroupWelcomePiece`]s (see [`super::pieces`]): one Welcome
+//!   is put together per seat, dropped when the seat leaves and taken by
+//!   the seat's next commit (which refuses it if it is for another epoch
+//!   or incomplete). A piece out of order or over the bounds is refused
+//!   (a strike), and what was gathered dropped.
 //! - A [`Frame::GroupSend`] is taken only from a member of the group at the
 //!   group's epoch (else [`Frame::GroupRetry`], and the member seals the
 //!   same signed line again): numbered, [`Frame::GroupMessage`] to every
 //!   other member, [`Frame::Ack`] to its author. Nothing of it is kept:
 //!   an end-to-end room has no history.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::e2e::{E2e, wire};
 use super::frame::{Frame, MAX_GROUP_CHANGES, MAX_GROUP_MESSAGE};
+use super::pieces::{self, Assembly};
 use super::relay::SeatId;
 
 /// The most members an end-to-end room holds. The Welcome a joiner gets
-/// carries the whole ratchet tree, and with the commit that adds it must
-/// fit one frame ([`super::frame::MAX_FRAME`]): measured in this module's
-/// tests, a commit adding [`MAX_GROUP_CHANGES`] members to a group of
-/// this size and its Welcome fit with room to spare.
-pub const MAX_MEMBERS: usize = 40;
+/// carries the whole ratchet tree and comes in pieces
+/// ([`super::pieces`]); the commit that adds [`MAX_GROUP_CHANGES`]
+/// members to a group of this size must still fit one frame
+/// ([`super::frame::MAX_FRAME`]), as this module's tests measure.
+pub const MAX_MEMBERS: usize = 100;
 
-/// The longest MLS commit or Welcome a [`Frame::GroupCommit`] carries.
+/// The longest MLS commit, or Welcome carried whole, a [`Frame::GroupCommit`] carries.
 pub const MAX_COMMIT: usize = super::frame::MAX_FRAME - 1024;
 
 /// How long the committer has for a task before the next member in line
@@ -102,6 +110,8 @@ pub struct Group {
     /// Members that let a task go unanswered: passed over as committers
     /// until they commit something.
     stalled: Vec<SeatId>,
+    /// The Welcome each seat is sending in pieces, tagged with its epoch.
+    assembling: HashMap<SeatId, Assembly>,
 }
 
 /// Frames to send: (seat, encoded frame).
@@ -170,6 +180,7 @@ impl Group {
     pub fn left(&mut self, seat: SeatId) {
         self.waiting.retain(|(s, _)| *s != seat);
         self.stalled.retain(|s| *s != seat);
+        self.assembling.remove(&seat);
         for leaf in &mut self.leaves {
             if leaf.seat == Some(seat) {
                 leaf.seat = None;
@@ -179,7 +190,11 @@ impl Group {
             self.task = None;
         }
         if self.id.is_some() && self.committer().is_none() {
-            *self = Self { waiting: std::mem::take(&mut self.waiting), ..Self::default() };
+            *self = Self {
+                waiting: std::mem::take(&mut self.waiting),
+                assembling: std::mem::take(&mut self.assembling),
+                ..Self::default()
+            };
         }
     }
 
@@ -237,6 +252,32 @@ impl Group {
         Some((committer, Frame::GroupTask { epoch: self.epoch, create, add, remove: removes }))
     }
 
+    /// Piece `index` of `count` of the Welcome that `seat`'s next commit,
+    /// at `epoch`, needs. Kept until that commit (or the seat leaves).
+    pub fn piece(
+        &mut self,
+        seat: SeatId,
+        epoch: u64,
+        index: u8,
+        count: u8,
+        bytes: &[u8],
+    ) -> Result<Sends, Refusal> {
+        let committer = self.task.as_ref().is_some_and(|t| t.committer == seat);
+        if !committer && !self.holds(seat) {
+            self.assembling.remove(&seat);
+            return Err(Refusal::Refused(
+                "a Welcome piece from a member who is not in the room's group".into(),
+            ));
+        }
+        let mut slot = self.assembling.remove(&seat);
+        Assembly::push(&mut slot, epoch, index, count, bytes)
+            .map_err(|why| Refusal::Refused(why.to_owned()))?;
+        if let Some(a) = slot {
+            self.assembling.insert(seat, a);
+        }
+        Ok(Vec::new())
+    }
+
     /// A commit from `seat` (key `key`, named `name`). Taken: the room
     /// sequence number it gets (`room_seq` is moved on) and the frames to
     /// send.
@@ -253,6 +294,8 @@ impl Group {
         welcome: Vec<u8>,
         room_seq: &mut u64,
     ) -> Result<Sends, Refusal> {
+        // The seat's next commit takes what it sent in pieces, whatever becomes of it.
+        let assembled = self.assembling.remove(&seat);
         let task = self.task.as_ref().filter(|t| t.committer == seat && t.epoch == self.epoch);
         let creating = task.is_some_and(|t| t.create);
         if !creating && !self.holds(seat) {
@@ -288,6 +331,19 @@ impl Group {
                 "a commit that adds or removes members the relay did not ask it to (only the committer's task may; others may only update their own leaf)".into(),
             ));
         }
+        let welcome = match assembled {
+            Some(a) if welcome.is_empty() && !adds.is_empty() => {
+                if a.tag() != epoch {
+                    return Err(Refusal::Refused(
+                        "a commit whose Welcome came in pieces for another epoch".into(),
+                    ));
+                }
+                a.welcome().ok_or_else(|| {
+                    Refusal::Refused("a commit whose Welcome's pieces did not all come".into())
+                })?
+            }
+            _ => welcome,
+        };
         if adds.is_empty() != welcome.is_empty() {
             return Err(Refusal::Refused(
                 "a commit that adds members comes with their Welcome, and only then".into(),
@@ -296,6 +352,10 @@ impl Group {
         if !welcome.is_empty() && super::e2e::wire_format(&welcome) != Some(wire::WELCOME) {
             return Err(Refusal::Refused("what came as a Welcome is not an MLS Welcome".into()));
         }
+        let cut = pieces::split(&welcome)
+            .ok_or_else(|| Refusal::Refused("a Welcome longer than the room takes".into()))?;
+        let count = u8::try_from(cut.len())
+            .map_err(|_| Refusal::Refused("a Welcome longer than the room takes".into()))?;
         // Taken.
         *room_seq += 1;
         self.stalled.retain(|s| *s != seat);
@@ -330,11 +390,24 @@ impl Group {
         .into();
         let mut sends: Sends = before.into_iter().map(|s| (s, committed.clone())).collect();
         if !added.is_empty() {
-            let welcome: Arc<[u8]> =
-                Frame::GroupWelcome { room_seq: *room_seq, from: name.to_owned(), key, welcome }
+            let pieces: Vec<Arc<[u8]>> = (0..count)
+                .zip(&cut)
+                .map(|(index, piece)| {
+                    Frame::GroupWelcome {
+                        room_seq: *room_seq,
+                        from: name.to_owned(),
+                        key,
+                        index,
+                        count,
+                        welcome: piece.to_vec(),
+                    }
                     .encode()
-                    .into();
-            sends.extend(added.into_iter().map(|s| (s, welcome.clone())));
+                    .into()
+                })
+                .collect();
+            for s in added {
+                sends.extend(pieces.iter().map(|p| (s, p.clone())));
+            }
         }
         Ok(sends)
     }
@@ -413,6 +486,17 @@ mod tests {
         sends.iter().filter(|(s, _)| *s == seat).map(|(_, b)| frame(b)).collect()
     }
 
+    /// The Welcome a seat got in pieces (all numbered `room_seq`), put together.
+    fn welcome_of(frames: &[Frame], room_seq: u64) -> Vec<u8> {
+        let mut whole = Vec::new();
+        for (i, f) in frames.iter().enumerate() {
+            let Frame::GroupWelcome { room_seq: r, index, count, welcome, .. } = f else { panic!("{f:?}") };
+            assert_eq!((*r, usize::from(*index), usize::from(*count)), (room_seq, i, frames.len()));
+            whole.extend_from_slice(welcome);
+        }
+        whole
+    }
+
     fn packages_of(people: &mut [&mut Person]) -> impl FnMut(SeatId) -> Option<Vec<u8>> + use<> {
         let packages: Vec<Vec<u8>> = people.iter_mut().map(|p| p.mls.key_package(&p.key).unwrap()).collect();
         move |seat| packages.get(seat as usize).cloned()
@@ -465,9 +549,9 @@ mod tests {
             .unwrap();
         assert_eq!((seq, g.epoch()), (11, 1));
         assert!(matches!(to(&sends, 0)[..], [Frame::GroupCommitted { room_seq: 11, epoch: 0, .. }]));
-        let [Frame::GroupWelcome { room_seq: 11, welcome, .. }] = &to(&sends, 1)[..] else { panic!() };
+        let welcome = welcome_of(&to(&sends, 1), 11);
         a.mls.confirm(&group).unwrap();
-        b.mls.join(welcome, a.key.public_key()).unwrap();
+        b.mls.join(&welcome, a.key.public_key()).unwrap();
         assert_eq!(g.keys(), vec![a.key.public_key(), b.key.public_key()]);
 
         // A line from Bob: to Alice, the Ack to Bob.
@@ -657,15 +741,16 @@ mod tests {
     }
 
     #[test]
-    fn the_largest_room_still_fits_a_commit_and_its_welcome_in_a_frame() {
+    fn the_largest_room_still_fits_a_commit_in_a_frame_and_its_welcome_in_pieces() {
         // MAX_MEMBERS - MAX_GROUP_CHANGES in the group, then the last
-        // MAX_GROUP_CHANGES added in one commit: the largest GroupCommit.
+        // MAX_GROUP_CHANGES added in one commit: the largest GroupCommit,
+        // and the largest Welcome.
         let mut people: Vec<Person> = (0..MAX_MEMBERS as u8).map(|i| person(i + 1)).collect();
         let (first, rest) = people.split_at_mut(1);
         let a = &mut first[0];
         let group = a.mls.create(&a.key).unwrap();
         let cut = MAX_MEMBERS - 1 - MAX_GROUP_CHANGES;
-        let mut biggest = 0;
+        let (mut biggest, mut welcome_size, mut most_pieces) = (0, 0, 0);
         let (early, last) = rest.split_at_mut(cut);
         for chunk in [early, last] {
             let packages: Vec<(Vec<u8>, [u8; 32])> =
@@ -679,14 +764,103 @@ mod tests {
                     adds: refs.iter().map(|(_, k)| *k).collect(),
                     removes: vec![],
                     commit: made.commit,
-                    welcome: made.welcome.unwrap(),
+                    welcome: vec![],
                 };
                 biggest = biggest.max(frame.encode().len());
+                let welcome = made.welcome.unwrap();
+                welcome_size = welcome.len();
+                // Cut as outside unit tests (which cut smaller pieces).
+                most_pieces = most_pieces.max(welcome.len().div_ceil(pieces::FULL_PIECE));
             }
         }
         assert_eq!(a.mls.members(&group).len(), MAX_MEMBERS);
         assert!(biggest <= super::super::frame::HEADER + super::super::frame::MAX_FRAME, "{biggest} bytes");
-        eprintln!("the largest GroupCommit at {MAX_MEMBERS} members: {biggest} bytes");
+        assert!(welcome_size <= pieces::MAX_WELCOME && most_pieces <= pieces::MAX_PIECES);
+        eprintln!(
+            "at {MAX_MEMBERS} members: the largest GroupCommit {biggest} bytes; the last Welcome \
+             {welcome_size} bytes, in {most_pieces} pieces of {}",
+            pieces::FULL_PIECE
+        );
+    }
+
+    #[test]
+    fn welcome_pieces_out_of_order_or_from_outside_are_strikes_and_a_seat_leaving_drops_them() {
+        let (mut a, mut b) = (person(1), person(2));
+        let mut g = Group::new();
+        let mut seq = 0;
+        g.joined(0, a.key.public_key());
+        g.joined(1, b.key.public_key());
+        let mut packages = packages_of(&mut [&mut a, &mut b]);
+        let (_, Frame::GroupTask { add, .. }) = g.next_task(0, &mut packages).unwrap() else { panic!() };
+        let group = a.mls.create(&a.key).unwrap();
+        let made = a.mls.add(&a.key, &group, &[(&add[0].1, b.key.public_key())]).unwrap();
+        let welcome = made.welcome.unwrap();
+        let cut = pieces::split(&welcome).unwrap();
+        assert!(cut.len() >= 2, "the test needs a Welcome in several pieces");
+        let count = cut.len() as u8;
+        let commit = |g: &mut Group, seq: &mut u64| {
+            g.commit(
+                0,
+                a.key.public_key(),
+                "alice",
+                0,
+                vec![b.key.public_key()],
+                vec![],
+                made.commit.clone(),
+                vec![],
+                seq,
+            )
+        };
+        // Bob, waiting, is not in the group: his pieces are refused.
+        assert!(matches!(g.piece(1, 0, 0, count, cut[0]), Err(Refusal::Refused(_))));
+        // Out of order: refused, and what came is dropped.
+        g.piece(0, 0, 0, count, cut[0]).unwrap();
+        assert!(matches!(g.piece(0, 0, 2, count, cut[2.min(cut.len() - 1)]), Err(Refusal::Refused(_))));
+        assert!(matches!(g.piece(0, 0, 1, count, cut[1]), Err(Refusal::Refused(_))));
+        // Too long a piece, or a count over the bound.
+        assert!(g.piece(0, 0, 0, count, &vec![0; pieces::PIECE + 1]).is_err());
+        assert!(g.piece(0, 0, 0, pieces::MAX_PIECES as u8 + 1, cut[0]).is_err());
+        // A commit with only some of its pieces: refused, nothing taken.
+        g.piece(0, 0, 0, count, cut[0]).unwrap();
+        let err = commit(&mut g, &mut seq).unwrap_err();
+        assert!(matches!(err, Refusal::Refused(ref why) if why.contains("pieces")), "{err:?}");
+        assert_eq!((seq, g.epoch()), (0, 0));
+        // Pieces for another epoch than the commit's: refused.
+        for (i, p) in cut.iter().enumerate() {
+            g.piece(0, 5, i as u8, count, p).unwrap();
+        }
+        assert!(matches!(commit(&mut g, &mut seq), Err(Refusal::Refused(_))));
+        // A seat leaving drops what it sent.
+        g.piece(0, 0, 0, count, cut[0]).unwrap();
+        assert!(g.assembling.contains_key(&0));
+        g.left(0);
+        assert!(g.assembling.is_empty());
+        // Seated again (the group is over: she makes it), all in order: taken,
+        // and Bob gets the Welcome in as many pieces, which he joins with.
+        g.joined(0, a.key.public_key());
+        g.joined(1, b.key.public_key());
+        let (seat, Frame::GroupTask { create: true, .. }) = g.next_task(0, &mut packages).unwrap() else {
+            panic!()
+        };
+        assert_eq!(seat, 1, "Bob waited longer");
+        let bob = 1;
+        let group = b.mls.create(&b.key).unwrap();
+        let Some(Task { adds, .. }) = g.task.clone() else { panic!() };
+        assert_eq!(adds, vec![a.key.public_key()]);
+        let package = a.mls.key_package(&a.key).unwrap();
+        let made = b.mls.add(&b.key, &group, &[(&package, a.key.public_key())]).unwrap();
+        let welcome = made.welcome.unwrap();
+        let cut = pieces::split(&welcome).unwrap();
+        for (i, p) in cut.iter().enumerate() {
+            g.piece(bob, 0, i as u8, cut.len() as u8, p).unwrap();
+        }
+        let sends =
+            g.commit(bob, b.key.public_key(), "bob", 0, adds, vec![], made.commit, vec![], &mut seq).unwrap();
+        let got = welcome_of(&to(&sends, 0), 1);
+        assert_eq!(got, welcome);
+        b.mls.confirm(&group).unwrap();
+        a.mls.join(&got, b.key.public_key()).unwrap();
+        assert!(g.assembling.is_empty());
     }
 }
 

@@ -1476,8 +1476,8 @@ impl Member {
             Frame::GroupCommitted { room_seq, from, key, epoch, adds, removes, commit } => {
                 self.group_committed(room_seq, from, key, epoch, adds, removes, &commit, &mut out)
             }
-            Frame::GroupWelcome { room_seq, from, key, welcome } => {
-                self.group_welcome(room_seq, from, key, &welcome, now_ms, &mut out)
+            Frame::GroupWelcome { room_seq, from, key, index, count, welcome } => {
+                self.group_welcome_piece(room_seq, from, key, index, count, &welcome, now_ms, &mut out)
             }
             Frame::GroupMessage { room_seq, from, key, message } => {
                 self.group_message(room_seq, from, key, &message, now_ms, &mut out)
@@ -1486,6 +1486,7 @@ impl Member {
             Frame::Post { .. }
             | Frame::GroupCommit { .. }
             | Frame::GroupSend { .. }
+            | Frame::GroupWelcomePiece { .. }
             | Frame::Who
             | Frame::Resume { .. }
             | Frame::Publish { .. }

@@ -25,6 +25,7 @@ pub mod member;
 pub mod message;
 pub mod name;
 pub mod peers;
+pub mod pieces;
 pub mod relay;
 
 #[cfg(test)]

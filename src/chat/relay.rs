@@ -648,9 +648,9 @@ impl Relay {
                 ));
             }
             Frame::Post { signed } => self.post(id, &signed, now_ms, &mut out),
-            frame @ (Frame::GroupCommit { .. } | Frame::GroupSend { .. }) => {
-                self.group_frame(id, frame, now_ms, &mut out)
-            }
+            frame @ (Frame::GroupCommit { .. }
+            | Frame::GroupSend { .. }
+            | Frame::GroupWelcomePiece { .. }) => self.group_frame(id, frame, now_ms, &mut out),
             Frame::Resume { after } => self.resume(id, after, now_ms, &mut out),
             Frame::Publish { packages } => self.publish(id, packages, now_ms, &mut out),
             Frame::Fetch { key } => self.fetch(id, key, now_ms, &mut out),
@@ -868,9 +868,13 @@ impl Relay {
         out
     }
 
-    /// A [`Frame::GroupCommit`] or [`Frame::GroupSend`]: see [`super::group`].
+    /// A [`Frame::GroupCommit`], [`Frame::GroupSend`] or
+    /// [`Frame::GroupWelcomePiece`]: see [`super::group`].
     fn group_frame(&mut self, id: SeatId, frame: Frame, now_ms: u64, out: &mut Vec<Output>) {
-        if !self.e2e_token(id, now_ms, out) {
+        // A Welcome's later pieces take no rate token: its first did, and
+        // one Welcome is at most `pieces::MAX_PIECES` pieces.
+        let later_piece = matches!(frame, Frame::GroupWelcomePiece { index: 1.., .. });
+        if !later_piece && !self.e2e_token(id, now_ms, out) {
             return;
         }
         let Some(seat) = self.seats.get(&id) else { return };
@@ -887,6 +891,9 @@ impl Relay {
             }
             Frame::GroupSend { epoch, seq, message } => {
                 group.send(id, key, &name, epoch, seq, message, &mut self.room_seq)
+            }
+            Frame::GroupWelcomePiece { epoch, index, count, bytes } => {
+                group.piece(id, epoch, index, count, &bytes)
             }
             _ => return,
         };
@@ -1423,6 +1430,7 @@ fn frame_name(frame: &Frame) -> &'static str {
         Frame::GroupSend { .. } => "GroupSend",
         Frame::GroupCommitted { .. } => "GroupCommitted",
         Frame::GroupWelcome { .. } => "GroupWelcome",
+        Frame::GroupWelcomePiece { .. } => "GroupWelcomePiece",
         Frame::GroupMessage { .. } => "GroupMessage",
         Frame::GroupRetry { .. } => "GroupRetry",
     }

@@ -40,6 +40,9 @@ struct World {
     fifo: bool,
     queue: std::collections::VecDeque<Output>,
     draining: bool,
+    /// The `GroupWelcome` pieces the relay sends this seat, kept here
+    /// instead of delivered: for a test that plays a lying relay.
+    held_welcome: Option<(SeatId, Vec<Frame>)>,
 }
 
 impl World {
@@ -58,6 +61,7 @@ impl World {
             fifo: false,
             queue: std::collections::VecDeque::new(),
             draining: false,
+            held_welcome: None,
         }
     }
 
@@ -147,6 +151,12 @@ impl World {
                 let mut buffer = FrameBuffer::default();
                 buffer.push(bytes);
                 while let Some(frame) = buffer.next_frame().unwrap() {
+                    if let Some((_, held)) = self.held_welcome.as_mut().filter(|(seat, _)| *seat == id)
+                        && matches!(frame, Frame::GroupWelcome { .. })
+                    {
+                        held.push(frame);
+                        continue;
+                    }
                     self.events.entry(id).or_default().extend(member.receive(frame, self.now).unwrap());
                 }
                 // What the member sends of itself (key packages, Welcomes)

@@ -228,7 +228,7 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
         if opts.e2e {
             out.info(
                 "end to end room (--e2e): one MLS group the relay orders and cannot read; members only, \
-                 at most 40, no history; you host it but are not in its group",
+                 at most 100, no history; you host it but are not in its group",
             );
         }
         let room = match (cluster, log) {

@@ -14,6 +14,7 @@ use super::{ChatEvent, ComposeError, Member, Sealer};
 use crate::chat::e2e::{self, E2eError, Expect, Opened};
 use crate::chat::frame::{Frame, RefusalCode};
 use crate::chat::message::{Kind, MessageError};
+use crate::chat::pieces::{self, Assembly};
 use crate::identity::public_key_fingerprint;
 
 // A member of an end-to-end room commits a fresh leaf of its own
@@ -80,6 +81,8 @@ pub(super) struct RoomE2e {
     /// When this member last changed its leaf (joined, or updated).
     updated_ms: Option<u64>,
     update_every_ms: u64,
+    /// The Welcome coming in pieces, tagged with its room sequence number.
+    welcome_in: Option<Assembly>,
 }
 
 impl Default for RoomE2e {
@@ -95,6 +98,7 @@ impl Default for RoomE2e {
             present: HashSet::new(),
             updated_ms: None,
             update_every_ms: UPDATE_EVERY_MS,
+            welcome_in: None,
         }
     }
 }
@@ -371,13 +375,27 @@ impl Member {
             }
         };
         let welcome = commit.welcome.filter(|_| !adds.is_empty()).unwrap_or_default();
+        // The Welcome goes first, in pieces; the commit after it carries none.
+        let cut = if welcome.is_empty() { Some(Vec::new()) } else { pieces::split(&welcome) };
+        let Some(cut) = cut.filter(|c| c.len() <= usize::from(u8::MAX)) else {
+            let _ = self.e2e.discard(&group);
+            if create {
+                self.e2e.forget(&group);
+            }
+            return out
+                .push(refused(format!("a Welcome of {} bytes, longer than the room takes", welcome.len())));
+        };
+        let count = cut.len() as u8;
+        for (index, piece) in (0..count).zip(cut) {
+            self.outgoing.push(Frame::GroupWelcomePiece { epoch, index, count, bytes: piece.to_vec() });
+        }
         let pending = Pending { group, epoch, create, adds, removes, welcome: welcome.len() };
         self.outgoing.push(Frame::GroupCommit {
             epoch,
             adds: pending.adds.clone(),
             removes: pending.removes.clone(),
             commit: commit.commit,
-            welcome,
+            welcome: Vec::new(),
         });
         self.room_e2e.pending = Some(pending);
         self.room_e2e.updated_ms = Some(now_ms);
@@ -555,6 +573,34 @@ impl Member {
     }
 
     /// The Welcome into the room's group, from the committer `key`.
+    /// Piece `index` of `count` of a Welcome: put together, and taken
+    /// (see [`Self::group_welcome`]) once the last piece came.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn group_welcome_piece(
+        &mut self,
+        room_seq: u64,
+        from: String,
+        key: [u8; 32],
+        index: u8,
+        count: u8,
+        piece: &[u8],
+        now_ms: u64,
+        out: &mut Vec<ChatEvent>,
+    ) {
+        match Assembly::push(&mut self.room_e2e.welcome_in, room_seq, index, count, piece) {
+            Ok(false) => {}
+            Ok(true) => {
+                if let Some(welcome) = self.room_e2e.welcome_in.take().and_then(Assembly::welcome) {
+                    self.group_welcome(room_seq, from, key, &welcome, now_ms, out);
+                }
+            }
+            Err(why) => {
+                let why = format!("{why}: the Welcome into the room's group was not taken");
+                out.push(ChatEvent::E2eRefused { from, why });
+            }
+        }
+    }
+
     pub(super) fn group_welcome(
         &mut self,
         room_seq: u64,

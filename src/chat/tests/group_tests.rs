@@ -512,3 +512,97 @@ fn the_room_groups_life_is_told_as_steps_for_the_group_panel() {
         "{bob:?}"
     );
 }
+
+/// The frames of `wire` (whole frames, in order).
+fn frames_of(wire: &[u8]) -> Vec<Frame> {
+    let mut buffer = FrameBuffer::default();
+    buffer.push(wire);
+    std::iter::from_fn(|| buffer.next_frame().unwrap()).collect()
+}
+
+#[test]
+fn a_welcome_in_several_pieces_lets_the_joiner_in_and_it_reads() {
+    // (Unit tests cut a Welcome in pieces of `pieces::PIECE` = 256 bytes,
+    // so that a room of a few already takes several.)
+    let mut w = three();
+    w.wire.clear();
+    w.join(4, "dave");
+    let frames = frames_of(&w.wire);
+    let sent = frames.iter().filter(|f| matches!(f, Frame::GroupWelcomePiece { .. })).count();
+    let got: Vec<(u8, u8)> = frames
+        .iter()
+        .filter_map(|f| match f {
+            Frame::GroupWelcome { index, count, .. } => Some((*index, *count)),
+            _ => None,
+        })
+        .collect();
+    assert!(sent >= 3, "the committer sent {sent} pieces");
+    let count = got.len() as u8;
+    assert_eq!(got, (0..count).map(|i| (i, count)).collect::<Vec<_>>());
+    // The commit itself carried no Welcome.
+    assert!(frames.iter().any(|f| matches!(f, Frame::GroupCommit { welcome, adds, .. }
+        if welcome.is_empty() && adds.len() == 1)));
+    assert_eq!(w.epoch(4), w.epoch(1));
+    w.take(4);
+    w.room_say(2, "hello dave").unwrap();
+    assert_eq!(e2e_texts(&w.take(4)), [("hello dave".to_owned(), true)]);
+}
+
+#[test]
+fn a_relay_that_drops_or_reorders_a_welcome_piece_gets_the_joiner_nowhere() {
+    let mut w = three();
+    w.held_welcome = Some((4, Vec::new()));
+    w.join(4, "dave");
+    let Some((_, pieces)) = w.held_welcome.take() else { panic!() };
+    assert!(pieces.len() >= 3, "{} pieces", pieces.len());
+    assert_eq!(w.epoch(4), None);
+    w.take(4);
+    let not_in = |w: &mut World, events: &[ChatEvent]| {
+        assert!(refused(events) >= 1, "{events:?}");
+        assert!(!events.iter().any(|e| matches!(e, ChatEvent::E2eGroup { .. })), "{events:?}");
+        assert!(e2e_texts(events).is_empty());
+        assert_eq!(w.epoch(4), None);
+    };
+    // A piece dropped.
+    let mut events = Vec::new();
+    for (i, p) in pieces.iter().enumerate() {
+        if i != 1 {
+            events.extend(w.hand(4, p.clone()));
+        }
+    }
+    not_in(&mut w, &events);
+    // Two pieces swapped.
+    let mut swapped = pieces.clone();
+    swapped.swap(0, 1);
+    let events: Vec<ChatEvent> = swapped.into_iter().flat_map(|p| w.hand(4, p)).collect();
+    not_in(&mut w, &events);
+    // A piece from another commit's Welcome (another room_seq) in the middle.
+    let mut mixed = pieces.clone();
+    if let Frame::GroupWelcome { room_seq, .. } = &mut mixed[1] {
+        *room_seq += 1;
+    }
+    let events: Vec<ChatEvent> = mixed.into_iter().flat_map(|p| w.hand(4, p)).collect();
+    not_in(&mut w, &events);
+    // The pieces in order still let Dave in, and he reads.
+    let events: Vec<ChatEvent> = pieces.into_iter().flat_map(|p| w.hand(4, p)).collect();
+    assert_eq!(refused(&events), 0, "{events:?}");
+    assert_eq!(w.epoch(4), w.epoch(1));
+    w.room_say(1, "hello dave").unwrap();
+    assert_eq!(e2e_texts(&w.take(4)), [("hello dave".to_owned(), true)]);
+}
+
+#[test]
+fn welcome_pieces_out_of_order_are_strikes_at_the_relay() {
+    let mut w = three();
+    w.take(2);
+    let epoch = w.epoch(2).unwrap();
+    w.post(2, &Frame::GroupWelcomePiece { epoch, index: 1, count: 3, bytes: vec![1; 10] });
+    w.post(2, &Frame::GroupWelcomePiece { epoch, index: 0, count: 0, bytes: vec![1; 10] });
+    let bob = w.take(2);
+    let strikes = bob
+        .iter()
+        .filter(|e| matches!(e, ChatEvent::Refused { code: RefusalCode::BadMessage, text } if text.contains("piece")))
+        .count();
+    assert_eq!(strikes, 2, "{bob:?}");
+    assert!(w.texts(1).is_empty() && w.texts(3).is_empty());
+}
