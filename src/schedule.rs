@@ -10,7 +10,7 @@
 //! generation), its finished key, key and IV, and the records they
 //! protected. Each row whose inputs are known carries a [`Proof`]: a
 //! shell command and the value its output must equal. The view shows the
-//! same commands that the test `tests/reveal.rs` runs, through
+//! same commands that the test `tests/it/engine/reveal.rs` runs, through
 //! [`Schedule::proofs`].
 //!
 //! The two "derived" salts are not reported by the engine: they are

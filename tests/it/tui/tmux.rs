@@ -11,12 +11,10 @@
 //! fail and say so (`.ci/run` installs it). The tmux server is killed when
 //! a test ends, passing or not.
 
-mod support;
-
 use std::path::Path;
 
-use support::tmux::{Tmux, file_within};
-use support::{TLSCHAT, TempDir};
+use crate::programs::tmux::{Tmux, file_within};
+use crate::programs::{TLSCHAT, TempDir};
 
 /// What the wrapper prints once tlschat has exited: the "shell prompt".
 const AFTER: &str = "tlschat exited; shell again";

@@ -1,16 +1,13 @@
 //! The TUI against ratatui's `TestBackend`: the handshake panel at each
 //! stage of a real handshake (events from an in-memory engine pair), the
 //! chat pane, the narrow layout, and the input line's editing. Snapshots
-//! are committed under `tests/snapshots/`; the app gets a fixed clock, so
+//! are committed under `tests/it/tui/snapshots/`; the app gets a fixed clock, so
 //! every time on screen is the same from run to run.
-
-#[path = "common/mod.rs"]
-mod common;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::engine_pair::*;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;

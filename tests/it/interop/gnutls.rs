@@ -6,16 +6,14 @@
 //! GnuTLS's tools (Debian's gnutls-bin) must be installed: a missing tool
 //! fails the test with a message naming it rather than skipping it.
 
-#[path = "support/openssl_certs.rs"]
-mod openssl_certs;
-mod support;
+use crate::programs::openssl_certs;
 
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::Command;
 
+use crate::programs::{Proc, Room, TempDir, tlschat};
 use openssl_certs::openssl_certificates;
-use support::{Proc, Room, TempDir, tlschat};
 
 /// A GnuTLS priority string for TLS 1.3 with one cipher suite, the suite's
 /// name as tlschat reports it, and as GnuTLS describes the session.

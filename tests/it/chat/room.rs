@@ -5,13 +5,11 @@
 //! joins, leaves, `/who`, history on joining and `/msg` work; every line a
 //! member prints parses as JSON.
 
-mod support;
-
 use std::path::Path;
 use std::process::Command;
 
+use crate::programs::{HOME_ENV, Proc, Room, TempDir, events, live_messages, tlschat, wait_event};
 use serde_json::Value;
-use support::{HOME_ENV, Proc, Room, TempDir, events, live_messages, tlschat, wait_event};
 
 /// A member: `tlschat connect --json` under an identity named `name`.
 fn member(dir: &TempDir, room: &Room, name: &str) -> Proc {

@@ -1,12 +1,9 @@
-//! OpenSSL-made certificates for the interop tests (tests/openssl.rs,
-//! tests/gnutls.rs), following the recipe in `shared/interop.md`; included
-//! by path, since it uses `crate::support`.
-
-#![allow(dead_code)] // each test crate uses its own part of this
+//! OpenSSL-made certificates for the interop tests (interop/openssl.rs,
+//! interop/gnutls.rs), following the recipe in `shared/interop.md`.
 
 use std::process::Command;
 
-use crate::support::{Proc, TempDir};
+use crate::programs::{Proc, TempDir};
 
 /// Runs a short command to completion and returns its stdout, failing the
 /// test with its output if it fails.

@@ -6,8 +6,7 @@
 //! the process printed, and dropping a [`Proc`] kills it, so no test can
 //! hang or leave a process behind.
 
-#![allow(dead_code)] // each test crate uses its own part of this
-
+pub mod openssl_certs;
 pub mod tmux;
 
 use std::io::{BufRead, BufReader, Read, Write};

@@ -3,11 +3,9 @@
 //! text with them, against a real `tlschat listen` whose stdout (the
 //! operator's terminal in headless mode) is read line by line.
 
-mod support;
-
 use std::process::Command;
 
-use support::{Proc, Room, TempDir};
+use crate::programs::{Proc, Room, TempDir};
 use tlschat::tls::{Ed25519Key, SeededRng};
 
 /// Escape sequences that retitle a window, clear the screen, and start an

@@ -2,11 +2,9 @@
 //! handled in order, so a driver can still answer the data that came
 //! before the close_notify, and its answer goes out before the engine's
 //! own close_notify. `echo hello | gnutls-cli` against `listen --echo`
-//! sends exactly this (tests/gnutls.rs).
+//! sends exactly this (tests/it/interop/gnutls.rs).
 
-mod common;
-
-use common::*;
+use crate::engine_pair::*;
 use tlschat::tls::{AlertDescription, Error, Event};
 
 fn connected(seed: u64) -> Pair {

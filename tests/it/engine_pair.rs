@@ -2,8 +2,6 @@
 //! against each other with no sockets, a seeded RNG and a fixed clock, plus a
 //! tamper hook on every flight and a key log that lets a test act as a
 //! man in the middle who knows the keys.
-#![allow(dead_code, unreachable_pub)]
-
 use std::sync::{Arc, Mutex};
 
 use tlschat::pki::{self, RoomCa};

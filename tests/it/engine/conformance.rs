@@ -3,11 +3,9 @@
 //! pair with a tamper hook or as a client written byte by byte, and checks
 //! the answer the RFC names.
 
-mod common;
-
 use std::sync::Arc;
 
-use common::*;
+use crate::engine_pair::*;
 use tlschat::tls::internal::crypto::{TranscriptHash, X25519Secret};
 use tlschat::tls::internal::key_schedule::{self, HandshakeSecrets, TrafficSecret};
 use tlschat::tls::internal::messages::{self, ContentType, HandshakeType, ServerHello};

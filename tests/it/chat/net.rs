@@ -671,7 +671,9 @@ async fn the_global_cap_refuses_the_next_connection_and_a_member_frees_its_addre
 #[tokio::test]
 async fn a_capture_that_reaches_its_limit_says_so_once_and_the_chat_goes_on() {
     let mut room = room().await;
-    let path = std::env::temp_dir().join(format!("tlschat-net-capture-{}.pcapng", std::process::id()));
+    // A directory of the test's own, removed even when the test fails.
+    let dir = crate::programs::TempDir::new("net-capture");
+    let path = dir.join("capture.pcapng");
     // Room for the file's header and the TCP handshake, not for the TLS one.
     let capture = Arc::new(Capture::create_with_limit(&path, 600).unwrap());
     let mut config = ClientConfig::new(ServerTrust::Roots(room.roots.clone()));
@@ -699,5 +701,4 @@ async fn a_capture_that_reaches_its_limit_says_so_once_and_the_chat_goes_on() {
     let rest = quiet_period(&mut events).await;
     assert!(!rest.iter().any(|e| matches!(e, NetEvent::CaptureStopped { .. })), "told twice: {rest:?}");
     assert!(std::fs::metadata(&path).unwrap().len() <= 600);
-    std::fs::remove_file(&path).unwrap();
 }

@@ -4,24 +4,24 @@
 //! room on first contact, using the pin, refusing a changed key before
 //! anything is sent, and `tlschat trust list`/`forget`.
 //!
-//! The engine's CA checks have their own tests in tests/handshake.rs:
+//! The engine's CA checks have their own tests in tests/it/engine/handshake.rs:
 //! `an_untrusted_ca_is_unknown_ca`, `an_expired_certificate_is_certificate_expired`,
 //! `a_certificate_for_another_name_is_bad_certificate` and
-//! `a_pinned_fingerprint_accepts_its_key_and_refuses_another`; tests/cli.rs
+//! `a_pinned_fingerprint_accepts_its_key_and_refuses_another`; tests/it/cmd/cli.rs
 //! has `connect_refuses_a_server_certificate_from_another_ca_and_the_server_hears_unknown_ca`
 //! and `connect_refuses_a_server_whose_key_does_not_match_the_pinned_fingerprint`.
 //! Here the other `--ca` refusals are checked at the command line too.
 //!
 //! Every `tlschat` here runs with TLSCHAT_HOME in a temporary directory.
 
-mod common;
-mod support;
+use crate::engine_pair;
+use crate::programs;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use common::{MADE, Pair, Way, pki, rewrite_protected_handshake, server_config, to_tls};
-use support::{HOME_ENV, Identity, Proc, Room, TempDir, single_error_line, tlschat};
+use crate::engine_pair::{MADE, Pair, Way, pki, rewrite_protected_handshake, server_config, to_tls};
+use crate::programs::{HOME_ENV, Identity, Proc, Room, TempDir, single_error_line, tlschat};
 use tlschat::pki as certs;
 use tlschat::room::Members;
 use tlschat::tls::internal::messages::HandshakeType;
@@ -67,7 +67,7 @@ fn any_key_connects_to_a_server_whatever_signed_it_and_reports_the_key_for_the_c
 #[test]
 fn any_key_still_needs_certificate_verify_to_prove_the_key() {
     let pki = pki(102);
-    let keys = Arc::new(common::CapturedKeys::default());
+    let keys = Arc::new(engine_pair::CapturedKeys::default());
     let mut s = server_config(&pki);
     s.keylog = Some(keys.clone());
     let mut c = any_key_client();
@@ -79,7 +79,7 @@ fn any_key_still_needs_certificate_verify_to_prove_the_key() {
             done = true;
             let secret = keys.get("SERVER_HANDSHAKE_TRAFFIC_SECRET");
             rewrite_protected_handshake(flight, CipherSuite::TLS_CHACHA20_POLY1305_SHA256, &secret, |hs| {
-                let msgs = common::handshake_messages(hs);
+                let msgs = engine_pair::handshake_messages(hs);
                 hs.clear();
                 for (t, mut m) in msgs {
                     if t == HandshakeType::CERTIFICATE_VERIFY.0 {
@@ -115,7 +115,7 @@ fn any_key_refuses_a_key_that_is_not_ed25519_with_unsupported_certificate() {
 
 /// An AnyKey client with identity `carol` that holds its flight for trust,
 /// against a server that asks `doorman` about proven client keys.
-fn holding(pki: &common::Pki, doorman: Arc<Doorman>, seed: u64) -> (Pair, certs::CertifiedKey) {
+fn holding(pki: &engine_pair::Pki, doorman: Arc<Doorman>, seed: u64) -> (Pair, certs::CertifiedKey) {
     let carol = identity_cert(seed * 10, "carol");
     let mut c = any_key_client();
     c.client_cert = Some(to_tls(&carol));
@@ -226,14 +226,14 @@ fn identity_cert(seed: u64, name: &str) -> certs::CertifiedKey {
 }
 
 fn admitting(
-    pki: &common::Pki,
+    pki: &engine_pair::Pki,
     policy: Arc<dyn Admission>,
     client: Option<&certs::CertifiedKey>,
     seed: u64,
 ) -> Pair {
     let mut s = server_config(pki);
     s.client_auth = ClientAuth::Optional(ClientTrust::Admit(policy));
-    let mut c = common::client_config(pki);
+    let mut c = engine_pair::client_config(pki);
     c.client_cert = client.map(to_tls);
     Pair::new(c, s, seed)
 }
@@ -287,7 +287,7 @@ fn admission_is_not_asked_about_a_guest_without_a_certificate() {
     // Required: the guest is refused before admission is asked.
     let mut s = server_config(&pki);
     s.client_auth = ClientAuth::Required(ClientTrust::Admit(doorman.clone()));
-    let mut p = Pair::new(common::client_config(&pki), s, 106);
+    let mut p = Pair::new(engine_pair::client_config(&pki), s, 106);
     p.drive();
     assert_eq!(p.server_error, Some(Error::CertificateRequired));
     assert!(doorman.asked.lock().unwrap().is_empty());
@@ -590,7 +590,7 @@ fn ca_trust_refuses_an_expired_server_certificate_with_certificate_expired() {
     // A room made three years ago: its 825-day server certificate has expired.
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     let (ca, server) = certs::test_room_for_testing_only(109, now - 3 * 365 * 86_400).unwrap();
-    support::write_room_files(&dir, &ca, &server, 0o600);
+    programs::write_room_files(&dir, &ca, &server, 0o600);
     let d = |f: &str| dir.join(f).to_str().unwrap().to_owned();
     let room = Proc::spawn(
         "listen",

@@ -5,9 +5,7 @@
 //! the alert, who sent it, the check that caught it, the mark in the pane,
 //! and that the client connected again afterwards.
 
-mod support;
-
-use support::{Proc, Room, TempDir, tlschat};
+use crate::programs::{Proc, Room, TempDir, tlschat};
 
 /// `tlschat demo --headless`, once alice and bob have greeted the user.
 fn demo(extra: &[&str]) -> Proc {

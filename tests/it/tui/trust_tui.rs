@@ -5,13 +5,11 @@
 //! (`.ci/run` installs it); the client's files are in TLSCHAT_HOME in a
 //! temporary directory.
 
-mod support;
-
 use std::path::Path;
 use std::time::Duration;
 
-use support::tmux::{Tmux, file_within};
-use support::{Identity, Room, TLSCHAT, TempDir};
+use crate::programs::tmux::{Tmux, file_within};
+use crate::programs::{Identity, Room, TLSCHAT, TempDir};
 
 /// The tmux session the client runs in.
 const PANE: &str = "c";

@@ -7,16 +7,14 @@
 //! "back" in its JSON, and shows every message said while it was away
 //! exactly once.
 
-mod support;
-
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::programs::{HOME_ENV, Proc, Room, TempDir, events, tlschat, wait_event};
 use serde_json::Value;
-use support::{HOME_ENV, Proc, Room, TempDir, events, tlschat, wait_event};
 
 /// A TCP forwarder to `upstream` on a loopback port of its own. `cut`
 /// breaks every connection through it; while `refusing`, it accepts and

@@ -7,14 +7,12 @@
 //! given twice. A name bound before the kill is still bound to its key
 //! after it, and a home's older members file is imported once.
 
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{SocketAddr, TcpListener};
 use std::time::{Duration, Instant};
 
+use crate::programs::{HOME_ENV, Proc, Room, TempDir, WAIT, events, tlschat};
 use serde_json::Value;
-use support::{HOME_ENV, Proc, Room, TempDir, WAIT, events, tlschat};
 
 /// `tlschat listen 127.0.0.1:PORT` in `DIR/room-home`, its CA in `DIR/room-ca.pem`.
 fn listen(dir: &TempDir, port: u16, extra: &[&str]) -> Room {

@@ -4,12 +4,12 @@
 //!
 //! Every `tlschat` here runs with TLSCHAT_HOME in a temporary directory.
 
-mod support;
+use crate::programs;
 
 use std::path::Path;
 use std::process::Command;
 
-use support::{HOME_ENV, Proc, Room, TempDir, single_error_line, tlschat};
+use crate::programs::{HOME_ENV, Proc, Room, TempDir, single_error_line, tlschat};
 
 /// `tlschat ARGS` with `home` as TLSCHAT_HOME.
 fn at(home: &Path, name: &str, args: &[&str]) -> Proc {
@@ -469,7 +469,7 @@ fn a_room_serving_its_own_cert_and_key_still_binds_names_in_its_data_directory()
     let dir = TempDir::new("own-cert");
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     let (ca, server) = tlschat::pki::test_room_for_testing_only(7, now).unwrap();
-    support::write_room_files(&dir, &ca, &server, 0o600);
+    programs::write_room_files(&dir, &ca, &server, 0o600);
     let d = |f: &str| dir.join(f).to_str().unwrap().to_owned();
     let room_home = dir.join("room-home");
     let room = at(
@@ -486,7 +486,7 @@ fn a_room_serving_its_own_cert_and_key_still_binds_names_in_its_data_directory()
     room.stdout.wait_for("carol's line", |l| l == "[carol \u{2713}] hello from carol");
     c.close_stdin();
     assert!(c.wait().success(), "{}", c.output());
-    let members = support::bound_names(&room_home);
+    let members = programs::bound_names(&room_home);
     assert!(members.lines().any(|l| l.starts_with("carol ")), "{members}");
     assert!(!room_home.join("room/ca.key").exists(), "--cert/--key makes no room CA");
 }

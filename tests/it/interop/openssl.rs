@@ -6,15 +6,13 @@
 //! OpenSSL and curl must be installed: a missing tool fails the test with a
 //! message naming it rather than skipping it.
 
-#[path = "support/openssl_certs.rs"]
-mod openssl_certs;
-mod support;
+use crate::programs::openssl_certs;
 
 use std::path::Path;
 use std::process::Command;
 
+use crate::programs::{Proc, Room, TempDir, tlschat};
 use openssl_certs::{openssl, openssl_certificates, run};
-use support::{Proc, Room, TempDir, tlschat};
 
 const CHACHA20: &str = "TLS_CHACHA20_POLY1305_SHA256";
 const AES128: &str = "TLS_AES_128_GCM_SHA256";

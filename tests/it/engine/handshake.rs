@@ -2,11 +2,9 @@
 //! HelloRetryRequest, mutual TLS, KeyUpdate, close_notify, and tampering that
 //! must end in exactly the alert RFC 8446 §6 names.
 
-mod common;
-
 use std::sync::Arc;
 
-use common::*;
+use crate::engine_pair::*;
 use tlschat::pki;
 use tlschat::tls::internal::messages::{
     self, ClientHello, ContentType, HandshakeType, KeyShareEntry, NamedGroup,

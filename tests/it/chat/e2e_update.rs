@@ -4,12 +4,10 @@
 //! Update, bob takes it and answers, and both go on in the new epoch; every
 //! line is read, end to end, and the relay prints none of them.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::programs::{HOME_ENV, Proc, Room, TempDir, events, tlschat, wait_event};
 use serde_json::Value;
-use support::{HOME_ENV, Proc, Room, TempDir, events, tlschat, wait_event};
 
 fn member(dir: &TempDir, room: &Room, name: &str) -> Proc {
     let home = dir.join(&format!("{name}-home"));

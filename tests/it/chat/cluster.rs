@@ -5,13 +5,11 @@
 //! then three `tlschat listen --cluster` processes with members
 //! (`tlschat connect --json`) spread over them.
 
-mod support;
-
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use support::{HOME_ENV, Proc, Room, TempDir, WAIT, events, live_messages, tlschat, wait_event};
+use crate::programs::{HOME_ENV, Proc, Room, TempDir, WAIT, events, live_messages, tlschat, wait_event};
 use tlschat::chat::Frame;
 use tlschat::cluster::{Cluster, Retention};
 use tlschat::tls::Fingerprint;

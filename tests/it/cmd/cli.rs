@@ -2,14 +2,14 @@
 //! processes on loopback, talking real TLS 1.3 over TCP. Ports come from
 //! binding port 0; every wait has a deadline (see `support`).
 
-mod support;
+use crate::programs;
 
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use support::{Proc, Room, TempDir, single_error_line, tlschat};
+use crate::programs::{Proc, Room, TempDir, single_error_line, tlschat};
 
 /// Runs a chat between a room and one client: a line each way, then the
 /// client's stdin ends and it must close cleanly. Returns both for more checks.
@@ -108,7 +108,7 @@ fn connect_refuses_a_server_whose_key_does_not_match_the_pinned_fingerprint() {
 }
 
 // Without --ca or --fingerprint, connect falls back on pins and first
-// contact: see tests/trust.rs.
+// contact: see tests/it/chat/trust.rs.
 
 #[test]
 fn connect_to_a_port_nobody_listens_on_reports_the_refusal() {
@@ -386,7 +386,7 @@ fn listen_refuses_a_key_file_others_can_read_and_names_the_fix() {
     let dir = TempDir::new("open-key");
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     let (ca, server) = tlschat::pki::test_room_for_testing_only(5, now).unwrap();
-    support::write_room_files(&dir, &ca, &server, 0o644);
+    programs::write_room_files(&dir, &ca, &server, 0o644);
     let d = |f: &str| dir.join(f).to_str().unwrap().to_owned();
     let mut room = Proc::spawn(
         "listen",

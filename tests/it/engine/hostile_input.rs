@@ -2,9 +2,7 @@
 //! handshake and after it: the only acceptable outcomes are progress or a
 //! typed error with its alert, never a panic or a hang.
 
-mod common;
-
-use common::*;
+use crate::engine_pair::*;
 use proptest::prelude::*;
 use tlschat::tls::{ClientAuth, ClientTrust, Error};
 

@@ -8,13 +8,13 @@
 //! installed: a missing tool fails the test with a message naming it
 //! rather than skipping it.
 
-mod support;
+use crate::programs;
 
 use std::path::Path;
 use std::process::Command;
 
-use support::tmux::{Tmux, file_within};
-use support::{Proc, Room, TLSCHAT, TempDir, single_error_line, tlschat};
+use crate::programs::tmux::{Tmux, file_within};
+use crate::programs::{Proc, Room, TLSCHAT, TempDir, single_error_line, tlschat};
 
 /// Runs `tshark -r FILE ARGS…` with no key log configured (the secrets
 /// can only come from the file) and checksum checks on; its stdout.
@@ -303,11 +303,11 @@ fn a_capture_that_cannot_be_made_stops_the_command_with_one_line_naming_it() {
 fn json_member(dir: &TempDir, room: &Room, name: &str) -> Proc {
     let home = dir.join(&format!("{name}-home"));
     let mut id = tlschat(&["id", "--name", name]);
-    id.env(support::HOME_ENV, &home);
+    id.env(programs::HOME_ENV, &home);
     let mut id = Proc::spawn("id", &mut id);
     assert!(id.wait().success(), "{}", id.output());
     let mut cmd = tlschat(&["connect", &room.target(), "--ca", room.ca.to_str().unwrap(), "--json"]);
-    cmd.env(support::HOME_ENV, &home);
+    cmd.env(programs::HOME_ENV, &home);
     Proc::spawn(name, &mut cmd)
 }
 

@@ -3,12 +3,10 @@
 //! tools (OpenSSL, xxd, sh), prints exactly the engine's value: the proof
 //! the RFC 8448 tests give, for live sessions.
 
-mod common;
-
 use std::process::Command;
 use std::sync::Arc;
 
-use common::*;
+use crate::engine_pair::*;
 use tlschat::schedule::{Proof, Schedule, State, normalize};
 use tlschat::tls::{CipherSuite, ClientAuth, ClientTrust, Direction, Event, Revealed, SecretKind};
 
@@ -213,9 +211,7 @@ fn mutual_tls_reveals_the_clients_finished_and_it_recomputes() {
 // ---------------------------------------------------------------------------
 // End to end through the binary
 
-mod support;
-
-use support::{Proc, TempDir, tlschat};
+use crate::programs::{Proc, TempDir, tlschat};
 
 /// The JSON lines of a headless demo run with `args`, once it has connected
 /// and then ended with its input.
