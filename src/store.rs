@@ -146,7 +146,14 @@ impl RoomLog {
     /// it is not there. Refused while another process has it open.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let fail = |why: String| StoreError { path: path.to_owned(), why };
-        make_private(path).map_err(|e| fail(e.to_string()))?;
+        // An empty file holds nothing: it is what a process killed while
+        // making the store left before this one made stores whole.
+        if std::fs::metadata(path).is_ok_and(|m| m.len() == 0) {
+            std::fs::remove_file(path).map_err(|e| fail(e.to_string()))?;
+        }
+        if !path.exists() {
+            make_whole(path).map_err(|e| fail(e.to_string()))?;
+        }
         let db = Database::builder()
             .set_concurrency_mode(redb::ConcurrencyMode::SingleWriter)
             .create(path)
@@ -300,6 +307,37 @@ impl RoomLog {
 }
 
 /// Makes the file for the owner only, if it is not there.
+/// Makes a new, empty store at `path` whole before it is there: it is
+/// made beside it (`….new`, readable by its owner only), its header and
+/// tables committed, then renamed into place. A process killed while
+/// making it leaves only the `.new` file, which the next start replaces,
+/// never a file at `path` that is not a store (which would stop every
+/// later start). Nothing is acknowledged before the store is open, so
+/// nothing is lost with it.
+fn make_whole(path: &Path) -> Result<(), redb::Error> {
+    let mut fresh = path.as_os_str().to_owned();
+    fresh.push(".new");
+    let fresh = PathBuf::from(fresh);
+    match std::fs::remove_file(&fresh) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+        _ => {}
+    }
+    make_private(&fresh)?;
+    let db = Database::builder().create(&fresh)?;
+    let txn = db.begin_write()?;
+    txn.open_table(ENTRIES)?;
+    txn.open_table(META)?;
+    txn.open_table(NAMES)?;
+    txn.commit()?;
+    drop(db);
+    std::fs::rename(&fresh, path)?;
+    // The rename itself is kept once the folder is synced.
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir).and_then(|d| d.sync_all())?;
+    }
+    Ok(())
+}
+
 fn make_private(path: &Path) -> std::io::Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(false);
@@ -484,6 +522,41 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir.join(FILE)
+    }
+
+    #[test]
+    fn a_store_whose_making_was_killed_is_made_again_and_a_store_that_is_one_is_kept() {
+        // Killed before the store was renamed into place: a half-made
+        // `.new` beside it, which the next start replaces.
+        let path = temp("half-made");
+        let fresh = path.with_file_name(format!("{FILE}.new"));
+        std::fs::write(&fresh, b"half a header").unwrap();
+        let mut log = RoomLog::open(&path).unwrap();
+        assert!(!fresh.exists(), "the half-made store is left beside the new one");
+        log.append(&Batch { entries: vec![past(1)], room_seq: 2, forgotten: 0, names: Vec::new() }).unwrap();
+        drop(log);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+        // Opened again: what it keeps is kept.
+        let log = RoomLog::open(&path).unwrap();
+        assert_eq!(log.load().unwrap().entries, vec![past(1)]);
+        drop(log);
+        // An empty file where the store goes (what a start killed while
+        // making it left before stores were made whole) holds nothing: a
+        // store is made in its place.
+        let empty = temp("empty");
+        std::fs::write(&empty, b"").unwrap();
+        let log = RoomLog::open(&empty).unwrap();
+        assert_eq!(log.load().unwrap(), Stored::default());
+        drop(log);
+        // A file that is something else, not empty, is refused, not replaced.
+        let other = temp("other");
+        std::fs::write(&other, b"not a store").unwrap();
+        assert!(RoomLog::open(&other).is_err());
+        assert_eq!(std::fs::read(&other).unwrap(), b"not a store");
     }
 
     #[test]
