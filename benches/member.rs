@@ -11,10 +11,10 @@
 
 use std::time::Instant;
 
-use tlschat::app::{App, KEEP_SIGNED, MAX_LOG_BYTES, Msg, Now};
 use tlschat::chat::{Frame, Kind, MAX_TEXT, Member};
 use tlschat::net::NetEvent;
 use tlschat::tls::{Ed25519Key, SeededRng};
+use tlschat::tui::app::{App, KEEP_SIGNED, MAX_LOG_BYTES, Msg, Now};
 
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::widgets::Widget;
-use tlschat::app::{App, Msg, Now};
 use tlschat::net::NetEvent;
+use tlschat::tui::app::{App, Msg, Now};
 
 fn filled_app(messages: usize) -> App {
     let now = Now { instant: Instant::now(), unix: 1_793_577_600 };

@@ -76,7 +76,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use tlschat::chat::{ChatEvent, Frame, FrameBuffer, Kind, Member, message};
 use tlschat::net::{self, Intent, NetEvent};
-use tlschat::pki;
+use tlschat::store::pki;
 use tlschat::tls::{
     self, ClientConfig, Connection, Ed25519Key, Event, OsRng, RootStore, ServerName, ServerTrust,
 };

@@ -22,46 +22,33 @@
 //!
 //! # Layout
 //!
+//! One folder per layer, from the wire up:
+//!
+//! - [`tls`]: the TLS 1.3 engine, sans-IO;
+//! - [`chat`]: the chat protocol, sans-IO: frames, signed messages, the
+//!   relay's ordering and the member's checks, MLS groups;
+//! - [`net`]: the tokio driver of both: one task per connection, the
+//!   relay's task, the NATS bus of a room served by several relays;
+//! - [`store`]: what is kept on disk: where files live, the user's identity,
+//!   pinned rooms, a room's keys, its name bindings and its log, and the
+//!   keys and certificates made for them;
+//! - [`present`]: peer text made safe for a terminal, and the words and
+//!   JSON for each event;
+//! - [`tui`]: the full-screen interface: model ([`tui::app`]), view
+//!   ([`tui::ui`]) and the terminal's event loop;
+//! - [`teach`]: the teaching tools: explanations, the key schedule view's
+//!   model, the tamper lab, the demo's bots, the key log and `--pcap`;
 //! - [`cmd`]: each command's work once the command line is read, and the
-//!   one-line [`cmd::Error`] every failure becomes;
-//! - [`tls`]: the TLS 1.3 engine; [`chat`]: the chat protocol; [`net`]: the
-//!   tokio driver of both, and [`net::HostPort`], an address as typed;
-//! - [`app`], [`ui`], [`tui`]: the full-screen interface (model, view, terminal);
-//! - [`report`]: how events are told in words and JSON; [`escape`]: peer
-//!   text made safe for a terminal; [`explain`]: why each handshake step
-//!   matters, in plain words; [`logfile`]: the TUI's log file;
-//!   [`keylog`]: the NSS key log; [`pcap`]: `--pcap`'s capture file;
-//!   [`schedule`]: the key schedule view's model and the commands that
-//!   recompute each value (`--reveal`);
-//! - [`home`]: where files live; [`identity`]: the user's key and name;
-//!   [`trust`]: how servers are trusted, and the pins; [`room`]: a room's
-//!   keys and name bindings; [`pki`]: keys and certificates; [`demo`]: the demo's bots;
-//! - [`store`]: the room's log and name bindings on disk (redb);
-//!   [`cluster`]: one room shared by several relays over NATS JetStream.
+//!   one-line error every failure becomes.
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::panic))]
 
-pub mod app;
 pub mod chat;
-pub mod cluster;
 pub mod cmd;
-pub mod demo;
-pub mod escape;
-pub mod explain;
-pub mod home;
-pub mod identity;
-pub mod keylog;
-pub mod lab;
-pub mod logfile;
 pub mod net;
-pub mod pcap;
-pub mod pki;
-pub mod report;
-pub mod room;
-pub mod schedule;
+pub mod present;
 pub mod store;
+pub mod teach;
 pub mod tls;
-pub mod trust;
 pub mod tui;
-pub mod ui;

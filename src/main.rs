@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use tlschat::app::Clock;
 use tlschat::cmd::{self, Output, TlsOptions};
 use tlschat::tls::{self, CipherSuite};
+use tlschat::tui::app::Clock;
 
 /// jemalloc, with its background thread returning the pages that a room's
 /// join storms free (see the note on the dependency in Cargo.toml).

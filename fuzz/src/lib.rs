@@ -6,7 +6,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use tlschat::pki;
+use tlschat::store::pki;
 use tlschat::tls::internal::messages::ContentType;
 use tlschat::tls::{
     self, ALPN_HTTP11, ALPN_TLSCHAT, CertifiedKey, ClientAuth, ClientConfig, ClientTrust, Connection,

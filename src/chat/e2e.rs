@@ -35,7 +35,7 @@
 //! openmls deletes them, the entries a forgotten group leaves (every entry
 //! whose storage key holds the group's id: its epoch secrets, message
 //! secrets, tree, own leaf and its HPKE keys of the current epoch), and
-//! every entry when the state is dropped ([`E2e::wipe`]). What it cannot
+//! every entry when the state is dropped (`E2e::wipe`). What it cannot
 //! reach: the HPKE keys of past epochs and the private keys of a key
 //! package a Welcome used, which openmls deletes during a merge or a join
 //! without wiping, and copies left behind when openmls' map or its entries
@@ -164,8 +164,8 @@ fn expect_key(found: [u8; 32], expected: [u8; 32], whose: &str) -> Result<(), E2
     } else {
         Err(E2eError::WrongKey(format!(
             "{whose} carries the key {}, not the key {} proved",
-            crate::identity::public_key_fingerprint(&found),
-            crate::identity::public_key_fingerprint(&expected)
+            crate::store::identity::public_key_fingerprint(&found),
+            crate::store::identity::public_key_fingerprint(&expected)
         )))
     }
 }

@@ -10,7 +10,7 @@
 //! The log remembers the last `room_seq` it let go of, so that it can say
 //! whether what it holds after a given point is complete.
 //!
-//! Sans-IO: the caller says what time it is. `crate::store` keeps the same
+//! Sans-IO: the caller says what time it is. `crate::store::room_log` keeps the same
 //! log on disk, and a relay started again is given it back
 //! ([`Relay::restore`](super::relay::Relay::restore)).
 

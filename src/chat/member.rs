@@ -17,7 +17,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use super::contacts::name_key;
-use crate::identity::public_key_fingerprint;
+use crate::store::identity::public_key_fingerprint;
 use crate::tls::codec::InvalidMessage;
 use crate::tls::{Ed25519Key, Fingerprint, Rng};
 

@@ -39,4 +39,4 @@ pub use member::{AuthorCheck, ChatEvent, ComposeError, Member, Received, SigChec
 pub use message::{Kind, MAX_TEXT};
 pub use relay::{Joiner, Relay, SeatId, Transport};
 
-pub use crate::escape::printable;
+pub use crate::present::escape::printable;

@@ -1,6 +1,6 @@
 //! What one relay of a room on a bus (`listen --cluster`) knows of the
 //! room's other relays, and the messages it trades with them beside the
-//! room's stream. Sans-IO: [`crate::cluster`] carries the bytes over core
+//! room's stream. Sans-IO: [`crate::net::cluster`] carries the bytes over core
 //! NATS and the room's task feeds them here with the time.
 //!
 //! - **Who is where.** Every relay sends, every [`HEARTBEAT_MS`], either a

@@ -90,7 +90,7 @@ pub struct Config {
     /// Keys the host banned: refused on joining.
     pub banned: HashSet<[u8; 32]>,
     /// The room is ordered by a bus that several relays share
-    /// (`listen --cluster`, [`crate::cluster`]): what this relay accepts
+    /// (`listen --cluster`, [`crate::net::cluster`]): what this relay accepts
     /// (posts, guests' lines, joins and leaves it announces) it hands on as
     /// [`Output::Publish`] instead of numbering it, and it fans out what
     /// the bus ordered, fed back through [`Relay::ordered`].
@@ -334,7 +334,7 @@ impl Relay {
         }
     }
 
-    /// The room as it was kept (see `crate::store`): its last `room_seq`,
+    /// The room as it was kept (see `crate::store::room_log`): its last `room_seq`,
     /// the highest one its log let go of, and the messages kept. The
     /// room's order goes on from `room_seq` (or the last entry's, if
     /// higher); nobody is seated.

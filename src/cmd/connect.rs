@@ -1,5 +1,5 @@
 //! `tlschat connect HOST:PORT`: decide how the server is trusted (see
-//! [`crate::trust`]), present the user's identity, and chat: in the TUI, or
+//! [`crate::store::pins`]), present the user's identity, and chat: in the TUI, or
 //! headless with stdin's lines sent and every event printed.
 //!
 //! `join` is the client half that `demo` shares: the connection task, the
@@ -16,12 +16,12 @@ use super::{
     Context, EVENT_QUEUE, Error, INPUT_QUEUE, Output, TlsOptions, intent_of, load_identity, log_to_file,
     read_stdin_lines, read_text, secrets_to, unix_now, warn_capture, warn_keylog,
 };
-use crate::home::Home;
 use crate::net::{self, HostPort, Intent, NetError, NetEvent};
-use crate::pcap::Capture;
-use crate::report;
+use crate::present::report;
+use crate::store::home::Home;
+use crate::store::pins::{self, FirstContact, KnownRooms, Plan, TrustError};
+use crate::teach::pcap::Capture;
 use crate::tls::{self, ClientConfig, Fingerprint, OsRng, RootStore, ServerName};
-use crate::trust::{self, FirstContact, KnownRooms, Plan, TrustError};
 
 /// What `tlschat connect` was asked to do.
 #[derive(Debug, Clone)]
@@ -91,7 +91,7 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
         (false, true) => FirstContact::Ask,
         (false, false) => FirstContact::Refuse,
     };
-    let plan = Plan::decide(trust::room_id(host, port), ca, fingerprint, &known, first_contact)?;
+    let plan = Plan::decide(pins::room_id(host, port), ca, fingerprint, &known, first_contact)?;
     // Our identity answers the room's CertificateRequest.
     let identity = load_identity(&home, !tui)?;
     let keylog = opts.tls.keylog()?;
@@ -108,7 +108,7 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
     let lab = if opts.lab {
         // The man in the middle: its own CA, its own key, the room's name.
         let now = unix_now();
-        let ca = crate::pki::RoomCa::generate("tlschat lab interceptor CA", &mut OsRng, now)?;
+        let ca = crate::store::pki::RoomCa::generate("tlschat lab interceptor CA", &mut OsRng, now)?;
         let names = [opts.server_name.clone().unwrap_or_else(|| host.to_owned())];
         let cert = ca.issue_server(tls::Ed25519Key::generate(&mut OsRng), &names, &mut OsRng, now)?;
         let about = "an interceptor with its own key and its own CA".to_owned();
@@ -179,11 +179,11 @@ fn explain(plan: Option<&Plan>, identity: Option<&str>, error: NetError) -> Erro
     }
 }
 
-/// The trust gate's side of a client (see [`crate::trust::gate`]), when
+/// The trust gate's side of a client (see [`crate::store::pins::gate`]), when
 /// the plan needs one: first contact, or a --fingerprint key to pin.
 struct Guard {
     /// First-contact questions for the TUI's dialog.
-    questions: Option<mpsc::Receiver<trust::Question>>,
+    questions: Option<mpsc::Receiver<pins::Question>>,
     /// The gate's verdict, once the connection is over.
     verdict: tokio::task::JoinHandle<Result<(), TrustError>>,
 }
@@ -206,7 +206,7 @@ fn guard(
         (None, None)
     };
     let verdict =
-        tokio::spawn(trust::gate(plan.clone(), events, ui_events, ui_intents, intents, questions_tx));
+        tokio::spawn(pins::gate(plan.clone(), events, ui_events, ui_intents, intents, questions_tx));
     (events_for_ui, intents_from_ui, Some(Guard { questions, verdict }))
 }
 

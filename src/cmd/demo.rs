@@ -1,6 +1,6 @@
 //! `tlschat demo`: a room on an ephemeral loopback port, two bots in it
 //! (each a real member over TLS with a key of its own; see
-//! [`crate::demo`]), and the user joined to it, all in this process.
+//! [`crate::teach::demo`]), and the user joined to it, all in this process.
 //!
 //! Nothing is written to disk: the room's CA and every key live in memory
 //! for the session, and the user's own identity is left alone.
@@ -19,9 +19,9 @@ use super::{
     warn_keylog,
 };
 use crate::chat::relay;
-use crate::demo::Persona;
 use crate::net::{self, Service};
-use crate::pki::{self, RoomCa};
+use crate::store::pki::{self, RoomCa};
+use crate::teach::demo::Persona;
 use crate::tls::{
     self, ClientAuth, ClientConfig, ClientTrust, Ed25519Key, OsRng, RootStore, ServerConfig, ServerName,
     ServerTrust,
@@ -113,7 +113,7 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
     let mut bob = None;
     for persona in [Persona::Alice, Persona::Bob] {
         let (ready_tx, ready) = oneshot::channel();
-        let says = crate::demo::spawn(
+        let says = crate::teach::demo::spawn(
             persona,
             "127.0.0.1".into(),
             port,
@@ -134,7 +134,7 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
     // The demo's keys are throwaway and in this process: shown unless --no-reveal.
     config.reveal = opts.tls.reveal(true);
     // A throwaway identity: the demo leaves the user's own key alone.
-    let name = crate::identity::default_name(login_name().as_deref(), &room_id);
+    let name = crate::store::identity::default_name(login_name().as_deref(), &room_id);
     let you = pki::self_signed_client(Ed25519Key::generate(&mut rng), &name, &mut rng, now)?;
     config.client_cert = Some(you.into());
     let target = format!("demo room 127.0.0.1:{port}");

@@ -5,8 +5,8 @@
 use std::io::{self, Write};
 
 use super::{Context, Error, login_name};
-use crate::home::Home;
-use crate::identity::{IdentityStore, Loaded};
+use crate::store::home::Home;
+use crate::store::identity::{IdentityStore, Loaded};
 use crate::tls::OsRng;
 
 /// What `tlschat id` was asked to do.

@@ -26,8 +26,8 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
 use crate::chat::{ChatEvent, Kind, RefusalCode, SigCheck, relay};
-use crate::lab::{Case, Checker, Report};
 use crate::net::{self, Backoff, Dial, Intent, NetError, NetEvent, NextConfig, RoomHandle, StepGate};
+use crate::teach::lab::{Case, Checker, Report};
 use crate::tls::{
     self, ClientAuth, ClientConfig, ClientTrust, Fingerprint, OsRng, ServerConfig, ServerTrust,
 };
@@ -77,7 +77,7 @@ impl Mitm {
     /// client that checks the key: the handshake fails first. `trust` is
     /// how the client checks it (`None`: as it checks the room).
     pub(super) async fn start(
-        cert: crate::pki::CertifiedKey,
+        cert: crate::store::pki::CertifiedKey,
         suites: Vec<tls::CipherSuite>,
         trust: Option<ServerTrust>,
         about: String,
@@ -452,7 +452,7 @@ fn next_dial(target: &Dial, lab: &Lab, pending: &Pending) -> Dial {
 /// What to do for a case.
 enum Act {
     Nothing,
-    Wire(crate::lab::Wire),
+    Wire(crate::teach::lab::Wire),
     Redial,
     Sig,
 }

@@ -1,5 +1,5 @@
 //! `tlschat listen [ADDR]`: a room on a port, its CA and server certificate
-//! made on first use (see [`crate::room`]), the host seated in it under
+//! made on first use (see [`crate::store::room_keys`]), the host seated in it under
 //! their identity; or, with `--echo`, a server that answers each record
 //! with its own bytes.
 //!
@@ -21,13 +21,14 @@ use super::{
     write_public,
 };
 use crate::chat::relay;
-use crate::cluster::{self, Cluster};
-use crate::home::Home;
+use crate::net::cluster::{self, Cluster};
 use crate::net::{self, HostPort, Intent, Service};
-use crate::pki;
-use crate::report;
-use crate::room::{Members, RoomStore};
-use crate::store::{self, RoomLog};
+use crate::present::report;
+use crate::store::home::Home;
+use crate::store::names::NameBindings;
+use crate::store::pki;
+use crate::store::room_keys::RoomStore;
+use crate::store::room_log::{self, RoomLog};
 use crate::tls::{self, ClientAuth, ClientTrust, OsRng, ServerConfig, ServerName};
 
 /// How long `listen` waits for its connections to close after Ctrl-C.
@@ -73,7 +74,7 @@ pub struct Options {
     /// Suites, key log, handshake limit.
     pub tls: TlsOptions,
     /// Share the room with other relays through the NATS server at this
-    /// address (`nats://HOST:PORT`): see [`crate::cluster`].
+    /// address (`nats://HOST:PORT`): see [`crate::net::cluster`].
     pub cluster: Option<String>,
     /// The room is end to end (`--e2e`): see [`crate::chat::group`].
     pub e2e: bool,
@@ -156,13 +157,13 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
         };
         // The room's store (its log and its names), unless the room keeps
         // them in memory, or on the bus.
-        let store_path = room.dir().join(store::FILE);
-        let refuse = |e: store::StoreError| {
+        let store_path = room.dir().join(room_log::FILE);
+        let refuse = |e: room_log::StoreError| {
             Error::msg(format!("cannot keep the room's history: {e} (--memory-only runs without it)"))
         };
         let mut log = match (&cluster, opts.memory_only) {
             (None, false) => {
-                crate::home::private_dir(room.dir())?;
+                crate::store::home::private_dir(room.dir())?;
                 Some(RoomLog::open(&store_path).map_err(refuse)?)
             }
             _ => None,
@@ -170,13 +171,13 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
         // Mutual TLS: members prove their identity key, and each name stays with the first key that used it.
         let members = match log.as_mut() {
             Some(log) => {
-                let (members, note) = Members::in_store(room.dir(), log)?;
+                let (members, note) = NameBindings::in_store(room.dir(), log)?;
                 if let Some(note) = note {
                     out.info(&note);
                 }
                 members
             }
-            None => Members::in_memory(room.dir())?,
+            None => NameBindings::in_memory(room.dir())?,
         };
         let members = Arc::new(
             members
@@ -393,17 +394,17 @@ pub fn invite(name: &str, fingerprint: &str) -> Result<(), Error> {
     })?;
     let home = Home::locate()?;
     let room = RoomStore::new(home.room_dir());
-    crate::home::private_dir(room.dir())?;
-    let path = room.dir().join(store::FILE);
+    crate::store::home::private_dir(room.dir())?;
+    let path = room.dir().join(room_log::FILE);
     let mut log = RoomLog::open(&path).map_err(|e| {
         Error::msg(format!("cannot invite {name}: {e}; in a running room, the host's /invite does it"))
     })?;
-    let (members, note) = Members::in_store(room.dir(), &mut log)?;
+    let (members, note) = NameBindings::in_store(room.dir(), &mut log)?;
     if let Some(note) = note {
         say!("{note}");
     }
     net::Binder::invite(&members, name, &fp).map_err(Error::msg)?;
-    let batch = store::Batch { names: members.take_changes(), ..store::Batch::default() };
+    let batch = room_log::Batch { names: members.take_changes(), ..room_log::Batch::default() };
     log.append(&batch).map_err(|e| Error::msg(e.to_string()))?;
     say!(
         "invited {name} with the key {} (safety number {}) into the room in {}",

@@ -5,7 +5,7 @@
 //! calls its `run`; everything after that lives here: the TLS
 //! configuration (certificates, trust, suites, key log), the wiring of
 //! stdin, the TUI and the [`NetEvent`] channel to the connection tasks of
-//! [`crate::net`], and the headless log (formatted by [`crate::report`]).
+//! [`crate::net`], and the headless log (formatted by [`crate::present::report`]).
 //!
 //! # Layout
 //!
@@ -13,7 +13,7 @@
 //!   commands share (stdin, the log file, the identity, the key log);
 //! - [`connect`]: a client joined to a room, behind the trust gate;
 //! - [`listen`]: a room (or an echo server) on a port;
-//! - [`demo`]: a room, its bots (from [`crate::demo`]) and the user, in one process;
+//! - [`demo`]: a room, its bots (from [`crate::teach::demo`]) and the user, in one process;
 //! - [`id`] and [`trust`]: the identity and the pinned rooms.
 //!
 //! # Errors
@@ -30,19 +30,19 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use crate::app::Command as Typed;
-use crate::home::{FileError, Home};
-use crate::identity::{Identity, IdentityError, IdentityStore, Loaded};
-use crate::keylog::{KeyLogFile, Tee};
-use crate::logfile::{self, LogFile};
 use crate::net::unix_now;
 use crate::net::{BadHostPort, Intent, NetError, NetEvent};
-use crate::pcap::Capture;
-use crate::pki::PkiError;
-use crate::report;
-use crate::room::RoomError;
+use crate::present::logfile::{self, LogFile};
+use crate::present::report;
+use crate::store::home::{FileError, Home};
+use crate::store::identity::{Identity, IdentityError, IdentityStore, Loaded};
+use crate::store::pins::TrustError;
+use crate::store::pki::PkiError;
+use crate::store::room_keys::RoomError;
+use crate::teach::keylog::{KeyLogFile, Tee};
+use crate::teach::pcap::Capture;
 use crate::tls::{CipherSuite, KeyLog, OsRng};
-use crate::trust::TrustError;
+use crate::tui::app::Command as Typed;
 
 /// Prints one line of the headless log. A closed stdout (`tlschat … | head`)
 /// must not crash the program, so write errors are ignored.
@@ -157,7 +157,7 @@ pub struct Output {
     /// Ring the terminal bell when a line mentions the user.
     pub bell: bool,
     /// How the TUI shows times: local, or UTC (`--utc`).
-    pub clock: crate::app::Clock,
+    pub clock: crate::tui::app::Clock,
 }
 
 impl Output {
@@ -294,14 +294,14 @@ fn intent_of(line: &str) -> Option<Intent> {
         Typed::Remove { name, ban } => Some(Intent::Remove { name, ban }),
         Typed::Invite { name, fingerprint } => Some(Intent::Invite { name, fingerprint }),
         Typed::TamperHelp => {
-            for line in crate::lab::usage() {
+            for line in crate::teach::lab::usage() {
                 eprintln!("tlschat: {line}");
             }
             None
         }
         Typed::Empty | Typed::Help | Typed::Clear => None,
         Typed::Nick => {
-            eprintln!("tlschat: {}", crate::app::NICK_HELP);
+            eprintln!("tlschat: {}", crate::tui::app::NICK_HELP);
             None
         }
         Typed::Wrong(why) => {
@@ -333,7 +333,7 @@ fn load_identity(home: &Home, say: bool) -> Result<Identity, Error> {
 }
 
 /// In the TUI the screen is the interface's: the headless log's lines go
-/// to the log file instead (see [`crate::logfile`]), `first` at the top.
+/// to the log file instead (see [`crate::present::logfile`]), `first` at the top.
 fn log_to_file(
     events: mpsc::Receiver<NetEvent>,
     format: fn(&NetEvent) -> Vec<String>,
@@ -378,14 +378,14 @@ fn reveal_commands(mut events: mpsc::Receiver<NetEvent>, out: RevealOut) -> mpsc
     }
     let (tx, rx) = mpsc::channel(events.max_capacity());
     tokio::spawn(async move {
-        let mut schedule = crate::schedule::Schedule::default();
+        let mut schedule = crate::teach::schedule::Schedule::default();
         let mut printed: Vec<zeroize::Zeroizing<String>> = Vec::new();
         let mut warned = false;
         while let Some(event) = events.recv().await {
             let changed = match &event {
                 NetEvent::Step { step, .. } => {
                     if step.number <= 1 && matches!(step.step, crate::tls::Step::Message { .. }) {
-                        schedule = crate::schedule::Schedule::default();
+                        schedule = crate::teach::schedule::Schedule::default();
                     }
                     schedule.step(step);
                     false
@@ -466,7 +466,7 @@ fn read_text(path: &Path) -> Result<String, Error> {
 /// Reads a private key file given on the command line: it must not be
 /// readable by others (the fix is named), and its text is wiped on drop.
 fn read_private_key(path: &Path) -> Result<zeroize::Zeroizing<String>, Error> {
-    match crate::home::read(path, crate::home::Access::Private)? {
+    match crate::store::home::read(path, crate::store::home::Access::Private)? {
         Some(text) => Ok(text),
         None => Err(Error::Msg(format!("cannot read {}: no such file", path.display()))),
     }

@@ -1,16 +1,16 @@
 //! `tlschat trust`: the rooms whose server key the user pinned (see
-//! [`crate::trust`]), and in each room the members whose keys the user's
+//! [`crate::store::pins`]), and in each room the members whose keys the user's
 //! member learned from their signatures (see [`crate::chat::contacts`]).
 
 use std::path::PathBuf;
 
 use super::Error;
 use crate::chat::{Contacts, printable};
-use crate::home::{self, Access, Home};
-use crate::identity::public_key_fingerprint;
 use crate::net::BadHostPort;
+use crate::store::home::{self, Access, Home};
+use crate::store::identity::public_key_fingerprint;
+use crate::store::pins::{self, KnownRooms};
 use crate::tls::{self, Fingerprint};
-use crate::trust::{self, KnownRooms};
 
 /// What `tlschat trust` was asked to do.
 #[derive(Debug, Clone)]
@@ -64,7 +64,7 @@ pub fn run(opts: Options) -> Result<(), Error> {
             }
         }
         Options::Forget { room } => {
-            let id = trust::parse_room(&room).ok_or_else(|| BadHostPort::Form(room.clone()))?;
+            let id = pins::parse_room(&room).ok_or_else(|| BadHostPort::Form(room.clone()))?;
             let mut known = KnownRooms::load(home.pins_file())?;
             match known.forget(&id)? {
                 Some(fp) => say!(
@@ -122,7 +122,7 @@ pub fn run(opts: Options) -> Result<(), Error> {
         }
         Options::Verify { room, name } => {
             let (path, mut contacts) = room_contacts(&home, &room)?;
-            let mine = crate::identity::IdentityStore::new(home.identity_dir())
+            let mine = crate::store::identity::IdentityStore::new(home.identity_dir())
                 .load()?
                 .map(|id| public_key_fingerprint(&id.key().public_key()));
             let theirs = contacts.verify(&name).ok_or_else(|| unknown(&name, &room))?.clone();
@@ -158,7 +158,7 @@ fn room_contacts(home: &Home, room: &str) -> Result<(PathBuf, Contacts), Error> 
     let fp = match Fingerprint::parse(room) {
         Some(fp) => fp,
         None => {
-            let id = trust::parse_room(room).ok_or_else(|| BadHostPort::Form(room.to_owned()))?;
+            let id = pins::parse_room(room).ok_or_else(|| BadHostPort::Form(room.to_owned()))?;
             let known = KnownRooms::load(home.pins_file())?;
             known.get(&id).ok_or_else(|| {
                 Error::msg(format!(

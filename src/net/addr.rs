@@ -3,7 +3,7 @@
 //!
 //! One parser for every place that reads an address: `connect`'s target,
 //! `listen`'s address, `trust forget`'s room and the pins file (through
-//! [`crate::trust::parse_room`]). It only splits host from port; whether
+//! [`crate::store::pins::parse_room`]). It only splits host from port; whether
 //! the host is a usable name is for the caller to ask
 //! ([`HostPort::server_name`]), since `connect --server-name` lets a host
 //! be any name the resolver knows.

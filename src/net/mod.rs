@@ -25,15 +25,16 @@
 
 mod addr;
 mod backoff;
+pub mod cluster;
 mod limits;
-mod room;
+mod relay;
 mod session;
 mod text;
 
 pub use addr::{BadHostPort, HostPort};
 pub use backoff::Backoff;
 pub use limits::{DEFAULT_UNVERIFIED_PER_ADDRESS, Limits, Refusal, open_file_limit, raise_open_file_limit};
-pub use room::{
+pub use relay::{
     Binder, Bus, Host, MAX_UNCOMMITTED, Reopened, RoomHandle, SEAT_QUEUE, start as start_room, start_durable,
     start_on_bus as start_room_on_bus,
 };
@@ -50,7 +51,7 @@ use tokio::time::{Instant, timeout_at};
 
 use self::session::{Inbox, Role, TlsStream};
 use crate::chat::{ChatEvent, Kind};
-use crate::pcap::{Capture, Opener};
+use crate::teach::pcap::{Capture, Opener};
 use crate::tls::{
     self, AlertDescription, CertSummary, ClientConfig, Connection, Direction, Event, Fingerprint,
     HandshakeStep, OsRng, Revealed, ServerConfig, ServerName, Summary,
@@ -119,9 +120,9 @@ pub enum Intent {
     /// The tamper lab (`/tamper`): the reconnecting loop of `demo` and
     /// `connect --lab` acts on it, and hands the record-level cases to the
     /// connection as [`Intent::TamperNext`].
-    Tamper(crate::lab::Case),
+    Tamper(crate::teach::lab::Case),
     /// The tamper lab: apply this to the records of the next line said.
-    TamperNext(crate::lab::Wire),
+    TamperNext(crate::teach::lab::Wire),
 }
 
 /// Which side ended a connection cleanly.
@@ -250,7 +251,7 @@ pub enum NetEvent {
         error: io::Error,
     },
     /// What the tamper lab did and what caught it.
-    Lab(crate::lab::Report),
+    Lab(crate::teach::lab::Report),
     /// The `--pcap` capture stopped growing (its size limit, a write
     /// error): told once, by the first connection to notice.
     CaptureStopped {
@@ -717,7 +718,7 @@ impl Server {
                         Ok(_) => String::new(),
                         Err(e) => e.to_string(),
                     };
-                    let _ = inputs.send(room::RoomInput::Leave { id, reason }).await;
+                    let _ = inputs.send(relay::RoomInput::Leave { id, reason }).await;
                     result
                 }
                 None => session::echo(&mut stream).await,

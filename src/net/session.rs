@@ -27,15 +27,15 @@ use tokio::net::TcpStream;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::{Instant, sleep_until, timeout_at};
 
-use super::room::{Out, RoomHandle, RoomInput};
+use super::relay::{Out, RoomHandle, RoomInput};
 use super::text::{self, LineBuffer};
 use super::{Closer, Intent, NetError, NetEvent, StepGate, unix_now, unix_now_ms};
 use crate::chat::relay::{Joiner, SeatId, Transport};
 use crate::chat::{ChatEvent, Contacts, Frame, FrameBuffer, Kind, Member, RefusalCode};
-use crate::home::{self, Access};
-use crate::identity;
-use crate::lab::{self, Wire};
-use crate::pcap::{Capture, Opener, Tap};
+use crate::store::home::{self, Access};
+use crate::store::identity;
+use crate::teach::lab::{self, Wire};
+use crate::teach::pcap::{Capture, Opener, Tap};
 use crate::tls::crypto::hex;
 use crate::tls::{self, Connection, Ed25519Key, Event, OsRng};
 

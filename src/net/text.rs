@@ -48,9 +48,9 @@ impl LineBuffer {
 /// `bytes` as text safe to print on a terminal: invalid UTF-8 becomes
 /// U+FFFD, and control characters (which could move the cursor, recolour
 /// or retitle the terminal of whoever reads the chat) are shown escaped
-/// (see [`crate::escape::printable`]). Tabs stay.
+/// (see [`crate::present::escape::printable`]). Tabs stay.
 pub(super) fn printable(bytes: &[u8]) -> String {
-    crate::escape::printable(&String::from_utf8_lossy(bytes)).into_owned()
+    crate::present::escape::printable(&String::from_utf8_lossy(bytes)).into_owned()
 }
 
 /// Whether the first bytes a client sent look like an HTTP/1.x request line.

@@ -222,7 +222,7 @@ pub(crate) fn key_update(update_requested: bool) -> (String, Vec<Field>) {
 mod tests {
     use std::sync::Arc;
 
-    use crate::pki;
+    use crate::store::pki;
     use crate::tls::{
         CertifiedKey, ClientConfig, Connection, Event, RootStore, SeededRng, ServerConfig, ServerName,
         ServerTrust, Step,

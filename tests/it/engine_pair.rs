@@ -4,7 +4,7 @@
 //! man in the middle who knows the keys.
 use std::sync::{Arc, Mutex};
 
-use tlschat::pki::{self, RoomCa};
+use tlschat::store::pki::{self, RoomCa};
 use tlschat::tls::internal::key_schedule::{self, TrafficSecret};
 use tlschat::tls::internal::messages::ContentType;
 use tlschat::tls::internal::record::{self, HEADER_LEN, Protection};

@@ -15,7 +15,7 @@ use crate::chat::e2e::{self, E2eError, Expect, Opened};
 use crate::chat::frame::{Frame, RefusalCode};
 use crate::chat::message::{Kind, MessageError};
 use crate::chat::pieces::{self, Assembly};
-use crate::identity::public_key_fingerprint;
+use crate::store::identity::public_key_fingerprint;
 
 // A member of an end-to-end room commits a fresh leaf of its own
 // (post-compromise security) as often as a pair's member does: every

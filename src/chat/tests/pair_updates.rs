@@ -193,8 +193,8 @@ fn the_epoch_values_a_step_carries_are_never_in_debug_the_log_or_json() {
     let mut printed = format!("{events:?}");
     for event in events {
         let net = crate::net::NetEvent::Chat { peer, event: event.clone() };
-        printed.push_str(&format!("{:?}", crate::report::json(&net)));
-        printed.push_str(&crate::report::chat_lines(event).join("\n"));
+        printed.push_str(&format!("{:?}", crate::present::report::json(&net)));
+        printed.push_str(&crate::present::report::chat_lines(event).join("\n"));
     }
     assert!(printed.contains("e2e_step"), "{printed}");
     for value in [&secrets.authenticator, &secrets.exporter, &secrets.confirmation_tag] {

@@ -7,7 +7,7 @@ use super::names::dns_name_matches;
 use super::path::{PathSearch, certificates_from_pem};
 use super::x509::{Cert, der_length, utc_date};
 use super::*;
-use crate::pki::{self, RcgenKey, RoomCa};
+use crate::store::pki::{self, RcgenKey, RoomCa};
 use crate::tls::crypto::{Ed25519Key, SeededRng, hex};
 
 /// 2025-06-15 15:06:40 UTC: a fixed "now", so no test depends on the clock.

@@ -273,7 +273,7 @@ impl<'a> Cert<'a> {
 /// A name from a certificate as text for people: what the peer wrote, with
 /// any control character or escape sequence shown escaped.
 pub(super) fn shown(text: String) -> String {
-    match crate::escape::printable(&text) {
+    match crate::present::escape::printable(&text) {
         std::borrow::Cow::Borrowed(_) => text,
         std::borrow::Cow::Owned(escaped) => escaped,
     }

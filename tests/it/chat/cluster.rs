@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::programs::{HOME_ENV, Proc, Room, TempDir, WAIT, events, live_messages, tlschat, wait_event};
 use tlschat::chat::Frame;
-use tlschat::cluster::{Cluster, Retention};
+use tlschat::net::cluster::{Cluster, Retention};
 use tlschat::tls::Fingerprint;
 
 /// A `nats-server -js` on a free loopback port, its store in a temporary

@@ -17,8 +17,8 @@ use tokio::time::timeout;
 
 use tlschat::chat::{ChatEvent, relay};
 use tlschat::net::{self, Closer, Intent, NetError, NetEvent, Server, Service, StepGate};
-use tlschat::pcap::Capture;
-use tlschat::pki;
+use tlschat::store::pki;
+use tlschat::teach::pcap::Capture;
 use tlschat::tls::{
     self, CertifiedKey, ClientConfig, Connection, Direction, RootStore, ServerConfig, ServerName,
     ServerTrust, Step,

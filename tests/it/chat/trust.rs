@@ -22,8 +22,8 @@ use std::sync::{Arc, Mutex};
 
 use crate::engine_pair::{MADE, Pair, Way, pki, rewrite_protected_handshake, server_config, to_tls};
 use crate::programs::{HOME_ENV, Identity, Proc, Room, TempDir, single_error_line, tlschat};
-use tlschat::pki as certs;
-use tlschat::room::Members;
+use tlschat::store::names::NameBindings;
+use tlschat::store::pki as certs;
 use tlschat::tls::internal::messages::HandshakeType;
 use tlschat::tls::{
     Admission, AlertDescription as A, CertSummary, CipherSuite, ClientAuth, ClientConfig, ClientTrust,
@@ -296,7 +296,7 @@ fn admission_is_not_asked_about_a_guest_without_a_certificate() {
 #[test]
 fn a_name_bound_to_the_first_key_is_refused_to_a_second_key_with_access_denied() {
     let dir = TempDir::new("members-engine");
-    let room_members = Arc::new(Members::in_memory(dir.path()).unwrap());
+    let room_members = Arc::new(NameBindings::in_memory(dir.path()).unwrap());
     let members: Arc<dyn Admission> = room_members.clone();
     let pki = pki(107);
     let first = identity_cert(1070, "alice");

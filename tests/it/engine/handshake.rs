@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use crate::engine_pair::*;
-use tlschat::pki;
+use tlschat::store::pki;
 use tlschat::tls::internal::messages::{
     self, ClientHello, ContentType, HandshakeType, KeyShareEntry, NamedGroup,
 };
@@ -745,10 +745,10 @@ fn every_message_and_check_of_a_mutual_handshake_has_a_plain_explanation() {
         let Event::Handshake(step) = event else { continue };
         match &step.step {
             tlschat::tls::Step::Message { name, .. } => {
-                assert!(tlschat::explain::message(name).is_some(), "{name} has no explanation");
+                assert!(tlschat::teach::explain::message(name).is_some(), "{name} has no explanation");
             }
             tlschat::tls::Step::Check { what, .. } => {
-                assert!(tlschat::explain::check(what).is_some(), "check {what} has no explanation");
+                assert!(tlschat::teach::explain::check(what).is_some(), "check {what} has no explanation");
                 checks.push(*what);
             }
             tlschat::tls::Step::SecretDerived { .. } => {}

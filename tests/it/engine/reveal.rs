@@ -7,7 +7,7 @@ use std::process::Command;
 use std::sync::Arc;
 
 use crate::engine_pair::*;
-use tlschat::schedule::{Proof, Schedule, State, normalize};
+use tlschat::teach::schedule::{Proof, Schedule, State, normalize};
 use tlschat::tls::{CipherSuite, ClientAuth, ClientTrust, Direction, Event, Revealed, SecretKind};
 
 const CHACHA: CipherSuite = CipherSuite::TLS_CHACHA20_POLY1305_SHA256;

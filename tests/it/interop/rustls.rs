@@ -17,7 +17,7 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::time_provider::TimeProvider;
 use rustls::{HandshakeKind, RootCertStore, SupportedCipherSuite};
 
-use tlschat::pki::{self, RoomCa};
+use tlschat::store::pki::{self, RoomCa};
 use tlschat::tls::internal::cert::CertError;
 use tlschat::tls::{
     self, AlertDescription, CipherSuite, ClientAuth, ClientConfig, ClientTrust, Connection, Direction,

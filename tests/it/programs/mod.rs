@@ -419,8 +419,8 @@ pub fn single_error_line(proc: &Proc) -> String {
 /// (0o600, as a private key should be, unless a test wants otherwise).
 pub fn write_room_files(
     dir: &TempDir,
-    ca: &tlschat::pki::RoomCa,
-    server: &tlschat::pki::CertifiedKey,
+    ca: &tlschat::store::pki::RoomCa,
+    server: &tlschat::store::pki::CertifiedKey,
     mode: u32,
 ) {
     std::fs::write(dir.join("ca.pem"), &ca.cert_pem).unwrap();
@@ -437,8 +437,8 @@ pub fn write_room_files(
 /// room runs, too): `NAME FINGERPRINT LAST-USED` lines, oldest use first;
 /// empty if there is no store yet.
 pub fn bound_names(home: &Path) -> String {
-    let path = home.join("room").join(tlschat::store::FILE);
-    let Ok(Some(mut names)) = tlschat::store::read_names(&path) else { return String::new() };
+    let path = home.join("room").join(tlschat::store::room_log::FILE);
+    let Ok(Some(mut names)) = tlschat::store::room_log::read_names(&path) else { return String::new() };
     names.sort_by(|a, b| (a.last_used, &a.name).cmp(&(b.last_used, &b.name)));
     names
         .iter()

@@ -43,8 +43,8 @@ fn a_client_certificate_subject_with_escape_sequences_is_shown_escaped() {
     let mut rng = SeededRng::new_for_testing_only(77);
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() - 60;
     let name = format!("x{NASTY}");
-    let cert =
-        tlschat::pki::self_signed_client(Ed25519Key::generate(&mut rng), &name, &mut rng, now).unwrap();
+    let cert = tlschat::store::pki::self_signed_client(Ed25519Key::generate(&mut rng), &name, &mut rng, now)
+        .unwrap();
     let (pem, key) = (dir.join("c.pem"), dir.join("c.key"));
     std::fs::write(&pem, &cert.chain_pem).unwrap();
     std::fs::write(&key, cert.key.to_pkcs8_pem().as_bytes()).unwrap();

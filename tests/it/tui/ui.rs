@@ -15,11 +15,11 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Color;
 use ratatui::widgets::Widget;
-use tlschat::app::{Action, App, Focus, Msg, Now, Outcome, Said};
 use tlschat::chat::{ChatEvent, Frame, Kind, MemberInfo, RefusalCode, Standing};
 use tlschat::net::{Closer, NetEvent};
 use tlschat::tls::{self, Event};
-use tlschat::ui;
+use tlschat::tui::app::{Action, App, Focus, Msg, Now, Outcome, Said};
+use tlschat::tui::ui;
 
 /// The server's address as the client sees it.
 fn server() -> SocketAddr {
@@ -293,7 +293,7 @@ fn the_panel_gives_way_when_the_terminal_shrinks_and_f4_shows_the_schedule_even_
         };
         let areas = ui::Areas::of(app, Rect::new(0, 0, width, height));
         assert_eq!(areas.panel.is_some(), beside, "{width}x{height}");
-        assert!(areas.chat.width >= tlschat::app::MIN_CHAT || !beside, "{width}x{height}");
+        assert!(areas.chat.width >= tlschat::tui::app::MIN_CHAT || !beside, "{width}x{height}");
     }
     // F4 with the panel hidden shows the key schedule; F4 again, the chat.
     let _ = screen(&mut app, 60, 15);
@@ -753,7 +753,7 @@ fn a_signed_message_opens_in_the_side_panel_with_its_fields_marked() {
     assert!(text.contains("BAD SIGNATURE"), "{text}");
     assert!(text.contains("label: 0..22") && text.contains("signature: "), "{text}");
     let _ = app.update(key(KeyCode::Esc), now);
-    assert!(matches!(app.side(), tlschat::app::Side::Handshake));
+    assert!(matches!(app.side(), tlschat::tui::app::Side::Handshake));
 }
 
 #[test]
@@ -909,7 +909,7 @@ fn every_command_the_view_draws_runs_as_drawn_and_prints_the_engines_value() {
             let expected = drawn[end].trim_start().trim_start_matches("expect ").to_owned();
             let out = std::process::Command::new("sh").arg("-c").arg(&command).output().unwrap();
             assert_eq!(
-                tlschat::schedule::normalize(&String::from_utf8_lossy(&out.stdout)),
+                tlschat::teach::schedule::normalize(&String::from_utf8_lossy(&out.stdout)),
                 expected,
                 "{command}"
             );
@@ -938,7 +938,7 @@ fn delivered(seq: u64, private: bool) -> ChatEvent {
 
 /// Our own lines in the log, each as `mark text`.
 fn my_lines(app: &App) -> Vec<String> {
-    use tlschat::app::{Author, Delivery};
+    use tlschat::tui::app::{Author, Delivery};
     app.log()
         .entries()
         .iter()
@@ -1181,7 +1181,7 @@ fn no_name_is_drawn_in_the_red_of_the_invalid_mark() {
 
 #[test]
 fn times_are_local_with_utc_available_and_history_shows_when_a_line_was_written() {
-    use tlschat::app::Clock;
+    use tlschat::tui::app::Clock;
     // t0 is 12:04 UTC.
     let india = Clock::local(Some(5 * 3600 + 30 * 60));
     let new_york = Clock::local(Some(-5 * 3600));
@@ -1413,7 +1413,7 @@ fn a_read_marker_shows_what_came_after_the_user_left_the_terminal() {
 /// case's outcome is said again at the bottom, so it stays in view.
 #[test]
 fn after_the_labs_reconnect_shown_history_is_folded_and_the_verdict_said_again() {
-    use tlschat::lab::{Case, Checker, Report};
+    use tlschat::teach::lab::{Case, Checker, Report};
     let now = t0();
     let mut app = client_app(now);
     let mut feed = RoomFeed::new();
@@ -1475,7 +1475,7 @@ fn our_line_found_in_the_history_after_a_reconnect_is_marked_delivered_once() {
     };
     let _ = app.update(Msg::Net(NetEvent::Chat { peer: server(), event: sent }), now);
     assert!(screen(&mut app, 120, 12).contains("you ·: a replayed line"));
-    let _ = app.update(Msg::Net(NetEvent::Lab(tlschat::lab::Report::Reconnecting)), now);
+    let _ = app.update(Msg::Net(NetEvent::Lab(tlschat::teach::lab::Report::Reconnecting)), now);
     let ours = RoomFeed::signed(&mut feed.carol, "a replayed line");
     feed.carol = member_of(3);
     feed.show(&mut app, Frame::Welcome { name: "carol".into(), room_seq: 5, history: 1, e2e: false }, now);
@@ -1720,7 +1720,7 @@ fn the_group_panel_shows_each_step_the_ratchet_tree_and_an_update_with_the_epoch
     assert!(field(published, "suite").starts_with("0x0003 MLS_128_DHKEMX25519"), "{published:?}");
     assert_eq!(
         field(published, "leaf key"),
-        tlschat::identity::public_key_fingerprint(&member_of(3).public_key()).short()
+        tlschat::store::identity::public_key_fingerprint(&member_of(3).public_key()).short()
     );
     assert!(field(published, "lifetime").ends_with(" days"), "{published:?}");
     assert!(field(published, "size").ends_with(" bytes"), "{published:?}");

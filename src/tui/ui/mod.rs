@@ -26,7 +26,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
-use crate::app::{App, Author, Clock, Delivery, Entry, Focus, Level, Mark, Place, Side};
+use crate::tui::app::{App, Author, Clock, Delivery, Entry, Focus, Level, Mark, Place, Side};
 
 pub use handshake::HandshakePanel;
 pub use room::{MembersPanel, MessagePanel};
@@ -109,7 +109,7 @@ impl Areas {
             Layout::vertical([Constraint::Fill(1), Constraint::Length(1), Constraint::Length(1)]).areas(area);
         match app.panel_place(area.width, area.height) {
             Place::Beside => {
-                let panel_width = crate::app::panel_width(area.width);
+                let panel_width = crate::tui::app::panel_width(area.width);
                 let [chat, panel] =
                     Layout::horizontal([Constraint::Fill(1), Constraint::Length(panel_width)]).areas(main);
                 Self { chat, panel: Some(panel), input, status }
@@ -364,7 +364,7 @@ pub fn plain_lines(app: &App, count: usize) -> Vec<String> {
             let lines = entry_lines(entry, usize::MAX / 4, theme, app.clock(), false);
             let text: String =
                 lines.iter().flat_map(|line| line.spans.iter().map(|span| span.content.as_ref())).collect();
-            crate::escape::printable(&text).into_owned()
+            crate::present::escape::printable(&text).into_owned()
         })
         .collect()
 }
@@ -496,7 +496,7 @@ impl Widget for StatusBar<'_> {
         if let Some(key) = app.room_key() {
             // The host's own room, whoever connected last.
             parts.push(format!("safety {key}"));
-        } else if let crate::app::Outcome::Done(summary) = app.panel().outcome() {
+        } else if let crate::tui::app::Outcome::Done(summary) = app.panel().outcome() {
             // The key's safety number before the suite: on a narrow
             // terminal it is the part that must not be cut off.
             if let Some(cert) = &summary.peer {

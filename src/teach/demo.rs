@@ -177,10 +177,11 @@ pub fn spawn(
     server_name: ServerName,
     mut config: ClientConfig,
     ready: oneshot::Sender<()>,
-) -> Result<mpsc::Sender<Intent>, crate::pki::PkiError> {
+) -> Result<mpsc::Sender<Intent>, crate::store::pki::PkiError> {
     let mut bot = Bot::new(persona);
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let cert = crate::pki::self_signed_client(Ed25519Key::generate(&mut OsRng), bot.name(), &mut OsRng, now)?;
+    let cert =
+        crate::store::pki::self_signed_client(Ed25519Key::generate(&mut OsRng), bot.name(), &mut OsRng, now)?;
     config.client_cert = Some(cert.into());
     let (intents, intent_rx) = mpsc::channel(16);
     let lab = intents.clone();

@@ -37,8 +37,8 @@ use std::path::{Path, PathBuf};
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::home::{self, Access, FileError};
 use crate::net::{HostPort, Intent, NetError, NetEvent};
+use crate::store::home::{self, Access, FileError};
 use crate::tls::cert::ServerName;
 use crate::tls::crypto::hex;
 use crate::tls::{self, AlertDescription, Fingerprint, RootStore, ServerTrust};

@@ -28,11 +28,11 @@ use ratatui::DefaultTerminal;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior, interval, sleep_until};
 
-use crate::app::{Action, App, Level, Msg, Now, Said};
 use crate::chat::Kind;
 use crate::net::{Intent, NetEvent, StepGate};
-use crate::trust::Question;
-use crate::ui::trust::TrustDialog;
+use crate::store::pins::Question;
+use crate::tui::app::{Action, App, Level, Msg, Now, Said};
+use crate::tui::ui::trust::TrustDialog;
 
 /// How often the spinner turns while the handshake is under way.
 pub const TICK: Duration = Duration::from_millis(100);
@@ -79,7 +79,7 @@ impl Terminal {
             frame.render_widget(app, area);
             if let Some(dialog) = dialog {
                 frame.render_widget(dialog, area);
-            } else if let Some(position) = crate::ui::cursor_position(app, area) {
+            } else if let Some(position) = crate::tui::ui::cursor_position(app, area) {
                 frame.set_cursor_position(position);
             }
         })?;
@@ -145,7 +145,7 @@ pub trait Outbox {
     /// Close with close_notify.
     fn close(&mut self);
     /// The tamper lab's case; false if nothing can run it (a room's host).
-    fn tamper(&mut self, _case: crate::lab::Case) -> bool {
+    fn tamper(&mut self, _case: crate::teach::lab::Case) -> bool {
         false
     }
     /// A request for the connection or the room as it is (`/ignore`,
@@ -395,7 +395,7 @@ where
             Some(Action::Tamper(_)) => {}
             Some(Action::Bare) => {
                 let (_, rows) = terminal.size()?;
-                let lines = crate::ui::plain_lines(&app, usize::from(rows.saturating_sub(2)).max(1));
+                let lines = crate::tui::ui::plain_lines(&app, usize::from(rows.saturating_sub(2)).max(1));
                 terminal.bare(&lines)?;
                 bare = true;
             }
@@ -515,7 +515,7 @@ impl Outbox for ClientOutbox {
         let _ = self.intents.try_send(Intent::Close);
     }
 
-    fn tamper(&mut self, case: crate::lab::Case) -> bool {
+    fn tamper(&mut self, case: crate::teach::lab::Case) -> bool {
         self.intents.try_send(Intent::Tamper(case)).is_ok()
     }
 }
@@ -550,7 +550,7 @@ pub struct Prefs {
     /// `--reveal`: the session's secret values are shown.
     pub reveal: bool,
     /// How times are shown: local, or UTC with `--utc`.
-    pub clock: crate::app::Clock,
+    pub clock: crate::tui::app::Clock,
     /// The room is end to end (`listen --e2e`): its header says so.
     pub e2e_room: bool,
 }
@@ -558,7 +558,7 @@ pub struct Prefs {
 /// `tlschat connect` (and `demo`) in the TUI: `session` is net's `connect`
 /// future, which reads `intents` and reports on `events`; `peer` names the
 /// server for the status bar; `questions` brings first-contact questions
-/// from [`crate::trust::gate`]. Returns why the connection failed, if it
+/// from [`crate::store::pins::gate`]. Returns why the connection failed, if it
 /// did, once the user has quit.
 pub async fn run_client<S, E>(
     peer: String,
@@ -573,7 +573,7 @@ where
     S: Future<Output = Result<(), E>>,
     E: std::fmt::Display,
 {
-    let mut app = App::new(crate::app::color_allowed())
+    let mut app = App::new(crate::tui::app::color_allowed())
         .with_step_delay(pace.step_delay)
         .with_bell(prefs.bell)
         .with_reveal(prefs.reveal)
@@ -632,7 +632,7 @@ pub async fn run_room(
     shutdown: watch::Sender<bool>,
     prefs: Prefs,
 ) -> io::Result<()> {
-    let mut app = App::new(crate::app::color_allowed())
+    let mut app = App::new(crate::tui::app::color_allowed())
         .with_bell(prefs.bell)
         .with_reveal(prefs.reveal)
         .with_clock(prefs.clock)

@@ -37,7 +37,7 @@ const TCP_HEADER: usize = 20;
 const SYN_OPTIONS: usize = 8;
 
 /// The largest segment payload between these addresses: a frame stays
-/// within [`MAX_PACKET`]. Frames are IPv4 when both are, else IPv6.
+/// within `MAX_PACKET`. Frames are IPv4 when both are, else IPv6.
 pub fn mss(a: SocketAddr, b: SocketAddr) -> usize {
     let ip_header = if a.is_ipv4() && b.is_ipv4() { IPV4_HEADER } else { IPV6_HEADER };
     MAX_PACKET - ip_header - TCP_HEADER

@@ -11,7 +11,7 @@
 //! [`Member`] and reported as [`NetEvent::Chat`].
 //!
 //! A room with its log on disk ([`start_durable`]) hands each message to
-//! the log's writer thread ([`crate::store::Writer`]) and holds back what
+//! the log's writer thread ([`crate::store::room_log::Writer`]) and holds back what
 //! the relay decided, in order, until the writer has committed the
 //! `room_seq` it carries: an `Ack`, a delivery or a presence is never
 //! sent for a `room_seq` a crash could take back. The room's task itself
@@ -32,8 +32,8 @@ use crate::chat::frame::RefusalCode;
 use crate::chat::peers::{self, Asked, Done, Peers};
 use crate::chat::relay::{self, HOST, Joiner, Output, Relay, Remote, SeatId, Transport};
 use crate::chat::{ChatEvent, Frame, FrameBuffer, Kind, Member};
-use crate::cluster::{Cluster, Entries, Ordered, Signal, Signals};
-use crate::store::{Batch, Progress, RoomLog, StoreError, Writer};
+use crate::net::cluster::{Cluster, Entries, Ordered, Signal, Signals};
+use crate::store::room_log::{Batch, Progress, RoomLog, StoreError, Writer};
 use crate::tls::OsRng;
 use crate::tls::{Ed25519Key, Fingerprint};
 
@@ -92,7 +92,7 @@ pub(super) enum RoomInput {
 }
 
 /// Binds members' names to their keys as they take their seats (the
-/// room's names, [`crate::room::Members`]). The handshake has
+/// room's names, [`crate::store::names::NameBindings`]). The handshake has
 /// already refused names that can never be admitted; what is left to say
 /// no to is a new name from an address that binds too many.
 pub trait Binder: Send + Sync + std::fmt::Debug {
@@ -111,7 +111,7 @@ pub trait Binder: Send + Sync + std::fmt::Debug {
     /// The names bound or freed since the last call, for a room whose log
     /// is on disk to commit in its next batch, before anything that
     /// follows is sent. None where names are kept elsewhere.
-    fn take_changes(&self) -> Vec<crate::store::NameChange> {
+    fn take_changes(&self) -> Vec<crate::store::room_log::NameChange> {
         Vec::new()
     }
 
@@ -151,7 +151,7 @@ impl RoomHandle {
 
     /// The tamper lab (`demo`'s `/tamper sig`): the room's relay alters
     /// the next message it delivers from `author`, after checking it, as a
-    /// lying relay would (see [`crate::lab::alter_delivery`]); every
+    /// lying relay would (see [`crate::teach::lab::alter_delivery`]); every
     /// member's own signature check then marks it invalid. Never used by
     /// `tlschat listen`.
     pub async fn alter_next_for_lab(&self, author: &str) {
@@ -217,7 +217,7 @@ pub fn start_durable(
 }
 
 /// The bus a room shares with other relays (`listen --cluster`, see
-/// [`crate::cluster`]): its entries from some sequence on, and the last
+/// [`crate::net::cluster`]): its entries from some sequence on, and the last
 /// sequence it held when the relay started, which the room reads up to
 /// (its history) before it seats anyone.
 #[derive(Debug)]
@@ -752,8 +752,10 @@ impl RoomTask {
                     work.extend(more);
                 }
                 Output::Send(id, mut bytes) => {
-                    if let Some(forged) =
-                        self.alter.as_deref().and_then(|author| crate::lab::alter_delivery(&bytes, author))
+                    if let Some(forged) = self
+                        .alter
+                        .as_deref()
+                        .and_then(|author| crate::teach::lab::alter_delivery(&bytes, author))
                     {
                         bytes = forged.into();
                         altered = true;
@@ -976,7 +978,7 @@ impl RoomTask {
                 // One relay is asked: a key's packages are on each of its seats.
                 let relay = bus.peers.holding(&key).into_iter().next();
                 if let Some((relay, q)) = relay.and_then(|r| bus.asked.fetch(id, key, now).map(|q| (r, q))) {
-                    if bus.cluster.ask(&relay, crate::cluster::FETCH, q, key.to_vec()).await.is_ok() {
+                    if bus.cluster.ask(&relay, crate::net::cluster::FETCH, q, key.to_vec()).await.is_ok() {
                         return Vec::new();
                     }
                     return bus.asked.answer(q, &[]).into_iter().flat_map(done).collect();
@@ -989,7 +991,7 @@ impl RoomTask {
                 if here {
                     // Delivered here already: the other seats are told, unanswered.
                     for relay in &relays {
-                        let _ = bus.cluster.tell(relay, crate::cluster::SEALED, route.clone()).await;
+                        let _ = bus.cluster.tell(relay, crate::net::cluster::SEALED, route.clone()).await;
                     }
                     return done(Done::Sealed { seat: id, seq, reached: true });
                 }
@@ -998,7 +1000,7 @@ impl RoomTask {
                 };
                 let mut out = Vec::new();
                 for (relay, q) in relays.iter().zip(questions) {
-                    if bus.cluster.ask(relay, crate::cluster::SEALED, q, route.clone()).await.is_err() {
+                    if bus.cluster.ask(relay, crate::net::cluster::SEALED, q, route.clone()).await.is_err() {
                         out.extend(bus.asked.answer(q, &[]).into_iter().flat_map(done));
                     }
                 }

@@ -3,7 +3,7 @@
 //! the RFC section and why the check exists; then the client reconnects.
 //!
 //! This module is the one table of cases ([`Case::check`]), what a case's
-//! end means ([`Report::outcome`]), and the sans-IO pieces that do the
+//! end means (`Report::outcome`), and the sans-IO pieces that do the
 //! tampering: [`tamper_records`] on the client's sealed records (flip,
 //! replay, reorder) and [`alter_delivery`] on a relay's outgoing frame
 //! (sig). The wiring is in `net` (the write path's hook), `cmd::lab` (the
@@ -538,7 +538,7 @@ mod tests {
 #[cfg(test)]
 mod command_tests {
     use super::Case;
-    use crate::app::Command;
+    use crate::tui::app::Command;
 
     #[test]
     fn tamper_commands_parse_to_their_case_and_an_unknown_case_is_refused_with_its_name_escaped() {

@@ -14,7 +14,7 @@
 //! `room_seq` is committed (docs/PROTOCOL.md, "Acknowledged is on disk").
 //!
 //! The room's name bindings (each display name to the first key that
-//! proved it, see [`crate::room::Members`]) are a table of the same
+//! proved it, see [`crate::store::names::NameBindings`]) are a table of the same
 //! file, written in the same transactions: a member's binding is in the
 //! batch that carries its join's `room_seq`, so it is on disk before the
 //! member is welcomed. A home's older `members` file is imported once,
@@ -371,7 +371,7 @@ fn decode_binding(bytes: &[u8]) -> Option<Binding> {
     let (key, rest) = bytes.split_first_chunk::<32>()?;
     let (used, name) = rest.split_first_chunk::<8>()?;
     let name = std::str::from_utf8(name).ok()?;
-    crate::identity::check_name(name).ok()?;
+    crate::store::identity::check_name(name).ok()?;
     Some(Binding { name: name.to_owned(), key: *key, last_used: u64::from_be_bytes(*used) })
 }
 

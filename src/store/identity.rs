@@ -19,8 +19,8 @@
 use std::path::PathBuf;
 
 use crate::chat::name;
-use crate::home::{self, Access, FileError};
-use crate::pki::{self, PkiError};
+use crate::store::home::{self, Access, FileError};
+use crate::store::pki::{self, PkiError};
 use crate::tls::crypto::{self, Ed25519Key, Rng};
 use crate::tls::{CertSummary, Fingerprint};
 

@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 use crate::chat::{
     AuthorCheck, ChatEvent, Kind, MemberInfo, Received, SigCheck, Stale, Standing, Verdict, printable,
 };
-use crate::identity::public_key_fingerprint;
 use crate::net::{Closer, NetEvent};
+use crate::store::identity::public_key_fingerprint;
 use crate::tls::{self, Direction, Revealed};
 
 /// What a member is told on joining a room: the room is signed, not end
@@ -423,7 +423,7 @@ pub fn connection_lines(event: &NetEvent) -> Vec<String> {
 }
 
 /// The tamper lab's lines, each marked `[lab]`.
-fn lab_lines(report: &crate::lab::Report) -> Vec<String> {
+fn lab_lines(report: &crate::teach::lab::Report) -> Vec<String> {
     report.lines().iter().map(|line| format!("[lab] {}", printable(line))).collect()
 }
 

@@ -5,7 +5,7 @@
 //! frame. Inputs arrive as [`Msg`]s (terminal events, the network's
 //! [`NetEvent`]s, ticks) together with the time they were received, and
 //! `update` answers with an [`Update`]: whether the screen must be redrawn,
-//! and what the network should do ([`Action`]). Drawing (in [`crate::ui`])
+//! and what the network should do ([`Action`]). Drawing (in [`crate::tui::ui`])
 //! only reads `&App`, and never looks at a clock: every time shown was
 //! passed in here, so a test with a fixed clock gets the same screen every
 //! run. With a step delay (`--step-delay`) the network's events wait in a
@@ -21,8 +21,8 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use crate::chat::{self, ChatEvent, Kind, Verdict};
 use crate::net::{Closer, Intent, NetEvent};
-use crate::report;
-use crate::schedule::Schedule;
+use crate::present::report;
+use crate::teach::schedule::Schedule;
 use crate::tls::{self, AlertDescription, Direction, Field, HandshakeStep, SecretKind, Summary};
 
 /// How many log entries are kept; older ones are dropped. The issue asks
@@ -230,7 +230,7 @@ pub enum Action {
     /// Send the handshake flight held by `--step`.
     Release,
     /// The tamper lab: break this on purpose (`/tamper CASE`).
-    Tamper(crate::lab::Case),
+    Tamper(crate::teach::lab::Case),
     /// Show the scrollback bare (Alt-L, as weechat): off the alternate
     /// screen, one line per entry, wrapped by the terminal itself, so that
     /// a long line (the room's invite) is selected and copied whole.
@@ -900,10 +900,13 @@ impl Panel {
             tls::Step::Message { direction, name, summary, fields, bytes, encrypted, transcript_hash } => {
                 let follow = self.selected + 1 >= self.steps.len() && !self.expanded;
                 // What the peer chose (SNI, ALPN, names) is shown escaped.
-                let summary = crate::escape::printable(&summary).into_owned();
+                let summary = crate::present::escape::printable(&summary).into_owned();
                 let fields = fields
                     .into_iter()
-                    .map(|f| tls::Field { value: crate::escape::printable(&f.value).into_owned(), ..f })
+                    .map(|f| tls::Field {
+                        value: crate::present::escape::printable(&f.value).into_owned(),
+                        ..f
+                    })
                     .collect();
                 self.steps.push(StepView {
                     number: step.number,
@@ -1600,7 +1603,7 @@ impl App {
                     format!("handshake complete with {who}: {}{fp}", summary.suite),
                 );
                 if let Some(c) = self.conns.iter_mut().find(|c| c.peer == peer) {
-                    c.label = match summary.peer.as_ref().and_then(crate::identity::name_of) {
+                    c.label = match summary.peer.as_ref().and_then(crate::store::identity::name_of) {
                         Some(name) => format!("{name} \u{2713}"),
                         None => "guest".into(),
                     };
@@ -1734,8 +1737,8 @@ impl App {
     }
 
     /// What the tamper lab did, and what caught it.
-    fn lab(&mut self, report: &crate::lab::Report, now: Now) {
-        use crate::lab::Report;
+    fn lab(&mut self, report: &crate::teach::lab::Report, now: Now) {
+        use crate::teach::lab::Report;
         let level = match report {
             Report::Ended { .. } | Report::Marked { .. } if report.caught() => Level::Success,
             Report::Ended { .. } | Report::Marked { .. } => Level::Error,
@@ -1861,7 +1864,7 @@ impl App {
                 Completion::Done => return Update::REDRAW,
                 Completion::NoMatch(word) => {
                     // Said, rather than the focus moving away unexplained.
-                    let word = crate::escape::printable(&word).into_owned();
+                    let word = crate::present::escape::printable(&word).into_owned();
                     let text = format!(
                         "Tab: no member's name starts with {word:?} (/who lists them; Tab after a space moves the focus)"
                     );
@@ -2174,7 +2177,7 @@ impl App {
                 Update::REDRAW
             }
             Command::TamperHelp => {
-                for text in crate::lab::usage() {
+                for text in crate::teach::lab::usage() {
                     self.notice(now, Level::Info, text);
                 }
                 Update::REDRAW
@@ -2544,7 +2547,7 @@ pub enum Command {
     /// `/tamper` alone: what each case does.
     TamperHelp,
     /// `/tamper CASE`.
-    Tamper(crate::lab::Case),
+    Tamper(crate::teach::lab::Case),
     /// A line of chat, `/me ACTION` or `/msg NAME TEXT`. `//text` says `/text`.
     Say {
         /// What kind.
@@ -2599,11 +2602,11 @@ impl Command {
             _ if command == "/nick" || command.starts_with("/nick ") => Self::Nick,
             _ => {
                 if let Some(case) = command.strip_prefix("/tamper ") {
-                    return match crate::lab::Case::parse(case) {
+                    return match crate::teach::lab::Case::parse(case) {
                         Some(case) => Self::Tamper(case),
                         None => Self::Wrong(format!(
                             "unknown tamper case {:?}: /tamper lists them",
-                            crate::escape::printable(case.trim())
+                            crate::present::escape::printable(case.trim())
                         )),
                     };
                 }

@@ -642,13 +642,16 @@ impl Signals {
 #[derive(Debug)]
 pub struct Names {
     cluster: std::sync::Arc<Cluster>,
-    members: std::sync::Arc<crate::room::Members>,
+    members: std::sync::Arc<crate::store::names::NameBindings>,
     closed: bool,
 }
 
 impl Names {
     /// Names bound through `cluster`, with `members` for the local limits.
-    pub fn new(cluster: std::sync::Arc<Cluster>, members: std::sync::Arc<crate::room::Members>) -> Self {
+    pub fn new(
+        cluster: std::sync::Arc<Cluster>,
+        members: std::sync::Arc<crate::store::names::NameBindings>,
+    ) -> Self {
         Self { cluster, members, closed: false }
     }
 
@@ -703,7 +706,7 @@ impl crate::net::Binder for Names {
     }
 
     fn invite(&self, name: &str, key: &Fingerprint) -> Result<(), String> {
-        crate::identity::check_name(name).map_err(|e| e.to_string())?;
+        crate::store::identity::check_name(name).map_err(|e| e.to_string())?;
         self.wait_for(async { self.cluster.bind(name, key).await.map(|_| ()) })
     }
 }

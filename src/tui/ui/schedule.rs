@@ -5,7 +5,7 @@
 //! `○` not yet), its name, how it is computed, the transcript hash it was
 //! derived over, what it unlocks and, with `--reveal`, its value and a
 //! command that recomputes it with OpenSSL and `xxd` (see
-//! [`crate::schedule`]). Commands are cut to the panel's width with shell
+//! [`crate::teach::schedule`]). Commands are cut to the panel's width with shell
 //! line continuations, so they copy and run as shown.
 
 use ratatui::buffer::Buffer;
@@ -16,8 +16,8 @@ use ratatui::widgets::{Block, BorderType, Paragraph, Widget, Wrap};
 
 use super::Theme;
 use super::handshake::grouped_hex;
-use crate::app::{App, Focus};
-use crate::schedule::{Row, State, wrap_command};
+use crate::teach::schedule::{Row, State, wrap_command};
+use crate::tui::app::{App, Focus};
 
 /// The title's warning while `--reveal` is on.
 pub(super) fn banner<'a>(theme: Theme) -> Span<'a> {

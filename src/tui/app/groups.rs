@@ -11,7 +11,7 @@ use std::sync::Arc;
 use super::{App, Now};
 use crate::chat::e2e::{GroupView, PackageInfo, Step, UpdateState};
 use crate::chat::{self, ChatEvent};
-use crate::identity::public_key_fingerprint;
+use crate::store::identity::public_key_fingerprint;
 
 /// One step in the life of an end-to-end (MLS) group, for the F5 panel.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,8 +11,8 @@ use ratatui::widgets::{Block, Paragraph, Widget, Wrap};
 
 use super::Theme;
 use super::handshake::grouped_hex;
-use crate::app::{App, GroupShown};
 use crate::chat::e2e::{EXPORTER_LABEL, TreeNode};
+use crate::tui::app::{App, GroupShown};
 
 /// The end-to-end groups' life (F5).
 pub struct GroupsPanel<'a> {

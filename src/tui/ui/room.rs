@@ -12,11 +12,11 @@ use ratatui::widgets::{Block, Paragraph, Widget, Wrap};
 
 use super::Theme;
 use super::handshake::{Mark, grouped_hex, hex_dump, legend};
-use crate::app::App;
 use crate::chat::message::layout;
 use crate::chat::{AuthorCheck, Received, Standing, Verdict, printable};
-use crate::identity::public_key_fingerprint;
-use crate::report;
+use crate::present::report;
+use crate::store::identity::public_key_fingerprint;
+use crate::tui::app::App;
 
 /// The members of the room, as this member last heard.
 pub struct MembersPanel<'a> {
@@ -77,7 +77,7 @@ impl Widget for ConnsList<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let theme = Theme::of(self.app);
         let app = self.app;
-        let focused = app.focus() == crate::app::Focus::Panel;
+        let focused = app.focus() == crate::tui::app::Focus::Panel;
         let title = format!(" Members {} · Enter follows one ", app.members().len().saturating_sub(1));
         let block = Block::bordered()
             .border_style(if focused { theme.fg(Color::Cyan) } else { theme.dim() })

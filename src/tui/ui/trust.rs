@@ -1,7 +1,7 @@
 //! The first-contact dialog: the room's key is not pinned yet, so the user
 //! is shown its safety number and fingerprint and decides whether to
 //! trust it. Until then the connection sends nothing (see
-//! [`crate::trust::gate`]).
+//! [`crate::store::pins::gate`]).
 //!
 //! ```text
 //! ┌ First contact: localhost:8443 ─────────────────────┐
@@ -29,7 +29,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Widget, Wrap};
 
-use crate::trust::Question;
+use crate::store::pins::Question;
 
 /// The dialog's width when the terminal allows it.
 const WIDTH: u16 = 60;

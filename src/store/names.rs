@@ -1,19 +1,13 @@
-//! The room a `tlschat listen` serves: its keys and certificates on disk,
-//! and the names its members have claimed.
+//! The names a room's members claimed: [`NameBindings`] binds each display
+//! name to the first key that proves it owns it (mutual TLS with a
+//! self-signed identity certificate, see [`crate::store::identity`]) and
+//! refuses every other key that claims it. It is the server's
+//! [`Admission`] policy, so the refusal is an access_denied alert during
+//! the handshake, before the client's first line.
 //!
-//! A room is made once, on first use, in `DATA/room/`: a CA (Ed25519,
-//! rcgen) and a server key with a certificate from that CA for the names
-//! and addresses clients use. The server key is what clients pin, so it is
-//! kept for good; the certificate is issued again from the same CA, for the
-//! same key, when a new name is needed or it nears its end, which changes
-//! no fingerprint. `openssl verify -CAfile ca.pem server.pem` accepts what
-//! is written here, and `openssl s_client -CAfile ca.pem` the server.
-//!
-//! [`Members`] binds each display name (in the room's store, beside its
-//! log) to the first key that proves it owns it (mutual TLS with a self-signed identity certificate, see
-//! [`crate::identity`]) and refuses every other key that claims it. It is
-//! the server's [`Admission`] policy, so the refusal is an access_denied
-//! alert during the handshake, before the client's first line.
+//! The bindings live in the room's store ([`crate::store::room_log`]) or,
+//! for `--memory-only` and a relay of a cluster, in memory; the `banned`
+//! file beside the store lists the keys the host banned.
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -21,221 +15,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use crate::chat::name;
-use crate::home::{self, Access, FileError};
-use crate::identity;
-use crate::pki::{self, PkiError, RoomCa};
-use crate::store::{Binding, NameChange, RoomLog, StoreError};
-use crate::tls::cert::{self, CertError, RootStore, ServerName};
-use crate::tls::{Admission, CertSummary, Ed25519Key, Fingerprint, Rng};
-
-/// A server certificate this close to its end is issued again.
-const RENEW_BEFORE: u64 = 30 * 24 * 60 * 60;
-
-/// Why the room could not be opened.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum RoomError {
-    /// A file or directory problem.
-    #[error(transparent)]
-    File(#[from] FileError),
-    /// A key file that is not an Ed25519 key.
-    #[error(
-        "{} is not a usable Ed25519 private key ({why}); nothing was changed: restore the room from a backup, or move {} aside to start a new room (clients that pinned it will then refuse it)",
-        .path.display(), .dir.display()
-    )]
-    BadKey {
-        /// The key file.
-        path: PathBuf,
-        /// The room directory.
-        dir: PathBuf,
-        /// What is wrong.
-        why: String,
-    },
-    /// Some of the room's files are there and some are not.
-    #[error(
-        "the room in {} is incomplete ({} is missing): restore it from a backup, or move the directory aside to start a new room (clients that pinned this one will then refuse it)",
-        .dir.display(), .missing.display()
-    )]
-    Incomplete {
-        /// The room directory.
-        dir: PathBuf,
-        /// The first missing file.
-        missing: PathBuf,
-    },
-    /// A certificate or key that does not fit the room.
-    #[error(
-        "{} cannot be used: {error}; restore the room from a backup, or move {} aside to start a new room",
-        .path.display(), .dir.display()
-    )]
-    Unusable {
-        /// The file.
-        path: PathBuf,
-        /// The room directory.
-        dir: PathBuf,
-        /// Why.
-        error: PkiError,
-    },
-    /// A line of the members or banned file that does not read.
-    #[error("{} line {line} is not `{expected}`: fix or delete that line", .path.display())]
-    BadLine {
-        /// The file.
-        path: PathBuf,
-        /// 1-based line number.
-        line: usize,
-        /// What a line of that file is.
-        expected: &'static str,
-    },
-    /// Making a certificate failed.
-    #[error("cannot make the room's certificates: {0}")]
-    Pki(#[from] PkiError),
-    /// The room's store (its log and names) could not be read or written.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// The room's keys, loaded or made.
-#[derive(Debug)]
-pub struct RoomKeys {
-    /// The room CA.
-    pub ca: RoomCa,
-    /// The server's certificate chain (leaf, CA) and key.
-    pub server: pki::CertifiedKey,
-    /// The CA certificate file, what `--ca` takes.
-    pub ca_path: PathBuf,
-    /// The server chain file.
-    pub server_path: PathBuf,
-    /// What changed on disk while opening, one line each, for the user.
-    pub notes: Vec<String>,
-}
-
-/// The room's directory (usually [`home::Home::room_dir`]).
-#[derive(Debug, Clone)]
-pub struct RoomStore {
-    dir: PathBuf,
-}
-
-impl RoomStore {
-    /// The room in `dir`.
-    pub fn new(dir: PathBuf) -> Self {
-        Self { dir }
-    }
-
-    /// The directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
-    fn files(&self) -> [PathBuf; 4] {
-        ["ca.key", "ca.pem", "server.key", "server.pem"].map(|f| self.dir.join(f))
-    }
-
-    /// Opens the room, making it on first use. The server certificate must
-    /// cover every name in `names` (host names or IP addresses); if it does
-    /// not, or ends within 30 days, or no longer chains to the CA, it is
-    /// issued again for the same key (and the names it had).
-    pub fn open_or_create(
-        &self,
-        names: &[String],
-        rng: &mut dyn Rng,
-        now: u64,
-    ) -> Result<RoomKeys, RoomError> {
-        home::private_dir(&self.dir)?;
-        let [ca_key, ca_pem, server_key, server_pem] = self.files();
-        let present: Vec<bool> = self.files().iter().map(|p| p.exists()).collect();
-        if present.iter().all(|p| !p) {
-            return self.create(names, rng, now);
-        }
-        if let Some(missing) = self.files().into_iter().zip(&present).find(|(_, p)| !**p).map(|(f, _)| f) {
-            return Err(RoomError::Incomplete { dir: self.dir.clone(), missing });
-        }
-        let read_private = |path: &Path| -> Result<String, RoomError> {
-            let text = home::read(path, Access::Private)?
-                .ok_or_else(|| RoomError::Incomplete { dir: self.dir.clone(), missing: path.to_owned() })?;
-            // Checked here so a damaged key is named as such, not as a mismatch.
-            if let Err(e) = Ed25519Key::from_pkcs8_pem(&text) {
-                let why = if text.trim().is_empty() { "the file is empty".to_owned() } else { e.to_string() };
-                return Err(RoomError::BadKey { path: path.to_owned(), dir: self.dir.clone(), why });
-            }
-            Ok(text.to_string())
-        };
-        let read_public = |path: &Path| -> Result<String, RoomError> {
-            Ok(home::read(path, Access::Public)?
-                .ok_or_else(|| RoomError::Incomplete { dir: self.dir.clone(), missing: path.to_owned() })?
-                .to_string())
-        };
-        let unusable = |path: &Path, error: PkiError| RoomError::Unusable {
-            path: path.to_owned(),
-            dir: self.dir.clone(),
-            error,
-        };
-        let ca_key_pem = zeroize::Zeroizing::new(read_private(&ca_key)?);
-        let ca = RoomCa::from_pem(&read_public(&ca_pem)?, &ca_key_pem).map_err(|e| unusable(&ca_pem, e))?;
-        let key_pem = zeroize::Zeroizing::new(read_private(&server_key)?);
-        let chain_pem = read_public(&server_pem)?;
-        let server = pki::load_certified_key(&chain_pem, &key_pem).map_err(|e| unusable(&server_pem, e))?;
-        let mut keys = RoomKeys { ca, server, ca_path: ca_pem, server_path: server_pem, notes: Vec::new() };
-        if let Some(why) = renewal_reason(&keys, names, now) {
-            let mut all = cert::parse_leaf(&keys.server.chain_der[0]).map(|s| s.names).unwrap_or_default();
-            for name in names {
-                if !all.contains(name) {
-                    all.push(name.clone());
-                }
-            }
-            let server = keys.ca.issue_server(keys.server.key.clone(), &all, rng, now)?;
-            home::replace(&keys.server_path, server.chain_pem.as_bytes(), Access::Public)?;
-            keys.notes.push(format!(
-                "issued a new server certificate ({why}) for {}; same key, same fingerprint",
-                all.join(", ")
-            ));
-            keys.server = server;
-        }
-        Ok(keys)
-    }
-
-    fn create(&self, names: &[String], rng: &mut dyn Rng, now: u64) -> Result<RoomKeys, RoomError> {
-        let [ca_key, ca_pem, server_key, server_pem] = self.files();
-        // A few random digits tell rooms' CAs apart in certificate viewers.
-        let mut tag = [0u8; 3];
-        rng.fill(&mut tag);
-        let ca = RoomCa::generate(&format!("tlschat room CA {}", crate::tls::crypto::hex(&tag)), rng, now)?;
-        let server = ca.issue_server(Ed25519Key::generate(rng), names, rng, now)?;
-        // Keys first: certificates without their keys would be an incomplete room.
-        home::create_new(&ca_key, ca.key.to_pkcs8_pem().as_bytes(), Access::Private)?;
-        home::create_new(&server_key, server.key.to_pkcs8_pem().as_bytes(), Access::Private)?;
-        home::create_new(&ca_pem, ca.cert_pem.as_bytes(), Access::Public)?;
-        home::create_new(&server_pem, server.chain_pem.as_bytes(), Access::Public)?;
-        let note = format!("made a new room in {}: CA, server key and certificate", self.dir.display());
-        Ok(RoomKeys { ca, server, ca_path: ca_pem, server_path: server_pem, notes: vec![note] })
-    }
-}
-
-/// Why the server certificate must be issued again, if it must.
-fn renewal_reason(keys: &RoomKeys, names: &[String], now: u64) -> Option<String> {
-    let Some(leaf) = keys.server.chain_der.first() else { return Some("it was empty".into()) };
-    let summary = match cert::parse_leaf(leaf) {
-        Ok(summary) => summary,
-        Err(e) => return Some(e.to_string()),
-    };
-    if i64::try_from(now.saturating_add(RENEW_BEFORE)).is_ok_and(|soon| summary.not_after < soon) {
-        return Some("the old one ends within 30 days".into());
-    }
-    let mut roots = RootStore::new();
-    if roots.add_der(&keys.ca.cert_der).is_err() {
-        return Some("the CA could not be read".into());
-    }
-    for name in names {
-        let Ok(server_name) = ServerName::parse(name) else { continue };
-        match cert::verify_server_chain(&keys.server.chain_der, &roots, &server_name, now) {
-            Ok(_) => {}
-            Err(CertError::NameMismatch { .. }) => return Some(format!("{name} was not in it")),
-            Err(e) => return Some(e.to_string()),
-        }
-    }
-    None
-}
-
-// ---------------------------------------------------------------------------
-// Members
+use crate::store::home::{self, Access, FileError};
+use crate::store::identity;
+use crate::store::room_keys::RoomError;
+use crate::store::room_log::{Binding, NameChange, RoomLog};
+use crate::tls::{Admission, CertSummary, Fingerprint};
 
 /// A member as the room knows them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -268,22 +52,22 @@ enum Keep {
     /// names are on the bus): what the home held when the room started,
     /// then what it binds until it stops.
     Memory,
-    /// In the room's store ([`crate::store`]): changes wait here until the
+    /// In the room's store ([`crate::store::room_log`]): changes wait here until the
     /// room hands them to its log's writer with its next batch
-    /// ([`Members::take_changes`]).
+    /// ([`NameBindings::take_changes`]).
     Store(Mutex<Vec<NameChange>>),
 }
 
 /// The room's names: each bound to the first key that proved it owns it,
 /// kept in the room's store (`DATA/room/log.redb`, beside its log; see
-/// [`crate::store`]), or in memory only.
+/// [`crate::store::room_log`]), or in memory only.
 ///
 /// A binding takes effect at once in memory; for the store it waits to be
 /// taken by the room's task with the batch that carries the member's join,
 /// so it is committed before the member is welcomed, and the handshakes'
 /// workers never wait on the disk.
 #[derive(Debug)]
-pub struct Members {
+pub struct NameBindings {
     /// The room's directory: its `banned` file.
     dir: PathBuf,
     /// By comparison key and by look.
@@ -305,7 +89,7 @@ pub const MEMBERS_FILE: &str = "members";
 /// What the members file is called once imported.
 pub const IMPORTED_MEMBERS: &str = "members.imported";
 
-impl Members {
+impl NameBindings {
     /// The names of the room in `dir` kept in `log` (its store). The first
     /// time, the directory's members file (`NAME FINGERPRINT LAST-USED`
     /// lines), if there is one, is imported into the store and renamed
@@ -340,8 +124,8 @@ impl Members {
     /// binds when it stops.
     pub fn in_memory(dir: &Path) -> Result<Self, RoomError> {
         home::private_dir(dir)?;
-        let path = dir.join(crate::store::FILE);
-        let stored = match crate::store::read_names(&path) {
+        let path = dir.join(crate::store::room_log::FILE);
+        let stored = match crate::store::room_log::read_names(&path) {
             Ok(names) => names,
             // A store left by a killed room is repaired by its next writer:
             // this one, unless a room is running there (then it reads).
@@ -523,7 +307,7 @@ fn network_of(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// New names one network may bind in [`NAME_WINDOW`] seconds, unless
+/// New names one network may bind in an hour, unless
 /// the room says otherwise.
 pub const NEW_NAMES_PER_ADDRESS: u32 = 10;
 /// The window of [`NEW_NAMES_PER_ADDRESS`]: an hour.
@@ -550,7 +334,7 @@ impl Bindings {
     }
 }
 
-/// What [`Members::check`] says, given the bindings.
+/// What [`NameBindings::check`] says, given the bindings.
 fn verdict(bound: &Bindings, name: &str, fingerprint: &Fingerprint) -> Result<bool, String> {
     match bound.by_name.get(&name::key(name)) {
         Some(b) if b.fingerprint == *fingerprint => return Ok(true),
@@ -588,7 +372,7 @@ pub fn skeleton(text: &str) -> String {
     name::skeleton(text)
 }
 
-impl Admission for Members {
+impl Admission for NameBindings {
     fn admit(&self, peer: &CertSummary) -> Result<(), String> {
         let name = identity::name_of(peer).ok_or_else(|| {
             let why = match peer.subject.strip_prefix("CN=").map(name::check) {
@@ -618,7 +402,7 @@ impl Admission for Members {
     }
 }
 
-impl crate::net::Binder for Members {
+impl crate::net::Binder for NameBindings {
     fn bind(&self, name: &str, key: &Fingerprint, from: IpAddr, now: u64) -> Result<(), String> {
         self.claim_from(name, key, from, now)
     }
@@ -639,7 +423,7 @@ impl crate::net::Binder for Members {
     }
 
     fn take_changes(&self) -> Vec<NameChange> {
-        Members::take_changes(self)
+        NameBindings::take_changes(self)
     }
 }
 
@@ -701,7 +485,7 @@ fn load_members(path: &Path) -> Result<HashMap<String, Bound>, RoomError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Batch;
+    use crate::store::room_log::Batch;
 
     fn temp(name: &str) -> PathBuf {
         use std::sync::atomic::{AtomicUsize, Ordering};
@@ -714,13 +498,13 @@ mod tests {
     }
 
     /// What the room's task does: hands the changes to the log.
-    fn commit(members: &Members, log: &mut RoomLog) {
+    fn commit(members: &NameBindings, log: &mut RoomLog) {
         log.append(&Batch { names: members.take_changes(), ..Batch::default() }).unwrap();
     }
 
-    fn open_store(dir: &Path) -> (Members, RoomLog) {
-        let mut log = RoomLog::open(&dir.join(crate::store::FILE)).unwrap();
-        let (members, _) = Members::in_store(dir, &mut log).unwrap();
+    fn open_store(dir: &Path) -> (NameBindings, RoomLog) {
+        let mut log = RoomLog::open(&dir.join(crate::store::room_log::FILE)).unwrap();
+        let (members, _) = NameBindings::in_store(dir, &mut log).unwrap();
         (members, log)
     }
 
@@ -767,8 +551,8 @@ mod tests {
         let (a, b) = ("01".repeat(32), "02".repeat(32));
         let text = format!("# names\nalice {a} 1800000000\nbob {b}\nALICE {b} 1800000001\n");
         home::create_new(&dir.join(MEMBERS_FILE), text.as_bytes(), Access::Private).unwrap();
-        let mut log = RoomLog::open(&dir.join(crate::store::FILE)).unwrap();
-        let (members, note) = Members::in_store(&dir, &mut log).unwrap();
+        let mut log = RoomLog::open(&dir.join(crate::store::room_log::FILE)).unwrap();
+        let (members, note) = NameBindings::in_store(&dir, &mut log).unwrap();
         assert!(note.is_some_and(|n| n.contains("imported 2 name binding(s)")));
         assert!(!dir.join(MEMBERS_FILE).exists() && dir.join(IMPORTED_MEMBERS).exists());
         // The first binding of a name wins, as it did in the file.
@@ -779,13 +563,13 @@ mod tests {
         // A members file that appears later is not read again.
         let later = format!("carol {a} 1800000000\n");
         home::create_new(&dir.join(MEMBERS_FILE), later.as_bytes(), Access::Private).unwrap();
-        let (members, note) = Members::in_store(&dir, &mut log).unwrap();
+        let (members, note) = NameBindings::in_store(&dir, &mut log).unwrap();
         assert!(note.is_none());
         assert_eq!(members.check("carol", &Fingerprint([9; 32])), Ok(false), "carol is free");
         assert_eq!(log.names().unwrap().len(), 2);
         drop((members, log));
         // A room kept in memory starts from the store's names.
-        let members = Members::in_memory(&dir).unwrap();
+        let members = NameBindings::in_memory(&dir).unwrap();
         assert!(members.check("bob", &Fingerprint([1; 32])).is_err());
         members.claim("dave", &Fingerprint([4; 32])).unwrap();
         assert!(members.take_changes().is_empty(), "nothing for a store");
@@ -795,7 +579,7 @@ mod tests {
     #[test]
     fn one_address_binds_a_limited_number_of_new_names_an_hour_and_known_names_always_pass() {
         let dir = temp("per-address");
-        let members = Members::in_memory(&dir).unwrap();
+        let members = NameBindings::in_memory(&dir).unwrap();
         // .1 and .2 are one /24; 127.0.1.1 is another.
         let (a, b): (IpAddr, IpAddr) = ("127.0.0.1".parse().unwrap(), "127.0.1.1".parse().unwrap());
         let now = 1_800_000_000;
@@ -832,7 +616,7 @@ mod tests {
         members.claim_from("bob", &Fingerprint([2; 32]), from, start + 20 * day).unwrap();
         commit(&members, &mut log);
         drop(members);
-        let (members, _) = Members::in_store(&dir, &mut log).unwrap();
+        let (members, _) = NameBindings::in_store(&dir, &mut log).unwrap();
         assert_eq!(members.expire_unused(30, start + 40 * day), 1, "alice, unused for 40 days");
         assert_eq!(members.check("alice", &Fingerprint([9; 32])), Ok(false), "free for anyone");
         assert_eq!(members.check("bob", &Fingerprint([2; 32])), Ok(true));
@@ -842,7 +626,7 @@ mod tests {
         assert_eq!(names.len(), 1, "{names:?}");
         assert_eq!((names[0].name.as_str(), names[0].last_used), ("bob", start + 20 * day));
         // 0 days never expires.
-        let (members, _) = Members::in_store(&dir, &mut log).unwrap();
+        let (members, _) = NameBindings::in_store(&dir, &mut log).unwrap();
         assert_eq!(members.expire_unused(0, start + 4000 * day), 0);
         let _ = std::fs::remove_dir_all(dir);
     }
@@ -852,12 +636,12 @@ mod tests {
         let dir = temp("bad-members");
         let path = dir.join(MEMBERS_FILE);
         home::create_new(&path, b"# comment\nalice 00\n", Access::Private).unwrap();
-        let mut log = RoomLog::open(&dir.join(crate::store::FILE)).unwrap();
-        let err = Members::in_store(&dir, &mut log).unwrap_err();
+        let mut log = RoomLog::open(&dir.join(crate::store::room_log::FILE)).unwrap();
+        let err = NameBindings::in_store(&dir, &mut log).unwrap_err();
         assert!(matches!(err, RoomError::BadLine { line: 2, .. }), "{err}");
         assert!(err.to_string().contains(&format!("{} line 2", path.display())));
         assert!(!log.names_imported().unwrap() && path.exists(), "tried again once it is fixed");
-        let err = Members::in_memory(&dir).unwrap_err();
+        let err = NameBindings::in_memory(&dir).unwrap_err();
         assert!(matches!(err, RoomError::BadLine { line: 2, .. }), "{err}");
         let _ = std::fs::remove_dir_all(dir);
     }

@@ -514,7 +514,10 @@ impl Schedule {
             let Some(suite) = self.suite else { continue };
             let mut row = Row::new(2, "plaintext start", "TLSInnerPlaintext: content, type byte, padding")
                 .with_value(Some(plain), true);
-            row.notes.push(format!("as text: {}", crate::escape::printable(&String::from_utf8_lossy(plain))));
+            row.notes.push(format!(
+                "as text: {}",
+                crate::present::escape::printable(&String::from_utf8_lossy(plain))
+            ));
             row.proof =
                 Some(proof(decrypt_command(suite, key.expose(), &iv, r.sequence, &r.ciphertext), plain));
             rows.push(row);

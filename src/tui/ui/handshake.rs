@@ -29,10 +29,10 @@ use ratatui::widgets::{Block, BorderType, Paragraph, Widget, Wrap};
 use unicode_width::UnicodeWidthStr;
 
 use super::Theme;
-use crate::app::{App, Focus, Outcome, StepView};
-use crate::explain;
-use crate::schedule::Schedule;
+use crate::teach::explain;
+use crate::teach::schedule::Schedule;
 use crate::tls::{Direction, Summary};
+use crate::tui::app::{App, Focus, Outcome, StepView};
 
 /// Spinner frames, one per tick.
 const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];

@@ -4,7 +4,7 @@
 //! lines the headless mode prints (handshake steps, connections, alerts,
 //! closes) go to `tlschat.log` in the platform data directory instead (on
 //! Linux `$XDG_DATA_HOME/tlschat/tlschat.log`; in `$TLSCHAT_HOME` when that
-//! is set, see [`crate::home`]), each after a UTC timestamp.
+//! is set, see [`crate::store::home`]), each after a UTC timestamp.
 //! It is append-only with one writer, and bounded: past [`MAX_BYTES`] the
 //! file becomes `tlschat.log.1` (replacing the one before) and a new one
 //! starts, so at most twice that is kept. The lines carry
@@ -43,7 +43,7 @@ impl LogFile {
     /// creating the directory (0700) and the file (0600) if need be.
     pub fn open_default() -> io::Result<Self> {
         // The same data directory as the room's files: TLSCHAT_HOME when set.
-        let home = crate::home::Home::locate()
+        let home = crate::store::home::Home::locate()
             .map_err(|_| io::Error::new(io::ErrorKind::NotFound, "no home directory for the log file"))?;
         Self::open(&home.data_dir().join(FILE_NAME))
     }
@@ -103,7 +103,7 @@ fn append_to(path: &Path) -> io::Result<File> {
 
 /// `unix` as `YYYY-MM-DDTHH:MM:SSZ`.
 fn timestamp(unix: u64) -> String {
-    let date = crate::ui::handshake::date(i64::try_from(unix).unwrap_or(i64::MAX));
+    let date = crate::tui::ui::handshake::date(i64::try_from(unix).unwrap_or(i64::MAX));
     let secs = unix % 86_400;
     format!("{date}T{:02}:{:02}:{:02}Z", secs / 3600, secs / 60 % 60, secs % 60)
 }
