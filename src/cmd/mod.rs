@@ -53,6 +53,7 @@ macro_rules! say {
     }};
 }
 
+mod client;
 pub mod connect;
 pub mod demo;
 pub mod id;

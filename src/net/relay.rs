@@ -34,6 +34,7 @@ use crate::chat::relay::{self, HOST, Joiner, Output, Relay, Remote, SeatId, Tran
 use crate::chat::{ChatEvent, Frame, FrameBuffer, Kind, Member};
 use crate::net::cluster::{Cluster, Entries, Ordered, Signal, Signals};
 use crate::store::room_log::{Batch, Progress, RoomLog, StoreError, Writer};
+use crate::teach::lab::DeliveryHook;
 use crate::tls::OsRng;
 use crate::tls::{Ed25519Key, Fingerprint};
 
@@ -87,8 +88,6 @@ pub(super) enum RoomInput {
     Line { id: SeatId, line: String },
     /// The connection is over.
     Leave { id: SeatId, reason: String },
-    /// The tamper lab: alter the next message delivered from `author`.
-    AlterNext { author: String },
 }
 
 /// Binds members' names to their keys as they take their seats (the
@@ -149,15 +148,6 @@ impl RoomHandle {
         self.members.load(Ordering::Relaxed)
     }
 
-    /// The tamper lab (`demo`'s `/tamper sig`): the room's relay alters
-    /// the next message it delivers from `author`, after checking it, as a
-    /// lying relay would (see [`crate::teach::lab::alter_delivery`]); every
-    /// member's own signature check then marks it invalid. Never used by
-    /// `tlschat listen`.
-    pub async fn alter_next_for_lab(&self, author: &str) {
-        let _ = self.inputs.send(RoomInput::AlterNext { author: author.to_owned() }).await;
-    }
-
     pub(super) fn next_seat(&self) -> SeatId {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }
@@ -174,7 +164,20 @@ pub fn start(
     local: SocketAddr,
     events: mpsc::Sender<NetEvent>,
 ) -> RoomHandle {
-    spawn(Relay::new(config), None, host, binder, local, events, None)
+    spawn(Relay::new(config), None, host, binder, local, events, None, None)
+}
+
+/// Like [`start`], for the tamper lab's room (`demo`): every frame the
+/// room delivers to a seat passes through `hook` first, which may send
+/// another in its place (see [`crate::teach::lab::LyingRelay`]). No other
+/// room has a hook.
+pub fn start_with_hook(
+    config: relay::Config,
+    local: SocketAddr,
+    events: mpsc::Sender<NetEvent>,
+    hook: Arc<dyn DeliveryHook>,
+) -> RoomHandle {
+    spawn(Relay::new(config), None, None, None, local, events, None, Some(hook))
 }
 
 /// What a room found in its log when it started.
@@ -213,7 +216,7 @@ pub fn start_durable(
         waiting: VecDeque::new(),
         told: false,
     };
-    Ok((spawn(relay, Some(durable), host, binder, local, events, None), reopened))
+    Ok((spawn(relay, Some(durable), host, binder, local, events, None, None), reopened))
 }
 
 /// The bus a room shares with other relays (`listen --cluster`, see
@@ -245,9 +248,10 @@ pub fn start_on_bus(
     bus: Bus,
 ) -> RoomHandle {
     config.bus = true;
-    spawn(Relay::new(config), None, host, binder, local, events, Some(bus))
+    spawn(Relay::new(config), None, host, binder, local, events, Some(bus), None)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn spawn(
     relay: Relay,
     durable: Option<Durable>,
@@ -256,6 +260,7 @@ fn spawn(
     local: SocketAddr,
     events: mpsc::Sender<NetEvent>,
     bus: Option<Bus>,
+    hook: Option<Arc<dyn DeliveryHook>>,
 ) -> RoomHandle {
     let (inputs, rx) = mpsc::channel(ROOM_QUEUE);
     let bus = bus.map(|bus| {
@@ -290,7 +295,7 @@ fn spawn(
         local,
         events,
         members,
-        alter: None,
+        hook,
         bus,
     };
     tokio::spawn(task.run(rx, host));
@@ -419,8 +424,8 @@ struct RoomTask {
     local: SocketAddr,
     events: mpsc::Sender<NetEvent>,
     members: Arc<AtomicUsize>,
-    /// The tamper lab: whose next delivered message to alter.
-    alter: Option<String>,
+    /// The tamper lab's hook on what is delivered to seats (`demo` only).
+    hook: Option<Arc<dyn DeliveryHook>>,
     /// The bus that orders the room, when it is shared by several relays.
     bus: Option<BusLink>,
 }
@@ -608,10 +613,6 @@ impl RoomTask {
                 self.seats.remove(&id);
                 self.relay.leave(id, &reason, now)
             }
-            RoomInput::AlterNext { author } => {
-                self.alter = Some(author);
-                Vec::new()
-            }
         };
         self.carry_out(out).await;
     }
@@ -691,7 +692,7 @@ impl RoomTask {
             }
             // The room closes through its shutdown signal, not the host's
             // seat; the tamper lab is for clients.
-            Intent::Close | Intent::TrustServer | Intent::Tamper(_) | Intent::TamperNext(_) => Vec::new(),
+            Intent::Close | Intent::TrustServer | Intent::Tamper(_) => Vec::new(),
         };
         self.carry_out(out).await;
     }
@@ -744,7 +745,6 @@ impl RoomTask {
     async fn execute(&mut self, outputs: Vec<Output>) -> Vec<Output> {
         let mut work = VecDeque::from(outputs);
         let mut follow = Vec::new();
-        let mut altered = false;
         while let Some(output) = work.pop_front() {
             match output {
                 Output::Send(HOST, bytes) => {
@@ -752,13 +752,8 @@ impl RoomTask {
                     work.extend(more);
                 }
                 Output::Send(id, mut bytes) => {
-                    if let Some(forged) = self
-                        .alter
-                        .as_deref()
-                        .and_then(|author| crate::teach::lab::alter_delivery(&bytes, author))
-                    {
+                    if let Some(forged) = self.hook.as_ref().and_then(|hook| hook.deliver(&bytes)) {
                         bytes = forged.into();
-                        altered = true;
                     }
                     let Some(seat) = self.seats.get(&id) else { continue };
                     match seat.out.try_send(Out::Bytes(bytes)) {
@@ -811,9 +806,6 @@ impl RoomTask {
                     }
                 }
             }
-        }
-        if altered {
-            self.alter = None;
         }
         follow
     }
