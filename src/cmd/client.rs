@@ -10,6 +10,10 @@
 //! a room that comes back with another key. The member resumes what it
 //! missed by itself (see [`crate::chat::member`]).
 //!
+//! `--reveal-script` and headless `--reveal` are fed here too
+//! ([`RevealCommands`]), as the events pass, rather than by a task of
+//! their own between the client and the screen.
+//!
 //! The tamper lab (`demo`, `connect --lab`), when there is one, acts only
 //! through its own steps ([`Lab`]): it takes `/tamper`, may change the next
 //! dial, watches what the connection shows, and decides what a tampered
@@ -17,6 +21,7 @@
 
 use tokio::sync::mpsc;
 
+use super::RevealCommands;
 use super::lab::{self, Lab, LabEnd};
 use crate::chat::{ChatEvent, RefusalCode};
 use crate::net::{self, Backoff, Dial, Intent, NetError, NetEvent, StepGate};
@@ -30,6 +35,7 @@ const QUEUE: usize = 1024;
 pub(super) async fn run(
     mut target: Dial,
     mut lab: Option<Lab>,
+    mut reveal: Option<RevealCommands>,
     mut ui: mpsc::Receiver<Intent>,
     events: mpsc::Sender<NetEvent>,
     mut step: Option<StepGate>,
@@ -63,6 +69,9 @@ pub(super) async fn run(
                         Some(lab) => lab.shown(event),
                         None => (event, None),
                     };
+                    if let Some(reveal) = reveal.as_mut() {
+                        reveal.see(&event);
+                    }
                     let _ = events.send(event).await;
                     away.say_back(&events).await;
                     if let Some(report) = report {
@@ -101,6 +110,9 @@ pub(super) async fn run(
                 Some(lab) => lab.shown(event),
                 None => (event, None),
             };
+            if let Some(reveal) = reveal.as_mut() {
+                reveal.see(&event);
+            }
             let _ = events.send(event).await;
             away.say_back(&events).await;
         }

@@ -240,6 +240,8 @@ pub(super) async fn join(dial: Dial<'_>, step_delay: Duration, step: bool, out: 
         reconnect,
     } = dial;
     let reveal = config.reveal;
+    // The key schedule's commands, fed by the client's loop as events pass.
+    let commands = super::RevealCommands::new(reveal_out);
     let target_conn = net::Dial {
         capture,
         contacts_dir,
@@ -251,11 +253,10 @@ pub(super) async fn join(dial: Dial<'_>, step_delay: Duration, step: bool, out: 
     let (intent_tx, intent_rx) = mpsc::channel(INPUT_QUEUE);
     // Until the server's key is trusted, lines wait at the gate.
     let (mut event_rx, intent_tx, mut guard) = guard(plan.as_ref(), event_rx, intent_tx, tui);
-    event_rx = super::reveal_commands(event_rx, reveal_out);
     let explain = |e| explain(plan.as_ref(), identity.as_deref(), e);
     if tui {
         let (pace, gate) = crate::tui::Pace::new(step_delay, step);
-        let session = super::client::run(target_conn, lab, intent_rx, event_tx, gate);
+        let session = super::client::run(target_conn, lab, commands, intent_rx, event_tx, gate);
         let session = async { session.await.map_err(|e| explain(e).to_string()) };
         let events = log_to_file(event_rx, report::client_log_lines, &format!("tlschat: joining {target}"));
         let questions = guard.as_mut().and_then(|g| g.questions.take());
@@ -292,7 +293,7 @@ pub(super) async fn join(dial: Dial<'_>, step_delay: Duration, step: bool, out: 
         }
     });
 
-    let session = super::client::run(target_conn, lab, intent_rx, event_tx, None);
+    let session = super::client::run(target_conn, lab, commands, intent_rx, event_tx, None);
     let log = async {
         while let Some(event) = event_rx.recv().await {
             out.print(&event, report::client_lines);
