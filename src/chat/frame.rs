@@ -7,6 +7,7 @@
 //! integers and length-prefixed vectors, trailing bytes refused.
 //! `docs/PROTOCOL.md` lists every frame and field.
 
+use super::codes::code_table;
 use crate::tls::codec::{self, InvalidMessage, LenPrefix, Reader};
 
 /// The largest frame body. A signed message at its longest, its envelope
@@ -42,43 +43,17 @@ pub mod welcome_flags {
     pub const E2E: u8 = 1;
 }
 
-/// How a member takes part, as the relay tells others.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Standing {
-    /// Proved its key in the TLS handshake; the name is bound to that key.
-    Verified,
-    /// No key: a guest (`openssl s_client`, `nc`-style tools). Its lines
-    /// are unsigned.
-    Guest,
-    /// The room's host, chatting from `tlschat listen` itself.
-    Host,
-}
-
-impl Standing {
-    fn code(self) -> u8 {
-        match self {
-            Self::Verified => 0,
-            Self::Guest => 1,
-            Self::Host => 2,
-        }
-    }
-
-    fn from_code(code: u8) -> Option<Self> {
-        Some(match code {
-            0 => Self::Verified,
-            1 => Self::Guest,
-            2 => Self::Host,
-            _ => return None,
-        })
-    }
-
-    /// Its name in JSON and `/who`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Verified => "verified",
-            Self::Guest => "guest",
-            Self::Host => "host",
-        }
+code_table! {
+    /// How a member takes part, as the relay tells others.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum Standing {
+        /// Proved its key in the TLS handshake; the name is bound to that key.
+        Verified = 0 => "verified",
+        /// No key: a guest (`openssl s_client`, `nc`-style tools). Its lines
+        /// are unsigned.
+        Guest = 1 => "guest",
+        /// The room's host, chatting from `tlschat listen` itself.
+        Host = 2 => "host",
     }
 }
 
@@ -95,45 +70,22 @@ pub struct MemberInfo {
     pub idle_secs: u32,
 }
 
-/// Why a post was refused, told to its author only.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RefusalCode {
-    /// The text is over the limit.
-    TooLong,
-    /// Too many messages too fast.
-    RateLimited,
-    /// No member by that name (`/msg`).
-    NoSuchMember,
-    /// The message does not verify, or is not this member's or this room's.
-    BadMessage,
-    /// The room is full.
-    RoomFull,
-    /// The member is being disconnected (too slow, flooding).
-    Disconnected,
-}
-
-impl RefusalCode {
-    fn code(self) -> u8 {
-        match self {
-            Self::TooLong => 1,
-            Self::RateLimited => 2,
-            Self::NoSuchMember => 3,
-            Self::BadMessage => 4,
-            Self::RoomFull => 5,
-            Self::Disconnected => 6,
-        }
-    }
-
-    fn from_code(code: u8) -> Option<Self> {
-        Some(match code {
-            1 => Self::TooLong,
-            2 => Self::RateLimited,
-            3 => Self::NoSuchMember,
-            4 => Self::BadMessage,
-            5 => Self::RoomFull,
-            6 => Self::Disconnected,
-            _ => return None,
-        })
+code_table! {
+    /// Why a post was refused, told to its author only.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum RefusalCode {
+        /// The text is over the limit.
+        TooLong = 1 => "TooLong",
+        /// Too many messages too fast.
+        RateLimited = 2 => "RateLimited",
+        /// No member by that name (`/msg`).
+        NoSuchMember = 3 => "NoSuchMember",
+        /// The message does not verify, or is not this member's or this room's.
+        BadMessage = 4 => "BadMessage",
+        /// The room is full.
+        RoomFull = 5 => "RoomFull",
+        /// The member is being disconnected (too slow, flooding).
+        Disconnected = 6 => "Disconnected",
     }
 }
 
@@ -414,40 +366,103 @@ pub enum Frame {
     },
 }
 
+code_table! {
+    /// A frame's type: its first byte on the wire, and its name.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum FrameType {
+        /// [`Frame::Post`].
+        Post = 0x01 => "Post",
+        /// [`Frame::Who`].
+        Who = 0x02 => "Who",
+        /// [`Frame::Resume`].
+        Resume = 0x03 => "Resume",
+        /// [`Frame::Publish`].
+        Publish = 0x04 => "Publish",
+        /// [`Frame::Fetch`].
+        Fetch = 0x05 => "Fetch",
+        /// [`Frame::Seal`].
+        Seal = 0x06 => "Seal",
+        /// [`Frame::GroupCommit`].
+        GroupCommit = 0x07 => "GroupCommit",
+        /// [`Frame::GroupSend`].
+        GroupSend = 0x08 => "GroupSend",
+        /// [`Frame::GroupWelcomePiece`].
+        GroupWelcomePiece = 0x09 => "GroupWelcomePiece",
+        /// [`Frame::Welcome`].
+        Welcome = 0x81 => "Welcome",
+        /// [`Frame::Deliver`].
+        Deliver = 0x82 => "Deliver",
+        /// [`Frame::Ack`].
+        Ack = 0x83 => "Ack",
+        /// [`Frame::Presence`].
+        Presence = 0x84 => "Presence",
+        /// [`Frame::Guest`].
+        Guest = 0x85 => "Guest",
+        /// [`Frame::Roster`].
+        Roster = 0x86 => "Roster",
+        /// [`Frame::Refused`].
+        Refused = 0x87 => "Refused",
+        /// [`Frame::Resumed`].
+        Resumed = 0x88 => "Resumed",
+        /// [`Frame::KeyPackage`].
+        KeyPackage = 0x89 => "KeyPackage",
+        /// [`Frame::Sealed`].
+        Sealed = 0x8a => "Sealed",
+        /// [`Frame::PackagesLeft`].
+        PackagesLeft = 0x8b => "PackagesLeft",
+        /// [`Frame::GroupTask`].
+        GroupTask = 0x8c => "GroupTask",
+        /// [`Frame::GroupCommitted`].
+        GroupCommitted = 0x8d => "GroupCommitted",
+        /// [`Frame::GroupWelcome`].
+        GroupWelcome = 0x8e => "GroupWelcome",
+        /// [`Frame::GroupMessage`].
+        GroupMessage = 0x8f => "GroupMessage",
+        /// [`Frame::GroupRetry`].
+        GroupRetry = 0x90 => "GroupRetry",
+    }
+}
+
 impl Frame {
-    fn type_code(&self) -> u8 {
+    /// Its type: the byte that leads it on the wire, and its name.
+    pub fn frame_type(&self) -> FrameType {
         match self {
-            Self::Post { .. } => 0x01,
-            Self::Who => 0x02,
-            Self::Resume { .. } => 0x03,
-            Self::Welcome { .. } => 0x81,
-            Self::Deliver { .. } => 0x82,
-            Self::Ack { .. } => 0x83,
-            Self::Presence { .. } => 0x84,
-            Self::Guest { .. } => 0x85,
-            Self::Roster { .. } => 0x86,
-            Self::Refused { .. } => 0x87,
-            Self::Resumed { .. } => 0x88,
-            Self::Publish { .. } => 0x04,
-            Self::Fetch { .. } => 0x05,
-            Self::Seal { .. } => 0x06,
-            Self::KeyPackage { .. } => 0x89,
-            Self::Sealed { .. } => 0x8a,
-            Self::PackagesLeft { .. } => 0x8b,
-            Self::GroupCommit { .. } => 0x07,
-            Self::GroupSend { .. } => 0x08,
-            Self::GroupWelcomePiece { .. } => 0x09,
-            Self::GroupTask { .. } => 0x8c,
-            Self::GroupCommitted { .. } => 0x8d,
-            Self::GroupWelcome { .. } => 0x8e,
-            Self::GroupMessage { .. } => 0x8f,
-            Self::GroupRetry { .. } => 0x90,
+            Self::Post { .. } => FrameType::Post,
+            Self::Who => FrameType::Who,
+            Self::Resume { .. } => FrameType::Resume,
+            Self::Welcome { .. } => FrameType::Welcome,
+            Self::Deliver { .. } => FrameType::Deliver,
+            Self::Ack { .. } => FrameType::Ack,
+            Self::Presence { .. } => FrameType::Presence,
+            Self::Guest { .. } => FrameType::Guest,
+            Self::Roster { .. } => FrameType::Roster,
+            Self::Refused { .. } => FrameType::Refused,
+            Self::Resumed { .. } => FrameType::Resumed,
+            Self::Publish { .. } => FrameType::Publish,
+            Self::Fetch { .. } => FrameType::Fetch,
+            Self::Seal { .. } => FrameType::Seal,
+            Self::KeyPackage { .. } => FrameType::KeyPackage,
+            Self::Sealed { .. } => FrameType::Sealed,
+            Self::PackagesLeft { .. } => FrameType::PackagesLeft,
+            Self::GroupCommit { .. } => FrameType::GroupCommit,
+            Self::GroupSend { .. } => FrameType::GroupSend,
+            Self::GroupWelcomePiece { .. } => FrameType::GroupWelcomePiece,
+            Self::GroupTask { .. } => FrameType::GroupTask,
+            Self::GroupCommitted { .. } => FrameType::GroupCommitted,
+            Self::GroupWelcome { .. } => FrameType::GroupWelcome,
+            Self::GroupMessage { .. } => FrameType::GroupMessage,
+            Self::GroupRetry { .. } => FrameType::GroupRetry,
         }
+    }
+
+    /// Its type's name (`Post`, `Deliver`, …), for refusals and logs.
+    pub fn name(&self) -> &'static str {
+        self.frame_type().as_str()
     }
 
     /// The frame on the wire, header included.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = vec![self.type_code(), 0, 0, 0];
+        let mut out = vec![self.frame_type().code(), 0, 0, 0];
         match self {
             Self::Post { signed } => out.extend_from_slice(signed),
             Self::Who => {}
@@ -586,38 +601,41 @@ impl Frame {
     /// Reads one frame's body of type `kind`.
     pub fn decode(kind: u8, body: &[u8]) -> Result<Self, InvalidMessage> {
         let mut r = Reader::new(body, "chat frame");
+        let Some(kind) = FrameType::from_code(kind) else {
+            return Err(r.invalid("unknown frame type"));
+        };
         let frame = match kind {
             // A post longer than the longest message is the relay's to
             // refuse (too long, the connection kept), not a framing error.
-            0x01 => Self::Post { signed: r.rest().to_vec() },
-            0x02 => Self::Who,
-            0x03 => Self::Resume { after: u64(&mut r)? },
-            0x81 => Self::Welcome {
+            FrameType::Post => Self::Post { signed: r.rest().to_vec() },
+            FrameType::Who => Self::Who,
+            FrameType::Resume => Self::Resume { after: u64(&mut r)? },
+            FrameType::Welcome => Self::Welcome {
                 name: str8(&mut r)?,
                 room_seq: u64(&mut r)?,
                 history: r.u16()?,
                 e2e: flag_bits(&mut r, welcome_flags::E2E)? != 0,
             },
-            0x82 => Self::Deliver {
+            FrameType::Deliver => Self::Deliver {
                 room_seq: u64(&mut r)?,
                 flags: flag_bits(&mut r, flags::HISTORY | flags::PRIVATE)?,
                 author: str8(&mut r)?,
                 signed: r.vec16()?.rest().to_vec(),
             },
-            0x83 => Self::Ack { room_seq: u64(&mut r)?, seq: u64(&mut r)?, private: boolean(&mut r)? },
-            0x84 => Self::Presence {
+            FrameType::Ack => Self::Ack { room_seq: u64(&mut r)?, seq: u64(&mut r)?, private: boolean(&mut r)? },
+            FrameType::Presence => Self::Presence {
                 room_seq: u64(&mut r)?,
                 joined: boolean(&mut r)?,
                 member: member(&mut r)?,
                 reason: str16(&mut r)?,
             },
-            0x85 => Self::Guest {
+            FrameType::Guest => Self::Guest {
                 room_seq: u64(&mut r)?,
                 flags: flag_bits(&mut r, flags::HISTORY)?,
                 name: str8(&mut r)?,
                 text: str16(&mut r)?,
             },
-            0x86 => {
+            FrameType::Roster => {
                 let total = u32::from_be_bytes(r.array()?);
                 let last = boolean(&mut r)?;
                 let mut count = 0;
@@ -630,12 +648,12 @@ impl Frame {
                 })?;
                 Self::Roster { total, last, members }
             }
-            0x87 => Self::Refused {
+            FrameType::Refused => Self::Refused {
                 code: RefusalCode::from_code(r.u8()?).ok_or_else(|| r.invalid("unknown refusal code"))?,
                 text: str16(&mut r)?,
             },
-            0x88 => Self::Resumed { after: u64(&mut r)?, upto: u64(&mut r)?, complete: boolean(&mut r)? },
-            0x04 => {
+            FrameType::Resumed => Self::Resumed { after: u64(&mut r)?, upto: u64(&mut r)?, complete: boolean(&mut r)? },
+            FrameType::Publish => {
                 let mut count = 0;
                 let packages = r.vec16()?.items(0, |list| {
                     count += 1;
@@ -646,17 +664,17 @@ impl Frame {
                 })?;
                 Self::Publish { packages }
             }
-            0x05 => Self::Fetch { key: r.array()? },
-            0x06 => Self::Seal { to: r.array()?, seq: u64(&mut r)?, message: r.vec16()?.rest().to_vec() },
-            0x89 => Self::KeyPackage { key: r.array()?, package: r.vec16()?.rest().to_vec() },
-            0x8a => Self::Sealed {
+            FrameType::Fetch => Self::Fetch { key: r.array()? },
+            FrameType::Seal => Self::Seal { to: r.array()?, seq: u64(&mut r)?, message: r.vec16()?.rest().to_vec() },
+            FrameType::KeyPackage => Self::KeyPackage { key: r.array()?, package: r.vec16()?.rest().to_vec() },
+            FrameType::Sealed => Self::Sealed {
                 room_seq: u64(&mut r)?,
                 from: str8(&mut r)?,
                 key: r.array()?,
                 message: r.vec16()?.rest().to_vec(),
             },
-            0x8b => Self::PackagesLeft { left: r.u16()? },
-            0x8c => {
+            FrameType::PackagesLeft => Self::PackagesLeft { left: r.u16()? },
+            FrameType::GroupTask => {
                 let epoch = u64(&mut r)?;
                 let create = boolean(&mut r)?;
                 let mut count = 0;
@@ -669,19 +687,19 @@ impl Frame {
                 })?;
                 Self::GroupTask { epoch, create, add, remove: keys(&mut r)? }
             }
-            0x07 => Self::GroupCommit {
+            FrameType::GroupCommit => Self::GroupCommit {
                 epoch: u64(&mut r)?,
                 adds: keys(&mut r)?,
                 removes: keys(&mut r)?,
                 commit: r.vec16()?.rest().to_vec(),
                 welcome: r.vec16()?.rest().to_vec(),
             },
-            0x08 => Self::GroupSend {
+            FrameType::GroupSend => Self::GroupSend {
                 epoch: u64(&mut r)?,
                 seq: u64(&mut r)?,
                 message: r.vec16()?.rest().to_vec(),
             },
-            0x8d => Self::GroupCommitted {
+            FrameType::GroupCommitted => Self::GroupCommitted {
                 room_seq: u64(&mut r)?,
                 from: str8(&mut r)?,
                 key: r.array()?,
@@ -690,7 +708,7 @@ impl Frame {
                 removes: keys(&mut r)?,
                 commit: r.vec16()?.rest().to_vec(),
             },
-            0x8e => Self::GroupWelcome {
+            FrameType::GroupWelcome => Self::GroupWelcome {
                 room_seq: u64(&mut r)?,
                 from: str8(&mut r)?,
                 key: r.array()?,
@@ -698,20 +716,19 @@ impl Frame {
                 count: r.u8()?,
                 welcome: r.vec16()?.rest().to_vec(),
             },
-            0x09 => Self::GroupWelcomePiece {
+            FrameType::GroupWelcomePiece => Self::GroupWelcomePiece {
                 epoch: u64(&mut r)?,
                 index: r.u8()?,
                 count: r.u8()?,
                 bytes: r.vec16()?.rest().to_vec(),
             },
-            0x8f => Self::GroupMessage {
+            FrameType::GroupMessage => Self::GroupMessage {
                 room_seq: u64(&mut r)?,
                 from: str8(&mut r)?,
                 key: r.array()?,
                 message: r.vec16()?.rest().to_vec(),
             },
-            0x90 => Self::GroupRetry { epoch: u64(&mut r)?, seq: u64(&mut r)? },
-            _ => return Err(r.invalid("unknown frame type")),
+            FrameType::GroupRetry => Self::GroupRetry { epoch: u64(&mut r)?, seq: u64(&mut r)? },
         };
         r.finish()?;
         Ok(frame)
@@ -1020,6 +1037,55 @@ mod tests {
             MemberInfo { name: "n".repeat(255), standing: Standing::Host, key: [9; 32], idle_secs: 1 };
         let frame = Frame::Roster { total: 10_000, last: false, members: vec![longest; MAX_ROSTER] };
         assert!(frame.encode().len() <= HEADER + MAX_FRAME);
+    }
+
+    #[test]
+    fn every_frame_type_code_round_trips_and_unknown_types_are_refused() {
+        for &ty in FrameType::ALL {
+            assert_eq!(FrameType::from_code(ty.code()), Some(ty), "{ty:?}");
+        }
+        let known: Vec<u8> = FrameType::ALL.iter().map(|t| t.code()).collect();
+        assert_eq!(known.len(), 25);
+        for code in 0..=u8::MAX {
+            if !known.contains(&code) {
+                assert_eq!(FrameType::from_code(code), None, "{code:#04x}");
+                assert_eq!(Frame::decode(code, &[]).unwrap_err().why, "unknown frame type", "{code:#04x}");
+            }
+        }
+        // A frame leads with its type's code, and its name is its variant's.
+        let ack = Frame::Ack { room_seq: 1, seq: 1, private: false };
+        assert_eq!((ack.frame_type(), ack.encode()[0], ack.name()), (FrameType::Ack, 0x83, "Ack"));
+        assert_eq!((Frame::Who.encode()[0], Frame::Who.name()), (0x02, "Who"));
+    }
+
+    #[test]
+    fn standing_and_refusal_codes_round_trip_and_unknown_ones_are_refused() {
+        for &standing in Standing::ALL {
+            assert_eq!(Standing::from_code(standing.code()), Some(standing));
+        }
+        assert_eq!(
+            Standing::ALL.iter().map(|s| (s.code(), s.as_str())).collect::<Vec<_>>(),
+            [(0, "verified"), (1, "guest"), (2, "host")]
+        );
+        assert_eq!(Standing::from_code(3), None);
+        for &code in RefusalCode::ALL {
+            assert_eq!(RefusalCode::from_code(code.code()), Some(code));
+            assert_eq!(code.as_str(), format!("{code:?}"));
+        }
+        assert_eq!(RefusalCode::ALL.iter().map(|c| c.code()).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6]);
+        for bad in [0, 7, 0xff] {
+            assert_eq!(RefusalCode::from_code(bad), None);
+            let body = [bad, 0, 0];
+            assert_eq!(Frame::decode(0x87, &body).unwrap_err().why, "unknown refusal code");
+        }
+        // A member with an unknown standing makes its roster malformed.
+        let member = MemberInfo { name: "m".into(), standing: Standing::Guest, key: [0; 32], idle_secs: 0 };
+        let mut body = vec![0, 0, 0, 1, 1];
+        codec::put_items(&mut body, LenPrefix::U16, [&member], put_member);
+        let at = 5 + 2 + 1 + 1;
+        assert_eq!(body[at], 1);
+        body[at] = 3;
+        assert_eq!(Frame::decode(0x86, &body).unwrap_err().why, "unknown standing");
     }
 
     #[test]

@@ -28,6 +28,7 @@
 use std::fmt;
 use std::ops::Range;
 
+use super::codes::code_table;
 use crate::tls::codec::{InvalidMessage, Reader};
 use crate::tls::crypto::{self, Ed25519Key};
 
@@ -45,42 +46,16 @@ const SIG_LEN: usize = 64;
 /// The longest signed message.
 pub const MAX_SIGNED: usize = FIXED + MAX_TEXT + SIG_LEN;
 
-/// What a message is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Kind {
-    /// A line of chat.
-    Text,
-    /// An action (`/me waves`).
-    Action,
-    /// A line for one member only (`/msg NAME text`).
-    Private,
-}
-
-impl Kind {
-    fn code(self) -> u8 {
-        match self {
-            Self::Text => 1,
-            Self::Action => 2,
-            Self::Private => 3,
-        }
-    }
-
-    fn from_code(code: u8) -> Option<Self> {
-        Some(match code {
-            1 => Self::Text,
-            2 => Self::Action,
-            3 => Self::Private,
-            _ => return None,
-        })
-    }
-
-    /// The kind's name in JSON and the docs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Text => "text",
-            Self::Action => "action",
-            Self::Private => "private",
-        }
+code_table! {
+    /// What a message is.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum Kind {
+        /// A line of chat.
+        Text = 1 => "text",
+        /// An action (`/me waves`).
+        Action = 2 => "action",
+        /// A line for one member only (`/msg NAME text`).
+        Private = 3 => "private",
     }
 }
 
@@ -275,6 +250,27 @@ pub(crate) mod tests {
 
     fn key(seed: u64) -> Ed25519Key {
         Ed25519Key::generate(&mut SeededRng::new_for_testing_only(seed))
+    }
+
+    #[test]
+    fn every_kind_code_round_trips_and_unknown_kinds_are_refused() {
+        assert_eq!(
+            Kind::ALL.iter().map(|k| (k.code(), k.as_str())).collect::<Vec<_>>(),
+            [(1, "text"), (2, "action"), (3, "private")]
+        );
+        for &kind in Kind::ALL {
+            assert_eq!(Kind::from_code(kind.code()), Some(kind));
+        }
+        for code in [0, 4, 0xff] {
+            assert_eq!(Kind::from_code(code), None);
+        }
+        // A signed message of an unknown kind does not parse.
+        let k = key(1);
+        let mut signed = fields(&k, "hi").sign(&k).unwrap();
+        let at = LABEL.len() + 1 + 32 + 32 + 16 + 8 + 32 + 8;
+        assert_eq!(signed[at], 1);
+        signed[at] = 4;
+        assert!(matches!(Signed::open(&signed), Err(MessageError::Malformed(e)) if e.why == "unknown kind"));
     }
 
     /// A text message's fields by `key`, for tests here and elsewhere.

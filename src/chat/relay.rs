@@ -657,7 +657,7 @@ impl Relay {
             Frame::Seal { to, seq, message } => self.seal(id, to, seq, message, now_ms, &mut out),
             // Frames only the relay sends are a protocol violation.
             other => {
-                let reason = format!("sent a frame only the relay may send ({})", frame_name(&other));
+                let reason = format!("sent a frame only the relay may send ({})", other.name());
                 out.extend(self.expel(id, RefusalCode::BadMessage, &reason, now_ms));
             }
         }
@@ -1190,7 +1190,7 @@ impl Relay {
                 let presence = Frame::Presence { room_seq, joined, member, reason };
                 self.broadcast(origin, &presence.encode().into(), &line, &mut out);
             }
-            other => out.push(skipped(&format!("a {} frame is not a room entry", frame_name(&other)))),
+            other => out.push(skipped(&format!("a {} frame is not a room entry", other.name()))),
         }
         out
     }
@@ -1404,34 +1404,4 @@ struct Held {
 /// A name's entries in [`Relay`]'s index: its comparison key and looks.
 fn name_entries(name: &name::Name) -> Vec<String> {
     std::iter::once(format!("key:{}", name.key())).chain(name.looks().map(|l| format!("look:{l}"))).collect()
-}
-
-fn frame_name(frame: &Frame) -> &'static str {
-    match frame {
-        Frame::Post { .. } => "Post",
-        Frame::Who => "Who",
-        Frame::Resume { .. } => "Resume",
-        Frame::Resumed { .. } => "Resumed",
-        Frame::Welcome { .. } => "Welcome",
-        Frame::Deliver { .. } => "Deliver",
-        Frame::Ack { .. } => "Ack",
-        Frame::Presence { .. } => "Presence",
-        Frame::Guest { .. } => "Guest",
-        Frame::Roster { .. } => "Roster",
-        Frame::Refused { .. } => "Refused",
-        Frame::Publish { .. } => "Publish",
-        Frame::Fetch { .. } => "Fetch",
-        Frame::Seal { .. } => "Seal",
-        Frame::KeyPackage { .. } => "KeyPackage",
-        Frame::Sealed { .. } => "Sealed",
-        Frame::PackagesLeft { .. } => "PackagesLeft",
-        Frame::GroupTask { .. } => "GroupTask",
-        Frame::GroupCommit { .. } => "GroupCommit",
-        Frame::GroupSend { .. } => "GroupSend",
-        Frame::GroupCommitted { .. } => "GroupCommitted",
-        Frame::GroupWelcome { .. } => "GroupWelcome",
-        Frame::GroupWelcomePiece { .. } => "GroupWelcomePiece",
-        Frame::GroupMessage { .. } => "GroupMessage",
-        Frame::GroupRetry { .. } => "GroupRetry",
-    }
 }
