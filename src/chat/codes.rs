@@ -41,17 +41,17 @@ macro_rules! code_table {
         #[allow(dead_code)]
         impl $name {
             /// Every variant, in the order the table declares them.
-            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
+            $vis const ALL: &'static [Self] = &[$(Self::$variant),+];
 
             /// Its code on the wire.
-            pub const fn code(self) -> u8 {
+            $vis const fn code(self) -> u8 {
                 match self {
                     $(Self::$variant => $code,)+
                 }
             }
 
             /// The variant with this code on the wire, if any.
-            pub const fn from_code(code: u8) -> Option<Self> {
+            $vis const fn from_code(code: u8) -> Option<Self> {
                 match code {
                     $($code => Some(Self::$variant),)+
                     _ => None,
@@ -59,7 +59,7 @@ macro_rules! code_table {
             }
 
             /// Its name (in JSON, the docs and refusals).
-            pub const fn as_str(self) -> &'static str {
+            $vis const fn as_str(self) -> &'static str {
                 match self {
                     $(Self::$variant => $text,)+
                 }
