@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use crate::net::unix_now;
+use crate::clock::unix_now;
 use crate::net::{BadHostPort, Intent, NetError, NetEvent};
 use crate::present::logfile::{self, LogFile};
 use crate::present::report;

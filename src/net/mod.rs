@@ -43,7 +43,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
@@ -417,19 +417,8 @@ fn member_command(member: &mut crate::chat::Member, intent: &Intent) -> Option<C
     Some(done.unwrap_or_else(refused))
 }
 
-/// Unix time in seconds, as the engine checks certificate validity with:
-/// the program's one reading of the wall clock in seconds.
-pub(crate) fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
-/// The wall clock in Unix milliseconds: what a member signs and checks,
-/// and what the room's rate limits count in.
-pub(crate) fn unix_now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
+// The room's task reads the wall clock through these names.
+pub(crate) use crate::clock::unix_now_ms;
 
 /// `--step`: a client holds each of its handshake flights until the user
 /// lets it go (the [`NetEvent::Held`] event says one is waiting). Made by

@@ -29,7 +29,8 @@ use tokio::time::{Instant, sleep_until, timeout_at};
 
 use super::relay::{Out, RoomHandle, RoomInput};
 use super::text::{self, LineBuffer};
-use super::{Closer, Intent, NetError, NetEvent, StepGate, unix_now, unix_now_ms};
+use super::{Closer, Intent, NetError, NetEvent, StepGate};
+use crate::clock::{unix_now, unix_now_ms};
 use crate::chat::relay::{Joiner, SeatId, Transport};
 use crate::chat::{ChatEvent, Contacts, Frame, FrameBuffer, Kind, Member, RefusalCode};
 use crate::store::home::{self, Access};
