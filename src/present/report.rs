@@ -13,8 +13,7 @@ use crate::chat::{
     AuthorCheck, ChatEvent, Kind, MemberInfo, Received, SigCheck, Stale, Standing, Verdict, printable,
 };
 use crate::net::{Closer, NetEvent};
-use crate::store::identity::public_key_fingerprint;
-use crate::tls::{self, Direction, Revealed};
+use crate::tls::{self, Direction, Fingerprint, Revealed};
 
 /// What a member is told on joining a room: the room is signed, not end
 /// to end, so that nobody takes one for the other.
@@ -88,7 +87,7 @@ pub fn notices(event: &ChatEvent) -> Vec<String> {
         ChatEvent::Presence { joined: true, member, .. } => {
             let what = match member.standing {
                 Standing::Guest => "an unverified guest".to_owned(),
-                _ => format!("key {}", public_key_fingerprint(&member.key).short()),
+                _ => format!("key {}", Fingerprint::of_ed25519(&member.key).short()),
             };
             vec![format!("{} joined ({what})", printable(&member.name))]
         }
@@ -239,7 +238,7 @@ pub fn describe_member(m: &MemberInfo) -> String {
     match m.standing {
         Standing::Guest => format!("  {name} (unverified guest), idle {idle}"),
         standing => {
-            let fp = public_key_fingerprint(&m.key);
+            let fp = Fingerprint::of_ed25519(&m.key);
             let host = if standing == Standing::Host { ", the host" } else { "" };
             // The relay's word for the key: no ✓, which means a
             // signature this client checked itself.
@@ -434,7 +433,7 @@ fn hex(bytes: &[u8]) -> String {
 fn member_json(m: &MemberInfo) -> Value {
     let key = match m.standing {
         Standing::Guest => Value::Null,
-        _ => Value::String(hex(&public_key_fingerprint(&m.key).0)),
+        _ => Value::String(hex(&Fingerprint::of_ed25519(&m.key).0)),
     };
     json!({"name": m.name, "standing": m.standing.as_str(), "key": key, "idle_secs": m.idle_secs})
 }
