@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 
 use super::lab::{Lab, Mitm};
 use super::{
-    Context, EVENT_QUEUE, Error, INPUT_QUEUE, Output, TlsOptions, intent_of, load_identity, log_to_file,
+    Context, EVENT_QUEUE, Error, INPUT_QUEUE, Presentation, TlsOptions, intent_of, load_identity, log_to_file,
     read_stdin_lines, read_text, secrets_to, unix_now, warn_capture, warn_keylog,
 };
 use crate::net::{self, HostPort, Intent, NetError, NetEvent};
@@ -50,7 +50,7 @@ pub struct Options {
 }
 
 /// `tlschat connect`: joins the room and chats until either side closes.
-pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
+pub async fn run(opts: Options, out: Presentation) -> Result<(), Error> {
     let tui = out.tui;
     let target = HostPort::parse(&opts.target)?;
     let (host, port) = (target.host(), target.port());
@@ -220,7 +220,7 @@ async fn verdict(guard: Option<Guard>) -> Result<(), Error> {
 
 /// Runs a client connection: in the TUI, or headless with each line of
 /// stdin sent and every event printed.
-pub(super) async fn join(dial: Dial<'_>, step_delay: Duration, step: bool, out: Output) -> Result<(), Error> {
+pub(super) async fn join(dial: Dial<'_>, step_delay: Duration, step: bool, out: Presentation) -> Result<(), Error> {
     let tui = out.tui;
     let Dial {
         target,
@@ -301,7 +301,7 @@ pub(super) async fn join(dial: Dial<'_>, step_delay: Duration, step: bool, out: 
     verdict(guard).await?;
     let result = result.map_err(explain);
     if let (Err(e), true) = (&result, out.json) {
-        say!("{}", serde_json::json!({"type": "error", "error": e.one_line()}));
+        say!("{}", serde_json::json!({"type": "error", "error": format!("{e:#}")}));
     }
     result
 }

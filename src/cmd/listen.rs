@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
 use super::{
-    Context, EVENT_QUEUE, Error, INPUT_QUEUE, Output, TlsOptions, intent_of, load_identity, log_to_file,
+    Context, EVENT_QUEUE, Error, INPUT_QUEUE, Presentation, TlsOptions, intent_of, load_identity, log_to_file,
     read_private_key, read_stdin_lines, read_text, secrets_to, unix_now, warn_capture, warn_keylog,
     write_public,
 };
@@ -81,7 +81,7 @@ pub struct Options {
 }
 
 /// `tlschat listen`: serves the room until Ctrl-C or the host quits.
-pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
+pub async fn run(opts: Options, out: Presentation) -> Result<(), Error> {
     let tui = out.tui && !opts.echo;
     let (listener, host) = bind(&opts.addr).await?;
     let local = listener.local_addr()?;
@@ -360,7 +360,7 @@ fn open_room(
     opts: &Options,
     room: &RoomStore,
     host: Option<&ServerName>,
-    out: Output,
+    out: Presentation,
 ) -> Result<(pki::CertifiedKey, PathBuf), Error> {
     let mut names: Vec<String> = ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec();
     if let Some(host) = host.map(ToString::to_string).filter(|h| !names.contains(h)) {
