@@ -17,7 +17,7 @@ use super::{
     read_stdin_lines, read_text, secrets_to, unix_now, warn_capture, warn_keylog,
 };
 use crate::net::{self, HostPort, Intent, NetError, NetEvent};
-use crate::present::report;
+use crate::present::report::Audience;
 use crate::store::home::Home;
 use crate::store::pins::{self, FirstContact, KnownRooms, Plan, TrustError};
 use crate::teach::pcap::Capture;
@@ -256,7 +256,7 @@ pub(super) async fn join(dial: Dial<'_>, step_delay: Duration, step: bool, out: 
         let (pace, gate) = crate::tui::Pace::new(step_delay, step);
         let session = super::lab::run(target_conn, lab, intent_rx, event_tx, gate);
         let session = async { session.await.map_err(|e| explain(e).to_string()) };
-        let events = log_to_file(event_rx, report::client_log_lines, &format!("tlschat: joining {target}"));
+        let events = log_to_file(event_rx, Audience::ClientLog, &format!("tlschat: joining {target}"));
         let questions = guard.as_mut().and_then(|g| g.questions.take());
         let prefs = crate::tui::Prefs { bell: out.bell, reveal, clock: out.clock, e2e_room: false };
         let failure =
@@ -294,7 +294,7 @@ pub(super) async fn join(dial: Dial<'_>, step_delay: Duration, step: bool, out: 
     let session = super::lab::run(target_conn, lab, intent_rx, event_tx, None);
     let log = async {
         while let Some(event) = event_rx.recv().await {
-            out.print(&event, report::client_lines);
+            out.print(&event, Audience::Client);
         }
     };
     let (result, ()) = tokio::join!(session, log);

@@ -23,7 +23,7 @@ use super::{
 use crate::chat::relay;
 use crate::net::cluster::{self, Cluster};
 use crate::net::{self, HostPort, Intent, Service};
-use crate::present::report;
+use crate::present::report::Audience;
 use crate::store::home::Home;
 use crate::store::names::NameBindings;
 use crate::store::pki;
@@ -279,7 +279,7 @@ pub async fn run(opts: Options, out: Presentation) -> Result<(), Error> {
     };
     tokio::spawn(server.run());
     if let (true, Some(host)) = (tui, host_intents.clone()) {
-        let events = log_to_file(event_rx, report::server_log_lines, &format!("tlschat: room on {local}"));
+        let events = log_to_file(event_rx, Audience::RoomLog, &format!("tlschat: room on {local}"));
         let prefs =
             crate::tui::Prefs { bell: out.bell, reveal: config_reveal, clock: out.clock, e2e_room: opts.e2e };
         // The screen, unlike the status page, says where the CA file is.
@@ -309,7 +309,7 @@ pub async fn run(opts: Options, out: Presentation) -> Result<(), Error> {
     loop {
         tokio::select! {
             event = event_rx.recv() => match event {
-                Some(event) => out.print(&event, report::server_lines),
+                Some(event) => out.print(&event, Audience::Room),
                 None => break,
             },
             _ = tokio::signal::ctrl_c() => {
@@ -319,7 +319,7 @@ pub async fn run(opts: Options, out: Presentation) -> Result<(), Error> {
                     // Let each connection send close_notify and hear the answer.
                     let _ = tokio::time::timeout(SHUTDOWN_WAIT, async {
                         while let Some(event) = event_rx.recv().await {
-                            out.print(&event, report::server_lines);
+                            out.print(&event, Audience::Room);
                         }
                     })
                     .await;

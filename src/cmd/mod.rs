@@ -33,7 +33,7 @@ use tokio::sync::mpsc;
 use crate::clock::unix_now;
 use crate::net::{Intent, NetEvent};
 use crate::present::logfile::{self, LogFile};
-use crate::present::report;
+use crate::present::report::{self, Audience};
 use crate::store::home::Home;
 use crate::store::identity::{Identity, IdentityStore, Loaded};
 use crate::teach::keylog::{KeyLogFile, Tee};
@@ -84,14 +84,14 @@ pub struct Presentation {
 }
 
 impl Presentation {
-    /// Prints an event's lines (headless only): `lines` makes the plain ones.
-    fn print(self, event: &NetEvent, lines: fn(&NetEvent) -> Vec<String>) {
+    /// Prints an event's lines for `audience` (headless only).
+    fn print(self, event: &NetEvent, audience: Audience) {
         if self.json {
             if let Some(value) = report::json(event) {
                 say!("{value}");
             }
         } else {
-            for line in lines(event) {
+            for line in report::lines(event, audience) {
                 say!("{line}");
             }
         }
@@ -259,12 +259,16 @@ fn load_identity(home: &Home, say: bool) -> Result<Identity, Error> {
 /// to the log file instead (see [`crate::present::logfile`]), `first` at the top.
 fn log_to_file(
     events: mpsc::Receiver<NetEvent>,
-    format: fn(&NetEvent) -> Vec<String>,
+    audience: Audience,
     first: &str,
 ) -> mpsc::Receiver<NetEvent> {
     match LogFile::open_default() {
         Ok(mut log) => {
             let _ = log.line(unix_now(), first);
+            let format: fn(&NetEvent) -> Vec<String> = match audience {
+                Audience::RoomLog => |e| report::lines(e, Audience::RoomLog),
+                _ => |e| report::lines(e, Audience::ClientLog),
+            };
             logfile::tee(events, log, format)
         }
         Err(e) => {

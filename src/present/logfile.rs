@@ -18,7 +18,6 @@ use std::path::{Path, PathBuf};
 
 use tokio::sync::mpsc;
 
-use crate::chat::{ChatEvent, printable};
 use crate::clock::timestamp;
 use crate::net::NetEvent;
 
@@ -103,8 +102,8 @@ fn append_to(path: &Path) -> io::Result<File> {
 }
 
 /// Passes `events` on unchanged through the returned receiver, writing to
-/// `log` first what `format` makes of each (the headless log's lines), except
-/// chat text: a message is logged by author, check and size only. The
+/// `log` first what `format` makes of each (the log's words for it, from
+/// [`crate::present::report::words`], which leave chat text out). The
 /// writing happens on a task of its own, so a slow disk never holds up a
 /// frame.
 pub fn tee(
@@ -115,23 +114,7 @@ pub fn tee(
     let (tx, rx) = mpsc::channel(events.max_capacity());
     tokio::spawn(async move {
         while let Some(event) = events.recv().await {
-            let lines = match &event {
-                NetEvent::Text { peer, line } => vec![format!("[{peer}] (chat line, {} bytes)", line.len())],
-                NetEvent::Chat { event: ChatEvent::Message(m), .. } => vec![format!(
-                    "[room] (message #{} from {}, signature {}, {} bytes)",
-                    m.room_seq,
-                    printable(&m.from),
-                    m.sig.as_str(),
-                    m.text.len()
-                )],
-                NetEvent::Chat { event: ChatEvent::Guest { name, text, .. }, .. } => {
-                    vec![format!("[room] (line from {} (unverified), {} bytes)", printable(name), text.len())]
-                }
-                NetEvent::Chat { event: ChatEvent::Sent { seq, text, .. }, .. } => {
-                    vec![format!("[room] (sent message #{seq}, {} bytes)", text.len())]
-                }
-                other => format(other),
-            };
+            let lines = format(&event);
             for line in lines {
                 // A full disk must not take the interface down: the log is a convenience.
                 let _ = log.line(crate::clock::unix_now(), &line);
