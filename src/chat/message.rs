@@ -109,9 +109,12 @@ impl Fields {
     /// The signed message: the fields in their layout, then the author's
     /// signature over them. `key` must be the key in `author`.
     pub fn sign(&self, key: &Ed25519Key) -> Result<Vec<u8>, MessageError> {
-        if self.text.len() > MAX_TEXT {
-            return Err(MessageError::TooLong { len: self.text.len() });
-        }
+        // The length prefix is two bytes, and the text at most MAX_TEXT:
+        // a longer text is refused, never cut.
+        let text_len = match u16::try_from(self.text.len()) {
+            Ok(n) if usize::from(n) <= MAX_TEXT => n,
+            _ => return Err(MessageError::TooLong { len: self.text.len() }),
+        };
         let mut out = Vec::with_capacity(FIXED + self.text.len() + SIG_LEN);
         out.extend_from_slice(LABEL);
         out.push(VERSION);
@@ -123,8 +126,7 @@ impl Fields {
         out.extend_from_slice(&self.time_ms.to_be_bytes());
         out.push(self.kind.code());
         out.extend_from_slice(&self.recipient.unwrap_or([0; 32]));
-        // MAX_TEXT fits a u16.
-        out.extend_from_slice(&(self.text.len() as u16).to_be_bytes());
+        out.extend_from_slice(&text_len.to_be_bytes());
         out.extend_from_slice(self.text.as_bytes());
         let signature = key.sign(&out);
         out.extend_from_slice(&signature);
@@ -342,6 +344,9 @@ pub(crate) mod tests {
         assert!(matches!(too_long.sign(&k), Err(MessageError::TooLong { .. })));
         let longest = fields(&k, &"a".repeat(MAX_TEXT));
         assert_eq!(longest.sign(&k).unwrap().len(), MAX_SIGNED);
+        // Past what the two-byte length could even say: refused, not cut.
+        let past_u16 = fields(&k, &"a".repeat(usize::from(u16::MAX) + 1));
+        assert_eq!(past_u16.sign(&k), Err(MessageError::TooLong { len: 65_536 }));
     }
 
     proptest! {
