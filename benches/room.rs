@@ -555,7 +555,7 @@ async fn light_member(
                 (Some(Intent::Say { kind, text, to }), Some(me)) => {
                     let now = tlschat::clock::unix_now_ms();
                     let (frame, _) = me.compose(kind, &text, to.as_deref(), now).map_err(|e| e.to_string())?;
-                    tls.send(&frame.encode()).map_err(|e| e.to_string())?;
+                    tls.send(&frame.encode().unwrap()).map_err(|e| e.to_string())?;
                 }
                 (None, _) => return Ok(()),
                 _ => {}
@@ -568,7 +568,7 @@ async fn light_member(
                     let Frame::Post { mut signed } = frame else { continue };
                     let last = signed.len() - 1;
                     signed[last] ^= 1;
-                    tls.send(&Frame::Post { signed }.encode()).map_err(|e| e.to_string())?;
+                    tls.send(&Frame::Post { signed }.encode().unwrap()).map_err(|e| e.to_string())?;
                 }
                 if let Some(sent) = &bad {
                     sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

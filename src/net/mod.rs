@@ -367,6 +367,10 @@ pub enum NetError {
     /// The socket failed.
     #[error("network error: {0}")]
     Io(io::Error),
+    /// A frame of ours does not fit the chat protocol's limits: refused,
+    /// never sent cut short.
+    #[error("{0}")]
+    Unsendable(crate::chat::frame::FrameTooLong),
 }
 
 impl NetError {
@@ -385,7 +389,7 @@ impl NetError {
             | Self::ClosedDuringHandshake { .. }
             | Self::Vanished
             | Self::Io(_) => true,
-            Self::Tls(_) | Self::Chat(_) => false,
+            Self::Tls(_) | Self::Chat(_) | Self::Unsendable(_) => false,
         }
     }
 }
@@ -394,6 +398,12 @@ impl NetError {
 // `source()`: every message here already includes its cause, so a reporter
 // that walks the chain (`tlschat`'s one-line error, as anyhow's `{:#}`)
 // would print it twice.
+impl From<crate::chat::frame::FrameTooLong> for NetError {
+    fn from(error: crate::chat::frame::FrameTooLong) -> Self {
+        Self::Unsendable(error)
+    }
+}
+
 impl From<io::Error> for NetError {
     fn from(error: io::Error) -> Self {
         Self::Io(error)

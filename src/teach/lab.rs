@@ -448,7 +448,7 @@ pub fn alter_delivery(frame: &[u8], author: &str) -> Option<Vec<u8>> {
     forged.extend_from_slice(&u16::try_from(new_text.len()).ok()?.to_be_bytes());
     forged.extend_from_slice(new_text.as_bytes());
     forged.extend_from_slice(&signed[sig_at]);
-    Some(Frame::Deliver { room_seq, flags, author: from, signed: forged }.encode())
+    Frame::Deliver { room_seq, flags, author: from, signed: forged }.encode().ok()
 }
 
 #[cfg(test)]
@@ -522,7 +522,7 @@ mod tests {
         let key = Ed25519Key::generate(&mut OsRng);
         let fields = fields(&key, "meet me at noon");
         let signed = fields.sign(&key).unwrap();
-        let frame = Frame::Deliver { room_seq: 4, flags: 0, author: "bob".into(), signed }.encode();
+        let frame = Frame::Deliver { room_seq: 4, flags: 0, author: "bob".into(), signed }.encode().unwrap();
         assert_eq!(alter_delivery(&frame, "alice"), None);
         let forged = alter_delivery(&frame, "bob").unwrap();
         let Ok(Frame::Deliver { author, signed, .. }) = Frame::decode(forged[0], &forged[HEADER..]) else {
