@@ -90,7 +90,10 @@ mod tests {
     #[test]
     fn one_reading_in_every_unit() {
         let t = UnixTime::since_epoch(Duration::from_micros(1_750_000_000_123_456));
-        assert_eq!((t.secs(), t.millis(), t.micros()), (1_750_000_000, 1_750_000_000_123, 1_750_000_000_123_456));
+        assert_eq!(
+            (t.secs(), t.millis(), t.micros()),
+            (1_750_000_000, 1_750_000_000_123, 1_750_000_000_123_456)
+        );
         assert_eq!(UnixTime::EPOCH.secs(), 0);
         // The clock reads after this code was written, and moves forward.
         let (a, b) = (UnixTime::now(), UnixTime::now());

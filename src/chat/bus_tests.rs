@@ -270,9 +270,11 @@ fn an_entry_the_bus_gives_again_or_that_is_not_a_room_entry_changes_nothing() {
     let (_, _, entry) = c.log.last().cloned().unwrap();
     let out = c.relays[0].ordered(c.log.len() as u64, &entry, None, c.now);
     assert!(out.is_empty(), "{out:?}");
-    for bad in
-        [Frame::Who.encode().unwrap(), vec![0x82, 0, 0], Frame::Ack { room_seq: 1, seq: 1, private: false }.encode().unwrap()]
-    {
+    for bad in [
+        Frame::Who.encode().unwrap(),
+        vec![0x82, 0, 0],
+        Frame::Ack { room_seq: 1, seq: 1, private: false }.encode().unwrap(),
+    ] {
         let seq = c.relays[0].room_seq() + 1;
         let out = c.relays[0].ordered(seq, &bad, None, c.now);
         assert!(matches!(out.as_slice(), [Output::Note(n)] if n.contains("skipped")), "{out:?}");
@@ -324,7 +326,10 @@ impl Cluster {
                     if seq == 0 {
                         continue;
                     }
-                    vec![Output::Send(seat, Frame::Ack { room_seq: 0, seq, private: true }.encode().unwrap().into())]
+                    vec![Output::Send(
+                        seat,
+                        Frame::Ack { room_seq: 0, seq, private: true }.encode().unwrap().into(),
+                    )]
                 }
             };
             self.apply(relay, out);

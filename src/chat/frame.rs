@@ -550,9 +550,13 @@ impl Frame {
                 out.push(u8::from(*complete));
             }
             Self::Publish { packages } => {
-                put_list(out, packages, MAX_PUBLISHED, "more key packages than one frame carries", |out, p| {
-                    put_bytes16(out, p)
-                })?;
+                put_list(
+                    out,
+                    packages,
+                    MAX_PUBLISHED,
+                    "more key packages than one frame carries",
+                    |out, p| put_bytes16(out, p),
+                )?;
             }
             Self::Fetch { key } => out.extend_from_slice(key),
             Self::Seal { to, seq, message } => {
@@ -574,10 +578,16 @@ impl Frame {
             Self::GroupTask { epoch, create, add, remove } => {
                 out.extend_from_slice(&epoch.to_be_bytes());
                 out.push(u8::from(*create));
-                put_list(out, add, MAX_GROUP_CHANGES, "more keys than one group change holds", |out, (k, p)| {
-                    out.extend_from_slice(k);
-                    put_bytes16(out, p)
-                })?;
+                put_list(
+                    out,
+                    add,
+                    MAX_GROUP_CHANGES,
+                    "more keys than one group change holds",
+                    |out, (k, p)| {
+                        out.extend_from_slice(k);
+                        put_bytes16(out, p)
+                    },
+                )?;
                 put_keys(out, remove)?;
             }
             Self::GroupCommit { epoch, adds, removes, commit, welcome } => {
@@ -653,7 +663,9 @@ impl Frame {
                 author: str8(&mut r)?,
                 signed: r.vec16()?.rest().to_vec(),
             },
-            FrameType::Ack => Self::Ack { room_seq: u64(&mut r)?, seq: u64(&mut r)?, private: boolean(&mut r)? },
+            FrameType::Ack => {
+                Self::Ack { room_seq: u64(&mut r)?, seq: u64(&mut r)?, private: boolean(&mut r)? }
+            }
             FrameType::Presence => Self::Presence {
                 room_seq: u64(&mut r)?,
                 joined: boolean(&mut r)?,
@@ -683,7 +695,9 @@ impl Frame {
                 code: RefusalCode::from_code(r.u8()?).ok_or_else(|| r.invalid("unknown refusal code"))?,
                 text: str16(&mut r)?,
             },
-            FrameType::Resumed => Self::Resumed { after: u64(&mut r)?, upto: u64(&mut r)?, complete: boolean(&mut r)? },
+            FrameType::Resumed => {
+                Self::Resumed { after: u64(&mut r)?, upto: u64(&mut r)?, complete: boolean(&mut r)? }
+            }
             FrameType::Publish => {
                 let mut count = 0;
                 let packages = r.vec16()?.items(0, |list| {
@@ -696,8 +710,12 @@ impl Frame {
                 Self::Publish { packages }
             }
             FrameType::Fetch => Self::Fetch { key: r.array()? },
-            FrameType::Seal => Self::Seal { to: r.array()?, seq: u64(&mut r)?, message: r.vec16()?.rest().to_vec() },
-            FrameType::KeyPackage => Self::KeyPackage { key: r.array()?, package: r.vec16()?.rest().to_vec() },
+            FrameType::Seal => {
+                Self::Seal { to: r.array()?, seq: u64(&mut r)?, message: r.vec16()?.rest().to_vec() }
+            }
+            FrameType::KeyPackage => {
+                Self::KeyPackage { key: r.array()?, package: r.vec16()?.rest().to_vec() }
+            }
             FrameType::Sealed => Self::Sealed {
                 room_seq: u64(&mut r)?,
                 from: str8(&mut r)?,
@@ -1187,8 +1205,10 @@ mod tests {
         // 85 three-byte characters are 255 bytes; one more is over, whole.
         assert_eq!(refused(&welcome("\u{4e2d}".repeat(85))), None);
         assert_eq!(refused(&welcome("\u{4e2d}".repeat(86))), Some("a name over 255 bytes"));
-        let member = |name: String| MemberInfo { name, standing: Standing::Verified, key: [1; 32], idle_secs: 0 };
-        let presence = |name| Frame::Presence { room_seq: 1, joined: true, member: member(name), reason: String::new() };
+        let member =
+            |name: String| MemberInfo { name, standing: Standing::Verified, key: [1; 32], idle_secs: 0 };
+        let presence =
+            |name| Frame::Presence { room_seq: 1, joined: true, member: member(name), reason: String::new() };
         assert_eq!(refused(&presence("m".repeat(256))), Some("a name over 255 bytes"));
         let sealed = Frame::Sealed { room_seq: 0, from: "f".repeat(256), key: [2; 32], message: vec![1] };
         assert_eq!(refused(&sealed), Some("a name over 255 bytes"));
@@ -1203,7 +1223,8 @@ mod tests {
         assert_eq!(refused(&refusal("r".repeat(MAX_FRAME_TEXT))), None);
         assert_eq!(refused(&refusal("r".repeat(MAX_FRAME_TEXT + 1))), Some("a text over 8 KiB"));
         let member = MemberInfo { name: "m".into(), standing: Standing::Guest, key: [0; 32], idle_secs: 0 };
-        let leave = Frame::Presence { room_seq: 1, joined: false, member, reason: "r".repeat(MAX_FRAME_TEXT + 1) };
+        let leave =
+            Frame::Presence { room_seq: 1, joined: false, member, reason: "r".repeat(MAX_FRAME_TEXT + 1) };
         assert_eq!(refused(&leave), Some("a text over 8 KiB"));
     }
 
@@ -1214,7 +1235,10 @@ mod tests {
         assert_eq!(refused(&package(MAX_FRAME - 32 - 2)), None);
         assert_eq!(refused(&package(MAX_FRAME - 32 - 1)), Some("the body is over the frame's limit"));
         assert_eq!(refused(&package(usize::from(u16::MAX))), Some("the body is over the frame's limit"));
-        assert_eq!(refused(&package(usize::from(u16::MAX) + 1)), Some("bytes over 65,535 behind a two-byte length"));
+        assert_eq!(
+            refused(&package(usize::from(u16::MAX) + 1)),
+            Some("bytes over 65,535 behind a two-byte length")
+        );
         let post = Frame::Post { signed: vec![0; MAX_FRAME + 1] };
         assert_eq!(refused(&post), Some("the body is over the frame's limit"));
     }
@@ -1255,13 +1279,18 @@ mod tests {
         assert_eq!(&fits.wire()[..], &fits.encode().unwrap()[..]);
         let over = Frame::Welcome { name: "n".repeat(256), room_seq: 1, history: 0, e2e: false };
         let wire = over.wire();
-        let Ok(Frame::Refused { code: RefusalCode::BadMessage, text }) = Frame::decode(wire[0], &wire[HEADER..]) else {
+        let Ok(Frame::Refused { code: RefusalCode::BadMessage, text }) =
+            Frame::decode(wire[0], &wire[HEADER..])
+        else {
             panic!("not a refusal: {wire:?}")
         };
         assert_eq!(text, "a Welcome frame does not fit: a name over 255 bytes");
         // A member's frames go out whole or not at all.
         assert!(Frame::encode_all(&[fits.clone(), over]).is_err());
-        assert_eq!(Frame::encode_all(&[fits.clone(), Frame::Who]).unwrap().len(), fits.encode().unwrap().len() + HEADER);
+        assert_eq!(
+            Frame::encode_all(&[fits.clone(), Frame::Who]).unwrap().len(),
+            fits.encode().unwrap().len() + HEADER
+        );
     }
 
     #[test]
@@ -1282,9 +1311,15 @@ mod tests {
 
     #[test]
     fn resume_and_resumed_on_the_wire() {
-        assert_eq!(Frame::Resume { after: 0x0102 }.encode().unwrap(), [0x03, 0, 0, 8, 0, 0, 0, 0, 0, 0, 1, 2]);
+        assert_eq!(
+            Frame::Resume { after: 0x0102 }.encode().unwrap(),
+            [0x03, 0, 0, 8, 0, 0, 0, 0, 0, 0, 1, 2]
+        );
         let resumed = Frame::Resumed { after: 1, upto: 258, complete: true };
-        assert_eq!(resumed.encode().unwrap(), [0x88, 0, 0, 17, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 2, 1]);
+        assert_eq!(
+            resumed.encode().unwrap(),
+            [0x88, 0, 0, 17, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 2, 1]
+        );
         assert_eq!(Frame::decode(0x88, &resumed.encode().unwrap()[HEADER..]), Ok(resumed));
         // A Resume is exactly eight bytes; a Resumed's flag is a boolean.
         assert!(Frame::decode(0x03, &[0; 7]).is_err());

@@ -238,7 +238,8 @@ pub fn open_route(bytes: &[u8]) -> Result<([u8; 32], Arc<[u8]>), String> {
             if !matches!(e2e::wire_format(&message), Some(wire::WELCOME | wire::PRIVATE)) {
                 return Err("a routed message that is not an MLS Welcome or private message".to_owned());
             }
-            let frame = Frame::Sealed { room_seq: 0, from, key, message }.encode().map_err(|e| e.to_string())?;
+            let frame =
+                Frame::Sealed { room_seq: 0, from, key, message }.encode().map_err(|e| e.to_string())?;
             Ok((*to, frame.into()))
         }
         _ => Err("a routed message that is not a Sealed frame".to_owned()),
@@ -506,7 +507,8 @@ mod tests {
     fn routes_and_removals_read_back_and_refuse_what_is_not_theirs() {
         let sealed =
             Frame::Sealed { room_seq: 0, from: "alice".into(), key: [1; 32], message: vec![0, 1, 0, 2, 9] }
-                .encode().unwrap();
+                .encode()
+                .unwrap();
         let (to, frame) = open_route(&route(&[2; 32], &sealed)).unwrap();
         assert_eq!((to, &frame[..]), ([2; 32], &sealed[..]));
         // Not MLS private or Welcome; not Sealed; cut short; trailing bytes.

@@ -512,7 +512,9 @@ impl Relay {
         let welcome = match transport {
             Transport::Frames => {
                 let e2e = self.config.e2e;
-                Frame::Welcome { name: info.name.clone(), room_seq: self.room_seq, history, e2e }.wire().to_vec()
+                Frame::Welcome { name: info.name.clone(), room_seq: self.room_seq, history, e2e }
+                    .wire()
+                    .to_vec()
             }
             Transport::Lines => format!(
                 "tlschat: you are {} (unverified guest); {} in the room, the host included.\n\
@@ -764,7 +766,8 @@ impl Relay {
                     return;
                 }
                 let frame: Arc<[u8]> =
-                    Frame::Deliver { room_seq: 0, flags: flags::PRIVATE, author, signed: bytes.to_vec() }.wire();
+                    Frame::Deliver { room_seq: 0, flags: flags::PRIVATE, author, signed: bytes.to_vec() }
+                        .wire();
                 for target in targets {
                     out.push(Output::Send(target, frame.clone()));
                 }

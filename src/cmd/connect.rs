@@ -13,8 +13,8 @@ use tokio::sync::mpsc;
 
 use super::lab::{Lab, Mitm};
 use super::{
-    Context, EVENT_QUEUE, Error, INPUT_QUEUE, Presentation, TlsOptions, intent_of, load_identity, log_to_file,
-    read_stdin_lines, read_text, secrets_to, unix_now, warn_capture, warn_keylog,
+    Context, EVENT_QUEUE, Error, INPUT_QUEUE, Presentation, TlsOptions, intent_of, load_identity,
+    log_to_file, read_stdin_lines, read_text, secrets_to, unix_now, warn_capture, warn_keylog,
 };
 use crate::net::{self, HostPort, Intent, NetError, NetEvent};
 use crate::present::report::Audience;
@@ -220,7 +220,12 @@ async fn verdict(guard: Option<Guard>) -> Result<(), Error> {
 
 /// Runs a client connection: in the TUI, or headless with each line of
 /// stdin sent and every event printed.
-pub(super) async fn join(dial: Dial<'_>, step_delay: Duration, step: bool, out: Presentation) -> Result<(), Error> {
+pub(super) async fn join(
+    dial: Dial<'_>,
+    step_delay: Duration,
+    step: bool,
+    out: Presentation,
+) -> Result<(), Error> {
     let tui = out.tui;
     let Dial {
         target,

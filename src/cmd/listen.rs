@@ -16,9 +16,9 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
 use super::{
-    Context, EVENT_QUEUE, Error, INPUT_QUEUE, Presentation, TlsOptions, intent_of, load_identity, log_to_file,
-    read_private_key, read_stdin_lines, read_text, secrets_to, unix_now, warn_capture, warn_keylog,
-    write_public,
+    Context, EVENT_QUEUE, Error, INPUT_QUEUE, Presentation, TlsOptions, intent_of, load_identity,
+    log_to_file, read_private_key, read_stdin_lines, read_text, secrets_to, unix_now, warn_capture,
+    warn_keylog, write_public,
 };
 use crate::chat::relay;
 use crate::net::cluster::{self, Cluster};

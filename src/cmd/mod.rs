@@ -447,6 +447,9 @@ mod tests {
         assert_eq!(format!("{error:#}"), "cannot read /x: disk on fire");
         assert_eq!(format!("{:#}", Error::msg("plain")), "plain");
         let address = Error::from(crate::net::BadHostPort::Form("x".into()));
-        assert_eq!(format!("{address:#}"), r#""x" is not HOST:PORT (IPv6 addresses go in brackets: [::1]:8443)"#);
+        assert_eq!(
+            format!("{address:#}"),
+            r#""x" is not HOST:PORT (IPv6 addresses go in brackets: [::1]:8443)"#
+        );
     }
 }

@@ -30,9 +30,9 @@ use tokio::time::{Instant, sleep_until, timeout_at};
 use super::relay::{Out, RoomHandle, RoomInput};
 use super::text::{self, LineBuffer};
 use super::{Closer, Intent, NetError, NetEvent, StepGate};
-use crate::clock::{unix_now, unix_now_ms};
 use crate::chat::relay::{Joiner, SeatId, Transport};
 use crate::chat::{ChatEvent, Contacts, Frame, FrameBuffer, Kind, Member, RefusalCode};
+use crate::clock::{unix_now, unix_now_ms};
 use crate::store::home::{self, Access};
 use crate::store::identity;
 use crate::teach::lab::{self, Wire};
@@ -880,8 +880,7 @@ impl Chat {
                     // group: never in clear.
                     Mode::Member(member) => match member.say(kind, &text, to.as_deref(), now) {
                         Ok(mut said) => {
-                            let frames: Vec<u8> =
-                                Frame::encode_all(&member.take_outgoing())?;
+                            let frames: Vec<u8> = Frame::encode_all(&member.take_outgoing())?;
                             let last = said.pop();
                             for event in said {
                                 let _ = events.send(NetEvent::Chat { peer: s.peer, event }).await;

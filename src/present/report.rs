@@ -472,8 +472,12 @@ pub fn words(event: &NetEvent, audience: Audience) -> Vec<Told> {
                 Closer::Us => format!("closed the connection to {peer} (close_notify)"),
             },
         ),
-        NetEvent::Closed { peer, by: Closer::Peer } if room => say(Info, format!("[{peer}] left (close_notify)")),
-        NetEvent::Closed { peer, by: Closer::Us } if room => say(Info, format!("[{peer}] closed (close_notify)")),
+        NetEvent::Closed { peer, by: Closer::Peer } if room => {
+            say(Info, format!("[{peer}] left (close_notify)"))
+        }
+        NetEvent::Closed { peer, by: Closer::Us } if room => {
+            say(Info, format!("[{peer}] closed (close_notify)"))
+        }
         NetEvent::Closed { by: Closer::Peer, .. } => {
             say(Info, "[tls] the server closed the connection (close_notify)".to_owned())
         }

@@ -47,12 +47,12 @@
 
 pub mod tcp;
 
+use crate::clock::UnixTime;
 use std::borrow::Cow;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use crate::clock::UnixTime;
 
 use pcap_parser::pcapng::{EnhancedPacketBlock, InterfaceDescriptionBlock, SecretsType, SectionHeaderBlock};
 use pcap_parser::{Linktype, OptionCode, PcapNGOption, ToVec};

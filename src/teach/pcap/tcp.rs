@@ -11,9 +11,9 @@
 //! advertised window far above what one batch puts in flight. IP and TCP
 //! checksums are computed, so nothing is marked bad.
 
+use crate::clock::UnixTime;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use crate::clock::UnixTime;
 
 use super::Capture;
 

@@ -212,7 +212,10 @@ impl App {
     fn step_words(&self, peer: &str, step: &Step) -> (Vec<(&'static str, String)>, String) {
         let who = chat::printable(peer).into_owned();
         let names = |keys: &[[u8; 32]]| {
-            keys.iter().map(|k| self.leaf_name(k, false, &Fingerprint::of_ed25519(k).short())).collect::<Vec<_>>().join(", ")
+            keys.iter()
+                .map(|k| self.leaf_name(k, false, &Fingerprint::of_ed25519(k).short()))
+                .collect::<Vec<_>>()
+                .join(", ")
         };
         match step {
             Step::Published { count, first } => (
