@@ -215,7 +215,7 @@ fn an_entry_from_another_relay_that_does_not_verify_is_skipped_and_members_see_t
     let last = signed.len() - 1;
     signed[last] ^= 1;
     let forged = Frame::Deliver { room_seq: 0, flags: 0, author: "bob".into(), signed };
-    c.published.push_back((1, 1, forged.encode().into()));
+    c.published.push_back((1, 1, forged.encode().unwrap().into()));
     c.pump();
     c.say(1, 1, "after");
     c.pump();
@@ -270,9 +270,11 @@ fn an_entry_the_bus_gives_again_or_that_is_not_a_room_entry_changes_nothing() {
     let (_, _, entry) = c.log.last().cloned().unwrap();
     let out = c.relays[0].ordered(c.log.len() as u64, &entry, None, c.now);
     assert!(out.is_empty(), "{out:?}");
-    for bad in
-        [Frame::Who.encode(), vec![0x82, 0, 0], Frame::Ack { room_seq: 1, seq: 1, private: false }.encode()]
-    {
+    for bad in [
+        Frame::Who.encode().unwrap(),
+        vec![0x82, 0, 0],
+        Frame::Ack { room_seq: 1, seq: 1, private: false }.encode().unwrap(),
+    ] {
         let seq = c.relays[0].room_seq() + 1;
         let out = c.relays[0].ordered(seq, &bad, None, c.now);
         assert!(matches!(out.as_slice(), [Output::Note(n)] if n.contains("skipped")), "{out:?}");
@@ -317,14 +319,17 @@ impl Cluster {
             };
             let out = match done.unwrap() {
                 Done::Package { seat, key, package } => {
-                    vec![Output::Send(seat, Frame::KeyPackage { key, package }.encode().into())]
+                    vec![Output::Send(seat, Frame::KeyPackage { key, package }.encode().unwrap().into())]
                 }
                 Done::Sealed { seat, seq, reached } => {
                     assert!(reached);
                     if seq == 0 {
                         continue;
                     }
-                    vec![Output::Send(seat, Frame::Ack { room_seq: 0, seq, private: true }.encode().into())]
+                    vec![Output::Send(
+                        seat,
+                        Frame::Ack { room_seq: 0, seq, private: true }.encode().unwrap().into(),
+                    )]
                 }
             };
             self.apply(relay, out);

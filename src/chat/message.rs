@@ -28,6 +28,7 @@
 use std::fmt;
 use std::ops::Range;
 
+use super::codes::code_table;
 use crate::tls::codec::{InvalidMessage, Reader};
 use crate::tls::crypto::{self, Ed25519Key};
 
@@ -45,42 +46,16 @@ const SIG_LEN: usize = 64;
 /// The longest signed message.
 pub const MAX_SIGNED: usize = FIXED + MAX_TEXT + SIG_LEN;
 
-/// What a message is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Kind {
-    /// A line of chat.
-    Text,
-    /// An action (`/me waves`).
-    Action,
-    /// A line for one member only (`/msg NAME text`).
-    Private,
-}
-
-impl Kind {
-    fn code(self) -> u8 {
-        match self {
-            Self::Text => 1,
-            Self::Action => 2,
-            Self::Private => 3,
-        }
-    }
-
-    fn from_code(code: u8) -> Option<Self> {
-        Some(match code {
-            1 => Self::Text,
-            2 => Self::Action,
-            3 => Self::Private,
-            _ => return None,
-        })
-    }
-
-    /// The kind's name in JSON and the docs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Text => "text",
-            Self::Action => "action",
-            Self::Private => "private",
-        }
+code_table! {
+    /// What a message is.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum Kind {
+        /// A line of chat.
+        Text = 1 => "text",
+        /// An action (`/me waves`).
+        Action = 2 => "action",
+        /// A line for one member only (`/msg NAME text`).
+        Private = 3 => "private",
     }
 }
 
@@ -134,9 +109,12 @@ impl Fields {
     /// The signed message: the fields in their layout, then the author's
     /// signature over them. `key` must be the key in `author`.
     pub fn sign(&self, key: &Ed25519Key) -> Result<Vec<u8>, MessageError> {
-        if self.text.len() > MAX_TEXT {
-            return Err(MessageError::TooLong { len: self.text.len() });
-        }
+        // The length prefix is two bytes, and the text at most MAX_TEXT:
+        // a longer text is refused, never cut.
+        let text_len = match u16::try_from(self.text.len()) {
+            Ok(n) if usize::from(n) <= MAX_TEXT => n,
+            _ => return Err(MessageError::TooLong { len: self.text.len() }),
+        };
         let mut out = Vec::with_capacity(FIXED + self.text.len() + SIG_LEN);
         out.extend_from_slice(LABEL);
         out.push(VERSION);
@@ -148,8 +126,7 @@ impl Fields {
         out.extend_from_slice(&self.time_ms.to_be_bytes());
         out.push(self.kind.code());
         out.extend_from_slice(&self.recipient.unwrap_or([0; 32]));
-        // MAX_TEXT fits a u16.
-        out.extend_from_slice(&(self.text.len() as u16).to_be_bytes());
+        out.extend_from_slice(&text_len.to_be_bytes());
         out.extend_from_slice(self.text.as_bytes());
         let signature = key.sign(&out);
         out.extend_from_slice(&signature);
@@ -277,6 +254,27 @@ pub(crate) mod tests {
         Ed25519Key::generate(&mut SeededRng::new_for_testing_only(seed))
     }
 
+    #[test]
+    fn every_kind_code_round_trips_and_unknown_kinds_are_refused() {
+        assert_eq!(
+            Kind::ALL.iter().map(|k| (k.code(), k.as_str())).collect::<Vec<_>>(),
+            [(1, "text"), (2, "action"), (3, "private")]
+        );
+        for &kind in Kind::ALL {
+            assert_eq!(Kind::from_code(kind.code()), Some(kind));
+        }
+        for code in [0, 4, 0xff] {
+            assert_eq!(Kind::from_code(code), None);
+        }
+        // A signed message of an unknown kind does not parse.
+        let k = key(1);
+        let mut signed = fields(&k, "hi").sign(&k).unwrap();
+        let at = LABEL.len() + 1 + 32 + 32 + 16 + 8 + 32 + 8;
+        assert_eq!(signed[at], 1);
+        signed[at] = 4;
+        assert!(matches!(Signed::open(&signed), Err(MessageError::Malformed(e)) if e.why == "unknown kind"));
+    }
+
     /// A text message's fields by `key`, for tests here and elsewhere.
     pub(crate) fn fields(key: &Ed25519Key, text: &str) -> Fields {
         Fields {
@@ -346,6 +344,9 @@ pub(crate) mod tests {
         assert!(matches!(too_long.sign(&k), Err(MessageError::TooLong { .. })));
         let longest = fields(&k, &"a".repeat(MAX_TEXT));
         assert_eq!(longest.sign(&k).unwrap().len(), MAX_SIGNED);
+        // Past what the two-byte length could even say: refused, not cut.
+        let past_u16 = fields(&k, &"a".repeat(usize::from(u16::MAX) + 1));
+        assert_eq!(past_u16.sign(&k), Err(MessageError::TooLong { len: 65_536 }));
     }
 
     proptest! {

@@ -471,7 +471,7 @@ impl Relay {
                 seat.waiting = true;
             }
             let presence = Frame::Presence { room_seq: 0, joined: true, member: info, reason: String::new() };
-            let mut out = vec![Output::Publish(id, presence.encode().into())];
+            let mut out = vec![Output::Publish(id, presence.wire())];
             if id != HOST {
                 out.push(Output::Note(note));
             }
@@ -489,7 +489,7 @@ impl Relay {
                 member: info,
                 reason: String::new(),
             };
-            self.broadcast(Some(id), &presence.encode().into(), &line, &mut out);
+            self.broadcast(Some(id), &presence.wire(), &line, &mut out);
         }
         if id != HOST {
             out.push(Output::Note(note));
@@ -512,7 +512,9 @@ impl Relay {
         let welcome = match transport {
             Transport::Frames => {
                 let e2e = self.config.e2e;
-                Frame::Welcome { name: info.name.clone(), room_seq: self.room_seq, history, e2e }.encode()
+                Frame::Welcome { name: info.name.clone(), room_seq: self.room_seq, history, e2e }
+                    .wire()
+                    .to_vec()
             }
             Transport::Lines => format!(
                 "tlschat: you are {} (unverified guest); {} in the room, the host included.\n\
@@ -545,7 +547,7 @@ impl Relay {
             let mut members: Vec<MemberInfo> = recent.into_iter().map(|s| s.info(now_ms)).collect();
             members.extend(others.iter().cloned());
             most_recent(&mut members);
-            out.push(Output::Send(id, Frame::Roster { total, last: true, members }.encode().into()));
+            out.push(Output::Send(id, Frame::Roster { total, last: true, members }.wire()));
         }
         out
     }
@@ -569,7 +571,7 @@ impl Relay {
         if announce && self.config.bus {
             let presence =
                 Frame::Presence { room_seq: 0, joined: false, member: info, reason: reason.to_owned() };
-            out.push(Output::Publish(id, presence.encode().into()));
+            out.push(Output::Publish(id, presence.wire()));
         } else if announce {
             let line: Arc<[u8]> = format!("* {note}\n").into_bytes().into();
             let presence = Frame::Presence {
@@ -578,7 +580,7 @@ impl Relay {
                 member: info,
                 reason: reason.to_owned(),
             };
-            self.broadcast(None, &presence.encode().into(), &line, &mut out);
+            self.broadcast(None, &presence.wire(), &line, &mut out);
         }
         out.push(Output::Note(note));
         if let Some(group) = self.group.as_mut() {
@@ -634,7 +636,7 @@ impl Relay {
                 let chunks: Vec<&[MemberInfo]> = roster.chunks(MAX_ROSTER).collect();
                 for (i, chunk) in chunks.iter().enumerate() {
                     let frame = Frame::Roster { total, last: i + 1 == chunks.len(), members: chunk.to_vec() };
-                    out.push(Output::Send(id, frame.encode().into()));
+                    out.push(Output::Send(id, frame.wire()));
                 }
             }
             Frame::Post { .. } if self.config.e2e => {
@@ -657,7 +659,7 @@ impl Relay {
             Frame::Seal { to, seq, message } => self.seal(id, to, seq, message, now_ms, &mut out),
             // Frames only the relay sends are a protocol violation.
             other => {
-                let reason = format!("sent a frame only the relay may send ({})", frame_name(&other));
+                let reason = format!("sent a frame only the relay may send ({})", other.name());
                 out.extend(self.expel(id, RefusalCode::BadMessage, &reason, now_ms));
             }
         }
@@ -682,7 +684,7 @@ impl Relay {
         let name = seat.name.clone();
         if self.config.bus {
             let entry = Frame::Guest { room_seq: 0, flags: 0, name, text: text.to_owned() };
-            out.push(Output::Publish(id, entry.encode().into()));
+            out.push(Output::Publish(id, entry.wire()));
             return out;
         }
         self.room_seq += 1;
@@ -696,8 +698,8 @@ impl Relay {
         };
         let line = unsigned_line(&name, text);
         let line: Arc<[u8]> = line.into_bytes().into();
-        self.remember(self.room_seq, now_ms, past.encode().into(), line.clone());
-        self.broadcast(Some(id), &frame.encode().into(), &line, &mut out);
+        self.remember(self.room_seq, now_ms, past.wire(), line.clone());
+        self.broadcast(Some(id), &frame.wire(), &line, &mut out);
         out
     }
 
@@ -765,17 +767,16 @@ impl Relay {
                 }
                 let frame: Arc<[u8]> =
                     Frame::Deliver { room_seq: 0, flags: flags::PRIVATE, author, signed: bytes.to_vec() }
-                        .encode()
-                        .into();
+                        .wire();
                 for target in targets {
                     out.push(Output::Send(target, frame.clone()));
                 }
-                out.push(Output::Send(id, Frame::Ack { room_seq: 0, seq, private: true }.encode().into()));
+                out.push(Output::Send(id, Frame::Ack { room_seq: 0, seq, private: true }.wire()));
             }
             None if self.config.bus => {
                 // Numbered, fanned out and acknowledged once the bus has it.
                 let entry = Frame::Deliver { room_seq: 0, flags: 0, author, signed: bytes.to_vec() };
-                out.push(Output::Publish(id, entry.encode().into()));
+                out.push(Output::Publish(id, entry.wire()));
             }
             None => {
                 self.room_seq += 1;
@@ -791,9 +792,9 @@ impl Relay {
                 let live =
                     Frame::Deliver { room_seq, flags: 0, author: author.clone(), signed: bytes.to_vec() };
                 let past = Frame::Deliver { room_seq, flags: flags::HISTORY, author, signed: bytes.to_vec() };
-                self.remember(room_seq, now_ms, past.encode().into(), line.clone());
-                self.broadcast(Some(id), &live.encode().into(), &line, out);
-                out.push(Output::Send(id, Frame::Ack { room_seq, seq, private: false }.encode().into()));
+                self.remember(room_seq, now_ms, past.wire(), line.clone());
+                self.broadcast(Some(id), &live.wire(), &line, out);
+                out.push(Output::Send(id, Frame::Ack { room_seq, seq, private: false }.wire()));
             }
         }
     }
@@ -846,11 +847,11 @@ impl Relay {
             let seat = seats.get_mut(&sid)?;
             let package = seat.packages.pop_front()?;
             let left = u16::try_from(seat.packages.len()).unwrap_or(u16::MAX);
-            out.push(Output::Send(sid, Frame::PackagesLeft { left }.encode().into()));
+            out.push(Output::Send(sid, Frame::PackagesLeft { left }.wire()));
             Some(package)
         });
         if let Some((seat, task)) = task {
-            out.push(Output::Send(seat, task.encode().into()));
+            out.push(Output::Send(seat, task.wire()));
         }
         out
     }
@@ -909,7 +910,7 @@ impl Relay {
                 }
             }
             Err(group::Refusal::Retry { epoch, seq }) => {
-                out.push(Output::Send(id, Frame::GroupRetry { epoch, seq }.encode().into()))
+                out.push(Output::Send(id, Frame::GroupRetry { epoch, seq }.wire()))
             }
             Err(group::Refusal::Refused(why)) => {
                 out.extend(self.refuse(id, RefusalCode::BadMessage, why.clone(), &why, now_ms))
@@ -927,7 +928,7 @@ impl Relay {
             None if self.config.bus => out.push(Output::Remote(id, Remote::Fetch { key })),
             package => {
                 let package = package.unwrap_or_default();
-                out.push(Output::Send(id, Frame::KeyPackage { key, package }.encode().into()));
+                out.push(Output::Send(id, Frame::KeyPackage { key, package }.wire()));
             }
         }
     }
@@ -948,7 +949,7 @@ impl Relay {
             let seat = self.seats.get_mut(&o)?;
             let package = seat.packages.pop_front()?;
             let left = u16::try_from(seat.packages.len()).unwrap_or(u16::MAX);
-            out.push(Output::Send(o, Frame::PackagesLeft { left }.encode().into()));
+            out.push(Output::Send(o, Frame::PackagesLeft { left }.wire()));
             Some(package)
         })
     }
@@ -990,7 +991,7 @@ impl Relay {
         seat.strikes = 0;
         seat.active_ms = now_ms;
         let frame: Arc<[u8]> =
-            Frame::Sealed { room_seq: 0, from: seat.name.clone(), key: seat.key, message }.encode().into();
+            Frame::Sealed { room_seq: 0, from: seat.name.clone(), key: seat.key, message }.wire();
         let here = !targets.is_empty();
         for target in targets {
             out.push(Output::Send(target, frame.clone()));
@@ -998,7 +999,7 @@ impl Relay {
         if self.config.bus {
             out.push(Output::Remote(id, Remote::Seal { to, seq, frame, here }));
         } else if seq != 0 {
-            out.push(Output::Send(id, Frame::Ack { room_seq: 0, seq, private: true }.encode().into()));
+            out.push(Output::Send(id, Frame::Ack { room_seq: 0, seq, private: true }.wire()));
         }
     }
 
@@ -1153,11 +1154,11 @@ impl Relay {
                 let live =
                     Frame::Deliver { room_seq, flags: 0, author: author.clone(), signed: signed.clone() };
                 let past = Frame::Deliver { room_seq, flags: flags::HISTORY, author, signed };
-                self.remember(room_seq, now_ms, past.encode().into(), line.clone());
-                self.broadcast(origin, &live.encode().into(), &line, &mut out);
+                self.remember(room_seq, now_ms, past.wire(), line.clone());
+                self.broadcast(origin, &live.wire(), &line, &mut out);
                 if let Some(id) = origin.filter(|id| self.seats.contains_key(id)) {
                     let ack = Frame::Ack { room_seq, seq: f.seq, private: false };
-                    out.push(Output::Send(id, ack.encode().into()));
+                    out.push(Output::Send(id, ack.wire()));
                 }
             }
             Frame::Guest { flags: 0, name, text, .. } => {
@@ -1169,8 +1170,8 @@ impl Relay {
                 let line: Arc<[u8]> = line.into_bytes().into();
                 let live = Frame::Guest { room_seq, flags: 0, name: name.clone(), text: text.clone() };
                 let past = Frame::Guest { room_seq, flags: flags::HISTORY, name, text };
-                self.remember(room_seq, now_ms, past.encode().into(), line.clone());
-                self.broadcast(origin, &live.encode().into(), &line, &mut out);
+                self.remember(room_seq, now_ms, past.wire(), line.clone());
+                self.broadcast(origin, &live.wire(), &line, &mut out);
             }
             Frame::Presence { joined, member, reason, .. } => {
                 let welcomed = origin.filter(|id| joined && self.seats.get(id).is_some_and(|s| s.waiting));
@@ -1188,9 +1189,9 @@ impl Relay {
                 };
                 let line: Arc<[u8]> = format!("* {what}\n").into_bytes().into();
                 let presence = Frame::Presence { room_seq, joined, member, reason };
-                self.broadcast(origin, &presence.encode().into(), &line, &mut out);
+                self.broadcast(origin, &presence.wire(), &line, &mut out);
             }
-            other => out.push(skipped(&format!("a {} frame is not a room entry", frame_name(&other)))),
+            other => out.push(skipped(&format!("a {} frame is not a room entry", other.name()))),
         }
         out
     }
@@ -1255,7 +1256,7 @@ impl Relay {
         };
         seat.resume = if more { ResumeState::Paged(upto) } else { ResumeState::Done };
         out.extend(page.into_iter().map(|(_, frame)| Output::Send(id, frame)));
-        out.push(Output::Send(id, Frame::Resumed { after, upto, complete }.encode().into()));
+        out.push(Output::Send(id, Frame::Resumed { after, upto, complete }.wire()));
     }
 
     /// A `Sealed` frame another relay routed to
@@ -1342,7 +1343,7 @@ impl Relay {
 /// for a guest a line `tlschat: TEXT`.
 pub fn refusal(transport: Transport, code: RefusalCode, text: String) -> Arc<[u8]> {
     match transport {
-        Transport::Frames => Frame::Refused { code, text }.encode().into(),
+        Transport::Frames => Frame::Refused { code, text }.wire(),
         Transport::Lines => format!("tlschat: {text}\n").into_bytes().into(),
     }
 }
@@ -1404,34 +1405,4 @@ struct Held {
 /// A name's entries in [`Relay`]'s index: its comparison key and looks.
 fn name_entries(name: &name::Name) -> Vec<String> {
     std::iter::once(format!("key:{}", name.key())).chain(name.looks().map(|l| format!("look:{l}"))).collect()
-}
-
-fn frame_name(frame: &Frame) -> &'static str {
-    match frame {
-        Frame::Post { .. } => "Post",
-        Frame::Who => "Who",
-        Frame::Resume { .. } => "Resume",
-        Frame::Resumed { .. } => "Resumed",
-        Frame::Welcome { .. } => "Welcome",
-        Frame::Deliver { .. } => "Deliver",
-        Frame::Ack { .. } => "Ack",
-        Frame::Presence { .. } => "Presence",
-        Frame::Guest { .. } => "Guest",
-        Frame::Roster { .. } => "Roster",
-        Frame::Refused { .. } => "Refused",
-        Frame::Publish { .. } => "Publish",
-        Frame::Fetch { .. } => "Fetch",
-        Frame::Seal { .. } => "Seal",
-        Frame::KeyPackage { .. } => "KeyPackage",
-        Frame::Sealed { .. } => "Sealed",
-        Frame::PackagesLeft { .. } => "PackagesLeft",
-        Frame::GroupTask { .. } => "GroupTask",
-        Frame::GroupCommit { .. } => "GroupCommit",
-        Frame::GroupSend { .. } => "GroupSend",
-        Frame::GroupCommitted { .. } => "GroupCommitted",
-        Frame::GroupWelcome { .. } => "GroupWelcome",
-        Frame::GroupWelcomePiece { .. } => "GroupWelcomePiece",
-        Frame::GroupMessage { .. } => "GroupMessage",
-        Frame::GroupRetry { .. } => "GroupRetry",
-    }
 }

@@ -13,11 +13,11 @@ use tokio::sync::mpsc;
 
 use super::lab::{Lab, Mitm};
 use super::{
-    Context, EVENT_QUEUE, Error, INPUT_QUEUE, Output, TlsOptions, intent_of, load_identity, log_to_file,
-    read_stdin_lines, read_text, secrets_to, unix_now, warn_capture, warn_keylog,
+    Context, EVENT_QUEUE, Error, INPUT_QUEUE, Presentation, TlsOptions, intent_of, load_identity,
+    log_to_file, read_stdin_lines, read_text, secrets_to, unix_now, warn_capture, warn_keylog,
 };
 use crate::net::{self, HostPort, Intent, NetError, NetEvent};
-use crate::present::report;
+use crate::present::report::Audience;
 use crate::store::home::Home;
 use crate::store::pins::{self, FirstContact, KnownRooms, Plan, TrustError};
 use crate::teach::pcap::Capture;
@@ -50,7 +50,7 @@ pub struct Options {
 }
 
 /// `tlschat connect`: joins the room and chats until either side closes.
-pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
+pub async fn run(opts: Options, out: Presentation) -> Result<(), Error> {
     let tui = out.tui;
     let target = HostPort::parse(&opts.target)?;
     let (host, port) = (target.host(), target.port());
@@ -221,7 +221,12 @@ async fn verdict(guard: Option<Guard>) -> Result<(), Error> {
 
 /// Runs a client connection: in the TUI, or headless with each line of
 /// stdin sent and every event printed.
-pub(super) async fn join(dial: Dial<'_>, step_delay: Duration, step: bool, out: Output) -> Result<(), Error> {
+pub(super) async fn join(
+    dial: Dial<'_>,
+    step_delay: Duration,
+    step: bool,
+    out: Presentation,
+) -> Result<(), Error> {
     let tui = out.tui;
     let Dial {
         target,
@@ -258,7 +263,7 @@ pub(super) async fn join(dial: Dial<'_>, step_delay: Duration, step: bool, out: 
         let (pace, gate) = crate::tui::Pace::new(step_delay, step);
         let session = super::client::run(target_conn, lab, commands, intent_rx, event_tx, gate);
         let session = async { session.await.map_err(|e| explain(e).to_string()) };
-        let events = log_to_file(event_rx, report::client_log_lines, &format!("tlschat: joining {target}"));
+        let events = log_to_file(event_rx, Audience::ClientLog, &format!("tlschat: joining {target}"));
         let questions = guard.as_mut().and_then(|g| g.questions.take());
         let prefs = crate::tui::Prefs { bell: out.bell, reveal, clock: out.clock, e2e_room: false };
         let failure =
@@ -296,14 +301,14 @@ pub(super) async fn join(dial: Dial<'_>, step_delay: Duration, step: bool, out: 
     let session = super::client::run(target_conn, lab, commands, intent_rx, event_tx, None);
     let log = async {
         while let Some(event) = event_rx.recv().await {
-            out.print(&event, report::client_lines);
+            out.print(&event, Audience::Client);
         }
     };
     let (result, ()) = tokio::join!(session, log);
     verdict(guard).await?;
     let result = result.map_err(explain);
     if let (Err(e), true) = (&result, out.json) {
-        say!("{}", serde_json::json!({"type": "error", "error": e.one_line()}));
+        say!("{}", serde_json::json!({"type": "error", "error": format!("{e:#}")}));
     }
     result
 }

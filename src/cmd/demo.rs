@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use super::connect::{Dial, join};
 use super::lab::{DemoLab, Lab, Mitm};
 use super::{
-    Context, EVENT_QUEUE, Error, Output, TlsOptions, login_name, secrets_to, unix_now, warn_capture,
+    Context, EVENT_QUEUE, Error, Presentation, TlsOptions, login_name, secrets_to, unix_now, warn_capture,
     warn_keylog,
 };
 use crate::chat::relay;
@@ -52,7 +52,7 @@ pub struct Options {
 
 /// `tlschat demo`: runs the room, its bots and the user's client until the
 /// user leaves.
-pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
+pub async fn run(opts: Options, out: Presentation) -> Result<(), Error> {
     let tui = out.tui;
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .await

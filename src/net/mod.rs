@@ -45,7 +45,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
@@ -368,6 +368,10 @@ pub enum NetError {
     /// The socket failed.
     #[error("network error: {0}")]
     Io(io::Error),
+    /// A frame of ours does not fit the chat protocol's limits: refused,
+    /// never sent cut short.
+    #[error("{0}")]
+    Unsendable(crate::chat::frame::FrameTooLong),
 }
 
 impl NetError {
@@ -386,7 +390,7 @@ impl NetError {
             | Self::ClosedDuringHandshake { .. }
             | Self::Vanished
             | Self::Io(_) => true,
-            Self::Tls(_) | Self::Chat(_) => false,
+            Self::Tls(_) | Self::Chat(_) | Self::Unsendable(_) => false,
         }
     }
 }
@@ -395,6 +399,12 @@ impl NetError {
 // `source()`: every message here already includes its cause, so a reporter
 // that walks the chain (`tlschat`'s one-line error, as anyhow's `{:#}`)
 // would print it twice.
+impl From<crate::chat::frame::FrameTooLong> for NetError {
+    fn from(error: crate::chat::frame::FrameTooLong) -> Self {
+        Self::Unsendable(error)
+    }
+}
+
 impl From<io::Error> for NetError {
     fn from(error: io::Error) -> Self {
         Self::Io(error)
@@ -418,19 +428,8 @@ fn member_command(member: &mut crate::chat::Member, intent: &Intent) -> Option<C
     Some(done.unwrap_or_else(refused))
 }
 
-/// Unix time in seconds, as the engine checks certificate validity with:
-/// the program's one reading of the wall clock in seconds.
-pub(crate) fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
-/// The wall clock in Unix milliseconds: what a member signs and checks,
-/// and what the room's rate limits count in.
-pub(crate) fn unix_now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
+// The room's task reads the wall clock through these names.
+pub(crate) use crate::clock::unix_now_ms;
 
 /// `--step`: a client holds each of its handshake flights until the user
 /// lets it go (the [`NetEvent::Held`] event says one is waiting). Made by

@@ -975,7 +975,7 @@ impl RoomTask {
                     }
                     return bus.asked.answer(q, &[]).into_iter().flat_map(done).collect();
                 }
-                vec![Output::Send(id, Frame::KeyPackage { key, package: Vec::new() }.encode().into())]
+                vec![Output::Send(id, Frame::KeyPackage { key, package: Vec::new() }.wire())]
             }
             Remote::Seal { to, seq, frame, here } => {
                 let relays = bus.peers.holding(&to);
@@ -1031,10 +1031,10 @@ impl RoomTask {
 fn done(done: Done) -> Vec<Output> {
     match done {
         Done::Package { seat, key, package } => {
-            vec![Output::Send(seat, Frame::KeyPackage { key, package }.encode().into())]
+            vec![Output::Send(seat, Frame::KeyPackage { key, package }.wire())]
         }
         Done::Sealed { seat, seq, reached: true } if seq != 0 => {
-            vec![Output::Send(seat, Frame::Ack { room_seq: 0, seq, private: true }.encode().into())]
+            vec![Output::Send(seat, Frame::Ack { room_seq: 0, seq, private: true }.wire())]
         }
         Done::Sealed { reached: true, .. } => Vec::new(),
         Done::Sealed { seat, reached: false, .. } => vec![Output::Send(seat, relay::sealed_nowhere())],

@@ -29,9 +29,10 @@ use tokio::time::{Instant, sleep_until, timeout_at};
 
 use super::relay::{Out, RoomHandle, RoomInput};
 use super::text::{self, LineBuffer};
-use super::{Closer, Intent, NetError, NetEvent, StepGate, unix_now, unix_now_ms};
+use super::{Closer, Intent, NetError, NetEvent, StepGate};
 use crate::chat::relay::{Joiner, SeatId, Transport};
 use crate::chat::{ChatEvent, Contacts, Frame, FrameBuffer, Kind, Member, RefusalCode};
+use crate::clock::{unix_now, unix_now_ms};
 use crate::store::home::{self, Access};
 use crate::store::identity;
 use crate::teach::lab::ConnectionHook;
@@ -636,7 +637,7 @@ impl Chat {
                 () = tokio::time::sleep(E2E_TICK), if ticking => {
                     if let Mode::Member(member) = &mut self.mode {
                         let said = member.tick(unix_now_ms());
-                        let frames: Vec<u8> = member.take_outgoing().iter().flat_map(Frame::encode).collect();
+                        let frames: Vec<u8> = Frame::encode_all(&member.take_outgoing())?;
                         for event in said {
                             let _ = events.send(NetEvent::Chat { peer: s.peer, event }).await;
                         }
@@ -709,7 +710,7 @@ impl Chat {
             if let Mode::Member(member) = &mut self.mode
                 && let Some(resume) = member.take_resume()
             {
-                s.tls.send(&resume.encode())?;
+                s.tls.send(&resume.encode()?)?;
             }
             let reply = std::mem::take(&mut self.reply);
             // After our close_notify nothing more is said: what the member
@@ -827,7 +828,7 @@ impl Chat {
                     let said = member.receive(frame, unix_now_ms()).map_err(NetError::Chat)?;
                     // What the member sends of itself: key packages, a
                     // Welcome, lines that waited for their group.
-                    let frames: Vec<u8> = member.take_outgoing().iter().flat_map(Frame::encode).collect();
+                    let frames: Vec<u8> = Frame::encode_all(&member.take_outgoing())?;
                     if !frames.is_empty() {
                         self.reply.extend_from_slice(&frames);
                     }
@@ -879,8 +880,7 @@ impl Chat {
                     // group: never in clear.
                     Mode::Member(member) => match member.say(kind, &text, to.as_deref(), now) {
                         Ok(mut said) => {
-                            let frames: Vec<u8> =
-                                member.take_outgoing().iter().flat_map(Frame::encode).collect();
+                            let frames: Vec<u8> = Frame::encode_all(&member.take_outgoing())?;
                             let last = said.pop();
                             for event in said {
                                 let _ = events.send(NetEvent::Chat { peer: s.peer, event }).await;
@@ -912,7 +912,7 @@ impl Chat {
             }
             Intent::Who => {
                 if let Mode::Member(_) = self.mode {
-                    s.tls.send(&Frame::Who.encode())?;
+                    s.tls.send(&Frame::Who.encode()?)?;
                     s.flush().await?;
                 } else {
                     let text =

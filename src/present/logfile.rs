@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use tokio::sync::mpsc;
 
-use crate::chat::{ChatEvent, printable};
+use crate::clock::timestamp;
 use crate::net::NetEvent;
 
 /// The log's file name in the data directory.
@@ -101,16 +101,9 @@ fn append_to(path: &Path) -> io::Result<File> {
     options.open(path)
 }
 
-/// `unix` as `YYYY-MM-DDTHH:MM:SSZ`.
-fn timestamp(unix: u64) -> String {
-    let date = crate::tui::ui::handshake::date(i64::try_from(unix).unwrap_or(i64::MAX));
-    let secs = unix % 86_400;
-    format!("{date}T{:02}:{:02}:{:02}Z", secs / 3600, secs / 60 % 60, secs % 60)
-}
-
 /// Passes `events` on unchanged through the returned receiver, writing to
-/// `log` first what `format` makes of each (the headless log's lines), except
-/// chat text: a message is logged by author, check and size only. The
+/// `log` first what `format` makes of each (the log's words for it, from
+/// [`crate::present::report::words`], which leave chat text out). The
 /// writing happens on a task of its own, so a slow disk never holds up a
 /// frame.
 pub fn tee(
@@ -121,26 +114,10 @@ pub fn tee(
     let (tx, rx) = mpsc::channel(events.max_capacity());
     tokio::spawn(async move {
         while let Some(event) = events.recv().await {
-            let lines = match &event {
-                NetEvent::Text { peer, line } => vec![format!("[{peer}] (chat line, {} bytes)", line.len())],
-                NetEvent::Chat { event: ChatEvent::Message(m), .. } => vec![format!(
-                    "[room] (message #{} from {}, signature {}, {} bytes)",
-                    m.room_seq,
-                    printable(&m.from),
-                    m.sig.as_str(),
-                    m.text.len()
-                )],
-                NetEvent::Chat { event: ChatEvent::Guest { name, text, .. }, .. } => {
-                    vec![format!("[room] (line from {} (unverified), {} bytes)", printable(name), text.len())]
-                }
-                NetEvent::Chat { event: ChatEvent::Sent { seq, text, .. }, .. } => {
-                    vec![format!("[room] (sent message #{seq}, {} bytes)", text.len())]
-                }
-                other => format(other),
-            };
+            let lines = format(&event);
             for line in lines {
                 // A full disk must not take the interface down: the log is a convenience.
-                let _ = log.line(crate::net::unix_now(), &line);
+                let _ = log.line(crate::clock::unix_now(), &line);
             }
             if tx.send(event).await.is_err() {
                 return;
@@ -153,12 +130,6 @@ pub fn tee(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn timestamps_are_iso_8601_utc() {
-        assert_eq!(timestamp(0), "1970-01-01T00:00:00Z");
-        assert_eq!(timestamp(1_793_577_600 + 12 * 3600 + 4 * 60 + 5), "2026-11-02T12:04:05Z");
-    }
 
     #[test]
     fn the_log_starts_again_past_its_limit_keeping_one_old_file() {

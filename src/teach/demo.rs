@@ -200,7 +200,7 @@ pub fn spawn(
     ready: oneshot::Sender<()>,
 ) -> Result<mpsc::Sender<Intent>, crate::store::pki::PkiError> {
     let mut bot = Bot::new(persona);
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let now = crate::clock::unix_now();
     let cert =
         crate::store::pki::self_signed_client(Ed25519Key::generate(&mut OsRng), bot.name(), &mut OsRng, now)?;
     config.client_cert = Some(cert.into());

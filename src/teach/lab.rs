@@ -453,7 +453,7 @@ pub fn alter_delivery(frame: &[u8], author: &str) -> Option<Vec<u8>> {
     forged.extend_from_slice(&u16::try_from(new_text.len()).ok()?.to_be_bytes());
     forged.extend_from_slice(new_text.as_bytes());
     forged.extend_from_slice(&signed[sig_at]);
-    Some(Frame::Deliver { room_seq, flags, author: from, signed: forged }.encode())
+    Frame::Deliver { room_seq, flags, author: from, signed: forged }.encode().ok()
 }
 
 /// What the lab may do to a client connection: given to a
@@ -713,7 +713,7 @@ mod tests {
         let key = Ed25519Key::generate(&mut OsRng);
         let fields = fields(&key, "meet me at noon");
         let signed = fields.sign(&key).unwrap();
-        let frame = Frame::Deliver { room_seq: 4, flags: 0, author: "bob".into(), signed }.encode();
+        let frame = Frame::Deliver { room_seq: 4, flags: 0, author: "bob".into(), signed }.encode().unwrap();
         assert_eq!(alter_delivery(&frame, "alice"), None);
         let forged = alter_delivery(&frame, "bob").unwrap();
         let Ok(Frame::Deliver { author, signed, .. }) = Frame::decode(forged[0], &forged[HEADER..]) else {
@@ -810,7 +810,7 @@ mod tests {
     fn deliver(room_seq: u64, flags: u8, author: &str, key: &crate::tls::Ed25519Key) -> Vec<u8> {
         use crate::chat::message::tests::fields;
         let signed = fields(key, "meet me at noon").sign(key).unwrap();
-        Frame::Deliver { room_seq, flags, author: author.into(), signed }.encode()
+        Frame::Deliver { room_seq, flags, author: author.into(), signed }.encode().expect("a small frame fits")
     }
 
     #[test]

@@ -285,7 +285,7 @@ fn chat(corpus: &mut Corpus) {
     }
     corpus.add("chat_frames", "to-bob-all", &received[&2].concat());
     for (i, frame) in posted.iter().enumerate() {
-        corpus.add("chat_frames", &format!("posted-{i}"), &frame.encode());
+        corpus.add("chat_frames", &format!("posted-{i}"), &frame.encode().unwrap());
         if let Frame::Post { signed } = frame {
             corpus.add("chat_frames", &format!("signed-{i}"), signed);
         }

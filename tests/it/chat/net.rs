@@ -5,7 +5,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use std::io::{Read, Write};
 
@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 use tokio::time::timeout;
 
 use tlschat::chat::{ChatEvent, relay};
+use tlschat::clock::unix_now;
 use tlschat::net::{self, Closer, Intent, NetError, NetEvent, Server, Service, StepGate};
 use tlschat::store::pki;
 use tlschat::teach::pcap::Capture;
@@ -29,10 +30,6 @@ const WAIT: Duration = Duration::from_secs(10);
 
 /// How long a test watches for something that must not happen.
 const QUIET: Duration = Duration::from_millis(300);
-
-fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
-}
 
 /// A room served by net's `Server` on an ephemeral loopback port.
 struct Room {
