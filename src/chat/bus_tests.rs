@@ -66,7 +66,7 @@ impl Cluster {
     fn say(&mut self, relay: usize, id: SeatId, text: &str) {
         let (frame, _) =
             self.members.get_mut(&(relay, id)).unwrap().compose(Kind::Text, text, None, self.now).unwrap();
-        let out = self.relays[relay].frame(id, frame, self.now);
+        let out = self.relays[relay].frame(id, frame.into(), self.now);
         self.apply(relay, out);
     }
 
@@ -286,7 +286,7 @@ impl Cluster {
     fn flush(&mut self, relay: usize, id: SeatId) {
         let frames = self.members.get_mut(&(relay, id)).unwrap().take_outgoing();
         for frame in frames {
-            let out = self.relays[relay].frame(id, frame, self.now);
+            let out = self.relays[relay].frame(id, frame.into(), self.now);
             self.apply(relay, out);
         }
     }

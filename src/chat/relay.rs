@@ -17,7 +17,7 @@ use super::frame::{
 use super::group::{self, Group};
 use super::log::Log;
 pub use super::log::{Past, Retention};
-use super::message::{Kind, MAX_TEXT, MessageError, Signed};
+use super::message::{Kind, MAX_TEXT, MessageError, Signed, Verified};
 use super::name::{self, NameError};
 use super::printable;
 
@@ -139,6 +139,79 @@ pub enum Joiner {
         /// The identity key.
         key: [u8; 32],
     },
+}
+
+/// A frame from a member, as the task that decoded it (the seat's own)
+/// hands it to the room: a post is opened and its signature checked
+/// there, once, and what the room receives is the outcome, a
+/// [`Verified`] message or why it is none. Only [`Inbound::check`] makes
+/// one, so the room orders no post whose signature was not checked, and
+/// checks none itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inbound(Checked);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Checked {
+    /// A post, opened.
+    Post(Opened),
+    /// Any other frame, as it came.
+    Other(Frame),
+}
+
+/// A post's signed message, as its seat's task found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Opened {
+    /// Its signature holds.
+    Verified(Verified),
+    /// Well formed, but its signature does not verify.
+    BadSignature,
+    /// Its text is longer than [`MAX_TEXT`] (this many bytes).
+    TooLong(usize),
+    /// Not a signed message: why.
+    Malformed(String),
+}
+
+impl Inbound {
+    /// Checks `frame` for the room: a [`Frame::Post`]'s message is opened
+    /// and its signature verified (the costly part, done by the caller's
+    /// task); any other frame is passed on as it is.
+    pub fn check(frame: Frame) -> Self {
+        Self(match frame {
+            Frame::Post { signed } => Checked::Post(match Signed::open(&signed) {
+                Ok(message) => match message.verified() {
+                    Ok(verified) => Opened::Verified(verified),
+                    Err(_) => Opened::BadSignature,
+                },
+                Err(MessageError::TooLong { len }) => Opened::TooLong(len),
+                Err(e) => Opened::Malformed(e.to_string()),
+            }),
+            other => Checked::Other(other),
+        })
+    }
+
+    /// A post whose signature holds, with its proof.
+    pub fn post(verified: Verified) -> Self {
+        Self(Checked::Post(Opened::Verified(verified)))
+    }
+
+    /// The frame, unless it is a post.
+    pub fn as_frame(&self) -> Option<&Frame> {
+        match &self.0 {
+            Checked::Other(frame) => Some(frame),
+            Checked::Post(_) => None,
+        }
+    }
+
+    /// Whether it is a post whose signature verified.
+    pub fn is_verified_post(&self) -> bool {
+        matches!(self.0, Checked::Post(Opened::Verified(_)))
+    }
+}
+
+impl From<Frame> for Inbound {
+    fn from(frame: Frame) -> Self {
+        Self::check(frame)
+    }
 }
 
 /// What the caller must do, in order.
@@ -620,12 +693,31 @@ impl Relay {
         Ok((key, out))
     }
 
-    /// A frame from a member who speaks frames.
-    pub fn frame(&mut self, id: SeatId, frame: Frame, now_ms: u64) -> Vec<Output> {
+    /// A frame from a member who speaks frames, checked by its seat's
+    /// task ([`Inbound::check`]).
+    pub fn frame(&mut self, id: SeatId, frame: Inbound, now_ms: u64) -> Vec<Output> {
         let mut out = Vec::new();
         if !self.seats.contains_key(&id) {
             return out;
         }
+        let frame = match frame.0 {
+            Checked::Post(_) if self.config.e2e => {
+                let text = "not sent: this room is end to end; a line in clear is refused (update tlschat)";
+                out.extend(self.refuse(
+                    id,
+                    RefusalCode::BadMessage,
+                    text.to_owned(),
+                    "a line in clear",
+                    now_ms,
+                ));
+                return out;
+            }
+            Checked::Post(opened) => {
+                self.post(id, opened, now_ms, &mut out);
+                return out;
+            }
+            Checked::Other(frame) => frame,
+        };
         match frame {
             Frame::Who => {
                 // Everyone, in as many frames as it takes.
@@ -637,17 +729,6 @@ impl Relay {
                     out.push(Output::Send(id, frame.encode().into()));
                 }
             }
-            Frame::Post { .. } if self.config.e2e => {
-                let text = "not sent: this room is end to end; a line in clear is refused (update tlschat)";
-                out.extend(self.refuse(
-                    id,
-                    RefusalCode::BadMessage,
-                    text.to_owned(),
-                    "a line in clear",
-                    now_ms,
-                ));
-            }
-            Frame::Post { signed } => self.post(id, &signed, now_ms, &mut out),
             frame @ (Frame::GroupCommit { .. }
             | Frame::GroupSend { .. }
             | Frame::GroupWelcomePiece { .. }) => self.group_frame(id, frame, now_ms, &mut out),
@@ -701,7 +782,7 @@ impl Relay {
         out
     }
 
-    fn post(&mut self, id: SeatId, bytes: &[u8], now_ms: u64, out: &mut Vec<Output>) {
+    fn post(&mut self, id: SeatId, opened: Opened, now_ms: u64, out: &mut Vec<Output>) {
         let room = self.config.room;
         let rate = self.config.rate;
         let Some(seat) = self.seats.get_mut(&id) else { return };
@@ -712,14 +793,14 @@ impl Relay {
             out.extend(self.throttled(id, now_ms));
             return;
         }
-        let signed = match Signed::open(bytes) {
-            Ok(signed) => signed,
-            Err(MessageError::TooLong { len }) => {
+        let verified = match opened {
+            Opened::Verified(verified) => verified,
+            Opened::TooLong(len) => {
                 let text = format!("not sent: the message is {len} bytes long; the most is {MAX_TEXT}");
                 out.extend(self.refuse(id, RefusalCode::TooLong, text, "too long", now_ms));
                 return;
             }
-            Err(e) => {
+            Opened::Malformed(e) => {
                 out.extend(self.expel(
                     id,
                     RefusalCode::BadMessage,
@@ -728,11 +809,17 @@ impl Relay {
                 ));
                 return;
             }
+            Opened::BadSignature => {
+                let problem = "its signature does not verify";
+                let text = format!("not sent: the relay refused your message: {problem}");
+                out.extend(self.refuse(id, RefusalCode::BadMessage, text, problem, now_ms));
+                return;
+            }
         };
+        let signed = verified.message();
+        let bytes = signed.bytes();
         let f = signed.fields();
-        let problem = if !signed.valid() {
-            Some("its signature does not verify")
-        } else if f.author != seat.key || seat.standing == Standing::Guest {
+        let problem = if f.author != seat.key || seat.standing == Standing::Guest {
             Some("it is signed by a key other than the one this connection proved")
         } else if f.room != room {
             Some("it was signed for another room")

@@ -111,7 +111,7 @@ impl World {
         self.wire.extend_from_slice(&bytes);
         buffer.push(&bytes);
         let frame = buffer.next_frame().unwrap().unwrap();
-        let out = self.relay.frame(id, frame, self.now);
+        let out = self.relay.frame(id, frame.into(), self.now);
         self.apply(out);
     }
 
@@ -246,7 +246,7 @@ fn joins_and_leaves_are_announced_and_who_lists_everyone() {
     );
     w.join_guest(3);
     w.now += 5000;
-    let out = w.relay.frame(1, Frame::Who, w.now);
+    let out = w.relay.frame(1, Frame::Who.into(), w.now);
     w.apply(out);
     let roster = w.take(1).into_iter().find_map(|e| match e {
         ChatEvent::Roster { members, .. } => Some(members),
@@ -481,9 +481,42 @@ fn the_relay_refuses_forgeries_replays_other_rooms_and_other_keys() {
     assert_eq!(refusals, 3);
     // A guest cannot post signed messages at all.
     w.join_guest(3);
-    let out = w.relay.frame(3, forged, w.now);
+    let out = w.relay.frame(3, forged.into(), w.now);
     assert!(out.iter().any(|o| matches!(o, Output::Send(3, _))));
     assert!(!out.iter().any(|o| matches!(o, Output::Send(1, b) if b[0] == 0x82)));
+}
+
+#[test]
+fn the_room_orders_a_post_only_with_the_proof_its_seat_made() {
+    let mut w = World::room();
+    w.join(1, "alice");
+    w.join(2, "bob");
+    w.take(1);
+    // The seat's task checks the signature; a forgery never becomes a proof.
+    let forged = w.forged(2, "not mine", 120);
+    let checked = super::relay::Inbound::check(forged);
+    assert!(!checked.is_verified_post());
+    let before = w.relay.room_seq();
+    let out = w.relay.frame(2, checked, w.now);
+    assert_eq!(w.relay.room_seq(), before, "nothing was ordered");
+    assert!(out.iter().all(|o| !matches!(o, Output::Send(1, _))), "{out:?}");
+    // The genuine post is proved by the same check, and ordered.
+    let (genuine, _) = w.members.get_mut(&2).unwrap().compose(Kind::Text, "mine", None, w.now).unwrap();
+    let checked = super::relay::Inbound::check(genuine);
+    assert!(checked.is_verified_post());
+    let out = w.relay.frame(2, checked, w.now);
+    w.apply(out);
+    assert_eq!(w.relay.room_seq(), before + 1);
+    assert_eq!(w.texts(1), ["bob:mine"]);
+    w.take(1);
+    // A proof is only had from a message whose signature holds: what the
+    // relay is offered through `Inbound::post` carries one by its type.
+    let (again, _) = w.members.get_mut(&2).unwrap().compose(Kind::Text, "twice", None, w.now).unwrap();
+    let Frame::Post { signed } = again else { unreachable!() };
+    let proof = super::message::Signed::open(&signed).unwrap().verified().unwrap();
+    let out = w.relay.frame(2, super::relay::Inbound::post(proof), w.now);
+    w.apply(out);
+    assert_eq!(w.texts(1), ["bob:twice"]);
 }
 
 #[test]
@@ -550,7 +583,7 @@ fn a_member_sending_relay_frames_is_disconnected_and_the_others_see_it_leave() {
     w.join(1, "alice");
     w.join(2, "bob");
     w.take(1);
-    let out = w.relay.frame(2, Frame::Ack { room_seq: 1, seq: 1, private: false }, w.now);
+    let out = w.relay.frame(2, Frame::Ack { room_seq: 1, seq: 1, private: false }.into(), w.now);
     w.apply(out);
     assert_eq!(w.closed.len(), 1);
     assert!(w.take(1).iter().any(|e| matches!(e, ChatEvent::Presence { joined: false, .. })));
@@ -583,7 +616,7 @@ fn a_large_room_lists_everyone_on_who_in_several_frames_and_the_recent_on_joinin
         _ => None,
     });
     assert_eq!(on_joining, Some((121, super::frame::MAX_ROSTER)));
-    let out = w.relay.frame(500, Frame::Who, w.now);
+    let out = w.relay.frame(500, Frame::Who.into(), w.now);
     let frames = out.iter().filter(|o| matches!(o, Output::Send(500, _))).count();
     assert_eq!(frames, 3, "121 members in frames of {}", super::frame::MAX_ROSTER);
     w.apply(out);
@@ -1066,25 +1099,25 @@ fn a_resume_is_answered_in_bounded_pages_once_per_connection_and_a_mark_from_the
         buffer.next_frame().unwrap()
     };
     // The oldest MAX_RESUME, then a Resumed ending at the last of them.
-    let out = w.relay.frame(2, Frame::Resume { after: 0 }, w.now);
+    let out = w.relay.frame(2, Frame::Resume { after: 0 }.into(), w.now);
     assert_eq!(frames(&out), super::relay::MAX_RESUME + 1);
     let page_end = super::relay::MAX_RESUME as u64 + 2; // two joins, then the messages
     assert_eq!(resumed(&out), Some(Frame::Resumed { after: 0, upto: page_end, complete: true }));
     // The rest is asked for from there, and only from there.
-    let elsewhere = w.relay.frame(2, Frame::Resume { after: 0 }, w.now);
+    let elsewhere = w.relay.frame(2, Frame::Resume { after: 0 }.into(), w.now);
     assert!(matches!(resumed(&elsewhere), Some(Frame::Refused { code: RefusalCode::BadMessage, .. })));
-    let out = w.relay.frame(2, Frame::Resume { after: page_end }, w.now);
+    let out = w.relay.frame(2, Frame::Resume { after: page_end }.into(), w.now);
     assert_eq!(frames(&out), 10 + 1);
     let room_seq = w.relay.room_seq();
     assert_eq!(resumed(&out), Some(Frame::Resumed { after: page_end, upto: room_seq, complete: true }));
     // Once it has it all, another Resume on the connection is refused, with a strike.
-    let again = w.relay.frame(2, Frame::Resume { after: room_seq }, w.now);
+    let again = w.relay.frame(2, Frame::Resume { after: room_seq }.into(), w.now);
     assert_eq!(frames(&again), 1);
     assert!(matches!(resumed(&again), Some(Frame::Refused { code: RefusalCode::BadMessage, .. })));
     let mut buffer = FrameBuffer::default();
     // From beyond the room's order: nothing, and nothing is missing from it.
     w.join(3, "carol");
-    let out = w.relay.frame(3, Frame::Resume { after: u64::MAX }, w.now);
+    let out = w.relay.frame(3, Frame::Resume { after: u64::MAX }.into(), w.now);
     let [Output::Send(3, only)] = &out[..] else { panic!("{out:?}") };
     buffer.push(only);
     assert!(matches!(
@@ -1224,7 +1257,7 @@ impl World {
     /// The frames the relay sends to `to` when `from` sends `frame`, not
     /// delivered: for a test that plays a lying relay.
     fn intercept(&mut self, from: SeatId, frame: Frame, to: SeatId) -> Vec<Frame> {
-        let out = self.relay.frame(from, frame, self.now);
+        let out = self.relay.frame(from, frame.into(), self.now);
         let mut frames = Vec::new();
         for o in out {
             if let Output::Send(id, bytes) = o
@@ -1406,7 +1439,7 @@ fn oversized_sealed_messages_and_key_packages_are_refused_and_reach_nobody() {
     assert!(matches!(short.as_slice(), [Frame::Sealed { .. }]), "a short one reaches bob: {short:?}");
     let mut package = vec![0, 1, 0, 5];
     package.resize(super::frame::MAX_KEY_PACKAGE + 1, 0);
-    let out = w.relay.frame(1, Frame::Publish { packages: vec![package] }, w.now);
+    let out = w.relay.frame(1, Frame::Publish { packages: vec![package] }.into(), w.now);
     assert!(out.iter().any(|o| matches!(o, Output::Send(1, bytes) if bytes[0] == 0x87)), "{out:?}");
 }
 

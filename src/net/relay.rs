@@ -30,7 +30,7 @@ use tokio::sync::{Notify, mpsc, watch};
 use super::{Intent, NetEvent, unix_now_ms};
 use crate::chat::frame::RefusalCode;
 use crate::chat::peers::{self, Asked, Done, Peers};
-use crate::chat::relay::{self, HOST, Joiner, Output, Relay, Remote, SeatId, Transport};
+use crate::chat::relay::{self, HOST, Inbound, Joiner, Output, Relay, Remote, SeatId, Transport};
 use crate::chat::{ChatEvent, Frame, FrameBuffer, Kind, Member};
 use crate::net::cluster::{Cluster, Entries, Ordered, Signal, Signals};
 use crate::store::room_log::{Batch, Progress, RoomLog, StoreError, Writer};
@@ -79,8 +79,8 @@ pub(super) enum RoomInput {
         kick: Arc<Notify>,
         from: IpAddr,
     },
-    /// A frame from a member.
-    Frame { id: SeatId, frame: Frame },
+    /// A frame from a member, a post's signature checked by its seat's task.
+    Frame { id: SeatId, frame: Inbound },
     /// A member sent bytes that are not a frame: it is expelled.
     Malformed { id: SeatId, why: String },
     /// A line from a guest.
@@ -600,7 +600,9 @@ impl RoomTask {
                     }
                 }
             }
-            RoomInput::Frame { id, frame: Frame::Who } if self.bus.is_some() => self.who(id, now),
+            RoomInput::Frame { id, frame } if self.bus.is_some() && frame.as_frame() == Some(&Frame::Who) => {
+                self.who(id, now)
+            }
             RoomInput::Frame { id, frame } => self.relay.frame(id, frame, now),
             RoomInput::Malformed { id, why } => self.relay.expel(id, RefusalCode::BadMessage, &why, now),
             RoomInput::Line { id, line } => self.relay.guest_line(id, &line, now),
@@ -632,7 +634,7 @@ impl RoomTask {
                 self.host_says(Kind::Text, &text, None, now).await
             }
             Intent::Who if self.bus.is_some() => self.who(HOST, now),
-            Intent::Who => self.relay.frame(HOST, Frame::Who, now),
+            Intent::Who => self.relay.frame(HOST, Frame::Who.into(), now),
             Intent::Remove { name, ban } => match self.relay.remove(&name, ban, now) {
                 Ok((key, mut out)) => {
                     out.extend(self.spread_removal(key, ban, &name).await);
@@ -716,7 +718,7 @@ impl RoomTask {
             ),
         };
         self.report(events).await;
-        frames.into_iter().flat_map(|frame| self.relay.frame(HOST, frame, now)).collect()
+        frames.into_iter().flat_map(|frame| self.relay.frame(HOST, Inbound::check(frame), now)).collect()
     }
 
     /// Carries out the relay's decisions, in order: at once, or, with the
@@ -1025,7 +1027,7 @@ impl RoomTask {
         }
         let frames = member.take_outgoing();
         self.report(events).await;
-        frames.into_iter().flat_map(|frame| self.relay.frame(HOST, frame, now)).collect()
+        frames.into_iter().flat_map(|frame| self.relay.frame(HOST, Inbound::check(frame), now)).collect()
     }
 
     async fn report(&self, events: Vec<ChatEvent>) {

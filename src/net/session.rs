@@ -30,7 +30,7 @@ use tokio::time::{Instant, sleep_until, timeout_at};
 use super::relay::{Out, RoomHandle, RoomInput};
 use super::text::{self, LineBuffer};
 use super::{Closer, Intent, NetError, NetEvent, StepGate, unix_now, unix_now_ms};
-use crate::chat::relay::{Joiner, SeatId, Transport};
+use crate::chat::relay::{Inbound, Joiner, SeatId, Transport};
 use crate::chat::{ChatEvent, Contacts, Frame, FrameBuffer, Kind, Member, RefusalCode};
 use crate::store::home::{self, Access};
 use crate::store::identity;
@@ -841,6 +841,9 @@ impl Chat {
                     }
                 }
                 (Mode::SeatFrames, Role::Seat(seat)) => {
+                    // A post's signature is checked here, in this
+                    // connection's task: the room's only orders.
+                    let frame = Inbound::check(frame);
                     let _ = seat.room.inputs.send(RoomInput::Frame { id: seat.id, frame }).await;
                 }
                 _ => {}

@@ -264,7 +264,7 @@ fn chat(corpus: &mut Corpus) {
     let mut say = |id: SeatId, text: &str, to: Option<&str>, members: &mut HashMap<SeatId, Member>| {
         let (frame, _) = members.get_mut(&id).unwrap().compose(Kind::Text, text, to, now).unwrap();
         posted.push(frame.clone());
-        let out = relay.frame(id, frame, now);
+        let out = relay.frame(id, frame.into(), now);
         apply(out, members);
     };
     say(2, "hello, room", None, &mut members);
@@ -273,7 +273,7 @@ fn chat(corpus: &mut Corpus) {
     let out = relay.guest_line(3, "a guest says hi", now);
     apply(out, &mut members);
     posted.push(Frame::Who);
-    let out = relay.frame(1, Frame::Who, now);
+    let out = relay.frame(1, Frame::Who.into(), now);
     apply(out, &mut members);
     let out = relay.leave(2, "bye", now);
     apply(out, &mut members);
