@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::e2e::{self, wire};
 use super::frame::{
@@ -23,6 +24,26 @@ use super::printable;
 
 /// A seat in the room, named by the caller.
 pub type SeatId = u64;
+
+/// The time, as the caller gives it to the room: the wall clock for what
+/// is kept and shown (when a message was said, how long a member has been
+/// idle), and a monotonic clock for the rate limits, which a wall clock
+/// set back (or forward) must not stall (or open).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Now {
+    /// Unix milliseconds.
+    pub unix_ms: u64,
+    /// Time since any fixed start (the room task's), never going back.
+    pub mono: Duration,
+}
+
+impl From<u64> for Now {
+    /// Both clocks read `ms`: for a simulation (tests, seeds) whose one
+    /// clock only moves forward.
+    fn from(ms: u64) -> Self {
+        Self { unix_ms: ms, mono: Duration::from_millis(ms) }
+    }
+}
 
 /// The room's host: `tlschat listen`'s own user.
 pub const HOST: SeatId = 0;
@@ -297,9 +318,10 @@ struct Seat {
     transport: Transport,
     /// When it last posted, or joined (ms).
     active_ms: u64,
-    /// Tokens in its rate bucket, in thousandths, and when it was last filled.
+    /// Tokens in its rate bucket, in thousandths, and when it was last
+    /// filled (on the monotonic clock, see [`Now`]).
     tokens_milli: u64,
-    filled_ms: u64,
+    filled: Duration,
     strikes: u32,
     /// The session id of its first post: one per connection.
     session: Option<[u8; 16]>,
@@ -353,11 +375,12 @@ impl Seat {
     }
 
     /// Takes a token if there is one.
-    fn take_token(&mut self, rate: Rate, now_ms: u64) -> bool {
+    fn take_token(&mut self, rate: Rate, mono: Duration) -> bool {
         let full = u64::from(rate.burst) * 1000;
-        let elapsed = now_ms.saturating_sub(self.filled_ms);
-        self.tokens_milli = (self.tokens_milli + elapsed * u64::from(rate.per_sec)).min(full);
-        self.filled_ms = now_ms;
+        let elapsed = u64::try_from(mono.saturating_sub(self.filled).as_millis()).unwrap_or(u64::MAX);
+        self.tokens_milli =
+            self.tokens_milli.saturating_add(elapsed.saturating_mul(u64::from(rate.per_sec))).min(full);
+        self.filled = self.filled.max(mono);
         if self.tokens_milli >= 1000 {
             self.tokens_milli -= 1000;
             true
@@ -387,6 +410,8 @@ pub struct Relay {
     elsewhere: (Vec<MemberInfo>, usize),
     /// The room's MLS group, in an end-to-end room.
     group: Option<Group>,
+    /// The monotonic time last given (see [`Now`]): the rate limits' clock.
+    mono: Duration,
 }
 
 impl Relay {
@@ -404,6 +429,7 @@ impl Relay {
             changes: 0,
             elsewhere: (Vec::new(), 0),
             group,
+            mono: Duration::ZERO,
         }
     }
 
@@ -472,14 +498,24 @@ impl Relay {
         self.seats.get(&id).map(|s| s.name.as_str())
     }
 
+    /// Takes the time given: the monotonic clock is kept for the rate
+    /// limits (it never goes back here, whatever is given); the wall
+    /// clock's milliseconds are returned.
+    fn clock(&mut self, now: impl Into<Now>) -> u64 {
+        let now = now.into();
+        self.mono = self.mono.max(now.mono);
+        now.unix_ms
+    }
+
     /// Seats `id`: welcomes it (with the history) and tells everyone else.
     pub fn join(
         &mut self,
         id: SeatId,
         joiner: Joiner,
         transport: Transport,
-        now_ms: u64,
+        now: impl Into<Now>,
     ) -> Result<Vec<Output>, JoinError> {
+        let now_ms = self.clock(now);
         if self.seats.contains_key(&id) {
             return Err(JoinError::Taken(id));
         }
@@ -524,7 +560,7 @@ impl Relay {
             transport,
             active_ms: now_ms,
             tokens_milli: u64::from(self.config.rate.burst) * 1000,
-            filled_ms: now_ms,
+            filled: self.mono,
             strikes: 0,
             session: None,
             last_seq: HashMap::new(),
@@ -695,7 +731,8 @@ impl Relay {
 
     /// A frame from a member who speaks frames, checked by its seat's
     /// task ([`Inbound::check`]).
-    pub fn frame(&mut self, id: SeatId, frame: Inbound, now_ms: u64) -> Vec<Output> {
+    pub fn frame(&mut self, id: SeatId, frame: Inbound, now: impl Into<Now>) -> Vec<Output> {
+        let now_ms = self.clock(now);
         let mut out = Vec::new();
         if !self.seats.contains_key(&id) {
             return out;
@@ -746,11 +783,12 @@ impl Relay {
     }
 
     /// A line from a guest.
-    pub fn guest_line(&mut self, id: SeatId, text: &str, now_ms: u64) -> Vec<Output> {
+    pub fn guest_line(&mut self, id: SeatId, text: &str, now: impl Into<Now>) -> Vec<Output> {
+        let now_ms = self.clock(now);
         let mut out = Vec::new();
-        let rate = self.config.rate;
+        let (rate, mono) = (self.config.rate, self.mono);
         let Some(seat) = self.seats.get_mut(&id) else { return out };
-        if !seat.take_token(rate, now_ms) {
+        if !seat.take_token(rate, mono) {
             return self.throttled(id, now_ms);
         }
         if text.len() > MAX_TEXT {
@@ -784,12 +822,12 @@ impl Relay {
 
     fn post(&mut self, id: SeatId, opened: Opened, now_ms: u64, out: &mut Vec<Output>) {
         let room = self.config.room;
-        let rate = self.config.rate;
+        let (rate, mono) = (self.config.rate, self.mono);
         let Some(seat) = self.seats.get_mut(&id) else { return };
-        // The rate comes first: a refused post costs a token like any other,
-        // so a member streaming bad posts buys no signature checks.
+        // The rate comes first: a refused post costs a token like any other
+        // (its signature was checked by its seat's task, not the room's).
         // The host runs the room: its own lines are not rate limited.
-        if id != HOST && !seat.take_token(rate, now_ms) {
+        if id != HOST && !seat.take_token(rate, mono) {
             out.extend(self.throttled(id, now_ms));
             return;
         }
@@ -889,9 +927,9 @@ impl Relay {
     /// is not limited. False when the seat is gone or over its rate (the
     /// refusal is in `out`).
     fn e2e_token(&mut self, id: SeatId, now_ms: u64, out: &mut Vec<Output>) -> bool {
-        let rate = self.config.rate;
+        let (rate, mono) = (self.config.rate, self.mono);
         let Some(seat) = self.seats.get_mut(&id) else { return false };
-        if id != HOST && !seat.take_token(rate, now_ms) {
+        if id != HOST && !seat.take_token(rate, mono) {
             out.extend(self.throttled(id, now_ms));
             return false;
         }
@@ -1315,9 +1353,9 @@ impl Relay {
     /// again from there, and only from there. Each request costs a token of
     /// the member's rate.
     fn resume(&mut self, id: SeatId, after: u64, now_ms: u64, out: &mut Vec<Output>) {
-        let rate = self.config.rate;
+        let (rate, mono) = (self.config.rate, self.mono);
         let Some(seat) = self.seats.get_mut(&id) else { return };
-        if id != HOST && !seat.take_token(rate, now_ms) {
+        if id != HOST && !seat.take_token(rate, mono) {
             out.extend(self.throttled(id, now_ms));
             return;
         }

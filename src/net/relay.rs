@@ -5,10 +5,15 @@
 //! connection writes, and a seat whose queue is full is disconnected
 //! rather than allowed to hold up the room.
 //!
-//! The host, `tlschat listen`'s own user, is a seat too: what it types
-//! arrives as [`Intent`]s, is signed by its [`Member`] and posted like
-//! anyone's, and what the relay sends it is checked by that same
-//! [`Member`] and reported as [`NetEvent::Chat`].
+//! The task only orders. A post's signature is checked by the task of
+//! the seat that sent it, which hands the room the proof
+//! ([`crate::chat::relay::Inbound`]). The host, `tlschat listen`'s own
+//! user, is a seat like any other, with a task of its own
+//! ([`super::host`]) where its [`Member`] signs what it types and checks
+//! what the room sends it. The operator's screen is sent what the room
+//! has to say without waiting ([`super::screen`]: what does not fit is
+//! counted, and the count told). The rate limits count on a monotonic
+//! clock.
 //!
 //! A room with its log on disk ([`start_durable`]) hands each message to
 //! the log's writer thread ([`crate::store::room_log::Writer`]) and holds back what
@@ -21,17 +26,18 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{Notify, mpsc, watch};
 
+use super::screen::Screen;
 use super::{Intent, NetEvent, unix_now_ms};
 use crate::chat::frame::RefusalCode;
 use crate::chat::peers::{self, Asked, Done, Peers};
 use crate::chat::relay::{self, HOST, Inbound, Joiner, Output, Relay, Remote, SeatId, Transport};
-use crate::chat::{ChatEvent, Frame, FrameBuffer, Kind, Member};
+use crate::chat::{ChatEvent, Frame, Member};
 use crate::net::cluster::{Cluster, Entries, Ordered, Signal, Signals};
 use crate::store::room_log::{Batch, Progress, RoomLog, StoreError, Writer};
 use crate::tls::OsRng;
@@ -87,6 +93,9 @@ pub(super) enum RoomInput {
     Line { id: SeatId, line: String },
     /// The connection is over.
     Leave { id: SeatId, reason: String },
+    /// What only the room can do for its host (`/kick`, `/ban`,
+    /// `/invite`, `/rekey`), from the host's seat.
+    Host(Intent),
     /// The tamper lab: alter the next message delivered from `author`.
     AlterNext { author: String },
 }
@@ -140,6 +149,7 @@ pub struct Host {
 pub struct RoomHandle {
     pub(super) inputs: mpsc::Sender<RoomInput>,
     members: Arc<AtomicUsize>,
+    dropped: Arc<AtomicU64>,
     next_id: Arc<std::sync::atomic::AtomicU64>,
 }
 
@@ -156,6 +166,12 @@ impl RoomHandle {
     /// `tlschat listen`.
     pub async fn alter_next_for_lab(&self, author: &str) {
         let _ = self.inputs.send(RoomInput::AlterNext { author: author.to_owned() }).await;
+    }
+
+    /// Events the operator's screen was too far behind to be sent: the
+    /// room went on without them (the operator is told how many).
+    pub fn dropped_events(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
     }
 
     pub(super) fn next_seat(&self) -> SeatId {
@@ -280,15 +296,21 @@ fn spawn(
         }
     });
     let members = Arc::new(AtomicUsize::new(0));
-    let handle = RoomHandle { inputs, members: members.clone(), next_id: Arc::new(1.into()) };
+    let dropped = Arc::new(AtomicU64::new(0));
+    let handle = RoomHandle {
+        inputs: inputs.clone(),
+        members: members.clone(),
+        dropped: dropped.clone(),
+        next_id: Arc::new(1.into()),
+    };
     let task = RoomTask {
         relay,
         durable,
         seats: HashMap::new(),
-        host: None,
         binder,
-        local,
-        events,
+        screen: Screen::new(events, local, dropped),
+        inputs: inputs.downgrade(),
+        started: Instant::now(),
         members,
         alter: None,
         bus,
@@ -414,10 +436,13 @@ struct RoomTask {
     /// The room's log on disk; `None`: in memory only.
     durable: Option<Durable>,
     seats: HashMap<SeatId, SeatLink>,
-    host: Option<Member>,
     binder: Option<Arc<dyn Binder>>,
-    local: SocketAddr,
-    events: mpsc::Sender<NetEvent>,
+    /// The operator's screen, never waited for.
+    screen: Screen,
+    /// The room's own inputs, for the host's seat's task.
+    inputs: mpsc::WeakSender<RoomInput>,
+    /// The rate limits' clock: time since the room started.
+    started: Instant,
     members: Arc<AtomicUsize>,
     /// The tamper lab: whose next delivered message to alter.
     alter: Option<String>,
@@ -444,23 +469,13 @@ impl RoomTask {
                         "read the room's bus up to {} of {upto}; opening with that",
                         self.relay.room_seq()
                     );
-                    let _ = self.events.send(NetEvent::RoomNote { note }).await;
+                    self.screen.note(note);
                     break;
                 }
             }
         }
-        let mut host_intents = None;
-        // An end-to-end room's host runs its relay and is not in its group:
-        // it is not seated, and what it types is refused (see host_says).
         if let Some(host) = host {
-            host_intents = Some(host.intents);
-            if !self.relay.e2e() {
-                let joiner = Joiner::Host { name: host.name, key: host.key.public_key() };
-                self.host = Some(Member::new(self.relay.room(), host.key, &mut OsRng));
-                if let Ok(out) = self.relay.join(HOST, joiner, Transport::Frames, unix_now_ms()) {
-                    self.carry_out(out).await;
-                }
-            }
+            self.seat_host(host).await;
         }
         let mut progress = self.durable.as_ref().map(|d| d.progress.clone());
         let mut expiry = tokio::time::interval(EXPIRE_EVERY);
@@ -476,12 +491,9 @@ impl RoomTask {
                     Some(input) => self.input(input).await,
                     None => return,
                 },
-                intent = next_intent(&mut host_intents), if open => match intent {
-                    Some(intent) => self.host_intent(intent).await,
-                    None => host_intents = None,
-                },
                 () = progressed(&mut progress) => self.committed().await,
                 _ = expiry.tick() => {
+                    self.screen.tell_dropped();
                     if self.relay.expire(unix_now_ms()) {
                         self.hand_to_log();
                     }
@@ -523,7 +535,7 @@ impl RoomTask {
         if !durable.writer.write(Batch { entries, room_seq, forgotten, names }) && !durable.told {
             durable.told = true;
             let note = "the room's log writer has stopped: nothing more is acknowledged".to_owned();
-            let _ = self.events.try_send(NetEvent::RoomNote { note });
+            self.screen.note(note);
         }
         durable.handed = room_seq;
         durable.forgotten = forgotten;
@@ -560,8 +572,15 @@ impl RoomTask {
         self.members.store(self.relay.present(), Ordering::Relaxed);
     }
 
+    /// The time for the relay: the wall clock for what it keeps and
+    /// shows, the room's monotonic clock for its rate limits.
+    fn now(&self) -> relay::Now {
+        relay::Now { unix_ms: unix_now_ms(), mono: self.started.elapsed() }
+    }
+
     async fn input(&mut self, input: RoomInput) {
-        let now = unix_now_ms();
+        let clock = self.now();
+        let now = clock.unix_ms;
         let out = match input {
             RoomInput::Join { id, joiner, transport, out, kick, from } => {
                 let bound = match (&joiner, &self.binder) {
@@ -579,7 +598,7 @@ impl RoomTask {
                     _ => Ok(()),
                 };
                 let seated = bound.map_err(|why| (RefusalCode::Disconnected, why)).and_then(|()| {
-                    let joined = self.relay.join(id, joiner, transport, now);
+                    let joined = self.relay.join(id, joiner, transport, clock);
                     joined.map_err(|e| {
                         let code = match e {
                             relay::JoinError::Full(_) => RefusalCode::RoomFull,
@@ -603,13 +622,14 @@ impl RoomTask {
             RoomInput::Frame { id, frame } if self.bus.is_some() && frame.as_frame() == Some(&Frame::Who) => {
                 self.who(id, now)
             }
-            RoomInput::Frame { id, frame } => self.relay.frame(id, frame, now),
+            RoomInput::Frame { id, frame } => self.relay.frame(id, frame, clock),
             RoomInput::Malformed { id, why } => self.relay.expel(id, RefusalCode::BadMessage, &why, now),
-            RoomInput::Line { id, line } => self.relay.guest_line(id, &line, now),
+            RoomInput::Line { id, line } => self.relay.guest_line(id, &line, clock),
             RoomInput::Leave { id, reason } => {
                 self.seats.remove(&id);
                 self.relay.leave(id, &reason, now)
             }
+            RoomInput::Host(intent) => self.host_intent(intent, now).await,
             RoomInput::AlterNext { author } => {
                 self.alter = Some(author);
                 Vec::new()
@@ -624,17 +644,10 @@ impl RoomTask {
         self.carry_out(out).await;
     }
 
-    async fn host_intent(&mut self, intent: Intent) {
-        let now = unix_now_ms();
-        let out = match intent {
-            Intent::Say { kind, text, to } => self.host_says(kind, &text, to.as_deref(), now).await,
-            // A raw line (a script's stdin) is said as text.
-            Intent::Send(bytes) => {
-                let text = String::from_utf8_lossy(&bytes).trim_end_matches(['\r', '\n']).to_owned();
-                self.host_says(Kind::Text, &text, None, now).await
-            }
-            Intent::Who if self.bus.is_some() => self.who(HOST, now),
-            Intent::Who => self.relay.frame(HOST, Frame::Who.into(), now),
+    /// What only the room can do for its host; the host's seat's task
+    /// hands these on (see [`super::host`]).
+    async fn host_intent(&mut self, intent: Intent, now: u64) -> Vec<Output> {
+        match intent {
             Intent::Remove { name, ban } => match self.relay.remove(&name, ban, now) {
                 Ok((key, mut out)) => {
                     out.extend(self.spread_removal(key, ban, &name).await);
@@ -655,8 +668,7 @@ impl RoomTask {
                     // Seated on another relay of the room: removed there.
                     Some(key) => self.remove_elsewhere(key, ban, &name, now).await,
                     None => {
-                        self.report(vec![ChatEvent::Refused { code: RefusalCode::NoSuchMember, text: why }])
-                            .await;
+                        self.screen.host(ChatEvent::Refused { code: RefusalCode::NoSuchMember, text: why });
                         Vec::new()
                     }
                 },
@@ -672,18 +684,10 @@ impl RoomTask {
                     }
                     Err(why) => {
                         let text = format!("not invited: {why}");
-                        self.report(vec![ChatEvent::Refused { code: RefusalCode::BadMessage, text }]).await;
+                        self.screen.host(ChatEvent::Refused { code: RefusalCode::BadMessage, text });
                         Vec::new()
                     }
                 }
-            }
-            Intent::Ignore { .. } | Intent::Verify { .. } => {
-                if let Some(event) =
-                    self.host.as_mut().and_then(|member| super::member_command(member, &intent))
-                {
-                    self.report(vec![event]).await;
-                }
-                Vec::new()
             }
             Intent::KeyUpdate { .. } => {
                 for seat in self.seats.values() {
@@ -691,34 +695,35 @@ impl RoomTask {
                 }
                 Vec::new()
             }
-            // The room closes through its shutdown signal, not the host's
-            // seat; the tamper lab is for clients.
-            Intent::Close | Intent::TrustServer | Intent::Tamper(_) | Intent::TamperNext(_) => Vec::new(),
-        };
-        self.carry_out(out).await;
+            // What the host's seat does itself.
+            _ => Vec::new(),
+        }
     }
 
-    /// Signs what the host says and posts it like any member's message.
-    async fn host_says(&mut self, kind: Kind, text: &str, to: Option<&str>, now: u64) -> Vec<Output> {
-        let Some(member) = self.host.as_mut() else {
-            if self.relay.e2e() {
-                let text = "not sent: this room is end to end and its relay's host is not in its group; \
-                            to chat in it, join it with `tlschat connect` like any member"
-                    .to_owned();
-                self.report(vec![ChatEvent::Refused { code: RefusalCode::BadMessage, text }]).await;
+    /// Seats the host, with a task of its own (see [`super::host`]). An
+    /// end-to-end room's host runs its relay and is not in its group: it
+    /// is not seated, and its task refuses what it says.
+    async fn seat_host(&mut self, host: Host) {
+        let (member, from_room) = if self.relay.e2e() {
+            (None, None)
+        } else {
+            let joiner = Joiner::Host { name: host.name, key: host.key.public_key() };
+            let member = Member::new(self.relay.room(), host.key, &mut OsRng);
+            let (out, from_room) = mpsc::channel(SEAT_QUEUE);
+            self.seats.insert(HOST, SeatLink { out, kick: Arc::new(Notify::new()) });
+            if let Ok(out) = self.relay.join(HOST, joiner, Transport::Frames, self.now()) {
+                self.carry_out(out).await;
             }
-            return Vec::new();
+            (Some(member), Some(from_room))
         };
-        // A private line goes end to end, or waits for its group.
-        let (events, frames) = match member.say(kind, text, to, now) {
-            Ok(events) => (events, member.take_outgoing()),
-            Err(e) => (
-                vec![ChatEvent::Refused { code: RefusalCode::BadMessage, text: format!("not sent: {e}") }],
-                Vec::new(),
-            ),
+        let seat = super::host::HostSeat {
+            member,
+            from_room,
+            intents: host.intents,
+            room: self.inputs.clone(),
+            screen: self.screen.sibling(),
         };
-        self.report(events).await;
-        frames.into_iter().flat_map(|frame| self.relay.frame(HOST, Inbound::check(frame), now)).collect()
+        tokio::spawn(seat.run());
     }
 
     /// Carries out the relay's decisions, in order: at once, or, with the
@@ -749,10 +754,6 @@ impl RoomTask {
         let mut altered = false;
         while let Some(output) = work.pop_front() {
             match output {
-                Output::Send(HOST, bytes) => {
-                    let more = self.deliver_to_host(&bytes).await;
-                    work.extend(more);
-                }
                 Output::Send(id, mut bytes) => {
                     if let Some(forged) = self
                         .alter
@@ -765,6 +766,9 @@ impl RoomTask {
                     let Some(seat) = self.seats.get(&id) else { continue };
                     match seat.out.try_send(Out::Bytes(bytes)) {
                         Ok(()) => {}
+                        // The host's seat is not cut off: what its screen
+                        // could not keep up with is counted, and told.
+                        Err(TrySendError::Full(_)) if id == HOST => self.screen.missed(),
                         Err(TrySendError::Full(_)) => {
                             // Too slow to read: it goes, the room does not wait.
                             // Its connection stops writing and closes.
@@ -787,9 +791,7 @@ impl RoomTask {
                         }
                     }
                 }
-                Output::Note(note) => {
-                    let _ = self.events.send(NetEvent::RoomNote { note }).await;
-                }
+                Output::Note(note) => self.screen.note(note),
                 Output::Remote(id, remote) => {
                     let more = self.remote(id, remote).await;
                     work.extend(more);
@@ -1010,31 +1012,6 @@ impl RoomTask {
             }
         }
     }
-
-    /// The host's seat receives: its member checks what came, and what it
-    /// sends of itself (key packages, Welcomes) goes to the room, whose
-    /// decisions are returned.
-    async fn deliver_to_host(&mut self, bytes: &[u8]) -> Vec<Output> {
-        let Some(member) = self.host.as_mut() else { return Vec::new() };
-        let mut buffer = FrameBuffer::default();
-        buffer.push(bytes);
-        let mut events = Vec::new();
-        let now = unix_now_ms();
-        while let Ok(Some(frame)) = buffer.next_frame() {
-            if let Ok(more) = member.receive(frame, now) {
-                events.extend(more);
-            }
-        }
-        let frames = member.take_outgoing();
-        self.report(events).await;
-        frames.into_iter().flat_map(|frame| self.relay.frame(HOST, Inbound::check(frame), now)).collect()
-    }
-
-    async fn report(&self, events: Vec<ChatEvent>) {
-        for event in events {
-            let _ = self.events.send(NetEvent::Chat { peer: self.local, event }).await;
-        }
-    }
 }
 
 /// What an answer from another relay (or its absence) means for a seat.
@@ -1066,14 +1043,6 @@ async fn progressed(progress: &mut Option<watch::Receiver<Progress>>) {
 /// The next item of a channel; never, without one. Cancel-safe.
 async fn next_of<T>(rx: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
     match rx {
-        Some(rx) => rx.recv().await,
-        None => std::future::pending().await,
-    }
-}
-
-/// The host's next intent; never, without a host. Cancel-safe.
-async fn next_intent(intents: &mut Option<mpsc::Receiver<Intent>>) -> Option<Intent> {
-    match intents {
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,
     }
