@@ -520,6 +520,35 @@ fn the_room_orders_a_post_only_with_the_proof_its_seat_made() {
 }
 
 #[test]
+fn the_rate_limit_counts_on_the_monotonic_clock_not_the_wall_clock() {
+    use super::relay::Now;
+    use std::time::Duration;
+    let mut config = Config::new(ROOM);
+    config.rate = Rate { burst: 1, per_sec: 1, strikes: 50 };
+    let mut w = World::new(config);
+    w.join(1, "alice");
+    w.join(2, "bob");
+    let t = w.now;
+    let post = |w: &mut World, text: &str, now: Now| {
+        let (frame, _) = w.members.get_mut(&2).unwrap().compose(Kind::Text, text, None, t).unwrap();
+        let out = w.relay.frame(2, frame.into(), now);
+        w.apply(out);
+    };
+    let mono = |ms: u64| Duration::from_millis(ms);
+    post(&mut w, "one", Now { unix_ms: t, mono: mono(t) });
+    // The wall clock jumps an hour ahead: no token for that.
+    post(&mut w, "two", Now { unix_ms: t + 3_600_000, mono: mono(t) });
+    // It is set back, while a second passes: a token for the second.
+    post(&mut w, "three", Now { unix_ms: t - 500_000, mono: mono(t + 1000) });
+    assert_eq!(w.texts(1), ["bob:one", "bob:three"]);
+    let refused = w
+        .take(2)
+        .into_iter()
+        .filter(|e| matches!(e, ChatEvent::Refused { code: RefusalCode::RateLimited, .. }));
+    assert_eq!(refused.count(), 1);
+}
+
+#[test]
 fn an_oversized_message_is_refused_to_its_author_only() {
     let mut w = World::room();
     w.join(1, "alice");
@@ -706,7 +735,7 @@ fn a_stream_of_bad_posts_costs_tokens_and_strikes_then_disconnects() {
 }
 
 #[test]
-fn the_rate_is_checked_before_any_signature() {
+fn a_post_over_the_rate_is_refused_for_speed_whatever_its_signature() {
     let mut config = Config::new(ROOM);
     config.rate = Rate { burst: 1, per_sec: 1, strikes: 50 };
     let mut w = World::new(config);
@@ -714,7 +743,8 @@ fn the_rate_is_checked_before_any_signature() {
     w.join(2, "bob");
     w.take(1);
     w.say(1, "first");
-    // Out of tokens: a forged post is refused for speed, never opened.
+    // Out of tokens: a forged post is refused for speed; what its seat's
+    // check found is not looked at.
     let forged = w.forged(1, "forged", 30);
     w.post(1, &forged);
     let refusals: Vec<RefusalCode> = w
