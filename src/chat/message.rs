@@ -261,10 +261,10 @@ impl Verified {
 }
 
 impl Signed {
-    /// The proof that this message's signature holds, or the message back
-    /// when it does not.
-    pub fn verified(self) -> Result<Verified, Self> {
-        if self.valid { Ok(Verified(self)) } else { Err(self) }
+    /// The proof that this message's signature holds; `None` when it
+    /// does not.
+    pub fn verified(self) -> Option<Verified> {
+        self.valid.then_some(Verified(self))
     }
 }
 
@@ -390,17 +390,17 @@ pub(crate) mod tests {
         let verified = Signed::open(&bytes).unwrap().verified().unwrap();
         assert_eq!(verified.message().bytes(), bytes.as_slice());
         assert!(verified.message().valid());
-        // Every flipped bit that still parses gives the message back, unproved.
+        // Every flipped bit that still parses gives no proof.
         for i in 0..bytes.len() {
             let mut bad = bytes.clone();
             bad[i] ^= 0x80;
             if let Ok(m) = Signed::open(&bad) {
-                assert!(m.verified().is_err(), "byte {i} flipped is verified");
+                assert!(m.verified().is_none(), "byte {i} flipped is verified");
             }
         }
         // Signed by another key than the author's.
         let other = fields(&k, "proof").sign(&key(8)).unwrap();
-        assert!(Signed::open(&other).unwrap().verified().is_err());
+        assert!(Signed::open(&other).unwrap().verified().is_none());
     }
 
     proptest! {

@@ -199,10 +199,7 @@ impl Inbound {
     pub fn check(frame: Frame) -> Self {
         Self(match frame {
             Frame::Post { signed } => Checked::Post(match Signed::open(&signed) {
-                Ok(message) => match message.verified() {
-                    Ok(verified) => Opened::Verified(verified),
-                    Err(_) => Opened::BadSignature,
-                },
+                Ok(message) => message.verified().map_or(Opened::BadSignature, Opened::Verified),
                 Err(MessageError::TooLong { len }) => Opened::TooLong(len),
                 Err(e) => Opened::Malformed(e.to_string()),
             }),
