@@ -677,7 +677,7 @@ impl Server {
         let room = match &self.service {
             Service::Room { room, about } => {
                 let (out, inbox) = mpsc::channel(SEAT_QUEUE);
-                let seat = session::Seat {
+                let seat = session::RoomPlace {
                     room: room.clone(),
                     id: room.next_seat(),
                     out: Some(out),

@@ -343,7 +343,7 @@ fn batch(first: Arc<[u8]>, out: &mut mpsc::Receiver<Out>, held: &mut Option<Out>
 }
 
 /// A server connection's place in its room.
-pub(super) struct Seat {
+pub(super) struct RoomPlace {
     /// The room's task.
     pub(super) room: RoomHandle,
     /// This connection's seat.
@@ -372,7 +372,7 @@ pub(super) enum Role {
         contacts_dir: Option<PathBuf>,
     },
     /// A room's connection to one member.
-    Seat(Seat),
+    Seat(RoomPlace),
 }
 
 /// What a connection does with application data once the handshake is done.
