@@ -1,7 +1,7 @@
 //! The room's side of the chat protocol: who is in, what each frame that
 //! arrives means, and which frames go to whom. Sans-IO: the caller (one
 //! task in [`crate::net`]) feeds it joins, frames, guests' lines and
-//! leaves with the time, and carries out the [`Output`]s it returns in
+//! leaves with the time, and carries out the [`Decision`]s it returns in
 //! order. That one caller is what gives the room one total order.
 //!
 //! A message is encoded once: the same `Arc<[u8]>` goes to every member
@@ -113,7 +113,7 @@ pub struct Config {
     /// The room is ordered by a bus that several relays share
     /// (`listen --cluster`, [`crate::net::cluster`]): what this relay accepts
     /// (posts, guests' lines, joins and leaves it announces) it hands on as
-    /// [`Output::Publish`] instead of numbering it, and it fans out what
+    /// [`Decision::Publish`] instead of numbering it, and it fans out what
     /// the bus ordered, fed back through [`Relay::ordered`].
     pub bus: bool,
     /// The room is end to end (`listen --e2e`): one MLS group that the
@@ -232,9 +232,9 @@ impl From<Frame> for Inbound {
     }
 }
 
-/// What the caller must do, in order.
+/// One of the relay's decisions: what the caller must do, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Output {
+pub enum Decision {
     /// Send these bytes (a frame, or a guest's line) to this seat.
     Send(SeatId, Arc<[u8]>),
     /// Disconnect this seat, telling it why (the refusal is already queued
@@ -511,7 +511,7 @@ impl Relay {
         joiner: Joiner,
         transport: Transport,
         now: impl Into<Now>,
-    ) -> Result<Vec<Output>, JoinError> {
+    ) -> Result<Vec<Decision>, JoinError> {
         let now_ms = self.clock(now);
         if self.seats.contains_key(&id) {
             return Err(JoinError::Taken(id));
@@ -577,9 +577,9 @@ impl Relay {
                 seat.waiting = true;
             }
             let presence = Frame::Presence { room_seq: 0, joined: true, member: info, reason: String::new() };
-            let mut out = vec![Output::Publish(id, presence.encode().into())];
+            let mut out = vec![Decision::Publish(id, presence.encode().into())];
             if id != HOST {
-                out.push(Output::Note(note));
+                out.push(Decision::Note(note));
             }
             return Ok(out);
         }
@@ -598,7 +598,7 @@ impl Relay {
             self.broadcast(Some(id), &presence.encode().into(), &line, &mut out);
         }
         if id != HOST {
-            out.push(Output::Note(note));
+            out.push(Decision::Note(note));
         }
         if let Some(group) = self.group.as_mut() {
             group.joined(id, key);
@@ -609,7 +609,7 @@ impl Relay {
 
     /// What a seat hears on taking its seat: the welcome (with this
     /// room_seq), the history and, for members, who is here.
-    fn greet(&self, id: SeatId, now_ms: u64) -> Vec<Output> {
+    fn greet(&self, id: SeatId, now_ms: u64) -> Vec<Decision> {
         let mut out = Vec::new();
         let Some(seat) = self.seats.get(&id) else { return out };
         let (transport, info) = (seat.transport, seat.info(now_ms));
@@ -629,13 +629,13 @@ impl Relay {
             )
             .into_bytes(),
         };
-        out.push(Output::Send(id, welcome.into()));
+        out.push(Decision::Send(id, welcome.into()));
         for past in self.log.last(replayed) {
             let bytes = match transport {
                 Transport::Frames => past.frame.clone(),
                 Transport::Lines => past.line.clone(),
             };
-            out.push(Output::Send(id, bytes));
+            out.push(Decision::Send(id, bytes));
         }
         if transport == Transport::Frames {
             // Who is here: the most recently active, one frame whatever the
@@ -651,14 +651,14 @@ impl Relay {
             let mut members: Vec<MemberInfo> = recent.into_iter().map(|s| s.info(now_ms)).collect();
             members.extend(others.iter().cloned());
             most_recent(&mut members);
-            out.push(Output::Send(id, Frame::Roster { total, last: true, members }.encode().into()));
+            out.push(Decision::Send(id, Frame::Roster { total, last: true, members }.encode().into()));
         }
         out
     }
 
     /// Unseats `id` and tells everyone else; `reason` is empty when it
     /// left by itself.
-    pub fn leave(&mut self, id: SeatId, reason: &str, now_ms: u64) -> Vec<Output> {
+    pub fn leave(&mut self, id: SeatId, reason: &str, now_ms: u64) -> Vec<Decision> {
         let mut out = Vec::new();
         let announce = self.members() <= self.config.announce_up_to;
         let Some(seat) = self.seats.remove(&id) else { return out };
@@ -675,7 +675,7 @@ impl Relay {
         if announce && self.config.bus {
             let presence =
                 Frame::Presence { room_seq: 0, joined: false, member: info, reason: reason.to_owned() };
-            out.push(Output::Publish(id, presence.encode().into()));
+            out.push(Decision::Publish(id, presence.encode().into()));
         } else if announce {
             let line: Arc<[u8]> = format!("* {note}\n").into_bytes().into();
             let presence = Frame::Presence {
@@ -686,7 +686,7 @@ impl Relay {
             };
             self.broadcast(None, &presence.encode().into(), &line, &mut out);
         }
-        out.push(Output::Note(note));
+        out.push(Decision::Note(note));
         if let Some(group) = self.group.as_mut() {
             group.left(id);
             out.extend(self.group_task(now_ms));
@@ -697,7 +697,12 @@ impl Relay {
     /// The host removes a member: every seat of the key behind `name` is
     /// disconnected (code 6), and with `ban` the key is refused from now on.
     /// Returns the key, for the caller to keep a ban, and what to do.
-    pub fn remove(&mut self, name: &str, ban: bool, now_ms: u64) -> Result<([u8; 32], Vec<Output>), String> {
+    pub fn remove(
+        &mut self,
+        name: &str,
+        ban: bool,
+        now_ms: u64,
+    ) -> Result<([u8; 32], Vec<Decision>), String> {
         let wanted = name::key(name);
         let (key, standing) = self
             .seats
@@ -728,7 +733,7 @@ impl Relay {
 
     /// A frame from a member who speaks frames, checked by its seat's
     /// task ([`Inbound::check`]).
-    pub fn frame(&mut self, id: SeatId, frame: Inbound, now: impl Into<Now>) -> Vec<Output> {
+    pub fn frame(&mut self, id: SeatId, frame: Inbound, now: impl Into<Now>) -> Vec<Decision> {
         let now_ms = self.clock(now);
         let mut out = Vec::new();
         if !self.seats.contains_key(&id) {
@@ -760,7 +765,7 @@ impl Relay {
                 let chunks: Vec<&[MemberInfo]> = roster.chunks(MAX_ROSTER).collect();
                 for (i, chunk) in chunks.iter().enumerate() {
                     let frame = Frame::Roster { total, last: i + 1 == chunks.len(), members: chunk.to_vec() };
-                    out.push(Output::Send(id, frame.encode().into()));
+                    out.push(Decision::Send(id, frame.encode().into()));
                 }
             }
             frame @ (Frame::GroupCommit { .. }
@@ -780,7 +785,7 @@ impl Relay {
     }
 
     /// A line from a guest.
-    pub fn guest_line(&mut self, id: SeatId, text: &str, now: impl Into<Now>) -> Vec<Output> {
+    pub fn guest_line(&mut self, id: SeatId, text: &str, now: impl Into<Now>) -> Vec<Decision> {
         let now_ms = self.clock(now);
         let mut out = Vec::new();
         let (rate, mono) = (self.config.rate, self.mono);
@@ -798,7 +803,7 @@ impl Relay {
         let name = seat.name.clone();
         if self.config.bus {
             let entry = Frame::Guest { room_seq: 0, flags: 0, name, text: text.to_owned() };
-            out.push(Output::Publish(id, entry.encode().into()));
+            out.push(Decision::Publish(id, entry.encode().into()));
             return out;
         }
         self.room_seq += 1;
@@ -817,7 +822,7 @@ impl Relay {
         out
     }
 
-    fn post(&mut self, id: SeatId, opened: Opened, now_ms: u64, out: &mut Vec<Output>) {
+    fn post(&mut self, id: SeatId, opened: Opened, now_ms: u64, out: &mut Vec<Decision>) {
         let room = self.config.room;
         let (rate, mono) = (self.config.rate, self.mono);
         let Some(seat) = self.seats.get_mut(&id) else { return };
@@ -882,7 +887,7 @@ impl Relay {
                 let targets = self.member_seats(to, id);
                 if targets.is_empty() {
                     let text = "not sent: nobody with that key is in the room (private messages reach members with tlschat only)".to_owned();
-                    out.push(Output::Send(id, refusal(Transport::Frames, RefusalCode::NoSuchMember, text)));
+                    out.push(Decision::Send(id, refusal(Transport::Frames, RefusalCode::NoSuchMember, text)));
                     return;
                 }
                 let frame: Arc<[u8]> =
@@ -890,14 +895,14 @@ impl Relay {
                         .encode()
                         .into();
                 for target in targets {
-                    out.push(Output::Send(target, frame.clone()));
+                    out.push(Decision::Send(target, frame.clone()));
                 }
-                out.push(Output::Send(id, Frame::Ack { room_seq: 0, seq, private: true }.encode().into()));
+                out.push(Decision::Send(id, Frame::Ack { room_seq: 0, seq, private: true }.encode().into()));
             }
             None if self.config.bus => {
                 // Numbered, fanned out and acknowledged once the bus has it.
                 let entry = Frame::Deliver { room_seq: 0, flags: 0, author, signed: bytes.to_vec() };
-                out.push(Output::Publish(id, entry.encode().into()));
+                out.push(Decision::Publish(id, entry.encode().into()));
             }
             None => {
                 self.room_seq += 1;
@@ -915,7 +920,7 @@ impl Relay {
                 let past = Frame::Deliver { room_seq, flags: flags::HISTORY, author, signed: bytes.to_vec() };
                 self.remember(room_seq, now_ms, past.encode().into(), line.clone());
                 self.broadcast(Some(id), &live.encode().into(), &line, out);
-                out.push(Output::Send(id, Frame::Ack { room_seq, seq, private: false }.encode().into()));
+                out.push(Decision::Send(id, Frame::Ack { room_seq, seq, private: false }.encode().into()));
             }
         }
     }
@@ -923,7 +928,7 @@ impl Relay {
     /// Takes a token from a seat's bucket for an end-to-end frame; the host
     /// is not limited. False when the seat is gone or over its rate (the
     /// refusal is in `out`).
-    fn e2e_token(&mut self, id: SeatId, now_ms: u64, out: &mut Vec<Output>) -> bool {
+    fn e2e_token(&mut self, id: SeatId, now_ms: u64, out: &mut Vec<Decision>) -> bool {
         let (rate, mono) = (self.config.rate, self.mono);
         let Some(seat) = self.seats.get_mut(&id) else { return false };
         if id != HOST && !seat.take_token(rate, mono) {
@@ -937,7 +942,7 @@ impl Relay {
     /// [`MAX_PUBLISHED`]. The relay checks only that each says it is one.
     /// No rate token: the cap bounds what a seat holds, and a publish over
     /// it is refused as a strike.
-    fn publish(&mut self, id: SeatId, packages: Vec<Vec<u8>>, now_ms: u64, out: &mut Vec<Output>) {
+    fn publish(&mut self, id: SeatId, packages: Vec<Vec<u8>>, now_ms: u64, out: &mut Vec<Decision>) {
         let Some(seat) = self.seats.get_mut(&id) else { return };
         let problem = if packages.iter().any(|p| e2e::wire_format(p) != Some(wire::KEY_PACKAGE)) {
             Some("something published as a key package is not one")
@@ -960,7 +965,7 @@ impl Relay {
 
     /// The room's group has work: the task for its committer, handing out
     /// the key packages it needs (their owners told how many are left).
-    fn group_task(&mut self, now_ms: u64) -> Vec<Output> {
+    fn group_task(&mut self, now_ms: u64) -> Vec<Decision> {
         let mut out = Vec::new();
         let Some(group) = self.group.as_mut() else { return out };
         let seats = &mut self.seats;
@@ -968,31 +973,31 @@ impl Relay {
             let seat = seats.get_mut(&sid)?;
             let package = seat.packages.pop_front()?;
             let left = u16::try_from(seat.packages.len()).unwrap_or(u16::MAX);
-            out.push(Output::Send(sid, Frame::PackagesLeft { left }.encode().into()));
+            out.push(Decision::Send(sid, Frame::PackagesLeft { left }.encode().into()));
             Some(package)
         });
         if let Some((seat, task)) = task {
-            out.push(Output::Send(seat, task.encode().into()));
+            out.push(Decision::Send(seat, task.encode().into()));
         }
         out
     }
 
     /// Called now and then: a group task its committer let go unanswered
     /// for [`group::TASK_WAIT_MS`] goes to the next member in line.
-    pub fn group_tick(&mut self, now_ms: u64) -> Vec<Output> {
+    pub fn group_tick(&mut self, now_ms: u64) -> Vec<Decision> {
         let Some(group) = self.group.as_mut() else { return Vec::new() };
         if !group.overdue(now_ms) {
             return Vec::new();
         }
         let mut out =
-            vec![Output::Note("a group task went unanswered: the next member in line gets it".into())];
+            vec![Decision::Note("a group task went unanswered: the next member in line gets it".into())];
         out.extend(self.group_task(now_ms));
         out
     }
 
     /// A [`Frame::GroupCommit`], [`Frame::GroupSend`] or
     /// [`Frame::GroupWelcomePiece`]: see [`super::group`].
-    fn group_frame(&mut self, id: SeatId, frame: Frame, now_ms: u64, out: &mut Vec<Output>) {
+    fn group_frame(&mut self, id: SeatId, frame: Frame, now_ms: u64, out: &mut Vec<Decision>) {
         // A Welcome's later pieces take no rate token: its first did, and
         // one Welcome is at most `pieces::MAX_PIECES` pieces.
         let later_piece = matches!(frame, Frame::GroupWelcomePiece { index: 1.., .. });
@@ -1025,13 +1030,13 @@ impl Relay {
                     seat.strikes = 0;
                     seat.active_ms = now_ms;
                 }
-                out.extend(sends.into_iter().map(|(sid, bytes)| Output::Send(sid, bytes)));
+                out.extend(sends.into_iter().map(|(sid, bytes)| Decision::Send(sid, bytes)));
                 if commit {
                     out.extend(self.group_task(now_ms));
                 }
             }
             Err(group::Refusal::Retry { epoch, seq }) => {
-                out.push(Output::Send(id, Frame::GroupRetry { epoch, seq }.encode().into()))
+                out.push(Decision::Send(id, Frame::GroupRetry { epoch, seq }.encode().into()))
             }
             Err(group::Refusal::Refused(why)) => {
                 out.extend(self.refuse(id, RefusalCode::BadMessage, why.clone(), &why, now_ms))
@@ -1041,15 +1046,15 @@ impl Relay {
 
     /// A member asks for a key package of `key`'s: one is handed out (and
     /// its owner told how many are left), or an empty answer if none.
-    fn fetch(&mut self, id: SeatId, key: [u8; 32], now_ms: u64, out: &mut Vec<Output>) {
+    fn fetch(&mut self, id: SeatId, key: [u8; 32], now_ms: u64, out: &mut Vec<Decision>) {
         if !self.e2e_token(id, now_ms, out) {
             return;
         }
         match self.take_package(id, key, out) {
-            None if self.config.bus => out.push(Output::Remote(id, Remote::Fetch { key })),
+            None if self.config.bus => out.push(Decision::Remote(id, Remote::Fetch { key })),
             package => {
                 let package = package.unwrap_or_default();
-                out.push(Output::Send(id, Frame::KeyPackage { key, package }.encode().into()));
+                out.push(Decision::Send(id, Frame::KeyPackage { key, package }.encode().into()));
             }
         }
     }
@@ -1058,7 +1063,12 @@ impl Relay {
     /// `except`'s), telling its owner how many are left; `None` if no
     /// seat here has one. For [`Frame::Fetch`], and for another relay's
     /// fetch through the bus.
-    pub fn take_package(&mut self, except: SeatId, key: [u8; 32], out: &mut Vec<Output>) -> Option<Vec<u8>> {
+    pub fn take_package(
+        &mut self,
+        except: SeatId,
+        key: [u8; 32],
+        out: &mut Vec<Decision>,
+    ) -> Option<Vec<u8>> {
         let owner = self
             .seats
             .iter()
@@ -1070,7 +1080,7 @@ impl Relay {
             let seat = self.seats.get_mut(&o)?;
             let package = seat.packages.pop_front()?;
             let left = u16::try_from(seat.packages.len()).unwrap_or(u16::MAX);
-            out.push(Output::Send(o, Frame::PackagesLeft { left }.encode().into()));
+            out.push(Decision::Send(o, Frame::PackagesLeft { left }.encode().into()));
             Some(package)
         })
     }
@@ -1085,7 +1095,7 @@ impl Relay {
         seq: u64,
         message: Vec<u8>,
         now_ms: u64,
-        out: &mut Vec<Output>,
+        out: &mut Vec<Decision>,
     ) {
         if !self.e2e_token(id, now_ms, out) {
             return;
@@ -1105,7 +1115,7 @@ impl Relay {
         }
         let targets = self.member_seats(to, id);
         if targets.is_empty() && !self.config.bus {
-            out.push(Output::Send(id, sealed_nowhere()));
+            out.push(Decision::Send(id, sealed_nowhere()));
             return;
         }
         let Some(seat) = self.seats.get_mut(&id) else { return };
@@ -1115,17 +1125,17 @@ impl Relay {
             Frame::Sealed { room_seq: 0, from: seat.name.clone(), key: seat.key, message }.encode().into();
         let here = !targets.is_empty();
         for target in targets {
-            out.push(Output::Send(target, frame.clone()));
+            out.push(Decision::Send(target, frame.clone()));
         }
         if self.config.bus {
-            out.push(Output::Remote(id, Remote::Seal { to, seq, frame, here }));
+            out.push(Decision::Remote(id, Remote::Seal { to, seq, frame, here }));
         } else if seq != 0 {
-            out.push(Output::Send(id, Frame::Ack { room_seq: 0, seq, private: true }.encode().into()));
+            out.push(Decision::Send(id, Frame::Ack { room_seq: 0, seq, private: true }.encode().into()));
         }
     }
 
     /// A post refused for speed; enough refusals in a row disconnect.
-    fn throttled(&mut self, id: SeatId, now_ms: u64) -> Vec<Output> {
+    fn throttled(&mut self, id: SeatId, now_ms: u64) -> Vec<Decision> {
         let rate = self.config.rate;
         let text = format!(
             "not sent: slow down (at most {} messages at once, {} a second)",
@@ -1138,7 +1148,14 @@ impl Relay {
     /// a strike, and disconnects after [`Rate::strikes`] refusals in a row.
     /// The operator's note is sampled: the first refusal of a minute is
     /// told at once, the rest as a count when the minute is over.
-    fn refuse(&mut self, id: SeatId, code: RefusalCode, text: String, why: &str, now_ms: u64) -> Vec<Output> {
+    fn refuse(
+        &mut self,
+        id: SeatId,
+        code: RefusalCode,
+        text: String,
+        why: &str,
+        now_ms: u64,
+    ) -> Vec<Decision> {
         let rate = self.config.rate;
         let Some(seat) = self.seats.get_mut(&id) else { return Vec::new() };
         seat.strikes += 1;
@@ -1149,16 +1166,16 @@ impl Relay {
             };
             return self.expel(id, RefusalCode::Disconnected, &reason, now_ms);
         }
-        let mut out = vec![Output::Send(id, refusal(seat.transport, code, text))];
+        let mut out = vec![Decision::Send(id, refusal(seat.transport, code, text))];
         let refusals = &mut seat.refusals;
         if refusals.since_ms.is_none_or(|since| now_ms.saturating_sub(since) >= NOTE_EVERY_MS) {
             if refusals.untold > 0 {
-                out.push(Output::Note(format!(
+                out.push(Decision::Note(format!(
                     "{} more posts refused from {} in the last minute",
                     refusals.untold, seat.name
                 )));
             }
-            out.push(Output::Note(format!("refused a post from {}: {why}", seat.name)));
+            out.push(Decision::Note(format!("refused a post from {}: {why}", seat.name)));
             *refusals = Refusals { since_ms: Some(now_ms), untold: 0 };
         } else {
             refusals.untold += 1;
@@ -1168,12 +1185,12 @@ impl Relay {
 
     /// Tells a seat why it is being disconnected, announces its leaving
     /// and asks the caller to close it.
-    pub fn expel(&mut self, id: SeatId, code: RefusalCode, reason: &str, now_ms: u64) -> Vec<Output> {
+    pub fn expel(&mut self, id: SeatId, code: RefusalCode, reason: &str, now_ms: u64) -> Vec<Decision> {
         let Some(seat) = self.seats.get(&id) else { return Vec::new() };
         let mut out =
-            vec![Output::Send(id, refusal(seat.transport, code, format!("disconnected: {reason}")))];
+            vec![Decision::Send(id, refusal(seat.transport, code, format!("disconnected: {reason}")))];
         out.extend(self.leave(id, reason, now_ms));
-        out.push(Output::Close(id, reason.to_owned()));
+        out.push(Decision::Close(id, reason.to_owned()));
         out
     }
 
@@ -1236,13 +1253,13 @@ impl Relay {
         entry: &[u8],
         origin: Option<SeatId>,
         now_ms: u64,
-    ) -> Vec<Output> {
+    ) -> Vec<Decision> {
         let mut out = Vec::new();
         if room_seq <= self.room_seq {
             return out;
         }
         self.room_seq = room_seq;
-        let skipped = |why: &str| Output::Note(format!("skipped the bus's entry {room_seq}: {why}"));
+        let skipped = |why: &str| Decision::Note(format!("skipped the bus's entry {room_seq}: {why}"));
         let frame = match decode_entry(entry) {
             Ok(frame) => frame,
             Err(why) => {
@@ -1279,7 +1296,7 @@ impl Relay {
                 self.broadcast(origin, &live.encode().into(), &line, &mut out);
                 if let Some(id) = origin.filter(|id| self.seats.contains_key(id)) {
                     let ack = Frame::Ack { room_seq, seq: f.seq, private: false };
-                    out.push(Output::Send(id, ack.encode().into()));
+                    out.push(Decision::Send(id, ack.encode().into()));
                 }
             }
             Frame::Guest { flags: 0, name, text, .. } => {
@@ -1317,10 +1334,10 @@ impl Relay {
         out
     }
 
-    /// The bus did not take what `id` published ([`Output::Publish`]):
+    /// The bus did not take what `id` published ([`Decision::Publish`]):
     /// a post or a line is refused to its author (the connection kept), a
     /// join waiting for the bus is refused and closed.
-    pub fn unpublished(&mut self, id: SeatId, entry: &[u8], why: &str, now_ms: u64) -> Vec<Output> {
+    pub fn unpublished(&mut self, id: SeatId, entry: &[u8], why: &str, now_ms: u64) -> Vec<Decision> {
         let Some(seat) = self.seats.get(&id) else { return Vec::new() };
         let (transport, waiting) = (seat.transport, seat.waiting);
         match decode_entry(entry) {
@@ -1331,11 +1348,11 @@ impl Relay {
             Ok(Frame::Deliver { .. } | Frame::Guest { .. }) => {
                 let text = format!("not sent: the room's bus did not take it ({why})");
                 vec![
-                    Output::Send(id, refusal(transport, RefusalCode::Disconnected, text)),
-                    Output::Note(format!("the bus did not take an entry from seat {id}: {why}")),
+                    Decision::Send(id, refusal(transport, RefusalCode::Disconnected, text)),
+                    Decision::Note(format!("the bus did not take an entry from seat {id}: {why}")),
                 ]
             }
-            _ => vec![Output::Note(format!("the bus did not take an entry from seat {id}: {why}"))],
+            _ => vec![Decision::Note(format!("the bus did not take an entry from seat {id}: {why}"))],
         }
     }
 
@@ -1349,7 +1366,7 @@ impl Relay {
     /// is all, or the last frame's when more are kept: the member then asks
     /// again from there, and only from there. Each request costs a token of
     /// the member's rate.
-    fn resume(&mut self, id: SeatId, after: u64, now_ms: u64, out: &mut Vec<Output>) {
+    fn resume(&mut self, id: SeatId, after: u64, now_ms: u64, out: &mut Vec<Decision>) {
         let (rate, mono) = (self.config.rate, self.mono);
         let Some(seat) = self.seats.get_mut(&id) else { return };
         if id != HOST && !seat.take_token(rate, mono) {
@@ -1376,16 +1393,16 @@ impl Relay {
             _ => self.room_seq,
         };
         seat.resume = if more { ResumeState::Paged(upto) } else { ResumeState::Done };
-        out.extend(page.into_iter().map(|(_, frame)| Output::Send(id, frame)));
-        out.push(Output::Send(id, Frame::Resumed { after, upto, complete }.encode().into()));
+        out.extend(page.into_iter().map(|(_, frame)| Decision::Send(id, frame)));
+        out.push(Decision::Send(id, Frame::Resumed { after, upto, complete }.encode().into()));
     }
 
     /// A `Sealed` frame another relay routed to
     /// the seats of `to` here: queued for each; returns how many.
-    pub fn deliver_to_key(&self, to: [u8; 32], frame: &Arc<[u8]>, out: &mut Vec<Output>) -> usize {
+    pub fn deliver_to_key(&self, to: [u8; 32], frame: &Arc<[u8]>, out: &mut Vec<Decision>) -> usize {
         let targets = self.member_seats(to, SeatId::MAX);
         for &target in &targets {
-            out.push(Output::Send(target, frame.clone()));
+            out.push(Decision::Send(target, frame.clone()));
         }
         targets.len()
     }
@@ -1393,7 +1410,7 @@ impl Relay {
     /// Every seat of `key` is disconnected (code 6) with `reason`, and
     /// with `ban` the key is refused from now on: a removal the host of
     /// another relay of the room made.
-    pub fn remove_key(&mut self, key: [u8; 32], ban: bool, reason: &str, now_ms: u64) -> Vec<Output> {
+    pub fn remove_key(&mut self, key: [u8; 32], ban: bool, reason: &str, now_ms: u64) -> Vec<Decision> {
         let targets: Vec<SeatId> = self
             .seats
             .iter()
@@ -1446,7 +1463,13 @@ impl Relay {
 
     /// Queues `frame` for every seat that takes frames and `line` for
     /// every guest, except `except`.
-    fn broadcast(&self, except: Option<SeatId>, frame: &Arc<[u8]>, line: &Arc<[u8]>, out: &mut Vec<Output>) {
+    fn broadcast(
+        &self,
+        except: Option<SeatId>,
+        frame: &Arc<[u8]>,
+        line: &Arc<[u8]>,
+        out: &mut Vec<Decision>,
+    ) {
         for (&id, seat) in &self.seats {
             if Some(id) == except || seat.waiting {
                 continue;
@@ -1455,7 +1478,7 @@ impl Relay {
                 Transport::Frames => frame.clone(),
                 Transport::Lines => line.clone(),
             };
-            out.push(Output::Send(id, bytes));
+            out.push(Decision::Send(id, bytes));
         }
     }
 }

@@ -7,7 +7,7 @@ use super::frame::{Frame, FrameBuffer, RefusalCode, flags};
 use super::member::{AuthorCheck, ChatEvent, Member, SigCheck};
 use super::message::{Kind, MAX_TEXT};
 use super::printable;
-use super::relay::{Config, HOST, Joiner, Output, Rate, Relay, SeatId, Transport};
+use super::relay::{Config, Decision, HOST, Joiner, Rate, Relay, SeatId, Transport};
 use crate::tls::{Ed25519Key, SeededRng};
 
 const ROOM: [u8; 32] = [0x42; 32];
@@ -38,7 +38,7 @@ struct World {
     /// what a member sends in answer is queued behind what the relay
     /// already decided (else answered at once, nested).
     fifo: bool,
-    queue: std::collections::VecDeque<Output>,
+    queue: std::collections::VecDeque<Decision>,
     draining: bool,
     /// The `GroupWelcome` pieces the relay sends this seat, kept here
     /// instead of delivered: for a test that plays a lying relay.
@@ -115,7 +115,7 @@ impl World {
         self.apply(out);
     }
 
-    fn apply(&mut self, out: Vec<Output>) {
+    fn apply(&mut self, out: Vec<Decision>) {
         if !self.fifo {
             for o in out {
                 self.apply_one(o);
@@ -132,16 +132,16 @@ impl World {
         self.draining = false;
     }
 
-    fn apply_one(&mut self, o: Output) {
+    fn apply_one(&mut self, o: Decision) {
         match o {
-            Output::Send(id, bytes) => {
+            Decision::Send(id, bytes) => {
                 self.wire.extend_from_slice(&bytes);
                 self.deliver(id, &bytes);
             }
-            Output::Close(id, reason) => self.closed.push((id, reason)),
-            Output::Note(note) => self.notes.push(note),
-            Output::Publish(..) => unreachable!("a room without a bus publishes nothing"),
-            Output::Remote(..) => unreachable!("a room without a bus asks no other relay"),
+            Decision::Close(id, reason) => self.closed.push((id, reason)),
+            Decision::Note(note) => self.notes.push(note),
+            Decision::Publish(..) => unreachable!("a room without a bus publishes nothing"),
+            Decision::Remote(..) => unreachable!("a room without a bus asks no other relay"),
         }
     }
 
@@ -482,8 +482,8 @@ fn the_relay_refuses_forgeries_replays_other_rooms_and_other_keys() {
     // A guest cannot post signed messages at all.
     w.join_guest(3);
     let out = w.relay.frame(3, forged.into(), w.now);
-    assert!(out.iter().any(|o| matches!(o, Output::Send(3, _))));
-    assert!(!out.iter().any(|o| matches!(o, Output::Send(1, b) if b[0] == 0x82)));
+    assert!(out.iter().any(|o| matches!(o, Decision::Send(3, _))));
+    assert!(!out.iter().any(|o| matches!(o, Decision::Send(1, b) if b[0] == 0x82)));
 }
 
 #[test]
@@ -499,7 +499,7 @@ fn the_room_orders_a_post_only_with_the_proof_its_seat_made() {
     let before = w.relay.room_seq();
     let out = w.relay.frame(2, checked, w.now);
     assert_eq!(w.relay.room_seq(), before, "nothing was ordered");
-    assert!(out.iter().all(|o| !matches!(o, Output::Send(1, _))), "{out:?}");
+    assert!(out.iter().all(|o| !matches!(o, Decision::Send(1, _))), "{out:?}");
     // The genuine post is proved by the same check, and ordered.
     let (genuine, _) = w.members.get_mut(&2).unwrap().compose(Kind::Text, "mine", None, w.now).unwrap();
     let checked = super::relay::Inbound::check(genuine);
@@ -556,8 +556,8 @@ fn an_oversized_message_is_refused_to_its_author_only() {
     w.take(2);
     assert!(w.members.get_mut(&1).unwrap().compose(Kind::Text, &"x".repeat(MAX_TEXT + 1), None, 1).is_err());
     let out = w.relay.guest_line(1, &"x".repeat(MAX_TEXT + 1), w.now);
-    assert!(out.iter().all(|o| matches!(o, Output::Send(1, _) | Output::Note(_))), "{out:?}");
-    assert!(out.iter().any(|o| matches!(o, Output::Send(1, _))));
+    assert!(out.iter().all(|o| matches!(o, Decision::Send(1, _) | Decision::Note(_))), "{out:?}");
+    assert!(out.iter().any(|o| matches!(o, Decision::Send(1, _))));
 }
 
 #[test]
@@ -646,7 +646,7 @@ fn a_large_room_lists_everyone_on_who_in_several_frames_and_the_recent_on_joinin
     });
     assert_eq!(on_joining, Some((121, super::frame::MAX_ROSTER)));
     let out = w.relay.frame(500, Frame::Who.into(), w.now);
-    let frames = out.iter().filter(|o| matches!(o, Output::Send(500, _))).count();
+    let frames = out.iter().filter(|o| matches!(o, Decision::Send(500, _))).count();
     assert_eq!(frames, 3, "121 members in frames of {}", super::frame::MAX_ROSTER);
     w.apply(out);
     let rosters: Vec<_> = w
@@ -899,7 +899,7 @@ fn the_host_kicks_every_seat_of_a_key_and_a_ban_keeps_it_out() {
     w.relay.join(3, again.clone(), Transport::Frames, w.now).unwrap();
     let (_, out) = w.relay.remove("alice", true, w.now).unwrap();
     assert!(
-        out.iter().any(|o| matches!(o, Output::Close(3, why) if why.contains("banned by the host"))),
+        out.iter().any(|o| matches!(o, Decision::Close(3, why) if why.contains("banned by the host"))),
         "{out:?}"
     );
     assert_eq!(
@@ -1060,14 +1060,14 @@ impl World {
         let key = Ed25519Key::generate(&mut self.rng);
         let joiner = Joiner::Verified { name: "probe".into(), key: key.public_key() };
         let out = self.relay.join(999, joiner, Transport::Frames, self.now).unwrap();
-        let Some(Output::Send(_, welcome)) = out.first() else { panic!("{out:?}") };
+        let Some(Decision::Send(_, welcome)) = out.first() else { panic!("{out:?}") };
         let mut buffer = FrameBuffer::default();
         buffer.push(welcome);
         let Some(Frame::Welcome { room_seq, .. }) = buffer.next_frame().unwrap() else { panic!() };
         let out = out
             .into_iter()
             .chain(self.relay.leave(999, "", self.now))
-            .filter(|o| !matches!(o, Output::Send(999, _)))
+            .filter(|o| !matches!(o, Decision::Send(999, _)))
             .collect();
         self.apply(out);
         // The probe's join took a number; the answer was made before it.
@@ -1118,10 +1118,10 @@ fn a_resume_is_answered_in_bounded_pages_once_per_connection_and_a_mark_from_the
         w.say(1, &format!("m{i}"));
         w.now += 1000;
     }
-    let frames = |out: &[Output]| out.iter().filter(|o| matches!(o, Output::Send(2, _))).count();
-    let resumed = |out: &[Output]| {
+    let frames = |out: &[Decision]| out.iter().filter(|o| matches!(o, Decision::Send(2, _))).count();
+    let resumed = |out: &[Decision]| {
         let last = out.iter().rev().find_map(|o| match o {
-            Output::Send(2, bytes) => Some(bytes),
+            Decision::Send(2, bytes) => Some(bytes),
             _ => None,
         });
         let mut buffer = FrameBuffer::default();
@@ -1148,7 +1148,7 @@ fn a_resume_is_answered_in_bounded_pages_once_per_connection_and_a_mark_from_the
     // From beyond the room's order: nothing, and nothing is missing from it.
     w.join(3, "carol");
     let out = w.relay.frame(3, Frame::Resume { after: u64::MAX }.into(), w.now);
-    let [Output::Send(3, only)] = &out[..] else { panic!("{out:?}") };
+    let [Decision::Send(3, only)] = &out[..] else { panic!("{out:?}") };
     buffer.push(only);
     assert!(matches!(
         buffer.next_frame().unwrap(),
@@ -1290,7 +1290,7 @@ impl World {
         let out = self.relay.frame(from, frame.into(), self.now);
         let mut frames = Vec::new();
         for o in out {
-            if let Output::Send(id, bytes) = o
+            if let Decision::Send(id, bytes) = o
                 && id == to
             {
                 let mut buffer = FrameBuffer::default();
@@ -1470,7 +1470,7 @@ fn oversized_sealed_messages_and_key_packages_are_refused_and_reach_nobody() {
     let mut package = vec![0, 1, 0, 5];
     package.resize(super::frame::MAX_KEY_PACKAGE + 1, 0);
     let out = w.relay.frame(1, Frame::Publish { packages: vec![package] }.into(), w.now);
-    assert!(out.iter().any(|o| matches!(o, Output::Send(1, bytes) if bytes[0] == 0x87)), "{out:?}");
+    assert!(out.iter().any(|o| matches!(o, Decision::Send(1, bytes) if bytes[0] == 0x87)), "{out:?}");
 }
 
 #[test]

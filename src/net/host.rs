@@ -14,7 +14,7 @@
 
 use tokio::sync::mpsc;
 
-use super::relay::{Out, RoomInput};
+use super::relay::{RoomInput, ToSeat};
 use super::screen::Screen;
 use super::{Intent, unix_now_ms};
 use crate::chat::relay::{HOST, Inbound};
@@ -26,7 +26,7 @@ pub(super) struct HostSeat {
     /// runs its relay but is not in its group (not seated).
     pub(super) member: Option<Member>,
     /// What the room queues for the host's seat; `None` when not seated.
-    pub(super) from_room: Option<mpsc::Receiver<Out>>,
+    pub(super) from_room: Option<mpsc::Receiver<ToSeat>>,
     /// What the host types.
     pub(super) intents: mpsc::Receiver<Intent>,
     /// The room's inputs. Weak: the room ends when its handles are gone,
@@ -45,15 +45,15 @@ impl HostSeat {
         while intents_open || self.from_room.is_some() {
             tokio::select! {
                 out = next_out(&mut self.from_room) => match out {
-                    Some(Out::Bytes(bytes)) => {
+                    Some(ToSeat::Bytes(bytes)) => {
                         buffer.push(&bytes);
                         if !self.receive(&mut buffer).await {
                             return;
                         }
                     }
                     // The host has no TLS connection to update.
-                    Some(Out::KeyUpdate) => {}
-                    Some(Out::Close) | None => self.from_room = None,
+                    Some(ToSeat::KeyUpdate) => {}
+                    Some(ToSeat::Close) | None => self.from_room = None,
                 },
                 intent = self.intents.recv(), if intents_open => match intent {
                     Some(intent) => {
@@ -172,7 +172,7 @@ impl HostSeat {
 
 /// The room's next order for the host's seat; never, when not seated.
 /// Cancel-safe.
-async fn next_out(rx: &mut Option<mpsc::Receiver<Out>>) -> Option<Out> {
+async fn next_out(rx: &mut Option<mpsc::Receiver<ToSeat>>) -> Option<ToSeat> {
     match rx {
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,

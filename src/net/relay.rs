@@ -36,7 +36,7 @@ use super::screen::Screen;
 use super::{Intent, NetEvent, unix_now_ms};
 use crate::chat::frame::RefusalCode;
 use crate::chat::peers::{self, Asked, Done, Peers};
-use crate::chat::relay::{self, HOST, Inbound, Joiner, Output, Relay, Remote, SeatId, Transport};
+use crate::chat::relay::{self, Decision, HOST, Inbound, Joiner, Relay, Remote, SeatId, Transport};
 use crate::chat::{ChatEvent, Frame, Member};
 use crate::net::cluster::{Cluster, Entries, Ordered, Signal, Signals};
 use crate::store::room_log::{Batch, Progress, RoomLog, StoreError, Writer};
@@ -64,7 +64,7 @@ const EXPIRE_EVERY: Duration = Duration::from_secs(60);
 
 /// What the room asks of one connection.
 #[derive(Debug)]
-pub(super) enum Out {
+pub(super) enum ToSeat {
     /// Send these bytes (one frame, or one guest line).
     Bytes(Arc<[u8]>),
     /// Send a KeyUpdate (the host's `/rekey`).
@@ -81,7 +81,7 @@ pub(super) enum RoomInput {
         id: SeatId,
         joiner: Joiner,
         transport: Transport,
-        out: mpsc::Sender<Out>,
+        out: mpsc::Sender<ToSeat>,
         kick: Arc<Notify>,
         from: IpAddr,
     },
@@ -331,7 +331,7 @@ struct Durable {
     forgotten: u64,
     /// What the relay decided, in order, each held until the `room_seq`
     /// with it, and the batches handed before it, are committed.
-    waiting: VecDeque<((u64, u64), Vec<Output>)>,
+    waiting: VecDeque<((u64, u64), Vec<Decision>)>,
     /// Whether the operator was told that writing fails.
     told: bool,
 }
@@ -412,12 +412,12 @@ const COMPLAIN_EVERY_MS: u64 = 10_000;
 impl BusLink {
     /// A note of something another relay sent that was refused, unless
     /// one was made in the last [`COMPLAIN_EVERY_MS`].
-    fn complain(&mut self, now: u64, note: String) -> Option<Output> {
+    fn complain(&mut self, now: u64, note: String) -> Option<Decision> {
         if self.complained_ms.is_some_and(|at| now.saturating_sub(at) < COMPLAIN_EVERY_MS) {
             return None;
         }
         self.complained_ms = Some(now);
-        Some(Output::Note(note))
+        Some(Decision::Note(note))
     }
 }
 
@@ -427,7 +427,7 @@ const CATCH_UP_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// How the room reaches one seat's connection.
 struct SeatLink {
-    out: mpsc::Sender<Out>,
+    out: mpsc::Sender<ToSeat>,
     kick: Arc<Notify>,
 }
 
@@ -549,13 +549,13 @@ impl RoomTask {
         match (&failing, durable.told) {
             (Some(why), false) => {
                 durable.told = true;
-                notes.push(Output::Note(format!(
+                notes.push(Decision::Note(format!(
                     "{why}; messages wait, unacknowledged, until it can be written (tried every second)"
                 )));
             }
             (None, true) => {
                 durable.told = false;
-                notes.push(Output::Note("the room's log is written again".to_owned()));
+                notes.push(Decision::Note("the room's log is written again".to_owned()));
             }
             _ => {}
         }
@@ -613,9 +613,9 @@ impl RoomTask {
                         outputs
                     }
                     Err((code, refusal)) => {
-                        let _ = out.try_send(Out::Bytes(relay::refusal(transport, code, refusal.clone())));
-                        let _ = out.try_send(Out::Close);
-                        vec![Output::Note(format!("refused a member: {refusal}"))]
+                        let _ = out.try_send(ToSeat::Bytes(relay::refusal(transport, code, refusal.clone())));
+                        let _ = out.try_send(ToSeat::Close);
+                        vec![Decision::Note(format!("refused a member: {refusal}"))]
                     }
                 }
             }
@@ -646,7 +646,7 @@ impl RoomTask {
 
     /// What only the room can do for its host; the host's seat's task
     /// hands these on (see [`super::host`]).
-    async fn host_intent(&mut self, intent: Intent, now: u64) -> Vec<Output> {
+    async fn host_intent(&mut self, intent: Intent, now: u64) -> Vec<Decision> {
         match intent {
             Intent::Remove { name, ban } => match self.relay.remove(&name, ban, now) {
                 Ok((key, mut out)) => {
@@ -659,7 +659,7 @@ impl RoomTask {
                             }
                         };
                         if let Err(why) = kept {
-                            out.push(Output::Note(format!("the ban of {name} is not kept: {why}")));
+                            out.push(Decision::Note(format!("the ban of {name} is not kept: {why}")));
                         }
                     }
                     out
@@ -680,7 +680,7 @@ impl RoomTask {
                 };
                 match done {
                     Ok(()) => {
-                        vec![Output::Note(format!("invited {name} with the key {}", fingerprint.short()))]
+                        vec![Decision::Note(format!("invited {name} with the key {}", fingerprint.short()))]
                     }
                     Err(why) => {
                         let text = format!("not invited: {why}");
@@ -691,7 +691,7 @@ impl RoomTask {
             }
             Intent::KeyUpdate { .. } => {
                 for seat in self.seats.values() {
-                    let _ = seat.out.try_send(Out::KeyUpdate);
+                    let _ = seat.out.try_send(ToSeat::KeyUpdate);
                 }
                 Vec::new()
             }
@@ -730,7 +730,7 @@ impl RoomTask {
     /// log on disk, once the room's last `room_seq` is committed (behind
     /// anything already waiting). A seat whose queue is full is expelled,
     /// which may decide more.
-    async fn carry_out(&mut self, outputs: Vec<Output>) {
+    async fn carry_out(&mut self, outputs: Vec<Decision>) {
         let mut next = outputs;
         while !next.is_empty() {
             self.hand_to_log();
@@ -748,13 +748,13 @@ impl RoomTask {
 
     /// Carries out `outputs` now, in order; returns what the relay decided
     /// meanwhile (seats expelled as too slow).
-    async fn execute(&mut self, outputs: Vec<Output>) -> Vec<Output> {
+    async fn execute(&mut self, outputs: Vec<Decision>) -> Vec<Decision> {
         let mut work = VecDeque::from(outputs);
         let mut follow = Vec::new();
         let mut altered = false;
         while let Some(output) = work.pop_front() {
             match output {
-                Output::Send(id, mut bytes) => {
+                Decision::Send(id, mut bytes) => {
                     if let Some(forged) = self
                         .alter
                         .as_deref()
@@ -764,7 +764,7 @@ impl RoomTask {
                         altered = true;
                     }
                     let Some(seat) = self.seats.get(&id) else { continue };
-                    match seat.out.try_send(Out::Bytes(bytes)) {
+                    match seat.out.try_send(ToSeat::Bytes(bytes)) {
                         Ok(()) => {}
                         // The host's seat is not cut off: what its screen
                         // could not keep up with is counted, and told.
@@ -782,21 +782,21 @@ impl RoomTask {
                         Err(TrySendError::Closed(_)) => {}
                     }
                 }
-                Output::Close(id, _) => {
+                Decision::Close(id, _) => {
                     if let Some(seat) = self.seats.remove(&id) {
                         // After what is queued; a member whose queue is full
                         // is cut at once.
-                        if seat.out.try_send(Out::Close).is_err() {
+                        if seat.out.try_send(ToSeat::Close).is_err() {
                             seat.kick.notify_one();
                         }
                     }
                 }
-                Output::Note(note) => self.screen.note(note),
-                Output::Remote(id, remote) => {
+                Decision::Note(note) => self.screen.note(note),
+                Decision::Remote(id, remote) => {
                     let more = self.remote(id, remote).await;
                     work.extend(more);
                 }
-                Output::Publish(id, entry) => {
+                Decision::Publish(id, entry) => {
                     let Some(bus) = &self.bus else { continue };
                     // Sent in the relay's order; the acknowledgement is
                     // awaited apart, so that the room goes on meanwhile.
@@ -824,7 +824,7 @@ impl RoomTask {
 
     /// `/who` in a room on a bus: this relay's seats, then those the other
     /// relays listed, [`MAX_WHO`] at most (the count says all).
-    fn who(&self, id: SeatId, now: u64) -> Vec<Output> {
+    fn who(&self, id: SeatId, now: u64) -> Vec<Decision> {
         let Some(bus) = &self.bus else { return Vec::new() };
         if self.relay.name(id).is_none() {
             return Vec::new();
@@ -834,7 +834,7 @@ impl RoomTask {
         let room = MAX_WHO.saturating_sub(members.len());
         members.extend(bus.peers.members().take(room).cloned());
         members.truncate(MAX_WHO);
-        peers::roster_frames(&members, total).into_iter().map(|f| Output::Send(id, f.into())).collect()
+        peers::roster_frames(&members, total).into_iter().map(|f| Decision::Send(id, f.into())).collect()
     }
 
     /// A heartbeat: relays gone quiet are forgotten, questions unanswered
@@ -847,7 +847,7 @@ impl RoomTask {
         let mut out = Vec::new();
         let gone = bus.peers.expire(now);
         for (relay, n) in &gone {
-            out.push(Output::Note(format!(
+            out.push(Decision::Note(format!(
                 "the relay {relay} of this room went quiet: its {n} member(s) are no longer listed"
             )));
         }
@@ -886,7 +886,9 @@ impl RoomTask {
                 Ok(heard) => {
                     if heard.new {
                         bus.due = true;
-                        out.push(Output::Note(format!("another relay of this room is on the bus: {relay}")));
+                        out.push(Decision::Note(format!(
+                            "another relay of this room is on the bus: {relay}"
+                        )));
                     }
                     if heard.listed {
                         self.relay.seated_elsewhere(bus.peers.members(), bus.peers.count());
@@ -906,7 +908,7 @@ impl RoomTask {
                 if let Some(reply) = reply
                     && let Err(why) = cluster.answer(&reply, peers::package_answer(key, package)).await
                 {
-                    out.push(Output::Note(format!("answering another relay's fetch: {why}")));
+                    out.push(Decision::Note(format!("answering another relay's fetch: {why}")));
                 }
             }
             Signal::Sealed { payload, reply } => {
@@ -931,11 +933,11 @@ impl RoomTask {
                         // Kept in this relay's members file too (and the
                         // bus, where it is already).
                         if let Err(why) = binder.ban(&name, &key) {
-                            out.push(Output::Note(format!("the ban of {name} is not kept: {why}")));
+                            out.push(Decision::Note(format!("the ban of {name} is not kept: {why}")));
                         }
                     }
                     let what = if ban { "banned" } else { "removed" };
-                    out.push(Output::Note(format!("{name} was {what} by the host of another relay")));
+                    out.push(Decision::Note(format!("{name} was {what} by the host of another relay")));
                 }
                 Err(why) => out.extend(bus.complain(now, format!("refused another relay's removal: {why}"))),
             },
@@ -945,36 +947,38 @@ impl RoomTask {
 
     /// The host removed (or banned) `key`, known as `name`: every relay
     /// of the room is told to do the same.
-    async fn spread_removal(&self, key: [u8; 32], ban: bool, name: &str) -> Vec<Output> {
+    async fn spread_removal(&self, key: [u8; 32], ban: bool, name: &str) -> Vec<Decision> {
         let Some(bus) = &self.bus else { return Vec::new() };
         if key == [0; 32] {
             return Vec::new();
         }
         match bus.cluster.remove(peers::removal(&key, ban, name)).await {
             Ok(()) => Vec::new(),
-            Err(why) => vec![Output::Note(format!("the other relays were not told to remove {name}: {why}"))],
+            Err(why) => {
+                vec![Decision::Note(format!("the other relays were not told to remove {name}: {why}"))]
+            }
         }
     }
 
     /// The host removes `name`, seated on another relay only, as `key`.
-    async fn remove_elsewhere(&mut self, key: [u8; 32], ban: bool, name: &str, now: u64) -> Vec<Output> {
+    async fn remove_elsewhere(&mut self, key: [u8; 32], ban: bool, name: &str, now: u64) -> Vec<Decision> {
         let mut out = Vec::new();
         if ban {
             out.extend(self.relay.remove_key(key, true, "banned by the host", now));
             if let Some(Err(why)) = self.binder.as_ref().map(|binder| binder.ban(name, &key)) {
-                out.push(Output::Note(format!("the ban of {name} is not kept: {why}")));
+                out.push(Decision::Note(format!("the ban of {name} is not kept: {why}")));
             }
         }
         out.extend(self.spread_removal(key, ban, name).await);
         let what = if ban { "banned" } else { "removed" };
-        out.push(Output::Note(format!("{name} {what} (seated on another relay of the room)")));
+        out.push(Decision::Note(format!("{name} {what} (seated on another relay of the room)")));
         out
     }
 
     /// An end-to-end request for seats of another relay: asked of the
     /// relays holding the key (see [`crate::chat::peers`]), answered when
     /// they answer; or answered now when none holds it.
-    async fn remote(&mut self, id: SeatId, remote: Remote) -> Vec<Output> {
+    async fn remote(&mut self, id: SeatId, remote: Remote) -> Vec<Decision> {
         let now = unix_now_ms();
         let Some(bus) = self.bus.as_mut() else { return Vec::new() };
         match remote {
@@ -987,7 +991,7 @@ impl RoomTask {
                     }
                     return bus.asked.answer(q, &[]).into_iter().flat_map(done).collect();
                 }
-                vec![Output::Send(id, Frame::KeyPackage { key, package: Vec::new() }.encode().into())]
+                vec![Decision::Send(id, Frame::KeyPackage { key, package: Vec::new() }.encode().into())]
             }
             Remote::Seal { to, seq, frame, here } => {
                 let relays = bus.peers.holding(&to);
@@ -1000,7 +1004,7 @@ impl RoomTask {
                     return done(Done::Sealed { seat: id, seq, reached: true });
                 }
                 let Some(questions) = bus.asked.seal(id, seq, relays.len(), now) else {
-                    return vec![Output::Send(id, relay::sealed_nowhere())];
+                    return vec![Decision::Send(id, relay::sealed_nowhere())];
                 };
                 let mut out = Vec::new();
                 for (relay, q) in relays.iter().zip(questions) {
@@ -1015,16 +1019,16 @@ impl RoomTask {
 }
 
 /// What an answer from another relay (or its absence) means for a seat.
-fn done(done: Done) -> Vec<Output> {
+fn done(done: Done) -> Vec<Decision> {
     match done {
         Done::Package { seat, key, package } => {
-            vec![Output::Send(seat, Frame::KeyPackage { key, package }.encode().into())]
+            vec![Decision::Send(seat, Frame::KeyPackage { key, package }.encode().into())]
         }
         Done::Sealed { seat, seq, reached: true } if seq != 0 => {
-            vec![Output::Send(seat, Frame::Ack { room_seq: 0, seq, private: true }.encode().into())]
+            vec![Decision::Send(seat, Frame::Ack { room_seq: 0, seq, private: true }.encode().into())]
         }
         Done::Sealed { reached: true, .. } => Vec::new(),
-        Done::Sealed { seat, reached: false, .. } => vec![Output::Send(seat, relay::sealed_nowhere())],
+        Done::Sealed { seat, reached: false, .. } => vec![Decision::Send(seat, relay::sealed_nowhere())],
     }
 }
 

@@ -239,9 +239,9 @@ fn chat(corpus: &mut Corpus) {
     let mut received: HashMap<SeatId, Vec<Vec<u8>>> = HashMap::new();
     let mut posted: Vec<Frame> = Vec::new();
 
-    let mut apply = |outputs: Vec<relay::Output>, members: &mut HashMap<SeatId, Member>| {
+    let mut apply = |outputs: Vec<relay::Decision>, members: &mut HashMap<SeatId, Member>| {
         for output in outputs {
-            let relay::Output::Send(id, bytes) = output else { continue };
+            let relay::Decision::Send(id, bytes) = output else { continue };
             received.entry(id).or_default().push(bytes.to_vec());
             if let Some(member) = members.get_mut(&id) {
                 let mut buffer = FrameBuffer::default();
