@@ -115,9 +115,9 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
         let mitm = Mitm::start(cert, opts.tls.suites.clone(), None, about)
             .await
             .context("cannot start the lab's interceptor on a loopback port")?;
-        Lab { enabled: true, mitm: Some(mitm), demo: None }
+        Some(Lab::new(Some(mitm), None))
     } else {
-        Lab::off()
+        None
     };
     let dial = Dial {
         lab,
@@ -154,8 +154,9 @@ pub(super) struct Dial<'a> {
     pub(super) plan: Option<Plan>,
     /// Our display name, to explain a room's refusal.
     pub(super) identity: Option<String>,
-    /// What `/tamper` may do (see [`super::lab`]).
-    pub(super) lab: Lab,
+    /// The tamper lab (see [`super::lab`]): `None`, `/tamper` only says
+    /// how to enable it.
+    pub(super) lab: Option<Lab>,
     /// `--pcap`: where the connection is recorded (its secrets reach it
     /// through `config`'s key log).
     pub(super) capture: Option<Arc<Capture>>,
@@ -166,7 +167,7 @@ pub(super) struct Dial<'a> {
     pub(super) reveal_out: super::RevealOut,
     /// Other addresses of the room, tried in turn when one fails.
     pub(super) also: Vec<(String, u16)>,
-    /// Connect again by itself when the connection drops (see [`super::lab`]).
+    /// Connect again by itself when the connection drops (see [`super::client`]).
     pub(super) reconnect: bool,
 }
 
@@ -239,6 +240,8 @@ pub(super) async fn join(dial: Dial<'_>, step_delay: Duration, step: bool, out: 
         reconnect,
     } = dial;
     let reveal = config.reveal;
+    // The key schedule's commands, fed by the client's loop as events pass.
+    let commands = super::RevealCommands::new(reveal_out);
     let target_conn = net::Dial {
         capture,
         contacts_dir,
@@ -250,11 +253,10 @@ pub(super) async fn join(dial: Dial<'_>, step_delay: Duration, step: bool, out: 
     let (intent_tx, intent_rx) = mpsc::channel(INPUT_QUEUE);
     // Until the server's key is trusted, lines wait at the gate.
     let (mut event_rx, intent_tx, mut guard) = guard(plan.as_ref(), event_rx, intent_tx, tui);
-    event_rx = super::reveal_commands(event_rx, reveal_out);
     let explain = |e| explain(plan.as_ref(), identity.as_deref(), e);
     if tui {
         let (pace, gate) = crate::tui::Pace::new(step_delay, step);
-        let session = super::lab::run(target_conn, lab, intent_rx, event_tx, gate);
+        let session = super::client::run(target_conn, lab, commands, intent_rx, event_tx, gate);
         let session = async { session.await.map_err(|e| explain(e).to_string()) };
         let events = log_to_file(event_rx, report::client_log_lines, &format!("tlschat: joining {target}"));
         let questions = guard.as_mut().and_then(|g| g.questions.take());
@@ -291,7 +293,7 @@ pub(super) async fn join(dial: Dial<'_>, step_delay: Duration, step: bool, out: 
         }
     });
 
-    let session = super::lab::run(target_conn, lab, intent_rx, event_tx, None);
+    let session = super::client::run(target_conn, lab, commands, intent_rx, event_tx, None);
     let log = async {
         while let Some(event) = event_rx.recv().await {
             out.print(&event, report::client_lines);

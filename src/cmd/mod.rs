@@ -53,6 +53,7 @@ macro_rules! say {
     }};
 }
 
+mod client;
 pub mod connect;
 pub mod demo;
 pub mod id;
@@ -369,57 +370,65 @@ impl RevealOut {
     }
 }
 
-/// Passes `events` on, feeding a key schedule with them for [`RevealOut`].
-/// A new handshake (the lab reconnects) starts a new schedule; the script
-/// keeps the latest connection's.
-fn reveal_commands(mut events: mpsc::Receiver<NetEvent>, out: RevealOut) -> mpsc::Receiver<NetEvent> {
-    if !out.wanted() {
-        return events;
+/// Feeds a key schedule with a client's events for [`RevealOut`], as the
+/// client's loop sees them (no task or channel of its own). A new
+/// handshake (the client connects again) starts a new schedule; the
+/// script keeps the latest connection's.
+pub(super) struct RevealCommands {
+    out: RevealOut,
+    schedule: crate::teach::schedule::Schedule,
+    printed: Vec<zeroize::Zeroizing<String>>,
+    warned: bool,
+}
+
+impl RevealCommands {
+    /// The schedule's commands where `out` says; `None` if nowhere.
+    pub(super) fn new(out: RevealOut) -> Option<Self> {
+        out.wanted().then(|| Self {
+            out,
+            schedule: crate::teach::schedule::Schedule::default(),
+            printed: Vec::new(),
+            warned: false,
+        })
     }
-    let (tx, rx) = mpsc::channel(events.max_capacity());
-    tokio::spawn(async move {
-        let mut schedule = crate::teach::schedule::Schedule::default();
-        let mut printed: Vec<zeroize::Zeroizing<String>> = Vec::new();
-        let mut warned = false;
-        while let Some(event) = events.recv().await {
-            let changed = match &event {
-                NetEvent::Step { step, .. } => {
-                    if step.number <= 1 && matches!(step.step, crate::tls::Step::Message { .. }) {
-                        schedule = crate::teach::schedule::Schedule::default();
-                    }
-                    schedule.step(step);
-                    false
+
+    /// Takes note of `event`: a handshake step, or a value revealed, which
+    /// rewrites the script and prints the commands it completes.
+    pub(super) fn see(&mut self, event: &NetEvent) {
+        let changed = match event {
+            NetEvent::Step { step, .. } => {
+                if step.number <= 1 && matches!(step.step, crate::tls::Step::Message { .. }) {
+                    self.schedule = crate::teach::schedule::Schedule::default();
                 }
-                NetEvent::Revealed { revealed, .. } => {
-                    schedule.reveal(revealed.clone());
-                    true
-                }
-                _ => false,
-            };
-            if changed {
-                if let Some(path) = &out.script
-                    && let Err(e) = write_secret(path, schedule.script().as_bytes())
-                    && !warned
-                {
-                    warned = true;
-                    eprintln!("tlschat: cannot write the key schedule script {}: {e}", path.display());
-                }
-                if out.print {
-                    for (name, proof) in schedule.named_proofs() {
-                        if printed.iter().any(|c| c.as_str() == proof.command.as_str()) {
-                            continue;
-                        }
-                        say!("# {name}: expect {}\n{}", proof.expected.as_str(), proof.command.as_str());
-                        printed.push(proof.command);
-                    }
-                }
+                self.schedule.step(step);
+                false
             }
-            if tx.send(event).await.is_err() {
-                return;
+            NetEvent::Revealed { revealed, .. } => {
+                self.schedule.reveal(revealed.clone());
+                true
+            }
+            _ => false,
+        };
+        if !changed {
+            return;
+        }
+        if let Some(path) = &self.out.script
+            && let Err(e) = write_secret(path, self.schedule.script().as_bytes())
+            && !self.warned
+        {
+            self.warned = true;
+            eprintln!("tlschat: cannot write the key schedule script {}: {e}", path.display());
+        }
+        if self.out.print {
+            for (name, proof) in self.schedule.named_proofs() {
+                if self.printed.iter().any(|c| c.as_str() == proof.command.as_str()) {
+                    continue;
+                }
+                say!("# {name}: expect {}\n{}", proof.expected.as_str(), proof.command.as_str());
+                self.printed.push(proof.command);
             }
         }
-    });
-    rx
+    }
 }
 
 /// Writes a file only its owner may read (0600), replacing it.

@@ -116,7 +116,7 @@ impl HostSeat {
             }
             // The room closes through its shutdown signal, not the host's
             // seat; the tamper lab is for clients.
-            Intent::Close | Intent::TrustServer | Intent::Tamper(_) | Intent::TamperNext(_) => true,
+            Intent::Close | Intent::TrustServer | Intent::Tamper(_) => true,
         }
     }
 

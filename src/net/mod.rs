@@ -30,6 +30,8 @@ mod addr;
 mod backoff;
 pub mod cluster;
 mod host;
+#[cfg(test)]
+mod lab_hook_tests;
 mod limits;
 mod relay;
 mod screen;
@@ -41,7 +43,7 @@ pub use backoff::Backoff;
 pub use limits::{DEFAULT_UNVERIFIED_PER_ADDRESS, Limits, Refusal, open_file_limit, raise_open_file_limit};
 pub use relay::{
     Binder, Bus, Host, MAX_UNCOMMITTED, Reopened, RoomHandle, SEAT_QUEUE, start as start_room, start_durable,
-    start_on_bus as start_room_on_bus,
+    start_on_bus as start_room_on_bus, start_with_hook as start_room_with_hook,
 };
 
 use std::io;
@@ -56,6 +58,7 @@ use tokio::time::{Instant, timeout_at};
 
 use self::session::{Inbox, Role, TlsStream};
 use crate::chat::{ChatEvent, Kind};
+use crate::teach::lab::ConnectionHook;
 use crate::teach::pcap::{Capture, Opener};
 use crate::tls::{
     self, AlertDescription, CertSummary, ClientConfig, Connection, Direction, Event, Fingerprint,
@@ -122,12 +125,10 @@ pub enum Intent {
     /// sends its second flight (its certificate, its Finished) and joins.
     /// Acted on at once; nothing is queued before it.
     TrustServer,
-    /// The tamper lab (`/tamper`): the reconnecting loop of `demo` and
-    /// `connect --lab` acts on it, and hands the record-level cases to the
-    /// connection as [`Intent::TamperNext`].
+    /// The tamper lab (`/tamper`): the client's loop (`cmd`) hands it to
+    /// the lab, which acts through the hook it gave the connection
+    /// ([`Dial::hook`]); a connection itself ignores it.
     Tamper(crate::teach::lab::Case),
-    /// The tamper lab: apply this to the records of the next line said.
-    TamperNext(crate::teach::lab::Wire),
 }
 
 /// Which side ended a connection cleanly.
@@ -479,6 +480,10 @@ pub struct Dial {
     /// Connect again by itself (with [`Backoff`]) when a connection that
     /// got into the room drops.
     pub reconnect: bool,
+    /// The tamper lab's hook: it makes the engine and seals the lines it
+    /// tampers with. `None` (every connection but the lab's): the engine
+    /// is [`Connection::client`] and lines are sealed as they are.
+    pub hook: Option<Arc<dyn ConnectionHook>>,
 }
 
 impl Dial {
@@ -500,6 +505,7 @@ impl Dial {
             contacts_dir: None,
             also: Vec::new(),
             reconnect: false,
+            hook: None,
         }
     }
 
@@ -524,7 +530,7 @@ pub async fn connect(
     events: mpsc::Sender<NetEvent>,
     step: Option<StepGate>,
 ) -> Result<(), NetError> {
-    let Dial { host, port, server_name, config, handshake_timeout, capture, contacts_dir, .. } = dial;
+    let Dial { host, port, server_name, config, handshake_timeout, capture, contacts_dir, hook, .. } = dial;
     let start = Instant::now();
     let tcp = timeout_at(start + handshake_timeout, open(&host, port))
         .await
@@ -533,12 +539,15 @@ pub async fn connect(
     let peer = tcp.peer_addr()?;
     // Chat messages are signed with the key mutual TLS proves.
     let key = config.client_cert.as_ref().map(|c| Box::new(c.key.clone()));
-    let tls = Connection::client(config, server_name, Box::new(OsRng))?;
+    let tls = match &hook {
+        Some(hook) => hook.engine(config, server_name, Box::new(OsRng))?,
+        None => Connection::client(config, server_name, Box::new(OsRng))?,
+    };
     let mut stream = TlsStream::new(tcp, tls, peer, start, handshake_timeout);
     if let Some(capture) = capture {
         stream.capture(capture, Opener::Us)?;
     }
-    let role = Role::Client { key, contacts_dir };
+    let role = Role::Client { key, contacts_dir, hook };
     let by = session::chat(&mut stream, &mut Inbox::Direct(intents), &events, role, step).await?;
     let _ = events.send(NetEvent::Closed { peer, by }).await;
     Ok(())

@@ -40,6 +40,7 @@ use crate::chat::relay::{self, Decision, HOST, Inbound, Joiner, Relay, Remote, S
 use crate::chat::{ChatEvent, Frame, Member};
 use crate::net::cluster::{Cluster, Entries, Ordered, Signal, Signals};
 use crate::store::room_log::{Batch, Progress, RoomLog, StoreError, Writer};
+use crate::teach::lab::DeliveryHook;
 use crate::tls::OsRng;
 use crate::tls::{Ed25519Key, Fingerprint};
 
@@ -96,8 +97,6 @@ pub(super) enum RoomInput {
     /// What only the room can do for its host (`/kick`, `/ban`,
     /// `/invite`, `/rekey`), from the host's seat.
     Host(Intent),
-    /// The tamper lab: alter the next message delivered from `author`.
-    AlterNext { author: String },
 }
 
 /// Binds members' names to their keys as they take their seats (the
@@ -159,15 +158,6 @@ impl RoomHandle {
         self.members.load(Ordering::Relaxed)
     }
 
-    /// The tamper lab (`demo`'s `/tamper sig`): the room's relay alters
-    /// the next message it delivers from `author`, after checking it, as a
-    /// lying relay would (see [`crate::teach::lab::alter_delivery`]); every
-    /// member's own signature check then marks it invalid. Never used by
-    /// `tlschat listen`.
-    pub async fn alter_next_for_lab(&self, author: &str) {
-        let _ = self.inputs.send(RoomInput::AlterNext { author: author.to_owned() }).await;
-    }
-
     /// Events the operator's screen was too far behind to be sent: the
     /// room went on without them (the operator is told how many).
     pub fn dropped_events(&self) -> u64 {
@@ -190,7 +180,20 @@ pub fn start(
     local: SocketAddr,
     events: mpsc::Sender<NetEvent>,
 ) -> RoomHandle {
-    spawn(Relay::new(config), None, host, binder, local, events, None)
+    spawn(Relay::new(config), None, host, binder, local, events, None, None)
+}
+
+/// Like [`start`], for the tamper lab's room (`demo`): every frame the
+/// room delivers to a seat passes through `hook` first, which may send
+/// another in its place (see [`crate::teach::lab::LyingRelay`]). No other
+/// room has a hook.
+pub fn start_with_hook(
+    config: relay::Config,
+    local: SocketAddr,
+    events: mpsc::Sender<NetEvent>,
+    hook: Arc<dyn DeliveryHook>,
+) -> RoomHandle {
+    spawn(Relay::new(config), None, None, None, local, events, None, Some(hook))
 }
 
 /// What a room found in its log when it started.
@@ -229,7 +232,7 @@ pub fn start_durable(
         waiting: VecDeque::new(),
         told: false,
     };
-    Ok((spawn(relay, Some(durable), host, binder, local, events, None), reopened))
+    Ok((spawn(relay, Some(durable), host, binder, local, events, None, None), reopened))
 }
 
 /// The bus a room shares with other relays (`listen --cluster`, see
@@ -261,9 +264,10 @@ pub fn start_on_bus(
     bus: Bus,
 ) -> RoomHandle {
     config.bus = true;
-    spawn(Relay::new(config), None, host, binder, local, events, Some(bus))
+    spawn(Relay::new(config), None, host, binder, local, events, Some(bus), None)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn spawn(
     relay: Relay,
     durable: Option<Durable>,
@@ -272,6 +276,7 @@ fn spawn(
     local: SocketAddr,
     events: mpsc::Sender<NetEvent>,
     bus: Option<Bus>,
+    hook: Option<Arc<dyn DeliveryHook>>,
 ) -> RoomHandle {
     let (inputs, rx) = mpsc::channel(ROOM_QUEUE);
     let bus = bus.map(|bus| {
@@ -312,7 +317,7 @@ fn spawn(
         inputs: inputs.downgrade(),
         started: Instant::now(),
         members,
-        alter: None,
+        hook,
         bus,
     };
     tokio::spawn(task.run(rx, host));
@@ -444,8 +449,8 @@ struct RoomTask {
     /// The rate limits' clock: time since the room started.
     started: Instant,
     members: Arc<AtomicUsize>,
-    /// The tamper lab: whose next delivered message to alter.
-    alter: Option<String>,
+    /// The tamper lab's hook on what is delivered to seats (`demo` only).
+    hook: Option<Arc<dyn DeliveryHook>>,
     /// The bus that orders the room, when it is shared by several relays.
     bus: Option<BusLink>,
 }
@@ -630,10 +635,6 @@ impl RoomTask {
                 self.relay.leave(id, &reason, now)
             }
             RoomInput::Host(intent) => self.host_intent(intent, now).await,
-            RoomInput::AlterNext { author } => {
-                self.alter = Some(author);
-                Vec::new()
-            }
         };
         self.carry_out(out).await;
     }
@@ -751,17 +752,11 @@ impl RoomTask {
     async fn execute(&mut self, outputs: Vec<Decision>) -> Vec<Decision> {
         let mut work = VecDeque::from(outputs);
         let mut follow = Vec::new();
-        let mut altered = false;
         while let Some(output) = work.pop_front() {
             match output {
                 Decision::Send(id, mut bytes) => {
-                    if let Some(forged) = self
-                        .alter
-                        .as_deref()
-                        .and_then(|author| crate::teach::lab::alter_delivery(&bytes, author))
-                    {
+                    if let Some(forged) = self.hook.as_ref().and_then(|hook| hook.deliver(&bytes)) {
                         bytes = forged.into();
-                        altered = true;
                     }
                     let Some(seat) = self.seats.get(&id) else { continue };
                     match seat.out.try_send(ToSeat::Bytes(bytes)) {
@@ -815,9 +810,6 @@ impl RoomTask {
                     }
                 }
             }
-        }
-        if altered {
-            self.alter = None;
         }
         follow
     }

@@ -34,7 +34,7 @@ use crate::chat::relay::{Inbound, Joiner, SeatId, Transport};
 use crate::chat::{ChatEvent, Contacts, Frame, FrameBuffer, Kind, Member, RefusalCode};
 use crate::store::home::{self, Access};
 use crate::store::identity;
-use crate::teach::lab::{self, Wire};
+use crate::teach::lab::ConnectionHook;
 use crate::teach::pcap::{Capture, Opener, Tap};
 use crate::tls::crypto::hex;
 use crate::tls::{self, Connection, Ed25519Key, Event, OsRng};
@@ -370,6 +370,9 @@ pub(super) enum Role {
         key: Option<Box<Ed25519Key>>,
         /// Where the member's contacts are kept, a file per room.
         contacts_dir: Option<PathBuf>,
+        /// The tamper lab's hook, which seals the lines it tampers with;
+        /// `None` for every other client.
+        hook: Option<Arc<dyn ConnectionHook>>,
     },
     /// A room's connection to one member.
     Seat(RoomPlace),
@@ -458,8 +461,6 @@ struct Chat {
     /// Since when the engine waits for [`Intent::TrustServer`] (a client
     /// that holds its flight for trust, after [`NetEvent::ServerKey`]).
     trust_wait: Option<Instant>,
-    /// The tamper lab: what to do to the records of the next line.
-    tamper: Option<Wire>,
     /// Frames a member sends of itself in answer to what it received (key
     /// packages, Welcomes, lines that waited for their group), sent once
     /// the received data is taken.
@@ -495,7 +496,6 @@ pub(super) async fn chat(
         step,
         held: None,
         trust_wait: None,
-        tamper: None,
         reply: Vec::new(),
     };
     let result = chat.run(s, inbox, events).await;
@@ -742,7 +742,7 @@ impl Chat {
     ) {
         let chat = summary.alpn.as_deref() == Some(tls::ALPN_TLSCHAT);
         match &mut self.role {
-            Role::Client { key, contacts_dir } => {
+            Role::Client { key, contacts_dir, .. } => {
                 self.mode = match (chat, key.take(), &summary.peer) {
                     // The room's id is the key the handshake just proved.
                     (true, Some(key), Some(server)) => {
@@ -948,42 +948,30 @@ impl Chat {
             Intent::Close => self.close(s).await?,
             // Acted on when it arrives (see `run`); late, it has nothing to do.
             Intent::TrustServer => {}
-            Intent::TamperNext(wire) => self.tamper = Some(wire),
-            // The lab's loop acts on the others.
+            // The lab's loop acts on it, through the hook it gave.
             Intent::Tamper(_) => {}
         }
         Ok(None)
     }
 
-    /// Seals a line and writes it; when the tamper lab armed a case, its
-    /// sealed records are tampered with first, between the engine and the
-    /// socket (a reordered line goes out as two records, so that there are
-    /// two to swap).
+    /// Seals a line and writes it; a client given a tamper hook lets it
+    /// seal the line, and writes what it says, between the engine and the
+    /// socket.
     async fn send_line(&mut self, s: &mut TlsStream, bytes: &[u8]) -> Result<(), NetError> {
-        match self.tamper.take() {
+        let writes = match &self.role {
+            Role::Client { hook: Some(hook), .. } => hook.seal_line(&mut s.tls, bytes)?,
+            _ => None,
+        };
+        match writes {
             None => s.tls.send(bytes)?,
-            Some(Wire::Replay) => {
-                // The record goes alone first, and the room takes it (the
-                // line is delivered once, and acknowledged) before its copy.
-                s.tls.send(bytes)?;
-                let _ = s.tls.poll_transmit(&mut s.write_buf);
-                let copy = lab::first_record(&s.write_buf);
-                s.flush().await?;
-                if let Some(copy) = copy {
-                    tokio::time::sleep(lab::REPLAY_GAP).await;
-                    s.write_buf.extend_from_slice(&copy);
+            Some(writes) => {
+                for write in writes {
+                    if !write.after.is_zero() {
+                        tokio::time::sleep(write.after).await;
+                    }
+                    s.write_buf.extend_from_slice(&write.bytes);
+                    s.flush().await?;
                 }
-            }
-            Some(wire) => {
-                if wire == Wire::Reorder && bytes.len() > 1 {
-                    let half = bytes.len() / 2;
-                    s.tls.send(&bytes[..half])?;
-                    s.tls.send(&bytes[half..])?;
-                } else {
-                    s.tls.send(bytes)?;
-                }
-                let _ = s.tls.poll_transmit(&mut s.write_buf);
-                lab::tamper_records(&mut s.write_buf, wire);
             }
         }
         s.flush().await?;
