@@ -210,6 +210,41 @@ impl Signed {
     }
 }
 
+/// A message whose signature holds over its bytes for its author's key:
+/// the proof the room asks for before it orders a post. Only
+/// [`Signed::verified`] makes one, from a message whose signature
+/// verified when it was opened, so that whoever holds one need not check
+/// again (as the seat's own task checks a post, and the room's task only
+/// orders it).
+///
+/// ```compile_fail
+/// // Nothing outside this module can make one without the check.
+/// let forged = tlschat::chat::message::Verified(todo!());
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Verified(Signed);
+
+impl fmt::Debug for Verified {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Verified").field(&self.0).finish()
+    }
+}
+
+impl Verified {
+    /// The message.
+    pub fn message(&self) -> &Signed {
+        &self.0
+    }
+}
+
+impl Signed {
+    /// The proof that this message's signature holds; `None` when it
+    /// does not.
+    pub fn verified(self) -> Option<Verified> {
+        self.valid.then_some(Verified(self))
+    }
+}
+
 /// BLAKE3 of a signed message: the next message's `prev`.
 pub fn chain_hash(signed: &[u8]) -> [u8; 32] {
     *blake3::hash(signed).as_bytes()
@@ -347,6 +382,26 @@ pub(crate) mod tests {
         // Past what the two-byte length could even say: refused, not cut.
         let past_u16 = fields(&k, &"a".repeat(usize::from(u16::MAX) + 1));
         assert_eq!(past_u16.sign(&k), Err(MessageError::TooLong { len: 65_536 }));
+    }
+
+    #[test]
+    fn only_a_message_whose_signature_holds_is_verified() {
+        let k = key(7);
+        let bytes = fields(&k, "proof").sign(&k).unwrap();
+        let verified = Signed::open(&bytes).unwrap().verified().unwrap();
+        assert_eq!(verified.message().bytes(), bytes.as_slice());
+        assert!(verified.message().valid());
+        // Every flipped bit that still parses gives no proof.
+        for i in 0..bytes.len() {
+            let mut bad = bytes.clone();
+            bad[i] ^= 0x80;
+            if let Ok(m) = Signed::open(&bad) {
+                assert!(m.verified().is_none(), "byte {i} flipped is verified");
+            }
+        }
+        // Signed by another key than the author's.
+        let other = fields(&k, "proof").sign(&key(8)).unwrap();
+        assert!(Signed::open(&other).unwrap().verified().is_none());
     }
 
     proptest! {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc};
 
-use super::relay::{Out, RoomInput};
+use super::relay::{RoomInput, ToSeat};
 use super::{RoomHandle, SEAT_QUEUE, start_room, start_room_with_hook, unix_now_ms};
 use crate::chat::message::Signed;
 use crate::chat::relay::{self, Joiner, SeatId, Transport};
@@ -27,7 +27,7 @@ fn events() -> mpsc::Sender<super::NetEvent> {
 }
 
 /// Seats `name` in `room` as a connection would once its handshake is done.
-async fn seat(room: &RoomHandle, name: &str, key: &Ed25519Key) -> (SeatId, mpsc::Receiver<Out>) {
+async fn seat(room: &RoomHandle, name: &str, key: &Ed25519Key) -> (SeatId, mpsc::Receiver<ToSeat>) {
     let (out, rx) = mpsc::channel(SEAT_QUEUE);
     let id = room.next_seat();
     let joiner = Joiner::Verified { name: name.into(), key: key.public_key() };
@@ -41,10 +41,10 @@ async fn seat(room: &RoomHandle, name: &str, key: &Ed25519Key) -> (SeatId, mpsc:
 }
 
 /// The next message delivered to a seat, from whom, opened.
-async fn next_delivered(rx: &mut mpsc::Receiver<Out>) -> (String, Signed) {
+async fn next_delivered(rx: &mut mpsc::Receiver<ToSeat>) -> (String, Signed) {
     loop {
         let out = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.expect("a delivery in time");
-        let Some(Out::Bytes(bytes)) = out else { continue };
+        let Some(ToSeat::Bytes(bytes)) = out else { continue };
         if let Ok(Frame::Deliver { author, signed, .. }) =
             Frame::decode(bytes[0], &bytes[crate::chat::frame::HEADER..])
         {
@@ -65,7 +65,7 @@ async fn writer_says(room: RoomHandle, lines: &[&str], before_each: impl Fn(usiz
     for (n, line) in lines.iter().enumerate() {
         before_each(n);
         let (frame, _) = member.compose(Kind::Text, line, None, unix_now_ms()).unwrap();
-        room.inputs.send(RoomInput::Frame { id: writer_id, frame }).await.unwrap();
+        room.inputs.send(RoomInput::Frame { id: writer_id, frame: frame.into() }).await.unwrap();
         received.push(next_delivered(&mut to_reader).await);
     }
     received

@@ -14,6 +14,9 @@
 //! - `addr.rs`: [`HostPort`], an address as typed (`HOST:PORT`);
 //! - `session.rs`: one connection's task, the `select!` loop between socket,
 //!   engine, inbox and timers;
+//! - `relay.rs`: the room's task, which only orders; `host.rs`: the room's
+//!   host as a seat with its own task; `screen.rs`: the operator's events
+//!   from the room, sent without waiting;
 //! - `text.rs`: received bytes as printable lines, and the HTTP status page.
 //!
 //! # Failures stay where they happen
@@ -26,10 +29,12 @@
 mod addr;
 mod backoff;
 pub mod cluster;
+mod host;
 #[cfg(test)]
 mod lab_hook_tests;
 mod limits;
 mod relay;
+mod screen;
 mod session;
 mod text;
 
@@ -680,7 +685,7 @@ impl Server {
         let room = match &self.service {
             Service::Room { room, about } => {
                 let (out, inbox) = mpsc::channel(SEAT_QUEUE);
-                let seat = session::Seat {
+                let seat = session::RoomPlace {
                     room: room.clone(),
                     id: room.next_seat(),
                     out: Some(out),

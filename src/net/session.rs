@@ -27,10 +27,10 @@ use tokio::net::TcpStream;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::{Instant, sleep_until, timeout_at};
 
-use super::relay::{Out, RoomHandle, RoomInput};
+use super::relay::{RoomHandle, RoomInput, ToSeat};
 use super::text::{self, LineBuffer};
 use super::{Closer, Intent, NetError, NetEvent, StepGate};
-use crate::chat::relay::{Joiner, SeatId, Transport};
+use crate::chat::relay::{Inbound, Joiner, SeatId, Transport};
 use crate::chat::{ChatEvent, Contacts, Frame, FrameBuffer, Kind, Member, RefusalCode};
 use crate::clock::{unix_now, unix_now_ms};
 use crate::store::home::{self, Access};
@@ -271,17 +271,17 @@ pub(super) enum Inbox {
     /// server shutting down closes the connection.
     Room {
         /// The seat's queue (see [`super::room`]).
-        out: mpsc::Receiver<Out>,
+        out: mpsc::Receiver<ToSeat>,
         /// Becomes true when the server shuts down.
         shutdown: watch::Receiver<bool>,
         /// What stopped the last batch (see [`batch`]), taken next.
-        held: Option<Out>,
+        held: Option<ToSeat>,
     },
 }
 
 impl Inbox {
     /// A seat's inbox: its queue, and the server's shutdown signal.
-    pub(super) fn room(out: mpsc::Receiver<Out>, shutdown: watch::Receiver<bool>) -> Self {
+    pub(super) fn room(out: mpsc::Receiver<ToSeat>, shutdown: watch::Receiver<bool>) -> Self {
         Self::Room { out, shutdown, held: None }
     }
 
@@ -301,10 +301,10 @@ impl Inbox {
                     },
                 };
                 Some(match next {
-                    Some(Out::Bytes(bytes)) => Intent::Send(batch(bytes, out, held)),
-                    Some(Out::KeyUpdate) => Intent::KeyUpdate { request_peer: true },
+                    Some(ToSeat::Bytes(bytes)) => Intent::Send(batch(bytes, out, held)),
+                    Some(ToSeat::KeyUpdate) => Intent::KeyUpdate { request_peer: true },
                     // Closed by the room, or the room is gone.
-                    Some(Out::Close) | None => Intent::Close,
+                    Some(ToSeat::Close) | None => Intent::Close,
                 })
             }
         }
@@ -319,12 +319,12 @@ const BATCH: usize = tls::record::MAX_PLAINTEXT;
 /// time would cost a record and a write each (a busy room, a member that
 /// fell behind). What stops the batch that is not bytes (a KeyUpdate, a
 /// close) is put in `held`, to be done next, so the order is kept.
-fn batch(first: Arc<[u8]>, out: &mut mpsc::Receiver<Out>, held: &mut Option<Out>) -> Arc<[u8]> {
+fn batch(first: Arc<[u8]>, out: &mut mpsc::Receiver<ToSeat>, held: &mut Option<ToSeat>) -> Arc<[u8]> {
     let mut gathered: Option<Vec<u8>> = None;
     let mut len = first.len();
     while len < BATCH {
         match out.try_recv() {
-            Ok(Out::Bytes(next)) => {
+            Ok(ToSeat::Bytes(next)) => {
                 let bytes = gathered.get_or_insert_with(|| {
                     let mut bytes = Vec::with_capacity(BATCH.max(first.len() + next.len()));
                     bytes.extend_from_slice(&first);
@@ -344,7 +344,7 @@ fn batch(first: Arc<[u8]>, out: &mut mpsc::Receiver<Out>, held: &mut Option<Out>
 }
 
 /// A server connection's place in its room.
-pub(super) struct Seat {
+pub(super) struct RoomPlace {
     /// The room's task.
     pub(super) room: RoomHandle,
     /// This connection's seat.
@@ -352,7 +352,7 @@ pub(super) struct Seat {
     /// The seat's queue, handed to the room when the handshake completes
     /// (then only the room holds it: when the room lets go, the
     /// connection's inbox ends).
-    pub(super) out: Option<mpsc::Sender<Out>>,
+    pub(super) out: Option<mpsc::Sender<ToSeat>>,
     /// The status page's text.
     pub(super) about: Arc<str>,
     /// Fired by the room when it drops this member for not reading.
@@ -376,7 +376,7 @@ pub(super) enum Role {
         hook: Option<Arc<dyn ConnectionHook>>,
     },
     /// A room's connection to one member.
-    Seat(Seat),
+    Seat(RoomPlace),
 }
 
 /// What a connection does with application data once the handshake is done.
@@ -842,6 +842,9 @@ impl Chat {
                     }
                 }
                 (Mode::SeatFrames, Role::Seat(seat)) => {
+                    // A post's signature is checked here, in this
+                    // connection's task: the room's only orders.
+                    let frame = Inbound::check(frame);
                     let _ = seat.room.inputs.send(RoomInput::Frame { id: seat.id, frame }).await;
                 }
                 _ => {}
@@ -1100,19 +1103,19 @@ pub(super) async fn echo(s: &mut TlsStream) -> Result<Closer, NetError> {
 mod tests {
     use super::*;
 
-    fn bytes(text: &str) -> Out {
-        Out::Bytes(Arc::from(text.as_bytes()))
+    fn bytes(text: &str) -> ToSeat {
+        ToSeat::Bytes(Arc::from(text.as_bytes()))
     }
 
     #[test]
     fn a_batch_gathers_what_is_queued_and_keeps_what_stops_it_for_next() {
         let (tx, mut rx) = mpsc::channel(8);
-        for out in [bytes("b"), bytes("c"), Out::KeyUpdate, bytes("d")] {
+        for out in [bytes("b"), bytes("c"), ToSeat::KeyUpdate, bytes("d")] {
             tx.try_send(out).unwrap();
         }
         let mut held = None;
         assert_eq!(&*batch(Arc::from(&b"a"[..]), &mut rx, &mut held), b"abc");
-        assert!(matches!(held, Some(Out::KeyUpdate)));
+        assert!(matches!(held, Some(ToSeat::KeyUpdate)));
         // Nothing behind it: the frame itself, not a copy.
         let (_tx, mut empty) = mpsc::channel(1);
         let first: Arc<[u8]> = Arc::from(&b"alone"[..]);
@@ -1124,13 +1127,13 @@ mod tests {
         let (tx, mut rx) = mpsc::channel(8);
         let frame = vec![7u8; BATCH / 2];
         for _ in 0..2 {
-            tx.try_send(Out::Bytes(Arc::from(&frame[..]))).unwrap();
+            tx.try_send(ToSeat::Bytes(Arc::from(&frame[..]))).unwrap();
         }
         let mut held = None;
         assert_eq!(batch(Arc::from(&frame[..]), &mut rx, &mut held).len(), BATCH);
         assert!(held.is_none());
         // The frame left over starts the next batch, alone.
-        let Ok(Out::Bytes(next)) = rx.try_recv() else { panic!("a frame is left") };
+        let Ok(ToSeat::Bytes(next)) = rx.try_recv() else { panic!("a frame is left") };
         assert_eq!(batch(next, &mut rx, &mut held).len(), BATCH / 2);
     }
 }
