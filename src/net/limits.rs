@@ -87,13 +87,13 @@ struct Counts {
 /// The counts behind a room's caps, shared by the accept loop and the
 /// connections.
 #[derive(Debug, Clone)]
-pub(super) struct Gate {
+pub(super) struct Occupancy {
     limits: Limits,
     counts: Arc<Mutex<Counts>>,
 }
 
-impl Gate {
-    /// A gate with these caps.
+impl Occupancy {
+    /// Counts under these caps.
     pub(super) fn new(limits: Limits) -> Self {
         Self { limits, counts: Arc::default() }
     }
@@ -110,7 +110,7 @@ impl Gate {
         }
         *unverified += 1;
         counts.total += 1;
-        Ok(Slot { gate: self.clone(), from, unverified: true })
+        Ok(Slot { occupancy: self.clone(), from, unverified: true })
     }
 
     /// Connections counted now: in all, and unverified from `from`.
@@ -133,7 +133,7 @@ impl Gate {
 /// One connection's place under the caps; dropping it frees the place.
 #[derive(Debug)]
 pub(super) struct Slot {
-    gate: Gate,
+    occupancy: Occupancy,
     from: IpAddr,
     unverified: bool,
 }
@@ -143,18 +143,18 @@ impl Slot {
     /// address's unverified cap.
     pub(super) fn verified(&mut self) {
         if std::mem::take(&mut self.unverified) {
-            let mut counts = self.gate.counts.lock().unwrap_or_else(PoisonError::into_inner);
-            Gate::leave_unverified(&mut counts, self.from);
+            let mut counts = self.occupancy.counts.lock().unwrap_or_else(PoisonError::into_inner);
+            Occupancy::leave_unverified(&mut counts, self.from);
         }
     }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let mut counts = self.gate.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut counts = self.occupancy.counts.lock().unwrap_or_else(PoisonError::into_inner);
         counts.total = counts.total.saturating_sub(1);
         if self.unverified {
-            Gate::leave_unverified(&mut counts, self.from);
+            Occupancy::leave_unverified(&mut counts, self.from);
         }
     }
 }
@@ -175,26 +175,26 @@ mod tests {
 
     #[test]
     fn one_address_cannot_take_the_unverified_places_of_another_and_verified_members_free_theirs() {
-        let gate = Gate::new(Limits { max_connections: 10, unverified_per_address: 3 });
+        let occupancy = Occupancy::new(Limits { max_connections: 10, unverified_per_address: 3 });
         let (a, b): (IpAddr, IpAddr) = ("127.0.0.1".parse().unwrap(), "127.0.0.2".parse().unwrap());
-        let mut slots: Vec<Slot> = (0..3).map(|_| gate.admit(a).unwrap()).collect();
-        assert_eq!(gate.admit(a).unwrap_err(), Refusal::Unverified { from: a, max: 3 });
-        let other = gate.admit(b).unwrap();
+        let mut slots: Vec<Slot> = (0..3).map(|_| occupancy.admit(a).unwrap()).collect();
+        assert_eq!(occupancy.admit(a).unwrap_err(), Refusal::Unverified { from: a, max: 3 });
+        let other = occupancy.admit(b).unwrap();
         // A member that proved its key leaves room for the next from its address.
         slots[0].verified();
-        slots.push(gate.admit(a).unwrap());
-        assert_eq!(gate.counts(a), (5, 3));
+        slots.push(occupancy.admit(a).unwrap());
+        assert_eq!(occupancy.counts(a), (5, 3));
         drop(other);
         drop(slots);
-        assert_eq!(gate.counts(a), (0, 0));
+        assert_eq!(occupancy.counts(a), (0, 0));
     }
 
     #[test]
     fn the_global_cap_refuses_with_its_number() {
-        let gate = Gate::new(Limits { max_connections: 2, unverified_per_address: 10 });
+        let occupancy = Occupancy::new(Limits { max_connections: 2, unverified_per_address: 10 });
         let a: IpAddr = "127.0.0.1".parse().unwrap();
-        let _kept = (gate.admit(a).unwrap(), gate.admit(a).unwrap());
-        let refused = gate.admit(a).unwrap_err();
+        let _kept = (occupancy.admit(a).unwrap(), occupancy.admit(a).unwrap());
+        let refused = occupancy.admit(a).unwrap_err();
         assert_eq!(
             refused.to_string(),
             "refused a connection from 127.0.0.1: the room holds its maximum of 2 connections"

@@ -644,14 +644,14 @@ fn tune_seat_socket(tcp: &TcpStream) -> io::Result<()> {
 impl Server {
     /// Accepts connections until `shutdown`.
     pub async fn run(mut self) {
-        let gate = limits::Gate::new(self.limits);
+        let occupancy = limits::Occupancy::new(self.limits);
         loop {
             let accepted = tokio::select! {
                 accepted = self.listener.accept() => accepted,
                 _ = self.shutdown.changed() => return,
             };
             match accepted {
-                Ok((tcp, peer)) => match gate.admit(peer.ip()) {
+                Ok((tcp, peer)) => match occupancy.admit(peer.ip()) {
                     Ok(slot) => self.spawn(tcp, peer, slot),
                     Err(refusal) => {
                         // Closed at once, before any TLS: the cheapest answer

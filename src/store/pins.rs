@@ -409,7 +409,7 @@ pub async fn gate(
     to_net: mpsc::Sender<Intent>,
     questions: Option<mpsc::Sender<Question>>,
 ) -> Result<(), TrustError> {
-    let mut gate = Gate {
+    let mut gate = TrustGate {
         plan,
         to_net: Some(to_net),
         held: VecDeque::new(),
@@ -492,7 +492,7 @@ enum State {
 }
 
 /// The gate's state between its inputs.
-struct Gate {
+struct TrustGate {
     plan: Plan,
     /// `None` once the connection has been told to close, or the user's
     /// input has ended after the key was trusted.
@@ -506,7 +506,7 @@ struct Gate {
     verdict: Result<(), TrustError>,
 }
 
-impl Gate {
+impl TrustGate {
     async fn send(&mut self, intent: Intent) {
         if let Some(net) = &self.to_net {
             let _ = net.send(intent).await;
