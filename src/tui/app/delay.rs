@@ -18,17 +18,17 @@ pub(crate) enum Delayed {
 /// `--step-delay`: the network's events are queued and handed to the app
 /// in order, one handshake message every `delay` (the checks and secrets
 /// of a message, and whatever is not a message, follow at once). Only the
-/// reveal is slowed: the engine ran at full speed, and each event keeps
+/// showing is slowed: the engine ran at full speed, and each event keeps
 /// the time it arrived, which is the time the panel shows.
 #[derive(Debug, Default)]
-pub(crate) struct Reveal {
+pub(crate) struct StepDelay {
     pub(crate) delay: Duration,
     pub(crate) queue: VecDeque<(Delayed, Now)>,
     /// When the next message may be shown.
     pub(crate) next: Option<Instant>,
 }
 
-impl Reveal {
+impl StepDelay {
     /// The next event that is due at `now`, and when it arrived.
     pub(crate) fn pop_due(&mut self, now: Instant) -> Option<(Delayed, Now)> {
         let is_message = matches!(

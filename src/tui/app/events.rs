@@ -22,12 +22,12 @@ impl App {
     pub(crate) fn net(&mut self, event: NetEvent, now: Now) {
         match event {
             NetEvent::Step { peer, step } => {
-                if self.server {
+                if self.is_room() {
                     self.conn_step(peer, &step, now);
                 }
                 if self.panel.follows(peer, &step) {
                     self.panel.step(step, now.instant);
-                    if !self.server {
+                    if !self.is_room() {
                         self.state = match self.panel.outcome {
                             Outcome::Failed(_) => "failed".into(),
                             // A KeyUpdate is a message after the handshake.
@@ -46,7 +46,7 @@ impl App {
                         cert.fingerprint.short()
                     ),
                 );
-                if !self.server {
+                if !self.is_room() {
                     self.state = "awaiting your trust".into();
                 }
             }
@@ -65,7 +65,9 @@ impl App {
                     Level::Success,
                     format!("handshake complete with {who}: {}{fp}", summary.suite),
                 );
-                if let Some(c) = self.conns.iter_mut().find(|c| c.peer == peer) {
+                if let Mode::Room { conns, .. } = &mut self.mode
+                    && let Some(c) = conns.iter_mut().find(|c| c.peer == peer)
+                {
                     c.label = match summary.peer.as_ref().and_then(crate::store::identity::name_of) {
                         Some(name) => format!("{name} \u{2713}"),
                         None => "guest".into(),
@@ -76,7 +78,7 @@ impl App {
                     p.outcome = Outcome::Done(Box::new(summary.clone()));
                     p.handshake_len = Some(p.last_number());
                 });
-                if connected_at && !self.server {
+                if connected_at && !self.is_room() {
                     self.state = "connected".into();
                 }
             }
@@ -119,12 +121,12 @@ impl App {
             NetEvent::Closed { peer, by } => {
                 // A room's member: its leaving says it, once (see `chat`).
                 let member = self
-                    .conns
+                    .conns()
                     .iter()
                     .find(|c| c.peer == peer)
                     .and_then(|c| c.label.strip_suffix(" \u{2713}"))
                     .map(str::to_owned);
-                if let (true, Closer::Peer, Some(name)) = (self.server, by, member) {
+                if let (true, Closer::Peer, Some(name)) = (self.is_room(), by, member) {
                     if self.shown_presence.as_ref() != Some(&(name.clone(), false)) {
                         self.closed_by_peer.push(name);
                     }
@@ -136,14 +138,14 @@ impl App {
                     Closer::Us => format!("closed the connection to {peer} (close_notify)"),
                 };
                 self.notice(now, Level::Info, text);
-                if self.panel.peer == Some(peer) && !self.server {
+                if self.panel.peer == Some(peer) && !self.is_room() {
                     self.state = "closed".into();
                 }
                 self.conn_gone(peer);
             }
             NetEvent::Failed { peer, during_handshake, error } => {
                 let reason = chat::printable(&error.to_string()).into_owned();
-                if self.panel.peer == Some(peer) && !self.server {
+                if self.panel.peer == Some(peer) && !self.is_room() {
                     self.state = "failed".into();
                 }
                 self.panels_of(peer, |p| p.fail(reason.clone()));
@@ -225,18 +227,19 @@ impl App {
 
     /// A room's connection takes note of its handshake step.
     pub(crate) fn conn_step(&mut self, peer: SocketAddr, step: &HandshakeStep, now: Now) {
-        if !self.conns.iter().any(|c| c.peer == peer) {
+        let Mode::Room { conns, pinned, .. } = &mut self.mode else { return };
+        if !conns.iter().any(|c| c.peer == peer) {
             if step.number > 1 {
                 return;
             }
-            if self.conns.len() >= MAX_CONNS
-                && let Some(oldest) = self.conns.iter().position(|c| Some(c.peer) != self.pinned)
+            if conns.len() >= MAX_CONNS
+                && let Some(oldest) = conns.iter().position(|c| Some(c.peer) != *pinned)
             {
-                self.conns.remove(oldest);
+                conns.remove(oldest);
             }
-            self.conns.push(Conn { peer, label: "handshaking".into(), open: true, panel: Panel::default() });
+            conns.push(Conn { peer, label: "handshaking".into(), open: true, panel: Panel::default() });
         }
-        if let Some(c) = self.conns.iter_mut().find(|c| c.peer == peer)
+        if let Some(c) = conns.iter_mut().find(|c| c.peer == peer)
             && c.panel.follows(peer, step)
         {
             c.panel.step(step.clone(), now.instant);
@@ -246,14 +249,15 @@ impl App {
     /// A room's connection is over: it leaves the list, unless the panel
     /// follows it (then it stays, to be read, until another is picked).
     pub(crate) fn conn_gone(&mut self, peer: SocketAddr) {
-        if self.pinned == Some(peer) {
-            if let Some(c) = self.conns.iter_mut().find(|c| c.peer == peer) {
+        let Mode::Room { conns, pinned, row, .. } = &mut self.mode else { return };
+        if *pinned == Some(peer) {
+            if let Some(c) = conns.iter_mut().find(|c| c.peer == peer) {
                 c.open = false;
             }
         } else {
-            self.conns.retain(|c| c.peer != peer);
+            conns.retain(|c| c.peer != peer);
         }
-        self.conn_row = self.conn_row.min(self.conns.len());
+        *row = (*row).min(conns.len());
     }
 
     /// What the room reports.

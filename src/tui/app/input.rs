@@ -207,7 +207,50 @@ pub enum Command {
     Wrong(String),
 }
 
+/// Who typed a line: what a command may ask depends on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Typist {
+    /// A room's member, or any client (`connect`, `demo`).
+    Member,
+    /// A room's host (`listen`).
+    Host,
+}
+
+/// What `/tamper` typed by a room's host says.
+const TAMPER_IS_FOR_CLIENTS: &str = "/tamper is for clients: run it in tlschat demo or tlschat connect --lab";
+
+/// What the host's commands typed by a member say.
+const FOR_THE_HOST: &str = "/kick, /ban and /invite are the host's: run them in tlschat listen";
+
 impl Command {
+    /// What the network must do for this command, typed by `by`: the one
+    /// table from commands to [`Intent`]s, for the TUI and a headless
+    /// stdin alike. `Ok(None)` for what the interface answers itself
+    /// (`/help`, `/clear`, `/nick`, `/tamper` alone, an empty line);
+    /// `Err` says why the command is refused, in one line.
+    pub fn intent(self, by: Typist) -> Result<Option<Intent>, String> {
+        let intent = match self {
+            Self::Empty | Self::Help | Self::Clear | Self::Nick | Self::TamperHelp => return Ok(None),
+            Self::Wrong(why) => return Err(why),
+            Self::Quit => Intent::Close,
+            // Asking the peer to update too shows both directions change
+            // (in a room: every member, each asking its peer).
+            Self::Rekey => Intent::KeyUpdate { request_peer: true },
+            Self::Who => Intent::Who,
+            Self::Say { kind, text, to } => Intent::Say { kind, text, to },
+            Self::Ignore(name) => Intent::Ignore { name },
+            Self::Verify(name) => Intent::Verify { name },
+            Self::Tamper(_) if by == Typist::Host => return Err(TAMPER_IS_FOR_CLIENTS.into()),
+            Self::Tamper(case) => Intent::Tamper(case),
+            Self::Remove { .. } | Self::Invite { .. } if by == Typist::Member => {
+                return Err(FOR_THE_HOST.into());
+            }
+            Self::Remove { name, ban } => Intent::Remove { name, ban },
+            Self::Invite { name, fingerprint } => Intent::Invite { name, fingerprint },
+        };
+        Ok(Some(intent))
+    }
+
     /// Reads a typed line.
     pub fn parse(line: &str) -> Self {
         let line = line.trim_end_matches(['\r', '\n']);
@@ -298,5 +341,37 @@ impl Command {
                 say(Kind::Text, line, None)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn intent(line: &str, by: Typist) -> Result<Option<Intent>, String> {
+        Command::parse(line).intent(by)
+    }
+
+    #[test]
+    fn one_table_turns_commands_into_intents_and_refuses_the_other_sides_commands() {
+        for by in [Typist::Member, Typist::Host] {
+            let say = Intent::Say { kind: Kind::Text, text: "hi".into(), to: None };
+            assert_eq!(intent("hi", by), Ok(Some(say)));
+            assert_eq!(intent("/rekey", by), Ok(Some(Intent::KeyUpdate { request_peer: true })));
+            assert_eq!(intent("/quit", by), Ok(Some(Intent::Close)));
+            assert_eq!(intent("/names", by), Ok(Some(Intent::Who)));
+            assert_eq!(intent("/verify bob", by), Ok(Some(Intent::Verify { name: "bob".into() })));
+            for local in ["", "  ", "/help", "/clear", "/nick x", "/tamper"] {
+                assert_eq!(intent(local, by), Ok(None), "{local:?}");
+            }
+            assert!(intent("/frobnicate", by).is_err_and(|why| why.contains("unknown command")));
+        }
+        assert_eq!(intent("/tamper flip", Typist::Host), Err(TAMPER_IS_FOR_CLIENTS.into()));
+        assert!(matches!(intent("/tamper flip", Typist::Member), Ok(Some(Intent::Tamper(_)))));
+        assert_eq!(intent("/kick bob", Typist::Member), Err(FOR_THE_HOST.into()));
+        assert_eq!(
+            intent("/kick bob", Typist::Host),
+            Ok(Some(Intent::Remove { name: "bob".into(), ban: false }))
+        );
     }
 }

@@ -43,15 +43,16 @@ impl App {
     /// Keys on a room's member list: Up/Down pick a connection, Enter
     /// makes the panel follow it (row 0: the newest handshake).
     pub(crate) fn conns_key(&mut self, key: KeyEvent) -> Update {
+        let Mode::Room { conns, pinned, row, .. } = &mut self.mode else { return Update::NONE };
         match key.code {
-            KeyCode::Up => self.conn_row = self.conn_row.saturating_sub(1),
-            KeyCode::Down => self.conn_row = (self.conn_row + 1).min(self.conns.len()),
+            KeyCode::Up => *row = row.saturating_sub(1),
+            KeyCode::Down => *row = (*row + 1).min(conns.len()),
             KeyCode::Enter | KeyCode::Char(' ') => {
-                self.pinned = self.conn_row.checked_sub(1).and_then(|i| self.conns.get(i)).map(|c| c.peer);
+                *pinned = row.checked_sub(1).and_then(|i| conns.get(i)).map(|c| c.peer);
                 // Connections that ended while followed go now.
-                let pinned = self.pinned;
-                self.conns.retain(|c| c.open || Some(c.peer) == pinned);
-                self.conn_row = self.conn_row.min(self.conns.len());
+                let followed = *pinned;
+                conns.retain(|c| c.open || Some(c.peer) == followed);
+                *row = (*row).min(conns.len());
                 self.side = Side::Handshake;
             }
             KeyCode::Esc => {
@@ -125,12 +126,12 @@ impl App {
         let alt = key.modifiers.contains(KeyModifiers::ALT);
         match key.code {
             KeyCode::Char('c') if ctrl => return self.quit(),
-            KeyCode::Char('l' | 'L') if alt => return Update::act(Action::Bare),
+            KeyCode::Char('l' | 'L') if alt => return Update::local(Local::Bare),
             KeyCode::Char(' ') if self.held => {
                 self.held = false;
                 let done = matches!(self.panel.outcome, Outcome::Done(_));
                 self.state = if done { "connected" } else { "handshaking" }.into();
-                return Update::act(Action::Release);
+                return Update::local(Local::Release);
             }
             KeyCode::F(2) => {
                 self.panel_choice = Some(!self.panel_visible(self.size.0));
@@ -166,12 +167,27 @@ impl App {
             _ => {}
         }
         match self.focus {
-            Focus::Panel if self.server && self.side == Side::Members => self.conns_key(key),
-            Focus::Panel if self.side == Side::Schedule => self.schedule_key(key),
+            Focus::Panel if self.is_room() && self.side == Side::Members => self.conns_key(key),
+            Focus::Panel if self.side == Side::Schedule => {
+                self.schedule_key(key).unwrap_or_else(|| self.typed(key))
+            }
             Focus::Panel if self.side == Side::Groups => self.groups_key(key),
-            Focus::Panel => self.panel_key(key),
+            Focus::Panel => self.panel_key(key).unwrap_or_else(|| self.typed(key)),
             Focus::Input => self.input_key(key, now),
-            Focus::Messages => self.messages_key(key),
+            Focus::Messages => self.messages_key(key).unwrap_or_else(|| self.typed(key)),
+        }
+    }
+
+    /// A key the panel or the chat pane does not take: a character typed
+    /// goes to the input line, wherever the focus was.
+    fn typed(&mut self, key: KeyEvent) -> Update {
+        match key.code {
+            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
+                self.focus = Focus::Input;
+                self.input.insert(c.encode_utf8(&mut [0; 4]));
+                Update::REDRAW
+            }
+            _ => Update::NONE,
         }
     }
 
@@ -194,11 +210,12 @@ impl App {
         Update::REDRAW
     }
 
-    /// Keys while a message is picked in the chat pane.
-    pub(crate) fn messages_key(&mut self, key: KeyEvent) -> Update {
+    /// Keys while a message is picked in the chat pane; `None` for a key
+    /// it does not take.
+    pub(crate) fn messages_key(&mut self, key: KeyEvent) -> Option<Update> {
         let Some(at) = self.picked else {
             self.focus = Focus::Input;
-            return Update::REDRAW;
+            return Some(Update::REDRAW);
         };
         match key.code {
             KeyCode::Up => {
@@ -216,7 +233,7 @@ impl App {
                 self.side = match (signed, &self.side) {
                     (Some(m), Side::Message(open)) if Arc::ptr_eq(&m, open) => Side::Handshake,
                     (Some(m), _) => Side::Message(m),
-                    (None, _) => return Update::NONE,
+                    (None, _) => return Some(Update::NONE),
                 };
                 // Show the panel even where it is hidden for want of room.
                 self.panel_choice = Some(true);
@@ -228,13 +245,9 @@ impl App {
                     self.focus = Focus::Input;
                 }
             }
-            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
-                self.focus = Focus::Input;
-                self.input.insert(c.encode_utf8(&mut [0; 4]));
-            }
-            _ => return Update::NONE,
+            _ => return None,
         }
-        Update::REDRAW
+        Some(Update::REDRAW)
     }
 
     /// The last signed message before log index `before`.
@@ -289,8 +302,9 @@ impl App {
             || (self.focus == Focus::Panel && matches!(self.side, Side::Schedule | Side::Groups))
     }
 
-    /// Keys in the key schedule view: scrolling, Esc back to the input.
-    pub(crate) fn schedule_key(&mut self, key: KeyEvent) -> Update {
+    /// Keys in the key schedule view: scrolling, Esc back to the input;
+    /// `None` for a key it does not take.
+    pub(crate) fn schedule_key(&mut self, key: KeyEvent) -> Option<Update> {
         let p = self.panel_mut();
         let old = p.schedule_scroll;
         match key.code {
@@ -301,19 +315,15 @@ impl App {
             KeyCode::Home => p.schedule_scroll = 0,
             KeyCode::Esc => {
                 self.focus = Focus::Input;
-                return Update::REDRAW;
+                return Some(Update::REDRAW);
             }
-            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
-                self.focus = Focus::Input;
-                self.input.insert(c.encode_utf8(&mut [0; 4]));
-                return Update::REDRAW;
-            }
-            _ => return Update::NONE,
+            _ => return None,
         }
-        Update::redraw_if(old != self.panel().schedule_scroll)
+        Some(Update::redraw_if(old != self.panel().schedule_scroll))
     }
 
-    pub(crate) fn panel_key(&mut self, key: KeyEvent) -> Update {
+    /// Keys on the handshake's steps; `None` for a key it does not take.
+    pub(crate) fn panel_key(&mut self, key: KeyEvent) -> Option<Update> {
         let p = self.panel_mut();
         let changed = match key.code {
             KeyCode::Up => p.select(-1),
@@ -341,15 +351,9 @@ impl App {
                 }
                 true
             }
-            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
-                // Typing goes to the input line, wherever the focus was.
-                self.focus = Focus::Input;
-                self.input.insert(c.encode_utf8(&mut [0; 4]));
-                true
-            }
-            _ => false,
+            _ => return None,
         };
-        Update::redraw_if(changed)
+        Some(Update::redraw_if(changed))
     }
 
     pub(crate) fn input_key(&mut self, key: KeyEvent, now: Now) -> Update {
@@ -390,9 +394,12 @@ impl App {
     pub(crate) fn quit(&mut self) -> Update {
         self.quitting = true;
         self.state = "closing".into();
-        Update::act(Action::Quit)
+        Update::send(vec![Intent::Close])
     }
 
+    /// Enter: the line typed, run. What the screen answers itself (help,
+    /// clearing) is done here; the rest becomes what the network must do
+    /// by the same table as a headless stdin's lines ([`Command::intent`]).
     pub(crate) fn submit(&mut self, now: Now) -> Update {
         let line = self.input.take();
         match Command::parse(&line) {
@@ -405,11 +412,6 @@ impl App {
                 self.notice(now, Level::Info, self.clock.describe());
                 Update::REDRAW
             }
-            Command::Rekey => {
-                self.notice(now, Level::Info, "asking for a key update…".into());
-                Update::act(Action::Rekey)
-            }
-            Command::Who => Update::act(Action::Who),
             Command::Clear => {
                 self.log = ChatLog::default();
                 self.picked = None;
@@ -429,28 +431,21 @@ impl App {
                 }
                 Update::REDRAW
             }
-            Command::Tamper(_) if self.server => {
-                let text =
-                    "/tamper is for clients: run it in tlschat demo or tlschat connect --lab".to_owned();
-                self.notice(now, Level::Error, text);
-                Update::REDRAW
-            }
-            Command::Tamper(case) => Update::act(Action::Tamper(case)),
-            Command::Ignore(name) => Update::act(Action::Ask(Intent::Ignore { name })),
-            Command::Verify(name) => Update::act(Action::Ask(Intent::Verify { name })),
-            Command::Remove { .. } | Command::Invite { .. } if !self.server => {
-                let text = "/kick, /ban and /invite are the host's: run them in tlschat listen".to_owned();
-                self.notice(now, Level::Error, text);
-                Update::REDRAW
-            }
-            Command::Remove { name, ban } => Update::act(Action::Ask(Intent::Remove { name, ban })),
-            Command::Invite { name, fingerprint } => {
-                Update::act(Action::Ask(Intent::Invite { name, fingerprint }))
-            }
             Command::Say { kind, text, to } => self.say(now, kind, text, to),
-            Command::Wrong(why) => {
-                self.notice(now, Level::Error, why);
-                Update::REDRAW
+            command => {
+                let rekey = command == Command::Rekey;
+                match command.intent(self.typist()) {
+                    Ok(intent) => {
+                        if rekey {
+                            self.notice(now, Level::Info, "asking for a key update…".into());
+                        }
+                        Update::send(intent.into_iter().collect())
+                    }
+                    Err(why) => {
+                        self.notice(now, Level::Error, why);
+                        Update::REDRAW
+                    }
+                }
             }
         }
     }
@@ -474,16 +469,9 @@ impl App {
             entry.tags.action = kind == Kind::Action;
             entry.tags.private = to.is_some();
             self.log.push(entry);
-            said.push(Said { kind, text: piece.to_owned(), to: to.clone() });
+            said.push(Intent::Say { kind, text: piece.to_owned(), to: to.clone() });
         }
-        match said.len() {
-            0 => Update::NONE,
-            1 => {
-                let Said { kind, text, to } = said.remove(0);
-                Update::act(Action::Say { kind, text, to })
-            }
-            _ => Update::act(Action::SayAll(said)),
-        }
+        if said.is_empty() { Update::NONE } else { Update::send(said) }
     }
 
     /// A bracketed paste. One line goes into the input line, to be edited

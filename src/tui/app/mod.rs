@@ -5,12 +5,12 @@
 //! frame. Inputs arrive as [`Msg`]s (terminal events, the network's
 //! [`NetEvent`]s, ticks) together with the time they were received, and
 //! `update` answers with an [`Update`]: whether the screen must be redrawn,
-//! and what the network should do ([`Action`]). Drawing (in [`crate::tui::ui`])
+//! and what the network must do (the [`Intent`]s). Drawing (in [`crate::tui::ui`])
 //! only reads `&App`, and never looks at a clock: every time shown was
 //! passed in here, so a test with a fixed clock gets the same screen every
 //! run. With a step delay (`--step-delay`) the network's events wait in a
 //! queue here and are let out, in order, by [`Msg::Tick`]s at the times
-//! [`App::next_reveal`] names.
+//! [`App::next_delayed`] names.
 //!
 //! # Layout
 //!
@@ -22,6 +22,7 @@
 //! - `input.rs`: the input line and what a typed line means ([`Command`]);
 //! - `panel.rs`: the handshake panel's state;
 //! - `delay.rs`: the step delay's queue;
+//! - `dialog.rs`: the first-contact dialog ([`FirstContact`]);
 //! - `groups.rs`: the end-to-end groups' panel (F5).
 
 use std::collections::VecDeque;
@@ -38,6 +39,7 @@ use crate::teach::schedule::Schedule;
 use crate::tls::{self, AlertDescription, Direction, Field, HandshakeStep, SecretKind, Summary};
 
 mod delay;
+mod dialog;
 mod events;
 mod groups;
 mod input;
@@ -49,6 +51,7 @@ mod update;
 
 use delay::*;
 
+pub use dialog::FirstContact;
 pub use groups::{GroupShown, GroupStep};
 pub use input::*;
 pub use log::*;

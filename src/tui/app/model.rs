@@ -132,7 +132,7 @@ pub enum Msg {
     /// where they stopped reading is marked when they leave.
     Focus(bool),
     /// The animation clock ticked, or a step held back by the step delay
-    /// is due (see [`App::next_reveal`]).
+    /// is due (see [`App::next_delayed`]).
     Tick,
     /// We started talking to `peer` (a client's connect, or a server's listen).
     Started {
@@ -140,7 +140,7 @@ pub enum Msg {
         peer: String,
         /// What the status bar says meanwhile, e.g. "connecting" or "listening".
         state: String,
-        /// Whether we serve a room (many connections) rather than join one.
+        /// Whether we host a room (many connections) rather than join one.
         server: bool,
     },
     /// The network reported something.
@@ -164,54 +164,12 @@ pub enum Msg {
         /// Why, in one line.
         reason: String,
     },
+    /// A first-contact question from the trust gate: shown as a dialog
+    /// that takes every key until it is answered (see [`FirstContact`]).
+    Question(crate::store::pins::Question),
     /// The client's connection is over: `None` after a clean close, else why
     /// it failed (net's `connect` returns its error rather than sending it).
     Ended(Option<String>),
-}
-
-/// What the network should do, decided by a key press.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action {
-    /// Say this in the room: text, an action, or a private message `to`.
-    Say {
-        /// What kind.
-        kind: Kind,
-        /// The text.
-        text: String,
-        /// `/msg NAME`: the recipient.
-        to: Option<String>,
-    },
-    /// Say these, in order: the lines of a paste, or the pieces of a line
-    /// too long for one message. The event loop paces them.
-    SayAll(Vec<Said>),
-    /// Ask who is in the room.
-    Who,
-    /// Update our traffic keys (KeyUpdate).
-    Rekey,
-    /// Send the handshake flight held by `--step`.
-    Release,
-    /// The tamper lab: break this on purpose (`/tamper CASE`).
-    Tamper(crate::teach::lab::Case),
-    /// Show the scrollback bare (Alt-L, as weechat): off the alternate
-    /// screen, one line per entry, wrapped by the terminal itself, so that
-    /// a long line (the room's invite) is selected and copied whole.
-    Bare,
-    /// Ask the connection or the room (`/ignore`, `/verify`, the host's
-    /// `/kick`, `/ban`, `/invite`).
-    Ask(crate::net::Intent),
-    /// Close with close_notify and leave.
-    Quit,
-}
-
-/// One message to say, as [`Action::Say`] has it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Said {
-    /// What kind.
-    pub kind: Kind,
-    /// The text.
-    pub text: String,
-    /// `/msg NAME`: the recipient.
-    pub to: Option<String>,
 }
 
 /// What [`App::update`] decided.
@@ -220,22 +178,72 @@ pub struct Said {
 pub struct Update {
     /// Whether anything visible changed.
     pub redraw: bool,
-    /// What to ask of the network, if anything.
-    pub action: Option<Action>,
+    /// What the network must do, in order: lines to say (the event loop
+    /// paces them, see [`crate::tui::Pacer`]), requests, and
+    /// [`Intent::Close`] to leave. The same intents a headless stdin's
+    /// lines become ([`Command::intent`]).
+    pub intents: Vec<Intent>,
+    /// What the terminal or the step gate must do, besides the network.
+    pub local: Option<Local>,
     /// Ring the terminal's bell: a line mentions us.
     pub bell: bool,
 }
 
-impl Update {
-    pub(crate) const NONE: Self = Self { redraw: false, action: None, bell: false };
-    pub(crate) const REDRAW: Self = Self { redraw: true, action: None, bell: false };
+/// What a key asks of the event loop itself rather than of the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Local {
+    /// Send the handshake flight held by `--step` (its step gate).
+    Release,
+    /// Show the scrollback bare (Alt-L, as weechat): off the alternate
+    /// screen, one line per entry, wrapped by the terminal itself, so that
+    /// a long line (the room's invite) is selected and copied whole.
+    Bare,
+}
 
-    pub(crate) fn act(action: Action) -> Self {
-        Self { redraw: true, action: Some(action), bell: false }
+impl Update {
+    pub(crate) const NONE: Self = Self { redraw: false, intents: Vec::new(), local: None, bell: false };
+    pub(crate) const REDRAW: Self = Self { redraw: true, intents: Vec::new(), local: None, bell: false };
+
+    /// Redraw, and hand `intents` to the network.
+    pub(crate) fn send(intents: Vec<Intent>) -> Self {
+        Self { redraw: true, intents, local: None, bell: false }
+    }
+
+    /// Redraw, and ask `local` of the event loop.
+    pub(crate) fn local(local: Local) -> Self {
+        Self { redraw: true, intents: Vec::new(), local: Some(local), bell: false }
     }
 
     pub(crate) fn redraw_if(redraw: bool) -> Self {
-        Self { redraw, action: None, bell: false }
+        Self { redraw, ..Self::NONE }
+    }
+}
+
+/// Whether the app joins a room or hosts one.
+#[derive(Debug, Default)]
+pub enum Mode {
+    /// A client: one connection, whose handshake the panel shows.
+    #[default]
+    Client,
+    /// A room's host: many connections, each with a handshake panel of
+    /// its own, so that the panel can follow any member.
+    Room {
+        /// The room's own key, short, for the status bar.
+        key: Option<String>,
+        /// The room's connections, oldest first.
+        conns: Vec<Conn>,
+        /// The connection the panel follows, picked in the member list;
+        /// `None` follows the newest handshake.
+        pinned: Option<SocketAddr>,
+        /// The row picked in the member list (0 follows the newest).
+        row: usize,
+    },
+}
+
+impl Mode {
+    /// A room's mode, with its key if known.
+    pub(crate) fn room(key: Option<String>) -> Self {
+        Self::Room { key, conns: Vec::new(), pinned: None, row: 0 }
     }
 }
 
@@ -285,10 +293,14 @@ pub struct App {
     pub(crate) peer: String,
     pub(crate) state: String,
     pub(crate) quitting: bool,
-    pub(crate) server: bool,
+    /// The first-contact dialog, while it waits for an answer.
+    pub(crate) dialog: Option<FirstContact>,
+    /// Client or room host, with what only a host has.
+    pub(crate) mode: Mode,
     pub(crate) sent: (u64, u64),
     pub(crate) received: (u64, u64),
-    pub(crate) reveal: Reveal,
+    /// `--step-delay`: the network's events held back to be shown slowly.
+    pub(crate) step_delay: StepDelay,
     /// A handshake flight is held until Space (`--step`).
     pub(crate) held: bool,
     /// Our name in the room, once welcomed: lines that mention it are
@@ -306,16 +318,8 @@ pub struct App {
     pub(crate) side: Side,
     /// With [`Focus::Messages`]: the log index of the picked message.
     pub(crate) picked: Option<usize>,
-    /// A room's connections, each with its own handshake panel, so that
-    /// the panel can follow any member (server only).
-    pub(crate) conns: Vec<Conn>,
     /// `--reveal`: the session's secret values are on screen.
     pub(crate) secrets_shown: bool,
-    /// The connection the panel follows, picked in the member list; `None`
-    /// follows the newest handshake.
-    pub(crate) pinned: Option<SocketAddr>,
-    /// In a room's member list: the row picked (0 follows the newest).
-    pub(crate) conn_row: usize,
     /// When Esc was pressed, and whether a `[` or `O` followed: the start
     /// of an escape sequence split by a slow link (see `escape_tail`).
     pub(crate) esc_tail: Option<(Instant, bool)>,
@@ -340,8 +344,6 @@ pub struct App {
     /// Members whose connection closed with close_notify, their leaving
     /// not yet shown.
     pub(crate) closed_by_peer: Vec<String>,
-    /// A room's own key, short, for the host's status bar.
-    pub(crate) room_key: Option<String>,
     /// The end-to-end groups' steps (F5).
     pub(crate) group_steps: std::collections::VecDeque<GroupStep>,
     /// The groups as last seen, the panel's last (F5).
@@ -384,10 +386,11 @@ impl App {
             peer: String::new(),
             state: "starting".into(),
             quitting: false,
-            server: false,
+            mode: Mode::Client,
+            dialog: None,
             sent: (0, 0),
             received: (0, 0),
-            reveal: Reveal::default(),
+            step_delay: StepDelay::default(),
             held: false,
             me: None,
             e2e_room: false,
@@ -396,9 +399,6 @@ impl App {
             members: Vec::new(),
             side: Side::Handshake,
             picked: None,
-            conns: Vec::new(),
-            pinned: None,
-            conn_row: 0,
             secrets_shown: false,
             esc_tail: None,
             clock: Clock::UTC,
@@ -408,7 +408,6 @@ impl App {
             lab_verdict: None,
             lab_rejoining: false,
             closed_by_peer: Vec::new(),
-            room_key: None,
             group_steps: std::collections::VecDeque::new(),
             groups_shown: Vec::new(),
             groups_numbered: 0,
@@ -430,11 +429,11 @@ impl App {
         self.secrets_shown
     }
 
-    /// The app with the panel's reveal slowed to one handshake message per
+    /// The app with the panel's steps shown to one handshake message per
     /// `delay` (`--step-delay`).
     #[must_use]
     pub fn with_step_delay(mut self, delay: Duration) -> Self {
-        self.reveal.delay = delay;
+        self.step_delay.delay = delay;
         self
     }
 
@@ -449,19 +448,22 @@ impl App {
     /// host's status bar shows.
     #[must_use]
     pub fn with_room_key(mut self, key: String) -> Self {
-        self.room_key = Some(key);
+        self.mode = Mode::room(Some(key));
         self
     }
 
     /// The room's own key, short (a room's host only).
     pub fn room_key(&self) -> Option<&str> {
-        self.room_key.as_deref()
+        match &self.mode {
+            Mode::Room { key, .. } => key.as_deref(),
+            Mode::Client => None,
+        }
     }
 
     /// Whether this is a tlschat room (we were welcomed, or we host it):
     /// its lines are signed, and the relay reads them.
     pub fn in_room(&self) -> bool {
-        self.me.is_some() || self.room_key.is_some()
+        self.me.is_some() || self.room_key().is_some()
     }
 
     /// The app of an end-to-end room's host (`listen --e2e`), whose header
@@ -492,8 +494,8 @@ impl App {
 
     /// When a step held back by the step delay is due: the event loop sends
     /// [`Msg::Tick`] then. `None` when nothing waits.
-    pub fn next_reveal(&self) -> Option<Instant> {
-        self.reveal.due()
+    pub fn next_delayed(&self) -> Option<Instant> {
+        self.step_delay.due()
     }
 
     /// Whether a handshake flight is held until Space (`--step`).
@@ -514,36 +516,56 @@ impl App {
     /// The handshake panel's state: the pinned connection's in a room
     /// that follows one member, else the newest handshake's.
     pub fn panel(&self) -> &Panel {
-        self.pinned
-            .and_then(|peer| self.conns.iter().find(|c| c.peer == peer))
-            .map_or(&self.panel, |c| &c.panel)
-    }
-
-    pub(crate) fn panel_mut(&mut self) -> &mut Panel {
-        match self.pinned.and_then(|peer| self.conns.iter().position(|c| c.peer == peer)) {
-            Some(i) => &mut self.conns[i].panel,
-            None => &mut self.panel,
+        match &self.mode {
+            Mode::Room { conns, pinned: Some(peer), .. } => {
+                conns.iter().find(|c| c.peer == *peer).map_or(&self.panel, |c| &c.panel)
+            }
+            _ => &self.panel,
         }
     }
 
-    /// Whether this app serves a room.
-    pub fn is_server(&self) -> bool {
-        self.server
+    pub(crate) fn panel_mut(&mut self) -> &mut Panel {
+        match &mut self.mode {
+            Mode::Room { conns, pinned: Some(peer), .. } => {
+                match conns.iter_mut().find(|c| c.peer == *peer) {
+                    Some(c) => &mut c.panel,
+                    None => &mut self.panel,
+                }
+            }
+            _ => &mut self.panel,
+        }
     }
 
-    /// A room's connections (server only), oldest first.
+    /// Whether the first-contact dialog is open (the event loop takes the
+    /// next question only once it is answered).
+    pub fn asking(&self) -> bool {
+        self.dialog.is_some()
+    }
+
+    /// Whether this app hosts a room.
+    pub fn is_room(&self) -> bool {
+        matches!(self.mode, Mode::Room { .. })
+    }
+
+    /// A room's connections (a host's only), oldest first.
     pub fn conns(&self) -> &[Conn] {
-        &self.conns
+        match &self.mode {
+            Mode::Room { conns, .. } => conns,
+            Mode::Client => &[],
+        }
     }
 
-    /// The connection the panel follows, if one was picked.
+    /// The connection the panel follows, if one was picked (a host's only).
     pub fn pinned(&self) -> Option<SocketAddr> {
-        self.pinned
+        match &self.mode {
+            Mode::Room { pinned, .. } => *pinned,
+            Mode::Client => None,
+        }
     }
 
-    /// The row picked in a room's member list (0: follow the newest).
-    pub fn conn_row(&self) -> usize {
-        self.conn_row
+    /// Who types here, for what a command may ask ([`Command::intent`]).
+    pub(crate) fn typist(&self) -> Typist {
+        if self.is_room() { Typist::Host } else { Typist::Member }
     }
 
     /// Applies `f` to every panel that shows `peer`.
@@ -551,7 +573,9 @@ impl App {
         if self.panel.peer == Some(peer) {
             f(&mut self.panel);
         }
-        if let Some(c) = self.conns.iter_mut().find(|c| c.peer == peer) {
+        if let Mode::Room { conns, .. } = &mut self.mode
+            && let Some(c) = conns.iter_mut().find(|c| c.peer == peer)
+        {
             f(&mut c.panel);
         }
     }

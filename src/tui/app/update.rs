@@ -9,6 +9,38 @@ pub(crate) const WHEEL_STEP: usize = 3;
 impl App {
     /// The one mutator: applies `msg`, received at `now`.
     pub fn update(&mut self, msg: Msg, now: Now) -> Update {
+        // The connection stopped waiting for the answer: the question goes.
+        let stale = self.dialog.take_if(|d| d.is_stale()).is_some();
+        let mut update = match (&self.dialog, msg) {
+            (_, Msg::Question(question)) => {
+                // One at a time: the event loop asks again once this is answered.
+                self.dialog = Some(FirstContact::new(question));
+                Update::REDRAW
+            }
+            // Nothing is said before trust is decided: a paste (which
+            // sends its lines) is ignored.
+            (Some(_), Msg::Paste(_)) => Update::NONE,
+            (Some(_), Msg::Key(key)) => self.dialog_key(key, now),
+            (_, msg) => self.apply(msg, now),
+        };
+        update.redraw |= stale;
+        update
+    }
+
+    /// The dialog takes every key press until it is answered.
+    fn dialog_key(&mut self, key: KeyEvent, now: Now) -> Update {
+        if key.kind != KeyEventKind::Press {
+            return Update::NONE;
+        }
+        let Some(trusted) = FirstContact::decision(&key) else { return Update::NONE };
+        let Some(open) = self.dialog.take() else { return Update::NONE };
+        let text = open.answer(trusted);
+        let level = if trusted { Level::Success } else { Level::Error };
+        self.notice(now, level, text);
+        Update::REDRAW
+    }
+
+    fn apply(&mut self, msg: Msg, now: Now) -> Update {
         match msg {
             Msg::Key(key) if key.kind == KeyEventKind::Press => self.key(key, now),
             Msg::Key(_) => Update::NONE,
@@ -35,24 +67,28 @@ impl App {
                 Update::REDRAW
             }
             Msg::Tick => {
-                let revealed = self.reveal_due(now);
+                let let_out = self.let_out_due(now);
                 if self.animating() {
                     self.frame = self.frame.wrapping_add(1);
                 }
-                Update::redraw_if(revealed || self.animating())
+                Update::redraw_if(let_out || self.animating())
             }
             Msg::Started { peer, state, server } => {
                 self.peer = peer;
                 self.state = state;
-                self.server = server;
+                match (server, &self.mode) {
+                    (false, _) => self.mode = Mode::Client,
+                    (true, Mode::Room { .. }) => {}
+                    (true, Mode::Client) => self.mode = Mode::room(None),
+                }
                 let text = format!("{}: {}", self.state, self.peer);
                 self.notice(now, Level::Info, text);
                 Update::REDRAW
             }
             Msg::Net(event) => {
-                self.reveal.queue.push_back((Delayed::Net(event), now));
-                let redraw = self.reveal_due(now);
-                Update { redraw, action: None, bell: std::mem::take(&mut self.ring) }
+                self.step_delay.queue.push_back((Delayed::Net(event), now));
+                let redraw = self.let_out_due(now);
+                Update { redraw, bell: std::mem::take(&mut self.ring), ..Update::NONE }
             }
             Msg::Notice { level, text } => {
                 self.notice(now, level, text);
@@ -69,17 +105,19 @@ impl App {
                 self.notice(now, Level::Error, reason);
                 Update::REDRAW
             }
+            // Taken in `update`.
+            Msg::Question(_) => Update::NONE,
             Msg::Ended(error) => {
-                self.reveal.queue.push_back((Delayed::Ended(error), now));
-                Update::redraw_if(self.reveal_due(now))
+                self.step_delay.queue.push_back((Delayed::Ended(error), now));
+                Update::redraw_if(self.let_out_due(now))
             }
         }
     }
 
     /// Applies the delayed inputs that are due; returns whether there were any.
-    pub(crate) fn reveal_due(&mut self, now: Now) -> bool {
+    pub(crate) fn let_out_due(&mut self, now: Now) -> bool {
         let mut any = false;
-        while let Some((delayed, arrived)) = self.reveal.pop_due(now.instant) {
+        while let Some((delayed, arrived)) = self.step_delay.pop_due(now.instant) {
             any = true;
             match delayed {
                 Delayed::Net(event) => self.net(event, arrived),

@@ -143,12 +143,16 @@ impl Widget for &App {
         }
         InputLine { app: self }.render(areas.input, buf);
         StatusBar { app: self }.render(areas.status, buf);
+        if let Some(dialog) = &self.dialog {
+            dialog.render(area, buf);
+        }
     }
 }
 
 /// Where the terminal cursor goes: on the input line when it has focus.
 pub fn cursor_position(app: &App, area: Rect) -> Option<Position> {
-    if app.focus() != Focus::Input {
+    // The dialog, while open, takes the keys: no cursor then.
+    if app.focus() != Focus::Input || app.dialog.is_some() {
         return None;
     }
     let input = Areas::of(app, area).input;
