@@ -389,7 +389,7 @@ where
         if quit_now {
             break;
         }
-        if app.quitting() && connection_over {
+        if app.quitting && connection_over {
             break;
         }
     }

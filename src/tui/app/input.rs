@@ -22,11 +22,6 @@ impl Input {
         &self.text
     }
 
-    /// The cursor's byte offset in [`Self::text`].
-    pub fn cursor(&self) -> usize {
-        self.cursor
-    }
-
     pub(crate) fn insert(&mut self, s: &str) {
         self.text.insert_str(self.cursor, s);
         self.cursor += s.len();

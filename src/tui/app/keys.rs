@@ -147,14 +147,14 @@ impl App {
                 let visible = self.panel_visible(self.size.0);
                 // Messages are picked in the chat pane, beside the panel.
                 let beside = self.panel_place(self.size.0, self.size.1) == Place::Beside;
-                let messages = self.last_signed(self.log.entries().len()).is_some();
+                let messages = self.last_signed(self.log.entries.len()).is_some();
                 self.focus = match self.focus {
                     Focus::Input if visible => Focus::Panel,
                     Focus::Input | Focus::Panel if messages && beside => Focus::Messages,
                     _ => Focus::Input,
                 };
                 if self.focus == Focus::Messages {
-                    self.picked = self.last_signed(self.log.entries().len());
+                    self.picked = self.last_signed(self.log.entries.len());
                 }
                 return Update::REDRAW;
             }
@@ -229,7 +229,7 @@ impl App {
                 }
             }
             KeyCode::Enter | KeyCode::Char(' ') => {
-                let signed = self.log.entries().get(at).and_then(|e| e.signed.clone());
+                let signed = self.log.entries.get(at).and_then(|e| e.signed.clone());
                 self.side = match (signed, &self.side) {
                     (Some(m), Side::Message(open)) if Arc::ptr_eq(&m, open) => Side::Handshake,
                     (Some(m), _) => Side::Message(m),
@@ -252,21 +252,21 @@ impl App {
 
     /// The last signed message before log index `before`.
     pub(crate) fn last_signed(&self, before: usize) -> Option<usize> {
-        let entries = self.log.entries();
+        let entries = &self.log.entries;
         (0..before.min(entries.len())).rev().find(|&i| entries.get(i).is_some_and(|e| e.signed.is_some()))
     }
 
     /// The first signed message after log index `after`.
     pub(crate) fn next_signed(&self, after: usize) -> Option<usize> {
-        let entries = self.log.entries();
+        let entries = &self.log.entries;
         (after + 1..entries.len()).find(|&i| entries.get(i).is_some_and(|e| e.signed.is_some()))
     }
 
     /// Tab on a partly typed name at the end of the line: completes it to
     /// the one member name it starts (the first, in order, if several do).
     pub(crate) fn complete_name(&mut self) -> Completion {
-        let text = self.input.text();
-        if self.input.cursor() != text.len() {
+        let text = &self.input.text;
+        if self.input.cursor != text.len() {
             return Completion::NoWord;
         }
         let start = text.rfind(' ').map_or(0, |i| i + 1);
@@ -497,7 +497,7 @@ impl App {
             self.input.insert(lines.first().map_or("", String::as_str));
             return Update::REDRAW;
         }
-        let typed = self.input.text().to_owned();
+        let typed = self.input.text.to_owned();
         let (kind, to, before) = if let Some(rest) = typed.strip_prefix("/me ") {
             (Kind::Action, None, rest.trim_start())
         } else if let Some((name, rest)) =

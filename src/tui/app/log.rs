@@ -345,18 +345,18 @@ mod tests {
         for _ in 0..4_000 {
             log.push(signed_entry(24_000));
         }
-        assert!(log.bytes() <= MAX_LOG_BYTES, "{}", log.bytes());
-        let kept = log.entries().iter().filter(|e| e.signed.is_some()).count();
+        assert!(log.bytes <= MAX_LOG_BYTES, "{}", log.bytes);
+        let kept = log.entries.iter().filter(|e| e.signed.is_some()).count();
         assert!(kept <= KEEP_SIGNED && kept > 0, "{kept}");
         // The newest keep theirs; what was let go is counted out.
-        assert!(log.entries().back().is_some_and(|e| e.signed.is_some()));
-        let counted: usize = log.entries().iter().map(Entry::cost).sum();
-        assert_eq!(counted, log.bytes());
+        assert!(log.entries.back().is_some_and(|e| e.signed.is_some()));
+        let counted: usize = log.entries.iter().map(Entry::cost).sum();
+        assert_eq!(counted, log.bytes);
         // Small entries are bounded by count.
         let mut log = ChatLog::default();
         for _ in 0..MAX_LOG + 10 {
             log.push(Entry::new(0, Author::System(Level::Info), "hi".into()));
         }
-        assert_eq!(log.entries().len(), MAX_LOG);
+        assert_eq!(log.entries.len(), MAX_LOG);
     }
 }

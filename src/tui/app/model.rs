@@ -424,11 +424,6 @@ impl App {
         self
     }
 
-    /// Whether the session's secret values are shown (`--reveal`).
-    pub fn secrets_shown(&self) -> bool {
-        self.secrets_shown
-    }
-
     /// The app with the panel's steps shown to one handshake message per
     /// `delay` (`--step-delay`).
     #[must_use]
@@ -478,11 +473,6 @@ impl App {
     /// relay cannot read.
     pub fn e2e_room(&self) -> bool {
         self.e2e_room
-    }
-
-    /// How times are shown.
-    pub fn clock(&self) -> Clock {
-        self.clock
     }
 
     /// The app with the terminal bell for mentions on or off.
@@ -585,34 +575,9 @@ impl App {
         self.focus
     }
 
-    /// The animation frame.
-    pub fn frame(&self) -> u64 {
-        self.frame
-    }
-
-    /// Whether colours may be used.
-    pub fn color(&self) -> bool {
-        self.color
-    }
-
-    /// The peer or address, as the user named it.
-    pub fn peer(&self) -> &str {
-        &self.peer
-    }
-
     /// The connection state for the status bar.
     pub fn state(&self) -> &str {
         &self.state
-    }
-
-    /// Chat lines and bytes we sent.
-    pub fn sent(&self) -> (u64, u64) {
-        self.sent
-    }
-
-    /// Chat lines and bytes we received.
-    pub fn received(&self) -> (u64, u64) {
-        self.received
     }
 
     /// The room's members as last heard (joins, leaves, `/who`).

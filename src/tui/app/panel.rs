@@ -109,11 +109,6 @@ impl Panel {
         &self.steps
     }
 
-    /// How many messages the handshake is expected to have.
-    pub fn expected(&self) -> usize {
-        self.expected
-    }
-
     /// How the handshake stands.
     pub fn outcome(&self) -> &Outcome {
         &self.outcome
@@ -129,12 +124,6 @@ impl Panel {
         self.key_updates
     }
 
-    /// How many messages the handshake had, once it is done; the engine
-    /// numbers later messages (KeyUpdate) on from there.
-    pub fn handshake_len(&self) -> Option<usize> {
-        self.handshake_len
-    }
-
     /// The selected step's index.
     pub fn selected(&self) -> usize {
         self.selected
@@ -143,11 +132,6 @@ impl Panel {
     /// Whether the selected step is expanded.
     pub fn expanded(&self) -> bool {
         self.expanded
-    }
-
-    /// Lines scrolled in the expanded detail.
-    pub fn detail_scroll(&self) -> u16 {
-        self.detail_scroll
     }
 
     /// The connection's key schedule, as far as it is known.

@@ -36,7 +36,7 @@ impl Widget for MembersPanel<'_> {
         if self.app.is_room() {
             return ConnsList { app: self.app }.render(area, buf);
         }
-        let members = self.app.members();
+        let members = &self.app.members;
         let block = Block::bordered().border_style(theme.dim()).title(Span::styled(
             format!(" Members {}, as the relay lists them · F3 ", members.len()),
             theme.heading(),
@@ -77,8 +77,8 @@ impl Widget for ConnsList<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let theme = Theme::of(self.app);
         let app = self.app;
-        let focused = app.focus() == crate::tui::app::Focus::Panel;
-        let title = format!(" Members {} · Enter follows one ", app.members().len().saturating_sub(1));
+        let focused = app.focus == crate::tui::app::Focus::Panel;
+        let title = format!(" Members {} · Enter follows one ", app.members.len().saturating_sub(1));
         let block = Block::bordered()
             .border_style(if focused { theme.fg(Color::Cyan) } else { theme.dim() })
             .title(Span::styled(title, theme.heading()));
