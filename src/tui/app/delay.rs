@@ -1,7 +1,12 @@
 //! `--step-delay`: the network's events held back and let out one
 //! handshake message at a time.
 
-use super::*;
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use super::model::Now;
+use crate::net::NetEvent;
+use crate::tls::{self, HandshakeStep};
 
 /// What waits behind the step delay: the network's events, and the end of
 /// the connection, which must not overtake them.

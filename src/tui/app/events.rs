@@ -1,7 +1,17 @@
 //! What the network reported, as the model takes it: notices in words,
 //! the panels' steps, our lines' delivery, the members.
 
-use super::*;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use super::input::shown_as;
+use super::log::{Author, Delivery, Entry, Level, Mark, Tags};
+use super::model::{App, Conn, MAX_CONNS, Mode, Now};
+use super::panel::{Outcome, Panel};
+use crate::chat::{self, ChatEvent, Kind, Verdict};
+use crate::net::{Closer, NetEvent};
+use crate::present::report;
+use crate::tls::{AlertDescription, Direction, HandshakeStep};
 
 impl App {
     pub(crate) fn ended(&mut self, error: Option<String>, now: Now) {

@@ -1,7 +1,8 @@
 //! The input line with its history, and what a typed line means
 //! ([`Command`]): the same parser for the TUI and a headless stdin.
 
-use super::*;
+use crate::chat::Kind;
+use crate::net::Intent;
 
 /// The input line: text, cursor and history.
 #[derive(Debug, Default)]

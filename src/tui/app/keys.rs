@@ -1,7 +1,17 @@
 //! Key presses and pastes: the focus, the panels' keys, the input line,
 //! and a submitted line's command.
 
-use super::*;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::input::{Command, NICK_HELP, pieces, shown_as};
+use super::log::{Author, ChatLog, Delivery, Entry, Level};
+use super::model::{App, Focus, Local, Mode, Now, Place, Side, Update};
+use super::panel::Outcome;
+use crate::chat::{self, Kind};
+use crate::net::Intent;
 
 /// What Tab found to complete at the end of the input line.
 pub(crate) enum Completion {

@@ -1,7 +1,10 @@
 //! The chat pane's scrollback: entries, who wrote them, how far each of
 //! our own lines has got, and the bounds that keep it in memory.
 
-use super::*;
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use crate::chat;
 
 /// How many log entries are kept; older ones are dropped. The issue asks
 /// for at least 10,000 without slowing a frame: drawing only visits the
@@ -311,6 +314,8 @@ impl ChatLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chat::Kind;
+    use crate::tls;
 
     pub(crate) fn signed_entry(text_len: usize) -> Entry {
         let mut entry = Entry::new(0, Author::System(Level::Info), "x".repeat(text_len));

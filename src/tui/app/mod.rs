@@ -25,19 +25,6 @@
 //! - `dialog.rs`: the first-contact dialog ([`FirstContact`]);
 //! - `groups.rs`: the end-to-end groups' panel (F5).
 
-use std::collections::VecDeque;
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
-
-use crate::chat::{self, ChatEvent, Kind, Verdict};
-use crate::net::{Closer, Intent, NetEvent};
-use crate::present::report;
-use crate::teach::schedule::Schedule;
-use crate::tls::{self, AlertDescription, Direction, Field, HandshakeStep, SecretKind, Summary};
-
 mod delay;
 mod dialog;
 mod events;
@@ -48,8 +35,6 @@ mod log;
 mod model;
 mod panel;
 mod update;
-
-use delay::*;
 
 pub use dialog::FirstContact;
 pub use groups::{GroupShown, GroupStep};

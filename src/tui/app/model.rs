@@ -2,7 +2,20 @@
 //! the input line and the panels; the messages it takes ([`Msg`]) and
 //! what an update answers ([`Update`]).
 
-use super::*;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crossterm::event::KeyEvent;
+
+use super::delay::StepDelay;
+use super::dialog::FirstContact;
+use super::groups::{GroupShown, GroupStep};
+use super::input::{Input, Typist};
+use super::log::{Author, ChatLog, Entry, Level};
+use super::panel::Panel;
+use crate::chat;
+use crate::net::{Intent, NetEvent};
 
 /// Below this width the handshake panel is hidden unless F2 asks for it.
 pub const NARROW: u16 = 72;

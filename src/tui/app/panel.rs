@@ -1,7 +1,11 @@
 //! The handshake panel's state: the steps of one connection, the checks
 //! at each, and the user's place in them.
 
-use super::*;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use crate::teach::schedule::Schedule;
+use crate::tls::{self, Direction, Field, HandshakeStep, SecretKind, Summary};
 
 /// A check the engine made at a step.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,7 +1,12 @@
 //! [`App::update`], the one mutator, and the step delay's release of
 //! what it held back.
 
-use super::*;
+use crossterm::event::{KeyEvent, KeyEventKind};
+
+use super::delay::Delayed;
+use super::dialog::FirstContact;
+use super::log::{Delivery, Level};
+use super::model::{App, Focus, Mode, Msg, Now, Place, Update};
 
 /// Entries scrolled per mouse-wheel notch.
 pub(crate) const WHEEL_STEP: usize = 3;
