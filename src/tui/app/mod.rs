@@ -3,9 +3,9 @@
 //! Everything the screen shows lives in [`App`]: the chat log, the input
 //! line with its history, the handshake panel's state and the animation
 //! frame. Inputs arrive as [`Msg`]s (terminal events, the network's
-//! [`NetEvent`]s, ticks) together with the time they were received, and
+//! [`NetEvent`](crate::net::NetEvent)s, ticks) together with the time they were received, and
 //! `update` answers with an [`Update`]: whether the screen must be redrawn,
-//! and what the network must do (the [`Intent`]s). Drawing (in [`crate::tui::ui`])
+//! and what the network must do (the [`Intent`](crate::net::Intent)s). Drawing (in [`crate::tui::ui`])
 //! only reads `&App`, and never looks at a clock: every time shown was
 //! passed in here, so a test with a fixed clock gets the same screen every
 //! run. With a step delay (`--step-delay`) the network's events wait in a

@@ -194,7 +194,7 @@ pub struct Update {
     /// What the network must do, in order: lines to say (the event loop
     /// paces them, see [`crate::tui::Pacer`]), requests, and
     /// [`Intent::Close`] to leave. The same intents a headless stdin's
-    /// lines become ([`Command::intent`]).
+    /// lines become ([`Command::intent`](crate::tui::app::Command::intent)).
     pub intents: Vec<Intent>,
     /// What the terminal or the step gate must do, besides the network.
     pub local: Option<Local>,
