@@ -63,7 +63,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc;
@@ -352,7 +352,7 @@ fn member(
     read: bool,
     verify: bool,
 ) -> mpsc::Sender<Intent> {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) - 60;
+    let now = tlschat::clock::unix_now() - 60;
     let key = Ed25519Key::generate(&mut OsRng);
     let cert = pki::self_signed_client(key.clone(), &format!("m{i}"), &mut OsRng, now)
         .unwrap_or_else(|e| fail(&e.to_string()));
@@ -434,7 +434,7 @@ fn member_at(
     epoch: Instant,
     reports: mpsc::UnboundedSender<Report>,
 ) -> mpsc::Sender<Intent> {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) - 60;
+    let now = tlschat::clock::unix_now() - 60;
     let key = Ed25519Key::generate(&mut OsRng);
     let cert = pki::self_signed_client(key.clone(), &format!("m{i}"), &mut OsRng, now)
         .unwrap_or_else(|e| fail(&e.to_string()));
@@ -547,28 +547,28 @@ async fn light_member(
             read = tcp.read(&mut buf) => match read.map_err(|e| e.to_string())? {
                 0 => return Ok(()),
                 n => {
-                    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+                    let now = tlschat::clock::unix_now();
                     tls.handle_input(&buf[..n], now).map_err(|e| e.to_string())?;
                 }
             },
             intent = intents.recv() => match (intent, me.as_mut()) {
                 (Some(Intent::Say { kind, text, to }), Some(me)) => {
-                    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+                    let now = tlschat::clock::unix_now_ms();
                     let (frame, _) = me.compose(kind, &text, to.as_deref(), now).map_err(|e| e.to_string())?;
-                    tls.send(&frame.encode()).map_err(|e| e.to_string())?;
+                    tls.send(&frame.encode().unwrap()).map_err(|e| e.to_string())?;
                 }
                 (None, _) => return Ok(()),
                 _ => {}
             },
             _ = tick.tick(), if bad.is_some() && me.is_some() => {
                 // A post whose signature does not verify.
-                let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+                let now = tlschat::clock::unix_now_ms();
                 if let Some(me) = me.as_mut() {
                     let (frame, _) = me.compose(Kind::Text, "bad", None, now).map_err(|e| e.to_string())?;
                     let Frame::Post { mut signed } = frame else { continue };
                     let last = signed.len() - 1;
                     signed[last] ^= 1;
-                    tls.send(&Frame::Post { signed }.encode()).map_err(|e| e.to_string())?;
+                    tls.send(&Frame::Post { signed }.encode().unwrap()).map_err(|e| e.to_string())?;
                 }
                 if let Some(sent) = &bad {
                     sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -671,7 +671,7 @@ async fn main() {
         tokio::spawn(async move {
             loop {
                 connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) - 60;
+                let now = tlschat::clock::unix_now() - 60;
                 let Ok(cert) = pki::self_signed_client(key.clone(), "forger", &mut OsRng, now) else {
                     return;
                 };

@@ -38,6 +38,7 @@
 //!   ([`tui::ui`]) and the terminal's event loop;
 //! - [`teach`]: the teaching tools: explanations, the key schedule view's
 //!   model, the tamper lab, the demo's bots, the key log and `--pcap`;
+//! - [`clock`]: the wall clock, read in one place, and its dates;
 //! - [`cmd`]: each command's work once the command line is read, and the
 //!   one-line error every failure becomes.
 #![forbid(unsafe_code)]
@@ -45,6 +46,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::panic))]
 
 pub mod chat;
+pub mod clock;
 pub mod cmd;
 pub mod net;
 pub mod present;

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use tlschat::cmd::{self, Output, TlsOptions};
+use tlschat::cmd::{self, Presentation, TlsOptions};
 use tlschat::tls::{self, CipherSuite};
 use tlschat::tui::app::Clock;
 
@@ -35,7 +35,7 @@ struct Cli {
 /// How a command that chats shows what happens (listen, connect, demo:
 /// the commands with a screen; `id` and `trust` print a few lines).
 #[derive(Args)]
-struct OutputArgs {
+struct PresentationArgs {
     /// Plain lines on stdout instead of the full-screen interface (also
     /// chosen when stdin or stdout is not a terminal).
     #[arg(long)]
@@ -54,11 +54,11 @@ struct OutputArgs {
     utc: bool,
 }
 
-impl OutputArgs {
-    fn output(&self, local_offset: Option<i32>) -> Output {
+impl PresentationArgs {
+    fn presentation(&self, local_offset: Option<i32>) -> Presentation {
         let tui = tlschat::tui::wanted(self.headless || self.json);
         let clock = if self.utc { Clock::UTC } else { Clock::local(local_offset) };
-        Output { tui, json: self.json, bell: !self.no_bell, clock }
+        Presentation { tui, json: self.json, bell: !self.no_bell, clock }
     }
 }
 
@@ -232,7 +232,7 @@ struct ListenArgs {
     tls: TlsArgs,
 
     #[command(flatten)]
-    output: OutputArgs,
+    presentation: PresentationArgs,
 }
 
 #[derive(Args)]
@@ -268,7 +268,7 @@ struct ConnectArgs {
     tls: TlsArgs,
 
     #[command(flatten)]
-    output: OutputArgs,
+    presentation: PresentationArgs,
 }
 
 #[derive(Args)]
@@ -280,7 +280,7 @@ struct DemoArgs {
     tls: TlsArgs,
 
     #[command(flatten)]
-    output: OutputArgs,
+    presentation: PresentationArgs,
 }
 
 /// The teaching pace of a client's full-screen interface.
@@ -397,15 +397,15 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Listen(args) => {
-                let out = args.output.output(local_offset);
+                let out = args.presentation.presentation(local_offset);
                 cmd::listen::run(args.options(), out).await
             }
             Command::Connect(args) => {
-                let out = args.output.output(local_offset);
+                let out = args.presentation.presentation(local_offset);
                 cmd::connect::run(args.options(), out).await
             }
             Command::Demo(args) => {
-                let out = args.output.output(local_offset);
+                let out = args.presentation.presentation(local_offset);
                 cmd::demo::run(args.options(), out).await
             }
             Command::Id(args) => cmd::id::run(args.options(), tlschat::tui::wanted(false)),
@@ -417,7 +417,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // The causes go on the same line: one line, as promised.
-            eprintln!("tlschat: {}", e.one_line());
+            eprintln!("tlschat: {e:#}");
             ExitCode::FAILURE
         }
     }

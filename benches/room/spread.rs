@@ -27,7 +27,7 @@
 use std::collections::HashMap;
 use std::io::{BufRead, Write};
 use std::process::{ChildStdin, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc;
@@ -52,7 +52,7 @@ pub const BUCKET_US: u64 = 100;
 const SILENCE: Duration = Duration::from_secs(30);
 
 fn unix_ns() -> u128 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos())
+    tlschat::clock::UnixTime::now().duration().as_nanos()
 }
 
 /// Latencies in buckets of [`BUCKET_US`], mergeable across workers.

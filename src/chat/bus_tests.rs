@@ -10,7 +10,7 @@ use super::frame::{Frame, FrameBuffer};
 use super::member::{ChatEvent, Member};
 use super::message::Kind;
 use super::peers::{self, Asked, Done};
-use super::relay::{Config, Joiner, Output, Relay, Remote, SeatId, Transport};
+use super::relay::{Config, Decision, Joiner, Relay, Remote, SeatId, Transport};
 use crate::tls::{Ed25519Key, SeededRng};
 
 const ROOM: [u8; 32] = [0x24; 32];
@@ -66,18 +66,18 @@ impl Cluster {
     fn say(&mut self, relay: usize, id: SeatId, text: &str) {
         let (frame, _) =
             self.members.get_mut(&(relay, id)).unwrap().compose(Kind::Text, text, None, self.now).unwrap();
-        let out = self.relays[relay].frame(id, frame, self.now);
+        let out = self.relays[relay].frame(id, frame.into(), self.now);
         self.apply(relay, out);
     }
 
-    fn apply(&mut self, relay: usize, out: Vec<Output>) {
+    fn apply(&mut self, relay: usize, out: Vec<Decision>) {
         for o in out {
             match o {
-                Output::Send(id, bytes) => self.deliver(relay, id, &bytes),
-                Output::Close(id, reason) => self.closed.push((relay, id, reason)),
-                Output::Note(note) => self.notes.push(note),
-                Output::Publish(id, entry) => self.published.push_back((relay, id, entry)),
-                Output::Remote(id, what) => self.remote.push_back((relay, id, what)),
+                Decision::Send(id, bytes) => self.deliver(relay, id, &bytes),
+                Decision::Close(id, reason) => self.closed.push((relay, id, reason)),
+                Decision::Note(note) => self.notes.push(note),
+                Decision::Publish(id, entry) => self.published.push_back((relay, id, entry)),
+                Decision::Remote(id, what) => self.remote.push_back((relay, id, what)),
             }
         }
     }
@@ -215,7 +215,7 @@ fn an_entry_from_another_relay_that_does_not_verify_is_skipped_and_members_see_t
     let last = signed.len() - 1;
     signed[last] ^= 1;
     let forged = Frame::Deliver { room_seq: 0, flags: 0, author: "bob".into(), signed };
-    c.published.push_back((1, 1, forged.encode().into()));
+    c.published.push_back((1, 1, forged.encode().unwrap().into()));
     c.pump();
     c.say(1, 1, "after");
     c.pump();
@@ -270,12 +270,14 @@ fn an_entry_the_bus_gives_again_or_that_is_not_a_room_entry_changes_nothing() {
     let (_, _, entry) = c.log.last().cloned().unwrap();
     let out = c.relays[0].ordered(c.log.len() as u64, &entry, None, c.now);
     assert!(out.is_empty(), "{out:?}");
-    for bad in
-        [Frame::Who.encode(), vec![0x82, 0, 0], Frame::Ack { room_seq: 1, seq: 1, private: false }.encode()]
-    {
+    for bad in [
+        Frame::Who.encode().unwrap(),
+        vec![0x82, 0, 0],
+        Frame::Ack { room_seq: 1, seq: 1, private: false }.encode().unwrap(),
+    ] {
         let seq = c.relays[0].room_seq() + 1;
         let out = c.relays[0].ordered(seq, &bad, None, c.now);
-        assert!(matches!(out.as_slice(), [Output::Note(n)] if n.contains("skipped")), "{out:?}");
+        assert!(matches!(out.as_slice(), [Decision::Note(n)] if n.contains("skipped")), "{out:?}");
     }
     assert_eq!(c.heard(0, 2), [(3, "alice".to_owned(), "once".to_owned())]);
 }
@@ -286,7 +288,7 @@ impl Cluster {
     fn flush(&mut self, relay: usize, id: SeatId) {
         let frames = self.members.get_mut(&(relay, id)).unwrap().take_outgoing();
         for frame in frames {
-            let out = self.relays[relay].frame(id, frame, self.now);
+            let out = self.relays[relay].frame(id, frame.into(), self.now);
             self.apply(relay, out);
         }
     }
@@ -317,14 +319,17 @@ impl Cluster {
             };
             let out = match done.unwrap() {
                 Done::Package { seat, key, package } => {
-                    vec![Output::Send(seat, Frame::KeyPackage { key, package }.encode().into())]
+                    vec![Decision::Send(seat, Frame::KeyPackage { key, package }.encode().unwrap().into())]
                 }
                 Done::Sealed { seat, seq, reached } => {
                     assert!(reached);
                     if seq == 0 {
                         continue;
                     }
-                    vec![Output::Send(seat, Frame::Ack { room_seq: 0, seq, private: true }.encode().into())]
+                    vec![Decision::Send(
+                        seat,
+                        Frame::Ack { room_seq: 0, seq, private: true }.encode().unwrap().into(),
+                    )]
                 }
             };
             self.apply(relay, out);

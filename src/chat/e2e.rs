@@ -48,7 +48,7 @@ use openmls::prelude::*;
 use openmls_rust_crypto::OpenMlsRustCrypto;
 use openmls_traits::signatures::{Signer, SignerError};
 
-use crate::tls::Ed25519Key;
+use crate::tls::{Ed25519Key, Fingerprint};
 
 /// MLS_128_DHKEMX25519_CHACHA20POLY1305_SHA256_Ed25519 (0x0003).
 pub const CIPHERSUITE: Ciphersuite = Ciphersuite::MLS_128_DHKEMX25519_CHACHA20POLY1305_SHA256_Ed25519;
@@ -164,8 +164,8 @@ fn expect_key(found: [u8; 32], expected: [u8; 32], whose: &str) -> Result<(), E2
     } else {
         Err(E2eError::WrongKey(format!(
             "{whose} carries the key {}, not the key {} proved",
-            crate::store::identity::public_key_fingerprint(&found),
-            crate::store::identity::public_key_fingerprint(&expected)
+            Fingerprint::of_ed25519(&found),
+            Fingerprint::of_ed25519(&expected)
         )))
     }
 }

@@ -7,7 +7,8 @@
 //! integers and length-prefixed vectors, trailing bytes refused.
 //! `docs/PROTOCOL.md` lists every frame and field.
 
-use crate::tls::codec::{self, InvalidMessage, LenPrefix, Reader};
+use super::codes::code_table;
+use crate::tls::codec::{self, InvalidMessage, Reader};
 
 /// The largest frame body. A signed message at its longest, its envelope
 /// and a name fit with room to spare.
@@ -42,43 +43,17 @@ pub mod welcome_flags {
     pub const E2E: u8 = 1;
 }
 
-/// How a member takes part, as the relay tells others.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Standing {
-    /// Proved its key in the TLS handshake; the name is bound to that key.
-    Verified,
-    /// No key: a guest (`openssl s_client`, `nc`-style tools). Its lines
-    /// are unsigned.
-    Guest,
-    /// The room's host, chatting from `tlschat listen` itself.
-    Host,
-}
-
-impl Standing {
-    fn code(self) -> u8 {
-        match self {
-            Self::Verified => 0,
-            Self::Guest => 1,
-            Self::Host => 2,
-        }
-    }
-
-    fn from_code(code: u8) -> Option<Self> {
-        Some(match code {
-            0 => Self::Verified,
-            1 => Self::Guest,
-            2 => Self::Host,
-            _ => return None,
-        })
-    }
-
-    /// Its name in JSON and `/who`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Verified => "verified",
-            Self::Guest => "guest",
-            Self::Host => "host",
-        }
+code_table! {
+    /// How a member takes part, as the relay tells others.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum Standing {
+        /// Proved its key in the TLS handshake; the name is bound to that key.
+        Verified = 0 => "verified",
+        /// No key: a guest (`openssl s_client`, `nc`-style tools). Its lines
+        /// are unsigned.
+        Guest = 1 => "guest",
+        /// The room's host, chatting from `tlschat listen` itself.
+        Host = 2 => "host",
     }
 }
 
@@ -95,45 +70,22 @@ pub struct MemberInfo {
     pub idle_secs: u32,
 }
 
-/// Why a post was refused, told to its author only.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RefusalCode {
-    /// The text is over the limit.
-    TooLong,
-    /// Too many messages too fast.
-    RateLimited,
-    /// No member by that name (`/msg`).
-    NoSuchMember,
-    /// The message does not verify, or is not this member's or this room's.
-    BadMessage,
-    /// The room is full.
-    RoomFull,
-    /// The member is being disconnected (too slow, flooding).
-    Disconnected,
-}
-
-impl RefusalCode {
-    fn code(self) -> u8 {
-        match self {
-            Self::TooLong => 1,
-            Self::RateLimited => 2,
-            Self::NoSuchMember => 3,
-            Self::BadMessage => 4,
-            Self::RoomFull => 5,
-            Self::Disconnected => 6,
-        }
-    }
-
-    fn from_code(code: u8) -> Option<Self> {
-        Some(match code {
-            1 => Self::TooLong,
-            2 => Self::RateLimited,
-            3 => Self::NoSuchMember,
-            4 => Self::BadMessage,
-            5 => Self::RoomFull,
-            6 => Self::Disconnected,
-            _ => return None,
-        })
+code_table! {
+    /// Why a post was refused, told to its author only.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum RefusalCode {
+        /// The text is over the limit.
+        TooLong = 1 => "TooLong",
+        /// Too many messages too fast.
+        RateLimited = 2 => "RateLimited",
+        /// No member by that name (`/msg`).
+        NoSuchMember = 3 => "NoSuchMember",
+        /// The message does not verify, or is not this member's or this room's.
+        BadMessage = 4 => "BadMessage",
+        /// The room is full.
+        RoomFull = 5 => "RoomFull",
+        /// The member is being disconnected (too slow, flooding).
+        Disconnected = 6 => "Disconnected",
     }
 }
 
@@ -414,55 +366,157 @@ pub enum Frame {
     },
 }
 
+code_table! {
+    /// A frame's type: its first byte on the wire, and its name.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum FrameType {
+        /// [`Frame::Post`].
+        Post = 0x01 => "Post",
+        /// [`Frame::Who`].
+        Who = 0x02 => "Who",
+        /// [`Frame::Resume`].
+        Resume = 0x03 => "Resume",
+        /// [`Frame::Publish`].
+        Publish = 0x04 => "Publish",
+        /// [`Frame::Fetch`].
+        Fetch = 0x05 => "Fetch",
+        /// [`Frame::Seal`].
+        Seal = 0x06 => "Seal",
+        /// [`Frame::GroupCommit`].
+        GroupCommit = 0x07 => "GroupCommit",
+        /// [`Frame::GroupSend`].
+        GroupSend = 0x08 => "GroupSend",
+        /// [`Frame::GroupWelcomePiece`].
+        GroupWelcomePiece = 0x09 => "GroupWelcomePiece",
+        /// [`Frame::Welcome`].
+        Welcome = 0x81 => "Welcome",
+        /// [`Frame::Deliver`].
+        Deliver = 0x82 => "Deliver",
+        /// [`Frame::Ack`].
+        Ack = 0x83 => "Ack",
+        /// [`Frame::Presence`].
+        Presence = 0x84 => "Presence",
+        /// [`Frame::Guest`].
+        Guest = 0x85 => "Guest",
+        /// [`Frame::Roster`].
+        Roster = 0x86 => "Roster",
+        /// [`Frame::Refused`].
+        Refused = 0x87 => "Refused",
+        /// [`Frame::Resumed`].
+        Resumed = 0x88 => "Resumed",
+        /// [`Frame::KeyPackage`].
+        KeyPackage = 0x89 => "KeyPackage",
+        /// [`Frame::Sealed`].
+        Sealed = 0x8a => "Sealed",
+        /// [`Frame::PackagesLeft`].
+        PackagesLeft = 0x8b => "PackagesLeft",
+        /// [`Frame::GroupTask`].
+        GroupTask = 0x8c => "GroupTask",
+        /// [`Frame::GroupCommitted`].
+        GroupCommitted = 0x8d => "GroupCommitted",
+        /// [`Frame::GroupWelcome`].
+        GroupWelcome = 0x8e => "GroupWelcome",
+        /// [`Frame::GroupMessage`].
+        GroupMessage = 0x8f => "GroupMessage",
+        /// [`Frame::GroupRetry`].
+        GroupRetry = 0x90 => "GroupRetry",
+    }
+}
+
 impl Frame {
-    fn type_code(&self) -> u8 {
+    /// Its type: the byte that leads it on the wire, and its name.
+    pub fn frame_type(&self) -> FrameType {
         match self {
-            Self::Post { .. } => 0x01,
-            Self::Who => 0x02,
-            Self::Resume { .. } => 0x03,
-            Self::Welcome { .. } => 0x81,
-            Self::Deliver { .. } => 0x82,
-            Self::Ack { .. } => 0x83,
-            Self::Presence { .. } => 0x84,
-            Self::Guest { .. } => 0x85,
-            Self::Roster { .. } => 0x86,
-            Self::Refused { .. } => 0x87,
-            Self::Resumed { .. } => 0x88,
-            Self::Publish { .. } => 0x04,
-            Self::Fetch { .. } => 0x05,
-            Self::Seal { .. } => 0x06,
-            Self::KeyPackage { .. } => 0x89,
-            Self::Sealed { .. } => 0x8a,
-            Self::PackagesLeft { .. } => 0x8b,
-            Self::GroupCommit { .. } => 0x07,
-            Self::GroupSend { .. } => 0x08,
-            Self::GroupWelcomePiece { .. } => 0x09,
-            Self::GroupTask { .. } => 0x8c,
-            Self::GroupCommitted { .. } => 0x8d,
-            Self::GroupWelcome { .. } => 0x8e,
-            Self::GroupMessage { .. } => 0x8f,
-            Self::GroupRetry { .. } => 0x90,
+            Self::Post { .. } => FrameType::Post,
+            Self::Who => FrameType::Who,
+            Self::Resume { .. } => FrameType::Resume,
+            Self::Welcome { .. } => FrameType::Welcome,
+            Self::Deliver { .. } => FrameType::Deliver,
+            Self::Ack { .. } => FrameType::Ack,
+            Self::Presence { .. } => FrameType::Presence,
+            Self::Guest { .. } => FrameType::Guest,
+            Self::Roster { .. } => FrameType::Roster,
+            Self::Refused { .. } => FrameType::Refused,
+            Self::Resumed { .. } => FrameType::Resumed,
+            Self::Publish { .. } => FrameType::Publish,
+            Self::Fetch { .. } => FrameType::Fetch,
+            Self::Seal { .. } => FrameType::Seal,
+            Self::KeyPackage { .. } => FrameType::KeyPackage,
+            Self::Sealed { .. } => FrameType::Sealed,
+            Self::PackagesLeft { .. } => FrameType::PackagesLeft,
+            Self::GroupCommit { .. } => FrameType::GroupCommit,
+            Self::GroupSend { .. } => FrameType::GroupSend,
+            Self::GroupWelcomePiece { .. } => FrameType::GroupWelcomePiece,
+            Self::GroupTask { .. } => FrameType::GroupTask,
+            Self::GroupCommitted { .. } => FrameType::GroupCommitted,
+            Self::GroupWelcome { .. } => FrameType::GroupWelcome,
+            Self::GroupMessage { .. } => FrameType::GroupMessage,
+            Self::GroupRetry { .. } => FrameType::GroupRetry,
         }
     }
 
-    /// The frame on the wire, header included.
-    pub fn encode(&self) -> Vec<u8> {
-        let mut out = vec![self.type_code(), 0, 0, 0];
+    /// Its type's name (`Post`, `Deliver`, …), for refusals and logs.
+    pub fn name(&self) -> &'static str {
+        self.frame_type().as_str()
+    }
+
+    /// The frame on the wire, header included; refused, never cut short,
+    /// when a field is longer than its length prefix or its limit allows
+    /// (a name over 255 bytes, a text over [`MAX_FRAME_TEXT`], a list
+    /// over its most), or the body over [`MAX_FRAME`].
+    pub fn encode(&self) -> Result<Vec<u8>, FrameTooLong> {
+        let mut out = vec![self.frame_type().code(), 0, 0, 0];
+        self.put_body(&mut out).map_err(|why| FrameTooLong { frame: self.name(), why })?;
+        let len = out.len() - HEADER;
+        if len > MAX_FRAME {
+            return Err(FrameTooLong { frame: self.name(), why: "the body is over the frame's limit" });
+        }
+        out[1..HEADER].copy_from_slice(&u32::try_from(len).unwrap_or(u32::MAX).to_be_bytes()[1..]);
+        Ok(out)
+    }
+
+    /// Frames one after another on the wire, as a member sends what it
+    /// made; refused whole if one does not fit.
+    pub fn encode_all(frames: &[Self]) -> Result<Vec<u8>, FrameTooLong> {
+        let mut out = Vec::new();
+        for frame in frames {
+            out.extend_from_slice(&frame.encode()?);
+        }
+        Ok(out)
+    }
+
+    /// The frame on the wire as a relay sends it: [`Frame::encode`], or,
+    /// were it not to fit, a [`Frame::Refused`] that says so in its place:
+    /// never a frame cut short. What a relay puts in its frames is checked
+    /// against these limits on the way in (names, texts, messages, lists),
+    /// so only a fault in the relay makes the refusal.
+    pub fn wire(&self) -> std::sync::Arc<[u8]> {
+        match self.encode() {
+            Ok(bytes) => bytes.into(),
+            Err(e) => Self::Refused { code: RefusalCode::BadMessage, text: e.to_string() }
+                .encode()
+                .unwrap_or_default()
+                .into(),
+        }
+    }
+
+    /// Appends the body; why not, when a field does not fit.
+    fn put_body(&self, out: &mut Vec<u8>) -> Result<(), &'static str> {
         match self {
             Self::Post { signed } => out.extend_from_slice(signed),
             Self::Who => {}
             Self::Resume { after } => out.extend_from_slice(&after.to_be_bytes()),
             Self::Welcome { name, room_seq, history, e2e } => {
-                put_str8(&mut out, name);
+                put_str8(out, name)?;
                 out.extend_from_slice(&room_seq.to_be_bytes());
-                codec::put_u16(&mut out, *history);
+                codec::put_u16(out, *history);
                 out.push(if *e2e { welcome_flags::E2E } else { 0 });
             }
             Self::Deliver { room_seq, flags, author, signed } => {
                 out.extend_from_slice(&room_seq.to_be_bytes());
                 out.push(*flags);
-                put_str8(&mut out, author);
-                codec::put_bytes(&mut out, LenPrefix::U16, signed);
+                put_str8(out, author)?;
+                put_bytes16(out, signed)?;
             }
             Self::Ack { room_seq, seq, private } => {
                 out.extend_from_slice(&room_seq.to_be_bytes());
@@ -472,23 +526,23 @@ impl Frame {
             Self::Presence { room_seq, joined, member, reason } => {
                 out.extend_from_slice(&room_seq.to_be_bytes());
                 out.push(u8::from(*joined));
-                put_member(&mut out, member);
-                put_str16(&mut out, reason);
+                put_member(out, member)?;
+                put_str16(out, reason)?;
             }
             Self::Guest { room_seq, flags, name, text } => {
                 out.extend_from_slice(&room_seq.to_be_bytes());
                 out.push(*flags);
-                put_str8(&mut out, name);
-                put_str16(&mut out, text);
+                put_str8(out, name)?;
+                put_str16(out, text)?;
             }
             Self::Roster { total, last, members } => {
                 out.extend_from_slice(&total.to_be_bytes());
                 out.push(u8::from(*last));
-                codec::put_items(&mut out, LenPrefix::U16, members.iter().take(MAX_ROSTER), put_member);
+                put_list(out, members, MAX_ROSTER, "more members than a roster frame holds", put_member)?;
             }
             Self::Refused { code, text } => {
                 out.push(code.code());
-                put_str16(&mut out, text);
+                put_str16(out, text)?;
             }
             Self::Resumed { after, upto, complete } => {
                 out.extend_from_slice(&after.to_be_bytes());
@@ -496,128 +550,135 @@ impl Frame {
                 out.push(u8::from(*complete));
             }
             Self::Publish { packages } => {
-                codec::put_items(&mut out, LenPrefix::U16, packages.iter().take(MAX_PUBLISHED), |out, p| {
-                    codec::put_bytes(out, LenPrefix::U16, p);
-                });
+                put_list(
+                    out,
+                    packages,
+                    MAX_PUBLISHED,
+                    "more key packages than one frame carries",
+                    |out, p| put_bytes16(out, p),
+                )?;
             }
             Self::Fetch { key } => out.extend_from_slice(key),
             Self::Seal { to, seq, message } => {
                 out.extend_from_slice(to);
                 out.extend_from_slice(&seq.to_be_bytes());
-                codec::put_bytes(&mut out, LenPrefix::U16, message);
+                put_bytes16(out, message)?;
             }
             Self::KeyPackage { key, package } => {
                 out.extend_from_slice(key);
-                codec::put_bytes(&mut out, LenPrefix::U16, package);
+                put_bytes16(out, package)?;
             }
             Self::Sealed { room_seq, from, key, message } => {
                 out.extend_from_slice(&room_seq.to_be_bytes());
-                put_str8(&mut out, from);
+                put_str8(out, from)?;
                 out.extend_from_slice(key);
-                codec::put_bytes(&mut out, LenPrefix::U16, message);
+                put_bytes16(out, message)?;
             }
-            Self::PackagesLeft { left } => codec::put_u16(&mut out, *left),
+            Self::PackagesLeft { left } => codec::put_u16(out, *left),
             Self::GroupTask { epoch, create, add, remove } => {
                 out.extend_from_slice(&epoch.to_be_bytes());
                 out.push(u8::from(*create));
-                codec::put_items(
-                    &mut out,
-                    LenPrefix::U16,
-                    add.iter().take(MAX_GROUP_CHANGES),
+                put_list(
+                    out,
+                    add,
+                    MAX_GROUP_CHANGES,
+                    "more keys than one group change holds",
                     |out, (k, p)| {
                         out.extend_from_slice(k);
-                        codec::put_bytes(out, LenPrefix::U16, p);
+                        put_bytes16(out, p)
                     },
-                );
-                put_keys(&mut out, remove);
+                )?;
+                put_keys(out, remove)?;
             }
             Self::GroupCommit { epoch, adds, removes, commit, welcome } => {
                 out.extend_from_slice(&epoch.to_be_bytes());
-                put_keys(&mut out, adds);
-                put_keys(&mut out, removes);
-                codec::put_bytes(&mut out, LenPrefix::U16, commit);
-                codec::put_bytes(&mut out, LenPrefix::U16, welcome);
+                put_keys(out, adds)?;
+                put_keys(out, removes)?;
+                put_bytes16(out, commit)?;
+                put_bytes16(out, welcome)?;
             }
             Self::GroupSend { epoch, seq, message } => {
                 out.extend_from_slice(&epoch.to_be_bytes());
                 out.extend_from_slice(&seq.to_be_bytes());
-                codec::put_bytes(&mut out, LenPrefix::U16, message);
+                put_bytes16(out, message)?;
             }
             Self::GroupCommitted { room_seq, from, key, epoch, adds, removes, commit } => {
                 out.extend_from_slice(&room_seq.to_be_bytes());
-                put_str8(&mut out, from);
+                put_str8(out, from)?;
                 out.extend_from_slice(key);
                 out.extend_from_slice(&epoch.to_be_bytes());
-                put_keys(&mut out, adds);
-                put_keys(&mut out, removes);
-                codec::put_bytes(&mut out, LenPrefix::U16, commit);
+                put_keys(out, adds)?;
+                put_keys(out, removes)?;
+                put_bytes16(out, commit)?;
             }
             Self::GroupWelcome { room_seq, from, key, index, count, welcome } => {
                 out.extend_from_slice(&room_seq.to_be_bytes());
-                put_str8(&mut out, from);
+                put_str8(out, from)?;
                 out.extend_from_slice(key);
                 out.push(*index);
                 out.push(*count);
-                codec::put_bytes(&mut out, LenPrefix::U16, welcome);
+                put_bytes16(out, welcome)?;
             }
             Self::GroupWelcomePiece { epoch, index, count, bytes } => {
                 out.extend_from_slice(&epoch.to_be_bytes());
                 out.push(*index);
                 out.push(*count);
-                codec::put_bytes(&mut out, LenPrefix::U16, bytes);
+                put_bytes16(out, bytes)?;
             }
             Self::GroupMessage { room_seq, from, key, message } => {
                 out.extend_from_slice(&room_seq.to_be_bytes());
-                put_str8(&mut out, from);
+                put_str8(out, from)?;
                 out.extend_from_slice(key);
-                codec::put_bytes(&mut out, LenPrefix::U16, message);
+                put_bytes16(out, message)?;
             }
             Self::GroupRetry { epoch, seq } => {
                 out.extend_from_slice(&epoch.to_be_bytes());
                 out.extend_from_slice(&seq.to_be_bytes());
             }
         }
-        let len = out.len() - HEADER;
-        debug_assert!(len <= MAX_FRAME, "frame body of {len} bytes");
-        out[1..HEADER].copy_from_slice(&(len as u32).to_be_bytes()[1..]);
-        out
+        Ok(())
     }
 
     /// Reads one frame's body of type `kind`.
     pub fn decode(kind: u8, body: &[u8]) -> Result<Self, InvalidMessage> {
         let mut r = Reader::new(body, "chat frame");
+        let Some(kind) = FrameType::from_code(kind) else {
+            return Err(r.invalid("unknown frame type"));
+        };
         let frame = match kind {
             // A post longer than the longest message is the relay's to
             // refuse (too long, the connection kept), not a framing error.
-            0x01 => Self::Post { signed: r.rest().to_vec() },
-            0x02 => Self::Who,
-            0x03 => Self::Resume { after: u64(&mut r)? },
-            0x81 => Self::Welcome {
+            FrameType::Post => Self::Post { signed: r.rest().to_vec() },
+            FrameType::Who => Self::Who,
+            FrameType::Resume => Self::Resume { after: u64(&mut r)? },
+            FrameType::Welcome => Self::Welcome {
                 name: str8(&mut r)?,
                 room_seq: u64(&mut r)?,
                 history: r.u16()?,
                 e2e: flag_bits(&mut r, welcome_flags::E2E)? != 0,
             },
-            0x82 => Self::Deliver {
+            FrameType::Deliver => Self::Deliver {
                 room_seq: u64(&mut r)?,
                 flags: flag_bits(&mut r, flags::HISTORY | flags::PRIVATE)?,
                 author: str8(&mut r)?,
                 signed: r.vec16()?.rest().to_vec(),
             },
-            0x83 => Self::Ack { room_seq: u64(&mut r)?, seq: u64(&mut r)?, private: boolean(&mut r)? },
-            0x84 => Self::Presence {
+            FrameType::Ack => {
+                Self::Ack { room_seq: u64(&mut r)?, seq: u64(&mut r)?, private: boolean(&mut r)? }
+            }
+            FrameType::Presence => Self::Presence {
                 room_seq: u64(&mut r)?,
                 joined: boolean(&mut r)?,
                 member: member(&mut r)?,
                 reason: str16(&mut r)?,
             },
-            0x85 => Self::Guest {
+            FrameType::Guest => Self::Guest {
                 room_seq: u64(&mut r)?,
                 flags: flag_bits(&mut r, flags::HISTORY)?,
                 name: str8(&mut r)?,
                 text: str16(&mut r)?,
             },
-            0x86 => {
+            FrameType::Roster => {
                 let total = u32::from_be_bytes(r.array()?);
                 let last = boolean(&mut r)?;
                 let mut count = 0;
@@ -630,12 +691,14 @@ impl Frame {
                 })?;
                 Self::Roster { total, last, members }
             }
-            0x87 => Self::Refused {
+            FrameType::Refused => Self::Refused {
                 code: RefusalCode::from_code(r.u8()?).ok_or_else(|| r.invalid("unknown refusal code"))?,
                 text: str16(&mut r)?,
             },
-            0x88 => Self::Resumed { after: u64(&mut r)?, upto: u64(&mut r)?, complete: boolean(&mut r)? },
-            0x04 => {
+            FrameType::Resumed => {
+                Self::Resumed { after: u64(&mut r)?, upto: u64(&mut r)?, complete: boolean(&mut r)? }
+            }
+            FrameType::Publish => {
                 let mut count = 0;
                 let packages = r.vec16()?.items(0, |list| {
                     count += 1;
@@ -646,17 +709,21 @@ impl Frame {
                 })?;
                 Self::Publish { packages }
             }
-            0x05 => Self::Fetch { key: r.array()? },
-            0x06 => Self::Seal { to: r.array()?, seq: u64(&mut r)?, message: r.vec16()?.rest().to_vec() },
-            0x89 => Self::KeyPackage { key: r.array()?, package: r.vec16()?.rest().to_vec() },
-            0x8a => Self::Sealed {
+            FrameType::Fetch => Self::Fetch { key: r.array()? },
+            FrameType::Seal => {
+                Self::Seal { to: r.array()?, seq: u64(&mut r)?, message: r.vec16()?.rest().to_vec() }
+            }
+            FrameType::KeyPackage => {
+                Self::KeyPackage { key: r.array()?, package: r.vec16()?.rest().to_vec() }
+            }
+            FrameType::Sealed => Self::Sealed {
                 room_seq: u64(&mut r)?,
                 from: str8(&mut r)?,
                 key: r.array()?,
                 message: r.vec16()?.rest().to_vec(),
             },
-            0x8b => Self::PackagesLeft { left: r.u16()? },
-            0x8c => {
+            FrameType::PackagesLeft => Self::PackagesLeft { left: r.u16()? },
+            FrameType::GroupTask => {
                 let epoch = u64(&mut r)?;
                 let create = boolean(&mut r)?;
                 let mut count = 0;
@@ -669,19 +736,19 @@ impl Frame {
                 })?;
                 Self::GroupTask { epoch, create, add, remove: keys(&mut r)? }
             }
-            0x07 => Self::GroupCommit {
+            FrameType::GroupCommit => Self::GroupCommit {
                 epoch: u64(&mut r)?,
                 adds: keys(&mut r)?,
                 removes: keys(&mut r)?,
                 commit: r.vec16()?.rest().to_vec(),
                 welcome: r.vec16()?.rest().to_vec(),
             },
-            0x08 => Self::GroupSend {
+            FrameType::GroupSend => Self::GroupSend {
                 epoch: u64(&mut r)?,
                 seq: u64(&mut r)?,
                 message: r.vec16()?.rest().to_vec(),
             },
-            0x8d => Self::GroupCommitted {
+            FrameType::GroupCommitted => Self::GroupCommitted {
                 room_seq: u64(&mut r)?,
                 from: str8(&mut r)?,
                 key: r.array()?,
@@ -690,7 +757,7 @@ impl Frame {
                 removes: keys(&mut r)?,
                 commit: r.vec16()?.rest().to_vec(),
             },
-            0x8e => Self::GroupWelcome {
+            FrameType::GroupWelcome => Self::GroupWelcome {
                 room_seq: u64(&mut r)?,
                 from: str8(&mut r)?,
                 key: r.array()?,
@@ -698,56 +765,100 @@ impl Frame {
                 count: r.u8()?,
                 welcome: r.vec16()?.rest().to_vec(),
             },
-            0x09 => Self::GroupWelcomePiece {
+            FrameType::GroupWelcomePiece => Self::GroupWelcomePiece {
                 epoch: u64(&mut r)?,
                 index: r.u8()?,
                 count: r.u8()?,
                 bytes: r.vec16()?.rest().to_vec(),
             },
-            0x8f => Self::GroupMessage {
+            FrameType::GroupMessage => Self::GroupMessage {
                 room_seq: u64(&mut r)?,
                 from: str8(&mut r)?,
                 key: r.array()?,
                 message: r.vec16()?.rest().to_vec(),
             },
-            0x90 => Self::GroupRetry { epoch: u64(&mut r)?, seq: u64(&mut r)? },
-            _ => return Err(r.invalid("unknown frame type")),
+            FrameType::GroupRetry => Self::GroupRetry { epoch: u64(&mut r)?, seq: u64(&mut r)? },
         };
         r.finish()?;
         Ok(frame)
     }
 }
 
-fn put_str8(out: &mut Vec<u8>, s: &str) {
-    let bytes = s.as_bytes();
-    codec::put_bytes(out, LenPrefix::U8, &bytes[..floor_char_boundary(s, 255)]);
+/// The longest text a frame's 16-bit text field carries (a reason, a
+/// guest's line, a refusal): longer ones are refused, never cut.
+pub const MAX_FRAME_TEXT: usize = 8 * 1024;
+
+/// A frame that does not fit its fields' length prefixes or limits, or
+/// the frame's size: refused, never sent cut short.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a {frame} frame does not fit: {why}")]
+pub struct FrameTooLong {
+    /// The frame's type name.
+    pub frame: &'static str,
+    /// Which field did not fit.
+    pub why: &'static str,
 }
 
-fn put_str16(out: &mut Vec<u8>, s: &str) {
-    let bytes = s.as_bytes();
-    codec::put_bytes(out, LenPrefix::U16, &bytes[..floor_char_boundary(s, 8 * 1024)]);
+/// A name: at most 255 bytes after a one-byte length.
+fn put_str8(out: &mut Vec<u8>, s: &str) -> Result<(), &'static str> {
+    let len = u8::try_from(s.len()).map_err(|_| "a name over 255 bytes")?;
+    out.push(len);
+    out.extend_from_slice(s.as_bytes());
+    Ok(())
 }
 
-/// The longest prefix of `s` of at most `max` bytes that ends on a char boundary.
-fn floor_char_boundary(s: &str, max: usize) -> usize {
-    if s.len() <= max {
-        return s.len();
+/// A text: at most [`MAX_FRAME_TEXT`] bytes after a two-byte length.
+fn put_str16(out: &mut Vec<u8>, s: &str) -> Result<(), &'static str> {
+    if s.len() > MAX_FRAME_TEXT {
+        return Err("a text over 8 KiB");
     }
-    (0..=max).rev().find(|&i| s.is_char_boundary(i)).unwrap_or(0)
+    put_bytes16(out, s.as_bytes())
 }
 
-fn put_member(out: &mut Vec<u8>, m: &MemberInfo) {
-    put_str8(out, &m.name);
+/// Bytes after a two-byte length: at most 65,535 of them.
+fn put_bytes16(out: &mut Vec<u8>, bytes: &[u8]) -> Result<(), &'static str> {
+    let len = u16::try_from(bytes.len()).map_err(|_| "bytes over 65,535 behind a two-byte length")?;
+    codec::put_u16(out, len);
+    out.extend_from_slice(bytes);
+    Ok(())
+}
+
+/// A list of at most `max` items behind a two-byte length, each written by
+/// `item`; `over` says why a longer one is refused.
+fn put_list<T>(
+    out: &mut Vec<u8>,
+    items: &[T],
+    max: usize,
+    over: &'static str,
+    mut item: impl FnMut(&mut Vec<u8>, &T) -> Result<(), &'static str>,
+) -> Result<(), &'static str> {
+    if items.len() > max {
+        return Err(over);
+    }
+    let at = out.len();
+    out.extend_from_slice(&[0, 0]);
+    for i in items {
+        item(out, i)?;
+    }
+    let len = u16::try_from(out.len() - at - 2).map_err(|_| "a list over 65,535 bytes")?;
+    out[at..at + 2].copy_from_slice(&len.to_be_bytes());
+    Ok(())
+}
+
+fn put_member(out: &mut Vec<u8>, m: &MemberInfo) -> Result<(), &'static str> {
+    put_str8(out, &m.name)?;
     out.push(m.standing.code());
     out.extend_from_slice(&m.key);
     out.extend_from_slice(&m.idle_secs.to_be_bytes());
+    Ok(())
 }
 
 /// A list of at most [`MAX_GROUP_CHANGES`] keys.
-fn put_keys(out: &mut Vec<u8>, keys: &[[u8; 32]]) {
-    codec::put_items(out, LenPrefix::U16, keys.iter().take(MAX_GROUP_CHANGES), |out, k| {
-        out.extend_from_slice(k)
-    });
+fn put_keys(out: &mut Vec<u8>, keys: &[[u8; 32]]) -> Result<(), &'static str> {
+    put_list(out, keys, MAX_GROUP_CHANGES, "more keys than one group change holds", |out, k| {
+        out.extend_from_slice(k);
+        Ok(())
+    })
 }
 
 fn keys(r: &mut Reader<'_>) -> Result<Vec<[u8; 32]>, InvalidMessage> {
@@ -854,7 +965,7 @@ mod tests {
         };
         let roster = |n: usize| {
             let mut body = vec![0, 0, 0, 99, 1];
-            codec::put_items(&mut body, LenPrefix::U16, std::iter::repeat_n(&one, n), put_member);
+            put_list(&mut body, &vec![one.clone(); n], usize::MAX, "", put_member).unwrap();
             Frame::decode(0x86, &body)
         };
         let Ok(Frame::Roster { total: 99, last: true, members }) = roster(MAX_ROSTER) else {
@@ -982,7 +1093,7 @@ mod tests {
             list in proptest::collection::vec(frames(), 1..6),
             cut in 1usize..50,
         ) {
-            let wire: Vec<u8> = list.iter().flat_map(Frame::encode).collect();
+            let wire: Vec<u8> = list.iter().flat_map(|f| f.encode().unwrap()).collect();
             let mut buffer = FrameBuffer::default();
             let mut out = Vec::new();
             for chunk in wire.chunks(cut) {
@@ -1019,7 +1130,167 @@ mod tests {
         let longest =
             MemberInfo { name: "n".repeat(255), standing: Standing::Host, key: [9; 32], idle_secs: 1 };
         let frame = Frame::Roster { total: 10_000, last: false, members: vec![longest; MAX_ROSTER] };
-        assert!(frame.encode().len() <= HEADER + MAX_FRAME);
+        assert!(frame.encode().unwrap().len() <= HEADER + MAX_FRAME);
+    }
+
+    #[test]
+    fn every_frame_type_code_round_trips_and_unknown_types_are_refused() {
+        for &ty in FrameType::ALL {
+            assert_eq!(FrameType::from_code(ty.code()), Some(ty), "{ty:?}");
+        }
+        let known: Vec<u8> = FrameType::ALL.iter().map(|t| t.code()).collect();
+        assert_eq!(known.len(), 25);
+        for code in 0..=u8::MAX {
+            if !known.contains(&code) {
+                assert_eq!(FrameType::from_code(code), None, "{code:#04x}");
+                assert_eq!(Frame::decode(code, &[]).unwrap_err().why, "unknown frame type", "{code:#04x}");
+            }
+        }
+        // A frame leads with its type's code, and its name is its variant's.
+        let ack = Frame::Ack { room_seq: 1, seq: 1, private: false };
+        assert_eq!((ack.frame_type(), ack.encode().unwrap()[0], ack.name()), (FrameType::Ack, 0x83, "Ack"));
+        assert_eq!((Frame::Who.encode().unwrap()[0], Frame::Who.name()), (0x02, "Who"));
+    }
+
+    #[test]
+    fn standing_and_refusal_codes_round_trip_and_unknown_ones_are_refused() {
+        for &standing in Standing::ALL {
+            assert_eq!(Standing::from_code(standing.code()), Some(standing));
+        }
+        assert_eq!(
+            Standing::ALL.iter().map(|s| (s.code(), s.as_str())).collect::<Vec<_>>(),
+            [(0, "verified"), (1, "guest"), (2, "host")]
+        );
+        assert_eq!(Standing::from_code(3), None);
+        for &code in RefusalCode::ALL {
+            assert_eq!(RefusalCode::from_code(code.code()), Some(code));
+            assert_eq!(code.as_str(), format!("{code:?}"));
+        }
+        assert_eq!(RefusalCode::ALL.iter().map(|c| c.code()).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6]);
+        for bad in [0, 7, 0xff] {
+            assert_eq!(RefusalCode::from_code(bad), None);
+            let body = [bad, 0, 0];
+            assert_eq!(Frame::decode(0x87, &body).unwrap_err().why, "unknown refusal code");
+        }
+        // A member with an unknown standing makes its roster malformed.
+        let member = MemberInfo { name: "m".into(), standing: Standing::Guest, key: [0; 32], idle_secs: 0 };
+        let mut body = vec![0, 0, 0, 1, 1];
+        put_list(&mut body, &[member], 1, "", put_member).unwrap();
+        let at = 5 + 2 + 1 + 1;
+        assert_eq!(body[at], 1);
+        body[at] = 3;
+        assert_eq!(Frame::decode(0x86, &body).unwrap_err().why, "unknown standing");
+    }
+
+    /// Why `frame` is refused, or `None` when it encodes (and decodes back).
+    fn refused(frame: &Frame) -> Option<&'static str> {
+        match frame.encode() {
+            Ok(bytes) => {
+                assert!(bytes.len() <= HEADER + MAX_FRAME);
+                assert_eq!(Frame::decode(bytes[0], &bytes[HEADER..]).as_ref(), Ok(frame));
+                None
+            }
+            Err(e) => {
+                assert_eq!(e.frame, frame.name());
+                Some(e.why)
+            }
+        }
+    }
+
+    #[test]
+    fn names_over_255_bytes_are_refused_not_cut() {
+        let welcome = |name: String| Frame::Welcome { name, room_seq: 1, history: 0, e2e: false };
+        assert_eq!(refused(&welcome("n".repeat(255))), None);
+        assert_eq!(refused(&welcome("n".repeat(256))), Some("a name over 255 bytes"));
+        // 85 three-byte characters are 255 bytes; one more is over, whole.
+        assert_eq!(refused(&welcome("\u{4e2d}".repeat(85))), None);
+        assert_eq!(refused(&welcome("\u{4e2d}".repeat(86))), Some("a name over 255 bytes"));
+        let member =
+            |name: String| MemberInfo { name, standing: Standing::Verified, key: [1; 32], idle_secs: 0 };
+        let presence =
+            |name| Frame::Presence { room_seq: 1, joined: true, member: member(name), reason: String::new() };
+        assert_eq!(refused(&presence("m".repeat(256))), Some("a name over 255 bytes"));
+        let sealed = Frame::Sealed { room_seq: 0, from: "f".repeat(256), key: [2; 32], message: vec![1] };
+        assert_eq!(refused(&sealed), Some("a name over 255 bytes"));
+    }
+
+    #[test]
+    fn texts_over_max_frame_text_are_refused_not_cut() {
+        let guest = |text: String| Frame::Guest { room_seq: 1, flags: 0, name: "guest-1".into(), text };
+        assert_eq!(refused(&guest("t".repeat(MAX_FRAME_TEXT))), None);
+        assert_eq!(refused(&guest("t".repeat(MAX_FRAME_TEXT + 1))), Some("a text over 8 KiB"));
+        let refusal = |text: String| Frame::Refused { code: RefusalCode::TooLong, text };
+        assert_eq!(refused(&refusal("r".repeat(MAX_FRAME_TEXT))), None);
+        assert_eq!(refused(&refusal("r".repeat(MAX_FRAME_TEXT + 1))), Some("a text over 8 KiB"));
+        let member = MemberInfo { name: "m".into(), standing: Standing::Guest, key: [0; 32], idle_secs: 0 };
+        let leave =
+            Frame::Presence { room_seq: 1, joined: false, member, reason: "r".repeat(MAX_FRAME_TEXT + 1) };
+        assert_eq!(refused(&leave), Some("a text over 8 KiB"));
+    }
+
+    #[test]
+    fn bytes_over_their_prefix_or_the_frame_are_refused_not_cut() {
+        let package = |n: usize| Frame::KeyPackage { key: [3; 32], package: vec![7; n] };
+        // The body is the key, the length and the bytes: MAX_FRAME exactly fits.
+        assert_eq!(refused(&package(MAX_FRAME - 32 - 2)), None);
+        assert_eq!(refused(&package(MAX_FRAME - 32 - 1)), Some("the body is over the frame's limit"));
+        assert_eq!(refused(&package(usize::from(u16::MAX))), Some("the body is over the frame's limit"));
+        assert_eq!(
+            refused(&package(usize::from(u16::MAX) + 1)),
+            Some("bytes over 65,535 behind a two-byte length")
+        );
+        let post = Frame::Post { signed: vec![0; MAX_FRAME + 1] };
+        assert_eq!(refused(&post), Some("the body is over the frame's limit"));
+    }
+
+    #[test]
+    fn lists_over_their_most_are_refused_not_shortened() {
+        let one = MemberInfo { name: "m".into(), standing: Standing::Verified, key: [4; 32], idle_secs: 9 };
+        let roster = |n| Frame::Roster { total: 1000, last: true, members: vec![one.clone(); n] };
+        assert_eq!(refused(&roster(MAX_ROSTER)), None);
+        assert_eq!(refused(&roster(MAX_ROSTER + 1)), Some("more members than a roster frame holds"));
+        let publish = |n| Frame::Publish { packages: vec![vec![5; 10]; n] };
+        assert_eq!(refused(&publish(MAX_PUBLISHED)), None);
+        assert_eq!(refused(&publish(MAX_PUBLISHED + 1)), Some("more key packages than one frame carries"));
+        let keys = |n| vec![[6; 32]; n];
+        let task = |add: usize, remove: usize| Frame::GroupTask {
+            epoch: 1,
+            create: false,
+            add: vec![([8; 32], vec![9; 10]); add],
+            remove: keys(remove),
+        };
+        assert_eq!(refused(&task(MAX_GROUP_CHANGES, MAX_GROUP_CHANGES)), None);
+        assert_eq!(refused(&task(MAX_GROUP_CHANGES + 1, 0)), Some("more keys than one group change holds"));
+        assert_eq!(refused(&task(0, MAX_GROUP_CHANGES + 1)), Some("more keys than one group change holds"));
+        let commit = |adds: usize| Frame::GroupCommit {
+            epoch: 1,
+            adds: keys(adds),
+            removes: Vec::new(),
+            commit: vec![1],
+            welcome: Vec::new(),
+        };
+        assert_eq!(refused(&commit(MAX_GROUP_CHANGES)), None);
+        assert_eq!(refused(&commit(MAX_GROUP_CHANGES + 1)), Some("more keys than one group change holds"));
+    }
+
+    #[test]
+    fn a_relay_sends_a_refusal_in_place_of_a_frame_that_does_not_fit() {
+        let fits = Frame::Ack { room_seq: 1, seq: 2, private: false };
+        assert_eq!(&fits.wire()[..], &fits.encode().unwrap()[..]);
+        let over = Frame::Welcome { name: "n".repeat(256), room_seq: 1, history: 0, e2e: false };
+        let wire = over.wire();
+        let Ok(Frame::Refused { code: RefusalCode::BadMessage, text }) =
+            Frame::decode(wire[0], &wire[HEADER..])
+        else {
+            panic!("not a refusal: {wire:?}")
+        };
+        assert_eq!(text, "a Welcome frame does not fit: a name over 255 bytes");
+        // A member's frames go out whole or not at all.
+        assert!(Frame::encode_all(&[fits.clone(), over]).is_err());
+        assert_eq!(
+            Frame::encode_all(&[fits.clone(), Frame::Who]).unwrap().len(),
+            fits.encode().unwrap().len() + HEADER
+        );
     }
 
     #[test]
@@ -1033,21 +1304,27 @@ mod tests {
     fn unknown_types_trailing_bytes_and_bad_booleans_are_refused() {
         assert!(Frame::decode(0x7f, &[]).is_err());
         assert!(Frame::decode(0x02, &[0]).is_err(), "Who has no body");
-        let mut ack = Frame::Ack { room_seq: 1, seq: 1, private: false }.encode();
+        let mut ack = Frame::Ack { room_seq: 1, seq: 1, private: false }.encode().unwrap();
         *ack.last_mut().unwrap() = 2;
         assert!(Frame::decode(0x83, &ack[HEADER..]).is_err());
     }
 
     #[test]
     fn resume_and_resumed_on_the_wire() {
-        assert_eq!(Frame::Resume { after: 0x0102 }.encode(), [0x03, 0, 0, 8, 0, 0, 0, 0, 0, 0, 1, 2]);
+        assert_eq!(
+            Frame::Resume { after: 0x0102 }.encode().unwrap(),
+            [0x03, 0, 0, 8, 0, 0, 0, 0, 0, 0, 1, 2]
+        );
         let resumed = Frame::Resumed { after: 1, upto: 258, complete: true };
-        assert_eq!(resumed.encode(), [0x88, 0, 0, 17, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 2, 1]);
-        assert_eq!(Frame::decode(0x88, &resumed.encode()[HEADER..]), Ok(resumed));
+        assert_eq!(
+            resumed.encode().unwrap(),
+            [0x88, 0, 0, 17, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 2, 1]
+        );
+        assert_eq!(Frame::decode(0x88, &resumed.encode().unwrap()[HEADER..]), Ok(resumed));
         // A Resume is exactly eight bytes; a Resumed's flag is a boolean.
         assert!(Frame::decode(0x03, &[0; 7]).is_err());
         assert!(Frame::decode(0x03, &[0; 9]).is_err());
-        let mut bad = Frame::Resumed { after: 1, upto: 2, complete: false }.encode();
+        let mut bad = Frame::Resumed { after: 1, upto: 2, complete: false }.encode().unwrap();
         *bad.last_mut().unwrap() = 2;
         assert!(Frame::decode(0x88, &bad[HEADER..]).is_err());
     }

@@ -386,8 +386,7 @@ impl Group {
             removes,
             commit,
         }
-        .encode()
-        .into();
+        .wire();
         let mut sends: Sends = before.into_iter().map(|s| (s, committed.clone())).collect();
         if !added.is_empty() {
             let pieces: Vec<Arc<[u8]>> = (0..count)
@@ -401,8 +400,7 @@ impl Group {
                         count,
                         welcome: piece.to_vec(),
                     }
-                    .encode()
-                    .into()
+                    .wire()
                 })
                 .collect();
             for s in added {
@@ -446,7 +444,7 @@ impl Group {
         }
         *room_seq += 1;
         let frame: Arc<[u8]> =
-            Frame::GroupMessage { room_seq: *room_seq, from: name.to_owned(), key, message }.encode().into();
+            Frame::GroupMessage { room_seq: *room_seq, from: name.to_owned(), key, message }.wire();
         let mut sends: Sends = self
             .leaves
             .iter()
@@ -455,7 +453,7 @@ impl Group {
             .map(|s| (s, frame.clone()))
             .collect();
         let ack = Frame::Ack { room_seq: *room_seq, seq, private: false };
-        sends.push((seat, ack.encode().into()));
+        sends.push((seat, ack.wire()));
         Ok(sends)
     }
 }
@@ -766,7 +764,7 @@ mod tests {
                     commit: made.commit,
                     welcome: vec![],
                 };
-                biggest = biggest.max(frame.encode().len());
+                biggest = biggest.max(frame.encode().unwrap().len());
                 let welcome = made.welcome.unwrap();
                 welcome_size = welcome.len();
                 // Cut as outside unit tests (which cut smaller pieces).

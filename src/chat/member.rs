@@ -17,7 +17,6 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use super::contacts::name_key;
-use crate::store::identity::public_key_fingerprint;
 use crate::tls::codec::InvalidMessage;
 use crate::tls::{Ed25519Key, Fingerprint, Rng};
 
@@ -760,7 +759,7 @@ const MAX_ROSTER: usize = 100_000;
 
 impl std::fmt::Debug for Member {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Member").field("me", &public_key_fingerprint(&self.me)).finish_non_exhaustive()
+        f.debug_struct("Member").field("me", &Fingerprint::of_ed25519(&self.me)).finish_non_exhaustive()
     }
 }
 
@@ -965,7 +964,7 @@ impl Member {
                 self.group_step(&name, Some(&group), step, out);
                 let step = e2e::Step::Welcome { size: welcome, made: true, members: 2 };
                 self.group_step(&name, Some(&group), step, out);
-                out.push(ChatEvent::E2eReady { name, key: public_key_fingerprint(&key), epoch, made: true });
+                out.push(ChatEvent::E2eReady { name, key: Fingerprint::of_ed25519(&key), epoch, made: true });
                 self.flush_waiting(key, now_ms, out);
             }
             Err(why) => {
@@ -1086,7 +1085,7 @@ impl Member {
         self.group_step(&from, Some(&joined.group), step, out);
         out.push(ChatEvent::E2eReady {
             name: from,
-            key: public_key_fingerprint(&key),
+            key: Fingerprint::of_ed25519(&key),
             epoch: joined.epoch,
             made: false,
         });
@@ -1321,8 +1320,8 @@ impl Member {
         let contact = self.contacts.verify(name).ok_or_else(|| ComposeError::NotAContact(name.to_owned()))?;
         Ok(ChatEvent::Verified {
             name: contact.name.clone(),
-            mine: public_key_fingerprint(&self.me),
-            theirs: public_key_fingerprint(&contact.key),
+            mine: Fingerprint::of_ed25519(&self.me),
+            theirs: Fingerprint::of_ed25519(&contact.key),
         })
     }
 
@@ -1520,8 +1519,8 @@ impl Member {
         {
             out.push(ChatEvent::KeyChanged {
                 name: member.name.clone(),
-                was: public_key_fingerprint(&contact.key),
-                now: public_key_fingerprint(&member.key),
+                was: Fingerprint::of_ed25519(&contact.key),
+                now: Fingerprint::of_ed25519(&member.key),
             });
         }
         if self.listed.len() < MAX_LISTED || self.listed.contains_key(&name_key(&member.name)) {
@@ -1543,14 +1542,14 @@ impl Member {
         if let Some(me) = self.name.as_deref() {
             match (name_key(name) == name_key(me), key == self.me) {
                 (true, true) => return AuthorCheck::Known,
-                (true, false) => return AuthorCheck::Changed { was: public_key_fingerprint(&self.me) },
+                (true, false) => return AuthorCheck::Changed { was: Fingerprint::of_ed25519(&self.me) },
                 (false, true) => return AuthorCheck::OtherName { known_as: me.to_owned() },
                 (false, false) => {}
             }
         }
         if let Some(contact) = self.contacts.get(name) {
             if contact.key != key {
-                let was = public_key_fingerprint(&contact.key);
+                let was = Fingerprint::of_ed25519(&contact.key);
                 if learn {
                     self.contacts.changed(name, key);
                 }
@@ -1576,7 +1575,7 @@ impl Member {
         }
         if learn && key != self.me && self.contacts.learn(name, key, now_ms) {
             self.learned_here.insert(key);
-            out.push(ChatEvent::Learned { name: name.to_owned(), key: public_key_fingerprint(&key) });
+            out.push(ChatEvent::Learned { name: name.to_owned(), key: Fingerprint::of_ed25519(&key) });
         }
         AuthorCheck::FirstSeen
     }
@@ -1715,7 +1714,7 @@ impl Member {
             history,
             private,
             from,
-            key: public_key_fingerprint(&f.author),
+            key: Fingerprint::of_ed25519(&f.author),
             kind: f.kind,
             text: f.text.clone(),
             time_ms: f.time_ms,

@@ -28,6 +28,7 @@
 use std::fmt;
 use std::ops::Range;
 
+use super::codes::code_table;
 use crate::tls::codec::{InvalidMessage, Reader};
 use crate::tls::crypto::{self, Ed25519Key};
 
@@ -45,42 +46,16 @@ const SIG_LEN: usize = 64;
 /// The longest signed message.
 pub const MAX_SIGNED: usize = FIXED + MAX_TEXT + SIG_LEN;
 
-/// What a message is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Kind {
-    /// A line of chat.
-    Text,
-    /// An action (`/me waves`).
-    Action,
-    /// A line for one member only (`/msg NAME text`).
-    Private,
-}
-
-impl Kind {
-    fn code(self) -> u8 {
-        match self {
-            Self::Text => 1,
-            Self::Action => 2,
-            Self::Private => 3,
-        }
-    }
-
-    fn from_code(code: u8) -> Option<Self> {
-        Some(match code {
-            1 => Self::Text,
-            2 => Self::Action,
-            3 => Self::Private,
-            _ => return None,
-        })
-    }
-
-    /// The kind's name in JSON and the docs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Text => "text",
-            Self::Action => "action",
-            Self::Private => "private",
-        }
+code_table! {
+    /// What a message is.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum Kind {
+        /// A line of chat.
+        Text = 1 => "text",
+        /// An action (`/me waves`).
+        Action = 2 => "action",
+        /// A line for one member only (`/msg NAME text`).
+        Private = 3 => "private",
     }
 }
 
@@ -134,9 +109,12 @@ impl Fields {
     /// The signed message: the fields in their layout, then the author's
     /// signature over them. `key` must be the key in `author`.
     pub fn sign(&self, key: &Ed25519Key) -> Result<Vec<u8>, MessageError> {
-        if self.text.len() > MAX_TEXT {
-            return Err(MessageError::TooLong { len: self.text.len() });
-        }
+        // The length prefix is two bytes, and the text at most MAX_TEXT:
+        // a longer text is refused, never cut.
+        let text_len = match u16::try_from(self.text.len()) {
+            Ok(n) if usize::from(n) <= MAX_TEXT => n,
+            _ => return Err(MessageError::TooLong { len: self.text.len() }),
+        };
         let mut out = Vec::with_capacity(FIXED + self.text.len() + SIG_LEN);
         out.extend_from_slice(LABEL);
         out.push(VERSION);
@@ -148,8 +126,7 @@ impl Fields {
         out.extend_from_slice(&self.time_ms.to_be_bytes());
         out.push(self.kind.code());
         out.extend_from_slice(&self.recipient.unwrap_or([0; 32]));
-        // MAX_TEXT fits a u16.
-        out.extend_from_slice(&(self.text.len() as u16).to_be_bytes());
+        out.extend_from_slice(&text_len.to_be_bytes());
         out.extend_from_slice(self.text.as_bytes());
         let signature = key.sign(&out);
         out.extend_from_slice(&signature);
@@ -233,6 +210,41 @@ impl Signed {
     }
 }
 
+/// A message whose signature holds over its bytes for its author's key:
+/// the proof the room asks for before it orders a post. Only
+/// [`Signed::verified`] makes one, from a message whose signature
+/// verified when it was opened, so that whoever holds one need not check
+/// again (as the seat's own task checks a post, and the room's task only
+/// orders it).
+///
+/// ```compile_fail
+/// // Nothing outside this module can make one without the check.
+/// let forged = tlschat::chat::message::Verified(todo!());
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Verified(Signed);
+
+impl fmt::Debug for Verified {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Verified").field(&self.0).finish()
+    }
+}
+
+impl Verified {
+    /// The message.
+    pub fn message(&self) -> &Signed {
+        &self.0
+    }
+}
+
+impl Signed {
+    /// The proof that this message's signature holds; `None` when it
+    /// does not.
+    pub fn verified(self) -> Option<Verified> {
+        self.valid.then_some(Verified(self))
+    }
+}
+
 /// BLAKE3 of a signed message: the next message's `prev`.
 pub fn chain_hash(signed: &[u8]) -> [u8; 32] {
     *blake3::hash(signed).as_bytes()
@@ -275,6 +287,27 @@ pub(crate) mod tests {
 
     fn key(seed: u64) -> Ed25519Key {
         Ed25519Key::generate(&mut SeededRng::new_for_testing_only(seed))
+    }
+
+    #[test]
+    fn every_kind_code_round_trips_and_unknown_kinds_are_refused() {
+        assert_eq!(
+            Kind::ALL.iter().map(|k| (k.code(), k.as_str())).collect::<Vec<_>>(),
+            [(1, "text"), (2, "action"), (3, "private")]
+        );
+        for &kind in Kind::ALL {
+            assert_eq!(Kind::from_code(kind.code()), Some(kind));
+        }
+        for code in [0, 4, 0xff] {
+            assert_eq!(Kind::from_code(code), None);
+        }
+        // A signed message of an unknown kind does not parse.
+        let k = key(1);
+        let mut signed = fields(&k, "hi").sign(&k).unwrap();
+        let at = LABEL.len() + 1 + 32 + 32 + 16 + 8 + 32 + 8;
+        assert_eq!(signed[at], 1);
+        signed[at] = 4;
+        assert!(matches!(Signed::open(&signed), Err(MessageError::Malformed(e)) if e.why == "unknown kind"));
     }
 
     /// A text message's fields by `key`, for tests here and elsewhere.
@@ -346,6 +379,29 @@ pub(crate) mod tests {
         assert!(matches!(too_long.sign(&k), Err(MessageError::TooLong { .. })));
         let longest = fields(&k, &"a".repeat(MAX_TEXT));
         assert_eq!(longest.sign(&k).unwrap().len(), MAX_SIGNED);
+        // Past what the two-byte length could even say: refused, not cut.
+        let past_u16 = fields(&k, &"a".repeat(usize::from(u16::MAX) + 1));
+        assert_eq!(past_u16.sign(&k), Err(MessageError::TooLong { len: 65_536 }));
+    }
+
+    #[test]
+    fn only_a_message_whose_signature_holds_is_verified() {
+        let k = key(7);
+        let bytes = fields(&k, "proof").sign(&k).unwrap();
+        let verified = Signed::open(&bytes).unwrap().verified().unwrap();
+        assert_eq!(verified.message().bytes(), bytes.as_slice());
+        assert!(verified.message().valid());
+        // Every flipped bit that still parses gives no proof.
+        for i in 0..bytes.len() {
+            let mut bad = bytes.clone();
+            bad[i] ^= 0x80;
+            if let Ok(m) = Signed::open(&bad) {
+                assert!(m.verified().is_none(), "byte {i} flipped is verified");
+            }
+        }
+        // Signed by another key than the author's.
+        let other = fields(&k, "proof").sign(&key(8)).unwrap();
+        assert!(Signed::open(&other).unwrap().verified().is_none());
     }
 
     proptest! {

@@ -16,6 +16,7 @@
 //!
 //! `docs/PROTOCOL.md` is the specification, with the threat model.
 
+mod codes;
 pub mod contacts;
 pub mod e2e;
 pub mod frame;
@@ -34,7 +35,7 @@ mod bus_tests;
 mod tests;
 
 pub use contacts::{Contact, Contacts};
-pub use frame::{Frame, FrameBuffer, MemberInfo, RefusalCode, Standing};
+pub use frame::{Frame, FrameBuffer, FrameType, MemberInfo, RefusalCode, Standing};
 pub use member::{AuthorCheck, ChatEvent, ComposeError, Member, Received, SigCheck, Stale, Verdict};
 pub use message::{Kind, MAX_TEXT};
 pub use relay::{Joiner, Relay, SeatId, Transport};

@@ -69,14 +69,14 @@ pub fn valid_relay_id(id: &str) -> bool {
 pub fn roster_frames(members: &[MemberInfo], total: usize) -> Vec<Vec<u8>> {
     let total = u32::try_from(total.max(members.len())).unwrap_or(u32::MAX);
     if members.is_empty() {
-        return vec![Frame::Roster { total, last: true, members: Vec::new() }.encode()];
+        return vec![Frame::Roster { total, last: true, members: Vec::new() }.wire().to_vec()];
     }
     let chunks: Vec<&[MemberInfo]> = members.chunks(MAX_ROSTER).collect();
     let n = chunks.len();
     chunks
         .into_iter()
         .enumerate()
-        .map(|(i, chunk)| Frame::Roster { total, last: i + 1 == n, members: chunk.to_vec() }.encode())
+        .map(|(i, chunk)| Frame::Roster { total, last: i + 1 == n, members: chunk.to_vec() }.wire().to_vec())
         .collect()
 }
 
@@ -238,7 +238,8 @@ pub fn open_route(bytes: &[u8]) -> Result<([u8; 32], Arc<[u8]>), String> {
             if !matches!(e2e::wire_format(&message), Some(wire::WELCOME | wire::PRIVATE)) {
                 return Err("a routed message that is not an MLS Welcome or private message".to_owned());
             }
-            let frame = Frame::Sealed { room_seq: 0, from, key, message }.encode();
+            let frame =
+                Frame::Sealed { room_seq: 0, from, key, message }.encode().map_err(|e| e.to_string())?;
             Ok((*to, frame.into()))
         }
         _ => Err("a routed message that is not a Sealed frame".to_owned()),
@@ -248,7 +249,7 @@ pub fn open_route(bytes: &[u8]) -> Result<([u8; 32], Arc<[u8]>), String> {
 /// The answer to another relay's fetch: a [`Frame::KeyPackage`] (empty
 /// when none is here).
 pub fn package_answer(key: [u8; 32], package: Option<Vec<u8>>) -> Vec<u8> {
-    Frame::KeyPackage { key, package: package.unwrap_or_default() }.encode()
+    Frame::KeyPackage { key, package: package.unwrap_or_default() }.wire().to_vec()
 }
 
 /// The package in another relay's answer for `key`: empty unless it is a
@@ -485,13 +486,13 @@ mod tests {
         assert!(peers.heard("../../etc", &[], 0).is_err());
         assert!(peers.heard("00112233445566AA", &[], 0).is_err());
         assert!(peers.heard(A, &[1, 2, 3], 0).is_err());
-        assert!(peers.heard(A, &Frame::Who.encode(), 0).is_err());
+        assert!(peers.heard(A, &Frame::Who.encode().unwrap(), 0).is_err());
         let two = vec![member("x", 5, Standing::Verified); 2];
-        let lying = Frame::Roster { total: 1, last: true, members: two.clone() }.encode();
+        let lying = Frame::Roster { total: 1, last: true, members: two.clone() }.encode().unwrap();
         assert!(peers.heard(A, &lying, 0).is_err());
-        let short = Frame::Roster { total: 3, last: true, members: two }.encode();
+        let short = Frame::Roster { total: 3, last: true, members: two }.encode().unwrap();
         assert!(peers.heard(A, &short, 0).is_err());
-        let huge = Frame::Roster { total: u32::MAX, last: false, members: Vec::new() }.encode();
+        let huge = Frame::Roster { total: u32::MAX, last: false, members: Vec::new() }.encode().unwrap();
         assert!(peers.heard(A, &huge, 0).is_err());
         assert_eq!(peers.members().map(|m| m.name.as_str()).collect::<Vec<_>>(), ["alice"]);
         // At most MAX_RELAYS others.
@@ -506,13 +507,14 @@ mod tests {
     fn routes_and_removals_read_back_and_refuse_what_is_not_theirs() {
         let sealed =
             Frame::Sealed { room_seq: 0, from: "alice".into(), key: [1; 32], message: vec![0, 1, 0, 2, 9] }
-                .encode();
+                .encode()
+                .unwrap();
         let (to, frame) = open_route(&route(&[2; 32], &sealed)).unwrap();
         assert_eq!((to, &frame[..]), ([2; 32], &sealed[..]));
         // Not MLS private or Welcome; not Sealed; cut short; trailing bytes.
         let public = Frame::Sealed { room_seq: 0, from: "a".into(), key: [1; 32], message: vec![0, 1, 0, 1] };
-        assert!(open_route(&route(&[2; 32], &public.encode())).is_err());
-        assert!(open_route(&route(&[2; 32], &Frame::Who.encode())).is_err());
+        assert!(open_route(&route(&[2; 32], &public.encode().unwrap())).is_err());
+        assert!(open_route(&route(&[2; 32], &Frame::Who.encode().unwrap())).is_err());
         assert!(open_route(&[2; 20]).is_err());
         let mut long = route(&[2; 32], &sealed);
         long.push(0);
@@ -579,10 +581,10 @@ mod tests {
     fn the_who_answer_is_one_empty_frame_for_nobody_and_says_the_whole_count() {
         assert_eq!(
             roster_frames(&[], 0),
-            vec![Frame::Roster { total: 0, last: true, members: vec![] }.encode()]
+            vec![Frame::Roster { total: 0, last: true, members: vec![] }.encode().unwrap()]
         );
         let three = vec![member("a", 1, Standing::Verified); 3];
         let frames = roster_frames(&three, 500);
-        assert_eq!(frames, vec![Frame::Roster { total: 500, last: true, members: three }.encode()]);
+        assert_eq!(frames, vec![Frame::Roster { total: 500, last: true, members: three }.encode().unwrap()]);
     }
 }

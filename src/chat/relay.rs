@@ -1,7 +1,7 @@
 //! The room's side of the chat protocol: who is in, what each frame that
 //! arrives means, and which frames go to whom. Sans-IO: the caller (one
 //! task in [`crate::net`]) feeds it joins, frames, guests' lines and
-//! leaves with the time, and carries out the [`Output`]s it returns in
+//! leaves with the time, and carries out the [`Decision`]s it returns in
 //! order. That one caller is what gives the room one total order.
 //!
 //! A message is encoded once: the same `Arc<[u8]>` goes to every member
@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::e2e::{self, wire};
 use super::frame::{
@@ -17,12 +18,32 @@ use super::frame::{
 use super::group::{self, Group};
 use super::log::Log;
 pub use super::log::{Past, Retention};
-use super::message::{Kind, MAX_TEXT, MessageError, Signed};
+use super::message::{Kind, MAX_TEXT, MessageError, Signed, Verified};
 use super::name::{self, NameError};
 use super::printable;
 
 /// A seat in the room, named by the caller.
 pub type SeatId = u64;
+
+/// The time, as the caller gives it to the room: the wall clock for what
+/// is kept and shown (when a message was said, how long a member has been
+/// idle), and a monotonic clock for the rate limits, which a wall clock
+/// set back (or forward) must not stall (or open).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Now {
+    /// Unix milliseconds.
+    pub unix_ms: u64,
+    /// Time since any fixed start (the room task's), never going back.
+    pub mono: Duration,
+}
+
+impl From<u64> for Now {
+    /// Both clocks read `ms`: for a simulation (tests, seeds) whose one
+    /// clock only moves forward.
+    fn from(ms: u64) -> Self {
+        Self { unix_ms: ms, mono: Duration::from_millis(ms) }
+    }
+}
 
 /// The room's host: `tlschat listen`'s own user.
 pub const HOST: SeatId = 0;
@@ -92,7 +113,7 @@ pub struct Config {
     /// The room is ordered by a bus that several relays share
     /// (`listen --cluster`, [`crate::net::cluster`]): what this relay accepts
     /// (posts, guests' lines, joins and leaves it announces) it hands on as
-    /// [`Output::Publish`] instead of numbering it, and it fans out what
+    /// [`Decision::Publish`] instead of numbering it, and it fans out what
     /// the bus ordered, fed back through [`Relay::ordered`].
     pub bus: bool,
     /// The room is end to end (`listen --e2e`): one MLS group that the
@@ -141,9 +162,79 @@ pub enum Joiner {
     },
 }
 
-/// What the caller must do, in order.
+/// A frame from a member, as the task that decoded it (the seat's own)
+/// hands it to the room: a post is opened and its signature checked
+/// there, once, and what the room receives is the outcome, a
+/// [`Verified`] message or why it is none. Only [`Inbound::check`] makes
+/// one, so the room orders no post whose signature was not checked, and
+/// checks none itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Output {
+pub struct Inbound(Checked);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Checked {
+    /// A post, opened.
+    Post(Opened),
+    /// Any other frame, as it came.
+    Other(Frame),
+}
+
+/// A post's signed message, as its seat's task found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Opened {
+    /// Its signature holds.
+    Verified(Verified),
+    /// Well formed, but its signature does not verify.
+    BadSignature,
+    /// Its text is longer than [`MAX_TEXT`] (this many bytes).
+    TooLong(usize),
+    /// Not a signed message: why.
+    Malformed(String),
+}
+
+impl Inbound {
+    /// Checks `frame` for the room: a [`Frame::Post`]'s message is opened
+    /// and its signature verified (the costly part, done by the caller's
+    /// task); any other frame is passed on as it is.
+    pub fn check(frame: Frame) -> Self {
+        Self(match frame {
+            Frame::Post { signed } => Checked::Post(match Signed::open(&signed) {
+                Ok(message) => message.verified().map_or(Opened::BadSignature, Opened::Verified),
+                Err(MessageError::TooLong { len }) => Opened::TooLong(len),
+                Err(e) => Opened::Malformed(e.to_string()),
+            }),
+            other => Checked::Other(other),
+        })
+    }
+
+    /// A post whose signature holds, with its proof.
+    pub fn post(verified: Verified) -> Self {
+        Self(Checked::Post(Opened::Verified(verified)))
+    }
+
+    /// The frame, unless it is a post.
+    pub fn as_frame(&self) -> Option<&Frame> {
+        match &self.0 {
+            Checked::Other(frame) => Some(frame),
+            Checked::Post(_) => None,
+        }
+    }
+
+    /// Whether it is a post whose signature verified.
+    pub fn is_verified_post(&self) -> bool {
+        matches!(self.0, Checked::Post(Opened::Verified(_)))
+    }
+}
+
+impl From<Frame> for Inbound {
+    fn from(frame: Frame) -> Self {
+        Self::check(frame)
+    }
+}
+
+/// One of the relay's decisions: what the caller must do, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
     /// Send these bytes (a frame, or a guest's line) to this seat.
     Send(SeatId, Arc<[u8]>),
     /// Disconnect this seat, telling it why (the refusal is already queued
@@ -224,9 +315,10 @@ struct Seat {
     transport: Transport,
     /// When it last posted, or joined (ms).
     active_ms: u64,
-    /// Tokens in its rate bucket, in thousandths, and when it was last filled.
+    /// Tokens in its rate bucket, in thousandths, and when it was last
+    /// filled (on the monotonic clock, see [`Now`]).
     tokens_milli: u64,
-    filled_ms: u64,
+    filled: Duration,
     strikes: u32,
     /// The session id of its first post: one per connection.
     session: Option<[u8; 16]>,
@@ -280,11 +372,12 @@ impl Seat {
     }
 
     /// Takes a token if there is one.
-    fn take_token(&mut self, rate: Rate, now_ms: u64) -> bool {
+    fn take_token(&mut self, rate: Rate, mono: Duration) -> bool {
         let full = u64::from(rate.burst) * 1000;
-        let elapsed = now_ms.saturating_sub(self.filled_ms);
-        self.tokens_milli = (self.tokens_milli + elapsed * u64::from(rate.per_sec)).min(full);
-        self.filled_ms = now_ms;
+        let elapsed = u64::try_from(mono.saturating_sub(self.filled).as_millis()).unwrap_or(u64::MAX);
+        self.tokens_milli =
+            self.tokens_milli.saturating_add(elapsed.saturating_mul(u64::from(rate.per_sec))).min(full);
+        self.filled = self.filled.max(mono);
         if self.tokens_milli >= 1000 {
             self.tokens_milli -= 1000;
             true
@@ -314,6 +407,8 @@ pub struct Relay {
     elsewhere: (Vec<MemberInfo>, usize),
     /// The room's MLS group, in an end-to-end room.
     group: Option<Group>,
+    /// The monotonic time last given (see [`Now`]): the rate limits' clock.
+    mono: Duration,
 }
 
 impl Relay {
@@ -331,6 +426,7 @@ impl Relay {
             changes: 0,
             elsewhere: (Vec::new(), 0),
             group,
+            mono: Duration::ZERO,
         }
     }
 
@@ -399,14 +495,24 @@ impl Relay {
         self.seats.get(&id).map(|s| s.name.as_str())
     }
 
+    /// Takes the time given: the monotonic clock is kept for the rate
+    /// limits (it never goes back here, whatever is given); the wall
+    /// clock's milliseconds are returned.
+    fn clock(&mut self, now: impl Into<Now>) -> u64 {
+        let now = now.into();
+        self.mono = self.mono.max(now.mono);
+        now.unix_ms
+    }
+
     /// Seats `id`: welcomes it (with the history) and tells everyone else.
     pub fn join(
         &mut self,
         id: SeatId,
         joiner: Joiner,
         transport: Transport,
-        now_ms: u64,
-    ) -> Result<Vec<Output>, JoinError> {
+        now: impl Into<Now>,
+    ) -> Result<Vec<Decision>, JoinError> {
+        let now_ms = self.clock(now);
         if self.seats.contains_key(&id) {
             return Err(JoinError::Taken(id));
         }
@@ -451,7 +557,7 @@ impl Relay {
             transport,
             active_ms: now_ms,
             tokens_milli: u64::from(self.config.rate.burst) * 1000,
-            filled_ms: now_ms,
+            filled: self.mono,
             strikes: 0,
             session: None,
             last_seq: HashMap::new(),
@@ -471,9 +577,9 @@ impl Relay {
                 seat.waiting = true;
             }
             let presence = Frame::Presence { room_seq: 0, joined: true, member: info, reason: String::new() };
-            let mut out = vec![Output::Publish(id, presence.encode().into())];
+            let mut out = vec![Decision::Publish(id, presence.wire())];
             if id != HOST {
-                out.push(Output::Note(note));
+                out.push(Decision::Note(note));
             }
             return Ok(out);
         }
@@ -489,10 +595,10 @@ impl Relay {
                 member: info,
                 reason: String::new(),
             };
-            self.broadcast(Some(id), &presence.encode().into(), &line, &mut out);
+            self.broadcast(Some(id), &presence.wire(), &line, &mut out);
         }
         if id != HOST {
-            out.push(Output::Note(note));
+            out.push(Decision::Note(note));
         }
         if let Some(group) = self.group.as_mut() {
             group.joined(id, key);
@@ -503,7 +609,7 @@ impl Relay {
 
     /// What a seat hears on taking its seat: the welcome (with this
     /// room_seq), the history and, for members, who is here.
-    fn greet(&self, id: SeatId, now_ms: u64) -> Vec<Output> {
+    fn greet(&self, id: SeatId, now_ms: u64) -> Vec<Decision> {
         let mut out = Vec::new();
         let Some(seat) = self.seats.get(&id) else { return out };
         let (transport, info) = (seat.transport, seat.info(now_ms));
@@ -512,7 +618,9 @@ impl Relay {
         let welcome = match transport {
             Transport::Frames => {
                 let e2e = self.config.e2e;
-                Frame::Welcome { name: info.name.clone(), room_seq: self.room_seq, history, e2e }.encode()
+                Frame::Welcome { name: info.name.clone(), room_seq: self.room_seq, history, e2e }
+                    .wire()
+                    .to_vec()
             }
             Transport::Lines => format!(
                 "tlschat: you are {} (unverified guest); {} in the room, the host included.\n\
@@ -523,13 +631,13 @@ impl Relay {
             )
             .into_bytes(),
         };
-        out.push(Output::Send(id, welcome.into()));
+        out.push(Decision::Send(id, welcome.into()));
         for past in self.log.last(replayed) {
             let bytes = match transport {
                 Transport::Frames => past.frame.clone(),
                 Transport::Lines => past.line.clone(),
             };
-            out.push(Output::Send(id, bytes));
+            out.push(Decision::Send(id, bytes));
         }
         if transport == Transport::Frames {
             // Who is here: the most recently active, one frame whatever the
@@ -545,14 +653,14 @@ impl Relay {
             let mut members: Vec<MemberInfo> = recent.into_iter().map(|s| s.info(now_ms)).collect();
             members.extend(others.iter().cloned());
             most_recent(&mut members);
-            out.push(Output::Send(id, Frame::Roster { total, last: true, members }.encode().into()));
+            out.push(Decision::Send(id, Frame::Roster { total, last: true, members }.wire()));
         }
         out
     }
 
     /// Unseats `id` and tells everyone else; `reason` is empty when it
     /// left by itself.
-    pub fn leave(&mut self, id: SeatId, reason: &str, now_ms: u64) -> Vec<Output> {
+    pub fn leave(&mut self, id: SeatId, reason: &str, now_ms: u64) -> Vec<Decision> {
         let mut out = Vec::new();
         let announce = self.members() <= self.config.announce_up_to;
         let Some(seat) = self.seats.remove(&id) else { return out };
@@ -569,7 +677,7 @@ impl Relay {
         if announce && self.config.bus {
             let presence =
                 Frame::Presence { room_seq: 0, joined: false, member: info, reason: reason.to_owned() };
-            out.push(Output::Publish(id, presence.encode().into()));
+            out.push(Decision::Publish(id, presence.wire()));
         } else if announce {
             let line: Arc<[u8]> = format!("* {note}\n").into_bytes().into();
             let presence = Frame::Presence {
@@ -578,9 +686,9 @@ impl Relay {
                 member: info,
                 reason: reason.to_owned(),
             };
-            self.broadcast(None, &presence.encode().into(), &line, &mut out);
+            self.broadcast(None, &presence.wire(), &line, &mut out);
         }
-        out.push(Output::Note(note));
+        out.push(Decision::Note(note));
         if let Some(group) = self.group.as_mut() {
             group.left(id);
             out.extend(self.group_task(now_ms));
@@ -591,7 +699,12 @@ impl Relay {
     /// The host removes a member: every seat of the key behind `name` is
     /// disconnected (code 6), and with `ban` the key is refused from now on.
     /// Returns the key, for the caller to keep a ban, and what to do.
-    pub fn remove(&mut self, name: &str, ban: bool, now_ms: u64) -> Result<([u8; 32], Vec<Output>), String> {
+    pub fn remove(
+        &mut self,
+        name: &str,
+        ban: bool,
+        now_ms: u64,
+    ) -> Result<([u8; 32], Vec<Decision>), String> {
         let wanted = name::key(name);
         let (key, standing) = self
             .seats
@@ -620,24 +733,16 @@ impl Relay {
         Ok((key, out))
     }
 
-    /// A frame from a member who speaks frames.
-    pub fn frame(&mut self, id: SeatId, frame: Frame, now_ms: u64) -> Vec<Output> {
+    /// A frame from a member who speaks frames, checked by its seat's
+    /// task ([`Inbound::check`]).
+    pub fn frame(&mut self, id: SeatId, frame: Inbound, now: impl Into<Now>) -> Vec<Decision> {
+        let now_ms = self.clock(now);
         let mut out = Vec::new();
         if !self.seats.contains_key(&id) {
             return out;
         }
-        match frame {
-            Frame::Who => {
-                // Everyone, in as many frames as it takes.
-                let roster = self.roster(now_ms);
-                let total = u32::try_from(roster.len()).unwrap_or(u32::MAX);
-                let chunks: Vec<&[MemberInfo]> = roster.chunks(MAX_ROSTER).collect();
-                for (i, chunk) in chunks.iter().enumerate() {
-                    let frame = Frame::Roster { total, last: i + 1 == chunks.len(), members: chunk.to_vec() };
-                    out.push(Output::Send(id, frame.encode().into()));
-                }
-            }
-            Frame::Post { .. } if self.config.e2e => {
+        let frame = match frame.0 {
+            Checked::Post(_) if self.config.e2e => {
                 let text = "not sent: this room is end to end; a line in clear is refused (update tlschat)";
                 out.extend(self.refuse(
                     id,
@@ -646,8 +751,25 @@ impl Relay {
                     "a line in clear",
                     now_ms,
                 ));
+                return out;
             }
-            Frame::Post { signed } => self.post(id, &signed, now_ms, &mut out),
+            Checked::Post(opened) => {
+                self.post(id, opened, now_ms, &mut out);
+                return out;
+            }
+            Checked::Other(frame) => frame,
+        };
+        match frame {
+            Frame::Who => {
+                // Everyone, in as many frames as it takes.
+                let roster = self.roster(now_ms);
+                let total = u32::try_from(roster.len()).unwrap_or(u32::MAX);
+                let chunks: Vec<&[MemberInfo]> = roster.chunks(MAX_ROSTER).collect();
+                for (i, chunk) in chunks.iter().enumerate() {
+                    let frame = Frame::Roster { total, last: i + 1 == chunks.len(), members: chunk.to_vec() };
+                    out.push(Decision::Send(id, frame.wire()));
+                }
+            }
             frame @ (Frame::GroupCommit { .. }
             | Frame::GroupSend { .. }
             | Frame::GroupWelcomePiece { .. }) => self.group_frame(id, frame, now_ms, &mut out),
@@ -657,7 +779,7 @@ impl Relay {
             Frame::Seal { to, seq, message } => self.seal(id, to, seq, message, now_ms, &mut out),
             // Frames only the relay sends are a protocol violation.
             other => {
-                let reason = format!("sent a frame only the relay may send ({})", frame_name(&other));
+                let reason = format!("sent a frame only the relay may send ({})", other.name());
                 out.extend(self.expel(id, RefusalCode::BadMessage, &reason, now_ms));
             }
         }
@@ -665,11 +787,12 @@ impl Relay {
     }
 
     /// A line from a guest.
-    pub fn guest_line(&mut self, id: SeatId, text: &str, now_ms: u64) -> Vec<Output> {
+    pub fn guest_line(&mut self, id: SeatId, text: &str, now: impl Into<Now>) -> Vec<Decision> {
+        let now_ms = self.clock(now);
         let mut out = Vec::new();
-        let rate = self.config.rate;
+        let (rate, mono) = (self.config.rate, self.mono);
         let Some(seat) = self.seats.get_mut(&id) else { return out };
-        if !seat.take_token(rate, now_ms) {
+        if !seat.take_token(rate, mono) {
             return self.throttled(id, now_ms);
         }
         if text.len() > MAX_TEXT {
@@ -682,7 +805,7 @@ impl Relay {
         let name = seat.name.clone();
         if self.config.bus {
             let entry = Frame::Guest { room_seq: 0, flags: 0, name, text: text.to_owned() };
-            out.push(Output::Publish(id, entry.encode().into()));
+            out.push(Decision::Publish(id, entry.wire()));
             return out;
         }
         self.room_seq += 1;
@@ -696,30 +819,30 @@ impl Relay {
         };
         let line = unsigned_line(&name, text);
         let line: Arc<[u8]> = line.into_bytes().into();
-        self.remember(self.room_seq, now_ms, past.encode().into(), line.clone());
-        self.broadcast(Some(id), &frame.encode().into(), &line, &mut out);
+        self.remember(self.room_seq, now_ms, past.wire(), line.clone());
+        self.broadcast(Some(id), &frame.wire(), &line, &mut out);
         out
     }
 
-    fn post(&mut self, id: SeatId, bytes: &[u8], now_ms: u64, out: &mut Vec<Output>) {
+    fn post(&mut self, id: SeatId, opened: Opened, now_ms: u64, out: &mut Vec<Decision>) {
         let room = self.config.room;
-        let rate = self.config.rate;
+        let (rate, mono) = (self.config.rate, self.mono);
         let Some(seat) = self.seats.get_mut(&id) else { return };
-        // The rate comes first: a refused post costs a token like any other,
-        // so a member streaming bad posts buys no signature checks.
+        // The rate comes first: a refused post costs a token like any other
+        // (its signature was checked by its seat's task, not the room's).
         // The host runs the room: its own lines are not rate limited.
-        if id != HOST && !seat.take_token(rate, now_ms) {
+        if id != HOST && !seat.take_token(rate, mono) {
             out.extend(self.throttled(id, now_ms));
             return;
         }
-        let signed = match Signed::open(bytes) {
-            Ok(signed) => signed,
-            Err(MessageError::TooLong { len }) => {
+        let verified = match opened {
+            Opened::Verified(verified) => verified,
+            Opened::TooLong(len) => {
                 let text = format!("not sent: the message is {len} bytes long; the most is {MAX_TEXT}");
                 out.extend(self.refuse(id, RefusalCode::TooLong, text, "too long", now_ms));
                 return;
             }
-            Err(e) => {
+            Opened::Malformed(e) => {
                 out.extend(self.expel(
                     id,
                     RefusalCode::BadMessage,
@@ -728,11 +851,17 @@ impl Relay {
                 ));
                 return;
             }
+            Opened::BadSignature => {
+                let problem = "its signature does not verify";
+                let text = format!("not sent: the relay refused your message: {problem}");
+                out.extend(self.refuse(id, RefusalCode::BadMessage, text, problem, now_ms));
+                return;
+            }
         };
+        let signed = verified.message();
+        let bytes = signed.bytes();
         let f = signed.fields();
-        let problem = if !signed.valid() {
-            Some("its signature does not verify")
-        } else if f.author != seat.key || seat.standing == Standing::Guest {
+        let problem = if f.author != seat.key || seat.standing == Standing::Guest {
             Some("it is signed by a key other than the one this connection proved")
         } else if f.room != room {
             Some("it was signed for another room")
@@ -760,22 +889,21 @@ impl Relay {
                 let targets = self.member_seats(to, id);
                 if targets.is_empty() {
                     let text = "not sent: nobody with that key is in the room (private messages reach members with tlschat only)".to_owned();
-                    out.push(Output::Send(id, refusal(Transport::Frames, RefusalCode::NoSuchMember, text)));
+                    out.push(Decision::Send(id, refusal(Transport::Frames, RefusalCode::NoSuchMember, text)));
                     return;
                 }
                 let frame: Arc<[u8]> =
                     Frame::Deliver { room_seq: 0, flags: flags::PRIVATE, author, signed: bytes.to_vec() }
-                        .encode()
-                        .into();
+                        .wire();
                 for target in targets {
-                    out.push(Output::Send(target, frame.clone()));
+                    out.push(Decision::Send(target, frame.clone()));
                 }
-                out.push(Output::Send(id, Frame::Ack { room_seq: 0, seq, private: true }.encode().into()));
+                out.push(Decision::Send(id, Frame::Ack { room_seq: 0, seq, private: true }.wire()));
             }
             None if self.config.bus => {
                 // Numbered, fanned out and acknowledged once the bus has it.
                 let entry = Frame::Deliver { room_seq: 0, flags: 0, author, signed: bytes.to_vec() };
-                out.push(Output::Publish(id, entry.encode().into()));
+                out.push(Decision::Publish(id, entry.wire()));
             }
             None => {
                 self.room_seq += 1;
@@ -791,9 +919,9 @@ impl Relay {
                 let live =
                     Frame::Deliver { room_seq, flags: 0, author: author.clone(), signed: bytes.to_vec() };
                 let past = Frame::Deliver { room_seq, flags: flags::HISTORY, author, signed: bytes.to_vec() };
-                self.remember(room_seq, now_ms, past.encode().into(), line.clone());
-                self.broadcast(Some(id), &live.encode().into(), &line, out);
-                out.push(Output::Send(id, Frame::Ack { room_seq, seq, private: false }.encode().into()));
+                self.remember(room_seq, now_ms, past.wire(), line.clone());
+                self.broadcast(Some(id), &live.wire(), &line, out);
+                out.push(Decision::Send(id, Frame::Ack { room_seq, seq, private: false }.wire()));
             }
         }
     }
@@ -801,10 +929,10 @@ impl Relay {
     /// Takes a token from a seat's bucket for an end-to-end frame; the host
     /// is not limited. False when the seat is gone or over its rate (the
     /// refusal is in `out`).
-    fn e2e_token(&mut self, id: SeatId, now_ms: u64, out: &mut Vec<Output>) -> bool {
-        let rate = self.config.rate;
+    fn e2e_token(&mut self, id: SeatId, now_ms: u64, out: &mut Vec<Decision>) -> bool {
+        let (rate, mono) = (self.config.rate, self.mono);
         let Some(seat) = self.seats.get_mut(&id) else { return false };
-        if id != HOST && !seat.take_token(rate, now_ms) {
+        if id != HOST && !seat.take_token(rate, mono) {
             out.extend(self.throttled(id, now_ms));
             return false;
         }
@@ -815,7 +943,7 @@ impl Relay {
     /// [`MAX_PUBLISHED`]. The relay checks only that each says it is one.
     /// No rate token: the cap bounds what a seat holds, and a publish over
     /// it is refused as a strike.
-    fn publish(&mut self, id: SeatId, packages: Vec<Vec<u8>>, now_ms: u64, out: &mut Vec<Output>) {
+    fn publish(&mut self, id: SeatId, packages: Vec<Vec<u8>>, now_ms: u64, out: &mut Vec<Decision>) {
         let Some(seat) = self.seats.get_mut(&id) else { return };
         let problem = if packages.iter().any(|p| e2e::wire_format(p) != Some(wire::KEY_PACKAGE)) {
             Some("something published as a key package is not one")
@@ -838,7 +966,7 @@ impl Relay {
 
     /// The room's group has work: the task for its committer, handing out
     /// the key packages it needs (their owners told how many are left).
-    fn group_task(&mut self, now_ms: u64) -> Vec<Output> {
+    fn group_task(&mut self, now_ms: u64) -> Vec<Decision> {
         let mut out = Vec::new();
         let Some(group) = self.group.as_mut() else { return out };
         let seats = &mut self.seats;
@@ -846,31 +974,31 @@ impl Relay {
             let seat = seats.get_mut(&sid)?;
             let package = seat.packages.pop_front()?;
             let left = u16::try_from(seat.packages.len()).unwrap_or(u16::MAX);
-            out.push(Output::Send(sid, Frame::PackagesLeft { left }.encode().into()));
+            out.push(Decision::Send(sid, Frame::PackagesLeft { left }.wire()));
             Some(package)
         });
         if let Some((seat, task)) = task {
-            out.push(Output::Send(seat, task.encode().into()));
+            out.push(Decision::Send(seat, task.wire()));
         }
         out
     }
 
     /// Called now and then: a group task its committer let go unanswered
     /// for [`group::TASK_WAIT_MS`] goes to the next member in line.
-    pub fn group_tick(&mut self, now_ms: u64) -> Vec<Output> {
+    pub fn group_tick(&mut self, now_ms: u64) -> Vec<Decision> {
         let Some(group) = self.group.as_mut() else { return Vec::new() };
         if !group.overdue(now_ms) {
             return Vec::new();
         }
         let mut out =
-            vec![Output::Note("a group task went unanswered: the next member in line gets it".into())];
+            vec![Decision::Note("a group task went unanswered: the next member in line gets it".into())];
         out.extend(self.group_task(now_ms));
         out
     }
 
     /// A [`Frame::GroupCommit`], [`Frame::GroupSend`] or
     /// [`Frame::GroupWelcomePiece`]: see [`super::group`].
-    fn group_frame(&mut self, id: SeatId, frame: Frame, now_ms: u64, out: &mut Vec<Output>) {
+    fn group_frame(&mut self, id: SeatId, frame: Frame, now_ms: u64, out: &mut Vec<Decision>) {
         // A Welcome's later pieces take no rate token: its first did, and
         // one Welcome is at most `pieces::MAX_PIECES` pieces.
         let later_piece = matches!(frame, Frame::GroupWelcomePiece { index: 1.., .. });
@@ -903,13 +1031,13 @@ impl Relay {
                     seat.strikes = 0;
                     seat.active_ms = now_ms;
                 }
-                out.extend(sends.into_iter().map(|(sid, bytes)| Output::Send(sid, bytes)));
+                out.extend(sends.into_iter().map(|(sid, bytes)| Decision::Send(sid, bytes)));
                 if commit {
                     out.extend(self.group_task(now_ms));
                 }
             }
             Err(group::Refusal::Retry { epoch, seq }) => {
-                out.push(Output::Send(id, Frame::GroupRetry { epoch, seq }.encode().into()))
+                out.push(Decision::Send(id, Frame::GroupRetry { epoch, seq }.wire()))
             }
             Err(group::Refusal::Refused(why)) => {
                 out.extend(self.refuse(id, RefusalCode::BadMessage, why.clone(), &why, now_ms))
@@ -919,15 +1047,15 @@ impl Relay {
 
     /// A member asks for a key package of `key`'s: one is handed out (and
     /// its owner told how many are left), or an empty answer if none.
-    fn fetch(&mut self, id: SeatId, key: [u8; 32], now_ms: u64, out: &mut Vec<Output>) {
+    fn fetch(&mut self, id: SeatId, key: [u8; 32], now_ms: u64, out: &mut Vec<Decision>) {
         if !self.e2e_token(id, now_ms, out) {
             return;
         }
         match self.take_package(id, key, out) {
-            None if self.config.bus => out.push(Output::Remote(id, Remote::Fetch { key })),
+            None if self.config.bus => out.push(Decision::Remote(id, Remote::Fetch { key })),
             package => {
                 let package = package.unwrap_or_default();
-                out.push(Output::Send(id, Frame::KeyPackage { key, package }.encode().into()));
+                out.push(Decision::Send(id, Frame::KeyPackage { key, package }.wire()));
             }
         }
     }
@@ -936,7 +1064,12 @@ impl Relay {
     /// `except`'s), telling its owner how many are left; `None` if no
     /// seat here has one. For [`Frame::Fetch`], and for another relay's
     /// fetch through the bus.
-    pub fn take_package(&mut self, except: SeatId, key: [u8; 32], out: &mut Vec<Output>) -> Option<Vec<u8>> {
+    pub fn take_package(
+        &mut self,
+        except: SeatId,
+        key: [u8; 32],
+        out: &mut Vec<Decision>,
+    ) -> Option<Vec<u8>> {
         let owner = self
             .seats
             .iter()
@@ -948,7 +1081,7 @@ impl Relay {
             let seat = self.seats.get_mut(&o)?;
             let package = seat.packages.pop_front()?;
             let left = u16::try_from(seat.packages.len()).unwrap_or(u16::MAX);
-            out.push(Output::Send(o, Frame::PackagesLeft { left }.encode().into()));
+            out.push(Decision::Send(o, Frame::PackagesLeft { left }.wire()));
             Some(package)
         })
     }
@@ -963,7 +1096,7 @@ impl Relay {
         seq: u64,
         message: Vec<u8>,
         now_ms: u64,
-        out: &mut Vec<Output>,
+        out: &mut Vec<Decision>,
     ) {
         if !self.e2e_token(id, now_ms, out) {
             return;
@@ -983,27 +1116,27 @@ impl Relay {
         }
         let targets = self.member_seats(to, id);
         if targets.is_empty() && !self.config.bus {
-            out.push(Output::Send(id, sealed_nowhere()));
+            out.push(Decision::Send(id, sealed_nowhere()));
             return;
         }
         let Some(seat) = self.seats.get_mut(&id) else { return };
         seat.strikes = 0;
         seat.active_ms = now_ms;
         let frame: Arc<[u8]> =
-            Frame::Sealed { room_seq: 0, from: seat.name.clone(), key: seat.key, message }.encode().into();
+            Frame::Sealed { room_seq: 0, from: seat.name.clone(), key: seat.key, message }.wire();
         let here = !targets.is_empty();
         for target in targets {
-            out.push(Output::Send(target, frame.clone()));
+            out.push(Decision::Send(target, frame.clone()));
         }
         if self.config.bus {
-            out.push(Output::Remote(id, Remote::Seal { to, seq, frame, here }));
+            out.push(Decision::Remote(id, Remote::Seal { to, seq, frame, here }));
         } else if seq != 0 {
-            out.push(Output::Send(id, Frame::Ack { room_seq: 0, seq, private: true }.encode().into()));
+            out.push(Decision::Send(id, Frame::Ack { room_seq: 0, seq, private: true }.wire()));
         }
     }
 
     /// A post refused for speed; enough refusals in a row disconnect.
-    fn throttled(&mut self, id: SeatId, now_ms: u64) -> Vec<Output> {
+    fn throttled(&mut self, id: SeatId, now_ms: u64) -> Vec<Decision> {
         let rate = self.config.rate;
         let text = format!(
             "not sent: slow down (at most {} messages at once, {} a second)",
@@ -1016,7 +1149,14 @@ impl Relay {
     /// a strike, and disconnects after [`Rate::strikes`] refusals in a row.
     /// The operator's note is sampled: the first refusal of a minute is
     /// told at once, the rest as a count when the minute is over.
-    fn refuse(&mut self, id: SeatId, code: RefusalCode, text: String, why: &str, now_ms: u64) -> Vec<Output> {
+    fn refuse(
+        &mut self,
+        id: SeatId,
+        code: RefusalCode,
+        text: String,
+        why: &str,
+        now_ms: u64,
+    ) -> Vec<Decision> {
         let rate = self.config.rate;
         let Some(seat) = self.seats.get_mut(&id) else { return Vec::new() };
         seat.strikes += 1;
@@ -1027,16 +1167,16 @@ impl Relay {
             };
             return self.expel(id, RefusalCode::Disconnected, &reason, now_ms);
         }
-        let mut out = vec![Output::Send(id, refusal(seat.transport, code, text))];
+        let mut out = vec![Decision::Send(id, refusal(seat.transport, code, text))];
         let refusals = &mut seat.refusals;
         if refusals.since_ms.is_none_or(|since| now_ms.saturating_sub(since) >= NOTE_EVERY_MS) {
             if refusals.untold > 0 {
-                out.push(Output::Note(format!(
+                out.push(Decision::Note(format!(
                     "{} more posts refused from {} in the last minute",
                     refusals.untold, seat.name
                 )));
             }
-            out.push(Output::Note(format!("refused a post from {}: {why}", seat.name)));
+            out.push(Decision::Note(format!("refused a post from {}: {why}", seat.name)));
             *refusals = Refusals { since_ms: Some(now_ms), untold: 0 };
         } else {
             refusals.untold += 1;
@@ -1046,12 +1186,12 @@ impl Relay {
 
     /// Tells a seat why it is being disconnected, announces its leaving
     /// and asks the caller to close it.
-    pub fn expel(&mut self, id: SeatId, code: RefusalCode, reason: &str, now_ms: u64) -> Vec<Output> {
+    pub fn expel(&mut self, id: SeatId, code: RefusalCode, reason: &str, now_ms: u64) -> Vec<Decision> {
         let Some(seat) = self.seats.get(&id) else { return Vec::new() };
         let mut out =
-            vec![Output::Send(id, refusal(seat.transport, code, format!("disconnected: {reason}")))];
+            vec![Decision::Send(id, refusal(seat.transport, code, format!("disconnected: {reason}")))];
         out.extend(self.leave(id, reason, now_ms));
-        out.push(Output::Close(id, reason.to_owned()));
+        out.push(Decision::Close(id, reason.to_owned()));
         out
     }
 
@@ -1114,13 +1254,13 @@ impl Relay {
         entry: &[u8],
         origin: Option<SeatId>,
         now_ms: u64,
-    ) -> Vec<Output> {
+    ) -> Vec<Decision> {
         let mut out = Vec::new();
         if room_seq <= self.room_seq {
             return out;
         }
         self.room_seq = room_seq;
-        let skipped = |why: &str| Output::Note(format!("skipped the bus's entry {room_seq}: {why}"));
+        let skipped = |why: &str| Decision::Note(format!("skipped the bus's entry {room_seq}: {why}"));
         let frame = match decode_entry(entry) {
             Ok(frame) => frame,
             Err(why) => {
@@ -1153,11 +1293,11 @@ impl Relay {
                 let live =
                     Frame::Deliver { room_seq, flags: 0, author: author.clone(), signed: signed.clone() };
                 let past = Frame::Deliver { room_seq, flags: flags::HISTORY, author, signed };
-                self.remember(room_seq, now_ms, past.encode().into(), line.clone());
-                self.broadcast(origin, &live.encode().into(), &line, &mut out);
+                self.remember(room_seq, now_ms, past.wire(), line.clone());
+                self.broadcast(origin, &live.wire(), &line, &mut out);
                 if let Some(id) = origin.filter(|id| self.seats.contains_key(id)) {
                     let ack = Frame::Ack { room_seq, seq: f.seq, private: false };
-                    out.push(Output::Send(id, ack.encode().into()));
+                    out.push(Decision::Send(id, ack.wire()));
                 }
             }
             Frame::Guest { flags: 0, name, text, .. } => {
@@ -1169,8 +1309,8 @@ impl Relay {
                 let line: Arc<[u8]> = line.into_bytes().into();
                 let live = Frame::Guest { room_seq, flags: 0, name: name.clone(), text: text.clone() };
                 let past = Frame::Guest { room_seq, flags: flags::HISTORY, name, text };
-                self.remember(room_seq, now_ms, past.encode().into(), line.clone());
-                self.broadcast(origin, &live.encode().into(), &line, &mut out);
+                self.remember(room_seq, now_ms, past.wire(), line.clone());
+                self.broadcast(origin, &live.wire(), &line, &mut out);
             }
             Frame::Presence { joined, member, reason, .. } => {
                 let welcomed = origin.filter(|id| joined && self.seats.get(id).is_some_and(|s| s.waiting));
@@ -1188,17 +1328,17 @@ impl Relay {
                 };
                 let line: Arc<[u8]> = format!("* {what}\n").into_bytes().into();
                 let presence = Frame::Presence { room_seq, joined, member, reason };
-                self.broadcast(origin, &presence.encode().into(), &line, &mut out);
+                self.broadcast(origin, &presence.wire(), &line, &mut out);
             }
-            other => out.push(skipped(&format!("a {} frame is not a room entry", frame_name(&other)))),
+            other => out.push(skipped(&format!("a {} frame is not a room entry", other.name()))),
         }
         out
     }
 
-    /// The bus did not take what `id` published ([`Output::Publish`]):
+    /// The bus did not take what `id` published ([`Decision::Publish`]):
     /// a post or a line is refused to its author (the connection kept), a
     /// join waiting for the bus is refused and closed.
-    pub fn unpublished(&mut self, id: SeatId, entry: &[u8], why: &str, now_ms: u64) -> Vec<Output> {
+    pub fn unpublished(&mut self, id: SeatId, entry: &[u8], why: &str, now_ms: u64) -> Vec<Decision> {
         let Some(seat) = self.seats.get(&id) else { return Vec::new() };
         let (transport, waiting) = (seat.transport, seat.waiting);
         match decode_entry(entry) {
@@ -1209,11 +1349,11 @@ impl Relay {
             Ok(Frame::Deliver { .. } | Frame::Guest { .. }) => {
                 let text = format!("not sent: the room's bus did not take it ({why})");
                 vec![
-                    Output::Send(id, refusal(transport, RefusalCode::Disconnected, text)),
-                    Output::Note(format!("the bus did not take an entry from seat {id}: {why}")),
+                    Decision::Send(id, refusal(transport, RefusalCode::Disconnected, text)),
+                    Decision::Note(format!("the bus did not take an entry from seat {id}: {why}")),
                 ]
             }
-            _ => vec![Output::Note(format!("the bus did not take an entry from seat {id}: {why}"))],
+            _ => vec![Decision::Note(format!("the bus did not take an entry from seat {id}: {why}"))],
         }
     }
 
@@ -1227,10 +1367,10 @@ impl Relay {
     /// is all, or the last frame's when more are kept: the member then asks
     /// again from there, and only from there. Each request costs a token of
     /// the member's rate.
-    fn resume(&mut self, id: SeatId, after: u64, now_ms: u64, out: &mut Vec<Output>) {
-        let rate = self.config.rate;
+    fn resume(&mut self, id: SeatId, after: u64, now_ms: u64, out: &mut Vec<Decision>) {
+        let (rate, mono) = (self.config.rate, self.mono);
         let Some(seat) = self.seats.get_mut(&id) else { return };
-        if id != HOST && !seat.take_token(rate, now_ms) {
+        if id != HOST && !seat.take_token(rate, mono) {
             out.extend(self.throttled(id, now_ms));
             return;
         }
@@ -1254,16 +1394,16 @@ impl Relay {
             _ => self.room_seq,
         };
         seat.resume = if more { ResumeState::Paged(upto) } else { ResumeState::Done };
-        out.extend(page.into_iter().map(|(_, frame)| Output::Send(id, frame)));
-        out.push(Output::Send(id, Frame::Resumed { after, upto, complete }.encode().into()));
+        out.extend(page.into_iter().map(|(_, frame)| Decision::Send(id, frame)));
+        out.push(Decision::Send(id, Frame::Resumed { after, upto, complete }.wire()));
     }
 
     /// A `Sealed` frame another relay routed to
     /// the seats of `to` here: queued for each; returns how many.
-    pub fn deliver_to_key(&self, to: [u8; 32], frame: &Arc<[u8]>, out: &mut Vec<Output>) -> usize {
+    pub fn deliver_to_key(&self, to: [u8; 32], frame: &Arc<[u8]>, out: &mut Vec<Decision>) -> usize {
         let targets = self.member_seats(to, SeatId::MAX);
         for &target in &targets {
-            out.push(Output::Send(target, frame.clone()));
+            out.push(Decision::Send(target, frame.clone()));
         }
         targets.len()
     }
@@ -1271,7 +1411,7 @@ impl Relay {
     /// Every seat of `key` is disconnected (code 6) with `reason`, and
     /// with `ban` the key is refused from now on: a removal the host of
     /// another relay of the room made.
-    pub fn remove_key(&mut self, key: [u8; 32], ban: bool, reason: &str, now_ms: u64) -> Vec<Output> {
+    pub fn remove_key(&mut self, key: [u8; 32], ban: bool, reason: &str, now_ms: u64) -> Vec<Decision> {
         let targets: Vec<SeatId> = self
             .seats
             .iter()
@@ -1324,7 +1464,13 @@ impl Relay {
 
     /// Queues `frame` for every seat that takes frames and `line` for
     /// every guest, except `except`.
-    fn broadcast(&self, except: Option<SeatId>, frame: &Arc<[u8]>, line: &Arc<[u8]>, out: &mut Vec<Output>) {
+    fn broadcast(
+        &self,
+        except: Option<SeatId>,
+        frame: &Arc<[u8]>,
+        line: &Arc<[u8]>,
+        out: &mut Vec<Decision>,
+    ) {
         for (&id, seat) in &self.seats {
             if Some(id) == except || seat.waiting {
                 continue;
@@ -1333,7 +1479,7 @@ impl Relay {
                 Transport::Frames => frame.clone(),
                 Transport::Lines => line.clone(),
             };
-            out.push(Output::Send(id, bytes));
+            out.push(Decision::Send(id, bytes));
         }
     }
 }
@@ -1342,7 +1488,7 @@ impl Relay {
 /// for a guest a line `tlschat: TEXT`.
 pub fn refusal(transport: Transport, code: RefusalCode, text: String) -> Arc<[u8]> {
     match transport {
-        Transport::Frames => Frame::Refused { code, text }.encode().into(),
+        Transport::Frames => Frame::Refused { code, text }.wire(),
         Transport::Lines => format!("tlschat: {text}\n").into_bytes().into(),
     }
 }
@@ -1404,34 +1550,4 @@ struct Held {
 /// A name's entries in [`Relay`]'s index: its comparison key and looks.
 fn name_entries(name: &name::Name) -> Vec<String> {
     std::iter::once(format!("key:{}", name.key())).chain(name.looks().map(|l| format!("look:{l}"))).collect()
-}
-
-fn frame_name(frame: &Frame) -> &'static str {
-    match frame {
-        Frame::Post { .. } => "Post",
-        Frame::Who => "Who",
-        Frame::Resume { .. } => "Resume",
-        Frame::Resumed { .. } => "Resumed",
-        Frame::Welcome { .. } => "Welcome",
-        Frame::Deliver { .. } => "Deliver",
-        Frame::Ack { .. } => "Ack",
-        Frame::Presence { .. } => "Presence",
-        Frame::Guest { .. } => "Guest",
-        Frame::Roster { .. } => "Roster",
-        Frame::Refused { .. } => "Refused",
-        Frame::Publish { .. } => "Publish",
-        Frame::Fetch { .. } => "Fetch",
-        Frame::Seal { .. } => "Seal",
-        Frame::KeyPackage { .. } => "KeyPackage",
-        Frame::Sealed { .. } => "Sealed",
-        Frame::PackagesLeft { .. } => "PackagesLeft",
-        Frame::GroupTask { .. } => "GroupTask",
-        Frame::GroupCommit { .. } => "GroupCommit",
-        Frame::GroupSend { .. } => "GroupSend",
-        Frame::GroupCommitted { .. } => "GroupCommitted",
-        Frame::GroupWelcome { .. } => "GroupWelcome",
-        Frame::GroupWelcomePiece { .. } => "GroupWelcomePiece",
-        Frame::GroupMessage { .. } => "GroupMessage",
-        Frame::GroupRetry { .. } => "GroupRetry",
-    }
 }

@@ -13,11 +13,11 @@ use tokio::sync::mpsc;
 
 use super::lab::{Lab, Mitm};
 use super::{
-    Context, EVENT_QUEUE, Error, INPUT_QUEUE, Output, TlsOptions, intent_of, load_identity, log_to_file,
-    read_stdin_lines, read_text, secrets_to, unix_now, warn_capture, warn_keylog,
+    Context, EVENT_QUEUE, Error, INPUT_QUEUE, Presentation, TlsOptions, intent_of, load_identity,
+    log_to_file, read_stdin_lines, read_text, secrets_to, unix_now, warn_capture, warn_keylog,
 };
 use crate::net::{self, HostPort, Intent, NetError, NetEvent};
-use crate::present::report;
+use crate::present::report::Audience;
 use crate::store::home::Home;
 use crate::store::pins::{self, FirstContact, KnownRooms, Plan, TrustError};
 use crate::teach::pcap::Capture;
@@ -51,7 +51,7 @@ pub struct Options {
 }
 
 /// `tlschat connect`: joins the room and chats until either side closes.
-pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
+pub async fn run(opts: Options, out: Presentation) -> Result<(), Error> {
     let tui = out.tui;
     let target = HostPort::parse(&opts.target)?;
     let (host, port) = (target.host(), target.port());
@@ -116,9 +116,9 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
         let mitm = Mitm::start(cert, opts.tls.suites.clone(), None, about)
             .await
             .context("cannot start the lab's interceptor on a loopback port")?;
-        Lab { enabled: true, mitm: Some(mitm), demo: None }
+        Some(Lab::new(Some(mitm), None))
     } else {
-        Lab::off()
+        None
     };
     let dial = Dial {
         lab,
@@ -155,8 +155,9 @@ pub(super) struct Dial<'a> {
     pub(super) plan: Option<Plan>,
     /// Our display name, to explain a room's refusal.
     pub(super) identity: Option<String>,
-    /// What `/tamper` may do (see [`super::lab`]).
-    pub(super) lab: Lab,
+    /// The tamper lab (see [`super::lab`]): `None`, `/tamper` only says
+    /// how to enable it.
+    pub(super) lab: Option<Lab>,
     /// `--pcap`: where the connection is recorded (its secrets reach it
     /// through `config`'s key log).
     pub(super) capture: Option<Arc<Capture>>,
@@ -167,7 +168,7 @@ pub(super) struct Dial<'a> {
     pub(super) reveal_out: super::RevealOut,
     /// Other addresses of the room, tried in turn when one fails.
     pub(super) also: Vec<(String, u16)>,
-    /// Connect again by itself when the connection drops (see [`super::lab`]).
+    /// Connect again by itself when the connection drops (see [`super::client`]).
     pub(super) reconnect: bool,
 }
 
@@ -221,7 +222,12 @@ async fn verdict(guard: Option<Guard>) -> Result<(), Error> {
 
 /// Runs a client connection: in the TUI, or headless with each line of
 /// stdin sent and every event printed.
-pub(super) async fn join(dial: Dial<'_>, step_delay: Duration, step: bool, out: Output) -> Result<(), Error> {
+pub(super) async fn join(
+    dial: Dial<'_>,
+    step_delay: Duration,
+    step: bool,
+    out: Presentation,
+) -> Result<(), Error> {
     let tui = out.tui;
     let Dial {
         target,
@@ -240,6 +246,8 @@ pub(super) async fn join(dial: Dial<'_>, step_delay: Duration, step: bool, out: 
         reconnect,
     } = dial;
     let reveal = config.reveal;
+    // The key schedule's commands, fed by the client's loop as events pass.
+    let commands = super::RevealCommands::new(reveal_out);
     let target_conn = net::Dial {
         capture,
         contacts_dir,
@@ -251,13 +259,12 @@ pub(super) async fn join(dial: Dial<'_>, step_delay: Duration, step: bool, out: 
     let (intent_tx, intent_rx) = mpsc::channel(INPUT_QUEUE);
     // Until the server's key is trusted, lines wait at the gate.
     let (mut event_rx, intent_tx, mut guard) = guard(plan.as_ref(), event_rx, intent_tx, tui);
-    event_rx = super::reveal_commands(event_rx, reveal_out);
     let explain = |e| explain(plan.as_ref(), identity.as_deref(), e);
     if tui {
         let (pace, gate) = crate::tui::Pace::new(step_delay, step);
-        let session = super::lab::run(target_conn, lab, intent_rx, event_tx, gate);
+        let session = super::client::run(target_conn, lab, commands, intent_rx, event_tx, gate);
         let session = async { session.await.map_err(|e| explain(e).to_string()) };
-        let events = log_to_file(event_rx, report::client_log_lines, &format!("tlschat: joining {target}"));
+        let events = log_to_file(event_rx, Audience::ClientLog, &format!("tlschat: joining {target}"));
         let questions = guard.as_mut().and_then(|g| g.questions.take());
         let prefs = crate::tui::Prefs { bell: out.bell, reveal, clock: out.clock, e2e_room: false };
         let failure =
@@ -292,17 +299,17 @@ pub(super) async fn join(dial: Dial<'_>, step_delay: Duration, step: bool, out: 
         }
     });
 
-    let session = super::lab::run(target_conn, lab, intent_rx, event_tx, None);
+    let session = super::client::run(target_conn, lab, commands, intent_rx, event_tx, None);
     let log = async {
         while let Some(event) = event_rx.recv().await {
-            out.print(&event, report::client_lines);
+            out.print(&event, Audience::Client);
         }
     };
     let (result, ()) = tokio::join!(session, log);
     verdict(guard).await?;
     let result = result.map_err(explain);
     if let (Err(e), true) = (&result, out.json) {
-        say!("{}", serde_json::json!({"type": "error", "error": e.one_line()}));
+        say!("{}", serde_json::json!({"type": "error", "error": format!("{e:#}")}));
     }
     result
 }

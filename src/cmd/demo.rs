@@ -15,13 +15,14 @@ use tokio::sync::{mpsc, oneshot, watch};
 use super::connect::{Dial, join};
 use super::lab::{DemoLab, Lab, Mitm};
 use super::{
-    Context, EVENT_QUEUE, Error, Output, TlsOptions, login_name, secrets_to, unix_now, warn_capture,
+    Context, EVENT_QUEUE, Error, Presentation, TlsOptions, login_name, secrets_to, unix_now, warn_capture,
     warn_keylog,
 };
 use crate::chat::relay;
 use crate::net::{self, Service};
 use crate::store::pki::{self, RoomCa};
-use crate::teach::demo::Persona;
+use crate::teach::demo::{BOTS, Persona};
+use crate::teach::lab::LyingRelay;
 use crate::tls::{
     self, ClientAuth, ClientConfig, ClientTrust, Ed25519Key, OsRng, RootStore, ServerConfig, ServerName,
     ServerTrust,
@@ -51,7 +52,7 @@ pub struct Options {
 
 /// `tlschat demo`: runs the room, its bots and the user's client until the
 /// user leaves.
-pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
+pub async fn run(opts: Options, out: Presentation) -> Result<(), Error> {
     let tui = out.tui;
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .await
@@ -88,8 +89,11 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
     let (room_events, mut room_rx) = mpsc::channel(EVENT_QUEUE);
     tokio::spawn(async move { while room_rx.recv().await.is_some() {} });
     let (shutdown_tx, shutdown) = watch::channel(false);
-    let room = net::start_room(relay::Config::new(room_id.0), None, None, local, room_events.clone());
-    let lab_room = room.clone();
+    // The lab's `sig`: the room's relay, told to, lies about what the
+    // demo's bot says (see [`crate::teach::demo::LIED_ABOUT`]).
+    let lying = Arc::new(LyingRelay::new(crate::teach::demo::LIED_ABOUT.name()));
+    let room =
+        net::start_room_with_hook(relay::Config::new(room_id.0), local, room_events.clone(), lying.clone());
     let about = format!("tlschat demo room on 127.0.0.1:{port}, with two bots\n");
     let server = net::Server {
         listener,
@@ -110,8 +114,8 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
     let mut config = ClientConfig::new(ServerTrust::Roots(roots));
     config.suites = opts.tls.suites.clone();
     config.alpn = vec![tls::ALPN_TLSCHAT.to_vec()];
-    let mut bob = None;
-    for persona in [Persona::Alice, Persona::Bob] {
+    let mut lied_about = None;
+    for persona in Persona::ALL {
         let (ready_tx, ready) = oneshot::channel();
         let says = crate::teach::demo::spawn(
             persona,
@@ -121,8 +125,8 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
             config.clone(),
             ready_tx,
         )?;
-        if persona == Persona::Bob {
-            bob = Some(says);
+        if persona == crate::teach::demo::LIED_ABOUT {
+            lied_about = Some(says);
         }
         // Each bot in before the next, and both before the user: they greet whoever comes.
         let _ = tokio::time::timeout(DEMO_BOTS_READY, ready).await;
@@ -140,7 +144,8 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
     let target = format!("demo room 127.0.0.1:{port}");
     if !tui {
         out.info(&format!(
-            "{target}: a room in this process with two bots, alice and bob; type lines, end input to leave"
+            "{target}: a room in this process with two bots, {} and {}; type lines, end input to leave",
+            BOTS[0], BOTS[1]
         ));
     }
     let about = "a man in the middle with its own key (certified by the demo's CA, as a CA that issued to \
@@ -150,15 +155,16 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
         Mitm::start(mitm_cert, opts.tls.suites.clone(), Some(ServerTrust::Fingerprint(room_id)), about)
             .await
             .context("cannot start the lab's man in the middle on a loopback port")?;
-    let demo = bob.map(|bob| DemoLab {
+    let demo = lied_about.map(|author| DemoLab {
         next_config,
         other_ca: Arc::new(other_ca),
         other_name: Arc::new(other_name),
-        room: lab_room,
-        bob,
+        relay: lying,
+        author,
+        line: crate::teach::demo::LIED_ABOUT.lab_line().to_owned(),
     });
     let dial = Dial {
-        lab: Lab { enabled: true, mitm: Some(mitm), demo },
+        lab: Some(Lab::new(Some(mitm), demo)),
         target: &target,
         host: "127.0.0.1",
         port,

@@ -16,14 +16,14 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
 use super::{
-    Context, EVENT_QUEUE, Error, INPUT_QUEUE, Output, TlsOptions, intent_of, load_identity, log_to_file,
-    read_private_key, read_stdin_lines, read_text, secrets_to, unix_now, warn_capture, warn_keylog,
-    write_public,
+    Context, EVENT_QUEUE, Error, INPUT_QUEUE, Presentation, TlsOptions, intent_of, load_identity,
+    log_to_file, read_private_key, read_stdin_lines, read_text, secrets_to, unix_now, warn_capture,
+    warn_keylog, write_public,
 };
 use crate::chat::relay;
 use crate::net::cluster::{self, Cluster};
 use crate::net::{self, HostPort, Intent, Service};
-use crate::present::report;
+use crate::present::report::Audience;
 use crate::store::home::Home;
 use crate::store::names::NameBindings;
 use crate::store::pki;
@@ -82,7 +82,7 @@ pub struct Options {
 }
 
 /// `tlschat listen`: serves the room until Ctrl-C or the host quits.
-pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
+pub async fn run(opts: Options, out: Presentation) -> Result<(), Error> {
     let tui = out.tui && !opts.echo;
     let (listener, host) = bind(&opts.addr).await?;
     let local = listener.local_addr()?;
@@ -280,7 +280,7 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
     };
     tokio::spawn(server.run());
     if let (true, Some(host)) = (tui, host_intents.clone()) {
-        let events = log_to_file(event_rx, report::server_log_lines, &format!("tlschat: room on {local}"));
+        let events = log_to_file(event_rx, Audience::RoomLog, &format!("tlschat: room on {local}"));
         let prefs =
             crate::tui::Prefs { bell: out.bell, reveal: config_reveal, clock: out.clock, e2e_room: opts.e2e };
         // The screen, unlike the status page, says where the CA file is.
@@ -306,7 +306,7 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
     loop {
         tokio::select! {
             event = event_rx.recv() => match event {
-                Some(event) => out.print(&event, report::server_lines),
+                Some(event) => out.print(&event, Audience::Room),
                 None => break,
             },
             _ = tokio::signal::ctrl_c() => {
@@ -316,7 +316,7 @@ pub async fn run(opts: Options, out: Output) -> Result<(), Error> {
                     // Let each connection send close_notify and hear the answer.
                     let _ = tokio::time::timeout(SHUTDOWN_WAIT, async {
                         while let Some(event) = event_rx.recv().await {
-                            out.print(&event, report::server_lines);
+                            out.print(&event, Audience::Room);
                         }
                     })
                     .await;
@@ -357,7 +357,7 @@ fn open_room(
     opts: &Options,
     room: &RoomStore,
     host: Option<&ServerName>,
-    out: Output,
+    out: Presentation,
 ) -> Result<(pki::CertifiedKey, PathBuf), Error> {
     let mut names: Vec<String> = ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec();
     if let Some(host) = host.map(ToString::to_string).filter(|h| !names.contains(h)) {

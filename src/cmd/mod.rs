@@ -9,7 +9,7 @@
 //!
 //! # Layout
 //!
-//! - this file: [`Error`], [`Output`], [`TlsOptions`] and the helpers the
+//! - this file: [`Error`], [`Presentation`], [`TlsOptions`] and the helpers the
 //!   commands share (stdin, the log file, the identity, the key log);
 //! - [`connect`]: a client joined to a room, behind the trust gate;
 //! - [`listen`]: a room (or an echo server) on a port;
@@ -18,27 +18,24 @@
 //!
 //! # Errors
 //!
-//! Every failure is one [`Error`], which `main` prints as one line,
-//! `tlschat: <reason>`, with its causes after colons ([`Error::one_line`]).
+//! Every failure is one [`Error`] (anyhow's), which `main` prints as one
+//! line, `tlschat: <reason>`, with its causes after colons (`{:#}`).
 //! Messages say what went wrong and what to do next.
 
-use std::error::Error as StdError;
 use std::io::{self, BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use tokio::sync::mpsc;
 
-use crate::net::unix_now;
-use crate::net::{BadHostPort, Intent, NetError, NetEvent};
+use crate::clock::unix_now;
+use crate::net::{Intent, NetEvent};
 use crate::present::logfile::{self, LogFile};
-use crate::present::report;
-use crate::store::home::{FileError, Home};
-use crate::store::identity::{Identity, IdentityError, IdentityStore, Loaded};
-use crate::store::pins::TrustError;
-use crate::store::pki::PkiError;
-use crate::store::room_keys::RoomError;
+use crate::present::report::{self, Audience};
+use crate::store::home::Home;
+use crate::store::identity::{Identity, IdentityStore, Loaded};
 use crate::teach::keylog::{KeyLogFile, Tee};
 use crate::teach::pcap::Capture;
 use crate::tls::{CipherSuite, KeyLog, OsRng};
@@ -53,6 +50,7 @@ macro_rules! say {
     }};
 }
 
+mod client;
 pub mod connect;
 pub mod demo;
 pub mod id;
@@ -65,91 +63,17 @@ const EVENT_QUEUE: usize = 256;
 /// Lines typed ahead of a connection that cannot send yet.
 const INPUT_QUEUE: usize = 64;
 
-/// Why a command failed.
+/// Why a command failed: a headline, with the causes beneath it.
 ///
-/// Its `Display` is the headline alone; [`Error::one_line`] adds the
-/// causes (each `source()`), as the user sees it.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// A reason in words, with no error beneath it.
-    #[error("{0}")]
-    Msg(String),
-    /// What was being done when `source` failed (`cannot read FILE`).
-    #[error("{what}")]
-    Context {
-        /// What was being done.
-        what: String,
-        /// Why it failed.
-        source: Box<dyn StdError + Send + Sync>,
-    },
-    /// A file or directory (the home, a certificate) could not be used.
-    #[error(transparent)]
-    File(#[from] FileError),
-    /// An address that is not `HOST:PORT`.
-    #[error(transparent)]
-    Address(#[from] BadHostPort),
-    /// The connection failed.
-    #[error(transparent)]
-    Net(#[from] NetError),
-    /// The server is not trusted, or the pins cannot be used.
-    #[error(transparent)]
-    Trust(#[from] TrustError),
-    /// The identity could not be loaded, made or changed.
-    #[error(transparent)]
-    Identity(#[from] IdentityError),
-    /// The room could not be opened.
-    #[error(transparent)]
-    Room(#[from] RoomError),
-    /// A key or certificate could not be made or loaded.
-    #[error(transparent)]
-    Pki(#[from] PkiError),
-    /// Input, output or the terminal failed.
-    #[error(transparent)]
-    Io(#[from] io::Error),
-}
+/// The commands only report their failures, never match on them, so this
+/// is [`anyhow::Error`]; `main` prints it with `{:#}`, one line:
+/// `tlschat: <reason>: <cause>: <cause>`.
+pub type Error = anyhow::Error;
 
-impl Error {
-    /// An error that is only its message.
-    pub fn msg(text: impl Into<String>) -> Self {
-        Self::Msg(text.into())
-    }
-
-    /// The message and every cause after it, `: ` between them, on one
-    /// line (as anyhow's `{:#}` writes an error).
-    pub fn one_line(&self) -> String {
-        let mut line = self.to_string();
-        let mut cause = self.source();
-        while let Some(error) = cause {
-            line.push_str(": ");
-            line.push_str(&error.to_string());
-            cause = error.source();
-        }
-        line
-    }
-}
-
-/// Says what was being done when an error happened, as [`Error::Context`].
-trait Context<T> {
-    /// Wraps the error under `what`.
-    fn context(self, what: impl Into<String>) -> Result<T, Error>;
-    /// Wraps the error under `what()`, made only on failure.
-    fn with_context<S: Into<String>>(self, what: impl FnOnce() -> S) -> Result<T, Error>;
-}
-
-impl<T, E: StdError + Send + Sync + 'static> Context<T> for Result<T, E> {
-    fn context(self, what: impl Into<String>) -> Result<T, Error> {
-        self.map_err(|e| Error::Context { what: what.into(), source: Box::new(e) })
-    }
-
-    fn with_context<S: Into<String>>(self, what: impl FnOnce() -> S) -> Result<T, Error> {
-        self.map_err(|e| Error::Context { what: what().into(), source: Box::new(e) })
-    }
-}
-
-/// How a command shows what happens: the TUI, plain lines, or JSON lines.
+/// How a command presents what happens on the terminal: the TUI, plain
+/// lines, or JSON lines on stdout, and the TUI's bell and clock.
 #[derive(Debug, Clone, Copy)]
-pub struct Output {
+pub struct Presentation {
     /// The full-screen interface (else the headless log on stdout).
     pub tui: bool,
     /// Headless, one JSON object per line.
@@ -160,15 +84,15 @@ pub struct Output {
     pub clock: crate::tui::app::Clock,
 }
 
-impl Output {
-    /// Prints an event's lines (headless only): `lines` makes the plain ones.
-    fn print(self, event: &NetEvent, lines: fn(&NetEvent) -> Vec<String>) {
+impl Presentation {
+    /// Prints an event's lines for `audience` (headless only).
+    fn print(self, event: &NetEvent, audience: Audience) {
         if self.json {
             if let Some(value) = report::json(event) {
                 say!("{value}");
             }
         } else {
-            for line in lines(event) {
+            for line in report::lines(event, audience) {
                 say!("{line}");
             }
         }
@@ -228,7 +152,7 @@ impl TlsOptions {
 
     /// Where the key schedule's commands go besides F4: the script, and
     /// headless lines when `--reveal` was given.
-    fn reveal_out(&self, out: Output) -> RevealOut {
+    fn reveal_out(&self, out: Presentation) -> RevealOut {
         RevealOut {
             script: self.reveal_script.clone(),
             print: !out.tui && !out.json && self.reveal == Some(true),
@@ -328,12 +252,16 @@ fn load_identity(home: &Home, say: bool) -> Result<Identity, Error> {
 /// to the log file instead (see [`crate::present::logfile`]), `first` at the top.
 fn log_to_file(
     events: mpsc::Receiver<NetEvent>,
-    format: fn(&NetEvent) -> Vec<String>,
+    audience: Audience,
     first: &str,
 ) -> mpsc::Receiver<NetEvent> {
     match LogFile::open_default() {
         Ok(mut log) => {
             let _ = log.line(unix_now(), first);
+            let format: fn(&NetEvent) -> Vec<String> = match audience {
+                Audience::RoomLog => |e| report::lines(e, Audience::RoomLog),
+                _ => |e| report::lines(e, Audience::ClientLog),
+            };
             logfile::tee(events, log, format)
         }
         Err(e) => {
@@ -361,57 +289,65 @@ impl RevealOut {
     }
 }
 
-/// Passes `events` on, feeding a key schedule with them for [`RevealOut`].
-/// A new handshake (the lab reconnects) starts a new schedule; the script
-/// keeps the latest connection's.
-fn reveal_commands(mut events: mpsc::Receiver<NetEvent>, out: RevealOut) -> mpsc::Receiver<NetEvent> {
-    if !out.wanted() {
-        return events;
+/// Feeds a key schedule with a client's events for [`RevealOut`], as the
+/// client's loop sees them (no task or channel of its own). A new
+/// handshake (the client connects again) starts a new schedule; the
+/// script keeps the latest connection's.
+pub(super) struct RevealCommands {
+    out: RevealOut,
+    schedule: crate::teach::schedule::Schedule,
+    printed: Vec<zeroize::Zeroizing<String>>,
+    warned: bool,
+}
+
+impl RevealCommands {
+    /// The schedule's commands where `out` says; `None` if nowhere.
+    pub(super) fn new(out: RevealOut) -> Option<Self> {
+        out.wanted().then(|| Self {
+            out,
+            schedule: crate::teach::schedule::Schedule::default(),
+            printed: Vec::new(),
+            warned: false,
+        })
     }
-    let (tx, rx) = mpsc::channel(events.max_capacity());
-    tokio::spawn(async move {
-        let mut schedule = crate::teach::schedule::Schedule::default();
-        let mut printed: Vec<zeroize::Zeroizing<String>> = Vec::new();
-        let mut warned = false;
-        while let Some(event) = events.recv().await {
-            let changed = match &event {
-                NetEvent::Step { step, .. } => {
-                    if step.number <= 1 && matches!(step.step, crate::tls::Step::Message { .. }) {
-                        schedule = crate::teach::schedule::Schedule::default();
-                    }
-                    schedule.step(step);
-                    false
+
+    /// Takes note of `event`: a handshake step, or a value revealed, which
+    /// rewrites the script and prints the commands it completes.
+    pub(super) fn see(&mut self, event: &NetEvent) {
+        let changed = match event {
+            NetEvent::Step { step, .. } => {
+                if step.number <= 1 && matches!(step.step, crate::tls::Step::Message { .. }) {
+                    self.schedule = crate::teach::schedule::Schedule::default();
                 }
-                NetEvent::Revealed { revealed, .. } => {
-                    schedule.reveal(revealed.clone());
-                    true
-                }
-                _ => false,
-            };
-            if changed {
-                if let Some(path) = &out.script
-                    && let Err(e) = write_secret(path, schedule.script().as_bytes())
-                    && !warned
-                {
-                    warned = true;
-                    eprintln!("tlschat: cannot write the key schedule script {}: {e}", path.display());
-                }
-                if out.print {
-                    for (name, proof) in schedule.named_proofs() {
-                        if printed.iter().any(|c| c.as_str() == proof.command.as_str()) {
-                            continue;
-                        }
-                        say!("# {name}: expect {}\n{}", proof.expected.as_str(), proof.command.as_str());
-                        printed.push(proof.command);
-                    }
-                }
+                self.schedule.step(step);
+                false
             }
-            if tx.send(event).await.is_err() {
-                return;
+            NetEvent::Revealed { revealed, .. } => {
+                self.schedule.reveal(revealed.clone());
+                true
+            }
+            _ => false,
+        };
+        if !changed {
+            return;
+        }
+        if let Some(path) = &self.out.script
+            && let Err(e) = write_secret(path, self.schedule.script().as_bytes())
+            && !self.warned
+        {
+            self.warned = true;
+            eprintln!("tlschat: cannot write the key schedule script {}: {e}", path.display());
+        }
+        if self.out.print {
+            for (name, proof) in self.schedule.named_proofs() {
+                if self.printed.iter().any(|c| c.as_str() == proof.command.as_str()) {
+                    continue;
+                }
+                say!("# {name}: expect {}\n{}", proof.expected.as_str(), proof.command.as_str());
+                self.printed.push(proof.command);
             }
         }
-    });
-    rx
+    }
 }
 
 /// Writes a file only its owner may read (0600), replacing it.
@@ -460,7 +396,7 @@ fn read_text(path: &Path) -> Result<String, Error> {
 fn read_private_key(path: &Path) -> Result<zeroize::Zeroizing<String>, Error> {
     match crate::store::home::read(path, crate::store::home::Access::Private)? {
         Some(text) => Ok(text),
-        None => Err(Error::Msg(format!("cannot read {}: no such file", path.display()))),
+        None => Err(Error::msg(format!("cannot read {}: no such file", path.display()))),
     }
 }
 
@@ -505,13 +441,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn one_line_puts_each_cause_after_a_colon() {
+    fn a_failure_is_one_line_with_each_cause_after_a_colon() {
         let io = io::Error::other("disk on fire");
         let error = Err::<(), _>(io).context("cannot read /x").unwrap_err();
         assert_eq!(error.to_string(), "cannot read /x");
-        assert_eq!(error.one_line(), "cannot read /x: disk on fire");
-        assert_eq!(Error::msg("plain").one_line(), "plain");
-        let address = Error::from(BadHostPort::Form("x".into()));
-        assert_eq!(address.one_line(), r#""x" is not HOST:PORT (IPv6 addresses go in brackets: [::1]:8443)"#);
+        assert_eq!(format!("{error:#}"), "cannot read /x: disk on fire");
+        assert_eq!(format!("{:#}", Error::msg("plain")), "plain");
+        let address = Error::from(crate::net::BadHostPort::Form("x".into()));
+        assert_eq!(
+            format!("{address:#}"),
+            r#""x" is not HOST:PORT (IPv6 addresses go in brackets: [::1]:8443)"#
+        );
     }
 }

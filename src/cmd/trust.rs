@@ -8,7 +8,6 @@ use super::Error;
 use crate::chat::{Contacts, printable};
 use crate::net::BadHostPort;
 use crate::store::home::{self, Access, Home};
-use crate::store::identity::public_key_fingerprint;
 use crate::store::pins::{self, KnownRooms};
 use crate::tls::{self, Fingerprint};
 
@@ -90,7 +89,7 @@ pub fn run(opts: Options) -> Result<(), Error> {
                     (None, true) => "verified",
                     (None, false) => "seen",
                 };
-                let fp = public_key_fingerprint(&c.key);
+                let fp = Fingerprint::of_ed25519(&c.key);
                 say!("{}  {}  {state}", printable(&c.name), fp.short());
             }
         }
@@ -101,7 +100,7 @@ pub fn run(opts: Options) -> Result<(), Error> {
             say!(
                 "forgot the key of {} (safety number {}); the next key seen under the name is new to you",
                 printable(&gone.name),
-                public_key_fingerprint(&gone.key).short()
+                Fingerprint::of_ed25519(&gone.key).short()
             );
         }
         Options::Accept { room, name } => {
@@ -109,14 +108,14 @@ pub fn run(opts: Options) -> Result<(), Error> {
             if contacts.get(&name).is_none() {
                 return Err(unknown(&name, &room));
             }
-            let key = contacts.accept(&name, crate::net::unix_now_ms()).ok_or_else(|| {
+            let key = contacts.accept(&name, crate::clock::unix_now_ms()).ok_or_else(|| {
                 Error::msg(format!("the key of {} has not changed: nothing to accept", printable(&name)))
             })?;
             save(&path, &contacts)?;
             say!(
                 "accepted the new key of {} (safety number {}); compare it with them and run `tlschat trust verify {room} {}`",
                 printable(&name),
-                public_key_fingerprint(&key).short(),
+                Fingerprint::of_ed25519(&key).short(),
                 printable(&name)
             );
         }
@@ -124,7 +123,7 @@ pub fn run(opts: Options) -> Result<(), Error> {
             let (path, mut contacts) = room_contacts(&home, &room)?;
             let mine = crate::store::identity::IdentityStore::new(home.identity_dir())
                 .load()?
-                .map(|id| public_key_fingerprint(&id.key().public_key()));
+                .map(|id| Fingerprint::of_ed25519(&id.key().public_key()));
             let theirs = contacts.verify(&name).ok_or_else(|| unknown(&name, &room))?.clone();
             if theirs.changed_to.is_some() {
                 return Err(Error::msg(format!(
@@ -140,7 +139,7 @@ pub fn run(opts: Options) -> Result<(), Error> {
             say!(
                 "{}'s safety number: {}",
                 printable(&theirs.name),
-                public_key_fingerprint(&theirs.key).short()
+                Fingerprint::of_ed25519(&theirs.key).short()
             );
             say!(
                 "marked {} verified: compare both numbers with them in person or on a call; if they differ, run `tlschat trust forget {room} {}`",

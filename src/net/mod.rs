@@ -14,6 +14,9 @@
 //! - `addr.rs`: [`HostPort`], an address as typed (`HOST:PORT`);
 //! - `session.rs`: one connection's task, the `select!` loop between socket,
 //!   engine, inbox and timers;
+//! - `relay.rs`: the room's task, which only orders; `host.rs`: the room's
+//!   host as a seat with its own task; `screen.rs`: the operator's events
+//!   from the room, sent without waiting;
 //! - `text.rs`: received bytes as printable lines, and the HTTP status page.
 //!
 //! # Failures stay where they happen
@@ -26,8 +29,12 @@
 mod addr;
 mod backoff;
 pub mod cluster;
+mod host;
+#[cfg(test)]
+mod lab_hook_tests;
 mod limits;
 mod relay;
+mod screen;
 mod session;
 mod text;
 
@@ -36,14 +43,14 @@ pub use backoff::Backoff;
 pub use limits::{DEFAULT_UNVERIFIED_PER_ADDRESS, Limits, Refusal, open_file_limit, raise_open_file_limit};
 pub use relay::{
     Binder, Bus, Host, MAX_UNCOMMITTED, Reopened, RoomHandle, SEAT_QUEUE, start as start_room, start_durable,
-    start_on_bus as start_room_on_bus,
+    start_on_bus as start_room_on_bus, start_with_hook as start_room_with_hook,
 };
 
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
@@ -51,6 +58,7 @@ use tokio::time::{Instant, timeout_at};
 
 use self::session::{Inbox, Role, TlsStream};
 use crate::chat::{ChatEvent, Kind};
+use crate::teach::lab::ConnectionHook;
 use crate::teach::pcap::{Capture, Opener};
 use crate::tls::{
     self, AlertDescription, CertSummary, ClientConfig, Connection, Direction, Event, Fingerprint,
@@ -117,12 +125,10 @@ pub enum Intent {
     /// sends its second flight (its certificate, its Finished) and joins.
     /// Acted on at once; nothing is queued before it.
     TrustServer,
-    /// The tamper lab (`/tamper`): the reconnecting loop of `demo` and
-    /// `connect --lab` acts on it, and hands the record-level cases to the
-    /// connection as [`Intent::TamperNext`].
+    /// The tamper lab (`/tamper`): the client's loop (`cmd`) hands it to
+    /// the lab, which acts through the hook it gave the connection
+    /// ([`Dial::hook`]); a connection itself ignores it.
     Tamper(crate::teach::lab::Case),
-    /// The tamper lab: apply this to the records of the next line said.
-    TamperNext(crate::teach::lab::Wire),
 }
 
 /// Which side ended a connection cleanly.
@@ -367,6 +373,10 @@ pub enum NetError {
     /// The socket failed.
     #[error("network error: {0}")]
     Io(io::Error),
+    /// A frame of ours does not fit the chat protocol's limits: refused,
+    /// never sent cut short.
+    #[error("{0}")]
+    Unsendable(crate::chat::frame::FrameTooLong),
 }
 
 impl NetError {
@@ -385,7 +395,7 @@ impl NetError {
             | Self::ClosedDuringHandshake { .. }
             | Self::Vanished
             | Self::Io(_) => true,
-            Self::Tls(_) | Self::Chat(_) => false,
+            Self::Tls(_) | Self::Chat(_) | Self::Unsendable(_) => false,
         }
     }
 }
@@ -394,6 +404,12 @@ impl NetError {
 // `source()`: every message here already includes its cause, so a reporter
 // that walks the chain (`tlschat`'s one-line error, as anyhow's `{:#}`)
 // would print it twice.
+impl From<crate::chat::frame::FrameTooLong> for NetError {
+    fn from(error: crate::chat::frame::FrameTooLong) -> Self {
+        Self::Unsendable(error)
+    }
+}
+
 impl From<io::Error> for NetError {
     fn from(error: io::Error) -> Self {
         Self::Io(error)
@@ -417,19 +433,8 @@ fn member_command(member: &mut crate::chat::Member, intent: &Intent) -> Option<C
     Some(done.unwrap_or_else(refused))
 }
 
-/// Unix time in seconds, as the engine checks certificate validity with:
-/// the program's one reading of the wall clock in seconds.
-pub(crate) fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
-/// The wall clock in Unix milliseconds: what a member signs and checks,
-/// and what the room's rate limits count in.
-pub(crate) fn unix_now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
+// The room's task reads the wall clock through these names.
+pub(crate) use crate::clock::unix_now_ms;
 
 /// `--step`: a client holds each of its handshake flights until the user
 /// lets it go (the [`NetEvent::Held`] event says one is waiting). Made by
@@ -474,6 +479,10 @@ pub struct Dial {
     /// Connect again by itself (with [`Backoff`]) when a connection that
     /// got into the room drops.
     pub reconnect: bool,
+    /// The tamper lab's hook: it makes the engine and seals the lines it
+    /// tampers with. `None` (every connection but the lab's): the engine
+    /// is [`Connection::client`] and lines are sealed as they are.
+    pub hook: Option<Arc<dyn ConnectionHook>>,
 }
 
 impl Dial {
@@ -495,6 +504,7 @@ impl Dial {
             contacts_dir: None,
             also: Vec::new(),
             reconnect: false,
+            hook: None,
         }
     }
 
@@ -519,7 +529,7 @@ pub async fn connect(
     events: mpsc::Sender<NetEvent>,
     step: Option<StepGate>,
 ) -> Result<(), NetError> {
-    let Dial { host, port, server_name, config, handshake_timeout, capture, contacts_dir, .. } = dial;
+    let Dial { host, port, server_name, config, handshake_timeout, capture, contacts_dir, hook, .. } = dial;
     let start = Instant::now();
     let tcp = timeout_at(start + handshake_timeout, open(&host, port))
         .await
@@ -528,12 +538,15 @@ pub async fn connect(
     let peer = tcp.peer_addr()?;
     // Chat messages are signed with the key mutual TLS proves.
     let key = config.client_cert.as_ref().map(|c| Box::new(c.key.clone()));
-    let tls = Connection::client(config, server_name, Box::new(OsRng))?;
+    let tls = match &hook {
+        Some(hook) => hook.engine(config, server_name, Box::new(OsRng))?,
+        None => Connection::client(config, server_name, Box::new(OsRng))?,
+    };
     let mut stream = TlsStream::new(tcp, tls, peer, start, handshake_timeout);
     if let Some(capture) = capture {
         stream.capture(capture, Opener::Us)?;
     }
-    let role = Role::Client { key, contacts_dir };
+    let role = Role::Client { key, contacts_dir, hook };
     let by = session::chat(&mut stream, &mut Inbox::Direct(intents), &events, role, step).await?;
     let _ = events.send(NetEvent::Closed { peer, by }).await;
     Ok(())
@@ -672,7 +685,7 @@ impl Server {
         let room = match &self.service {
             Service::Room { room, about } => {
                 let (out, inbox) = mpsc::channel(SEAT_QUEUE);
-                let seat = session::Seat {
+                let seat = session::RoomPlace {
                     room: room.clone(),
                     id: room.next_seat(),
                     out: Some(out),

@@ -5,10 +5,15 @@
 //! connection writes, and a seat whose queue is full is disconnected
 //! rather than allowed to hold up the room.
 //!
-//! The host, `tlschat listen`'s own user, is a seat too: what it types
-//! arrives as [`Intent`]s, is signed by its [`Member`] and posted like
-//! anyone's, and what the relay sends it is checked by that same
-//! [`Member`] and reported as [`NetEvent::Chat`].
+//! The task only orders. A post's signature is checked by the task of
+//! the seat that sent it, which hands the room the proof
+//! ([`crate::chat::relay::Inbound`]). The host, `tlschat listen`'s own
+//! user, is a seat like any other, with a task of its own
+//! ([`super::host`]) where its [`Member`] signs what it types and checks
+//! what the room sends it. The operator's screen is sent what the room
+//! has to say without waiting ([`super::screen`]: what does not fit is
+//! counted, and the count told). The rate limits count on a monotonic
+//! clock.
 //!
 //! A room with its log on disk ([`start_durable`]) hands each message to
 //! the log's writer thread ([`crate::store::room_log::Writer`]) and holds back what
@@ -21,19 +26,21 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{Notify, mpsc, watch};
 
+use super::screen::Screen;
 use super::{Intent, NetEvent, unix_now_ms};
 use crate::chat::frame::RefusalCode;
 use crate::chat::peers::{self, Asked, Done, Peers};
-use crate::chat::relay::{self, HOST, Joiner, Output, Relay, Remote, SeatId, Transport};
-use crate::chat::{ChatEvent, Frame, FrameBuffer, Kind, Member};
+use crate::chat::relay::{self, Decision, HOST, Inbound, Joiner, Relay, Remote, SeatId, Transport};
+use crate::chat::{ChatEvent, Frame, Member};
 use crate::net::cluster::{Cluster, Entries, Ordered, Signal, Signals};
 use crate::store::room_log::{Batch, Progress, RoomLog, StoreError, Writer};
+use crate::teach::lab::DeliveryHook;
 use crate::tls::OsRng;
 use crate::tls::{Ed25519Key, Fingerprint};
 
@@ -58,7 +65,7 @@ const EXPIRE_EVERY: Duration = Duration::from_secs(60);
 
 /// What the room asks of one connection.
 #[derive(Debug)]
-pub(super) enum Out {
+pub(super) enum ToSeat {
     /// Send these bytes (one frame, or one guest line).
     Bytes(Arc<[u8]>),
     /// Send a KeyUpdate (the host's `/rekey`).
@@ -75,20 +82,21 @@ pub(super) enum RoomInput {
         id: SeatId,
         joiner: Joiner,
         transport: Transport,
-        out: mpsc::Sender<Out>,
+        out: mpsc::Sender<ToSeat>,
         kick: Arc<Notify>,
         from: IpAddr,
     },
-    /// A frame from a member.
-    Frame { id: SeatId, frame: Frame },
+    /// A frame from a member, a post's signature checked by its seat's task.
+    Frame { id: SeatId, frame: Inbound },
     /// A member sent bytes that are not a frame: it is expelled.
     Malformed { id: SeatId, why: String },
     /// A line from a guest.
     Line { id: SeatId, line: String },
     /// The connection is over.
     Leave { id: SeatId, reason: String },
-    /// The tamper lab: alter the next message delivered from `author`.
-    AlterNext { author: String },
+    /// What only the room can do for its host (`/kick`, `/ban`,
+    /// `/invite`, `/rekey`), from the host's seat.
+    Host(Intent),
 }
 
 /// Binds members' names to their keys as they take their seats (the
@@ -140,6 +148,7 @@ pub struct Host {
 pub struct RoomHandle {
     pub(super) inputs: mpsc::Sender<RoomInput>,
     members: Arc<AtomicUsize>,
+    dropped: Arc<AtomicU64>,
     next_id: Arc<std::sync::atomic::AtomicU64>,
 }
 
@@ -149,13 +158,10 @@ impl RoomHandle {
         self.members.load(Ordering::Relaxed)
     }
 
-    /// The tamper lab (`demo`'s `/tamper sig`): the room's relay alters
-    /// the next message it delivers from `author`, after checking it, as a
-    /// lying relay would (see [`crate::teach::lab::alter_delivery`]); every
-    /// member's own signature check then marks it invalid. Never used by
-    /// `tlschat listen`.
-    pub async fn alter_next_for_lab(&self, author: &str) {
-        let _ = self.inputs.send(RoomInput::AlterNext { author: author.to_owned() }).await;
+    /// Events the operator's screen was too far behind to be sent: the
+    /// room went on without them (the operator is told how many).
+    pub fn dropped_events(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
     }
 
     pub(super) fn next_seat(&self) -> SeatId {
@@ -174,7 +180,20 @@ pub fn start(
     local: SocketAddr,
     events: mpsc::Sender<NetEvent>,
 ) -> RoomHandle {
-    spawn(Relay::new(config), None, host, binder, local, events, None)
+    spawn(Relay::new(config), None, host, binder, local, events, None, None)
+}
+
+/// Like [`start`], for the tamper lab's room (`demo`): every frame the
+/// room delivers to a seat passes through `hook` first, which may send
+/// another in its place (see [`crate::teach::lab::LyingRelay`]). No other
+/// room has a hook.
+pub fn start_with_hook(
+    config: relay::Config,
+    local: SocketAddr,
+    events: mpsc::Sender<NetEvent>,
+    hook: Arc<dyn DeliveryHook>,
+) -> RoomHandle {
+    spawn(Relay::new(config), None, None, None, local, events, None, Some(hook))
 }
 
 /// What a room found in its log when it started.
@@ -213,7 +232,7 @@ pub fn start_durable(
         waiting: VecDeque::new(),
         told: false,
     };
-    Ok((spawn(relay, Some(durable), host, binder, local, events, None), reopened))
+    Ok((spawn(relay, Some(durable), host, binder, local, events, None, None), reopened))
 }
 
 /// The bus a room shares with other relays (`listen --cluster`, see
@@ -245,9 +264,10 @@ pub fn start_on_bus(
     bus: Bus,
 ) -> RoomHandle {
     config.bus = true;
-    spawn(Relay::new(config), None, host, binder, local, events, Some(bus))
+    spawn(Relay::new(config), None, host, binder, local, events, Some(bus), None)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn spawn(
     relay: Relay,
     durable: Option<Durable>,
@@ -256,6 +276,7 @@ fn spawn(
     local: SocketAddr,
     events: mpsc::Sender<NetEvent>,
     bus: Option<Bus>,
+    hook: Option<Arc<dyn DeliveryHook>>,
 ) -> RoomHandle {
     let (inputs, rx) = mpsc::channel(ROOM_QUEUE);
     let bus = bus.map(|bus| {
@@ -280,17 +301,23 @@ fn spawn(
         }
     });
     let members = Arc::new(AtomicUsize::new(0));
-    let handle = RoomHandle { inputs, members: members.clone(), next_id: Arc::new(1.into()) };
+    let dropped = Arc::new(AtomicU64::new(0));
+    let handle = RoomHandle {
+        inputs: inputs.clone(),
+        members: members.clone(),
+        dropped: dropped.clone(),
+        next_id: Arc::new(1.into()),
+    };
     let task = RoomTask {
         relay,
         durable,
         seats: HashMap::new(),
-        host: None,
         binder,
-        local,
-        events,
+        screen: Screen::new(events, local, dropped),
+        inputs: inputs.downgrade(),
+        started: Instant::now(),
         members,
-        alter: None,
+        hook,
         bus,
     };
     tokio::spawn(task.run(rx, host));
@@ -309,7 +336,7 @@ struct Durable {
     forgotten: u64,
     /// What the relay decided, in order, each held until the `room_seq`
     /// with it, and the batches handed before it, are committed.
-    waiting: VecDeque<((u64, u64), Vec<Output>)>,
+    waiting: VecDeque<((u64, u64), Vec<Decision>)>,
     /// Whether the operator was told that writing fails.
     told: bool,
 }
@@ -390,12 +417,12 @@ const COMPLAIN_EVERY_MS: u64 = 10_000;
 impl BusLink {
     /// A note of something another relay sent that was refused, unless
     /// one was made in the last [`COMPLAIN_EVERY_MS`].
-    fn complain(&mut self, now: u64, note: String) -> Option<Output> {
+    fn complain(&mut self, now: u64, note: String) -> Option<Decision> {
         if self.complained_ms.is_some_and(|at| now.saturating_sub(at) < COMPLAIN_EVERY_MS) {
             return None;
         }
         self.complained_ms = Some(now);
-        Some(Output::Note(note))
+        Some(Decision::Note(note))
     }
 }
 
@@ -405,7 +432,7 @@ const CATCH_UP_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// How the room reaches one seat's connection.
 struct SeatLink {
-    out: mpsc::Sender<Out>,
+    out: mpsc::Sender<ToSeat>,
     kick: Arc<Notify>,
 }
 
@@ -414,13 +441,16 @@ struct RoomTask {
     /// The room's log on disk; `None`: in memory only.
     durable: Option<Durable>,
     seats: HashMap<SeatId, SeatLink>,
-    host: Option<Member>,
     binder: Option<Arc<dyn Binder>>,
-    local: SocketAddr,
-    events: mpsc::Sender<NetEvent>,
+    /// The operator's screen, never waited for.
+    screen: Screen,
+    /// The room's own inputs, for the host's seat's task.
+    inputs: mpsc::WeakSender<RoomInput>,
+    /// The rate limits' clock: time since the room started.
+    started: Instant,
     members: Arc<AtomicUsize>,
-    /// The tamper lab: whose next delivered message to alter.
-    alter: Option<String>,
+    /// The tamper lab's hook on what is delivered to seats (`demo` only).
+    hook: Option<Arc<dyn DeliveryHook>>,
     /// The bus that orders the room, when it is shared by several relays.
     bus: Option<BusLink>,
 }
@@ -444,23 +474,13 @@ impl RoomTask {
                         "read the room's bus up to {} of {upto}; opening with that",
                         self.relay.room_seq()
                     );
-                    let _ = self.events.send(NetEvent::RoomNote { note }).await;
+                    self.screen.note(note);
                     break;
                 }
             }
         }
-        let mut host_intents = None;
-        // An end-to-end room's host runs its relay and is not in its group:
-        // it is not seated, and what it types is refused (see host_says).
         if let Some(host) = host {
-            host_intents = Some(host.intents);
-            if !self.relay.e2e() {
-                let joiner = Joiner::Host { name: host.name, key: host.key.public_key() };
-                self.host = Some(Member::new(self.relay.room(), host.key, &mut OsRng));
-                if let Ok(out) = self.relay.join(HOST, joiner, Transport::Frames, unix_now_ms()) {
-                    self.carry_out(out).await;
-                }
-            }
+            self.seat_host(host).await;
         }
         let mut progress = self.durable.as_ref().map(|d| d.progress.clone());
         let mut expiry = tokio::time::interval(EXPIRE_EVERY);
@@ -476,12 +496,9 @@ impl RoomTask {
                     Some(input) => self.input(input).await,
                     None => return,
                 },
-                intent = next_intent(&mut host_intents), if open => match intent {
-                    Some(intent) => self.host_intent(intent).await,
-                    None => host_intents = None,
-                },
                 () = progressed(&mut progress) => self.committed().await,
                 _ = expiry.tick() => {
+                    self.screen.tell_dropped();
                     if self.relay.expire(unix_now_ms()) {
                         self.hand_to_log();
                     }
@@ -523,7 +540,7 @@ impl RoomTask {
         if !durable.writer.write(Batch { entries, room_seq, forgotten, names }) && !durable.told {
             durable.told = true;
             let note = "the room's log writer has stopped: nothing more is acknowledged".to_owned();
-            let _ = self.events.try_send(NetEvent::RoomNote { note });
+            self.screen.note(note);
         }
         durable.handed = room_seq;
         durable.forgotten = forgotten;
@@ -537,13 +554,13 @@ impl RoomTask {
         match (&failing, durable.told) {
             (Some(why), false) => {
                 durable.told = true;
-                notes.push(Output::Note(format!(
+                notes.push(Decision::Note(format!(
                     "{why}; messages wait, unacknowledged, until it can be written (tried every second)"
                 )));
             }
             (None, true) => {
                 durable.told = false;
-                notes.push(Output::Note("the room's log is written again".to_owned()));
+                notes.push(Decision::Note("the room's log is written again".to_owned()));
             }
             _ => {}
         }
@@ -560,8 +577,15 @@ impl RoomTask {
         self.members.store(self.relay.present(), Ordering::Relaxed);
     }
 
+    /// The time for the relay: the wall clock for what it keeps and
+    /// shows, the room's monotonic clock for its rate limits.
+    fn now(&self) -> relay::Now {
+        relay::Now { unix_ms: unix_now_ms(), mono: self.started.elapsed() }
+    }
+
     async fn input(&mut self, input: RoomInput) {
-        let now = unix_now_ms();
+        let clock = self.now();
+        let now = clock.unix_ms;
         let out = match input {
             RoomInput::Join { id, joiner, transport, out, kick, from } => {
                 let bound = match (&joiner, &self.binder) {
@@ -579,7 +603,7 @@ impl RoomTask {
                     _ => Ok(()),
                 };
                 let seated = bound.map_err(|why| (RefusalCode::Disconnected, why)).and_then(|()| {
-                    let joined = self.relay.join(id, joiner, transport, now);
+                    let joined = self.relay.join(id, joiner, transport, clock);
                     joined.map_err(|e| {
                         let code = match e {
                             relay::JoinError::Full(_) => RefusalCode::RoomFull,
@@ -594,24 +618,23 @@ impl RoomTask {
                         outputs
                     }
                     Err((code, refusal)) => {
-                        let _ = out.try_send(Out::Bytes(relay::refusal(transport, code, refusal.clone())));
-                        let _ = out.try_send(Out::Close);
-                        vec![Output::Note(format!("refused a member: {refusal}"))]
+                        let _ = out.try_send(ToSeat::Bytes(relay::refusal(transport, code, refusal.clone())));
+                        let _ = out.try_send(ToSeat::Close);
+                        vec![Decision::Note(format!("refused a member: {refusal}"))]
                     }
                 }
             }
-            RoomInput::Frame { id, frame: Frame::Who } if self.bus.is_some() => self.who(id, now),
-            RoomInput::Frame { id, frame } => self.relay.frame(id, frame, now),
+            RoomInput::Frame { id, frame } if self.bus.is_some() && frame.as_frame() == Some(&Frame::Who) => {
+                self.who(id, now)
+            }
+            RoomInput::Frame { id, frame } => self.relay.frame(id, frame, clock),
             RoomInput::Malformed { id, why } => self.relay.expel(id, RefusalCode::BadMessage, &why, now),
-            RoomInput::Line { id, line } => self.relay.guest_line(id, &line, now),
+            RoomInput::Line { id, line } => self.relay.guest_line(id, &line, clock),
             RoomInput::Leave { id, reason } => {
                 self.seats.remove(&id);
                 self.relay.leave(id, &reason, now)
             }
-            RoomInput::AlterNext { author } => {
-                self.alter = Some(author);
-                Vec::new()
-            }
+            RoomInput::Host(intent) => self.host_intent(intent, now).await,
         };
         self.carry_out(out).await;
     }
@@ -622,17 +645,10 @@ impl RoomTask {
         self.carry_out(out).await;
     }
 
-    async fn host_intent(&mut self, intent: Intent) {
-        let now = unix_now_ms();
-        let out = match intent {
-            Intent::Say { kind, text, to } => self.host_says(kind, &text, to.as_deref(), now).await,
-            // A raw line (a script's stdin) is said as text.
-            Intent::Send(bytes) => {
-                let text = String::from_utf8_lossy(&bytes).trim_end_matches(['\r', '\n']).to_owned();
-                self.host_says(Kind::Text, &text, None, now).await
-            }
-            Intent::Who if self.bus.is_some() => self.who(HOST, now),
-            Intent::Who => self.relay.frame(HOST, Frame::Who, now),
+    /// What only the room can do for its host; the host's seat's task
+    /// hands these on (see [`super::host`]).
+    async fn host_intent(&mut self, intent: Intent, now: u64) -> Vec<Decision> {
+        match intent {
             Intent::Remove { name, ban } => match self.relay.remove(&name, ban, now) {
                 Ok((key, mut out)) => {
                     out.extend(self.spread_removal(key, ban, &name).await);
@@ -644,7 +660,7 @@ impl RoomTask {
                             }
                         };
                         if let Err(why) = kept {
-                            out.push(Output::Note(format!("the ban of {name} is not kept: {why}")));
+                            out.push(Decision::Note(format!("the ban of {name} is not kept: {why}")));
                         }
                     }
                     out
@@ -653,8 +669,7 @@ impl RoomTask {
                     // Seated on another relay of the room: removed there.
                     Some(key) => self.remove_elsewhere(key, ban, &name, now).await,
                     None => {
-                        self.report(vec![ChatEvent::Refused { code: RefusalCode::NoSuchMember, text: why }])
-                            .await;
+                        self.screen.host(ChatEvent::Refused { code: RefusalCode::NoSuchMember, text: why });
                         Vec::new()
                     }
                 },
@@ -666,64 +681,57 @@ impl RoomTask {
                 };
                 match done {
                     Ok(()) => {
-                        vec![Output::Note(format!("invited {name} with the key {}", fingerprint.short()))]
+                        vec![Decision::Note(format!("invited {name} with the key {}", fingerprint.short()))]
                     }
                     Err(why) => {
                         let text = format!("not invited: {why}");
-                        self.report(vec![ChatEvent::Refused { code: RefusalCode::BadMessage, text }]).await;
+                        self.screen.host(ChatEvent::Refused { code: RefusalCode::BadMessage, text });
                         Vec::new()
                     }
                 }
             }
-            Intent::Ignore { .. } | Intent::Verify { .. } => {
-                if let Some(event) =
-                    self.host.as_mut().and_then(|member| super::member_command(member, &intent))
-                {
-                    self.report(vec![event]).await;
-                }
-                Vec::new()
-            }
             Intent::KeyUpdate { .. } => {
                 for seat in self.seats.values() {
-                    let _ = seat.out.try_send(Out::KeyUpdate);
+                    let _ = seat.out.try_send(ToSeat::KeyUpdate);
                 }
                 Vec::new()
             }
-            // The room closes through its shutdown signal, not the host's
-            // seat; the tamper lab is for clients.
-            Intent::Close | Intent::TrustServer | Intent::Tamper(_) | Intent::TamperNext(_) => Vec::new(),
-        };
-        self.carry_out(out).await;
+            // What the host's seat does itself.
+            _ => Vec::new(),
+        }
     }
 
-    /// Signs what the host says and posts it like any member's message.
-    async fn host_says(&mut self, kind: Kind, text: &str, to: Option<&str>, now: u64) -> Vec<Output> {
-        let Some(member) = self.host.as_mut() else {
-            if self.relay.e2e() {
-                let text = "not sent: this room is end to end and its relay's host is not in its group; \
-                            to chat in it, join it with `tlschat connect` like any member"
-                    .to_owned();
-                self.report(vec![ChatEvent::Refused { code: RefusalCode::BadMessage, text }]).await;
+    /// Seats the host, with a task of its own (see [`super::host`]). An
+    /// end-to-end room's host runs its relay and is not in its group: it
+    /// is not seated, and its task refuses what it says.
+    async fn seat_host(&mut self, host: Host) {
+        let (member, from_room) = if self.relay.e2e() {
+            (None, None)
+        } else {
+            let joiner = Joiner::Host { name: host.name, key: host.key.public_key() };
+            let member = Member::new(self.relay.room(), host.key, &mut OsRng);
+            let (out, from_room) = mpsc::channel(SEAT_QUEUE);
+            self.seats.insert(HOST, SeatLink { out, kick: Arc::new(Notify::new()) });
+            if let Ok(out) = self.relay.join(HOST, joiner, Transport::Frames, self.now()) {
+                self.carry_out(out).await;
             }
-            return Vec::new();
+            (Some(member), Some(from_room))
         };
-        // A private line goes end to end, or waits for its group.
-        let (events, frames) = match member.say(kind, text, to, now) {
-            Ok(events) => (events, member.take_outgoing()),
-            Err(e) => (
-                vec![ChatEvent::Refused { code: RefusalCode::BadMessage, text: format!("not sent: {e}") }],
-                Vec::new(),
-            ),
+        let seat = super::host::HostSeat {
+            member,
+            from_room,
+            intents: host.intents,
+            room: self.inputs.clone(),
+            screen: self.screen.sibling(),
         };
-        self.report(events).await;
-        frames.into_iter().flat_map(|frame| self.relay.frame(HOST, frame, now)).collect()
+        tokio::spawn(seat.run());
     }
 
     /// Carries out the relay's decisions, in order: at once, or, with the
     /// log on disk, once the room's last `room_seq` is committed (behind
     /// anything already waiting). A seat whose queue is full is expelled,
     /// which may decide more.
-    async fn carry_out(&mut self, outputs: Vec<Output>) {
+    async fn carry_out(&mut self, outputs: Vec<Decision>) {
         let mut next = outputs;
         while !next.is_empty() {
             self.hand_to_log();
@@ -741,28 +749,21 @@ impl RoomTask {
 
     /// Carries out `outputs` now, in order; returns what the relay decided
     /// meanwhile (seats expelled as too slow).
-    async fn execute(&mut self, outputs: Vec<Output>) -> Vec<Output> {
+    async fn execute(&mut self, outputs: Vec<Decision>) -> Vec<Decision> {
         let mut work = VecDeque::from(outputs);
         let mut follow = Vec::new();
-        let mut altered = false;
         while let Some(output) = work.pop_front() {
             match output {
-                Output::Send(HOST, bytes) => {
-                    let more = self.deliver_to_host(&bytes).await;
-                    work.extend(more);
-                }
-                Output::Send(id, mut bytes) => {
-                    if let Some(forged) = self
-                        .alter
-                        .as_deref()
-                        .and_then(|author| crate::teach::lab::alter_delivery(&bytes, author))
-                    {
+                Decision::Send(id, mut bytes) => {
+                    if let Some(forged) = self.hook.as_ref().and_then(|hook| hook.deliver(&bytes)) {
                         bytes = forged.into();
-                        altered = true;
                     }
                     let Some(seat) = self.seats.get(&id) else { continue };
-                    match seat.out.try_send(Out::Bytes(bytes)) {
+                    match seat.out.try_send(ToSeat::Bytes(bytes)) {
                         Ok(()) => {}
+                        // The host's seat is not cut off: what its screen
+                        // could not keep up with is counted, and told.
+                        Err(TrySendError::Full(_)) if id == HOST => self.screen.missed(),
                         Err(TrySendError::Full(_)) => {
                             // Too slow to read: it goes, the room does not wait.
                             // Its connection stops writing and closes.
@@ -776,23 +777,21 @@ impl RoomTask {
                         Err(TrySendError::Closed(_)) => {}
                     }
                 }
-                Output::Close(id, _) => {
+                Decision::Close(id, _) => {
                     if let Some(seat) = self.seats.remove(&id) {
                         // After what is queued; a member whose queue is full
                         // is cut at once.
-                        if seat.out.try_send(Out::Close).is_err() {
+                        if seat.out.try_send(ToSeat::Close).is_err() {
                             seat.kick.notify_one();
                         }
                     }
                 }
-                Output::Note(note) => {
-                    let _ = self.events.send(NetEvent::RoomNote { note }).await;
-                }
-                Output::Remote(id, remote) => {
+                Decision::Note(note) => self.screen.note(note),
+                Decision::Remote(id, remote) => {
                     let more = self.remote(id, remote).await;
                     work.extend(more);
                 }
-                Output::Publish(id, entry) => {
+                Decision::Publish(id, entry) => {
                     let Some(bus) = &self.bus else { continue };
                     // Sent in the relay's order; the acknowledgement is
                     // awaited apart, so that the room goes on meanwhile.
@@ -812,15 +811,12 @@ impl RoomTask {
                 }
             }
         }
-        if altered {
-            self.alter = None;
-        }
         follow
     }
 
     /// `/who` in a room on a bus: this relay's seats, then those the other
     /// relays listed, [`MAX_WHO`] at most (the count says all).
-    fn who(&self, id: SeatId, now: u64) -> Vec<Output> {
+    fn who(&self, id: SeatId, now: u64) -> Vec<Decision> {
         let Some(bus) = &self.bus else { return Vec::new() };
         if self.relay.name(id).is_none() {
             return Vec::new();
@@ -830,7 +826,7 @@ impl RoomTask {
         let room = MAX_WHO.saturating_sub(members.len());
         members.extend(bus.peers.members().take(room).cloned());
         members.truncate(MAX_WHO);
-        peers::roster_frames(&members, total).into_iter().map(|f| Output::Send(id, f.into())).collect()
+        peers::roster_frames(&members, total).into_iter().map(|f| Decision::Send(id, f.into())).collect()
     }
 
     /// A heartbeat: relays gone quiet are forgotten, questions unanswered
@@ -843,7 +839,7 @@ impl RoomTask {
         let mut out = Vec::new();
         let gone = bus.peers.expire(now);
         for (relay, n) in &gone {
-            out.push(Output::Note(format!(
+            out.push(Decision::Note(format!(
                 "the relay {relay} of this room went quiet: its {n} member(s) are no longer listed"
             )));
         }
@@ -882,7 +878,9 @@ impl RoomTask {
                 Ok(heard) => {
                     if heard.new {
                         bus.due = true;
-                        out.push(Output::Note(format!("another relay of this room is on the bus: {relay}")));
+                        out.push(Decision::Note(format!(
+                            "another relay of this room is on the bus: {relay}"
+                        )));
                     }
                     if heard.listed {
                         self.relay.seated_elsewhere(bus.peers.members(), bus.peers.count());
@@ -902,7 +900,7 @@ impl RoomTask {
                 if let Some(reply) = reply
                     && let Err(why) = cluster.answer(&reply, peers::package_answer(key, package)).await
                 {
-                    out.push(Output::Note(format!("answering another relay's fetch: {why}")));
+                    out.push(Decision::Note(format!("answering another relay's fetch: {why}")));
                 }
             }
             Signal::Sealed { payload, reply } => {
@@ -927,11 +925,11 @@ impl RoomTask {
                         // Kept in this relay's members file too (and the
                         // bus, where it is already).
                         if let Err(why) = binder.ban(&name, &key) {
-                            out.push(Output::Note(format!("the ban of {name} is not kept: {why}")));
+                            out.push(Decision::Note(format!("the ban of {name} is not kept: {why}")));
                         }
                     }
                     let what = if ban { "banned" } else { "removed" };
-                    out.push(Output::Note(format!("{name} was {what} by the host of another relay")));
+                    out.push(Decision::Note(format!("{name} was {what} by the host of another relay")));
                 }
                 Err(why) => out.extend(bus.complain(now, format!("refused another relay's removal: {why}"))),
             },
@@ -941,36 +939,38 @@ impl RoomTask {
 
     /// The host removed (or banned) `key`, known as `name`: every relay
     /// of the room is told to do the same.
-    async fn spread_removal(&self, key: [u8; 32], ban: bool, name: &str) -> Vec<Output> {
+    async fn spread_removal(&self, key: [u8; 32], ban: bool, name: &str) -> Vec<Decision> {
         let Some(bus) = &self.bus else { return Vec::new() };
         if key == [0; 32] {
             return Vec::new();
         }
         match bus.cluster.remove(peers::removal(&key, ban, name)).await {
             Ok(()) => Vec::new(),
-            Err(why) => vec![Output::Note(format!("the other relays were not told to remove {name}: {why}"))],
+            Err(why) => {
+                vec![Decision::Note(format!("the other relays were not told to remove {name}: {why}"))]
+            }
         }
     }
 
     /// The host removes `name`, seated on another relay only, as `key`.
-    async fn remove_elsewhere(&mut self, key: [u8; 32], ban: bool, name: &str, now: u64) -> Vec<Output> {
+    async fn remove_elsewhere(&mut self, key: [u8; 32], ban: bool, name: &str, now: u64) -> Vec<Decision> {
         let mut out = Vec::new();
         if ban {
             out.extend(self.relay.remove_key(key, true, "banned by the host", now));
             if let Some(Err(why)) = self.binder.as_ref().map(|binder| binder.ban(name, &key)) {
-                out.push(Output::Note(format!("the ban of {name} is not kept: {why}")));
+                out.push(Decision::Note(format!("the ban of {name} is not kept: {why}")));
             }
         }
         out.extend(self.spread_removal(key, ban, name).await);
         let what = if ban { "banned" } else { "removed" };
-        out.push(Output::Note(format!("{name} {what} (seated on another relay of the room)")));
+        out.push(Decision::Note(format!("{name} {what} (seated on another relay of the room)")));
         out
     }
 
     /// An end-to-end request for seats of another relay: asked of the
     /// relays holding the key (see [`crate::chat::peers`]), answered when
     /// they answer; or answered now when none holds it.
-    async fn remote(&mut self, id: SeatId, remote: Remote) -> Vec<Output> {
+    async fn remote(&mut self, id: SeatId, remote: Remote) -> Vec<Decision> {
         let now = unix_now_ms();
         let Some(bus) = self.bus.as_mut() else { return Vec::new() };
         match remote {
@@ -983,7 +983,7 @@ impl RoomTask {
                     }
                     return bus.asked.answer(q, &[]).into_iter().flat_map(done).collect();
                 }
-                vec![Output::Send(id, Frame::KeyPackage { key, package: Vec::new() }.encode().into())]
+                vec![Decision::Send(id, Frame::KeyPackage { key, package: Vec::new() }.wire())]
             }
             Remote::Seal { to, seq, frame, here } => {
                 let relays = bus.peers.holding(&to);
@@ -996,7 +996,7 @@ impl RoomTask {
                     return done(Done::Sealed { seat: id, seq, reached: true });
                 }
                 let Some(questions) = bus.asked.seal(id, seq, relays.len(), now) else {
-                    return vec![Output::Send(id, relay::sealed_nowhere())];
+                    return vec![Decision::Send(id, relay::sealed_nowhere())];
                 };
                 let mut out = Vec::new();
                 for (relay, q) in relays.iter().zip(questions) {
@@ -1008,44 +1008,19 @@ impl RoomTask {
             }
         }
     }
-
-    /// The host's seat receives: its member checks what came, and what it
-    /// sends of itself (key packages, Welcomes) goes to the room, whose
-    /// decisions are returned.
-    async fn deliver_to_host(&mut self, bytes: &[u8]) -> Vec<Output> {
-        let Some(member) = self.host.as_mut() else { return Vec::new() };
-        let mut buffer = FrameBuffer::default();
-        buffer.push(bytes);
-        let mut events = Vec::new();
-        let now = unix_now_ms();
-        while let Ok(Some(frame)) = buffer.next_frame() {
-            if let Ok(more) = member.receive(frame, now) {
-                events.extend(more);
-            }
-        }
-        let frames = member.take_outgoing();
-        self.report(events).await;
-        frames.into_iter().flat_map(|frame| self.relay.frame(HOST, frame, now)).collect()
-    }
-
-    async fn report(&self, events: Vec<ChatEvent>) {
-        for event in events {
-            let _ = self.events.send(NetEvent::Chat { peer: self.local, event }).await;
-        }
-    }
 }
 
 /// What an answer from another relay (or its absence) means for a seat.
-fn done(done: Done) -> Vec<Output> {
+fn done(done: Done) -> Vec<Decision> {
     match done {
         Done::Package { seat, key, package } => {
-            vec![Output::Send(seat, Frame::KeyPackage { key, package }.encode().into())]
+            vec![Decision::Send(seat, Frame::KeyPackage { key, package }.wire())]
         }
         Done::Sealed { seat, seq, reached: true } if seq != 0 => {
-            vec![Output::Send(seat, Frame::Ack { room_seq: 0, seq, private: true }.encode().into())]
+            vec![Decision::Send(seat, Frame::Ack { room_seq: 0, seq, private: true }.wire())]
         }
         Done::Sealed { reached: true, .. } => Vec::new(),
-        Done::Sealed { seat, reached: false, .. } => vec![Output::Send(seat, relay::sealed_nowhere())],
+        Done::Sealed { seat, reached: false, .. } => vec![Decision::Send(seat, relay::sealed_nowhere())],
     }
 }
 
@@ -1064,14 +1039,6 @@ async fn progressed(progress: &mut Option<watch::Receiver<Progress>>) {
 /// The next item of a channel; never, without one. Cancel-safe.
 async fn next_of<T>(rx: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
     match rx {
-        Some(rx) => rx.recv().await,
-        None => std::future::pending().await,
-    }
-}
-
-/// The host's next intent; never, without a host. Cancel-safe.
-async fn next_intent(intents: &mut Option<mpsc::Receiver<Intent>>) -> Option<Intent> {
-    match intents {
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,
     }

@@ -27,14 +27,15 @@ use tokio::net::TcpStream;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::{Instant, sleep_until, timeout_at};
 
-use super::relay::{Out, RoomHandle, RoomInput};
+use super::relay::{RoomHandle, RoomInput, ToSeat};
 use super::text::{self, LineBuffer};
-use super::{Closer, Intent, NetError, NetEvent, StepGate, unix_now, unix_now_ms};
-use crate::chat::relay::{Joiner, SeatId, Transport};
+use super::{Closer, Intent, NetError, NetEvent, StepGate};
+use crate::chat::relay::{Inbound, Joiner, SeatId, Transport};
 use crate::chat::{ChatEvent, Contacts, Frame, FrameBuffer, Kind, Member, RefusalCode};
+use crate::clock::{unix_now, unix_now_ms};
 use crate::store::home::{self, Access};
 use crate::store::identity;
-use crate::teach::lab::{self, Wire};
+use crate::teach::lab::ConnectionHook;
 use crate::teach::pcap::{Capture, Opener, Tap};
 use crate::tls::crypto::hex;
 use crate::tls::{self, Connection, Ed25519Key, Event, OsRng};
@@ -270,17 +271,17 @@ pub(super) enum Inbox {
     /// server shutting down closes the connection.
     Room {
         /// The seat's queue (see [`super::room`]).
-        out: mpsc::Receiver<Out>,
+        out: mpsc::Receiver<ToSeat>,
         /// Becomes true when the server shuts down.
         shutdown: watch::Receiver<bool>,
         /// What stopped the last batch (see [`batch`]), taken next.
-        held: Option<Out>,
+        held: Option<ToSeat>,
     },
 }
 
 impl Inbox {
     /// A seat's inbox: its queue, and the server's shutdown signal.
-    pub(super) fn room(out: mpsc::Receiver<Out>, shutdown: watch::Receiver<bool>) -> Self {
+    pub(super) fn room(out: mpsc::Receiver<ToSeat>, shutdown: watch::Receiver<bool>) -> Self {
         Self::Room { out, shutdown, held: None }
     }
 
@@ -300,10 +301,10 @@ impl Inbox {
                     },
                 };
                 Some(match next {
-                    Some(Out::Bytes(bytes)) => Intent::Send(batch(bytes, out, held)),
-                    Some(Out::KeyUpdate) => Intent::KeyUpdate { request_peer: true },
+                    Some(ToSeat::Bytes(bytes)) => Intent::Send(batch(bytes, out, held)),
+                    Some(ToSeat::KeyUpdate) => Intent::KeyUpdate { request_peer: true },
                     // Closed by the room, or the room is gone.
-                    Some(Out::Close) | None => Intent::Close,
+                    Some(ToSeat::Close) | None => Intent::Close,
                 })
             }
         }
@@ -318,12 +319,12 @@ const BATCH: usize = tls::record::MAX_PLAINTEXT;
 /// time would cost a record and a write each (a busy room, a member that
 /// fell behind). What stops the batch that is not bytes (a KeyUpdate, a
 /// close) is put in `held`, to be done next, so the order is kept.
-fn batch(first: Arc<[u8]>, out: &mut mpsc::Receiver<Out>, held: &mut Option<Out>) -> Arc<[u8]> {
+fn batch(first: Arc<[u8]>, out: &mut mpsc::Receiver<ToSeat>, held: &mut Option<ToSeat>) -> Arc<[u8]> {
     let mut gathered: Option<Vec<u8>> = None;
     let mut len = first.len();
     while len < BATCH {
         match out.try_recv() {
-            Ok(Out::Bytes(next)) => {
+            Ok(ToSeat::Bytes(next)) => {
                 let bytes = gathered.get_or_insert_with(|| {
                     let mut bytes = Vec::with_capacity(BATCH.max(first.len() + next.len()));
                     bytes.extend_from_slice(&first);
@@ -343,7 +344,7 @@ fn batch(first: Arc<[u8]>, out: &mut mpsc::Receiver<Out>, held: &mut Option<Out>
 }
 
 /// A server connection's place in its room.
-pub(super) struct Seat {
+pub(super) struct RoomPlace {
     /// The room's task.
     pub(super) room: RoomHandle,
     /// This connection's seat.
@@ -351,7 +352,7 @@ pub(super) struct Seat {
     /// The seat's queue, handed to the room when the handshake completes
     /// (then only the room holds it: when the room lets go, the
     /// connection's inbox ends).
-    pub(super) out: Option<mpsc::Sender<Out>>,
+    pub(super) out: Option<mpsc::Sender<ToSeat>>,
     /// The status page's text.
     pub(super) about: Arc<str>,
     /// Fired by the room when it drops this member for not reading.
@@ -370,9 +371,12 @@ pub(super) enum Role {
         key: Option<Box<Ed25519Key>>,
         /// Where the member's contacts are kept, a file per room.
         contacts_dir: Option<PathBuf>,
+        /// The tamper lab's hook, which seals the lines it tampers with;
+        /// `None` for every other client.
+        hook: Option<Arc<dyn ConnectionHook>>,
     },
     /// A room's connection to one member.
-    Seat(Seat),
+    Seat(RoomPlace),
 }
 
 /// What a connection does with application data once the handshake is done.
@@ -458,8 +462,6 @@ struct Chat {
     /// Since when the engine waits for [`Intent::TrustServer`] (a client
     /// that holds its flight for trust, after [`NetEvent::ServerKey`]).
     trust_wait: Option<Instant>,
-    /// The tamper lab: what to do to the records of the next line.
-    tamper: Option<Wire>,
     /// Frames a member sends of itself in answer to what it received (key
     /// packages, Welcomes, lines that waited for their group), sent once
     /// the received data is taken.
@@ -495,7 +497,6 @@ pub(super) async fn chat(
         step,
         held: None,
         trust_wait: None,
-        tamper: None,
         reply: Vec::new(),
     };
     let result = chat.run(s, inbox, events).await;
@@ -636,7 +637,7 @@ impl Chat {
                 () = tokio::time::sleep(E2E_TICK), if ticking => {
                     if let Mode::Member(member) = &mut self.mode {
                         let said = member.tick(unix_now_ms());
-                        let frames: Vec<u8> = member.take_outgoing().iter().flat_map(Frame::encode).collect();
+                        let frames: Vec<u8> = Frame::encode_all(&member.take_outgoing())?;
                         for event in said {
                             let _ = events.send(NetEvent::Chat { peer: s.peer, event }).await;
                         }
@@ -709,7 +710,7 @@ impl Chat {
             if let Mode::Member(member) = &mut self.mode
                 && let Some(resume) = member.take_resume()
             {
-                s.tls.send(&resume.encode())?;
+                s.tls.send(&resume.encode()?)?;
             }
             let reply = std::mem::take(&mut self.reply);
             // After our close_notify nothing more is said: what the member
@@ -742,7 +743,7 @@ impl Chat {
     ) {
         let chat = summary.alpn.as_deref() == Some(tls::ALPN_TLSCHAT);
         match &mut self.role {
-            Role::Client { key, contacts_dir } => {
+            Role::Client { key, contacts_dir, .. } => {
                 self.mode = match (chat, key.take(), &summary.peer) {
                     // The room's id is the key the handshake just proved.
                     (true, Some(key), Some(server)) => {
@@ -827,7 +828,7 @@ impl Chat {
                     let said = member.receive(frame, unix_now_ms()).map_err(NetError::Chat)?;
                     // What the member sends of itself: key packages, a
                     // Welcome, lines that waited for their group.
-                    let frames: Vec<u8> = member.take_outgoing().iter().flat_map(Frame::encode).collect();
+                    let frames: Vec<u8> = Frame::encode_all(&member.take_outgoing())?;
                     if !frames.is_empty() {
                         self.reply.extend_from_slice(&frames);
                     }
@@ -841,6 +842,9 @@ impl Chat {
                     }
                 }
                 (Mode::SeatFrames, Role::Seat(seat)) => {
+                    // A post's signature is checked here, in this
+                    // connection's task: the room's only orders.
+                    let frame = Inbound::check(frame);
                     let _ = seat.room.inputs.send(RoomInput::Frame { id: seat.id, frame }).await;
                 }
                 _ => {}
@@ -879,8 +883,7 @@ impl Chat {
                     // group: never in clear.
                     Mode::Member(member) => match member.say(kind, &text, to.as_deref(), now) {
                         Ok(mut said) => {
-                            let frames: Vec<u8> =
-                                member.take_outgoing().iter().flat_map(Frame::encode).collect();
+                            let frames: Vec<u8> = Frame::encode_all(&member.take_outgoing())?;
                             let last = said.pop();
                             for event in said {
                                 let _ = events.send(NetEvent::Chat { peer: s.peer, event }).await;
@@ -912,7 +915,7 @@ impl Chat {
             }
             Intent::Who => {
                 if let Mode::Member(_) = self.mode {
-                    s.tls.send(&Frame::Who.encode())?;
+                    s.tls.send(&Frame::Who.encode()?)?;
                     s.flush().await?;
                 } else {
                     let text =
@@ -945,42 +948,30 @@ impl Chat {
             Intent::Close => self.close(s).await?,
             // Acted on when it arrives (see `run`); late, it has nothing to do.
             Intent::TrustServer => {}
-            Intent::TamperNext(wire) => self.tamper = Some(wire),
-            // The lab's loop acts on the others.
+            // The lab's loop acts on it, through the hook it gave.
             Intent::Tamper(_) => {}
         }
         Ok(None)
     }
 
-    /// Seals a line and writes it; when the tamper lab armed a case, its
-    /// sealed records are tampered with first, between the engine and the
-    /// socket (a reordered line goes out as two records, so that there are
-    /// two to swap).
+    /// Seals a line and writes it; a client given a tamper hook lets it
+    /// seal the line, and writes what it says, between the engine and the
+    /// socket.
     async fn send_line(&mut self, s: &mut TlsStream, bytes: &[u8]) -> Result<(), NetError> {
-        match self.tamper.take() {
+        let writes = match &self.role {
+            Role::Client { hook: Some(hook), .. } => hook.seal_line(&mut s.tls, bytes)?,
+            _ => None,
+        };
+        match writes {
             None => s.tls.send(bytes)?,
-            Some(Wire::Replay) => {
-                // The record goes alone first, and the room takes it (the
-                // line is delivered once, and acknowledged) before its copy.
-                s.tls.send(bytes)?;
-                let _ = s.tls.poll_transmit(&mut s.write_buf);
-                let copy = lab::first_record(&s.write_buf);
-                s.flush().await?;
-                if let Some(copy) = copy {
-                    tokio::time::sleep(lab::REPLAY_GAP).await;
-                    s.write_buf.extend_from_slice(&copy);
+            Some(writes) => {
+                for write in writes {
+                    if !write.after.is_zero() {
+                        tokio::time::sleep(write.after).await;
+                    }
+                    s.write_buf.extend_from_slice(&write.bytes);
+                    s.flush().await?;
                 }
-            }
-            Some(wire) => {
-                if wire == Wire::Reorder && bytes.len() > 1 {
-                    let half = bytes.len() / 2;
-                    s.tls.send(&bytes[..half])?;
-                    s.tls.send(&bytes[half..])?;
-                } else {
-                    s.tls.send(bytes)?;
-                }
-                let _ = s.tls.poll_transmit(&mut s.write_buf);
-                lab::tamper_records(&mut s.write_buf, wire);
             }
         }
         s.flush().await?;
@@ -1112,19 +1103,19 @@ pub(super) async fn echo(s: &mut TlsStream) -> Result<Closer, NetError> {
 mod tests {
     use super::*;
 
-    fn bytes(text: &str) -> Out {
-        Out::Bytes(Arc::from(text.as_bytes()))
+    fn bytes(text: &str) -> ToSeat {
+        ToSeat::Bytes(Arc::from(text.as_bytes()))
     }
 
     #[test]
     fn a_batch_gathers_what_is_queued_and_keeps_what_stops_it_for_next() {
         let (tx, mut rx) = mpsc::channel(8);
-        for out in [bytes("b"), bytes("c"), Out::KeyUpdate, bytes("d")] {
+        for out in [bytes("b"), bytes("c"), ToSeat::KeyUpdate, bytes("d")] {
             tx.try_send(out).unwrap();
         }
         let mut held = None;
         assert_eq!(&*batch(Arc::from(&b"a"[..]), &mut rx, &mut held), b"abc");
-        assert!(matches!(held, Some(Out::KeyUpdate)));
+        assert!(matches!(held, Some(ToSeat::KeyUpdate)));
         // Nothing behind it: the frame itself, not a copy.
         let (_tx, mut empty) = mpsc::channel(1);
         let first: Arc<[u8]> = Arc::from(&b"alone"[..]);
@@ -1136,13 +1127,13 @@ mod tests {
         let (tx, mut rx) = mpsc::channel(8);
         let frame = vec![7u8; BATCH / 2];
         for _ in 0..2 {
-            tx.try_send(Out::Bytes(Arc::from(&frame[..]))).unwrap();
+            tx.try_send(ToSeat::Bytes(Arc::from(&frame[..]))).unwrap();
         }
         let mut held = None;
         assert_eq!(batch(Arc::from(&frame[..]), &mut rx, &mut held).len(), BATCH);
         assert!(held.is_none());
         // The frame left over starts the next batch, alone.
-        let Ok(Out::Bytes(next)) = rx.try_recv() else { panic!("a frame is left") };
+        let Ok(ToSeat::Bytes(next)) = rx.try_recv() else { panic!("a frame is left") };
         assert_eq!(batch(next, &mut rx, &mut held).len(), BATCH / 2);
     }
 }

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use tokio::sync::mpsc;
 
-use crate::chat::{ChatEvent, printable};
+use crate::clock::timestamp;
 use crate::net::NetEvent;
 
 /// The log's file name in the data directory.
@@ -101,47 +101,27 @@ fn append_to(path: &Path) -> io::Result<File> {
     options.open(path)
 }
 
-/// `unix` as `YYYY-MM-DDTHH:MM:SSZ`.
-fn timestamp(unix: u64) -> String {
-    let date = crate::tui::ui::handshake::date(i64::try_from(unix).unwrap_or(i64::MAX));
-    let secs = unix % 86_400;
-    format!("{date}T{:02}:{:02}:{:02}Z", secs / 3600, secs / 60 % 60, secs % 60)
-}
+/// Lines waiting for the log's writer thread, at most: past this, a disk
+/// that stalls costs lines of the log (counted, and the count written when
+/// it catches up), never the interface's time or memory.
+const PENDING_LINES: usize = 4096;
 
 /// Passes `events` on unchanged through the returned receiver, writing to
-/// `log` first what `format` makes of each (the headless log's lines), except
-/// chat text: a message is logged by author, check and size only. The
-/// writing happens on a task of its own, so a slow disk never holds up a
-/// frame.
+/// `log` first what `format` makes of each (the log's words for it, from
+/// [`crate::present::report::words`], which leave chat text out). The
+/// writing happens on a thread of its own, off the runtime, so a slow disk
+/// never holds up a frame nor a runtime thread.
 pub fn tee(
     mut events: mpsc::Receiver<NetEvent>,
-    mut log: LogFile,
+    log: LogFile,
     format: fn(&NetEvent) -> Vec<String>,
 ) -> mpsc::Receiver<NetEvent> {
     let (tx, rx) = mpsc::channel(events.max_capacity());
+    let writer = Writer::start(log);
     tokio::spawn(async move {
+        let mut writer = writer;
         while let Some(event) = events.recv().await {
-            let lines = match &event {
-                NetEvent::Text { peer, line } => vec![format!("[{peer}] (chat line, {} bytes)", line.len())],
-                NetEvent::Chat { event: ChatEvent::Message(m), .. } => vec![format!(
-                    "[room] (message #{} from {}, signature {}, {} bytes)",
-                    m.room_seq,
-                    printable(&m.from),
-                    m.sig.as_str(),
-                    m.text.len()
-                )],
-                NetEvent::Chat { event: ChatEvent::Guest { name, text, .. }, .. } => {
-                    vec![format!("[room] (line from {} (unverified), {} bytes)", printable(name), text.len())]
-                }
-                NetEvent::Chat { event: ChatEvent::Sent { seq, text, .. }, .. } => {
-                    vec![format!("[room] (sent message #{seq}, {} bytes)", text.len())]
-                }
-                other => format(other),
-            };
-            for line in lines {
-                // A full disk must not take the interface down: the log is a convenience.
-                let _ = log.line(crate::net::unix_now(), &line);
-            }
+            writer.write(crate::clock::unix_now(), format(&event));
             if tx.send(event).await.is_err() {
                 return;
             }
@@ -150,14 +130,80 @@ pub fn tee(
     rx
 }
 
+/// The log's writer thread, as the tee hands it lines: never waited for.
+struct Writer {
+    lines: Option<std::sync::mpsc::SyncSender<(u64, Vec<String>)>>,
+    /// Lines the thread was too far behind to take, since it last took some.
+    skipped: u64,
+}
+
+impl Writer {
+    /// Starts the thread that writes to `log`; without a thread, nothing
+    /// is logged (the log is a convenience).
+    fn start(mut log: LogFile) -> Self {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(u64, Vec<String>)>(PENDING_LINES);
+        let started = std::thread::Builder::new().name("tlschat-log".into()).spawn(move || {
+            while let Ok((unix, lines)) = rx.recv() {
+                for line in lines {
+                    // A full disk must not take the interface down.
+                    let _ = log.line(unix, &line);
+                }
+            }
+        });
+        Self { lines: started.ok().map(|_| tx), skipped: 0 }
+    }
+
+    /// Hands `lines` to the thread, or counts them if it is behind.
+    fn write(&mut self, unix: u64, mut lines: Vec<String>) {
+        let Some(tx) = &self.lines else { return };
+        if lines.is_empty() {
+            return;
+        }
+        let count = lines.len() as u64;
+        if self.skipped > 0 {
+            lines.insert(0, format!("({} line(s) not logged: the disk was behind)", self.skipped));
+        }
+        match tx.try_send((unix, lines)) {
+            Ok(()) => self.skipped = 0,
+            Err(std::sync::mpsc::TrySendError::Full(_)) => self.skipped += count,
+            Err(std::sync::mpsc::TrySendError::Disconnected(_)) => self.lines = None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn timestamps_are_iso_8601_utc() {
-        assert_eq!(timestamp(0), "1970-01-01T00:00:00Z");
-        assert_eq!(timestamp(1_793_577_600 + 12 * 3600 + 4 * 60 + 5), "2026-11-02T12:04:05Z");
+    #[tokio::test]
+    async fn the_tee_passes_every_event_on_and_its_writer_thread_logs_them() {
+        let dir = std::env::temp_dir().join(format!("tlschat-tee-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join(FILE_NAME);
+        let log = LogFile::open(&path).unwrap();
+        let (tx, events) = mpsc::channel(4);
+        let mut out = tee(events, log, |e| match e {
+            NetEvent::RoomNote { note } => vec![format!("note: {note}")],
+            _ => Vec::new(),
+        });
+        for i in 0..10 {
+            tx.send(NetEvent::RoomNote { note: format!("n{i}") }).await.unwrap();
+            assert!(matches!(out.recv().await, Some(NetEvent::RoomNote { note }) if note == format!("n{i}")));
+        }
+        drop(tx);
+        assert!(out.recv().await.is_none());
+        // The thread ends once the tee has; it has written every line.
+        let mut text = String::new();
+        for _ in 0..200 {
+            text = std::fs::read_to_string(&path).unwrap();
+            if text.contains("note: n9") {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(text.lines().count(), 10, "{text}");
+        assert!(text.lines().all(|l| l.contains(" note: n")), "{text}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

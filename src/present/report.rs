@@ -13,8 +13,7 @@ use crate::chat::{
     AuthorCheck, ChatEvent, Kind, MemberInfo, Received, SigCheck, Stale, Standing, Verdict, printable,
 };
 use crate::net::{Closer, NetEvent};
-use crate::store::identity::public_key_fingerprint;
-use crate::tls::{self, Direction, Revealed};
+use crate::tls::{self, Direction, Fingerprint, Revealed};
 
 /// What a member is told on joining a room: the room is signed, not end
 /// to end, so that nobody takes one for the other.
@@ -88,7 +87,7 @@ pub fn notices(event: &ChatEvent) -> Vec<String> {
         ChatEvent::Presence { joined: true, member, .. } => {
             let what = match member.standing {
                 Standing::Guest => "an unverified guest".to_owned(),
-                _ => format!("key {}", public_key_fingerprint(&member.key).short()),
+                _ => format!("key {}", Fingerprint::of_ed25519(&member.key).short()),
             };
             vec![format!("{} joined ({what})", printable(&member.name))]
         }
@@ -239,7 +238,7 @@ pub fn describe_member(m: &MemberInfo) -> String {
     match m.standing {
         Standing::Guest => format!("  {name} (unverified guest), idle {idle}"),
         standing => {
-            let fp = public_key_fingerprint(&m.key);
+            let fp = Fingerprint::of_ed25519(&m.key);
             let host = if standing == Standing::Host { ", the host" } else { "" };
             // The relay's word for the key: no ✓, which means a
             // signature this client checked itself.
@@ -307,55 +306,95 @@ pub fn key_update_line(direction: Direction, update_requested: bool, generation:
     format!("KeyUpdate {verb}{asked}: {whose} keys are now generation {generation}")
 }
 
-/// A client's headless lines for an event (none for a client's failure:
-/// that is connect's result, printed once by the caller).
-pub fn client_lines(event: &NetEvent) -> Vec<String> {
-    let line = match event {
-        NetEvent::Step { step, .. } => format!("[tls] {}", printable(&step.to_string())),
-        NetEvent::Connected { summary, .. } => {
-            let peer = match &summary.peer {
-                Some(cert) => {
-                    format!("peer {} (safety number {})", printable(&cert.subject), cert.fingerprint.short())
-                }
-                None => "no peer certificate".to_owned(),
-            };
-            format!(
-                "[tls] connected: {}, {}, {}, {peer}",
-                summary.suite, summary.group, summary.signature_scheme
-            )
-        }
-        NetEvent::KeyUpdated { direction, update_requested, generation, .. } => {
-            format!("[tls] {}", key_update_line(*direction, *update_requested, *generation))
-        }
-        NetEvent::ServerKey { cert, .. } => format!(
-            "[tls] the server proved its key (safety number {}); our certificate, which says who you are, waits until it is trusted",
-            cert.fingerprint.short()
-        ),
-        NetEvent::AlertSent { alert, .. } => format!("[tls] sent alert {alert}"),
-        NetEvent::Text { line, .. } => printable(line).into_owned(),
-        NetEvent::Chat { event, .. } => return chat_lines(event),
-        NetEvent::Closed { by: Closer::Peer, .. } => {
-            "[tls] the server closed the connection (close_notify)".to_owned()
-        }
-        NetEvent::Closed { by: Closer::Us, .. } => "[tls] closed (close_notify)".to_owned(),
-        NetEvent::Held { .. } => "[tls] the next flight is held until Space (--step)".to_owned(),
-        NetEvent::Reconnecting { .. } | NetEvent::Back { .. } => return connection_lines(event),
-        NetEvent::Lab(report) => return lab_lines(report),
-        NetEvent::CaptureStopped { note } => format!("[pcap] {note}"),
-        NetEvent::Revealed { revealed, .. } => match revealed_line(revealed) {
-            Some(line) => format!("[tls] {line}"),
-            None => return Vec::new(),
-        },
-        _ => return Vec::new(),
-    };
-    vec![line]
+/// Who reads an event's words, and where: the one choice [`words`] makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// Headless `connect` and `demo`: lines on stdout. A client's failure
+    /// has none: it is connect's result, printed once by the caller.
+    Client,
+    /// Headless `listen`: lines on stdout, each naming its connection.
+    Room,
+    /// The log file behind a client's full-screen interface: the
+    /// [`Client`](Self::Client) lines without revealed values (`--reveal`
+    /// puts them on the screen, never in a file) and without chat text (a
+    /// message is logged by author, check and size only).
+    ClientLog,
+    /// The log file behind a room's full-screen interface, as
+    /// [`ClientLog`](Self::ClientLog) is to [`Room`](Self::Room).
+    RoomLog,
+    /// The full-screen interface's notices (chat events aside: their
+    /// notices are [`notices`], beside the message lines the TUI draws).
+    Screen,
 }
 
-/// A room's headless lines for an event.
-pub fn server_lines(event: &NetEvent) -> Vec<String> {
-    let line = match event {
-        NetEvent::Step { peer, step } => format!("[tls {peer}] {}", printable(&step.to_string())),
-        NetEvent::Connected { peer, summary } => {
+impl Audience {
+    /// Whether it reads about a room's connections (many peers).
+    fn room(self) -> bool {
+        matches!(self, Self::Room | Self::RoomLog)
+    }
+
+    /// Whether it is a log file.
+    fn log(self) -> bool {
+        matches!(self, Self::ClientLog | Self::RoomLog)
+    }
+}
+
+/// How an event's words are to be taken: news, good news, or a failure
+/// (the TUI colours its notices by it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    /// Neutral news.
+    Info,
+    /// Good news (a handshake complete, keys updated).
+    Success,
+    /// Something failed or was refused.
+    Error,
+}
+
+/// One line said about an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Told {
+    /// How it is to be taken.
+    pub tone: Tone,
+    /// The line, peer text escaped.
+    pub text: String,
+}
+
+/// An event's lines for `audience`, text only.
+pub fn lines(event: &NetEvent, audience: Audience) -> Vec<String> {
+    words(event, audience).into_iter().map(|said| said.text).collect()
+}
+
+/// The one path from an event to words: what `audience` is told of
+/// `event`, line by line, each with its tone.
+pub fn words(event: &NetEvent, audience: Audience) -> Vec<Told> {
+    use Tone::{Error, Info, Success};
+    let say = |tone, text: String| vec![Told { tone, text }];
+    let info = |lines: Vec<String>| lines.into_iter().map(|text| Told { tone: Info, text }).collect();
+    let screen = audience == Audience::Screen;
+    let room = audience.room();
+    // A client has one connection, a room many: a room's lines name the peer.
+    let tls = |peer: &std::net::SocketAddr| if room { format!("[tls {peer}]") } else { "[tls]".to_owned() };
+    match event {
+        NetEvent::Step { .. } | NetEvent::Text { .. } | NetEvent::Revealed { .. } | NetEvent::Chat { .. }
+            if screen =>
+        {
+            Vec::new()
+        }
+        NetEvent::Step { peer, step } => say(Info, format!("{} {}", tls(peer), printable(&step.to_string()))),
+        NetEvent::Connected { peer, summary } if screen => {
+            let who = summary
+                .peer
+                .as_ref()
+                .map_or_else(|| peer.to_string(), |c| printable(&c.subject).into_owned());
+            let fp = summary
+                .peer
+                .as_ref()
+                .map(|c| format!(", safety number {}", c.fingerprint.short()))
+                .unwrap_or_default();
+            say(Success, format!("handshake complete with {who}: {}{fp}", summary.suite))
+        }
+        NetEvent::Connected { peer, summary } if room => {
             let alpn = summary
                 .alpn
                 .as_deref()
@@ -368,42 +407,166 @@ pub fn server_lines(event: &NetEvent) -> Vec<String> {
                 }
                 None => String::new(),
             };
-            format!(
-                "[tls {peer}] connected: {}, {}, {}{alpn}{retried}{who}",
-                summary.suite, summary.group, summary.signature_scheme
+            say(
+                Success,
+                format!(
+                    "[tls {peer}] connected: {}, {}, {}{alpn}{retried}{who}",
+                    summary.suite, summary.group, summary.signature_scheme
+                ),
             )
         }
-        NetEvent::KeyUpdated { peer, direction, update_requested, generation } => {
-            format!("[tls {peer}] {}", key_update_line(*direction, *update_requested, *generation))
+        NetEvent::Connected { summary, .. } => {
+            let peer = match &summary.peer {
+                Some(cert) => {
+                    format!("peer {} (safety number {})", printable(&cert.subject), cert.fingerprint.short())
+                }
+                None => "no peer certificate".to_owned(),
+            };
+            say(
+                Success,
+                format!(
+                    "[tls] connected: {}, {}, {}, {peer}",
+                    summary.suite, summary.group, summary.signature_scheme
+                ),
+            )
         }
-        NetEvent::AlertSent { peer, alert } => format!("[tls {peer}] sent alert {alert}"),
-        NetEvent::Text { peer, line } => format!("[{peer}] {}", printable(line)),
-        NetEvent::Chat { event, .. } => return chat_lines(event),
-        NetEvent::RoomNote { note } => format!("[room] {}", printable(note)),
-        NetEvent::CaptureStopped { note } => format!("[pcap] {note}"),
-        NetEvent::StatusPage { peer } => format!("[{peer}] sent the HTTP status page"),
-        NetEvent::Closed { peer, by: Closer::Peer } => format!("[{peer}] left (close_notify)"),
-        NetEvent::Closed { peer, by: Closer::Us } => format!("[{peer}] closed (close_notify)"),
-        NetEvent::Failed { peer, during_handshake: true, error } => {
-            format!("[{peer}] handshake failed: {}", printable(&error.to_string()))
+        NetEvent::KeyUpdated { peer, direction, update_requested, generation } if screen => {
+            let what = match direction {
+                Direction::Sent => format!("KeyUpdate sent to {peer}: our sending keys"),
+                Direction::Received => format!("KeyUpdate from {peer}: its sending keys"),
+            };
+            let asked = if *update_requested { " (update requested)" } else { "" };
+            say(Success, format!("{what} are now generation {generation}{asked}"))
         }
-        NetEvent::Failed { peer, during_handshake: false, error } => {
-            format!("[{peer}] connection failed: {}", printable(&error.to_string()))
+        NetEvent::KeyUpdated { peer, direction, update_requested, generation } => say(
+            Success,
+            format!("{} {}", tls(peer), key_update_line(*direction, *update_requested, *generation)),
+        ),
+        NetEvent::AlertSent { alert, .. } if screen && *alert == tls::AlertDescription::CLOSE_NOTIFY => {
+            Vec::new()
         }
-        NetEvent::AcceptFailed { error } => format!("accept failed: {error}"),
-        NetEvent::Refused { refusal, .. } => format!("[room] {refusal}"),
-        NetEvent::Held { peer } => format!("[tls {peer}] a flight is held"),
-        NetEvent::ServerKey { peer, cert } => {
-            format!("[tls {peer}] the server proved its key {}", cert.fingerprint.short())
+        NetEvent::AlertSent { peer, alert } if screen => say(Error, format!("alert {alert} sent to {peer}")),
+        NetEvent::AlertSent { peer, alert } => say(Error, format!("{} sent alert {alert}", tls(peer))),
+        NetEvent::Text { peer, line } if audience.log() => {
+            say(Info, format!("[{peer}] (chat line, {} bytes)", line.len()))
         }
-        NetEvent::Reconnecting { .. } | NetEvent::Back { .. } => return connection_lines(event),
-        NetEvent::Lab(report) => return lab_lines(report),
-        NetEvent::Revealed { peer, revealed } => match revealed_line(revealed) {
-            Some(line) => format!("[tls {peer}] {line}"),
-            None => return Vec::new(),
+        NetEvent::Text { peer, line } if room => say(Info, format!("[{peer}] {}", printable(line))),
+        NetEvent::Text { line, .. } => say(Info, printable(line).into_owned()),
+        NetEvent::Chat { event, .. } if audience.log() => match log_chat_line(event) {
+            Some(line) => say(Info, line),
+            None => info(chat_lines(event)),
         },
-    };
-    vec![line]
+        NetEvent::Chat { event, .. } => info(chat_lines(event)),
+        NetEvent::RoomNote { note } if screen => say(Info, printable(note).into_owned()),
+        NetEvent::RoomNote { note } if room => say(Info, format!("[room] {}", printable(note))),
+        NetEvent::CaptureStopped { note } if screen => say(Error, note.clone()),
+        NetEvent::CaptureStopped { note } => say(Error, format!("[pcap] {note}")),
+        NetEvent::StatusPage { peer } if screen => {
+            say(Info, format!("{peer} fetched the room's status page over HTTP"))
+        }
+        NetEvent::StatusPage { peer } if room => say(Info, format!("[{peer}] sent the HTTP status page")),
+        NetEvent::Closed { peer, by } if screen => say(
+            Info,
+            match by {
+                Closer::Peer => format!("{peer} left (close_notify)"),
+                Closer::Us => format!("closed the connection to {peer} (close_notify)"),
+            },
+        ),
+        NetEvent::Closed { peer, by: Closer::Peer } if room => {
+            say(Info, format!("[{peer}] left (close_notify)"))
+        }
+        NetEvent::Closed { peer, by: Closer::Us } if room => {
+            say(Info, format!("[{peer}] closed (close_notify)"))
+        }
+        NetEvent::Closed { by: Closer::Peer, .. } => {
+            say(Info, "[tls] the server closed the connection (close_notify)".to_owned())
+        }
+        NetEvent::Closed { by: Closer::Us, .. } => say(Info, "[tls] closed (close_notify)".to_owned()),
+        NetEvent::Failed { peer, during_handshake, error } if screen || room => {
+            let reason = printable(&error.to_string()).into_owned();
+            let text = match (screen, during_handshake) {
+                (true, true) => format!("handshake with {peer} failed: {reason}"),
+                (true, false) => format!("connection to {peer} failed: {reason}"),
+                (false, true) => format!("[{peer}] handshake failed: {reason}"),
+                (false, false) => format!("[{peer}] connection failed: {reason}"),
+            };
+            say(Error, text)
+        }
+        NetEvent::AcceptFailed { error } if screen => {
+            say(Error, format!("accepting a connection failed: {error}"))
+        }
+        NetEvent::AcceptFailed { error } if room => say(Error, format!("accept failed: {error}")),
+        NetEvent::Refused { refusal, .. } if screen => say(Error, refusal.to_string()),
+        NetEvent::Refused { refusal, .. } if room => say(Error, format!("[room] {refusal}")),
+        NetEvent::Held { .. } if screen => {
+            say(Info, "the next flight is ready and held: Space sends it".to_owned())
+        }
+        NetEvent::Held { peer } if room => say(Info, format!("[tls {peer}] a flight is held")),
+        NetEvent::Held { .. } => say(Info, "[tls] the next flight is held until Space (--step)".to_owned()),
+        NetEvent::ServerKey { cert, .. } if screen => say(
+            Info,
+            format!(
+                "the room proved its key {}: your certificate, which says who you are, is not sent until you trust it",
+                cert.fingerprint.short()
+            ),
+        ),
+        NetEvent::ServerKey { peer, cert } if room => {
+            say(Info, format!("[tls {peer}] the server proved its key {}", cert.fingerprint.short()))
+        }
+        NetEvent::ServerKey { cert, .. } => say(
+            Info,
+            format!(
+                "[tls] the server proved its key (safety number {}); our certificate, which says who you are, waits until it is trusted",
+                cert.fingerprint.short()
+            ),
+        ),
+        NetEvent::Reconnecting { .. } => {
+            connection_lines(event).into_iter().map(|text| Told { tone: Error, text }).collect()
+        }
+        NetEvent::Back { .. } => {
+            connection_lines(event).into_iter().map(|text| Told { tone: Success, text }).collect()
+        }
+        NetEvent::Lab(report) => {
+            use crate::teach::lab::Report;
+            let tone = match report {
+                Report::Ended { .. } | Report::Marked { .. } if report.caught() => Success,
+                Report::Ended { .. } | Report::Marked { .. } => Error,
+                _ => Info,
+            };
+            lab_lines(report).into_iter().map(|text| Told { tone, text }).collect()
+        }
+        NetEvent::Revealed { .. } if audience.log() => Vec::new(),
+        NetEvent::Revealed { peer, revealed } => match revealed_line(revealed) {
+            Some(line) => say(Info, format!("{} {line}", tls(peer))),
+            None => Vec::new(),
+        },
+        // What a client is not told line by line: a failure is connect's
+        // result; the room's notes, refusals and status pages are a room's.
+        NetEvent::Failed { .. }
+        | NetEvent::AcceptFailed { .. }
+        | NetEvent::Refused { .. }
+        | NetEvent::RoomNote { .. }
+        | NetEvent::StatusPage { .. } => Vec::new(),
+    }
+}
+
+/// A chat event's one line in a log file, where it carries text: the
+/// author, the check and the size, never the text itself.
+fn log_chat_line(event: &ChatEvent) -> Option<String> {
+    Some(match event {
+        ChatEvent::Message(m) => format!(
+            "[room] (message #{} from {}, signature {}, {} bytes)",
+            m.room_seq,
+            printable(&m.from),
+            m.sig.as_str(),
+            m.text.len()
+        ),
+        ChatEvent::Guest { name, text, .. } => {
+            format!("[room] (line from {} (unverified), {} bytes)", printable(name), text.len())
+        }
+        ChatEvent::Sent { seq, text, .. } => format!("[room] (sent message #{seq}, {} bytes)", text.len()),
+        _ => return None,
+    })
 }
 
 /// A client's reconnecting, in one line each.
@@ -434,7 +597,7 @@ fn hex(bytes: &[u8]) -> String {
 fn member_json(m: &MemberInfo) -> Value {
     let key = match m.standing {
         Standing::Guest => Value::Null,
-        _ => Value::String(hex(&public_key_fingerprint(&m.key).0)),
+        _ => Value::String(hex(&Fingerprint::of_ed25519(&m.key).0)),
     };
     json!({"name": m.name, "standing": m.standing.as_str(), "key": key, "idle_secs": m.idle_secs})
 }
@@ -570,17 +733,6 @@ fn revealed_json(revealed: &Revealed) -> Option<Value> {
         }),
         Revealed::Record(_) => return None,
     })
-}
-
-/// [`client_lines`] without revealed values: what the TUI's log file gets,
-/// since `--reveal` puts values on the screen, never in a file.
-pub fn client_log_lines(event: &NetEvent) -> Vec<String> {
-    if matches!(event, NetEvent::Revealed { .. }) { Vec::new() } else { client_lines(event) }
-}
-
-/// [`server_lines`] without revealed values (see [`client_log_lines`]).
-pub fn server_log_lines(event: &NetEvent) -> Vec<String> {
-    if matches!(event, NetEvent::Revealed { .. }) { Vec::new() } else { server_lines(event) }
 }
 
 /// A chat event as one JSON object.

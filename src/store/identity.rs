@@ -148,7 +148,7 @@ impl Identity {
 
     /// The fingerprint of the key, as rooms and peers see it.
     pub fn fingerprint(&self) -> Fingerprint {
-        key_fingerprint(&self.key)
+        Fingerprint::of_ed25519(&self.key.public_key())
     }
 
     /// A self-signed client certificate for the key, its common name the
@@ -158,17 +158,6 @@ impl Identity {
     pub fn certificate(&self, rng: &mut dyn Rng, now: u64) -> Result<pki::CertifiedKey, IdentityError> {
         Ok(pki::self_signed_client(self.key.clone(), &self.name, rng, now)?)
     }
-}
-
-/// The fingerprint of a key: BLAKE3 of its SubjectPublicKeyInfo, as in
-/// a certificate for it.
-pub fn key_fingerprint(key: &Ed25519Key) -> Fingerprint {
-    public_key_fingerprint(&key.public_key())
-}
-
-/// The fingerprint of an Ed25519 public key, as [`key_fingerprint`].
-pub fn public_key_fingerprint(public_key: &[u8; 32]) -> Fingerprint {
-    Fingerprint::of_ed25519(public_key)
 }
 
 /// The display name in a tlschat identity certificate: its subject must be
@@ -242,7 +231,7 @@ impl IdentityStore {
         let key = Ed25519Key::generate(rng);
         let name = match name {
             Some(name) => prepared(name)?,
-            None => default_name(login, &key_fingerprint(&key)),
+            None => default_name(login, &Fingerprint::of_ed25519(&key.public_key())),
         };
         // The key first: a name without a key would be refused on the next load.
         home::create_new(&self.key_path(), key.to_pkcs8_pem().as_bytes(), Access::Private)?;
@@ -279,7 +268,7 @@ impl IdentityStore {
             Err(e) => return Err(e),
         };
         let key = Ed25519Key::generate(rng);
-        let name = name.unwrap_or_else(|| default_name(login, &key_fingerprint(&key)));
+        let name = name.unwrap_or_else(|| default_name(login, &Fingerprint::of_ed25519(&key.public_key())));
         home::replace(&self.key_path(), key.to_pkcs8_pem().as_bytes(), Access::Private)?;
         home::replace(&self.name_path(), format!("{name}\n").as_bytes(), Access::Private)?;
         Ok(Identity { name, key })
@@ -369,9 +358,9 @@ mod tests {
         let mut rng = SeededRng::new_for_testing_only(1);
         let key = Ed25519Key::generate(&mut rng);
         let cert = pki::self_signed_client(key.clone(), "alice", &mut rng, 1_800_000_000).unwrap();
-        assert_eq!(key_fingerprint(&key), cert.fingerprint());
+        assert_eq!(Fingerprint::of_ed25519(&key.public_key()), cert.fingerprint());
         let summary = crate::tls::cert::parse_leaf(&cert.chain_der[0]).unwrap();
-        assert_eq!(summary.fingerprint, key_fingerprint(&key));
+        assert_eq!(summary.fingerprint, Fingerprint::of_ed25519(&key.public_key()));
         assert_eq!(name_of(&summary), Some("alice"));
     }
 

@@ -231,7 +231,7 @@ impl NameBindings {
     /// [`claim`](Self::claim), counting a new name against `from`'s hourly
     /// limit when there is one. One look at the bindings, under one lock.
     fn bind(&self, name: &str, fingerprint: &Fingerprint, from: Option<(IpAddr, u64)>) -> Result<(), String> {
-        let now = from.map_or_else(crate::net::unix_now, |(_, now)| now);
+        let now = from.map_or_else(crate::clock::unix_now, |(_, now)| now);
         let mut bound = self.bound.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if verdict(&bound, name, fingerprint)? {
             // In use: recorded once a day at most, so that it does not expire.
@@ -469,7 +469,7 @@ fn load_members(path: &Path) -> Result<HashMap<String, Bound>, RoomError> {
         // A line without its time (an older file) counts as used now.
         let last_used = match used {
             Some(used) => used.parse().map_err(|_| bad())?,
-            None => crate::net::unix_now(),
+            None => crate::clock::unix_now(),
         };
         // The first binding wins, as it did when it was made; a later line
         // of the same binding says it was used since.

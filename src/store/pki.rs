@@ -116,7 +116,7 @@ impl CertifiedKey {
 
     /// The fingerprint of the leaf's key, as peers pin it.
     pub fn fingerprint(&self) -> Fingerprint {
-        key_fingerprint(&self.key)
+        Fingerprint::of_ed25519(&self.key.public_key())
     }
 }
 
@@ -195,7 +195,7 @@ impl RoomCa {
 
     /// The fingerprint of the CA's key.
     pub fn fingerprint(&self) -> Fingerprint {
-        key_fingerprint(&self.key)
+        Fingerprint::of_ed25519(&self.key.public_key())
     }
 
     /// A server certificate for `key`. Each name becomes an iPAddress SAN if it
@@ -412,10 +412,6 @@ fn key_identifier(key: &Ed25519Key) -> Vec<u8> {
     sha256(&key.public_key()).iter().take(20).copied().collect()
 }
 
-fn key_fingerprint(key: &Ed25519Key) -> Fingerprint {
-    Fingerprint::of_ed25519(&key.public_key())
-}
-
 /// The SAN for one server name; see [`RoomCa::issue_server`].
 fn san(name: &str) -> Result<SanType, PkiError> {
     let bad = || PkiError::BadName { name: name.to_owned() };
@@ -495,7 +491,7 @@ mod tests {
     /// OpenSSL checks validity against the real clock, so certificates handed
     /// to it are made "now".
     fn wall_clock() -> u64 {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+        crate::clock::unix_now()
     }
 
     /// A fresh directory under the system temp dir, removed on drop.

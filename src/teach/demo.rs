@@ -32,6 +32,9 @@ const RECORD_OVERHEAD: usize = 5 + 1 + 16;
 /// How long a bot waits before it answers: people read at this pace.
 const THINK: Duration = Duration::from_millis(400);
 
+/// The bot the tamper lab's lying relay alters a line of (`/tamper sig`).
+pub const LIED_ABOUT: Persona = Persona::Bob;
+
 /// Which bot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Persona {
@@ -66,6 +69,27 @@ fn say(text: String) -> Say {
     Say { kind: Kind::Text, text, to: None }
 }
 
+impl Persona {
+    /// Every bot, in the order they join.
+    pub const ALL: [Self; 2] = [Self::Alice, Self::Bob];
+
+    /// The bot's name in the room.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Alice => BOTS[0],
+            Self::Bob => BOTS[1],
+        }
+    }
+
+    /// What the bot says when the tamper lab tells it to (`/tamper sig`).
+    pub fn lab_line(self) -> &'static str {
+        match self {
+            Self::Alice => "meet me at noon by the fountain (signed by alice)",
+            Self::Bob => "meet me at noon by the fountain (signed by bob)",
+        }
+    }
+}
+
 impl Bot {
     /// A bot.
     pub fn new(persona: Persona) -> Self {
@@ -74,10 +98,7 @@ impl Bot {
 
     /// Its name.
     pub fn name(&self) -> &'static str {
-        match self.persona {
-            Persona::Alice => BOTS[0],
-            Persona::Bob => BOTS[1],
-        }
+        self.persona.name()
     }
 
     /// What the bot says in answer to `event` (maybe nothing).
@@ -179,7 +200,7 @@ pub fn spawn(
     ready: oneshot::Sender<()>,
 ) -> Result<mpsc::Sender<Intent>, crate::store::pki::PkiError> {
     let mut bot = Bot::new(persona);
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let now = crate::clock::unix_now();
     let cert =
         crate::store::pki::self_signed_client(Ed25519Key::generate(&mut OsRng), bot.name(), &mut OsRng, now)?;
     config.client_cert = Some(cert.into());

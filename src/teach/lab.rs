@@ -3,17 +3,22 @@
 //! the RFC section and why the check exists; then the client reconnects.
 //!
 //! This module is the one table of cases ([`Case::check`]), what a case's
-//! end means (`Report::outcome`), and the sans-IO pieces that do the
-//! tampering: [`tamper_records`] on the client's sealed records (flip,
-//! replay, reorder) and [`alter_delivery`] on a relay's outgoing frame
-//! (sig). The wiring is in `net` (the write path's hook), `cmd::lab` (the
-//! reconnecting loop) and `cmd::demo` (the demo's servers).
+//! end means (`Report::outcome`), and the hooks that do the tampering,
+//! which the driver calls only where one was given (everyone else has
+//! none): a [`ConnectionHook`] makes a client's engine and seals its
+//! lines ([`ClientTamper`]: a wrong Finished, then flip, replay, reorder
+//! on the sealed records, see [`tamper_records`]), and a [`DeliveryHook`]
+//! sees every frame a room delivers ([`LyingRelay`]: sig, see
+//! [`alter_delivery`]). The client's side of the lab is in `cmd::lab`;
+//! the demo gives the room its hook and names the bot that speaks.
 
 use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use crate::chat::Frame;
 use crate::chat::frame::HEADER;
-use crate::tls::AlertDescription;
+use crate::tls::{self, AlertDescription, ClientConfig, Connection, Rng, ServerName};
 
 /// One thing to break.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -448,7 +453,193 @@ pub fn alter_delivery(frame: &[u8], author: &str) -> Option<Vec<u8>> {
     forged.extend_from_slice(&u16::try_from(new_text.len()).ok()?.to_be_bytes());
     forged.extend_from_slice(new_text.as_bytes());
     forged.extend_from_slice(&signed[sig_at]);
-    Some(Frame::Deliver { room_seq, flags, author: from, signed: forged }.encode())
+    Frame::Deliver { room_seq, flags, author: from, signed: forged }.encode().ok()
+}
+
+/// What the lab may do to a client connection: given to a
+/// `net::Dial` (its `hook`) by the lab, and absent everywhere else.
+pub trait ConnectionHook: Send + Sync + fmt::Debug {
+    /// The engine of a connection being made.
+    fn engine(
+        &self,
+        config: Arc<ClientConfig>,
+        server_name: ServerName,
+        rng: Box<dyn Rng>,
+    ) -> Result<Connection, tls::Error>;
+
+    /// Seals `line` with `tls` and says what to write, when the hook
+    /// tampers with it: each [`Write`] in turn, after its pause. `None`:
+    /// the line is sealed and written as usual.
+    fn seal_line(&self, tls: &mut Connection, line: &[u8]) -> Result<Option<Vec<Write>>, tls::Error>;
+}
+
+/// Bytes for the socket, after a pause.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Write {
+    /// How long to wait before writing them (after what came before).
+    pub after: Duration,
+    /// Whole TLS records, as tampered with.
+    pub bytes: Vec<u8>,
+}
+
+/// What the lab may do to what a room delivers: given to the room's task
+/// by the demo, and absent everywhere else.
+pub trait DeliveryHook: Send + Sync + fmt::Debug {
+    /// What to send a seat instead of `frame` (one encoded frame), if
+    /// anything.
+    fn deliver(&self, frame: &[u8]) -> Option<Vec<u8>>;
+}
+
+/// The client's side of the lab, armed by `/tamper` and acted on by the
+/// connection: the next engine made sends a wrong Finished, or the next
+/// line said is tampered with on the wire.
+#[derive(Debug, Default)]
+pub struct ClientTamper {
+    armed: Mutex<Armed>,
+}
+
+/// What [`ClientTamper`] is armed with.
+#[derive(Debug, Default)]
+struct Armed {
+    /// The next engine made sends a wrong Finished.
+    wrong_finished: bool,
+    /// The next line said goes out tampered with.
+    wire: Option<Wire>,
+}
+
+impl ClientTamper {
+    /// The next line said goes out with `wire` applied to its records.
+    pub fn arm_wire(&self, wire: Wire) {
+        self.armed.lock().unwrap_or_else(PoisonError::into_inner).wire = Some(wire);
+    }
+
+    /// The next connection made sends a wrong Finished.
+    pub fn arm_finished(&self) {
+        self.armed.lock().unwrap_or_else(PoisonError::into_inner).wrong_finished = true;
+    }
+
+    /// Forgets what is armed and unused (its connection ended first).
+    pub fn disarm(&self) {
+        *self.armed.lock().unwrap_or_else(PoisonError::into_inner) = Armed::default();
+    }
+}
+
+impl ConnectionHook for ClientTamper {
+    fn engine(
+        &self,
+        config: Arc<ClientConfig>,
+        server_name: ServerName,
+        rng: Box<dyn Rng>,
+    ) -> Result<Connection, tls::Error> {
+        let wrong =
+            std::mem::take(&mut self.armed.lock().unwrap_or_else(PoisonError::into_inner).wrong_finished);
+        if wrong {
+            Connection::client_with_wrong_finished(config, server_name, rng)
+        } else {
+            Connection::client(config, server_name, rng)
+        }
+    }
+
+    fn seal_line(&self, tls: &mut Connection, line: &[u8]) -> Result<Option<Vec<Write>>, tls::Error> {
+        let Some(wire) = self.armed.lock().unwrap_or_else(PoisonError::into_inner).wire.take() else {
+            return Ok(None);
+        };
+        let mut sealed = Vec::new();
+        if wire == Wire::Reorder && line.len() > 1 {
+            // Two records, so that there are two to swap.
+            let half = line.len() / 2;
+            tls.send(&line[..half])?;
+            tls.send(&line[half..])?;
+        } else {
+            tls.send(line)?;
+        }
+        let _ = tls.poll_transmit(&mut sealed);
+        let now = |bytes| Write { after: Duration::ZERO, bytes };
+        Ok(Some(match wire {
+            // The record goes alone first, and the room takes it (the line
+            // is delivered once, and acknowledged) before its copy.
+            Wire::Replay => {
+                let copy = first_record(&sealed);
+                let mut writes = vec![now(sealed)];
+                writes.extend(copy.map(|bytes| Write { after: REPLAY_GAP, bytes }));
+                writes
+            }
+            Wire::Flip | Wire::Reorder => {
+                tamper_records(&mut sealed, wire);
+                vec![now(sealed)]
+            }
+        }))
+    }
+}
+
+/// The demo's relay told to lie (`/tamper sig`): once armed, it alters the
+/// next message from its author on its way to every seat, after the room
+/// checked it, and keeps the author's signature, which then fails every
+/// member's own check. Never given to `tlschat listen`'s room.
+#[derive(Debug)]
+pub struct LyingRelay {
+    /// Whose message to alter.
+    author: String,
+    state: Mutex<Lie>,
+}
+
+/// Where a [`LyingRelay`] stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lie {
+    /// Delivers as the room decided.
+    Honest,
+    /// Alters the author's next message.
+    Armed,
+    /// Alters this message (its `room_seq`) to every seat it goes to.
+    Altering(u64),
+}
+
+impl LyingRelay {
+    /// A relay that will lie about what `author` says.
+    pub fn new(author: impl Into<String>) -> Self {
+        Self { author: author.into(), state: Mutex::new(Lie::Honest) }
+    }
+
+    /// Whose message it alters.
+    pub fn author(&self) -> &str {
+        &self.author
+    }
+
+    /// Alters the author's next message.
+    pub fn arm(&self) {
+        *self.state.lock().unwrap_or_else(PoisonError::into_inner) = Lie::Armed;
+    }
+}
+
+impl DeliveryHook for LyingRelay {
+    fn deliver(&self, frame: &[u8]) -> Option<Vec<u8>> {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if *state == Lie::Honest {
+            return None;
+        }
+        let kind = *frame.first()?;
+        let Ok(Frame::Deliver { room_seq, flags, .. }) = Frame::decode(kind, frame.get(HEADER..)?) else {
+            return None;
+        };
+        // History (a member's rejoin) is never altered: the lie is about
+        // one message, as it is fanned out.
+        if flags & crate::chat::frame::flags::HISTORY != 0 {
+            return None;
+        }
+        match *state {
+            Lie::Altering(seq) if seq != room_seq => {
+                // Another message: the altered one went to every seat.
+                *state = Lie::Honest;
+                None
+            }
+            Lie::Altering(_) => alter_delivery(frame, &self.author),
+            _ => {
+                let forged = alter_delivery(frame, &self.author)?;
+                *state = Lie::Altering(room_seq);
+                Some(forged)
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -522,7 +713,7 @@ mod tests {
         let key = Ed25519Key::generate(&mut OsRng);
         let fields = fields(&key, "meet me at noon");
         let signed = fields.sign(&key).unwrap();
-        let frame = Frame::Deliver { room_seq: 4, flags: 0, author: "bob".into(), signed }.encode();
+        let frame = Frame::Deliver { room_seq: 4, flags: 0, author: "bob".into(), signed }.encode().unwrap();
         assert_eq!(alter_delivery(&frame, "alice"), None);
         let forged = alter_delivery(&frame, "bob").unwrap();
         let Ok(Frame::Deliver { author, signed, .. }) = Frame::decode(forged[0], &forged[HEADER..]) else {
@@ -532,6 +723,115 @@ mod tests {
         let opened = Signed::open(&signed).unwrap();
         assert_eq!(opened.fields().text, "meet me at midnight");
         assert!(!opened.valid());
+    }
+
+    /// A client engine made by `hook` and a server, pumped until neither
+    /// sends more: the client, the server, and how the server ended.
+    fn handshake(hook: &ClientTamper) -> (Connection, Connection, Result<(), tls::Error>) {
+        use crate::tls::{CertifiedKey, RootStore, SeededRng, ServerConfig, ServerTrust};
+        let now = 1_793_491_200;
+        let (ca, server) = crate::store::pki::test_room_for_testing_only(31, now).unwrap();
+        let mut roots = RootStore::new();
+        roots.add_der(&ca.cert_der).unwrap();
+        let server = CertifiedKey { chain: server.chain_der.clone(), key: server.key.clone() };
+        let mut client = hook
+            .engine(
+                Arc::new(ClientConfig::new(ServerTrust::Roots(roots))),
+                ServerName::parse("localhost").unwrap(),
+                Box::new(SeededRng::new_for_testing_only(1)),
+            )
+            .unwrap();
+        let mut srv = Connection::server(
+            Arc::new(ServerConfig::new(server)),
+            Box::new(SeededRng::new_for_testing_only(2)),
+        );
+        let mut ended = Ok(());
+        for _ in 0..20 {
+            let mut buf = Vec::new();
+            if client.poll_transmit(&mut buf) && ended.is_ok() {
+                ended = srv.handle_input(&buf, now + 86_400).map(|_| ());
+            }
+            let mut buf = Vec::new();
+            if srv.poll_transmit(&mut buf) {
+                let _ = client.handle_input(&buf, now + 86_400);
+            }
+        }
+        (client, srv, ended)
+    }
+
+    #[test]
+    fn an_armed_client_hook_makes_one_engine_with_a_wrong_finished_and_then_ordinary_ones() {
+        let hook = ClientTamper::default();
+        let (_, srv, ended) = handshake(&hook);
+        assert!(ended.is_ok() && !srv.is_handshaking(), "unarmed: an ordinary handshake");
+        hook.arm_finished();
+        let (_, _, ended) = handshake(&hook);
+        assert_eq!(ended.unwrap_err().alert(), Some(AlertDescription::DECRYPT_ERROR));
+        let (_, srv, ended) = handshake(&hook);
+        assert!(ended.is_ok() && !srv.is_handshaking(), "armed once, used once");
+    }
+
+    #[test]
+    fn the_client_hook_seals_nothing_unless_armed_and_then_only_the_next_line() {
+        let hook = ClientTamper::default();
+        let (mut client, mut srv, ended) = handshake(&hook);
+        ended.unwrap();
+        let now = 1_793_491_200 + 86_400;
+        // Unarmed, or disarmed: the hook seals nothing, and the driver
+        // seals the line as usual.
+        assert_eq!(hook.seal_line(&mut client, b"untouched\n").unwrap(), None);
+        hook.arm_wire(Wire::Replay);
+        hook.disarm();
+        assert_eq!(hook.seal_line(&mut client, b"untouched\n").unwrap(), None, "disarmed");
+        let mut ordinary = Vec::new();
+        assert!(!client.poll_transmit(&mut ordinary), "nothing sealed by the hook");
+        client.send(b"untouched\n").unwrap();
+        assert!(client.poll_transmit(&mut ordinary));
+        srv.handle_input(&ordinary, now).unwrap();
+
+        hook.arm_wire(Wire::Replay);
+        let writes = hook.seal_line(&mut client, b"said twice\n").unwrap().unwrap();
+        assert_eq!(writes.len(), 2);
+        assert_eq!((writes[0].after, writes[1].after), (Duration::ZERO, REPLAY_GAP));
+        assert_eq!(writes[0].bytes, writes[1].bytes, "one record, then its copy");
+        assert_eq!(hook.seal_line(&mut client, b"next\n").unwrap(), None, "armed for one line");
+        srv.handle_input(&writes[0].bytes, now).unwrap();
+        let copy = srv.handle_input(&writes[1].bytes, now).unwrap_err();
+        assert_eq!(copy.alert(), Some(AlertDescription::BAD_RECORD_MAC));
+
+        let (mut client, mut srv, _) = handshake(&hook);
+        hook.arm_wire(Wire::Reorder);
+        let writes = hook.seal_line(&mut client, b"two records, swapped\n").unwrap().unwrap();
+        assert_eq!(writes.len(), 1);
+        let error = srv.handle_input(&writes[0].bytes, now).unwrap_err();
+        assert_eq!(error.alert(), Some(AlertDescription::BAD_RECORD_MAC));
+    }
+
+    fn deliver(room_seq: u64, flags: u8, author: &str, key: &crate::tls::Ed25519Key) -> Vec<u8> {
+        use crate::chat::message::tests::fields;
+        let signed = fields(key, "meet me at noon").sign(key).unwrap();
+        Frame::Deliver { room_seq, flags, author: author.into(), signed }.encode().expect("a small frame fits")
+    }
+
+    #[test]
+    fn a_lying_relay_alters_exactly_the_next_message_of_its_author_to_every_seat_and_nothing_else() {
+        use crate::chat::frame::flags::HISTORY;
+        use crate::tls::{Ed25519Key, OsRng};
+        let key = Ed25519Key::generate(&mut OsRng);
+        let relay = LyingRelay::new("bob");
+        assert_eq!(relay.author(), "bob");
+        let (bob4, bob5, alice6) =
+            (deliver(4, 0, "bob", &key), deliver(5, 0, "bob", &key), deliver(6, 0, "alice", &key));
+        // Not armed: everything as the room decided.
+        assert_eq!(relay.deliver(&bob4), None);
+        relay.arm();
+        assert_eq!(relay.deliver(&alice6), None, "another author");
+        assert_eq!(relay.deliver(&deliver(3, HISTORY, "bob", &key)), None, "history");
+        let forged = relay.deliver(&bob4).expect("the next message of bob is altered");
+        assert_eq!(Some(forged.clone()), alter_delivery(&bob4, "bob"));
+        assert_eq!(relay.deliver(&bob4), Some(forged), "to every seat it goes to");
+        assert_eq!(relay.deliver(&bob5), None, "bob's next message goes as he signed it");
+        assert_eq!(relay.deliver(&bob4), None, "and the lie is over");
     }
 }
 

@@ -39,6 +39,22 @@ impl Connection {
         let state = start(&mut core, config, server_name)?;
         Ok(Self::handshaking(core, state))
     }
+
+    /// As [`client`](Self::client), for the tamper lab (`/tamper finished`)
+    /// only: the connection sends its Finished with one bit of verify_data
+    /// flipped, so that the server's check (RFC 8446 §4.4.4) fails with
+    /// decrypt_error. Nothing in a configuration can ask for this: a
+    /// connection made by [`client`](Self::client) never does it.
+    pub fn client_with_wrong_finished(
+        config: Arc<ClientConfig>,
+        server_name: ServerName,
+        rng: Box<dyn Rng>,
+    ) -> Result<Self, Error> {
+        let mut core = Core::new(Side::Client, rng, config.keylog.clone(), config.emit_steps, config.reveal);
+        core.wrong_finished = true;
+        let state = start(&mut core, config, server_name)?;
+        Ok(Self::handshaking(core, state))
+    }
 }
 
 /// Builds and writes the first ClientHello.
@@ -413,7 +429,7 @@ impl SecondFlight {
             handshake::send_certificate(core, &mut flight, &cr.context, cert, false);
         }
         handshake::send_finished(core, &mut flight, &client_hs);
-        if config.corrupt_finished_for_lab_only
+        if core.wrong_finished
             && let Some(last) = flight.last_mut()
         {
             // The tamper lab: the last byte of the flight is verify_data's.

@@ -10,7 +10,7 @@ use std::fmt;
 use aes_gcm::Aes128Gcm;
 use chacha20poly1305::ChaCha20Poly1305;
 use chacha20poly1305::aead::{AeadInOut, KeyInit};
-use ed25519_dalek::{Signer, Verifier};
+use ed25519_dalek::Signer;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
@@ -261,8 +261,10 @@ pub struct KeyFormatError;
 
 /// Checks an Ed25519 signature over `msg` by `public_key`.
 ///
-/// Uses the strict rules (canonical S, no small-order keys) so one message has
-/// one valid signature per key.
+/// Uses the strict rules (canonical S, no small-order keys or R) so one
+/// message has one valid signature per key. One check: the strict one
+/// computes the same equation as the lenient one and refuses more, so
+/// what it accepts the lenient one would too.
 pub fn ed25519_verify(public_key: &[u8; 32], msg: &[u8], signature: &[u8]) -> bool {
     let Ok(key) = ed25519_dalek::VerifyingKey::from_bytes(public_key) else {
         return false;
@@ -270,7 +272,7 @@ pub fn ed25519_verify(public_key: &[u8; 32], msg: &[u8], signature: &[u8]) -> bo
     let Ok(sig) = ed25519_dalek::Signature::from_slice(signature) else {
         return false;
     };
-    key.verify_strict(msg, &sig).is_ok() && key.verify(msg, &sig).is_ok()
+    key.verify_strict(msg, &sig).is_ok()
 }
 
 // ---------------------------------------------------------------------------

@@ -186,10 +186,6 @@ pub struct ClientConfig {
     /// to make the server answer with a HelloRetryRequest.
     #[cfg(any(test, feature = "testing"))]
     pub key_share_in_first_hello: bool,
-    /// The tamper lab (`/tamper finished`) only: flips a bit of our
-    /// Finished's verify_data, so that the server's check (§4.4.4) fails
-    /// with decrypt_error. Never set outside the lab.
-    pub corrupt_finished_for_lab_only: bool,
     /// Decide on the server's key before it learns who we are (off by
     /// default): once the server's Certificate, CertificateVerify and
     /// Finished have verified, the handshake stops with
@@ -214,7 +210,6 @@ impl ClientConfig {
             reveal: false,
             #[cfg(any(test, feature = "testing"))]
             key_share_in_first_hello: true,
-            corrupt_finished_for_lab_only: false,
             hold_for_trust: false,
         }
     }
@@ -237,7 +232,6 @@ impl std::fmt::Debug for ClientConfig {
             .field("trust", &self.trust)
             .field("client_cert", &self.client_cert.is_some())
             .field("keylog", &self.keylog.is_some())
-            .field("corrupt_finished_for_lab_only", &self.corrupt_finished_for_lab_only)
             .field("hold_for_trust", &self.hold_for_trust)
             .field("reveal", &self.reveal)
             .finish()

@@ -183,6 +183,11 @@ pub(crate) struct Core {
     /// still reply to the records that came before the close_notify in the
     /// same input, and those replies must go out before our close_notify.
     pub(super) close_owed: bool,
+    /// The tamper lab only ([`Connection::client_with_wrong_finished`]):
+    /// our Finished goes out with one bit of its verify_data flipped.
+    ///
+    /// [`Connection::client_with_wrong_finished`]: super::Connection::client_with_wrong_finished
+    pub(super) wrong_finished: bool,
 }
 
 impl Core {
@@ -223,6 +228,7 @@ impl Core {
             sent_close: false,
             received_close: false,
             close_owed: false,
+            wrong_finished: false,
         }
     }
 

@@ -239,9 +239,9 @@ fn chat(corpus: &mut Corpus) {
     let mut received: HashMap<SeatId, Vec<Vec<u8>>> = HashMap::new();
     let mut posted: Vec<Frame> = Vec::new();
 
-    let mut apply = |outputs: Vec<relay::Output>, members: &mut HashMap<SeatId, Member>| {
+    let mut apply = |outputs: Vec<relay::Decision>, members: &mut HashMap<SeatId, Member>| {
         for output in outputs {
-            let relay::Output::Send(id, bytes) = output else { continue };
+            let relay::Decision::Send(id, bytes) = output else { continue };
             received.entry(id).or_default().push(bytes.to_vec());
             if let Some(member) = members.get_mut(&id) {
                 let mut buffer = FrameBuffer::default();
@@ -264,7 +264,7 @@ fn chat(corpus: &mut Corpus) {
     let mut say = |id: SeatId, text: &str, to: Option<&str>, members: &mut HashMap<SeatId, Member>| {
         let (frame, _) = members.get_mut(&id).unwrap().compose(Kind::Text, text, to, now).unwrap();
         posted.push(frame.clone());
-        let out = relay.frame(id, frame, now);
+        let out = relay.frame(id, frame.into(), now);
         apply(out, members);
     };
     say(2, "hello, room", None, &mut members);
@@ -273,7 +273,7 @@ fn chat(corpus: &mut Corpus) {
     let out = relay.guest_line(3, "a guest says hi", now);
     apply(out, &mut members);
     posted.push(Frame::Who);
-    let out = relay.frame(1, Frame::Who, now);
+    let out = relay.frame(1, Frame::Who.into(), now);
     apply(out, &mut members);
     let out = relay.leave(2, "bye", now);
     apply(out, &mut members);
@@ -285,7 +285,7 @@ fn chat(corpus: &mut Corpus) {
     }
     corpus.add("chat_frames", "to-bob-all", &received[&2].concat());
     for (i, frame) in posted.iter().enumerate() {
-        corpus.add("chat_frames", &format!("posted-{i}"), &frame.encode());
+        corpus.add("chat_frames", &format!("posted-{i}"), &frame.encode().unwrap());
         if let Frame::Post { signed } = frame {
             corpus.add("chat_frames", &format!("signed-{i}"), signed);
         }

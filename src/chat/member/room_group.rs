@@ -15,7 +15,7 @@ use crate::chat::e2e::{self, E2eError, Expect, Opened};
 use crate::chat::frame::{Frame, RefusalCode};
 use crate::chat::message::{Kind, MessageError};
 use crate::chat::pieces::{self, Assembly};
-use crate::store::identity::public_key_fingerprint;
+use crate::tls::Fingerprint;
 
 // A member of an end-to-end room commits a fresh leaf of its own
 // (post-compromise security) as often as a pair's member does: every
@@ -103,10 +103,6 @@ impl Default for RoomE2e {
     }
 }
 
-fn short(key: &[u8; 32]) -> String {
-    public_key_fingerprint(key).short()
-}
-
 impl Member {
     /// Commits a fresh leaf every `ms` (end-to-end rooms), instead of
     /// [`UPDATE_EVERY_MS`].
@@ -170,7 +166,7 @@ impl Member {
             .find(|(_, k)| *k == key)
             .map(|(n, _)| n.clone())
             .or_else(|| self.contacts.by_key(key).map(|c| c.name.clone()))
-            .unwrap_or_else(|| format!("the key {}", short(key)))
+            .unwrap_or_else(|| format!("the key {}", Fingerprint::of_ed25519(key).short()))
     }
 
     /// A room line in an end-to-end room: signed, sealed in the group and

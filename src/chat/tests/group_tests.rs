@@ -160,8 +160,8 @@ fn a_member_who_left_is_removed_before_the_next_line_and_cannot_open_what_follow
     let mut carol = w.members.remove(&3).unwrap();
     // Bob hears of her leaving before the removal is committed: his line
     // waits for it, so that she never reads it.
-    let (presence, rest): (Vec<Output>, Vec<Output>) =
-        out.into_iter().partition(|o| matches!(o, Output::Send(2, _)));
+    let (presence, rest): (Vec<Decision>, Vec<Decision>) =
+        out.into_iter().partition(|o| matches!(o, Decision::Send(2, _)));
     w.take(2);
     w.apply(presence);
     w.room_say(2, "bob: now that carol is gone").unwrap();
@@ -376,8 +376,8 @@ fn a_member_who_comes_back_with_the_same_key_is_removed_then_added_and_reads_aga
     let out = w.relay.leave(7, "", w.now);
     w.members.remove(&7);
     // The task to remove her is held back: she comes back first.
-    let is_task = |o: &Output| matches!(o, Output::Send(1, b) if matches!(Frame::decode(b[0], &b[4..]), Ok(Frame::GroupTask { .. })));
-    let (task, rest): (Vec<Output>, Vec<Output>) = out.into_iter().partition(is_task);
+    let is_task = |o: &Decision| matches!(o, Decision::Send(1, b) if matches!(Frame::decode(b[0], &b[4..]), Ok(Frame::GroupTask { .. })));
+    let (task, rest): (Vec<Decision>, Vec<Decision>) = out.into_iter().partition(is_task);
     assert_eq!(task.len(), 1);
     w.apply(rest);
     w.keys.insert(8, carol_key.clone());

@@ -47,7 +47,7 @@ fn an_update_mid_conversation_keeps_every_message_and_refuses_an_old_epoch_repla
     let frame = member.take_outgoing().pop().unwrap();
     let got = w.intercept(1, frame, 2);
     let [kept @ Frame::Sealed { .. }] = got.as_slice() else { panic!("{got:?}") };
-    let kept = kept.encode();
+    let kept = kept.encode().unwrap();
     w.deliver(2, &kept);
     assert_eq!(same_epoch(&w), 1);
     // Three is the third alice sealed: her update follows it. Bob merges
@@ -103,7 +103,7 @@ fn both_updating_at_once_ends_in_one_group_with_the_lower_keys_commit_then_the_o
         assert_eq!(frames.len(), 2, "the line and the update");
         for frame in frames {
             for got in w.intercept(id, frame, to_id) {
-                held.push((to_id, got.encode()));
+                held.push((to_id, got.encode().unwrap()));
             }
         }
     }

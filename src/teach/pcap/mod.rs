@@ -47,12 +47,12 @@
 
 pub mod tcp;
 
+use crate::clock::UnixTime;
 use std::borrow::Cow;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use pcap_parser::pcapng::{EnhancedPacketBlock, InterfaceDescriptionBlock, SecretsType, SectionHeaderBlock};
 use pcap_parser::{Linktype, OptionCode, PcapNGOption, ToVec};
@@ -170,7 +170,7 @@ impl Capture {
 
     /// Writes packets (each a raw IP packet and when it was seen), after
     /// the secrets waiting, if any, and flushes the file.
-    pub(crate) fn write_packets<'a>(&self, packets: impl IntoIterator<Item = (SystemTime, &'a [u8])>) {
+    pub(crate) fn write_packets<'a>(&self, packets: impl IntoIterator<Item = (UnixTime, &'a [u8])>) {
         let mut state = self.lock();
         if state.out.is_none() {
             return;
@@ -331,8 +331,8 @@ fn secrets_block(lines: &[u8]) -> Zeroizing<Vec<u8>> {
 }
 
 /// An Enhanced Packet Block on interface 0, stamped `when` in microseconds.
-fn packet_block(when: SystemTime, packet: &[u8]) -> Vec<u8> {
-    let micros = when.duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(0));
+fn packet_block(when: UnixTime, packet: &[u8]) -> Vec<u8> {
+    let micros = when.micros();
     // Frames are at most 65,535 bytes (see `tcp`).
     let len = u32::try_from(packet.len()).unwrap_or(u32::MAX);
     let mut epb = EnhancedPacketBlock {

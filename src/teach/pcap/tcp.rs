@@ -11,9 +11,9 @@
 //! advertised window far above what one batch puts in flight. IP and TCP
 //! checksums are computed, so nothing is marked bad.
 
+use crate::clock::UnixTime;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use super::Capture;
 
@@ -100,7 +100,7 @@ impl Tap {
             peer: end(peer, u32::from_be_bytes([e, f, g, h]), u16::from_be_bytes([k, l])),
             mss: mss(local, peer),
         };
-        let now = SystemTime::now();
+        let now = UnixTime::now();
         let (first, second) = match opener {
             Opener::Us => (Side::Us, Side::Peer),
             Opener::Peer => (Side::Peer, Side::Us),
@@ -141,7 +141,7 @@ impl Tap {
         if bytes.is_empty() || self.end(from).fin {
             return;
         }
-        let now = SystemTime::now();
+        let now = UnixTime::now();
         let mut frames: Vec<Vec<u8>> = Vec::with_capacity(bytes.len().div_ceil(self.mss) + 1);
         for segment in bytes.chunks(self.mss) {
             frames.push(self.frame(from, ACK | PSH, segment));
@@ -157,7 +157,7 @@ impl Tap {
         if self.end(from).fin {
             return;
         }
-        let now = SystemTime::now();
+        let now = UnixTime::now();
         let fin = self.frame(from, FIN | ACK, &[]);
         let end = self.end(from);
         end.seq = end.seq.wrapping_add(1);

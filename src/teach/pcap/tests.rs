@@ -100,7 +100,7 @@ fn secrets_logged_before_a_packet_come_before_it_in_one_block() {
     let random = [0xab; 32];
     capture.log("CLIENT_HANDSHAKE_TRAFFIC_SECRET", &random, &[1, 2]);
     capture.log("SERVER_HANDSHAKE_TRAFFIC_SECRET", &random, &[0xff]);
-    let when = UNIX_EPOCH + std::time::Duration::from_micros(0x1_2345_6789);
+    let when = UnixTime::since_epoch(std::time::Duration::from_micros(0x1_2345_6789));
     capture.write_packets([(when, &b"\x45first"[..]), (when, &b"\x45second"[..])]);
     capture.log("CLIENT_TRAFFIC_SECRET_1", &random, &[3]);
     capture.write_packets([(when, &b"\x45third"[..])]);
@@ -161,12 +161,12 @@ fn at_its_limit_the_capture_stops_between_blocks_and_says_so_once() {
     let file = TempFile::new("limit");
     let header = header_blocks().len() as u64;
     let packet = [0x45u8; 100];
-    let one = packet_block(UNIX_EPOCH, &packet).len() as u64;
+    let one = packet_block(UnixTime::EPOCH, &packet).len() as u64;
     // Room for two packets and a half.
     let capture = Capture::create_with_limit(&file.0, header + 2 * one + one / 2).unwrap();
     assert_eq!(capture.take_notice(), None);
     for _ in 0..5 {
-        capture.write_packets([(UNIX_EPOCH, &packet[..])]);
+        capture.write_packets([(UnixTime::EPOCH, &packet[..])]);
     }
     let notice = capture.take_notice().expect("a notice");
     assert!(notice.contains("stopped growing") && notice.contains("limit"), "{notice}");

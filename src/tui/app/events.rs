@@ -10,8 +10,8 @@ use super::model::{App, Conn, MAX_CONNS, Mode, Now};
 use super::panel::{Outcome, Panel};
 use crate::chat::{self, ChatEvent, Kind, Verdict};
 use crate::net::{Closer, NetEvent};
-use crate::present::report;
-use crate::tls::{AlertDescription, Direction, HandshakeStep};
+use crate::present::report::{self, Audience, Told, Tone};
+use crate::tls::{AlertDescription, HandshakeStep};
 
 impl App {
     pub(crate) fn ended(&mut self, error: Option<String>, now: Now) {
@@ -30,6 +30,9 @@ impl App {
     }
 
     pub(crate) fn net(&mut self, event: NetEvent, now: Now) {
+        // The words come from the one place events become words; what is
+        // below is what the event changes on the screen.
+        let told = report::words(&event, Audience::Screen);
         match event {
             NetEvent::Step { peer, step } => {
                 if self.is_room() {
@@ -47,34 +50,12 @@ impl App {
                     }
                 }
             }
-            NetEvent::ServerKey { cert, .. } => {
-                self.notice(
-                    now,
-                    Level::Info,
-                    format!(
-                        "the room proved its key {}: your certificate, which says who you are, is not sent until you trust it",
-                        cert.fingerprint.short()
-                    ),
-                );
+            NetEvent::ServerKey { .. } => {
                 if !self.is_room() {
                     self.state = "awaiting your trust".into();
                 }
             }
             NetEvent::Connected { peer, summary } => {
-                let who = summary
-                    .peer
-                    .as_ref()
-                    .map_or_else(|| peer.to_string(), |c| chat::printable(&c.subject).into_owned());
-                let fp = summary
-                    .peer
-                    .as_ref()
-                    .map(|c| format!(", safety number {}", c.fingerprint.short()))
-                    .unwrap_or_default();
-                self.notice(
-                    now,
-                    Level::Success,
-                    format!("handshake complete with {who}: {}{fp}", summary.suite),
-                );
                 if let Mode::Room { conns, .. } = &mut self.mode
                     && let Some(c) = conns.iter_mut().find(|c| c.peer == peer)
                 {
@@ -92,22 +73,14 @@ impl App {
                     self.state = "connected".into();
                 }
             }
-            NetEvent::KeyUpdated { peer, direction, update_requested, generation } => {
-                let what = match direction {
-                    Direction::Sent => format!("KeyUpdate sent to {peer}: our sending keys"),
-                    Direction::Received => format!("KeyUpdate from {peer}: its sending keys"),
-                };
-                let asked = if update_requested { " (update requested)" } else { "" };
-                self.notice(now, Level::Success, format!("{what} are now generation {generation}{asked}"));
+            NetEvent::KeyUpdated { peer, .. } => {
                 self.panels_of(peer, |p| p.key_updates += 1);
             }
             NetEvent::AlertSent { peer, alert } => {
                 if alert == AlertDescription::CLOSE_NOTIFY {
                     return;
                 }
-                let reason = format!("alert {alert} sent to {peer}");
-                self.panels_of(peer, |p| p.fail(reason.clone()));
-                self.notice(now, Level::Error, reason);
+                self.panels_of(peer, |p| p.fail(format!("alert {alert} sent to {peer}")));
             }
             NetEvent::Text { peer, line } => {
                 self.received.0 += 1;
@@ -120,13 +93,9 @@ impl App {
                     self.panels_of(peer, |p| p.schedule.reveal(revealed.clone()));
                 }
             }
-            NetEvent::StatusPage { peer } => {
-                self.notice(now, Level::Info, format!("{peer} fetched the room's status page over HTTP"));
-            }
             NetEvent::Held { .. } => {
                 self.held = true;
                 self.state = "paused".into();
-                self.notice(now, Level::Info, "the next flight is ready and held: Space sends it".into());
             }
             NetEvent::Closed { peer, by } => {
                 // A room's member: its leaving says it, once (see `chat`).
@@ -143,39 +112,26 @@ impl App {
                     self.conn_gone(peer);
                     return;
                 }
-                let text = match by {
-                    Closer::Peer => format!("{peer} left (close_notify)"),
-                    Closer::Us => format!("closed the connection to {peer} (close_notify)"),
-                };
-                self.notice(now, Level::Info, text);
                 if self.panel.peer == Some(peer) && !self.is_room() {
                     self.state = "closed".into();
                 }
                 self.conn_gone(peer);
             }
-            NetEvent::Failed { peer, during_handshake, error } => {
+            NetEvent::Failed { peer, error, .. } => {
                 let reason = chat::printable(&error.to_string()).into_owned();
                 if self.panel.peer == Some(peer) && !self.is_room() {
                     self.state = "failed".into();
                 }
                 self.panels_of(peer, |p| p.fail(reason.clone()));
                 self.conn_gone(peer);
-                let when = if during_handshake { "handshake with" } else { "connection to" };
-                self.notice(now, Level::Error, format!("{when} {peer} failed: {reason}"));
-            }
-            NetEvent::AcceptFailed { error } => {
-                self.notice(now, Level::Error, format!("accepting a connection failed: {error}"));
             }
             NetEvent::Chat { event, .. } => self.chat(event, now),
             NetEvent::RoomNote { note } => {
-                let note = chat::printable(&note).into_owned();
-                if !self.repeats_presence(&note) {
-                    self.notice(now, Level::Info, note);
+                if self.repeats_presence(&chat::printable(&note)) {
+                    return;
                 }
             }
-            NetEvent::CaptureStopped { note } => self.notice(now, Level::Error, note),
-            NetEvent::Refused { refusal, .. } => self.notice(now, Level::Error, refusal.to_string()),
-            NetEvent::Lab(report) => self.lab(&report, now),
+            NetEvent::Lab(report) => self.lab(&report),
             NetEvent::Reconnecting { attempt, delay, .. } => {
                 // The next handshake gets a panel of its own, and the
                 // room's rejoin (its roster, its history) is folded.
@@ -183,16 +139,20 @@ impl App {
                 self.lab_rejoining = true;
                 self.state =
                     format!("reconnecting: attempt {attempt}, next in {:.0} s", delay.as_secs_f64().ceil());
-                for line in report::connection_lines(&event) {
-                    self.notice(now, Level::Error, line);
-                }
             }
-            NetEvent::Back { .. } => {
-                self.state = "back".into();
-                for line in report::connection_lines(&event) {
-                    self.notice(now, Level::Success, line);
-                }
-            }
+            NetEvent::Back { .. } => self.state = "back".into(),
+            NetEvent::StatusPage { .. }
+            | NetEvent::AcceptFailed { .. }
+            | NetEvent::CaptureStopped { .. }
+            | NetEvent::Refused { .. } => {}
+        }
+        for Told { tone, text } in told {
+            let level = match tone {
+                Tone::Info => Level::Info,
+                Tone::Success => Level::Success,
+                Tone::Error => Level::Error,
+            };
+            self.notice(now, level, text);
         }
     }
 
@@ -211,8 +171,9 @@ impl App {
         repeats
     }
 
-    /// What the tamper lab did, and what caught it.
-    pub(crate) fn lab(&mut self, report: &crate::teach::lab::Report, now: Now) {
+    /// What the tamper lab did, and what caught it (its lines are the
+    /// notices [`report::words`] gives).
+    pub(crate) fn lab(&mut self, report: &crate::teach::lab::Report) {
         use crate::teach::lab::Report;
         let level = match report {
             Report::Ended { .. } | Report::Marked { .. } if report.caught() => Level::Success,
@@ -229,9 +190,6 @@ impl App {
             self.panel.peer = None;
             self.state = "reconnecting".into();
             self.lab_rejoining = true;
-        }
-        for line in report.lines() {
-            self.notice(now, level, format!("[lab] {}", chat::printable(&line)));
         }
     }
 

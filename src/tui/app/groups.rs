@@ -11,7 +11,7 @@ use std::sync::Arc;
 use super::{App, Now};
 use crate::chat::e2e::{GroupView, PackageInfo, Step, UpdateState};
 use crate::chat::{self, ChatEvent};
-use crate::store::identity::public_key_fingerprint;
+use crate::tls::Fingerprint;
 
 /// One step in the life of an end-to-end (MLS) group, for the F5 panel.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,15 +74,11 @@ fn suite_name(code: u16) -> String {
     }
 }
 
-fn short_key(key: &[u8; 32]) -> String {
-    public_key_fingerprint(key).short()
-}
-
 fn package_fields(info: &PackageInfo) -> Vec<(&'static str, String)> {
     let days = info.not_after.saturating_sub(info.not_before) / 86_400;
     vec![
         ("suite", suite_name(info.suite)),
-        ("leaf key", short_key(&info.leaf_key)),
+        ("leaf key", Fingerprint::of_ed25519(&info.leaf_key).short()),
         ("init key", format!("X25519, {} bytes (a Welcome is sealed to it)", info.init_key.len())),
         ("lifetime", format!("{days} days")),
         ("size", format!("{} bytes", info.size)),
@@ -216,7 +212,10 @@ impl App {
     fn step_words(&self, peer: &str, step: &Step) -> (Vec<(&'static str, String)>, String) {
         let who = chat::printable(peer).into_owned();
         let names = |keys: &[[u8; 32]]| {
-            keys.iter().map(|k| self.leaf_name(k, false, &short_key(k))).collect::<Vec<_>>().join(", ")
+            keys.iter()
+                .map(|k| self.leaf_name(k, false, &Fingerprint::of_ed25519(k).short()))
+                .collect::<Vec<_>>()
+                .join(", ")
         };
         match step {
             Step::Published { count, first } => (

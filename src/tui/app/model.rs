@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use crossterm::event::KeyEvent;
 
@@ -59,8 +59,7 @@ pub struct Now {
 impl Now {
     /// The system's clocks, now. Only the event loop calls this, never a view.
     pub fn system() -> Self {
-        let unix = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        Self { instant: Instant::now(), unix }
+        Self { instant: Instant::now(), unix: crate::clock::unix_now() }
     }
 
     /// `self` moved on by `by`, on both clocks (for tests and replays).

@@ -29,6 +29,7 @@ use ratatui::widgets::{Block, BorderType, Paragraph, Widget, Wrap};
 use unicode_width::UnicodeWidthStr;
 
 use super::Theme;
+use crate::clock::date;
 use crate::teach::explain;
 use crate::teach::schedule::Schedule;
 use crate::tls::{Direction, Summary};
@@ -473,20 +474,4 @@ fn fit(s: &str, width: usize) -> String {
     }
     out.push('…');
     out
-}
-
-/// A Unix time as `YYYY-MM-DD` (UTC), for certificate validity.
-pub fn date(unix: i64) -> String {
-    // Days to civil date: Howard Hinnant's algorithm.
-    let days = unix.div_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
 }

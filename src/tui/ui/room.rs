@@ -15,7 +15,7 @@ use super::handshake::{Mark, grouped_hex, hex_dump, legend};
 use crate::chat::message::layout;
 use crate::chat::{AuthorCheck, Received, Standing, Verdict, printable};
 use crate::present::report;
-use crate::store::identity::public_key_fingerprint;
+use crate::tls::Fingerprint;
 use crate::tui::app::{App, Mode};
 
 /// The members of the room, as this member last heard.
@@ -59,7 +59,7 @@ impl Widget for MembersPanel<'_> {
             lines.push(Line::from(vec![Span::styled(name, style), Span::styled(host, theme.dim())]));
             let detail = match m.standing {
                 Standing::Guest => "  guest: no key".to_owned(),
-                _ => format!("  key {}", public_key_fingerprint(&m.key).short()),
+                _ => format!("  key {}", Fingerprint::of_ed25519(&m.key).short()),
             };
             lines.push(Line::styled(detail, theme.dim()));
         }

@@ -51,7 +51,7 @@ fn runtime() -> tokio::runtime::Runtime {
 
 fn entry(author: &str, text: &str) -> Vec<u8> {
     // Not a signed message: the stream carries bytes; the relays check them.
-    Frame::Guest { room_seq: 0, flags: 0, name: author.into(), text: text.into() }.encode()
+    Frame::Guest { room_seq: 0, flags: 0, name: author.into(), text: text.into() }.encode().unwrap()
 }
 
 #[test]
@@ -707,7 +707,7 @@ fn a_relay_takes_from_the_bus_only_well_formed_lists_and_questions_and_forgets_a
         // Lists that do not parse, or from no relay id.
         for (from, payload) in [
             (stranger, vec![1, 2, 3]),
-            (stranger, Frame::Who.encode()),
+            (stranger, Frame::Who.encode().unwrap()),
             ("not-a-relay", Vec::new()),
             ("ESC\u{1b}[2J", Vec::new()),
         ] {
@@ -716,13 +716,13 @@ fn a_relay_takes_from_the_bus_only_well_formed_lists_and_questions_and_forgets_a
         // A well-formed list from a relay that then falls silent.
         let mallory =
             MemberInfo { name: "mallory".into(), standing: Standing::Verified, key: [9; 32], idle_secs: 0 };
-        let list = Frame::Roster { total: 1, last: true, members: vec![mallory] }.encode();
+        let list = Frame::Roster { total: 1, last: true, members: vec![mallory] }.encode().unwrap();
         client.publish(format!("tlschat.{room}.roster.{stranger}"), list.into()).await.unwrap();
         // A routed message that is not MLS: answered "nobody took it".
         let junk =
             Frame::Sealed { room_seq: 0, from: "x".into(), key: [9; 32], message: b"not mls".to_vec() };
         let mut route = vec![0u8; 32];
-        route.extend(junk.encode());
+        route.extend(junk.encode().unwrap());
         let reply = format!("tlschat.{room}.reply.{stranger}.1");
         client
             .publish_with_reply(format!("tlschat.{room}.relay.{id}.sealed"), reply, route.into())
@@ -749,7 +749,7 @@ fn a_relay_takes_from_the_bus_only_well_formed_lists_and_questions_and_forgets_a
         let answer = tokio::time::timeout(WAIT, answers.next()).await.unwrap().unwrap();
         assert_eq!(
             &answer.payload[..],
-            &Frame::KeyPackage { key: [9; 32], package: Vec::new() }.encode()[..]
+            &Frame::KeyPackage { key: [9; 32], package: Vec::new() }.encode().unwrap()[..]
         );
         client.flush().await.unwrap();
     });

@@ -232,13 +232,13 @@ fn the_signed_kind_decides_private_or_public_whatever_the_flag_says() {
 
 #[test]
 fn unknown_flag_bits_make_a_frame_malformed() {
-    let mut frame = deliver(1, 0, "alice", b"x").encode();
+    let mut frame = deliver(1, 0, "alice", b"x").encode().unwrap();
     // Header (type, 3-byte length), then room_seq (8 bytes), then flags.
     frame[4 + 8] = 0x04;
     let mut buffer = tlschat::chat::FrameBuffer::default();
     buffer.push(&frame);
     assert!(buffer.next_frame().is_err());
-    let mut guest = guest_line(1, "hi").encode();
+    let mut guest = guest_line(1, "hi").encode().unwrap();
     guest[4 + 8] = 0x02;
     let mut buffer = tlschat::chat::FrameBuffer::default();
     buffer.push(&guest);

@@ -5,7 +5,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use std::io::{Read, Write};
 
@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 use tokio::time::timeout;
 
 use tlschat::chat::{ChatEvent, relay};
+use tlschat::clock::unix_now;
 use tlschat::net::{self, Closer, Intent, NetError, NetEvent, Server, Service, StepGate};
 use tlschat::store::pki;
 use tlschat::teach::pcap::Capture;
@@ -29,10 +30,6 @@ const WAIT: Duration = Duration::from_secs(10);
 
 /// How long a test watches for something that must not happen.
 const QUIET: Duration = Duration::from_millis(300);
-
-fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
-}
 
 /// A room served by net's `Server` on an ephemeral loopback port.
 struct Room {
@@ -701,4 +698,78 @@ async fn a_capture_that_reaches_its_limit_says_so_once_and_the_chat_goes_on() {
     let rest = quiet_period(&mut events).await;
     assert!(!rest.iter().any(|e| matches!(e, NetEvent::CaptureStopped { .. })), "told twice: {rest:?}");
     assert!(std::fs::metadata(&path).unwrap().len() <= 600);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_screen_that_reads_nothing_does_not_stall_the_room_and_what_it_missed_is_counted() {
+    let (ca, server) = pki::test_room_for_testing_only(7, unix_now() - 60).unwrap();
+    let mut roots = RootStore::new();
+    roots.add_der(&ca.cert_der).unwrap();
+    let mut config =
+        ServerConfig::new(CertifiedKey { chain: server.chain_der.clone(), key: server.key.clone() });
+    config.alpn = vec![tls::ALPN_TLSCHAT.to_vec()];
+    config.client_auth = tls::ClientAuth::Optional(tls::ClientTrust::AnyKey);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    // The room's screen holds one event and is never read.
+    let (screen_tx, _screen) = mpsc::channel(1);
+    let (host_tx, intents) = mpsc::channel(16);
+    let key = tls::Ed25519Key::generate(&mut tls::SeededRng::new_for_testing_only(8));
+    let host = net::Host { name: "host".into(), key, intents };
+    let room = net::start_room(relay::Config::new(server.fingerprint().0), Some(host), None, addr, screen_tx);
+    // The connections' own events are read (they are not the room's).
+    let (events_tx, mut events) = mpsc::channel(256);
+    tokio::spawn(async move { while events.recv().await.is_some() {} });
+    let (_shutdown_tx, shutdown) = watch::channel(false);
+    let server = Server {
+        listener,
+        config: Arc::new(config),
+        service: Service::Room { room: room.clone(), about: "test room".into() },
+        handshake_timeout: Duration::from_secs(30),
+        events: events_tx,
+        shutdown,
+        limits: net::Limits::default(),
+        next_config: None,
+        capture: None,
+    };
+    tokio::spawn(server.run());
+
+    let mut alice = member(addr, roots.clone(), "alice", 31);
+    let mut bob = member(addr, roots, "bob", 32);
+    for client in [&mut alice, &mut bob] {
+        expect(&mut client.events, "the welcome", |e| {
+            matches!(e, NetEvent::Chat { event: ChatEvent::Welcome { .. }, .. })
+        })
+        .await;
+    }
+    // Everyone present: the room's notes of the joins found the screen full.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while room.members() < 3 {
+        assert!(tokio::time::Instant::now() < deadline, "not everyone was seated");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for i in 0..20 {
+        let text = format!("line {i}");
+        alice.intents.send(Intent::Say { kind: tlschat::chat::Kind::Text, text, to: None }).await.unwrap();
+    }
+    for i in 0..20 {
+        let text = format!("line {i}");
+        expect(&mut bob.events, "alice's line", |e| {
+            matches!(e, NetEvent::Chat { event: ChatEvent::Message(m), .. } if m.text == text && m.from == "alice")
+        })
+        .await;
+    }
+    // The host's own seat is not waited for either: a line of its own
+    // reaches the members while its screen reads nothing.
+    host_tx
+        .send(Intent::Say { kind: tlschat::chat::Kind::Text, text: "from the host".into(), to: None })
+        .await
+        .unwrap();
+    expect(
+        &mut bob.events,
+        "the host's line",
+        |e| matches!(e, NetEvent::Chat { event: ChatEvent::Message(m), .. } if m.text == "from the host"),
+    )
+    .await;
+    assert!(room.dropped_events() >= 1, "nothing was counted as dropped");
 }

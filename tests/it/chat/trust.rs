@@ -588,7 +588,7 @@ fn ca_trust_accepts_the_rooms_chain_and_refuses_a_wrong_name_with_bad_certificat
 fn ca_trust_refuses_an_expired_server_certificate_with_certificate_expired() {
     let dir = TempDir::new("ca-expired");
     // A room made three years ago: its 825-day server certificate has expired.
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let now = tlschat::clock::unix_now();
     let (ca, server) = certs::test_room_for_testing_only(109, now - 3 * 365 * 86_400).unwrap();
     programs::write_room_files(&dir, &ca, &server, 0o600);
     let d = |f: &str| dir.join(f).to_str().unwrap().to_owned();

@@ -384,7 +384,7 @@ fn step_without_the_full_screen_interface_is_refused_with_one_line() {
 #[test]
 fn listen_refuses_a_key_file_others_can_read_and_names_the_fix() {
     let dir = TempDir::new("open-key");
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let now = tlschat::clock::unix_now();
     let (ca, server) = tlschat::store::pki::test_room_for_testing_only(5, now).unwrap();
     programs::write_room_files(&dir, &ca, &server, 0o644);
     let d = |f: &str| dir.join(f).to_str().unwrap().to_owned();

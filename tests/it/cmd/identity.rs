@@ -467,7 +467,7 @@ fn require_identity_refuses_a_guest_with_certificate_required_and_admits_members
 #[test]
 fn a_room_serving_its_own_cert_and_key_still_binds_names_in_its_data_directory() {
     let dir = TempDir::new("own-cert");
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let now = tlschat::clock::unix_now();
     let (ca, server) = tlschat::store::pki::test_room_for_testing_only(7, now).unwrap();
     programs::write_room_files(&dir, &ca, &server, 0o600);
     let d = |f: &str| dir.join(f).to_str().unwrap().to_owned();

@@ -461,6 +461,26 @@ fn a_wrong_server_finished_is_decrypt_error() {
 }
 
 #[test]
+fn a_client_made_to_send_a_wrong_finished_is_refused_by_the_server_with_decrypt_error() {
+    // The tamper lab's `/tamper finished`: a constructor of its own, not
+    // a configuration field, flips a bit of the client's verify_data.
+    let pki = pki(23);
+    let mut p = Pair::new(client_config(&pki), server_config(&pki), 23);
+    p.client = tlschat::tls::Connection::client_with_wrong_finished(
+        Arc::new(client_config(&pki)),
+        tlschat::tls::ServerName::parse("localhost").unwrap(),
+        Box::new(tlschat::tls::SeededRng::new_for_testing_only(23)),
+    )
+    .unwrap();
+    p.drive();
+    assert_refused(&p, false, A::DECRYPT_ERROR);
+    // The same configuration through the ordinary constructor connects.
+    let mut ordinary = Pair::new(client_config(&pki), server_config(&pki), 23);
+    ordinary.drive();
+    ordinary.assert_connected();
+}
+
+#[test]
 fn a_bad_certificate_verify_is_decrypt_error() {
     let (mut p, keys) = pair_with_server_keys(21);
     p.drive_with(flight_rewriter(keys, |hs| {

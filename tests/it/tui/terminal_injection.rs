@@ -41,7 +41,7 @@ fn a_client_certificate_subject_with_escape_sequences_is_shown_escaped() {
     let dir = TempDir::new("subject-escapes");
     let room = Room::start(&dir, "listen", &[]);
     let mut rng = SeededRng::new_for_testing_only(77);
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() - 60;
+    let now = tlschat::clock::unix_now() - 60;
     let name = format!("x{NASTY}");
     let cert = tlschat::store::pki::self_signed_client(Ed25519Key::generate(&mut rng), &name, &mut rng, now)
         .unwrap();

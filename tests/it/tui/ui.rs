@@ -1761,7 +1761,7 @@ fn the_group_panel_shows_each_step_the_ratchet_tree_and_an_update_with_the_epoch
     assert!(field(published, "suite").starts_with("0x0003 MLS_128_DHKEMX25519"), "{published:?}");
     assert_eq!(
         field(published, "leaf key"),
-        tlschat::store::identity::public_key_fingerprint(&member_of(3).public_key()).short()
+        tlschat::tls::Fingerprint::of_ed25519(&member_of(3).public_key()).short()
     );
     assert!(field(published, "lifetime").ends_with(" days"), "{published:?}");
     assert!(field(published, "size").ends_with(" bytes"), "{published:?}");
