@@ -22,6 +22,7 @@ use crate::store::home::Home;
 use crate::store::pins::{self, FirstContact, KnownRooms, Plan, TrustError};
 use crate::teach::pcap::Capture;
 use crate::tls::{self, ClientConfig, Fingerprint, OsRng, RootStore, ServerName};
+use crate::tui::app::Typist;
 
 /// What `tlschat connect` was asked to do.
 #[derive(Debug, Clone)]
@@ -280,7 +281,7 @@ pub(super) async fn join(
     // Weak, so that the end of stdin (its reader dropping the last sender) still closes.
     let interrupt = intent_tx.downgrade();
     // Each line typed is said (or is a command); end of input closes the connection.
-    read_stdin_lines(move |line| match intent_of(&String::from_utf8_lossy(&line)) {
+    read_stdin_lines(move |line| match intent_of(&String::from_utf8_lossy(&line), Typist::Member) {
         Some(intent) => intent_tx.blocking_send(intent).is_ok(),
         None => true,
     });

@@ -30,6 +30,7 @@ use crate::store::pki;
 use crate::store::room_keys::RoomStore;
 use crate::store::room_log::{self, RoomLog};
 use crate::tls::{self, ClientAuth, ClientTrust, OsRng, ServerConfig, ServerName};
+use crate::tui::app::Typist;
 
 /// How long `listen` waits for its connections to close after Ctrl-C.
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(3);
@@ -295,12 +296,8 @@ pub async fn run(opts: Options, out: Presentation) -> Result<(), Error> {
     }
     if let Some(host) = host_intents {
         // The host's lines: said in the room, or commands (/who, /me, /msg).
-        read_stdin_lines(move |line| match intent_of(&String::from_utf8_lossy(&line)) {
+        read_stdin_lines(move |line| match intent_of(&String::from_utf8_lossy(&line), Typist::Host) {
             Some(Intent::Close) => false,
-            Some(Intent::Tamper(_)) => {
-                eprintln!("tlschat: /tamper is for clients: run it in tlschat demo or tlschat connect --lab");
-                true
-            }
             Some(intent) => host.blocking_send(intent).is_ok(),
             None => true,
         });

@@ -39,7 +39,7 @@ use crate::store::identity::{Identity, IdentityStore, Loaded};
 use crate::teach::keylog::{KeyLogFile, Tee};
 use crate::teach::pcap::Capture;
 use crate::tls::{CipherSuite, KeyLog, OsRng};
-use crate::tui::app::Command as Typed;
+use crate::tui::app::{Command, Typist};
 
 /// Prints one line of the headless log. A closed stdout (`tlschat … | head`)
 /// must not crash the program, so write errors are ignored.
@@ -205,33 +205,25 @@ fn secrets_to(keylog: Option<&Arc<KeyLogFile>>, capture: Option<&Arc<Capture>>) 
     Tee::of(logs)
 }
 
-/// What a typed line (stdin or the TUI's) asks of a connection, if anything.
-fn intent_of(line: &str) -> Option<Intent> {
-    match Typed::parse(line) {
-        Typed::Say { kind, text, to } => Some(Intent::Say { kind, text, to }),
-        Typed::Who => Some(Intent::Who),
-        Typed::Rekey => Some(Intent::KeyUpdate { request_peer: true }),
-        Typed::Quit => Some(Intent::Close),
-        Typed::Tamper(case) => Some(Intent::Tamper(case)),
-        Typed::Ignore(name) => Some(Intent::Ignore { name }),
-        Typed::Verify(name) => Some(Intent::Verify { name }),
-        Typed::Remove { name, ban } => Some(Intent::Remove { name, ban }),
-        Typed::Invite { name, fingerprint } => Some(Intent::Invite { name, fingerprint }),
-        Typed::TamperHelp => {
+/// What a line typed on a headless stdin by `by` asks of the network, if
+/// anything: the TUI's parser and table ([`Command::intent`]); what the
+/// TUI shows as a notice (usage, a refusal) goes to stderr.
+fn intent_of(line: &str, by: Typist) -> Option<Intent> {
+    match Command::parse(line) {
+        Command::TamperHelp => {
             for line in crate::teach::lab::usage() {
                 eprintln!("tlschat: {line}");
             }
             None
         }
-        Typed::Empty | Typed::Help | Typed::Clear => None,
-        Typed::Nick => {
+        Command::Nick => {
             eprintln!("tlschat: {}", crate::tui::app::NICK_HELP);
             None
         }
-        Typed::Wrong(why) => {
+        command => command.intent(by).unwrap_or_else(|why| {
             eprintln!("tlschat: {why}");
             None
-        }
+        }),
     }
 }
 

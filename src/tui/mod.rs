@@ -11,5 +11,5 @@ mod terminal;
 pub mod ui;
 
 pub use terminal::{
-    FRAME, Outbox, Pace, Pacer, Prefs, TICK, Terminal, message, run, run_client, run_room, wanted,
+    FRAME, Link, Pace, Pacer, Prefs, TICK, Terminal, message, run, run_client, run_room, wanted,
 };

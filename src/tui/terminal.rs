@@ -28,11 +28,9 @@ use ratatui::DefaultTerminal;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior, interval, sleep_until};
 
-use crate::chat::Kind;
 use crate::net::{Intent, NetEvent, StepGate};
 use crate::store::pins::Question;
-use crate::tui::app::{Action, App, Level, Msg, Now, Said};
-use crate::tui::ui::trust::TrustDialog;
+use crate::tui::app::{App, Level, Local, Msg, Now};
 
 /// How often the spinner turns while the handshake is under way.
 pub const TICK: Duration = Duration::from_millis(100);
@@ -67,19 +65,13 @@ impl Terminal {
         Ok(Self { inner })
     }
 
-    /// Draws `app` and places the cursor.
+    /// Draws `app` (with its first-contact dialog, if one is open) and
+    /// places the cursor.
     pub fn draw(&mut self, app: &App) -> io::Result<()> {
-        self.draw_with(app, None)
-    }
-
-    /// Draws `app`, and `dialog` over it if there is one (then without a cursor).
-    pub fn draw_with(&mut self, app: &App, dialog: Option<&TrustDialog>) -> io::Result<()> {
         self.inner.draw(|frame| {
             let area = frame.area();
             frame.render_widget(app, area);
-            if let Some(dialog) = dialog {
-                frame.render_widget(dialog, area);
-            } else if let Some(position) = crate::tui::ui::cursor_position(app, area) {
+            if let Some(position) = crate::tui::ui::cursor_position(app, area) {
                 frame.set_cursor_position(position);
             }
         })?;
@@ -132,26 +124,51 @@ impl Drop for Terminal {
     }
 }
 
-/// Where the UI's actions go: the network side of the wiring in `cmd`.
-pub trait Outbox {
-    /// Say something in the room; false if it could not be queued.
-    fn say(&mut self, kind: Kind, text: &str, to: Option<&str>) -> bool;
-    /// Ask who is in the room; false if it could not be queued.
-    fn who(&mut self) -> bool;
-    /// Ask for a KeyUpdate; returns false if the network cannot.
-    fn rekey(&mut self) -> bool;
-    /// Send the handshake flight `--step` holds; false if nothing can.
-    fn release(&mut self) -> bool;
-    /// Close with close_notify.
-    fn close(&mut self);
-    /// The tamper lab's case; false if nothing can run it (a room's host).
-    fn tamper(&mut self, _case: crate::teach::lab::Case) -> bool {
-        false
+/// Where a TUI's intents go: a client's connection (and its step gate,
+/// with `--step`), or a room's host seat, whose [`Intent::Close`] shuts
+/// the room instead.
+#[derive(Debug)]
+pub struct Link {
+    intents: mpsc::Sender<Intent>,
+    step: Option<mpsc::Sender<()>>,
+    shutdown: Option<watch::Sender<bool>>,
+}
+
+impl Link {
+    /// A client's: its connection's intents, and the step gate's opener.
+    pub fn client(intents: mpsc::Sender<Intent>, step: Option<mpsc::Sender<()>>) -> Self {
+        Self { intents, step, shutdown: None }
     }
-    /// A request for the connection or the room as it is (`/ignore`,
-    /// `/verify`, the host's `/kick`, `/ban`, `/invite`); false if it could
-    /// not be queued.
-    fn ask(&mut self, intent: Intent) -> bool;
+
+    /// A room's: the host's seat says and asks; quitting shuts the room.
+    pub fn room(host: mpsc::Sender<Intent>, shutdown: watch::Sender<bool>) -> Self {
+        Self { intents: host, step: None, shutdown: Some(shutdown) }
+    }
+
+    /// Hands `intent` on; false if it could not be queued.
+    fn send(&self, intent: Intent) -> bool {
+        match (&intent, &self.shutdown) {
+            (Intent::Close, Some(shutdown)) => shutdown.send(true).is_ok(),
+            _ => self.intents.try_send(intent).is_ok(),
+        }
+    }
+
+    /// Sends the handshake flight `--step` holds; false if nothing can (a
+    /// room never holds flights: `--step` is a client's).
+    fn release(&self) -> bool {
+        self.step.as_ref().is_some_and(|go| go.try_send(()).is_ok())
+    }
+}
+
+/// What the chat pane says when `intent` could not be handed to the
+/// network (the connection is over, or too much waits).
+fn not_sent(intent: &Intent) -> &'static str {
+    match intent {
+        Intent::Who => "/who not sent: the connection is over",
+        Intent::KeyUpdate { .. } => "KeyUpdate not sent: nobody is connected, or the connection is not ready",
+        Intent::Tamper(_) => "not done: the connection is over, or /tamper is not for a room's host",
+        _ => "not done: the connection is over, or too much is waiting",
+    }
 }
 
 /// The terminal event as the app's message, if it is one the app wants:
@@ -179,7 +196,8 @@ pub fn message(event: TermEvent) -> Option<Msg> {
 /// lines never wait; a long paste is spread out instead of refused.
 #[derive(Debug)]
 pub struct Pacer {
-    queue: std::collections::VecDeque<Said>,
+    /// [`Intent::Say`]s.
+    queue: std::collections::VecDeque<Intent>,
     /// Sending credit, up to `BURST` lines' worth, as of `at`.
     credit: Duration,
     at: Option<Instant>,
@@ -197,13 +215,13 @@ impl Pacer {
     /// Then one line per this.
     pub const EVERY: Duration = Duration::from_millis(250);
 
-    /// Queues `said` behind the lines already waiting.
-    pub fn push(&mut self, said: Said) {
+    /// Queues `said` (an [`Intent::Say`]) behind the lines already waiting.
+    pub fn push(&mut self, said: Intent) {
         self.queue.push_back(said);
     }
 
     /// The next line to send at `now`, if one waits and its turn has come.
-    pub fn due(&mut self, now: Instant) -> Option<Said> {
+    pub fn due(&mut self, now: Instant) -> Option<Intent> {
         let earned = self.at.map_or(Duration::ZERO, |at| now.saturating_duration_since(at));
         self.credit = (self.credit + earned).min(Self::EVERY * Self::BURST);
         self.at = Some(now);
@@ -236,16 +254,17 @@ const CLOSE_GRACE: Duration = Duration::from_secs(3);
 
 /// Runs the TUI until the user quits: draws `app`, feeds it terminal input,
 /// `events` from the network and `ended` (the client connection's result;
-/// pass a future that never resolves for a server), and hands its actions
-/// to `outbox`. After `/quit` it waits (briefly) for `ended` so that
-/// close_notify goes out before the terminal is restored. A first-contact
-/// [`Question`] from `questions` is shown as a [`TrustDialog`] that takes
-/// the keys until it is answered.
+/// pass a future that never resolves for a server), and hands the intents
+/// its updates return to `link`. After `/quit` it waits (briefly) for
+/// `ended` so that close_notify goes out before the terminal is restored.
+/// A first-contact [`Question`] from `questions` goes to the app
+/// ([`Msg::Question`]), whose dialog takes the keys until it is answered;
+/// the next question is taken then.
 pub async fn run<E>(
     mut app: App,
     mut events: mpsc::Receiver<NetEvent>,
     ended: E,
-    outbox: &mut dyn Outbox,
+    link: Link,
     mut questions: Option<mpsc::Receiver<Question>>,
 ) -> io::Result<Option<String>>
 where
@@ -266,26 +285,21 @@ where
     let mut dirty = true;
     let mut next_frame = Instant::now();
     let mut quit_deadline: Option<Instant> = None;
-    let mut dialog: Option<TrustDialog> = None;
     let mut pacer = Pacer::default();
     // In the bare view (Alt-L) nothing is drawn until a key returns; nor
     // once the terminal is gone.
     let mut bare = false;
     loop {
-        while let Some(Said { kind, text, to }) = pacer.due(Instant::now()) {
-            if !outbox.say(kind, &text, to.as_deref()) {
+        while let Some(said) = pacer.due(Instant::now()) {
+            if !link.send(said) {
                 let lines = 1 + pacer.clear();
                 let reason = "not sent: the connection is over, or too much is waiting to be sent".to_owned();
                 let _ = app.update(Msg::NotSent { lines, reason }, Now::system());
                 dirty = true;
             }
         }
-        if dialog.as_ref().is_some_and(TrustDialog::is_stale) {
-            dialog = None;
-            dirty = true;
-        }
         if dirty && !bare && Instant::now() >= next_frame {
-            match terminal.draw_with(&app, dialog.as_ref()) {
+            match terminal.draw(&app) {
                 Ok(()) => {}
                 // The terminal closed (SIGHUP): no more frames, but the
                 // connection still closes with close_notify below.
@@ -296,7 +310,7 @@ where
             next_frame = Instant::now() + FRAME;
         }
         let animating = app.animating();
-        let reveal = app.next_reveal().map(Instant::from_std);
+        let delayed = app.next_delayed().map(Instant::from_std);
         let msg = tokio::select! {
             event = input.next(), if input_open => match event {
                 Some(Ok(event)) => message(event),
@@ -321,16 +335,12 @@ where
                 Some(Msg::Ended(result))
             },
             _ = tick.tick(), if animating => Some(Msg::Tick),
-            () = sleep_until(reveal.unwrap_or_else(Instant::now)), if reveal.is_some() => Some(Msg::Tick),
+            () = sleep_until(delayed.unwrap_or_else(Instant::now)), if delayed.is_some() => Some(Msg::Tick),
             () = sleep_until(next_frame), if dirty && !bare => None,
             () = sleep_until(pacer.next().unwrap_or_else(Instant::now)), if pacer.next().is_some() => None,
             () = sleep_until(quit_deadline.unwrap_or_else(Instant::now)), if quit_deadline.is_some() => break,
             signal = signals.next() => Some(Msg::Signal(signal)),
-            question = next_question(&mut questions), if dialog.is_none() => {
-                dialog = question.map(TrustDialog::new);
-                dirty = true;
-                None
-            },
+            question = next_question(&mut questions), if !app.asking() => question.map(Msg::Question),
         };
         let Some(msg) = msg else { continue };
         if let (true, Msg::Key(_)) = (bare, &msg) {
@@ -339,88 +349,53 @@ where
             dirty = true;
             continue;
         }
-        // Nothing is said before trust is decided: a paste (which sends
-        // its lines) waits for the dialog's answer, ignored.
-        if let (Some(_), Msg::Paste(_)) = (&dialog, &msg) {
-            continue;
-        }
-        // The dialog takes every key press until it is answered.
-        if let (Some(_), Msg::Key(key)) = (&dialog, &msg) {
-            if let Some(trusted) = TrustDialog::decision(key)
-                && let Some(open) = dialog.take()
-            {
-                let text = open.answer(trusted);
-                let level = if trusted { Level::Success } else { Level::Error };
-                let _ = app.update(Msg::Notice { level, text }, Now::system());
-                dirty = true;
-            }
-            continue;
-        }
         let update = app.update(msg, Now::system());
         dirty |= update.redraw;
         if update.bell {
             terminal.bell();
         }
-        match update.action {
-            Some(Action::Say { kind, text, to }) => {
-                pacer.push(Said { kind, text, to });
-            }
-            Some(Action::SayAll(lines)) => {
-                lines.into_iter().for_each(|said| pacer.push(said));
-            }
-            Some(Action::Who) if !outbox.who() => {
-                let text = "/who not sent: the connection is over".to_owned();
-                let _ = app.update(Msg::Notice { level: Level::Error, text }, Now::system());
-                dirty = true;
-            }
-            Some(Action::Who) => {}
-            Some(Action::Rekey) if !outbox.rekey() => {
-                let text =
-                    "KeyUpdate not sent: nobody is connected, or the connection is not ready".to_owned();
-                let _ = app.update(Msg::Notice { level: Level::Error, text }, Now::system());
-                dirty = true;
-            }
-            Some(Action::Rekey) => {}
-            Some(Action::Release) if !outbox.release() => {
+        match update.local {
+            Some(Local::Release) if !link.release() => {
                 let text = "nothing to send: the connection is over".to_owned();
                 let _ = app.update(Msg::Notice { level: Level::Error, text }, Now::system());
                 dirty = true;
             }
-            Some(Action::Release) => {}
-            Some(Action::Tamper(case)) if !outbox.tamper(case) => {
-                let text = "not done: the connection is over, or /tamper is not for a room's host".to_owned();
-                let _ = app.update(Msg::Notice { level: Level::Error, text }, Now::system());
-                dirty = true;
-            }
-            Some(Action::Tamper(_)) => {}
-            Some(Action::Bare) => {
+            Some(Local::Release) | None => {}
+            Some(Local::Bare) => {
                 let (_, rows) = terminal.size()?;
                 let lines = crate::tui::ui::plain_lines(&app, usize::from(rows.saturating_sub(2)).max(1));
                 terminal.bare(&lines)?;
                 bare = true;
             }
-            Some(Action::Ask(intent)) if !outbox.ask(intent.clone()) => {
-                let text = "not done: the connection is over, or too much is waiting".to_owned();
-                let _ = app.update(Msg::Notice { level: Level::Error, text }, Now::system());
-                dirty = true;
-            }
-            Some(Action::Ask(_)) => {}
-            Some(Action::Quit) => {
-                outbox.close();
-                if connection_over {
-                    break;
-                }
-                quit_deadline.get_or_insert_with(|| Instant::now() + CLOSE_GRACE);
-            }
-            None => {}
         }
-        if app.quitting() && connection_over {
+        let mut quit_now = false;
+        for intent in update.intents {
+            match intent {
+                Intent::Say { .. } => pacer.push(intent),
+                Intent::Close => {
+                    let _ = link.send(Intent::Close);
+                    quit_now = connection_over;
+                    quit_deadline.get_or_insert_with(|| Instant::now() + CLOSE_GRACE);
+                }
+                intent => {
+                    let text = not_sent(&intent).to_owned();
+                    if !link.send(intent) {
+                        let _ = app.update(Msg::Notice { level: Level::Error, text }, Now::system());
+                        dirty = true;
+                    }
+                }
+            }
+        }
+        if quit_now {
+            break;
+        }
+        if app.quitting && connection_over {
             break;
         }
     }
     // Show the last state (closing…) once; then the terminal is restored by drop.
     if !bare {
-        let last = terminal.draw_with(&app, dialog.as_ref());
+        let last = terminal.draw(&app);
         if !signals.caught {
             last?;
         }
@@ -479,45 +454,6 @@ async fn next_question(questions: &mut Option<mpsc::Receiver<Question>>) -> Opti
 pub fn wanted(headless: bool) -> bool {
     use std::io::IsTerminal;
     !headless && io::stdout().is_terminal() && io::stdin().is_terminal()
-}
-
-/// A client's actions go to its connection's intent channel; Space goes
-/// to its step gate.
-struct ClientOutbox {
-    intents: mpsc::Sender<Intent>,
-    step: Option<mpsc::Sender<()>>,
-}
-
-impl Outbox for ClientOutbox {
-    fn say(&mut self, kind: Kind, text: &str, to: Option<&str>) -> bool {
-        let (text, to) = (text.to_owned(), to.map(str::to_owned));
-        self.intents.try_send(Intent::Say { kind, text, to }).is_ok()
-    }
-
-    fn who(&mut self) -> bool {
-        self.intents.try_send(Intent::Who).is_ok()
-    }
-
-    fn ask(&mut self, intent: Intent) -> bool {
-        self.intents.try_send(intent).is_ok()
-    }
-
-    fn rekey(&mut self) -> bool {
-        // Asking the server to update too shows both directions change.
-        self.intents.try_send(Intent::KeyUpdate { request_peer: true }).is_ok()
-    }
-
-    fn release(&mut self) -> bool {
-        self.step.as_ref().is_some_and(|go| go.try_send(()).is_ok())
-    }
-
-    fn close(&mut self) {
-        let _ = self.intents.try_send(Intent::Close);
-    }
-
-    fn tamper(&mut self, case: crate::teach::lab::Case) -> bool {
-        self.intents.try_send(Intent::Tamper(case)).is_ok()
-    }
 }
 
 /// The teaching pace of a client's TUI.
@@ -580,42 +516,7 @@ where
         .with_clock(prefs.clock);
     let _ = app.update(Msg::Started { peer, state: "connecting".into(), server: false }, Now::system());
     let ended = async move { session.await.err().map(|e| e.to_string()) };
-    run(app, events, ended, &mut ClientOutbox { intents, step: pace.step }, questions).await
-}
-
-/// A room's actions: the host's seat says them, quitting shuts the room.
-struct RoomOutbox {
-    host: mpsc::Sender<Intent>,
-    shutdown: watch::Sender<bool>,
-}
-
-impl Outbox for RoomOutbox {
-    fn say(&mut self, kind: Kind, text: &str, to: Option<&str>) -> bool {
-        let (text, to) = (text.to_owned(), to.map(str::to_owned));
-        self.host.try_send(Intent::Say { kind, text, to }).is_ok()
-    }
-
-    fn who(&mut self) -> bool {
-        self.host.try_send(Intent::Who).is_ok()
-    }
-
-    fn ask(&mut self, intent: Intent) -> bool {
-        self.host.try_send(intent).is_ok()
-    }
-
-    fn rekey(&mut self) -> bool {
-        // To every member; each asks its peer to update too.
-        self.host.try_send(Intent::KeyUpdate { request_peer: true }).is_ok()
-    }
-
-    fn release(&mut self) -> bool {
-        // A room never holds flights: `--step` is a client's.
-        false
-    }
-
-    fn close(&mut self) {
-        let _ = self.shutdown.send(true);
-    }
+    run(app, events, ended, Link::client(intents, pace.step), questions).await
 }
 
 /// How long a room's connections get to exchange close_notify on quit.
@@ -649,15 +550,17 @@ pub async fn run_room(
         tokio::time::sleep(ROOM_CLOSE).await;
         None
     };
-    run(app, events, ended, &mut RoomOutbox { host, shutdown }, None).await.map(|_| ())
+    run(app, events, ended, Link::room(host, shutdown), None).await.map(|_| ())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn line(n: usize) -> Said {
-        Said { kind: Kind::Text, text: format!("line {n}"), to: None }
+    use crate::chat::Kind;
+
+    fn line(n: usize) -> Intent {
+        Intent::Say { kind: Kind::Text, text: format!("line {n}"), to: None }
     }
 
     #[test]

@@ -55,6 +55,7 @@ mod cmd {
 /// The full-screen interface: ratatui's `TestBackend` (with insta
 /// snapshots), and the real program in tmux.
 mod tui {
+    mod first_contact;
     mod terminal_injection;
     mod tmux;
     mod trust_tui;

@@ -103,7 +103,7 @@ fn hex_short(key: &[u8; 32]) -> String {
 /// The epoch's values: shown with `--reveal`, else hidden as the
 /// handshake's secrets are.
 fn value_lines(app: &App, shown: &GroupShown, theme: Theme) -> Vec<Line<'static>> {
-    let secrets = shown.view.secrets.as_ref().filter(|_| app.secrets_shown());
+    let secrets = shown.view.secrets.as_ref().filter(|_| app.secrets_shown);
     let heading = if secrets.is_some() {
         "epoch values (--reveal: values shown; the other member's must be equal)"
     } else {
@@ -131,7 +131,7 @@ impl Widget for GroupsPanel<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let theme = Theme::of(self.app);
         let mut title = vec![Span::styled(" MLS groups \u{b7} F5 ", theme.heading())];
-        if self.app.secrets_shown() {
+        if self.app.secrets_shown {
             title.push(super::schedule::banner(theme));
         }
         let block = Block::bordered().border_style(theme.dim()).title(Line::from(title));

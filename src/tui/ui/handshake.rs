@@ -55,17 +55,17 @@ impl Widget for HandshakePanel<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let theme = Theme::of(self.app);
         let panel = self.app.panel();
-        let focused = self.app.focus() == Focus::Panel;
+        let focused = self.app.focus == Focus::Panel;
         let border = if focused { theme.fg(Color::Cyan) } else { theme.dim() };
-        let title = match panel.handshake_len() {
+        let title = match panel.handshake_len {
             // Messages after the handshake (KeyUpdate) are counted apart.
             Some(len) if panel.last_number() > len => {
                 format!(" Handshake {len}/{len} · {} after ", panel.last_number() - len)
             }
-            _ => format!(" Handshake {}/{} ", panel.last_number(), panel.expected()),
+            _ => format!(" Handshake {}/{} ", panel.last_number(), panel.expected),
         };
         let mut title = vec![Span::styled(title, theme.heading())];
-        if self.app.secrets_shown() {
+        if self.app.secrets_shown {
             title.push(super::schedule::banner(theme));
         }
         let block = Block::bordered()
@@ -89,7 +89,7 @@ impl Widget for HandshakePanel<'_> {
         let total = u16::try_from(rows.len()).unwrap_or(u16::MAX);
         let list_height = if tail.is_empty() {
             total.min(inner.height)
-        } else if panel.expanded() {
+        } else if panel.expanded {
             total.min((inner.height / 3).max(3))
         } else {
             let tail_height = u16::try_from(tail.len()).unwrap_or(u16::MAX).saturating_add(1);
@@ -102,7 +102,7 @@ impl Widget for HandshakePanel<'_> {
         // Keep the selected row in view.
         let height = usize::from(list.height);
         let offset =
-            panel.selected().saturating_sub(height.saturating_sub(1)).min(rows.len().saturating_sub(height));
+            panel.selected.saturating_sub(height.saturating_sub(1)).min(rows.len().saturating_sub(height));
         for (row, y) in rows.iter().skip(offset).zip(list.top()..list.bottom()) {
             buf.set_line(list.x, y, row, list.width);
         }
@@ -116,7 +116,7 @@ impl Widget for HandshakePanel<'_> {
             usize::from(gap.width),
             theme.dim(),
         );
-        let scroll = if panel.expanded() { panel.detail_scroll() } else { 0 };
+        let scroll = if panel.expanded { panel.detail_scroll } else { 0 };
         Paragraph::new(tail).wrap(Wrap { trim: false }).scroll((scroll, 0)).render(rest, buf);
     }
 }
@@ -124,10 +124,10 @@ impl Widget for HandshakePanel<'_> {
 /// The rows of the step list: messages, then spinners or the failure.
 fn step_rows<'a>(app: &'a App, width: usize, theme: Theme) -> Vec<Line<'a>> {
     let panel = app.panel();
-    let focused = app.focus() == Focus::Panel;
-    let mut rows = Vec::with_capacity(panel.expected().max(panel.steps().len()) + 1);
+    let focused = app.focus == Focus::Panel;
+    let mut rows = Vec::with_capacity(panel.expected.max(panel.steps.len()) + 1);
     let mut previous = 0;
-    for (index, step) in panel.steps().iter().enumerate() {
+    for (index, step) in panel.steps.iter().enumerate() {
         // The dummy ChangeCipherSpec is not a counted message: no number.
         let counted = step.number != previous;
         previous = step.number;
@@ -150,19 +150,19 @@ fn step_rows<'a>(app: &'a App, width: usize, theme: Theme) -> Vec<Line<'a>> {
             ),
             Span::styled(format!(" {right}"), theme.dim()),
         ]);
-        if index == panel.selected() && focused {
+        if index == panel.selected && focused {
             row = row.patch_style(Style::new().add_modifier(Modifier::REVERSED));
-        } else if index == panel.selected() && panel.expanded() {
+        } else if index == panel.selected && panel.expanded {
             row = row.patch_style(Style::new().add_modifier(Modifier::BOLD));
         }
         rows.push(row);
     }
     let spinner =
-        SPINNER.get(usize::try_from(app.frame() % SPINNER.len() as u64).unwrap_or(0)).copied().unwrap_or("*");
+        SPINNER.get(usize::try_from(app.frame % SPINNER.len() as u64).unwrap_or(0)).copied().unwrap_or("*");
     for n in 0..panel.pending() {
         let number = panel.last_number() + n + 1;
         let (icon, text) = match n {
-            0 if app.held() => ("⏸", "flight held: Space sends it"),
+            0 if app.held => ("⏸", "flight held: Space sends it"),
             0 => (spinner, "awaiting…"),
             _ => ("·", ""),
         };
@@ -171,7 +171,7 @@ fn step_rows<'a>(app: &'a App, width: usize, theme: Theme) -> Vec<Line<'a>> {
             Span::styled(format!("{number:>2}   {text}"), theme.dim()),
         ]));
     }
-    if let Outcome::Failed(_) = panel.outcome() {
+    if let Outcome::Failed(_) = panel.outcome {
         rows.push(Line::from(vec![Span::styled(
             "✗ handshake failed",
             theme.bad().add_modifier(Modifier::BOLD),
@@ -183,10 +183,10 @@ fn step_rows<'a>(app: &'a App, width: usize, theme: Theme) -> Vec<Line<'a>> {
 /// What goes below the rows: the expanded step, the failure or the summary.
 fn tail_lines<'a>(app: &'a App, theme: Theme, width: usize) -> Vec<Line<'a>> {
     let panel = app.panel();
-    if let Some(step) = panel.steps().get(panel.selected()).filter(|_| panel.expanded()) {
-        return detail(step, panel.schedule(), theme, width);
+    if let Some(step) = panel.steps.get(panel.selected).filter(|_| panel.expanded) {
+        return detail(step, &panel.schedule, theme, width);
     }
-    match panel.outcome() {
+    match &panel.outcome {
         Outcome::InProgress => Vec::new(),
         Outcome::Failed(reason) => vec![
             Line::styled("Handshake failed", theme.bad().add_modifier(Modifier::BOLD)),
@@ -228,11 +228,11 @@ fn summary_lines<'a>(app: &'a App, s: &'a Summary, theme: Theme) -> Vec<Line<'a>
         }
         None => lines.push(kv("peer cert", "none".into(), theme)),
     }
-    let (sent_lines, sent_bytes) = app.sent();
-    let (received_lines, received_bytes) = app.received();
+    let (sent_lines, sent_bytes) = app.sent;
+    let (received_lines, received_bytes) = app.received;
     lines.push(kv("chat out", format!("{sent_lines} lines, {sent_bytes} B"), theme));
     lines.push(kv("chat in", format!("{received_lines} lines, {received_bytes} B"), theme));
-    lines.push(kv("key upd.", app.panel().key_updates().to_string(), theme));
+    lines.push(kv("key upd.", app.panel().key_updates.to_string(), theme));
     lines
 }
 

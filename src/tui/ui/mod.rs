@@ -40,7 +40,7 @@ pub struct Theme {
 impl Theme {
     /// The theme for `app` (NO_COLOR honoured).
     pub fn of(app: &App) -> Self {
-        Self { color: app.color() }
+        Self { color: app.color }
     }
 
     /// `color` as foreground, or plain text without colour.
@@ -133,7 +133,7 @@ impl Widget for &App {
         let areas = Areas::of(self, area);
         ChatPane { app: self }.render(areas.chat, buf);
         if let Some(panel) = areas.panel {
-            match self.side() {
+            match &self.side {
                 Side::Handshake => HandshakePanel::new(self).render(panel, buf),
                 Side::Members => MembersPanel::new(self).render(panel, buf),
                 Side::Schedule => schedule::SchedulePanel::new(self).render(panel, buf),
@@ -143,12 +143,16 @@ impl Widget for &App {
         }
         InputLine { app: self }.render(areas.input, buf);
         StatusBar { app: self }.render(areas.status, buf);
+        if let Some(dialog) = &self.dialog {
+            dialog.render(area, buf);
+        }
     }
 }
 
 /// Where the terminal cursor goes: on the input line when it has focus.
 pub fn cursor_position(app: &App, area: Rect) -> Option<Position> {
-    if app.focus() != Focus::Input {
+    // The dialog, while open, takes the keys: no cursor then.
+    if app.focus != Focus::Input || app.dialog.is_some() {
         return None;
     }
     let input = Areas::of(app, area).input;
@@ -173,20 +177,20 @@ impl Widget for ChatPane<'_> {
             return;
         }
         let theme = Theme::of(self.app);
-        let log = self.app.log();
-        let entries = log.entries();
+        let log = &self.app.log;
+        let entries = &log.entries;
         let height = usize::from(area.height);
         let width = usize::from(area.width);
         // Walk back from the view's bottom entry until the pane is full: only
         // what is visible is wrapped.
-        let newest = entries.len().saturating_sub(1 + log.scroll());
+        let newest = entries.len().saturating_sub(1 + log.scroll);
         let mut lines: Vec<Line<'_>> = Vec::new();
         let mut blocks: Vec<Vec<Line<'_>>> = Vec::new();
         let mut filled = 0;
         for index in (0..=newest).rev() {
             let Some(entry) = entries.get(index) else { break };
             let mut block =
-                entry_lines(entry, width, theme, self.app.clock(), self.app.picked() == Some(index));
+                entry_lines(entry, width, theme, self.app.clock, self.app.picked() == Some(index));
             if log.read_marker() == Some(index) {
                 // weechat's read marker: what came after the user left.
                 let rule = format!("{:─^width$}", " new since you left ");
@@ -205,8 +209,8 @@ impl Widget for ChatPane<'_> {
         for (line, y) in lines.iter().skip(skip).zip(area.top()..area.bottom()) {
             buf.set_line(area.x, y, line, area.width);
         }
-        if log.scroll() > 0 {
-            let note = format!(" ↓ {} new · End for live ", log.unread());
+        if log.scroll > 0 {
+            let note = format!(" ↓ {} new · End for live ", log.unread);
             let note_width = u16::try_from(note.width()).unwrap_or(u16::MAX).min(area.width);
             let style = if theme.color {
                 Style::new().fg(Color::Black).bg(Color::Yellow)
@@ -356,12 +360,12 @@ fn finish<'a>(
 /// bare view (Alt-L) prints for the terminal to wrap by itself.
 pub fn plain_lines(app: &App, count: usize) -> Vec<String> {
     let theme = Theme { color: false };
-    let entries = app.log().entries();
+    let entries = app.log.entries();
     let start = entries.len().saturating_sub(count);
     entries
         .range(start..)
         .map(|entry| {
-            let lines = entry_lines(entry, usize::MAX / 4, theme, app.clock(), false);
+            let lines = entry_lines(entry, usize::MAX / 4, theme, app.clock, false);
             let text: String =
                 lines.iter().flat_map(|line| line.spans.iter().map(|span| span.content.as_ref())).collect();
             crate::present::escape::printable(&text).into_owned()
@@ -429,10 +433,10 @@ const PROMPT: &str = "› ";
 /// Which part of the input to show in `width` columns so the cursor is
 /// visible: (first byte shown, cursor column).
 fn input_window(app: &App, width: u16) -> (usize, u16) {
-    let input = app.input();
-    let text = input.text();
+    let input = &app.input;
+    let text = &input.text;
     let room = usize::from(width).saturating_sub(PROMPT.width() + 1).max(1);
-    let before = text.get(..input.cursor()).unwrap_or_default();
+    let before = text.get(..input.cursor).unwrap_or_default();
     // Drop characters from the left until the cursor fits.
     let mut start = 0;
     let mut shown = before.width();
@@ -454,13 +458,13 @@ struct InputLine<'a> {
 impl Widget for InputLine<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let theme = Theme::of(self.app);
-        let prompt_style = match self.app.focus() {
+        let prompt_style = match self.app.focus {
             Focus::Input => theme.fg(Color::Cyan).add_modifier(Modifier::BOLD),
             Focus::Panel | Focus::Messages => theme.dim(),
         };
         let (start, _) = input_window(self.app, area.width);
-        let text = self.app.input().text().get(start..).unwrap_or_default();
-        let line = if text.is_empty() && self.app.focus() == Focus::Input {
+        let text = self.app.input.text().get(start..).unwrap_or_default();
+        let line = if text.is_empty() && self.app.focus == Focus::Input {
             Line::from(vec![
                 Span::styled(PROMPT, prompt_style),
                 Span::styled("type a message · /help", theme.dim()),
@@ -490,13 +494,13 @@ impl Widget for StatusBar<'_> {
         buf.set_style(area, bar);
         let app = self.app;
         let mut parts = vec![
-            format!(" {}", if app.peer().is_empty() { "tlschat" } else { app.peer() }),
-            app.state().to_owned(),
+            format!(" {}", if app.peer.is_empty() { "tlschat" } else { &app.peer }),
+            app.state.to_owned(),
         ];
         if let Some(key) = app.room_key() {
             // The host's own room, whoever connected last.
             parts.push(format!("safety {key}"));
-        } else if let crate::tui::app::Outcome::Done(summary) = app.panel().outcome() {
+        } else if let crate::tui::app::Outcome::Done(summary) = &app.panel().outcome {
             // The key's safety number before the suite: on a narrow
             // terminal it is the part that must not be cut off.
             if let Some(cert) = &summary.peer {
@@ -504,8 +508,8 @@ impl Widget for StatusBar<'_> {
             }
             parts.push(summary.suite.to_string());
         }
-        if app.log().unread() > 0 {
-            parts.push(format!("{} unread", app.log().unread()));
+        if app.log.unread() > 0 {
+            parts.push(format!("{} unread", app.log.unread()));
         }
         if app.e2e_room() {
             parts.push("\u{1f512} end to end room: the relay cannot read it".to_owned());

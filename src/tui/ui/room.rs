@@ -16,7 +16,7 @@ use crate::chat::message::layout;
 use crate::chat::{AuthorCheck, Received, Standing, Verdict, printable};
 use crate::present::report;
 use crate::tls::Fingerprint;
-use crate::tui::app::App;
+use crate::tui::app::{App, Mode};
 
 /// The members of the room, as this member last heard.
 pub struct MembersPanel<'a> {
@@ -33,10 +33,10 @@ impl<'a> MembersPanel<'a> {
 impl Widget for MembersPanel<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let theme = Theme::of(self.app);
-        if self.app.is_server() {
+        if self.app.is_room() {
             return ConnsList { app: self.app }.render(area, buf);
         }
-        let members = self.app.members();
+        let members = &self.app.members;
         let block = Block::bordered().border_style(theme.dim()).title(Span::styled(
             format!(" Members {}, as the relay lists them · F3 ", members.len()),
             theme.heading(),
@@ -77,21 +77,22 @@ impl Widget for ConnsList<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let theme = Theme::of(self.app);
         let app = self.app;
-        let focused = app.focus() == crate::tui::app::Focus::Panel;
-        let title = format!(" Members {} · Enter follows one ", app.members().len().saturating_sub(1));
+        let focused = app.focus == crate::tui::app::Focus::Panel;
+        let title = format!(" Members {} · Enter follows one ", app.members.len().saturating_sub(1));
         let block = Block::bordered()
             .border_style(if focused { theme.fg(Color::Cyan) } else { theme.dim() })
             .title(Span::styled(title, theme.heading()));
         let inner = block.inner(area);
         block.render(area, buf);
+        let Mode::Room { conns, pinned, row: picked, .. } = &app.mode else { return };
         let row = |i: usize, text: String, style| {
-            let cursor = if focused && app.conn_row() == i { "\u{25b6} " } else { "  " };
+            let cursor = if focused && *picked == i { "\u{25b6} " } else { "  " };
             Line::from(vec![Span::raw(cursor), Span::styled(text, style)])
         };
-        let newest = if app.pinned().is_none() { "(followed) " } else { "" };
+        let newest = if pinned.is_none() { "(followed) " } else { "" };
         let mut lines = vec![row(0, format!("{newest}the newest handshake"), theme.dim())];
-        for (i, c) in app.conns().iter().enumerate() {
-            let followed = if app.pinned() == Some(c.peer) { "(followed) " } else { "" };
+        for (i, c) in conns.iter().enumerate() {
+            let followed = if *pinned == Some(c.peer) { "(followed) " } else { "" };
             let ended = if c.open { "" } else { " (left)" };
             let style = if c.label.ends_with('\u{2713}') { theme.name(&c.label) } else { theme.dim() };
             lines.push(row(i + 1, format!("{followed}{} {}{ended}", printable(&c.label), c.peer), style));

@@ -40,9 +40,9 @@ impl<'a> SchedulePanel<'a> {
 impl Widget for SchedulePanel<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let theme = Theme::of(self.app);
-        let focused = self.app.focus() == Focus::Panel;
+        let focused = self.app.focus == Focus::Panel;
         let mut title = vec![Span::styled(" Key schedule ", theme.heading())];
-        if self.app.secrets_shown() {
+        if self.app.secrets_shown {
             title.push(banner(theme));
         }
         let block = Block::bordered()
@@ -55,7 +55,7 @@ impl Widget for SchedulePanel<'_> {
             return;
         }
         let lines = lines(self.app, usize::from(inner.width), theme);
-        let scroll = self.app.panel().schedule_scroll();
+        let scroll = self.app.panel().schedule_scroll;
         Paragraph::new(lines).wrap(Wrap { trim: false }).scroll((scroll, 0)).render(inner, buf);
     }
 }
@@ -67,7 +67,7 @@ pub fn lines<'a>(app: &App, width: usize, theme: Theme) -> Vec<Line<'a>> {
         return vec![Line::styled("waiting for a connection…", theme.dim())];
     }
     let mut lines = Vec::new();
-    if app.secrets_shown() {
+    if app.secrets_shown {
         lines.push(Line::styled(
             "--reveal: this session's secrets are shown, each with a command that recomputes it.",
             theme.bad(),
@@ -79,7 +79,7 @@ pub fn lines<'a>(app: &App, width: usize, theme: Theme) -> Vec<Line<'a>> {
         ));
     }
     lines.push(Line::styled("Up/Down PgUp/PgDn scroll (Tab to focus) · F4 back", theme.dim()));
-    for row in panel.schedule().rows() {
+    for row in panel.schedule.rows() {
         lines.push(Line::raw(""));
         row_lines(&row, width, theme, &mut lines);
     }

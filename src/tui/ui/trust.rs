@@ -19,74 +19,30 @@
 //! └─────────────────────────────────────────────────────┘
 //! ```
 //!
-//! Only `y` trusts; `n`, Esc and Ctrl-C refuse; other keys do nothing, so a
-//! line typed in a hurry cannot say yes by accident.
+//! The dialog's state, and what each key does to it, are the model's
+//! ([`crate::tui::app::FirstContact`]); this draws it.
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Widget, Wrap};
 
-use crate::store::pins::Question;
+use crate::tui::app::FirstContact;
 
 /// The dialog's width when the terminal allows it.
 const WIDTH: u16 = 60;
 
-/// A first-contact question on screen.
-#[derive(Debug)]
-pub struct TrustDialog {
-    question: Question,
+/// Where the dialog goes in `area`: centred, as wide as allowed.
+pub fn area(area: Rect) -> Rect {
+    let width = WIDTH.min(area.width);
+    let height = 13.min(area.height);
+    Rect { x: area.x + (area.width - width) / 2, y: area.y + (area.height - height) / 2, width, height }
 }
 
-impl TrustDialog {
-    /// Shows `question`.
-    pub fn new(question: Question) -> Self {
-        Self { question }
-    }
-
-    /// The decision a key press makes, if any: `Some(true)` to trust.
-    pub fn decision(key: &KeyEvent) -> Option<bool> {
-        match key.code {
-            KeyCode::Char('y' | 'Y') if key.modifiers.difference(KeyModifiers::SHIFT).is_empty() => {
-                Some(true)
-            }
-            KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => Some(false),
-            KeyCode::Char('n' | 'N') | KeyCode::Esc => Some(false),
-            _ => None,
-        }
-    }
-
-    /// Answers the question and closes the dialog; returns a line for the
-    /// chat pane saying what was decided.
-    pub fn answer(self, trusted: bool) -> String {
-        let Question { room, fingerprint, answer } = self.question;
-        if trusted {
-            answer.trust();
-            format!("trusted {room}: its key {} is pinned", fingerprint.short())
-        } else {
-            answer.refuse();
-            format!("did not trust {room}: disconnecting, nothing was sent")
-        }
-    }
-
-    /// Whether the connection stopped waiting (it ended meanwhile).
-    pub fn is_stale(&self) -> bool {
-        self.question.answer.is_stale()
-    }
-
-    /// Where the dialog goes in `area`: centred, as wide as allowed.
-    pub fn area(area: Rect) -> Rect {
-        let width = WIDTH.min(area.width);
-        let height = 13.min(area.height);
-        Rect { x: area.x + (area.width - width) / 2, y: area.y + (area.height - height) / 2, width, height }
-    }
-}
-
-impl Widget for &TrustDialog {
+impl Widget for &FirstContact {
     fn render(self, area: Rect, buf: &mut Buffer) {
-        let area = TrustDialog::area(area);
+        let area = self::area(area);
         Clear.render(area, buf);
         let bold = Style::new().add_modifier(Modifier::BOLD);
         let q = &self.question;
@@ -123,12 +79,12 @@ impl Widget for &TrustDialog {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::pins::Question;
     use crate::tls::Fingerprint;
-    use tokio::sync::oneshot;
 
-    fn ask() -> (TrustDialog, oneshot::Receiver<bool>) {
-        let (question, rx) = Question::new("localhost:8443".into(), Fingerprint([0xab; 32]));
-        (TrustDialog::new(question), rx)
+    fn ask() -> FirstContact {
+        let (question, _rx) = Question::new("localhost:8443".into(), Fingerprint([0xab; 32]));
+        FirstContact::new(question)
     }
 
     fn text(buf: &Buffer) -> String {
@@ -141,7 +97,7 @@ mod tests {
 
     #[test]
     fn the_dialog_shows_the_room_the_safety_number_and_the_whole_fingerprint() {
-        let (dialog, _rx) = ask();
+        let dialog = ask();
         let mut buf = Buffer::empty(Rect::new(0, 0, 80, 24));
         (&dialog).render(buf.area, &mut buf);
         let shown = text(&buf);
@@ -155,41 +111,10 @@ mod tests {
     }
 
     #[test]
-    fn only_y_trusts_and_n_esc_or_ctrl_c_refuse() {
-        let key = |code, modifiers| KeyEvent::new(code, modifiers);
-        assert_eq!(TrustDialog::decision(&key(KeyCode::Char('y'), KeyModifiers::NONE)), Some(true));
-        assert_eq!(TrustDialog::decision(&key(KeyCode::Char('Y'), KeyModifiers::SHIFT)), Some(true));
-        assert_eq!(TrustDialog::decision(&key(KeyCode::Char('y'), KeyModifiers::CONTROL)), None);
-        assert_eq!(TrustDialog::decision(&key(KeyCode::Char('n'), KeyModifiers::NONE)), Some(false));
-        assert_eq!(TrustDialog::decision(&key(KeyCode::Esc, KeyModifiers::NONE)), Some(false));
-        assert_eq!(TrustDialog::decision(&key(KeyCode::Char('c'), KeyModifiers::CONTROL)), Some(false));
-        for other in [KeyCode::Enter, KeyCode::Char('x'), KeyCode::Char(' ')] {
-            assert_eq!(TrustDialog::decision(&key(other, KeyModifiers::NONE)), None, "{other:?}");
-        }
-    }
-
-    #[test]
-    fn answering_sends_the_decision_to_the_connection() {
-        let (dialog, mut rx) = ask();
-        assert!(!dialog.is_stale());
-        let note = dialog.answer(true);
-        assert!(note.contains("pinned"), "{note}");
-        assert_eq!(rx.try_recv(), Ok(true));
-
-        let (dialog, mut rx) = ask();
-        dialog.answer(false);
-        assert_eq!(rx.try_recv(), Ok(false));
-
-        let (dialog, rx) = ask();
-        drop(rx);
-        assert!(dialog.is_stale());
-    }
-
-    #[test]
     fn a_tiny_terminal_still_gets_a_dialog_inside_it() {
-        let (dialog, _rx) = ask();
+        let dialog = ask();
         let mut buf = Buffer::empty(Rect::new(0, 0, 20, 5));
         (&dialog).render(buf.area, &mut buf);
-        assert_eq!(TrustDialog::area(buf.area), buf.area);
+        assert_eq!(area(buf.area), buf.area);
     }
 }

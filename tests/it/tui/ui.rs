@@ -16,9 +16,10 @@ use ratatui::layout::Rect;
 use ratatui::style::Color;
 use ratatui::widgets::Widget;
 use tlschat::chat::{ChatEvent, Frame, Kind, MemberInfo, RefusalCode, Standing};
+use tlschat::net::Intent;
 use tlschat::net::{Closer, NetEvent};
 use tlschat::tls::{self, Event};
-use tlschat::tui::app::{Action, App, Focus, Msg, Now, Outcome, Said};
+use tlschat::tui::app::{App, Focus, Local, Msg, Now, Outcome};
 use tlschat::tui::ui;
 
 /// The server's address as the client sees it.
@@ -225,8 +226,8 @@ fn the_chat_pane_wraps_cjk_and_emoji_by_display_width_and_styles_notices_apart()
     typed(&mut app, "ça va? 中文 ok", now);
     let update = app.update(key(KeyCode::Enter), now);
     assert_eq!(
-        update.action,
-        Some(Action::Say { kind: Kind::Text, text: "ça va? 中文 ok".into(), to: None })
+        update.intents,
+        vec![Intent::Say { kind: Kind::Text, text: "ça va? 中文 ok".into(), to: None }]
     );
     let _ = app.update(Msg::Net(NetEvent::Closed { peer: server(), by: Closer::Peer }), now);
     // Narrow chat pane: 72 columns, 42 for chat beside the panel.
@@ -361,8 +362,8 @@ fn the_input_line_edits_by_character_and_word_and_remembers_history() {
     typed(&mut app, "!", now);
     assert_eq!(app.input().text(), "éllo wörd !");
     assert_eq!(
-        app.update(key(KeyCode::Enter), now).action,
-        Some(Action::Say { kind: Kind::Text, text: "éllo wörd !".into(), to: None })
+        app.update(key(KeyCode::Enter), now).intents,
+        vec![Intent::Say { kind: Kind::Text, text: "éllo wörd !".into(), to: None }]
     );
     typed(&mut app, "second", now);
     let _ = app.update(key(KeyCode::Enter), now);
@@ -385,23 +386,53 @@ fn quit_and_ctrl_c_ask_to_close_and_a_bare_exit_is_a_message() {
     let mut app = client_app(now);
     typed(&mut app, "exit", now);
     assert_eq!(
-        app.update(key(KeyCode::Enter), now).action,
-        Some(Action::Say { kind: Kind::Text, text: "exit".into(), to: None })
+        app.update(key(KeyCode::Enter), now).intents,
+        vec![Intent::Say { kind: Kind::Text, text: "exit".into(), to: None }]
     );
     assert!(!app.quitting());
     for how in ["/quit", "/exit"] {
         let now = t0();
         let mut app = client_app(now);
         typed(&mut app, how, now);
-        assert_eq!(app.update(key(KeyCode::Enter), now).action, Some(Action::Quit), "{how}");
+        assert_eq!(app.update(key(KeyCode::Enter), now).intents, vec![Intent::Close], "{how}");
         assert!(app.quitting());
     }
     let mut app = client_app(t0());
-    assert_eq!(app.update(ctrl('c'), t0()).action, Some(Action::Quit));
+    assert_eq!(app.update(ctrl('c'), t0()).intents, vec![Intent::Close]);
     typed(&mut app, "/rekey", t0());
-    assert_eq!(app.update(key(KeyCode::Enter), t0()).action, Some(Action::Rekey));
+    assert_eq!(app.update(key(KeyCode::Enter), t0()).intents, vec![Intent::KeyUpdate { request_peer: true }]);
     typed(&mut app, "/nonsense", t0());
-    assert_eq!(app.update(key(KeyCode::Enter), t0()).action, None, "unknown commands are not sent");
+    assert_eq!(app.update(key(KeyCode::Enter), t0()).intents, vec![], "unknown commands are not sent");
+}
+
+#[test]
+fn a_host_and_a_member_each_refuse_the_others_commands_and_send_their_own() {
+    let now = t0();
+    let mut host = App::new(true);
+    let _ = host
+        .update(Msg::Started { peer: "127.0.0.1:8443".into(), state: "listening".into(), server: true }, now);
+    let mut member = client_app(now);
+    let run = |app: &mut App, line: &str| {
+        let before = app.log().entries().len();
+        typed(app, line, now);
+        let intents = app.update(key(KeyCode::Enter), now).intents;
+        (intents, notices_after(app, before))
+    };
+    let (intents, said) = run(&mut host, "/tamper flip");
+    assert_eq!(intents, vec![]);
+    assert_eq!(said, ["/tamper is for clients: run it in tlschat demo or tlschat connect --lab"]);
+    let (intents, said) = run(&mut member, "/kick bob");
+    assert_eq!(intents, vec![]);
+    assert_eq!(said, ["/kick, /ban and /invite are the host's: run them in tlschat listen"]);
+    let (intents, _) = run(&mut host, "/ban bob");
+    assert_eq!(intents, vec![Intent::Remove { name: "bob".into(), ban: true }]);
+    let (intents, _) = run(&mut member, "/ignore bob");
+    assert_eq!(intents, vec![Intent::Ignore { name: "bob".into() }]);
+    // /who and /quit are everyone's.
+    for app in [&mut host, &mut member] {
+        assert_eq!(run(app, "/who").0, vec![Intent::Who]);
+        assert_eq!(run(app, "/quit").0, vec![Intent::Close]);
+    }
 }
 
 #[test]
@@ -479,7 +510,7 @@ fn the_step_delay_reveals_one_message_per_delay_with_the_times_they_arrived() {
     assert_eq!(app.panel().steps().len(), 1, "only the first message is shown at once");
     let mut now = arrived;
     let mut shown = vec![1];
-    while let Some(due) = app.next_reveal() {
+    while let Some(due) = app.next_delayed() {
         assert!(shown.len() < 20, "the reveal never ends");
         let wait = due.saturating_duration_since(now.instant);
         assert!(wait <= delay, "{wait:?}");
@@ -519,10 +550,10 @@ fn a_held_flight_shows_in_the_panel_and_space_releases_it() {
     let text = screen(&mut app, 100, 24);
     assert!(text.contains("flight held: Space sends it"), "{text}");
     insta::assert_snapshot!(text);
-    assert_eq!(app.update(key(KeyCode::Char(' ')), now).action, Some(Action::Release));
+    assert_eq!(app.update(key(KeyCode::Char(' ')), now).local, Some(Local::Release));
     assert!(!app.held());
     assert_eq!(app.input().text(), "", "the Space that released the flight is not typed");
-    assert_eq!(app.update(key(KeyCode::Char(' ')), now).action, None, "nothing is held any more");
+    assert_eq!(app.update(key(KeyCode::Char(' ')), now).local, None, "nothing is held any more");
     assert_eq!(app.input().text(), " ");
 }
 
@@ -1026,10 +1057,10 @@ fn a_paste_of_several_lines_is_said_line_by_line_in_order_and_empty_lines_are_sk
     typed(&mut app, "first: ", now);
     // Terminals send pasted newlines as CR, LF or both.
     let update = app.update(Msg::Paste("one\r\ntwo\r\rthree\n/quit\n".into()), now);
-    let said = |text: &str| Said { kind: Kind::Text, text: text.into(), to: None };
+    let said = |text: &str| Intent::Say { kind: Kind::Text, text: text.into(), to: None };
     assert_eq!(
-        update.action,
-        Some(Action::SayAll(vec![said("first: one"), said("two"), said("three"), said("/quit")])),
+        update.intents,
+        vec![said("first: one"), said("two"), said("three"), said("/quit")],
         "a pasted command is text"
     );
     assert_eq!(app.input().text(), "", "the input is empty after the paste");
@@ -1039,15 +1070,15 @@ fn a_paste_of_several_lines_is_said_line_by_line_in_order_and_empty_lines_are_sk
     // After /msg NAME, every line goes to NAME; after /me, every line is an action.
     typed(&mut app, "/msg bob ", now);
     let update = app.update(Msg::Paste("a\nb".into()), now);
-    let private = |text: &str| Said { kind: Kind::Private, text: text.into(), to: Some("bob".into()) };
-    assert_eq!(update.action, Some(Action::SayAll(vec![private("a"), private("b")])));
+    let private = |text: &str| Intent::Say { kind: Kind::Private, text: text.into(), to: Some("bob".into()) };
+    assert_eq!(update.intents, vec![private("a"), private("b")]);
     typed(&mut app, "/me ", now);
     let update = app.update(Msg::Paste("waves\nsmiles".into()), now);
-    let action = |text: &str| Said { kind: Kind::Action, text: text.into(), to: None };
-    assert_eq!(update.action, Some(Action::SayAll(vec![action("waves"), action("smiles")])));
+    let action = |text: &str| Intent::Say { kind: Kind::Action, text: text.into(), to: None };
+    assert_eq!(update.intents, vec![action("waves"), action("smiles")]);
     // After another command, nothing is sent and the input stays.
     typed(&mut app, "/who ", now);
-    assert_eq!(app.update(Msg::Paste("x\ny".into()), now).action, None);
+    assert_eq!(app.update(Msg::Paste("x\ny".into()), now).intents, vec![]);
     assert_eq!(app.input().text(), "/who ");
 }
 
@@ -1058,19 +1089,29 @@ fn a_line_over_the_limit_is_said_in_pieces_cut_at_character_boundaries() {
     // One byte, then two-byte characters: 4096 falls inside one of them.
     let long = format!("a{}", "é".repeat(5000));
     let _ = app.update(Msg::Paste(long.clone()), now);
-    let Some(Action::SayAll(pieces)) = app.update(key(KeyCode::Enter), now).action else {
-        panic!("a long line is said as several messages")
-    };
+    let pieces = said_texts(app.update(key(KeyCode::Enter), now).intents);
     assert_eq!(pieces.len(), 3);
-    assert!(pieces.iter().all(|p| p.text.len() <= tlschat::chat::MAX_TEXT && p.kind == Kind::Text));
-    assert_eq!(pieces.iter().map(|p| p.text.as_str()).collect::<String>(), long, "nothing lost");
+    assert!(pieces.iter().all(|p| p.len() <= tlschat::chat::MAX_TEXT));
+    assert_eq!(pieces.concat(), long, "nothing lost");
     assert_eq!(my_lines(&app).len(), 3, "each piece shows as a line of its own");
     // Words are not cut where a space is near the end.
     let words = "word ".repeat(1000);
     let _ = app.update(Msg::Paste(words.clone()), now);
-    let Some(Action::SayAll(pieces)) = app.update(key(KeyCode::Enter), now).action else { panic!() };
-    assert!(pieces.iter().all(|p| p.text.split(' ').all(|w| w == "word" || w.is_empty())), "{pieces:?}");
-    assert_eq!(pieces.iter().map(|p| p.text.matches("word").count()).sum::<usize>(), 1000);
+    let pieces = said_texts(app.update(key(KeyCode::Enter), now).intents);
+    assert!(pieces.iter().all(|p| p.split(' ').all(|w| w == "word" || w.is_empty())), "{pieces:?}");
+    assert_eq!(pieces.iter().map(|p| p.matches("word").count()).sum::<usize>(), 1000);
+}
+
+/// The texts of `intents`, each a line of text said; panics on any other.
+fn said_texts(intents: Vec<Intent>) -> Vec<String> {
+    assert!(intents.len() > 1, "a long line is said as several messages: {intents:?}");
+    intents
+        .into_iter()
+        .map(|intent| match intent {
+            Intent::Say { kind: Kind::Text, text, to: None } => text,
+            other => panic!("not a line of text: {other:?}"),
+        })
+        .collect()
 }
 
 #[test]
@@ -1120,13 +1161,13 @@ fn msg_alone_gives_its_usage_names_is_who_clear_empties_and_nick_explains() {
     ] {
         let before = app.log().entries().len();
         typed(&mut app, line, now);
-        assert_eq!(app.update(key(KeyCode::Enter), now).action, None, "{line}");
+        assert_eq!(app.update(key(KeyCode::Enter), now).intents, vec![], "{line}");
         let said = notices_after(&app, before);
         assert!(said.iter().any(|n| n.contains(says)), "{line}: {said:?}");
         assert!(!said.iter().any(|n| n.contains("unknown command")), "{line}: {said:?}");
     }
     typed(&mut app, "/names", now);
-    assert_eq!(app.update(key(KeyCode::Enter), now).action, Some(Action::Who));
+    assert_eq!(app.update(key(KeyCode::Enter), now).intents, vec![Intent::Who]);
     assert!(app.log().entries().len() > 3);
     typed(&mut app, "/clear", now);
     let _ = app.update(key(KeyCode::Enter), now);
