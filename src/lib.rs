@@ -8,16 +8,50 @@
 //! ```text
 //!  cmd (listen, connect, demo, id, trust)   wiring per command
 //!         |
-//!  app, ui, tui (ratatui)    renders state, turns keys into intents
+//!  tui: app (model), ui (view), terminal    keys -> App::update -> Intents
 //!         ^  NetEvent            | Intent         (tokio mpsc, bounded)
 //!         |                      v
-//!  net (tokio)               sockets, tasks, timers, caps; drives tls and chat
+//!  net (tokio)               sockets, one task per connection, the relay's task
 //!         ^                      |
 //!  chat (sans-IO)            frames on ALPN tlschat/1, signed messages, the
-//!                            room's fan-out decisions, the member's checks
+//!                            relay's ordering, the member's checks, MLS
 //!         ^                      |
 //!  tls (sans-IO engine)      bytes in -> bytes out + events; no tokio, no
 //!                            clock, no OS randomness (all injected)
+//! ```
+//!
+//! # The path of a line, both ways
+//!
+//! From an author's key press to the relay:
+//!
+//! ```text
+//!  key press -> tui::app::App::update -> Update { intents: [Intent::Say] }
+//!    -> (first contact: store::pins::gate holds it until the key is trusted)
+//!    -> net::session (the client's task): chat::Member::say signs it,
+//!       chat::Frame::Post, tls::Connection seals a record -> socket
+//! ```
+//!
+//! Through the relay (`tlschat listen`):
+//!
+//! ```text
+//!  socket -> net::session (the seat's task): tls opens the record,
+//!    chat::FrameBuffer cuts the frame, chat::relay::Inbound::check checks
+//!    the signature (the proof, chat::message::Verified)
+//!    -> net::relay (the room's task, which only orders): chat::Relay::frame
+//!       numbers it (room_seq) and decides who gets it (relay::Decision)
+//!    -> each reader's seat task: one record per batch -> socket
+//! ```
+//!
+//! From the socket to a reader's screen:
+//!
+//! ```text
+//!  socket -> net::session: tls opens the record, chat::FrameBuffer,
+//!    chat::Member checks signature, chain, time and name binding
+//!    -> NetEvent::Chat on the channel
+//!    -> (first contact: the trust gate; the TUI: present::logfile's tee,
+//!       which hands the log's words to a thread of its own)
+//!    -> tui::terminal's loop -> App::update -> tui::ui draws the frame
+//!       (headless: present::report::words prints the lines or the JSON)
 //! ```
 //!
 //! # Layout

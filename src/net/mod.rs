@@ -17,6 +17,10 @@
 //! - `relay.rs`: the room's task, which only orders; `host.rs`: the room's
 //!   host as a seat with its own task; `screen.rs`: the operator's events
 //!   from the room, sent without waiting;
+//! - `cluster.rs`: a relay of a room shared by several relays over NATS
+//!   JetStream;
+//! - `limits.rs`: the room's caps on connections, per address and in all;
+//!   `backoff.rs`: a dropped client's waits before it connects again;
 //! - `text.rs`: received bytes as printable lines, and the HTTP status page.
 //!
 //! # Failures stay where they happen
