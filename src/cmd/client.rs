@@ -65,16 +65,7 @@ pub(super) async fn run(
                         // Another key than the room's: not trusted, whatever the plan.
                         forward(tx.as_ref(), Intent::Close, &events).await;
                     }
-                    let (event, report) = match lab.as_mut() {
-                        Some(lab) => lab.shown(event),
-                        None => (event, None),
-                    };
-                    if let Some(reveal) = reveal.as_mut() {
-                        reveal.see(&event);
-                    }
-                    let _ = events.send(event).await;
-                    away.say_back(&events).await;
-                    if let Some(report) = report {
+                    if let Some(report) = show(event, lab.as_mut(), reveal.as_mut(), &mut away, &events).await {
                         let _ = events.send(report).await;
                     }
                 }
@@ -106,15 +97,7 @@ pub(super) async fn run(
             if watched(lab.as_ref()) {
                 away.watch(&event);
             }
-            let (event, _) = match lab.as_mut() {
-                Some(lab) => lab.shown(event),
-                None => (event, None),
-            };
-            if let Some(reveal) = reveal.as_mut() {
-                reveal.see(&event);
-            }
-            let _ = events.send(event).await;
-            away.say_back(&events).await;
+            show(event, lab.as_mut(), reveal.as_mut(), &mut away, &events).await;
         }
         if let Some(changed) = away.changed_key.take() {
             return Err(changed);
@@ -138,6 +121,28 @@ pub(super) async fn run(
             Err(e) => return Err(e),
         }
     }
+}
+
+/// Shows the user one event of the connection, as the lab (if any) tells
+/// it, feeding the key schedule's commands on the way; returns the lab's
+/// report on it, when the event ends a case.
+async fn show(
+    event: NetEvent,
+    lab: Option<&mut Lab>,
+    reveal: Option<&mut RevealCommands>,
+    away: &mut Away,
+    events: &mpsc::Sender<NetEvent>,
+) -> Option<NetEvent> {
+    let (event, report) = match lab {
+        Some(lab) => lab.shown(event),
+        None => (event, None),
+    };
+    if let Some(reveal) = reveal {
+        reveal.see(&event);
+    }
+    let _ = events.send(event).await;
+    away.say_back(events).await;
+    report
 }
 
 /// Whether the room's key is watched on this connection: not while a lab

@@ -303,13 +303,18 @@ pub async fn run(opts: Options, out: Presentation) -> Result<(), Error> {
         });
     }
 
+    // One listener for the whole loop: a Ctrl-C that arrives while an event
+    // is being printed is still heard (a listener made anew each turn would
+    // miss it).
+    let interrupt = tokio::signal::ctrl_c();
+    tokio::pin!(interrupt);
     loop {
         tokio::select! {
             event = event_rx.recv() => match event {
                 Some(event) => out.print(&event, Audience::Room),
                 None => break,
             },
-            _ = tokio::signal::ctrl_c() => {
+            _ = &mut interrupt => {
                 out.info("closing the room");
                 let _ = shutdown_tx.send(true);
                 if !opts.echo {
