@@ -810,9 +810,7 @@ mod tests {
     fn deliver(room_seq: u64, flags: u8, author: &str, key: &crate::tls::Ed25519Key) -> Vec<u8> {
         use crate::chat::message::tests::fields;
         let signed = fields(key, "meet me at noon").sign(key).unwrap();
-        Frame::Deliver { room_seq, flags, author: author.into(), signed }
-            .encode()
-            .expect("a small frame fits")
+        Frame::Deliver { room_seq, flags, author: author.into(), signed }.encode().expect("a small frame fits")
     }
 
     #[test]
