@@ -308,8 +308,8 @@ impl Schedule {
             row.proof = Some(proof(extract_command(&zero, &zero), &v));
         }
         rows.push(row);
-        let early_derived =
-            early.map(|e| *key_schedule::derive_secret(&e, "derived", &empty_hash()).expose());
+        let early_derived = early
+            .map(|e| *key_schedule::derive_secret(&e, key_schedule::Label::Derived, &empty_hash()).expose());
         rows.push(derived_row(
             early.as_ref(),
             early_derived.as_ref(),
@@ -330,7 +330,8 @@ impl Schedule {
         for kind in [SecretKind::ClientHandshakeTraffic, SecretKind::ServerHandshakeTraffic] {
             self.traffic_rows(&mut rows, kind, hs.as_ref(), self.hello_hash, "ClientHello..ServerHello");
         }
-        let hs_derived = hs.map(|h| *key_schedule::derive_secret(&h, "derived", &empty_hash()).expose());
+        let hs_derived = hs
+            .map(|h| *key_schedule::derive_secret(&h, key_schedule::Label::Derived, &empty_hash()).expose());
         rows.push(derived_row(
             hs.as_ref(),
             hs_derived.as_ref(),
