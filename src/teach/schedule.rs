@@ -22,6 +22,7 @@ use std::fmt::Write as _;
 
 use zeroize::Zeroizing;
 
+use crate::tls::codec::{self, LenPrefix, TooLong};
 use crate::tls::crypto::{self, HASH_LEN};
 use crate::tls::key_schedule::{self, SecretKind};
 use crate::tls::{CipherSuite, Direction, HandshakeStep, Revealed, RevealedRecord, SecretBytes, Step};
@@ -308,8 +309,8 @@ impl Schedule {
             row.proof = Some(proof(extract_command(&zero, &zero), &v));
         }
         rows.push(row);
-        let early_derived =
-            early.map(|e| *key_schedule::derive_secret(&e, "derived", &empty_hash()).expose());
+        let early_derived = early
+            .map(|e| *key_schedule::derive_secret(&e, key_schedule::Label::Derived, &empty_hash()).expose());
         rows.push(derived_row(
             early.as_ref(),
             early_derived.as_ref(),
@@ -330,7 +331,8 @@ impl Schedule {
         for kind in [SecretKind::ClientHandshakeTraffic, SecretKind::ServerHandshakeTraffic] {
             self.traffic_rows(&mut rows, kind, hs.as_ref(), self.hello_hash, "ClientHello..ServerHello");
         }
-        let hs_derived = hs.map(|h| *key_schedule::derive_secret(&h, "derived", &empty_hash()).expose());
+        let hs_derived = hs
+            .map(|h| *key_schedule::derive_secret(&h, key_schedule::Label::Derived, &empty_hash()).expose());
         rows.push(derived_row(
             hs.as_ref(),
             hs_derived.as_ref(),
@@ -569,16 +571,20 @@ fn unlocks(kind: SecretKind) -> Option<String> {
     })
 }
 
-/// The HkdfLabel of HKDF-Expand-Label (§7.1): length, "tls13 " + label, context.
-pub fn hkdf_label(label: &str, context: &[u8], len: usize) -> Vec<u8> {
+/// The HkdfLabel of HKDF-Expand-Label (§7.1): length, "tls13 " + label,
+/// context. A length over 65,535, a label over 249 bytes or a context over
+/// 255 does not fit its field and is refused.
+pub fn hkdf_label(label: &str, context: &[u8], len: usize) -> Result<Vec<u8>, TooLong> {
+    let length = u16::try_from(len).map_err(|_| TooLong { prefix: LenPrefix::U16, len })?;
     let mut info = Vec::with_capacity(4 + 6 + label.len() + context.len());
-    info.extend_from_slice(&(len as u16).to_be_bytes());
-    info.push((6 + label.len()) as u8);
-    info.extend_from_slice(b"tls13 ");
-    info.extend_from_slice(label.as_bytes());
-    info.push(context.len() as u8);
-    info.extend_from_slice(context);
-    info
+    codec::put_u16(&mut info, length);
+    codec::put_vec(&mut info, LenPrefix::U8, |out| {
+        out.extend_from_slice(b"tls13 ");
+        out.extend_from_slice(label.as_bytes());
+        Ok(())
+    })?;
+    codec::put_bytes(&mut info, LenPrefix::U8, context)?;
+    Ok(info)
 }
 
 fn info_note(label: &str, context: &[u8], len: usize) -> String {
@@ -591,11 +597,14 @@ fn info_note(label: &str, context: &[u8], len: usize) -> String {
 }
 
 fn expand_command(secret: &[u8], label: &str, context: &[u8], len: usize) -> String {
-    format!(
-        "openssl kdf -keylen {len} -kdfopt digest:SHA256 -kdfopt mode:EXPAND_ONLY \\\n  -kdfopt hexkey:{} \\\n  -kdfopt hexinfo:{} HKDF",
-        crypto::hex(secret),
-        crypto::hex(&hkdf_label(label, context, len))
-    )
+    match hkdf_label(label, context, len) {
+        Ok(info) => format!(
+            "openssl kdf -keylen {len} -kdfopt digest:SHA256 -kdfopt mode:EXPAND_ONLY \\\n  -kdfopt hexkey:{} \\\n  -kdfopt hexinfo:{} HKDF",
+            crypto::hex(secret),
+            crypto::hex(&info)
+        ),
+        Err(e) => format!("# no HkdfLabel: {e}"),
+    }
 }
 
 fn extract_command(salt: &[u8], ikm: &[u8]) -> String {
@@ -755,7 +764,25 @@ mod tests {
     #[test]
     fn hkdf_label_is_laid_out_as_section_7_1_says() {
         // RFC 8448 §3: the "key" label of a 16-byte key.
-        assert_eq!(crypto::hex(&hkdf_label("key", b"", 16)), "001009746c733133206b657900");
+        assert_eq!(crypto::hex(&hkdf_label("key", b"", 16).unwrap()), "001009746c733133206b657900");
+    }
+
+    #[test]
+    fn hkdf_label_takes_each_field_to_its_maximum_and_refuses_one_more() {
+        let info = hkdf_label("k", &[7; 255], 16).unwrap();
+        assert_eq!(info[2..4], [7, b't']);
+        assert_eq!(info[10], 255);
+        assert_eq!(info.len(), 2 + 1 + 7 + 1 + 255);
+        assert_eq!(hkdf_label("k", &[7; 256], 16), Err(TooLong { prefix: LenPrefix::U8, len: 256 }));
+
+        let label = "l".repeat(249);
+        assert_eq!(hkdf_label(&label, b"", 16).unwrap()[2], 255);
+        let label = "l".repeat(250);
+        assert_eq!(hkdf_label(&label, b"", 16), Err(TooLong { prefix: LenPrefix::U8, len: 256 }));
+
+        assert_eq!(hkdf_label("key", b"", 65_535).unwrap()[..2], [0xff, 0xff]);
+        assert_eq!(hkdf_label("key", b"", 65_536), Err(TooLong { prefix: LenPrefix::U16, len: 65_536 }));
+        assert!(expand_command(&[1; 32], "key", &[7; 256], 16).starts_with("# no HkdfLabel: "));
     }
 
     #[test]

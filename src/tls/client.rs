@@ -102,7 +102,7 @@ fn share_of(key: &X25519Secret) -> KeyShareEntry {
 
 fn send_hello(core: &mut Core, hello: &ClientHello) -> Result<(), Error> {
     let mut flight = Vec::with_capacity(256);
-    handshake::sent(core, &mut flight, false, |out| hello.encode(out), || describe::client_hello(hello));
+    handshake::sent(core, &mut flight, false, |out| hello.encode(out), || describe::client_hello(hello))?;
     core.write_handshake(&flight)
 }
 
@@ -426,9 +426,9 @@ impl SecondFlight {
                 .as_ref()
                 .filter(|_| cr.signature_algorithms.contains(&SignatureScheme::ED25519))
                 .map(|c| (c.chain.as_slice(), &c.key));
-            handshake::send_certificate(core, &mut flight, &cr.context, cert, false);
+            handshake::send_certificate(core, &mut flight, &cr.context, cert, false)?;
         }
-        handshake::send_finished(core, &mut flight, &client_hs);
+        handshake::send_finished(core, &mut flight, &client_hs)?;
         if core.wrong_finished
             && let Some(last) = flight.last_mut()
         {

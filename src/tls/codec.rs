@@ -179,11 +179,6 @@ pub fn put_u16(out: &mut Vec<u8>, v: u16) {
     out.extend_from_slice(&v.to_be_bytes());
 }
 
-/// Appends a `uint24` (the caller guarantees `v < 2^24`).
-pub fn put_u24(out: &mut Vec<u8>, v: u32) {
-    out.extend_from_slice(&v.to_be_bytes()[1..]);
-}
-
 /// Width of a vector's length prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LenPrefix {
@@ -195,23 +190,75 @@ pub enum LenPrefix {
     U24,
 }
 
+impl LenPrefix {
+    /// How many bytes the prefix takes.
+    fn width(self) -> usize {
+        match self {
+            Self::U8 => 1,
+            Self::U16 => 2,
+            Self::U24 => 3,
+        }
+    }
+
+    /// The longest vector the prefix can declare.
+    pub fn max(self) -> usize {
+        (1 << (8 * self.width())) - 1
+    }
+}
+
+/// A vector longer than its length prefix can declare: the writer refuses it
+/// rather than write a length that wraps. On the engine's side this is a
+/// local failure (an `internal_error`), never something a peer caused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooLong {
+    /// The prefix that could not hold the length.
+    pub prefix: LenPrefix,
+    /// The length that did not fit.
+    pub len: usize,
+}
+
+impl fmt::Display for TooLong {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "a vector of {} bytes does not fit a length prefix of at most {}",
+            self.len,
+            self.prefix.max()
+        )
+    }
+}
+
+impl std::error::Error for TooLong {}
+
 /// Appends a vector: a length prefix of the given width, then what `body` writes.
 ///
 /// The length is patched in after `body` runs, so nested vectors are written
-/// in one pass without intermediate buffers.
-pub fn put_vec(out: &mut Vec<u8>, prefix: LenPrefix, body: impl FnOnce(&mut Vec<u8>)) {
-    let width = match prefix {
-        LenPrefix::U8 => 1,
-        LenPrefix::U16 => 2,
-        LenPrefix::U24 => 3,
-    };
+/// in one pass without intermediate buffers. A body longer than the prefix
+/// allows is refused: `out` is cut back to where it was and the error says
+/// so; no length is ever written from a value that does not fit.
+pub fn put_vec(
+    out: &mut Vec<u8>,
+    prefix: LenPrefix,
+    body: impl FnOnce(&mut Vec<u8>) -> Result<(), TooLong>,
+) -> Result<(), TooLong> {
+    let width = prefix.width();
     let at = out.len();
     out.resize(at + width, 0);
-    body(out);
+    if let Err(e) = body(out) {
+        out.truncate(at);
+        return Err(e);
+    }
     let len = out.len() - at - width;
-    let bytes = (len as u32).to_be_bytes();
-    debug_assert!(len < 1 << (8 * width), "vector longer than its length prefix allows");
-    out[at..at + width].copy_from_slice(&bytes[4 - width..]);
+    match u32::try_from(len) {
+        Ok(n) if len <= prefix.max() => {
+            out[at..at + width].copy_from_slice(&n.to_be_bytes()[4 - width..]);
+            Ok(())
+        }
+        _ => {
+            out.truncate(at);
+            Err(TooLong { prefix, len })
+        }
+    }
 }
 
 /// Appends a vector of `items`, each written by `item`: the one loop for
@@ -220,21 +267,35 @@ pub fn put_items<T>(
     out: &mut Vec<u8>,
     prefix: LenPrefix,
     items: impl IntoIterator<Item = T>,
-    mut item: impl FnMut(&mut Vec<u8>, T),
-) {
-    put_vec(out, prefix, |out| items.into_iter().for_each(|i| item(out, i)));
+    mut item: impl FnMut(&mut Vec<u8>, T) -> Result<(), TooLong>,
+) -> Result<(), TooLong> {
+    put_vec(out, prefix, |out| items.into_iter().try_for_each(|i| item(out, i)))
 }
 
 /// Appends a vector of `uint16` codes (a `CipherSuite`, `NamedGroup`,
 /// `SignatureScheme` or `ProtocolVersion` list), as [`Reader::u16_items`]
 /// reads one.
-pub fn put_u16_items(out: &mut Vec<u8>, prefix: LenPrefix, codes: impl IntoIterator<Item = u16>) {
-    put_items(out, prefix, codes, put_u16);
+pub fn put_u16_items(
+    out: &mut Vec<u8>,
+    prefix: LenPrefix,
+    codes: impl IntoIterator<Item = u16>,
+) -> Result<(), TooLong> {
+    put_items(out, prefix, codes, |out, code| {
+        put_u16(out, code);
+        Ok(())
+    })
 }
 
-/// Appends `bytes` as a vector with the given length prefix.
-pub fn put_bytes(out: &mut Vec<u8>, prefix: LenPrefix, bytes: &[u8]) {
-    put_vec(out, prefix, |out| out.extend_from_slice(bytes));
+/// Appends `bytes` as a vector with the given length prefix; refused, with
+/// nothing written, if they do not fit it.
+pub fn put_bytes(out: &mut Vec<u8>, prefix: LenPrefix, bytes: &[u8]) -> Result<(), TooLong> {
+    if bytes.len() > prefix.max() {
+        return Err(TooLong { prefix, len: bytes.len() });
+    }
+    put_vec(out, prefix, |out| {
+        out.extend_from_slice(bytes);
+        Ok(())
+    })
 }
 
 #[cfg(test)]
@@ -280,7 +341,7 @@ mod tests {
     fn lists_written_with_put_items_read_back_with_items() {
         let lists: [&[u8]; 3] = [b"h2", b"", b"tlschat/1"];
         let mut out = Vec::new();
-        put_items(&mut out, LenPrefix::U16, lists, |out, p| put_bytes(out, LenPrefix::U8, p));
+        put_items(&mut out, LenPrefix::U16, lists, |out, p| put_bytes(out, LenPrefix::U8, p)).unwrap();
         assert_eq!(out[..2], [0, 2 + 1 + 1 + 9 + 1]);
         let mut r = Reader::new(&out, "test");
         let read = r.vec16().unwrap().items(0, |r| Ok::<_, InvalidMessage>(r.vec8()?.rest())).unwrap();
@@ -288,11 +349,11 @@ mod tests {
         r.finish().unwrap();
 
         let mut out = Vec::new();
-        put_u16_items(&mut out, LenPrefix::U8, [0x0304, 0x0303]);
+        put_u16_items(&mut out, LenPrefix::U8, [0x0304, 0x0303]).unwrap();
         assert_eq!(out, [4, 3, 4, 3, 3]);
         assert_eq!(Reader::new(&out[1..], "test").u16_items(1, |v| v).unwrap(), [0x0304, 0x0303]);
         let mut out = Vec::new();
-        put_u16_items(&mut out, LenPrefix::U16, []);
+        put_u16_items(&mut out, LenPrefix::U16, []).unwrap();
         assert_eq!(out, [0, 0]);
     }
 
@@ -312,9 +373,11 @@ mod tests {
     fn nested_vectors_are_written_with_patched_lengths() {
         let mut out = Vec::new();
         put_vec(&mut out, LenPrefix::U24, |out| {
-            put_bytes(out, LenPrefix::U8, b"ab");
+            put_bytes(out, LenPrefix::U8, b"ab")?;
             put_u16(out, 0x0304);
-        });
+            Ok(())
+        })
+        .unwrap();
         assert_eq!(out, [0, 0, 5, 2, b'a', b'b', 3, 4]);
         let mut r = Reader::new(&out, "test");
         let mut inner = r.vec24().unwrap();
@@ -322,5 +385,65 @@ mod tests {
         assert_eq!(inner.u16().unwrap(), 0x0304);
         inner.finish().unwrap();
         r.finish().unwrap();
+    }
+
+    #[test]
+    fn each_prefix_takes_exactly_its_maximum_and_refuses_one_more() {
+        for (prefix, max) in [(LenPrefix::U8, 255), (LenPrefix::U16, 65_535), (LenPrefix::U24, (1 << 24) - 1)]
+        {
+            assert_eq!(prefix.max(), max);
+            let mut out = vec![9];
+            put_bytes(&mut out, prefix, &vec![7; max]).unwrap();
+            let mut r = Reader::new(&out[1..], "test");
+            let body = match prefix {
+                LenPrefix::U8 => r.vec8(),
+                LenPrefix::U16 => r.vec16(),
+                LenPrefix::U24 => r.vec24(),
+            };
+            assert_eq!(body.unwrap().rest().len(), max);
+            r.finish().unwrap();
+
+            let mut out = vec![9];
+            assert_eq!(put_bytes(&mut out, prefix, &vec![7; max + 1]), Err(TooLong { prefix, len: max + 1 }));
+            assert_eq!(out, [9], "a refused vector leaves nothing behind");
+        }
+    }
+
+    #[test]
+    fn a_vector_whose_body_outgrows_its_prefix_is_refused_and_cut_back() {
+        let fill = |n: usize| {
+            move |out: &mut Vec<u8>| -> Result<(), TooLong> {
+                out.resize(out.len() + n, 1);
+                Ok(())
+            }
+        };
+        let mut out = vec![9];
+        put_vec(&mut out, LenPrefix::U16, fill(65_535)).unwrap();
+        assert_eq!(out[1..3], [0xff, 0xff]);
+        assert_eq!(out.len(), 1 + 2 + 65_535);
+
+        let mut out = vec![9];
+        let e = put_vec(&mut out, LenPrefix::U16, fill(65_536)).unwrap_err();
+        assert_eq!(e, TooLong { prefix: LenPrefix::U16, len: 65_536 });
+        assert_eq!(out, [9]);
+
+        // An inner refusal travels out through every enclosing vector.
+        let mut out = vec![9];
+        let e = put_vec(&mut out, LenPrefix::U24, |out| {
+            put_u16(out, 1);
+            put_bytes(out, LenPrefix::U8, &[0; 256])
+        })
+        .unwrap_err();
+        assert_eq!(e, TooLong { prefix: LenPrefix::U8, len: 256 });
+        assert_eq!(out, [9]);
+
+        // A list whose items add up past the prefix is refused as a whole.
+        let mut out = Vec::new();
+        put_u16_items(&mut out, LenPrefix::U8, (0..127).map(|_| 0)).unwrap();
+        assert_eq!(out[0], 254);
+        let mut out = Vec::new();
+        let e = put_u16_items(&mut out, LenPrefix::U8, (0..128).map(|_| 0)).unwrap_err();
+        assert_eq!(e, TooLong { prefix: LenPrefix::U8, len: 256 });
+        assert!(out.is_empty());
     }
 }

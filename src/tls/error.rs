@@ -5,7 +5,7 @@
 //! a user can act on and never contain secret values.
 
 use super::cert::CertError;
-use super::codec::InvalidMessage;
+use super::codec::{InvalidMessage, TooLong};
 use super::messages::{AlertDescription, HelloError};
 
 /// Why a connection failed.
@@ -101,6 +101,15 @@ impl Error {
     /// An unexpected_message error naming what came and in which state.
     pub(crate) fn unexpected(got: impl std::fmt::Display, state: &str) -> Self {
         Self::UnexpectedMessage(format!("{got} while {state}"))
+    }
+}
+
+/// A message of ours with a field longer than its length prefix allows (a
+/// certificate chain over 2^24-1 bytes, an extension over 65,535): our own
+/// configuration is at fault, so internal_error, and nothing is sent.
+impl From<TooLong> for Error {
+    fn from(_: TooLong) -> Self {
+        Self::Internal("a message of ours has a field longer than its length prefix allows")
     }
 }
 

@@ -3,6 +3,7 @@
 //! handshake-secret derivation. How messages are described in the step
 //! events is in `describe.rs`.
 
+use super::codec::TooLong;
 use super::crypto::{self, Ed25519Key, Secret, X25519Secret};
 use super::describe;
 use super::error::Error;
@@ -32,14 +33,15 @@ pub(crate) fn sent(
     core: &mut Core,
     flight: &mut Vec<u8>,
     encrypted: bool,
-    encode: impl FnOnce(&mut Vec<u8>),
+    encode: impl FnOnce(&mut Vec<u8>) -> Result<(), TooLong>,
     describe: impl FnOnce() -> (String, Vec<Field>),
-) {
+) -> Result<(), Error> {
     let start = flight.len();
-    encode(flight);
+    encode(flight)?;
     let raw = &flight[start..];
     core.transcript.update(raw);
     core.message_step(Direction::Sent, raw, encrypted, true, describe);
+    Ok(())
 }
 
 /// After a HelloRetryRequest, ClientHello1 is replaced in the transcript by
@@ -104,16 +106,25 @@ pub(crate) fn send_certificate(
     context: &[u8],
     cert: Option<(&[Vec<u8>], &Ed25519Key)>,
     by_server: bool,
-) {
+) -> Result<(), Error> {
     let chain = cert.map(|(c, _)| c.to_vec()).unwrap_or_default();
     let msg = Certificate { context: context.to_vec(), chain };
     let mut raw = Vec::new();
-    msg.encode(&mut raw);
-    sent(core, flight, true, |out| out.extend_from_slice(&raw), || describe::certificate(&msg, &raw));
-    let Some((_, key)) = cert else { return };
+    msg.encode(&mut raw)?;
+    sent(
+        core,
+        flight,
+        true,
+        |out| {
+            out.extend_from_slice(&raw);
+            Ok(())
+        },
+        || describe::certificate(&msg, &raw),
+    )?;
+    let Some((_, key)) = cert else { return Ok(()) };
     let signature = key.sign(&signed_content(by_server, &core.transcript.current())).to_vec();
     let cv = CertificateVerify { scheme: SignatureScheme::ED25519, signature };
-    sent(core, flight, true, |out| cv.encode(out), || describe::certificate_verify(&cv));
+    sent(core, flight, true, |out| cv.encode(out), || describe::certificate_verify(&cv))
 }
 
 /// Checks a received CertificateVerify against the peer's key (§4.4.3).
@@ -143,7 +154,11 @@ pub(crate) fn check_certificate_verify(
 }
 
 /// Writes Finished keyed by `base` over the transcript so far (§4.4.4).
-pub(crate) fn send_finished(core: &mut Core, flight: &mut Vec<u8>, base: &TrafficSecret) {
+pub(crate) fn send_finished(
+    core: &mut Core,
+    flight: &mut Vec<u8>,
+    base: &TrafficSecret,
+) -> Result<(), Error> {
     let transcript_hash = core.transcript.current();
     let finished_key = key_schedule::finished_key(base);
     let verify_data = key_schedule::finished_mac(&finished_key, &transcript_hash);
@@ -152,9 +167,12 @@ pub(crate) fn send_finished(core: &mut Core, flight: &mut Vec<u8>, base: &Traffi
         core,
         flight,
         true,
-        |out| messages::encode_finished(out, &verify_data),
+        |out| {
+            messages::encode_finished(out, &verify_data);
+            Ok(())
+        },
         || describe::finished_sent(&verify_data),
-    );
+    )
 }
 
 /// Checks a received Finished keyed by `base` in constant time (§4.4.4).

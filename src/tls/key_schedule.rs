@@ -24,27 +24,129 @@ use super::suites::{Aead, Hash, Suite};
 /// A 32-byte secret of the schedule.
 pub type TrafficSecret = Secret<HASH_LEN>;
 
-/// HKDF-Expand-Label(Secret, Label, Context, Length) (§7.1).
-pub fn expand_label(secret: &[u8; HASH_LEN], label: &str, context: &[u8], out: &mut [u8]) {
-    let length = (out.len() as u16).to_be_bytes();
-    let label_len = [(6 + label.len()) as u8];
+/// The labels of HKDF-Expand-Label that TLS 1.3 uses (§7.1, §7.3, §4.4.4,
+/// §7.2). Only these exist, so "tls13 " and a label always fit HkdfLabel's
+/// `opaque label<7..255>` and its one-byte length is never written from a
+/// value that does not fit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Label {
+    /// "derived"
+    Derived,
+    /// "c hs traffic"
+    ClientHandshakeTraffic,
+    /// "s hs traffic"
+    ServerHandshakeTraffic,
+    /// "c ap traffic"
+    ClientApplicationTraffic,
+    /// "s ap traffic"
+    ServerApplicationTraffic,
+    /// "exp master"
+    ExporterMaster,
+    /// "finished"
+    Finished,
+    /// "traffic upd"
+    TrafficUpdate,
+    /// "key"
+    Key,
+    /// "iv"
+    Iv,
+}
+
+impl Label {
+    /// Every label, for the compile-time check of their lengths.
+    const ALL: [Self; 10] = [
+        Self::Derived,
+        Self::ClientHandshakeTraffic,
+        Self::ServerHandshakeTraffic,
+        Self::ClientApplicationTraffic,
+        Self::ServerApplicationTraffic,
+        Self::ExporterMaster,
+        Self::Finished,
+        Self::TrafficUpdate,
+        Self::Key,
+        Self::Iv,
+    ];
+
+    /// The label as the RFC spells it, without the "tls13 " prefix.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Derived => "derived",
+            Self::ClientHandshakeTraffic => "c hs traffic",
+            Self::ServerHandshakeTraffic => "s hs traffic",
+            Self::ClientApplicationTraffic => "c ap traffic",
+            Self::ServerApplicationTraffic => "s ap traffic",
+            Self::ExporterMaster => "exp master",
+            Self::Finished => "finished",
+            Self::TrafficUpdate => "traffic upd",
+            Self::Key => "key",
+            Self::Iv => "iv",
+        }
+    }
+}
+
+// "tls13 " and any label fit HkdfLabel's `opaque label<7..255>`, so its
+// one-byte length below is never written from a value that does not fit.
+const _: () = {
+    let mut i = 0;
+    while i < Label::ALL.len() {
+        assert!(6 + Label::ALL[i].as_str().len() <= 255);
+        i += 1;
+    }
+};
+
+/// The context of an HkdfLabel (`opaque context<0..255>`): in TLS 1.3
+/// either empty or a transcript hash, so its one-byte length always fits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LabelContext<'a> {
+    /// No context.
+    Empty,
+    /// A transcript hash.
+    Hash(&'a [u8; HASH_LEN]),
+}
+
+impl LabelContext<'_> {
+    /// The context's bytes: at most a hash length.
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            Self::Empty => &[],
+            Self::Hash(h) => &h[..],
+        }
+    }
+}
+
+const _: () = assert!(HASH_LEN <= 255);
+
+/// HKDF-Expand-Label(Secret, Label, Context, Length) (§7.1), into `N`
+/// bytes: a secret, a key or an IV, at most a hash length (checked when it
+/// compiles), so HkdfLabel's uint16 `length` always fits; the label and the
+/// context fit by their types.
+pub fn expand_label<const N: usize>(
+    secret: &[u8; HASH_LEN],
+    label: Label,
+    context: LabelContext<'_>,
+) -> [u8; N] {
+    const { assert!(N <= HASH_LEN, "HKDF-Expand-Label here yields at most a hash length") };
+    let mut out = [0u8; N];
+    let context = context.bytes();
+    // Each cast below is bounded by a compile-time check above.
+    let length = (N as u16).to_be_bytes();
+    let label_len = [(6 + label.as_str().len()) as u8];
     let context_len = [context.len() as u8];
     crypto::hkdf_expand(
         secret,
-        &[&length, &label_len, b"tls13 ", label.as_bytes(), &context_len, context],
-        out,
+        &[&length, &label_len, b"tls13 ", label.as_str().as_bytes(), &context_len, context],
+        &mut out,
     );
+    out
 }
 
 /// Derive-Secret(Secret, Label, Messages) given Transcript-Hash(Messages) (§7.1).
 pub fn derive_secret(
     secret: &[u8; HASH_LEN],
-    label: &str,
+    label: Label,
     transcript_hash: &[u8; HASH_LEN],
 ) -> TrafficSecret {
-    let mut out = [0u8; HASH_LEN];
-    expand_label(secret, label, transcript_hash, &mut out);
-    Secret::new(out)
+    Secret::new(expand_label(secret, label, LabelContext::Hash(transcript_hash)))
 }
 
 /// The labels of every secret the schedule derives, as the UI names them.
@@ -128,7 +230,7 @@ pub(crate) fn early_secret() -> TrafficSecret {
 /// secret, computed once per process (see [`early_secret`]).
 fn early_derived() -> &'static [u8; HASH_LEN] {
     static SALT: std::sync::OnceLock<[u8; HASH_LEN]> = std::sync::OnceLock::new();
-    SALT.get_or_init(|| *derive_secret(early_secret().expose(), "derived", &empty_hash()).expose())
+    SALT.get_or_init(|| *derive_secret(early_secret().expose(), Label::Derived, &empty_hash()).expose())
 }
 
 /// The schedule after the ServerHello: handshake traffic secrets exist.
@@ -154,8 +256,8 @@ impl HandshakeSecrets {
     pub fn derive(shared: &Secret<32>, hello_hash: &[u8; HASH_LEN]) -> Self {
         let handshake_secret = crypto::hkdf_extract(early_derived(), shared.expose());
         Self {
-            client: derive_secret(handshake_secret.expose(), "c hs traffic", hello_hash),
-            server: derive_secret(handshake_secret.expose(), "s hs traffic", hello_hash),
+            client: derive_secret(handshake_secret.expose(), Label::ClientHandshakeTraffic, hello_hash),
+            server: derive_secret(handshake_secret.expose(), Label::ServerHandshakeTraffic, hello_hash),
             handshake_secret,
             hello_hash: *hello_hash,
         }
@@ -168,12 +270,12 @@ impl HandshakeSecrets {
 
     /// Moves on to the master secret, given Transcript-Hash(ClientHello..server Finished).
     pub fn into_traffic(self, finished_hash: &[u8; HASH_LEN]) -> TrafficSecrets {
-        let salt = derive_secret(self.handshake_secret.expose(), "derived", &empty_hash());
+        let salt = derive_secret(self.handshake_secret.expose(), Label::Derived, &empty_hash());
         let master = crypto::hkdf_extract(salt.expose(), &[0u8; HASH_LEN]);
         TrafficSecrets {
-            client: derive_secret(master.expose(), "c ap traffic", finished_hash),
-            server: derive_secret(master.expose(), "s ap traffic", finished_hash),
-            exporter: derive_secret(master.expose(), "exp master", finished_hash),
+            client: derive_secret(master.expose(), Label::ClientApplicationTraffic, finished_hash),
+            server: derive_secret(master.expose(), Label::ServerApplicationTraffic, finished_hash),
+            exporter: derive_secret(master.expose(), Label::ExporterMaster, finished_hash),
             master,
             finished_hash: *finished_hash,
         }
@@ -202,9 +304,7 @@ impl fmt::Debug for TrafficSecrets {
 
 /// finished_key = HKDF-Expand-Label(BaseKey, "finished", "", Hash.length) (§4.4.4).
 pub fn finished_key(base: &TrafficSecret) -> Secret<HASH_LEN> {
-    let mut out = [0u8; HASH_LEN];
-    expand_label(base.expose(), "finished", b"", &mut out);
-    Secret::new(out)
+    Secret::new(expand_label(base.expose(), Label::Finished, LabelContext::Empty))
 }
 
 /// verify_data = HMAC(finished_key, Transcript-Hash(...)) (§4.4.4).
@@ -219,9 +319,7 @@ pub fn finished_mac(finished_key: &Secret<HASH_LEN>, transcript_hash: &[u8; HASH
 
 /// application_traffic_secret_N+1 = HKDF-Expand-Label(secret_N, "traffic upd", "", Hash.length) (§7.2).
 pub fn next_traffic_secret(current: &TrafficSecret) -> TrafficSecret {
-    let mut out = [0u8; HASH_LEN];
-    expand_label(current.expose(), "traffic upd", b"", &mut out);
-    Secret::new(out)
+    Secret::new(expand_label(current.expose(), Label::TrafficUpdate, LabelContext::Empty))
 }
 
 /// The write key and IV of a traffic secret (§7.3).
@@ -245,9 +343,14 @@ pub fn key_material(suite: Suite, secret: &TrafficSecret) -> (Zeroizing<Vec<u8>>
     // Every secret here is a SHA-256 output (TrafficSecret is 32 bytes): a
     // suite with another hash fails to compile here until it has its own.
     let Hash::Sha256 = suite.hash();
-    let mut iv = [0u8; NONCE_LEN];
-    expand_label(secret.expose(), "iv", b"", &mut iv);
-    let mut key = Zeroizing::new(vec![0u8; suite.aead().key_len()]);
-    expand_label(secret.expose(), "key", b"", &mut key);
+    let iv = expand_label::<NONCE_LEN>(secret.expose(), Label::Iv, LabelContext::Empty);
+    let key = match suite.aead() {
+        Aead::Aes128Gcm => Zeroizing::new(
+            Zeroizing::new(expand_label::<16>(secret.expose(), Label::Key, LabelContext::Empty)).to_vec(),
+        ),
+        Aead::ChaCha20Poly1305 => Zeroizing::new(
+            Zeroizing::new(expand_label::<32>(secret.expose(), Label::Key, LabelContext::Empty)).to_vec(),
+        ),
+    };
     (key, Secret::new(iv))
 }

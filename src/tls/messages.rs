@@ -8,7 +8,8 @@
 use std::fmt;
 
 use super::codec::{
-    CodeSet, InvalidMessage, LenPrefix, Reader, put_bytes, put_items, put_u16, put_u16_items, put_vec,
+    CodeSet, InvalidMessage, LenPrefix, Reader, TooLong, put_bytes, put_items, put_u16, put_u16_items,
+    put_vec,
 };
 
 macro_rules! wire_code {
@@ -266,15 +267,26 @@ impl From<InvalidMessage> for ExtensionError {
     }
 }
 
-fn put_extension(out: &mut Vec<u8>, typ: ExtensionType, body: impl FnOnce(&mut Vec<u8>)) {
+fn put_extension(
+    out: &mut Vec<u8>,
+    typ: ExtensionType,
+    body: impl FnOnce(&mut Vec<u8>) -> Result<(), TooLong>,
+) -> Result<(), TooLong> {
+    let at = out.len();
     put_u16(out, typ.0);
-    put_vec(out, LenPrefix::U16, body);
+    put_vec(out, LenPrefix::U16, body).inspect_err(|_| out.truncate(at))
 }
 
 /// Appends a handshake message: `msg_type`, a uint24 length, then the body (§4).
-pub fn put_handshake(out: &mut Vec<u8>, typ: HandshakeType, body: impl FnOnce(&mut Vec<u8>)) {
+/// A body over 2^24-1 bytes is refused, with nothing left on `out`.
+pub fn put_handshake(
+    out: &mut Vec<u8>,
+    typ: HandshakeType,
+    body: impl FnOnce(&mut Vec<u8>) -> Result<(), TooLong>,
+) -> Result<(), TooLong> {
+    let at = out.len();
     out.push(typ.0);
-    put_vec(out, LenPrefix::U24, body);
+    put_vec(out, LenPrefix::U24, body).inspect_err(|_| out.truncate(at))
 }
 
 /// A `KeyShareEntry` (§4.2.8).
@@ -434,60 +446,64 @@ impl ClientHello {
     }
 
     /// Encodes the whole handshake message (header included) onto `out`.
-    pub fn encode(&self, out: &mut Vec<u8>) {
+    ///
+    /// A field longer than its length prefix allows is refused with
+    /// [`TooLong`], and nothing is left on `out`.
+    pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), TooLong> {
         put_handshake(out, HandshakeType::CLIENT_HELLO, |out| {
             put_u16(out, self.legacy_version);
             out.extend_from_slice(&self.random);
-            put_bytes(out, LenPrefix::U8, &self.session_id);
-            put_u16_items(out, LenPrefix::U16, self.cipher_suites.iter().map(|s| s.0));
-            put_bytes(out, LenPrefix::U8, &self.compression_methods);
+            put_bytes(out, LenPrefix::U8, &self.session_id)?;
+            put_u16_items(out, LenPrefix::U16, self.cipher_suites.iter().map(|s| s.0))?;
+            put_bytes(out, LenPrefix::U8, &self.compression_methods)?;
             put_vec(out, LenPrefix::U16, |out| {
                 if let Some(name) = &self.server_name {
                     put_extension(out, ExtensionType::SERVER_NAME, |out| {
                         put_vec(out, LenPrefix::U16, |out| {
                             out.push(0); // host_name
-                            put_bytes(out, LenPrefix::U16, name.as_bytes());
-                        });
-                    });
+                            put_bytes(out, LenPrefix::U16, name.as_bytes())
+                        })
+                    })?;
                 }
                 if let Some(groups) = &self.supported_groups {
                     put_extension(out, ExtensionType::SUPPORTED_GROUPS, |out| {
-                        put_u16_items(out, LenPrefix::U16, groups.iter().map(|g| g.0));
-                    });
+                        put_u16_items(out, LenPrefix::U16, groups.iter().map(|g| g.0))
+                    })?;
                 }
                 if let Some(schemes) = &self.signature_algorithms {
                     put_extension(out, ExtensionType::SIGNATURE_ALGORITHMS, |out| {
-                        put_u16_items(out, LenPrefix::U16, schemes.iter().map(|s| s.0));
-                    });
+                        put_u16_items(out, LenPrefix::U16, schemes.iter().map(|s| s.0))
+                    })?;
                 }
                 if let Some(schemes) = &self.signature_algorithms_cert {
                     put_extension(out, ExtensionType::SIGNATURE_ALGORITHMS_CERT, |out| {
-                        put_u16_items(out, LenPrefix::U16, schemes.iter().map(|s| s.0));
-                    });
+                        put_u16_items(out, LenPrefix::U16, schemes.iter().map(|s| s.0))
+                    })?;
                 }
                 if let Some(protocols) = &self.alpn {
                     put_extension(out, ExtensionType::ALPN, |out| {
-                        put_items(out, LenPrefix::U16, protocols, |out, p| put_bytes(out, LenPrefix::U8, p));
-                    });
+                        put_items(out, LenPrefix::U16, protocols, |out, p| put_bytes(out, LenPrefix::U8, p))
+                    })?;
                 }
                 if let Some(cookie) = &self.cookie {
-                    put_extension(out, ExtensionType::COOKIE, |out| put_bytes(out, LenPrefix::U16, cookie));
+                    put_extension(out, ExtensionType::COOKIE, |out| put_bytes(out, LenPrefix::U16, cookie))?;
                 }
                 if let Some(shares) = &self.key_shares {
                     put_extension(out, ExtensionType::KEY_SHARE, |out| {
                         put_items(out, LenPrefix::U16, shares, |out, s| {
                             put_u16(out, s.group.0);
-                            put_bytes(out, LenPrefix::U16, &s.key_exchange);
-                        });
-                    });
+                            put_bytes(out, LenPrefix::U16, &s.key_exchange)
+                        })
+                    })?;
                 }
                 if let Some(versions) = &self.supported_versions {
                     put_extension(out, ExtensionType::SUPPORTED_VERSIONS, |out| {
-                        put_u16_items(out, LenPrefix::U8, versions.iter().copied());
-                    });
+                        put_u16_items(out, LenPrefix::U8, versions.iter().copied())
+                    })?;
                 }
-            });
-        });
+                Ok(())
+            })
+        })
     }
 }
 
@@ -610,31 +626,39 @@ impl ServerHello {
     }
 
     /// Encodes the whole handshake message (header included) onto `out`.
-    pub fn encode(&self, out: &mut Vec<u8>) {
+    /// A field longer than its length prefix allows is refused.
+    pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), TooLong> {
         put_handshake(out, HandshakeType::SERVER_HELLO, |out| {
             put_u16(out, self.legacy_version);
             out.extend_from_slice(&self.random);
-            put_bytes(out, LenPrefix::U8, &self.session_id);
+            put_bytes(out, LenPrefix::U8, &self.session_id)?;
             put_u16(out, self.cipher_suite.0);
             out.push(self.compression_method);
             put_vec(out, LenPrefix::U16, |out| {
                 if let Some(v) = self.selected_version {
-                    put_extension(out, ExtensionType::SUPPORTED_VERSIONS, |out| put_u16(out, v));
+                    put_extension(out, ExtensionType::SUPPORTED_VERSIONS, |out| {
+                        put_u16(out, v);
+                        Ok(())
+                    })?;
                 }
                 if let Some(group) = self.hrr_group {
-                    put_extension(out, ExtensionType::KEY_SHARE, |out| put_u16(out, group.0));
+                    put_extension(out, ExtensionType::KEY_SHARE, |out| {
+                        put_u16(out, group.0);
+                        Ok(())
+                    })?;
                 }
                 if let Some(share) = &self.key_share {
                     put_extension(out, ExtensionType::KEY_SHARE, |out| {
                         put_u16(out, share.group.0);
-                        put_bytes(out, LenPrefix::U16, &share.key_exchange);
-                    });
+                        put_bytes(out, LenPrefix::U16, &share.key_exchange)
+                    })?;
                 }
                 if let Some(cookie) = &self.cookie {
-                    put_extension(out, ExtensionType::COOKIE, |out| put_bytes(out, LenPrefix::U16, cookie));
+                    put_extension(out, ExtensionType::COOKIE, |out| put_bytes(out, LenPrefix::U16, cookie))?;
                 }
-            });
-        });
+                Ok(())
+            })
+        })
     }
 }
 
@@ -679,19 +703,21 @@ impl EncryptedExtensions {
     }
 
     /// Encodes the whole handshake message onto `out`.
-    pub fn encode(&self, out: &mut Vec<u8>) {
+    /// A field longer than its length prefix allows is refused.
+    pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), TooLong> {
         put_handshake(out, HandshakeType::ENCRYPTED_EXTENSIONS, |out| {
             put_vec(out, LenPrefix::U16, |out| {
                 if self.server_name_ack {
-                    put_extension(out, ExtensionType::SERVER_NAME, |_| {});
+                    put_extension(out, ExtensionType::SERVER_NAME, |_| Ok(()))?;
                 }
                 if let Some(p) = &self.alpn {
                     put_extension(out, ExtensionType::ALPN, |out| {
-                        put_vec(out, LenPrefix::U16, |out| put_bytes(out, LenPrefix::U8, p));
-                    });
+                        put_vec(out, LenPrefix::U16, |out| put_bytes(out, LenPrefix::U8, p))
+                    })?;
                 }
-            });
-        });
+                Ok(())
+            })
+        })
     }
 }
 
@@ -724,15 +750,16 @@ impl CertificateRequest {
     }
 
     /// Encodes the whole handshake message onto `out`.
-    pub fn encode(&self, out: &mut Vec<u8>) {
+    /// A field longer than its length prefix allows is refused.
+    pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), TooLong> {
         put_handshake(out, HandshakeType::CERTIFICATE_REQUEST, |out| {
-            put_bytes(out, LenPrefix::U8, &self.context);
+            put_bytes(out, LenPrefix::U8, &self.context)?;
             put_vec(out, LenPrefix::U16, |out| {
                 put_extension(out, ExtensionType::SIGNATURE_ALGORITHMS, |out| {
-                    put_u16_items(out, LenPrefix::U16, self.signature_algorithms.iter().map(|s| s.0));
-                });
-            });
-        });
+                    put_u16_items(out, LenPrefix::U16, self.signature_algorithms.iter().map(|s| s.0))
+                })
+            })
+        })
     }
 }
 
@@ -763,14 +790,16 @@ impl Certificate {
     }
 
     /// Encodes the whole handshake message onto `out`.
-    pub fn encode(&self, out: &mut Vec<u8>) {
+    /// A certificate, or the chain, longer than 2^24-1 bytes is refused.
+    pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), TooLong> {
         put_handshake(out, HandshakeType::CERTIFICATE, |out| {
-            put_bytes(out, LenPrefix::U8, &self.context);
+            put_bytes(out, LenPrefix::U8, &self.context)?;
             put_items(out, LenPrefix::U24, &self.chain, |out, cert| {
-                put_bytes(out, LenPrefix::U24, cert);
+                put_bytes(out, LenPrefix::U24, cert)?;
                 put_u16(out, 0); // no per-entry extensions
-            });
-        });
+                Ok(())
+            })
+        })
     }
 }
 
@@ -794,22 +823,25 @@ impl CertificateVerify {
     }
 
     /// Encodes the whole handshake message onto `out`.
-    pub fn encode(&self, out: &mut Vec<u8>) {
+    /// A signature over 65,535 bytes is refused.
+    pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), TooLong> {
         put_handshake(out, HandshakeType::CERTIFICATE_VERIFY, |out| {
             put_u16(out, self.scheme.0);
-            put_bytes(out, LenPrefix::U16, &self.signature);
-        });
+            put_bytes(out, LenPrefix::U16, &self.signature)
+        })
     }
 }
 
 /// Encodes a Finished message (§4.4.4) onto `out`.
-pub fn encode_finished(out: &mut Vec<u8>, verify_data: &[u8]) {
-    put_handshake(out, HandshakeType::FINISHED, |out| out.extend_from_slice(verify_data));
+pub fn encode_finished(out: &mut Vec<u8>, verify_data: &[u8; 32]) {
+    out.push(HandshakeType::FINISHED.0);
+    out.extend_from_slice(&[0, 0, 32]);
+    out.extend_from_slice(verify_data);
 }
 
 /// Encodes a KeyUpdate message (§4.6.3) onto `out`.
 pub fn encode_key_update(out: &mut Vec<u8>, update_requested: bool) {
-    put_handshake(out, HandshakeType::KEY_UPDATE, |out| out.push(u8::from(update_requested)));
+    out.extend_from_slice(&[HandshakeType::KEY_UPDATE.0, 0, 0, 1, u8::from(update_requested)]);
 }
 
 /// Decodes a KeyUpdate body: `Some(update_requested)`, or `None` for a value
@@ -869,7 +901,7 @@ mod tests {
             ..ClientHello::default()
         };
         let mut out = Vec::new();
-        ch.encode(&mut out);
+        ch.encode(&mut out).unwrap();
         let mut decoded = ClientHello::decode(&out[4..]).unwrap();
         decoded.extension_order.clear();
         assert_eq!(decoded, ch);
@@ -883,7 +915,8 @@ mod tests {
             cipher_suites: vec![CipherSuite(1)],
             ..Default::default()
         }
-        .encode(&mut out);
+        .encode(&mut out)
+        .unwrap();
         // Replace the empty extension block with two supported_versions.
         out.truncate(out.len() - 2);
         out.extend_from_slice(&[0, 14, 0, 43, 0, 3, 2, 3, 4, 0, 43, 0, 3, 2, 3, 4]);
@@ -894,5 +927,61 @@ mod tests {
     fn unknown_codes_survive_and_print_in_hex() {
         assert_eq!(format!("{:?}", CipherSuite(0x1304)), "CipherSuite(0x1304)");
         assert_eq!(CipherSuite::TLS_AES_128_GCM_SHA256.to_string(), "TLS_AES_128_GCM_SHA256");
+    }
+
+    #[test]
+    fn an_extension_over_65535_bytes_is_refused_and_leaves_nothing() {
+        // The cookie extension's body is the cookie's own uint16 length and
+        // its bytes; the block of extensions adds the extension's type and
+        // length. Alone in the block, a cookie of 65,529 bytes fills it to
+        // exactly 65,535.
+        let hello = |cookie_len: usize| ClientHello {
+            compression_methods: vec![0],
+            cipher_suites: vec![CipherSuite(1)],
+            cookie: Some(vec![7; cookie_len]),
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        hello(65_529).encode(&mut out).unwrap();
+        let decoded = ClientHello::decode(&out[4..]).unwrap();
+        assert_eq!(decoded.cookie.map(|c| c.len()), Some(65_529));
+        let mut out = vec![1, 2];
+        assert_eq!(hello(65_530).encode(&mut out), Err(TooLong { prefix: LenPrefix::U16, len: 65_536 }));
+        assert_eq!(out, [1, 2]);
+
+        // The extension's body is exactly 65,535 at 65,533, and the block
+        // is refused; one more and the extension itself is.
+        let mut out = vec![1, 2];
+        assert_eq!(hello(65_533).encode(&mut out), Err(TooLong { prefix: LenPrefix::U16, len: 65_539 }));
+        assert_eq!(out, [1, 2]);
+        let mut out = vec![1, 2];
+        assert_eq!(hello(65_534).encode(&mut out), Err(TooLong { prefix: LenPrefix::U16, len: 65_536 }));
+        assert_eq!(out, [1, 2]);
+    }
+
+    #[test]
+    fn a_certificate_message_over_2_24_bytes_is_refused() {
+        const MAX: usize = (1 << 24) - 1;
+        // The handshake body is the context's uint8 length, the chain's
+        // uint24 length and one entry: a uint24 length, the certificate and
+        // a uint16 for its (empty) extensions. 9 bytes beside the
+        // certificate, so the message's own uint24 is the first to fill.
+        let chain = |len: usize| Certificate { context: Vec::new(), chain: vec![vec![1; len]] };
+        let mut out = Vec::new();
+        chain(MAX - 9).encode(&mut out).unwrap();
+        assert_eq!(out[..4], [HandshakeType::CERTIFICATE.0, 0xff, 0xff, 0xff]);
+        assert_eq!(out.len(), 4 + MAX);
+        assert_eq!(Certificate::decode(&out[4..]).unwrap().chain[0].len(), MAX - 9);
+
+        let mut out = Vec::new();
+        assert_eq!(chain(MAX - 8).encode(&mut out), Err(TooLong { prefix: LenPrefix::U24, len: MAX + 1 }));
+        assert!(out.is_empty());
+        // One certificate over its own uint24 is refused before the chain is.
+        assert_eq!(chain(MAX + 1).encode(&mut out), Err(TooLong { prefix: LenPrefix::U24, len: MAX + 1 }));
+        // And a context over its uint8.
+        let mut out = Vec::new();
+        let long_context = Certificate { context: vec![0; 256], chain: Vec::new() };
+        assert_eq!(long_context.encode(&mut out), Err(TooLong { prefix: LenPrefix::U8, len: 256 }));
+        assert!(out.is_empty());
     }
 }

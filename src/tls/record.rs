@@ -172,13 +172,18 @@ impl Protection {
     }
 
     /// Appends one protected record holding `payload` of inner type `typ` to `out`.
-    /// `payload` must be at most [`MAX_PLAINTEXT`] bytes.
+    /// A `payload` over [`MAX_PLAINTEXT`] bytes is refused (internal_error):
+    /// the caller fragments.
     pub fn seal(&mut self, typ: ContentType, payload: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
-        debug_assert!(payload.len() <= MAX_PLAINTEXT);
+        if payload.len() > MAX_PLAINTEXT {
+            return Err(Error::Internal("a record's payload is longer than 2^14 bytes"));
+        }
+        let len = payload.len() + 1 + TAG_LEN;
+        let [hi, lo] = u16::try_from(len)
+            .map_err(|_| Error::Internal("a record's payload is longer than 2^14 bytes"))?
+            .to_be_bytes();
         let nonce = self.nonce()?;
         self.seq += 1;
-        let len = payload.len() + 1 + TAG_LEN;
-        let [hi, lo] = (len as u16).to_be_bytes();
         let header = [ContentType::APPLICATION_DATA.0, 0x03, 0x03, hi, lo];
         out.reserve(HEADER_LEN + len);
         out.extend_from_slice(&header);
@@ -227,6 +232,9 @@ impl Protection {
     }
 }
 
+// A fragment's length is written as a uint16.
+const _: () = assert!(MAX_PLAINTEXT <= u16::MAX as usize);
+
 /// Appends unprotected records carrying `payload` (fragmented as needed) to `out`.
 /// `first_hello` selects legacy_record_version 0x0301, as §5.1 permits for
 /// the first ClientHello and as middleboxes expect.
@@ -235,6 +243,7 @@ pub fn write_plaintext(typ: ContentType, payload: &[u8], first_hello: bool, out:
     for chunk in payload.chunks(MAX_PLAINTEXT) {
         out.push(typ.0);
         out.extend_from_slice(&version.to_be_bytes());
+        // At most MAX_PLAINTEXT bytes, which a uint16 holds (checked below).
         out.extend_from_slice(&(chunk.len() as u16).to_be_bytes());
         out.extend_from_slice(chunk);
     }

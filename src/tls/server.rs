@@ -214,16 +214,22 @@ fn send_flight(
 
     let mut flight = Vec::with_capacity(2048);
     let ee = EncryptedExtensions { alpn: chosen.alpn.clone(), ..EncryptedExtensions::default() };
-    handshake::sent(core, &mut flight, true, |out| ee.encode(out), || describe::encrypted_extensions(&ee));
+    handshake::sent(core, &mut flight, true, |out| ee.encode(out), || describe::encrypted_extensions(&ee))?;
     let requested = !matches!(config.client_auth, ClientAuth::None);
     if requested {
         let cr =
             CertificateRequest { context: Vec::new(), signature_algorithms: vec![SignatureScheme::ED25519] };
-        handshake::sent(core, &mut flight, true, |out| cr.encode(out), || describe::certificate_request(&cr));
+        handshake::sent(
+            core,
+            &mut flight,
+            true,
+            |out| cr.encode(out),
+            || describe::certificate_request(&cr),
+        )?;
         core.expected_messages += 3;
     }
-    handshake::send_certificate(core, &mut flight, &[], Some((&config.cert.chain, &config.cert.key)), true);
-    handshake::send_finished(core, &mut flight, &secrets.server);
+    handshake::send_certificate(core, &mut flight, &[], Some((&config.cert.chain, &config.cert.key)), true)?;
+    handshake::send_finished(core, &mut flight, &secrets.server)?;
     core.write_handshake(&flight)?;
 
     let client_hs = secrets.client.clone();
@@ -275,7 +281,7 @@ fn answer(ch: &ClientHello, random: [u8; 32], suite: Suite) -> ServerHello {
 /// first handshake message (§D.4).
 fn send_server_hello(core: &mut Core, ch: &ClientHello, sh: &ServerHello) -> Result<(), Error> {
     let mut hello = Vec::with_capacity(128);
-    handshake::sent(core, &mut hello, false, |out| sh.encode(out), || describe::server_hello(sh));
+    handshake::sent(core, &mut hello, false, |out| sh.encode(out), || describe::server_hello(sh))?;
     core.write_handshake(&hello)?;
     if !ch.session_id.is_empty() {
         core.write_ccs();

@@ -14,7 +14,8 @@ use super::crypto::{
     self, AeadKey, Ed25519Key, Secret, X25519Secret, ed25519_verify, hkdf_expand, hkdf_extract, sha256,
 };
 use super::key_schedule::{
-    HandshakeSecrets, TrafficSecret, derive_secret, expand_label, finished_key, traffic_keys, verify_data,
+    HandshakeSecrets, Label, LabelContext, TrafficSecret, derive_secret, expand_label, finished_key,
+    traffic_keys, verify_data,
 };
 use super::messages::{
     CertificateVerify, CipherSuite, ClientHello, ContentType, EncryptedExtensions, ExtensionType, NamedGroup,
@@ -346,10 +347,11 @@ fn protection(secret: &TrafficSecret) -> Protection {
 
 /// The write key and IV of a 16-byte-key suite, as §7.3 derives them.
 fn key_and_iv(secret: &str) -> ([u8; 16], [u8; 12]) {
-    let (mut key, mut iv) = ([0u8; 16], [0u8; 12]);
-    expand_label(&unhex_array(secret), "key", b"", &mut key);
-    expand_label(&unhex_array(secret), "iv", b"", &mut iv);
-    (key, iv)
+    let secret = unhex_array(secret);
+    (
+        expand_label(&secret, Label::Key, LabelContext::Empty),
+        expand_label(&secret, Label::Iv, LabelContext::Empty),
+    )
 }
 
 /// Opens one whole record (header included) and returns its inner type and content.
@@ -472,7 +474,7 @@ fn rfc8448_early_secret_matches() {
 
 #[test]
 fn rfc8448_derived_secret_for_the_handshake_matches() {
-    let derived = derive_secret(&unhex_array(rfc8448::EARLY_SECRET), "derived", &sha256(b""));
+    let derived = derive_secret(&unhex_array(rfc8448::EARLY_SECRET), Label::Derived, &sha256(b""));
     assert_eq!(derived.expose(), &unhex_array::<32>(rfc8448::DERIVED_FOR_HANDSHAKE));
 }
 
@@ -496,7 +498,7 @@ fn rfc8448_server_handshake_traffic_secret_matches() {
 
 #[test]
 fn rfc8448_derived_secret_for_the_master_secret_matches() {
-    let derived = derive_secret(&unhex_array(rfc8448::HANDSHAKE_SECRET), "derived", &sha256(b""));
+    let derived = derive_secret(&unhex_array(rfc8448::HANDSHAKE_SECRET), Label::Derived, &sha256(b""));
     assert_eq!(derived.expose(), &unhex_array::<32>(rfc8448::DERIVED_FOR_MASTER));
 }
 

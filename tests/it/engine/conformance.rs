@@ -707,7 +707,8 @@ fn a_plaintext_alert_after_a_protected_record_from_the_client_is_unexpected_mess
         let mut flight = Vec::new();
         let mut msg = Vec::new();
         tlschat::tls::internal::messages::Certificate { context: Vec::new(), chain: Vec::new() }
-            .encode(&mut msg);
+            .encode(&mut msg)
+            .unwrap();
         msg.push(ContentType::HANDSHAKE.0);
         flight.extend(seal_inner_by_hand(CHACHA, secret, 0, &msg));
         flight.extend_from_slice(&[21, 3, 3, 0, 2, 2, 40]);

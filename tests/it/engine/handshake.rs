@@ -603,7 +603,7 @@ fn foreign_hello(edit: impl FnOnce(&mut ClientHello)) -> Vec<u8> {
     };
     edit(&mut ch);
     let mut msg = Vec::new();
-    ch.encode(&mut msg);
+    ch.encode(&mut msg).unwrap();
     let mut out = Vec::new();
     record::write_plaintext(ContentType::HANDSHAKE, &msg, true, &mut out);
     out
