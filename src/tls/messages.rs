@@ -12,16 +12,16 @@ use super::codec::{
 };
 
 macro_rules! wire_code {
-    ($(#[$meta:meta])* $name:ident($ty:ty) { $($(#[$cmeta:meta])* $konst:ident = $value:expr => $text:expr,)* }) => {
+    ($(#[$meta:meta])* $vis:vis $name:ident($ty:ty) { $($(#[$cmeta:meta])* $konst:ident = $value:expr => $text:expr,)* }) => {
         $(#[$meta])*
         #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
-        pub struct $name(pub $ty);
+        $vis struct $name($vis $ty);
 
         impl $name {
-            $($(#[$cmeta])* pub const $konst: Self = Self($value);)*
+            $($(#[$cmeta])* $vis const $konst: Self = Self($value);)*
 
             /// The name the RFC gives this code, if we know it.
-            pub fn name(self) -> Option<&'static str> {
+            $vis fn name(self) -> Option<&'static str> {
                 match self {
                     $(Self::$konst => Some($text),)*
                     _ => None,
@@ -48,7 +48,7 @@ macro_rules! wire_code {
 
 wire_code! {
     /// `ContentType` of a record (§5.1).
-    ContentType(u8) {
+    pub ContentType(u8) {
         /// change_cipher_spec(20), only ever the middlebox-compatibility dummy.
         CHANGE_CIPHER_SPEC = 20 => "change_cipher_spec",
         /// alert(21)
@@ -62,7 +62,7 @@ wire_code! {
 
 wire_code! {
     /// `HandshakeType` (§4).
-    HandshakeType(u8) {
+    pub HandshakeType(u8) {
         /// client_hello(1)
         CLIENT_HELLO = 1 => "ClientHello",
         /// server_hello(2), also HelloRetryRequest
@@ -90,7 +90,7 @@ wire_code! {
 
 wire_code! {
     /// `CipherSuite` (§B.4).
-    CipherSuite(u16) {
+    pub CipherSuite(u16) {
         /// TLS_AES_128_GCM_SHA256 {0x13,0x01}: mandatory to implement (§9.1).
         TLS_AES_128_GCM_SHA256 = 0x1301 => "TLS_AES_128_GCM_SHA256",
         /// TLS_AES_256_GCM_SHA384 {0x13,0x02}: recognised, not supported.
@@ -104,7 +104,7 @@ wire_code! {
 
 wire_code! {
     /// `NamedGroup` (§4.2.7).
-    NamedGroup(u16) {
+    pub NamedGroup(u16) {
         /// secp256r1(0x0017): recognised, not supported.
         SECP256R1 = 0x0017 => "secp256r1",
         /// secp384r1(0x0018): recognised, not supported.
@@ -118,7 +118,7 @@ wire_code! {
 
 wire_code! {
     /// `SignatureScheme` (§4.2.3).
-    SignatureScheme(u16) {
+    pub SignatureScheme(u16) {
         /// ecdsa_secp256r1_sha256(0x0403): recognised, not supported.
         ECDSA_SECP256R1_SHA256 = 0x0403 => "ecdsa_secp256r1_sha256",
         /// rsa_pss_rsae_sha256(0x0804): recognised, not supported.
@@ -130,7 +130,7 @@ wire_code! {
 
 wire_code! {
     /// `ExtensionType` (§4.2).
-    ExtensionType(u16) {
+    pub ExtensionType(u16) {
         /// server_name(0), RFC 6066
         SERVER_NAME = 0 => "server_name",
         /// supported_groups(10), RFC 8422 and 7919
@@ -158,7 +158,7 @@ wire_code! {
 
 wire_code! {
     /// `AlertDescription` (§6).
-    AlertDescription(u8) {
+    pub AlertDescription(u8) {
         /// close_notify(0)
         CLOSE_NOTIFY = 0 => "close_notify",
         /// unexpected_message(10)
