@@ -11,35 +11,35 @@ use crate::tls::codec::{self, InvalidMessage, LenPrefix, Reader};
 
 /// The largest frame body. A signed message at its longest, its envelope
 /// and a name fit with room to spare.
-pub const MAX_FRAME: usize = 16 * 1024;
+pub(crate) const MAX_FRAME: usize = 16 * 1024;
 /// A frame's header: type and length.
-pub const HEADER: usize = 4;
+pub(crate) const HEADER: usize = 4;
 /// The most members one roster frame lists: a longer list takes several
 /// frames, each well under [`MAX_FRAME`] (a member takes at most 296 bytes).
-pub const MAX_ROSTER: usize = 50;
+pub(crate) const MAX_ROSTER: usize = 50;
 
 /// The most key packages one [`Frame::Publish`] carries, and the most the
 /// relay keeps for one seat.
-pub const MAX_PUBLISHED: usize = 8;
+pub(crate) const MAX_PUBLISHED: usize = 8;
 /// The longest key package the relay keeps (a real one, 0x0003 with a basic
 /// credential, is about 300 bytes).
-pub const MAX_KEY_PACKAGE: usize = 2048;
+pub(crate) const MAX_KEY_PACKAGE: usize = 2048;
 /// The longest MLS message a [`Frame::Seal`] may carry: its [`Frame::Sealed`],
 /// with the longest name, still fits a frame.
-pub const MAX_SEALED: usize = MAX_FRAME - (8 + 1 + 255 + 32 + 2);
+pub(crate) const MAX_SEALED: usize = MAX_FRAME - (8 + 1 + 255 + 32 + 2);
 
 /// The most keys one [`Frame::GroupTask`] adds (each with its key package)
 /// or removes, and one [`Frame::GroupCommit`] declares.
-pub const MAX_GROUP_CHANGES: usize = 4;
+pub(crate) const MAX_GROUP_CHANGES: usize = 4;
 /// The longest MLS message a [`Frame::GroupSend`] may carry: its
 /// [`Frame::GroupMessage`], with the longest name, still fits a frame.
-pub const MAX_GROUP_MESSAGE: usize = MAX_FRAME - (8 + 1 + 255 + 32 + 2);
+pub(crate) const MAX_GROUP_MESSAGE: usize = MAX_FRAME - (8 + 1 + 255 + 32 + 2);
 
 /// Flags on a [`Frame::Welcome`].
-pub mod welcome_flags {
+pub(crate) mod welcome_flags {
     /// The room is end to end (`listen --e2e`): one MLS group, members
     /// only, no history.
-    pub const E2E: u8 = 1;
+    pub(crate) const E2E: u8 = 1;
 }
 
 /// How a member takes part, as the relay tells others.
@@ -73,7 +73,7 @@ impl Standing {
     }
 
     /// Its name in JSON and `/who`.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Verified => "verified",
             Self::Guest => "guest",
@@ -151,7 +151,7 @@ pub mod flags {
     /// Replayed history, sent on joining.
     pub const HISTORY: u8 = 1;
     /// For this member only.
-    pub const PRIVATE: u8 = 2;
+    pub(crate) const PRIVATE: u8 = 2;
 }
 
 /// One frame of the chat protocol.

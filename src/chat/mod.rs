@@ -16,16 +16,16 @@
 //!
 //! `docs/PROTOCOL.md` is the specification, with the threat model.
 
-pub mod contacts;
+pub(crate) mod contacts;
 pub mod e2e;
 pub mod frame;
-pub mod group;
-pub mod log;
+pub(crate) mod group;
+pub(crate) mod log;
 pub mod member;
 pub mod message;
 pub mod name;
-pub mod peers;
-pub mod pieces;
+pub(crate) mod peers;
+pub(crate) mod pieces;
 pub mod relay;
 
 #[cfg(test)]

@@ -25,7 +25,7 @@ use super::printable;
 pub type SeatId = u64;
 
 /// The room's host: `tlschat listen`'s own user.
-pub const HOST: SeatId = 0;
+pub(crate) const HOST: SeatId = 0;
 
 /// How a seat receives the room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,13 +39,13 @@ pub enum Transport {
 /// How fast a member may post: a bucket of `burst` messages that refills
 /// at `per_sec`; `strikes` refused posts in a row disconnect the member.
 #[derive(Debug, Clone, Copy)]
-pub struct Rate {
+pub(crate) struct Rate {
     /// Messages that may be sent at once (a paste of a few lines).
-    pub burst: u32,
+    pub(crate) burst: u32,
     /// Messages per second, sustained.
-    pub per_sec: u32,
+    pub(crate) per_sec: u32,
     /// Posts refused in a row for speed before the member is disconnected.
-    pub strikes: u32,
+    pub(crate) strikes: u32,
 }
 
 impl Default for Rate {
@@ -59,46 +59,46 @@ impl Default for Rate {
 /// from the last one it got, page by page, so a page never fills the
 /// seat's queue of [`crate::net::SEAT_QUEUE`] frames, which also carries
 /// the join's history and roster.
-pub const MAX_RESUME: usize = 256;
+pub(crate) const MAX_RESUME: usize = 256;
 
 /// Seats one key may hold at once, unless the room says otherwise.
-pub const SEATS_PER_KEY: usize = 4;
+pub(crate) const SEATS_PER_KEY: usize = 4;
 
 /// The room's settings.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// The room's id: the server key's fingerprint.
-    pub room: [u8; 32],
+    pub(crate) room: [u8; 32],
     /// Messages replayed to a member who joins (the last of the log).
-    pub history: usize,
+    pub(crate) history: usize,
     /// How much of the room's log is kept (see [`super::log`]).
-    pub keep: Retention,
+    pub(crate) keep: Retention,
     /// Members at most, the host not counted.
-    pub max_members: usize,
+    pub(crate) max_members: usize,
     /// Each member's posting rate.
-    pub rate: Rate,
+    pub(crate) rate: Rate,
     /// Joins and leaves are announced to everyone while the room has at
     /// most this many members; in a larger room they would cost every
     /// member a frame per arrival (a join storm of n members, n²/2 frames),
     /// so members ask with `/who` instead.
-    pub announce_up_to: usize,
+    pub(crate) announce_up_to: usize,
     /// Seats one key may hold at once (several devices), so that one key
     /// cannot fill the room.
-    pub seats_per_key: usize,
+    pub(crate) seats_per_key: usize,
     /// Whether guests (no key) may join (`listen --no-guests`: not).
-    pub guests: bool,
+    pub(crate) guests: bool,
     /// Keys the host banned: refused on joining.
-    pub banned: HashSet<[u8; 32]>,
+    pub(crate) banned: HashSet<[u8; 32]>,
     /// The room is ordered by a bus that several relays share
     /// (`listen --cluster`, [`crate::net::cluster`]): what this relay accepts
     /// (posts, guests' lines, joins and leaves it announces) it hands on as
     /// [`Output::Publish`] instead of numbering it, and it fans out what
     /// the bus ordered, fed back through [`Relay::ordered`].
-    pub bus: bool,
+    pub(crate) bus: bool,
     /// The room is end to end (`listen --e2e`): one MLS group that the
     /// relay orders and cannot read ([`super::group`]); members only, one
     /// seat per key, at most [`group::MAX_MEMBERS`], no history.
-    pub e2e: bool,
+    pub(crate) e2e: bool,
 }
 
 impl Config {
@@ -338,7 +338,7 @@ impl Relay {
     /// the highest one its log let go of, and the messages kept. The
     /// room's order goes on from `room_seq` (or the last entry's, if
     /// higher); nobody is seated.
-    pub fn restore(config: Config, room_seq: u64, forgotten: u64, entries: Vec<Past>, now_ms: u64) -> Self {
+    pub(crate) fn restore(config: Config, room_seq: u64, forgotten: u64, entries: Vec<Past>, now_ms: u64) -> Self {
         let log = Log::restore(config.keep, forgotten, entries, now_ms);
         let last = log.last(1).next().map_or(0, |p| p.room_seq);
         let room_seq = room_seq.max(last).max(log.forgotten());
@@ -347,55 +347,55 @@ impl Relay {
 
     /// The last room sequence number given (to a message, or a join or
     /// leave announced).
-    pub fn room_seq(&self) -> u64 {
+    pub(crate) fn room_seq(&self) -> u64 {
         self.room_seq
     }
 
     /// The room's log.
-    pub fn log(&self) -> &Log {
+    pub(crate) fn log(&self) -> &Log {
         &self.log
     }
 
     /// Every message kept after `after`, in order, and whether that is
     /// all of them (false: some were older than the room keeps).
-    pub fn entries_after(&self, after: u64) -> (impl Iterator<Item = &Past>, bool) {
+    pub(crate) fn entries_after(&self, after: u64) -> (impl Iterator<Item = &Past>, bool) {
         self.log.after(after)
     }
 
     /// Lets go of messages the retention no longer allows at `now_ms`;
     /// returns whether any went.
-    pub fn expire(&mut self, now_ms: u64) -> bool {
+    pub(crate) fn expire(&mut self, now_ms: u64) -> bool {
         self.log.expire(now_ms)
     }
 
     /// Whether the room is end to end ([`Config::e2e`]).
-    pub fn e2e(&self) -> bool {
+    pub(crate) fn e2e(&self) -> bool {
         self.config.e2e
     }
 
     /// The room's id.
-    pub fn room(&self) -> [u8; 32] {
+    pub(crate) fn room(&self) -> [u8; 32] {
         self.config.room
     }
 
     /// Everyone present, the host included: what `/who`, the status page
     /// and a guest's welcome count.
-    pub fn present(&self) -> usize {
+    pub(crate) fn present(&self) -> usize {
         self.seats.len()
     }
 
     /// Members present, the host not counted: what `max_members` caps.
-    pub fn members(&self) -> usize {
+    pub(crate) fn members(&self) -> usize {
         self.seats.len() - usize::from(self.seats.contains_key(&HOST))
     }
 
     /// The members as `/who` lists them.
-    pub fn roster(&self, now_ms: u64) -> Vec<MemberInfo> {
+    pub(crate) fn roster(&self, now_ms: u64) -> Vec<MemberInfo> {
         self.seats.values().map(|s| s.info(now_ms)).collect()
     }
 
     /// The name a seat goes by.
-    pub fn name(&self, id: SeatId) -> Option<&str> {
+    pub(crate) fn name(&self, id: SeatId) -> Option<&str> {
         self.seats.get(&id).map(|s| s.name.as_str())
     }
 
@@ -591,7 +591,7 @@ impl Relay {
     /// The host removes a member: every seat of the key behind `name` is
     /// disconnected (code 6), and with `ban` the key is refused from now on.
     /// Returns the key, for the caller to keep a ban, and what to do.
-    pub fn remove(&mut self, name: &str, ban: bool, now_ms: u64) -> Result<([u8; 32], Vec<Output>), String> {
+    pub(crate) fn remove(&mut self, name: &str, ban: bool, now_ms: u64) -> Result<([u8; 32], Vec<Output>), String> {
         let wanted = name::key(name);
         let (key, standing) = self
             .seats
@@ -857,7 +857,7 @@ impl Relay {
 
     /// Called now and then: a group task its committer let go unanswered
     /// for [`group::TASK_WAIT_MS`] goes to the next member in line.
-    pub fn group_tick(&mut self, now_ms: u64) -> Vec<Output> {
+    pub(crate) fn group_tick(&mut self, now_ms: u64) -> Vec<Output> {
         let Some(group) = self.group.as_mut() else { return Vec::new() };
         if !group.overdue(now_ms) {
             return Vec::new();
@@ -936,7 +936,7 @@ impl Relay {
     /// `except`'s), telling its owner how many are left; `None` if no
     /// seat here has one. For [`Frame::Fetch`], and for another relay's
     /// fetch through the bus.
-    pub fn take_package(&mut self, except: SeatId, key: [u8; 32], out: &mut Vec<Output>) -> Option<Vec<u8>> {
+    pub(crate) fn take_package(&mut self, except: SeatId, key: [u8; 32], out: &mut Vec<Output>) -> Option<Vec<u8>> {
         let owner = self
             .seats
             .iter()
@@ -1046,7 +1046,7 @@ impl Relay {
 
     /// Tells a seat why it is being disconnected, announces its leaving
     /// and asks the caller to close it.
-    pub fn expel(&mut self, id: SeatId, code: RefusalCode, reason: &str, now_ms: u64) -> Vec<Output> {
+    pub(crate) fn expel(&mut self, id: SeatId, code: RefusalCode, reason: &str, now_ms: u64) -> Vec<Output> {
         let Some(seat) = self.seats.get(&id) else { return Vec::new() };
         let mut out =
             vec![Output::Send(id, refusal(seat.transport, code, format!("disconnected: {reason}")))];
@@ -1108,7 +1108,7 @@ impl Relay {
     /// and the other relays are trusted with the order, not with what was
     /// said. An entry numbered at or below the last one is a repeat and
     /// changes nothing.
-    pub fn ordered(
+    pub(crate) fn ordered(
         &mut self,
         room_seq: u64,
         entry: &[u8],
@@ -1198,7 +1198,7 @@ impl Relay {
     /// The bus did not take what `id` published ([`Output::Publish`]):
     /// a post or a line is refused to its author (the connection kept), a
     /// join waiting for the bus is refused and closed.
-    pub fn unpublished(&mut self, id: SeatId, entry: &[u8], why: &str, now_ms: u64) -> Vec<Output> {
+    pub(crate) fn unpublished(&mut self, id: SeatId, entry: &[u8], why: &str, now_ms: u64) -> Vec<Output> {
         let Some(seat) = self.seats.get(&id) else { return Vec::new() };
         let (transport, waiting) = (seat.transport, seat.waiting);
         match decode_entry(entry) {
@@ -1260,7 +1260,7 @@ impl Relay {
 
     /// A `Sealed` frame another relay routed to
     /// the seats of `to` here: queued for each; returns how many.
-    pub fn deliver_to_key(&self, to: [u8; 32], frame: &Arc<[u8]>, out: &mut Vec<Output>) -> usize {
+    pub(crate) fn deliver_to_key(&self, to: [u8; 32], frame: &Arc<[u8]>, out: &mut Vec<Output>) -> usize {
         let targets = self.member_seats(to, SeatId::MAX);
         for &target in &targets {
             out.push(Output::Send(target, frame.clone()));
@@ -1271,7 +1271,7 @@ impl Relay {
     /// Every seat of `key` is disconnected (code 6) with `reason`, and
     /// with `ban` the key is refused from now on: a removal the host of
     /// another relay of the room made.
-    pub fn remove_key(&mut self, key: [u8; 32], ban: bool, reason: &str, now_ms: u64) -> Vec<Output> {
+    pub(crate) fn remove_key(&mut self, key: [u8; 32], ban: bool, reason: &str, now_ms: u64) -> Vec<Output> {
         let targets: Vec<SeatId> = self
             .seats
             .iter()
@@ -1291,7 +1291,7 @@ impl Relay {
     /// Who the room's other relays seat, as they last said: the joiner's
     /// list then names the most recently active of the whole room, and
     /// counts all of it.
-    pub fn seated_elsewhere<'a>(&mut self, members: impl Iterator<Item = &'a MemberInfo>, count: usize) {
+    pub(crate) fn seated_elsewhere<'a>(&mut self, members: impl Iterator<Item = &'a MemberInfo>, count: usize) {
         let mut recent: Vec<&MemberInfo> = members.collect();
         if recent.len() > MAX_ROSTER {
             recent.select_nth_unstable_by_key(MAX_ROSTER, |m| m.idle_secs);
@@ -1302,13 +1302,13 @@ impl Relay {
 
     /// How many joins and leaves this relay has seen: when it changes,
     /// the room's other relays are sent the roster again.
-    pub fn changes(&self) -> u64 {
+    pub(crate) fn changes(&self) -> u64 {
         self.changes
     }
 
     /// The next guest is `guest-N`: a room on a bus numbers its guests
     /// there, so that two relays never both have a `guest-1`.
-    pub fn number_next_guest(&mut self, n: u64) {
+    pub(crate) fn number_next_guest(&mut self, n: u64) {
         self.guests = n.saturating_sub(1);
     }
 
@@ -1340,7 +1340,7 @@ impl Relay {
 
 /// A refusal as a seat of `transport` receives it: a `Refused` frame, or
 /// for a guest a line `tlschat: TEXT`.
-pub fn refusal(transport: Transport, code: RefusalCode, text: String) -> Arc<[u8]> {
+pub(crate) fn refusal(transport: Transport, code: RefusalCode, text: String) -> Arc<[u8]> {
     match transport {
         Transport::Frames => Frame::Refused { code, text }.encode().into(),
         Transport::Lines => format!("tlschat: {text}\n").into_bytes().into(),
@@ -1356,7 +1356,7 @@ fn most_recent(members: &mut Vec<MemberInfo>) {
 }
 
 /// The refusal of a `Seal` that reached nobody.
-pub fn sealed_nowhere() -> Arc<[u8]> {
+pub(crate) fn sealed_nowhere() -> Arc<[u8]> {
     refusal(
         Transport::Frames,
         RefusalCode::NoSuchMember,

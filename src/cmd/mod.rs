@@ -111,7 +111,7 @@ pub enum Error {
 
 impl Error {
     /// An error that is only its message.
-    pub fn msg(text: impl Into<String>) -> Self {
+    pub(crate) fn msg(text: impl Into<String>) -> Self {
         Self::Msg(text.into())
     }
 

@@ -31,8 +31,8 @@ mod relay;
 mod session;
 mod text;
 
-pub use addr::{BadHostPort, HostPort};
-pub use backoff::Backoff;
+pub(crate) use addr::{BadHostPort, HostPort};
+pub(crate) use backoff::Backoff;
 pub use limits::{DEFAULT_UNVERIFIED_PER_ADDRESS, Limits, Refusal, open_file_limit, raise_open_file_limit};
 pub use relay::{
     Binder, Bus, Host, MAX_UNCOMMITTED, Reopened, RoomHandle, SEAT_QUEUE, start as start_room, start_durable,
@@ -374,7 +374,7 @@ impl NetError {
     /// the relay gone or restarting. A client that was in the room tries
     /// again after such an error; never after the room's TLS or chat said
     /// no (a changed key, a bad certificate, a broken protocol).
-    pub fn is_transient(&self) -> bool {
+    pub(crate) fn is_transient(&self) -> bool {
         match self {
             Self::Resolve { .. }
             | Self::NoAddress { .. }
@@ -499,7 +499,7 @@ impl Dial {
     }
 
     /// Every address of the room: the first, then [`Self::also`].
-    pub fn addresses(&self) -> Vec<(String, u16)> {
+    pub(crate) fn addresses(&self) -> Vec<(String, u16)> {
         std::iter::once((self.host.clone(), self.port)).chain(self.also.iter().cloned()).collect()
     }
 }
@@ -602,14 +602,14 @@ pub struct Server {
 }
 
 /// A one-shot configuration for a [`Server`]'s next connection.
-pub type NextConfig = Arc<std::sync::Mutex<Option<Arc<ServerConfig>>>>;
+pub(crate) type NextConfig = Arc<std::sync::Mutex<Option<Arc<ServerConfig>>>>;
 
 /// What the kernel may hold for a room member that is not reading. Linux
 /// grows a socket's send buffer up to 4 MiB by default, which a member
 /// that stops reading would pin in the server's kernel; a chat stream
 /// needs little, and past this the seat's queue fills and the room lets
 /// the member go ("too slow"). Linux doubles the value for its own books.
-pub const SEAT_SEND_BUFFER: usize = 64 * 1024;
+pub(crate) const SEAT_SEND_BUFFER: usize = 64 * 1024;
 
 /// Members sit idle for hours, which is chat: TCP keepalive, not a
 /// timeout, finds the ones whose machine vanished without closing (after

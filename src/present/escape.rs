@@ -24,7 +24,7 @@ use icu_properties::{CodePointMapData, CodePointSetData};
 /// in use (Vietnamese stacks two, Tibetan and Indic clusters fewer than
 /// four on one base) and stops a flood of marks from painting over the
 /// lines above and below.
-pub const MAX_MARKS: usize = 4;
+pub(crate) const MAX_MARKS: usize = 4;
 
 /// `text` fit for a terminal, whoever wrote it, with these written as
 /// `\u{..}` escapes, which show that they were there without letting them

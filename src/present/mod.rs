@@ -6,6 +6,6 @@
 //!   lines, the log file) and its JSON object (`--json`);
 //! - [`logfile`]: the TUI's log file, written on a thread of its own.
 
-pub mod escape;
-pub mod logfile;
-pub mod report;
+pub(crate) mod escape;
+pub(crate) mod logfile;
+pub(crate) mod report;

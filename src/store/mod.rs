@@ -11,10 +11,10 @@
 //!   the room's task;
 //! - [`pki`]: making keys and certificates (rcgen), loading PEM files.
 
-pub mod home;
+pub(crate) mod home;
 pub mod identity;
 pub mod names;
-pub mod pins;
+pub(crate) mod pins;
 pub mod pki;
-pub mod room_keys;
+pub(crate) mod room_keys;
 pub mod room_log;

@@ -8,9 +8,9 @@
 //! - [`keylog`]: the NSS key log (`--keylog`, `SSLKEYLOGFILE`);
 //! - [`pcap`]: `--pcap`'s capture file.
 
-pub mod demo;
+pub(crate) mod demo;
 pub mod explain;
-pub mod keylog;
+pub(crate) mod keylog;
 pub mod lab;
 pub mod pcap;
 pub mod schedule;

@@ -25,7 +25,7 @@ use super::suites::{Aead, Hash, Suite};
 pub type TrafficSecret = Secret<HASH_LEN>;
 
 /// HKDF-Expand-Label(Secret, Label, Context, Length) (§7.1).
-pub fn expand_label(secret: &[u8; HASH_LEN], label: &str, context: &[u8], out: &mut [u8]) {
+pub(crate) fn expand_label(secret: &[u8; HASH_LEN], label: &str, context: &[u8], out: &mut [u8]) {
     let length = (out.len() as u16).to_be_bytes();
     let label_len = [(6 + label.len()) as u8];
     let context_len = [context.len() as u8];
@@ -37,7 +37,7 @@ pub fn expand_label(secret: &[u8; HASH_LEN], label: &str, context: &[u8], out: &
 }
 
 /// Derive-Secret(Secret, Label, Messages) given Transcript-Hash(Messages) (§7.1).
-pub fn derive_secret(
+pub(crate) fn derive_secret(
     secret: &[u8; HASH_LEN],
     label: &str,
     transcript_hash: &[u8; HASH_LEN],
@@ -72,7 +72,7 @@ pub enum SecretKind {
 
 impl SecretKind {
     /// The RFC's label for this secret.
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Self::SharedSecret => "(EC)DHE shared secret",
             Self::EarlySecret => "early secret",
@@ -88,7 +88,7 @@ impl SecretKind {
     }
 
     /// The NSS key log label (for Wireshark), for secrets that have one.
-    pub fn keylog_label(self) -> Option<String> {
+    pub(crate) fn keylog_label(self) -> Option<String> {
         Some(match self {
             Self::ClientHandshakeTraffic => "CLIENT_HANDSHAKE_TRAFFIC_SECRET".into(),
             Self::ServerHandshakeTraffic => "SERVER_HANDSHAKE_TRAFFIC_SECRET".into(),
@@ -139,7 +139,7 @@ pub struct HandshakeSecrets {
     /// server_handshake_traffic_secret
     pub server: TrafficSecret,
     /// Transcript-Hash(ClientHello..ServerHello), which both were derived over.
-    pub hello_hash: [u8; HASH_LEN],
+    pub(crate) hello_hash: [u8; HASH_LEN],
 }
 
 impl fmt::Debug for HandshakeSecrets {
@@ -167,7 +167,7 @@ impl HandshakeSecrets {
     }
 
     /// Moves on to the master secret, given Transcript-Hash(ClientHello..server Finished).
-    pub fn into_traffic(self, finished_hash: &[u8; HASH_LEN]) -> TrafficSecrets {
+    pub(crate) fn into_traffic(self, finished_hash: &[u8; HASH_LEN]) -> TrafficSecrets {
         let salt = derive_secret(self.handshake_secret.expose(), "derived", &empty_hash());
         let master = crypto::hkdf_extract(salt.expose(), &[0u8; HASH_LEN]);
         TrafficSecrets {
@@ -181,17 +181,17 @@ impl HandshakeSecrets {
 }
 
 /// The schedule after the server Finished: application traffic secrets.
-pub struct TrafficSecrets {
+pub(crate) struct TrafficSecrets {
     /// client_application_traffic_secret_0
-    pub client: TrafficSecret,
+    pub(crate) client: TrafficSecret,
     /// server_application_traffic_secret_0
-    pub server: TrafficSecret,
+    pub(crate) server: TrafficSecret,
     /// exporter_master_secret
-    pub exporter: TrafficSecret,
+    pub(crate) exporter: TrafficSecret,
     /// The Master Secret (kept for known-answer tests and `reveal`).
     pub(crate) master: TrafficSecret,
     /// Transcript-Hash(ClientHello..server Finished), which the three were derived over.
-    pub finished_hash: [u8; HASH_LEN],
+    pub(crate) finished_hash: [u8; HASH_LEN],
 }
 
 impl fmt::Debug for TrafficSecrets {
@@ -201,7 +201,7 @@ impl fmt::Debug for TrafficSecrets {
 }
 
 /// finished_key = HKDF-Expand-Label(BaseKey, "finished", "", Hash.length) (§4.4.4).
-pub fn finished_key(base: &TrafficSecret) -> Secret<HASH_LEN> {
+pub(crate) fn finished_key(base: &TrafficSecret) -> Secret<HASH_LEN> {
     let mut out = [0u8; HASH_LEN];
     expand_label(base.expose(), "finished", b"", &mut out);
     Secret::new(out)
@@ -213,12 +213,12 @@ pub fn verify_data(base: &TrafficSecret, transcript_hash: &[u8; HASH_LEN]) -> [u
 }
 
 /// HMAC(finished_key, Transcript-Hash(...)), given the finished_key (§4.4.4).
-pub fn finished_mac(finished_key: &Secret<HASH_LEN>, transcript_hash: &[u8; HASH_LEN]) -> [u8; HASH_LEN] {
+pub(crate) fn finished_mac(finished_key: &Secret<HASH_LEN>, transcript_hash: &[u8; HASH_LEN]) -> [u8; HASH_LEN] {
     crypto::hmac_sha256(finished_key.expose(), transcript_hash)
 }
 
 /// application_traffic_secret_N+1 = HKDF-Expand-Label(secret_N, "traffic upd", "", Hash.length) (§7.2).
-pub fn next_traffic_secret(current: &TrafficSecret) -> TrafficSecret {
+pub(crate) fn next_traffic_secret(current: &TrafficSecret) -> TrafficSecret {
     let mut out = [0u8; HASH_LEN];
     expand_label(current.expose(), "traffic upd", b"", &mut out);
     Secret::new(out)
@@ -231,7 +231,7 @@ pub fn traffic_keys(suite: Suite, secret: &TrafficSecret) -> (AeadKey, Secret<NO
 }
 
 /// The suite's AEAD keyed with `key` (from [`key_material`]).
-pub fn aead_key(suite: Suite, key: &[u8]) -> AeadKey {
+pub(crate) fn aead_key(suite: Suite, key: &[u8]) -> AeadKey {
     match suite.aead() {
         Aead::Aes128Gcm => AeadKey::aes_128_gcm(key),
         Aead::ChaCha20Poly1305 => AeadKey::chacha20_poly1305(key),
@@ -241,7 +241,7 @@ pub fn aead_key(suite: Suite, key: &[u8]) -> AeadKey {
 /// The raw key and IV bytes of a traffic secret (§7.3): the key is
 /// HKDF-Expand-Label(secret, "key", "", key_length), 16 bytes for
 /// AES-128-GCM and 32 for ChaCha20-Poly1305; the IV is 12 bytes.
-pub fn key_material(suite: Suite, secret: &TrafficSecret) -> (Zeroizing<Vec<u8>>, Secret<NONCE_LEN>) {
+pub(crate) fn key_material(suite: Suite, secret: &TrafficSecret) -> (Zeroizing<Vec<u8>>, Secret<NONCE_LEN>) {
     // Every secret here is a SHA-256 output (TrafficSecret is 32 bytes): a
     // suite with another hash fails to compile here until it has its own.
     let Hash::Sha256 = suite.hash();

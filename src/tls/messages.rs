@@ -222,24 +222,24 @@ pub const TLS12: u16 = 0x0303;
 pub const TLS13: u16 = 0x0304;
 
 /// ServerHello.random of a HelloRetryRequest: SHA-256("HelloRetryRequest") (§4.1.3).
-pub const HRR_RANDOM: [u8; 32] = [
+pub(crate) const HRR_RANDOM: [u8; 32] = [
     0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c, 0x02, 0x1e, 0x65, 0xb8, 0x91, 0xc2,
     0xa2, 0x11, 0x16, 0x7a, 0xbb, 0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c,
 ];
 
 /// One extension as found on the wire.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RawExtension<'a> {
+pub(crate) struct RawExtension<'a> {
     /// extension_type
-    pub typ: ExtensionType,
+    pub(crate) typ: ExtensionType,
     /// extension_data
-    pub data: &'a [u8],
+    pub(crate) data: &'a [u8],
 }
 
 /// Reads `Extension extensions<0..2^16-1>`, refusing duplicates (§4.2: "There
 /// MUST NOT be more than one extension of the same type in a given extension
 /// block"), in time linear in the number of extensions.
-pub fn read_extensions<'a>(r: &mut Reader<'a>) -> Result<Vec<RawExtension<'a>>, ExtensionError> {
+pub(crate) fn read_extensions<'a>(r: &mut Reader<'a>) -> Result<Vec<RawExtension<'a>>, ExtensionError> {
     let mut seen = CodeSet::new();
     r.vec16()?.items(0, |block| {
         let typ = ExtensionType(block.u16()?);
@@ -253,7 +253,7 @@ pub fn read_extensions<'a>(r: &mut Reader<'a>) -> Result<Vec<RawExtension<'a>>, 
 
 /// A problem with an extension block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExtensionError {
+pub(crate) enum ExtensionError {
     /// The bytes do not parse.
     Decode(InvalidMessage),
     /// The same extension appears twice (illegal_parameter).
@@ -272,7 +272,7 @@ fn put_extension(out: &mut Vec<u8>, typ: ExtensionType, body: impl FnOnce(&mut V
 }
 
 /// Appends a handshake message: `msg_type`, a uint24 length, then the body (§4).
-pub fn put_handshake(out: &mut Vec<u8>, typ: HandshakeType, body: impl FnOnce(&mut Vec<u8>)) {
+pub(crate) fn put_handshake(out: &mut Vec<u8>, typ: HandshakeType, body: impl FnOnce(&mut Vec<u8>)) {
     out.push(typ.0);
     put_vec(out, LenPrefix::U24, body);
 }
@@ -539,25 +539,25 @@ impl From<ExtensionError> for HelloError {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ServerHello {
     /// `ProtocolVersion legacy_version = 0x0303;`
-    pub legacy_version: u16,
+    pub(crate) legacy_version: u16,
     /// `Random random;` ([`HRR_RANDOM`] for a HelloRetryRequest)
-    pub random: [u8; 32],
+    pub(crate) random: [u8; 32],
     /// `opaque legacy_session_id_echo<0..32>;`
     pub session_id: Vec<u8>,
     /// `CipherSuite cipher_suite;`
     pub cipher_suite: CipherSuite,
     /// `uint8 legacy_compression_method = 0;`
-    pub compression_method: u8,
+    pub(crate) compression_method: u8,
     /// supported_versions selected_version (§4.2.1)
-    pub selected_version: Option<u16>,
+    pub(crate) selected_version: Option<u16>,
     /// key_share server_share (§4.2.8)
     pub key_share: Option<KeyShareEntry>,
     /// key_share selected_group, in a HelloRetryRequest (§4.2.8)
-    pub hrr_group: Option<NamedGroup>,
+    pub(crate) hrr_group: Option<NamedGroup>,
     /// cookie (§4.2.2), in a HelloRetryRequest
-    pub cookie: Option<Vec<u8>>,
+    pub(crate) cookie: Option<Vec<u8>>,
     /// Other extension types present (the client refuses them).
-    pub other_extensions: Vec<ExtensionType>,
+    pub(crate) other_extensions: Vec<ExtensionType>,
 }
 
 impl ServerHello {
@@ -610,7 +610,7 @@ impl ServerHello {
     }
 
     /// Encodes the whole handshake message (header included) onto `out`.
-    pub fn encode(&self, out: &mut Vec<u8>) {
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
         put_handshake(out, HandshakeType::SERVER_HELLO, |out| {
             put_u16(out, self.legacy_version);
             out.extend_from_slice(&self.random);
@@ -642,11 +642,11 @@ impl ServerHello {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EncryptedExtensions {
     /// The ALPN protocol the server selected.
-    pub alpn: Option<Vec<u8>>,
+    pub(crate) alpn: Option<Vec<u8>>,
     /// Whether the server acknowledged server_name with an empty extension.
-    pub server_name_ack: bool,
+    pub(crate) server_name_ack: bool,
     /// Other extension types present.
-    pub other_extensions: Vec<ExtensionType>,
+    pub(crate) other_extensions: Vec<ExtensionType>,
 }
 
 impl EncryptedExtensions {
@@ -679,7 +679,7 @@ impl EncryptedExtensions {
     }
 
     /// Encodes the whole handshake message onto `out`.
-    pub fn encode(&self, out: &mut Vec<u8>) {
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
         put_handshake(out, HandshakeType::ENCRYPTED_EXTENSIONS, |out| {
             put_vec(out, LenPrefix::U16, |out| {
                 if self.server_name_ack {
@@ -699,9 +699,9 @@ impl EncryptedExtensions {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CertificateRequest {
     /// `opaque certificate_request_context<0..2^8-1>;` empty during the handshake
-    pub context: Vec<u8>,
+    pub(crate) context: Vec<u8>,
     /// signature_algorithms, required (§4.3.2)
-    pub signature_algorithms: Vec<SignatureScheme>,
+    pub(crate) signature_algorithms: Vec<SignatureScheme>,
 }
 
 impl CertificateRequest {
@@ -724,7 +724,7 @@ impl CertificateRequest {
     }
 
     /// Encodes the whole handshake message onto `out`.
-    pub fn encode(&self, out: &mut Vec<u8>) {
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
         put_handshake(out, HandshakeType::CERTIFICATE_REQUEST, |out| {
             put_bytes(out, LenPrefix::U8, &self.context);
             put_vec(out, LenPrefix::U16, |out| {
@@ -778,9 +778,9 @@ impl Certificate {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertificateVerify {
     /// `SignatureScheme algorithm;`
-    pub scheme: SignatureScheme,
+    pub(crate) scheme: SignatureScheme,
     /// `opaque signature<0..2^16-1>;`
-    pub signature: Vec<u8>,
+    pub(crate) signature: Vec<u8>,
 }
 
 impl CertificateVerify {
@@ -794,7 +794,7 @@ impl CertificateVerify {
     }
 
     /// Encodes the whole handshake message onto `out`.
-    pub fn encode(&self, out: &mut Vec<u8>) {
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
         put_handshake(out, HandshakeType::CERTIFICATE_VERIFY, |out| {
             put_u16(out, self.scheme.0);
             put_bytes(out, LenPrefix::U16, &self.signature);
@@ -808,7 +808,7 @@ pub fn encode_finished(out: &mut Vec<u8>, verify_data: &[u8]) {
 }
 
 /// Encodes a KeyUpdate message (§4.6.3) onto `out`.
-pub fn encode_key_update(out: &mut Vec<u8>, update_requested: bool) {
+pub(crate) fn encode_key_update(out: &mut Vec<u8>, update_requested: bool) {
     put_handshake(out, HandshakeType::KEY_UPDATE, |out| out.push(u8::from(update_requested)));
 }
 
@@ -836,7 +836,7 @@ pub fn message_hash(hash_of_client_hello1: &[u8; 32]) -> [u8; 36] {
 }
 
 /// Encodes an alert record body (§6).
-pub fn encode_alert(desc: AlertDescription) -> [u8; 2] {
+pub(crate) fn encode_alert(desc: AlertDescription) -> [u8; 2] {
     // Every alert but close_notify and user_canceled is fatal in TLS 1.3 (§6).
     let level =
         if desc == AlertDescription::CLOSE_NOTIFY || desc == AlertDescription::USER_CANCELED { 1 } else { 2 };

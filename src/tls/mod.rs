@@ -37,7 +37,7 @@ mod test_vectors;
 use std::sync::Arc;
 
 pub use cert::{CertError, CertSummary, Fingerprint, RootStore, ServerName};
-pub use codec::InvalidMessage;
+pub(crate) use codec::InvalidMessage;
 pub use conn::Connection;
 #[cfg(any(test, feature = "testing"))]
 pub use crypto::SeededRng;
@@ -48,7 +48,7 @@ pub use events::{
 };
 pub use key_schedule::SecretKind;
 pub use messages::{AlertDescription, CipherSuite, NamedGroup, SignatureScheme};
-pub use state::KEY_UPDATE_INTERVAL;
+pub(crate) use state::KEY_UPDATE_INTERVAL;
 pub use suites::Suite;
 
 /// The engine's internals, for tlschat's own tests, benchmarks and fuzz
@@ -63,8 +63,8 @@ pub mod internal {
         pub use crate::tls::cert::*;
     }
     /// The presentation language (RFC 8446 §3).
-    pub mod codec {
-        pub use crate::tls::codec::*;
+    pub(crate) mod codec {
+        pub(crate) use crate::tls::codec::*;
     }
     /// The primitives, the only users of the primitive crates.
     pub mod crypto {

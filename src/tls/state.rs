@@ -36,7 +36,7 @@ pub(crate) const MAX_EARLY_DATA_SKIPPED: usize = MAX_CIPHERTEXT;
 /// AES-GCM under one key. ChaCha20-Poly1305 has no such limit in practice,
 /// but one rule for both suites is simpler, and a KeyUpdate every 8 million
 /// records costs nothing. The KeyUpdate itself is the key's last record.
-pub const KEY_UPDATE_INTERVAL: u64 = 1 << 23;
+pub(crate) const KEY_UPDATE_INTERVAL: u64 = 1 << 23;
 
 /// Whether and how a server skips the 0-RTT records of a client whose
 /// early_data it did not accept (§4.2.10).

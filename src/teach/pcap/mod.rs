@@ -45,7 +45,7 @@
 //! `secrets_block`). `pcap-file` 2, the other well-kept pcapng crate, has
 //! no Decryption Secrets Block.
 
-pub mod tcp;
+pub(crate) mod tcp;
 
 use std::borrow::Cow;
 use std::fs::{File, OpenOptions};
@@ -60,10 +60,10 @@ use zeroize::Zeroizing;
 
 use crate::tls;
 
-pub use tcp::{Opener, Tap};
+pub(crate) use tcp::{Opener, Tap};
 
 /// How large a capture grows before it stops: 1 GiB.
-pub const DEFAULT_LIMIT: u64 = 1 << 30;
+pub(crate) const DEFAULT_LIMIT: u64 = 1 << 30;
 
 /// The link type of the one interface: raw IP (LINKTYPE_RAW), each frame
 /// an IPv4 or IPv6 packet, told apart by its version nibble.
@@ -113,7 +113,7 @@ impl std::fmt::Debug for State {
 impl Capture {
     /// Creates (or truncates) `path` with mode 0600 on Unix, whoever can
     /// read it can decrypt the session, and writes the pcapng header.
-    pub fn create(path: impl AsRef<Path>) -> io::Result<Self> {
+    pub(crate) fn create(path: impl AsRef<Path>) -> io::Result<Self> {
         Self::create_with_limit(path, DEFAULT_LIMIT)
     }
 
@@ -147,18 +147,18 @@ impl Capture {
     }
 
     /// The file's path, as given.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// Why the capture stopped growing, if it did.
-    pub fn stopped(&self) -> Option<String> {
+    pub(crate) fn stopped(&self) -> Option<String> {
         self.lock().stopped.clone()
     }
 
     /// The notice that the capture stopped growing: once, to whoever asks
     /// first after it happened.
-    pub fn take_notice(&self) -> Option<String> {
+    pub(crate) fn take_notice(&self) -> Option<String> {
         let mut state = self.lock();
         if state.told {
             return None;

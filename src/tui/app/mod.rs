@@ -28,7 +28,7 @@ use crate::tls::{self, AlertDescription, Direction, Field, HandshakeStep, Secret
 /// How many log entries are kept; older ones are dropped. The issue asks
 /// for at least 10,000 without slowing a frame: drawing only visits the
 /// entries on screen, so this bounds memory, not frame time.
-pub const MAX_LOG: usize = 50_000;
+pub(crate) const MAX_LOG: usize = 50_000;
 
 /// The most bytes the scrollback's entries may hold (their text and the
 /// signed bytes kept with them); past it the oldest go, whatever their
@@ -41,10 +41,10 @@ pub const MAX_LOG_BYTES: usize = 64 << 20;
 pub const KEEP_SIGNED: usize = 2_000;
 
 /// Below this width the handshake panel is hidden unless F2 asks for it.
-pub const NARROW: u16 = 72;
+pub(crate) const NARROW: u16 = 72;
 
 /// Below this height (rows in all) the panel is hidden unless asked for.
-pub const SHORT: u16 = 12;
+pub(crate) const SHORT: u16 = 12;
 
 /// The chat pane keeps at least this many columns beside the panel; where
 /// it cannot, the panel gives way (or, asked for, takes the chat's place).
@@ -52,7 +52,7 @@ pub const MIN_CHAT: u16 = 40;
 
 /// Where the side panel goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Place {
+pub(crate) enum Place {
     /// Not shown.
     Hidden,
     /// On the right of the chat pane.
@@ -63,7 +63,7 @@ pub enum Place {
 }
 
 /// The side panel's width on a screen `width` columns wide.
-pub fn panel_width(width: u16) -> u16 {
+pub(crate) fn panel_width(width: u16) -> u16 {
     let two_fifths = u16::try_from(u32::from(width) * 2 / 5).unwrap_or(u16::MAX);
     two_fifths.clamp(30, 60).min(width)
 }
@@ -257,7 +257,7 @@ pub struct Said {
 /// character boundary: after the last space of a piece when that space is
 /// in its second half (the space is dropped), else at the last character
 /// that fits. Text within `max` is one piece.
-pub fn pieces(text: &str, max: usize) -> Vec<&str> {
+pub(crate) fn pieces(text: &str, max: usize) -> Vec<&str> {
     let mut out = Vec::new();
     let mut rest = text;
     while rest.len() > max {
@@ -389,22 +389,22 @@ pub enum Author {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Tags {
     /// Replayed history, from before we joined.
-    pub history: bool,
+    pub(crate) history: bool,
     /// A private message (to us, or from us with `to`).
-    pub private: bool,
+    pub(crate) private: bool,
     /// An action (`/me`).
-    pub action: bool,
+    pub(crate) action: bool,
     /// It mentions our name.
     pub mention: bool,
     /// Sealed end to end (MLS): the relay could not read it.
-    pub e2e: bool,
+    pub(crate) e2e: bool,
 }
 
 /// One line of the chat log (wrapped when drawn).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     /// When it arrived, Unix seconds.
-    pub at: u64,
+    pub(crate) at: u64,
     /// Who wrote it.
     pub author: Author,
     /// What it says (no control characters).
@@ -415,7 +415,7 @@ pub struct Entry {
     pub signed: Option<Arc<chat::Received>>,
     /// When a live message was signed, where that is more than a minute
     /// from when it arrived (`at`), Unix seconds.
-    pub signed_at: Option<u64>,
+    pub(crate) signed_at: Option<u64>,
 }
 
 impl Entry {
@@ -473,7 +473,7 @@ impl ChatLog {
 
     /// The index of the first entry the user has not read since they last
     /// left the terminal, if any arrived: the read marker goes above it.
-    pub fn read_marker(&self) -> Option<usize> {
+    pub(crate) fn read_marker(&self) -> Option<usize> {
         let at = usize::try_from(self.read_up_to?.checked_sub(self.dropped)?).ok()?;
         (at < self.entries.len()).then_some(at)
     }
@@ -616,7 +616,7 @@ impl Input {
     }
 
     /// The cursor's byte offset in [`Self::text`].
-    pub fn cursor(&self) -> usize {
+    pub(crate) fn cursor(&self) -> usize {
         self.cursor
     }
 
@@ -707,40 +707,40 @@ impl Input {
 
 /// A check the engine made at a step.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Check {
+pub(crate) struct Check {
     /// What was checked.
-    pub what: &'static str,
+    pub(crate) what: &'static str,
     /// Whether it passed.
-    pub ok: bool,
+    pub(crate) ok: bool,
     /// Why, in one line.
-    pub detail: String,
+    pub(crate) detail: String,
 }
 
 /// One handshake message as the panel shows it, with what happened at it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StepView {
     /// 1-based message number.
-    pub number: usize,
+    pub(crate) number: usize,
     /// Sent or received.
-    pub direction: Direction,
+    pub(crate) direction: Direction,
     /// The message's name.
     pub name: &'static str,
     /// One-line summary.
-    pub summary: String,
+    pub(crate) summary: String,
     /// Decoded fields.
-    pub fields: Vec<Field>,
+    pub(crate) fields: Vec<Field>,
     /// The message's bytes.
     pub bytes: Vec<u8>,
     /// Whether it travelled encrypted.
-    pub encrypted: bool,
+    pub(crate) encrypted: bool,
     /// Transcript hash up to this message.
-    pub transcript_hash: Option<[u8; 32]>,
+    pub(crate) transcript_hash: Option<[u8; 32]>,
     /// When it happened, since the handshake started.
     pub at: Duration,
     /// Secrets derived right after this message (labels only).
-    pub secrets: Vec<SecretKind>,
+    pub(crate) secrets: Vec<SecretKind>,
     /// Checks made on it.
-    pub checks: Vec<Check>,
+    pub(crate) checks: Vec<Check>,
 }
 
 impl StepView {
@@ -812,7 +812,7 @@ impl Panel {
     }
 
     /// How many messages the handshake is expected to have.
-    pub fn expected(&self) -> usize {
+    pub(crate) fn expected(&self) -> usize {
         self.expected
     }
 
@@ -822,7 +822,7 @@ impl Panel {
     }
 
     /// Whether the panel has started showing a connection.
-    pub fn started(&self) -> bool {
+    pub(crate) fn started(&self) -> bool {
         self.peer.is_some()
     }
 
@@ -833,7 +833,7 @@ impl Panel {
 
     /// How many messages the handshake had, once it is done; the engine
     /// numbers later messages (KeyUpdate) on from there.
-    pub fn handshake_len(&self) -> Option<usize> {
+    pub(crate) fn handshake_len(&self) -> Option<usize> {
         self.handshake_len
     }
 
@@ -848,7 +848,7 @@ impl Panel {
     }
 
     /// Lines scrolled in the expanded detail.
-    pub fn detail_scroll(&self) -> u16 {
+    pub(crate) fn detail_scroll(&self) -> u16 {
         self.detail_scroll
     }
 
@@ -874,7 +874,7 @@ impl Panel {
 
     /// The number of the latest message (the dummy ChangeCipherSpec shares
     /// the number of the message before it: it is not counted).
-    pub fn last_number(&self) -> usize {
+    pub(crate) fn last_number(&self) -> usize {
         self.steps.last().map_or(0, |s| s.number)
     }
 
@@ -1058,7 +1058,7 @@ pub enum Side {
 }
 
 mod groups;
-pub use groups::{GroupShown, GroupStep};
+pub(crate) use groups::{GroupShown, GroupStep};
 
 /// The TUI's whole state. Only [`App::update`] changes it.
 #[derive(Debug)]
@@ -1154,11 +1154,11 @@ const ESC_TAIL: Duration = Duration::from_millis(300);
 #[derive(Debug)]
 pub struct Conn {
     /// Its address.
-    pub peer: SocketAddr,
+    pub(crate) peer: SocketAddr,
     /// Who it is: `alice ✓`, or `guest` before or without a key.
-    pub label: String,
+    pub(crate) label: String,
     /// Whether it is still connected (one that ended stays while followed).
-    pub open: bool,
+    pub(crate) open: bool,
     panel: Panel,
 }
 
@@ -1243,7 +1243,7 @@ impl App {
     }
 
     /// Whether the session's secret values are shown (`--reveal`).
-    pub fn secrets_shown(&self) -> bool {
+    pub(crate) fn secrets_shown(&self) -> bool {
         self.secrets_shown
     }
 
@@ -1271,13 +1271,13 @@ impl App {
     }
 
     /// The room's own key, short (a room's host only).
-    pub fn room_key(&self) -> Option<&str> {
+    pub(crate) fn room_key(&self) -> Option<&str> {
         self.room_key.as_deref()
     }
 
     /// Whether this is a tlschat room (we were welcomed, or we host it):
     /// its lines are signed, and the relay reads them.
-    pub fn in_room(&self) -> bool {
+    pub(crate) fn in_room(&self) -> bool {
         self.me.is_some() || self.room_key.is_some()
     }
 
@@ -1291,12 +1291,12 @@ impl App {
 
     /// Whether the room is end to end (`listen --e2e`): one MLS group the
     /// relay cannot read.
-    pub fn e2e_room(&self) -> bool {
+    pub(crate) fn e2e_room(&self) -> bool {
         self.e2e_room
     }
 
     /// How times are shown.
-    pub fn clock(&self) -> Clock {
+    pub(crate) fn clock(&self) -> Clock {
         self.clock
     }
 
@@ -1344,7 +1344,7 @@ impl App {
     }
 
     /// Whether this app serves a room.
-    pub fn is_server(&self) -> bool {
+    pub(crate) fn is_server(&self) -> bool {
         self.server
     }
 
@@ -1359,7 +1359,7 @@ impl App {
     }
 
     /// The row picked in a room's member list (0: follow the newest).
-    pub fn conn_row(&self) -> usize {
+    pub(crate) fn conn_row(&self) -> usize {
         self.conn_row
     }
 
@@ -1379,17 +1379,17 @@ impl App {
     }
 
     /// The animation frame.
-    pub fn frame(&self) -> u64 {
+    pub(crate) fn frame(&self) -> u64 {
         self.frame
     }
 
     /// Whether colours may be used.
-    pub fn color(&self) -> bool {
+    pub(crate) fn color(&self) -> bool {
         self.color
     }
 
     /// The peer or address, as the user named it.
-    pub fn peer(&self) -> &str {
+    pub(crate) fn peer(&self) -> &str {
         &self.peer
     }
 
@@ -1399,17 +1399,17 @@ impl App {
     }
 
     /// Chat lines and bytes we sent.
-    pub fn sent(&self) -> (u64, u64) {
+    pub(crate) fn sent(&self) -> (u64, u64) {
         self.sent
     }
 
     /// Chat lines and bytes we received.
-    pub fn received(&self) -> (u64, u64) {
+    pub(crate) fn received(&self) -> (u64, u64) {
         self.received
     }
 
     /// The room's members as last heard (joins, leaves, `/who`).
-    pub fn members(&self) -> &[chat::MemberInfo] {
+    pub(crate) fn members(&self) -> &[chat::MemberInfo] {
         &self.members
     }
 
@@ -1419,7 +1419,7 @@ impl App {
     }
 
     /// The log index of the message picked in the chat pane, if any.
-    pub fn picked(&self) -> Option<usize> {
+    pub(crate) fn picked(&self) -> Option<usize> {
         self.picked.filter(|_| self.focus == Focus::Messages)
     }
 
@@ -1437,7 +1437,7 @@ impl App {
     /// when the chat keeps [`MIN_CHAT`] columns (by itself only from
     /// [`NARROW`] columns and [`SHORT`] rows); asked for (F2, F3, F4, a
     /// message opened) where both do not fit, in the chat's place.
-    pub fn panel_place(&self, width: u16, height: u16) -> Place {
+    pub(crate) fn panel_place(&self, width: u16, height: u16) -> Place {
         let fits = width.saturating_sub(panel_width(width)) >= MIN_CHAT;
         match self.panel_choice {
             Some(false) => Place::Hidden,
@@ -2513,7 +2513,7 @@ impl App {
 const MSG_USAGE: &str = "/msg NAME TEXT: a private message to one member, end to end (/who lists them)";
 
 /// What `/nick` says: there is no nick to change in a room.
-pub const NICK_HELP: &str = "/nick: a room binds your name to your key, so it is not changed per room: \
+pub(crate) const NICK_HELP: &str = "/nick: a room binds your name to your key, so it is not changed per room: \
      /quit, run `tlschat id --name NEW`, and connect again (a room that bound your old name keeps it for your key)";
 
 /// How one of our lines shows in the log: a private one with its recipient.
@@ -2527,7 +2527,7 @@ fn shown_as(text: &str, to: Option<&str>) -> String {
 /// A line the user typed, understood: the same in the TUI and on a
 /// headless stdin.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Command {
+pub(crate) enum Command {
     /// Nothing but spaces.
     Empty,
     /// `/quit` (or irssi's `/exit`). A bare `exit` is a message like any
@@ -2581,7 +2581,7 @@ pub enum Command {
 
 impl Command {
     /// Reads a typed line.
-    pub fn parse(line: &str) -> Self {
+    pub(crate) fn parse(line: &str) -> Self {
         let line = line.trim_end_matches(['\r', '\n']);
         let command = line.trim();
         let say = |kind, text: &str, to: Option<&str>| Self::Say {
@@ -2675,7 +2675,7 @@ impl Command {
 
 /// Whether colour is allowed: not when `NO_COLOR` is set to anything
 /// non-empty (<https://no-color.org>).
-pub fn color_allowed() -> bool {
+pub(crate) fn color_allowed() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 

@@ -36,18 +36,18 @@ const WIDTH: u16 = 60;
 
 /// A first-contact question on screen.
 #[derive(Debug)]
-pub struct TrustDialog {
+pub(crate) struct TrustDialog {
     question: Question,
 }
 
 impl TrustDialog {
     /// Shows `question`.
-    pub fn new(question: Question) -> Self {
+    pub(crate) fn new(question: Question) -> Self {
         Self { question }
     }
 
     /// The decision a key press makes, if any: `Some(true)` to trust.
-    pub fn decision(key: &KeyEvent) -> Option<bool> {
+    pub(crate) fn decision(key: &KeyEvent) -> Option<bool> {
         match key.code {
             KeyCode::Char('y' | 'Y') if key.modifiers.difference(KeyModifiers::SHIFT).is_empty() => {
                 Some(true)
@@ -60,7 +60,7 @@ impl TrustDialog {
 
     /// Answers the question and closes the dialog; returns a line for the
     /// chat pane saying what was decided.
-    pub fn answer(self, trusted: bool) -> String {
+    pub(crate) fn answer(self, trusted: bool) -> String {
         let Question { room, fingerprint, answer } = self.question;
         if trusted {
             answer.trust();
@@ -72,12 +72,12 @@ impl TrustDialog {
     }
 
     /// Whether the connection stopped waiting (it ended meanwhile).
-    pub fn is_stale(&self) -> bool {
+    pub(crate) fn is_stale(&self) -> bool {
         self.question.answer.is_stale()
     }
 
     /// Where the dialog goes in `area`: centred, as wide as allowed.
-    pub fn area(area: Rect) -> Rect {
+    pub(crate) fn area(area: Rect) -> Rect {
         let width = WIDTH.min(area.width);
         let height = 13.min(area.height);
         Rect { x: area.x + (area.width - width) / 2, y: area.y + (area.height - height) / 2, width, height }
