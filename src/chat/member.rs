@@ -28,7 +28,6 @@ use super::message::{Fields, Kind, MessageError, Signed, chain_hash};
 
 mod room_group;
 mod update;
-pub(crate) use room_group::MAX_E2E_HELD;
 pub use update::{UPDATE_EVERY_MS, UPDATE_EVERY_SEALED, UpdatePolicy};
 
 /// What the member makes of a message's signature and origin.

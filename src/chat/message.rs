@@ -43,6 +43,7 @@ const FIXED: usize = LABEL.len() + 1 + 32 + 32 + 16 + 8 + 32 + 8 + 1 + 32 + 2;
 /// An Ed25519 signature.
 const SIG_LEN: usize = 64;
 /// The longest signed message.
+#[cfg(test)]
 pub(crate) const MAX_SIGNED: usize = FIXED + MAX_TEXT + SIG_LEN;
 
 /// What a message is.

@@ -65,6 +65,7 @@ impl LogFile {
 
     /// The same log, started again past `limit` bytes.
     #[must_use]
+    #[cfg(test)]
     pub(crate) fn with_limit(mut self, limit: u64) -> Self {
         self.limit = limit;
         self

@@ -163,11 +163,6 @@ impl Home {
         Self { config: dir.to_owned(), data: dir.to_owned() }
     }
 
-    /// The config directory: identity and pins.
-    pub(crate) fn config_dir(&self) -> &Path {
-        &self.config
-    }
-
     /// The data directory: the room, the TUI's log.
     pub(crate) fn data_dir(&self) -> &Path {
         &self.data

@@ -179,11 +179,6 @@ pub(crate) fn put_u16(out: &mut Vec<u8>, v: u16) {
     out.extend_from_slice(&v.to_be_bytes());
 }
 
-/// Appends a `uint24` (the caller guarantees `v < 2^24`).
-pub(crate) fn put_u24(out: &mut Vec<u8>, v: u32) {
-    out.extend_from_slice(&v.to_be_bytes()[1..]);
-}
-
 /// Width of a vector's length prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum LenPrefix {

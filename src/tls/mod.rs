@@ -37,7 +37,6 @@ mod test_vectors;
 use std::sync::Arc;
 
 pub use cert::{CertError, CertSummary, Fingerprint, RootStore, ServerName};
-pub(crate) use codec::InvalidMessage;
 pub use conn::Connection;
 #[cfg(any(test, feature = "testing"))]
 pub use crypto::SeededRng;
@@ -61,10 +60,6 @@ pub mod internal {
     /// Certificate checks (see `src/tls/cert/`).
     pub mod cert {
         pub use crate::tls::cert::*;
-    }
-    /// The presentation language (RFC 8446 §3).
-    pub(crate) mod codec {
-        pub(crate) use crate::tls::codec::*;
     }
     /// The primitives, the only users of the primitive crates.
     pub mod crypto {

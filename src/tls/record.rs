@@ -87,11 +87,6 @@ impl Deframer {
         self.buf.capacity()
     }
 
-    /// Whether a partial record is waiting for more bytes.
-    pub(crate) fn has_partial(&self) -> bool {
-        self.filled > self.used
-    }
-
     /// The next complete record, `Ok(None)` if more bytes are needed.
     ///
     /// The length limit is checked as soon as the header is in, so a peer
