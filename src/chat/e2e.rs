@@ -75,8 +75,6 @@ pub(crate) mod wire {
     pub(crate) const PRIVATE: u16 = 2;
     /// A Welcome.
     pub(crate) const WELCOME: u16 = 3;
-    /// A GroupInfo.
-    pub(crate) const GROUP_INFO: u16 = 4;
     /// A KeyPackage.
     pub(crate) const KEY_PACKAGE: u16 = 5;
 }
@@ -341,11 +339,6 @@ impl E2e {
         }
     }
 
-    /// Our identity key.
-    pub(crate) fn me(&self) -> [u8; 32] {
-        self.me
-    }
-
     /// A new key package, as an MLSMessage to publish; its private keys
     /// stay here until a Welcome uses them.
     pub fn key_package(&mut self, key: &Ed25519Key) -> Result<Vec<u8>, E2eError> {
@@ -358,7 +351,11 @@ impl E2e {
     /// Reads and checks a key package published for `expected`: its
     /// signature, lifetime and ciphersuite, and that its credential is
     /// `expected`'s identity key.
-    pub(crate) fn check_key_package(&self, message: &[u8], expected: [u8; 32]) -> Result<KeyPackage, E2eError> {
+    pub(crate) fn check_key_package(
+        &self,
+        message: &[u8],
+        expected: [u8; 32],
+    ) -> Result<KeyPackage, E2eError> {
         let MlsMessageBodyIn::KeyPackage(package) = parse(message, "key package")? else {
             return Err(E2eError::Malformed {
                 what: "key package",
@@ -406,6 +403,7 @@ impl E2e {
     }
 
     /// Whether this member holds the group.
+    #[cfg(test)]
     pub(crate) fn holds(&self, group: &[u8]) -> bool {
         self.groups.contains_key(group)
     }
@@ -448,7 +446,12 @@ impl E2e {
     }
 
     /// Commits the removal of these members (by identity key).
-    pub(crate) fn remove(&mut self, key: &Ed25519Key, group: &[u8], who: &[[u8; 32]]) -> Result<Commit, E2eError> {
+    pub(crate) fn remove(
+        &mut self,
+        key: &Ed25519Key,
+        group: &[u8],
+        who: &[[u8; 32]],
+    ) -> Result<Commit, E2eError> {
         let provider = &self.provider;
         let g = self.groups.get_mut(group).ok_or(E2eError::NoGroup)?;
         let leaves: Vec<LeafNodeIndex> = g
@@ -549,6 +552,7 @@ impl E2e {
 
     /// The group an MLS PrivateMessage or PublicMessage is for, read from its
     /// header (which the relay sees too).
+    #[cfg(test)]
     pub(crate) fn group_of(message: &[u8]) -> Option<Vec<u8>> {
         match parse(message, "message").ok()? {
             MlsMessageBodyIn::PrivateMessage(m) => {
@@ -932,14 +936,7 @@ pub enum TreeNode {
     },
 }
 
-impl TreeNode {
-    /// Its index in the tree's array.
-    pub(crate) fn index(&self) -> u32 {
-        match self {
-            Self::Leaf { node, .. } | Self::Parent { node, .. } => *node,
-        }
-    }
-}
+impl TreeNode {}
 
 /// Values of the current epoch that two members of a group derive alike,
 /// for a learner to compare (`--reveal`). Wiped on drop, never in `Debug`.

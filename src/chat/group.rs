@@ -124,16 +124,19 @@ impl Group {
     }
 
     /// The group's epoch (0: no group).
+    #[cfg(test)]
     pub(crate) fn epoch(&self) -> u64 {
         self.epoch
     }
 
     /// Whether the group exists.
+    #[cfg(test)]
     pub(crate) fn exists(&self) -> bool {
         self.id.is_some()
     }
 
     /// The keys in the group, in the order they entered.
+    #[cfg(test)]
     pub(crate) fn keys(&self) -> Vec<[u8; 32]> {
         self.leaves.iter().map(|l| l.key).collect()
     }

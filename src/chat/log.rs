@@ -141,11 +141,13 @@ impl Log {
     }
 
     /// Whether nothing is kept.
+    #[cfg(test)]
     pub(crate) fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
     /// Bytes kept.
+    #[cfg(test)]
     pub(crate) fn bytes(&self) -> usize {
         self.bytes
     }
@@ -153,11 +155,6 @@ impl Log {
     /// The highest `room_seq` let go of (0: none was).
     pub(crate) fn forgotten(&self) -> u64 {
         self.forgotten
-    }
-
-    /// The retention.
-    pub(crate) fn retention(&self) -> Retention {
-        self.keep
     }
 }
 

@@ -224,6 +224,7 @@ impl Signed {
     }
 
     /// The bytes as received.
+    #[cfg(test)]
     pub(crate) fn bytes(&self) -> &[u8] {
         &self.bytes
     }

@@ -130,6 +130,7 @@ impl Name {
     }
 
     /// Whether `other` is this name or could pass for it.
+    #[cfg(test)]
     pub(crate) fn is_confusable_with(&self, other: &Self) -> bool {
         self.key == other.key || self.looks.meet(&other.looks)
     }

@@ -183,6 +183,7 @@ impl Peers {
     }
 
     /// The other relays heard, by id.
+    #[cfg(test)]
     pub(crate) fn relays(&self) -> impl Iterator<Item = &str> {
         self.peers.keys().map(String::as_str)
     }
@@ -349,12 +350,8 @@ impl Asked {
         self.next
     }
 
-    /// Questions waiting.
-    pub(crate) fn len(&self) -> usize {
-        self.asks.len()
-    }
-
     /// Whether none waits.
+    #[cfg(test)]
     pub(crate) fn is_empty(&self) -> bool {
         self.asks.is_empty()
     }

@@ -338,7 +338,13 @@ impl Relay {
     /// the highest one its log let go of, and the messages kept. The
     /// room's order goes on from `room_seq` (or the last entry's, if
     /// higher); nobody is seated.
-    pub(crate) fn restore(config: Config, room_seq: u64, forgotten: u64, entries: Vec<Past>, now_ms: u64) -> Self {
+    pub(crate) fn restore(
+        config: Config,
+        room_seq: u64,
+        forgotten: u64,
+        entries: Vec<Past>,
+        now_ms: u64,
+    ) -> Self {
         let log = Log::restore(config.keep, forgotten, entries, now_ms);
         let last = log.last(1).next().map_or(0, |p| p.room_seq);
         let room_seq = room_seq.max(last).max(log.forgotten());
@@ -591,7 +597,12 @@ impl Relay {
     /// The host removes a member: every seat of the key behind `name` is
     /// disconnected (code 6), and with `ban` the key is refused from now on.
     /// Returns the key, for the caller to keep a ban, and what to do.
-    pub(crate) fn remove(&mut self, name: &str, ban: bool, now_ms: u64) -> Result<([u8; 32], Vec<Output>), String> {
+    pub(crate) fn remove(
+        &mut self,
+        name: &str,
+        ban: bool,
+        now_ms: u64,
+    ) -> Result<([u8; 32], Vec<Output>), String> {
         let wanted = name::key(name);
         let (key, standing) = self
             .seats
@@ -936,7 +947,12 @@ impl Relay {
     /// `except`'s), telling its owner how many are left; `None` if no
     /// seat here has one. For [`Frame::Fetch`], and for another relay's
     /// fetch through the bus.
-    pub(crate) fn take_package(&mut self, except: SeatId, key: [u8; 32], out: &mut Vec<Output>) -> Option<Vec<u8>> {
+    pub(crate) fn take_package(
+        &mut self,
+        except: SeatId,
+        key: [u8; 32],
+        out: &mut Vec<Output>,
+    ) -> Option<Vec<u8>> {
         let owner = self
             .seats
             .iter()
@@ -1291,7 +1307,11 @@ impl Relay {
     /// Who the room's other relays seat, as they last said: the joiner's
     /// list then names the most recently active of the whole room, and
     /// counts all of it.
-    pub(crate) fn seated_elsewhere<'a>(&mut self, members: impl Iterator<Item = &'a MemberInfo>, count: usize) {
+    pub(crate) fn seated_elsewhere<'a>(
+        &mut self,
+        members: impl Iterator<Item = &'a MemberInfo>,
+        count: usize,
+    ) {
         let mut recent: Vec<&MemberInfo> = members.collect();
         if recent.len() > MAX_ROSTER {
             recent.select_nth_unstable_by_key(MAX_ROSTER, |m| m.idle_secs);

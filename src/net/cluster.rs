@@ -591,7 +591,13 @@ pub(crate) enum Signal {
 
 /// What a message on `subject` means for the relay `me` of `room`; `None`
 /// for what is not for it (its own list, an unknown subject).
-pub(crate) fn signal(room: &str, me: &str, subject: &str, reply: Option<&str>, payload: &[u8]) -> Option<Signal> {
+pub(crate) fn signal(
+    room: &str,
+    me: &str,
+    subject: &str,
+    reply: Option<&str>,
+    payload: &[u8],
+) -> Option<Signal> {
     let rest = subject.strip_prefix("tlschat.")?.strip_prefix(room)?.strip_prefix('.')?;
     let payload = payload.to_vec();
     let reply = reply.map(str::to_owned);

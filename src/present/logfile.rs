@@ -71,11 +71,6 @@ impl LogFile {
         self
     }
 
-    /// Where the log is.
-    pub(crate) fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Appends `text` as one line, after the time `unix` (seconds, UTC).
     /// Line breaks inside `text` become spaces, so one call is one line.
     pub(crate) fn line(&mut self, unix: u64, text: &str) -> io::Result<()> {

@@ -155,7 +155,11 @@ impl Identity {
     /// display name (see [`pki::self_signed_client`]), to answer a
     /// CertificateRequest with. Made afresh for each connection: the key,
     /// not the certificate, is what others remember.
-    pub(crate) fn certificate(&self, rng: &mut dyn Rng, now: u64) -> Result<pki::CertifiedKey, IdentityError> {
+    pub(crate) fn certificate(
+        &self,
+        rng: &mut dyn Rng,
+        now: u64,
+    ) -> Result<pki::CertifiedKey, IdentityError> {
         Ok(pki::self_signed_client(self.key.clone(), &self.name, rng, now)?)
     }
 }
@@ -271,7 +275,11 @@ impl IdentityStore {
     /// Replaces the key with a fresh one from `rng`, keeping the name (or
     /// taking the default name if there is none). Only for `tlschat id
     /// --new`, after the user confirmed: the old key is gone for good.
-    pub(crate) fn replace_key(&self, rng: &mut dyn Rng, login: Option<&str>) -> Result<Identity, IdentityError> {
+    pub(crate) fn replace_key(
+        &self,
+        rng: &mut dyn Rng,
+        login: Option<&str>,
+    ) -> Result<Identity, IdentityError> {
         home::private_dir(&self.dir)?;
         let name = match self.read_name() {
             Ok(name) => name,

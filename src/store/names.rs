@@ -365,13 +365,6 @@ fn verdict(bound: &Bindings, name: &str, fingerprint: &Fingerprint) -> Result<bo
     Ok(false)
 }
 
-/// What a name looks like, for telling look-alikes apart: see
-/// [`name::skeleton`] (UTS #39 confusables, lower case, the letters a
-/// terminal font confuses folded together, separators left out).
-pub(crate) fn skeleton(text: &str) -> String {
-    name::skeleton(text)
-}
-
 impl Admission for NameBindings {
     fn admit(&self, peer: &CertSummary) -> Result<(), String> {
         let name = identity::name_of(peer).ok_or_else(|| {

@@ -213,11 +213,6 @@ impl Schedule {
         }
     }
 
-    /// Whether any value has been revealed.
-    pub(crate) fn revealed(&self) -> bool {
-        self.key_exchange.is_some() || !self.secrets.is_empty()
-    }
-
     /// The revealed value of a secret, if any.
     pub fn value(&self, kind: SecretKind) -> Option<&[u8]> {
         self.secrets.iter().find(|(k, _)| *k == kind).map(|(_, v)| v.expose())

@@ -100,7 +100,11 @@ impl<'a> Reader<'a> {
     /// list), of at least `min` items: a list below the floor its RFC
     /// declares (`<2..2^16-2>` is at least one item), or of an odd number of
     /// bytes, does not parse. One pass over the bytes.
-    pub(crate) fn u16_items<T>(&mut self, min: usize, item: impl Fn(u16) -> T) -> Result<Vec<T>, InvalidMessage> {
+    pub(crate) fn u16_items<T>(
+        &mut self,
+        min: usize,
+        item: impl Fn(u16) -> T,
+    ) -> Result<Vec<T>, InvalidMessage> {
         let bytes = self.rest();
         if !bytes.len().is_multiple_of(2) {
             return Err(self.invalid("a list of 16-bit codes has an odd length"));

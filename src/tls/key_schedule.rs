@@ -213,7 +213,10 @@ pub fn verify_data(base: &TrafficSecret, transcript_hash: &[u8; HASH_LEN]) -> [u
 }
 
 /// HMAC(finished_key, Transcript-Hash(...)), given the finished_key (§4.4.4).
-pub(crate) fn finished_mac(finished_key: &Secret<HASH_LEN>, transcript_hash: &[u8; HASH_LEN]) -> [u8; HASH_LEN] {
+pub(crate) fn finished_mac(
+    finished_key: &Secret<HASH_LEN>,
+    transcript_hash: &[u8; HASH_LEN],
+) -> [u8; HASH_LEN] {
     crypto::hmac_sha256(finished_key.expose(), transcript_hash)
 }
 

@@ -67,11 +67,6 @@ impl Terminal {
         Ok(Self { inner })
     }
 
-    /// Draws `app` and places the cursor.
-    pub(crate) fn draw(&mut self, app: &App) -> io::Result<()> {
-        self.draw_with(app, None)
-    }
-
     /// Draws `app`, and `dialog` over it if there is one (then without a cursor).
     pub(crate) fn draw_with(&mut self, app: &App, dialog: Option<&TrustDialog>) -> io::Result<()> {
         self.inner.draw(|frame| {

@@ -19,7 +19,7 @@ use crate::store::identity::public_key_fingerprint;
 
 // A member of an end-to-end room commits a fresh leaf of its own
 // (post-compromise security) as often as a pair's member does: every
-// [`UPDATE_EVERY_MS`], unless [`Member::with_update_every`] says otherwise.
+// [`UPDATE_EVERY_MS`].
 use super::UPDATE_EVERY_MS;
 
 /// Room lines that may wait, signed, for a member who left to be removed
@@ -108,13 +108,6 @@ fn short(key: &[u8; 32]) -> String {
 }
 
 impl Member {
-    /// Commits a fresh leaf every `ms` (end-to-end rooms), instead of
-    /// [`UPDATE_EVERY_MS`].
-    pub(crate) fn with_update_every(mut self, ms: u64) -> Self {
-        self.room_e2e.update_every_ms = ms.max(1);
-        self
-    }
-
     /// Whether the relay said this room is end to end.
     pub(crate) fn e2e_room(&self) -> bool {
         self.room_e2e.on

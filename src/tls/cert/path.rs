@@ -89,11 +89,13 @@ impl RootStore {
     }
 
     /// Whether the store trusts nothing.
+    #[cfg(test)]
     pub(crate) fn is_empty(&self) -> bool {
         self.anchors.is_empty()
     }
 
     /// How many CAs the store holds.
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.anchors.len()
     }

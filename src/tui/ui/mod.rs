@@ -224,11 +224,6 @@ impl Widget for ChatPane<'_> {
     }
 }
 
-/// `HH:MM` of a Unix time, UTC.
-pub(crate) fn clock(unix: u64) -> String {
-    Clock::UTC.hh_mm(unix)
-}
-
 /// One entry as lines of `width` columns: time, author, text wrapped with a
 /// hanging indent.
 fn entry_lines<'a>(
