@@ -208,6 +208,7 @@ pub(crate) fn finished_key(base: &TrafficSecret) -> Secret<HASH_LEN> {
 }
 
 /// verify_data = HMAC(finished_key, Transcript-Hash(...)) (§4.4.4).
+#[cfg(any(test, feature = "testing"))]
 pub fn verify_data(base: &TrafficSecret, transcript_hash: &[u8; HASH_LEN]) -> [u8; HASH_LEN] {
     finished_mac(&finished_key(base), transcript_hash)
 }
@@ -228,6 +229,7 @@ pub(crate) fn next_traffic_secret(current: &TrafficSecret) -> TrafficSecret {
 }
 
 /// The write key and IV of a traffic secret (§7.3).
+#[cfg(any(test, feature = "testing"))]
 pub fn traffic_keys(suite: Suite, secret: &TrafficSecret) -> (AeadKey, Secret<NONCE_LEN>) {
     let (key, iv) = key_material(suite, secret);
     (aead_key(suite, &key), iv)

@@ -16,17 +16,24 @@
 //! Driving order: after any input, drain `poll_transmit` (which also carries
 //! the alert of a failure), then `poll_event` and `recv_application_data`.
 
+// What `internal` re-exports is `pub` for it alone: without the `testing`
+// feature it is public in name only.
+#[cfg_attr(not(feature = "testing"), allow(unreachable_pub))]
 pub(crate) mod cert;
 mod client;
 pub(crate) mod codec;
 mod conn;
+#[cfg_attr(not(feature = "testing"), allow(unreachable_pub))]
 pub(crate) mod crypto;
 mod describe;
 mod error;
 mod events;
 mod handshake;
+#[cfg_attr(not(feature = "testing"), allow(unreachable_pub))]
 pub(crate) mod key_schedule;
+#[cfg_attr(not(feature = "testing"), allow(unreachable_pub))]
 pub(crate) mod messages;
+#[cfg_attr(not(feature = "testing"), allow(unreachable_pub))]
 pub(crate) mod record;
 mod server;
 mod state;
@@ -47,6 +54,7 @@ pub use events::{
 };
 pub use key_schedule::SecretKind;
 pub use messages::{AlertDescription, CipherSuite, NamedGroup, SignatureScheme};
+#[cfg(any(test, feature = "testing"))]
 pub(crate) use state::KEY_UPDATE_INTERVAL;
 pub use suites::Suite;
 
@@ -54,7 +62,9 @@ pub use suites::Suite;
 /// targets: the wire codec and messages, the record layer, the key
 /// schedule, the primitives and the certificate checks, which they drive
 /// or tamper with directly. Not part of tlschat's API: everything an
-/// application needs is above, and this may change with any commit.
+/// application needs is above, and this may change with any commit. Only
+/// with the `testing` feature, as the test-only constructors.
+#[cfg(feature = "testing")]
 #[doc(hidden)]
 pub mod internal {
     /// Certificate checks (see `src/tls/cert/`).
