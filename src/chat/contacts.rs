@@ -201,7 +201,7 @@ impl Contacts {
         out
     }
 
-    /// Whether something changed since the last [`Self::saved`].
+    /// Whether something changed since the last `Self::saved`.
     pub fn is_dirty(&self) -> bool {
         self.dirty
     }
@@ -223,7 +223,7 @@ impl Contacts {
         self.new_binding = true;
     }
 
-    /// The contact of `name`, compared as [`name_key`] says.
+    /// The contact of `name`, compared as `name_key` says.
     pub fn get(&self, name: &str) -> Option<&Contact> {
         self.by_name.get(&name_key(name))
     }

@@ -10,7 +10,7 @@
 //! whose identity is its 32-byte Ed25519 identity key, the key it proves in
 //! the TLS handshake and that contacts remember, and its MLS signature key
 //! is that same key: the leaf signs with the identity key itself
-//! ([`Identity`]). Every leaf that enters a group this member is in (a key
+//! (`Identity`). Every leaf that enters a group this member is in (a key
 //! package it adds, the members a Welcome lists, the leaves a commit adds or
 //! updates) is checked: its credential's identity must be 32 bytes equal to
 //! its signature key, and where the caller knows whose it should be (the key
@@ -424,7 +424,7 @@ impl E2e {
     /// Commits the addition of these key packages (each checked for the key
     /// it was asked for): the commit for the group and the Welcome for them.
     /// The commit is pending until [`Self::confirm`] (once the relay has put
-    /// it in order) or [`Self::discard`].
+    /// it in order) or `Self::discard`.
     pub fn add(
         &mut self,
         key: &Ed25519Key,

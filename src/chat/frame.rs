@@ -2,8 +2,8 @@
 //! cuts a stream of application data into them.
 //!
 //! A frame is `type (1 byte) | length (3 bytes, big-endian) | body`, with
-//! the body at most [`MAX_FRAME`] bytes. Bodies use the TLS presentation
-//! language, read with the engine's [`Reader`]: fixed-width big-endian
+//! the body at most `MAX_FRAME` bytes. Bodies use the TLS presentation
+//! language, read with the engine's `Reader`: fixed-width big-endian
 //! integers and length-prefixed vectors, trailing bytes refused.
 //! `docs/PROTOCOL.md` lists every frame and field.
 
@@ -176,7 +176,7 @@ pub enum Frame {
     /// this member to end-to-end groups, each an MLSMessage; kept by the
     /// relay for this seat, each handed out once.
     Publish {
-        /// At most [`MAX_PUBLISHED`].
+        /// At most `MAX_PUBLISHED`.
         packages: Vec<Vec<u8>>,
     },
     /// Member to relay: one key package of the member with this key,
@@ -206,7 +206,7 @@ pub enum Frame {
         room_seq: u64,
         /// How many history frames follow.
         history: u16,
-        /// The room is end to end ([`welcome_flags::E2E`]).
+        /// The room is end to end (`welcome_flags::E2E`).
         e2e: bool,
     },
     /// Relay to member: a signed message, unchanged, in the relay's order.
@@ -260,7 +260,7 @@ pub enum Frame {
         total: u32,
         /// Whether this frame ends the list.
         last: bool,
-        /// Members, at most [`MAX_ROSTER`].
+        /// Members, at most `MAX_ROSTER`.
         members: Vec<MemberInfo>,
     },
     /// Relay to member: what you sent was refused.
@@ -364,7 +364,7 @@ pub enum Frame {
         commit: Vec<u8>,
     },
     /// Relay to a member just added to the room's group: piece `index`
-    /// of the `count` its MLS Welcome is cut in (see [`super::pieces`]).
+    /// of the `count` its MLS Welcome is cut in (see `super::pieces`).
     GroupWelcome {
         /// The relay's sequence number (the commit's), the same on every piece.
         room_seq: u64,
@@ -380,7 +380,7 @@ pub enum Frame {
         welcome: Vec<u8>,
     },
     /// Member to relay: piece `index` of the `count` the Welcome of the
-    /// commit it sends next is cut in (see [`super::pieces`]); that
+    /// commit it sends next is cut in (see `super::pieces`); that
     /// [`Frame::GroupCommit`] then carries an empty `welcome`.
     GroupWelcomePiece {
         /// The epoch the commit is made at.
@@ -797,7 +797,7 @@ fn member(r: &mut Reader<'_>) -> Result<MemberInfo, InvalidMessage> {
 
 /// Cuts received application data into frames. It holds at most one
 /// frame's worth of bytes: a header that announces more than
-/// [`MAX_FRAME`] is refused at once.
+/// `MAX_FRAME` is refused at once.
 #[derive(Debug, Default)]
 pub struct FrameBuffer {
     buf: Vec<u8>,

@@ -7,8 +7,8 @@
 //! `José`, the ligature `ﬁ` is `fi`). On that form tlschat adds the rules
 //! that make a name safe to show beside a check mark:
 //!
-//! - one word of at most [`MAX_NAME`] characters, starting with a letter or
-//!   digit: letters, combining marks (at most [`MAX_MARKS`] on one letter)
+//! - one word of at most `MAX_NAME` characters, starting with a letter or
+//!   digit: letters, combining marks (at most `MAX_MARKS` on one letter)
 //!   and digits of scripts in current use (UTS #39's General Security
 //!   Profile: `Identifier_Status=Allowed`), and `.`, `_`, `-`;
 //! - one script (UTS #39 "Highly Restrictive"): Common and Inherited
@@ -21,7 +21,7 @@
 //! skeleton, lower-cased, with tlschat's folds for the letters a terminal
 //! font confuses (`I`, `l`, `1`, `i`; `O`, `0`; `rn`, `m`; `vv`, `w`) and
 //! the separators left out. A name that looks like a name another key holds
-//! is refused by the relay and flagged by members ([`looks`]).
+//! is refused by the relay and flagged by members (`looks`).
 
 use std::borrow::Cow;
 
@@ -52,7 +52,7 @@ pub enum NameError {
     /// Nothing left once spaces are trimmed.
     #[error("a name cannot be empty")]
     Empty,
-    /// More than [`MAX_NAME`] characters.
+    /// More than `MAX_NAME` characters.
     #[error("a name has at most {MAX_NAME} characters")]
     TooLong,
     /// A space inside: names are words in commands (`/msg NAME TEXT`).

@@ -153,12 +153,12 @@ pub enum Output {
     Note(String),
     /// Hand this entry (a `Deliver`, `Guest` or `Presence` frame whose
     /// room_seq is 0) from this seat to the bus that orders the room
-    /// ([`Config::bus`]); it comes back numbered through
-    /// [`Relay::ordered`], or refused through [`Relay::unpublished`].
+    /// (`Config::bus`); it comes back numbered through
+    /// `Relay::ordered`, or refused through `Relay::unpublished`.
     Publish(SeatId, Arc<[u8]>),
     /// What this seat asked for is not on this relay, and the room has
-    /// other relays ([`Config::bus`]): the caller asks them (see
-    /// [`crate::chat::peers`]) and answers the seat.
+    /// other relays (`Config::bus`): the caller asks them (see
+    /// `crate::chat::peers`) and answers the seat.
     Remote(SeatId, Remote),
 }
 

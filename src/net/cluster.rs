@@ -21,7 +21,7 @@
 //!   (`Nats-Msg-Id`, this relay's id and a counter), so that within the
 //!   stream's two-minute duplicate window a second copy of one publish
 //!   would be dropped. The relay does not retry: a publish the bus does
-//!   not acknowledge within [`PUBLISH_TIMEOUT`] is refused to its author.
+//!   not acknowledge within `PUBLISH_TIMEOUT` is refused to its author.
 //! - **Who published an entry** rides in a header (`Tlschat-Origin`: the
 //!   relay's id and the seat), so that the relay that took a post can
 //!   acknowledge it to its author with the number the bus gave it, once
@@ -42,7 +42,7 @@
 //!
 //! - **Beside the stream**, core NATS subjects (not stored) carry what is
 //!   about the relays rather than the room's history (see
-//!   [`crate::chat::peers`]): each relay's list of who is seated on it,
+//!   `crate::chat::peers`): each relay's list of who is seated on it,
 //!   with heartbeats (`tlschat.<room id>.roster.<relay id>`); questions to
 //!   one relay (`tlschat.<room id>.relay.<relay id>.fetch` for a key
 //!   package, `….sealed` for an MLS message to one of its seats) and their

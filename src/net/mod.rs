@@ -11,7 +11,7 @@
 //!
 //! - this file: the types that cross the channels, [`connect`] (a client) and
 //!   [`Server`] (the accept loop of `listen`);
-//! - `addr.rs`: [`HostPort`], an address as typed (`HOST:PORT`);
+//! - `addr.rs`: `HostPort`, an address as typed (`HOST:PORT`);
 //! - `session.rs`: one connection's task, the `select!` loop between socket,
 //!   engine, inbox and timers;
 //! - `text.rs`: received bytes as printable lines, and the HTTP status page.
@@ -471,7 +471,7 @@ pub struct Dial {
     /// Other addresses of the same room (`connect A B ...`): tried in turn
     /// when one fails. They must present the same room key.
     pub also: Vec<(String, u16)>,
-    /// Connect again by itself (with [`Backoff`]) when a connection that
+    /// Connect again by itself (with `Backoff`) when a connection that
     /// got into the room drops.
     pub reconnect: bool,
 }

@@ -234,7 +234,7 @@ pub struct Bus {
 }
 
 /// Starts the room's task for a room ordered by `bus` (its
-/// [`relay::Config::bus`] is set here): what the relay accepts is
+/// `relay::Config::bus` is set here): what the relay accepts is
 /// published, and what the bus orders is fanned out.
 pub fn start_on_bus(
     mut config: relay::Config,

@@ -41,7 +41,7 @@ pub(crate) const MAX_MARKS: usize = 4;
 ///   right after an emoji, and a zero-width joiner (U+200D) between two
 ///   emoji, are kept, so that `❤️` and `👩‍💻` show as people wrote them
 ///   (they change only how an emoji is drawn, and hide nothing);
-/// - combining marks beyond [`MAX_MARKS`] in a row on one base.
+/// - combining marks beyond `MAX_MARKS` in a row on one base.
 pub fn printable(text: &str) -> Cow<'_, str> {
     let mut escaped: Option<String> = None;
     let mut marks = 0;

@@ -2,7 +2,7 @@
 //!
 //! The key is what others recognise: `tlschat connect` answers a room's
 //! CertificateRequest with a self-signed certificate for it whose common
-//! name is the display name (see [`Identity::certificate`]), and the room
+//! name is the display name (see `Identity::certificate`), and the room
 //! binds that name to the first key that uses it. The key lives in
 //! `CONFIG/identity/key.pem` (PKCS#8 PEM, 0600, which OpenSSL reads) and
 //! the name in `CONFIG/identity/name`; both are made on first use and
@@ -170,7 +170,7 @@ pub(crate) fn key_fingerprint(key: &Ed25519Key) -> Fingerprint {
     public_key_fingerprint(&key.public_key())
 }
 
-/// The fingerprint of an Ed25519 public key, as [`key_fingerprint`].
+/// The fingerprint of an Ed25519 public key, as `key_fingerprint`.
 pub fn public_key_fingerprint(public_key: &[u8; 32]) -> Fingerprint {
     Fingerprint::of_ed25519(public_key)
 }

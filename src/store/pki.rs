@@ -11,7 +11,7 @@
 //! passed in, so a seeded generator and a fixed `now` give identical DER.
 //!
 //! The profiles follow what OpenSSL, rustls/webpki and tlschat's own
-//! [`verify_server_chain`](crate::tls::cert::verify_server_chain) expect:
+//! `verify_server_chain` expect:
 //!
 //! | certificate | basicConstraints | keyUsage | extKeyUsage | SAN | lifetime |
 //! | --- | --- | --- | --- | --- | --- |

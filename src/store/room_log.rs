@@ -2,12 +2,12 @@
 //! its home (`DATA/room/log.redb`) so that a room started again goes on
 //! from the `room_seq` it had and serves the history it kept.
 //!
-//! One small interface, [`RoomLog`]: [`append`](RoomLog::append) a batch
+//! One small interface, [`RoomLog`]: `append` a batch
 //! (its messages, the room's last `room_seq`, the highest `room_seq`
 //! the retention let go of, which it deletes in the same transaction, and
 //! the names bound or freed since the last batch),
-//! [`load`](RoomLog::load) the log back, [`names`](RoomLog::names) the
-//! bindings, [`compact`](RoomLog::compact) the file. [`Writer`] runs it on a thread of its own and commits what
+//! `load` the log back, `names` the
+//! bindings, `compact` the file. `Writer` runs it on a thread of its own and commits what
 //! the room hands it in groups, so that the room's task never waits on the
 //! disk, and says how far it has committed: the room acknowledges a
 //! message, and sends anything that carries its `room_seq`, only once that
@@ -18,7 +18,7 @@
 //! file, written in the same transactions: a member's binding is in the
 //! batch that carries its join's `room_seq`, so it is on disk before the
 //! member is welcomed. A home's older `members` file is imported once,
-//! the first time the room opens the store ([`RoomLog::import_names`]).
+//! the first time the room opens the store (`RoomLog::import_names`).
 //!
 //! The file is opened as redb's single writer: one `tlschat listen` writes
 //! it, and other processes may read it at the same time

@@ -2,10 +2,10 @@
 //! and in `connect --lab`) and shows which check caught it, with the alert,
 //! the RFC section and why the check exists; then the client reconnects.
 //!
-//! This module is the one table of cases ([`Case::check`]), what a case's
+//! This module is the one table of cases (`Case::check`), what a case's
 //! end means (`Report::outcome`), and the sans-IO pieces that do the
-//! tampering: [`tamper_records`] on the client's sealed records (flip,
-//! replay, reorder) and [`alter_delivery`] on a relay's outgoing frame
+//! tampering: `tamper_records` on the client's sealed records (flip,
+//! replay, reorder) and `alter_delivery` on a relay's outgoing frame
 //! (sig). The wiring is in `net` (the write path's hook), `cmd::lab` (the
 //! reconnecting loop) and `cmd::demo` (the demo's servers).
 
@@ -36,7 +36,7 @@ pub enum Case {
     Sig,
 }
 
-/// Which case the record-level hook applies (see [`tamper_records`]).
+/// Which case the record-level hook applies (see `tamper_records`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Wire {
     /// Flip one bit of the first record's ciphertext.

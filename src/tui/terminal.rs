@@ -170,7 +170,7 @@ pub fn message(event: TermEvent) -> Option<Msg> {
 
 /// Our lines on their way to the network at a pace a room accepts (its
 /// relay refuses a member who posts more than 20 at once or 5 a second):
-/// up to [`Pacer::BURST`] at once, then one per [`Pacer::EVERY`]. Typed
+/// up to `Pacer::BURST` at once, then one per `Pacer::EVERY`. Typed
 /// lines never wait; a long paste is spread out instead of refused.
 #[derive(Debug)]
 pub struct Pacer {
@@ -234,7 +234,7 @@ const CLOSE_GRACE: Duration = Duration::from_secs(3);
 /// pass a future that never resolves for a server), and hands its actions
 /// to `outbox`. After `/quit` it waits (briefly) for `ended` so that
 /// close_notify goes out before the terminal is restored. A first-contact
-/// [`Question`] from `questions` is shown as a [`TrustDialog`] that takes
+/// `Question` from `questions` is shown as a `TrustDialog` that takes
 /// the keys until it is answered.
 pub async fn run<E>(
     mut app: App,
@@ -553,7 +553,7 @@ pub struct Prefs {
 /// `tlschat connect` (and `demo`) in the TUI: `session` is net's `connect`
 /// future, which reads `intents` and reports on `events`; `peer` names the
 /// server for the status bar; `questions` brings first-contact questions
-/// from [`crate::store::pins::gate`]. Returns why the connection failed, if it
+/// from `crate::store::pins::gate`. Returns why the connection failed, if it
 /// did, once the user has quit.
 pub async fn run_client<S, E>(
     peer: String,

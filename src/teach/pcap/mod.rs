@@ -2,7 +2,7 @@
 //! tshark open already decrypted.
 //!
 //! The file holds the real TLS bytes, as the connection wrote them to and
-//! read them from its socket, inside synthetic TCP/IP frames ([`tcp`]: a
+//! read them from its socket, inside synthetic TCP/IP frames (`tcp`: a
 //! SYN, SYN-ACK, ACK at the start, one segment per write with true
 //! sequence and acknowledgement numbers, FINs at the end), and the
 //! session's secrets, the lines of an NSS key log, in Decryption Secrets
@@ -26,9 +26,9 @@
 //! # Bounds
 //!
 //! Nothing waits in memory but the secrets logged since the last packet and
-//! a small write buffer. The file itself stops growing at [`DEFAULT_LIMIT`]
+//! a small write buffer. The file itself stops growing at `DEFAULT_LIMIT`
 //! bytes (a long-running `listen` must not fill the disk): it is then cut
-//! cleanly between blocks, and [`Capture::take_notice`] says so once, for
+//! cleanly between blocks, and `Capture::take_notice` says so once, for
 //! the user to be told at that moment. A write error stops it the same way.
 //! Each batch of frames (a write or a read, and its acknowledgement) is
 //! written and flushed at once, under one lock, as the key log writes its
@@ -74,7 +74,7 @@ const LINKTYPE: Linktype = Linktype::RAW;
 const TSRESOL_MICROS: u8 = 6;
 
 /// An open capture file. Connections share it as `Arc<Capture>`: each
-/// has its own [`Tap`], and the capture is also the [`tls::KeyLog`] of
+/// has its own `Tap`, and the capture is also the [`tls::KeyLog`] of
 /// their configuration.
 #[derive(Debug)]
 pub struct Capture {
@@ -117,7 +117,7 @@ impl Capture {
         Self::create_with_limit(path, DEFAULT_LIMIT)
     }
 
-    /// As [`create`](Self::create), with the file stopping at `limit` bytes.
+    /// As `create`, with the file stopping at `limit` bytes.
     pub fn create_with_limit(path: impl AsRef<Path>, limit: u64) -> io::Result<Self> {
         let path = path.as_ref().to_path_buf();
         let mut options = OpenOptions::new();

@@ -1187,7 +1187,7 @@ const HELP: &[&str] = &[
 ];
 
 impl App {
-    /// A new app; `color` is false when NO_COLOR is set (see [`color_allowed`]).
+    /// A new app; `color` is false when NO_COLOR is set (see `color_allowed`).
     pub fn new(color: bool) -> Self {
         Self {
             log: ChatLog::default(),
