@@ -269,7 +269,7 @@ pub(super) enum Inbox {
     /// A seat in a room: what the room's task queues for it, and the
     /// server shutting down closes the connection.
     Room {
-        /// The seat's queue (see [`super::room`]).
+        /// The seat's queue (see [`super::relay`]).
         out: mpsc::Receiver<Out>,
         /// Becomes true when the server shuts down.
         shutdown: watch::Receiver<bool>,

@@ -529,7 +529,7 @@ impl Core {
     /// A received KeyUpdate: move reading on, and answer if asked (§4.6.3):
     /// once, however many requests come while we send no data ("an
     /// implementation which receives multiple KeyUpdates while it is silent
-    /// [responds] with a single update").
+    /// \[responds\] with a single update").
     pub(super) fn receive_key_update(
         &mut self,
         app: &mut AppSecrets,
