@@ -33,9 +33,9 @@ use super::name;
 use crate::tls::crypto::hex;
 
 /// The most contacts kept per room: more than any room has members.
-pub const MAX_CONTACTS: usize = 20_000;
+pub(crate) const MAX_CONTACTS: usize = 20_000;
 /// The most author sessions remembered per room; the oldest go first.
-pub const MAX_SESSIONS: usize = 50_000;
+pub(crate) const MAX_SESSIONS: usize = 50_000;
 
 /// One name's key, as this member learned it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,11 +43,11 @@ pub struct Contact {
     /// The name as the room gave it when first seen.
     pub name: String,
     /// The key its messages were signed with.
-    pub key: [u8; 32],
+    pub(crate) key: [u8; 32],
     /// When this member first verified a message of it (Unix ms).
-    pub first_seen_ms: u64,
+    pub(crate) first_seen_ms: u64,
     /// The user compared safety numbers out of band (`/verify`).
-    pub verified: bool,
+    pub(crate) verified: bool,
     /// Another key seen under this name since, not yet accepted: while it
     /// is set, private messages to the name are refused.
     pub changed_to: Option<[u8; 32]>,
@@ -55,24 +55,24 @@ pub struct Contact {
 
 /// How far a member has read one author's session in one channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SessionMark {
+pub(crate) struct SessionMark {
     /// The highest sequence number verified.
-    pub seq: u64,
+    pub(crate) seq: u64,
     /// Its signed time (Unix ms).
-    pub time_ms: u64,
+    pub(crate) time_ms: u64,
 }
 
 /// An author's session in one channel: key, session id, private or not.
-pub type SessionId = ([u8; 32], [u8; 16], bool);
+pub(crate) type SessionId = ([u8; 32], [u8; 16], bool);
 
 /// A line of the contacts file that does not read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("line {line} of the contacts file does not read: {why}")]
 pub struct ContactsError {
     /// The line, from 1.
-    pub line: usize,
+    pub(crate) line: usize,
     /// What is wrong with it.
-    pub why: &'static str,
+    pub(crate) why: &'static str,
 }
 
 /// A room's contacts and session marks.
@@ -97,7 +97,7 @@ pub struct Contacts {
 }
 
 /// The form two names are compared in: [`super::name::key`].
-pub fn name_key(name: &str) -> String {
+pub(crate) fn name_key(name: &str) -> String {
     name::key(name)
 }
 
@@ -201,19 +201,19 @@ impl Contacts {
         out
     }
 
-    /// Whether something changed since the last [`Self::saved`].
+    /// Whether something changed since the last `Self::saved`.
     pub fn is_dirty(&self) -> bool {
         self.dirty
     }
 
     /// Whether a binding changed (learned, changed, accepted, verified,
     /// forgotten) since the last [`Self::saved`]: worth writing at once.
-    pub fn has_new_binding(&self) -> bool {
+    pub(crate) fn has_new_binding(&self) -> bool {
         self.new_binding
     }
 
     /// The driver wrote [`Self::to_text`] out.
-    pub fn saved(&mut self) {
+    pub(crate) fn saved(&mut self) {
         self.dirty = false;
         self.new_binding = false;
     }
@@ -223,13 +223,13 @@ impl Contacts {
         self.new_binding = true;
     }
 
-    /// The contact of `name`, compared as [`name_key`] says.
+    /// The contact of `name`, compared as `name_key` says.
     pub fn get(&self, name: &str) -> Option<&Contact> {
         self.by_name.get(&name_key(name))
     }
 
     /// The contact whose key is `key`.
-    pub fn by_key(&self, key: &[u8; 32]) -> Option<&Contact> {
+    pub(crate) fn by_key(&self, key: &[u8; 32]) -> Option<&Contact> {
         self.by_key.get(key).and_then(|k| self.by_name.get(k))
     }
 
@@ -261,7 +261,7 @@ impl Contacts {
     }
 
     /// Notes that `name` came with `key`, another key than its own.
-    pub fn changed(&mut self, name: &str, key: [u8; 32]) {
+    pub(crate) fn changed(&mut self, name: &str, key: [u8; 32]) {
         if let Some(c) = self.by_name.get_mut(&name_key(name))
             && c.key != key
             && c.changed_to != Some(key)
@@ -273,7 +273,7 @@ impl Contacts {
 
     /// The user accepts the new key of `name`: it replaces the old one,
     /// unverified, first seen now. Returns the new key.
-    pub fn accept(&mut self, name: &str, now_ms: u64) -> Option<[u8; 32]> {
+    pub(crate) fn accept(&mut self, name: &str, now_ms: u64) -> Option<[u8; 32]> {
         let k = name_key(name);
         let new = self.by_name.get(&k)?.changed_to?;
         let old = self.remove(&k)?;
@@ -305,19 +305,19 @@ impl Contacts {
     }
 
     /// Forgets `name`: the next key seen under it is first seen.
-    pub fn forget(&mut self, name: &str) -> Option<Contact> {
+    pub(crate) fn forget(&mut self, name: &str) -> Option<Contact> {
         let c = self.remove(&name_key(name))?;
         self.touch_binding();
         Some(c)
     }
 
     /// How far this member read `id`, in this or an earlier session.
-    pub fn session(&self, id: &SessionId) -> Option<SessionMark> {
+    pub(crate) fn session(&self, id: &SessionId) -> Option<SessionMark> {
         self.sessions.get(id).copied()
     }
 
     /// Records a verified message of `id`: its seq and signed time.
-    pub fn read_up_to(&mut self, id: SessionId, seq: u64, time_ms: u64) {
+    pub(crate) fn read_up_to(&mut self, id: SessionId, seq: u64, time_ms: u64) {
         match self.sessions.get_mut(&id) {
             Some(mark) if mark.seq >= seq => return,
             Some(mark) => *mark = SessionMark { seq, time_ms: time_ms.max(mark.time_ms) },
@@ -332,7 +332,7 @@ impl Contacts {
     }
 
     /// The last room sequence number this member saw, on any connection.
-    pub fn room_seq(&self) -> Option<u64> {
+    pub(crate) fn room_seq(&self) -> Option<u64> {
         self.room_seq
     }
 
@@ -346,12 +346,12 @@ impl Contacts {
     }
 
     /// Whether the relay once said this room is end to end.
-    pub fn e2e_room(&self) -> bool {
+    pub(crate) fn e2e_room(&self) -> bool {
         self.e2e_room
     }
 
     /// Remembers that the relay said this room is end to end.
-    pub fn saw_e2e_room(&mut self) {
+    pub(crate) fn saw_e2e_room(&mut self) {
         if !self.e2e_room {
             self.e2e_room = true;
             self.dirty = true;

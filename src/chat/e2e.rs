@@ -10,7 +10,7 @@
 //! whose identity is its 32-byte Ed25519 identity key, the key it proves in
 //! the TLS handshake and that contacts remember, and its MLS signature key
 //! is that same key: the leaf signs with the identity key itself
-//! ([`Identity`]). Every leaf that enters a group this member is in (a key
+//! (`Identity`). Every leaf that enters a group this member is in (a key
 //! package it adds, the members a Welcome lists, the leaves a commit adds or
 //! updates) is checked: its credential's identity must be 32 bytes equal to
 //! its signature key, and where the caller knows whose it should be (the key
@@ -54,7 +54,7 @@ use crate::tls::{Ed25519Key, Fingerprint};
 pub const CIPHERSUITE: Ciphersuite = Ciphersuite::MLS_128_DHKEMX25519_CHACHA20POLY1305_SHA256_Ed25519;
 
 /// Key packages a member keeps published at the relay.
-pub const KEY_PACKAGES: usize = 4;
+pub(crate) const KEY_PACKAGES: usize = 4;
 
 /// Epochs back from the current one whose application messages can still
 /// be opened (a message sent just before a commit it had not yet seen).
@@ -65,26 +65,24 @@ const PAST_EPOCHS: usize = 2;
 const PADDING: usize = 32;
 
 /// The most groups one member holds; past it the oldest is forgotten.
-pub const MAX_GROUPS: usize = 1000;
+pub(crate) const MAX_GROUPS: usize = 1000;
 
 /// MLS's wire formats (RFC 9420 §6), as the first bytes of an MLSMessage say.
-pub mod wire {
+pub(crate) mod wire {
     /// A PublicMessage (a commit in the clear to the group).
-    pub const PUBLIC: u16 = 1;
+    pub(crate) const PUBLIC: u16 = 1;
     /// A PrivateMessage: an application message or an encrypted handshake.
-    pub const PRIVATE: u16 = 2;
+    pub(crate) const PRIVATE: u16 = 2;
     /// A Welcome.
-    pub const WELCOME: u16 = 3;
-    /// A GroupInfo.
-    pub const GROUP_INFO: u16 = 4;
+    pub(crate) const WELCOME: u16 = 3;
     /// A KeyPackage.
-    pub const KEY_PACKAGE: u16 = 5;
+    pub(crate) const KEY_PACKAGE: u16 = 5;
 }
 
 /// The wire format of an MLSMessage, from its first four bytes (version 1,
 /// mls10, then the format), without parsing the rest: what the relay may
 /// know of a message it forwards. `None` for anything else.
-pub fn wire_format(message: &[u8]) -> Option<u16> {
+pub(crate) fn wire_format(message: &[u8]) -> Option<u16> {
     let head: [u8; 4] = message.get(..4)?.try_into().ok()?;
     let version = u16::from_be_bytes([head[0], head[1]]);
     let format = u16::from_be_bytes([head[2], head[3]]);
@@ -93,7 +91,7 @@ pub fn wire_format(message: &[u8]) -> Option<u16> {
 
 /// The member's identity key as openmls' signer: the MLS signature key is
 /// the identity key.
-pub struct Identity<'a>(pub &'a Ed25519Key);
+pub(crate) struct Identity<'a>(pub(crate) &'a Ed25519Key);
 
 impl Signer for Identity<'_> {
     fn sign(&self, payload: &[u8]) -> Result<Vec<u8>, SignerError> {
@@ -142,7 +140,7 @@ fn rejected(e: impl std::fmt::Debug) -> E2eError {
 /// The identity key a leaf claims, once its credential and signature key
 /// agree: a basic credential whose identity is the 32-byte key that also
 /// signs for the leaf.
-pub fn leaf_key(credential: &Credential, signature_key: &[u8]) -> Result<[u8; 32], E2eError> {
+pub(crate) fn leaf_key(credential: &Credential, signature_key: &[u8]) -> Result<[u8; 32], E2eError> {
     if credential.credential_type() != CredentialType::Basic {
         return Err(E2eError::WrongKey("not a basic credential".into()));
     }
@@ -172,13 +170,13 @@ fn expect_key(found: [u8; 32], expected: [u8; 32], whose: &str) -> Result<(), E2
 
 /// The clear header of an MLS message: what the relay can read of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Header {
+pub(crate) struct Header {
     /// [`wire`]: private or public.
-    pub wire_format: u16,
+    pub(crate) wire_format: u16,
     /// The group's id.
-    pub group: Vec<u8>,
+    pub(crate) group: Vec<u8>,
     /// The epoch it was sent in.
-    pub epoch: u64,
+    pub(crate) epoch: u64,
 }
 
 /// A group this member joined from a Welcome.
@@ -294,7 +292,7 @@ fn parse(message: &[u8], what: &'static str) -> Result<MlsMessageBodyIn, E2eErro
 /// What an end-to-end room's member expects an MLS message of its group to
 /// be: a member's line, or a commit whose adds and removes the relay
 /// declared (checked before it is merged).
-pub enum Expect<'a> {
+pub(crate) enum Expect<'a> {
     /// An application message.
     Application,
     /// A commit, which must add exactly `adds` and remove exactly `removes`.
@@ -314,7 +312,7 @@ impl E2e {
     /// `expect` says it must be. A commit that adds or removes other keys
     /// than declared, one where a line was expected, or a line where a
     /// commit was, is refused and nothing of it is merged.
-    pub fn open_expected(
+    pub(crate) fn open_expected(
         &mut self,
         group: &[u8],
         message: &[u8],
@@ -341,11 +339,6 @@ impl E2e {
         }
     }
 
-    /// Our identity key.
-    pub fn me(&self) -> [u8; 32] {
-        self.me
-    }
-
     /// A new key package, as an MLSMessage to publish; its private keys
     /// stay here until a Welcome uses them.
     pub fn key_package(&mut self, key: &Ed25519Key) -> Result<Vec<u8>, E2eError> {
@@ -358,7 +351,11 @@ impl E2e {
     /// Reads and checks a key package published for `expected`: its
     /// signature, lifetime and ciphersuite, and that its credential is
     /// `expected`'s identity key.
-    pub fn check_key_package(&self, message: &[u8], expected: [u8; 32]) -> Result<KeyPackage, E2eError> {
+    pub(crate) fn check_key_package(
+        &self,
+        message: &[u8],
+        expected: [u8; 32],
+    ) -> Result<KeyPackage, E2eError> {
         let MlsMessageBodyIn::KeyPackage(package) = parse(message, "key package")? else {
             return Err(E2eError::Malformed {
                 what: "key package",
@@ -397,7 +394,7 @@ impl E2e {
     }
 
     /// Drops a group and its secrets.
-    pub fn forget(&mut self, group: &[u8]) {
+    pub(crate) fn forget(&mut self, group: &[u8]) {
         if let Some(mut g) = self.groups.remove(group) {
             self.wipe(group);
             let _ = g.delete(self.provider.storage());
@@ -406,7 +403,8 @@ impl E2e {
     }
 
     /// Whether this member holds the group.
-    pub fn holds(&self, group: &[u8]) -> bool {
+    #[cfg(test)]
+    pub(crate) fn holds(&self, group: &[u8]) -> bool {
         self.groups.contains_key(group)
     }
 
@@ -416,7 +414,7 @@ impl E2e {
     }
 
     /// The members' identity keys, in leaf order.
-    pub fn members(&self, group: &[u8]) -> Vec<[u8; 32]> {
+    pub(crate) fn members(&self, group: &[u8]) -> Vec<[u8; 32]> {
         self.groups
             .get(group)
             .map(|g| g.members().filter_map(|m| leaf_key(&m.credential, &m.signature_key).ok()).collect())
@@ -426,7 +424,7 @@ impl E2e {
     /// Commits the addition of these key packages (each checked for the key
     /// it was asked for): the commit for the group and the Welcome for them.
     /// The commit is pending until [`Self::confirm`] (once the relay has put
-    /// it in order) or [`Self::discard`].
+    /// it in order) or `Self::discard`.
     pub fn add(
         &mut self,
         key: &Ed25519Key,
@@ -448,7 +446,12 @@ impl E2e {
     }
 
     /// Commits the removal of these members (by identity key).
-    pub fn remove(&mut self, key: &Ed25519Key, group: &[u8], who: &[[u8; 32]]) -> Result<Commit, E2eError> {
+    pub(crate) fn remove(
+        &mut self,
+        key: &Ed25519Key,
+        group: &[u8],
+        who: &[[u8; 32]],
+    ) -> Result<Commit, E2eError> {
         let provider = &self.provider;
         let g = self.groups.get_mut(group).ok_or(E2eError::NoGroup)?;
         let leaves: Vec<LeafNodeIndex> = g
@@ -489,7 +492,7 @@ impl E2e {
     }
 
     /// Drops our pending commit (another was ordered first).
-    pub fn discard(&mut self, group: &[u8]) -> Result<(), E2eError> {
+    pub(crate) fn discard(&mut self, group: &[u8]) -> Result<(), E2eError> {
         let provider = &self.provider;
         let g = self.groups.get_mut(group).ok_or(E2eError::NoGroup)?;
         g.clear_pending_commit(provider.storage()).map_err(|e| failed("drop our commit", e))
@@ -534,7 +537,7 @@ impl E2e {
 
     /// What anyone who holds an MLS PrivateMessage or PublicMessage can read
     /// of it (the relay among them): its wire format, group and epoch.
-    pub fn header(message: &[u8]) -> Option<Header> {
+    pub(crate) fn header(message: &[u8]) -> Option<Header> {
         let protocol = match parse(message, "message").ok()? {
             MlsMessageBodyIn::PrivateMessage(m) => ProtocolMessage::from(m),
             MlsMessageBodyIn::PublicMessage(m) => ProtocolMessage::from(m),
@@ -549,7 +552,8 @@ impl E2e {
 
     /// The group an MLS PrivateMessage or PublicMessage is for, read from its
     /// header (which the relay sees too).
-    pub fn group_of(message: &[u8]) -> Option<Vec<u8>> {
+    #[cfg(test)]
+    pub(crate) fn group_of(message: &[u8]) -> Option<Vec<u8>> {
         match parse(message, "message").ok()? {
             MlsMessageBodyIn::PrivateMessage(m) => {
                 Some(ProtocolMessage::from(m).group_id().as_slice().to_vec())
@@ -908,7 +912,7 @@ mod tests {
 /// The label of the exporter secret the group panel shows (RFC 9420 §8.5):
 /// both members of a group derive the same value from it in one epoch, and
 /// nothing tlschat keys with it.
-pub const EXPORTER_LABEL: &str = "tlschat group panel";
+pub(crate) const EXPORTER_LABEL: &str = "tlschat group panel";
 
 /// One node of a group's ratchet tree, in the tree's array order (RFC 9420
 /// §4.1, Appendix C): leaves at even indices, parents at odd ones.
@@ -932,14 +936,7 @@ pub enum TreeNode {
     },
 }
 
-impl TreeNode {
-    /// Its index in the tree's array.
-    pub fn index(&self) -> u32 {
-        match self {
-            Self::Leaf { node, .. } | Self::Parent { node, .. } => *node,
-        }
-    }
-}
+impl TreeNode {}
 
 /// Values of the current epoch that two members of a group derive alike,
 /// for a learner to compare (`--reveal`). Wiped on drop, never in `Debug`.
@@ -992,17 +989,17 @@ impl std::fmt::Debug for GroupView {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PackageInfo {
     /// Its ciphersuite's code (0x0003).
-    pub suite: u16,
+    pub(crate) suite: u16,
     /// The identity key its leaf carries (credential = signature key).
-    pub leaf_key: [u8; 32],
+    pub(crate) leaf_key: [u8; 32],
     /// Its HPKE init key, that a Welcome is sealed to.
-    pub init_key: Vec<u8>,
+    pub(crate) init_key: Vec<u8>,
     /// Valid from, Unix seconds.
-    pub not_before: u64,
+    pub(crate) not_before: u64,
     /// Valid until, Unix seconds.
-    pub not_after: u64,
+    pub(crate) not_after: u64,
     /// Its size in bytes, as an MLSMessage.
-    pub size: usize,
+    pub(crate) size: usize,
 }
 
 /// How an Update commit stands.
@@ -1083,7 +1080,7 @@ pub enum Step {
 
 impl Step {
     /// The MLS name of the step, as the panel heads it.
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             Self::Published { .. } | Self::Fetched(_) => "KeyPackage",
             Self::Add { .. } => "Add",
@@ -1097,7 +1094,7 @@ impl Step {
 
 /// What a pair group's message brought ([`E2e::open_pair`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PairOpened {
+pub(crate) enum PairOpened {
     /// An application message (empty: the other member's word that it took
     /// our commit).
     Message(Opened),
@@ -1135,7 +1132,7 @@ fn encoded(value: &impl openmls::prelude::tls_codec::Serialize) -> Option<Vec<u8
 
 impl E2e {
     /// What a key package says (after [`Self::check_key_package`]).
-    pub fn package_info(package: &KeyPackage, size: usize) -> PackageInfo {
+    pub(crate) fn package_info(package: &KeyPackage, size: usize) -> PackageInfo {
         let leaf = package.leaf_node();
         let mut leaf_key = [0; 32];
         if let Ok(k) = <[u8; 32]>::try_from(leaf.signature_key().as_slice()) {
@@ -1152,13 +1149,13 @@ impl E2e {
     }
 
     /// Whether a commit of ours waits in the group.
-    pub fn pending(&self, group: &[u8]) -> bool {
+    pub(crate) fn pending(&self, group: &[u8]) -> bool {
         self.groups.get(group).is_some_and(|g| g.pending_commit().is_some())
     }
 
     /// The group as this member holds it: epoch, ratchet tree and the
     /// epoch values to compare.
-    pub fn view(&self, group: &[u8]) -> Option<GroupView> {
+    pub(crate) fn view(&self, group: &[u8]) -> Option<GroupView> {
         let g = self.groups.get(group)?;
         let tree = g.treesync();
         let mut nodes = Vec::new();
@@ -1203,7 +1200,7 @@ impl E2e {
     /// updated at the same epoch, the lower identity key's commit wins: if
     /// it is theirs, ours is dropped and theirs merged; if ours, theirs is
     /// left unmerged ([`PairOpened::RivalIgnored`]).
-    pub fn open_pair(&mut self, message: &[u8], from: [u8; 32]) -> Result<PairOpened, E2eError> {
+    pub(crate) fn open_pair(&mut self, message: &[u8], from: [u8; 32]) -> Result<PairOpened, E2eError> {
         let protocol = match parse(message, "message")? {
             MlsMessageBodyIn::PrivateMessage(m) => ProtocolMessage::from(m),
             _ => return Err(E2eError::Malformed { what: "message", why: "not a private message".into() }),

@@ -2,8 +2,8 @@
 //! cuts a stream of application data into them.
 //!
 //! A frame is `type (1 byte) | length (3 bytes, big-endian) | body`, with
-//! the body at most [`MAX_FRAME`] bytes. Bodies use the TLS presentation
-//! language, read with the engine's [`Reader`]: fixed-width big-endian
+//! the body at most `MAX_FRAME` bytes. Bodies use the TLS presentation
+//! language, read with the engine's `Reader`: fixed-width big-endian
 //! integers and length-prefixed vectors, trailing bytes refused.
 //! `docs/PROTOCOL.md` lists every frame and field.
 
@@ -12,35 +12,35 @@ use crate::tls::codec::{self, InvalidMessage, Reader};
 
 /// The largest frame body. A signed message at its longest, its envelope
 /// and a name fit with room to spare.
-pub const MAX_FRAME: usize = 16 * 1024;
+pub(crate) const MAX_FRAME: usize = 16 * 1024;
 /// A frame's header: type and length.
-pub const HEADER: usize = 4;
+pub(crate) const HEADER: usize = 4;
 /// The most members one roster frame lists: a longer list takes several
 /// frames, each well under [`MAX_FRAME`] (a member takes at most 296 bytes).
-pub const MAX_ROSTER: usize = 50;
+pub(crate) const MAX_ROSTER: usize = 50;
 
 /// The most key packages one [`Frame::Publish`] carries, and the most the
 /// relay keeps for one seat.
-pub const MAX_PUBLISHED: usize = 8;
+pub(crate) const MAX_PUBLISHED: usize = 8;
 /// The longest key package the relay keeps (a real one, 0x0003 with a basic
 /// credential, is about 300 bytes).
-pub const MAX_KEY_PACKAGE: usize = 2048;
+pub(crate) const MAX_KEY_PACKAGE: usize = 2048;
 /// The longest MLS message a [`Frame::Seal`] may carry: its [`Frame::Sealed`],
 /// with the longest name, still fits a frame.
-pub const MAX_SEALED: usize = MAX_FRAME - (8 + 1 + 255 + 32 + 2);
+pub(crate) const MAX_SEALED: usize = MAX_FRAME - (8 + 1 + 255 + 32 + 2);
 
 /// The most keys one [`Frame::GroupTask`] adds (each with its key package)
 /// or removes, and one [`Frame::GroupCommit`] declares.
-pub const MAX_GROUP_CHANGES: usize = 4;
+pub(crate) const MAX_GROUP_CHANGES: usize = 4;
 /// The longest MLS message a [`Frame::GroupSend`] may carry: its
 /// [`Frame::GroupMessage`], with the longest name, still fits a frame.
-pub const MAX_GROUP_MESSAGE: usize = MAX_FRAME - (8 + 1 + 255 + 32 + 2);
+pub(crate) const MAX_GROUP_MESSAGE: usize = MAX_FRAME - (8 + 1 + 255 + 32 + 2);
 
 /// Flags on a [`Frame::Welcome`].
-pub mod welcome_flags {
+pub(crate) mod welcome_flags {
     /// The room is end to end (`listen --e2e`): one MLS group, members
     /// only, no history.
-    pub const E2E: u8 = 1;
+    pub(crate) const E2E: u8 = 1;
 }
 
 code_table! {
@@ -103,7 +103,7 @@ pub mod flags {
     /// Replayed history, sent on joining.
     pub const HISTORY: u8 = 1;
     /// For this member only.
-    pub const PRIVATE: u8 = 2;
+    pub(crate) const PRIVATE: u8 = 2;
 }
 
 /// One frame of the chat protocol.
@@ -128,7 +128,7 @@ pub enum Frame {
     /// this member to end-to-end groups, each an MLSMessage; kept by the
     /// relay for this seat, each handed out once.
     Publish {
-        /// At most [`MAX_PUBLISHED`].
+        /// At most `MAX_PUBLISHED`.
         packages: Vec<Vec<u8>>,
     },
     /// Member to relay: one key package of the member with this key,
@@ -158,7 +158,7 @@ pub enum Frame {
         room_seq: u64,
         /// How many history frames follow.
         history: u16,
-        /// The room is end to end ([`welcome_flags::E2E`]).
+        /// The room is end to end (`welcome_flags::E2E`).
         e2e: bool,
     },
     /// Relay to member: a signed message, unchanged, in the relay's order.
@@ -212,7 +212,7 @@ pub enum Frame {
         total: u32,
         /// Whether this frame ends the list.
         last: bool,
-        /// Members, at most [`MAX_ROSTER`].
+        /// Members, at most `MAX_ROSTER`.
         members: Vec<MemberInfo>,
     },
     /// Relay to member: what you sent was refused.
@@ -316,7 +316,7 @@ pub enum Frame {
         commit: Vec<u8>,
     },
     /// Relay to a member just added to the room's group: piece `index`
-    /// of the `count` its MLS Welcome is cut in (see [`super::pieces`]).
+    /// of the `count` its MLS Welcome is cut in (see `super::pieces`).
     GroupWelcome {
         /// The relay's sequence number (the commit's), the same on every piece.
         room_seq: u64,
@@ -332,7 +332,7 @@ pub enum Frame {
         welcome: Vec<u8>,
     },
     /// Member to relay: piece `index` of the `count` the Welcome of the
-    /// commit it sends next is cut in (see [`super::pieces`]); that
+    /// commit it sends next is cut in (see `super::pieces`); that
     /// [`Frame::GroupCommit`] then carries an empty `welcome`.
     GroupWelcomePiece {
         /// The epoch the commit is made at.
@@ -908,7 +908,7 @@ fn member(r: &mut Reader<'_>) -> Result<MemberInfo, InvalidMessage> {
 
 /// Cuts received application data into frames. It holds at most one
 /// frame's worth of bytes: a header that announces more than
-/// [`MAX_FRAME`] is refused at once.
+/// `MAX_FRAME` is refused at once.
 #[derive(Debug, Default)]
 pub struct FrameBuffer {
     buf: Vec<u8>,

@@ -52,14 +52,14 @@ use super::relay::SeatId;
 /// ([`super::pieces`]); the commit that adds [`MAX_GROUP_CHANGES`]
 /// members to a group of this size must still fit one frame
 /// ([`super::frame::MAX_FRAME`]), as this module's tests measure.
-pub const MAX_MEMBERS: usize = 100;
+pub(crate) const MAX_MEMBERS: usize = 100;
 
 /// The longest MLS commit, or Welcome carried whole, a [`Frame::GroupCommit`] carries.
-pub const MAX_COMMIT: usize = super::frame::MAX_FRAME - 1024;
+pub(crate) const MAX_COMMIT: usize = super::frame::MAX_FRAME - 1024;
 
 /// How long the committer has for a task before the next member in line
 /// gets it (a member that does not answer must not stop the room's group).
-pub const TASK_WAIT_MS: u64 = 30_000;
+pub(crate) const TASK_WAIT_MS: u64 = 30_000;
 
 /// A key in the group, and its seat (`None`: gone, to be removed).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,7 +81,7 @@ struct Task {
 
 /// Why a group frame was not taken.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     /// For another epoch than the group's: a [`Frame::GroupRetry`] with
     /// the group's epoch (and the line's `seq`, 0 for a commit) goes back
     /// to the sender; no strike (commits cross on the way).
@@ -97,7 +97,7 @@ pub enum Refusal {
 
 /// The room's group, as the relay follows it.
 #[derive(Debug, Default)]
-pub struct Group {
+pub(crate) struct Group {
     /// The group's id, once a member made it.
     id: Option<Vec<u8>>,
     /// Its epoch (0 while there is none).
@@ -115,49 +115,52 @@ pub struct Group {
 }
 
 /// Frames to send: (seat, encoded frame).
-pub type Sends = Vec<(SeatId, Arc<[u8]>)>;
+pub(crate) type Sends = Vec<(SeatId, Arc<[u8]>)>;
 
 impl Group {
     /// A room with no group yet.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// The group's epoch (0: no group).
-    pub fn epoch(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn epoch(&self) -> u64 {
         self.epoch
     }
 
     /// Whether the group exists.
-    pub fn exists(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn exists(&self) -> bool {
         self.id.is_some()
     }
 
     /// The keys in the group, in the order they entered.
-    pub fn keys(&self) -> Vec<[u8; 32]> {
+    #[cfg(test)]
+    pub(crate) fn keys(&self) -> Vec<[u8; 32]> {
         self.leaves.iter().map(|l| l.key).collect()
     }
 
     /// Whether this seat is in the group.
-    pub fn holds(&self, seat: SeatId) -> bool {
+    pub(crate) fn holds(&self, seat: SeatId) -> bool {
         self.leaves.iter().any(|l| l.seat == Some(seat))
     }
 
     /// Whether this seat waits to be added.
-    pub fn is_waiting(&self, seat: SeatId) -> bool {
+    pub(crate) fn is_waiting(&self, seat: SeatId) -> bool {
         self.waiting.iter().any(|(s, _)| *s == seat)
     }
 
     /// The committer: the member longest in the group still seated (and
     /// not passed over for a task it let go unanswered, unless all were).
-    pub fn committer(&self) -> Option<SeatId> {
+    pub(crate) fn committer(&self) -> Option<SeatId> {
         let seated = || self.leaves.iter().filter_map(|l| l.seat);
         seated().find(|s| !self.stalled.contains(s)).or_else(|| seated().next())
     }
 
     /// At `now_ms`: a task out for longer than [`TASK_WAIT_MS`] is taken
     /// back and its committer passed over; true if so (a new task is due).
-    pub fn overdue(&mut self, now_ms: u64) -> bool {
+    pub(crate) fn overdue(&mut self, now_ms: u64) -> bool {
         let Some(task) = &self.task else { return false };
         if now_ms.saturating_sub(task.at_ms) < TASK_WAIT_MS {
             return false;
@@ -168,7 +171,7 @@ impl Group {
     }
 
     /// A member was seated: it waits to be added.
-    pub fn joined(&mut self, seat: SeatId, key: [u8; 32]) {
+    pub(crate) fn joined(&mut self, seat: SeatId, key: [u8; 32]) {
         if !self.is_waiting(seat) && !self.holds(seat) {
             self.waiting.push((seat, key));
         }
@@ -177,7 +180,7 @@ impl Group {
     /// A seat left: it no longer waits, or its key is to be removed. When
     /// no member of the group is left, the group is over: the next member
     /// makes a new one.
-    pub fn left(&mut self, seat: SeatId) {
+    pub(crate) fn left(&mut self, seat: SeatId) {
         self.waiting.retain(|(s, _)| *s != seat);
         self.stalled.retain(|s| *s != seat);
         self.assembling.remove(&seat);
@@ -201,7 +204,7 @@ impl Group {
     /// The task for the committer, if there is work and none is out for
     /// this epoch. `package` hands out one key package a waiting seat
     /// published (`None`: it has none, and waits).
-    pub fn next_task(
+    pub(crate) fn next_task(
         &mut self,
         now_ms: u64,
         package: &mut dyn FnMut(SeatId) -> Option<Vec<u8>>,
@@ -254,7 +257,7 @@ impl Group {
 
     /// Piece `index` of `count` of the Welcome that `seat`'s next commit,
     /// at `epoch`, needs. Kept until that commit (or the seat leaves).
-    pub fn piece(
+    pub(crate) fn piece(
         &mut self,
         seat: SeatId,
         epoch: u64,
@@ -282,7 +285,7 @@ impl Group {
     /// sequence number it gets (`room_seq` is moved on) and the frames to
     /// send.
     #[allow(clippy::too_many_arguments)]
-    pub fn commit(
+    pub(crate) fn commit(
         &mut self,
         seat: SeatId,
         key: [u8; 32],
@@ -413,7 +416,7 @@ impl Group {
     /// A room line sealed by `seat` at `epoch`. Taken: the frames to send
     /// (the `Ack` to its author last).
     #[allow(clippy::too_many_arguments)]
-    pub fn send(
+    pub(crate) fn send(
         &mut self,
         seat: SeatId,
         key: [u8; 32],

@@ -45,25 +45,25 @@ impl Default for Retention {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Past {
     /// Its place in the room's order.
-    pub room_seq: u64,
+    pub(crate) room_seq: u64,
     /// When the relay delivered it (Unix milliseconds).
-    pub at_ms: u64,
+    pub(crate) at_ms: u64,
     /// The `Deliver` or `Guest` frame, flagged history.
-    pub frame: Arc<[u8]>,
+    pub(crate) frame: Arc<[u8]>,
     /// The line a guest is sent.
-    pub line: Arc<[u8]>,
+    pub(crate) line: Arc<[u8]>,
 }
 
 impl Past {
     /// What it counts for against [`Retention::bytes`].
-    pub fn size(&self) -> usize {
+    pub(crate) fn size(&self) -> usize {
         self.frame.len() + self.line.len()
     }
 }
 
 /// The room's log in memory, oldest first.
 #[derive(Debug)]
-pub struct Log {
+pub(crate) struct Log {
     keep: Retention,
     entries: VecDeque<Past>,
     bytes: usize,
@@ -73,7 +73,7 @@ pub struct Log {
 
 impl Log {
     /// An empty log.
-    pub fn new(keep: Retention) -> Self {
+    pub(crate) fn new(keep: Retention) -> Self {
         Self { keep, entries: VecDeque::new(), bytes: 0, forgotten: 0 }
     }
 
@@ -81,7 +81,7 @@ impl Log {
     /// as it was kept; what the retention no longer allows at `now_ms` is
     /// let go of at once. Entries at or below `forgotten`, and repeats,
     /// are dropped.
-    pub fn restore(keep: Retention, forgotten: u64, mut entries: Vec<Past>, now_ms: u64) -> Self {
+    pub(crate) fn restore(keep: Retention, forgotten: u64, mut entries: Vec<Past>, now_ms: u64) -> Self {
         entries.sort_by_key(|p| p.room_seq);
         entries.dedup_by_key(|p| p.room_seq);
         let mut log = Self::new(keep);
@@ -96,7 +96,7 @@ impl Log {
 
     /// Adds the next message (its `room_seq` above every one kept) and
     /// lets go of what the retention no longer allows.
-    pub fn push(&mut self, past: Past, now_ms: u64) {
+    pub(crate) fn push(&mut self, past: Past, now_ms: u64) {
         self.bytes += past.size();
         self.entries.push_back(past);
         self.trim(now_ms);
@@ -104,7 +104,7 @@ impl Log {
 
     /// Lets go of messages older than the retention allows at `now_ms`
     /// (the room calls it now and then, quiet or not). Returns whether any went.
-    pub fn expire(&mut self, now_ms: u64) -> bool {
+    pub(crate) fn expire(&mut self, now_ms: u64) -> bool {
         let before = self.forgotten;
         self.trim(now_ms);
         self.forgotten != before
@@ -125,39 +125,36 @@ impl Log {
     /// Every message kept with a `room_seq` above `after`, in order, and
     /// whether that is all of them: false when messages after `after`
     /// were let go of (the gap is older than the room keeps).
-    pub fn after(&self, after: u64) -> (impl Iterator<Item = &Past>, bool) {
+    pub(crate) fn after(&self, after: u64) -> (impl Iterator<Item = &Past>, bool) {
         let start = self.entries.partition_point(|p| p.room_seq <= after);
         (self.entries.range(start..), after >= self.forgotten)
     }
 
     /// The last `n` messages, in order.
-    pub fn last(&self, n: usize) -> impl Iterator<Item = &Past> {
+    pub(crate) fn last(&self, n: usize) -> impl Iterator<Item = &Past> {
         self.entries.range(self.entries.len().saturating_sub(n)..)
     }
 
     /// Messages kept.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
 
     /// Whether nothing is kept.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
     /// Bytes kept.
-    pub fn bytes(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn bytes(&self) -> usize {
         self.bytes
     }
 
     /// The highest `room_seq` let go of (0: none was).
-    pub fn forgotten(&self) -> u64 {
+    pub(crate) fn forgotten(&self) -> u64 {
         self.forgotten
-    }
-
-    /// The retention.
-    pub fn retention(&self) -> Retention {
-        self.keep
     }
 }
 

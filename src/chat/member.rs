@@ -27,7 +27,6 @@ use super::message::{Fields, Kind, MessageError, Signed, chain_hash};
 
 mod room_group;
 mod update;
-pub use room_group::MAX_E2E_HELD;
 pub use update::{UPDATE_EVERY_MS, UPDATE_EVERY_SEALED, UpdatePolicy};
 
 /// What the member makes of a message's signature and origin.
@@ -45,7 +44,7 @@ pub enum SigCheck {
 
 impl SigCheck {
     /// As JSON's `sig` field says it.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Valid => "valid",
             Self::Invalid => "invalid",
@@ -92,7 +91,7 @@ pub enum AuthorCheck {
 
 impl AuthorCheck {
     /// As JSON's `author` field says it.
-    pub fn as_str(&self) -> &'static str {
+    pub(crate) fn as_str(&self) -> &'static str {
         match self {
             Self::Known => "known",
             Self::Verified => "verified",
@@ -119,7 +118,7 @@ pub enum Stale {
 
 impl Stale {
     /// As JSON's `stale` field says it.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::EarlierSession => "earlier-session",
             Self::BeforeJoin => "before-join",
@@ -129,12 +128,12 @@ impl Stale {
 }
 
 /// How far a live message may have been signed before this member joined.
-pub const BEFORE_JOIN_MS: u64 = 2 * 60_000;
+pub(crate) const BEFORE_JOIN_MS: u64 = 2 * 60_000;
 /// How far a signed time may be from this member's clock.
-pub const SKEW_MS: u64 = 5 * 60_000;
+pub(crate) const SKEW_MS: u64 = 5 * 60_000;
 /// How far below an author's last sequence number a late message is still
 /// told from a replay.
-pub const WINDOW: u64 = 64;
+pub(crate) const WINDOW: u64 = 64;
 
 /// A message as received and checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,17 +145,17 @@ pub struct Received {
     /// For this member only.
     pub private: bool,
     /// The name the relay gives the author.
-    pub from: String,
+    pub(crate) from: String,
     /// The author's key fingerprint.
-    pub key: Fingerprint,
+    pub(crate) key: Fingerprint,
     /// What it is.
-    pub kind: Kind,
+    pub(crate) kind: Kind,
     /// The text as the author wrote it (escape it before printing).
     pub text: String,
     /// The author's clock, Unix milliseconds.
-    pub time_ms: u64,
+    pub(crate) time_ms: u64,
     /// The author's sequence number.
-    pub seq: u64,
+    pub(crate) seq: u64,
     /// The signature.
     pub sig: SigCheck,
     /// The author's key under that name.
@@ -164,7 +163,7 @@ pub struct Received {
     /// Messages of this author's channel that never arrived before this one.
     pub missing_before: u64,
     /// `prev` is not the hash of the author's previous message.
-    pub chain_broken: bool,
+    pub(crate) chain_broken: bool,
     /// Arrived after a later message of its author's channel.
     pub late: bool,
     /// Signed earlier than a live message can be, or far from our clock.
@@ -173,11 +172,11 @@ pub struct Received {
     /// the message is judged by what was signed.
     pub mislabeled: bool,
     /// The signed bytes, as received.
-    pub signed: Arc<[u8]>,
+    pub(crate) signed: Arc<[u8]>,
     /// It came end to end: sealed in an MLS group the relay cannot read.
     pub e2e: bool,
     /// End to end: the MLS message as the relay forwarded it (all it saw).
-    pub sealed: Option<Arc<[u8]>>,
+    pub(crate) sealed: Option<Arc<[u8]>>,
 }
 
 /// What a message's checks add up to, for showing it.
@@ -1111,7 +1110,7 @@ impl Member {
 
     /// The [`Frame::Resume`] to send, once: after the Welcome, when this
     /// member saw the room before (its contacts' mark).
-    pub fn take_resume(&mut self) -> Option<Frame> {
+    pub(crate) fn take_resume(&mut self) -> Option<Frame> {
         self.resume.request.take()
     }
 
@@ -1248,7 +1247,7 @@ impl Member {
     }
 
     /// The same, to change (`/verify`) or to mark saved.
-    pub fn contacts_mut(&mut self) -> &mut Contacts {
+    pub(crate) fn contacts_mut(&mut self) -> &mut Contacts {
         &mut self.contacts
     }
 
@@ -1312,7 +1311,7 @@ impl Member {
 
     /// `/verify NAME`: marks the contact verified (the driver saves it) and
     /// gives both safety numbers, for the user to compare out of band.
-    pub fn verify(&mut self, name: &str) -> Result<ChatEvent, ComposeError> {
+    pub(crate) fn verify(&mut self, name: &str) -> Result<ChatEvent, ComposeError> {
         let contact = self.contacts.get(name).ok_or_else(|| ComposeError::NotAContact(name.to_owned()))?;
         if contact.changed_to.is_some() {
             return Err(ComposeError::KeyChanged(contact.name.clone()));
@@ -1327,7 +1326,7 @@ impl Member {
 
     /// `/ignore NAME`: what the name's key (or a guest of that name) says
     /// is not shown for the rest of this session; it is still checked.
-    pub fn ignore(&mut self, name: &str) -> Result<ChatEvent, ComposeError> {
+    pub(crate) fn ignore(&mut self, name: &str) -> Result<ChatEvent, ComposeError> {
         let key =
             self.contacts.get(name).map(|c| c.key).or_else(|| self.listed.get(&name_key(name)).copied());
         match key {
@@ -1500,7 +1499,7 @@ impl Member {
 
     /// Commits a fresh leaf in the end-to-end room's group if it is time:
     /// the driver calls it now and then (it is also checked on each frame).
-    pub fn tick(&mut self, now_ms: u64) -> Vec<ChatEvent> {
+    pub(crate) fn tick(&mut self, now_ms: u64) -> Vec<ChatEvent> {
         let mut out = Vec::new();
         self.maybe_update(now_ms, &mut out);
         out

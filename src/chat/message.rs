@@ -34,9 +34,9 @@ use crate::tls::crypto::{self, Ed25519Key};
 
 /// The context label at the start of every signed message: a signature
 /// made for something else can never verify as a chat message.
-pub const LABEL: &[u8; 22] = b"tlschat signed message";
+pub(crate) const LABEL: &[u8; 22] = b"tlschat signed message";
 /// The layout's version.
-pub const VERSION: u8 = 1;
+pub(crate) const VERSION: u8 = 1;
 /// The longest text a message carries, in bytes of UTF-8.
 pub const MAX_TEXT: usize = 4096;
 /// Bytes before the text: label through the text's length.
@@ -44,7 +44,8 @@ const FIXED: usize = LABEL.len() + 1 + 32 + 32 + 16 + 8 + 32 + 8 + 1 + 32 + 2;
 /// An Ed25519 signature.
 const SIG_LEN: usize = 64;
 /// The longest signed message.
-pub const MAX_SIGNED: usize = FIXED + MAX_TEXT + SIG_LEN;
+#[cfg(test)]
+pub(crate) const MAX_SIGNED: usize = FIXED + MAX_TEXT + SIG_LEN;
 
 code_table! {
     /// What a message is.
@@ -200,7 +201,8 @@ impl Signed {
     }
 
     /// The bytes as received.
-    pub fn bytes(&self) -> &[u8] {
+    #[cfg(test)]
+    pub(crate) fn bytes(&self) -> &[u8] {
         &self.bytes
     }
 
@@ -246,7 +248,7 @@ impl Signed {
 }
 
 /// BLAKE3 of a signed message: the next message's `prev`.
-pub fn chain_hash(signed: &[u8]) -> [u8; 32] {
+pub(crate) fn chain_hash(signed: &[u8]) -> [u8; 32] {
     *blake3::hash(signed).as_bytes()
 }
 

@@ -6,12 +6,12 @@
 //!   stream into them;
 //! - [`name`]: display names: the rules, the comparison key, look-alikes;
 //! - [`relay`]: the room: who is in, and which frames go to whom;
-//! - [`group`]: an end-to-end room's MLS group, as the relay orders it;
+//! - `group`: an end-to-end room's MLS group, as the relay orders it;
 //! - [`member`]: a member: signs what its user writes, verifies what the
 //!   relay delivers, and notices replays, gaps and changed keys;
-//! - [`peers`]: what a relay of a room on a bus knows of the room's
+//! - `peers`: what a relay of a room on a bus knows of the room's
 //!   other relays (who is seated where), and what it trades with them;
-//! - [`contacts`]: what a member remembers of a room across sessions,
+//! - `contacts`: what a member remembers of a room across sessions,
 //!   which the driver keeps in the home.
 //!
 //! `docs/PROTOCOL.md` is the specification, with the threat model.
@@ -20,13 +20,13 @@ mod codes;
 pub mod contacts;
 pub mod e2e;
 pub mod frame;
-pub mod group;
-pub mod log;
+pub(crate) mod group;
+pub(crate) mod log;
 pub mod member;
 pub mod message;
 pub mod name;
-pub mod peers;
-pub mod pieces;
+pub(crate) mod peers;
+pub(crate) mod pieces;
 pub mod relay;
 
 #[cfg(test)]

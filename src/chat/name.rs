@@ -7,8 +7,8 @@
 //! `José`, the ligature `ﬁ` is `fi`). On that form tlschat adds the rules
 //! that make a name safe to show beside a check mark:
 //!
-//! - one word of at most [`MAX_NAME`] characters, starting with a letter or
-//!   digit: letters, combining marks (at most [`MAX_MARKS`] on one letter)
+//! - one word of at most `MAX_NAME` characters, starting with a letter or
+//!   digit: letters, combining marks (at most `MAX_MARKS` on one letter)
 //!   and digits of scripts in current use (UTS #39's General Security
 //!   Profile: `Identifier_Status=Allowed`), and `.`, `_`, `-`;
 //! - one script (UTS #39 "Highly Restrictive"): Common and Inherited
@@ -21,7 +21,7 @@
 //! skeleton, lower-cased, with tlschat's folds for the letters a terminal
 //! font confuses (`I`, `l`, `1`, `i`; `O`, `0`; `rn`, `m`; `vv`, `w`) and
 //! the separators left out. A name that looks like a name another key holds
-//! is refused by the relay and flagged by members ([`looks`]).
+//! is refused by the relay and flagged by members (`looks`).
 
 use std::borrow::Cow;
 
@@ -35,10 +35,10 @@ use unicode_security::{GeneralSecurityProfile, RestrictionLevel, RestrictionLeve
 
 /// The longest name, in characters (Unicode scalar values) of its
 /// prepared form: 32 letters of any script, at most 128 bytes of UTF-8.
-pub const MAX_NAME: usize = 32;
+pub(crate) const MAX_NAME: usize = 32;
 
 /// The most combining marks (nonspacing or enclosing) on one letter.
-pub const MAX_MARKS: usize = 4;
+pub(crate) const MAX_MARKS: usize = 4;
 
 /// Input longer than this (bytes) is refused before any work: no prepared
 /// name of [`MAX_NAME`] characters comes from more, whatever spaces or
@@ -52,7 +52,7 @@ pub enum NameError {
     /// Nothing left once spaces are trimmed.
     #[error("a name cannot be empty")]
     Empty,
-    /// More than [`MAX_NAME`] characters.
+    /// More than `MAX_NAME` characters.
     #[error("a name has at most {MAX_NAME} characters")]
     TooLong,
     /// A space inside: names are words in commands (`/msg NAME TEXT`).
@@ -120,22 +120,23 @@ impl Name {
     }
 
     /// The comparison key: two names with one key are the same name.
-    pub fn key(&self) -> &str {
+    pub(crate) fn key(&self) -> &str {
         &self.key
     }
 
     /// The skeletons this name is compared by for look-alikes (one or two).
-    pub fn looks(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn looks(&self) -> impl Iterator<Item = &str> {
         self.looks.iter()
     }
 
     /// Whether `other` is this name or could pass for it.
-    pub fn is_confusable_with(&self, other: &Self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_confusable_with(&self, other: &Self) -> bool {
         self.key == other.key || self.looks.meet(&other.looks)
     }
 
     /// The prepared form, owned.
-    pub fn into_string(self) -> String {
+    pub(crate) fn into_string(self) -> String {
         self.shown
     }
 }
@@ -229,7 +230,7 @@ fn check_rules(name: &str) -> Result<(), NameError> {
 /// Whether a name may hold `c` (in its prepared form): ASCII letters,
 /// digits, `.`, `_` and `-`; beyond ASCII, letters, marks and decimal
 /// digits that UTS #39's General Security Profile allows in identifiers.
-pub fn allowed_char(c: char) -> bool {
+pub(crate) fn allowed_char(c: char) -> bool {
     if c.is_ascii() {
         c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')
     } else {
@@ -299,7 +300,7 @@ pub fn key(name: &str) -> String {
 /// separators `.`, `_`, `-` left out. Two names with one skeleton could
 /// pass for each other (`аlice` with a Cyrillic `а`, `aIice`, `a1ice` and
 /// `a.lice` all look like `alice`).
-pub fn skeleton(name: &str) -> String {
+pub(crate) fn skeleton(name: &str) -> String {
     let prototype: String = unicode_security::skeleton(name).collect();
     let folded: String = prototype
         .to_lowercase()
@@ -326,7 +327,7 @@ pub fn is_confusable_with(a: &str, b: &str) -> bool {
 /// as written and of its comparison key (one or two). Two names look alike
 /// when these meet; an index by them finds a look-alike in one lookup per
 /// look (the member's contacts keep one).
-pub fn looks(name: &str) -> Vec<String> {
+pub(crate) fn looks(name: &str) -> Vec<String> {
     Looks::of(name, &key(name)).iter().map(str::to_owned).collect()
 }
 
@@ -334,7 +335,7 @@ pub fn looks(name: &str) -> Vec<String> {
 /// key differs), by scanning them all: the reference the contacts' index
 /// by [`looks`] is tested against.
 #[cfg(test)]
-pub fn lookalike<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn lookalike<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let k = key(name);
     let looks = Looks::of(name, &k);
     known.into_iter().find(|other| {

@@ -37,36 +37,36 @@ use super::relay::SeatId;
 use super::{FrameBuffer, name};
 
 /// How often a relay says it is alive.
-pub const HEARTBEAT_MS: u64 = 1000;
+pub(crate) const HEARTBEAT_MS: u64 = 1000;
 
 /// A relay unheard this long is gone, and its members with it.
-pub const GONE_AFTER_MS: u64 = 5000;
+pub(crate) const GONE_AFTER_MS: u64 = 5000;
 
 /// A relay sends its whole list at least every this many heartbeats, even
 /// unchanged (a list lost on the way is mended so).
-pub const SNAPSHOT_EVERY: u32 = 10;
+pub(crate) const SNAPSHOT_EVERY: u32 = 10;
 
 /// Other relays followed at most; more are ignored.
-pub const MAX_RELAYS: usize = 64;
+pub(crate) const MAX_RELAYS: usize = 64;
 
 /// Members one other relay may list at most.
-pub const MAX_LISTED: usize = 100_000;
+pub(crate) const MAX_LISTED: usize = 100_000;
 
 /// How long a question to another relay waits for its answer.
-pub const ANSWER_WAIT_MS: u64 = 3000;
+pub(crate) const ANSWER_WAIT_MS: u64 = 3000;
 
 /// Questions waiting for answers at most; past this, new ones are refused.
-pub const MAX_ASKED: usize = 4096;
+pub(crate) const MAX_ASKED: usize = 4096;
 
 /// A relay's id on the bus: 16 lowercase hex digits.
-pub fn valid_relay_id(id: &str) -> bool {
+pub(crate) fn valid_relay_id(id: &str) -> bool {
     id.len() == 16 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// `members` as [`Frame::Roster`] frames of at most [`MAX_ROSTER`] each,
 /// the last marked, with `total` (at least the listed count): one frame,
 /// empty, for nobody. What `/who` answers and what a relay tells others.
-pub fn roster_frames(members: &[MemberInfo], total: usize) -> Vec<Vec<u8>> {
+pub(crate) fn roster_frames(members: &[MemberInfo], total: usize) -> Vec<Vec<u8>> {
     let total = u32::try_from(total.max(members.len())).unwrap_or(u32::MAX);
     if members.is_empty() {
         return vec![Frame::Roster { total, last: true, members: Vec::new() }.wire().to_vec()];
@@ -106,17 +106,17 @@ struct Peer {
 
 /// The room's other relays and who is seated on each.
 #[derive(Debug, Default)]
-pub struct Peers {
+pub(crate) struct Peers {
     peers: HashMap<String, Peer>,
 }
 
 /// What [`Peers::heard`] learned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Heard {
+pub(crate) struct Heard {
     /// A relay not heard before (it should be sent our list soon).
-    pub new: bool,
+    pub(crate) new: bool,
     /// Its list changed.
-    pub listed: bool,
+    pub(crate) listed: bool,
 }
 
 impl Peers {
@@ -125,7 +125,7 @@ impl Peers {
     /// the relay's last one when its last frame arrives with as many
     /// members as it announced; anything malformed is refused (and the
     /// list that was arriving dropped), the relay still counted as alive.
-    pub fn heard(&mut self, relay: &str, payload: &[u8], now_ms: u64) -> Result<Heard, String> {
+    pub(crate) fn heard(&mut self, relay: &str, payload: &[u8], now_ms: u64) -> Result<Heard, String> {
         if !valid_relay_id(relay) {
             return Err(format!("a relay id that is not one: {:?}", crate::chat::printable(relay)));
         }
@@ -172,7 +172,7 @@ impl Peers {
 
     /// Forgets the relays unheard for [`GONE_AFTER_MS`]; returns each with
     /// how many members it listed.
-    pub fn expire(&mut self, now_ms: u64) -> Vec<(String, usize)> {
+    pub(crate) fn expire(&mut self, now_ms: u64) -> Vec<(String, usize)> {
         let gone: Vec<String> = self
             .peers
             .iter()
@@ -183,23 +183,24 @@ impl Peers {
     }
 
     /// The other relays heard, by id.
-    pub fn relays(&self) -> impl Iterator<Item = &str> {
+    #[cfg(test)]
+    pub(crate) fn relays(&self) -> impl Iterator<Item = &str> {
         self.peers.keys().map(String::as_str)
     }
 
     /// Everyone seated on the other relays.
-    pub fn members(&self) -> impl Iterator<Item = &MemberInfo> {
+    pub(crate) fn members(&self) -> impl Iterator<Item = &MemberInfo> {
         self.peers.values().flat_map(|p| p.members.iter())
     }
 
     /// How many are seated on the other relays.
-    pub fn count(&self) -> usize {
+    pub(crate) fn count(&self) -> usize {
         self.peers.values().map(|p| p.members.len()).sum()
     }
 
     /// The relays where `key` holds a seat (guests have none), in a
     /// stable order.
-    pub fn holding(&self, key: &[u8; 32]) -> Vec<String> {
+    pub(crate) fn holding(&self, key: &[u8; 32]) -> Vec<String> {
         let mut relays: Vec<String> =
             self.peers.iter().filter(|(_, p)| p.keys.contains_key(key)).map(|(id, _)| id.clone()).collect();
         relays.sort();
@@ -208,7 +209,7 @@ impl Peers {
 
     /// The key of the member (not a guest, not a host) seated elsewhere
     /// under `name`, as names compare.
-    pub fn named(&self, name: &str) -> Option<[u8; 32]> {
+    pub(crate) fn named(&self, name: &str) -> Option<[u8; 32]> {
         let wanted = name::key(name);
         self.members()
             .find(|m| m.standing == Standing::Verified && name::key(&m.name) == wanted)
@@ -218,7 +219,7 @@ impl Peers {
 
 /// What a relay sends another to have a `Sealed` frame delivered to the
 /// seats of `to` there: the key, then the frame.
-pub fn route(to: &[u8; 32], sealed: &[u8]) -> Vec<u8> {
+pub(crate) fn route(to: &[u8; 32], sealed: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(32 + sealed.len());
     out.extend_from_slice(to);
     out.extend_from_slice(sealed);
@@ -228,7 +229,7 @@ pub fn route(to: &[u8; 32], sealed: &[u8]) -> Vec<u8> {
 /// Reads a [`route`]: the recipient and the `Sealed` frame, checked as the
 /// sender's relay checked it (an MLS Welcome or private message within the
 /// size limit), and encoded again, so that only what parses is passed on.
-pub fn open_route(bytes: &[u8]) -> Result<([u8; 32], Arc<[u8]>), String> {
+pub(crate) fn open_route(bytes: &[u8]) -> Result<([u8; 32], Arc<[u8]>), String> {
     let (to, frame) = bytes.split_first_chunk::<32>().ok_or("a routed message shorter than a key")?;
     match one_frame(frame)? {
         Frame::Sealed { room_seq: _, from, key, message } => {
@@ -268,13 +269,13 @@ fn open_package(key: [u8; 32], bytes: &[u8]) -> Vec<u8> {
 }
 
 /// The answer to a route: how many seats took it (at most 255).
-pub fn route_answer(seats: usize) -> Vec<u8> {
+pub(crate) fn route_answer(seats: usize) -> Vec<u8> {
     vec![u8::try_from(seats).unwrap_or(u8::MAX)]
 }
 
 /// A host's removal of a key from the room: `ban` (1) or kick (0), the
 /// key, then the name it goes by (for the operators' notes and ban files).
-pub fn removal(key: &[u8; 32], ban: bool, name: &str) -> Vec<u8> {
+pub(crate) fn removal(key: &[u8; 32], ban: bool, name: &str) -> Vec<u8> {
     let mut out = vec![u8::from(ban)];
     out.extend_from_slice(key);
     out.extend_from_slice(name.as_bytes());
@@ -283,7 +284,7 @@ pub fn removal(key: &[u8; 32], ban: bool, name: &str) -> Vec<u8> {
 
 /// Reads a [`removal`]: whether it bans, the key, the name (checked by the
 /// name rules).
-pub fn open_removal(bytes: &[u8]) -> Result<(bool, [u8; 32], String), String> {
+pub(crate) fn open_removal(bytes: &[u8]) -> Result<(bool, [u8; 32], String), String> {
     let (&flag, rest) = bytes.split_first().ok_or("an empty removal")?;
     let (key, name) = rest.split_first_chunk::<32>().ok_or("a removal without a key")?;
     let ban = match flag {
@@ -314,7 +315,7 @@ struct SealGroup {
 
 /// What an answer (or its absence) means for a seat of this relay.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Done {
+pub(crate) enum Done {
     /// The answer to the seat's fetch: a key package, or empty.
     Package {
         /// Who asked.
@@ -337,7 +338,7 @@ pub enum Done {
 
 /// Questions to other relays and their answers.
 #[derive(Debug, Default)]
-pub struct Asked {
+pub(crate) struct Asked {
     next: u64,
     asks: HashMap<u64, (u64, Ask)>,
     groups: HashMap<u64, SealGroup>,
@@ -350,25 +351,21 @@ impl Asked {
         self.next
     }
 
-    /// Questions waiting.
-    pub fn len(&self) -> usize {
-        self.asks.len()
-    }
-
     /// Whether none waits.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.asks.is_empty()
     }
 
     /// `seat` fetches a package of `key`'s from another relay: the id of
     /// the question, or `None` when too many wait.
-    pub fn fetch(&mut self, seat: SeatId, key: [u8; 32], now_ms: u64) -> Option<u64> {
+    pub(crate) fn fetch(&mut self, seat: SeatId, key: [u8; 32], now_ms: u64) -> Option<u64> {
         (self.asks.len() < MAX_ASKED).then(|| self.ask(Ask::Fetch { seat, key }, now_ms))
     }
 
     /// `seat` seals message `seq` to a key held on `relays` other relays:
     /// one question id per relay, or `None` when too many wait.
-    pub fn seal(&mut self, seat: SeatId, seq: u64, relays: usize, now_ms: u64) -> Option<Vec<u64>> {
+    pub(crate) fn seal(&mut self, seat: SeatId, seq: u64, relays: usize, now_ms: u64) -> Option<Vec<u64>> {
         if relays == 0 || self.asks.len() + relays > MAX_ASKED {
             return None;
         }
@@ -378,7 +375,7 @@ impl Asked {
     }
 
     /// The answer to question `id`, if one was asked; what it means.
-    pub fn answer(&mut self, id: u64, payload: &[u8]) -> Option<Done> {
+    pub(crate) fn answer(&mut self, id: u64, payload: &[u8]) -> Option<Done> {
         let (_, ask) = self.asks.remove(&id)?;
         match ask {
             Ask::Fetch { seat, key } => {
@@ -399,7 +396,7 @@ impl Asked {
     }
 
     /// The questions unanswered for [`ANSWER_WAIT_MS`], as if answered no.
-    pub fn expire(&mut self, now_ms: u64) -> Vec<Done> {
+    pub(crate) fn expire(&mut self, now_ms: u64) -> Vec<Done> {
         let late: Vec<u64> =
             self.asks.iter().filter(|(_, (due, _))| *due <= now_ms).map(|(id, _)| *id).collect();
         let mut done = Vec::new();

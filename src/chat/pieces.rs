@@ -18,33 +18,33 @@
 /// with the longest name and a piece this long fits a frame. (Unit tests
 /// cut smaller pieces, so that a small group's Welcome takes several.)
 #[cfg(not(test))]
-pub const PIECE: usize = FULL_PIECE;
+pub(crate) const PIECE: usize = FULL_PIECE;
 /// The most bytes one piece carries (smaller in unit tests, so that a
 /// small group's Welcome takes several pieces).
 #[cfg(test)]
-pub const PIECE: usize = 256;
+pub(crate) const PIECE: usize = 256;
 
 /// A piece's length outside unit tests.
-pub const FULL_PIECE: usize = 15 * 1024;
+pub(crate) const FULL_PIECE: usize = 15 * 1024;
 // A GroupWelcome: room_seq, the longest name, key, index, count, the piece.
 const _: () = assert!(8 + 1 + 255 + 32 + 1 + 1 + 2 + FULL_PIECE <= super::frame::MAX_FRAME);
 
 /// The most pieces one Welcome is cut in.
-pub const MAX_PIECES: usize = 32;
+pub(crate) const MAX_PIECES: usize = 32;
 
 /// The longest Welcome put together (one at 100 members is about 22 KB).
-pub const MAX_WELCOME: usize = 256 * 1024;
+pub(crate) const MAX_WELCOME: usize = 256 * 1024;
 
 /// A Welcome's pieces: `count` of them, the last possibly shorter. None
 /// when it would take more than [`MAX_PIECES`].
-pub fn split(welcome: &[u8]) -> Option<Vec<&[u8]>> {
+pub(crate) fn split(welcome: &[u8]) -> Option<Vec<&[u8]>> {
     let pieces: Vec<&[u8]> = if welcome.is_empty() { vec![welcome] } else { welcome.chunks(PIECE).collect() };
     (pieces.len() <= MAX_PIECES && welcome.len() <= MAX_WELCOME).then_some(pieces)
 }
 
 /// A Welcome being put together.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Assembly {
+pub(crate) struct Assembly {
     tag: u64,
     count: u8,
     next: u8,
@@ -53,17 +53,17 @@ pub struct Assembly {
 
 impl Assembly {
     /// The tag its pieces carry.
-    pub fn tag(&self) -> u64 {
+    pub(crate) fn tag(&self) -> u64 {
         self.tag
     }
 
     /// Whether every piece came.
-    pub fn complete(&self) -> bool {
+    pub(crate) fn complete(&self) -> bool {
         self.next == self.count
     }
 
     /// The Welcome, once complete.
-    pub fn welcome(self) -> Option<Vec<u8>> {
+    pub(crate) fn welcome(self) -> Option<Vec<u8>> {
         self.complete().then_some(self.bytes)
     }
 
@@ -71,7 +71,7 @@ impl Assembly {
     /// starts a new Welcome, dropping what was there). Ok(true) when it
     /// was the last; an error (and `slot` emptied) for a piece out of
     /// order, of another tag or count, or over the bounds.
-    pub fn push(
+    pub(crate) fn push(
         slot: &mut Option<Assembly>,
         tag: u64,
         index: u8,

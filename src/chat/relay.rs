@@ -46,7 +46,7 @@ impl From<u64> for Now {
 }
 
 /// The room's host: `tlschat listen`'s own user.
-pub const HOST: SeatId = 0;
+pub(crate) const HOST: SeatId = 0;
 
 /// How a seat receives the room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,13 +60,13 @@ pub enum Transport {
 /// How fast a member may post: a bucket of `burst` messages that refills
 /// at `per_sec`; `strikes` refused posts in a row disconnect the member.
 #[derive(Debug, Clone, Copy)]
-pub struct Rate {
+pub(crate) struct Rate {
     /// Messages that may be sent at once (a paste of a few lines).
-    pub burst: u32,
+    pub(crate) burst: u32,
     /// Messages per second, sustained.
-    pub per_sec: u32,
+    pub(crate) per_sec: u32,
     /// Posts refused in a row for speed before the member is disconnected.
-    pub strikes: u32,
+    pub(crate) strikes: u32,
 }
 
 impl Default for Rate {
@@ -80,46 +80,46 @@ impl Default for Rate {
 /// from the last one it got, page by page, so a page never fills the
 /// seat's queue of [`crate::net::SEAT_QUEUE`] frames, which also carries
 /// the join's history and roster.
-pub const MAX_RESUME: usize = 256;
+pub(crate) const MAX_RESUME: usize = 256;
 
 /// Seats one key may hold at once, unless the room says otherwise.
-pub const SEATS_PER_KEY: usize = 4;
+pub(crate) const SEATS_PER_KEY: usize = 4;
 
 /// The room's settings.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// The room's id: the server key's fingerprint.
-    pub room: [u8; 32],
+    pub(crate) room: [u8; 32],
     /// Messages replayed to a member who joins (the last of the log).
-    pub history: usize,
+    pub(crate) history: usize,
     /// How much of the room's log is kept (see [`super::log`]).
-    pub keep: Retention,
+    pub(crate) keep: Retention,
     /// Members at most, the host not counted.
-    pub max_members: usize,
+    pub(crate) max_members: usize,
     /// Each member's posting rate.
-    pub rate: Rate,
+    pub(crate) rate: Rate,
     /// Joins and leaves are announced to everyone while the room has at
     /// most this many members; in a larger room they would cost every
     /// member a frame per arrival (a join storm of n members, n²/2 frames),
     /// so members ask with `/who` instead.
-    pub announce_up_to: usize,
+    pub(crate) announce_up_to: usize,
     /// Seats one key may hold at once (several devices), so that one key
     /// cannot fill the room.
-    pub seats_per_key: usize,
+    pub(crate) seats_per_key: usize,
     /// Whether guests (no key) may join (`listen --no-guests`: not).
-    pub guests: bool,
+    pub(crate) guests: bool,
     /// Keys the host banned: refused on joining.
-    pub banned: HashSet<[u8; 32]>,
+    pub(crate) banned: HashSet<[u8; 32]>,
     /// The room is ordered by a bus that several relays share
     /// (`listen --cluster`, [`crate::net::cluster`]): what this relay accepts
     /// (posts, guests' lines, joins and leaves it announces) it hands on as
     /// [`Decision::Publish`] instead of numbering it, and it fans out what
     /// the bus ordered, fed back through [`Relay::ordered`].
-    pub bus: bool,
+    pub(crate) bus: bool,
     /// The room is end to end (`listen --e2e`): one MLS group that the
     /// relay orders and cannot read ([`super::group`]); members only, one
     /// seat per key, at most [`group::MAX_MEMBERS`], no history.
-    pub e2e: bool,
+    pub(crate) e2e: bool,
 }
 
 impl Config {
@@ -244,12 +244,12 @@ pub enum Decision {
     Note(String),
     /// Hand this entry (a `Deliver`, `Guest` or `Presence` frame whose
     /// room_seq is 0) from this seat to the bus that orders the room
-    /// ([`Config::bus`]); it comes back numbered through
-    /// [`Relay::ordered`], or refused through [`Relay::unpublished`].
+    /// (`Config::bus`); it comes back numbered through
+    /// `Relay::ordered`, or refused through `Relay::unpublished`.
     Publish(SeatId, Arc<[u8]>),
     /// What this seat asked for is not on this relay, and the room has
-    /// other relays ([`Config::bus`]): the caller asks them (see
-    /// [`crate::chat::peers`]) and answers the seat.
+    /// other relays (`Config::bus`): the caller asks them (see
+    /// `crate::chat::peers`) and answers the seat.
     Remote(SeatId, Remote),
 }
 
@@ -434,7 +434,13 @@ impl Relay {
     /// the highest one its log let go of, and the messages kept. The
     /// room's order goes on from `room_seq` (or the last entry's, if
     /// higher); nobody is seated.
-    pub fn restore(config: Config, room_seq: u64, forgotten: u64, entries: Vec<Past>, now_ms: u64) -> Self {
+    pub(crate) fn restore(
+        config: Config,
+        room_seq: u64,
+        forgotten: u64,
+        entries: Vec<Past>,
+        now_ms: u64,
+    ) -> Self {
         let log = Log::restore(config.keep, forgotten, entries, now_ms);
         let last = log.last(1).next().map_or(0, |p| p.room_seq);
         let room_seq = room_seq.max(last).max(log.forgotten());
@@ -443,55 +449,55 @@ impl Relay {
 
     /// The last room sequence number given (to a message, or a join or
     /// leave announced).
-    pub fn room_seq(&self) -> u64 {
+    pub(crate) fn room_seq(&self) -> u64 {
         self.room_seq
     }
 
     /// The room's log.
-    pub fn log(&self) -> &Log {
+    pub(crate) fn log(&self) -> &Log {
         &self.log
     }
 
     /// Every message kept after `after`, in order, and whether that is
     /// all of them (false: some were older than the room keeps).
-    pub fn entries_after(&self, after: u64) -> (impl Iterator<Item = &Past>, bool) {
+    pub(crate) fn entries_after(&self, after: u64) -> (impl Iterator<Item = &Past>, bool) {
         self.log.after(after)
     }
 
     /// Lets go of messages the retention no longer allows at `now_ms`;
     /// returns whether any went.
-    pub fn expire(&mut self, now_ms: u64) -> bool {
+    pub(crate) fn expire(&mut self, now_ms: u64) -> bool {
         self.log.expire(now_ms)
     }
 
     /// Whether the room is end to end ([`Config::e2e`]).
-    pub fn e2e(&self) -> bool {
+    pub(crate) fn e2e(&self) -> bool {
         self.config.e2e
     }
 
     /// The room's id.
-    pub fn room(&self) -> [u8; 32] {
+    pub(crate) fn room(&self) -> [u8; 32] {
         self.config.room
     }
 
     /// Everyone present, the host included: what `/who`, the status page
     /// and a guest's welcome count.
-    pub fn present(&self) -> usize {
+    pub(crate) fn present(&self) -> usize {
         self.seats.len()
     }
 
     /// Members present, the host not counted: what `max_members` caps.
-    pub fn members(&self) -> usize {
+    pub(crate) fn members(&self) -> usize {
         self.seats.len() - usize::from(self.seats.contains_key(&HOST))
     }
 
     /// The members as `/who` lists them.
-    pub fn roster(&self, now_ms: u64) -> Vec<MemberInfo> {
+    pub(crate) fn roster(&self, now_ms: u64) -> Vec<MemberInfo> {
         self.seats.values().map(|s| s.info(now_ms)).collect()
     }
 
     /// The name a seat goes by.
-    pub fn name(&self, id: SeatId) -> Option<&str> {
+    pub(crate) fn name(&self, id: SeatId) -> Option<&str> {
         self.seats.get(&id).map(|s| s.name.as_str())
     }
 
@@ -1248,7 +1254,7 @@ impl Relay {
     /// and the other relays are trusted with the order, not with what was
     /// said. An entry numbered at or below the last one is a repeat and
     /// changes nothing.
-    pub fn ordered(
+    pub(crate) fn ordered(
         &mut self,
         room_seq: u64,
         entry: &[u8],
@@ -1431,7 +1437,11 @@ impl Relay {
     /// Who the room's other relays seat, as they last said: the joiner's
     /// list then names the most recently active of the whole room, and
     /// counts all of it.
-    pub fn seated_elsewhere<'a>(&mut self, members: impl Iterator<Item = &'a MemberInfo>, count: usize) {
+    pub(crate) fn seated_elsewhere<'a>(
+        &mut self,
+        members: impl Iterator<Item = &'a MemberInfo>,
+        count: usize,
+    ) {
         let mut recent: Vec<&MemberInfo> = members.collect();
         if recent.len() > MAX_ROSTER {
             recent.select_nth_unstable_by_key(MAX_ROSTER, |m| m.idle_secs);
@@ -1442,13 +1452,13 @@ impl Relay {
 
     /// How many joins and leaves this relay has seen: when it changes,
     /// the room's other relays are sent the roster again.
-    pub fn changes(&self) -> u64 {
+    pub(crate) fn changes(&self) -> u64 {
         self.changes
     }
 
     /// The next guest is `guest-N`: a room on a bus numbers its guests
     /// there, so that two relays never both have a `guest-1`.
-    pub fn number_next_guest(&mut self, n: u64) {
+    pub(crate) fn number_next_guest(&mut self, n: u64) {
         self.guests = n.saturating_sub(1);
     }
 
@@ -1486,7 +1496,7 @@ impl Relay {
 
 /// A refusal as a seat of `transport` receives it: a `Refused` frame, or
 /// for a guest a line `tlschat: TEXT`.
-pub fn refusal(transport: Transport, code: RefusalCode, text: String) -> Arc<[u8]> {
+pub(crate) fn refusal(transport: Transport, code: RefusalCode, text: String) -> Arc<[u8]> {
     match transport {
         Transport::Frames => Frame::Refused { code, text }.wire(),
         Transport::Lines => format!("tlschat: {text}\n").into_bytes().into(),
@@ -1502,7 +1512,7 @@ fn most_recent(members: &mut Vec<MemberInfo>) {
 }
 
 /// The refusal of a `Seal` that reached nobody.
-pub fn sealed_nowhere() -> Arc<[u8]> {
+pub(crate) fn sealed_nowhere() -> Arc<[u8]> {
     refusal(
         Transport::Frames,
         RefusalCode::NoSuchMember,

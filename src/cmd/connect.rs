@@ -1,5 +1,5 @@
 //! `tlschat connect HOST:PORT`: decide how the server is trusted (see
-//! [`crate::store::pins`]), present the user's identity, and chat: in the TUI, or
+//! `crate::store::pins`), present the user's identity, and chat: in the TUI, or
 //! headless with stdin's lines sent and every event printed.
 //!
 //! `join` is the client half that `demo` shares: the connection task, the

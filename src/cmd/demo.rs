@@ -1,6 +1,6 @@
 //! `tlschat demo`: a room on an ephemeral loopback port, two bots in it
 //! (each a real member over TLS with a key of its own; see
-//! [`crate::teach::demo`]), and the user joined to it, all in this process.
+//! `crate::teach::demo`), and the user joined to it, all in this process.
 //!
 //! Nothing is written to disk: the room's CA and every key live in memory
 //! for the session, and the user's own identity is left alone.

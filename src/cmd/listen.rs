@@ -1,5 +1,5 @@
 //! `tlschat listen [ADDR]`: a room on a port, its CA and server certificate
-//! made on first use (see [`crate::store::room_keys`]), the host seated in it under
+//! made on first use (see `crate::store::room_keys`), the host seated in it under
 //! their identity; or, with `--echo`, a server that answers each record
 //! with its own bytes.
 //!
@@ -77,7 +77,7 @@ pub struct Options {
     /// Share the room with other relays through the NATS server at this
     /// address (`nats://HOST:PORT`): see [`crate::net::cluster`].
     pub cluster: Option<String>,
-    /// The room is end to end (`--e2e`): see [`crate::chat::group`].
+    /// The room is end to end (`--e2e`): see `crate::chat::group`.
     pub e2e: bool,
 }
 

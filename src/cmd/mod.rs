@@ -5,7 +5,7 @@
 //! calls its `run`; everything after that lives here: the TLS
 //! configuration (certificates, trust, suites, key log), the wiring of
 //! stdin, the TUI and the [`NetEvent`] channel to the connection tasks of
-//! [`crate::net`], and the headless log (formatted by [`crate::present::report`]).
+//! [`crate::net`], and the headless log (formatted by `crate::present::report`).
 //!
 //! # Layout
 //!
@@ -13,7 +13,7 @@
 //!   commands share (stdin, the log file, the identity, the key log);
 //! - [`connect`]: a client joined to a room, behind the trust gate;
 //! - [`listen`]: a room (or an echo server) on a port;
-//! - [`demo`]: a room, its bots (from [`crate::teach::demo`]) and the user, in one process;
+//! - [`demo`]: a room, its bots (from `crate::teach::demo`) and the user, in one process;
 //! - [`id`] and [`trust`]: the identity and the pinned rooms.
 //!
 //! # Errors

@@ -1,6 +1,6 @@
 //! `tlschat trust`: the rooms whose server key the user pinned (see
-//! [`crate::store::pins`]), and in each room the members whose keys the user's
-//! member learned from their signatures (see [`crate::chat::contacts`]).
+//! `crate::store::pins`), and in each room the members whose keys the user's
+//! member learned from their signatures (see `crate::chat::contacts`).
 
 use std::path::PathBuf;
 

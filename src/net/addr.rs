@@ -17,7 +17,7 @@ use crate::tls::cert::{CertError, ServerName};
 /// A host and a port: `HOST:PORT`, or `[IPv6]:PORT` with the brackets
 /// removed from the host.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HostPort {
+pub(crate) struct HostPort {
     host: String,
     port: u16,
 }
@@ -54,7 +54,7 @@ impl HostPort {
     /// Reads `HOST:PORT` or `[IPv6]:PORT`. The host must not be empty, and
     /// a host with a colon must be in brackets: `::1:8443` is refused
     /// rather than guessed at.
-    pub fn parse(text: &str) -> Result<Self, BadHostPort> {
+    pub(crate) fn parse(text: &str) -> Result<Self, BadHostPort> {
         let bad = || BadHostPort::Form(text.to_owned());
         let (host, port_text) = text.rsplit_once(':').ok_or_else(bad)?;
         let host = match host.strip_prefix('[') {
@@ -70,7 +70,7 @@ impl HostPort {
 
     /// Reads where to listen: `PORT` (every IPv4 interface, `0.0.0.0`),
     /// else as [`HostPort::parse`].
-    pub fn parse_listen(text: &str) -> Result<Self, BadHostPort> {
+    pub(crate) fn parse_listen(text: &str) -> Result<Self, BadHostPort> {
         if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
             return Ok(Self { host: "0.0.0.0".to_owned(), port: port(text, text)? });
         }
@@ -78,23 +78,23 @@ impl HostPort {
     }
 
     /// The host, without brackets, as typed.
-    pub fn host(&self) -> &str {
+    pub(crate) fn host(&self) -> &str {
         &self.host
     }
 
     /// The port.
-    pub fn port(&self) -> u16 {
+    pub(crate) fn port(&self) -> u16 {
         self.port
     }
 
     /// The host as a name a certificate can be for (see [`ServerName::parse`]).
-    pub fn server_name(&self) -> Result<ServerName, CertError> {
+    pub(crate) fn server_name(&self) -> Result<ServerName, CertError> {
         ServerName::parse(&self.host)
     }
 
     /// The socket address, when the host is an IP address (an IPv6 one may
     /// carry a `%scope`, which [`ServerName`] has no room for).
-    pub fn socket_addr(&self) -> Option<SocketAddr> {
+    pub(crate) fn socket_addr(&self) -> Option<SocketAddr> {
         self.to_string().parse().ok()
     }
 }

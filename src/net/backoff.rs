@@ -21,7 +21,7 @@ const CAP: Duration = Duration::from_secs(60);
 /// A backoff schedule: the waits before each attempt since the last
 /// success.
 #[derive(Debug, Clone)]
-pub struct Backoff {
+pub(crate) struct Backoff {
     first: Duration,
     cap: Duration,
     /// Attempts made since the last [`Self::reset`].
@@ -36,12 +36,12 @@ impl Default for Backoff {
 
 impl Backoff {
     /// A schedule whose first wait is at most `first` and no wait more than `cap`.
-    pub fn new(first: Duration, cap: Duration) -> Self {
+    pub(crate) fn new(first: Duration, cap: Duration) -> Self {
         Self { first, cap: cap.max(first), attempts: 0 }
     }
 
     /// The wait before the next attempt, which it counts.
-    pub fn next_delay(&mut self, rng: &mut dyn Rng) -> Duration {
+    pub(crate) fn next_delay(&mut self, rng: &mut dyn Rng) -> Duration {
         let ceiling = self.ceiling(self.attempts);
         self.attempts = self.attempts.saturating_add(1);
         let ceiling_ms = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX);
@@ -53,18 +53,18 @@ impl Backoff {
     }
 
     /// The most the `n`-th wait (from 0) can be.
-    pub fn ceiling(&self, n: u32) -> Duration {
+    pub(crate) fn ceiling(&self, n: u32) -> Duration {
         let factor = 1u32.checked_shl(n.min(31)).unwrap_or(u32::MAX);
         self.first.checked_mul(factor).map_or(self.cap, |d| d.min(self.cap))
     }
 
     /// Attempts since the last success.
-    pub fn attempts(&self) -> u32 {
+    pub(crate) fn attempts(&self) -> u32 {
         self.attempts
     }
 
     /// Connected again: the next drop starts from the first wait.
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         self.attempts = 0;
     }
 }

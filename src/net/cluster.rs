@@ -21,7 +21,7 @@
 //!   (`Nats-Msg-Id`, this relay's id and a counter), so that within the
 //!   stream's two-minute duplicate window a second copy of one publish
 //!   would be dropped. The relay does not retry: a publish the bus does
-//!   not acknowledge within [`PUBLISH_TIMEOUT`] is refused to its author.
+//!   not acknowledge within `PUBLISH_TIMEOUT` is refused to its author.
 //! - **Who published an entry** rides in a header (`Tlschat-Origin`: the
 //!   relay's id and the seat), so that the relay that took a post can
 //!   acknowledge it to its author with the number the bus gave it, once
@@ -42,7 +42,7 @@
 //!
 //! - **Beside the stream**, core NATS subjects (not stored) carry what is
 //!   about the relays rather than the room's history (see
-//!   [`crate::chat::peers`]): each relay's list of who is seated on it,
+//!   `crate::chat::peers`): each relay's list of who is seated on it,
 //!   with heartbeats (`tlschat.<room id>.roster.<relay id>`); questions to
 //!   one relay (`tlschat.<room id>.relay.<relay id>.fetch` for a key
 //!   package, `….sealed` for an MLS message to one of its seats) and their
@@ -74,13 +74,13 @@ use crate::tls::Fingerprint;
 use crate::tls::crypto::hex;
 
 /// The header that says which relay and seat published an entry.
-pub const ORIGIN: &str = "Tlschat-Origin";
+pub(crate) const ORIGIN: &str = "Tlschat-Origin";
 
 /// The largest entry the stream takes: a frame of the chat protocol.
 const MAX_ENTRY: i32 = (crate::chat::frame::MAX_FRAME + crate::chat::frame::HEADER) as i32;
 
 /// How long a publish may wait for the bus's acknowledgement.
-pub const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What went wrong with the bus.
 #[derive(Debug, thiserror::Error)]
@@ -141,17 +141,17 @@ pub struct Cluster {
 }
 
 /// The stream of the room `room`: `TLSCHAT_<hex>`.
-pub fn stream_name(room: &[u8; 32]) -> String {
+pub(crate) fn stream_name(room: &[u8; 32]) -> String {
     format!("TLSCHAT_{}", hex(room))
 }
 
 /// The subject entries are published on: `tlschat.<hex>.log`.
-pub fn subject(room: &[u8; 32]) -> String {
+pub(crate) fn subject(room: &[u8; 32]) -> String {
     format!("tlschat.{}.log", hex(room))
 }
 
 /// The stream of the room's names: `TLSCHAT_NAMES_<hex>`.
-pub fn names_stream_name(room: &[u8; 32]) -> String {
+pub(crate) fn names_stream_name(room: &[u8; 32]) -> String {
     format!("TLSCHAT_NAMES_{}", hex(room))
 }
 
@@ -373,7 +373,7 @@ impl Cluster {
 
     /// Whether `name` is bound to `key` already (a name bound to another
     /// key is refused, saying whose it is).
-    pub async fn is_bound(&self, name: &str, key: &Fingerprint) -> Result<bool, String> {
+    pub(crate) async fn is_bound(&self, name: &str, key: &Fingerprint) -> Result<bool, String> {
         let checked = name::check(name).map_err(|e| e.to_string())?;
         owned_by(self.held(&format!("n.{}", hex(checked.key().as_bytes()))).await?, key)
     }
@@ -381,13 +381,13 @@ impl Cluster {
     /// Keeps the ban of the key whose fingerprint is `key` (known as
     /// `name`) on the bus: every relay
     /// refuses it on joining from now on ([`Self::bind`]).
-    pub async fn ban(&self, name: &str, key: &Fingerprint) -> Result<(), String> {
+    pub(crate) async fn ban(&self, name: &str, key: &Fingerprint) -> Result<(), String> {
         let value = format!("{} {}", hex(&key.0), crate::chat::printable(name));
         self.create_or_held(&format!("b.{}", hex(&key.0)), &value).await.map(|_| ())
     }
 
     /// The next guest's number, unique among the room's relays.
-    pub async fn guest_number(&self) -> Result<u64, String> {
+    pub(crate) async fn guest_number(&self) -> Result<u64, String> {
         let stored = match self.js.publish(self.guests.clone(), self.relay.clone().into()).await {
             Ok(ack) => ack.await,
             Err(e) => Err(e),
@@ -397,28 +397,28 @@ impl Cluster {
 
     /// Tells the other relays who is seated here: `payload` is a heartbeat
     /// (empty) or one frame of the list (see [`crate::chat::peers`]).
-    pub async fn announce(&self, payload: Vec<u8>) -> Result<(), String> {
+    pub(crate) async fn announce(&self, payload: Vec<u8>) -> Result<(), String> {
         let subject = format!("tlschat.{}.roster.{}", self.room, self.relay);
         self.client.publish(subject, payload.into()).await.map_err(|e| e.to_string())
     }
 
     /// Asks the relay `relay` a question (`what`: [`FETCH`] or [`SEALED`])
     /// whose answer comes back as [`Signal::Answer`] with `id`.
-    pub async fn ask(&self, relay: &str, what: &str, id: u64, payload: Vec<u8>) -> Result<(), String> {
+    pub(crate) async fn ask(&self, relay: &str, what: &str, id: u64, payload: Vec<u8>) -> Result<(), String> {
         let subject = format!("tlschat.{}.relay.{relay}.{what}", self.room);
         let reply = format!("tlschat.{}.reply.{}.{id}", self.room, self.relay);
         self.client.publish_with_reply(subject, reply, payload.into()).await.map_err(|e| e.to_string())
     }
 
     /// Sends the relay `relay` a message that wants no answer.
-    pub async fn tell(&self, relay: &str, what: &str, payload: Vec<u8>) -> Result<(), String> {
+    pub(crate) async fn tell(&self, relay: &str, what: &str, payload: Vec<u8>) -> Result<(), String> {
         let subject = format!("tlschat.{}.relay.{relay}.{what}", self.room);
         self.client.publish(subject, payload.into()).await.map_err(|e| e.to_string())
     }
 
     /// Answers a question another relay asked; only to a reply subject of
     /// this room's relays.
-    pub async fn answer(&self, reply: &str, payload: Vec<u8>) -> Result<(), String> {
+    pub(crate) async fn answer(&self, reply: &str, payload: Vec<u8>) -> Result<(), String> {
         if !reply.starts_with(&format!("tlschat.{}.reply.", self.room)) {
             return Err(format!(
                 "an answer asked on a subject not for answers: {:?}",
@@ -430,13 +430,13 @@ impl Cluster {
 
     /// Tells every relay that the host removed a key (see
     /// [`crate::chat::peers::removal`]).
-    pub async fn remove(&self, payload: Vec<u8>) -> Result<(), String> {
+    pub(crate) async fn remove(&self, payload: Vec<u8>) -> Result<(), String> {
         let subject = format!("tlschat.{}.remove.{}", self.room, self.relay);
         self.client.publish(subject, payload.into()).await.map_err(|e| e.to_string())
     }
 
     /// What the other relays send this one, from now on.
-    pub async fn signals(&self) -> Result<Signals, ClusterError> {
+    pub(crate) async fn signals(&self) -> Result<Signals, ClusterError> {
         let sub = |subject: String| {
             let client = self.client.clone();
             async move { client.subscribe(subject).await.map_err(|e| js_error("subscribe")(e.to_string())) }
@@ -547,13 +547,13 @@ impl Entries {
 const BANNED: &str = "the host banned this key from the room";
 
 /// A question for a key package.
-pub const FETCH: &str = "fetch";
+pub(crate) const FETCH: &str = "fetch";
 /// A message routed to a seat.
-pub const SEALED: &str = "sealed";
+pub(crate) const SEALED: &str = "sealed";
 
 /// What another relay sent this one.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Signal {
+pub(crate) enum Signal {
     /// A relay's heartbeat or a frame of its list.
     Roster {
         /// Whose.
@@ -591,7 +591,13 @@ pub enum Signal {
 
 /// What a message on `subject` means for the relay `me` of `room`; `None`
 /// for what is not for it (its own list, an unknown subject).
-pub fn signal(room: &str, me: &str, subject: &str, reply: Option<&str>, payload: &[u8]) -> Option<Signal> {
+pub(crate) fn signal(
+    room: &str,
+    me: &str,
+    subject: &str,
+    reply: Option<&str>,
+    payload: &[u8],
+) -> Option<Signal> {
     let rest = subject.strip_prefix("tlschat.")?.strip_prefix(room)?.strip_prefix('.')?;
     let payload = payload.to_vec();
     let reply = reply.map(str::to_owned);
@@ -610,7 +616,7 @@ pub fn signal(room: &str, me: &str, subject: &str, reply: Option<&str>, payload:
 }
 
 /// What the other relays send this one, in the order each sent it.
-pub struct Signals {
+pub(crate) struct Signals {
     merged: futures_util::stream::SelectAll<async_nats::Subscriber>,
     room: String,
     me: String,
@@ -624,7 +630,7 @@ impl std::fmt::Debug for Signals {
 
 impl Signals {
     /// The next signal; `None` when the bus is gone for good.
-    pub async fn next(&mut self) -> Option<Signal> {
+    pub(crate) async fn next(&mut self) -> Option<Signal> {
         loop {
             let message = self.merged.next().await?;
             let reply = message.reply.as_ref().map(|r| r.as_str());
@@ -640,7 +646,7 @@ impl Signals {
 /// stays local: its limit of new names per address, and a copy of the
 /// hosts' bans.
 #[derive(Debug)]
-pub struct Names {
+pub(crate) struct Names {
     cluster: std::sync::Arc<Cluster>,
     members: std::sync::Arc<crate::store::names::NameBindings>,
     closed: bool,
@@ -648,7 +654,7 @@ pub struct Names {
 
 impl Names {
     /// Names bound through `cluster`, with `members` for the local limits.
-    pub fn new(
+    pub(crate) fn new(
         cluster: std::sync::Arc<Cluster>,
         members: std::sync::Arc<crate::store::names::NameBindings>,
     ) -> Self {
@@ -659,7 +665,7 @@ impl Names {
     /// bound on the bus (a member seen before through any relay, or one a
     /// host invited with `/invite`) are seated; the members list is the
     /// bus's, shared by every relay.
-    pub fn closed(mut self, closed: bool) -> Self {
+    pub(crate) fn closed(mut self, closed: bool) -> Self {
         self.closed = closed;
         self
     }

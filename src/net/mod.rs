@@ -11,7 +11,7 @@
 //!
 //! - this file: the types that cross the channels, [`connect`] (a client) and
 //!   [`Server`] (the accept loop of `listen`);
-//! - `addr.rs`: [`HostPort`], an address as typed (`HOST:PORT`);
+//! - `addr.rs`: `HostPort`, an address as typed (`HOST:PORT`);
 //! - `session.rs`: one connection's task, the `select!` loop between socket,
 //!   engine, inbox and timers;
 //! - `relay.rs`: the room's task, which only orders; `host.rs`: the room's
@@ -42,8 +42,8 @@ mod screen;
 mod session;
 mod text;
 
-pub use addr::{BadHostPort, HostPort};
-pub use backoff::Backoff;
+pub(crate) use addr::{BadHostPort, HostPort};
+pub(crate) use backoff::Backoff;
 pub use limits::{DEFAULT_UNVERIFIED_PER_ADDRESS, Limits, Refusal, open_file_limit, raise_open_file_limit};
 pub use relay::{
     Binder, Bus, Host, MAX_UNCOMMITTED, Reopened, RoomHandle, SEAT_QUEUE, start as start_room, start_durable,
@@ -388,7 +388,7 @@ impl NetError {
     /// the relay gone or restarting. A client that was in the room tries
     /// again after such an error; never after the room's TLS or chat said
     /// no (a changed key, a bad certificate, a broken protocol).
-    pub fn is_transient(&self) -> bool {
+    pub(crate) fn is_transient(&self) -> bool {
         match self {
             Self::Resolve { .. }
             | Self::NoAddress { .. }
@@ -480,7 +480,7 @@ pub struct Dial {
     /// Other addresses of the same room (`connect A B ...`): tried in turn
     /// when one fails. They must present the same room key.
     pub also: Vec<(String, u16)>,
-    /// Connect again by itself (with [`Backoff`]) when a connection that
+    /// Connect again by itself (with `Backoff`) when a connection that
     /// got into the room drops.
     pub reconnect: bool,
     /// The tamper lab's hook: it makes the engine and seals the lines it
@@ -513,7 +513,7 @@ impl Dial {
     }
 
     /// Every address of the room: the first, then [`Self::also`].
-    pub fn addresses(&self) -> Vec<(String, u16)> {
+    pub(crate) fn addresses(&self) -> Vec<(String, u16)> {
         std::iter::once((self.host.clone(), self.port)).chain(self.also.iter().cloned()).collect()
     }
 }
@@ -619,14 +619,14 @@ pub struct Server {
 }
 
 /// A one-shot configuration for a [`Server`]'s next connection.
-pub type NextConfig = Arc<std::sync::Mutex<Option<Arc<ServerConfig>>>>;
+pub(crate) type NextConfig = Arc<std::sync::Mutex<Option<Arc<ServerConfig>>>>;
 
 /// What the kernel may hold for a room member that is not reading. Linux
 /// grows a socket's send buffer up to 4 MiB by default, which a member
 /// that stops reading would pin in the server's kernel; a chat stream
 /// needs little, and past this the seat's queue fills and the room lets
 /// the member go ("too slow"). Linux doubles the value for its own books.
-pub const SEAT_SEND_BUFFER: usize = 64 * 1024;
+pub(crate) const SEAT_SEND_BUFFER: usize = 64 * 1024;
 
 /// Members sit idle for hours, which is chat: TCP keepalive, not a
 /// timeout, finds the ones whose machine vanished without closing (after

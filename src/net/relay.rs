@@ -154,7 +154,7 @@ pub struct RoomHandle {
 
 impl RoomHandle {
     /// Everyone present, the host included (the status page says it).
-    pub fn members(&self) -> usize {
+    pub(crate) fn members(&self) -> usize {
         self.members.load(Ordering::Relaxed)
     }
 
@@ -200,9 +200,9 @@ pub fn start_with_hook(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Reopened {
     /// The last `room_seq` it had given: the room goes on from the next.
-    pub room_seq: u64,
+    pub(crate) room_seq: u64,
     /// Messages of history it kept (within the retention).
-    pub messages: usize,
+    pub(crate) messages: usize,
 }
 
 /// Like [`start`], with the room's log kept in `log`: the room goes on
@@ -242,18 +242,18 @@ pub fn start_durable(
 #[derive(Debug)]
 pub struct Bus {
     /// The room's stream and names.
-    pub cluster: Arc<Cluster>,
+    pub(crate) cluster: Arc<Cluster>,
     /// The stream's entries, in order.
-    pub entries: Entries,
+    pub(crate) entries: Entries,
     /// The stream's last sequence when the relay started.
-    pub upto: u64,
+    pub(crate) upto: u64,
     /// What the room's other relays send this one (see
     /// [`crate::chat::peers`]).
-    pub signals: Signals,
+    pub(crate) signals: Signals,
 }
 
 /// Starts the room's task for a room ordered by `bus` (its
-/// [`relay::Config::bus`] is set here): what the relay accepts is
+/// `relay::Config::bus` is set here): what the relay accepts is
 /// published, and what the bus orders is fanned out.
 pub fn start_on_bus(
     mut config: relay::Config,

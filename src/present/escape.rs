@@ -24,7 +24,7 @@ use icu_properties::{CodePointMapData, CodePointSetData};
 /// in use (Vietnamese stacks two, Tibetan and Indic clusters fewer than
 /// four on one base) and stops a flood of marks from painting over the
 /// lines above and below.
-pub const MAX_MARKS: usize = 4;
+pub(crate) const MAX_MARKS: usize = 4;
 
 /// `text` fit for a terminal, whoever wrote it, with these written as
 /// `\u{..}` escapes, which show that they were there without letting them
@@ -41,7 +41,7 @@ pub const MAX_MARKS: usize = 4;
 ///   right after an emoji, and a zero-width joiner (U+200D) between two
 ///   emoji, are kept, so that `❤️` and `👩‍💻` show as people wrote them
 ///   (they change only how an emoji is drawn, and hide nothing);
-/// - combining marks beyond [`MAX_MARKS`] in a row on one base.
+/// - combining marks beyond `MAX_MARKS` in a row on one base.
 pub fn printable(text: &str) -> Cow<'_, str> {
     let mut escaped: Option<String> = None;
     let mut marks = 0;

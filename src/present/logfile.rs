@@ -22,14 +22,14 @@ use crate::clock::timestamp;
 use crate::net::NetEvent;
 
 /// The log's file name in the data directory.
-pub const FILE_NAME: &str = "tlschat.log";
+pub(crate) const FILE_NAME: &str = "tlschat.log";
 
 /// The size past which the log starts again (the old one kept as `.1`).
-pub const MAX_BYTES: u64 = 8 << 20;
+pub(crate) const MAX_BYTES: u64 = 8 << 20;
 
 /// An open log file.
 #[derive(Debug)]
-pub struct LogFile {
+pub(crate) struct LogFile {
     file: File,
     path: PathBuf,
     /// Its size so far.
@@ -41,7 +41,7 @@ pub struct LogFile {
 impl LogFile {
     /// Opens `tlschat.log` in the platform data directory for appending,
     /// creating the directory (0700) and the file (0600) if need be.
-    pub fn open_default() -> io::Result<Self> {
+    pub(crate) fn open_default() -> io::Result<Self> {
         // The same data directory as the room's files: TLSCHAT_HOME when set.
         let home = crate::store::home::Home::locate()
             .map_err(|_| io::Error::new(io::ErrorKind::NotFound, "no home directory for the log file"))?;
@@ -50,7 +50,7 @@ impl LogFile {
 
     /// Opens `path` for appending, creating its directory (0700) and the
     /// file (0600) if need be.
-    pub fn open(path: &Path) -> io::Result<Self> {
+    pub(crate) fn open(path: &Path) -> io::Result<Self> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             let mut builder = std::fs::DirBuilder::new();
             builder.recursive(true);
@@ -65,19 +65,15 @@ impl LogFile {
 
     /// The same log, started again past `limit` bytes.
     #[must_use]
-    pub fn with_limit(mut self, limit: u64) -> Self {
+    #[cfg(test)]
+    pub(crate) fn with_limit(mut self, limit: u64) -> Self {
         self.limit = limit;
         self
     }
 
-    /// Where the log is.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Appends `text` as one line, after the time `unix` (seconds, UTC).
     /// Line breaks inside `text` become spaces, so one call is one line.
-    pub fn line(&mut self, unix: u64, text: &str) -> io::Result<()> {
+    pub(crate) fn line(&mut self, unix: u64, text: &str) -> io::Result<()> {
         let line = format!("{} {}\n", timestamp(unix), text.replace(['\n', '\r'], " "));
         if self.written > 0 && self.written + line.len() as u64 > self.limit {
             let mut old = self.path.clone().into_os_string();

@@ -17,16 +17,16 @@ use crate::tls::{self, Direction, Fingerprint, Revealed};
 
 /// What a member is told on joining a room: the room is signed, not end
 /// to end, so that nobody takes one for the other.
-pub const RELAY_READS: &str =
+pub(crate) const RELAY_READS: &str =
     "this room's lines are signed, not end to end: the relay can read them; /msg is end to end (\u{1f512})";
 
 /// What a member is told on joining an end-to-end room (`listen --e2e`).
-pub const E2E_ROOM: &str =
+pub(crate) const E2E_ROOM: &str =
     "\u{1f512} end to end room: the relay cannot read it; you read from your join on; no history before it";
 
 /// The notices an event gives rise to, besides the message line itself:
 /// joins, leaves, warnings, gaps. Each is one line, peer text escaped.
-pub fn notices(event: &ChatEvent) -> Vec<String> {
+pub(crate) fn notices(event: &ChatEvent) -> Vec<String> {
     match event {
         ChatEvent::Welcome { name, e2e: true, .. } => {
             vec![format!("you are in the room as {}", printable(name)), E2E_ROOM.to_owned()]
@@ -228,7 +228,7 @@ fn stale_notice(name: &str, seq: u64, stale: Stale) -> String {
 }
 
 /// One member as `/who` lists it: name, standing, short fingerprint, idle time.
-pub fn describe_member(m: &MemberInfo) -> String {
+pub(crate) fn describe_member(m: &MemberInfo) -> String {
     let name = printable(&m.name);
     let idle = match m.idle_secs {
         s if s < 60 => format!("{s}s"),
@@ -248,7 +248,7 @@ pub fn describe_member(m: &MemberInfo) -> String {
 }
 
 /// Why a message is marked, if it is: shown beside its text.
-pub fn warning(sig: SigCheck) -> Option<&'static str> {
+pub(crate) fn warning(sig: SigCheck) -> Option<&'static str> {
     match sig {
         SigCheck::Valid => None,
         SigCheck::Invalid => Some("BAD SIGNATURE: altered after it was signed"),
@@ -259,7 +259,7 @@ pub fn warning(sig: SigCheck) -> Option<&'static str> {
 
 /// A message as one headless line: `[alice ✓] text`, `* alice ✓ waves`,
 /// `[alice ✓ → you, private] text`, `[alice ✗ INVALID] text [why]`.
-pub fn message_line(m: &Received) -> String {
+pub(crate) fn message_line(m: &Received) -> String {
     let name = printable(&m.from);
     let mark = match m.verdict() {
         Verdict::KeyChanged => " \u{26a0} KEY CHANGED",
@@ -283,7 +283,7 @@ pub fn message_line(m: &Received) -> String {
 }
 
 /// The headless lines of a chat event, in order.
-pub fn chat_lines(event: &ChatEvent) -> Vec<String> {
+pub(crate) fn chat_lines(event: &ChatEvent) -> Vec<String> {
     let mut out: Vec<String> = notices(event).into_iter().map(|n| format!("[room] {n}")).collect();
     match event {
         ChatEvent::Message(m) => out.push(message_line(m)),
@@ -297,7 +297,7 @@ pub fn chat_lines(event: &ChatEvent) -> Vec<String> {
 }
 
 /// What a KeyUpdate did, in one line.
-pub fn key_update_line(direction: Direction, update_requested: bool, generation: u64) -> String {
+pub(crate) fn key_update_line(direction: Direction, update_requested: bool, generation: u64) -> String {
     let (whose, verb) = match direction {
         Direction::Sent => ("our sending", "sent"),
         Direction::Received => ("the peer's", "received"),
@@ -570,7 +570,7 @@ fn log_chat_line(event: &ChatEvent) -> Option<String> {
 }
 
 /// A client's reconnecting, in one line each.
-pub fn connection_lines(event: &NetEvent) -> Vec<String> {
+pub(crate) fn connection_lines(event: &NetEvent) -> Vec<String> {
     match event {
         NetEvent::Reconnecting { attempt, delay, to, error } => vec![format!(
             "[net] reconnecting to {} in {:.1} s (attempt {attempt}): {}",
@@ -604,7 +604,7 @@ fn member_json(m: &MemberInfo) -> Value {
 
 /// An event as one JSON object (`--json`); `None` for an event not worth
 /// a line. The schema is in the README.
-pub fn json(event: &NetEvent) -> Option<Value> {
+pub(crate) fn json(event: &NetEvent) -> Option<Value> {
     Some(match event {
         NetEvent::Step { peer, step } => {
             json!({"type": "step", "peer": peer.to_string(), "step": step.to_string()})
@@ -680,7 +680,7 @@ pub fn json(event: &NetEvent) -> Option<Value> {
 /// A revealed value as a headless line (`--reveal`): the secrets, keys,
 /// IVs and Finished keys the engine used, in hex; records are left to the
 /// key schedule view.
-pub fn revealed_line(revealed: &Revealed) -> Option<String> {
+pub(crate) fn revealed_line(revealed: &Revealed) -> Option<String> {
     let over = |hash: &Option<[u8; 32]>| hash.map(|h| format!(" (over transcript hash {})", hex(&h)));
     Some(match revealed {
         Revealed::KeyExchange { private_key, public_key, peer_public_key } => format!(
@@ -736,7 +736,7 @@ fn revealed_json(revealed: &Revealed) -> Option<Value> {
 }
 
 /// A chat event as one JSON object.
-pub fn chat_json(event: &ChatEvent) -> Value {
+pub(crate) fn chat_json(event: &ChatEvent) -> Value {
     match event {
         ChatEvent::Welcome { name, history, e2e } => {
             json!({"type": "welcome", "name": name, "history": history, "e2e": e2e})

@@ -40,7 +40,7 @@ use zeroize::Zeroizing;
 
 /// The environment variable that, when set to a directory, holds all of
 /// tlschat's files instead of the platform directories.
-pub const HOME_ENV: &str = "TLSCHAT_HOME";
+pub(crate) const HOME_ENV: &str = "TLSCHAT_HOME";
 
 /// The largest file tlschat reads: its own files are a few kilobytes, so
 /// anything bigger is not one of them.
@@ -143,14 +143,14 @@ fn read_hint(path: &Path, error: &io::Error) -> String {
 
 /// tlschat's two directories.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Home {
+pub(crate) struct Home {
     config: PathBuf,
     data: PathBuf,
 }
 
 impl Home {
     /// `TLSCHAT_HOME` if it is set and not empty, else the platform directories.
-    pub fn locate() -> Result<Self, FileError> {
+    pub(crate) fn locate() -> Result<Self, FileError> {
         if let Some(dir) = std::env::var_os(HOME_ENV).filter(|d| !d.is_empty()) {
             return Ok(Self::at(Path::new(&dir)));
         }
@@ -159,45 +159,40 @@ impl Home {
     }
 
     /// Both directories in `dir`.
-    pub fn at(dir: &Path) -> Self {
+    pub(crate) fn at(dir: &Path) -> Self {
         Self { config: dir.to_owned(), data: dir.to_owned() }
     }
 
-    /// The config directory: identity and pins.
-    pub fn config_dir(&self) -> &Path {
-        &self.config
-    }
-
     /// The data directory: the room, the TUI's log.
-    pub fn data_dir(&self) -> &Path {
+    pub(crate) fn data_dir(&self) -> &Path {
         &self.data
     }
 
     /// Where the user's identity is kept.
-    pub fn identity_dir(&self) -> PathBuf {
+    pub(crate) fn identity_dir(&self) -> PathBuf {
         self.config.join("identity")
     }
 
     /// The pins of known rooms (like OpenSSH's `known_hosts`).
-    pub fn pins_file(&self) -> PathBuf {
+    pub(crate) fn pins_file(&self) -> PathBuf {
         self.config.join("known_rooms")
     }
 
     /// What the user's member remembers of each room: a file per room,
     /// named by the room's id (see [`crate::chat::contacts`]).
-    pub fn contacts_dir(&self) -> PathBuf {
+    pub(crate) fn contacts_dir(&self) -> PathBuf {
         self.data.join("contacts")
     }
 
     /// Where the room that `tlschat listen` serves is kept.
-    pub fn room_dir(&self) -> PathBuf {
+    pub(crate) fn room_dir(&self) -> PathBuf {
         self.data.join("room")
     }
 }
 
 /// Creates `dir` (and its parents) for the owner only, or checks the
 /// existing one: it must be a directory that other users cannot write to.
-pub fn private_dir(dir: &Path) -> Result<(), FileError> {
+pub(crate) fn private_dir(dir: &Path) -> Result<(), FileError> {
     let fail = |error| FileError::Dir { path: dir.to_owned(), error };
     let mut builder = fs::DirBuilder::new();
     builder.recursive(true);
@@ -241,7 +236,7 @@ fn owner_of_process() -> u32 {
 
 /// Who may see a file tlschat writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
+pub(crate) enum Access {
     /// Keys, pins and name bindings: the owner only (0600). Reading one
     /// that others can read or write is refused.
     Private,
@@ -262,7 +257,7 @@ impl Access {
 /// Reads a text file tlschat wrote; `None` if it does not exist. A
 /// [`Access::Private`] file must not be readable or writable by others.
 /// The text is zeroized when dropped, since it may be a private key.
-pub fn read(path: &Path, access: Access) -> Result<Option<Zeroizing<String>>, FileError> {
+pub(crate) fn read(path: &Path, access: Access) -> Result<Option<Zeroizing<String>>, FileError> {
     let fail = |error| FileError::Read { path: path.to_owned(), error };
     let mut file = match fs::File::open(path) {
         Ok(file) => file,
@@ -325,7 +320,7 @@ fn write_aside(path: &Path, contents: &[u8], access: Access) -> Result<PathBuf, 
 
 /// Creates `path` with `contents`, all at once, and never over an existing
 /// file: if `path` exists, fails with [`FileError::Exists`] and changes nothing.
-pub fn create_new(path: &Path, contents: &[u8], access: Access) -> Result<(), FileError> {
+pub(crate) fn create_new(path: &Path, contents: &[u8], access: Access) -> Result<(), FileError> {
     let tmp = write_aside(path, contents, access)?;
     // A hard link is created atomically and only if nothing is at `path`:
     // a reader sees no file or the whole file, and nothing is clobbered.
@@ -358,7 +353,7 @@ pub fn create_new(path: &Path, contents: &[u8], access: Access) -> Result<(), Fi
 
 /// Replaces `path` with `contents` at once (written aside, then renamed
 /// over it): for changes the user asked for, never for first creation.
-pub fn replace(path: &Path, contents: &[u8], access: Access) -> Result<(), FileError> {
+pub(crate) fn replace(path: &Path, contents: &[u8], access: Access) -> Result<(), FileError> {
     let tmp = write_aside(path, contents, access)?;
     fs::rename(&tmp, path).map_err(|error| {
         let _ = fs::remove_file(&tmp);
@@ -383,7 +378,7 @@ fn sync_dir(path: &Path) -> Result<(), FileError> {
 
 /// Appends one line to `path`, creating it with `access`'s mode if needed.
 /// A [`Access::Private`] file must not be readable or writable by others.
-pub fn append_line(path: &Path, line: &str, access: Access) -> Result<(), FileError> {
+pub(crate) fn append_line(path: &Path, line: &str, access: Access) -> Result<(), FileError> {
     let fail = |error| FileError::Write { path: path.to_owned(), error };
     let mut options = OpenOptions::new();
     options.append(true).create(true);

@@ -2,7 +2,7 @@
 //!
 //! The key is what others recognise: `tlschat connect` answers a room's
 //! CertificateRequest with a self-signed certificate for it whose common
-//! name is the display name (see [`Identity::certificate`]), and the room
+//! name is the display name (see `Identity::certificate`), and the room
 //! binds that name to the first key that uses it. The key lives in
 //! `CONFIG/identity/key.pem` (PKCS#8 PEM, 0600, which OpenSSL reads) and
 //! the name in `CONFIG/identity/name`; both are made on first use and
@@ -24,7 +24,7 @@ use crate::store::pki::{self, PkiError};
 use crate::tls::crypto::{self, Ed25519Key, Rng};
 use crate::tls::{CertSummary, Fingerprint};
 
-pub use crate::chat::name::{MAX_NAME, NameError};
+pub(crate) use crate::chat::name::{MAX_NAME, NameError};
 
 /// Why an identity could not be loaded, made or changed.
 #[derive(Debug, thiserror::Error)]
@@ -84,7 +84,7 @@ pub enum IdentityError {
 
 /// Checks a display name that must be in its prepared form (see
 /// [`name::check`]): a certificate's, or one read back from a file.
-pub fn check_name(name: &str) -> Result<(), NameError> {
+pub(crate) fn check_name(name: &str) -> Result<(), NameError> {
     name::check(name).map(|_| ())
 }
 
@@ -94,7 +94,7 @@ pub fn check_name(name: &str) -> Result<(), NameError> {
 /// login do not collide: hex digits, or decimal ones after a login in a
 /// script other than Latin (`алиса-4660`), where Latin `a`–`f` would mix
 /// scripts.
-pub fn default_name(login: Option<&str>, fingerprint: &Fingerprint) -> String {
+pub(crate) fn default_name(login: Option<&str>, fingerprint: &Fingerprint) -> String {
     let base: String = login
         .unwrap_or_default()
         .split_whitespace()
@@ -120,7 +120,7 @@ fn prepared(name: &str) -> Result<String, IdentityError> {
 
 /// A user's identity: key and display name.
 #[derive(Clone)]
-pub struct Identity {
+pub(crate) struct Identity {
     name: String,
     key: Ed25519Key,
 }
@@ -137,12 +137,12 @@ impl std::fmt::Debug for Identity {
 
 impl Identity {
     /// The display name.
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         &self.name
     }
 
     /// The key, which signs this identity's chat messages.
-    pub fn key(&self) -> &Ed25519Key {
+    pub(crate) fn key(&self) -> &Ed25519Key {
         &self.key
     }
 
@@ -155,27 +155,31 @@ impl Identity {
     /// display name (see [`pki::self_signed_client`]), to answer a
     /// CertificateRequest with. Made afresh for each connection: the key,
     /// not the certificate, is what others remember.
-    pub fn certificate(&self, rng: &mut dyn Rng, now: u64) -> Result<pki::CertifiedKey, IdentityError> {
+    pub(crate) fn certificate(
+        &self,
+        rng: &mut dyn Rng,
+        now: u64,
+    ) -> Result<pki::CertifiedKey, IdentityError> {
         Ok(pki::self_signed_client(self.key.clone(), &self.name, rng, now)?)
     }
 }
 
 /// The display name in a tlschat identity certificate: its subject must be
 /// exactly one common name that is a valid display name.
-pub fn name_of(peer: &CertSummary) -> Option<&str> {
+pub(crate) fn name_of(peer: &CertSummary) -> Option<&str> {
     let name = peer.subject.strip_prefix("CN=")?;
     check_name(name).ok().map(|()| name)
 }
 
 /// Where an identity is kept, and the operations on it.
 #[derive(Debug, Clone)]
-pub struct IdentityStore {
+pub(crate) struct IdentityStore {
     dir: PathBuf,
 }
 
 /// What [`IdentityStore::load_or_create`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Loaded {
+pub(crate) enum Loaded {
     /// The identity was there.
     Existing,
     /// It was made just now.
@@ -184,24 +188,24 @@ pub enum Loaded {
 
 impl IdentityStore {
     /// The identity in `dir` (usually [`home::Home::identity_dir`]).
-    pub fn new(dir: PathBuf) -> Self {
+    pub(crate) fn new(dir: PathBuf) -> Self {
         Self { dir }
     }
 
     /// The key file.
-    pub fn key_path(&self) -> PathBuf {
+    pub(crate) fn key_path(&self) -> PathBuf {
         self.dir.join("key.pem")
     }
 
     /// The name file.
-    pub fn name_path(&self) -> PathBuf {
+    pub(crate) fn name_path(&self) -> PathBuf {
         self.dir.join("name")
     }
 
     /// The identity if there is one; `None` if neither file exists. Half an
     /// identity (a key without a name or the other way round) is an error
     /// that says how to complete it.
-    pub fn load(&self) -> Result<Option<Identity>, IdentityError> {
+    pub(crate) fn load(&self) -> Result<Option<Identity>, IdentityError> {
         if !self.dir.exists() {
             return Ok(None);
         }
@@ -218,7 +222,7 @@ impl IdentityStore {
 
     /// The identity, made on first use with a fresh key from `rng` and the
     /// [`default_name`] for `login` (or `name`, if given).
-    pub fn load_or_create(
+    pub(crate) fn load_or_create(
         &self,
         rng: &mut dyn Rng,
         login: Option<&str>,
@@ -242,7 +246,7 @@ impl IdentityStore {
     /// Sets the display name, prepared (see [`name::prepare`]: `Ｊｏｓé`
     /// is stored as `José`); makes the identity first if there is none,
     /// and completes one whose name file is missing.
-    pub fn set_name(&self, rng: &mut dyn Rng, name: &str) -> Result<Identity, IdentityError> {
+    pub(crate) fn set_name(&self, rng: &mut dyn Rng, name: &str) -> Result<Identity, IdentityError> {
         let name = prepared(name)?;
         let name = name.as_str();
         match self.load() {
@@ -260,7 +264,11 @@ impl IdentityStore {
     /// Replaces the key with a fresh one from `rng`, keeping the name (or
     /// taking the default name if there is none). Only for `tlschat id
     /// --new`, after the user confirmed: the old key is gone for good.
-    pub fn replace_key(&self, rng: &mut dyn Rng, login: Option<&str>) -> Result<Identity, IdentityError> {
+    pub(crate) fn replace_key(
+        &self,
+        rng: &mut dyn Rng,
+        login: Option<&str>,
+    ) -> Result<Identity, IdentityError> {
         home::private_dir(&self.dir)?;
         let name = match self.read_name() {
             Ok(name) => name,

@@ -43,7 +43,7 @@ impl Bound {
 
 /// The most names a room binds: its names stay few enough for `listen` to
 /// read at start, whatever a flood of new keys tries.
-pub const MAX_NAMES: usize = 100_000;
+pub(crate) const MAX_NAMES: usize = 100_000;
 
 /// How the room keeps its names.
 #[derive(Debug)]
@@ -85,16 +85,16 @@ pub struct NameBindings {
 
 /// The older members file in a room's directory, imported once into its
 /// store, then renamed [`IMPORTED_MEMBERS`].
-pub const MEMBERS_FILE: &str = "members";
+pub(crate) const MEMBERS_FILE: &str = "members";
 /// What the members file is called once imported.
-pub const IMPORTED_MEMBERS: &str = "members.imported";
+pub(crate) const IMPORTED_MEMBERS: &str = "members.imported";
 
 impl NameBindings {
     /// The names of the room in `dir` kept in `log` (its store). The first
     /// time, the directory's members file (`NAME FINGERPRINT LAST-USED`
     /// lines), if there is one, is imported into the store and renamed
     /// `members.imported`; the note says so.
-    pub fn in_store(dir: &Path, log: &mut RoomLog) -> Result<(Self, Option<String>), RoomError> {
+    pub(crate) fn in_store(dir: &Path, log: &mut RoomLog) -> Result<(Self, Option<String>), RoomError> {
         home::private_dir(dir)?;
         let mut note = None;
         if !log.names_imported()? {
@@ -159,7 +159,7 @@ impl NameBindings {
 
     /// The changes to the names since the last call, for the room's store
     /// (none when the names are kept in memory only).
-    pub fn take_changes(&self) -> Vec<NameChange> {
+    pub(crate) fn take_changes(&self) -> Vec<NameChange> {
         match &self.keep {
             Keep::Memory => Vec::new(),
             Keep::Store(changes) => {
@@ -178,20 +178,20 @@ impl NameBindings {
     /// A closed room (`listen --closed`): only names already bound, or
     /// invited by the host, are admitted.
     #[must_use]
-    pub fn closed(mut self, closed: bool) -> Self {
+    pub(crate) fn closed(mut self, closed: bool) -> Self {
         self.closed = closed;
         self
     }
 
     /// The keys the host banned.
-    pub fn banned(&self) -> HashSet<[u8; 32]> {
+    pub(crate) fn banned(&self) -> HashSet<[u8; 32]> {
         self.banned.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
     /// The members with another limit on new names per address and hour
     /// (`listen --new-names-per-address`).
     #[must_use]
-    pub fn with_new_names_per_address(mut self, limit: u32) -> Self {
+    pub(crate) fn with_new_names_per_address(mut self, limit: u32) -> Self {
         self.per_address = limit;
         self
     }
@@ -200,7 +200,7 @@ impl NameBindings {
     /// bound to that key already, `Ok(false)` if it is free, and the reason
     /// if it is refused (bound to another key, too like a bound name, or
     /// the room is full of names).
-    pub fn check(&self, name: &str, fingerprint: &Fingerprint) -> Result<bool, String> {
+    pub(crate) fn check(&self, name: &str, fingerprint: &Fingerprint) -> Result<bool, String> {
         let bound = self.bound.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         verdict(&bound, name, fingerprint)
     }
@@ -218,7 +218,7 @@ impl NameBindings {
     /// [`NEW_NAMES_PER_ADDRESS`] new names an hour (by default), so that
     /// nobody can fill the members file, while names already bound are
     /// always welcome.
-    pub fn claim_from(
+    pub(crate) fn claim_from(
         &self,
         name: &str,
         fingerprint: &Fingerprint,
@@ -255,7 +255,7 @@ impl NameBindings {
     /// Forgets the bindings not used for `days` days (0: never), as of
     /// `now` (Unix seconds), in the store too. Returns how many names were
     /// freed. Called when the room starts (`listen --name-expiry-days`).
-    pub fn expire_unused(&self, days: u32, now: u64) -> usize {
+    pub(crate) fn expire_unused(&self, days: u32, now: u64) -> usize {
         if days == 0 {
             return 0;
         }
@@ -309,7 +309,7 @@ fn network_of(ip: IpAddr) -> IpAddr {
 
 /// New names one network may bind in an hour, unless
 /// the room says otherwise.
-pub const NEW_NAMES_PER_ADDRESS: u32 = 10;
+pub(crate) const NEW_NAMES_PER_ADDRESS: u32 = 10;
 /// The window of [`NEW_NAMES_PER_ADDRESS`]: an hour.
 const NAME_WINDOW: u64 = 3600;
 /// Addresses whose new names are counted; beyond, old windows are forgotten.
@@ -363,13 +363,6 @@ fn verdict(bound: &Bindings, name: &str, fingerprint: &Fingerprint) -> Result<bo
         ));
     }
     Ok(false)
-}
-
-/// What a name looks like, for telling look-alikes apart: see
-/// [`name::skeleton`] (UTS #39 confusables, lower case, the letters a
-/// terminal font confuses folded together, separators left out).
-pub fn skeleton(text: &str) -> String {
-    name::skeleton(text)
 }
 
 impl Admission for NameBindings {
@@ -429,7 +422,7 @@ impl crate::net::Binder for NameBindings {
 
 /// The `banned` file in the room's directory: `KEY NAME` lines, the raw
 /// Ed25519 public key in hex and the name it had when banned.
-pub const BANNED_FILE: &str = "banned";
+pub(crate) const BANNED_FILE: &str = "banned";
 
 fn load_banned(path: &Path) -> Result<HashSet<[u8; 32]>, RoomError> {
     let mut banned = HashSet::new();

@@ -128,7 +128,7 @@ pub enum TrustError {
 
 /// A room as pins name it: `host:port`, the host lower-cased without a
 /// trailing dot, IPv6 addresses in brackets.
-pub fn room_id(host: &str, port: u16) -> String {
+pub(crate) fn room_id(host: &str, port: u16) -> String {
     match ServerName::parse(host) {
         Ok(ServerName::Ip(IpAddr::V6(ip))) => format!("[{ip}]:{port}"),
         Ok(name) => format!("{name}:{port}"),
@@ -138,7 +138,7 @@ pub fn room_id(host: &str, port: u16) -> String {
 
 /// Reads `HOST:PORT` or `[IPv6]:PORT` (see [`HostPort`]) as a room id; the
 /// host must be a host name or an IP address.
-pub fn parse_room(text: &str) -> Option<String> {
+pub(crate) fn parse_room(text: &str) -> Option<String> {
     let addr = HostPort::parse(text).ok()?;
     if let Some(socket) = addr.socket_addr() {
         // An IPv6 %scope is no part of the room's name.
@@ -150,42 +150,42 @@ pub fn parse_room(text: &str) -> Option<String> {
 
 /// The pins of known rooms.
 #[derive(Debug, Clone)]
-pub struct KnownRooms {
+pub(crate) struct KnownRooms {
     path: PathBuf,
     pins: Vec<(String, Fingerprint)>,
 }
 
 impl KnownRooms {
     /// Reads the pins file; a missing file has no pins.
-    pub fn load(path: PathBuf) -> Result<Self, TrustError> {
+    pub(crate) fn load(path: PathBuf) -> Result<Self, TrustError> {
         let pins = read_pins(&path)?;
         Ok(Self { path, pins })
     }
 
     /// No pins, without reading the file: for `--ca`, which does not use them.
-    pub fn none(path: PathBuf) -> Self {
+    pub(crate) fn none(path: PathBuf) -> Self {
         Self { path, pins: Vec::new() }
     }
 
     /// The file.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// Every pin, in file order.
-    pub fn pins(&self) -> &[(String, Fingerprint)] {
+    pub(crate) fn pins(&self) -> &[(String, Fingerprint)] {
         &self.pins
     }
 
     /// The pin for `room`, if any.
-    pub fn get(&self, room: &str) -> Option<Fingerprint> {
+    pub(crate) fn get(&self, room: &str) -> Option<Fingerprint> {
         self.pins.iter().find(|(r, _)| r == room).map(|(_, fp)| *fp)
     }
 
     /// Pins `room` to `fingerprint`. The file is read again first: a pin
     /// for the same key is kept, a pin for another key (made meanwhile by
     /// another tlschat) is a [`TrustError::Changed`] and nothing is written.
-    pub fn add(&mut self, room: &str, fingerprint: Fingerprint) -> Result<(), TrustError> {
+    pub(crate) fn add(&mut self, room: &str, fingerprint: Fingerprint) -> Result<(), TrustError> {
         if let Some(parent) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
             home::private_dir(parent)?;
         }
@@ -204,7 +204,7 @@ impl KnownRooms {
 
     /// Removes the pin of `room`; returns what it was. The file is rewritten
     /// whole, keeping every other line (comments included).
-    pub fn forget(&mut self, room: &str) -> Result<Option<Fingerprint>, TrustError> {
+    pub(crate) fn forget(&mut self, room: &str) -> Result<Option<Fingerprint>, TrustError> {
         let Some(text) = home::read(&self.path, Access::Private)? else { return Ok(None) };
         self.pins = parse_pins(&self.path, &text)?;
         let Some(old) = self.get(room) else { return Ok(None) };
@@ -250,7 +250,7 @@ fn parse_pins(path: &Path, text: &str) -> Result<Vec<(String, Fingerprint)>, Tru
 
 /// What to do on first contact with a room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FirstContact {
+pub(crate) enum FirstContact {
     /// `--trust-on-first-use`: pin the key and go on.
     Trust,
     /// The TUI: ask the user in a dialog.
@@ -261,7 +261,7 @@ pub enum FirstContact {
 
 /// Where the trust in the server comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Origin {
+pub(crate) enum Origin {
     /// `--ca`.
     Ca,
     /// `--fingerprint`; `pin` when it is to be pinned once connected.
@@ -277,21 +277,21 @@ pub enum Origin {
 
 /// The trust decision for one connection, made before connecting.
 #[derive(Debug, Clone)]
-pub struct Plan {
+pub(crate) struct Plan {
     /// The room, as pins name it.
-    pub room: String,
+    pub(crate) room: String,
     /// What the engine checks.
-    pub trust: ServerTrust,
+    pub(crate) trust: ServerTrust,
     /// Why.
-    pub origin: Origin,
+    pub(crate) origin: Origin,
     /// The pins file, to pin the key once connected.
-    pub pins: PathBuf,
+    pub(crate) pins: PathBuf,
 }
 
 impl Plan {
     /// Decides in the order of the module doc. `ca` and `fingerprint` are
     /// the command line's.
-    pub fn decide(
+    pub(crate) fn decide(
         room: String,
         ca: Option<RootStore>,
         fingerprint: Option<Fingerprint>,
@@ -316,20 +316,20 @@ impl Plan {
 
     /// Whether lines must pass through the [`gate`]: on first contact, and
     /// to pin a `--fingerprint` key once connected.
-    pub fn needs_gate(&self) -> bool {
+    pub(crate) fn needs_gate(&self) -> bool {
         matches!(self.origin, Origin::FirstContact(_) | Origin::Fingerprint { pin: true })
     }
 
     /// Whether the client holds its second flight (its certificate, so
     /// who it is) until the [`gate`] trusts the key: on first contact only.
     /// The engine has already checked every other key before that flight.
-    pub fn holds_flight(&self) -> bool {
+    pub(crate) fn holds_flight(&self) -> bool {
         matches!(self.origin, Origin::FirstContact(_))
     }
 
     /// The trust error a failed connection amounts to, if it is one: a
     /// pinned key that changed, or the room refusing `identity_name`.
-    pub fn explain(&self, error: &NetError, identity_name: Option<&str>) -> Option<TrustError> {
+    pub(crate) fn explain(&self, error: &NetError, identity_name: Option<&str>) -> Option<TrustError> {
         match (error, self.origin) {
             (NetError::Tls(tls::Error::FingerprintMismatch { expected, got }), Origin::Pinned(pinned)) => {
                 let presented = Fingerprint::parse(got)?;
@@ -347,21 +347,21 @@ impl Plan {
 /// The user's answer to a first-contact question: dropping it unanswered
 /// is a no.
 #[derive(Debug)]
-pub struct Answer(oneshot::Sender<bool>);
+pub(crate) struct Answer(oneshot::Sender<bool>);
 
 impl Answer {
     /// Trust the key (and pin it).
-    pub fn trust(self) {
+    pub(crate) fn trust(self) {
         let _ = self.0.send(true);
     }
 
     /// Do not trust it: the connection closes without sending anything.
-    pub fn refuse(self) {
+    pub(crate) fn refuse(self) {
         let _ = self.0.send(false);
     }
 
     /// Whether the connection stopped waiting for the answer.
-    pub fn is_stale(&self) -> bool {
+    pub(crate) fn is_stale(&self) -> bool {
         self.0.is_closed()
     }
 }
@@ -370,17 +370,17 @@ impl Answer {
 #[derive(Debug)]
 pub struct Question {
     /// The room.
-    pub room: String,
+    pub(crate) room: String,
     /// The key the server proved it holds.
-    pub fingerprint: Fingerprint,
+    pub(crate) fingerprint: Fingerprint,
     /// Where the answer goes.
-    pub answer: Answer,
+    pub(crate) answer: Answer,
 }
 
 impl Question {
     /// A question about `fingerprint` for `room`, and where its answer
     /// arrives (`Err` if it was dropped unanswered).
-    pub fn new(room: String, fingerprint: Fingerprint) -> (Self, oneshot::Receiver<bool>) {
+    pub(crate) fn new(room: String, fingerprint: Fingerprint) -> (Self, oneshot::Receiver<bool>) {
         let (tx, rx) = oneshot::channel();
         (Self { room, fingerprint, answer: Answer(tx) }, rx)
     }
@@ -401,7 +401,7 @@ impl Question {
 ///
 /// Returns when the connection's events end: `Ok` if the key was trusted (or
 /// the connection ended before a decision), the reason otherwise.
-pub async fn gate(
+pub(crate) async fn gate(
     plan: Plan,
     mut from_net: mpsc::Receiver<NetEvent>,
     to_ui: mpsc::Sender<NetEvent>,

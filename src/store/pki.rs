@@ -11,7 +11,7 @@
 //! passed in, so a seeded generator and a fixed `now` give identical DER.
 //!
 //! The profiles follow what OpenSSL, rustls/webpki and tlschat's own
-//! [`verify_server_chain`](crate::tls::cert::verify_server_chain) expect:
+//! `verify_server_chain` expect:
 //!
 //! | certificate | basicConstraints | keyUsage | extKeyUsage | SAN | lifetime |
 //! | --- | --- | --- | --- | --- | --- |
@@ -137,7 +137,7 @@ impl fmt::Debug for CertifiedKey {
 #[derive(Clone)]
 pub struct RoomCa {
     /// The CA's private key.
-    pub key: Ed25519Key,
+    pub(crate) key: Ed25519Key,
     /// The CA certificate, DER.
     pub cert_der: Vec<u8>,
     /// The CA certificate, PEM: what members put in their trust store.
@@ -166,7 +166,7 @@ impl RoomCa {
     /// Reloads a CA saved as a certificate PEM and a PKCS#8 key PEM. The
     /// certificate (the first `CERTIFICATE` block) must be an Ed25519 CA that
     /// the key belongs to.
-    pub fn from_pem(cert_pem: &str, key_pem: &str) -> Result<Self, PkiError> {
+    pub(crate) fn from_pem(cert_pem: &str, key_pem: &str) -> Result<Self, PkiError> {
         let cert_der =
             cert::certificates_from_pem(cert_pem)?.into_iter().next().ok_or(CertError::NoCertificates)?;
         // The same rules as for a trust anchor: members will use it as one.
@@ -291,7 +291,7 @@ pub fn self_signed_client(
 /// other than `CERTIFICATE` are skipped) and the leaf's PKCS#8 private key.
 /// The leaf must carry an Ed25519 key, and the private key must be its own.
 /// Trust is not decided here: that is the peer's job.
-pub fn load_certified_key(chain_pem: &str, key_pem: &str) -> Result<CertifiedKey, PkiError> {
+pub(crate) fn load_certified_key(chain_pem: &str, key_pem: &str) -> Result<CertifiedKey, PkiError> {
     let chain_der = cert::certificates_from_pem(chain_pem)?;
     let leaf = chain_der.first().ok_or(CertError::NoCertificates)?;
     let public_key = cert::parse_leaf(leaf)?.public_key;

@@ -87,33 +87,33 @@ pub enum RoomError {
 
 /// The room's keys, loaded or made.
 #[derive(Debug)]
-pub struct RoomKeys {
+pub(crate) struct RoomKeys {
     /// The room CA.
-    pub ca: RoomCa,
+    pub(crate) ca: RoomCa,
     /// The server's certificate chain (leaf, CA) and key.
-    pub server: pki::CertifiedKey,
+    pub(crate) server: pki::CertifiedKey,
     /// The CA certificate file, what `--ca` takes.
-    pub ca_path: PathBuf,
+    pub(crate) ca_path: PathBuf,
     /// The server chain file.
-    pub server_path: PathBuf,
+    pub(crate) server_path: PathBuf,
     /// What changed on disk while opening, one line each, for the user.
-    pub notes: Vec<String>,
+    pub(crate) notes: Vec<String>,
 }
 
 /// The room's directory (usually [`home::Home::room_dir`]).
 #[derive(Debug, Clone)]
-pub struct RoomStore {
+pub(crate) struct RoomStore {
     dir: PathBuf,
 }
 
 impl RoomStore {
     /// The room in `dir`.
-    pub fn new(dir: PathBuf) -> Self {
+    pub(crate) fn new(dir: PathBuf) -> Self {
         Self { dir }
     }
 
     /// The directory.
-    pub fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         &self.dir
     }
 
@@ -125,7 +125,7 @@ impl RoomStore {
     /// cover every name in `names` (host names or IP addresses); if it does
     /// not, or ends within 30 days, or no longer chains to the CA, it is
     /// issued again for the same key (and the names it had).
-    pub fn open_or_create(
+    pub(crate) fn open_or_create(
         &self,
         names: &[String],
         rng: &mut dyn Rng,

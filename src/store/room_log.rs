@@ -2,12 +2,12 @@
 //! its home (`DATA/room/log.redb`) so that a room started again goes on
 //! from the `room_seq` it had and serves the history it kept.
 //!
-//! One small interface, [`RoomLog`]: [`append`](RoomLog::append) a batch
+//! One small interface, [`RoomLog`]: `append` a batch
 //! (its messages, the room's last `room_seq`, the highest `room_seq`
 //! the retention let go of, which it deletes in the same transaction, and
 //! the names bound or freed since the last batch),
-//! [`load`](RoomLog::load) the log back, [`names`](RoomLog::names) the
-//! bindings, [`compact`](RoomLog::compact) the file. [`Writer`] runs it on a thread of its own and commits what
+//! `load` the log back, `names` the
+//! bindings, `compact` the file. `Writer` runs it on a thread of its own and commits what
 //! the room hands it in groups, so that the room's task never waits on the
 //! disk, and says how far it has committed: the room acknowledges a
 //! message, and sends anything that carries its `room_seq`, only once that
@@ -18,7 +18,7 @@
 //! file, written in the same transactions: a member's binding is in the
 //! batch that carries its join's `room_seq`, so it is on disk before the
 //! member is welcomed. A home's older `members` file is imported once,
-//! the first time the room opens the store ([`RoomLog::import_names`]).
+//! the first time the room opens the store (`RoomLog::import_names`).
 //!
 //! The file is opened as redb's single writer: one `tlschat listen` writes
 //! it, and other processes may read it at the same time
@@ -94,34 +94,34 @@ pub const FILE: &str = "log.redb";
 #[error("the room's log {}: {why}", .path.display())]
 pub struct StoreError {
     /// The file.
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
     /// What went wrong, in one line.
-    pub why: String,
+    pub(crate) why: String,
 }
 
 /// The room's log as it was kept.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Stored {
+pub(crate) struct Stored {
     /// The last `room_seq` the room gave.
-    pub room_seq: u64,
+    pub(crate) room_seq: u64,
     /// The highest `room_seq` the retention let go of.
-    pub forgotten: u64,
+    pub(crate) forgotten: u64,
     /// The messages kept, in order.
-    pub entries: Vec<Past>,
+    pub(crate) entries: Vec<Past>,
 }
 
 /// What to write in one transaction.
 #[derive(Debug, Default, Clone)]
-pub struct Batch {
+pub(crate) struct Batch {
     /// New messages, in order.
-    pub entries: Vec<Past>,
+    pub(crate) entries: Vec<Past>,
     /// The room's last `room_seq` (it also counts joins and leaves, which
     /// are not in the log).
-    pub room_seq: u64,
+    pub(crate) room_seq: u64,
     /// Messages up to this `room_seq` are deleted (the retention let go of them).
-    pub forgotten: u64,
+    pub(crate) forgotten: u64,
     /// Names bound or freed, in order.
-    pub names: Vec<NameChange>,
+    pub(crate) names: Vec<NameChange>,
 }
 
 impl Batch {
@@ -144,7 +144,7 @@ pub struct RoomLog {
 impl RoomLog {
     /// Opens the log at `path`, making it (readable by its owner only) if
     /// it is not there. Refused while another process has it open.
-    pub fn open(path: &Path) -> Result<Self, StoreError> {
+    pub(crate) fn open(path: &Path) -> Result<Self, StoreError> {
         let fail = |why: String| StoreError { path: path.to_owned(), why };
         // An empty file holds nothing: it is what a process killed while
         // making the store left before this one made stores whole.
@@ -175,13 +175,13 @@ impl RoomLog {
     }
 
     /// The file.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// Everything kept, in order. An entry that does not read is an error
     /// naming it (the file was damaged or is not a tlschat log).
-    pub fn load(&self) -> Result<Stored, StoreError> {
+    pub(crate) fn load(&self) -> Result<Stored, StoreError> {
         let read = || -> Result<Stored, redb::Error> {
             let txn = self.db.begin_read()?;
             let meta = txn.open_table(META)?;
@@ -205,7 +205,7 @@ impl RoomLog {
 
     /// The room's name bindings, in no particular order. One that does
     /// not read is an error naming it.
-    pub fn names(&self) -> Result<Vec<Binding>, StoreError> {
+    pub(crate) fn names(&self) -> Result<Vec<Binding>, StoreError> {
         let read = || -> Result<Vec<Binding>, redb::Error> {
             let txn = self.db.begin_read()?;
             read_bindings(&txn.open_table(NAMES)?)
@@ -214,7 +214,7 @@ impl RoomLog {
     }
 
     /// Whether the home's `members` file was imported already.
-    pub fn names_imported(&self) -> Result<bool, StoreError> {
+    pub(crate) fn names_imported(&self) -> Result<bool, StoreError> {
         let read = || -> Result<bool, redb::Error> {
             let txn = self.db.begin_read()?;
             Ok(txn.open_table(META)?.get(MEMBERS_IMPORTED)?.is_some_and(|v| v.value() == 1))
@@ -225,7 +225,7 @@ impl RoomLog {
     /// Writes the bindings of the home's `members` file (the first of a
     /// name kept where the store has one already) and marks the import
     /// done, in one transaction: it happens once.
-    pub fn import_names(&mut self, bindings: &[Binding]) -> Result<(), StoreError> {
+    pub(crate) fn import_names(&mut self, bindings: &[Binding]) -> Result<(), StoreError> {
         self.write(|txn| {
             let mut names = txn.open_table(NAMES)?;
             for binding in bindings {
@@ -243,7 +243,7 @@ impl RoomLog {
     /// before it returns: its messages, the room's `room_seq`, the
     /// deletion of every message up to `forgotten` (the retention's
     /// compaction), and its names. A batch of nothing new commits nothing.
-    pub fn append(&mut self, batch: &Batch) -> Result<(), StoreError> {
+    pub(crate) fn append(&mut self, batch: &Batch) -> Result<(), StoreError> {
         self.write(|txn| {
             let mut meta = txn.open_table(META)?;
             let had = |name: &str| -> Result<u64, redb::StorageError> {
@@ -284,7 +284,7 @@ impl RoomLog {
 
     /// Gives the space of deleted messages back to the file system (the
     /// file otherwise reuses it for new ones). Done when the room starts.
-    pub fn compact(&mut self) -> Result<(), StoreError> {
+    pub(crate) fn compact(&mut self) -> Result<(), StoreError> {
         self.db.compact(redb::CompactionMode::Balanced).map(|_| ()).map_err(|e| self.fail(&e.into()))
     }
 
@@ -428,16 +428,16 @@ fn decode(room_seq: u64, bytes: &[u8]) -> Option<Past> {
 
 /// How far the [`Writer`] has got.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Progress {
+pub(crate) struct Progress {
     /// Every `room_seq` up to this one is on disk.
-    pub committed: u64,
+    pub(crate) committed: u64,
     /// How many of the batches handed to the writer are on disk (the
     /// first so many, in order): a batch of names alone carries no new
     /// `room_seq`.
-    pub batches: u64,
+    pub(crate) batches: u64,
     /// Why the last commit failed, while it keeps failing (it is tried
     /// again every second; nothing after `committed` is acknowledged).
-    pub failing: Option<Arc<str>>,
+    pub(crate) failing: Option<Arc<str>>,
 }
 
 /// How long the writer waits before trying a failed commit again.
@@ -447,14 +447,14 @@ const RETRY: Duration = Duration::from_secs(1);
 /// while it commits are committed together in the next transaction (a
 /// group commit), one `fsync` for all of them.
 #[derive(Debug)]
-pub struct Writer {
+pub(crate) struct Writer {
     batches: std_mpsc::Sender<Batch>,
     progress: watch::Receiver<Progress>,
 }
 
 impl Writer {
     /// Starts the thread; `committed` is what the log already holds.
-    pub fn start(mut log: RoomLog, committed: u64) -> Result<Self, StoreError> {
+    pub(crate) fn start(mut log: RoomLog, committed: u64) -> Result<Self, StoreError> {
         let (batches, rx) = std_mpsc::channel::<Batch>();
         let (report, progress) = watch::channel(Progress { committed, batches: 0, failing: None });
         std::thread::Builder::new()
@@ -494,12 +494,12 @@ impl Writer {
     }
 
     /// Hands a batch to the thread. False if the thread has ended.
-    pub fn write(&self, batch: Batch) -> bool {
+    pub(crate) fn write(&self, batch: Batch) -> bool {
         self.batches.send(batch).is_ok()
     }
 
     /// How far the thread has got, watched.
-    pub fn progress(&self) -> watch::Receiver<Progress> {
+    pub(crate) fn progress(&self) -> watch::Receiver<Progress> {
         self.progress.clone()
     }
 }

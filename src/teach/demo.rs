@@ -22,7 +22,7 @@ use crate::tls::{ClientConfig, Ed25519Key, OsRng, ServerName};
 
 /// The bots' names: they never answer each other, except where a bot's
 /// line is written to be answered.
-pub const BOTS: [&str; 2] = ["alice", "bob"];
+pub(crate) const BOTS: [&str; 2] = ["alice", "bob"];
 
 /// What an application-data record adds to its content: a 5-byte header,
 /// the content type byte and a 16-byte AEAD tag (both suites tlschat
@@ -37,7 +37,7 @@ pub const LIED_ABOUT: Persona = Persona::Bob;
 
 /// Which bot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Persona {
+pub(crate) enum Persona {
     /// Greets people and explains signatures.
     Alice,
     /// Explains what a line became on the wire.
@@ -46,7 +46,7 @@ pub enum Persona {
 
 /// A bot's memory: its persona and its name in the room.
 #[derive(Debug)]
-pub struct Bot {
+pub(crate) struct Bot {
     persona: Persona,
     /// Members welcomed already, by name and key (guests have none): one who comes back (the tamper
     /// lab reconnects after each case) is not welcomed again, so the
@@ -56,13 +56,13 @@ pub struct Bot {
 
 /// One thing a bot says.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Say {
+pub(crate) struct Say {
     /// Text or action; private when `to` is set.
-    pub kind: Kind,
+    pub(crate) kind: Kind,
     /// What.
-    pub text: String,
+    pub(crate) text: String,
     /// To whom, privately.
-    pub to: Option<String>,
+    pub(crate) to: Option<String>,
 }
 
 fn say(text: String) -> Say {
@@ -92,7 +92,7 @@ impl Persona {
 
 impl Bot {
     /// A bot.
-    pub fn new(persona: Persona) -> Self {
+    pub(crate) fn new(persona: Persona) -> Self {
         Self { persona, welcomed: std::collections::HashSet::new() }
     }
 
@@ -102,7 +102,7 @@ impl Bot {
     }
 
     /// What the bot says in answer to `event` (maybe nothing).
-    pub fn replies(&mut self, event: &ChatEvent) -> Vec<Say> {
+    pub(crate) fn replies(&mut self, event: &ChatEvent) -> Vec<Say> {
         match (self.persona, event) {
             (Persona::Alice, ChatEvent::Presence { joined: true, member, .. })
                 if !is_bot(&member.name) && self.welcomed.insert((member.name.clone(), member.key)) =>
@@ -191,7 +191,7 @@ fn is_bot(name: &str) -> bool {
 /// Connects a bot to the room at `host:port` with a new identity key, and
 /// runs it until the room closes. `ready` is told once it is in the room.
 /// Returns the bot's own intents, for the tamper lab to make it speak.
-pub fn spawn(
+pub(crate) fn spawn(
     persona: Persona,
     host: String,
     port: u16,

@@ -12,11 +12,11 @@ use crate::tls::key_schedule::SecretKind;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Explanation {
     /// What the step does or proves.
-    pub what: &'static str,
+    pub(crate) what: &'static str,
     /// What the other side checks, or what the value is used for.
-    pub then: &'static str,
+    pub(crate) then: &'static str,
     /// Where it is specified, e.g. "RFC 8446 §4.4.4".
-    pub rfc: &'static str,
+    pub(crate) rfc: &'static str,
 }
 
 /// A handshake message, by the name the engine gives it in its events.
@@ -107,7 +107,7 @@ pub fn message(name: &str) -> Option<Explanation> {
 }
 
 /// A secret of the key schedule.
-pub fn secret(kind: SecretKind) -> Explanation {
+pub(crate) fn secret(kind: SecretKind) -> Explanation {
     let (what, then, rfc) = match kind {
         SecretKind::SharedSecret => (
             "X25519 of our private key with the peer's key share: the one input an eavesdropper, \

@@ -26,7 +26,7 @@ use crate::tls;
 
 /// An open key log file. Share it between connections as `Arc<KeyLogFile>`.
 #[derive(Debug)]
-pub struct KeyLogFile {
+pub(crate) struct KeyLogFile {
     path: PathBuf,
     state: Mutex<State>,
 }
@@ -42,7 +42,7 @@ struct State {
 impl KeyLogFile {
     /// Opens `path` for appending, creating it with mode 0600 on Unix:
     /// whoever can read the file can decrypt the sessions logged in it.
-    pub fn open(path: impl AsRef<Path>) -> io::Result<Self> {
+    pub(crate) fn open(path: impl AsRef<Path>) -> io::Result<Self> {
         let path = path.as_ref().to_path_buf();
         let mut options = OpenOptions::new();
         options.append(true).create(true);
@@ -53,12 +53,12 @@ impl KeyLogFile {
     }
 
     /// The file's path, as given.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// The error that stopped logging, if a write failed.
-    pub fn take_error(&self) -> Option<io::Error> {
+    pub(crate) fn take_error(&self) -> Option<io::Error> {
         self.lock().error.take()
     }
 
@@ -95,12 +95,12 @@ impl tls::KeyLog for KeyLogFile {
 
 /// Several key logs as one: each secret goes to each, in order (`--keylog`
 /// and `--pcap` together).
-pub struct Tee(pub Vec<Arc<dyn tls::KeyLog>>);
+pub(crate) struct Tee(pub(crate) Vec<Arc<dyn tls::KeyLog>>);
 
 impl Tee {
     /// The key log that feeds all of `logs`: none for none, the one
     /// itself for one.
-    pub fn of(mut logs: Vec<Arc<dyn tls::KeyLog>>) -> Option<Arc<dyn tls::KeyLog>> {
+    pub(crate) fn of(mut logs: Vec<Arc<dyn tls::KeyLog>>) -> Option<Arc<dyn tls::KeyLog>> {
         match logs.len() {
             0 => None,
             1 => logs.pop(),

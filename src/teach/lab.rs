@@ -41,7 +41,7 @@ pub enum Case {
     Sig,
 }
 
-/// Which case the record-level hook applies (see [`tamper_records`]).
+/// Which case the record-level hook applies (see `tamper_records`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Wire {
     /// Flip one bit of the first record's ciphertext.
@@ -65,21 +65,21 @@ pub enum Checker {
 
 /// A case's row in the table: what catches it, and why that check exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Check {
+pub(crate) struct Check {
     /// The check, in a few words.
-    pub check: &'static str,
+    pub(crate) check: &'static str,
     /// The alert it sends (none for the signature: a mark in the pane).
-    pub alert: Option<AlertDescription>,
+    pub(crate) alert: Option<AlertDescription>,
     /// Where it is specified.
-    pub section: &'static str,
+    pub(crate) section: &'static str,
     /// Who runs the check.
-    pub checker: Checker,
+    pub(crate) checker: Checker,
     /// Why the check exists, in one sentence.
-    pub why: &'static str,
+    pub(crate) why: &'static str,
 }
 
 /// Every case, in the order `/tamper` lists them.
-pub const CASES: [Case; 8] = [
+pub(crate) const CASES: [Case; 8] = [
     Case::Flip,
     Case::Replay,
     Case::Reorder,
@@ -93,7 +93,7 @@ pub const CASES: [Case; 8] = [
 impl Case {
     /// Reads `flip`, `replay`, `reorder`, `finished`, `cert` (another CA),
     /// `cert name`, `mitm`, `sig`.
-    pub fn parse(words: &str) -> Option<Self> {
+    pub(crate) fn parse(words: &str) -> Option<Self> {
         let words: Vec<&str> = words.split_whitespace().collect();
         Some(match words.as_slice() {
             ["flip"] => Self::Flip,
@@ -109,7 +109,7 @@ impl Case {
     }
 
     /// The name typed after `/tamper`.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Self::Flip => "flip",
             Self::Replay => "replay",
@@ -123,7 +123,7 @@ impl Case {
     }
 
     /// What the case does, for `/tamper` alone.
-    pub fn does(self) -> &'static str {
+    pub(crate) fn does(self) -> &'static str {
         match self {
             Self::Flip => "flips one bit of the record carrying your next line",
             Self::Replay => "sends the record carrying your next line twice",
@@ -137,7 +137,7 @@ impl Case {
     }
 
     /// The record-level tamper, for the cases that act on the next line.
-    pub fn wire(self) -> Option<Wire> {
+    pub(crate) fn wire(self) -> Option<Wire> {
         match self {
             Self::Flip => Some(Wire::Flip),
             Self::Replay => Some(Wire::Replay),
@@ -148,12 +148,12 @@ impl Case {
 
     /// Whether the case needs `tlschat demo` (it changes the server or the
     /// relay, which a client cannot do to a real room).
-    pub fn demo_only(self) -> bool {
+    pub(crate) fn demo_only(self) -> bool {
         matches!(self, Self::CertCa | Self::CertName | Self::Sig)
     }
 
     /// The case's row of the table.
-    pub fn check(self) -> Check {
+    pub(crate) fn check(self) -> Check {
         match self {
             Self::Flip => Check {
                 check: "the AEAD tag of the record",
@@ -230,7 +230,7 @@ impl fmt::Display for Case {
 }
 
 /// What `/tamper` alone shows: each case and what it does.
-pub fn usage() -> Vec<String> {
+pub(crate) fn usage() -> Vec<String> {
     let mut lines =
         vec!["/tamper CASE breaks one thing on purpose and shows which check catches it:".to_owned()];
     lines.extend(CASES.iter().map(|c| format!("  /tamper {:<10} {}", c.name(), c.does())));
@@ -271,7 +271,7 @@ pub enum Report {
 
 impl Report {
     /// Whether the expected check caught the case.
-    pub fn caught(&self) -> bool {
+    pub(crate) fn caught(&self) -> bool {
         match self {
             Self::Ended { case, alert, .. } => {
                 let expected = case.check();
@@ -287,7 +287,7 @@ impl Report {
 
     /// The outcome in one short line (an ended case's head and whether its
     /// check caught it), repeated once the lab has reconnected.
-    pub fn summary(&self) -> Option<String> {
+    pub(crate) fn summary(&self) -> Option<String> {
         let Self::Ended { case, alert, .. } = self else { return None };
         let who = match alert {
             Some((Checker::Peer, a)) => format!("the room sent alert {a}"),
@@ -303,7 +303,7 @@ impl Report {
     }
 
     /// The lines to show, each prefixed by the caller (`[lab]`).
-    pub fn lines(&self) -> Vec<String> {
+    pub(crate) fn lines(&self) -> Vec<String> {
         match self {
             Self::Armed { case, next } => vec![format!("tamper {case}: {next}")],
             Self::Note(note) => vec![note.clone()],
@@ -349,7 +349,7 @@ impl Report {
     }
 
     /// The report as one JSON object (`--json`).
-    pub fn json(&self) -> serde_json::Value {
+    pub(crate) fn json(&self) -> serde_json::Value {
         use serde_json::json;
         match self {
             Self::Armed { case, next } => {
@@ -392,10 +392,10 @@ fn record_len(buf: &[u8]) -> Option<usize> {
 
 /// How long `/tamper replay` waits between a record and its copy: the
 /// room has taken the first (delivered the line) when the copy comes.
-pub const REPLAY_GAP: std::time::Duration = std::time::Duration::from_millis(300);
+pub(crate) const REPLAY_GAP: std::time::Duration = std::time::Duration::from_millis(300);
 
 /// The first whole TLS record in `buf`, as the copy `/tamper replay` sends.
-pub fn first_record(buf: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn first_record(buf: &[u8]) -> Option<Vec<u8>> {
     record_len(buf).map(|len| buf[..len].to_vec())
 }
 
@@ -404,7 +404,7 @@ pub fn first_record(buf: &[u8]) -> Option<Vec<u8>> {
 /// first ciphertext byte, sends the first record twice, or swaps the first
 /// two. Returns false, leaving `buf` alone, when there are not enough
 /// records for it.
-pub fn tamper_records(buf: &mut Vec<u8>, wire: Wire) -> bool {
+pub(crate) fn tamper_records(buf: &mut Vec<u8>, wire: Wire) -> bool {
     let Some(first) = record_len(buf) else { return false };
     match wire {
         Wire::Flip => {
@@ -426,7 +426,7 @@ pub fn tamper_records(buf: &mut Vec<u8>, wire: Wire) -> bool {
 }
 
 /// The text a lying relay puts in place of `text`.
-pub fn altered_text(text: &str) -> String {
+pub(crate) fn altered_text(text: &str) -> String {
     if text.contains("noon") { text.replacen("noon", "midnight", 1) } else { format!("{text}!") }
 }
 
@@ -434,7 +434,7 @@ pub fn altered_text(text: &str) -> String {
 /// delivers a message signed by `author`, the same frame with the
 /// message's text changed and the author's signature kept, which no longer
 /// verifies. `None` for any other frame.
-pub fn alter_delivery(frame: &[u8], author: &str) -> Option<Vec<u8>> {
+pub(crate) fn alter_delivery(frame: &[u8], author: &str) -> Option<Vec<u8>> {
     let kind = *frame.first()?;
     let body = frame.get(HEADER..)?;
     let Ok(Frame::Deliver { room_seq, flags, author: from, signed }) = Frame::decode(kind, body) else {

@@ -64,11 +64,11 @@ pub enum State {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Row {
     /// Indentation in the tree.
-    pub depth: usize,
+    pub(crate) depth: usize,
     /// The value's name, e.g. `c hs traffic`.
     pub name: String,
     /// How it is computed, in the RFC's terms.
-    pub formula: String,
+    pub(crate) formula: String,
     /// How far the engine has come with it.
     pub state: State,
     /// Its value in hex, once revealed (or public, as verify_data).
@@ -76,9 +76,9 @@ pub struct Row {
     /// The transcript hash it was derived over: which messages, and the hash.
     pub over: Option<(&'static str, [u8; HASH_LEN])>,
     /// What it unlocks: which records can now be read.
-    pub unlocks: Option<String>,
+    pub(crate) unlocks: Option<String>,
     /// Extra lines (inputs, how an info string is built).
-    pub notes: Vec<String>,
+    pub(crate) notes: Vec<String>,
     /// The command that recomputes it, when its inputs are known.
     pub proof: Option<Proof>,
 }
@@ -212,11 +212,6 @@ impl Schedule {
                 }
             }
         }
-    }
-
-    /// Whether any value has been revealed.
-    pub fn revealed(&self) -> bool {
-        self.key_exchange.is_some() || !self.secrets.is_empty()
     }
 
     /// The revealed value of a secret, if any.
@@ -637,7 +632,7 @@ fn hmac_command(key: &[u8], hash: &[u8]) -> String {
 
 /// The per-record nonce (§5.3): the sequence number, left-padded to 12
 /// bytes, XOR the IV.
-pub fn nonce_of(iv: &[u8; crypto::NONCE_LEN], sequence: u64) -> [u8; crypto::NONCE_LEN] {
+pub(crate) fn nonce_of(iv: &[u8; crypto::NONCE_LEN], sequence: u64) -> [u8; crypto::NONCE_LEN] {
     let mut nonce = *iv;
     for (n, s) in nonce[4..].iter_mut().zip(sequence.to_be_bytes()) {
         *n ^= s;
@@ -697,7 +692,7 @@ fn decrypt_command(
 /// line continuation, which POSIX shells remove wherever it stands (even
 /// inside a word), except within single quotes, where no cut is made. So
 /// the lines can be copied from a narrow panel as they are.
-pub fn wrap_command(command: &str, width: usize) -> Vec<String> {
+pub(crate) fn wrap_command(command: &str, width: usize) -> Vec<String> {
     let width = width.max(8);
     let mut out = Vec::new();
     for line in command.lines() {

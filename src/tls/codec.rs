@@ -14,9 +14,9 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InvalidMessage {
     /// The structure being decoded, e.g. "ClientHello".
-    pub what: &'static str,
+    pub(crate) what: &'static str,
     /// What was wrong with it.
-    pub why: &'static str,
+    pub(crate) why: &'static str,
 }
 
 impl fmt::Display for InvalidMessage {
@@ -27,24 +27,24 @@ impl fmt::Display for InvalidMessage {
 
 /// A cursor over received bytes that never reads past its end.
 #[derive(Debug, Clone)]
-pub struct Reader<'a> {
+pub(crate) struct Reader<'a> {
     buf: &'a [u8],
     what: &'static str,
 }
 
 impl<'a> Reader<'a> {
     /// Reads `buf`, which holds a `what` (named in errors).
-    pub fn new(buf: &'a [u8], what: &'static str) -> Self {
+    pub(crate) fn new(buf: &'a [u8], what: &'static str) -> Self {
         Self { buf, what }
     }
 
     /// An error about the structure being read.
-    pub fn invalid(&self, why: &'static str) -> InvalidMessage {
+    pub(crate) fn invalid(&self, why: &'static str) -> InvalidMessage {
         InvalidMessage { what: self.what, why }
     }
 
     /// The next `n` bytes.
-    pub fn take(&mut self, n: usize) -> Result<&'a [u8], InvalidMessage> {
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], InvalidMessage> {
         if self.buf.len() < n {
             return Err(self.invalid("truncated"));
         }
@@ -54,7 +54,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The next `N` bytes as an array.
-    pub fn array<const N: usize>(&mut self) -> Result<[u8; N], InvalidMessage> {
+    pub(crate) fn array<const N: usize>(&mut self) -> Result<[u8; N], InvalidMessage> {
         let bytes = self.take(N)?;
         let mut out = [0u8; N];
         out.copy_from_slice(bytes);
@@ -62,35 +62,35 @@ impl<'a> Reader<'a> {
     }
 
     /// A `uint8`.
-    pub fn u8(&mut self) -> Result<u8, InvalidMessage> {
+    pub(crate) fn u8(&mut self) -> Result<u8, InvalidMessage> {
         Ok(self.array::<1>()?[0])
     }
 
     /// A `uint16`.
-    pub fn u16(&mut self) -> Result<u16, InvalidMessage> {
+    pub(crate) fn u16(&mut self) -> Result<u16, InvalidMessage> {
         Ok(u16::from_be_bytes(self.array()?))
     }
 
     /// A `uint24`.
-    pub fn u24(&mut self) -> Result<u32, InvalidMessage> {
+    pub(crate) fn u24(&mut self) -> Result<u32, InvalidMessage> {
         let [a, b, c] = self.array()?;
         Ok(u32::from_be_bytes([0, a, b, c]))
     }
 
     /// A vector with a one-byte length prefix (`<0..2^8-1>`), as a sub-reader.
-    pub fn vec8(&mut self) -> Result<Reader<'a>, InvalidMessage> {
+    pub(crate) fn vec8(&mut self) -> Result<Reader<'a>, InvalidMessage> {
         let n = usize::from(self.u8()?);
         Ok(Reader::new(self.take(n)?, self.what))
     }
 
     /// A vector with a two-byte length prefix (`<0..2^16-1>`), as a sub-reader.
-    pub fn vec16(&mut self) -> Result<Reader<'a>, InvalidMessage> {
+    pub(crate) fn vec16(&mut self) -> Result<Reader<'a>, InvalidMessage> {
         let n = usize::from(self.u16()?);
         Ok(Reader::new(self.take(n)?, self.what))
     }
 
     /// A vector with a three-byte length prefix (`<0..2^24-1>`), as a sub-reader.
-    pub fn vec24(&mut self) -> Result<Reader<'a>, InvalidMessage> {
+    pub(crate) fn vec24(&mut self) -> Result<Reader<'a>, InvalidMessage> {
         let n = self.u24()? as usize;
         Ok(Reader::new(self.take(n)?, self.what))
     }
@@ -100,7 +100,11 @@ impl<'a> Reader<'a> {
     /// list), of at least `min` items: a list below the floor its RFC
     /// declares (`<2..2^16-2>` is at least one item), or of an odd number of
     /// bytes, does not parse. One pass over the bytes.
-    pub fn u16_items<T>(&mut self, min: usize, item: impl Fn(u16) -> T) -> Result<Vec<T>, InvalidMessage> {
+    pub(crate) fn u16_items<T>(
+        &mut self,
+        min: usize,
+        item: impl Fn(u16) -> T,
+    ) -> Result<Vec<T>, InvalidMessage> {
         let bytes = self.rest();
         if !bytes.len().is_multiple_of(2) {
             return Err(self.invalid("a list of 16-bit codes has an odd length"));
@@ -114,7 +118,7 @@ impl<'a> Reader<'a> {
     /// Reads the items of a vector until it is used up, each with `item`,
     /// and at least `min` of them (`<1..2^16-1>` is at least one item): the
     /// one loop for lists whose items have a shape of their own.
-    pub fn items<T, E: From<InvalidMessage>>(
+    pub(crate) fn items<T, E: From<InvalidMessage>>(
         &mut self,
         min: usize,
         mut item: impl FnMut(&mut Self) -> Result<T, E>,
@@ -130,17 +134,17 @@ impl<'a> Reader<'a> {
     }
 
     /// Everything not yet read.
-    pub fn rest(&mut self) -> &'a [u8] {
+    pub(crate) fn rest(&mut self) -> &'a [u8] {
         std::mem::take(&mut self.buf)
     }
 
     /// Whether everything has been read.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.buf.is_empty()
     }
 
     /// Fails unless everything has been read: trailing bytes are an error.
-    pub fn finish(&self) -> Result<(), InvalidMessage> {
+    pub(crate) fn finish(&self) -> Result<(), InvalidMessage> {
         if self.buf.is_empty() { Ok(()) } else { Err(self.invalid("trailing bytes")) }
     }
 }
@@ -149,18 +153,18 @@ impl<'a> Reader<'a> {
 /// insertion and lookup, so that the duplicate checks over a hello of
 /// thousands of entries stay linear. Allocates its 8 KiB on first insert.
 #[derive(Debug, Clone, Default)]
-pub struct CodeSet {
+pub(crate) struct CodeSet {
     bits: Option<Box<[u64; 1024]>>,
 }
 
 impl CodeSet {
     /// An empty set.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// Adds `code`; false if it was already in the set.
-    pub fn insert(&mut self, code: u16) -> bool {
+    pub(crate) fn insert(&mut self, code: u16) -> bool {
         let (word, bit) = (usize::from(code >> 6), 1u64 << (code & 63));
         let bits = self.bits.get_or_insert_with(|| Box::new([0; 1024]));
         let fresh = bits[word] & bit == 0;
@@ -169,19 +173,19 @@ impl CodeSet {
     }
 
     /// Whether `code` is in the set.
-    pub fn contains(&self, code: u16) -> bool {
+    pub(crate) fn contains(&self, code: u16) -> bool {
         self.bits.as_ref().is_some_and(|bits| bits[usize::from(code >> 6)] & (1u64 << (code & 63)) != 0)
     }
 }
 
 /// Appends a `uint16`.
-pub fn put_u16(out: &mut Vec<u8>, v: u16) {
+pub(crate) fn put_u16(out: &mut Vec<u8>, v: u16) {
     out.extend_from_slice(&v.to_be_bytes());
 }
 
 /// Width of a vector's length prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LenPrefix {
+pub(crate) enum LenPrefix {
     /// `<0..2^8-1>`
     U8,
     /// `<0..2^16-1>`
@@ -263,7 +267,7 @@ pub fn put_vec(
 
 /// Appends a vector of `items`, each written by `item`: the one loop for
 /// writing lists, as [`Reader::items`] is for reading them.
-pub fn put_items<T>(
+pub(crate) fn put_items<T>(
     out: &mut Vec<u8>,
     prefix: LenPrefix,
     items: impl IntoIterator<Item = T>,

@@ -16,11 +16,11 @@ use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 /// Length of a SHA-256 output: both supported suites hash with SHA-256.
-pub const HASH_LEN: usize = 32;
+pub(crate) const HASH_LEN: usize = 32;
 /// Length of an AEAD tag for both supported suites.
-pub const TAG_LEN: usize = 16;
+pub(crate) const TAG_LEN: usize = 16;
 /// Length of a per-record nonce (RFC 8446 §5.3: iv_length is 12 for both suites).
-pub const NONCE_LEN: usize = 12;
+pub(crate) const NONCE_LEN: usize = 12;
 
 /// A source of randomness, injected so the engine stays deterministic under test.
 ///
@@ -99,7 +99,7 @@ impl<const N: usize> fmt::Debug for Secret<N> {
 }
 
 /// Compares two byte strings in constant time (for MACs and Finished).
-pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     use subtle::ConstantTimeEq;
     a.len() == b.len() && bool::from(a.ct_eq(b))
 }
@@ -130,12 +130,12 @@ impl fmt::Debug for TranscriptHash {
 }
 
 /// SHA-256 of `bytes`.
-pub fn sha256(bytes: &[u8]) -> [u8; HASH_LEN] {
+pub(crate) fn sha256(bytes: &[u8]) -> [u8; HASH_LEN] {
     Sha256::digest(bytes).into()
 }
 
 /// HMAC-SHA256(key, msg).
-pub fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; HASH_LEN] {
+pub(crate) fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; HASH_LEN] {
     let mut mac = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(key)
         .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
     mac.update(msg);
@@ -143,13 +143,13 @@ pub fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; HASH_LEN] {
 }
 
 /// HKDF-Extract(salt, ikm) with SHA-256 (RFC 5869 §2.2).
-pub fn hkdf_extract(salt: &[u8], ikm: &[u8]) -> Secret<HASH_LEN> {
+pub(crate) fn hkdf_extract(salt: &[u8], ikm: &[u8]) -> Secret<HASH_LEN> {
     let (prk, _) = hkdf::Hkdf::<Sha256>::extract(Some(salt), ikm);
     Secret(prk.into())
 }
 
 /// HKDF-Expand(prk, info, L) with SHA-256 (RFC 5869 §2.3), info given in parts.
-pub fn hkdf_expand(prk: &[u8; HASH_LEN], info: &[&[u8]], out: &mut [u8]) {
+pub(crate) fn hkdf_expand(prk: &[u8; HASH_LEN], info: &[&[u8]], out: &mut [u8]) {
     let hk = hkdf::Hkdf::<Sha256>::from_prk(prk)
         .unwrap_or_else(|_| unreachable!("a SHA-256 output is a valid PRK"));
     hk.expand_multi_info(info, out)
@@ -164,7 +164,7 @@ pub struct X25519Secret(x25519_dalek::StaticSecret);
 
 impl X25519Secret {
     /// Draws a fresh private key from `rng`.
-    pub fn generate(rng: &mut dyn Rng) -> Self {
+    pub(crate) fn generate(rng: &mut dyn Rng) -> Self {
         let mut bytes = Zeroizing::new([0u8; 32]);
         rng.fill(&mut *bytes);
         Self(x25519_dalek::StaticSecret::from(*bytes))
@@ -217,12 +217,12 @@ impl Ed25519Key {
     }
 
     /// The key whose 32-byte private seed is `seed` (RFC 8032 §5.1.5).
-    pub fn from_seed(seed: &[u8; 32]) -> Self {
+    pub(crate) fn from_seed(seed: &[u8; 32]) -> Self {
         Self(ed25519_dalek::SigningKey::from_bytes(seed))
     }
 
     /// Reads a PKCS#8 PEM private key ("BEGIN PRIVATE KEY", as OpenSSL writes).
-    pub fn from_pkcs8_pem(pem: &str) -> Result<Self, KeyFormatError> {
+    pub(crate) fn from_pkcs8_pem(pem: &str) -> Result<Self, KeyFormatError> {
         use ed25519_dalek::pkcs8::DecodePrivateKey;
         ed25519_dalek::SigningKey::from_pkcs8_pem(pem).map(Self).map_err(|_| KeyFormatError)
     }
@@ -243,7 +243,7 @@ impl Ed25519Key {
     }
 
     /// Signs `msg` (pure Ed25519, no prehash).
-    pub fn sign(&self, msg: &[u8]) -> [u8; 64] {
+    pub(crate) fn sign(&self, msg: &[u8]) -> [u8; 64] {
         self.0.sign(msg).to_bytes()
     }
 }
@@ -297,11 +297,11 @@ impl fmt::Debug for AeadKey {
 
 /// Authentication failed: the record was altered or is not ours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AeadError;
+pub(crate) struct AeadError;
 
 impl AeadKey {
     /// Keys ChaCha20-Poly1305 with a 32-byte key.
-    pub fn chacha20_poly1305(key: &[u8]) -> Self {
+    pub(crate) fn chacha20_poly1305(key: &[u8]) -> Self {
         Self::ChaCha20Poly1305(Box::new(
             ChaCha20Poly1305::new_from_slice(key)
                 .unwrap_or_else(|_| unreachable!("key length comes from the suite")),
@@ -309,7 +309,7 @@ impl AeadKey {
     }
 
     /// Keys AES-128-GCM with a 16-byte key.
-    pub fn aes_128_gcm(key: &[u8]) -> Self {
+    pub(crate) fn aes_128_gcm(key: &[u8]) -> Self {
         Self::Aes128Gcm(Box::new(
             Aes128Gcm::new_from_slice(key)
                 .unwrap_or_else(|_| unreachable!("key length comes from the suite")),
@@ -328,7 +328,7 @@ impl AeadKey {
     }
 
     /// Checks `tag` and decrypts `buf` in place.
-    pub fn open(
+    pub(crate) fn open(
         &self,
         nonce: &[u8; NONCE_LEN],
         aad: &[u8],

@@ -23,7 +23,7 @@ pub struct SecretBytes(Zeroizing<Vec<u8>>);
 
 impl SecretBytes {
     /// A copy of `bytes`.
-    pub fn new(bytes: &[u8]) -> Self {
+    pub(crate) fn new(bytes: &[u8]) -> Self {
         Self(Zeroizing::new(bytes.to_vec()))
     }
 
@@ -101,24 +101,24 @@ pub enum Revealed {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RevealedRecord {
     /// Sent or received.
-    pub direction: Direction,
+    pub(crate) direction: Direction,
     /// The traffic secret whose keys protect it.
-    pub secret: SecretKind,
+    pub(crate) secret: SecretKind,
     /// Its sequence number under those keys (§5.3).
-    pub sequence: u64,
+    pub(crate) sequence: u64,
     /// The first bytes of its encrypted_record (at most
     /// [`Revealed::RECORD_PREFIX`]; the tag is never among them).
-    pub ciphertext: Vec<u8>,
+    pub(crate) ciphertext: Vec<u8>,
     /// The same number of bytes of TLSInnerPlaintext: content, then the
     /// content type byte and any padding.
-    pub plaintext: SecretBytes,
+    pub(crate) plaintext: SecretBytes,
     /// The whole encrypted_record's length, tag included.
-    pub length: usize,
+    pub(crate) length: usize,
 }
 
 impl Revealed {
     /// How many bytes of a record's ciphertext and plaintext are reported.
-    pub const RECORD_PREFIX: usize = 48;
+    pub(crate) const RECORD_PREFIX: usize = 48;
 }
 
 /// Which way a message went.
@@ -144,9 +144,9 @@ impl Direction {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Field {
     /// The RFC's name of the field.
-    pub name: &'static str,
+    pub(crate) name: &'static str,
     /// Its value, readable.
-    pub value: String,
+    pub(crate) value: String,
     /// Where the field's value lies in the message's `bytes` (offsets count
     /// the 4-byte handshake header), when that is cheap and certain to know.
     ///
@@ -155,7 +155,7 @@ pub struct Field {
     /// `cipher_suites` the list without its 2-byte length, `signature` and
     /// each certificate's DER likewise without theirs. `None` where the
     /// position is not computed (most extensions).
-    pub range: Option<std::ops::Range<usize>>,
+    pub(crate) range: Option<std::ops::Range<usize>>,
 }
 
 /// One step of the handshake.
@@ -199,10 +199,10 @@ pub enum Step {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HandshakeStep {
     /// 1-based number of the latest message.
-    pub number: usize,
+    pub(crate) number: usize,
     /// How many messages this handshake is expected to have, as known now
     /// (a HelloRetryRequest or CertificateRequest makes it grow).
-    pub expected: usize,
+    pub(crate) expected: usize,
     /// The step.
     pub step: Step,
 }
@@ -238,7 +238,7 @@ pub struct Summary {
     /// The signature scheme of the server's CertificateVerify.
     pub signature_scheme: SignatureScheme,
     /// The ALPN protocol, if one was agreed.
-    pub alpn: Option<Vec<u8>>,
+    pub(crate) alpn: Option<Vec<u8>>,
     /// The peer's certificate, if it sent one.
     pub peer: Option<CertSummary>,
     /// Whether a HelloRetryRequest was needed.

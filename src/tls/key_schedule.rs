@@ -141,7 +141,7 @@ pub fn expand_label<const N: usize>(
 }
 
 /// Derive-Secret(Secret, Label, Messages) given Transcript-Hash(Messages) (§7.1).
-pub fn derive_secret(
+pub(crate) fn derive_secret(
     secret: &[u8; HASH_LEN],
     label: Label,
     transcript_hash: &[u8; HASH_LEN],
@@ -174,7 +174,7 @@ pub enum SecretKind {
 
 impl SecretKind {
     /// The RFC's label for this secret.
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Self::SharedSecret => "(EC)DHE shared secret",
             Self::EarlySecret => "early secret",
@@ -190,7 +190,7 @@ impl SecretKind {
     }
 
     /// The NSS key log label (for Wireshark), for secrets that have one.
-    pub fn keylog_label(self) -> Option<String> {
+    pub(crate) fn keylog_label(self) -> Option<String> {
         Some(match self {
             Self::ClientHandshakeTraffic => "CLIENT_HANDSHAKE_TRAFFIC_SECRET".into(),
             Self::ServerHandshakeTraffic => "SERVER_HANDSHAKE_TRAFFIC_SECRET".into(),
@@ -241,7 +241,7 @@ pub struct HandshakeSecrets {
     /// server_handshake_traffic_secret
     pub server: TrafficSecret,
     /// Transcript-Hash(ClientHello..ServerHello), which both were derived over.
-    pub hello_hash: [u8; HASH_LEN],
+    pub(crate) hello_hash: [u8; HASH_LEN],
 }
 
 impl fmt::Debug for HandshakeSecrets {
@@ -283,17 +283,17 @@ impl HandshakeSecrets {
 }
 
 /// The schedule after the server Finished: application traffic secrets.
-pub struct TrafficSecrets {
+pub(crate) struct TrafficSecrets {
     /// client_application_traffic_secret_0
-    pub client: TrafficSecret,
+    pub(crate) client: TrafficSecret,
     /// server_application_traffic_secret_0
-    pub server: TrafficSecret,
+    pub(crate) server: TrafficSecret,
     /// exporter_master_secret
-    pub exporter: TrafficSecret,
+    pub(crate) exporter: TrafficSecret,
     /// The Master Secret (kept for known-answer tests and `reveal`).
     pub(crate) master: TrafficSecret,
     /// Transcript-Hash(ClientHello..server Finished), which the three were derived over.
-    pub finished_hash: [u8; HASH_LEN],
+    pub(crate) finished_hash: [u8; HASH_LEN],
 }
 
 impl fmt::Debug for TrafficSecrets {
@@ -308,12 +308,16 @@ pub fn finished_key(base: &TrafficSecret) -> Secret<HASH_LEN> {
 }
 
 /// verify_data = HMAC(finished_key, Transcript-Hash(...)) (§4.4.4).
+#[cfg(any(test, feature = "testing"))]
 pub fn verify_data(base: &TrafficSecret, transcript_hash: &[u8; HASH_LEN]) -> [u8; HASH_LEN] {
     finished_mac(&finished_key(base), transcript_hash)
 }
 
 /// HMAC(finished_key, Transcript-Hash(...)), given the finished_key (§4.4.4).
-pub fn finished_mac(finished_key: &Secret<HASH_LEN>, transcript_hash: &[u8; HASH_LEN]) -> [u8; HASH_LEN] {
+pub(crate) fn finished_mac(
+    finished_key: &Secret<HASH_LEN>,
+    transcript_hash: &[u8; HASH_LEN],
+) -> [u8; HASH_LEN] {
     crypto::hmac_sha256(finished_key.expose(), transcript_hash)
 }
 
@@ -323,13 +327,14 @@ pub fn next_traffic_secret(current: &TrafficSecret) -> TrafficSecret {
 }
 
 /// The write key and IV of a traffic secret (§7.3).
+#[cfg(any(test, feature = "testing"))]
 pub fn traffic_keys(suite: Suite, secret: &TrafficSecret) -> (AeadKey, Secret<NONCE_LEN>) {
     let (key, iv) = key_material(suite, secret);
     (aead_key(suite, &key), iv)
 }
 
 /// The suite's AEAD keyed with `key` (from [`key_material`]).
-pub fn aead_key(suite: Suite, key: &[u8]) -> AeadKey {
+pub(crate) fn aead_key(suite: Suite, key: &[u8]) -> AeadKey {
     match suite.aead() {
         Aead::Aes128Gcm => AeadKey::aes_128_gcm(key),
         Aead::ChaCha20Poly1305 => AeadKey::chacha20_poly1305(key),
@@ -339,7 +344,7 @@ pub fn aead_key(suite: Suite, key: &[u8]) -> AeadKey {
 /// The raw key and IV bytes of a traffic secret (§7.3): the key is
 /// HKDF-Expand-Label(secret, "key", "", key_length), 16 bytes for
 /// AES-128-GCM and 32 for ChaCha20-Poly1305; the IV is 12 bytes.
-pub fn key_material(suite: Suite, secret: &TrafficSecret) -> (Zeroizing<Vec<u8>>, Secret<NONCE_LEN>) {
+pub(crate) fn key_material(suite: Suite, secret: &TrafficSecret) -> (Zeroizing<Vec<u8>>, Secret<NONCE_LEN>) {
     // Every secret here is a SHA-256 output (TrafficSecret is 32 bytes): a
     // suite with another hash fails to compile here until it has its own.
     let Hash::Sha256 = suite.hash();

@@ -13,16 +13,16 @@ use super::codec::{
 };
 
 macro_rules! wire_code {
-    ($(#[$meta:meta])* $name:ident($ty:ty) { $($(#[$cmeta:meta])* $konst:ident = $value:expr => $text:expr,)* }) => {
+    ($(#[$meta:meta])* $vis:vis $name:ident($ty:ty) { $($(#[$cmeta:meta])* $konst:ident = $value:expr => $text:expr,)* }) => {
         $(#[$meta])*
         #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
-        pub struct $name(pub $ty);
+        $vis struct $name($vis $ty);
 
         impl $name {
-            $($(#[$cmeta])* pub const $konst: Self = Self($value);)*
+            $($(#[$cmeta])* $vis const $konst: Self = Self($value);)*
 
             /// The name the RFC gives this code, if we know it.
-            pub fn name(self) -> Option<&'static str> {
+            $vis fn name(self) -> Option<&'static str> {
                 match self {
                     $(Self::$konst => Some($text),)*
                     _ => None,
@@ -49,7 +49,7 @@ macro_rules! wire_code {
 
 wire_code! {
     /// `ContentType` of a record (§5.1).
-    ContentType(u8) {
+    pub ContentType(u8) {
         /// change_cipher_spec(20), only ever the middlebox-compatibility dummy.
         CHANGE_CIPHER_SPEC = 20 => "change_cipher_spec",
         /// alert(21)
@@ -63,7 +63,7 @@ wire_code! {
 
 wire_code! {
     /// `HandshakeType` (§4).
-    HandshakeType(u8) {
+    pub HandshakeType(u8) {
         /// client_hello(1)
         CLIENT_HELLO = 1 => "ClientHello",
         /// server_hello(2), also HelloRetryRequest
@@ -91,7 +91,7 @@ wire_code! {
 
 wire_code! {
     /// `CipherSuite` (§B.4).
-    CipherSuite(u16) {
+    pub CipherSuite(u16) {
         /// TLS_AES_128_GCM_SHA256 {0x13,0x01}: mandatory to implement (§9.1).
         TLS_AES_128_GCM_SHA256 = 0x1301 => "TLS_AES_128_GCM_SHA256",
         /// TLS_AES_256_GCM_SHA384 {0x13,0x02}: recognised, not supported.
@@ -105,7 +105,7 @@ wire_code! {
 
 wire_code! {
     /// `NamedGroup` (§4.2.7).
-    NamedGroup(u16) {
+    pub NamedGroup(u16) {
         /// secp256r1(0x0017): recognised, not supported.
         SECP256R1 = 0x0017 => "secp256r1",
         /// secp384r1(0x0018): recognised, not supported.
@@ -119,7 +119,7 @@ wire_code! {
 
 wire_code! {
     /// `SignatureScheme` (§4.2.3).
-    SignatureScheme(u16) {
+    pub SignatureScheme(u16) {
         /// ecdsa_secp256r1_sha256(0x0403): recognised, not supported.
         ECDSA_SECP256R1_SHA256 = 0x0403 => "ecdsa_secp256r1_sha256",
         /// rsa_pss_rsae_sha256(0x0804): recognised, not supported.
@@ -131,7 +131,7 @@ wire_code! {
 
 wire_code! {
     /// `ExtensionType` (§4.2).
-    ExtensionType(u16) {
+    pub ExtensionType(u16) {
         /// server_name(0), RFC 6066
         SERVER_NAME = 0 => "server_name",
         /// supported_groups(10), RFC 8422 and 7919
@@ -159,7 +159,7 @@ wire_code! {
 
 wire_code! {
     /// `AlertDescription` (§6).
-    AlertDescription(u8) {
+    pub AlertDescription(u8) {
         /// close_notify(0)
         CLOSE_NOTIFY = 0 => "close_notify",
         /// unexpected_message(10)
@@ -223,24 +223,24 @@ pub const TLS12: u16 = 0x0303;
 pub const TLS13: u16 = 0x0304;
 
 /// ServerHello.random of a HelloRetryRequest: SHA-256("HelloRetryRequest") (§4.1.3).
-pub const HRR_RANDOM: [u8; 32] = [
+pub(crate) const HRR_RANDOM: [u8; 32] = [
     0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c, 0x02, 0x1e, 0x65, 0xb8, 0x91, 0xc2,
     0xa2, 0x11, 0x16, 0x7a, 0xbb, 0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c,
 ];
 
 /// One extension as found on the wire.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RawExtension<'a> {
+pub(crate) struct RawExtension<'a> {
     /// extension_type
-    pub typ: ExtensionType,
+    pub(crate) typ: ExtensionType,
     /// extension_data
-    pub data: &'a [u8],
+    pub(crate) data: &'a [u8],
 }
 
 /// Reads `Extension extensions<0..2^16-1>`, refusing duplicates (§4.2: "There
 /// MUST NOT be more than one extension of the same type in a given extension
 /// block"), in time linear in the number of extensions.
-pub fn read_extensions<'a>(r: &mut Reader<'a>) -> Result<Vec<RawExtension<'a>>, ExtensionError> {
+pub(crate) fn read_extensions<'a>(r: &mut Reader<'a>) -> Result<Vec<RawExtension<'a>>, ExtensionError> {
     let mut seen = CodeSet::new();
     r.vec16()?.items(0, |block| {
         let typ = ExtensionType(block.u16()?);
@@ -254,7 +254,7 @@ pub fn read_extensions<'a>(r: &mut Reader<'a>) -> Result<Vec<RawExtension<'a>>, 
 
 /// A problem with an extension block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExtensionError {
+pub(crate) enum ExtensionError {
     /// The bytes do not parse.
     Decode(InvalidMessage),
     /// The same extension appears twice (illegal_parameter).
@@ -555,25 +555,25 @@ impl From<ExtensionError> for HelloError {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ServerHello {
     /// `ProtocolVersion legacy_version = 0x0303;`
-    pub legacy_version: u16,
+    pub(crate) legacy_version: u16,
     /// `Random random;` ([`HRR_RANDOM`] for a HelloRetryRequest)
-    pub random: [u8; 32],
+    pub(crate) random: [u8; 32],
     /// `opaque legacy_session_id_echo<0..32>;`
     pub session_id: Vec<u8>,
     /// `CipherSuite cipher_suite;`
     pub cipher_suite: CipherSuite,
     /// `uint8 legacy_compression_method = 0;`
-    pub compression_method: u8,
+    pub(crate) compression_method: u8,
     /// supported_versions selected_version (§4.2.1)
-    pub selected_version: Option<u16>,
+    pub(crate) selected_version: Option<u16>,
     /// key_share server_share (§4.2.8)
     pub key_share: Option<KeyShareEntry>,
     /// key_share selected_group, in a HelloRetryRequest (§4.2.8)
-    pub hrr_group: Option<NamedGroup>,
+    pub(crate) hrr_group: Option<NamedGroup>,
     /// cookie (§4.2.2), in a HelloRetryRequest
-    pub cookie: Option<Vec<u8>>,
+    pub(crate) cookie: Option<Vec<u8>>,
     /// Other extension types present (the client refuses them).
-    pub other_extensions: Vec<ExtensionType>,
+    pub(crate) other_extensions: Vec<ExtensionType>,
 }
 
 impl ServerHello {
@@ -666,11 +666,11 @@ impl ServerHello {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EncryptedExtensions {
     /// The ALPN protocol the server selected.
-    pub alpn: Option<Vec<u8>>,
+    pub(crate) alpn: Option<Vec<u8>>,
     /// Whether the server acknowledged server_name with an empty extension.
-    pub server_name_ack: bool,
+    pub(crate) server_name_ack: bool,
     /// Other extension types present.
-    pub other_extensions: Vec<ExtensionType>,
+    pub(crate) other_extensions: Vec<ExtensionType>,
 }
 
 impl EncryptedExtensions {
@@ -725,9 +725,9 @@ impl EncryptedExtensions {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CertificateRequest {
     /// `opaque certificate_request_context<0..2^8-1>;` empty during the handshake
-    pub context: Vec<u8>,
+    pub(crate) context: Vec<u8>,
     /// signature_algorithms, required (§4.3.2)
-    pub signature_algorithms: Vec<SignatureScheme>,
+    pub(crate) signature_algorithms: Vec<SignatureScheme>,
 }
 
 impl CertificateRequest {
@@ -807,9 +807,9 @@ impl Certificate {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertificateVerify {
     /// `SignatureScheme algorithm;`
-    pub scheme: SignatureScheme,
+    pub(crate) scheme: SignatureScheme,
     /// `opaque signature<0..2^16-1>;`
-    pub signature: Vec<u8>,
+    pub(crate) signature: Vec<u8>,
 }
 
 impl CertificateVerify {
@@ -868,7 +868,7 @@ pub fn message_hash(hash_of_client_hello1: &[u8; 32]) -> [u8; 36] {
 }
 
 /// Encodes an alert record body (§6).
-pub fn encode_alert(desc: AlertDescription) -> [u8; 2] {
+pub(crate) fn encode_alert(desc: AlertDescription) -> [u8; 2] {
     // Every alert but close_notify and user_canceled is fatal in TLS 1.3 (§6).
     let level =
         if desc == AlertDescription::CLOSE_NOTIFY || desc == AlertDescription::USER_CANCELED { 1 } else { 2 };

@@ -16,17 +16,24 @@
 //! Driving order: after any input, drain `poll_transmit` (which also carries
 //! the alert of a failure), then `poll_event` and `recv_application_data`.
 
+// What `internal` re-exports is `pub` for it alone: without the `testing`
+// feature it is public in name only.
+#[cfg_attr(not(feature = "testing"), allow(unreachable_pub))]
 pub(crate) mod cert;
 mod client;
 pub(crate) mod codec;
 mod conn;
+#[cfg_attr(not(feature = "testing"), allow(unreachable_pub))]
 pub(crate) mod crypto;
 mod describe;
 mod error;
 mod events;
 mod handshake;
+#[cfg_attr(not(feature = "testing"), allow(unreachable_pub))]
 pub(crate) mod key_schedule;
+#[cfg_attr(not(feature = "testing"), allow(unreachable_pub))]
 pub(crate) mod messages;
+#[cfg_attr(not(feature = "testing"), allow(unreachable_pub))]
 pub(crate) mod record;
 mod server;
 mod state;
@@ -37,7 +44,6 @@ mod test_vectors;
 use std::sync::Arc;
 
 pub use cert::{CertError, CertSummary, Fingerprint, RootStore, ServerName};
-pub use codec::InvalidMessage;
 pub use conn::Connection;
 #[cfg(any(test, feature = "testing"))]
 pub use crypto::SeededRng;
@@ -48,23 +54,22 @@ pub use events::{
 };
 pub use key_schedule::SecretKind;
 pub use messages::{AlertDescription, CipherSuite, NamedGroup, SignatureScheme};
-pub use state::KEY_UPDATE_INTERVAL;
+#[cfg(any(test, feature = "testing"))]
+pub(crate) use state::KEY_UPDATE_INTERVAL;
 pub use suites::Suite;
 
 /// The engine's internals, for tlschat's own tests, benchmarks and fuzz
 /// targets: the wire codec and messages, the record layer, the key
 /// schedule, the primitives and the certificate checks, which they drive
 /// or tamper with directly. Not part of tlschat's API: everything an
-/// application needs is above, and this may change with any commit.
+/// application needs is above, and this may change with any commit. Only
+/// with the `testing` feature, as the test-only constructors.
+#[cfg(feature = "testing")]
 #[doc(hidden)]
 pub mod internal {
     /// Certificate checks (see `src/tls/cert/`).
     pub mod cert {
         pub use crate::tls::cert::*;
-    }
-    /// The presentation language (RFC 8446 §3).
-    pub mod codec {
-        pub use crate::tls::codec::*;
     }
     /// The primitives, the only users of the primitive crates.
     pub mod crypto {

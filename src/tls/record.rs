@@ -23,15 +23,15 @@ pub const HEADER_LEN: usize = 5;
 /// One record as received: its header fields and where its body lies in the
 /// deframer's buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RecordRef {
+pub(crate) struct RecordRef {
     /// `ContentType type` of the outer record.
-    pub typ: ContentType,
+    pub(crate) typ: ContentType,
     /// The five header bytes (the AEAD's additional data).
-    pub header: [u8; HEADER_LEN],
+    pub(crate) header: [u8; HEADER_LEN],
     /// Offset of the body in [`Deframer::buffer_mut`].
-    pub start: usize,
+    pub(crate) start: usize,
     /// Length of the body.
-    pub len: usize,
+    pub(crate) len: usize,
 }
 
 /// Buffers received bytes and yields whole records.
@@ -40,7 +40,7 @@ pub struct RecordRef {
 /// socket straight into [`spare`](Self::spare), and records are opened in
 /// place where they landed.
 #[derive(Debug, Default)]
-pub struct Deframer {
+pub(crate) struct Deframer {
     buf: Vec<u8>,
     /// Bytes in `buf[..filled]` have been received.
     filled: usize,
@@ -50,7 +50,7 @@ pub struct Deframer {
 
 impl Deframer {
     /// Adds received bytes.
-    pub fn push(&mut self, bytes: &[u8]) {
+    pub(crate) fn push(&mut self, bytes: &[u8]) {
         let spare = self.spare(bytes.len());
         spare[..bytes.len()].copy_from_slice(bytes);
         self.commit(bytes.len());
@@ -58,7 +58,7 @@ impl Deframer {
 
     /// Room for at least `min` more received bytes, after dropping the
     /// records already handed out (which invalidates their offsets).
-    pub fn spare(&mut self, min: usize) -> &mut [u8] {
+    pub(crate) fn spare(&mut self, min: usize) -> &mut [u8] {
         if self.used > 0 {
             self.buf.copy_within(self.used..self.filled, 0);
             self.filled -= self.used;
@@ -71,32 +71,27 @@ impl Deframer {
     }
 
     /// Marks `n` bytes of [`spare`](Self::spare) as received.
-    pub fn commit(&mut self, n: usize) {
+    pub(crate) fn commit(&mut self, n: usize) {
         self.filled = (self.filled + n).min(self.buf.len());
     }
 
     /// Gives the buffer's memory back if it holds no byte still to be read.
-    pub fn release_if_empty(&mut self) {
+    pub(crate) fn release_if_empty(&mut self) {
         if self.filled == self.used {
             *self = Self::default();
         }
     }
 
     /// Bytes of memory the buffer holds.
-    pub fn capacity(&self) -> usize {
+    pub(crate) fn capacity(&self) -> usize {
         self.buf.capacity()
-    }
-
-    /// Whether a partial record is waiting for more bytes.
-    pub fn has_partial(&self) -> bool {
-        self.filled > self.used
     }
 
     /// The next complete record, `Ok(None)` if more bytes are needed.
     ///
     /// The length limit is checked as soon as the header is in, so a peer
     /// cannot make us buffer an oversized record (§5.2: record_overflow).
-    pub fn next_record(&mut self) -> Result<Option<RecordRef>, Error> {
+    pub(crate) fn next_record(&mut self) -> Result<Option<RecordRef>, Error> {
         let avail = &self.buf[self.used..self.filled];
         let Some(header) = avail.get(..HEADER_LEN) else { return Ok(None) };
         let mut h = [0u8; HEADER_LEN];
@@ -132,7 +127,7 @@ impl Deframer {
     }
 
     /// The buffer that [`RecordRef::start`] indexes into.
-    pub fn buffer_mut(&mut self) -> &mut [u8] {
+    pub(crate) fn buffer_mut(&mut self) -> &mut [u8] {
         &mut self.buf
     }
 }
@@ -152,7 +147,7 @@ impl Protection {
     }
 
     /// The sequence number of the next record.
-    pub fn sequence(&self) -> u64 {
+    pub(crate) fn sequence(&self) -> u64 {
         self.seq
     }
 

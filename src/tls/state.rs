@@ -36,7 +36,7 @@ pub(crate) const MAX_EARLY_DATA_SKIPPED: usize = MAX_CIPHERTEXT;
 /// AES-GCM under one key. ChaCha20-Poly1305 has no such limit in practice,
 /// but one rule for both suites is simpler, and a KeyUpdate every 8 million
 /// records costs nothing. The KeyUpdate itself is the key's last record.
-pub const KEY_UPDATE_INTERVAL: u64 = 1 << 23;
+pub(crate) const KEY_UPDATE_INTERVAL: u64 = 1 << 23;
 
 /// Whether and how a server skips the 0-RTT records of a client whose
 /// early_data it did not accept (§4.2.10).
@@ -535,7 +535,7 @@ impl Core {
     /// A received KeyUpdate: move reading on, and answer if asked (§4.6.3):
     /// once, however many requests come while we send no data ("an
     /// implementation which receives multiple KeyUpdates while it is silent
-    /// [responds] with a single update").
+    /// \[responds\] with a single update").
     pub(super) fn receive_key_update(
         &mut self,
         app: &mut AppSecrets,

@@ -19,7 +19,7 @@ pub enum Suite {
 
 /// The AEAD algorithm of a suite (§5.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Aead {
+pub(crate) enum Aead {
     /// ChaCha20-Poly1305 (RFC 8439), 32-byte keys.
     ChaCha20Poly1305,
     /// AES-128-GCM (NIST SP 800-38D), 16-byte keys.
@@ -28,14 +28,14 @@ pub enum Aead {
 
 /// The hash of a suite: the HKDF and transcript hash (§7.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Hash {
+pub(crate) enum Hash {
     /// SHA-256: 32-byte secrets and transcript hashes.
     Sha256,
 }
 
 impl Suite {
     /// Every suite the engine implements, in tlschat's order of preference.
-    pub const ALL: [Self; 2] = [Self::ChaCha20Poly1305Sha256, Self::Aes128GcmSha256];
+    pub(crate) const ALL: [Self; 2] = [Self::ChaCha20Poly1305Sha256, Self::Aes128GcmSha256];
 
     /// The suite a wire code names, if the engine implements it.
     pub fn from_code(code: CipherSuite) -> Option<Self> {
@@ -47,7 +47,7 @@ impl Suite {
     }
 
     /// The suite's wire code.
-    pub const fn code(self) -> CipherSuite {
+    pub(crate) const fn code(self) -> CipherSuite {
         match self {
             Self::ChaCha20Poly1305Sha256 => CipherSuite::TLS_CHACHA20_POLY1305_SHA256,
             Self::Aes128GcmSha256 => CipherSuite::TLS_AES_128_GCM_SHA256,
@@ -55,7 +55,7 @@ impl Suite {
     }
 
     /// The suite's AEAD.
-    pub fn aead(self) -> Aead {
+    pub(crate) fn aead(self) -> Aead {
         match self {
             Self::ChaCha20Poly1305Sha256 => Aead::ChaCha20Poly1305,
             Self::Aes128GcmSha256 => Aead::Aes128Gcm,
@@ -63,7 +63,7 @@ impl Suite {
     }
 
     /// The suite's hash.
-    pub fn hash(self) -> Hash {
+    pub(crate) fn hash(self) -> Hash {
         match self {
             Self::ChaCha20Poly1305Sha256 | Self::Aes128GcmSha256 => Hash::Sha256,
         }
@@ -78,7 +78,7 @@ impl std::fmt::Display for Suite {
 
 impl Aead {
     /// Length of the key (§7.3 `[sender]_write_key`).
-    pub fn key_len(self) -> usize {
+    pub(crate) fn key_len(self) -> usize {
         match self {
             Self::ChaCha20Poly1305 => 32,
             Self::Aes128Gcm => 16,

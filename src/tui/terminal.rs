@@ -52,7 +52,7 @@ fn leave_modes() {
 impl Terminal {
     /// Raw mode, alternate screen, bracketed paste, mouse wheel; and a panic
     /// hook that restores all of it.
-    pub fn start() -> io::Result<Self> {
+    pub(crate) fn start() -> io::Result<Self> {
         let inner = ratatui::try_init()?;
         // Our hook runs first, then ratatui's (raw mode, alternate screen),
         // then the original one that prints the panic.
@@ -82,7 +82,7 @@ impl Terminal {
     /// terminal selects text itself) and prints `lines` on the main
     /// screen, where the terminal wraps them softly and copies each whole.
     /// Raw mode stays, so the next key press comes back to [`run`].
-    pub fn bare(&mut self, lines: &[String]) -> io::Result<()> {
+    pub(crate) fn bare(&mut self, lines: &[String]) -> io::Result<()> {
         use crossterm::terminal::LeaveAlternateScreen;
         use std::io::Write;
         // Below what the main screen showed: the shell's lines stay.
@@ -97,21 +97,21 @@ impl Terminal {
     }
 
     /// Back from the bare view to the full screen.
-    pub fn resume(&mut self) -> io::Result<()> {
+    pub(crate) fn resume(&mut self) -> io::Result<()> {
         use crossterm::terminal::EnterAlternateScreen;
         execute!(io::stdout(), EnterAlternateScreen, EnableMouseCapture)?;
         self.inner.clear()
     }
 
     /// Rings the terminal's bell (a mention).
-    pub fn bell(&mut self) {
+    pub(crate) fn bell(&mut self) {
         use std::io::Write;
         let mut out = io::stdout();
         let _ = out.write_all(b"\x07").and_then(|()| out.flush());
     }
 
     /// The terminal's size.
-    pub fn size(&self) -> io::Result<(u16, u16)> {
+    pub(crate) fn size(&self) -> io::Result<(u16, u16)> {
         let size = self.inner.size()?;
         Ok((size.width, size.height))
     }
@@ -192,7 +192,7 @@ pub fn message(event: TermEvent) -> Option<Msg> {
 
 /// Our lines on their way to the network at a pace a room accepts (its
 /// relay refuses a member who posts more than 20 at once or 5 a second):
-/// up to [`Pacer::BURST`] at once, then one per [`Pacer::EVERY`]. Typed
+/// up to `Pacer::BURST` at once, then one per `Pacer::EVERY`. Typed
 /// lines never wait; a long paste is spread out instead of refused.
 #[derive(Debug)]
 pub struct Pacer {
@@ -211,9 +211,9 @@ impl Default for Pacer {
 
 impl Pacer {
     /// Lines that go at once.
-    pub const BURST: u32 = 10;
+    pub(crate) const BURST: u32 = 10;
     /// Then one line per this.
-    pub const EVERY: Duration = Duration::from_millis(250);
+    pub(crate) const EVERY: Duration = Duration::from_millis(250);
 
     /// Queues `said` (an [`Intent::Say`]) behind the lines already waiting.
     pub fn push(&mut self, said: Intent) {
@@ -233,7 +233,7 @@ impl Pacer {
     }
 
     /// When the next waiting line's turn comes; `None` when none waits.
-    pub fn next(&self) -> Option<Instant> {
+    pub(crate) fn next(&self) -> Option<Instant> {
         if self.queue.is_empty() {
             return None;
         }
@@ -242,7 +242,7 @@ impl Pacer {
     }
 
     /// Drops what waits; returns how many lines that was.
-    pub fn clear(&mut self) -> usize {
+    pub(crate) fn clear(&mut self) -> usize {
         let n = self.queue.len();
         self.queue.clear();
         n
@@ -460,16 +460,16 @@ pub fn wanted(headless: bool) -> bool {
 #[derive(Debug, Default)]
 pub struct Pace {
     /// `--step-delay`: the panel shows one handshake message per this much.
-    pub step_delay: Duration,
+    pub(crate) step_delay: Duration,
     /// `--step`: opens the [`StepGate`] given to net's `connect`, one
     /// flight per Space.
-    pub step: Option<mpsc::Sender<()>>,
+    pub(crate) step: Option<mpsc::Sender<()>>,
 }
 
 impl Pace {
     /// The pace for `--step-delay` and `--step`; with `step`, also the gate
     /// to give to net's `connect`.
-    pub fn new(step_delay: Duration, step: bool) -> (Self, Option<StepGate>) {
+    pub(crate) fn new(step_delay: Duration, step: bool) -> (Self, Option<StepGate>) {
         if !step {
             return (Self { step_delay, step: None }, None);
         }
@@ -482,19 +482,19 @@ impl Pace {
 #[derive(Debug, Clone, Copy)]
 pub struct Prefs {
     /// Whether mentions ring the terminal's bell.
-    pub bell: bool,
+    pub(crate) bell: bool,
     /// `--reveal`: the session's secret values are shown.
-    pub reveal: bool,
+    pub(crate) reveal: bool,
     /// How times are shown: local, or UTC with `--utc`.
-    pub clock: crate::tui::app::Clock,
+    pub(crate) clock: crate::tui::app::Clock,
     /// The room is end to end (`listen --e2e`): its header says so.
-    pub e2e_room: bool,
+    pub(crate) e2e_room: bool,
 }
 
 /// `tlschat connect` (and `demo`) in the TUI: `session` is net's `connect`
 /// future, which reads `intents` and reports on `events`; `peer` names the
 /// server for the status bar; `questions` brings first-contact questions
-/// from [`crate::store::pins::gate`]. Returns why the connection failed, if it
+/// from `crate::store::pins::gate`. Returns why the connection failed, if it
 /// did, once the user has quit.
 pub async fn run_client<S, E>(
     peer: String,

@@ -19,12 +19,12 @@ use crate::tls::Fingerprint;
 
 // A member of an end-to-end room commits a fresh leaf of its own
 // (post-compromise security) as often as a pair's member does: every
-// [`UPDATE_EVERY_MS`], unless [`Member::with_update_every`] says otherwise.
+// [`UPDATE_EVERY_MS`].
 use super::UPDATE_EVERY_MS;
 
 /// Room lines that may wait, signed, for a member who left to be removed
 /// from the group.
-pub const MAX_E2E_HELD: usize = 16;
+pub(crate) const MAX_E2E_HELD: usize = 16;
 
 /// Times one line is sealed again after the relay said its epoch was stale.
 const MAX_RETRIES: u32 = 8;
@@ -104,20 +104,13 @@ impl Default for RoomE2e {
 }
 
 impl Member {
-    /// Commits a fresh leaf every `ms` (end-to-end rooms), instead of
-    /// [`UPDATE_EVERY_MS`].
-    pub fn with_update_every(mut self, ms: u64) -> Self {
-        self.room_e2e.update_every_ms = ms.max(1);
-        self
-    }
-
     /// Whether the relay said this room is end to end.
-    pub fn e2e_room(&self) -> bool {
+    pub(crate) fn e2e_room(&self) -> bool {
         self.room_e2e.on
     }
 
     /// The room's group epoch, once this member is in it.
-    pub fn e2e_epoch(&self) -> Option<u64> {
+    pub(crate) fn e2e_epoch(&self) -> Option<u64> {
         self.room_e2e.group.as_ref().and_then(|g| self.e2e.epoch(g))
     }
 

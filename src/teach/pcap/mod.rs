@@ -2,7 +2,7 @@
 //! tshark open already decrypted.
 //!
 //! The file holds the real TLS bytes, as the connection wrote them to and
-//! read them from its socket, inside synthetic TCP/IP frames ([`tcp`]: a
+//! read them from its socket, inside synthetic TCP/IP frames (`tcp`: a
 //! SYN, SYN-ACK, ACK at the start, one segment per write with true
 //! sequence and acknowledgement numbers, FINs at the end), and the
 //! session's secrets, the lines of an NSS key log, in Decryption Secrets
@@ -26,9 +26,9 @@
 //! # Bounds
 //!
 //! Nothing waits in memory but the secrets logged since the last packet and
-//! a small write buffer. The file itself stops growing at [`DEFAULT_LIMIT`]
+//! a small write buffer. The file itself stops growing at `DEFAULT_LIMIT`
 //! bytes (a long-running `listen` must not fill the disk): it is then cut
-//! cleanly between blocks, and [`Capture::take_notice`] says so once, for
+//! cleanly between blocks, and `Capture::take_notice` says so once, for
 //! the user to be told at that moment. A write error stops it the same way.
 //! Each batch of frames (a write or a read, and its acknowledgement) is
 //! written and flushed at once, under one lock, as the key log writes its
@@ -45,7 +45,7 @@
 //! `secrets_block`). `pcap-file` 2, the other well-kept pcapng crate, has
 //! no Decryption Secrets Block.
 
-pub mod tcp;
+pub(crate) mod tcp;
 
 use crate::clock::UnixTime;
 use std::borrow::Cow;
@@ -60,10 +60,10 @@ use zeroize::Zeroizing;
 
 use crate::tls;
 
-pub use tcp::{Opener, Tap};
+pub(crate) use tcp::{Opener, Tap};
 
 /// How large a capture grows before it stops: 1 GiB.
-pub const DEFAULT_LIMIT: u64 = 1 << 30;
+pub(crate) const DEFAULT_LIMIT: u64 = 1 << 30;
 
 /// The link type of the one interface: raw IP (LINKTYPE_RAW), each frame
 /// an IPv4 or IPv6 packet, told apart by its version nibble.
@@ -74,7 +74,7 @@ const LINKTYPE: Linktype = Linktype::RAW;
 const TSRESOL_MICROS: u8 = 6;
 
 /// An open capture file. Connections share it as `Arc<Capture>`: each
-/// has its own [`Tap`], and the capture is also the [`tls::KeyLog`] of
+/// has its own `Tap`, and the capture is also the [`tls::KeyLog`] of
 /// their configuration.
 #[derive(Debug)]
 pub struct Capture {
@@ -113,11 +113,11 @@ impl std::fmt::Debug for State {
 impl Capture {
     /// Creates (or truncates) `path` with mode 0600 on Unix, whoever can
     /// read it can decrypt the session, and writes the pcapng header.
-    pub fn create(path: impl AsRef<Path>) -> io::Result<Self> {
+    pub(crate) fn create(path: impl AsRef<Path>) -> io::Result<Self> {
         Self::create_with_limit(path, DEFAULT_LIMIT)
     }
 
-    /// As [`create`](Self::create), with the file stopping at `limit` bytes.
+    /// As `create`, with the file stopping at `limit` bytes.
     pub fn create_with_limit(path: impl AsRef<Path>, limit: u64) -> io::Result<Self> {
         let path = path.as_ref().to_path_buf();
         let mut options = OpenOptions::new();
@@ -147,18 +147,18 @@ impl Capture {
     }
 
     /// The file's path, as given.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// Why the capture stopped growing, if it did.
-    pub fn stopped(&self) -> Option<String> {
+    pub(crate) fn stopped(&self) -> Option<String> {
         self.lock().stopped.clone()
     }
 
     /// The notice that the capture stopped growing: once, to whoever asks
     /// first after it happened.
-    pub fn take_notice(&self) -> Option<String> {
+    pub(crate) fn take_notice(&self) -> Option<String> {
         let mut state = self.lock();
         if state.told {
             return None;

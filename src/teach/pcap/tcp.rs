@@ -25,7 +25,7 @@ const ACK: u8 = 0x10;
 
 /// The window scale both ends announce: a window field of 65,535 means
 /// 8 MiB.
-pub const WINDOW_SHIFT: u8 = 7;
+pub(crate) const WINDOW_SHIFT: u8 = 7;
 
 /// The largest frame: what an IPv4 total length or an IPv6 payload length
 /// plus its header can describe.
@@ -38,14 +38,14 @@ const SYN_OPTIONS: usize = 8;
 
 /// The largest segment payload between these addresses: a frame stays
 /// within `MAX_PACKET`. Frames are IPv4 when both are, else IPv6.
-pub fn mss(a: SocketAddr, b: SocketAddr) -> usize {
+pub(crate) fn mss(a: SocketAddr, b: SocketAddr) -> usize {
     let ip_header = if a.is_ipv4() && b.is_ipv4() { IPV4_HEADER } else { IPV6_HEADER };
     MAX_PACKET - ip_header - TCP_HEADER
 }
 
 /// Which end opened the TCP connection (sent the SYN).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Opener {
+pub(crate) enum Opener {
     /// This program (a client).
     Us,
     /// The peer (a server's connection).
@@ -69,7 +69,7 @@ struct End {
 /// engine has processed it, [`peer_closed`](Self::peer_closed) at EOF.
 /// Dropping it writes the FINs still missing.
 #[derive(Debug)]
-pub struct Tap {
+pub(crate) struct Tap {
     capture: Arc<Capture>,
     us: End,
     peer: End,
@@ -88,7 +88,7 @@ impl Tap {
     /// three-way handshake, opened by `opener`. Initial sequence numbers
     /// are random, as a kernel's are. IPv4-mapped IPv6 addresses are
     /// written as the IPv4 addresses they are.
-    pub fn open(capture: Arc<Capture>, local: SocketAddr, peer: SocketAddr, opener: Opener) -> Self {
+    pub(crate) fn open(capture: Arc<Capture>, local: SocketAddr, peer: SocketAddr, opener: Opener) -> Self {
         let (local, peer) = canonical(local, peer);
         let mut random = [0u8; 12];
         crate::tls::Rng::fill(&mut crate::tls::OsRng, &mut random);
@@ -118,22 +118,22 @@ impl Tap {
     }
 
     /// The capture this tap writes to.
-    pub fn capture(&self) -> &Arc<Capture> {
+    pub(crate) fn capture(&self) -> &Arc<Capture> {
         &self.capture
     }
 
     /// Records `bytes` written to the socket, and the peer's acknowledgement.
-    pub fn sent(&mut self, bytes: &[u8]) {
+    pub(crate) fn sent(&mut self, bytes: &[u8]) {
         self.data(Side::Us, bytes);
     }
 
     /// Records `bytes` read from the socket, and our acknowledgement.
-    pub fn received(&mut self, bytes: &[u8]) {
+    pub(crate) fn received(&mut self, bytes: &[u8]) {
         self.data(Side::Peer, bytes);
     }
 
     /// Records the peer's FIN (its end of input), and our acknowledgement.
-    pub fn peer_closed(&mut self) {
+    pub(crate) fn peer_closed(&mut self) {
         self.fin(Side::Peer);
     }
 

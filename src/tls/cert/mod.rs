@@ -157,11 +157,11 @@ pub struct CertSummary {
     /// Subject distinguished name, e.g. `CN=localhost`.
     pub subject: String,
     /// Issuer distinguished name.
-    pub issuer: String,
+    pub(crate) issuer: String,
     /// notBefore, unix seconds.
-    pub not_before: i64,
+    pub(crate) not_before: i64,
     /// notAfter, unix seconds.
-    pub not_after: i64,
+    pub(crate) not_after: i64,
     /// The Ed25519 public key.
     pub public_key: [u8; 32],
     /// BLAKE3 of the SubjectPublicKeyInfo.

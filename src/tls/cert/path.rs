@@ -89,12 +89,14 @@ impl RootStore {
     }
 
     /// Whether the store trusts nothing.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.anchors.is_empty()
     }
 
     /// How many CAs the store holds.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.anchors.len()
     }
 }

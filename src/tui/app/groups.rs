@@ -17,9 +17,9 @@ use crate::tls::Fingerprint;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupStep {
     /// When, Unix seconds.
-    pub at: u64,
+    pub(crate) at: u64,
     /// The group, once there is one.
-    pub group: Option<Vec<u8>>,
+    pub(crate) group: Option<Vec<u8>>,
     /// Who the step is with (escaped): the other member of a pair, or
     /// empty for this member's own (key packages published).
     pub peer: String,
@@ -31,7 +31,7 @@ pub struct GroupStep {
     /// Its fields: name and value.
     pub fields: Vec<(&'static str, String)>,
     /// What it means, in one plain line.
-    pub line: String,
+    pub(crate) line: String,
 }
 
 impl GroupStep {
@@ -54,7 +54,7 @@ pub struct GroupShown {
     /// The group's number in this session (1 for the first seen).
     pub number: usize,
     /// Who it is with (escaped).
-    pub with: String,
+    pub(crate) with: String,
     /// The group; its epoch values only with `--reveal`.
     pub view: GroupView,
 }
@@ -101,12 +101,12 @@ impl App {
     }
 
     /// How many groups the panel can show (Up/Down picks one).
-    pub fn groups_known(&self) -> usize {
+    pub(crate) fn groups_known(&self) -> usize {
         self.groups_shown.len()
     }
 
     /// How far the group panel is scrolled, in lines.
-    pub fn group_scroll(&self) -> u16 {
+    pub(crate) fn group_scroll(&self) -> u16 {
         self.group_scroll
     }
 
@@ -141,7 +141,7 @@ impl App {
 
     /// The name a leaf's identity key goes by here: "you", a member of the
     /// room, or the peer the group is with.
-    pub fn leaf_name(&self, key: &[u8; 32], me: bool, with: &str) -> String {
+    pub(crate) fn leaf_name(&self, key: &[u8; 32], me: bool, with: &str) -> String {
         if me {
             return "you".into();
         }

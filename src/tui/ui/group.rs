@@ -15,13 +15,13 @@ use crate::chat::e2e::{EXPORTER_LABEL, TreeNode};
 use crate::tui::app::{App, GroupShown};
 
 /// The end-to-end groups' life (F5).
-pub struct GroupsPanel<'a> {
+pub(crate) struct GroupsPanel<'a> {
     app: &'a App,
 }
 
 impl<'a> GroupsPanel<'a> {
     /// The steps and groups of `app`.
-    pub fn new(app: &'a App) -> Self {
+    pub(crate) fn new(app: &'a App) -> Self {
         Self { app }
     }
 }

@@ -40,13 +40,13 @@ const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "�
 
 /// The panel widget over an app's state.
 #[derive(Debug, Clone, Copy)]
-pub struct HandshakePanel<'a> {
+pub(crate) struct HandshakePanel<'a> {
     app: &'a App,
 }
 
 impl<'a> HandshakePanel<'a> {
     /// The panel for `app`.
-    pub fn new(app: &'a App) -> Self {
+    pub(crate) fn new(app: &'a App) -> Self {
         Self { app }
     }
 }
@@ -448,7 +448,7 @@ fn size(n: usize) -> String {
 }
 
 /// Time since the handshake began: `+12ms`, `+1.25s`.
-pub fn elapsed(d: Duration) -> String {
+pub(crate) fn elapsed(d: Duration) -> String {
     if d < Duration::from_secs(10) {
         let ms = d.as_millis();
         if ms < 1000 { format!("+{ms}ms") } else { format!("+{}.{:02}s", ms / 1000, ms % 1000 / 10) }

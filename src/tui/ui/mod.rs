@@ -13,11 +13,11 @@
 //! fit on screen, so a frame costs the same with 10 or 50,000 messages.
 //! Without colour (NO_COLOR) the same screens use bold, dim and reverse only.
 
-pub mod group;
-pub mod handshake;
-pub mod room;
+pub(crate) mod group;
+pub(crate) mod handshake;
+pub(crate) mod room;
 pub mod schedule;
-pub mod trust;
+pub(crate) mod trust;
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Position, Rect};
@@ -28,8 +28,8 @@ use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use crate::tui::app::{App, Author, Clock, Delivery, Entry, Focus, Level, Mark, Place, Side};
 
-pub use handshake::HandshakePanel;
-pub use room::{MembersPanel, MessagePanel};
+pub(crate) use handshake::HandshakePanel;
+pub(crate) use room::{MembersPanel, MessagePanel};
 
 /// Colours and emphasis, or emphasis only when colour is not allowed.
 #[derive(Debug, Clone, Copy)]
@@ -44,27 +44,27 @@ impl Theme {
     }
 
     /// `color` as foreground, or plain text without colour.
-    pub fn fg(self, color: Color) -> Style {
+    pub(crate) fn fg(self, color: Color) -> Style {
         if self.color { Style::new().fg(color) } else { Style::new() }
     }
 
     /// Dim text (timestamps, hints).
-    pub fn dim(self) -> Style {
+    pub(crate) fn dim(self) -> Style {
         if self.color { Style::new().fg(Color::DarkGray) } else { Style::new().add_modifier(Modifier::DIM) }
     }
 
     /// Good news.
-    pub fn ok(self) -> Style {
+    pub(crate) fn ok(self) -> Style {
         self.fg(Color::Green)
     }
 
     /// Failures: red, or bold without colour.
-    pub fn bad(self) -> Style {
+    pub(crate) fn bad(self) -> Style {
         if self.color { Style::new().fg(Color::Red) } else { Style::new().add_modifier(Modifier::BOLD) }
     }
 
     /// Headings.
-    pub fn heading(self) -> Style {
+    pub(crate) fn heading(self) -> Style {
         self.fg(Color::Cyan).add_modifier(Modifier::BOLD)
     }
 
@@ -96,9 +96,9 @@ pub struct Areas {
     /// The handshake panel, when shown.
     pub panel: Option<Rect>,
     /// The input line.
-    pub input: Rect,
+    pub(crate) input: Rect,
     /// The status bar.
-    pub status: Rect,
+    pub(crate) status: Rect,
 }
 
 impl Areas {
@@ -228,11 +228,6 @@ impl Widget for ChatPane<'_> {
     }
 }
 
-/// `HH:MM` of a Unix time, UTC.
-pub fn clock(unix: u64) -> String {
-    Clock::UTC.hh_mm(unix)
-}
-
 /// One entry as lines of `width` columns: time, author, text wrapped with a
 /// hanging indent.
 fn entry_lines<'a>(
@@ -358,7 +353,7 @@ fn finish<'a>(
 /// The newest `count` entries of the scrollback as plain text, one line
 /// each (time, author and marks, text), escaped for a terminal: what the
 /// bare view (Alt-L) prints for the terminal to wrap by itself.
-pub fn plain_lines(app: &App, count: usize) -> Vec<String> {
+pub(crate) fn plain_lines(app: &App, count: usize) -> Vec<String> {
     let theme = Theme { color: false };
     let entries = app.log.entries();
     let start = entries.len().saturating_sub(count);

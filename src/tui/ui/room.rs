@@ -19,13 +19,13 @@ use crate::tls::Fingerprint;
 use crate::tui::app::{App, Mode};
 
 /// The members of the room, as this member last heard.
-pub struct MembersPanel<'a> {
+pub(crate) struct MembersPanel<'a> {
     app: &'a App,
 }
 
 impl<'a> MembersPanel<'a> {
     /// The list for `app`.
-    pub fn new(app: &'a App) -> Self {
+    pub(crate) fn new(app: &'a App) -> Self {
         Self { app }
     }
 }
@@ -102,14 +102,14 @@ impl Widget for ConnsList<'_> {
 }
 
 /// One signed message, opened.
-pub struct MessagePanel<'a> {
+pub(crate) struct MessagePanel<'a> {
     app: &'a App,
     message: &'a Received,
 }
 
 impl<'a> MessagePanel<'a> {
     /// The view of `message` in `app`.
-    pub fn new(app: &'a App, message: &'a Received) -> Self {
+    pub(crate) fn new(app: &'a App, message: &'a Received) -> Self {
         Self { app, message }
     }
 }

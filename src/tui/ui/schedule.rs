@@ -26,13 +26,13 @@ pub(super) fn banner<'a>(theme: Theme) -> Span<'a> {
 
 /// The key schedule view over an app's state.
 #[derive(Debug, Clone, Copy)]
-pub struct SchedulePanel<'a> {
+pub(crate) struct SchedulePanel<'a> {
     app: &'a App,
 }
 
 impl<'a> SchedulePanel<'a> {
     /// The view for `app`.
-    pub fn new(app: &'a App) -> Self {
+    pub(crate) fn new(app: &'a App) -> Self {
         Self { app }
     }
 }
