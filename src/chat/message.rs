@@ -201,7 +201,6 @@ impl Signed {
     }
 
     /// The bytes as received.
-    #[cfg(test)]
     pub(crate) fn bytes(&self) -> &[u8] {
         &self.bytes
     }
