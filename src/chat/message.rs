@@ -241,13 +241,7 @@ impl Signed {
     /// The proof that this message's signature holds; `None` when it
     /// does not.
     pub fn verified(self) -> Option<Verified> {
-        self.into_verified().ok()
-    }
-
-    /// The proof that this message's signature holds, or the message
-    /// back when it does not (to say what else is wrong with it).
-    pub fn into_verified(self) -> Result<Verified, Self> {
-        if self.valid { Ok(Verified(self)) } else { Err(self) }
+        self.valid.then_some(Verified(self))
     }
 }
 

@@ -284,9 +284,14 @@ enum Entry {
 enum BusPost {
     /// Its signature holds.
     Verified(Verified),
-    /// Well formed, but its signature does not verify: kept so that what
-    /// else is wrong with it can be said first.
-    BadSignature(Signed),
+    /// Well formed, but its signature does not verify; with what else
+    /// could be wrong with it, which is said first.
+    BadSignature {
+        /// It names a recipient.
+        private: bool,
+        /// The room it was signed for.
+        room: [u8; 32],
+    },
     /// Not a signed message.
     Malformed,
 }
@@ -299,9 +304,12 @@ impl BusEntry {
     pub fn check(room_seq: u64, entry: &[u8], origin: Option<SeatId>) -> Self {
         let entry = decode_entry(entry).map(|frame| match frame {
             Frame::Deliver { flags: 0, author, signed, .. } => {
-                let message = match Signed::open(&signed).map(Signed::into_verified) {
-                    Ok(Ok(verified)) => BusPost::Verified(verified),
-                    Ok(Err(unverified)) => BusPost::BadSignature(unverified),
+                let message = match Signed::open(&signed) {
+                    Ok(message) => {
+                        let f = message.fields();
+                        let bad = BusPost::BadSignature { private: f.recipient.is_some(), room: f.room };
+                        message.verified().map_or(bad, BusPost::Verified)
+                    }
                     Err(_) => BusPost::Malformed,
                 };
                 Entry::Post { author, message }
@@ -1411,28 +1419,32 @@ impl Relay {
         out: &mut Vec<Decision>,
     ) {
         let skipped = |why: &str| Decision::Note(format!("skipped the bus's entry {room_seq}: {why}"));
-        let (message, verified) = match message {
-            BusPost::Verified(verified) => (verified.message(), true),
-            BusPost::BadSignature(message) => (message, false),
+        let (private, room, verified) = match message {
+            BusPost::Verified(verified) => {
+                let f = verified.message().fields();
+                (f.recipient.is_some(), f.room, Some(verified))
+            }
+            &BusPost::BadSignature { private, room } => (private, room, None),
             BusPost::Malformed => {
                 out.push(skipped("a malformed message"));
                 return;
             }
         };
-        let f = message.fields();
-        let problem = if f.recipient.is_some() {
-            Some("a private message")
-        } else if f.room != self.config.room {
-            Some("signed for another room")
-        } else if !verified {
-            Some("its signature does not verify")
-        } else {
-            None
+        let verified = match (private, room == self.config.room, verified) {
+            (true, _, _) => Err("a private message"),
+            (_, false, _) => Err("signed for another room"),
+            (_, _, None) => Err("its signature does not verify"),
+            (_, _, Some(verified)) => Ok(verified),
         };
-        if let Some(problem) = problem {
-            out.push(skipped(&format!("from {}: {problem}", printable(&author))));
-            return;
-        }
+        let verified = match verified {
+            Ok(verified) => verified,
+            Err(problem) => {
+                out.push(skipped(&format!("from {}: {problem}", printable(&author))));
+                return;
+            }
+        };
+        let message = verified.message();
+        let f = message.fields();
         let signed = message.bytes().to_vec();
         let line: Arc<[u8]> = post_line(&author, f.kind, &f.text).into_bytes().into();
         let live = Frame::Deliver { room_seq, flags: 0, author: author.clone(), signed: signed.clone() };
