@@ -248,14 +248,14 @@ impl From<Frame> for Inbound {
 /// let _ = relay.ordered(entry, 0);
 /// ```
 ///
-/// ```compile_fail
+/// ```compile_fail,E0061
 /// # use tlschat::chat::relay::{Config, Relay};
 /// // The bus's bytes as they came: the room does not take them.
 /// let mut relay = Relay::new(Config::new([0; 32]));
-/// let _ = relay.ordered((1, b"not a frame".to_vec(), None), 0);
+/// let _ = relay.ordered(1, b"not a frame", None, 0);
 /// ```
 ///
-/// ```compile_fail
+/// ```compile_fail,E0451
 /// # use tlschat::chat::relay::{BusEntry, Config, Relay};
 /// // Nor an entry made without the check.
 /// let mut relay = Relay::new(Config::new([0; 32]));
