@@ -10,7 +10,7 @@ use super::frame::{Frame, FrameBuffer};
 use super::member::{ChatEvent, Member};
 use super::message::Kind;
 use super::peers::{self, Asked, Done};
-use super::relay::{Config, Decision, Joiner, Relay, Remote, SeatId, Transport};
+use super::relay::{BusEntry, Config, Decision, Joiner, Relay, Remote, SeatId, Transport};
 use crate::tls::{Ed25519Key, SeededRng};
 
 const ROOM: [u8; 32] = [0x24; 32];
@@ -90,7 +90,7 @@ impl Cluster {
             let seq = self.log.len() as u64;
             for relay in 0..self.relays.len() {
                 let origin = (relay == from).then_some(id);
-                let out = self.relays[relay].ordered(seq, &entry, origin, self.now);
+                let out = self.relays[relay].ordered(BusEntry::check(seq, &entry, origin), self.now);
                 self.apply(relay, out);
             }
         }
@@ -268,7 +268,7 @@ fn an_entry_the_bus_gives_again_or_that_is_not_a_room_entry_changes_nothing() {
     c.say(0, 1, "once");
     c.pump();
     let (_, _, entry) = c.log.last().cloned().unwrap();
-    let out = c.relays[0].ordered(c.log.len() as u64, &entry, None, c.now);
+    let out = c.relays[0].ordered(BusEntry::check(c.log.len() as u64, &entry, None), c.now);
     assert!(out.is_empty(), "{out:?}");
     for bad in [
         Frame::Who.encode().unwrap(),
@@ -276,7 +276,7 @@ fn an_entry_the_bus_gives_again_or_that_is_not_a_room_entry_changes_nothing() {
         Frame::Ack { room_seq: 1, seq: 1, private: false }.encode().unwrap(),
     ] {
         let seq = c.relays[0].room_seq() + 1;
-        let out = c.relays[0].ordered(seq, &bad, None, c.now);
+        let out = c.relays[0].ordered(BusEntry::check(seq, &bad, None), c.now);
         assert!(matches!(out.as_slice(), [Decision::Note(n)] if n.contains("skipped")), "{out:?}");
     }
     assert_eq!(c.heard(0, 2), [(3, "alice".to_owned(), "once".to_owned())]);
@@ -430,4 +430,53 @@ fn a_joiners_list_names_the_most_recent_of_the_whole_room_and_counts_every_relay
     c.pump();
     let welcome = &c.lines[&(0, 3)][0];
     assert!(welcome.contains("123 in the room"), "{welcome}");
+}
+
+#[test]
+fn the_bus_reader_checks_each_post_once_and_the_room_orders_only_what_it_checked() {
+    let mut c = Cluster::new(1);
+    c.join(0, 1, "alice");
+    c.join(0, 2, "bob");
+    c.pump();
+    let (frame, _) = c.members.get_mut(&(0, 1)).unwrap().compose(Kind::Text, "checked", None, c.now).unwrap();
+    let Frame::Post { signed } = frame else { unreachable!() };
+    let honest = Frame::Deliver { room_seq: 0, flags: 0, author: "alice".into(), signed: signed.clone() };
+    let honest = honest.encode().unwrap();
+    let mut bad = signed;
+    let last = bad.len() - 1;
+    bad[last] ^= 1;
+    let forged = Frame::Deliver { room_seq: 0, flags: 0, author: "alice".into(), signed: bad };
+    let forged = forged.encode().unwrap();
+
+    // What the reader hands the room says what its check found.
+    let checked = BusEntry::check(3, &honest, Some(1));
+    assert!(checked.is_verified_post());
+    assert_eq!((checked.room_seq(), checked.origin()), (3, Some(1)));
+    assert!(!BusEntry::check(3, &forged, None).is_verified_post());
+    assert!(!BusEntry::check(3, &forged, Some(1)).is_verified_post());
+    assert!(!BusEntry::check(3, &honest[..honest.len() - 1], None).is_verified_post());
+    assert!(!BusEntry::check(3, &Frame::Who.encode().unwrap(), None).is_verified_post());
+
+    // A forged post is refused whoever the bus says published it: the
+    // header naming this relay's seat is the bus's word, not a proof.
+    for (seq, origin) in [(3, None), (4, Some(1))] {
+        let out = c.relays[0].ordered(BusEntry::check(seq, &forged, origin), c.now);
+        assert!(
+            matches!(out.as_slice(), [Decision::Note(n)]
+                if n.contains(&format!("skipped the bus's entry {seq}")) && n.contains("does not verify")),
+            "{out:?}"
+        );
+    }
+    assert!(c.heard(0, 2).is_empty());
+    // The checked one is ordered, fanned out and acknowledged to its author.
+    let out = c.relays[0].ordered(BusEntry::check(5, &honest, Some(1)), c.now);
+    c.apply(0, out);
+    assert_eq!(c.heard(0, 2), [(5, "alice".to_owned(), "checked".to_owned())]);
+    assert!(
+        c.events_of(0, 1)
+            .iter()
+            .any(|e| matches!(e, ChatEvent::Delivered { room_seq: 5, private: false, .. })),
+        "{:?}",
+        c.events_of(0, 1)
+    );
 }

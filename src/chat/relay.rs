@@ -232,6 +232,109 @@ impl From<Frame> for Inbound {
     }
 }
 
+/// An entry the bus ordered ([`Config::bus`]), as the task that reads the
+/// bus hands it to the room: decoded there, and a `Deliver`'s signed
+/// message opened and its signature checked there, once, whichever relay
+/// published it (the bus is trusted with the order, not with what was
+/// said, nor with who said it). Only [`BusEntry::check`] makes one, so
+/// [`Relay::ordered`] orders no post whose signature was not checked, and
+/// checks none itself:
+///
+/// ```
+/// # use tlschat::chat::relay::{BusEntry, Config, Relay};
+/// let mut relay = Relay::new(Config::new([0; 32]));
+/// let entry = BusEntry::check(1, b"not a frame", None);
+/// assert!(!entry.is_verified_post());
+/// let _ = relay.ordered(entry, 0);
+/// ```
+///
+/// ```compile_fail,E0061
+/// # use tlschat::chat::relay::{Config, Relay};
+/// // The bus's bytes as they came: the room does not take them.
+/// let mut relay = Relay::new(Config::new([0; 32]));
+/// let _ = relay.ordered(1, b"not a frame", None, 0);
+/// ```
+///
+/// ```compile_fail,E0451
+/// # use tlschat::chat::relay::{BusEntry, Config, Relay};
+/// // Nor an entry made without the check.
+/// let mut relay = Relay::new(Config::new([0; 32]));
+/// let forged = BusEntry { room_seq: 1, origin: None, entry: Err(String::new()) };
+/// let _ = relay.ordered(forged, 0);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BusEntry {
+    room_seq: u64,
+    origin: Option<SeatId>,
+    entry: Result<Entry, String>,
+}
+
+/// A bus entry's frame, as the bus reader found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Entry {
+    /// A member's post (a `Deliver` with no flags): its author's name as
+    /// the publishing relay gave it, and the message.
+    Post { author: String, message: BusPost },
+    /// Any other frame, as it came.
+    Other(Frame),
+}
+
+/// A post's signed message, as the bus reader found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum BusPost {
+    /// Its signature holds.
+    Verified(Verified),
+    /// Well formed, but its signature does not verify; with what else
+    /// could be wrong with it, which is said first.
+    BadSignature {
+        /// It names a recipient.
+        private: bool,
+        /// The room it was signed for.
+        room: [u8; 32],
+    },
+    /// Not a signed message.
+    Malformed,
+}
+
+impl BusEntry {
+    /// Checks `entry`, the frame the bus ordered at `room_seq` (published
+    /// with room_seq 0 by `origin` when it was this relay's seat): decoded
+    /// as exactly one frame, and a post's message opened with its
+    /// signature verified (the costly part, done by the caller's task).
+    pub fn check(room_seq: u64, entry: &[u8], origin: Option<SeatId>) -> Self {
+        let entry = decode_entry(entry).map(|frame| match frame {
+            Frame::Deliver { flags: 0, author, signed, .. } => {
+                let message = match Signed::open(&signed) {
+                    Ok(message) => {
+                        let f = message.fields();
+                        let bad = BusPost::BadSignature { private: f.recipient.is_some(), room: f.room };
+                        message.verified().map_or(bad, BusPost::Verified)
+                    }
+                    Err(_) => BusPost::Malformed,
+                };
+                Entry::Post { author, message }
+            }
+            other => Entry::Other(other),
+        });
+        Self { room_seq, origin, entry }
+    }
+
+    /// The number the bus gave it.
+    pub fn room_seq(&self) -> u64 {
+        self.room_seq
+    }
+
+    /// The seat of this relay's that said it, when it was one.
+    pub fn origin(&self) -> Option<SeatId> {
+        self.origin
+    }
+
+    /// Whether it is a post whose signature verified.
+    pub fn is_verified_post(&self) -> bool {
+        matches!(self.entry, Ok(Entry::Post { message: BusPost::Verified(_), .. }))
+    }
+}
+
 /// One of the relay's decisions: what the caller must do, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
@@ -1243,69 +1346,37 @@ impl Relay {
         }
     }
 
-    /// An entry the bus ordered at `room_seq` ([`Config::bus`]): `entry`
-    /// is the frame some relay published (room_seq 0), `origin` the seat
-    /// that said it when this relay published it. The entry is numbered,
-    /// kept as history and fanned out to every seat but its author's; the
-    /// author is acknowledged with the bus's number, and a member whose
-    /// join this is gets its welcome. An entry from another relay is
-    /// checked as a member's post is (a signature that does not verify,
-    /// another room, a private message) and skipped if it fails: the bus
-    /// and the other relays are trusted with the order, not with what was
-    /// said. An entry numbered at or below the last one is a repeat and
-    /// changes nothing.
-    pub(crate) fn ordered(
-        &mut self,
-        room_seq: u64,
-        entry: &[u8],
-        origin: Option<SeatId>,
-        now_ms: u64,
-    ) -> Vec<Decision> {
+    /// An entry the bus ordered ([`Config::bus`]), checked by the task
+    /// that reads the bus ([`BusEntry::check`]): the frame some relay
+    /// published (room_seq 0), `origin` the seat that said it when this
+    /// relay published it. The entry is numbered, kept as history and
+    /// fanned out to every seat but its author's; the author is
+    /// acknowledged with the bus's number, and a member whose join this
+    /// is gets its welcome. A post is checked as a member's post is (a
+    /// signature that does not verify, another room, a private message)
+    /// and skipped if it fails: the bus and the other relays are trusted
+    /// with the order, not with what was said. An entry numbered at or
+    /// below the last one is a repeat and changes nothing.
+    pub fn ordered(&mut self, entry: BusEntry, now_ms: u64) -> Vec<Decision> {
         let mut out = Vec::new();
+        let BusEntry { room_seq, origin, entry } = entry;
         if room_seq <= self.room_seq {
             return out;
         }
         self.room_seq = room_seq;
         let skipped = |why: &str| Decision::Note(format!("skipped the bus's entry {room_seq}: {why}"));
-        let frame = match decode_entry(entry) {
-            Ok(frame) => frame,
+        let frame = match entry {
+            Ok(Entry::Post { author, message }) => {
+                self.ordered_post(room_seq, origin, author, &message, now_ms, &mut out);
+                return out;
+            }
+            Ok(Entry::Other(frame)) => frame,
             Err(why) => {
                 out.push(skipped(&why));
                 return out;
             }
         };
         match frame {
-            Frame::Deliver { flags: 0, author, signed, .. } => {
-                let Ok(message) = Signed::open(&signed) else {
-                    out.push(skipped("a malformed message"));
-                    return out;
-                };
-                let f = message.fields();
-                // This relay checked its own members' posts on the way in.
-                let problem = if f.recipient.is_some() {
-                    Some("a private message")
-                } else if f.room != self.config.room {
-                    Some("signed for another room")
-                } else if origin.is_none() && !message.valid() {
-                    Some("its signature does not verify")
-                } else {
-                    None
-                };
-                if let Some(problem) = problem {
-                    out.push(skipped(&format!("from {}: {problem}", printable(&author))));
-                    return out;
-                }
-                let line: Arc<[u8]> = post_line(&author, f.kind, &f.text).into_bytes().into();
-                let live =
-                    Frame::Deliver { room_seq, flags: 0, author: author.clone(), signed: signed.clone() };
-                let past = Frame::Deliver { room_seq, flags: flags::HISTORY, author, signed };
-                self.remember(room_seq, now_ms, past.wire(), line.clone());
-                self.broadcast(origin, &live.wire(), &line, &mut out);
-                if let Some(id) = origin.filter(|id| self.seats.contains_key(id)) {
-                    let ack = Frame::Ack { room_seq, seq: f.seq, private: false };
-                    out.push(Decision::Send(id, ack.wire()));
-                }
-            }
             Frame::Guest { flags: 0, name, text, .. } => {
                 if text.len() > MAX_TEXT {
                     out.push(skipped("a guest's line over the limit"));
@@ -1339,6 +1410,57 @@ impl Relay {
             other => out.push(skipped(&format!("a {} frame is not a room entry", other.name()))),
         }
         out
+    }
+
+    /// A post the bus ordered at `room_seq`: skipped with a note when it
+    /// is not one a member may post to this room, else numbered, kept,
+    /// fanned out and acknowledged to its author.
+    fn ordered_post(
+        &mut self,
+        room_seq: u64,
+        origin: Option<SeatId>,
+        author: String,
+        message: &BusPost,
+        now_ms: u64,
+        out: &mut Vec<Decision>,
+    ) {
+        let skipped = |why: &str| Decision::Note(format!("skipped the bus's entry {room_seq}: {why}"));
+        let (private, room, verified) = match message {
+            BusPost::Verified(verified) => {
+                let f = verified.message().fields();
+                (f.recipient.is_some(), f.room, Some(verified))
+            }
+            &BusPost::BadSignature { private, room } => (private, room, None),
+            BusPost::Malformed => {
+                out.push(skipped("a malformed message"));
+                return;
+            }
+        };
+        let verified = match (private, room == self.config.room, verified) {
+            (true, _, _) => Err("a private message"),
+            (_, false, _) => Err("signed for another room"),
+            (_, _, None) => Err("its signature does not verify"),
+            (_, _, Some(verified)) => Ok(verified),
+        };
+        let verified = match verified {
+            Ok(verified) => verified,
+            Err(problem) => {
+                out.push(skipped(&format!("from {}: {problem}", printable(&author))));
+                return;
+            }
+        };
+        let message = verified.message();
+        let f = message.fields();
+        let signed = message.bytes().to_vec();
+        let line: Arc<[u8]> = post_line(&author, f.kind, &f.text).into_bytes().into();
+        let live = Frame::Deliver { room_seq, flags: 0, author: author.clone(), signed: signed.clone() };
+        let past = Frame::Deliver { room_seq, flags: flags::HISTORY, author, signed };
+        self.remember(room_seq, now_ms, past.wire(), line.clone());
+        self.broadcast(origin, &live.wire(), &line, out);
+        if let Some(id) = origin.filter(|id| self.seats.contains_key(id)) {
+            let ack = Frame::Ack { room_seq, seq: f.seq, private: false };
+            out.push(Decision::Send(id, ack.wire()));
+        }
     }
 
     /// The bus did not take what `id` published ([`Decision::Publish`]):

@@ -36,7 +36,7 @@ use super::screen::Screen;
 use super::{Intent, NetEvent, unix_now_ms};
 use crate::chat::frame::RefusalCode;
 use crate::chat::peers::{self, Asked, Done, Peers};
-use crate::chat::relay::{self, Decision, HOST, Inbound, Joiner, Relay, Remote, SeatId, Transport};
+use crate::chat::relay::{self, BusEntry, Decision, HOST, Inbound, Joiner, Relay, Remote, SeatId, Transport};
 use crate::chat::{ChatEvent, Frame, Member};
 use crate::net::cluster::{Cluster, Entries, Ordered, Signal, Signals};
 use crate::store::room_log::{Batch, Progress, RoomLog, StoreError, Writer};
@@ -354,12 +354,14 @@ impl Durable {
     }
 }
 
-/// Hands the bus's entries to the room task, in order, until the bus is gone.
-async fn read_bus(mut entries: Entries, ordered: mpsc::Sender<Ordered>, events: mpsc::Sender<NetEvent>) {
+/// Hands the bus's entries to the room task, in order, until the bus is
+/// gone: each decoded and its post's signature checked here
+/// ([`BusEntry::check`]), so that the room's task only orders.
+async fn read_bus(mut entries: Entries, ordered: mpsc::Sender<BusEntry>, events: mpsc::Sender<NetEvent>) {
     while let Some(entry) = entries.next().await {
         match entry {
-            Ok(entry) => {
-                if ordered.send(entry).await.is_err() {
+            Ok(Ordered { seq, frame, origin }) => {
+                if ordered.send(BusEntry::check(seq, &frame, origin)).await.is_err() {
                     return;
                 }
             }
@@ -389,7 +391,7 @@ type Unpublished = (SeatId, Arc<[u8]>, String);
 struct BusLink {
     cluster: Arc<Cluster>,
     /// Taken by the task's loop.
-    ordered: Option<mpsc::Receiver<Ordered>>,
+    ordered: Option<mpsc::Receiver<BusEntry>>,
     /// Publishes the bus did not take.
     refused: Option<mpsc::Receiver<Unpublished>>,
     refused_tx: mpsc::Sender<Unpublished>,
@@ -640,8 +642,8 @@ impl RoomTask {
     }
 
     /// An entry the bus ordered: numbered and fanned out by the relay.
-    async fn bus_entry(&mut self, entry: Ordered) {
-        let out = self.relay.ordered(entry.seq, &entry.frame, entry.origin, unix_now_ms());
+    async fn bus_entry(&mut self, entry: BusEntry) {
+        let out = self.relay.ordered(entry, unix_now_ms());
         self.carry_out(out).await;
     }
 

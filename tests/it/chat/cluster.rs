@@ -764,3 +764,68 @@ fn a_relay_takes_from_the_bus_only_well_formed_lists_and_questions_and_forgets_a
     alice.close_stdin();
     assert!(alice.wait().success(), "{}", alice.output());
 }
+
+/// An entry written on the room's stream by someone who is no relay: a
+/// post whose signature does not verify, its origin header naming this
+/// relay's own seat. The relay's bus reader checks it like any other
+/// relay's, so it is skipped, members see a gap, and the room goes on.
+#[test]
+fn a_forged_post_on_the_bus_is_skipped_even_when_it_claims_to_be_this_relays_own() {
+    use futures_util::StreamExt;
+    use tlschat::chat::message::{Fields, Kind};
+    use tlschat::tls::{Ed25519Key, SeededRng};
+
+    let nats = Nats::start();
+    let dir = TempDir::new("cluster-forged");
+    let relay = Room::start(&dir, "relay-a", &["--cluster", &nats.url(), "--headless"]);
+    relay.proc.stdout.wait_for_text("cluster: ");
+    let mut alice = member(&dir, &relay, "alice");
+    wait_event(&alice, "alice's welcome", |v| v["type"] == "welcome");
+    let bob = member(&dir, &relay, "bob");
+    wait_event(&bob, "bob's welcome", |v| v["type"] == "welcome");
+    wait_event(&alice, "bob's join", |v| v["type"] == "join" && v["member"]["name"] == "bob");
+    let hex: String = relay.fingerprint.chars().filter(char::is_ascii_hexdigit).collect();
+    let room = Fingerprint::parse(&hex).unwrap().0;
+    let key = Ed25519Key::generate(&mut SeededRng::new_for_testing_only(41));
+    let fields = Fields {
+        room,
+        author: key.public_key(),
+        session: [1; 16],
+        seq: 1,
+        prev: [0; 32],
+        time_ms: 1_700_000_000_000,
+        kind: Kind::Text,
+        recipient: None,
+        text: "forged".into(),
+    };
+    let mut signed = fields.sign(&key).unwrap();
+    let last = signed.len() - 1;
+    signed[last] ^= 1;
+    let forged = Frame::Deliver { room_seq: 0, flags: 0, author: "mallory".into(), signed }.encode().unwrap();
+    runtime().block_on(async {
+        let client = async_nats::connect(nats.url()).await.unwrap();
+        let mut beats = client.subscribe(format!("tlschat.{hex}.roster.*")).await.unwrap();
+        let beat = tokio::time::timeout(WAIT, beats.next()).await.unwrap().unwrap();
+        let id = beat.subject.as_str().rsplit('.').next().unwrap().to_owned();
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(tlschat::net::cluster::ORIGIN, format!("{id} 999").as_str());
+        let js = async_nats::jetstream::new(client);
+        let ack =
+            js.publish_with_headers(format!("tlschat.{hex}.log"), headers, forged.into()).await.unwrap();
+        tokio::time::timeout(WAIT, ack).await.unwrap().unwrap();
+    });
+    relay.proc.stdout.wait_for_text("its signature does not verify");
+    alice.send_line("the room goes on");
+    wait_event(&bob, "alice's line", |v| v["type"] == "message" && v["text"] == "the room goes on");
+    // The skipped number shows as a gap once the next one comes.
+    wait_event(&bob, "the gap the skipped entry leaves", |v| v["type"] == "relay_gap" && v["missing"] == 1);
+    for p in [&alice, &bob] {
+        assert!(!events(p).iter().any(|v| v["type"] == "message" && v["text"] == "forged"), "{}", p.output());
+    }
+    let output = relay.proc.output();
+    assert!(output.contains("from mallory: its signature does not verify"), "{output}");
+    for mut p in [alice, bob] {
+        p.close_stdin();
+        assert!(p.wait().success(), "{}", p.output());
+    }
+}
