@@ -16,7 +16,8 @@ pub struct UnixTime(Duration);
 
 impl UnixTime {
     /// The Unix epoch itself.
-    pub const EPOCH: Self = Self(Duration::ZERO);
+    #[cfg(test)]
+    pub(crate) const EPOCH: Self = Self(Duration::ZERO);
 
     /// The wall clock, now; the epoch for a clock set before 1970.
     pub fn now() -> Self {
@@ -24,7 +25,8 @@ impl UnixTime {
     }
 
     /// The time `since` after the epoch.
-    pub const fn since_epoch(since: Duration) -> Self {
+    #[cfg(test)]
+    pub(crate) const fn since_epoch(since: Duration) -> Self {
         Self(since)
     }
 
@@ -34,17 +36,17 @@ impl UnixTime {
     }
 
     /// Whole seconds since the epoch.
-    pub const fn secs(self) -> u64 {
+    pub(crate) const fn secs(self) -> u64 {
         self.0.as_secs()
     }
 
     /// Milliseconds since the epoch.
-    pub fn millis(self) -> u64 {
+    pub(crate) fn millis(self) -> u64 {
         u64::try_from(self.0.as_millis()).unwrap_or(u64::MAX)
     }
 
     /// Microseconds since the epoch.
-    pub fn micros(self) -> u64 {
+    pub(crate) fn micros(self) -> u64 {
         u64::try_from(self.0.as_micros()).unwrap_or(u64::MAX)
     }
 }
@@ -61,7 +63,7 @@ pub fn unix_now_ms() -> u64 {
 }
 
 /// A Unix time as `YYYY-MM-DD` (UTC).
-pub fn date(unix: i64) -> String {
+pub(crate) fn date(unix: i64) -> String {
     // Days to civil date: Howard Hinnant's algorithm.
     let days = unix.div_euclid(86_400);
     let z = days + 719_468;
@@ -77,7 +79,7 @@ pub fn date(unix: i64) -> String {
 }
 
 /// A Unix time as `YYYY-MM-DDTHH:MM:SSZ` (ISO 8601, UTC).
-pub fn timestamp(unix: u64) -> String {
+pub(crate) fn timestamp(unix: u64) -> String {
     let date = date(i64::try_from(unix).unwrap_or(i64::MAX));
     let secs = unix % 86_400;
     format!("{date}T{:02}:{:02}:{:02}Z", secs / 3600, secs / 60 % 60, secs % 60)

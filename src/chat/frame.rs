@@ -425,7 +425,7 @@ code_table! {
 
 impl Frame {
     /// Its type: the byte that leads it on the wire, and its name.
-    pub fn frame_type(&self) -> FrameType {
+    pub(crate) fn frame_type(&self) -> FrameType {
         match self {
             Self::Post { .. } => FrameType::Post,
             Self::Who => FrameType::Who,
@@ -456,14 +456,14 @@ impl Frame {
     }
 
     /// Its type's name (`Post`, `Deliver`, …), for refusals and logs.
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         self.frame_type().as_str()
     }
 
     /// The frame on the wire, header included; refused, never cut short,
     /// when a field is longer than its length prefix or its limit allows
-    /// (a name over 255 bytes, a text over [`MAX_FRAME_TEXT`], a list
-    /// over its most), or the body over [`MAX_FRAME`].
+    /// (a name over 255 bytes, a text over `MAX_FRAME_TEXT`, a list
+    /// over its most), or the body over `MAX_FRAME`.
     pub fn encode(&self) -> Result<Vec<u8>, FrameTooLong> {
         let mut out = vec![self.frame_type().code(), 0, 0, 0];
         self.put_body(&mut out).map_err(|why| FrameTooLong { frame: self.name(), why })?;
@@ -477,7 +477,7 @@ impl Frame {
 
     /// Frames one after another on the wire, as a member sends what it
     /// made; refused whole if one does not fit.
-    pub fn encode_all(frames: &[Self]) -> Result<Vec<u8>, FrameTooLong> {
+    pub(crate) fn encode_all(frames: &[Self]) -> Result<Vec<u8>, FrameTooLong> {
         let mut out = Vec::new();
         for frame in frames {
             out.extend_from_slice(&frame.encode()?);
@@ -490,7 +490,7 @@ impl Frame {
     /// never a frame cut short. What a relay puts in its frames is checked
     /// against these limits on the way in (names, texts, messages, lists),
     /// so only a fault in the relay makes the refusal.
-    pub fn wire(&self) -> std::sync::Arc<[u8]> {
+    pub(crate) fn wire(&self) -> std::sync::Arc<[u8]> {
         match self.encode() {
             Ok(bytes) => bytes.into(),
             Err(e) => Self::Refused { code: RefusalCode::BadMessage, text: e.to_string() }
@@ -786,7 +786,7 @@ impl Frame {
 
 /// The longest text a frame's 16-bit text field carries (a reason, a
 /// guest's line, a refusal): longer ones are refused, never cut.
-pub const MAX_FRAME_TEXT: usize = 8 * 1024;
+pub(crate) const MAX_FRAME_TEXT: usize = 8 * 1024;
 
 /// A frame that does not fit its fields' length prefixes or limits, or
 /// the frame's size: refused, never sent cut short.
@@ -794,9 +794,9 @@ pub const MAX_FRAME_TEXT: usize = 8 * 1024;
 #[error("a {frame} frame does not fit: {why}")]
 pub struct FrameTooLong {
     /// The frame's type name.
-    pub frame: &'static str,
+    pub(crate) frame: &'static str,
     /// Which field did not fit.
-    pub why: &'static str,
+    pub(crate) why: &'static str,
 }
 
 /// A name: at most 255 bytes after a one-byte length.

@@ -145,7 +145,7 @@ pub struct Received {
     /// For this member only.
     pub private: bool,
     /// The name the relay gives the author.
-    pub(crate) from: String,
+    pub from: String,
     /// The author's key fingerprint.
     pub(crate) key: Fingerprint,
     /// What it is.

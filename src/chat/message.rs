@@ -223,7 +223,7 @@ impl Signed {
 /// let forged = tlschat::chat::message::Verified(todo!());
 /// ```
 #[derive(Clone, PartialEq, Eq)]
-pub struct Verified(Signed);
+pub(crate) struct Verified(Signed);
 
 impl fmt::Debug for Verified {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -233,7 +233,7 @@ impl fmt::Debug for Verified {
 
 impl Verified {
     /// The message.
-    pub fn message(&self) -> &Signed {
+    pub(crate) fn message(&self) -> &Signed {
         &self.0
     }
 }
@@ -241,7 +241,7 @@ impl Verified {
 impl Signed {
     /// The proof that this message's signature holds; `None` when it
     /// does not.
-    pub fn verified(self) -> Option<Verified> {
+    pub(crate) fn verified(self) -> Option<Verified> {
         self.valid.then_some(Verified(self))
     }
 }

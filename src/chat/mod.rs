@@ -17,7 +17,7 @@
 //! `docs/PROTOCOL.md` is the specification, with the threat model.
 
 mod codes;
-pub mod contacts;
+pub(crate) mod contacts;
 pub mod e2e;
 pub mod frame;
 pub(crate) mod group;

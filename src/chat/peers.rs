@@ -249,7 +249,7 @@ pub(crate) fn open_route(bytes: &[u8]) -> Result<([u8; 32], Arc<[u8]>), String> 
 
 /// The answer to another relay's fetch: a [`Frame::KeyPackage`] (empty
 /// when none is here).
-pub fn package_answer(key: [u8; 32], package: Option<Vec<u8>>) -> Vec<u8> {
+pub(crate) fn package_answer(key: [u8; 32], package: Option<Vec<u8>>) -> Vec<u8> {
     Frame::KeyPackage { key, package: package.unwrap_or_default() }.wire().to_vec()
 }
 

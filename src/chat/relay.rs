@@ -32,9 +32,9 @@ pub type SeatId = u64;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Now {
     /// Unix milliseconds.
-    pub unix_ms: u64,
+    pub(crate) unix_ms: u64,
     /// Time since any fixed start (the room task's), never going back.
-    pub mono: Duration,
+    pub(crate) mono: Duration,
 }
 
 impl From<u64> for Now {
@@ -165,7 +165,7 @@ pub enum Joiner {
 /// A frame from a member, as the task that decoded it (the seat's own)
 /// hands it to the room: a post is opened and its signature checked
 /// there, once, and what the room receives is the outcome, a
-/// [`Verified`] message or why it is none. Only [`Inbound::check`] makes
+/// `Verified` message or why it is none. Only `Inbound::check` makes
 /// one, so the room orders no post whose signature was not checked, and
 /// checks none itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -196,7 +196,7 @@ impl Inbound {
     /// Checks `frame` for the room: a [`Frame::Post`]'s message is opened
     /// and its signature verified (the costly part, done by the caller's
     /// task); any other frame is passed on as it is.
-    pub fn check(frame: Frame) -> Self {
+    pub(crate) fn check(frame: Frame) -> Self {
         Self(match frame {
             Frame::Post { signed } => Checked::Post(match Signed::open(&signed) {
                 Ok(message) => message.verified().map_or(Opened::BadSignature, Opened::Verified),
@@ -208,12 +208,13 @@ impl Inbound {
     }
 
     /// A post whose signature holds, with its proof.
-    pub fn post(verified: Verified) -> Self {
+    #[cfg(test)]
+    pub(crate) fn post(verified: Verified) -> Self {
         Self(Checked::Post(Opened::Verified(verified)))
     }
 
     /// The frame, unless it is a post.
-    pub fn as_frame(&self) -> Option<&Frame> {
+    pub(crate) fn as_frame(&self) -> Option<&Frame> {
         match &self.0 {
             Checked::Other(frame) => Some(frame),
             Checked::Post(_) => None,
@@ -221,7 +222,8 @@ impl Inbound {
     }
 
     /// Whether it is a post whose signature verified.
-    pub fn is_verified_post(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_verified_post(&self) -> bool {
         matches!(self.0, Checked::Post(Opened::Verified(_)))
     }
 }
@@ -238,32 +240,9 @@ impl From<Frame> for Inbound {
 /// published it (the bus is trusted with the order, not with what was
 /// said, nor with who said it). Only [`BusEntry::check`] makes one, so
 /// [`Relay::ordered`] orders no post whose signature was not checked, and
-/// checks none itself:
-///
-/// ```
-/// # use tlschat::chat::relay::{BusEntry, Config, Relay};
-/// let mut relay = Relay::new(Config::new([0; 32]));
-/// let entry = BusEntry::check(1, b"not a frame", None);
-/// assert!(!entry.is_verified_post());
-/// let _ = relay.ordered(entry, 0);
-/// ```
-///
-/// ```compile_fail,E0061
-/// # use tlschat::chat::relay::{Config, Relay};
-/// // The bus's bytes as they came: the room does not take them.
-/// let mut relay = Relay::new(Config::new([0; 32]));
-/// let _ = relay.ordered(1, b"not a frame", None, 0);
-/// ```
-///
-/// ```compile_fail,E0451
-/// # use tlschat::chat::relay::{BusEntry, Config, Relay};
-/// // Nor an entry made without the check.
-/// let mut relay = Relay::new(Config::new([0; 32]));
-/// let forged = BusEntry { room_seq: 1, origin: None, entry: Err(String::new()) };
-/// let _ = relay.ordered(forged, 0);
-/// ```
+/// checks none itself (its fields are private to this module).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BusEntry {
+pub(crate) struct BusEntry {
     room_seq: u64,
     origin: Option<SeatId>,
     entry: Result<Entry, String>,
@@ -301,7 +280,7 @@ impl BusEntry {
     /// with room_seq 0 by `origin` when it was this relay's seat): decoded
     /// as exactly one frame, and a post's message opened with its
     /// signature verified (the costly part, done by the caller's task).
-    pub fn check(room_seq: u64, entry: &[u8], origin: Option<SeatId>) -> Self {
+    pub(crate) fn check(room_seq: u64, entry: &[u8], origin: Option<SeatId>) -> Self {
         let entry = decode_entry(entry).map(|frame| match frame {
             Frame::Deliver { flags: 0, author, signed, .. } => {
                 let message = match Signed::open(&signed) {
@@ -320,17 +299,20 @@ impl BusEntry {
     }
 
     /// The number the bus gave it.
-    pub fn room_seq(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn room_seq(&self) -> u64 {
         self.room_seq
     }
 
     /// The seat of this relay's that said it, when it was one.
-    pub fn origin(&self) -> Option<SeatId> {
+    #[cfg(test)]
+    pub(crate) fn origin(&self) -> Option<SeatId> {
         self.origin
     }
 
     /// Whether it is a post whose signature verified.
-    pub fn is_verified_post(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_verified_post(&self) -> bool {
         matches!(self.entry, Ok(Entry::Post { message: BusPost::Verified(_), .. }))
     }
 }
@@ -808,7 +790,7 @@ impl Relay {
     /// The host removes a member: every seat of the key behind `name` is
     /// disconnected (code 6), and with `ban` the key is refused from now on.
     /// Returns the key, for the caller to keep a ban, and what to do.
-    pub fn remove(
+    pub(crate) fn remove(
         &mut self,
         name: &str,
         ban: bool,
@@ -843,7 +825,7 @@ impl Relay {
     }
 
     /// A frame from a member who speaks frames, checked by its seat's
-    /// task ([`Inbound::check`]).
+    /// task (`Inbound::check`).
     pub fn frame(&mut self, id: SeatId, frame: Inbound, now: impl Into<Now>) -> Vec<Decision> {
         let now_ms = self.clock(now);
         let mut out = Vec::new();
@@ -1094,7 +1076,7 @@ impl Relay {
 
     /// Called now and then: a group task its committer let go unanswered
     /// for [`group::TASK_WAIT_MS`] goes to the next member in line.
-    pub fn group_tick(&mut self, now_ms: u64) -> Vec<Decision> {
+    pub(crate) fn group_tick(&mut self, now_ms: u64) -> Vec<Decision> {
         let Some(group) = self.group.as_mut() else { return Vec::new() };
         if !group.overdue(now_ms) {
             return Vec::new();
@@ -1173,7 +1155,7 @@ impl Relay {
     /// `except`'s), telling its owner how many are left; `None` if no
     /// seat here has one. For [`Frame::Fetch`], and for another relay's
     /// fetch through the bus.
-    pub fn take_package(
+    pub(crate) fn take_package(
         &mut self,
         except: SeatId,
         key: [u8; 32],
@@ -1295,7 +1277,13 @@ impl Relay {
 
     /// Tells a seat why it is being disconnected, announces its leaving
     /// and asks the caller to close it.
-    pub fn expel(&mut self, id: SeatId, code: RefusalCode, reason: &str, now_ms: u64) -> Vec<Decision> {
+    pub(crate) fn expel(
+        &mut self,
+        id: SeatId,
+        code: RefusalCode,
+        reason: &str,
+        now_ms: u64,
+    ) -> Vec<Decision> {
         let Some(seat) = self.seats.get(&id) else { return Vec::new() };
         let mut out =
             vec![Decision::Send(id, refusal(seat.transport, code, format!("disconnected: {reason}")))];
@@ -1357,7 +1345,7 @@ impl Relay {
     /// and skipped if it fails: the bus and the other relays are trusted
     /// with the order, not with what was said. An entry numbered at or
     /// below the last one is a repeat and changes nothing.
-    pub fn ordered(&mut self, entry: BusEntry, now_ms: u64) -> Vec<Decision> {
+    pub(crate) fn ordered(&mut self, entry: BusEntry, now_ms: u64) -> Vec<Decision> {
         let mut out = Vec::new();
         let BusEntry { room_seq, origin, entry } = entry;
         if room_seq <= self.room_seq {
@@ -1466,7 +1454,7 @@ impl Relay {
     /// The bus did not take what `id` published ([`Decision::Publish`]):
     /// a post or a line is refused to its author (the connection kept), a
     /// join waiting for the bus is refused and closed.
-    pub fn unpublished(&mut self, id: SeatId, entry: &[u8], why: &str, now_ms: u64) -> Vec<Decision> {
+    pub(crate) fn unpublished(&mut self, id: SeatId, entry: &[u8], why: &str, now_ms: u64) -> Vec<Decision> {
         let Some(seat) = self.seats.get(&id) else { return Vec::new() };
         let (transport, waiting) = (seat.transport, seat.waiting);
         match decode_entry(entry) {
@@ -1528,7 +1516,7 @@ impl Relay {
 
     /// A `Sealed` frame another relay routed to
     /// the seats of `to` here: queued for each; returns how many.
-    pub fn deliver_to_key(&self, to: [u8; 32], frame: &Arc<[u8]>, out: &mut Vec<Decision>) -> usize {
+    pub(crate) fn deliver_to_key(&self, to: [u8; 32], frame: &Arc<[u8]>, out: &mut Vec<Decision>) -> usize {
         let targets = self.member_seats(to, SeatId::MAX);
         for &target in &targets {
             out.push(Decision::Send(target, frame.clone()));
@@ -1539,7 +1527,13 @@ impl Relay {
     /// Every seat of `key` is disconnected (code 6) with `reason`, and
     /// with `ban` the key is refused from now on: a removal the host of
     /// another relay of the room made.
-    pub fn remove_key(&mut self, key: [u8; 32], ban: bool, reason: &str, now_ms: u64) -> Vec<Decision> {
+    pub(crate) fn remove_key(
+        &mut self,
+        key: [u8; 32],
+        ban: bool,
+        reason: &str,
+        now_ms: u64,
+    ) -> Vec<Decision> {
         let targets: Vec<SeatId> = self
             .seats
             .iter()

@@ -9,7 +9,7 @@
 //!
 //! # Layout
 //!
-//! - this file: [`Error`], [`Presentation`], [`TlsOptions`] and the helpers the
+//! - this file: `Error`, [`Presentation`], [`TlsOptions`] and the helpers the
 //!   commands share (stdin, the log file, the identity, the key log);
 //! - [`connect`]: a client joined to a room, behind the trust gate;
 //! - [`listen`]: a room (or an echo server) on a port;
@@ -18,7 +18,7 @@
 //!
 //! # Errors
 //!
-//! Every failure is one [`Error`] (anyhow's), which `main` prints as one
+//! Every failure is one `Error` (anyhow's), which `main` prints as one
 //! line, `tlschat: <reason>`, with its causes after colons (`{:#}`).
 //! Messages say what went wrong and what to do next.
 
@@ -68,7 +68,7 @@ const INPUT_QUEUE: usize = 64;
 /// The commands only report their failures, never match on them, so this
 /// is [`anyhow::Error`]; `main` prints it with `{:#}`, one line:
 /// `tlschat: <reason>: <cause>: <cause>`.
-pub type Error = anyhow::Error;
+pub(crate) type Error = anyhow::Error;
 
 /// How a command presents what happens on the terminal: the TUI, plain
 /// lines, or JSON lines on stdout, and the TUI's bell and clock.

@@ -24,7 +24,7 @@ pub(crate) struct HostPort {
 
 /// Text that is not `HOST:PORT`: shows the text and how it is written.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum BadHostPort {
+pub(crate) enum BadHostPort {
     /// Not the form: no port, no host, a bare IPv6 address.
     #[error("{0:?} is not HOST:PORT (IPv6 addresses go in brackets: [::1]:8443)")]
     Form(String),

@@ -74,7 +74,7 @@ use crate::tls::Fingerprint;
 use crate::tls::crypto::hex;
 
 /// The header that says which relay and seat published an entry.
-pub(crate) const ORIGIN: &str = "Tlschat-Origin";
+pub const ORIGIN: &str = "Tlschat-Origin";
 
 /// The largest entry the stream takes: a frame of the chat protocol.
 const MAX_ENTRY: i32 = (crate::chat::frame::MAX_FRAME + crate::chat::frame::HEADER) as i32;

@@ -154,7 +154,7 @@ pub struct RoomHandle {
 
 impl RoomHandle {
     /// Everyone present, the host included (the status page says it).
-    pub(crate) fn members(&self) -> usize {
+    pub fn members(&self) -> usize {
         self.members.load(Ordering::Relaxed)
     }
 
@@ -185,7 +185,7 @@ pub fn start(
 
 /// Like [`start`], for the tamper lab's room (`demo`): every frame the
 /// room delivers to a seat passes through `hook` first, which may send
-/// another in its place (see [`crate::teach::lab::LyingRelay`]). No other
+/// another in its place (see `crate::teach::lab::LyingRelay`). No other
 /// room has a hook.
 pub fn start_with_hook(
     config: relay::Config,

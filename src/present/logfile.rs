@@ -107,7 +107,7 @@ const PENDING_LINES: usize = 4096;
 /// [`crate::present::report::words`], which leave chat text out). The
 /// writing happens on a thread of its own, off the runtime, so a slow disk
 /// never holds up a frame nor a runtime thread.
-pub fn tee(
+pub(crate) fn tee(
     mut events: mpsc::Receiver<NetEvent>,
     log: LogFile,
     format: fn(&NetEvent) -> Vec<String>,

@@ -308,7 +308,7 @@ pub(crate) fn key_update_line(direction: Direction, update_requested: bool, gene
 
 /// Who reads an event's words, and where: the one choice [`words`] makes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Audience {
+pub(crate) enum Audience {
     /// Headless `connect` and `demo`: lines on stdout. A client's failure
     /// has none: it is connect's result, printed once by the caller.
     Client,
@@ -342,7 +342,7 @@ impl Audience {
 /// How an event's words are to be taken: news, good news, or a failure
 /// (the TUI colours its notices by it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tone {
+pub(crate) enum Tone {
     /// Neutral news.
     Info,
     /// Good news (a handshake complete, keys updated).
@@ -353,21 +353,21 @@ pub enum Tone {
 
 /// One line said about an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Told {
+pub(crate) struct Told {
     /// How it is to be taken.
-    pub tone: Tone,
+    pub(crate) tone: Tone,
     /// The line, peer text escaped.
-    pub text: String,
+    pub(crate) text: String,
 }
 
 /// An event's lines for `audience`, text only.
-pub fn lines(event: &NetEvent, audience: Audience) -> Vec<String> {
+pub(crate) fn lines(event: &NetEvent, audience: Audience) -> Vec<String> {
     words(event, audience).into_iter().map(|said| said.text).collect()
 }
 
 /// The one path from an event to words: what `audience` is told of
 /// `event`, line by line, each with its tone.
-pub fn words(event: &NetEvent, audience: Audience) -> Vec<Told> {
+pub(crate) fn words(event: &NetEvent, audience: Audience) -> Vec<Told> {
     use Tone::{Error, Info, Success};
     let say = |tone, text: String| vec![Told { tone, text }];
     let info = |lines: Vec<String>| lines.into_iter().map(|text| Told { tone: Info, text }).collect();

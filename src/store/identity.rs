@@ -29,7 +29,7 @@ pub(crate) use crate::chat::name::{MAX_NAME, NameError};
 /// Why an identity could not be loaded, made or changed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum IdentityError {
+pub(crate) enum IdentityError {
     /// A file or directory problem.
     #[error(transparent)]
     File(#[from] FileError),
@@ -147,7 +147,7 @@ impl Identity {
     }
 
     /// The fingerprint of the key, as rooms and peers see it.
-    pub fn fingerprint(&self) -> Fingerprint {
+    pub(crate) fn fingerprint(&self) -> Fingerprint {
         Fingerprint::of_ed25519(&self.key.public_key())
     }
 

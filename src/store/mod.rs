@@ -2,7 +2,7 @@
 //!
 //! - `home`: where the files live, and how they are written (0600, whole
 //!   files renamed into place);
-//! - [`identity`]: the user's Ed25519 key and display name;
+//! - `identity`: the user's Ed25519 key and display name;
 //! - `pins`: how `connect` decides to trust a room's server, and the pins
 //!   of the rooms the user joined;
 //! - `room_keys`: the keys and certificates of the room `listen` serves;
@@ -12,9 +12,9 @@
 //! - [`pki`]: making keys and certificates (rcgen), loading PEM files.
 
 pub(crate) mod home;
-pub mod identity;
+pub(crate) mod identity;
 pub mod names;
-pub(crate) mod pins;
+pub mod pins;
 pub mod pki;
 pub(crate) mod room_keys;
 pub mod room_log;

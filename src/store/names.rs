@@ -1,6 +1,6 @@
 //! The names a room's members claimed: [`NameBindings`] binds each display
 //! name to the first key that proves it owns it (mutual TLS with a
-//! self-signed identity certificate, see [`crate::store::identity`]) and
+//! self-signed identity certificate, see `crate::store::identity`) and
 //! refuses every other key that claims it. It is the server's
 //! [`Admission`] policy, so the refusal is an access_denied alert during
 //! the handshake, before the client's first line.

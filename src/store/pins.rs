@@ -12,12 +12,12 @@
 //! 3. A pin for `HOST:PORT` in the known-rooms file: as 2, and a changed
 //!    key is refused during the handshake, so nothing is ever sent to it.
 //!    The error shows the old and new fingerprints and the command that
-//!    forgets the pin ([`TrustError::Changed`]).
+//!    forgets the pin (`TrustError::Changed`).
 //! 4. First contact: the handshake runs with [`ServerTrust::AnyKey`] and
-//!    `hold_for_trust` ([`Plan::holds_flight`]), so the key is proven but not
+//!    `hold_for_trust` (`Plan::holds_flight`), so the key is proven but not
 //!    yet trusted, and the engine stops before our second flight: the room
 //!    has not seen our certificate, so it does not know who we are and
-//!    seats no one. The [`gate`] decides on the key the connection shows it
+//!    seats no one. The `gate` decides on the key the connection shows it
 //!    ([`NetEvent::ServerKey`]): at once with `--trust-on-first-use`, by the
 //!    user in the TUI's dialog, or never (headless without the flag:
 //!    refused, showing the fingerprint). Trust lets the flight go
@@ -51,7 +51,7 @@ const HOLD_LIMIT: usize = 64;
 /// line each, saying what to do.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum TrustError {
+pub(crate) enum TrustError {
     /// The pins file could not be read or written.
     #[error(transparent)]
     File(#[from] FileError),
@@ -380,7 +380,7 @@ pub struct Question {
 impl Question {
     /// A question about `fingerprint` for `room`, and where its answer
     /// arrives (`Err` if it was dropped unanswered).
-    pub(crate) fn new(room: String, fingerprint: Fingerprint) -> (Self, oneshot::Receiver<bool>) {
+    pub fn new(room: String, fingerprint: Fingerprint) -> (Self, oneshot::Receiver<bool>) {
         let (tx, rx) = oneshot::channel();
         (Self { room, fingerprint, answer: Answer(tx) }, rx)
     }

@@ -194,7 +194,7 @@ impl RoomCa {
     }
 
     /// The fingerprint of the CA's key.
-    pub fn fingerprint(&self) -> Fingerprint {
+    pub(crate) fn fingerprint(&self) -> Fingerprint {
         Fingerprint::of_ed25519(&self.key.public_key())
     }
 

@@ -33,7 +33,7 @@ const RECORD_OVERHEAD: usize = 5 + 1 + 16;
 const THINK: Duration = Duration::from_millis(400);
 
 /// The bot the tamper lab's lying relay alters a line of (`/tamper sig`).
-pub const LIED_ABOUT: Persona = Persona::Bob;
+pub(crate) const LIED_ABOUT: Persona = Persona::Bob;
 
 /// Which bot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,10 +71,10 @@ fn say(text: String) -> Say {
 
 impl Persona {
     /// Every bot, in the order they join.
-    pub const ALL: [Self; 2] = [Self::Alice, Self::Bob];
+    pub(crate) const ALL: [Self; 2] = [Self::Alice, Self::Bob];
 
     /// The bot's name in the room.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Self::Alice => BOTS[0],
             Self::Bob => BOTS[1],
@@ -82,7 +82,7 @@ impl Persona {
     }
 
     /// What the bot says when the tamper lab tells it to (`/tamper sig`).
-    pub fn lab_line(self) -> &'static str {
+    pub(crate) fn lab_line(self) -> &'static str {
         match self {
             Self::Alice => "meet me at noon by the fountain (signed by alice)",
             Self::Bob => "meet me at noon by the fountain (signed by bob)",
@@ -97,7 +97,7 @@ impl Bot {
     }
 
     /// Its name.
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         self.persona.name()
     }
 

@@ -2,14 +2,14 @@
 //! and in `connect --lab`) and shows which check caught it, with the alert,
 //! the RFC section and why the check exists; then the client reconnects.
 //!
-//! This module is the one table of cases ([`Case::check`]), what a case's
+//! This module is the one table of cases (`Case::check`), what a case's
 //! end means (`Report::outcome`), and the hooks that do the tampering,
 //! which the driver calls only where one was given (everyone else has
 //! none): a [`ConnectionHook`] makes a client's engine and seals its
-//! lines ([`ClientTamper`]: a wrong Finished, then flip, replay, reorder
-//! on the sealed records, see [`tamper_records`]), and a [`DeliveryHook`]
-//! sees every frame a room delivers ([`LyingRelay`]: sig, see
-//! [`alter_delivery`]). The client's side of the lab is in `cmd::lab`;
+//! lines (`ClientTamper`: a wrong Finished, then flip, replay, reorder
+//! on the sealed records, see `tamper_records`), and a [`DeliveryHook`]
+//! sees every frame a room delivers (`LyingRelay`: sig, see
+//! `alter_delivery`). The client's side of the lab is in `cmd::lab`;
 //! the demo gives the room its hook and names the bot that speaks.
 
 use std::fmt;
@@ -43,7 +43,7 @@ pub enum Case {
 
 /// Which case the record-level hook applies (see `tamper_records`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Wire {
+pub(crate) enum Wire {
     /// Flip one bit of the first record's ciphertext.
     Flip,
     /// Send the first record twice.
@@ -477,9 +477,9 @@ pub trait ConnectionHook: Send + Sync + fmt::Debug {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Write {
     /// How long to wait before writing them (after what came before).
-    pub after: Duration,
+    pub(crate) after: Duration,
     /// Whole TLS records, as tampered with.
-    pub bytes: Vec<u8>,
+    pub(crate) bytes: Vec<u8>,
 }
 
 /// What the lab may do to what a room delivers: given to the room's task
@@ -494,7 +494,7 @@ pub trait DeliveryHook: Send + Sync + fmt::Debug {
 /// connection: the next engine made sends a wrong Finished, or the next
 /// line said is tampered with on the wire.
 #[derive(Debug, Default)]
-pub struct ClientTamper {
+pub(crate) struct ClientTamper {
     armed: Mutex<Armed>,
 }
 
@@ -509,17 +509,17 @@ struct Armed {
 
 impl ClientTamper {
     /// The next line said goes out with `wire` applied to its records.
-    pub fn arm_wire(&self, wire: Wire) {
+    pub(crate) fn arm_wire(&self, wire: Wire) {
         self.armed.lock().unwrap_or_else(PoisonError::into_inner).wire = Some(wire);
     }
 
     /// The next connection made sends a wrong Finished.
-    pub fn arm_finished(&self) {
+    pub(crate) fn arm_finished(&self) {
         self.armed.lock().unwrap_or_else(PoisonError::into_inner).wrong_finished = true;
     }
 
     /// Forgets what is armed and unused (its connection ended first).
-    pub fn disarm(&self) {
+    pub(crate) fn disarm(&self) {
         *self.armed.lock().unwrap_or_else(PoisonError::into_inner) = Armed::default();
     }
 }
@@ -577,7 +577,7 @@ impl ConnectionHook for ClientTamper {
 /// checked it, and keeps the author's signature, which then fails every
 /// member's own check. Never given to `tlschat listen`'s room.
 #[derive(Debug)]
-pub struct LyingRelay {
+pub(crate) struct LyingRelay {
     /// Whose message to alter.
     author: String,
     state: Mutex<Lie>,
@@ -596,17 +596,17 @@ enum Lie {
 
 impl LyingRelay {
     /// A relay that will lie about what `author` says.
-    pub fn new(author: impl Into<String>) -> Self {
+    pub(crate) fn new(author: impl Into<String>) -> Self {
         Self { author: author.into(), state: Mutex::new(Lie::Honest) }
     }
 
     /// Whose message it alters.
-    pub fn author(&self) -> &str {
+    pub(crate) fn author(&self) -> &str {
         &self.author
     }
 
     /// Alters the author's next message.
-    pub fn arm(&self) {
+    pub(crate) fn arm(&self) {
         *self.state.lock().unwrap_or_else(PoisonError::into_inner) = Lie::Armed;
     }
 }

@@ -569,7 +569,7 @@ fn unlocks(kind: SecretKind) -> Option<String> {
 /// The HkdfLabel of HKDF-Expand-Label (§7.1): length, "tls13 " + label,
 /// context. A length over 65,535, a label over 249 bytes or a context over
 /// 255 does not fit its field and is refused.
-pub fn hkdf_label(label: &str, context: &[u8], len: usize) -> Result<Vec<u8>, TooLong> {
+pub(crate) fn hkdf_label(label: &str, context: &[u8], len: usize) -> Result<Vec<u8>, TooLong> {
     let length = u16::try_from(len).map_err(|_| TooLong { prefix: LenPrefix::U16, len })?;
     let mut info = Vec::with_capacity(4 + 6 + label.len() + context.len());
     codec::put_u16(&mut info, length);

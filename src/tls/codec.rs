@@ -205,7 +205,7 @@ impl LenPrefix {
     }
 
     /// The longest vector the prefix can declare.
-    pub fn max(self) -> usize {
+    pub(crate) fn max(self) -> usize {
         (1 << (8 * self.width())) - 1
     }
 }
@@ -216,9 +216,9 @@ impl LenPrefix {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TooLong {
     /// The prefix that could not hold the length.
-    pub prefix: LenPrefix,
+    pub(crate) prefix: LenPrefix,
     /// The length that did not fit.
-    pub len: usize,
+    pub(crate) len: usize,
 }
 
 impl fmt::Display for TooLong {
@@ -240,7 +240,7 @@ impl std::error::Error for TooLong {}
 /// in one pass without intermediate buffers. A body longer than the prefix
 /// allows is refused: `out` is cut back to where it was and the error says
 /// so; no length is ever written from a value that does not fit.
-pub fn put_vec(
+pub(crate) fn put_vec(
     out: &mut Vec<u8>,
     prefix: LenPrefix,
     body: impl FnOnce(&mut Vec<u8>) -> Result<(), TooLong>,
@@ -279,7 +279,7 @@ pub(crate) fn put_items<T>(
 /// Appends a vector of `uint16` codes (a `CipherSuite`, `NamedGroup`,
 /// `SignatureScheme` or `ProtocolVersion` list), as [`Reader::u16_items`]
 /// reads one.
-pub fn put_u16_items(
+pub(crate) fn put_u16_items(
     out: &mut Vec<u8>,
     prefix: LenPrefix,
     codes: impl IntoIterator<Item = u16>,
@@ -292,7 +292,7 @@ pub fn put_u16_items(
 
 /// Appends `bytes` as a vector with the given length prefix; refused, with
 /// nothing written, if they do not fit it.
-pub fn put_bytes(out: &mut Vec<u8>, prefix: LenPrefix, bytes: &[u8]) -> Result<(), TooLong> {
+pub(crate) fn put_bytes(out: &mut Vec<u8>, prefix: LenPrefix, bytes: &[u8]) -> Result<(), TooLong> {
     if bytes.len() > prefix.max() {
         return Err(TooLong { prefix, len: bytes.len() });
     }

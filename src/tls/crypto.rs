@@ -265,7 +265,7 @@ pub struct KeyFormatError;
 /// message has one valid signature per key. One check: the strict one
 /// computes the same equation as the lenient one and refuses more, so
 /// what it accepts the lenient one would too.
-pub fn ed25519_verify(public_key: &[u8; 32], msg: &[u8], signature: &[u8]) -> bool {
+pub(crate) fn ed25519_verify(public_key: &[u8; 32], msg: &[u8], signature: &[u8]) -> bool {
     let Ok(key) = ed25519_dalek::VerifyingKey::from_bytes(public_key) else {
         return false;
     };

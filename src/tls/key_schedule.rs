@@ -29,7 +29,7 @@ pub type TrafficSecret = Secret<HASH_LEN>;
 /// `opaque label<7..255>` and its one-byte length is never written from a
 /// value that does not fit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Label {
+pub(crate) enum Label {
     /// "derived"
     Derived,
     /// "c hs traffic"
@@ -68,7 +68,7 @@ impl Label {
     ];
 
     /// The label as the RFC spells it, without the "tls13 " prefix.
-    pub const fn as_str(self) -> &'static str {
+    pub(crate) const fn as_str(self) -> &'static str {
         match self {
             Self::Derived => "derived",
             Self::ClientHandshakeTraffic => "c hs traffic",
@@ -97,7 +97,7 @@ const _: () = {
 /// The context of an HkdfLabel (`opaque context<0..255>`): in TLS 1.3
 /// either empty or a transcript hash, so its one-byte length always fits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LabelContext<'a> {
+pub(crate) enum LabelContext<'a> {
     /// No context.
     Empty,
     /// A transcript hash.
@@ -106,7 +106,7 @@ pub enum LabelContext<'a> {
 
 impl LabelContext<'_> {
     /// The context's bytes: at most a hash length.
-    pub fn bytes(&self) -> &[u8] {
+    pub(crate) fn bytes(&self) -> &[u8] {
         match self {
             Self::Empty => &[],
             Self::Hash(h) => &h[..],
@@ -120,7 +120,7 @@ const _: () = assert!(HASH_LEN <= 255);
 /// bytes: a secret, a key or an IV, at most a hash length (checked when it
 /// compiles), so HkdfLabel's uint16 `length` always fits; the label and the
 /// context fit by their types.
-pub fn expand_label<const N: usize>(
+pub(crate) fn expand_label<const N: usize>(
     secret: &[u8; HASH_LEN],
     label: Label,
     context: LabelContext<'_>,
@@ -269,7 +269,7 @@ impl HandshakeSecrets {
     }
 
     /// Moves on to the master secret, given Transcript-Hash(ClientHello..server Finished).
-    pub fn into_traffic(self, finished_hash: &[u8; HASH_LEN]) -> TrafficSecrets {
+    pub(crate) fn into_traffic(self, finished_hash: &[u8; HASH_LEN]) -> TrafficSecrets {
         let salt = derive_secret(self.handshake_secret.expose(), Label::Derived, &empty_hash());
         let master = crypto::hkdf_extract(salt.expose(), &[0u8; HASH_LEN]);
         TrafficSecrets {
@@ -303,7 +303,7 @@ impl fmt::Debug for TrafficSecrets {
 }
 
 /// finished_key = HKDF-Expand-Label(BaseKey, "finished", "", Hash.length) (§4.4.4).
-pub fn finished_key(base: &TrafficSecret) -> Secret<HASH_LEN> {
+pub(crate) fn finished_key(base: &TrafficSecret) -> Secret<HASH_LEN> {
     Secret::new(expand_label(base.expose(), Label::Finished, LabelContext::Empty))
 }
 
@@ -322,7 +322,7 @@ pub(crate) fn finished_mac(
 }
 
 /// application_traffic_secret_N+1 = HKDF-Expand-Label(secret_N, "traffic upd", "", Hash.length) (§7.2).
-pub fn next_traffic_secret(current: &TrafficSecret) -> TrafficSecret {
+pub(crate) fn next_traffic_secret(current: &TrafficSecret) -> TrafficSecret {
     Secret::new(expand_label(current.expose(), Label::TrafficUpdate, LabelContext::Empty))
 }
 

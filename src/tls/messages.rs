@@ -279,7 +279,7 @@ fn put_extension(
 
 /// Appends a handshake message: `msg_type`, a uint24 length, then the body (§4).
 /// A body over 2^24-1 bytes is refused, with nothing left on `out`.
-pub fn put_handshake(
+pub(crate) fn put_handshake(
     out: &mut Vec<u8>,
     typ: HandshakeType,
     body: impl FnOnce(&mut Vec<u8>) -> Result<(), TooLong>,
@@ -627,7 +627,7 @@ impl ServerHello {
 
     /// Encodes the whole handshake message (header included) onto `out`.
     /// A field longer than its length prefix allows is refused.
-    pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), TooLong> {
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) -> Result<(), TooLong> {
         put_handshake(out, HandshakeType::SERVER_HELLO, |out| {
             put_u16(out, self.legacy_version);
             out.extend_from_slice(&self.random);
@@ -704,7 +704,7 @@ impl EncryptedExtensions {
 
     /// Encodes the whole handshake message onto `out`.
     /// A field longer than its length prefix allows is refused.
-    pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), TooLong> {
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) -> Result<(), TooLong> {
         put_handshake(out, HandshakeType::ENCRYPTED_EXTENSIONS, |out| {
             put_vec(out, LenPrefix::U16, |out| {
                 if self.server_name_ack {
@@ -751,7 +751,7 @@ impl CertificateRequest {
 
     /// Encodes the whole handshake message onto `out`.
     /// A field longer than its length prefix allows is refused.
-    pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), TooLong> {
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) -> Result<(), TooLong> {
         put_handshake(out, HandshakeType::CERTIFICATE_REQUEST, |out| {
             put_bytes(out, LenPrefix::U8, &self.context)?;
             put_vec(out, LenPrefix::U16, |out| {
@@ -824,7 +824,7 @@ impl CertificateVerify {
 
     /// Encodes the whole handshake message onto `out`.
     /// A signature over 65,535 bytes is refused.
-    pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), TooLong> {
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) -> Result<(), TooLong> {
         put_handshake(out, HandshakeType::CERTIFICATE_VERIFY, |out| {
             put_u16(out, self.scheme.0);
             put_bytes(out, LenPrefix::U16, &self.signature)
@@ -840,7 +840,7 @@ pub fn encode_finished(out: &mut Vec<u8>, verify_data: &[u8; 32]) {
 }
 
 /// Encodes a KeyUpdate message (§4.6.3) onto `out`.
-pub fn encode_key_update(out: &mut Vec<u8>, update_requested: bool) {
+pub(crate) fn encode_key_update(out: &mut Vec<u8>, update_requested: bool) {
     out.extend_from_slice(&[HandshakeType::KEY_UPDATE.0, 0, 0, 1, u8::from(update_requested)]);
 }
 

@@ -78,6 +78,7 @@ impl std::fmt::Display for Suite {
 
 impl Aead {
     /// Length of the key (§7.3 `[sender]_write_key`).
+    #[cfg(test)]
     pub(crate) fn key_len(self) -> usize {
         match self {
             Self::ChaCha20Poly1305 => 32,

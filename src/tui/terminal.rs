@@ -67,7 +67,7 @@ impl Terminal {
 
     /// Draws `app` (with its first-contact dialog, if one is open) and
     /// places the cursor.
-    pub fn draw(&mut self, app: &App) -> io::Result<()> {
+    pub(crate) fn draw(&mut self, app: &App) -> io::Result<()> {
         self.inner.draw(|frame| {
             let area = frame.area();
             frame.render_widget(app, area);
@@ -136,12 +136,12 @@ pub struct Link {
 
 impl Link {
     /// A client's: its connection's intents, and the step gate's opener.
-    pub fn client(intents: mpsc::Sender<Intent>, step: Option<mpsc::Sender<()>>) -> Self {
+    pub(crate) fn client(intents: mpsc::Sender<Intent>, step: Option<mpsc::Sender<()>>) -> Self {
         Self { intents, step, shutdown: None }
     }
 
     /// A room's: the host's seat says and asks; quitting shuts the room.
-    pub fn room(host: mpsc::Sender<Intent>, shutdown: watch::Sender<bool>) -> Self {
+    pub(crate) fn room(host: mpsc::Sender<Intent>, shutdown: watch::Sender<bool>) -> Self {
         Self { intents: host, step: None, shutdown: Some(shutdown) }
     }
 
@@ -216,12 +216,12 @@ impl Pacer {
     pub(crate) const EVERY: Duration = Duration::from_millis(250);
 
     /// Queues `said` (an [`Intent::Say`]) behind the lines already waiting.
-    pub fn push(&mut self, said: Intent) {
+    pub(crate) fn push(&mut self, said: Intent) {
         self.queue.push_back(said);
     }
 
     /// The next line to send at `now`, if one waits and its turn has come.
-    pub fn due(&mut self, now: Instant) -> Option<Intent> {
+    pub(crate) fn due(&mut self, now: Instant) -> Option<Intent> {
         let earned = self.at.map_or(Duration::ZERO, |at| now.saturating_duration_since(at));
         self.credit = (self.credit + earned).min(Self::EVERY * Self::BURST);
         self.at = Some(now);

@@ -15,7 +15,7 @@ impl Fingerprint {
     /// `SEQUENCE { SEQUENCE { id-Ed25519 }, BIT STRING key }`). The only way
     /// a fingerprint is computed: from the key, never from the bytes a
     /// certificate happened to encode it in.
-    pub(crate) fn of_ed25519(public_key: &[u8; 32]) -> Self {
+    pub fn of_ed25519(public_key: &[u8; 32]) -> Self {
         const PREFIX: [u8; 12] = [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
         let mut spki = [0u8; 44];
         spki[..12].copy_from_slice(&PREFIX);

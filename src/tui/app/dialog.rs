@@ -12,18 +12,18 @@ use crate::store::pins::Question;
 
 /// A first-contact question on screen.
 #[derive(Debug)]
-pub struct FirstContact {
+pub(crate) struct FirstContact {
     pub(crate) question: Question,
 }
 
 impl FirstContact {
     /// Shows `question`.
-    pub fn new(question: Question) -> Self {
+    pub(crate) fn new(question: Question) -> Self {
         Self { question }
     }
 
     /// The decision a key press makes, if any: `Some(true)` to trust.
-    pub fn decision(key: &KeyEvent) -> Option<bool> {
+    pub(crate) fn decision(key: &KeyEvent) -> Option<bool> {
         match key.code {
             KeyCode::Char('y' | 'Y') if key.modifiers.difference(KeyModifiers::SHIFT).is_empty() => {
                 Some(true)
@@ -36,7 +36,7 @@ impl FirstContact {
 
     /// Answers the question and closes the dialog; returns a line for the
     /// chat pane saying what was decided.
-    pub fn answer(self, trusted: bool) -> String {
+    pub(crate) fn answer(self, trusted: bool) -> String {
         let Question { room, fingerprint, answer } = self.question;
         if trusted {
             answer.trust();
@@ -49,7 +49,7 @@ impl FirstContact {
 
     /// Whether the connection stopped waiting (it ended meanwhile, or the
     /// gate refused a second key shown while this one was asked about).
-    pub fn is_stale(&self) -> bool {
+    pub(crate) fn is_stale(&self) -> bool {
         self.question.answer.is_stale()
     }
 }

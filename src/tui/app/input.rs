@@ -109,7 +109,7 @@ impl Input {
 /// character boundary: after the last space of a piece when that space is
 /// in its second half (the space is dropped), else at the last character
 /// that fits. Text within `max` is one piece.
-pub fn pieces(text: &str, max: usize) -> Vec<&str> {
+pub(crate) fn pieces(text: &str, max: usize) -> Vec<&str> {
     let mut out = Vec::new();
     let mut rest = text;
     while rest.len() > max {
@@ -137,7 +137,7 @@ pub(crate) const MSG_USAGE: &str =
     "/msg NAME TEXT: a private message to one member, end to end (/who lists them)";
 
 /// What `/nick` says: there is no nick to change in a room.
-pub const NICK_HELP: &str = "/nick: a room binds your name to your key, so it is not changed per room: \
+pub(crate) const NICK_HELP: &str = "/nick: a room binds your name to your key, so it is not changed per room: \
      /quit, run `tlschat id --name NEW`, and connect again (a room that bound your old name keeps it for your key)";
 
 /// How one of our lines shows in the log: a private one with its recipient.
@@ -151,7 +151,7 @@ pub(crate) fn shown_as(text: &str, to: Option<&str>) -> String {
 /// A line the user typed, understood: the same in the TUI and on a
 /// headless stdin.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Command {
+pub(crate) enum Command {
     /// Nothing but spaces.
     Empty,
     /// `/quit` (or irssi's `/exit`). A bare `exit` is a message like any
@@ -205,7 +205,7 @@ pub enum Command {
 
 /// Who typed a line: what a command may ask depends on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Typist {
+pub(crate) enum Typist {
     /// A room's member, or any client (`connect`, `demo`).
     Member,
     /// A room's host (`listen`).
@@ -224,7 +224,7 @@ impl Command {
     /// stdin alike. `Ok(None)` for what the interface answers itself
     /// (`/help`, `/clear`, `/nick`, `/tamper` alone, an empty line);
     /// `Err` says why the command is refused, in one line.
-    pub fn intent(self, by: Typist) -> Result<Option<Intent>, String> {
+    pub(crate) fn intent(self, by: Typist) -> Result<Option<Intent>, String> {
         let intent = match self {
             Self::Empty | Self::Help | Self::Clear | Self::Nick | Self::TamperHelp => return Ok(None),
             Self::Wrong(why) => return Err(why),
@@ -248,7 +248,7 @@ impl Command {
     }
 
     /// Reads a typed line.
-    pub fn parse(line: &str) -> Self {
+    pub(crate) fn parse(line: &str) -> Self {
         let line = line.trim_end_matches(['\r', '\n']);
         let command = line.trim();
         let say = |kind, text: &str, to: Option<&str>| Self::Say {

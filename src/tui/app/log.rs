@@ -9,7 +9,7 @@ use crate::chat;
 /// How many log entries are kept; older ones are dropped. The issue asks
 /// for at least 10,000 without slowing a frame: drawing only visits the
 /// entries on screen, so this bounds memory, not frame time.
-pub const MAX_LOG: usize = 50_000;
+pub(crate) const MAX_LOG: usize = 50_000;
 
 /// The most bytes the scrollback's entries may hold (their text and the
 /// signed bytes kept with them); past it the oldest go, whatever their
@@ -102,22 +102,22 @@ pub enum Author {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Tags {
     /// Replayed history, from before we joined.
-    pub history: bool,
+    pub(crate) history: bool,
     /// A private message (to us, or from us with `to`).
-    pub private: bool,
+    pub(crate) private: bool,
     /// An action (`/me`).
-    pub action: bool,
+    pub(crate) action: bool,
     /// It mentions our name.
     pub mention: bool,
     /// Sealed end to end (MLS): the relay could not read it.
-    pub e2e: bool,
+    pub(crate) e2e: bool,
 }
 
 /// One line of the chat log (wrapped when drawn).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     /// When it arrived, Unix seconds.
-    pub at: u64,
+    pub(crate) at: u64,
     /// Who wrote it.
     pub author: Author,
     /// What it says (no control characters).
@@ -128,7 +128,7 @@ pub struct Entry {
     pub signed: Option<Arc<chat::Received>>,
     /// When a live message was signed, where that is more than a minute
     /// from when it arrived (`at`), Unix seconds.
-    pub signed_at: Option<u64>,
+    pub(crate) signed_at: Option<u64>,
 }
 
 impl Entry {
@@ -186,7 +186,7 @@ impl ChatLog {
 
     /// The index of the first entry the user has not read since they last
     /// left the terminal, if any arrived: the read marker goes above it.
-    pub fn read_marker(&self) -> Option<usize> {
+    pub(crate) fn read_marker(&self) -> Option<usize> {
         let at = usize::try_from(self.read_up_to?.checked_sub(self.dropped)?).ok()?;
         (at < self.entries.len()).then_some(at)
     }

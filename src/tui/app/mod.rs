@@ -19,10 +19,10 @@
 //! - `keys.rs`: key presses, pastes and submitted lines;
 //! - `events.rs`: what the network reported, in words;
 //! - `log.rs`: the scrollback ([`ChatLog`], [`Entry`], [`Mark`]);
-//! - `input.rs`: the input line and what a typed line means ([`Command`]);
+//! - `input.rs`: the input line and what a typed line means (`Command`);
 //! - `panel.rs`: the handshake panel's state;
 //! - `delay.rs`: the step delay's queue;
-//! - `dialog.rs`: the first-contact dialog ([`FirstContact`]);
+//! - `dialog.rs`: the first-contact dialog (`FirstContact`);
 //! - `groups.rs`: the end-to-end groups' panel (F5).
 
 mod delay;
@@ -36,9 +36,9 @@ mod model;
 mod panel;
 mod update;
 
-pub use dialog::FirstContact;
-pub use groups::{GroupShown, GroupStep};
-pub use input::*;
+pub(crate) use dialog::FirstContact;
+pub(crate) use groups::GroupShown;
+pub(crate) use input::*;
 pub use log::*;
 pub use model::*;
 pub use panel::*;

@@ -18,10 +18,10 @@ use crate::chat;
 use crate::net::{Intent, NetEvent};
 
 /// Below this width the handshake panel is hidden unless F2 asks for it.
-pub const NARROW: u16 = 72;
+pub(crate) const NARROW: u16 = 72;
 
 /// Below this height (rows in all) the panel is hidden unless asked for.
-pub const SHORT: u16 = 12;
+pub(crate) const SHORT: u16 = 12;
 
 /// The chat pane keeps at least this many columns beside the panel; where
 /// it cannot, the panel gives way (or, asked for, takes the chat's place).
@@ -29,7 +29,7 @@ pub const MIN_CHAT: u16 = 40;
 
 /// Where the side panel goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Place {
+pub(crate) enum Place {
     /// Not shown.
     Hidden,
     /// On the right of the chat pane.
@@ -40,7 +40,7 @@ pub enum Place {
 }
 
 /// The side panel's width on a screen `width` columns wide.
-pub fn panel_width(width: u16) -> u16 {
+pub(crate) fn panel_width(width: u16) -> u16 {
     let two_fifths = u16::try_from(u32::from(width) * 2 / 5).unwrap_or(u16::MAX);
     two_fifths.clamp(30, 60).min(width)
 }
@@ -177,7 +177,7 @@ pub enum Msg {
         reason: String,
     },
     /// A first-contact question from the trust gate: shown as a dialog
-    /// that takes every key until it is answered (see [`FirstContact`]).
+    /// that takes every key until it is answered (see `FirstContact`).
     Question(crate::store::pins::Question),
     /// The client's connection is over: `None` after a clean close, else why
     /// it failed (net's `connect` returns its error rather than sending it).
@@ -193,7 +193,7 @@ pub struct Update {
     /// What the network must do, in order: lines to say (the event loop
     /// paces them, see [`crate::tui::Pacer`]), requests, and
     /// [`Intent::Close`] to leave. The same intents a headless stdin's
-    /// lines become ([`Command::intent`](crate::tui::app::Command::intent)).
+    /// lines become (`Command::intent`).
     pub intents: Vec<Intent>,
     /// What the terminal or the step gate must do, besides the network.
     pub local: Option<Local>,
@@ -233,7 +233,7 @@ impl Update {
 
 /// Whether the app joins a room or hosts one.
 #[derive(Debug, Default)]
-pub enum Mode {
+pub(crate) enum Mode {
     /// A client: one connection, whose handshake the panel shows.
     #[default]
     Client,
@@ -372,11 +372,11 @@ pub struct App {
 #[derive(Debug)]
 pub struct Conn {
     /// Its address.
-    pub peer: SocketAddr,
+    pub(crate) peer: SocketAddr,
     /// Who it is: `alice ✓`, or `guest` before or without a key.
-    pub label: String,
+    pub(crate) label: String,
     /// Whether it is still connected (one that ended stays while followed).
-    pub open: bool,
+    pub(crate) open: bool,
     pub(crate) panel: Panel,
 }
 
@@ -384,7 +384,7 @@ pub struct Conn {
 pub(crate) const MAX_CONNS: usize = 256;
 
 impl App {
-    /// A new app; `color` is false when NO_COLOR is set (see [`color_allowed`]).
+    /// A new app; `color` is false when NO_COLOR is set (see `color_allowed`).
     pub fn new(color: bool) -> Self {
         Self {
             log: ChatLog::default(),
@@ -460,7 +460,7 @@ impl App {
     }
 
     /// The room's own key, short (a room's host only).
-    pub fn room_key(&self) -> Option<&str> {
+    pub(crate) fn room_key(&self) -> Option<&str> {
         match &self.mode {
             Mode::Room { key, .. } => key.as_deref(),
             Mode::Client => None,
@@ -469,7 +469,7 @@ impl App {
 
     /// Whether this is a tlschat room (we were welcomed, or we host it):
     /// its lines are signed, and the relay reads them.
-    pub fn in_room(&self) -> bool {
+    pub(crate) fn in_room(&self) -> bool {
         self.me.is_some() || self.room_key().is_some()
     }
 
@@ -483,7 +483,7 @@ impl App {
 
     /// Whether the room is end to end (`listen --e2e`): one MLS group the
     /// relay cannot read.
-    pub fn e2e_room(&self) -> bool {
+    pub(crate) fn e2e_room(&self) -> bool {
         self.e2e_room
     }
 
@@ -545,7 +545,7 @@ impl App {
     }
 
     /// Whether this app hosts a room.
-    pub fn is_room(&self) -> bool {
+    pub(crate) fn is_room(&self) -> bool {
         matches!(self.mode, Mode::Room { .. })
     }
 
@@ -592,18 +592,13 @@ impl App {
         &self.state
     }
 
-    /// The room's members as last heard (joins, leaves, `/who`).
-    pub fn members(&self) -> &[chat::MemberInfo] {
-        &self.members
-    }
-
     /// What the side panel shows.
     pub fn side(&self) -> &Side {
         &self.side
     }
 
     /// The log index of the message picked in the chat pane, if any.
-    pub fn picked(&self) -> Option<usize> {
+    pub(crate) fn picked(&self) -> Option<usize> {
         self.picked.filter(|_| self.focus == Focus::Messages)
     }
 
@@ -621,7 +616,7 @@ impl App {
     /// when the chat keeps [`MIN_CHAT`] columns (by itself only from
     /// [`NARROW`] columns and [`SHORT`] rows); asked for (F2, F3, F4, a
     /// message opened) where both do not fit, in the chat's place.
-    pub fn panel_place(&self, width: u16, height: u16) -> Place {
+    pub(crate) fn panel_place(&self, width: u16, height: u16) -> Place {
         let fits = width.saturating_sub(panel_width(width)) >= MIN_CHAT;
         match self.panel_choice {
             Some(false) => Place::Hidden,
@@ -646,6 +641,6 @@ impl App {
 
 /// Whether colour is allowed: not when `NO_COLOR` is set to anything
 /// non-empty (<https://no-color.org>).
-pub fn color_allowed() -> bool {
+pub(crate) fn color_allowed() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }

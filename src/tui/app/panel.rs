@@ -9,40 +9,40 @@ use crate::tls::{self, Direction, Field, HandshakeStep, SecretKind, Summary};
 
 /// A check the engine made at a step.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Check {
+pub(crate) struct Check {
     /// What was checked.
-    pub what: &'static str,
+    pub(crate) what: &'static str,
     /// Whether it passed.
-    pub ok: bool,
+    pub(crate) ok: bool,
     /// Why, in one line.
-    pub detail: String,
+    pub(crate) detail: String,
 }
 
 /// One handshake message as the panel shows it, with what happened at it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StepView {
     /// 1-based message number.
-    pub number: usize,
+    pub(crate) number: usize,
     /// Sent or received.
-    pub direction: Direction,
+    pub(crate) direction: Direction,
     /// The message's name.
     pub name: &'static str,
     /// One-line summary.
-    pub summary: String,
+    pub(crate) summary: String,
     /// Decoded fields.
-    pub fields: Vec<Field>,
+    pub(crate) fields: Vec<Field>,
     /// The message's bytes.
     pub bytes: Vec<u8>,
     /// Whether it travelled encrypted.
-    pub encrypted: bool,
+    pub(crate) encrypted: bool,
     /// Transcript hash up to this message.
-    pub transcript_hash: Option<[u8; 32]>,
+    pub(crate) transcript_hash: Option<[u8; 32]>,
     /// When it happened, since the handshake started.
     pub at: Duration,
     /// Secrets derived right after this message (labels only).
-    pub secrets: Vec<SecretKind>,
+    pub(crate) secrets: Vec<SecretKind>,
     /// Checks made on it.
-    pub checks: Vec<Check>,
+    pub(crate) checks: Vec<Check>,
 }
 
 impl StepView {
@@ -119,7 +119,7 @@ impl Panel {
     }
 
     /// Whether the panel has started showing a connection.
-    pub fn started(&self) -> bool {
+    pub(crate) fn started(&self) -> bool {
         self.peer.is_some()
     }
 
@@ -160,7 +160,7 @@ impl Panel {
 
     /// The number of the latest message (the dummy ChangeCipherSpec shares
     /// the number of the message before it: it is not counted).
-    pub fn last_number(&self) -> usize {
+    pub(crate) fn last_number(&self) -> usize {
         self.steps.last().map_or(0, |s| s.number)
     }
 

@@ -34,7 +34,7 @@ use crate::tui::app::FirstContact;
 const WIDTH: u16 = 60;
 
 /// Where the dialog goes in `area`: centred, as wide as allowed.
-pub fn area(area: Rect) -> Rect {
+pub(crate) fn area(area: Rect) -> Rect {
     let width = WIDTH.min(area.width);
     let height = 13.min(area.height);
     Rect { x: area.x + (area.width - width) / 2, y: area.y + (area.height - height) / 2, width, height }
