@@ -45,16 +45,23 @@ async fn room() -> Room {
     room_with(net::Limits::default()).await
 }
 
-async fn room_with(limits: net::Limits) -> Room {
+/// The test room's server: its roots for clients, its key's fingerprint,
+/// its configuration (members prove a key; clients without one are
+/// guests) and a loopback listener.
+async fn room_server() -> (RootStore, [u8; 32], ServerConfig, TcpListener) {
     let (ca, server) = pki::test_room_for_testing_only(7, unix_now() - 60).unwrap();
     let mut roots = RootStore::new();
     roots.add_der(&ca.cert_der).unwrap();
     let mut config =
         ServerConfig::new(CertifiedKey { chain: server.chain_der.clone(), key: server.key.clone() });
     config.alpn = vec![tls::ALPN_TLSCHAT.to_vec()];
-    // Members prove a key; clients without one are guests.
     config.client_auth = tls::ClientAuth::Optional(tls::ClientTrust::AnyKey);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    (roots, server.fingerprint().0, config, listener)
+}
+
+async fn room_with(limits: net::Limits) -> Room {
+    let (roots, room_key, config, listener) = room_server().await;
     let addr = listener.local_addr().unwrap();
     let (events_tx, events) = mpsc::channel(256);
     let (shutdown_tx, shutdown) = watch::channel(false);
@@ -62,7 +69,7 @@ async fn room_with(limits: net::Limits) -> Room {
     let key = tls::Ed25519Key::generate(&mut tls::SeededRng::new_for_testing_only(8));
     let seat = net::Host { name: "host".into(), key, intents };
     let room = net::start_room(
-        relay::Config::new(server.fingerprint().0),
+        relay::Config::new(room_key),
         Some(seat),
         None,
         addr,
@@ -702,21 +709,14 @@ async fn a_capture_that_reaches_its_limit_says_so_once_and_the_chat_goes_on() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_screen_that_reads_nothing_does_not_stall_the_room_and_what_it_missed_is_counted() {
-    let (ca, server) = pki::test_room_for_testing_only(7, unix_now() - 60).unwrap();
-    let mut roots = RootStore::new();
-    roots.add_der(&ca.cert_der).unwrap();
-    let mut config =
-        ServerConfig::new(CertifiedKey { chain: server.chain_der.clone(), key: server.key.clone() });
-    config.alpn = vec![tls::ALPN_TLSCHAT.to_vec()];
-    config.client_auth = tls::ClientAuth::Optional(tls::ClientTrust::AnyKey);
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (roots, room_key, config, listener) = room_server().await;
     let addr = listener.local_addr().unwrap();
     // The room's screen holds one event and is never read.
     let (screen_tx, _screen) = mpsc::channel(1);
     let (host_tx, intents) = mpsc::channel(16);
     let key = tls::Ed25519Key::generate(&mut tls::SeededRng::new_for_testing_only(8));
     let host = net::Host { name: "host".into(), key, intents };
-    let room = net::start_room(relay::Config::new(server.fingerprint().0), Some(host), None, addr, screen_tx);
+    let room = net::start_room(relay::Config::new(room_key), Some(host), None, addr, screen_tx);
     // The connections' own events are read (they are not the room's).
     let (events_tx, mut events) = mpsc::channel(256);
     tokio::spawn(async move { while events.recv().await.is_some() {} });
