@@ -557,6 +557,9 @@ mod tests {
         std::fs::write(&other, b"not a store").unwrap();
         assert!(RoomLog::open(&other).is_err());
         assert_eq!(std::fs::read(&other).unwrap(), b"not a store");
+        for file in [path, empty, other] {
+            let _ = std::fs::remove_dir_all(file.parent().unwrap());
+        }
     }
 
     #[test]

@@ -68,13 +68,7 @@ async fn room_with(limits: net::Limits) -> Room {
     let (host, intents) = mpsc::channel(16);
     let key = tls::Ed25519Key::generate(&mut tls::SeededRng::new_for_testing_only(8));
     let seat = net::Host { name: "host".into(), key, intents };
-    let room = net::start_room(
-        relay::Config::new(room_key),
-        Some(seat),
-        None,
-        addr,
-        events_tx.clone(),
-    );
+    let room = net::start_room(relay::Config::new(room_key), Some(seat), None, addr, events_tx.clone());
     let server = Server {
         listener,
         config: Arc::new(config),
