@@ -14,11 +14,12 @@
 
 use tokio::sync::mpsc;
 
+use super::Intent;
 use super::relay::{RoomInput, ToSeat};
 use super::screen::Screen;
-use super::{Intent, unix_now_ms};
 use crate::chat::relay::{HOST, Inbound};
 use crate::chat::{ChatEvent, Frame, FrameBuffer, Kind, Member, RefusalCode};
+use crate::clock::unix_now_ms;
 
 /// What the host's seat is given.
 pub(super) struct HostSeat {

@@ -10,10 +10,11 @@ use std::time::Duration;
 use tokio::sync::{Notify, mpsc};
 
 use super::relay::{RoomInput, ToSeat};
-use super::{RoomHandle, SEAT_QUEUE, start_room, start_room_with_hook, unix_now_ms};
+use super::{RoomHandle, SEAT_QUEUE, start_room, start_room_with_hook};
 use crate::chat::message::Signed;
 use crate::chat::relay::{self, Joiner, SeatId, Transport};
 use crate::chat::{Frame, Kind, Member};
+use crate::clock::unix_now_ms;
 use crate::teach::lab::LyingRelay;
 use crate::tls::{Ed25519Key, SeededRng};
 

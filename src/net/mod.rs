@@ -437,9 +437,6 @@ fn member_command(member: &mut crate::chat::Member, intent: &Intent) -> Option<C
     Some(done.unwrap_or_else(refused))
 }
 
-// The room's task reads the wall clock through these names.
-pub(crate) use crate::clock::unix_now_ms;
-
 /// `--step`: a client holds each of its handshake flights until the user
 /// lets it go (the [`NetEvent::Held`] event says one is waiting). Made by
 /// [`step_gate`].

@@ -33,11 +33,12 @@ use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{Notify, mpsc, watch};
 
 use super::screen::Screen;
-use super::{Intent, NetEvent, unix_now_ms};
+use super::{Intent, NetEvent};
 use crate::chat::frame::RefusalCode;
 use crate::chat::peers::{self, Asked, Done, Peers};
 use crate::chat::relay::{self, BusEntry, Decision, HOST, Inbound, Joiner, Relay, Remote, SeatId, Transport};
 use crate::chat::{ChatEvent, Frame, Member};
+use crate::clock::unix_now_ms;
 use crate::net::cluster::{Cluster, Entries, Ordered, Signal, Signals};
 use crate::store::room_log::{Batch, Progress, RoomLog, StoreError, Writer};
 use crate::teach::lab::DeliveryHook;
